@@ -1,0 +1,252 @@
+/*
+ * attention.c — fused multi-head scaled dot-product attention, forward and backward, per (batch,
+ * head): scores by ck_gemm (cblas_sgemm) on strided column slices of Q/K/V (no copies), additive
+ * key mask, optional causal mask, stable row softmax, attention-probability dropout from the
+ * counter RNG (recomputed in the backward, never stored), and the weighted sum of values.
+ * Leaves out flash-style tiling (T <= 512 here, the T x T scores fit in cache) and the QKV/output
+ * projections (linear.c). The _ref twins are plain loops with identical semantics.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "ckernels.h"
+#include "ck_internal.h"
+
+/* Scratch: forward uses T*T floats (dropped probabilities); backward uses 2*T*T (dropped
+ * probabilities and dP / dS). */
+size_t ck_attention_work_size(int T) { return 2 * (size_t)T * (size_t)T; }
+
+/* Dropout counter of score (b, h, i, j): ((b*NH + h)*T + i)*T + j, as documented in the header. */
+static inline uint64_t att_counter(int b, int h, int i, int j, int T, int NH) {
+    return (((uint64_t)b * (uint64_t)NH + (uint64_t)h) * (uint64_t)T + (uint64_t)i) * (uint64_t)T + (uint64_t)j;
+}
+
+/* One score row s[T] (already scaled) -> probabilities in place. Keys j >= jend (causal) get 0,
+ * the others get softmax(s + mask). A row whose every key is -inf gives all zeros instead of NaN;
+ * a row masked with a large finite negative (Hugging Face's finfo.min) gives the uniform
+ * distribution, as PyTorch does. */
+CK_SIMD_CLONES
+static void att_softmax_row(float *restrict s, const float *restrict mask, int jend, int T) {
+    CK_FP_REASSOC
+    if (mask) {
+        for (int j = 0; j < jend; j++) s[j] += mask[j];
+    }
+    float mx = -INFINITY;
+    for (int j = 0; j < jend; j++) mx = s[j] > mx ? s[j] : mx;
+    if (mx == -INFINITY) {
+        for (int j = 0; j < T; j++) s[j] = 0.0f;
+        return;
+    }
+    float sum = 0.0f; /* at most T (<= a few thousand) terms, each in [0, 1] */
+    for (int j = 0; j < jend; j++) {
+        float e = expf(s[j] - mx);
+        s[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < jend; j++) s[j] *= inv;
+    for (int j = jend; j < T; j++) s[j] = 0.0f;
+}
+
+/* pd[T,T] = dropout(p[T,T]) for head (b, h): keep = u(seed, counter) >= p_drop, scaled 1/(1-p).
+ * pd may alias p (the backward applies the mask to dP in place), hence no restrict. */
+CK_SIMD_CLONES
+static void att_dropout(float *pd, const float *p, int b, int h, int T, int NH,
+                        float p_drop, uint64_t seed_mixed) {
+    const float s = 1.0f / (1.0f - p_drop);
+    const uint64_t base = att_counter(b, h, 0, 0, T, NH);
+    const size_t TT = (size_t)T * T;
+    for (size_t ij = 0; ij < TT; ij++) pd[ij] = ck_rng_u24(seed_mixed, base + ij) >= p_drop ? p[ij] * s : 0.0f;
+}
+
+/* q, k, v: [B*T, ld_qkv], head h at columns [h*HS, (h+1)*HS); key_mask[B,T] nullable ->
+ *   att[B,NH,T,T] = softmax(scale * Q_h K_h^T + key_mask + causal)   (before dropout)
+ *   out[B*T, C]   = dropout(att) @ V_h per head, C = NH*HS.
+ * work: ck_attention_work_size(T) floats (only T*T used here). */
+void ck_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                          int ld_qkv, const float *key_mask, float *work,
+                          int B, int T, int NH, int HS, int causal, float scale,
+                          float p_drop, uint64_t seed) {
+    const int C = NH * HS;
+    const uint64_t sm = ck_mix64(seed);
+    for (int b = 0; b < B; b++) {
+        const float *km = key_mask ? key_mask + (size_t)b * T : NULL;
+        for (int h = 0; h < NH; h++) {
+            const size_t qo = (size_t)b * T * ld_qkv + (size_t)h * HS;
+            const float *qh = q + qo, *kh = k + qo, *vh = v + qo;
+            float *P = att + ((size_t)b * NH + h) * T * T;
+            /* S[T,T] = scale * Q_h @ K_h^T, written straight into att and normalised in place */
+            ck_gemm(P, T, qh, ld_qkv, kh, ld_qkv, T, T, HS, CK_TRANS_N, CK_TRANS_T, scale, 0.0f);
+            for (int i = 0; i < T; i++) att_softmax_row(P + (size_t)i * T, km, causal ? i + 1 : T, T);
+            const float *Pd = P;
+            if (p_drop > 0.0f) {
+                att_dropout(work, P, b, h, T, NH, p_drop, sm);
+                Pd = work;
+            }
+            /* out_h[T,HS] = Pd[T,T] @ V_h[T,HS] */
+            ck_gemm(out + (size_t)b * T * C + (size_t)h * HS, C, Pd, T, vh, ld_qkv, T, HS, T,
+                    CK_TRANS_N, CK_TRANS_N, 1.0f, 0.0f);
+        }
+    }
+}
+
+/* dS = P * (dP - rowsum(dP * P)), in place over dP[T,T] (softmax backward, row by row). */
+CK_SIMD_CLONES
+static void att_softmax_backward(float *restrict dP, const float *restrict P, int T) {
+    for (int i = 0; i < T; i++) {
+        CK_FP_REASSOC
+        float *d = dP + (size_t)i * T;
+        const float *p = P + (size_t)i * T;
+        float dot = 0.0f;
+        for (int j = 0; j < T; j++) dot += d[j] * p[j];
+        for (int j = 0; j < T; j++) d[j] = p[j] * (d[j] - dot);
+    }
+}
+
+/* dout[B*T, C], att[B,NH,T,T] (saved P), q/k/v as in the forward ->
+ *   dv_h += Pd^T dout_h;  dPd = dout_h V_h^T;  dP = dPd * keep/(1-p);
+ *   dS = P * (dP - rowsum(dP * P));  dq_h += scale dS K_h;  dk_h += scale dS^T Q_h.
+ * dq, dk, dv have row stride ld_dqkv and accumulate. Masked keys have P = 0, hence zero gradient,
+ * so key_mask and causal are not needed here. work: ck_attention_work_size(T) floats. */
+void ck_attention_backward(float *dq, float *dk, float *dv, int ld_dqkv, float *work,
+                           const float *dout, const float *att, const float *q, const float *k,
+                           const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
+                           float p_drop, uint64_t seed) {
+    const int C = NH * HS;
+    const size_t TT = (size_t)T * T;
+    const uint64_t sm = ck_mix64(seed);
+    float *Pd_buf = work, *dP = work + TT;
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            const size_t qo = (size_t)b * T * ld_qkv + (size_t)h * HS;
+            const size_t go = (size_t)b * T * ld_dqkv + (size_t)h * HS;
+            const float *qh = q + qo, *kh = k + qo, *vh = v + qo;
+            const float *douth = dout + (size_t)b * T * C + (size_t)h * HS;
+            const float *P = att + ((size_t)b * NH + h) * TT;
+            const float *Pd = P;
+            if (p_drop > 0.0f) {
+                att_dropout(Pd_buf, P, b, h, T, NH, p_drop, sm);
+                Pd = Pd_buf;
+            }
+            /* dV_h[T,HS] += Pd^T[T,T] @ dout_h[T,HS] */
+            ck_gemm(dv + go, ld_dqkv, Pd, T, douth, C, T, HS, T, CK_TRANS_T, CK_TRANS_N, 1.0f, 1.0f);
+            /* dPd[T,T] = dout_h[T,HS] @ V_h^T */
+            ck_gemm(dP, T, douth, C, vh, ld_qkv, T, T, HS, CK_TRANS_N, CK_TRANS_T, 1.0f, 0.0f);
+            /* dP = dPd * keep / (1-p): the same mask and scale as Pd, applied in place */
+            if (p_drop > 0.0f) att_dropout(dP, dP, b, h, T, NH, p_drop, sm);
+            att_softmax_backward(dP, P, T);
+            /* dQ_h[T,HS] += scale * dS[T,T] @ K_h[T,HS];  dK_h[T,HS] += scale * dS^T @ Q_h */
+            ck_gemm(dq + go, ld_dqkv, dP, T, kh, ld_qkv, T, HS, T, CK_TRANS_N, CK_TRANS_N, scale, 1.0f);
+            ck_gemm(dk + go, ld_dqkv, dP, T, qh, ld_qkv, T, HS, T, CK_TRANS_T, CK_TRANS_N, scale, 1.0f);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ plain-loop references */
+
+/* Same contract as ck_attention_forward; dot products in double, no BLAS. */
+void ck_attention_forward_ref(float *out, float *att, const float *q, const float *k, const float *v,
+                              int ld_qkv, const float *key_mask, float *work,
+                              int B, int T, int NH, int HS, int causal, float scale,
+                              float p_drop, uint64_t seed) {
+    const int C = NH * HS;
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            float *P = att + ((size_t)b * NH + h) * T * T;
+            for (int i = 0; i < T; i++) {
+                const float *qi = q + ((size_t)b * T + i) * ld_qkv + (size_t)h * HS;
+                float *row = P + (size_t)i * T;
+                /* scores with masks; "masked" keys are excluded from the softmax entirely */
+                float mx = -INFINITY;
+                for (int j = 0; j < T; j++) {
+                    if (causal && j > i) { row[j] = -INFINITY; continue; }
+                    const float *kj = k + ((size_t)b * T + j) * ld_qkv + (size_t)h * HS;
+                    double d = 0.0;
+                    for (int c = 0; c < HS; c++) d += (double)qi[c] * (double)kj[c];
+                    row[j] = scale * (float)d + (key_mask ? key_mask[(size_t)b * T + j] : 0.0f);
+                    if (row[j] > mx) mx = row[j];
+                }
+                double sum = 0.0;
+                for (int j = 0; j < T; j++) {
+                    float e = (mx == -INFINITY || row[j] == -INFINITY) ? 0.0f : expf(row[j] - mx);
+                    row[j] = e;
+                    sum += e;
+                }
+                for (int j = 0; j < T; j++) row[j] = sum > 0.0 ? (float)(row[j] / sum) : 0.0f;
+                /* dropout into work (row i), then out[b,i,h,:] = sum_j Pd[i,j] v[j] */
+                float *pd = work + (size_t)i * T;
+                for (int j = 0; j < T; j++) {
+                    int keep = p_drop <= 0.0f || ck_rng_uniform(seed, att_counter(b, h, i, j, T, NH)) >= p_drop;
+                    pd[j] = keep ? (p_drop > 0.0f ? row[j] / (1.0f - p_drop) : row[j]) : 0.0f;
+                }
+                float *o = out + ((size_t)b * T + i) * C + (size_t)h * HS;
+                for (int c = 0; c < HS; c++) {
+                    double acc = 0.0;
+                    for (int j = 0; j < T; j++) acc += (double)pd[j] * (double)v[((size_t)b * T + j) * ld_qkv + (size_t)h * HS + c];
+                    o[c] = (float)acc;
+                }
+            }
+        }
+    }
+}
+
+/* Same contract as ck_attention_backward; loops in the order of the math, sums in double. */
+void ck_attention_backward_ref(float *dq, float *dk, float *dv, int ld_dqkv, float *work,
+                               const float *dout, const float *att, const float *q, const float *k,
+                               const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
+                               float p_drop, uint64_t seed) {
+    const int C = NH * HS;
+    const size_t TT = (size_t)T * T;
+    float *Pd = work, *dS = work + TT;
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            const float *P = att + ((size_t)b * NH + h) * TT;
+            #define QKV(ptr, t, c) (ptr)[((size_t)b * T + (t)) * ld_qkv + (size_t)h * HS + (c)]
+            #define DQKV(ptr, t, c) (ptr)[((size_t)b * T + (t)) * ld_dqkv + (size_t)h * HS + (c)]
+            #define DOUT(t, c) dout[((size_t)b * T + (t)) * C + (size_t)h * HS + (c)]
+            /* keep mask factor m[i,j] in {0, 1/(1-p)} (1 without dropout); Pd = P * m */
+            for (int i = 0; i < T; i++) {
+                for (int j = 0; j < T; j++) {
+                    float m = 1.0f;
+                    if (p_drop > 0.0f)
+                        m = ck_rng_uniform(seed, att_counter(b, h, i, j, T, NH)) >= p_drop ? 1.0f / (1.0f - p_drop) : 0.0f;
+                    Pd[(size_t)i * T + j] = P[(size_t)i * T + j] * m;
+                    /* dP[i,j] = m * sum_c dout[i,c] v[j,c] */
+                    double d = 0.0;
+                    for (int c = 0; c < HS; c++) d += (double)DOUT(i, c) * (double)QKV(v, j, c);
+                    dS[(size_t)i * T + j] = (float)d * m;
+                }
+            }
+            /* dv[j,c] += sum_i Pd[i,j] dout[i,c] */
+            for (int j = 0; j < T; j++) {
+                for (int c = 0; c < HS; c++) {
+                    double acc = 0.0;
+                    for (int i = 0; i < T; i++) acc += (double)Pd[(size_t)i * T + j] * (double)DOUT(i, c);
+                    DQKV(dv, j, c) += (float)acc;
+                }
+            }
+            /* dS = P * (dP - rowsum(dP * P)) */
+            for (int i = 0; i < T; i++) {
+                double dot = 0.0;
+                for (int j = 0; j < T; j++) dot += (double)dS[(size_t)i * T + j] * (double)P[(size_t)i * T + j];
+                for (int j = 0; j < T; j++)
+                    dS[(size_t)i * T + j] = (float)((double)P[(size_t)i * T + j] * ((double)dS[(size_t)i * T + j] - dot));
+            }
+            /* dq[i,c] += scale sum_j dS[i,j] k[j,c];  dk[j,c] += scale sum_i dS[i,j] q[i,c] */
+            for (int i = 0; i < T; i++) {
+                for (int c = 0; c < HS; c++) {
+                    double aq = 0.0, ak = 0.0;
+                    for (int j = 0; j < T; j++) {
+                        aq += (double)dS[(size_t)i * T + j] * (double)QKV(k, j, c);
+                        ak += (double)dS[(size_t)j * T + i] * (double)QKV(q, j, c);
+                    }
+                    DQKV(dq, i, c) += (float)(scale * aq);
+                    DQKV(dk, i, c) += (float)(scale * ak);
+                }
+            }
+            #undef QKV
+            #undef DQKV
+            #undef DOUT
+        }
+    }
+}

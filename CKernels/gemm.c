@@ -1,0 +1,62 @@
+/*
+ * gemm.c — single-precision matrix multiply, the one place the transpose flags live.
+ * ck_gemm wraps OpenBLAS cblas_sgemm (row-major); ck_gemm_ref is the plain-loop oracle;
+ * ck_gemm_strided_batched loops cblas_sgemm over equally spaced operands (OpenBLAS 0.3.21 has no
+ * batched sgemm). Also the OpenBLAS thread-count knob. No complex, double or packed formats.
+ */
+#include <cblas.h>
+
+#include "ckernels.h"
+#include "ck_internal.h"
+
+/* C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C (BLAS semantics: beta == 0 never reads C,
+ * so C may hold garbage). Degenerate sizes are handled here because cblas would complain through
+ * xerbla (which prints) about e.g. lda = 0 when K == 0. */
+void ck_gemm(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
+             int M, int N, int K, int transA, int transB, float alpha, float beta) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* empty sum: C = beta * C */
+        for (int i = 0; i < M; i++) {
+            float *c = C + (size_t)i * ldc;
+            for (int j = 0; j < N; j++) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+        }
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* Same contract as ck_gemm with plain loops and a double accumulator per output element.
+ * op(A)[i,p] = transA ? A[p*lda + i] : A[i*lda + p]; likewise op(B)[p,j]. */
+void ck_gemm_ref(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
+                 int M, int N, int K, int transA, int transB, float alpha, float beta) {
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (int p = 0; p < K; p++) {
+                float a = transA ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
+                float b = transB ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
+                acc += (double)a * (double)b;
+            }
+            float *c = C + (size_t)i * ldc + j;
+            *c = (float)(alpha * acc) + (beta == 0.0f ? 0.0f : beta * *c);
+        }
+    }
+}
+
+/* For i < batch: C_i[M,N] = alpha * op(A_i) @ op(B_i) + beta * C_i, X_i = X + i * strideX.
+ * Used e.g. for per-head products when the heads are equally spaced in memory. */
+void ck_gemm_strided_batched(float *C, int ldc, long strideC, const float *A, int lda, long strideA,
+                             const float *B, int ldb, long strideB, int batch,
+                             int M, int N, int K, int transA, int transB, float alpha, float beta) {
+    for (int i = 0; i < batch; i++) {
+        ck_gemm(C + (ptrdiff_t)i * strideC, ldc, A + (ptrdiff_t)i * strideA, lda,
+                B + (ptrdiff_t)i * strideB, ldb, M, N, K, transA, transB, alpha, beta);
+    }
+}
+
+/* OpenBLAS worker threads for subsequent calls (process-wide). Swift sets 1 inside its own
+ * concurrentPerform regions so the two levels of parallelism do not oversubscribe the cores. */
+void ck_blas_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+
+int ck_blas_get_threads(void) { return openblas_get_num_threads(); }

@@ -1,0 +1,162 @@
+/*
+ * ckernels.h — the numeric core of Winnow.
+ *
+ * Conventions (see shared/style.md):
+ *  - Float32 everywhere; sums over more than a few thousand terms accumulate in double.
+ *  - Every 2-D operand is row-major; `ld*` arguments are leading dimensions (row strides, in floats).
+ *  - Argument order: outputs, saved-for-backward buffers, inputs, sizes, scalars.
+ *  - Backward functions ACCUMULATE (+=) into their d* outputs; the caller zeroes them first.
+ *    Any d* pointer documented as "nullable" may be NULL to skip that gradient.
+ *  - Kernels never allocate, print, exit or validate. Scratch memory is passed in.
+ *  - Shape letters: B batch, T tokens, C channels, OC output channels, NH heads, HS head size, V vocab.
+ *  - Every optimised kernel has a plain-loop `_ref` twin with the same signature.
+ */
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- gemm.c */
+
+/* Transpose flags for ck_gemm*: CK_TRANS_N uses the operand as stored, CK_TRANS_T its transpose. */
+enum { CK_TRANS_N = 0, CK_TRANS_T = 1 };
+
+/* C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C.  op(A) is A[M,K] (lda >= K) or, with
+ * transA, A stored as [K,M] (lda >= M); likewise B.  Row-major, wraps cblas_sgemm. */
+void ck_gemm(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
+             int M, int N, int K, int transA, int transB, float alpha, float beta);
+void ck_gemm_ref(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
+                 int M, int N, int K, int transA, int transB, float alpha, float beta);
+
+/* `batch` independent GEMMs; operand i starts at X + i * strideX (strides in floats). */
+void ck_gemm_strided_batched(float *C, int ldc, long strideC, const float *A, int lda, long strideA,
+                             const float *B, int ldb, long strideB, int batch,
+                             int M, int N, int K, int transA, int transB, float alpha, float beta);
+
+/* OpenBLAS thread count (the only threading knob of the C core). */
+void ck_blas_set_threads(int n);
+int ck_blas_get_threads(void);
+
+/* ---------------------------------------------------------------- linear.c */
+
+/* out[N,OC] (ld_out) = inp[N,C] (ld_inp) @ weight[OC,C]^T + bias[OC]; weight is PyTorch's [out,in].
+ * bias is nullable. */
+void ck_linear_forward(float *out, int ld_out, const float *inp, int ld_inp,
+                       const float *weight, const float *bias, int N, int C, int OC);
+/* dinp[N,C] += dout @ weight;  dweight[OC,C] += dout^T @ inp;  dbias[OC] += sum_n dout[n].
+ * dinp, dweight, dbias nullable. */
+void ck_linear_backward(float *dinp, int ld_dinp, float *dweight, float *dbias,
+                        const float *dout, int ld_dout, const float *inp, int ld_inp,
+                        const float *weight, int N, int C, int OC);
+
+/* ---------------------------------------------------------------- activations.c */
+
+/* GELU, erf form (Hugging Face "gelu"): 0.5 x (1 + erf(x / sqrt 2)). */
+void ck_gelu_forward(float *out, const float *inp, size_t n);
+void ck_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+/* out = tanh(inp); the backward uses the forward OUTPUT: dinp += dout * (1 - out^2). */
+void ck_tanh_forward(float *out, const float *inp, size_t n);
+void ck_tanh_backward(float *dinp, const float *dout, const float *out, size_t n);
+/* out = a + b (residual). out may alias a or b. */
+void ck_add(float *out, const float *a, const float *b, size_t n);
+/* x *= s */
+void ck_scale(float *x, size_t n, float s);
+
+/* Counter-based RNG (SplitMix64 of seed and counter): the same (seed, counter) always gives the same
+ * number, so dropout masks are recomputed in the backward pass instead of stored. */
+float ck_rng_uniform(uint64_t seed, uint64_t counter);
+/* Inverted dropout: out[i] = keep(i) ? inp[i] / (1-p) : 0, keep(i) = uniform(seed, offset+i) >= p.
+ * p == 0 copies.  out may alias inp. */
+void ck_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed, uint64_t offset);
+/* dinp[i] += keep(i) ? dout[i] / (1-p) : 0 with the same mask as the forward. */
+void ck_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed, uint64_t offset);
+
+/* ---------------------------------------------------------------- layernorm.c */
+
+/* Per row n of inp[N,C]: out = (x - mean) * rstd * weight + bias; saves mean[N], rstd[N]. */
+void ck_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *weight, const float *bias, int N, int C, float eps);
+/* dinp, dweight, dbias accumulate; dweight/dbias nullable. */
+void ck_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                           const float *inp, const float *weight, const float *mean, const float *rstd,
+                           int N, int C);
+
+/* ---------------------------------------------------------------- softmax_xent.c */
+
+/* probs[N,V] = softmax(logits[N,V]) (ld = V); losses[n] = -log probs[n, targets[n]].
+ * A row with targets[n] < 0 is ignored: loss 0 (its probs are still computed). */
+void ck_softmax_xent_forward(float *losses, float *probs, const float *logits, const int32_t *targets,
+                             int N, int V);
+/* dlogits[n,:] += dlosses[n] * (probs[n,:] - onehot(targets[n])); ignored rows get nothing.
+ * dlosses carries the loss weights (1/N for a mean, w_j for PRESENCE). */
+void ck_softmax_xent_backward(float *dlogits, const float *dlosses, const float *probs,
+                              const int32_t *targets, int N, int V);
+/* Row softmax in place-safe form: probs[N,V] = softmax(logits). */
+void ck_softmax_forward(float *probs, const float *logits, int N, int V);
+
+/* ---------------------------------------------------------------- attention.c */
+
+/* Multi-head scaled dot-product attention, fused: scores, mask, softmax, dropout, weighted sum.
+ * q, k, v: rows of B*T tokens with row stride ld_qkv (so they may be column slices of one fused
+ * [B*T, 3C] QKV buffer); head h reads columns [h*HS, (h+1)*HS).  C = NH*HS.
+ * out[B*T, C] (row stride C): head h writes columns [h*HS, (h+1)*HS).
+ * att[B, NH, T, T]: saved softmax probabilities (before dropout), for the backward.
+ * key_mask[B, T]: additive mask on keys (0 keep, large negative drop; Hugging Face's
+ * (1 - attention_mask) * finfo.min), nullable.  causal != 0 also masks keys after the query.
+ * scale: usually 1/sqrt(HS).  Attention-probability dropout with p_drop and the counter RNG
+ * (seed; counter = ((b*NH + h)*T + i)*T + j), so the backward recomputes the mask.
+ * work: ck_attention_work_size(T) floats. */
+size_t ck_attention_work_size(int T);
+void ck_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                          int ld_qkv, const float *key_mask, float *work,
+                          int B, int T, int NH, int HS, int causal, float scale,
+                          float p_drop, uint64_t seed);
+/* dout[B*T, C] (row stride C); dq, dk, dv (row stride ld_dqkv) accumulate.  Same scale, p_drop and
+ * seed as the forward.  No key_mask/causal: masked keys have att = 0, so they get zero gradient. */
+void ck_attention_backward(float *dq, float *dk, float *dv, int ld_dqkv, float *work,
+                           const float *dout, const float *att, const float *q, const float *k,
+                           const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
+                           float p_drop, uint64_t seed);
+void ck_attention_forward_ref(float *out, float *att, const float *q, const float *k, const float *v,
+                              int ld_qkv, const float *key_mask, float *work,
+                              int B, int T, int NH, int HS, int causal, float scale,
+                              float p_drop, uint64_t seed);
+void ck_attention_backward_ref(float *dq, float *dk, float *dv, int ld_dqkv, float *work,
+                               const float *dout, const float *att, const float *q, const float *k,
+                               const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
+                               float p_drop, uint64_t seed);
+
+/* ---------------------------------------------------------------- embedding.c */
+
+/* out[n,:] (=, or += when accumulate) table[ids[n], :] for n < N; rows of width C. */
+void ck_embedding_forward(float *out, const float *table, const int32_t *ids, int N, int C, int accumulate);
+/* dtable[ids[n], :] += dout[n, :]  (scatter-add). */
+void ck_embedding_backward(float *dtable, const float *dout, const int32_t *ids, int N, int C);
+
+/* ---------------------------------------------------------------- optim.c */
+
+/* PyTorch AdamW, one step t >= 1 (1-based): p *= 1 - lr*wd; m = b1 m + (1-b1) g;
+ * v = b2 v + (1-b2) g^2; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). */
+void ck_adamw_update(float *param, float *m, float *v, const float *grad, size_t n,
+                     float lr, float beta1, float beta2, float eps, float weight_decay, int t);
+/* PyTorch SGD (dampening 0, no Nesterov): g' = g + wd p; buf = first ? g' : momentum buf + g';
+ * p -= lr buf.  buf nullable when momentum == 0. */
+void ck_sgd_update(float *param, float *buf, const float *grad, size_t n,
+                   float lr, float momentum, float weight_decay, int first);
+
+/* ---------------------------------------------------------------- reductions.c */
+
+/* sum_i x_i^2 in double. */
+double ck_sum_squares(const float *x, size_t n);
+/* sum_i x_i y_i in double. */
+double ck_dot(const float *x, const float *y, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CKERNELS_H */

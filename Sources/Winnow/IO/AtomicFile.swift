@@ -1,0 +1,74 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes files so that readers see either the old file or the complete new one, never a part:
+/// the bytes go to a temporary file beside the target, are fsync'ed, and the file is renamed over it.
+///
+///     try AtomicFile.write(data, to: url)
+///     try AtomicFile.write(to: url) { handle in handle.write(...) }
+public enum AtomicFile {
+    /// Writes `data` to `url` atomically.
+    public static func write(_ data: Data, to url: URL) throws {
+        try write(to: url) { fd in
+            try data.withUnsafeBytes { raw in try writeAll(fd: fd, raw, path: url.path) }
+        }
+    }
+
+    /// Writes a UTF-8 string to `url` atomically.
+    public static func write(_ string: String, to url: URL) throws {
+        try write(Data(string.utf8), to: url)
+    }
+
+    /// Calls `body` with a file descriptor of a temporary file; on success the file replaces `url`.
+    /// On any thrown error the temporary file is removed and `url` is left untouched.
+    public static func write(to url: URL, _ body: (Int32) throws -> Void) throws {
+        let dir = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "cannot create a file here: \(String(cString: strerror(errno)))")
+        }
+        do {
+            try body(fd)
+            guard fsync(fd) == 0 else {
+                throw WinnowError.invalidFile(path: url.path, line: nil, reason: "fsync failed: \(String(cString: strerror(errno)))")
+            }
+            close(fd)
+        } catch {
+            close(fd)
+            unlink(tmp.path)
+            throw error
+        }
+        guard rename(tmp.path, url.path) == 0 else {
+            let msg = String(cString: strerror(errno))
+            unlink(tmp.path)
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "cannot rename the finished file into place: \(msg)")
+        }
+        let dfd = open(dir.path, O_RDONLY | O_DIRECTORY)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+
+    /// Writes every byte of `raw` to `fd`, retrying short writes.
+    public static func writeAll(fd: Int32, _ raw: UnsafeRawBufferPointer, path: String) throws {
+        var offset = 0
+        while offset < raw.count {
+            let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw WinnowError.invalidFile(path: path, line: nil, reason: "write failed: \(String(cString: strerror(errno)))")
+            }
+            offset += n
+        }
+    }
+}
+
+/// Buffers text lines and writes them with `AtomicFile` when finished (for CSV/JSONL outputs).
+public struct TextFileBuilder {
+    private var data = Data()
+    public init() {}
+    public mutating func append(_ line: String) { data.append(contentsOf: line.utf8); data.append(0x0A) }
+    public func write(to url: URL) throws { try AtomicFile.write(data, to: url) }
+}

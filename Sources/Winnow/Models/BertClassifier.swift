@@ -1,0 +1,265 @@
+import CKernels
+import Foundation
+
+/// Hugging Face `BertForSequenceClassification` with a hand-written backward pass.
+///
+///     let model = try BertClassifier(folder: runURL)                 // reads config.json + model.safetensors
+///     let logits = model.logits(batch)                               // inference mode
+public final class BertClassifier: @unchecked Sendable {
+    public internal(set) var config: BertConfig
+    /// Parameters under their Hugging Face names (`bert.…`, `classifier.…`).
+    public var parameters: ParameterStore
+    let encoder: BertEncoder
+    /// HF head: one Linear. Paper head: three Linears with GELU between.
+    let head: [Linear]
+    let workspace = BertWorkspace()
+
+    /// Number of classes.
+    public var numLabels: Int { config.labels.count }
+
+    /// A freshly initialised model (Hugging Face's initialisation) from `seed`.
+    public init(config: BertConfig, seed: UInt64) {
+        precondition(!config.labels.isEmpty, "BertClassifier needs at least one label")
+        self.config = config
+        var store = ParameterStore()
+        encoder = BertEncoder(config: config, store: &store, prefix: "bert.")
+        let C = config.hiddenSize, L = config.labels.count
+        switch config.head {
+        case .huggingFace:
+            head = [Linear(&store, "classifier", in: C, out: L)]
+        case .paper:
+            head = [Linear(&store, "classifier.0", in: C, out: 64), Linear(&store, "classifier.2", in: 64, out: 64),
+                    Linear(&store, "classifier.4", in: 64, out: L)]
+        }
+        var rng = SeededGenerator(seed: seed, stream: "init")
+        encoder.initialize(&store, rng: &rng)
+        for lin in head {
+            store[lin.weight].withUnsafeMutableBufferPointer { b in
+                for j in b.indices { b[j] = Float(rng.nextNormal() * Double(config.initializerRange)) }
+            }
+        }
+        parameters = store
+    }
+
+    var headWidths: [Int] { head.dropLast().map(\.outDim) }
+
+    // MARK: - Forward
+
+    /// Runs the forward pass, saving activations in the workspace. `training` turns dropout on, with
+    /// masks drawn from `seed`. Returns logits [B, L].
+    @discardableResult
+    func forward(_ batch: Batch, training: Bool = false, seed: UInt64 = 0) -> Tensor {
+        let c = config, p = parameters, ws = workspace
+        let B = batch.size, T = batch.length, N = B * T, C = c.hiddenSize, I = c.intermediateSize
+        let NH = c.numAttentionHeads, HS = c.headSize
+        precondition(T <= c.maxPositionEmbeddings, "sequence length \(T) exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
+        ws.prepare(B: B, T: T, config: c, headWidths: headWidths, labels: numLabels)
+        let pHid: Float = training ? c.hiddenDropoutProb : 0
+        let pAtt: Float = training ? c.attentionProbsDropoutProb : 0
+        let pCls: Float = training ? (c.classifierDropout ?? c.hiddenDropoutProb) : 0
+        ws.ids = batch.inputIDs
+        ws.types = batch.tokenTypeIDs
+        ws.positions = (0..<N).map { Int32($0 % T) }
+        ws.keyMask.withUnsafeMutableBufferPointer { m in
+            // Hugging Face: (1 - attention_mask) * finfo(float32).min
+            for i in 0..<N { m[i] = batch.attentionMask[i] != 0 ? 0 : -Float.greatestFiniteMagnitude }
+        }
+        // Embeddings.
+        ws.ids.withUnsafeBufferPointer { ids in
+            ck_embedding_forward(ws.eSum.mptr, p[encoder.wordEmbeddings].ptr, ids.baseAddress, Int32(N), Int32(C), 0)
+        }
+        ws.positions.withUnsafeBufferPointer { pos in
+            ck_embedding_forward(ws.eSum.mptr, p[encoder.positionEmbeddings].ptr, pos.baseAddress, Int32(N), Int32(C), 1)
+        }
+        ws.types.withUnsafeBufferPointer { tt in
+            ck_embedding_forward(ws.eSum.mptr, p[encoder.tokenTypeEmbeddings].ptr, tt.baseAddress, Int32(N), Int32(C), 1)
+        }
+        encoder.embeddingNorm.forward(p, out: ws.x0.mptr, mean: ws.mean0.mptr, rstd: ws.rstd0.mptr, inp: ws.eSum.ptr, rows: N)
+        Dropout.forward(ws.x0.mptr, count: N * C, p: pHid, seed: siteSeed(seed, 0))
+        // Layers.
+        let scale = 1 / Float(HS).squareRoot()
+        for (li, layer) in encoder.layers.enumerated() {
+            let a = ws.layers[li]
+            let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
+            let qkv = a.qkv.mptr
+            layer.query.forward(p, out: qkv, ldOut: 3 * C, inp: x, ldInp: C, rows: N)
+            layer.key.forward(p, out: qkv + C, ldOut: 3 * C, inp: x, ldInp: C, rows: N)
+            layer.value.forward(p, out: qkv + 2 * C, ldOut: 3 * C, inp: x, ldInp: C, rows: N)
+            ck_attention_forward(a.attnOut.mptr, a.att.mptr, qkv, qkv + C, qkv + 2 * C, Int32(3 * C), ws.keyMask.ptr,
+                                 ws.attWork.mptr, Int32(B), Int32(T), Int32(NH), Int32(HS), 0, scale, pAtt,
+                                 siteSeed(seed, 1 + 4 * li))
+            layer.attentionOutput.forward(p, out: ws.scratch.mptr, ldOut: C, inp: a.attnOut.ptr, ldInp: C, rows: N)
+            Dropout.forward(ws.scratch.mptr, count: N * C, p: pHid, seed: siteSeed(seed, 2 + 4 * li))
+            ck_add(a.r1.mptr, x, ws.scratch.ptr, N * C)
+            layer.attentionNorm.forward(p, out: a.h1.mptr, mean: a.mean1.mptr, rstd: a.rstd1.mptr, inp: a.r1.ptr, rows: N)
+            layer.intermediate.forward(p, out: a.interPre.mptr, ldOut: I, inp: a.h1.ptr, ldInp: C, rows: N)
+            ck_gelu_forward(a.inter.mptr, a.interPre.ptr, N * I)
+            layer.output.forward(p, out: ws.scratch.mptr, ldOut: C, inp: a.inter.ptr, ldInp: I, rows: N)
+            Dropout.forward(ws.scratch.mptr, count: N * C, p: pHid, seed: siteSeed(seed, 3 + 4 * li))
+            ck_add(a.r2.mptr, a.h1.ptr, ws.scratch.ptr, N * C)
+            layer.outputNorm.forward(p, out: a.out.mptr, mean: a.mean2.mptr, rstd: a.rstd2.mptr, inp: a.r2.ptr, rows: N)
+        }
+        // Pooler on the [CLS] row of each sequence: row stride T*C selects position 0 without a copy.
+        let xL = encoder.layers.isEmpty ? ws.x0.ptr : ws.layers[encoder.layers.count - 1].out.ptr
+        encoder.pooler!.forward(p, out: ws.pooledPre.mptr, ldOut: C, inp: xL, ldInp: T * C, rows: B)
+        ck_tanh_forward(ws.pooled.mptr, ws.pooledPre.ptr, B * C)
+        ws.pooledDrop.mptr.update(from: ws.pooled.ptr, count: B * C)
+        Dropout.forward(ws.pooledDrop.mptr, count: B * C, p: pCls, seed: siteSeed(seed, 1_000_001))
+        // Head.
+        var inp = ws.pooledDrop.ptr
+        for (hi, lin) in head.enumerated() {
+            if hi == head.count - 1 {
+                lin.forward(p, out: ws.logits.mptr, ldOut: numLabels, inp: inp, ldInp: lin.inDim, rows: B)
+            } else {
+                lin.forward(p, out: ws.headPre[hi].mptr, ldOut: lin.outDim, inp: inp, ldInp: lin.inDim, rows: B)
+                ck_gelu_forward(ws.headAct[hi].mptr, ws.headPre[hi].ptr, B * lin.outDim)
+                inp = ws.headAct[hi].ptr
+            }
+        }
+        return ws.logits
+    }
+
+    /// Logits [B, L] in inference mode (no dropout).
+    public func logits(_ batch: Batch) -> Tensor { forward(batch, training: false) }
+
+    /// Pooled [CLS] vectors [B, C] of the last forward pass.
+    public var lastPooled: Tensor { workspace.pooled }
+
+    /// Per-example cross-entropy of the last forward (labels < 0 give 0); fills probabilities too.
+    func crossEntropy(_ batch: Batch) -> (losses: Tensor, probs: Tensor) {
+        let ws = workspace
+        batch.labels.withUnsafeBufferPointer { y in
+            ck_softmax_xent_forward(ws.losses.mptr, ws.probs.mptr, ws.logits.ptr, y.baseAddress, Int32(batch.size), Int32(numLabels))
+        }
+        return (ws.losses, ws.probs)
+    }
+
+    // MARK: - Backward
+
+    /// Back-propagates `dlogits` [B, L] through the last forward pass (same `training`/`seed`).
+    /// Accumulates parameter gradients into `grads` when given; always leaves d/d(inputs_embeds) in the
+    /// workspace (`inputsEmbedsGrad`) and each layer's output gradients.
+    func backward(dlogits: Tensor, grads: inout ParameterStore?, training: Bool = false, seed: UInt64 = 0,
+                  embeddingGrads: Bool = true) {
+        let c = config, p = parameters, ws = workspace
+        let B = ws.B, T = ws.T, N = B * T, C = c.hiddenSize, I = c.intermediateSize
+        let NH = c.numAttentionHeads, HS = c.headSize
+        precondition(dlogits.shape == [B, numLabels], "backward: dlogits \(dlogits.shape) vs logits \([B, numLabels])")
+        let pHid: Float = training ? c.hiddenDropoutProb : 0
+        let pAtt: Float = training ? c.attentionProbsDropoutProb : 0
+        let pCls: Float = training ? (c.classifierDropout ?? c.hiddenDropoutProb) : 0
+        // Head.
+        var dout = dlogits.ptr
+        for hi in stride(from: head.count - 1, through: 0, by: -1) {
+            let lin = head[hi]
+            let inp = hi == 0 ? ws.pooledDrop.ptr : ws.headAct[hi - 1].ptr
+            let dinp: UnsafeMutablePointer<Float>
+            if hi == 0 { ws.dPooledDrop.zero(); dinp = ws.dPooledDrop.mptr } else { ws.dHeadAct[hi - 1].zero(); dinp = ws.dHeadAct[hi - 1].mptr }
+            lin.backward(p, grads: &grads, dinp: dinp, ldDinp: lin.inDim, dout: dout, ldDout: lin.outDim, inp: inp, ldInp: lin.inDim, rows: B)
+            if hi > 0 {
+                ws.dHeadPre[hi - 1].zero()
+                ck_gelu_backward(ws.dHeadPre[hi - 1].mptr, ws.dHeadAct[hi - 1].ptr, ws.headPre[hi - 1].ptr, B * lin.inDim)
+                dout = ws.dHeadPre[hi - 1].ptr
+            }
+        }
+        // Pooler.
+        ws.dPooled.zero()
+        Dropout.backward(dinp: ws.dPooled.mptr, dout: ws.dPooledDrop.ptr, count: B * C, p: pCls, seed: siteSeed(seed, 1_000_001))
+        ws.dPooledPre.zero()
+        ck_tanh_backward(ws.dPooledPre.mptr, ws.dPooled.ptr, ws.pooled.ptr, B * C)
+        let xL = encoder.layers.isEmpty ? ws.x0.ptr : ws.layers[encoder.layers.count - 1].out.ptr
+        ws.dX.zero()
+        encoder.pooler!.backward(p, grads: &grads, dinp: ws.dX.mptr, ldDinp: T * C, dout: ws.dPooledPre.ptr, ldDout: C,
+                                 inp: xL, ldInp: T * C, rows: B)
+        // Layers, last to first. ws.dX holds d(layer output) on entry and d(layer input) on exit.
+        let scale = 1 / Float(HS).squareRoot()
+        for li in stride(from: encoder.layers.count - 1, through: 0, by: -1) {
+            let layer = encoder.layers[li], a = ws.layers[li]
+            let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
+            ws.dr2.zero()
+            layer.outputNorm.backward(p, grads: &grads, dinp: ws.dr2.mptr, dout: ws.dX.ptr, inp: a.r2.ptr,
+                                      mean: a.mean2.ptr, rstd: a.rstd2.ptr, rows: N)
+            ws.dh1.mptr.update(from: ws.dr2.ptr, count: N * C)      // residual branch
+            a.dOut2.zero()
+            Dropout.backward(dinp: a.dOut2.mptr, dout: ws.dr2.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 3 + 4 * li))
+            ws.dinter.zero()
+            layer.output.backward(p, grads: &grads, dinp: ws.dinter.mptr, ldDinp: I, dout: a.dOut2.ptr, ldDout: C,
+                                  inp: a.inter.ptr, ldInp: I, rows: N)
+            a.dInterPre.zero()
+            ck_gelu_backward(a.dInterPre.mptr, ws.dinter.ptr, a.interPre.ptr, N * I)
+            layer.intermediate.backward(p, grads: &grads, dinp: ws.dh1.mptr, ldDinp: C, dout: a.dInterPre.ptr, ldDout: I,
+                                        inp: a.h1.ptr, ldInp: C, rows: N)
+            ws.dr1.zero()
+            layer.attentionNorm.backward(p, grads: &grads, dinp: ws.dr1.mptr, dout: ws.dh1.ptr, inp: a.r1.ptr,
+                                         mean: a.mean1.ptr, rstd: a.rstd1.ptr, rows: N)
+            a.dproj.zero()
+            Dropout.backward(dinp: a.dproj.mptr, dout: ws.dr1.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 2 + 4 * li))
+            ws.dAttnOut.zero()
+            layer.attentionOutput.backward(p, grads: &grads, dinp: ws.dAttnOut.mptr, ldDinp: C, dout: a.dproj.ptr, ldDout: C,
+                                           inp: a.attnOut.ptr, ldInp: C, rows: N)
+            a.dqkv.zero()
+            let dqkv = a.dqkv.mptr, qkv = a.qkv.ptr
+            ck_attention_backward(dqkv, dqkv + C, dqkv + 2 * C, Int32(3 * C), ws.attWork.mptr, ws.dAttnOut.ptr, a.att.ptr,
+                                  qkv, qkv + C, qkv + 2 * C, Int32(3 * C), Int32(B), Int32(T), Int32(NH), Int32(HS), scale,
+                                  pAtt, siteSeed(seed, 1 + 4 * li))
+            ws.dX.mptr.update(from: ws.dr1.ptr, count: N * C)      // residual branch
+            layer.query.backward(p, grads: &grads, dinp: ws.dX.mptr, ldDinp: C, dout: dqkv, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
+            layer.key.backward(p, grads: &grads, dinp: ws.dX.mptr, ldDinp: C, dout: dqkv + C, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
+            layer.value.backward(p, grads: &grads, dinp: ws.dX.mptr, ldDinp: C, dout: dqkv + 2 * C, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
+        }
+        // Embeddings.
+        ws.dELN.zero()
+        Dropout.backward(dinp: ws.dELN.mptr, dout: ws.dX.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 0))
+        ws.dInputsEmbeds.zero()
+        encoder.embeddingNorm.backward(p, grads: &grads, dinp: ws.dInputsEmbeds.mptr, dout: ws.dELN.ptr, inp: ws.eSum.ptr,
+                                       mean: ws.mean0.ptr, rstd: ws.rstd0.ptr, rows: N)
+        if grads != nil && embeddingGrads {
+            let d = ws.dInputsEmbeds.ptr
+            ws.ids.withUnsafeBufferPointer { ck_embedding_backward(grads![encoder.wordEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }
+            ws.positions.withUnsafeBufferPointer { ck_embedding_backward(grads![encoder.positionEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }
+            ws.types.withUnsafeBufferPointer { ck_embedding_backward(grads![encoder.tokenTypeEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }
+        }
+    }
+
+    /// d/d(inputs_embeds) [B, T, C] from the last backward.
+    public var inputsEmbedsGrad: Tensor { workspace.dInputsEmbeds.reshaped([workspace.B, workspace.T, config.hiddenSize]) }
+
+    /// Mean cross-entropy and its parameter gradients on `batch` (accumulated into `grads`).
+    /// Returns the mean loss over examples with a label.
+    @discardableResult
+    public func lossAndGradients(_ batch: Batch, grads: inout ParameterStore, training: Bool = false, seed: UInt64 = 0,
+                                 weights: [Float]? = nil) -> Double {
+        forward(batch, training: training, seed: seed)
+        let (losses, _) = crossEntropy(batch)
+        let labelled = batch.labels.filter { $0 >= 0 }.count
+        var dl = [Float](repeating: labelled > 0 ? 1 / Float(labelled) : 0, count: batch.size)
+        if let weights { dl = weights }
+        var dlogits = Tensor(shape: [batch.size, numLabels])
+        dl.withUnsafeBufferPointer { w in
+            batch.labels.withUnsafeBufferPointer { y in
+                ck_softmax_xent_backward(dlogits.mptr, w.baseAddress, workspace.probs.ptr, y.baseAddress, Int32(batch.size), Int32(numLabels))
+            }
+        }
+        var g: ParameterStore? = grads
+        grads = ParameterStore()     // drop the second reference so the kernels write in place
+        backward(dlogits: dlogits, grads: &g, training: training, seed: seed)
+        grads = g!
+        var total = 0.0
+        for b in 0..<batch.size where batch.labels[b] >= 0 { total += Double(losses[b]) }
+        return labelled > 0 ? total / Double(labelled) : 0
+    }
+}
+
+/// Seed of one dropout site (embeddings, a layer's attention/projection/output, the pooler) in one step.
+@inline(__always)
+func siteSeed(_ seed: UInt64, _ site: Int) -> UInt64 {
+    SeededGenerator.mix(seed &+ SeededGenerator.mix(UInt64(site) &+ 0x5EED))
+}
+
+extension BertClassifier {
+    /// Sets hidden and attention-probability dropout (e.g. to fine-tune a pretrained encoder differently).
+    public func setDropout(_ p: Float) {
+        config.hiddenDropoutProb = p
+        config.attentionProbsDropoutProb = p
+    }
+}

@@ -1,0 +1,72 @@
+import CKernels
+import Foundation
+
+/// End-to-end throughput measurements behind `winnow bench` (never used by tests: speed lives in benchmarks).
+///
+///     let r = Benchmark.run(layers: 4, hidden: 512, heads: 8, seqLen: 128, batchSize: 32, repeats: 3)
+public enum Benchmark {
+    public struct Result: Sendable {
+        public var trainExamplesPerSecond: Double
+        public var forwardExamplesPerSecond: Double
+        public var sgemmGFLOPS: Double
+        public var trainGFLOPS: Double
+        public var forwardGFLOPS: Double
+
+        public var json: [String: Any] {
+            ["train_examples_per_s": trainExamplesPerSecond, "forward_examples_per_s": forwardExamplesPerSecond,
+             "sgemm_gflops": sgemmGFLOPS, "train_gflops": trainGFLOPS, "forward_gflops": forwardGFLOPS,
+             "train_fraction_of_sgemm_peak": trainGFLOPS / sgemmGFLOPS, "forward_fraction_of_sgemm_peak": forwardGFLOPS / sgemmGFLOPS]
+        }
+    }
+
+    /// Best of `repeats` timings of `body`, in seconds.
+    static func time(_ repeats: Int, _ body: () -> Void) -> Double {
+        var best = Double.infinity
+        for _ in 0..<max(1, repeats) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
+        }
+        return best
+    }
+
+    /// Measures sgemm 2048^3, a forward pass and a training step of a BERT of the given shape.
+    public static func run(layers: Int, hidden: Int, heads: Int, seqLen: Int, batchSize: Int, repeats: Int,
+                           log: ((String) -> Void)? = nil) -> Result {
+        // sgemm peak, measured in this run.
+        let n = 2048
+        var a = Tensor(shape: [n, n], repeating: 0.5), b = Tensor(shape: [n, n], repeating: 0.25), c = Tensor(shape: [n, n])
+        ck_gemm(c.mptr, Int32(n), a.mptr, Int32(n), b.mptr, Int32(n), Int32(n), Int32(n), Int32(n), 0, 0, 1, 0)
+        let tg = time(repeats) { ck_gemm(c.mptr, Int32(n), a.ptr, Int32(n), b.ptr, Int32(n), Int32(n), Int32(n), Int32(n), 0, 0, 1, 0) }
+        let sgemm = 2 * pow(Double(n), 3) / tg / 1e9
+        log?(String(format: "sgemm %dx%dx%d: %.1f GFLOP/s", n, n, n, sgemm))
+
+        var config = BertConfig.small(vocabSize: 30522, hidden: hidden, layers: layers, heads: heads, maxPositions: max(512, seqLen))
+        config.labels = ["a", "b"]
+        let model = BertClassifier(config: config, seed: 1)
+        var rng = SeededGenerator(seed: 7)
+        let encs = (0..<batchSize).map { _ in
+            Encoding(inputIDs: [2] + (0..<(seqLen - 2)).map { _ in Int32(1000 + rng.next() % 20000) } + [3],
+                     tokenTypeIDs: Array(repeating: 0, count: seqLen))
+        }
+        let batch = Batch(encodings: encs, labels: (0..<batchSize).map { Int32($0 % 2) }, indices: Array(0..<batchSize))
+        var grads = model.parameters.zeros()
+        var opt = Optimizer(kind: .adamw, parameters: model.parameters, weightDecay: 0.01)
+        model.forward(batch)
+        let tf = time(repeats) { model.forward(batch) }
+        let ts = time(repeats) {
+            grads.zeroAll()
+            model.lossAndGradients(batch, grads: &grads, training: true, seed: 1)
+            opt.step(&model.parameters, grads: grads, lr: 1e-5)
+        }
+        // FLOPs of the matrix products (the dominant cost): per token 2 * (4 C^2 + 2 C I) per layer plus
+        // attention 4 T C per layer; a training step costs about 3x the forward.
+        let C = Double(hidden), I = Double(config.intermediateSize), T = Double(seqLen)
+        let fwdFlops = Double(batchSize) * T * Double(layers) * (2 * (4 * C * C + 2 * C * I) + 4 * T * C)
+        let r = Result(trainExamplesPerSecond: Double(batchSize) / ts, forwardExamplesPerSecond: Double(batchSize) / tf,
+                       sgemmGFLOPS: sgemm, trainGFLOPS: 3 * fwdFlops / ts / 1e9, forwardGFLOPS: fwdFlops / tf / 1e9)
+        log?(String(format: "forward:       %.1f examples/s, %.1f GFLOP/s (%.0f%% of sgemm)", r.forwardExamplesPerSecond, r.forwardGFLOPS, 100 * r.forwardGFLOPS / sgemm))
+        log?(String(format: "training step: %.1f examples/s, %.1f GFLOP/s (%.0f%% of sgemm)", r.trainExamplesPerSecond, r.trainGFLOPS, 100 * r.trainGFLOPS / sgemm))
+        return r
+    }
+}

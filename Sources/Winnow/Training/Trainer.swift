@@ -1,0 +1,190 @@
+import CKernels
+import Foundation
+
+/// How to train (the options of `winnow train`).
+public struct TrainingOptions: Sendable, Codable, Equatable {
+    public var epochs = 3
+    public var batchSize = 32
+    public var learningRate: Float = 5e-5
+    public var weightDecay: Float = 0.01
+    /// Warm-up as a fraction of all steps (Hugging Face `warmup_ratio`).
+    public var warmupRatio: Float = 0.0
+    public var optimizer: Optimizer.Kind = .adamw
+    public var momentum: Float = 0.9
+    /// Clip the global gradient norm to this value (Hugging Face `max_grad_norm`); nil disables.
+    public var maxGradNorm: Float? = 1.0
+    public var seed: UInt64 = 0
+    /// Number of evenly spaced checkpoints; nil with `checkpointPerEpoch` false saves only the end.
+    public var checkpoints: Int? = nil
+    public var checkpointPerEpoch = true
+    public var maxLength = 128
+    /// Train on empty inputs (the PVI null model).
+    public var null = false
+    /// Record training dynamics (forgetting, cartography, AUM).
+    public var recordDynamics = true
+    /// Log loss and learning rate every this many steps.
+    public var logEvery = 10
+
+    public init() {}
+}
+
+extension Optimizer.Kind: Codable {}
+
+/// What a training run produced.
+public struct TrainingSummary: Sendable {
+    public var steps: Int
+    public var finalLoss: Double
+    public var checkpointSteps: [Int]
+    public var seconds: Double
+    public var examplesPerSecond: Double
+}
+
+/// Trains a `BertClassifier` and writes a run folder in the Hugging Face Trainer layout.
+///
+///     let summary = try Trainer(options: opts).train(model, on: data, run: URL(fileURLWithPath: "runs/rt"))
+public struct Trainer: Sendable {
+    public let options: TrainingOptions
+
+    public init(options: TrainingOptions) { self.options = options }
+
+    /// Steps per epoch for `n` examples.
+    public func stepsPerEpoch(_ n: Int) -> Int { (n + options.batchSize - 1) / options.batchSize }
+
+    /// The steps at which checkpoints are saved.
+    public func checkpointSteps(totalSteps: Int, stepsPerEpoch spe: Int) -> [Int] {
+        var s: Set<Int> = [totalSteps]
+        if let k = options.checkpoints, k > 0 {
+            for i in 1...k { s.insert(max(1, Int((Double(totalSteps) * Double(i) / Double(k)).rounded()))) }
+        } else if options.checkpointPerEpoch {
+            for e in 1...max(1, options.epochs) { s.insert(min(totalSteps, e * spe)) }
+        }
+        return s.sorted()
+    }
+
+    /// Trains `model` in place on `data`, writing checkpoints, trainer state and dynamics into `run`.
+    /// `extraFiles` (e.g. vocab.txt) are copied into the run and every checkpoint.
+    @discardableResult
+    public func train(_ model: BertClassifier, on data: EncodedDataset, run: URL, extraFiles: [URL] = [],
+                      runInfo: [String: String] = [:], quiet: Bool = false) throws -> TrainingSummary {
+        let o = options
+        guard data.count > 0 else { throw WinnowError.invalidOption(name: "--data", reason: "no training examples") }
+        let spe = stepsPerEpoch(data.count)
+        let total = spe * o.epochs
+        let sched = LinearSchedule(baseLR: o.learningRate, warmupSteps: Int((Float(total) * o.warmupRatio).rounded(.up)), totalSteps: total)
+        let ckSteps = Set(checkpointSteps(totalSteps: total, stepsPerEpoch: spe))
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        try model.config.write(to: run.appendingPathComponent("config.json"))
+        for f in extraFiles { try copyFile(f, into: run) }
+        try writeRunInfo(run: run, data: data, extra: runInfo)
+
+        var opt = Optimizer(kind: o.optimizer, parameters: model.parameters, weightDecay: o.weightDecay, momentum: o.momentum)
+        var grads = model.parameters.zeros()
+        var dynamics = Dynamics()
+        dynamics.exampleCount = data.count
+        var history: [LogEntry] = []
+        var step = 0
+        var windowLoss = 0.0, windowCount = 0, lastLoss = 0.0
+        let bar = Progress(label: "train", total: total, unit: "step", quiet: quiet)
+        let start = Date()
+        for epoch in 0..<o.epochs {
+            for batch in data.batches(size: o.batchSize, order: data.shuffledOrder(seed: o.seed, epoch: epoch)) {
+                let stepSeed = SeededGenerator.mix(o.seed ^ SeededGenerator.mix(UInt64(step) &+ 0xD207))
+                grads.zeroAll()
+                let loss = model.lossAndGradients(batch, grads: &grads, training: true, seed: stepSeed)
+                guard loss.isFinite else {
+                    throw WinnowError.numericFault(reason: "training stopped at step \(step + 1): the loss is \(loss); "
+                        + "the last good checkpoint is kept in \(run.path) (try a lower --lr)")
+                }
+                if o.recordDynamics { record(&dynamics, model: model, batch: batch, epoch: epoch, step: step + 1) }
+                let gnorm = gradientNorm(grads)
+                guard gnorm.isFinite else {
+                    throw WinnowError.numericFault(reason: "training stopped at step \(step + 1): the gradient norm is \(gnorm); "
+                        + "the last good checkpoint is kept in \(run.path)")
+                }
+                if let clip = o.maxGradNorm, gnorm > Double(clip) {
+                    let s = Float(Double(clip) / (gnorm + 1e-6))
+                    for i in grads.tensors.indices { ck_scale(grads.tensors[i].mptr, grads[i].count, s) }
+                }
+                opt.step(&model.parameters, grads: grads, lr: sched.lr(afterSteps: step))
+                step += 1
+                windowLoss += loss; windowCount += 1; lastLoss = loss
+                let epochF = Double(epoch) + Double(step - epoch * spe) / Double(spe)
+                if step % max(1, o.logEvery) == 0 || step == total || ckSteps.contains(step) {
+                    history.append(LogEntry(step: step, epoch: epochF, learningRate: Double(sched.lr(afterSteps: step)),
+                                            loss: windowLoss / Double(windowCount), extra: ["grad_norm": gnorm]))
+                    windowLoss = 0; windowCount = 0
+                }
+                if ckSteps.contains(step) {
+                    let state = TrainerState(globalStep: step, epoch: epochF, maxSteps: total, numTrainEpochs: o.epochs,
+                                             trainBatchSize: o.batchSize, logHistory: history)
+                    let ck = run.appendingPathComponent("checkpoint-\(step)")
+                    try model.save(to: ck)
+                    try state.write(to: ck.appendingPathComponent("trainer_state.json"))
+                    for f in extraFiles { try copyFile(f, into: ck) }
+                }
+                bar.advance(note: String(format: "loss %.4f", loss))
+            }
+        }
+        bar.finish()
+        let seconds = Date().timeIntervalSince(start)
+        try model.save(to: run)
+        try TrainerState(globalStep: step, epoch: Double(o.epochs), maxSteps: total, numTrainEpochs: o.epochs,
+                         trainBatchSize: o.batchSize, logHistory: history).write(to: run.appendingPathComponent("trainer_state.json"))
+        if o.recordDynamics { try dynamics.write(to: run.appendingPathComponent("dynamics.safetensors")) }
+        return TrainingSummary(steps: step, finalLoss: lastLoss, checkpointSteps: ckSteps.sorted(), seconds: seconds,
+                               examplesPerSecond: Double(step * o.batchSize) / max(seconds, 1e-9))
+    }
+
+    /// Per-example loss, p_y, margin and correctness of the forward just run (training mode, before the update).
+    func record(_ d: inout Dynamics, model: BertClassifier, batch: Batch, epoch: Int, step: Int) {
+        let ws = model.workspace
+        let L = model.numLabels
+        for b in 0..<batch.size where batch.labels[b] >= 0 {
+            let y = Int(batch.labels[b])
+            var best = -Float.infinity, argmax = 0, other = -Float.infinity
+            for j in 0..<L {
+                let z = ws.logits[b, j]
+                if z > best { best = z; argmax = j }
+                if j != y && z > other { other = z }
+            }
+            d.append(epoch: epoch, step: step, index: batch.indices[b], loss: ws.losses[b], pTrue: ws.probs[b, y],
+                     margin: ws.logits[b, y] - (L > 1 ? other : 0), correct: argmax == y)
+        }
+    }
+
+    func writeRunInfo(run: URL, data: EncodedDataset, extra: [String: String]) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        var info: [String: Any] = ["options": try JSONSerialization.jsonObject(with: enc.encode(options)),
+                                   "examples": data.count, "labels": data.labelNames, "tool": "winnow"]
+        for (k, v) in extra { info[k] = v }
+        try AtomicFile.write(JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys]),
+                             to: run.appendingPathComponent("winnow.json"))
+    }
+}
+
+/// Copies `file` into `folder` (atomically), replacing an older copy.
+func copyFile(_ file: URL, into folder: URL) throws {
+    try AtomicFile.write(Data(contentsOf: file), to: folder.appendingPathComponent(file.lastPathComponent))
+}
+
+extension BertClassifier {
+    /// Predicted class and probabilities for every example, in inference mode.
+    public func predict(_ data: EncodedDataset, batchSize: Int = 64, progress: Progress? = nil) -> (predictions: [Int32], probabilities: [[Float]]) {
+        var preds = [Int32](repeating: 0, count: data.count)
+        var probs = [[Float]](repeating: [], count: data.count)
+        let L = numLabels
+        for batch in data.batches(size: batchSize, order: data.sequentialOrder) {
+            forward(batch, training: false)
+            ck_softmax_forward(workspace.probs.mptr, workspace.logits.ptr, Int32(batch.size), Int32(L))
+            for b in 0..<batch.size {
+                let row = (0..<L).map { workspace.probs[b, $0] }
+                probs[batch.indices[b]] = row
+                preds[batch.indices[b]] = Int32(row.indices.max { row[$0] < row[$1] }!)
+            }
+            progress?.advance(by: batch.size)
+        }
+        progress?.finish()
+        return (preds, probs)
+    }
+}

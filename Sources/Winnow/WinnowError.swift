@@ -1,0 +1,38 @@
+import Foundation
+
+/// Errors a user can cause: bad files, bad options, bad data. Each case names the file and, where one
+/// exists, the line or tensor, so one line on stderr tells the user what to fix.
+///
+///     throw WinnowError.invalidFile(path: url.path, line: 12, reason: "label 'maybe' is not one of [neg, pos]")
+public enum WinnowError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A file that exists but cannot be read as what it should be.
+    case invalidFile(path: String, line: Int?, reason: String)
+    /// A tensor in a checkpoint that is missing, mistyped or mis-shaped.
+    case invalidTensor(path: String, tensor: String, reason: String)
+    /// A file or folder that does not exist.
+    case missingFile(path: String, reason: String)
+    /// A command-line option with a value that cannot work.
+    case invalidOption(name: String, reason: String)
+    /// Training or scoring hit a numeric fault (NaN/Inf) it cannot recover from.
+    case numericFault(reason: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidFile(path, line, reason):
+            if let line { return "\(path):\(line): \(reason)" }
+            return "\(path): \(reason)"
+        case let .invalidTensor(path, tensor, reason):
+            return "\(path): tensor '\(tensor)': \(reason)"
+        case let .missingFile(path, reason):
+            return "\(path): \(reason)"
+        case let .invalidOption(name, reason):
+            return "option \(name): \(reason)"
+        case let .numericFault(reason):
+            return reason
+        }
+    }
+}
+
+extension WinnowError: LocalizedError {
+    public var errorDescription: String? { description }
+}

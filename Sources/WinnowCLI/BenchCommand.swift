@@ -1,0 +1,26 @@
+import ArgumentParser
+import Foundation
+import Winnow
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure end-to-end throughput on BERT-small (4 layers, hidden 512, 8 heads, seq 128, batch 32).",
+        discussion: "Reports examples/s of a training step and a forward pass, achieved GFLOP/s, and the fraction of the sgemm peak measured in the same run.")
+
+    @Option(help: "Sequence length.") var seqLen: Int = 128
+    @Option(help: "Batch size.") var batchSize: Int = 32
+    @Option(help: "Encoder layers.") var layers: Int = 4
+    @Option(help: "Hidden size.") var hidden: Int = 512
+    @Option(help: "Attention heads.") var heads: Int = 8
+    @Option(help: "Timed repetitions of each measurement.") var repeats: Int = 3
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let r = Benchmark.run(layers: layers, hidden: hidden, heads: heads, seqLen: seqLen, batchSize: batchSize, repeats: repeats,
+                              log: json ? nil : { print($0) })
+        if json {
+            print(String(data: try JSONSerialization.data(withJSONObject: r.json, options: [.sortedKeys]), encoding: .utf8)!)
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Winnow
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval", abstract: "Accuracy, macro-F1, a per-class table and the confusion matrix of a run on a labelled file.")
+
+    @Option(name: .customLong("run"), help: "Run folder (winnow or transformers.Trainer output) or model folder.") var runPath: String
+    @Option(help: "Checkpoint step, first or last (default: the final model).") var checkpoint: String?
+    @OptionGroup var dataOptions: DataOptions
+    @Option(help: "Examples per forward pass.") var batchSize: Int = 64
+    @Flag(help: "Print one JSON object instead of tables.") var json = false
+
+    func run() throws {
+        let (model, tok, _) = try loadModel(runPath, checkpoint: checkpoint)
+        let data = try dataOptions.read()
+        reportSkipped(data)
+        let enc = try EncodedDataset(data, tokenizer: tok, labels: model.config.labels, maxLength: dataOptions.maxLength)
+        let (pred, _) = model.predict(enc, batchSize: batchSize, progress: Progress(label: "eval", total: enc.count, unit: "ex"))
+        let m = ClassificationMetrics(labels: enc.labels, predictions: pred, classes: model.numLabels)
+        let names = model.config.labels
+        if json {
+            let obj: [String: Any] = ["accuracy": m.accuracy, "macro_f1": m.macroF1, "examples": enc.count,
+                                      "labels": names, "confusion": m.confusion,
+                                      "per_class": names.indices.map { ["label": names[$0], "precision": m.precision[$0], "recall": m.recall[$0], "f1": m.f1[$0], "support": m.support[$0]] }]
+            print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
+            return
+        }
+        print("examples: \(enc.count)")
+        print("accuracy: \(formatPercent(m.accuracy))")
+        print("macro-F1: \(formatPercent(m.macroF1))")
+        let w = max(8, names.map(\.count).max() ?? 0)
+        print("\n" + "label".padding(toLength: w, withPad: " ", startingAt: 0) + "  precision  recall     f1  support")
+        for (i, n) in names.enumerated() {
+            print(n.padding(toLength: w, withPad: " ", startingAt: 0)
+                  + String(format: "  %9.4f  %6.4f  %6.4f  %7d", m.precision[i], m.recall[i], m.f1[i], m.support[i]))
+        }
+        print("\nconfusion (rows: true, columns: predicted)")
+        print("".padding(toLength: w, withPad: " ", startingAt: 0) + names.map { "  " + $0.padding(toLength: w, withPad: " ", startingAt: 0) }.joined())
+        for (i, n) in names.enumerated() {
+            print(n.padding(toLength: w, withPad: " ", startingAt: 0)
+                  + m.confusion[i].map { "  " + String($0).padding(toLength: w, withPad: " ", startingAt: 0) }.joined())
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import Winnow
+
+/// Where examples come from and how they are read and tokenized.
+struct DataOptions: ParsableArguments {
+    @Option(help: "JSONL file, one example a line.")
+    var data: String
+
+    @Option(help: "Text field (default: first of text, sentence, sentence1, premise).")
+    var textField: String?
+
+    @Option(help: "Second-segment field for pairs (default: first of text_pair, sentence2, hypothesis).")
+    var pairField: String?
+
+    @Option(help: "Label field (default: label or gold_label).")
+    var labelField: String?
+
+    @Option(help: "Truncate sequences to this many tokens, specials included (longest-first for pairs).")
+    var maxLength: Int = 128
+
+    var fields: FieldNames { FieldNames(text: textField, pair: pairField, label: labelField) }
+
+    func validate() throws {
+        guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2 (for [CLS] and [SEP])") }
+    }
+
+    func read(requireLabels: Bool = true) throws -> JSONLDataset {
+        try JSONLDataset(url: URL(fileURLWithPath: data), fields: fields, requireLabels: requireLabels)
+    }
+}
+
+/// Prints a summary line about skipped examples.
+func reportSkipped(_ d: JSONLDataset) {
+    if d.skipped > 0 { printError("note: skipped \(d.skipped) example(s) without a gold label in \(d.url.path)") }
+}
+
+/// Loads the model of a run folder (a winnow run or a transformers.Trainer output) or a model folder.
+func loadModel(_ path: String, checkpoint: String? = nil) throws -> (BertClassifier, BertTokenizer, URL) {
+    let url = URL(fileURLWithPath: path)
+    let run = try RunFolder(url: url)
+    var folder = run.finalModelFolder
+    if let checkpoint {
+        guard let ck = try run.select(checkpoint).last else { throw WinnowError.invalidOption(name: "--checkpoint", reason: "none chosen") }
+        folder = ck.url
+    }
+    let model = try BertClassifier(folder: folder)
+    let tok = try BertTokenizer(folder: run.tokenizerFolder)
+    return (model, tok, folder)
+}
+
+func formatPercent(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }

@@ -71,7 +71,8 @@ public struct Vocabulary: Sendable {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw WinnowError.invalidFile(path: path, line: nil, reason: "cannot read vocabulary (\(error.localizedDescription))")
+            throw WinnowError.invalidFile(
+                path: path, line: nil, reason: "cannot read vocabulary (\(error.localizedDescription))")
         }
         if data.isEmpty {
             throw WinnowError.invalidFile(path: path, line: nil, reason: "vocabulary file is empty")
@@ -110,7 +111,7 @@ public struct Vocabulary: Sendable {
             let bom = tokens.first?.unicodeScalars.first == "\u{FEFF}" ? "; line 1 starts with a byte-order mark" : ""
             throw WinnowError.invalidFile(
                 path: path, line: nil,
-                reason: "vocabulary lacks special token(s) \(missing.joined(separator: ", ")) (\(tokens.count) lines\(bom))")
+                reason: "vocabulary lacks \(missing.joined(separator: ", ")) (\(tokens.count) lines\(bom))")
         }
         self.init(tokens: tokens, trie: trie)
     }
@@ -402,7 +403,7 @@ public struct BertTokenizer: Sendable {
                 Self.appendCleaned(s, to: &text)
             }
         }
-        // NFC (transformers >= 4.3x normalises here, after cleaning and CJK spacing).
+        // NFC, after cleaning and CJK spacing (transformers 4.40 and later; 4.30 had no NFC step).
         text = Self.nfc(text)
 
         // 3. Whitespace split, then per word: accent stripping and punctuation split. The basic tokenizer's own

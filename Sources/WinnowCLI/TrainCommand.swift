@@ -19,7 +19,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Run folder to write.")
     var out: String
 
-    @Option(help: "Start the encoder from this pretrained folder (config.json, model.safetensors, vocab.txt).")
+    @Option(name: .customLong("init"), help: "Start the encoder from this pretrained folder (config.json, model.safetensors, vocab.txt).")
     var initFrom: String?
 
     @Option(help: "vocab.txt for a fresh model (default: the --init folder's).")

@@ -1,0 +1,141 @@
+import Foundation
+import Testing
+
+@Suite(.serialized) struct CLITests {
+    @Test func helpListsEverySubcommand() throws {
+        let r = try CLI.run(["--help"])
+        #expect(r.status == 0)
+        for cmd in ["train", "eval", "predict", "inspect", "bench"] { #expect(r.stdout.contains(cmd), "help lacks \(cmd)") }
+    }
+
+    @Test func trainWritesATrainerLayoutRunThatEvalAndPredictRead() throws {
+        let dir = try CLI.tempDir("train")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run")
+        let t = try CLI.trainTiny(run)
+        #expect(t.status == 0, "train failed: \(t.stderr)")
+        #expect(t.stdout.contains("trained"))
+        let fm = FileManager.default
+        for f in ["config.json", "vocab.txt", "winnow.json", "model.safetensors", "trainer_state.json", "dynamics.safetensors"] {
+            #expect(fm.fileExists(atPath: run.appendingPathComponent(f).path), "missing \(f)")
+        }
+        let cks = try fm.contentsOfDirectory(atPath: run.path).filter { $0.hasPrefix("checkpoint-") }.sorted()
+        #expect(cks.count == 3, "checkpoints: \(cks)")
+        for ck in cks {
+            for f in ["model.safetensors", "config.json", "trainer_state.json", "vocab.txt"] {
+                #expect(fm.fileExists(atPath: run.appendingPathComponent(ck).appendingPathComponent(f).path), "\(ck) lacks \(f)")
+            }
+        }
+        // trainer_state.json in the Hugging Face layout, with learning rates in log_history.
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("trainer_state.json"))) as! [String: Any]
+        #expect(state["global_step"] as? Int == 20)   // 150 examples in batches of 16: 10 steps x 2 epochs
+        let hist = state["log_history"] as! [[String: Any]]
+        #expect(hist.contains { $0["learning_rate"] != nil && $0["loss"] != nil })
+
+        let e = try CLI.run(["eval", "--run", run.path, "--data", CLI.tiny.appendingPathComponent("test.jsonl").path, "--max-length", "32", "--json"])
+        #expect(e.status == 0, "eval failed: \(e.stderr)")
+        let m = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any]
+        #expect(m["examples"] as? Int == 40)
+        let acc = m["accuracy"] as! Double
+        #expect(acc >= 0 && acc <= 1)
+        let conf = m["confusion"] as! [[Int]]
+        #expect(conf.joined().reduce(0, +) == 40)
+
+        let out = dir.appendingPathComponent("pred.csv")
+        let p = try CLI.run(["predict", "--run", run.path, "--data", CLI.tiny.appendingPathComponent("test.jsonl").path, "--out", out.path])
+        #expect(p.status == 0, "predict failed: \(p.stderr)")
+        let lines = try String(contentsOf: out, encoding: .utf8).split(separator: "\n")
+        #expect(lines.first == "index,line,id,label,predicted,p_neg,p_pos")
+        #expect(lines.count == 41)
+        let row = lines[1].split(separator: ",", omittingEmptySubsequences: false)
+        #expect(row.count == 7)
+        let probSum = Double(row[5])! + Double(row[6])!
+        #expect(abs(probSum - 1) < 1e-4)
+    }
+
+    @Test func trainingIsDeterministicFromTheSeed() throws {
+        let dir = try CLI.tempDir("det")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = dir.appendingPathComponent("a"), b = dir.appendingPathComponent("b")
+        #expect(try CLI.trainTiny(a).status == 0)
+        #expect(try CLI.trainTiny(b).status == 0)
+        for f in ["model.safetensors", "dynamics.safetensors"] {
+            let da = try Data(contentsOf: a.appendingPathComponent(f)), db = try Data(contentsOf: b.appendingPathComponent(f))
+            #expect(da == db, "\(f) differs between two runs with the same seed")
+        }
+    }
+
+    @Test func nullRunAndPretrainedInitTrain() throws {
+        let dir = try CLI.tempDir("null")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let n = try CLI.trainTiny(dir.appendingPathComponent("null"), extra: ["--null"])
+        #expect(n.status == 0, "\(n.stderr)")
+        // Fine-tune from a transformers.Trainer run folder's checkpoint (encoder and head reused).
+        let ck = CLI.tiny.appendingPathComponent("run/checkpoint-30").path
+        let r = try CLI.run(["train", "--data", CLI.tiny.appendingPathComponent("train.jsonl").path, "--init", ck,
+                             "--out", dir.appendingPathComponent("ft").path, "--epochs", "1", "--batch-size", "32", "--max-length", "32"])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
+    @Test func inspectListsTensors() throws {
+        let r = try CLI.run(["inspect", CLI.tiny.appendingPathComponent("run/model.safetensors").path])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("bert.embeddings.word_embeddings.weight"))
+        #expect(r.stdout.contains("classifier.weight"))
+        #expect(r.stdout.contains("F32"))
+    }
+
+    // MARK: - Errors: one line on stderr naming the file, exit 1; usage errors exit 2.
+
+    @Test func missingDataFileIsAUserError() throws {
+        let r = try CLI.run(["eval", "--run", CLI.tiny.appendingPathComponent("run").path, "--data", "/nonexistent/x.jsonl"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("/nonexistent/x.jsonl"))
+        #expect(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1)
+    }
+
+    @Test func unknownLabelNamesFileAndLine() throws {
+        let dir = try CLI.tempDir("label")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = dir.appendingPathComponent("bad.jsonl")
+        try "{\"text\": \"good movie\", \"label\": \"pos\"}\n{\"text\": \"meh\", \"label\": \"maybe\"}\n".write(to: f, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["eval", "--run", CLI.tiny.appendingPathComponent("run").path, "--data", f.path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("bad.jsonl:2"), "stderr: \(r.stderr)")
+        #expect(r.stderr.contains("maybe"))
+    }
+
+    @Test func malformedJSONNamesTheLine() throws {
+        let dir = try CLI.tempDir("json")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = dir.appendingPathComponent("bad.jsonl")
+        try "{\"text\": \"ok\", \"label\": \"pos\"}\n{\"text\": oops}\n".write(to: f, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["eval", "--run", CLI.tiny.appendingPathComponent("run").path, "--data", f.path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("bad.jsonl:2"), "stderr: \(r.stderr)")
+    }
+
+    @Test func pickledCheckpointIsRefusedWithConversionAdvice() throws {
+        let dir = try CLI.tempDir("pickle")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: CLI.tiny.appendingPathComponent("run/config.json"), to: dir.appendingPathComponent("config.json"))
+        try Data([0x80, 0x02]).write(to: dir.appendingPathComponent("pytorch_model.bin"))
+        let r = try CLI.run(["eval", "--run", dir.path, "--data", CLI.tiny.appendingPathComponent("test.jsonl").path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("pytorch_model.bin"))
+        #expect(r.stderr.contains("safe_serialization"))
+    }
+
+    @Test func missingRunFolderIsAUserError() throws {
+        let r = try CLI.run(["eval", "--run", "/nonexistent/run", "--data", CLI.tiny.appendingPathComponent("test.jsonl").path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("/nonexistent/run"))
+    }
+
+    @Test func usageErrorsExitTwo() throws {
+        let r = try CLI.run(["train", "--data", "x.jsonl"])
+        #expect(r.status == 2)
+        let r2 = try CLI.run(["train", "--data", "x.jsonl", "--out", "y", "--vocab", "v.txt", "--epochs", "0"])
+        #expect(r2.status == 2)
+    }
+}

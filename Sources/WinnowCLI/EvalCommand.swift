@@ -13,21 +13,17 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of tables.") var json = false
 
     func run() throws {
-        let (model, tok, _) = try loadModel(runPath, checkpoint: checkpoint)
-        let data = try dataOptions.read()
-        reportSkipped(data)
-        let enc = try EncodedDataset(data, tokenizer: tok, labels: model.config.labels, maxLength: dataOptions.maxLength)
-        let (pred, _) = model.predict(enc, batchSize: batchSize, progress: Progress(label: "eval", total: enc.count, unit: "ex"))
-        let m = ClassificationMetrics(labels: enc.labels, predictions: pred, classes: model.numLabels)
-        let names = model.config.labels
+        let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: true, label: "eval")
+        let names = r.labelNames
+        let m = ClassificationMetrics(labels: r.labels, predictions: r.predictions, classes: names.count)
         if json {
-            let obj: [String: Any] = ["accuracy": m.accuracy, "macro_f1": m.macroF1, "examples": enc.count,
+            let obj: [String: Any] = ["accuracy": m.accuracy, "macro_f1": m.macroF1, "examples": r.labels.count,
                                       "labels": names, "confusion": m.confusion,
                                       "per_class": names.indices.map { ["label": names[$0], "precision": m.precision[$0], "recall": m.recall[$0], "f1": m.f1[$0], "support": m.support[$0]] }]
             print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
             return
         }
-        print("examples: \(enc.count)")
+        print("examples: \(r.labels.count)")
         print("accuracy: \(formatPercent(m.accuracy))")
         print("macro-F1: \(formatPercent(m.macroF1))")
         let w = max(8, names.map(\.count).max() ?? 0)

@@ -49,4 +49,34 @@ func loadModel(_ path: String, checkpoint: String? = nil) throws -> (BertClassif
     return (model, tok, folder)
 }
 
+/// Predictions of a run (BERT or MLP) on a data file (JSONL for BERT, CSV for the MLP).
+struct FilePredictions {
+    var labelNames: [String]
+    var labels: [Int32]
+    var lines: [Int]
+    var ids: [String?]
+    var predictions: [Int32]
+    var probabilities: [[Float]]
+}
+
+func predictFile(run: String, checkpoint: String?, data dataOptions: DataOptions, batchSize: Int, requireLabels: Bool,
+                 label: String) throws -> FilePredictions {
+    let runFolder = try RunFolder(url: URL(fileURLWithPath: run))
+    if MLPClassifier.isMLPFolder(runFolder.finalModelFolder) {
+        let folder = try checkpoint.map { try runFolder.select($0).last!.url } ?? runFolder.finalModelFolder
+        let mlp = try MLPClassifier(folder: folder)
+        var data = try CSVDataset(url: URL(fileURLWithPath: dataOptions.data), labelColumn: dataOptions.labelField ?? "label",
+                                  requireLabels: requireLabels)
+        try data.assignLabels(mlp.labelNames)
+        let (p, pr) = mlp.predict(data, batchSize: batchSize)
+        return FilePredictions(labelNames: mlp.labelNames, labels: data.labels, lines: data.lines, ids: data.ids, predictions: p, probabilities: pr)
+    }
+    let (model, tok, _) = try loadModel(run, checkpoint: checkpoint)
+    let data = try dataOptions.read(requireLabels: requireLabels)
+    reportSkipped(data)
+    let enc = try EncodedDataset(data, tokenizer: tok, labels: model.config.labels, maxLength: dataOptions.maxLength)
+    let (p, pr) = model.predict(enc, batchSize: batchSize, progress: Progress(label: label, total: enc.count, unit: "ex"))
+    return FilePredictions(labelNames: model.config.labels, labels: enc.labels, lines: enc.lines, ids: enc.ids, predictions: p, probabilities: pr)
+}
+
 func formatPercent(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }

@@ -14,22 +14,18 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Examples per forward pass.") var batchSize: Int = 64
 
     func run() throws {
-        let (model, tok, _) = try loadModel(runPath, checkpoint: checkpoint)
-        let data = try dataOptions.read(requireLabels: false)
-        reportSkipped(data)
-        let enc = try EncodedDataset(data, tokenizer: tok, labels: model.config.labels, maxLength: dataOptions.maxLength)
-        let (pred, probs) = model.predict(enc, batchSize: batchSize, progress: Progress(label: "predict", total: enc.count, unit: "ex"))
-        let names = model.config.labels
+        let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: false, label: "predict")
+        let names = r.labelNames, pred = r.predictions, probs = r.probabilities
         var out = TextFileBuilder()
         out.append((["index", "line", "id", "label", "predicted"] + names.map { "p_" + csvField($0) }).joined(separator: ","))
-        for i in 0..<enc.count {
-            let label = enc.labels[i] >= 0 ? names[Int(enc.labels[i])] : ""
-            var row = [String(i), String(enc.lines[i]), csvField(enc.ids[i] ?? ""), csvField(label), csvField(names[Int(pred[i])])]
+        for i in 0..<r.labels.count {
+            let label = r.labels[i] >= 0 ? names[Int(r.labels[i])] : ""
+            var row = [String(i), String(r.lines[i]), csvField(r.ids[i] ?? ""), csvField(label), csvField(names[Int(pred[i])])]
             row += probs[i].map { String(format: "%.6g", $0) }
             out.append(row.joined(separator: ","))
         }
         try out.write(to: URL(fileURLWithPath: self.out))
-        printError("predict: wrote \(enc.count) rows to \(self.out)")
+        printError("predict: wrote \(r.labels.count) rows to \(self.out)")
     }
 }
 

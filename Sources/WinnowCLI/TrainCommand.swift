@@ -52,11 +52,12 @@ struct TrainCommand: ParsableCommand {
         guard Optimizer.Kind(rawValue: optimizer) != nil else { throw ValidationError("--optimizer must be adamw or sgd") }
         guard BertConfig.Head(rawValue: head) != nil else { throw ValidationError("--head must be hf or paper") }
         guard hidden > 0, heads > 0, hidden % heads == 0 else { throw ValidationError("--hidden must be a multiple of --heads") }
-        if initFrom == nil && vocab == nil { throw ValidationError("a fresh model needs --vocab FILE (or start from --init DIR)") }
+        if initFrom == nil && vocab == nil && !dataOptions.data.lowercased().hasSuffix(".csv") { throw ValidationError("a fresh model needs --vocab FILE (or start from --init DIR)") }
         if let k = checkpoints, k < 1 { throw ValidationError("--checkpoints must be at least 1") }
     }
 
     func run() throws {
+        if dataOptions.data.lowercased().hasSuffix(".csv") { return try trainMLP() }
         let data = try dataOptions.read()
         reportSkipped(data)
         let headKind = BertConfig.Head(rawValue: head)!
@@ -89,11 +90,7 @@ struct TrainCommand: ParsableCommand {
             throw WinnowError.invalidOption(name: "--max-length", reason: "\(dataOptions.maxLength) exceeds the model's max_position_embeddings \(model.config.maxPositionEmbeddings)")
         }
         let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.config.labels, maxLength: dataOptions.maxLength, null: null)
-        var o = TrainingOptions()
-        o.epochs = epochs; o.batchSize = batchSize; o.learningRate = learningRate; o.weightDecay = weightDecay
-        o.warmupRatio = warmupRatio; o.optimizer = Optimizer.Kind(rawValue: optimizer)!; o.momentum = momentum
-        o.maxGradNorm = maxGradNorm > 0 ? maxGradNorm : nil; o.seed = seed; o.checkpoints = checkpoints
-        o.maxLength = dataOptions.maxLength; o.null = null; o.recordDynamics = !noDynamics
+        let o = trainingOptions()
         let runURL = URL(fileURLWithPath: out)
         printError("train: \(encoded.count) examples, labels [\(model.config.labels.joined(separator: ", "))], "
                    + "\(model.parameters.scalarCount) parameters, \(model.config.numHiddenLayers) layers x \(model.config.hiddenSize)")
@@ -111,5 +108,30 @@ struct TrainCommand: ParsableCommand {
         let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: extra, runInfo: info)
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
                      summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
+    }
+
+    /// Numeric CSV features: an MLP with `--layers` hidden layers of `--hidden` units.
+    func trainMLP() throws {
+        var data = try CSVDataset(url: URL(fileURLWithPath: dataOptions.data), labelColumn: dataOptions.labelField ?? "label")
+        let labels = data.sortedLabels
+        try data.assignLabels(labels)
+        let mlp = MLPClassifier(inputSize: data.featureNames.count, hidden: Array(repeating: hidden, count: layers), labels: labels,
+                                seed: seed, featureNames: data.featureNames)
+        mlp.fitStandardization(data.features)
+        var o = trainingOptions()
+        o.maxLength = 0
+        printError("train: \(data.count) rows, \(data.featureNames.count) features, labels [\(labels.joined(separator: ", "))], MLP \(([data.featureNames.count] + mlp.hidden + [labels.count]).map(String.init).joined(separator: "-"))")
+        let runURL = URL(fileURLWithPath: out)
+        let summary = try Trainer(options: o).train(mlp, on: data, run: runURL, runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path, "model": "mlp"])
+        print(String(format: "trained %d steps in %.1f s, final loss %.4f; run written to %@", summary.steps, summary.seconds, summary.finalLoss, runURL.path))
+    }
+
+    func trainingOptions() -> TrainingOptions {
+        var o = TrainingOptions()
+        o.epochs = epochs; o.batchSize = batchSize; o.learningRate = learningRate; o.weightDecay = weightDecay
+        o.warmupRatio = warmupRatio; o.optimizer = Optimizer.Kind(rawValue: optimizer)!; o.momentum = momentum
+        o.maxGradNorm = maxGradNorm > 0 ? maxGradNorm : nil; o.seed = seed; o.checkpoints = checkpoints
+        o.maxLength = dataOptions.maxLength; o.null = null; o.recordDynamics = !noDynamics
+        return o
     }
 }

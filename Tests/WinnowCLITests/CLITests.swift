@@ -139,3 +139,24 @@ import Testing
         #expect(r2.status == 2)
     }
 }
+
+@Suite struct CLIMLPTests {
+    @Test func csvTrainsAnMLPThatEvalAndPredictRead() throws {
+        let dir = try CLI.tempDir("mlp")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var s = "f0,f1,label\n"
+        for i in 0..<64 { s += "\(Double(i % 2) * 2 - 1 + Double(i % 7) * 0.05),\(Double(i % 5) * 0.1),\(i % 2 == 0 ? "a" : "b")\n" }
+        let csv = dir.appendingPathComponent("x.csv")
+        try s.write(to: csv, atomically: true, encoding: .utf8)
+        let run = dir.appendingPathComponent("run")
+        let t = try CLI.run(["train", "--data", csv.path, "--out", run.path, "--hidden", "8", "--heads", "1", "--layers", "1",
+                             "--epochs", "30", "--batch-size", "16", "--lr", "0.01"])
+        #expect(t.status == 0, "\(t.stderr)")
+        let e = try CLI.run(["eval", "--run", run.path, "--data", csv.path, "--json"])
+        #expect(e.status == 0, "\(e.stderr)")
+        let m = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any]
+        #expect((m["accuracy"] as! Double) > 0.9)
+        let p = try CLI.run(["predict", "--run", run.path, "--data", csv.path, "--out", dir.appendingPathComponent("p.csv").path])
+        #expect(p.status == 0, "\(p.stderr)")
+    }
+}

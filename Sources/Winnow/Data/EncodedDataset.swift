@@ -57,24 +57,6 @@ public struct EncodedDataset: Sendable {
         }
     }
 
-    /// Examples in input order.
-    public var sequentialOrder: [Int] { Array(0..<count) }
-
-    /// A deterministic permutation for `epoch` from `seed` (Fisher-Yates with SplitMix64).
-    public func shuffledOrder(seed: UInt64, epoch: Int) -> [Int] {
-        var order = Array(0..<count)
-        var rng = SeededGenerator(seed: seed, stream: "shuffle-epoch-\(epoch)")
-        order.shuffle(using: &rng)
-        return order
-    }
-
-    /// Batches of up to `size` examples in `order`, each padded to its longest example.
-    public func batches(size: Int, order: [Int]) -> [Batch] {
-        stride(from: 0, to: order.count, by: size).map { start in
-            batch(Array(order[start..<min(start + size, order.count)]))
-        }
-    }
-
     /// One batch of the given example indices.
     public func batch(_ idx: [Int]) -> Batch {
         Batch(encodings: idx.map { encodings[$0] }, labels: idx.map { labels[$0] }, indices: idx, padID: padID)

@@ -64,8 +64,8 @@ public struct Trainer: Sendable {
     /// Trains `model` in place on `data`, writing checkpoints, trainer state and dynamics into `run`.
     /// `extraFiles` (e.g. vocab.txt) are copied into the run and every checkpoint.
     @discardableResult
-    public func train(_ model: BertClassifier, on data: EncodedDataset, run: URL, extraFiles: [URL] = [],
-                      runInfo: [String: String] = [:], quiet: Bool = false) throws -> TrainingSummary {
+    public func train<M: ClassifierModel, D: ClassifierData>(_ model: M, on data: D, run: URL, extraFiles: [URL] = [],
+                      runInfo: [String: String] = [:], quiet: Bool = false) throws -> TrainingSummary where M.Input == D.Input {
         let o = options
         guard data.count > 0 else { throw WinnowError.invalidOption(name: "--data", reason: "no training examples") }
         let spe = stepsPerEpoch(data.count)
@@ -73,7 +73,6 @@ public struct Trainer: Sendable {
         let sched = LinearSchedule(baseLR: o.learningRate, warmupSteps: Int((Float(total) * o.warmupRatio).rounded(.up)), totalSteps: total)
         let ckSteps = Set(checkpointSteps(totalSteps: total, stepsPerEpoch: spe))
         try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
-        try model.config.write(to: run.appendingPathComponent("config.json"))
         for f in extraFiles { try copyFile(f, into: run) }
         try writeRunInfo(run: run, data: data, extra: runInfo)
 
@@ -90,12 +89,12 @@ public struct Trainer: Sendable {
             for batch in data.batches(size: o.batchSize, order: data.shuffledOrder(seed: o.seed, epoch: epoch)) {
                 let stepSeed = SeededGenerator.mix(o.seed ^ SeededGenerator.mix(UInt64(step) &+ 0xD207))
                 grads.zeroAll()
-                let loss = model.lossAndGradients(batch, grads: &grads, training: true, seed: stepSeed)
+                let loss = model.lossAndGradients(batch, grads: &grads, training: true, seed: stepSeed, weights: nil)
                 guard loss.isFinite else {
                     throw WinnowError.numericFault(reason: "training stopped at step \(step + 1): the loss is \(loss); "
                         + "the last good checkpoint is kept in \(run.path) (try a lower --lr)")
                 }
-                if o.recordDynamics { record(&dynamics, model: model, batch: batch, epoch: epoch, step: step + 1) }
+                        if o.recordDynamics { record(&dynamics, model: model, batch: batch, epoch: epoch, step: step + 1) }
                 let gnorm = gradientNorm(grads)
                 guard gnorm.isFinite else {
                     throw WinnowError.numericFault(reason: "training stopped at step \(step + 1): the gradient norm is \(gnorm); "
@@ -136,23 +135,23 @@ public struct Trainer: Sendable {
     }
 
     /// Per-example loss, p_y, margin and correctness of the forward just run (training mode, before the update).
-    func record(_ d: inout Dynamics, model: BertClassifier, batch: Batch, epoch: Int, step: Int) {
-        let ws = model.workspace
-        let L = model.numLabels
+    func record<M: ClassifierModel>(_ d: inout Dynamics, model: M, batch: M.Input, epoch: Int, step: Int) {
+        let logits = model.lastLogits, probs = model.lastProbabilities, losses = model.lastLosses
+        let L = model.labelNames.count
         for b in 0..<batch.size where batch.labels[b] >= 0 {
             let y = Int(batch.labels[b])
             var best = -Float.infinity, argmax = 0, other = -Float.infinity
             for j in 0..<L {
-                let z = ws.logits[b, j]
+                let z = logits[b, j]
                 if z > best { best = z; argmax = j }
                 if j != y && z > other { other = z }
             }
-            d.append(epoch: epoch, step: step, index: batch.indices[b], loss: ws.losses[b], pTrue: ws.probs[b, y],
-                     margin: ws.logits[b, y] - (L > 1 ? other : 0), correct: argmax == y)
+            d.append(epoch: epoch, step: step, index: batch.indices[b], loss: losses[b], pTrue: probs[b, y],
+                     margin: logits[b, y] - (L > 1 ? other : 0), correct: argmax == y)
         }
     }
 
-    func writeRunInfo(run: URL, data: EncodedDataset, extra: [String: String]) throws {
+    func writeRunInfo<D: ClassifierData>(run: URL, data: D, extra: [String: String]) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         var info: [String: Any] = ["options": try JSONSerialization.jsonObject(with: enc.encode(options)),

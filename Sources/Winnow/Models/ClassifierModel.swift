@@ -1,0 +1,62 @@
+import Foundation
+
+/// A batch a classifier can train on: labels and dataset positions of its rows.
+public protocol ClassifierBatch: Sendable {
+    var size: Int { get }
+    var labels: [Int32] { get }
+    var indices: [Int] { get }
+}
+
+extension Batch: ClassifierBatch {}
+
+/// What `Trainer` needs of a model: parameters, a loss with gradients, the last forward's outputs, saving.
+public protocol ClassifierModel: AnyObject {
+    associatedtype Input: ClassifierBatch
+    var parameters: ParameterStore { get set }
+    var labelNames: [String] { get }
+    /// Mean cross-entropy over labelled rows (or the weighted sum with `weights` as dloss per row);
+    /// accumulates parameter gradients.
+    @discardableResult
+    func lossAndGradients(_ batch: Input, grads: inout ParameterStore, training: Bool, seed: UInt64, weights: [Float]?) -> Double
+    /// Logits [B, L], probabilities and per-row losses of the last `lossAndGradients`.
+    var lastLogits: Tensor { get }
+    var lastProbabilities: Tensor { get }
+    var lastLosses: Tensor { get }
+    /// Writes config.json and model.safetensors.
+    func save(to folder: URL) throws
+}
+
+/// Data a classifier trains on.
+public protocol ClassifierData: Sendable {
+    associatedtype Input: ClassifierBatch
+    var count: Int { get }
+    var labelNames: [String] { get }
+    func batch(_ indices: [Int]) -> Input
+}
+
+extension ClassifierData {
+    /// A deterministic permutation for `epoch` from `seed` (Fisher-Yates with SplitMix64).
+    public func shuffledOrder(seed: UInt64, epoch: Int) -> [Int] {
+        var order = Array(0..<count)
+        var rng = SeededGenerator(seed: seed, stream: "shuffle-epoch-\(epoch)")
+        order.shuffle(using: &rng)
+        return order
+    }
+
+    /// Examples in input order.
+    public var sequentialOrder: [Int] { Array(0..<count) }
+
+    /// Batches of up to `size` examples in `order`.
+    public func batches(size: Int, order: [Int]) -> [Input] {
+        stride(from: 0, to: order.count, by: size).map { batch(Array(order[$0..<min($0 + size, order.count)])) }
+    }
+}
+
+extension EncodedDataset: ClassifierData {}
+
+extension BertClassifier: ClassifierModel {
+    public var labelNames: [String] { config.labels }
+    public var lastLogits: Tensor { workspace.logits }
+    public var lastProbabilities: Tensor { workspace.probs }
+    public var lastLosses: Tensor { workspace.losses }
+}

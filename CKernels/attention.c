@@ -18,7 +18,8 @@ size_t ck_attention_work_size(int T) { return 2 * (size_t)T * (size_t)T; }
 
 /* Dropout counter of score (b, h, i, j): ((b*NH + h)*T + i)*T + j, as documented in the header. */
 static inline uint64_t att_counter(int b, int h, int i, int j, int T, int NH) {
-    return (((uint64_t)b * (uint64_t)NH + (uint64_t)h) * (uint64_t)T + (uint64_t)i) * (uint64_t)T + (uint64_t)j;
+    return (((uint64_t)b * (uint64_t)NH + (uint64_t)h) * (uint64_t)T + (uint64_t)i) * (uint64_t)T
+           + (uint64_t)j;
 }
 
 /* One score row s[T] (already scaled) -> probabilities in place. Keys j >= jend (causal) get 0,
@@ -39,7 +40,7 @@ static void att_softmax_row(float *restrict s, const float *restrict mask, int j
     }
     float sum = 0.0f; /* at most T (<= a few thousand) terms, each in [0, 1] */
     for (int j = 0; j < jend; j++) {
-        float e = expf(s[j] - mx);
+        float e = ck_expf(s[j] - mx);
         s[j] = e;
         sum += e;
     }
@@ -56,7 +57,9 @@ static void att_dropout(float *pd, const float *p, int b, int h, int T, int NH,
     const float s = 1.0f / (1.0f - p_drop);
     const uint64_t base = att_counter(b, h, 0, 0, T, NH);
     const size_t TT = (size_t)T * T;
-    for (size_t ij = 0; ij < TT; ij++) pd[ij] = ck_rng_u24(seed_mixed, base + ij) >= p_drop ? p[ij] * s : 0.0f;
+    for (size_t ij = 0; ij < TT; ij++) {
+        pd[ij] = ck_rng_u24(seed_mixed, base + ij) >= p_drop ? p[ij] * s : 0.0f;
+    }
 }
 
 /* q, k, v: [B*T, ld_qkv], head h at columns [h*HS, (h+1)*HS); key_mask[B,T] nullable ->
@@ -144,7 +147,14 @@ void ck_attention_backward(float *dq, float *dk, float *dv, int ld_dqkv, float *
 
 /* ------------------------------------------------------------------ plain-loop references */
 
-/* Same contract as ck_attention_forward; dot products in double, no BLAS. */
+/* Dropout factor of score (b, h, i, j): 0 if dropped, 1/(1-p) if kept, 1 without dropout. */
+static float ref_drop_factor(uint64_t seed, uint64_t counter, float p_drop) {
+    if (p_drop <= 0.0f) return 1.0f;
+    return ck_rng_uniform(seed, counter) >= p_drop ? 1.0f / (1.0f - p_drop) : 0.0f;
+}
+
+/* Same contract as ck_attention_forward: one query row at a time, dot products in double, libm
+ * expf, masked keys left out of the softmax. work holds one row of dropped probabilities. */
 void ck_attention_forward_ref(float *out, float *att, const float *q, const float *k, const float *v,
                               int ld_qkv, const float *key_mask, float *work,
                               int B, int T, int NH, int HS, int causal, float scale,
@@ -152,37 +162,36 @@ void ck_attention_forward_ref(float *out, float *att, const float *q, const floa
     const int C = NH * HS;
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
-            float *P = att + ((size_t)b * NH + h) * T * T;
+            /* head (b, h): row t of Q_h is qh[t*ld_qkv .. + HS) */
+            const size_t ho = (size_t)b * T * ld_qkv + (size_t)h * HS;
+            const float *qh = q + ho, *kh = k + ho, *vh = v + ho;
             for (int i = 0; i < T; i++) {
-                const float *qi = q + ((size_t)b * T + i) * ld_qkv + (size_t)h * HS;
-                float *row = P + (size_t)i * T;
-                /* scores with masks; "masked" keys are excluded from the softmax entirely */
+                float *row = att + (((size_t)b * NH + h) * T + i) * T;
                 float mx = -INFINITY;
                 for (int j = 0; j < T; j++) {
-                    if (causal && j > i) { row[j] = -INFINITY; continue; }
-                    const float *kj = k + ((size_t)b * T + j) * ld_qkv + (size_t)h * HS;
+                    if (causal && j > i) {
+                        row[j] = -INFINITY;
+                        continue;
+                    }
                     double d = 0.0;
-                    for (int c = 0; c < HS; c++) d += (double)qi[c] * (double)kj[c];
+                    for (int c = 0; c < HS; c++) d += (double)qh[(size_t)i * ld_qkv + c] * kh[(size_t)j * ld_qkv + c];
                     row[j] = scale * (float)d + (key_mask ? key_mask[(size_t)b * T + j] : 0.0f);
                     if (row[j] > mx) mx = row[j];
                 }
                 double sum = 0.0;
                 for (int j = 0; j < T; j++) {
-                    float e = (mx == -INFINITY || row[j] == -INFINITY) ? 0.0f : expf(row[j] - mx);
-                    row[j] = e;
-                    sum += e;
+                    row[j] = (mx == -INFINITY || row[j] == -INFINITY) ? 0.0f : expf(row[j] - mx);
+                    sum += row[j];
                 }
                 for (int j = 0; j < T; j++) row[j] = sum > 0.0 ? (float)(row[j] / sum) : 0.0f;
-                /* dropout into work (row i), then out[b,i,h,:] = sum_j Pd[i,j] v[j] */
-                float *pd = work + (size_t)i * T;
+                /* out[b*T + i, h*HS + c] = sum_j dropout(P)[i,j] v[j,c] */
                 for (int j = 0; j < T; j++) {
-                    int keep = p_drop <= 0.0f || ck_rng_uniform(seed, att_counter(b, h, i, j, T, NH)) >= p_drop;
-                    pd[j] = keep ? (p_drop > 0.0f ? row[j] / (1.0f - p_drop) : row[j]) : 0.0f;
+                    work[j] = row[j] * ref_drop_factor(seed, att_counter(b, h, i, j, T, NH), p_drop);
                 }
                 float *o = out + ((size_t)b * T + i) * C + (size_t)h * HS;
                 for (int c = 0; c < HS; c++) {
                     double acc = 0.0;
-                    for (int j = 0; j < T; j++) acc += (double)pd[j] * (double)v[((size_t)b * T + j) * ld_qkv + (size_t)h * HS + c];
+                    for (int j = 0; j < T; j++) acc += (double)work[j] * vh[(size_t)j * ld_qkv + c];
                     o[c] = (float)acc;
                 }
             }
@@ -190,7 +199,8 @@ void ck_attention_forward_ref(float *out, float *att, const float *q, const floa
     }
 }
 
-/* Same contract as ck_attention_backward; loops in the order of the math, sums in double. */
+/* Same contract as ck_attention_backward; loops in the order of the math, sums in double.
+ * work: Pd[T,T] (dropped probabilities) and dS[T,T]. */
 void ck_attention_backward_ref(float *dq, float *dk, float *dv, int ld_dqkv, float *work,
                                const float *dout, const float *att, const float *q, const float *k,
                                const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
@@ -200,20 +210,19 @@ void ck_attention_backward_ref(float *dq, float *dk, float *dv, int ld_dqkv, flo
     float *Pd = work, *dS = work + TT;
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
+            const size_t ho = (size_t)b * T * ld_qkv + (size_t)h * HS;
+            const size_t go = (size_t)b * T * ld_dqkv + (size_t)h * HS;
+            const float *qh = q + ho, *kh = k + ho, *vh = v + ho;
+            float *dqh = dq + go, *dkh = dk + go, *dvh = dv + go;
+            const float *douth = dout + (size_t)b * T * C + (size_t)h * HS;
             const float *P = att + ((size_t)b * NH + h) * TT;
-            #define QKV(ptr, t, c) (ptr)[((size_t)b * T + (t)) * ld_qkv + (size_t)h * HS + (c)]
-            #define DQKV(ptr, t, c) (ptr)[((size_t)b * T + (t)) * ld_dqkv + (size_t)h * HS + (c)]
-            #define DOUT(t, c) dout[((size_t)b * T + (t)) * C + (size_t)h * HS + (c)]
-            /* keep mask factor m[i,j] in {0, 1/(1-p)} (1 without dropout); Pd = P * m */
+            /* Pd = P * m and dP = m * (dout_h V_h^T), m the dropout factor */
             for (int i = 0; i < T; i++) {
                 for (int j = 0; j < T; j++) {
-                    float m = 1.0f;
-                    if (p_drop > 0.0f)
-                        m = ck_rng_uniform(seed, att_counter(b, h, i, j, T, NH)) >= p_drop ? 1.0f / (1.0f - p_drop) : 0.0f;
-                    Pd[(size_t)i * T + j] = P[(size_t)i * T + j] * m;
-                    /* dP[i,j] = m * sum_c dout[i,c] v[j,c] */
+                    float m = ref_drop_factor(seed, att_counter(b, h, i, j, T, NH), p_drop);
                     double d = 0.0;
-                    for (int c = 0; c < HS; c++) d += (double)DOUT(i, c) * (double)QKV(v, j, c);
+                    for (int c = 0; c < HS; c++) d += (double)douth[(size_t)i * C + c] * vh[(size_t)j * ld_qkv + c];
+                    Pd[(size_t)i * T + j] = P[(size_t)i * T + j] * m;
                     dS[(size_t)i * T + j] = (float)d * m;
                 }
             }
@@ -221,32 +230,30 @@ void ck_attention_backward_ref(float *dq, float *dk, float *dv, int ld_dqkv, flo
             for (int j = 0; j < T; j++) {
                 for (int c = 0; c < HS; c++) {
                     double acc = 0.0;
-                    for (int i = 0; i < T; i++) acc += (double)Pd[(size_t)i * T + j] * (double)DOUT(i, c);
-                    DQKV(dv, j, c) += (float)acc;
+                    for (int i = 0; i < T; i++) acc += (double)Pd[(size_t)i * T + j] * douth[(size_t)i * C + c];
+                    dvh[(size_t)j * ld_dqkv + c] += (float)acc;
                 }
             }
             /* dS = P * (dP - rowsum(dP * P)) */
             for (int i = 0; i < T; i++) {
+                const float *p = P + (size_t)i * T;
+                float *d = dS + (size_t)i * T;
                 double dot = 0.0;
-                for (int j = 0; j < T; j++) dot += (double)dS[(size_t)i * T + j] * (double)P[(size_t)i * T + j];
-                for (int j = 0; j < T; j++)
-                    dS[(size_t)i * T + j] = (float)((double)P[(size_t)i * T + j] * ((double)dS[(size_t)i * T + j] - dot));
+                for (int j = 0; j < T; j++) dot += (double)d[j] * p[j];
+                for (int j = 0; j < T; j++) d[j] = (float)((double)p[j] * ((double)d[j] - dot));
             }
-            /* dq[i,c] += scale sum_j dS[i,j] k[j,c];  dk[j,c] += scale sum_i dS[i,j] q[i,c] */
+            /* dq[i,c] += scale sum_j dS[i,j] k[j,c];  dk[i,c] += scale sum_j dS[j,i] q[j,c] */
             for (int i = 0; i < T; i++) {
                 for (int c = 0; c < HS; c++) {
                     double aq = 0.0, ak = 0.0;
                     for (int j = 0; j < T; j++) {
-                        aq += (double)dS[(size_t)i * T + j] * (double)QKV(k, j, c);
-                        ak += (double)dS[(size_t)j * T + i] * (double)QKV(q, j, c);
+                        aq += (double)dS[(size_t)i * T + j] * kh[(size_t)j * ld_qkv + c];
+                        ak += (double)dS[(size_t)j * T + i] * qh[(size_t)j * ld_qkv + c];
                     }
-                    DQKV(dq, i, c) += (float)(scale * aq);
-                    DQKV(dk, i, c) += (float)(scale * ak);
+                    dqh[(size_t)i * ld_dqkv + c] += (float)(scale * aq);
+                    dkh[(size_t)i * ld_dqkv + c] += (float)(scale * ak);
                 }
             }
-            #undef QKV
-            #undef DQKV
-            #undef DOUT
         }
     }
 }

@@ -33,8 +33,12 @@ void ck_linear_backward(float *dinp, int ld_dinp, float *dweight, float *dbias,
                         const float *dout, int ld_dout, const float *inp, int ld_inp,
                         const float *weight, int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
-    if (dinp) ck_gemm(dinp, ld_dinp, dout, ld_dout, weight, C, N, C, OC, CK_TRANS_N, CK_TRANS_N, 1.0f, 1.0f);
-    if (dweight) ck_gemm(dweight, C, dout, ld_dout, inp, ld_inp, OC, C, N, CK_TRANS_T, CK_TRANS_N, 1.0f, 1.0f);
+    if (dinp) { /* [N,OC] @ [OC,C] */
+        ck_gemm(dinp, ld_dinp, dout, ld_dout, weight, C, N, C, OC, CK_TRANS_N, CK_TRANS_N, 1.0f, 1.0f);
+    }
+    if (dweight) { /* [N,OC]^T @ [N,C] */
+        ck_gemm(dweight, C, dout, ld_dout, inp, ld_inp, OC, C, N, CK_TRANS_T, CK_TRANS_N, 1.0f, 1.0f);
+    }
     if (dbias) {
         /* N can be B*T (thousands of rows): sum in double, a block of columns at a time so the
          * inner loop runs along a contiguous row and vectorises. */

@@ -23,7 +23,7 @@ static double softmax_row(float *probs, const float *x, int V) {
     }
     double sum = 0.0;
     for (int i = 0; i < V; i++) {
-        float e = expf(x[i] - mx);
+        float e = ck_expf(x[i] - mx);
         probs[i] = e;
         sum += (double)e;
     }

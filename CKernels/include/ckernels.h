@@ -68,7 +68,9 @@ void ck_add(float *out, const float *a, const float *b, size_t n);
 void ck_scale(float *x, size_t n, float s);
 
 /* Counter-based RNG (SplitMix64 of seed and counter): the same (seed, counter) always gives the same
- * number, so dropout masks are recomputed in the backward pass instead of stored. */
+ * number, so dropout masks are recomputed in the backward pass instead of stored.  Exactly:
+ * u = (mix(mix(seed) + (counter + 1) * 0x9E3779B97F4A7C15) >> 40) * 2^-24, mix = SplitMix64's
+ * finaliser; 24 bits, so u is in [0, 1) and exactly representable. */
 float ck_rng_uniform(uint64_t seed, uint64_t counter);
 /* Inverted dropout: out[i] = keep(i) ? inp[i] / (1-p) : 0, keep(i) = uniform(seed, offset+i) >= p.
  * p == 0 copies.  out may alias inp. */

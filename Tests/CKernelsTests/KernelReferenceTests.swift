@@ -1,0 +1,176 @@
+import CKernels
+import Testing
+
+// Optimised kernels against their plain-loop `_ref` twins on awkward shapes (1, 7, 33, 17:
+// not multiples of 8 or 16), plus properties of the counter RNG that dropout relies on.
+
+struct GemmCase: Sendable, CustomTestStringConvertible {
+    var m: Int, n: Int, k: Int, transA: Bool, transB: Bool, beta: Float
+    var testDescription: String { "M\(m) N\(n) K\(k) tA \(transA) tB \(transB) beta \(beta)" }
+
+    static let all: [GemmCase] = {
+        var cases: [GemmCase] = []
+        for (m, n, k) in [(1, 1, 1), (7, 33, 17), (33, 7, 1), (17, 1, 33)] {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    for beta: Float in [0, 1.3] { cases.append(GemmCase(m: m, n: n, k: k, transA: transA, transB: transB, beta: beta)) }
+                }
+            }
+        }
+        return cases
+    }()
+}
+
+@Suite("Optimised kernels against _ref twins")
+struct KernelReferenceTests {
+    @Test(arguments: GemmCase.all)
+    func gemm(_ g: GemmCase) {
+        // padded leading dimensions; op(A) is [M,K], stored [K,M] when transposed
+        let lda = (g.transA ? g.m : g.k) + 3, ldb = (g.transB ? g.k : g.n) + 1, ldc = g.n + 2
+        let aRows = g.transA ? g.k : g.m, bRows = g.transB ? g.n : g.k
+        var rng = SeededGenerator(seed: 71)
+        let a = randomFloats(aRows * lda, using: &rng), b = randomFloats(bRows * ldb, using: &rng)
+        // beta == 0 must not read C: start from NaN there
+        var c0 = g.beta == 0 ? [Float](repeating: .nan, count: g.m * ldc) : randomFloats(g.m * ldc, using: &rng)
+        for i in 0..<g.m { for j in g.n..<ldc { c0[i * ldc + j] = 42 } }
+        var fast = c0, ref = c0
+        let tA = Int32(g.transA ? CK_TRANS_T : CK_TRANS_N), tB = Int32(g.transB ? CK_TRANS_T : CK_TRANS_N)
+        fast.withUnsafeMutableBufferPointer {
+            ck_gemm($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB, 0.7, g.beta)
+        }
+        ref.withUnsafeMutableBufferPointer {
+            ck_gemm_ref($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB, 0.7, g.beta)
+        }
+        expectClose("gemm C", fast, ref, .twin)
+        #expect((0..<g.m).allSatisfy { i in (g.n..<ldc).allSatisfy { fast[i * ldc + $0] == 42 } }, "gemm wrote into the padding")
+    }
+
+    @Test func gemmStridedBatched() {
+        let (m, n, k, batch) = (7, 5, 9, 3)
+        let sA = m * k + 4, sB = k * n + 2, sC = m * n + 1  // gaps between operands
+        var rng = SeededGenerator(seed: 72)
+        let a = randomFloats(batch * sA, using: &rng), b = randomFloats(batch * sB, using: &rng)
+        let c0 = randomFloats(batch * sC, using: &rng)
+        var fast = c0, ref = c0
+        fast.withUnsafeMutableBufferPointer {
+            ck_gemm_strided_batched($0.baseAddress, Int32(n), sC, a, Int32(k), sA, b, Int32(n), sB, Int32(batch),
+                                    Int32(m), Int32(n), Int32(k), Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0.5)
+        }
+        ref.withUnsafeMutableBufferPointer { c in
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    for i in 0..<batch {
+                        ck_gemm_ref(c.baseAddress! + i * sC, Int32(n), ap.baseAddress! + i * sA, Int32(k), bp.baseAddress! + i * sB,
+                                    Int32(n), Int32(m), Int32(n), Int32(k), Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0.5)
+                    }
+                }
+            }
+        }
+        expectClose("gemm_strided_batched C", fast, ref, .twin)
+    }
+
+    @Test func blasThreads() {
+        let n = ck_blas_get_threads()
+        #expect(n >= 1)
+        ck_blas_set_threads(n)  // same value: other suites may be inside BLAS right now
+        #expect(ck_blas_get_threads() == n)
+    }
+
+    @Test(arguments: [AttentionShape(b: 1, t: 1, nh: 1, hs: 1), AttentionShape(b: 2, t: 7, nh: 3, hs: 5),
+                      AttentionShape(b: 2, t: 33, nh: 2, hs: 8), AttentionShape(b: 3, t: 16, nh: 2, hs: 16)],
+          AttentionVariant.all)
+    func attention(shape: AttentionShape, variant: AttentionVariant) {
+        compareAttentionTwins(shape: shape, variant: variant, keyMask: variant.masked ? attentionKeyMask(b: shape.b, t: shape.t) : nil)
+    }
+
+    /// A row whose keys are all masked with finfo.min gives the uniform distribution (as PyTorch
+    /// does), never NaN; a row of -inf gives zeros.
+    @Test(arguments: [false, true])
+    func fullyMaskedRows(causal: Bool) {
+        let shape = AttentionShape(b: 2, t: 7, nh: 2, hs: 4)
+        let variant = AttentionVariant(causal: causal, pDrop: 0.1, masked: true)
+        let mask = attentionKeyMask(b: shape.b, t: shape.t, full: true)
+        let out = compareAttentionTwins(shape: shape, variant: variant, keyMask: mask)
+        #expect(!out.contains { $0.isNaN }, "attention output has NaN for a fully masked batch")
+
+        let run = AttentionRun(shape: AttentionShape(b: 1, t: 4, nh: 1, hs: 1),
+                               variant: AttentionVariant(causal: false, pDrop: 0, masked: true), scale: 1, seed: 1)
+        var rng = SeededGenerator(seed: 73)
+        let qkv = randomFloats(4 * 3, using: &rng)
+        for reference in [false, true] {
+            let (o, att) = run.forward(qkv, keyMask: [Float](repeating: -.infinity, count: 4), reference: reference)
+            #expect(att.allSatisfy { $0 == 0 } && o.allSatisfy { $0 == 0 }, "-inf key mask (reference \(reference)): \(att)")
+        }
+    }
+
+    /// Forward and backward of the optimised and _ref kernels agree; returns the forward output.
+    @discardableResult
+    private func compareAttentionTwins(shape: AttentionShape, variant: AttentionVariant, keyMask: [Float]?,
+                                       sourceLocation: SourceLocation = #_sourceLocation) -> [Float] {
+        let C = shape.nh * shape.hs, rows = shape.b * shape.t
+        var rng = SeededGenerator(seed: 74)
+        let qkv = randomFloats(rows * 3 * C, in: -1.5...1.5, using: &rng)
+        let dout = randomFloats(rows * C, using: &rng), d0 = randomFloats(rows * 3 * C, using: &rng)
+        let run = AttentionRun(shape: shape, variant: variant, scale: 1 / Float(shape.hs).squareRoot(), seed: 99)
+        let fast = run.forward(qkv, keyMask: keyMask, reference: false)
+        let ref = run.forward(qkv, keyMask: keyMask, reference: true)
+        expectClose("attention att (fast vs ref)", fast.att, ref.att, .twin, sourceLocation: sourceLocation)
+        expectClose("attention out (fast vs ref)", fast.out, ref.out, .twin, sourceLocation: sourceLocation)
+        let dFast = run.backward(d0, dout: dout, att: fast.att, qkv: qkv, reference: false)
+        let dRef = run.backward(d0, dout: dout, att: fast.att, qkv: qkv, reference: true)
+        expectClose("attention dqkv (fast vs ref)", increments(dFast, d0), increments(dRef, d0), .twin,
+                    sourceLocation: sourceLocation)
+        return fast.out
+    }
+
+    // MARK: - Counter RNG
+
+    /// The documented formula (ck_internal.h): u = (mix(mix(seed) + (counter + 1) * golden) >> 40) * 2^-24.
+    /// Pinning it keeps dropout masks reproducible across versions of the kernels.
+    @Test func counterRNGFollowsDocumentedFormula() {
+        func mix(_ z0: UInt64) -> UInt64 {
+            var z = z0
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        for seed: UInt64 in [0, 1, 42, .max] {
+            for counter: UInt64 in [0, 1, 7, 1 << 40, .max - 1] {
+                let z = mix(mix(seed) &+ (counter &+ 1) &* 0x9E37_79B9_7F4A_7C15)
+                let expected = Float(z >> 40) * (1 / 16_777_216)
+                #expect(ck_rng_uniform(seed, counter) == expected, "seed \(seed) counter \(counter)")
+            }
+        }
+    }
+
+    @Test func counterRNGIsUniformAndDropoutKeepsTheExpectation() {
+        let n = 100_000
+        var sum = 0.0
+        for i in 0..<n {
+            let u = ck_rng_uniform(3, UInt64(i))
+            #expect(u >= 0 && u < 1)
+            sum += Double(u)
+        }
+        #expect(abs(sum / Double(n) - 0.5) < 0.005, "mean of u is \(sum / Double(n))")
+        let ones = [Float](repeating: 1, count: n)
+        var y = [Float](repeating: 0, count: n)
+        y.withUnsafeMutableBufferPointer { ck_dropout_forward($0.baseAddress, ones, n, 0.1, 5, 0) }
+        let dropped = Double(y.filter { $0 == 0 }.count) / Double(n)
+        let mean = y.reduce(0.0) { $0 + Double($1) } / Double(n)
+        #expect(abs(dropped - 0.1) < 0.005 && abs(mean - 1) < 0.01, "dropped \(dropped), mean \(mean)")
+        // in place gives the same as out of place; p = 0 copies
+        var inPlace = randomFloatsForAliasing()
+        let source = inPlace
+        var outOfPlace = [Float](repeating: 0, count: source.count)
+        inPlace.withUnsafeMutableBufferPointer { ck_dropout_forward($0.baseAddress, $0.baseAddress, source.count, 0.3, 9, 3) }
+        outOfPlace.withUnsafeMutableBufferPointer { ck_dropout_forward($0.baseAddress, source, source.count, 0.3, 9, 3) }
+        #expect(inPlace == outOfPlace)
+        outOfPlace.withUnsafeMutableBufferPointer { ck_dropout_forward($0.baseAddress, source, source.count, 0, 9, 3) }
+        #expect(outOfPlace == source)
+    }
+
+    private func randomFloatsForAliasing() -> [Float] {
+        var rng = SeededGenerator(seed: 75)
+        return randomFloats(1000, using: &rng)
+    }
+}

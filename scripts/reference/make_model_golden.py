@@ -181,7 +181,7 @@ def main():
     out.update(optimizer_run(lambda: load_classifier(ck), batch, "sgd"))
 
     out = {k: (v.contiguous() if v.dtype == torch.int64 else v.to(torch.float32).contiguous()) for k, v in out.items()}
-    save_file(out, str(FIX / "golden.safetensors"), metadata={"format": "pt", "checkpoint": ck.name})
+    save_file(out, str(FIX / "golden.safetensors"), metadata={"format": "pt"})
     (FIX / "golden-batch.json").write_text(json.dumps(sources, indent=1, ensure_ascii=False) + "\n")
     print("golden.safetensors", len(out), "tensors; loss", out["loss"].item())
 
@@ -209,7 +209,7 @@ def main():
     pout["loss"] = pres.loss.detach().clone().reshape(())
     for n, p in pmodel.named_parameters():
         pout[f"grad.{n}"] = p.grad.detach().clone()
-    save_file(pout, str(pdir / "golden.safetensors"), metadata={"format": "pt", "checkpoint": ck.name})
+    save_file(pout, str(pdir / "golden.safetensors"), metadata={"format": "pt"})
     print("paperhead: head params", [n for n in psd if n.startswith("classifier.")], "loss", pres.loss.item())
 
     # ---- dtype variants of the last checkpoint

@@ -181,8 +181,8 @@ def main():
         "pvi_log2p_null": f32(log2p_null),
     }
     save_file(out, str(FIX / "scores.safetensors"),
-              metadata={"format": "pt", "run": "run", "null_run": "null-run", "max_length": str(MAX_LENGTH),
-                        "checkpoints": ",".join(c.name for c in cks)})
+              # one metadata key only: safetensors writes the metadata map in random order
+              metadata={"format": "pt"})
     for name in ["vog", "el2n", "grand", "tracin_self_all", "tracin_self_classifier", "pvi"]:
         t = out[name]
         print(f"{name:24s} min {t.min():.6g} max {t.max():.6g} mean {t.mean():.6g}")

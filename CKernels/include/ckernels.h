@@ -151,6 +151,71 @@ void ck_adamw_update(float *param, float *m, float *v, const float *grad, size_t
 void ck_sgd_update(float *param, float *buf, const float *grad, size_t n,
                    float lr, float momentum, float weight_decay, int first);
 
+/* ---------------------------------------------------------------- grad_norms.c */
+
+/* Per-example gradient norms and dot products without materialising per-example gradients.
+ * A linear layer applied over the T real tokens of one example, with inputs A[T, din] and output
+ * gradients G[T, dout], has weight gradient W = G^T A [dout, din] and
+ *   ||W||_F^2 = sum_{t,s} (A A^T)_{ts} (G G^T)_{ts}                       (Gram / "ghost" form)
+ *   <W1, W2>_F = sum_{t,s} (A1 A2^T)_{ts} (G1 G2^T)_{ts}
+ * costing O(T^2 (din + dout)) instead of O(T din dout). The kernels pick the cheaper of the Gram form
+ * and the materialised form per call. Examples are given as row ranges of one token matrix:
+ * example m owns rows [off[m], off[m+1]) (off has M+1 entries, off[0] may be > 0).
+ * Results ACCUMULATE into out (+= scale * value) in float, each value summed in double. */
+
+/* Floats of scratch for ck_grad_norms_linear over examples of at most maxT rows. */
+size_t ck_grad_norms_linear_work_size(int maxT, int din, int dout);
+/* out[m] += scale * ||G_m^T A_m||_F^2 for m < M. */
+void ck_grad_norms_linear(float *out, float *work, const float *A, int lda, const float *G, int ldg,
+                          const int32_t *off, int M, int din, int dout, float scale);
+void ck_grad_norms_linear_ref(float *out, float *work, const float *A, int lda, const float *G, int ldg,
+                              const int32_t *off, int M, int din, int dout, float scale);
+/* out[m] += scale * ||sum_{t in m} G[t,:]||^2  (the bias gradient). */
+void ck_grad_norms_bias(float *out, const float *G, int ldg, const int32_t *off, int M, int dout, float scale);
+
+/* Floats of scratch for ck_grad_dots_linear between M1 and M2 examples with N1 and N2 rows in all.
+ * Pass exactly the counts of the call (N = off[M] - off[0]), not bounds: the path is chosen from them. */
+size_t ck_grad_dots_linear_work_size(int N1, int M1, int N2, int M2, int din, int dout);
+/* out[i, j] (row stride ldo) += scale * <G1_i^T A1_i, G2_j^T A2_j>_F for i < M1, j < M2.
+ * Gram form: two GEMMs give A1 A2^T and G1 G2^T over all token pairs [N1, N2]; their product is summed
+ * over each example pair's block. Materialised form: per-example W (dout x din) for both sides, then
+ * one GEMM of [M1, din*dout] x [din*dout, M2]. */
+void ck_grad_dots_linear(float *out, int ldo, float *work,
+                         const float *A1, int lda1, const float *G1, int ldg1, const int32_t *off1, int M1,
+                         const float *A2, int lda2, const float *G2, int ldg2, const int32_t *off2, int M2,
+                         int din, int dout, float scale);
+void ck_grad_dots_linear_ref(float *out, int ldo, float *work,
+                             const float *A1, int lda1, const float *G1, int ldg1, const int32_t *off1, int M1,
+                             const float *A2, int lda2, const float *G2, int ldg2, const int32_t *off2, int M2,
+                             int din, int dout, float scale);
+/* out[i, j] += scale * (sum_{t in i} G1[t,:]) . (sum_{s in j} G2[s,:]). work: (M1 + M2) * dout floats. */
+void ck_grad_dots_bias(float *out, int ldo, float *work, const float *G1, int ldg1, const int32_t *off1, int M1,
+                       const float *G2, int ldg2, const int32_t *off2, int M2, int dout, float scale);
+
+/* Per-example LayerNorm parameter gradients, materialised (they are only 2C long):
+ * dweight[m, :] = sum_{t in m} dout[t,:] * xhat[t,:], dbias[m, :] = sum_{t in m} dout[t,:],
+ * xhat = (inp - mean) * rstd recomputed. dweight, dbias: [M, C], overwritten. */
+void ck_layernorm_example_grads(float *dweight, float *dbias, const float *dout, const float *inp,
+                                const float *mean, const float *rstd, const int32_t *off, int M, int C);
+
+/* Per-example embedding-table gradient: rows ids[t] receive D[t,:]; for example m,
+ * out[m] += scale * sum over distinct ids v of ||sum_{t in m, ids[t] = v} D[t,:]||^2.
+ * work: maxT * C floats (maxT = the longest example). */
+void ck_grad_norms_embedding(float *out, float *work, const float *D, int ldd, const int32_t *ids,
+                             const int32_t *off, int M, int C, float scale);
+/* out[i, j] += scale * <E1_i, E2_j> of the two examples' embedding-table gradients:
+ * sum_{t in i, s in j, ids1[t] = ids2[s]} D1[t,:] . D2[s,:]. */
+void ck_grad_dots_embedding(float *out, int ldo, const float *D1, int ldd1, const int32_t *ids1, const int32_t *off1, int M1,
+                            const float *D2, int ldd2, const int32_t *ids2, const int32_t *off2, int M2, int C, float scale);
+
+/* ---------------------------------------------------------------- reductions.c (scores) */
+
+/* Welford update over checkpoints: after adding g as the k-th sample (k >= 1),
+ * mean += (g - mean) / k; m2 += (g - mean_old) * (g - mean_new).  mean, m2: n floats. */
+void ck_vog_accumulate(float *mean, float *m2, const float *g, size_t n, int k);
+/* sum_i sqrt(m2[i] / K) in double (the caller divides by the element count). */
+double ck_vog_sum_std(const float *m2, size_t n, int K);
+
 /* ---------------------------------------------------------------- reductions.c */
 
 /* sum_i x_i^2 in double. */

@@ -39,6 +39,20 @@ import Testing
     }
 }
 
+extension PretrainedTests {
+    /// transformers 5 saves only tokenizer.json: it must give the same ids as vocab.txt.
+    @Test func tokenizerJSONEqualsVocabTxt() throws {
+        try #require(FileManager.default.fileExists(atPath: Paths.minilm.appendingPathComponent("tokenizer.json").path))
+        let a = try BertTokenizer(folder: Paths.minilm)
+        let b = try BertTokenizer(tokenizerJSON: Paths.minilm.appendingPathComponent("tokenizer.json"))
+        #expect(a.vocabulary.tokens == b.vocabulary.tokens)
+        #expect(a.doLowerCase == b.doLowerCase)
+        for text in ["Héllo, WORLD! 中文 naïve café", "unaffable xylophones don't", ""] {
+            #expect(a.encode(text, pair: "second part") == b.encode(text, pair: "second part"))
+        }
+    }
+}
+
 /// A run folder written by transformers.Trainer loads: checkpoints, learning rates, final model.
 @Suite struct TrainerRunFolderTests {
     let run = Paths.tinyBert.appendingPathComponent("run")

@@ -126,9 +126,9 @@ public struct RunFolder: Sendable {
 
     /// The folder holding the tokenizer files: the run itself, or else its last checkpoint.
     public var tokenizerFolder: URL {
-        if FileManager.default.fileExists(atPath: vocabURL.path) { return url }
-        for ck in checkpoints.reversed() where FileManager.default.fileExists(atPath: ck.url.appendingPathComponent("vocab.txt").path) {
-            return ck.url
+        let fm = FileManager.default
+        for dir in [url] + checkpoints.reversed().map(\.url) {
+            for f in ["vocab.txt", "tokenizer.json"] where fm.fileExists(atPath: dir.appendingPathComponent(f).path) { return dir }
         }
         return url
     }

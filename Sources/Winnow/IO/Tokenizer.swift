@@ -246,7 +246,14 @@ public struct BertTokenizer: Sendable {
     ///
     /// - Throws: `WinnowError.invalidFile` for a missing or malformed `vocab.txt` or an unreadable config.
     public init(folder: URL) throws {
-        let vocabulary = try Vocabulary(contentsOf: folder.appendingPathComponent("vocab.txt"))
+        let vocabURL = folder.appendingPathComponent("vocab.txt")
+        let jsonURL = folder.appendingPathComponent("tokenizer.json")
+        if !FileManager.default.fileExists(atPath: vocabURL.path) && FileManager.default.fileExists(atPath: jsonURL.path) {
+            // transformers 5 saves only tokenizer.json (a WordPiece model with a BertNormalizer).
+            try self.init(tokenizerJSON: jsonURL)
+            return
+        }
+        let vocabulary = try Vocabulary(contentsOf: vocabURL)
         let configURL = folder.appendingPathComponent("tokenizer_config.json")
         var doLowerCase = true
         var stripAccents: Bool? = nil
@@ -266,6 +273,33 @@ public struct BertTokenizer: Sendable {
             }
         }
         self.init(vocabulary: vocabulary, doLowerCase: doLowerCase, stripAccents: stripAccents)
+    }
+
+    /// Reads a Hugging Face `tokenizer.json` holding a WordPiece model: its vocabulary (token -> id)
+    /// and the BertNormalizer's `lowercase` / `strip_accents`.
+    public init(tokenizerJSON url: URL) throws {
+        func bad(_ why: String) -> WinnowError { .invalidFile(path: url.path, line: nil, reason: why) }
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] else {
+            throw bad("not a JSON object")
+        }
+        guard let model = obj["model"] as? [String: Any], (model["type"] as? String) == "WordPiece" else {
+            throw bad("model.type is not WordPiece; only BERT WordPiece tokenizers are supported")
+        }
+        guard let vocab = model["vocab"] as? [String: Any], !vocab.isEmpty else { throw bad("model.vocab is missing or empty") }
+        var tokens = [String](repeating: "", count: vocab.count)
+        for (tok, v) in vocab {
+            guard let id = (v as? NSNumber)?.intValue, id >= 0, id < vocab.count else {
+                throw bad("model.vocab: id of '\(tok)' is not in 0..<\(vocab.count)")
+            }
+            tokens[id] = tok
+        }
+        let missing = Vocabulary.requiredTokens.filter { vocab[$0] == nil }
+        guard missing.isEmpty else { throw bad("model.vocab lacks the special tokens \(missing)") }
+        let normalizer = obj["normalizer"] as? [String: Any]
+        let lower = normalizer?["lowercase"] as? Bool ?? true
+        let strip = normalizer?["strip_accents"] as? Bool
+        let maxChars = (model["max_input_chars_per_word"] as? NSNumber)?.intValue ?? 100
+        self.init(vocabulary: Vocabulary(tokens: tokens), doLowerCase: lower, stripAccents: strip, maxInputCharsPerWord: maxChars)
     }
 
     // MARK: Public API

@@ -148,8 +148,9 @@ public final class BertClassifier: @unchecked Sendable {
         let pHid: Float = training ? c.hiddenDropoutProb : 0
         let pAtt: Float = training ? c.attentionProbsDropoutProb : 0
         let pCls: Float = training ? (c.classifierDropout ?? c.hiddenDropoutProb) : 0
-        // Head.
-        var dout = dlogits.ptr
+        // Head. The incoming gradient is kept in the workspace (per-example gradient scores read it).
+        ws.dlogits.mptr.update(from: dlogits.ptr, count: B * numLabels)
+        var dout = ws.dlogits.ptr
         for hi in stride(from: head.count - 1, through: 0, by: -1) {
             let lin = head[hi]
             let inp = hi == 0 ? ws.pooledDrop.ptr : ws.headAct[hi - 1].ptr
@@ -167,19 +168,22 @@ public final class BertClassifier: @unchecked Sendable {
         Dropout.backward(dinp: ws.dPooled.mptr, dout: ws.dPooledDrop.ptr, count: B * C, p: pCls, seed: siteSeed(seed, 1_000_001))
         ws.dPooledPre.zero()
         ck_tanh_backward(ws.dPooledPre.mptr, ws.dPooled.ptr, ws.pooled.ptr, B * C)
-        let xL = encoder.layers.isEmpty ? ws.x0.ptr : ws.layers[encoder.layers.count - 1].out.ptr
-        ws.dX.zero()
-        encoder.pooler!.backward(p, grads: &grads, dinp: ws.dX.mptr, ldDinp: T * C, dout: ws.dPooledPre.ptr, ldDout: C,
+        // d(output of layer l) lives in layers[l].dOut; d(input of layer 0) in ws.dX.
+        let Lyr = encoder.layers.count
+        let xL = Lyr == 0 ? ws.x0.ptr : ws.layers[Lyr - 1].out.ptr
+        let dTop = Lyr == 0 ? ws.dX.mptr : ws.layers[Lyr - 1].dOut.mptr
+        dTop.update(repeating: 0, count: N * C)
+        encoder.pooler!.backward(p, grads: &grads, dinp: dTop, ldDinp: T * C, dout: ws.dPooledPre.ptr, ldDout: C,
                                  inp: xL, ldInp: T * C, rows: B)
-        // Layers, last to first. ws.dX holds d(layer output) on entry and d(layer input) on exit.
         let scale = 1 / Float(HS).squareRoot()
-        for li in stride(from: encoder.layers.count - 1, through: 0, by: -1) {
+        for li in stride(from: Lyr - 1, through: 0, by: -1) {
             let layer = encoder.layers[li], a = ws.layers[li]
             let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
+            let dIn = li == 0 ? ws.dX.mptr : ws.layers[li - 1].dOut.mptr
             ws.dr2.zero()
-            layer.outputNorm.backward(p, grads: &grads, dinp: ws.dr2.mptr, dout: ws.dX.ptr, inp: a.r2.ptr,
+            layer.outputNorm.backward(p, grads: &grads, dinp: ws.dr2.mptr, dout: a.dOut.ptr, inp: a.r2.ptr,
                                       mean: a.mean2.ptr, rstd: a.rstd2.ptr, rows: N)
-            ws.dh1.mptr.update(from: ws.dr2.ptr, count: N * C)      // residual branch
+            a.dh1.mptr.update(from: ws.dr2.ptr, count: N * C)      // residual branch
             a.dOut2.zero()
             Dropout.backward(dinp: a.dOut2.mptr, dout: ws.dr2.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 3 + 4 * li))
             ws.dinter.zero()
@@ -187,10 +191,10 @@ public final class BertClassifier: @unchecked Sendable {
                                   inp: a.inter.ptr, ldInp: I, rows: N)
             a.dInterPre.zero()
             ck_gelu_backward(a.dInterPre.mptr, ws.dinter.ptr, a.interPre.ptr, N * I)
-            layer.intermediate.backward(p, grads: &grads, dinp: ws.dh1.mptr, ldDinp: C, dout: a.dInterPre.ptr, ldDout: I,
+            layer.intermediate.backward(p, grads: &grads, dinp: a.dh1.mptr, ldDinp: C, dout: a.dInterPre.ptr, ldDout: I,
                                         inp: a.h1.ptr, ldInp: C, rows: N)
             ws.dr1.zero()
-            layer.attentionNorm.backward(p, grads: &grads, dinp: ws.dr1.mptr, dout: ws.dh1.ptr, inp: a.r1.ptr,
+            layer.attentionNorm.backward(p, grads: &grads, dinp: ws.dr1.mptr, dout: a.dh1.ptr, inp: a.r1.ptr,
                                          mean: a.mean1.ptr, rstd: a.rstd1.ptr, rows: N)
             a.dproj.zero()
             Dropout.backward(dinp: a.dproj.mptr, dout: ws.dr1.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 2 + 4 * li))
@@ -202,10 +206,10 @@ public final class BertClassifier: @unchecked Sendable {
             ck_attention_backward(dqkv, dqkv + C, dqkv + 2 * C, Int32(3 * C), ws.attWork.mptr, ws.dAttnOut.ptr, a.att.ptr,
                                   qkv, qkv + C, qkv + 2 * C, Int32(3 * C), Int32(B), Int32(T), Int32(NH), Int32(HS), scale,
                                   pAtt, siteSeed(seed, 1 + 4 * li))
-            ws.dX.mptr.update(from: ws.dr1.ptr, count: N * C)      // residual branch
-            layer.query.backward(p, grads: &grads, dinp: ws.dX.mptr, ldDinp: C, dout: dqkv, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
-            layer.key.backward(p, grads: &grads, dinp: ws.dX.mptr, ldDinp: C, dout: dqkv + C, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
-            layer.value.backward(p, grads: &grads, dinp: ws.dX.mptr, ldDinp: C, dout: dqkv + 2 * C, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
+            dIn.update(from: ws.dr1.ptr, count: N * C)      // residual branch
+            layer.query.backward(p, grads: &grads, dinp: dIn, ldDinp: C, dout: dqkv, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
+            layer.key.backward(p, grads: &grads, dinp: dIn, ldDinp: C, dout: dqkv + C, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
+            layer.value.backward(p, grads: &grads, dinp: dIn, ldDinp: C, dout: dqkv + 2 * C, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
         }
         // Embeddings.
         ws.dELN.zero()

@@ -20,6 +20,8 @@ final class BertWorkspace {
         var dproj = Tensor(shape: [0])      // [N, C] grad at attention.output.dense output
         var dInterPre = Tensor(shape: [0])  // [N, I] grad at intermediate.dense output
         var dOut2 = Tensor(shape: [0])      // [N, C] grad at output.dense output
+        var dOut = Tensor(shape: [0])       // [N, C] grad at the layer output (output LayerNorm's dout)
+        var dh1 = Tensor(shape: [0])        // [N, C] grad at the attention LayerNorm output
     }
 
     var B = 0, T = 0
@@ -37,7 +39,7 @@ final class BertWorkspace {
     var probs = Tensor(shape: [0])
     var losses = Tensor(shape: [0])         // [B]
     // backward scratch
-    var dX = Tensor(shape: [0]), dr2 = Tensor(shape: [0]), dh1 = Tensor(shape: [0]), dr1 = Tensor(shape: [0])
+    var dX = Tensor(shape: [0]), dr2 = Tensor(shape: [0]), dr1 = Tensor(shape: [0])
     var dinter = Tensor(shape: [0]), dAttnOut = Tensor(shape: [0])
     var dPooledDrop = Tensor(shape: [0]), dPooled = Tensor(shape: [0]), dPooledPre = Tensor(shape: [0])
     var dHeadPre: [Tensor] = [], dHeadAct: [Tensor] = []
@@ -51,7 +53,7 @@ final class BertWorkspace {
         self.T = T
         let N = B * T, C = c.hiddenSize, I = c.intermediateSize, NH = c.numAttentionHeads
         keyMask.resize([B, T])
-        for t in [\BertWorkspace.eSum, \.x0, \.scratch, \.dX, \.dr2, \.dh1, \.dr1, \.dAttnOut, \.dELN, \.dInputsEmbeds] {
+        for t in [\BertWorkspace.eSum, \.x0, \.scratch, \.dX, \.dr2, \.dr1, \.dAttnOut, \.dELN, \.dInputsEmbeds] {
             self[keyPath: t].resize([N, C])
         }
         mean0.resize([N]); rstd0.resize([N])
@@ -60,7 +62,7 @@ final class BertWorkspace {
         for l in layers {
             l.qkv.resize([N, 3 * C]); l.dqkv.resize([N, 3 * C])
             l.att.resize([B, NH, T, T])
-            for t in [\Layer.attnOut, \.r1, \.h1, \.r2, \.out, \.dproj, \.dOut2] { l[keyPath: t].resize([N, C]) }
+            for t in [\Layer.attnOut, \.r1, \.h1, \.r2, \.out, \.dproj, \.dOut2, \.dOut, \.dh1] { l[keyPath: t].resize([N, C]) }
             for t in [\Layer.mean1, \.rstd1, \.mean2, \.rstd2] { l[keyPath: t].resize([N]) }
             l.interPre.resize([N, I]); l.inter.resize([N, I]); l.dInterPre.resize([N, I])
         }

@@ -1,0 +1,54 @@
+import Foundation
+
+/// Writes per-example scores: CSV (default) or JSONL with columns `index,line,id,label,score` plus the
+/// score's components, or `.npy` with the score vector. Always atomically.
+///
+///     try ScoreWriter.write(result, data: encoded, format: .csv, to: url)
+public enum ScoreWriter {
+    public enum Format: String, Sendable, CaseIterable { case csv, jsonl, npy }
+
+    public static func write(_ r: ScoreResult, data: EncodedDataset, format: Format, to url: URL) throws {
+        switch format {
+        case .npy:
+            try AtomicFile.write(npy(r.scores, shape: [r.scores.count]), to: url)
+        case .csv:
+            var out = TextFileBuilder()
+            out.append((["index", "line", "id", "label", "score"] + r.components.map(\.0)).joined(separator: ","))
+            for i in 0..<data.count {
+                var row = [String(i), String(data.lines[i]), csv(data.ids[i] ?? ""), csv(label(data, i)), num(r.scores[i])]
+                row += r.components.map { num($0.1[i]) }
+                out.append(row.joined(separator: ","))
+            }
+            try out.write(to: url)
+        case .jsonl:
+            var out = TextFileBuilder()
+            for i in 0..<data.count {
+                var d: [String: Any] = ["index": i, "line": data.lines[i], "label": label(data, i), "score": r.scores[i]]
+                d["id"] = data.ids[i] ?? NSNull()
+                for (k, v) in r.components { d[k] = v[i] }
+                out.append(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self))
+            }
+            try out.write(to: url)
+        }
+    }
+
+    static func label(_ d: EncodedDataset, _ i: Int) -> String { d.labels[i] >= 0 ? d.labelNames[Int(d.labels[i])] : "" }
+    static func num(_ x: Double) -> String { String(format: "%.9g", x) }
+    static func csv(_ s: String) -> String {
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    /// A NumPy .npy (format 1.0) of little-endian float64 values in row-major order.
+    public static func npy(_ values: [Double], shape: [Int]) -> Data {
+        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '<f8', 'fortran_order': False, 'shape': \(shapeText), }"
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        var d = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0])
+        let len = UInt16(header.utf8.count)
+        d.append(contentsOf: [UInt8(len & 0xff), UInt8(len >> 8)])
+        d.append(Data(header.utf8))
+        values.withUnsafeBufferPointer { d.append(Data(buffer: $0)) }
+        return d
+    }
+}

@@ -1,0 +1,30 @@
+import Foundation
+
+/// GraNd: || d CE / d theta_S ||_2 per example, averaged over the chosen checkpoints, computed from
+/// per-layer gradient factors (Gram form) without materialising per-example gradients.
+///
+///     let r = try GraNd.score(run)
+public enum GraNd {
+    public static func score(_ sr: ScoringRun) throws -> ScoreResult {
+        let n = sr.data.count, K = Double(sr.models.count)
+        let sel = try ParameterSelection(sr.options.params, names: sr.models[0].parameters.names,
+                                         layers: sr.models[0].config.numHiddenLayers)
+        var grand = [Double](repeating: 0, count: n)
+        let bar = sr.progress("grand", total: n)
+        for batch in sr.batches {
+            for model in sr.models {
+                model.forward(batch)
+                model.backwardPerExampleLosses(batch)
+                let f = model.gradientFactors(batch, selection: sel, lastHidden: sr.options.lastHidden)
+                var sq = [Float](repeating: 0, count: batch.size)
+                f.addNorms(into: &sq, scale: 1)
+                for b in 0..<batch.size { grand[batch.indices[b]] += Double(sq[b]).squareRoot() / K }
+            }
+            bar.advance(by: batch.size)
+        }
+        bar.finish()
+        var r = ScoreResult(method: "grand", scores: grand)
+        r.notes = ["GraNd = ||dCE/dtheta||_2 over \(sr.options.lastHidden ? "the pooled [CLS] vector" : "\(sel.names.count) tensor(s) (--params \(sel.spec))"), averaged over \(sr.models.count) checkpoint(s)"]
+        return r
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+
+/// TracIn (Pruthi et al. 2020): TracIn(z, z') = sum_k eta_k g_k(z) . g_k(z'), g_k = dCE/dtheta_S at
+/// checkpoint k. Self-influence is TracIn(z, z). Dot products come from per-layer gradient factors
+/// (Gram form), never from materialised per-example gradients.
+///
+///     let selfInfluence = try TracIn.selfInfluence(run)
+///     let matrix = try TracIn.trainToTest(run, test: testRun)      // [N_test, N_train]
+public enum TracIn {
+    static func selection(_ sr: ScoringRun) throws -> ParameterSelection {
+        try ParameterSelection(sr.options.params, names: sr.models[0].parameters.names, layers: sr.models[0].config.numHiddenLayers)
+    }
+
+    public static func selfInfluence(_ sr: ScoringRun) throws -> ScoreResult {
+        let n = sr.data.count
+        let sel = try selection(sr)
+        let eta = try sr.learningRates()
+        var out = [Double](repeating: 0, count: n)
+        let bar = sr.progress("tracin", total: n)
+        for batch in sr.batches {
+            for (k, model) in sr.models.enumerated() {
+                model.forward(batch)
+                model.backwardPerExampleLosses(batch)
+                let f = model.gradientFactors(batch, selection: sel, lastHidden: sr.options.lastHidden)
+                var sq = [Float](repeating: 0, count: batch.size)
+                f.addNorms(into: &sq, scale: 1)
+                for b in 0..<batch.size { out[batch.indices[b]] += eta[k] * Double(sq[b]) }
+            }
+            bar.advance(by: batch.size)
+        }
+        bar.finish()
+        var r = ScoreResult(method: "tracin", scores: out)
+        r.notes = ["self-influence = sum_k eta_k ||g_k||^2 over \(sr.models.count) checkpoint(s), eta = \(eta.map { String(format: "%.3g", $0) }.joined(separator: ",")); params: \(sr.options.lastHidden ? "pooled [CLS] vector" : sel.spec)"]
+        return r
+    }
+
+    /// Influence of every training example on every test example: [N_test][N_train].
+    /// The test set is split into blocks whose gradient factors fit in `memoryLimit`; the training data
+    /// is streamed once per block.
+    public static func trainToTest(_ train: ScoringRun, test: EncodedDataset) throws -> [[Float]] {
+        let sel = try selection(train)
+        let eta = try train.learningRates()
+        let nTrain = train.data.count, nTest = test.count
+        var matrix = [[Float]](repeating: [Float](repeating: 0, count: nTrain), count: nTest)
+        // Estimate the factor memory of one test example from one batch.
+        let c = train.models[0].config
+        let perToken = 4 * (c.numHiddenLayers * (8 * c.hiddenSize + 2 * c.intermediateSize) + 4 * c.hiddenSize)
+        let perExample = perToken * train.options.maxLength * train.models.count
+        let blockSize = max(train.options.batchSize, min(nTest, (train.options.memoryLimit / 2) / max(perExample, 1)))
+        let bar = train.progress("tracin train-to-test", total: nTrain * Int((Double(nTest) / Double(blockSize)).rounded(.up)))
+        for blockStart in stride(from: 0, to: nTest, by: blockSize) {
+            let blockIdx = Array(blockStart..<min(nTest, blockStart + blockSize))
+            // Test factors for this block, per checkpoint.
+            var testFactors: [[(Batch, GradientFactors)]] = Array(repeating: [], count: train.models.count)
+            for tb in test.batches(size: train.options.batchSize, order: blockIdx) {
+                for (k, model) in train.models.enumerated() {
+                    model.forward(tb)
+                    model.backwardPerExampleLosses(tb)
+                    testFactors[k].append((tb, model.gradientFactors(tb, selection: sel, lastHidden: train.options.lastHidden)))
+                }
+            }
+            for batch in train.batches {
+                for (k, model) in train.models.enumerated() {
+                    model.forward(batch)
+                    model.backwardPerExampleLosses(batch)
+                    let f = model.gradientFactors(batch, selection: sel, lastHidden: train.options.lastHidden)
+                    for (tb, tf) in testFactors[k] {
+                        var block = [Float](repeating: 0, count: tb.size * batch.size)
+                        block.withUnsafeMutableBufferPointer { tf.addDots(with: f, into: $0.baseAddress!, ldo: batch.size, scale: Float(eta[k])) }
+                        for i in 0..<tb.size {
+                            for j in 0..<batch.size { matrix[tb.indices[i]][batch.indices[j]] += block[i * batch.size + j] }
+                        }
+                    }
+                }
+                bar.advance(by: batch.size)
+            }
+        }
+        bar.finish()
+        return matrix
+    }
+}

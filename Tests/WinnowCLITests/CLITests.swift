@@ -71,7 +71,7 @@ import Testing
         let n = try CLI.trainTiny(dir.appendingPathComponent("null"), extra: ["--null"])
         #expect(n.status == 0, "\(n.stderr)")
         // Fine-tune from a transformers.Trainer run folder's checkpoint (encoder and head reused).
-        let ck = CLI.tiny.appendingPathComponent("run/checkpoint-30").path
+        let ck = CLI.tiny.appendingPathComponent("run/checkpoint-100").path
         let r = try CLI.run(["train", "--data", CLI.tiny.appendingPathComponent("train.jsonl").path, "--init", ck,
                              "--out", dir.appendingPathComponent("ft").path, "--epochs", "1", "--batch-size", "32", "--max-length", "32"])
         #expect(r.status == 0, "\(r.stderr)")

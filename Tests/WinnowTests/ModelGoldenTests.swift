@@ -12,7 +12,7 @@ import Testing
     init() throws {
         golden = try SafeTensorsFile(url: Paths.tinyBert.appendingPathComponent("golden.safetensors"))
         batch = try goldenBatch(golden)
-        checkpoint = Paths.tinyBert.appendingPathComponent("run").appendingPathComponent(golden.metadata["checkpoint"] ?? "checkpoint-30")
+        checkpoint = try RunFolder(url: Paths.tinyBert.appendingPathComponent("run")).checkpoints.last!.url   // the golden values come from the last checkpoint
     }
 
     @Test func logitsPooledAndHiddenStatesMatchTransformers() throws {
@@ -66,7 +66,16 @@ import Testing
             opt.step(&model.parameters, grads: grads, lr: kind == .adamw ? 1e-3 : 0.1)
         }
         let prefix = kind == .adamw ? "adamw." : "sgd."
+        let start = try BertClassifier(folder: checkpoint).parameters
         for (name, p) in model.parameters.named {
+            if kind == .adamw && name.hasSuffix("attention.self.key.bias") {
+                // The key bias has an exactly-zero gradient (softmax is shift-invariant): both sides hold
+                // rounding noise, which AdamW's m / sqrt(v) turns into steps of up to lr in either
+                // direction. What must hold is the bound: three steps move it by at most 3 lr.
+                let moved = zip(p.values, start[name]!.values).map { abs($0 - $1) }.max()!
+                #expect(moved <= 3 * 1e-3 * 1.001, "\(name) moved \(moved) in three steps of lr 1e-3")
+                continue
+            }
             expectClose(p.values, try golden.tensor(prefix + name).values, atol: 2e-5, rtol: 1e-3, prefix + name)
         }
     }

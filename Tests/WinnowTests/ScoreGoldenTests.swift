@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+@testable import Winnow
+
+/// Scores against PyTorch autograd on the tiny transformers.Trainer run
+/// (scripts/reference/make_score_golden.py; definitions in Tests/Fixtures/README.md).
+@Suite(.serialized) struct ScoreGoldenTests {
+    let golden: SafeTensorsFile
+    let run: URL, nullRun: URL
+    let train: JSONLDataset, test: JSONLDataset
+    let options: ScoreOptions
+
+    init() throws {
+        golden = try SafeTensorsFile(url: Paths.tinyBert.appendingPathComponent("scores.safetensors"))
+        run = Paths.tinyBert.appendingPathComponent(golden.metadata["run"] ?? "run")
+        nullRun = Paths.tinyBert.appendingPathComponent(golden.metadata["null_run"] ?? "null-run")
+        train = try JSONLDataset(url: Paths.tinyBert.appendingPathComponent("train.jsonl"))
+        test = try JSONLDataset(url: Paths.tinyBert.appendingPathComponent("test.jsonl"))
+        var o = ScoreOptions()
+        o.maxLength = Int(golden.metadata["max_length"] ?? "32") ?? 32
+        o.checkpoints = try golden.integers("steps").map(String.init).joined(separator: ",")
+        o.batchSize = 16
+        o.quiet = true
+        options = o
+    }
+
+    func expectMatches(_ got: [Double], _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let want = try golden.tensor(name).values.map(Double.init)
+        #expect(got.count == want.count, "\(name): \(got.count) vs \(want.count)", sourceLocation: sourceLocation)
+        let rho = Statistics.spearman(got, want)
+        let mre = Statistics.medianRelativeError(got, want)
+        #expect(rho >= 0.999, "\(name): Spearman \(rho)", sourceLocation: sourceLocation)
+        #expect(mre <= 1e-3, "\(name): median relative error \(mre)", sourceLocation: sourceLocation)
+    }
+
+    @Test func vog() throws {
+        try expectMatches(VoG.score(ScoringRun(run: run, data: train, options: options)).scores, "vog")
+    }
+
+    @Test func el2n() throws {
+        try expectMatches(EL2N.score(ScoringRun(run: run, data: train, options: options)).el2n.scores, "el2n")
+    }
+
+    @Test func grandOverAllParameters() throws {
+        try expectMatches(GraNd.score(ScoringRun(run: run, data: train, options: options)).scores, "grand")
+    }
+
+    @Test(arguments: ["all", "classifier"])
+    func tracinSelfInfluence(params: String) throws {
+        var o = options
+        o.params = params
+        try expectMatches(TracIn.selfInfluence(ScoringRun(run: run, data: train, options: o)).scores, "tracin_self_\(params)")
+    }
+
+    @Test func tracinTrainToTest() throws {
+        let sr = try ScoringRun(run: run, data: train, options: options)
+        let testEnc = try EncodedDataset(test, tokenizer: sr.tokenizer, labels: sr.models[0].config.labels, maxLength: options.maxLength)
+        let m = try TracIn.trainToTest(sr, test: testEnc)
+        try expectMatches(m.flatMap { $0.map(Double.init) }, "tracin_test")
+    }
+
+    @Test func pvi() throws {
+        let r = try PVI.score(run: run, nullRun: nullRun, data: train, options: options)
+        let pvi = try #require(r.components.first { $0.0 == "pvi" }?.1)
+        try expectMatches(pvi, "pvi")
+        #expect(zip(r.scores, pvi).allSatisfy { $0 == -$1 })
+    }
+}
+
+/// Properties of the scores that hold whatever the model.
+@Suite(.serialized) struct ScorePropertyTests {
+    let run = Paths.tinyBert.appendingPathComponent("run")
+    let train: JSONLDataset
+
+    init() throws { train = try JSONLDataset(url: Paths.tinyBert.appendingPathComponent("train.jsonl")) }
+
+    func options(_ checkpoints: String = "all") -> ScoreOptions {
+        var o = ScoreOptions()
+        o.maxLength = 32; o.batchSize = 16; o.quiet = true; o.checkpoints = checkpoints
+        return o
+    }
+
+    @Test func vogOverIdenticalCheckpointsIsZero() throws {
+        let last = try RunFolder(url: run).checkpoints.last!.step
+        let r = try VoG.score(ScoringRun(run: run, data: train, options: options("\(last),\(last),\(last)")))
+        #expect(r.scores.allSatisfy { $0 == 0 })
+    }
+
+    @Test func tracinSelfInfluenceEqualsTheDiagonalOfTrainToTest() throws {
+        let sr = try ScoringRun(run: run, data: train, options: options())
+        let selfInf = try TracIn.selfInfluence(sr).scores
+        let m = try TracIn.trainToTest(sr, test: sr.data)
+        for i in selfInf.indices {
+            #expect(abs(Double(m[i][i]) - selfInf[i]) <= 1e-4 * abs(selfInf[i]) + 1e-9, "example \(i): \(m[i][i]) vs \(selfInf[i])")
+        }
+        // Symmetry of the influence matrix.
+        for i in stride(from: 0, to: m.count, by: 17) {
+            for j in stride(from: 0, to: m.count, by: 13) {
+                #expect(abs(m[i][j] - m[j][i]) <= 1e-4 * max(abs(m[i][j]), 1e-6))
+            }
+        }
+    }
+
+    @Test func pviOfARunAgainstItselfWithTheSameInputsIsZero() throws {
+        let r = try PVI.score(run: run, nullRun: run, data: train, options: options(), nullInputs: false)
+        #expect(r.scores.allSatisfy { abs($0) < 1e-12 })
+    }
+
+    @Test func lrOverrideScalesTracIn() throws {
+        var o = options()
+        o.learningRate = 1
+        let unweighted = try TracIn.selfInfluence(ScoringRun(run: run, data: train, options: o)).scores
+        o.learningRate = 2
+        let doubled = try TracIn.selfInfluence(ScoringRun(run: run, data: train, options: o)).scores
+        for (a, b) in zip(unweighted, doubled) { #expect(abs(2 * a - b) <= 1e-9 + 1e-6 * abs(b)) }
+    }
+}

@@ -5,6 +5,7 @@
  * batched sgemm). Also the OpenBLAS thread-count knob. No complex, double or packed formats.
  */
 #include <cblas.h>
+#include <lapacke.h>
 
 #include "ckernels.h"
 #include "ck_internal.h"
@@ -60,3 +61,14 @@ void ck_gemm_strided_batched(float *C, int ldc, long strideC, const float *A, in
 void ck_blas_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
 
 int ck_blas_get_threads(void) { return openblas_get_num_threads(); }
+
+/* ------------------------------------------------------------------ LAPACK */
+
+// A[m, n] row-major -> Q[m, n] with orthonormal columns (the thin Q of A = QR). A random Gaussian A
+// gives a uniformly random orthonormal frame, the projection of TracIn-CP-Fast-RandProj.
+int ck_qr_orthonormalize(float *A, int lda, float *tau, int m, int n) {
+    if (m <= 0 || n <= 0) return 0;
+    lapack_int info = LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, m, n, A, lda, tau);
+    if (info != 0) return (int)info;
+    return (int)LAPACKE_sorgqr(LAPACK_ROW_MAJOR, m, n, n, A, lda, tau);
+}

@@ -38,6 +38,11 @@ void ck_gemm_strided_batched(float *C, int ldc, long strideC, const float *A, in
                              const float *B, int ldb, long strideB, int batch,
                              int M, int N, int K, int transA, int transB, float alpha, float beta);
 
+/* Orthonormalises the n columns of A[m, n] (row-major, lda >= n, m >= n) in place by a QR
+ * factorisation (LAPACKE sgeqrf + sorgqr): on return A holds Q's first n columns. tau: n floats.
+ * Returns LAPACK's info (0 on success). Used for seeded random projections (TracIn --project). */
+int ck_qr_orthonormalize(float *A, int lda, float *tau, int m, int n);
+
 /* OpenBLAS thread count (the only threading knob of the C core). */
 void ck_blas_set_threads(int n);
 int ck_blas_get_threads(void);

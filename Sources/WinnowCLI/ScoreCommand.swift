@@ -37,6 +37,8 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "TracIn: test file for train-to-test influence.") var test: String?
     @Option(help: "TracIn train-to-test: proponents and opponents kept per test example.") var top: Int = 10
     @Option(help: "TracIn train-to-test: also write the full [test, train] matrix as .npy here.") var matrix: String?
+    @Option(help: "TracIn: approximate with a seeded random orthonormal projection to about D dims per layer (exact by default).") var project: Int?
+    @Option(help: "Seed of the random projection.") var seed: UInt64 = 0
     @Option(help: "Examples per batch.") var batchSize: Int = 32
     @Option(help: "Memory bound in MiB for blocked work.") var memoryLimit: Int = 2048
     @Option(help: "csv, jsonl or npy.") var format: String = "csv"
@@ -50,6 +52,7 @@ struct ScoreCommand: ParsableCommand {
         guard ["params", "last-hidden"].contains(space) else { throw ValidationError("--space must be params or last-hidden") }
         guard ["label", "predicted"].contains(target) else { throw ValidationError("--target must be label or predicted") }
         if method == "pvi" && nullRun == nil { throw ValidationError("pvi needs --null-run (a run trained with `winnow train --null`)") }
+        if let project { guard project >= 1, method == "tracin" else { throw ValidationError("--project needs a positive D and the tracin method") } }
         guard batchSize >= 1, top >= 1, memoryLimit >= 16 else { throw ValidationError("--batch-size, --top and --memory-limit must be positive") }
     }
 
@@ -58,6 +61,7 @@ struct ScoreCommand: ParsableCommand {
         o.checkpoints = checkpoints; o.params = params; o.lastHidden = space == "last-hidden"
         o.targetPredicted = target == "predicted"; o.learningRate = learningRate; o.batchSize = batchSize
         o.maxLength = dataOptions.maxLength; o.memoryLimit = memoryLimit << 20
+        o.projectDim = project; o.seed = seed
         let runURL = URL(fileURLWithPath: runPath)
         let fmt = ScoreWriter.Format(rawValue: format)!
         let outURL = URL(fileURLWithPath: out)

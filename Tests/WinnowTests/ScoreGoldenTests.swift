@@ -115,3 +115,41 @@ import Testing
         for (a, b) in zip(unweighted, doubled) { #expect(abs(2 * a - b) <= 1e-9 + 1e-6 * abs(b)) }
     }
 }
+
+/// TracIn --project D: exact when D covers every dimension, close in rank when it does not.
+@Suite(.serialized) struct TracInProjectionTests {
+    let run = Paths.tinyBert.appendingPathComponent("run")
+    let train: JSONLDataset
+
+    init() throws { train = try JSONLDataset(url: Paths.tinyBert.appendingPathComponent("train.jsonl")) }
+
+    func selfInfluence(project: Int?, seed: UInt64 = 0) throws -> [Double] {
+        var o = ScoreOptions()
+        o.maxLength = 32; o.batchSize = 16; o.quiet = true; o.projectDim = project; o.seed = seed
+        return try TracIn.selfInfluence(ScoringRun(run: run, data: train, options: o)).scores
+    }
+
+    @Test func projectionWiderThanEveryLayerIsExact() throws {
+        let exact = try selfInfluence(project: nil)
+        let wide = try selfInfluence(project: 1 << 20)
+        for (a, b) in zip(wide, exact) { #expect(abs(a - b) <= 1e-4 * abs(b) + 1e-9, "\(a) vs \(b)") }
+    }
+
+    @Test func narrowProjectionKeepsTheRanking() throws {
+        let exact = try selfInfluence(project: nil)
+        let p = try selfInfluence(project: 256)
+        let rho = Statistics.spearman(p, exact)
+        #expect(rho >= 0.9, "Spearman of projected vs exact self-influence: \(rho)")
+        #expect(try selfInfluence(project: 256) == p, "the same seed gives the same projection")
+        #expect(try selfInfluence(project: 256, seed: 1) != p, "another seed gives another projection")
+    }
+
+    @Test func projectedTrainToTestDiagonalEqualsProjectedSelfInfluence() throws {
+        var o = ScoreOptions()
+        o.maxLength = 32; o.batchSize = 16; o.quiet = true; o.projectDim = 64
+        let sr = try ScoringRun(run: run, data: train, options: o)
+        let s = try TracIn.selfInfluence(sr).scores
+        let m = try TracIn.trainToTest(sr, test: sr.data)
+        for i in stride(from: 0, to: s.count, by: 7) { #expect(abs(Double(m[i][i]) - s[i]) <= 1e-4 * abs(s[i]) + 1e-9) }
+    }
+}

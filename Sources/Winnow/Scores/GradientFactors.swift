@@ -12,7 +12,7 @@ struct GradientFactors {
         /// Materialised per-example gradients [M, d] (LayerNorm parameters, pooled-vector gradients).
         case rows(Tensor)
         /// An embedding table: row ids[t] receives D[t, :].
-        case embedding(d: Tensor, ids: [Int32], offsets: [Int32])
+        case embedding(d: Tensor, ids: [Int32], offsets: [Int32], tableRows: Int)
     }
 
     let count: Int
@@ -38,7 +38,7 @@ struct GradientFactors {
                 case let .rows(v):
                     let d = v.shape[1]
                     for m in 0..<count { o[m] += scale * Float(ck_sum_squares(v.ptr + m * d, d)) }
-                case let .embedding(d, ids, off):
+                case let .embedding(d, ids, off, _):
                     let C = d.shape[1]
                     let maxT = zip(off.dropFirst(), off).map { Int($0 - $1) }.max() ?? 0
                     var work = Tensor(shape: [max(1, maxT * C)])
@@ -79,7 +79,7 @@ struct GradientFactors {
                 let d = v1.shape[1]
                 // out += scale * V1 V2^T
                 ck_gemm(out, Int32(ldo), v1.ptr, Int32(d), v2.ptr, Int32(d), Int32(M1), Int32(M2), Int32(d), Int32(CK_TRANS_N), Int32(CK_TRANS_T), scale, 1)
-            case let (.embedding(d1, ids1, off1), .embedding(d2, ids2, off2)):
+            case let (.embedding(d1, ids1, off1, _), .embedding(d2, ids2, off2, _)):
                 let C = d1.shape[1]
                 ids1.withUnsafeBufferPointer { i1 in ids2.withUnsafeBufferPointer { i2 in
                     off1.withUnsafeBufferPointer { o1 in off2.withUnsafeBufferPointer { o2 in
@@ -169,7 +169,7 @@ extension BertClassifier {
             let D = packRows(ws.dInputsEmbeds.ptr, ld: C, width: C, batch: batch, lengths: lengths)
             var packedIDs: [Int32] = []
             for b in 0..<B { packedIDs += ids[(b * T)..<(b * T + lengths[b])] }
-            f.entries.append(.embedding(d: D, ids: packedIDs, offsets: offsets))
+            f.entries.append(.embedding(d: D, ids: packedIDs, offsets: offsets, tableRows: parameters[idx].shape[0]))
         }
         // Embeddings (their gradient is d/d(inputs_embeds) for all three tables).
         embedding(encoder.wordEmbeddings, ids: ws.ids)

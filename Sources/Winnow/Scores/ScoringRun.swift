@@ -12,6 +12,10 @@ public struct ScoreOptions: Sendable {
     public var targetPredicted = false
     /// Overrides every checkpoint's learning rate eta_k (TracIn); 1 gives the unweighted sum.
     public var learningRate: Double? = nil
+    /// TracIn: project per-example gradients to about this many dimensions per layer (nil: exact).
+    public var projectDim: Int? = nil
+    /// Seed of the random projection.
+    public var seed: UInt64 = 0
     public var batchSize = 32
     public var maxLength = 128
     /// Bytes the scorer may use; it splits its work to stay under this bound.

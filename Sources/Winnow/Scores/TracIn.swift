@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// TracIn (Pruthi et al. 2020): TracIn(z, z') = sum_k eta_k g_k(z) . g_k(z'), g_k = dCE/dtheta_S at
@@ -16,6 +17,7 @@ public enum TracIn {
         let sel = try selection(sr)
         let eta = try sr.learningRates()
         var out = [Double](repeating: 0, count: n)
+        let projector = sr.options.projectDim.map { GradientProjector(dim: $0, seed: sr.options.seed) }
         let bar = sr.progress("tracin", total: n)
         for batch in sr.batches {
             for (k, model) in sr.models.enumerated() {
@@ -23,14 +25,21 @@ public enum TracIn {
                 model.backwardPerExampleLosses(batch)
                 let f = model.gradientFactors(batch, selection: sel, lastHidden: sr.options.lastHidden)
                 var sq = [Float](repeating: 0, count: batch.size)
-                f.addNorms(into: &sq, scale: 1)
+                if let projector {
+                    let v = projector.project(f)
+                    let d = v.shape[1]
+                    for b in 0..<batch.size { sq[b] = Float(ck_sum_squares(v.ptr + b * d, d)) }
+                } else {
+                    f.addNorms(into: &sq, scale: 1)
+                }
                 for b in 0..<batch.size { out[batch.indices[b]] += eta[k] * Double(sq[b]) }
             }
             bar.advance(by: batch.size)
         }
         bar.finish()
         var r = ScoreResult(method: "tracin", scores: out)
-        r.notes = ["self-influence = sum_k eta_k ||g_k||^2 over \(sr.models.count) checkpoint(s), eta = \(eta.map { String(format: "%.3g", $0) }.joined(separator: ",")); params: \(sr.options.lastHidden ? "pooled [CLS] vector" : sel.spec)"]
+        if let p = sr.options.projectDim { r.notes.append("approximate: gradients randomly projected (--project \(p), seed \(sr.options.seed))") }
+        r.notes.insert("self-influence = sum_k eta_k ||g_k||^2 over \(sr.models.count) checkpoint(s), eta = \(eta.map { String(format: "%.3g", $0) }.joined(separator: ",")); params: \(sr.options.lastHidden ? "pooled [CLS] vector" : sel.spec)", at: 0)
         return r
     }
 
@@ -47,16 +56,19 @@ public enum TracIn {
         let perToken = 4 * (c.numHiddenLayers * (8 * c.hiddenSize + 2 * c.intermediateSize) + 4 * c.hiddenSize)
         let perExample = perToken * train.options.maxLength * train.models.count
         let blockSize = max(train.options.batchSize, min(nTest, (train.options.memoryLimit / 2) / max(perExample, 1)))
+        let projector = train.options.projectDim.map { GradientProjector(dim: $0, seed: train.options.seed) }
         let bar = train.progress("tracin train-to-test", total: nTrain * Int((Double(nTest) / Double(blockSize)).rounded(.up)))
         for blockStart in stride(from: 0, to: nTest, by: blockSize) {
             let blockIdx = Array(blockStart..<min(nTest, blockStart + blockSize))
             // Test factors for this block, per checkpoint.
             var testFactors: [[(Batch, GradientFactors)]] = Array(repeating: [], count: train.models.count)
+            var testProjected: [[(Batch, Tensor)]] = Array(repeating: [], count: train.models.count)
             for tb in test.batches(size: train.options.batchSize, order: blockIdx) {
                 for (k, model) in train.models.enumerated() {
                     model.forward(tb)
                     model.backwardPerExampleLosses(tb)
-                    testFactors[k].append((tb, model.gradientFactors(tb, selection: sel, lastHidden: train.options.lastHidden)))
+                    let f = model.gradientFactors(tb, selection: sel, lastHidden: train.options.lastHidden)
+                    if let projector { testProjected[k].append((tb, projector.project(f))) } else { testFactors[k].append((tb, f)) }
                 }
             }
             for batch in train.batches {
@@ -64,6 +76,19 @@ public enum TracIn {
                     model.forward(batch)
                     model.backwardPerExampleLosses(batch)
                     let f = model.gradientFactors(batch, selection: sel, lastHidden: train.options.lastHidden)
+                    if let projector {
+                        let v = projector.project(f)
+                        let d = v.shape[1]
+                        for (tb, tv) in testProjected[k] {
+                            var block = Tensor(shape: [tb.size, batch.size])
+                            ck_gemm(block.mptr, Int32(batch.size), tv.ptr, Int32(d), v.ptr, Int32(d), Int32(tb.size), Int32(batch.size),
+                                    Int32(d), Int32(CK_TRANS_N), Int32(CK_TRANS_T), Float(eta[k]), 0)
+                            for i in 0..<tb.size {
+                                for j in 0..<batch.size { matrix[tb.indices[i]][batch.indices[j]] += block[i, j] }
+                            }
+                        }
+                        continue
+                    }
                     for (tb, tf) in testFactors[k] {
                         var block = [Float](repeating: 0, count: tb.size * batch.size)
                         block.withUnsafeMutableBufferPointer { tf.addDots(with: f, into: $0.baseAddress!, ldo: batch.size, scale: Float(eta[k])) }

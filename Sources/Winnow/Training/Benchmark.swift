@@ -11,11 +11,16 @@ public enum Benchmark {
         public var sgemmGFLOPS: Double
         public var trainGFLOPS: Double
         public var forwardGFLOPS: Double
+        /// Per-example gradient norms over all parameters (Gram form), examples/s.
+        public var gradNormExamplesPerSecond: Double
+        /// VoG per checkpoint: forward + backward to inputs_embeds + accumulation, examples/s.
+        public var vogExamplesPerSecond: Double
 
         public var json: [String: Any] {
             ["train_examples_per_s": trainExamplesPerSecond, "forward_examples_per_s": forwardExamplesPerSecond,
              "sgemm_gflops": sgemmGFLOPS, "train_gflops": trainGFLOPS, "forward_gflops": forwardGFLOPS,
-             "train_fraction_of_sgemm_peak": trainGFLOPS / sgemmGFLOPS, "forward_fraction_of_sgemm_peak": forwardGFLOPS / sgemmGFLOPS]
+             "train_fraction_of_sgemm_peak": trainGFLOPS / sgemmGFLOPS, "forward_fraction_of_sgemm_peak": forwardGFLOPS / sgemmGFLOPS,
+             "grad_norm_examples_per_s": gradNormExamplesPerSecond, "vog_examples_per_s": vogExamplesPerSecond]
         }
     }
 
@@ -59,14 +64,37 @@ public enum Benchmark {
             model.lossAndGradients(batch, grads: &grads, training: true, seed: 1)
             opt.step(&model.parameters, grads: grads, lr: 1e-5)
         }
+        // Per-example gradient norms over every parameter: one forward, one data-only backward, Gram-form norms.
+        let all = try! ParameterSelection("all", names: model.parameters.names, layers: layers)
+        let tn = time(repeats) {
+            model.forward(batch)
+            model.backwardPerExampleLosses(batch)
+            var sq = [Float](repeating: 0, count: batchSize)
+            model.gradientFactors(batch, selection: all).addNorms(into: &sq, scale: 1)
+        }
+        // VoG per checkpoint: forward, backward of the true logit to inputs_embeds, Welford update.
+        let C = hidden
+        var mean = Tensor(shape: [batchSize * seqLen, C]), m2 = Tensor(shape: [batchSize * seqLen, C])
+        let tv = time(repeats) {
+            model.forward(batch)
+            var dlogits = Tensor(shape: [batchSize, 2])
+            for b in 0..<batchSize { dlogits[b, Int(batch.labels[b])] = 1 }
+            var none: ParameterStore? = nil
+            model.backward(dlogits: dlogits, grads: &none)
+            let g = packRows(model.workspace.dInputsEmbeds.ptr, ld: C, width: C, batch: batch, lengths: Array(repeating: seqLen, count: batchSize))
+            ck_vog_accumulate(mean.mptr, m2.mptr, g.ptr, batchSize * seqLen * C, 2)
+        }
         // FLOPs of the matrix products (the dominant cost): per token 2 * (4 C^2 + 2 C I) per layer plus
         // attention 4 T C per layer; a training step costs about 3x the forward.
-        let C = Double(hidden), I = Double(config.intermediateSize), T = Double(seqLen)
-        let fwdFlops = Double(batchSize) * T * Double(layers) * (2 * (4 * C * C + 2 * C * I) + 4 * T * C)
+        let Cd = Double(hidden), I = Double(config.intermediateSize), T = Double(seqLen)
+        let fwdFlops = Double(batchSize) * T * Double(layers) * (2 * (4 * Cd * Cd + 2 * Cd * I) + 4 * T * Cd)
         let r = Result(trainExamplesPerSecond: Double(batchSize) / ts, forwardExamplesPerSecond: Double(batchSize) / tf,
-                       sgemmGFLOPS: sgemm, trainGFLOPS: 3 * fwdFlops / ts / 1e9, forwardGFLOPS: fwdFlops / tf / 1e9)
+                       sgemmGFLOPS: sgemm, trainGFLOPS: 3 * fwdFlops / ts / 1e9, forwardGFLOPS: fwdFlops / tf / 1e9,
+                       gradNormExamplesPerSecond: Double(batchSize) / tn, vogExamplesPerSecond: Double(batchSize) / tv)
         log?(String(format: "forward:       %.1f examples/s, %.1f GFLOP/s (%.0f%% of sgemm)", r.forwardExamplesPerSecond, r.forwardGFLOPS, 100 * r.forwardGFLOPS / sgemm))
         log?(String(format: "training step: %.1f examples/s, %.1f GFLOP/s (%.0f%% of sgemm)", r.trainExamplesPerSecond, r.trainGFLOPS, 100 * r.trainGFLOPS / sgemm))
+        log?(String(format: "per-example gradient norms (all parameters): %.1f examples/s", r.gradNormExamplesPerSecond))
+        log?(String(format: "VoG per checkpoint: %.1f examples/s", r.vogExamplesPerSecond))
         return r
     }
 }

@@ -63,32 +63,28 @@ struct ScoreCommand: ParsableCommand {
         o.maxLength = dataOptions.maxLength; o.memoryLimit = memoryLimit << 20
         o.projectDim = project; o.seed = seed
         let runURL = URL(fileURLWithPath: runPath)
+        let dataURL = URL(fileURLWithPath: dataOptions.data)
         let fmt = ScoreWriter.Format(rawValue: format)!
         let outURL = URL(fileURLWithPath: out)
-        let data = try dataOptions.read()
-        reportSkipped(data)
         let result: ScoreResult
-        var encoded: EncodedDataset
         switch method {
         case "forgetting", "cartography", "aum":
             let dyn = try DynamicsScores.load(runURL)
             let run = try RunFolder(url: runURL)
             let model = try BertClassifier(folder: run.finalModelFolder)
-            encoded = try EncodedDataset(data, tokenizer: try BertTokenizer(folder: run.tokenizerFolder), labels: model.config.labels, maxLength: o.maxLength)
-            guard dyn.exampleCount == encoded.count else {
-                throw WinnowError.invalidFile(path: data.url.path, line: nil, reason:
-                    "has \(encoded.count) usable examples but the run's dynamics cover \(dyn.exampleCount): score the file the run was trained on")
+            let table = try exampleTable(dataURL, labels: model.config.labels)
+            guard dyn.exampleCount == table.count else {
+                throw WinnowError.invalidFile(path: dataURL.path, line: nil, reason:
+                    "has \(table.count) usable examples but the run's dynamics cover \(dyn.exampleCount): score the file the run was trained on")
             }
-            result = try method == "forgetting" ? Forgetting.score(dyn) : method == "cartography" ? Cartography.score(dyn) : AUM.score(dyn)
+            result = try method == "forgetting" ? Forgetting.score(dyn, table: table)
+                : method == "cartography" ? Cartography.score(dyn, table: table) : AUM.score(dyn, table: table)
         case "pvi":
-            result = try PVI.score(run: runURL, nullRun: URL(fileURLWithPath: nullRun!), data: data, options: o)
-            let sr = try ScoringRun(run: runURL, data: data, options: { var x = o; x.checkpoints = "last"; return x }())
-            encoded = sr.data
+            result = try PVI.score(run: runURL, nullRun: URL(fileURLWithPath: nullRun!), data: dataURL, fields: dataOptions.fields, options: o)
         default:
-            let sr = try ScoringRun(run: runURL, data: data, options: o)
-            encoded = sr.data
-            printError(String(format: "score %@: %d examples, %d checkpoint(s) [%@], memory estimate %.0f MiB (limit %d MiB)",
-                              method, sr.data.count, sr.checkpoints.count, sr.checkpoints.map { String($0.step) }.joined(separator: ","),
+            let sr = try ScoringRun(run: runURL, data: dataURL, fields: dataOptions.fields, options: o)
+            printError(String(format: "score %@: %d checkpoint(s) [%@], memory estimate %.0f MiB (limit %d MiB)",
+                              method, sr.checkpoints.count, sr.checkpoints.map { String($0.step) }.joined(separator: ","),
                               Double(sr.memoryEstimate()) / 1048576, memoryLimit))
             if method == "tracin", let test {
                 try trainToTest(sr, testPath: test)
@@ -103,31 +99,47 @@ struct ScoreCommand: ParsableCommand {
                 result = method == "el2n" ? e : method == "loss" ? l : m
             }
         }
-        try ScoreWriter.write(result, data: encoded, format: fmt, to: outURL)
+        try ScoreWriter.write(result, format: fmt, to: outURL)
         for n in result.notes { printError("note: \(n)") }
         printError("score: wrote \(result.scores.count) \(method) scores to \(outURL.path)")
+    }
+
+    /// Lines, ids and labels of a data file, streamed (no text kept).
+    func exampleTable(_ url: URL, labels: [String]) throws -> ExampleTable {
+        var reader = try JSONLReader(url: url, fields: dataOptions.fields)
+        var table = ExampleTable(labelNames: labels)
+        let index = Dictionary(labels.enumerated().map { ($0.element, Int32($0.offset)) }, uniquingKeysWith: { a, _ in a })
+        while let chunk = try reader.next(upTo: 1 << 14) {
+            for ex in chunk {
+                guard let l = ex.label, let y = index[l] else {
+                    throw WinnowError.invalidFile(path: url.path, line: ex.line, reason: "label '\(ex.label ?? "")' is not one of the model's labels [\(labels.joined(separator: ", "))]")
+                }
+                table.labels.append(y); table.lines.append(ex.line); table.ids.append(ex.id)
+            }
+        }
+        return table
     }
 
     func trainToTest(_ sr: ScoringRun, testPath: String) throws {
         var testOptions = dataOptions
         testOptions.data = testPath
         let testData = try testOptions.read()
-        let testEnc = try EncodedDataset(testData, tokenizer: sr.tokenizer, labels: sr.models[0].config.labels, maxLength: dataOptions.maxLength)
-        let m = try TracIn.trainToTest(sr, test: testEnc)
+        let testEnc = try EncodedDataset(testData, tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: dataOptions.maxLength)
+        let (m, trainTable) = try TracIn.trainToTest(sr, test: testEnc)
         if let matrix {
-            try AtomicFile.write(ScoreWriter.npy(m.flatMap { $0.map(Double.init) }, shape: [testEnc.count, sr.data.count]), to: URL(fileURLWithPath: matrix))
+            try AtomicFile.write(ScoreWriter.npy(m.flatMap { $0.map(Double.init) }, shape: [testEnc.count, trainTable.count]), to: URL(fileURLWithPath: matrix))
         }
         var outFile = TextFileBuilder()
         outFile.append("test_index,test_line,test_id,kind,rank,train_index,train_line,train_id,influence")
-        let k = min(top, sr.data.count)
+        let k = min(top, trainTable.count)
         for (ti, row) in m.enumerated() {
             let order = row.indices.sorted { row[$0] != row[$1] ? row[$0] > row[$1] : $0 < $1 }
             let prefix = "\(ti),\(testEnc.lines[ti]),\(csvField(testEnc.ids[ti] ?? ""))"
             for (r, j) in order.prefix(k).enumerated() {
-                outFile.append("\(prefix),proponent,\(r + 1),\(j),\(sr.data.lines[j]),\(csvField(sr.data.ids[j] ?? "")),\(String(format: "%.9g", row[j]))")
+                outFile.append("\(prefix),proponent,\(r + 1),\(j),\(trainTable.lines[j]),\(csvField(trainTable.ids[j] ?? "")),\(String(format: "%.9g", row[j]))")
             }
             for (r, j) in order.reversed().prefix(k).enumerated() {
-                outFile.append("\(prefix),opponent,\(r + 1),\(j),\(sr.data.lines[j]),\(csvField(sr.data.ids[j] ?? "")),\(String(format: "%.9g", row[j]))")
+                outFile.append("\(prefix),opponent,\(r + 1),\(j),\(trainTable.lines[j]),\(csvField(trainTable.ids[j] ?? "")),\(String(format: "%.9g", row[j]))")
             }
         }
         try outFile.write(to: URL(fileURLWithPath: out))

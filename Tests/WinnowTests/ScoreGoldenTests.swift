@@ -55,12 +55,13 @@ import Testing
     @Test func tracinTrainToTest() throws {
         let sr = try ScoringRun(run: run, data: train, options: options)
         let testEnc = try EncodedDataset(test, tokenizer: sr.tokenizer, labels: sr.models[0].config.labels, maxLength: options.maxLength)
-        let m = try TracIn.trainToTest(sr, test: testEnc)
+        let (m, table) = try TracIn.trainToTest(sr, test: testEnc)
+        #expect(table.count == 150)
         try expectMatches(m.flatMap { $0.map(Double.init) }, "tracin_test")
     }
 
     @Test func pvi() throws {
-        let r = try PVI.score(run: run, nullRun: nullRun, data: train, options: options)
+        let r = try PVI.score(run: run, nullRun: nullRun, data: train.url, options: options)
         let pvi = try #require(r.components.first { $0.0 == "pvi" }?.1)
         try expectMatches(pvi, "pvi")
         #expect(zip(r.scores, pvi).allSatisfy { $0 == -$1 })
@@ -89,7 +90,8 @@ import Testing
     @Test func tracinSelfInfluenceEqualsTheDiagonalOfTrainToTest() throws {
         let sr = try ScoringRun(run: run, data: train, options: options())
         let selfInf = try TracIn.selfInfluence(sr).scores
-        let m = try TracIn.trainToTest(sr, test: sr.data)
+        let enc = try EncodedDataset(train, tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: 32)
+        let m = try TracIn.trainToTest(sr, test: enc).matrix
         for i in selfInf.indices {
             #expect(abs(Double(m[i][i]) - selfInf[i]) <= 1e-4 * abs(selfInf[i]) + 1e-9, "example \(i): \(m[i][i]) vs \(selfInf[i])")
         }
@@ -102,7 +104,7 @@ import Testing
     }
 
     @Test func pviOfARunAgainstItselfWithTheSameInputsIsZero() throws {
-        let r = try PVI.score(run: run, nullRun: run, data: train, options: options(), nullInputs: false)
+        let r = try PVI.score(run: run, nullRun: run, data: train.url, options: options(), nullInputs: false)
         #expect(r.scores.allSatisfy { abs($0) < 1e-12 })
     }
 
@@ -149,7 +151,24 @@ import Testing
         o.maxLength = 32; o.batchSize = 16; o.quiet = true; o.projectDim = 64
         let sr = try ScoringRun(run: run, data: train, options: o)
         let s = try TracIn.selfInfluence(sr).scores
-        let m = try TracIn.trainToTest(sr, test: sr.data)
+        let enc = try EncodedDataset(train, tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: 32)
+        let m = try TracIn.trainToTest(sr, test: enc).matrix
         for i in stride(from: 0, to: s.count, by: 7) { #expect(abs(Double(m[i][i]) - s[i]) <= 1e-4 * abs(s[i]) + 1e-9) }
+    }
+}
+
+/// The data file is streamed in chunks; chunk boundaries must not change any score or row.
+@Suite struct StreamingTests {
+    @Test func chunkSizeDoesNotChangeScoresOrRows() throws {
+        let train = try JSONLDataset(url: Paths.tinyBert.appendingPathComponent("train.jsonl"))
+        var o = ScoreOptions()
+        o.maxLength = 32; o.batchSize = 8; o.quiet = true; o.checkpoints = "first,last"
+        var sr = try ScoringRun(run: Paths.tinyBert.appendingPathComponent("run"), data: train, options: o)
+        let whole = try EL2N.score(sr).el2n
+        sr.chunkSize = 7
+        let chunked = try EL2N.score(sr).el2n
+        #expect(chunked.table == whole.table)
+        #expect(whole.table.count == 150 && whole.table.lines.first == 1 && whole.table.ids.first == "train-000")
+        for (a, b) in zip(chunked.scores, whole.scores) { #expect(abs(a - b) <= 1e-6 * abs(b)) }
     }
 }

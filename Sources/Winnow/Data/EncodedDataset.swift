@@ -13,6 +13,8 @@ public struct EncodedDataset: Sendable {
     public var ids: [String?]
     public var labelNames: [String]
     public var padID: Int32
+    /// Added to batch indices (a chunk of a streamed file numbers its examples from here).
+    public var indexOffset = 0
 
     public var count: Int { encodings.count }
 
@@ -20,19 +22,25 @@ public struct EncodedDataset: Sendable {
     /// `null` replaces every input with the empty text (the PVI null model's inputs).
     public init(_ data: JSONLDataset, tokenizer: BertTokenizer, labels: [String], maxLength: Int,
                 null: Bool = false) throws {
+        try self.init(examples: data.examples, url: data.url, tokenizer: tokenizer, labels: labels, maxLength: maxLength, null: null)
+    }
+
+    /// Encodes examples read from `url` (for error messages).
+    public init(examples: [Example], url: URL, tokenizer: BertTokenizer, labels: [String], maxLength: Int,
+                null: Bool = false) throws {
         let index = Dictionary(labels.enumerated().map { ($0.element, Int32($0.offset)) }, uniquingKeysWith: { a, _ in a })
         encodings = []
-        encodings.reserveCapacity(data.examples.count)
+        encodings.reserveCapacity(examples.count)
         self.labels = []
         lines = []
         ids = []
         labelNames = labels
         padID = tokenizer.vocabulary.padID
-        for ex in data.examples {
+        for ex in examples {
             var y: Int32 = -1
             if let l = ex.label {
                 guard let i = index[l] else {
-                    throw WinnowError.invalidFile(path: data.url.path, line: ex.line,
+                    throw WinnowError.invalidFile(path: url.path, line: ex.line,
                         reason: "label '\(l)' is not one of the model's labels [\(labels.joined(separator: ", "))]")
                 }
                 y = i
@@ -44,7 +52,7 @@ public struct EncodedDataset: Sendable {
                 let n = min(ids.count, maxLength)
                 e = Encoding(inputIDs: Array(ids.prefix(n)), tokenTypeIDs: Array((ex.tokenTypeIDs ?? Array(repeating: 0, count: ids.count)).prefix(n)))
                 if let bad = e.inputIDs.first(where: { $0 < 0 || Int($0) >= tokenizer.vocabulary.count }) {
-                    throw WinnowError.invalidFile(path: data.url.path, line: ex.line,
+                    throw WinnowError.invalidFile(path: url.path, line: ex.line,
                         reason: "input id \(bad) is outside the vocabulary (size \(tokenizer.vocabulary.count))")
                 }
             } else {
@@ -59,6 +67,6 @@ public struct EncodedDataset: Sendable {
 
     /// One batch of the given example indices.
     public func batch(_ idx: [Int]) -> Batch {
-        Batch(encodings: idx.map { encodings[$0] }, labels: idx.map { labels[$0] }, indices: idx, padID: padID)
+        Batch(encodings: idx.map { encodings[$0] }, labels: idx.map { labels[$0] }, indices: idx.map { $0 + indexOffset }, padID: padID)
     }
 }

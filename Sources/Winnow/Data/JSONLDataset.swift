@@ -31,96 +31,142 @@ public struct FieldNames: Sendable, Equatable {
     static let labelCandidates = ["label", "gold_label"]
 }
 
-/// A JSONL data file: one example a line (text, optional pair, label, optional id).
+/// Reads a JSONL data file in chunks, so a caller can stream files of any size with bounded memory.
+/// Lines are validated as they are read; errors name the file and line.
 ///
-///     let data = try JSONLDataset(url: URL(fileURLWithPath: "data/rotten-tomatoes/train.jsonl"))
-///     print(data.examples.count, data.skipped)
-public struct JSONLDataset: Sendable {
+///     var reader = try JSONLReader(url: url)
+///     while let chunk = try reader.next(upTo: 4096) { ... }
+public struct JSONLReader {
     public let url: URL
-    /// Examples with a usable label (or all examples when `requireLabels` is false).
-    public private(set) var examples: [Example] = []
-    /// Lines skipped because their label marks "no gold label" (`-`, empty, null, -1).
-    public private(set) var skipped = 0
-    /// The field names actually used.
     public private(set) var fields: FieldNames
+    /// Lines skipped so far because their label marks "no gold label" (`-`, empty, null, -1).
+    public private(set) var skipped = 0
+    /// Bytes consumed so far, and the file's size (for progress).
+    public private(set) var bytesRead = 0
+    public let fileSize: Int
+    let requireLabels: Bool
+    private let handle: FileHandle
+    private var buffer = Data()
+    private var eof = false
+    private var lineNo = 0
+    private var detected = false
+    private var examplesSeen = 0
 
-    /// Reads and validates the whole file. Errors name the file and line.
-    public init(url: URL, fields given: FieldNames = FieldNames(), requireLabels: Bool = true) throws {
+    public init(url: URL, fields: FieldNames = FieldNames(), requireLabels: Bool = true) throws {
         self.url = url
+        self.fields = fields
+        self.requireLabels = requireLabels
         let path = url.path
-        guard FileManager.default.fileExists(atPath: path) else {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw WinnowError.missingFile(path: path, reason: "no such data file")
         }
-        let data = try Data(contentsOf: url, options: .mappedIfSafe)
-        fields = given
-        var lineNo = 0
-        var detected = false
-        var start = data.startIndex
-        while start < data.endIndex {
-            let end = data[start...].firstIndex(of: 0x0A) ?? data.endIndex
-            lineNo += 1
-            var slice = data[start..<end]
-            start = end < data.endIndex ? end + 1 : end
-            if slice.last == 0x0D { slice = slice.dropLast() }
-            if slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            guard String(data: slice, encoding: .utf8) != nil else {
-                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "not valid UTF-8")
+        guard !isDir.boolValue else { throw WinnowError.invalidFile(path: path, line: nil, reason: "is a folder, not a JSONL file") }
+        guard let h = FileHandle(forReadingAtPath: path) else {
+            throw WinnowError.invalidFile(path: path, line: nil, reason: "cannot open for reading")
+        }
+        handle = h
+        fileSize = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.intValue ?? 0
+    }
+
+    /// Up to `n` examples, or nil at the end of the file. An empty file is an error.
+    public mutating func next(upTo n: Int) throws -> [Example]? {
+        var out: [Example] = []
+        while out.count < n, let line = try nextLine() {
+            if let ex = try parse(line) { out.append(ex) }
+        }
+        if out.isEmpty {
+            if examplesSeen == 0 && skipped == 0 {
+                throw WinnowError.invalidFile(path: url.path, line: nil, reason: "the file holds no examples")
             }
-            guard let obj = try? JSONSerialization.jsonObject(with: slice), let d = obj as? [String: Any] else {
-                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "not a JSON object")
+            return nil
+        }
+        examplesSeen += out.count
+        return out
+    }
+
+    /// The next raw line (without its line break), or nil at the end.
+    private mutating func nextLine() throws -> Data? {
+        while true {
+            if let nl = buffer.firstIndex(of: 0x0A) {
+                let line = buffer[buffer.startIndex..<nl]
+                bytesRead += line.count + 1
+                buffer = buffer[(nl + 1)...]
+                lineNo += 1
+                return Data(line)
             }
-            if !detected {
-                try detect(d, path: path, line: lineNo, requireLabels: requireLabels)
-                detected = true
+            if eof {
+                guard !buffer.isEmpty else { return nil }
+                let line = buffer
+                bytesRead += line.count
+                buffer = Data()
+                lineNo += 1
+                return line
             }
-            var ex = Example(line: lineNo)
-            if let idv = d["id"], !(idv is NSNull) { ex.id = JSONLDataset.scalarString(idv) }
-            if let ids = d["input_ids"] {
-                guard let arr = ids as? [NSNumber] else {
-                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "input_ids is not a list of integers")
+            let chunk = try handle.read(upToCount: 1 << 22) ?? Data()
+            if chunk.isEmpty { eof = true } else { buffer = Data(buffer) + chunk }
+        }
+    }
+
+    private mutating func parse(_ raw: Data) throws -> Example? {
+        let path = url.path
+        var slice = raw[...]
+        if slice.last == 0x0D { slice = slice.dropLast() }
+        if slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return nil }
+        guard String(data: slice, encoding: .utf8) != nil else {
+            throw WinnowError.invalidFile(path: path, line: lineNo, reason: "not valid UTF-8")
+        }
+        guard let obj = try? JSONSerialization.jsonObject(with: slice), let d = obj as? [String: Any] else {
+            throw WinnowError.invalidFile(path: path, line: lineNo, reason: "not a JSON object")
+        }
+        if !detected {
+            try detect(d, path: path, line: lineNo, requireLabels: requireLabels)
+            detected = true
+        }
+        var ex = Example(line: lineNo)
+        if let idv = d["id"], !(idv is NSNull) { ex.id = JSONLDataset.scalarString(idv) }
+        if let ids = d["input_ids"] {
+            guard let arr = ids as? [NSNumber] else {
+                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "input_ids is not a list of integers")
+            }
+            ex.inputIDs = arr.map { Int32(truncating: $0) }
+            if let tt = d["token_type_ids"] as? [NSNumber] {
+                guard tt.count == arr.count else {
+                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "token_type_ids has \(tt.count) entries, input_ids \(arr.count)")
                 }
-                ex.inputIDs = arr.map { Int32(truncating: $0) }
-                if let tt = d["token_type_ids"] as? [NSNumber] {
-                    guard tt.count == arr.count else {
-                        throw WinnowError.invalidFile(path: path, line: lineNo, reason: "token_type_ids has \(tt.count) entries, input_ids \(arr.count)")
-                    }
-                    ex.tokenTypeIDs = tt.map { Int32(truncating: $0) }
+                ex.tokenTypeIDs = tt.map { Int32(truncating: $0) }
+            }
+        } else if let tf = fields.text {
+            guard let t = d[tf] else {
+                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "missing text field '\(tf)'")
+            }
+            guard let s = t as? String else {
+                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "field '\(tf)' is not a string")
+            }
+            ex.text = s
+            if let pf = fields.pair {
+                guard let s2 = d[pf] as? String else {
+                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "missing or non-string pair field '\(pf)'")
                 }
-            } else if let tf = fields.text {
-                guard let t = d[tf] else {
-                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "missing text field '\(tf)'")
-                }
-                guard let s = t as? String else {
-                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "field '\(tf)' is not a string")
-                }
-                ex.text = s
-                if let pf = fields.pair {
-                    guard let s2 = d[pf] as? String else {
-                        throw WinnowError.invalidFile(path: path, line: lineNo, reason: "missing or non-string pair field '\(pf)'")
-                    }
-                    ex.pair = s2
-                }
+                ex.pair = s2
+            }
+        } else {
+            throw WinnowError.invalidFile(path: path, line: lineNo, reason: "no text field and no input_ids")
+        }
+        if let lf = fields.label {
+            let v = d[lf]
+            if v == nil {
+                if requireLabels { throw WinnowError.invalidFile(path: path, line: lineNo, reason: "missing label field '\(lf)'") }
+            } else if JSONLDataset.isNoGoldLabel(v!) {
+                skipped += 1
+                return nil
+            } else if let s = JSONLDataset.scalarString(v!) {
+                ex.label = s
             } else {
-                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "no text field and no input_ids")
+                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "label is not a string or an integer")
             }
-            if let lf = fields.label {
-                let v = d[lf]
-                if v == nil {
-                    if requireLabels { throw WinnowError.invalidFile(path: path, line: lineNo, reason: "missing label field '\(lf)'") }
-                } else if JSONLDataset.isNoGoldLabel(v!) {
-                    skipped += 1
-                    continue
-                } else if let s = JSONLDataset.scalarString(v!) {
-                    ex.label = s
-                } else {
-                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "label is not a string or an integer")
-                }
-            }
-            examples.append(ex)
         }
-        if lineNo == 0 || (examples.isEmpty && skipped == 0) {
-            throw WinnowError.invalidFile(path: path, line: nil, reason: "the file holds no examples")
-        }
+        return ex
     }
 
     private mutating func detect(_ d: [String: Any], path: String, line: Int, requireLabels: Bool) throws {
@@ -140,6 +186,30 @@ public struct JSONLDataset: Sendable {
                     "no label field found (looked for label, gold_label); use --label-field")
             }
         }
+    }
+
+}
+
+/// A JSONL data file read whole: one example a line (text, optional pair, label, optional id).
+///
+///     let data = try JSONLDataset(url: URL(fileURLWithPath: "data/rotten-tomatoes/train.jsonl"))
+///     print(data.examples.count, data.skipped)
+public struct JSONLDataset: Sendable {
+    public let url: URL
+    /// Examples with a usable label (or all examples when `requireLabels` is false).
+    public private(set) var examples: [Example] = []
+    /// Lines skipped because their label marks "no gold label" (`-`, empty, null, -1).
+    public private(set) var skipped = 0
+    /// The field names actually used.
+    public private(set) var fields: FieldNames
+
+    /// Reads and validates the whole file. Errors name the file and line.
+    public init(url: URL, fields given: FieldNames = FieldNames(), requireLabels: Bool = true) throws {
+        self.url = url
+        var reader = try JSONLReader(url: url, fields: given, requireLabels: requireLabels)
+        while let chunk = try reader.next(upTo: 1 << 16) { examples += chunk }
+        skipped = reader.skipped
+        fields = reader.fields
     }
 
     static func isNoGoldLabel(_ v: Any) -> Bool {

@@ -170,7 +170,10 @@ public struct RunFolder: Sendable {
         case "last": return [checkpoints[checkpoints.count - 1]]
         default:
             return try spec.split(separator: ",").map { part in
-                guard let s = Int(part.trimmingCharacters(in: .whitespaces)) else {
+                let word = part.trimmingCharacters(in: .whitespaces)
+                if word == "first" { return checkpoints[0] }
+                if word == "last" { return checkpoints[checkpoints.count - 1] }
+                guard let s = Int(word) else {
                     throw WinnowError.invalidOption(name: "--checkpoints", reason: "'\(part)' is not all, first, last or a step")
                 }
                 guard let ck = checkpoints.first(where: { $0.step == s }) else {

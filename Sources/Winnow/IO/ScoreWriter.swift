@@ -3,11 +3,13 @@ import Foundation
 /// Writes per-example scores: CSV (default) or JSONL with columns `index,line,id,label,score` plus the
 /// score's components, or `.npy` with the score vector. Always atomically.
 ///
-///     try ScoreWriter.write(result, data: encoded, format: .csv, to: url)
+///     try ScoreWriter.write(result, format: .csv, to: url)
 public enum ScoreWriter {
     public enum Format: String, Sendable, CaseIterable { case csv, jsonl, npy }
 
-    public static func write(_ r: ScoreResult, data: EncodedDataset, format: Format, to url: URL) throws {
+    public static func write(_ r: ScoreResult, format: Format, to url: URL) throws {
+        let data = r.table
+        precondition(data.count == r.scores.count, "ScoreWriter: \(r.scores.count) scores for \(data.count) examples")
         switch format {
         case .npy:
             try AtomicFile.write(npy(r.scores, shape: [r.scores.count]), to: url)
@@ -32,7 +34,7 @@ public enum ScoreWriter {
         }
     }
 
-    static func label(_ d: EncodedDataset, _ i: Int) -> String { d.labels[i] >= 0 ? d.labelNames[Int(d.labels[i])] : "" }
+    static func label(_ d: ExampleTable, _ i: Int) -> String { d.labels[i] >= 0 ? d.labelNames[Int(d.labels[i])] : "" }
     static func num(_ x: Double) -> String { String(format: "%.9g", x) }
     static func csv(_ s: String) -> String {
         s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s

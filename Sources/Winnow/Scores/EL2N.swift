@@ -8,10 +8,11 @@ import Foundation
 ///     let r = try EL2N.score(run)      // r.scores, r.components: loss, margin
 public enum EL2N {
     public static func score(_ sr: ScoringRun) throws -> (el2n: ScoreResult, loss: ScoreResult, margin: ScoreResult) {
-        let n = sr.data.count, K = Double(sr.models.count), L = sr.models[0].numLabels
-        var el2n = [Double](repeating: 0, count: n), loss = el2n, margin = el2n
-        let bar = sr.progress("el2n", total: n)
-        for batch in sr.batches {
+        let K = Double(sr.models.count), L = sr.models[0].numLabels
+        var el2n: [Double] = [], loss: [Double] = [], margin: [Double] = []
+        let table = try sr.stream("el2n") { batch in
+            let n = batch.indices.max()! + 1
+            ensureCount(&el2n, n); ensureCount(&loss, n); ensureCount(&margin, n)
             for model in sr.models {
                 model.forward(batch)
                 let (losses, probs) = model.crossEntropy(batch)
@@ -29,14 +30,12 @@ public enum EL2N {
                     margin[i] += (Double(z[b, y]) - (L > 1 ? other : 0)) / K
                 }
             }
-            bar.advance(by: batch.size)
         }
-        bar.finish()
-        var r1 = ScoreResult(method: "el2n", scores: el2n)
+        var r1 = ScoreResult(method: "el2n", scores: el2n, table: table)
         r1.notes = ["EL2N = ||p - onehot(y)||_2 averaged over \(sr.models.count) checkpoint(s), inference mode"]
-        var r2 = ScoreResult(method: "loss", scores: loss)
+        var r2 = ScoreResult(method: "loss", scores: loss, table: table)
         r2.notes = ["loss = cross-entropy averaged over \(sr.models.count) checkpoint(s)"]
-        var r3 = ScoreResult(method: "margin", scores: margin.map { -$0 })
+        var r3 = ScoreResult(method: "margin", scores: margin.map { -$0 }, table: table)
         r3.components = [("margin", margin)]
         r3.notes = ["score = -margin (higher = harder); margin = z_y - max_{j != y} z_j averaged over checkpoints"]
         return (r1, r2, r3)

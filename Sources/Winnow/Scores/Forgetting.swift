@@ -34,7 +34,7 @@ public enum DynamicsScores {
 ///
 ///     let r = try Forgetting.score(DynamicsScores.load(run))
 public enum Forgetting {
-    public static func score(_ d: Dynamics) throws -> ScoreResult {
+    public static func score(_ d: Dynamics, table: ExampleTable? = nil) throws -> ScoreResult {
         let n = d.exampleCount
         let groups = try DynamicsScores.grouped(d, count: n)
         var score = [Double](repeating: 0, count: n), never = score, events = score, presentations = score
@@ -51,7 +51,7 @@ public enum Forgetting {
                 score[i] = Double(e)
             }
         }
-        var r = ScoreResult(method: "forgetting", scores: score)
+        var r = ScoreResult(method: "forgetting", scores: score, table: table ?? ExampleTable(labelNames: []))
         r.components = [("events", events), ("presentations", presentations), ("never_learned", never)]
         r.notes = ["forgetting events (correct then wrong at the next presentation); never-learned examples score their presentation count"]
         return r
@@ -61,7 +61,7 @@ public enum Forgetting {
 /// Dataset cartography (Swayamdipta et al. 2020): confidence = mean p_y, variability = population std
 /// of p_y, correctness = mean accuracy over presentations. Score = 1 - confidence (higher = harder).
 public enum Cartography {
-    public static func score(_ d: Dynamics) throws -> ScoreResult {
+    public static func score(_ d: Dynamics, table: ExampleTable? = nil) throws -> ScoreResult {
         let n = d.exampleCount
         let groups = try DynamicsScores.grouped(d, count: n)
         var conf = [Double](repeating: 0, count: n), vari = conf, corr = conf
@@ -72,7 +72,7 @@ public enum Cartography {
             vari[i] = (p.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(p.count)).squareRoot()
             corr[i] = groups[i].reduce(0.0) { $0 + Double(d.correct[$1]) } / Double(p.count)
         }
-        var r = ScoreResult(method: "cartography", scores: conf.map { 1 - $0 })
+        var r = ScoreResult(method: "cartography", scores: conf.map { 1 - $0 }, table: table ?? ExampleTable(labelNames: []))
         r.components = [("confidence", conf), ("variability", vari), ("correctness", corr)]
         r.notes = ["score = 1 - confidence; confidence = mean p_y, variability = population std of p_y, correctness = mean accuracy"]
         return r
@@ -82,14 +82,14 @@ public enum Cartography {
 /// AUM (Pleiss et al. 2020): mean over presentations of z_y - max_{j != y} z_j. Score = -AUM (higher =
 /// harder; mislabelled examples have negative AUM).
 public enum AUM {
-    public static func score(_ d: Dynamics) throws -> ScoreResult {
+    public static func score(_ d: Dynamics, table: ExampleTable? = nil) throws -> ScoreResult {
         let n = d.exampleCount
         let groups = try DynamicsScores.grouped(d, count: n)
         var aum = [Double](repeating: 0, count: n)
         for i in 0..<n where !groups[i].isEmpty {
             aum[i] = groups[i].reduce(0.0) { $0 + Double(d.margin[$1]) } / Double(groups[i].count)
         }
-        var r = ScoreResult(method: "aum", scores: aum.map { -$0 })
+        var r = ScoreResult(method: "aum", scores: aum.map { -$0 }, table: table ?? ExampleTable(labelNames: []))
         r.components = [("aum", aum)]
         r.notes = ["score = -AUM; AUM = mean margin z_y - max_{j != y} z_j over presentations (training mode)"]
         return r

@@ -6,12 +6,12 @@ import Foundation
 ///     let r = try GraNd.score(run)
 public enum GraNd {
     public static func score(_ sr: ScoringRun) throws -> ScoreResult {
-        let n = sr.data.count, K = Double(sr.models.count)
+        let K = Double(sr.models.count)
         let sel = try ParameterSelection(sr.options.params, names: sr.models[0].parameters.names,
                                          layers: sr.models[0].config.numHiddenLayers)
-        var grand = [Double](repeating: 0, count: n)
-        let bar = sr.progress("grand", total: n)
-        for batch in sr.batches {
+        var grand: [Double] = []
+        let table = try sr.stream("grand") { batch in
+            ensureCount(&grand, batch.indices.max()! + 1)
             for model in sr.models {
                 model.forward(batch)
                 model.backwardPerExampleLosses(batch)
@@ -20,10 +20,8 @@ public enum GraNd {
                 f.addNorms(into: &sq, scale: 1)
                 for b in 0..<batch.size { grand[batch.indices[b]] += Double(sq[b]).squareRoot() / K }
             }
-            bar.advance(by: batch.size)
         }
-        bar.finish()
-        var r = ScoreResult(method: "grand", scores: grand)
+        var r = ScoreResult(method: "grand", scores: grand, table: table)
         r.notes = ["GraNd = ||dCE/dtheta||_2 over \(sr.options.lastHidden ? "the pooled [CLS] vector" : "\(sel.names.count) tensor(s) (--params \(sel.spec))"), averaged over \(sr.models.count) checkpoint(s)"]
         return r
     }

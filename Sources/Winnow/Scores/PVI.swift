@@ -9,32 +9,34 @@ import Foundation
 ///     let r = try PVI.score(run: runURL, nullRun: nullURL, data: jsonl, options: opts)
 /// `nullInputs: false` feeds the null model the real inputs (a check: PVI of a run against itself is 0).
 public enum PVI {
-    public static func score(run: URL, nullRun: URL, data: JSONLDataset, options: ScoreOptions, nullInputs: Bool = true) throws -> ScoreResult {
+    public static func score(run: URL, nullRun: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
+                             nullInputs: Bool = true) throws -> ScoreResult {
         var o = options
         o.checkpoints = "last"
-        let full = try ScoringRun(run: run, data: data, options: o)
-        let null = try ScoringRun(run: nullRun, data: data, options: o, null: nullInputs)
+        let full = try ScoringRun(run: run, data: data, fields: fields, options: o)
+        let null = try ScoringRun(run: nullRun, data: data, fields: fields, options: o, null: nullInputs)
         guard full.models[0].config.labels == null.models[0].config.labels else {
             throw WinnowError.invalidOption(name: "--null-run", reason:
                 "its labels \(null.models[0].config.labels) differ from the run's \(full.models[0].config.labels)")
         }
-        let lp = logProbabilities(full, finalModel: try BertClassifier(folder: full.run.finalModelFolder))
-        let lpNull = logProbabilities(null, finalModel: try BertClassifier(folder: null.run.finalModelFolder))
+        let (lp, table) = try logProbabilities(full, finalModel: try BertClassifier(folder: full.run.finalModelFolder))
+        let (lpNull, _) = try logProbabilities(null, finalModel: try BertClassifier(folder: null.run.finalModelFolder))
         let pvi = zip(lp, lpNull).map { $0 - $1 }
-        var r = ScoreResult(method: "pvi", scores: pvi.map { -$0 })
+        var r = ScoreResult(method: "pvi", scores: pvi.map { -$0 }, table: table)
         r.components = [("pvi", pvi), ("log2p", lp), ("log2p_null", lpNull)]
         r.notes = ["score = -PVI (higher = harder); PVI = log2 p(y|x) - log2 p_null(y|empty), final models of both runs"]
         return r
     }
 
     /// log2 p(y | input) per example, in inference mode.
-    static func logProbabilities(_ sr: ScoringRun, finalModel model: BertClassifier) -> [Double] {
-        var out = [Double](repeating: 0, count: sr.data.count)
-        for batch in sr.batches {
+    static func logProbabilities(_ sr: ScoringRun, finalModel model: BertClassifier) throws -> ([Double], ExampleTable) {
+        var out: [Double] = []
+        let table = try sr.stream(sr.nullInputs ? "pvi (null model)" : "pvi") { batch in
+            ensureCount(&out, batch.indices.max()! + 1)
             model.forward(batch)
             let (losses, _) = model.crossEntropy(batch)
             for b in 0..<batch.size { out[batch.indices[b]] = -Double(losses[b]) / M_LN2 }
         }
-        return out
+        return (out, table)
     }
 }

@@ -25,6 +25,31 @@ public struct ScoreOptions: Sendable {
     public init() {}
 }
 
+/// Who the scored rows are: position, input line, id and label of every used example.
+public struct ExampleTable: Sendable, Equatable {
+    public var labelNames: [String]
+    public var labels: [Int32] = []
+    public var lines: [Int] = []
+    public var ids: [String?] = []
+
+    public init(labelNames: [String]) { self.labelNames = labelNames }
+
+    public init(_ d: EncodedDataset) {
+        labelNames = d.labelNames
+        labels = d.labels
+        lines = d.lines
+        ids = d.ids
+    }
+
+    public var count: Int { labels.count }
+
+    mutating func append(_ d: EncodedDataset) {
+        labels += d.labels
+        lines += d.lines
+        ids += d.ids
+    }
+}
+
 /// One score per used example, with named components (e.g. confidence, variability) and flags.
 public struct ScoreResult: Sendable {
     public var method: String
@@ -33,25 +58,35 @@ public struct ScoreResult: Sendable {
     public var components: [(String, [Double])] = []
     /// Human-readable notes on conventions and what was used (printed by the CLI).
     public var notes: [String] = []
+    /// The scored examples.
+    public var table: ExampleTable
 
-    public init(method: String, scores: [Double]) {
+    public init(method: String, scores: [Double], table: ExampleTable) {
         self.method = method
         self.scores = scores
+        self.table = table
     }
 }
 
-/// A run's chosen checkpoints loaded into memory, its tokenizer and an encoded data file.
+/// A run's chosen checkpoints loaded into memory, its tokenizer, and a data file that is streamed in
+/// chunks: memory does not grow with the number of examples beyond the per-example outputs.
 ///
-///     let sr = try ScoringRun(run: url, data: jsonl, options: opts)
+///     let sr = try ScoringRun(run: url, data: URL(fileURLWithPath: "train.jsonl"), options: opts)
+///     let table = try sr.stream("vog") { batch in ... }      // batch.indices are global positions
 public struct ScoringRun: @unchecked Sendable {
     public let run: RunFolder
     public let checkpoints: [RunFolder.Checkpoint]
     public let models: [BertClassifier]
     public let tokenizer: BertTokenizer
-    public let data: EncodedDataset
+    public let dataURL: URL
+    public let fields: FieldNames
+    /// Encode every input as the empty text (the PVI null model's inputs).
+    public let nullInputs: Bool
     public let options: ScoreOptions
+    /// Examples tokenized per chunk of the stream.
+    public var chunkSize = 4096
 
-    public init(run url: URL, data: JSONLDataset, options: ScoreOptions, null: Bool = false) throws {
+    public init(run url: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions, null: Bool = false) throws {
         run = try RunFolder(url: url)
         checkpoints = try run.select(options.checkpoints)
         models = try checkpoints.map { try BertClassifier(folder: $0.url) }
@@ -61,12 +96,52 @@ public struct ScoringRun: @unchecked Sendable {
             throw WinnowError.invalidFile(path: ck.url.appendingPathComponent("config.json").path, line: nil,
                                           reason: "labels \(m.config.labels) differ from the first checkpoint's \(labels)")
         }
-        self.data = try EncodedDataset(data, tokenizer: tokenizer, labels: labels, maxLength: options.maxLength, null: null)
-        self.options = options
-        let missing = self.data.labels.filter { $0 < 0 }.count
-        if missing > 0 {
-            throw WinnowError.invalidFile(path: data.url.path, line: nil, reason: "\(missing) example(s) have no label; scores need labels")
+        dataURL = data
+        self.fields = fields
+        nullInputs = null
+        var o = options
+        let limit = models[0].config.maxPositionEmbeddings
+        if o.maxLength > limit {
+            // Sequences longer than the position table cannot be encoded; truncate to it, as transformers does.
+            if !o.quiet { printError("note: --max-length \(o.maxLength) exceeds the model's max_position_embeddings; using \(limit)") }
+            o.maxLength = limit
         }
+        self.options = o
+    }
+
+    /// Convenience: score the file of an already-read data set (its fields are reused).
+    public init(run url: URL, data: JSONLDataset, options: ScoreOptions, null: Bool = false) throws {
+        try self.init(run: url, data: data.url, fields: data.fields, options: options, null: null)
+    }
+
+    public var labelNames: [String] { models[0].config.labels }
+
+    /// Reads, tokenizes and batches the data file chunk by chunk, calling `body` for every batch in
+    /// input order (batch.indices are positions among used examples). Returns the table of examples.
+    @discardableResult
+    public func stream(_ label: String, _ body: (Batch) throws -> Void) throws -> ExampleTable {
+        var reader = try JSONLReader(url: dataURL, fields: fields)
+        var table = ExampleTable(labelNames: labelNames)
+        let bar = Progress(label: label, total: max(reader.fileSize, 1), unit: "B", quiet: options.quiet)
+        var lastBytes = 0
+        while let chunk = try reader.next(upTo: chunkSize) {
+            var part = try EncodedDataset(examples: chunk, url: dataURL, tokenizer: tokenizer, labels: labelNames,
+                                          maxLength: options.maxLength, null: nullInputs)
+            if let i = part.labels.firstIndex(where: { $0 < 0 }) {
+                throw WinnowError.invalidFile(path: dataURL.path, line: part.lines[i], reason: "no label; scores need labels")
+            }
+            let offset = table.count
+            table.append(part)
+            part.indexOffset = offset
+            for batch in part.batches(size: options.batchSize, order: part.sequentialOrder) { try body(batch) }
+            bar.advance(by: reader.bytesRead - lastBytes, note: "\(table.count) examples")
+            lastBytes = reader.bytesRead
+        }
+        bar.finish(note: "\(table.count) examples")
+        if reader.skipped > 0 && !options.quiet {
+            printError("note: skipped \(reader.skipped) example(s) without a gold label in \(dataURL.path)")
+        }
+        return table
     }
 
     /// eta_k per chosen checkpoint (or the --lr override).
@@ -75,20 +150,19 @@ public struct ScoringRun: @unchecked Sendable {
         return try checkpoints.map { try run.learningRate(of: $0) }
     }
 
-    /// Rough peak memory: the K models, the activations of one batch, and per-example buffers.
-    public func memoryEstimate(extraPerExample: Int = 0) -> Int {
+    /// Rough peak memory: the K models and the activations of one batch and one chunk.
+    public func memoryEstimate() -> Int {
         let c = models[0].config
         let params = models[0].parameters.scalarCount * 4 * models.count
         let N = options.batchSize * options.maxLength
-        let acts = N * (14 * c.hiddenSize + 4 * c.intermediateSize) * 4 * c.numHiddenLayers
-            + options.batchSize * c.numAttentionHeads * options.maxLength * options.maxLength * 4 * c.numHiddenLayers
-        return params + acts + data.count * (8 + extraPerExample)
+        let acts = N * (16 * c.hiddenSize + 5 * c.intermediateSize) * 4 * max(1, c.numHiddenLayers)
+            + options.batchSize * c.numAttentionHeads * options.maxLength * options.maxLength * 4 * max(1, c.numHiddenLayers)
+        return params + acts + chunkSize * (options.maxLength * 8 + 256)
     }
+}
 
-    /// Batches in input order.
-    public var batches: [Batch] { data.batches(size: options.batchSize, order: data.sequentialOrder) }
-
-    public func progress(_ label: String, total: Int) -> Progress {
-        Progress(label: label, total: total, unit: "ex", quiet: options.quiet)
-    }
+/// Grows `a` with zeros to at least `n` elements.
+@inline(__always)
+func ensureCount(_ a: inout [Double], _ n: Int) {
+    if a.count < n { a += [Double](repeating: 0, count: n - a.count) }
 }

@@ -13,13 +13,12 @@ public enum TracIn {
     }
 
     public static func selfInfluence(_ sr: ScoringRun) throws -> ScoreResult {
-        let n = sr.data.count
         let sel = try selection(sr)
         let eta = try sr.learningRates()
-        var out = [Double](repeating: 0, count: n)
+        var out: [Double] = []
         let projector = sr.options.projectDim.map { GradientProjector(dim: $0, seed: sr.options.seed) }
-        let bar = sr.progress("tracin", total: n)
-        for batch in sr.batches {
+        let table = try sr.stream("tracin") { batch in
+            ensureCount(&out, batch.indices.max()! + 1)
             for (k, model) in sr.models.enumerated() {
                 model.forward(batch)
                 model.backwardPerExampleLosses(batch)
@@ -34,10 +33,8 @@ public enum TracIn {
                 }
                 for b in 0..<batch.size { out[batch.indices[b]] += eta[k] * Double(sq[b]) }
             }
-            bar.advance(by: batch.size)
         }
-        bar.finish()
-        var r = ScoreResult(method: "tracin", scores: out)
+        var r = ScoreResult(method: "tracin", scores: out, table: table)
         if let p = sr.options.projectDim { r.notes.append("approximate: gradients randomly projected (--project \(p), seed \(sr.options.seed))") }
         r.notes.insert("self-influence = sum_k eta_k ||g_k||^2 over \(sr.models.count) checkpoint(s), eta = \(eta.map { String(format: "%.3g", $0) }.joined(separator: ",")); params: \(sr.options.lastHidden ? "pooled [CLS] vector" : sel.spec)", at: 0)
         return r
@@ -46,18 +43,18 @@ public enum TracIn {
     /// Influence of every training example on every test example: [N_test][N_train].
     /// The test set is split into blocks whose gradient factors fit in `memoryLimit`; the training data
     /// is streamed once per block.
-    public static func trainToTest(_ train: ScoringRun, test: EncodedDataset) throws -> [[Float]] {
+    public static func trainToTest(_ train: ScoringRun, test: EncodedDataset) throws -> (matrix: [[Float]], train: ExampleTable) {
         let sel = try selection(train)
         let eta = try train.learningRates()
-        let nTrain = train.data.count, nTest = test.count
-        var matrix = [[Float]](repeating: [Float](repeating: 0, count: nTrain), count: nTest)
+        let nTest = test.count
+        var matrix = [[Float]](repeating: [], count: nTest)
+        var trainTable = ExampleTable(labelNames: train.labelNames)
         // Estimate the factor memory of one test example from one batch.
         let c = train.models[0].config
         let perToken = 4 * (c.numHiddenLayers * (8 * c.hiddenSize + 2 * c.intermediateSize) + 4 * c.hiddenSize)
         let perExample = perToken * train.options.maxLength * train.models.count
         let blockSize = max(train.options.batchSize, min(nTest, (train.options.memoryLimit / 2) / max(perExample, 1)))
         let projector = train.options.projectDim.map { GradientProjector(dim: $0, seed: train.options.seed) }
-        let bar = train.progress("tracin train-to-test", total: nTrain * Int((Double(nTest) / Double(blockSize)).rounded(.up)))
         for blockStart in stride(from: 0, to: nTest, by: blockSize) {
             let blockIdx = Array(blockStart..<min(nTest, blockStart + blockSize))
             // Test factors for this block, per checkpoint.
@@ -71,7 +68,9 @@ public enum TracIn {
                     if let projector { testProjected[k].append((tb, projector.project(f))) } else { testFactors[k].append((tb, f)) }
                 }
             }
-            for batch in train.batches {
+            trainTable = try train.stream("tracin train-to-test (test examples \(blockIdx.first!)..<\(blockIdx.last! + 1) of \(nTest))") { batch in
+                let need = batch.indices.max()! + 1
+                for i in blockIdx where matrix[i].count < need { matrix[i] += [Float](repeating: 0, count: need - matrix[i].count) }
                 for (k, model) in train.models.enumerated() {
                     model.forward(batch)
                     model.backwardPerExampleLosses(batch)
@@ -97,10 +96,8 @@ public enum TracIn {
                         }
                     }
                 }
-                bar.advance(by: batch.size)
             }
         }
-        bar.finish()
-        return matrix
+        return (matrix, trainTable)
     }
 }

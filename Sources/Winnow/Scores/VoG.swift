@@ -10,10 +10,10 @@ import Foundation
 ///     let r = try VoG.score(run)
 public enum VoG {
     public static func score(_ sr: ScoringRun) throws -> ScoreResult {
-        let n = sr.data.count, K = sr.models.count, C = sr.models[0].config.hiddenSize, L = sr.models[0].numLabels
-        var vog = [Double](repeating: 0, count: n)
-        let bar = sr.progress("vog", total: n)
-        for batch in sr.batches {
+        let K = sr.models.count, C = sr.models[0].config.hiddenSize, L = sr.models[0].numLabels
+        var vog: [Double] = []
+        let table = try sr.stream("vog") { batch in
+            ensureCount(&vog, batch.indices.max()! + 1)
             let lengths = (0..<batch.size).map { batch.realLength($0) }
             let rows = lengths.reduce(0, +)
             // Target per example: the label, or the class predicted by the last chosen checkpoint.
@@ -38,10 +38,8 @@ public enum VoG {
                 vog[batch.indices[b]] = cnt > 0 ? ck_vog_sum_std(m2.ptr + r * C, cnt, Int32(K)) / Double(cnt) : 0
                 r += lengths[b]
             }
-            bar.advance(by: batch.size)
         }
-        bar.finish()
-        var res = ScoreResult(method: "vog", scores: vog)
+        var res = ScoreResult(method: "vog", scores: vog, table: table)
         res.notes = ["VoG over \(K) checkpoint(s): d z_\(sr.options.targetPredicted ? "predicted" : "y") / d inputs_embeds, population std over checkpoints, mean over real tokens and dims"]
         if K < 2 { res.notes.append("warning: VoG needs at least 2 checkpoints; with one every score is 0") }
         return res

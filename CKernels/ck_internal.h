@@ -36,6 +36,18 @@
 #define CK_ASSERT(x) ((void)0)
 #endif
 
+/* sqrt without errno (libm's sqrt may set EDOM for negative input, which keeps the loop scalar:
+ * sqrtsd plus a libm call per element). Callers pass non-negative arguments;
+ * works for float and double. */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_elementwise_sqrt)
+#define CK_SQRT_NOERRNO(x) __builtin_elementwise_sqrt(x)
+#endif
+#endif
+#ifndef CK_SQRT_NOERRNO
+#define CK_SQRT_NOERRNO(x) sqrt(x)
+#endif
+
 #define CK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define CK_MAX(a, b) ((a) > (b) ? (a) : (b))
 

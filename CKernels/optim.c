@@ -31,7 +31,7 @@ void ck_adamw_update(float *param, float *m, float *v, const float *grad, size_t
         float p = param[i] * decay;
         float mi = lerp_low ? m[i] + w1 * (g - m[i]) : g - (g - m[i]) * (1.0f - w1);
         float vi = v[i] * beta2 + w2 * g * g;
-        float denom = sqrtf(vi) / bc2_sqrt + eps;
+        float denom = CK_SQRT_NOERRNO(vi) / bc2_sqrt + eps;   /* vi >= 0 */
         param[i] = p + neg_step * mi / denom;
         m[i] = mi;
         v[i] = vi;

@@ -44,16 +44,6 @@ void ck_vog_accumulate(float *mean, float *m2, const float *g, size_t n, int k) 
     }
 }
 
-/* sqrt without errno (libm's sqrt may set EDOM for negative input, which keeps the loop scalar:
- * sqrtsd plus a libm call per element). The argument here is never negative. */
-#if defined(__has_builtin)
-#if __has_builtin(__builtin_elementwise_sqrt)
-#define CK_SQRT_NOERRNO(x) __builtin_elementwise_sqrt(x)
-#endif
-#endif
-#ifndef CK_SQRT_NOERRNO
-#define CK_SQRT_NOERRNO(x) sqrt(x)
-#endif
 
 /* m2[n] after K Welford steps -> sum_i sqrt(max(m2_i, 0) / K) in double (population std per
  * element; the clamp removes rounding negatives, NaN propagates). */

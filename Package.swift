@@ -5,6 +5,7 @@ let package = Package(
     name: "Winnow",
     products: [
         .library(name: "Winnow", targets: ["Winnow"]),
+        .library(name: "CKernels", targets: ["CKernels"]),
         .executable(name: "winnow", targets: ["WinnowCLI"]),
     ],
     dependencies: [

@@ -1,0 +1,33 @@
+// End-to-end benchmarks on BERT-small (4 layers, hidden 512, 8 heads, intermediate 2048,
+// sequence 128, batch 32): forward, training step. `winnow bench` prints the same figures with
+// GFLOP/s and the fraction of the sgemm peak measured in the same run.
+import Benchmark
+import Winnow
+
+nonisolated(unsafe) let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput, .peakMemoryResident], timeUnits: .milliseconds,
+                                           maxDuration: .seconds(10), maxIterations: 5)
+    let seq = 128, batchSize = 32
+    var config = BertConfig.small(vocabSize: 30522, hidden: 512, layers: 4, heads: 8, maxPositions: 512)
+    config.labels = ["a", "b"]
+    let model = BertClassifier(config: config, seed: 1)
+    var rng = SeededGenerator(seed: 7)
+    let encs = (0..<batchSize).map { _ in
+        Encoding(inputIDs: [2] + (0..<(seq - 2)).map { _ in Int32(1000 + rng.next() % 20000) } + [3],
+                 tokenTypeIDs: Array(repeating: 0, count: seq))
+    }
+    let batch = Batch(encodings: encs, labels: (0..<batchSize).map { Int32($0 % 2) }, indices: Array(0..<batchSize))
+
+    Benchmark("BERT-small forward (batch 32)", configuration: .init(scalingFactor: .one)) { bench in
+        for _ in bench.scaledIterations { blackHole(model.logits(batch)) }
+    }
+    nonisolated(unsafe) var grads = model.parameters.zeros()
+    nonisolated(unsafe) var opt = Optimizer(kind: .adamw, parameters: model.parameters, weightDecay: 0.01)
+    Benchmark("BERT-small training step (batch 32)") { bench in
+        for _ in bench.scaledIterations {
+            grads.zeroAll()
+            blackHole(model.lossAndGradients(batch, grads: &grads, training: true, seed: 1))
+            opt.step(&model.parameters, grads: grads, lr: 1e-5)
+        }
+    }
+}

@@ -1,0 +1,33 @@
+// swift-tools-version: 6.1
+// Benchmarks live in their own package so CI never compiles the benchmark harness.
+// Run: cd Benchmarks && swift package benchmark            (all)
+//      swift package benchmark --target Kernels --filter "gemm.*"
+import PackageDescription
+
+let package = Package(
+    name: "WinnowBenchmarks",
+    dependencies: [
+        .package(name: "Winnow", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "Kernels",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "CKernels", package: "Winnow"),
+            ],
+            path: "Benchmarks/Kernels",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "EndToEnd",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Winnow", package: "Winnow"),
+            ],
+            path: "Benchmarks/EndToEnd",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)

@@ -93,3 +93,43 @@ import Testing
         #expect(p.stderr.contains("--params"))
     }
 }
+
+@Suite struct PruneCLITests {
+    @Test func pruneKeepsLinesVerbatimInInputOrderAndDryRunWritesNothing() throws {
+        let dir = try CLI.tempDir("prune")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let train = CLI.tiny.appendingPathComponent("train.jsonl")
+        let scores = dir.appendingPathComponent("el2n.csv")
+        #expect(try CLI.run(["score", "el2n", "--run", CLI.tiny.appendingPathComponent("run").path, "--data", train.path,
+                             "--max-length", "32", "--out", scores.path]).status == 0)
+        let out = dir.appendingPathComponent("kept.jsonl")
+        let r = try CLI.run(["prune", "--scores", scores.path, "--data", train.path, "--keep", "0.5", "--select", "hard",
+                             "--normalize", "class", "--out", out.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("kept 75 of 150"))
+        #expect(r.stdout.contains("before") && r.stdout.contains("pos") && r.stdout.contains("neg"))
+        let original = try String(contentsOf: train, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let kept = try String(contentsOf: out, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: true)
+        #expect(kept.count == 75)
+        // Every kept line is an input line, byte for byte, and they come in input order.
+        let positions = kept.map { k in original.firstIndex(of: k)! }
+        #expect(positions == positions.sorted())
+        let dry = dir.appendingPathComponent("dry.jsonl")
+        let d = try CLI.run(["prune", "--scores", scores.path, "--data", train.path, "--keep", "0.3", "--sampling", "softmax",
+                             "--dry-run", "--out", dry.path])
+        #expect(d.status == 0)
+        #expect(!FileManager.default.fileExists(atPath: dry.path))
+    }
+
+    @Test func scoresFromAnotherFileAreRefused() throws {
+        let dir = try CLI.tempDir("prune-bad")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let scores = dir.appendingPathComponent("s.csv")
+        try "index,line,id,label,score\n0,1,a,pos,0.5\n1,999,b,neg,0.1\n".write(to: scores, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["prune", "--scores", scores.path, "--data", CLI.tiny.appendingPathComponent("test.jsonl").path,
+                             "--keep", "0.5", "--out", dir.appendingPathComponent("o.jsonl").path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("line 999"))
+        #expect(try CLI.run(["prune", "--scores", scores.path, "--data", "x", "--keep", "1.5", "--dry-run"]).status == 2)
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import Winnow
+
+struct PruneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Keep a fraction of a data file chosen by scores; writes the kept lines verbatim, in input order.",
+        discussion: """
+        n = round(keep * N) examples are kept. --select hard prefers high (normalised) scores, easy low ones, random \
+        ignores them. --sampling top is deterministic (ties by index); softmax samples without replacement with \
+        weight exp(+-s/T); linear with weight s - min + eps (hard) or max - s + eps (easy); stratified drops the \
+        hardest --beta fraction and fills the budget evenly over 50 equal-width score bins (Zheng et al. 2023). \
+        Weighted sampling uses Efraimidis-Spirakis keys from --seed. --normalize class ranks every label on its own \
+        z-scores, dataset on global z-scores. Lines of the data file that were not scored (e.g. no gold label) are \
+        not kept.
+        """)
+
+    @Option(help: "Scores file from `winnow score` (CSV or JSONL).") var scores: String
+    @Option(help: "The data file the scores were computed on.") var data: String
+    @Option(help: "Fraction of examples to keep, in [0, 1].") var keep: Double
+    @Option(help: "hard, easy or random.") var select: String = "hard"
+    @Option(help: "top, softmax, linear or stratified.") var sampling: String = "top"
+    @Option(help: "Softmax temperature.") var temperature: Double = 1
+    @Option(help: "Stratified: fraction of the hardest examples dropped first.") var beta: Double = 0.1
+    @Option(help: "none, dataset or class.") var normalize: String = "none"
+    @Option(help: "Seed of the sampling.") var seed: UInt64 = 0
+    @Option(help: "Output file (written atomically).") var out: String?
+    @Flag(help: "Print the summary only; write nothing.") var dryRun = false
+
+    func validate() throws {
+        guard (0...1).contains(keep) else { throw ValidationError("--keep must be in [0, 1]") }
+        guard SelectionOptions.Preference(rawValue: select) != nil else { throw ValidationError("--select must be hard, easy or random") }
+        guard SelectionOptions.Sampling(rawValue: sampling) != nil else { throw ValidationError("--sampling must be top, softmax, linear or stratified") }
+        guard Normalization(rawValue: normalize) != nil else { throw ValidationError("--normalize must be none, dataset or class") }
+        guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
+        guard (0..<1).contains(beta) else { throw ValidationError("--beta must be in [0, 1)") }
+        guard dryRun || out != nil else { throw ValidationError("give --out FILE, or --dry-run") }
+    }
+
+    func run() throws {
+        let sf = try ScoreFile(url: URL(fileURLWithPath: scores))
+        let dataURL = URL(fileURLWithPath: data)
+        guard FileManager.default.fileExists(atPath: dataURL.path) else { throw WinnowError.missingFile(path: dataURL.path, reason: "no such data file") }
+        let raw = try Data(contentsOf: dataURL)
+        // Split into lines keeping each line's bytes (with its line break) for a verbatim copy.
+        var lineRanges: [Range<Int>] = []
+        var start = raw.startIndex
+        while start < raw.endIndex {
+            let end = raw[start...].firstIndex(of: 0x0A).map { $0 + 1 } ?? raw.endIndex
+            lineRanges.append(start..<end)
+            start = end
+        }
+        if let bad = zip(sf.lines.indices, sf.lines).first(where: { $0.1 < 1 || $0.1 > lineRanges.count }) {
+            throw WinnowError.invalidFile(path: sf.url.path, line: bad.0 + 2, reason:
+                "refers to line \(bad.1) but \(dataURL.path) has \(lineRanges.count) lines: were the scores made on another file?")
+        }
+        var o = SelectionOptions(keep: keep)
+        o.preference = .init(rawValue: select)!; o.sampling = .init(rawValue: sampling)!; o.temperature = temperature
+        o.beta = beta; o.normalization = Normalization(rawValue: normalize)!; o.seed = seed
+        let kept = Selector.choose(scores: sf.scores, labels: sf.labels, options: o)
+        let keptLines = kept.map { sf.lines[$0] }.sorted()
+        // Summary: label counts before and after.
+        var before: [String: Int] = [:], after: [String: Int] = [:]
+        for l in sf.labels { before[l, default: 0] += 1 }
+        for i in kept { after[sf.labels[i], default: 0] += 1 }
+        let w = max(5, before.keys.map(\.count).max() ?? 0)
+        print("prune: kept \(kept.count) of \(sf.scores.count) examples (keep \(keep), select \(select), sampling \(sampling), normalize \(normalize), seed \(seed))")
+        if kept.count < Selector.budget(sf.scores.count, keep: keep) {
+            print("note: stratified sampling keeps at most (1 - beta) of the examples; \(Selector.budget(sf.scores.count, keep: keep)) were asked for")
+        }
+        print("label".padding(toLength: w, withPad: " ", startingAt: 0) + "   before    after")
+        for l in before.keys.sorted() {
+            print(l.padding(toLength: w, withPad: " ", startingAt: 0) + String(format: " %8d %8d", before[l]!, after[l] ?? 0))
+        }
+        guard !dryRun, let out else { return }
+        var bytes = Data()
+        for ln in keptLines {
+            var line = raw[lineRanges[ln - 1]]
+            if line.last != 0x0A { line.append(0x0A) }     // the file's last line may lack its break
+            bytes.append(line)
+        }
+        try AtomicFile.write(bytes, to: URL(fileURLWithPath: out))
+        printError("prune: wrote \(keptLines.count) lines to \(out)")
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+@testable import Winnow
+
+@Suite struct SelectionTests {
+    static let scores: [Double] = (0..<100).map { Double(($0 * 37) % 100) / 10 }      // a permutation of 0.0 ... 9.9
+    static let labels: [String] = (0..<100).map { $0 % 3 == 0 ? "a" : "b" }
+
+    func options(_ keep: Double, _ p: SelectionOptions.Preference, _ s: SelectionOptions.Sampling, seed: UInt64 = 0) -> SelectionOptions {
+        var o = SelectionOptions(keep: keep)
+        o.preference = p; o.sampling = s; o.seed = seed; o.beta = 0.1
+        return o
+    }
+
+    @Test(arguments: [0.0, 0.3, 0.5, 0.505, 0.7, 1.0])
+    func exactCounts(keep: Double) {
+        let n = Selector.budget(100, keep: keep)
+        #expect(n == Int((keep * 100).rounded(.toNearestOrAwayFromZero)))
+        for p in SelectionOptions.Preference.allCases {
+            for s in [SelectionOptions.Sampling.top, .softmax, .linear] {
+                let k = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(keep, p, s))
+                #expect(k.count == n, "\(p) \(s) keep \(keep)")
+                #expect(k == k.sorted() && Set(k).count == k.count)
+            }
+        }
+        let strat = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(keep, .hard, .stratified))
+        #expect(strat.count == min(n, 90), "stratified keeps at most (1 - beta) N")
+    }
+
+    @Test func topPicksTheHighestOrLowestWithTiesByIndex() {
+        let s: [Double] = [1, 5, 5, 2, 5, 0]
+        let l = Array(repeating: "x", count: 6)
+        #expect(Selector.choose(scores: s, labels: l, options: options(0.5, .hard, .top)) == [1, 2, 4])
+        var o = options(2.0 / 6, .hard, .top)
+        #expect(Selector.choose(scores: s, labels: l, options: o) == [1, 2])      // ties: lower index first
+        o.preference = .easy
+        #expect(Selector.choose(scores: s, labels: l, options: o) == [0, 5])
+    }
+
+    @Test func classNormalisationRanksEachLabelOnItsOwnScale() {
+        // Class a scores 100..109, class b 0..9: dataset-level top-10 takes only a; class-level takes the top half of each.
+        let s = (0..<10).map { Double(100 + $0) } + (0..<10).map(Double.init)
+        let l = Array(repeating: "a", count: 10) + Array(repeating: "b", count: 10)
+        var o = options(0.5, .hard, .top)
+        o.normalization = .dataset
+        #expect(Selector.choose(scores: s, labels: l, options: o) == Array(0..<10))
+        o.normalization = .class
+        #expect(Selector.choose(scores: s, labels: l, options: o) == Array(5..<10) + Array(15..<20))
+        let z = Normalization.class.apply(s, labels: l)
+        #expect(abs(z[0] - z[10]) < 1e-12 && abs(z[9] - z[19]) < 1e-12)
+        #expect(Normalization.dataset.apply([3, 3, 3], labels: ["a", "a", "a"]) == [0, 0, 0])     // zero std -> 0
+    }
+
+    @Test func seededSamplingIsReproducible() {
+        for s in [SelectionOptions.Sampling.softmax, .linear, .stratified] {
+            let a = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .hard, s, seed: 4))
+            let b = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .hard, s, seed: 4))
+            let c = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .hard, s, seed: 5))
+            #expect(a == b, "\(s): the same seed must give the same selection")
+            #expect(a != c, "\(s): another seed should give another selection")
+        }
+        let r1 = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .random, .top, seed: 1))
+        #expect(r1 == Selector.choose(scores: Self.scores.reversed(), labels: Self.labels, options: options(0.3, .random, .top, seed: 1)),
+                "random ignores the scores")
+    }
+
+    /// Keeping one example out of four many times: its frequency must match weight / sum of weights.
+    @Test(arguments: [SelectionOptions.Sampling.softmax, .linear])
+    func samplingFollowsTheWeights(sampling: SelectionOptions.Sampling) {
+        let s: [Double] = [0, 1, 2, 3]
+        let l = Array(repeating: "x", count: 4)
+        let trials = 20000
+        var count = [Int](repeating: 0, count: 4)
+        for seed in 0..<trials {
+            var o = options(0.25, .hard, sampling, seed: UInt64(seed))
+            o.temperature = 1.5
+            count[Selector.choose(scores: s, labels: l, options: o)[0]] += 1
+        }
+        let w: [Double] = sampling == .softmax ? s.map { exp($0 / 1.5) } : s.map { $0 - 0 + 1e-6 }
+        let total = w.reduce(0, +)
+        for i in 0..<4 {
+            let p = w[i] / total
+            let expected = p * Double(trials)
+            let sd = (Double(trials) * p * (1 - p)).squareRoot()
+            #expect(abs(Double(count[i]) - expected) <= 5 * sd + 1, "\(sampling) example \(i): \(count[i]) draws, expected \(expected)")
+        }
+    }
+
+    @Test func easySoftmaxPrefersLowScores() {
+        let k = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.2, .easy, .softmax))
+        let mean = k.map { Self.scores[$0] }.reduce(0, +) / Double(k.count)
+        #expect(mean < 3, "mean kept score \(mean) should be well below the overall mean 4.95")
+    }
+
+    @Test func stratifiedDropsTheHardestAndCoversTheScoreRange() {
+        let k = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.5, .hard, .stratified))
+        let kept = k.map { Self.scores[$0] }
+        #expect(kept.allSatisfy { $0 < 9.0 }, "the hardest 10% (scores 9.0-9.9) are dropped")
+        // 90 examples over 50 bins of width ~0.18: both ends of the remaining range are represented.
+        #expect(kept.contains { $0 < 1 } && kept.contains { $0 > 8 })
+        #expect(k.count == 50)
+    }
+}

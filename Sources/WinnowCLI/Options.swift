@@ -80,3 +80,59 @@ func predictFile(run: String, checkpoint: String?, data dataOptions: DataOptions
 }
 
 func formatPercent(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
+
+/// The model of `winnow train` and `winnow experiment`: fresh (--vocab and sizes) or pretrained (--init).
+struct ModelOptions: ParsableArguments {
+    @Option(name: .customLong("init"), help: "Start the encoder from this pretrained folder (config.json, model.safetensors, vocab.txt).")
+    var initFrom: String?
+    @Option(help: "vocab.txt for a fresh model (default: the --init folder's).") var vocab: String?
+    @Option(help: "Encoder layers of a fresh model (hidden layers of the MLP).") var layers: Int = 2
+    @Option(help: "Hidden size of a fresh model (width of the MLP).") var hidden: Int = 128
+    @Option(help: "Attention heads of a fresh model.") var heads: Int = 2
+    @Option(help: "Intermediate (feed-forward) size of a fresh model (default 4 x hidden).") var intermediate: Int?
+    @Option(help: "Classifier head: hf (one linear layer) or paper (3 layers, 64 wide, GELU).") var head: String = "hf"
+    @Option(help: "Dropout on hidden states and attention probabilities.") var dropout: Float?
+
+    var spec: ModelSpec {
+        var s = ModelSpec()
+        s.initFrom = initFrom; s.vocab = vocab; s.layers = layers; s.hidden = hidden; s.heads = heads
+        s.intermediate = intermediate; s.head = head; s.dropout = dropout
+        return s
+    }
+
+    func validate() throws {
+        guard BertConfig.Head(rawValue: head) != nil else { throw ValidationError("--head must be hf or paper") }
+        guard layers >= 1, hidden > 0, heads > 0, hidden % heads == 0 else { throw ValidationError("--hidden must be a multiple of --heads") }
+    }
+}
+
+/// How to train: the optimiser, schedule and seed options shared by `train` and `experiment`.
+struct TrainingFlags: ParsableArguments {
+    @Option(help: "Epochs.") var epochs: Int = 3
+    @Option(help: "Examples per step.") var batchSize: Int = 32
+    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = 5e-5
+    @Option(help: "Weight decay (not on biases and LayerNorm weights).") var weightDecay: Float = 0.01
+    @Option(help: "Linear warm-up over this fraction of the steps, then linear decay to 0.") var warmupRatio: Float = 0.1
+    @Option(help: "adamw or sgd (with momentum).") var optimizer: String = "adamw"
+    @Option(help: "SGD momentum.") var momentum: Float = 0.9
+    @Option(help: "Clip the global gradient norm (0 disables).") var maxGradNorm: Float = 1.0
+    @Option(help: "Seed of every random choice: init, shuffling, dropout.") var seed: UInt64 = 0
+    @Option(help: "Save K evenly spaced checkpoints (default: one per epoch).") var checkpoints: Int?
+
+    func validate() throws {
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard learningRate > 0 else { throw ValidationError("--lr must be positive") }
+        guard Optimizer.Kind(rawValue: optimizer) != nil else { throw ValidationError("--optimizer must be adamw or sgd") }
+        if let k = checkpoints, k < 1 { throw ValidationError("--checkpoints must be at least 1") }
+    }
+
+    func options(maxLength: Int) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.epochs = epochs; o.batchSize = batchSize; o.learningRate = learningRate; o.weightDecay = weightDecay
+        o.warmupRatio = warmupRatio; o.optimizer = Optimizer.Kind(rawValue: optimizer)!; o.momentum = momentum
+        o.maxGradNorm = maxGradNorm > 0 ? maxGradNorm : nil; o.seed = seed; o.checkpoints = checkpoints
+        o.maxLength = maxLength
+        return o
+    }
+}

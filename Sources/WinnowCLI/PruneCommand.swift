@@ -42,18 +42,10 @@ struct PruneCommand: ParsableCommand {
         let sf = try ScoreFile(url: URL(fileURLWithPath: scores))
         let dataURL = URL(fileURLWithPath: data)
         guard FileManager.default.fileExists(atPath: dataURL.path) else { throw WinnowError.missingFile(path: dataURL.path, reason: "no such data file") }
-        let raw = try Data(contentsOf: dataURL)
-        // Split into lines keeping each line's bytes (with its line break) for a verbatim copy.
-        var lineRanges: [Range<Int>] = []
-        var start = raw.startIndex
-        while start < raw.endIndex {
-            let end = raw[start...].firstIndex(of: 0x0A).map { $0 + 1 } ?? raw.endIndex
-            lineRanges.append(start..<end)
-            start = end
-        }
-        if let bad = zip(sf.lines.indices, sf.lines).first(where: { $0.1 < 1 || $0.1 > lineRanges.count }) {
+        let file = try LineFile(url: dataURL)
+        if let bad = zip(sf.lines.indices, sf.lines).first(where: { $0.1 < 1 || $0.1 > file.count }) {
             throw WinnowError.invalidFile(path: sf.url.path, line: bad.0 + 2, reason:
-                "refers to line \(bad.1) but \(dataURL.path) has \(lineRanges.count) lines: were the scores made on another file?")
+                "refers to line \(bad.1) but \(dataURL.path) has \(file.count) lines: were the scores made on another file?")
         }
         var o = SelectionOptions(keep: keep)
         o.preference = .init(rawValue: select)!; o.sampling = .init(rawValue: sampling)!; o.temperature = temperature
@@ -74,12 +66,7 @@ struct PruneCommand: ParsableCommand {
             print(l.padding(toLength: w, withPad: " ", startingAt: 0) + String(format: " %8d %8d", before[l]!, after[l] ?? 0))
         }
         guard !dryRun, let out else { return }
-        var bytes = Data()
-        for ln in keptLines {
-            var line = raw[lineRanges[ln - 1]]
-            if line.last != 0x0A { line.append(0x0A) }     // the file's last line may lack its break
-            bytes.append(line)
-        }
+        let bytes = file.lines(keptLines)
         try AtomicFile.write(bytes, to: URL(fileURLWithPath: out))
         printError("prune: wrote \(keptLines.count) lines to \(out)")
     }

@@ -44,7 +44,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "csv, jsonl or npy.") var format: String = "csv"
     @Option(help: "Output file (written atomically).") var out: String
 
-    static let methods = ["vog", "el2n", "grand", "loss", "margin", "forgetting", "cartography", "aum", "pvi", "tracin"]
+    static let methods = Scorer.methods
 
     func validate() throws {
         guard Self.methods.contains(method) else { throw ValidationError("unknown method '\(method)'; one of \(Self.methods.joined(separator: ", "))") }
@@ -66,58 +66,16 @@ struct ScoreCommand: ParsableCommand {
         let dataURL = URL(fileURLWithPath: dataOptions.data)
         let fmt = ScoreWriter.Format(rawValue: format)!
         let outURL = URL(fileURLWithPath: out)
-        let result: ScoreResult
-        switch method {
-        case "forgetting", "cartography", "aum":
-            let dyn = try DynamicsScores.load(runURL)
-            let run = try RunFolder(url: runURL)
-            let model = try BertClassifier(folder: run.finalModelFolder)
-            let table = try exampleTable(dataURL, labels: model.config.labels)
-            guard dyn.exampleCount == table.count else {
-                throw WinnowError.invalidFile(path: dataURL.path, line: nil, reason:
-                    "has \(table.count) usable examples but the run's dynamics cover \(dyn.exampleCount): score the file the run was trained on")
-            }
-            result = try method == "forgetting" ? Forgetting.score(dyn, table: table)
-                : method == "cartography" ? Cartography.score(dyn, table: table) : AUM.score(dyn, table: table)
-        case "pvi":
-            result = try PVI.score(run: runURL, nullRun: URL(fileURLWithPath: nullRun!), data: dataURL, fields: dataOptions.fields, options: o)
-        default:
+        if method == "tracin", let test {
             let sr = try ScoringRun(run: runURL, data: dataURL, fields: dataOptions.fields, options: o)
-            printError(String(format: "score %@: %d checkpoint(s) [%@], memory estimate %.0f MiB (limit %d MiB)",
-                              method, sr.checkpoints.count, sr.checkpoints.map { String($0.step) }.joined(separator: ","),
-                              Double(sr.memoryEstimate()) / 1048576, memoryLimit))
-            if method == "tracin", let test {
-                try trainToTest(sr, testPath: test)
-                return
-            }
-            switch method {
-            case "vog": result = try VoG.score(sr)
-            case "grand": result = try GraNd.score(sr)
-            case "tracin": result = try TracIn.selfInfluence(sr)
-            default:
-                let (e, l, m) = try EL2N.score(sr)
-                result = method == "el2n" ? e : method == "loss" ? l : m
-            }
+            try trainToTest(sr, testPath: test)
+            return
         }
+        let result = try Scorer.score(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o,
+                                      nullRun: nullRun.map { URL(fileURLWithPath: $0) })
         try ScoreWriter.write(result, format: fmt, to: outURL)
         for n in result.notes { printError("note: \(n)") }
         printError("score: wrote \(result.scores.count) \(method) scores to \(outURL.path)")
-    }
-
-    /// Lines, ids and labels of a data file, streamed (no text kept).
-    func exampleTable(_ url: URL, labels: [String]) throws -> ExampleTable {
-        var reader = try JSONLReader(url: url, fields: dataOptions.fields)
-        var table = ExampleTable(labelNames: labels)
-        let index = Dictionary(labels.enumerated().map { ($0.element, Int32($0.offset)) }, uniquingKeysWith: { a, _ in a })
-        while let chunk = try reader.next(upTo: 1 << 14) {
-            for ex in chunk {
-                guard let l = ex.label, let y = index[l] else {
-                    throw WinnowError.invalidFile(path: url.path, line: ex.line, reason: "label '\(ex.label ?? "")' is not one of the model's labels [\(labels.joined(separator: ", "))]")
-                }
-                table.labels.append(y); table.lines.append(ex.line); table.ids.append(ex.id)
-            }
-        }
-        return table
     }
 
     func trainToTest(_ sr: ScoringRun, testPath: String) throws {

@@ -70,3 +70,16 @@ public struct EncodedDataset: Sendable {
         Batch(encodings: idx.map { encodings[$0] }, labels: idx.map { labels[$0] }, indices: idx.map { $0 + indexOffset }, padID: padID)
     }
 }
+
+extension EncodedDataset {
+    /// The examples at `idx`, in that order (batch indices restart at 0).
+    public func subset(_ idx: [Int]) -> EncodedDataset {
+        var d = self
+        d.encodings = idx.map { encodings[$0] }
+        d.labels = idx.map { labels[$0] }
+        d.lines = idx.map { lines[$0] }
+        d.ids = idx.map { ids[$0] }
+        d.indexOffset = 0
+        return d
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+/// A text file held as raw bytes with the byte range of every line, so lines can be copied verbatim
+/// (pruning) or replaced one by one (label noise) without re-serialising the rest.
+///
+///     let f = try LineFile(url: URL(fileURLWithPath: "train.jsonl"))
+///     let third = f.line(3)          // bytes of line 3 (1-based), line break included
+public struct LineFile: Sendable {
+    public let url: URL
+    public let bytes: Data
+    /// Byte range of each line, its line break included.
+    public let ranges: [Range<Int>]
+
+    public init(url: URL) throws {
+        self.url = url
+        guard FileManager.default.fileExists(atPath: url.path) else { throw WinnowError.missingFile(path: url.path, reason: "no such file") }
+        bytes = try Data(contentsOf: url)
+        var r: [Range<Int>] = []
+        var start = bytes.startIndex
+        while start < bytes.endIndex {
+            let end = bytes[start...].firstIndex(of: 0x0A).map { $0 + 1 } ?? bytes.endIndex
+            r.append(start..<end)
+            start = end
+        }
+        ranges = r
+    }
+
+    public var count: Int { ranges.count }
+
+    /// The bytes of 1-based line `n`, always ending with a line break.
+    public func line(_ n: Int) -> Data {
+        var d = bytes[ranges[n - 1]]
+        if d.last != 0x0A { d.append(0x0A) }
+        return Data(d)
+    }
+
+    /// The text of 1-based line `n` without its line break (invalid UTF-8 replaced).
+    public func text(_ n: Int) -> String {
+        var d = bytes[ranges[n - 1]]
+        while let l = d.last, l == 0x0A || l == 0x0D { d = d.dropLast() }
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    /// The given 1-based lines, verbatim, in the order given.
+    public func lines(_ ns: [Int]) -> Data {
+        var out = Data()
+        for n in ns { out.append(line(n)) }
+        return out
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Winnow
+
+struct ExperimentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "experiment",
+        abstract: "Train, score, prune at each keep fraction, retrain with several seeds, and compare with random.",
+        discussion: """
+        The pipeline of 2311.16298: train on the full set from one saved initialisation (seed 0, with \
+        --score-checkpoints checkpoints and dynamics; a null run too when pvi is asked for), score every \
+        training example with each method, then for every keep fraction < 1 prune with each method, \
+        normalisation, preference and sampling, and with random, retrain each subset with seeds 0..S-1 from \
+        the same initialisation and evaluate on --test. Keep 1.0 gives the full-data rows. Writes \
+        DIR/results.csv (method,normalize,select,sampling,keep,seed,accuracy,macro_f1,train_examples) after \
+        every retraining, prints mean ± std per configuration, and writes DIR/report.html. Rerun the same \
+        command to resume after a kill. --noise F flips a seeded fraction F of the training labels first and \
+        reports each score's similarity index (flipped examples among its top F).
+        """)
+
+    @Option(help: "Training file (JSONL).") var train: String
+    @Option(help: "Test file (JSONL).") var test: String
+    @Option(help: "Score methods, comma-separated: vog,el2n,grand,forgetting,pvi,tracin,loss,margin,cartography,aum.") var methods: String = "vog"
+    @Option(help: "Keep fractions, comma-separated (1.0 = the full set).") var keep: String = "1.0,0.7,0.5"
+    @Option(help: "Preferences, comma-separated: hard, easy.") var select: String = "hard"
+    @Option(help: "Normalisations, comma-separated: none, dataset, class.") var normalize: String = "dataset"
+    @Option(help: "Samplings, comma-separated: top, softmax, linear, stratified.") var sampling: String = "top"
+    @Option(help: "Softmax temperature.") var temperature: Double = 1
+    @Option(help: "Stratified: fraction of the hardest examples dropped first.") var beta: Double = 0.1
+    @Option(help: "Retrain with seeds 0..S-1.") var seeds: Int = 3
+    @Option(help: "Flip this fraction of the training labels first (seeded by --noise-seed).") var noise: Double = 0
+    @Option(help: "Seed of the label noise.") var noiseSeed: UInt64 = 0
+    @Option(help: "Seed of the shared initialisation.") var initSeed: UInt64 = 0
+    @Option(help: "Checkpoints of the full run used by the scores.") var scoreCheckpoints: Int = 4
+    @Option(help: "Parameters for GraNd and TracIn: all, classifier, first-layer, last-layer, embeddings, PREFIX,...") var params: String = "all"
+    @Option(help: "Text field (default: first of text, sentence, sentence1, premise).") var textField: String?
+    @Option(help: "Second-segment field for pairs.") var pairField: String?
+    @Option(help: "Label field (default: label or gold_label).") var labelField: String?
+    @Option(help: "Truncate sequences to this many tokens.") var maxLength: Int = 128
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var trainingFlags: TrainingFlags
+    @Option(help: "Experiment folder (rerun to resume).") var out: String
+    @Flag(help: "Keep every retrained model in DIR/runs (only loss curves are kept by default).") var keepRuns = false
+    @Flag(help: "Do not write DIR/report.html at the end.") var noReport = false
+
+    func plan() throws -> ExperimentPlan {
+        var p = ExperimentPlan(train: URL(fileURLWithPath: train).path, test: URL(fileURLWithPath: test).path)
+        func list(_ s: String) -> [String] { s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        p.methods = list(methods)
+        p.keeps = try list(keep).map {
+            guard let x = Double($0) else { throw ValidationError("--keep: '\($0)' is not a number") }
+            return x
+        }
+        p.selects = list(select); p.normalizations = list(normalize); p.samplings = list(sampling)
+        p.temperature = temperature; p.beta = beta; p.seeds = seeds; p.noise = noise; p.noiseSeed = noiseSeed
+        p.initSeed = initSeed; p.scoreCheckpoints = scoreCheckpoints; p.scoreParams = params
+        p.textField = textField; p.pairField = pairField; p.labelField = labelField; p.maxLength = maxLength
+        var spec = modelOptions.spec
+        spec.initFrom = spec.initFrom.map { URL(fileURLWithPath: $0).path }
+        spec.vocab = spec.vocab.map { URL(fileURLWithPath: $0).path }
+        p.model = spec
+        p.training = trainingFlags.options(maxLength: maxLength)
+        p.scoreBatchSize = trainingFlags.batchSize
+        return p
+    }
+
+    func validate() throws {
+        do { try plan().validate() } catch let e as WinnowError { throw ValidationError(e.description) }
+        guard temperature > 0, (0..<1).contains(beta) else { throw ValidationError("--temperature must be positive and --beta in [0, 1)") }
+    }
+
+    func run() throws {
+        let dir = URL(fileURLWithPath: out)
+        let exp = Experiment(plan: try plan(), dir: dir)
+        exp.keepRuns = keepRuns
+        let results = try exp.run()
+        print(results.table())
+        if noise > 0, let text = try? String(contentsOf: exp.noiseURL, encoding: .utf8) {
+            print("\nlabel noise \(noise): similarity index (flipped examples among each score's top \(noise))")
+            print(text, terminator: "")
+        }
+        print("\nresults: \(exp.resultsURL.path)")
+        if !noReport {
+            let reportURL = dir.appendingPathComponent("report.html")
+            try ExperimentReport(dir: dir).write(to: reportURL)
+            print("report: \(reportURL.path)")
+        }
+    }
+}

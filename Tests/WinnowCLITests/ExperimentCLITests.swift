@@ -1,0 +1,155 @@
+import Foundation
+import Testing
+
+/// `winnow experiment` and `winnow report` end to end on the tiny fixture.
+@Suite(.serialized) struct ExperimentCLITests {
+    static func experimentArgs(_ out: URL, seeds: Int = 2, extra: [String] = []) -> [String] {
+        ["experiment", "--train", CLI.tiny.appendingPathComponent("train.jsonl").path, "--test", CLI.tiny.appendingPathComponent("test.jsonl").path,
+         "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16", "--heads", "2",
+         "--epochs", "2", "--batch-size", "16", "--lr", "3e-3", "--max-length", "32", "--score-checkpoints", "3",
+         "--methods", "vog,el2n,forgetting,pvi", "--keep", "1.0,0.6", "--select", "hard,easy", "--seeds", String(seeds),
+         "--keep-runs", "--out", out.path] + extra
+    }
+
+    static func rows(_ dir: URL) throws -> [[String]] {
+        let text = try String(contentsOf: dir.appendingPathComponent("results.csv"), encoding: .utf8)
+        return text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    }
+
+    @Test func experimentWritesResultsResumesAndRetrainsIdentically() throws {
+        let base = try CLI.tempDir("experiment")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let a = base.appendingPathComponent("a"), b = base.appendingPathComponent("b")
+        let r = try CLI.run(Self.experimentArgs(a))
+        #expect(r.status == 0, "experiment failed: \(r.stderr)")
+        let rows = try Self.rows(a)
+        #expect(rows.first == ["method", "normalize", "select", "sampling", "keep", "seed", "accuracy", "macro_f1", "train_examples"])
+        // Per seed: full + random + 4 methods x 2 preferences at keep 0.6.
+        #expect(rows.count == 1 + 2 * (1 + 1 + 4 * 2), "rows: \(rows.count)")
+        for row in rows.dropFirst() {
+            #expect(row.count == 9)
+            let acc = Double(row[6])!, f1 = Double(row[7])!
+            #expect(acc >= 0 && acc <= 1 && f1 >= 0 && f1 <= 1)
+            #expect(Int(row[8]) == (row[0] == "full" ? 150 : 90), "\(row)")     // round(0.6 * 150)
+        }
+        #expect(Set(rows.dropFirst().map { $0[0] }) == ["full", "random", "vog", "el2n", "forgetting", "pvi"])
+        #expect(r.stdout.contains("±") && r.stdout.contains("report:"))
+        let fm = FileManager.default
+        for f in ["plan.json", "init/model.safetensors", "full/dynamics.safetensors", "null/model.safetensors",
+                  "scores/vog.csv", "scores/pvi.csv", "report.html"] {
+            #expect(fm.fileExists(atPath: a.appendingPathComponent(f).path), "missing \(f)")
+        }
+
+        // A subset equals what `winnow prune` writes from the same scores.
+        let subset = a.appendingPathComponent("subsets/vog-dataset-hard-top-k0.6-s0.jsonl")
+        let pruned = base.appendingPathComponent("pruned.jsonl")
+        let p = try CLI.run(["prune", "--scores", a.appendingPathComponent("scores/vog.csv").path, "--data", CLI.tiny.appendingPathComponent("train.jsonl").path,
+                             "--keep", "0.6", "--select", "hard", "--sampling", "top", "--normalize", "dataset", "--seed", "0", "--out", pruned.path])
+        #expect(p.status == 0, "\(p.stderr)")
+        #expect(try Data(contentsOf: subset) == Data(contentsOf: pruned))
+
+        // Rerunning resumes: nothing retrained, same results.
+        let before = try Data(contentsOf: a.appendingPathComponent("results.csv"))
+        let again = try CLI.run(Self.experimentArgs(a))
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("resuming") && !again.stderr.contains("[1/"))
+        #expect(try Data(contentsOf: a.appendingPathComponent("results.csv")) == before)
+
+        // Rows lost (as after a kill) are recomputed to the same values.
+        let lines = String(decoding: before, as: UTF8.self).split(separator: "\n")
+        try (lines.dropLast(5).joined(separator: "\n") + "\n").write(to: a.appendingPathComponent("results.csv"), atomically: true, encoding: .utf8)
+        let resumed = try CLI.run(Self.experimentArgs(a))
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("[16/20]") && !resumed.stderr.contains("[15/20]"))
+        #expect(try Data(contentsOf: a.appendingPathComponent("results.csv")) == before)
+
+        // A second experiment with the same seeds retrains identically: same results, same weights.
+        let r2 = try CLI.run(Self.experimentArgs(b))
+        #expect(r2.status == 0, "\(r2.stderr)")
+        #expect(try Data(contentsOf: b.appendingPathComponent("results.csv")) == before)
+        for name in ["el2n-dataset-easy-top-k0.6-s1", "random-k0.6-s0", "full-s1"] {
+            let wa = a.appendingPathComponent("runs/\(name)/model.safetensors"), wb = b.appendingPathComponent("runs/\(name)/model.safetensors")
+            #expect(fm.fileExists(atPath: wa.path), "missing run \(name)")
+            #expect(try Data(contentsOf: wa) == Data(contentsOf: wb), "\(name) differs between identical experiments")
+        }
+
+        // Other options in the same folder are refused.
+        let other = try CLI.run(Self.experimentArgs(a, seeds: 3))
+        #expect(other.status == 1 && other.stderr.contains("other options"), "\(other.stderr)")
+    }
+
+    @Test func labelNoiseReportsTheSimilarityIndex() throws {
+        let dir = try CLI.tempDir("noise")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try CLI.run(["experiment", "--train", CLI.tiny.appendingPathComponent("train.jsonl").path,
+                             "--test", CLI.tiny.appendingPathComponent("test.jsonl").path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path,
+                             "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "3", "--batch-size", "16", "--lr", "3e-3",
+                             "--max-length", "32", "--methods", "el2n,forgetting", "--keep", "1.0,0.8", "--seeds", "1",
+                             "--noise", "0.2", "--out", dir.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        // 30 of 150 labels flipped, each to the other label; every other line verbatim.
+        let flips = try String(contentsOf: dir.appendingPathComponent("flips.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
+        #expect(flips.count == 30)
+        let original = try String(contentsOf: CLI.tiny.appendingPathComponent("train.jsonl"), encoding: .utf8).split(separator: "\n")
+        let noisy = try String(contentsOf: dir.appendingPathComponent("train-noisy.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(noisy.count == original.count)
+        let flipped = Set(flips.map { Int($0.prefix { $0 != "," })! })
+        for (i, (o, n)) in zip(original, noisy).enumerated() {
+            if flipped.contains(i + 1) {
+                let lo = try JSONSerialization.jsonObject(with: Data(o.utf8)) as! [String: Any]
+                let ln = try JSONSerialization.jsonObject(with: Data(n.utf8)) as! [String: Any]
+                #expect(lo["label"] as! String != ln["label"] as! String)
+                #expect(lo["text"] as! String == ln["text"] as! String)
+            } else {
+                #expect(o == n)
+            }
+        }
+        let noise = try String(contentsOf: dir.appendingPathComponent("noise.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(noise.first == "method,flipped,top_k,overlap,similarity")
+        #expect(noise.count == 3)
+        for row in noise.dropFirst() {
+            let f = row.split(separator: ",")
+            let overlap = Int(f[3])!, sim = Double(f[4])!
+            #expect(Int(f[1]) == 30 && overlap >= 0 && overlap <= 30 && abs(sim - Double(overlap) / 30) < 1e-6)
+        }
+        #expect(r.stdout.contains("similarity"))
+    }
+
+    @Test func reportLoadsInHeadlessChromiumWithItsCharts() throws {
+        let dir = try CLI.tempDir("report")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try CLI.run(["experiment", "--train", CLI.tiny.appendingPathComponent("train.jsonl").path,
+                             "--test", CLI.tiny.appendingPathComponent("test.jsonl").path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path,
+                             "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "2", "--batch-size", "16", "--lr", "3e-3",
+                             "--max-length", "32", "--methods", "vog,el2n", "--keep", "1.0,0.7,0.5", "--seeds", "2", "--no-report", "--out", dir.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let html = dir.appendingPathComponent("custom.html")
+        let rep = try CLI.run(["report", "--experiment", dir.path, "--out", html.path])
+        #expect(rep.status == 0, "\(rep.stderr)")
+        let text = try String(contentsOf: html, encoding: .utf8)
+        // Self-contained: no external references.
+        #expect(!text.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http://"))
+        #expect(!text.contains("https://") && !text.contains("<link") && !text.contains("src="))
+        for needle in ["Accuracy against keep fraction", "Rank correlations", "Score distributions per class", "hardest", "easiest", "Training curves"] {
+            #expect(text.contains(needle), "report lacks \(needle)")
+        }
+        // One accuracy chart (hard, dataset, top) + a histogram per score + the training curves.
+        let svgCount = text.components(separatedBy: "<svg class=\"chart\"").count - 1
+        #expect(svgCount == 4, "charts: \(svgCount)")
+        // Headless Chromium: loads without console messages, its script counts the charts, PNG written.
+        let png = dir.appendingPathComponent("report.png")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [CLI.repo.appendingPathComponent("scripts/render-report.sh").path, html.path, png.path]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let so = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let se = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "render-report failed: \(se)")
+        #expect(so.contains("4 charts, no console messages"), "\(so)")
+        let bytes = try Data(contentsOf: png)
+        #expect(bytes.count > 10_000 && bytes.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
+    }
+}

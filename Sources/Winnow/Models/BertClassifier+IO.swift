@@ -58,7 +58,8 @@ extension BertClassifier {
     /// Copies every parameter from `file`, mapping bare-encoder names; checks shapes against config.json.
     func load(_ file: SafeTensorsFile, allowMissingHead: Bool) throws {
         for (i, name) in parameters.names.enumerated() {
-            let isHead = name.hasPrefix("classifier.")
+            // A bare encoder or a language model (BertForMaskedLM has no pooler) gets a fresh head and pooler.
+            let isHead = name.hasPrefix("classifier.") || name.hasPrefix("bert.pooler.")
             var candidates = [name]
             if name.hasPrefix("bert.") { candidates.append(String(name.dropFirst(5))) }
             for c in candidates where c.hasSuffix("LayerNorm.weight") || c.hasSuffix("LayerNorm.bias") {

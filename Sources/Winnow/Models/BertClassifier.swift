@@ -50,55 +50,11 @@ public final class BertClassifier: @unchecked Sendable {
     @discardableResult
     func forward(_ batch: Batch, training: Bool = false, seed: UInt64 = 0) -> Tensor {
         let c = config, p = parameters, ws = workspace
-        let B = batch.size, T = batch.length, N = B * T, C = c.hiddenSize, I = c.intermediateSize
-        let NH = c.numAttentionHeads, HS = c.headSize
+        let B = batch.size, T = batch.length, C = c.hiddenSize
         precondition(T <= c.maxPositionEmbeddings, "sequence length \(T) exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
         ws.prepare(B: B, T: T, config: c, headWidths: headWidths, labels: numLabels)
-        let pHid: Float = training ? c.hiddenDropoutProb : 0
-        let pAtt: Float = training ? c.attentionProbsDropoutProb : 0
         let pCls: Float = training ? (c.classifierDropout ?? c.hiddenDropoutProb) : 0
-        ws.ids = batch.inputIDs
-        ws.types = batch.tokenTypeIDs
-        ws.positions = (0..<N).map { Int32($0 % T) }
-        ws.keyMask.withUnsafeMutableBufferPointer { m in
-            // Hugging Face: (1 - attention_mask) * finfo(float32).min
-            for i in 0..<N { m[i] = batch.attentionMask[i] != 0 ? 0 : -Float.greatestFiniteMagnitude }
-        }
-        // Embeddings.
-        ws.ids.withUnsafeBufferPointer { ids in
-            ck_embedding_forward(ws.eSum.mptr, p[encoder.wordEmbeddings].ptr, ids.baseAddress, Int32(N), Int32(C), 0)
-        }
-        ws.positions.withUnsafeBufferPointer { pos in
-            ck_embedding_forward(ws.eSum.mptr, p[encoder.positionEmbeddings].ptr, pos.baseAddress, Int32(N), Int32(C), 1)
-        }
-        ws.types.withUnsafeBufferPointer { tt in
-            ck_embedding_forward(ws.eSum.mptr, p[encoder.tokenTypeEmbeddings].ptr, tt.baseAddress, Int32(N), Int32(C), 1)
-        }
-        encoder.embeddingNorm.forward(p, out: ws.x0.mptr, mean: ws.mean0.mptr, rstd: ws.rstd0.mptr, inp: ws.eSum.ptr, rows: N)
-        Dropout.forward(ws.x0.mptr, count: N * C, p: pHid, seed: siteSeed(seed, 0))
-        // Layers.
-        let scale = 1 / Float(HS).squareRoot()
-        for (li, layer) in encoder.layers.enumerated() {
-            let a = ws.layers[li]
-            let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
-            let qkv = a.qkv.mptr
-            layer.query.forward(p, out: qkv, ldOut: 3 * C, inp: x, ldInp: C, rows: N)
-            layer.key.forward(p, out: qkv + C, ldOut: 3 * C, inp: x, ldInp: C, rows: N)
-            layer.value.forward(p, out: qkv + 2 * C, ldOut: 3 * C, inp: x, ldInp: C, rows: N)
-            ck_attention_forward(a.attnOut.mptr, a.att.mptr, qkv, qkv + C, qkv + 2 * C, Int32(3 * C), ws.keyMask.ptr,
-                                 ws.attWork.mptr, Int32(B), Int32(T), Int32(NH), Int32(HS), 0, scale, pAtt,
-                                 siteSeed(seed, 1 + 4 * li))
-            layer.attentionOutput.forward(p, out: ws.scratch.mptr, ldOut: C, inp: a.attnOut.ptr, ldInp: C, rows: N)
-            Dropout.forward(ws.scratch.mptr, count: N * C, p: pHid, seed: siteSeed(seed, 2 + 4 * li))
-            ck_add(a.r1.mptr, x, ws.scratch.ptr, N * C)
-            layer.attentionNorm.forward(p, out: a.h1.mptr, mean: a.mean1.mptr, rstd: a.rstd1.mptr, inp: a.r1.ptr, rows: N)
-            layer.intermediate.forward(p, out: a.interPre.mptr, ldOut: I, inp: a.h1.ptr, ldInp: C, rows: N)
-            ck_gelu_forward(a.inter.mptr, a.interPre.ptr, N * I)
-            layer.output.forward(p, out: ws.scratch.mptr, ldOut: C, inp: a.inter.ptr, ldInp: I, rows: N)
-            Dropout.forward(ws.scratch.mptr, count: N * C, p: pHid, seed: siteSeed(seed, 3 + 4 * li))
-            ck_add(a.r2.mptr, a.h1.ptr, ws.scratch.ptr, N * C)
-            layer.outputNorm.forward(p, out: a.out.mptr, mean: a.mean2.mptr, rstd: a.rstd2.mptr, inp: a.r2.ptr, rows: N)
-        }
+        encoder.forward(p, ws, batch, training: training, seed: seed, causal: c.isDecoder)
         // Pooler on the [CLS] row of each sequence: row stride T*C selects position 0 without a copy.
         let xL = encoder.layers.isEmpty ? ws.x0.ptr : ws.layers[encoder.layers.count - 1].out.ptr
         encoder.pooler!.forward(p, out: ws.pooledPre.mptr, ldOut: C, inp: xL, ldInp: T * C, rows: B)
@@ -142,11 +98,8 @@ public final class BertClassifier: @unchecked Sendable {
     func backward(dlogits: Tensor, grads: inout ParameterStore?, training: Bool = false, seed: UInt64 = 0,
                   embeddingGrads: Bool = true) {
         let c = config, p = parameters, ws = workspace
-        let B = ws.B, T = ws.T, N = B * T, C = c.hiddenSize, I = c.intermediateSize
-        let NH = c.numAttentionHeads, HS = c.headSize
+        let B = ws.B, T = ws.T, N = B * T, C = c.hiddenSize
         precondition(dlogits.shape == [B, numLabels], "backward: dlogits \(dlogits.shape) vs logits \([B, numLabels])")
-        let pHid: Float = training ? c.hiddenDropoutProb : 0
-        let pAtt: Float = training ? c.attentionProbsDropoutProb : 0
         let pCls: Float = training ? (c.classifierDropout ?? c.hiddenDropoutProb) : 0
         // Head. The incoming gradient is kept in the workspace (per-example gradient scores read it).
         ws.dlogits.mptr.update(from: dlogits.ptr, count: B * numLabels)
@@ -175,54 +128,7 @@ public final class BertClassifier: @unchecked Sendable {
         dTop.update(repeating: 0, count: N * C)
         encoder.pooler!.backward(p, grads: &grads, dinp: dTop, ldDinp: T * C, dout: ws.dPooledPre.ptr, ldDout: C,
                                  inp: xL, ldInp: T * C, rows: B)
-        let scale = 1 / Float(HS).squareRoot()
-        for li in stride(from: Lyr - 1, through: 0, by: -1) {
-            let layer = encoder.layers[li], a = ws.layers[li]
-            let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
-            let dIn = li == 0 ? ws.dX.mptr : ws.layers[li - 1].dOut.mptr
-            ws.dr2.zero()
-            layer.outputNorm.backward(p, grads: &grads, dinp: ws.dr2.mptr, dout: a.dOut.ptr, inp: a.r2.ptr,
-                                      mean: a.mean2.ptr, rstd: a.rstd2.ptr, rows: N)
-            a.dh1.mptr.update(from: ws.dr2.ptr, count: N * C)      // residual branch
-            a.dOut2.zero()
-            Dropout.backward(dinp: a.dOut2.mptr, dout: ws.dr2.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 3 + 4 * li))
-            ws.dinter.zero()
-            layer.output.backward(p, grads: &grads, dinp: ws.dinter.mptr, ldDinp: I, dout: a.dOut2.ptr, ldDout: C,
-                                  inp: a.inter.ptr, ldInp: I, rows: N)
-            a.dInterPre.zero()
-            ck_gelu_backward(a.dInterPre.mptr, ws.dinter.ptr, a.interPre.ptr, N * I)
-            layer.intermediate.backward(p, grads: &grads, dinp: a.dh1.mptr, ldDinp: C, dout: a.dInterPre.ptr, ldDout: I,
-                                        inp: a.h1.ptr, ldInp: C, rows: N)
-            ws.dr1.zero()
-            layer.attentionNorm.backward(p, grads: &grads, dinp: ws.dr1.mptr, dout: a.dh1.ptr, inp: a.r1.ptr,
-                                         mean: a.mean1.ptr, rstd: a.rstd1.ptr, rows: N)
-            a.dproj.zero()
-            Dropout.backward(dinp: a.dproj.mptr, dout: ws.dr1.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 2 + 4 * li))
-            ws.dAttnOut.zero()
-            layer.attentionOutput.backward(p, grads: &grads, dinp: ws.dAttnOut.mptr, ldDinp: C, dout: a.dproj.ptr, ldDout: C,
-                                           inp: a.attnOut.ptr, ldInp: C, rows: N)
-            a.dqkv.zero()
-            let dqkv = a.dqkv.mptr, qkv = a.qkv.ptr
-            ck_attention_backward(dqkv, dqkv + C, dqkv + 2 * C, Int32(3 * C), ws.attWork.mptr, ws.dAttnOut.ptr, a.att.ptr,
-                                  qkv, qkv + C, qkv + 2 * C, Int32(3 * C), Int32(B), Int32(T), Int32(NH), Int32(HS), scale,
-                                  pAtt, siteSeed(seed, 1 + 4 * li))
-            dIn.update(from: ws.dr1.ptr, count: N * C)      // residual branch
-            layer.query.backward(p, grads: &grads, dinp: dIn, ldDinp: C, dout: dqkv, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
-            layer.key.backward(p, grads: &grads, dinp: dIn, ldDinp: C, dout: dqkv + C, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
-            layer.value.backward(p, grads: &grads, dinp: dIn, ldDinp: C, dout: dqkv + 2 * C, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
-        }
-        // Embeddings.
-        ws.dELN.zero()
-        Dropout.backward(dinp: ws.dELN.mptr, dout: ws.dX.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 0))
-        ws.dInputsEmbeds.zero()
-        encoder.embeddingNorm.backward(p, grads: &grads, dinp: ws.dInputsEmbeds.mptr, dout: ws.dELN.ptr, inp: ws.eSum.ptr,
-                                       mean: ws.mean0.ptr, rstd: ws.rstd0.ptr, rows: N)
-        if grads != nil && embeddingGrads {
-            let d = ws.dInputsEmbeds.ptr
-            ws.ids.withUnsafeBufferPointer { ck_embedding_backward(grads![encoder.wordEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }
-            ws.positions.withUnsafeBufferPointer { ck_embedding_backward(grads![encoder.positionEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }
-            ws.types.withUnsafeBufferPointer { ck_embedding_backward(grads![encoder.tokenTypeEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }
-        }
+        encoder.backward(p, ws, grads: &grads, training: training, seed: seed, embeddingGrads: embeddingGrads)
     }
 
     /// d/d(inputs_embeds) [B, T, C] from the last backward.

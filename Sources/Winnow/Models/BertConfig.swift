@@ -31,6 +31,8 @@ public struct BertConfig: Sendable, Equatable {
     public var head: Head = .huggingFace
     /// `architectures[0]` as read (e.g. BertForSequenceClassification, BertModel, BertForMaskedLM).
     public var architecture: String? = nil
+    /// Causal self-attention (transformers' `is_decoder`, as in BertLMHeadModel).
+    public var isDecoder = false
 
     public init() {}
 
@@ -108,6 +110,7 @@ public struct BertConfig: Sendable, Equatable {
             throw bad("hidden_size", "\(hiddenSize) must be a positive multiple of num_attention_heads (\(numAttentionHeads))")
         }
         if let archs = d["architectures"] as? [String] { architecture = archs.first }
+        isDecoder = (d["is_decoder"] as? Bool) ?? false
         if let h = d["winnow_head"] as? String {
             guard let head = Head(rawValue: h) else { throw bad("winnow_head", "expected 'hf' or 'paper', got '\(h)'") }
             self.head = head
@@ -134,6 +137,7 @@ public struct BertConfig: Sendable, Equatable {
     public func json(architecture arch: String) -> [String: Any] {
         var d: [String: Any] = [
             "architectures": [arch],
+            "is_decoder": isDecoder,
             "model_type": "bert",
             "vocab_size": vocabSize,
             "hidden_size": hiddenSize,

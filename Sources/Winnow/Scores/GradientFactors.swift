@@ -143,51 +143,7 @@ extension BertClassifier {
         let single = (0...B).map { Int32($0) }
         let names = parameters.names
         func want(_ idx: Int) -> Bool { sel.contains(names[idx]) }
-        func linear(_ lin: Linear, a: UnsafePointer<Float>, lda: Int, g: UnsafePointer<Float>, ldg: Int) {
-            let w = want(lin.weight), b = want(lin.bias)
-            guard w || b else { return }
-            let A = packRows(a, ld: lda, width: lin.inDim, batch: batch, lengths: lengths)
-            let G = packRows(g, ld: ldg, width: lin.outDim, batch: batch, lengths: lengths)
-            f.entries.append(.linear(a: A, g: G, offsets: offsets, weight: w, bias: b))
-        }
-        func layerNorm(_ ln: LayerNorm, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>) {
-            let w = want(ln.weight), b = want(ln.bias)
-            guard w || b else { return }
-            let D = packRows(dout, ld: C, width: C, batch: batch, lengths: lengths)
-            let X = packRows(inp, ld: C, width: C, batch: batch, lengths: lengths)
-            let Mu = packRows(mean, ld: 1, width: 1, batch: batch, lengths: lengths)
-            let R = packRows(rstd, ld: 1, width: 1, batch: batch, lengths: lengths)
-            var dw = Tensor(shape: [B, C]), db = Tensor(shape: [B, C])
-            offsets.withUnsafeBufferPointer { o in
-                ck_layernorm_example_grads(dw.mptr, db.mptr, D.ptr, X.ptr, Mu.ptr, R.ptr, o.baseAddress, Int32(B), Int32(C))
-            }
-            if w { f.entries.append(.rows(dw)) }
-            if b { f.entries.append(.rows(db)) }
-        }
-        func embedding(_ idx: Int, ids: [Int32]) {
-            guard want(idx) else { return }
-            let D = packRows(ws.dInputsEmbeds.ptr, ld: C, width: C, batch: batch, lengths: lengths)
-            var packedIDs: [Int32] = []
-            for b in 0..<B { packedIDs += ids[(b * T)..<(b * T + lengths[b])] }
-            f.entries.append(.embedding(d: D, ids: packedIDs, offsets: offsets, tableRows: parameters[idx].shape[0]))
-        }
-        // Embeddings (their gradient is d/d(inputs_embeds) for all three tables).
-        embedding(encoder.wordEmbeddings, ids: ws.ids)
-        embedding(encoder.positionEmbeddings, ids: ws.positions)
-        embedding(encoder.tokenTypeEmbeddings, ids: ws.types)
-        layerNorm(encoder.embeddingNorm, dout: ws.dELN.ptr, inp: ws.eSum.ptr, mean: ws.mean0.ptr, rstd: ws.rstd0.ptr)
-        for (li, layer) in encoder.layers.enumerated() {
-            let a = ws.layers[li]
-            let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
-            linear(layer.query, a: x, lda: C, g: a.dqkv.ptr, ldg: 3 * C)
-            linear(layer.key, a: x, lda: C, g: a.dqkv.ptr + C, ldg: 3 * C)
-            linear(layer.value, a: x, lda: C, g: a.dqkv.ptr + 2 * C, ldg: 3 * C)
-            linear(layer.attentionOutput, a: a.attnOut.ptr, lda: C, g: a.dproj.ptr, ldg: C)
-            layerNorm(layer.attentionNorm, dout: a.dh1.ptr, inp: a.r1.ptr, mean: a.mean1.ptr, rstd: a.rstd1.ptr)
-            linear(layer.intermediate, a: a.h1.ptr, lda: C, g: a.dInterPre.ptr, ldg: I)
-            linear(layer.output, a: a.inter.ptr, lda: I, g: a.dOut2.ptr, ldg: C)
-            layerNorm(layer.outputNorm, dout: a.dOut.ptr, inp: a.r2.ptr, mean: a.mean2.ptr, rstd: a.rstd2.ptr)
-        }
+        encoder.addFactors(into: &f, workspace: ws, batch: batch, lengths: lengths, offsets: offsets, want: want)
         // Pooler and head see one row per example.
         func oneRow(_ lin: Linear, a: UnsafePointer<Float>, lda: Int, g: UnsafePointer<Float>, ldg: Int) {
             let w = want(lin.weight), b = want(lin.bias)
@@ -207,5 +163,68 @@ extension BertClassifier {
             oneRow(lin, a: a, lda: lin.inDim, g: g, ldg: lin.outDim)
         }
         return f
+    }
+}
+
+extension BertEncoder {
+    /// Rows of an embedding table.
+    func tableRows(_ idx: Int) -> Int {
+        idx == wordEmbeddings ? config.vocabSize : idx == positionEmbeddings ? config.maxPositionEmbeddings : config.typeVocabSize
+    }
+
+    /// Appends the gradient factors of the selected encoder tensors (embeddings and layers) from the last
+    /// backward. Sample b has lengths[b] real tokens; group m owns packed rows [offsets[m], offsets[m+1])
+    /// (one sample per group for per-example scores, M consecutive samples for PRESENCE microbatches).
+    func addFactors(into f: inout GradientFactors, workspace ws: BertWorkspace, batch: Batch, lengths: [Int], offsets: [Int32],
+                    want: (Int) -> Bool) {
+        let c = config
+        let B = batch.size, T = batch.length, C = c.hiddenSize, I = c.intermediateSize
+        _ = I
+        func linear(_ lin: Linear, a: UnsafePointer<Float>, lda: Int, g: UnsafePointer<Float>, ldg: Int) {
+            let w = want(lin.weight), b = want(lin.bias)
+            guard w || b else { return }
+            let A = packRows(a, ld: lda, width: lin.inDim, batch: batch, lengths: lengths)
+            let G = packRows(g, ld: ldg, width: lin.outDim, batch: batch, lengths: lengths)
+            f.entries.append(.linear(a: A, g: G, offsets: offsets, weight: w, bias: b))
+        }
+        func layerNorm(_ ln: LayerNorm, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>) {
+            let w = want(ln.weight), b = want(ln.bias)
+            guard w || b else { return }
+            let D = packRows(dout, ld: C, width: C, batch: batch, lengths: lengths)
+            let X = packRows(inp, ld: C, width: C, batch: batch, lengths: lengths)
+            let Mu = packRows(mean, ld: 1, width: 1, batch: batch, lengths: lengths)
+            let R = packRows(rstd, ld: 1, width: 1, batch: batch, lengths: lengths)
+            let M = offsets.count - 1      // groups
+            var dw = Tensor(shape: [M, C]), db = Tensor(shape: [M, C])
+            offsets.withUnsafeBufferPointer { o in
+                ck_layernorm_example_grads(dw.mptr, db.mptr, D.ptr, X.ptr, Mu.ptr, R.ptr, o.baseAddress, Int32(M), Int32(C))
+            }
+            if w { f.entries.append(.rows(dw)) }
+            if b { f.entries.append(.rows(db)) }
+        }
+        func embedding(_ idx: Int, ids: [Int32]) {
+            guard want(idx) else { return }
+            let D = packRows(ws.dInputsEmbeds.ptr, ld: C, width: C, batch: batch, lengths: lengths)
+            var packedIDs: [Int32] = []
+            for b in 0..<B { packedIDs += ids[(b * T)..<(b * T + lengths[b])] }
+            f.entries.append(.embedding(d: D, ids: packedIDs, offsets: offsets, tableRows: tableRows(idx)))
+        }
+        // Embeddings (their gradient is d/d(inputs_embeds) for all three tables).
+        embedding(wordEmbeddings, ids: ws.ids)
+        embedding(positionEmbeddings, ids: ws.positions)
+        embedding(tokenTypeEmbeddings, ids: ws.types)
+        layerNorm(embeddingNorm, dout: ws.dELN.ptr, inp: ws.eSum.ptr, mean: ws.mean0.ptr, rstd: ws.rstd0.ptr)
+        for (li, layer) in layers.enumerated() {
+            let a = ws.layers[li]
+            let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
+            linear(layer.query, a: x, lda: C, g: a.dqkv.ptr, ldg: 3 * C)
+            linear(layer.key, a: x, lda: C, g: a.dqkv.ptr + C, ldg: 3 * C)
+            linear(layer.value, a: x, lda: C, g: a.dqkv.ptr + 2 * C, ldg: 3 * C)
+            linear(layer.attentionOutput, a: a.attnOut.ptr, lda: C, g: a.dproj.ptr, ldg: C)
+            layerNorm(layer.attentionNorm, dout: a.dh1.ptr, inp: a.r1.ptr, mean: a.mean1.ptr, rstd: a.rstd1.ptr)
+            linear(layer.intermediate, a: a.h1.ptr, lda: C, g: a.dInterPre.ptr, ldg: I)
+            linear(layer.output, a: a.inter.ptr, lda: I, g: a.dOut2.ptr, ldg: C)
+            layerNorm(layer.outputNorm, dout: a.dOut.ptr, inp: a.r2.ptr, mean: a.mean2.ptr, rstd: a.rstd2.ptr)
+        }
     }
 }

@@ -39,6 +39,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Evenly spaced checkpoints.") var checkpoints: Int = 2
     @Option(help: "Seed of init, window order, masking and dropout.") var seed: UInt64 = 0
     @Option(help: "CSV of step,line,si,weight for every sample of every batch.") var siLog: String?
+    @Option(help: "Held-out corpus: report the mean loss on it at the end (fixed masks, inference mode).") var heldout: String?
     @Option(help: "Run folder to write.") var out: String
 
     func validate() throws {
@@ -74,5 +75,13 @@ struct PretrainCommand: ParsableCommand {
                                                  siLog: siLog.map { URL(fileURLWithPath: $0) })
         print(String(format: "pre-trained %d steps in %.1f s (%.1f samples/s), final loss %.4f; run written to %@",
                      s.steps, s.seconds, s.examplesPerSecond, s.finalLoss, runURL.path))
+        if let heldout {
+            let h = try LMCorpus(url: URL(fileURLWithPath: heldout), tokenizer: tokenizer, seqLen: seqLen)
+            let loss = PreTrainer.evaluate(model, on: h, vocabulary: vocabulary, batchSize: batchSize)
+            let obj: [String: Any] = ["heldout": URL(fileURLWithPath: heldout).path, "windows": h.count, "loss": loss, "objective": objective]
+            try AtomicFile.write(JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]),
+                                 to: runURL.appendingPathComponent("heldout.json"))
+            print(String(format: "held-out %@ loss %.4f over %d windows (%@)", objective, loss, h.count, heldout))
+        }
     }
 }

@@ -5,7 +5,7 @@ import Testing
     @Test func helpListsEverySubcommand() throws {
         let r = try CLI.run(["--help"])
         #expect(r.status == 0)
-        for cmd in ["train", "eval", "predict", "score", "prune", "experiment", "report", "inspect", "bench"] { #expect(r.stdout.contains(cmd), "help lacks \(cmd)") }
+        for cmd in ["train", "eval", "predict", "score", "prune", "experiment", "pretrain", "report", "inspect", "bench"] { #expect(r.stdout.contains(cmd), "help lacks \(cmd)") }
     }
 
     @Test func trainWritesATrainerLayoutRunThatEvalAndPredictRead() throws {

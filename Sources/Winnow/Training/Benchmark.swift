@@ -15,12 +15,17 @@ public enum Benchmark {
         public var gradNormExamplesPerSecond: Double
         /// VoG per checkpoint: forward + backward to inputs_embeds + accumulation, examples/s.
         public var vogExamplesPerSecond: Double
+        /// Masked-LM pre-training step, plain and with PRESENCE (first-layer SI, microbatches of 4), examples/s.
+        public var pretrainExamplesPerSecond: Double
+        public var presenceExamplesPerSecond: Double
 
         public var json: [String: Any] {
             ["train_examples_per_s": trainExamplesPerSecond, "forward_examples_per_s": forwardExamplesPerSecond,
              "sgemm_gflops": sgemmGFLOPS, "train_gflops": trainGFLOPS, "forward_gflops": forwardGFLOPS,
              "train_fraction_of_sgemm_peak": trainGFLOPS / sgemmGFLOPS, "forward_fraction_of_sgemm_peak": forwardGFLOPS / sgemmGFLOPS,
-             "grad_norm_examples_per_s": gradNormExamplesPerSecond, "vog_examples_per_s": vogExamplesPerSecond]
+             "grad_norm_examples_per_s": gradNormExamplesPerSecond, "vog_examples_per_s": vogExamplesPerSecond,
+             "pretrain_examples_per_s": pretrainExamplesPerSecond, "presence_examples_per_s": presenceExamplesPerSecond,
+             "presence_step_cost_ratio": pretrainExamplesPerSecond / presenceExamplesPerSecond]
         }
     }
 
@@ -84,17 +89,39 @@ public enum Benchmark {
             let g = packRows(model.workspace.dInputsEmbeds.ptr, ld: C, width: C, batch: batch, lengths: Array(repeating: seqLen, count: batchSize))
             ck_vog_accumulate(mean.mptr, m2.mptr, g.ptr, batchSize * seqLen * C, 2)
         }
+        // Masked-LM steps (same encoder, 15 % masked targets): plain vs PRESENCE, both through the
+        // one-backward book-keeping path; PRESENCE adds the first layer's Gram-form SI.
+        let lm = BertLanguageModel(config: config, objective: .mlm, seed: 1)
+        var targets = [Int32](repeating: -1, count: batchSize * seqLen)
+        for i in stride(from: 1, to: batchSize * seqLen, by: 7) { targets[i] = batch.inputIDs[i] }
+        let lb = LMBatch(batch: batch, targets: targets, lines: Array(1...batchSize))
+        var lmGrads = lm.parameters.zeros()
+        func lmTime(_ reweight: PresenceOptions.Reweight) -> Double {
+            var o = PretrainOptions()
+            o.presence.reweight = reweight
+            let trainer = PreTrainer(options: o)
+            let sel = reweight == .presence ? try! lm.selfInfluenceSelection("first-layer") : nil
+            var lmOpt = Optimizer(kind: .adamw, parameters: lm.parameters, weightDecay: 0.01)
+            return time(repeats) {
+                _ = trainer.step(lm, lb, grads: &lmGrads, step: 1, seed: 1, selection: sel, computeSI: sel != nil)
+                lmOpt.step(&lm.parameters, grads: lmGrads, lr: 1e-5)
+            }
+        }
+        let tPlain = lmTime(.none), tPresence = lmTime(.presence)
         // FLOPs of the matrix products (the dominant cost): per token 2 * (4 C^2 + 2 C I) per layer plus
         // attention 4 T C per layer; a training step costs about 3x the forward.
         let Cd = Double(hidden), I = Double(config.intermediateSize), T = Double(seqLen)
         let fwdFlops = Double(batchSize) * T * Double(layers) * (2 * (4 * Cd * Cd + 2 * Cd * I) + 4 * T * Cd)
         let r = Result(trainExamplesPerSecond: Double(batchSize) / ts, forwardExamplesPerSecond: Double(batchSize) / tf,
                        sgemmGFLOPS: sgemm, trainGFLOPS: 3 * fwdFlops / ts / 1e9, forwardGFLOPS: fwdFlops / tf / 1e9,
-                       gradNormExamplesPerSecond: Double(batchSize) / tn, vogExamplesPerSecond: Double(batchSize) / tv)
+                       gradNormExamplesPerSecond: Double(batchSize) / tn, vogExamplesPerSecond: Double(batchSize) / tv,
+                       pretrainExamplesPerSecond: Double(batchSize) / tPlain, presenceExamplesPerSecond: Double(batchSize) / tPresence)
         log?(String(format: "forward:       %.1f examples/s, %.1f GFLOP/s (%.0f%% of sgemm)", r.forwardExamplesPerSecond, r.forwardGFLOPS, 100 * r.forwardGFLOPS / sgemm))
         log?(String(format: "training step: %.1f examples/s, %.1f GFLOP/s (%.0f%% of sgemm)", r.trainExamplesPerSecond, r.trainGFLOPS, 100 * r.trainGFLOPS / sgemm))
         log?(String(format: "per-example gradient norms (all parameters): %.1f examples/s", r.gradNormExamplesPerSecond))
         log?(String(format: "VoG per checkpoint: %.1f examples/s", r.vogExamplesPerSecond))
+        log?(String(format: "MLM pre-training step: %.1f examples/s plain, %.1f with PRESENCE (cost ratio %.2f)",
+                    r.pretrainExamplesPerSecond, r.presenceExamplesPerSecond, r.pretrainExamplesPerSecond / r.presenceExamplesPerSecond))
         return r
     }
 }

@@ -75,6 +75,21 @@ public struct PreTrainer: Sendable {
                             groups: groups, lines: lb.lines)
     }
 
+    /// Mean loss over every window of `corpus` in inference mode, with masks from a fixed seed (the same
+    /// positions for every model), so runs can be compared on held-out text.
+    public static func evaluate(_ model: BertLanguageModel, on corpus: LMCorpus, vocabulary: Vocabulary, batchSize: Int = 32,
+                                maskProbability: Double = 0.15) -> Double {
+        var total = 0.0, n = 0
+        for start in stride(from: 0, to: corpus.count, by: batchSize) {
+            let idx = Array(start..<min(corpus.count, start + batchSize))
+            let lb = corpus.batch(idx, objective: model.objective, vocabulary: vocabulary, seed: 0x5EED_E7A1 &+ UInt64(start),
+                                  maskProbability: maskProbability)
+            model.forward(lb, training: false)
+            for b in 0..<idx.count where model.sampleTargets[b] > 0 { total += model.sampleLosses[b]; n += 1 }
+        }
+        return n > 0 ? total / Double(n) : .nan
+    }
+
     /// Trains `model` for `options.steps` steps over shuffled epochs of `corpus`, writing checkpoints,
     /// trainer_state.json (loss, weight entropy, SI statistics) and, with `siLog`, one CSV row
     /// `step,line,si,weight` per sample of every batch.

@@ -23,6 +23,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var trainingFlags: TrainingFlags
     @Flag(help: "Train the PVI null model: every input is empty ([CLS] [SEP]).") var null = false
     @Flag(help: "Do not record training dynamics.") var noDynamics = false
+    @Flag(help: "Continue an interrupted run in --out from its latest checkpoint (same options and data); the result equals an uninterrupted run.") var resume = false
 
     func validate() throws {
         guard !dataOptions.data.lowercased().hasSuffix(".csv") else { return }
@@ -46,7 +47,7 @@ struct TrainCommand: ParsableCommand {
         if let p = data.fields.pair { info["pair_field"] = p }
         if let l = data.fields.label { info["label_field"] = l }
         if let i = spec.initFrom { info["init"] = URL(fileURLWithPath: i).path }
-        let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: spec.extraFiles, runInfo: info)
+        let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: spec.extraFiles, runInfo: info, resume: resume)
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
                      summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
     }
@@ -63,7 +64,8 @@ struct TrainCommand: ParsableCommand {
         o.maxLength = 0
         printError("train: \(data.count) rows, \(data.featureNames.count) features, labels [\(labels.joined(separator: ", "))], MLP \(([data.featureNames.count] + mlp.hidden + [labels.count]).map(String.init).joined(separator: "-"))")
         let runURL = URL(fileURLWithPath: out)
-        let summary = try Trainer(options: o).train(mlp, on: data, run: runURL, runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path, "model": "mlp"])
+        let summary = try Trainer(options: o).train(mlp, on: data, run: runURL, runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path, "model": "mlp"],
+                                                    resume: resume)
         print(String(format: "trained %d steps in %.1f s, final loss %.4f; run written to %@", summary.steps, summary.seconds, summary.finalLoss, runURL.path))
     }
 

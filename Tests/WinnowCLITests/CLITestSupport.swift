@@ -53,3 +53,25 @@ enum CLI {
                  "--lr", "1e-3", "--max-length", "32", "--checkpoints", "3", "--seed", "5"] + extra)
     }
 }
+
+extension CLI {
+    /// Starts `winnow args`, sends SIGKILL after `seconds` (if it is still running), and returns
+    /// whether it was killed before finishing.
+    @discardableResult
+    static func runKilled(_ args: [String], after seconds: Double) throws -> Bool {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["CI"] = "1"
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        Thread.sleep(forTimeInterval: seconds)
+        let killed = p.isRunning
+        if killed { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        return killed
+    }
+}

@@ -39,9 +39,13 @@ public struct TrainerState: Sendable, Equatable {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw WinnowError.missingFile(path: url.path, reason: "no trainer_state.json here")
         }
-        guard let obj = try? JSONSerialization.jsonObject(with: Data(contentsOf: url)), let d = obj as? [String: Any] else {
+        let raw = try Data(contentsOf: url)
+        guard let obj = try? JSONSerialization.jsonObject(with: raw), let d = obj as? [String: Any] else {
             throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not a JSON object")
         }
+        // JSONSerialization's number parsing on Linux is not correctly rounded; JSONDecoder's is, so
+        // log values are re-read through it (a resumed run then rewrites them bit for bit).
+        let exact = (try? JSONDecoder().decode(ExactHistory.self, from: raw))?.log_history
         guard let gs = (d["global_step"] as? NSNumber)?.intValue else {
             throw WinnowError.invalidFile(path: url.path, line: nil, reason: "field 'global_step' missing or not a number")
         }
@@ -57,14 +61,23 @@ public struct TrainerState: Sendable, Equatable {
             guard let step = (e["step"] as? NSNumber)?.intValue else {
                 throw WinnowError.invalidFile(path: url.path, line: nil, reason: "log_history[\(i)] has no integer 'step'")
             }
+            let x = exact.flatMap { i < $0.count ? $0[i] : nil } ?? [:]
+            func num(_ k: String) -> Double? { x[k]?.value ?? (e[k] as? NSNumber)?.doubleValue }
             var extra: [String: Double] = [:]
             for (k, v) in e where !["step", "epoch", "learning_rate", "loss"].contains(k) {
-                if let n = v as? NSNumber { extra[k] = n.doubleValue }
+                if v is NSNumber, let n = num(k) { extra[k] = n }
             }
-            return LogEntry(step: step, epoch: (e["epoch"] as? NSNumber)?.doubleValue,
-                            learningRate: (e["learning_rate"] as? NSNumber)?.doubleValue,
-                            loss: (e["loss"] as? NSNumber)?.doubleValue, extra: extra)
+            return LogEntry(step: step, epoch: num("epoch"), learningRate: num("learning_rate"), loss: num("loss"), extra: extra)
         }
+    }
+
+    /// log_history numbers read by JSONDecoder (correctly rounded); other values are ignored.
+    struct ExactHistory: Decodable {
+        struct Number: Decodable {
+            let value: Double?
+            init(from decoder: Decoder) throws { value = try? decoder.singleValueContainer().decode(Double.self) }
+        }
+        let log_history: [[String: Number]]?
     }
 
     /// eta_k: the `learning_rate` of the log entry with the largest step <= `step` (design section 3).

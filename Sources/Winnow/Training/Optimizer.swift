@@ -47,6 +47,29 @@ public struct Optimizer: Sendable {
         }
     }
 
+    /// Restores the state written by `state` (a checkpoint's optimizer.safetensors).
+    public mutating func restore(from file: SafeTensorsFile) throws {
+        let step = try file.tensor("step").values
+        guard step.count == 1, step[0] >= 0 else {
+            throw WinnowError.invalidTensor(path: file.url.path, tensor: "step", reason: "expected one non-negative value")
+        }
+        for i in m.tensors.indices {
+            let name = "m.\(m.names[i])"
+            guard let e = file.entry(name), e.shape == m[i].shape else {
+                throw WinnowError.invalidTensor(path: file.url.path, tensor: name, reason: "missing, or its shape differs from the model's \(m[i].shape)")
+            }
+            m[i] = try file.tensor(e)
+        }
+        for i in v.tensors.indices {
+            let name = "v.\(v.names[i])"
+            guard let e = file.entry(name), e.shape == v[i].shape else {
+                throw WinnowError.invalidTensor(path: file.url.path, tensor: name, reason: "missing, or its shape differs from the model's \(v[i].shape)")
+            }
+            v[i] = try file.tensor(e)
+        }
+        t = Int(step[0])
+    }
+
     /// Optimizer state for checkpoints (first and second moments, step count).
     public var state: [(String, Tensor)] {
         var out: [(String, Tensor)] = [("step", Tensor(shape: [1], values: [Float(t)]))]

@@ -65,28 +65,48 @@ public struct Trainer: Sendable {
     /// `extraFiles` (e.g. vocab.txt) are copied into the run and every checkpoint.
     @discardableResult
     public func train<M: ClassifierModel, D: ClassifierData>(_ model: M, on data: D, run: URL, extraFiles: [URL] = [],
-                      runInfo: [String: String] = [:], quiet: Bool = false) throws -> TrainingSummary where M.Input == D.Input {
+                      runInfo: [String: String] = [:], quiet: Bool = false, resume: Bool = false) throws -> TrainingSummary where M.Input == D.Input {
         let o = options
         guard data.count > 0 else { throw WinnowError.invalidOption(name: "--data", reason: "no training examples") }
         let spe = stepsPerEpoch(data.count)
         let total = spe * o.epochs
         let sched = LinearSchedule(baseLR: o.learningRate, warmupSteps: Int((Float(total) * o.warmupRatio).rounded(.up)), totalSteps: total)
         let ckSteps = Set(checkpointSteps(totalSteps: total, stepsPerEpoch: spe))
-        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
-        for f in extraFiles { try copyFile(f, into: run) }
-        try writeRunInfo(run: run, data: data, extra: runInfo)
-
         var opt = Optimizer(kind: o.optimizer, parameters: model.parameters, weightDecay: o.weightDecay, momentum: o.momentum)
-        var grads = model.parameters.zeros()
         var dynamics = Dynamics()
         dynamics.exampleCount = data.count
         var history: [LogEntry] = []
         var step = 0
+        if resume, let ck = try resumableCheckpoint(run) {
+            try checkSameRun(run, data: data)
+            let file = try SafeTensorsFile(url: ck.url.appendingPathComponent("model.safetensors"))
+            for i in model.parameters.tensors.indices {
+                let name = model.parameters.names[i]
+                guard let e = file.entry(name), e.shape == model.parameters[i].shape else {
+                    throw WinnowError.invalidTensor(path: file.url.path, tensor: name, reason: "missing or mis-shaped; cannot resume from this checkpoint")
+                }
+                model.parameters[i] = try file.tensor(e)
+            }
+            try opt.restore(from: SafeTensorsFile(url: ck.url.appendingPathComponent("optimizer.safetensors")))
+            let state = try TrainerState(contentsOf: ck.url.appendingPathComponent("trainer_state.json"))
+            history = state.logHistory
+            step = state.globalStep
+            if o.recordDynamics { dynamics = try Dynamics(contentsOf: ck.url.appendingPathComponent("dynamics.safetensors")) }
+            if !quiet { printError("train: resuming from \(ck.url.path) (step \(step) of \(total))") }
+        } else {
+            try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+            for f in extraFiles { try copyFile(f, into: run) }
+            try writeRunInfo(run: run, data: data, extra: runInfo)
+        }
+        let startStep = step
+        var grads = model.parameters.zeros()
         var windowLoss = 0.0, windowCount = 0, lastLoss = 0.0
-        let bar = Progress(label: "train", total: total, unit: "step", quiet: quiet)
+        let bar = Progress(label: "train", total: total - startStep, unit: "step", quiet: quiet)
         let start = Date()
-        for epoch in 0..<o.epochs {
-            for batch in data.batches(size: o.batchSize, order: data.shuffledOrder(seed: o.seed, epoch: epoch)) {
+        for epoch in (startStep / spe)..<o.epochs {
+            var order = data.shuffledOrder(seed: o.seed, epoch: epoch)
+            if epoch == startStep / spe { order = Array(order.dropFirst((startStep % spe) * o.batchSize)) }
+            for batch in data.batches(size: o.batchSize, order: order) {
                 let stepSeed = SeededGenerator.mix(o.seed ^ SeededGenerator.mix(UInt64(step) &+ 0xD207))
                 grads.zeroAll()
                 let loss = model.lossAndGradients(batch, grads: &grads, training: true, seed: stepSeed, weights: nil)
@@ -118,8 +138,11 @@ public struct Trainer: Sendable {
                                              trainBatchSize: o.batchSize, logHistory: history)
                     let ck = run.appendingPathComponent("checkpoint-\(step)")
                     try model.save(to: ck)
-                    try state.write(to: ck.appendingPathComponent("trainer_state.json"))
                     for f in extraFiles { try copyFile(f, into: ck) }
+                    // What --resume needs; trainer_state.json is written last and marks the checkpoint complete.
+                    try SafeTensorsFile.write(opt.state, to: ck.appendingPathComponent("optimizer.safetensors"))
+                    if o.recordDynamics { try dynamics.write(to: ck.appendingPathComponent("dynamics.safetensors")) }
+                    try state.write(to: ck.appendingPathComponent("trainer_state.json"))
                 }
                 bar.advance(note: String(format: "loss %.4f", loss))
             }
@@ -131,7 +154,33 @@ public struct Trainer: Sendable {
                          trainBatchSize: o.batchSize, logHistory: history).write(to: run.appendingPathComponent("trainer_state.json"))
         if o.recordDynamics { try dynamics.write(to: run.appendingPathComponent("dynamics.safetensors")) }
         return TrainingSummary(steps: step, finalLoss: lastLoss, checkpointSteps: ckSteps.sorted(), seconds: seconds,
-                               examplesPerSecond: Double(step * o.batchSize) / max(seconds, 1e-9))
+                               examplesPerSecond: Double((step - startStep) * o.batchSize) / max(seconds, 1e-9))
+    }
+
+    /// The latest complete checkpoint of `run` that can be resumed from (model, optimizer state and
+    /// trainer_state.json), or nil when the run has none (training then starts over).
+    func resumableCheckpoint(_ run: URL) throws -> RunFolder.Checkpoint? {
+        guard FileManager.default.fileExists(atPath: run.appendingPathComponent("winnow.json").path),
+              let folder = try? RunFolder(url: run) else { return nil }
+        return folder.checkpoints.last { ck in
+            ["model.safetensors", "optimizer.safetensors", "trainer_state.json"].allSatisfy {
+                FileManager.default.fileExists(atPath: ck.url.appendingPathComponent($0).path)
+            }
+        }
+    }
+
+    /// Refuses to resume a run made with other training options or another number of examples.
+    func checkSameRun<D: ClassifierData>(_ run: URL, data: D) throws {
+        let url = run.appendingPathComponent("winnow.json")
+        guard let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any],
+              let opts = obj["options"], let examples = obj["examples"] as? Int else {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not a winnow run description; cannot resume")
+        }
+        let saved = try JSONDecoder().decode(TrainingOptions.self, from: JSONSerialization.data(withJSONObject: opts))
+        guard saved == options, examples == data.count else {
+            throw WinnowError.invalidOption(name: "--resume", reason:
+                "\(run.path) was trained with other options or data (\(examples) examples); rerun with the same options, or use another --out")
+        }
     }
 
     /// Per-example loss, p_y, margin and correctness of the forward just run (training mode, before the update).

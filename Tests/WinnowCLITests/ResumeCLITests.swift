@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+
+/// Kill commands with SIGKILL at a random moment, rerun with --resume (or just rerun, for
+/// `experiment`), and compare with an uninterrupted run.
+@Suite(.serialized) struct ResumeCLITests {
+    static func trainArgs(_ out: URL) -> [String] {
+        ["train", "--data", CLI.tiny.appendingPathComponent("train.jsonl").path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path,
+         "--out", out.path, "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "12", "--batch-size", "16",
+         "--lr", "1e-3", "--max-length", "32", "--checkpoints", "12", "--seed", "3"]
+    }
+
+    @Test func trainResumesAfterSIGKILLToTheSameRun() throws {
+        let dir = try CLI.tempDir("resume-train")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let reference = dir.appendingPathComponent("reference")
+        let r = try CLI.run(Self.trainArgs(reference))
+        #expect(r.status == 0, "\(r.stderr)")
+        var rng = SystemRandomNumberGenerator()
+        var killedOnce = false
+        for attempt in 0..<3 {
+            let run = dir.appendingPathComponent("killed-\(attempt)")
+            let delay = Double.random(in: 0.15...1.2, using: &rng)
+            killedOnce = try CLI.runKilled(Self.trainArgs(run), after: delay) || killedOnce
+            let again = try CLI.run(Self.trainArgs(run) + ["--resume"])
+            #expect(again.status == 0, "resume after \(delay) s failed: \(again.stderr)")
+            for f in ["model.safetensors", "dynamics.safetensors", "trainer_state.json", "checkpoint-60/model.safetensors"] {
+                let a = try Data(contentsOf: reference.appendingPathComponent(f)), b = try Data(contentsOf: run.appendingPathComponent(f))
+                #expect(a == b, "\(f) differs after a kill at \(delay) s and --resume")
+            }
+        }
+        #expect(killedOnce, "no attempt was killed mid-run; the test proved nothing")
+    }
+
+    @Test func resumeRefusesOtherOptions() throws {
+        let dir = try CLI.tempDir("resume-other")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run")
+        #expect(try CLI.run(Self.trainArgs(run)).status == 0)
+        let r = try CLI.run(Self.trainArgs(run).map { $0 == "1e-3" ? "2e-3" : $0 } + ["--resume"])
+        #expect(r.status == 1 && r.stderr.contains("other options"), "\(r.stderr)")
+    }
+
+    @Test func experimentResumesAfterSIGKILLToTheSameResults() throws {
+        let dir = try CLI.tempDir("resume-experiment")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let reference = dir.appendingPathComponent("reference"), killed = dir.appendingPathComponent("killed")
+        let r = try CLI.run(ExperimentCLITests.experimentArgs(reference, seeds: 1))
+        #expect(r.status == 0, "\(r.stderr)")
+        var rng = SystemRandomNumberGenerator()
+        let delay = Double.random(in: 0.5...3.0, using: &rng)
+        let wasKilled = try CLI.runKilled(ExperimentCLITests.experimentArgs(killed, seeds: 1), after: delay)
+        let again = try CLI.run(ExperimentCLITests.experimentArgs(killed, seeds: 1))
+        #expect(again.status == 0, "rerun after a kill at \(delay) s failed: \(again.stderr)")
+        #expect(wasKilled, "the experiment finished before the kill at \(delay) s")
+        for f in ["results.csv", "scores/vog.csv", "scores/pvi.csv", "full/model.safetensors"] {
+            let a = try Data(contentsOf: reference.appendingPathComponent(f)), b = try Data(contentsOf: killed.appendingPathComponent(f))
+            #expect(a == b, "\(f) differs after a kill at \(delay) s")
+        }
+    }
+}

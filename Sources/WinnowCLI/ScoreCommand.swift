@@ -43,6 +43,8 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "Memory bound in MiB for blocked work.") var memoryLimit: Int = 2048
     @Option(help: "csv, jsonl or npy.") var format: String = "csv"
     @Option(help: "Output file (written atomically).") var out: String
+    @Option(help: "Examples per resumable part.") var partSize: Int = ScoreParts.defaultPartSize
+    @Flag(help: "Continue a killed run: reuse the parts already scored in OUT.parts/ (the output equals an uninterrupted run).") var resume = false
 
     static let methods = Scorer.methods
 
@@ -53,7 +55,7 @@ struct ScoreCommand: ParsableCommand {
         guard ["label", "predicted"].contains(target) else { throw ValidationError("--target must be label or predicted") }
         if method == "pvi" && nullRun == nil { throw ValidationError("pvi needs --null-run (a run trained with `winnow train --null`)") }
         if let project { guard project >= 1, method == "tracin" else { throw ValidationError("--project needs a positive D and the tracin method") } }
-        guard batchSize >= 1, top >= 1, memoryLimit >= 16 else { throw ValidationError("--batch-size, --top and --memory-limit must be positive") }
+        guard batchSize >= 1, top >= 1, memoryLimit >= 16, partSize >= 1 else { throw ValidationError("--batch-size, --top and --memory-limit must be positive") }
     }
 
     func run() throws {
@@ -71,9 +73,14 @@ struct ScoreCommand: ParsableCommand {
             try trainToTest(sr, testPath: test)
             return
         }
-        let result = try Scorer.score(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o,
-                                      nullRun: nullRun.map { URL(fileURLWithPath: $0) })
+        let nullURL = nullRun.map { URL(fileURLWithPath: $0) }
+        let partsURL = URL(fileURLWithPath: out + ".parts")
+        let result = ["forgetting", "cartography", "aum"].contains(method)
+            ? try Scorer.score(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL)
+            : try ScoreParts.score(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL,
+                                   parts: partsURL, resume: resume, partSize: partSize)
         try ScoreWriter.write(result, format: fmt, to: outURL)
+        if FileManager.default.fileExists(atPath: partsURL.path) { try FileManager.default.removeItem(at: partsURL) }
         for n in result.notes { printError("note: \(n)") }
         printError("score: wrote \(result.scores.count) \(method) scores to \(outURL.path)")
     }

@@ -59,3 +59,31 @@ import Testing
         }
     }
 }
+
+@Suite(.serialized) struct ScoreResumeCLITests {
+    @Test(arguments: ["vog", "grand", "pvi"])
+    func scoreResumesAfterSIGKILLToTheSameFile(_ method: String) throws {
+        let dir = try CLI.tempDir("resume-score")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run"), null = dir.appendingPathComponent("null")
+        #expect(try CLI.trainTiny(run).status == 0)
+        #expect(try CLI.trainTiny(null, extra: ["--null"]).status == 0)
+        func args(_ out: URL) -> [String] {
+            ["score", method, "--run", run.path, "--data", CLI.tiny.appendingPathComponent("train.jsonl").path, "--max-length", "32",
+             "--null-run", null.path, "--part-size", "10", "--batch-size", "4", "--out", out.path]
+        }
+        let reference = dir.appendingPathComponent("reference.csv")
+        let r = try CLI.run(args(reference))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: reference.path + ".parts"), "parts folder left behind")
+        let killed = dir.appendingPathComponent("killed.csv")
+        var rng = SystemRandomNumberGenerator()
+        let delay = Double.random(in: 0.05...0.3, using: &rng)
+        let wasKilled = try CLI.runKilled(args(killed), after: delay)
+        #expect(wasKilled, "scoring finished before the kill at \(delay) s; the test proved nothing")
+        #expect(!FileManager.default.fileExists(atPath: killed.path), "a killed run left an output file")
+        let again = try CLI.run(args(killed) + ["--resume"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try Data(contentsOf: killed) == Data(contentsOf: reference), "\(method) differs after a kill at \(delay) s and --resume")
+    }
+}

@@ -31,17 +31,32 @@ public enum Scorer {
                                   method, sr.checkpoints.count, sr.checkpoints.map { String($0.step) }.joined(separator: ","),
                                   Double(sr.memoryEstimate()) / 1048576, o.memoryLimit >> 20))
             }
-            switch method {
-            case "vog": return try VoG.score(sr)
-            case "grand": return try GraNd.score(sr)
-            case "tracin": return try TracIn.selfInfluence(sr)
-            default:
-                let (e, l, m) = try EL2N.score(sr)
-                return method == "el2n" ? e : method == "loss" ? l : m
-            }
+            return try score(method, sr)
         default:
             throw WinnowError.invalidOption(name: "METHOD", reason: "unknown score '\(method)'; one of \(methods.joined(separator: ", "))")
         }
+    }
+
+    /// A gradient or output score on an already loaded run (its options may restrict the example range).
+    public static func score(_ method: String, _ sr: ScoringRun) throws -> ScoreResult {
+        switch method {
+        case "vog": return try VoG.score(sr)
+        case "grand": return try GraNd.score(sr)
+        case "tracin": return try TracIn.selfInfluence(sr)
+        case "el2n", "loss", "margin":
+            let (e, l, m) = try EL2N.score(sr)
+            return method == "el2n" ? e : method == "loss" ? l : m
+        default:
+            throw WinnowError.invalidOption(name: "METHOD", reason: "'\(method)' does not score from a loaded run")
+        }
+    }
+
+    /// Number of used (labelled) examples of a data file, read without tokenizing.
+    public static func countExamples(_ url: URL, fields: FieldNames) throws -> Int {
+        var reader = try JSONLReader(url: url, fields: fields)
+        var n = 0
+        while let chunk = try reader.next(upTo: 1 << 14) { n += chunk.count }
+        return n
     }
 
     /// Lines, ids and labels of a data file, streamed (no text kept).

@@ -21,6 +21,8 @@ public struct ScoreOptions: Sendable {
     /// Bytes the scorer may use; it splits its work to stay under this bound.
     public var memoryLimit = 2 << 30
     public var quiet = false
+    /// Score only the used examples at these positions (a part of a resumable run, or a shard).
+    public var exampleRange: Range<Int>? = nil
 
     public init() {}
 }
@@ -82,7 +84,7 @@ public struct ScoringRun: @unchecked Sendable {
     public let fields: FieldNames
     /// Encode every input as the empty text (the PVI null model's inputs).
     public let nullInputs: Bool
-    public let options: ScoreOptions
+    public var options: ScoreOptions
     /// Examples tokenized per chunk of the stream.
     public var chunkSize = 4096
 
@@ -123,8 +125,17 @@ public struct ScoringRun: @unchecked Sendable {
         var reader = try JSONLReader(url: dataURL, fields: fields)
         var table = ExampleTable(labelNames: labelNames)
         let bar = Progress(label: label, total: max(reader.fileSize, 1), unit: "B", quiet: options.quiet)
-        var lastBytes = 0
-        while let chunk = try reader.next(upTo: chunkSize) {
+        var lastBytes = 0, seen = 0
+        while let all = try reader.next(upTo: chunkSize) {
+            var chunk = all
+            if let r = options.exampleRange {
+                let lo = max(0, r.lowerBound - seen), hi = min(all.count, max(0, r.upperBound - seen))
+                seen += all.count
+                bar.advance(by: reader.bytesRead - lastBytes, note: "\(table.count) examples")
+                lastBytes = reader.bytesRead
+                if lo >= hi { if seen >= r.upperBound { break } else { continue } }
+                chunk = Array(all[lo..<hi])
+            }
             var part = try EncodedDataset(examples: chunk, url: dataURL, tokenizer: tokenizer, labels: labelNames,
                                           maxLength: options.maxLength, null: nullInputs)
             if let i = part.labels.firstIndex(where: { $0 < 0 }) {

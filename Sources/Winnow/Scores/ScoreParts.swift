@@ -1,0 +1,134 @@
+import Foundation
+
+/// Resumable scoring: the examples are scored in consecutive parts, and every finished part is saved
+/// under a parts folder (raw Float64 values plus a JSON table), so a killed `winnow score` rerun with
+/// `--resume` scores only the missing parts. Every per-example score depends on its example alone, so
+/// the merged result equals an uninterrupted run value for value.
+///
+///     let r = try ScoreParts.score("vog", run: run, data: data, options: o, parts: URL(fileURLWithPath: "vog.csv.parts"))
+public enum ScoreParts {
+    /// Examples per part.
+    public static let defaultPartSize = 8192
+
+    struct Manifest: Codable, Equatable {
+        var method: String
+        var run: String
+        var data: String
+        var nullRun: String?
+        var checkpoints: String
+        var params: String
+        var lastHidden: Bool
+        var targetPredicted: Bool
+        var learningRate: Double?
+        var maxLength: Int
+        var examples: Int
+        var partSize: Int
+    }
+
+    struct PartTable: Codable {
+        var labelNames: [String]
+        var labels: [Int32]
+        var lines: [Int]
+        var ids: [String?]
+        var components: [String]
+        var notes: [String]
+    }
+
+    public static func score(_ method: String, run: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
+                             nullRun: URL? = nil, parts dir: URL, resume: Bool, partSize: Int = defaultPartSize) throws -> ScoreResult {
+        let fm = FileManager.default
+        let n = try Scorer.countExamples(data, fields: fields)
+        let manifest = Manifest(method: method, run: run.standardizedFileURL.path, data: data.standardizedFileURL.path,
+                                nullRun: nullRun?.standardizedFileURL.path, checkpoints: options.checkpoints, params: options.params,
+                                lastHidden: options.lastHidden, targetPredicted: options.targetPredicted, learningRate: options.learningRate,
+                                maxLength: options.maxLength, examples: n, partSize: partSize)
+        let manifestURL = dir.appendingPathComponent("manifest.json")
+        if resume, fm.fileExists(atPath: manifestURL.path) {
+            let old = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: manifestURL))
+            guard old == manifest else {
+                throw WinnowError.invalidOption(name: "--resume", reason:
+                    "\(dir.path) holds parts of another scoring (method, run, data or options differ); delete it or rerun without --resume")
+            }
+            if !options.quiet { printError("score: resuming from \(dir.path)") }
+        } else {
+            if fm.fileExists(atPath: dir.path) { try fm.removeItem(at: dir) }
+            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys]
+            try AtomicFile.write(enc.encode(manifest), to: manifestURL)
+        }
+        let count = max(1, (n + partSize - 1) / partSize)
+        var sr: ScoringRun? = nil
+        var merged: ScoreResult? = nil
+        for k in 0..<count {
+            let range = (k * partSize)..<min(n, (k + 1) * partSize)
+            let r: ScoreResult
+            if let saved = try load(dir, k) {
+                r = saved
+            } else {
+                var o = options
+                o.exampleRange = range
+                if method == "pvi" {
+                    r = try Scorer.score(method, run: run, data: data, fields: fields, options: o, nullRun: nullRun)
+                } else {
+                    if sr == nil {
+                        sr = try ScoringRun(run: run, data: data, fields: fields, options: o)
+                        if !options.quiet {
+                            printError(String(format: "score %@: %d checkpoint(s) [%@], memory estimate %.0f MiB (limit %d MiB), %d part(s)",
+                                              method, sr!.checkpoints.count, sr!.checkpoints.map { String($0.step) }.joined(separator: ","),
+                                              Double(sr!.memoryEstimate()) / 1048576, options.memoryLimit >> 20, count))
+                        }
+                    }
+                    sr!.options.exampleRange = range
+                    r = try Scorer.score(method, sr!)
+                }
+                guard r.scores.count == range.count else {
+                    throw WinnowError.invalidFile(path: data.path, line: nil, reason: "changed while it was being scored (part \(k) has \(r.scores.count) examples, expected \(range.count))")
+                }
+                try save(r, dir, k)
+            }
+            merged = merged.map { append($0, r) } ?? r
+        }
+        var result = merged!
+        result.method = method
+        return result
+    }
+
+    static func append(_ a: ScoreResult, _ b: ScoreResult) -> ScoreResult {
+        var out = a
+        out.scores += b.scores
+        out.table.labels += b.table.labels
+        out.table.lines += b.table.lines
+        out.table.ids += b.table.ids
+        out.components = zip(a.components, b.components).map { ($0.0, $0.1 + $1.1) }
+        return out
+    }
+
+    static func save(_ r: ScoreResult, _ dir: URL, _ k: Int) throws {
+        var values = r.scores
+        for (_, c) in r.components { values += c }
+        try values.withUnsafeBufferPointer { try AtomicFile.write(Data(buffer: $0), to: dir.appendingPathComponent("part-\(k).f64")) }
+        let t = PartTable(labelNames: r.table.labelNames, labels: r.table.labels, lines: r.table.lines, ids: r.table.ids,
+                          components: r.components.map(\.0), notes: r.notes)
+        // The table is written last: its presence marks the part complete.
+        try AtomicFile.write(JSONEncoder().encode(t), to: dir.appendingPathComponent("part-\(k).json"))
+    }
+
+    static func load(_ dir: URL, _ k: Int) throws -> ScoreResult? {
+        let tURL = dir.appendingPathComponent("part-\(k).json"), vURL = dir.appendingPathComponent("part-\(k).f64")
+        guard FileManager.default.fileExists(atPath: tURL.path), FileManager.default.fileExists(atPath: vURL.path) else { return nil }
+        let t = try JSONDecoder().decode(PartTable.self, from: Data(contentsOf: tURL))
+        let raw = try Data(contentsOf: vURL)
+        let m = t.labels.count
+        guard raw.count == 8 * m * (1 + t.components.count) else {
+            throw WinnowError.invalidFile(path: vURL.path, line: nil, reason: "holds \(raw.count) bytes, expected \(8 * m * (1 + t.components.count)); delete the parts folder")
+        }
+        let values = raw.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+        var table = ExampleTable(labelNames: t.labelNames)
+        table.labels = t.labels; table.lines = t.lines; table.ids = t.ids
+        var r = ScoreResult(method: "", scores: Array(values[0..<m]), table: table)
+        r.components = t.components.enumerated().map { i, name in (name, Array(values[((i + 1) * m)..<((i + 2) * m)])) }
+        r.notes = t.notes
+        return r
+    }
+}

@@ -57,10 +57,11 @@ struct FilePredictions {
     var ids: [String?]
     var predictions: [Int32]
     var probabilities: [[Float]]
+    var indexOffset = 0
 }
 
 func predictFile(run: String, checkpoint: String?, data dataOptions: DataOptions, batchSize: Int, requireLabels: Bool,
-                 label: String) throws -> FilePredictions {
+                 label: String, shard: Shard? = nil) throws -> FilePredictions {
     let runFolder = try RunFolder(url: URL(fileURLWithPath: run))
     if MLPClassifier.isMLPFolder(runFolder.finalModelFolder) {
         let folder = try checkpoint.map { try runFolder.select($0).last!.url } ?? runFolder.finalModelFolder
@@ -69,14 +70,19 @@ func predictFile(run: String, checkpoint: String?, data dataOptions: DataOptions
                                   requireLabels: requireLabels)
         try data.assignLabels(mlp.labelNames)
         let (p, pr) = mlp.predict(data, batchSize: batchSize)
-        return FilePredictions(labelNames: mlp.labelNames, labels: data.labels, lines: data.lines, ids: data.ids, predictions: p, probabilities: pr)
+        let s = shard?.range(of: p.count) ?? 0..<p.count
+        return FilePredictions(labelNames: mlp.labelNames, labels: Array(data.labels[s]), lines: Array(data.lines[s]), ids: Array(data.ids[s]),
+                               predictions: Array(p[s]), probabilities: Array(pr[s]), indexOffset: s.lowerBound)
     }
     let (model, tok, _) = try loadModel(run, checkpoint: checkpoint)
     let data = try dataOptions.read(requireLabels: requireLabels)
     reportSkipped(data)
-    let enc = try EncodedDataset(data, tokenizer: tok, labels: model.config.labels, maxLength: dataOptions.maxLength)
+    var enc = try EncodedDataset(data, tokenizer: tok, labels: model.config.labels, maxLength: dataOptions.maxLength)
+    let s = shard?.range(of: enc.count) ?? 0..<enc.count
+    if shard != nil { enc = enc.subset(Array(s)) }
     let (p, pr) = model.predict(enc, batchSize: batchSize, progress: Progress(label: label, total: enc.count, unit: "ex"))
-    return FilePredictions(labelNames: model.config.labels, labels: enc.labels, lines: enc.lines, ids: enc.ids, predictions: p, probabilities: pr)
+    return FilePredictions(labelNames: model.config.labels, labels: enc.labels, lines: enc.lines, ids: enc.ids, predictions: p, probabilities: pr,
+                           indexOffset: s.lowerBound)
 }
 
 func formatPercent(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }

@@ -12,15 +12,17 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Output CSV (written atomically).") var out: String
     @Option(help: "Examples per forward pass.") var batchSize: Int = 64
+    @Option(help: "Predict only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: String?
 
     func run() throws {
-        let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: false, label: "predict")
+        let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: false, label: "predict",
+                                shard: try shard.map { try Shard(parsing: $0) })
         let names = r.labelNames, pred = r.predictions, probs = r.probabilities
         var out = TextFileBuilder()
         out.append((["index", "line", "id", "label", "predicted"] + names.map { "p_" + csvField($0) }).joined(separator: ","))
         for i in 0..<r.labels.count {
             let label = r.labels[i] >= 0 ? names[Int(r.labels[i])] : ""
-            var row = [String(i), String(r.lines[i]), csvField(r.ids[i] ?? ""), csvField(label), csvField(names[Int(pred[i])])]
+            var row = [String(i + r.indexOffset), String(r.lines[i]), csvField(r.ids[i] ?? ""), csvField(label), csvField(names[Int(pred[i])])]
             row += probs[i].map { String(format: "%.6g", $0) }
             out.append(row.joined(separator: ","))
         }

@@ -43,6 +43,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "Memory bound in MiB for blocked work.") var memoryLimit: Int = 2048
     @Option(help: "csv, jsonl or npy.") var format: String = "csv"
     @Option(help: "Output file (written atomically).") var out: String
+    @Option(help: "Score only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: String?
     @Option(help: "Examples per resumable part.") var partSize: Int = ScoreParts.defaultPartSize
     @Flag(help: "Continue a killed run: reuse the parts already scored in OUT.parts/ (the output equals an uninterrupted run).") var resume = false
 
@@ -75,10 +76,14 @@ struct ScoreCommand: ParsableCommand {
         }
         let nullURL = nullRun.map { URL(fileURLWithPath: $0) }
         let partsURL = URL(fileURLWithPath: out + ".parts")
+        if shard != nil && (["forgetting", "cartography", "aum"].contains(method) || test != nil) {
+            throw WinnowError.invalidOption(name: "--shard", reason: "applies to per-example gradient and output scores, not to \(method)\(test != nil ? " --test" : "")")
+        }
         let result = ["forgetting", "cartography", "aum"].contains(method)
             ? try Scorer.score(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL)
             : try ScoreParts.score(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL,
-                                   parts: partsURL, resume: resume, partSize: partSize)
+                                   parts: partsURL, resume: resume, partSize: partSize,
+                                   shard: try shard.map { try Shard(parsing: $0) })
         try ScoreWriter.write(result, format: fmt, to: outURL)
         if FileManager.default.fileExists(atPath: partsURL.path) { try FileManager.default.removeItem(at: partsURL) }
         for n in result.notes { printError("note: \(n)") }

@@ -23,6 +23,7 @@ public enum ScoreParts {
         var maxLength: Int
         var examples: Int
         var partSize: Int
+        var shard: Shard?
     }
 
     struct PartTable: Codable {
@@ -35,13 +36,16 @@ public enum ScoreParts {
     }
 
     public static func score(_ method: String, run: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
-                             nullRun: URL? = nil, parts dir: URL, resume: Bool, partSize: Int = defaultPartSize) throws -> ScoreResult {
+                             nullRun: URL? = nil, parts dir: URL, resume: Bool, partSize: Int = defaultPartSize,
+                             shard: Shard? = nil) throws -> ScoreResult {
         let fm = FileManager.default
-        let n = try Scorer.countExamples(data, fields: fields)
+        let total = try Scorer.countExamples(data, fields: fields)
+        let span = shard?.range(of: total) ?? 0..<total
+        let n = span.count
         let manifest = Manifest(method: method, run: run.standardizedFileURL.path, data: data.standardizedFileURL.path,
                                 nullRun: nullRun?.standardizedFileURL.path, checkpoints: options.checkpoints, params: options.params,
                                 lastHidden: options.lastHidden, targetPredicted: options.targetPredicted, learningRate: options.learningRate,
-                                maxLength: options.maxLength, examples: n, partSize: partSize)
+                                maxLength: options.maxLength, examples: total, partSize: partSize, shard: shard)
         let manifestURL = dir.appendingPathComponent("manifest.json")
         if resume, fm.fileExists(atPath: manifestURL.path) {
             let old = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: manifestURL))
@@ -61,7 +65,7 @@ public enum ScoreParts {
         var sr: ScoringRun? = nil
         var merged: ScoreResult? = nil
         for k in 0..<count {
-            let range = (k * partSize)..<min(n, (k + 1) * partSize)
+            let range = (span.lowerBound + k * partSize)..<(span.lowerBound + min(n, (k + 1) * partSize))
             let r: ScoreResult
             if let saved = try load(dir, k) {
                 r = saved
@@ -91,6 +95,7 @@ public enum ScoreParts {
         }
         var result = merged!
         result.method = method
+        result.table.indexOffset = span.lowerBound
         return result
     }
 

@@ -33,6 +33,8 @@ public struct ExampleTable: Sendable, Equatable {
     public var labels: [Int32] = []
     public var lines: [Int] = []
     public var ids: [String?] = []
+    /// Position of the first row in the whole file (a shard's outputs number rows globally).
+    public var indexOffset = 0
 
     public init(labelNames: [String]) { self.labelNames = labelNames }
 

@@ -1,0 +1,18 @@
+import ArgumentParser
+import Foundation
+import Winnow
+
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Join the outputs of `score --shard I/N` or `predict --shard I/N` into the file an unsharded run writes.",
+        discussion: "CSV and JSONL rows are ordered by their index column, which must cover 0..<N exactly once; .npy shards are concatenated in the order given.")
+
+    @Argument(help: "Shard outputs (all .csv, all .jsonl, or all .npy).") var files: [String]
+    @Option(help: "Merged file (written atomically).") var out: String
+
+    func run() throws {
+        try ShardMerge.merge(files.map { URL(fileURLWithPath: $0) }, to: URL(fileURLWithPath: out))
+        printError("merge: joined \(files.count) shard output(s) into \(out)")
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+
+/// `--shard I/N` on score and predict, and `winnow merge`: the merged file equals an unsharded run's.
+@Suite(.serialized) struct ShardCLITests {
+    /// Rows equal field by field; numeric fields within 1e-6 relative (1e-9 absolute).
+    static func expectSameScores(_ a: URL, _ b: URL, format: String, _ what: String) throws {
+        func close(_ x: Double, _ y: Double) -> Bool { abs(x - y) <= 1e-6 * max(abs(x), abs(y)) + 1e-9 }
+        if format == "npy" {
+            let x = try Data(contentsOf: a), y = try Data(contentsOf: b)
+            let h = 10 + (Int(x[8]) | Int(x[9]) << 8)
+            #expect(x.count == y.count && x.prefix(h) == y.prefix(h), "\(what): .npy headers differ")
+            let vx = Data(x.dropFirst(h)).withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+            let vy = Data(y.dropFirst(h)).withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+            #expect(vx.count == 150, "\(what): \(vx.count) values")
+            #expect(vx.count == vy.count && zip(vx, vy).allSatisfy { close($0, $1) }, "\(what): values differ")
+            return
+        }
+        let ra = try String(contentsOf: a, encoding: .utf8).split(separator: "\n"), rb = try String(contentsOf: b, encoding: .utf8).split(separator: "\n")
+        #expect(ra.count == rb.count, "\(what): \(ra.count) rows vs \(rb.count)")
+        let sep: Character = ","
+        for (x, y) in zip(ra, rb) where x != y {
+            let fx = x.split(separator: sep, omittingEmptySubsequences: false), fy = y.split(separator: sep, omittingEmptySubsequences: false)
+            #expect(fx.count == fy.count, "\(what): \(x) vs \(y)")
+            for (u, v) in zip(fx, fy) where u != v {
+                let nu = Double(u.split(separator: ":").last.map(String.init)?.trimmingCharacters(in: CharacterSet(charactersIn: "}")) ?? "")
+                let nv = Double(v.split(separator: ":").last.map(String.init)?.trimmingCharacters(in: CharacterSet(charactersIn: "}")) ?? "")
+                #expect(nu != nil && nv != nil && close(nu!, nv!), "\(what): field \(u) vs \(v)")
+            }
+        }
+    }
+
+    @Test func shardedScoresAndPredictionsMergeIntoTheUnshardedFile() throws {
+        let dir = try CLI.tempDir("shard")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run")
+        #expect(try CLI.trainTiny(run).status == 0)
+        let data = CLI.tiny.appendingPathComponent("train.jsonl").path
+        for (method, format) in [("el2n", "csv"), ("grand", "jsonl"), ("vog", "npy")] {
+            let whole = dir.appendingPathComponent("\(method)-whole.\(format)")
+            let base = ["score", method, "--run", run.path, "--data", data, "--max-length", "32", "--format", format, "--part-size", "7"]
+            #expect(try CLI.run(base + ["--out", whole.path]).status == 0)
+            var shards: [String] = []
+            for i in 0..<3 {
+                let out = dir.appendingPathComponent("\(method)-\(i)of3.\(format)").path
+                let r = try CLI.run(base + ["--shard", "\(i)/3", "--out", out])
+                #expect(r.status == 0, "\(r.stderr)")
+                shards.append(out)
+            }
+            let merged = dir.appendingPathComponent("\(method)-merged.\(format)")
+            // Shards in any order for CSV/JSONL (rows are ordered by index); in order for .npy.
+            let order = format == "npy" ? shards : shards.reversed()
+            let m = try CLI.run(["merge"] + order + ["--out", merged.path])
+            #expect(m.status == 0, "\(m.stderr)")
+            // Same rows in the same order; values equal up to float summation order (batches group differently).
+            try Self.expectSameScores(merged, whole, format: format, method)
+        }
+        // predict
+        let whole = dir.appendingPathComponent("pred-whole.csv")
+        #expect(try CLI.run(["predict", "--run", run.path, "--data", data, "--max-length", "32", "--out", whole.path]).status == 0)
+        var parts: [String] = []
+        for i in 0..<4 {
+            let out = dir.appendingPathComponent("pred-\(i).csv").path
+            #expect(try CLI.run(["predict", "--run", run.path, "--data", data, "--max-length", "32", "--shard", "\(i)/4", "--out", out]).status == 0)
+            parts.append(out)
+        }
+        let merged = dir.appendingPathComponent("pred-merged.csv")
+        #expect(try CLI.run(["merge"] + parts + ["--out", merged.path]).status == 0)
+        try Self.expectSameScores(merged, whole, format: "csv", "predict")
+        // A missing shard is an error, and nothing is written.
+        let bad = dir.appendingPathComponent("bad.csv")
+        let r = try CLI.run(["merge", parts[0], parts[2], parts[3], "--out", bad.path])
+        #expect(r.status == 1 && r.stderr.contains("missing or repeated"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: bad.path))
+        let u = try CLI.run(["score", "el2n", "--run", run.path, "--data", data, "--shard", "3/3", "--out", bad.path])
+        #expect(u.status == 1 && u.stderr.contains("--shard"))
+    }
+}

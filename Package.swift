@@ -7,7 +7,11 @@ let package = Package(
         .library(name: "Winnow", targets: ["Winnow"]),
         .library(name: "CKernels", targets: ["CKernels"]),
         .executable(name: "winnow", targets: ["WinnowCLI"]),
+        .executable(name: "winnow-mpi", targets: ["WinnowMPI"]),
     ],
+    // `swift build --traits MPI` builds winnow-mpi against Open MPI (Debian libopenmpi-dev); the default
+    // build needs no MPI (winnow-mpi then only says how to get the real one).
+    traits: [.trait(name: "MPI", description: "Link winnow-mpi against Open MPI")],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
@@ -19,10 +23,25 @@ let package = Package(
             linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("lapacke"), .linkedLibrary("m")]
         ),
         .target(name: "Winnow", dependencies: ["CKernels"]),
-        .executableTarget(
-            name: "WinnowCLI",
+        .target(
+            name: "WinnowCommands",
             dependencies: ["Winnow", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .executableTarget(name: "WinnowCLI", dependencies: ["WinnowCommands"]),
+        .target(
+            name: "CMPI",
+            path: "Sources/CMPI",
+            cSettings: [
+                .define("WINNOW_MPI", .when(traits: ["MPI"])),
+                .unsafeFlags(["-I/usr/lib/x86_64-linux-gnu/openmpi/include", "-I/usr/lib/x86_64-linux-gnu/openmpi/include/openmpi"],
+                             .when(traits: ["MPI"])),
+            ],
+            linkerSettings: [
+                .unsafeFlags(["-L/usr/lib/x86_64-linux-gnu/openmpi/lib"], .when(traits: ["MPI"])),
+                .linkedLibrary("mpi", .when(traits: ["MPI"])),
+            ]
+        ),
+        .executableTarget(name: "WinnowMPI", dependencies: ["WinnowCommands", "Winnow", "CMPI"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
         .testTarget(name: "WinnowTests", dependencies: ["Winnow", "CKernels"]),
         .testTarget(name: "WinnowCLITests", dependencies: ["Winnow"]),

@@ -129,7 +129,7 @@ extension BertClassifier {
     /// gradient with respect to the pooled [CLS] vector (`lastHidden`).
     func gradientFactors(_ batch: Batch, selection: ParameterSelection?, lastHidden: Bool = false) -> GradientFactors {
         let ws = workspace, c = config
-        let B = batch.size, T = batch.length, C = c.hiddenSize, I = c.intermediateSize
+        let B = batch.size, T = batch.length, C = c.hiddenSize
         var f = GradientFactors(count: B)
         if lastHidden {
             // Inference mode: d pooled-after-dropout == d pooled.

@@ -23,7 +23,7 @@ public final class Progress: @unchecked Sendable {
         self.label = label
         self.total = max(total, 1)
         self.unit = unit
-        self.quiet = quiet
+        self.quiet = quiet || !Distributed.isRoot     // one progress line per job, from rank 0
         tty = isatty(2) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
     }
 

@@ -93,11 +93,12 @@ public struct Trainer: Sendable {
             step = state.globalStep
             if o.recordDynamics { dynamics = try Dynamics(contentsOf: ck.url.appendingPathComponent("dynamics.safetensors")) }
             if !quiet { printError("train: resuming from \(ck.url.path) (step \(step) of \(total))") }
-        } else {
+        } else if Distributed.isRoot {
             try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
             for f in extraFiles { try copyFile(f, into: run) }
             try writeRunInfo(run: run, data: data, extra: runInfo)
         }
+        let group = Distributed.parallel
         let startStep = step
         var grads = model.parameters.zeros()
         var windowLoss = 0.0, windowCount = 0, lastLoss = 0.0
@@ -106,15 +107,33 @@ public struct Trainer: Sendable {
         for epoch in (startStep / spe)..<o.epochs {
             var order = data.shuffledOrder(seed: o.seed, epoch: epoch)
             if epoch == startStep / spe { order = Array(order.dropFirst((startStep % spe) * o.batchSize)) }
-            for batch in data.batches(size: o.batchSize, order: order) {
+            for start in stride(from: 0, to: order.count, by: o.batchSize) {
+                let global = Array(order[start..<min(start + o.batchSize, order.count)])
                 let stepSeed = SeededGenerator.mix(o.seed ^ SeededGenerator.mix(UInt64(step) &+ 0xD207))
                 grads.zeroAll()
-                let loss = model.lossAndGradients(batch, grads: &grads, training: true, seed: stepSeed, weights: nil)
+                let loss: Double
+                if let group {
+                    // Data parallel: this rank's slice of the global batch, weighted so that the summed
+                    // gradient is the mean over the global batch's labelled rows.
+                    let batch = data.batch(Array(global[Distributed.slice(global.count, rank: group.rank, size: group.size)]))
+                    var counts = [Double(batch.labels.filter { $0 >= 0 }.count)]
+                    group.allReduceSum(&counts, count: 1)
+                    let w = [Float](repeating: counts[0] > 0 ? Float(1 / counts[0]) : 0, count: batch.size)
+                    model.lossAndGradients(batch, grads: &grads, training: true, seed: stepSeed, weights: w)
+                    var sum = [(0..<batch.size).reduce(0.0) { $0 + (batch.labels[$1] >= 0 ? Double(model.lastLosses[$1]) : 0) }]
+                    group.allReduceSum(&sum, count: 1)
+                    loss = counts[0] > 0 ? sum[0] / counts[0] : 0
+                    for i in grads.tensors.indices { group.allReduceSum(grads.tensors[i].mptr, count: grads[i].count) }
+                    if o.recordDynamics { recordDistributed(&dynamics, model: model, batch: batch, global: global, group: group, epoch: epoch, step: step + 1) }
+                } else {
+                    let batch = data.batch(global)
+                    loss = model.lossAndGradients(batch, grads: &grads, training: true, seed: stepSeed, weights: nil)
+                    if o.recordDynamics { record(&dynamics, model: model, batch: batch, epoch: epoch, step: step + 1) }
+                }
                 guard loss.isFinite else {
                     throw WinnowError.numericFault(reason: "training stopped at step \(step + 1): the loss is \(loss); "
                         + "the last good checkpoint is kept in \(run.path) (try a lower --lr)")
                 }
-                        if o.recordDynamics { record(&dynamics, model: model, batch: batch, epoch: epoch, step: step + 1) }
                 let gnorm = gradientNorm(grads)
                 guard gnorm.isFinite else {
                     throw WinnowError.numericFault(reason: "training stopped at step \(step + 1): the gradient norm is \(gnorm); "
@@ -133,7 +152,7 @@ public struct Trainer: Sendable {
                                             loss: windowLoss / Double(windowCount), extra: ["grad_norm": gnorm]))
                     windowLoss = 0; windowCount = 0
                 }
-                if ckSteps.contains(step) {
+                if ckSteps.contains(step) && Distributed.isRoot {
                     let state = TrainerState(globalStep: step, epoch: epochF, maxSteps: total, numTrainEpochs: o.epochs,
                                              trainBatchSize: o.batchSize, logHistory: history)
                     let ck = run.appendingPathComponent("checkpoint-\(step)")
@@ -149,6 +168,10 @@ public struct Trainer: Sendable {
         }
         bar.finish()
         let seconds = Date().timeIntervalSince(start)
+        guard Distributed.isRoot else {
+            return TrainingSummary(steps: step, finalLoss: lastLoss, checkpointSteps: ckSteps.sorted(), seconds: seconds,
+                                   examplesPerSecond: Double((step - startStep) * o.batchSize) / max(seconds, 1e-9))
+        }
         try model.save(to: run)
         try TrainerState(globalStep: step, epoch: Double(o.epochs), maxSteps: total, numTrainEpochs: o.epochs,
                          trainBatchSize: o.batchSize, logHistory: history).write(to: run.appendingPathComponent("trainer_state.json"))
@@ -180,6 +203,36 @@ public struct Trainer: Sendable {
         guard saved == options, examples == data.count else {
             throw WinnowError.invalidOption(name: "--resume", reason:
                 "\(run.path) was trained with other options or data (\(examples) examples); rerun with the same options, or use another --out")
+        }
+    }
+
+    /// Dynamics of a global batch split over ranks: each rank fills its rows of a [rows x 4] table
+    /// (loss, p_y, margin, correct), the tables are summed over ranks, and every rank records all rows
+    /// in global order, as one process would.
+    func recordDistributed<M: ClassifierModel>(_ d: inout Dynamics, model: M, batch: M.Input, global: [Int], group: ProcessGroup,
+                                               epoch: Int, step: Int) {
+        let logits = model.lastLogits, probs = model.lastProbabilities, losses = model.lastLosses
+        let L = model.labelNames.count
+        let mine = Distributed.slice(global.count, rank: group.rank, size: group.size)
+        var table = [Double](repeating: 0, count: global.count * 5)
+        for b in 0..<batch.size {
+            let r = mine.lowerBound + b
+            let y = Int(batch.labels[b])
+            guard y >= 0 else { continue }
+            var best = -Float.infinity, argmax = 0, other = -Float.infinity
+            for j in 0..<L {
+                let z = logits[b, j]
+                if z > best { best = z; argmax = j }
+                if j != y && z > other { other = z }
+            }
+            table[5 * r] = 1
+            table[5 * r + 1] = Double(losses[b]); table[5 * r + 2] = Double(probs[b, y])
+            table[5 * r + 3] = Double(logits[b, y] - (L > 1 ? other : 0)); table[5 * r + 4] = argmax == y ? 1 : 0
+        }
+        group.allReduceSum(&table, count: table.count)
+        for (r, i) in global.enumerated() where table[5 * r] > 0 {
+            d.append(epoch: epoch, step: step, index: i, loss: Float(table[5 * r + 1]), pTrue: Float(table[5 * r + 2]),
+                     margin: Float(table[5 * r + 3]), correct: table[5 * r + 4] > 0.5)
         }
     }
 

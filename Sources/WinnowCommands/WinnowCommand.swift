@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Winnow
+
+public struct WinnowCommand: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
+        commandName: "winnow",
+        abstract: "Score how much each training example matters, and prune, sample or reweight training data.",
+        subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, ScoreCommand.self, PruneCommand.self, MergeCommand.self, ExperimentCommand.self, PretrainCommand.self, ReportCommand.self, InspectCommand.self, BenchCommand.self]
+    )
+}
+
+/// The whole `winnow` program: parses `arguments` (default: the process's), runs the command, and
+/// returns the exit status (design section 7: 0 success, 1 user error with one line on stderr, 2 usage).
+public enum WinnowMain {
+    public static func run(arguments: [String]? = nil) -> Int32 {
+        do {
+            var command = try WinnowCommand.parseAsRoot(arguments)
+            try command.run()
+            return 0
+        } catch let error as WinnowError {
+            printError("winnow: error: \(error.description)")
+            return 1
+        } catch {
+            let code = WinnowCommand.exitCode(for: error)
+            if code == .success {
+                print(WinnowCommand.fullMessage(for: error))
+                return 0
+            }
+            if error is CocoaError || error is DecodingError || (error as NSError).domain == NSCocoaErrorDomain {
+                printError("winnow: error: \(error.localizedDescription)")
+                return 1
+            }
+            printError(WinnowCommand.fullMessage(for: error))
+            return code == .validationFailure ? 2 : 1
+        }
+    }
+
+    /// glibc: keep freed blocks up to 32 MiB (its largest mmap threshold) in the heap and never trim it,
+    /// so per-batch tensors reuse memory instead of faulting in fresh zeroed pages every batch.
+    public static func tuneAllocator() {
+        #if canImport(Glibc)
+        // <malloc.h>: M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3 (the macros are not imported into Swift).
+        _ = glibcMallopt(-3, 32 << 20)
+        _ = glibcMallopt(-1, Int32.max)
+        #endif
+    }
+}
+
+#if canImport(Glibc)
+@_silgen_name("mallopt") func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
+#endif

@@ -1,0 +1,97 @@
+import CMPI
+import Foundation
+import Winnow
+import WinnowCommands
+
+// winnow-mpi: `mpirun -np N winnow-mpi COMMAND ...` with COMMAND one of
+//   score, predict  every rank scores its shard (--shard RANK/N); rank 0 gathers the shard outputs over
+//                   MPI and merges them into --out, the file one process writes;
+//   train           data-parallel: each rank takes its slice of every global batch, gradients are summed
+//                   with MPI_Allreduce, and rank 0 writes the run folder.
+// Built with `swift build --traits MPI` (Open MPI from Debian's libopenmpi-dev); without the trait it
+// only explains how to get it.
+
+final class MPIGroup: ProcessGroup, @unchecked Sendable {
+    let rank = Int(wmpi_rank()), size = Int(wmpi_size())
+    func allReduceSum(_ x: UnsafeMutablePointer<Float>, count: Int) { wmpi_allreduce_float(x, Int64(count)) }
+    func allReduceSum(_ x: UnsafeMutablePointer<Double>, count: Int) { wmpi_allreduce_double(x, Int64(count)) }
+}
+
+func fail(_ message: String) -> Never {
+    printError("winnow-mpi: error: \(message)")
+    if wmpi_available() != 0 && wmpi_size() > 1 { wmpi_abort(1) }
+    exit(1)
+}
+
+/// The value of `--name VALUE` or `--name=VALUE`.
+func option(_ args: [String], _ name: String) -> String? {
+    for (i, a) in args.enumerated() {
+        if a == name, i + 1 < args.count { return args[i + 1] }
+        if a.hasPrefix(name + "=") { return String(a.dropFirst(name.count + 1)) }
+    }
+    return nil
+}
+
+/// Runs a score or predict command on this rank's shard and merges all shards at rank 0.
+func sharded(_ args: [String], group: MPIGroup) -> Int32 {
+    guard let out = option(args, "--out") else { fail("\(args[0]) needs --out") }
+    if option(args, "--shard") != nil { fail("do not give --shard under MPI: each rank scores shard RANK/N") }
+    let outURL = URL(fileURLWithPath: out)
+    let ext = outURL.pathExtension.isEmpty ? "csv" : outURL.pathExtension
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-mpi-\(ProcessInfo.processInfo.processIdentifier)")
+    try? FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: tmp) }
+    let mine = tmp.appendingPathComponent("shard-\(group.rank).\(ext)")
+    var local = args.map { $0 == out ? mine.path : ($0 == "--out=" + out ? "--out=" + mine.path : $0) }
+    local += ["--shard", "\(group.rank)/\(group.size)"]
+    var status = [Double(WinnowMain.run(arguments: local))]
+    group.allReduceSum(&status, count: 1)
+    if status[0] != 0 {
+        if group.rank == 0 { printError("winnow-mpi: a rank failed; nothing written to \(out)") }
+        return 1
+    }
+    let bytes = (try? Data(contentsOf: mine)) ?? Data()
+    var sizes = [Int64](repeating: 0, count: group.size)
+    var gathered: UnsafeMutableRawPointer? = nil
+    let rc = bytes.withUnsafeBytes { wmpi_gather_bytes($0.baseAddress, Int64(bytes.count), &sizes, &gathered) }
+    guard rc == 0 else { fail("gathering the shard outputs failed") }
+    guard group.rank == 0, let gathered else { return 0 }
+    defer { free(gathered) }
+    var files: [URL] = []
+    var offset = 0
+    for (r, n) in sizes.enumerated() {
+        let f = tmp.appendingPathComponent("gathered-\(r).\(ext)")
+        do { try Data(bytes: gathered + offset, count: Int(n)).write(to: f) } catch { fail("cannot write \(f.path): \(error)") }
+        files.append(f)
+        offset += Int(n)
+    }
+    do { try ShardMerge.merge(files, to: outURL) } catch { fail("\(error)") }
+    printError("winnow-mpi: merged \(group.size) shard(s) into \(out)")
+    return 0
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+guard wmpi_available() != 0 else {
+    printError("winnow-mpi: built without MPI. Install Open MPI (bash scripts/setup.sh installs libopenmpi-dev) and build with "
+               + "`swift build -c release --traits MPI --product winnow-mpi`, then run `mpirun -np N .build/release/winnow-mpi COMMAND ...`.")
+    exit(1)
+}
+guard wmpi_init() == 0 else { fail("MPI_Init failed") }
+WinnowMain.tuneAllocator()
+let group = MPIGroup()
+Distributed.group = group
+var status: Int32
+switch args.first {
+case "score", "predict":
+    status = group.size > 1 ? sharded(args, group: group) : WinnowMain.run(arguments: args)
+case "train":
+    status = WinnowMain.run(arguments: args)
+case nil, "--help", "-h", "help":
+    if group.rank == 0 { print("usage: mpirun -np N winnow-mpi score|predict|train OPTIONS (see `winnow COMMAND --help`)") }
+    status = 0
+default:
+    if group.rank == 0 { printError("winnow-mpi: runs score, predict and train across ranks; run `winnow \(args[0])` in one process") }
+    status = 2
+}
+wmpi_finalize()
+exit(status)

@@ -194,3 +194,24 @@ struct VocabularyTests {
         }
     }
 }
+
+@Suite("Long texts are tokenized only as far as truncation needs")
+struct LongTextTokenizerTests {
+    @Test func cappedEncodingEqualsTheFullEncoding() throws {
+        let tok = try BertTokenizer(folder: Paths.minilm)
+        var rng = SeededGenerator(seed: 3)
+        let words = ["the", "film's", "über-long", "Ending,", "was", "ok!", "漢字", "and", "(really)", "café", "x" + String(repeating: "y", count: 120)]
+        func text(_ n: Int) -> String { (0..<n).map { _ in words[Int(rng.next() % UInt64(words.count))] }.joined(separator: rng.next() % 5 == 0 ? "\n" : " ") }
+        for (na, nb) in [(30_000, nil), (30_000, 5), (3, 30_000), (30_000, 40_000), (10, 20)] as [(Int, Int?)] {
+            let a = text(na), b = nb.map(text)
+            for m in [3, 4, 16, 17, 128, 512] {
+                let capped = tok.encode(a, pair: b, maxLength: m)
+                var full = tok.ids(a)
+                var pair = b.map { tok.ids($0) }
+                BertTokenizer.truncateLongestFirst(&full, &pair, maxLength: m)
+                let expected = [tok.vocabulary.clsID] + full + [tok.vocabulary.sepID] + (pair.map { $0 + [tok.vocabulary.sepID] } ?? [])
+                #expect(capped.inputIDs == expected, "a \(na) words, b \(nb ?? 0) words, max length \(m)")
+            }
+        }
+    }
+}

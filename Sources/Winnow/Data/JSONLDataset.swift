@@ -47,6 +47,8 @@ public struct JSONLReader {
     let requireLabels: Bool
     private let handle: FileHandle
     private var buffer = Data()
+    /// Bytes of `buffer` before this index hold no line break.
+    private var scanned = 0
     private var eof = false
     private var lineNo = 0
     private var detected = false
@@ -88,23 +90,31 @@ public struct JSONLReader {
     /// The next raw line (without its line break), or nil at the end.
     private mutating func nextLine() throws -> Data? {
         while true {
-            if let nl = buffer.firstIndex(of: 0x0A) {
+            // Search only the bytes not searched yet, so a very long line costs linear time.
+            if let nl = buffer[scanned...].firstIndex(of: 0x0A) {
                 let line = buffer[buffer.startIndex..<nl]
                 bytesRead += line.count + 1
                 buffer = buffer[(nl + 1)...]
+                scanned = buffer.startIndex
                 lineNo += 1
                 return Data(line)
             }
+            scanned = buffer.endIndex
             if eof {
                 guard !buffer.isEmpty else { return nil }
                 let line = buffer
                 bytesRead += line.count
                 buffer = Data()
+                scanned = 0
                 lineNo += 1
-                return line
+                return Data(line)
             }
             let chunk = try handle.read(upToCount: 1 << 22) ?? Data()
-            if chunk.isEmpty { eof = true } else { buffer = Data(buffer) + chunk }
+            if chunk.isEmpty {
+                eof = true
+            } else {
+                buffer.append(chunk)      // indices of the bytes already there do not change
+            }
         }
     }
 

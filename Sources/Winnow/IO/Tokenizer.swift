@@ -329,12 +329,16 @@ public struct BertTokenizer: Sendable {
     ///     let enc = tokenizer.encode("the film", pair: "a movie", maxLength: 8)
     public func encode(_ text: String, pair: String? = nil, maxLength: Int? = nil) -> Encoding {
         var scratch = Scratch()
+        // Truncation keeps at most maxLength tokens of each side, and longest_first gives the same result
+        // when each side is known only up to maxLength tokens, so a huge text is tokenized only as far as
+        // needed (time and memory stay bounded by the max length, not by the line).
+        let cap = (maxLength ?? 0) >= 3 ? maxLength : nil
         var a: [Int32] = []
-        appendIDs(of: text, to: &a, scratch: &scratch)
+        appendIDs(of: text, cap: cap, to: &a, scratch: &scratch)
         var b: [Int32]? = nil
         if let pair {
             var ids: [Int32] = []
-            appendIDs(of: pair, to: &ids, scratch: &scratch)
+            appendIDs(of: pair, cap: cap, to: &ids, scratch: &scratch)
             b = ids
         }
         if let maxLength {
@@ -353,6 +357,27 @@ public struct BertTokenizer: Sendable {
             types.append(contentsOf: repeatElement(1, count: b.count + 1))
         }
         return Encoding(inputIDs: ids, tokenTypeIDs: types)
+    }
+
+    /// Token ids of the text, or of a prefix that ends at whitespace and yields at least `cap` tokens
+    /// (the tokens before a whitespace never depend on the text after it).
+    func appendIDs(of text: String, cap: Int?, to out: inout [Int32], scratch: inout Scratch) {
+        let utf8 = text.utf8
+        guard let cap, utf8.count > max(4096, 64 * cap) else { return appendIDs(of: text, to: &out, scratch: &scratch) }
+        var limit = max(4096, 64 * cap)
+        while limit < utf8.count {
+            var i = utf8.index(utf8.startIndex, offsetBy: limit)
+            while i < utf8.endIndex, ![0x20, 0x09, 0x0A, 0x0D].contains(utf8[i]) { i = utf8.index(after: i) }
+            if i == utf8.endIndex { break }
+            var ids: [Int32] = []
+            appendIDs(of: String(text[..<i]), to: &ids, scratch: &scratch)
+            if ids.count >= cap {
+                out.append(contentsOf: ids)
+                return
+            }
+            limit *= 4
+        }
+        appendIDs(of: text, to: &out, scratch: &scratch)
     }
 
     /// transformers' `prepare_for_model` + `truncate_sequences` for `longest_first`, truncation side right.

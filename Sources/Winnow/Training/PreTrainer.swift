@@ -120,6 +120,7 @@ public struct PreTrainer: Sendable {
         var order: [Int] = [], cursor = 0, epoch = 0
         var window = (loss: 0.0, unweighted: 0.0, entropy: 0.0, n: 0, si: [Double]())
         var lastLoss = 0.0
+        var lastCheckpoint: Int? = nil
         let bar = Progress(label: "pretrain", total: o.steps, unit: "step", quiet: quiet)
         let start = Date()
         for step in 1...max(1, o.steps) {
@@ -138,12 +139,14 @@ public struct PreTrainer: Sendable {
             let r = self.step(model, lb, grads: &grads, step: step, seed: stepSeed, selection: selection, computeSI: selection != nil)
             guard r.loss.isFinite else {
                 throw WinnowError.numericFault(reason: "pre-training stopped at step \(step): the loss is \(r.loss); "
-                    + "the last good checkpoint is kept in \(run.path) (try a lower --lr)")
+                    + (lastCheckpoint.map { "the last good checkpoint is \(run.appendingPathComponent("checkpoint-\($0)").path)" }
+                       ?? "no checkpoint was written before it") + " (try a lower --lr)")
             }
             let gnorm = gradientNorm(grads)
             guard gnorm.isFinite else {
                 throw WinnowError.numericFault(reason: "pre-training stopped at step \(step): the gradient norm is \(gnorm); "
-                    + "the last good checkpoint is kept in \(run.path)")
+                    + (lastCheckpoint.map { "the last good checkpoint is \(run.appendingPathComponent("checkpoint-\($0)").path)" }
+                       ?? "no checkpoint was written before it"))
             }
             if let clip = o.maxGradNorm, gnorm > Double(clip) {
                 let s = Float(Double(clip) / (gnorm + 1e-6))
@@ -181,6 +184,7 @@ public struct PreTrainer: Sendable {
                 try model.save(to: ck)
                 try state(step, history, corpus).write(to: ck.appendingPathComponent("trainer_state.json"))
                 for f in extraFiles { try copyFile(f, into: ck) }
+                lastCheckpoint = step
             }
             bar.advance(note: String(format: "loss %.4f", r.loss))
         }

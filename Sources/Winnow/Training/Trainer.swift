@@ -100,6 +100,7 @@ public struct Trainer: Sendable {
         }
         let group = Distributed.parallel
         let startStep = step
+        var lastCheckpoint: Int? = startStep > 0 ? startStep : nil
         var grads = model.parameters.zeros()
         var windowLoss = 0.0, windowCount = 0, lastLoss = 0.0
         let bar = Progress(label: "train", total: total - startStep, unit: "step", quiet: quiet)
@@ -132,12 +133,12 @@ public struct Trainer: Sendable {
                 }
                 guard loss.isFinite else {
                     throw WinnowError.numericFault(reason: "training stopped at step \(step + 1): the loss is \(loss); "
-                        + "the last good checkpoint is kept in \(run.path) (try a lower --lr)")
+                        + lastGood(run, step: lastCheckpoint) + " (try a lower --lr)")
                 }
                 let gnorm = gradientNorm(grads)
                 guard gnorm.isFinite else {
                     throw WinnowError.numericFault(reason: "training stopped at step \(step + 1): the gradient norm is \(gnorm); "
-                        + "the last good checkpoint is kept in \(run.path)")
+                        + lastGood(run, step: lastCheckpoint) + " (try a lower --lr)")
                 }
                 if let clip = o.maxGradNorm, gnorm > Double(clip) {
                     let s = Float(Double(clip) / (gnorm + 1e-6))
@@ -162,6 +163,7 @@ public struct Trainer: Sendable {
                     try SafeTensorsFile.write(opt.state, to: ck.appendingPathComponent("optimizer.safetensors"))
                     if o.recordDynamics { try dynamics.write(to: ck.appendingPathComponent("dynamics.safetensors")) }
                     try state.write(to: ck.appendingPathComponent("trainer_state.json"))
+                    lastCheckpoint = step
                 }
                 bar.advance(note: String(format: "loss %.4f", loss))
             }
@@ -178,6 +180,12 @@ public struct Trainer: Sendable {
         if o.recordDynamics { try dynamics.write(to: run.appendingPathComponent("dynamics.safetensors")) }
         return TrainingSummary(steps: step, finalLoss: lastLoss, checkpointSteps: ckSteps.sorted(), seconds: seconds,
                                examplesPerSecond: Double((step - startStep) * o.batchSize) / max(seconds, 1e-9))
+    }
+
+    /// Where the last good state is, for a numeric-fault message.
+    func lastGood(_ run: URL, step: Int?) -> String {
+        guard let step else { return "no checkpoint was written before it, and nothing else in \(run.path) was changed" }
+        return "the last good checkpoint, \(run.appendingPathComponent("checkpoint-\(step)").path), is kept (winnow train --resume continues from it)"
     }
 
     /// The latest complete checkpoint of `run` that can be resumed from (model, optimizer state and

@@ -8,10 +8,14 @@ let package = Package(
         .library(name: "CKernels", targets: ["CKernels"]),
         .executable(name: "winnow", targets: ["WinnowCLI"]),
         .executable(name: "winnow-mpi", targets: ["WinnowMPI"]),
+        .executable(name: "winnow-fuzz", targets: ["WinnowFuzz"]),
     ],
     // `swift build --traits MPI` builds winnow-mpi against Open MPI (Debian libopenmpi-dev); the default
     // build needs no MPI (winnow-mpi then only says how to get the real one).
-    traits: [.trait(name: "MPI", description: "Link winnow-mpi against Open MPI")],
+    traits: [
+        .trait(name: "MPI", description: "Link winnow-mpi against Open MPI"),
+        .trait(name: "Fuzz", description: "Build winnow-fuzz as libFuzzer targets (with -sanitize=fuzzer; scripts/fuzz.sh)"),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
@@ -42,6 +46,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "WinnowMPI", dependencies: ["WinnowCommands", "Winnow", "CMPI"]),
+        .executableTarget(name: "WinnowFuzz", dependencies: ["Winnow"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
         .testTarget(name: "WinnowTests", dependencies: ["Winnow", "CKernels"]),
         .testTarget(name: "WinnowCLITests", dependencies: ["Winnow"]),

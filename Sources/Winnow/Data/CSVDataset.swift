@@ -45,6 +45,9 @@ public struct CSVDataset: ClassifierData {
         }
         guard let header = rows.first else { throw WinnowError.invalidFile(path: path, line: nil, reason: "the file is empty") }
         let cols = header.1
+        if let dup = cols.indices.first(where: { i in cols[..<i].contains(cols[i]) }) {
+            throw WinnowError.invalidFile(path: path, line: header.0, reason: "column '\(cols[dup])' appears more than once in the header")
+        }
         let labelIdx = cols.firstIndex(of: labelColumn)
         if labelIdx == nil && requireLabels {
             throw WinnowError.invalidFile(path: path, line: header.0, reason: "no '\(labelColumn)' column in the header (columns: \(cols.joined(separator: ", ")))")

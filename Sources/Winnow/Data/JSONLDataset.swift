@@ -139,12 +139,22 @@ public struct JSONLReader {
             guard let arr = ids as? [NSNumber] else {
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "input_ids is not a list of integers")
             }
-            ex.inputIDs = arr.map { Int32(truncating: $0) }
+            ex.inputIDs = try arr.map { n in
+                guard let v = Int32(exactly: n.doubleValue) else {
+                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "input_ids holds \(n), which is not a 32-bit integer")
+                }
+                return v
+            }
             if let tt = d["token_type_ids"] as? [NSNumber] {
                 guard tt.count == arr.count else {
                     throw WinnowError.invalidFile(path: path, line: lineNo, reason: "token_type_ids has \(tt.count) entries, input_ids \(arr.count)")
                 }
-                ex.tokenTypeIDs = tt.map { Int32(truncating: $0) }
+                ex.tokenTypeIDs = try tt.map { n in
+                    guard let v = Int32(exactly: n.doubleValue), v == 0 || v == 1 else {
+                        throw WinnowError.invalidFile(path: path, line: lineNo, reason: "token_type_ids holds \(n); expected 0 or 1")
+                    }
+                    return v
+                }
             }
         } else if let tf = fields.text {
             guard let t = d[tf] else {

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Fuzzes winnow's parsers of untrusted files with libFuzzer + AddressSanitizer:
+#   scripts/fuzz.sh SECONDS [TARGET...]      TARGETs: safetensors jsonl csv vocab (default: all, two at a time)
+# Seeds come from the test fixtures; a crash is copied to Tests/Fixtures/fuzz/TARGET/ (commit it: the
+# FuzzRegressionTests replay every file there) and the script exits 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_EACH=${1:?usage: fuzz.sh SECONDS [TARGET...]}
+shift || true
+TARGETS=("${@:-safetensors jsonl csv vocab}")
+TARGETS=(${TARGETS[@]})
+swift build --traits Fuzz --scratch-path .build/fuzz --product winnow-fuzz \
+    -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld >&2
+BIN=.build/fuzz/debug/winnow-fuzz
+WORK=.build/fuzz/work
+F=Tests/Fixtures
+mkdir -p "$WORK"
+seed() {  # seed corpus per target
+    local t=$1 d="$WORK/corpus-$1"
+    mkdir -p "$d"
+    case $t in
+    safetensors) cp $F/tiny-bert/dtypes/*.safetensors $F/lm/mlm/model.safetensors $F/tiny-bert/golden.safetensors "$d"/ ;;
+    jsonl) cp $F/tiny-bert/train.jsonl $F/tiny-bert/pairs.jsonl "$d"/; head -c 2000 $F/tiny-bert/test.jsonl > "$d/short.jsonl" ;;
+    csv) printf 'label,a,b\npos,1,2.5\nneg,-3e4,0\n' > "$d/a.csv"; printf 'x,label\n1,"q,u"\n2,b\n' > "$d/b.csv" ;;
+    vocab) cp $F/tiny-bert/vocab.txt "$d"/; printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n##s\n' > "$d/small.txt" ;;
+    esac
+    [ -d "$F/fuzz/$t" ] && cp "$F/fuzz/$t"/* "$d"/ 2>/dev/null || true
+    echo "$d"
+}
+run() {
+    local t=$1 corpus
+    corpus=$(seed "$t")
+    mkdir -p "$WORK/crash-$t"
+    echo "fuzz: $t for $SECONDS_EACH s" >&2
+    if ! WINNOW_FUZZ_TARGET=$t "$BIN" -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=4096 -max_len=65536 \
+            -artifact_prefix="$WORK/crash-$t/" "$corpus" > "$WORK/$t.log" 2>&1; then
+        mkdir -p "$F/fuzz/$t"
+        cp "$WORK/crash-$t"/* "$F/fuzz/$t"/ 2>/dev/null || true
+        echo "fuzz: $t FOUND A CRASH (see $WORK/$t.log; inputs copied to $F/fuzz/$t/)" >&2
+        return 1
+    fi
+    echo "fuzz: $t: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$WORK/$t.log" | tail -1), no crash" >&2
+}
+status=0
+pids=()
+for t in "${TARGETS[@]}"; do
+    run "$t" & pids+=($!)
+    if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}" || status=1; pids=("${pids[@]:1}"); fi
+done
+for p in "${pids[@]}"; do wait "$p" || status=1; done
+exit $status

@@ -110,7 +110,9 @@ public enum SVGChart {
         for (i, n) in names.enumerated() {
             let y = top + 8 + Double(i) * 18
             s += "<rect x=\"\(f(width - right + 14))\" y=\"\(f(y - 8))\" width=\"12\" height=\"10\" fill=\"\(palette[i % palette.count])\"/>"
-            s += "<text x=\"\(f(width - right + 32))\" y=\"\(f(y + 1))\">\(escape(n))</text>"
+            // Long names are shortened to fit the legend; the full name is the tooltip.
+            let shown = n.count > 24 ? String(n.prefix(23)) + "…" : n
+            s += "<text x=\"\(f(width - right + 32))\" y=\"\(f(y + 1))\"><title>\(escape(n))</title>\(escape(shown))</text>"
         }
         return s + "</g>"
     }

@@ -116,10 +116,10 @@ public struct ExperimentReport: Sendable {
     }
 
     /// Text and numeric fields of the scored lines of the training file.
-    func parseLines(_ file: LineFile, lines: [Int], plan: ExperimentPlan) -> (text: [Int: String], numeric: [(String, [Double])]) {
+    /// Numeric fields present in at least half the rows are kept (missing values as nil).
+    func parseLines(_ file: LineFile, lines: [Int], plan: ExperimentPlan) -> (text: [Int: String], numeric: [(String, [Double?])]) {
         var text: [Int: String] = [:]
-        var numeric: [String: [Double]] = [:]
-        var numericOrder: [String] = []
+        var numeric: [String: [Double?]] = [:]
         let skip: Set<String> = [plan.labelField ?? "label", "label", "gold_label", "id", "idx"]
         for (i, n) in lines.enumerated() where n >= 1 && n <= file.count {
             guard let obj = try? JSONSerialization.jsonObject(with: file.line(n)) as? [String: Any] else { continue }
@@ -127,19 +127,19 @@ public struct ExperimentReport: Sendable {
             let p = [plan.pairField, "text_pair", "sentence2", "hypothesis"].compactMap { $0 }.compactMap { obj[$0] as? String }.first
             text[n] = p.map { "\(t) ‖ \($0)" } ?? t
             for (k, v) in obj where !skip.contains(k) {
-                guard let num = v as? NSNumber else { continue }
-                if i == 0 { numericOrder.append(k); numeric[k] = [] }
-                numeric[k]?.append(num.doubleValue)
+                guard let num = v as? NSNumber, num.doubleValue.isFinite else { continue }
+                if numeric[k] == nil { numeric[k] = [Double?](repeating: nil, count: lines.count) }
+                numeric[k]![i] = num.doubleValue
             }
         }
-        let full = numericOrder.sorted().filter { numeric[$0]?.count == lines.count }.map { ($0, numeric[$0]!) }
-        return (text, full)
+        let kept = numeric.keys.sorted().filter { k in numeric[k]!.compactMap { $0 }.count * 2 >= lines.count }.map { ($0, numeric[$0]!) }
+        return (text, kept)
     }
 
-    func correlations(_ scores: [(String, ScoreFile)], extra: [(String, [Double])]) -> String {
-        // Align every score on the first file's lines.
+    func correlations(_ scores: [(String, ScoreFile)], extra: [(String, [Double?])]) -> String {
+        // Align every score on the first file's lines; fields may miss values (pairs use rows with both).
         let lines = scores[0].1.lines
-        var cols: [(String, [Double])] = []
+        var cols: [(String, [Double?])] = []
         for (m, sf) in scores {
             let byLine = Dictionary(uniqueKeysWithValues: zip(sf.lines, sf.scores))
             guard lines.allSatisfy({ byLine[$0] != nil }) else { continue }
@@ -147,14 +147,17 @@ public struct ExperimentReport: Sendable {
         }
         cols += extra
         guard cols.count >= 2 else { return "<p>One score only: nothing to correlate.</p>" }
-        let ranks = cols.map { Statistics.ranks($0.1) }
+        func spearman(_ a: [Double?], _ b: [Double?]) -> Double {
+            let both = zip(a, b).compactMap { x, y in x.flatMap { x in y.map { (x, $0) } } }
+            return Statistics.spearman(both.map(\.0), both.map(\.1))
+        }
         var s = "<p>Spearman rank correlation between scores (higher = harder for every score)"
-            + (extra.isEmpty ? "" : " and numeric fields of the training file (\(extra.map { e($0.0) }.joined(separator: ", ")))") + ".</p>"
+            + (extra.isEmpty ? "" : " and numeric fields of the training file (\(extra.map { e($0.0) }.joined(separator: ", ")); rows where a field is missing are left out of its pairs)") + ".</p>"
         s += "<table class=\"corr\"><tr><th></th>" + cols.map { "<th>\(e($0.0))</th>" }.joined() + "</tr>"
         for i in cols.indices {
             s += "<tr><th>\(e(cols[i].0))</th>"
             for j in cols.indices {
-                let r = i == j ? 1 : Statistics.pearson(ranks[i], ranks[j])
+                let r = i == j ? 1 : spearman(cols[i].1, cols[j].1)
                 let a = min(1, abs(r))
                 let bg = r >= 0 ? "rgba(31,119,180,\(String(format: "%.2f", 0.7 * a)))" : "rgba(214,39,40,\(String(format: "%.2f", 0.7 * a)))"
                 s += "<td style=\"background:\(bg)\">\(String(format: "%.3f", r))</td>"

@@ -57,6 +57,16 @@ void ck_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n
     }
 }
 
+/* dinp[n] = dout * gelu'(x): ck_gelu_backward writing instead of accumulating (no zeroing pass). */
+CK_SIMD_CLONES
+void ck_gelu_backward_set(float *dinp, const float *dout, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float pdf = CK_INV_SQRT_2PI * ck_expf(-0.5f * x * x);
+        dinp[i] = dout[i] * (ck_normal_cdf(x) + x * pdf);
+    }
+}
+
 /* out[n] = tanh(inp[n]). */
 void ck_tanh_forward(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = tanhf(inp[i]);
@@ -98,14 +108,83 @@ void ck_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_
     for (size_t i = 0; i < n; i++) out[i] = ck_rng_u24(sm, offset + i) >= p ? inp[i] * s : 0.0f;
 }
 
-/* dinp[n] += keep(i) ? dout / (1-p) : 0, the forward's mask recomputed from (seed, offset + i). */
-CK_SIMD_CLONES
-void ck_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed, uint64_t offset) {
+/* dinp[i] (+)= keep(i) ? dout / (1-p) : 0, the forward's mask recomputed from (seed, offset + i):
+ * added when accumulate, written otherwise (p == 0 then copies). */
+static inline void dropout_backward_impl(float *dinp, const float *dout, size_t n, float p, uint64_t seed,
+                                         uint64_t offset, int accumulate) {
     if (p <= 0.0f) {
-        for (size_t i = 0; i < n; i++) dinp[i] += dout[i];
+        if (accumulate) {
+            for (size_t i = 0; i < n; i++) dinp[i] += dout[i];
+        } else if (dinp != dout) {
+            memmove(dinp, dout, n * sizeof(float));
+        }
         return;
     }
     const uint64_t sm = ck_mix64(seed);
     const float s = 1.0f / (1.0f - p);
-    for (size_t i = 0; i < n; i++) dinp[i] += ck_rng_u24(sm, offset + i) >= p ? dout[i] * s : 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float d = ck_rng_u24(sm, offset + i) >= p ? dout[i] * s : 0.0f;
+        dinp[i] = accumulate ? dinp[i] + d : d;
+    }
 }
+
+CK_SIMD_CLONES
+void ck_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed, uint64_t offset) {
+    dropout_backward_impl(dinp, dout, n, p, seed, offset, 1);
+}
+
+CK_SIMD_CLONES
+void ck_dropout_backward_set(float *dinp, const float *dout, size_t n, float p, uint64_t seed, uint64_t offset) {
+    dropout_backward_impl(dinp, dout, n, p, seed, offset, 0);
+}
+
+/* ------------------------------------------------------------------ GEMM epilogues
+ * The linear layers' GEMMs run with beta = 0 and these add the bias in the same pass as the next
+ * elementwise op, so a [rows, cols] activation is read and written once instead of three times. */
+
+/* x[r, c] (row stride ld) += bias[c] for rows r < rows. */
+CK_SIMD_CLONES
+void ck_add_bias_rows(float *x, int ld, const float *bias, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        float *row = x + (size_t)r * ld;
+        for (int c = 0; c < cols; c++) row[c] += bias[c];
+    }
+}
+
+/* pre[r, c] += bias[c]; out[r, c] = gelu(pre[r, c]) (both [rows, cols], contiguous). */
+CK_SIMD_CLONES
+void ck_bias_gelu_forward(float *restrict pre, float *restrict out, const float *restrict bias, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        float *p = pre + (size_t)r * cols, *o = out + (size_t)r * cols;
+        for (int c = 0; c < cols; c++) {
+            float x = p[c] + bias[c];
+            p[c] = x;
+            o[c] = x * ck_normal_cdf(x);
+        }
+    }
+}
+
+/* out[r, c] = res[r, c] + dropout(y[r, c] + bias[c]) over [rows, cols] contiguous, the dropout
+ * counter of element (r, c) being offset + r*cols + c (as ck_dropout_forward over the flat array).
+ * y is only read. out may alias res. */
+CK_SIMD_CLONES
+void ck_bias_dropout_residual(float *out, const float *res, const float *y, const float *bias,
+                              int rows, int cols, float p, uint64_t seed, uint64_t offset) {
+    if (p <= 0.0f) {
+        for (int r = 0; r < rows; r++) {
+            const size_t o = (size_t)r * cols;
+            for (int c = 0; c < cols; c++) out[o + c] = res[o + c] + (y[o + c] + bias[c]);
+        }
+        return;
+    }
+    const uint64_t sm = ck_mix64(seed);
+    const float s = 1.0f / (1.0f - p);
+    for (int r = 0; r < rows; r++) {
+        const size_t o = (size_t)r * cols;
+        for (int c = 0; c < cols; c++) {
+            float v = (y[o + c] + bias[c]) * s;
+            out[o + c] = res[o + c] + (ck_rng_u24(sm, offset + o + c) >= p ? v : 0.0f);
+        }
+    }
+}
+

@@ -62,35 +62,54 @@ static void att_dropout(float *pd, const float *p, int b, int h, int T, int NH,
     }
 }
 
+/* d[n] = Pd[n] != 0 ? d[n] * s : 0: the dropout mask read off the saved dropped probabilities. */
+CK_SIMD_CLONES
+static void att_mask_from(float *restrict d, const float *restrict Pd, size_t n, float s) {
+    for (size_t i = 0; i < n; i++) d[i] = Pd[i] != 0.0f ? d[i] * s : 0.0f;
+}
+
 /* q, k, v: [B*T, ld_qkv], head h at columns [h*HS, (h+1)*HS); key_mask[B,T] nullable ->
  *   att[B,NH,T,T] = softmax(scale * Q_h K_h^T + key_mask + causal)   (before dropout)
  *   out[B*T, C]   = dropout(att) @ V_h per head, C = NH*HS.
- * work: ck_attention_work_size(T) floats (only T*T used here). */
+ * Heads bh = b*NH + h in [bh0, bh1) only (disjoint ranges touch disjoint memory, so callers may run
+ * ranges concurrently, each with its own work). work: ck_attention_work_size(T) floats (T*T used).
+ * att_drop[B,NH,T,T] (nullable): keeps the dropped probabilities for the backward, which then
+ * needs no random numbers. */
+void ck_attention_forward_heads(int bh0, int bh1, float *out, float *att, float *att_drop, const float *q,
+                                const float *k, const float *v, int ld_qkv, const float *key_mask, float *work,
+                                int B, int T, int NH, int HS, int causal, float scale,
+                                float p_drop, uint64_t seed) {
+    const int C = NH * HS;
+    const uint64_t sm = ck_mix64(seed);
+    if (bh1 > B * NH) bh1 = B * NH;
+    for (int bh = bh0 < 0 ? 0 : bh0; bh < bh1; bh++) {
+        const int b = bh / NH, h = bh % NH;
+        const float *km = key_mask ? key_mask + (size_t)b * T : NULL;
+        const size_t qo = (size_t)b * T * ld_qkv + (size_t)h * HS;
+        const float *qh = q + qo, *kh = k + qo, *vh = v + qo;
+        float *P = att + ((size_t)b * NH + h) * T * T;
+        /* S[T,T] = scale * Q_h @ K_h^T, written straight into att and normalised in place */
+        ck_gemm(P, T, qh, ld_qkv, kh, ld_qkv, T, T, HS, CK_TRANS_N, CK_TRANS_T, scale, 0.0f);
+        for (int i = 0; i < T; i++) att_softmax_row(P + (size_t)i * T, km, causal ? i + 1 : T, T);
+        const float *Pd = P;
+        if (p_drop > 0.0f) {
+            float *dst = att_drop ? att_drop + ((size_t)b * NH + h) * T * T : work;
+            att_dropout(dst, P, b, h, T, NH, p_drop, sm);
+            Pd = dst;
+        }
+        /* out_h[T,HS] = Pd[T,T] @ V_h[T,HS] */
+        ck_gemm(out + (size_t)b * T * C + (size_t)h * HS, C, Pd, T, vh, ld_qkv, T, HS, T,
+                CK_TRANS_N, CK_TRANS_N, 1.0f, 0.0f);
+    }
+}
+
+/* Every head, in order (see ck_attention_forward_heads). */
 void ck_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                           int ld_qkv, const float *key_mask, float *work,
                           int B, int T, int NH, int HS, int causal, float scale,
                           float p_drop, uint64_t seed) {
-    const int C = NH * HS;
-    const uint64_t sm = ck_mix64(seed);
-    for (int b = 0; b < B; b++) {
-        const float *km = key_mask ? key_mask + (size_t)b * T : NULL;
-        for (int h = 0; h < NH; h++) {
-            const size_t qo = (size_t)b * T * ld_qkv + (size_t)h * HS;
-            const float *qh = q + qo, *kh = k + qo, *vh = v + qo;
-            float *P = att + ((size_t)b * NH + h) * T * T;
-            /* S[T,T] = scale * Q_h @ K_h^T, written straight into att and normalised in place */
-            ck_gemm(P, T, qh, ld_qkv, kh, ld_qkv, T, T, HS, CK_TRANS_N, CK_TRANS_T, scale, 0.0f);
-            for (int i = 0; i < T; i++) att_softmax_row(P + (size_t)i * T, km, causal ? i + 1 : T, T);
-            const float *Pd = P;
-            if (p_drop > 0.0f) {
-                att_dropout(work, P, b, h, T, NH, p_drop, sm);
-                Pd = work;
-            }
-            /* out_h[T,HS] = Pd[T,T] @ V_h[T,HS] */
-            ck_gemm(out + (size_t)b * T * C + (size_t)h * HS, C, Pd, T, vh, ld_qkv, T, HS, T,
-                    CK_TRANS_N, CK_TRANS_N, 1.0f, 0.0f);
-        }
-    }
+    ck_attention_forward_heads(0, B * NH, out, att, NULL, q, k, v, ld_qkv, key_mask, work, B, T, NH, HS, causal,
+                               scale, p_drop, seed);
 }
 
 /* dS = P * (dP - rowsum(dP * P)), in place over dP[T,T] (softmax backward, row by row). */
@@ -110,39 +129,60 @@ static void att_softmax_backward(float *restrict dP, const float *restrict P, in
  *   dv_h += Pd^T dout_h;  dPd = dout_h V_h^T;  dP = dPd * keep/(1-p);
  *   dS = P * (dP - rowsum(dP * P));  dq_h += scale dS K_h;  dk_h += scale dS^T Q_h.
  * dq, dk, dv have row stride ld_dqkv and accumulate. Masked keys have P = 0, hence zero gradient,
- * so key_mask and causal are not needed here. work: ck_attention_work_size(T) floats. */
-void ck_attention_backward(float *dq, float *dk, float *dv, int ld_dqkv, float *work,
-                           const float *dout, const float *att, const float *q, const float *k,
-                           const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
-                           float p_drop, uint64_t seed) {
+ * so key_mask and causal are not needed here. Heads bh in [bh0, bh1) only, as in the forward; with
+ * accumulate == 0 their dq, dk, dv slices are written instead (each gets exactly one product).
+ * att_drop (nullable): the forward's dropped probabilities; the mask is then read off it (keep iff
+ * Pd != 0: where a kept P is 0, dS = P * (...) is 0 either way), so no random numbers are drawn.
+ * work: ck_attention_work_size(T) floats. */
+void ck_attention_backward_heads(int bh0, int bh1, float *dq, float *dk, float *dv, int ld_dqkv, float *work,
+                                 const float *dout, const float *att, const float *att_drop, const float *q, const float *k,
+                                 const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
+                                 float p_drop, uint64_t seed, int accumulate) {
+    const float beta = accumulate ? 1.0f : 0.0f;
     const int C = NH * HS;
     const size_t TT = (size_t)T * T;
     const uint64_t sm = ck_mix64(seed);
     float *Pd_buf = work, *dP = work + TT;
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < NH; h++) {
-            const size_t qo = (size_t)b * T * ld_qkv + (size_t)h * HS;
-            const size_t go = (size_t)b * T * ld_dqkv + (size_t)h * HS;
-            const float *qh = q + qo, *kh = k + qo, *vh = v + qo;
-            const float *douth = dout + (size_t)b * T * C + (size_t)h * HS;
-            const float *P = att + ((size_t)b * NH + h) * TT;
-            const float *Pd = P;
-            if (p_drop > 0.0f) {
+    if (bh1 > B * NH) bh1 = B * NH;
+    for (int bh = bh0 < 0 ? 0 : bh0; bh < bh1; bh++) {
+        const int b = bh / NH, h = bh % NH;
+        const size_t qo = (size_t)b * T * ld_qkv + (size_t)h * HS;
+        const size_t go = (size_t)b * T * ld_dqkv + (size_t)h * HS;
+        const float *qh = q + qo, *kh = k + qo, *vh = v + qo;
+        const float *douth = dout + (size_t)b * T * C + (size_t)h * HS;
+        const float *P = att + ((size_t)b * NH + h) * TT;
+        const float *Pd = P;
+        if (p_drop > 0.0f) {
+            if (att_drop) {
+                Pd = att_drop + ((size_t)b * NH + h) * TT;
+            } else {
                 att_dropout(Pd_buf, P, b, h, T, NH, p_drop, sm);
                 Pd = Pd_buf;
             }
-            /* dV_h[T,HS] += Pd^T[T,T] @ dout_h[T,HS] */
-            ck_gemm(dv + go, ld_dqkv, Pd, T, douth, C, T, HS, T, CK_TRANS_T, CK_TRANS_N, 1.0f, 1.0f);
-            /* dPd[T,T] = dout_h[T,HS] @ V_h^T */
-            ck_gemm(dP, T, douth, C, vh, ld_qkv, T, T, HS, CK_TRANS_N, CK_TRANS_T, 1.0f, 0.0f);
-            /* dP = dPd * keep / (1-p): the same mask and scale as Pd, applied in place */
-            if (p_drop > 0.0f) att_dropout(dP, dP, b, h, T, NH, p_drop, sm);
-            att_softmax_backward(dP, P, T);
-            /* dQ_h[T,HS] += scale * dS[T,T] @ K_h[T,HS];  dK_h[T,HS] += scale * dS^T @ Q_h */
-            ck_gemm(dq + go, ld_dqkv, dP, T, kh, ld_qkv, T, HS, T, CK_TRANS_N, CK_TRANS_N, scale, 1.0f);
-            ck_gemm(dk + go, ld_dqkv, dP, T, qh, ld_qkv, T, HS, T, CK_TRANS_T, CK_TRANS_N, scale, 1.0f);
         }
+        /* dV_h[T,HS] += Pd^T[T,T] @ dout_h[T,HS] */
+        ck_gemm(dv + go, ld_dqkv, Pd, T, douth, C, T, HS, T, CK_TRANS_T, CK_TRANS_N, 1.0f, beta);
+        /* dPd[T,T] = dout_h[T,HS] @ V_h^T */
+        ck_gemm(dP, T, douth, C, vh, ld_qkv, T, T, HS, CK_TRANS_N, CK_TRANS_T, 1.0f, 0.0f);
+        /* dP = dPd * keep / (1-p): the same mask and scale as Pd, applied in place */
+        if (p_drop > 0.0f) {
+            if (att_drop) att_mask_from(dP, Pd, TT, 1.0f / (1.0f - p_drop));
+            else att_dropout(dP, dP, b, h, T, NH, p_drop, sm);
+        }
+        att_softmax_backward(dP, P, T);
+        /* dQ_h[T,HS] += scale * dS[T,T] @ K_h[T,HS];  dK_h[T,HS] += scale * dS^T @ Q_h */
+        ck_gemm(dq + go, ld_dqkv, dP, T, kh, ld_qkv, T, HS, T, CK_TRANS_N, CK_TRANS_N, scale, beta);
+        ck_gemm(dk + go, ld_dqkv, dP, T, qh, ld_qkv, T, HS, T, CK_TRANS_T, CK_TRANS_N, scale, beta);
     }
+}
+
+/* Every head, in order (see ck_attention_backward_heads). */
+void ck_attention_backward(float *dq, float *dk, float *dv, int ld_dqkv, float *work,
+                           const float *dout, const float *att, const float *q, const float *k,
+                           const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
+                           float p_drop, uint64_t seed) {
+    ck_attention_backward_heads(0, B * NH, dq, dk, dv, ld_dqkv, work, dout, att, NULL, q, k, v, ld_qkv, B, T, NH, HS,
+                                scale, p_drop, seed, 1);
 }
 
 /* ------------------------------------------------------------------ plain-loop references */

@@ -47,6 +47,20 @@ static double block_dot(const float *restrict P, const float *restrict Q, int ld
     return acc;
 }
 
+/* sum_{i,j} P[i,j] Q[i,j] for symmetric P, Q [T,T] of which only the upper triangles are stored:
+ * the diagonal once plus twice the strict upper triangle, in double. */
+CK_SIMD_CLONES
+static double upper_dot_symmetric(const float *restrict P, const float *restrict Q, int T) {
+    CK_FP_REASSOC
+    double diag = 0.0, off = 0.0;
+    for (int i = 0; i < T; i++) {
+        const float *p = P + (size_t)i * T, *q = Q + (size_t)i * T;
+        diag += (double)p[i] * (double)q[i];
+        for (int j = i + 1; j < T; j++) off += (double)p[j] * (double)q[j];
+    }
+    return diag + 2.0 * off;
+}
+
 /* dst[C] = sum_{t in [r0, r1)} G[t, :] (row stride ldg), summed in double a block of columns at a
  * time, stored as float. */
 CK_SIMD_CLONES
@@ -85,10 +99,11 @@ void ck_grad_norms_linear(float *out, float *work, const float *A, int lda, cons
         const float *Am = A + (size_t)off[m] * lda, *Gm = G + (size_t)off[m] * ldg;
         double v;
         if (norms_use_gram(T, din, dout)) {
+            /* Both Gram matrices are symmetric: SYRK forms their upper triangles (half a GEMM each) */
             float *KA = work, *KG = work + (size_t)T * T;
-            ck_gemm(KA, T, Am, lda, Am, lda, T, T, din, CK_TRANS_N, CK_TRANS_T, 1.0f, 0.0f); /* [T,din][din,T] */
-            ck_gemm(KG, T, Gm, ldg, Gm, ldg, T, T, dout, CK_TRANS_N, CK_TRANS_T, 1.0f, 0.0f); /* [T,dout][dout,T] */
-            v = ck_dot(KA, KG, (size_t)T * T);
+            ck_syrk_upper(KA, T, Am, lda, T, din, 1.0f, 0.0f);  /* [T,din][din,T] */
+            ck_syrk_upper(KG, T, Gm, ldg, T, dout, 1.0f, 0.0f); /* [T,dout][dout,T] */
+            v = upper_dot_symmetric(KA, KG, T);
         } else {
             ck_gemm(work, din, Gm, ldg, Am, lda, dout, din, T, CK_TRANS_T, CK_TRANS_N, 1.0f, 0.0f); /* [dout,T][T,din] */
             v = ck_sum_squares(work, (size_t)din * dout);
@@ -119,6 +134,7 @@ void ck_grad_norms_linear_ref(float *out, float *work, const float *A, int lda, 
 
 /* G[.., dout] (ldg), off[M+1] -> out[m] += scale * ||sum_{t in m} G[t,:]||^2. No scratch: column
  * sums of one block of columns live on the stack in double. */
+CK_SIMD_CLONES
 void ck_grad_norms_bias(float *out, const float *G, int ldg, const int32_t *off, int M, int dout, float scale) {
     double acc[CK_GN_BLOCK];
     for (int m = 0; m < M; m++) {

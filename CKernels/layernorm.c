@@ -44,10 +44,10 @@ void ck_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
 }
 
 /* One row of dinp: with xhat = (x - mean) rstd and g = dout * w,
- *   dinp += rstd * (g - mean(g) - xhat * mean(g * xhat))     (llm.c's form). */
-CK_SIMD_CLONES
-static void ln_row_backward(float *restrict dinp, const float *restrict dout, const float *restrict x,
-                            const float *restrict w, float m, float rs, int C) {
+ *   dinp (+)= rstd * (g - mean(g) - xhat * mean(g * xhat))     (llm.c's form),
+ * added to dinp when accumulate, written over it otherwise. */
+static inline void ln_row_backward_impl(float *restrict dinp, const float *restrict dout, const float *restrict x,
+                                        const float *restrict w, float m, float rs, int C, int accumulate) {
     CK_FP_REASSOC
     float g_sum = 0.0f, gx_sum = 0.0f;
     for (int c = 0; c < C; c++) {
@@ -58,7 +58,29 @@ static void ln_row_backward(float *restrict dinp, const float *restrict dout, co
     float g_mean = g_sum / (float)C, gx_mean = gx_sum / (float)C;
     for (int c = 0; c < C; c++) {
         float xhat = (x[c] - m) * rs;
-        dinp[c] += rs * (dout[c] * w[c] - g_mean - xhat * gx_mean);
+        float d = rs * (dout[c] * w[c] - g_mean - xhat * gx_mean);
+        dinp[c] = accumulate ? dinp[c] + d : d;
+    }
+}
+
+CK_SIMD_CLONES
+static void ln_row_backward(float *restrict dinp, const float *restrict dout, const float *restrict x,
+                            const float *restrict w, float m, float rs, int C) {
+    ln_row_backward_impl(dinp, dout, x, w, m, rs, C, 1);
+}
+
+CK_SIMD_CLONES
+static void ln_row_backward_set(float *restrict dinp, const float *restrict dout, const float *restrict x,
+                                const float *restrict w, float m, float rs, int C) {
+    ln_row_backward_impl(dinp, dout, x, w, m, rs, C, 0);
+}
+
+/* dinp[N,C] = d loss / d inp (written, not accumulated): the input part of ck_layernorm_backward. */
+void ck_layernorm_backward_input_set(float *dinp, const float *dout, const float *inp, const float *weight,
+                                     const float *mean, const float *rstd, int N, int C) {
+    for (int n = 0; n < N; n++) {
+        size_t o = (size_t)n * C;
+        ln_row_backward_set(dinp + o, dout + o, inp + o, weight, mean[n], rstd[n], C);
     }
 }
 
@@ -73,14 +95,20 @@ void ck_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
         ln_row_backward(dinp + o, dout + o, inp + o, weight, mean[n], rstd[n], C);
     }
     if (!dweight && !dbias) return;
-    /* Column sums over N rows (B*T, thousands): double accumulators, a block of columns at a time
-     * so the inner loop stays contiguous. */
+    ck_layernorm_param_grads(dweight, dbias, dout, inp, C, mean, rstd, N, C);
+}
+
+/* Column sums over N rows (B*T, thousands): double accumulators, a block of columns at a time so
+ * the inner loop stays contiguous. */
+void ck_layernorm_param_grads(float *dweight, float *dbias, const float *dout, const float *inp, int ld,
+                              const float *mean, const float *rstd, int N, int cols) {
+    if (!dweight && !dbias) return;
     double aw[CK_LN_BLOCK], ab[CK_LN_BLOCK];
-    for (int c0 = 0; c0 < C; c0 += CK_LN_BLOCK) {
-        int nb = CK_MIN(CK_LN_BLOCK, C - c0);
+    for (int c0 = 0; c0 < cols; c0 += CK_LN_BLOCK) {
+        int nb = CK_MIN(CK_LN_BLOCK, cols - c0);
         for (int c = 0; c < nb; c++) aw[c] = ab[c] = 0.0;
         for (int n = 0; n < N; n++) {
-            const float *x = inp + (size_t)n * C + c0, *d = dout + (size_t)n * C + c0;
+            const float *x = inp + (size_t)n * ld + c0, *d = dout + (size_t)n * ld + c0;
             float m = mean[n], rs = rstd[n];
             for (int c = 0; c < nb; c++) {
                 aw[c] += (double)(d[c] * ((x[c] - m) * rs));

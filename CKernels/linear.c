@@ -39,18 +39,20 @@ void ck_linear_backward(float *dinp, int ld_dinp, float *dweight, float *dbias,
     if (dweight) { /* [N,OC]^T @ [N,C] */
         ck_gemm(dweight, C, dout, ld_dout, inp, ld_inp, OC, C, N, CK_TRANS_T, CK_TRANS_N, 1.0f, 1.0f);
     }
-    if (dbias) {
-        /* N can be B*T (thousands of rows): sum in double, a block of columns at a time so the
-         * inner loop runs along a contiguous row and vectorises. */
-        double acc[CK_LINEAR_DBIAS_BLOCK];
-        for (int o0 = 0; o0 < OC; o0 += CK_LINEAR_DBIAS_BLOCK) {
-            int nb = CK_MIN(CK_LINEAR_DBIAS_BLOCK, OC - o0);
-            for (int o = 0; o < nb; o++) acc[o] = 0.0;
-            for (int n = 0; n < N; n++) {
-                const float *row = dout + (size_t)n * ld_dout + o0;
-                for (int o = 0; o < nb; o++) acc[o] += (double)row[o];
-            }
-            for (int o = 0; o < nb; o++) dbias[o0 + o] += (float)acc[o];
+    if (dbias) ck_column_sums_add(dbias, dout, ld_dout, N, OC);
+}
+
+/* N can be B*T (thousands of rows): sum in double, a block of columns at a time so the inner loop
+ * runs along a contiguous row and vectorises. */
+void ck_column_sums_add(float *dst, const float *G, int ldg, int N, int cols) {
+    double acc[CK_LINEAR_DBIAS_BLOCK];
+    for (int o0 = 0; o0 < cols; o0 += CK_LINEAR_DBIAS_BLOCK) {
+        int nb = CK_MIN(CK_LINEAR_DBIAS_BLOCK, cols - o0);
+        for (int o = 0; o < nb; o++) acc[o] = 0.0;
+        for (int n = 0; n < N; n++) {
+            const float *row = G + (size_t)n * ldg + o0;
+            for (int o = 0; o < nb; o++) acc[o] += (double)row[o];
         }
+        for (int o = 0; o < nb; o++) dst[o0 + o] += (float)acc[o];
     }
 }

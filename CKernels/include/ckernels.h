@@ -30,6 +30,9 @@ enum { CK_TRANS_N = 0, CK_TRANS_T = 1 };
  * transA, A stored as [K,M] (lda >= M); likewise B.  Row-major, wraps cblas_sgemm. */
 void ck_gemm(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
              int M, int N, int K, int transA, int transB, float alpha, float beta);
+/* Upper triangle of C[N,N] = alpha * A[N,K] A^T + beta * C (cblas_ssyrk); the strict lower triangle
+ * is left untouched. */
+void ck_syrk_upper(float *C, int ldc, const float *A, int lda, int N, int K, float alpha, float beta);
 void ck_gemm_ref(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
                  int M, int N, int K, int transA, int transB, float alpha, float beta);
 
@@ -43,6 +46,15 @@ void ck_gemm_strided_batched(float *C, int ldc, long strideC, const float *A, in
  * Returns LAPACK's info (0 on success). Used for seeded random projections (TracIn --project). */
 int ck_qr_orthonormalize(float *A, int lda, float *tau, int m, int n);
 
+/* The threading policy (OpenBLAS's results depend on its thread count, so it never changes under a
+ * running call): ck_gemm, ck_syrk_upper and the LAPACK calls hold a read lock outside parallel
+ * regions. ck_parallel_region_begin (calling thread) takes the write lock and sets OpenBLAS to one
+ * thread until ck_parallel_region_end; worker threads bracket each task with
+ * ck_parallel_worker_enter/exit so their calls inside the region take no lock. Regions nest. */
+int ck_parallel_region_begin(void);
+void ck_parallel_region_end(void);
+void ck_parallel_worker_enter(void);
+void ck_parallel_worker_exit(void);
 /* OpenBLAS thread count (the only threading knob of the C core). */
 void ck_blas_set_threads(int n);
 int ck_blas_get_threads(void);
@@ -64,6 +76,8 @@ void ck_linear_backward(float *dinp, int ld_dinp, float *dweight, float *dbias,
 /* GELU, erf form (Hugging Face "gelu"): 0.5 x (1 + erf(x / sqrt 2)). */
 void ck_gelu_forward(float *out, const float *inp, size_t n);
 void ck_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+/* The same, writing dinp instead of accumulating (saves a zeroing pass). */
+void ck_gelu_backward_set(float *dinp, const float *dout, const float *inp, size_t n);
 /* out = tanh(inp); the backward uses the forward OUTPUT: dinp += dout * (1 - out^2). */
 void ck_tanh_forward(float *out, const float *inp, size_t n);
 void ck_tanh_backward(float *dinp, const float *dout, const float *out, size_t n);
@@ -82,6 +96,18 @@ float ck_rng_uniform(uint64_t seed, uint64_t counter);
 void ck_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed, uint64_t offset);
 /* dinp[i] += keep(i) ? dout[i] / (1-p) : 0 with the same mask as the forward. */
 void ck_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed, uint64_t offset);
+/* The same, writing dinp instead of accumulating (p == 0 copies). */
+void ck_dropout_backward_set(float *dinp, const float *dout, size_t n, float p, uint64_t seed, uint64_t offset);
+
+/* GEMM epilogues (the GEMM ran with beta = 0):
+ *   ck_add_bias_rows          x[r, :] (row stride ld) += bias
+ *   ck_bias_gelu_forward      pre += bias (row broadcast); out = gelu(pre)
+ *   ck_bias_dropout_residual  out = res + dropout(y + bias), counter offset + r*cols + c; out may alias res
+ * Rows are independent, so Swift splits them across cores. */
+void ck_add_bias_rows(float *x, int ld, const float *bias, int rows, int cols);
+void ck_bias_gelu_forward(float *pre, float *out, const float *bias, int rows, int cols);
+void ck_bias_dropout_residual(float *out, const float *res, const float *y, const float *bias,
+                              int rows, int cols, float p, uint64_t seed, uint64_t offset);
 
 /* ---------------------------------------------------------------- layernorm.c */
 
@@ -92,6 +118,18 @@ void ck_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
 void ck_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                            const float *inp, const float *weight, const float *mean, const float *rstd,
                            int N, int C);
+
+/* The input part of ck_layernorm_backward, writing dinp instead of accumulating. */
+void ck_layernorm_backward_input_set(float *dinp, const float *dout, const float *inp, const float *weight,
+                                     const float *mean, const float *rstd, int N, int C);
+/* The weight/bias gradient part of ck_layernorm_backward over columns [0, cols) of row stride ld
+ * (pass column-offset pointers for a column block; blocks are independent):
+ *   dweight[c] += sum_n dout[n,c] xhat[n,c];  dbias[c] += sum_n dout[n,c]   (double sums). */
+void ck_layernorm_param_grads(float *dweight, float *dbias, const float *dout, const float *inp, int ld,
+                              const float *mean, const float *rstd, int N, int cols);
+/* dst[c] += sum_{n < N} G[n, c] over columns [0, cols) of row stride ldg, summed in double (the
+ * bias gradient of a linear layer; column blocks are independent). */
+void ck_column_sums_add(float *dst, const float *G, int ldg, int N, int cols);
 
 /* ---------------------------------------------------------------- softmax_xent.c */
 
@@ -129,6 +167,19 @@ void ck_attention_backward(float *dq, float *dk, float *dv, int ld_dqkv, float *
                            const float *dout, const float *att, const float *q, const float *k,
                            const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
                            float p_drop, uint64_t seed);
+/* The same over heads bh = b*NH + h in [bh0, bh1) only: disjoint ranges write disjoint memory, so
+ * Swift runs ranges concurrently, each with its own work (ck_attention_work_size(T) floats).
+ * att_drop[B,NH,T,T] (nullable) keeps the forward's dropped probabilities; given to the backward,
+ * it replaces the recomputed mask (same result, no random numbers).
+ * accumulate == 0 writes the heads' dq, dk, dv slices instead of adding to them. */
+void ck_attention_forward_heads(int bh0, int bh1, float *out, float *att, float *att_drop, const float *q,
+                                const float *k, const float *v, int ld_qkv, const float *key_mask, float *work,
+                                int B, int T, int NH, int HS, int causal, float scale,
+                                float p_drop, uint64_t seed);
+void ck_attention_backward_heads(int bh0, int bh1, float *dq, float *dk, float *dv, int ld_dqkv, float *work,
+                                 const float *dout, const float *att, const float *att_drop, const float *q,
+                                 const float *k, const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
+                                 float p_drop, uint64_t seed, int accumulate);
 void ck_attention_forward_ref(float *out, float *att, const float *q, const float *k, const float *v,
                               int ld_qkv, const float *key_mask, float *work,
                               int B, int T, int NH, int HS, int causal, float scale,

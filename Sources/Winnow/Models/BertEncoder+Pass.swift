@@ -43,22 +43,72 @@ extension BertEncoder {
             let a = ws.layers[li]
             let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
             let qkv = a.qkv.mptr
-            layer.query.forward(p, out: qkv, ldOut: 3 * C, inp: x, ldInp: C, rows: N)
-            layer.key.forward(p, out: qkv + C, ldOut: 3 * C, inp: x, ldInp: C, rows: N)
-            layer.value.forward(p, out: qkv + 2 * C, ldOut: 3 * C, inp: x, ldInp: C, rows: N)
-            ck_attention_forward(a.attnOut.mptr, a.att.mptr, qkv, qkv + C, qkv + 2 * C, Int32(3 * C), ws.keyMask.ptr,
-                                 ws.attWork.mptr, Int32(B), Int32(T), Int32(NH), Int32(HS), causal ? 1 : 0, scale, pAtt,
-                                 siteSeed(seed, 1 + 4 * li))
-            layer.attentionOutput.forward(p, out: ws.scratch.mptr, ldOut: C, inp: a.attnOut.ptr, ldInp: C, rows: N)
-            Dropout.forward(ws.scratch.mptr, count: N * C, p: pHid, seed: siteSeed(seed, 2 + 4 * li))
-            ck_add(a.r1.mptr, x, ws.scratch.ptr, N * C)
-            layer.attentionNorm.forward(p, out: a.h1.mptr, mean: a.mean1.mptr, rstd: a.rstd1.mptr, inp: a.r1.ptr, rows: N)
-            layer.intermediate.forward(p, out: a.interPre.mptr, ldOut: I, inp: a.h1.ptr, ldInp: C, rows: N)
-            ck_gelu_forward(a.inter.mptr, a.interPre.ptr, N * I)
-            layer.output.forward(p, out: ws.scratch.mptr, ldOut: C, inp: a.inter.ptr, ldInp: I, rows: N)
-            Dropout.forward(ws.scratch.mptr, count: N * C, p: pHid, seed: siteSeed(seed, 3 + 4 * li))
-            ck_add(a.r2.mptr, a.h1.ptr, ws.scratch.ptr, N * C)
-            layer.outputNorm.forward(p, out: a.out.mptr, mean: a.mean2.mptr, rstd: a.rstd2.mptr, inp: a.r2.ptr, rows: N)
+            Profile.section("fwd qkv gemm") {
+                // Q, K and V as one GEMM against the stacked [3C, C] weights, onto rows prefilled with
+                // the stacked biases (beta = 1: no separate zeroing or bias pass).
+                let w = a.wqkv.mptr, bias = a.bqkv.mptr
+                for (j, lin) in [layer.query, layer.key, layer.value].enumerated() {
+                    (w + j * C * C).update(from: p[lin.weight].ptr, count: C * C)
+                    (bias + j * C).update(from: p[lin.bias].ptr, count: C)
+                }
+                Parallel.ranges(N, minChunk: 256) { _, r in
+                    for row in r { (qkv + row * 3 * C).update(from: bias, count: 3 * C) }
+                }
+                ck_gemm(qkv, Int32(3 * C), x, Int32(C), w, Int32(C), Int32(N), Int32(3 * C), Int32(C),
+                        Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
+            }
+            Profile.section("fwd attention") {
+                let attnOut = a.attnOut.mptr, att = a.att.mptr, mask = ws.keyMask.ptr, work = ws.attWork.mptr
+                let workSize = ws.attWorkSize, attSeed = siteSeed(seed, 1 + 4 * li)
+                // With dropout, the dropped probabilities are kept so the backward draws no random numbers.
+                var drop: UnsafeMutablePointer<Float>? = nil
+                if pAtt > 0 {
+                    a.attDrop.resize([B, NH, T, T])
+                    drop = a.attDrop.mptr
+                }
+                Parallel.ranges(B * NH) { part, r in
+                    ck_attention_forward_heads(Int32(r.lowerBound), Int32(r.upperBound), attnOut, att, drop, qkv, qkv + C, qkv + 2 * C,
+                                               Int32(3 * C), mask, work + part * workSize, Int32(B), Int32(T), Int32(NH), Int32(HS),
+                                               causal ? 1 : 0, scale, pAtt, attSeed)
+                }
+            }
+            // attention.output.dense, then bias + dropout + residual in one pass, then LayerNorm.
+            Profile.section("fwd gemm") {
+                layer.attentionOutput.product(p, out: ws.scratch.mptr, ldOut: C, inp: a.attnOut.ptr, ldInp: C, rows: N)
+            }
+            Profile.section("fwd bias+dropout+res+LN") {
+                Self.biasDropoutResidual(out: a.r1.mptr, res: x, y: ws.scratch.ptr, bias: p[layer.attentionOutput.bias].ptr,
+                                         rows: N, cols: C, p: pHid, seed: siteSeed(seed, 2 + 4 * li))
+                layer.attentionNorm.forward(p, out: a.h1.mptr, mean: a.mean1.mptr, rstd: a.rstd1.mptr, inp: a.r1.ptr, rows: N)
+            }
+            // intermediate.dense, then bias + GELU in one pass.
+            Profile.section("fwd gemm") {
+                layer.intermediate.product(p, out: a.interPre.mptr, ldOut: I, inp: a.h1.ptr, ldInp: C, rows: N)
+            }
+            Profile.section("fwd bias+gelu") {
+                let pre = a.interPre.mptr, act = a.inter.mptr, ib = p[layer.intermediate.bias].ptr
+                Parallel.ranges(N, minChunk: 64) { _, r in
+                    ck_bias_gelu_forward(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
+                }
+            }
+            Profile.section("fwd gemm") {
+                layer.output.product(p, out: ws.scratch.mptr, ldOut: C, inp: a.inter.ptr, ldInp: I, rows: N)
+            }
+            Profile.section("fwd bias+dropout+res+LN") {
+                Self.biasDropoutResidual(out: a.r2.mptr, res: a.h1.ptr, y: ws.scratch.ptr, bias: p[layer.output.bias].ptr,
+                                         rows: N, cols: C, p: pHid, seed: siteSeed(seed, 3 + 4 * li))
+                layer.outputNorm.forward(p, out: a.out.mptr, mean: a.mean2.mptr, rstd: a.rstd2.mptr, inp: a.r2.ptr, rows: N)
+            }
+        }
+    }
+
+    /// out = res + dropout(y + bias) over [rows, cols], rows split across cores; the dropout counters
+    /// are the flat indices, as a single `Dropout.forward` over the whole array would use.
+    static func biasDropoutResidual(out: UnsafeMutablePointer<Float>, res: UnsafePointer<Float>, y: UnsafePointer<Float>,
+                                    bias: UnsafePointer<Float>, rows: Int, cols: Int, p: Float, seed: UInt64) {
+        Parallel.ranges(rows, minChunk: 256) { _, r in
+            let o = r.lowerBound * cols
+            ck_bias_dropout_residual(out + o, res + o, y + o, bias, Int32(r.count), Int32(cols), p, seed, UInt64(o))
         }
     }
 
@@ -77,42 +127,75 @@ extension BertEncoder {
             let layer = layers[li], a = ws.layers[li]
             let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
             let dIn = li == 0 ? ws.dX.mptr : ws.layers[li - 1].dOut.mptr
-            ws.dr2.zero()
-            layer.outputNorm.backward(p, grads: &grads, dinp: ws.dr2.mptr, dout: a.dOut.ptr, inp: a.r2.ptr,
-                                      mean: a.mean2.ptr, rstd: a.rstd2.ptr, rows: N)
-            a.dh1.mptr.update(from: ws.dr2.ptr, count: N * C)      // residual branch
-            a.dOut2.zero()
-            Dropout.backward(dinp: a.dOut2.mptr, dout: ws.dr2.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 3 + 4 * li))
-            ws.dinter.zero()
-            layer.output.backward(p, grads: &grads, dinp: ws.dinter.mptr, ldDinp: I, dout: a.dOut2.ptr, ldDout: C,
-                                  inp: a.inter.ptr, ldInp: I, rows: N)
-            a.dInterPre.zero()
-            ck_gelu_backward(a.dInterPre.mptr, ws.dinter.ptr, a.interPre.ptr, N * I)
-            layer.intermediate.backward(p, grads: &grads, dinp: a.dh1.mptr, ldDinp: C, dout: a.dInterPre.ptr, ldDout: I,
-                                        inp: a.h1.ptr, ldInp: C, rows: N)
-            ws.dr1.zero()
-            layer.attentionNorm.backward(p, grads: &grads, dinp: ws.dr1.mptr, dout: a.dh1.ptr, inp: a.r1.ptr,
-                                         mean: a.mean1.ptr, rstd: a.rstd1.ptr, rows: N)
-            a.dproj.zero()
-            Dropout.backward(dinp: a.dproj.mptr, dout: ws.dr1.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 2 + 4 * li))
-            ws.dAttnOut.zero()
-            layer.attentionOutput.backward(p, grads: &grads, dinp: ws.dAttnOut.mptr, ldDinp: C, dout: a.dproj.ptr, ldDout: C,
-                                           inp: a.attnOut.ptr, ldInp: C, rows: N)
-            a.dqkv.zero()
+            // Each gradient buffer is written by its first producer (no zeroing passes); only the
+            // residual branches accumulate.
+            Profile.section("bwd LN") {
+                layer.outputNorm.backward(p, grads: &grads, dinp: ws.dr2.mptr, dout: a.dOut.ptr, inp: a.r2.ptr,
+                                          mean: a.mean2.ptr, rstd: a.rstd2.ptr, rows: N, accumulate: false)
+            }
+            Profile.section("bwd copy") {
+                Elementwise.copy(a.dh1.mptr, from: ws.dr2.ptr, count: N * C)      // residual branch
+            }
+            Profile.section("bwd dropout") {
+                Dropout.backward(dinp: a.dOut2.mptr, dout: ws.dr2.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 3 + 4 * li),
+                                 accumulate: false)
+            }
+            Profile.section("bwd linear") {
+                layer.output.backward(p, grads: &grads, dinp: ws.dinter.mptr, ldDinp: I, dout: a.dOut2.ptr, ldDout: C,
+                                      inp: a.inter.ptr, ldInp: I, rows: N, accumulate: false)
+            }
+            Profile.section("bwd gelu") {
+                Elementwise.geluBackwardSet(a.dInterPre.mptr, ws.dinter.ptr, a.interPre.ptr, count: N * I)
+            }
+            Profile.section("bwd linear") {
+                layer.intermediate.backward(p, grads: &grads, dinp: a.dh1.mptr, ldDinp: C, dout: a.dInterPre.ptr, ldDout: I,
+                                            inp: a.h1.ptr, ldInp: C, rows: N)
+            }
+            Profile.section("bwd LN") {
+                layer.attentionNorm.backward(p, grads: &grads, dinp: ws.dr1.mptr, dout: a.dh1.ptr, inp: a.r1.ptr,
+                                             mean: a.mean1.ptr, rstd: a.rstd1.ptr, rows: N, accumulate: false)
+            }
+            Profile.section("bwd dropout") {
+                Dropout.backward(dinp: a.dproj.mptr, dout: ws.dr1.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 2 + 4 * li),
+                                 accumulate: false)
+            }
+            Profile.section("bwd linear") {
+                layer.attentionOutput.backward(p, grads: &grads, dinp: ws.dAttnOut.mptr, ldDinp: C, dout: a.dproj.ptr, ldDout: C,
+                                               inp: a.attnOut.ptr, ldInp: C, rows: N, accumulate: false)
+            }
             let dqkv = a.dqkv.mptr, qkv = a.qkv.ptr
-            ck_attention_backward(dqkv, dqkv + C, dqkv + 2 * C, Int32(3 * C), ws.attWork.mptr, ws.dAttnOut.ptr, a.att.ptr,
-                                  qkv, qkv + C, qkv + 2 * C, Int32(3 * C), Int32(B), Int32(T), Int32(NH), Int32(HS), scale,
-                                  pAtt, siteSeed(seed, 1 + 4 * li))
-            dIn.update(from: ws.dr1.ptr, count: N * C)      // residual branch
-            layer.query.backward(p, grads: &grads, dinp: dIn, ldDinp: C, dout: dqkv, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
-            layer.key.backward(p, grads: &grads, dinp: dIn, ldDinp: C, dout: dqkv + C, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
-            layer.value.backward(p, grads: &grads, dinp: dIn, ldDinp: C, dout: dqkv + 2 * C, ldDout: 3 * C, inp: x, ldInp: C, rows: N)
+            Profile.section("bwd attention") {
+                let work = ws.attWork.mptr, workSize = ws.attWorkSize, dAttn = ws.dAttnOut.ptr, att = a.att.ptr
+                let attSeed = siteSeed(seed, 1 + 4 * li)
+                let drop: UnsafePointer<Float>? = pAtt > 0 ? a.attDrop.ptr : nil
+                Parallel.ranges(B * NH) { part, r in
+                    ck_attention_backward_heads(Int32(r.lowerBound), Int32(r.upperBound), dqkv, dqkv + C, dqkv + 2 * C, Int32(3 * C),
+                                                work + part * workSize, dAttn, att, drop, qkv, qkv + C, qkv + 2 * C, Int32(3 * C),
+                                                Int32(B), Int32(T), Int32(NH), Int32(HS), scale, pAtt, attSeed, 0)
+                }
+            }
+            Profile.section("bwd copy") {
+                Elementwise.copy(dIn, from: ws.dr1.ptr, count: N * C)      // residual branch
+            }
+            Profile.section("bwd linear") {
+                // The stacked Q/K/V layer of the forward: dX += dQKV [N,3C] @ Wqkv [3C,C] in one GEMM;
+                // dWqkv = dQKV^T X in one GEMM, added to the three weight gradients.
+                ck_gemm(dIn, Int32(C), dqkv, Int32(3 * C), a.wqkv.ptr, Int32(C), Int32(N), Int32(C), Int32(3 * C),
+                        Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
+                guard grads != nil else { return }
+                let dw = ws.dWqkv.mptr
+                ck_gemm(dw, Int32(C), dqkv, Int32(3 * C), x, Int32(C), Int32(3 * C), Int32(C), Int32(N),
+                        Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 0)
+                for (j, lin) in [layer.query, layer.key, layer.value].enumerated() {
+                    let g = grads![lin.weight].mptr
+                    ck_add(g, g, dw + j * C * C, C * C)
+                    Linear.columnSums(into: grads![lin.bias].mptr, dqkv + j * C, ld: 3 * C, rows: N, cols: C)
+                }
+            }
         }
-        ws.dELN.zero()
-        Dropout.backward(dinp: ws.dELN.mptr, dout: ws.dX.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 0))
-        ws.dInputsEmbeds.zero()
+        Dropout.backward(dinp: ws.dELN.mptr, dout: ws.dX.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 0), accumulate: false)
         embeddingNorm.backward(p, grads: &grads, dinp: ws.dInputsEmbeds.mptr, dout: ws.dELN.ptr, inp: ws.eSum.ptr,
-                               mean: ws.mean0.ptr, rstd: ws.rstd0.ptr, rows: N)
+                               mean: ws.mean0.ptr, rstd: ws.rstd0.ptr, rows: N, accumulate: false)
         if grads != nil && embeddingGrads {
             let d = ws.dInputsEmbeds.ptr
             ws.ids.withUnsafeBufferPointer { ck_embedding_backward(grads![wordEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }

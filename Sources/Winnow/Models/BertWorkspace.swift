@@ -5,7 +5,10 @@ final class BertWorkspace {
     /// Per-layer saved activations (forward) and output gradients (backward).
     final class Layer {
         var qkv = Tensor(shape: [0])        // [N, 3C] query|key|value
+        var wqkv = Tensor(shape: [0])       // [3C, C] query|key|value weights stacked (copied each forward)
+        var bqkv = Tensor(shape: [0])       // [3C] their biases
         var att = Tensor(shape: [0])        // [B, NH, T, T] softmax probabilities
+        var attDrop = Tensor(shape: [0])    // [B, NH, T, T] after dropout (training only, read by the backward)
         var attnOut = Tensor(shape: [0])    // [N, C] merged heads (input of attention.output.dense)
         var r1 = Tensor(shape: [0])         // [N, C] residual sum before attention LayerNorm
         var h1 = Tensor(shape: [0])         // [N, C] attention LayerNorm output
@@ -32,7 +35,8 @@ final class BertWorkspace {
     var mean0 = Tensor(shape: [0]), rstd0 = Tensor(shape: [0])
     var layers: [Layer] = []
     var scratch = Tensor(shape: [0])        // [N, C] projection / output-dense before residual
-    var attWork = Tensor(shape: [0])
+    var attWork = Tensor(shape: [0])        // attention scratch: one slice of attWorkSize floats per part
+    var attWorkSize = 0
     var pooledPre = Tensor(shape: [0]), pooled = Tensor(shape: [0]), pooledDrop = Tensor(shape: [0])  // [B, C]
     var headPre: [Tensor] = [], headAct: [Tensor] = []   // paper head hidden layers [B, 64]
     var logits = Tensor(shape: [0])         // [B, L]
@@ -45,6 +49,7 @@ final class BertWorkspace {
     var dHeadPre: [Tensor] = [], dHeadAct: [Tensor] = []
     var dlogits = Tensor(shape: [0])
     var dELN = Tensor(shape: [0])
+    var dWqkv = Tensor(shape: [0])          // [3C, C] stacked Q/K/V weight gradient of one layer
     /// d loss / d inputs_embeds [N, C] (the word-embedding rows fed to the encoder).
     var dInputsEmbeds = Tensor(shape: [0])
 
@@ -58,15 +63,18 @@ final class BertWorkspace {
         }
         mean0.resize([N]); rstd0.resize([N])
         dinter.resize([N, I])
+        dWqkv.resize([3 * C, C])
         while layers.count < c.numHiddenLayers { layers.append(Layer()) }
         for l in layers {
             l.qkv.resize([N, 3 * C]); l.dqkv.resize([N, 3 * C])
+            l.wqkv.resize([3 * C, C]); l.bqkv.resize([3 * C])
             l.att.resize([B, NH, T, T])
             for t in [\Layer.attnOut, \.r1, \.h1, \.r2, \.out, \.dproj, \.dOut2, \.dOut, \.dh1] { l[keyPath: t].resize([N, C]) }
             for t in [\Layer.mean1, \.rstd1, \.mean2, \.rstd2] { l[keyPath: t].resize([N]) }
             l.interPre.resize([N, I]); l.inter.resize([N, I]); l.dInterPre.resize([N, I])
         }
-        attWork.resize([max(1, Int(ck_attention_work_size(Int32(T))))])
+        attWorkSize = max(1, Int(ck_attention_work_size(Int32(T))))
+        attWork.resize([attWorkSize * Parallel.parts(B * NH)])
         for t in [\BertWorkspace.pooledPre, \.pooled, \.pooledDrop, \.dPooledDrop, \.dPooled, \.dPooledPre] {
             self[keyPath: t].resize([B, C])
         }

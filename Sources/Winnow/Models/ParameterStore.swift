@@ -44,7 +44,7 @@ public struct ParameterStore: Sendable {
 
     /// Sets every tensor to zero.
     public mutating func zeroAll() {
-        for i in tensors.indices { tensors[i].zero() }
+        for i in tensors.indices { Elementwise.zero(tensors[i].mptr, count: tensors[i].count) }
     }
 
     /// (name, tensor) pairs in order, for writing.

@@ -72,6 +72,14 @@ public struct Tensor: Sendable, CustomStringConvertible {
         buffer.base.initialize(from: source, count: n)
     }
 
+    /// A tensor whose elements the caller overwrites before reading (no zero-fill pass over large buffers).
+    init(uninitializedShape shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in \(shape)")
+        self.shape = shape
+        count = shape.reduce(1, *)
+        buffer = TensorBuffer(count: count)
+    }
+
     /// Row-major values as an array.
     public var values: [Float] { Array(UnsafeBufferPointer(start: buffer.base, count: count)) }
 

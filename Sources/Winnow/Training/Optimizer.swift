@@ -37,12 +37,17 @@ public struct Optimizer: Sendable {
         for i in params.tensors.indices {
             let wd = decays[i] ? weightDecay : 0
             let n = params[i].count
+            // Elementwise updates: split across cores (each element's update is the same either way).
+            let p = params.tensors[i].mptr, mm = m.tensors[i].mptr, g = grads[i].ptr
+            let (b1, b2, e, mom, step) = (beta1, beta2, eps, momentum, t)
             switch kind {
             case .adamw:
-                ck_adamw_update(params.tensors[i].mptr, m.tensors[i].mptr, v.tensors[i].mptr, grads[i].ptr, n,
-                                lr, beta1, beta2, eps, wd, Int32(t))
+                let vv = v.tensors[i].mptr
+                Parallel.elements(n) { o, c in
+                    ck_adamw_update(p + o, mm + o, vv + o, g + o, c, lr, b1, b2, e, wd, Int32(step))
+                }
             case .sgd:
-                ck_sgd_update(params.tensors[i].mptr, m.tensors[i].mptr, grads[i].ptr, n, lr, momentum, wd, t == 1 ? 1 : 0)
+                Parallel.elements(n) { o, c in ck_sgd_update(p + o, mm + o, g + o, c, lr, mom, wd, step == 1 ? 1 : 0) }
             }
         }
     }

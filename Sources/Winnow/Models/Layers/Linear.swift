@@ -18,17 +18,44 @@ struct Linear: Sendable {
     /// out (row stride ldOut) = inp (row stride ldInp) @ W^T + b over N rows.
     func forward(_ p: ParameterStore, out: UnsafeMutablePointer<Float>, ldOut: Int,
                  inp: UnsafePointer<Float>, ldInp: Int, rows n: Int) {
-        ck_linear_forward(out, Int32(ldOut), inp, Int32(ldInp), p[weight].ptr, p[bias].ptr,
-                          Int32(n), Int32(inDim), Int32(outDim))
+        product(p, out: out, ldOut: ldOut, inp: inp, ldInp: ldInp, rows: n)
+        let b = p[bias].ptr, oc = outDim
+        Parallel.ranges(n, minChunk: 256) { _, r in
+            ck_add_bias_rows(out + r.lowerBound * ldOut, Int32(ldOut), b, Int32(r.count), Int32(oc))
+        }
     }
 
-    /// Accumulates dinp (nullable), and, when `grads` is given, dW and db.
+    /// out = inp @ W^T without the bias (a GEMM on OpenBLAS's threads); an epilogue adds the bias.
+    func product(_ p: ParameterStore, out: UnsafeMutablePointer<Float>, ldOut: Int,
+                 inp: UnsafePointer<Float>, ldInp: Int, rows n: Int) {
+        ck_linear_forward(out, Int32(ldOut), inp, Int32(ldInp), p[weight].ptr, nil, Int32(n), Int32(inDim), Int32(outDim))
+    }
+
+    /// Accumulates dinp (nullable; written instead with `accumulate` false), and, when `grads` is
+    /// given, dW and db.
     func backward(_ p: ParameterStore, grads: inout ParameterStore?, dinp: UnsafeMutablePointer<Float>?, ldDinp: Int,
-                  dout: UnsafePointer<Float>, ldDout: Int, inp: UnsafePointer<Float>, ldInp: Int, rows n: Int) {
+                  dout: UnsafePointer<Float>, ldDout: Int, inp: UnsafePointer<Float>, ldInp: Int, rows n: Int,
+                  accumulate: Bool = true) {
         let dw = grads != nil ? grads![weight].mptr : nil
-        let db = grads != nil ? grads![bias].mptr : nil
-        ck_linear_backward(dinp, Int32(ldDinp), dw, db, dout, Int32(ldDout), inp, Int32(ldInp), p[weight].ptr,
+        var dinp = dinp
+        if let d = dinp, !accumulate {
+            ck_gemm(d, Int32(ldDinp), dout, Int32(ldDout), p[weight].ptr, Int32(inDim), Int32(n), Int32(inDim), Int32(outDim),
+                    Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
+            dinp = nil
+        }
+        ck_linear_backward(dinp, Int32(ldDinp), dw, nil, dout, Int32(ldDout), inp, Int32(ldInp), p[weight].ptr,
                            Int32(n), Int32(inDim), Int32(outDim))
+        if grads != nil { Linear.columnSums(into: grads![bias].mptr, dout, ld: ldDout, rows: n, cols: outDim) }
+    }
+
+    /// dst[c] += sum over rows of G[:, c], column blocks across cores (each block summed in double in
+    /// row order, so the result does not depend on the split).
+    static func columnSums(into dst: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, ld: Int, rows n: Int, cols: Int) {
+        let blocks = (cols + 63) / 64
+        Parallel.ranges(blocks, minChunk: n >= 1024 ? 1 : blocks) { _, r in
+            let c0 = r.lowerBound * 64, c1 = min(cols, r.upperBound * 64)
+            ck_column_sums_add(dst + c0, g + c0, Int32(ld), Int32(n), Int32(c1 - c0))
+        }
     }
 }
 
@@ -48,26 +75,74 @@ struct LayerNorm: Sendable {
 
     func forward(_ p: ParameterStore, out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
                  rstd: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, rows n: Int) {
-        ck_layernorm_forward(out, mean, rstd, inp, p[weight].ptr, p[bias].ptr, Int32(n), Int32(dim), eps)
+        let w = p[weight].ptr, b = p[bias].ptr, C = dim, e = eps
+        Parallel.ranges(n, minChunk: 256) { _, r in
+            let o = r.lowerBound
+            ck_layernorm_forward(out + o * C, mean + o, rstd + o, inp + o * C, w, b, Int32(r.count), Int32(C), e)
+        }
     }
 
+    /// dinp accumulates (or is written, with `accumulate` false); dweight/dbias accumulate when `grads`
+    /// is given. Rows split across cores for dinp, column blocks for the parameter sums (each summed in
+    /// double in row order: split-independent).
     func backward(_ p: ParameterStore, grads: inout ParameterStore?, dinp: UnsafeMutablePointer<Float>,
                   dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, mean: UnsafePointer<Float>,
-                  rstd: UnsafePointer<Float>, rows n: Int) {
-        let dw = grads != nil ? grads![weight].mptr : nil
-        let db = grads != nil ? grads![bias].mptr : nil
-        ck_layernorm_backward(dinp, dw, db, dout, inp, p[weight].ptr, mean, rstd, Int32(n), Int32(dim))
+                  rstd: UnsafePointer<Float>, rows n: Int, accumulate: Bool = true) {
+        let w = p[weight].ptr, C = dim
+        Parallel.ranges(n, minChunk: 256) { _, r in
+            let o = r.lowerBound
+            if accumulate {
+                ck_layernorm_backward(dinp + o * C, nil, nil, dout + o * C, inp + o * C, w, mean + o, rstd + o, Int32(r.count), Int32(C))
+            } else {
+                ck_layernorm_backward_input_set(dinp + o * C, dout + o * C, inp + o * C, w, mean + o, rstd + o, Int32(r.count), Int32(C))
+            }
+        }
+        guard grads != nil else { return }
+        let dw = grads![weight].mptr, db = grads![bias].mptr
+        let blocks = (C + 63) / 64
+        Parallel.ranges(blocks, minChunk: n >= 1024 ? 1 : blocks) { _, r in
+            let c0 = r.lowerBound * 64, c1 = min(C, r.upperBound * 64)
+            ck_layernorm_param_grads(dw + c0, db + c0, dout + c0, inp + c0, Int32(C), mean, rstd, Int32(n), Int32(c1 - c0))
+        }
     }
 }
 
 /// Dropout with a counter-based mask: the backward recomputes the mask from (seed, offset).
 enum Dropout {
     static func forward(_ x: UnsafeMutablePointer<Float>, count: Int, p: Float, seed: UInt64) {
-        if p > 0 { ck_dropout_forward(x, x, count, p, seed, 0) }
+        guard p > 0 else { return }
+        Parallel.elements(count) { o, n in ck_dropout_forward(x + o, x + o, n, p, seed, UInt64(o)) }
     }
 
-    /// dinp += mask * dout / (1-p); with p == 0 a plain accumulate.
-    static func backward(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, count: Int, p: Float, seed: UInt64) {
-        ck_dropout_backward(dinp, dout, count, p, seed, 0)
+    /// dinp += mask * dout / (1-p); with p == 0 a plain accumulate. With `accumulate` false dinp is written.
+    static func backward(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, count: Int, p: Float, seed: UInt64,
+                         accumulate: Bool = true) {
+        Parallel.elements(count) { o, n in
+            if accumulate {
+                ck_dropout_backward(dinp + o, dout + o, n, p, seed, UInt64(o))
+            } else {
+                ck_dropout_backward_set(dinp + o, dout + o, n, p, seed, UInt64(o))
+            }
+        }
+    }
+}
+
+/// Elementwise kernels split across cores (results identical to one call over the whole array).
+enum Elementwise {
+    static func add(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+        Parallel.elements(count) { o, n in ck_add(out + o, a + o, b + o, n) }
+    }
+
+    /// dinp = dout * gelu'(inp) (written, not accumulated).
+    static func geluBackwardSet(_ dinp: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ inp: UnsafePointer<Float>, count: Int) {
+        Parallel.elements(count) { o, n in ck_gelu_backward_set(dinp + o, dout + o, inp + o, n) }
+    }
+
+    static func zero(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.elements(count) { o, n in (x + o).update(repeating: 0, count: n) }
+    }
+
+    static func copy(_ dst: UnsafeMutablePointer<Float>, from src: UnsafePointer<Float>, count: Int) {
+        Parallel.elements(count) { o, n in (dst + o).update(from: src + o, count: n) }
     }
 }

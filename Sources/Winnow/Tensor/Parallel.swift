@@ -1,0 +1,66 @@
+import CKernels
+import Dispatch
+import Foundation
+
+/// The one threading policy (style.md): GEMMs called from the main thread use OpenBLAS's own threads;
+/// everything else (elementwise kernels, attention heads, per-example work) is split here into
+/// disjoint ranges run with `DispatchQueue.concurrentPerform`, with OpenBLAS at one thread meanwhile,
+/// so the two levels never run at once. Kernels are single-threaded and reentrant; results do not
+/// depend on the split (reductions across ranges are never formed here), nor on other threads: OpenBLAS's
+/// results depend on its thread count, so a region holds a lock that keeps every other BLAS call out
+/// (ck_parallel_region_begin), and its kernels always run at one OpenBLAS thread, even inline.
+///
+///     Parallel.ranges(rows) { _, r in ck_layernorm_forward(out + r.lowerBound * C, ..., Int32(r.count), ...) }
+public enum Parallel {
+    /// Cores this process may use.
+    public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Parts `ranges` splits `count` items into: up to 4 per core (so a core slowed by a neighbour
+    /// takes fewer), each at least `minChunk` items.
+    public static func parts(_ count: Int, minChunk: Int = 1) -> Int {
+        max(1, min(4 * workers, count / max(1, minChunk)))
+    }
+
+    /// Calls `body(part, range)` for `parts(count, minChunk:)` contiguous ranges covering 0..<count,
+    /// concurrently. `part` indexes per-part scratch.
+    public static func ranges(_ count: Int, minChunk: Int = 1, _ body: (Int, Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let n = parts(count, minChunk: minChunk)
+        let split = { (i: Int) -> Range<Int> in (i * count / n)..<((i + 1) * count / n) }
+        forEach(n) { body($0, split($0)) }
+    }
+
+    /// Calls `body(i)` for i in 0..<n concurrently (inline when n == 1 or one core).
+    public static func forEach(_ n: Int, _ body: (Int) -> Void) {
+        if n <= 0 { return }
+        // OpenBLAS at one thread for the region, under the lock that keeps every other call out
+        // (its results depend on the thread count), restored at the end.
+        ck_parallel_region_begin()
+        defer { ck_parallel_region_end() }
+        if n == 1 || workers == 1 {     // the same kernels at the same OpenBLAS thread count, inline
+            for i in 0..<n { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { b in
+            // The bodies capture raw pointers to disjoint ranges, which Swift cannot prove Sendable;
+            // concurrentPerform returns only after every call, so nothing outlives this frame.
+            let task = unsafeBitCast(b, to: (@Sendable (Int) -> Void).self)
+            DispatchQueue.concurrentPerform(iterations: n) { i in
+                ck_parallel_worker_enter()
+                task(i)
+                ck_parallel_worker_exit()
+            }
+        }
+    }
+
+    /// Elementwise kernel over `count` floats split into aligned parts: `body(offset, length)`.
+    public static func elements(_ count: Int, _ body: (Int, Int) -> Void) {
+        // 64K floats (256 KiB) per part at least: below that the dispatch costs more than it saves.
+        let grain = 1 << 16
+        if count < 2 * grain { body(0, count); return }
+        ranges(count / 16, minChunk: grain / 16) { _, r in
+            let lo = r.lowerBound * 16, hi = r.upperBound == count / 16 ? count : r.upperBound * 16
+            body(lo, hi - lo)
+        }
+    }
+}

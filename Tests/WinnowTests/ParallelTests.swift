@@ -1,0 +1,57 @@
+import CKernels
+import Foundation
+import Testing
+@testable import Winnow
+
+/// The threading policy: ranges cover their items once, and OpenBLAS results do not change when
+/// another thread runs parallel regions meanwhile (OpenBLAS's results depend on its thread count,
+/// which a region changes under its lock).
+@Suite struct ParallelTests {
+    @Test(arguments: [0, 1, 2, 7, 31, 32, 1000, 4097])
+    func rangesCoverEveryItemOnce(count: Int) {
+        for minChunk in [1, 3, 256] {
+            let seen = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(1, count))
+            seen.initialize(repeating: 0)
+            defer { seen.deallocate() }
+            let base = seen.baseAddress!
+            Parallel.ranges(count, minChunk: minChunk) { _, r in for i in r { base[i] += 1 } }
+            #expect(seen.prefix(count).allSatisfy { $0 == 1 }, "count \(count), minChunk \(minChunk)")
+        }
+    }
+
+    @Test func gemmResultsDoNotDependOnRegionsElsewhere() {
+        let M = 300, N = 257, K = 129
+        var rng = SeededGenerator(seed: 3)
+        let a = (0..<(M * K)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let b = (0..<(N * K)).map { _ in Float.random(in: -1...1, using: &rng) }
+        func product() -> [Float] {
+            var c = [Float](repeating: 0, count: M * N)
+            ck_gemm(&c, Int32(N), a, Int32(K), b, Int32(K), Int32(M), Int32(N), Int32(K), Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 0)
+            return c
+        }
+        let alone = product()
+        let stop = StopFlag()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            var x = [Float](repeating: 1, count: 1 << 18)
+            while !stop.isSet {
+                x.withUnsafeMutableBufferPointer { p in
+                    let base = p.baseAddress!
+                    Parallel.ranges(4, minChunk: 1) { _, r in for i in r { ck_scale(base + i * (1 << 16), 1 << 16, 1.0) } }
+                }
+            }
+            done.signal()
+        }
+        for _ in 0..<20 { #expect(product() == alone) }
+        stop.set()
+        done.wait()
+    }
+}
+
+/// A flag one thread sets and another polls.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
+}

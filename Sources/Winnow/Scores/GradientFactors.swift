@@ -3,49 +3,64 @@ import Foundation
 
 /// Per-example gradient factors of one batch, enough to compute each example's gradient norm and the
 /// dot product of two examples' gradients over the selected tensors without materialising per-example
-/// gradients (design section 4). Rows are the real (non-pad) tokens of each example, packed: example m
-/// owns rows [offsets[m], offsets[m+1]). Pad positions have exactly zero gradient and are dropped.
+/// gradients (design section 4). Rows are the real (non-pad) tokens of each example: example m owns
+/// rows [offsets[m], offsets[m+1]), packed when the batch has padding (pad positions have exactly
+/// zero gradient and are dropped), views of the workspace when it has none.
 struct GradientFactors {
     enum Entry {
         /// A linear layer: inputs A [rows, din], output gradients G [rows, dout]; weight and/or bias selected.
-        case linear(a: Tensor, g: Tensor, offsets: [Int32], weight: Bool, bias: Bool)
+        case linear(a: FactorRows, g: FactorRows, offsets: [Int32], weight: Bool, bias: Bool)
         /// Materialised per-example gradients [M, d] (LayerNorm parameters, pooled-vector gradients).
         case rows(Tensor)
         /// An embedding table: row ids[t] receives D[t, :].
-        case embedding(d: Tensor, ids: [Int32], offsets: [Int32], tableRows: Int)
+        case embedding(d: FactorRows, ids: [Int32], offsets: [Int32], tableRows: Int)
     }
 
     let count: Int
     var entries: [Entry] = []
 
-    /// Squared gradient norm per example, times `scale`, added to `out`.
+    /// Squared gradient norm per example, times `scale`, added to `out`. Examples are split across
+    /// cores (each part with its own scratch); every example's value is computed as in one call.
     func addNorms(into out: inout [Float], scale: Float) {
         precondition(out.count == count, "addNorms: \(out.count) outputs for \(count) examples")
+        func maxLength(_ off: [Int32]) -> Int { zip(off.dropFirst(), off).map { Int($0 - $1) }.max() ?? 0 }
+        var perPart = 1
+        for e in entries {
+            switch e {
+            case let .linear(a, g, off, w, _) where w:
+                perPart = max(perPart, ck_grad_norms_linear_work_size(Int32(maxLength(off)), Int32(a.width), Int32(g.width)))
+            case let .embedding(d, _, _, _):
+                perPart = max(perPart, d.width)
+            default:
+                break
+            }
+        }
+        let work = Tensor(uninitializedShape: [perPart * Parallel.parts(count)])
+        let entries = self.entries
         out.withUnsafeMutableBufferPointer { o in
-            for e in entries {
-                switch e {
-                case let .linear(a, g, off, w, b):
-                    let din = a.shape[1], dout = g.shape[1]
-                    off.withUnsafeBufferPointer { offp in
-                        if w {
-                            let maxT = zip(off.dropFirst(), off).map { Int($0 - $1) }.max() ?? 0
-                            var work = Tensor(shape: [max(1, ck_grad_norms_linear_work_size(Int32(maxT), Int32(din), Int32(dout)))])
-                            ck_grad_norms_linear(o.baseAddress, work.mptr, a.ptr, Int32(din), g.ptr, Int32(dout), offp.baseAddress,
-                                                 Int32(count), Int32(din), Int32(dout), scale)
-                        }
-                        if b { ck_grad_norms_bias(o.baseAddress, g.ptr, Int32(dout), offp.baseAddress, Int32(count), Int32(dout), scale) }
-                    }
-                case let .rows(v):
-                    let d = v.shape[1]
-                    for m in 0..<count { o[m] += scale * Float(ck_sum_squares(v.ptr + m * d, d)) }
-                case let .embedding(d, ids, off, _):
-                    let C = d.shape[1]
-                    let maxT = zip(off.dropFirst(), off).map { Int($0 - $1) }.max() ?? 0
-                    var work = Tensor(shape: [max(1, maxT * C)])
-                    ids.withUnsafeBufferPointer { idp in
+            let base = o.baseAddress!
+            Parallel.ranges(count) { part, r in
+                let w = work.buffer.base + part * perPart, m0 = r.lowerBound, M = Int32(r.count)
+                for e in entries {
+                    switch e {
+                    case let .linear(a, g, off, weight, bias):
+                        let din = a.width, dout = g.width
                         off.withUnsafeBufferPointer { offp in
-                            ck_grad_norms_embedding(o.baseAddress, work.mptr, d.ptr, Int32(C), idp.baseAddress, offp.baseAddress,
-                                                    Int32(count), Int32(C), scale)
+                            let o = offp.baseAddress! + m0
+                            if weight {
+                                ck_grad_norms_linear(base + m0, w, a.ptr, Int32(a.ld), g.ptr, Int32(g.ld), o, M, Int32(din), Int32(dout), scale)
+                            }
+                            if bias { ck_grad_norms_bias(base + m0, g.ptr, Int32(g.ld), o, M, Int32(dout), scale) }
+                        }
+                    case let .rows(v):
+                        let d = v.shape[1]
+                        for m in r { base[m] += scale * Float(ck_sum_squares(v.ptr + m * d, d)) }
+                    case let .embedding(d, ids, off, _):
+                        ids.withUnsafeBufferPointer { idp in
+                            off.withUnsafeBufferPointer { offp in
+                                ck_grad_norms_embedding(base + m0, w, d.ptr, Int32(d.ld), idp.baseAddress, offp.baseAddress! + m0,
+                                                        M, Int32(d.width), scale)
+                            }
                         }
                     }
                 }
@@ -60,18 +75,19 @@ struct GradientFactors {
         for (e1, e2) in zip(entries, other.entries) {
             switch (e1, e2) {
             case let (.linear(a1, g1, off1, w, b), .linear(a2, g2, off2, _, _)):
-                let din = a1.shape[1], dout = g1.shape[1]
+                let din = a1.width, dout = g1.width
                 off1.withUnsafeBufferPointer { o1 in
                     off2.withUnsafeBufferPointer { o2 in
+                        let n1 = Int32(off1.last! - off1[0]), n2 = Int32(off2.last! - off2[0])
                         if w {
-                            var work = Tensor(shape: [max(1, ck_grad_dots_linear_work_size(Int32(a1.shape[0]), Int32(M1), Int32(a2.shape[0]), Int32(M2), Int32(din), Int32(dout)))])
-                            ck_grad_dots_linear(out, Int32(ldo), work.mptr, a1.ptr, Int32(din), g1.ptr, Int32(dout), o1.baseAddress, Int32(M1),
-                                                a2.ptr, Int32(din), g2.ptr, Int32(dout), o2.baseAddress, Int32(M2), Int32(din), Int32(dout), scale)
+                            var work = Tensor(uninitializedShape: [max(1, ck_grad_dots_linear_work_size(n1, Int32(M1), n2, Int32(M2), Int32(din), Int32(dout)))])
+                            ck_grad_dots_linear(out, Int32(ldo), work.mptr, a1.ptr, Int32(a1.ld), g1.ptr, Int32(g1.ld), o1.baseAddress, Int32(M1),
+                                                a2.ptr, Int32(a2.ld), g2.ptr, Int32(g2.ld), o2.baseAddress, Int32(M2), Int32(din), Int32(dout), scale)
                         }
                         if b {
                             var work = Tensor(shape: [max(1, (M1 + M2) * dout)])
-                            ck_grad_dots_bias(out, Int32(ldo), work.mptr, g1.ptr, Int32(dout), o1.baseAddress, Int32(M1),
-                                              g2.ptr, Int32(dout), o2.baseAddress, Int32(M2), Int32(dout), scale)
+                            ck_grad_dots_bias(out, Int32(ldo), work.mptr, g1.ptr, Int32(g1.ld), o1.baseAddress, Int32(M1),
+                                              g2.ptr, Int32(g2.ld), o2.baseAddress, Int32(M2), Int32(dout), scale)
                         }
                     }
                 }
@@ -80,11 +96,11 @@ struct GradientFactors {
                 // out += scale * V1 V2^T
                 ck_gemm(out, Int32(ldo), v1.ptr, Int32(d), v2.ptr, Int32(d), Int32(M1), Int32(M2), Int32(d), Int32(CK_TRANS_N), Int32(CK_TRANS_T), scale, 1)
             case let (.embedding(d1, ids1, off1, _), .embedding(d2, ids2, off2, _)):
-                let C = d1.shape[1]
+                let C = d1.width
                 ids1.withUnsafeBufferPointer { i1 in ids2.withUnsafeBufferPointer { i2 in
                     off1.withUnsafeBufferPointer { o1 in off2.withUnsafeBufferPointer { o2 in
-                        ck_grad_dots_embedding(out, Int32(ldo), d1.ptr, Int32(C), i1.baseAddress, o1.baseAddress, Int32(M1),
-                                               d2.ptr, Int32(C), i2.baseAddress, o2.baseAddress, Int32(M2), Int32(C), scale)
+                        ck_grad_dots_embedding(out, Int32(ldo), d1.ptr, Int32(d1.ld), i1.baseAddress, o1.baseAddress, Int32(M1),
+                                               d2.ptr, Int32(d2.ld), i2.baseAddress, o2.baseAddress, Int32(M2), Int32(C), scale)
                     } }
                 } }
             default:
@@ -94,16 +110,54 @@ struct GradientFactors {
     }
 }
 
-/// Packs the real rows of a padded [B*T, d] matrix (row stride ld, column offset col) into [rows, d].
+/// Rows [0, rows) of a matrix stored in `storage` from element `offset` with row stride `ld` and
+/// `width` columns: a packed tensor, or a view of a workspace activation when the batch has no
+/// padding. A view shares the tensor's copy-on-write storage, so the workspace's next pass copies
+/// the buffer only if these factors are still alive (TracIn's kept test factors), never corrupting them.
+struct FactorRows {
+    let storage: Tensor
+    let offset: Int, ld: Int, width: Int, rows: Int
+
+    init(packed t: Tensor) {
+        storage = t
+        offset = 0
+        rows = t.shape[0]
+        width = t.shape.count > 1 ? t.shape[1] : 1
+        ld = width
+    }
+
+    init(view t: Tensor, offset: Int, ld: Int, width: Int, rows: Int) {
+        precondition(rows == 0 || offset + (rows - 1) * ld + width <= t.count, "FactorRows: view beyond its tensor")
+        storage = t
+        self.offset = offset
+        self.ld = ld
+        self.width = width
+        self.rows = rows
+    }
+
+    var ptr: UnsafePointer<Float> { storage.ptr + offset }
+
+    /// The rows as a packed [rows, width] tensor (a copy for views).
+    var dense: Tensor {
+        if offset == 0 && ld == width && storage.count == rows * width { return storage }
+        let out = Tensor(uninitializedShape: [rows, width])
+        for r in 0..<rows { (out.buffer.base + r * width).update(from: ptr + r * ld, count: width) }
+        return out
+    }
+}
+
+/// Packs the real rows of a padded [B*T, d] matrix (row stride ld) into [rows, d], examples split
+/// across cores.
 func packRows(_ src: UnsafePointer<Float>, ld: Int, width d: Int, batch: Batch, lengths: [Int]) -> Tensor {
-    let total = lengths.reduce(0, +)
-    var out = Tensor(shape: [total, d])
-    let dst = out.mptr
-    var r = 0
-    for b in 0..<batch.size {
-        for t in 0..<lengths[b] {
-            (dst + r * d).update(from: src + (b * batch.length + t) * ld, count: d)
-            r += 1
+    var starts = [0]
+    for l in lengths { starts.append(starts.last! + l) }
+    let out = Tensor(uninitializedShape: [starts.last!, d])
+    let dst = out.buffer.base, T = batch.length
+    Parallel.ranges(batch.size, minChunk: starts.last! * d < 1 << 16 ? batch.size : 1) { _, r in
+        for b in r {
+            for t in 0..<lengths[b] {
+                (dst + (starts[b] + t) * d).update(from: src + (b * T + t) * ld, count: d)
+            }
         }
     }
     return out
@@ -153,7 +207,7 @@ extension BertClassifier {
                 (A.mptr + r * lin.inDim).update(from: a + r * lda, count: lin.inDim)
                 (G.mptr + r * lin.outDim).update(from: g + r * ldg, count: lin.outDim)
             }
-            f.entries.append(.linear(a: A, g: G, offsets: single, weight: w, bias: b))
+            f.entries.append(.linear(a: FactorRows(packed: A), g: FactorRows(packed: G), offsets: single, weight: w, bias: b))
         }
         let xL = encoder.layers.isEmpty ? ws.x0.ptr : ws.layers[encoder.layers.count - 1].out.ptr
         oneRow(encoder.pooler!, a: xL, lda: T * C, g: ws.dPooledPre.ptr, ldg: C)
@@ -179,21 +233,23 @@ extension BertEncoder {
                     want: (Int) -> Bool) {
         let c = config
         let B = batch.size, T = batch.length, C = c.hiddenSize, I = c.intermediateSize
-        _ = I
-        func linear(_ lin: Linear, a: UnsafePointer<Float>, lda: Int, g: UnsafePointer<Float>, ldg: Int) {
+        // Without padding the groups' rows are contiguous in the workspace: views, no copies.
+        let views = lengths.allSatisfy { $0 == T }
+        func rows(_ t: Tensor, col: Int = 0, ld: Int, width: Int) -> FactorRows {
+            views ? FactorRows(view: t, offset: col, ld: ld, width: width, rows: B * T)
+                : FactorRows(packed: packRows(t.ptr + col, ld: ld, width: width, batch: batch, lengths: lengths))
+        }
+        func linear(_ lin: Linear, a: Tensor, g: Tensor, gCol: Int = 0, ldg: Int) {
             let w = want(lin.weight), b = want(lin.bias)
             guard w || b else { return }
-            let A = packRows(a, ld: lda, width: lin.inDim, batch: batch, lengths: lengths)
-            let G = packRows(g, ld: ldg, width: lin.outDim, batch: batch, lengths: lengths)
-            f.entries.append(.linear(a: A, g: G, offsets: offsets, weight: w, bias: b))
+            f.entries.append(.linear(a: rows(a, ld: lin.inDim, width: lin.inDim), g: rows(g, col: gCol, ld: ldg, width: lin.outDim),
+                                     offsets: offsets, weight: w, bias: b))
         }
-        func layerNorm(_ ln: LayerNorm, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>) {
+        func layerNorm(_ ln: LayerNorm, dout: Tensor, inp: Tensor, mean: Tensor, rstd: Tensor) {
             let w = want(ln.weight), b = want(ln.bias)
             guard w || b else { return }
-            let D = packRows(dout, ld: C, width: C, batch: batch, lengths: lengths)
-            let X = packRows(inp, ld: C, width: C, batch: batch, lengths: lengths)
-            let Mu = packRows(mean, ld: 1, width: 1, batch: batch, lengths: lengths)
-            let R = packRows(rstd, ld: 1, width: 1, batch: batch, lengths: lengths)
+            let D = rows(dout, ld: C, width: C), X = rows(inp, ld: C, width: C)
+            let Mu = rows(mean, ld: 1, width: 1), R = rows(rstd, ld: 1, width: 1)
             let M = offsets.count - 1      // groups
             var dw = Tensor(shape: [M, C]), db = Tensor(shape: [M, C])
             offsets.withUnsafeBufferPointer { o in
@@ -202,29 +258,44 @@ extension BertEncoder {
             if w { f.entries.append(.rows(dw)) }
             if b { f.entries.append(.rows(db)) }
         }
+        // Embeddings (their gradient is d/d(inputs_embeds) for all three tables), packed at most once.
+        var embeddingRows: FactorRows?
         func embedding(_ idx: Int, ids: [Int32]) {
             guard want(idx) else { return }
-            let D = packRows(ws.dInputsEmbeds.ptr, ld: C, width: C, batch: batch, lengths: lengths)
+            if embeddingRows == nil { embeddingRows = rows(ws.dInputsEmbeds, ld: C, width: C) }
             var packedIDs: [Int32] = []
-            for b in 0..<B { packedIDs += ids[(b * T)..<(b * T + lengths[b])] }
-            f.entries.append(.embedding(d: D, ids: packedIDs, offsets: offsets, tableRows: tableRows(idx)))
+            if views { packedIDs = Array(ids.prefix(B * T)) } else {
+                for b in 0..<B { packedIDs += ids[(b * T)..<(b * T + lengths[b])] }
+            }
+            f.entries.append(.embedding(d: embeddingRows!, ids: packedIDs, offsets: offsets, tableRows: tableRows(idx)))
         }
-        // Embeddings (their gradient is d/d(inputs_embeds) for all three tables).
         embedding(wordEmbeddings, ids: ws.ids)
         embedding(positionEmbeddings, ids: ws.positions)
         embedding(tokenTypeEmbeddings, ids: ws.types)
-        layerNorm(embeddingNorm, dout: ws.dELN.ptr, inp: ws.eSum.ptr, mean: ws.mean0.ptr, rstd: ws.rstd0.ptr)
+        layerNorm(embeddingNorm, dout: ws.dELN, inp: ws.eSum, mean: ws.mean0, rstd: ws.rstd0)
         for (li, layer) in layers.enumerated() {
             let a = ws.layers[li]
-            let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
-            linear(layer.query, a: x, lda: C, g: a.dqkv.ptr, ldg: 3 * C)
-            linear(layer.key, a: x, lda: C, g: a.dqkv.ptr + C, ldg: 3 * C)
-            linear(layer.value, a: x, lda: C, g: a.dqkv.ptr + 2 * C, ldg: 3 * C)
-            linear(layer.attentionOutput, a: a.attnOut.ptr, lda: C, g: a.dproj.ptr, ldg: C)
-            layerNorm(layer.attentionNorm, dout: a.dh1.ptr, inp: a.r1.ptr, mean: a.mean1.ptr, rstd: a.rstd1.ptr)
-            linear(layer.intermediate, a: a.h1.ptr, lda: C, g: a.dInterPre.ptr, ldg: I)
-            linear(layer.output, a: a.inter.ptr, lda: I, g: a.dOut2.ptr, ldg: C)
-            layerNorm(layer.outputNorm, dout: a.dOut.ptr, inp: a.r2.ptr, mean: a.mean2.ptr, rstd: a.rstd2.ptr)
+            let x = li == 0 ? ws.x0 : ws.layers[li - 1].out
+            let q = layer.query, k = layer.key, v = layer.value
+            if want(q.weight) == want(k.weight) && want(q.weight) == want(v.weight)
+                && want(q.bias) == want(k.bias) && want(q.bias) == want(v.bias) {
+                // Q, K and V share their input: as one linear layer of 3C outputs (weights stacked),
+                // whose gradient norm and dot products are the sums of the three, A A^T is formed once.
+                let w = want(q.weight), b = want(q.bias)
+                if w || b {
+                    f.entries.append(.linear(a: rows(x, ld: C, width: C), g: rows(a.dqkv, ld: 3 * C, width: 3 * C),
+                                             offsets: offsets, weight: w, bias: b))
+                }
+            } else {
+                linear(q, a: x, g: a.dqkv, ldg: 3 * C)
+                linear(k, a: x, g: a.dqkv, gCol: C, ldg: 3 * C)
+                linear(v, a: x, g: a.dqkv, gCol: 2 * C, ldg: 3 * C)
+            }
+            linear(layer.attentionOutput, a: a.attnOut, g: a.dproj, ldg: C)
+            layerNorm(layer.attentionNorm, dout: a.dh1, inp: a.r1, mean: a.mean1, rstd: a.rstd1)
+            linear(layer.intermediate, a: a.h1, g: a.dInterPre, ldg: I)
+            linear(layer.output, a: a.inter, g: a.dOut2, ldg: C)
+            layerNorm(layer.outputNorm, dout: a.dOut, inp: a.r2, mean: a.mean2, rstd: a.rstd2)
         }
     }
 }

@@ -54,13 +54,15 @@ final class GradientProjector {
         let M = f.count
         for (ei, e) in f.entries.enumerated() {
             switch e {
-            case let .linear(a, g, off, w, b):
+            case let .linear(av, gv, off, w, b):
+                let a = av.dense, g = gv.dense
                 let gp = apply(g, key: "\(ei).out", k: min(g.shape[1], r))
                 if w { blocks.append(perExampleOuter(gp, apply(a, key: "\(ei).in", k: min(a.shape[1], r)), off)) }
                 if b { blocks.append(columnSums(gp, off)) }
             case let .rows(v):
                 blocks.append(apply(v, key: "\(ei).rows", k: min(v.shape[1], dim)))
-            case let .embedding(d, ids, off, tableRows):
+            case let .embedding(dv, ids, off, tableRows):
+                let d = dv.dense
                 let k1 = min(tableRows, r)
                 var a: Tensor
                 if k1 < tableRows {

@@ -14,10 +14,23 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Hidden size.") var hidden: Int = 512
     @Option(help: "Attention heads.") var heads: Int = 8
     @Option(help: "Timed repetitions of each measurement.") var repeats: Int = 3
+    @Option(help: "Comma-separated measurements to run (forward, train, grad-norms, vog, mlm); default all. The others report 0.")
+    var only: String?
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Print the wall time of each section of the encoder's passes (adds a clock read per section).")
+    var profile = false
+
+    func validate() throws {
+        for name in (only ?? "").split(separator: ",") where Benchmark.Measure(rawValue: String(name)) == nil {
+            throw ValidationError("--only: unknown measurement '\(name)'; expected forward, train, grad-norms, vog or mlm")
+        }
+    }
 
     func run() throws {
+        Profile.enabled = profile
         let r = Benchmark.run(layers: layers, hidden: hidden, heads: heads, seqLen: seqLen, batchSize: batchSize, repeats: repeats,
+                              only: only.map { Set($0.split(separator: ",").compactMap { Benchmark.Measure(rawValue: String($0)) }) }
+                                  ?? Set(Benchmark.Measure.allCases),
                               log: json ? nil : { print($0) })
         if json {
             print(String(data: try JSONSerialization.data(withJSONObject: r.json, options: [.sortedKeys]), encoding: .utf8)!)

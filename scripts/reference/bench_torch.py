@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""PyTorch anchors for `winnow bench`, measured on this machine in the same session.
+
+    /tmp/ref/bin/python scripts/reference/bench_torch.py [--json] [--repeats 3]
+
+Never run in CI (it needs torch and transformers: `python3 -m venv /tmp/ref && /tmp/ref/bin/pip
+install torch transformers`). Same shapes and the same timing rule as `winnow bench`: BERT-small =
+BertForSequenceClassification with 4 layers, hidden 512, 8 heads, intermediate 2048, 2 labels;
+batch 32 of sequence 128 random token ids; best of `--repeats` timings after one warm-up; torch
+with 2 threads (this machine's cores).
+
+  forward       model.eval(), torch.no_grad(), one batch                        -> examples/s
+  training step model.train() (dropout 0.1), cross-entropy, backward, AdamW     -> examples/s
+  grad norms    per-example ||d CE / d theta|| over every parameter, eval mode:
+                  vmap: torch.func.vmap(grad(functional_call)) over the batch
+                  loop: one backward per example (batch of 1)                   -> examples/s
+"""
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch  # noqa: E402
+from torch.func import functional_call, grad, vmap  # noqa: E402
+from transformers import BertConfig, BertForSequenceClassification  # noqa: E402
+
+
+def best(repeats, fn):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1)
+    B, T = 32, 128
+    cfg = BertConfig(vocab_size=30522, hidden_size=512, num_hidden_layers=4, num_attention_heads=8,
+                     intermediate_size=2048, max_position_embeddings=512, num_labels=2,
+                     attn_implementation="eager")
+    model = BertForSequenceClassification(cfg)
+    ids = torch.randint(1000, 21000, (B, T))
+    ids[:, 0], ids[:, -1] = 2, 3
+    mask = torch.ones(B, T, dtype=torch.long)
+    labels = torch.arange(B) % 2
+
+    n = 2048
+    a, b = torch.full((n, n), 0.5), torch.full((n, n), 0.25)
+    sgemm = 2 * n ** 3 / best(args.repeats, lambda: torch.mm(a, b)) / 1e9
+
+    model.eval()
+
+    def fwd():
+        with torch.no_grad():
+            model(input_ids=ids, attention_mask=mask)
+    tf = best(args.repeats, fwd)
+
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01)
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        out = model(input_ids=ids, attention_mask=mask, labels=labels)
+        out.loss.backward()
+        opt.step()
+    ts = best(args.repeats, step)
+
+    model.eval()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def loss_one(p, i, m, y):
+        # No attention_mask under vmap (transformers inspects it with data-dependent control flow);
+        # every token is real here, so the result is the same.
+        logits = functional_call(model, p, (i.unsqueeze(0),)).logits
+        return torch.nn.functional.cross_entropy(logits, y.unsqueeze(0))
+    per_example = vmap(grad(loss_one), in_dims=(None, 0, 0, 0))
+
+    def norms_vmap():
+        g = per_example(params, ids, mask, labels)
+        return torch.sqrt(sum(v.flatten(1).pow(2).sum(1) for v in g.values()))
+    tv = best(args.repeats, norms_vmap)
+
+    def norms_loop():
+        out = []
+        for j in range(B):
+            model.zero_grad(set_to_none=True)
+            logits = model(input_ids=ids[j:j + 1], attention_mask=mask[j:j + 1]).logits
+            torch.nn.functional.cross_entropy(logits, labels[j:j + 1]).backward()
+            out.append(torch.sqrt(sum(p.grad.pow(2).sum() for p in model.parameters() if p.grad is not None)))
+        return out
+    tl = best(args.repeats, norms_loop)
+
+    r = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "sgemm_gflops": sgemm,
+         "forward_examples_per_s": B / tf, "train_examples_per_s": B / ts,
+         "grad_norm_vmap_examples_per_s": B / tv, "grad_norm_loop_examples_per_s": B / tl}
+    if args.json:
+        print(json.dumps(r, sort_keys=True))
+    else:
+        for k, v in r.items():
+            print(f"{k}: {v:.1f}" if isinstance(v, float) else f"{k}: {v}")
+
+
+if __name__ == "__main__":
+    main()

@@ -164,6 +164,27 @@ void ck_bias_gelu_forward(float *restrict pre, float *restrict out, const float 
     }
 }
 
+/* Training form of ck_bias_gelu_forward: x = pre + bias; out = gelu(x); pre = gelu'(x) (the
+ * derivative Phi(x) + x phi(x), kept in place of x so the backward is one multiply). */
+CK_SIMD_CLONES
+void ck_bias_gelu_forward_train(float *restrict pre, float *restrict out, const float *restrict bias, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        float *p = pre + (size_t)r * cols, *o = out + (size_t)r * cols;
+        for (int c = 0; c < cols; c++) {
+            float x = p[c] + bias[c];
+            float cdf = ck_normal_cdf(x);
+            o[c] = x * cdf;
+            p[c] = cdf + x * (CK_INV_SQRT_2PI * ck_expf(-0.5f * x * x));
+        }
+    }
+}
+
+/* dinp[n] = dout[n] * deriv[n] (the GELU backward from ck_bias_gelu_forward_train's derivative). */
+CK_SIMD_CLONES
+void ck_mul(float *dinp, const float *dout, const float *deriv, size_t n) {
+    for (size_t i = 0; i < n; i++) dinp[i] = dout[i] * deriv[i];
+}
+
 /* out[r, c] = res[r, c] + dropout(y[r, c] + bias[c]) over [rows, cols] contiguous, the dropout
  * counter of element (r, c) being offset + r*cols + c (as ck_dropout_forward over the flat array).
  * y is only read. out may alias res. */

@@ -106,6 +106,11 @@ void ck_dropout_backward_set(float *dinp, const float *dout, size_t n, float p, 
  * Rows are independent, so Swift splits them across cores. */
 void ck_add_bias_rows(float *x, int ld, const float *bias, int rows, int cols);
 void ck_bias_gelu_forward(float *pre, float *out, const float *bias, int rows, int cols);
+/* Training form: x = pre + bias; out = gelu(x); pre = gelu'(x) (kept instead of x, for the backward:
+ * ck_mul(dinp, dout, pre, n) is then the whole GELU backward). */
+void ck_bias_gelu_forward_train(float *pre, float *out, const float *bias, int rows, int cols);
+/* dinp[n] = dout[n] * deriv[n]. */
+void ck_mul(float *dinp, const float *dout, const float *deriv, size_t n);
 void ck_bias_dropout_residual(float *out, const float *res, const float *y, const float *bias,
                               int rows, int cols, float p, uint64_t seed, uint64_t offset);
 

@@ -20,6 +20,27 @@ struct FusedKernelTests {
         #expect(out == wantOut)
     }
 
+    @Test func trainingGeluKeepsTheDerivative() {
+        let rows = 9, cols = 70
+        var rng = SeededGenerator(seed: 17)
+        let x = randomFloats(rows * cols, in: -6...6, using: &rng), bias = randomFloats(cols, using: &rng)
+        var pre = x, out = [Float](repeating: 0, count: x.count)
+        ck_bias_gelu_forward_train(&pre, &out, bias, Int32(rows), Int32(cols))
+        var xb = x, wantOut = [Float](repeating: 0, count: x.count)
+        ck_bias_gelu_forward(&xb, &wantOut, bias, Int32(rows), Int32(cols))
+        #expect(out == wantOut)
+        // The kept derivative is what the backward computes from x (dout = 1) ...
+        var deriv = [Float](repeating: 0, count: x.count)
+        ck_gelu_backward_set(&deriv, [Float](repeating: 1, count: x.count), xb, x.count)
+        #expect(pre == deriv)
+        // ... and the multiply applies it.
+        let dout = randomFloats(x.count, using: &rng)
+        var d1 = [Float](repeating: 0, count: x.count), d2 = d1
+        ck_mul(&d1, dout, pre, x.count)
+        ck_gelu_backward_set(&d2, dout, xb, x.count)
+        expectClose("GELU backward from the kept derivative", d1, d2, .twin)
+    }
+
     @Test(arguments: [Float(0), 0.1, 0.5])
     func biasDropoutResidualEqualsItsParts(p: Float) {
         let rows = 37, cols = 24, seed: UInt64 = 99

@@ -86,9 +86,15 @@ extension BertEncoder {
                 layer.intermediate.product(p, out: a.interPre.mptr, ldOut: I, inp: a.h1.ptr, ldInp: C, rows: N)
             }
             Profile.section("fwd bias+gelu") {
+                // Training keeps gelu'(x) in place of x (the backward is then one multiply).
                 let pre = a.interPre.mptr, act = a.inter.mptr, ib = p[layer.intermediate.bias].ptr
+                a.interPreIsDerivative = training
                 Parallel.ranges(N, minChunk: 64) { _, r in
-                    ck_bias_gelu_forward(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
+                    if training {
+                        ck_bias_gelu_forward_train(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
+                    } else {
+                        ck_bias_gelu_forward(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
+                    }
                 }
             }
             Profile.section("fwd gemm") {
@@ -145,7 +151,11 @@ extension BertEncoder {
                                       inp: a.inter.ptr, ldInp: I, rows: N, accumulate: false)
             }
             Profile.section("bwd gelu") {
-                Elementwise.geluBackwardSet(a.dInterPre.mptr, ws.dinter.ptr, a.interPre.ptr, count: N * I)
+                if a.interPreIsDerivative {
+                    Elementwise.multiply(a.dInterPre.mptr, ws.dinter.ptr, a.interPre.ptr, count: N * I)
+                } else {
+                    Elementwise.geluBackwardSet(a.dInterPre.mptr, ws.dinter.ptr, a.interPre.ptr, count: N * I)
+                }
             }
             Profile.section("bwd linear") {
                 layer.intermediate.backward(p, grads: &grads, dinp: a.dh1.mptr, ldDinp: C, dout: a.dInterPre.ptr, ldDout: I,

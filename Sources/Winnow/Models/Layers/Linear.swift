@@ -138,6 +138,11 @@ enum Elementwise {
         Parallel.elements(count) { o, n in ck_gelu_backward_set(dinp + o, dout + o, inp + o, n) }
     }
 
+    /// dinp = dout * deriv.
+    static func multiply(_ dinp: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ deriv: UnsafePointer<Float>, count: Int) {
+        Parallel.elements(count) { o, n in ck_mul(dinp + o, dout + o, deriv + o, n) }
+    }
+
     static func zero(_ x: UnsafeMutablePointer<Float>, count: Int) {
         Parallel.elements(count) { o, n in (x + o).update(repeating: 0, count: n) }
     }

@@ -33,11 +33,21 @@ import Testing
         let stop = StopFlag()
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
-            var x = [Float](repeating: 1, count: 1 << 18)
+            // BLAS regions (OpenBLAS at one thread inside) running all the time on another thread.
+            let x = [Float](repeating: 0.5, count: 4 * 64 * 64)
+            var y = [Float](repeating: 0, count: 4 * 64 * 64)
             while !stop.isSet {
-                x.withUnsafeMutableBufferPointer { p in
-                    let base = p.baseAddress!
-                    Parallel.ranges(4, minChunk: 1) { _, r in for i in r { ck_scale(base + i * (1 << 16), 1 << 16, 1.0) } }
+                y.withUnsafeMutableBufferPointer { p in
+                    let out = p.baseAddress!
+                    x.withUnsafeBufferPointer { xp in
+                        let inp = xp.baseAddress!
+                        Parallel.ranges(4, minChunk: 1, blas: true) { _, r in
+                            for i in r {
+                                ck_gemm(out + i * 4096, 64, inp + i * 4096, 64, inp + i * 4096, 64, 64, 64, 64,
+                                        Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 0)
+                            }
+                        }
+                    }
                 }
             }
             done.signal()

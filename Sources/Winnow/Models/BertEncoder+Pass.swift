@@ -51,7 +51,7 @@ extension BertEncoder {
                     (w + j * C * C).update(from: p[lin.weight].ptr, count: C * C)
                     (bias + j * C).update(from: p[lin.bias].ptr, count: C)
                 }
-                Parallel.ranges(N, minChunk: 256) { _, r in
+                Parallel.rows(N, width: 3 * C) { _, r in
                     for row in r { (qkv + row * 3 * C).update(from: bias, count: 3 * C) }
                 }
                 ck_gemm(qkv, Int32(3 * C), x, Int32(C), w, Int32(C), Int32(N), Int32(3 * C), Int32(C),
@@ -66,7 +66,7 @@ extension BertEncoder {
                     a.attDrop.resize([B, NH, T, T])
                     drop = a.attDrop.mptr
                 }
-                Parallel.ranges(B * NH) { part, r in
+                Parallel.rows(B * NH, width: T * T, blas: true) { part, r in
                     ck_attention_forward_heads(Int32(r.lowerBound), Int32(r.upperBound), attnOut, att, drop, qkv, qkv + C, qkv + 2 * C,
                                                Int32(3 * C), mask, work + part * workSize, Int32(B), Int32(T), Int32(NH), Int32(HS),
                                                causal ? 1 : 0, scale, pAtt, attSeed)
@@ -89,7 +89,7 @@ extension BertEncoder {
                 // Training keeps gelu'(x) in place of x (the backward is then one multiply).
                 let pre = a.interPre.mptr, act = a.inter.mptr, ib = p[layer.intermediate.bias].ptr
                 a.interPreIsDerivative = training
-                Parallel.ranges(N, minChunk: 64) { _, r in
+                Parallel.rows(N, width: I) { _, r in
                     if training {
                         ck_bias_gelu_forward_train(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
                     } else {
@@ -112,7 +112,7 @@ extension BertEncoder {
     /// are the flat indices, as a single `Dropout.forward` over the whole array would use.
     static func biasDropoutResidual(out: UnsafeMutablePointer<Float>, res: UnsafePointer<Float>, y: UnsafePointer<Float>,
                                     bias: UnsafePointer<Float>, rows: Int, cols: Int, p: Float, seed: UInt64) {
-        Parallel.ranges(rows, minChunk: 256) { _, r in
+        Parallel.rows(rows, width: cols) { _, r in
             let o = r.lowerBound * cols
             ck_bias_dropout_residual(out + o, res + o, y + o, bias, Int32(r.count), Int32(cols), p, seed, UInt64(o))
         }
@@ -178,7 +178,7 @@ extension BertEncoder {
                 let work = ws.attWork.mptr, workSize = ws.attWorkSize, dAttn = ws.dAttnOut.ptr, att = a.att.ptr
                 let attSeed = siteSeed(seed, 1 + 4 * li)
                 let drop: UnsafePointer<Float>? = pAtt > 0 ? a.attDrop.ptr : nil
-                Parallel.ranges(B * NH) { part, r in
+                Parallel.rows(B * NH, width: T * T, blas: true) { part, r in
                     ck_attention_backward_heads(Int32(r.lowerBound), Int32(r.upperBound), dqkv, dqkv + C, dqkv + 2 * C, Int32(3 * C),
                                                 work + part * workSize, dAttn, att, drop, qkv, qkv + C, qkv + 2 * C, Int32(3 * C),
                                                 Int32(B), Int32(T), Int32(NH), Int32(HS), scale, pAtt, attSeed, 0)

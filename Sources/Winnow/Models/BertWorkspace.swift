@@ -75,7 +75,7 @@ final class BertWorkspace {
             l.interPre.resize([N, I]); l.inter.resize([N, I]); l.dInterPre.resize([N, I])
         }
         attWorkSize = max(1, Int(ck_attention_work_size(Int32(T))))
-        attWork.resize([attWorkSize * Parallel.parts(B * NH)])
+        attWork.resize([attWorkSize * Parallel.parts(B * NH, minChunk: Parallel.minChunk(width: T * T))])
         for t in [\BertWorkspace.pooledPre, \.pooled, \.pooledDrop, \.dPooledDrop, \.dPooled, \.dPooledPre] {
             self[keyPath: t].resize([B, C])
         }

@@ -39,7 +39,7 @@ struct GradientFactors {
         let entries = self.entries
         out.withUnsafeMutableBufferPointer { o in
             let base = o.baseAddress!
-            Parallel.ranges(count) { part, r in
+            Parallel.ranges(count, blas: true) { part, r in
                 let w = work.buffer.base + part * perPart, m0 = r.lowerBound, M = Int32(r.count)
                 for e in entries {
                     switch e {
@@ -153,7 +153,7 @@ func packRows(_ src: UnsafePointer<Float>, ld: Int, width d: Int, batch: Batch, 
     for l in lengths { starts.append(starts.last! + l) }
     let out = Tensor(uninitializedShape: [starts.last!, d])
     let dst = out.buffer.base, T = batch.length
-    Parallel.ranges(batch.size, minChunk: starts.last! * d < 1 << 16 ? batch.size : 1) { _, r in
+    Parallel.rows(batch.size, width: T * d) { _, r in
         for b in r {
             for t in 0..<lengths[b] {
                 (dst + (starts[b] + t) * d).update(from: src + (b * T + t) * ld, count: d)

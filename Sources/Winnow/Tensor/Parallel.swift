@@ -15,29 +15,41 @@ public enum Parallel {
     /// Cores this process may use.
     public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
+    /// Floats of work below which a part is not worth a dispatch (256 KiB).
+    public static let grain = 1 << 16
+
+    /// Items per part at least, for items of `width` floats of work each.
+    public static func minChunk(width: Int) -> Int { max(1, grain / max(1, width)) }
+
     /// Parts `ranges` splits `count` items into: up to 4 per core (so a core slowed by a neighbour
     /// takes fewer), each at least `minChunk` items.
     public static func parts(_ count: Int, minChunk: Int = 1) -> Int {
         max(1, min(4 * workers, count / max(1, minChunk)))
     }
 
+    /// `ranges` over `n` rows of `width` floats each (small arrays run inline).
+    public static func rows(_ n: Int, width: Int, blas: Bool = false, _ body: (Int, Range<Int>) -> Void) {
+        ranges(n, minChunk: minChunk(width: width), blas: blas, body)
+    }
+
     /// Calls `body(part, range)` for `parts(count, minChunk:)` contiguous ranges covering 0..<count,
-    /// concurrently. `part` indexes per-part scratch.
-    public static func ranges(_ count: Int, minChunk: Int = 1, _ body: (Int, Range<Int>) -> Void) {
+    /// concurrently. `part` indexes per-part scratch. `blas`: the body calls BLAS (see `forEach`).
+    public static func ranges(_ count: Int, minChunk: Int = 1, blas: Bool = false, _ body: (Int, Range<Int>) -> Void) {
         guard count > 0 else { return }
         let n = parts(count, minChunk: minChunk)
         let split = { (i: Int) -> Range<Int> in (i * count / n)..<((i + 1) * count / n) }
-        forEach(n) { body($0, split($0)) }
+        forEach(n, blas: blas) { body($0, split($0)) }
     }
 
-    /// Calls `body(i)` for i in 0..<n concurrently (inline when n == 1 or one core).
-    public static func forEach(_ n: Int, _ body: (Int) -> Void) {
+    /// Calls `body(i)` for i in 0..<n concurrently (inline when n == 1 or one core). With `blas`, the
+    /// body's BLAS calls run at one OpenBLAS thread, even inline, under the lock that keeps every other
+    /// BLAS call out meanwhile (OpenBLAS's results depend on its thread count); without it the body
+    /// must not call BLAS.
+    public static func forEach(_ n: Int, blas: Bool = false, _ body: (Int) -> Void) {
         if n <= 0 { return }
-        // OpenBLAS at one thread for the region, under the lock that keeps every other call out
-        // (its results depend on the thread count), restored at the end.
-        ck_parallel_region_begin()
-        defer { ck_parallel_region_end() }
-        if n == 1 || workers == 1 {     // the same kernels at the same OpenBLAS thread count, inline
+        if blas { ck_parallel_region_begin() }
+        defer { if blas { ck_parallel_region_end() } }
+        if n == 1 || workers == 1 {
             for i in 0..<n { body(i) }
             return
         }
@@ -46,9 +58,9 @@ public enum Parallel {
             // concurrentPerform returns only after every call, so nothing outlives this frame.
             let task = unsafeBitCast(b, to: (@Sendable (Int) -> Void).self)
             DispatchQueue.concurrentPerform(iterations: n) { i in
-                ck_parallel_worker_enter()
+                if blas { ck_parallel_worker_enter() }
                 task(i)
-                ck_parallel_worker_exit()
+                if blas { ck_parallel_worker_exit() }
             }
         }
     }
@@ -56,7 +68,6 @@ public enum Parallel {
     /// Elementwise kernel over `count` floats split into aligned parts: `body(offset, length)`.
     public static func elements(_ count: Int, _ body: (Int, Int) -> Void) {
         // 64K floats (256 KiB) per part at least: below that the dispatch costs more than it saves.
-        let grain = 1 << 16
         if count < 2 * grain { body(0, count); return }
         ranges(count / 16, minChunk: grain / 16) { _, r in
             let lo = r.lowerBound * 16, hi = r.upperBound == count / 16 ? count : r.upperBound * 16

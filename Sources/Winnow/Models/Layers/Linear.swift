@@ -20,7 +20,7 @@ struct Linear: Sendable {
                  inp: UnsafePointer<Float>, ldInp: Int, rows n: Int) {
         product(p, out: out, ldOut: ldOut, inp: inp, ldInp: ldInp, rows: n)
         let b = p[bias].ptr, oc = outDim
-        Parallel.ranges(n, minChunk: 256) { _, r in
+        Parallel.rows(n, width: oc) { _, r in
             ck_add_bias_rows(out + r.lowerBound * ldOut, Int32(ldOut), b, Int32(r.count), Int32(oc))
         }
     }
@@ -52,7 +52,7 @@ struct Linear: Sendable {
     /// row order, so the result does not depend on the split).
     static func columnSums(into dst: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, ld: Int, rows n: Int, cols: Int) {
         let blocks = (cols + 63) / 64
-        Parallel.ranges(blocks, minChunk: n >= 1024 ? 1 : blocks) { _, r in
+        Parallel.rows(blocks, width: 64 * n) { _, r in
             let c0 = r.lowerBound * 64, c1 = min(cols, r.upperBound * 64)
             ck_column_sums_add(dst + c0, g + c0, Int32(ld), Int32(n), Int32(c1 - c0))
         }
@@ -76,7 +76,7 @@ struct LayerNorm: Sendable {
     func forward(_ p: ParameterStore, out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
                  rstd: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, rows n: Int) {
         let w = p[weight].ptr, b = p[bias].ptr, C = dim, e = eps
-        Parallel.ranges(n, minChunk: 256) { _, r in
+        Parallel.rows(n, width: C) { _, r in
             let o = r.lowerBound
             ck_layernorm_forward(out + o * C, mean + o, rstd + o, inp + o * C, w, b, Int32(r.count), Int32(C), e)
         }
@@ -89,7 +89,7 @@ struct LayerNorm: Sendable {
                   dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, mean: UnsafePointer<Float>,
                   rstd: UnsafePointer<Float>, rows n: Int, accumulate: Bool = true) {
         let w = p[weight].ptr, C = dim
-        Parallel.ranges(n, minChunk: 256) { _, r in
+        Parallel.rows(n, width: C) { _, r in
             let o = r.lowerBound
             if accumulate {
                 ck_layernorm_backward(dinp + o * C, nil, nil, dout + o * C, inp + o * C, w, mean + o, rstd + o, Int32(r.count), Int32(C))
@@ -100,7 +100,7 @@ struct LayerNorm: Sendable {
         guard grads != nil else { return }
         let dw = grads![weight].mptr, db = grads![bias].mptr
         let blocks = (C + 63) / 64
-        Parallel.ranges(blocks, minChunk: n >= 1024 ? 1 : blocks) { _, r in
+        Parallel.rows(blocks, width: 64 * n) { _, r in
             let c0 = r.lowerBound * 64, c1 = min(C, r.upperBound * 64)
             ck_layernorm_param_grads(dw + c0, db + c0, dout + c0, inp + c0, Int32(C), mean, rstd, Int32(n), Int32(c1 - c0))
         }

@@ -9,6 +9,7 @@ FLAGS=(--scratch-path .build/sanitize -Xswiftc -sanitize=address -Xcc -fsanitize
        -Xcc -fsanitize-trap=undefined -Xcc -fno-omit-frame-pointer)
 swift build --build-tests "${FLAGS[@]}"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1
-# Kernels (finite differences, optimised vs reference) and every parser of untrusted files.
+# Kernels (finite differences, optimised vs reference), every parser of untrusted files, the parallel
+# regions and the gradient factors that view workspace buffers (use-after-free would show here).
 swift test --skip-build "${FLAGS[@]}" \
-    --filter 'CKernelsTests|FuzzRegressionTests|TokenizerTests|TokenizerUnitTests|LongTextTokenizerTests|ModelGoldenTests|LanguageModelTests|SelectionTests'
+    --filter 'CKernelsTests|FuzzRegressionTests|TokenizerTests|TokenizerUnitTests|LongTextTokenizerTests|ModelGoldenTests|LanguageModelTests|SelectionTests|ParallelTests|GradientFactorViewTests|PerExampleGradientTests'

@@ -71,6 +71,33 @@ public struct JSONLReader {
         fileSize = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.intValue ?? 0
     }
 
+    /// Where a reader stands between lines: enough to reopen the file there (`init(url:resumingAt:)`).
+    public struct Position: Sendable {
+        let byteOffset: Int, lineNo: Int, examplesSeen: Int, skipped: Int
+        let fields: FieldNames, detected: Bool
+    }
+
+    /// The position after the last line read (`next` always stops at a line boundary).
+    public var position: Position {
+        Position(byteOffset: bytesRead, lineNo: lineNo, examplesSeen: examplesSeen, skipped: skipped, fields: fields, detected: detected)
+    }
+
+    /// A reader of `url` that continues at `p`, the position of an earlier reader of the same file, without
+    /// reading or parsing the lines before it.
+    public init(url: URL, requireLabels: Bool = true, resumingAt p: Position) throws {
+        try self.init(url: url, fields: p.fields, requireLabels: requireLabels)
+        do {
+            try handle.seek(toOffset: UInt64(p.byteOffset))
+        } catch {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "cannot seek to byte \(p.byteOffset): \(error)")
+        }
+        bytesRead = p.byteOffset
+        lineNo = p.lineNo
+        examplesSeen = p.examplesSeen
+        skipped = p.skipped
+        detected = p.detected
+    }
+
     /// Up to `n` examples, or nil at the end of the file. An empty file is an error.
     public mutating func next(upTo n: Int) throws -> [Example]? {
         var out: [Example] = []
@@ -112,8 +139,18 @@ public struct JSONLReader {
             let chunk = try handle.read(upToCount: 1 << 22) ?? Data()
             if chunk.isEmpty {
                 eof = true
-            } else {
+            } else if buffer.startIndex == 0 {
                 buffer.append(chunk)      // indices of the bytes already there do not change
+            } else {
+                // A Data slice keeps its whole backing store, consumed lines included, and appending
+                // to it grows that store: without this copy of the unconsumed tail the buffer would
+                // hold the whole file (memory and time growing with the file, not the line).
+                let offset = scanned - buffer.startIndex
+                var fresh = Data(capacity: buffer.count + chunk.count)
+                fresh.append(buffer)
+                fresh.append(chunk)
+                buffer = fresh
+                scanned = offset
             }
         }
     }

@@ -89,6 +89,9 @@ public struct ScoringRun: @unchecked Sendable {
     public var options: ScoreOptions
     /// Examples tokenized per chunk of the stream.
     public var chunkSize = 4096
+    /// Reader positions at example indices where a ranged stream stopped, so the next range (the next
+    /// resumable part) starts there instead of re-reading the file from its start.
+    private let positions = PositionCache()
 
     public init(run url: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions, null: Bool = false) throws {
         run = try RunFolder(url: url)
@@ -124,15 +127,28 @@ public struct ScoringRun: @unchecked Sendable {
     /// input order (batch.indices are positions among used examples). Returns the table of examples.
     @discardableResult
     public func stream(_ label: String, _ body: (Batch) throws -> Void) throws -> ExampleTable {
-        var reader = try JSONLReader(url: dataURL, fields: fields)
+        var reader: JSONLReader
+        var seen = 0
+        if let r = options.exampleRange, let (start, p) = positions.nearest(atOrBefore: r.lowerBound) {
+            reader = try JSONLReader(url: dataURL, resumingAt: p)
+            seen = start
+        } else {
+            reader = try JSONLReader(url: dataURL, fields: fields)
+        }
         var table = ExampleTable(labelNames: labelNames)
         let bar = Progress(label: label, total: max(reader.fileSize, 1), unit: "B", quiet: options.quiet)
-        var lastBytes = 0, seen = 0
-        while let all = try reader.next(upTo: chunkSize) {
+        var lastBytes = reader.bytesRead
+        // With a range, chunks end exactly at its bounds, so the reader's position there can be kept.
+        func want() -> Int {
+            guard let r = options.exampleRange else { return chunkSize }
+            return max(1, min(chunkSize, (seen < r.lowerBound ? r.lowerBound : r.upperBound) - seen))
+        }
+        while let all = try reader.next(upTo: want()) {
             var chunk = all
             if let r = options.exampleRange {
                 let lo = max(0, r.lowerBound - seen), hi = min(all.count, max(0, r.upperBound - seen))
                 seen += all.count
+                if seen == r.lowerBound || seen == r.upperBound { positions.keep(seen, reader.position) }
                 bar.advance(by: reader.bytesRead - lastBytes, note: "\(table.count) examples")
                 lastBytes = reader.bytesRead
                 if lo >= hi { if seen >= r.upperBound { break } else { continue } }
@@ -178,4 +194,21 @@ public struct ScoringRun: @unchecked Sendable {
 @inline(__always)
 func ensureCount(_ a: inout [Double], _ n: Int) {
     if a.count < n { a += [Double](repeating: 0, count: n - a.count) }
+}
+
+/// Reader positions by example index (a reference, so a `ScoringRun` copy shares what it learned).
+final class PositionCache: @unchecked Sendable {
+    private var byIndex: [Int: JSONLReader.Position] = [:]
+    private let lock = NSLock()
+
+    func keep(_ index: Int, _ p: JSONLReader.Position) {
+        lock.lock(); byIndex[index] = p; lock.unlock()
+    }
+
+    /// The kept position with the largest index <= `index`.
+    func nearest(atOrBefore index: Int) -> (Int, JSONLReader.Position)? {
+        lock.lock(); defer { lock.unlock() }
+        guard let k = byIndex.keys.filter({ $0 <= index }).max() else { return nil }
+        return (k, byIndex[k]!)
+    }
 }

@@ -25,9 +25,12 @@ public struct ParameterStore: Sendable {
     public func index(of name: String) -> Int? { lookup[name] }
     public var count: Int { tensors.count }
 
+    /// In-place access (`_modify`): `grads[i].mptr` writes into the stored tensor. With only get/set,
+    /// the getter's temporary made the buffer shared, so every write through the subscript copied the
+    /// whole tensor first (62 MB of word-embedding gradient per training step).
     public subscript(i: Int) -> Tensor {
         get { tensors[i] }
-        set { tensors[i] = newValue }
+        _modify { yield &tensors[i] }
     }
 
     public subscript(name: String) -> Tensor? { lookup[name].map { tensors[$0] } }

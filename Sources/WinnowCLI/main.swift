@@ -2,5 +2,6 @@ import Foundation
 import WinnowCommands
 
 // The `winnow` executable: every command lives in the WinnowCommands library (shared with winnow-mpi).
+WinnowMain.limitOpenBLASIdleSpin()
 WinnowMain.tuneAllocator()
 exit(WinnowMain.run())

@@ -40,6 +40,24 @@ public enum WinnowMain {
 
     /// glibc: keep freed blocks up to 32 MiB (its largest mmap threshold) in the heap and never trim it,
     /// so per-batch tensors reuse memory instead of faulting in fresh zeroed pages every batch.
+    /// OpenBLAS's worker threads spin (`sched_yield` in a loop) for 2^28 TSC cycles, tens of
+    /// milliseconds, after every threaded call before they sleep. Between GEMMs Winnow runs attention
+    /// heads, GELU and LayerNorm on both cores, so the spinning worker took a core from them: those
+    /// sections ran a third slower (`winnow bench --profile`, Benchmarks/README.md). OpenBLAS reads
+    /// `OPENBLAS_THREAD_TIMEOUT` (log2 of the cycles, 4...30) only when the library loads, before any
+    /// of our code runs, so when the variable is unset the executable sets it to 4 (sleep almost at
+    /// once; a wake-up costs microseconds against milliseconds per GEMM) and replaces itself with a
+    /// fresh copy through `execv` (same process id, arguments and file descriptors). A value the user
+    /// set is kept. Programs that embed the library can set the variable themselves.
+    public static func limitOpenBLASIdleSpin() {
+        #if os(Linux)
+        guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil else { return }
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // execv returned: it failed (no /proc?). Carry on with OpenBLAS's default; nothing is lost.
+        #endif
+    }
+
     public static func tuneAllocator() {
         #if canImport(Glibc)
         // <malloc.h>: M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3 (the macros are not imported into Swift).

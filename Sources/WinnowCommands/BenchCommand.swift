@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Encoder layers.") var layers: Int = 4
     @Option(help: "Hidden size.") var hidden: Int = 512
     @Option(help: "Attention heads.") var heads: Int = 8
-    @Option(help: "Timed repetitions of each measurement.") var repeats: Int = 3
+    @Option(help: "Timed repetitions of each measurement.") var repeats: Int = 5
     @Option(help: "Comma-separated measurements to run (forward, train, grad-norms, vog, mlm); default all. The others report 0.")
     var only: String?
     @Flag(help: "Print one JSON object.") var json = false
@@ -32,8 +32,15 @@ struct BenchCommand: ParsableCommand {
                               only: only.map { Set($0.split(separator: ",").compactMap { Benchmark.Measure(rawValue: String($0)) }) }
                                   ?? Set(Benchmark.Measure.allCases),
                               log: json ? nil : { print($0) })
+        // The OpenBLAS idle-spin setting the run had (see WinnowMain.limitOpenBLASIdleSpin): it changes
+        // the non-GEMM sections by a third, so it belongs with the figures.
+        let timeout = ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] ?? "unset"
         if json {
-            print(String(data: try JSONSerialization.data(withJSONObject: r.json, options: [.sortedKeys]), encoding: .utf8)!)
+            var obj = r.json
+            obj["openblas_thread_timeout"] = timeout
+            print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
+        } else {
+            print("OPENBLAS_THREAD_TIMEOUT: \(timeout)")
         }
     }
 }

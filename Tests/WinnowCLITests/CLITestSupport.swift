@@ -22,12 +22,13 @@ enum CLI {
     }
 
     @discardableResult
-    static func run(_ args: [String]) throws -> CLIResult {
+    static func run(_ args: [String], environment: [String: String?] = [:]) throws -> CLIResult {
         let p = Process()
         p.executableURL = binary
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["CI"] = "1"      // plain progress lines
+        for (k, v) in environment { env[k] = v }
         p.environment = env
         let out = Pipe(), err = Pipe()
         p.standardOutput = out

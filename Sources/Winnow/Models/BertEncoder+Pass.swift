@@ -196,21 +196,25 @@ extension BertEncoder {
                 let dw = ws.dWqkv.mptr
                 ck_gemm(dw, Int32(C), dqkv, Int32(3 * C), x, Int32(C), Int32(3 * C), Int32(C), Int32(N),
                         Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 0)
-                for (j, lin) in [layer.query, layer.key, layer.value].enumerated() {
-                    let g = grads![lin.weight].mptr
-                    ck_add(g, g, dw + j * C * C, C * C)
-                    Linear.columnSums(into: grads![lin.bias].mptr, dqkv + j * C, ld: 3 * C, rows: N, cols: C)
+                Profile.section("bwd bias sums") {
+                    for (j, lin) in [layer.query, layer.key, layer.value].enumerated() {
+                        let g = grads![lin.weight].mptr
+                        ck_add(g, g, dw + j * C * C, C * C)
+                        Linear.columnSums(into: grads![lin.bias].mptr, dqkv + j * C, ld: 3 * C, rows: N, cols: C)
+                    }
                 }
             }
         }
-        Dropout.backward(dinp: ws.dELN.mptr, dout: ws.dX.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 0), accumulate: false)
-        embeddingNorm.backward(p, grads: &grads, dinp: ws.dInputsEmbeds.mptr, dout: ws.dELN.ptr, inp: ws.eSum.ptr,
-                               mean: ws.mean0.ptr, rstd: ws.rstd0.ptr, rows: N, accumulate: false)
-        if grads != nil && embeddingGrads {
-            let d = ws.dInputsEmbeds.ptr
-            ws.ids.withUnsafeBufferPointer { ck_embedding_backward(grads![wordEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }
-            ws.positions.withUnsafeBufferPointer { ck_embedding_backward(grads![positionEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }
-            ws.types.withUnsafeBufferPointer { ck_embedding_backward(grads![tokenTypeEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }
+        Profile.section("bwd embeddings") {
+            Dropout.backward(dinp: ws.dELN.mptr, dout: ws.dX.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 0), accumulate: false)
+            embeddingNorm.backward(p, grads: &grads, dinp: ws.dInputsEmbeds.mptr, dout: ws.dELN.ptr, inp: ws.eSum.ptr,
+                                   mean: ws.mean0.ptr, rstd: ws.rstd0.ptr, rows: N, accumulate: false)
+            if grads != nil && embeddingGrads { Profile.section("bwd emb scatter") {
+                let d = ws.dInputsEmbeds.ptr
+                ws.ids.withUnsafeBufferPointer { ck_embedding_backward(grads![wordEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }
+                ws.positions.withUnsafeBufferPointer { ck_embedding_backward(grads![positionEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }
+                ws.types.withUnsafeBufferPointer { ck_embedding_backward(grads![tokenTypeEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }
+            } }
         }
     }
 }

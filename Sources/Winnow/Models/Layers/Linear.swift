@@ -45,7 +45,7 @@ struct Linear: Sendable {
         }
         ck_linear_backward(dinp, Int32(ldDinp), dw, nil, dout, Int32(ldDout), inp, Int32(ldInp), p[weight].ptr,
                            Int32(n), Int32(inDim), Int32(outDim))
-        if grads != nil { Linear.columnSums(into: grads![bias].mptr, dout, ld: ldDout, rows: n, cols: outDim) }
+        if grads != nil { Profile.section("bwd bias sums") { Linear.columnSums(into: grads![bias].mptr, dout, ld: ldDout, rows: n, cols: outDim) } }
     }
 
     /// dst[c] += sum over rows of G[:, c], column blocks across cores (each block summed in double in

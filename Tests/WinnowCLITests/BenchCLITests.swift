@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+
+/// `winnow bench --json` on a tiny model: the keys issue 6 names, the fractions taken against the sgemm
+/// rate measured between the model's repetitions, and the OpenBLAS idle-spin setting the run had.
+/// (These check what bench reports, not how fast anything is: speed lives in benchmarks.)
+@Suite struct BenchCLITests {
+    static let tiny = ["bench", "--layers", "1", "--hidden", "64", "--heads", "2", "--seq-len", "16", "--batch-size", "4",
+                       "--repeats", "2", "--only", "forward,train", "--json"]
+
+    static func object(_ r: CLIResult) throws -> [String: Any] {
+        #expect(r.status == 0, "bench failed: \(r.stderr)")
+        let line = try #require(r.stdout.split(separator: "\n").last)
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+
+    @Test func jsonHasTheFiguresAndWindowedFractions() throws {
+        let o = try Self.object(try CLI.run(Self.tiny, environment: ["OPENBLAS_THREAD_TIMEOUT": nil]))
+        for key in ["train_examples_per_s", "forward_examples_per_s", "grad_norm_examples_per_s", "vog_examples_per_s", "sgemm_gflops",
+                    "train_fraction_of_sgemm_peak", "forward_fraction_of_sgemm_peak", "train_window_sgemm_gflops",
+                    "forward_window_sgemm_gflops"] {
+            #expect(o[key] is Double, "missing or not a number: \(key)")
+        }
+        let d = { (k: String) in o[k] as? Double ?? -1 }
+        #expect(d("train_examples_per_s") > 0 && d("forward_examples_per_s") > 0)
+        #expect(d("grad_norm_examples_per_s") == 0 && d("vog_examples_per_s") == 0, "--only skipped them: they report 0")
+        // The overall peak is the best of every sgemm sample, the windows included.
+        #expect(d("train_window_sgemm_gflops") > 0 && d("train_window_sgemm_gflops") <= d("sgemm_gflops"))
+        #expect(d("forward_window_sgemm_gflops") > 0 && d("forward_window_sgemm_gflops") <= d("sgemm_gflops"))
+        let fwdFraction = d("forward_gflops") / d("forward_window_sgemm_gflops")
+        #expect(abs(d("forward_fraction_of_sgemm_peak") - fwdFraction) <= 1e-9 * fwdFraction)
+        // The executable shortened OpenBLAS's idle spin for itself (it re-executes with the variable set).
+        #expect(o["openblas_thread_timeout"] as? String == "4")
+    }
+
+    @Test func aThreadTimeoutTheUserSetIsKept() throws {
+        let o = try Self.object(try CLI.run(Self.tiny + ["--repeats", "1"], environment: ["OPENBLAS_THREAD_TIMEOUT": "9"]))
+        #expect(o["openblas_thread_timeout"] as? String == "9")
+    }
+}

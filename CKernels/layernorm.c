@@ -121,3 +121,21 @@ void ck_layernorm_param_grads(float *dweight, float *dbias, const float *dout, c
         }
     }
 }
+
+/* ck_layernorm_param_grads for one fixed block of rows, into double partials (overwritten):
+ *   pw[c] = sum_n dout[n,c] xhat[n,c];  pb[c] = sum_n dout[n,c]   (rows in order)
+ * Contiguous rows (row stride ld), so it streams and can follow the input backward of the same rows
+ * while they are in cache; blocks are added in order with ck_column_partials_add. */
+CK_SIMD_CLONES
+void ck_layernorm_param_partial(double *restrict pw, double *restrict pb, const float *restrict dout, const float *restrict inp,
+                                int ld, const float *restrict mean, const float *restrict rstd, int N, int cols) {
+    for (int c = 0; c < cols; c++) pw[c] = pb[c] = 0.0;
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * ld, *d = dout + (size_t)n * ld;
+        float m = mean[n], rs = rstd[n];
+        for (int c = 0; c < cols; c++) {
+            pw[c] += (double)(d[c] * ((x[c] - m) * rs));
+            pb[c] += (double)d[c];
+        }
+    }
+}

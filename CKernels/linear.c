@@ -56,3 +56,25 @@ void ck_column_sums_add(float *dst, const float *G, int ldg, int N, int cols) {
         for (int o = 0; o < nb; o++) dst[o0 + o] += (float)acc[o];
     }
 }
+
+/* One fixed block of rows of a column sum: partial[c] = sum_{n < N} G[n, c] in double, rows in order
+ * (overwrites). Rows are read whole and contiguous, so this streams; callers cut the rows into blocks
+ * of a fixed size whatever the core count and add the blocks' partials in block order
+ * (ck_column_partials_add): the result does not depend on how blocks are spread over cores. */
+CK_SIMD_CLONES
+void ck_column_sums_partial(double *restrict partial, const float *restrict G, int ldg, int N, int cols) {
+    for (int c = 0; c < cols; c++) partial[c] = 0.0;
+    for (int n = 0; n < N; n++) {
+        const float *row = G + (size_t)n * ldg;
+        for (int c = 0; c < cols; c++) partial[c] += (double)row[c];
+    }
+}
+
+/* dst[c] += (float) sum_{b < blocks} partial[b * cols + c], blocks in order from 0.0. */
+void ck_column_partials_add(float *dst, const double *partial, int blocks, int cols) {
+    for (int c = 0; c < cols; c++) {
+        double s = 0.0;
+        for (int b = 0; b < blocks; b++) s += partial[(size_t)b * cols + c];
+        dst[c] += (float)s;
+    }
+}

@@ -135,6 +135,15 @@ void ck_layernorm_param_grads(float *dweight, float *dbias, const float *dout, c
 /* dst[c] += sum_{n < N} G[n, c] over columns [0, cols) of row stride ldg, summed in double (the
  * bias gradient of a linear layer; column blocks are independent). */
 void ck_column_sums_add(float *dst, const float *G, int ldg, int N, int cols);
+/* The same sum cut into fixed blocks of rows (contiguous reads): partial[c] = sum_{n < N} G[n, c] in
+ * double over one block (overwritten); then dst[c] += (float) sum_b partial[b * cols + c], blocks in
+ * order. Split-independent as long as the block size is fixed. */
+void ck_column_sums_partial(double *partial, const float *G, int ldg, int N, int cols);
+void ck_column_partials_add(float *dst, const double *partial, int blocks, int cols);
+/* ck_layernorm_param_grads over one block of rows into double partials (overwritten), added with
+ * ck_column_partials_add (once for the weight, once for the bias). */
+void ck_layernorm_param_partial(double *pw, double *pb, const float *dout, const float *inp, int ld,
+                                const float *mean, const float *rstd, int N, int cols);
 
 /* ---------------------------------------------------------------- softmax_xent.c */
 

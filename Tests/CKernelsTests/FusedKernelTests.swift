@@ -135,6 +135,46 @@ struct FusedKernelTests {
         #expect(blocks == dbias)
     }
 
+    /// Row-block partial sums (fixed blocks, added in block order) against a double reference, for the
+    /// bias and the LayerNorm parameter gradients; a last block shorter than the others included.
+    @Test(arguments: [(300, 200, 64), (64, 33, 64), (1000, 17, 7)])
+    func rowBlockPartialsEqualTheDoubleSums(N: Int, C: Int, R: Int) {
+        var rng = SeededGenerator(seed: 16)
+        let dout = randomFloats(N * C, using: &rng), inp = randomFloats(N * C, in: -3...3, using: &rng)
+        let w = randomFloats(C, using: &rng), b = randomFloats(C, using: &rng)
+        var y = [Float](repeating: 0, count: N * C), mean = [Float](repeating: 0, count: N), rstd = mean
+        ck_layernorm_forward(&y, &mean, &rstd, inp, w, b, Int32(N), Int32(C), 1e-12)
+        let blocks = (N + R - 1) / R
+        var pw = [Double](repeating: .nan, count: blocks * C), pb = pw, pc = pw
+        for blk in 0..<blocks {
+            let o = blk * R, rows = Int32(min(R, N - o))
+            pc.withUnsafeMutableBufferPointer { p in dout.withUnsafeBufferPointer { d in
+                ck_column_sums_partial(p.baseAddress! + blk * C, d.baseAddress! + o * C, Int32(C), rows, Int32(C))
+            } }
+            pw.withUnsafeMutableBufferPointer { a in pb.withUnsafeMutableBufferPointer { bb in
+                dout.withUnsafeBufferPointer { d in inp.withUnsafeBufferPointer { x in mean.withUnsafeBufferPointer { m in rstd.withUnsafeBufferPointer { r in
+                    ck_layernorm_param_partial(a.baseAddress! + blk * C, bb.baseAddress! + blk * C, d.baseAddress! + o * C,
+                                               x.baseAddress! + o * C, Int32(C), m.baseAddress! + o, r.baseAddress! + o, rows, Int32(C))
+                } } } }
+            } }
+        }
+        var bias = [Float](repeating: 0.5, count: C), dw = bias, db = bias
+        ck_column_partials_add(&bias, pc, Int32(blocks), Int32(C))
+        ck_column_partials_add(&dw, pw, Int32(blocks), Int32(C))
+        ck_column_partials_add(&db, pb, Int32(blocks), Int32(C))
+        for c in 0..<C {
+            var sb = 0.0, sw = 0.0
+            for n in 0..<N {
+                let d = Double(dout[n * C + c])
+                sb += d
+                sw += d * (Double(inp[n * C + c]) - Double(mean[n])) * Double(rstd[n])
+            }
+            #expect(abs(Double(bias[c]) - (0.5 + sb)) <= 1e-6 * max(1, abs(sb)), "bias column \(c)")
+            #expect(abs(Double(db[c]) - (0.5 + sb)) <= 1e-6 * max(1, abs(sb)), "LayerNorm bias column \(c)")
+            #expect(abs(Double(dw[c]) - (0.5 + sw)) <= 1e-5 * max(1, abs(sw)), "LayerNorm weight column \(c)")
+        }
+    }
+
     @Test(arguments: [(5, 3), (40, 64), (128, 17)])
     func syrkUpperEqualsTheGemm(n: Int, k: Int) {
         var rng = SeededGenerator(seed: 15)

@@ -15,6 +15,10 @@ public enum Parallel {
     /// Cores this process may use.
     public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
+    /// Rows per block of a reduction over rows (bias and LayerNorm parameter gradients): fixed, so
+    /// that block sums added in block order give the same result on any number of cores.
+    public static let reductionRows = 64
+
     /// Floats of work below which a part is not worth a dispatch (256 KiB).
     public static let grain = 1 << 16
 

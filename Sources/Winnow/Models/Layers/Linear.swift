@@ -48,13 +48,21 @@ struct Linear: Sendable {
         if grads != nil { Profile.section("bwd bias sums") { Linear.columnSums(into: grads![bias].mptr, dout, ld: ldDout, rows: n, cols: outDim) } }
     }
 
-    /// dst[c] += sum over rows of G[:, c], column blocks across cores (each block summed in double in
-    /// row order, so the result does not depend on the split).
+    /// dst[c] += sum over rows of G[:, c]: fixed blocks of `Parallel.reductionRows` rows read whole
+    /// (streaming) across cores, each summed in double in row order, then the blocks added in order,
+    /// so the result does not depend on the split or the core count.
     static func columnSums(into dst: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, ld: Int, rows n: Int, cols: Int) {
-        let blocks = (cols + 63) / 64
-        Parallel.rows(blocks, width: 64 * n) { _, r in
-            let c0 = r.lowerBound * 64, c1 = min(cols, r.upperBound * 64)
-            ck_column_sums_add(dst + c0, g + c0, Int32(ld), Int32(n), Int32(c1 - c0))
+        let R = Parallel.reductionRows, blocks = (n + R - 1) / R
+        guard blocks > 0 else { return }
+        var partial = [Double](repeating: 0, count: blocks * cols)
+        partial.withUnsafeMutableBufferPointer { pp in
+            let part = pp.baseAddress!
+            Parallel.rows(blocks, width: R * cols) { _, r in
+                for b in r {
+                    ck_column_sums_partial(part + b * cols, g + b * R * ld, Int32(ld), Int32(min(R, n - b * R)), Int32(cols))
+                }
+            }
+            ck_column_partials_add(dst, part, Int32(blocks), Int32(cols))
         }
     }
 }
@@ -83,26 +91,36 @@ struct LayerNorm: Sendable {
     }
 
     /// dinp accumulates (or is written, with `accumulate` false); dweight/dbias accumulate when `grads`
-    /// is given. Rows split across cores for dinp, column blocks for the parameter sums (each summed in
-    /// double in row order: split-independent).
+    /// is given. Fixed blocks of `Parallel.reductionRows` rows across cores: each block's input gradient,
+    /// then its parameter sums while the rows are in cache (double, row order); the blocks' sums are
+    /// added in block order, so nothing depends on the split or the core count.
     func backward(_ p: ParameterStore, grads: inout ParameterStore?, dinp: UnsafeMutablePointer<Float>,
                   dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, mean: UnsafePointer<Float>,
                   rstd: UnsafePointer<Float>, rows n: Int, accumulate: Bool = true) {
         let w = p[weight].ptr, C = dim
-        Parallel.rows(n, width: C) { _, r in
-            let o = r.lowerBound
-            if accumulate {
-                ck_layernorm_backward(dinp + o * C, nil, nil, dout + o * C, inp + o * C, w, mean + o, rstd + o, Int32(r.count), Int32(C))
-            } else {
-                ck_layernorm_backward_input_set(dinp + o * C, dout + o * C, inp + o * C, w, mean + o, rstd + o, Int32(r.count), Int32(C))
+        let R = Parallel.reductionRows, blocks = (n + R - 1) / R
+        guard blocks > 0 else { return }
+        var partial = [Double](repeating: 0, count: grads != nil ? 2 * blocks * C : 0)
+        partial.withUnsafeMutableBufferPointer { pp in
+            // (an empty array may still have a base address: the pointers follow `grads` itself)
+            let pw = grads != nil ? pp.baseAddress : nil, pb = pw.map { $0 + blocks * C }
+            Parallel.rows(blocks, width: R * C) { _, r in
+                for b in r {
+                    let o = b * R, rows = Int32(min(R, n - o))
+                    if accumulate {
+                        ck_layernorm_backward(dinp + o * C, nil, nil, dout + o * C, inp + o * C, w, mean + o, rstd + o, rows, Int32(C))
+                    } else {
+                        ck_layernorm_backward_input_set(dinp + o * C, dout + o * C, inp + o * C, w, mean + o, rstd + o, rows, Int32(C))
+                    }
+                    if let pw, let pb {
+                        ck_layernorm_param_partial(pw + b * C, pb + b * C, dout + o * C, inp + o * C, Int32(C), mean + o, rstd + o, rows, Int32(C))
+                    }
+                }
             }
-        }
-        guard grads != nil else { return }
-        let dw = grads![weight].mptr, db = grads![bias].mptr
-        let blocks = (C + 63) / 64
-        Parallel.rows(blocks, width: 64 * n) { _, r in
-            let c0 = r.lowerBound * 64, c1 = min(C, r.upperBound * 64)
-            ck_layernorm_param_grads(dw + c0, db + c0, dout + c0, inp + c0, Int32(C), mean, rstd, Int32(n), Int32(c1 - c0))
+            if let pw, let pb {
+                ck_column_partials_add(grads![weight].mptr, pw, Int32(blocks), Int32(C))
+                ck_column_partials_add(grads![bias].mptr, pb, Int32(blocks), Int32(C))
+            }
         }
     }
 }

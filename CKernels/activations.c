@@ -164,6 +164,19 @@ void ck_bias_gelu_forward(float *restrict pre, float *restrict out, const float 
     }
 }
 
+/* out[r, c] = gelu(pre[r, c] + bias[c]); pre is only read (inference keeps nothing for a backward). */
+CK_SIMD_CLONES
+void ck_bias_gelu_forward_infer(const float *restrict pre, float *restrict out, const float *restrict bias, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        const float *p = pre + (size_t)r * cols;
+        float *o = out + (size_t)r * cols;
+        for (int c = 0; c < cols; c++) {
+            float x = p[c] + bias[c];
+            o[c] = x * ck_normal_cdf(x);
+        }
+    }
+}
+
 /* Training form of ck_bias_gelu_forward: x = pre + bias; out = gelu(x); pre = gelu'(x) (the
  * derivative Phi(x) + x phi(x), kept in place of x so the backward is one multiply). */
 CK_SIMD_CLONES

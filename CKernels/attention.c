@@ -87,7 +87,8 @@ void ck_attention_forward_heads(int bh0, int bh1, float *out, float *att, float 
         const float *km = key_mask ? key_mask + (size_t)b * T : NULL;
         const size_t qo = (size_t)b * T * ld_qkv + (size_t)h * HS;
         const float *qh = q + qo, *kh = k + qo, *vh = v + qo;
-        float *P = att + ((size_t)b * NH + h) * T * T;
+        /* att NULL (inference): the probabilities live in work's second half and are not kept */
+        float *P = att ? att + ((size_t)b * NH + h) * T * T : work + (size_t)T * T;
         /* S[T,T] = scale * Q_h @ K_h^T, written straight into att and normalised in place */
         ck_gemm(P, T, qh, ld_qkv, kh, ld_qkv, T, T, HS, CK_TRANS_N, CK_TRANS_T, scale, 0.0f);
         for (int i = 0; i < T; i++) att_softmax_row(P + (size_t)i * T, km, causal ? i + 1 : T, T);

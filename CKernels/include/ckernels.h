@@ -106,6 +106,8 @@ void ck_dropout_backward_set(float *dinp, const float *dout, size_t n, float p, 
  * Rows are independent, so Swift splits them across cores. */
 void ck_add_bias_rows(float *x, int ld, const float *bias, int rows, int cols);
 void ck_bias_gelu_forward(float *pre, float *out, const float *bias, int rows, int cols);
+/* Inference form: out = gelu(pre + bias), pre only read (nothing kept for a backward). */
+void ck_bias_gelu_forward_infer(const float *pre, float *out, const float *bias, int rows, int cols);
 /* Training form: x = pre + bias; out = gelu(x); pre = gelu'(x) (kept instead of x, for the backward:
  * ck_mul(dinp, dout, pre, n) is then the whole GELU backward). */
 void ck_bias_gelu_forward_train(float *pre, float *out, const float *bias, int rows, int cols);
@@ -164,7 +166,8 @@ void ck_softmax_forward(float *probs, const float *logits, int N, int V);
  * q, k, v: rows of B*T tokens with row stride ld_qkv (so they may be column slices of one fused
  * [B*T, 3C] QKV buffer); head h reads columns [h*HS, (h+1)*HS).  C = NH*HS.
  * out[B*T, C] (row stride C): head h writes columns [h*HS, (h+1)*HS).
- * att[B, NH, T, T]: saved softmax probabilities (before dropout), for the backward.
+ * att[B, NH, T, T]: saved softmax probabilities (before dropout), for the backward; nullable in
+ * ck_attention_forward_heads (inference: each head's probabilities stay in work, nothing is kept).
  * key_mask[B, T]: additive mask on keys (0 keep, large negative drop; Hugging Face's
  * (1 - attention_mask) * finfo.min), nullable.  causal != 0 also masks keys after the query.
  * scale: usually 1/sqrt(HS).  Attention-probability dropout with p_drop and the counter RNG

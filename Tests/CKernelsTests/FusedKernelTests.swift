@@ -18,6 +18,10 @@ struct FusedKernelTests {
         ck_gelu_forward(&wantOut, want, want.count)
         #expect(pre == want)
         #expect(out == wantOut)
+        // The inference form: the same output, its input left as it was.
+        var outInfer = [Float](repeating: 0, count: x.count)
+        ck_bias_gelu_forward_infer(x, &outInfer, bias, Int32(rows), Int32(cols))
+        #expect(outInfer == wantOut)
     }
 
     @Test func trainingGeluKeepsTheDerivative() {
@@ -212,6 +216,12 @@ struct FusedKernelTests {
             }
             #expect(out2 == out1)
             #expect(att2 == att1)
+            if p == 0 {   // inference: no probabilities kept (att nil), the same output
+                var out3 = [Float](repeating: 0, count: N * C)
+                ck_attention_forward_heads(0, Int32(B * NH), &out3, nil, nil, qp, qp + C, qp + 2 * C, Int32(3 * C), mask, &work,
+                                           Int32(B), Int32(T), Int32(NH), Int32(HS), 0, 0.5, 0, 3)
+                #expect(out3 == out1)
+            }
             var d1 = [Float](repeating: 0, count: N * 3 * C), d2 = [Float](repeating: 9, count: N * 3 * C)
             d1.withUnsafeMutableBufferPointer { g in
                 let gp = g.baseAddress!

@@ -46,15 +46,16 @@ public final class BertClassifier: @unchecked Sendable {
     // MARK: - Forward
 
     /// Runs the forward pass, saving activations in the workspace. `training` turns dropout on, with
-    /// masks drawn from `seed`. Returns logits [B, L].
+    /// masks drawn from `seed`. `keepForBackward` false (inference) skips what only a backward reads
+    /// (attention probabilities, GELU inputs). Returns logits [B, L].
     @discardableResult
-    func forward(_ batch: Batch, training: Bool = false, seed: UInt64 = 0) -> Tensor {
+    func forward(_ batch: Batch, training: Bool = false, seed: UInt64 = 0, keepForBackward: Bool = true) -> Tensor {
         let c = config, p = parameters, ws = workspace
         let B = batch.size, T = batch.length, C = c.hiddenSize
         precondition(T <= c.maxPositionEmbeddings, "sequence length \(T) exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
         ws.prepare(B: B, T: T, config: c, headWidths: headWidths, labels: numLabels)
         let pCls: Float = training ? (c.classifierDropout ?? c.hiddenDropoutProb) : 0
-        encoder.forward(p, ws, batch, training: training, seed: seed, causal: c.isDecoder)
+        encoder.forward(p, ws, batch, training: training, seed: seed, causal: c.isDecoder, keep: keepForBackward)
         // Pooler on the [CLS] row of each sequence: row stride T*C selects position 0 without a copy.
         let xL = encoder.layers.isEmpty ? ws.x0.ptr : ws.layers[encoder.layers.count - 1].out.ptr
         encoder.pooler!.forward(p, out: ws.pooledPre.mptr, ldOut: C, inp: xL, ldInp: T * C, rows: B)
@@ -75,8 +76,8 @@ public final class BertClassifier: @unchecked Sendable {
         return ws.logits
     }
 
-    /// Logits [B, L] in inference mode (no dropout).
-    public func logits(_ batch: Batch) -> Tensor { forward(batch, training: false) }
+    /// Logits [B, L] in inference mode (no dropout, nothing kept for a backward).
+    public func logits(_ batch: Batch) -> Tensor { forward(batch, training: false, keepForBackward: false) }
 
     /// Pooled [CLS] vectors [B, C] of the last forward pass.
     public var lastPooled: Tensor { workspace.pooled }

@@ -14,7 +14,12 @@ extension BertEncoder {
     }
 
     /// Embeddings and layers of `batch` (ws.prepare must have run). `causal` masks keys after each query.
-    func forward(_ p: ParameterStore, _ ws: BertWorkspace, _ batch: Batch, training: Bool, seed: UInt64, causal: Bool = false) {
+    /// `keep` false (inference, no dropout): attention probabilities stay in per-part scratch and GELU
+    /// reads its input without writing it back, so nothing is kept for a backward (which then traps).
+    func forward(_ p: ParameterStore, _ ws: BertWorkspace, _ batch: Batch, training: Bool, seed: UInt64, causal: Bool = false,
+                 keep: Bool = true) {
+        precondition(keep || !training, "a training forward keeps its activations")
+        ws.backwardReady = keep
         let c = config
         let B = batch.size, T = batch.length, N = B * T, C = c.hiddenSize, I = c.intermediateSize
         let NH = c.numAttentionHeads, HS = c.headSize
@@ -58,7 +63,8 @@ extension BertEncoder {
                         Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
             }
             Profile.section("fwd attention") {
-                let attnOut = a.attnOut.mptr, att = a.att.mptr, mask = ws.keyMask.ptr, work = ws.attWork.mptr
+                let attnOut = a.attnOut.mptr, att: UnsafeMutablePointer<Float>? = keep ? a.att.mptr : nil
+                let mask = ws.keyMask.ptr, work = ws.attWork.mptr
                 let workSize = ws.attWorkSize, attSeed = siteSeed(seed, 1 + 4 * li)
                 // With dropout, the dropped probabilities are kept so the backward draws no random numbers.
                 var drop: UnsafeMutablePointer<Float>? = nil
@@ -92,6 +98,8 @@ extension BertEncoder {
                 Parallel.rows(N, width: I) { _, r in
                     if training {
                         ck_bias_gelu_forward_train(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
+                    } else if !keep {
+                        ck_bias_gelu_forward_infer(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
                     } else {
                         ck_bias_gelu_forward(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
                     }
@@ -129,6 +137,7 @@ extension BertEncoder {
         let pHid: Float = training ? c.hiddenDropoutProb : 0
         let pAtt: Float = training ? c.attentionProbsDropoutProb : 0
         let scale = 1 / Float(HS).squareRoot()
+        precondition(ws.backwardReady, "backward after an inference forward (keepForBackward: false): nothing was kept")
         for li in stride(from: layers.count - 1, through: 0, by: -1) {
             let layer = layers[li], a = ws.layers[li]
             let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr

@@ -29,6 +29,9 @@ final class BertWorkspace {
     }
 
     var B = 0, T = 0
+    /// False after an inference forward (`keepForBackward: false`), which keeps neither the attention
+    /// probabilities nor the GELU inputs: a backward then has nothing to read.
+    var backwardReady = false
     var ids: [Int32] = [], types: [Int32] = [], positions: [Int32] = []
     var keyMask = Tensor(shape: [0])        // [B, T] additive
     var eSum = Tensor(shape: [0])           // [N, C] word + position + type embeddings

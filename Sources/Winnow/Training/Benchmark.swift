@@ -110,7 +110,8 @@ public enum Benchmark {
             return best
         }
         let tf = measure(.forward) {
-            let (t, ref) = timeInterleaved(repeats, reference: sgemmOnce) { model.forward(batch) }
+            // Inference, as PyTorch's under no_grad in scripts/reference/bench_torch.py.
+            let (t, ref) = timeInterleaved(repeats, reference: sgemmOnce) { _ = model.logits(batch) }
             windowF = ref
             return t
         }

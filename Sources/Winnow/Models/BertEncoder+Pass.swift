@@ -92,16 +92,15 @@ extension BertEncoder {
                 layer.intermediate.product(p, out: a.interPre.mptr, ldOut: I, inp: a.h1.ptr, ldInp: C, rows: N)
             }
             Profile.section("fwd bias+gelu") {
-                // Training keeps gelu'(x) in place of x (the backward is then one multiply).
+                // A forward kept for a backward (training or scoring) keeps gelu'(x) in place of x: the
+                // backward is then one multiply instead of erfc and exp per element again.
                 let pre = a.interPre.mptr, act = a.inter.mptr, ib = p[layer.intermediate.bias].ptr
-                a.interPreIsDerivative = training
+                a.interPreIsDerivative = keep
                 Parallel.rows(N, width: I) { _, r in
-                    if training {
+                    if keep {
                         ck_bias_gelu_forward_train(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
-                    } else if !keep {
-                        ck_bias_gelu_forward_infer(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
                     } else {
-                        ck_bias_gelu_forward(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
+                        ck_bias_gelu_forward_infer(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
                     }
                 }
             }

@@ -13,8 +13,8 @@ final class BertWorkspace {
         var r1 = Tensor(shape: [0])         // [N, C] residual sum before attention LayerNorm
         var h1 = Tensor(shape: [0])         // [N, C] attention LayerNorm output
         var mean1 = Tensor(shape: [0]), rstd1 = Tensor(shape: [0])
-        var interPre = Tensor(shape: [0])   // [N, I] intermediate.dense output (before GELU); in training, GELU's derivative there
-        var interPreIsDerivative = false    // set by the forward: training keeps gelu'(x) instead of x
+        var interPre = Tensor(shape: [0])   // [N, I] intermediate.dense output (before GELU); after a kept forward, GELU's derivative there
+        var interPreIsDerivative = false    // set by the forward: a kept forward keeps gelu'(x) instead of x
         var inter = Tensor(shape: [0])      // [N, I] GELU output
         var r2 = Tensor(shape: [0])         // [N, C] residual sum before output LayerNorm
         var out = Tensor(shape: [0])        // [N, C] layer output

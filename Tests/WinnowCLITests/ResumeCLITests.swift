@@ -73,12 +73,16 @@ import Testing
              "--null-run", null.path, "--part-size", "10", "--batch-size", "4", "--out", out.path]
         }
         let reference = dir.appendingPathComponent("reference.csv")
+        let started = Date()
         let r = try CLI.run(args(reference))
+        let took = Date().timeIntervalSince(started)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: reference.path + ".parts"), "parts folder left behind")
         let killed = dir.appendingPathComponent("killed.csv")
         var rng = SystemRandomNumberGenerator()
-        let delay = Double.random(in: 0.05...0.3, using: &rng)
+        // Somewhere in the middle of a run as long as the reference (PVI streams 15 parts in well under
+        // a second since its parts stopped re-reading the file, so fixed delays could miss it).
+        let delay = Double.random(in: (0.3 * took)...(0.7 * took), using: &rng)
         let wasKilled = try CLI.runKilled(args(killed), after: delay)
         #expect(wasKilled, "scoring finished before the kill at \(delay) s; the test proved nothing")
         #expect(!FileManager.default.fileExists(atPath: killed.path), "a killed run left an output file")

@@ -41,4 +41,21 @@ import Testing
         let aligned = try ScoreParts.score("el2n", run: run, data: data, options: o, parts: dir2, resume: false, partSize: 32)
         #expect(aligned.scores == whole.scores)
     }
+
+    /// PVI in parts keeps its two scoring runs (and final models) across parts, so each part continues
+    /// where the previous stopped; the merged scores equal one pass bit for bit.
+    @Test func pviPartsEqualOnePass() throws {
+        let run = Paths.tinyBert.appendingPathComponent("run"), nullRun = Paths.tinyBert.appendingPathComponent("null-run")
+        let data = Paths.tinyBert.appendingPathComponent("train.jsonl")
+        var o = ScoreOptions()
+        o.maxLength = 32; o.batchSize = 16; o.quiet = true
+        let whole = try PVI.score(run: run, nullRun: nullRun, data: data, options: o)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-pvi-parts-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let parts = try ScoreParts.score("pvi", run: run, data: data, options: o, nullRun: nullRun, parts: dir, resume: false, partSize: 32)
+        #expect(parts.table.lines == whole.table.lines)
+        #expect(parts.scores == whole.scores)
+        #expect(parts.components.map(\.0) == whole.components.map(\.0))
+        for (a, b) in zip(parts.components, whole.components) { #expect(a.1 == b.1, "\(a.0)") }
+    }
 }

@@ -63,6 +63,7 @@ public enum ScoreParts {
         }
         let count = max(1, (n + partSize - 1) / partSize)
         var sr: ScoringRun? = nil
+        var pvi: PVI.Runs? = nil
         var merged: ScoreResult? = nil
         for k in 0..<count {
             let range = (span.lowerBound + k * partSize)..<(span.lowerBound + min(n, (k + 1) * partSize))
@@ -73,7 +74,9 @@ public enum ScoreParts {
                 var o = options
                 o.exampleRange = range
                 if method == "pvi" {
-                    r = try Scorer.score(method, run: run, data: data, fields: fields, options: o, nullRun: nullRun)
+                    if pvi == nil { pvi = try PVI.Runs(run: run, nullRun: try PVI.requireNullRun(nullRun), data: data, fields: fields, options: o) }
+                    pvi!.exampleRange = range
+                    r = try PVI.score(pvi!)
                 } else {
                     if sr == nil {
                         sr = try ScoringRun(run: run, data: data, fields: fields, options: o)

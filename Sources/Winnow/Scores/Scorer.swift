@@ -22,8 +22,7 @@ public enum Scorer {
             return try method == "forgetting" ? Forgetting.score(dyn, table: table)
                 : method == "cartography" ? Cartography.score(dyn, table: table) : AUM.score(dyn, table: table)
         case "pvi":
-            guard let nullRun else { throw WinnowError.invalidOption(name: "--null-run", reason: "pvi needs a null run (`winnow train --null`)") }
-            return try PVI.score(run: run, nullRun: nullRun, data: data, fields: fields, options: o)
+            return try PVI.score(run: run, nullRun: try PVI.requireNullRun(nullRun), data: data, fields: fields, options: o)
         case "vog", "grand", "tracin", "el2n", "loss", "margin":
             let sr = try ScoringRun(run: run, data: data, fields: fields, options: o)
             if !o.quiet {

@@ -1,6 +1,7 @@
 /*
  * attention.c — fused multi-head scaled dot-product attention, forward and backward, per (batch,
- * head): scores by ck_gemm (cblas_sgemm) on strided column slices of Q/K/V (no copies), additive
+ * head): scores by ck_gemm_small (our register-tiled kernel; OpenBLAS runs these 128 x 128 x 64
+ * products at about half its large-matrix rate) on strided column slices of Q/K/V, additive
  * key mask, optional causal mask, stable row softmax, attention-probability dropout from the
  * counter RNG (recomputed in the backward, never stored), and the weighted sum of values.
  * Leaves out flash-style tiling (T <= 512 here, the T x T scores fit in cache) and the QKV/output
@@ -12,9 +13,13 @@
 #include "ckernels.h"
 #include "ck_internal.h"
 
-/* Scratch: forward uses T*T floats (dropped probabilities); backward uses 2*T*T (dropped
- * probabilities and dP / dS). */
-size_t ck_attention_work_size(int T) { return 2 * (size_t)T * (size_t)T; }
+/* Scratch: two T*T blocks (forward: dropped probabilities, and the probabilities themselves when
+ * they are not kept; backward: dropped probabilities and dP / dS), then ck_gemm_small's packing
+ * buffer for op(B) of every product: [HS, T] (scores, dP) or [T, HS] (the others). */
+size_t ck_attention_work_size(int T, int HS) {
+    const size_t a = ck_gemm_small_pack_size(T, HS), b = ck_gemm_small_pack_size(HS, T);
+    return 2 * (size_t)T * (size_t)T + (a > b ? a : b);
+}
 
 /* Dropout counter of score (b, h, i, j): ((b*NH + h)*T + i)*T + j, as documented in the header. */
 static inline uint64_t att_counter(int b, int h, int i, int j, int T, int NH) {
@@ -32,8 +37,7 @@ static void att_softmax_row(float *restrict s, const float *restrict mask, int j
     if (mask) {
         for (int j = 0; j < jend; j++) s[j] += mask[j];
     }
-    float mx = -INFINITY;
-    for (int j = 0; j < jend; j++) mx = s[j] > mx ? s[j] : mx;
+    const float mx = ck_max_f32(s, jend);
     if (mx == -INFINITY) {
         for (int j = 0; j < T; j++) s[j] = 0.0f;
         return;
@@ -72,7 +76,7 @@ static void att_mask_from(float *restrict d, const float *restrict Pd, size_t n,
  *   att[B,NH,T,T] = softmax(scale * Q_h K_h^T + key_mask + causal)   (before dropout)
  *   out[B*T, C]   = dropout(att) @ V_h per head, C = NH*HS.
  * Heads bh = b*NH + h in [bh0, bh1) only (disjoint ranges touch disjoint memory, so callers may run
- * ranges concurrently, each with its own work). work: ck_attention_work_size(T) floats (T*T used).
+ * ranges concurrently, each with its own work). work: ck_attention_work_size(T, HS) floats.
  * att_drop[B,NH,T,T] (nullable): keeps the dropped probabilities for the backward, which then
  * needs no random numbers. */
 void ck_attention_forward_heads(int bh0, int bh1, float *out, float *att, float *att_drop, const float *q,
@@ -81,6 +85,7 @@ void ck_attention_forward_heads(int bh0, int bh1, float *out, float *att, float 
                                 float p_drop, uint64_t seed) {
     const int C = NH * HS;
     const uint64_t sm = ck_mix64(seed);
+    float *pack = work + 2 * (size_t)T * T;
     if (bh1 > B * NH) bh1 = B * NH;
     for (int bh = bh0 < 0 ? 0 : bh0; bh < bh1; bh++) {
         const int b = bh / NH, h = bh % NH;
@@ -90,7 +95,7 @@ void ck_attention_forward_heads(int bh0, int bh1, float *out, float *att, float 
         /* att NULL (inference): the probabilities live in work's second half and are not kept */
         float *P = att ? att + ((size_t)b * NH + h) * T * T : work + (size_t)T * T;
         /* S[T,T] = scale * Q_h @ K_h^T, written straight into att and normalised in place */
-        ck_gemm(P, T, qh, ld_qkv, kh, ld_qkv, T, T, HS, CK_TRANS_N, CK_TRANS_T, scale, 0.0f);
+        ck_gemm_small(P, T, qh, ld_qkv, kh, ld_qkv, T, T, HS, CK_TRANS_N, CK_TRANS_T, scale, 0.0f, pack);
         for (int i = 0; i < T; i++) att_softmax_row(P + (size_t)i * T, km, causal ? i + 1 : T, T);
         const float *Pd = P;
         if (p_drop > 0.0f) {
@@ -99,8 +104,8 @@ void ck_attention_forward_heads(int bh0, int bh1, float *out, float *att, float 
             Pd = dst;
         }
         /* out_h[T,HS] = Pd[T,T] @ V_h[T,HS] */
-        ck_gemm(out + (size_t)b * T * C + (size_t)h * HS, C, Pd, T, vh, ld_qkv, T, HS, T,
-                CK_TRANS_N, CK_TRANS_N, 1.0f, 0.0f);
+        ck_gemm_small(out + (size_t)b * T * C + (size_t)h * HS, C, Pd, T, vh, ld_qkv, T, HS, T,
+                      CK_TRANS_N, CK_TRANS_N, 1.0f, 0.0f, pack);
     }
 }
 
@@ -134,7 +139,7 @@ static void att_softmax_backward(float *restrict dP, const float *restrict P, in
  * accumulate == 0 their dq, dk, dv slices are written instead (each gets exactly one product).
  * att_drop (nullable): the forward's dropped probabilities; the mask is then read off it (keep iff
  * Pd != 0: where a kept P is 0, dS = P * (...) is 0 either way), so no random numbers are drawn.
- * work: ck_attention_work_size(T) floats. */
+ * work: ck_attention_work_size(T, HS) floats. */
 void ck_attention_backward_heads(int bh0, int bh1, float *dq, float *dk, float *dv, int ld_dqkv, float *work,
                                  const float *dout, const float *att, const float *att_drop, const float *q, const float *k,
                                  const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
@@ -143,7 +148,7 @@ void ck_attention_backward_heads(int bh0, int bh1, float *dq, float *dk, float *
     const int C = NH * HS;
     const size_t TT = (size_t)T * T;
     const uint64_t sm = ck_mix64(seed);
-    float *Pd_buf = work, *dP = work + TT;
+    float *Pd_buf = work, *dP = work + TT, *pack = work + 2 * TT;
     if (bh1 > B * NH) bh1 = B * NH;
     for (int bh = bh0 < 0 ? 0 : bh0; bh < bh1; bh++) {
         const int b = bh / NH, h = bh % NH;
@@ -162,9 +167,9 @@ void ck_attention_backward_heads(int bh0, int bh1, float *dq, float *dk, float *
             }
         }
         /* dV_h[T,HS] += Pd^T[T,T] @ dout_h[T,HS] */
-        ck_gemm(dv + go, ld_dqkv, Pd, T, douth, C, T, HS, T, CK_TRANS_T, CK_TRANS_N, 1.0f, beta);
+        ck_gemm_small(dv + go, ld_dqkv, Pd, T, douth, C, T, HS, T, CK_TRANS_T, CK_TRANS_N, 1.0f, beta, pack);
         /* dPd[T,T] = dout_h[T,HS] @ V_h^T */
-        ck_gemm(dP, T, douth, C, vh, ld_qkv, T, T, HS, CK_TRANS_N, CK_TRANS_T, 1.0f, 0.0f);
+        ck_gemm_small(dP, T, douth, C, vh, ld_qkv, T, T, HS, CK_TRANS_N, CK_TRANS_T, 1.0f, 0.0f, pack);
         /* dP = dPd * keep / (1-p): the same mask and scale as Pd, applied in place */
         if (p_drop > 0.0f) {
             if (att_drop) att_mask_from(dP, Pd, TT, 1.0f / (1.0f - p_drop));
@@ -172,8 +177,8 @@ void ck_attention_backward_heads(int bh0, int bh1, float *dq, float *dk, float *
         }
         att_softmax_backward(dP, P, T);
         /* dQ_h[T,HS] += scale * dS[T,T] @ K_h[T,HS];  dK_h[T,HS] += scale * dS^T @ Q_h */
-        ck_gemm(dq + go, ld_dqkv, dP, T, kh, ld_qkv, T, HS, T, CK_TRANS_N, CK_TRANS_N, scale, beta);
-        ck_gemm(dk + go, ld_dqkv, dP, T, qh, ld_qkv, T, HS, T, CK_TRANS_T, CK_TRANS_N, scale, beta);
+        ck_gemm_small(dq + go, ld_dqkv, dP, T, kh, ld_qkv, T, HS, T, CK_TRANS_N, CK_TRANS_N, scale, beta, pack);
+        ck_gemm_small(dk + go, ld_dqkv, dP, T, qh, ld_qkv, T, HS, T, CK_TRANS_T, CK_TRANS_N, scale, beta, pack);
     }
 }
 

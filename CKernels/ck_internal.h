@@ -48,6 +48,37 @@
 #define CK_SQRT_NOERRNO(x) sqrt(x)
 #endif
 
+/* 8 floats as one vector (clang/GCC vector extensions): one ymm register in the AVX2 clone of a
+ * CK_SIMD_CLONES function, two SSE registers in the default one. Unaligned loads and stores. */
+typedef float ck_v8 __attribute__((vector_size(32), aligned(4)));
+
+/* max of s[0..n), -inf for n == 0; NaNs are skipped (as fmaxf does). A plain `m = s[j] > m ? s[j] : m`
+ * loop stays scalar (clang does not vectorise that select reduction), so: four 8-lane maxima. */
+static inline __attribute__((always_inline)) float ck_max_f32(const float *s, int n) {
+    float m = -__builtin_inff();
+    int j = 0;
+#if defined(__clang__) && defined(__has_builtin)
+#if __has_builtin(__builtin_elementwise_max)
+    if (n >= 32) {
+        ck_v8 m0, m1, m2, m3;
+        __builtin_memcpy(&m0, s, 32), __builtin_memcpy(&m1, s + 8, 32);
+        __builtin_memcpy(&m2, s + 16, 32), __builtin_memcpy(&m3, s + 24, 32);
+        for (j = 32; j + 32 <= n; j += 32) {
+            ck_v8 x0, x1, x2, x3;
+            __builtin_memcpy(&x0, s + j, 32), __builtin_memcpy(&x1, s + j + 8, 32);
+            __builtin_memcpy(&x2, s + j + 16, 32), __builtin_memcpy(&x3, s + j + 24, 32);
+            m0 = __builtin_elementwise_max(m0, x0), m1 = __builtin_elementwise_max(m1, x1);
+            m2 = __builtin_elementwise_max(m2, x2), m3 = __builtin_elementwise_max(m3, x3);
+        }
+        m0 = __builtin_elementwise_max(__builtin_elementwise_max(m0, m1), __builtin_elementwise_max(m2, m3));
+        for (int l = 0; l < 8; l++) m = m0[l] > m ? m0[l] : m;
+    }
+#endif
+#endif
+    for (; j < n; j++) m = s[j] > m ? s[j] : m;
+    return m;
+}
+
 #define CK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define CK_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "ckernels.h"
 #include "ck_internal.h"
@@ -131,4 +132,148 @@ int ck_qr_orthonormalize(float *A, int lda, float *tau, int m, int n) {
     if (info == 0) info = LAPACKE_sorgqr(LAPACK_ROW_MAJOR, m, n, n, A, lda, tau);
     blas_exit();
     return (int)info;
+}
+
+/* ------------------------------------------------------------------ small products (attention)
+ * Attention's per-head products are tiny (T x T x HS, e.g. 128 x 128 x 64) and called thousands of
+ * times per step from single-threaded workers; OpenBLAS runs them well below its large-matrix
+ * rate (call overhead, packing both operands, edge kernels). Here A is read in place by broadcasts,
+ * row-major or transposed alike; op(B) is packed one 16-column panel at a time (k-major,
+ * zero-padded), which stays in L1 while every row tile of C uses it.
+ * The 6 x 16 register tile is written with clang/GCC vector extensions: 12 accumulators of 8
+ * floats, which the AVX2 clone keeps in ymm registers (the default clone splits them into SSE
+ * halves). Each output is one sum over k in order, so results do not depend on M, N or strides. */
+
+#define CK_SG_MR 6
+#define CK_SG_NR 16
+
+size_t ck_gemm_small_pack_size(int N, int K) {
+    (void)N; /* one 16-column panel at a time */
+    return K <= 0 ? 1 : (size_t)CK_SG_NR * (size_t)K;
+}
+
+/* dst[p*ldd + c] = src[c*lds + p] for p, c < 8: unpack, 64-bit shuffle, 128-bit swap (the AVX2
+ * 8 x 8 transpose, written with vector shuffles so the default clone gets SSE). */
+static inline __attribute__((always_inline)) void sg_transpose8(float *restrict dst, size_t ldd,
+                                                                const float *restrict src, size_t lds) {
+    ck_v8 r[8], t[8], u[8];
+    for (int c = 0; c < 8; c++) memcpy(&r[c], src + (size_t)c * lds, sizeof(ck_v8));
+    for (int c = 0; c < 8; c += 2) {
+        t[c] = __builtin_shufflevector(r[c], r[c + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[c + 1] = __builtin_shufflevector(r[c], r[c + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int c = 0; c < 8; c += 4) {
+        u[c] = __builtin_shufflevector(t[c], t[c + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[c + 1] = __builtin_shufflevector(t[c], t[c + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        u[c + 2] = __builtin_shufflevector(t[c + 1], t[c + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[c + 3] = __builtin_shufflevector(t[c + 1], t[c + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int q = 0; q < 4; q++) {
+        ck_v8 lo = __builtin_shufflevector(u[q], u[q + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        ck_v8 hi = __builtin_shufflevector(u[q], u[q + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+        memcpy(dst + (size_t)q * ldd, &lo, sizeof lo);
+        memcpy(dst + (size_t)(q + 4) * ldd, &hi, sizeof hi);
+    }
+}
+
+/* Columns [j0, j0 + nr) of op(B)[K,N] -> panel bp[p][0..16), columns past nr zero. */
+static inline __attribute__((always_inline)) void sg_pack_panel(float *restrict bp, const float *restrict B, int ldb,
+                                                                int j0, int nr, int K, int transB) {
+    if (!transB) { /* B[p*ldb + j]: up to 16 contiguous floats per k */
+        for (int p = 0; p < K; p++) {
+            const float *src = B + (size_t)p * ldb + j0;
+            float *d = bp + (size_t)p * CK_SG_NR;
+            for (int c = 0; c < CK_SG_NR; c++) d[c] = c < nr ? src[c] : 0.0f;
+        }
+        return;
+    }
+    /* B[j*ldb + p]: transpose up to 16 rows of B, 8 x 8 blocks in registers */
+    for (int c0 = 0; c0 < CK_SG_NR; c0 += 8) {
+        int p = 0;
+        if (c0 + 8 <= nr) {
+            for (; p + 8 <= K; p += 8) {
+                sg_transpose8(bp + (size_t)p * CK_SG_NR + c0, CK_SG_NR, B + (size_t)(j0 + c0) * ldb + p, ldb);
+            }
+        }
+        for (int c = c0; c < c0 + 8; c++) {
+            const float *src = B + (size_t)(j0 + c) * ldb;
+            for (int q = p; q < K; q++) bp[(size_t)q * CK_SG_NR + c] = c < nr ? src[q] : 0.0f;
+        }
+    }
+}
+
+/* c[0..nr) = alpha * (lo, hi)[0..nr) + beta * c (beta == 0 never reads c). Vectors by pointer: as
+ * by-value arguments their ABI would differ between the clones (-Wpsabi). */
+static inline __attribute__((always_inline)) void sg_store_row(float *restrict c, float alpha, float beta,
+                                                               const ck_v8 *lo, const ck_v8 *hi, int nr) {
+    ck_v8 v0 = *lo * alpha, v1 = *hi * alpha;
+    if (nr == CK_SG_NR) {
+        if (beta != 0.0f) {
+            v0 += *(const ck_v8 *)c * beta;
+            v1 += *(const ck_v8 *)(c + 8) * beta;
+        }
+        *(ck_v8 *)c = v0;
+        *(ck_v8 *)(c + 8) = v1;
+    } else {
+        float t[CK_SG_NR];
+        memcpy(t, &v0, sizeof v0);
+        memcpy(t + 8, &v1, sizeof v1);
+        for (int j = 0; j < nr; j++) c[j] = t[j] + (beta != 0.0f ? beta * c[j] : 0.0f);
+    }
+}
+
+/* C[mr x nr] tile = alpha * sum_p A(i, p) b[p*bs .. + 16) + beta * C, A(i, p) = a[i*ars + p*acs].
+ * Rows past mr repeat row mr-1 (computed, not stored), so the loop has no edge cases. */
+static inline __attribute__((always_inline)) void sg_tile(float *restrict C, int ldc, const float *restrict a,
+                                                          size_t ars, size_t acs, const float *restrict b,
+                                                          size_t bs, int mr, int nr, int K, float alpha, float beta) {
+    const float *a0 = a, *a1 = a + (size_t)CK_MIN(1, mr - 1) * ars, *a2 = a + (size_t)CK_MIN(2, mr - 1) * ars,
+                *a3 = a + (size_t)CK_MIN(3, mr - 1) * ars, *a4 = a + (size_t)CK_MIN(4, mr - 1) * ars,
+                *a5 = a + (size_t)CK_MIN(5, mr - 1) * ars;
+    ck_v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+    ck_v8 c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+    for (int p = 0; p < K; p++) {
+        const ck_v8 b0 = *(const ck_v8 *)(b + (size_t)p * bs);
+        const ck_v8 b1 = *(const ck_v8 *)(b + (size_t)p * bs + 8);
+        const size_t o = (size_t)p * acs;
+        float x; /* scalar * vector splats the scalar (a broadcast load) */
+        x = a0[o]; c00 += x * b0; c01 += x * b1;
+        x = a1[o]; c10 += x * b0; c11 += x * b1;
+        x = a2[o]; c20 += x * b0; c21 += x * b1;
+        x = a3[o]; c30 += x * b0; c31 += x * b1;
+        x = a4[o]; c40 += x * b0; c41 += x * b1;
+        x = a5[o]; c50 += x * b0; c51 += x * b1;
+    }
+    sg_store_row(C, alpha, beta, &c00, &c01, nr);
+    if (mr > 1) sg_store_row(C + (size_t)ldc, alpha, beta, &c10, &c11, nr);
+    if (mr > 2) sg_store_row(C + 2 * (size_t)ldc, alpha, beta, &c20, &c21, nr);
+    if (mr > 3) sg_store_row(C + 3 * (size_t)ldc, alpha, beta, &c30, &c31, nr);
+    if (mr > 4) sg_store_row(C + 4 * (size_t)ldc, alpha, beta, &c40, &c41, nr);
+    if (mr > 5) sg_store_row(C + 5 * (size_t)ldc, alpha, beta, &c50, &c51, nr);
+}
+
+/* Same contract as ck_gemm, for operands that fit in cache; pack: ck_gemm_small_pack_size(N, K)
+ * floats. Single-threaded and reentrant (no BLAS call, no lock). */
+CK_SIMD_CLONES
+void ck_gemm_small(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
+                   int transA, int transB, float alpha, float beta, float *pack) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        for (int i = 0; i < M; i++) {
+            float *c = C + (size_t)i * ldc;
+            for (int j = 0; j < N; j++) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+        }
+        return;
+    }
+    const size_t ars = transA ? 1 : (size_t)lda, acs = transA ? (size_t)lda : 1;
+    for (int j0 = 0; j0 < N; j0 += CK_SG_NR) {
+        const int nr = CK_MIN(CK_SG_NR, N - j0);
+        /* packed even when untransposed: read in place, a panel of V (row stride 3C) touches a new
+         * page every k, and the kernel ran at two thirds of its packed rate */
+        sg_pack_panel(pack, B, ldb, j0, nr, K, transB);
+        for (int i0 = 0; i0 < M; i0 += CK_SG_MR) {
+            sg_tile(C + (size_t)i0 * ldc + j0, ldc, A + i0 * ars, ars, acs, pack, CK_SG_NR, CK_MIN(CK_SG_MR, M - i0), nr,
+                    K, alpha, beta);
+        }
+    }
 }

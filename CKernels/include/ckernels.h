@@ -36,6 +36,13 @@ void ck_syrk_upper(float *C, int ldc, const float *A, int lda, int N, int K, flo
 void ck_gemm_ref(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
                  int M, int N, int K, int transA, int transB, float alpha, float beta);
 
+/* Same contract as ck_gemm for small, cache-resident operands (attention's per-head products):
+ * a register-tiled kernel of our own, single-threaded, no BLAS call and no lock. pack: scratch of
+ * ck_gemm_small_pack_size(N, K) floats (op(B) is packed into it). */
+size_t ck_gemm_small_pack_size(int N, int K);
+void ck_gemm_small(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
+                   int transA, int transB, float alpha, float beta, float *pack);
+
 /* `batch` independent GEMMs; operand i starts at X + i * strideX (strides in floats). */
 void ck_gemm_strided_batched(float *C, int ldc, long strideC, const float *A, int lda, long strideA,
                              const float *B, int ldb, long strideB, int batch,
@@ -172,8 +179,8 @@ void ck_softmax_forward(float *probs, const float *logits, int N, int V);
  * (1 - attention_mask) * finfo.min), nullable.  causal != 0 also masks keys after the query.
  * scale: usually 1/sqrt(HS).  Attention-probability dropout with p_drop and the counter RNG
  * (seed; counter = ((b*NH + h)*T + i)*T + j), so the backward recomputes the mask.
- * work: ck_attention_work_size(T) floats. */
-size_t ck_attention_work_size(int T);
+ * work: ck_attention_work_size(T, HS) floats. */
+size_t ck_attention_work_size(int T, int HS);
 void ck_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                           int ld_qkv, const float *key_mask, float *work,
                           int B, int T, int NH, int HS, int causal, float scale,
@@ -185,7 +192,7 @@ void ck_attention_backward(float *dq, float *dk, float *dv, int ld_dqkv, float *
                            const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
                            float p_drop, uint64_t seed);
 /* The same over heads bh = b*NH + h in [bh0, bh1) only: disjoint ranges write disjoint memory, so
- * Swift runs ranges concurrently, each with its own work (ck_attention_work_size(T) floats).
+ * Swift runs ranges concurrently, each with its own work (ck_attention_work_size(T, HS) floats).
  * att_drop[B,NH,T,T] (nullable) keeps the forward's dropped probabilities; given to the backward,
  * it replaces the recomputed mask (same result, no random numbers).
  * accumulate == 0 writes the heads' dq, dk, dv slices instead of adding to them. */

@@ -202,7 +202,7 @@ struct FusedKernelTests {
         let qkv = randomFloats(N * 3 * C, using: &rng), dout = randomFloats(N * C, using: &rng)
         var mask = [Float](repeating: 0, count: B * T)
         mask[T - 1] = -Float.greatestFiniteMagnitude
-        let ws = Int(ck_attention_work_size(Int32(T)))
+        let ws = Int(ck_attention_work_size(Int32(T), Int32(HS)))
         var work = [Float](repeating: 0, count: 2 * ws)
         var out1 = [Float](repeating: 0, count: N * C), att1 = [Float](repeating: 0, count: B * NH * T * T)
         var out2 = out1, att2 = att1, drop = att1

@@ -315,7 +315,7 @@ struct AttentionRun: Sendable {
         let C = NH * HS
         var out = [Float](repeating: .nan, count: B * T * C)
         var att = [Float](repeating: .nan, count: B * NH * T * T)
-        var work = [Float](repeating: .nan, count: ck_attention_work_size(Int32(T)))
+        var work = [Float](repeating: .nan, count: ck_attention_work_size(Int32(T), Int32(HS)))
         let mask = keyMask ?? []
         qkv.withUnsafeBufferPointer { q in
             mask.withUnsafeBufferPointer { m in
@@ -340,7 +340,7 @@ struct AttentionRun: Sendable {
         let (B, T, NH, HS) = (shape.b, shape.t, shape.nh, shape.hs)
         let C = NH * HS
         var dqkv = dqkv0
-        var work = [Float](repeating: .nan, count: ck_attention_work_size(Int32(T)))
+        var work = [Float](repeating: .nan, count: ck_attention_work_size(Int32(T), Int32(HS)))
         qkv.withUnsafeBufferPointer { q in
             dqkv.withUnsafeMutableBufferPointer { d in
                 work.withUnsafeMutableBufferPointer { w in

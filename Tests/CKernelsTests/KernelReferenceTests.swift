@@ -10,7 +10,8 @@ struct GemmCase: Sendable, CustomTestStringConvertible {
 
     static let all: [GemmCase] = {
         var cases: [GemmCase] = []
-        for (m, n, k) in [(1, 1, 1), (7, 33, 17), (33, 7, 1), (17, 1, 33)] {
+        // also the small kernel's edges: 6-row tiles, 16-column panels, 8 x 8 transposed blocks
+        for (m, n, k) in [(1, 1, 1), (7, 33, 17), (33, 7, 1), (17, 1, 33), (13, 40, 70), (6, 16, 8)] {
             for transA in [false, true] {
                 for transB in [false, true] {
                     for beta: Float in [0, 1.3] { cases.append(GemmCase(m: m, n: n, k: k, transA: transA, transB: transB, beta: beta)) }
@@ -23,8 +24,9 @@ struct GemmCase: Sendable, CustomTestStringConvertible {
 
 @Suite("Optimised kernels against _ref twins")
 struct KernelReferenceTests {
-    @Test(arguments: GemmCase.all)
-    func gemm(_ g: GemmCase) {
+    /// ck_gemm (cblas) and ck_gemm_small (our tiled kernel) against the double-sum loops.
+    @Test(arguments: GemmCase.all, [false, true])
+    func gemm(_ g: GemmCase, small: Bool) {
         // padded leading dimensions; op(A) is [M,K], stored [K,M] when transposed
         let lda = (g.transA ? g.m : g.k) + 3, ldb = (g.transB ? g.k : g.n) + 1, ldc = g.n + 2
         let aRows = g.transA ? g.k : g.m, bRows = g.transB ? g.n : g.k
@@ -35,8 +37,14 @@ struct KernelReferenceTests {
         for i in 0..<g.m { for j in g.n..<ldc { c0[i * ldc + j] = 42 } }
         var fast = c0, ref = c0
         let tA = Int32(g.transA ? CK_TRANS_T : CK_TRANS_N), tB = Int32(g.transB ? CK_TRANS_T : CK_TRANS_N)
+        var pack = [Float](repeating: .nan, count: ck_gemm_small_pack_size(Int32(g.n), Int32(g.k)))
         fast.withUnsafeMutableBufferPointer {
-            ck_gemm($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB, 0.7, g.beta)
+            if small {
+                ck_gemm_small($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB,
+                              0.7, g.beta, &pack)
+            } else {
+                ck_gemm($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB, 0.7, g.beta)
+            }
         }
         ref.withUnsafeMutableBufferPointer {
             ck_gemm_ref($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB, 0.7, g.beta)

@@ -32,7 +32,32 @@ nonisolated(unsafe) let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    let qkv = Buf(N * 3 * C), out = Buf(N * C), att = Buf(B * NH * T * T), work = Buf(2 * T * T), mask = Buf(B * T), dqkv = Buf(N * 3 * C)
+    // Attention's per-head products (one head, strided like the fused QKV buffer, one thread):
+    // our register-tiled ck_gemm_small against cblas through ck_gemm.
+    let hq = Buf(T * 3 * C), hp = Buf(T * T), ho = Buf(T * C), hpack = Buf(ck_gemm_small_pack_size(Int32(T), Int32(T)))
+    for (name, small) in [("ck_gemm", false), ("ck_gemm_small", true)] {
+        Benchmark("head products \(name) QK^T + PV + P^T dO + dO V^T, T128 HS64") { bench in
+            let saved = ck_blas_get_threads()
+            ck_blas_set_threads(1)
+            defer { ck_blas_set_threads(saved) }
+            let ld = Int32(3 * C), t = Int32(T), hs = Int32(HS), n = Int32(CK_TRANS_N), tr = Int32(CK_TRANS_T)
+            for _ in bench.scaledIterations {
+                for (c, cld, a, lda, b, m, nn, k, ta, tb) in [
+                    (hp.p, t, hq.p, ld, hq.p + C, t, t, hs, n, tr), (ho.p, Int32(C), hp.p, t, hq.p + 2 * C, t, hs, t, n, n),
+                    (ho.p, Int32(C), hp.p, t, hq.p, t, hs, t, tr, n), (hp.p, t, hq.p, ld, hq.p + 2 * C, t, t, hs, n, tr),
+                ] {
+                    if small {
+                        ck_gemm_small(c, cld, a, lda, b, ld, m, nn, k, ta, tb, 1, 0, hpack.p)
+                    } else {
+                        ck_gemm(c, cld, a, lda, b, ld, m, nn, k, ta, tb, 1, 0)
+                    }
+                }
+            }
+            blackHole(ho.p[0])
+        }
+    }
+
+    let qkv = Buf(N * 3 * C), out = Buf(N * C), att = Buf(B * NH * T * T), work = Buf(ck_attention_work_size(Int32(T), Int32(HS))), mask = Buf(B * T), dqkv = Buf(N * 3 * C)
     for i in 0..<(B * T) { mask.p[i] = 0 }
     Benchmark("attention forward B32 T128 NH8 HS64") { bench in
         for _ in bench.scaledIterations {

@@ -60,7 +60,7 @@ final class BertWorkspace {
     func prepare(B: Int, T: Int, config c: BertConfig, headWidths: [Int], labels L: Int) {
         self.B = B
         self.T = T
-        let N = B * T, C = c.hiddenSize, I = c.intermediateSize, NH = c.numAttentionHeads
+        let N = B * T, C = c.hiddenSize, I = c.intermediateSize, NH = c.numAttentionHeads, HS = C / NH
         keyMask.resize([B, T])
         for t in [\BertWorkspace.eSum, \.x0, \.scratch, \.dX, \.dr2, \.dr1, \.dAttnOut, \.dELN, \.dInputsEmbeds] {
             self[keyPath: t].resize([N, C])
@@ -77,7 +77,7 @@ final class BertWorkspace {
             for t in [\Layer.mean1, \.rstd1, \.mean2, \.rstd2] { l[keyPath: t].resize([N]) }
             l.interPre.resize([N, I]); l.inter.resize([N, I]); l.dInterPre.resize([N, I])
         }
-        attWorkSize = max(1, Int(ck_attention_work_size(Int32(T))))
+        attWorkSize = max(1, Int(ck_attention_work_size(Int32(T), Int32(HS))))
         attWork.resize([attWorkSize * Parallel.parts(B * NH, minChunk: Parallel.minChunk(width: T * T))])
         for t in [\BertWorkspace.pooledPre, \.pooled, \.pooledDrop, \.dPooledDrop, \.dPooled, \.dPooledPre] {
             self[keyPath: t].resize([B, C])

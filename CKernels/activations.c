@@ -41,6 +41,7 @@ static inline float ck_normal_cdf(float x) {
 /* out[n] = 0.5 x (1 + erf(x / sqrt 2)) = x Phi(x), x = inp[n]. */
 CK_SIMD_CLONES
 void ck_gelu_forward(float *out, const float *inp, size_t n) {
+    CK_INTERLEAVE2
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         out[i] = x * ck_normal_cdf(x);
@@ -50,6 +51,7 @@ void ck_gelu_forward(float *out, const float *inp, size_t n) {
 /* dinp[n] += dout * gelu'(x), gelu'(x) = Phi(x) + x phi(x) (normal cdf and pdf). */
 CK_SIMD_CLONES
 void ck_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+    CK_INTERLEAVE2
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float pdf = CK_INV_SQRT_2PI * ck_expf(-0.5f * x * x);
@@ -60,6 +62,7 @@ void ck_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n
 /* dinp[n] = dout * gelu'(x): ck_gelu_backward writing instead of accumulating (no zeroing pass). */
 CK_SIMD_CLONES
 void ck_gelu_backward_set(float *dinp, const float *dout, const float *inp, size_t n) {
+    CK_INTERLEAVE2
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float pdf = CK_INV_SQRT_2PI * ck_expf(-0.5f * x * x);
@@ -105,6 +108,7 @@ void ck_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_
     }
     const uint64_t sm = ck_mix64(seed);
     const float s = 1.0f / (1.0f - p);
+    CK_INTERLEAVE2
     for (size_t i = 0; i < n; i++) out[i] = ck_rng_u24(sm, offset + i) >= p ? inp[i] * s : 0.0f;
 }
 
@@ -122,6 +126,7 @@ static inline void dropout_backward_impl(float *dinp, const float *dout, size_t 
     }
     const uint64_t sm = ck_mix64(seed);
     const float s = 1.0f / (1.0f - p);
+    CK_INTERLEAVE2
     for (size_t i = 0; i < n; i++) {
         float d = ck_rng_u24(sm, offset + i) >= p ? dout[i] * s : 0.0f;
         dinp[i] = accumulate ? dinp[i] + d : d;
@@ -156,6 +161,7 @@ CK_SIMD_CLONES
 void ck_bias_gelu_forward(float *restrict pre, float *restrict out, const float *restrict bias, int rows, int cols) {
     for (int r = 0; r < rows; r++) {
         float *p = pre + (size_t)r * cols, *o = out + (size_t)r * cols;
+        CK_INTERLEAVE2
         for (int c = 0; c < cols; c++) {
             float x = p[c] + bias[c];
             p[c] = x;
@@ -170,6 +176,7 @@ void ck_bias_gelu_forward_infer(const float *restrict pre, float *restrict out, 
     for (int r = 0; r < rows; r++) {
         const float *p = pre + (size_t)r * cols;
         float *o = out + (size_t)r * cols;
+        CK_INTERLEAVE2
         for (int c = 0; c < cols; c++) {
             float x = p[c] + bias[c];
             o[c] = x * ck_normal_cdf(x);
@@ -183,6 +190,7 @@ CK_SIMD_CLONES
 void ck_bias_gelu_forward_train(float *restrict pre, float *restrict out, const float *restrict bias, int rows, int cols) {
     for (int r = 0; r < rows; r++) {
         float *p = pre + (size_t)r * cols, *o = out + (size_t)r * cols;
+        CK_INTERLEAVE2
         for (int c = 0; c < cols; c++) {
             float x = p[c] + bias[c];
             float cdf = ck_normal_cdf(x);
@@ -215,6 +223,7 @@ void ck_bias_dropout_residual(float *out, const float *res, const float *y, cons
     const float s = 1.0f / (1.0f - p);
     for (int r = 0; r < rows; r++) {
         const size_t o = (size_t)r * cols;
+        CK_INTERLEAVE2
         for (int c = 0; c < cols; c++) {
             float v = (y[o + c] + bias[c]) * s;
             out[o + c] = res[o + c] + (ck_rng_u24(sm, offset + o + c) >= p ? v : 0.0f);

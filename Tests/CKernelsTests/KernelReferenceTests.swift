@@ -77,6 +77,30 @@ struct KernelReferenceTests {
         expectClose("gemm_strided_batched C", fast, ref, .twin)
     }
 
+    /// ck_syrk_small_upper's upper triangle against A A^T in double (tiles crossing the diagonal,
+    /// partial row tiles and column panels, K not a multiple of 8); rows far below the diagonal stay
+    /// untouched.
+    @Test(arguments: [(1, 1), (7, 9), (17, 70), (40, 33), (128, 64)], [Float(0), 1.3])
+    func syrkSmallUpper(_ shape: (n: Int, k: Int), beta: Float) {
+        let (n, k) = shape, lda = k + 3, ldc = n + 2
+        var rng = SeededGenerator(seed: 73)
+        let a = randomFloats(n * lda, using: &rng)
+        let c0 = beta == 0 ? [Float](repeating: .nan, count: n * ldc) : randomFloats(n * ldc, using: &rng)
+        var fast = c0, ref = c0
+        var pack = [Float](repeating: .nan, count: ck_gemm_small_pack_size(Int32(n), Int32(k)))
+        ck_syrk_small_upper(&fast, Int32(ldc), a, Int32(lda), Int32(n), Int32(k), 0.7, beta, &pack)
+        ck_gemm_ref(&ref, Int32(ldc), a, Int32(lda), a, Int32(lda), Int32(n), Int32(n), Int32(k), Int32(CK_TRANS_N),
+                    Int32(CK_TRANS_T), 0.7, beta)
+        var upperFast: [Float] = [], upperRef: [Float] = []
+        for i in 0..<n {
+            for j in i..<n { upperFast.append(fast[i * ldc + j]); upperRef.append(ref[i * ldc + j]) }
+            for j in 0..<max(0, i - 15) where !(fast[i * ldc + j].bitPattern == c0[i * ldc + j].bitPattern) {
+                Issue.record("row \(i) column \(j), below the diagonal's tiles, was written")
+            }
+        }
+        expectClose("syrk small upper", upperFast, upperRef, .twin)
+    }
+
     @Test func blasThreads() {
         let n = ck_blas_get_threads()
         #expect(n >= 1)

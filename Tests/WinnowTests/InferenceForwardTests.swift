@@ -30,4 +30,26 @@ import Testing
         // A keeping forward after an inference one restores everything the backward reads.
         #expect(gradient() == before)
     }
+
+    /// `classLogits` runs the last layer after its attention on the [CLS] rows only: the same logits and
+    /// pooled vectors as the full forward to float rounding (the GEMMs see B rows instead of B*T), for a
+    /// padded batch; a full forward after it reads its own rows again (the row stride is reset).
+    @Test func classLogitsEqualTheFullForward() throws {
+        let run = try RunFolder(url: Paths.tinyBert.appendingPathComponent("run"))
+        let model = try BertClassifier(folder: run.checkpoints.last!.url)
+        #expect(model.config.numHiddenLayers >= 2)
+        let raw = try JSONLDataset(url: Paths.tinyBert.appendingPathComponent("train.jsonl"))
+        let data = try EncodedDataset(raw, tokenizer: BertTokenizer(folder: run.tokenizerFolder), labels: model.config.labels, maxLength: 32)
+        let batch = data.batch(Array(0..<min(9, data.count)))
+        let L = model.config.labels.count, C = model.config.hiddenSize
+        let full = model.logits(batch).values, fullPooled = model.lastPooled.values
+        let cls = model.classLogits(batch).values, clsPooled = model.lastPooled.values
+        #expect(model.workspace.clsRowStride == C)
+        #expect(full.count == batch.size * L && cls.count == full.count)
+        expectClose(cls, full, atol: 1e-5, rtol: 1e-5, "logits")
+        expectClose(clsPooled, fullPooled, atol: 1e-5, rtol: 1e-5, "pooled")
+        #expect(cls != Array(repeating: 0, count: cls.count))
+        #expect(model.logits(batch).values == full)
+        #expect(model.workspace.clsRowStride == batch.length * C)
+    }
 }

@@ -47,18 +47,23 @@ public final class BertClassifier: @unchecked Sendable {
 
     /// Runs the forward pass, saving activations in the workspace. `training` turns dropout on, with
     /// masks drawn from `seed`. `keepForBackward` false (inference) skips what only a backward reads
-    /// (attention probabilities, GELU inputs). Returns logits [B, L].
+    /// (attention probabilities, GELU inputs); `clsOnly` (inference) also runs the last layer after its
+    /// attention on the [CLS] rows alone, so its other hidden states are not computed. Returns logits [B, L].
     @discardableResult
-    func forward(_ batch: Batch, training: Bool = false, seed: UInt64 = 0, keepForBackward: Bool = true) -> Tensor {
+    func forward(_ batch: Batch, training: Bool = false, seed: UInt64 = 0, keepForBackward: Bool = true,
+                 clsOnly: Bool = false) -> Tensor {
         let c = config, p = parameters, ws = workspace
         let B = batch.size, T = batch.length, C = c.hiddenSize
         precondition(T <= c.maxPositionEmbeddings, "sequence length \(T) exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
         ws.prepare(B: B, T: T, config: c, headWidths: headWidths, labels: numLabels)
         let pCls: Float = training ? (c.classifierDropout ?? c.hiddenDropoutProb) : 0
-        encoder.forward(p, ws, batch, training: training, seed: seed, causal: c.isDecoder, keep: keepForBackward)
-        // Pooler on the [CLS] row of each sequence: row stride T*C selects position 0 without a copy.
+        encoder.forward(p, ws, batch, training: training, seed: seed, causal: c.isDecoder, keep: keepForBackward,
+                        clsOnly: clsOnly)
+        // Pooler on the [CLS] row of each sequence: row stride T*C selects position 0 without a copy
+        // (C after a clsOnly forward, whose last layer kept only those rows).
         let xL = encoder.layers.isEmpty ? ws.x0.ptr : ws.layers[encoder.layers.count - 1].out.ptr
-        encoder.pooler!.forward(p, out: ws.pooledPre.mptr, ldOut: C, inp: xL, ldInp: T * C, rows: B)
+        encoder.pooler!.forward(p, out: ws.pooledPre.mptr, ldOut: C, inp: xL, ldInp: encoder.layers.isEmpty ? T * C : ws.clsRowStride,
+                                rows: B)
         ck_tanh_forward(ws.pooled.mptr, ws.pooledPre.ptr, B * C)
         ws.pooledDrop.mptr.update(from: ws.pooled.ptr, count: B * C)
         Dropout.forward(ws.pooledDrop.mptr, count: B * C, p: pCls, seed: siteSeed(seed, 1_000_001))
@@ -76,8 +81,15 @@ public final class BertClassifier: @unchecked Sendable {
         return ws.logits
     }
 
-    /// Logits [B, L] in inference mode (no dropout, nothing kept for a backward).
+    /// Logits [B, L] in inference mode (no dropout, nothing kept for a backward); every layer's hidden
+    /// states stay in the workspace.
     public func logits(_ batch: Batch) -> Tensor { forward(batch, training: false, keepForBackward: false) }
+
+    /// Logits [B, L] in inference mode, the last layer after its attention run on the [CLS] rows only
+    /// (what prediction and the forward-only scores need; the same logits as `logits` to rounding).
+    public func classLogits(_ batch: Batch) -> Tensor {
+        forward(batch, training: false, keepForBackward: false, clsOnly: true)
+    }
 
     /// Pooled [CLS] vectors [B, C] of the last forward pass.
     public var lastPooled: Tensor { workspace.pooled }

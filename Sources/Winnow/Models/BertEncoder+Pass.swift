@@ -16,9 +16,14 @@ extension BertEncoder {
     /// Embeddings and layers of `batch` (ws.prepare must have run). `causal` masks keys after each query.
     /// `keep` false (inference, no dropout): attention probabilities stay in per-part scratch and GELU
     /// reads its input without writing it back, so nothing is kept for a backward (which then traps).
+    /// `clsOnly` (inference only): after the last layer's attention, which needs every key and value,
+    /// its output projection, LayerNorms and feed-forward run on the B [CLS] rows alone (the pooler reads
+    /// nothing else), which skips about a sixth of a BERT-small forward's arithmetic; the last layer's
+    /// output then holds those B rows, contiguous (`ws.clsRowStride` == C).
     func forward(_ p: ParameterStore, _ ws: BertWorkspace, _ batch: Batch, training: Bool, seed: UInt64, causal: Bool = false,
-                 keep: Bool = true) {
+                 keep: Bool = true, clsOnly: Bool = false) {
         precondition(keep || !training, "a training forward keeps its activations")
+        precondition(!clsOnly || !keep, "a [CLS]-only forward is an inference forward")
         ws.backwardReady = keep
         let c = config
         let B = batch.size, T = batch.length, N = B * T, C = c.hiddenSize, I = c.intermediateSize
@@ -44,6 +49,7 @@ extension BertEncoder {
         embeddingNorm.forward(p, out: ws.x0.mptr, mean: ws.mean0.mptr, rstd: ws.rstd0.mptr, inp: ws.eSum.ptr, rows: N)
         Dropout.forward(ws.x0.mptr, count: N * C, p: pHid, seed: siteSeed(seed, 0))
         let scale = 1 / Float(HS).squareRoot()
+        ws.clsRowStride = T * C
         for (li, layer) in layers.enumerated() {
             let a = ws.layers[li]
             let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
@@ -77,6 +83,10 @@ extension BertEncoder {
                                                Int32(3 * C), mask, work + part * workSize, Int32(B), Int32(T), Int32(NH), Int32(HS),
                                                causal ? 1 : 0, scale, pAtt, attSeed)
                 }
+            }
+            if clsOnly && li == layers.count - 1 {
+                clsRowsTail(p, ws, layer: layer, a: a, x: x, B: B, T: T)
+                continue
             }
             // attention.output.dense, then bias + dropout + residual in one pass, then LayerNorm.
             Profile.section("fwd gemm") {
@@ -113,6 +123,43 @@ extension BertEncoder {
                 layer.outputNorm.forward(p, out: a.out.mptr, mean: a.mean2.mptr, rstd: a.rstd2.mptr, inp: a.r2.ptr, rows: N)
             }
         }
+    }
+
+    /// The rest of the last layer after its attention, on the B [CLS] rows only (inference, no
+    /// dropout): the same kernels as the full pass, on compact [B, C] / [B, I] rows. The [CLS] rows of the
+    /// layer input are gathered into r2 (free until the second residual, which overwrites it).
+    private func clsRowsTail(_ p: ParameterStore, _ ws: BertWorkspace, layer: EncoderLayer, a: BertWorkspace.Layer,
+                             x: UnsafePointer<Float>, B: Int, T: Int) {
+        let C = config.hiddenSize, I = config.intermediateSize, rs = T * C
+        Profile.section("fwd gemm") {
+            layer.attentionOutput.product(p, out: ws.scratch.mptr, ldOut: C, inp: a.attnOut.ptr, ldInp: rs, rows: B)
+        }
+        Profile.section("fwd bias+dropout+res+LN") {
+            let xc = a.r2.mptr
+            for b in 0..<B { (xc + b * C).update(from: x + b * rs, count: C) }
+            Self.biasDropoutResidual(out: a.r1.mptr, res: xc, y: ws.scratch.ptr, bias: p[layer.attentionOutput.bias].ptr,
+                                     rows: B, cols: C, p: 0, seed: 0)
+            layer.attentionNorm.forward(p, out: a.h1.mptr, mean: a.mean1.mptr, rstd: a.rstd1.mptr, inp: a.r1.ptr, rows: B)
+        }
+        Profile.section("fwd gemm") {
+            layer.intermediate.product(p, out: a.interPre.mptr, ldOut: I, inp: a.h1.ptr, ldInp: C, rows: B)
+        }
+        Profile.section("fwd bias+gelu") {
+            let pre = a.interPre.mptr, act = a.inter.mptr, ib = p[layer.intermediate.bias].ptr
+            a.interPreIsDerivative = false
+            Parallel.rows(B, width: I) { _, r in
+                ck_bias_gelu_forward_infer(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
+            }
+        }
+        Profile.section("fwd gemm") {
+            layer.output.product(p, out: ws.scratch.mptr, ldOut: C, inp: a.inter.ptr, ldInp: I, rows: B)
+        }
+        Profile.section("fwd bias+dropout+res+LN") {
+            Self.biasDropoutResidual(out: a.r2.mptr, res: a.h1.ptr, y: ws.scratch.ptr, bias: p[layer.output.bias].ptr,
+                                     rows: B, cols: C, p: 0, seed: 0)
+            layer.outputNorm.forward(p, out: a.out.mptr, mean: a.mean2.mptr, rstd: a.rstd2.mptr, inp: a.r2.ptr, rows: B)
+        }
+        ws.clsRowStride = C
     }
 
     /// out = res + dropout(y + bias) over [rows, cols], rows split across cores; the dropout counters

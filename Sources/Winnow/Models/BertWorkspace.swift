@@ -32,6 +32,9 @@ final class BertWorkspace {
     /// False after an inference forward (`keepForBackward: false`), which keeps neither the attention
     /// probabilities nor the GELU inputs: a backward then has nothing to read.
     var backwardReady = false
+    /// Row stride of the [CLS] rows in the encoder's top output: T*C after a full forward, C after a
+    /// `clsOnly` one (the last layer then ran on the B [CLS] rows only, stored first and contiguous).
+    var clsRowStride = 0
     var ids: [Int32] = [], types: [Int32] = [], positions: [Int32] = []
     var keyMask = Tensor(shape: [0])        // [B, T] additive
     var eSum = Tensor(shape: [0])           // [N, C] word + position + type embeddings

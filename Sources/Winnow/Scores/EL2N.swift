@@ -14,7 +14,7 @@ public enum EL2N {
             let n = batch.indices.max()! + 1
             ensureCount(&el2n, n); ensureCount(&loss, n); ensureCount(&margin, n)
             for model in sr.models {
-                model.forward(batch, keepForBackward: false)
+                model.forward(batch, keepForBackward: false, clsOnly: true)
                 let (losses, probs) = model.crossEntropy(batch)
                 let z = model.workspace.logits
                 for b in 0..<batch.size {

@@ -63,7 +63,7 @@ public enum PVI {
         var out: [Double] = []
         let table = try sr.stream(sr.nullInputs ? "pvi (null model)" : "pvi") { batch in
             ensureCount(&out, batch.indices.max()! + 1)
-            model.forward(batch, keepForBackward: false)
+            model.forward(batch, keepForBackward: false, clsOnly: true)
             let (losses, _) = model.crossEntropy(batch)
             for b in 0..<batch.size { out[batch.indices[b]] = -Double(losses[b]) / M_LN2 }
         }

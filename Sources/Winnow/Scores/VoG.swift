@@ -19,7 +19,7 @@ public enum VoG {
             // Target per example: the label, or the class predicted by the last chosen checkpoint.
             var target = batch.labels
             if sr.options.targetPredicted {
-                let z = sr.models[K - 1].logits(batch)
+                let z = sr.models[K - 1].classLogits(batch)
                 for b in 0..<batch.size { target[b] = Int32((0..<L).max { z[b, $0] < z[b, $1] }!) }
             }
             var mean = Tensor(shape: [rows, C]), m2 = Tensor(shape: [rows, C])

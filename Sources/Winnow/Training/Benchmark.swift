@@ -8,6 +8,10 @@ public enum Benchmark {
     public struct Result: Sendable {
         public var trainExamplesPerSecond: Double
         public var forwardExamplesPerSecond: Double
+        /// Inference logits as `predict`, `eval`, EL2N and PVI run them (`classLogits`: the last layer
+        /// after its attention on the [CLS] rows only), examples/s. Not the same work as PyTorch's
+        /// forward, which computes every hidden state: compare `forwardExamplesPerSecond` with that.
+        public var classLogitsExamplesPerSecond: Double
         public var sgemmGFLOPS: Double
         public var trainGFLOPS: Double
         public var forwardGFLOPS: Double
@@ -26,6 +30,7 @@ public enum Benchmark {
 
         public var json: [String: Any] {
             ["train_examples_per_s": trainExamplesPerSecond, "forward_examples_per_s": forwardExamplesPerSecond,
+             "class_logits_examples_per_s": classLogitsExamplesPerSecond,
              "sgemm_gflops": sgemmGFLOPS, "train_gflops": trainGFLOPS, "forward_gflops": forwardGFLOPS,
              "train_fraction_of_sgemm_peak": trainWindowSgemmGFLOPS > 0 ? trainGFLOPS / trainWindowSgemmGFLOPS : 0,
              "forward_fraction_of_sgemm_peak": forwardWindowSgemmGFLOPS > 0 ? forwardGFLOPS / forwardWindowSgemmGFLOPS : 0,
@@ -115,6 +120,7 @@ public enum Benchmark {
             windowF = ref
             return t
         }
+        let tc = only.contains(.forward) ? time(repeats) { _ = model.classLogits(batch) } : .infinity
         let ts = measure(.train) {
             let (t, ref) = timeInterleaved(repeats, reference: sgemmOnce) {
                 Profile.section("zero gradients") { grads.zeroAll() }
@@ -172,6 +178,7 @@ public enum Benchmark {
         let Cd = Double(hidden), I = Double(config.intermediateSize), T = Double(seqLen)
         let fwdFlops = Double(batchSize) * T * Double(layers) * (2 * (4 * Cd * Cd + 2 * Cd * I) + 4 * T * Cd)
         let r = Result(trainExamplesPerSecond: Double(batchSize) / ts, forwardExamplesPerSecond: Double(batchSize) / tf,
+                       classLogitsExamplesPerSecond: Double(batchSize) / tc,
                        sgemmGFLOPS: sgemm, trainGFLOPS: 3 * fwdFlops / ts / 1e9, forwardGFLOPS: fwdFlops / tf / 1e9,
                        trainWindowSgemmGFLOPS: windowT.isFinite ? flops / windowT : 0,
                        forwardWindowSgemmGFLOPS: windowF.isFinite ? flops / windowF : 0,
@@ -180,6 +187,8 @@ public enum Benchmark {
         if only.contains(.forward) {
             log?(String(format: "forward:       %.1f examples/s, %.1f GFLOP/s (%.0f%% of sgemm's %.1f between its repetitions)",
                         r.forwardExamplesPerSecond, r.forwardGFLOPS, 100 * r.forwardGFLOPS / r.forwardWindowSgemmGFLOPS, r.forwardWindowSgemmGFLOPS))
+            log?(String(format: "class logits:  %.1f examples/s (predict, eval, EL2N, PVI: the last layer after attention on the [CLS] rows only)",
+                        r.classLogitsExamplesPerSecond))
         }
         if only.contains(.train) {
             log?(String(format: "training step: %.1f examples/s, %.1f GFLOP/s (%.0f%% of sgemm's %.1f between its repetitions)",

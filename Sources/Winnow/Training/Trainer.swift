@@ -284,7 +284,7 @@ extension BertClassifier {
         var probs = [[Float]](repeating: [], count: data.count)
         let L = numLabels
         for batch in data.batches(size: batchSize, order: data.sequentialOrder) {
-            forward(batch, training: false, keepForBackward: false)
+            forward(batch, training: false, keepForBackward: false, clsOnly: true)
             ck_softmax_forward(workspace.probs.mptr, workspace.logits.ptr, Int32(batch.size), Int32(L))
             for b in 0..<batch.size {
                 let row = (0..<L).map { workspace.probs[b, $0] }

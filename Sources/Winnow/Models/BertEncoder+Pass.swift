@@ -85,81 +85,56 @@ extension BertEncoder {
                 }
             }
             if clsOnly && li == layers.count - 1 {
-                clsRowsTail(p, ws, layer: layer, a: a, x: x, B: B, T: T)
-                continue
-            }
-            // attention.output.dense, then bias + dropout + residual in one pass, then LayerNorm.
-            Profile.section("fwd gemm") {
-                layer.attentionOutput.product(p, out: ws.scratch.mptr, ldOut: C, inp: a.attnOut.ptr, ldInp: C, rows: N)
-            }
-            Profile.section("fwd bias+dropout+res+LN") {
-                Self.biasDropoutResidual(out: a.r1.mptr, res: x, y: ws.scratch.ptr, bias: p[layer.attentionOutput.bias].ptr,
-                                         rows: N, cols: C, p: pHid, seed: siteSeed(seed, 2 + 4 * li))
-                layer.attentionNorm.forward(p, out: a.h1.mptr, mean: a.mean1.mptr, rstd: a.rstd1.mptr, inp: a.r1.ptr, rows: N)
-            }
-            // intermediate.dense, then bias + GELU in one pass.
-            Profile.section("fwd gemm") {
-                layer.intermediate.product(p, out: a.interPre.mptr, ldOut: I, inp: a.h1.ptr, ldInp: C, rows: N)
-            }
-            Profile.section("fwd bias+gelu") {
-                // A forward kept for a backward (training or scoring) keeps gelu'(x) in place of x: the
-                // backward is then one multiply instead of erfc and exp per element again.
-                let pre = a.interPre.mptr, act = a.inter.mptr, ib = p[layer.intermediate.bias].ptr
-                a.interPreIsDerivative = keep
-                Parallel.rows(N, width: I) { _, r in
-                    if keep {
-                        ck_bias_gelu_forward_train(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
-                    } else {
-                        ck_bias_gelu_forward_infer(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
-                    }
-                }
-            }
-            Profile.section("fwd gemm") {
-                layer.output.product(p, out: ws.scratch.mptr, ldOut: C, inp: a.inter.ptr, ldInp: I, rows: N)
-            }
-            Profile.section("fwd bias+dropout+res+LN") {
-                Self.biasDropoutResidual(out: a.r2.mptr, res: a.h1.ptr, y: ws.scratch.ptr, bias: p[layer.output.bias].ptr,
-                                         rows: N, cols: C, p: pHid, seed: siteSeed(seed, 3 + 4 * li))
-                layer.outputNorm.forward(p, out: a.out.mptr, mean: a.mean2.mptr, rstd: a.rstd2.mptr, inp: a.r2.ptr, rows: N)
+                // Only the [CLS] rows feed the pooler: gather them from the layer input into r2 (free
+                // until the second residual, which overwrites it) and run the rest on B rows.
+                let rs = T * C, xc = a.r2.mptr
+                for b in 0..<B { (xc + b * C).update(from: x + b * rs, count: C) }
+                layerTail(p, ws, layer: layer, a: a, res: a.r2.ptr, ldAttn: rs, rows: B, pHid: 0, seed: seed, li: li, keep: false)
+                ws.clsRowStride = C
+            } else {
+                layerTail(p, ws, layer: layer, a: a, res: x, ldAttn: C, rows: N, pHid: pHid, seed: seed, li: li, keep: keep)
             }
         }
     }
 
-    /// The rest of the last layer after its attention, on the B [CLS] rows only (inference, no
-    /// dropout): the same kernels as the full pass, on compact [B, C] / [B, I] rows. The [CLS] rows of the
-    /// layer input are gathered into r2 (free until the second residual, which overwrites it).
-    private func clsRowsTail(_ p: ParameterStore, _ ws: BertWorkspace, layer: EncoderLayer, a: BertWorkspace.Layer,
-                             x: UnsafePointer<Float>, B: Int, T: Int) {
-        let C = config.hiddenSize, I = config.intermediateSize, rs = T * C
+    /// The rest of layer `li` after its attention, over `rows` rows: output projection of the attention
+    /// rows (stride `ldAttn`), bias + dropout + residual `res` in one pass, LayerNorm; intermediate
+    /// projection, bias + GELU in one pass; output projection, bias + dropout + residual, LayerNorm.
+    private func layerTail(_ p: ParameterStore, _ ws: BertWorkspace, layer: EncoderLayer, a: BertWorkspace.Layer,
+                           res: UnsafePointer<Float>, ldAttn: Int, rows n: Int, pHid: Float, seed: UInt64, li: Int, keep: Bool) {
+        let C = config.hiddenSize, I = config.intermediateSize
         Profile.section("fwd gemm") {
-            layer.attentionOutput.product(p, out: ws.scratch.mptr, ldOut: C, inp: a.attnOut.ptr, ldInp: rs, rows: B)
+            layer.attentionOutput.product(p, out: ws.scratch.mptr, ldOut: C, inp: a.attnOut.ptr, ldInp: ldAttn, rows: n)
         }
         Profile.section("fwd bias+dropout+res+LN") {
-            let xc = a.r2.mptr
-            for b in 0..<B { (xc + b * C).update(from: x + b * rs, count: C) }
-            Self.biasDropoutResidual(out: a.r1.mptr, res: xc, y: ws.scratch.ptr, bias: p[layer.attentionOutput.bias].ptr,
-                                     rows: B, cols: C, p: 0, seed: 0)
-            layer.attentionNorm.forward(p, out: a.h1.mptr, mean: a.mean1.mptr, rstd: a.rstd1.mptr, inp: a.r1.ptr, rows: B)
+            Self.biasDropoutResidual(out: a.r1.mptr, res: res, y: ws.scratch.ptr, bias: p[layer.attentionOutput.bias].ptr,
+                                     rows: n, cols: C, p: pHid, seed: siteSeed(seed, 2 + 4 * li))
+            layer.attentionNorm.forward(p, out: a.h1.mptr, mean: a.mean1.mptr, rstd: a.rstd1.mptr, inp: a.r1.ptr, rows: n)
         }
         Profile.section("fwd gemm") {
-            layer.intermediate.product(p, out: a.interPre.mptr, ldOut: I, inp: a.h1.ptr, ldInp: C, rows: B)
+            layer.intermediate.product(p, out: a.interPre.mptr, ldOut: I, inp: a.h1.ptr, ldInp: C, rows: n)
         }
         Profile.section("fwd bias+gelu") {
+            // A forward kept for a backward (training or scoring) keeps gelu'(x) in place of x: the
+            // backward is then one multiply instead of erfc and exp per element again.
             let pre = a.interPre.mptr, act = a.inter.mptr, ib = p[layer.intermediate.bias].ptr
-            a.interPreIsDerivative = false
-            Parallel.rows(B, width: I) { _, r in
-                ck_bias_gelu_forward_infer(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
+            a.interPreIsDerivative = keep
+            Parallel.rows(n, width: I) { _, r in
+                if keep {
+                    ck_bias_gelu_forward_train(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
+                } else {
+                    ck_bias_gelu_forward_infer(pre + r.lowerBound * I, act + r.lowerBound * I, ib, Int32(r.count), Int32(I))
+                }
             }
         }
         Profile.section("fwd gemm") {
-            layer.output.product(p, out: ws.scratch.mptr, ldOut: C, inp: a.inter.ptr, ldInp: I, rows: B)
+            layer.output.product(p, out: ws.scratch.mptr, ldOut: C, inp: a.inter.ptr, ldInp: I, rows: n)
         }
         Profile.section("fwd bias+dropout+res+LN") {
             Self.biasDropoutResidual(out: a.r2.mptr, res: a.h1.ptr, y: ws.scratch.ptr, bias: p[layer.output.bias].ptr,
-                                     rows: B, cols: C, p: 0, seed: 0)
-            layer.outputNorm.forward(p, out: a.out.mptr, mean: a.mean2.mptr, rstd: a.rstd2.mptr, inp: a.r2.ptr, rows: B)
+                                     rows: n, cols: C, p: pHid, seed: siteSeed(seed, 3 + 4 * li))
+            layer.outputNorm.forward(p, out: a.out.mptr, mean: a.mean2.mptr, rstd: a.rstd2.mptr, inp: a.r2.ptr, rows: n)
         }
-        ws.clsRowStride = C
     }
 
     /// out = res + dropout(y + bias) over [rows, cols], rows split across cores; the dropout counters

@@ -4,7 +4,8 @@ import Foundation
 /// Hugging Face `BertForSequenceClassification` with a hand-written backward pass.
 ///
 ///     let model = try BertClassifier(folder: runURL)                 // reads config.json + model.safetensors
-///     let logits = model.logits(batch)                               // inference mode
+///     let logits = model.logits(batch)                               // inference mode, every hidden state kept
+///     let fast = model.classLogits(batch)                            // the same logits; last layer on [CLS] rows only
 public final class BertClassifier: @unchecked Sendable {
     public internal(set) var config: BertConfig
     /// Parameters under their Hugging Face names (`bert.…`, `classifier.…`).

@@ -45,10 +45,14 @@ import Testing
         let dir = try CLI.tempDir("resume-experiment")
         defer { try? FileManager.default.removeItem(at: dir) }
         let reference = dir.appendingPathComponent("reference"), killed = dir.appendingPathComponent("killed")
+        let t0 = Date()
         let r = try CLI.run(ExperimentCLITests.experimentArgs(reference, seeds: 1))
+        let elapsed = Date().timeIntervalSince(t0)
         #expect(r.status == 0, "\(r.stderr)")
+        // Kill somewhere in the run as long as the reference (a fixed delay outlived it once the
+        // training step got faster).
         var rng = SystemRandomNumberGenerator()
-        let delay = Double.random(in: 0.5...3.0, using: &rng)
+        let delay = Double.random(in: 0.2...0.7, using: &rng) * elapsed
         let wasKilled = try CLI.runKilled(ExperimentCLITests.experimentArgs(killed, seeds: 1), after: delay)
         let again = try CLI.run(ExperimentCLITests.experimentArgs(killed, seeds: 1))
         #expect(again.status == 0, "rerun after a kill at \(delay) s failed: \(again.stderr)")

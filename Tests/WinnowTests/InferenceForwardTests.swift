@@ -52,4 +52,34 @@ import Testing
         #expect(model.logits(batch).values == full)
         #expect(model.workspace.clsRowStride == batch.length * C)
     }
+
+    /// A training step whose last layer runs on the [CLS] rows only (forward and backward, dropout on,
+    /// the masks of the rows' full positions) gives the full step's loss and every parameter gradient
+    /// to rounding.
+    @Test func clsOnlyTrainingGradientsEqualTheFullStep() throws {
+        let run = try RunFolder(url: Paths.tinyBert.appendingPathComponent("run"))
+        let model = try BertClassifier(folder: run.checkpoints.last!.url)
+        let raw = try JSONLDataset(url: Paths.tinyBert.appendingPathComponent("train.jsonl"))
+        let data = try EncodedDataset(raw, tokenizer: BertTokenizer(folder: run.tokenizerFolder), labels: model.config.labels, maxLength: 32)
+        let batch = data.batch(Array(0..<min(9, data.count)))
+        #expect(model.config.hiddenDropoutProb > 0)
+        let L = model.config.labels.count
+        func step(clsOnly: Bool) -> (logits: [Float], grads: ParameterStore) {
+            let logits = model.forward(batch, training: true, seed: 11, clsOnly: clsOnly).values
+            #expect(model.workspace.clsRowStride == (clsOnly ? model.config.hiddenSize : batch.length * model.config.hiddenSize))
+            var dl = Tensor(shape: [batch.size, L])
+            for b in 0..<batch.size { dl[b, Int(batch.labels[b])] = 1; dl[b, (Int(batch.labels[b]) + 1) % L] = -0.5 }
+            var g: ParameterStore? = model.parameters.zeros()
+            model.backward(dlogits: dl, grads: &g, training: true, seed: 11)
+            return (logits, g!)
+        }
+        let full = step(clsOnly: false), cls = step(clsOnly: true)
+        expectClose(cls.logits, full.logits, atol: 1e-5, rtol: 1e-5, "training logits")
+        for name in full.grads.names {
+            let a = cls.grads[name]!.values, b = full.grads[name]!.values
+            let scale = b.map { abs($0) }.max() ?? 0
+            expectClose(a, b, atol: max(1e-7, 1e-4 * scale), rtol: 1e-4, name)
+        }
+        #expect(full.grads.names.contains { $0.contains("layer.\(model.config.numHiddenLayers - 1).output.dense.weight") })
+    }
 }

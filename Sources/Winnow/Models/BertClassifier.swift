@@ -139,9 +139,11 @@ public final class BertClassifier: @unchecked Sendable {
         let Lyr = encoder.layers.count
         let xL = Lyr == 0 ? ws.x0.ptr : ws.layers[Lyr - 1].out.ptr
         let dTop = Lyr == 0 ? ws.dX.mptr : ws.layers[Lyr - 1].dOut.mptr
-        dTop.update(repeating: 0, count: N * C)
-        encoder.pooler!.backward(p, grads: &grads, dinp: dTop, ldDinp: T * C, dout: ws.dPooledPre.ptr, ldDout: C,
-                                 inp: xL, ldInp: T * C, rows: B)
+        // After a clsOnly forward the last layer holds only the B [CLS] rows (stride C), and so does its gradient.
+        let rs = Lyr == 0 ? T * C : ws.clsRowStride
+        dTop.update(repeating: 0, count: rs == C ? B * C : N * C)
+        encoder.pooler!.backward(p, grads: &grads, dinp: dTop, ldDinp: rs, dout: ws.dPooledPre.ptr, ldDout: C,
+                                 inp: xL, ldInp: rs, rows: B)
         encoder.backward(p, ws, grads: &grads, training: training, seed: seed, embeddingGrads: embeddingGrads)
     }
 
@@ -153,7 +155,8 @@ public final class BertClassifier: @unchecked Sendable {
     @discardableResult
     public func lossAndGradients(_ batch: Batch, grads: inout ParameterStore, training: Bool = false, seed: UInt64 = 0,
                                  weights: [Float]? = nil) -> Double {
-        forward(batch, training: training, seed: seed)
+        // Only the [CLS] rows of the last layer reach the loss: its dense parts run on those rows alone.
+        forward(batch, training: training, seed: seed, clsOnly: true)
         let (losses, _) = crossEntropy(batch)
         let labelled = batch.labels.filter { $0 >= 0 }.count
         var dl = [Float](repeating: labelled > 0 ? 1 / Float(labelled) : 0, count: batch.size)

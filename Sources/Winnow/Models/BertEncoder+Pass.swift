@@ -16,14 +16,15 @@ extension BertEncoder {
     /// Embeddings and layers of `batch` (ws.prepare must have run). `causal` masks keys after each query.
     /// `keep` false (inference, no dropout): attention probabilities stay in per-part scratch and GELU
     /// reads its input without writing it back, so nothing is kept for a backward (which then traps).
-    /// `clsOnly` (inference only): after the last layer's attention, which needs every key and value,
-    /// its output projection, LayerNorms and feed-forward run on the B [CLS] rows alone (the pooler reads
-    /// nothing else), which skips about a sixth of a BERT-small forward's arithmetic; the last layer's
-    /// output then holds those B rows, contiguous (`ws.clsRowStride` == C).
+    /// `clsOnly`: after the last layer's attention, which needs every key and value, its output
+    /// projection, LayerNorms and feed-forward run on the B [CLS] rows alone (the pooler reads nothing
+    /// else), which skips about a sixth of a BERT-small forward's arithmetic; the last layer's output
+    /// then holds those B rows, contiguous (`ws.clsRowStride` == C). Dropout draws the masks of the
+    /// rows' full positions, so a training step gives the full step's gradients to rounding; the
+    /// backward then runs the same rows only.
     func forward(_ p: ParameterStore, _ ws: BertWorkspace, _ batch: Batch, training: Bool, seed: UInt64, causal: Bool = false,
                  keep: Bool = true, clsOnly: Bool = false) {
         precondition(keep || !training, "a training forward keeps its activations")
-        precondition(!clsOnly || !keep, "a [CLS]-only forward is an inference forward")
         ws.backwardReady = keep
         let c = config
         let B = batch.size, T = batch.length, N = B * T, C = c.hiddenSize, I = c.intermediateSize
@@ -89,10 +90,12 @@ extension BertEncoder {
                 // until the second residual, which overwrites it) and run the rest on B rows.
                 let rs = T * C, xc = a.r2.mptr
                 for b in 0..<B { (xc + b * C).update(from: x + b * rs, count: C) }
-                layerTail(p, ws, layer: layer, a: a, res: a.r2.ptr, ldAttn: rs, rows: B, pHid: 0, seed: seed, li: li, keep: false)
+                layerTail(p, ws, layer: layer, a: a, res: a.r2.ptr, ldAttn: rs, rows: B, pHid: pHid, seed: seed, li: li, keep: keep,
+                          counterRowStep: T)
                 ws.clsRowStride = C
             } else {
-                layerTail(p, ws, layer: layer, a: a, res: x, ldAttn: C, rows: N, pHid: pHid, seed: seed, li: li, keep: keep)
+                layerTail(p, ws, layer: layer, a: a, res: x, ldAttn: C, rows: N, pHid: pHid, seed: seed, li: li, keep: keep,
+                          counterRowStep: 1)
             }
         }
     }
@@ -100,15 +103,17 @@ extension BertEncoder {
     /// The rest of layer `li` after its attention, over `rows` rows: output projection of the attention
     /// rows (stride `ldAttn`), bias + dropout + residual `res` in one pass, LayerNorm; intermediate
     /// projection, bias + GELU in one pass; output projection, bias + dropout + residual, LayerNorm.
+    /// Row r draws the dropout masks of full row r * counterRowStep.
     private func layerTail(_ p: ParameterStore, _ ws: BertWorkspace, layer: EncoderLayer, a: BertWorkspace.Layer,
-                           res: UnsafePointer<Float>, ldAttn: Int, rows n: Int, pHid: Float, seed: UInt64, li: Int, keep: Bool) {
+                           res: UnsafePointer<Float>, ldAttn: Int, rows n: Int, pHid: Float, seed: UInt64, li: Int, keep: Bool,
+                           counterRowStep: Int) {
         let C = config.hiddenSize, I = config.intermediateSize
         Profile.section("fwd gemm") {
             layer.attentionOutput.product(p, out: ws.scratch.mptr, ldOut: C, inp: a.attnOut.ptr, ldInp: ldAttn, rows: n)
         }
         Profile.section("fwd bias+dropout+res+LN") {
             Self.biasDropoutResidual(out: a.r1.mptr, res: res, y: ws.scratch.ptr, bias: p[layer.attentionOutput.bias].ptr,
-                                     rows: n, cols: C, p: pHid, seed: siteSeed(seed, 2 + 4 * li))
+                                     rows: n, cols: C, p: pHid, seed: siteSeed(seed, 2 + 4 * li), counterRowStep: counterRowStep)
             layer.attentionNorm.forward(p, out: a.h1.mptr, mean: a.mean1.mptr, rstd: a.rstd1.mptr, inp: a.r1.ptr, rows: n)
         }
         Profile.section("fwd gemm") {
@@ -132,18 +137,41 @@ extension BertEncoder {
         }
         Profile.section("fwd bias+dropout+res+LN") {
             Self.biasDropoutResidual(out: a.r2.mptr, res: a.h1.ptr, y: ws.scratch.ptr, bias: p[layer.output.bias].ptr,
-                                     rows: n, cols: C, p: pHid, seed: siteSeed(seed, 3 + 4 * li))
+                                     rows: n, cols: C, p: pHid, seed: siteSeed(seed, 3 + 4 * li), counterRowStep: counterRowStep)
             layer.outputNorm.forward(p, out: a.out.mptr, mean: a.mean2.mptr, rstd: a.rstd2.mptr, inp: a.r2.ptr, rows: n)
         }
     }
 
     /// out = res + dropout(y + bias) over [rows, cols], rows split across cores; the dropout counters
-    /// are the flat indices, as a single `Dropout.forward` over the whole array would use.
+    /// are the flat indices, as a single `Dropout.forward` over the whole array would use, with row r
+    /// counted as row r * counterRowStep (compact [CLS] rows keep their full rows' masks).
     static func biasDropoutResidual(out: UnsafeMutablePointer<Float>, res: UnsafePointer<Float>, y: UnsafePointer<Float>,
-                                    bias: UnsafePointer<Float>, rows: Int, cols: Int, p: Float, seed: UInt64) {
+                                    bias: UnsafePointer<Float>, rows: Int, cols: Int, p: Float, seed: UInt64,
+                                    counterRowStep: Int = 1) {
         Parallel.rows(rows, width: cols) { _, r in
-            let o = r.lowerBound * cols
-            ck_bias_dropout_residual(out + o, res + o, y + o, bias, Int32(r.count), Int32(cols), p, seed, UInt64(o))
+            if counterRowStep == 1 {
+                let o = r.lowerBound * cols
+                ck_bias_dropout_residual(out + o, res + o, y + o, bias, Int32(r.count), Int32(cols), p, seed, UInt64(o))
+            } else {
+                for row in r {
+                    let o = row * cols
+                    ck_bias_dropout_residual(out + o, res + o, y + o, bias, 1, Int32(cols), p, seed, UInt64(row * counterRowStep * cols))
+                }
+            }
+        }
+    }
+
+    /// dinp = mask * dout / (1 - p) over [rows, cols], row r drawing the masks of full row r * counterRowStep.
+    static func dropoutBackwardRows(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Int, cols: Int, p: Float,
+                                    seed: UInt64, counterRowStep: Int) {
+        if counterRowStep == 1 {
+            Dropout.backward(dinp: dinp, dout: dout, count: rows * cols, p: p, seed: seed, accumulate: false)
+            return
+        }
+        Parallel.rows(rows, width: cols) { _, r in
+            for row in r {
+                ck_dropout_backward_set(dinp + row * cols, dout + row * cols, cols, p, seed, UInt64(row * counterRowStep * cols))
+            }
         }
     }
 
@@ -163,46 +191,13 @@ extension BertEncoder {
             let layer = layers[li], a = ws.layers[li]
             let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
             let dIn = li == 0 ? ws.dX.mptr : ws.layers[li - 1].dOut.mptr
-            // Each gradient buffer is written by its first producer (no zeroing passes); only the
-            // residual branches accumulate.
-            Profile.section("bwd LN") {
-                layer.outputNorm.backward(p, grads: &grads, dinp: ws.dr2.mptr, dout: a.dOut.ptr, inp: a.r2.ptr,
-                                          mean: a.mean2.ptr, rstd: a.rstd2.ptr, rows: N, accumulate: false)
-            }
-            Profile.section("bwd copy") {
-                Elementwise.copy(a.dh1.mptr, from: ws.dr2.ptr, count: N * C)      // residual branch
-            }
-            Profile.section("bwd dropout") {
-                Dropout.backward(dinp: a.dOut2.mptr, dout: ws.dr2.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 3 + 4 * li),
-                                 accumulate: false)
-            }
-            Profile.section("bwd linear") {
-                layer.output.backward(p, grads: &grads, dinp: ws.dinter.mptr, ldDinp: I, dout: a.dOut2.ptr, ldDout: C,
-                                      inp: a.inter.ptr, ldInp: I, rows: N, accumulate: false)
-            }
-            Profile.section("bwd gelu") {
-                if a.interPreIsDerivative {
-                    Elementwise.multiply(a.dInterPre.mptr, ws.dinter.ptr, a.interPre.ptr, count: N * I)
-                } else {
-                    Elementwise.geluBackwardSet(a.dInterPre.mptr, ws.dinter.ptr, a.interPre.ptr, count: N * I)
-                }
-            }
-            Profile.section("bwd linear") {
-                layer.intermediate.backward(p, grads: &grads, dinp: a.dh1.mptr, ldDinp: C, dout: a.dInterPre.ptr, ldDout: I,
-                                            inp: a.h1.ptr, ldInp: C, rows: N)
-            }
-            Profile.section("bwd LN") {
-                layer.attentionNorm.backward(p, grads: &grads, dinp: ws.dr1.mptr, dout: a.dh1.ptr, inp: a.r1.ptr,
-                                             mean: a.mean1.ptr, rstd: a.rstd1.ptr, rows: N, accumulate: false)
-            }
-            Profile.section("bwd dropout") {
-                Dropout.backward(dinp: a.dproj.mptr, dout: ws.dr1.ptr, count: N * C, p: pHid, seed: siteSeed(seed, 2 + 4 * li),
-                                 accumulate: false)
-            }
-            Profile.section("bwd linear") {
-                layer.attentionOutput.backward(p, grads: &grads, dinp: ws.dAttnOut.mptr, ldDinp: C, dout: a.dproj.ptr, ldDout: C,
-                                               inp: a.attnOut.ptr, ldInp: C, rows: N, accumulate: false)
-            }
+            // The last layer of a clsOnly forward ran after its attention on the B [CLS] rows only:
+            // its output gradient holds those rows (the pooler's), and so do the gradients down to the
+            // attention output, which is scattered back to full rows (zero elsewhere).
+            let compact = li == layers.count - 1 && ws.clsRowStride == C && T > 1
+            if compact { ws.dAttnOut.mptr.update(repeating: 0, count: N * C) }
+            layerTailBackward(p, ws, grads: &grads, layer: layer, a: a, rows: compact ? B : N, ldAttn: compact ? T * C : C,
+                              pHid: pHid, seed: seed, li: li, counterRowStep: compact ? T : 1)
             let dqkv = a.dqkv.mptr, qkv = a.qkv.ptr
             Profile.section("bwd attention") {
                 let work = ws.attWork.mptr, workSize = ws.attWorkSize, dAttn = ws.dAttnOut.ptr, att = a.att.ptr
@@ -214,8 +209,13 @@ extension BertEncoder {
                                                 Int32(B), Int32(T), Int32(NH), Int32(HS), scale, pAtt, attSeed, 0)
                 }
             }
-            Profile.section("bwd copy") {
-                Elementwise.copy(dIn, from: ws.dr1.ptr, count: N * C)      // residual branch
+            Profile.section("bwd copy") {      // residual branch
+                if compact {
+                    dIn.update(repeating: 0, count: N * C)
+                    for b in 0..<B { (dIn + b * T * C).update(from: ws.dr1.ptr + b * C, count: C) }
+                } else {
+                    Elementwise.copy(dIn, from: ws.dr1.ptr, count: N * C)
+                }
             }
             Profile.section("bwd linear") {
                 // The stacked Q/K/V layer of the forward: dX += dQKV [N,3C] @ Wqkv [3C,C] in one GEMM;
@@ -245,6 +245,58 @@ extension BertEncoder {
                 ws.positions.withUnsafeBufferPointer { ck_embedding_backward(grads![positionEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }
                 ws.types.withUnsafeBufferPointer { ck_embedding_backward(grads![tokenTypeEmbeddings].mptr, d, $0.baseAddress, Int32(N), Int32(C)) }
             } }
+        }
+    }
+}
+
+extension BertEncoder {
+    /// Back-propagates layer `li` from its output gradient (a.dOut) down to its attention output
+    /// (ws.dAttnOut, row stride `ldAttn`), over `rows` rows: output LayerNorm, dropout, output
+    /// projection, GELU, intermediate projection (plus the residual), attention LayerNorm, dropout,
+    /// attention output projection. ws.dr1 holds the gradient at the attention block's residual input.
+    /// Each gradient buffer is written by its first producer (no zeroing passes); only the residual
+    /// branches accumulate. Row r uses the dropout masks of full row r * counterRowStep.
+    fileprivate func layerTailBackward(_ p: ParameterStore, _ ws: BertWorkspace, grads: inout ParameterStore?, layer: EncoderLayer,
+                                       a: BertWorkspace.Layer, rows n: Int, ldAttn: Int, pHid: Float, seed: UInt64, li: Int,
+                                       counterRowStep: Int) {
+        let C = config.hiddenSize, I = config.intermediateSize
+        Profile.section("bwd LN") {
+            layer.outputNorm.backward(p, grads: &grads, dinp: ws.dr2.mptr, dout: a.dOut.ptr, inp: a.r2.ptr,
+                                      mean: a.mean2.ptr, rstd: a.rstd2.ptr, rows: n, accumulate: false)
+        }
+        Profile.section("bwd copy") {
+            Elementwise.copy(a.dh1.mptr, from: ws.dr2.ptr, count: n * C)      // residual branch
+        }
+        Profile.section("bwd dropout") {
+            Self.dropoutBackwardRows(dinp: a.dOut2.mptr, dout: ws.dr2.ptr, rows: n, cols: C, p: pHid, seed: siteSeed(seed, 3 + 4 * li),
+                                     counterRowStep: counterRowStep)
+        }
+        Profile.section("bwd linear") {
+            layer.output.backward(p, grads: &grads, dinp: ws.dinter.mptr, ldDinp: I, dout: a.dOut2.ptr, ldDout: C,
+                                  inp: a.inter.ptr, ldInp: I, rows: n, accumulate: false)
+        }
+        Profile.section("bwd gelu") {
+            if a.interPreIsDerivative {
+                Elementwise.multiply(a.dInterPre.mptr, ws.dinter.ptr, a.interPre.ptr, count: n * I)
+            } else {
+                Elementwise.geluBackwardSet(a.dInterPre.mptr, ws.dinter.ptr, a.interPre.ptr, count: n * I)
+            }
+        }
+        Profile.section("bwd linear") {
+            layer.intermediate.backward(p, grads: &grads, dinp: a.dh1.mptr, ldDinp: C, dout: a.dInterPre.ptr, ldDout: I,
+                                        inp: a.h1.ptr, ldInp: C, rows: n)
+        }
+        Profile.section("bwd LN") {
+            layer.attentionNorm.backward(p, grads: &grads, dinp: ws.dr1.mptr, dout: a.dh1.ptr, inp: a.r1.ptr,
+                                         mean: a.mean1.ptr, rstd: a.rstd1.ptr, rows: n, accumulate: false)
+        }
+        Profile.section("bwd dropout") {
+            Self.dropoutBackwardRows(dinp: a.dproj.mptr, dout: ws.dr1.ptr, rows: n, cols: C, p: pHid, seed: siteSeed(seed, 2 + 4 * li),
+                                     counterRowStep: counterRowStep)
+        }
+        Profile.section("bwd linear") {
+            layer.attentionOutput.backward(p, grads: &grads, dinp: ws.dAttnOut.mptr, ldDinp: ldAttn, dout: a.dproj.ptr, ldDout: C,
+                                           inp: a.attnOut.ptr, ldInp: ldAttn, rows: n, accumulate: false)
         }
     }
 }

@@ -1,5 +1,6 @@
 // End-to-end benchmarks on BERT-small (4 layers, hidden 512, 8 heads, intermediate 2048,
-// sequence 128, batch 32): forward, training step, and a masked-LM pre-training step plain and with
+// sequence 128, batch 32): forward, class logits, training step, the same on MiniLM's shapes, and a
+// masked-LM pre-training step plain and with
 // PRESENCE (first-layer self-influence per microbatch of 4, in the same backward pass). `winnow bench` prints the same figures with
 // GFLOP/s and the fraction of the sgemm peak measured in the same run.
 import Benchmark
@@ -21,6 +22,26 @@ nonisolated(unsafe) let benchmarks: @Sendable () -> Void = {
 
     Benchmark("BERT-small forward (batch 32)", configuration: .init(scalingFactor: .one)) { bench in
         for _ in bench.scaledIterations { blackHole(model.logits(batch)) }
+    }
+    Benchmark("BERT-small class logits, last layer on [CLS] rows (batch 32)", configuration: .init(scalingFactor: .one)) { bench in
+        for _ in bench.scaledIterations { blackHole(model.classLogits(batch)) }
+    }
+
+    // MiniLM's shapes (6 layers, hidden 384, 12 heads, intermediate 1536), random weights.
+    var miniConfig = BertConfig.small(vocabSize: 30522, hidden: 384, layers: 6, heads: 12, intermediate: 1536, maxPositions: 512)
+    miniConfig.labels = ["a", "b"]
+    let mini = BertClassifier(config: miniConfig, seed: 2)
+    nonisolated(unsafe) var miniGrads = mini.parameters.zeros()
+    nonisolated(unsafe) var miniOpt = Optimizer(kind: .adamw, parameters: mini.parameters, weightDecay: 0.01)
+    Benchmark("MiniLM-shape forward (batch 32)", configuration: .init(scalingFactor: .one)) { bench in
+        for _ in bench.scaledIterations { blackHole(mini.logits(batch)) }
+    }
+    Benchmark("MiniLM-shape training step (batch 32)") { bench in
+        for _ in bench.scaledIterations {
+            miniGrads.zeroAll()
+            blackHole(mini.lossAndGradients(batch, grads: &miniGrads, training: true, seed: 1))
+            miniOpt.step(&mini.parameters, grads: miniGrads, lr: 1e-5)
+        }
     }
     nonisolated(unsafe) var grads = model.parameters.zeros()
     nonisolated(unsafe) var opt = Optimizer(kind: .adamw, parameters: model.parameters, weightDecay: 0.01)

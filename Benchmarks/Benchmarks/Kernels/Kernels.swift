@@ -126,6 +126,17 @@ nonisolated(unsafe) let benchmarks: @Sendable () -> Void = {
         }
         blackHole(norms.p[0])
     }
+    // TracIn's train-to-test dot products of one linear layer: 32 x 32 examples of T 128 (Gram form
+    // picked by the kernel), i.e. 1024 example pairs per call.
+    let dots = Buf(B * B)
+    let dwork = Buf(max(1, ck_grad_dots_linear_work_size(Int32(N), Int32(B), Int32(N), Int32(B), Int32(C), Int32(C))))
+    Benchmark("TracIn dots linear 512x512, 32 x 32 examples of T128", configuration: .init(scalingFactor: .one)) { bench in
+        for _ in bench.scaledIterations {
+            ck_grad_dots_linear(dots.p, Int32(B), dwork.p, A.p, Int32(C), G.p, Int32(C), off, Int32(B), A.p, Int32(C), G.p, Int32(C), off,
+                                Int32(B), Int32(C), Int32(C), 1)
+        }
+        blackHole(dots.p[0])
+    }
     let mean2 = Buf(N * C), m2 = Buf(N * C)
     Benchmark("VoG accumulate 4096x512") { bench in
         for _ in bench.scaledIterations { ck_vog_accumulate(mean2.p, m2.p, A.p, N * C, 3) }

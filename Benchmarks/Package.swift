@@ -11,11 +11,14 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // cblas_sgemm without the ck_gemm wrapper, for the wrapper-vs-raw benchmark.
+        .target(name: "RawBLAS", path: "Sources/RawBLAS", linkerSettings: [.linkedLibrary("openblas")]),
         .executableTarget(
             name: "Kernels",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "CKernels", package: "Winnow"),
+                "RawBLAS",
             ],
             path: "Benchmarks/Kernels",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -2,6 +2,7 @@
 // kernel against raw cblas or its plain-loop _ref twin, measured in the same run.
 import Benchmark
 import CKernels
+import RawBLAS
 
 /// A buffer of n floats filled with a fixed pattern in [-0.5, 0.5).
 final class Buf: @unchecked Sendable {
@@ -28,6 +29,10 @@ nonisolated(unsafe) let benchmarks: @Sendable () -> Void = {
             for _ in bench.scaledIterations {
                 ck_gemm(c.p, Int32(n), a.p, Int32(k), b.p, Int32(k), Int32(m), Int32(n), Int32(k), Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 0)
             }
+            blackHole(c.p[0])
+        }
+        Benchmark("gemm raw cblas_sgemm \(name)", configuration: .init(scalingFactor: .one)) { bench in
+            for _ in bench.scaledIterations { rawblas_sgemm_nt(c.p, a.p, b.p, Int32(m), Int32(n), Int32(k)) }
             blackHole(c.p[0])
         }
     }

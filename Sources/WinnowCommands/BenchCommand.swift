@@ -14,7 +14,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Hidden size.") var hidden: Int = 512
     @Option(help: "Attention heads.") var heads: Int = 8
     @Option(help: "Timed repetitions of each measurement.") var repeats: Int = 5
-    @Option(help: "Comma-separated measurements to run (forward, train, grad-norms, vog, mlm); default all. The others report 0.")
+    @Option(help: "Comma-separated measurements to run (forward, train, grad-norms, vog, mlm, tracin); default all. The others report 0.")
     var only: String?
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Print the wall time of each section of the encoder's passes (adds a clock read per section).")
@@ -22,7 +22,7 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         for name in (only ?? "").split(separator: ",") where Benchmark.Measure(rawValue: String(name)) == nil {
-            throw ValidationError("--only: unknown measurement '\(name)'; expected forward, train, grad-norms, vog or mlm")
+            throw ValidationError("--only: unknown measurement '\(name)'; expected forward, train, grad-norms, vog, mlm or tracin")
         }
     }
 

@@ -6,7 +6,7 @@ import Testing
 /// (These check what bench reports, not how fast anything is: speed lives in benchmarks.)
 @Suite struct BenchCLITests {
     static let tiny = ["bench", "--layers", "1", "--hidden", "64", "--heads", "2", "--seq-len", "16", "--batch-size", "4",
-                       "--repeats", "2", "--only", "forward,train", "--json"]
+                       "--repeats", "2", "--only", "forward,train,tracin", "--json"]
 
     static func object(_ r: CLIResult) throws -> [String: Any] {
         #expect(r.status == 0, "bench failed: \(r.stderr)")
@@ -17,13 +17,14 @@ import Testing
     @Test func jsonHasTheFiguresAndWindowedFractions() throws {
         let o = try Self.object(try CLI.run(Self.tiny, environment: ["OPENBLAS_THREAD_TIMEOUT": nil]))
         for key in ["train_examples_per_s", "forward_examples_per_s", "class_logits_examples_per_s", "grad_norm_examples_per_s",
-                    "vog_examples_per_s", "sgemm_gflops",
+                    "vog_examples_per_s", "tracin_pairs_per_s", "sgemm_gflops",
                     "train_fraction_of_sgemm_peak", "forward_fraction_of_sgemm_peak", "train_window_sgemm_gflops",
                     "forward_window_sgemm_gflops"] {
             #expect(o[key] is Double, "missing or not a number: \(key)")
         }
         let d = { (k: String) in o[k] as? Double ?? -1 }
         #expect(d("train_examples_per_s") > 0 && d("forward_examples_per_s") > 0 && d("class_logits_examples_per_s") > 0)
+        #expect(d("tracin_pairs_per_s") > 0)
         #expect(d("grad_norm_examples_per_s") == 0 && d("vog_examples_per_s") == 0, "--only skipped them: they report 0")
         // The overall peak is the best of every sgemm sample, the windows included.
         #expect(d("train_window_sgemm_gflops") > 0 && d("train_window_sgemm_gflops") <= d("sgemm_gflops"))

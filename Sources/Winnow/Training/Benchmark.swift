@@ -27,6 +27,9 @@ public enum Benchmark {
         /// Masked-LM pre-training step, plain and with PRESENCE (first-layer SI, microbatches of 4), examples/s.
         public var pretrainExamplesPerSecond: Double
         public var presenceExamplesPerSecond: Double
+        /// TracIn train-to-test gradient dot products over every parameter (Gram form), example pairs/s:
+        /// one training batch (forward, data backward, factors) against a test batch's factors made once.
+        public var tracinPairsPerSecond: Double
 
         public var json: [String: Any] {
             ["train_examples_per_s": trainExamplesPerSecond, "forward_examples_per_s": forwardExamplesPerSecond,
@@ -37,6 +40,7 @@ public enum Benchmark {
              "train_window_sgemm_gflops": trainWindowSgemmGFLOPS, "forward_window_sgemm_gflops": forwardWindowSgemmGFLOPS,
              "grad_norm_examples_per_s": gradNormExamplesPerSecond, "vog_examples_per_s": vogExamplesPerSecond,
              "pretrain_examples_per_s": pretrainExamplesPerSecond, "presence_examples_per_s": presenceExamplesPerSecond,
+             "tracin_pairs_per_s": tracinPairsPerSecond,
              "presence_step_cost_ratio": presenceExamplesPerSecond > 0 ? pretrainExamplesPerSecond / presenceExamplesPerSecond : 0]
         }
     }
@@ -70,7 +74,7 @@ public enum Benchmark {
 
     /// The end-to-end measurements, each selectable with `winnow bench --only` (for profiling one).
     public enum Measure: String, CaseIterable, Sendable {
-        case forward, train, gradNorms = "grad-norms", vog, mlm
+        case forward, train, gradNorms = "grad-norms", vog, mlm, tracin
     }
 
     /// Measures sgemm 2048^3, a forward pass and a training step of a BERT of the given shape, and the
@@ -139,6 +143,24 @@ public enum Benchmark {
             let f = Profile.section("gradient factors (packing)") { model.gradientFactors(batch, selection: all) }
             Profile.section("Gram-form norms") { f.addNorms(into: &sq, scale: 1) }
         } }
+        // TracIn train-to-test: a test batch's factors once, then per training batch its factors and
+        // the batchSize x batchSize dot products over every parameter.
+        let tt = measure(.tracin) {
+            let testEncs = encs.map { e in Encoding(inputIDs: e.inputIDs.map { $0 > 1000 ? $0 + 7 : $0 }, tokenTypeIDs: e.tokenTypeIDs) }
+            let testBatch = Batch(encodings: testEncs, labels: batch.labels, indices: batch.indices)
+            model.forward(testBatch)
+            model.backwardPerExampleLosses(testBatch)
+            let test = model.gradientFactors(testBatch, selection: all)
+            var dots = [Float](repeating: 0, count: batchSize * batchSize)
+            return time(repeats) {
+                Profile.section("forward") { model.forward(batch) }
+                Profile.section("data backward") { model.backwardPerExampleLosses(batch) }
+                let f = Profile.section("gradient factors (packing)") { model.gradientFactors(batch, selection: all) }
+                Profile.section("Gram-form dots") {
+                    dots.withUnsafeMutableBufferPointer { f.addDots(with: test, into: $0.baseAddress!, ldo: batchSize, scale: 1) }
+                }
+            }
+        }
         // VoG per checkpoint: forward, backward of the true logit to inputs_embeds, Welford update.
         let C = hidden
         var mean = Tensor(shape: [batchSize * seqLen, C]), m2 = Tensor(shape: [batchSize * seqLen, C])
@@ -187,7 +209,8 @@ public enum Benchmark {
                        trainWindowSgemmGFLOPS: windowT.isFinite ? flops / windowT : 0,
                        forwardWindowSgemmGFLOPS: windowF.isFinite ? flops / windowF : 0,
                        gradNormExamplesPerSecond: Double(batchSize) / tn, vogExamplesPerSecond: Double(batchSize) / tv,
-                       pretrainExamplesPerSecond: Double(batchSize) / tPlain, presenceExamplesPerSecond: Double(batchSize) / tPresence)
+                       pretrainExamplesPerSecond: Double(batchSize) / tPlain, presenceExamplesPerSecond: Double(batchSize) / tPresence,
+                       tracinPairsPerSecond: Double(batchSize * batchSize) / tt)
         if only.contains(.forward) {
             log?(String(format: "forward:       %.1f examples/s, %.1f GFLOP/s (%.0f%% of sgemm's %.1f between its repetitions)",
                         r.forwardExamplesPerSecond, r.forwardGFLOPS, 100 * r.forwardGFLOPS / r.forwardWindowSgemmGFLOPS, r.forwardWindowSgemmGFLOPS))
@@ -202,6 +225,9 @@ public enum Benchmark {
             log?(String(format: "per-example gradient norms (all parameters): %.1f examples/s", r.gradNormExamplesPerSecond))
         }
         if only.contains(.vog) { log?(String(format: "VoG per checkpoint: %.1f examples/s", r.vogExamplesPerSecond)) }
+        if only.contains(.tracin) {
+            log?(String(format: "TracIn train-to-test (all parameters, %d test examples): %.0f example pairs/s", batchSize, r.tracinPairsPerSecond))
+        }
         if only.contains(.mlm) {
             log?(String(format: "MLM pre-training step: %.1f examples/s plain, %.1f with PRESENCE (cost ratio %.2f)",
                         r.pretrainExamplesPerSecond, r.presenceExamplesPerSecond, r.pretrainExamplesPerSecond / r.presenceExamplesPerSecond))

@@ -27,7 +27,7 @@ import Testing
         mlp.fitStandardization(data.features)
         let batch = data.batch(Array(0..<12))
         var grads = mlp.parameters.zeros()
-        mlp.lossAndGradients(batch, grads: &grads)
+        _ = mlp.lossAndGradients(batch, grads: &grads)
         // Central differences on every parameter, in float with a step large enough for float rounding.
         let h: Float = 1e-2
         for i in mlp.parameters.tensors.indices {

@@ -94,18 +94,9 @@ public enum Benchmark {
         let sgemmOnce = { ck_gemm(c.mptr, Int32(n), a.ptr, Int32(n), b.ptr, Int32(n), Int32(n), Int32(n), Int32(n), 0, 0, 1, 0) }
         var windowF = Double.infinity, windowT = Double.infinity
 
-        var config = BertConfig.small(vocabSize: 30522, hidden: hidden, layers: layers, heads: heads, maxPositions: max(512, seqLen))
-        config.labels = ["a", "b"]
-        let model = BertClassifier(config: config, seed: 1)
-        var rng = SeededGenerator(seed: 7)
-        let encs = (0..<batchSize).map { _ in
-            Encoding(inputIDs: [2] + (0..<(seqLen - 2)).map { _ in Int32(1000 + rng.next() % 20000) } + [3],
-                     tokenTypeIDs: Array(repeating: 0, count: seqLen))
-        }
-        let batch = Batch(encodings: encs, labels: (0..<batchSize).map { Int32($0 % 2) }, indices: Array(0..<batchSize))
-        var grads = model.parameters.zeros()
-        var opt = Optimizer(kind: .adamw, parameters: model.parameters, weightDecay: 0.01)
-        model.forward(batch)
+        let w = BenchWorkload(layers: layers, hidden: hidden, heads: heads, seqLen: seqLen, batchSize: batchSize)
+        let config = w.config
+        w.forward()
         func measure(_ m: Measure, _ body: () -> Double) -> Double {
             guard only.contains(m) else { return .infinity }
             Profile.reset()
@@ -120,78 +111,25 @@ public enum Benchmark {
         }
         let tf = measure(.forward) {
             // Inference, as PyTorch's under no_grad in scripts/reference/bench_torch.py.
-            let (t, ref) = timeInterleaved(repeats, reference: sgemmOnce) { _ = model.logits(batch) }
+            let (t, ref) = timeInterleaved(repeats, reference: sgemmOnce) { w.forward() }
             windowF = ref
             return t
         }
-        let tc = only.contains(.forward) ? time(repeats) { _ = model.classLogits(batch) } : .infinity
+        let tc = only.contains(.forward) ? time(repeats) { w.classLogits() } : .infinity
         let ts = measure(.train) {
-            let (t, ref) = timeInterleaved(repeats, reference: sgemmOnce) {
-                Profile.section("zero gradients") { grads.zeroAll() }
-                model.lossAndGradients(batch, grads: &grads, training: true, seed: 1)
-                Profile.section("optimizer (AdamW)") { opt.step(&model.parameters, grads: grads, lr: 1e-5) }
-            }
+            let (t, ref) = timeInterleaved(repeats, reference: sgemmOnce) { w.trainStep() }
             windowT = ref
             return t
         }
-        // Per-example gradient norms over every parameter: one forward, one data-only backward, Gram-form norms.
-        let all = try! ParameterSelection("all", names: model.parameters.names, layers: layers)
-        let tn = measure(.gradNorms) { time(repeats) {
-            Profile.section("forward") { model.forward(batch) }
-            Profile.section("data backward") { model.backwardPerExampleLosses(batch) }
-            var sq = [Float](repeating: 0, count: batchSize)
-            let f = Profile.section("gradient factors (packing)") { model.gradientFactors(batch, selection: all) }
-            Profile.section("Gram-form norms") { f.addNorms(into: &sq, scale: 1) }
-        } }
-        // TracIn train-to-test: a test batch's factors once, then per training batch its factors and
-        // the batchSize x batchSize dot products over every parameter.
+        let tn = measure(.gradNorms) { time(repeats) { w.gradientNorms() } }
         let tt = measure(.tracin) {
-            let testEncs = encs.map { e in Encoding(inputIDs: e.inputIDs.map { $0 > 1000 ? $0 + 7 : $0 }, tokenTypeIDs: e.tokenTypeIDs) }
-            let testBatch = Batch(encodings: testEncs, labels: batch.labels, indices: batch.indices)
-            model.forward(testBatch)
-            model.backwardPerExampleLosses(testBatch)
-            let test = model.gradientFactors(testBatch, selection: all)
-            var dots = [Float](repeating: 0, count: batchSize * batchSize)
-            return time(repeats) {
-                Profile.section("forward") { model.forward(batch) }
-                Profile.section("data backward") { model.backwardPerExampleLosses(batch) }
-                let f = Profile.section("gradient factors (packing)") { model.gradientFactors(batch, selection: all) }
-                Profile.section("Gram-form dots") {
-                    dots.withUnsafeMutableBufferPointer { f.addDots(with: test, into: $0.baseAddress!, ldo: batchSize, scale: 1) }
-                }
-            }
+            w.tracinBatch()  // the test batch's factors, made once
+            return time(repeats) { w.tracinBatch() }
         }
-        // VoG per checkpoint: forward, backward of the true logit to inputs_embeds, Welford update.
-        let C = hidden
-        var mean = Tensor(shape: [batchSize * seqLen, C]), m2 = Tensor(shape: [batchSize * seqLen, C])
-        let tv = measure(.vog) { time(repeats) {
-            model.forward(batch)
-            var dlogits = Tensor(shape: [batchSize, 2])
-            for b in 0..<batchSize { dlogits[b, Int(batch.labels[b])] = 1 }
-            var none: ParameterStore? = nil
-            model.backward(dlogits: dlogits, grads: &none)
-            let g = packRows(model.workspace.dInputsEmbeds.ptr, ld: C, width: C, batch: batch, lengths: Array(repeating: seqLen, count: batchSize))
-            ck_vog_accumulate(mean.mptr, m2.mptr, g.ptr, batchSize * seqLen * C, 2)
-        } }
-        // Masked-LM steps (same encoder, 15 % masked targets): plain vs PRESENCE, both through the
-        // one-backward book-keeping path; PRESENCE adds the first layer's Gram-form SI.
-        let lm = BertLanguageModel(config: config, objective: .mlm, seed: 1)
-        var targets = [Int32](repeating: -1, count: batchSize * seqLen)
-        for i in stride(from: 1, to: batchSize * seqLen, by: 7) { targets[i] = batch.inputIDs[i] }
-        let lb = LMBatch(batch: batch, targets: targets, lines: Array(1...batchSize))
-        var lmGrads = lm.parameters.zeros()
-        func lmTime(_ reweight: PresenceOptions.Reweight) -> Double {
-            var o = PretrainOptions()
-            o.presence.reweight = reweight
-            let trainer = PreTrainer(options: o)
-            let sel = reweight == .presence ? try! lm.selfInfluenceSelection("first-layer") : nil
-            var lmOpt = Optimizer(kind: .adamw, parameters: lm.parameters, weightDecay: 0.01)
-            return time(repeats) {
-                _ = trainer.step(lm, lb, grads: &lmGrads, step: 1, seed: 1, selection: sel, computeSI: sel != nil)
-                lmOpt.step(&lm.parameters, grads: lmGrads, lr: 1e-5)
-            }
-        }
-        let tPlain = measure(.mlm) { lmTime(.none) }, tPresence = measure(.mlm) { lmTime(.presence) }
+        let tv = measure(.vog) { time(repeats) { w.vogCheckpoint() } }
+        // Masked-LM steps (same encoder, every 7th token a target): plain vs PRESENCE.
+        let tPlain = measure(.mlm) { time(repeats) { w.pretrainStep(presence: false) } }
+        let tPresence = measure(.mlm) { time(repeats) { w.pretrainStep(presence: true) } }
         let flops = 2 * pow(Double(n), 3) / 1e9
         let sgemm = max(sgemmFirst, sgemmRate(), flops / windowF, flops / windowT)
         log?(String(format: "sgemm %dx%dx%d: %.1f GFLOP/s (best of runs before, between and after the model)", n, n, n, sgemm))

@@ -31,13 +31,19 @@ import Testing
         return s
     }
 
-    @Test(arguments: ["all", "classifier", "last-layer", "embeddings", "bert.encoder.layer.0.attention.output"])
-    func gramFormEqualsMaterialisedGradients(params: String) throws {
+    /// After a full forward and after the scores' pass (`perExampleLossBackward`: the last layer's dense
+    /// parts on the [CLS] rows only).
+    @Test(arguments: ["all", "classifier", "last-layer", "embeddings", "bert.encoder.layer.0.attention.output"], [false, true])
+    func gramFormEqualsMaterialisedGradients(params: String, clsOnly: Bool) throws {
         let sel = try ParameterSelection(params, names: model.parameters.names, layers: model.config.numHiddenLayers)
         let idx = [3, 17, 42, 5, 99, 120, 7]          // different lengths, so the batch is padded
         let batch = data.batch(idx)
-        model.forward(batch)
-        model.backwardPerExampleLosses(batch)
+        if clsOnly {
+            model.perExampleLossBackward(batch)
+        } else {
+            model.forward(batch)
+            model.backwardPerExampleLosses(batch)
+        }
         let f = model.gradientFactors(batch, selection: sel)
         var norms = [Float](repeating: 0, count: idx.count)
         f.addNorms(into: &norms, scale: 1)

@@ -13,8 +13,7 @@ public enum GraNd {
         let table = try sr.stream("grand") { batch in
             ensureCount(&grand, batch.indices.max()! + 1)
             for model in sr.models {
-                model.forward(batch)
-                model.backwardPerExampleLosses(batch)
+                model.perExampleLossBackward(batch)
                 let f = model.gradientFactors(batch, selection: sel, lastHidden: sr.options.lastHidden)
                 var sq = [Float](repeating: 0, count: batch.size)
                 f.addNorms(into: &sq, scale: 1)

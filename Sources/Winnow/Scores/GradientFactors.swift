@@ -164,6 +164,15 @@ func packRows(_ src: UnsafePointer<Float>, ld: Int, width d: Int, batch: Batch, 
 }
 
 extension BertClassifier {
+    /// The per-example gradient pass of the scores (GraNd, TracIn, self-influence): a forward whose last
+    /// layer runs after its attention on the [CLS] rows only (nothing else reaches the loss), then
+    /// `backwardPerExampleLosses`. `gradientFactors` then reads that layer's dense parts from one row
+    /// per example; norms and dot products equal those after a full forward, to rounding.
+    func perExampleLossBackward(_ batch: Batch) {
+        forward(batch, clsOnly: true)
+        backwardPerExampleLosses(batch)
+    }
+
     /// Per-example CE gradients of the last forward, for scores: back-propagates the unweighted sum of
     /// per-example losses (each example's gradient is its own), computing data gradients only.
     func backwardPerExampleLosses(_ batch: Batch) {
@@ -210,7 +219,7 @@ extension BertClassifier {
             f.entries.append(.linear(a: FactorRows(packed: A), g: FactorRows(packed: G), offsets: single, weight: w, bias: b))
         }
         let xL = encoder.layers.isEmpty ? ws.x0.ptr : ws.layers[encoder.layers.count - 1].out.ptr
-        oneRow(encoder.pooler!, a: xL, lda: T * C, g: ws.dPooledPre.ptr, ldg: C)
+        oneRow(encoder.pooler!, a: xL, lda: encoder.layers.isEmpty ? T * C : ws.clsRowStride, g: ws.dPooledPre.ptr, ldg: C)
         for (hi, lin) in head.enumerated() {
             let a = hi == 0 ? ws.pooledDrop.ptr : ws.headAct[hi - 1].ptr
             let g = hi == head.count - 1 ? ws.dlogits.ptr : ws.dHeadPre[hi].ptr
@@ -229,6 +238,8 @@ extension BertEncoder {
     /// Appends the gradient factors of the selected encoder tensors (embeddings and layers) from the last
     /// backward. Sample b has lengths[b] real tokens; group m owns packed rows [offsets[m], offsets[m+1])
     /// (one sample per group for per-example scores, M consecutive samples for PRESENCE microbatches).
+    /// After a forward that ran the last layer's dense parts on the [CLS] rows only (`clsOnly`), those
+    /// parts' factors are those B rows, one per example (the other rows do not reach the loss).
     func addFactors(into f: inout GradientFactors, workspace ws: BertWorkspace, batch: Batch, lengths: [Int], offsets: [Int32],
                     want: (Int) -> Bool) {
         let c = config
@@ -239,20 +250,33 @@ extension BertEncoder {
             views ? FactorRows(view: t, offset: col, ld: ld, width: width, rows: B * T)
                 : FactorRows(packed: packRows(t.ptr + col, ld: ld, width: width, batch: batch, lengths: lengths))
         }
-        func linear(_ lin: Linear, a: Tensor, g: Tensor, gCol: Int = 0, ldg: Int) {
+        // The [CLS]-row factors of a clsOnly forward's last layer: row b of each buffer (stride ld) is example b's.
+        let compact = ws.clsRowStride == C && T > 1 && !layers.isEmpty
+        precondition(!compact || offsets.count == B + 1, "addFactors: a clsOnly forward's factors are per example")
+        let single = (0...B).map { Int32($0) }
+        func clsRows(_ t: Tensor, col: Int = 0, ld: Int, width: Int) -> FactorRows {
+            FactorRows(view: t, offset: col, ld: ld, width: width, rows: B)
+        }
+        func linear(_ lin: Linear, a: Tensor, g: Tensor, gCol: Int = 0, ldg: Int, cls: Bool = false, lda: Int? = nil) {
             let w = want(lin.weight), b = want(lin.bias)
             guard w || b else { return }
-            f.entries.append(.linear(a: rows(a, ld: lin.inDim, width: lin.inDim), g: rows(g, col: gCol, ld: ldg, width: lin.outDim),
-                                     offsets: offsets, weight: w, bias: b))
+            if cls {
+                f.entries.append(.linear(a: clsRows(a, ld: lda ?? lin.inDim, width: lin.inDim), g: clsRows(g, col: gCol, ld: ldg, width: lin.outDim),
+                                         offsets: single, weight: w, bias: b))
+            } else {
+                f.entries.append(.linear(a: rows(a, ld: lin.inDim, width: lin.inDim), g: rows(g, col: gCol, ld: ldg, width: lin.outDim),
+                                         offsets: offsets, weight: w, bias: b))
+            }
         }
-        func layerNorm(_ ln: LayerNorm, dout: Tensor, inp: Tensor, mean: Tensor, rstd: Tensor) {
+        func layerNorm(_ ln: LayerNorm, dout: Tensor, inp: Tensor, mean: Tensor, rstd: Tensor, cls: Bool = false) {
             let w = want(ln.weight), b = want(ln.bias)
             guard w || b else { return }
-            let D = rows(dout, ld: C, width: C), X = rows(inp, ld: C, width: C)
-            let Mu = rows(mean, ld: 1, width: 1), R = rows(rstd, ld: 1, width: 1)
-            let M = offsets.count - 1      // groups
+            let pick = { (t: Tensor, ld: Int, width: Int) in cls ? clsRows(t, ld: ld, width: width) : rows(t, ld: ld, width: width) }
+            let D = pick(dout, C, C), X = pick(inp, C, C), Mu = pick(mean, 1, 1), R = pick(rstd, 1, 1)
+            let off = cls ? single : offsets
+            let M = off.count - 1      // groups
             var dw = Tensor(shape: [M, C]), db = Tensor(shape: [M, C])
-            offsets.withUnsafeBufferPointer { o in
+            off.withUnsafeBufferPointer { o in
                 ck_layernorm_example_grads(dw.mptr, db.mptr, D.ptr, X.ptr, Mu.ptr, R.ptr, o.baseAddress, Int32(M), Int32(C))
             }
             if w { f.entries.append(.rows(dw)) }
@@ -291,11 +315,13 @@ extension BertEncoder {
                 linear(k, a: x, g: a.dqkv, gCol: C, ldg: 3 * C)
                 linear(v, a: x, g: a.dqkv, gCol: 2 * C, ldg: 3 * C)
             }
-            linear(layer.attentionOutput, a: a.attnOut, g: a.dproj, ldg: C)
-            layerNorm(layer.attentionNorm, dout: a.dh1, inp: a.r1, mean: a.mean1, rstd: a.rstd1)
-            linear(layer.intermediate, a: a.h1, g: a.dInterPre, ldg: I)
-            linear(layer.output, a: a.inter, g: a.dOut2, ldg: C)
-            layerNorm(layer.outputNorm, dout: a.dOut, inp: a.r2, mean: a.mean2, rstd: a.rstd2)
+            // The attention output rows are full even after a clsOnly forward: its [CLS] rows are every T-th.
+            let cls = compact && li == layers.count - 1
+            linear(layer.attentionOutput, a: a.attnOut, g: a.dproj, ldg: C, cls: cls, lda: T * C)
+            layerNorm(layer.attentionNorm, dout: a.dh1, inp: a.r1, mean: a.mean1, rstd: a.rstd1, cls: cls)
+            linear(layer.intermediate, a: a.h1, g: a.dInterPre, ldg: I, cls: cls)
+            linear(layer.output, a: a.inter, g: a.dOut2, ldg: C, cls: cls)
+            layerNorm(layer.outputNorm, dout: a.dOut, inp: a.r2, mean: a.mean2, rstd: a.rstd2, cls: cls)
         }
     }
 }

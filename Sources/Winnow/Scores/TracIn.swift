@@ -20,8 +20,7 @@ public enum TracIn {
         let table = try sr.stream("tracin") { batch in
             ensureCount(&out, batch.indices.max()! + 1)
             for (k, model) in sr.models.enumerated() {
-                model.forward(batch)
-                model.backwardPerExampleLosses(batch)
+                model.perExampleLossBackward(batch)
                 let f = model.gradientFactors(batch, selection: sel, lastHidden: sr.options.lastHidden)
                 var sq = [Float](repeating: 0, count: batch.size)
                 if let projector {
@@ -62,8 +61,7 @@ public enum TracIn {
             var testProjected: [[(Batch, Tensor)]] = Array(repeating: [], count: train.models.count)
             for tb in test.batches(size: train.options.batchSize, order: blockIdx) {
                 for (k, model) in train.models.enumerated() {
-                    model.forward(tb)
-                    model.backwardPerExampleLosses(tb)
+                    model.perExampleLossBackward(tb)
                     let f = model.gradientFactors(tb, selection: sel, lastHidden: train.options.lastHidden)
                     if let projector { testProjected[k].append((tb, projector.project(f))) } else { testFactors[k].append((tb, f)) }
                 }
@@ -72,8 +70,7 @@ public enum TracIn {
                 let need = batch.indices.max()! + 1
                 for i in blockIdx where matrix[i].count < need { matrix[i] += [Float](repeating: 0, count: need - matrix[i].count) }
                 for (k, model) in train.models.enumerated() {
-                    model.forward(batch)
-                    model.backwardPerExampleLosses(batch)
+                    model.perExampleLossBackward(batch)
                     let f = model.gradientFactors(batch, selection: sel, lastHidden: train.options.lastHidden)
                     if let projector {
                         let v = projector.project(f)

@@ -24,7 +24,7 @@ public enum VoG {
             }
             var mean = Tensor(shape: [rows, C]), m2 = Tensor(shape: [rows, C])
             for (k, model) in sr.models.enumerated() {
-                model.forward(batch)
+                model.forward(batch, clsOnly: true)   // only the [CLS] rows of the last layer reach z_y
                 var dlogits = Tensor(shape: [batch.size, L])
                 for b in 0..<batch.size { dlogits[b, Int(target[b])] = 1 }
                 var none: ParameterStore? = nil

@@ -60,8 +60,7 @@ public final class BenchWorkload: @unchecked Sendable {
     /// data-only backward, Gram-form norms from the factors. Returns the squared norms.
     @discardableResult
     public func gradientNorms() -> [Float] {
-        Profile.section("forward") { _ = model.forward(batch) }
-        Profile.section("data backward") { model.backwardPerExampleLosses(batch) }
+        Profile.section("forward and data backward") { model.perExampleLossBackward(batch) }
         var sq = [Float](repeating: 0, count: batch.size)
         let f = Profile.section("gradient factors (packing)") { model.gradientFactors(batch, selection: all) }
         Profile.section("Gram-form norms") { f.addNorms(into: &sq, scale: 1) }
@@ -74,12 +73,10 @@ public final class BenchWorkload: @unchecked Sendable {
     @discardableResult
     public func tracinBatch() -> [Float] {
         if tracinTest == nil {
-            model.forward(testBatch)
-            model.backwardPerExampleLosses(testBatch)
+            model.perExampleLossBackward(testBatch)
             tracinTest = model.gradientFactors(testBatch, selection: all)
         }
-        Profile.section("forward") { _ = model.forward(batch) }
-        Profile.section("data backward") { model.backwardPerExampleLosses(batch) }
+        Profile.section("forward and data backward") { model.perExampleLossBackward(batch) }
         let f = Profile.section("gradient factors (packing)") { model.gradientFactors(batch, selection: all) }
         var dots = [Float](repeating: 0, count: batch.size * batch.size)
         Profile.section("Gram-form dots") {
@@ -92,7 +89,7 @@ public final class BenchWorkload: @unchecked Sendable {
     /// inputs_embeds, Welford update of the running mean and M2 over checkpoints.
     public func vogCheckpoint() {
         let C = config.hiddenSize, rows = batch.size * batch.length
-        model.forward(batch)
+        model.forward(batch, clsOnly: true)
         var dlogits = Tensor(shape: [batch.size, model.numLabels])
         for b in 0..<batch.size { dlogits[b, Int(batch.labels[b])] = 1 }
         var none: ParameterStore? = nil

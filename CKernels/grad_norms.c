@@ -329,19 +329,60 @@ void ck_grad_norms_embedding(float *out, float *work, const float *D, int ldd, c
     }
 }
 
+/* Sums the rows of each example per distinct id, in first-occurrence order: example m owns rows
+ * k in [soff[m], soff[m+1]) of S [.., C] with ids sid[k] (distinct within the example). O(T U)
+ * int compares per example (U distinct ids) plus O(T C) row work. */
+static void embedding_rows_per_id(float *S, int32_t *sid, int32_t *soff, const float *D, int ldd, const int32_t *ids,
+                                  const int32_t *off, int M, int C) {
+    int k = 0;
+    soff[0] = 0;
+    for (int m = 0; m < M; m++) {
+        int kb = k;
+        for (int t = off[m]; t < off[m + 1]; t++) {
+            const float *row = D + (size_t)t * ldd;
+            int j = kb;
+            while (j < k && sid[j] != ids[t]) j++;
+            float *dst = S + (size_t)j * C;
+            if (j == k) {
+                sid[k++] = ids[t];
+                for (int c = 0; c < C; c++) dst[c] = row[c];
+            } else {
+                for (int c = 0; c < C; c++) dst[c] += row[c];
+            }
+        }
+        soff[m + 1] = k;
+    }
+}
+
+size_t ck_grad_dots_embedding_work_size(int N1, int N2, int C) { return ((size_t)N1 + (size_t)N2) * (size_t)C; }
+
+size_t ck_grad_dots_embedding_iwork_size(int N1, int M1, int N2, int M2) {
+    return (size_t)N1 + (size_t)N2 + (size_t)M1 + (size_t)M2 + 2;
+}
+
 /* D1[.., C] (ldd1), ids1, off1[M1+1]; D2 likewise ->
  *   out[i, j] (ldo) += scale * sum_{t in i, s in j, ids1[t] = ids2[s]} D1[t,:] . D2[s,:]
- * (the Frobenius product of the two examples' sparse table gradients). O(T1 T2) id compares plus
- * one double dot per matching pair. */
-void ck_grad_dots_embedding(float *out, int ldo, const float *D1, int ldd1, const int32_t *ids1, const int32_t *off1, int M1,
+ * (the Frobenius product of the two examples' sparse table gradients). Each side's rows are first
+ * summed per distinct id of each example (work: S1, S2; iwork: their ids and ranges), so a pair
+ * costs U1 U2 int compares plus one double dot per shared id: one for the token-type table (every
+ * token the same id), T for positions, instead of T1 T2 dots. */
+void ck_grad_dots_embedding(float *out, int ldo, float *work, int32_t *iwork,
+                            const float *D1, int ldd1, const int32_t *ids1, const int32_t *off1, int M1,
                             const float *D2, int ldd2, const int32_t *ids2, const int32_t *off2, int M2, int C, float scale) {
+    if (M1 <= 0 || M2 <= 0) return;
+    int N1 = off1[M1] - off1[0], N2 = off2[M2] - off2[0];
+    float *S1 = work, *S2 = work + (size_t)N1 * C;
+    int32_t *sid1 = iwork, *sid2 = iwork + N1, *soff1 = iwork + N1 + N2, *soff2 = soff1 + M1 + 1;
+    embedding_rows_per_id(S1, sid1, soff1, D1, ldd1, ids1, off1, M1, C);
+    embedding_rows_per_id(S2, sid2, soff2, D2, ldd2, ids2, off2, M2, C);
     for (int i = 0; i < M1; i++) {
         for (int j = 0; j < M2; j++) {
             double v = 0.0;
-            for (int t = off1[i]; t < off1[i + 1]; t++) {
-                for (int s = off2[j]; s < off2[j + 1]; s++) {
-                    if (ids1[t] != ids2[s]) continue;
-                    v += ck_dot(D1 + (size_t)t * ldd1, D2 + (size_t)s * ldd2, (size_t)C);
+            for (int a = soff1[i]; a < soff1[i + 1]; a++) {
+                for (int b = soff2[j]; b < soff2[j + 1]; b++) {
+                    if (sid1[a] != sid2[b]) continue;
+                    v += ck_dot(S1 + (size_t)a * C, S2 + (size_t)b * C, (size_t)C);
+                    break; /* ids are distinct within an example */
                 }
             }
             out[(size_t)i * ldo + j] += (float)((double)scale * v);

@@ -291,8 +291,12 @@ void ck_layernorm_example_grads(float *dweight, float *dbias, const float *dout,
 void ck_grad_norms_embedding(float *out, float *work, const float *D, int ldd, const int32_t *ids,
                              const int32_t *off, int M, int C, float scale);
 /* out[i, j] += scale * <E1_i, E2_j> of the two examples' embedding-table gradients:
- * sum_{t in i, s in j, ids1[t] = ids2[s]} D1[t,:] . D2[s,:]. */
-void ck_grad_dots_embedding(float *out, int ldo, const float *D1, int ldd1, const int32_t *ids1, const int32_t *off1, int M1,
+ * sum_{t in i, s in j, ids1[t] = ids2[s]} D1[t,:] . D2[s,:].
+ * work: ck_grad_dots_embedding_work_size(N1, N2, C) floats, iwork: ck_grad_dots_embedding_iwork_size
+ * int32s, with N = off[M] - off[0] the rows of each side. */
+size_t ck_grad_dots_embedding_work_size(int N1, int N2, int C);
+size_t ck_grad_dots_embedding_iwork_size(int N1, int M1, int N2, int M2);
+void ck_grad_dots_embedding(float *out, int ldo, float *work, int32_t *iwork, const float *D1, int ldd1, const int32_t *ids1, const int32_t *off1, int M1,
                             const float *D2, int ldd2, const int32_t *ids2, const int32_t *off2, int M2, int C, float scale);
 
 /* ---------------------------------------------------------------- reductions.c (scores) */

@@ -349,7 +349,10 @@ struct GradNormTests {
 
         let ldo = e2.m + 1
         var out = paddedOutput(m1: e1.m, m2: e2.m, ldo: ldo)
-        ck_grad_dots_embedding(&out, Int32(ldo), d1, Int32(ld1), ids1, e1.off, Int32(e1.m),
+        let rows1 = e1.off.last! - e1.off[0], rows2 = e2.off.last! - e2.off[0]
+        var dotsWork = [Float](repeating: .nan, count: ck_grad_dots_embedding_work_size(rows1, rows2, Int32(c)))
+        var iwork = [Int32](repeating: -7, count: ck_grad_dots_embedding_iwork_size(rows1, Int32(e1.m), rows2, Int32(e2.m)))
+        ck_grad_dots_embedding(&out, Int32(ldo), &dotsWork, &iwork, d1, Int32(ld1), ids1, e1.off, Int32(e1.m),
                                d2, Int32(ld2), ids2, e2.off, Int32(e2.m), Int32(c), scale)
         var want: [Double] = [], size: [Double] = []
         for x in t1 {

@@ -27,7 +27,7 @@ extension BertEncoder {
         precondition(keep || !training, "a training forward keeps its activations")
         ws.backwardReady = keep
         let c = config
-        let B = batch.size, T = batch.length, N = B * T, C = c.hiddenSize, I = c.intermediateSize
+        let B = batch.size, T = batch.length, N = B * T, C = c.hiddenSize
         let NH = c.numAttentionHeads, HS = c.headSize
         let pHid: Float = training ? c.hiddenDropoutProb : 0
         let pAtt: Float = training ? c.attentionProbsDropoutProb : 0
@@ -181,7 +181,7 @@ extension BertEncoder {
     func backward(_ p: ParameterStore, _ ws: BertWorkspace, grads: inout ParameterStore?, training: Bool, seed: UInt64,
                   embeddingGrads: Bool = true) {
         let c = config
-        let B = ws.B, T = ws.T, N = B * T, C = c.hiddenSize, I = c.intermediateSize
+        let B = ws.B, T = ws.T, N = B * T, C = c.hiddenSize
         let NH = c.numAttentionHeads, HS = c.headSize
         let pHid: Float = training ? c.hiddenDropoutProb : 0
         let pAtt: Float = training ? c.attentionProbsDropoutProb : 0

@@ -72,16 +72,26 @@ struct GradientFactors {
     func addDots(with other: GradientFactors, into out: UnsafeMutablePointer<Float>, ldo: Int, scale: Float) {
         precondition(entries.count == other.entries.count, "addDots: factor lists differ")
         let M1 = count, M2 = other.count
+        func linearWork(_ off1: [Int32], _ off2: [Int32], din: Int, dout: Int) -> Int {
+            ck_grad_dots_linear_work_size(off1.last! - off1[0], Int32(M1), off2.last! - off2[0], Int32(M2), Int32(din), Int32(dout))
+        }
+        // One scratch for every linear layer (the materialised form's is (M1 + M2) din dout floats):
+        // allocated and faulted in once, not per layer.
+        var linearScratch = 1
+        for (e1, e2) in zip(entries, other.entries) {
+            if case let (.linear(a1, g1, off1, true, _), .linear(_, _, off2, _, _)) = (e1, e2) {
+                linearScratch = max(linearScratch, linearWork(off1, off2, din: a1.width, dout: g1.width))
+            }
+        }
+        let work = Tensor(uninitializedShape: [linearScratch])
         for (e1, e2) in zip(entries, other.entries) {
             switch (e1, e2) {
             case let (.linear(a1, g1, off1, w, b), .linear(a2, g2, off2, _, _)):
                 let din = a1.width, dout = g1.width
                 off1.withUnsafeBufferPointer { o1 in
                     off2.withUnsafeBufferPointer { o2 in
-                        let n1 = Int32(off1.last! - off1[0]), n2 = Int32(off2.last! - off2[0])
                         if w {
-                            var work = Tensor(uninitializedShape: [max(1, ck_grad_dots_linear_work_size(n1, Int32(M1), n2, Int32(M2), Int32(din), Int32(dout)))])
-                            ck_grad_dots_linear(out, Int32(ldo), work.mptr, a1.ptr, Int32(a1.ld), g1.ptr, Int32(g1.ld), o1.baseAddress, Int32(M1),
+                            ck_grad_dots_linear(out, Int32(ldo), work.buffer.base, a1.ptr, Int32(a1.ld), g1.ptr, Int32(g1.ld), o1.baseAddress, Int32(M1),
                                                 a2.ptr, Int32(a2.ld), g2.ptr, Int32(g2.ld), o2.baseAddress, Int32(M2), Int32(din), Int32(dout), scale)
                         }
                         if b {
@@ -99,7 +109,10 @@ struct GradientFactors {
                 let C = d1.width
                 ids1.withUnsafeBufferPointer { i1 in ids2.withUnsafeBufferPointer { i2 in
                     off1.withUnsafeBufferPointer { o1 in off2.withUnsafeBufferPointer { o2 in
-                        ck_grad_dots_embedding(out, Int32(ldo), d1.ptr, Int32(d1.ld), i1.baseAddress, o1.baseAddress, Int32(M1),
+                        let n1 = off1.last! - off1[0], n2 = off2.last! - off2[0]
+                        var work = Tensor(uninitializedShape: [max(1, ck_grad_dots_embedding_work_size(n1, n2, Int32(C)))])
+                        var iwork = [Int32](repeating: 0, count: ck_grad_dots_embedding_iwork_size(n1, Int32(M1), n2, Int32(M2)))
+                        ck_grad_dots_embedding(out, Int32(ldo), work.mptr, &iwork, d1.ptr, Int32(d1.ld), i1.baseAddress, o1.baseAddress, Int32(M1),
                                                d2.ptr, Int32(d2.ld), i2.baseAddress, o2.baseAddress, Int32(M2), Int32(C), scale)
                     } }
                 } }

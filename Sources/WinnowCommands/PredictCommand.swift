@@ -18,15 +18,15 @@ struct PredictCommand: ParsableCommand {
         let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: false, label: "predict",
                                 shard: try shard.map { try Shard(parsing: $0) })
         let names = r.labelNames, pred = r.predictions, probs = r.probabilities
-        var out = TextFileBuilder()
-        out.append((["index", "line", "id", "label", "predicted"] + names.map { "p_" + csvField($0) }).joined(separator: ","))
-        for i in 0..<r.labels.count {
-            let label = r.labels[i] >= 0 ? names[Int(r.labels[i])] : ""
-            var row = [String(i + r.indexOffset), String(r.lines[i]), csvField(r.ids[i] ?? ""), csvField(label), csvField(names[Int(pred[i])])]
-            row += probs[i].map { String(format: "%.6g", $0) }
-            out.append(row.joined(separator: ","))
+        try AtomicFile.writeLines(to: URL(fileURLWithPath: self.out)) { emit in
+            try emit((["index", "line", "id", "label", "predicted"] + names.map { "p_" + csvField($0) }).joined(separator: ","))
+            for i in 0..<r.labels.count {
+                let label = r.labels[i] >= 0 ? names[Int(r.labels[i])] : ""
+                var row = [String(i + r.indexOffset), String(r.lines[i]), csvField(r.ids[i] ?? ""), csvField(label), csvField(names[Int(pred[i])])]
+                row += probs[i].map { String(format: "%.6g", $0) }
+                try emit(row.joined(separator: ","))
+            }
         }
-        try out.write(to: URL(fileURLWithPath: self.out))
         printError("predict: wrote \(r.labels.count) rows to \(self.out)")
     }
 }

@@ -14,7 +14,7 @@ func fuzzOne(_ target: String, _ data: Data) {
         exit(2)
     }
     let url = scratchURL(target)
-    FileManager.default.createFile(atPath: url.path, contents: data)
+    _ = FileManager.default.createFile(atPath: url.path, contents: data)
     if let e = ParserProbe.exercise(target, file: url), !(e is WinnowError) {
         fatalError("\(target): a parser threw \(type(of: e)) instead of WinnowError: \(e)")
     }

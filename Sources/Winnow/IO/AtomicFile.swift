@@ -51,6 +51,28 @@ public enum AtomicFile {
         if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 
+    /// Writes the text lines `body` emits to `url` atomically, through a 1 MiB buffer: per-example
+    /// outputs of millions of rows never sit in memory as a whole file.
+    ///
+    ///     try AtomicFile.writeLines(to: url) { emit in for row in rows { try emit(row) } }
+    public static func writeLines(to url: URL, _ body: (_ emit: (String) throws -> Void) throws -> Void) throws {
+        try write(to: url) { fd in
+            let capacity = 1 << 20
+            var buffer = [UInt8]()
+            buffer.reserveCapacity(capacity + 4096)
+            func flush() throws {
+                try buffer.withUnsafeBytes { try writeAll(fd: fd, $0, path: url.path) }
+                buffer.removeAll(keepingCapacity: true)
+            }
+            try body { line in
+                buffer.append(contentsOf: line.utf8)
+                buffer.append(0x0A)
+                if buffer.count >= capacity { try flush() }
+            }
+            try flush()
+        }
+    }
+
     /// Writes every byte of `raw` to `fd`, retrying short writes.
     public static func writeAll(fd: Int32, _ raw: UnsafeRawBufferPointer, path: String) throws {
         var offset = 0

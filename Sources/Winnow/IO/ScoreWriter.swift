@@ -14,23 +14,23 @@ public enum ScoreWriter {
         case .npy:
             try AtomicFile.write(npy(r.scores, shape: [r.scores.count]), to: url)
         case .csv:
-            var out = TextFileBuilder()
-            out.append((["index", "line", "id", "label", "score"] + r.components.map(\.0)).joined(separator: ","))
-            for i in 0..<data.count {
-                var row = [String(i + data.indexOffset), String(data.lines[i]), csv(data.ids[i] ?? ""), csv(label(data, i)), num(r.scores[i])]
-                row += r.components.map { num($0.1[i]) }
-                out.append(row.joined(separator: ","))
+            try AtomicFile.writeLines(to: url) { emit in
+                try emit((["index", "line", "id", "label", "score"] + r.components.map(\.0)).joined(separator: ","))
+                for i in 0..<data.count {
+                    var row = [String(i + data.indexOffset), String(data.lines[i]), csv(data.ids[i] ?? ""), csv(label(data, i)), num(r.scores[i])]
+                    row += r.components.map { num($0.1[i]) }
+                    try emit(row.joined(separator: ","))
+                }
             }
-            try out.write(to: url)
         case .jsonl:
-            var out = TextFileBuilder()
-            for i in 0..<data.count {
-                var d: [String: Any] = ["index": i + data.indexOffset, "line": data.lines[i], "label": label(data, i), "score": r.scores[i]]
-                d["id"] = data.ids[i] ?? NSNull()
-                for (k, v) in r.components { d[k] = v[i] }
-                out.append(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self))
+            try AtomicFile.writeLines(to: url) { emit in
+                for i in 0..<data.count {
+                    var d: [String: Any] = ["index": i + data.indexOffset, "line": data.lines[i], "label": label(data, i), "score": r.scores[i]]
+                    d["id"] = data.ids[i] ?? NSNull()
+                    for (k, v) in r.components { d[k] = v[i] }
+                    try emit(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self))
+                }
             }
-            try out.write(to: url)
         }
     }
 

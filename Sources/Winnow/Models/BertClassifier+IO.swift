@@ -18,7 +18,7 @@ extension BertClassifier {
         let hasHead = file.entry("classifier.weight") != nil || file.entry("classifier.0.weight") != nil
         if hasHead {
             config.head = file.entry("classifier.0.weight") != nil ? .paper : .huggingFace
-            let rows = try file.entry("classifier.weight").map { $0.shape.first ?? 0 }
+            let rows = file.entry("classifier.weight").map { $0.shape.first ?? 0 }
                 ?? file.entry("classifier.4.weight").map { $0.shape.first ?? 0 } ?? 0
             if config.labels.count != rows {
                 if let labels, labels.count == rows { config.labels = labels } else {

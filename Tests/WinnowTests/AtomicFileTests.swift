@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+@testable import Winnow
+
+/// `AtomicFile.writeLines` streams through its buffer (more than one flush here) and still replaces the
+/// target only when the whole file is written: an error part-way leaves the old file and no temporary.
+@Suite struct AtomicFileTests {
+    func tempDir() throws -> URL {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-atomic-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    @Test func linesBeyondTheBufferArriveWholeAndInOrder() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("rows.csv")
+        let rows = (0..<60_000).map { "\($0),example-\($0),\(Double($0) * 0.25)" }     // about 1.5 MiB: two flushes
+        try AtomicFile.writeLines(to: url) { emit in for r in rows { try emit(r) } }
+        let got = try String(contentsOf: url, encoding: .utf8)
+        #expect(got.utf8.count > 1 << 20)
+        #expect(got == rows.joined(separator: "\n") + "\n")
+    }
+
+    struct Stop: Error {}
+
+    @Test func anErrorPartWayLeavesTheOldFileAndNoTemporary() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("rows.csv")
+        try AtomicFile.write("old\n", to: url)
+        #expect(throws: Stop.self) {
+            try AtomicFile.writeLines(to: url) { emit in
+                for i in 0..<100_000 {
+                    if i == 90_000 { throw Stop() }       // after at least one flush to the temporary file
+                    try emit(String(repeating: "x", count: 20))
+                }
+            }
+        }
+        #expect(try String(contentsOf: url, encoding: .utf8) == "old\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["rows.csv"])
+    }
+}

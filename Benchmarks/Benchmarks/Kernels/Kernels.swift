@@ -142,6 +142,20 @@ nonisolated(unsafe) let benchmarks: @Sendable () -> Void = {
         }
         blackHole(dots.p[0])
     }
+    // TracIn's dot products over the position and token-type tables (32 x 32 examples of T 128):
+    // rows summed per distinct id first, so a pair costs T dots (positions) or one (token types).
+    let positions = (0..<N).map { Int32($0 % T) }, types = [Int32](repeating: 0, count: N)
+    let ework = Buf(ck_grad_dots_embedding_work_size(Int32(N), Int32(N), Int32(C)))
+    let eiwork = UnsafeMutablePointer<Int32>.allocate(capacity: ck_grad_dots_embedding_iwork_size(Int32(N), Int32(B), Int32(N), Int32(B)))
+    for (table, ids) in [("position", positions), ("token-type", types)] {
+        Benchmark("TracIn dots embedding (\(table) ids), C512, 32 x 32 examples of T128", configuration: .init(scalingFactor: .one)) { bench in
+            for _ in bench.scaledIterations {
+                ck_grad_dots_embedding(dots.p, Int32(B), ework.p, eiwork, A.p, Int32(C), ids, off, Int32(B), G.p, Int32(C), ids, off,
+                                       Int32(B), Int32(C), 1)
+            }
+            blackHole(dots.p[0])
+        }
+    }
     let mean2 = Buf(N * C), m2 = Buf(N * C)
     Benchmark("VoG accumulate 4096x512") { bench in
         for _ in bench.scaledIterations { ck_vog_accumulate(mean2.p, m2.p, A.p, N * C, 3) }

@@ -79,15 +79,20 @@ struct ScoreCommand: ParsableCommand {
         if shard != nil && (["forgetting", "cartography", "aum"].contains(method) || test != nil) {
             throw WinnowError.invalidOption(name: "--shard", reason: "applies to per-example gradient and output scores, not to \(method)\(test != nil ? " --test" : "")")
         }
-        let result = ["forgetting", "cartography", "aum"].contains(method)
-            ? try Scorer.score(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL)
-            : try ScoreParts.score(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL,
-                                   parts: partsURL, resume: resume, partSize: partSize,
-                                   shard: try shard.map { try Shard(parsing: $0) })
-        try ScoreWriter.write(result, format: fmt, to: outURL)
+        let written: (count: Int, notes: [String])
+        if ["forgetting", "cartography", "aum"].contains(method) {
+            let result = try Scorer.score(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL)
+            try ScoreWriter.write(result, format: fmt, to: outURL)
+            written = (result.scores.count, result.notes)
+        } else {
+            // Part by part from the parts folder into the output: memory does not grow with the data set.
+            written = try ScoreParts.scoreToFile(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL,
+                                                 parts: partsURL, resume: resume, partSize: partSize,
+                                                 shard: try shard.map { try Shard(parsing: $0) }, format: fmt, to: outURL)
+        }
         if FileManager.default.fileExists(atPath: partsURL.path) { try FileManager.default.removeItem(at: partsURL) }
-        for n in result.notes { printError("note: \(n)") }
-        printError("score: wrote \(result.scores.count) \(method) scores to \(outURL.path)")
+        for n in written.notes { printError("note: \(n)") }
+        printError("score: wrote \(written.count) \(method) scores to \(outURL.path)")
     }
 
     func trainToTest(_ sr: ScoringRun, testPath: String) throws {

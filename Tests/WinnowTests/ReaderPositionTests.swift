@@ -42,6 +42,30 @@ import Testing
         #expect(aligned.scores == whole.scores)
     }
 
+    /// `winnow score` writes part by part from the parts folder (one part in memory at a time): the
+    /// file equals the merged result written whole, byte for byte, in every format, a shard included
+    /// (rows numbered globally), with margin's component column.
+    @Test(arguments: ScoreWriter.Format.allCases)
+    func streamedFileEqualsTheMergedResultWritten(format: ScoreWriter.Format) throws {
+        let run = Paths.tinyBert.appendingPathComponent("run")
+        let data = Paths.tinyBert.appendingPathComponent("train.jsonl")
+        var o = ScoreOptions()
+        o.maxLength = 32; o.batchSize = 16; o.quiet = true
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-stream-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for shard in [nil, try Shard(index: 1, count: 3)] {
+            let merged = try ScoreParts.score("margin", run: run, data: data, options: o, parts: dir.appendingPathComponent("a"),
+                                              resume: false, partSize: 37, shard: shard)
+            #expect(!merged.components.isEmpty)
+            let whole = dir.appendingPathComponent("whole"), streamed = dir.appendingPathComponent("streamed")
+            try ScoreWriter.write(merged, format: format, to: whole)
+            let (n, notes) = try ScoreParts.scoreToFile("margin", run: run, data: data, options: o, parts: dir.appendingPathComponent("b"),
+                                                       resume: false, partSize: 37, shard: shard, format: format, to: streamed)
+            #expect(n == merged.scores.count && notes == merged.notes)
+            #expect(try Data(contentsOf: streamed) == Data(contentsOf: whole), "\(format) shard \(String(describing: shard))")
+        }
+    }
+
     /// PVI in parts keeps its two scoring runs (and final models) across parts, so each part continues
     /// where the previous stopped; the merged scores equal one pass bit for bit.
     @Test func pviPartsEqualOnePass() throws {

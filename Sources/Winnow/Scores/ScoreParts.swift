@@ -38,6 +38,40 @@ public enum ScoreParts {
     public static func score(_ method: String, run: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
                              nullRun: URL? = nil, parts dir: URL, resume: Bool, partSize: Int = defaultPartSize,
                              shard: Shard? = nil) throws -> ScoreResult {
+        let done = try scoreParts(method, run: run, data: data, fields: fields, options: options, nullRun: nullRun, parts: dir,
+                                  resume: resume, partSize: partSize, shard: shard)
+        var merged: ScoreResult? = nil
+        for k in 0..<done.count {
+            let r = try loadPart(dir, k, offset: done.offsets[k])
+            merged = merged.map { append($0, r) } ?? r
+        }
+        var result = merged!
+        result.method = method
+        result.table.indexOffset = done.offsets[0]
+        return result
+    }
+
+    /// Scores every part (or reuses the saved ones) and writes the result to `url` part by part, as
+    /// `ScoreWriter` would write `score(...)`'s result, without holding more than one part in memory:
+    /// peak memory does not grow with the data set. Returns the number of examples and the notes.
+    public static func scoreToFile(_ method: String, run: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
+                                   nullRun: URL? = nil, parts dir: URL, resume: Bool, partSize: Int = defaultPartSize,
+                                   shard: Shard? = nil, format: ScoreWriter.Format, to url: URL) throws -> (count: Int, notes: [String]) {
+        let done = try scoreParts(method, run: run, data: data, fields: fields, options: options, nullRun: nullRun, parts: dir,
+                                  resume: resume, partSize: partSize, shard: shard)
+        let first = try loadPart(dir, 0, offset: done.offsets[0])
+        try ScoreWriter.write(format: format, count: done.examples, components: first.components.map(\.0), to: url) { emit in
+            try emit(first)
+            for k in 1..<max(1, done.count) { try emit(try loadPart(dir, k, offset: done.offsets[k])) }
+        }
+        return (done.examples, first.notes)
+    }
+
+    /// Makes sure every part of the scoring is saved under `dir`: reuses saved parts on `resume`,
+    /// scores the rest. Returns the number of parts, the global index of each part's first example,
+    /// and the number of examples in all.
+    static func scoreParts(_ method: String, run: URL, data: URL, fields: FieldNames, options: ScoreOptions, nullRun: URL?,
+                           parts dir: URL, resume: Bool, partSize: Int, shard: Shard?) throws -> (count: Int, offsets: [Int], examples: Int) {
         let fm = FileManager.default
         let total = try Scorer.countExamples(data, fields: fields)
         let span = shard?.range(of: total) ?? 0..<total
@@ -62,15 +96,14 @@ public enum ScoreParts {
             try AtomicFile.write(enc.encode(manifest), to: manifestURL)
         }
         let count = max(1, (n + partSize - 1) / partSize)
+        var offsets: [Int] = []
         var sr: ScoringRun? = nil
         var pvi: PVI.Runs? = nil
-        var merged: ScoreResult? = nil
         for k in 0..<count {
             let range = (span.lowerBound + k * partSize)..<(span.lowerBound + min(n, (k + 1) * partSize))
-            let r: ScoreResult
-            if let saved = try load(dir, k) {
-                r = saved
-            } else {
+            offsets.append(range.lowerBound)
+            if !isSaved(dir, k) {
+                let r: ScoreResult
                 var o = options
                 o.exampleRange = range
                 if method == "pvi" {
@@ -94,12 +127,8 @@ public enum ScoreParts {
                 }
                 try save(r, dir, k)
             }
-            merged = merged.map { append($0, r) } ?? r
         }
-        var result = merged!
-        result.method = method
-        result.table.indexOffset = span.lowerBound
-        return result
+        return (count, offsets, n)
     }
 
     static func append(_ a: ScoreResult, _ b: ScoreResult) -> ScoreResult {
@@ -122,9 +151,15 @@ public enum ScoreParts {
         try AtomicFile.write(JSONEncoder().encode(t), to: dir.appendingPathComponent("part-\(k).json"))
     }
 
-    static func load(_ dir: URL, _ k: Int) throws -> ScoreResult? {
+    /// Whether part k is complete on disk (its table is written last).
+    static func isSaved(_ dir: URL, _ k: Int) -> Bool {
+        FileManager.default.fileExists(atPath: dir.appendingPathComponent("part-\(k).json").path)
+            && FileManager.default.fileExists(atPath: dir.appendingPathComponent("part-\(k).f64").path)
+    }
+
+    /// Part k as saved, its rows numbered from `offset`.
+    static func loadPart(_ dir: URL, _ k: Int, offset: Int) throws -> ScoreResult {
         let tURL = dir.appendingPathComponent("part-\(k).json"), vURL = dir.appendingPathComponent("part-\(k).f64")
-        guard FileManager.default.fileExists(atPath: tURL.path), FileManager.default.fileExists(atPath: vURL.path) else { return nil }
         let t = try JSONDecoder().decode(PartTable.self, from: Data(contentsOf: tURL))
         let raw = try Data(contentsOf: vURL)
         let m = t.labels.count
@@ -137,6 +172,7 @@ public enum ScoreParts {
         var r = ScoreResult(method: "", scores: Array(values[0..<m]), table: table)
         r.components = t.components.enumerated().map { i, name in (name, Array(values[((i + 1) * m)..<((i + 2) * m)])) }
         r.notes = t.notes
+        r.table.indexOffset = offset
         return r
     }
 }

@@ -25,6 +25,27 @@ import Testing
         #expect(t[1][1] == "1" && t[1][2] == "train-000")
     }
 
+    /// Resumable parts share one progress bar over the job's examples (two passes for PVI), not a
+    /// bar per part that restarts at 0 %.
+    @Test(arguments: [("el2n", 150), ("pvi", 300)])
+    func partsShowOneProgressBarForTheJob(method: String, total: Int) throws {
+        let dir = try CLI.tempDir("score-progress-\(method)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var args = ["score", method, "--run", run, "--data", train, "--max-length", "32", "--part-size", "37",
+                    "--out", dir.appendingPathComponent("s.csv").path]
+        if method == "pvi" { args += ["--null-run", CLI.tiny.appendingPathComponent("null-run").path] }
+        let r = try CLI.run(args)
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("\(method): ") }
+        let done = lines.compactMap { line -> Int? in
+            guard let f = line.split(separator: " ").first(where: { $0.contains("/\(total)") }) else { return nil }
+            return Int(f.split(separator: "/")[0])
+        }
+        #expect(!done.isEmpty && done.count == lines.count, "\(lines)")
+        #expect(done == done.sorted(), "the bar went backwards: \(done)")
+        #expect(done.last == total)
+    }
+
     @Test func formatsJSONLAndNpy() throws {
         let dir = try CLI.tempDir("score-fmt")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -97,12 +97,19 @@ public enum ScoreParts {
         }
         let count = max(1, (n + partSize - 1) / partSize)
         var offsets: [Int] = []
+        // One bar for the job (PVI passes over each part twice: the model's inputs and the null inputs).
+        let passes = method == "pvi" ? 2 : 1
+        let bar = Progress(label: method, total: passes * n, unit: "ex", quiet: options.quiet)
+        var options = options
+        options.progress = bar
         var sr: ScoringRun? = nil
         var pvi: PVI.Runs? = nil
         for k in 0..<count {
             let range = (span.lowerBound + k * partSize)..<(span.lowerBound + min(n, (k + 1) * partSize))
             offsets.append(range.lowerBound)
-            if !isSaved(dir, k) {
+            if isSaved(dir, k) {
+                bar.advance(by: passes * range.count, note: "part \(k + 1)/\(count) saved earlier")
+            } else {
                 let r: ScoreResult
                 var o = options
                 o.exampleRange = range
@@ -128,6 +135,7 @@ public enum ScoreParts {
                 try save(r, dir, k)
             }
         }
+        bar.finish(note: "\(count) part(s)")
         return (count, offsets, n)
     }
 

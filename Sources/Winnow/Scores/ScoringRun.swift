@@ -23,6 +23,9 @@ public struct ScoreOptions: Sendable {
     public var quiet = false
     /// Score only the used examples at these positions (a part of a resumable run, or a shard).
     public var exampleRange: Range<Int>? = nil
+    /// A bar over the whole job (resumable parts), advanced by every scored batch instead of a bar per
+    /// pass over the file.
+    var progress: Progress? = nil
 
     public init() {}
 }
@@ -136,7 +139,8 @@ public struct ScoringRun: @unchecked Sendable {
             reader = try JSONLReader(url: dataURL, fields: fields)
         }
         var table = ExampleTable(labelNames: labelNames)
-        let bar = Progress(label: label, total: max(reader.fileSize, 1), unit: "B", quiet: options.quiet)
+        let outer = options.progress
+        let bar = Progress(label: label, total: max(reader.fileSize, 1), unit: "B", quiet: options.quiet || outer != nil)
         var lastBytes = reader.bytesRead
         // With a range, chunks end exactly at its bounds, so the reader's position there can be kept.
         func want() -> Int {
@@ -162,7 +166,10 @@ public struct ScoringRun: @unchecked Sendable {
             let offset = table.count
             table.append(part)
             part.indexOffset = offset
-            for batch in part.batches(size: options.batchSize, order: part.sequentialOrder) { try body(batch) }
+            for batch in part.batches(size: options.batchSize, order: part.sequentialOrder) {
+                try body(batch)
+                outer?.advance(by: batch.size)
+            }
             bar.advance(by: reader.bytesRead - lastBytes, note: "\(table.count) examples")
             lastBytes = reader.bytesRead
         }

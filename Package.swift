@@ -26,7 +26,16 @@ let package = Package(
             cSettings: [.headerSearchPath(".")],
             linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("lapacke"), .linkedLibrary("m")]
         ),
-        .target(name: "Winnow", dependencies: ["CKernels"]),
+        // The library's layers, lowest first; each depends only on those below it (README, "Layout").
+        .target(name: "WinnowCore", dependencies: ["CKernels"]),
+        .target(name: "WinnowData", dependencies: ["WinnowCore"]),
+        .target(name: "WinnowModels", dependencies: ["CKernels", "WinnowCore", "WinnowData"]),
+        .target(name: "WinnowTraining", dependencies: ["CKernels", "WinnowCore", "WinnowData", "WinnowModels"]),
+        .target(name: "WinnowScores", dependencies: ["CKernels", "WinnowCore", "WinnowData", "WinnowModels", "WinnowTraining"]),
+        .target(name: "WinnowExperiment",
+                dependencies: ["WinnowCore", "WinnowData", "WinnowModels", "WinnowTraining", "WinnowScores"]),
+        .target(name: "Winnow", dependencies: ["CKernels", "WinnowCore", "WinnowData", "WinnowModels", "WinnowTraining",
+                                               "WinnowScores", "WinnowExperiment"]),
         .target(
             name: "WinnowCommands",
             dependencies: ["Winnow", .product(name: "ArgumentParser", package: "swift-argument-parser")]

@@ -80,7 +80,7 @@ func predictFile(run: String, checkpoint: String?, data dataOptions: DataOptions
     var enc = try EncodedDataset(data, tokenizer: tok, labels: model.config.labels, maxLength: dataOptions.maxLength)
     let s = shard?.range(of: enc.count) ?? 0..<enc.count
     if shard != nil { enc = enc.subset(Array(s)) }
-    let (p, pr) = model.predict(enc, batchSize: batchSize, progress: Progress(label: label, total: enc.count, unit: "ex"))
+    let (p, pr) = model.predict(enc, batchSize: batchSize, progress: ProgressBar(label: label, total: enc.count, unit: "ex"))
     return FilePredictions(labelNames: model.config.labels, labels: enc.labels, lines: enc.lines, ids: enc.ids, predictions: p, probabilities: pr,
                            indexOffset: s.lowerBound)
 }

@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 /// `AtomicFile.writeLines` streams through its buffer (more than one flush here) and still replaces the
 /// target only when the whole file is written: an error part-way leaves the old file and no temporary.

@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 /// What `winnow bench` and Benchmarks/EndToEnd time is the real work: the workload's per-example
 /// gradient norms and TracIn dot products equal those of materialised per-example gradients, and its

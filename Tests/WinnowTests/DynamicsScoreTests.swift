@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 /// Forgetting, cartography and AUM on hand-made dynamics with hand-computed answers.
 @Suite struct DynamicsScoreTests {

@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 /// Every input in Tests/Fixtures/fuzz/TARGET/ (hostile inputs written by hand, and any crash that
 /// scripts/fuzz.sh finds) goes through its parser: it must be rejected with a WinnowError, never crash

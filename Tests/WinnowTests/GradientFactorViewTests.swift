@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 /// Gradient factors of a batch without padding are views of the model's workspace (no copies); they
 /// equal the materialised gradients, survive later passes of the same model (copy-on-write), and the

@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 /// The inference forward (`logits`, `predict`: attention probabilities kept only in scratch, GELU input
 /// not written back) gives the same logits, bit for bit, as the forward that keeps everything for a

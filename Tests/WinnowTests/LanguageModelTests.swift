@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 /// Masked and causal language models against transformers (scripts/reference/make_lm_golden.py), and
 /// PRESENCE's self-influence and weights.

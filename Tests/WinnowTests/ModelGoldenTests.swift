@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 /// The tiny BERT classifier against PyTorch/transformers golden values
 /// (scripts/reference/make_model_golden.py; see Tests/Fixtures/README.md).

@@ -2,6 +2,12 @@ import CKernels
 import Foundation
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 /// The threading policy: ranges cover their items once, and OpenBLAS results do not change when
 /// another thread runs parallel regions meanwhile (OpenBLAS's results depend on its thread count,

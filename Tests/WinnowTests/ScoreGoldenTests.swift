@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 /// Scores against PyTorch autograd on the tiny transformers.Trainer run
 /// (scripts/reference/make_score_golden.py; definitions in Tests/Fixtures/README.md).

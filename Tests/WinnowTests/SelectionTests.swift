@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 @testable import Winnow
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowTraining
+@testable import WinnowScores
+@testable import WinnowExperiment
 
 @Suite struct SelectionTests {
     static let scores: [Double] = (0..<100).map { Double(($0 * 37) % 100) / 10 }      // a permutation of 0.0 ... 9.9

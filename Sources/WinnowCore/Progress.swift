@@ -1,0 +1,70 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Progress of long work on stderr: a bar with rate and ETA on a terminal, plain lines every few
+/// seconds otherwise (logs, CI).
+///
+///     let bar = ProgressBar(label: "train", total: steps, unit: "step")
+///     bar.advance(by: 1, note: "loss 0.41")
+///     bar.finish()
+public final class ProgressBar: @unchecked Sendable {
+    let label: String
+    let total: Int
+    let unit: String
+    let start = Date()
+    var done = 0
+    var lastPrint = Date.distantPast
+    let tty: Bool
+    let quiet: Bool
+
+    public init(label: String, total: Int, unit: String = "it", quiet: Bool = false) {
+        self.label = label
+        self.total = max(total, 1)
+        self.unit = unit
+        self.quiet = quiet || !Distributed.isRoot     // one progress line per job, from rank 0
+        tty = isatty(2) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
+    }
+
+    public func advance(by n: Int = 1, note: String = "") {
+        done += n
+        let now = Date()
+        let interval: TimeInterval = tty ? 0.2 : 10
+        if now.timeIntervalSince(lastPrint) >= interval || done >= total {
+            lastPrint = now
+            render(note: note)
+        }
+    }
+
+    func render(note: String) {
+        guard !quiet else { return }
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let frac = Double(done) / Double(total)
+        let stats = String(format: "%d/%d %@ | %.1f %@/s | ETA %@", done, total, label, rate, unit, ProgressBar.clock(eta))
+        if tty {
+            let width = 28
+            let filled = Int(frac * Double(width))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            FileHandle.standardError.write(Data("\r\u{1B}[2K\(label) [\(bar)] \(stats) \(note)".utf8))
+        } else {
+            FileHandle.standardError.write(Data("\(label): \(Int(frac * 100))% \(stats) \(note)\n".utf8))
+        }
+    }
+
+    public func finish(note: String = "") {
+        guard !quiet else { return }
+        if tty { render(note: note); FileHandle.standardError.write(Data("\n".utf8)) }
+        else if lastPrint == .distantPast || done < total { render(note: note) }
+    }
+
+    static func clock(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+    }
+}
+
+/// Writes one line to stderr.
+public func printError(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }

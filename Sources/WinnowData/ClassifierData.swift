@@ -1,0 +1,39 @@
+import Foundation
+import WinnowCore
+
+/// A batch a classifier can train on: labels and dataset positions of its rows.
+public protocol ClassifierBatch: Sendable {
+    var size: Int { get }
+    var labels: [Int32] { get }
+    var indices: [Int] { get }
+}
+
+extension Batch: ClassifierBatch {}
+
+/// Data a classifier trains on.
+public protocol ClassifierData: Sendable {
+    associatedtype Input: ClassifierBatch
+    var count: Int { get }
+    var labelNames: [String] { get }
+    func batch(_ indices: [Int]) -> Input
+}
+
+extension ClassifierData {
+    /// A deterministic permutation for `epoch` from `seed` (Fisher-Yates with SplitMix64).
+    public func shuffledOrder(seed: UInt64, epoch: Int) -> [Int] {
+        var order = Array(0..<count)
+        var rng = SeededGenerator(seed: seed, stream: "shuffle-epoch-\(epoch)")
+        order.shuffle(using: &rng)
+        return order
+    }
+
+    /// Examples in input order.
+    public var sequentialOrder: [Int] { Array(0..<count) }
+
+    /// Batches of up to `size` examples in `order`.
+    public func batches(size: Int, order: [Int]) -> [Input] {
+        stride(from: 0, to: order.count, by: size).map { batch(Array(order[$0..<min($0 + size, order.count)])) }
+    }
+}
+
+extension EncodedDataset: ClassifierData {}

@@ -1,0 +1,86 @@
+import Foundation
+import WinnowCore
+
+/// Tokenized examples with class indices, ready for batching.
+///
+///     let enc = try EncodedDataset(data, tokenizer: tok, labels: model.config.labels, maxLength: 128)
+///     for batch in enc.batches(size: 32, order: enc.shuffledOrder(seed: 1, epoch: 0)) { ... }
+public struct EncodedDataset: Sendable {
+    public var encodings: [Encoding]
+    /// Class index per example (-1 when the example has no label).
+    public var labels: [Int32]
+    /// 1-based input line per example.
+    public var lines: [Int]
+    public var ids: [String?]
+    public var labelNames: [String]
+    public var padID: Int32
+    /// Added to batch indices (a chunk of a streamed file numbers its examples from here).
+    public var indexOffset = 0
+
+    public var count: Int { encodings.count }
+
+    /// Encodes `data`; a label outside `labels` is an error naming file and line.
+    /// `null` replaces every input with the empty text (the PVI null model's inputs).
+    public init(_ data: JSONLDataset, tokenizer: BertTokenizer, labels: [String], maxLength: Int,
+                null: Bool = false) throws {
+        try self.init(examples: data.examples, url: data.url, tokenizer: tokenizer, labels: labels, maxLength: maxLength, null: null)
+    }
+
+    /// Encodes examples read from `url` (for error messages).
+    public init(examples: [Example], url: URL, tokenizer: BertTokenizer, labels: [String], maxLength: Int,
+                null: Bool = false) throws {
+        let index = Dictionary(labels.enumerated().map { ($0.element, Int32($0.offset)) }, uniquingKeysWith: { a, _ in a })
+        encodings = []
+        encodings.reserveCapacity(examples.count)
+        self.labels = []
+        lines = []
+        ids = []
+        labelNames = labels
+        padID = tokenizer.vocabulary.padID
+        for ex in examples {
+            var y: Int32 = -1
+            if let l = ex.label {
+                guard let i = index[l] else {
+                    throw WinnowError.invalidFile(path: url.path, line: ex.line,
+                        reason: "label '\(l)' is not one of the model's labels [\(labels.joined(separator: ", "))]")
+                }
+                y = i
+            }
+            var e: Encoding
+            if null {
+                e = tokenizer.encode("", pair: ex.pair != nil ? "" : nil, maxLength: maxLength)
+            } else if let ids = ex.inputIDs {
+                let n = min(ids.count, maxLength)
+                e = Encoding(inputIDs: Array(ids.prefix(n)), tokenTypeIDs: Array((ex.tokenTypeIDs ?? Array(repeating: 0, count: ids.count)).prefix(n)))
+                if let bad = e.inputIDs.first(where: { $0 < 0 || Int($0) >= tokenizer.vocabulary.count }) {
+                    throw WinnowError.invalidFile(path: url.path, line: ex.line,
+                        reason: "input id \(bad) is outside the vocabulary (size \(tokenizer.vocabulary.count))")
+                }
+            } else {
+                e = tokenizer.encode(ex.text ?? "", pair: ex.pair, maxLength: maxLength)
+            }
+            encodings.append(e)
+            self.labels.append(y)
+            lines.append(ex.line)
+            ids.append(ex.id)
+        }
+    }
+
+    /// One batch of the given example indices.
+    public func batch(_ idx: [Int]) -> Batch {
+        Batch(encodings: idx.map { encodings[$0] }, labels: idx.map { labels[$0] }, indices: idx.map { $0 + indexOffset }, padID: padID)
+    }
+}
+
+extension EncodedDataset {
+    /// The examples at `idx`, in that order (batch indices restart at 0).
+    public func subset(_ idx: [Int]) -> EncodedDataset {
+        var d = self
+        d.encodings = idx.map { encodings[$0] }
+        d.labels = idx.map { labels[$0] }
+        d.lines = idx.map { lines[$0] }
+        d.ids = idx.map { ids[$0] }
+        d.indexOffset = 0
+        return d
+    }
+}

@@ -1,0 +1,296 @@
+import Foundation
+import WinnowCore
+
+/// One example as read from a JSONL line, before tokenization.
+public struct Example: Sendable {
+    /// 1-based line in the input file.
+    public var line: Int
+    public var id: String?
+    public var text: String?
+    public var pair: String?
+    /// The label as written (strings and integers both become strings), or nil.
+    public var label: String?
+    /// Pre-tokenized ids, when the line carries `input_ids` instead of text.
+    public var inputIDs: [Int32]?
+    public var tokenTypeIDs: [Int32]?
+}
+
+/// Field names used to read a JSONL file (design section 2).
+public struct FieldNames: Sendable, Equatable {
+    public var text: String?
+    public var pair: String?
+    public var label: String?
+
+    public init(text: String? = nil, pair: String? = nil, label: String? = nil) {
+        self.text = text
+        self.pair = pair
+        self.label = label
+    }
+
+    static let textCandidates = ["text", "sentence", "sentence1", "premise"]
+    static let pairCandidates = ["text_pair", "sentence2", "hypothesis"]
+    static let labelCandidates = ["label", "gold_label"]
+}
+
+/// Reads a JSONL data file in chunks, so a caller can stream files of any size with bounded memory.
+/// Lines are validated as they are read; errors name the file and line.
+///
+///     var reader = try JSONLReader(url: url)
+///     while let chunk = try reader.next(upTo: 4096) { ... }
+public struct JSONLReader {
+    public let url: URL
+    public private(set) var fields: FieldNames
+    /// Lines skipped so far because their label marks "no gold label" (`-`, empty, null, -1).
+    public private(set) var skipped = 0
+    /// Bytes consumed so far, and the file's size (for progress).
+    public private(set) var bytesRead = 0
+    public let fileSize: Int
+    let requireLabels: Bool
+    private let handle: FileHandle
+    private var buffer = Data()
+    /// Bytes of `buffer` before this index hold no line break.
+    private var scanned = 0
+    private var eof = false
+    private var lineNo = 0
+    private var detected = false
+    private var examplesSeen = 0
+
+    public init(url: URL, fields: FieldNames = FieldNames(), requireLabels: Bool = true) throws {
+        self.url = url
+        self.fields = fields
+        self.requireLabels = requireLabels
+        let path = url.path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw WinnowError.missingFile(path: path, reason: "no such data file")
+        }
+        guard !isDir.boolValue else { throw WinnowError.invalidFile(path: path, line: nil, reason: "is a folder, not a JSONL file") }
+        guard let h = FileHandle(forReadingAtPath: path) else {
+            throw WinnowError.invalidFile(path: path, line: nil, reason: "cannot open for reading")
+        }
+        handle = h
+        fileSize = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.intValue ?? 0
+    }
+
+    /// Where a reader stands between lines: enough to reopen the file there (`init(url:resumingAt:)`).
+    public struct Position: Sendable {
+        let byteOffset: Int, lineNo: Int, examplesSeen: Int, skipped: Int
+        let fields: FieldNames, detected: Bool
+    }
+
+    /// The position after the last line read (`next` always stops at a line boundary).
+    public var position: Position {
+        Position(byteOffset: bytesRead, lineNo: lineNo, examplesSeen: examplesSeen, skipped: skipped, fields: fields, detected: detected)
+    }
+
+    /// A reader of `url` that continues at `p`, the position of an earlier reader of the same file, without
+    /// reading or parsing the lines before it.
+    public init(url: URL, requireLabels: Bool = true, resumingAt p: Position) throws {
+        try self.init(url: url, fields: p.fields, requireLabels: requireLabels)
+        do {
+            try handle.seek(toOffset: UInt64(p.byteOffset))
+        } catch {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "cannot seek to byte \(p.byteOffset): \(error)")
+        }
+        bytesRead = p.byteOffset
+        lineNo = p.lineNo
+        examplesSeen = p.examplesSeen
+        skipped = p.skipped
+        detected = p.detected
+    }
+
+    /// Up to `n` examples, or nil at the end of the file. An empty file is an error.
+    public mutating func next(upTo n: Int) throws -> [Example]? {
+        var out: [Example] = []
+        while out.count < n, let line = try nextLine() {
+            if let ex = try parse(line) { out.append(ex) }
+        }
+        if out.isEmpty {
+            if examplesSeen == 0 && skipped == 0 {
+                throw WinnowError.invalidFile(path: url.path, line: nil, reason: "the file holds no examples")
+            }
+            return nil
+        }
+        examplesSeen += out.count
+        return out
+    }
+
+    /// The next raw line (without its line break), or nil at the end.
+    private mutating func nextLine() throws -> Data? {
+        while true {
+            // Search only the bytes not searched yet, so a very long line costs linear time.
+            if let nl = buffer[scanned...].firstIndex(of: 0x0A) {
+                let line = buffer[buffer.startIndex..<nl]
+                bytesRead += line.count + 1
+                buffer = buffer[(nl + 1)...]
+                scanned = buffer.startIndex
+                lineNo += 1
+                return Data(line)
+            }
+            scanned = buffer.endIndex
+            if eof {
+                guard !buffer.isEmpty else { return nil }
+                let line = buffer
+                bytesRead += line.count
+                buffer = Data()
+                scanned = 0
+                lineNo += 1
+                return Data(line)
+            }
+            let chunk = try handle.read(upToCount: 1 << 22) ?? Data()
+            if chunk.isEmpty {
+                eof = true
+            } else if buffer.startIndex == 0 {
+                buffer.append(chunk)      // indices of the bytes already there do not change
+            } else {
+                // A Data slice keeps its whole backing store, consumed lines included, and appending
+                // to it grows that store: without this copy of the unconsumed tail the buffer would
+                // hold the whole file (memory and time growing with the file, not the line).
+                let offset = scanned - buffer.startIndex
+                var fresh = Data(capacity: buffer.count + chunk.count)
+                fresh.append(buffer)
+                fresh.append(chunk)
+                buffer = fresh
+                scanned = offset
+            }
+        }
+    }
+
+    private mutating func parse(_ raw: Data) throws -> Example? {
+        let path = url.path
+        var slice = raw[...]
+        if slice.last == 0x0D { slice = slice.dropLast() }
+        if slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return nil }
+        guard String(data: slice, encoding: .utf8) != nil else {
+            throw WinnowError.invalidFile(path: path, line: lineNo, reason: "not valid UTF-8")
+        }
+        guard let obj = try? JSONSerialization.jsonObject(with: slice), let d = obj as? [String: Any] else {
+            throw WinnowError.invalidFile(path: path, line: lineNo, reason: "not a JSON object")
+        }
+        if !detected {
+            try detect(d, path: path, line: lineNo, requireLabels: requireLabels)
+            detected = true
+        }
+        var ex = Example(line: lineNo)
+        if let idv = d["id"], !(idv is NSNull) { ex.id = JSONLDataset.scalarString(idv) }
+        if let ids = d["input_ids"] {
+            guard let arr = ids as? [NSNumber] else {
+                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "input_ids is not a list of integers")
+            }
+            ex.inputIDs = try arr.map { n in
+                guard let v = Int32(exactly: n.doubleValue) else {
+                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "input_ids holds \(n), which is not a 32-bit integer")
+                }
+                return v
+            }
+            if let tt = d["token_type_ids"] as? [NSNumber] {
+                guard tt.count == arr.count else {
+                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "token_type_ids has \(tt.count) entries, input_ids \(arr.count)")
+                }
+                ex.tokenTypeIDs = try tt.map { n in
+                    guard let v = Int32(exactly: n.doubleValue), v == 0 || v == 1 else {
+                        throw WinnowError.invalidFile(path: path, line: lineNo, reason: "token_type_ids holds \(n); expected 0 or 1")
+                    }
+                    return v
+                }
+            }
+        } else if let tf = fields.text {
+            guard let t = d[tf] else {
+                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "missing text field '\(tf)'")
+            }
+            guard let s = t as? String else {
+                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "field '\(tf)' is not a string")
+            }
+            ex.text = s
+            if let pf = fields.pair {
+                guard let s2 = d[pf] as? String else {
+                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "missing or non-string pair field '\(pf)'")
+                }
+                ex.pair = s2
+            }
+        } else {
+            throw WinnowError.invalidFile(path: path, line: lineNo, reason: "no text field and no input_ids")
+        }
+        if let lf = fields.label {
+            let v = d[lf]
+            if v == nil {
+                if requireLabels { throw WinnowError.invalidFile(path: path, line: lineNo, reason: "missing label field '\(lf)'") }
+            } else if JSONLDataset.isNoGoldLabel(v!) {
+                skipped += 1
+                return nil
+            } else if let s = JSONLDataset.scalarString(v!) {
+                ex.label = s
+            } else {
+                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "label is not a string or an integer")
+            }
+        }
+        return ex
+    }
+
+    private mutating func detect(_ d: [String: Any], path: String, line: Int, requireLabels: Bool) throws {
+        if fields.text == nil && d["input_ids"] == nil {
+            fields.text = FieldNames.textCandidates.first { d[$0] != nil }
+            if fields.text == nil {
+                throw WinnowError.invalidFile(path: path, line: line, reason:
+                    "no text field found (looked for \(FieldNames.textCandidates.joined(separator: ", ")) and input_ids; "
+                    + "fields here: \(d.keys.sorted().joined(separator: ", ")); use --text-field")
+            }
+        }
+        if fields.pair == nil { fields.pair = FieldNames.pairCandidates.first { d[$0] != nil } }
+        if fields.label == nil {
+            fields.label = FieldNames.labelCandidates.first { d[$0] != nil }
+            if fields.label == nil && requireLabels {
+                throw WinnowError.invalidFile(path: path, line: line, reason:
+                    "no label field found (looked for label, gold_label); use --label-field")
+            }
+        }
+    }
+
+}
+
+/// A JSONL data file read whole: one example a line (text, optional pair, label, optional id).
+///
+///     let data = try JSONLDataset(url: URL(fileURLWithPath: "data/rotten-tomatoes/train.jsonl"))
+///     print(data.examples.count, data.skipped)
+public struct JSONLDataset: Sendable {
+    public let url: URL
+    /// Examples with a usable label (or all examples when `requireLabels` is false).
+    public private(set) var examples: [Example] = []
+    /// Lines skipped because their label marks "no gold label" (`-`, empty, null, -1).
+    public private(set) var skipped = 0
+    /// The field names actually used.
+    public private(set) var fields: FieldNames
+
+    /// Reads and validates the whole file. Errors name the file and line.
+    public init(url: URL, fields given: FieldNames = FieldNames(), requireLabels: Bool = true) throws {
+        self.url = url
+        var reader = try JSONLReader(url: url, fields: given, requireLabels: requireLabels)
+        while let chunk = try reader.next(upTo: 1 << 16) { examples += chunk }
+        skipped = reader.skipped
+        fields = reader.fields
+    }
+
+    static func isNoGoldLabel(_ v: Any) -> Bool {
+        if v is NSNull { return true }
+        if let s = v as? String { return s.isEmpty || s == "-" }
+        if let n = v as? NSNumber { return n.doubleValue == -1 }
+        return false
+    }
+
+    static func scalarString(_ v: Any) -> String? {
+        if let s = v as? String { return s }
+        if let n = v as? NSNumber {
+            let d = n.doubleValue
+            if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
+            return n.stringValue
+        }
+        return nil
+    }
+
+    /// Sorted unique labels (numerically when all labels are integers).
+    public var sortedLabels: [String] {
+        let set = Set(examples.compactMap(\.label))
+        if set.allSatisfy({ Int($0) != nil }) { return set.sorted { Int($0)! < Int($1)! } }
+        return set.sorted()
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import WinnowCore
+
+/// A plain-text corpus for language-model pre-training: each non-empty line is one document; its
+/// WordPiece tokens (no special tokens) are cut into consecutive chunks of T - 2 tokens and each chunk
+/// becomes a window `[CLS] chunk [SEP]` of at most T tokens (the last chunk of a document may be
+/// shorter; windows never cross documents). Every window remembers its 1-based line.
+///
+///     let corpus = try LMCorpus(url: URL(fileURLWithPath: "data/austen/train.txt"), tokenizer: tok, seqLen: 128)
+public struct LMCorpus: Sendable {
+    public let url: URL
+    public private(set) var windows: [[Int32]] = []
+    public private(set) var lines: [Int] = []
+    public let seqLen: Int
+
+    public init(url: URL, tokenizer: BertTokenizer, seqLen: Int) throws {
+        precondition(seqLen >= 3, "LMCorpus: seqLen must be at least 3")
+        self.url = url
+        self.seqLen = seqLen
+        guard FileManager.default.fileExists(atPath: url.path) else { throw WinnowError.missingFile(path: url.path, reason: "no such corpus file") }
+        let file = try LineFile(url: url)
+        let v = tokenizer.vocabulary
+        for n in stride(from: 1, through: file.count, by: 1) {
+            let raw = file.bytes[file.ranges[n - 1]]
+            guard let text = String(data: raw, encoding: .utf8) else {
+                throw WinnowError.invalidFile(path: url.path, line: n, reason: "not valid UTF-8")
+            }
+            let ids = tokenizer.ids(text)
+            var start = 0
+            while start < ids.count {
+                let chunk = ids[start..<min(ids.count, start + seqLen - 2)]
+                windows.append([v.clsID] + chunk + [v.sepID])
+                lines.append(n)
+                start += seqLen - 2
+            }
+        }
+        guard !windows.isEmpty else { throw WinnowError.invalidFile(path: url.path, line: nil, reason: "the corpus has no text") }
+    }
+
+    public var count: Int { windows.count }
+
+    /// The batch of windows `idx` for `objective`. MLM (as transformers' DataCollatorForLanguageModeling):
+    /// each non-special token is chosen with probability `maskProbability` (one is chosen at random when
+    /// none was, so every sample has a loss); a chosen token becomes
+    /// [MASK] 80 % of the time, a random vocabulary token 10 %, stays 10 %, and is the target. Causal: the
+    /// target at position t is the token at t + 1 (none at the last position). Random choices come from
+    /// `seed` (one stream per step).
+    public func batch(_ idx: [Int], objective: LMObjective, vocabulary v: Vocabulary, seed: UInt64,
+                      maskProbability: Double = 0.15) -> LMBatch {
+        let encs = idx.map { Encoding(inputIDs: windows[$0], tokenTypeIDs: [Int32](repeating: 0, count: windows[$0].count)) }
+        var b = Batch(encodings: encs, labels: [Int32](repeating: -1, count: idx.count), indices: idx, padID: v.padID)
+        let T = b.length
+        var targets = [Int32](repeating: -1, count: idx.count * T)
+        switch objective {
+        case .causal:
+            for (s, w) in idx.enumerated() {
+                let ids = windows[w]
+                for t in 0..<(ids.count - 1) { targets[s * T + t] = ids[t + 1] }
+            }
+        case .mlm:
+            var rng = SeededGenerator(seed: seed, stream: "mlm-mask")
+            let special: Set<Int32> = [v.clsID, v.sepID, v.padID]
+            for (s, w) in idx.enumerated() {
+                func choose(_ t: Int, _ id: Int32, _ u2: Double, _ r: UInt64) {
+                    targets[s * T + t] = id
+                    if u2 < 0.8 { b.inputIDs[s * T + t] = v.maskID }
+                    else if u2 < 0.9 { b.inputIDs[s * T + t] = Int32(r % UInt64(v.count)) }
+                }
+                var chosen = 0
+                for (t, id) in windows[w].enumerated() {
+                    let u = rng.nextUniform(), u2 = rng.nextUniform(), r = rng.next()
+                    guard !special.contains(id), u < maskProbability else { continue }
+                    choose(t, id, u2, r)
+                    chosen += 1
+                }
+                // Every sample gets at least one target, so every sample and microbatch carries a loss.
+                let candidates = windows[w].indices.filter { !special.contains(windows[w][$0]) }
+                if chosen == 0, !candidates.isEmpty {
+                    let t = candidates[Int(rng.next() % UInt64(candidates.count))]
+                    choose(t, windows[w][t], rng.nextUniform(), rng.next())
+                }
+            }
+        }
+        return LMBatch(batch: b, targets: targets, lines: idx.map { lines[$0] })
+    }
+}

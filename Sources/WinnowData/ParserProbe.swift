@@ -1,0 +1,37 @@
+import Foundation
+import WinnowCore
+
+/// Runs one untrusted file through a parser the way winnow's commands do (the body of the fuzz
+/// targets and of the fuzz regression tests). Returns nil when the file was accepted, or the
+/// `WinnowError` that rejected it; any other error type is a bug and is returned as-is for the caller
+/// to flag.
+public enum ParserProbe {
+    public static let targets = ["safetensors", "jsonl", "csv", "vocab"]
+
+    public static func exercise(_ target: String, file url: URL, vocabulary: Vocabulary? = nil) -> Error? {
+        do {
+            switch target {
+            case "safetensors":
+                let f = try SafeTensorsFile(url: url)
+                for e in f.entries { _ = try f.tensor(e) }
+            case "jsonl":
+                var r = try JSONLReader(url: url, requireLabels: false)
+                while try r.next(upTo: 64) != nil {}
+                let d = try JSONLDataset(url: url)
+                let v = vocabulary ?? Vocabulary(tokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "the", "##s", ","])
+                _ = try EncodedDataset(d, tokenizer: BertTokenizer(vocabulary: v), labels: d.sortedLabels, maxLength: 16)
+            case "csv":
+                var d = try CSVDataset(url: url)
+                try d.assignLabels(d.sortedLabels)
+            case "vocab":
+                let v = try Vocabulary(contentsOf: url)
+                _ = BertTokenizer(vocabulary: v).encode("Hello, wörld! 漢字 un-believable café \u{0}\u{7f}", pair: "a b c", maxLength: 12)
+            default:
+                return WinnowError.invalidOption(name: "TARGET", reason: "unknown parser '\(target)'; one of \(targets.joined(separator: ", "))")
+            }
+            return nil
+        } catch {
+            return error
+        }
+    }
+}

@@ -1,0 +1,215 @@
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowScores
+import WinnowTraining
+
+/// Runs an `ExperimentPlan` into a folder, resuming where a previous (killed) run stopped:
+///
+///     DIR/plan.json            the plan (a rerun with another plan is refused)
+///     DIR/train-noisy.jsonl    with --noise: the training file with flipped labels; flips.csv lists them
+///     DIR/init/                the one initialisation every run starts from
+///     DIR/full/                the scoring run (seed 0, checkpoints, dynamics); DIR/null/ for PVI
+///     DIR/scores/METHOD.csv    the scores of every training example
+///     DIR/noise.csv            with --noise: overlap of the flipped examples with the top-scored ones
+///     DIR/subsets/NAME.jsonl   the kept lines of each pruned set, verbatim
+///     DIR/curves/NAME.json     trainer_state.json of each retraining (loss curve)
+///     DIR/results.csv          one row per retraining (rewritten atomically after each)
+///
+///     let results = try Experiment(plan: plan, dir: URL(fileURLWithPath: "runs/exp")).run()
+public final class Experiment: @unchecked Sendable {
+    public let plan: ExperimentPlan
+    public let dir: URL
+    /// Keep each retraining's model folder in DIR/runs (by default only its loss curve is kept).
+    public var keepRuns = false
+    public var quiet = false
+
+    public init(plan: ExperimentPlan, dir: URL) {
+        self.plan = plan
+        self.dir = dir
+    }
+
+    public var planURL: URL { dir.appendingPathComponent("plan.json") }
+    public var resultsURL: URL { dir.appendingPathComponent("results.csv") }
+    public var initURL: URL { dir.appendingPathComponent("init") }
+    public var fullRunURL: URL { dir.appendingPathComponent("full") }
+    public var nullRunURL: URL { dir.appendingPathComponent("null") }
+    public var scoresURL: URL { dir.appendingPathComponent("scores") }
+    public var noiseURL: URL { dir.appendingPathComponent("noise.csv") }
+    public var flipsURL: URL { dir.appendingPathComponent("flips.csv") }
+    public var noisyTrainURL: URL { dir.appendingPathComponent("train-noisy.jsonl") }
+    /// The training file the runs use (the noisy copy when --noise is given).
+    public var trainURL: URL { plan.noise > 0 ? noisyTrainURL : URL(fileURLWithPath: plan.train) }
+    public func scoreURL(_ method: String) -> URL { scoresURL.appendingPathComponent("\(method).csv") }
+
+    func say(_ s: String) { if !quiet { printError(s) } }
+
+    @discardableResult
+    public func run() throws -> ExperimentResults {
+        try plan.validate()
+        let fm = FileManager.default
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        if fm.fileExists(atPath: planURL.path) {
+            let old = try ExperimentPlan(contentsOf: planURL)
+            guard old == plan else {
+                throw WinnowError.invalidOption(name: "--out", reason:
+                    "\(dir.path) holds an experiment with other options (plan.json); give another --out, or delete it to start over")
+            }
+            say("experiment: resuming in \(dir.path)")
+        } else {
+            try plan.write(to: planURL)
+        }
+        try makeNoisyTrainingFile()
+        let trainData = try JSONLDataset(url: trainURL, fields: plan.fields)
+        let model0 = try makeInitialisation(labels: trainData.sortedLabels)
+        let labels = model0.config.labels
+        let tokenizer = try BertTokenizer(folder: initURL)
+        let trainEnc = try EncodedDataset(trainData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength)
+        let testData = try JSONLDataset(url: URL(fileURLWithPath: plan.test), fields: plan.fields)
+        let testEnc = try EncodedDataset(testData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength)
+        if let i = trainEnc.labels.firstIndex(of: -1) {
+            throw WinnowError.invalidFile(path: trainURL.path, line: trainEnc.lines[i], reason: "no label; an experiment needs labelled training data")
+        }
+        say("experiment: \(trainEnc.count) training and \(testEnc.count) test examples, labels [\(labels.joined(separator: ", "))], "
+            + "\(plan.cells.count) retrainings")
+
+        try trainIfNeeded(fullRunURL, data: trainEnc, seed: 0, scoring: true, label: "full run (seed 0, \(plan.scoreCheckpoints) checkpoints, dynamics)")
+        if plan.methods.contains("pvi") {
+            let nullEnc = try EncodedDataset(trainData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength, null: true)
+            try trainIfNeeded(nullRunURL, data: nullEnc, seed: 0, scoring: false, label: "null run for PVI")
+        }
+        try fm.createDirectory(at: scoresURL, withIntermediateDirectories: true)
+        for m in plan.methods where !fm.fileExists(atPath: scoreURL(m).path) {
+            var o = ScoreOptions()
+            o.params = plan.scoreParams; o.batchSize = plan.scoreBatchSize; o.maxLength = plan.maxLength; o.quiet = quiet
+            let r = try Scorer.score(m, run: fullRunURL, data: trainURL, fields: plan.fields, options: o, nullRun: nullRunURL)
+            try ScoreWriter.write(r, format: .csv, to: scoreURL(m))
+            say("experiment: scored \(r.scores.count) examples with \(m)")
+        }
+        if plan.noise > 0 { try writeNoiseSimilarity() }
+
+        var results = try ExperimentResults(contentsOf: resultsURL)
+        let cells = plan.cells
+        let wanted = Set(cells.map(\.key))
+        results.rows.removeAll { !wanted.contains($0.cell.key) }
+        let scoreFiles = try Dictionary(uniqueKeysWithValues: plan.methods.map { ($0, try ScoreFile(url: scoreURL($0))) })
+        let indexOfLine = Dictionary(uniqueKeysWithValues: trainEnc.lines.enumerated().map { ($0.element, $0.offset) })
+        for (i, cell) in cells.enumerated() where results.row(for: cell) == nil {
+            let start = Date()
+            let kept = try chosen(cell, trainEnc: trainEnc, scores: scoreFiles, indexOfLine: indexOfLine)
+            let model: BertClassifier
+            if cell.isFull && cell.seed == 0 {
+                model = try BertClassifier(folder: fullRunURL)      // the scoring run is this retraining
+            } else {
+                model = try retrain(cell, data: trainEnc.subset(kept))
+            }
+            let (pred, _) = model.predict(testEnc, batchSize: 64)
+            let m = ClassificationMetrics(labels: testEnc.labels, predictions: pred, classes: labels.count)
+            results.rows.append(.init(cell: cell, accuracy: m.accuracy, macroF1: m.macroF1, trainExamples: kept.count))
+            let order = Dictionary(uniqueKeysWithValues: cells.enumerated().map { ($0.element.key, $0.offset) })
+            results.rows.sort { order[$0.cell.key]! < order[$1.cell.key]! }
+            try results.write(to: resultsURL)
+            say(String(format: "[%d/%d] %@ %@ %@ %@ keep %@ seed %d: %d examples, accuracy %.2f%%, macro-F1 %.2f%% (%.0f s)",
+                       i + 1, cells.count, cell.method, cell.normalize, cell.select, cell.sampling, ExperimentPlan.format(cell.keep),
+                       cell.seed, kept.count, 100 * m.accuracy, 100 * m.macroF1, Date().timeIntervalSince(start)))
+        }
+        return results
+    }
+
+    /// Training-set indices kept by a cell, ascending.
+    func chosen(_ cell: ExperimentPlan.Cell, trainEnc: EncodedDataset, scores: [String: ScoreFile], indexOfLine: [Int: Int]) throws -> [Int] {
+        if cell.isFull { return Array(0..<trainEnc.count) }
+        var o = SelectionOptions(keep: cell.keep)
+        o.seed = UInt64(cell.seed)
+        o.temperature = plan.temperature
+        o.beta = plan.beta
+        if cell.isRandom {
+            o.preference = .random
+            let labels = trainEnc.labels.map { trainEnc.labelNames[Int($0)] }
+            return Selector.choose(scores: [Double](repeating: 0, count: trainEnc.count), labels: labels, options: o)
+        }
+        guard let sf = scores[cell.method] else { throw WinnowError.missingFile(path: scoreURL(cell.method).path, reason: "no scores") }
+        o.preference = SelectionOptions.Preference(rawValue: cell.select)!
+        o.sampling = SelectionOptions.Sampling(rawValue: cell.sampling)!
+        o.normalization = Normalization(rawValue: cell.normalize)!
+        let picked = Selector.choose(scores: sf.scores, labels: sf.labels, options: o)
+        var idx: [Int] = []
+        for p in picked {
+            guard let i = indexOfLine[sf.lines[p]] else {
+                throw WinnowError.invalidFile(path: sf.url.path, line: p + 2, reason: "scores line \(sf.lines[p]), which is not a training example")
+            }
+            idx.append(i)
+        }
+        return idx.sorted()
+    }
+
+    /// Trains a cell's subset from the shared initialisation; writes the subset file and the loss curve.
+    func retrain(_ cell: ExperimentPlan.Cell, data: EncodedDataset) throws -> BertClassifier {
+        let fm = FileManager.default
+        if !cell.isFull {
+            let subsets = dir.appendingPathComponent("subsets")
+            try fm.createDirectory(at: subsets, withIntermediateDirectories: true)
+            let file = try LineFile(url: trainURL)
+            try AtomicFile.write(file.lines(data.lines), to: subsets.appendingPathComponent(cell.name + ".jsonl"))
+        }
+        let runs = dir.appendingPathComponent("runs")
+        let runURL = runs.appendingPathComponent(cell.name)
+        if fm.fileExists(atPath: runURL.path) { try fm.removeItem(at: runURL) }
+        let model = try BertClassifier(folder: initURL)
+        var o = plan.training
+        o.seed = UInt64(cell.seed); o.checkpoints = nil; o.checkpointPerEpoch = false; o.recordDynamics = false
+        o.maxLength = plan.maxLength
+        try Trainer(options: o).train(model, on: data, run: runURL, extraFiles: initFiles,
+                                      runInfo: ["data": trainURL.path, "subset": cell.name], quiet: quiet)
+        let curves = dir.appendingPathComponent("curves")
+        try fm.createDirectory(at: curves, withIntermediateDirectories: true)
+        try AtomicFile.write(Data(contentsOf: runURL.appendingPathComponent("trainer_state.json")),
+                             to: curves.appendingPathComponent(cell.name + ".json"))
+        if !keepRuns { try fm.removeItem(at: runURL) }
+        return model
+    }
+
+    /// Trains `url` from the initialisation unless a finished run (trainer_state.json at its root) is there.
+    func trainIfNeeded(_ url: URL, data: EncodedDataset, seed: Int, scoring: Bool, label: String) throws {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: url.appendingPathComponent("trainer_state.json").path) { return }
+        if fm.fileExists(atPath: url.path) { try fm.removeItem(at: url) }
+        say("experiment: training the \(label)")
+        let model = try BertClassifier(folder: initURL)
+        var o = plan.training
+        o.seed = UInt64(seed); o.maxLength = plan.maxLength
+        o.checkpoints = scoring ? plan.scoreCheckpoints : nil
+        o.checkpointPerEpoch = false
+        o.recordDynamics = scoring
+        o.null = !scoring
+        let tmp = url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".partial")
+        if fm.fileExists(atPath: tmp.path) { try fm.removeItem(at: tmp) }
+        try Trainer(options: o).train(model, on: data, run: tmp, extraFiles: initFiles,
+                                      runInfo: ["data": trainURL.path], quiet: quiet)
+        try fm.moveItem(at: tmp, to: url)
+    }
+
+    /// Tokenizer files of the initialisation, copied into every run.
+    var initFiles: [URL] {
+        ["vocab.txt", "tokenizer_config.json"].map { initURL.appendingPathComponent($0) }
+            .filter { FileManager.default.fileExists(atPath: $0.path) }
+    }
+
+    /// The one initialisation every run starts from (DIR/init: config.json, model.safetensors, vocab.txt).
+    func makeInitialisation(labels: [String]) throws -> BertClassifier {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: initURL.appendingPathComponent("model.safetensors").path),
+           fm.fileExists(atPath: initURL.appendingPathComponent("vocab.txt").path) {
+            return try BertClassifier(folder: initURL)
+        }
+        let model = try plan.model.makeModel(labels: labels, maxLength: plan.maxLength, seed: plan.initSeed)
+        let tmp = dir.appendingPathComponent(".init.partial")
+        if fm.fileExists(atPath: tmp.path) { try fm.removeItem(at: tmp) }
+        try model.save(to: tmp)
+        for f in plan.model.extraFiles { try AtomicFile.write(Data(contentsOf: f), to: tmp.appendingPathComponent(f.lastPathComponent)) }
+        if fm.fileExists(atPath: initURL.path) { try fm.removeItem(at: initURL) }
+        try fm.moveItem(at: tmp, to: initURL)
+        return model
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowScores
+import WinnowTraining
+
+/// What `winnow experiment` runs (the pipeline of 2311.16298): train on the full set with checkpoints
+/// and dynamics (plus a null run for PVI), score, prune at each keep fraction with each method and with
+/// random, retrain with every seed from one saved initialisation, and evaluate on the test file.
+/// Stored as `DIR/plan.json`; a rerun with the same plan resumes, a different plan is refused.
+public struct ExperimentPlan: Codable, Sendable, Equatable {
+    public var train: String
+    public var test: String
+    public var textField: String?
+    public var pairField: String?
+    public var labelField: String?
+    public var maxLength = 128
+    /// Score methods (Scorer.methods); the random baseline is always run.
+    public var methods: [String] = ["vog"]
+    /// Keep fractions; 1.0 gives the full-data rows (method `full`).
+    public var keeps: [Double] = [1.0, 0.7, 0.5]
+    public var selects: [String] = ["hard"]
+    public var normalizations: [String] = ["dataset"]
+    public var samplings: [String] = ["top"]
+    public var temperature = 1.0
+    public var beta = 0.1
+    /// Training seeds 0..<seeds (data order, dropout and sampled selections).
+    public var seeds = 3
+    /// Fraction of training labels flipped first (0: none).
+    public var noise = 0.0
+    public var noiseSeed: UInt64 = 0
+    public var model = ModelSpec()
+    public var training = TrainingOptions()
+    /// Seed of the one initialisation every run starts from.
+    public var initSeed: UInt64 = 0
+    /// Evenly spaced checkpoints of the full run (VoG, EL2N, GraNd and TracIn average over them).
+    public var scoreCheckpoints = 4
+    /// Parameters of the gradient scores (GraNd, TracIn).
+    public var scoreParams = "all"
+    public var scoreBatchSize = 32
+
+    public init(train: String, test: String) {
+        self.train = train
+        self.test = test
+    }
+
+    public var fields: FieldNames { FieldNames(text: textField, pair: pairField, label: labelField) }
+
+    public func validate() throws {
+        for m in methods where !Scorer.methods.contains(m) {
+            throw WinnowError.invalidOption(name: "--methods", reason: "unknown score '\(m)'; one of \(Scorer.methods.joined(separator: ", "))")
+        }
+        guard !keeps.isEmpty, keeps.allSatisfy({ $0 > 0 && $0 <= 1 }) else {
+            throw WinnowError.invalidOption(name: "--keep", reason: "give fractions in (0, 1]")
+        }
+        for s in selects where SelectionOptions.Preference(rawValue: s) == nil {
+            throw WinnowError.invalidOption(name: "--select", reason: "'\(s)' is not hard, easy or random")
+        }
+        for s in samplings where SelectionOptions.Sampling(rawValue: s) == nil {
+            throw WinnowError.invalidOption(name: "--sampling", reason: "'\(s)' is not top, softmax, linear or stratified")
+        }
+        for n in normalizations where Normalization(rawValue: n) == nil {
+            throw WinnowError.invalidOption(name: "--normalize", reason: "'\(n)' is not none, dataset or class")
+        }
+        guard seeds >= 1 else { throw WinnowError.invalidOption(name: "--seeds", reason: "must be at least 1") }
+        guard (0..<1).contains(noise) else { throw WinnowError.invalidOption(name: "--noise", reason: "must be in [0, 1)") }
+        guard scoreCheckpoints >= 1 else { throw WinnowError.invalidOption(name: "--score-checkpoints", reason: "must be at least 1") }
+        try model.validate()
+    }
+
+    /// One retraining: which subset (method, normalisation, preference, sampling, keep) and which seed.
+    public struct Cell: Sendable, Hashable {
+        public var method: String
+        public var normalize: String
+        public var select: String
+        public var sampling: String
+        public var keep: Double
+        public var seed: Int
+
+        public init(method: String, normalize: String, select: String, sampling: String, keep: Double, seed: Int) {
+            self.method = method; self.normalize = normalize; self.select = select; self.sampling = sampling
+            self.keep = keep; self.seed = seed
+        }
+
+        /// The configuration without the seed (what mean and std are taken over).
+        public var config: String { "\(method)|\(normalize)|\(select)|\(sampling)|\(ExperimentPlan.format(keep))" }
+        public var key: String { config + "|\(seed)" }
+        /// A file-name-safe name.
+        public var name: String {
+            let k = ExperimentPlan.format(keep)
+            if isFull { return "full-s\(seed)" }
+            if isRandom { return "random-k\(k)-s\(seed)" }
+            return "\(method)-\(normalize)-\(select)-\(sampling)-k\(k)-s\(seed)"
+        }
+        public var isFull: Bool { method == "full" }
+        public var isRandom: Bool { method == "random" }
+    }
+
+    /// Every retraining in the order they run: for each seed, the full set, then every keep fraction
+    /// with random first and each method's configurations after it.
+    public var cells: [Cell] {
+        var out: [Cell] = []
+        let prefs = selects.filter { $0 != "random" }
+        for seed in 0..<seeds {
+            for keep in keeps {
+                if keep >= 1 {
+                    out.append(Cell(method: "full", normalize: "-", select: "-", sampling: "-", keep: 1, seed: seed))
+                    continue
+                }
+                out.append(Cell(method: "random", normalize: "-", select: "random", sampling: "-", keep: keep, seed: seed))
+                for m in methods {
+                    for n in normalizations { for p in prefs { for s in samplings {
+                        out.append(Cell(method: m, normalize: n, select: p, sampling: s, keep: keep, seed: seed))
+                    } } }
+                }
+            }
+        }
+        return out
+    }
+
+    static func format(_ x: Double) -> String {
+        var s = String(format: "%.4f", x)
+        while s.hasSuffix("0") { s.removeLast() }
+        if s.hasSuffix(".") { s.removeLast() }
+        return s
+    }
+
+    /// Reads a plan written by `write(to:)`.
+    public init(contentsOf url: URL) throws {
+        do { self = try JSONDecoder().decode(ExperimentPlan.self, from: Data(contentsOf: url)) } catch {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not an experiment plan: \(error)")
+        }
+    }
+
+    public func write(to url: URL) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(enc.encode(self), to: url)
+    }
+}

@@ -1,0 +1,238 @@
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowScores
+import WinnowTraining
+
+/// The HTML report of an experiment folder: one self-contained file (inline SVG and CSS, one tiny
+/// inline script, nothing fetched) with accuracy against keep fraction per method with error bars,
+/// score histograms per class, rank correlations between scores (and numeric fields of the training
+/// file such as annotator confidence), the hardest and easiest examples with their text, the label-noise
+/// similarity index, and training curves.
+///
+///     try ExperimentReport(dir: URL(fileURLWithPath: "runs/exp")).write(to: URL(fileURLWithPath: "report.html"))
+public struct ExperimentReport: Sendable {
+    public let dir: URL
+    public var examplesShown = 20
+
+    public init(dir: URL) { self.dir = dir }
+
+    public func write(to url: URL) throws { try AtomicFile.write(html(), to: url) }
+
+    public func html() throws -> String {
+        let planURL = dir.appendingPathComponent("plan.json")
+        guard FileManager.default.fileExists(atPath: planURL.path) else {
+            throw WinnowError.missingFile(path: planURL.path, reason: "not an experiment folder (no plan.json); run `winnow experiment --out DIR` first")
+        }
+        let plan = try ExperimentPlan(contentsOf: planURL)
+        let exp = Experiment(plan: plan, dir: dir)
+        let results = try ExperimentResults(contentsOf: exp.resultsURL)
+        var scores: [(String, ScoreFile)] = []
+        for m in plan.methods where FileManager.default.fileExists(atPath: exp.scoreURL(m).path) {
+            scores.append((m, try ScoreFile(url: exp.scoreURL(m))))
+        }
+        let flipped = FileManager.default.fileExists(atPath: exp.flipsURL.path) ? try LabelNoise.flippedLines(exp.flipsURL) : []
+
+        var body = ""
+        body += "<h1>Winnow experiment: \(e(URL(fileURLWithPath: plan.train).lastPathComponent))</h1>"
+        body += "<p class=\"meta\">\(e(describe(plan)))</p><p id=\"status\" class=\"meta\"></p>"
+        body += section("Accuracy against keep fraction", accuracyCharts(results) + resultsTable(results))
+        if plan.noise > 0, let text = try? String(contentsOf: exp.noiseURL, encoding: .utf8) {
+            body += section("Label noise (\(ExperimentPlan.format(plan.noise)) of training labels flipped)", noiseTable(text, fraction: plan.noise))
+        }
+        if !scores.isEmpty {
+            let file = try LineFile(url: exp.trainURL)
+            let parsed = parseLines(file, lines: scores[0].1.lines, plan: plan)
+            body += section("Rank correlations (Spearman)", correlations(scores, extra: parsed.numeric))
+            body += section("Score distributions per class", scores.map { m, sf in
+                let labels = Array(Set(sf.labels)).sorted()
+                return SVGChart.histogram(labels.map { l in (l, zip(sf.labels, sf.scores).filter { $0.0 == l }.map(\.1)) },
+                                          title: "\(m): scores per class", xLabel: "\(m) score (higher = harder)")
+            }.joined())
+            body += section("Hardest and easiest training examples", scores.map { m, sf in
+                extremes(m, sf, text: parsed.text, flipped: flipped)
+            }.joined())
+        }
+        body += section("Training curves", curves(exp))
+        return page(body)
+    }
+
+    func describe(_ p: ExperimentPlan) -> String {
+        let model = p.model.initFrom.map { "pretrained \(URL(fileURLWithPath: $0).lastPathComponent)" }
+            ?? "fresh encoder \(p.model.layers) layers x \(p.model.hidden), \(p.model.heads) heads"
+        return "train \(p.train), test \(p.test); \(model); \(p.training.epochs) epochs, lr \(p.training.learningRate), batch \(p.training.batchSize), "
+            + "max length \(p.maxLength); methods \(p.methods.joined(separator: ", ")); select \(p.selects.joined(separator: ", ")); "
+            + "normalize \(p.normalizations.joined(separator: ", ")); sampling \(p.samplings.joined(separator: ", ")); seeds \(p.seeds)"
+            + (p.noise > 0 ? "; label noise \(p.noise)" : "")
+    }
+
+    func accuracyCharts(_ r: ExperimentResults) -> String {
+        let sums = r.summaries
+        guard !sums.isEmpty else { return "<p>No results yet.</p>" }
+        let full = sums.first { $0.cell.isFull }
+        let random = sums.filter { $0.cell.isRandom }
+        var groups: [String] = []
+        var byGroup: [String: [ExperimentResults.Summary]] = [:]
+        for s in sums where !s.cell.isFull && !s.cell.isRandom {
+            let g = "\(s.cell.select), \(s.cell.normalize)-normalised, \(s.cell.sampling)"
+            if byGroup[g] == nil { groups.append(g) }
+            byGroup[g, default: []].append(s)
+        }
+        if groups.isEmpty { groups = ["random only"] }
+        func points(_ ss: [ExperimentResults.Summary]) -> [(x: Double, y: Double, err: Double)] {
+            (full.map { [$0] } ?? []).map { (x: 1.0, y: 100 * $0.accuracyMean, err: 100 * $0.accuracyStd) }
+                + ss.map { (x: $0.cell.keep, y: 100 * $0.accuracyMean, err: 100 * $0.accuracyStd) }
+        }
+        return groups.map { g in
+            var series: [SVGChart.Series] = []
+            let members = byGroup[g] ?? []
+            var methods: [String] = []
+            for s in members where !methods.contains(s.cell.method) { methods.append(s.cell.method) }
+            for m in methods { series.append(.init(name: m, points: points(members.filter { $0.cell.method == m }))) }
+            series.append(.init(name: "random", points: points(random), dashed: true))
+            return SVGChart.lines(series, title: "Test accuracy (%): \(g)", xLabel: "fraction of training data kept",
+                                  yLabel: "accuracy (%), mean ± std over seeds", xDescending: true)
+        }.joined()
+    }
+
+    func resultsTable(_ r: ExperimentResults) -> String {
+        var s = "<table><tr><th>method</th><th>normalize</th><th>select</th><th>sampling</th><th>keep</th><th>accuracy (%)</th><th>macro-F1 (%)</th><th>seeds</th></tr>"
+        for x in r.summaries {
+            let c = x.cell
+            s += "<tr\(c.isRandom || c.isFull ? " class=\"base\"" : "")><td>\(e(c.method))</td><td>\(e(c.normalize))</td><td>\(e(c.select))</td><td>\(e(c.sampling))</td>"
+                + "<td>\(ExperimentPlan.format(c.keep))</td>"
+                + String(format: "<td>%.2f ± %.2f</td><td>%.2f ± %.2f</td><td>%d</td></tr>", 100 * x.accuracyMean, 100 * x.accuracyStd,
+                         100 * x.macroF1Mean, 100 * x.macroF1Std, x.n)
+        }
+        return s + "</table>"
+    }
+
+    func noiseTable(_ csv: String, fraction: Double) -> String {
+        var s = "<p>Similarity index: the fraction of flipped examples among the examples each score ranks hardest "
+            + "(as many as were flipped). Random scores give \(ExperimentPlan.format(fraction)) on average.</p>"
+        s += "<table><tr><th>method</th><th>flipped</th><th>found in top</th><th>similarity</th></tr>"
+        for row in csv.split(separator: "\n").dropFirst() {
+            let f = row.split(separator: ",").map(String.init)
+            guard f.count == 5 else { continue }
+            s += "<tr><td>\(e(f[0]))</td><td>\(f[1])</td><td>\(f[3])</td><td>\(f[4])</td></tr>"
+        }
+        return s + "</table>"
+    }
+
+    /// Text and numeric fields of the scored lines of the training file.
+    /// Numeric fields present in at least half the rows are kept (missing values as nil).
+    func parseLines(_ file: LineFile, lines: [Int], plan: ExperimentPlan) -> (text: [Int: String], numeric: [(String, [Double?])]) {
+        var text: [Int: String] = [:]
+        var numeric: [String: [Double?]] = [:]
+        let skip: Set<String> = [plan.labelField ?? "label", "label", "gold_label", "id", "idx"]
+        for (i, n) in lines.enumerated() where n >= 1 && n <= file.count {
+            guard let obj = try? JSONSerialization.jsonObject(with: file.line(n)) as? [String: Any] else { continue }
+            let t = [plan.textField, "text", "sentence", "sentence1", "premise"].compactMap { $0 }.compactMap { obj[$0] as? String }.first ?? ""
+            let p = [plan.pairField, "text_pair", "sentence2", "hypothesis"].compactMap { $0 }.compactMap { obj[$0] as? String }.first
+            text[n] = p.map { "\(t) ‖ \($0)" } ?? t
+            for (k, v) in obj where !skip.contains(k) {
+                guard let num = v as? NSNumber, num.doubleValue.isFinite else { continue }
+                if numeric[k] == nil { numeric[k] = [Double?](repeating: nil, count: lines.count) }
+                numeric[k]![i] = num.doubleValue
+            }
+        }
+        let kept = numeric.keys.sorted().filter { k in numeric[k]!.compactMap { $0 }.count * 2 >= lines.count }.map { ($0, numeric[$0]!) }
+        return (text, kept)
+    }
+
+    func correlations(_ scores: [(String, ScoreFile)], extra: [(String, [Double?])]) -> String {
+        // Align every score on the first file's lines; fields may miss values (pairs use rows with both).
+        let lines = scores[0].1.lines
+        var cols: [(String, [Double?])] = []
+        for (m, sf) in scores {
+            let byLine = Dictionary(uniqueKeysWithValues: zip(sf.lines, sf.scores))
+            guard lines.allSatisfy({ byLine[$0] != nil }) else { continue }
+            cols.append((m, lines.map { byLine[$0]! }))
+        }
+        cols += extra
+        guard cols.count >= 2 else { return "<p>One score only: nothing to correlate.</p>" }
+        func spearman(_ a: [Double?], _ b: [Double?]) -> Double {
+            let both = zip(a, b).compactMap { x, y in x.flatMap { x in y.map { (x, $0) } } }
+            return Statistics.spearman(both.map(\.0), both.map(\.1))
+        }
+        var s = "<p>Spearman rank correlation between scores (higher = harder for every score)"
+            + (extra.isEmpty ? "" : " and numeric fields of the training file (\(extra.map { e($0.0) }.joined(separator: ", ")); rows where a field is missing are left out of its pairs)") + ".</p>"
+        s += "<table class=\"corr\"><tr><th></th>" + cols.map { "<th>\(e($0.0))</th>" }.joined() + "</tr>"
+        for i in cols.indices {
+            s += "<tr><th>\(e(cols[i].0))</th>"
+            for j in cols.indices {
+                let r = i == j ? 1 : spearman(cols[i].1, cols[j].1)
+                let a = min(1, abs(r))
+                let bg = r >= 0 ? "rgba(31,119,180,\(String(format: "%.2f", 0.7 * a)))" : "rgba(214,39,40,\(String(format: "%.2f", 0.7 * a)))"
+                s += "<td style=\"background:\(bg)\">\(String(format: "%.3f", r))</td>"
+            }
+            s += "</tr>"
+        }
+        return s + "</table>"
+    }
+
+    func extremes(_ method: String, _ sf: ScoreFile, text: [Int: String], flipped: Set<Int>) -> String {
+        let order = sf.scores.indices.sorted { sf.scores[$0] != sf.scores[$1] ? sf.scores[$0] > sf.scores[$1] : $0 < $1 }
+        func table(_ idx: ArraySlice<Int>, _ title: String) -> String {
+            var s = "<h4>\(e(title))</h4><table class=\"ex\"><tr><th>line</th><th>label</th><th>score</th><th>text</th></tr>"
+            for i in idx {
+                let n = sf.lines[i]
+                s += "<tr><td>\(n)\(flipped.contains(n) ? " <span class=\"flip\">flipped</span>" : "")</td><td>\(e(sf.labels[i]))</td>"
+                    + "<td>\(String(format: "%.4g", sf.scores[i]))</td><td>\(e(text[n] ?? ""))</td></tr>"
+            }
+            return s + "</table>"
+        }
+        let k = min(examplesShown, order.count)
+        return "<details open><summary>\(e(method))</summary>" + table(order.prefix(k), "\(k) hardest (highest \(method))")
+            + table(order.suffix(k).reversed()[...], "\(k) easiest (lowest \(method))") + "</details>"
+    }
+
+    func curves(_ exp: Experiment) -> String {
+        var series: [SVGChart.Series] = []
+        for (name, url) in [("full run (scoring)", exp.fullRunURL), ("null run (PVI)", exp.nullRunURL)] {
+            guard let st = try? TrainerState(contentsOf: url.appendingPathComponent("trainer_state.json")) else { continue }
+            let pts = st.logHistory.compactMap { l in l.loss.map { (x: Double(l.step), y: $0, err: 0.0) } }
+            if !pts.isEmpty { series.append(.init(name: name, points: pts)) }
+        }
+        let curvesDir = exp.dir.appendingPathComponent("curves")
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: curvesDir.path)) ?? []).filter { $0.hasSuffix("-s0.json") }.sorted()
+        for f in files.prefix(8) {
+            guard let st = try? TrainerState(contentsOf: curvesDir.appendingPathComponent(f)) else { continue }
+            let pts = st.logHistory.compactMap { l in l.loss.map { (x: Double(l.step), y: $0, err: 0.0) } }
+            if !pts.isEmpty { series.append(.init(name: String(f.dropLast(5)), points: pts, dashed: true)) }
+        }
+        guard !series.isEmpty else { return "<p>No training logs found.</p>" }
+        return SVGChart.lines(series, title: "Training loss (mean over each logging window)", xLabel: "step", yLabel: "cross-entropy")
+            + "<p class=\"meta\">Solid: the full scoring run (and the PVI null run); dashed: retrainings with seed 0 (at most 8 shown).</p>"
+    }
+
+    func section(_ title: String, _ content: String) -> String { "<section><h2>\(e(title))</h2>\(content)</section>" }
+    func e(_ s: String) -> String { SVGChart.escape(s) }
+
+    func page(_ body: String) -> String {
+        """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>Winnow experiment report</title>
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <style>
+        body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
+        h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}h4{margin:12px 0 4px}
+        table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+        tr.base td{background:#f6f6f6}.corr td{text-align:right}.ex td:last-child{max-width:720px}
+        .meta{color:#666}.flip{color:#d62728;font-size:11px}svg.chart{display:block;margin:8px 0}summary{font-weight:bold;cursor:pointer}
+        </style></head>
+        <body>
+        \(body)
+        <script>
+        document.addEventListener("DOMContentLoaded", function () {
+          var n = document.querySelectorAll("svg.chart").length;
+          document.body.setAttribute("data-charts", String(n));
+          document.getElementById("status").textContent = n + " charts, generated by winnow";
+        });
+        </script>
+        </body></html>
+
+        """
+    }
+}

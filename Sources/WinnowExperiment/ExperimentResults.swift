@@ -1,0 +1,105 @@
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowScores
+import WinnowTraining
+
+/// `DIR/results.csv` of an experiment: one row per retraining, with columns
+/// `method,normalize,select,sampling,keep,seed,accuracy,macro_f1,train_examples`.
+public struct ExperimentResults: Sendable {
+    public struct Row: Sendable, Equatable {
+        public var cell: ExperimentPlan.Cell
+        public var accuracy: Double
+        public var macroF1: Double
+        public var trainExamples: Int
+
+        public init(cell: ExperimentPlan.Cell, accuracy: Double, macroF1: Double, trainExamples: Int) {
+            self.cell = cell; self.accuracy = accuracy; self.macroF1 = macroF1; self.trainExamples = trainExamples
+        }
+    }
+
+    public static let header = "method,normalize,select,sampling,keep,seed,accuracy,macro_f1,train_examples"
+    public var rows: [Row] = []
+
+    public init() {}
+
+    /// Reads a results file; a missing file gives no rows.
+    public init(contentsOf url: URL) throws {
+        guard FileManager.default.fileExists(atPath: url.path) else { return }
+        let text = String(decoding: try Data(contentsOf: url), as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        guard let first = lines.first, first == Self.header else {
+            throw WinnowError.invalidFile(path: url.path, line: 1, reason: "expected the header \(Self.header)")
+        }
+        for (i, l) in lines.dropFirst().enumerated() {
+            let f = l.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard f.count == 9, let keep = Double(f[4]), let seed = Int(f[5]), let acc = Double(f[6]), let f1 = Double(f[7]), let n = Int(f[8]) else {
+                throw WinnowError.invalidFile(path: url.path, line: i + 2, reason: "expected 9 fields: \(Self.header)")
+            }
+            rows.append(Row(cell: .init(method: f[0], normalize: f[1], select: f[2], sampling: f[3], keep: keep, seed: seed),
+                            accuracy: acc, macroF1: f1, trainExamples: n))
+        }
+    }
+
+    public func row(for cell: ExperimentPlan.Cell) -> Row? { rows.first { $0.cell.key == cell.key } }
+
+    public func write(to url: URL) throws {
+        var out = TextFileBuilder()
+        out.append(Self.header)
+        for r in rows {
+            let c = r.cell
+            out.append([c.method, c.normalize, c.select, c.sampling, ExperimentPlan.format(c.keep), String(c.seed),
+                        String(format: "%.6f", r.accuracy), String(format: "%.6f", r.macroF1), String(r.trainExamples)].joined(separator: ","))
+        }
+        try out.write(to: url)
+    }
+
+    /// Mean and sample standard deviation of accuracy and macro-F1 per configuration (over seeds).
+    public struct Summary: Sendable {
+        public var cell: ExperimentPlan.Cell      // seed unused
+        public var n: Int
+        public var accuracyMean: Double, accuracyStd: Double
+        public var macroF1Mean: Double, macroF1Std: Double
+    }
+
+    public var summaries: [Summary] {
+        var order: [String] = []
+        var groups: [String: [Row]] = [:]
+        for r in rows {
+            if groups[r.cell.config] == nil { order.append(r.cell.config) }
+            groups[r.cell.config, default: []].append(r)
+        }
+        return order.map { key in
+            let g = groups[key]!
+            let (am, asd) = Self.meanStd(g.map(\.accuracy)), (fm, fsd) = Self.meanStd(g.map(\.macroF1))
+            return Summary(cell: g[0].cell, n: g.count, accuracyMean: am, accuracyStd: asd, macroF1Mean: fm, macroF1Std: fsd)
+        }.sorted { a, b in
+            a.cell.keep != b.cell.keep ? a.cell.keep > b.cell.keep
+                : a.cell.isRandom != b.cell.isRandom ? a.cell.isRandom : false
+        }
+    }
+
+    static func meanStd(_ x: [Double]) -> (Double, Double) {
+        let n = Double(x.count)
+        guard n > 0 else { return (0, 0) }
+        let m = x.reduce(0, +) / n
+        guard n > 1 else { return (m, 0) }
+        return (m, (x.map { ($0 - m) * ($0 - m) }.reduce(0, +) / (n - 1)).squareRoot())
+    }
+
+    /// The mean ± std table printed at the end of an experiment (percentages).
+    public func table() -> String {
+        var lines = ["method       normalize  select  sampling    keep   accuracy (%)      macro-F1 (%)    seeds"]
+        for s in summaries {
+            let c = s.cell
+            lines.append(c.method.padding(toLength: 12, withPad: " ", startingAt: 0) + " "
+                + c.normalize.padding(toLength: 10, withPad: " ", startingAt: 0) + " "
+                + c.select.padding(toLength: 7, withPad: " ", startingAt: 0) + " "
+                + c.sampling.padding(toLength: 10, withPad: " ", startingAt: 0) + " "
+                + String(format: "%5.2f   %6.2f ± %-5.2f    %6.2f ± %-5.2f   %d", c.keep, 100 * s.accuracyMean, 100 * s.accuracyStd,
+                         100 * s.macroF1Mean, 100 * s.macroF1Std, s.n))
+        }
+        return lines.joined(separator: "\n")
+    }
+}

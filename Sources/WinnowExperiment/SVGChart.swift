@@ -1,0 +1,157 @@
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowScores
+import WinnowTraining
+
+/// Small self-contained SVG charts (no scripts, no network) for the experiment report.
+public enum SVGChart {
+    public struct Series: Sendable {
+        public var name: String
+        /// (x, y, error bar half-height)
+        public var points: [(x: Double, y: Double, err: Double)]
+        public var dashed = false
+
+        public init(name: String, points: [(x: Double, y: Double, err: Double)], dashed: Bool = false) {
+            self.name = name; self.points = points; self.dashed = dashed
+        }
+    }
+
+    public static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
+
+    static let width = 640.0, height = 360.0
+    static let left = 64.0, right = 170.0, top = 30.0, bottom = 48.0
+
+    /// A line chart with optional error bars, axes, ticks and a legend on the right.
+    public static func lines(_ series: [Series], title: String, xLabel: String, yLabel: String, xDescending: Bool = false) -> String {
+        let pts = series.flatMap(\.points)
+        guard !pts.isEmpty else { return "" }
+        var x0 = pts.map(\.x).min()!, x1 = pts.map(\.x).max()!
+        var y0 = pts.map { $0.y - $0.err }.min()!, y1 = pts.map { $0.y + $0.err }.max()!
+        if x1 == x0 { x0 -= 0.5; x1 += 0.5 }
+        if y1 == y0 { y0 -= 0.5; y1 += 0.5 }
+        let pad = (y1 - y0) * 0.08
+        y0 -= pad; y1 += pad
+        let pw = width - left - right, ph = height - top - bottom
+        func sx(_ x: Double) -> Double { xDescending ? left + (x1 - x) / (x1 - x0) * pw : left + (x - x0) / (x1 - x0) * pw }
+        func sy(_ y: Double) -> Double { top + (y1 - y) / (y1 - y0) * ph }
+        var s = header(title)
+        s += axes(x0: x0, x1: x1, y0: y0, y1: y1, sx: sx, sy: sy, xLabel: xLabel, yLabel: yLabel)
+        for (i, ser) in series.enumerated() {
+            let c = palette[i % palette.count]
+            let sorted = ser.points.sorted { $0.x < $1.x }
+            let path = sorted.enumerated().map { j, p in (j == 0 ? "M" : "L") + f(sx(p.x)) + "," + f(sy(p.y)) }.joined(separator: " ")
+            s += "<path d=\"\(path)\" fill=\"none\" stroke=\"\(c)\" stroke-width=\"2\"\(ser.dashed ? " stroke-dasharray=\"6,4\"" : "")/>"
+            for p in sorted {
+                if p.err > 0 {
+                    let x = f(sx(p.x)), a = f(sy(p.y - p.err)), b = f(sy(p.y + p.err))
+                    s += "<path d=\"M\(x),\(a) L\(x),\(b) M\(f(sx(p.x) - 4)),\(a) L\(f(sx(p.x) + 4)),\(a) M\(f(sx(p.x) - 4)),\(b) L\(f(sx(p.x) + 4)),\(b)\" stroke=\"\(c)\" stroke-width=\"1.2\"/>"
+                }
+                s += "<circle cx=\"\(f(sx(p.x)))\" cy=\"\(f(sy(p.y)))\" r=\"3\" fill=\"\(c)\"><title>\(escape(ser.name)): \(String(format: "%.4g", p.y)) ± \(String(format: "%.2g", p.err)) at \(String(format: "%.3g", p.x))</title></circle>"
+            }
+        }
+        s += legend(series.map(\.name))
+        return s + "</svg>"
+    }
+
+    /// Overlaid histograms (step outlines with light fill), one per group, over shared bins.
+    public static func histogram(_ groups: [(name: String, values: [Double])], bins: Int = 30, title: String, xLabel: String) -> String {
+        let all = groups.flatMap(\.values).filter(\.isFinite)
+        guard !all.isEmpty else { return "" }
+        var lo = all.min()!, hi = all.max()!
+        if hi == lo { lo -= 0.5; hi += 0.5 }
+        let w = (hi - lo) / Double(bins)
+        let counts = groups.map { g -> [Double] in
+            var c = [Double](repeating: 0, count: bins)
+            for v in g.values where v.isFinite { c[min(bins - 1, Int((v - lo) / w))] += 1 }
+            return c.map { $0 / Double(max(1, g.values.count)) }      // fraction of the group
+        }
+        let ymax = max(counts.flatMap { $0 }.max() ?? 1, 1e-9) * 1.08
+        let pw = width - left - right, ph = height - top - bottom
+        func sx(_ x: Double) -> Double { left + (x - lo) / (hi - lo) * pw }
+        func sy(_ y: Double) -> Double { top + (ymax - y) / ymax * ph }
+        var s = header(title)
+        s += axes(x0: lo, x1: hi, y0: 0, y1: ymax, sx: sx, sy: sy, xLabel: xLabel, yLabel: "fraction of class")
+        for (i, c) in counts.enumerated() {
+            let col = palette[i % palette.count]
+            var d = "M\(f(sx(lo))),\(f(sy(0)))"
+            for b in 0..<bins {
+                d += " L\(f(sx(lo + Double(b) * w))),\(f(sy(c[b]))) L\(f(sx(lo + Double(b + 1) * w))),\(f(sy(c[b])))"
+            }
+            d += " L\(f(sx(hi))),\(f(sy(0))) Z"
+            s += "<path d=\"\(d)\" fill=\"\(col)\" fill-opacity=\"0.18\" stroke=\"\(col)\" stroke-width=\"1.5\"/>"
+        }
+        s += legend(groups.map { "\($0.name) (\($0.values.count))" })
+        return s + "</svg>"
+    }
+
+    static func header(_ title: String) -> String {
+        "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(escape(title))\">"
+            + "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
+            + "<text x=\"\(f(left))\" y=\"18\" font-size=\"14\" font-weight=\"bold\">\(escape(title))</text>"
+    }
+
+    static func axes(x0: Double, x1: Double, y0: Double, y1: Double, sx: (Double) -> Double, sy: (Double) -> Double,
+                     xLabel: String, yLabel: String) -> String {
+        let pw = width - left - right, ph = height - top - bottom
+        var s = "<g font-size=\"11\" fill=\"#333\">"
+        s += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" height=\"\(f(ph))\" fill=\"none\" stroke=\"#999\"/>"
+        for t in ticks(y0, y1) {
+            s += "<line x1=\"\(f(left))\" x2=\"\(f(left + pw))\" y1=\"\(f(sy(t)))\" y2=\"\(f(sy(t)))\" stroke=\"#eee\"/>"
+            s += "<text x=\"\(f(left - 6))\" y=\"\(f(sy(t) + 4))\" text-anchor=\"end\">\(tickLabel(t))</text>"
+        }
+        for t in ticks(x0, x1) {
+            s += "<line x1=\"\(f(sx(t)))\" x2=\"\(f(sx(t)))\" y1=\"\(f(top + ph))\" y2=\"\(f(top + ph + 4))\" stroke=\"#999\"/>"
+            s += "<text x=\"\(f(sx(t)))\" y=\"\(f(top + ph + 17))\" text-anchor=\"middle\">\(tickLabel(t))</text>"
+        }
+        s += "<text x=\"\(f(left + pw / 2))\" y=\"\(f(height - 8))\" text-anchor=\"middle\">\(escape(xLabel))</text>"
+        s += "<text transform=\"translate(16,\(f(top + ph / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>"
+        return s + "</g>"
+    }
+
+    static func legend(_ names: [String]) -> String {
+        var s = "<g font-size=\"11\">"
+        for (i, n) in names.enumerated() {
+            let y = top + 8 + Double(i) * 18
+            s += "<rect x=\"\(f(width - right + 14))\" y=\"\(f(y - 8))\" width=\"12\" height=\"10\" fill=\"\(palette[i % palette.count])\"/>"
+            // Long names are shortened to fit the legend; the full name is the tooltip.
+            let shown = n.count > 24 ? String(n.prefix(23)) + "…" : n
+            s += "<text x=\"\(f(width - right + 32))\" y=\"\(f(y + 1))\"><title>\(escape(n))</title>\(escape(shown))</text>"
+        }
+        return s + "</g>"
+    }
+
+    /// About five round ticks inside [a, b].
+    static func ticks(_ a: Double, _ b: Double) -> [Double] {
+        let span = b - a
+        guard span > 0, span.isFinite else { return [a] }
+        let raw = span / 5
+        let mag = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 2.5, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? raw
+        var t = ceil(a / step) * step
+        var out: [Double] = []
+        while t <= b + step * 1e-9 { out.append(abs(t) < step * 1e-9 ? 0 : t); t += step }
+        return out
+    }
+
+    static func tickLabel(_ x: Double) -> String { String(format: "%g", (x * 1e6).rounded() / 1e6) }
+    static func f(_ x: Double) -> String { String(format: "%.1f", x) }
+
+    /// Escapes text for HTML and SVG.
+    public static func escape(_ s: String) -> String {
+        var o = ""
+        o.reserveCapacity(s.count)
+        for c in s {
+            switch c {
+            case "&": o += "&amp;"
+            case "<": o += "&lt;"
+            case ">": o += "&gt;"
+            case "\"": o += "&quot;"
+            case "'": o += "&#39;"
+            default: o.append(c)
+            }
+        }
+        return o
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import WinnowCore
+import WinnowData
+
+/// Which classifier to build: a fresh BERT-style encoder (vocabulary plus sizes) or a pretrained
+/// encoder folder (`initFrom`, e.g. models/minilm) with a fresh head. The options of `winnow train`
+/// and `winnow experiment` that shape the model.
+///
+///     var spec = ModelSpec(); spec.vocab = "models/minilm/vocab.txt"; spec.layers = 2
+///     let model = try spec.makeModel(labels: data.sortedLabels, maxLength: 64, seed: 0)
+public struct ModelSpec: Codable, Sendable, Equatable {
+    public var initFrom: String?
+    public var vocab: String?
+    public var layers = 2
+    public var hidden = 128
+    public var heads = 2
+    /// Feed-forward size (nil: 4 x hidden).
+    public var intermediate: Int?
+    /// hf (one linear layer) or paper (3 layers, 64 wide, GELU).
+    public var head = "hf"
+    public var dropout: Float?
+
+    public init() {}
+
+    /// The vocabulary file the tokenizer reads.
+    public var vocabURL: URL {
+        if let vocab { return URL(fileURLWithPath: vocab).standardizedFileURL }
+        return URL(fileURLWithPath: initFrom ?? ".").appendingPathComponent("vocab.txt").standardizedFileURL
+    }
+
+    /// Files copied into every run folder so it is self-contained (vocab.txt, tokenizer_config.json).
+    public var extraFiles: [URL] {
+        var files = [vocabURL]
+        if let initFrom {
+            let tc = URL(fileURLWithPath: initFrom).appendingPathComponent("tokenizer_config.json")
+            if FileManager.default.fileExists(atPath: tc.path) { files.append(tc) }
+        }
+        return files
+    }
+
+    public func validate() throws {
+        guard BertConfig.Head(rawValue: head) != nil else { throw WinnowError.invalidOption(name: "--head", reason: "must be hf or paper") }
+        guard hidden > 0, heads > 0, hidden % heads == 0 else {
+            throw WinnowError.invalidOption(name: "--hidden", reason: "must be a positive multiple of --heads")
+        }
+        guard layers >= 1 else { throw WinnowError.invalidOption(name: "--layers", reason: "must be at least 1") }
+        if initFrom == nil && vocab == nil {
+            throw WinnowError.invalidOption(name: "--vocab", reason: "a fresh model needs --vocab FILE (or start from --init DIR)")
+        }
+    }
+
+    public func tokenizer() throws -> BertTokenizer {
+        if let initFrom, vocab == nil { return try BertTokenizer(folder: URL(fileURLWithPath: initFrom)) }
+        return BertTokenizer(vocabulary: try Vocabulary(contentsOf: vocabURL))
+    }
+
+    /// A new classifier for `labels` (a pretrained folder's own label names win when it has real ones).
+    public func makeModel(labels dataLabels: [String], maxLength: Int, seed: UInt64) throws -> BertClassifier {
+        try validate()
+        let headKind = BertConfig.Head(rawValue: head)!
+        let model: BertClassifier
+        if let initFrom {
+            let dir = URL(fileURLWithPath: initFrom)
+            var labels = dataLabels
+            if let cfg = try? BertConfig(contentsOf: dir.appendingPathComponent("config.json")),
+               !cfg.labels.isEmpty, !cfg.labels.allSatisfy({ $0.hasPrefix("LABEL_") }) {
+                labels = cfg.labels
+            }
+            model = try BertClassifier(folder: dir, labels: labels, head: headKind, seed: seed)
+            if let dropout { model.setDropout(dropout) }
+        } else {
+            let vocabulary = try Vocabulary(contentsOf: vocabURL)
+            var config = BertConfig.small(vocabSize: vocabulary.count, hidden: hidden, layers: layers, heads: heads,
+                                          intermediate: intermediate, maxPositions: max(512, maxLength))
+            config.labels = dataLabels
+            config.head = headKind
+            if let dropout { config.hiddenDropoutProb = dropout; config.attentionProbsDropoutProb = dropout }
+            model = BertClassifier(config: config, seed: seed)
+        }
+        guard model.config.maxPositionEmbeddings >= maxLength else {
+            throw WinnowError.invalidOption(name: "--max-length", reason:
+                "\(maxLength) exceeds the model's max_position_embeddings \(model.config.maxPositionEmbeddings)")
+        }
+        return model
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import WinnowCore
+import WinnowData
+
+/// One `log_history` entry of a Hugging Face `trainer_state.json`.
+public struct LogEntry: Sendable, Equatable {
+    public var step: Int
+    public var epoch: Double?
+    public var learningRate: Double?
+    public var loss: Double?
+    public var extra: [String: Double] = [:]
+
+    public init(step: Int, epoch: Double? = nil, learningRate: Double? = nil, loss: Double? = nil, extra: [String: Double] = [:]) {
+        self.step = step
+        self.epoch = epoch
+        self.learningRate = learningRate
+        self.loss = loss
+        self.extra = extra
+    }
+}
+
+/// The parts of `trainer_state.json` Winnow reads and writes (transformers.TrainerState layout).
+public struct TrainerState: Sendable, Equatable {
+    public var globalStep: Int
+    public var epoch: Double
+    public var maxSteps: Int
+    public var numTrainEpochs: Int
+    public var trainBatchSize: Int
+    public var logHistory: [LogEntry]
+
+    public init(globalStep: Int, epoch: Double, maxSteps: Int, numTrainEpochs: Int, trainBatchSize: Int, logHistory: [LogEntry]) {
+        self.globalStep = globalStep
+        self.epoch = epoch
+        self.maxSteps = maxSteps
+        self.numTrainEpochs = numTrainEpochs
+        self.trainBatchSize = trainBatchSize
+        self.logHistory = logHistory
+    }
+
+    public init(contentsOf url: URL) throws {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw WinnowError.missingFile(path: url.path, reason: "no trainer_state.json here")
+        }
+        let raw = try Data(contentsOf: url)
+        guard let obj = try? JSONSerialization.jsonObject(with: raw), let d = obj as? [String: Any] else {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not a JSON object")
+        }
+        // JSONSerialization's number parsing on Linux is not correctly rounded; JSONDecoder's is, so
+        // log values are re-read through it (a resumed run then rewrites them bit for bit).
+        let exact = (try? JSONDecoder().decode(ExactHistory.self, from: raw))?.log_history
+        guard let gs = (d["global_step"] as? NSNumber)?.intValue else {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "field 'global_step' missing or not a number")
+        }
+        globalStep = gs
+        epoch = (d["epoch"] as? NSNumber)?.doubleValue ?? 0
+        maxSteps = (d["max_steps"] as? NSNumber)?.intValue ?? gs
+        numTrainEpochs = (d["num_train_epochs"] as? NSNumber)?.intValue ?? 0
+        trainBatchSize = (d["train_batch_size"] as? NSNumber)?.intValue ?? 0
+        guard let hist = (d["log_history"] ?? []) as? [[String: Any]] else {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "field 'log_history' is not a list of objects")
+        }
+        logHistory = try hist.enumerated().map { i, e in
+            guard let step = (e["step"] as? NSNumber)?.intValue else {
+                throw WinnowError.invalidFile(path: url.path, line: nil, reason: "log_history[\(i)] has no integer 'step'")
+            }
+            let x = exact.flatMap { i < $0.count ? $0[i] : nil } ?? [:]
+            func num(_ k: String) -> Double? { x[k]?.value ?? (e[k] as? NSNumber)?.doubleValue }
+            var extra: [String: Double] = [:]
+            for (k, v) in e where !["step", "epoch", "learning_rate", "loss"].contains(k) {
+                if v is NSNumber, let n = num(k) { extra[k] = n }
+            }
+            return LogEntry(step: step, epoch: num("epoch"), learningRate: num("learning_rate"), loss: num("loss"), extra: extra)
+        }
+    }
+
+    /// log_history numbers read by JSONDecoder (correctly rounded); other values are ignored.
+    struct ExactHistory: Decodable {
+        struct Number: Decodable {
+            let value: Double?
+            init(from decoder: Decoder) throws { value = try? decoder.singleValueContainer().decode(Double.self) }
+        }
+        let log_history: [[String: Number]]?
+    }
+
+    /// eta_k: the `learning_rate` of the log entry with the largest step <= `step` (design section 3).
+    public func learningRate(atStep step: Int) -> Double? {
+        logHistory.filter { $0.step <= step && $0.learningRate != nil }.max { $0.step < $1.step }?.learningRate
+    }
+
+    public func write(to url: URL) throws {
+        let hist: [[String: Any]] = logHistory.map { e in
+            var d: [String: Any] = ["step": e.step]
+            if let v = e.epoch { d["epoch"] = v }
+            if let v = e.learningRate { d["learning_rate"] = v }
+            if let v = e.loss { d["loss"] = v }
+            for (k, v) in e.extra { d[k] = v }
+            return d
+        }
+        let d: [String: Any] = [
+            "global_step": globalStep, "epoch": epoch, "max_steps": maxSteps, "num_train_epochs": numTrainEpochs,
+            "train_batch_size": trainBatchSize, "log_history": hist, "best_metric": NSNull(),
+            "best_model_checkpoint": NSNull(), "is_local_process_zero": true, "is_world_process_zero": true,
+            "is_hyper_param_search": false, "logging_steps": 1, "total_flos": 0, "trial_name": NSNull(), "trial_params": NSNull(),
+        ]
+        try AtomicFile.write(JSONSerialization.data(withJSONObject: d, options: [.prettyPrinted, .sortedKeys]), to: url)
+    }
+}
+
+/// A run folder in the Hugging Face Trainer layout (design section 3):
+/// `config.json`, `vocab.txt`, `winnow.json`, `checkpoint-<step>/`, `dynamics.safetensors`.
+///
+///     let run = try RunFolder(url: URL(fileURLWithPath: "runs/rt"))
+///     for ck in run.checkpoints { print(ck.step, run.learningRate(of: ck) ?? .nan) }
+public struct RunFolder: Sendable {
+    public struct Checkpoint: Sendable, Equatable {
+        public let step: Int
+        public let url: URL
+    }
+
+    public let url: URL
+    /// Checkpoints sorted by step.
+    public let checkpoints: [Checkpoint]
+
+    public init(url: URL) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue else {
+            throw WinnowError.missingFile(path: url.path, reason: "no such run folder")
+        }
+        self.url = url
+        let items = try FileManager.default.contentsOfDirectory(atPath: url.path)
+        checkpoints = items.compactMap { name -> Checkpoint? in
+            guard name.hasPrefix("checkpoint-"), let s = Int(name.dropFirst("checkpoint-".count)) else { return nil }
+            return Checkpoint(step: s, url: url.appendingPathComponent(name))
+        }.sorted { $0.step < $1.step }
+    }
+
+    public var configURL: URL { url.appendingPathComponent("config.json") }
+    public var vocabURL: URL { url.appendingPathComponent("vocab.txt") }
+    public var dynamicsURL: URL { url.appendingPathComponent("dynamics.safetensors") }
+    public var hasDynamics: Bool { FileManager.default.fileExists(atPath: dynamicsURL.path) }
+
+    /// The folder holding the tokenizer files: the run itself, or else its last checkpoint.
+    public var tokenizerFolder: URL {
+        let fm = FileManager.default
+        for dir in [url] + checkpoints.reversed().map(\.url) {
+            for f in ["vocab.txt", "tokenizer.json"] where fm.fileExists(atPath: dir.appendingPathComponent(f).path) { return dir }
+        }
+        return url
+    }
+
+    /// The folder of the final model: the run root when it holds weights, else the last checkpoint.
+    public var finalModelFolder: URL {
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("model.safetensors").path) { return url }
+        return checkpoints.last?.url ?? url
+    }
+
+    /// Trainer state of the last checkpoint (or the run root), whichever has the most history.
+    public func trainerState() throws -> TrainerState {
+        let root = url.appendingPathComponent("trainer_state.json")
+        if FileManager.default.fileExists(atPath: root.path) { return try TrainerState(contentsOf: root) }
+        guard let last = checkpoints.last else {
+            throw WinnowError.missingFile(path: root.path, reason: "no trainer_state.json and no checkpoint-* folders")
+        }
+        return try TrainerState(contentsOf: last.url.appendingPathComponent("trainer_state.json"))
+    }
+
+    /// eta_k for a checkpoint, from the run's trainer state.
+    public func learningRate(of ck: Checkpoint) throws -> Double {
+        let state = try trainerState()
+        guard let lr = state.learningRate(atStep: ck.step) else {
+            throw WinnowError.invalidFile(path: url.appendingPathComponent("trainer_state.json").path, line: nil,
+                reason: "no learning_rate logged at or before step \(ck.step); pass --lr")
+        }
+        return lr
+    }
+
+    /// Chooses checkpoints: "all", "first", "last", or a comma-separated list of steps.
+    public func select(_ spec: String) throws -> [Checkpoint] {
+        guard !checkpoints.isEmpty else {
+            throw WinnowError.missingFile(path: url.path, reason: "this run has no checkpoint-<step> folders")
+        }
+        switch spec {
+        case "all": return checkpoints
+        case "first": return [checkpoints[0]]
+        case "last": return [checkpoints[checkpoints.count - 1]]
+        default:
+            return try spec.split(separator: ",").map { part in
+                let word = part.trimmingCharacters(in: .whitespaces)
+                if word == "first" { return checkpoints[0] }
+                if word == "last" { return checkpoints[checkpoints.count - 1] }
+                guard let s = Int(word) else {
+                    throw WinnowError.invalidOption(name: "--checkpoints", reason: "'\(part)' is not all, first, last or a step")
+                }
+                guard let ck = checkpoints.first(where: { $0.step == s }) else {
+                    throw WinnowError.invalidOption(name: "--checkpoints", reason:
+                        "no checkpoint-\(s) in \(url.path); steps here: \(checkpoints.map { String($0.step) }.joined(separator: ","))")
+                }
+                return ck
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowTraining
+
+/// GraNd: || d CE / d theta_S ||_2 per example, averaged over the chosen checkpoints, computed from
+/// per-layer gradient factors (Gram form) without materialising per-example gradients.
+///
+///     let r = try GraNd.score(run)
+public enum GraNd {
+    public static func score(_ sr: ScoringRun) throws -> ScoreResult {
+        let K = Double(sr.models.count)
+        let sel = try ParameterSelection(sr.options.params, names: sr.models[0].parameters.names,
+                                         layers: sr.models[0].config.numHiddenLayers)
+        var grand: [Double] = []
+        let table = try sr.stream("grand") { batch in
+            ensureCount(&grand, batch.indices.max()! + 1)
+            for model in sr.models {
+                model.perExampleLossBackward(batch)
+                let f = model.gradientFactors(batch, selection: sel, lastHidden: sr.options.lastHidden)
+                var sq = [Float](repeating: 0, count: batch.size)
+                f.addNorms(into: &sq, scale: 1)
+                for b in 0..<batch.size { grand[batch.indices[b]] += Double(sq[b]).squareRoot() / K }
+            }
+        }
+        var r = ScoreResult(method: "grand", scores: grand, table: table)
+        r.notes = ["GraNd = ||dCE/dtheta||_2 over \(sr.options.lastHidden ? "the pooled [CLS] vector" : "\(sel.names.count) tensor(s) (--params \(sel.spec))"), averaged over \(sr.models.count) checkpoint(s)"]
+        return r
+    }
+}

@@ -1,0 +1,76 @@
+import CKernels
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowTraining
+
+/// PVI (Ethayarajh et al. 2022): PVI(x -> y) = -log2 p_null(y | empty) + log2 p(y | x), with the null
+/// model trained on the same labels and empty inputs (`winnow train --null`): `[CLS] [SEP]`, or
+/// `[CLS] [SEP] [SEP]` for pairs. Uses the final model of each run. Its score is -PVI (higher = harder:
+/// little usable information); the `pvi` column holds PVI itself.
+///
+///     let r = try PVI.score(run: runURL, nullRun: nullURL, data: jsonl, options: opts)
+/// `nullInputs: false` feeds the null model the real inputs (a check: PVI of a run against itself is 0).
+public enum PVI {
+    public static func score(run: URL, nullRun: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
+                             nullInputs: Bool = true) throws -> ScoreResult {
+        try score(Runs(run: run, nullRun: nullRun, data: data, fields: fields, options: options, nullInputs: nullInputs))
+    }
+
+    /// What PVI reads, built once: the two scoring runs (the null one with empty inputs) and their final
+    /// models. Scoring in parts keeps one and sets `exampleRange` per part, so each part continues
+    /// from the reader position where the previous one stopped instead of re-reading the file.
+    public final class Runs {
+        public private(set) var full: ScoringRun, null: ScoringRun
+        let fullModel: BertClassifier, nullModel: BertClassifier
+
+        public init(run: URL, nullRun: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
+                    nullInputs: Bool = true) throws {
+            var o = options
+            o.checkpoints = "last"
+            full = try ScoringRun(run: run, data: data, fields: fields, options: o)
+            null = try ScoringRun(run: nullRun, data: data, fields: fields, options: o, null: nullInputs)
+            guard full.models[0].config.labels == null.models[0].config.labels else {
+                throw WinnowError.invalidOption(name: "--null-run", reason:
+                    "its labels \(null.models[0].config.labels) differ from the run's \(full.models[0].config.labels)")
+            }
+            fullModel = try BertClassifier(folder: full.run.finalModelFolder)
+            nullModel = try BertClassifier(folder: null.run.finalModelFolder)
+        }
+
+        /// The examples both runs score (nil: all).
+        public var exampleRange: Range<Int>? {
+            get { full.options.exampleRange }
+            set { full.options.exampleRange = newValue; null.options.exampleRange = newValue }
+        }
+    }
+
+    /// The null run PVI needs, or the error that says how to make one.
+    static func requireNullRun(_ nullRun: URL?) throws -> URL {
+        guard let nullRun else { throw WinnowError.invalidOption(name: "--null-run", reason: "pvi needs a null run (`winnow train --null`)") }
+        return nullRun
+    }
+
+    public static func score(_ runs: Runs) throws -> ScoreResult {
+        let (lp, table) = try logProbabilities(runs.full, finalModel: runs.fullModel)
+        let (lpNull, _) = try logProbabilities(runs.null, finalModel: runs.nullModel)
+        let pvi = zip(lp, lpNull).map { $0 - $1 }
+        var r = ScoreResult(method: "pvi", scores: pvi.map { -$0 }, table: table)
+        r.components = [("pvi", pvi), ("log2p", lp), ("log2p_null", lpNull)]
+        r.notes = ["score = -PVI (higher = harder); PVI = log2 p(y|x) - log2 p_null(y|empty), final models of both runs"]
+        return r
+    }
+
+    /// log2 p(y | input) per example, in inference mode.
+    static func logProbabilities(_ sr: ScoringRun, finalModel model: BertClassifier) throws -> ([Double], ExampleTable) {
+        var out: [Double] = []
+        let table = try sr.stream(sr.nullInputs ? "pvi (null model)" : "pvi") { batch in
+            ensureCount(&out, batch.indices.max()! + 1)
+            model.forward(batch, keepForBackward: false, clsOnly: true)
+            let (losses, _) = model.crossEntropy(batch)
+            for b in 0..<batch.size { out[batch.indices[b]] = -Double(losses[b]) / M_LN2 }
+        }
+        return (out, table)
+    }
+}

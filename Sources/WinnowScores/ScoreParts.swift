@@ -1,0 +1,190 @@
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowTraining
+
+/// Resumable scoring: the examples are scored in consecutive parts, and every finished part is saved
+/// under a parts folder (raw Float64 values plus a JSON table), so a killed `winnow score` rerun with
+/// `--resume` scores only the missing parts. Every per-example score depends on its example alone, so
+/// the merged result equals an uninterrupted run value for value.
+///
+///     let r = try ScoreParts.score("vog", run: run, data: data, options: o, parts: URL(fileURLWithPath: "vog.csv.parts"))
+public enum ScoreParts {
+    /// Examples per part.
+    public static let defaultPartSize = 8192
+
+    struct Manifest: Codable, Equatable {
+        var method: String
+        var run: String
+        var data: String
+        var nullRun: String?
+        var checkpoints: String
+        var params: String
+        var lastHidden: Bool
+        var targetPredicted: Bool
+        var learningRate: Double?
+        var maxLength: Int
+        var examples: Int
+        var partSize: Int
+        var shard: Shard?
+    }
+
+    struct PartTable: Codable {
+        var labelNames: [String]
+        var labels: [Int32]
+        var lines: [Int]
+        var ids: [String?]
+        var components: [String]
+        var notes: [String]
+    }
+
+    public static func score(_ method: String, run: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
+                             nullRun: URL? = nil, parts dir: URL, resume: Bool, partSize: Int = defaultPartSize,
+                             shard: Shard? = nil) throws -> ScoreResult {
+        let done = try scoreParts(method, run: run, data: data, fields: fields, options: options, nullRun: nullRun, parts: dir,
+                                  resume: resume, partSize: partSize, shard: shard)
+        var merged: ScoreResult? = nil
+        for k in 0..<done.count {
+            let r = try loadPart(dir, k, offset: done.offsets[k])
+            merged = merged.map { append($0, r) } ?? r
+        }
+        var result = merged!
+        result.method = method
+        result.table.indexOffset = done.offsets[0]
+        return result
+    }
+
+    /// Scores every part (or reuses the saved ones) and writes the result to `url` part by part, as
+    /// `ScoreWriter` would write `score(...)`'s result, without holding more than one part in memory:
+    /// peak memory does not grow with the data set. Returns the number of examples and the notes.
+    public static func scoreToFile(_ method: String, run: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
+                                   nullRun: URL? = nil, parts dir: URL, resume: Bool, partSize: Int = defaultPartSize,
+                                   shard: Shard? = nil, format: ScoreWriter.Format, to url: URL) throws -> (count: Int, notes: [String]) {
+        let done = try scoreParts(method, run: run, data: data, fields: fields, options: options, nullRun: nullRun, parts: dir,
+                                  resume: resume, partSize: partSize, shard: shard)
+        let first = try loadPart(dir, 0, offset: done.offsets[0])
+        try ScoreWriter.write(format: format, count: done.examples, components: first.components.map(\.0), to: url) { emit in
+            try emit(first)
+            for k in 1..<max(1, done.count) { try emit(try loadPart(dir, k, offset: done.offsets[k])) }
+        }
+        return (done.examples, first.notes)
+    }
+
+    /// Makes sure every part of the scoring is saved under `dir`: reuses saved parts on `resume`,
+    /// scores the rest. Returns the number of parts, the global index of each part's first example,
+    /// and the number of examples in all.
+    static func scoreParts(_ method: String, run: URL, data: URL, fields: FieldNames, options: ScoreOptions, nullRun: URL?,
+                           parts dir: URL, resume: Bool, partSize: Int, shard: Shard?) throws -> (count: Int, offsets: [Int], examples: Int) {
+        let fm = FileManager.default
+        let total = try Scorer.countExamples(data, fields: fields)
+        let span = shard?.range(of: total) ?? 0..<total
+        let n = span.count
+        let manifest = Manifest(method: method, run: run.standardizedFileURL.path, data: data.standardizedFileURL.path,
+                                nullRun: nullRun?.standardizedFileURL.path, checkpoints: options.checkpoints, params: options.params,
+                                lastHidden: options.lastHidden, targetPredicted: options.targetPredicted, learningRate: options.learningRate,
+                                maxLength: options.maxLength, examples: total, partSize: partSize, shard: shard)
+        let manifestURL = dir.appendingPathComponent("manifest.json")
+        if resume, fm.fileExists(atPath: manifestURL.path) {
+            let old = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: manifestURL))
+            guard old == manifest else {
+                throw WinnowError.invalidOption(name: "--resume", reason:
+                    "\(dir.path) holds parts of another scoring (method, run, data or options differ); delete it or rerun without --resume")
+            }
+            if !options.quiet { printError("score: resuming from \(dir.path)") }
+        } else {
+            if fm.fileExists(atPath: dir.path) { try fm.removeItem(at: dir) }
+            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys]
+            try AtomicFile.write(enc.encode(manifest), to: manifestURL)
+        }
+        let count = max(1, (n + partSize - 1) / partSize)
+        var offsets: [Int] = []
+        // One bar for the job (PVI passes over each part twice: the model's inputs and the null inputs).
+        let passes = method == "pvi" ? 2 : 1
+        let bar = ProgressBar(label: method, total: passes * n, unit: "ex", quiet: options.quiet)
+        var options = options
+        options.progress = bar
+        var sr: ScoringRun? = nil
+        var pvi: PVI.Runs? = nil
+        for k in 0..<count {
+            let range = (span.lowerBound + k * partSize)..<(span.lowerBound + min(n, (k + 1) * partSize))
+            offsets.append(range.lowerBound)
+            if isSaved(dir, k) {
+                bar.advance(by: passes * range.count, note: "part \(k + 1)/\(count) saved earlier")
+            } else {
+                let r: ScoreResult
+                var o = options
+                o.exampleRange = range
+                if method == "pvi" {
+                    if pvi == nil { pvi = try PVI.Runs(run: run, nullRun: try PVI.requireNullRun(nullRun), data: data, fields: fields, options: o) }
+                    pvi!.exampleRange = range
+                    r = try PVI.score(pvi!)
+                } else {
+                    if sr == nil {
+                        sr = try ScoringRun(run: run, data: data, fields: fields, options: o)
+                        if !options.quiet {
+                            printError(String(format: "score %@: %d checkpoint(s) [%@], memory estimate %.0f MiB (limit %d MiB), %d part(s)",
+                                              method, sr!.checkpoints.count, sr!.checkpoints.map { String($0.step) }.joined(separator: ","),
+                                              Double(sr!.memoryEstimate()) / 1048576, options.memoryLimit >> 20, count))
+                        }
+                    }
+                    sr!.options.exampleRange = range
+                    r = try Scorer.score(method, sr!)
+                }
+                guard r.scores.count == range.count else {
+                    throw WinnowError.invalidFile(path: data.path, line: nil, reason: "changed while it was being scored (part \(k) has \(r.scores.count) examples, expected \(range.count))")
+                }
+                try save(r, dir, k)
+            }
+        }
+        bar.finish(note: "\(count) part(s)")
+        return (count, offsets, n)
+    }
+
+    static func append(_ a: ScoreResult, _ b: ScoreResult) -> ScoreResult {
+        var out = a
+        out.scores += b.scores
+        out.table.labels += b.table.labels
+        out.table.lines += b.table.lines
+        out.table.ids += b.table.ids
+        out.components = zip(a.components, b.components).map { ($0.0, $0.1 + $1.1) }
+        return out
+    }
+
+    static func save(_ r: ScoreResult, _ dir: URL, _ k: Int) throws {
+        var values = r.scores
+        for (_, c) in r.components { values += c }
+        try values.withUnsafeBufferPointer { try AtomicFile.write(Data(buffer: $0), to: dir.appendingPathComponent("part-\(k).f64")) }
+        let t = PartTable(labelNames: r.table.labelNames, labels: r.table.labels, lines: r.table.lines, ids: r.table.ids,
+                          components: r.components.map(\.0), notes: r.notes)
+        // The table is written last: its presence marks the part complete.
+        try AtomicFile.write(JSONEncoder().encode(t), to: dir.appendingPathComponent("part-\(k).json"))
+    }
+
+    /// Whether part k is complete on disk (its table is written last).
+    static func isSaved(_ dir: URL, _ k: Int) -> Bool {
+        FileManager.default.fileExists(atPath: dir.appendingPathComponent("part-\(k).json").path)
+            && FileManager.default.fileExists(atPath: dir.appendingPathComponent("part-\(k).f64").path)
+    }
+
+    /// Part k as saved, its rows numbered from `offset`.
+    static func loadPart(_ dir: URL, _ k: Int, offset: Int) throws -> ScoreResult {
+        let tURL = dir.appendingPathComponent("part-\(k).json"), vURL = dir.appendingPathComponent("part-\(k).f64")
+        let t = try JSONDecoder().decode(PartTable.self, from: Data(contentsOf: tURL))
+        let raw = try Data(contentsOf: vURL)
+        let m = t.labels.count
+        guard raw.count == 8 * m * (1 + t.components.count) else {
+            throw WinnowError.invalidFile(path: vURL.path, line: nil, reason: "holds \(raw.count) bytes, expected \(8 * m * (1 + t.components.count)); delete the parts folder")
+        }
+        let values = raw.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+        var table = ExampleTable(labelNames: t.labelNames)
+        table.labels = t.labels; table.lines = t.lines; table.ids = t.ids
+        var r = ScoreResult(method: "", scores: Array(values[0..<m]), table: table)
+        r.components = t.components.enumerated().map { i, name in (name, Array(values[((i + 1) * m)..<((i + 2) * m)])) }
+        r.notes = t.notes
+        r.table.indexOffset = offset
+        return r
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowTraining
+
+/// Writes per-example scores: CSV (default) or JSONL with columns `index,line,id,label,score` plus the
+/// score's components, or `.npy` with the score vector. Always atomically.
+///
+///     try ScoreWriter.write(result, format: .csv, to: url)
+public enum ScoreWriter {
+    public enum Format: String, Sendable, CaseIterable { case csv, jsonl, npy }
+
+    public static func write(_ r: ScoreResult, format: Format, to url: URL) throws {
+        try write(format: format, count: r.scores.count, components: r.components.map(\.0), to: url) { emit in try emit(r) }
+    }
+
+    /// Writes results that arrive part by part (consecutive examples, each numbered from its
+    /// `table.indexOffset`, all with the components `components`), `count` examples in all, holding one
+    /// part at a time: the same file `write(_:format:to:)` gives for the merged result.
+    public static func write(format: Format, count: Int, components: [String], to url: URL,
+                             _ produce: (_ emit: (ScoreResult) throws -> Void) throws -> Void) throws {
+        var written = 0
+        func check(_ r: ScoreResult) {
+            precondition(r.table.count == r.scores.count, "ScoreWriter: \(r.scores.count) scores for \(r.table.count) examples")
+            precondition(r.components.map(\.0) == components, "ScoreWriter: parts with different components")
+            written += r.scores.count
+        }
+        switch format {
+        case .npy:
+            try AtomicFile.write(to: url) { fd in
+                try npyHeader(shape: [count]).withUnsafeBytes { try AtomicFile.writeAll(fd: fd, $0, path: url.path) }
+                try produce { r in
+                    check(r)
+                    try r.scores.withUnsafeBytes { try AtomicFile.writeAll(fd: fd, $0, path: url.path) }
+                }
+            }
+        case .csv:
+            try AtomicFile.writeLines(to: url) { emitLine in try withoutActuallyEscaping(emitLine) { emit in
+                try emit((["index", "line", "id", "label", "score"] + components).joined(separator: ","))
+                try produce { r in
+                    check(r)
+                    let data = r.table
+                    for i in 0..<data.count {
+                        var row = [String(i + data.indexOffset), String(data.lines[i]), csv(data.ids[i] ?? ""), csv(label(data, i)), num(r.scores[i])]
+                        row += r.components.map { num($0.1[i]) }
+                        try emit(row.joined(separator: ","))
+                    }
+                }
+            } }
+        case .jsonl:
+            try AtomicFile.writeLines(to: url) { emitLine in try withoutActuallyEscaping(emitLine) { emit in
+                try produce { r in
+                    check(r)
+                    let data = r.table
+                    for i in 0..<data.count {
+                        var d: [String: Any] = ["index": i + data.indexOffset, "line": data.lines[i], "label": label(data, i), "score": r.scores[i]]
+                        d["id"] = data.ids[i] ?? NSNull()
+                        for (k, v) in r.components { d[k] = v[i] }
+                        try emit(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self))
+                    }
+                }
+            } }
+        }
+        precondition(written == count, "ScoreWriter: \(written) examples written, \(count) announced")
+    }
+
+    static func label(_ d: ExampleTable, _ i: Int) -> String { d.labels[i] >= 0 ? d.labelNames[Int(d.labels[i])] : "" }
+    static func num(_ x: Double) -> String { String(format: "%.9g", x) }
+    package static func csv(_ s: String) -> String {
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    /// A NumPy .npy (format 1.0) of little-endian float64 values in row-major order.
+    public static func npy(_ values: [Double], shape: [Int]) -> Data {
+        var d = npyHeader(shape: shape)
+        values.withUnsafeBufferPointer { d.append(Data(buffer: $0)) }
+        return d
+    }
+
+    /// The .npy header for float64 values of `shape` (the values follow it).
+    static func npyHeader(shape: [Int]) -> Data {
+        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '<f8', 'fortran_order': False, 'shape': \(shapeText), }"
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        var d = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0])
+        let len = UInt16(header.utf8.count)
+        d.append(contentsOf: [UInt8(len & 0xff), UInt8(len >> 8)])
+        d.append(Data(header.utf8))
+        return d
+    }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowTraining
+
+/// Options shared by the scores (the flags of `winnow score`).
+public struct ScoreOptions: Sendable {
+    /// all | first | last | STEP,STEP,...
+    public var checkpoints = "all"
+    /// all | classifier | first-layer | last-layer | embeddings | PREFIX,...
+    public var params = "all"
+    /// Gradients with respect to parameters, or to the pooled [CLS] vector (`last-hidden`).
+    public var lastHidden = false
+    /// VoG: use the class predicted by the last chosen checkpoint instead of the label.
+    public var targetPredicted = false
+    /// Overrides every checkpoint's learning rate eta_k (TracIn); 1 gives the unweighted sum.
+    public var learningRate: Double? = nil
+    /// TracIn: project per-example gradients to about this many dimensions per layer (nil: exact).
+    public var projectDim: Int? = nil
+    /// Seed of the random projection.
+    public var seed: UInt64 = 0
+    public var batchSize = 32
+    public var maxLength = 128
+    /// Bytes the scorer may use; it splits its work to stay under this bound.
+    public var memoryLimit = 2 << 30
+    public var quiet = false
+    /// Score only the used examples at these positions (a part of a resumable run, or a shard).
+    public var exampleRange: Range<Int>? = nil
+    /// A bar over the whole job (resumable parts), advanced by every scored batch instead of a bar per
+    /// pass over the file.
+    var progress: ProgressBar? = nil
+
+    public init() {}
+}
+
+/// Who the scored rows are: position, input line, id and label of every used example.
+public struct ExampleTable: Sendable, Equatable {
+    public var labelNames: [String]
+    public var labels: [Int32] = []
+    public var lines: [Int] = []
+    public var ids: [String?] = []
+    /// Position of the first row in the whole file (a shard's outputs number rows globally).
+    public var indexOffset = 0
+
+    public init(labelNames: [String]) { self.labelNames = labelNames }
+
+    public init(_ d: EncodedDataset) {
+        labelNames = d.labelNames
+        labels = d.labels
+        lines = d.lines
+        ids = d.ids
+    }
+
+    public var count: Int { labels.count }
+
+    mutating func append(_ d: EncodedDataset) {
+        labels += d.labels
+        lines += d.lines
+        ids += d.ids
+    }
+}
+
+/// One score per used example, with named components (e.g. confidence, variability) and flags.
+public struct ScoreResult: Sendable {
+    public var method: String
+    public var scores: [Double]
+    /// Extra columns, in order.
+    public var components: [(String, [Double])] = []
+    /// Human-readable notes on conventions and what was used (printed by the CLI).
+    public var notes: [String] = []
+    /// The scored examples.
+    public var table: ExampleTable
+
+    public init(method: String, scores: [Double], table: ExampleTable) {
+        self.method = method
+        self.scores = scores
+        self.table = table
+    }
+}
+
+/// A run's chosen checkpoints loaded into memory, its tokenizer, and a data file that is streamed in
+/// chunks: memory does not grow with the number of examples beyond the per-example outputs.
+///
+///     let sr = try ScoringRun(run: url, data: URL(fileURLWithPath: "train.jsonl"), options: opts)
+///     let table = try sr.stream("vog") { batch in ... }      // batch.indices are global positions
+public struct ScoringRun: @unchecked Sendable {
+    public let run: RunFolder
+    public let checkpoints: [RunFolder.Checkpoint]
+    public let models: [BertClassifier]
+    public let tokenizer: BertTokenizer
+    public let dataURL: URL
+    public let fields: FieldNames
+    /// Encode every input as the empty text (the PVI null model's inputs).
+    public let nullInputs: Bool
+    public var options: ScoreOptions
+    /// Examples tokenized per chunk of the stream.
+    public var chunkSize = 4096
+    /// Reader positions at example indices where a ranged stream stopped, so the next range (the next
+    /// resumable part) starts there instead of re-reading the file from its start.
+    private let positions = PositionCache()
+
+    public init(run url: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions, null: Bool = false) throws {
+        run = try RunFolder(url: url)
+        checkpoints = try run.select(options.checkpoints)
+        models = try checkpoints.map { try BertClassifier(folder: $0.url) }
+        tokenizer = try BertTokenizer(folder: run.tokenizerFolder)
+        let labels = models[0].config.labels
+        for (m, ck) in zip(models, checkpoints) where m.config.labels != labels {
+            throw WinnowError.invalidFile(path: ck.url.appendingPathComponent("config.json").path, line: nil,
+                                          reason: "labels \(m.config.labels) differ from the first checkpoint's \(labels)")
+        }
+        dataURL = data
+        self.fields = fields
+        nullInputs = null
+        var o = options
+        let limit = models[0].config.maxPositionEmbeddings
+        if o.maxLength > limit {
+            // Sequences longer than the position table cannot be encoded; truncate to it, as transformers does.
+            if !o.quiet { printError("note: --max-length \(o.maxLength) exceeds the model's max_position_embeddings; using \(limit)") }
+            o.maxLength = limit
+        }
+        self.options = o
+    }
+
+    /// Convenience: score the file of an already-read data set (its fields are reused).
+    public init(run url: URL, data: JSONLDataset, options: ScoreOptions, null: Bool = false) throws {
+        try self.init(run: url, data: data.url, fields: data.fields, options: options, null: null)
+    }
+
+    public var labelNames: [String] { models[0].config.labels }
+
+    /// Reads, tokenizes and batches the data file chunk by chunk, calling `body` for every batch in
+    /// input order (batch.indices are positions among used examples). Returns the table of examples.
+    @discardableResult
+    public func stream(_ label: String, _ body: (Batch) throws -> Void) throws -> ExampleTable {
+        var reader: JSONLReader
+        var seen = 0
+        if let r = options.exampleRange, let (start, p) = positions.nearest(atOrBefore: r.lowerBound) {
+            reader = try JSONLReader(url: dataURL, resumingAt: p)
+            seen = start
+        } else {
+            reader = try JSONLReader(url: dataURL, fields: fields)
+        }
+        var table = ExampleTable(labelNames: labelNames)
+        let outer = options.progress
+        let bar = ProgressBar(label: label, total: max(reader.fileSize, 1), unit: "B", quiet: options.quiet || outer != nil)
+        var lastBytes = reader.bytesRead
+        // With a range, chunks end exactly at its bounds, so the reader's position there can be kept.
+        func want() -> Int {
+            guard let r = options.exampleRange else { return chunkSize }
+            return max(1, min(chunkSize, (seen < r.lowerBound ? r.lowerBound : r.upperBound) - seen))
+        }
+        while let all = try reader.next(upTo: want()) {
+            var chunk = all
+            if let r = options.exampleRange {
+                let lo = max(0, r.lowerBound - seen), hi = min(all.count, max(0, r.upperBound - seen))
+                seen += all.count
+                if seen == r.lowerBound || seen == r.upperBound { positions.keep(seen, reader.position) }
+                bar.advance(by: reader.bytesRead - lastBytes, note: "\(table.count) examples")
+                lastBytes = reader.bytesRead
+                if lo >= hi { if seen >= r.upperBound { break } else { continue } }
+                chunk = Array(all[lo..<hi])
+            }
+            var part = try EncodedDataset(examples: chunk, url: dataURL, tokenizer: tokenizer, labels: labelNames,
+                                          maxLength: options.maxLength, null: nullInputs)
+            if let i = part.labels.firstIndex(where: { $0 < 0 }) {
+                throw WinnowError.invalidFile(path: dataURL.path, line: part.lines[i], reason: "no label; scores need labels")
+            }
+            let offset = table.count
+            table.append(part)
+            part.indexOffset = offset
+            for batch in part.batches(size: options.batchSize, order: part.sequentialOrder) {
+                try body(batch)
+                outer?.advance(by: batch.size)
+            }
+            bar.advance(by: reader.bytesRead - lastBytes, note: "\(table.count) examples")
+            lastBytes = reader.bytesRead
+        }
+        bar.finish(note: "\(table.count) examples")
+        if reader.skipped > 0 && !options.quiet {
+            printError("note: skipped \(reader.skipped) example(s) without a gold label in \(dataURL.path)")
+        }
+        return table
+    }
+
+    /// eta_k per chosen checkpoint (or the --lr override).
+    public func learningRates() throws -> [Double] {
+        if let lr = options.learningRate { return Array(repeating: lr, count: checkpoints.count) }
+        return try checkpoints.map { try run.learningRate(of: $0) }
+    }
+
+    /// Rough peak memory: the K models and the activations of one batch and one chunk.
+    public func memoryEstimate() -> Int {
+        let c = models[0].config
+        let params = models[0].parameters.scalarCount * 4 * models.count
+        let N = options.batchSize * options.maxLength
+        let acts = N * (16 * c.hiddenSize + 5 * c.intermediateSize) * 4 * max(1, c.numHiddenLayers)
+            + options.batchSize * c.numAttentionHeads * options.maxLength * options.maxLength * 4 * max(1, c.numHiddenLayers)
+        return params + acts + chunkSize * (options.maxLength * 8 + 256)
+    }
+}
+
+/// Grows `a` with zeros to at least `n` elements.
+@inline(__always)
+func ensureCount(_ a: inout [Double], _ n: Int) {
+    if a.count < n { a += [Double](repeating: 0, count: n - a.count) }
+}
+
+/// Reader positions by example index (a reference, so a `ScoringRun` copy shares what it learned).
+final class PositionCache: @unchecked Sendable {
+    private var byIndex: [Int: JSONLReader.Position] = [:]
+    private let lock = NSLock()
+
+    func keep(_ index: Int, _ p: JSONLReader.Position) {
+        lock.lock(); byIndex[index] = p; lock.unlock()
+    }
+
+    /// The kept position with the largest index <= `index`.
+    func nearest(atOrBefore index: Int) -> (Int, JSONLReader.Position)? {
+        lock.lock(); defer { lock.unlock() }
+        guard let k = byIndex.keys.filter({ $0 <= index }).max() else { return nil }
+        return (k, byIndex[k]!)
+    }
+}

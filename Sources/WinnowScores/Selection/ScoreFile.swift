@@ -1,0 +1,56 @@
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowTraining
+
+/// A scores file written by `winnow score` (CSV or JSONL): the input line, label and score of every
+/// scored example.
+///
+///     let f = try ScoreFile(url: URL(fileURLWithPath: "vog.csv"))
+public struct ScoreFile: Sendable {
+    public let url: URL
+    /// 1-based lines in the data file.
+    public var lines: [Int] = []
+    public var labels: [String] = []
+    public var scores: [Double] = []
+
+    public init(url: URL) throws {
+        self.url = url
+        let path = url.path
+        guard FileManager.default.fileExists(atPath: path) else { throw WinnowError.missingFile(path: path, reason: "no such scores file") }
+        guard let text = String(data: try Data(contentsOf: url), encoding: .utf8) else {
+            throw WinnowError.invalidFile(path: path, line: nil, reason: "not valid UTF-8")
+        }
+        let rows = text.split(separator: "\n", omittingEmptySubsequences: true)
+        guard !rows.isEmpty else { throw WinnowError.invalidFile(path: path, line: nil, reason: "the file is empty") }
+        if path.lowercased().hasSuffix(".jsonl") {
+            for (i, r) in rows.enumerated() {
+                guard let o = try? JSONSerialization.jsonObject(with: Data(r.utf8)) as? [String: Any],
+                      let line = (o["line"] as? NSNumber)?.intValue, let score = (o["score"] as? NSNumber)?.doubleValue else {
+                    throw WinnowError.invalidFile(path: path, line: i + 1, reason: "expected an object with integer 'line' and number 'score'")
+                }
+                lines.append(line); scores.append(score); labels.append(o["label"] as? String ?? "")
+            }
+        } else if path.lowercased().hasSuffix(".npy") {
+            throw WinnowError.invalidFile(path: path, line: nil, reason: ".npy holds no line numbers; score with --format csv or jsonl to prune")
+        } else {
+            let header = try CSVDataset.split(String(rows[0]), path: path, line: 1)
+            guard let li = header.firstIndex(of: "line"), let si = header.firstIndex(of: "score") else {
+                throw WinnowError.invalidFile(path: path, line: 1, reason: "the header needs 'line' and 'score' columns (got \(header.joined(separator: ",")))")
+            }
+            let lab = header.firstIndex(of: "label")
+            for (i, r) in rows.dropFirst().enumerated() {
+                let f = try CSVDataset.split(String(r), path: path, line: i + 2)
+                guard f.count == header.count, let line = Int(f[li]), let score = Double(f[si]) else {
+                    throw WinnowError.invalidFile(path: path, line: i + 2, reason: "expected \(header.count) fields with an integer line and a numeric score")
+                }
+                guard score.isFinite else { throw WinnowError.invalidFile(path: path, line: i + 2, reason: "score \(f[si]) is not finite") }
+                lines.append(line); scores.append(score); labels.append(lab.map { f[$0] } ?? "")
+            }
+        }
+        guard Set(lines).count == lines.count else {
+            throw WinnowError.invalidFile(path: path, line: nil, reason: "a data line is scored more than once")
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowTraining
+
+/// How to choose the examples to keep (the options of `winnow prune`, design section 5).
+public struct SelectionOptions: Sendable, Equatable {
+    public enum Preference: String, Sendable, CaseIterable {
+        /// Prefer high (normalised) scores: hard / influential examples.
+        case hard
+        /// Prefer low scores: easy examples.
+        case easy
+        /// Ignore scores.
+        case random
+    }
+
+    public enum Sampling: String, Sendable, CaseIterable {
+        /// Deterministic: the best n, ties broken by index.
+        case top
+        /// Without replacement with weight exp(+-s / T).
+        case softmax
+        /// Without replacement with weight (s - min + eps) for hard, (max - s + eps) for easy.
+        case linear
+        /// Coverage-centric (Zheng et al. 2023): drop the hardest `beta`, split the rest into equal-width
+        /// score bins, fill the budget evenly across bins.
+        case stratified
+    }
+
+    /// Fraction of examples to keep, in [0, 1].
+    public var keep: Double
+    public var preference: Preference = .hard
+    public var sampling: Sampling = .top
+    public var temperature: Double = 1
+    /// Stratified: the hardest fraction dropped as likely noise.
+    public var beta: Double = 0.1
+    public var bins = 50
+    public var normalization: Normalization = .none
+    public var seed: UInt64 = 0
+    /// Added to linear weights so the extreme example keeps a chance.
+    public var epsilon: Double = 1e-6
+
+    public init(keep: Double) { self.keep = keep }
+}
+
+/// Chooses which examples to keep from their scores.
+///
+///     var o = SelectionOptions(keep: 0.5); o.preference = .easy; o.sampling = .softmax
+///     let kept = Selector.choose(scores: s, labels: labels, options: o)   // sorted example indices
+public enum Selector {
+    /// The number kept: round(f * N), halves rounded up.
+    public static func budget(_ n: Int, keep f: Double) -> Int { min(n, max(0, Int((f * Double(n)).rounded(.toNearestOrAwayFromZero)))) }
+
+    /// Indices of the kept examples, ascending (input order).
+    public static func choose(scores raw: [Double], labels: [String], options o: SelectionOptions) -> [Int] {
+        let n = raw.count
+        let k = budget(n, keep: o.keep)
+        let s = o.normalization.apply(raw, labels: labels)
+        var rng = SeededGenerator(seed: o.seed, stream: "select")
+        var chosen: [Int]
+        switch (o.preference, o.sampling) {
+        case (.random, _):
+            chosen = weightedWithoutReplacement(logWeights: [Double](repeating: 0, count: n), k: k, rng: &rng)
+        case (_, .top):
+            let sign: Double = o.preference == .hard ? 1 : -1
+            chosen = Array(s.indices.sorted { sign * s[$0] != sign * s[$1] ? sign * s[$0] > sign * s[$1] : $0 < $1 }.prefix(k))
+        case (_, .softmax):
+            let sign: Double = o.preference == .hard ? 1 : -1
+            chosen = weightedWithoutReplacement(logWeights: s.map { sign * $0 / o.temperature }, k: k, rng: &rng)
+        case (_, .linear):
+            let lo = s.min() ?? 0, hi = s.max() ?? 0
+            let w = s.map { o.preference == .hard ? $0 - lo + o.epsilon : hi - $0 + o.epsilon }
+            chosen = weightedWithoutReplacement(logWeights: w.map { log($0) }, k: k, rng: &rng)
+        case (_, .stratified):
+            chosen = stratified(s, k: k, beta: o.beta, bins: o.bins, easy: o.preference == .easy, rng: &rng)
+        }
+        return chosen.sorted()
+    }
+
+    /// Efraimidis-Spirakis: keep the k largest keys u^(1/w), computed as the k smallest log(E) - log(w)
+    /// with E ~ Exp(1), which stays finite for weights like exp(s / T) with large s.
+    static func weightedWithoutReplacement(logWeights lw: [Double], k: Int, rng: inout SeededGenerator) -> [Int] {
+        let keys = lw.map { w -> Double in
+            let e = -log(max(rng.nextUniform(), 0x1.0p-60))
+            return log(e) - w
+        }
+        return Array(keys.indices.sorted { keys[$0] != keys[$1] ? keys[$0] < keys[$1] : $0 < $1 }.prefix(k))
+    }
+
+    /// Coverage-centric selection: drop the hardest `beta` fraction (the easiest, with `easy`), bin the
+    /// rest into `bins` equal-width score bins, and fill the budget evenly from the smallest bin up,
+    /// drawing uniformly inside each bin.
+    static func stratified(_ s: [Double], k: Int, beta: Double, bins: Int, easy: Bool, rng: inout SeededGenerator) -> [Int] {
+        let order = s.indices.sorted { s[$0] != s[$1] ? s[$0] > s[$1] : $0 < $1 }     // hardest first
+        let drop = min(order.count, Int((beta * Double(order.count)).rounded(.toNearestOrAwayFromZero)))
+        let pool = easy ? Array(order.dropLast(drop)) : Array(order.dropFirst(drop))
+        guard !pool.isEmpty, k > 0 else { return [] }
+        let lo = pool.map { s[$0] }.min()!, hi = pool.map { s[$0] }.max()!
+        var binned = [[Int]](repeating: [], count: max(1, bins))
+        for i in pool {
+            let b = hi > lo ? min(bins - 1, Int((s[i] - lo) / (hi - lo) * Double(bins))) : 0
+            binned[b].append(i)
+        }
+        var nonEmpty = binned.filter { !$0.isEmpty }.sorted { $0.count < $1.count }
+        var budget = min(k, pool.count)
+        var out: [Int] = []
+        while !nonEmpty.isEmpty && budget > 0 {
+            let bin = nonEmpty.removeFirst()
+            let take = min(bin.count, budget / (nonEmpty.count + 1) + (budget % (nonEmpty.count + 1) > 0 ? 1 : 0))
+            var shuffled = bin.sorted()
+            shuffled.shuffle(using: &rng)
+            out += shuffled.prefix(take)
+            budget -= take
+        }
+        return out
+    }
+}

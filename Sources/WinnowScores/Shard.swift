@@ -1,0 +1,105 @@
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowTraining
+
+/// `--shard I/N`: the I-th of N contiguous blocks of a file's used examples (0-based I), so a job
+/// array scores a file in N independent jobs and `winnow merge` joins their outputs into exactly
+/// what one job would write. Block I holds examples [floor(n I / N), floor(n (I+1) / N)).
+public struct Shard: Sendable, Equatable, Codable {
+    public let index: Int
+    public let count: Int
+
+    public init(index: Int, count: Int) throws {
+        guard count >= 1, (0..<count).contains(index) else {
+            throw WinnowError.invalidOption(name: "--shard", reason: "expected I/N with 0 <= I < N, got \(index)/\(count)")
+        }
+        self.index = index
+        self.count = count
+    }
+
+    /// Parses "I/N".
+    public init(parsing s: String) throws {
+        let p = s.split(separator: "/")
+        guard p.count == 2, let i = Int(p[0]), let n = Int(p[1]) else {
+            throw WinnowError.invalidOption(name: "--shard", reason: "expected I/N (e.g. 0/8), got '\(s)'")
+        }
+        try self.init(index: i, count: n)
+    }
+
+    /// This shard's positions among `n` examples.
+    public func range(of n: Int) -> Range<Int> { (n * index / count)..<(n * (index + 1) / count) }
+}
+
+/// Joins shard outputs (CSV or JSONL with an `index` column, or 1-D float64 .npy in shard order)
+/// into the file an unsharded run writes.
+public enum ShardMerge {
+    public static func merge(_ files: [URL], to out: URL) throws {
+        guard let first = files.first else { throw WinnowError.invalidOption(name: "FILES", reason: "give at least one shard output") }
+        let ext = first.pathExtension.lowercased()
+        for f in files where f.pathExtension.lowercased() != ext {
+            throw WinnowError.invalidFile(path: f.path, line: nil, reason: "is not a .\(ext) file like \(first.lastPathComponent)")
+        }
+        switch ext {
+        case "npy": try AtomicFile.write(mergeNpy(files), to: out)
+        case "jsonl": try AtomicFile.write(mergeRows(files, header: false) { line, f, n in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let i = (o["index"] as? NSNumber)?.intValue else {
+                throw WinnowError.invalidFile(path: f.path, line: n, reason: "expected a JSON object with an integer 'index'")
+            }
+            return i
+        }, to: out)
+        default: try AtomicFile.write(mergeRows(files, header: true) { line, f, n in
+            guard let i = Int(line.prefix { $0 != "," }) else {
+                throw WinnowError.invalidFile(path: f.path, line: n, reason: "the first column is not an integer index")
+            }
+            return i
+        }, to: out)
+        }
+    }
+
+    static func mergeRows(_ files: [URL], header: Bool, index: (Substring, URL, Int) throws -> Int) throws -> Data {
+        var head: Substring? = nil
+        var rows: [(Int, Substring)] = []
+        for f in files {
+            guard FileManager.default.fileExists(atPath: f.path) else { throw WinnowError.missingFile(path: f.path, reason: "no such shard output") }
+            let text = String(decoding: try Data(contentsOf: f), as: UTF8.self)
+            var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+            if header {
+                guard let h = lines.first else { throw WinnowError.invalidFile(path: f.path, line: nil, reason: "the file is empty") }
+                if let head, head != h {
+                    throw WinnowError.invalidFile(path: f.path, line: 1, reason: "its header differs from the first shard's: \(h) vs \(head)")
+                }
+                head = h
+                lines.removeFirst()
+            }
+            for (n, l) in lines.enumerated() { rows.append((try index(l, f, n + (header ? 2 : 1)), l)) }
+        }
+        rows.sort { $0.0 < $1.0 }
+        for (k, r) in rows.enumerated() where r.0 != k {
+            throw WinnowError.invalidFile(path: files.map(\.lastPathComponent).joined(separator: ", "), line: nil, reason:
+                "indices are not 0..<\(rows.count) exactly once (found \(r.0) at position \(k)): a shard is missing or repeated")
+        }
+        var out = Data()
+        if let head { out.append(contentsOf: head.utf8); out.append(0x0A) }
+        for (_, l) in rows { out.append(contentsOf: l.utf8); out.append(0x0A) }
+        return out
+    }
+
+    static func mergeNpy(_ files: [URL]) throws -> Data {
+        var values: [Double] = []
+        for f in files {
+            let d = try Data(contentsOf: f)
+            guard d.count >= 10, d.prefix(6) == Data([0x93]) + Data("NUMPY".utf8) else {
+                throw WinnowError.invalidFile(path: f.path, line: nil, reason: "not a .npy file")
+            }
+            let hlen = Int(d[d.startIndex + 8]) | Int(d[d.startIndex + 9]) << 8
+            guard d.count >= 10 + hlen, let header = String(data: d.subdata(in: 10..<(10 + hlen)), encoding: .ascii),
+                  header.contains("'<f8'"), header.contains("False"), (d.count - 10 - hlen) % 8 == 0 else {
+                throw WinnowError.invalidFile(path: f.path, line: nil, reason: "expected a 1-D little-endian float64 array as winnow writes")
+            }
+            d.subdata(in: (10 + hlen)..<d.count).withUnsafeBytes { values += $0.bindMemory(to: Double.self) }
+        }
+        return ScoreWriter.npy(values, shape: [values.count])
+    }
+}

@@ -1,0 +1,104 @@
+import CKernels
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowTraining
+
+/// TracIn (Pruthi et al. 2020): TracIn(z, z') = sum_k eta_k g_k(z) . g_k(z'), g_k = dCE/dtheta_S at
+/// checkpoint k. Self-influence is TracIn(z, z). Dot products come from per-layer gradient factors
+/// (Gram form), never from materialised per-example gradients.
+///
+///     let selfInfluence = try TracIn.selfInfluence(run)
+///     let matrix = try TracIn.trainToTest(run, test: testRun)      // [N_test, N_train]
+public enum TracIn {
+    static func selection(_ sr: ScoringRun) throws -> ParameterSelection {
+        try ParameterSelection(sr.options.params, names: sr.models[0].parameters.names, layers: sr.models[0].config.numHiddenLayers)
+    }
+
+    public static func selfInfluence(_ sr: ScoringRun) throws -> ScoreResult {
+        let sel = try selection(sr)
+        let eta = try sr.learningRates()
+        var out: [Double] = []
+        let projector = sr.options.projectDim.map { GradientProjector(dim: $0, seed: sr.options.seed) }
+        let table = try sr.stream("tracin") { batch in
+            ensureCount(&out, batch.indices.max()! + 1)
+            for (k, model) in sr.models.enumerated() {
+                model.perExampleLossBackward(batch)
+                let f = model.gradientFactors(batch, selection: sel, lastHidden: sr.options.lastHidden)
+                var sq = [Float](repeating: 0, count: batch.size)
+                if let projector {
+                    let v = projector.project(f)
+                    let d = v.shape[1]
+                    for b in 0..<batch.size { sq[b] = Float(ck_sum_squares(v.ptr + b * d, d)) }
+                } else {
+                    f.addNorms(into: &sq, scale: 1)
+                }
+                for b in 0..<batch.size { out[batch.indices[b]] += eta[k] * Double(sq[b]) }
+            }
+        }
+        var r = ScoreResult(method: "tracin", scores: out, table: table)
+        if let p = sr.options.projectDim { r.notes.append("approximate: gradients randomly projected (--project \(p), seed \(sr.options.seed))") }
+        r.notes.insert("self-influence = sum_k eta_k ||g_k||^2 over \(sr.models.count) checkpoint(s), eta = \(eta.map { String(format: "%.3g", $0) }.joined(separator: ",")); params: \(sr.options.lastHidden ? "pooled [CLS] vector" : sel.spec)", at: 0)
+        return r
+    }
+
+    /// Influence of every training example on every test example: [N_test][N_train].
+    /// The test set is split into blocks whose gradient factors fit in `memoryLimit`; the training data
+    /// is streamed once per block.
+    public static func trainToTest(_ train: ScoringRun, test: EncodedDataset) throws -> (matrix: [[Float]], train: ExampleTable) {
+        let sel = try selection(train)
+        let eta = try train.learningRates()
+        let nTest = test.count
+        var matrix = [[Float]](repeating: [], count: nTest)
+        var trainTable = ExampleTable(labelNames: train.labelNames)
+        // Estimate the factor memory of one test example from one batch.
+        let c = train.models[0].config
+        let perToken = 4 * (c.numHiddenLayers * (8 * c.hiddenSize + 2 * c.intermediateSize) + 4 * c.hiddenSize)
+        let perExample = perToken * train.options.maxLength * train.models.count
+        let blockSize = max(train.options.batchSize, min(nTest, (train.options.memoryLimit / 2) / max(perExample, 1)))
+        let projector = train.options.projectDim.map { GradientProjector(dim: $0, seed: train.options.seed) }
+        for blockStart in stride(from: 0, to: nTest, by: blockSize) {
+            let blockIdx = Array(blockStart..<min(nTest, blockStart + blockSize))
+            // Test factors for this block, per checkpoint.
+            var testFactors: [[(Batch, GradientFactors)]] = Array(repeating: [], count: train.models.count)
+            var testProjected: [[(Batch, Tensor)]] = Array(repeating: [], count: train.models.count)
+            for tb in test.batches(size: train.options.batchSize, order: blockIdx) {
+                for (k, model) in train.models.enumerated() {
+                    model.perExampleLossBackward(tb)
+                    let f = model.gradientFactors(tb, selection: sel, lastHidden: train.options.lastHidden)
+                    if let projector { testProjected[k].append((tb, projector.project(f))) } else { testFactors[k].append((tb, f)) }
+                }
+            }
+            trainTable = try train.stream("tracin train-to-test (test examples \(blockIdx.first!)..<\(blockIdx.last! + 1) of \(nTest))") { batch in
+                let need = batch.indices.max()! + 1
+                for i in blockIdx where matrix[i].count < need { matrix[i] += [Float](repeating: 0, count: need - matrix[i].count) }
+                for (k, model) in train.models.enumerated() {
+                    model.perExampleLossBackward(batch)
+                    let f = model.gradientFactors(batch, selection: sel, lastHidden: train.options.lastHidden)
+                    if let projector {
+                        let v = projector.project(f)
+                        let d = v.shape[1]
+                        for (tb, tv) in testProjected[k] {
+                            var block = Tensor(shape: [tb.size, batch.size])
+                            ck_gemm(block.mptr, Int32(batch.size), tv.ptr, Int32(d), v.ptr, Int32(d), Int32(tb.size), Int32(batch.size),
+                                    Int32(d), Int32(CK_TRANS_N), Int32(CK_TRANS_T), Float(eta[k]), 0)
+                            for i in 0..<tb.size {
+                                for j in 0..<batch.size { matrix[tb.indices[i]][batch.indices[j]] += block[i, j] }
+                            }
+                        }
+                        continue
+                    }
+                    for (tb, tf) in testFactors[k] {
+                        var block = [Float](repeating: 0, count: tb.size * batch.size)
+                        block.withUnsafeMutableBufferPointer { tf.addDots(with: f, into: $0.baseAddress!, ldo: batch.size, scale: Float(eta[k])) }
+                        for i in 0..<tb.size {
+                            for j in 0..<batch.size { matrix[tb.indices[i]][batch.indices[j]] += block[i * batch.size + j] }
+                        }
+                    }
+                }
+            }
+        }
+        return (matrix, trainTable)
+    }
+}

@@ -1,0 +1,51 @@
+import CKernels
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowTraining
+
+/// VoG (Agarwal et al. 2022, on input embeddings as in 2311.16298). For each checkpoint k,
+/// G_k = d z_y / d E with E the word-embedding vectors fed to the encoder (`inputs_embeds`), real
+/// tokens only. With M the mean over k: VoG = mean over tokens t and dims h of
+/// sqrt((1/K) sum_k (G_k[t,h] - M[t,h])^2). All chosen checkpoints stay loaded and each batch
+/// accumulates across them (Welford), so the data set is read once and memory does not grow with it.
+///
+///     let r = try VoG.score(run)
+public enum VoG {
+    public static func score(_ sr: ScoringRun) throws -> ScoreResult {
+        let K = sr.models.count, C = sr.models[0].config.hiddenSize, L = sr.models[0].numLabels
+        var vog: [Double] = []
+        let table = try sr.stream("vog") { batch in
+            ensureCount(&vog, batch.indices.max()! + 1)
+            let lengths = (0..<batch.size).map { batch.realLength($0) }
+            let rows = lengths.reduce(0, +)
+            // Target per example: the label, or the class predicted by the last chosen checkpoint.
+            var target = batch.labels
+            if sr.options.targetPredicted {
+                let z = sr.models[K - 1].classLogits(batch)
+                for b in 0..<batch.size { target[b] = Int32((0..<L).max { z[b, $0] < z[b, $1] }!) }
+            }
+            var mean = Tensor(shape: [rows, C]), m2 = Tensor(shape: [rows, C])
+            for (k, model) in sr.models.enumerated() {
+                model.forward(batch, clsOnly: true)   // only the [CLS] rows of the last layer reach z_y
+                var dlogits = Tensor(shape: [batch.size, L])
+                for b in 0..<batch.size { dlogits[b, Int(target[b])] = 1 }
+                var none: ParameterStore? = nil
+                model.backward(dlogits: dlogits, grads: &none)
+                let g = packRows(model.workspace.dInputsEmbeds.ptr, ld: C, width: C, batch: batch, lengths: lengths)
+                ck_vog_accumulate(mean.mptr, m2.mptr, g.ptr, rows * C, Int32(k + 1))
+            }
+            var r = 0
+            for b in 0..<batch.size {
+                let cnt = lengths[b] * C
+                vog[batch.indices[b]] = cnt > 0 ? ck_vog_sum_std(m2.ptr + r * C, cnt, Int32(K)) / Double(cnt) : 0
+                r += lengths[b]
+            }
+        }
+        var res = ScoreResult(method: "vog", scores: vog, table: table)
+        res.notes = ["VoG over \(K) checkpoint(s): d z_\(sr.options.targetPredicted ? "predicted" : "y") / d inputs_embeds, population std over checkpoints, mean over real tokens and dims"]
+        if K < 2 { res.notes.append("warning: VoG needs at least 2 checkpoints; with one every score is 0") }
+        return res
+    }
+}

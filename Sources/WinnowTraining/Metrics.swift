@@ -1,0 +1,34 @@
+import WinnowCore
+import WinnowData
+import WinnowModels
+
+/// Classification metrics: accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix.
+///
+///     let m = ClassificationMetrics(labels: y, predictions: yhat, classes: 2)
+public struct ClassificationMetrics: Sendable {
+    /// confusion[true][predicted]
+    public let confusion: [[Int]]
+    public let accuracy: Double
+    public let macroF1: Double
+    public let precision: [Double], recall: [Double], f1: [Double], support: [Int]
+
+    public init(labels: [Int32], predictions: [Int32], classes: Int) {
+        var cm = Array(repeating: Array(repeating: 0, count: classes), count: classes)
+        for (y, p) in zip(labels, predictions) where y >= 0 { cm[Int(y)][Int(p)] += 1 }
+        confusion = cm
+        let total = cm.joined().reduce(0, +)
+        accuracy = total > 0 ? Double((0..<classes).reduce(0) { $0 + cm[$1][$1] }) / Double(total) : 0
+        var pr: [Double] = [], rc: [Double] = [], f: [Double] = [], sup: [Int] = []
+        for c in 0..<classes {
+            let tp = Double(cm[c][c])
+            let predicted = Double((0..<classes).reduce(0) { $0 + cm[$1][c] })
+            let actual = Double(cm[c].reduce(0, +))
+            let p = predicted > 0 ? tp / predicted : 0
+            let r = actual > 0 ? tp / actual : 0
+            pr.append(p); rc.append(r); f.append(p + r > 0 ? 2 * p * r / (p + r) : 0); sup.append(Int(actual))
+        }
+        precision = pr; recall = rc; f1 = f; support = sup
+        // sklearn's macro average over all classes (zero_division=0).
+        macroF1 = classes > 0 ? f.reduce(0, +) / Double(classes) : 0
+    }
+}

@@ -1,0 +1,112 @@
+import CKernels
+import WinnowCore
+import WinnowData
+import WinnowModels
+
+/// AdamW (PyTorch semantics: decoupled weight decay, bias correction) or SGD with momentum, over a
+/// `ParameterStore`. Biases and LayerNorm weights get no weight decay, as in Hugging Face Trainer.
+///
+///     var opt = Optimizer(kind: .adamw, parameters: model.parameters, weightDecay: 0.01)
+///     opt.step(&model.parameters, grads: grads, lr: 5e-5)
+public struct Optimizer: Sendable {
+    public enum Kind: String, Sendable, CaseIterable { case adamw, sgd }
+
+    public let kind: Kind
+    public var beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8
+    public var momentum: Float = 0.9
+    public var weightDecay: Float
+    /// Steps taken so far.
+    public private(set) var t = 0
+    var m: ParameterStore
+    var v: ParameterStore
+    /// Per tensor: does weight decay apply?
+    let decays: [Bool]
+
+    public init(kind: Kind, parameters: ParameterStore, weightDecay: Float, momentum: Float = 0.9,
+                decayAll: Bool = false) {
+        self.kind = kind
+        self.weightDecay = weightDecay
+        self.momentum = momentum
+        m = parameters.zeros()
+        v = kind == .adamw ? parameters.zeros() : ParameterStore()
+        decays = parameters.names.map { name in
+            decayAll || !(name.hasSuffix(".bias") || name.contains("LayerNorm.") || name.contains("layer_norm."))
+        }
+    }
+
+    /// One update with learning rate `lr`.
+    public mutating func step(_ params: inout ParameterStore, grads: ParameterStore, lr: Float) {
+        t += 1
+        for i in params.tensors.indices {
+            let wd = decays[i] ? weightDecay : 0
+            let n = params[i].count
+            // Elementwise updates: split across cores (each element's update is the same either way).
+            let p = params.tensors[i].mptr, mm = m.tensors[i].mptr, g = grads[i].ptr
+            let (b1, b2, e, mom, step) = (beta1, beta2, eps, momentum, t)
+            switch kind {
+            case .adamw:
+                let vv = v.tensors[i].mptr
+                Parallel.elements(n) { o, c in
+                    ck_adamw_update(p + o, mm + o, vv + o, g + o, c, lr, b1, b2, e, wd, Int32(step))
+                }
+            case .sgd:
+                Parallel.elements(n) { o, c in ck_sgd_update(p + o, mm + o, g + o, c, lr, mom, wd, step == 1 ? 1 : 0) }
+            }
+        }
+    }
+
+    /// Restores the state written by `state` (a checkpoint's optimizer.safetensors).
+    public mutating func restore(from file: SafeTensorsFile) throws {
+        let step = try file.tensor("step").values
+        guard step.count == 1, step[0] >= 0 else {
+            throw WinnowError.invalidTensor(path: file.url.path, tensor: "step", reason: "expected one non-negative value")
+        }
+        for i in m.tensors.indices {
+            let name = "m.\(m.names[i])"
+            guard let e = file.entry(name), e.shape == m[i].shape else {
+                throw WinnowError.invalidTensor(path: file.url.path, tensor: name, reason: "missing, or its shape differs from the model's \(m[i].shape)")
+            }
+            m[i] = try file.tensor(e)
+        }
+        for i in v.tensors.indices {
+            let name = "v.\(v.names[i])"
+            guard let e = file.entry(name), e.shape == v[i].shape else {
+                throw WinnowError.invalidTensor(path: file.url.path, tensor: name, reason: "missing, or its shape differs from the model's \(v[i].shape)")
+            }
+            v[i] = try file.tensor(e)
+        }
+        t = Int(step[0])
+    }
+
+    /// Optimizer state for checkpoints (first and second moments, step count).
+    public var state: [(String, Tensor)] {
+        var out: [(String, Tensor)] = [("step", Tensor(shape: [1], values: [Float(t)]))]
+        out += m.named.map { ("m.\($0.0)", $0.1) }
+        out += v.named.map { ("v.\($0.0)", $0.1) }
+        return out
+    }
+}
+
+/// Linear warm-up then linear decay to zero (Hugging Face `get_linear_schedule_with_warmup`).
+public struct LinearSchedule: Sendable {
+    public let baseLR: Float
+    public let warmupSteps: Int
+    public let totalSteps: Int
+
+    public init(baseLR: Float, warmupSteps: Int, totalSteps: Int) {
+        self.baseLR = baseLR
+        self.warmupSteps = warmupSteps
+        self.totalSteps = totalSteps
+    }
+
+    /// Multiplier after `step` scheduler steps (the rate used by update step+1).
+    public func lr(afterSteps step: Int) -> Float {
+        if step < warmupSteps { return baseLR * Float(step) / Float(max(1, warmupSteps)) }
+        return baseLR * max(0, Float(totalSteps - step) / Float(max(1, totalSteps - warmupSteps)))
+    }
+}
+
+/// Global L2 norm of a gradient store (double accumulation).
+public func gradientNorm(_ g: ParameterStore) -> Double {
+    g.tensors.reduce(0.0) { acc, t in acc + ck_sum_squares(t.ptr, t.count) }.squareRoot()
+}

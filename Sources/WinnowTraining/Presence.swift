@@ -1,0 +1,61 @@
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+
+/// PRESENCE (2311.00913): online reweighting of each pre-training batch by self-influence.
+/// A batch of B samples is split into J = ceil(B / M) microbatches of M consecutive samples; microbatch
+/// j has loss L_j (the mean of its samples' losses) and self-influence SI_j = ||dL_j / d theta_S||^2
+/// over the chosen tensors theta_S. Weights w = softmax(tau * s) with s = SI scaled (see `Scale`), and
+/// the step minimises sum_j w_j L_j. tau = tau1 for steps before `switchStep`, tau2 from it on.
+public struct PresenceOptions: Codable, Sendable, Equatable {
+    public enum Reweight: String, Codable, Sendable, CaseIterable { case none, presence }
+    /// How SI is scaled before the softmax.
+    public enum Scale: String, Codable, Sendable, CaseIterable {
+        /// s_j = SI_j / mean(SI) over the batch: scale-free (the raw SI changes by orders of magnitude
+        /// during training), order-preserving; tau then reads as "nats per batch-mean of SI".
+        case mean
+        /// s_j = SI_j as is.
+        case none
+    }
+
+    public var reweight: Reweight = .none
+    public var tau1 = 1.0
+    public var tau2 = -1.0
+    /// First step (1-based) that uses tau2.
+    public var switchStep = 0
+    public var siParams = "first-layer"
+    public var microbatchSize = 4
+    public var scale: Scale = .mean
+
+    public init() {}
+
+    /// tau at 1-based `step`.
+    public func tau(atStep step: Int) -> Double { step < switchStep ? tau1 : tau2 }
+}
+
+public enum Presence {
+    /// Sample index ranges of the J microbatches of a batch of `size` samples: [g[j], g[j+1]).
+    public static func groups(batchSize b: Int, microbatchSize m: Int) -> [Int] {
+        Array(stride(from: 0, to: b, by: max(1, m))) + [b]
+    }
+
+    /// w = softmax(tau * s) over the microbatches (stable: the max is subtracted). tau = 0 gives
+    /// exactly 1/J each, which is what unweighted training uses.
+    public static func weights(selfInfluence si: [Double], tau: Double, scale: PresenceOptions.Scale) -> [Double] {
+        guard !si.isEmpty else { return [] }
+        var s = si
+        if scale == .mean {
+            let m = si.reduce(0, +) / Double(si.count)
+            s = m > 0 ? si.map { $0 / m } : si.map { _ in 0 }
+        }
+        let z = s.map { tau * $0 }
+        let zmax = z.max()!
+        let e = z.map { exp($0 - zmax) }
+        let total = e.reduce(0, +)
+        return e.map { $0 / total }
+    }
+
+    /// Entropy (nats) of a weight vector; log J for uniform weights.
+    public static func entropy(_ w: [Double]) -> Double { -w.reduce(0) { $0 + ($1 > 0 ? $1 * log($1) : 0) } }
+}

@@ -20,23 +20,27 @@ struct ExperimentCommand: ParsableCommand {
 
     @Option(help: "Training file (JSONL).") var train: String
     @Option(help: "Test file (JSONL).") var test: String
-    @Option(help: "Score methods, comma-separated: vog,el2n,grand,forgetting,pvi,tracin,loss,margin,cartography,aum.") var methods: String = "vog"
+    @Option(help: "Score methods, comma-separated: \(ScoreMethod.allCases.map(\.rawValue).joined(separator: ",")).", transform: commaList)
+    var methods: [ScoreMethod] = ExperimentPlan(train: "", test: "").methods
     @Option(help: "Keep fractions, comma-separated (1.0 = the full set).") var keep: String = "1.0,0.7,0.5"
-    @Option(help: "Preferences, comma-separated: hard, easy.") var select: String = "hard"
-    @Option(help: "Normalisations, comma-separated: none, dataset, class.") var normalize: String = "dataset"
-    @Option(help: "Samplings, comma-separated: top, softmax, linear, stratified.") var sampling: String = "top"
-    @Option(help: "Softmax temperature.") var temperature: Double = 1
-    @Option(help: "Stratified: fraction of the hardest examples dropped first.") var beta: Double = 0.1
-    @Option(help: "Retrain with seeds 0..S-1.") var seeds: Int = 3
+    @Option(help: "Preferences, comma-separated: hard, easy.", transform: commaList)
+    var select: [SelectionOptions.Preference] = ExperimentPlan(train: "", test: "").selects
+    @Option(help: "Normalisations, comma-separated: none, dataset, class.", transform: commaList)
+    var normalize: [Normalization] = ExperimentPlan(train: "", test: "").normalizations
+    @Option(help: "Samplings, comma-separated: top, softmax, linear, stratified.", transform: commaList)
+    var sampling: [SelectionOptions.Sampling] = ExperimentPlan(train: "", test: "").samplings
+    @Option(help: "Softmax temperature.") var temperature: Double = ExperimentPlan(train: "", test: "").temperature
+    @Option(help: "Stratified: fraction of the hardest examples dropped first.") var beta: Double = ExperimentPlan(train: "", test: "").beta
+    @Option(help: "Retrain with seeds 0..S-1.") var seeds: Int = ExperimentPlan(train: "", test: "").seeds
     @Option(help: "Flip this fraction of the training labels first (seeded by --noise-seed).") var noise: Double = 0
     @Option(help: "Seed of the label noise.") var noiseSeed: UInt64 = 0
     @Option(help: "Seed of the shared initialisation.") var initSeed: UInt64 = 0
-    @Option(help: "Checkpoints of the full run used by the scores.") var scoreCheckpoints: Int = 4
-    @Option(help: "Parameters for GraNd and TracIn: all, classifier, first-layer, last-layer, embeddings, PREFIX,...") var params: String = "all"
+    @Option(help: "Checkpoints of the full run used by the scores.") var scoreCheckpoints: Int = ExperimentPlan(train: "", test: "").scoreCheckpoints
+    @Option(help: "Parameters for GraNd and TracIn: \(ParameterSelection.Spec.syntax).") var params: ParameterSelection.Spec = ExperimentPlan(train: "", test: "").scoreParams
     @Option(help: "Text field (default: first of text, sentence, sentence1, premise).") var textField: String?
     @Option(help: "Second-segment field for pairs.") var pairField: String?
     @Option(help: "Label field (default: label or gold_label).") var labelField: String?
-    @Option(help: "Truncate sequences to this many tokens.") var maxLength: Int = 128
+    @Option(help: "Truncate sequences to this many tokens.") var maxLength: Int = ExperimentPlan(train: "", test: "").maxLength
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var trainingFlags: TrainingFlags
     @Option(help: "Experiment folder (rerun to resume).") var out: String
@@ -46,12 +50,12 @@ struct ExperimentCommand: ParsableCommand {
     func plan() throws -> ExperimentPlan {
         var p = ExperimentPlan(train: URL(fileURLWithPath: train).path, test: URL(fileURLWithPath: test).path)
         func list(_ s: String) -> [String] { s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
-        p.methods = list(methods)
+        p.methods = methods
         p.keeps = try list(keep).map {
             guard let x = Double($0) else { throw ValidationError("--keep: '\($0)' is not a number") }
             return x
         }
-        p.selects = list(select); p.normalizations = list(normalize); p.samplings = list(sampling)
+        p.selects = select; p.normalizations = normalize; p.samplings = sampling
         p.temperature = temperature; p.beta = beta; p.seeds = seeds; p.noise = noise; p.noiseSeed = noiseSeed
         p.initSeed = initSeed; p.scoreCheckpoints = scoreCheckpoints; p.scoreParams = params
         p.textField = textField; p.pairField = pairField; p.labelField = labelField; p.maxLength = maxLength
@@ -65,7 +69,7 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     func validate() throws {
-        do { try plan().validate() } catch let e as WinnowError { throw ValidationError(e.description) }
+        do { try plan().validate() } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
         guard temperature > 0, (0..<1).contains(beta) else { throw ValidationError("--temperature must be positive and --beta in [0, 1)") }
     }
 
@@ -73,6 +77,7 @@ struct ExperimentCommand: ParsableCommand {
         let dir = URL(fileURLWithPath: out)
         let exp = Experiment(plan: try plan(), dir: dir)
         exp.keepRuns = keepRuns
+        exp.reporter = TerminalReporter()
         let results = try exp.run()
         print(results.table())
         if noise > 0, let text = try? String(contentsOf: exp.noiseURL, encoding: .utf8) {

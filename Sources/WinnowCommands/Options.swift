@@ -17,7 +17,7 @@ struct DataOptions: ParsableArguments {
     var labelField: String?
 
     @Option(help: "Truncate sequences to this many tokens, specials included (longest-first for pairs).")
-    var maxLength: Int = 128
+    var maxLength: Int = ScoreOptions().maxLength
 
     var fields: FieldNames { FieldNames(text: textField, pair: pairField, label: labelField) }
 
@@ -36,7 +36,7 @@ func reportSkipped(_ d: JSONLDataset) {
 }
 
 /// Loads the model of a run folder (a winnow run or a transformers.Trainer output) or a model folder.
-func loadModel(_ path: String, checkpoint: String? = nil) throws -> (BertClassifier, BertTokenizer, URL) {
+func loadModel(_ path: String, checkpoint: CheckpointSelection? = nil) throws -> (any SequenceClassifier, any TextTokenizer, URL) {
     let url = URL(fileURLWithPath: path)
     let run = try RunFolder(url: url)
     var folder = run.finalModelFolder
@@ -44,8 +44,8 @@ func loadModel(_ path: String, checkpoint: String? = nil) throws -> (BertClassif
         guard let ck = try run.select(checkpoint).last else { throw WinnowError.invalidOption(name: "--checkpoint", reason: "none chosen") }
         folder = ck.url
     }
-    let model = try BertClassifier(folder: folder)
-    let tok = try BertTokenizer(folder: run.tokenizerFolder)
+    let model = try ModelLoader.classifier(folder: folder)
+    let tok = try Tokenizers.load(folder: run.tokenizerFolder)
     return (model, tok, folder)
 }
 
@@ -60,7 +60,7 @@ struct FilePredictions {
     var indexOffset = 0
 }
 
-func predictFile(run: String, checkpoint: String?, data dataOptions: DataOptions, batchSize: Int, requireLabels: Bool,
+func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions: DataOptions, batchSize: Int, requireLabels: Bool,
                  label: String, shard: Shard? = nil) throws -> FilePredictions {
     let runFolder = try RunFolder(url: URL(fileURLWithPath: run))
     if MLPClassifier.isMLPFolder(runFolder.finalModelFolder) {
@@ -77,11 +77,11 @@ func predictFile(run: String, checkpoint: String?, data dataOptions: DataOptions
     let (model, tok, _) = try loadModel(run, checkpoint: checkpoint)
     let data = try dataOptions.read(requireLabels: requireLabels)
     reportSkipped(data)
-    var enc = try EncodedDataset(data, tokenizer: tok, labels: model.config.labels, maxLength: dataOptions.maxLength)
+    var enc = try EncodedDataset(data, tokenizer: tok, labels: model.labelNames, maxLength: dataOptions.maxLength)
     let s = shard?.range(of: enc.count) ?? 0..<enc.count
     if shard != nil { enc = enc.subset(Array(s)) }
-    let (p, pr) = model.predict(enc, batchSize: batchSize, progress: ProgressBar(label: label, total: enc.count, unit: "ex"))
-    return FilePredictions(labelNames: model.config.labels, labels: enc.labels, lines: enc.lines, ids: enc.ids, predictions: p, probabilities: pr,
+    let (p, pr) = model.predict(enc, batchSize: batchSize, progress: TerminalReporter().start(label, total: enc.count, unit: "ex"))
+    return FilePredictions(labelNames: model.labelNames, labels: enc.labels, lines: enc.lines, ids: enc.ids, predictions: p, probabilities: pr,
                            indexOffset: s.lowerBound)
 }
 
@@ -92,11 +92,11 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("init"), help: "Start the encoder from this pretrained folder (config.json, model.safetensors, vocab.txt).")
     var initFrom: String?
     @Option(help: "vocab.txt for a fresh model (default: the --init folder's).") var vocab: String?
-    @Option(help: "Encoder layers of a fresh model (hidden layers of the MLP).") var layers: Int = 2
-    @Option(help: "Hidden size of a fresh model (width of the MLP).") var hidden: Int = 128
-    @Option(help: "Attention heads of a fresh model.") var heads: Int = 2
+    @Option(help: "Encoder layers of a fresh model (hidden layers of the MLP).") var layers: Int = ModelSpec().layers
+    @Option(help: "Hidden size of a fresh model (width of the MLP).") var hidden: Int = ModelSpec().hidden
+    @Option(help: "Attention heads of a fresh model.") var heads: Int = ModelSpec().heads
     @Option(help: "Intermediate (feed-forward) size of a fresh model (default 4 x hidden).") var intermediate: Int?
-    @Option(help: "Classifier head: hf (one linear layer) or paper (3 layers, 64 wide, GELU).") var head: String = "hf"
+    @Option(help: "Classifier head: hf (one linear layer) or paper (3 layers, 64 wide, GELU).") var head: BertConfig.Head = ModelSpec().head
     @Option(help: "Dropout on hidden states and attention probabilities.") var dropout: Float?
 
     var spec: ModelSpec {
@@ -107,36 +107,34 @@ struct ModelOptions: ParsableArguments {
     }
 
     func validate() throws {
-        guard BertConfig.Head(rawValue: head) != nil else { throw ValidationError("--head must be hf or paper") }
         guard layers >= 1, hidden > 0, heads > 0, hidden % heads == 0 else { throw ValidationError("--hidden must be a multiple of --heads") }
     }
 }
 
 /// How to train: the optimiser, schedule and seed options shared by `train` and `experiment`.
 struct TrainingFlags: ParsableArguments {
-    @Option(help: "Epochs.") var epochs: Int = 3
-    @Option(help: "Examples per step.") var batchSize: Int = 32
-    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = 5e-5
-    @Option(help: "Weight decay (not on biases and LayerNorm weights).") var weightDecay: Float = 0.01
-    @Option(help: "Linear warm-up over this fraction of the steps, then linear decay to 0.") var warmupRatio: Float = 0.1
-    @Option(help: "adamw or sgd (with momentum).") var optimizer: String = "adamw"
-    @Option(help: "SGD momentum.") var momentum: Float = 0.9
-    @Option(help: "Clip the global gradient norm (0 disables).") var maxGradNorm: Float = 1.0
-    @Option(help: "Seed of every random choice: init, shuffling, dropout.") var seed: UInt64 = 0
+    @Option(help: "Epochs.") var epochs: Int = TrainingOptions().epochs
+    @Option(help: "Examples per step.") var batchSize: Int = TrainingOptions().batchSize
+    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = TrainingOptions().learningRate
+    @Option(help: "Weight decay (not on biases and LayerNorm weights).") var weightDecay: Float = TrainingOptions().weightDecay
+    @Option(help: "Linear warm-up over this fraction of the steps, then linear decay to 0.") var warmupRatio: Float = TrainingOptions().warmupRatio
+    @Option(help: "Optimizer (sgd with momentum).") var optimizer: Optimizer.Kind = TrainingOptions().optimizer
+    @Option(help: "SGD momentum.") var momentum: Float = TrainingOptions().momentum
+    @Option(help: "Clip the global gradient norm (0 disables).") var maxGradNorm: Float = TrainingOptions().maxGradNorm ?? 0
+    @Option(help: "Seed of every random choice: init, shuffling, dropout.") var seed: UInt64 = TrainingOptions().seed
     @Option(help: "Save K evenly spaced checkpoints (default: one per epoch).") var checkpoints: Int?
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         guard learningRate > 0 else { throw ValidationError("--lr must be positive") }
-        guard Optimizer.Kind(rawValue: optimizer) != nil else { throw ValidationError("--optimizer must be adamw or sgd") }
         if let k = checkpoints, k < 1 { throw ValidationError("--checkpoints must be at least 1") }
     }
 
     func options(maxLength: Int) -> TrainingOptions {
         var o = TrainingOptions()
         o.epochs = epochs; o.batchSize = batchSize; o.learningRate = learningRate; o.weightDecay = weightDecay
-        o.warmupRatio = warmupRatio; o.optimizer = Optimizer.Kind(rawValue: optimizer)!; o.momentum = momentum
+        o.warmupRatio = warmupRatio; o.optimizer = optimizer; o.momentum = momentum
         o.maxGradNorm = maxGradNorm > 0 ? maxGradNorm : nil; o.seed = seed; o.checkpoints = checkpoints
         o.maxLength = maxLength
         return o

@@ -8,15 +8,15 @@ struct PredictCommand: ParsableCommand {
         abstract: "Predict every example of a file: CSV columns index,line,id,label,predicted,p_<label>...")
 
     @Option(name: .customLong("run"), help: "Run folder (winnow or transformers.Trainer output) or model folder.") var runPath: String
-    @Option(help: "Checkpoint step, first or last (default: the final model).") var checkpoint: String?
+    @Option(help: "Checkpoint step, first or last (default: the final model).") var checkpoint: CheckpointSelection?
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Output CSV (written atomically).") var out: String
     @Option(help: "Examples per forward pass.") var batchSize: Int = 64
-    @Option(help: "Predict only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: String?
+    @Option(help: "Predict only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: Shard?
 
     func run() throws {
         let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: false, label: "predict",
-                                shard: try shard.map { try Shard(parsing: $0) })
+                                shard: shard)
         let names = r.labelNames, pred = r.predictions, probs = r.probabilities
         try AtomicFile.writeLines(to: URL(fileURLWithPath: self.out)) { emit in
             try emit((["index", "line", "id", "label", "predicted"] + names.map { "p_" + csvField($0) }).joined(separator: ","))

@@ -19,20 +19,17 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Scores file from `winnow score` (CSV or JSONL).") var scores: String
     @Option(help: "The data file the scores were computed on.") var data: String
     @Option(help: "Fraction of examples to keep, in [0, 1].") var keep: Double
-    @Option(help: "hard, easy or random.") var select: String = "hard"
-    @Option(help: "top, softmax, linear or stratified.") var sampling: String = "top"
-    @Option(help: "Softmax temperature.") var temperature: Double = 1
-    @Option(help: "Stratified: fraction of the hardest examples dropped first.") var beta: Double = 0.1
-    @Option(help: "none, dataset or class.") var normalize: String = "none"
-    @Option(help: "Seed of the sampling.") var seed: UInt64 = 0
+    @Option(help: "Which examples to prefer.") var select: SelectionOptions.Preference = SelectionOptions(keep: 1).preference
+    @Option(help: "How to choose among them.") var sampling: SelectionOptions.Sampling = SelectionOptions(keep: 1).sampling
+    @Option(help: "Softmax temperature.") var temperature: Double = SelectionOptions(keep: 1).temperature
+    @Option(help: "Stratified: fraction of the hardest examples dropped first.") var beta: Double = SelectionOptions(keep: 1).beta
+    @Option(help: "Score normalisation before selecting.") var normalize: Normalization = SelectionOptions(keep: 1).normalization
+    @Option(help: "Seed of the sampling.") var seed: UInt64 = SelectionOptions(keep: 1).seed
     @Option(help: "Output file (written atomically).") var out: String?
     @Flag(help: "Print the summary only; write nothing.") var dryRun = false
 
     func validate() throws {
         guard (0...1).contains(keep) else { throw ValidationError("--keep must be in [0, 1]") }
-        guard SelectionOptions.Preference(rawValue: select) != nil else { throw ValidationError("--select must be hard, easy or random") }
-        guard SelectionOptions.Sampling(rawValue: sampling) != nil else { throw ValidationError("--sampling must be top, softmax, linear or stratified") }
-        guard Normalization(rawValue: normalize) != nil else { throw ValidationError("--normalize must be none, dataset or class") }
         guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
         guard (0..<1).contains(beta) else { throw ValidationError("--beta must be in [0, 1)") }
         guard dryRun || out != nil else { throw ValidationError("give --out FILE, or --dry-run") }
@@ -48,8 +45,8 @@ struct PruneCommand: ParsableCommand {
                 "refers to line \(bad.1) but \(dataURL.path) has \(file.count) lines: were the scores made on another file?")
         }
         var o = SelectionOptions(keep: keep)
-        o.preference = .init(rawValue: select)!; o.sampling = .init(rawValue: sampling)!; o.temperature = temperature
-        o.beta = beta; o.normalization = Normalization(rawValue: normalize)!; o.seed = seed
+        o.preference = select; o.sampling = sampling; o.temperature = temperature
+        o.beta = beta; o.normalization = normalize; o.seed = seed
         let kept = Selector.choose(scores: sf.scores, labels: sf.labels, options: o)
         let keptLines = kept.map { sf.lines[$0] }.sorted()
         // Summary: label counts before and after.

@@ -5,90 +5,78 @@ import Winnow
 struct ScoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "score",
-        abstract: "Score every training example: vog, el2n, grand, loss, margin, forgetting, cartography, aum, pvi, tracin.",
+        abstract: "Score every training example: \(ScoreMethod.allCases.map(\.rawValue).joined(separator: ", ")).",
         discussion: """
-        Higher scores mean more influential / harder. Conventions (design section 4):
-          vog          mean over real tokens and dims of the std over checkpoints of d z_y / d inputs_embeds
-          el2n         ||softmax(z) - onehot(y)||_2, mean over checkpoints
-          grand        ||dCE/dtheta||_2 over --params, mean over checkpoints (Gram form, no per-example gradients)
-          loss         cross-entropy, mean over checkpoints
-          margin       score -margin; margin = z_y - max_{j!=y} z_j, mean over checkpoints
-          forgetting   number of forgetting events; never-learned examples score their presentation count
-          cartography  score 1 - confidence; columns confidence (mean p_y), variability (population std), correctness
-          aum          score -AUM; AUM = mean margin over presentations
-          pvi          score -PVI; PVI = log2 p(y|x) - log2 p_null(y|empty) (needs --null-run)
-          tracin       self-influence sum_k eta_k ||g_k||^2; with --test, train-to-test influence
-        forgetting, cartography and aum read the run's dynamics (training mode, before each update); all others
-        run in inference mode. eta_k is the learning_rate logged at the largest step <= k; --lr overrides it
+        Higher scores mean more influential / harder. Conventions (docs/scores.md):
+        \(ScoreMethod.allCases.map { "  " + $0.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0) + $0.definition }.joined(separator: "\n"))
+
+        forgetting, cartography and aum read the run's dynamics (training mode, before each update); all others \
+        run in inference mode. eta_k is the learning_rate logged at the largest step <= k; --lr overrides it \
         (--lr 1 gives the unweighted sum of the original TracIn code).
         """)
 
-    @Argument(help: "vog | el2n | grand | loss | margin | forgetting | cartography | aum | pvi | tracin")
-    var method: String
+    @Argument(help: "The score.") var method: ScoreMethod
 
     @Option(name: .customLong("run"), help: "Run folder: a winnow run or a transformers.Trainer output.") var runPath: String
     @OptionGroup var dataOptions: DataOptions
-    @Option(help: "Checkpoints: all, first, last, or STEP,STEP,...") var checkpoints: String = "all"
-    @Option(help: "Parameters for gradient scores: all, classifier, first-layer, last-layer, embeddings, or PREFIX,...") var params: String = "all"
-    @Option(help: "params (gradients w.r.t. parameters) or last-hidden (w.r.t. the pooled [CLS] vector).") var space: String = "params"
-    @Option(help: "VoG target: label or predicted (by the last chosen checkpoint).") var target: String = "label"
+    @Option(help: "Checkpoints: \(CheckpointSelection.syntax).") var checkpoints: CheckpointSelection = ScoreOptions().checkpoints
+    @Option(help: "Parameters for gradient scores: \(ParameterSelection.Spec.syntax).") var params: ParameterSelection.Spec = ScoreOptions().params
+    @Option(help: "params (gradients w.r.t. parameters) or last-hidden (w.r.t. the pooled [CLS] vector).") var space: GradientSpace = ScoreOptions().space
+    @Option(help: "VoG target: the label, or the class predicted by the last chosen checkpoint.") var target: VoGTarget = ScoreOptions().vogTarget
     @Option(help: "PVI: the null run (trained with `winnow train --null`).") var nullRun: String?
     @Option(name: .customLong("lr"), help: "TracIn: override every checkpoint's learning rate.") var learningRate: Double?
     @Option(help: "TracIn: test file for train-to-test influence.") var test: String?
     @Option(help: "TracIn train-to-test: proponents and opponents kept per test example.") var top: Int = 10
     @Option(help: "TracIn train-to-test: also write the full [test, train] matrix as .npy here.") var matrix: String?
     @Option(help: "TracIn: approximate with a seeded random orthonormal projection to about D dims per layer (exact by default).") var project: Int?
-    @Option(help: "Seed of the random projection.") var seed: UInt64 = 0
-    @Option(help: "Examples per batch.") var batchSize: Int = 32
-    @Option(help: "Memory bound in MiB for blocked work.") var memoryLimit: Int = 2048
-    @Option(help: "csv, jsonl or npy.") var format: String = "csv"
+    @Option(help: "Seed of the random projection.") var seed: UInt64 = ScoreOptions().seed
+    @Option(help: "Examples per batch.") var batchSize: Int = ScoreOptions().batchSize
+    @Option(help: "Memory bound in MiB for blocked work.") var memoryLimit: Int = ScoreOptions().memoryLimit >> 20
+    @Option(help: "Output format.") var format: ScoreWriter.Format = .csv
     @Option(help: "Output file (written atomically).") var out: String
-    @Option(help: "Score only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: String?
+    @Option(help: "Score only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: Shard?
     @Option(help: "Examples per resumable part.") var partSize: Int = ScoreParts.defaultPartSize
     @Flag(help: "Continue a killed run: reuse the parts already scored in OUT.parts/ (the output equals an uninterrupted run).") var resume = false
 
-    static let methods = Scorer.methods
-
     func validate() throws {
-        guard Self.methods.contains(method) else { throw ValidationError("unknown method '\(method)'; one of \(Self.methods.joined(separator: ", "))") }
-        guard ScoreWriter.Format(rawValue: format) != nil else { throw ValidationError("--format must be csv, jsonl or npy") }
-        guard ["params", "last-hidden"].contains(space) else { throw ValidationError("--space must be params or last-hidden") }
-        guard ["label", "predicted"].contains(target) else { throw ValidationError("--target must be label or predicted") }
-        if method == "pvi" && nullRun == nil { throw ValidationError("pvi needs --null-run (a run trained with `winnow train --null`)") }
-        if let project { guard project >= 1, method == "tracin" else { throw ValidationError("--project needs a positive D and the tracin method") } }
+        if method.needsNullRun && nullRun == nil { throw ValidationError("\(method) needs --null-run (a run trained with `winnow train --null`)") }
+        if let project { guard project >= 1, method == .tracin else { throw ValidationError("--project needs a positive D and the tracin method") } }
         guard batchSize >= 1, top >= 1, memoryLimit >= 16, partSize >= 1 else { throw ValidationError("--batch-size, --top and --memory-limit must be positive") }
+        if shard != nil && (method.readsDynamics || test != nil) {
+            throw ValidationError("--shard applies to per-example gradient and output scores, not to \(method)\(test != nil ? " --test" : "")")
+        }
+    }
+
+    var options: ScoreOptions {
+        var o = ScoreOptions()
+        o.checkpoints = checkpoints; o.params = params; o.space = space; o.vogTarget = target
+        o.learningRate = learningRate; o.batchSize = batchSize; o.maxLength = dataOptions.maxLength
+        o.memoryLimit = memoryLimit << 20; o.projectDim = project; o.seed = seed
+        o.reporter = TerminalReporter()
+        return o
     }
 
     func run() throws {
-        var o = ScoreOptions()
-        o.checkpoints = checkpoints; o.params = params; o.lastHidden = space == "last-hidden"
-        o.targetPredicted = target == "predicted"; o.learningRate = learningRate; o.batchSize = batchSize
-        o.maxLength = dataOptions.maxLength; o.memoryLimit = memoryLimit << 20
-        o.projectDim = project; o.seed = seed
+        let o = options
         let runURL = URL(fileURLWithPath: runPath)
         let dataURL = URL(fileURLWithPath: dataOptions.data)
-        let fmt = ScoreWriter.Format(rawValue: format)!
         let outURL = URL(fileURLWithPath: out)
-        if method == "tracin", let test {
+        if method == .tracin, let test {
             let sr = try ScoringRun(run: runURL, data: dataURL, fields: dataOptions.fields, options: o)
             try trainToTest(sr, testPath: test)
             return
         }
         let nullURL = nullRun.map { URL(fileURLWithPath: $0) }
         let partsURL = URL(fileURLWithPath: out + ".parts")
-        if shard != nil && (["forgetting", "cartography", "aum"].contains(method) || test != nil) {
-            throw WinnowError.invalidOption(name: "--shard", reason: "applies to per-example gradient and output scores, not to \(method)\(test != nil ? " --test" : "")")
-        }
         let written: (count: Int, notes: [String])
-        if ["forgetting", "cartography", "aum"].contains(method) {
+        if method.readsDynamics {
             let result = try Scorer.score(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL)
-            try ScoreWriter.write(result, format: fmt, to: outURL)
+            try ScoreWriter.write(result, format: format, to: outURL)
             written = (result.scores.count, result.notes)
         } else {
             // Part by part from the parts folder into the output: memory does not grow with the data set.
             written = try ScoreParts.scoreToFile(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL,
-                                                 parts: partsURL, resume: resume, partSize: partSize,
-                                                 shard: try shard.map { try Shard(parsing: $0) }, format: fmt, to: outURL)
+                                                 parts: partsURL, resume: resume, partSize: partSize, shard: shard, format: format, to: outURL)
         }
         if FileManager.default.fileExists(atPath: partsURL.path) { try FileManager.default.removeItem(at: partsURL) }
         for n in written.notes { printError("note: \(n)") }

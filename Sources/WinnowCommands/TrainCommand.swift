@@ -27,7 +27,7 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         guard !dataOptions.data.lowercased().hasSuffix(".csv") else { return }
-        do { try modelOptions.spec.validate() } catch let e as WinnowError { throw ValidationError(e.description) }
+        do { try modelOptions.spec.validate() } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
     }
 
     func run() throws {

@@ -21,7 +21,7 @@ public enum WinnowMain {
             try command.run()
             return 0
         } catch let error as WinnowError {
-            printError("winnow: error: \(error.description)")
+            printError("winnow: error: \(cliMessage(error))")
             return 1
         } catch {
             let code = WinnowCommand.exitCode(for: error)

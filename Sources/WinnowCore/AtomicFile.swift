@@ -91,6 +91,8 @@ public enum AtomicFile {
 public struct TextFileBuilder {
     private var data = Data()
     public init() {}
+    /// Continues a file read back (its lines end in newlines).
+    public init(data: Data) { self.data = data }
     public mutating func append(_ line: String) { data.append(contentsOf: line.utf8); data.append(0x0A) }
     public func write(to url: URL) throws { try AtomicFile.write(data, to: url) }
 }

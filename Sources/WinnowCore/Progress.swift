@@ -3,13 +3,66 @@ import Foundation
 import Glibc
 #endif
 
-/// Progress of long work on stderr: a bar with rate and ETA on a terminal, plain lines every few
-/// seconds otherwise (logs, CI).
+/// Receives what long library work has to say: the progress of its passes and one-line notes (a
+/// choice it made, input it skipped). The library is silent unless given a reporter; the `winnow`
+/// command passes `TerminalReporter`.
+///
+///     var o = ScoreOptions(); o.reporter = TerminalReporter()
+public protocol ProgressReporter: Sendable {
+    /// Starts a task of `total` units (`unit` names them: "ex", "step", "B").
+    func start(_ label: String, total: Int, unit: String) -> any ProgressTask
+    /// One line for the user.
+    func note(_ message: String)
+}
+
+/// One task's progress, from `ProgressReporter.start`.
+public protocol ProgressTask: AnyObject, Sendable {
+    func advance(by n: Int, note: String)
+    func finish(note: String)
+}
+
+extension ProgressTask {
+    public func advance(by n: Int = 1) { advance(by: n, note: "") }
+    public func finish() { finish(note: "") }
+}
+
+/// Says nothing (the library's default).
+public struct SilentReporter: ProgressReporter {
+    public init() {}
+    public func start(_ label: String, total: Int, unit: String) -> any ProgressTask { SilentTask() }
+    public func note(_ message: String) {}
+}
+
+final class SilentTask: ProgressTask {
+    func advance(by n: Int, note: String) {}
+    func finish(note: String) {}
+}
+
+extension ProgressReporter where Self == SilentReporter {
+    /// A reporter that says nothing.
+    public static var silent: SilentReporter { SilentReporter() }
+}
+
+/// Progress on stderr: a bar with rate and ETA on a terminal, plain lines every few seconds otherwise
+/// (logs, CI); notes as lines. Only rank 0 of a distributed job reports.
+public struct TerminalReporter: ProgressReporter {
+    public init() {}
+
+    public func start(_ label: String, total: Int, unit: String) -> any ProgressTask {
+        ProgressBar(label: label, total: total, unit: unit)
+    }
+
+    public func note(_ message: String) {
+        if Distributed.isRoot { printError(message) }
+    }
+}
+
+/// `TerminalReporter`'s task: a bar with rate and ETA on a terminal, plain lines otherwise.
 ///
 ///     let bar = ProgressBar(label: "train", total: steps, unit: "step")
 ///     bar.advance(by: 1, note: "loss 0.41")
 ///     bar.finish()
-public final class ProgressBar: @unchecked Sendable {
+public final class ProgressBar: ProgressTask, @unchecked Sendable {
     let label: String
     let total: Int
     let unit: String
@@ -66,5 +119,5 @@ public final class ProgressBar: @unchecked Sendable {
     }
 }
 
-/// Writes one line to stderr.
-public func printError(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+/// Writes one line to stderr (the CLI's messages; the library speaks through a `ProgressReporter`).
+package func printError(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }

@@ -11,7 +11,8 @@ public enum WinnowError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidTensor(path: String, tensor: String, reason: String)
     /// A file or folder that does not exist.
     case missingFile(path: String, reason: String)
-    /// A command-line option with a value that cannot work.
+    /// An option with a value that cannot work. `name` is the option as the library spells it (the
+    /// property of its options type, e.g. `maxLength`); the command line shows its flag (`--max-length`).
     case invalidOption(name: String, reason: String)
     /// Training or scoring hit a numeric fault (NaN/Inf) it cannot recover from.
     case numericFault(reason: String)

@@ -21,13 +21,13 @@ public struct EncodedDataset: Sendable {
 
     /// Encodes `data`; a label outside `labels` is an error naming file and line.
     /// `null` replaces every input with the empty text (the PVI null model's inputs).
-    public init(_ data: JSONLDataset, tokenizer: BertTokenizer, labels: [String], maxLength: Int,
+    public init(_ data: JSONLDataset, tokenizer: any TextTokenizer, labels: [String], maxLength: Int,
                 null: Bool = false) throws {
         try self.init(examples: data.examples, url: data.url, tokenizer: tokenizer, labels: labels, maxLength: maxLength, null: null)
     }
 
     /// Encodes examples read from `url` (for error messages).
-    public init(examples: [Example], url: URL, tokenizer: BertTokenizer, labels: [String], maxLength: Int,
+    public init(examples: [Example], url: URL, tokenizer: any TextTokenizer, labels: [String], maxLength: Int,
                 null: Bool = false) throws {
         let index = Dictionary(labels.enumerated().map { ($0.element, Int32($0.offset)) }, uniquingKeysWith: { a, _ in a })
         encodings = []
@@ -36,7 +36,7 @@ public struct EncodedDataset: Sendable {
         lines = []
         ids = []
         labelNames = labels
-        padID = tokenizer.vocabulary.padID
+        padID = tokenizer.padID
         for ex in examples {
             var y: Int32 = -1
             if let l = ex.label {
@@ -52,9 +52,9 @@ public struct EncodedDataset: Sendable {
             } else if let ids = ex.inputIDs {
                 let n = min(ids.count, maxLength)
                 e = Encoding(inputIDs: Array(ids.prefix(n)), tokenTypeIDs: Array((ex.tokenTypeIDs ?? Array(repeating: 0, count: ids.count)).prefix(n)))
-                if let bad = e.inputIDs.first(where: { $0 < 0 || Int($0) >= tokenizer.vocabulary.count }) {
+                if let bad = e.inputIDs.first(where: { $0 < 0 || Int($0) >= tokenizer.vocabularySize }) {
                     throw WinnowError.invalidFile(path: url.path, line: ex.line,
-                        reason: "input id \(bad) is outside the vocabulary (size \(tokenizer.vocabulary.count))")
+                        reason: "input id \(bad) is outside the vocabulary (size \(tokenizer.vocabularySize))")
                 }
             } else {
                 e = tokenizer.encode(ex.text ?? "", pair: ex.pair, maxLength: maxLength)

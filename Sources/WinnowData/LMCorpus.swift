@@ -12,6 +12,14 @@ public struct LMCorpus: Sendable {
     public private(set) var windows: [[Int32]] = []
     public private(set) var lines: [Int] = []
     public let seqLen: Int
+    /// The special ids masking and padding use, from the corpus's tokenizer.
+    public let specials: SpecialTokens
+
+    /// Ids of the special tokens of a WordPiece vocabulary, and its size (random replacements).
+    public struct SpecialTokens: Sendable, Equatable {
+        public var cls, sep, pad, mask: Int32
+        public var vocabularySize: Int
+    }
 
     public init(url: URL, tokenizer: BertTokenizer, seqLen: Int) throws {
         precondition(seqLen >= 3, "LMCorpus: seqLen must be at least 3")
@@ -20,6 +28,7 @@ public struct LMCorpus: Sendable {
         guard FileManager.default.fileExists(atPath: url.path) else { throw WinnowError.missingFile(path: url.path, reason: "no such corpus file") }
         let file = try LineFile(url: url)
         let v = tokenizer.vocabulary
+        specials = SpecialTokens(cls: v.clsID, sep: v.sepID, pad: v.padID, mask: v.maskID, vocabularySize: v.count)
         for n in stride(from: 1, through: file.count, by: 1) {
             let raw = file.bytes[file.ranges[n - 1]]
             guard let text = String(data: raw, encoding: .utf8) else {
@@ -45,10 +54,11 @@ public struct LMCorpus: Sendable {
     /// [MASK] 80 % of the time, a random vocabulary token 10 %, stays 10 %, and is the target. Causal: the
     /// target at position t is the token at t + 1 (none at the last position). Random choices come from
     /// `seed` (one stream per step).
-    public func batch(_ idx: [Int], objective: LMObjective, vocabulary v: Vocabulary, seed: UInt64,
+    public func batch(_ idx: [Int], objective: LMObjective, seed: UInt64,
                       maskProbability: Double = 0.15) -> LMBatch {
+        let v = specials
         let encs = idx.map { Encoding(inputIDs: windows[$0], tokenTypeIDs: [Int32](repeating: 0, count: windows[$0].count)) }
-        var b = Batch(encodings: encs, labels: [Int32](repeating: -1, count: idx.count), indices: idx, padID: v.padID)
+        var b = Batch(encodings: encs, labels: [Int32](repeating: -1, count: idx.count), indices: idx, padID: v.pad)
         let T = b.length
         var targets = [Int32](repeating: -1, count: idx.count * T)
         switch objective {
@@ -59,12 +69,12 @@ public struct LMCorpus: Sendable {
             }
         case .mlm:
             var rng = SeededGenerator(seed: seed, stream: "mlm-mask")
-            let special: Set<Int32> = [v.clsID, v.sepID, v.padID]
+            let special: Set<Int32> = [v.cls, v.sep, v.pad]
             for (s, w) in idx.enumerated() {
                 func choose(_ t: Int, _ id: Int32, _ u2: Double, _ r: UInt64) {
                     targets[s * T + t] = id
-                    if u2 < 0.8 { b.inputIDs[s * T + t] = v.maskID }
-                    else if u2 < 0.9 { b.inputIDs[s * T + t] = Int32(r % UInt64(v.count)) }
+                    if u2 < 0.8 { b.inputIDs[s * T + t] = v.mask }
+                    else if u2 < 0.9 { b.inputIDs[s * T + t] = Int32(r % UInt64(v.vocabularySize)) }
                 }
                 var chosen = 0
                 for (t, id) in windows[w].enumerated() {

@@ -23,7 +23,8 @@ public final class Experiment: @unchecked Sendable {
     public let dir: URL
     /// Keep each retraining's model folder in DIR/runs (by default only its loss curve is kept).
     public var keepRuns = false
-    public var quiet = false
+    /// Where progress and notes go (nowhere by default).
+    public var reporter: any ProgressReporter = .silent
 
     public init(plan: ExperimentPlan, dir: URL) {
         self.plan = plan
@@ -41,9 +42,9 @@ public final class Experiment: @unchecked Sendable {
     public var noisyTrainURL: URL { dir.appendingPathComponent("train-noisy.jsonl") }
     /// The training file the runs use (the noisy copy when --noise is given).
     public var trainURL: URL { plan.noise > 0 ? noisyTrainURL : URL(fileURLWithPath: plan.train) }
-    public func scoreURL(_ method: String) -> URL { scoresURL.appendingPathComponent("\(method).csv") }
+    public func scoreURL(_ method: ScoreMethod) -> URL { scoresURL.appendingPathComponent("\(method).csv") }
 
-    func say(_ s: String) { if !quiet { printError(s) } }
+    func say(_ s: String) { reporter.note(s) }
 
     @discardableResult
     public func run() throws -> ExperimentResults {
@@ -53,7 +54,7 @@ public final class Experiment: @unchecked Sendable {
         if fm.fileExists(atPath: planURL.path) {
             let old = try ExperimentPlan(contentsOf: planURL)
             guard old == plan else {
-                throw WinnowError.invalidOption(name: "--out", reason:
+                throw WinnowError.invalidOption(name: "dir", reason:
                     "\(dir.path) holds an experiment with other options (plan.json); give another --out, or delete it to start over")
             }
             say("experiment: resuming in \(dir.path)")
@@ -63,8 +64,8 @@ public final class Experiment: @unchecked Sendable {
         try makeNoisyTrainingFile()
         let trainData = try JSONLDataset(url: trainURL, fields: plan.fields)
         let model0 = try makeInitialisation(labels: trainData.sortedLabels)
-        let labels = model0.config.labels
-        let tokenizer = try BertTokenizer(folder: initURL)
+        let labels = model0.labelNames
+        let tokenizer = try Tokenizers.load(folder: initURL)
         let trainEnc = try EncodedDataset(trainData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength)
         let testData = try JSONLDataset(url: URL(fileURLWithPath: plan.test), fields: plan.fields)
         let testEnc = try EncodedDataset(testData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength)
@@ -75,14 +76,14 @@ public final class Experiment: @unchecked Sendable {
             + "\(plan.cells.count) retrainings")
 
         try trainIfNeeded(fullRunURL, data: trainEnc, seed: 0, scoring: true, label: "full run (seed 0, \(plan.scoreCheckpoints) checkpoints, dynamics)")
-        if plan.methods.contains("pvi") {
+        if plan.methods.contains(.pvi) {
             let nullEnc = try EncodedDataset(trainData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength, null: true)
             try trainIfNeeded(nullRunURL, data: nullEnc, seed: 0, scoring: false, label: "null run for PVI")
         }
         try fm.createDirectory(at: scoresURL, withIntermediateDirectories: true)
         for m in plan.methods where !fm.fileExists(atPath: scoreURL(m).path) {
             var o = ScoreOptions()
-            o.params = plan.scoreParams; o.batchSize = plan.scoreBatchSize; o.maxLength = plan.maxLength; o.quiet = quiet
+            o.params = plan.scoreParams; o.batchSize = plan.scoreBatchSize; o.maxLength = plan.maxLength; o.reporter = reporter
             let r = try Scorer.score(m, run: fullRunURL, data: trainURL, fields: plan.fields, options: o, nullRun: nullRunURL)
             try ScoreWriter.write(r, format: .csv, to: scoreURL(m))
             say("experiment: scored \(r.scores.count) examples with \(m)")
@@ -93,14 +94,14 @@ public final class Experiment: @unchecked Sendable {
         let cells = plan.cells
         let wanted = Set(cells.map(\.key))
         results.rows.removeAll { !wanted.contains($0.cell.key) }
-        let scoreFiles = try Dictionary(uniqueKeysWithValues: plan.methods.map { ($0, try ScoreFile(url: scoreURL($0))) })
+        let scoreFiles = try Dictionary(uniqueKeysWithValues: plan.methods.map { ($0.rawValue, try ScoreFile(url: scoreURL($0))) })
         let indexOfLine = Dictionary(uniqueKeysWithValues: trainEnc.lines.enumerated().map { ($0.element, $0.offset) })
         for (i, cell) in cells.enumerated() where results.row(for: cell) == nil {
             let start = Date()
             let kept = try chosen(cell, trainEnc: trainEnc, scores: scoreFiles, indexOfLine: indexOfLine)
-            let model: BertClassifier
+            let model: any SequenceClassifier
             if cell.isFull && cell.seed == 0 {
-                model = try BertClassifier(folder: fullRunURL)      // the scoring run is this retraining
+                model = try ModelLoader.classifier(folder: fullRunURL)      // the scoring run is this retraining
             } else {
                 model = try retrain(cell, data: trainEnc.subset(kept))
             }
@@ -129,7 +130,9 @@ public final class Experiment: @unchecked Sendable {
             let labels = trainEnc.labels.map { trainEnc.labelNames[Int($0)] }
             return Selector.choose(scores: [Double](repeating: 0, count: trainEnc.count), labels: labels, options: o)
         }
-        guard let sf = scores[cell.method] else { throw WinnowError.missingFile(path: scoreURL(cell.method).path, reason: "no scores") }
+        guard let sf = scores[cell.method] else {
+            throw WinnowError.missingFile(path: scoresURL.appendingPathComponent("\(cell.method).csv").path, reason: "no scores")
+        }
         o.preference = SelectionOptions.Preference(rawValue: cell.select)!
         o.sampling = SelectionOptions.Sampling(rawValue: cell.sampling)!
         o.normalization = Normalization(rawValue: cell.normalize)!
@@ -145,7 +148,7 @@ public final class Experiment: @unchecked Sendable {
     }
 
     /// Trains a cell's subset from the shared initialisation; writes the subset file and the loss curve.
-    func retrain(_ cell: ExperimentPlan.Cell, data: EncodedDataset) throws -> BertClassifier {
+    func retrain(_ cell: ExperimentPlan.Cell, data: EncodedDataset) throws -> any SequenceClassifier {
         let fm = FileManager.default
         if !cell.isFull {
             let subsets = dir.appendingPathComponent("subsets")
@@ -156,12 +159,12 @@ public final class Experiment: @unchecked Sendable {
         let runs = dir.appendingPathComponent("runs")
         let runURL = runs.appendingPathComponent(cell.name)
         if fm.fileExists(atPath: runURL.path) { try fm.removeItem(at: runURL) }
-        let model = try BertClassifier(folder: initURL)
+        let model = try ModelLoader.classifier(folder: initURL)
         var o = plan.training
         o.seed = UInt64(cell.seed); o.checkpoints = nil; o.checkpointPerEpoch = false; o.recordDynamics = false
         o.maxLength = plan.maxLength
         try Trainer(options: o).train(model, on: data, run: runURL, extraFiles: initFiles,
-                                      runInfo: ["data": trainURL.path, "subset": cell.name], quiet: quiet)
+                                      runInfo: ["data": trainURL.path, "subset": cell.name], reporter: reporter)
         let curves = dir.appendingPathComponent("curves")
         try fm.createDirectory(at: curves, withIntermediateDirectories: true)
         try AtomicFile.write(Data(contentsOf: runURL.appendingPathComponent("trainer_state.json")),
@@ -176,7 +179,7 @@ public final class Experiment: @unchecked Sendable {
         if fm.fileExists(atPath: url.appendingPathComponent("trainer_state.json").path) { return }
         if fm.fileExists(atPath: url.path) { try fm.removeItem(at: url) }
         say("experiment: training the \(label)")
-        let model = try BertClassifier(folder: initURL)
+        let model = try ModelLoader.classifier(folder: initURL)
         var o = plan.training
         o.seed = UInt64(seed); o.maxLength = plan.maxLength
         o.checkpoints = scoring ? plan.scoreCheckpoints : nil
@@ -186,7 +189,7 @@ public final class Experiment: @unchecked Sendable {
         let tmp = url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".partial")
         if fm.fileExists(atPath: tmp.path) { try fm.removeItem(at: tmp) }
         try Trainer(options: o).train(model, on: data, run: tmp, extraFiles: initFiles,
-                                      runInfo: ["data": trainURL.path], quiet: quiet)
+                                      runInfo: ["data": trainURL.path], reporter: reporter)
         try fm.moveItem(at: tmp, to: url)
     }
 
@@ -197,11 +200,11 @@ public final class Experiment: @unchecked Sendable {
     }
 
     /// The one initialisation every run starts from (DIR/init: config.json, model.safetensors, vocab.txt).
-    func makeInitialisation(labels: [String]) throws -> BertClassifier {
+    func makeInitialisation(labels: [String]) throws -> any SequenceClassifier {
         let fm = FileManager.default
         if fm.fileExists(atPath: initURL.appendingPathComponent("model.safetensors").path),
            fm.fileExists(atPath: initURL.appendingPathComponent("vocab.txt").path) {
-            return try BertClassifier(folder: initURL)
+            return try ModelLoader.classifier(folder: initURL)
         }
         let model = try plan.model.makeModel(labels: labels, maxLength: plan.maxLength, seed: plan.initSeed)
         let tmp = dir.appendingPathComponent(".init.partial")

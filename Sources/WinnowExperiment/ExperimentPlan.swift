@@ -16,13 +16,13 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     public var pairField: String?
     public var labelField: String?
     public var maxLength = 128
-    /// Score methods (Scorer.methods); the random baseline is always run.
-    public var methods: [String] = ["vog"]
+    /// Score methods; the random baseline is always run.
+    public var methods: [ScoreMethod] = [.vog]
     /// Keep fractions; 1.0 gives the full-data rows (method `full`).
     public var keeps: [Double] = [1.0, 0.7, 0.5]
-    public var selects: [String] = ["hard"]
-    public var normalizations: [String] = ["dataset"]
-    public var samplings: [String] = ["top"]
+    public var selects: [SelectionOptions.Preference] = [.hard]
+    public var normalizations: [Normalization] = [.dataset]
+    public var samplings: [SelectionOptions.Sampling] = [.top]
     public var temperature = 1.0
     public var beta = 0.1
     /// Training seeds 0..<seeds (data order, dropout and sampled selections).
@@ -37,7 +37,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// Evenly spaced checkpoints of the full run (VoG, EL2N, GraNd and TracIn average over them).
     public var scoreCheckpoints = 4
     /// Parameters of the gradient scores (GraNd, TracIn).
-    public var scoreParams = "all"
+    public var scoreParams: ParameterSelection.Spec = .all
     public var scoreBatchSize = 32
 
     public init(train: String, test: String) {
@@ -48,24 +48,12 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     public var fields: FieldNames { FieldNames(text: textField, pair: pairField, label: labelField) }
 
     public func validate() throws {
-        for m in methods where !Scorer.methods.contains(m) {
-            throw WinnowError.invalidOption(name: "--methods", reason: "unknown score '\(m)'; one of \(Scorer.methods.joined(separator: ", "))")
-        }
         guard !keeps.isEmpty, keeps.allSatisfy({ $0 > 0 && $0 <= 1 }) else {
-            throw WinnowError.invalidOption(name: "--keep", reason: "give fractions in (0, 1]")
+            throw WinnowError.invalidOption(name: "keep", reason: "give fractions in (0, 1]")
         }
-        for s in selects where SelectionOptions.Preference(rawValue: s) == nil {
-            throw WinnowError.invalidOption(name: "--select", reason: "'\(s)' is not hard, easy or random")
-        }
-        for s in samplings where SelectionOptions.Sampling(rawValue: s) == nil {
-            throw WinnowError.invalidOption(name: "--sampling", reason: "'\(s)' is not top, softmax, linear or stratified")
-        }
-        for n in normalizations where Normalization(rawValue: n) == nil {
-            throw WinnowError.invalidOption(name: "--normalize", reason: "'\(n)' is not none, dataset or class")
-        }
-        guard seeds >= 1 else { throw WinnowError.invalidOption(name: "--seeds", reason: "must be at least 1") }
-        guard (0..<1).contains(noise) else { throw WinnowError.invalidOption(name: "--noise", reason: "must be in [0, 1)") }
-        guard scoreCheckpoints >= 1 else { throw WinnowError.invalidOption(name: "--score-checkpoints", reason: "must be at least 1") }
+        guard seeds >= 1 else { throw WinnowError.invalidOption(name: "seeds", reason: "must be at least 1") }
+        guard (0..<1).contains(noise) else { throw WinnowError.invalidOption(name: "noise", reason: "must be in [0, 1)") }
+        guard scoreCheckpoints >= 1 else { throw WinnowError.invalidOption(name: "scoreCheckpoints", reason: "must be at least 1") }
         try model.validate()
     }
 
@@ -101,7 +89,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// with random first and each method's configurations after it.
     public var cells: [Cell] {
         var out: [Cell] = []
-        let prefs = selects.filter { $0 != "random" }
+        let prefs = selects.filter { $0 != .random }
         for seed in 0..<seeds {
             for keep in keeps {
                 if keep >= 1 {
@@ -111,7 +99,8 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
                 out.append(Cell(method: "random", normalize: "-", select: "random", sampling: "-", keep: keep, seed: seed))
                 for m in methods {
                     for n in normalizations { for p in prefs { for s in samplings {
-                        out.append(Cell(method: m, normalize: n, select: p, sampling: s, keep: keep, seed: seed))
+                        out.append(Cell(method: m.rawValue, normalize: n.rawValue, select: p.rawValue, sampling: s.rawValue,
+                                        keep: keep, seed: seed))
                     } } }
                 }
             }

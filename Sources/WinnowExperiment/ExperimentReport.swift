@@ -30,7 +30,7 @@ public struct ExperimentReport: Sendable {
         let results = try ExperimentResults(contentsOf: exp.resultsURL)
         var scores: [(String, ScoreFile)] = []
         for m in plan.methods where FileManager.default.fileExists(atPath: exp.scoreURL(m).path) {
-            scores.append((m, try ScoreFile(url: exp.scoreURL(m))))
+            scores.append((m.rawValue, try ScoreFile(url: exp.scoreURL(m))))
         }
         let flipped = FileManager.default.fileExists(atPath: exp.flipsURL.path) ? try LabelNoise.flippedLines(exp.flipsURL) : []
 
@@ -62,10 +62,12 @@ public struct ExperimentReport: Sendable {
         let model = p.model.initFrom.map { "pretrained \(URL(fileURLWithPath: $0).lastPathComponent)" }
             ?? "fresh encoder \(p.model.layers) layers x \(p.model.hidden), \(p.model.heads) heads"
         return "train \(p.train), test \(p.test); \(model); \(p.training.epochs) epochs, lr \(p.training.learningRate), batch \(p.training.batchSize), "
-            + "max length \(p.maxLength); methods \(p.methods.joined(separator: ", ")); select \(p.selects.joined(separator: ", ")); "
-            + "normalize \(p.normalizations.joined(separator: ", ")); sampling \(p.samplings.joined(separator: ", ")); seeds \(p.seeds)"
+            + "max length \(p.maxLength); methods \(list(p.methods.map(\.rawValue))); select \(list(p.selects.map(\.rawValue))); "
+            + "normalize \(list(p.normalizations.map(\.rawValue))); sampling \(list(p.samplings.map(\.rawValue))); seeds \(p.seeds)"
             + (p.noise > 0 ? "; label noise \(p.noise)" : "")
     }
+
+    func list(_ words: [String]) -> String { words.joined(separator: ", ") }
 
     func accuracyCharts(_ r: ExperimentResults) -> String {
         let sums = r.summaries

@@ -17,7 +17,7 @@ extension Experiment {
         let file = try LineFile(url: source)
         let labels = data.sortedLabels
         guard labels.count >= 2, let field = data.fields.label else {
-            throw WinnowError.invalidOption(name: "--noise", reason: "needs at least two labels in \(source.path)")
+            throw WinnowError.invalidOption(name: "noise", reason: "needs at least two labels in \(source.path)")
         }
         let flips = LabelNoise.choose(count: data.examples.count, labels: data.examples.map { $0.label ?? "" },
                                       names: labels, fraction: plan.noise, seed: plan.noiseSeed)
@@ -53,7 +53,7 @@ extension Experiment {
             let sim = LabelNoise.similarity(scores: sf.scores, lines: sf.lines, flipped: flipped)
             out.append("\(m),\(flipped.count),\(sim.k),\(sim.overlap),\(String(format: "%.6f", sim.value))")
             say(String(format: "experiment: %@ finds %d of the %d flipped labels in its top %d (similarity %.3f; random %.3f)",
-                       m, sim.overlap, flipped.count, sim.k, sim.value, plan.noise))
+                       m.rawValue, sim.overlap, flipped.count, sim.k, sim.value, plan.noise))
         }
         try out.write(to: noiseURL)
     }

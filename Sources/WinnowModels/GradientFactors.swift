@@ -8,7 +8,7 @@ import WinnowData
 /// gradients (design section 4). Rows are the real (non-pad) tokens of each example: example m owns
 /// rows [offsets[m], offsets[m+1]), packed when the batch has padding (pad positions have exactly
 /// zero gradient and are dropped), views of the workspace when it has none.
-package struct GradientFactors {
+public struct GradientFactors: @unchecked Sendable {
     package enum Entry {
         /// A linear layer: inputs A [rows, din], output gradients G [rows, dout]; weight and/or bias selected.
         case linear(a: FactorRows, g: FactorRows, offsets: [Int32], weight: Bool, bias: Bool)
@@ -18,12 +18,13 @@ package struct GradientFactors {
         case embedding(d: FactorRows, ids: [Int32], offsets: [Int32], tableRows: Int)
     }
 
-    package let count: Int
+    /// Number of examples (or sample groups) the factors describe.
+    public let count: Int
     package var entries: [Entry] = []
 
     /// Squared gradient norm per example, times `scale`, added to `out`. Examples are split across
     /// cores (each part with its own scratch); every example's value is computed as in one call.
-    package func addNorms(into out: inout [Float], scale: Float) {
+    public func addNorms(into out: inout [Float], scale: Float) {
         precondition(out.count == count, "addNorms: \(out.count) outputs for \(count) examples")
         func maxLength(_ off: [Int32]) -> Int { zip(off.dropFirst(), off).map { Int($0 - $1) }.max() ?? 0 }
         var perPart = 1
@@ -71,7 +72,7 @@ package struct GradientFactors {
     }
 
     /// out[i, j] (row stride ldo) += scale * <g_i, h_j> for examples i of self and j of `other`.
-    package func addDots(with other: GradientFactors, into out: UnsafeMutablePointer<Float>, ldo: Int, scale: Float) {
+    public func addDots(with other: GradientFactors, into out: UnsafeMutablePointer<Float>, ldo: Int, scale: Float) {
         precondition(entries.count == other.entries.count, "addDots: factor lists differ")
         let M1 = count, M2 = other.count
         func linearWork(_ off1: [Int32], _ off2: [Int32], din: Int, dout: Int) -> Int {

@@ -17,7 +17,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// Feed-forward size (nil: 4 x hidden).
     public var intermediate: Int?
     /// hf (one linear layer) or paper (3 layers, 64 wide, GELU).
-    public var head = "hf"
+    public var head: BertConfig.Head = .huggingFace
     public var dropout: Float?
 
     public init() {}
@@ -39,13 +39,12 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     }
 
     public func validate() throws {
-        guard BertConfig.Head(rawValue: head) != nil else { throw WinnowError.invalidOption(name: "--head", reason: "must be hf or paper") }
         guard hidden > 0, heads > 0, hidden % heads == 0 else {
-            throw WinnowError.invalidOption(name: "--hidden", reason: "must be a positive multiple of --heads")
+            throw WinnowError.invalidOption(name: "hidden", reason: "must be a positive multiple of --heads")
         }
-        guard layers >= 1 else { throw WinnowError.invalidOption(name: "--layers", reason: "must be at least 1") }
+        guard layers >= 1 else { throw WinnowError.invalidOption(name: "layers", reason: "must be at least 1") }
         if initFrom == nil && vocab == nil {
-            throw WinnowError.invalidOption(name: "--vocab", reason: "a fresh model needs --vocab FILE (or start from --init DIR)")
+            throw WinnowError.invalidOption(name: "vocab", reason: "a fresh model needs --vocab FILE (or start from --init DIR)")
         }
     }
 
@@ -57,7 +56,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// A new classifier for `labels` (a pretrained folder's own label names win when it has real ones).
     public func makeModel(labels dataLabels: [String], maxLength: Int, seed: UInt64) throws -> BertClassifier {
         try validate()
-        let headKind = BertConfig.Head(rawValue: head)!
+        let headKind = head
         let model: BertClassifier
         if let initFrom {
             let dir = URL(fileURLWithPath: initFrom)
@@ -78,7 +77,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
             model = BertClassifier(config: config, seed: seed)
         }
         guard model.config.maxPositionEmbeddings >= maxLength else {
-            throw WinnowError.invalidOption(name: "--max-length", reason:
+            throw WinnowError.invalidOption(name: "maxLength", reason:
                 "\(maxLength) exceeds the model's max_position_embeddings \(model.config.maxPositionEmbeddings)")
         }
         return model

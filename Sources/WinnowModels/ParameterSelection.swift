@@ -2,31 +2,93 @@ import Foundation
 import WinnowCore
 import WinnowData
 
-/// Which parameter tensors a gradient-based score uses (`--params`).
+/// Which parameter tensors a gradient-based score or PRESENCE's self-influence uses.
 ///
-///     let sel = try ParameterSelection("last-layer", names: model.parameters.names, layers: 4)
+///     let sel = try ParameterSelection(.lastLayer, layout: model.parameterLayout)
 public struct ParameterSelection: Sendable, Equatable {
+    /// A selection by role, resolved against a model's `ParameterLayout`.
+    public enum Spec: Sendable, Hashable, CustomStringConvertible, Codable {
+        /// Every tensor.
+        case all
+        /// The task head.
+        case classifier
+        /// The first transformer layer (norms included).
+        case firstLayer
+        /// The last transformer layer (norms included).
+        case lastLayer
+        /// The embedding tables (and their norm, where the family has one).
+        case embeddings
+        /// Tensors whose Hugging Face name starts with one of these.
+        case prefixes([String])
+
+        /// The words `init(parsing:)` takes, for help texts.
+        public static let syntax = "all, classifier, first-layer, last-layer, embeddings, or comma-separated tensor-name prefixes"
+
+        /// Parses `all`, `classifier`, `first-layer`, `last-layer`, `embeddings`, or `PREFIX,PREFIX,...`.
+        public init?(parsing s: String) {
+            switch s {
+            case "all": self = .all
+            case "classifier": self = .classifier
+            case "first-layer": self = .firstLayer
+            case "last-layer": self = .lastLayer
+            case "embeddings": self = .embeddings
+            default:
+                let parts = s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                guard !parts.isEmpty else { return nil }
+                self = .prefixes(parts)
+            }
+        }
+
+        /// Encoded as the string `init(parsing:)` reads (run descriptions and plans stay readable).
+        public init(from decoder: Decoder) throws {
+            let s = try decoder.singleValueContainer().decode(String.self)
+            guard let spec = Spec(parsing: s) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a parameter selection: '\(s)'"))
+            }
+            self = spec
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.singleValueContainer()
+            try c.encode(description)
+        }
+
+        public var description: String {
+            switch self {
+            case .all: "all"
+            case .classifier: "classifier"
+            case .firstLayer: "first-layer"
+            case .lastLayer: "last-layer"
+            case .embeddings: "embeddings"
+            case let .prefixes(p): p.joined(separator: ",")
+            }
+        }
+    }
+
     /// The selected tensor names, in model order.
     public let names: [String]
-    public let spec: String
+    public let spec: Spec
 
-    /// `all`, `classifier` (the head), `first-layer`, `last-layer`, `embeddings`, or comma-separated
-    /// tensor-name prefixes. An unmatched selection is an error listing what exists.
-    public init(_ spec: String, names all: [String], layers: Int) throws {
+    /// The tensors of `layout` that `spec` selects.
+    ///
+    /// - Throws: `WinnowError.invalidOption` when nothing matches, listing the names that exist.
+    public init(_ spec: Spec, layout: ParameterLayout) throws {
         self.spec = spec
         let prefixes: [String]
         switch spec {
-        case "all": prefixes = [""]
-        case "classifier": prefixes = ["classifier."]
-        case "first-layer": prefixes = ["bert.encoder.layer.0."]
-        case "last-layer": prefixes = ["bert.encoder.layer.\(max(0, layers - 1))."]
-        case "embeddings": prefixes = ["bert.embeddings."]
-        default: prefixes = spec.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        case .all: prefixes = [""]
+        case .classifier: prefixes = layout.headPrefixes
+        case .firstLayer: prefixes = Array(layout.layerPrefixes.prefix(1))
+        case .lastLayer: prefixes = Array(layout.layerPrefixes.suffix(1))
+        case .embeddings: prefixes = layout.embeddingPrefixes
+        case let .prefixes(p): prefixes = p
         }
+        let all = layout.names
         names = all.filter { n in prefixes.contains { n.hasPrefix($0) } }
         if names.isEmpty {
-            throw WinnowError.invalidOption(name: "--params", reason:
-                "'\(spec)' selects no tensors; names start with e.g. \(Set(all.map { String($0.split(separator: ".").prefix(3).joined(separator: ".")) }).sorted().prefix(6).joined(separator: ", "))")
+            let examples = Set(all.map { String($0.split(separator: ".").prefix(3).joined(separator: ".")) }).sorted().prefix(6)
+            throw WinnowError.invalidOption(name: "params", reason:
+                "'\(spec)' selects no tensors; names start with e.g. \(examples.joined(separator: ", "))")
         }
     }
 

@@ -174,29 +174,82 @@ public struct RunFolder: Sendable {
         return lr
     }
 
-    /// Chooses checkpoints: "all", "first", "last", or a comma-separated list of steps.
-    public func select(_ spec: String) throws -> [Checkpoint] {
+    /// The checkpoints `selection` names, in step order as listed.
+    ///
+    /// - Throws: `WinnowError` when the run has no checkpoints or lacks a listed step.
+    public func select(_ selection: CheckpointSelection) throws -> [Checkpoint] {
         guard !checkpoints.isEmpty else {
             throw WinnowError.missingFile(path: url.path, reason: "this run has no checkpoint-<step> folders")
         }
-        switch spec {
-        case "all": return checkpoints
-        case "first": return [checkpoints[0]]
-        case "last": return [checkpoints[checkpoints.count - 1]]
-        default:
-            return try spec.split(separator: ",").map { part in
-                let word = part.trimmingCharacters(in: .whitespaces)
-                if word == "first" { return checkpoints[0] }
-                if word == "last" { return checkpoints[checkpoints.count - 1] }
-                guard let s = Int(word) else {
-                    throw WinnowError.invalidOption(name: "--checkpoints", reason: "'\(part)' is not all, first, last or a step")
+        switch selection {
+        case .all: return checkpoints
+        case .first: return [checkpoints[0]]
+        case .last: return [checkpoints[checkpoints.count - 1]]
+        case let .list(refs):
+            return try refs.map { ref in
+                switch ref {
+                case .first: return checkpoints[0]
+                case .last: return checkpoints[checkpoints.count - 1]
+                case let .step(s):
+                    guard let ck = checkpoints.first(where: { $0.step == s }) else {
+                        throw WinnowError.invalidOption(name: "checkpoints", reason:
+                            "no checkpoint-\(s) in \(url.path); steps here: \(checkpoints.map { String($0.step) }.joined(separator: ","))")
+                    }
+                    return ck
                 }
-                guard let ck = checkpoints.first(where: { $0.step == s }) else {
-                    throw WinnowError.invalidOption(name: "--checkpoints", reason:
-                        "no checkpoint-\(s) in \(url.path); steps here: \(checkpoints.map { String($0.step) }.joined(separator: ","))")
-                }
-                return ck
             }
+        }
+    }
+}
+
+/// Which checkpoints of a run a score averages over.
+///
+///     let cks = try run.select(CheckpointSelection(parsing: "first,last")!)
+public enum CheckpointSelection: Sendable, Hashable, CustomStringConvertible {
+    case all, first, last
+    /// Listed checkpoints, in this order.
+    case list([Ref])
+
+    /// One listed checkpoint: the first, the last, or the one saved at a step.
+    public enum Ref: Sendable, Hashable {
+        case first, last
+        case step(Int)
+    }
+
+    /// The words `init(parsing:)` takes, for help texts.
+    public static let syntax = "all, first, last, or STEP,STEP,... (first and last may be listed too)"
+
+    /// Parses `all`, `first`, `last`, or a comma-separated list of steps, `first` and `last`.
+    public init?(parsing s: String) {
+        switch s {
+        case "all": self = .all
+        case "first": self = .first
+        case "last": self = .last
+        default:
+            var refs: [Ref] = []
+            for part in s.split(separator: ",", omittingEmptySubsequences: false) {
+                let word = part.trimmingCharacters(in: .whitespaces)
+                if word == "first" { refs.append(.first) } else if word == "last" { refs.append(.last) }
+                else if let n = Int(word), n >= 0 { refs.append(.step(n)) } else { return nil }
+            }
+            guard !refs.isEmpty else { return nil }
+            self = .list(refs)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .all: "all"
+        case .first: "first"
+        case .last: "last"
+        case let .list(refs):
+            refs.map { r -> String in
+                switch r {
+                case .first: "first"
+                case .last: "last"
+                case let .step(n): String(n)
+                }
+            }.joined(separator: ",")
         }
     }
 }

@@ -18,9 +18,8 @@ public enum EL2N {
             let n = batch.indices.max()! + 1
             ensureCount(&el2n, n); ensureCount(&loss, n); ensureCount(&margin, n)
             for model in sr.models {
-                model.forward(batch, keepForBackward: false, clsOnly: true)
-                let (losses, probs) = model.crossEntropy(batch)
-                let z = model.workspace.logits
+                let z = model.inferenceLogits(batch)
+                let (losses, probs) = crossEntropy(logits: z, labels: batch.labels)
                 for b in 0..<batch.size {
                     let i = batch.indices[b], y = Int(batch.labels[b])
                     var s = 0.0, other = -Double.infinity
@@ -35,11 +34,11 @@ public enum EL2N {
                 }
             }
         }
-        var r1 = ScoreResult(method: "el2n", scores: el2n, table: table)
+        var r1 = ScoreResult(method: .el2n, scores: el2n, table: table)
         r1.notes = ["EL2N = ||p - onehot(y)||_2 averaged over \(sr.models.count) checkpoint(s), inference mode"]
-        var r2 = ScoreResult(method: "loss", scores: loss, table: table)
+        var r2 = ScoreResult(method: .loss, scores: loss, table: table)
         r2.notes = ["loss = cross-entropy averaged over \(sr.models.count) checkpoint(s)"]
-        var r3 = ScoreResult(method: "margin", scores: margin.map { -$0 }, table: table)
+        var r3 = ScoreResult(method: .margin, scores: margin.map { -$0 }, table: table)
         r3.components = [("margin", margin)]
         r3.notes = ["score = -margin (higher = harder); margin = z_y - max_{j != y} z_j averaged over checkpoints"]
         return (r1, r2, r3)

@@ -55,7 +55,7 @@ public enum Forgetting {
                 score[i] = Double(e)
             }
         }
-        var r = ScoreResult(method: "forgetting", scores: score, table: table ?? ExampleTable(labelNames: []))
+        var r = ScoreResult(method: .forgetting, scores: score, table: table ?? ExampleTable(labelNames: []))
         r.components = [("events", events), ("presentations", presentations), ("never_learned", never)]
         r.notes = ["forgetting events (correct then wrong at the next presentation); never-learned examples score their presentation count"]
         return r
@@ -76,7 +76,7 @@ public enum Cartography {
             vari[i] = (p.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(p.count)).squareRoot()
             corr[i] = groups[i].reduce(0.0) { $0 + Double(d.correct[$1]) } / Double(p.count)
         }
-        var r = ScoreResult(method: "cartography", scores: conf.map { 1 - $0 }, table: table ?? ExampleTable(labelNames: []))
+        var r = ScoreResult(method: .cartography, scores: conf.map { 1 - $0 }, table: table ?? ExampleTable(labelNames: []))
         r.components = [("confidence", conf), ("variability", vari), ("correctness", corr)]
         r.notes = ["score = 1 - confidence; confidence = mean p_y, variability = population std of p_y, correctness = mean accuracy"]
         return r
@@ -93,7 +93,7 @@ public enum AUM {
         for i in 0..<n where !groups[i].isEmpty {
             aum[i] = groups[i].reduce(0.0) { $0 + Double(d.margin[$1]) } / Double(groups[i].count)
         }
-        var r = ScoreResult(method: "aum", scores: aum.map { -$0 }, table: table ?? ExampleTable(labelNames: []))
+        var r = ScoreResult(method: .aum, scores: aum.map { -$0 }, table: table ?? ExampleTable(labelNames: []))
         r.components = [("aum", aum)]
         r.notes = ["score = -AUM; AUM = mean margin z_y - max_{j != y} z_j over presentations (training mode)"]
         return r

@@ -11,21 +11,20 @@ import WinnowTraining
 public enum GraNd {
     public static func score(_ sr: ScoringRun) throws -> ScoreResult {
         let K = Double(sr.models.count)
-        let sel = try ParameterSelection(sr.options.params, names: sr.models[0].parameters.names,
-                                         layers: sr.models[0].config.numHiddenLayers)
+        let sel = try ParameterSelection(sr.options.params, layout: sr.models[0].parameterLayout)
         var grand: [Double] = []
         let table = try sr.stream("grand") { batch in
             ensureCount(&grand, batch.indices.max()! + 1)
             for model in sr.models {
                 model.perExampleLossBackward(batch)
-                let f = model.gradientFactors(batch, selection: sel, lastHidden: sr.options.lastHidden)
+                let f = model.gradientFactors(batch, selection: sel, space: sr.options.space)
                 var sq = [Float](repeating: 0, count: batch.size)
                 f.addNorms(into: &sq, scale: 1)
                 for b in 0..<batch.size { grand[batch.indices[b]] += Double(sq[b]).squareRoot() / K }
             }
         }
-        var r = ScoreResult(method: "grand", scores: grand, table: table)
-        r.notes = ["GraNd = ||dCE/dtheta||_2 over \(sr.options.lastHidden ? "the pooled [CLS] vector" : "\(sel.names.count) tensor(s) (--params \(sel.spec))"), averaged over \(sr.models.count) checkpoint(s)"]
+        var r = ScoreResult(method: .grand, scores: grand, table: table)
+        r.notes = ["GraNd = ||dCE/dtheta||_2 over \(sr.options.space == .lastHidden ? "the pooled [CLS] vector" : "\(sel.names.count) tensor(s) (--params \(sel.spec))"), averaged over \(sr.models.count) checkpoint(s)"]
         return r
     }
 }

@@ -23,20 +23,20 @@ public enum PVI {
     /// from the reader position where the previous one stopped instead of re-reading the file.
     public final class Runs {
         public private(set) var full: ScoringRun, null: ScoringRun
-        let fullModel: BertClassifier, nullModel: BertClassifier
+        let fullModel: any SequenceClassifier, nullModel: any SequenceClassifier
 
         public init(run: URL, nullRun: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
                     nullInputs: Bool = true) throws {
             var o = options
-            o.checkpoints = "last"
+            o.checkpoints = .last
             full = try ScoringRun(run: run, data: data, fields: fields, options: o)
             null = try ScoringRun(run: nullRun, data: data, fields: fields, options: o, null: nullInputs)
-            guard full.models[0].config.labels == null.models[0].config.labels else {
-                throw WinnowError.invalidOption(name: "--null-run", reason:
-                    "its labels \(null.models[0].config.labels) differ from the run's \(full.models[0].config.labels)")
+            guard full.labelNames == null.labelNames else {
+                throw WinnowError.invalidOption(name: "nullRun", reason:
+                    "its labels \(null.labelNames) differ from the run's \(full.labelNames)")
             }
-            fullModel = try BertClassifier(folder: full.run.finalModelFolder)
-            nullModel = try BertClassifier(folder: null.run.finalModelFolder)
+            fullModel = try ModelLoader.classifier(folder: full.run.finalModelFolder)
+            nullModel = try ModelLoader.classifier(folder: null.run.finalModelFolder)
         }
 
         /// The examples both runs score (nil: all).
@@ -48,7 +48,7 @@ public enum PVI {
 
     /// The null run PVI needs, or the error that says how to make one.
     static func requireNullRun(_ nullRun: URL?) throws -> URL {
-        guard let nullRun else { throw WinnowError.invalidOption(name: "--null-run", reason: "pvi needs a null run (`winnow train --null`)") }
+        guard let nullRun else { throw WinnowError.invalidOption(name: "nullRun", reason: "pvi needs a null run (`winnow train --null`)") }
         return nullRun
     }
 
@@ -56,19 +56,18 @@ public enum PVI {
         let (lp, table) = try logProbabilities(runs.full, finalModel: runs.fullModel)
         let (lpNull, _) = try logProbabilities(runs.null, finalModel: runs.nullModel)
         let pvi = zip(lp, lpNull).map { $0 - $1 }
-        var r = ScoreResult(method: "pvi", scores: pvi.map { -$0 }, table: table)
+        var r = ScoreResult(method: .pvi, scores: pvi.map { -$0 }, table: table)
         r.components = [("pvi", pvi), ("log2p", lp), ("log2p_null", lpNull)]
         r.notes = ["score = -PVI (higher = harder); PVI = log2 p(y|x) - log2 p_null(y|empty), final models of both runs"]
         return r
     }
 
     /// log2 p(y | input) per example, in inference mode.
-    static func logProbabilities(_ sr: ScoringRun, finalModel model: BertClassifier) throws -> ([Double], ExampleTable) {
+    static func logProbabilities(_ sr: ScoringRun, finalModel model: any SequenceClassifier) throws -> ([Double], ExampleTable) {
         var out: [Double] = []
         let table = try sr.stream(sr.nullInputs ? "pvi (null model)" : "pvi") { batch in
             ensureCount(&out, batch.indices.max()! + 1)
-            model.forward(batch, keepForBackward: false, clsOnly: true)
-            let (losses, _) = model.crossEntropy(batch)
+            let (losses, _) = crossEntropy(logits: model.inferenceLogits(batch), labels: batch.labels)
             for b in 0..<batch.size { out[batch.indices[b]] = -Double(losses[b]) / M_LN2 }
         }
         return (out, table)

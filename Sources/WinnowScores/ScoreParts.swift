@@ -9,7 +9,7 @@ import WinnowTraining
 /// `--resume` scores only the missing parts. Every per-example score depends on its example alone, so
 /// the merged result equals an uninterrupted run value for value.
 ///
-///     let r = try ScoreParts.score("vog", run: run, data: data, options: o, parts: URL(fileURLWithPath: "vog.csv.parts"))
+///     let r = try ScoreParts.score(.vog, run: run, data: data, options: o, parts: URL(fileURLWithPath: "vog.csv.parts"))
 public enum ScoreParts {
     /// Examples per part.
     public static let defaultPartSize = 8192
@@ -39,18 +39,17 @@ public enum ScoreParts {
         var notes: [String]
     }
 
-    public static func score(_ method: String, run: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
+    public static func score(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
                              nullRun: URL? = nil, parts dir: URL, resume: Bool, partSize: Int = defaultPartSize,
                              shard: Shard? = nil) throws -> ScoreResult {
         let done = try scoreParts(method, run: run, data: data, fields: fields, options: options, nullRun: nullRun, parts: dir,
                                   resume: resume, partSize: partSize, shard: shard)
         var merged: ScoreResult? = nil
         for k in 0..<done.count {
-            let r = try loadPart(dir, k, offset: done.offsets[k])
+            let r = try loadPart(dir, k, method: method, offset: done.offsets[k])
             merged = merged.map { append($0, r) } ?? r
         }
         var result = merged!
-        result.method = method
         result.table.indexOffset = done.offsets[0]
         return result
     }
@@ -58,15 +57,15 @@ public enum ScoreParts {
     /// Scores every part (or reuses the saved ones) and writes the result to `url` part by part, as
     /// `ScoreWriter` would write `score(...)`'s result, without holding more than one part in memory:
     /// peak memory does not grow with the data set. Returns the number of examples and the notes.
-    public static func scoreToFile(_ method: String, run: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
+    public static func scoreToFile(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
                                    nullRun: URL? = nil, parts dir: URL, resume: Bool, partSize: Int = defaultPartSize,
                                    shard: Shard? = nil, format: ScoreWriter.Format, to url: URL) throws -> (count: Int, notes: [String]) {
         let done = try scoreParts(method, run: run, data: data, fields: fields, options: options, nullRun: nullRun, parts: dir,
                                   resume: resume, partSize: partSize, shard: shard)
-        let first = try loadPart(dir, 0, offset: done.offsets[0])
+        let first = try loadPart(dir, 0, method: method, offset: done.offsets[0])
         try ScoreWriter.write(format: format, count: done.examples, components: first.components.map(\.0), to: url) { emit in
             try emit(first)
-            for k in 1..<max(1, done.count) { try emit(try loadPart(dir, k, offset: done.offsets[k])) }
+            for k in 1..<max(1, done.count) { try emit(try loadPart(dir, k, method: method, offset: done.offsets[k])) }
         }
         return (done.examples, first.notes)
     }
@@ -74,24 +73,25 @@ public enum ScoreParts {
     /// Makes sure every part of the scoring is saved under `dir`: reuses saved parts on `resume`,
     /// scores the rest. Returns the number of parts, the global index of each part's first example,
     /// and the number of examples in all.
-    static func scoreParts(_ method: String, run: URL, data: URL, fields: FieldNames, options: ScoreOptions, nullRun: URL?,
+    static func scoreParts(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames, options: ScoreOptions, nullRun: URL?,
                            parts dir: URL, resume: Bool, partSize: Int, shard: Shard?) throws -> (count: Int, offsets: [Int], examples: Int) {
         let fm = FileManager.default
         let total = try Scorer.countExamples(data, fields: fields)
         let span = shard?.range(of: total) ?? 0..<total
         let n = span.count
-        let manifest = Manifest(method: method, run: run.standardizedFileURL.path, data: data.standardizedFileURL.path,
-                                nullRun: nullRun?.standardizedFileURL.path, checkpoints: options.checkpoints, params: options.params,
-                                lastHidden: options.lastHidden, targetPredicted: options.targetPredicted, learningRate: options.learningRate,
+        let manifest = Manifest(method: method.rawValue, run: run.standardizedFileURL.path, data: data.standardizedFileURL.path,
+                                nullRun: nullRun?.standardizedFileURL.path, checkpoints: options.checkpoints.description,
+                                params: options.params.description, lastHidden: options.space == .lastHidden,
+                                targetPredicted: options.vogTarget == .predicted, learningRate: options.learningRate,
                                 maxLength: options.maxLength, examples: total, partSize: partSize, shard: shard)
         let manifestURL = dir.appendingPathComponent("manifest.json")
         if resume, fm.fileExists(atPath: manifestURL.path) {
             let old = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: manifestURL))
             guard old == manifest else {
-                throw WinnowError.invalidOption(name: "--resume", reason:
+                throw WinnowError.invalidOption(name: "resume", reason:
                     "\(dir.path) holds parts of another scoring (method, run, data or options differ); delete it or rerun without --resume")
             }
-            if !options.quiet { printError("score: resuming from \(dir.path)") }
+            options.reporter.note("score: resuming from \(dir.path)")
         } else {
             if fm.fileExists(atPath: dir.path) { try fm.removeItem(at: dir) }
             try fm.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -102,8 +102,8 @@ public enum ScoreParts {
         let count = max(1, (n + partSize - 1) / partSize)
         var offsets: [Int] = []
         // One bar for the job (PVI passes over each part twice: the model's inputs and the null inputs).
-        let passes = method == "pvi" ? 2 : 1
-        let bar = ProgressBar(label: method, total: passes * n, unit: "ex", quiet: options.quiet)
+        let passes = method == .pvi ? 2 : 1
+        let bar = options.reporter.start(method.rawValue, total: passes * n, unit: "ex")
         var options = options
         options.progress = bar
         var sr: ScoringRun? = nil
@@ -117,18 +117,14 @@ public enum ScoreParts {
                 let r: ScoreResult
                 var o = options
                 o.exampleRange = range
-                if method == "pvi" {
+                if method == .pvi {
                     if pvi == nil { pvi = try PVI.Runs(run: run, nullRun: try PVI.requireNullRun(nullRun), data: data, fields: fields, options: o) }
                     pvi!.exampleRange = range
                     r = try PVI.score(pvi!)
                 } else {
                     if sr == nil {
                         sr = try ScoringRun(run: run, data: data, fields: fields, options: o)
-                        if !options.quiet {
-                            printError(String(format: "score %@: %d checkpoint(s) [%@], memory estimate %.0f MiB (limit %d MiB), %d part(s)",
-                                              method, sr!.checkpoints.count, sr!.checkpoints.map { String($0.step) }.joined(separator: ","),
-                                              Double(sr!.memoryEstimate()) / 1048576, options.memoryLimit >> 20, count))
-                        }
+                        options.reporter.note(sr!.summary(method) + ", \(count) part(s)")
                     }
                     sr!.options.exampleRange = range
                     r = try Scorer.score(method, sr!)
@@ -170,7 +166,7 @@ public enum ScoreParts {
     }
 
     /// Part k as saved, its rows numbered from `offset`.
-    static func loadPart(_ dir: URL, _ k: Int, offset: Int) throws -> ScoreResult {
+    static func loadPart(_ dir: URL, _ k: Int, method: ScoreMethod, offset: Int) throws -> ScoreResult {
         let tURL = dir.appendingPathComponent("part-\(k).json"), vURL = dir.appendingPathComponent("part-\(k).f64")
         let t = try JSONDecoder().decode(PartTable.self, from: Data(contentsOf: tURL))
         let raw = try Data(contentsOf: vURL)
@@ -181,7 +177,7 @@ public enum ScoreParts {
         let values = raw.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
         var table = ExampleTable(labelNames: t.labelNames)
         table.labels = t.labels; table.lines = t.lines; table.ids = t.ids
-        var r = ScoreResult(method: "", scores: Array(values[0..<m]), table: table)
+        var r = ScoreResult(method: method, scores: Array(values[0..<m]), table: table)
         r.components = t.components.enumerated().map { i, name in (name, Array(values[((i + 1) * m)..<((i + 2) * m)])) }
         r.notes = t.notes
         r.table.indexOffset = offset

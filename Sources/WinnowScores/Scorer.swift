@@ -7,50 +7,44 @@ import WinnowTraining
 /// One entry point for every per-example score by name (what `winnow score METHOD` and
 /// `winnow experiment` call).
 ///
-///     let r = try Scorer.score("vog", run: runURL, data: trainURL, options: ScoreOptions())
+///     let r = try Scorer.score(.vog, run: runURL, data: trainURL, options: ScoreOptions())
 public enum Scorer {
-    public static let methods = ["vog", "el2n", "grand", "loss", "margin", "forgetting", "cartography", "aum", "pvi", "tracin"]
-
     /// Scores of every used example of `data` by `method`. `nullRun` is needed by PVI only.
-    public static func score(_ method: String, run: URL, data: URL, fields: FieldNames = FieldNames(),
+    public static func score(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames = FieldNames(),
                              options o: ScoreOptions, nullRun: URL? = nil) throws -> ScoreResult {
         switch method {
-        case "forgetting", "cartography", "aum":
+        case .forgetting, .cartography, .aum:
             let dyn = try DynamicsScores.load(run)
-            let model = try BertClassifier(folder: try RunFolder(url: run).finalModelFolder)
-            let table = try exampleTable(data, fields: fields, labels: model.config.labels)
+            let model = try ModelLoader.classifier(folder: try RunFolder(url: run).finalModelFolder)
+            let table = try exampleTable(data, fields: fields, labels: model.labelNames)
             guard dyn.exampleCount == table.count else {
                 throw WinnowError.invalidFile(path: data.path, line: nil, reason:
                     "has \(table.count) usable examples but the run's dynamics cover \(dyn.exampleCount): score the file the run was trained on")
             }
-            return try method == "forgetting" ? Forgetting.score(dyn, table: table)
-                : method == "cartography" ? Cartography.score(dyn, table: table) : AUM.score(dyn, table: table)
-        case "pvi":
+            return try method == .forgetting ? Forgetting.score(dyn, table: table)
+                : method == .cartography ? Cartography.score(dyn, table: table) : AUM.score(dyn, table: table)
+        case .pvi:
             return try PVI.score(run: run, nullRun: try PVI.requireNullRun(nullRun), data: data, fields: fields, options: o)
-        case "vog", "grand", "tracin", "el2n", "loss", "margin":
+        case .vog, .grand, .tracin, .el2n, .loss, .margin:
             let sr = try ScoringRun(run: run, data: data, fields: fields, options: o)
-            if !o.quiet {
-                printError(String(format: "score %@: %d checkpoint(s) [%@], memory estimate %.0f MiB (limit %d MiB)",
-                                  method, sr.checkpoints.count, sr.checkpoints.map { String($0.step) }.joined(separator: ","),
-                                  Double(sr.memoryEstimate()) / 1048576, o.memoryLimit >> 20))
-            }
+            o.reporter.note(sr.summary(method))
             return try score(method, sr)
-        default:
-            throw WinnowError.invalidOption(name: "METHOD", reason: "unknown score '\(method)'; one of \(methods.joined(separator: ", "))")
         }
     }
 
     /// A gradient or output score on an already loaded run (its options may restrict the example range).
-    public static func score(_ method: String, _ sr: ScoringRun) throws -> ScoreResult {
+    ///
+    /// - Throws: `WinnowError.invalidOption` for a method that reads dynamics or needs a null run.
+    public static func score(_ method: ScoreMethod, _ sr: ScoringRun) throws -> ScoreResult {
         switch method {
-        case "vog": return try VoG.score(sr)
-        case "grand": return try GraNd.score(sr)
-        case "tracin": return try TracIn.selfInfluence(sr)
-        case "el2n", "loss", "margin":
+        case .vog: return try VoG.score(sr)
+        case .grand: return try GraNd.score(sr)
+        case .tracin: return try TracIn.selfInfluence(sr)
+        case .el2n, .loss, .margin:
             let (e, l, m) = try EL2N.score(sr)
-            return method == "el2n" ? e : method == "loss" ? l : m
-        default:
-            throw WinnowError.invalidOption(name: "METHOD", reason: "'\(method)' does not score from a loaded run")
+            return method == .el2n ? e : method == .loss ? l : m
+        case .forgetting, .cartography, .aum, .pvi:
+            throw WinnowError.invalidOption(name: "method", reason: "'\(method)' does not score from a loaded run")
         }
     }
 

@@ -6,14 +6,14 @@ import WinnowTraining
 
 /// Options shared by the scores (the flags of `winnow score`).
 public struct ScoreOptions: Sendable {
-    /// all | first | last | STEP,STEP,...
-    public var checkpoints = "all"
-    /// all | classifier | first-layer | last-layer | embeddings | PREFIX,...
-    public var params = "all"
-    /// Gradients with respect to parameters, or to the pooled [CLS] vector (`last-hidden`).
-    public var lastHidden = false
-    /// VoG: use the class predicted by the last chosen checkpoint instead of the label.
-    public var targetPredicted = false
+    /// The checkpoints each score averages over.
+    public var checkpoints: CheckpointSelection = .all
+    /// The tensors of the gradient scores (GraNd, TracIn).
+    public var params: ParameterSelection.Spec = .all
+    /// Gradients with respect to parameters, or to the vector the head reads (`lastHidden`).
+    public var space: GradientSpace = .params
+    /// VoG: the label, or the class predicted by the last chosen checkpoint.
+    public var vogTarget: VoGTarget = .label
     /// Overrides every checkpoint's learning rate eta_k (TracIn); 1 gives the unweighted sum.
     public var learningRate: Double? = nil
     /// TracIn: project per-example gradients to about this many dimensions per layer (nil: exact).
@@ -24,12 +24,13 @@ public struct ScoreOptions: Sendable {
     public var maxLength = 128
     /// Bytes the scorer may use; it splits its work to stay under this bound.
     public var memoryLimit = 2 << 30
-    public var quiet = false
+    /// Where progress and notes go (nowhere by default).
+    public var reporter: any ProgressReporter = .silent
     /// Score only the used examples at these positions (a part of a resumable run, or a shard).
     public var exampleRange: Range<Int>? = nil
     /// A bar over the whole job (resumable parts), advanced by every scored batch instead of a bar per
     /// pass over the file.
-    var progress: ProgressBar? = nil
+    var progress: (any ProgressTask)? = nil
 
     public init() {}
 }
@@ -63,7 +64,7 @@ public struct ExampleTable: Sendable, Equatable {
 
 /// One score per used example, with named components (e.g. confidence, variability) and flags.
 public struct ScoreResult: Sendable {
-    public var method: String
+    public var method: ScoreMethod
     public var scores: [Double]
     /// Extra columns, in order.
     public var components: [(String, [Double])] = []
@@ -72,7 +73,7 @@ public struct ScoreResult: Sendable {
     /// The scored examples.
     public var table: ExampleTable
 
-    public init(method: String, scores: [Double], table: ExampleTable) {
+    public init(method: ScoreMethod, scores: [Double], table: ExampleTable) {
         self.method = method
         self.scores = scores
         self.table = table
@@ -87,8 +88,8 @@ public struct ScoreResult: Sendable {
 public struct ScoringRun: @unchecked Sendable {
     public let run: RunFolder
     public let checkpoints: [RunFolder.Checkpoint]
-    public let models: [BertClassifier]
-    public let tokenizer: BertTokenizer
+    public let models: [any SequenceClassifier]
+    public let tokenizer: any TextTokenizer
     public let dataURL: URL
     public let fields: FieldNames
     /// Encode every input as the empty text (the PVI null model's inputs).
@@ -103,21 +104,21 @@ public struct ScoringRun: @unchecked Sendable {
     public init(run url: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions, null: Bool = false) throws {
         run = try RunFolder(url: url)
         checkpoints = try run.select(options.checkpoints)
-        models = try checkpoints.map { try BertClassifier(folder: $0.url) }
-        tokenizer = try BertTokenizer(folder: run.tokenizerFolder)
-        let labels = models[0].config.labels
-        for (m, ck) in zip(models, checkpoints) where m.config.labels != labels {
+        models = try checkpoints.map { try ModelLoader.classifier(folder: $0.url) }
+        tokenizer = try Tokenizers.load(folder: run.tokenizerFolder)
+        let labels = models[0].labelNames
+        for (m, ck) in zip(models, checkpoints) where m.labelNames != labels {
             throw WinnowError.invalidFile(path: ck.url.appendingPathComponent("config.json").path, line: nil,
-                                          reason: "labels \(m.config.labels) differ from the first checkpoint's \(labels)")
+                                          reason: "labels \(m.labelNames) differ from the first checkpoint's \(labels)")
         }
         dataURL = data
         self.fields = fields
         nullInputs = null
         var o = options
-        let limit = models[0].config.maxPositionEmbeddings
+        let limit = models[0].dimensions.maxPositions
         if o.maxLength > limit {
             // Sequences longer than the position table cannot be encoded; truncate to it, as transformers does.
-            if !o.quiet { printError("note: --max-length \(o.maxLength) exceeds the model's max_position_embeddings; using \(limit)") }
+            o.reporter.note("note: --max-length \(o.maxLength) exceeds the model's max_position_embeddings; using \(limit)")
             o.maxLength = limit
         }
         self.options = o
@@ -128,7 +129,7 @@ public struct ScoringRun: @unchecked Sendable {
         try self.init(run: url, data: data.url, fields: data.fields, options: options, null: null)
     }
 
-    public var labelNames: [String] { models[0].config.labels }
+    public var labelNames: [String] { models[0].labelNames }
 
     /// Reads, tokenizes and batches the data file chunk by chunk, calling `body` for every batch in
     /// input order (batch.indices are positions among used examples). Returns the table of examples.
@@ -144,7 +145,8 @@ public struct ScoringRun: @unchecked Sendable {
         }
         var table = ExampleTable(labelNames: labelNames)
         let outer = options.progress
-        let bar = ProgressBar(label: label, total: max(reader.fileSize, 1), unit: "B", quiet: options.quiet || outer != nil)
+        let bar: any ProgressTask = outer != nil ? SilentReporter().start(label, total: 1, unit: "B")
+            : options.reporter.start(label, total: max(reader.fileSize, 1), unit: "B")
         var lastBytes = reader.bytesRead
         // With a range, chunks end exactly at its bounds, so the reader's position there can be kept.
         func want() -> Int {
@@ -178,10 +180,17 @@ public struct ScoringRun: @unchecked Sendable {
             lastBytes = reader.bytesRead
         }
         bar.finish(note: "\(table.count) examples")
-        if reader.skipped > 0 && !options.quiet {
-            printError("note: skipped \(reader.skipped) example(s) without a gold label in \(dataURL.path)")
+        if reader.skipped > 0 {
+            options.reporter.note("note: skipped \(reader.skipped) example(s) without a gold label in \(dataURL.path)")
         }
         return table
+    }
+
+    /// What is about to be scored: checkpoints and the memory estimate, one line.
+    public func summary(_ method: ScoreMethod) -> String {
+        String(format: "score %@: %d checkpoint(s) [%@], memory estimate %.0f MiB (limit %d MiB)",
+               method.rawValue, checkpoints.count, checkpoints.map { String($0.step) }.joined(separator: ","),
+               Double(memoryEstimate()) / 1048576, options.memoryLimit >> 20)
     }
 
     /// eta_k per chosen checkpoint (or the --lr override).
@@ -192,11 +201,11 @@ public struct ScoringRun: @unchecked Sendable {
 
     /// Rough peak memory: the K models and the activations of one batch and one chunk.
     public func memoryEstimate() -> Int {
-        let c = models[0].config
+        let c = models[0].dimensions
         let params = models[0].parameters.scalarCount * 4 * models.count
         let N = options.batchSize * options.maxLength
-        let acts = N * (16 * c.hiddenSize + 5 * c.intermediateSize) * 4 * max(1, c.numHiddenLayers)
-            + options.batchSize * c.numAttentionHeads * options.maxLength * options.maxLength * 4 * max(1, c.numHiddenLayers)
+        let acts = N * (16 * c.hidden + 5 * c.intermediate) * 4 * max(1, c.layers)
+            + options.batchSize * c.heads * options.maxLength * options.maxLength * 4 * max(1, c.layers)
         return params + acts + chunkSize * (options.maxLength * 8 + 256)
     }
 }

@@ -13,7 +13,7 @@ public struct Shard: Sendable, Equatable, Codable {
 
     public init(index: Int, count: Int) throws {
         guard count >= 1, (0..<count).contains(index) else {
-            throw WinnowError.invalidOption(name: "--shard", reason: "expected I/N with 0 <= I < N, got \(index)/\(count)")
+            throw WinnowError.invalidOption(name: "shard", reason: "expected I/N with 0 <= I < N, got \(index)/\(count)")
         }
         self.index = index
         self.count = count
@@ -23,7 +23,7 @@ public struct Shard: Sendable, Equatable, Codable {
     public init(parsing s: String) throws {
         let p = s.split(separator: "/")
         guard p.count == 2, let i = Int(p[0]), let n = Int(p[1]) else {
-            throw WinnowError.invalidOption(name: "--shard", reason: "expected I/N (e.g. 0/8), got '\(s)'")
+            throw WinnowError.invalidOption(name: "shard", reason: "expected I/N (e.g. 0/8), got '\(s)'")
         }
         try self.init(index: i, count: n)
     }
@@ -36,7 +36,7 @@ public struct Shard: Sendable, Equatable, Codable {
 /// into the file an unsharded run writes.
 public enum ShardMerge {
     public static func merge(_ files: [URL], to out: URL) throws {
-        guard let first = files.first else { throw WinnowError.invalidOption(name: "FILES", reason: "give at least one shard output") }
+        guard let first = files.first else { throw WinnowError.invalidOption(name: "files", reason: "give at least one shard output") }
         let ext = first.pathExtension.lowercased()
         for f in files where f.pathExtension.lowercased() != ext {
             throw WinnowError.invalidFile(path: f.path, line: nil, reason: "is not a .\(ext) file like \(first.lastPathComponent)")

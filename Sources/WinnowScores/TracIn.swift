@@ -13,7 +13,7 @@ import WinnowTraining
 ///     let matrix = try TracIn.trainToTest(run, test: testRun)      // [N_test, N_train]
 public enum TracIn {
     static func selection(_ sr: ScoringRun) throws -> ParameterSelection {
-        try ParameterSelection(sr.options.params, names: sr.models[0].parameters.names, layers: sr.models[0].config.numHiddenLayers)
+        try ParameterSelection(sr.options.params, layout: sr.models[0].parameterLayout)
     }
 
     public static func selfInfluence(_ sr: ScoringRun) throws -> ScoreResult {
@@ -25,7 +25,7 @@ public enum TracIn {
             ensureCount(&out, batch.indices.max()! + 1)
             for (k, model) in sr.models.enumerated() {
                 model.perExampleLossBackward(batch)
-                let f = model.gradientFactors(batch, selection: sel, lastHidden: sr.options.lastHidden)
+                let f = model.gradientFactors(batch, selection: sel, space: sr.options.space)
                 var sq = [Float](repeating: 0, count: batch.size)
                 if let projector {
                     let v = projector.project(f)
@@ -37,9 +37,9 @@ public enum TracIn {
                 for b in 0..<batch.size { out[batch.indices[b]] += eta[k] * Double(sq[b]) }
             }
         }
-        var r = ScoreResult(method: "tracin", scores: out, table: table)
+        var r = ScoreResult(method: .tracin, scores: out, table: table)
         if let p = sr.options.projectDim { r.notes.append("approximate: gradients randomly projected (--project \(p), seed \(sr.options.seed))") }
-        r.notes.insert("self-influence = sum_k eta_k ||g_k||^2 over \(sr.models.count) checkpoint(s), eta = \(eta.map { String(format: "%.3g", $0) }.joined(separator: ",")); params: \(sr.options.lastHidden ? "pooled [CLS] vector" : sel.spec)", at: 0)
+        r.notes.insert("self-influence = sum_k eta_k ||g_k||^2 over \(sr.models.count) checkpoint(s), eta = \(eta.map { String(format: "%.3g", $0) }.joined(separator: ",")); params: \(sr.options.space == .lastHidden ? "pooled [CLS] vector" : sel.spec.description)", at: 0)
         return r
     }
 
@@ -53,8 +53,8 @@ public enum TracIn {
         var matrix = [[Float]](repeating: [], count: nTest)
         var trainTable = ExampleTable(labelNames: train.labelNames)
         // Estimate the factor memory of one test example from one batch.
-        let c = train.models[0].config
-        let perToken = 4 * (c.numHiddenLayers * (8 * c.hiddenSize + 2 * c.intermediateSize) + 4 * c.hiddenSize)
+        let c = train.models[0].dimensions
+        let perToken = 4 * (c.layers * (8 * c.hidden + 2 * c.intermediate) + 4 * c.hidden)
         let perExample = perToken * train.options.maxLength * train.models.count
         let blockSize = max(train.options.batchSize, min(nTest, (train.options.memoryLimit / 2) / max(perExample, 1)))
         let projector = train.options.projectDim.map { GradientProjector(dim: $0, seed: train.options.seed) }
@@ -66,7 +66,7 @@ public enum TracIn {
             for tb in test.batches(size: train.options.batchSize, order: blockIdx) {
                 for (k, model) in train.models.enumerated() {
                     model.perExampleLossBackward(tb)
-                    let f = model.gradientFactors(tb, selection: sel, lastHidden: train.options.lastHidden)
+                    let f = model.gradientFactors(tb, selection: sel, space: train.options.space)
                     if let projector { testProjected[k].append((tb, projector.project(f))) } else { testFactors[k].append((tb, f)) }
                 }
             }
@@ -75,7 +75,7 @@ public enum TracIn {
                 for i in blockIdx where matrix[i].count < need { matrix[i] += [Float](repeating: 0, count: need - matrix[i].count) }
                 for (k, model) in train.models.enumerated() {
                     model.perExampleLossBackward(batch)
-                    let f = model.gradientFactors(batch, selection: sel, lastHidden: train.options.lastHidden)
+                    let f = model.gradientFactors(batch, selection: sel, space: train.options.space)
                     if let projector {
                         let v = projector.project(f)
                         let d = v.shape[1]

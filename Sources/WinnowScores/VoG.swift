@@ -14,7 +14,7 @@ import WinnowTraining
 ///     let r = try VoG.score(run)
 public enum VoG {
     public static func score(_ sr: ScoringRun) throws -> ScoreResult {
-        let K = sr.models.count, C = sr.models[0].config.hiddenSize, L = sr.models[0].numLabels
+        let K = sr.models.count, C = sr.models[0].dimensions.hidden, L = sr.models[0].numLabels
         var vog: [Double] = []
         let table = try sr.stream("vog") { batch in
             ensureCount(&vog, batch.indices.max()! + 1)
@@ -22,18 +22,13 @@ public enum VoG {
             let rows = lengths.reduce(0, +)
             // Target per example: the label, or the class predicted by the last chosen checkpoint.
             var target = batch.labels
-            if sr.options.targetPredicted {
-                let z = sr.models[K - 1].classLogits(batch)
+            if sr.options.vogTarget == .predicted {
+                let z = sr.models[K - 1].inferenceLogits(batch)
                 for b in 0..<batch.size { target[b] = Int32((0..<L).max { z[b, $0] < z[b, $1] }!) }
             }
             var mean = Tensor(shape: [rows, C]), m2 = Tensor(shape: [rows, C])
             for (k, model) in sr.models.enumerated() {
-                model.forward(batch, clsOnly: true)   // only the [CLS] rows of the last layer reach z_y
-                var dlogits = Tensor(shape: [batch.size, L])
-                for b in 0..<batch.size { dlogits[b, Int(target[b])] = 1 }
-                var none: ParameterStore? = nil
-                model.backward(dlogits: dlogits, grads: &none)
-                let g = packRows(model.workspace.dInputsEmbeds.ptr, ld: C, width: C, batch: batch, lengths: lengths)
+                let g = model.inputEmbeddingGradients(batch, targets: target)
                 ck_vog_accumulate(mean.mptr, m2.mptr, g.ptr, rows * C, Int32(k + 1))
             }
             var r = 0
@@ -43,8 +38,8 @@ public enum VoG {
                 r += lengths[b]
             }
         }
-        var res = ScoreResult(method: "vog", scores: vog, table: table)
-        res.notes = ["VoG over \(K) checkpoint(s): d z_\(sr.options.targetPredicted ? "predicted" : "y") / d inputs_embeds, population std over checkpoints, mean over real tokens and dims"]
+        var res = ScoreResult(method: .vog, scores: vog, table: table)
+        res.notes = ["VoG over \(K) checkpoint(s): d z_\(sr.options.vogTarget == .predicted ? "predicted" : "y") / d inputs_embeds, population std over checkpoints, mean over real tokens and dims"]
         if K < 2 { res.notes.append("warning: VoG needs at least 2 checkpoints; with one every score is 0") }
         return res
     }

@@ -47,7 +47,7 @@ public struct PreTrainer: Sendable {
     public init(options: PretrainOptions) { self.options = options }
 
     /// One step on `lb`: fills `grads` (zeroed first) with the gradient of sum_j w_j L_j.
-    public func step(_ model: BertLanguageModel, _ lb: LMBatch, grads: inout ParameterStore, step: Int, seed: UInt64,
+    public func step(_ model: some LanguageModel, _ lb: LMBatch, grads: inout ParameterStore, step: Int, seed: UInt64,
                      selection: ParameterSelection?, computeSI: Bool) -> PretrainStep {
         let o = options.presence
         let meanLoss = model.forward(lb, training: true, seed: seed)
@@ -59,7 +59,7 @@ public struct PreTrainer: Sendable {
         let active = (0..<J).filter { j in (groups[j]..<groups[j + 1]).contains { model.sampleTargets[$0] > 0 } }
         var si: [Double] = []
         if computeSI, let selection { si = model.groupGradientNorms(lb, selection: selection, groups: groups) }
-        let tau = o.reweight == .presence ? o.tau(atStep: step) : 0
+        let tau = o.reweight == .presence ? o.tau(atStep: step, totalSteps: options.steps) : 0
         let wActive = Presence.weights(selfInfluence: o.reweight == .presence ? active.map { si[$0] } : active.map { _ in 0 },
                                        tau: tau, scale: o.scale)
         var w = [Double](repeating: 0, count: J)
@@ -80,14 +80,14 @@ public struct PreTrainer: Sendable {
 
     /// Mean loss over every window of `corpus` in inference mode, with masks from a fixed seed (the same
     /// positions for every model), so runs can be compared on held-out text.
-    public static func evaluate(_ model: BertLanguageModel, on corpus: LMCorpus, vocabulary: Vocabulary, batchSize: Int = 32,
+    public static func evaluate(_ model: some LanguageModel, on corpus: LMCorpus, batchSize: Int = 32,
                                 maskProbability: Double = 0.15) -> Double {
         var total = 0.0, n = 0
         for start in stride(from: 0, to: corpus.count, by: batchSize) {
             let idx = Array(start..<min(corpus.count, start + batchSize))
-            let lb = corpus.batch(idx, objective: model.objective, vocabulary: vocabulary, seed: 0x5EED_E7A1 &+ UInt64(start),
+            let lb = corpus.batch(idx, objective: model.objective, seed: 0x5EED_E7A1 &+ UInt64(start),
                                   maskProbability: maskProbability)
-            model.forward(lb, training: false)
+            model.forward(lb, training: false, seed: 0)
             for b in 0..<idx.count where model.sampleTargets[b] > 0 { total += model.sampleLosses[b]; n += 1 }
         }
         return n > 0 ? total / Double(n) : .nan
@@ -95,82 +95,73 @@ public struct PreTrainer: Sendable {
 
     /// Trains `model` for `options.steps` steps over shuffled epochs of `corpus`, writing checkpoints,
     /// trainer_state.json (loss, weight entropy, SI statistics) and, with `siLog`, one CSV row
-    /// `step,line,si,weight` per sample of every batch.
+    /// `step,line,si,weight` per sample of every batch. With `resume`, a run in `run` made with the same
+    /// options and corpus continues from its latest complete checkpoint (the SI log too).
     @discardableResult
-    public func train(_ model: BertLanguageModel, on corpus: LMCorpus, vocabulary: Vocabulary, run: URL, extraFiles: [URL] = [],
-                      siLog: URL? = nil, runInfo: [String: String] = [:], quiet: Bool = false) throws -> TrainingSummary {
+    public func train(_ model: some LanguageModel, on corpus: LMCorpus, run: URL, extraFiles: [URL] = [],
+                      siLog: URL? = nil, runInfo: [String: String] = [:], reporter: any ProgressReporter = .silent,
+                      resume: Bool = false) throws -> TrainingSummary {
         let o = options
         let p = o.presence
         let selection = (p.reweight == .presence || siLog != nil) ? try model.selfInfluenceSelection(p.siParams) : nil
-        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
-        for f in extraFiles { try copyFile(f, into: run) }
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        var info: [String: Any] = ["options": try JSONSerialization.jsonObject(with: enc.encode(o)), "windows": corpus.count,
-                                   "objective": model.objective.rawValue, "tool": "winnow", "corpus": corpus.url.path]
-        for (k, v) in runInfo { info[k] = v }
-        try AtomicFile.write(JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys]),
-                             to: run.appendingPathComponent("winnow.json"))
-
-        let sched = LinearSchedule(baseLR: o.learningRate, warmupSteps: Int((Float(o.steps) * o.warmupRatio).rounded(.up)), totalSteps: o.steps)
-        var ckSteps: Set<Int> = []
-        if o.checkpoints > 0 { for i in 1...o.checkpoints { ckSteps.insert(max(1, Int((Double(o.steps) * Double(i) / Double(o.checkpoints)).rounded()))) } }
+        let loop = TrainingLoop(
+            what: "pre-training", label: "pretrain", run: run, totalSteps: o.steps,
+            checkpointSteps: evenlySpacedSteps(o.checkpoints, of: o.steps),
+            schedule: LinearSchedule(baseLR: o.learningRate, warmupSteps: Int((Float(o.steps) * o.warmupRatio).rounded(.up)), totalSteps: o.steps),
+            maxGradNorm: o.maxGradNorm, logEvery: o.logEvery, batchSize: o.batchSize,
+            epochs: Int((Double(o.steps * o.batchSize) / Double(corpus.count)).rounded(.up)), extraFiles: extraFiles, reporter: reporter)
         var opt = Optimizer(kind: .adamw, parameters: model.parameters, weightDecay: o.weightDecay)
-        var grads = model.parameters.zeros()
         var history: [LogEntry] = []
         var log = TextFileBuilder()
         log.append("step,line,si,weight")
-        var order: [Int] = [], cursor = 0, epoch = 0
-        var window = (loss: 0.0, unweighted: 0.0, entropy: 0.0, n: 0, si: [Double]())
-        var lastLoss = 0.0
-        var lastCheckpoint: Int? = nil
-        let bar = ProgressBar(label: "pretrain", total: o.steps, unit: "step", quiet: quiet)
-        let start = Date()
-        for step in 1...max(1, o.steps) {
-            var idx: [Int] = []
-            while idx.count < o.batchSize {
-                if cursor >= order.count {
-                    order = Array(0..<corpus.count)
-                    var rng = SeededGenerator(seed: o.seed, stream: "lm-shuffle-\(epoch)")
-                    order.shuffle(using: &rng)
-                    cursor = 0; epoch += 1
-                }
-                idx.append(order[cursor]); cursor += 1
-            }
-            let stepSeed = SeededGenerator.mix(o.seed ^ SeededGenerator.mix(UInt64(step) &+ 0xB1A5))
-            let lb = corpus.batch(idx, objective: model.objective, vocabulary: vocabulary, seed: stepSeed, maskProbability: o.maskProbability)
-            let r = self.step(model, lb, grads: &grads, step: step, seed: stepSeed, selection: selection, computeSI: selection != nil)
-            guard r.loss.isFinite else {
-                throw WinnowError.numericFault(reason: "pre-training stopped at step \(step): the loss is \(r.loss); "
-                    + (lastCheckpoint.map { "the last good checkpoint is \(run.appendingPathComponent("checkpoint-\($0)").path)" }
-                       ?? "no checkpoint was written before it") + " (try a lower --lr)")
-            }
-            let gnorm = gradientNorm(grads)
-            guard gnorm.isFinite else {
-                throw WinnowError.numericFault(reason: "pre-training stopped at step \(step): the gradient norm is \(gnorm); "
-                    + (lastCheckpoint.map { "the last good checkpoint is \(run.appendingPathComponent("checkpoint-\($0)").path)" }
-                       ?? "no checkpoint was written before it"))
-            }
-            if let clip = o.maxGradNorm, gnorm > Double(clip) {
-                let s = Float(Double(clip) / (gnorm + 1e-6))
-                for i in grads.tensors.indices { ck_scale(grads.tensors[i].mptr, grads[i].count, s) }
-            }
-            opt.step(&model.parameters, grads: grads, lr: sched.lr(afterSteps: step - 1))
+        let logName = "si-log.csv"
+        var startStep = 0
+        if resume, let ck = TrainingLoop.resumableCheckpoint(run) {
+            try TrainingLoop.checkSameRun(run, options: o, countKey: "windows", count: corpus.count)
+            (startStep, history) = try TrainingLoop.restore(ck, into: model, optimizer: &opt)
             if siLog != nil {
-                for j in 0..<(r.groups.count - 1) {
-                    for b in r.groups[j]..<r.groups[j + 1] {
-                        log.append("\(step),\(r.lines[b]),\(String(format: "%.9g", r.selfInfluence[j])),\(String(format: "%.9g", r.weights[j]))")
+                let kept = ck.url.appendingPathComponent(logName)
+                guard FileManager.default.fileExists(atPath: kept.path) else {
+                    throw WinnowError.missingFile(path: kept.path, reason: "the run was made without an SI log; resume without one, or start over")
+                }
+                log = TextFileBuilder(data: try Data(contentsOf: kept))
+            }
+            reporter.note("pretrain: resuming from \(ck.url.path) (step \(startStep) of \(o.steps))")
+        } else {
+            try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+            for f in extraFiles { try copyFile(f, into: run) }
+            var info: [String: Any] = ["windows": corpus.count, "objective": model.objective.rawValue, "corpus": corpus.url.path]
+            for (k, v) in runInfo { info[k] = v }
+            try TrainingLoop.writeRunInfo(run: run, options: o, info: info)
+        }
+        var grads = model.parameters.zeros()
+        var order = WindowOrder(count: corpus.count, seed: o.seed)
+        order.skip(startStep * o.batchSize)
+        var window = (unweighted: 0.0, entropy: 0.0, n: 0, si: [Double](), tau: 0.0)
+        let start = Date()
+        let hooks = TrainingLoop.Hooks(
+            step: { step, grads in
+                let idx = (0..<o.batchSize).map { _ in order.next() }
+                let stepSeed = SeededGenerator.mix(o.seed ^ SeededGenerator.mix(UInt64(step) &+ 0xB1A5))
+                let lb = corpus.batch(idx, objective: model.objective, seed: stepSeed, maskProbability: o.maskProbability)
+                let r = self.step(model, lb, grads: &grads, step: step, seed: stepSeed, selection: selection, computeSI: selection != nil)
+                if siLog != nil {
+                    for j in 0..<(r.groups.count - 1) {
+                        for b in r.groups[j]..<r.groups[j + 1] {
+                            log.append("\(step),\(r.lines[b]),\(String(format: "%.9g", r.selfInfluence[j])),\(String(format: "%.9g", r.weights[j]))")
+                        }
                     }
                 }
-            }
-            window.loss += r.loss; window.unweighted += r.unweightedLoss; window.n += 1
-            window.entropy += Presence.entropy(r.weights.filter { $0 > 0 })
-            window.si += r.selfInfluence
-            lastLoss = r.loss
-            if step % max(1, o.logEvery) == 0 || step == o.steps || ckSteps.contains(step) {
+                window.unweighted += r.unweightedLoss; window.n += 1
+                window.entropy += Presence.entropy(r.weights.filter { $0 > 0 })
+                window.si += r.selfInfluence
+                window.tau = r.tau
+                return .init(loss: r.loss, note: String(format: "loss %.4f", r.loss))
+            },
+            logExtras: { gnorm in
                 let n = Double(window.n)
                 var extra: [String: Double] = ["grad_norm": gnorm, "unweighted_loss": window.unweighted / n,
-                                               "weight_entropy": window.entropy / n, "tau": r.tau]
+                                               "weight_entropy": window.entropy / n, "tau": window.tau]
                 if !window.si.isEmpty {
                     let m = window.si.reduce(0, +) / Double(window.si.count)
                     extra["si_mean"] = m
@@ -178,35 +169,47 @@ public struct PreTrainer: Sendable {
                     extra["si_min"] = window.si.min()!
                     extra["si_max"] = window.si.max()!
                 }
-                history.append(LogEntry(step: step, epoch: Double(step * o.batchSize) / Double(corpus.count),
-                                        learningRate: Double(sched.lr(afterSteps: step)), loss: window.loss / n, extra: extra))
-                window = (0, 0, 0, 0, [])
-            }
-            if ckSteps.contains(step) && step < o.steps {
-                let ck = run.appendingPathComponent("checkpoint-\(step)")
-                try model.save(to: ck)
-                try state(step, history, corpus).write(to: ck.appendingPathComponent("trainer_state.json"))
-                for f in extraFiles { try copyFile(f, into: ck) }
-                lastCheckpoint = step
-            }
-            bar.advance(note: String(format: "loss %.4f", r.loss))
-        }
-        bar.finish()
+                window = (0, 0, 0, [], 0)
+                return extra
+            },
+            epoch: { step in Double(step * o.batchSize) / Double(corpus.count) },
+            saveExtras: { dir in
+                guard let siLog else { return }
+                // A checkpoint keeps the log so far (what --resume continues); the final one goes to siLog.
+                try log.write(to: dir == run ? siLog : dir.appendingPathComponent(logName))
+            })
+        let lastLoss = try loop.run(model, optimizer: &opt, grads: &grads, startStep: startStep, history: &history, hooks: hooks)
         let seconds = Date().timeIntervalSince(start)
-        let ck = run.appendingPathComponent("checkpoint-\(o.steps)")
-        try model.save(to: ck)
-        try state(o.steps, history, corpus).write(to: ck.appendingPathComponent("trainer_state.json"))
-        for f in extraFiles { try copyFile(f, into: ck) }
-        try model.save(to: run)
-        if let siLog { try log.write(to: siLog) }
-        try state(o.steps, history, corpus).write(to: run.appendingPathComponent("trainer_state.json"))
-        return TrainingSummary(steps: o.steps, finalLoss: lastLoss, checkpointSteps: ckSteps.sorted(), seconds: seconds,
-                               examplesPerSecond: Double(o.steps * o.batchSize) / max(seconds, 1e-9))
+        return TrainingSummary(steps: o.steps, finalLoss: lastLoss, checkpointSteps: loop.checkpointSteps.sorted(), seconds: seconds,
+                               examplesPerSecond: Double((o.steps - startStep) * o.batchSize) / max(seconds, 1e-9))
+    }
+}
+
+/// The order pre-training reads windows in: epoch after epoch, each a fresh shuffle from the seed.
+/// Deterministic, so a resumed run skips what the steps before it read and continues identically.
+struct WindowOrder {
+    let count: Int
+    let seed: UInt64
+    private var order: [Int] = []
+    private var cursor = 0
+    private var epoch = 0
+
+    init(count: Int, seed: UInt64) {
+        self.count = count
+        self.seed = seed
     }
 
-    func state(_ step: Int, _ history: [LogEntry], _ corpus: LMCorpus) -> TrainerState {
-        TrainerState(globalStep: step, epoch: Double(step * options.batchSize) / Double(corpus.count), maxSteps: options.steps,
-                     numTrainEpochs: Int((Double(options.steps * options.batchSize) / Double(corpus.count)).rounded(.up)),
-                     trainBatchSize: options.batchSize, logHistory: history)
+    mutating func next() -> Int {
+        if cursor >= order.count {
+            order = Array(0..<count)
+            var rng = SeededGenerator(seed: seed, stream: "lm-shuffle-\(epoch)")
+            order.shuffle(using: &rng)
+            cursor = 0; epoch += 1
+        }
+        cursor += 1
+        return order[cursor - 1]
     }
+
+    /// Moves past `n` windows.
+    mutating func skip(_ n: Int) { for _ in 0..<n { _ = next() } }
 }

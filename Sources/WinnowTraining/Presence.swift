@@ -22,16 +22,20 @@ public struct PresenceOptions: Codable, Sendable, Equatable {
     public var reweight: Reweight = .none
     public var tau1 = 1.0
     public var tau2 = -1.0
-    /// First step (1-based) that uses tau2.
-    public var switchStep = 0
-    public var siParams = "first-layer"
+    /// First step (1-based) that uses tau2; nil: half of the run's steps, plus one.
+    public var switchStep: Int? = nil
+    /// The tensors self-influence is measured on (the paper's choice: the first layer).
+    public var siParams: ParameterSelection.Spec = .firstLayer
     public var microbatchSize = 4
     public var scale: Scale = .mean
 
     public init() {}
 
-    /// tau at 1-based `step`.
-    public func tau(atStep step: Int) -> Double { step < switchStep ? tau1 : tau2 }
+    /// The first step that uses tau2 in a run of `totalSteps` steps.
+    public func switchStep(totalSteps: Int) -> Int { switchStep ?? totalSteps / 2 + 1 }
+
+    /// tau at 1-based `step` of a run of `totalSteps` steps.
+    public func tau(atStep step: Int, totalSteps: Int = 0) -> Double { step < switchStep(totalSteps: totalSteps) ? tau1 : tau2 }
 }
 
 public enum Presence {

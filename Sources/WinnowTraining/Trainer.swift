@@ -11,7 +11,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var learningRate: Float = 5e-5
     public var weightDecay: Float = 0.01
     /// Warm-up as a fraction of all steps (Hugging Face `warmup_ratio`).
-    public var warmupRatio: Float = 0.0
+    public var warmupRatio: Float = 0.1
     public var optimizer: Optimizer.Kind = .adamw
     public var momentum: Float = 0.9
     /// Clip the global gradient norm to this value (Hugging Face `max_grad_norm`); nil disables.
@@ -65,55 +65,51 @@ public struct Trainer: Sendable {
     }
 
     /// Trains `model` in place on `data`, writing checkpoints, trainer state and dynamics into `run`.
-    /// `extraFiles` (e.g. vocab.txt) are copied into the run and every checkpoint.
+    /// `extraFiles` (e.g. vocab.txt) are copied into the run and every checkpoint. With `resume`, a run
+    /// in `run` made with the same options and data continues from its latest complete checkpoint.
     @discardableResult
-    public func train<M: ClassifierModel, D: ClassifierData>(_ model: M, on data: D, run: URL, extraFiles: [URL] = [],
-                      runInfo: [String: String] = [:], quiet: Bool = false, resume: Bool = false) throws -> TrainingSummary where M.Input == D.Input {
+    public func train<M: ClassifierModel, D: ClassifierData>(
+        _ model: M, on data: D, run: URL, extraFiles: [URL] = [], runInfo: [String: String] = [:],
+        reporter: any ProgressReporter = .silent, resume: Bool = false
+    ) throws -> TrainingSummary where M.Input == D.Input {
         let o = options
-        guard data.count > 0 else { throw WinnowError.invalidOption(name: "--data", reason: "no training examples") }
+        guard data.count > 0 else { throw WinnowError.invalidOption(name: "data", reason: "no training examples") }
         let spe = stepsPerEpoch(data.count)
         let total = spe * o.epochs
-        let sched = LinearSchedule(baseLR: o.learningRate, warmupSteps: Int((Float(total) * o.warmupRatio).rounded(.up)), totalSteps: total)
-        let ckSteps = Set(checkpointSteps(totalSteps: total, stepsPerEpoch: spe))
+        let loop = TrainingLoop(
+            what: "training", label: "train", run: run, totalSteps: total,
+            checkpointSteps: Set(checkpointSteps(totalSteps: total, stepsPerEpoch: spe)),
+            schedule: LinearSchedule(baseLR: o.learningRate, warmupSteps: Int((Float(total) * o.warmupRatio).rounded(.up)), totalSteps: total),
+            maxGradNorm: o.maxGradNorm, logEvery: o.logEvery, batchSize: o.batchSize, epochs: o.epochs, extraFiles: extraFiles,
+            reporter: reporter)
         var opt = Optimizer(kind: o.optimizer, parameters: model.parameters, weightDecay: o.weightDecay, momentum: o.momentum)
         var dynamics = Dynamics()
         dynamics.exampleCount = data.count
         var history: [LogEntry] = []
-        var step = 0
-        if resume, let ck = try resumableCheckpoint(run) {
-            try checkSameRun(run, data: data)
-            let file = try SafeTensorsFile(url: ck.url.appendingPathComponent("model.safetensors"))
-            for i in model.parameters.tensors.indices {
-                let name = model.parameters.names[i]
-                guard let e = file.entry(name), e.shape == model.parameters[i].shape else {
-                    throw WinnowError.invalidTensor(path: file.url.path, tensor: name, reason: "missing or mis-shaped; cannot resume from this checkpoint")
-                }
-                model.parameters[i] = try file.tensor(e)
-            }
-            try opt.restore(from: SafeTensorsFile(url: ck.url.appendingPathComponent("optimizer.safetensors")))
-            let state = try TrainerState(contentsOf: ck.url.appendingPathComponent("trainer_state.json"))
-            history = state.logHistory
-            step = state.globalStep
+        var startStep = 0
+        if resume, let ck = TrainingLoop.resumableCheckpoint(run) {
+            try TrainingLoop.checkSameRun(run, options: o, countKey: "examples", count: data.count)
+            (startStep, history) = try TrainingLoop.restore(ck, into: model, optimizer: &opt)
             if o.recordDynamics { dynamics = try Dynamics(contentsOf: ck.url.appendingPathComponent("dynamics.safetensors")) }
-            if !quiet { printError("train: resuming from \(ck.url.path) (step \(step) of \(total))") }
+            reporter.note("train: resuming from \(ck.url.path) (step \(startStep) of \(total))")
         } else if Distributed.isRoot {
             try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
             for f in extraFiles { try copyFile(f, into: run) }
-            try writeRunInfo(run: run, data: data, extra: runInfo)
+            var info: [String: Any] = ["examples": data.count, "labels": data.labelNames]
+            for (k, v) in runInfo { info[k] = v }
+            try TrainingLoop.writeRunInfo(run: run, options: o, info: info)
         }
         let group = Distributed.parallel
-        let startStep = step
-        var lastCheckpoint: Int? = startStep > 0 ? startStep : nil
         var grads = model.parameters.zeros()
-        var windowLoss = 0.0, windowCount = 0, lastLoss = 0.0
-        let bar = ProgressBar(label: "train", total: total - startStep, unit: "step", quiet: quiet)
+        var order: (epoch: Int, indices: [Int]) = (-1, [])
         let start = Date()
-        for epoch in (startStep / spe)..<o.epochs {
-            var order = data.shuffledOrder(seed: o.seed, epoch: epoch)
-            if epoch == startStep / spe { order = Array(order.dropFirst((startStep % spe) * o.batchSize)) }
-            for start in stride(from: 0, to: order.count, by: o.batchSize) {
-                let global = Array(order[start..<min(start + o.batchSize, order.count)])
-                let stepSeed = SeededGenerator.mix(o.seed ^ SeededGenerator.mix(UInt64(step) &+ 0xD207))
+        let hooks = TrainingLoop.Hooks(
+            step: { k, grads in
+                // Step k (1-based) takes batch (k-1) % spe of epoch (k-1) / spe's shuffled order.
+                let epoch = (k - 1) / spe, j = (k - 1) % spe
+                if order.epoch != epoch { order = (epoch, data.shuffledOrder(seed: o.seed, epoch: epoch)) }
+                let global = Array(order.indices[(j * o.batchSize)..<min((j + 1) * o.batchSize, order.indices.count)])
+                let stepSeed = SeededGenerator.mix(o.seed ^ SeededGenerator.mix(UInt64(k - 1) &+ 0xD207))
                 grads.zeroAll()
                 let loss: Double
                 if let group {
@@ -128,93 +124,24 @@ public struct Trainer: Sendable {
                     group.allReduceSum(&sum, count: 1)
                     loss = counts[0] > 0 ? sum[0] / counts[0] : 0
                     for i in grads.tensors.indices { group.allReduceSum(grads.tensors[i].mptr, count: grads[i].count) }
-                    if o.recordDynamics { recordDistributed(&dynamics, model: model, batch: batch, global: global, group: group, epoch: epoch, step: step + 1) }
+                    if o.recordDynamics { recordDistributed(&dynamics, model: model, batch: batch, global: global, group: group, epoch: epoch, step: k) }
                 } else {
                     let batch = data.batch(global)
                     loss = model.lossAndGradients(batch, grads: &grads, training: true, seed: stepSeed, weights: nil)
-                    if o.recordDynamics { record(&dynamics, model: model, batch: batch, epoch: epoch, step: step + 1) }
+                    if o.recordDynamics { record(&dynamics, model: model, batch: batch, epoch: epoch, step: k) }
                 }
-                guard loss.isFinite else {
-                    throw WinnowError.numericFault(reason: "training stopped at step \(step + 1): the loss is \(loss); "
-                        + lastGood(run, step: lastCheckpoint) + " (try a lower --lr)")
-                }
-                let gnorm = gradientNorm(grads)
-                guard gnorm.isFinite else {
-                    throw WinnowError.numericFault(reason: "training stopped at step \(step + 1): the gradient norm is \(gnorm); "
-                        + lastGood(run, step: lastCheckpoint) + " (try a lower --lr)")
-                }
-                if let clip = o.maxGradNorm, gnorm > Double(clip) {
-                    let s = Float(Double(clip) / (gnorm + 1e-6))
-                    for i in grads.tensors.indices { ck_scale(grads.tensors[i].mptr, grads[i].count, s) }
-                }
-                opt.step(&model.parameters, grads: grads, lr: sched.lr(afterSteps: step))
-                step += 1
-                windowLoss += loss; windowCount += 1; lastLoss = loss
-                let epochF = Double(epoch) + Double(step - epoch * spe) / Double(spe)
-                if step % max(1, o.logEvery) == 0 || step == total || ckSteps.contains(step) {
-                    history.append(LogEntry(step: step, epoch: epochF, learningRate: Double(sched.lr(afterSteps: step)),
-                                            loss: windowLoss / Double(windowCount), extra: ["grad_norm": gnorm]))
-                    windowLoss = 0; windowCount = 0
-                }
-                if ckSteps.contains(step) && Distributed.isRoot {
-                    let state = TrainerState(globalStep: step, epoch: epochF, maxSteps: total, numTrainEpochs: o.epochs,
-                                             trainBatchSize: o.batchSize, logHistory: history)
-                    let ck = run.appendingPathComponent("checkpoint-\(step)")
-                    try model.save(to: ck)
-                    for f in extraFiles { try copyFile(f, into: ck) }
-                    // What --resume needs; trainer_state.json is written last and marks the checkpoint complete.
-                    try SafeTensorsFile.write(opt.state, to: ck.appendingPathComponent("optimizer.safetensors"))
-                    if o.recordDynamics { try dynamics.write(to: ck.appendingPathComponent("dynamics.safetensors")) }
-                    try state.write(to: ck.appendingPathComponent("trainer_state.json"))
-                    lastCheckpoint = step
-                }
-                bar.advance(note: String(format: "loss %.4f", loss))
-            }
-        }
-        bar.finish()
+                return .init(loss: loss, note: String(format: "loss %.4f", loss))
+            },
+            logExtras: { gnorm in ["grad_norm": gnorm] },
+            epoch: { k in
+                let e = (k - 1) / spe
+                return Double(e) + Double(k - e * spe) / Double(spe)
+            },
+            saveExtras: { dir in if o.recordDynamics { try dynamics.write(to: dir.appendingPathComponent("dynamics.safetensors")) } })
+        let lastLoss = try loop.run(model, optimizer: &opt, grads: &grads, startStep: startStep, history: &history, hooks: hooks)
         let seconds = Date().timeIntervalSince(start)
-        guard Distributed.isRoot else {
-            return TrainingSummary(steps: step, finalLoss: lastLoss, checkpointSteps: ckSteps.sorted(), seconds: seconds,
-                                   examplesPerSecond: Double((step - startStep) * o.batchSize) / max(seconds, 1e-9))
-        }
-        try model.save(to: run)
-        try TrainerState(globalStep: step, epoch: Double(o.epochs), maxSteps: total, numTrainEpochs: o.epochs,
-                         trainBatchSize: o.batchSize, logHistory: history).write(to: run.appendingPathComponent("trainer_state.json"))
-        if o.recordDynamics { try dynamics.write(to: run.appendingPathComponent("dynamics.safetensors")) }
-        return TrainingSummary(steps: step, finalLoss: lastLoss, checkpointSteps: ckSteps.sorted(), seconds: seconds,
-                               examplesPerSecond: Double((step - startStep) * o.batchSize) / max(seconds, 1e-9))
-    }
-
-    /// Where the last good state is, for a numeric-fault message.
-    func lastGood(_ run: URL, step: Int?) -> String {
-        guard let step else { return "no checkpoint was written before it, and nothing else in \(run.path) was changed" }
-        return "the last good checkpoint, \(run.appendingPathComponent("checkpoint-\(step)").path), is kept (winnow train --resume continues from it)"
-    }
-
-    /// The latest complete checkpoint of `run` that can be resumed from (model, optimizer state and
-    /// trainer_state.json), or nil when the run has none (training then starts over).
-    func resumableCheckpoint(_ run: URL) throws -> RunFolder.Checkpoint? {
-        guard FileManager.default.fileExists(atPath: run.appendingPathComponent("winnow.json").path),
-              let folder = try? RunFolder(url: run) else { return nil }
-        return folder.checkpoints.last { ck in
-            ["model.safetensors", "optimizer.safetensors", "trainer_state.json"].allSatisfy {
-                FileManager.default.fileExists(atPath: ck.url.appendingPathComponent($0).path)
-            }
-        }
-    }
-
-    /// Refuses to resume a run made with other training options or another number of examples.
-    func checkSameRun<D: ClassifierData>(_ run: URL, data: D) throws {
-        let url = run.appendingPathComponent("winnow.json")
-        guard let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any],
-              let opts = obj["options"], let examples = obj["examples"] as? Int else {
-            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not a winnow run description; cannot resume")
-        }
-        let saved = try JSONDecoder().decode(TrainingOptions.self, from: JSONSerialization.data(withJSONObject: opts))
-        guard saved == options, examples == data.count else {
-            throw WinnowError.invalidOption(name: "--resume", reason:
-                "\(run.path) was trained with other options or data (\(examples) examples); rerun with the same options, or use another --out")
-        }
+        return TrainingSummary(steps: total, finalLoss: lastLoss, checkpointSteps: loop.checkpointSteps.sorted(), seconds: seconds,
+                               examplesPerSecond: Double((total - startStep) * o.batchSize) / max(seconds, 1e-9))
     }
 
     /// Dynamics of a global batch split over ranks: each rank fills its rows of a [rows x 4] table
@@ -263,19 +190,4 @@ public struct Trainer: Sendable {
                      margin: logits[b, y] - (L > 1 ? other : 0), correct: argmax == y)
         }
     }
-
-    func writeRunInfo<D: ClassifierData>(run: URL, data: D, extra: [String: String]) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        var info: [String: Any] = ["options": try JSONSerialization.jsonObject(with: enc.encode(options)),
-                                   "examples": data.count, "labels": data.labelNames, "tool": "winnow"]
-        for (k, v) in extra { info[k] = v }
-        try AtomicFile.write(JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys]),
-                             to: run.appendingPathComponent("winnow.json"))
-    }
-}
-
-/// Copies `file` into `folder` (atomically), replacing an older copy.
-func copyFile(_ file: URL, into folder: URL) throws {
-    try AtomicFile.write(Data(contentsOf: file), to: folder.appendingPathComponent(file.lastPathComponent))
 }

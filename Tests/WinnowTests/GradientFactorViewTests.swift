@@ -45,7 +45,7 @@ import Testing
 
     @Test(arguments: ["all", "bert.encoder.layer.0.attention.self.query", "bert.encoder.layer.1.attention.self"])
     func viewsOfAnUnpaddedBatchEqualMaterialisedGradients(params: String) throws {
-        let sel = try ParameterSelection(params, names: model.parameters.names, layers: model.config.numHiddenLayers)
+        let sel = try ParameterSelection(ParameterSelection.Spec(parsing: params)!, layout: model.parameterLayout)
         let batch = data.batch(sameLength)
         #expect((0..<batch.size).allSatisfy { batch.realLength($0) == batch.length }, "the batch has no padding")
         let (got, f) = norms(sameLength, sel)
@@ -62,7 +62,7 @@ import Testing
     }
 
     @Test func keptFactorsSurviveTheNextPass() throws {
-        let sel = try ParameterSelection("all", names: model.parameters.names, layers: model.config.numHiddenLayers)
+        let sel = try ParameterSelection(ParameterSelection.Spec(parsing: "all")!, layout: model.parameterLayout)
         let (before, f) = norms(sameLength, sel)
         _ = norms([0, 1, 2, 3], sel)       // another batch through the same workspace
         var after = [Float](repeating: 0, count: sameLength.count)

@@ -58,7 +58,7 @@ import Testing
         var c = BertConfig.small(vocabSize: vocab.count, hidden: 16, layers: 2, heads: 2, maxPositions: 64)
         c.hiddenDropoutProb = 0; c.attentionProbsDropoutProb = 0
         let model = BertLanguageModel(config: c, objective: objective, seed: 4)
-        let lb = corpus.batch(Array(0..<7), objective: objective, vocabulary: vocab, seed: 9, maskProbability: 0.3)
+        let lb = corpus.batch(Array(0..<7), objective: objective, seed: 9, maskProbability: 0.3)
         return (model, lb)
     }
 
@@ -66,7 +66,7 @@ import Testing
     func selfInfluenceEqualsTheMaterialisedMicrobatchGradientNorm(_ objective: BertLanguageModel.Objective) throws {
         let (model, lb) = try Self.corpusBatch(objective)
         for spec in ["first-layer", "bert.encoder.layer.1.,bert.embeddings.LayerNorm"] {
-            let sel = try model.selfInfluenceSelection(spec)
+            let sel = try model.selfInfluenceSelection(ParameterSelection.Spec(parsing: spec)!)
             let groups = Presence.groups(batchSize: 7, microbatchSize: 3)      // 3 + 3 + 1
             #expect(groups == [0, 3, 6, 7])
             model.forward(lb)
@@ -90,8 +90,8 @@ import Testing
 
     @Test func tiedEmbeddingsAndTheHeadAreRefusedForSelfInfluence() throws {
         let (model, _) = try Self.corpusBatch(.mlm)
-        #expect(throws: WinnowError.self) { try model.selfInfluenceSelection("all") }
-        #expect(throws: WinnowError.self) { try model.selfInfluenceSelection("cls.") }
+        #expect(throws: WinnowError.self) { try model.selfInfluenceSelection(ParameterSelection.Spec(parsing: "all")!) }
+        #expect(throws: WinnowError.self) { try model.selfInfluenceSelection(ParameterSelection.Spec(parsing: "cls.")!) }
     }
 
     @Test func weightsSumToOneAndFollowSelfInfluence() {
@@ -118,7 +118,7 @@ import Testing
         let model = BertLanguageModel(config: BertConfig.small(vocabSize: vocab.count, hidden: 16, layers: 2, heads: 2, maxPositions: 64),
                                       objective: .mlm, seed: 1)
         let run = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-pretrain-\(UUID().uuidString.prefix(8))")
-        try PreTrainer(options: o).train(model, on: corpus, vocabulary: vocab, run: run, siLog: siLog, quiet: true)
+        try PreTrainer(options: o).train(model, on: corpus, run: run, siLog: siLog)
         return (model, run)
     }
 

@@ -64,7 +64,7 @@ import Testing
         mlp.fitStandardization(data.features)
         var o = TrainingOptions()
         o.epochs = 20; o.batchSize = 16; o.learningRate = 1e-2; o.warmupRatio = 0
-        try Trainer(options: o).train(mlp, on: data, run: dir.appendingPathComponent("run"), quiet: true)
+        try Trainer(options: o).train(mlp, on: data, run: dir.appendingPathComponent("run"))
         let (pred, _) = mlp.predict(data)
         let acc = ClassificationMetrics(labels: data.labels, predictions: pred, classes: 2).accuracy
         #expect(acc > 0.9, "accuracy \(acc)")

@@ -41,7 +41,7 @@ import Testing
     /// parts on the [CLS] rows only).
     @Test(arguments: ["all", "classifier", "last-layer", "embeddings", "bert.encoder.layer.0.attention.output"], [false, true])
     func gramFormEqualsMaterialisedGradients(params: String, clsOnly: Bool) throws {
-        let sel = try ParameterSelection(params, names: model.parameters.names, layers: model.config.numHiddenLayers)
+        let sel = try ParameterSelection(ParameterSelection.Spec(parsing: params)!, layout: model.parameterLayout)
         let idx = [3, 17, 42, 5, 99, 120, 7]          // different lengths, so the batch is padded
         let batch = data.batch(idx)
         if clsOnly {
@@ -73,7 +73,7 @@ import Testing
         let batch = data.batch(idx)
         model.forward(batch)
         model.backwardPerExampleLosses(batch)
-        let f = model.gradientFactors(batch, selection: nil, lastHidden: true)
+        let f = model.gradientFactors(batch, selection: nil, space: .lastHidden)
         var norms = [Float](repeating: 0, count: 3)
         f.addNorms(into: &norms, scale: 1)
         let d = model.workspace.dPooledDrop.values

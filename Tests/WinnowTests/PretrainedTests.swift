@@ -76,7 +76,7 @@ extension PretrainedTests {
             #expect(model.config.labels == ["neg", "pos"])
         }
         #expect(!folder.hasDynamics)
-        #expect(try folder.select("first").map(\.step) == [folder.checkpoints[0].step])
-        #expect(throws: WinnowError.self) { try folder.select("99999") }
+        #expect(try folder.select(CheckpointSelection(parsing: "first")!).map(\.step) == [folder.checkpoints[0].step])
+        #expect(throws: WinnowError.self) { try folder.select(CheckpointSelection(parsing: "99999")!) }
     }
 }

@@ -30,11 +30,11 @@ import Testing
         let run = Paths.tinyBert.appendingPathComponent("run")
         let data = Paths.tinyBert.appendingPathComponent("train.jsonl")
         var o = ScoreOptions()
-        o.maxLength = 32; o.batchSize = 16; o.quiet = true
-        let whole = try Scorer.score("el2n", run: run, data: data, options: o)
+        o.maxLength = 32; o.batchSize = 16
+        let whole = try Scorer.score(.el2n, run: run, data: data, options: o)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-parts-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let parts = try ScoreParts.score("el2n", run: run, data: data, options: o, parts: dir, resume: false, partSize: 37)
+        let parts = try ScoreParts.score(.el2n, run: run, data: data, options: o, parts: dir, resume: false, partSize: 37)
         // Parts of 37 examples batch differently from one pass (batches of 16 padded to other lengths),
         // so the values agree to float rounding, and the rows exactly.
         #expect(parts.table.lines == whole.table.lines)
@@ -44,7 +44,7 @@ import Testing
         // Parts of a multiple of the batch size batch identically: equal bit for bit.
         let dir2 = dir.appendingPathExtension("b")
         defer { try? FileManager.default.removeItem(at: dir2) }
-        let aligned = try ScoreParts.score("el2n", run: run, data: data, options: o, parts: dir2, resume: false, partSize: 32)
+        let aligned = try ScoreParts.score(.el2n, run: run, data: data, options: o, parts: dir2, resume: false, partSize: 32)
         #expect(aligned.scores == whole.scores)
     }
 
@@ -56,16 +56,16 @@ import Testing
         let run = Paths.tinyBert.appendingPathComponent("run")
         let data = Paths.tinyBert.appendingPathComponent("train.jsonl")
         var o = ScoreOptions()
-        o.maxLength = 32; o.batchSize = 16; o.quiet = true
+        o.maxLength = 32; o.batchSize = 16
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-stream-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: dir) }
         for shard in [nil, try Shard(index: 1, count: 3)] {
-            let merged = try ScoreParts.score("margin", run: run, data: data, options: o, parts: dir.appendingPathComponent("a"),
+            let merged = try ScoreParts.score(.margin, run: run, data: data, options: o, parts: dir.appendingPathComponent("a"),
                                               resume: false, partSize: 37, shard: shard)
             #expect(!merged.components.isEmpty)
             let whole = dir.appendingPathComponent("whole"), streamed = dir.appendingPathComponent("streamed")
             try ScoreWriter.write(merged, format: format, to: whole)
-            let (n, notes) = try ScoreParts.scoreToFile("margin", run: run, data: data, options: o, parts: dir.appendingPathComponent("b"),
+            let (n, notes) = try ScoreParts.scoreToFile(.margin, run: run, data: data, options: o, parts: dir.appendingPathComponent("b"),
                                                        resume: false, partSize: 37, shard: shard, format: format, to: streamed)
             #expect(n == merged.scores.count && notes == merged.notes)
             #expect(try Data(contentsOf: streamed) == Data(contentsOf: whole), "\(format) shard \(String(describing: shard))")
@@ -78,11 +78,11 @@ import Testing
         let run = Paths.tinyBert.appendingPathComponent("run"), nullRun = Paths.tinyBert.appendingPathComponent("null-run")
         let data = Paths.tinyBert.appendingPathComponent("train.jsonl")
         var o = ScoreOptions()
-        o.maxLength = 32; o.batchSize = 16; o.quiet = true
+        o.maxLength = 32; o.batchSize = 16
         let whole = try PVI.score(run: run, nullRun: nullRun, data: data, options: o)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-pvi-parts-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let parts = try ScoreParts.score("pvi", run: run, data: data, options: o, nullRun: nullRun, parts: dir, resume: false, partSize: 32)
+        let parts = try ScoreParts.score(.pvi, run: run, data: data, options: o, nullRun: nullRun, parts: dir, resume: false, partSize: 32)
         #expect(parts.table.lines == whole.table.lines)
         #expect(parts.scores == whole.scores)
         #expect(parts.components.map(\.0) == whole.components.map(\.0))

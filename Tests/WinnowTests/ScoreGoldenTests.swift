@@ -24,9 +24,8 @@ import Testing
         test = try JSONLDataset(url: Paths.tinyBert.appendingPathComponent("test.jsonl"))
         var o = ScoreOptions()
         o.maxLength = Int(golden.metadata["max_length"] ?? "32") ?? 32
-        o.checkpoints = try golden.integers("steps").map(String.init).joined(separator: ",")
+        o.checkpoints = CheckpointSelection(parsing: try golden.integers("steps").map(String.init).joined(separator: ","))!
         o.batchSize = 16
-        o.quiet = true
         options = o
     }
 
@@ -54,13 +53,13 @@ import Testing
     @Test(arguments: ["all", "classifier"])
     func tracinSelfInfluence(params: String) throws {
         var o = options
-        o.params = params
+        o.params = ParameterSelection.Spec(parsing: params)!
         try expectMatches(TracIn.selfInfluence(ScoringRun(run: run, data: train, options: o)).scores, "tracin_self_\(params)")
     }
 
     @Test func tracinTrainToTest() throws {
         let sr = try ScoringRun(run: run, data: train, options: options)
-        let testEnc = try EncodedDataset(test, tokenizer: sr.tokenizer, labels: sr.models[0].config.labels, maxLength: options.maxLength)
+        let testEnc = try EncodedDataset(test, tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: options.maxLength)
         let (m, table) = try TracIn.trainToTest(sr, test: testEnc)
         #expect(table.count == 150)
         try expectMatches(m.flatMap { $0.map(Double.init) }, "tracin_test")
@@ -83,7 +82,7 @@ import Testing
 
     func options(_ checkpoints: String = "all") -> ScoreOptions {
         var o = ScoreOptions()
-        o.maxLength = 32; o.batchSize = 16; o.quiet = true; o.checkpoints = checkpoints
+        o.maxLength = 32; o.batchSize = 16; o.checkpoints = CheckpointSelection(parsing: checkpoints)!
         return o
     }
 
@@ -133,7 +132,7 @@ import Testing
 
     func selfInfluence(project: Int?, seed: UInt64 = 0) throws -> [Double] {
         var o = ScoreOptions()
-        o.maxLength = 32; o.batchSize = 16; o.quiet = true; o.projectDim = project; o.seed = seed
+        o.maxLength = 32; o.batchSize = 16; o.projectDim = project; o.seed = seed
         return try TracIn.selfInfluence(ScoringRun(run: run, data: train, options: o)).scores
     }
 
@@ -154,7 +153,7 @@ import Testing
 
     @Test func projectedTrainToTestDiagonalEqualsProjectedSelfInfluence() throws {
         var o = ScoreOptions()
-        o.maxLength = 32; o.batchSize = 16; o.quiet = true; o.projectDim = 64
+        o.maxLength = 32; o.batchSize = 16; o.projectDim = 64
         let sr = try ScoringRun(run: run, data: train, options: o)
         let s = try TracIn.selfInfluence(sr).scores
         let enc = try EncodedDataset(train, tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: 32)
@@ -168,7 +167,7 @@ import Testing
     @Test func chunkSizeDoesNotChangeScoresOrRows() throws {
         let train = try JSONLDataset(url: Paths.tinyBert.appendingPathComponent("train.jsonl"))
         var o = ScoreOptions()
-        o.maxLength = 32; o.batchSize = 8; o.quiet = true; o.checkpoints = "first,last"
+        o.maxLength = 32; o.batchSize = 8; o.checkpoints = CheckpointSelection(parsing: "first,last")!
         var sr = try ScoringRun(run: Paths.tinyBert.appendingPathComponent("run"), data: train, options: o)
         let whole = try EL2N.score(sr).el2n
         sr.chunkSize = 7

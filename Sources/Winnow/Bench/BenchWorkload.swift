@@ -44,7 +44,7 @@ public final class BenchWorkload: @unchecked Sendable {
         testBatch = Batch(encodings: testEncs, labels: batch.labels, indices: batch.indices)
         grads = model.parameters.zeros()
         optimizer = Optimizer(kind: .adamw, parameters: model.parameters, weightDecay: 0.01)
-        all = try! ParameterSelection("all", names: model.parameters.names, layers: layers)
+        all = try! ParameterSelection(.all, layout: model.parameterLayout)
         vogMean = Tensor(shape: [batchSize * seqLen, hidden])
         vogM2 = Tensor(shape: [batchSize * seqLen, hidden])
     }
@@ -115,7 +115,7 @@ public final class BenchWorkload: @unchecked Sendable {
             for i in stride(from: 1, to: targets.count, by: 7) { targets[i] = batch.inputIDs[i] }
             lmState = (lm, LMBatch(batch: batch, targets: targets, lines: Array(1...batch.size)), lm.parameters.zeros(),
                        Optimizer(kind: .adamw, parameters: lm.parameters, weightDecay: 0.01),
-                       try! lm.selfInfluenceSelection("first-layer"))
+                       try! lm.selfInfluenceSelection(.firstLayer))
         }
         var o = PretrainOptions()
         o.presence.reweight = presence ? .presence : PresenceOptions.Reweight.none

@@ -8,7 +8,7 @@ extension BertClassifier {
     /// layer runs after its attention on the [CLS] rows only (nothing else reaches the loss), then
     /// `backwardPerExampleLosses`. `gradientFactors` then reads that layer's dense parts from one row
     /// per example; norms and dot products equal those after a full forward, to rounding.
-    package func perExampleLossBackward(_ batch: Batch) {
+    public func perExampleLossBackward(_ batch: Batch) {
         forward(batch, clsOnly: true)
         backwardPerExampleLosses(batch)
     }
@@ -30,7 +30,8 @@ extension BertClassifier {
 
     /// Gradient factors of the selected tensors from the last backward (`space` params), or the
     /// gradient with respect to the pooled [CLS] vector (`lastHidden`).
-    package func gradientFactors(_ batch: Batch, selection: ParameterSelection?, lastHidden: Bool = false) -> GradientFactors {
+    public func gradientFactors(_ batch: Batch, selection: ParameterSelection?, space: GradientSpace = .params) -> GradientFactors {
+        let lastHidden = space == .lastHidden
         let ws = workspace, c = config
         let B = batch.size, T = batch.length, C = c.hiddenSize
         var f = GradientFactors(count: B)
@@ -66,6 +67,21 @@ extension BertClassifier {
             oneRow(lin, a: a, lda: lin.inDim, g: g, ldg: lin.outDim)
         }
         return f
+    }
+}
+
+extension BertClassifier {
+    /// VoG's gradient: d z_{targets[b]} / d inputs_embeds on the real tokens, packed [tokens, C]. Only the
+    /// [CLS] rows of the last layer reach z, so the forward runs its dense parts on those rows alone.
+    public func inputEmbeddingGradients(_ batch: Batch, targets: [Int32]) -> Tensor {
+        let C = config.hiddenSize, L = numLabels
+        forward(batch, clsOnly: true)
+        var dlogits = Tensor(shape: [batch.size, L])
+        for b in 0..<batch.size { dlogits[b, Int(targets[b])] = 1 }
+        var none: ParameterStore? = nil
+        backward(dlogits: dlogits, grads: &none)
+        let lengths = (0..<batch.size).map { batch.realLength($0) }
+        return packRows(workspace.dInputsEmbeds.ptr, ld: C, width: C, batch: batch, lengths: lengths)
     }
 }
 

@@ -7,7 +7,7 @@ import WinnowData
 ///     let config = try BertConfig(contentsOf: run.appendingPathComponent("config.json"))
 public struct BertConfig: Sendable, Equatable {
     /// Which classifier head sits on the pooled vector.
-    public enum Head: String, Sendable {
+    public enum Head: String, Sendable, CaseIterable, Codable {
         /// Hugging Face's single linear layer (`classifier.weight/bias`).
         case huggingFace = "hf"
         /// The paper's head: Linear(H,64), GELU, Linear(64,64), GELU, Linear(64,L) (`classifier.0/2/4`).

@@ -10,7 +10,7 @@ import WinnowData
 ///
 /// Loss: the mean over samples (that have targets) of each sample's mean token cross-entropy.
 /// Logits are computed only on rows with a target (all rows in `logitsAllRows`).
-public final class BertLanguageModel: @unchecked Sendable {
+public final class BertLanguageModel: LanguageModel, @unchecked Sendable {
     public typealias Objective = LMObjective
 
     public internal(set) var config: BertConfig
@@ -54,6 +54,11 @@ public final class BertLanguageModel: @unchecked Sendable {
     }
 
     var wordEmbeddings: Int { encoder.wordEmbeddings }
+
+    public var parameterLayout: ParameterLayout {
+        ParameterLayout(names: parameters.names, layerPrefixes: (0..<config.numHiddenLayers).map { "bert.encoder.layer.\($0)." },
+                        embeddingPrefixes: ["bert.embeddings."], headPrefixes: ["cls."])
+    }
 
     // MARK: - Forward
 
@@ -187,10 +192,10 @@ public final class BertLanguageModel: @unchecked Sendable {
 
     /// Tensors a self-influence selection may use: encoder tensors except the word embeddings, which
     /// are tied to the decoder (their gradient has two parts whose cross term the Gram form omits).
-    public func selfInfluenceSelection(_ spec: String) throws -> ParameterSelection {
-        let sel = try ParameterSelection(spec, names: parameters.names, layers: config.numHiddenLayers)
+    public func selfInfluenceSelection(_ spec: ParameterSelection.Spec) throws -> ParameterSelection {
+        let sel = try ParameterSelection(spec, layout: parameterLayout)
         if let bad = sel.names.first(where: { $0.hasPrefix("cls.") || $0 == "bert.embeddings.word_embeddings.weight" }) {
-            throw WinnowError.invalidOption(name: "--si-params", reason:
+            throw WinnowError.invalidOption(name: "siParams", reason:
                 "'\(bad)' cannot be used for self-influence (the head and the tied word embeddings are excluded); choose encoder layers, e.g. first-layer")
         }
         return sel

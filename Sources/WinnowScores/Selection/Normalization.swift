@@ -5,7 +5,7 @@ import WinnowModels
 import WinnowTraining
 
 /// How scores are normalised before selection (design section 5).
-public enum Normalization: String, Sendable, CaseIterable {
+public enum Normalization: String, Sendable, CaseIterable, Codable {
     /// Raw scores.
     case none
     /// (s - mean) / std over all examples.

@@ -6,7 +6,7 @@ import WinnowTraining
 
 /// How to choose the examples to keep (the options of `winnow prune`, design section 5).
 public struct SelectionOptions: Sendable, Equatable {
-    public enum Preference: String, Sendable, CaseIterable {
+    public enum Preference: String, Sendable, CaseIterable, Codable {
         /// Prefer high (normalised) scores: hard / influential examples.
         case hard
         /// Prefer low scores: easy examples.
@@ -15,7 +15,7 @@ public struct SelectionOptions: Sendable, Equatable {
         case random
     }
 
-    public enum Sampling: String, Sendable, CaseIterable {
+    public enum Sampling: String, Sendable, CaseIterable, Codable {
         /// Deterministic: the best n, ties broken by index.
         case top
         /// Without replacement with weight exp(+-s / T).

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Winnow
+
+// The library's option types as command-line arguments: parsed once, at the boundary, so a bad value
+// is a usage error (exit 2) before any file is read. Enumerations list their values in --help.
+
+extension ScoreMethod: ExpressibleByArgument {}
+extension ScoreWriter.Format: ExpressibleByArgument {}
+extension GradientSpace: ExpressibleByArgument {}
+extension VoGTarget: ExpressibleByArgument {}
+extension Normalization: ExpressibleByArgument {}
+extension SelectionOptions.Preference: ExpressibleByArgument {}
+extension SelectionOptions.Sampling: ExpressibleByArgument {}
+extension Optimizer.Kind: ExpressibleByArgument {}
+extension LMObjective: ExpressibleByArgument {}
+extension PresenceOptions.Reweight: ExpressibleByArgument {}
+extension PresenceOptions.Scale: ExpressibleByArgument {}
+extension BertConfig.Head: ExpressibleByArgument {}
+
+extension CheckpointSelection: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+    public var defaultValueDescription: String { description }
+}
+
+extension ParameterSelection.Spec: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+    public var defaultValueDescription: String { description }
+}
+
+extension Shard: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+}
+
+/// Parses a comma-separated list of `T` (experiment options); a bad item is a usage error naming it.
+func commaList<T: ExpressibleByArgument>(_ s: String) throws -> [T] {
+    let words = s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    guard !words.isEmpty else { throw ValidationError("give at least one value") }
+    return try words.map { w in
+        guard let v = T(argument: w) else {
+            let choices = T.allValueStrings.isEmpty ? "" : " (one of \(T.allValueStrings.joined(separator: ", ")))"
+            throw ValidationError("'\(w)' is not a valid value\(choices)")
+        }
+        return v
+    }
+}
+
+/// A library error as the one line `winnow` prints: options are named as flags (`maxLength` becomes
+/// `--max-length`).
+func cliMessage(_ e: WinnowError) -> String {
+    guard case let .invalidOption(name, reason) = e else { return e.description }
+    return "option \(flag(name)): \(reason)"
+}
+
+/// The flag of a library option name: `nullRun` -> `--null-run`; names already spelt as flags or
+/// arguments (`--shard`, `METHOD`) stay as they are.
+func flag(_ name: String) -> String {
+    let spelt = ["method": "METHOD", "files": "FILES", "dir": "--out", "initFrom": "--init", "learningRate": "--lr"]
+    if let f = spelt[name] { return f }
+    if name.hasPrefix("-") || name.uppercased() == name { return name }
+    var out = "--"
+    for c in name {
+        if c.isUppercase { out += "-" + c.lowercased() } else { out.append(c) }
+    }
+    return out
+}

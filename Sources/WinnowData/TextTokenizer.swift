@@ -1,0 +1,33 @@
+import Foundation
+import WinnowCore
+
+/// What datasets need of a tokenizer: text (and an optional second segment) to the ids a model reads,
+/// with the model's special tokens, truncated to a length. A tokenizer family (WordPiece now, byte-level
+/// BPE next) conforms to this; nothing above the data layer names a concrete tokenizer.
+///
+///     let tok = try Tokenizers.load(folder: URL(fileURLWithPath: "models/minilm"))
+///     let enc = tok.encode("a premise", pair: "a hypothesis", maxLength: 128)
+public protocol TextTokenizer: Sendable {
+    /// Ids of `text` (and `pair`) with the model's special tokens, at most `maxLength` tokens.
+    func encode(_ text: String, pair: String?, maxLength: Int?) -> Encoding
+    /// Number of ids the tokenizer can produce.
+    var vocabularySize: Int { get }
+    /// The id batches are padded with.
+    var padID: Int32 { get }
+}
+
+extension BertTokenizer: TextTokenizer {
+    public var vocabularySize: Int { vocabulary.count }
+    public var padID: Int32 { vocabulary.padID }
+}
+
+/// Finds the tokenizer of a model or run folder.
+public enum Tokenizers {
+    /// The tokenizer saved in `folder`: WordPiece from `vocab.txt` (with `tokenizer_config.json`) or from a
+    /// WordPiece `tokenizer.json`.
+    ///
+    /// - Throws: `WinnowError` naming the file that is missing or malformed.
+    public static func load(folder: URL) throws -> any TextTokenizer {
+        try BertTokenizer(folder: folder)
+    }
+}

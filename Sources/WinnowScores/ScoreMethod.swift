@@ -1,0 +1,45 @@
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowTraining
+
+/// The per-example scores Winnow computes (higher = more influential / harder). The one list of
+/// methods: `winnow score`, `winnow experiment` and their help texts are made from it.
+///
+///     let r = try Scorer.score(.el2n, run: runURL, data: trainURL, options: ScoreOptions())
+public enum ScoreMethod: String, Sendable, CaseIterable, Codable, CustomStringConvertible {
+    case vog, el2n, grand, loss, margin, forgetting, cartography, aum, pvi, tracin
+
+    public var description: String { rawValue }
+
+    /// Read from the run's training dynamics rather than computed from its checkpoints.
+    public var readsDynamics: Bool { [.forgetting, .cartography, .aum].contains(self) }
+
+    /// Needs the run of a null model (`winnow train --null`).
+    public var needsNullRun: Bool { self == .pvi }
+
+    /// One line: what the score is, in the conventions Winnow uses.
+    public var definition: String {
+        switch self {
+        case .vog: "mean over real tokens and dims of the std over checkpoints of d z_y / d inputs_embeds"
+        case .el2n: "||softmax(z) - onehot(y)||_2, mean over checkpoints"
+        case .grand: "||dCE/dtheta||_2 over --params, mean over checkpoints (Gram form, no per-example gradients)"
+        case .loss: "cross-entropy, mean over checkpoints"
+        case .margin: "score -margin; margin = z_y - max_{j!=y} z_j, mean over checkpoints"
+        case .forgetting: "number of forgetting events; never-learned examples score their presentation count"
+        case .cartography: "score 1 - confidence; columns confidence (mean p_y), variability (population std), correctness"
+        case .aum: "score -AUM; AUM = mean margin over presentations"
+        case .pvi: "score -PVI; PVI = log2 p(y|x) - log2 p_null(y|empty) (needs --null-run)"
+        case .tracin: "self-influence sum_k eta_k ||g_k||^2; with --test, train-to-test influence"
+        }
+    }
+
+    /// `vog | el2n | ...`, for usage lines.
+    public static var names: String { allCases.map(\.rawValue).joined(separator: " | ") }
+}
+
+/// VoG's target class: the label, or the class the last chosen checkpoint predicts.
+public enum VoGTarget: String, Sendable, CaseIterable, Codable {
+    case label, predicted
+}

@@ -1,0 +1,170 @@
+import CKernels
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+
+/// The loop `Trainer` and `PreTrainer` share: the learning-rate schedule, the guard against a
+/// non-finite loss or gradient (naming the last good checkpoint), gradient clipping, the optimizer
+/// step, `log_history`, checkpoints (model, optimizer state, the caller's extras, trainer_state.json
+/// last, which marks the checkpoint complete), resuming from the latest complete checkpoint, progress,
+/// and the final model at the run's root. A trainer supplies only what one step computes.
+struct TrainingLoop {
+    /// "training" or "pre-training" (in messages), and the progress label.
+    var what: String
+    var label: String
+    var run: URL
+    var totalSteps: Int
+    var checkpointSteps: Set<Int>
+    var schedule: LinearSchedule
+    var maxGradNorm: Float?
+    var logEvery: Int
+    var batchSize: Int
+    var epochs: Int
+    /// Copied into the run and every checkpoint (tokenizer files).
+    var extraFiles: [URL]
+    var reporter: any ProgressReporter
+
+    /// What the caller's step computed: the loss it minimised (with the gradients in the caller's store)
+    /// and a note for the progress line.
+    struct StepResult {
+        var loss: Double
+        var note: String
+    }
+
+    /// Hooks of one run: `step(k, &grads)` fills `grads` for 1-based step k and returns its loss; `logExtras(gnorm)`
+    /// gives the extra `log_history` fields of the window that ends at a logged step (and starts a new
+    /// window); `epoch(k)` is the epoch reached after step k; `saveExtras(dir)` writes what the caller
+    /// keeps beside a checkpoint or the final model (dynamics, the SI log).
+    struct Hooks {
+        var step: (Int, inout ParameterStore) throws -> StepResult
+        var logExtras: (Double) -> [String: Double]
+        var epoch: (Int) -> Double
+        var saveExtras: (URL) throws -> Void
+    }
+
+    /// The latest complete checkpoint of `run` that can be resumed from (model, optimizer state and
+    /// trainer_state.json), or nil when the run has none (training then starts over).
+    static func resumableCheckpoint(_ run: URL) -> RunFolder.Checkpoint? {
+        guard FileManager.default.fileExists(atPath: run.appendingPathComponent("winnow.json").path),
+              let folder = try? RunFolder(url: run) else { return nil }
+        return folder.checkpoints.last { ck in
+            ["model.safetensors", "optimizer.safetensors", "trainer_state.json"].allSatisfy {
+                FileManager.default.fileExists(atPath: ck.url.appendingPathComponent($0).path)
+            }
+        }
+    }
+
+    /// Loads the parameters and optimizer state of checkpoint `ck` into `model` and `optimizer`; returns
+    /// its step and log history.
+    static func restore(_ ck: RunFolder.Checkpoint, into model: some TrainableModel,
+                        optimizer: inout Optimizer) throws -> (step: Int, history: [LogEntry]) {
+        let file = try SafeTensorsFile(url: ck.url.appendingPathComponent("model.safetensors"))
+        for i in model.parameters.tensors.indices {
+            let name = model.parameters.names[i]
+            guard let e = file.entry(name), e.shape == model.parameters[i].shape else {
+                throw WinnowError.invalidTensor(path: file.url.path, tensor: name, reason: "missing or mis-shaped; cannot resume from this checkpoint")
+            }
+            model.parameters[i] = try file.tensor(e)
+        }
+        try optimizer.restore(from: SafeTensorsFile(url: ck.url.appendingPathComponent("optimizer.safetensors")))
+        let state = try TrainerState(contentsOf: ck.url.appendingPathComponent("trainer_state.json"))
+        return (state.globalStep, state.logHistory)
+    }
+
+    /// Writes `RUN/winnow.json` (how the run was made: options, example count, extra fields).
+    static func writeRunInfo(run: URL, options: some Encodable, info: [String: Any]) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        var all = info
+        all["options"] = try JSONSerialization.jsonObject(with: enc.encode(options))
+        all["tool"] = "winnow"
+        try AtomicFile.write(JSONSerialization.data(withJSONObject: all, options: [.prettyPrinted, .sortedKeys]),
+                             to: run.appendingPathComponent("winnow.json"))
+    }
+
+    /// Refuses to resume a run made with other options or another amount of data (`countKey` in winnow.json).
+    static func checkSameRun<O: Codable & Equatable>(_ run: URL, options: O, countKey: String, count: Int) throws {
+        let url = run.appendingPathComponent("winnow.json")
+        guard let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any],
+              let opts = obj["options"], let saved = obj[countKey] as? Int else {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not a winnow run description; cannot resume")
+        }
+        let savedOptions = try? JSONDecoder().decode(O.self, from: JSONSerialization.data(withJSONObject: opts))
+        guard savedOptions == options, saved == count else {
+            throw WinnowError.invalidOption(name: "resume", reason:
+                "\(run.path) was trained with other options or data (\(saved) \(countKey)); rerun with the same options, or use another --out")
+        }
+    }
+
+    /// Where the last good state is, for a numeric-fault message.
+    func lastGood(_ step: Int?) -> String {
+        guard let step else { return "no checkpoint was written before it, and nothing else in \(run.path) was changed" }
+        return "the last good checkpoint, \(run.appendingPathComponent("checkpoint-\(step)").path), is kept (--resume continues from it)"
+    }
+
+    /// Runs steps `startStep + 1 ... totalSteps`, then writes the final model at the run's root.
+    /// Returns the last step's loss. Only rank 0 of a distributed job writes files.
+    func run(_ model: some TrainableModel, optimizer: inout Optimizer, grads: inout ParameterStore, startStep: Int,
+             history: inout [LogEntry], hooks: Hooks) throws -> Double {
+        var lastCheckpoint: Int? = startStep > 0 ? startStep : nil
+        var windowLoss = 0.0, windowCount = 0, lastLoss = 0.0
+        let bar = reporter.start(label, total: totalSteps - startStep, unit: "step")
+        for step in (startStep + 1)..<(totalSteps + 1) {
+            let r = try hooks.step(step, &grads)
+            guard r.loss.isFinite else {
+                throw WinnowError.numericFault(reason: "\(what) stopped at step \(step): the loss is \(r.loss); "
+                    + lastGood(lastCheckpoint) + " (try a lower --lr)")
+            }
+            let gnorm = gradientNorm(grads)
+            guard gnorm.isFinite else {
+                throw WinnowError.numericFault(reason: "\(what) stopped at step \(step): the gradient norm is \(gnorm); "
+                    + lastGood(lastCheckpoint) + " (try a lower --lr)")
+            }
+            if let clip = maxGradNorm, gnorm > Double(clip) {
+                let s = Float(Double(clip) / (gnorm + 1e-6))
+                for i in grads.tensors.indices { ck_scale(grads.tensors[i].mptr, grads[i].count, s) }
+            }
+            optimizer.step(&model.parameters, grads: grads, lr: schedule.lr(afterSteps: step - 1))
+            windowLoss += r.loss; windowCount += 1; lastLoss = r.loss
+            if step % max(1, logEvery) == 0 || step == totalSteps || checkpointSteps.contains(step) {
+                history.append(LogEntry(step: step, epoch: hooks.epoch(step), learningRate: Double(schedule.lr(afterSteps: step)),
+                                        loss: windowLoss / Double(windowCount), extra: hooks.logExtras(gnorm)))
+                windowLoss = 0; windowCount = 0
+            }
+            if checkpointSteps.contains(step) && Distributed.isRoot {
+                let ck = run.appendingPathComponent("checkpoint-\(step)")
+                try model.save(to: ck)
+                for f in extraFiles { try copyFile(f, into: ck) }
+                try SafeTensorsFile.write(optimizer.state, to: ck.appendingPathComponent("optimizer.safetensors"))
+                try hooks.saveExtras(ck)
+                try state(step, epoch: hooks.epoch(step), history).write(to: ck.appendingPathComponent("trainer_state.json"))
+                lastCheckpoint = step
+            }
+            bar.advance(by: 1, note: r.note)
+        }
+        bar.finish()
+        guard Distributed.isRoot else { return lastLoss }
+        try model.save(to: run)
+        try state(totalSteps, epoch: hooks.epoch(totalSteps), history).write(to: run.appendingPathComponent("trainer_state.json"))
+        try hooks.saveExtras(run)
+        return lastLoss
+    }
+
+    func state(_ step: Int, epoch: Double, _ history: [LogEntry]) -> TrainerState {
+        TrainerState(globalStep: step, epoch: epoch, maxSteps: totalSteps, numTrainEpochs: epochs, trainBatchSize: batchSize,
+                     logHistory: history)
+    }
+}
+
+/// `count` evenly spaced steps of `total` (rounded, at least 1), plus the last.
+func evenlySpacedSteps(_ count: Int, of total: Int) -> Set<Int> {
+    var s: Set<Int> = [total]
+    if count > 0 { for i in 1...count { s.insert(max(1, Int((Double(total) * Double(i) / Double(count)).rounded()))) } }
+    return s
+}
+
+/// Copies `file` into `folder` (atomically), replacing an older copy.
+func copyFile(_ file: URL, into folder: URL) throws {
+    try AtomicFile.write(Data(contentsOf: file), to: folder.appendingPathComponent(file.lastPathComponent))
+}

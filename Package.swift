@@ -61,3 +61,8 @@ let package = Package(
         .testTarget(name: "WinnowCLITests", dependencies: ["Winnow"]),
     ]
 )
+
+// The documentation build (`make docs`) asks for swift-docc-plugin; everyday builds do not resolve it.
+if Context.environment["WINNOW_DOCS"] != nil {
+    package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"))
+}

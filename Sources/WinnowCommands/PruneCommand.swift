@@ -37,34 +37,22 @@ struct PruneCommand: ParsableCommand {
 
     func run() throws {
         let sf = try ScoreFile(url: URL(fileURLWithPath: scores))
-        let dataURL = URL(fileURLWithPath: data)
-        guard FileManager.default.fileExists(atPath: dataURL.path) else { throw WinnowError.missingFile(path: dataURL.path, reason: "no such data file") }
-        let file = try LineFile(url: dataURL)
-        if let bad = zip(sf.lines.indices, sf.lines).first(where: { $0.1 < 1 || $0.1 > file.count }) {
-            throw WinnowError.invalidFile(path: sf.url.path, line: bad.0 + 2, reason:
-                "refers to line \(bad.1) but \(dataURL.path) has \(file.count) lines: were the scores made on another file?")
-        }
         var o = SelectionOptions(keep: keep)
         o.preference = select; o.sampling = sampling; o.temperature = temperature
         o.beta = beta; o.normalization = normalize; o.seed = seed
-        let kept = Selector.choose(scores: sf.scores, labels: sf.labels, options: o)
-        let keptLines = kept.map { sf.lines[$0] }.sorted()
-        // Summary: label counts before and after.
-        var before: [String: Int] = [:], after: [String: Int] = [:]
-        for l in sf.labels { before[l, default: 0] += 1 }
-        for i in kept { after[sf.labels[i], default: 0] += 1 }
+        let r = try Pruning.prune(data: URL(fileURLWithPath: data), scoreFile: sf, options: o,
+                                  to: dryRun ? nil : out.map { URL(fileURLWithPath: $0) })
+        let before = r.before, after = r.after
         let w = max(5, before.keys.map(\.count).max() ?? 0)
-        print("prune: kept \(kept.count) of \(sf.scores.count) examples (keep \(keep), select \(select), sampling \(sampling), normalize \(normalize), seed \(seed))")
-        if kept.count < Selector.budget(sf.scores.count, keep: keep) {
-            print("note: stratified sampling keeps at most (1 - beta) of the examples; \(Selector.budget(sf.scores.count, keep: keep)) were asked for")
+        print("prune: kept \(r.keptLines.count) of \(r.scored) examples (keep \(keep), select \(select), sampling \(sampling), normalize \(normalize), seed \(seed))")
+        if r.keptLines.count < r.budget {
+            print("note: stratified sampling keeps at most (1 - beta) of the examples; \(r.budget) were asked for")
         }
         print("label".padding(toLength: w, withPad: " ", startingAt: 0) + "   before    after")
         for l in before.keys.sorted() {
             print(l.padding(toLength: w, withPad: " ", startingAt: 0) + String(format: " %8d %8d", before[l]!, after[l] ?? 0))
         }
         guard !dryRun, let out else { return }
-        let bytes = file.lines(keptLines)
-        try AtomicFile.write(bytes, to: URL(fileURLWithPath: out))
-        printError("prune: wrote \(keptLines.count) lines to \(out)")
+        printError("prune: wrote \(r.keptLines.count) lines to \(out)")
     }
 }

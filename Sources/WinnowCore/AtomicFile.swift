@@ -8,22 +8,22 @@ import Glibc
 ///
 ///     try AtomicFile.write(data, to: url)
 ///     try AtomicFile.write(to: url) { handle in handle.write(...) }
-public enum AtomicFile {
+package enum AtomicFile {
     /// Writes `data` to `url` atomically.
-    public static func write(_ data: Data, to url: URL) throws {
+    package static func write(_ data: Data, to url: URL) throws {
         try write(to: url) { fd in
             try data.withUnsafeBytes { raw in try writeAll(fd: fd, raw, path: url.path) }
         }
     }
 
     /// Writes a UTF-8 string to `url` atomically.
-    public static func write(_ string: String, to url: URL) throws {
+    package static func write(_ string: String, to url: URL) throws {
         try write(Data(string.utf8), to: url)
     }
 
     /// Calls `body` with a file descriptor of a temporary file; on success the file replaces `url`.
     /// On any thrown error the temporary file is removed and `url` is left untouched.
-    public static func write(to url: URL, _ body: (Int32) throws -> Void) throws {
+    package static func write(to url: URL, _ body: (Int32) throws -> Void) throws {
         let dir = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
@@ -55,7 +55,7 @@ public enum AtomicFile {
     /// outputs of millions of rows never sit in memory as a whole file.
     ///
     ///     try AtomicFile.writeLines(to: url) { emit in for row in rows { try emit(row) } }
-    public static func writeLines(to url: URL, _ body: (_ emit: (String) throws -> Void) throws -> Void) throws {
+    package static func writeLines(to url: URL, _ body: (_ emit: (String) throws -> Void) throws -> Void) throws {
         try write(to: url) { fd in
             let capacity = 1 << 20
             var buffer = [UInt8]()
@@ -74,7 +74,7 @@ public enum AtomicFile {
     }
 
     /// Writes every byte of `raw` to `fd`, retrying short writes.
-    public static func writeAll(fd: Int32, _ raw: UnsafeRawBufferPointer, path: String) throws {
+    package static func writeAll(fd: Int32, _ raw: UnsafeRawBufferPointer, path: String) throws {
         var offset = 0
         while offset < raw.count {
             let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
@@ -88,11 +88,11 @@ public enum AtomicFile {
 }
 
 /// Buffers text lines and writes them with `AtomicFile` when finished (for CSV/JSONL outputs).
-public struct TextFileBuilder {
+package struct TextFileBuilder {
     private var data = Data()
-    public init() {}
+    package init() {}
     /// Continues a file read back (its lines end in newlines).
-    public init(data: Data) { self.data = data }
-    public mutating func append(_ line: String) { data.append(contentsOf: line.utf8); data.append(0x0A) }
-    public func write(to url: URL) throws { try AtomicFile.write(data, to: url) }
+    package init(data: Data) { self.data = data }
+    package mutating func append(_ line: String) { data.append(contentsOf: line.utf8); data.append(0x0A) }
+    package func write(to url: URL) throws { try AtomicFile.write(data, to: url) }
 }

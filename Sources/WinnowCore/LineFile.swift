@@ -5,13 +5,13 @@ import Foundation
 ///
 ///     let f = try LineFile(url: URL(fileURLWithPath: "train.jsonl"))
 ///     let third = f.line(3)          // bytes of line 3 (1-based), line break included
-public struct LineFile: Sendable {
-    public let url: URL
-    public let bytes: Data
+package struct LineFile: Sendable {
+    package let url: URL
+    package let bytes: Data
     /// Byte range of each line, its line break included.
-    public let ranges: [Range<Int>]
+    package let ranges: [Range<Int>]
 
-    public init(url: URL) throws {
+    package init(url: URL) throws {
         self.url = url
         guard FileManager.default.fileExists(atPath: url.path) else { throw WinnowError.missingFile(path: url.path, reason: "no such file") }
         bytes = try Data(contentsOf: url)
@@ -25,24 +25,24 @@ public struct LineFile: Sendable {
         ranges = r
     }
 
-    public var count: Int { ranges.count }
+    package var count: Int { ranges.count }
 
     /// The bytes of 1-based line `n`, always ending with a line break.
-    public func line(_ n: Int) -> Data {
+    package func line(_ n: Int) -> Data {
         var d = bytes[ranges[n - 1]]
         if d.last != 0x0A { d.append(0x0A) }
         return Data(d)
     }
 
     /// The text of 1-based line `n` without its line break (invalid UTF-8 replaced).
-    public func text(_ n: Int) -> String {
+    package func text(_ n: Int) -> String {
         var d = bytes[ranges[n - 1]]
         while let l = d.last, l == 0x0A || l == 0x0D { d = d.dropLast() }
         return String(decoding: d, as: UTF8.self)
     }
 
     /// The given 1-based lines, verbatim, in the order given.
-    public func lines(_ ns: [Int]) -> Data {
+    package func lines(_ ns: [Int]) -> Data {
         var out = Data()
         for n in ns { out.append(line(n)) }
         return out

@@ -11,34 +11,34 @@ import Foundation
 /// (ck_parallel_region_begin), and its kernels always run at one OpenBLAS thread, even inline.
 ///
 ///     Parallel.ranges(rows) { _, r in ck_layernorm_forward(out + r.lowerBound * C, ..., Int32(r.count), ...) }
-public enum Parallel {
+package enum Parallel {
     /// Cores this process may use.
-    public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    package static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     /// Rows per block of a reduction over rows (bias and LayerNorm parameter gradients): fixed, so
     /// that block sums added in block order give the same result on any number of cores.
-    public static let reductionRows = 64
+    package static let reductionRows = 64
 
     /// Floats of work below which a part is not worth a dispatch (256 KiB).
-    public static let grain = 1 << 16
+    package static let grain = 1 << 16
 
     /// Items per part at least, for items of `width` floats of work each.
-    public static func minChunk(width: Int) -> Int { max(1, grain / max(1, width)) }
+    package static func minChunk(width: Int) -> Int { max(1, grain / max(1, width)) }
 
     /// Parts `ranges` splits `count` items into: up to 4 per core (so a core slowed by a neighbour
     /// takes fewer), each at least `minChunk` items.
-    public static func parts(_ count: Int, minChunk: Int = 1) -> Int {
+    package static func parts(_ count: Int, minChunk: Int = 1) -> Int {
         max(1, min(4 * workers, count / max(1, minChunk)))
     }
 
     /// `ranges` over `n` rows of `width` floats each (small arrays run inline).
-    public static func rows(_ n: Int, width: Int, blas: Bool = false, _ body: (Int, Range<Int>) -> Void) {
+    package static func rows(_ n: Int, width: Int, blas: Bool = false, _ body: (Int, Range<Int>) -> Void) {
         ranges(n, minChunk: minChunk(width: width), blas: blas, body)
     }
 
     /// Calls `body(part, range)` for `parts(count, minChunk:)` contiguous ranges covering 0..<count,
     /// concurrently. `part` indexes per-part scratch. `blas`: the body calls BLAS (see `forEach`).
-    public static func ranges(_ count: Int, minChunk: Int = 1, blas: Bool = false, _ body: (Int, Range<Int>) -> Void) {
+    package static func ranges(_ count: Int, minChunk: Int = 1, blas: Bool = false, _ body: (Int, Range<Int>) -> Void) {
         guard count > 0 else { return }
         let n = parts(count, minChunk: minChunk)
         let split = { (i: Int) -> Range<Int> in (i * count / n)..<((i + 1) * count / n) }
@@ -49,7 +49,7 @@ public enum Parallel {
     /// body's BLAS calls run at one OpenBLAS thread, even inline, under the lock that keeps every other
     /// BLAS call out meanwhile (OpenBLAS's results depend on its thread count); without it the body
     /// must not call BLAS.
-    public static func forEach(_ n: Int, blas: Bool = false, _ body: (Int) -> Void) {
+    package static func forEach(_ n: Int, blas: Bool = false, _ body: (Int) -> Void) {
         if n <= 0 { return }
         if blas { ck_parallel_region_begin() }
         defer { if blas { ck_parallel_region_end() } }
@@ -70,7 +70,7 @@ public enum Parallel {
     }
 
     /// Elementwise kernel over `count` floats split into aligned parts: `body(offset, length)`.
-    public static func elements(_ count: Int, _ body: (Int, Int) -> Void) {
+    package static func elements(_ count: Int, _ body: (Int, Int) -> Void) {
         // 64K floats (256 KiB) per part at least: below that the dispatch costs more than it saves.
         if count < 2 * grain { body(0, count); return }
         ranges(count / 16, minChunk: grain / 16) { _, r in

@@ -5,8 +5,8 @@ import Dispatch
 /// and include their parallel regions.
 ///
 ///     Profile.enabled = true; ...; print(Profile.report())
-public enum Profile {
-    nonisolated(unsafe) public static var enabled = false
+package enum Profile {
+    nonisolated(unsafe) package static var enabled = false
     nonisolated(unsafe) static var totals: [String: (seconds: Double, calls: Int)] = [:]
 
     @inline(__always)
@@ -20,10 +20,10 @@ public enum Profile {
         return r
     }
 
-    public static func reset() { totals = [:] }
+    package static func reset() { totals = [:] }
 
     /// Sections by total time, with their share of `total` seconds.
-    public static func report(total: Double) -> String {
+    package static func report(total: Double) -> String {
         totals.sorted { $0.value.seconds > $1.value.seconds }.map { name, v in
             let share = total > 0 ? 100 * v.seconds / total : 0
             return "  \(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(String(format: "%8.1f ms  %5.1f %%  (%d calls)", 1000 * v.seconds, share, v.calls))"

@@ -17,19 +17,26 @@ public protocol ProgressReporter: Sendable {
 
 /// One task's progress, from `ProgressReporter.start`.
 public protocol ProgressTask: AnyObject, Sendable {
+    /// Records `n` more units done; `note` is shown beside the count (e.g. the loss).
     func advance(by n: Int, note: String)
+    /// Ends the task (a bar prints its last state and a newline).
     func finish(note: String)
 }
 
 extension ProgressTask {
+    /// Advances by `n` units without a note.
     public func advance(by n: Int = 1) { advance(by: n, note: "") }
+    /// Ends the task without a note.
     public func finish() { finish(note: "") }
 }
 
 /// Says nothing (the library's default).
 public struct SilentReporter: ProgressReporter {
+    /// Creates a reporter that says nothing.
     public init() {}
+    /// Returns a task that ignores all progress.
     public func start(_ label: String, total: Int, unit: String) -> any ProgressTask { SilentTask() }
+    /// Ignores `message`.
     public func note(_ message: String) {}
 }
 
@@ -46,12 +53,15 @@ extension ProgressReporter where Self == SilentReporter {
 /// Progress on stderr: a bar with rate and ETA on a terminal, plain lines every few seconds otherwise
 /// (logs, CI); notes as lines. Only rank 0 of a distributed job reports.
 public struct TerminalReporter: ProgressReporter {
+    /// Creates a reporter that writes to stderr.
     public init() {}
 
+    /// Starts a progress bar on stderr labelled `label`; on ranks other than 0 it stays silent.
     public func start(_ label: String, total: Int, unit: String) -> any ProgressTask {
         ProgressBar(label: label, total: total, unit: unit)
     }
 
+    /// Writes `message` as one line on stderr (rank 0 only).
     public func note(_ message: String) {
         if Distributed.isRoot { printError(message) }
     }
@@ -62,7 +72,7 @@ public struct TerminalReporter: ProgressReporter {
 ///     let bar = ProgressBar(label: "train", total: steps, unit: "step")
 ///     bar.advance(by: 1, note: "loss 0.41")
 ///     bar.finish()
-public final class ProgressBar: ProgressTask, @unchecked Sendable {
+package final class ProgressBar: ProgressTask, @unchecked Sendable {
     let label: String
     let total: Int
     let unit: String
@@ -72,7 +82,7 @@ public final class ProgressBar: ProgressTask, @unchecked Sendable {
     let tty: Bool
     let quiet: Bool
 
-    public init(label: String, total: Int, unit: String = "it", quiet: Bool = false) {
+    package init(label: String, total: Int, unit: String = "it", quiet: Bool = false) {
         self.label = label
         self.total = max(total, 1)
         self.unit = unit
@@ -80,7 +90,7 @@ public final class ProgressBar: ProgressTask, @unchecked Sendable {
         tty = isatty(2) != 0 && ProcessInfo.processInfo.environment["CI"] == nil
     }
 
-    public func advance(by n: Int = 1, note: String = "") {
+    package func advance(by n: Int = 1, note: String = "") {
         done += n
         let now = Date()
         let interval: TimeInterval = tty ? 0.2 : 10
@@ -107,7 +117,7 @@ public final class ProgressBar: ProgressTask, @unchecked Sendable {
         }
     }
 
-    public func finish(note: String = "") {
+    package func finish(note: String = "") {
         guard !quiet else { return }
         if tty { render(note: note); FileHandle.standardError.write(Data("\n".utf8)) }
         else if lastPrint == .distantPast || done < total { render(note: note) }

@@ -4,13 +4,13 @@ import Glibc
 #endif
 
 /// Element types of the safetensors format.
-public enum SafeTensorsDType: String, Sendable, CaseIterable {
+package enum SafeTensorsDType: String, Sendable, CaseIterable {
     case f64 = "F64", f32 = "F32", f16 = "F16", bf16 = "BF16"
     case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8", u8 = "U8", bool = "BOOL"
     case u16 = "U16", u32 = "U32", u64 = "U64", f8e4m3 = "F8_E4M3", f8e5m2 = "F8_E5M2"
 
     /// Bytes per element.
-    public var size: Int {
+    package var size: Int {
         switch self {
         case .f64, .i64, .u64: 8
         case .f32, .i32, .u32: 4
@@ -21,12 +21,12 @@ public enum SafeTensorsDType: String, Sendable, CaseIterable {
 }
 
 /// One entry of a safetensors header.
-public struct SafeTensorsEntry: Sendable {
-    public let name: String
-    public let dtype: SafeTensorsDType
-    public let shape: [Int]
+package struct SafeTensorsEntry: Sendable {
+    package let name: String
+    package let dtype: SafeTensorsDType
+    package let shape: [Int]
     /// Byte range inside the data section (after the header).
-    public let begin: Int, end: Int
+    package let begin: Int, end: Int
 }
 
 /// A read-only, memory-mapped safetensors file. The header is fully validated when opened: its length,
@@ -35,18 +35,18 @@ public struct SafeTensorsEntry: Sendable {
 ///
 ///     let file = try SafeTensorsFile(url: dir.appendingPathComponent("model.safetensors"))
 ///     let w = try file.tensor("classifier.weight")     // F32, F16 and BF16 arrive as Float32
-public final class SafeTensorsFile: @unchecked Sendable {
-    public let url: URL
+package final class SafeTensorsFile: @unchecked Sendable {
+    package let url: URL
     /// Entries in the order of their data offsets.
-    public let entries: [SafeTensorsEntry]
+    package let entries: [SafeTensorsEntry]
     /// The `__metadata__` map (string to string), if any.
-    public let metadata: [String: String]
+    package let metadata: [String: String]
     private let byName: [String: Int]
     private let map: UnsafeRawPointer?
     private let mapLength: Int
     private let dataStart: Int
 
-    public init(url: URL) throws {
+    package init(url: URL) throws {
         self.url = url
         let path = url.path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -144,13 +144,13 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 
     /// Tensor names in file order.
-    public var names: [String] { entries.map(\.name) }
+    package var names: [String] { entries.map(\.name) }
 
     /// The entry for `name`, or nil.
-    public func entry(_ name: String) -> SafeTensorsEntry? { byName[name].map { entries[$0] } }
+    package func entry(_ name: String) -> SafeTensorsEntry? { byName[name].map { entries[$0] } }
 
     /// Reads a floating-point tensor (F32, F16, BF16 or F64) as Float32.
-    public func tensor(_ name: String) throws -> Tensor {
+    package func tensor(_ name: String) throws -> Tensor {
         guard let e = entry(name) else {
             throw WinnowError.invalidTensor(path: url.path, tensor: name, reason: "missing from the file")
         }
@@ -158,7 +158,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 
     /// Reads an entry as Float32.
-    public func tensor(_ e: SafeTensorsEntry) throws -> Tensor {
+    package func tensor(_ e: SafeTensorsEntry) throws -> Tensor {
         guard [.f32, .f16, .bf16, .f64].contains(e.dtype) else {
             throw WinnowError.invalidTensor(path: url.path, tensor: e.name, reason: "dtype \(e.dtype.rawValue) is not a floating-point type (expected F32, F16 or BF16)")
         }
@@ -187,7 +187,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 
     /// Reads an integer tensor (I64, I32, I16, I8, U8, BOOL) as Int64 values.
-    public func integers(_ name: String) throws -> [Int64] {
+    package func integers(_ name: String) throws -> [Int64] {
         guard let e = entry(name) else {
             throw WinnowError.invalidTensor(path: url.path, tensor: name, reason: "missing from the file")
         }
@@ -205,7 +205,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 
     /// Writes F32 tensors as a safetensors file, atomically. Names keep the given order.
-    public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = ["format": "pt"], to url: URL) throws {
+    package static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = ["format": "pt"], to url: URL) throws {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0

@@ -8,7 +8,9 @@ public struct Batch: Sendable {
     public let size: Int
     /// Padded length (T): the longest sequence in the batch.
     public let length: Int
+    /// Token ids, row-major [size, length]; each row is padded with the `padID` given to `init`.
     public var inputIDs: [Int32]
+    /// Segment of each token (0: first text, 1: pair), row-major [size, length]; 0 at padding.
     public var tokenTypeIDs: [Int32]
     /// 1 for real tokens, 0 for padding.
     public var attentionMask: [Int32]

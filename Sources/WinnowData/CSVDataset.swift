@@ -3,10 +3,13 @@ import WinnowCore
 
 /// A batch of numeric feature rows for the MLP.
 public struct FeatureBatch: ClassifierBatch {
+    /// Number of rows (B).
     public let size: Int
     /// [size, features], row-major.
     public var features: Tensor
+    /// Class index per row, -1 when unknown (every row before `CSVDataset.assignLabels`).
     public var labels: [Int32]
+    /// Position of each row in its dataset.
     public var indices: [Int]
 }
 
@@ -15,19 +18,32 @@ public struct FeatureBatch: ClassifierBatch {
 ///
 ///     let data = try CSVDataset(url: URL(fileURLWithPath: "features.csv"), labelColumn: "label")
 public struct CSVDataset: ClassifierData {
+    /// The file read.
     public let url: URL
+    /// Feature column names in header order: every column except the label and `id` columns.
     public let featureNames: [String]
     /// [count, features]
     public let features: Tensor
     /// Label strings as written.
     public let rawLabels: [String?]
+    /// 1-based file line of each row.
     public let lines: [Int]
+    /// The `id` column per row, nil when the header has no `id` column.
     public let ids: [String?]
+    /// Class index per row (-1 until `assignLabels` has run, or for a row without a label).
     public private(set) var labels: [Int32] = []
+    /// Class names, in the order of the indices in `labels`.
     public private(set) var labelNames: [String] = []
 
+    /// Number of rows (examples).
     public var count: Int { lines.count }
 
+    /// Reads and validates the whole file. `labelColumn` names the label column, which may be absent when
+    /// `requireLabels` is false; an empty label field reads as nil. `labels` stays empty until `assignLabels`.
+    ///
+    /// - Throws: `WinnowError.missingFile` when the file does not exist; `WinnowError.invalidFile` naming the line
+    ///   (and column) for invalid UTF-8, a bad header, no rows, a wrong field count, or a non-numeric or non-finite
+    ///   feature.
     public init(url: URL, labelColumn: String = "label", requireLabels: Bool = true) throws {
         self.url = url
         let path = url.path
@@ -106,6 +122,7 @@ public struct CSVDataset: ClassifierData {
         labelNames = names
     }
 
+    /// The rows at dataset positions `idx`, in that order (labels -1 until `assignLabels`).
     public func batch(_ idx: [Int]) -> FeatureBatch {
         let F = featureNames.count
         var x = Tensor(shape: [idx.count, F])

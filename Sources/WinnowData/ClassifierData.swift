@@ -3,8 +3,11 @@ import WinnowCore
 
 /// A batch a classifier can train on: labels and dataset positions of its rows.
 public protocol ClassifierBatch: Sendable {
+    /// Number of rows.
     var size: Int { get }
+    /// Class index per row, -1 for a row without a label.
     var labels: [Int32] { get }
+    /// Position of each row in its dataset.
     var indices: [Int] { get }
 }
 
@@ -12,9 +15,13 @@ extension Batch: ClassifierBatch {}
 
 /// Data a classifier trains on.
 public protocol ClassifierData: Sendable {
+    /// The batch type the data produces (what the model reads).
     associatedtype Input: ClassifierBatch
+    /// Number of examples.
     var count: Int { get }
+    /// Class names, in label-index order.
     var labelNames: [String] { get }
+    /// The batch of the examples at `indices`, in that order.
     func batch(_ indices: [Int]) -> Input
 }
 

@@ -6,17 +6,22 @@ import WinnowCore
 ///     let enc = try EncodedDataset(data, tokenizer: tok, labels: model.config.labels, maxLength: 128)
 ///     for batch in enc.batches(size: 32, order: enc.shuffledOrder(seed: 1, epoch: 0)) { ... }
 public struct EncodedDataset: Sendable {
+    /// Model inputs per example, truncated to `maxLength` tokens, not padded.
     public var encodings: [Encoding]
     /// Class index per example (-1 when the example has no label).
     public var labels: [Int32]
     /// 1-based input line per example.
     public var lines: [Int]
+    /// The `id` field per example, nil where the line has none.
     public var ids: [String?]
+    /// Class names (the model's labels); `labels` index into them.
     public var labelNames: [String]
+    /// The tokenizer's padding id, which `batch` pads with.
     public var padID: Int32
     /// Added to batch indices (a chunk of a streamed file numbers its examples from here).
     public var indexOffset = 0
 
+    /// Number of examples.
     public var count: Int { encodings.count }
 
     /// Encodes `data`; a label outside `labels` is an error naming file and line.

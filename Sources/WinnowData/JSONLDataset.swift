@@ -5,22 +5,31 @@ import WinnowCore
 public struct Example: Sendable {
     /// 1-based line in the input file.
     public var line: Int
+    /// The line's `id` field as a string (numbers converted), nil when absent or null.
     public var id: String?
+    /// The text field, nil when the line carries `input_ids`.
     public var text: String?
+    /// The second text (the pair field), nil when there is none.
     public var pair: String?
     /// The label as written (strings and integers both become strings), or nil.
     public var label: String?
     /// Pre-tokenized ids, when the line carries `input_ids` instead of text.
     public var inputIDs: [Int32]?
+    /// The line's `token_type_ids` (0 or 1, one per input id); nil when absent, which means all 0.
     public var tokenTypeIDs: [Int32]?
 }
 
 /// Field names used to read a JSONL file (design section 2).
 public struct FieldNames: Sendable, Equatable {
+    /// Name of the text field; nil picks the first of `text`, `sentence`, `sentence1`, `premise` on the first
+    /// example line (not needed when lines carry `input_ids`).
     public var text: String?
+    /// Name of the pair field; nil picks `text_pair`, `sentence2` or `hypothesis` if present, else no pair.
     public var pair: String?
+    /// Name of the label field; nil picks `label` or `gold_label`.
     public var label: String?
 
+    /// Field names to read; nil ones are detected from the first non-blank line of the file.
     public init(text: String? = nil, pair: String? = nil, label: String? = nil) {
         self.text = text
         self.pair = pair
@@ -37,14 +46,14 @@ public struct FieldNames: Sendable, Equatable {
 ///
 ///     var reader = try JSONLReader(url: url)
 ///     while let chunk = try reader.next(upTo: 4096) { ... }
-public struct JSONLReader {
-    public let url: URL
-    public private(set) var fields: FieldNames
+package struct JSONLReader {
+    package let url: URL
+    package private(set) var fields: FieldNames
     /// Lines skipped so far because their label marks "no gold label" (`-`, empty, null, -1).
-    public private(set) var skipped = 0
+    package private(set) var skipped = 0
     /// Bytes consumed so far, and the file's size (for progress).
-    public private(set) var bytesRead = 0
-    public let fileSize: Int
+    package private(set) var bytesRead = 0
+    package let fileSize: Int
     let requireLabels: Bool
     private let handle: FileHandle
     private var buffer = Data()
@@ -55,7 +64,7 @@ public struct JSONLReader {
     private var detected = false
     private var examplesSeen = 0
 
-    public init(url: URL, fields: FieldNames = FieldNames(), requireLabels: Bool = true) throws {
+    package init(url: URL, fields: FieldNames = FieldNames(), requireLabels: Bool = true) throws {
         self.url = url
         self.fields = fields
         self.requireLabels = requireLabels
@@ -73,19 +82,19 @@ public struct JSONLReader {
     }
 
     /// Where a reader stands between lines: enough to reopen the file there (`init(url:resumingAt:)`).
-    public struct Position: Sendable {
+    package struct Position: Sendable {
         let byteOffset: Int, lineNo: Int, examplesSeen: Int, skipped: Int
         let fields: FieldNames, detected: Bool
     }
 
     /// The position after the last line read (`next` always stops at a line boundary).
-    public var position: Position {
+    package var position: Position {
         Position(byteOffset: bytesRead, lineNo: lineNo, examplesSeen: examplesSeen, skipped: skipped, fields: fields, detected: detected)
     }
 
     /// A reader of `url` that continues at `p`, the position of an earlier reader of the same file, without
     /// reading or parsing the lines before it.
-    public init(url: URL, requireLabels: Bool = true, resumingAt p: Position) throws {
+    package init(url: URL, requireLabels: Bool = true, resumingAt p: Position) throws {
         try self.init(url: url, fields: p.fields, requireLabels: requireLabels)
         do {
             try handle.seek(toOffset: UInt64(p.byteOffset))
@@ -100,7 +109,7 @@ public struct JSONLReader {
     }
 
     /// Up to `n` examples, or nil at the end of the file. An empty file is an error.
-    public mutating func next(upTo n: Int) throws -> [Example]? {
+    package mutating func next(upTo n: Int) throws -> [Example]? {
         var out: [Example] = []
         while out.count < n, let line = try nextLine() {
             if let ex = try parse(line) { out.append(ex) }
@@ -253,6 +262,7 @@ public struct JSONLReader {
 ///     let data = try JSONLDataset(url: URL(fileURLWithPath: "data/rotten-tomatoes/train.jsonl"))
 ///     print(data.examples.count, data.skipped)
 public struct JSONLDataset: Sendable {
+    /// The file read.
     public let url: URL
     /// Examples with a usable label (or all examples when `requireLabels` is false).
     public private(set) var examples: [Example] = []

@@ -8,19 +8,29 @@ import WinnowCore
 ///
 ///     let corpus = try LMCorpus(url: URL(fileURLWithPath: "data/austen/train.txt"), tokenizer: tok, seqLen: 128)
 public struct LMCorpus: Sendable {
+    /// The corpus file read.
     public let url: URL
+    /// Token ids of every window, `[CLS] chunk [SEP]`.
     public private(set) var windows: [[Int32]] = []
+    /// 1-based corpus line of each window.
     public private(set) var lines: [Int] = []
+    /// Window length T: the most tokens a window holds, [CLS] and [SEP] included (at least 3).
     public let seqLen: Int
     /// The special ids masking and padding use, from the corpus's tokenizer.
     public let specials: SpecialTokens
 
     /// Ids of the special tokens of a WordPiece vocabulary, and its size (random replacements).
     public struct SpecialTokens: Sendable, Equatable {
+        /// Ids of `[CLS]`, `[SEP]`, `[PAD]` and `[MASK]`.
         public var cls, sep, pad, mask: Int32
+        /// Number of ids in the vocabulary; random MLM replacements are drawn from 0..<vocabularySize.
         public var vocabularySize: Int
     }
 
+    /// Tokenizes every line of `url` into windows of at most `seqLen` tokens. Traps when `seqLen` < 3.
+    ///
+    /// - Throws: `WinnowError.missingFile` when `url` does not exist; `WinnowError.invalidFile` for a line that is
+    ///   not valid UTF-8, or a corpus without any tokens.
     public init(url: URL, tokenizer: BertTokenizer, seqLen: Int) throws {
         precondition(seqLen >= 3, "LMCorpus: seqLen must be at least 3")
         self.url = url
@@ -46,6 +56,7 @@ public struct LMCorpus: Sendable {
         guard !windows.isEmpty else { throw WinnowError.invalidFile(path: url.path, line: nil, reason: "the corpus has no text") }
     }
 
+    /// Number of windows.
     public var count: Int { windows.count }
 
     /// The batch of windows `idx` for `objective`. MLM (as transformers' DataCollatorForLanguageModeling):

@@ -5,10 +5,10 @@ import WinnowCore
 /// targets and of the fuzz regression tests). Returns nil when the file was accepted, or the
 /// `WinnowError` that rejected it; any other error type is a bug and is returned as-is for the caller
 /// to flag.
-public enum ParserProbe {
-    public static let targets = ["safetensors", "jsonl", "csv", "vocab"]
+package enum ParserProbe {
+    package static let targets = ["safetensors", "jsonl", "csv", "vocab"]
 
-    public static func exercise(_ target: String, file url: URL, vocabulary: Vocabulary? = nil) -> Error? {
+    package static func exercise(_ target: String, file url: URL, vocabulary: Vocabulary? = nil) -> Error? {
         do {
             switch target {
             case "safetensors":

@@ -17,7 +17,9 @@ public protocol TextTokenizer: Sendable {
 }
 
 extension BertTokenizer: TextTokenizer {
+    /// Number of ids in the vocabulary.
     public var vocabularySize: Int { vocabulary.count }
+    /// The vocabulary's `[PAD]` id.
     public var padID: Int32 { vocabulary.padID }
 }
 

@@ -192,9 +192,12 @@ struct WordPieceTrie: Sendable {
 ///     let enc = tokenizer.encode("a great film", pair: "it was good", maxLength: 128)
 ///     enc.inputIDs.count == enc.tokenTypeIDs.count   // true
 public struct Encoding: Sendable, Equatable {
+    /// Token ids, special tokens included.
     public var inputIDs: [Int32]
+    /// Segment of each token (0: first text, 1: pair), one per entry of `inputIDs`.
     public var tokenTypeIDs: [Int32]
 
+    /// Wraps ids and token types as given (not checked; they should have the same count).
     public init(inputIDs: [Int32], tokenTypeIDs: [Int32]) {
         self.inputIDs = inputIDs
         self.tokenTypeIDs = tokenTypeIDs
@@ -209,6 +212,7 @@ public struct Encoding: Sendable, Equatable {
 ///     tokenizer.tokenize("Unaffable!")          // ["una", "##ffa", "##ble", "!"]
 ///     let enc = tokenizer.encode("a premise", pair: "a hypothesis", maxLength: 128)
 public struct BertTokenizer: Sendable {
+    /// The WordPiece vocabulary tokens are looked up in.
     public let vocabulary: Vocabulary
     /// Lower-case the text (transformers' `do_lower_case`).
     public let doLowerCase: Bool

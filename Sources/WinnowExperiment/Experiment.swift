@@ -19,33 +19,54 @@ import WinnowTraining
 ///
 ///     let results = try Experiment(plan: plan, dir: URL(fileURLWithPath: "runs/exp")).run()
 public final class Experiment: @unchecked Sendable {
+    /// The plan being run (stored as `DIR/plan.json`).
     public let plan: ExperimentPlan
+    /// The experiment folder (DIR).
     public let dir: URL
     /// Keep each retraining's model folder in DIR/runs (by default only its loss curve is kept).
     public var keepRuns = false
     /// Where progress and notes go (nowhere by default).
     public var reporter: any ProgressReporter = .silent
 
+    /// An experiment of `plan` in folder `dir`; nothing is read or written until `run()`.
     public init(plan: ExperimentPlan, dir: URL) {
         self.plan = plan
         self.dir = dir
     }
 
+    /// `DIR/plan.json`: the plan a rerun must match.
     public var planURL: URL { dir.appendingPathComponent("plan.json") }
+    /// `DIR/results.csv`: one row per finished retraining.
     public var resultsURL: URL { dir.appendingPathComponent("results.csv") }
+    /// `DIR/init/`: the one initialisation every run starts from.
     public var initURL: URL { dir.appendingPathComponent("init") }
+    /// `DIR/full/`: the scoring run on the full training set (seed 0, checkpoints, dynamics).
     public var fullRunURL: URL { dir.appendingPathComponent("full") }
+    /// `DIR/null/`: the run on empty inputs that PVI needs.
     public var nullRunURL: URL { dir.appendingPathComponent("null") }
+    /// `DIR/scores/`: one CSV of scores per method.
     public var scoresURL: URL { dir.appendingPathComponent("scores") }
+    /// `DIR/noise.csv`: with label noise, the similarity index of each method.
     public var noiseURL: URL { dir.appendingPathComponent("noise.csv") }
+    /// `DIR/flips.csv`: with label noise, the flipped lines (`line,label,noisy_label`).
     public var flipsURL: URL { dir.appendingPathComponent("flips.csv") }
+    /// `DIR/train-noisy.jsonl`: with label noise, the training file with the flipped labels.
     public var noisyTrainURL: URL { dir.appendingPathComponent("train-noisy.jsonl") }
     /// The training file the runs use (the noisy copy when --noise is given).
     public var trainURL: URL { plan.noise > 0 ? noisyTrainURL : URL(fileURLWithPath: plan.train) }
+    /// `DIR/scores/METHOD.csv`: the scores of every training example by `method`.
     public func scoreURL(_ method: ScoreMethod) -> URL { scoresURL.appendingPathComponent("\(method).csv") }
 
     func say(_ s: String) { reporter.note(s) }
 
+    /// Runs the plan, or resumes it: steps whose output exists (initialisation, full and null runs, score files,
+    /// rows of results.csv) are skipped. Each finished retraining is evaluated on the test file and
+    /// `results.csv` is rewritten; rows of results.csv that are not cells of the plan are dropped.
+    ///
+    /// - Returns: every retraining's test accuracy and macro-F1, in plan order.
+    /// - Throws: `WinnowError.invalidOption` when the plan is invalid or `dir` holds another plan;
+    ///   `WinnowError.invalidFile` when a training example has no label or a file is malformed; errors of
+    ///   reading the data, training, scoring and writing files.
     @discardableResult
     public func run() throws -> ExperimentResults {
         try plan.validate()

@@ -10,27 +10,42 @@ import WinnowTraining
 /// random, retrain with every seed from one saved initialisation, and evaluate on the test file.
 /// Stored as `DIR/plan.json`; a rerun with the same plan resumes, a different plan is refused.
 public struct ExperimentPlan: Codable, Sendable, Equatable {
+    /// Path of the training JSONL file.
     public var train: String
+    /// Path of the test JSONL file every retrained model is evaluated on.
     public var test: String
+    /// JSON field of the text; nil: detected (`text`, `sentence`, `sentence1`, `premise`).
     public var textField: String?
+    /// JSON field of the second text of a pair; nil: detected (`text_pair`, `sentence2`, `hypothesis`).
     public var pairField: String?
+    /// JSON field of the label; nil: detected (`label`, `gold_label`).
     public var labelField: String?
+    /// Maximum tokens per example for training, scoring and evaluation.
     public var maxLength = 128
     /// Score methods; the random baseline is always run.
     public var methods: [ScoreMethod] = [.vog]
     /// Keep fractions; 1.0 gives the full-data rows (method `full`).
     public var keeps: [Double] = [1.0, 0.7, 0.5]
+    /// Score preferences tried for each method; `.random` is skipped here (the random baseline always runs).
     public var selects: [SelectionOptions.Preference] = [.hard]
+    /// Score normalisations tried for each method.
     public var normalizations: [Normalization] = [.dataset]
+    /// Sampling schemes tried for each method.
     public var samplings: [SelectionOptions.Sampling] = [.top]
+    /// Temperature T of softmax sampling.
     public var temperature = 1.0
+    /// Stratified sampling: the fraction of hardest examples dropped first.
     public var beta = 0.1
     /// Training seeds 0..<seeds (data order, dropout and sampled selections).
     public var seeds = 3
     /// Fraction of training labels flipped first (0: none).
     public var noise = 0.0
+    /// Seed of the label noise (which examples are flipped, and to which label).
     public var noiseSeed: UInt64 = 0
+    /// The model to initialise: a fresh encoder, or a pretrained one with a fresh head.
     public var model = ModelSpec()
+    /// Training options of every run; the experiment sets `seed`, `maxLength`, the checkpoints, dynamics
+    /// and `null` per run.
     public var training = TrainingOptions()
     /// Seed of the one initialisation every run starts from.
     public var initSeed: UInt64 = 0
@@ -38,15 +53,21 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     public var scoreCheckpoints = 4
     /// Parameters of the gradient scores (GraNd, TracIn).
     public var scoreParams: ParameterSelection.Spec = .all
+    /// Examples per batch when scoring.
     public var scoreBatchSize = 32
 
+    /// A plan with default options for the training and test JSONL files at these paths.
     public init(train: String, test: String) {
         self.train = train
         self.test = test
     }
 
+    /// The field names the JSONL files are read with.
     public var fields: FieldNames { FieldNames(text: textField, pair: pairField, label: labelField) }
 
+    /// Checks keep fractions in (0, 1], at least one seed, noise in [0, 1), at least one score checkpoint,
+    /// and the model spec.
+    /// - Throws: `WinnowError.invalidOption` naming the first bad option.
     public func validate() throws {
         guard !keeps.isEmpty, keeps.allSatisfy({ $0 > 0 && $0 <= 1 }) else {
             throw WinnowError.invalidOption(name: "keep", reason: "give fractions in (0, 1]")
@@ -59,13 +80,20 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
 
     /// One retraining: which subset (method, normalisation, preference, sampling, keep) and which seed.
     public struct Cell: Sendable, Hashable {
+        /// Score method (a `ScoreMethod` raw value), or `full` or `random` for the baselines.
         public var method: String
+        /// `Normalization` raw value; `-` for the baselines.
         public var normalize: String
+        /// `SelectionOptions.Preference` raw value; `random` for random, `-` for full.
         public var select: String
+        /// `SelectionOptions.Sampling` raw value; `-` for the baselines.
         public var sampling: String
+        /// Fraction of the training set kept, in (0, 1]; 1 for full.
         public var keep: Double
+        /// Training seed; also seeds the sampled selections.
         public var seed: Int
 
+        /// A cell from its fields (raw values as stored in results.csv).
         public init(method: String, normalize: String, select: String, sampling: String, keep: Double, seed: Int) {
             self.method = method; self.normalize = normalize; self.select = select; self.sampling = sampling
             self.keep = keep; self.seed = seed
@@ -73,6 +101,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
 
         /// The configuration without the seed (what mean and std are taken over).
         public var config: String { "\(method)|\(normalize)|\(select)|\(sampling)|\(ExperimentPlan.format(keep))" }
+        /// The configuration and the seed: identifies the cell's row in results.csv.
         public var key: String { config + "|\(seed)" }
         /// A file-name-safe name.
         public var name: String {
@@ -81,7 +110,9 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             if isRandom { return "random-k\(k)-s\(seed)" }
             return "\(method)-\(normalize)-\(select)-\(sampling)-k\(k)-s\(seed)"
         }
+        /// Whether this is the full-data baseline (method `full`).
         public var isFull: Bool { method == "full" }
+        /// Whether this is the random-pruning baseline (method `random`).
         public var isRandom: Bool { method == "random" }
     }
 
@@ -122,6 +153,8 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         }
     }
 
+    /// Writes the plan as pretty-printed JSON with sorted keys, atomically.
+    /// - Throws: an error when the plan cannot be encoded or the file cannot be written.
     public func write(to url: URL) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]

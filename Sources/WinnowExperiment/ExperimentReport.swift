@@ -13,13 +13,22 @@ import WinnowTraining
 ///
 ///     try ExperimentReport(dir: URL(fileURLWithPath: "runs/exp")).write(to: URL(fileURLWithPath: "report.html"))
 public struct ExperimentReport: Sendable {
+    /// The experiment folder (DIR) the report is made from.
     public let dir: URL
+    /// Number of hardest and of easiest training examples listed per score method.
     public var examplesShown = 20
 
+    /// A report of the experiment in `dir`; nothing is read until `html()`.
     public init(dir: URL) { self.dir = dir }
 
+    /// Writes `html()` to `url`, atomically.
+    /// - Throws: what `html()` throws, or an error when the file cannot be written.
     public func write(to url: URL) throws { try AtomicFile.write(html(), to: url) }
 
+    /// The report as one HTML page, from what the folder holds so far (missing results or scores leave
+    /// their sections short or out).
+    /// - Throws: `WinnowError.missingFile` when `dir` has no plan.json; `WinnowError.invalidFile` when
+    ///   plan.json, results.csv or a score file cannot be parsed; errors reading the training file.
     public func html() throws -> String {
         let planURL = dir.appendingPathComponent("plan.json")
         guard FileManager.default.fileExists(atPath: planURL.path) else {

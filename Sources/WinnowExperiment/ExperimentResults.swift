@@ -8,20 +8,29 @@ import WinnowTraining
 /// `DIR/results.csv` of an experiment: one row per retraining, with columns
 /// `method,normalize,select,sampling,keep,seed,accuracy,macro_f1,train_examples`.
 public struct ExperimentResults: Sendable {
+    /// One retraining's result on the test file.
     public struct Row: Sendable, Equatable {
+        /// The configuration and seed of the retraining.
         public var cell: ExperimentPlan.Cell
+        /// Test accuracy, a fraction in [0, 1].
         public var accuracy: Double
+        /// Test macro-F1 (unweighted mean of per-class F1), in [0, 1].
         public var macroF1: Double
+        /// Number of training examples the retraining used.
         public var trainExamples: Int
 
+        /// A row from its fields.
         public init(cell: ExperimentPlan.Cell, accuracy: Double, macroF1: Double, trainExamples: Int) {
             self.cell = cell; self.accuracy = accuracy; self.macroF1 = macroF1; self.trainExamples = trainExamples
         }
     }
 
+    /// The header line of results.csv.
     public static let header = "method,normalize,select,sampling,keep,seed,accuracy,macro_f1,train_examples"
+    /// One row per finished retraining (in plan order when written by `Experiment.run()`).
     public var rows: [Row] = []
 
+    /// Results with no rows.
     public init() {}
 
     /// Reads a results file; a missing file gives no rows.
@@ -42,8 +51,11 @@ public struct ExperimentResults: Sendable {
         }
     }
 
+    /// The row of `cell` (same configuration and seed), or nil when it has not run yet.
     public func row(for cell: ExperimentPlan.Cell) -> Row? { rows.first { $0.cell.key == cell.key } }
 
+    /// Writes results.csv atomically: the header, then one line per row (metrics with six decimals).
+    /// - Throws: an error when the file cannot be written.
     public func write(to url: URL) throws {
         var out = TextFileBuilder()
         out.append(Self.header)
@@ -57,12 +69,18 @@ public struct ExperimentResults: Sendable {
 
     /// Mean and sample standard deviation of accuracy and macro-F1 per configuration (over seeds).
     public struct Summary: Sendable {
+        /// The configuration; its `seed` is the first row's and means nothing here.
         public var cell: ExperimentPlan.Cell      // seed unused
+        /// Number of rows (seeds) summarised.
         public var n: Int
+        /// Mean and sample standard deviation of test accuracy over seeds (fractions; the std is 0 for one seed).
         public var accuracyMean: Double, accuracyStd: Double
+        /// Mean and sample standard deviation of test macro-F1 over seeds (fractions; the std is 0 for one seed).
         public var macroF1Mean: Double, macroF1Std: Double
     }
 
+    /// One summary per configuration, by keep fraction (largest first), the random baseline first at each
+    /// keep fraction.
     public var summaries: [Summary] {
         var order: [String] = []
         var groups: [String: [Row]] = [:]

@@ -60,9 +60,9 @@ extension Experiment {
 }
 
 /// Label noise for `winnow experiment --noise` and the similarity index of 2311.16298.
-public enum LabelNoise {
+package enum LabelNoise {
     /// round(fraction * count) example indices with a new label each (never the old one), seeded.
-    public static func choose(count n: Int, labels: [String], names: [String], fraction: Double, seed: UInt64) -> [(Int, String)] {
+    package static func choose(count n: Int, labels: [String], names: [String], fraction: Double, seed: UInt64) -> [(Int, String)] {
         var rng = SeededGenerator(seed: seed, stream: "label-noise")
         var order = Array(0..<n)
         order.shuffle(using: &rng)
@@ -74,7 +74,7 @@ public enum LabelNoise {
     }
 
     /// Overlap of the flipped lines with the top-k scored examples (k = number flipped; ties by index).
-    public static func similarity(scores: [Double], lines: [Int], flipped: Set<Int>) -> (k: Int, overlap: Int, value: Double) {
+    package static func similarity(scores: [Double], lines: [Int], flipped: Set<Int>) -> (k: Int, overlap: Int, value: Double) {
         let k = flipped.count
         let top = scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }.prefix(k)
         let overlap = top.filter { flipped.contains(lines[$0]) }.count
@@ -82,7 +82,7 @@ public enum LabelNoise {
     }
 
     /// Lines listed in a flips.csv.
-    public static func flippedLines(_ url: URL) throws -> Set<Int> {
+    package static func flippedLines(_ url: URL) throws -> Set<Int> {
         let rows = String(decoding: try Data(contentsOf: url), as: UTF8.self).split(separator: "\n").dropFirst()
         return Set(try rows.enumerated().map { i, r in
             guard let n = Int(r.prefix { $0 != "," }) else { throw WinnowError.invalidFile(path: url.path, line: i + 2, reason: "expected a line number") }

@@ -6,25 +6,25 @@ import WinnowScores
 import WinnowTraining
 
 /// Small self-contained SVG charts (no scripts, no network) for the experiment report.
-public enum SVGChart {
-    public struct Series: Sendable {
-        public var name: String
+package enum SVGChart {
+    package struct Series: Sendable {
+        package var name: String
         /// (x, y, error bar half-height)
-        public var points: [(x: Double, y: Double, err: Double)]
-        public var dashed = false
+        package var points: [(x: Double, y: Double, err: Double)]
+        package var dashed = false
 
-        public init(name: String, points: [(x: Double, y: Double, err: Double)], dashed: Bool = false) {
+        package init(name: String, points: [(x: Double, y: Double, err: Double)], dashed: Bool = false) {
             self.name = name; self.points = points; self.dashed = dashed
         }
     }
 
-    public static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
+    package static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 
     static let width = 640.0, height = 360.0
     static let left = 64.0, right = 170.0, top = 30.0, bottom = 48.0
 
     /// A line chart with optional error bars, axes, ticks and a legend on the right.
-    public static func lines(_ series: [Series], title: String, xLabel: String, yLabel: String, xDescending: Bool = false) -> String {
+    package static func lines(_ series: [Series], title: String, xLabel: String, yLabel: String, xDescending: Bool = false) -> String {
         let pts = series.flatMap(\.points)
         guard !pts.isEmpty else { return "" }
         var x0 = pts.map(\.x).min()!, x1 = pts.map(\.x).max()!
@@ -56,7 +56,7 @@ public enum SVGChart {
     }
 
     /// Overlaid histograms (step outlines with light fill), one per group, over shared bins.
-    public static func histogram(_ groups: [(name: String, values: [Double])], bins: Int = 30, title: String, xLabel: String) -> String {
+    package static func histogram(_ groups: [(name: String, values: [Double])], bins: Int = 30, title: String, xLabel: String) -> String {
         let all = groups.flatMap(\.values).filter(\.isFinite)
         guard !all.isEmpty else { return "" }
         var lo = all.min()!, hi = all.max()!
@@ -139,7 +139,7 @@ public enum SVGChart {
     static func f(_ x: Double) -> String { String(format: "%.1f", x) }
 
     /// Escapes text for HTML and SVG.
-    public static func escape(_ s: String) -> String {
+    package static func escape(_ s: String) -> String {
         var o = ""
         o.reserveCapacity(s.count)
         for c in s {

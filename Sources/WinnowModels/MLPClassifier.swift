@@ -9,22 +9,33 @@ import WinnowData
 ///
 ///     let mlp = MLPClassifier(inputSize: 4, hidden: [32], labels: ["a", "b"], seed: 0)
 public final class MLPClassifier: ClassifierModel, @unchecked Sendable {
+    /// Number of input features F.
     public let inputSize: Int
+    /// Widths of the hidden layers, first to last; empty for a single linear layer.
     public let hidden: [Int]
+    /// Class names in logit order.
     public let labelNames: [String]
+    /// One name per input feature (`x0`, `x1`, ... unless given); saved as `feature_names`.
     public var featureNames: [String]
     /// Standardisation: x' = (x - mean) / std, per feature.
     public var featureMean: [Float]
+    /// Per-feature divisor of the standardisation (1 until `fitStandardization`, and where the std is 0).
     public var featureStd: [Float]
+    /// Weights `mlp.<2i>.weight` [out, in] and biases `mlp.<2i>.bias` [out] of each Linear, in order.
     public var parameters: ParameterStore
     let layers: [Linear]
     // Saved activations of the last forward.
     var xs = Tensor(shape: [0])
     var pre: [Tensor] = [], act: [Tensor] = []
+    /// Logits [B, L] of the last forward.
     public private(set) var lastLogits = Tensor(shape: [0])
+    /// Softmax probabilities [B, L] of the last `lossAndGradients`.
     public private(set) var lastProbabilities = Tensor(shape: [0])
+    /// Per-row cross-entropy [B] of the last `lossAndGradients` (0 for rows without a label).
     public private(set) var lastLosses = Tensor(shape: [0])
 
+    /// A fresh MLP with PyTorch `nn.Linear`'s initialisation (uniform in ±1/sqrt(in)) drawn from `seed` and an
+    /// identity standardisation. Needs labels and `inputSize` > 0; empty `featureNames` gives `x0`, `x1`, ...
     public init(inputSize: Int, hidden: [Int], labels: [String], seed: UInt64, featureNames: [String] = []) {
         precondition(!labels.isEmpty && inputSize > 0, "MLPClassifier needs features and labels")
         self.inputSize = inputSize
@@ -85,6 +96,9 @@ public final class MLPClassifier: ClassifierModel, @unchecked Sendable {
         return lastLogits
     }
 
+    /// Mean cross-entropy over labelled rows (labels >= 0); accumulates its parameter gradients into `grads`.
+    /// `weights` replaces the per-row dloss (default 1 / labelled rows) for the gradients only; the returned
+    /// loss stays the unweighted mean. `training` and `seed` have no effect (the MLP has no dropout).
     public func lossAndGradients(_ batch: FeatureBatch, grads: inout ParameterStore, training: Bool = false, seed: UInt64 = 0,
                                  weights: [Float]? = nil) -> Double {
         let B = batch.size, L = labelNames.count
@@ -140,6 +154,10 @@ public final class MLPClassifier: ClassifierModel, @unchecked Sendable {
 
     // MARK: - Files
 
+    /// Writes `model.safetensors` and `config.json` (`model_type` `winnow-mlp`, sizes, labels, feature names and
+    /// standardisation) into `folder`, creating it if needed.
+    ///
+    /// - Throws: The file system's error when the folder or a file cannot be written.
     public func save(to folder: URL) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try SafeTensorsFile.write(parameters.named, to: folder.appendingPathComponent("model.safetensors"))
@@ -160,6 +178,11 @@ public final class MLPClassifier: ClassifierModel, @unchecked Sendable {
         return o["model_type"] as? String == "winnow-mlp"
     }
 
+    /// Loads an MLP written by `save(to:)` from `folder` (`config.json` and `model.safetensors`).
+    ///
+    /// - Throws: `WinnowError.missingFile` when the folder, config.json or model.safetensors is missing;
+    ///   `WinnowError.invalidFile` when config.json is not an object or a field is missing or mistyped;
+    ///   `WinnowError.invalidTensor` when a tensor is missing or its shape disagrees with config.json.
     public convenience init(folder: URL) throws {
         let cfgURL = folder.appendingPathComponent("config.json")
         guard let d = try? Data(contentsOf: cfgURL) else { throw WinnowError.missingFile(path: cfgURL.path, reason: "no config.json here") }

@@ -10,14 +10,20 @@ import WinnowData
 
 /// Sizes of a transformer, for memory estimates and reports.
 public struct ModelDimensions: Sendable, Equatable {
+    /// Number of transformer layers (`num_hidden_layers`).
     public var layers: Int
+    /// Width of the hidden states (`hidden_size`).
     public var hidden: Int
+    /// Width of the feed-forward layer (`intermediate_size`).
     public var intermediate: Int
+    /// Attention heads per layer (`num_attention_heads`).
     public var heads: Int
+    /// Number of tokens in the vocabulary (`vocab_size`).
     public var vocabulary: Int
     /// Longest sequence the model accepts (its position table).
     public var maxPositions: Int
 
+    /// Creates dimensions from the given sizes.
     public init(layers: Int, hidden: Int, intermediate: Int, heads: Int, vocabulary: Int, maxPositions: Int) {
         self.layers = layers
         self.hidden = hidden
@@ -40,6 +46,7 @@ public struct ParameterLayout: Sendable, Equatable {
     /// Prefixes of the task head (`classifier.`); empty for a model without one.
     public var headPrefixes: [String]
 
+    /// Creates a layout from the tensor names and the name prefixes of each role.
     public init(names: [String], layerPrefixes: [String], embeddingPrefixes: [String], headPrefixes: [String]) {
         self.names = names
         self.layerPrefixes = layerPrefixes
@@ -67,7 +74,9 @@ public protocol TrainableModel: AnyObject {
 /// A classifier that can be trained: parameters, a loss with gradients, the outputs of its last
 /// forward, saving. The trainer speaks to this; the BERT classifier and the MLP conform.
 public protocol ClassifierModel: TrainableModel {
+    /// The batch type the model reads.
     associatedtype Input: ClassifierBatch
+    /// Class names, in the order of the logits.
     var labelNames: [String] { get }
     /// Mean cross-entropy over labelled rows (or the weighted sum with `weights` as dloss per row);
     /// accumulates parameter gradients.
@@ -75,7 +84,9 @@ public protocol ClassifierModel: TrainableModel {
     func lossAndGradients(_ batch: Input, grads: inout ParameterStore, training: Bool, seed: UInt64, weights: [Float]?) -> Double
     /// Logits [B, L], probabilities and per-row losses of the last `lossAndGradients`.
     var lastLogits: Tensor { get }
+    /// Softmax probabilities [B, L] of the last `lossAndGradients`.
     var lastProbabilities: Tensor { get }
+    /// Per-row cross-entropy [B] of the last `lossAndGradients`.
     var lastLosses: Tensor { get }
 }
 
@@ -89,7 +100,9 @@ public protocol ClassifierModel: TrainableModel {
 ///     let model = try ModelLoader.classifier(folder: URL(fileURLWithPath: "runs/rt/checkpoint-100"))
 ///     let logits = model.inferenceLogits(batch)                     // [B, L]
 public protocol SequenceClassifier: ClassifierModel, Sendable where Input == Batch {
+    /// Layer count and widths (memory estimates, reports).
     var dimensions: ModelDimensions { get }
+    /// Where the family's tensors live (what `first-layer` etc. select).
     var parameterLayout: ParameterLayout { get }
     /// Logits [B, L] in inference mode, by the cheapest pass that gives them.
     func inferenceLogits(_ batch: Batch) -> Tensor
@@ -134,7 +147,9 @@ extension SequenceClassifier {
 /// backward, parameter gradients of any per-sample weighting of the losses from that one backward, and
 /// the self-influence of sample groups from the same pass (Gram form).
 public protocol LanguageModel: TrainableModel, Sendable {
+    /// Masked or causal language modelling.
     var objective: LMObjective { get }
+    /// Where the family's tensors live (what `first-layer` etc. select).
     var parameterLayout: ParameterLayout { get }
     /// Per-sample mean token loss of the last forward (0 for samples without targets).
     var sampleLosses: [Double] { get }

@@ -9,17 +9,26 @@ import WinnowData
 ///     var spec = ModelSpec(); spec.vocab = "models/minilm/vocab.txt"; spec.layers = 2
 ///     let model = try spec.makeModel(labels: data.sortedLabels, maxLength: 64, seed: 0)
 public struct ModelSpec: Codable, Sendable, Equatable {
+    /// Pretrained model folder to start the encoder from (`--init`); nil for a fresh model.
     public var initFrom: String?
+    /// Path of the vocab.txt to use (`--vocab`); nil: the `initFrom` folder's vocab.txt.
     public var vocab: String?
+    /// Encoder layers of a fresh model (`num_hidden_layers`; default 2); unused with `initFrom`.
     public var layers = 2
+    /// Hidden size of a fresh model (`hidden_size`; default 128), a multiple of `heads`; unused with `initFrom`.
     public var hidden = 128
+    /// Attention heads of a fresh model (`num_attention_heads`; default 2); unused with `initFrom`.
     public var heads = 2
     /// Feed-forward size (nil: 4 x hidden).
     public var intermediate: Int?
     /// hf (one linear layer) or paper (3 layers, 64 wide, GELU).
     public var head: BertConfig.Head = .huggingFace
+    /// Dropout on hidden states and attention probabilities; nil keeps the config's (the pretrained folder's,
+    /// or 0.1 for a fresh model).
     public var dropout: Float?
 
+    /// The defaults: a fresh 2-layer encoder, 128 wide with 2 heads, and the Hugging Face head. A fresh model
+    /// still needs `vocab`.
     public init() {}
 
     /// The vocabulary file the tokenizer reads.
@@ -38,6 +47,10 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         return files
     }
 
+    /// Checks the sizes and that the model has a vocabulary.
+    ///
+    /// - Throws: `WinnowError.invalidOption` when `hidden` is not a positive multiple of `heads`, `layers` is
+    ///   below 1, or neither `initFrom` nor `vocab` is set.
     public func validate() throws {
         guard hidden > 0, heads > 0, hidden % heads == 0 else {
             throw WinnowError.invalidOption(name: "hidden", reason: "must be a positive multiple of --heads")
@@ -48,6 +61,9 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         }
     }
 
+    /// The tokenizer of the model: the `initFrom` folder's when `vocab` is nil, else a `BertTokenizer` over `vocabURL`.
+    ///
+    /// - Throws: `WinnowError.invalidFile` when the vocabulary or the tokenizer configuration cannot be read.
     public func tokenizer() throws -> BertTokenizer {
         if let initFrom, vocab == nil { return try BertTokenizer(folder: URL(fileURLWithPath: initFrom)) }
         return BertTokenizer(vocabulary: try Vocabulary(contentsOf: vocabURL))

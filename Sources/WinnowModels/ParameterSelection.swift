@@ -67,6 +67,7 @@ public struct ParameterSelection: Sendable, Equatable {
 
     /// The selected tensor names, in model order.
     public let names: [String]
+    /// The role or prefixes the names were selected by.
     public let spec: Spec
 
     /// The tensors of `layout` that `spec` selects.
@@ -92,5 +93,6 @@ public struct ParameterSelection: Sendable, Equatable {
         }
     }
 
+    /// True when the tensor named `name` is selected.
     public func contains(_ name: String) -> Bool { names.contains(name) }
 }

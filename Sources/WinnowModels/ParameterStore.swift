@@ -8,10 +8,13 @@ import WinnowData
 ///     var grads = model.parameters.zeros()
 ///     grads[model.parameters.index(of: "classifier.weight")!]   // same layout as the parameters
 public struct ParameterStore: Sendable {
+    /// Tensor names (Hugging Face names), in index order.
     public private(set) var names: [String] = []
+    /// The tensors, in the order of `names`.
     public var tensors: [Tensor] = []
     private var lookup: [String: Int] = [:]
 
+    /// An empty store.
     public init() {}
 
     /// Appends a tensor and returns its index.
@@ -24,7 +27,9 @@ public struct ParameterStore: Sendable {
         return tensors.count - 1
     }
 
+    /// Index of the tensor named `name`, or nil when the store has none.
     public func index(of name: String) -> Int? { lookup[name] }
+    /// Number of tensors.
     public var count: Int { tensors.count }
 
     /// In-place access (`_modify`): `grads[i].mptr` writes into the stored tensor. With only get/set,
@@ -35,6 +40,7 @@ public struct ParameterStore: Sendable {
         _modify { yield &tensors[i] }
     }
 
+    /// The tensor named `name` (read-only), or nil when the store has none.
     public subscript(name: String) -> Tensor? { lookup[name].map { tensors[$0] } }
 
     /// Total number of scalars.

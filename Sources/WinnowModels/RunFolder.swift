@@ -4,12 +4,18 @@ import WinnowData
 
 /// One `log_history` entry of a Hugging Face `trainer_state.json`.
 public struct LogEntry: Sendable, Equatable {
+    /// Optimiser step the entry was logged at (`step`).
     public var step: Int
+    /// Epoch at that step, fractional (`epoch`); nil when not logged.
     public var epoch: Double?
+    /// Learning rate logged at that step (`learning_rate`); nil when not logged.
     public var learningRate: Double?
+    /// Training loss logged at that step (`loss`); nil when not logged.
     public var loss: Double?
+    /// The entry's other numeric fields by key (e.g. `grad_norm`), read and written as they are.
     public var extra: [String: Double] = [:]
 
+    /// Creates an entry; nil fields are left out of the written file.
     public init(step: Int, epoch: Double? = nil, learningRate: Double? = nil, loss: Double? = nil, extra: [String: Double] = [:]) {
         self.step = step
         self.epoch = epoch
@@ -21,13 +27,20 @@ public struct LogEntry: Sendable, Equatable {
 
 /// The parts of `trainer_state.json` Winnow reads and writes (transformers.TrainerState layout).
 public struct TrainerState: Sendable, Equatable {
+    /// Steps taken (`global_step`).
     public var globalStep: Int
+    /// Epochs done, fractional (`epoch`; 0 when absent).
     public var epoch: Double
+    /// Planned number of steps (`max_steps`; `global_step` when absent).
     public var maxSteps: Int
+    /// Planned number of epochs (`num_train_epochs`; 0 when absent).
     public var numTrainEpochs: Int
+    /// Examples per step (`train_batch_size`; 0 when absent).
     public var trainBatchSize: Int
+    /// The `log_history` entries, in file order.
     public var logHistory: [LogEntry]
 
+    /// Creates a state from its fields.
     public init(globalStep: Int, epoch: Double, maxSteps: Int, numTrainEpochs: Int, trainBatchSize: Int, logHistory: [LogEntry]) {
         self.globalStep = globalStep
         self.epoch = epoch
@@ -37,6 +50,10 @@ public struct TrainerState: Sendable, Equatable {
         self.logHistory = logHistory
     }
 
+    /// Reads a `trainer_state.json`; fields other than `global_step` may be absent (each property gives its default).
+    ///
+    /// - Throws: `WinnowError.missingFile` when the file does not exist; `WinnowError.invalidFile` when it is not
+    ///   a JSON object, `global_step` is missing or not a number, or a `log_history` entry has no integer `step`.
     public init(contentsOf url: URL) throws {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw WinnowError.missingFile(path: url.path, reason: "no trainer_state.json here")
@@ -87,6 +104,10 @@ public struct TrainerState: Sendable, Equatable {
         logHistory.filter { $0.step <= step && $0.learningRate != nil }.max { $0.step < $1.step }?.learningRate
     }
 
+    /// Writes the state as a `trainer_state.json` at `url`, atomically; the other fields transformers expects
+    /// get neutral values (`best_metric` null, `logging_steps` 1, ...).
+    ///
+    /// - Throws: The file system's error when the file cannot be written.
     public func write(to url: URL) throws {
         let hist: [[String: Any]] = logHistory.map { e in
             var d: [String: Any] = ["step": e.step]
@@ -112,15 +133,23 @@ public struct TrainerState: Sendable, Equatable {
 ///     let run = try RunFolder(url: URL(fileURLWithPath: "runs/rt"))
 ///     for ck in run.checkpoints { print(ck.step, run.learningRate(of: ck) ?? .nan) }
 public struct RunFolder: Sendable {
+    /// One `checkpoint-<step>` folder of a run.
     public struct Checkpoint: Sendable, Equatable {
+        /// The step in the folder's name.
         public let step: Int
+        /// The checkpoint folder.
         public let url: URL
     }
 
+    /// The run folder.
     public let url: URL
     /// Checkpoints sorted by step.
     public let checkpoints: [Checkpoint]
 
+    /// Opens the run folder at `url` and lists its `checkpoint-<step>` folders.
+    ///
+    /// - Throws: `WinnowError.missingFile` when `url` is not a folder; the file system's error when it cannot
+    ///   be listed.
     public init(url: URL) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue else {
@@ -134,9 +163,13 @@ public struct RunFolder: Sendable {
         }.sorted { $0.step < $1.step }
     }
 
+    /// `config.json` at the run root (it may not exist).
     public var configURL: URL { url.appendingPathComponent("config.json") }
+    /// `vocab.txt` at the run root (it may not exist).
     public var vocabURL: URL { url.appendingPathComponent("vocab.txt") }
+    /// `dynamics.safetensors` at the run root: the training dynamics (it may not exist).
     public var dynamicsURL: URL { url.appendingPathComponent("dynamics.safetensors") }
+    /// True when the run has a `dynamics.safetensors`.
     public var hasDynamics: Bool { FileManager.default.fileExists(atPath: dynamicsURL.path) }
 
     /// The folder holding the tokenizer files: the run itself, or else its last checkpoint.

@@ -11,6 +11,9 @@ import WinnowTraining
 ///
 ///     let r = try EL2N.score(run)      // r.scores, r.components: loss, margin
 public enum EL2N {
+    /// EL2N, loss and margin of every used example of the run's data, from one inference pass per checkpoint.
+    ///
+    /// - Throws: `WinnowError` when the data file is missing or malformed, or an example has no label.
     public static func score(_ sr: ScoringRun) throws -> (el2n: ScoreResult, loss: ScoreResult, margin: ScoreResult) {
         let K = Double(sr.models.count), L = sr.models[0].numLabels
         var el2n: [Double] = [], loss: [Double] = [], margin: [Double] = []

@@ -38,6 +38,9 @@ public enum DynamicsScores {
 ///
 ///     let r = try Forgetting.score(DynamicsScores.load(run))
 public enum Forgetting {
+    /// Forgetting scores of every example of `d`; `table` names the examples (nil: an empty table, scores only).
+    ///
+    /// - Throws: `WinnowError.invalidTensor` when a recorded example index is outside 0..<`d.exampleCount`.
     public static func score(_ d: Dynamics, table: ExampleTable? = nil) throws -> ScoreResult {
         let n = d.exampleCount
         let groups = try DynamicsScores.grouped(d, count: n)
@@ -65,6 +68,10 @@ public enum Forgetting {
 /// Dataset cartography (Swayamdipta et al. 2020): confidence = mean p_y, variability = population std
 /// of p_y, correctness = mean accuracy over presentations. Score = 1 - confidence (higher = harder).
 public enum Cartography {
+    /// Cartography scores (1 - confidence) of every example of `d`; `table` names the examples (nil: an empty
+    /// table, scores only).
+    ///
+    /// - Throws: `WinnowError.invalidTensor` when a recorded example index is outside 0..<`d.exampleCount`.
     public static func score(_ d: Dynamics, table: ExampleTable? = nil) throws -> ScoreResult {
         let n = d.exampleCount
         let groups = try DynamicsScores.grouped(d, count: n)
@@ -86,6 +93,9 @@ public enum Cartography {
 /// AUM (Pleiss et al. 2020): mean over presentations of z_y - max_{j != y} z_j. Score = -AUM (higher =
 /// harder; mislabelled examples have negative AUM).
 public enum AUM {
+    /// AUM scores (-AUM) of every example of `d`; `table` names the examples (nil: an empty table, scores only).
+    ///
+    /// - Throws: `WinnowError.invalidTensor` when a recorded example index is outside 0..<`d.exampleCount`.
     public static func score(_ d: Dynamics, table: ExampleTable? = nil) throws -> ScoreResult {
         let n = d.exampleCount
         let groups = try DynamicsScores.grouped(d, count: n)

@@ -9,6 +9,11 @@ import WinnowTraining
 ///
 ///     let r = try GraNd.score(run)
 public enum GraNd {
+    /// GraNd of every used example over the tensors `options.params` selects (or with respect to the vector the
+    /// head reads, when `options.space` is `.lastHidden`).
+    ///
+    /// - Throws: `WinnowError.invalidOption` when `options.params` matches no tensor; `WinnowError` when the data
+    ///   file is missing or malformed, or an example has no label.
     public static func score(_ sr: ScoringRun) throws -> ScoreResult {
         let K = Double(sr.models.count)
         let sel = try ParameterSelection(sr.options.params, layout: sr.models[0].parameterLayout)

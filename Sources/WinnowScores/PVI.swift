@@ -13,6 +13,11 @@ import WinnowTraining
 ///     let r = try PVI.score(run: runURL, nullRun: nullURL, data: jsonl, options: opts)
 /// `nullInputs: false` feeds the null model the real inputs (a check: PVI of a run against itself is 0).
 public enum PVI {
+    /// PVI of every used example of `data`, from the final models of `run` and `nullRun`; the null model reads
+    /// empty inputs unless `nullInputs` is false.
+    ///
+    /// - Throws: `WinnowError` when a run or the data file is missing or malformed, the runs' labels differ, or an
+    ///   example has no label.
     public static func score(run: URL, nullRun: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
                              nullInputs: Bool = true) throws -> ScoreResult {
         try score(Runs(run: run, nullRun: nullRun, data: data, fields: fields, options: options, nullInputs: nullInputs))
@@ -22,9 +27,15 @@ public enum PVI {
     /// models. Scoring in parts keeps one and sets `exampleRange` per part, so each part continues
     /// from the reader position where the previous one stopped instead of re-reading the file.
     public final class Runs {
+        /// The scoring run of the model, and that of the null model (empty inputs).
         public private(set) var full: ScoringRun, null: ScoringRun
         let fullModel: any SequenceClassifier, nullModel: any SequenceClassifier
 
+        /// Loads both runs (their last checkpoints) and their final models; `nullInputs` false feeds the null
+        /// model the real inputs.
+        ///
+        /// - Throws: `WinnowError.invalidOption` when the two runs' labels differ; `WinnowError` for a missing or
+        ///   malformed run or tokenizer.
         public init(run: URL, nullRun: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
                     nullInputs: Bool = true) throws {
             var o = options
@@ -52,6 +63,9 @@ public enum PVI {
         return nullRun
     }
 
+    /// PVI of the examples in `runs.exampleRange` (all when nil), reading the data once per run.
+    ///
+    /// - Throws: `WinnowError` when the data file is missing or malformed, or an example has no label.
     public static func score(_ runs: Runs) throws -> ScoreResult {
         let (lp, table) = try logProbabilities(runs.full, finalModel: runs.fullModel)
         let (lpNull, _) = try logProbabilities(runs.null, finalModel: runs.nullModel)

@@ -39,6 +39,13 @@ public enum ScoreParts {
         var notes: [String]
     }
 
+    /// Scores `data` by `method` in parts of `partSize` examples saved under `dir` and returns them merged, rows
+    /// numbered from the first example scored. With `resume` saved parts are reused; otherwise `dir` is emptied
+    /// first. `shard` limits scoring to its block; `nullRun` is needed by PVI only.
+    ///
+    /// - Throws: `WinnowError.invalidOption` when resuming over parts of another scoring, `method` reads training
+    ///   dynamics, or PVI has no `nullRun`; `WinnowError` for a missing or malformed run, data file or part, or data
+    ///   that changed while being scored.
     public static func score(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
                              nullRun: URL? = nil, parts dir: URL, resume: Bool, partSize: Int = defaultPartSize,
                              shard: Shard? = nil) throws -> ScoreResult {

@@ -9,8 +9,12 @@ import WinnowTraining
 ///
 ///     try ScoreWriter.write(result, format: .csv, to: url)
 public enum ScoreWriter {
+    /// Output format: CSV with a header row, JSONL (one object a line), or `.npy` (the scores only).
     public enum Format: String, Sendable, CaseIterable { case csv, jsonl, npy }
 
+    /// Writes `r` to `url` in `format`, replacing the file atomically. Traps unless `r.table` has one row per score.
+    ///
+    /// - Throws: an error when `url` cannot be written (the file is then left unchanged).
     public static func write(_ r: ScoreResult, format: Format, to url: URL) throws {
         try write(format: format, count: r.scores.count, components: r.components.map(\.0), to: url) { emit in try emit(r) }
     }

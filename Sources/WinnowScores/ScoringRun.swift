@@ -20,7 +20,10 @@ public struct ScoreOptions: Sendable {
     public var projectDim: Int? = nil
     /// Seed of the random projection.
     public var seed: UInt64 = 0
+    /// Examples per batch.
     public var batchSize = 32
+    /// Tokens per example after truncation, special tokens included; `ScoringRun` lowers it to the model's
+    /// maximum positions.
     public var maxLength = 128
     /// Bytes the scorer may use; it splits its work to stay under this bound.
     public var memoryLimit = 2 << 30
@@ -32,20 +35,27 @@ public struct ScoreOptions: Sendable {
     /// pass over the file.
     var progress: (any ProgressTask)? = nil
 
+    /// Options with the defaults given on each property.
     public init() {}
 }
 
 /// Who the scored rows are: position, input line, id and label of every used example.
 public struct ExampleTable: Sendable, Equatable {
+    /// Class names; `labels` index into them.
     public var labelNames: [String]
+    /// Class index per example (-1: none, written as an empty label).
     public var labels: [Int32] = []
+    /// 1-based input line per example.
     public var lines: [Int] = []
+    /// The `id` field per example, nil where the line has none.
     public var ids: [String?] = []
     /// Position of the first row in the whole file (a shard's outputs number rows globally).
     public var indexOffset = 0
 
+    /// An empty table for these class names.
     public init(labelNames: [String]) { self.labelNames = labelNames }
 
+    /// The labels, lines and ids of `d`'s examples (`indexOffset` 0).
     public init(_ d: EncodedDataset) {
         labelNames = d.labelNames
         labels = d.labels
@@ -53,6 +63,7 @@ public struct ExampleTable: Sendable, Equatable {
         ids = d.ids
     }
 
+    /// Number of examples (rows).
     public var count: Int { labels.count }
 
     mutating func append(_ d: EncodedDataset) {
@@ -64,7 +75,10 @@ public struct ExampleTable: Sendable, Equatable {
 
 /// One score per used example, with named components (e.g. confidence, variability) and flags.
 public struct ScoreResult: Sendable {
+    /// The method that made the scores.
     public var method: ScoreMethod
+    /// One score per row of `table`, in the same order; higher means harder (or more influential), as `Selector`
+    /// assumes.
     public var scores: [Double]
     /// Extra columns, in order.
     public var components: [(String, [Double])] = []
@@ -73,6 +87,7 @@ public struct ScoreResult: Sendable {
     /// The scored examples.
     public var table: ExampleTable
 
+    /// A result without components or notes.
     public init(method: ScoreMethod, scores: [Double], table: ExampleTable) {
         self.method = method
         self.scores = scores
@@ -86,14 +101,21 @@ public struct ScoreResult: Sendable {
 ///     let sr = try ScoringRun(run: url, data: URL(fileURLWithPath: "train.jsonl"), options: opts)
 ///     let table = try sr.stream("vog") { batch in ... }      // batch.indices are global positions
 public struct ScoringRun: @unchecked Sendable {
+    /// The run folder being scored.
     public let run: RunFolder
+    /// The checkpoints `options.checkpoints` chose, one per entry of `models`.
     public let checkpoints: [RunFolder.Checkpoint]
+    /// The classifiers of `checkpoints`, in the same order; all have the same labels.
     public let models: [any SequenceClassifier]
+    /// The run's tokenizer (from `run.tokenizerFolder`).
     public let tokenizer: any TextTokenizer
+    /// The JSONL data file `stream` reads.
     public let dataURL: URL
+    /// Field names for reading `dataURL` (nil ones are detected from its first line).
     public let fields: FieldNames
     /// Encode every input as the empty text (the PVI null model's inputs).
     public let nullInputs: Bool
+    /// The options, with `maxLength` capped at the models' maximum positions.
     public var options: ScoreOptions
     /// Examples tokenized per chunk of the stream.
     public var chunkSize = 4096
@@ -101,6 +123,11 @@ public struct ScoringRun: @unchecked Sendable {
     /// resumable part) starts there instead of re-reading the file from its start.
     private let positions = PositionCache()
 
+    /// Loads the checkpoints `options.checkpoints` selects and the run's tokenizer; `data` is only read by `stream`.
+    /// `null` encodes every input as the empty text (the PVI null model's inputs).
+    ///
+    /// - Throws: `WinnowError` when the run has no checkpoints or lacks a listed step, a checkpoint or the tokenizer
+    ///   is missing or malformed, or the checkpoints' labels differ.
     public init(run url: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions, null: Bool = false) throws {
         run = try RunFolder(url: url)
         checkpoints = try run.select(options.checkpoints)
@@ -129,6 +156,7 @@ public struct ScoringRun: @unchecked Sendable {
         try self.init(run: url, data: data.url, fields: data.fields, options: options, null: null)
     }
 
+    /// Class names of the models (the first checkpoint's, shared by all).
     public var labelNames: [String] { models[0].labelNames }
 
     /// Reads, tokenizes and batches the data file chunk by chunk, calling `body` for every batch in

@@ -8,9 +8,14 @@ import WinnowTraining
 /// array scores a file in N independent jobs and `winnow merge` joins their outputs into exactly
 /// what one job would write. Block I holds examples [floor(n I / N), floor(n (I+1) / N)).
 public struct Shard: Sendable, Equatable, Codable {
+    /// 0-based block number I, in 0..<count.
     public let index: Int
+    /// Number of blocks N, at least 1.
     public let count: Int
 
+    /// Block `index` of `count`.
+    ///
+    /// - Throws: `WinnowError.invalidOption` unless 0 <= `index` < `count`.
     public init(index: Int, count: Int) throws {
         guard count >= 1, (0..<count).contains(index) else {
             throw WinnowError.invalidOption(name: "shard", reason: "expected I/N with 0 <= I < N, got \(index)/\(count)")
@@ -35,6 +40,11 @@ public struct Shard: Sendable, Equatable, Codable {
 /// Joins shard outputs (CSV or JSONL with an `index` column, or 1-D float64 .npy in shard order)
 /// into the file an unsharded run writes.
 public enum ShardMerge {
+    /// Joins `files` into `out` (atomically): CSV and JSONL rows sorted by their `index` (the CSV header once),
+    /// `.npy` values concatenated in the order given. The extension of the first file decides the format.
+    ///
+    /// - Throws: `WinnowError` when `files` is empty or mixes extensions, a file is missing or malformed, CSV
+    ///   headers differ, or the indices are not 0..<n exactly once.
     public static func merge(_ files: [URL], to out: URL) throws {
         guard let first = files.first else { throw WinnowError.invalidOption(name: "files", reason: "give at least one shard output") }
         let ext = first.pathExtension.lowercased()

@@ -16,6 +16,11 @@ public enum TracIn {
         try ParameterSelection(sr.options.params, layout: sr.models[0].parameterLayout)
     }
 
+    /// Self-influence sum_k eta_k ||g_k||^2 of every used example, randomly projected when `options.projectDim`
+    /// is set.
+    ///
+    /// - Throws: `WinnowError` when `options.params` matches no tensor, a checkpoint has no logged learning rate
+    ///   and `options.learningRate` is nil, the data file is missing or malformed, or an example has no label.
     public static func selfInfluence(_ sr: ScoringRun) throws -> ScoreResult {
         let sel = try selection(sr)
         let eta = try sr.learningRates()

@@ -13,6 +13,10 @@ import WinnowTraining
 ///
 ///     let r = try VoG.score(run)
 public enum VoG {
+    /// VoG of every used example over the chosen checkpoints, for the target `options.vogTarget`; with a single
+    /// checkpoint every score is 0.
+    ///
+    /// - Throws: `WinnowError` when the data file is missing or malformed, or an example has no label.
     public static func score(_ sr: ScoringRun) throws -> ScoreResult {
         let K = sr.models.count, C = sr.models[0].dimensions.hidden, L = sr.models[0].numLabels
         var vog: [Double] = []

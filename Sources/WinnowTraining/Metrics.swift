@@ -8,10 +8,16 @@ import WinnowModels
 public struct ClassificationMetrics: Sendable {
     /// confusion[true][predicted]
     public let confusion: [[Int]]
+    /// Fraction of the labelled examples predicted correctly, in [0, 1] (0 when there are none).
     public let accuracy: Double
+    /// Unweighted mean of the per-class F1 over all `classes` (sklearn's macro average, zero_division=0).
     public let macroF1: Double
+    /// Per class (indexed by label id): precision, recall and F1 (0 when undefined), and support, the number
+    /// of examples with that true label.
     public let precision: [Double], recall: [Double], f1: [Double], support: [Int]
 
+    /// Metrics of `predictions` against true `labels` (label ids in 0..<classes, paired by position);
+    /// examples with a negative label (unlabelled) are skipped.
     public init(labels: [Int32], predictions: [Int32], classes: Int) {
         var cm = Array(repeating: Array(repeating: 0, count: classes), count: classes)
         for (y, p) in zip(labels, predictions) where y >= 0 { cm[Int(y)][Int(p)] += 1 }

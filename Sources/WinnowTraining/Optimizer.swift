@@ -9,11 +9,17 @@ import WinnowModels
 ///     var opt = Optimizer(kind: .adamw, parameters: model.parameters, weightDecay: 0.01)
 ///     opt.step(&model.parameters, grads: grads, lr: 5e-5)
 public struct Optimizer: Sendable {
+    /// The update rule: AdamW, or SGD with momentum.
     public enum Kind: String, Sendable, CaseIterable { case adamw, sgd }
 
+    /// The update rule.
     public let kind: Kind
+    /// AdamW: decay rates of the first and second moments, and epsilon added to the denominator.
     public var beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8
+    /// SGD momentum (dampening 0; 0 gives plain SGD); unused by AdamW.
     public var momentum: Float = 0.9
+    /// Weight decay: decoupled for AdamW (p *= 1 - lr * wd), added to the gradient (wd * p) for SGD;
+    /// skipped for biases and LayerNorm weights unless the optimizer was made with `decayAll`.
     public var weightDecay: Float
     /// Steps taken so far.
     public private(set) var t = 0
@@ -22,6 +28,8 @@ public struct Optimizer: Sendable {
     /// Per tensor: does weight decay apply?
     let decays: [Bool]
 
+    /// An optimizer with zero state for the tensors of `parameters`; their names decide which get weight
+    /// decay (`decayAll`: every tensor).
     public init(kind: Kind, parameters: ParameterStore, weightDecay: Float, momentum: Float = 0.9,
                 decayAll: Bool = false) {
         self.kind = kind
@@ -56,7 +64,7 @@ public struct Optimizer: Sendable {
     }
 
     /// Restores the state written by `state` (a checkpoint's optimizer.safetensors).
-    public mutating func restore(from file: SafeTensorsFile) throws {
+    package mutating func restore(from file: SafeTensorsFile) throws {
         let step = try file.tensor("step").values
         guard step.count == 1, step[0] >= 0 else {
             throw WinnowError.invalidTensor(path: file.url.path, tensor: "step", reason: "expected one non-negative value")
@@ -88,11 +96,15 @@ public struct Optimizer: Sendable {
 }
 
 /// Linear warm-up then linear decay to zero (Hugging Face `get_linear_schedule_with_warmup`).
-public struct LinearSchedule: Sendable {
+package struct LinearSchedule: Sendable {
+    /// Peak learning rate, reached at the end of the warm-up.
     public let baseLR: Float
+    /// Steps of linear warm-up from 0.
     public let warmupSteps: Int
+    /// Step count at which the rate has decayed to 0.
     public let totalSteps: Int
 
+    /// A schedule from its peak rate, warm-up length and total steps.
     public init(baseLR: Float, warmupSteps: Int, totalSteps: Int) {
         self.baseLR = baseLR
         self.warmupSteps = warmupSteps
@@ -107,6 +119,6 @@ public struct LinearSchedule: Sendable {
 }
 
 /// Global L2 norm of a gradient store (double accumulation).
-public func gradientNorm(_ g: ParameterStore) -> Double {
+package func gradientNorm(_ g: ParameterStore) -> Double {
     g.tensors.reduce(0.0) { acc, t in acc + ck_sum_squares(t.ptr, t.count) }.squareRoot()
 }

@@ -6,34 +6,50 @@ import WinnowModels
 
 /// How to pre-train a language model (the options of `winnow pretrain`).
 public struct PretrainOptions: Codable, Sendable, Equatable {
+    /// Optimizer steps of the run.
     public var steps = 1000
+    /// Windows per step (B).
     public var batchSize = 32
+    /// Peak learning rate of the linear warm-up and decay schedule (AdamW).
     public var learningRate: Float = 5e-4
+    /// AdamW decoupled weight decay (not on biases and LayerNorm weights).
     public var weightDecay: Float = 0.01
+    /// Warm-up as a fraction of `steps` (rounded up to whole steps).
     public var warmupRatio: Float = 0.06
+    /// Clip the global gradient norm to this value; nil disables.
     public var maxGradNorm: Float? = 1.0
+    /// Seed of the window order, the masking and dropout.
     public var seed: UInt64 = 0
     /// Evenly spaced checkpoints (the final model is always written at the run's root).
     public var checkpoints = 2
+    /// Log loss and learning rate every this many steps.
     public var logEvery = 10
+    /// MLM: probability that a non-special token is chosen as a target; unused by causal models.
     public var maskProbability = 0.15
+    /// PRESENCE reweighting (off by default: plain pre-training).
     public var presence = PresenceOptions()
 
+    /// The default options.
     public init() {}
 }
 
 /// What one pre-training step did (for logs, tests and `--si-log`).
 public struct PretrainStep: Sendable {
+    /// 1-based step number.
     public var step: Int
     /// sum_j w_j L_j
     public var loss: Double
     /// Mean of the samples' losses (what unweighted training minimises).
     public var unweightedLoss: Double
+    /// Softmax temperature used at this step (0 without PRESENCE reweighting).
     public var tau: Double
     /// Per microbatch: self-influence (empty when not computed), weight, sample range.
     public var selfInfluence: [Double]
+    /// Weight w_j of each microbatch (0 for a microbatch without targets).
     public var weights: [Double]
+    /// Microbatch boundaries, J + 1 sample offsets: microbatch j is samples groups[j]..<groups[j + 1].
     public var groups: [Int]
+    /// 1-based corpus line of each sample of the batch.
     public var lines: [Int]
 }
 
@@ -42,8 +58,10 @@ public struct PretrainStep: Sendable {
 /// keeps every layer's output gradients; SI per microbatch comes from the chosen layers' Gram form; then
 /// each parameter gradient is formed once as G^T diag(w) A. Writes a Hugging Face run folder.
 public struct PreTrainer: Sendable {
+    /// The options every step and run uses.
     public let options: PretrainOptions
 
+    /// A pre-trainer with `options`.
     public init(options: PretrainOptions) { self.options = options }
 
     /// One step on `lb`: fills `grads` (zeroed first) with the gradient of sum_j w_j L_j.

@@ -9,6 +9,7 @@ import WinnowModels
 /// over the chosen tensors theta_S. Weights w = softmax(tau * s) with s = SI scaled (see `Scale`), and
 /// the step minimises sum_j w_j L_j. tau = tau1 for steps before `switchStep`, tau2 from it on.
 public struct PresenceOptions: Codable, Sendable, Equatable {
+    /// `none`: plain training (uniform weights); `presence`: microbatch weights softmax(tau * s).
     public enum Reweight: String, Codable, Sendable, CaseIterable { case none, presence }
     /// How SI is scaled before the softmax.
     public enum Scale: String, Codable, Sendable, CaseIterable {
@@ -19,16 +20,22 @@ public struct PresenceOptions: Codable, Sendable, Equatable {
         case none
     }
 
+    /// Whether PRESENCE reweighting is on (off by default).
     public var reweight: Reweight = .none
+    /// Softmax temperature before `switchStep` (positive: more weight on high self-influence).
     public var tau1 = 1.0
+    /// Softmax temperature from `switchStep` on (negative: more weight on low self-influence).
     public var tau2 = -1.0
     /// First step (1-based) that uses tau2; nil: half of the run's steps, plus one.
     public var switchStep: Int? = nil
     /// The tensors self-influence is measured on (the paper's choice: the first layer).
     public var siParams: ParameterSelection.Spec = .firstLayer
+    /// Samples per microbatch (M; 1 gives per-sample weights).
     public var microbatchSize = 4
+    /// How SI is scaled before the softmax.
     public var scale: Scale = .mean
 
+    /// The default options (reweighting off).
     public init() {}
 
     /// The first step that uses tau2 in a run of `totalSteps` steps.
@@ -38,6 +45,7 @@ public struct PresenceOptions: Codable, Sendable, Equatable {
     public func tau(atStep step: Int, totalSteps: Int = 0) -> Double { step < switchStep(totalSteps: totalSteps) ? tau1 : tau2 }
 }
 
+/// PRESENCE arithmetic: microbatch boundaries, microbatch weights and their entropy.
 public enum Presence {
     /// Sample index ranges of the J microbatches of a batch of `size` samples: [g[j], g[j+1]).
     public static func groups(batchSize b: Int, microbatchSize m: Int) -> [Int] {

@@ -6,20 +6,30 @@ import WinnowModels
 
 /// How to train (the options of `winnow train`).
 public struct TrainingOptions: Sendable, Codable, Equatable {
+    /// Passes over the training data.
     public var epochs = 3
+    /// Examples per step.
     public var batchSize = 32
+    /// Peak learning rate of the linear warm-up and decay schedule.
     public var learningRate: Float = 5e-5
+    /// Weight decay (decoupled for AdamW, added to the gradient for SGD); not on biases and LayerNorm weights.
     public var weightDecay: Float = 0.01
     /// Warm-up as a fraction of all steps (Hugging Face `warmup_ratio`).
     public var warmupRatio: Float = 0.1
+    /// The update rule (AdamW by default).
     public var optimizer: Optimizer.Kind = .adamw
+    /// SGD momentum; unused by AdamW.
     public var momentum: Float = 0.9
     /// Clip the global gradient norm to this value (Hugging Face `max_grad_norm`); nil disables.
     public var maxGradNorm: Float? = 1.0
+    /// Seed of the data order and dropout.
     public var seed: UInt64 = 0
     /// Number of evenly spaced checkpoints; nil with `checkpointPerEpoch` false saves only the end.
     public var checkpoints: Int? = nil
+    /// With `checkpoints` nil: save a checkpoint at the end of every epoch.
     public var checkpointPerEpoch = true
+    /// Token limit the training data was encoded with (0 for CSV features); recorded in `RUN/winnow.json`,
+    /// not applied by `Trainer`.
     public var maxLength = 128
     /// Train on empty inputs (the PVI null model).
     public var null = false
@@ -28,6 +38,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     /// Log loss and learning rate every this many steps.
     public var logEvery = 10
 
+    /// The default options.
     public init() {}
 }
 
@@ -35,10 +46,15 @@ extension Optimizer.Kind: Codable {}
 
 /// What a training run produced.
 public struct TrainingSummary: Sendable {
+    /// Total steps of the run (steps done before a resume included).
     public var steps: Int
+    /// Loss of the last step run: mean cross-entropy of its batch (the weighted loss when pre-training).
     public var finalLoss: Double
+    /// Steps with a checkpoint, ascending (the last step included).
     public var checkpointSteps: [Int]
+    /// Wall-clock seconds this call spent training, including checkpoints and the final save.
     public var seconds: Double
+    /// Steps run by this call times the batch size, per second.
     public var examplesPerSecond: Double
 }
 
@@ -46,8 +62,10 @@ public struct TrainingSummary: Sendable {
 ///
 ///     let summary = try Trainer(options: opts).train(model, on: data, run: URL(fileURLWithPath: "runs/rt"))
 public struct Trainer: Sendable {
+    /// The options every run uses.
     public let options: TrainingOptions
 
+    /// A trainer with `options`.
     public init(options: TrainingOptions) { self.options = options }
 
     /// Steps per epoch for `n` examples.

@@ -14,8 +14,13 @@ import WinnowTraining
 ///     let w = BenchWorkload(layers: 4, hidden: 512, heads: 8, seqLen: 128, batchSize: 32)
 ///     w.trainStep(); _ = w.gradientNorms()
 public final class BenchWorkload: @unchecked Sendable {
+    /// The classifier every measurement runs: `config`'s shape, random weights from the init's `seed`.
     public let model: BertClassifier
+    /// The measured batch: `batchSize` sequences of exactly `seqLen` random tokens (no padding), labels
+    /// alternating 0 and 1.
     public let batch: Batch
+    /// The model's shape: `BertConfig.small` with a 30522-token vocabulary, the given sizes, at least 512
+    /// positions and the two labels `a` and `b`.
     public let config: BertConfig
     var grads: ParameterStore
     var optimizer: Optimizer
@@ -27,6 +32,8 @@ public final class BenchWorkload: @unchecked Sendable {
     var lmState: (lm: BertLanguageModel, batch: LMBatch, grads: ParameterStore, optimizer: Optimizer,
                           selection: ParameterSelection)?
 
+    /// Builds the model with weights from `seed` and the two batches (their tokens come from a fixed seed).
+    /// `intermediate` nil gives 4 x `hidden`; `seqLen` is the length of every sequence, special tokens included.
     public init(layers: Int, hidden: Int, heads: Int, intermediate: Int? = nil, seqLen: Int, batchSize: Int, seed: UInt64 = 1) {
         var config = BertConfig.small(vocabSize: 30522, hidden: hidden, layers: layers, heads: heads,
                                       intermediate: intermediate, maxPositions: max(512, seqLen))

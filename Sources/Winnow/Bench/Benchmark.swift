@@ -10,34 +10,34 @@ import WinnowTraining
 /// End-to-end throughput measurements behind `winnow bench` (never used by tests: speed lives in benchmarks).
 ///
 ///     let r = Benchmark.run(layers: 4, hidden: 512, heads: 8, seqLen: 128, batchSize: 32, repeats: 3)
-public enum Benchmark {
-    public struct Result: Sendable {
-        public var trainExamplesPerSecond: Double
-        public var forwardExamplesPerSecond: Double
+package enum Benchmark {
+    package struct Result: Sendable {
+        package var trainExamplesPerSecond: Double
+        package var forwardExamplesPerSecond: Double
         /// Inference logits as `predict`, `eval`, EL2N and PVI run them (`classLogits`: the last layer
         /// after its attention on the [CLS] rows only), examples/s. Not the same work as PyTorch's
         /// forward, which computes every hidden state: compare `forwardExamplesPerSecond` with that.
-        public var classLogitsExamplesPerSecond: Double
-        public var sgemmGFLOPS: Double
-        public var trainGFLOPS: Double
-        public var forwardGFLOPS: Double
+        package var classLogitsExamplesPerSecond: Double
+        package var sgemmGFLOPS: Double
+        package var trainGFLOPS: Double
+        package var forwardGFLOPS: Double
         /// sgemm 2048^3 (best) measured between the repetitions of the training step and of the forward
         /// pass: the peak under the same machine conditions as the model (the machine is shared and its
         /// speed drifts by a third over seconds), the denominator of the fractions.
-        public var trainWindowSgemmGFLOPS: Double
-        public var forwardWindowSgemmGFLOPS: Double
+        package var trainWindowSgemmGFLOPS: Double
+        package var forwardWindowSgemmGFLOPS: Double
         /// Per-example gradient norms over all parameters (Gram form), examples/s.
-        public var gradNormExamplesPerSecond: Double
+        package var gradNormExamplesPerSecond: Double
         /// VoG per checkpoint: forward + backward to inputs_embeds + accumulation, examples/s.
-        public var vogExamplesPerSecond: Double
+        package var vogExamplesPerSecond: Double
         /// Masked-LM pre-training step, plain and with PRESENCE (first-layer SI, microbatches of 4), examples/s.
-        public var pretrainExamplesPerSecond: Double
-        public var presenceExamplesPerSecond: Double
+        package var pretrainExamplesPerSecond: Double
+        package var presenceExamplesPerSecond: Double
         /// TracIn train-to-test gradient dot products over every parameter (Gram form), example pairs/s:
         /// one training batch (forward, data backward, factors) against a test batch's factors made once.
-        public var tracinPairsPerSecond: Double
+        package var tracinPairsPerSecond: Double
 
-        public var json: [String: Any] {
+        package var json: [String: Any] {
             ["train_examples_per_s": trainExamplesPerSecond, "forward_examples_per_s": forwardExamplesPerSecond,
              "class_logits_examples_per_s": classLogitsExamplesPerSecond,
              "sgemm_gflops": sgemmGFLOPS, "train_gflops": trainGFLOPS, "forward_gflops": forwardGFLOPS,
@@ -79,13 +79,13 @@ public enum Benchmark {
     }
 
     /// The end-to-end measurements, each selectable with `winnow bench --only` (for profiling one).
-    public enum Measure: String, CaseIterable, Sendable {
+    package enum Measure: String, CaseIterable, Sendable {
         case forward, train, gradNorms = "grad-norms", vog, mlm, tracin
     }
 
     /// Measures sgemm 2048^3, a forward pass and a training step of a BERT of the given shape, and the
     /// other `Measure`s in `only` (all by default; skipped ones report 0).
-    public static func run(layers: Int, hidden: Int, heads: Int, seqLen: Int, batchSize: Int, repeats: Int,
+    package static func run(layers: Int, hidden: Int, heads: Int, seqLen: Int, batchSize: Int, repeats: Int,
                            only: Set<Measure> = Set(Measure.allCases), log: ((String) -> Void)? = nil) -> Result {
         // sgemm peak, measured in this run.
         let n = 2048

@@ -90,9 +90,9 @@ extension BertClassifier {
 }
 
 /// Namespace for safetensors writing helpers.
-public enum SafeTensors {
+package enum SafeTensors {
     /// Writes named F32 tensors atomically.
-    public static func write(_ tensors: [(String, Tensor)], to url: URL) throws {
+    package static func write(_ tensors: [(String, Tensor)], to url: URL) throws {
         try SafeTensorsFile.write(tensors, to: url)
     }
 }

@@ -9,6 +9,7 @@ import WinnowData
 ///     let logits = model.logits(batch)                               // inference mode, every hidden state kept
 ///     let fast = model.classLogits(batch)                            // the same logits; last layer on [CLS] rows only
 public final class BertClassifier: @unchecked Sendable {
+    /// The model's configuration (config.json), labels included.
     public internal(set) var config: BertConfig
     /// Parameters under their Hugging Face names (`bert.…`, `classifier.…`).
     public var parameters: ParameterStore

@@ -14,28 +14,44 @@ public struct BertConfig: Sendable, Equatable {
         case paper
     }
 
+    /// Number of tokens in the vocabulary (`vocab_size`; default 30522).
     public var vocabSize = 30522
+    /// Width of the hidden states (`hidden_size`; default 768), a multiple of `numAttentionHeads`.
     public var hiddenSize = 768
+    /// Number of transformer layers (`num_hidden_layers`; default 12).
     public var numHiddenLayers = 12
+    /// Attention heads per layer (`num_attention_heads`; default 12).
     public var numAttentionHeads = 12
+    /// Width of the feed-forward layer (`intermediate_size`; default 3072).
     public var intermediateSize = 3072
+    /// Activation (`hidden_act`): `gelu` or `gelu_python`, both the erf form.
     public var hiddenAct = "gelu"
+    /// Dropout probability on hidden states (`hidden_dropout_prob`; default 0.1).
     public var hiddenDropoutProb: Float = 0.1
+    /// Dropout probability on attention probabilities (`attention_probs_dropout_prob`; default 0.1).
     public var attentionProbsDropoutProb: Float = 0.1
+    /// Dropout probability before the classifier head (`classifier_dropout`); nil: `hiddenDropoutProb`.
     public var classifierDropout: Float? = nil
+    /// Longest sequence in tokens: rows of the position table (`max_position_embeddings`; default 512).
     public var maxPositionEmbeddings = 512
+    /// Number of token types (segments) (`type_vocab_size`; default 2).
     public var typeVocabSize = 2
+    /// Standard deviation of the normal initialisation of weights (`initializer_range`; default 0.02).
     public var initializerRange: Float = 0.02
+    /// Epsilon of every LayerNorm (`layer_norm_eps`; default 1e-12).
     public var layerNormEps: Float = 1e-12
+    /// Token id of padding, whose word-embedding row is initialised to zero (`pad_token_id`; default 0).
     public var padTokenID = 0
     /// Class names in index order (from `id2label`); empty for a bare encoder.
     public var labels: [String] = []
+    /// Classifier head (`winnow_head`, written only for `paper`; default `huggingFace`).
     public var head: Head = .huggingFace
     /// `architectures[0]` as read (e.g. BertForSequenceClassification, BertModel, BertForMaskedLM).
     public var architecture: String? = nil
     /// Causal self-attention (transformers' `is_decoder`, as in BertLMHeadModel).
     public var isDecoder = false
 
+    /// The defaults of transformers' `BertConfig` (BERT-base sizes), with no labels.
     public init() {}
 
     /// Head size of one attention head.

@@ -11,10 +11,15 @@ import WinnowData
 /// Loss: the mean over samples (that have targets) of each sample's mean token cross-entropy.
 /// Logits are computed only on rows with a target (all rows in `logitsAllRows`).
 public final class BertLanguageModel: LanguageModel, @unchecked Sendable {
+    /// The training objective: `mlm` (masked) or `causal`.
     public typealias Objective = LMObjective
 
+    /// The model's configuration (config.json); `isDecoder` follows the objective.
     public internal(set) var config: BertConfig
+    /// Parameters under their Hugging Face names (`bert.…`, `cls.predictions.…`); the decoder weight is tied to
+    /// `bert.embeddings.word_embeddings.weight` and not stored.
     public var parameters: ParameterStore
+    /// Masked or causal language modelling, fixed at creation.
     public let objective: Objective
     let encoder: BertEncoder
     let transform: Linear
@@ -32,8 +37,11 @@ public final class BertLanguageModel: LanguageModel, @unchecked Sendable {
     /// Number of target tokens per sample in the last forward.
     public private(set) var sampleTargets: [Int] = []
 
+    /// The `architectures` name of each objective in config.json.
     public static let architectures: [Objective: String] = [.mlm: "BertForMaskedLM", .causal: "BertLMHeadModel"]
 
+    /// A freshly initialised model (Hugging Face's initialisation) from `seed`. The config's labels are dropped
+    /// and `isDecoder` is set for the causal objective.
     public init(config: BertConfig, objective: Objective, seed: UInt64) {
         var c = config
         c.isDecoder = objective == .causal
@@ -55,6 +63,7 @@ public final class BertLanguageModel: LanguageModel, @unchecked Sendable {
 
     var wordEmbeddings: Int { encoder.wordEmbeddings }
 
+    /// Layers `bert.encoder.layer.<i>.`, embeddings `bert.embeddings.`, head `cls.`.
     public var parameterLayout: ParameterLayout {
         ParameterLayout(names: parameters.names, layerPrefixes: (0..<config.numHiddenLayers).map { "bert.encoder.layer.\($0)." },
                         embeddingPrefixes: ["bert.embeddings."], headPrefixes: ["cls."])

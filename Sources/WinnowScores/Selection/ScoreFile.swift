@@ -9,12 +9,19 @@ import WinnowTraining
 ///
 ///     let f = try ScoreFile(url: URL(fileURLWithPath: "vog.csv"))
 public struct ScoreFile: Sendable {
+    /// The scores file read.
     public let url: URL
     /// 1-based lines in the data file.
     public var lines: [Int] = []
+    /// Label per row as written, empty when the file has none.
     public var labels: [String] = []
+    /// Score per row.
     public var scores: [Double] = []
 
+    /// Reads a JSONL (`.jsonl`) or CSV (any other extension but `.npy`) scores file with `line` and `score` fields.
+    ///
+    /// - Throws: `WinnowError` when the file is missing, not UTF-8, empty or `.npy`, lacks the columns, has a
+    ///   malformed row or a non-finite score, or scores a data line more than once.
     public init(url: URL) throws {
         self.url = url
         let path = url.path

@@ -6,6 +6,7 @@ import WinnowTraining
 
 /// How to choose the examples to keep (the options of `winnow prune`, design section 5).
 public struct SelectionOptions: Sendable, Equatable {
+    /// Which examples to prefer.
     public enum Preference: String, Sendable, CaseIterable, Codable {
         /// Prefer high (normalised) scores: hard / influential examples.
         case hard
@@ -15,6 +16,7 @@ public struct SelectionOptions: Sendable, Equatable {
         case random
     }
 
+    /// How the kept examples are drawn from the normalised scores.
     public enum Sampling: String, Sendable, CaseIterable, Codable {
         /// Deterministic: the best n, ties broken by index.
         case top
@@ -29,17 +31,24 @@ public struct SelectionOptions: Sendable, Equatable {
 
     /// Fraction of examples to keep, in [0, 1].
     public var keep: Double
+    /// Which examples to prefer; hard by default.
     public var preference: Preference = .hard
+    /// How to draw them; the deterministic top n by default.
     public var sampling: Sampling = .top
+    /// Softmax sampling: the temperature T.
     public var temperature: Double = 1
     /// Stratified: the hardest fraction dropped as likely noise.
     public var beta: Double = 0.1
+    /// Stratified: the number of equal-width score bins.
     public var bins = 50
+    /// How scores are normalised before selection; raw by default.
     public var normalization: Normalization = .none
+    /// Seed of the random draws (every sampling but `.top`, and the `.random` preference).
     public var seed: UInt64 = 0
     /// Added to linear weights so the extreme example keeps a chance.
     public var epsilon: Double = 1e-6
 
+    /// Options that keep the fraction `keep` of the examples, everything else at its default.
     public init(keep: Double) { self.keep = keep }
 }
 

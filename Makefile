@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RUN ?= runs/demo
 
-.PHONY: all setup build release mpi test demo data pretrained bench clean
+.PHONY: all setup build release mpi test demo data pretrained bench clean docs example
 
 all: build
 
@@ -30,6 +30,7 @@ test: setup pretrained
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --traits MPI --scratch-path .build/mpi --product winnow-mpi
 	$(SWIFT) test --skip-build
+	@bash scripts/check-example.sh
 
 # The main job on a small real default: Rotten Tomatoes, a small encoder trained from scratch.
 demo: release data pretrained
@@ -40,3 +41,14 @@ bench: release
 
 clean:
 	rm -rf .build runs
+
+# The DocC catalog and every public symbol of the library's layers, as one archive; warnings are errors.
+DOC_TARGETS = WinnowCore WinnowData WinnowModels WinnowTraining WinnowScores WinnowExperiment Winnow
+docs:
+	@python3 scripts/check-docs.py
+	WINNOW_DOCS=1 $(SWIFT) package generate-documentation --enable-experimental-combined-documentation \
+	    $(foreach t,$(DOC_TARGETS),--target $(t)) --warnings-as-errors
+
+# Examples/EmbedWinnow (public API only) writes what the winnow command writes, byte for byte.
+example: build
+	@bash scripts/check-example.sh

@@ -59,6 +59,8 @@ let package = Package(
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
         .testTarget(name: "WinnowTests", dependencies: ["Winnow", "CKernels"]),
         .testTarget(name: "WinnowCLITests", dependencies: ["Winnow"]),
+        // Plain `import Winnow`: the API a program that embeds the library sees.
+        .testTarget(name: "WinnowAPITests", dependencies: ["Winnow"]),
     ]
 )
 

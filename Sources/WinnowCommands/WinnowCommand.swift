@@ -13,7 +13,7 @@ public struct WinnowCommand: ParsableCommand {
 }
 
 /// The whole `winnow` program: parses `arguments` (default: the process's), runs the command, and
-/// returns the exit status (design section 7: 0 success, 1 user error with one line on stderr, 2 usage).
+/// returns the exit status (docs/contracts.md §7: 0 success, 1 user error with one line on stderr, 2 usage).
 public enum WinnowMain {
     public static func run(arguments: [String]? = nil) -> Int32 {
         do {

@@ -19,7 +19,7 @@ public struct Example: Sendable {
     public var tokenTypeIDs: [Int32]?
 }
 
-/// Field names used to read a JSONL file (design section 2).
+/// Field names used to read a JSONL file (docs/contracts.md §2).
 public struct FieldNames: Sendable, Equatable {
     /// Name of the text field; nil picks the first of `text`, `sentence`, `sentence1`, `premise` on the first
     /// example line (not needed when lines carry `input_ids`).

@@ -5,7 +5,7 @@ import WinnowData
 
 /// Per-example gradient factors of one batch, enough to compute each example's gradient norm and the
 /// dot product of two examples' gradients over the selected tensors without materialising per-example
-/// gradients (design section 4). Rows are the real (non-pad) tokens of each example: example m owns
+/// gradients (docs/contracts.md §4). Rows are the real (non-pad) tokens of each example: example m owns
 /// rows [offsets[m], offsets[m+1]), packed when the batch has padding (pad positions have exactly
 /// zero gradient and are dropped), views of the workspace when it has none.
 public struct GradientFactors: @unchecked Sendable {

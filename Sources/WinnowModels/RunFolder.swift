@@ -99,7 +99,7 @@ public struct TrainerState: Sendable, Equatable {
         let log_history: [[String: Number]]?
     }
 
-    /// eta_k: the `learning_rate` of the log entry with the largest step <= `step` (design section 3).
+    /// eta_k: the `learning_rate` of the log entry with the largest step <= `step` (docs/contracts.md §3).
     public func learningRate(atStep step: Int) -> Double? {
         logHistory.filter { $0.step <= step && $0.learningRate != nil }.max { $0.step < $1.step }?.learningRate
     }
@@ -127,7 +127,7 @@ public struct TrainerState: Sendable, Equatable {
     }
 }
 
-/// A run folder in the Hugging Face Trainer layout (design section 3):
+/// A run folder in the Hugging Face Trainer layout (docs/contracts.md §3):
 /// `config.json`, `vocab.txt`, `winnow.json`, `checkpoint-<step>/`, `dynamics.safetensors`.
 ///
 ///     let run = try RunFolder(url: URL(fileURLWithPath: "runs/rt"))

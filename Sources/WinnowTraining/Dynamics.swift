@@ -4,7 +4,7 @@ import WinnowData
 import WinnowModels
 
 /// Training dynamics: one record per presentation of an example, taken in training mode before the
-/// update (design section 4.4). Stored as `RUN/dynamics.safetensors` with one tensor per column.
+/// update (docs/contracts.md §4). Stored as `RUN/dynamics.safetensors` with one tensor per column.
 ///
 ///     let dyn = try Dynamics(contentsOf: run.dynamicsURL)
 public struct Dynamics: Sendable, Equatable {

@@ -54,7 +54,7 @@ public struct PretrainStep: Sendable {
 }
 
 /// Pre-trains a `BertLanguageModel` on an `LMCorpus`, plain or with PRESENCE reweighting, in one
-/// backward pass per step (design section 6): a data-only backward of the unweighted per-sample losses
+/// backward pass per step (docs/contracts.md §6): a data-only backward of the unweighted per-sample losses
 /// keeps every layer's output gradients; SI per microbatch comes from the chosen layers' Gram form; then
 /// each parameter gradient is formed once as G^T diag(w) A. Writes a Hugging Face run folder.
 public struct PreTrainer: Sendable {

@@ -122,6 +122,38 @@ import Testing
         return (model, run)
     }
 
+    @Test func resumedPretrainingEqualsAnUninterruptedRun() throws {
+        var o = PretrainOptions()
+        o.steps = 6; o.batchSize = 8; o.checkpoints = 2; o.learningRate = 1e-3
+        o.presence.reweight = .presence; o.presence.microbatchSize = 2
+        let tmp = FileManager.default.temporaryDirectory
+        let logA = tmp.appendingPathComponent("winnow-si-a-\(UUID().uuidString.prefix(8)).csv")
+        let logB = tmp.appendingPathComponent("winnow-si-b-\(UUID().uuidString.prefix(8)).csv")
+        let (whole, runA) = try Self.pretrain(o, siLog: logA)
+        // A run killed after its step-3 checkpoint: the same run with the later files gone.
+        let (_, runB) = try Self.pretrain(o, siLog: logB)
+        defer { for u in [runA, runB, logA, logB] { try? FileManager.default.removeItem(at: u) } }
+        for f in ["checkpoint-6", "model.safetensors", "trainer_state.json", "config.json"] {
+            try FileManager.default.removeItem(at: runB.appendingPathComponent(f))
+        }
+        try FileManager.default.removeItem(at: logB)
+        let vocab = try Vocabulary(contentsOf: Paths.tinyBert.appendingPathComponent("vocab.txt"))
+        let corpus = try LMCorpus(url: Paths.tinyBert.appendingPathComponent("train.jsonl"), tokenizer: BertTokenizer(vocabulary: vocab), seqLen: 12)
+        let resumed = BertLanguageModel(config: BertConfig.small(vocabSize: vocab.count, hidden: 16, layers: 2, heads: 2, maxPositions: 64),
+                                        objective: .mlm, seed: 99)
+        try PreTrainer(options: o).train(resumed, on: corpus, run: runB, siLog: logB, resume: true)
+        for i in whole.parameters.tensors.indices {
+            #expect(whole.parameters[i].values == resumed.parameters[i].values, "\(whole.parameters.names[i]) differs after resuming")
+        }
+        #expect(try Data(contentsOf: logA) == Data(contentsOf: logB), "the SI log differs after resuming")
+        #expect(try Data(contentsOf: runA.appendingPathComponent("trainer_state.json"))
+                == Data(contentsOf: runB.appendingPathComponent("trainer_state.json")))
+        // Other options are refused.
+        var other = o
+        other.learningRate = 2e-3
+        #expect(throws: WinnowError.self) { try PreTrainer(options: other).train(resumed, on: corpus, run: runB, resume: true) }
+    }
+
     @Test func tauZeroReproducesUnweightedTrainingExactly() throws {
         var o = PretrainOptions()
         o.steps = 6; o.batchSize = 8; o.checkpoints = 1; o.learningRate = 1e-3; o.presence.microbatchSize = 2

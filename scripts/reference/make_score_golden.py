@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference data-influence scores (design.md section 4) for the tiny BERT run, by torch autograd.
+"""Reference data-influence scores (docs/contracts.md §4) for the tiny BERT run, by torch autograd.
 
     HF_HUB_OFFLINE=1 /tmp/ref/bin/python scripts/reference/make_score_golden.py
 

@@ -10,9 +10,11 @@ extension BertClassifier {
     ///     let model = try BertClassifier(folder: URL(fileURLWithPath: "models/minilm"), labels: ["neg", "pos"])
     ///
     /// - Parameters:
+    ///   - folder: the model folder.
     ///   - labels: class names for a fresh head; ignored when the folder's config names its labels and
     ///     holds a trained head (then those win).
     ///   - head: head to build when the folder has none.
+    ///   - seed: seed of a fresh head's initialisation.
     public convenience init(folder: URL, labels: [String]? = nil, head: BertConfig.Head? = nil, seed: UInt64 = 0) throws {
         let weightsURL = try BertClassifier.weightsFile(in: folder)
         var config = try BertConfig(contentsOf: folder.appendingPathComponent("config.json"))

@@ -14,7 +14,7 @@ package struct EncoderLayer: Sendable {
 /// Where each encoder tensor lives in a `ParameterStore`, with Hugging Face names under `prefix`
 /// ("bert." for BertForSequenceClassification / BertForMaskedLM).
 ///
-/// Forward, per design section 3: E = word[ids] (the `inputs_embeds`), x0 = dropout(LN(E + pos + type));
+/// Forward, per docs/contracts.md §3: E = word[ids] (the `inputs_embeds`), x0 = dropout(LN(E + pos + type));
 /// each layer: r1 = x + dropout(Wo attn(Wq x, Wk x, Wv x)), h = LN(r1), r2 = h + dropout(W2 gelu(W1 h)),
 /// x' = LN(r2); pooled = tanh(Wp x_L[CLS]).
 package struct BertEncoder: Sendable {

@@ -4,7 +4,7 @@ import WinnowData
 import WinnowModels
 import WinnowTraining
 
-/// How scores are normalised before selection (design section 5).
+/// How scores are normalised before selection (docs/contracts.md §5).
 public enum Normalization: String, Sendable, CaseIterable, Codable {
     /// Raw scores.
     case none

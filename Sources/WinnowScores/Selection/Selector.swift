@@ -4,7 +4,7 @@ import WinnowData
 import WinnowModels
 import WinnowTraining
 
-/// How to choose the examples to keep (the options of `winnow prune`, design section 5).
+/// How to choose the examples to keep (the options of `winnow prune`, docs/contracts.md §5).
 public struct SelectionOptions: Sendable, Equatable {
     /// Which examples to prefer.
     public enum Preference: String, Sendable, CaseIterable, Codable {

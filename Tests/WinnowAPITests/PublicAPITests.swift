@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+import Winnow
+
+// The library as a program that embeds it sees it: plain `import Winnow`, public declarations only.
+
+enum Fixture {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let tinyBert = repo.appendingPathComponent("Tests/Fixtures/tiny-bert")
+    static let run = tinyBert.appendingPathComponent("run")
+    static let train = tinyBert.appendingPathComponent("train.jsonl")
+
+    static func temporary(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("winnow-api-\(name)-\(UUID().uuidString.prefix(8))")
+    }
+}
+
+/// Records what the library reports.
+final class RecordingReporter: ProgressReporter, @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var tasks: [String] = []
+    private(set) var notes: [String] = []
+    private(set) var units = 0
+
+    final class Task: ProgressTask, @unchecked Sendable {
+        let owner: RecordingReporter
+        init(_ owner: RecordingReporter) { self.owner = owner }
+        func advance(by n: Int, note: String) { owner.lock.lock(); owner.units += n; owner.lock.unlock() }
+        func finish(note: String) {}
+    }
+
+    func start(_ label: String, total: Int, unit: String) -> any ProgressTask {
+        lock.lock(); tasks.append(label); lock.unlock()
+        return Task(self)
+    }
+
+    func note(_ message: String) { lock.lock(); notes.append(message); lock.unlock() }
+}
+
+@Suite struct PublicAPITests {
+    @Test func scoreWriteAndPruneThroughThePublicAPI() throws {
+        var o = ScoreOptions()
+        o.maxLength = 32
+        let r = try Scorer.score(.el2n, run: Fixture.run, data: Fixture.train, options: o)
+        #expect(r.method == .el2n)
+        #expect(r.scores.count == 150 && r.table.lines.count == 150)
+        #expect(r.scores.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 2.0.squareRoot() })
+        let csv = Fixture.temporary("el2n.csv")
+        let kept = Fixture.temporary("kept.jsonl")
+        defer { try? FileManager.default.removeItem(at: csv); try? FileManager.default.removeItem(at: kept) }
+        try ScoreWriter.write(r, format: .csv, to: csv)
+        var selection = SelectionOptions(keep: 0.5)
+        selection.preference = .easy
+        let summary = try Pruning.prune(data: Fixture.train, scoreFile: ScoreFile(url: csv), options: selection, to: kept)
+        #expect(summary.keptLines.count == 75 && summary.budget == 75 && summary.scored == 150)
+        // The kept lines are the data file's lines, verbatim and in order, and are the lowest scores.
+        let lines = try String(contentsOf: Fixture.train, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let written = try String(contentsOf: kept, encoding: .utf8).split(separator: "\n")
+        #expect(written == summary.keptLines.map { lines[$0 - 1] })
+        let threshold = r.scores.sorted()[74]
+        for line in summary.keptLines { #expect(r.scores[r.table.lines.firstIndex(of: line)!] <= threshold) }
+    }
+
+    @Test func theLibraryReportsOnlyToTheReporterItIsGiven() throws {
+        let reporter = RecordingReporter()
+        var o = ScoreOptions()
+        o.maxLength = 32
+        o.reporter = reporter
+        _ = try Scorer.score(.grand, run: Fixture.run, data: Fixture.train, options: o)
+        #expect(reporter.tasks == ["grand"])
+        #expect(reporter.notes.contains { $0.hasPrefix("score grand: 4 checkpoint(s)") })
+        #expect(reporter.units > 0)
+    }
+
+    @Test func modelsLoadByFamilyAndPredict() throws {
+        let model = try ModelLoader.classifier(folder: Fixture.run)
+        let tokenizer = try Tokenizers.load(folder: Fixture.run)
+        let data = try EncodedDataset(JSONLDataset(url: Fixture.train), tokenizer: tokenizer, labels: model.labelNames, maxLength: 32)
+        let (predicted, probabilities) = model.predict(data)
+        #expect(predicted.count == 150 && probabilities.allSatisfy { abs($0.reduce(0, +) - 1) < 1e-5 })
+        let accuracy = ClassificationMetrics(labels: data.labels, predictions: predicted, classes: model.numLabels).accuracy
+        #expect(accuracy > 0.6, "the fixture run learned its training data: accuracy \(accuracy)")
+        #expect(model.dimensions.layers == model.parameterLayout.layerPrefixes.count)
+        let last = try ParameterSelection(.lastLayer, layout: model.parameterLayout)
+        #expect(!last.names.isEmpty && last.names.allSatisfy { $0.hasPrefix(model.parameterLayout.layerPrefixes.last!) })
+    }
+
+    @Test(arguments: ["all", "first", "last", "25,last", "first,50"])
+    func checkpointSelectionsRoundTrip(_ text: String) throws {
+        let selection = try #require(CheckpointSelection(parsing: text))
+        #expect(selection.description == text)
+        let chosen = try RunFolder(url: Fixture.run).select(selection)
+        #expect(!chosen.isEmpty)
+    }
+
+    @Test func badSelectionsAreRefusedInLibraryTerms() throws {
+        #expect(CheckpointSelection(parsing: "1,a") == nil)
+        #expect(ParameterSelection.Spec(parsing: "") == nil)
+        let model = try ModelLoader.classifier(folder: Fixture.run)
+        #expect(throws: WinnowError.self) { try ParameterSelection(.prefixes(["nope."]), layout: model.parameterLayout) }
+        do {
+            _ = try RunFolder(url: Fixture.run).select(.list([.step(999)]))
+            Issue.record("a missing step was accepted")
+        } catch let WinnowError.invalidOption(name, reason) {
+            #expect(name == "checkpoints" && reason.contains("checkpoint-999"))
+        }
+    }
+
+    @Test func everyScoreMethodHasADefinitionAndRoundTrips() {
+        for m in ScoreMethod.allCases {
+            #expect(ScoreMethod(rawValue: m.rawValue) == m)
+            #expect(!m.definition.isEmpty)
+        }
+        #expect(ScoreMethod.allCases.filter(\.readsDynamics) == [.forgetting, .cartography, .aum])
+    }
+}

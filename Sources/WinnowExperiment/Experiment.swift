@@ -154,9 +154,14 @@ public final class Experiment: @unchecked Sendable {
         guard let sf = scores[cell.method] else {
             throw WinnowError.missingFile(path: scoresURL.appendingPathComponent("\(cell.method).csv").path, reason: "no scores")
         }
-        o.preference = SelectionOptions.Preference(rawValue: cell.select)!
-        o.sampling = SelectionOptions.Sampling(rawValue: cell.sampling)!
-        o.normalization = Normalization(rawValue: cell.normalize)!
+        guard let preference = SelectionOptions.Preference(rawValue: cell.select),
+              let sampling = SelectionOptions.Sampling(rawValue: cell.sampling),
+              let normalization = Normalization(rawValue: cell.normalize) else {
+            throw WinnowError.invalidFile(path: planURL.path, line: nil, reason: "retraining \(cell.key) names an unknown selection")
+        }
+        o.preference = preference
+        o.sampling = sampling
+        o.normalization = normalization
         let picked = Selector.choose(scores: sf.scores, labels: sf.labels, options: o)
         var idx: [Int] = []
         for p in picked {

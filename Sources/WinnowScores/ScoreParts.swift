@@ -83,6 +83,8 @@ public enum ScoreParts {
     static func scoreParts(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames, options: ScoreOptions, nullRun: URL?,
                            parts dir: URL, resume: Bool, partSize: Int, shard: Shard?) throws -> (count: Int, offsets: [Int], examples: Int) {
         let fm = FileManager.default
+        // What the run must hold is checked before the data file is read.
+        if !method.readsDynamics && !method.needsNullRun { _ = try RunFolder(url: run).select(options.checkpoints) }
         let total = try Scorer.countExamples(data, fields: fields)
         let span = shard?.range(of: total) ?? 0..<total
         let n = span.count

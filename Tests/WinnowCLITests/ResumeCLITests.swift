@@ -14,13 +14,16 @@ import Testing
         let dir = try CLI.tempDir("resume-train")
         defer { try? FileManager.default.removeItem(at: dir) }
         let reference = dir.appendingPathComponent("reference")
+        let t0 = Date()
         let r = try CLI.run(Self.trainArgs(reference))
+        let elapsed = Date().timeIntervalSince(t0)
         #expect(r.status == 0, "\(r.stderr)")
         var rng = SystemRandomNumberGenerator()
         var killedOnce = false
         for attempt in 0..<3 {
             let run = dir.appendingPathComponent("killed-\(attempt)")
-            let delay = Double.random(in: 0.15...1.2, using: &rng)
+            // Somewhere in the run, as long as the reference took (a fixed delay outlived it on a fast day).
+            let delay = Double.random(in: 0.1...0.8, using: &rng) * elapsed
             killedOnce = try CLI.runKilled(Self.trainArgs(run), after: delay) || killedOnce
             let again = try CLI.run(Self.trainArgs(run) + ["--resume"])
             #expect(again.status == 0, "resume after \(delay) s failed: \(again.stderr)")

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Fuzzes winnow's parsers of untrusted files with libFuzzer + AddressSanitizer:
-#   scripts/fuzz.sh SECONDS [TARGET...]      TARGETs: safetensors jsonl csv vocab (default: all, two at a time)
+#   scripts/fuzz.sh SECONDS [TARGET...]      TARGETs: safetensors jsonl csv vocab gguf (default: all, two at a time)
 # Seeds come from the test fixtures; a crash is copied to Tests/Fixtures/fuzz/TARGET/ (commit it: the
 # FuzzRegressionTests replay every file there) and the script exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:?usage: fuzz.sh SECONDS [TARGET...]}
 shift || true
-TARGETS=("${@:-safetensors jsonl csv vocab}")
+TARGETS=("${@:-safetensors jsonl csv vocab gguf}")
 TARGETS=(${TARGETS[@]})
 swift build --traits Fuzz --scratch-path .build/fuzz --product winnow-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld >&2
@@ -23,6 +23,7 @@ seed() {  # seed corpus per target
     jsonl) cp $F/tiny-bert/train.jsonl $F/tiny-bert/pairs.jsonl "$d"/; head -c 2000 $F/tiny-bert/test.jsonl > "$d/short.jsonl" ;;
     csv) printf 'label,a,b\npos,1,2.5\nneg,-3e4,0\n' > "$d/a.csv"; printf 'x,label\n1,"q,u"\n2,b\n' > "$d/b.csv" ;;
     vocab) cp $F/tiny-bert/vocab.txt "$d"/; printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n##s\n' > "$d/small.txt" ;;
+    gguf) cp $F/gguf/types.gguf "$d"/ ;;
     esac
     [ -d "$F/fuzz/$t" ] && cp "$F/fuzz/$t"/* "$d"/ 2>/dev/null || true
     echo "$d"

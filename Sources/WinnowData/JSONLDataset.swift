@@ -55,6 +55,8 @@ package struct JSONLReader {
     package private(set) var bytesRead = 0
     package let fileSize: Int
     let requireLabels: Bool
+    /// Keep lines whose label marks "no gold label" (their label is nil) instead of skipping them.
+    package var keepUnlabelled = false
     private let handle: FileHandle
     private var buffer = Data()
     /// Bytes of `buffer` before this index hold no line break.
@@ -225,6 +227,7 @@ package struct JSONLReader {
             if v == nil {
                 if requireLabels { throw WinnowError.invalidFile(path: path, line: lineNo, reason: "missing label field '\(lf)'") }
             } else if JSONLDataset.isNoGoldLabel(v!) {
+                if keepUnlabelled { return ex }
                 skipped += 1
                 return nil
             } else if let s = JSONLDataset.scalarString(v!) {

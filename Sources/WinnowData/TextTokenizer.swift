@@ -25,11 +25,23 @@ extension BertTokenizer: TextTokenizer {
 
 /// Finds the tokenizer of a model or run folder.
 public enum Tokenizers {
-    /// The tokenizer saved in `folder`: WordPiece from `vocab.txt` (with `tokenizer_config.json`) or from a
-    /// WordPiece `tokenizer.json`.
+    /// The tokenizer saved in `folder` (or the `.gguf` file `folder` names): byte-level BPE from a GGUF
+    /// file's metadata when the folder holds one and no `vocab.txt`, else WordPiece from `vocab.txt`
+    /// (with `tokenizer_config.json`) or from a WordPiece `tokenizer.json`.
     ///
     /// - Throws: `WinnowError` naming the file that is missing or malformed.
     public static func load(folder: URL) throws -> any TextTokenizer {
-        try BertTokenizer(folder: folder)
+        if let gguf = ggufFile(in: folder) { return try ByteLevelBPETokenizer(gguf: GGUFFile(url: gguf)) }
+        return try BertTokenizer(folder: folder)
+    }
+
+    /// `url` itself when it is a `.gguf` file, or the one `.gguf` file of a folder without `vocab.txt`.
+    package static func ggufFile(in url: URL) -> URL? {
+        if url.pathExtension.lowercased() == "gguf" { return url }
+        let fm = FileManager.default
+        guard !fm.fileExists(atPath: url.appendingPathComponent("vocab.txt").path),
+              let names = try? fm.contentsOfDirectory(atPath: url.path) else { return nil }
+        let ggufs = names.filter { $0.lowercased().hasSuffix(".gguf") }.sorted()
+        return ggufs.first.map { url.appendingPathComponent($0) }
     }
 }

@@ -100,6 +100,27 @@ import Testing
         #expect(b.status == 1 && b.stderr.contains(bad.path) && b.stdout.isEmpty, "\(b.stderr)")
     }
 
+    @Test func tokenizeWritesTheTokenizersIDsForEveryLine() throws {
+        let dir = try CLI.tempDir("tokenize")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("d.jsonl"), out = dir.appendingPathComponent("ids.jsonl")
+        try "{\"text\": \"Hello world\", \"label\": \"-\"}\n{\"text\": \"<|im_start|>user\\nHello!<|im_end|>\\n\"}\n".write(to: data, atomically: true, encoding: .utf8)
+        let smollm2 = CLI.repo.appendingPathComponent("models/smollm2")
+        let r = try CLI.run(["tokenize", "--model", smollm2.path, "--data", data.path, "--out", out.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        // The ids transformers gives (Tests/Fixtures/tokenizer/smollm2.jsonl); a "no gold label" line is kept.
+        let lines = try String(contentsOf: out, encoding: .utf8).split(separator: "\n")
+        #expect(lines == ["{\"index\": 0, \"line\": 1, \"input_ids\": [19556, 905]}",
+                          "{\"index\": 1, \"line\": 2, \"input_ids\": [1, 4093, 198, 19556, 17, 2, 198]}"])
+        // WordPiece from a BERT folder through the same command.
+        let w = try CLI.run(["tokenize", "--model", CLI.tiny.appendingPathComponent("run").path, "--data", data.path, "--out", out.path])
+        #expect(w.status == 0, "\(w.stderr)")
+        let bad = try CLI.run(["tokenize", "--model", CLI.tiny.deletingLastPathComponent().appendingPathComponent("gguf/types.gguf").path,
+                               "--data", data.path, "--out", dir.appendingPathComponent("no.jsonl").path])
+        #expect(bad.status == 1 && bad.stderr.contains("tokenizer.ggml.model"), "\(bad.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("no.jsonl").path))
+    }
+
     // MARK: - Errors: one line on stderr naming the file, exit 1; usage errors exit 2.
 
     @Test func missingDataFileIsAUserError() throws {

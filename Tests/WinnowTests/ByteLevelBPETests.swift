@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+@testable import WinnowCore
+@testable import WinnowData
+
+/// SmolLM2's byte-level BPE against transformers (scripts/reference/make_bpe_golden.py): the WordPiece
+/// suite's texts and pairs, Rotten Tomatoes reviews, and hand-written edges of the GPT-2 pattern and the
+/// added tokens. SmolLM2 comes from `scripts/fetch-pretrained.sh smollm2` (make test fetches it).
+@Suite(.serialized) struct ByteLevelBPETests {
+    struct Case: Decodable { let text: String; let text_pair: String?; let input_ids: [Int32] }
+
+    static let gguf = Paths.repo.appendingPathComponent("models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    static let tokenizer: ByteLevelBPETokenizer? = try? ByteLevelBPETokenizer(gguf: GGUFFile(url: gguf))
+
+    @Test func idsEqualTransformersOnEveryCase() throws {
+        let tok = try #require(Self.tokenizer, "fetch SmolLM2 first: bash scripts/fetch-pretrained.sh smollm2")
+        let url = Paths.fixtures.appendingPathComponent("tokenizer/smollm2.jsonl")
+        let cases = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map {
+            try JSONDecoder().decode(Case.self, from: Data($0.utf8))
+        }
+        #expect(cases.count > 1000)
+        var wrong = 0
+        for c in cases {
+            let got = tok.encode(c.text, pair: c.text_pair, maxLength: nil).inputIDs
+            if got != c.input_ids {
+                wrong += 1
+                if wrong <= 5 { Issue.record("\(c.text.debugDescription): got \(got), transformers \(c.input_ids)") }
+            }
+        }
+        #expect(wrong == 0, "\(wrong) of \(cases.count) cases differ")
+    }
+
+    @Test func theModelsSettings() throws {
+        let tok = try #require(Self.tokenizer)
+        #expect(tok.vocabularySize == 49152 && tok.padID == 2)
+        #expect(tok.bosID == nil && tok.eosID == nil)          // tokenizer.ggml.add_bos_token is false
+        #expect(tok.addedTokens.filter(\.special).count == 17)
+        #expect(tok.tokens[198] == "Ċ")                         // "\n" spelt in the byte alphabet
+    }
+
+    @Test func truncationKeepsTheFirstTokensOfTheLongerSide() throws {
+        let tok = try #require(Self.tokenizer)
+        let full = tok.encode("one two three four five six", pair: nil, maxLength: nil).inputIDs
+        #expect(tok.encode("one two three four five six", pair: nil, maxLength: 4).inputIDs == Array(full.prefix(4)))
+        let a = tok.ids("a b"), b = tok.ids("c d e f g h")
+        let pair = tok.encode("a b", pair: "c d e f g h", maxLength: 5).inputIDs
+        #expect(pair == a + Array(b.prefix(3)))
+    }
+
+    @Test func theGPT2PatternSplitsAsTokenizersDoes() {
+        func split(_ s: String) -> [String] {
+            let sc = Array(s.unicodeScalars)
+            return ByteLevelBPETokenizer.pieces(sc[...]).map { String(String.UnicodeScalarView(sc[$0])) }
+        }
+        #expect(split("I'm here") == ["I", "'m", " here"])
+        #expect(split("a   b") == ["a", "  ", " b"])
+        #expect(split("end   ") == ["end", "   "])
+        #expect(split("x\n\ny") == ["x", "\n", "\n", "y"])
+        #expect(split("1234 abc!!") == ["1234", " abc", "!!"])
+        #expect(split("don't") == ["don", "'t"])
+        #expect(split("'x") == ["'", "x"])
+    }
+
+    @Test func badTokenizerMetadataIsNamed() throws {
+        // The fixture's GGUF has no tokenizer at all.
+        let types = Paths.fixtures.appendingPathComponent("gguf/types.gguf")
+        #expect(throws: WinnowError.self) { try ByteLevelBPETokenizer(gguf: GGUFFile(url: types)) }
+        do { _ = try ByteLevelBPETokenizer(gguf: GGUFFile(url: types)) } catch let e as WinnowError {
+            #expect(e.description.contains("tokenizer.ggml.model") && e.description.contains(types.path))
+        }
+        #expect(throws: WinnowError.self) {
+            try ByteLevelBPETokenizer(tokens: ["a", "b"], merges: [("a", "b")], added: [], bosID: nil, eosID: nil, padID: 0, source: "t")
+        }
+    }
+}

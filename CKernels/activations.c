@@ -231,3 +231,27 @@ void ck_bias_dropout_residual(float *out, const float *res, const float *y, cons
     }
 }
 
+
+/* ---- SwiGLU (Llama's MLP): out = silu(gate) * up, silu(g) = g * sigmoid(g). */
+
+/* gate, up [n] -> out [n]. */
+void ck_swiglu_forward(float *out, const float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+/* dgate = dout * up * silu'(gate), dup = dout * silu(gate), written (not accumulated);
+ * silu'(g) = s (1 + g (1 - s)) with s = sigmoid(g). */
+void ck_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i], s = 1.0f / (1.0f + expf(-g));
+        dup[i] = dout[i] * g * s;
+        dgate[i] = dout[i] * up[i] * s * (1.0f + g * (1.0f - s));
+    }
+}
+
+void ck_swiglu_forward_ref(float *out, const float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = (float)((double)gate[i] / (1.0 + exp(-(double)gate[i])) * up[i]);
+}

@@ -327,6 +327,34 @@ void ck_dequant_q8_0(float *out, const void *src, size_t n);
 void ck_dequant_q4_0(float *out, const void *src, size_t n);
 void ck_dequant_q4_1(float *out, const void *src, size_t n);
 
+/* ---------------------------------------------------------------- rmsnorm.c */
+
+/* RMSNorm (LlamaRMSNorm): out[N,C] = inp * rstd * weight, rstd[N] = 1/sqrt(mean(inp^2) + eps) (nullable).
+ * Backward: dinp (+)= rstd (dout w - xhat mean(dout w xhat)), xhat = inp rstd, added when accumulate and
+ * written otherwise; dweight (nullable) += sum_rows dout * xhat. */
+void ck_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps);
+void ck_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                         const float *rstd, int N, int C, int accumulate);
+void ck_rmsnorm_forward_ref(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps);
+void ck_rmsnorm_backward_ref(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                             const float *rstd, int N, int C, int accumulate);
+
+/* ---------------------------------------------------------------- rope.c */
+
+/* Rotary embeddings, rotate-half convention. ck_rope_table fills cos, sin [T, HS/2] for base theta;
+ * ck_rope_apply rotates NH heads of HS dims in each of `rows` rows of x (row stride ld; row r at position
+ * r % T) in place, or with backward != 0 applies the inverse rotation (the backward pass). HS <= 1024. */
+void ck_rope_table(float *cosv, float *sinv, int T, int HS, float theta);
+void ck_rope_apply(float *x, int ld, const float *cosv, const float *sinv, int rows, int T, int NH, int HS, int backward);
+void ck_rope_apply_ref(float *x, int ld, const float *cosv, const float *sinv, int rows, int T, int NH, int HS, int backward);
+
+/* ---------------------------------------------------------------- activations.c: SwiGLU */
+
+/* out = silu(gate) * up over n elements; the backward writes dgate and dup. */
+void ck_swiglu_forward(float *out, const float *gate, const float *up, size_t n);
+void ck_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n);
+void ck_swiglu_forward_ref(float *out, const float *gate, const float *up, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,159 @@
+import Foundation
+import WinnowCore
+
+/// The configuration of a Llama-architecture decoder (Llama, SmolLM2; Qwen2's q/k/v biases with
+/// `attentionBias`), read from a Hugging Face `config.json` or a GGUF file's `llama.*` metadata.
+///
+///     let c = try LlamaConfig(contentsOf: folder.appendingPathComponent("config.json"))
+public struct LlamaConfig: Sendable, Equatable {
+    /// Number of tokens (`vocab_size`).
+    public var vocabSize = 32000
+    /// Width of the residual stream (`hidden_size`).
+    public var hiddenSize = 4096
+    /// Width of the SwiGLU feed-forward (`intermediate_size`).
+    public var intermediateSize = 11008
+    /// Decoder layers (`num_hidden_layers`).
+    public var numHiddenLayers = 32
+    /// Query heads (`num_attention_heads`).
+    public var numAttentionHeads = 32
+    /// Key/value heads (`num_key_value_heads`); fewer than the query heads is grouped-query attention.
+    public var numKeyValueHeads = 32
+    /// Dimensions per head (`head_dim`; hidden / heads when absent).
+    public var headDim = 128
+    /// RMSNorm epsilon (`rms_norm_eps`).
+    public var rmsNormEps: Float = 1e-6
+    /// RoPE base (`rope_theta`, or `rope_parameters.rope_theta`).
+    public var ropeTheta: Float = 10000
+    /// Longest sequence (`max_position_embeddings`).
+    public var maxPositionEmbeddings = 2048
+    /// Whether the LM head shares the embedding matrix (`tie_word_embeddings`).
+    public var tieWordEmbeddings = false
+    /// Biases on the q, k and v projections (`attention_bias`; Qwen2 has them).
+    public var attentionBias = false
+    /// The padding id (`pad_token_id`), which sequence classification pools before.
+    public var padTokenID: Int?
+    /// Class names of a sequence classifier (`id2label` in id order); empty for a language model.
+    public var labels: [String] = []
+    /// `architectures[0]` as read.
+    public var architecture: String?
+
+    /// A configuration with the defaults above.
+    public init() {}
+
+    /// Query width: heads x head dimension.
+    public var queryWidth: Int { numAttentionHeads * headDim }
+    /// Key/value width: key/value heads x head dimension.
+    public var keyValueWidth: Int { numKeyValueHeads * headDim }
+
+    /// Reads a Hugging Face `config.json` of `model_type` llama, mistral or qwen2.
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the file and the field that is missing or wrong.
+    public init(contentsOf url: URL) throws {
+        let path = url.path
+        guard let data = FileManager.default.contents(atPath: path) else { throw WinnowError.missingFile(path: path, reason: "no config.json here") }
+        guard let d = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw WinnowError.invalidFile(path: path, line: nil, reason: "not a JSON object")
+        }
+        func bad(_ key: String, _ why: String) -> WinnowError { .invalidFile(path: path, line: nil, reason: "field '\(key)': \(why)") }
+        func int(_ key: String, _ def: Int? = nil) throws -> Int {
+            guard let v = d[key], !(v is NSNull) else {
+                if let def { return def }
+                throw bad(key, "missing")
+            }
+            guard let n = v as? NSNumber, let i = Int(exactly: n.doubleValue), i > 0 else { throw bad(key, "expected a positive integer, got \(v)") }
+            return i
+        }
+        func float(_ v: Any?, _ key: String) throws -> Float? {
+            guard let v, !(v is NSNull) else { return nil }
+            guard let n = v as? NSNumber, n.doubleValue.isFinite, n.doubleValue > 0 else { throw bad(key, "expected a positive number, got \(v)") }
+            return n.floatValue
+        }
+        if let mt = d["model_type"] as? String, !["llama", "mistral", "qwen2"].contains(mt) {
+            throw bad("model_type", "'\(mt)' is not a Llama-architecture model (llama, mistral, qwen2)")
+        }
+        vocabSize = try int("vocab_size")
+        hiddenSize = try int("hidden_size")
+        intermediateSize = try int("intermediate_size")
+        numHiddenLayers = try int("num_hidden_layers")
+        numAttentionHeads = try int("num_attention_heads")
+        numKeyValueHeads = try int("num_key_value_heads", numAttentionHeads)
+        headDim = try int("head_dim", hiddenSize / numAttentionHeads)
+        maxPositionEmbeddings = try int("max_position_embeddings", 2048)
+        rmsNormEps = try float(d["rms_norm_eps"], "rms_norm_eps") ?? 1e-6
+        ropeTheta = try float(d["rope_theta"] ?? (d["rope_parameters"] as? [String: Any])?["rope_theta"], "rope_theta") ?? 10000
+        if let rp = d["rope_parameters"] as? [String: Any], let t = rp["rope_type"] as? String, t != "default" {
+            throw bad("rope_parameters", "rope_type '\(t)' is not supported (default is)")
+        }
+        if let rs = d["rope_scaling"] as? [String: Any], !rs.isEmpty, (rs["rope_type"] as? String ?? rs["type"] as? String) != "default" {
+            throw bad("rope_scaling", "RoPE scaling is not supported")
+        }
+        tieWordEmbeddings = d["tie_word_embeddings"] as? Bool ?? false
+        attentionBias = d["attention_bias"] as? Bool ?? (d["model_type"] as? String == "qwen2")
+        if let act = d["hidden_act"] as? String, act != "silu" { throw bad("hidden_act", "'\(act)' is not supported (silu is)") }
+        padTokenID = (d["pad_token_id"] as? NSNumber)?.intValue
+        architecture = (d["architectures"] as? [String])?.first
+        if let id2label = d["id2label"] as? [String: Any], architecture?.hasSuffix("ForSequenceClassification") == true {
+            labels = try (0..<id2label.count).map { i in
+                guard let name = id2label[String(i)] as? String else { throw bad("id2label", "no label for id \(i)") }
+                return name
+            }
+        }
+        try validate(path: path)
+    }
+
+    /// Reads the `llama.*` metadata of a GGUF file (as transformers maps it to LlamaConfig).
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the file and the key that is missing or wrong.
+    package init(gguf f: GGUFFile) throws {
+        let path = f.url.path
+        let arch = f.metadata["general.architecture"]?.string ?? ""
+        guard arch == "llama" else {
+            throw WinnowError.invalidFile(path: path, line: nil, reason: "key 'general.architecture': '\(arch)' is not supported (llama is)")
+        }
+        func int(_ key: String) throws -> Int {
+            guard let v = f.metadata["llama." + key]?.int, v > 0 else {
+                throw WinnowError.invalidFile(path: path, line: nil, reason: "key 'llama.\(key)': missing or not a positive integer")
+            }
+            return v
+        }
+        hiddenSize = try int("embedding_length")
+        intermediateSize = try int("feed_forward_length")
+        numHiddenLayers = try int("block_count")
+        numAttentionHeads = try int("attention.head_count")
+        numKeyValueHeads = (try? int("attention.head_count_kv")) ?? numAttentionHeads
+        maxPositionEmbeddings = try int("context_length")
+        headDim = (try? int("rope.dimension_count")) ?? hiddenSize / numAttentionHeads
+        vocabSize = (try? int("vocab_size")) ?? f.metadata["tokenizer.ggml.tokens"]?.array?.count ?? 0
+        rmsNormEps = Float(f.metadata["llama.attention.layer_norm_rms_epsilon"]?.double ?? 1e-6)
+        ropeTheta = Float(f.metadata["llama.rope.freq_base"]?.double ?? 10000)
+        tieWordEmbeddings = f.info("output.weight") == nil
+        architecture = "LlamaForCausalLM"
+        try validate(path: path)
+    }
+
+    func validate(path: String) throws {
+        func bad(_ why: String) -> WinnowError { .invalidFile(path: path, line: nil, reason: why) }
+        guard vocabSize > 0 else { throw bad("the vocabulary size is unknown") }
+        guard numAttentionHeads % numKeyValueHeads == 0 else {
+            throw bad("\(numAttentionHeads) attention heads are not a multiple of \(numKeyValueHeads) key/value heads")
+        }
+        guard headDim % 2 == 0, headDim <= 1024 else { throw bad("head dimension \(headDim) is not even (or above 1024)") }
+    }
+
+    /// The `config.json` Winnow writes (transformers' LlamaConfig keys).
+    public func json(architecture arch: String) -> [String: Any] {
+        var d: [String: Any] = [
+            "architectures": [arch], "model_type": "llama", "vocab_size": vocabSize, "hidden_size": hiddenSize,
+            "intermediate_size": intermediateSize, "num_hidden_layers": numHiddenLayers, "num_attention_heads": numAttentionHeads,
+            "num_key_value_heads": numKeyValueHeads, "head_dim": headDim, "rms_norm_eps": Double(rmsNormEps),
+            "rope_theta": Double(ropeTheta), "max_position_embeddings": maxPositionEmbeddings, "tie_word_embeddings": tieWordEmbeddings,
+            "attention_bias": attentionBias, "hidden_act": "silu", "mlp_bias": false, "torch_dtype": "float32",
+        ]
+        if let padTokenID { d["pad_token_id"] = padTokenID }
+        if !labels.isEmpty {
+            d["id2label"] = Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0.offset), $0.element) })
+            d["label2id"] = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($0.element, $0.offset) })
+        }
+        return d
+    }
+}

@@ -1,0 +1,242 @@
+import CKernels
+import Foundation
+import WinnowCore
+import WinnowData
+
+/// The body of Hugging Face's LlamaModel with a hand-written backward: token embeddings; per layer
+/// h = RMSNorm(x), grouped-query causal self-attention over RoPE-rotated q and k, x += o_proj(attn);
+/// h = RMSNorm(x), x += down(silu(gate(h)) * up(h)); then the final RMSNorm. Tensors under their
+/// Hugging Face names (`model.embed_tokens.weight`, `model.layers.N.self_attn.q_proj.weight`, ...).
+/// Attention runs the encoder's fused kernel on query heads, with each key/value head repeated for its
+/// group of query heads (transformers' repeat_kv); their gradients are summed back over the group.
+struct LlamaDecoder: Sendable {
+    struct Layer: Sendable {
+        let inputNorm, postNorm: Int
+        let q, k, v, o: Int
+        let qBias, kBias, vBias: Int?
+        let gate, up, down: Int
+    }
+
+    let config: LlamaConfig
+    let embed: Int
+    let layers: [Layer]
+    let norm: Int
+
+    init(config c: LlamaConfig, store s: inout ParameterStore) {
+        config = c
+        let C = c.hiddenSize, D = c.queryWidth, KV = c.keyValueWidth, I = c.intermediateSize
+        embed = s.add("model.embed_tokens.weight", Tensor(shape: [c.vocabSize, C]))
+        layers = (0..<c.numHiddenLayers).map { i in
+            let p = "model.layers.\(i)."
+            let inputNorm = s.add(p + "input_layernorm.weight", Tensor(shape: [C], repeating: 1))
+            let q = s.add(p + "self_attn.q_proj.weight", Tensor(shape: [D, C]))
+            let qb = c.attentionBias ? s.add(p + "self_attn.q_proj.bias", Tensor(shape: [D])) : nil
+            let k = s.add(p + "self_attn.k_proj.weight", Tensor(shape: [KV, C]))
+            let kb = c.attentionBias ? s.add(p + "self_attn.k_proj.bias", Tensor(shape: [KV])) : nil
+            let v = s.add(p + "self_attn.v_proj.weight", Tensor(shape: [KV, C]))
+            let vb = c.attentionBias ? s.add(p + "self_attn.v_proj.bias", Tensor(shape: [KV])) : nil
+            let o = s.add(p + "self_attn.o_proj.weight", Tensor(shape: [C, D]))
+            let postNorm = s.add(p + "post_attention_layernorm.weight", Tensor(shape: [C], repeating: 1))
+            let gate = s.add(p + "mlp.gate_proj.weight", Tensor(shape: [I, C]))
+            let up = s.add(p + "mlp.up_proj.weight", Tensor(shape: [I, C]))
+            let down = s.add(p + "mlp.down_proj.weight", Tensor(shape: [C, I]))
+            return Layer(inputNorm: inputNorm, postNorm: postNorm, q: q, k: k, v: v, o: o, qBias: qb, kBias: kb, vBias: vb,
+                         gate: gate, up: up, down: down)
+        }
+        norm = s.add("model.norm.weight", Tensor(shape: [C], repeating: 1))
+    }
+
+    /// Hugging Face's `_init_weights`: normal(0, 0.02) for projections and embeddings, norms 1, biases 0.
+    func initialize(_ s: inout ParameterStore, rng: inout SeededGenerator) {
+        func normal(_ i: Int) { s[i].withUnsafeMutableBufferPointer { b in for j in b.indices { b[j] = Float(rng.nextNormal() * 0.02) } } }
+        normal(embed)
+        for l in layers { for i in [l.q, l.k, l.v, l.o, l.gate, l.up, l.down] { normal(i) } }
+    }
+
+    /// Every linear layer: (role, weight, bias).
+    var linearLayers: [(String, Int, Int?)] {
+        layers.enumerated().flatMap { i, l in
+            [("layers.\(i).q_proj", l.q, l.qBias), ("layers.\(i).k_proj", l.k, l.kBias), ("layers.\(i).v_proj", l.v, l.vBias),
+             ("layers.\(i).o_proj", l.o, nil), ("layers.\(i).gate_proj", l.gate, nil), ("layers.\(i).up_proj", l.up, nil),
+             ("layers.\(i).down_proj", l.down, nil)]
+        }
+    }
+
+    // MARK: - Forward
+
+    /// Runs `batch` (right-padded; `attentionMask` marks real tokens) and leaves the final hidden states
+    /// [B*T, C] in `ws.hidden`, keeping what the backward reads.
+    func forward(_ p: ParameterStore, _ ws: LlamaWorkspace, _ batch: Batch) {
+        let c = config
+        let B = batch.size, T = batch.length, N = B * T, C = c.hiddenSize, D = c.queryWidth, KV = c.keyValueWidth
+        let I = c.intermediateSize, NH = c.numAttentionHeads, HS = c.headDim, G = NH / c.numKeyValueHeads
+        precondition(T <= c.maxPositionEmbeddings, "sequence length \(T) exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
+        ws.prepare(B: B, T: T, config: c)
+        ws.ids = batch.inputIDs
+        ws.keyMask.withUnsafeMutableBufferPointer { m in
+            for i in 0..<N { m[i] = batch.attentionMask[i] != 0 ? 0 : -Float.greatestFiniteMagnitude }
+        }
+        ck_rope_table(ws.cos.mptr, ws.sin.mptr, Int32(T), Int32(HS), c.ropeTheta)
+        ws.ids.withUnsafeBufferPointer { ids in
+            ck_embedding_forward(ws.x0.mptr, p[embed].ptr, ids.baseAddress, Int32(N), Int32(C), 0)
+        }
+        let scale = 1 / Float(HS).squareRoot()
+        for (li, layer) in layers.enumerated() {
+            let a = ws.layers[li]
+            let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
+            ck_rmsnorm_forward(a.h1.mptr, a.rstd1.mptr, x, p[layer.inputNorm].ptr, Int32(N), Int32(C), c.rmsNormEps)
+            // q into the first D columns of the stacked [N, 3D] rows; k and v into their own buffers, then
+            // each key/value head copied to the query heads of its group.
+            let qkv = a.qkv.mptr
+            ck_linear_forward(qkv, Int32(3 * D), a.h1.ptr, Int32(C), p[layer.q].ptr, layer.qBias.map { p[$0].ptr }, Int32(N), Int32(C), Int32(D))
+            ck_linear_forward(ws.k.mptr, Int32(KV), a.h1.ptr, Int32(C), p[layer.k].ptr, layer.kBias.map { p[$0].ptr }, Int32(N), Int32(C), Int32(KV))
+            ck_linear_forward(ws.v.mptr, Int32(KV), a.h1.ptr, Int32(C), p[layer.v].ptr, layer.vBias.map { p[$0].ptr }, Int32(N), Int32(C), Int32(KV))
+            ck_rope_apply(qkv, Int32(3 * D), ws.cos.ptr, ws.sin.ptr, Int32(N), Int32(T), Int32(NH), Int32(HS), 0)
+            ck_rope_apply(ws.k.mptr, Int32(KV), ws.cos.ptr, ws.sin.ptr, Int32(N), Int32(T), Int32(c.numKeyValueHeads), Int32(HS), 0)
+            let k = ws.k.ptr, v = ws.v.ptr
+            for r in 0..<N {
+                for h in 0..<NH {
+                    let kvh = h / G
+                    (qkv + r * 3 * D + D + h * HS).update(from: k + r * KV + kvh * HS, count: HS)
+                    (qkv + r * 3 * D + 2 * D + h * HS).update(from: v + r * KV + kvh * HS, count: HS)
+                }
+            }
+            ck_attention_forward(a.attnOut.mptr, a.att.mptr, qkv, qkv + D, qkv + 2 * D, Int32(3 * D), ws.keyMask.ptr, ws.attWork.mptr,
+                                 Int32(B), Int32(T), Int32(NH), Int32(HS), 1, scale, 0, 0)
+            // x_mid = x + o_proj(attn)
+            a.mid.mptr.update(from: x, count: N * C)
+            ck_gemm(a.mid.mptr, Int32(C), a.attnOut.ptr, Int32(D), p[layer.o].ptr, Int32(D), Int32(N), Int32(C), Int32(D),
+                    Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
+            ck_rmsnorm_forward(a.h2.mptr, a.rstd2.mptr, a.mid.ptr, p[layer.postNorm].ptr, Int32(N), Int32(C), c.rmsNormEps)
+            ck_linear_forward(a.gate.mptr, Int32(I), a.h2.ptr, Int32(C), p[layer.gate].ptr, nil, Int32(N), Int32(C), Int32(I))
+            ck_linear_forward(a.up.mptr, Int32(I), a.h2.ptr, Int32(C), p[layer.up].ptr, nil, Int32(N), Int32(C), Int32(I))
+            ck_swiglu_forward(a.act.mptr, a.gate.ptr, a.up.ptr, N * I)
+            a.out.mptr.update(from: a.mid.ptr, count: N * C)
+            ck_gemm(a.out.mptr, Int32(C), a.act.ptr, Int32(I), p[layer.down].ptr, Int32(I), Int32(N), Int32(C), Int32(I),
+                    Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
+        }
+        let top = layers.isEmpty ? ws.x0.ptr : ws.layers[layers.count - 1].out.ptr
+        ck_rmsnorm_forward(ws.hidden.mptr, ws.rstdFinal.mptr, top, p[norm].ptr, Int32(N), Int32(C), c.rmsNormEps)
+    }
+
+    // MARK: - Backward
+
+    /// Back-propagates `ws.dHidden` [B*T, C] through the last forward; accumulates parameter gradients
+    /// into `grads` when given (data gradients only otherwise).
+    func backward(_ p: ParameterStore, _ ws: LlamaWorkspace, grads: inout ParameterStore?) {
+        let c = config
+        let B = ws.B, T = ws.T, N = B * T, C = c.hiddenSize, D = c.queryWidth, KV = c.keyValueWidth
+        let I = c.intermediateSize, NH = c.numAttentionHeads, HS = c.headDim, G = NH / c.numKeyValueHeads
+        let scale = 1 / Float(HS).squareRoot()
+        func dw(_ i: Int) -> UnsafeMutablePointer<Float>? { grads == nil ? nil : grads![i].mptr }
+        let top = layers.isEmpty ? ws.x0.ptr : ws.layers[layers.count - 1].out.ptr
+        // dx: the gradient at the current residual stream, carried down the layers.
+        ck_rmsnorm_backward(ws.dx.mptr, dw(norm), ws.dHidden.ptr, top, p[norm].ptr, ws.rstdFinal.ptr, Int32(N), Int32(C), 0)
+        for li in stride(from: layers.count - 1, through: 0, by: -1) {
+            let layer = layers[li], a = ws.layers[li]
+            let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
+            // Feed-forward: out = mid + down(act); the residual passes dx on to mid.
+            ck_gemm(ws.dAct.mptr, Int32(I), ws.dx.ptr, Int32(C), p[layer.down].ptr, Int32(I), Int32(N), Int32(I), Int32(C),
+                    Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
+            if let g = dw(layer.down) {
+                ck_gemm(g, Int32(I), ws.dx.ptr, Int32(C), a.act.ptr, Int32(I), Int32(C), Int32(I), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1)
+            }
+            ck_swiglu_backward(a.dGate.mptr, a.dUp.mptr, ws.dAct.ptr, a.gate.ptr, a.up.ptr, N * I)
+            ck_gemm(ws.dh.mptr, Int32(C), a.dGate.ptr, Int32(I), p[layer.gate].ptr, Int32(C), Int32(N), Int32(C), Int32(I),
+                    Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
+            ck_gemm(ws.dh.mptr, Int32(C), a.dUp.ptr, Int32(I), p[layer.up].ptr, Int32(C), Int32(N), Int32(C), Int32(I),
+                    Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
+            if let g = dw(layer.gate) { ck_gemm(g, Int32(C), a.dGate.ptr, Int32(I), a.h2.ptr, Int32(C), Int32(I), Int32(C), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1) }
+            if let g = dw(layer.up) { ck_gemm(g, Int32(C), a.dUp.ptr, Int32(I), a.h2.ptr, Int32(C), Int32(I), Int32(C), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1) }
+            ck_rmsnorm_backward(ws.dx.mptr, dw(layer.postNorm), ws.dh.ptr, a.mid.ptr, p[layer.postNorm].ptr, a.rstd2.ptr, Int32(N), Int32(C), 1)
+            a.dMid.mptr.update(from: ws.dx.ptr, count: N * C)          // d(mid), kept for per-example gradients
+            // Attention: mid = x + o_proj(attn).
+            ck_gemm(ws.dAttn.mptr, Int32(D), ws.dx.ptr, Int32(C), p[layer.o].ptr, Int32(D), Int32(N), Int32(D), Int32(C),
+                    Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
+            if let g = dw(layer.o) { ck_gemm(g, Int32(D), ws.dx.ptr, Int32(C), a.attnOut.ptr, Int32(D), Int32(C), Int32(D), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1) }
+            let dqkv = a.dqkv.mptr, qkv = a.qkv.ptr
+            dqkv.update(repeating: 0, count: N * 3 * D)
+            ck_attention_backward(dqkv, dqkv + D, dqkv + 2 * D, Int32(3 * D), ws.attWork.mptr, ws.dAttn.ptr, a.att.ptr, qkv, qkv + D, qkv + 2 * D,
+                                  Int32(3 * D), Int32(B), Int32(T), Int32(NH), Int32(HS), scale, 0, 0)
+            // Sum each key/value head's gradient over its group of query heads.
+            let dk = a.dk.mptr, dv = a.dv.mptr
+            dk.update(repeating: 0, count: N * KV)
+            dv.update(repeating: 0, count: N * KV)
+            for r in 0..<N {
+                for h in 0..<NH {
+                    let kvh = h / G
+                    let sk = dqkv + r * 3 * D + D + h * HS, sv = dqkv + r * 3 * D + 2 * D + h * HS
+                    ck_add(dk + r * KV + kvh * HS, dk + r * KV + kvh * HS, sk, HS)
+                    ck_add(dv + r * KV + kvh * HS, dv + r * KV + kvh * HS, sv, HS)
+                }
+            }
+            // Through the rotations: the gradient at the projections' outputs.
+            ck_rope_apply(dqkv, Int32(3 * D), ws.cos.ptr, ws.sin.ptr, Int32(N), Int32(T), Int32(NH), Int32(HS), 1)
+            ck_rope_apply(dk, Int32(KV), ws.cos.ptr, ws.sin.ptr, Int32(N), Int32(T), Int32(c.numKeyValueHeads), Int32(HS), 1)
+            ck_gemm(ws.dh.mptr, Int32(C), dqkv, Int32(3 * D), p[layer.q].ptr, Int32(C), Int32(N), Int32(C), Int32(D),
+                    Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
+            ck_gemm(ws.dh.mptr, Int32(C), dk, Int32(KV), p[layer.k].ptr, Int32(C), Int32(N), Int32(C), Int32(KV),
+                    Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
+            ck_gemm(ws.dh.mptr, Int32(C), dv, Int32(KV), p[layer.v].ptr, Int32(C), Int32(N), Int32(C), Int32(KV),
+                    Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
+            if grads != nil {
+                ck_linear_backward(nil, 0, dw(layer.q), layer.qBias.flatMap { dw($0) }, dqkv, Int32(3 * D), a.h1.ptr, Int32(C), p[layer.q].ptr,
+                                   Int32(N), Int32(C), Int32(D))
+                ck_linear_backward(nil, 0, dw(layer.k), layer.kBias.flatMap { dw($0) }, dk, Int32(KV), a.h1.ptr, Int32(C), p[layer.k].ptr,
+                                   Int32(N), Int32(C), Int32(KV))
+                ck_linear_backward(nil, 0, dw(layer.v), layer.vBias.flatMap { dw($0) }, dv, Int32(KV), a.h1.ptr, Int32(C), p[layer.v].ptr,
+                                   Int32(N), Int32(C), Int32(KV))
+            }
+            ck_rmsnorm_backward(ws.dx.mptr, dw(layer.inputNorm), ws.dh.ptr, x, p[layer.inputNorm].ptr, a.rstd1.ptr, Int32(N), Int32(C), 1)
+        }
+        ws.dInputsEmbeds.mptr.update(from: ws.dx.ptr, count: N * C)
+        if let g = dw(embed) {
+            ws.ids.withUnsafeBufferPointer { ids in ck_embedding_backward(g, ws.dx.ptr, ids.baseAddress, Int32(N), Int32(C)) }
+        }
+    }
+}
+
+/// Activations and gradient buffers of one Llama forward/backward, reused across batches.
+package final class LlamaWorkspace: @unchecked Sendable {
+    final class Layer {
+        var h1 = Tensor(shape: [0]), rstd1 = Tensor(shape: [0])
+        var qkv = Tensor(shape: [0])          // [N, 3D]: q (rotated), then k and v repeated per query head
+        var att = Tensor(shape: [0])          // [B, NH, T, T]
+        var attnOut = Tensor(shape: [0])      // [N, D]
+        var mid = Tensor(shape: [0])          // [N, C] residual after attention
+        var h2 = Tensor(shape: [0]), rstd2 = Tensor(shape: [0])
+        var gate = Tensor(shape: [0]), up = Tensor(shape: [0]), act = Tensor(shape: [0])   // [N, I]
+        var out = Tensor(shape: [0])          // [N, C] layer output
+        // Gradients at the linear layers' outputs, kept per layer for per-example gradient work.
+        var dqkv = Tensor(shape: [0]), dk = Tensor(shape: [0]), dv = Tensor(shape: [0])
+        var dGate = Tensor(shape: [0]), dUp = Tensor(shape: [0]), dMid = Tensor(shape: [0])
+    }
+
+    var B = 0, T = 0
+    var ids: [Int32] = []
+    var layers: [Layer] = []
+    var x0 = Tensor(shape: [0]), hidden = Tensor(shape: [0]), rstdFinal = Tensor(shape: [0])
+    var keyMask = Tensor(shape: [0]), cos = Tensor(shape: [0]), sin = Tensor(shape: [0])
+    var k = Tensor(shape: [0]), v = Tensor(shape: [0]), attWork = Tensor(shape: [0])
+    var dHidden = Tensor(shape: [0]), dx = Tensor(shape: [0]), dh = Tensor(shape: [0])
+    var dAct = Tensor(shape: [0]), dAttn = Tensor(shape: [0]), dInputsEmbeds = Tensor(shape: [0])
+
+    func prepare(B: Int, T: Int, config c: LlamaConfig) {
+        self.B = B
+        self.T = T
+        let N = B * T, C = c.hiddenSize, D = c.queryWidth, KV = c.keyValueWidth, I = c.intermediateSize, NH = c.numAttentionHeads
+        while layers.count < c.numHiddenLayers { layers.append(Layer()) }
+        for a in layers {
+            a.h1.resize([N, C]); a.rstd1.resize([N]); a.qkv.resize([N, 3 * D]); a.att.resize([B, NH, T, T])
+            a.attnOut.resize([N, D]); a.mid.resize([N, C]); a.h2.resize([N, C]); a.rstd2.resize([N])
+            a.gate.resize([N, I]); a.up.resize([N, I]); a.act.resize([N, I]); a.out.resize([N, C])
+            a.dqkv.resize([N, 3 * D]); a.dk.resize([N, KV]); a.dv.resize([N, KV]); a.dGate.resize([N, I]); a.dUp.resize([N, I])
+            a.dMid.resize([N, C])
+        }
+        x0.resize([N, C]); hidden.resize([N, C]); rstdFinal.resize([N]); keyMask.resize([N])
+        cos.resize([T, c.headDim / 2]); sin.resize([T, c.headDim / 2]); k.resize([N, KV]); v.resize([N, KV])
+        attWork.resize([ck_attention_work_size(Int32(T), Int32(c.headDim))])
+        dHidden.resize([N, C]); dx.resize([N, C]); dh.resize([N, C]); dAct.resize([N, I]); dAttn.resize([N, D])
+        dInputsEmbeds.resize([N, C])
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+
+/// A tiny random Llama (grouped-query attention, untied head) against transformers
+/// (scripts/reference/make_llama_golden.py): the Hugging Face folder and the GGUF file of the same
+/// weights (Q8_0, Q4_1 and F16 tensors, Q and K rows permuted as llama.cpp writes them), a right-padded
+/// batch of three sequences.
+@Suite struct LlamaGoldenTests {
+    static let dir = Paths.fixtures.appendingPathComponent("llama")
+    let golden: SafeTensorsFile
+    let batch: Batch
+
+    init() throws {
+        golden = try SafeTensorsFile(url: Self.dir.appendingPathComponent("golden.safetensors"))
+        let ids = try golden.integers("input_ids").map { Int32($0) }, mask = try golden.integers("attention_mask")
+        let T = 9
+        let encs = (0..<3).map { b in
+            let n = (0..<T).filter { mask[b * T + $0] != 0 }.count
+            return Encoding(inputIDs: Array(ids[(b * T)..<(b * T + n)]), tokenTypeIDs: [Int32](repeating: 0, count: n))
+        }
+        batch = Batch(encodings: encs, labels: [-1, -1, -1], indices: [0, 1, 2], padID: 0)
+    }
+
+    @Test func logitsAndLossesMatchTransformersFromTheHuggingFaceFolder() throws {
+        let lm = try LlamaForCausalLM(folder: Self.dir.appendingPathComponent("hf"))
+        #expect(lm.config.numKeyValueHeads == 2 && lm.config.headDim == 16 && !lm.config.tieWordEmbeddings)
+        expectClose(lm.logitsAllRows(batch).values, try golden.tensor("hf_logits").values, atol: 1e-4, rtol: 0, "logits")
+        let (losses, targets) = lm.sampleLosses(batch)
+        #expect(targets == [8, 5, 3])
+        expectClose(losses.map(Float.init), try golden.tensor("hf_losses").values, atol: 0, rtol: 1e-4, "per-example losses")
+    }
+
+    @Test func everyParameterGradientMatchesTransformers() throws {
+        let lm = try LlamaForCausalLM(folder: Self.dir.appendingPathComponent("hf"))
+        var grads = lm.parameters.zeros()
+        lm.lossAndGradients(batch, grads: &grads)
+        for (name, g) in grads.named {
+            let expected = try golden.tensor("grad." + name).values
+            let err = relativeError(g.values, expected)
+            #expect(err <= 1e-3, "grad.\(name): relative error \(err)")
+        }
+    }
+
+    @Test func theGGUFFileGivesTransformersDequantisedModel() throws {
+        let lm = try LlamaForCausalLM(gguf: Self.dir.appendingPathComponent("tiny.gguf"))
+        #expect(lm.config == (try LlamaForCausalLM(folder: Self.dir.appendingPathComponent("hf"))).config.withoutArchitecture(lm.config.architecture))
+        expectClose(lm.logitsAllRows(batch).values, try golden.tensor("gguf_logits").values, atol: 1e-4, rtol: 0, "GGUF logits")
+        expectClose(lm.sampleLosses(batch).losses.map(Float.init), try golden.tensor("gguf_losses").values, atol: 0, rtol: 1e-4, "GGUF losses")
+    }
+
+    @Test func sequenceClassificationMatchesTransformers() throws {
+        let cls = try LlamaForSequenceClassification(folder: Self.dir.appendingPathComponent("cls"))
+        #expect(cls.labelNames == ["a", "b", "c"] && cls.config.padTokenID == 0)
+        var b = batch
+        b.labels = [2, 0, 1]
+        var grads = cls.parameters.zeros()
+        cls.lossAndGradients(b, grads: &grads)
+        expectClose(cls.lastLogits.values, try golden.tensor("cls_logits").values, atol: 1e-4, rtol: 0, "classifier logits")
+        for (name, g) in grads.named {
+            let err = relativeError(g.values, try golden.tensor("cls.grad." + name).values)
+            #expect(err <= 1e-3, "cls.grad.\(name): relative error \(err)")
+        }
+    }
+
+    @Test func aSavedModelLoadsBackIdentically() throws {
+        let lm = try LlamaForCausalLM(gguf: Self.dir.appendingPathComponent("tiny.gguf"))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-llama-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try lm.save(to: dir)
+        let back = try LlamaForCausalLM(folder: dir)
+        #expect(back.parameters.named.map(\.0) == lm.parameters.named.map(\.0))
+        for i in lm.parameters.tensors.indices { #expect(back.parameters[i] == lm.parameters[i], "\(lm.parameters.names[i]) changed") }
+    }
+
+    @Test func damagedWeightsAreNamed() throws {
+        // A Hugging Face folder whose config disagrees with its tensors.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-llama-bad-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let src = Self.dir.appendingPathComponent("hf")
+        try FileManager.default.copyItem(at: src.appendingPathComponent("model.safetensors"), to: dir.appendingPathComponent("model.safetensors"))
+        var cfg = try JSONSerialization.jsonObject(with: Data(contentsOf: src.appendingPathComponent("config.json"))) as! [String: Any]
+        cfg["intermediate_size"] = 100
+        try JSONSerialization.data(withJSONObject: cfg).write(to: dir.appendingPathComponent("config.json"))
+        do {
+            _ = try LlamaForCausalLM(folder: dir)
+            Issue.record("a mismatched checkpoint was accepted")
+        } catch let e as WinnowError {
+            #expect(e.description.contains("mlp.gate_proj.weight") && e.description.contains("disagrees with config.json"), "\(e)")
+        }
+    }
+}
+
+extension LlamaConfig {
+    func withoutArchitecture(_ a: String?) -> LlamaConfig { var c = self; c.architecture = a; return c }
+}

@@ -17,7 +17,7 @@ struct ScoreCommand: ParsableCommand {
 
     @Argument(help: "The score.") var method: ScoreMethod
 
-    @Option(name: .customLong("run"), help: "Run folder: a winnow run or a transformers.Trainer output.") var runPath: String
+    @Option(name: .customLong("run"), help: "Run folder: a winnow run or a transformers.Trainer output; for loss also a causal LM (a .gguf file, a folder holding one, or a Hugging Face Llama folder).") var runPath: String
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Checkpoints: \(CheckpointSelection.syntax).") var checkpoints: CheckpointSelection = ScoreOptions().checkpoints
     @Option(help: "Parameters for gradient scores: \(ParameterSelection.Spec.syntax).") var params: ParameterSelection.Spec = ScoreOptions().params
@@ -69,7 +69,11 @@ struct ScoreCommand: ParsableCommand {
         let nullURL = nullRun.map { URL(fileURLWithPath: $0) }
         let partsURL = URL(fileURLWithPath: out + ".parts")
         let written: (count: Int, notes: [String])
-        if method.readsDynamics {
+        let causalLM = ModelLoader.isCausalLM(runURL)
+        if causalLM && (shard != nil || resume) {
+            throw WinnowError.invalidOption(name: shard != nil ? "--shard" : "--resume", reason: "is not available for causal language models yet")
+        }
+        if method.readsDynamics || causalLM {
             let result = try Scorer.score(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL)
             try ScoreWriter.write(result, format: format, to: outURL)
             written = (result.scores.count, result.notes)

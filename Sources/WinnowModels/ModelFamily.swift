@@ -169,6 +169,16 @@ public protocol LanguageModel: TrainableModel, Sendable {
     func selfInfluenceSelection(_ spec: ParameterSelection.Spec) throws -> ParameterSelection
 }
 
+/// A causal language model the perplexity-style scores read: each example's mean next-token loss.
+/// Llama-architecture decoders conform.
+public protocol CausalLanguageModel: AnyObject, Sendable {
+    /// Longest sequence the model accepts.
+    var maxSequenceLength: Int { get }
+    /// Each example's mean next-token cross-entropy (nats) over its real tokens, and its number of
+    /// predicted tokens, in inference mode.
+    func sampleLosses(_ batch: Batch) -> (losses: [Double], targets: [Int])
+}
+
 /// Row-wise softmax of logits [B, L].
 func softmax(_ z: Tensor) -> Tensor {
     var p = Tensor(uninitializedShape: z.shape)

@@ -23,6 +23,24 @@ public enum ModelLoader {
         }
     }
 
+    /// Whether `url` holds a causal language model Winnow reads: a `.gguf` file, a folder holding one and
+    /// no config.json, or a folder whose config.json names a Llama-architecture `...ForCausalLM`.
+    public static func isCausalLM(_ url: URL) -> Bool {
+        let config = url.appendingPathComponent("config.json")
+        if !FileManager.default.fileExists(atPath: config.path) { return Tokenizers.ggufFile(in: url) != nil }
+        guard let data = try? Data(contentsOf: config), let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+        let arch = (obj["architectures"] as? [String])?.first ?? ""
+        return ["llama", "mistral", "qwen2"].contains(obj["model_type"] as? String ?? "") && arch.hasSuffix("ForCausalLM")
+    }
+
+    /// The causal language model at `url` (a `.gguf` file, or a folder: GGUF or Hugging Face).
+    ///
+    /// - Throws: `WinnowError` naming the file and the key or tensor that is missing or wrong.
+    public static func causalLM(_ url: URL) throws -> any CausalLanguageModel {
+        if url.pathExtension.lowercased() == "gguf" { return try LlamaForCausalLM(gguf: url) }
+        return try LlamaForCausalLM(folder: url)
+    }
+
     /// The folder's `model_type`, nil when its config names none (older BERT configs) or cannot be read:
     /// such a folder goes to the BERT reader, whose errors name the file and key.
     static func modelType(_ folder: URL) -> String? {

@@ -153,4 +153,30 @@ import Testing
         #expect(r.stderr.contains("line 999"))
         #expect(try CLI.run(["prune", "--scores", scores.path, "--data", "x", "--keep", "1.5", "--dry-run"]).status == 2)
     }
+
+    @Test func lossOnACausalLanguageModelEqualsTransformers() throws {
+        let dir = try CLI.tempDir("lm-loss")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        struct Case: Decodable { let text: String; let loss: Double }
+        let cases = try String(contentsOf: CLI.repo.appendingPathComponent("Tests/Fixtures/llama/smollm2-losses.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try JSONDecoder().decode(Case.self, from: Data($0.utf8)) }
+        let data = dir.appendingPathComponent("texts.jsonl"), out = dir.appendingPathComponent("loss.csv")
+        let lines = try cases.map { c in String(decoding: try JSONSerialization.data(withJSONObject: ["text": c.text, "label": c.loss > 5 ? "odd" : "plain"]), as: UTF8.self) }
+        try (lines.joined(separator: "\n") + "\n").write(to: data, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["score", "loss", "--run", CLI.repo.appendingPathComponent("models/smollm2").path, "--data", data.path,
+                             "--batch-size", "3", "--out", out.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try String(contentsOf: out, encoding: .utf8).split(separator: "\n")
+        #expect(rows.first == "index,line,id,label,score,tokens")
+        for (c, row) in zip(cases, rows.dropFirst()) {
+            let f = row.split(separator: ",", omittingEmptySubsequences: false)
+            let score = Double(f[4])!
+            #expect(abs(score - c.loss) <= 1e-4 * c.loss, "\(c.text.prefix(30)): \(score) vs transformers \(c.loss)")
+            #expect(f[3] == (c.loss > 5 ? "odd" : "plain"))
+        }
+        let bad = try CLI.run(["score", "vog", "--run", CLI.repo.appendingPathComponent("models/smollm2").path, "--data", data.path,
+                               "--out", dir.appendingPathComponent("v.csv").path])
+        #expect(bad.status == 1 && bad.stderr.contains("causal language models"), "\(bad.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("v.csv").path))
+    }
 }

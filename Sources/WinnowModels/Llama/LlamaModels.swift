@@ -11,7 +11,7 @@ import WinnowData
 ///
 ///     let lm = try LlamaForCausalLM(gguf: URL(fileURLWithPath: "models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
 ///     let losses = lm.sampleLosses(batch)          // nats per example
-public final class LlamaForCausalLM: TrainableModel, @unchecked Sendable {
+public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unchecked Sendable {
     /// The model's configuration.
     public let config: LlamaConfig
     /// Every parameter under its Hugging Face name.
@@ -39,6 +39,9 @@ public final class LlamaForCausalLM: TrainableModel, @unchecked Sendable {
         if let lmHead { store[lmHead].withUnsafeMutableBufferPointer { b in for j in b.indices { b[j] = Float(rng.nextNormal() * 0.02) } } }
         parameters = store
     }
+
+    /// Longest sequence the model accepts (`max_position_embeddings`).
+    public var maxSequenceLength: Int { config.maxPositionEmbeddings }
 
     /// The output matrix: `lm_head.weight`, or the embeddings when tied.
     var headWeight: Int { lmHead ?? decoder.embed }

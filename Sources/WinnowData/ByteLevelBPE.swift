@@ -15,10 +15,17 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
     /// Tokens matched whole in the raw text before anything else, with their ids; `special` ones are
     /// the model's control tokens.
     public let addedTokens: [(content: String, id: Int32, special: Bool)]
-    /// Prepended / appended to every sequence when set.
+    /// Prepended / appended to a single sequence when set.
     public let bosID: Int32?, eosID: Int32?
+    /// The special ids around a pair: before the first text, between the two, after the second.
+    public let pairTemplate: (prefix: [Int32], middle: [Int32], suffix: [Int32])
     /// The id batches are padded with.
     public let padID: Int32
+    /// Split every number character into a piece of its own first (tokenizers' `Digits` pre-tokenizer
+    /// with individual_digits, as SmolLM2's tokenizer.json has before ByteLevel).
+    public let isolateDigits: Bool
+    /// Take a piece that is itself a token whole, without merging (tokenizers' `ignore_merges`).
+    public let ignoreMerges: Bool
 
     private let idOf: [String: Int32]
     /// Merge rank and result of each mergeable pair of ids.
@@ -36,8 +43,13 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
     /// - Throws: `WinnowError.invalidFile` (naming `source`) when a merge names an unknown token or its
     ///   result is not a token.
     public init(tokens: [String], merges: [(String, String)], added: [(content: String, id: Int32, special: Bool)],
-                bosID: Int32?, eosID: Int32?, padID: Int32, source: String) throws {
+                bosID: Int32?, eosID: Int32?, padID: Int32, pairTemplate: (prefix: [Int32], middle: [Int32], suffix: [Int32])? = nil,
+                isolateDigits: Bool = false, ignoreMerges: Bool = false, source: String) throws {
+        let b = bosID.map { [$0] } ?? [], e = eosID.map { [$0] } ?? []
+        self.pairTemplate = pairTemplate ?? (b, e + b, e)
         self.tokens = tokens
+        self.isolateDigits = isolateDigits
+        self.ignoreMerges = ignoreMerges
         var idOf: [String: Int32] = [:]
         for (i, t) in tokens.enumerated() { idOf[t] = Int32(i) }    // a later duplicate wins, as in tokenizers
         self.idOf = idOf
@@ -83,17 +95,22 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
     public func encode(_ text: String, pair: String? = nil, maxLength: Int? = nil) -> Encoding {
         var a = ids(text)
         var b = pair.map { ids($0) }
-        let specials = (bosID != nil ? 1 : 0) + (eosID != nil ? 1 : 0)
+        let specials = b == nil ? (bosID != nil ? 1 : 0) + (eosID != nil ? 1 : 0)
+            : pairTemplate.prefix.count + pairTemplate.middle.count + pairTemplate.suffix.count
         if let maxLength {
-            let budget = max(0, maxLength - specials * (b == nil ? 1 : 2))
+            let budget = max(0, maxLength - specials)
             while a.count + (b?.count ?? 0) > budget {
                 if let bb = b, bb.count > a.count { b!.removeLast() } else if !a.isEmpty { a.removeLast() } else { b!.removeLast() }
             }
         }
         var out: [Int32] = []
-        func wrap(_ x: [Int32]) { if let bosID { out.append(bosID) }; out += x; if let eosID { out.append(eosID) } }
-        wrap(a)
-        if let b { wrap(b) }
+        if let b {
+            out = pairTemplate.prefix + a + pairTemplate.middle + b + pairTemplate.suffix
+        } else {
+            if let bosID { out.append(bosID) }
+            out += a
+            if let eosID { out.append(eosID) }
+        }
         return Encoding(inputIDs: out, tokenTypeIDs: [Int32](repeating: 0, count: out.count))
     }
 
@@ -113,6 +130,18 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
 
     /// Pre-tokenises text without added tokens by the GPT-2 pattern and merges each piece.
     func encodePlain(_ s: ArraySlice<Unicode.Scalar>, into out: inout [Int32]) {
+        guard isolateDigits else { return encodeWords(s, into: &out) }
+        var start = s.startIndex
+        for i in s.indices where Self.isNumber(s[i]) {
+            if i > start { encodeWords(s[start..<i], into: &out) }
+            encodeWords(s[i...i], into: &out)
+            start = i + 1
+        }
+        if start < s.endIndex { encodeWords(s[start...], into: &out) }
+    }
+
+    /// The GPT-2 pattern's pieces of `s`, each merged.
+    func encodeWords(_ s: ArraySlice<Unicode.Scalar>, into out: inout [Int32]) {
         for piece in Self.pieces(s) {
             var bytes: [UInt8] = []
             for sc in s[piece] { bytes += Array(String(sc).utf8) }
@@ -123,6 +152,7 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
     /// BPE on one piece: start from its bytes' tokens, merge the pair of lowest rank (the leftmost on a
     /// tie) until no pair merges.
     func merge(_ bytes: [UInt8], into out: inout [Int32]) {
+        if ignoreMerges, let whole = idOf[String(bytes.map { Self.byteAlphabet[Int($0)] })] { out.append(whole); return }
         var ids = bytes.map { byteIDs[Int($0)] }.filter { $0 >= 0 }
         while ids.count > 1 {
             var best = -1, bestRank = Int32.max, bestID: Int32 = 0
@@ -145,6 +175,14 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
 
     // MARK: - The GPT-2 pattern
 
+    /// Unicode categories Nd, Nl and No (`\p{N}`, Rust's `char::is_numeric`).
+    static func isNumber(_ c: Unicode.Scalar) -> Bool {
+        switch c.properties.generalCategory {
+        case .decimalNumber, .letterNumber, .otherNumber: true
+        default: false
+        }
+    }
+
     /// The ranges of `s` that `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
     /// matches one after another (it matches every character).
     static func pieces(_ s: ArraySlice<Unicode.Scalar>) -> [Range<Int>] {
@@ -157,13 +195,8 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
             default: false
             }
         }
-        func isNumber(_ c: Unicode.Scalar) -> Bool {
-            switch c.properties.generalCategory {
-            case .decimalNumber, .letterNumber, .otherNumber: true
-            default: false
-            }
-        }
         func isSpace(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace }
+        let isNumber = Self.isNumber
         func isOther(_ c: Unicode.Scalar) -> Bool { !isSpace(c) && !isLetter(c) && !isNumber(c) }
         while i < end {
             let c = s[i]
@@ -295,5 +328,120 @@ extension ByteLevelBPETokenizer {
         let addBOS = m["tokenizer.ggml.add_bos_token"]?.bool ?? false, addEOS = m["tokenizer.ggml.add_eos_token"]?.bool ?? false
         try self.init(tokens: tokens, merges: merges, added: added, bosID: addBOS ? bos : nil, eosID: addEOS ? eos : nil,
                       padID: try id("tokenizer.ggml.padding_token_id") ?? eos ?? 0, source: path)
+    }
+}
+
+extension ByteLevelBPETokenizer {
+    /// A Hugging Face `tokenizer.json` with a byte-level BPE model: `BPE` (merges as "a b" strings or
+    /// pairs; no subword prefix or suffix, no byte fallback), no normalizer, a `ByteLevel` pre-tokenizer
+    /// with its GPT-2 pattern (optionally after `Digits` with individual digits), added tokens, and a
+    /// `TemplateProcessing` or `ByteLevel` post-processor (which decides BOS/EOS).
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the file and the key that is missing or unsupported.
+    public init(tokenizerJSON url: URL) throws {
+        let path = url.path
+        guard let data = FileManager.default.contents(atPath: path) else { throw WinnowError.missingFile(path: path, reason: "no tokenizer.json here") }
+        guard let d = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw WinnowError.invalidFile(path: path, line: nil, reason: "not a JSON object")
+        }
+        func bad(_ key: String, _ why: String) -> WinnowError { .invalidFile(path: path, line: nil, reason: "key '\(key)': \(why)") }
+        guard let model = d["model"] as? [String: Any] else { throw bad("model", "missing or not an object") }
+        guard model["type"] as? String == "BPE" else { throw bad("model.type", "'\(model["type"] ?? "none")' is not BPE") }
+        for k in ["continuing_subword_prefix", "end_of_word_suffix"] {
+            if let v = model[k] as? String, !v.isEmpty { throw bad("model.\(k)", "'\(v)' is not supported (byte-level BPE has none)") }
+        }
+        if model["byte_fallback"] as? Bool == true { throw bad("model.byte_fallback", "byte fallback is not supported") }
+        if let drop = model["dropout"] as? NSNumber, drop.doubleValue > 0 { throw bad("model.dropout", "BPE dropout is not supported") }
+        if let n = d["normalizer"], !(n is NSNull) {
+            throw bad("normalizer", "'\((n as? [String: Any])?["type"] ?? n)' is not supported (byte-level BPE tokenizers have none)")
+        }
+        // Pre-tokenizer: ByteLevel, or Digits(individual) then ByteLevel.
+        var isolate = false
+        var steps: [[String: Any]] = []
+        if let pre = d["pre_tokenizer"] as? [String: Any] {
+            steps = pre["type"] as? String == "Sequence" ? (pre["pretokenizers"] as? [[String: Any]] ?? []) : [pre]
+        }
+        var sawByteLevel = false
+        for (i, st) in steps.enumerated() {
+            switch st["type"] as? String {
+            case "Digits" where i == 0 && st["individual_digits"] as? Bool == true: isolate = true
+            case "ByteLevel":
+                if st["add_prefix_space"] as? Bool == true { throw bad("pre_tokenizer", "ByteLevel add_prefix_space is not supported") }
+                if st["use_regex"] as? Bool == false { throw bad("pre_tokenizer", "ByteLevel without its regex is not supported") }
+                sawByteLevel = true
+            default:
+                throw bad("pre_tokenizer", "'\(st["type"] ?? "?")' is not supported (ByteLevel, after Digits with individual digits, is)")
+            }
+        }
+        guard sawByteLevel else { throw bad("pre_tokenizer", "no ByteLevel pre-tokenizer") }
+        guard let vocab = model["vocab"] as? [String: Any] else { throw bad("model.vocab", "missing or not an object") }
+        var tokens = [String](repeating: "", count: vocab.count)
+        for (t, v) in vocab {
+            guard let n = (v as? NSNumber)?.intValue, n >= 0, n < vocab.count else { throw bad("model.vocab", "'\(t)' has id \(v), outside 0..<\(vocab.count)") }
+            tokens[n] = t
+        }
+        var added: [(content: String, id: Int32, special: Bool)] = []
+        for (i, a) in ((d["added_tokens"] as? [[String: Any]]) ?? []).enumerated() {
+            guard let content = a["content"] as? String, let id = (a["id"] as? NSNumber)?.intValue, id >= 0 else {
+                throw bad("added_tokens[\(i)]", "needs a string content and a non-negative id")
+            }
+            for k in ["lstrip", "rstrip", "single_word"] where a[k] as? Bool == true {
+                throw bad("added_tokens[\(i)].\(k)", "is not supported")
+            }
+            let limit = vocab.count + ((d["added_tokens"] as? [Any])?.count ?? 0)
+            guard id < limit else { throw bad("added_tokens[\(i)]", "id \(id) is beyond the vocabulary and the added tokens (\(limit))") }
+            while tokens.count <= id { tokens.append("") }
+            if tokens[id].isEmpty { tokens[id] = content }
+            added.append((content, Int32(id), a["special"] as? Bool ?? false))
+        }
+        let rawMerges = model["merges"] as? [Any] ?? []
+        let merges = try rawMerges.enumerated().map { i, m -> (String, String) in
+            if let s = m as? String {
+                let parts = s.split(separator: " ", omittingEmptySubsequences: false)
+                guard parts.count == 2 else { throw bad("model.merges[\(i)]", "'\(s)' is not two tokens separated by a space") }
+                return (String(parts[0]), String(parts[1]))
+            }
+            guard let pair = m as? [String], pair.count == 2 else { throw bad("model.merges[\(i)]", "is neither \"a b\" nor a pair of strings") }
+            return (pair[0], pair[1])
+        }
+        // Post-processor: which special tokens wrap a single sequence.
+        var bos: Int32? = nil, eos: Int32? = nil
+        var pairTemplate: (prefix: [Int32], middle: [Int32], suffix: [Int32]) = ([], [], [])
+        if let post = d["post_processor"] as? [String: Any] {
+            switch post["type"] as? String {
+            case "ByteLevel": break
+            case "TemplateProcessing":
+                let single = post["single"] as? [[String: Any]] ?? []
+                let specials = post["special_tokens"] as? [String: [String: Any]] ?? [:]
+                func id(_ item: [String: Any]) throws -> Int32? {
+                    guard let st = item["SpecialToken"] as? [String: Any], let name = st["id"] as? String else { return nil }
+                    guard let ids = specials[name]?["ids"] as? [NSNumber], ids.count == 1 else {
+                        throw bad("post_processor.special_tokens", "'\(name)' needs exactly one id")
+                    }
+                    return Int32(ids[0].intValue)
+                }
+                guard let a = single.firstIndex(where: { ($0["Sequence"] as? [String: Any])?["id"] as? String == "A" }),
+                      a <= 1, single.count - a - 1 <= 1 else {
+                    throw bad("post_processor.single", "only [special] $A [special] templates are supported")
+                }
+                bos = a == 1 ? try id(single[0]) : nil
+                eos = a + 1 < single.count ? try id(single[a + 1]) : nil
+                let pair = post["pair"] as? [[String: Any]] ?? []
+                func seq(_ item: [String: Any]) -> String? { (item["Sequence"] as? [String: Any])?["id"] as? String }
+                guard let pa = pair.firstIndex(where: { seq($0) == "A" }), let pb = pair.firstIndex(where: { seq($0) == "B" }), pa < pb else {
+                    throw bad("post_processor.pair", "needs $A before $B")
+                }
+                func ids(_ items: ArraySlice<[String: Any]>) throws -> [Int32] { try items.map { item in
+                    guard let v = try id(item) else { throw bad("post_processor.pair", "only special tokens may stand around $A and $B") }
+                    return v
+                } }
+                pairTemplate = (try ids(pair[..<pa]), try ids(pair[(pa + 1)..<pb]), try ids(pair[(pb + 1)...]))
+            default:
+                throw bad("post_processor", "'\(post["type"] ?? "?")' is not supported (TemplateProcessing and ByteLevel are)")
+            }
+        }
+        let pad = added.first { ["<|endoftext|>", "<pad>", "<|pad|>"].contains($0.content) }?.id
+        try self.init(tokens: tokens, merges: merges, added: added, bosID: bos, eosID: eos, padID: pad ?? eos ?? 0,
+                      pairTemplate: pairTemplate, isolateDigits: isolate, ignoreMerges: model["ignore_merges"] as? Bool ?? false, source: path)
     }
 }

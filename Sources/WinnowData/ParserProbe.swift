@@ -6,7 +6,7 @@ import WinnowCore
 /// `WinnowError` that rejected it; any other error type is a bug and is returned as-is for the caller
 /// to flag.
 package enum ParserProbe {
-    package static let targets = ["safetensors", "jsonl", "csv", "vocab", "gguf"]
+    package static let targets = ["safetensors", "jsonl", "csv", "vocab", "gguf", "tokenizer-json"]
 
     package static func exercise(_ target: String, file url: URL, vocabulary: Vocabulary? = nil) -> Error? {
         do {
@@ -26,6 +26,9 @@ package enum ParserProbe {
             case "vocab":
                 let v = try Vocabulary(contentsOf: url)
                 _ = BertTokenizer(vocabulary: v).encode("Hello, wörld! 漢字 un-believable café \u{0}\u{7f}", pair: "a b c", maxLength: 12)
+            case "tokenizer-json":
+                let t = try ByteLevelBPETokenizer(tokenizerJSON: url)
+                _ = t.encode("Hello, wörld! 123 <s> 漢字 \u{0}\u{7f}  x", pair: "a b", maxLength: 12)
             case "gguf":
                 let f = try GGUFFile(url: url)
                 for t in f.tensors where t.type.isReadable { _ = try f.tensor(t) }

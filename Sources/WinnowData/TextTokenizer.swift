@@ -26,12 +26,19 @@ extension BertTokenizer: TextTokenizer {
 /// Finds the tokenizer of a model or run folder.
 public enum Tokenizers {
     /// The tokenizer saved in `folder` (or the `.gguf` file `folder` names): byte-level BPE from a GGUF
-    /// file's metadata when the folder holds one and no `vocab.txt`, else WordPiece from `vocab.txt`
-    /// (with `tokenizer_config.json`) or from a WordPiece `tokenizer.json`.
+    /// file's metadata when the folder holds one and no `vocab.txt`, or from a BPE `tokenizer.json`; else
+    /// WordPiece from `vocab.txt` (with `tokenizer_config.json`) or from a WordPiece `tokenizer.json`.
     ///
     /// - Throws: `WinnowError` naming the file that is missing or malformed.
     public static func load(folder: URL) throws -> any TextTokenizer {
         if let gguf = ggufFile(in: folder) { return try ByteLevelBPETokenizer(gguf: GGUFFile(url: gguf)) }
+        let json = folder.appendingPathComponent("tokenizer.json")
+        if !FileManager.default.fileExists(atPath: folder.appendingPathComponent("vocab.txt").path),
+           let data = FileManager.default.contents(atPath: json.path),
+           let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+           (obj["model"] as? [String: Any])?["type"] as? String == "BPE" {
+            return try ByteLevelBPETokenizer(tokenizerJSON: json)
+        }
         return try BertTokenizer(folder: folder)
     }
 

@@ -72,4 +72,48 @@ import Testing
             try ByteLevelBPETokenizer(tokens: ["a", "b"], merges: [("a", "b")], added: [], bosID: nil, eosID: nil, padID: 0, source: "t")
         }
     }
+
+    /// Hugging Face tokenizer.json files (scripts/reference/make_bpe_json_golden.py): Digits then
+    /// ByteLevel with a BOS template, and ByteLevel alone with ignore_merges; 715 texts each.
+    @Test(arguments: ["bpe-digits", "bpe-plain"])
+    func tokenizerJSONEqualsAutoTokenizer(_ name: String) throws {
+        let dir = Paths.fixtures.appendingPathComponent("tokenizer/\(name)")
+        let tok = try #require(try Tokenizers.load(folder: dir) as? ByteLevelBPETokenizer)
+        #expect(tok.isolateDigits == (name == "bpe-digits") && tok.ignoreMerges == (name == "bpe-plain"))
+        let cases = try String(contentsOf: dir.appendingPathComponent("ids.jsonl"), encoding: .utf8).split(separator: "\n").map {
+            try JSONDecoder().decode(Case.self, from: Data($0.utf8))
+        }
+        var wrong = 0
+        for c in cases where tok.encode(c.text, pair: c.text_pair, maxLength: nil).inputIDs != c.input_ids {
+            wrong += 1
+            if wrong <= 5 { Issue.record("\(c.text.debugDescription): got \(tok.encode(c.text, pair: c.text_pair, maxLength: nil).inputIDs), transformers \(c.input_ids)") }
+        }
+        #expect(wrong == 0, "\(wrong) of \(cases.count) cases differ")
+    }
+
+    @Test func unsupportedTokenizerJSONIsNamed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-tokjson-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let good = try JSONSerialization.jsonObject(with: Data(contentsOf: Paths.fixtures.appendingPathComponent("tokenizer/bpe-plain/tokenizer.json"))) as! [String: Any]
+        let cases: [(String, (inout [String: Any]) -> Void)] = [
+            ("normalizer", { $0["normalizer"] = ["type": "NFC"] }),
+            ("pre_tokenizer", { $0["pre_tokenizer"] = ["type": "Split", "pattern": ["Regex": "x"]] }),
+            ("model.byte_fallback", { var m = $0["model"] as! [String: Any]; m["byte_fallback"] = true; $0["model"] = m }),
+            ("model.merges[0]", { var m = $0["model"] as! [String: Any]; m["merges"] = ["a b c"]; $0["model"] = m }),
+            ("post_processor", { $0["post_processor"] = ["type": "RobertaProcessing"] }),
+        ]
+        for (key, damage) in cases {
+            var d = good
+            damage(&d)
+            let url = dir.appendingPathComponent("tokenizer.json")
+            try JSONSerialization.data(withJSONObject: d).write(to: url)
+            do {
+                _ = try ByteLevelBPETokenizer(tokenizerJSON: url)
+                Issue.record("\(key): accepted")
+            } catch let e as WinnowError {
+                #expect(e.description.contains(url.path) && e.description.contains(key), "\(key): \(e)")
+            }
+        }
+    }
 }

@@ -42,7 +42,11 @@ void ck_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const f
             for (int c = 0; c < C; c++) dx[c] = rs * (dy[c] * weight[c] - x[c] * rs * m);
         }
     }
-    if (!dweight) return;
+    if (dweight) ck_rmsnorm_backward_weight(dweight, dout, inp, rstd, N, C);
+}
+
+/* dweight[C] += sum over the N rows of dout * inp * rstd, in double (the weight half of the backward). */
+void ck_rmsnorm_backward_weight(float *dweight, const float *dout, const float *inp, const float *rstd, int N, int C) {
     for (int c0 = 0; c0 < C; c0 += 256) {
         int cw = C - c0 < 256 ? C - c0 : 256;
         double acc[256] = {0};

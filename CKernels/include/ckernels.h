@@ -335,6 +335,8 @@ void ck_dequant_q4_1(float *out, const void *src, size_t n);
 void ck_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps);
 void ck_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
                          const float *rstd, int N, int C, int accumulate);
+/* The weight half alone: dweight[C] += sum_rows dout * inp * rstd (double accumulation). */
+void ck_rmsnorm_backward_weight(float *dweight, const float *dout, const float *inp, const float *rstd, int N, int C);
 void ck_rmsnorm_forward_ref(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps);
 void ck_rmsnorm_backward_ref(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
                              const float *rstd, int N, int C, int accumulate);

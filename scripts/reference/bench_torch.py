@@ -14,6 +14,11 @@ with 2 threads (this machine's cores).
   grad norms    per-example ||d CE / d theta|| over every parameter, eval mode:
                   vmap: torch.func.vmap(grad(functional_call)) over the batch
                   loop: one backward per example (batch of 1)                   -> examples/s
+
+With --model smollm2 (as `winnow bench --model smollm2`): SmolLM2-135M-Instruct from
+models/smollm2's GGUF, dequantised to F32 by transformers (needs gguf and accelerate), batch 8 of 128
+random tokens: forward = logits at every position under no_grad; training step = next-token loss with
+labels = input_ids, backward, AdamW.
 """
 import argparse
 import json
@@ -43,8 +48,11 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--model", choices=["smollm2"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.model:
+        return causal_lm(args)
     torch.manual_seed(1)
     B, T = 32, 128
     cfg = BertConfig(vocab_size=30522, hidden_size=512, num_hidden_layers=4, num_attention_heads=8,
@@ -110,6 +118,33 @@ def main():
     else:
         for k, v in r.items():
             print(f"{k}: {v:.1f}" if isinstance(v, float) else f"{k}: {v}")
+
+
+def causal_lm(args):
+    from transformers import AutoModelForCausalLM
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    model = AutoModelForCausalLM.from_pretrained(os.path.join(repo, "models/smollm2"), gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+                                                 dtype=torch.float32, attn_implementation="eager")
+    torch.manual_seed(1)
+    B, T = 8, 128
+    ids = torch.randint(100, model.config.vocab_size, (B, T))
+    model.eval()
+
+    def fwd():
+        with torch.no_grad():
+            model(input_ids=ids)
+    tf = best(args.repeats, fwd)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01)
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        model(input_ids=ids, labels=ids).loss.backward()
+        opt.step()
+    ts = best(args.repeats, step)
+    r = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "model": "smollm2", "seq_len": T,
+         "batch_size": B, "forward_examples_per_s": B / tf, "train_examples_per_s": B / ts}
+    print(json.dumps(r, sort_keys=True) if args.json else "\n".join(f"{k}: {v}" for k, v in r.items()))
 
 
 if __name__ == "__main__":

@@ -179,3 +179,38 @@ package enum Benchmark {
         return r
     }
 }
+
+extension Benchmark {
+    /// Throughput of a causal language model (a GGUF file or a Llama folder): the forward pass (logits
+    /// at every position, inference) and a training step (token-weighted next-token loss, backward,
+    /// AdamW) on a batch of `batchSize` random sequences of `seqLen` tokens; best of `repeats`.
+    package static func runCausalLM(_ url: URL, seqLen: Int, batchSize: Int, repeats: Int,
+                                    log: ((String) -> Void)? = nil) throws -> [String: Any] {
+        let lm = url.pathExtension.lowercased() == "gguf" ? try LlamaForCausalLM(gguf: url) : try LlamaForCausalLM(folder: url)
+        var rng = SeededGenerator(seed: 1)
+        let V = lm.config.vocabSize
+        let encs = (0..<batchSize).map { _ in
+            Encoding(inputIDs: (0..<seqLen).map { _ in Int32(100 + Int(rng.next() % UInt64(V - 100))) }, tokenTypeIDs: [Int32](repeating: 0, count: seqLen))
+        }
+        let batch = Batch(encodings: encs, labels: [Int32](repeating: -1, count: batchSize), indices: Array(0..<batchSize))
+        _ = lm.logitsAllRows(batch)
+        let tf = time(repeats) { _ = lm.logitsAllRows(batch) }
+        let none = [Int32](repeating: -1, count: batchSize * seqLen)
+        let tb = time(repeats) { lm.forward(batch, targets: none) }      // the decoder without the head
+        var grads = lm.parameters.zeros()
+        var opt = Optimizer(kind: .adamw, parameters: lm.parameters, weightDecay: 0.01)
+        let step = {
+            grads.zeroAll()
+            lm.lossAndGradients(batch, grads: &grads)
+            opt.step(&lm.parameters, grads: grads, lr: 1e-5)
+        }
+        step()
+        let ts = time(repeats, step)
+        let r: [String: Any] = ["model": url.path, "seq_len": seqLen, "batch_size": batchSize,
+                                "forward_examples_per_s": Double(batchSize) / tf, "train_examples_per_s": Double(batchSize) / ts,
+                                "decoder_forward_examples_per_s": Double(batchSize) / tb]
+        log?(String(format: "%@: forward %.2f examples/s (%.2f without the LM head), training step %.2f examples/s (batch %d of %d tokens)",
+                    url.lastPathComponent, Double(batchSize) / tf, Double(batchSize) / tb, Double(batchSize) / ts, batchSize, seqLen))
+        return r
+    }
+}

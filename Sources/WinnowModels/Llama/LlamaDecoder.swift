@@ -62,6 +62,26 @@ struct LlamaDecoder: Sendable {
         }
     }
 
+    // MARK: - Parallel pieces (rows split across cores; results do not depend on the split)
+
+    static func rmsnorm(_ out: UnsafeMutablePointer<Float>, _ rstd: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>,
+                        _ w: UnsafePointer<Float>, rows n: Int, cols c: Int, eps: Float) {
+        Parallel.rows(n, width: c) { _, r in
+            ck_rmsnorm_forward(out + r.lowerBound * c, rstd + r.lowerBound, inp + r.lowerBound * c, w, Int32(r.count), Int32(c), eps)
+        }
+    }
+
+    /// dinp (+)= the input gradient (rows in parallel); dweight (nullable) += its gradient (one pass).
+    static func rmsnormBackward(_ dinp: UnsafeMutablePointer<Float>, _ dweight: UnsafeMutablePointer<Float>?, _ dout: UnsafePointer<Float>,
+                                _ inp: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>, rows n: Int, cols c: Int,
+                                accumulate: Bool) {
+        Parallel.rows(n, width: c) { _, r in
+            let o = r.lowerBound
+            ck_rmsnorm_backward(dinp + o * c, nil, dout + o * c, inp + o * c, w, rstd + o, Int32(r.count), Int32(c), accumulate ? 1 : 0)
+        }
+        if let dweight { ck_rmsnorm_backward_weight(dweight, dout, inp, rstd, Int32(n), Int32(c)) }
+    }
+
     // MARK: - Forward
 
     /// Runs `batch` (right-padded; `attentionMask` marks real tokens) and leaves the final hidden states
@@ -84,7 +104,7 @@ struct LlamaDecoder: Sendable {
         for (li, layer) in layers.enumerated() {
             let a = ws.layers[li]
             let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
-            ck_rmsnorm_forward(a.h1.mptr, a.rstd1.mptr, x, p[layer.inputNorm].ptr, Int32(N), Int32(C), c.rmsNormEps)
+            Self.rmsnorm(a.h1.mptr, a.rstd1.mptr, x, p[layer.inputNorm].ptr, rows: N, cols: C, eps: c.rmsNormEps)
             // q into the first D columns of the stacked [N, 3D] rows; k and v into their own buffers, then
             // each key/value head copied to the query heads of its group.
             let qkv = a.qkv.mptr
@@ -101,22 +121,26 @@ struct LlamaDecoder: Sendable {
                     (qkv + r * 3 * D + 2 * D + h * HS).update(from: v + r * KV + kvh * HS, count: HS)
                 }
             }
-            ck_attention_forward(a.attnOut.mptr, a.att.mptr, qkv, qkv + D, qkv + 2 * D, Int32(3 * D), ws.keyMask.ptr, ws.attWork.mptr,
-                                 Int32(B), Int32(T), Int32(NH), Int32(HS), 1, scale, 0, 0)
+            let attnOut = a.attnOut.mptr, att = a.att.mptr, mask = ws.keyMask.ptr, work = ws.attWork.mptr, workSize = ws.attWorkSize
+            Parallel.rows(B * NH, width: T * T, blas: true) { part, r in
+                ck_attention_forward_heads(Int32(r.lowerBound), Int32(r.upperBound), attnOut, att, nil, qkv, qkv + D, qkv + 2 * D, Int32(3 * D),
+                                           mask, work + part * workSize, Int32(B), Int32(T), Int32(NH), Int32(HS), 1, scale, 0, 0)
+            }
             // x_mid = x + o_proj(attn)
             a.mid.mptr.update(from: x, count: N * C)
             ck_gemm(a.mid.mptr, Int32(C), a.attnOut.ptr, Int32(D), p[layer.o].ptr, Int32(D), Int32(N), Int32(C), Int32(D),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
-            ck_rmsnorm_forward(a.h2.mptr, a.rstd2.mptr, a.mid.ptr, p[layer.postNorm].ptr, Int32(N), Int32(C), c.rmsNormEps)
+            Self.rmsnorm(a.h2.mptr, a.rstd2.mptr, a.mid.ptr, p[layer.postNorm].ptr, rows: N, cols: C, eps: c.rmsNormEps)
             ck_linear_forward(a.gate.mptr, Int32(I), a.h2.ptr, Int32(C), p[layer.gate].ptr, nil, Int32(N), Int32(C), Int32(I))
             ck_linear_forward(a.up.mptr, Int32(I), a.h2.ptr, Int32(C), p[layer.up].ptr, nil, Int32(N), Int32(C), Int32(I))
-            ck_swiglu_forward(a.act.mptr, a.gate.ptr, a.up.ptr, N * I)
+            let act = a.act.mptr, gate = a.gate.ptr, up = a.up.ptr
+            Parallel.elements(N * I) { o, n in ck_swiglu_forward(act + o, gate + o, up + o, n) }
             a.out.mptr.update(from: a.mid.ptr, count: N * C)
             ck_gemm(a.out.mptr, Int32(C), a.act.ptr, Int32(I), p[layer.down].ptr, Int32(I), Int32(N), Int32(C), Int32(I),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
         }
         let top = layers.isEmpty ? ws.x0.ptr : ws.layers[layers.count - 1].out.ptr
-        ck_rmsnorm_forward(ws.hidden.mptr, ws.rstdFinal.mptr, top, p[norm].ptr, Int32(N), Int32(C), c.rmsNormEps)
+        Self.rmsnorm(ws.hidden.mptr, ws.rstdFinal.mptr, top, p[norm].ptr, rows: N, cols: C, eps: c.rmsNormEps)
     }
 
     // MARK: - Backward
@@ -131,7 +155,7 @@ struct LlamaDecoder: Sendable {
         func dw(_ i: Int) -> UnsafeMutablePointer<Float>? { grads == nil ? nil : grads![i].mptr }
         let top = layers.isEmpty ? ws.x0.ptr : ws.layers[layers.count - 1].out.ptr
         // dx: the gradient at the current residual stream, carried down the layers.
-        ck_rmsnorm_backward(ws.dx.mptr, dw(norm), ws.dHidden.ptr, top, p[norm].ptr, ws.rstdFinal.ptr, Int32(N), Int32(C), 0)
+        Self.rmsnormBackward(ws.dx.mptr, dw(norm), ws.dHidden.ptr, top, p[norm].ptr, ws.rstdFinal.ptr, rows: N, cols: C, accumulate: false)
         for li in stride(from: layers.count - 1, through: 0, by: -1) {
             let layer = layers[li], a = ws.layers[li]
             let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
@@ -141,23 +165,28 @@ struct LlamaDecoder: Sendable {
             if let g = dw(layer.down) {
                 ck_gemm(g, Int32(I), ws.dx.ptr, Int32(C), a.act.ptr, Int32(I), Int32(C), Int32(I), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1)
             }
-            ck_swiglu_backward(a.dGate.mptr, a.dUp.mptr, ws.dAct.ptr, a.gate.ptr, a.up.ptr, N * I)
+            let dGate = a.dGate.mptr, dUp = a.dUp.mptr, dAct = ws.dAct.ptr, gate = a.gate.ptr, up = a.up.ptr
+            Parallel.elements(N * I) { o, n in ck_swiglu_backward(dGate + o, dUp + o, dAct + o, gate + o, up + o, n) }
             ck_gemm(ws.dh.mptr, Int32(C), a.dGate.ptr, Int32(I), p[layer.gate].ptr, Int32(C), Int32(N), Int32(C), Int32(I),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
             ck_gemm(ws.dh.mptr, Int32(C), a.dUp.ptr, Int32(I), p[layer.up].ptr, Int32(C), Int32(N), Int32(C), Int32(I),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
             if let g = dw(layer.gate) { ck_gemm(g, Int32(C), a.dGate.ptr, Int32(I), a.h2.ptr, Int32(C), Int32(I), Int32(C), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1) }
             if let g = dw(layer.up) { ck_gemm(g, Int32(C), a.dUp.ptr, Int32(I), a.h2.ptr, Int32(C), Int32(I), Int32(C), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1) }
-            ck_rmsnorm_backward(ws.dx.mptr, dw(layer.postNorm), ws.dh.ptr, a.mid.ptr, p[layer.postNorm].ptr, a.rstd2.ptr, Int32(N), Int32(C), 1)
+            Self.rmsnormBackward(ws.dx.mptr, dw(layer.postNorm), ws.dh.ptr, a.mid.ptr, p[layer.postNorm].ptr, a.rstd2.ptr, rows: N, cols: C,
+                                 accumulate: true)
             a.dMid.mptr.update(from: ws.dx.ptr, count: N * C)          // d(mid), kept for per-example gradients
             // Attention: mid = x + o_proj(attn).
             ck_gemm(ws.dAttn.mptr, Int32(D), ws.dx.ptr, Int32(C), p[layer.o].ptr, Int32(D), Int32(N), Int32(D), Int32(C),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
             if let g = dw(layer.o) { ck_gemm(g, Int32(D), ws.dx.ptr, Int32(C), a.attnOut.ptr, Int32(D), Int32(C), Int32(D), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1) }
             let dqkv = a.dqkv.mptr, qkv = a.qkv.ptr
-            dqkv.update(repeating: 0, count: N * 3 * D)
-            ck_attention_backward(dqkv, dqkv + D, dqkv + 2 * D, Int32(3 * D), ws.attWork.mptr, ws.dAttn.ptr, a.att.ptr, qkv, qkv + D, qkv + 2 * D,
-                                  Int32(3 * D), Int32(B), Int32(T), Int32(NH), Int32(HS), scale, 0, 0)
+            let work = ws.attWork.mptr, workSize = ws.attWorkSize, dAttn = ws.dAttn.ptr, att = a.att.ptr
+            Parallel.rows(B * NH, width: T * T, blas: true) { part, r in
+                ck_attention_backward_heads(Int32(r.lowerBound), Int32(r.upperBound), dqkv, dqkv + D, dqkv + 2 * D, Int32(3 * D),
+                                            work + part * workSize, dAttn, att, nil, qkv, qkv + D, qkv + 2 * D, Int32(3 * D),
+                                            Int32(B), Int32(T), Int32(NH), Int32(HS), scale, 0, 0, 0)
+            }
             // Sum each key/value head's gradient over its group of query heads.
             let dk = a.dk.mptr, dv = a.dv.mptr
             dk.update(repeating: 0, count: N * KV)
@@ -187,7 +216,8 @@ struct LlamaDecoder: Sendable {
                 ck_linear_backward(nil, 0, dw(layer.v), layer.vBias.flatMap { dw($0) }, dv, Int32(KV), a.h1.ptr, Int32(C), p[layer.v].ptr,
                                    Int32(N), Int32(C), Int32(KV))
             }
-            ck_rmsnorm_backward(ws.dx.mptr, dw(layer.inputNorm), ws.dh.ptr, x, p[layer.inputNorm].ptr, a.rstd1.ptr, Int32(N), Int32(C), 1)
+            Self.rmsnormBackward(ws.dx.mptr, dw(layer.inputNorm), ws.dh.ptr, x, p[layer.inputNorm].ptr, a.rstd1.ptr, rows: N, cols: C,
+                                 accumulate: true)
         }
         ws.dInputsEmbeds.mptr.update(from: ws.dx.ptr, count: N * C)
         if let g = dw(embed) {
@@ -217,7 +247,7 @@ package final class LlamaWorkspace: @unchecked Sendable {
     var layers: [Layer] = []
     var x0 = Tensor(shape: [0]), hidden = Tensor(shape: [0]), rstdFinal = Tensor(shape: [0])
     var keyMask = Tensor(shape: [0]), cos = Tensor(shape: [0]), sin = Tensor(shape: [0])
-    var k = Tensor(shape: [0]), v = Tensor(shape: [0]), attWork = Tensor(shape: [0])
+    var k = Tensor(shape: [0]), v = Tensor(shape: [0]), attWork = Tensor(shape: [0]), attWorkSize = 0
     var dHidden = Tensor(shape: [0]), dx = Tensor(shape: [0]), dh = Tensor(shape: [0])
     var dAct = Tensor(shape: [0]), dAttn = Tensor(shape: [0]), dInputsEmbeds = Tensor(shape: [0])
 
@@ -235,7 +265,8 @@ package final class LlamaWorkspace: @unchecked Sendable {
         }
         x0.resize([N, C]); hidden.resize([N, C]); rstdFinal.resize([N]); keyMask.resize([N])
         cos.resize([T, c.headDim / 2]); sin.resize([T, c.headDim / 2]); k.resize([N, KV]); v.resize([N, KV])
-        attWork.resize([ck_attention_work_size(Int32(T), Int32(c.headDim))])
+        attWorkSize = ck_attention_work_size(Int32(T), Int32(c.headDim))
+        attWork.resize([attWorkSize * Parallel.parts(B * NH)])
         dHidden.resize([N, C]); dx.resize([N, C]); dh.resize([N, C]); dAct.resize([N, I]); dAttn.resize([N, D])
         dInputsEmbeds.resize([N, C])
     }

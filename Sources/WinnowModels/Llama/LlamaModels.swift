@@ -100,9 +100,11 @@ public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unche
     public func logitsAllRows(_ batch: Batch) -> Tensor {
         decoder.forward(parameters, workspace, batch)
         let N = batch.size * batch.length, V = config.vocabSize, C = config.hiddenSize
-        var out = Tensor(uninitializedShape: [N, V])
-        ck_linear_forward(out.mptr, Int32(V), workspace.hidden.ptr, Int32(C), parameters[headWeight].ptr, nil, Int32(N), Int32(C), Int32(V))
-        return out
+        // Into the model's own logits buffer (reused: 200 MB of fresh pages a call for SmolLM2 otherwise);
+        // a caller that keeps the result holds its own copy-on-write reference.
+        logits.resize([N, V])
+        ck_linear_forward(logits.mptr, Int32(V), workspace.hidden.ptr, Int32(C), parameters[headWeight].ptr, nil, Int32(N), Int32(C), Int32(V))
+        return logits
     }
 
     // MARK: - Backward
@@ -116,13 +118,17 @@ public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unche
         guard R > 0 else { return 0 }
         var total = 0.0
         for i in 0..<R { total += Double(rowLosses[i]) }
-        var dlogits = Tensor(shape: [R, V])
-        let w = [Float](repeating: 1 / Float(R), count: R)
-        w.withUnsafeBufferPointer { wp in
-            rowTargets.withUnsafeBufferPointer { y in
-                ck_softmax_xent_backward(dlogits.mptr, wp.baseAddress, probs.ptr, y.baseAddress, Int32(R), Int32(V))
+        // dlogits = (p - onehot(y)) / R, formed in place of the probabilities (a second [R, V] buffer is
+        // 200 MB for SmolLM2).
+        let dl = probs.mptr, w = 1 / Float(R), targets = rowTargets
+        Parallel.rows(R, width: V) { _, r in
+            for i in r {
+                let row = dl + i * V
+                for j in 0..<V { row[j] *= w }
+                row[Int(targets[i])] -= w
             }
         }
+        let dlogits = probs
         let ws = workspace
         var h = Tensor(uninitializedShape: [R, C])
         for (i, r) in rows.enumerated() { (h.mptr + i * C).update(from: ws.hidden.ptr + r * C, count: C) }

@@ -111,14 +111,18 @@ struct LlamaDecoder: Sendable {
             ck_linear_forward(qkv, Int32(3 * D), a.h1.ptr, Int32(C), p[layer.q].ptr, layer.qBias.map { p[$0].ptr }, Int32(N), Int32(C), Int32(D))
             ck_linear_forward(ws.k.mptr, Int32(KV), a.h1.ptr, Int32(C), p[layer.k].ptr, layer.kBias.map { p[$0].ptr }, Int32(N), Int32(C), Int32(KV))
             ck_linear_forward(ws.v.mptr, Int32(KV), a.h1.ptr, Int32(C), p[layer.v].ptr, layer.vBias.map { p[$0].ptr }, Int32(N), Int32(C), Int32(KV))
-            ck_rope_apply(qkv, Int32(3 * D), ws.cos.ptr, ws.sin.ptr, Int32(N), Int32(T), Int32(NH), Int32(HS), 0)
-            ck_rope_apply(ws.k.mptr, Int32(KV), ws.cos.ptr, ws.sin.ptr, Int32(N), Int32(T), Int32(c.numKeyValueHeads), Int32(HS), 0)
-            let k = ws.k.ptr, v = ws.v.ptr
-            for r in 0..<N {
-                for h in 0..<NH {
-                    let kvh = h / G
-                    (qkv + r * 3 * D + D + h * HS).update(from: k + r * KV + kvh * HS, count: HS)
-                    (qkv + r * 3 * D + 2 * D + h * HS).update(from: v + r * KV + kvh * HS, count: HS)
+            let k = ws.k.mptr, v = ws.v.ptr, cosv = ws.cos.ptr, sinv = ws.sin.ptr, NKV = c.numKeyValueHeads
+            Parallel.rows(N, width: 3 * D) { _, rr in
+                // Rows r carry position r % T: a range starting at row o passes o % T as its first position.
+                for r in rr {
+                    let pos = r % T
+                    ck_rope_apply(qkv + r * 3 * D, Int32(3 * D), cosv + pos * HS / 2, sinv + pos * HS / 2, 1, 1, Int32(NH), Int32(HS), 0)
+                    ck_rope_apply(k + r * KV, Int32(KV), cosv + pos * HS / 2, sinv + pos * HS / 2, 1, 1, Int32(NKV), Int32(HS), 0)
+                    for h in 0..<NH {
+                        let kvh = h / G
+                        (qkv + r * 3 * D + D + h * HS).update(from: k + r * KV + kvh * HS, count: HS)
+                        (qkv + r * 3 * D + 2 * D + h * HS).update(from: v + r * KV + kvh * HS, count: HS)
+                    }
                 }
             }
             let attnOut = a.attnOut.mptr, att = a.att.mptr, mask = ws.keyMask.ptr, work = ws.attWork.mptr, workSize = ws.attWorkSize
@@ -188,20 +192,23 @@ struct LlamaDecoder: Sendable {
                                             Int32(B), Int32(T), Int32(NH), Int32(HS), scale, 0, 0, 0)
             }
             // Sum each key/value head's gradient over its group of query heads.
-            let dk = a.dk.mptr, dv = a.dv.mptr
-            dk.update(repeating: 0, count: N * KV)
-            dv.update(repeating: 0, count: N * KV)
-            for r in 0..<N {
-                for h in 0..<NH {
-                    let kvh = h / G
-                    let sk = dqkv + r * 3 * D + D + h * HS, sv = dqkv + r * 3 * D + 2 * D + h * HS
-                    ck_add(dk + r * KV + kvh * HS, dk + r * KV + kvh * HS, sk, HS)
-                    ck_add(dv + r * KV + kvh * HS, dv + r * KV + kvh * HS, sv, HS)
+            let dk = a.dk.mptr, dv = a.dv.mptr, cosv = ws.cos.ptr, sinv = ws.sin.ptr, NKV = c.numKeyValueHeads
+            Parallel.rows(N, width: 3 * D) { _, rr in
+                for r in rr {
+                    (dk + r * KV).update(repeating: 0, count: KV)
+                    (dv + r * KV).update(repeating: 0, count: KV)
+                    for h in 0..<NH {
+                        let kvh = h / G
+                        let sk = dqkv + r * 3 * D + D + h * HS, sv = dqkv + r * 3 * D + 2 * D + h * HS
+                        ck_add(dk + r * KV + kvh * HS, dk + r * KV + kvh * HS, sk, HS)
+                        ck_add(dv + r * KV + kvh * HS, dv + r * KV + kvh * HS, sv, HS)
+                    }
+                    // Through the rotations: the gradient at the projections' outputs.
+                    let pos = r % T
+                    ck_rope_apply(dqkv + r * 3 * D, Int32(3 * D), cosv + pos * HS / 2, sinv + pos * HS / 2, 1, 1, Int32(NH), Int32(HS), 1)
+                    ck_rope_apply(dk + r * KV, Int32(KV), cosv + pos * HS / 2, sinv + pos * HS / 2, 1, 1, Int32(NKV), Int32(HS), 1)
                 }
             }
-            // Through the rotations: the gradient at the projections' outputs.
-            ck_rope_apply(dqkv, Int32(3 * D), ws.cos.ptr, ws.sin.ptr, Int32(N), Int32(T), Int32(NH), Int32(HS), 1)
-            ck_rope_apply(dk, Int32(KV), ws.cos.ptr, ws.sin.ptr, Int32(N), Int32(T), Int32(c.numKeyValueHeads), Int32(HS), 1)
             ck_gemm(ws.dh.mptr, Int32(C), dqkv, Int32(3 * D), p[layer.q].ptr, Int32(C), Int32(N), Int32(C), Int32(D),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
             ck_gemm(ws.dh.mptr, Int32(C), dk, Int32(KV), p[layer.k].ptr, Int32(C), Int32(N), Int32(C), Int32(KV),

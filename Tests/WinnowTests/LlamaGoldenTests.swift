@@ -65,6 +65,23 @@ import Testing
         }
     }
 
+    /// Qwen2: the same architecture with q, k and v biases and tied embeddings
+    /// (scripts/reference/make_qwen2_golden.py).
+    @Test func qwen2WithAttentionBiasesMatchesTransformers() throws {
+        let lm = try LlamaForCausalLM(folder: Self.dir.appendingPathComponent("qwen2"))
+        #expect(lm.config.attentionBias && lm.config.tieWordEmbeddings)
+        let g = try SafeTensorsFile(url: Self.dir.appendingPathComponent("qwen2-golden.safetensors"))
+        expectClose(lm.logitsAllRows(batch).values, try g.tensor("logits").values, atol: 1e-4, rtol: 0, "Qwen2 logits")
+        var grads = lm.parameters.zeros()
+        lm.lossAndGradients(batch, grads: &grads)
+        #expect(grads.names.contains("model.layers.1.self_attn.k_proj.bias"))
+        for (name, t) in grads.named {
+            // transformers reports the tied embedding's gradient under the embedding's name.
+            let err = relativeError(t.values, try g.tensor("grad." + name).values)
+            #expect(err <= 1e-3, "qwen2 grad.\(name): relative error \(err)")
+        }
+    }
+
     @Test func aSavedModelLoadsBackIdentically() throws {
         let lm = try LlamaForCausalLM(gguf: Self.dir.appendingPathComponent("tiny.gguf"))
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-llama-\(UUID().uuidString.prefix(8))")

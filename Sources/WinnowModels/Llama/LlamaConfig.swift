@@ -87,6 +87,7 @@ public struct LlamaConfig: Sendable, Equatable {
         if let rs = d["rope_scaling"] as? [String: Any], !rs.isEmpty, (rs["rope_type"] as? String ?? rs["type"] as? String) != "default" {
             throw bad("rope_scaling", "RoPE scaling is not supported")
         }
+        if d["use_sliding_window"] as? Bool == true { throw bad("use_sliding_window", "sliding-window attention is not supported") }
         tieWordEmbeddings = d["tie_word_embeddings"] as? Bool ?? false
         attentionBias = d["attention_bias"] as? Bool ?? (d["model_type"] as? String == "qwen2")
         if let act = d["hidden_act"] as? String, act != "silu" { throw bad("hidden_act", "'\(act)' is not supported (silu is)") }

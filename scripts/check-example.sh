@@ -4,7 +4,11 @@
 # tiny fixture run. Needs the winnow debug build (`swift build`). Prints "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build --package-path Examples/EmbedWinnow 2>&1 | tail -n 1
+log=$(mktemp)
+if ! swift build --package-path Examples/EmbedWinnow >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"; echo "example: building Examples/EmbedWinnow failed" >&2; exit 1
+fi
+tail -n 1 "$log"; rm -f "$log"
 embed=Examples/EmbedWinnow/.build/debug/embed-winnow
 winnow=.build/debug/winnow
 data=Tests/Fixtures/tiny-bert/train.jsonl

@@ -46,6 +46,8 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Experiment folder (rerun to resume).") var out: String
     @Flag(help: "Keep every retrained model in DIR/runs (only loss curves are kept by default).") var keepRuns = false
     @Flag(help: "Do not write DIR/report.html at the end.") var noReport = false
+    @Flag(help: "Continue when the scoring run learned nothing (one class for >= 95 % of the test file, or accuracy within 1 point of the majority rate); its scores then mean nothing, and the table and report say so.")
+    var force = false
 
     func plan() throws -> ExperimentPlan {
         var p = ExperimentPlan(train: URL(fileURLWithPath: train).path, test: URL(fileURLWithPath: test).path)
@@ -78,8 +80,9 @@ struct ExperimentCommand: ParsableCommand {
         let exp = Experiment(plan: try plan(), dir: dir)
         exp.keepRuns = keepRuns
         exp.reporter = TerminalReporter()
+        exp.force = force
         let results = try exp.run()
-        print(results.table())
+        print(results.table(learnedNothing: exp.learnedNothingKeys))
         if noise > 0, let text = try? String(contentsOf: exp.noiseURL, encoding: .utf8) {
             print("\nlabel noise \(noise): similarity index (flipped examples among each score's top \(noise))")
             print(text, terminator: "")

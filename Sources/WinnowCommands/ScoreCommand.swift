@@ -68,6 +68,9 @@ struct ScoreCommand: ParsableCommand {
         }
         let nullURL = nullRun.map { URL(fileURLWithPath: $0) }
         let partsURL = URL(fileURLWithPath: out + ".parts")
+        // Scores from a model that learned nothing mean nothing: say so (checked on the scored file's first examples).
+        let check = method.readsDynamics || method.needsNullRun ? nil
+            : try Scorer.learningCheck(run: runURL, data: dataURL, fields: dataOptions.fields, maxLength: dataOptions.maxLength)
         let written: (count: Int, notes: [String])
         let causalLM = ModelLoader.isCausalLM(runURL)
         if causalLM && (shard != nil || resume) {
@@ -85,6 +88,10 @@ struct ScoreCommand: ParsableCommand {
         if FileManager.default.fileExists(atPath: partsURL.path) { try FileManager.default.removeItem(at: partsURL) }
         for n in written.notes { printError("note: \(n)") }
         printError("score: wrote \(written.count) \(method) scores to \(outURL.path)")
+        if let check, check.learnedNothing {
+            printError("winnow: WARNING: the run's final model learned nothing on \(dataURL.path): it \(check.description). "
+                       + "These scores come from a model that learned nothing and mean nothing.")
+        }
     }
 
     func trainToTest(_ sr: ScoringRun, testPath: String) throws {

@@ -16,6 +16,8 @@ public enum WinnowError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidOption(name: String, reason: String)
     /// Training or scoring hit a numeric fault (NaN/Inf) it cannot recover from.
     case numericFault(reason: String)
+    /// A model learned nothing useful, so what would be computed from it means nothing.
+    case learnedNothing(reason: String)
 
     public var description: String {
         switch self {
@@ -28,7 +30,7 @@ public enum WinnowError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(path): \(reason)"
         case let .invalidOption(name, reason):
             return "option \(name): \(reason)"
-        case let .numericFault(reason):
+        case let .numericFault(reason), let .learnedNothing(reason):
             return reason
         }
     }

@@ -27,6 +27,8 @@ public final class Experiment: @unchecked Sendable {
     public var keepRuns = false
     /// Where progress and notes go (nowhere by default).
     public var reporter: any ProgressReporter = .silent
+    /// Continue when the scoring run learned nothing (its scores then mean nothing; the report says so).
+    public var force = false
 
     /// An experiment of `plan` in folder `dir`; nothing is read or written until `run()`.
     public init(plan: ExperimentPlan, dir: URL) {
@@ -50,6 +52,9 @@ public final class Experiment: @unchecked Sendable {
     public var noiseURL: URL { dir.appendingPathComponent("noise.csv") }
     /// `DIR/flips.csv`: with label noise, the flipped lines (`line,label,noisy_label`).
     public var flipsURL: URL { dir.appendingPathComponent("flips.csv") }
+    /// Retrainings (cell keys; `full-scoring-run` for the run the scores come from) whose model learned
+    /// nothing on the test file: one class for >= 95 % of it, or accuracy within 1 point of the majority rate.
+    public var learnedNothingURL: URL { dir.appendingPathComponent("learned-nothing.txt") }
     /// `DIR/train-noisy.jsonl`: with label noise, the training file with the flipped labels.
     public var noisyTrainURL: URL { dir.appendingPathComponent("train-noisy.jsonl") }
     /// The training file the runs use (the noisy copy when --noise is given).
@@ -97,6 +102,17 @@ public final class Experiment: @unchecked Sendable {
             + "\(plan.cells.count) retrainings")
 
         try trainIfNeeded(fullRunURL, data: trainEnc, seed: 0, scoring: true, label: "full run (seed 0, \(plan.scoreCheckpoints) checkpoints, dynamics)")
+        // Scores from a model that learned nothing mean nothing: check the scoring run on the test file first.
+        let fullCheck = try learningCheck(ModelLoader.classifier(folder: fullRunURL), on: testEnc)
+        if fullCheck.learnedNothing {
+            let why = "the scoring run \(fullRunURL.path) learned nothing: it \(fullCheck.description) on \(plan.test)"
+            guard force else {
+                throw WinnowError.learnedNothing(reason: why + "; its scores would mean nothing. Train it better (a fitting --lr: 1e-3 for a "
+                    + "small encoder from scratch, 5e-5 to fine-tune --init; more --epochs), or rerun with --force to continue anyway")
+            }
+            say("experiment: WARNING: " + why + "; continuing (--force), but its scores mean nothing")
+            try markLearnedNothing("full-scoring-run")
+        }
         if plan.methods.contains(.pvi) {
             let nullEnc = try EncodedDataset(trainData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength, null: true)
             try trainIfNeeded(nullRunURL, data: nullEnc, seed: 0, scoring: false, label: "null run for PVI")
@@ -128,6 +144,11 @@ public final class Experiment: @unchecked Sendable {
             }
             let (pred, _) = model.predict(testEnc, batchSize: 64)
             let m = ClassificationMetrics(labels: testEnc.labels, predictions: pred, classes: labels.count)
+            let check = LearningCheck(labels: testEnc.labels, predictions: pred, labelNames: labels)
+            if check.learnedNothing {
+                try markLearnedNothing(cell.key)
+                say("experiment: retraining \(cell.name) learned nothing: it \(check.description)")
+            }
             results.rows.append(.init(cell: cell, accuracy: m.accuracy, macroF1: m.macroF1, trainExamples: kept.count))
             let order = Dictionary(uniqueKeysWithValues: cells.enumerated().map { ($0.element.key, $0.offset) })
             results.rows.sort { order[$0.cell.key]! < order[$1.cell.key]! }
@@ -137,6 +158,27 @@ public final class Experiment: @unchecked Sendable {
                        cell.seed, kept.count, 100 * m.accuracy, 100 * m.macroF1, Date().timeIntervalSince(start)))
         }
         return results
+    }
+
+    /// The learning check of `model` on `data` (predictions in inference mode).
+    func learningCheck(_ model: any SequenceClassifier, on data: EncodedDataset) -> LearningCheck {
+        let (pred, _) = model.predict(data, batchSize: 64)
+        return LearningCheck(labels: data.labels, predictions: pred, labelNames: model.labelNames)
+    }
+
+    /// Keys in `learned-nothing.txt`.
+    public var learnedNothingKeys: Set<String> {
+        guard let text = try? String(contentsOf: learnedNothingURL, encoding: .utf8) else { return [] }
+        return Set(text.split(separator: "\n").map(String.init))
+    }
+
+    func markLearnedNothing(_ key: String) throws {
+        var keys = learnedNothingKeys
+        guard !keys.contains(key) else { return }
+        keys.insert(key)
+        var out = TextFileBuilder()
+        for k in keys.sorted() { out.append(k) }
+        try out.write(to: learnedNothingURL)
     }
 
     /// Training-set indices kept by a cell, ascending.

@@ -46,7 +46,12 @@ public struct ExperimentReport: Sendable {
         var body = ""
         body += "<h1>Winnow experiment: \(e(URL(fileURLWithPath: plan.train).lastPathComponent))</h1>"
         body += "<p class=\"meta\">\(e(describe(plan)))</p><p id=\"status\" class=\"meta\"></p>"
-        body += section("Accuracy against keep fraction", accuracyCharts(results) + resultsTable(results))
+        let nothing = exp.learnedNothingKeys
+        if nothing.contains("full-scoring-run") {
+            body += "<p class=\"warn\">The scoring run learned nothing (one class for at least 95 % of the test file, or accuracy within "
+                + "1 point of the majority rate): every score below comes from a model that learned nothing, so the pruned subsets mean nothing.</p>"
+        }
+        body += section("Accuracy against keep fraction", accuracyCharts(results) + resultsTable(results, learnedNothing: nothing))
         if plan.noise > 0, let text = try? String(contentsOf: exp.noiseURL, encoding: .utf8) {
             body += section("Label noise (\(ExperimentPlan.format(plan.noise)) of training labels flipped)", noiseTable(text, fraction: plan.noise))
         }
@@ -107,14 +112,20 @@ public struct ExperimentReport: Sendable {
         }.joined()
     }
 
-    func resultsTable(_ r: ExperimentResults) -> String {
+    func resultsTable(_ r: ExperimentResults, learnedNothing: Set<String> = []) -> String {
         var s = "<table><tr><th>method</th><th>normalize</th><th>select</th><th>sampling</th><th>keep</th><th>accuracy (%)</th><th>macro-F1 (%)</th><th>seeds</th></tr>"
         for x in r.summaries {
             let c = x.cell
-            s += "<tr\(c.isRandom || c.isFull ? " class=\"base\"" : "")><td>\(e(c.method))</td><td>\(e(c.normalize))</td><td>\(e(c.select))</td><td>\(e(c.sampling))</td>"
+            let collapsed = r.rows.filter { $0.cell.config == c.config && learnedNothing.contains($0.cell.key) }.count
+            s += "<tr\(c.isRandom || c.isFull ? " class=\"base\"" : "")><td>\(e(c.method))\(collapsed > 0 ? " <span class=\"warn\">* \(collapsed) learned nothing</span>" : "")</td><td>\(e(c.normalize))</td><td>\(e(c.select))</td><td>\(e(c.sampling))</td>"
                 + "<td>\(ExperimentPlan.format(c.keep))</td>"
                 + String(format: "<td>%.2f ± %.2f</td><td>%.2f ± %.2f</td><td>%d</td></tr>", 100 * x.accuracyMean, 100 * x.accuracyStd,
                          100 * x.macroF1Mean, 100 * x.macroF1Std, x.n)
+        }
+        if !learnedNothing.subtracting(["full-scoring-run"]).isEmpty {
+            s += "</table><p class=\"meta\">* retrainings that learned nothing: one class for at least 95 % of the test file, or accuracy "
+                + "within 1 point of the majority rate.</p>"
+            return s
         }
         return s + "</table>"
     }
@@ -231,7 +242,7 @@ public struct ExperimentReport: Sendable {
         h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}h4{margin:12px 0 4px}
         table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
         tr.base td{background:#f6f6f6}.corr td{text-align:right}.ex td:last-child{max-width:720px}
-        .meta{color:#666}.flip{color:#d62728;font-size:11px}svg.chart{display:block;margin:8px 0}summary{font-weight:bold;cursor:pointer}
+        .meta{color:#666}.warn{color:#b00;font-weight:bold}.flip{color:#d62728;font-size:11px}svg.chart{display:block;margin:8px 0}summary{font-weight:bold;cursor:pointer}
         </style></head>
         <body>
         \(body)

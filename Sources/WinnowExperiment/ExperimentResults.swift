@@ -107,16 +107,24 @@ public struct ExperimentResults: Sendable {
     }
 
     /// The mean ± std table printed at the end of an experiment (percentages).
-    public func table() -> String {
+    public func table(learnedNothing: Set<String> = []) -> String {
         var lines = ["method       normalize  select  sampling    keep   accuracy (%)      macro-F1 (%)    seeds"]
         for s in summaries {
             let c = s.cell
+            let collapsed = rows.filter { $0.cell.config == c.config && learnedNothing.contains($0.cell.key) }.count
             lines.append(c.method.padding(toLength: 12, withPad: " ", startingAt: 0) + " "
                 + c.normalize.padding(toLength: 10, withPad: " ", startingAt: 0) + " "
                 + c.select.padding(toLength: 7, withPad: " ", startingAt: 0) + " "
                 + c.sampling.padding(toLength: 10, withPad: " ", startingAt: 0) + " "
                 + String(format: "%5.2f   %6.2f ± %-5.2f    %6.2f ± %-5.2f   %d", c.keep, 100 * s.accuracyMean, 100 * s.accuracyStd,
-                         100 * s.macroF1Mean, 100 * s.macroF1Std, s.n))
+                         100 * s.macroF1Mean, 100 * s.macroF1Std, s.n)
+                + (collapsed > 0 ? "   * \(collapsed) learned nothing" : ""))
+        }
+        if !learnedNothing.isEmpty {
+            lines.append("* a retraining that learned nothing: one class for >= 95 % of the test file, or accuracy within 1 point of the majority rate")
+        }
+        if learnedNothing.contains("full-scoring-run") {
+            lines.append("WARNING: the scoring run itself learned nothing (run with --force): every score, and so every pruned row, means nothing")
         }
         return lines.joined(separator: "\n")
     }

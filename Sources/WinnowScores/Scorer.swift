@@ -54,6 +54,25 @@ public enum Scorer {
         }
     }
 
+    /// The learning check of a classifier run's final model on up to `limit` labelled examples of
+    /// `data` (the first ones): whether the scores come from a model that learned nothing. Nil for a run
+    /// without a classifier (a causal language model).
+    ///
+    /// - Throws: `WinnowError` when the run or the data cannot be read.
+    public static func learningCheck(run: URL, data: URL, fields: FieldNames = FieldNames(), maxLength: Int = 128,
+                                     limit: Int = 2048) throws -> LearningCheck? {
+        guard !ModelLoader.isCausalLM(run) else { return nil }
+        let folder = try RunFolder(url: run)
+        let model = try ModelLoader.classifier(folder: folder.finalModelFolder)
+        let tokenizer = try Tokenizers.load(folder: folder.tokenizerFolder)
+        var reader = try JSONLReader(url: data, fields: fields)
+        guard let chunk = try reader.next(upTo: limit) else { return nil }
+        let enc = try EncodedDataset(examples: chunk, url: data, tokenizer: tokenizer, labels: model.labelNames,
+                                     maxLength: min(maxLength, model.dimensions.maxPositions))
+        let (pred, _) = model.predict(enc, batchSize: 64)
+        return LearningCheck(labels: enc.labels, predictions: pred, labelNames: model.labelNames)
+    }
+
     /// Number of used (labelled) examples of a data file, read without tokenizing.
     public static func countExamples(_ url: URL, fields: FieldNames) throws -> Int {
         var reader = try JSONLReader(url: url, fields: fields)

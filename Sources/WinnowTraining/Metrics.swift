@@ -38,3 +38,46 @@ public struct ClassificationMetrics: Sendable {
         macroF1 = classes > 0 ? f.reduce(0, +) / Double(classes) : 0
     }
 }
+
+/// Whether a classifier learned anything useful, from its predictions on held-out examples: it learned
+/// nothing when one class takes at least 95 % of its predictions, or when its accuracy is within 1 point
+/// of always predicting the most frequent label. Scores from such a model mean nothing.
+///
+///     let check = LearningCheck(labels: y, predictions: yhat, labelNames: names)
+///     if check.learnedNothing { print(check.description) }
+public struct LearningCheck: Sendable, Equatable, CustomStringConvertible {
+    /// Accuracy of the predictions, a fraction.
+    public let accuracy: Double
+    /// Accuracy of always predicting the most frequent label.
+    public let majorityRate: Double
+    /// The class predicted most often.
+    public let dominantClass: String
+    /// That class's share of the predictions.
+    public let dominantShare: Double
+
+    /// The check of `predictions` against `labels` (rows with a label < 0 are ignored).
+    public init(labels: [Int32], predictions: [Int32], labelNames: [String]) {
+        let pairs = zip(labels, predictions).filter { $0.0 >= 0 }
+        let n = max(1, pairs.count), L = max(1, labelNames.count)
+        var truth = [Int](repeating: 0, count: L), predicted = [Int](repeating: 0, count: L), right = 0
+        for (y, p) in pairs {
+            truth[Int(y)] += 1
+            predicted[Int(p)] += 1
+            if y == p { right += 1 }
+        }
+        accuracy = Double(right) / Double(n)
+        majorityRate = Double(truth.max() ?? 0) / Double(n)
+        let d = predicted.indices.max { predicted[$0] < predicted[$1] } ?? 0
+        dominantClass = d < labelNames.count ? labelNames[d] : String(d)
+        dominantShare = Double(predicted[d]) / Double(n)
+    }
+
+    /// True when one class takes >= 95 % of the predictions or accuracy is within 1 point of the majority rate.
+    public var learnedNothing: Bool { dominantShare >= 0.95 || accuracy <= majorityRate + 0.01 }
+
+    /// One line: what was measured and the verdict.
+    public var description: String {
+        String(format: "predicts '%@' for %.1f%% of the examples; accuracy %.1f%% against %.1f%% for always predicting the majority label",
+               dominantClass, 100 * dominantShare, 100 * accuracy, 100 * majorityRate)
+    }
+}

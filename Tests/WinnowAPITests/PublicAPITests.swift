@@ -114,3 +114,17 @@ final class RecordingReporter: ProgressReporter, @unchecked Sendable {
         #expect(ScoreMethod.allCases.filter(\.readsDynamics) == [.forgetting, .cartography, .aum])
     }
 }
+
+@Suite struct LearningCheckTests {
+    @Test func oneClassOrMajorityAccuracyIsLearningNothing() {
+        let y: [Int32] = [0, 0, 0, 1, 1, 0, 0, 1, 0, 0]        // majority rate 0.7
+        let allZero = LearningCheck(labels: y, predictions: [Int32](repeating: 0, count: 10), labelNames: ["a", "b"])
+        #expect(allZero.learnedNothing && allZero.dominantClass == "a" && allZero.dominantShare == 1 && allZero.majorityRate == 0.7)
+        let good = LearningCheck(labels: y, predictions: y, labelNames: ["a", "b"])
+        #expect(!good.learnedNothing && good.accuracy == 1)
+        // Mixed predictions no better than always answering "a": accuracy 0.7 <= 0.7 + 0.01.
+        let chance = LearningCheck(labels: y, predictions: [0, 1, 0, 1, 0, 0, 1, 1, 0, 0], labelNames: ["a", "b"])
+        #expect(chance.dominantShare < 0.95 && chance.accuracy <= 0.71 && chance.learnedNothing)
+        #expect(allZero.description.contains("predicts 'a' for 100.0%"))
+    }
+}

@@ -3,10 +3,11 @@ import Testing
 
 /// `winnow experiment` and `winnow report` end to end on the tiny fixture.
 @Suite(.serialized) struct ExperimentCLITests {
+    /// A tiny experiment whose scoring run learns (77 % on the test file): a run that learned nothing is refused.
     static func experimentArgs(_ out: URL, seeds: Int = 2, extra: [String] = []) -> [String] {
         ["experiment", "--train", CLI.tiny.appendingPathComponent("train.jsonl").path, "--test", CLI.tiny.appendingPathComponent("test.jsonl").path,
          "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16", "--heads", "2",
-         "--epochs", "2", "--batch-size", "16", "--lr", "3e-3", "--max-length", "32", "--score-checkpoints", "3",
+         "--epochs", "6", "--batch-size", "16", "--lr", "1e-2", "--max-length", "32", "--score-checkpoints", "3",
          "--methods", "vog,el2n,forgetting,pvi", "--keep", "1.0,0.6", "--select", "hard,easy", "--seeds", String(seeds),
          "--keep-runs", "--out", out.path] + extra
     }
@@ -83,7 +84,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let r = try CLI.run(["experiment", "--train", CLI.tiny.appendingPathComponent("train.jsonl").path,
                              "--test", CLI.tiny.appendingPathComponent("test.jsonl").path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path,
-                             "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "3", "--batch-size", "16", "--lr", "3e-3",
+                             "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "10", "--batch-size", "16", "--lr", "1e-2",
                              "--max-length", "32", "--methods", "el2n,forgetting", "--keep", "1.0,0.8", "--seeds", "1",
                              "--noise", "0.2", "--out", dir.path])
         #expect(r.status == 0, "\(r.stderr)")
@@ -120,7 +121,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let r = try CLI.run(["experiment", "--train", CLI.tiny.appendingPathComponent("train.jsonl").path,
                              "--test", CLI.tiny.appendingPathComponent("test.jsonl").path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path,
-                             "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "2", "--batch-size", "16", "--lr", "3e-3",
+                             "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "6", "--batch-size", "16", "--lr", "1e-2",
                              "--max-length", "32", "--methods", "vog,el2n", "--keep", "1.0,0.7,0.5", "--seeds", "2", "--no-report", "--out", dir.path])
         #expect(r.status == 0, "\(r.stderr)")
         let html = dir.appendingPathComponent("custom.html")
@@ -151,5 +152,34 @@ import Testing
         #expect(so.contains("4 charts, no console messages"), "\(so)")
         let bytes = try Data(contentsOf: png)
         #expect(bytes.count > 10_000 && bytes.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
+    }
+
+    /// A scoring run that learned nothing stops the experiment unless --force; with it, the table and the
+    /// report say so. (lr 1e-9: the model stays at its initialisation.)
+    @Test func aScoringRunThatLearnedNothingIsRefusedUnlessForced() throws {
+        let dir = try CLI.tempDir("experiment-nothing")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func args(_ out: URL) -> [String] {
+            ["experiment", "--train", CLI.tiny.appendingPathComponent("train.jsonl").path, "--test", CLI.tiny.appendingPathComponent("test.jsonl").path,
+             "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16", "--heads", "2",
+             "--epochs", "1", "--batch-size", "16", "--lr", "1e-9", "--max-length", "32", "--score-checkpoints", "2",
+             "--methods", "el2n", "--keep", "1.0,0.6", "--seeds", "1", "--out", out.path]
+        }
+        let refused = try CLI.run(args(dir.appendingPathComponent("a")))
+        #expect(refused.status == 1 && refused.stderr.contains("learned nothing") && refused.stderr.contains("--force"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("a/results.csv").path))
+        let forced = try CLI.run(args(dir.appendingPathComponent("b")) + ["--force"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(forced.stdout.contains("WARNING: the scoring run itself learned nothing") && forced.stdout.contains("learned nothing"))
+        let report = try String(contentsOf: dir.appendingPathComponent("b/report.html"), encoding: .utf8)
+        #expect(report.contains("The scoring run learned nothing"))
+        // Its scores say so too.
+        let score = try CLI.run(["score", "el2n", "--run", dir.appendingPathComponent("b/full").path, "--data",
+                                 CLI.tiny.appendingPathComponent("train.jsonl").path, "--max-length", "32", "--out", dir.appendingPathComponent("s.csv").path])
+        #expect(score.status == 0 && score.stderr.contains("WARNING: the run's final model learned nothing"), "\(score.stderr)")
+        // A run that learned its data gives no warning.
+        let good = try CLI.run(["score", "el2n", "--run", CLI.tiny.appendingPathComponent("run").path, "--data",
+                                CLI.tiny.appendingPathComponent("train.jsonl").path, "--max-length", "32", "--out", dir.appendingPathComponent("g.csv").path])
+        #expect(good.status == 0 && !good.stderr.contains("learned nothing"), "\(good.stderr)")
     }
 }

@@ -92,6 +92,35 @@ import Testing
         for i in lm.parameters.tensors.indices { #expect(back.parameters[i] == lm.parameters[i], "\(lm.parameters.names[i]) changed") }
     }
 
+    /// A folder whose weights are split into shards listed by model.safetensors.index.json (as
+    /// transformers writes large models) loads the same tensors.
+    @Test func shardedSafetensorsLoadTheSameModel() throws {
+        let src = Self.dir.appendingPathComponent("hf")
+        let whole = try LlamaForCausalLM(folder: src)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-llama-shards-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: src.appendingPathComponent("config.json"), to: dir.appendingPathComponent("config.json"))
+        let named = whole.parameters.named
+        let half = named.count / 2
+        try SafeTensorsFile.write(Array(named[..<half]), to: dir.appendingPathComponent("model-00001-of-00002.safetensors"))
+        try SafeTensorsFile.write(Array(named[half...]), to: dir.appendingPathComponent("model-00002-of-00002.safetensors"))
+        var map: [String: String] = [:]
+        for (i, (name, _)) in named.enumerated() { map[name] = i < half ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors" }
+        try JSONSerialization.data(withJSONObject: ["metadata": [:], "weight_map": map])
+            .write(to: dir.appendingPathComponent("model.safetensors.index.json"))
+        let sharded = try LlamaForCausalLM(folder: dir)
+        for i in whole.parameters.tensors.indices { #expect(sharded.parameters[i] == whole.parameters[i], "\(whole.parameters.names[i]) differs") }
+        // A shard the index names but the folder lacks is named in the error.
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("model-00002-of-00002.safetensors"))
+        do {
+            _ = try LlamaForCausalLM(folder: dir)
+            Issue.record("a missing shard was accepted")
+        } catch let e as WinnowError {
+            #expect(e.description.contains("model-00002-of-00002.safetensors"), "\(e)")
+        }
+    }
+
     @Test func damagedWeightsAreNamed() throws {
         // A Hugging Face folder whose config disagrees with its tensors.
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-llama-bad-\(UUID().uuidString.prefix(8))")

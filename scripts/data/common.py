@@ -195,3 +195,22 @@ def human_size(n):
         if n < 1000 or unit == "GB":
             return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
         n /= 1000.0
+
+
+def converter_main(name, version, files, build, doc):
+    """The `check --out DIR` / `build --archive A --out DIR` command line every manifest-based converter has."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("cmd", choices=("check", "build"))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--archive")
+    a = ap.parse_args()
+    if a.cmd == "check":
+        s = check_complete(a.out, version, files)
+        if s is None:
+            sys.exit(3)
+        print(s.replace(name + ":", name + ": up to date:", 1))
+        return
+    if not a.archive:
+        ap.error("build needs --archive")
+    build(a.archive, a.out)

@@ -13,7 +13,6 @@ usage: snli.py check --out DIR
        snli.py build --archive SDIST --out DIR
 """
 
-import argparse
 import json
 import os
 import random
@@ -66,22 +65,5 @@ def build(archive, outdir):
     print(summary)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("cmd", choices=("check", "build"))
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--archive")
-    a = ap.parse_args()
-    if a.cmd == "check":
-        s = common.check_complete(a.out, VERSION, FILES)
-        if s is None:
-            sys.exit(3)
-        print(s.replace(NAME + ":", NAME + ": up to date:", 1))
-        return
-    if not a.archive:
-        ap.error("build needs --archive")
-    build(a.archive, a.out)
-
-
 if __name__ == "__main__":
-    common.main_wrapper(NAME, main)
+    common.main_wrapper(NAME, lambda: common.converter_main(NAME, VERSION, FILES, build, __doc__))

@@ -61,6 +61,14 @@ enum LlamaWeights {
         }
     }
 
+    /// Writes a Hugging Face folder: model.safetensors (F32) and config.json naming `architecture`.
+    static func save(_ parameters: ParameterStore, config: LlamaConfig, architecture: String, to folder: URL) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try SafeTensorsFile.write(parameters.named, to: folder.appendingPathComponent("model.safetensors"))
+        try AtomicFile.write(JSONSerialization.data(withJSONObject: config.json(architecture: architecture), options: [.prettyPrinted, .sortedKeys]),
+                             to: folder.appendingPathComponent("config.json"))
+    }
+
     /// The safetensors files of a Hugging Face folder: model.safetensors, or the shards of its index.
     static func files(in folder: URL) throws -> [SafeTensorsFile] {
         let single = folder.appendingPathComponent("model.safetensors")

@@ -145,13 +145,7 @@ public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unche
     }
 
     /// Writes config.json and model.safetensors (F32, Hugging Face names; a tied head is not stored).
-    public func save(to folder: URL) throws {
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try SafeTensorsFile.write(parameters.named, to: folder.appendingPathComponent("model.safetensors"))
-        try AtomicFile.write(JSONSerialization.data(withJSONObject: config.json(architecture: "LlamaForCausalLM"),
-                                                    options: [.prettyPrinted, .sortedKeys]),
-                             to: folder.appendingPathComponent("config.json"))
-    }
+    public func save(to folder: URL) throws { try LlamaWeights.save(parameters, config: config, architecture: "LlamaForCausalLM", to: folder) }
 }
 
 /// Hugging Face `LlamaForSequenceClassification`: a `score` matrix (no bias) on the final hidden state of
@@ -252,10 +246,6 @@ public final class LlamaForSequenceClassification: ClassifierModel, @unchecked S
 
     /// Writes config.json and model.safetensors (F32, Hugging Face names).
     public func save(to folder: URL) throws {
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try SafeTensorsFile.write(parameters.named, to: folder.appendingPathComponent("model.safetensors"))
-        try AtomicFile.write(JSONSerialization.data(withJSONObject: config.json(architecture: "LlamaForSequenceClassification"),
-                                                    options: [.prettyPrinted, .sortedKeys]),
-                             to: folder.appendingPathComponent("config.json"))
+        try LlamaWeights.save(parameters, config: config, architecture: "LlamaForSequenceClassification", to: folder)
     }
 }

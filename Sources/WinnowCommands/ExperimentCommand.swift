@@ -65,7 +65,7 @@ struct ExperimentCommand: ParsableCommand {
         spec.initFrom = spec.initFrom.map { URL(fileURLWithPath: $0).path }
         spec.vocab = spec.vocab.map { URL(fileURLWithPath: $0).path }
         p.model = spec
-        p.training = trainingFlags.options(maxLength: maxLength)
+        p.training = trainingFlags.options(maxLength: maxLength, pretrained: modelOptions.initFrom != nil)
         p.scoreBatchSize = trainingFlags.batchSize
         return p
     }

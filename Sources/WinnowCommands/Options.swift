@@ -115,7 +115,8 @@ struct ModelOptions: ParsableArguments {
 struct TrainingFlags: ParsableArguments {
     @Option(help: "Epochs.") var epochs: Int = TrainingOptions().epochs
     @Option(help: "Examples per step.") var batchSize: Int = TrainingOptions().batchSize
-    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = TrainingOptions().learningRate
+    @Option(name: .customLong("lr"), help: "Peak learning rate (default: 5e-5 to fine-tune --init, 1e-3 for a model trained from scratch).")
+    var learningRate: Float?
     @Option(help: "Weight decay (not on biases and LayerNorm weights).") var weightDecay: Float = TrainingOptions().weightDecay
     @Option(help: "Linear warm-up over this fraction of the steps, then linear decay to 0.") var warmupRatio: Float = TrainingOptions().warmupRatio
     @Option(help: "Optimizer (sgd with momentum).") var optimizer: Optimizer.Kind = TrainingOptions().optimizer
@@ -127,13 +128,15 @@ struct TrainingFlags: ParsableArguments {
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        guard learningRate > 0 else { throw ValidationError("--lr must be positive") }
+        if let learningRate, !(learningRate > 0) { throw ValidationError("--lr must be positive") }
         if let k = checkpoints, k < 1 { throw ValidationError("--checkpoints must be at least 1") }
     }
 
-    func options(maxLength: Int) -> TrainingOptions {
+    /// The options, the learning rate fitting the model when --lr is not given.
+    func options(maxLength: Int, pretrained: Bool) -> TrainingOptions {
         var o = TrainingOptions()
-        o.epochs = epochs; o.batchSize = batchSize; o.learningRate = learningRate; o.weightDecay = weightDecay
+        o.epochs = epochs; o.batchSize = batchSize; o.weightDecay = weightDecay
+        o.learningRate = learningRate ?? TrainingOptions.defaultLearningRate(pretrained: pretrained)
         o.warmupRatio = warmupRatio; o.optimizer = optimizer; o.momentum = momentum
         o.maxGradNorm = maxGradNorm > 0 ? maxGradNorm : nil; o.seed = seed; o.checkpoints = checkpoints
         o.maxLength = maxLength

@@ -70,7 +70,8 @@ struct TrainCommand: ParsableCommand {
     }
 
     func trainingOptions() -> TrainingOptions {
-        var o = trainingFlags.options(maxLength: dataOptions.maxLength)
+        var o = trainingFlags.options(maxLength: dataOptions.maxLength, pretrained: modelOptions.initFrom != nil
+                                      && !dataOptions.data.lowercased().hasSuffix(".csv"))
         o.null = null; o.recordDynamics = !noDynamics
         return o
     }

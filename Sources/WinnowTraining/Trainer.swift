@@ -6,6 +6,10 @@ import WinnowModels
 
 /// How to train (the options of `winnow train`).
 public struct TrainingOptions: Sendable, Codable, Equatable {
+    /// The peak learning rate that fits a model: 5e-5 to fine-tune a pretrained encoder (`--init`),
+    /// 1e-3 for one trained from scratch (at 5e-5 a small encoder from scratch stays at the majority class).
+    public static func defaultLearningRate(pretrained: Bool) -> Float { pretrained ? 5e-5 : 1e-3 }
+
     /// Passes over the training data.
     public var epochs = 3
     /// Examples per step.

@@ -121,6 +121,26 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("no.jsonl").path))
     }
 
+    @Test func theDefaultLearningRateFitsTheModel() throws {
+        let dir = try CLI.tempDir("default-lr")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func lr(_ extra: [String], _ name: String) throws -> Double? {
+            let out = dir.appendingPathComponent(name)
+            let r = try CLI.run(["train", "--data", CLI.tiny.appendingPathComponent("train.jsonl").path, "--out", out.path,
+                                 "--epochs", "1", "--max-length", "32", "--batch-size", "32"] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            let info = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("winnow.json"))) as? [String: Any]
+            return ((info?["options"] as? [String: Any])?["learningRate"] as? NSNumber)?.doubleValue
+        }
+        // From scratch 1e-3; fine-tuning a pretrained folder (the fixture run) 5e-5; --lr wins over both.
+        let scratch = try lr(["--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16", "--heads", "2"], "scratch")
+        #expect(scratch.map { abs($0 - 1e-3) < 1e-9 } == true, "\(String(describing: scratch))")
+        let tuned = try lr(["--init", CLI.tiny.appendingPathComponent("run").path], "tuned")
+        #expect(tuned.map { abs($0 - 5e-5) < 1e-10 } == true, "\(String(describing: tuned))")
+        let given = try lr(["--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16", "--heads", "2", "--lr", "2e-3"], "given")
+        #expect(given.map { abs($0 - 2e-3) < 1e-9 } == true)
+    }
+
     // MARK: - Errors: one line on stderr naming the file, exit 1; usage errors exit 2.
 
     @Test func missingDataFileIsAUserError() throws {

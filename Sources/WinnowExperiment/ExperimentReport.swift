@@ -8,7 +8,8 @@ import WinnowTraining
 /// The HTML report of an experiment folder: one self-contained file (inline SVG and CSS, one tiny
 /// inline script, nothing fetched) with accuracy against keep fraction per method with error bars,
 /// score histograms per class, rank correlations between scores (and numeric fields of the training
-/// file such as annotator confidence), the hardest and easiest examples with their text, the label-noise
+/// file such as annotator confidence), scores against annotator agreement (SNLI-style `annotator_labels`),
+/// the hardest and easiest examples with their text, the label-noise
 /// similarity index, and training curves.
 ///
 ///     try ExperimentReport(dir: URL(fileURLWithPath: "runs/exp")).write(to: URL(fileURLWithPath: "report.html"))
@@ -59,6 +60,11 @@ public struct ExperimentReport: Sendable {
             let file = try LineFile(url: exp.trainURL)
             let parsed = parseLines(file, lines: scores[0].1.lines, plan: plan)
             body += section("Rank correlations (Spearman)", correlations(scores, extra: parsed.numeric))
+            if !parsed.disagreement.isEmpty {
+                body += section("Scores against annotator agreement", agreementTable(scores.map { m, sf in
+                    Self.annotatorAgreement(method: m, lines: sf.lines, scores: sf.scores, disagreement: parsed.disagreement)
+                }))
+            }
             body += section("Score distributions per class", scores.map { m, sf in
                 let labels = Array(Set(sf.labels)).sorted()
                 return SVGChart.histogram(labels.map { l in (l, zip(sf.labels, sf.scores).filter { $0.0 == l }.map(\.1)) },
@@ -142,17 +148,25 @@ public struct ExperimentReport: Sendable {
         return s + "</table>"
     }
 
-    /// Text and numeric fields of the scored lines of the training file.
-    /// Numeric fields present in at least half the rows are kept (missing values as nil).
-    func parseLines(_ file: LineFile, lines: [Int], plan: ExperimentPlan) -> (text: [Int: String], numeric: [(String, [Double?])]) {
+    /// Text and numeric fields of the scored lines of the training file, and annotator disagreement.
+    /// Numeric fields present in at least half the rows are kept (missing values as nil). Rows whose
+    /// `annotator_labels` hold at least 4 labels (SNLI's validated pairs) give the share of those labels
+    /// that differ from the gold label, by line.
+    func parseLines(_ file: LineFile, lines: [Int], plan: ExperimentPlan)
+        -> (text: [Int: String], numeric: [(String, [Double?])], disagreement: [Int: Double]) {
         var text: [Int: String] = [:]
         var numeric: [String: [Double?]] = [:]
+        var disagreement: [Int: Double] = [:]
         let skip: Set<String> = [plan.labelField ?? "label", "label", "gold_label", "id", "idx"]
         for (i, n) in lines.enumerated() where n >= 1 && n <= file.count {
             guard let obj = try? JSONSerialization.jsonObject(with: file.line(n)) as? [String: Any] else { continue }
             let t = [plan.textField, "text", "sentence", "sentence1", "premise"].compactMap { $0 }.compactMap { obj[$0] as? String }.first ?? ""
             let p = [plan.pairField, "text_pair", "sentence2", "hypothesis"].compactMap { $0 }.compactMap { obj[$0] as? String }.first
             text[n] = p.map { "\(t) ‖ \($0)" } ?? t
+            if let votes = obj["annotator_labels"] as? [Any], votes.count >= 4, let gold = obj[plan.labelField ?? "label"] {
+                let g = "\(gold)"
+                disagreement[n] = Double(votes.filter { "\($0)" != g }.count) / Double(votes.count)
+            }
             for (k, v) in obj where !skip.contains(k) {
                 guard let num = v as? NSNumber, num.doubleValue.isFinite else { continue }
                 if numeric[k] == nil { numeric[k] = [Double?](repeating: nil, count: lines.count) }
@@ -160,7 +174,48 @@ public struct ExperimentReport: Sendable {
             }
         }
         let kept = numeric.keys.sorted().filter { k in numeric[k]!.compactMap { $0 }.count * 2 >= lines.count }.map { ($0, numeric[$0]!) }
-        return (text, kept)
+        return (text, kept, disagreement)
+    }
+
+    /// How one score relates to annotator disagreement, over the scored lines that have annotator labels.
+    struct AgreementRow: Equatable {
+        var method: String
+        /// Scored lines with at least 4 annotator labels.
+        var rows: Int
+        /// Spearman correlation of the score with the share of annotators who differ from the gold label.
+        var spearman: Double
+        /// Share of disputed lines (at least 2 annotators differ from gold) among the highest-scoring tenth.
+        var disputedTop: Double
+        /// Share of disputed lines among all of them (what a random tenth gives on average).
+        var disputedAll: Double
+    }
+
+    /// `AgreementRow` for a score given by lines and values; `disagreement` maps a line to the share of
+    /// its annotators who differ from the gold label. The top tenth is ceil(rows / 10) lines, ties by line.
+    static func annotatorAgreement(method: String, lines: [Int], scores: [Double], disagreement: [Int: Double]) -> AgreementRow {
+        let pairs = zip(lines, scores).compactMap { n, s in disagreement[n].map { (n, s, $0) } }
+        guard pairs.count >= 2 else { return AgreementRow(method: method, rows: pairs.count, spearman: .nan, disputedTop: .nan, disputedAll: .nan) }
+        // At least 2 of 4 or 5 annotators differ: a share of 0.4 or more (0.5 with 4 labels).
+        func disputed(_ d: Double) -> Bool { d >= 0.4 - 1e-9 }
+        let order = pairs.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+        let top = order.prefix((pairs.count + 9) / 10)
+        return AgreementRow(method: method, rows: pairs.count,
+                            spearman: Statistics.spearman(pairs.map(\.1), pairs.map(\.2)),
+                            disputedTop: Double(top.filter { disputed($0.2) }.count) / Double(top.count),
+                            disputedAll: Double(pairs.filter { disputed($0.2) }.count) / Double(pairs.count))
+    }
+
+    func agreementTable(_ rows: [AgreementRow]) -> String {
+        var s = "<p>Training pairs with at least 4 annotator labels: does a high score (hard) go with annotators who "
+            + "disagree with the gold label? Spearman of the score with the share of annotators who differ from gold, and the "
+            + "share of disputed pairs (at least 2 annotators differ) among the tenth each score ranks hardest, beside "
+            + "the share among all of them (what a random tenth gives).</p>"
+        s += "<table><tr><th>method</th><th>pairs</th><th>Spearman</th><th>disputed in hardest tenth</th><th>disputed overall</th></tr>"
+        func f(_ x: Double) -> String { x.isFinite ? String(format: "%.3f", x) : "n/a" }
+        for r in rows {
+            s += "<tr><td>\(e(r.method))</td><td>\(r.rows)</td><td>\(f(r.spearman))</td><td>\(f(r.disputedTop))</td><td>\(f(r.disputedAll))</td></tr>"
+        }
+        return s + "</table>"
     }
 
     func correlations(_ scores: [(String, ScoreFile)], extra: [(String, [Double?])]) -> String {

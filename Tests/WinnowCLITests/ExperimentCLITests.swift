@@ -119,7 +119,17 @@ import Testing
     @Test func reportLoadsInHeadlessChromiumWithItsCharts() throws {
         let dir = try CLI.tempDir("report")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let r = try CLI.run(["experiment", "--train", CLI.tiny.appendingPathComponent("train.jsonl").path,
+        // The training file with SNLI-style annotator labels on every other line (every third of them disputed).
+        let train = dir.appendingPathComponent("train-votes.jsonl")
+        var withVotes = ""
+        for (i, line) in try String(contentsOf: CLI.tiny.appendingPathComponent("train.jsonl"), encoding: .utf8).split(separator: "\n").enumerated() {
+            var o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let gold = o["label"] as! String, other = gold == "pos" ? "neg" : "pos"
+            if i % 2 == 0 { o["annotator_labels"] = i % 3 == 0 ? [gold, other, gold, other, gold] : [gold, gold, gold, gold, other] }
+            withVotes += String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self) + "\n"
+        }
+        try withVotes.write(to: train, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["experiment", "--train", train.path,
                              "--test", CLI.tiny.appendingPathComponent("test.jsonl").path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path,
                              "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "6", "--batch-size", "16", "--lr", "1e-2",
                              "--max-length", "32", "--methods", "vog,el2n", "--keep", "1.0,0.7,0.5", "--seeds", "2", "--no-report", "--out", dir.path])
@@ -131,9 +141,13 @@ import Testing
         // Self-contained: no external references.
         #expect(!text.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http://"))
         #expect(!text.contains("https://") && !text.contains("<link") && !text.contains("src="))
-        for needle in ["Accuracy against keep fraction", "Rank correlations", "Score distributions per class", "hardest", "easiest", "Training curves"] {
+        for needle in ["Accuracy against keep fraction", "Rank correlations", "Scores against annotator agreement", "Score distributions per class",
+                       "hardest", "easiest", "Training curves"] {
             #expect(text.contains(needle), "report lacks \(needle)")
         }
+        // Both scores over the 75 voted lines, 25 of them (i % 6 == 0) disputed.
+        #expect(text.contains("<tr><td>vog</td><td>75</td>") && text.contains("<tr><td>el2n</td><td>75</td>"), "agreement rows")
+        #expect(text.contains("<td>0.333</td></tr>"))
         // One accuracy chart (hard, dataset, top) + a histogram per score + the training curves.
         let svgCount = text.components(separatedBy: "<svg class=\"chart\"").count - 1
         #expect(svgCount == 4, "charts: \(svgCount)")

@@ -106,4 +106,25 @@ import Testing
         #expect(kept.contains { $0 < 1 } && kept.contains { $0 > 8 })
         #expect(k.count == 50)
     }
+
+    /// The report's annotator-agreement row: Spearman against the disagreement share, the disputed share in
+    /// the top tenth (ceil, ties by line) and overall; lines without votes are left out.
+    @Test func annotatorAgreementAgainstAPlainCount() {
+        // 20 voted lines: line n has disagreement 0.6 when n % 4 == 0, 0.2 otherwise; line 99 has no votes.
+        var dis: [Int: Double] = [:]
+        for n in 1...20 { dis[n] = n % 4 == 0 ? 0.6 : 0.2 }
+        let lines = Array(1...20) + [99]
+        let scores = lines.map { Double($0 % 4 == 0 ? 100 + $0 : $0) }   // disputed lines score highest
+        let r = ExperimentReport.annotatorAgreement(method: "m", lines: lines, scores: scores, disagreement: dis)
+        #expect(r.rows == 20 && r.disputedTop == 1 && r.disputedAll == 0.25)
+        let ranks = (a: scores.prefix(20).map { $0 }, b: (1...20).map { dis[$0]! })
+        #expect(abs(r.spearman - Statistics.pearson(Statistics.ranks(ranks.a), Statistics.ranks(ranks.b))) < 1e-12 && r.spearman > 0.5)
+        // Reversed scores: no disputed line in the top tenth, negative correlation.
+        let rev = ExperimentReport.annotatorAgreement(method: "m", lines: lines, scores: scores.map { -$0 }, disagreement: dis)
+        #expect(rev.disputedTop == 0 && rev.disputedAll == 0.25 && abs(rev.spearman + r.spearman) < 1e-12)
+        // 4 votes with 2 against gold (0.5) are disputed, 5 with 1 against (0.2) are not; 21 lines -> top 3.
+        let r2 = ExperimentReport.annotatorAgreement(method: "m", lines: [1, 2, 3] + Array(4...21), scores: [3, 2, 1] + Array(repeating: 0, count: 18),
+                                                     disagreement: Dictionary(uniqueKeysWithValues: (1...21).map { ($0, $0 <= 2 ? 0.5 : 0.2) }))
+        #expect(r2.disputedTop == 2.0 / 3 && abs(r2.disputedAll - 2.0 / 21) < 1e-12)
+    }
 }

@@ -47,7 +47,8 @@ struct TrainCommand: ParsableCommand {
         if let p = data.fields.pair { info["pair_field"] = p }
         if let l = data.fields.label { info["label_field"] = l }
         if let i = spec.initFrom { info["init"] = URL(fileURLWithPath: i).path }
-        let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: spec.extraFiles, runInfo: info, resume: resume)
+        let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: spec.extraFiles, runInfo: info,
+                                                    reporter: TerminalReporter(), resume: resume)
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
                      summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
     }
@@ -65,7 +66,7 @@ struct TrainCommand: ParsableCommand {
         printError("train: \(data.count) rows, \(data.featureNames.count) features, labels [\(labels.joined(separator: ", "))], MLP \(([data.featureNames.count] + mlp.hidden + [labels.count]).map(String.init).joined(separator: "-"))")
         let runURL = URL(fileURLWithPath: out)
         let summary = try Trainer(options: o).train(mlp, on: data, run: runURL, runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path, "model": "mlp"],
-                                                    resume: resume)
+                                                    reporter: TerminalReporter(), resume: resume)
         print(String(format: "trained %d steps in %.1f s, final loss %.4f; run written to %@", summary.steps, summary.seconds, summary.finalLoss, runURL.path))
     }
 

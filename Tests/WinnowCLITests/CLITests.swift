@@ -15,6 +15,9 @@ import Testing
         let t = try CLI.trainTiny(run)
         #expect(t.status == 0, "train failed: \(t.stderr)")
         #expect(t.stdout.contains("trained"))
+        // Progress on stderr: plain lines with rate and ETA when not on a terminal, ending at 100 %.
+        let progress = t.stderr.split(separator: "\n").filter { $0.hasPrefix("train: ") && $0.contains("step/s") && $0.contains("ETA") }
+        #expect(progress.last?.hasPrefix("train: 100% ") == true, "no training progress: \(t.stderr)")
         let fm = FileManager.default
         for f in ["config.json", "vocab.txt", "winnow.json", "model.safetensors", "trainer_state.json", "dynamics.safetensors"] {
             #expect(fm.fileExists(atPath: run.appendingPathComponent(f).path), "missing \(f)")

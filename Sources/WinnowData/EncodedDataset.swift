@@ -24,6 +24,15 @@ public struct EncodedDataset: Sendable {
     /// Number of examples.
     public var count: Int { encodings.count }
 
+    /// Examples longest first (ties in input order): inference batches then pad little, and the first
+    /// batch sizes the model's workspace once for the whole pass.
+    public var longestFirstOrder: [Int] {
+        (0..<count).sorted { a, b in
+            let la = encodings[a].inputIDs.count, lb = encodings[b].inputIDs.count
+            return la != lb ? la > lb : a < b
+        }
+    }
+
     /// Encodes `data`; a label outside `labels` is an error naming file and line.
     /// `null` replaces every input with the empty text (the PVI null model's inputs).
     public init(_ data: JSONLDataset, tokenizer: any TextTokenizer, labels: [String], maxLength: Int,

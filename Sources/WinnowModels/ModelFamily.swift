@@ -121,14 +121,15 @@ extension SequenceClassifier {
     /// Number of classes.
     public var numLabels: Int { labelNames.count }
 
-    /// Predicted class and probabilities for every example, in inference mode.
+    /// Predicted class and probabilities for every example, in inference mode. Batches run longest
+    /// first (less padding); the results are in input order.
     ///
     ///     let (predicted, probabilities) = model.predict(encoded)
     public func predict(_ data: EncodedDataset, batchSize: Int = 64,
                         progress: (any ProgressTask)? = nil) -> (predictions: [Int32], probabilities: [[Float]]) {
         var preds = [Int32](repeating: 0, count: data.count)
         var probs = [[Float]](repeating: [], count: data.count)
-        for batch in data.batches(size: batchSize, order: data.sequentialOrder) {
+        for batch in data.batches(size: batchSize, order: data.longestFirstOrder) {
             let p = softmax(inferenceLogits(batch))
             let L = p.shape[1]
             for b in 0..<batch.size {

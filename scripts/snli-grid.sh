@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The SNLI-20k grid of README ("SNLI with a pretrained encoder"): issue 21's reference table run with
+# Winnow. MiniLM (models/minilm) fine-tuned with a fresh head, AdamW lr 5e-5, batch 32, max length 64,
+# 10 % warm-up then linear decay, 2 epochs, on the first 20,000 pairs of data/snli/train.jsonl (already
+# shuffled with random.Random(0) by scripts/fetch-data.sh snli). Scores come from one full run (seed 0,
+# 4 evenly spaced checkpoints); each row prunes with dataset z-scores, retrains with seeds 0..2 and is
+# evaluated on the 9,824 official test pairs.
+#
+# Usage: scripts/snli-grid.sh [KEEP...]   (default: 0.5 0.3 1.0; 1.0 = the full-data rows)
+# Writes OUT/results.csv (row,keep,seed,accuracy,macro_f1,examples), one line per finished retraining,
+# and prints mean ± sample std per row. Rerun to resume: finished retrainings are skipped. Each
+# retraining takes about 5 minutes on 2 cores at keep 0.5 (the whole grid about 5 hours).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+W=${W:-.build/release/winnow}
+OUT=${OUT:-runs/snli}
+SEEDS=${SEEDS:-3}
+TEST=data/snli/test.jsonl
+TRAIN=$OUT/train20k.jsonl
+HP=(--init models/minilm --epochs 2 --lr 5e-5 --batch-size 32 --max-length 64)
+
+[ -f data/snli/train.jsonl ] || { echo "snli-grid: data/snli/train.jsonl missing; run scripts/fetch-data.sh snli" >&2; exit 1; }
+[ -f models/minilm/model.safetensors ] || { echo "snli-grid: models/minilm missing; run scripts/fetch-pretrained.sh minilm" >&2; exit 1; }
+mkdir -p "$OUT/scores" "$OUT/subsets" "$OUT/runs"
+[ -f "$TRAIN" ] || { head -n 20000 data/snli/train.jsonl > "$TRAIN.tmp"; mv "$TRAIN.tmp" "$TRAIN"; }
+
+# The scoring run (seed 0, 4 checkpoints, dynamics); it is also the full-data row of seed 0.
+if [ ! -f "$OUT/full/trainer_state.json" ]; then
+    rm -rf "$OUT/full.partial"
+    $W train --data "$TRAIN" "${HP[@]}" --checkpoints 4 --seed 0 --out "$OUT/full.partial"
+    mv "$OUT/full.partial" "$OUT/full"
+fi
+score() {   # score NAME METHOD [ARGS...]
+    local name=$1 method=$2; shift 2
+    [ -f "$OUT/scores/$name.csv" ] || $W score "$method" --run "$OUT/full" --data "$TRAIN" --max-length 64 "$@" --out "$OUT/scores/$name.csv"
+}
+score forgetting forgetting
+score aum aum
+score vog vog
+# EL2N at the end of epoch 1: the second of the 4 checkpoints.
+EPOCH1=$(ls -d "$OUT"/full/checkpoint-* | sed 's/.*checkpoint-//' | sort -n | sed -n 2p)
+score el2n-epoch1 el2n --checkpoints "$EPOCH1"
+
+# Rows: NAME SCORE SELECT SAMPLING (every row normalises with dataset z-scores).
+ROWS=(
+    "random - random top"
+    "forgetting-easy-top forgetting easy top"
+    "el2n-epoch1-stratified el2n-epoch1 hard stratified"
+    "vog-hard-softmax vog hard softmax"
+    "vog-easy-softmax vog easy softmax"
+    "aum-easy-top aum easy top"
+    "vog-hard-top vog hard top"
+    "el2n-epoch1-hard-top el2n-epoch1 hard top"
+)
+RESULTS=$OUT/results.csv
+[ -f "$RESULTS" ] || echo "row,keep,seed,accuracy,macro_f1,examples" > "$RESULTS"
+done_already() { grep -q "^$1,$2,$3," "$RESULTS"; }
+record() {   # record ROW KEEP SEED RUN EXAMPLES
+    local json acc f1
+    json=$($W eval --run "$4" --data "$TEST" --max-length 64 --json)
+    acc=$(printf '%s' "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["accuracy"])')
+    f1=$(printf '%s' "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["macro_f1"])')
+    echo "$1,$2,$3,$acc,$f1,$5" >> "$RESULTS"
+    echo "snli-grid: $1 keep $2 seed $3: accuracy $acc"
+}
+retrain() {   # retrain ROW KEEP SEED DATA
+    local run=$OUT/runs/$1-k$2-s$3
+    rm -rf "$run"
+    $W train --data "$4" "${HP[@]}" --seed "$3" --no-dynamics --out "$run"
+    record "$1" "$2" "$3" "$run" "$(wc -l < "$4")"
+    rm -rf "$run"
+}
+
+for keep in "${@:-0.5 0.3 1.0}"; do
+  for k in $keep; do
+    for seed in $(seq 0 $((SEEDS - 1))); do
+        if [ "$k" = 1.0 ]; then
+            done_already full 1.0 "$seed" && continue
+            if [ "$seed" = 0 ]; then record full 1.0 0 "$OUT/full" 20000; else retrain full 1.0 "$seed" "$TRAIN"; fi
+            continue
+        fi
+        for row in "${ROWS[@]}"; do
+            read -r name scores select sampling <<< "$row"
+            done_already "$name" "$k" "$seed" && continue
+            subset=$OUT/subsets/$name-k$k-s$seed.jsonl
+            if [ "$name" = random ]; then
+                $W prune --scores "$OUT/scores/forgetting.csv" --data "$TRAIN" --keep "$k" --select random --seed "$seed" --out "$subset"
+            else
+                $W prune --scores "$OUT/scores/$scores.csv" --data "$TRAIN" --keep "$k" --select "$select" \
+                    --sampling "$sampling" --normalize dataset --seed "$seed" --out "$subset"
+            fi
+            retrain "$name" "$k" "$seed" "$subset"
+        done
+    done
+  done
+done
+
+# Mean ± sample std per row and keep.
+python3 - "$RESULTS" <<'EOF'
+import csv, statistics, sys
+rows = {}
+for r in csv.DictReader(open(sys.argv[1])):
+    rows.setdefault((r["row"], r["keep"]), []).append(100 * float(r["accuracy"]))
+for (row, keep), a in rows.items():
+    sd = statistics.stdev(a) if len(a) > 1 else float("nan")
+    print(f"{row:28s} keep {keep}: {statistics.mean(a):.2f} ± {sd:.2f} ({len(a)} seeds)")
+EOF

@@ -70,8 +70,12 @@ public struct EncodedDataset: Sendable {
                     throw WinnowError.invalidFile(path: url.path, line: ex.line,
                         reason: "input id \(bad) is outside the vocabulary (size \(tokenizer.vocabularySize))")
                 }
+            } else if let text = ex.text {
+                e = tokenizer.encode(text, pair: ex.pair, maxLength: maxLength)
             } else {
-                e = tokenizer.encode(ex.text ?? "", pair: ex.pair, maxLength: maxLength)
+                throw WinnowError.invalidFile(path: url.path, line: ex.line, reason:
+                    "holds \(ex.messages != nil ? "messages" : "prompt and completion"), which only a decoder (causal language model) reads; "
+                    + "a classifier needs a text field")
             }
             encodings.append(e)
             self.labels.append(y)

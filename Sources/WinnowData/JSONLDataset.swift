@@ -17,6 +17,10 @@ public struct Example: Sendable {
     public var inputIDs: [Int32]?
     /// The line's `token_type_ids` (0 or 1, one per input id); nil when absent, which means all 0.
     public var tokenTypeIDs: [Int32]?
+    /// Instruction data for decoders: the prompt and the completion (the loss is on the completion).
+    public var prompt: String?, completion: String?
+    /// Instruction data for decoders in the chat format: (role, content) per message.
+    public var messages: [(role: String, content: String)]?
 }
 
 /// Field names used to read a JSONL file (docs/contracts.md §2).
@@ -205,6 +209,22 @@ package struct JSONLReader {
                     return v
                 }
             }
+        } else if fields.text == nil, let m = d["messages"] {
+            guard let list = m as? [Any], !list.isEmpty else {
+                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "messages is not a non-empty list")
+            }
+            ex.messages = try list.enumerated().map { i, item in
+                guard let o = item as? [String: Any], let role = o["role"] as? String, let content = o["content"] as? String else {
+                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "messages[\(i)] is not an object with string 'role' and 'content'")
+                }
+                return (role, content)
+            }
+        } else if fields.text == nil, d["prompt"] != nil || d["completion"] != nil {
+            guard let p = d["prompt"] as? String, let c = d["completion"] as? String else {
+                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "prompt and completion must both be strings")
+            }
+            ex.prompt = p
+            ex.completion = c
         } else if let tf = fields.text {
             guard let t = d[tf] else {
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "missing text field '\(tf)'")
@@ -240,7 +260,7 @@ package struct JSONLReader {
     }
 
     private mutating func detect(_ d: [String: Any], path: String, line: Int, requireLabels: Bool) throws {
-        if fields.text == nil && d["input_ids"] == nil {
+        if fields.text == nil && d["input_ids"] == nil && d["messages"] == nil && !(d["prompt"] != nil && d["completion"] != nil) {
             fields.text = FieldNames.textCandidates.first { d[$0] != nil }
             if fields.text == nil {
                 throw WinnowError.invalidFile(path: path, line: line, reason:

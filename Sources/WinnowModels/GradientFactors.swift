@@ -16,6 +16,10 @@ public struct GradientFactors: @unchecked Sendable {
         case rows(Tensor)
         /// An embedding table: row ids[t] receives D[t, :].
         case embedding(d: FactorRows, ids: [Int32], offsets: [Int32], tableRows: Int)
+        /// An embedding table that is also the output layer (tied `lm_head`): the embedding part as in
+        /// `.embedding`, plus a linear part with inputs `headA` [rows, C] and output gradients `headG`
+        /// [rows, V] over each example's rows `headOffsets`; norms and dots include the cross terms.
+        case tiedEmbedding(d: FactorRows, ids: [Int32], offsets: [Int32], headA: FactorRows, headG: FactorRows, headOffsets: [Int32])
     }
 
     /// Number of examples (or sample groups) the factors describe.
@@ -34,6 +38,9 @@ public struct GradientFactors: @unchecked Sendable {
                 perPart = max(perPart, ck_grad_norms_linear_work_size(Int32(maxLength(off)), Int32(a.width), Int32(g.width)))
             case let .embedding(d, _, _, _):
                 perPart = max(perPart, d.width)
+            case let .tiedEmbedding(d, _, off, a, g, hoff):
+                perPart = max(perPart, d.width * maxLength(off),
+                              ck_grad_norms_linear_work_size(Int32(maxLength(hoff)), Int32(a.width), Int32(g.width)))
             default:
                 break
             }
@@ -64,6 +71,21 @@ public struct GradientFactors: @unchecked Sendable {
                                 ck_grad_norms_embedding(base + m0, w, d.ptr, Int32(d.ld), idp.baseAddress, offp.baseAddress! + m0,
                                                         M, Int32(d.width), scale)
                             }
+                        }
+                    case let .tiedEmbedding(d, ids, off, a, g, hoff):
+                        ids.withUnsafeBufferPointer { idp in
+                            off.withUnsafeBufferPointer { offp in
+                                ck_grad_norms_embedding(base + m0, w, d.ptr, Int32(d.ld), idp.baseAddress, offp.baseAddress! + m0,
+                                                        M, Int32(d.width), scale)
+                            }
+                        }
+                        hoff.withUnsafeBufferPointer { hp in
+                            ck_grad_norms_linear(base + m0, w, a.ptr, Int32(a.ld), g.ptr, Int32(g.ld), hp.baseAddress! + m0, M,
+                                                 Int32(a.width), Int32(g.width), scale)
+                        }
+                        for m in r {
+                            base[m] += 2 * scale * Float(tiedCross(d: d, ids: ids, rows: Int(off[m])..<Int(off[m + 1]),
+                                                                   a: a, g: g, headRows: Int(hoff[m])..<Int(hoff[m + 1]), work: w))
                         }
                     }
                 }
@@ -119,11 +141,52 @@ public struct GradientFactors: @unchecked Sendable {
                                                d2.ptr, Int32(d2.ld), i2.baseAddress, o2.baseAddress, Int32(M2), Int32(C), scale)
                     } }
                 } }
+            case let (.tiedEmbedding(d1, ids1, off1, a1, g1, hoff1), .tiedEmbedding(d2, ids2, off2, a2, g2, hoff2)):
+                // <E1 + H1, E2 + H2>: the embedding and linear parts, then both cross terms.
+                let embedding1 = Entry.embedding(d: d1, ids: ids1, offsets: off1, tableRows: 0)
+                let embedding2 = Entry.embedding(d: d2, ids: ids2, offsets: off2, tableRows: 0)
+                let head1 = Entry.linear(a: a1, g: g1, offsets: hoff1, weight: true, bias: false)
+                let head2 = Entry.linear(a: a2, g: g2, offsets: hoff2, weight: true, bias: false)
+                var parts1 = GradientFactors(count: M1), parts2 = GradientFactors(count: M2)
+                parts1.entries = [embedding1, head1]
+                parts2.entries = [embedding2, head2]
+                parts1.addDots(with: parts2, into: out, ldo: ldo, scale: scale)
+                let maxRows = max(zip(off1.dropFirst(), off1).map { Int($0 - $1) }.max() ?? 0, zip(off2.dropFirst(), off2).map { Int($0 - $1) }.max() ?? 0)
+                let maxHead = max(zip(hoff1.dropFirst(), hoff1).map { Int($0 - $1) }.max() ?? 0, zip(hoff2.dropFirst(), hoff2).map { Int($0 - $1) }.max() ?? 0)
+                let scratch = Tensor(uninitializedShape: [max(1, maxRows * maxHead)])
+                for i in 0..<M1 {
+                    for j in 0..<M2 {
+                        let e1h2 = tiedCross(d: d1, ids: ids1, rows: Int(off1[i])..<Int(off1[i + 1]), a: a2, g: g2,
+                                             headRows: Int(hoff2[j])..<Int(hoff2[j + 1]), work: scratch.buffer.base)
+                        let e2h1 = tiedCross(d: d2, ids: ids2, rows: Int(off2[j])..<Int(off2[j + 1]), a: a1, g: g1,
+                                             headRows: Int(hoff1[i])..<Int(hoff1[i + 1]), work: scratch.buffer.base)
+                        out[i * ldo + j] += scale * Float(e1h2 + e2h1)
+                    }
+                }
             default:
                 preconditionFailure("addDots: factor kinds differ")
             }
         }
     }
+}
+
+/// <E, H> of an embedding-table gradient E (row ids[t] receives D[t, :] for t in `rows`) and a linear
+/// layer's weight gradient H = G^T A over `headRows` (the output layer tied to that table):
+/// sum_t sum_r G[r, ids[t]] (D[t, :] . A[r, :]). `work` holds rows.count * headRows.count floats.
+func tiedCross(d: FactorRows, ids: [Int32], rows: Range<Int>, a: FactorRows, g: FactorRows, headRows: Range<Int>,
+               work: UnsafeMutablePointer<Float>) -> Double {
+    let nt = rows.count, nr = headRows.count
+    guard nt > 0, nr > 0 else { return 0 }
+    // P = D_rows A_headRows^T [nt, nr]
+    ck_gemm(work, Int32(nr), d.ptr + rows.lowerBound * d.ld, Int32(d.ld), a.ptr + headRows.lowerBound * a.ld, Int32(a.ld),
+            Int32(nt), Int32(nr), Int32(d.width), Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 0)
+    var s = 0.0
+    let gp = g.ptr
+    for (ti, t) in rows.enumerated() {
+        let v = Int(ids[t])
+        for (ri, r) in headRows.enumerated() { s += Double(gp[r * g.ld + v]) * Double(work[ti * nr + ri]) }
+    }
+    return s
 }
 
 /// Rows [0, rows) of a matrix stored in `storage` from element `offset` with row stride `ld` and
@@ -132,7 +195,7 @@ public struct GradientFactors: @unchecked Sendable {
 /// the buffer only if these factors are still alive (TracIn's kept test factors), never corrupting them.
 package struct FactorRows {
     let storage: Tensor
-    let offset: Int, ld: Int, width: Int, rows: Int
+    package let offset: Int, ld: Int, width: Int, rows: Int
 
     init(packed t: Tensor) {
         storage = t

@@ -66,19 +66,15 @@ final class GradientProjector {
             case let .rows(v):
                 blocks.append(apply(v, key: "\(ei).rows", k: min(v.shape[1], dim)))
             case let .embedding(dv, ids, off, tableRows):
-                let d = dv.dense
-                let k1 = min(tableRows, r)
-                var a: Tensor
-                if k1 < tableRows {
-                    let q = frame("\(ei).in", n: tableRows, k: k1)
-                    let s = (Float(tableRows) / Float(k1)).squareRoot()
-                    a = Tensor(shape: [ids.count, k1])
-                    for (t, id) in ids.enumerated() { for j in 0..<k1 { a.mptr[t * k1 + j] = s * q.ptr[Int(id) * k1 + j] } }
-                } else {
-                    a = Tensor(shape: [ids.count, tableRows])
-                    for (t, id) in ids.enumerated() { a.mptr[t * tableRows + Int(id)] = 1 }
-                }
-                blocks.append(perExampleOuter(apply(d, key: "\(ei).out", k: min(d.shape[1], r)), a, off))
+                blocks.append(embeddingBlock(dv, ids: ids, offsets: off, tableRows: tableRows, key: "\(ei)", r: r))
+            case let .tiedEmbedding(dv, ids, off, av, gv, hoff):
+                // The table's gradient E + G^T A, projected with the same frames on both sides: P(E) + P(H).
+                let V = gv.width
+                var blk = embeddingBlock(dv, ids: ids, offsets: off, tableRows: V, key: "\(ei)", r: r)
+                let head = perExampleOuter(apply(av.dense, key: "\(ei).out", k: min(av.width, r)),
+                                           apply(gv.dense, key: "\(ei).in", k: min(V, r)), hoff)
+                for i in 0..<blk.count { blk.mptr[i] += head.ptr[i] }
+                blocks.append(blk)
             }
         }
         let total = blocks.reduce(0) { $0 + $1.shape[1] }
@@ -90,6 +86,23 @@ final class GradientProjector {
             col += w
         }
         return out
+    }
+
+    /// Row m: the projected embedding-table gradient of example m (row ids[t] receives D[t, :]).
+    func embeddingBlock(_ dv: FactorRows, ids: [Int32], offsets off: [Int32], tableRows: Int, key: String, r: Int) -> Tensor {
+        let d = dv.dense
+        let k1 = min(tableRows, r)
+        var a: Tensor
+        if k1 < tableRows {
+            let q = frame("\(key).in", n: tableRows, k: k1)
+            let s = (Float(tableRows) / Float(k1)).squareRoot()
+            a = Tensor(shape: [ids.count, k1])
+            for (t, id) in ids.enumerated() { for j in 0..<k1 { a.mptr[t * k1 + j] = s * q.ptr[Int(id) * k1 + j] } }
+        } else {
+            a = Tensor(shape: [ids.count, tableRows])
+            for (t, id) in ids.enumerated() { a.mptr[t * tableRows + Int(id)] = 1 }
+        }
+        return perExampleOuter(apply(d, key: "\(key).out", k: min(d.shape[1], r)), a, off)
     }
 
     /// Row m: vec(G_m^T A_m) over the example's rows [off[m], off[m+1]).

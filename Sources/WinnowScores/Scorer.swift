@@ -13,10 +13,7 @@ public enum Scorer {
     public static func score(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames = FieldNames(),
                              options o: ScoreOptions, nullRun: URL? = nil) throws -> ScoreResult {
         if ModelLoader.isCausalLM(run) {
-            guard method == .loss else {
-                throw WinnowError.invalidOption(name: "method", reason: "'\(method)' is not available for causal language models yet (loss is)")
-            }
-            return try LanguageModelLoss.score(model: run, data: data, fields: fields, options: o)
+            return try DecoderScores.score(method, model: run, data: data, fields: fields, options: o)
         }
         switch method {
         case .forgetting, .cartography, .aum:

@@ -158,11 +158,23 @@ struct LlamaDecoder: Sendable {
         let scale = 1 / Float(HS).squareRoot()
         func dw(_ i: Int) -> UnsafeMutablePointer<Float>? { grads == nil ? nil : grads![i].mptr }
         let top = layers.isEmpty ? ws.x0.ptr : ws.layers[layers.count - 1].out.ptr
+        let perExample = ws.perExample
+        // Per-example RMSNorm weight gradients: each example's rows summed on their own.
+        func exampleNormGrads(_ out: inout Tensor, _ dout: UnsafePointer<Float>, _ inp: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>) {
+            out.resize([B, C])
+            let o = out.mptr, lengths = ws.lengths
+            o.update(repeating: 0, count: B * C)
+            Parallel.rows(B, width: T * C) { _, r in
+                for b in r { ck_rmsnorm_backward_weight(o + b * C, dout + b * T * C, inp + b * T * C, rstd + b * T, Int32(lengths[b]), Int32(C)) }
+            }
+        }
+        if perExample { exampleNormGrads(&ws.gFinal, ws.dHidden.ptr, top, ws.rstdFinal.ptr) }
         // dx: the gradient at the current residual stream, carried down the layers.
         Self.rmsnormBackward(ws.dx.mptr, dw(norm), ws.dHidden.ptr, top, p[norm].ptr, ws.rstdFinal.ptr, rows: N, cols: C, accumulate: false)
         for li in stride(from: layers.count - 1, through: 0, by: -1) {
             let layer = layers[li], a = ws.layers[li]
             let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
+            if perExample { a.dOut.resize([N, C]); a.dOut.mptr.update(from: ws.dx.ptr, count: N * C) }   // d(layer output), down_proj's
             // Feed-forward: out = mid + down(act); the residual passes dx on to mid.
             ck_gemm(ws.dAct.mptr, Int32(I), ws.dx.ptr, Int32(C), p[layer.down].ptr, Int32(I), Int32(N), Int32(I), Int32(C),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
@@ -177,6 +189,7 @@ struct LlamaDecoder: Sendable {
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
             if let g = dw(layer.gate) { ck_gemm(g, Int32(C), a.dGate.ptr, Int32(I), a.h2.ptr, Int32(C), Int32(I), Int32(C), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1) }
             if let g = dw(layer.up) { ck_gemm(g, Int32(C), a.dUp.ptr, Int32(I), a.h2.ptr, Int32(C), Int32(I), Int32(C), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1) }
+            if perExample { exampleNormGrads(&a.gPost, ws.dh.ptr, a.mid.ptr, a.rstd2.ptr) }
             Self.rmsnormBackward(ws.dx.mptr, dw(layer.postNorm), ws.dh.ptr, a.mid.ptr, p[layer.postNorm].ptr, a.rstd2.ptr, rows: N, cols: C,
                                  accumulate: true)
             a.dMid.mptr.update(from: ws.dx.ptr, count: N * C)          // d(mid), kept for per-example gradients
@@ -223,6 +236,7 @@ struct LlamaDecoder: Sendable {
                 ck_linear_backward(nil, 0, dw(layer.v), layer.vBias.flatMap { dw($0) }, dv, Int32(KV), a.h1.ptr, Int32(C), p[layer.v].ptr,
                                    Int32(N), Int32(C), Int32(KV))
             }
+            if perExample { exampleNormGrads(&a.gIn, ws.dh.ptr, x, a.rstd1.ptr) }
             Self.rmsnormBackward(ws.dx.mptr, dw(layer.inputNorm), ws.dh.ptr, x, p[layer.inputNorm].ptr, a.rstd1.ptr, rows: N, cols: C,
                                  accumulate: true)
         }
@@ -247,6 +261,9 @@ package final class LlamaWorkspace: @unchecked Sendable {
         // Gradients at the linear layers' outputs, kept per layer for per-example gradient work.
         var dqkv = Tensor(shape: [0]), dk = Tensor(shape: [0]), dv = Tensor(shape: [0])
         var dGate = Tensor(shape: [0]), dUp = Tensor(shape: [0]), dMid = Tensor(shape: [0])
+        // Kept by a per-example backward only: d(layer output) [N, C], and each example's gradients of
+        // the input and post-attention norm weights [B, C].
+        var dOut = Tensor(shape: [0]), gIn = Tensor(shape: [0]), gPost = Tensor(shape: [0])
     }
 
     var B = 0, T = 0
@@ -257,6 +274,11 @@ package final class LlamaWorkspace: @unchecked Sendable {
     var k = Tensor(shape: [0]), v = Tensor(shape: [0]), attWork = Tensor(shape: [0]), attWorkSize = 0
     var dHidden = Tensor(shape: [0]), dx = Tensor(shape: [0]), dh = Tensor(shape: [0])
     var dAct = Tensor(shape: [0]), dAttn = Tensor(shape: [0]), dInputsEmbeds = Tensor(shape: [0])
+    /// Set by a per-example backward: keep what per-example gradient factors read (`Layer.dOut`,
+    /// `gIn`, `gPost`, `gFinal`); `lengths` are the examples' real tokens.
+    var perExample = false
+    var lengths: [Int] = []
+    var gFinal = Tensor(shape: [0])
 
     func prepare(B: Int, T: Int, config c: LlamaConfig) {
         self.B = B

@@ -23,6 +23,8 @@ public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unche
     // The last forward's target rows, their targets and per-row losses and probabilities.
     var rows: [Int] = [], rowTargets: [Int32] = []
     var logits = Tensor(shape: [0]), probs = Tensor(shape: [0]), rowLosses = Tensor(shape: [0])
+    /// The final hidden states of the target rows [R, C] of the last per-example backward (the head's inputs).
+    var headInput = Tensor(shape: [0])
     /// Per-sample mean target loss of the last forward (0 for samples without targets).
     public private(set) var lastSampleLosses: [Double] = []
     /// Target tokens per sample in the last forward.

@@ -1,0 +1,186 @@
+import Foundation
+import WinnowCore
+
+/// One decoder example as token ids and the tokens its loss is on (docs/contracts.md §2b).
+public struct DecoderEncoding: Sendable, Equatable {
+    /// Token ids, special tokens included, at most the encoder's maximum length.
+    public var ids: [Int32]
+    /// Whether the model's prediction of token j (from position j - 1) is scored; false for token 0.
+    public var scored: [Bool]
+
+    /// Ids and their scored flags (the same count).
+    public init(ids: [Int32], scored: [Bool]) {
+        precondition(ids.count == scored.count, "DecoderEncoding: \(ids.count) ids, \(scored.count) flags")
+        self.ids = ids
+        self.scored = scored
+    }
+
+    /// Number of scored tokens.
+    public var scoredCount: Int { scored.lazy.filter { $0 }.count }
+
+    /// Next-token targets per position of a row of `length` (the row padded to it): the id of token
+    /// j + 1 at position j when that token is scored, else -1.
+    public func targets(length: Int) -> [Int32] {
+        var t = [Int32](repeating: -1, count: length)
+        for j in 1..<max(1, ids.count) where scored[j] { t[j - 1] = ids[j] }
+        return t
+    }
+}
+
+/// What a decoder model folder says about its text format: the end-of-sequence id (appended after a
+/// completion) and its chat template, which Winnow applies only when it is ChatML.
+public struct DecoderTemplate: Sendable, Equatable {
+    /// The model's end-of-sequence token (`eos_token_id` / `eos_token`), nil when it declares none.
+    public var eosID: Int32?
+    /// The chat template as stored (a Jinja source), nil when the model has none.
+    public var chatTemplate: String?
+    /// The system message ChatML templates such as SmolLM2's insert when the conversation has none.
+    public var defaultSystem: String?
+
+    /// A template from its parts.
+    public init(eosID: Int32?, chatTemplate: String?) {
+        self.eosID = eosID
+        self.chatTemplate = chatTemplate
+        defaultSystem = chatTemplate.flatMap(Self.defaultSystemMessage)
+    }
+
+    /// Whether the chat template writes ChatML turns (`<|im_start|>role\ncontent<|im_end|>\n`).
+    public var isChatML: Bool {
+        guard let t = chatTemplate else { return false }
+        return t.contains("<|im_start|>") && t.contains("<|im_end|>") && t.contains("message['role']") && t.contains("message['content']")
+    }
+
+    /// The default system message of a ChatML template (`<|im_start|>system\n...<|im_end|>` written
+    /// when the first message is not a system message).
+    static func defaultSystemMessage(_ t: String) -> String? {
+        guard t.contains("messages[0]['role'] != 'system'") else { return nil }
+        for newline in ["\n", "\\n"] {
+            let open = "<|im_start|>system" + newline
+            guard let a = t.range(of: open), let b = t.range(of: "<|im_end|>", range: a.upperBound..<t.endIndex) else { continue }
+            return String(t[a.upperBound..<b.lowerBound])
+        }
+        return nil
+    }
+
+    /// The template of a model folder (or of the `.gguf` file `folder` names): GGUF metadata
+    /// (`tokenizer.chat_template`, `tokenizer.ggml.eos_token_id`), else `tokenizer_config.json`
+    /// (`chat_template`, `eos_token`) with `config.json`'s `eos_token_id`.
+    ///
+    /// - Throws: `WinnowError.invalidFile` when a file is present but malformed.
+    public static func load(folder: URL, tokenizer: ByteLevelBPETokenizer) throws -> DecoderTemplate {
+        if let g = Tokenizers.ggufFile(in: folder) {
+            let m = try GGUFFile(url: g).metadata
+            let eos = m["tokenizer.ggml.eos_token_id"]?.int.map { Int32($0) }
+            return DecoderTemplate(eosID: eos, chatTemplate: m["tokenizer.chat_template"]?.string)
+        }
+        var eos: Int32? = nil
+        var template: String? = nil
+        func json(_ name: String) throws -> [String: Any]? {
+            let url = folder.appendingPathComponent(name)
+            guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+            guard let d = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+                throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not a JSON object")
+            }
+            return d
+        }
+        if let c = try json("config.json") {
+            if let n = c["eos_token_id"] as? NSNumber { eos = Int32(n.intValue) }
+            else if let l = c["eos_token_id"] as? [NSNumber], let first = l.first { eos = Int32(first.intValue) }
+        }
+        if let tc = try json("tokenizer_config.json") {
+            template = tc["chat_template"] as? String
+            let name = (tc["eos_token"] as? String) ?? ((tc["eos_token"] as? [String: Any])?["content"] as? String)
+            if let name, let id = tokenizer.addedTokens.first(where: { $0.content == name })?.id { eos = id }
+        }
+        return DecoderTemplate(eosID: eos, chatTemplate: template)
+    }
+}
+
+/// Turns decoder examples into ids and scored tokens (docs/contracts.md §2b):
+/// - `text`: the tokenizer's encoding (with the BOS/EOS it adds); every token after the first is scored.
+/// - `prompt` + `completion`: ids of prompt + completion (one string, as TRL tokenizes it) then EOS;
+///   the completion's tokens and the EOS are scored. A prompt that leaves no room for a completion token
+///   within `maxLength` is an error.
+/// - `messages`: ChatML turns `<|im_start|>ROLE\nCONTENT<|im_end|>\n` (with the template's default
+///   system message when the first message is not a system message); the assistant turns' content and
+///   their `<|im_end|>` are scored. A model whose chat template is not ChatML is refused.
+/// Longer examples are truncated to `maxLength` tokens (the end is dropped).
+public struct DecoderEncoder: Sendable {
+    /// The model's tokenizer.
+    public let tokenizer: ByteLevelBPETokenizer
+    /// The model's EOS and chat template.
+    public let template: DecoderTemplate
+    /// Tokens per example after truncation.
+    public let maxLength: Int
+
+    /// An encoder for a model's tokenizer and template.
+    public init(tokenizer: ByteLevelBPETokenizer, template: DecoderTemplate, maxLength: Int) {
+        self.tokenizer = tokenizer
+        self.template = template
+        self.maxLength = maxLength
+    }
+
+    /// The tokenizer and template of a decoder model folder (or GGUF file).
+    ///
+    /// - Throws: `WinnowError` when the folder's tokenizer is not byte-level BPE or a file is malformed.
+    public init(folder: URL, maxLength: Int) throws {
+        guard let tok = try Tokenizers.load(folder: folder) as? ByteLevelBPETokenizer else {
+            throw WinnowError.invalidFile(path: folder.path, line: nil, reason: "a decoder needs a byte-level BPE tokenizer (GGUF or tokenizer.json)")
+        }
+        try self.init(tokenizer: tok, template: DecoderTemplate.load(folder: folder, tokenizer: tok), maxLength: maxLength)
+    }
+
+    /// The encoding of one example read from `url` (for error messages).
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the file and line when the prompt does not fit, the
+    ///   chat template is not ChatML, an id is outside the vocabulary, or the example has no text.
+    public func encode(_ ex: Example, url: URL) throws -> DecoderEncoding {
+        func fail(_ why: String) -> WinnowError { .invalidFile(path: url.path, line: ex.line, reason: why) }
+        var ids: [Int32] = [], scored: [Bool] = []
+        func add(_ part: [Int32], _ s: Bool) { ids += part; scored += [Bool](repeating: s, count: part.count) }
+        if let given = ex.inputIDs {
+            if let bad = given.first(where: { $0 < 0 || Int($0) >= tokenizer.vocabularySize }) {
+                throw fail("input id \(bad) is outside the vocabulary (size \(tokenizer.vocabularySize))")
+            }
+            add(given, true)
+        } else if let text = ex.text {
+            add(tokenizer.encode(text, pair: ex.pair, maxLength: maxLength).inputIDs, true)   // specials kept, as transformers truncates
+        } else if let prompt = ex.prompt, let completion = ex.completion {
+            if let b = tokenizer.bosID { add([b], false) }
+            let p = tokenizer.ids(prompt), full = tokenizer.ids(prompt + completion)
+            // The completion starts where the prompt's own ids end (TRL's completion mask).
+            let cut = full.starts(with: p) ? p.count : commonPrefix(p, full)
+            add(Array(full[..<cut]), false)
+            add(Array(full[cut...]), true)
+            if let e = template.eosID { add([e], true) }
+        } else if let messages = ex.messages {
+            guard template.isChatML else {
+                throw fail(template.chatTemplate == nil
+                    ? "holds messages, but the model has no chat template; give prompt and completion instead"
+                    : "holds messages, but the model's chat template is not ChatML, which is the only one Winnow applies; give prompt and completion instead")
+            }
+            var turns = messages
+            if let sys = template.defaultSystem, messages.first?.role != "system" { turns.insert(("system", sys), at: 0) }
+            for (role, content) in turns {
+                add(tokenizer.ids("<|im_start|>" + role + "\n"), false)
+                add(tokenizer.ids(content + "<|im_end|>"), role == "assistant")
+                add(tokenizer.ids("\n"), false)
+            }
+            guard messages.contains(where: { $0.role == "assistant" }) else { throw fail("messages hold no assistant turn: nothing to score") }
+        } else {
+            throw fail("no text, prompt and completion, messages or input_ids")
+        }
+        if !scored.isEmpty { scored[0] = false }
+        if ex.prompt != nil || ex.messages != nil, let first = scored.firstIndex(of: true), first >= maxLength {
+            throw fail("the prompt is \(first) tokens, which leaves no completion token within the maximum length of \(maxLength) tokens")
+        }
+        if ids.count > maxLength { ids.removeLast(ids.count - maxLength); scored.removeLast(scored.count - maxLength) }
+        return DecoderEncoding(ids: ids, scored: scored)
+    }
+
+    private func commonPrefix(_ a: [Int32], _ b: [Int32]) -> Int {
+        var i = 0
+        while i < a.count, i < b.count, a[i] == b[i] { i += 1 }
+        return i
+    }
+}

@@ -1,0 +1,149 @@
+import CKernels
+import Foundation
+import WinnowCore
+import WinnowData
+
+/// The scores' view of a causal language model: per-example losses over chosen target tokens, EL2N
+/// over those tokens, and per-example gradient factors of each example's mean target loss (Gram form,
+/// docs/contracts.md §4). Llama-architecture decoders conform.
+public protocol DecoderScoring: CausalLanguageModel {
+    /// Where the family's tensors live (`first-layer` = `model.layers.0.*`, ...).
+    var parameterLayout: ParameterLayout { get }
+    /// Forward pass with `targets` per token row (-1: none); returns each example's mean target loss,
+    /// mean EL2N ||p - onehot||_2 over its targets, and number of targets (0: loss and EL2N are 0).
+    func targetScores(_ batch: Batch, targets: [Int32]) -> (losses: [Double], el2n: [Double], targets: [Int])
+    /// Forward and a data-only backward of the sum of the examples' mean target losses, keeping what
+    /// `gradientFactors` reads.
+    func perExampleLossBackward(_ batch: Batch, targets: [Int32])
+    /// Gradient factors of the selected tensors from the last `perExampleLossBackward` on `batch`.
+    func gradientFactors(_ batch: Batch, selection: ParameterSelection) -> GradientFactors
+}
+
+extension LlamaForCausalLM: DecoderScoring {
+    /// Tensor names, one prefix per decoder layer, the embeddings, and `lm_head` when it is not tied.
+    public var parameterLayout: ParameterLayout {
+        ParameterLayout(names: parameters.names, layerPrefixes: (0..<config.numHiddenLayers).map { "model.layers.\($0)." },
+                        embeddingPrefixes: ["model.embed_tokens."], headPrefixes: ["lm_head."])
+    }
+
+    public func targetScores(_ batch: Batch, targets: [Int32]) -> (losses: [Double], el2n: [Double], targets: [Int]) {
+        workspace.perExample = false
+        forward(batch, targets: targets)
+        return (lastSampleLosses, sampleEL2N(batch), lastSampleTargets)
+    }
+
+    /// Mean over each example's target rows of ||p - onehot(y)||_2, from the last forward's probabilities.
+    func sampleEL2N(_ batch: Batch) -> [Double] {
+        let V = config.vocabSize, T = batch.length
+        var rowValue = [Double](repeating: 0, count: rows.count)
+        let p = probs.ptr, y = rowTargets
+        rowValue.withUnsafeMutableBufferPointer { out in
+            let o = out.baseAddress!
+            Parallel.rows(rows.count, width: V) { _, r in
+                for i in r {
+                    let row = p + i * V
+                    var s = 0.0
+                    for j in 0..<V { s += Double(row[j]) * Double(row[j]) }
+                    s += 1 - 2 * Double(row[Int(y[i])])
+                    o[i] = max(0, s).squareRoot()
+                }
+            }
+        }
+        var el2n = [Double](repeating: 0, count: batch.size)
+        for (i, r) in rows.enumerated() { el2n[r / T] += rowValue[i] }
+        for b in 0..<batch.size where lastSampleTargets[b] > 0 { el2n[b] /= Double(lastSampleTargets[b]) }
+        return el2n
+    }
+
+    public func perExampleLossBackward(_ batch: Batch, targets: [Int32]) {
+        forward(batch, targets: targets)
+        let R = rows.count, V = config.vocabSize, C = config.hiddenSize, N = batch.size * batch.length, T = batch.length
+        let ws = workspace
+        ws.lengths = (0..<batch.size).map { batch.realLength($0) }
+        ws.perExample = true
+        // dlogits of row i = (p - onehot) / n_b: example b's mean over its own targets.
+        let counts = lastSampleTargets
+        let dl = probs.mptr, ys = rowTargets, rowExample = rows.map { $0 / T }
+        Parallel.rows(R, width: V) { _, r in
+            for i in r {
+                let w = 1 / Float(counts[rowExample[i]]), row = dl + i * V
+                for j in 0..<V { row[j] *= w }
+                row[Int(ys[i])] -= w
+            }
+        }
+        headInput.resize([max(1, R), C])
+        for (i, r) in rows.enumerated() { (headInput.mptr + i * C).update(from: ws.hidden.ptr + r * C, count: C) }
+        var dh = Tensor(shape: [max(1, R), C])
+        if R > 0 {
+            ck_gemm(dh.mptr, Int32(C), probs.ptr, Int32(V), parameters[headWeight].ptr, Int32(C), Int32(R), Int32(C), Int32(V),
+                    Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
+        }
+        ws.dHidden.mptr.update(repeating: 0, count: N * C)
+        for (i, r) in rows.enumerated() { (ws.dHidden.mptr + r * C).update(from: dh.ptr + i * C, count: C) }
+        var none: ParameterStore? = nil
+        decoder.backward(parameters, ws, grads: &none)
+        ws.perExample = false
+    }
+
+    public func gradientFactors(_ batch: Batch, selection sel: ParameterSelection) -> GradientFactors {
+        let ws = workspace, c = config
+        let B = batch.size, T = batch.length, C = c.hiddenSize, D = c.queryWidth, KV = c.keyValueWidth, I = c.intermediateSize
+        let lengths = ws.lengths
+        var offsets: [Int32] = [0]
+        for l in lengths { offsets.append(offsets.last! + Int32(l)) }
+        var f = GradientFactors(count: B)
+        let names = parameters.names
+        func want(_ idx: Int?) -> Bool { idx.map { sel.contains(names[$0]) } ?? false }
+        let views = lengths.allSatisfy { $0 == T }
+        func rows(_ t: Tensor, col: Int = 0, ld: Int, width: Int) -> FactorRows {
+            views ? FactorRows(view: t, offset: col, ld: ld, width: width, rows: B * T)
+                : FactorRows(packed: packRows(t.ptr + col, ld: ld, width: width, batch: batch, lengths: lengths))
+        }
+        func linear(_ w: Int, _ b: Int?, a: FactorRows, g: FactorRows) {
+            let ww = want(w), wb = want(b)
+            guard ww || wb else { return }
+            f.entries.append(.linear(a: a, g: g, offsets: offsets, weight: ww, bias: wb))
+        }
+        for (li, layer) in decoder.layers.enumerated() {
+            let a = ws.layers[li]
+            if want(layer.inputNorm) { f.entries.append(.rows(a.gIn)) }
+            if want(layer.q) || want(layer.k) || want(layer.v) || want(layer.qBias) || want(layer.kBias) || want(layer.vBias) {
+                let h1 = rows(a.h1, ld: C, width: C)
+                linear(layer.q, layer.qBias, a: h1, g: rows(a.dqkv, ld: 3 * D, width: D))
+                linear(layer.k, layer.kBias, a: h1, g: rows(a.dk, ld: KV, width: KV))
+                linear(layer.v, layer.vBias, a: h1, g: rows(a.dv, ld: KV, width: KV))
+            }
+            if want(layer.o) { linear(layer.o, nil, a: rows(a.attnOut, ld: D, width: D), g: rows(a.dMid, ld: C, width: C)) }
+            if want(layer.postNorm) { f.entries.append(.rows(a.gPost)) }
+            if want(layer.gate) || want(layer.up) {
+                let h2 = rows(a.h2, ld: C, width: C)
+                linear(layer.gate, nil, a: h2, g: rows(a.dGate, ld: I, width: I))
+                linear(layer.up, nil, a: h2, g: rows(a.dUp, ld: I, width: I))
+            }
+            if want(layer.down) {
+                linear(layer.down, nil, a: rows(a.act, ld: I, width: I), g: rows(a.dOut, ld: C, width: C))
+            }
+        }
+        if want(decoder.norm) { f.entries.append(.rows(ws.gFinal)) }
+        // The head's rows: one per target token, already packed; example b owns its targets' rows.
+        var headOffsets: [Int32] = [0]
+        for n in lastSampleTargets { headOffsets.append(headOffsets.last! + Int32(n)) }
+        let R = self.rows.count
+        let headA = FactorRows(view: headInput, offset: 0, ld: C, width: C, rows: R)
+        let headG = FactorRows(view: probs, offset: 0, ld: config.vocabSize, width: config.vocabSize, rows: R)
+        if want(decoder.embed) {
+            let d = rows(ws.dInputsEmbeds, ld: C, width: C)
+            var ids: [Int32] = []
+            if views { ids = Array(ws.ids.prefix(B * T)) } else { for b in 0..<B { ids += ws.ids[(b * T)..<(b * T + lengths[b])] } }
+            if lmHead == nil {
+                f.entries.append(.tiedEmbedding(d: d, ids: ids, offsets: offsets, headA: headA, headG: headG, headOffsets: headOffsets))
+            } else {
+                f.entries.append(.embedding(d: d, ids: ids, offsets: offsets, tableRows: config.vocabSize))
+            }
+        }
+        if let lmHead, want(lmHead) {
+            f.entries.append(.linear(a: headA, g: headG, offsets: headOffsets, weight: true, bias: false))
+        }
+        return f
+    }
+}

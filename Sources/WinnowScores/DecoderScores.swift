@@ -1,0 +1,103 @@
+import CKernels
+import Foundation
+import WinnowCore
+import WinnowData
+import WinnowModels
+import WinnowTraining
+
+/// Per-example scores on a causal language model (a Llama-family decoder: SmolLM2, Llama, Qwen2), over
+/// the tokens each example's loss is on (docs/contracts.md §2b: every token of a `text`, the completion
+/// of a `prompt` + `completion`, the assistant turns of ChatML `messages`):
+/// - `loss`: the mean next-token cross-entropy in nats (the perplexity filter; Marion et al. 2023);
+/// - `el2n`: the mean over target tokens of ||softmax(z) - onehot(y)||_2;
+/// - `grand`: ||d loss / d theta_S||_2 over the tensors `options.params` selects;
+/// - `tracin`: self-influence eta ||d loss / d theta_S||^2 (eta = `options.learningRate`, default 1),
+///   optionally randomly projected (`options.projectDim`).
+/// Gradient norms come from per-layer factors (Gram form), never from materialised per-example gradients.
+///
+///     let r = try DecoderScores.score(.grand, model: URL(fileURLWithPath: "models/smollm2"), data: url, options: o)
+public enum DecoderScores {
+    /// The methods available on decoders.
+    public static let methods: [ScoreMethod] = [.loss, .el2n, .grand, .tracin]
+
+    /// Scores of every example of `data` (a JSONL file of `text`, `prompt` + `completion` or `messages`;
+    /// labels are optional and kept for pruning by class).
+    ///
+    /// - Throws: `WinnowError.invalidOption` for a method decoders do not offer or a selection that
+    ///   matches no tensor; `WinnowError.invalidFile` naming the file and line of a bad example.
+    public static func score(_ method: ScoreMethod, model url: URL, data: URL, fields: FieldNames = FieldNames(),
+                             options o: ScoreOptions) throws -> ScoreResult {
+        guard methods.contains(method) else {
+            throw WinnowError.invalidOption(name: "method", reason:
+                "'\(method)' is not available for causal language models yet (\(methods.map(\.rawValue).joined(separator: ", ")) are)")
+        }
+        guard let model = try ModelLoader.causalLM(url) as? any DecoderScoring else {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "this causal language model cannot be scored")
+        }
+        let maxLength = min(o.maxLength, model.maxSequenceLength)
+        let encoder = try DecoderEncoder(folder: url, maxLength: maxLength)
+        let gradient = method == .grand || method == .tracin
+        let selection = gradient ? try ParameterSelection(o.params, layout: model.parameterLayout) : nil
+        let projector = method == .tracin ? o.projectDim.map { GradientProjector(dim: $0, seed: o.seed) } : nil
+        let eta = o.learningRate ?? 1
+        var reader = try JSONLReader(url: data, fields: fields, requireLabels: false)
+        reader.keepUnlabelled = true
+        var table = ExampleTable(labelNames: [])
+        var labelIndex: [String: Int32] = [:]
+        var scores: [Double] = [], losses: [Double] = [], tokens: [Double] = []
+        let bar = o.reporter.start(method.rawValue, total: max(1, reader.fileSize), unit: "B")
+        var last = 0
+        while let chunk = try reader.next(upTo: 1024) {
+            var encs: [DecoderEncoding] = []
+            for ex in chunk {
+                encs.append(try encoder.encode(ex, url: data))
+                var y: Int32 = -1
+                if let l = ex.label {
+                    if labelIndex[l] == nil { labelIndex[l] = Int32(table.labelNames.count); table.labelNames.append(l) }
+                    y = labelIndex[l]!
+                }
+                table.labels.append(y); table.lines.append(ex.line); table.ids.append(ex.id)
+            }
+            for start in stride(from: 0, to: encs.count, by: o.batchSize) {
+                let part = Array(encs[start..<min(encs.count, start + o.batchSize)])
+                let batch = Batch(encodings: part.map { Encoding(inputIDs: $0.ids, tokenTypeIDs: [Int32](repeating: 0, count: $0.ids.count)) },
+                                  labels: [Int32](repeating: -1, count: part.count), indices: Array(0..<part.count), padID: encoder.tokenizer.padID)
+                let targets = part.flatMap { $0.targets(length: batch.length) }
+                tokens += part.map { Double($0.scoredCount) }
+                switch method {
+                case .loss, .el2n:
+                    let r = model.targetScores(batch, targets: targets)
+                    scores += method == .loss ? r.losses : r.el2n
+                    losses += r.losses
+                default:
+                    model.perExampleLossBackward(batch, targets: targets)
+                    let f = model.gradientFactors(batch, selection: selection!)
+                    var sq = [Float](repeating: 0, count: batch.size)
+                    if let projector {
+                        let v = projector.project(f)
+                        let d = v.shape[1]
+                        for b in 0..<batch.size { sq[b] = Float(ck_sum_squares(v.ptr + b * d, d)) }
+                    } else {
+                        f.addNorms(into: &sq, scale: 1)
+                    }
+                    scores += sq.map { method == .grand ? Double($0).squareRoot() : eta * Double($0) }
+                }
+            }
+            bar.advance(by: reader.bytesRead - last, note: "\(scores.count) examples")
+            last = reader.bytesRead
+        }
+        bar.finish(note: "\(scores.count) examples")
+        var r = ScoreResult(method: method, scores: scores, table: table)
+        r.components = method == .el2n ? [("loss", losses), ("tokens", tokens)] : [("tokens", tokens)]
+        let over = "each example's target tokens (at most \(maxLength) tokens an example; an example without one scores 0)"
+        switch method {
+        case .loss: r.notes = ["loss = mean next-token cross-entropy (nats) over " + over]
+        case .el2n: r.notes = ["EL2N = mean ||softmax(z) - onehot(y)||_2 over " + over]
+        case .grand: r.notes = ["GraNd = ||d loss / d theta||_2 of the mean loss over \(over), over \(selection!.names.count) tensor(s) (--params \(o.params))"]
+        default:
+            r.notes = ["self-influence = eta ||d loss / d theta||^2 with eta = \(eta) of the mean loss over \(over), over \(selection!.names.count) tensor(s) (--params \(o.params))"]
+            if let p = o.projectDim { r.notes.append("approximate: gradients randomly projected (--project \(p), seed \(o.seed))") }
+        }
+        return r
+    }
+}

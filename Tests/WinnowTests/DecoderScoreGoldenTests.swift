@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowScores
+
+/// Decoder scores against PyTorch autograd, one example at a time (scripts/reference/make_decoder_score_golden.py):
+/// tiny Llamas with tied and untied output layers and a real byte-level BPE tokenizer, on text,
+/// prompt + completion and ChatML messages. Winnow scores in padded batches of 4.
+@Suite struct DecoderScoreGoldenTests {
+    static let dir = Paths.fixtures.appendingPathComponent("decoder")
+    struct Row: Decodable { let ids: [Int32]; let scored: [Bool]; let loss: Double; let el2n: Double; let sq_norm: [String: Double] }
+    let golden: [String: [String: [Row]]]
+
+    init() throws {
+        golden = try JSONDecoder().decode([String: [String: [Row]]].self, from: Data(contentsOf: Self.dir.appendingPathComponent("golden.json")))
+    }
+
+    func options(_ params: String = "all") -> ScoreOptions {
+        var o = ScoreOptions()
+        o.maxLength = 160
+        o.batchSize = 4
+        o.params = ParameterSelection.Spec(parsing: params)!
+        return o
+    }
+
+    /// Relative error within `rtol` everywhere (values below `floor` compared absolutely), and Spearman >= 0.999.
+    func expectMatch(_ got: [Double], _ want: [Double], rtol: Double, floor: Double = 1e-6, _ what: String) {
+        #expect(got.count == want.count, "\(what): \(got.count) scores, \(want.count) expected")
+        for (i, (g, w)) in zip(got, want).enumerated() {
+            #expect(abs(g - w) <= rtol * max(abs(w), floor), "\(what) example \(i): \(g) vs \(w)")
+        }
+        if want.count > 2 { #expect(Statistics.spearman(got, want) >= 0.999, "\(what): Spearman") }
+    }
+
+    @Test(arguments: ["text", "pc", "chat"])
+    func encodingsMatchTheReference(file: String) throws {
+        let url = Self.dir.appendingPathComponent(file + ".jsonl")
+        let encoder = try DecoderEncoder(folder: Self.dir.appendingPathComponent("tied"), maxLength: 160)
+        let examples = try JSONLDataset(url: url, requireLabels: false).examples
+        for (ex, row) in zip(examples, golden["tied"]![file]!) {
+            let e = try encoder.encode(ex, url: url)
+            #expect(e.ids == row.ids, "\(file) line \(ex.line): ids")
+            #expect(e.scored == row.scored, "\(file) line \(ex.line): scored tokens")
+        }
+    }
+
+    @Test(arguments: ["tied", "untied"], ["text", "pc", "chat"])
+    func lossAndEL2NMatchPyTorch(model: String, file: String) throws {
+        let want = golden[model]![file]!
+        let run = Self.dir.appendingPathComponent(model), data = Self.dir.appendingPathComponent(file + ".jsonl")
+        let loss = try Scorer.score(.loss, run: run, data: data, options: options())
+        expectMatch(loss.scores, want.map(\.loss), rtol: 1e-4, "\(model) \(file) loss")
+        let el2n = try Scorer.score(.el2n, run: run, data: data, options: options())
+        expectMatch(el2n.scores, want.map(\.el2n), rtol: 1e-4, "\(model) \(file) el2n")
+        #expect(el2n.components.first { $0.0 == "tokens" }?.1 == want.map { Double($0.scored.filter { $0 }.count) })
+    }
+
+    @Test(arguments: ["tied", "untied"], ["all", "first-layer", "last-layer", "embeddings", "model.layers.1.mlp."])
+    func gradientNormsMatchPyTorch(model: String, params: String) throws {
+        let run = Self.dir.appendingPathComponent(model)
+        for file in ["text", "pc", "chat"] {
+            let want = golden[model]![file]!.map { $0.sq_norm[params]! }
+            let data = Self.dir.appendingPathComponent(file + ".jsonl")
+            let grand = try Scorer.score(.grand, run: run, data: data, options: options(params))
+            expectMatch(grand.scores, want.map { $0.squareRoot() }, rtol: 1e-3, "\(model) \(file) grand --params \(params)")
+            let tracin = try Scorer.score(.tracin, run: run, data: data, options: options(params))
+            expectMatch(tracin.scores, want, rtol: 2e-3, "\(model) \(file) tracin --params \(params)")
+        }
+    }
+
+    @Test func projectedSelfInfluenceKeepsTheOrder() throws {
+        // A random projection of the tied table's gradient (embedding and output parts together) keeps
+        // the ranking of the exact self-influence on these examples.
+        var o = options()
+        o.projectDim = 4096
+        let run = Self.dir.appendingPathComponent("tied"), data = Self.dir.appendingPathComponent("text.jsonl")
+        let exact = try Scorer.score(.tracin, run: run, data: data, options: options()).scores
+        let projected = try Scorer.score(.tracin, run: run, data: data, options: o).scores
+        #expect(Statistics.spearman(exact, projected) >= 0.9, "projected vs exact: \(projected) \(exact)")
+        for (p, e) in zip(projected, exact) { #expect(abs(p - e) <= 0.5 * e) }
+    }
+
+    @Test func badDecoderInputGetsOneClearError() throws {
+        let folder = Self.dir.appendingPathComponent("tied")
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("decoder-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        func error(_ line: String, maxLength: Int = 160, template: DecoderTemplate? = nil) throws -> String {
+            let url = tmp.appendingPathComponent("d.jsonl")
+            try (line + "\n").write(to: url, atomically: true, encoding: .utf8)
+            var encoder = try DecoderEncoder(folder: folder, maxLength: maxLength)
+            if let template { encoder = DecoderEncoder(tokenizer: encoder.tokenizer, template: template, maxLength: maxLength) }
+            let ex = try JSONLDataset(url: url, requireLabels: false).examples[0]
+            do { _ = try encoder.encode(ex, url: url) } catch { return "\(error)" }
+            return ""
+        }
+        let long = try error(#"{"prompt": "a long prompt of many characters", "completion": " x"}"#, maxLength: 8)
+        #expect(long.contains("d.jsonl:1: the prompt is") && long.contains("leaves no completion token"), "\(long)")
+        let notChatML = try error(#"{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}"#,
+                                  template: DecoderTemplate(eosID: 3, chatTemplate: "{{ bos_token }}[INST] {{ message['content'] }} [/INST]"))
+        #expect(notChatML.contains("not ChatML"), "\(notChatML)")
+        let noAssistant = try error(#"{"messages": [{"role": "user", "content": "hi"}]}"#)
+        #expect(noAssistant.contains("no assistant turn"), "\(noAssistant)")
+        let badMessage = tmp.appendingPathComponent("m.jsonl")
+        try #"{"messages": [{"role": "user"}]}"#.write(to: badMessage, atomically: true, encoding: .utf8)
+        #expect(throws: WinnowError.self) { _ = try JSONLDataset(url: badMessage, requireLabels: false) }
+    }
+}

@@ -70,7 +70,7 @@ public enum DecoderScores {
                     scores += method == .loss ? r.losses : r.el2n
                     losses += r.losses
                 default:
-                    model.perExampleLossBackward(batch, targets: targets)
+                    model.perExampleLossBackward(batch, targets: targets, selection: selection!)
                     let f = model.gradientFactors(batch, selection: selection!)
                     var sq = [Float](repeating: 0, count: batch.size)
                     if let projector {

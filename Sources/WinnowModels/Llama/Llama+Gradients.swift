@@ -13,8 +13,8 @@ public protocol DecoderScoring: CausalLanguageModel {
     /// mean EL2N ||p - onehot||_2 over its targets, and number of targets (0: loss and EL2N are 0).
     func targetScores(_ batch: Batch, targets: [Int32]) -> (losses: [Double], el2n: [Double], targets: [Int])
     /// Forward and a data-only backward of the sum of the examples' mean target losses, keeping what
-    /// `gradientFactors` reads.
-    func perExampleLossBackward(_ batch: Batch, targets: [Int32])
+    /// `gradientFactors` reads for `selection` (the backward stops below the lowest layer it needs).
+    func perExampleLossBackward(_ batch: Batch, targets: [Int32], selection: ParameterSelection)
     /// Gradient factors of the selected tensors from the last `perExampleLossBackward` on `batch`.
     func gradientFactors(_ batch: Batch, selection: ParameterSelection) -> GradientFactors
 }
@@ -55,7 +55,18 @@ extension LlamaForCausalLM: DecoderScoring {
         return el2n
     }
 
-    public func perExampleLossBackward(_ batch: Batch, targets: [Int32]) {
+    /// The lowest decoder layer whose backward `selection` needs (0 when the embeddings are selected,
+    /// the layer count when only the final norm or the output layer are).
+    func lowestLayer(_ selection: ParameterSelection) -> Int {
+        var lowest = config.numHiddenLayers
+        for n in selection.names {
+            if n.hasPrefix("model.embed_tokens.") { return 0 }
+            if n.hasPrefix("model.layers."), let i = Int(n.dropFirst("model.layers.".count).prefix { $0 != "." }) { lowest = min(lowest, i) }
+        }
+        return lowest
+    }
+
+    public func perExampleLossBackward(_ batch: Batch, targets: [Int32], selection: ParameterSelection) {
         forward(batch, targets: targets)
         let R = rows.count, V = config.vocabSize, C = config.hiddenSize, N = batch.size * batch.length, T = batch.length
         let ws = workspace
@@ -81,7 +92,7 @@ extension LlamaForCausalLM: DecoderScoring {
         ws.dHidden.mptr.update(repeating: 0, count: N * C)
         for (i, r) in rows.enumerated() { (ws.dHidden.mptr + r * C).update(from: dh.ptr + i * C, count: C) }
         var none: ParameterStore? = nil
-        decoder.backward(parameters, ws, grads: &none)
+        decoder.backward(parameters, ws, grads: &none, downTo: lowestLayer(selection))
         ws.perExample = false
     }
 

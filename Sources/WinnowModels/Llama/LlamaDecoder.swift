@@ -150,8 +150,9 @@ struct LlamaDecoder: Sendable {
     // MARK: - Backward
 
     /// Back-propagates `ws.dHidden` [B*T, C] through the last forward; accumulates parameter gradients
-    /// into `grads` when given (data gradients only otherwise).
-    func backward(_ p: ParameterStore, _ ws: LlamaWorkspace, grads: inout ParameterStore?) {
+    /// into `grads` when given (data gradients only otherwise). Layers below `downTo` are not visited
+    /// (nor the embeddings unless it is 0): per-example scores over the top layers stop there.
+    func backward(_ p: ParameterStore, _ ws: LlamaWorkspace, grads: inout ParameterStore?, downTo: Int = 0) {
         let c = config
         let B = ws.B, T = ws.T, N = B * T, C = c.hiddenSize, D = c.queryWidth, KV = c.keyValueWidth
         let I = c.intermediateSize, NH = c.numAttentionHeads, HS = c.headDim, G = NH / c.numKeyValueHeads
@@ -171,7 +172,7 @@ struct LlamaDecoder: Sendable {
         if perExample { exampleNormGrads(&ws.gFinal, ws.dHidden.ptr, top, ws.rstdFinal.ptr) }
         // dx: the gradient at the current residual stream, carried down the layers.
         Self.rmsnormBackward(ws.dx.mptr, dw(norm), ws.dHidden.ptr, top, p[norm].ptr, ws.rstdFinal.ptr, rows: N, cols: C, accumulate: false)
-        for li in stride(from: layers.count - 1, through: 0, by: -1) {
+        for li in stride(from: layers.count - 1, through: downTo, by: -1) {
             let layer = layers[li], a = ws.layers[li]
             let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
             if perExample { a.dOut.resize([N, C]); a.dOut.mptr.update(from: ws.dx.ptr, count: N * C) }   // d(layer output), down_proj's
@@ -240,6 +241,7 @@ struct LlamaDecoder: Sendable {
             Self.rmsnormBackward(ws.dx.mptr, dw(layer.inputNorm), ws.dh.ptr, x, p[layer.inputNorm].ptr, a.rstd1.ptr, rows: N, cols: C,
                                  accumulate: true)
         }
+        guard downTo == 0 else { return }
         ws.dInputsEmbeds.mptr.update(from: ws.dx.ptr, count: N * C)
         if let g = dw(embed) {
             ws.ids.withUnsafeBufferPointer { ids in ck_embedding_backward(g, ws.dx.ptr, ids.baseAddress, Int32(N), Int32(C)) }

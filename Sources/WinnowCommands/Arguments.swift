@@ -9,6 +9,8 @@ extension ScoreMethod: ExpressibleByArgument {}
 extension ScoreWriter.Format: ExpressibleByArgument {}
 extension GradientSpace: ExpressibleByArgument {}
 extension VoGTarget: ExpressibleByArgument {}
+extension Similarity: ExpressibleByArgument {}
+extension TargetInfluence.Aggregate: ExpressibleByArgument {}
 extension Normalization: ExpressibleByArgument {}
 extension SelectionOptions.Preference: ExpressibleByArgument {}
 extension SelectionOptions.Sampling: ExpressibleByArgument {}

@@ -28,6 +28,9 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "TracIn: test file for train-to-test influence.") var test: String?
     @Option(help: "TracIn train-to-test: proponents and opponents kept per test example.") var top: Int = 10
     @Option(help: "TracIn train-to-test: also write the full [test, train] matrix as .npy here.") var matrix: String?
+    @Option(help: "TracIn train-to-test: write one score per training example instead of proponents, its influence on the --test examples combined by mean or max (LESS-style selection toward a target set; `winnow prune --select hard` keeps the highest).") var aggregate: TargetInfluence.Aggregate?
+    @Option(help: "TracIn train-to-test: dot (TracIn) or cosine (LESS) of the gradients.") var similarity: Similarity = .dot
+    @Option(help: "With --aggregate: a field of the --test file grouping its examples (tasks); influences are averaged within each group first.") var groupField: String?
     @Option(help: "TracIn: approximate with a seeded random orthonormal projection to about D dims per layer (exact by default).") var project: Int?
     @Option(help: "Seed of the random projection.") var seed: UInt64 = ScoreOptions().seed
     @Option(help: "Examples per batch.") var batchSize: Int = ScoreOptions().batchSize
@@ -42,6 +45,10 @@ struct ScoreCommand: ParsableCommand {
         if method.needsNullRun && nullRun == nil { throw ValidationError("\(method) needs --null-run (a run trained with `winnow train --null`)") }
         if let project { guard project >= 1, method == .tracin else { throw ValidationError("--project needs a positive D and the tracin method") } }
         guard batchSize >= 1, top >= 1, memoryLimit >= 16, partSize >= 1 else { throw ValidationError("--batch-size, --top and --memory-limit must be positive") }
+        if (aggregate != nil || groupField != nil || similarity != .dot) && (method != .tracin || test == nil) {
+            throw ValidationError("--aggregate, --similarity and --group-field apply to tracin with --test")
+        }
+        if groupField != nil && aggregate == nil { throw ValidationError("--group-field needs --aggregate") }
         if shard != nil && (method.readsDynamics || test != nil) {
             throw ValidationError("--shard applies to per-example gradient and output scores, not to \(method)\(test != nil ? " --test" : "")")
         }
@@ -62,8 +69,35 @@ struct ScoreCommand: ParsableCommand {
         let dataURL = URL(fileURLWithPath: dataOptions.data)
         let outURL = URL(fileURLWithPath: out)
         if method == .tracin, let test {
-            let sr = try ScoringRun(run: runURL, data: dataURL, fields: dataOptions.fields, options: o)
-            try trainToTest(sr, testPath: test)
+            let testURL = URL(fileURLWithPath: test)
+            // A missing group field is found before the gradients are computed.
+            if let groupField { _ = try JSONLField.strings(groupField, in: testURL, lines: try JSONLField.exampleLines(testURL)) }
+            let m: [[Float]], trainTable: ExampleTable, testTable: ExampleTable
+            if ModelLoader.isCausalLM(runURL) {
+                (m, trainTable, testTable) = try DecoderScores.trainToTest(model: runURL, train: dataURL, test: testURL, fields: dataOptions.fields,
+                                                                           options: o, similarity: similarity)
+            } else {
+                let sr = try ScoringRun(run: runURL, data: dataURL, fields: dataOptions.fields, options: o)
+                var testOptions = dataOptions
+                testOptions.data = test
+                let testEnc = try EncodedDataset(try testOptions.read(), tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: dataOptions.maxLength)
+                (m, trainTable) = try TracIn.trainToTest(sr, test: testEnc, similarity: similarity)
+                testTable = ExampleTable(testEnc)
+            }
+            if let matrix {
+                try AtomicFile.write(ScoreWriter.npy(m.flatMap { $0.map(Double.init) }, shape: [testTable.count, trainTable.count]), to: URL(fileURLWithPath: matrix))
+            }
+            if let aggregate {
+                let groups = try groupField.map { try JSONLField.strings($0, in: testURL, lines: testTable.lines) }
+                var r = ScoreResult(method: .tracin, scores: TargetInfluence.aggregate(m, groups: groups, mode: aggregate), table: trainTable)
+                r.notes = ["score = \(aggregate) over \(groups.map { "the means of \(Set($0).count) groups (--group-field \(groupField!))" } ?? "\(testTable.count) target examples") "
+                           + "of the \(similarity == .cosine ? "gradient cosine" : "gradient dot product") with each --test example; higher = more helpful to the target set"]
+                try ScoreWriter.write(r, format: format, to: outURL)
+                for n in r.notes { printError("note: \(n)") }
+                printError("score: wrote \(r.scores.count) target-influence scores to \(outURL.path)")
+            } else {
+                try writeProponents(m, train: trainTable, test: testTable)
+            }
             return
         }
         let nullURL = nullRun.map { URL(fileURLWithPath: $0) }
@@ -94,15 +128,7 @@ struct ScoreCommand: ParsableCommand {
         }
     }
 
-    func trainToTest(_ sr: ScoringRun, testPath: String) throws {
-        var testOptions = dataOptions
-        testOptions.data = testPath
-        let testData = try testOptions.read()
-        let testEnc = try EncodedDataset(testData, tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: dataOptions.maxLength)
-        let (m, trainTable) = try TracIn.trainToTest(sr, test: testEnc)
-        if let matrix {
-            try AtomicFile.write(ScoreWriter.npy(m.flatMap { $0.map(Double.init) }, shape: [testEnc.count, trainTable.count]), to: URL(fileURLWithPath: matrix))
-        }
+    func writeProponents(_ m: [[Float]], train trainTable: ExampleTable, test testEnc: ExampleTable) throws {
         var outFile = TextFileBuilder()
         outFile.append("test_index,test_line,test_id,kind,rank,train_index,train_line,train_id,influence")
         let k = min(top, trainTable.count)

@@ -327,3 +327,32 @@ public struct JSONLDataset: Sendable {
         return set.sorted()
     }
 }
+
+/// One field of chosen lines of a JSONL file, as strings (integers written out).
+public enum JSONLField {
+    /// The 1-based numbers of the lines that are not blank.
+    public static func exampleLines(_ url: URL) throws -> [Int] {
+        let file = try LineFile(url: url)
+        return (1...max(1, file.count)).filter { $0 <= file.count && !file.text($0).allSatisfy { $0 == " " || $0 == "\t" } }
+    }
+
+    /// The value of `field` on each of `lines` (1-based), in that order.
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the file and line where the field is missing or is not
+    ///   a string or a number.
+    public static func strings(_ field: String, in url: URL, lines: [Int]) throws -> [String] {
+        let file = try LineFile(url: url)
+        var value: [Int: String] = [:]
+        for line in Set(lines) {
+            guard line >= 1, line <= file.count,
+                  let d = (try? JSONSerialization.jsonObject(with: Data(file.text(line).utf8))) as? [String: Any] else {
+                throw WinnowError.invalidFile(path: url.path, line: line, reason: "not a JSON object")
+            }
+            guard let v = d[field], let s = JSONLDataset.scalarString(v) else {
+                throw WinnowError.invalidFile(path: url.path, line: line, reason: "no string or number field '\(field)'")
+            }
+            value[line] = s
+        }
+        return lines.map { value[$0]! }
+    }
+}

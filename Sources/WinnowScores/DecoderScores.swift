@@ -40,53 +40,23 @@ public enum DecoderScores {
         let selection = gradient ? try ParameterSelection(o.params, layout: model.parameterLayout) : nil
         let projector = method == .tracin ? o.projectDim.map { GradientProjector(dim: $0, seed: o.seed) } : nil
         let eta = o.learningRate ?? 1
-        var reader = try JSONLReader(url: data, fields: fields, requireLabels: false)
-        reader.keepUnlabelled = true
         var table = ExampleTable(labelNames: [])
-        var labelIndex: [String: Int32] = [:]
         var scores: [Double] = [], losses: [Double] = [], tokens: [Double] = []
-        let bar = o.reporter.start(method.rawValue, total: max(1, reader.fileSize), unit: "B")
-        var last = 0
-        while let chunk = try reader.next(upTo: 1024) {
-            var encs: [DecoderEncoding] = []
-            for ex in chunk {
-                encs.append(try encoder.encode(ex, url: data))
-                var y: Int32 = -1
-                if let l = ex.label {
-                    if labelIndex[l] == nil { labelIndex[l] = Int32(table.labelNames.count); table.labelNames.append(l) }
-                    y = labelIndex[l]!
-                }
-                table.labels.append(y); table.lines.append(ex.line); table.ids.append(ex.id)
+        try batches(data, fields: fields, encoder: encoder, options: o, table: &table) { batch, targets in
+            let T = batch.length
+            tokens += (0..<batch.size).map { b in Double(targets[(b * T)..<((b + 1) * T)].filter { $0 >= 0 }.count) }
+            switch method {
+            case .loss, .el2n:
+                let r = model.targetScores(batch, targets: targets)
+                scores += method == .loss ? r.losses : r.el2n
+                losses += r.losses
+            default:
+                model.perExampleLossBackward(batch, targets: targets, selection: selection!)
+                let f = model.gradientFactors(batch, selection: selection!)
+                let norms = TracIn.gradientNorms(f, projector: projector).map(Double.init)
+                scores += norms.map { method == .grand ? $0 : eta * $0 * $0 }
             }
-            for start in stride(from: 0, to: encs.count, by: o.batchSize) {
-                let part = Array(encs[start..<min(encs.count, start + o.batchSize)])
-                let batch = Batch(encodings: part.map { Encoding(inputIDs: $0.ids, tokenTypeIDs: [Int32](repeating: 0, count: $0.ids.count)) },
-                                  labels: [Int32](repeating: -1, count: part.count), indices: Array(0..<part.count), padID: encoder.tokenizer.padID)
-                let targets = part.flatMap { $0.targets(length: batch.length) }
-                tokens += part.map { Double($0.scoredCount) }
-                switch method {
-                case .loss, .el2n:
-                    let r = model.targetScores(batch, targets: targets)
-                    scores += method == .loss ? r.losses : r.el2n
-                    losses += r.losses
-                default:
-                    model.perExampleLossBackward(batch, targets: targets, selection: selection!)
-                    let f = model.gradientFactors(batch, selection: selection!)
-                    var sq = [Float](repeating: 0, count: batch.size)
-                    if let projector {
-                        let v = projector.project(f)
-                        let d = v.shape[1]
-                        for b in 0..<batch.size { sq[b] = Float(ck_sum_squares(v.ptr + b * d, d)) }
-                    } else {
-                        f.addNorms(into: &sq, scale: 1)
-                    }
-                    scores += sq.map { method == .grand ? Double($0).squareRoot() : eta * Double($0) }
-                }
-            }
-            bar.advance(by: reader.bytesRead - last, note: "\(scores.count) examples")
-            last = reader.bytesRead
         }
-        bar.finish(note: "\(scores.count) examples")
         var r = ScoreResult(method: method, scores: scores, table: table)
         r.components = method == .el2n ? [("loss", losses), ("tokens", tokens)] : [("tokens", tokens)]
         let over = "each example's target tokens (at most \(maxLength) tokens an example; an example without one scores 0)"
@@ -99,5 +69,92 @@ public enum DecoderScores {
             if let p = o.projectDim { r.notes.append("approximate: gradients randomly projected (--project \(p), seed \(o.seed))") }
         }
         return r
+    }
+
+    /// Influence of every training example on every example of a target (test) file, [N_test][N_train]:
+    /// the dot product (or cosine) of their loss gradients over the tensors `options.params` selects,
+    /// times eta (`options.learningRate`, default 1); randomly projected with `options.projectDim`. The
+    /// target set's gradient factors are kept in memory; the training file is streamed once.
+    ///
+    /// - Throws: `WinnowError` as `score` does, for either file.
+    public static func trainToTest(model url: URL, train: URL, test: URL, fields: FieldNames = FieldNames(), options o: ScoreOptions,
+                                   similarity: Similarity = .dot) throws -> (matrix: [[Float]], train: ExampleTable, test: ExampleTable) {
+        guard let model = try ModelLoader.causalLM(url) as? any DecoderScoring else {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "this causal language model cannot be scored")
+        }
+        let encoder = try DecoderEncoder(folder: url, maxLength: min(o.maxLength, model.maxSequenceLength))
+        let selection = try ParameterSelection(o.params, layout: model.parameterLayout)
+        let projector = o.projectDim.map { GradientProjector(dim: $0, seed: o.seed) }
+        let eta = Float(o.learningRate ?? 1)
+        // Target side: factors (or projected gradients) and norms of every target example.
+        var testFactors: [(Batch, GradientFactors)] = [], testProjected: [(Batch, Tensor)] = []
+        var testNorm: [Float] = []
+        var testTable = ExampleTable(labelNames: [])
+        try batches(test, fields: fields, encoder: encoder, options: o, table: &testTable) { batch, targets in
+            model.perExampleLossBackward(batch, targets: targets, selection: selection)
+            let f = model.gradientFactors(batch, selection: selection)
+            testNorm += similarity == .cosine ? TracIn.gradientNorms(f, projector: projector) : [Float](repeating: 1, count: batch.size)
+            if let projector { testProjected.append((batch, projector.project(f))) } else { testFactors.append((batch, f)) }
+        }
+        var matrix = [[Float]](repeating: [], count: testTable.count)
+        var trainTable = ExampleTable(labelNames: [])
+        try batches(train, fields: fields, encoder: encoder, options: o, table: &trainTable) { batch, targets in
+            model.perExampleLossBackward(batch, targets: targets, selection: selection)
+            let f = model.gradientFactors(batch, selection: selection)
+            let trainNorm = similarity == .cosine ? TracIn.gradientNorms(f, projector: projector) : [Float](repeating: 1, count: batch.size)
+            var block = [Float](repeating: 0, count: testTable.count * batch.size)
+            block.withUnsafeMutableBufferPointer { out in
+                if let projector {
+                    let v = projector.project(f)
+                    let d = v.shape[1]
+                    for (tb, tv) in testProjected {
+                        ck_gemm(out.baseAddress! + tb.indices[0] * batch.size, Int32(batch.size), tv.ptr, Int32(d), v.ptr, Int32(d),
+                                Int32(tb.size), Int32(batch.size), Int32(d), Int32(CK_TRANS_N), Int32(CK_TRANS_T), eta, 0)
+                    }
+                } else {
+                    for (tb, tf) in testFactors { tf.addDots(with: f, into: out.baseAddress! + tb.indices[0] * batch.size, ldo: batch.size, scale: eta) }
+                }
+            }
+            for i in 0..<testTable.count {
+                for j in 0..<batch.size {
+                    matrix[i].append(block[i * batch.size + j] / max(testNorm[i] * trainNorm[j], .leastNormalMagnitude))
+                }
+            }
+        }
+        return (matrix, trainTable, testTable)
+    }
+
+    /// Streams `url` as padded batches of encoded examples (batch indices are positions in the file's
+    /// examples, consecutive), appending each example to `table`.
+    static func batches(_ url: URL, fields: FieldNames, encoder: DecoderEncoder, options o: ScoreOptions, table: inout ExampleTable,
+                        _ body: (Batch, [Int32]) throws -> Void) throws {
+        var reader = try JSONLReader(url: url, fields: fields, requireLabels: false)
+        reader.keepUnlabelled = true
+        var labelIndex: [String: Int32] = [:]
+        let bar = o.reporter.start(url.lastPathComponent, total: max(1, reader.fileSize), unit: "B")
+        var last = 0
+        while let chunk = try reader.next(upTo: 1024) {
+            var encs: [DecoderEncoding] = []
+            for ex in chunk {
+                encs.append(try encoder.encode(ex, url: url))
+                var y: Int32 = -1
+                if let l = ex.label {
+                    if labelIndex[l] == nil { labelIndex[l] = Int32(table.labelNames.count); table.labelNames.append(l) }
+                    y = labelIndex[l]!
+                }
+                table.labels.append(y); table.lines.append(ex.line); table.ids.append(ex.id)
+            }
+            let base = table.count - encs.count
+            for start in stride(from: 0, to: encs.count, by: o.batchSize) {
+                let part = Array(encs[start..<min(encs.count, start + o.batchSize)])
+                let batch = Batch(encodings: part.map { Encoding(inputIDs: $0.ids, tokenTypeIDs: [Int32](repeating: 0, count: $0.ids.count)) },
+                                  labels: [Int32](repeating: -1, count: part.count), indices: Array((base + start)..<(base + start + part.count)),
+                                  padID: encoder.tokenizer.padID)
+                try body(batch, part.flatMap { $0.targets(length: batch.length) })
+            }
+            bar.advance(by: reader.bytesRead - last, note: "\(table.count) examples")
+            last = reader.bytesRead
+        }
+        bar.finish(note: "\(table.count) examples")
     }
 }

@@ -48,10 +48,12 @@ public enum TracIn {
         return r
     }
 
-    /// Influence of every training example on every test example: [N_test][N_train].
+    /// Influence of every training example on every test example: [N_test][N_train], sum_k eta_k of
+    /// the checkpoint's gradient dot product, or of its cosine with `similarity` `.cosine` (LESS).
     /// The test set is split into blocks whose gradient factors fit in `memoryLimit`; the training data
     /// is streamed once per block.
-    public static func trainToTest(_ train: ScoringRun, test: EncodedDataset) throws -> (matrix: [[Float]], train: ExampleTable) {
+    public static func trainToTest(_ train: ScoringRun, test: EncodedDataset, similarity: Similarity = .dot) throws -> (matrix: [[Float]], train: ExampleTable) {
+        let cosine = similarity == .cosine
         let sel = try selection(train)
         let eta = try train.learningRates()
         let nTest = test.count
@@ -68,10 +70,15 @@ public enum TracIn {
             // Test factors for this block, per checkpoint.
             var testFactors: [[(Batch, GradientFactors)]] = Array(repeating: [], count: train.models.count)
             var testProjected: [[(Batch, Tensor)]] = Array(repeating: [], count: train.models.count)
+            // Per checkpoint, each test example's gradient norm (cosine only).
+            var testNorm = [[Float]](repeating: [Float](repeating: 1, count: nTest), count: train.models.count)
             for tb in test.batches(size: train.options.batchSize, order: blockIdx) {
                 for (k, model) in train.models.enumerated() {
                     model.perExampleLossBackward(tb)
                     let f = model.gradientFactors(tb, selection: sel, space: train.options.space)
+                    if cosine {
+                        for (b, n) in gradientNorms(f, projector: projector).enumerated() { testNorm[k][tb.indices[b]] = n }
+                    }
                     if let projector { testProjected[k].append((tb, projector.project(f))) } else { testFactors[k].append((tb, f)) }
                 }
             }
@@ -81,6 +88,8 @@ public enum TracIn {
                 for (k, model) in train.models.enumerated() {
                     model.perExampleLossBackward(batch)
                     let f = model.gradientFactors(batch, selection: sel, space: train.options.space)
+                    let trainNorm = cosine ? gradientNorms(f, projector: projector) : [Float](repeating: 1, count: batch.size)
+                    func scale(_ i: Int, _ j: Int) -> Float { 1 / max(testNorm[k][i] * trainNorm[j], .leastNormalMagnitude) }
                     if let projector {
                         let v = projector.project(f)
                         let d = v.shape[1]
@@ -89,7 +98,7 @@ public enum TracIn {
                             ck_gemm(block.mptr, Int32(batch.size), tv.ptr, Int32(d), v.ptr, Int32(d), Int32(tb.size), Int32(batch.size),
                                     Int32(d), Int32(CK_TRANS_N), Int32(CK_TRANS_T), Float(eta[k]), 0)
                             for i in 0..<tb.size {
-                                for j in 0..<batch.size { matrix[tb.indices[i]][batch.indices[j]] += block[i, j] }
+                                for j in 0..<batch.size { matrix[tb.indices[i]][batch.indices[j]] += block[i, j] * scale(tb.indices[i], j) }
                             }
                         }
                         continue
@@ -98,12 +107,71 @@ public enum TracIn {
                         var block = [Float](repeating: 0, count: tb.size * batch.size)
                         block.withUnsafeMutableBufferPointer { tf.addDots(with: f, into: $0.baseAddress!, ldo: batch.size, scale: Float(eta[k])) }
                         for i in 0..<tb.size {
-                            for j in 0..<batch.size { matrix[tb.indices[i]][batch.indices[j]] += block[i * batch.size + j] }
+                            for j in 0..<batch.size { matrix[tb.indices[i]][batch.indices[j]] += block[i * batch.size + j] * scale(tb.indices[i], j) }
                         }
                     }
                 }
             }
         }
         return (matrix, trainTable)
+    }
+
+    /// Each example's gradient norm from its factors (of the projected gradient with a projector).
+    static func gradientNorms(_ f: GradientFactors, projector: GradientProjector?) -> [Float] {
+        var sq = [Float](repeating: 0, count: f.count)
+        if let projector {
+            let v = projector.project(f)
+            let d = v.shape[1]
+            for b in 0..<f.count { sq[b] = Float(ck_sum_squares(v.ptr + b * d, d)) }
+        } else {
+            f.addNorms(into: &sq, scale: 1)
+        }
+        return sq.map { $0.squareRoot() }
+    }
+}
+
+/// How train-to-test influence compares two examples' gradients: their dot product (TracIn) or their
+/// cosine (LESS, Xia et al. 2024), per checkpoint, weighted by its learning rate.
+public enum Similarity: String, CaseIterable, Sendable, Codable {
+    /// g(train) . g(test).
+    case dot
+    /// g(train) . g(test) / (||g(train)|| ||g(test)||).
+    case cosine
+}
+
+/// A per-training-example score from a train-to-test influence matrix, for selecting training data
+/// toward a target set (LESS): the mean or max over the target examples, or, with groups, over the
+/// groups' means (LESS takes the max over its target tasks).
+public enum TargetInfluence {
+    /// How the target examples' (or groups') influences are combined.
+    public enum Aggregate: String, CaseIterable, Sendable, Codable {
+        /// The mean over target examples (or over the groups' means).
+        case mean
+        /// The largest (over target examples, or over the groups' means).
+        case max
+    }
+
+    /// One score per training example (a column of `matrix` [N_test][N_train]). `groups` (one per test
+    /// example) first averages the influences within each group.
+    public static func aggregate(_ matrix: [[Float]], groups: [String]? = nil, mode: Aggregate) -> [Double] {
+        guard let first = matrix.first else { return [] }
+        let nTrain = first.count
+        var rows: [[Double]]
+        if let groups {
+            precondition(groups.count == matrix.count, "aggregate: \(groups.count) groups for \(matrix.count) test examples")
+            var order: [String] = [], sums: [String: [Double]] = [:], counts: [String: Int] = [:]
+            for (i, g) in groups.enumerated() {
+                if sums[g] == nil { order.append(g); sums[g] = [Double](repeating: 0, count: nTrain) }
+                for j in 0..<nTrain { sums[g]![j] += Double(matrix[i][j]) }
+                counts[g, default: 0] += 1
+            }
+            rows = order.map { g in sums[g]!.map { $0 / Double(counts[g]!) } }
+        } else {
+            rows = matrix.map { $0.map(Double.init) }
+        }
+        return (0..<nTrain).map { j in
+            let column = rows.map { $0[j] }
+            return mode == .max ? column.max()! : column.reduce(0, +) / Double(column.count)
+        }
     }
 }

@@ -74,6 +74,71 @@ import Testing
         #expect(try Data(contentsOf: m).count == 128 + 40 * 150 * 8)
     }
 
+    @Test func trainToTestAggregatesIntoAScoreFileThatPruneTakes() throws {
+        let dir = try CLI.tempDir("score-agg")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let m = dir.appendingPathComponent("m.npy")
+        let matrixRun = try CLI.run(["score", "tracin", "--run", run, "--data", train, "--test", test, "--matrix", m.path,
+                                     "--params", "classifier", "--out", dir.appendingPathComponent("t.csv").path])
+        #expect(matrixRun.status == 0, "\(matrixRun.stderr)")
+        let raw = try Data(contentsOf: m).dropFirst(128)
+        let values = raw.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }      // [40 test, 150 train]
+        for mode in ["mean", "max"] {
+            let out = dir.appendingPathComponent("\(mode).csv")
+            let r = try CLI.run(["score", "tracin", "--run", run, "--data", train, "--test", test, "--aggregate", mode,
+                                 "--params", "classifier", "--out", out.path])
+            #expect(r.status == 0, "\(r.stderr)")
+            let t = try rows(out)
+            #expect(t.count == 151 && t[0].last == "score")
+            for j in [0, 17, 149] {
+                let column = (0..<40).map { values[$0 * 150 + j] }
+                let want = mode == "mean" ? column.reduce(0, +) / 40 : column.max()!
+                #expect(abs(Double(t[j + 1].last!)! - want) <= 1e-5 * max(1, abs(want)), "\(mode) train \(j)")
+            }
+            let pruned = dir.appendingPathComponent("kept-\(mode).jsonl")
+            let p = try CLI.run(["prune", "--scores", out.path, "--data", train, "--keep", "0.5", "--out", pruned.path])
+            #expect(p.status == 0, "\(p.stderr)")
+            #expect(try String(contentsOf: pruned, encoding: .utf8).split(separator: "\n").count == 75)
+        }
+        let cosine = dir.appendingPathComponent("cos.csv")
+        let c = try CLI.run(["score", "tracin", "--run", run, "--data", train, "--test", test, "--aggregate", "max", "--similarity", "cosine",
+                             "--params", "classifier", "--out", cosine.path])
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(try rows(cosine).dropFirst().allSatisfy { abs(Double($0.last!)!) <= 1.0001 })
+        let bad = try CLI.run(["score", "tracin", "--run", run, "--data", train, "--test", test, "--aggregate", "max", "--group-field", "nope",
+                               "--out", dir.appendingPathComponent("g.csv").path])
+        #expect(bad.status == 1 && bad.stderr.contains("no string or number field 'nope'"), "\(bad.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("g.csv").path))
+        let usage = try CLI.run(["score", "el2n", "--run", run, "--data", train, "--aggregate", "max", "--out", dir.appendingPathComponent("u.csv").path])
+        #expect(usage.status == 64 || usage.status == 2, "\(usage.status) \(usage.stderr)")
+    }
+
+    @Test func decoderScoresFromTheCommandLine() throws {
+        let dir = try CLI.tempDir("score-decoder")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fx = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
+        let model = fx.appendingPathComponent("tied").path
+        for (method, extra) in [("loss", [String]()), ("el2n", []), ("grand", ["--params", "last-layer"]), ("tracin", ["--params", "first-layer"])] {
+            let out = dir.appendingPathComponent("\(method).csv")
+            let r = try CLI.run(["score", method, "--run", model, "--data", fx.appendingPathComponent("pc.jsonl").path, "--max-length", "160",
+                                 "--out", out.path] + extra)
+            #expect(r.status == 0, "\(method): \(r.stderr)")
+            #expect(try rows(out).count == 7)
+        }
+        let agg = dir.appendingPathComponent("agg.csv")
+        let r = try CLI.run(["score", "tracin", "--run", model, "--data", fx.appendingPathComponent("text.jsonl").path, "--test",
+                             fx.appendingPathComponent("pc.jsonl").path, "--aggregate", "max", "--group-field", "label", "--similarity", "cosine",
+                             "--max-length", "160", "--out", agg.path])
+        #expect(r.status == 0 && r.stderr.contains("max over the means of 2 groups"), "\(r.stderr)")
+        #expect(try rows(agg).count == 10)
+        let vog = try CLI.run(["score", "vog", "--run", model, "--data", fx.appendingPathComponent("pc.jsonl").path, "--out", dir.appendingPathComponent("v.csv").path])
+        #expect(vog.status == 1 && vog.stderr.contains("not available for causal language models yet"), "\(vog.stderr)")
+        let short = try CLI.run(["score", "loss", "--run", model, "--data", fx.appendingPathComponent("pc.jsonl").path, "--max-length", "8",
+                                 "--out", dir.appendingPathComponent("s.csv").path])
+        #expect(short.status == 1 && short.stderr.contains("pc.jsonl:1: the prompt is"), "\(short.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("s.csv").path))
+    }
+
     @Test func dynamicsScoresOnAWinnowRunAndAClearErrorOnATrainerRun() throws {
         let dir = try CLI.tempDir("score-dyn")
         defer { try? FileManager.default.removeItem(at: dir) }

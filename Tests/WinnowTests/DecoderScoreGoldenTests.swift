@@ -11,10 +11,16 @@ import Testing
 @Suite struct DecoderScoreGoldenTests {
     static let dir = Paths.fixtures.appendingPathComponent("decoder")
     struct Row: Decodable { let ids: [Int32]; let scored: [Bool]; let loss: Double; let el2n: Double; let sq_norm: [String: Double] }
-    let golden: [String: [String: [Row]]]
+    struct Model: Decodable {
+        let text, pc, chat: [Row]
+        /// Gradient dot products [pc example][text example] by selection.
+        let dots_pc_text: [String: [[Double]]]
+        func rows(_ file: String) -> [Row]? { file == "text" ? text : file == "pc" ? pc : file == "chat" ? chat : nil }
+    }
+    let golden: [String: Model]
 
     init() throws {
-        golden = try JSONDecoder().decode([String: [String: [Row]]].self, from: Data(contentsOf: Self.dir.appendingPathComponent("golden.json")))
+        golden = try JSONDecoder().decode([String: Model].self, from: Data(contentsOf: Self.dir.appendingPathComponent("golden.json")))
     }
 
     func options(_ params: String = "all") -> ScoreOptions {
@@ -39,7 +45,7 @@ import Testing
         let url = Self.dir.appendingPathComponent(file + ".jsonl")
         let encoder = try DecoderEncoder(folder: Self.dir.appendingPathComponent("tied"), maxLength: 160)
         let examples = try JSONLDataset(url: url, requireLabels: false).examples
-        for (ex, row) in zip(examples, golden["tied"]![file]!) {
+        for (ex, row) in zip(examples, golden["tied"]!.rows(file)!) {
             let e = try encoder.encode(ex, url: url)
             #expect(e.ids == row.ids, "\(file) line \(ex.line): ids")
             #expect(e.scored == row.scored, "\(file) line \(ex.line): scored tokens")
@@ -48,7 +54,7 @@ import Testing
 
     @Test(arguments: ["tied", "untied"], ["text", "pc", "chat"])
     func lossAndEL2NMatchPyTorch(model: String, file: String) throws {
-        let want = golden[model]![file]!
+        let want = golden[model]!.rows(file)!
         let run = Self.dir.appendingPathComponent(model), data = Self.dir.appendingPathComponent(file + ".jsonl")
         let loss = try Scorer.score(.loss, run: run, data: data, options: options())
         expectMatch(loss.scores, want.map(\.loss), rtol: 1e-4, "\(model) \(file) loss")
@@ -61,13 +67,45 @@ import Testing
     func gradientNormsMatchPyTorch(model: String, params: String) throws {
         let run = Self.dir.appendingPathComponent(model)
         for file in ["text", "pc", "chat"] {
-            let want = golden[model]![file]!.map { $0.sq_norm[params]! }
+            let want = golden[model]!.rows(file)!.map { $0.sq_norm[params]! }
             let data = Self.dir.appendingPathComponent(file + ".jsonl")
             let grand = try Scorer.score(.grand, run: run, data: data, options: options(params))
             expectMatch(grand.scores, want.map { $0.squareRoot() }, rtol: 1e-3, "\(model) \(file) grand --params \(params)")
             let tracin = try Scorer.score(.tracin, run: run, data: data, options: options(params))
             expectMatch(tracin.scores, want, rtol: 2e-3, "\(model) \(file) tracin --params \(params)")
         }
+    }
+
+    @Test(arguments: ["tied", "untied"], ["all", "last-layer"])
+    func trainToTestMatchesPyTorch(model: String, params: String) throws {
+        let g = golden[model]!
+        let want = g.dots_pc_text[params]!
+        let sq = { (rows: [Row]) in rows.map { $0.sq_norm[params]! } }
+        let testSq = sq(g.pc), trainSq = sq(g.text)
+        let run = Self.dir.appendingPathComponent(model)
+        for similarity in Similarity.allCases {
+            let (m, train, test) = try DecoderScores.trainToTest(model: run, train: Self.dir.appendingPathComponent("text.jsonl"),
+                                                                 test: Self.dir.appendingPathComponent("pc.jsonl"), options: options(params),
+                                                                 similarity: similarity)
+            #expect(m.count == want.count && train.count == trainSq.count && test.count == testSq.count)
+            for i in want.indices {
+                for j in want[i].indices {
+                    let scale = (testSq[i] * trainSq[j]).squareRoot()
+                    let expected = similarity == .dot ? want[i][j] : want[i][j] / scale
+                    let tol = similarity == .dot ? 2e-3 * scale : 2e-3
+                    #expect(abs(Double(m[i][j]) - expected) <= tol, "\(model) \(params) \(similarity) [\(i)][\(j)]: \(m[i][j]) vs \(expected)")
+                }
+            }
+        }
+    }
+
+    @Test func targetInfluenceAggregates() {
+        let m: [[Float]] = [[1, 2, 3], [3, 0, 1], [5, 4, -1]]
+        #expect(TargetInfluence.aggregate(m, mode: .mean) == [3, 2, 1])
+        #expect(TargetInfluence.aggregate(m, mode: .max) == [5, 4, 3])
+        // Groups a = rows 0 and 1 (means 2, 1, 2), b = row 2: max over groups, mean over groups.
+        #expect(TargetInfluence.aggregate(m, groups: ["a", "a", "b"], mode: .max) == [5, 4, 2])
+        #expect(TargetInfluence.aggregate(m, groups: ["a", "a", "b"], mode: .mean) == [3.5, 2.5, 0.5])
     }
 
     @Test func projectedSelfInfluenceKeepsTheOrder() throws {

@@ -128,6 +128,7 @@ for tied in (True, False):
     model64 = model.double()
     named = dict(model64.named_parameters())
     per_model = {}
+    flat = {}
     for name, (_, encs) in files.items():
         rows = []
         for e, s in encs:
@@ -136,6 +137,8 @@ for tied in (True, False):
             tgt_pos = [j for j in range(1, len(e)) if s[j]]
             if not tgt_pos:      # nothing to score: Winnow writes 0
                 rows.append({"ids": e, "scored": s, "loss": 0.0, "el2n": 0.0, "sq_norm": {k: 0.0 for k in SELECTIONS}})
+                flat.setdefault(name, []).append({k: torch.zeros(sum(p.numel() for n, p in named.items() if SELECTIONS[k](n)), dtype=torch.float64)
+                                                  for k in ("all", "last-layer")})
                 continue
             z = logits[[j - 1 for j in tgt_pos]]
             y = torch.tensor([e[j] for j in tgt_pos], dtype=torch.long)
@@ -145,7 +148,11 @@ for tied in (True, False):
             grads = torch.autograd.grad(loss, list(named.values()))
             sq = {k: sum(float((g ** 2).sum()) for (n, _), g in zip(named.items(), grads) if sel(n)) for k, sel in SELECTIONS.items()}
             rows.append({"ids": e, "scored": s, "loss": float(loss), "el2n": float(el2n), "sq_norm": sq})
+            flat.setdefault(name, []).append({k: torch.cat([g.flatten() for (n, _), g in zip(named.items(), grads) if sel(n)])
+                                             for k, sel in SELECTIONS.items() if k in ("all", "last-layer")})
         per_model[name] = rows
+    # Train-to-test: gradient dot products of every pc (target) example with every text (training) example.
+    per_model["dots_pc_text"] = {k: [[float(t[k] @ r[k]) for r in flat["text"]] for t in flat["pc"]] for k in ("all", "last-layer")}
     golden["tied" if tied else "untied"] = per_model
 with open(os.path.join(out, "golden.json"), "w") as f:
     json.dump(golden, f, indent=1)

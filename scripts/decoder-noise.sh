@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# README's "Junk in a corpus, seen by a pretrained decoder": 600 Austen paragraphs of 8-40 words, 20 % of
+# them replaced by noise (random letters, shuffled words, repetitive pseudo-German; scripts/data/noisy_corpus.py,
+# seed 0), scored with SmolLM2-135M: per-line mean next-token loss, and self-influence ||d loss / d theta||^2
+# over the first decoder layer, the last one and all parameters. Prints the AUROC of each score for the
+# noisy lines (scripts/data/score_auroc.py). About 15 minutes on 2 cores. Rerun to reuse finished scores.
+#
+# Usage: scripts/decoder-noise.sh [OUT]   (default runs/decoder-noise)
+# With REF=/path/to/python (torch, transformers, gguf, accelerate), also runs the PyTorch reference
+# (scripts/reference/decoder_scores_torch.py) on the same lines and prints its AUROCs beside Winnow's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+W=${W:-.build/release/winnow}
+OUT=${1:-runs/decoder-noise}
+MODEL=models/smollm2
+[ -f data/austen/corpus.txt ] || { echo "decoder-noise: run scripts/fetch-data.sh austen first" >&2; exit 1; }
+ls $MODEL/*.gguf >/dev/null 2>&1 || { echo "decoder-noise: run scripts/fetch-pretrained.sh smollm2 first" >&2; exit 1; }
+mkdir -p "$OUT"
+CORPUS=$OUT/corpus.jsonl
+[ -f "$CORPUS" ] || python3 scripts/data/noisy_corpus.py data/austen/corpus.txt "$CORPUS" --fraction 0.2 --seed 0 \
+    --kinds letters,shuffled,pseudo-german --max-lines 600 --min-words 8 --max-words 40 --jsonl
+score() {   # score NAME METHOD [ARGS...]
+    local name=$1; shift
+    [ -f "$OUT/$name.csv" ] || $W score "$@" --run $MODEL --data "$CORPUS" --max-length 128 --batch-size 8 --out "$OUT/$name.csv"
+}
+score loss loss
+score si-first-layer tracin --params first-layer
+score si-last-layer tracin --params last-layer
+score si-all tracin --params all
+ARGS=("loss (perplexity filter)=$OUT/loss.csv" "SI, first decoder layer=$OUT/si-first-layer.csv"
+      "SI, last decoder layer=$OUT/si-last-layer.csv" "SI, all parameters=$OUT/si-all.csv")
+echo "Winnow, SmolLM2-135M on $CORPUS:"
+python3 scripts/data/score_auroc.py "$CORPUS.lines.csv" "${ARGS[@]}" --markdown
+if [ -n "${REF:-}" ]; then
+    "$REF" scripts/reference/decoder_scores_torch.py $MODEL "$CORPUS" "$OUT" --max-length 128
+    echo "PyTorch reference on the same lines:"
+    python3 scripts/data/score_auroc.py "$CORPUS.lines.csv" "loss=$OUT/torch-loss.csv" "SI first=$OUT/torch-si-first-layer.csv" \
+        "SI last=$OUT/torch-si-last-layer.csv" "SI all=$OUT/torch-si-all.csv" --markdown
+fi

@@ -18,7 +18,9 @@ with 2 threads (this machine's cores).
 With --model smollm2 (as `winnow bench --model smollm2`): SmolLM2-135M-Instruct from
 models/smollm2's GGUF, dequantised to F32 by transformers (needs gguf and accelerate), batch 8 of 128
 random tokens: forward = logits at every position under no_grad; training step = next-token loss with
-labels = input_ids, backward, AdamW.
+labels = input_ids, backward, AdamW; per-example gradient norms of each sequence's mean loss over the last
+decoder layer (the faster of a single-example backward loop and torch.func.vmap) and over all parameters
+(the loop).
 """
 import argparse
 import json
@@ -144,6 +146,36 @@ def causal_lm(args):
     ts = best(args.repeats, step)
     r = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "model": "smollm2", "seq_len": T,
          "batch_size": B, "forward_examples_per_s": B / tf, "train_examples_per_s": B / ts}
+    # Per-example squared gradient norms of each sequence's mean next-token loss, eval mode: over the last
+    # decoder layer and over every parameter; the faster of a loop of single-example backward passes and
+    # torch.func.vmap (last layer only: vmap over all 135M parameters per example does not fit).
+    model.eval()
+    L = model.config.num_hidden_layers
+    named = dict(model.named_parameters())
+    last = {n: p for n, p in named.items() if n.startswith(f"model.layers.{L - 1}.")}
+
+    def loop(params):
+        def run():
+            for b in range(B):
+                x = ids[b:b + 1]
+                g = torch.autograd.grad(model(input_ids=x, labels=x).loss, params)
+                sum(float((t ** 2).sum()) for t in g)
+        return run
+    frozen = {n: p.detach() for n, p in named.items() if n not in last}
+
+    def loss_one(p, x):
+        x = x.unsqueeze(0)
+        return functional_call(model, {**frozen, **p}, (x,), {"labels": x}).loss
+
+    def vmapped():
+        with torch.no_grad():
+            g = vmap(grad(loss_one), in_dims=(None, 0))({n: p.detach() for n, p in last.items()}, ids)
+            sum((t.flatten(1) ** 2).sum(1) for t in g.values())
+    t_loop_last = best(args.repeats, loop(list(last.values())))
+    t_vmap_last = best(args.repeats, vmapped)
+    t_loop_all = best(args.repeats, loop(list(named.values())))
+    r.update({"grad_norms_last_layer_loop_examples_per_s": B / t_loop_last, "grad_norms_last_layer_vmap_examples_per_s": B / t_vmap_last,
+              "grad_norms_last_layer_examples_per_s": B / min(t_loop_last, t_vmap_last), "grad_norms_all_examples_per_s": B / t_loop_all})
     print(json.dumps(r, sort_keys=True) if args.json else "\n".join(f"{k}: {v}" for k, v in r.items()))
 
 

@@ -218,6 +218,15 @@ public final class CausalLMWorkload: @unchecked Sendable {
         model.lossAndGradients(batch, grads: &grads)
         optimizer.step(&model.parameters, grads: grads, lr: 1e-5)
     }
+
+    /// Each sequence's squared gradient norm of its mean next-token loss over `selection` (what
+    /// `winnow score tracin --params ...` computes per batch).
+    public func gradientNorms(_ selection: ParameterSelection) -> [Float] {
+        model.perExampleLossBackward(batch, targets: LlamaForCausalLM.causalTargets(batch), selection: selection)
+        var sq = [Float](repeating: 0, count: batch.size)
+        model.gradientFactors(batch, selection: selection).addNorms(into: &sq, scale: 1)
+        return sq
+    }
 }
 
 extension Benchmark {
@@ -232,11 +241,18 @@ extension Benchmark {
         let tb = time(repeats) { w.decoderForward() }
         w.trainStep()
         let ts = time(repeats) { w.trainStep() }
-        let r: [String: Any] = ["model": url.path, "seq_len": seqLen, "batch_size": batchSize,
+        var r: [String: Any] = ["model": url.path, "seq_len": seqLen, "batch_size": batchSize,
                                 "forward_examples_per_s": Double(batchSize) / tf, "train_examples_per_s": Double(batchSize) / ts,
                                 "decoder_forward_examples_per_s": Double(batchSize) / tb]
         log?(String(format: "%@: forward %.2f examples/s (%.2f without the LM head), training step %.2f examples/s (batch %d of %d tokens)",
                     url.lastPathComponent, Double(batchSize) / tf, Double(batchSize) / tb, Double(batchSize) / ts, batchSize, seqLen))
+        for (key, spec) in [("last_layer", ParameterSelection.Spec.lastLayer), ("all", .all)] {
+            let sel = try ParameterSelection(spec, layout: w.model.parameterLayout)
+            _ = w.gradientNorms(sel)
+            let tn = time(repeats) { _ = w.gradientNorms(sel) }
+            r["grad_norms_\(key)_examples_per_s"] = Double(batchSize) / tn
+            log?(String(format: "per-example gradient norms over %@: %.2f examples/s", spec.description, Double(batchSize) / tn))
+        }
         return r
     }
 }

@@ -17,13 +17,14 @@ struct ScoreCommand: ParsableCommand {
 
     @Argument(help: "The score.") var method: ScoreMethod
 
-    @Option(name: .customLong("run"), help: "Run folder: a winnow run or a transformers.Trainer output; for loss also a causal LM (a .gguf file, a folder holding one, or a Hugging Face Llama folder).") var runPath: String
+    @Option(name: .customLong("run"), help: "Run folder: a winnow run or a transformers.Trainer output; or a causal LM (a .gguf file, a folder holding one, a Hugging Face Llama folder, or a PEFT LoRA adapter folder).") var runPath: String
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Checkpoints: \(CheckpointSelection.syntax).") var checkpoints: CheckpointSelection = ScoreOptions().checkpoints
     @Option(help: "Parameters for gradient scores: \(ParameterSelection.Spec.syntax).") var params: ParameterSelection.Spec = ScoreOptions().params
     @Option(help: "params (gradients w.r.t. parameters) or last-hidden (w.r.t. the pooled [CLS] vector).") var space: GradientSpace = ScoreOptions().space
     @Option(help: "VoG target: the label, or the class predicted by the last chosen checkpoint.") var target: VoGTarget = ScoreOptions().vogTarget
     @Option(help: "PVI: the null run (trained with `winnow train --null`).") var nullRun: String?
+    @Option(help: "The base model of a LoRA adapter folder given as --run (default: its adapter_config.json's base_model_name_or_path, when that is a local path).") var base: String?
     @Option(name: .customLong("lr"), help: "TracIn: override every checkpoint's learning rate.") var learningRate: Double?
     @Option(help: "TracIn: test file for train-to-test influence.") var test: String?
     @Option(help: "TracIn train-to-test: proponents and opponents kept per test example.") var top: Int = 10
@@ -59,6 +60,7 @@ struct ScoreCommand: ParsableCommand {
         o.checkpoints = checkpoints; o.params = params; o.space = space; o.vogTarget = target
         o.learningRate = learningRate; o.batchSize = batchSize; o.maxLength = dataOptions.maxLength
         o.memoryLimit = memoryLimit << 20; o.projectDim = project; o.seed = seed
+        o.adapterBase = base.map { URL(fileURLWithPath: $0) }
         o.reporter = TerminalReporter()
         return o
     }

@@ -26,6 +26,7 @@ public enum ModelLoader {
     /// Whether `url` holds a causal language model Winnow reads: a `.gguf` file, a folder holding one and
     /// no config.json, or a folder whose config.json names a Llama-architecture `...ForCausalLM`.
     public static func isCausalLM(_ url: URL) -> Bool {
+        if isAdapter(url) { return true }
         let config = url.appendingPathComponent("config.json")
         if !FileManager.default.fileExists(atPath: config.path) { return Tokenizers.ggufFile(in: url) != nil }
         guard let data = try? Data(contentsOf: config), let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
@@ -36,9 +37,42 @@ public enum ModelLoader {
     /// The causal language model at `url` (a `.gguf` file, or a folder: GGUF or Hugging Face).
     ///
     /// - Throws: `WinnowError` naming the file and the key or tensor that is missing or wrong.
-    public static func causalLM(_ url: URL) throws -> any CausalLanguageModel {
+    public static func causalLM(_ url: URL, base: URL? = nil) throws -> any CausalLanguageModel {
+        if isAdapter(url) {
+            let lm = try LlamaForCausalLM(folder: try adapterBase(url, base: base))
+            try lm.loadAdapter(folder: url)
+            return lm
+        }
         if url.pathExtension.lowercased() == "gguf" { return try LlamaForCausalLM(gguf: url) }
         return try LlamaForCausalLM(folder: url)
+    }
+
+    /// Whether `url` is a PEFT adapter folder (it holds `adapter_config.json`).
+    public static func isAdapter(_ url: URL) -> Bool {
+        FileManager.default.fileExists(atPath: url.appendingPathComponent("adapter_config.json").path)
+    }
+
+    /// The base model of the adapter folder `url`: `base` when given, else its `base_model_name_or_path`
+    /// when that is a local path.
+    ///
+    /// - Throws: `WinnowError.invalidFile` when neither names a local model.
+    public static func adapterBase(_ url: URL, base: URL? = nil) throws -> URL {
+        if let base { return base }
+        let configURL = url.appendingPathComponent("adapter_config.json")
+        let config = try LoRAConfig(contentsOf: configURL)
+        guard let b = config.baseFolder(adapter: url) else {
+            throw WinnowError.invalidFile(path: configURL.path, line: nil, reason:
+                "base_model_name_or_path '\(config.baseModel ?? "")' is not a local model; give the base model's folder (--base)")
+        }
+        return b
+    }
+
+    /// The folder holding the tokenizer of a causal LM at `url`: an adapter folder's own when it has one,
+    /// else its base model's; `url` itself otherwise.
+    public static func tokenizerFolder(_ url: URL, base: URL? = nil) throws -> URL {
+        guard isAdapter(url) else { return url }
+        let own = ["tokenizer.json", "vocab.txt"].contains { FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path) }
+        return own ? url : try adapterBase(url, base: base)
     }
 
     /// The folder's `model_type`, nil when its config names none (older BERT configs) or cannot be read:

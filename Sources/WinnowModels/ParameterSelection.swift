@@ -18,13 +18,15 @@ public struct ParameterSelection: Sendable, Equatable {
         case lastLayer
         /// The embedding tables (and their norm, where the family has one).
         case embeddings
+        /// The LoRA adapter's A and B matrices (`*.lora_A.weight`, `*.lora_B.weight`).
+        case lora
         /// Tensors whose Hugging Face name starts with one of these.
         case prefixes([String])
 
         /// The words `init(parsing:)` takes, for help texts.
-        public static let syntax = "all, classifier, first-layer, last-layer, embeddings, or comma-separated tensor-name prefixes"
+        public static let syntax = "all, classifier, first-layer, last-layer, embeddings, lora, or comma-separated tensor-name prefixes"
 
-        /// Parses `all`, `classifier`, `first-layer`, `last-layer`, `embeddings`, or `PREFIX,PREFIX,...`.
+        /// Parses `all`, `classifier`, `first-layer`, `last-layer`, `embeddings`, `lora`, or `PREFIX,PREFIX,...`.
         public init?(parsing s: String) {
             switch s {
             case "all": self = .all
@@ -32,6 +34,7 @@ public struct ParameterSelection: Sendable, Equatable {
             case "first-layer": self = .firstLayer
             case "last-layer": self = .lastLayer
             case "embeddings": self = .embeddings
+            case "lora": self = .lora
             default:
                 let parts = s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
                 guard !parts.isEmpty else { return nil }
@@ -60,6 +63,7 @@ public struct ParameterSelection: Sendable, Equatable {
             case .firstLayer: "first-layer"
             case .lastLayer: "last-layer"
             case .embeddings: "embeddings"
+            case .lora: "lora"
             case let .prefixes(p): p.joined(separator: ",")
             }
         }
@@ -82,10 +86,15 @@ public struct ParameterSelection: Sendable, Equatable {
         case .firstLayer: prefixes = Array(layout.layerPrefixes.prefix(1))
         case .lastLayer: prefixes = Array(layout.layerPrefixes.suffix(1))
         case .embeddings: prefixes = layout.embeddingPrefixes
+        case .lora: prefixes = []
         case let .prefixes(p): prefixes = p
         }
         let all = layout.names
-        names = all.filter { n in prefixes.contains { n.hasPrefix($0) } }
+        names = spec == .lora ? all.filter { $0.contains(".lora_A.") || $0.contains(".lora_B.") }
+            : all.filter { n in prefixes.contains { n.hasPrefix($0) } }
+        if names.isEmpty && spec == .lora {
+            throw WinnowError.invalidOption(name: "params", reason: "'lora' selects no tensors: the model has no LoRA adapter")
+        }
         if names.isEmpty {
             let examples = Set(all.map { String($0.split(separator: ".").prefix(3).joined(separator: ".")) }).sorted().prefix(6)
             throw WinnowError.invalidOption(name: "params", reason:

@@ -31,11 +31,11 @@ public enum DecoderScores {
             throw WinnowError.invalidOption(name: "method", reason:
                 "'\(method)' is not available for causal language models yet (\(methods.map(\.rawValue).joined(separator: ", ")) are)")
         }
-        guard let model = try ModelLoader.causalLM(url) as? any DecoderScoring else {
+        guard let model = try ModelLoader.causalLM(url, base: o.adapterBase) as? any DecoderScoring else {
             throw WinnowError.invalidFile(path: url.path, line: nil, reason: "this causal language model cannot be scored")
         }
         let maxLength = min(o.maxLength, model.maxSequenceLength)
-        let encoder = try DecoderEncoder(folder: url, maxLength: maxLength)
+        let encoder = try DecoderEncoder(folder: try ModelLoader.tokenizerFolder(url, base: o.adapterBase), maxLength: maxLength)
         let gradient = method == .grand || method == .tracin
         let selection = gradient ? try ParameterSelection(o.params, layout: model.parameterLayout) : nil
         let projector = method == .tracin ? o.projectDim.map { GradientProjector(dim: $0, seed: o.seed) } : nil
@@ -79,10 +79,10 @@ public enum DecoderScores {
     /// - Throws: `WinnowError` as `score` does, for either file.
     public static func trainToTest(model url: URL, train: URL, test: URL, fields: FieldNames = FieldNames(), options o: ScoreOptions,
                                    similarity: Similarity = .dot) throws -> (matrix: [[Float]], train: ExampleTable, test: ExampleTable) {
-        guard let model = try ModelLoader.causalLM(url) as? any DecoderScoring else {
+        guard let model = try ModelLoader.causalLM(url, base: o.adapterBase) as? any DecoderScoring else {
             throw WinnowError.invalidFile(path: url.path, line: nil, reason: "this causal language model cannot be scored")
         }
-        let encoder = try DecoderEncoder(folder: url, maxLength: min(o.maxLength, model.maxSequenceLength))
+        let encoder = try DecoderEncoder(folder: try ModelLoader.tokenizerFolder(url, base: o.adapterBase), maxLength: min(o.maxLength, model.maxSequenceLength))
         let selection = try ParameterSelection(o.params, layout: model.parameterLayout)
         let projector = o.projectDim.map { GradientProjector(dim: $0, seed: o.seed) }
         let eta = Float(o.learningRate ?? 1)

@@ -20,6 +20,9 @@ public struct ScoreOptions: Sendable {
     public var projectDim: Int? = nil
     /// Seed of the random projection.
     public var seed: UInt64 = 0
+    /// The base model of a LoRA adapter folder given as the run (nil: the adapter's
+    /// `base_model_name_or_path` when that is a local path).
+    public var adapterBase: URL? = nil
     /// Examples per batch.
     public var batchSize = 32
     /// Tokens per example after truncation, special tokens included; `ScoringRun` lowers it to the model's

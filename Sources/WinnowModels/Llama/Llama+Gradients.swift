@@ -134,6 +134,31 @@ extension LlamaForCausalLM: DecoderScoring {
             if want(layer.down) {
                 linear(layer.down, nil, a: rows(a.act, ld: I, width: I), g: rows(a.dOut, ld: C, width: C))
             }
+            // LoRA: A sees the module's input and gets s delta B; B sees s A x and gets the module's delta.
+            if li < decoder.lora.count {
+                for m in LoRAModule.allCases {
+                    guard let ad = decoder.lora[li][m], want(ad.a) || want(ad.b) else { continue }
+                    let r = parameters[ad.a].shape[0]
+                    let (din, dout) = m.dims(c)
+                    let (x, ldx): (Tensor, Int) = switch m {
+                    case .q, .k, .v: (a.h1, C)
+                    case .o: (a.attnOut, D)
+                    case .gate, .up: (a.h2, C)
+                    case .down: (a.act, I)
+                    }
+                    let (delta, ldd): (Tensor, Int) = switch m {
+                    case .q: (a.dqkv, 3 * D)
+                    case .k: (a.dk, KV)
+                    case .v: (a.dv, KV)
+                    case .o: (a.dMid, C)
+                    case .gate: (a.dGate, I)
+                    case .up: (a.dUp, I)
+                    case .down: (a.dOut, C)
+                    }
+                    if want(ad.a) { linear(ad.a, nil, a: rows(x, ld: ldx, width: din), g: rows(a.loraV[m]!, ld: r, width: r)) }
+                    if want(ad.b) { linear(ad.b, nil, a: rows(a.loraU[m]!, ld: r, width: r), g: rows(delta, ld: ldd, width: dout)) }
+                }
+            }
         }
         if want(decoder.norm) { f.entries.append(.rows(ws.gFinal)) }
         // The head's rows: one per target token, already packed; example b owns its targets' rows.

@@ -21,6 +21,10 @@ struct LlamaDecoder: Sendable {
     let embed: Int
     let layers: [Layer]
     let norm: Int
+    /// LoRA adapters per layer (parameter indices of A [r, d_in] and B [d_out, r]) and their scale
+    /// alpha / r (alpha / sqrt(r) with rsLoRA); empty without an adapter.
+    var lora: [[LoRAModule: (a: Int, b: Int)]] = []
+    var loraScale: Float = 0
 
     init(config c: LlamaConfig, store s: inout ParameterStore) {
         config = c
@@ -82,6 +86,37 @@ struct LlamaDecoder: Sendable {
         if let dweight { ck_rmsnorm_backward_weight(dweight, dout, inp, rstd, Int32(n), Int32(c)) }
     }
 
+    // MARK: - LoRA
+
+    /// out [N, dout] (row stride ldo) += s B (A x) for the adapter of `m` in layer `li`, keeping s A x
+    /// [N, r] in the workspace (B's input).
+    func loraForward(_ p: ParameterStore, _ a: LlamaWorkspace.Layer, _ li: Int, _ m: LoRAModule, x: UnsafePointer<Float>, ldx: Int, din: Int,
+                     out: UnsafeMutablePointer<Float>, ldo: Int, dout: Int, N: Int) {
+        guard li < lora.count, let ad = lora[li][m] else { return }
+        let r = p[ad.a].shape[0]
+        a.loraU[m, default: Tensor(shape: [0])].resize([N, r])
+        let su = a.loraU[m]!.mptr
+        ck_gemm(su, Int32(r), x, Int32(ldx), p[ad.a].ptr, Int32(din), Int32(N), Int32(r), Int32(din), Int32(CK_TRANS_N), Int32(CK_TRANS_T), loraScale, 0)
+        ck_gemm(out, Int32(ldo), su, Int32(r), p[ad.b].ptr, Int32(r), Int32(N), Int32(dout), Int32(r), Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
+    }
+
+    /// The adapter's part of the backward of `m` in layer `li`, from the gradient `delta` [N, dout] at the
+    /// module's output: dx (+)= s (delta B) A, and, with `grads`, dB += delta^T (s A x), dA += (s delta B)^T x.
+    /// Keeps s delta B [N, r] in the workspace (A's output gradient).
+    func loraBackward(_ p: ParameterStore, _ a: LlamaWorkspace.Layer, _ li: Int, _ m: LoRAModule, delta: UnsafePointer<Float>, ldd: Int, dout: Int,
+                      x: UnsafePointer<Float>, ldx: Int, din: Int, dx: UnsafeMutablePointer<Float>, lddx: Int, N: Int, grads: inout ParameterStore?) {
+        guard li < lora.count, let ad = lora[li][m] else { return }
+        let r = p[ad.a].shape[0]
+        a.loraV[m, default: Tensor(shape: [0])].resize([N, r])
+        let sv = a.loraV[m]!.mptr, su = a.loraU[m]!.ptr
+        ck_gemm(sv, Int32(r), delta, Int32(ldd), p[ad.b].ptr, Int32(r), Int32(N), Int32(r), Int32(dout), Int32(CK_TRANS_N), Int32(CK_TRANS_N), loraScale, 0)
+        ck_gemm(dx, Int32(lddx), sv, Int32(r), p[ad.a].ptr, Int32(din), Int32(N), Int32(din), Int32(r), Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
+        if grads != nil {
+            ck_gemm(grads![ad.b].mptr, Int32(r), delta, Int32(ldd), su, Int32(r), Int32(dout), Int32(r), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1)
+            ck_gemm(grads![ad.a].mptr, Int32(din), sv, Int32(r), x, Int32(ldx), Int32(r), Int32(din), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1)
+        }
+    }
+
     // MARK: - Forward
 
     /// Runs `batch` (right-padded; `attentionMask` marks real tokens) and leaves the final hidden states
@@ -111,6 +146,9 @@ struct LlamaDecoder: Sendable {
             ck_linear_forward(qkv, Int32(3 * D), a.h1.ptr, Int32(C), p[layer.q].ptr, layer.qBias.map { p[$0].ptr }, Int32(N), Int32(C), Int32(D))
             ck_linear_forward(ws.k.mptr, Int32(KV), a.h1.ptr, Int32(C), p[layer.k].ptr, layer.kBias.map { p[$0].ptr }, Int32(N), Int32(C), Int32(KV))
             ck_linear_forward(ws.v.mptr, Int32(KV), a.h1.ptr, Int32(C), p[layer.v].ptr, layer.vBias.map { p[$0].ptr }, Int32(N), Int32(C), Int32(KV))
+            loraForward(p, a, li, .q, x: a.h1.ptr, ldx: C, din: C, out: a.qkv.mptr, ldo: 3 * D, dout: D, N: N)
+            loraForward(p, a, li, .k, x: a.h1.ptr, ldx: C, din: C, out: ws.k.mptr, ldo: KV, dout: KV, N: N)
+            loraForward(p, a, li, .v, x: a.h1.ptr, ldx: C, din: C, out: ws.v.mptr, ldo: KV, dout: KV, N: N)
             let k = ws.k.mptr, v = ws.v.ptr, cosv = ws.cos.ptr, sinv = ws.sin.ptr, NKV = c.numKeyValueHeads
             Parallel.rows(N, width: 3 * D) { _, rr in
                 // Rows r carry position r % T: a range starting at row o passes o % T as its first position.
@@ -134,14 +172,18 @@ struct LlamaDecoder: Sendable {
             a.mid.mptr.update(from: x, count: N * C)
             ck_gemm(a.mid.mptr, Int32(C), a.attnOut.ptr, Int32(D), p[layer.o].ptr, Int32(D), Int32(N), Int32(C), Int32(D),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
+            loraForward(p, a, li, .o, x: a.attnOut.ptr, ldx: D, din: D, out: a.mid.mptr, ldo: C, dout: C, N: N)
             Self.rmsnorm(a.h2.mptr, a.rstd2.mptr, a.mid.ptr, p[layer.postNorm].ptr, rows: N, cols: C, eps: c.rmsNormEps)
             ck_linear_forward(a.gate.mptr, Int32(I), a.h2.ptr, Int32(C), p[layer.gate].ptr, nil, Int32(N), Int32(C), Int32(I))
             ck_linear_forward(a.up.mptr, Int32(I), a.h2.ptr, Int32(C), p[layer.up].ptr, nil, Int32(N), Int32(C), Int32(I))
+            loraForward(p, a, li, .gate, x: a.h2.ptr, ldx: C, din: C, out: a.gate.mptr, ldo: I, dout: I, N: N)
+            loraForward(p, a, li, .up, x: a.h2.ptr, ldx: C, din: C, out: a.up.mptr, ldo: I, dout: I, N: N)
             let act = a.act.mptr, gate = a.gate.ptr, up = a.up.ptr
             Parallel.elements(N * I) { o, n in ck_swiglu_forward(act + o, gate + o, up + o, n) }
             a.out.mptr.update(from: a.mid.ptr, count: N * C)
             ck_gemm(a.out.mptr, Int32(C), a.act.ptr, Int32(I), p[layer.down].ptr, Int32(I), Int32(N), Int32(C), Int32(I),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
+            loraForward(p, a, li, .down, x: a.act.ptr, ldx: I, din: I, out: a.out.mptr, ldo: C, dout: C, N: N)
         }
         let top = layers.isEmpty ? ws.x0.ptr : ws.layers[layers.count - 1].out.ptr
         Self.rmsnorm(ws.hidden.mptr, ws.rstdFinal.mptr, top, p[norm].ptr, rows: N, cols: C, eps: c.rmsNormEps)
@@ -179,6 +221,7 @@ struct LlamaDecoder: Sendable {
             // Feed-forward: out = mid + down(act); the residual passes dx on to mid.
             ck_gemm(ws.dAct.mptr, Int32(I), ws.dx.ptr, Int32(C), p[layer.down].ptr, Int32(I), Int32(N), Int32(I), Int32(C),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
+            loraBackward(p, a, li, .down, delta: ws.dx.ptr, ldd: C, dout: C, x: a.act.ptr, ldx: I, din: I, dx: ws.dAct.mptr, lddx: I, N: N, grads: &grads)
             if let g = dw(layer.down) {
                 ck_gemm(g, Int32(I), ws.dx.ptr, Int32(C), a.act.ptr, Int32(I), Int32(C), Int32(I), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1)
             }
@@ -190,6 +233,8 @@ struct LlamaDecoder: Sendable {
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
             if let g = dw(layer.gate) { ck_gemm(g, Int32(C), a.dGate.ptr, Int32(I), a.h2.ptr, Int32(C), Int32(I), Int32(C), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1) }
             if let g = dw(layer.up) { ck_gemm(g, Int32(C), a.dUp.ptr, Int32(I), a.h2.ptr, Int32(C), Int32(I), Int32(C), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1) }
+            loraBackward(p, a, li, .gate, delta: a.dGate.ptr, ldd: I, dout: I, x: a.h2.ptr, ldx: C, din: C, dx: ws.dh.mptr, lddx: C, N: N, grads: &grads)
+            loraBackward(p, a, li, .up, delta: a.dUp.ptr, ldd: I, dout: I, x: a.h2.ptr, ldx: C, din: C, dx: ws.dh.mptr, lddx: C, N: N, grads: &grads)
             if perExample { exampleNormGrads(&a.gPost, ws.dh.ptr, a.mid.ptr, a.rstd2.ptr) }
             Self.rmsnormBackward(ws.dx.mptr, dw(layer.postNorm), ws.dh.ptr, a.mid.ptr, p[layer.postNorm].ptr, a.rstd2.ptr, rows: N, cols: C,
                                  accumulate: true)
@@ -197,6 +242,7 @@ struct LlamaDecoder: Sendable {
             // Attention: mid = x + o_proj(attn).
             ck_gemm(ws.dAttn.mptr, Int32(D), ws.dx.ptr, Int32(C), p[layer.o].ptr, Int32(D), Int32(N), Int32(D), Int32(C),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
+            loraBackward(p, a, li, .o, delta: ws.dx.ptr, ldd: C, dout: C, x: a.attnOut.ptr, ldx: D, din: D, dx: ws.dAttn.mptr, lddx: D, N: N, grads: &grads)
             if let g = dw(layer.o) { ck_gemm(g, Int32(D), ws.dx.ptr, Int32(C), a.attnOut.ptr, Int32(D), Int32(C), Int32(D), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1) }
             let dqkv = a.dqkv.mptr, qkv = a.qkv.ptr
             let work = ws.attWork.mptr, workSize = ws.attWorkSize, dAttn = ws.dAttn.ptr, att = a.att.ptr
@@ -229,6 +275,9 @@ struct LlamaDecoder: Sendable {
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
             ck_gemm(ws.dh.mptr, Int32(C), dv, Int32(KV), p[layer.v].ptr, Int32(C), Int32(N), Int32(C), Int32(KV),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
+            loraBackward(p, a, li, .q, delta: dqkv, ldd: 3 * D, dout: D, x: a.h1.ptr, ldx: C, din: C, dx: ws.dh.mptr, lddx: C, N: N, grads: &grads)
+            loraBackward(p, a, li, .k, delta: dk, ldd: KV, dout: KV, x: a.h1.ptr, ldx: C, din: C, dx: ws.dh.mptr, lddx: C, N: N, grads: &grads)
+            loraBackward(p, a, li, .v, delta: dv, ldd: KV, dout: KV, x: a.h1.ptr, ldx: C, din: C, dx: ws.dh.mptr, lddx: C, N: N, grads: &grads)
             if grads != nil {
                 ck_linear_backward(nil, 0, dw(layer.q), layer.qBias.flatMap { dw($0) }, dqkv, Int32(3 * D), a.h1.ptr, Int32(C), p[layer.q].ptr,
                                    Int32(N), Int32(C), Int32(D))
@@ -266,6 +315,8 @@ package final class LlamaWorkspace: @unchecked Sendable {
         // Kept by a per-example backward only: d(layer output) [N, C], and each example's gradients of
         // the input and post-attention norm weights [B, C].
         var dOut = Tensor(shape: [0]), gIn = Tensor(shape: [0]), gPost = Tensor(shape: [0])
+        // LoRA per adapted module: s A x [N, r] (B's input) and s delta B [N, r] (A's output gradient).
+        var loraU: [LoRAModule: Tensor] = [:], loraV: [LoRAModule: Tensor] = [:]
     }
 
     var B = 0, T = 0

@@ -16,7 +16,7 @@ public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unche
     public let config: LlamaConfig
     /// Every parameter under its Hugging Face name.
     public var parameters: ParameterStore
-    let decoder: LlamaDecoder
+    var decoder: LlamaDecoder
     /// `lm_head.weight`, or nil when the head is tied to the embeddings.
     let lmHead: Int?
     package let workspace = LlamaWorkspace()
@@ -29,6 +29,8 @@ public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unche
     public private(set) var lastSampleLosses: [Double] = []
     /// Target tokens per sample in the last forward.
     public private(set) var lastSampleTargets: [Int] = []
+    /// The LoRA adapter's settings, nil without an adapter (`addLoRA`, `loadAdapter`).
+    public internal(set) var loraConfig: LoRAConfig?
 
     /// A freshly initialised model (Hugging Face's initialisation) from `seed`.
     public init(config: LlamaConfig, seed: UInt64) {

@@ -1,0 +1,161 @@
+import Foundation
+import WinnowCore
+
+/// A Llama linear layer a LoRA adapter can target, by its PEFT `target_modules` name.
+public enum LoRAModule: String, CaseIterable, Sendable, Codable {
+    case q = "q_proj", k = "k_proj", v = "v_proj", o = "o_proj", gate = "gate_proj", up = "up_proj", down = "down_proj"
+
+    /// The module's Hugging Face path in layer `i` (`model.layers.i.self_attn.q_proj`, ...).
+    func path(layer i: Int) -> String {
+        "model.layers.\(i).\([.gate, .up, .down].contains(self) ? "mlp" : "self_attn").\(rawValue)"
+    }
+
+    /// Input and output widths of the module in a model of `c`.
+    func dims(_ c: LlamaConfig) -> (din: Int, dout: Int) {
+        switch self {
+        case .q: (c.hiddenSize, c.queryWidth)
+        case .k, .v: (c.hiddenSize, c.keyValueWidth)
+        case .o: (c.queryWidth, c.hiddenSize)
+        case .gate, .up: (c.hiddenSize, c.intermediateSize)
+        case .down: (c.intermediateSize, c.hiddenSize)
+        }
+    }
+}
+
+/// A LoRA adapter's settings in PEFT's `adapter_config.json` terms: the update of a target module's
+/// weight is scale * B A with A [r, d_in], B [d_out, r] and scale = alpha / r (alpha / sqrt(r) with rsLoRA).
+public struct LoRAConfig: Sendable, Equatable {
+    /// Rank r.
+    public var rank: Int
+    /// lora_alpha.
+    public var alpha: Double
+    /// Dropout on the adapter's input during training (none in inference).
+    public var dropout: Double = 0
+    /// Target modules, in every decoder layer.
+    public var targets: [LoRAModule]
+    /// rsLoRA scaling (alpha / sqrt(r)).
+    public var useRSLoRA = false
+    /// `base_model_name_or_path` as written.
+    public var baseModel: String?
+
+    /// A configuration from its parts.
+    public init(rank: Int, alpha: Double, dropout: Double = 0, targets: [LoRAModule], useRSLoRA: Bool = false, baseModel: String? = nil) {
+        self.rank = rank; self.alpha = alpha; self.dropout = dropout; self.targets = targets
+        self.useRSLoRA = useRSLoRA; self.baseModel = baseModel
+    }
+
+    /// The factor of B A in the update.
+    public var scale: Float { Float(useRSLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank)) }
+
+    /// Reads PEFT's `adapter_config.json`, refusing what Winnow does not implement (DoRA, adapter biases,
+    /// per-module ranks or alphas, `modules_to_save`, layer subsets, fan_in_fan_out, other PEFT types).
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the file and key.
+    public init(contentsOf url: URL) throws {
+        let path = url.path
+        guard let data = FileManager.default.contents(atPath: path) else { throw WinnowError.missingFile(path: path, reason: "no adapter_config.json here") }
+        guard let d = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw WinnowError.invalidFile(path: path, line: nil, reason: "not a JSON object")
+        }
+        func bad(_ key: String, _ why: String) -> WinnowError { .invalidFile(path: path, line: nil, reason: "key '\(key)': \(why)") }
+        guard (d["peft_type"] as? String ?? "LORA") == "LORA" else { throw bad("peft_type", "'\(d["peft_type"]!)' is not LORA") }
+        guard let r = (d["r"] as? NSNumber)?.intValue, r >= 1 else { throw bad("r", "missing or not a positive integer") }
+        guard let alpha = (d["lora_alpha"] as? NSNumber)?.doubleValue else { throw bad("lora_alpha", "missing or not a number") }
+        let names: [String]
+        if let list = d["target_modules"] as? [String] { names = list } else if let one = d["target_modules"] as? String { names = [one] } else {
+            throw bad("target_modules", "missing, or not a list of module names")
+        }
+        let targets = try names.map { n in
+            guard let m = LoRAModule(rawValue: n) else {
+                throw bad("target_modules", "'\(n)' is not one of \(LoRAModule.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return m
+        }
+        if d["use_dora"] as? Bool == true { throw bad("use_dora", "DoRA is not supported") }
+        if let b = d["bias"] as? String, b != "none" { throw bad("bias", "'\(b)': adapter biases are not supported") }
+        if d["fan_in_fan_out"] as? Bool == true { throw bad("fan_in_fan_out", "is not supported (Llama layers are not Conv1D)") }
+        if let m = d["modules_to_save"], !(m is NSNull) { throw bad("modules_to_save", "is not supported") }
+        if let l = d["layers_to_transform"], !(l is NSNull) { throw bad("layers_to_transform", "is not supported (every layer is adapted)") }
+        for key in ["rank_pattern", "alpha_pattern"] {
+            if let p = d[key] as? [String: Any], !p.isEmpty { throw bad(key, "per-module ranks and alphas are not supported") }
+        }
+        self.init(rank: r, alpha: alpha, dropout: (d["lora_dropout"] as? NSNumber)?.doubleValue ?? 0, targets: targets,
+                  useRSLoRA: d["use_rslora"] as? Bool ?? false, baseModel: d["base_model_name_or_path"] as? String)
+    }
+
+    /// The base model of the adapter in `folder`: `base_model_name_or_path` when it is a local path
+    /// (absolute, or relative to the adapter folder), else nil.
+    public func baseFolder(adapter folder: URL) -> URL? {
+        guard let b = baseModel, !b.isEmpty else { return nil }
+        let url = b.hasPrefix("/") ? URL(fileURLWithPath: b) : folder.appendingPathComponent(b).standardizedFileURL
+        return FileManager.default.fileExists(atPath: url.path) ? url : nil
+    }
+}
+
+extension LlamaForCausalLM {
+    /// The name PEFT gives a tensor of this model in `adapter_model.safetensors`.
+    static func peftName(_ name: String) -> String { "base_model.model." + name }
+
+    /// Adds a LoRA adapter to every decoder layer's target modules, initialised as PEFT does by default
+    /// (A Kaiming-uniform with a = sqrt(5), i.e. uniform in +-1/sqrt(d_in); B zero), from `seed`. The
+    /// tensors are `model.layers.N.{self_attn|mlp}.MODULE.lora_A.weight` and `.lora_B.weight`.
+    ///
+    /// - Precondition: the model has no adapter yet.
+    public func addLoRA(_ lora: LoRAConfig, seed: UInt64) {
+        precondition(decoder.lora.isEmpty, "addLoRA: the model already has an adapter")
+        var rng = SeededGenerator(seed: seed, stream: "lora")
+        var store = parameters
+        var perLayer: [[LoRAModule: (a: Int, b: Int)]] = []
+        for i in 0..<config.numHiddenLayers {
+            var mods: [LoRAModule: (a: Int, b: Int)] = [:]
+            for m in LoRAModule.allCases where lora.targets.contains(m) {
+                let (din, dout) = m.dims(config)
+                var a = Tensor(shape: [lora.rank, din])
+                let bound = 1 / Double(din).squareRoot()
+                a.withUnsafeMutableBufferPointer { p in for j in p.indices { p[j] = Float((rng.nextUniform() * 2 - 1) * bound) } }
+                let ia = store.add(m.path(layer: i) + ".lora_A.weight", a)
+                let ib = store.add(m.path(layer: i) + ".lora_B.weight", Tensor(shape: [dout, lora.rank]))
+                mods[m] = (ia, ib)
+            }
+            perLayer.append(mods)
+        }
+        parameters = store
+        decoder.lora = perLayer
+        decoder.loraScale = lora.scale
+        loraConfig = lora
+    }
+
+    /// Loads a PEFT LoRA adapter folder (`adapter_config.json`, `adapter_model.safetensors`) onto this
+    /// model: every target module of every layer must have its A and B, with this model's shapes.
+    ///
+    /// - Throws: `WinnowError` naming the file and the key or tensor that is missing, unsupported or of the
+    ///   wrong shape (an adapter made for another base model).
+    public func loadAdapter(folder: URL) throws {
+        let lora = try LoRAConfig(contentsOf: folder.appendingPathComponent("adapter_config.json"))
+        let file = folder.appendingPathComponent("adapter_model.safetensors")
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw WinnowError.missingFile(path: file.path, reason: "no adapter_model.safetensors (Winnow never reads pickled adapter_model.bin)")
+        }
+        let st = try SafeTensorsFile(url: file)
+        addLoRA(lora, seed: 0)
+        var known = Set<String>()
+        for name in parameters.names where name.contains(".lora_") {
+            let stored = Self.peftName(name)
+            known.insert(stored)
+            guard let e = st.entry(stored) else {
+                throw WinnowError.invalidTensor(path: file.path, tensor: stored, reason: "missing: adapter_config.json targets \(lora.targets.map(\.rawValue).joined(separator: ", ")) in every layer")
+            }
+            let want = parameters[name]!.shape
+            guard e.shape == want else {
+                throw WinnowError.invalidTensor(path: file.path, tensor: stored, reason:
+                    "shape \(e.shape), but this base model needs \(want) (r \(lora.rank)): the adapter was made for another base model")
+            }
+            let t = try st.tensor(e)
+            let i = parameters.index(of: name)!
+            parameters[i].withUnsafeMutableBufferPointer { dst in t.withUnsafeBufferPointer { src in _ = dst.update(fromContentsOf: src) } }
+        }
+        if let extra = st.names.first(where: { !known.contains($0) }) {
+            throw WinnowError.invalidTensor(path: file.path, tensor: extra, reason: "is not a LoRA tensor of this model's target modules (\(lora.targets.map(\.rawValue).joined(separator: ", ")))")
+        }
+    }
+}

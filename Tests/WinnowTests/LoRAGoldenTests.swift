@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+@testable import WinnowCore
+@testable import WinnowData
+@testable import WinnowModels
+@testable import WinnowScores
+
+/// A PEFT LoRA adapter (r 4, alpha 8, on q, v, o, gate and down; B not zero) on the tiny tied decoder,
+/// against peft with PyTorch autograd (scripts/reference/make_lora_golden.py): losses of the adapted
+/// model and per-example gradient norms over the adapter, the last layer's adapter and every parameter.
+@Suite struct LoRAGoldenTests {
+    static let dir = Paths.fixtures.appendingPathComponent("decoder")
+    struct Row: Decodable { let loss: Double; let sq_norm: [String: Double] }
+    struct Golden: Decodable { let pc, chat: [Row]; let tensor_names: [String] }
+    let golden: Golden
+
+    init() throws {
+        golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: Self.dir.appendingPathComponent("lora-golden.json")))
+    }
+
+    func options(_ params: String) -> ScoreOptions {
+        var o = ScoreOptions()
+        o.maxLength = 160
+        o.batchSize = 4
+        o.params = ParameterSelection.Spec(parsing: params)!
+        return o
+    }
+
+    @Test func theAdapterLoadsWithPEFTsTensors() throws {
+        let lm = try #require(try ModelLoader.causalLM(Self.dir.appendingPathComponent("lora")) as? LlamaForCausalLM)
+        let cfg = try #require(lm.loraConfig)
+        #expect(cfg.rank == 4 && cfg.alpha == 8 && cfg.scale == 2 && Set(cfg.targets) == [.q, .v, .o, .gate, .down])
+        let names = lm.parameters.names.filter { $0.contains(".lora_") }.map { "base_model.model." + $0.replacingOccurrences(of: ".weight", with: ".default.weight") }
+        #expect(names.sorted() == golden.tensor_names)
+    }
+
+    @Test(arguments: ["pc", "chat"], ["lora", "model.layers.1.self_attn.q_proj.lora_,model.layers.1.self_attn.v_proj.lora_,model.layers.1.self_attn.o_proj.lora_,model.layers.1.mlp.gate_proj.lora_,model.layers.1.mlp.down_proj.lora_", "all"])
+    func lossesAndGradientNormsMatchPEFT(file: String, params: String) throws {
+        let rows = file == "pc" ? golden.pc : golden.chat
+        let key = params == "lora" ? "lora" : params == "all" ? "all" : "lora-last-layer"
+        let run = Self.dir.appendingPathComponent("lora"), data = Self.dir.appendingPathComponent(file + ".jsonl")
+        let loss = try Scorer.score(.loss, run: run, data: data, options: options(params)).scores
+        let si = try Scorer.score(.tracin, run: run, data: data, options: options(params)).scores
+        for (i, r) in rows.enumerated() {
+            #expect(abs(loss[i] - r.loss) <= 1e-4 * r.loss, "\(file) \(i) loss \(loss[i]) vs \(r.loss)")
+            let want = r.sq_norm[key]!
+            #expect(abs(si[i] - want) <= 2e-3 * want, "\(file) \(i) --params \(key): \(si[i]) vs \(want)")
+        }
+    }
+
+    @Test func aMismatchedOrUnsupportedAdapterGetsOneClearError() throws {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("lora-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let src = Self.dir.appendingPathComponent("lora")
+        try FileManager.default.copyItem(at: src.appendingPathComponent("adapter_model.safetensors"), to: tmp.appendingPathComponent("adapter_model.safetensors"))
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: src.appendingPathComponent("adapter_config.json"))) as! [String: Any]
+        config["base_model_name_or_path"] = Self.dir.appendingPathComponent("tied").path
+        func load(_ edit: (inout [String: Any]) -> Void) throws -> String {
+            var c = config
+            edit(&c)
+            try JSONSerialization.data(withJSONObject: c).write(to: tmp.appendingPathComponent("adapter_config.json"))
+            do { _ = try ModelLoader.causalLM(tmp) } catch { return "\(error)" }
+            return ""
+        }
+        #expect(try load { _ in }.isEmpty)
+        let rank = try load { $0["r"] = 8 }
+        #expect(rank.contains("adapter_model.safetensors") && rank.contains("the adapter was made for another base model"), "\(rank)")
+        let dora = try load { $0["use_dora"] = true }
+        #expect(dora.contains("use_dora"), "\(dora)")
+        let targets = try load { $0["target_modules"] = ["q_proj", "up_proj"] }
+        #expect(targets.contains("up_proj.lora_A.weight") && targets.contains("missing"), "\(targets)")
+        let base = try load { $0["base_model_name_or_path"] = "HuggingFaceTB/SmolLM2-135M-Instruct" }
+        #expect(base.contains("is not a local model") && base.contains("--base"), "\(base)")
+        let other = try load { $0["base_model_name_or_path"] = Paths.fixtures.appendingPathComponent("llama/hf").path }
+        #expect(other.contains("the adapter was made for another base model"), "\(other)")
+    }
+
+    @Test func loraSelectsNothingWithoutAnAdapter() throws {
+        let lm = try LlamaForCausalLM(folder: Self.dir.appendingPathComponent("tied"))
+        #expect(throws: WinnowError.self) { _ = try ParameterSelection(.lora, layout: lm.parameterLayout) }
+    }
+}

@@ -76,6 +76,21 @@ import Testing
         #expect(other.contains("the adapter was made for another base model"), "\(other)")
     }
 
+    @Test func anAdapterWinnowWritesReadsBackIdentically() throws {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("lora-save-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let lm = try #require(try ModelLoader.causalLM(Self.dir.appendingPathComponent("lora")) as? LlamaForCausalLM)
+        try lm.saveAdapter(to: tmp, base: Self.dir.appendingPathComponent("tied").path)
+        let back = try #require(try ModelLoader.causalLM(tmp) as? LlamaForCausalLM)
+        #expect(back.loraConfig == LoRAConfig(rank: 4, alpha: 8, targets: lm.loraConfig!.targets, baseModel: Self.dir.appendingPathComponent("tied").path))
+        for name in lm.parameters.names where name.contains(".lora_") { #expect(back.parameters[name]! == lm.parameters[name]!, "\(name)") }
+        // Same tensors, same names and shapes as PEFT's own file.
+        let mine = try SafeTensorsFile(url: tmp.appendingPathComponent("adapter_model.safetensors"))
+        let peft = try SafeTensorsFile(url: Self.dir.appendingPathComponent("lora/adapter_model.safetensors"))
+        #expect(mine.names.sorted() == peft.names.sorted())
+        for n in peft.names { #expect(try mine.tensor(n) == peft.tensor(n), "\(n)") }
+    }
+
     @Test func loraSelectsNothingWithoutAnAdapter() throws {
         let lm = try LlamaForCausalLM(folder: Self.dir.appendingPathComponent("tied"))
         #expect(throws: WinnowError.self) { _ = try ParameterSelection(.lora, layout: lm.parameterLayout) }

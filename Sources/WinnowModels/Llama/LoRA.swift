@@ -125,6 +125,26 @@ extension LlamaForCausalLM {
         loraConfig = lora
     }
 
+    /// Writes the adapter in PEFT's layout: `adapter_model.safetensors` (F32, PEFT's tensor names) and
+    /// `adapter_config.json` (peft_type LORA, r, lora_alpha, lora_dropout, target_modules, use_rslora,
+    /// bias none, task_type CAUSAL_LM, base_model_name_or_path `base`), each written atomically.
+    ///
+    /// - Throws: `WinnowError.invalidOption` when the model has no adapter; errors of writing the files.
+    public func saveAdapter(to folder: URL, base: String) throws {
+        guard let lora = loraConfig else { throw WinnowError.invalidOption(name: "lora", reason: "the model has no LoRA adapter to save") }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let tensors = parameters.names.enumerated().filter { $0.element.contains(".lora_") }.map { (Self.peftName($0.element), parameters[$0.offset]) }
+        try SafeTensorsFile.write(tensors, to: folder.appendingPathComponent("adapter_model.safetensors"))
+        let config: [String: Any] = [
+            "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": lora.rank, "lora_alpha": lora.alpha, "lora_dropout": lora.dropout,
+            "target_modules": lora.targets.map(\.rawValue), "use_rslora": lora.useRSLoRA, "use_dora": false, "bias": "none",
+            "fan_in_fan_out": false, "modules_to_save": NSNull(), "layers_to_transform": NSNull(), "rank_pattern": [String: Any](),
+            "alpha_pattern": [String: Any](), "init_lora_weights": true, "inference_mode": true, "base_model_name_or_path": base,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+        try AtomicFile.write(data, to: folder.appendingPathComponent("adapter_config.json"))
+    }
+
     /// Loads a PEFT LoRA adapter folder (`adapter_config.json`, `adapter_model.safetensors`) onto this
     /// model: every target module of every layer must have its A and B, with this model's shapes.
     ///

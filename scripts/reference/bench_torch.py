@@ -20,7 +20,7 @@ models/smollm2's GGUF, dequantised to F32 by transformers (needs gguf and accele
 random tokens: forward = logits at every position under no_grad; training step = next-token loss with
 labels = input_ids, backward, AdamW; per-example gradient norms of each sequence's mean loss over the last
 decoder layer (the faster of a single-example backward loop and torch.func.vmap) and over all parameters
-(the loop).
+(the loop), and over a peft LoRA adapter (r 8, alpha 16, q_proj and v_proj; needs peft).
 """
 import argparse
 import json
@@ -176,6 +176,33 @@ def causal_lm(args):
     t_loop_all = best(args.repeats, loop(list(named.values())))
     r.update({"grad_norms_last_layer_loop_examples_per_s": B / t_loop_last, "grad_norms_last_layer_vmap_examples_per_s": B / t_vmap_last,
               "grad_norms_last_layer_examples_per_s": B / min(t_loop_last, t_vmap_last), "grad_norms_all_examples_per_s": B / t_loop_all})
+    # A LoRA adapter with peft (r 8, alpha 16 on q_proj and v_proj), B not zero: per-example gradient norms
+    # over the adapter, the faster of the loop and vmap.
+    from peft import LoraConfig, get_peft_model
+    pm = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], lora_dropout=0.0,
+                                          init_lora_weights=False)).eval()
+    lnamed = dict(pm.named_parameters())
+    lora = {n: p for n, p in lnamed.items() if "lora_" in n}
+    lfrozen = {n: p.detach() for n, p in lnamed.items() if n not in lora}
+
+    def lloop():
+        for b in range(B):
+            x = ids[b:b + 1]
+            g = torch.autograd.grad(pm(input_ids=x, labels=x).loss, list(lora.values()))
+            sum(float((t ** 2).sum()) for t in g)
+
+    def lloss(p, x):
+        x = x.unsqueeze(0)
+        return functional_call(pm, {**lfrozen, **p}, (), {"input_ids": x, "labels": x}).loss
+
+    def lvmap():
+        with torch.no_grad():
+            g = vmap(grad(lloss), in_dims=(None, 0))({n: p.detach() for n, p in lora.items()}, ids)
+            sum((t.flatten(1) ** 2).sum(1) for t in g.values())
+    t_loop_lora = best(args.repeats, lloop)
+    t_vmap_lora = best(args.repeats, lvmap)
+    r.update({"grad_norms_lora_loop_examples_per_s": B / t_loop_lora, "grad_norms_lora_vmap_examples_per_s": B / t_vmap_lora,
+              "grad_norms_lora_examples_per_s": B / min(t_loop_lora, t_vmap_lora)})
     print(json.dumps(r, sort_keys=True) if args.json else "\n".join(f"{k}: {v}" for k, v in r.items()))
 
 

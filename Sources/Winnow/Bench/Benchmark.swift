@@ -253,6 +253,18 @@ extension Benchmark {
             r["grad_norms_\(key)_examples_per_s"] = Double(batchSize) / tn
             log?(String(format: "per-example gradient norms over %@: %.2f examples/s", spec.description, Double(batchSize) / tn))
         }
+        // A LoRA adapter (r 8, alpha 16 on q_proj and v_proj, PEFT's default targets), B drawn as A is so
+        // that both factors carry gradient: per-example gradient norms over the adapter.
+        w.model.addLoRA(LoRAConfig(rank: 8, alpha: 16, targets: [.q, .v]), seed: 1)
+        for name in w.model.parameters.names where name.contains(".lora_B.") {
+            let i = w.model.parameters.index(of: name)!
+            w.model.parameters[i].withUnsafeMutableBufferPointer { b in for j in b.indices { b[j] = Float(sin(Double(j))) * 0.01 } }
+        }
+        let sel = try ParameterSelection(.lora, layout: w.model.parameterLayout)
+        _ = w.gradientNorms(sel)
+        let tl = time(repeats) { _ = w.gradientNorms(sel) }
+        r["grad_norms_lora_examples_per_s"] = Double(batchSize) / tl
+        log?(String(format: "per-example gradient norms over a LoRA adapter (r 8, q_proj and v_proj): %.2f examples/s", Double(batchSize) / tl))
         return r
     }
 }

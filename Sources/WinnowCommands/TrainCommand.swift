@@ -5,13 +5,18 @@ import Winnow
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a BERT-style classifier and write a run folder (Hugging Face Trainer layout).",
+        abstract: "Train a BERT-style classifier, or fine-tune a Llama-family decoder (full or LoRA), and write a run folder.",
         discussion: """
         Starts from a fresh model (--vocab plus --layers/--hidden/--heads) or from a pretrained folder (--init, \
         e.g. models/minilm) with a fresh head. Writes RUN/config.json, vocab.txt, winnow.json, \
         checkpoint-<step>/ (model.safetensors, config.json, trainer_state.json) and dynamics.safetensors \
         (per presentation of each example: loss, p_y, margin, correctness, recorded in training mode before \
         the update, for the forgetting, cartography and AUM scores).
+
+        With --init a causal language model (a GGUF file or folder, a Hugging Face Llama folder), fine-tunes it \
+        on decoder data (text, prompt + completion with the loss on the completion, ChatML messages with the \
+        loss on the assistant turns): a LoRA adapter with --lora-rank (a PEFT adapter folder that peft and \
+        `winnow score --run` load; default lr 2e-4) or every parameter (a Hugging Face folder; default lr 2e-5).
         """)
 
     @OptionGroup var dataOptions: DataOptions
@@ -24,13 +29,32 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Train the PVI null model: every input is empty ([CLS] [SEP]).") var null = false
     @Flag(help: "Do not record training dynamics.") var noDynamics = false
     @Flag(help: "Continue an interrupted run in --out from its latest checkpoint (same options and data); the result equals an uninterrupted run.") var resume = false
+    @Option(help: "Decoders (--init a causal LM): train a LoRA adapter of this rank instead of every parameter; the run is a PEFT adapter folder.") var loraRank: Int?
+    @Option(help: "LoRA alpha (the update is alpha / r * B A). (default: 2 x --lora-rank)") var loraAlpha: Double?
+    @Option(help: "LoRA dropout on the adapter's input (only 0 is implemented).") var loraDropout: Double = 0
+    @Option(help: "LoRA target modules, comma-separated: \(LoRAModule.allCases.map(\.rawValue).joined(separator: ",")).", transform: { s in
+        try s.split(separator: ",").map { n in
+            guard let m = LoRAModule(rawValue: String(n)) else { throw ValidationError("--lora-targets: '\(n)' is not one of \(LoRAModule.allCases.map(\.rawValue).joined(separator: ", "))") }
+            return m
+        }
+    })
+    var loraTargets: [LoRAModule] = [.q, .v]
 
     func validate() throws {
+        if let r = loraRank, r < 1 { throw ValidationError("--lora-rank must be at least 1") }
+        if let a = loraAlpha, !(a > 0) { throw ValidationError("--lora-alpha must be positive") }
+        guard (0..<1).contains(loraDropout) else { throw ValidationError("--lora-dropout must be in [0, 1)") }
+        if let i = modelOptions.initFrom, ModelLoader.isCausalLM(URL(fileURLWithPath: i)) {
+            guard !resume, !null else { throw ValidationError("--resume and --null are not available for decoders yet") }
+            return
+        }
+        if loraRank != nil { throw ValidationError("--lora-rank needs --init with a causal language model (a Llama-family decoder)") }
         guard !dataOptions.data.lowercased().hasSuffix(".csv") else { return }
         do { try modelOptions.spec.validate() } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
     }
 
     func run() throws {
+        if let i = modelOptions.initFrom, ModelLoader.isCausalLM(URL(fileURLWithPath: i)) { return try trainDecoder(URL(fileURLWithPath: i)) }
         if dataOptions.data.lowercased().hasSuffix(".csv") { return try trainMLP() }
         let data = try dataOptions.read()
         reportSkipped(data)
@@ -51,6 +75,37 @@ struct TrainCommand: ParsableCommand {
                                                     reporter: TerminalReporter(), resume: resume)
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
                      summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
+    }
+
+    /// A Llama-family decoder on decoder data (text, prompt + completion, ChatML messages): a LoRA
+    /// adapter (--lora-rank) or every parameter.
+    func trainDecoder(_ base: URL) throws {
+        guard let lm = try ModelLoader.causalLM(base) as? LlamaForCausalLM else {
+            throw WinnowError.invalidFile(path: base.path, line: nil, reason: "not a Llama-family model Winnow can train")
+        }
+        let tokenizerFolder = try ModelLoader.tokenizerFolder(base)
+        let extra = ["tokenizer.json", "tokenizer_config.json"].map { tokenizerFolder.appendingPathComponent($0) }
+            .filter { FileManager.default.fileExists(atPath: $0.path) }
+        if loraRank == nil && extra.isEmpty {
+            throw WinnowError.invalidOption(name: "--lora-rank", reason:
+                "full fine-tuning of \(base.path) would write a model folder without a tokenizer (its tokenizer lives in the GGUF file); train a LoRA adapter (--lora-rank) or start from a Hugging Face folder")
+        }
+        let maxLength = min(dataOptions.maxLength, lm.maxSequenceLength)
+        let encoder = try DecoderEncoder(folder: tokenizerFolder, maxLength: maxLength)
+        let data = try DecoderTrainer.encode(URL(fileURLWithPath: dataOptions.data), fields: dataOptions.fields, encoder: encoder)
+        var o = trainingFlags.options(maxLength: maxLength, pretrained: true)
+        if trainingFlags.learningRate == nil { o.learningRate = loraRank != nil ? 2e-4 : 2e-5 }
+        o.recordDynamics = false
+        let lora = loraRank.map { LoRAConfig(rank: $0, alpha: loraAlpha ?? Double(2 * $0), dropout: loraDropout, targets: loraTargets) }
+        let runURL = URL(fileURLWithPath: out)
+        printError("train: \(data.count) examples, \(data.reduce(0) { $0 + $1.scoredCount }) scored tokens, \(lm.parameters.scalarCount) parameters"
+                   + (lora.map { ", LoRA r \($0.rank) alpha \($0.alpha) on \($0.targets.map(\.rawValue).joined(separator: ","))" } ?? ", every parameter trained")
+                   + String(format: ", lr %g", o.learningRate))
+        let summary = try DecoderTrainer(options: o, lora: lora).train(lm, on: data, base: base, run: runURL, extraFiles: extra,
+                                                                         runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path],
+                                                                         reporter: TerminalReporter())
+        print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; %@ written to %@",
+                     summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, lora == nil ? "model" : "adapter", runURL.path))
     }
 
     /// Numeric CSV features: an MLP with `--layers` hidden layers of `--hidden` units.

@@ -53,6 +53,14 @@ public struct ParameterStore: Sendable {
         return s
     }
 
+    /// Zero tensors of the same names, with the shapes of those `keep` accepts (the others empty: the
+    /// gradients of a frozen tensor).
+    public func zeros(keeping keep: (String) -> Bool) -> ParameterStore {
+        var s = ParameterStore()
+        for (n, t) in zip(names, tensors) { s.add(n, Tensor(shape: keep(n) ? t.shape : [0])) }
+        return s
+    }
+
     /// Sets every tensor to zero.
     public mutating func zeroAll() {
         for i in tensors.indices { Elementwise.zero(tensors[i].mptr, count: tensors[i].count) }

@@ -30,13 +30,16 @@ public struct Optimizer: Sendable {
 
     /// An optimizer with zero state for the tensors of `parameters`; their names decide which get weight
     /// decay (`decayAll`: every tensor).
+    /// `trainable` (nil: all) names the tensors the optimizer updates; the others keep no state and are
+    /// left as they are (a LoRA adapter's frozen base).
     public init(kind: Kind, parameters: ParameterStore, weightDecay: Float, momentum: Float = 0.9,
-                decayAll: Bool = false) {
+                decayAll: Bool = false, trainable: ((String) -> Bool)? = nil) {
         self.kind = kind
         self.weightDecay = weightDecay
         self.momentum = momentum
-        m = parameters.zeros()
-        v = kind == .adamw ? parameters.zeros() : ParameterStore()
+        let keep = trainable ?? { _ in true }
+        m = parameters.zeros(keeping: keep)
+        v = kind == .adamw ? parameters.zeros(keeping: keep) : ParameterStore()
         decays = parameters.names.map { name in
             decayAll || !(name.hasSuffix(".bias") || name.contains("LayerNorm.") || name.contains("layer_norm."))
         }
@@ -45,7 +48,7 @@ public struct Optimizer: Sendable {
     /// One update with learning rate `lr`.
     public mutating func step(_ params: inout ParameterStore, grads: ParameterStore, lr: Float) {
         t += 1
-        for i in params.tensors.indices {
+        for i in params.tensors.indices where m[i].count == params[i].count {     // frozen tensors have no state
             let wd = decays[i] ? weightDecay : 0
             let n = params[i].count
             // Elementwise updates: split across cores (each element's update is the same either way).

@@ -139,6 +139,40 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("s.csv").path))
     }
 
+    @Test func decoderFineTuningWithLoRAAndInFull() throws {
+        let dir = try CLI.tempDir("train-decoder")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fx = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
+        let data = fx.appendingPathComponent("pc.jsonl").path
+        let lora = dir.appendingPathComponent("lora")
+        let r = try CLI.run(["train", "--init", fx.appendingPathComponent("tied").path, "--data", data, "--lora-rank", "4",
+                             "--lora-targets", "q_proj,v_proj,down_proj", "--epochs", "10", "--batch-size", "2", "--lr", "1e-2",
+                             "--max-length", "160", "--checkpoints", "2", "--out", lora.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("LoRA r 4 alpha 8.0 on q_proj,v_proj,down_proj") && r.stdout.contains("adapter written to"), "\(r.stderr)")
+        for f in ["adapter_config.json", "adapter_model.safetensors", "trainer_state.json", "checkpoint-15/adapter_model.safetensors",
+                  "checkpoint-30/adapter_config.json"] {
+            #expect(FileManager.default.fileExists(atPath: lora.appendingPathComponent(f).path), "\(f)")
+        }
+        // The adapted model fits the training data better than the base.
+        func losses(_ run: URL) throws -> [Double] {
+            let out = dir.appendingPathComponent(run.lastPathComponent + "-loss.csv")
+            let s = try CLI.run(["score", "loss", "--run", run.path, "--data", data, "--max-length", "160", "--out", out.path])
+            #expect(s.status == 0, "\(s.stderr)")
+            return try rows(out).dropFirst().map { Double($0[4])! }
+        }
+        let base = try losses(fx.appendingPathComponent("tied")), adapted = try losses(lora)
+        #expect(adapted.reduce(0, +) < base.reduce(0, +) - 1, "\(adapted) vs \(base)")
+        let full = dir.appendingPathComponent("full")
+        let f = try CLI.run(["train", "--init", fx.appendingPathComponent("tied").path, "--data", data, "--epochs", "2", "--batch-size", "3",
+                             "--max-length", "160", "--out", full.path])
+        #expect(f.status == 0 && f.stderr.contains("every parameter trained"), "\(f.stderr)")
+        #expect(try losses(full).count == 6)
+        let bert = try CLI.run(["train", "--init", CLI.repo.appendingPathComponent("models/minilm").path, "--data", train, "--lora-rank", "4",
+                                "--out", dir.appendingPathComponent("x").path])
+        #expect(bert.status != 0 && bert.stderr.contains("--lora-rank needs --init with a causal language model"), "\(bert.stderr)")
+    }
+
     @Test func dynamicsScoresOnAWinnowRunAndAClearErrorOnATrainerRun() throws {
         let dir = try CLI.tempDir("score-dyn")
         defer { try? FileManager.default.removeItem(at: dir) }

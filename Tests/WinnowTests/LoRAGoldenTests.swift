@@ -4,6 +4,7 @@ import Testing
 @testable import WinnowData
 @testable import WinnowModels
 @testable import WinnowScores
+@testable import WinnowTraining
 
 /// A PEFT LoRA adapter (r 4, alpha 8, on q, v, o, gate and down; B not zero) on the tiny tied decoder,
 /// against peft with PyTorch autograd (scripts/reference/make_lora_golden.py): losses of the adapted
@@ -11,7 +12,12 @@ import Testing
 @Suite struct LoRAGoldenTests {
     static let dir = Paths.fixtures.appendingPathComponent("decoder")
     struct Row: Decodable { let loss: Double; let sq_norm: [String: Double] }
-    struct Golden: Decodable { let pc, chat: [Row]; let tensor_names: [String] }
+    struct Golden: Decodable {
+        let pc, chat: [Row]
+        let tensor_names: [String]
+        let batch_loss: Double
+        let batch_grads: [String: [Float]]
+    }
     let golden: Golden
 
     init() throws {
@@ -89,6 +95,32 @@ import Testing
         let peft = try SafeTensorsFile(url: Self.dir.appendingPathComponent("lora/adapter_model.safetensors"))
         #expect(mine.names.sorted() == peft.names.sorted())
         for n in peft.names { #expect(try mine.tensor(n) == peft.tensor(n), "\(n)") }
+    }
+
+    @Test func aTrainingStepGradientsTheAdapterOnlyAsPEFTDoes() throws {
+        let lm = try #require(try ModelLoader.causalLM(Self.dir.appendingPathComponent("lora")) as? LlamaForCausalLM)
+        let encoder = try DecoderEncoder(folder: Self.dir.appendingPathComponent("tied"), maxLength: 160)
+        let data = Array(try DecoderTrainer.encode(Self.dir.appendingPathComponent("pc.jsonl"), encoder: encoder).prefix(4))
+        let batch = Batch(encodings: data.map { Encoding(inputIDs: $0.ids, tokenTypeIDs: [Int32](repeating: 0, count: $0.ids.count)) },
+                          labels: [-1, -1, -1, -1], indices: [0, 1, 2, 3])
+        var grads = lm.parameters.zeros { $0.contains(".lora_") }
+        let loss = lm.lossAndGradients(batch, grads: &grads, targets: data.flatMap { $0.targets(length: batch.length) })
+        #expect(abs(loss - golden.batch_loss) <= 1e-5 * golden.batch_loss)
+        for (name, g) in grads.named {
+            if name.contains(".lora_") {
+                let want = try #require(golden.batch_grads["base_model.model." + name])
+                expectClose(g.values, want, atol: 1e-6, rtol: 1e-3, name)
+            } else {
+                #expect(g.count == 0, "\(name) is frozen and gets no gradient")
+            }
+        }
+        // One AdamW step moves the adapter only.
+        let before = lm.parameters
+        var opt = Optimizer(kind: .adamw, parameters: lm.parameters, weightDecay: 0.01) { $0.contains(".lora_") }
+        opt.step(&lm.parameters, grads: grads, lr: 1e-3)
+        for (i, name) in lm.parameters.names.enumerated() {
+            #expect((lm.parameters[i] == before[i]) == !name.contains(".lora_"), "\(name)")
+        }
     }
 
     @Test func loraSelectsNothingWithoutAnAdapter() throws {

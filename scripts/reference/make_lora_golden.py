@@ -54,6 +54,25 @@ for name in ("pc", "chat"):
         rows.append({"loss": float(loss), "sq_norm": sq})
     res[name] = rows
 res["tensor_names"] = sorted(n for n in named if "lora_" in n)
+# Training: the first four pc examples as one right-padded batch, the mean cross-entropy over all their
+# scored tokens (transformers' loss with -100 elsewhere), and its gradient for every LoRA tensor.
+rows = golden["tied"]["pc"][:4]
+T = max(len(r["ids"]) for r in rows)
+ids = torch.zeros(4, T, dtype=torch.long)
+mask = torch.zeros(4, T, dtype=torch.long)
+labels = torch.full((4, T), -100, dtype=torch.long)
+for b, r in enumerate(rows):
+    n = len(r["ids"])
+    ids[b, :n] = torch.tensor(r["ids"])
+    mask[b, :n] = 1
+    for j in range(1, n):
+        if r["scored"][j]:
+            labels[b, j] = r["ids"][j]
+lora = {n: p for n, p in named.items() if "lora_" in n}
+loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+grads = torch.autograd.grad(loss, list(lora.values()))
+res["batch_loss"] = float(loss)
+res["batch_grads"] = {n.replace(".default", ""): g.flatten().tolist() for n, g in zip(lora, grads)}
 with open(os.path.join(out, "lora-golden.json"), "w") as f:
     json.dump(res, f, indent=1)
 print("wrote", out)

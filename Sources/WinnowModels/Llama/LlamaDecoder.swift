@@ -111,7 +111,7 @@ struct LlamaDecoder: Sendable {
         let sv = a.loraV[m]!.mptr, su = a.loraU[m]!.ptr
         ck_gemm(sv, Int32(r), delta, Int32(ldd), p[ad.b].ptr, Int32(r), Int32(N), Int32(r), Int32(dout), Int32(CK_TRANS_N), Int32(CK_TRANS_N), loraScale, 0)
         ck_gemm(dx, Int32(lddx), sv, Int32(r), p[ad.a].ptr, Int32(din), Int32(N), Int32(din), Int32(r), Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
-        if grads != nil {
+        if grads != nil && grads![ad.b].count > 0 {
             ck_gemm(grads![ad.b].mptr, Int32(r), delta, Int32(ldd), su, Int32(r), Int32(dout), Int32(r), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1)
             ck_gemm(grads![ad.a].mptr, Int32(din), sv, Int32(r), x, Int32(ldx), Int32(r), Int32(din), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1)
         }
@@ -195,11 +195,12 @@ struct LlamaDecoder: Sendable {
     /// into `grads` when given (data gradients only otherwise). Layers below `downTo` are not visited
     /// (nor the embeddings unless it is 0): per-example scores over the top layers stop there.
     func backward(_ p: ParameterStore, _ ws: LlamaWorkspace, grads: inout ParameterStore?, downTo: Int = 0) {
+        // A frozen tensor (an empty gradient tensor: a LoRA adapter's base) gets no weight gradient.
         let c = config
         let B = ws.B, T = ws.T, N = B * T, C = c.hiddenSize, D = c.queryWidth, KV = c.keyValueWidth
         let I = c.intermediateSize, NH = c.numAttentionHeads, HS = c.headDim, G = NH / c.numKeyValueHeads
         let scale = 1 / Float(HS).squareRoot()
-        func dw(_ i: Int) -> UnsafeMutablePointer<Float>? { grads == nil ? nil : grads![i].mptr }
+        func dw(_ i: Int) -> UnsafeMutablePointer<Float>? { grads == nil || grads![i].count == 0 ? nil : grads![i].mptr }
         let top = layers.isEmpty ? ws.x0.ptr : ws.layers[layers.count - 1].out.ptr
         let perExample = ws.perExample
         // Per-example RMSNorm weight gradients: each example's rows summed on their own.

@@ -137,7 +137,8 @@ public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unche
         var h = Tensor(uninitializedShape: [R, C])
         for (i, r) in rows.enumerated() { (h.mptr + i * C).update(from: ws.hidden.ptr + r * C, count: C) }
         var dh = Tensor(shape: [R, C])
-        ck_linear_backward(dh.mptr, Int32(C), grads[headWeight].mptr, nil, dlogits.ptr, Int32(V), h.ptr, Int32(C),
+        // An empty gradient tensor marks a frozen weight (a LoRA adapter's base): no gradient for it.
+        ck_linear_backward(dh.mptr, Int32(C), grads[headWeight].count == 0 ? nil : grads[headWeight].mptr, nil, dlogits.ptr, Int32(V), h.ptr, Int32(C),
                            parameters[headWeight].ptr, Int32(R), Int32(C), Int32(V))
         ws.dHidden.mptr.update(repeating: 0, count: N * C)
         for (i, r) in rows.enumerated() { (ws.dHidden.mptr + r * C).update(from: dh.ptr + i * C, count: C) }

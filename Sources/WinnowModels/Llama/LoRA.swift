@@ -141,7 +141,7 @@ extension LlamaForCausalLM {
             "fan_in_fan_out": false, "modules_to_save": NSNull(), "layers_to_transform": NSNull(), "rank_pattern": [String: Any](),
             "alpha_pattern": [String: Any](), "init_lora_weights": true, "inference_mode": true, "base_model_name_or_path": base,
         ]
-        let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try AtomicFile.write(data, to: folder.appendingPathComponent("adapter_config.json"))
     }
 

@@ -26,6 +26,7 @@ extension LlamaForCausalLM: DecoderScoring {
                         embeddingPrefixes: ["model.embed_tokens."], headPrefixes: ["lm_head."])
     }
 
+    /// Each example's mean target loss, mean EL2N and target count, in one inference forward.
     public func targetScores(_ batch: Batch, targets: [Int32]) -> (losses: [Double], el2n: [Double], targets: [Int]) {
         workspace.perExample = false
         forward(batch, targets: targets)
@@ -66,6 +67,8 @@ extension LlamaForCausalLM: DecoderScoring {
         return lowest
     }
 
+    /// Forward, then a data-only backward of sum_b L_b (each example's mean target loss), stopping below
+    /// the lowest layer `selection` needs; keeps the factors `gradientFactors` reads.
     public func perExampleLossBackward(_ batch: Batch, targets: [Int32], selection: ParameterSelection) {
         forward(batch, targets: targets)
         let R = rows.count, V = config.vocabSize, C = config.hiddenSize, N = batch.size * batch.length, T = batch.length
@@ -96,6 +99,8 @@ extension LlamaForCausalLM: DecoderScoring {
         ws.perExample = false
     }
 
+    /// Gram factors of every selected tensor (linear layers, LoRA A and B, RMSNorm weights, embeddings
+    /// with a tied head's cross terms, an untied head) from the last `perExampleLossBackward`.
     public func gradientFactors(_ batch: Batch, selection sel: ParameterSelection) -> GradientFactors {
         let ws = workspace, c = config
         let B = batch.size, T = batch.length, C = c.hiddenSize, D = c.queryWidth, KV = c.keyValueWidth, I = c.intermediateSize

@@ -7,6 +7,7 @@
 # evaluated on the 9,824 official test pairs.
 #
 # Usage: scripts/snli-grid.sh [KEEP...]   (default: 0.5 0.3 1.0; 1.0 = the full-data rows)
+# At keep 0.5 the RECIPES below run after the table's rows: drop-the-noisiest-then-random selections.
 # Writes OUT/results.csv (row,keep,seed,accuracy,macro_f1,examples), one line per finished retraining,
 # and prints mean ± sample std per row. Rerun to resume: finished retrainings are skipped. Each
 # retraining takes about 5 minutes on 2 cores at keep 0.5 (the whole grid about 5 hours).
@@ -41,7 +42,15 @@ score vog vog
 EPOCH1=$(ls -d "$OUT"/full/checkpoint-* | sed 's/.*checkpoint-//' | sort -n | sed -n 2p)
 score el2n-epoch1 el2n --checkpoints "$EPOCH1"
 
-# Rows: NAME SCORE SELECT SAMPLING (every row normalises with dataset z-scores).
+# Rows: NAME SCORE SELECT SAMPLING [PRUNE ARGS] (every row normalises with dataset z-scores). ROWS are
+# the reference's table; RECIPES (keep 0.5 only, after the table) drop the hardest fraction by a score
+# (the likely mislabelled) and sample the rest uniformly (--sampling stratified --bins 1).
+RECIPES=(
+    "aum-drop10-random aum hard stratified --beta 0.1 --bins 1"
+    "el2n-epoch1-drop10-random el2n-epoch1 hard stratified --beta 0.1 --bins 1"
+    "forgetting-drop10-random forgetting hard stratified --beta 0.1 --bins 1"
+    "aum-drop20-random aum hard stratified --beta 0.2 --bins 1"
+)
 ROWS=(
     "random - random top"
     "forgetting-easy-top forgetting easy top"
@@ -71,27 +80,37 @@ retrain() {   # retrain ROW KEEP SEED DATA
     rm -rf "$run"
 }
 
-for keep in "${@:-0.5 0.3 1.0}"; do
-  for k in $keep; do
+run_rows() {   # run_rows KEEP ROW...
+    local k=$1 seed row name scores select sampling extra subset
+    shift
     for seed in $(seq 0 $((SEEDS - 1))); do
-        if [ "$k" = 1.0 ]; then
-            done_already full 1.0 "$seed" && continue
-            if [ "$seed" = 0 ]; then record full 1.0 0 "$OUT/full" 20000; else retrain full 1.0 "$seed" "$TRAIN"; fi
-            continue
-        fi
-        for row in "${ROWS[@]}"; do
-            read -r name scores select sampling <<< "$row"
+        for row in "$@"; do
+            read -r name scores select sampling extra <<< "$row"
             done_already "$name" "$k" "$seed" && continue
             subset=$OUT/subsets/$name-k$k-s$seed.jsonl
             if [ "$name" = random ]; then
                 $W prune --scores "$OUT/scores/forgetting.csv" --data "$TRAIN" --keep "$k" --select random --seed "$seed" --out "$subset"
             else
+                # shellcheck disable=SC2086
                 $W prune --scores "$OUT/scores/$scores.csv" --data "$TRAIN" --keep "$k" --select "$select" \
-                    --sampling "$sampling" --normalize dataset --seed "$seed" --out "$subset"
+                    --sampling "$sampling" --normalize dataset --seed "$seed" $extra --out "$subset"
             fi
             retrain "$name" "$k" "$seed" "$subset"
         done
     done
+}
+
+for keep in "${@:-0.5 0.3 1.0}"; do
+  for k in $keep; do
+    if [ "$k" = 1.0 ]; then
+        for seed in $(seq 0 $((SEEDS - 1))); do
+            done_already full 1.0 "$seed" && continue
+            if [ "$seed" = 0 ]; then record full 1.0 0 "$OUT/full" 20000; else retrain full 1.0 "$seed" "$TRAIN"; fi
+        done
+        continue
+    fi
+    run_rows "$k" "${ROWS[@]}"
+    [ "$k" = 0.5 ] && run_rows "$k" "${RECIPES[@]}"
   done
 done
 

@@ -10,7 +10,8 @@ struct PruneCommand: ParsableCommand {
         n = round(keep * N) examples are kept. --select hard prefers high (normalised) scores, easy low ones, random \
         ignores them. --sampling top is deterministic (ties by index); softmax samples without replacement with \
         weight exp(+-s/T); linear with weight s - min + eps (hard) or max - s + eps (easy); stratified drops the \
-        hardest --beta fraction and fills the budget evenly over 50 equal-width score bins (Zheng et al. 2023). \
+        hardest --beta fraction and fills the budget evenly over --bins equal-width score bins (Zheng et al. 2023; \
+        --bins 1: drop the hardest --beta, then sample the rest uniformly). \
         Weighted sampling uses Efraimidis-Spirakis keys from --seed. --normalize class ranks every label on its own \
         z-scores, dataset on global z-scores. Lines of the data file that were not scored (e.g. no gold label) are \
         not kept.
@@ -23,6 +24,7 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "How to choose among them.") var sampling: SelectionOptions.Sampling = SelectionOptions(keep: 1).sampling
     @Option(help: "Softmax temperature.") var temperature: Double = SelectionOptions(keep: 1).temperature
     @Option(help: "Stratified: fraction of the hardest examples dropped first.") var beta: Double = SelectionOptions(keep: 1).beta
+    @Option(help: "Stratified: number of equal-width score bins.") var bins: Int = SelectionOptions(keep: 1).bins
     @Option(help: "Score normalisation before selecting.") var normalize: Normalization = SelectionOptions(keep: 1).normalization
     @Option(help: "Seed of the sampling.") var seed: UInt64 = SelectionOptions(keep: 1).seed
     @Option(help: "Output file (written atomically).") var out: String?
@@ -32,6 +34,7 @@ struct PruneCommand: ParsableCommand {
         guard (0...1).contains(keep) else { throw ValidationError("--keep must be in [0, 1]") }
         guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
         guard (0..<1).contains(beta) else { throw ValidationError("--beta must be in [0, 1)") }
+        guard bins >= 1 else { throw ValidationError("--bins must be at least 1") }
         guard dryRun || out != nil else { throw ValidationError("give --out FILE, or --dry-run") }
     }
 
@@ -39,7 +42,7 @@ struct PruneCommand: ParsableCommand {
         let sf = try ScoreFile(url: URL(fileURLWithPath: scores))
         var o = SelectionOptions(keep: keep)
         o.preference = select; o.sampling = sampling; o.temperature = temperature
-        o.beta = beta; o.normalization = normalize; o.seed = seed
+        o.beta = beta; o.bins = bins; o.normalization = normalize; o.seed = seed
         let r = try Pruning.prune(data: URL(fileURLWithPath: data), scoreFile: sf, options: o,
                                   to: dryRun ? nil : out.map { URL(fileURLWithPath: $0) })
         let before = r.before, after = r.after

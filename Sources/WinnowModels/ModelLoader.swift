@@ -24,11 +24,17 @@ public enum ModelLoader {
     }
 
     /// Whether `url` holds a causal language model Winnow reads: a `.gguf` file, a folder holding one and
-    /// no config.json, or a folder whose config.json names a Llama-architecture `...ForCausalLM`.
+    /// no config.json, a folder whose config.json names a Llama-architecture `...ForCausalLM`, a PEFT
+    /// adapter folder, or a run folder whose checkpoints are one of these.
     public static func isCausalLM(_ url: URL) -> Bool {
         if isAdapter(url) { return true }
         let config = url.appendingPathComponent("config.json")
-        if !FileManager.default.fileExists(atPath: config.path) { return Tokenizers.ggufFile(in: url) != nil }
+        if !FileManager.default.fileExists(atPath: config.path) {
+            if Tokenizers.ggufFile(in: url) != nil { return true }
+            // A run folder of a decoder: its checkpoints are decoders (or adapters).
+            if let ck = (try? RunFolder(url: url))?.checkpoints.first { return isCausalLM(ck.url) }
+            return false
+        }
         guard let data = try? Data(contentsOf: config), let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
         let arch = (obj["architectures"] as? [String])?.first ?? ""
         return ["llama", "mistral", "qwen2"].contains(obj["model_type"] as? String ?? "") && arch.hasSuffix("ForCausalLM")

@@ -18,10 +18,42 @@ import WinnowTraining
 ///     let r = try DecoderScores.score(.grand, model: URL(fileURLWithPath: "models/smollm2"), data: url, options: o)
 public enum DecoderScores {
     /// The methods available on decoders.
-    public static let methods: [ScoreMethod] = [.loss, .el2n, .grand, .tracin]
+    public static let methods: [ScoreMethod] = [.loss, .el2n, .grand, .tracin, .vog]
+
+    /// The models a decoder score averages over: a run's chosen checkpoints (a `winnow train` run of a
+    /// decoder: adapter or model folders) with their learning rates eta_k, or one model with eta =
+    /// `options.learningRate` (default 1).
+    struct Models {
+        var models: [any DecoderScoring]
+        var eta: [Double]
+        var steps: [Int]
+        var tokenizerFolder: URL
+    }
+
+    static func load(_ url: URL, options o: ScoreOptions) throws -> Models {
+        func decoder(_ u: URL) throws -> any DecoderScoring {
+            guard let m = try ModelLoader.causalLM(u, base: o.adapterBase) as? any DecoderScoring else {
+                throw WinnowError.invalidFile(path: u.path, line: nil, reason: "this causal language model cannot be scored")
+            }
+            return m
+        }
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue {
+            let run = try RunFolder(url: url)
+            if !run.checkpoints.isEmpty {
+                let cks = try run.select(o.checkpoints)
+                let eta = try o.learningRate.map { lr in cks.map { _ in lr } } ?? cks.map { try run.learningRate(of: $0) }
+                return Models(models: try cks.map { try decoder($0.url) }, eta: eta, steps: cks.map(\.step),
+                              tokenizerFolder: try ModelLoader.tokenizerFolder(cks[0].url, base: o.adapterBase))
+            }
+        }
+        return Models(models: [try decoder(url)], eta: [o.learningRate ?? 1], steps: [],
+                      tokenizerFolder: try ModelLoader.tokenizerFolder(url, base: o.adapterBase))
+    }
 
     /// Scores of every example of `data` (a JSONL file of `text`, `prompt` + `completion` or `messages`;
-    /// labels are optional and kept for pruning by class).
+    /// labels are optional and kept for pruning by class), averaged over the run's chosen checkpoints
+    /// (`tracin` sums eta_k ||g_k||^2; `vog` needs at least two).
     ///
     /// - Throws: `WinnowError.invalidOption` for a method decoders do not offer or a selection that
     ///   matches no tensor; `WinnowError.invalidFile` naming the file and line of a bad example.
@@ -31,95 +63,134 @@ public enum DecoderScores {
             throw WinnowError.invalidOption(name: "method", reason:
                 "'\(method)' is not available for causal language models yet (\(methods.map(\.rawValue).joined(separator: ", ")) are)")
         }
-        guard let model = try ModelLoader.causalLM(url, base: o.adapterBase) as? any DecoderScoring else {
-            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "this causal language model cannot be scored")
+        let set = try load(url, options: o)
+        let models = set.models, K = Double(models.count)
+        if method == .vog && models.count < 2 {
+            throw WinnowError.invalidOption(name: "checkpoints", reason:
+                "VoG is a variance over checkpoints and needs at least two; \(url.path) gives one (score a `winnow train` run with checkpoints)")
         }
-        let maxLength = min(o.maxLength, model.maxSequenceLength)
-        let encoder = try DecoderEncoder(folder: try ModelLoader.tokenizerFolder(url, base: o.adapterBase), maxLength: maxLength)
+        let maxLength = min(o.maxLength, models[0].maxSequenceLength)
+        let encoder = try DecoderEncoder(folder: set.tokenizerFolder, maxLength: maxLength)
         let gradient = method == .grand || method == .tracin
-        let selection = gradient ? try ParameterSelection(o.params, layout: model.parameterLayout) : nil
+        // Resolved per checkpoint: a run's checkpoints may differ in tensors (a base model, then adapters).
+        let selections = gradient ? try models.map { try ParameterSelection(o.params, layout: $0.parameterLayout) } : []
         let projector = method == .tracin ? o.projectDim.map { GradientProjector(dim: $0, seed: o.seed) } : nil
-        let eta = o.learningRate ?? 1
         var table = ExampleTable(labelNames: [])
         var scores: [Double] = [], losses: [Double] = [], tokens: [Double] = []
         try batches(data, fields: fields, encoder: encoder, options: o, table: &table) { batch, targets in
             let T = batch.length
             tokens += (0..<batch.size).map { b in Double(targets[(b * T)..<((b + 1) * T)].filter { $0 >= 0 }.count) }
+            var s = [Double](repeating: 0, count: batch.size), l = [Double](repeating: 0, count: batch.size)
             switch method {
             case .loss, .el2n:
-                let r = model.targetScores(batch, targets: targets)
-                scores += method == .loss ? r.losses : r.el2n
-                losses += r.losses
+                for model in models {
+                    let r = model.targetScores(batch, targets: targets)
+                    for b in 0..<batch.size { s[b] += (method == .loss ? r.losses[b] : r.el2n[b]) / K; l[b] += r.losses[b] / K }
+                }
+            case .vog:
+                s = vog(models, batch: batch, targets: targets)
             default:
-                model.perExampleLossBackward(batch, targets: targets, selection: selection!)
-                let f = model.gradientFactors(batch, selection: selection!)
-                let norms = TracIn.gradientNorms(f, projector: projector).map(Double.init)
-                scores += norms.map { method == .grand ? $0 : eta * $0 * $0 }
+                for (k, model) in models.enumerated() {
+                    model.perExampleLossBackward(batch, targets: targets, selection: selections[k])
+                    let f = model.gradientFactors(batch, selection: selections[k])
+                    let norms = TracIn.gradientNorms(f, projector: projector).map(Double.init)
+                    for b in 0..<batch.size { s[b] += method == .grand ? norms[b] / K : set.eta[k] * norms[b] * norms[b] }
+                }
             }
+            scores += s
+            losses += l
         }
         var r = ScoreResult(method: method, scores: scores, table: table)
         r.components = method == .el2n ? [("loss", losses), ("tokens", tokens)] : [("tokens", tokens)]
         let over = "each example's target tokens (at most \(maxLength) tokens an example; an example without one scores 0)"
+            + (set.steps.isEmpty ? "" : ", over checkpoint(s) \(set.steps.map(String.init).joined(separator: ","))")
         switch method {
         case .loss: r.notes = ["loss = mean next-token cross-entropy (nats) over " + over]
         case .el2n: r.notes = ["EL2N = mean ||softmax(z) - onehot(y)||_2 over " + over]
-        case .grand: r.notes = ["GraNd = ||d loss / d theta||_2 of the mean loss over \(over), over \(selection!.names.count) tensor(s) (--params \(o.params))"]
+        case .vog: r.notes = ["VoG = mean over the tokens and dims of sqrt(variance over checkpoints) of d(mean target logit) / d inputs_embeds over " + over]
+        case .grand: r.notes = ["GraNd = ||d loss / d theta||_2 of the mean loss over \(over), over \(selections.last!.names.count) tensor(s) (--params \(o.params))"]
         default:
-            r.notes = ["self-influence = eta ||d loss / d theta||^2 with eta = \(eta) of the mean loss over \(over), over \(selection!.names.count) tensor(s) (--params \(o.params))"]
+            r.notes = ["self-influence = sum_k eta_k ||d loss / d theta||^2 with eta = \(set.eta.map { String(format: "%.3g", $0) }.joined(separator: ",")) of the mean loss over \(over), over \(selections.last!.names.count) tensor(s) (--params \(o.params))"]
             if let p = o.projectDim { r.notes.append("approximate: gradients randomly projected (--project \(p), seed \(o.seed))") }
         }
         return r
     }
 
+    /// VoG of each example of `batch`: Welford over the checkpoints of the input-embedding gradient of
+    /// its mean target logit, then the mean over its real tokens and dims of the standard deviation.
+    static func vog(_ models: [any DecoderScoring], batch: Batch, targets: [Int32]) -> [Double] {
+        var mean = Tensor(shape: [0]), m2 = Tensor(shape: [0])
+        for (k, model) in models.enumerated() {
+            let g = model.targetLogitInputGradients(batch, targets: targets)
+            if k == 0 { mean = Tensor(shape: g.shape); m2 = Tensor(shape: g.shape) }
+            ck_vog_accumulate(mean.mptr, m2.mptr, g.ptr, g.count, Int32(k + 1))
+        }
+        let C = mean.shape.count > 1 ? mean.shape[1] : 1
+        var out = [Double](repeating: 0, count: batch.size)
+        var row = 0
+        for b in 0..<batch.size {
+            let n = batch.realLength(b)
+            if n > 0 { out[b] = ck_vog_sum_std(m2.ptr + row * C, n * C, Int32(models.count)) / Double(n * C) }
+            row += n
+        }
+        return out
+    }
+
     /// Influence of every training example on every example of a target (test) file, [N_test][N_train]:
-    /// the dot product (or cosine) of their loss gradients over the tensors `options.params` selects,
-    /// times eta (`options.learningRate`, default 1); randomly projected with `options.projectDim`. The
-    /// target set's gradient factors are kept in memory; the training file is streamed once.
+    /// sum over the run's chosen checkpoints of eta_k times the dot product (or cosine) of their loss
+    /// gradients over the tensors `options.params` selects (one model: eta = `options.learningRate`,
+    /// default 1); randomly projected with `options.projectDim`. The target set's gradient factors are
+    /// kept in memory; the training file is streamed once.
     ///
     /// - Throws: `WinnowError` as `score` does, for either file.
     public static func trainToTest(model url: URL, train: URL, test: URL, fields: FieldNames = FieldNames(), options o: ScoreOptions,
                                    similarity: Similarity = .dot) throws -> (matrix: [[Float]], train: ExampleTable, test: ExampleTable) {
-        guard let model = try ModelLoader.causalLM(url, base: o.adapterBase) as? any DecoderScoring else {
-            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "this causal language model cannot be scored")
-        }
-        let encoder = try DecoderEncoder(folder: try ModelLoader.tokenizerFolder(url, base: o.adapterBase), maxLength: min(o.maxLength, model.maxSequenceLength))
-        let selection = try ParameterSelection(o.params, layout: model.parameterLayout)
+        let set = try load(url, options: o)
+        let models = set.models, K = models.count
+        let encoder = try DecoderEncoder(folder: set.tokenizerFolder, maxLength: min(o.maxLength, models[0].maxSequenceLength))
+        let selections = try models.map { try ParameterSelection(o.params, layout: $0.parameterLayout) }
         let projector = o.projectDim.map { GradientProjector(dim: $0, seed: o.seed) }
-        let eta = Float(o.learningRate ?? 1)
-        // Target side: factors (or projected gradients) and norms of every target example.
-        var testFactors: [(Batch, GradientFactors)] = [], testProjected: [(Batch, Tensor)] = []
-        var testNorm: [Float] = []
+        // Target side, per checkpoint: factors (or projected gradients) and norms of every target example.
+        var testFactors = [[(Batch, GradientFactors)]](repeating: [], count: K), testProjected = [[(Batch, Tensor)]](repeating: [], count: K)
+        var testNorm = [[Float]](repeating: [], count: K)
         var testTable = ExampleTable(labelNames: [])
         try batches(test, fields: fields, encoder: encoder, options: o, table: &testTable) { batch, targets in
-            model.perExampleLossBackward(batch, targets: targets, selection: selection)
-            let f = model.gradientFactors(batch, selection: selection)
-            testNorm += similarity == .cosine ? TracIn.gradientNorms(f, projector: projector) : [Float](repeating: 1, count: batch.size)
-            if let projector { testProjected.append((batch, projector.project(f))) } else { testFactors.append((batch, f)) }
+            for (k, model) in models.enumerated() {
+                model.perExampleLossBackward(batch, targets: targets, selection: selections[k])
+                let f = model.gradientFactors(batch, selection: selections[k])
+                testNorm[k] += similarity == .cosine ? TracIn.gradientNorms(f, projector: projector) : [Float](repeating: 1, count: batch.size)
+                if let projector { testProjected[k].append((batch, projector.project(f))) } else { testFactors[k].append((batch, f)) }
+            }
         }
         var matrix = [[Float]](repeating: [], count: testTable.count)
         var trainTable = ExampleTable(labelNames: [])
         try batches(train, fields: fields, encoder: encoder, options: o, table: &trainTable) { batch, targets in
-            model.perExampleLossBackward(batch, targets: targets, selection: selection)
-            let f = model.gradientFactors(batch, selection: selection)
-            let trainNorm = similarity == .cosine ? TracIn.gradientNorms(f, projector: projector) : [Float](repeating: 1, count: batch.size)
-            var block = [Float](repeating: 0, count: testTable.count * batch.size)
-            block.withUnsafeMutableBufferPointer { out in
-                if let projector {
-                    let v = projector.project(f)
-                    let d = v.shape[1]
-                    for (tb, tv) in testProjected {
-                        ck_gemm(out.baseAddress! + tb.indices[0] * batch.size, Int32(batch.size), tv.ptr, Int32(d), v.ptr, Int32(d),
-                                Int32(tb.size), Int32(batch.size), Int32(d), Int32(CK_TRANS_N), Int32(CK_TRANS_T), eta, 0)
+            var total = [Float](repeating: 0, count: testTable.count * batch.size)
+            for (k, model) in models.enumerated() {
+                model.perExampleLossBackward(batch, targets: targets, selection: selections[k])
+                let f = model.gradientFactors(batch, selection: selections[k])
+                let trainNorm = similarity == .cosine ? TracIn.gradientNorms(f, projector: projector) : [Float](repeating: 1, count: batch.size)
+                var block = [Float](repeating: 0, count: testTable.count * batch.size)
+                block.withUnsafeMutableBufferPointer { out in
+                    if let projector {
+                        let v = projector.project(f)
+                        let d = v.shape[1]
+                        for (tb, tv) in testProjected[k] {
+                            ck_gemm(out.baseAddress! + tb.indices[0] * batch.size, Int32(batch.size), tv.ptr, Int32(d), v.ptr, Int32(d),
+                                    Int32(tb.size), Int32(batch.size), Int32(d), Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 0)
+                        }
+                    } else {
+                        for (tb, tf) in testFactors[k] { tf.addDots(with: f, into: out.baseAddress! + tb.indices[0] * batch.size, ldo: batch.size, scale: 1) }
                     }
-                } else {
-                    for (tb, tf) in testFactors { tf.addDots(with: f, into: out.baseAddress! + tb.indices[0] * batch.size, ldo: batch.size, scale: eta) }
+                }
+                let eta = Float(set.eta[k])
+                for i in 0..<testTable.count {
+                    for j in 0..<batch.size {
+                        total[i * batch.size + j] += eta * block[i * batch.size + j] / max(testNorm[k][i] * trainNorm[j], .leastNormalMagnitude)
+                    }
                 }
             }
-            for i in 0..<testTable.count {
-                for j in 0..<batch.size {
-                    matrix[i].append(block[i * batch.size + j] / max(testNorm[i] * trainNorm[j], .leastNormalMagnitude))
-                }
-            }
+            for i in 0..<testTable.count { matrix[i] += total[(i * batch.size)..<((i + 1) * batch.size)] }
         }
         return (matrix, trainTable, testTable)
     }

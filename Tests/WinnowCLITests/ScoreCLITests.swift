@@ -132,7 +132,7 @@ import Testing
         #expect(r.status == 0 && r.stderr.contains("max over the means of 2 groups"), "\(r.stderr)")
         #expect(try rows(agg).count == 10)
         let vog = try CLI.run(["score", "vog", "--run", model, "--data", fx.appendingPathComponent("pc.jsonl").path, "--out", dir.appendingPathComponent("v.csv").path])
-        #expect(vog.status == 1 && vog.stderr.contains("not available for causal language models yet"), "\(vog.stderr)")
+        #expect(vog.status == 1 && vog.stderr.contains("VoG is a variance over checkpoints and needs at least two"), "\(vog.stderr)")
         let short = try CLI.run(["score", "loss", "--run", model, "--data", fx.appendingPathComponent("pc.jsonl").path, "--max-length", "8",
                                  "--out", dir.appendingPathComponent("s.csv").path])
         #expect(short.status == 1 && short.stderr.contains("pc.jsonl:1: the prompt is"), "\(short.stderr)")
@@ -273,7 +273,7 @@ import Testing
             #expect(abs(score - c.loss) <= 1e-4 * c.loss, "\(c.text.prefix(30)): \(score) vs transformers \(c.loss)")
             #expect(f[3] == (c.loss > 5 ? "odd" : "plain"))
         }
-        let bad = try CLI.run(["score", "vog", "--run", CLI.repo.appendingPathComponent("models/smollm2").path, "--data", data.path,
+        let bad = try CLI.run(["score", "margin", "--run", CLI.repo.appendingPathComponent("models/smollm2").path, "--data", data.path,
                                "--out", dir.appendingPathComponent("v.csv").path])
         #expect(bad.status == 1 && bad.stderr.contains("causal language models"), "\(bad.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("v.csv").path))

@@ -17,6 +17,7 @@ import Testing
         let tensor_names: [String]
         let batch_loss: Double
         let batch_grads: [String: [Float]]
+        let vog_base_then_adapted: [Double]
     }
     let golden: Golden
 
@@ -121,6 +122,41 @@ import Testing
         for (i, name) in lm.parameters.names.enumerated() {
             #expect((lm.parameters[i] == before[i]) == !name.contains(".lora_"), "\(name)")
         }
+    }
+
+    /// A run folder of two checkpoints: the base model, then the adapter on it.
+    func twoCheckpointRun() throws -> URL {
+        let run = FileManager.default.temporaryDirectory.appendingPathComponent("decoder-run-\(UUID().uuidString)")
+        let fm = FileManager.default
+        try fm.createDirectory(at: run, withIntermediateDirectories: true)
+        try fm.copyItem(at: Self.dir.appendingPathComponent("tied"), to: run.appendingPathComponent("checkpoint-1"))
+        try fm.createDirectory(at: run.appendingPathComponent("checkpoint-2"), withIntermediateDirectories: true)
+        try fm.copyItem(at: Self.dir.appendingPathComponent("lora/adapter_model.safetensors"), to: run.appendingPathComponent("checkpoint-2/adapter_model.safetensors"))
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.dir.appendingPathComponent("lora/adapter_config.json"))) as! [String: Any]
+        config["base_model_name_or_path"] = Self.dir.appendingPathComponent("tied").path
+        try JSONSerialization.data(withJSONObject: config).write(to: run.appendingPathComponent("checkpoint-2/adapter_config.json"))
+        return run
+    }
+
+    @Test func scoresOverTheCheckpointsOfADecoderRun() throws {
+        let run = try twoCheckpointRun()
+        defer { try? FileManager.default.removeItem(at: run) }
+        let data = Self.dir.appendingPathComponent("pc.jsonl")
+        var o = options("all")
+        o.learningRate = 1
+        // Self-influence sums the checkpoints' squared norms: the base's (decoder golden) plus the adapted model's.
+        let si = try Scorer.score(.tracin, run: run, data: data, options: o)
+        let vog = try Scorer.score(.vog, run: run, data: data, options: o)
+        #expect(si.notes.first?.contains("over checkpoint(s) 1,2") == true, "\(si.notes)")
+        let tiedRows = try JSONDecoder().decode([String: DecoderScoreGoldenTests.Model].self,
+                                                from: Data(contentsOf: Self.dir.appendingPathComponent("golden.json")))["tied"]!.pc
+        for (i, r) in golden.pc.enumerated() {
+            let want = tiedRows[i].sq_norm["all"]! + r.sq_norm["all"]!
+            #expect(abs(si.scores[i] - want) <= 2e-3 * want, "tracin \(i): \(si.scores[i]) vs \(want)")
+            let v = golden.vog_base_then_adapted[i]
+            #expect(abs(vog.scores[i] - v) <= 1e-3 * v + 1e-7, "vog \(i): \(vog.scores[i]) vs \(v)")
+        }
+        #expect(throws: WinnowError.self) { _ = try Scorer.score(.vog, run: Self.dir.appendingPathComponent("tied"), data: data, options: o) }
     }
 
     @Test func loraSelectsNothingWithoutAnAdapter() throws {

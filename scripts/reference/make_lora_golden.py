@@ -73,6 +73,27 @@ loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
 grads = torch.autograd.grad(loss, list(lora.values()))
 res["batch_loss"] = float(loss)
 res["batch_grads"] = {n.replace(".default", ""): g.flatten().tolist() for n, g in zip(lora, grads)}
+# VoG over two checkpoints, the base (adapter disabled) and the adapted model: per pc example, the mean
+# over its tokens and hidden dims of the std over the two of d(mean over scored tokens of the target's
+# logit) / d inputs_embeds.
+emb = model.get_input_embeddings()
+vog = []
+for r in golden["tied"]["pc"]:
+    e, s_ = r["ids"], r["scored"]
+    pos = [j for j in range(1, len(e)) if s_[j]]
+    gs = []
+    for adapted in (False, True):
+        x = emb(torch.tensor([e])).detach().requires_grad_(True)
+        if adapted:
+            z = model(inputs_embeds=x).logits[0]
+        else:
+            with model.disable_adapter():
+                z = model(inputs_embeds=x).logits[0]
+        target = torch.stack([z[j - 1, e[j]] for j in pos]).mean()
+        gs.append(torch.autograd.grad(target, x)[0][0])
+    g = torch.stack(gs)
+    vog.append(float(g.std(dim=0, unbiased=False).mean()))
+res["vog_base_then_adapted"] = vog
 with open(os.path.join(out, "lora-golden.json"), "w") as f:
     json.dump(res, f, indent=1)
 print("wrote", out)

@@ -17,6 +17,9 @@ public protocol DecoderScoring: CausalLanguageModel {
     func perExampleLossBackward(_ batch: Batch, targets: [Int32], selection: ParameterSelection)
     /// Gradient factors of the selected tensors from the last `perExampleLossBackward` on `batch`.
     func gradientFactors(_ batch: Batch, selection: ParameterSelection) -> GradientFactors
+    /// d (mean over an example's targets of the target's logit) / d inputs_embeds on its real tokens,
+    /// packed [tokens, hidden] in batch order (VoG's gradient on decoders).
+    func targetLogitInputGradients(_ batch: Batch, targets: [Int32]) -> Tensor
 }
 
 extension LlamaForCausalLM: DecoderScoring {
@@ -69,6 +72,24 @@ extension LlamaForCausalLM: DecoderScoring {
 
     /// Forward, then a data-only backward of sum_b L_b (each example's mean target loss), stopping below
     /// the lowest layer `selection` needs; keeps the factors `gradientFactors` reads.
+    public func targetLogitInputGradients(_ batch: Batch, targets: [Int32]) -> Tensor {
+        workspace.perExample = false
+        forward(batch, targets: targets)
+        let C = config.hiddenSize, N = batch.size * batch.length, T = batch.length
+        let ws = workspace, w = parameters[headWeight].ptr
+        // d z_{r, y_r} / d hidden_r is the head's row y_r, weighted by 1 / n_b for example b's mean.
+        ws.dHidden.mptr.update(repeating: 0, count: N * C)
+        for (i, r) in rows.enumerated() {
+            let scale = 1 / Float(lastSampleTargets[r / T])
+            let dst = ws.dHidden.mptr + r * C, src = w + Int(rowTargets[i]) * C
+            for c in 0..<C { dst[c] = scale * src[c] }
+        }
+        var none: ParameterStore? = nil
+        decoder.backward(parameters, ws, grads: &none)
+        let lengths = (0..<batch.size).map { batch.realLength($0) }
+        return packRows(ws.dInputsEmbeds.ptr, ld: C, width: C, batch: batch, lengths: lengths)
+    }
+
     public func perExampleLossBackward(_ batch: Batch, targets: [Int32], selection: ParameterSelection) {
         forward(batch, targets: targets)
         let R = rows.count, V = config.vocabSize, C = config.hiddenSize, N = batch.size * batch.length, T = batch.length

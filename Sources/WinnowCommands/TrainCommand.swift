@@ -31,7 +31,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue an interrupted run in --out from its latest checkpoint (same options and data); the result equals an uninterrupted run.") var resume = false
     @Option(help: "Decoders (--init a causal LM): train a LoRA adapter of this rank instead of every parameter; the run is a PEFT adapter folder.") var loraRank: Int?
     @Option(help: "LoRA alpha (the update is alpha / r * B A). (default: 2 x --lora-rank)") var loraAlpha: Double?
-    @Option(help: "LoRA dropout on the adapter's input (only 0 is implemented).") var loraDropout: Double = 0
+    @Option(help: "LoRA dropout on the adapter's input during training.") var loraDropout: Double = 0
     @Option(help: "LoRA target modules, comma-separated: \(LoRAModule.allCases.map(\.rawValue).joined(separator: ",")).", transform: { s in
         try s.split(separator: ",").map { n in
             guard let m = LoRAModule(rawValue: String(n)) else { throw ValidationError("--lora-targets: '\(n)' is not one of \(LoRAModule.allCases.map(\.rawValue).joined(separator: ", "))") }

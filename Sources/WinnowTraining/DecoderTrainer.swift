@@ -57,9 +57,6 @@ public struct DecoderTrainer: Sendable {
         }
         if let lora {
             guard model.loraConfig == nil else { throw WinnowError.invalidOption(name: "lora", reason: "the model already has an adapter") }
-            guard lora.dropout == 0 else {
-                throw WinnowError.invalidOption(name: "loraDropout", reason: "LoRA dropout is not implemented yet; train with 0")
-            }
             model.addLoRA(lora, seed: o.seed)
         }
         let trainable: (String) -> Bool = lora == nil ? { _ in true } : { $0.contains(".lora_") }
@@ -98,7 +95,9 @@ public struct DecoderTrainer: Sendable {
                 let batch = Batch(encodings: part.map { Encoding(inputIDs: $0.ids, tokenTypeIDs: [Int32](repeating: 0, count: $0.ids.count)) },
                                   labels: [Int32](repeating: -1, count: part.count), indices: Array(0..<part.count))
                 grads.zeroAll()
-                let loss = model.lossAndGradients(batch, grads: &grads, targets: part.flatMap { $0.targets(length: batch.length) })
+                let stepSeed = SeededGenerator.mix(o.seed ^ SeededGenerator.mix(UInt64(k - 1) &+ 0xD207))
+                let loss = model.lossAndGradients(batch, grads: &grads, targets: part.flatMap { $0.targets(length: batch.length) },
+                                                  training: true, seed: stepSeed)
                 return .init(loss: loss, note: String(format: "loss %.4f", loss))
             },
             logExtras: { gnorm in ["grad_norm": gnorm] },

@@ -159,6 +159,42 @@ import Testing
         #expect(throws: WinnowError.self) { _ = try Scorer.score(.vog, run: Self.dir.appendingPathComponent("tied"), data: data, options: o) }
     }
 
+    @Test func loraDropoutGradientsEqualFiniteDifferencesOfTheSameMasks() throws {
+        let lm = try LlamaForCausalLM(folder: Self.dir.appendingPathComponent("tied"))
+        lm.addLoRA(LoRAConfig(rank: 2, alpha: 4, dropout: 0.3, targets: [.q, .down]), seed: 3)
+        for name in lm.parameters.names where name.contains(".lora_B.") {      // B not zero, so A gets gradient
+            let i = lm.parameters.index(of: name)!
+            lm.parameters[i].withUnsafeMutableBufferPointer { b in for j in b.indices { b[j] = Float(sin(Double(j + 1))) * 0.5 } }
+        }
+        let encoder = try DecoderEncoder(folder: Self.dir.appendingPathComponent("tied"), maxLength: 160)
+        let data = Array(try DecoderTrainer.encode(Self.dir.appendingPathComponent("pc.jsonl"), encoder: encoder).prefix(2))
+        let batch = Batch(encodings: data.map { Encoding(inputIDs: $0.ids, tokenTypeIDs: [Int32](repeating: 0, count: $0.ids.count)) },
+                          labels: [-1, -1], indices: [0, 1])
+        let targets = data.flatMap { $0.targets(length: batch.length) }
+        func loss(training: Bool = true) -> Double {
+            var g = lm.parameters.zeros { $0.contains(".lora_") }
+            return lm.lossAndGradients(batch, grads: &g, targets: targets, training: training, seed: 7)
+        }
+        var grads = lm.parameters.zeros { $0.contains(".lora_") }
+        let l0 = lm.lossAndGradients(batch, grads: &grads, targets: targets, training: true, seed: 7)
+        #expect(abs(l0 - loss()) == 0, "the same seed drops the same inputs")
+        #expect(abs(l0 - loss(training: false)) > 1e-6, "dropout changes the loss in training")
+        for name in ["model.layers.0.self_attn.q_proj.lora_A.weight", "model.layers.1.mlp.down_proj.lora_A.weight", "model.layers.1.mlp.down_proj.lora_B.weight"] {
+            let i = lm.parameters.index(of: name)!
+            for j in [0, 5, 17] {
+                let h: Float = 1e-2
+                let old = lm.parameters[i].values[j]
+                lm.parameters[i].withUnsafeMutableBufferPointer { $0[j] = old + h }
+                let up = loss()
+                lm.parameters[i].withUnsafeMutableBufferPointer { $0[j] = old - h }
+                let down = loss()
+                lm.parameters[i].withUnsafeMutableBufferPointer { $0[j] = old }
+                let fd = (up - down) / Double(2 * h), an = Double(grads[i].values[j])
+                #expect(abs(fd - an) <= 2e-2 * max(abs(an), 1e-2), "\(name)[\(j)]: finite difference \(fd), gradient \(an)")
+            }
+        }
+    }
+
     @Test func loraSelectsNothingWithoutAnAdapter() throws {
         let lm = try LlamaForCausalLM(folder: Self.dir.appendingPathComponent("tied"))
         #expect(throws: WinnowError.self) { _ = try ParameterSelection(.lora, layout: lm.parameterLayout) }

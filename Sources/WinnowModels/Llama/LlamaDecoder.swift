@@ -25,6 +25,8 @@ struct LlamaDecoder: Sendable {
     /// alpha / r (alpha / sqrt(r) with rsLoRA); empty without an adapter.
     var lora: [[LoRAModule: (a: Int, b: Int)]] = []
     var loraScale: Float = 0
+    /// Dropout on each adapter's input in training (`LlamaWorkspace.training`).
+    var loraDropout: Float = 0
 
     init(config c: LlamaConfig, store s: inout ParameterStore) {
         config = c
@@ -96,6 +98,24 @@ struct LlamaDecoder: Sendable {
         let r = p[ad.a].shape[0]
         a.loraU[m, default: Tensor(shape: [0])].resize([N, r])
         let su = a.loraU[m]!.mptr
+        var x = x, ldx = ldx
+        if let (keepP, seed) = a.dropout(m) {
+            // Training: A reads dropout(x) = x * keep, keep 0 or 1/(1-p) per element (seeded per step, layer
+            // and module); the backward reads the same keep.
+            a.loraKeep[m, default: Tensor(shape: [0])].resize([N, din])
+            a.loraX[m, default: Tensor(shape: [0])].resize([N, din])
+            let keep = a.loraKeep[m]!.mptr, xd = a.loraX[m]!.mptr
+            var rng = SeededGenerator(seed: seed, stream: "lora-dropout-\(li)-\(m.rawValue)")
+            let inv = 1 / (1 - keepP)
+            for i in 0..<N {
+                for j in 0..<din {
+                    let k: Float = Float(rng.nextUniform()) < keepP ? 0 : inv
+                    keep[i * din + j] = k
+                    xd[i * din + j] = x[i * ldx + j] * k
+                }
+            }
+            x = UnsafePointer(xd); ldx = din
+        }
         ck_gemm(su, Int32(r), x, Int32(ldx), p[ad.a].ptr, Int32(din), Int32(N), Int32(r), Int32(din), Int32(CK_TRANS_N), Int32(CK_TRANS_T), loraScale, 0)
         ck_gemm(out, Int32(ldo), su, Int32(r), p[ad.b].ptr, Int32(r), Int32(N), Int32(dout), Int32(r), Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
     }
@@ -110,7 +130,17 @@ struct LlamaDecoder: Sendable {
         a.loraV[m, default: Tensor(shape: [0])].resize([N, r])
         let sv = a.loraV[m]!.mptr, su = a.loraU[m]!.ptr
         ck_gemm(sv, Int32(r), delta, Int32(ldd), p[ad.b].ptr, Int32(r), Int32(N), Int32(r), Int32(dout), Int32(CK_TRANS_N), Int32(CK_TRANS_N), loraScale, 0)
-        ck_gemm(dx, Int32(lddx), sv, Int32(r), p[ad.a].ptr, Int32(din), Int32(N), Int32(din), Int32(r), Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
+        var x = x, ldx = ldx
+        if a.dropout(m) != nil {
+            // dx += (s delta B A) * keep; A's gradient reads the dropped input.
+            let keep = a.loraKeep[m]!.ptr
+            var t = Tensor(uninitializedShape: [N, din])
+            ck_gemm(t.mptr, Int32(din), sv, Int32(r), p[ad.a].ptr, Int32(din), Int32(N), Int32(din), Int32(r), Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
+            for i in 0..<N { for j in 0..<din { dx[i * lddx + j] += t.ptr[i * din + j] * keep[i * din + j] } }
+            x = a.loraX[m]!.ptr; ldx = din
+        } else {
+            ck_gemm(dx, Int32(lddx), sv, Int32(r), p[ad.a].ptr, Int32(din), Int32(N), Int32(din), Int32(r), Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
+        }
         if grads != nil && grads![ad.b].count > 0 {
             ck_gemm(grads![ad.b].mptr, Int32(r), delta, Int32(ldd), su, Int32(r), Int32(dout), Int32(r), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1)
             ck_gemm(grads![ad.a].mptr, Int32(din), sv, Int32(r), x, Int32(ldx), Int32(r), Int32(din), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1)
@@ -127,6 +157,7 @@ struct LlamaDecoder: Sendable {
         let I = c.intermediateSize, NH = c.numAttentionHeads, HS = c.headDim, G = NH / c.numKeyValueHeads
         precondition(T <= c.maxPositionEmbeddings, "sequence length \(T) exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
         ws.prepare(B: B, T: T, config: c)
+        for l in ws.layers { l.loraDropout = ws.loraTraining != nil && loraDropout > 0 ? (loraDropout, ws.loraTraining!) : nil }
         ws.ids = batch.inputIDs
         ws.keyMask.withUnsafeMutableBufferPointer { m in
             for i in 0..<N { m[i] = batch.attentionMask[i] != 0 ? 0 : -Float.greatestFiniteMagnitude }
@@ -318,6 +349,11 @@ package final class LlamaWorkspace: @unchecked Sendable {
         var dOut = Tensor(shape: [0]), gIn = Tensor(shape: [0]), gPost = Tensor(shape: [0])
         // LoRA per adapted module: s A x [N, r] (B's input) and s delta B [N, r] (A's output gradient).
         var loraU: [LoRAModule: Tensor] = [:], loraV: [LoRAModule: Tensor] = [:]
+        // LoRA dropout in training: the keep factors and the dropped input of each adapted module.
+        var loraKeep: [LoRAModule: Tensor] = [:], loraX: [LoRAModule: Tensor] = [:]
+        /// (p, seed) when this pass drops the adapters' inputs (set per pass by the workspace).
+        var loraDropout: (p: Float, seed: UInt64)? = nil
+        func dropout(_ m: LoRAModule) -> (Float, UInt64)? { loraDropout.map { ($0.p, $0.seed) } }
     }
 
     var B = 0, T = 0
@@ -332,6 +368,8 @@ package final class LlamaWorkspace: @unchecked Sendable {
     /// `gIn`, `gPost`, `gFinal`); `lengths` are the examples' real tokens.
     var perExample = false
     var lengths: [Int] = []
+    /// The step seed of a training pass (LoRA dropout on); nil in inference.
+    var loraTraining: UInt64? = nil
     var gFinal = Tensor(shape: [0])
 
     func prepare(B: Int, T: Int, config c: LlamaConfig) {

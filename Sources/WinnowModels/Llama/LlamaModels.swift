@@ -114,9 +114,14 @@ public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unche
     // MARK: - Backward
 
     /// The mean cross-entropy over every target token of `batch` (default: next-token targets) and its
-    /// gradients, accumulated into `grads`. Returns the loss.
+    /// gradients, accumulated into `grads`; `training` drops a LoRA adapter's inputs (its dropout, seeded
+    /// by `seed`). Returns the loss.
     @discardableResult
-    public func lossAndGradients(_ batch: Batch, grads: inout ParameterStore, targets: [Int32]? = nil) -> Double {
+    public func lossAndGradients(_ batch: Batch, grads: inout ParameterStore, targets: [Int32]? = nil, training: Bool = false,
+                                 seed: UInt64 = 0) -> Double {
+        // Training mode only changes a LoRA adapter with dropout (Llama itself has none).
+        workspace.loraTraining = training ? seed : nil
+        defer { workspace.loraTraining = nil }
         forward(batch, targets: targets)
         let R = rows.count, V = config.vocabSize, C = config.hiddenSize, N = batch.size * batch.length
         guard R > 0 else { return 0 }

@@ -122,6 +122,7 @@ extension LlamaForCausalLM {
         parameters = store
         decoder.lora = perLayer
         decoder.loraScale = lora.scale
+        decoder.loraDropout = Float(lora.dropout)
         loraConfig = lora
     }
 

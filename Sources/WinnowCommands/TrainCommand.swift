@@ -45,7 +45,7 @@ struct TrainCommand: ParsableCommand {
         if let a = loraAlpha, !(a > 0) { throw ValidationError("--lora-alpha must be positive") }
         guard (0..<1).contains(loraDropout) else { throw ValidationError("--lora-dropout must be in [0, 1)") }
         if let i = modelOptions.initFrom, ModelLoader.isCausalLM(URL(fileURLWithPath: i)) {
-            guard !resume, !null else { throw ValidationError("--resume and --null are not available for decoders yet") }
+            guard !null else { throw ValidationError("--null is not available for decoders") }
             return
         }
         if loraRank != nil { throw ValidationError("--lora-rank needs --init with a causal language model (a Llama-family decoder)") }
@@ -103,7 +103,7 @@ struct TrainCommand: ParsableCommand {
                    + String(format: ", lr %g", o.learningRate))
         let summary = try DecoderTrainer(options: o, lora: lora).train(lm, on: data, base: base, run: runURL, extraFiles: extra,
                                                                          runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path],
-                                                                         reporter: TerminalReporter())
+                                                                         reporter: TerminalReporter(), resume: resume)
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; %@ written to %@",
                      summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, lora == nil ? "model" : "adapter", runURL.path))
     }

@@ -10,7 +10,8 @@ import WinnowModels
 /// the run and its checkpoints are PEFT adapter folders (`adapter_config.json`,
 /// `adapter_model.safetensors`) that peft and `winnow score --run` load; without one the whole model is
 /// trained and saved as a Hugging Face folder. Shares the training loop of `Trainer` (schedule, clipping,
-/// non-finite guard, checkpoints, trainer_state.json, progress).
+/// non-finite guard, checkpoints with optimizer state, trainer_state.json, progress, resuming from the
+/// latest complete checkpoint).
 ///
 ///     let lm = try LlamaForCausalLM(folder: base)
 ///     let s = try DecoderTrainer(options: o, lora: LoRAConfig(rank: 8, alpha: 16, targets: [.q, .v]))
@@ -50,7 +51,7 @@ public struct DecoderTrainer: Sendable {
     ///   writing the run.
     @discardableResult
     public func train(_ model: LlamaForCausalLM, on data: [DecoderEncoding], base: URL, run: URL, extraFiles: [URL] = [],
-                      runInfo: [String: String] = [:], reporter: any ProgressReporter = .silent) throws -> TrainingSummary {
+                      runInfo: [String: String] = [:], reporter: any ProgressReporter = .silent, resume: Bool = false) throws -> TrainingSummary {
         let o = options
         guard data.contains(where: { $0.scoredCount > 0 }) else {
             throw WinnowError.invalidOption(name: "data", reason: "no example has a token to train on")
@@ -73,13 +74,20 @@ public struct DecoderTrainer: Sendable {
             extraFiles: lora == nil ? extraFiles : [], reporter: reporter)
         var opt = Optimizer(kind: o.optimizer, parameters: model.parameters, weightDecay: o.weightDecay, momentum: o.momentum, trainable: trainable)
         var grads = model.parameters.zeros(keeping: trainable)
-        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
-        if lora == nil { for f in extraFiles { try copyFile(f, into: run) } }
-        var info: [String: Any] = ["examples": data.count, "base": base.standardizedFileURL.path]
-        if let lora { info["lora"] = ["r": lora.rank, "alpha": lora.alpha, "targets": lora.targets.map(\.rawValue)] }
-        for (k, v) in runInfo { info[k] = v }
-        try TrainingLoop.writeRunInfo(run: run, options: o, info: info)
         var history: [LogEntry] = []
+        var startStep = 0
+        if resume, let ck = TrainingLoop.resumableCheckpoint(run) {
+            try TrainingLoop.checkSameRun(run, options: o, countKey: "examples", count: data.count)
+            (startStep, history) = try TrainingLoop.restore(ck, into: trainee, optimizer: &opt)
+            reporter.note("train: resuming from \(ck.url.path) (step \(startStep) of \(total))")
+        } else {
+            try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+            if lora == nil { for f in extraFiles { try copyFile(f, into: run) } }
+            var info: [String: Any] = ["examples": data.count, "base": base.standardizedFileURL.path]
+            if let lora { info["lora"] = ["r": lora.rank, "alpha": lora.alpha, "dropout": lora.dropout, "targets": lora.targets.map(\.rawValue)] }
+            for (k, v) in runInfo { info[k] = v }
+            try TrainingLoop.writeRunInfo(run: run, options: o, info: info)
+        }
         var order: (epoch: Int, indices: [Int]) = (-1, [])
         let start = Date()
         let hooks = TrainingLoop.Hooks(
@@ -106,10 +114,10 @@ public struct DecoderTrainer: Sendable {
                 return Double(e) + Double(k - e * spe) / Double(spe)
             },
             saveExtras: { _ in })
-        let lastLoss = try loop.run(trainee, optimizer: &opt, grads: &grads, startStep: 0, history: &history, hooks: hooks)
+        let lastLoss = try loop.run(trainee, optimizer: &opt, grads: &grads, startStep: startStep, history: &history, hooks: hooks)
         let seconds = Date().timeIntervalSince(start)
         return TrainingSummary(steps: total, finalLoss: lastLoss, checkpointSteps: checkpointSteps.sorted(), seconds: seconds,
-                               examplesPerSecond: Double(total * o.batchSize) / max(seconds, 1e-9))
+                               examplesPerSecond: Double((total - startStep) * o.batchSize) / max(seconds, 1e-9))
     }
 
     /// Every example of a decoder data file, encoded for `encoder` (errors name file and line).

@@ -48,10 +48,10 @@ struct TrainingLoop {
     static func resumableCheckpoint(_ run: URL) -> RunFolder.Checkpoint? {
         guard FileManager.default.fileExists(atPath: run.appendingPathComponent("winnow.json").path),
               let folder = try? RunFolder(url: run) else { return nil }
+        let fm = FileManager.default
         return folder.checkpoints.last { ck in
-            ["model.safetensors", "optimizer.safetensors", "trainer_state.json"].allSatisfy {
-                FileManager.default.fileExists(atPath: ck.url.appendingPathComponent($0).path)
-            }
+            ["optimizer.safetensors", "trainer_state.json"].allSatisfy { fm.fileExists(atPath: ck.url.appendingPathComponent($0).path) }
+                && ["model.safetensors", "adapter_model.safetensors"].contains { fm.fileExists(atPath: ck.url.appendingPathComponent($0).path) }
         }
     }
 
@@ -59,11 +59,16 @@ struct TrainingLoop {
     /// its step and log history.
     static func restore(_ ck: RunFolder.Checkpoint, into model: some TrainableModel,
                         optimizer: inout Optimizer) throws -> (step: Int, history: [LogEntry]) {
-        let file = try SafeTensorsFile(url: ck.url.appendingPathComponent("model.safetensors"))
+        // An adapter checkpoint (PEFT layout) holds the LoRA tensors only, under PEFT's names.
+        let adapter = ck.url.appendingPathComponent("adapter_model.safetensors")
+        let isAdapter = FileManager.default.fileExists(atPath: adapter.path)
+        let file = try SafeTensorsFile(url: isAdapter ? adapter : ck.url.appendingPathComponent("model.safetensors"))
         for i in model.parameters.tensors.indices {
             let name = model.parameters.names[i]
-            guard let e = file.entry(name), e.shape == model.parameters[i].shape else {
-                throw WinnowError.invalidTensor(path: file.url.path, tensor: name, reason: "missing or mis-shaped; cannot resume from this checkpoint")
+            if isAdapter && !name.contains(".lora_") { continue }
+            let stored = isAdapter ? "base_model.model." + name : name
+            guard let e = file.entry(stored), e.shape == model.parameters[i].shape else {
+                throw WinnowError.invalidTensor(path: file.url.path, tensor: stored, reason: "missing or mis-shaped; cannot resume from this checkpoint")
             }
             model.parameters[i] = try file.tensor(e)
         }

@@ -173,6 +173,30 @@ import Testing
         #expect(bert.status != 0 && bert.stderr.contains("--lora-rank needs --init with a causal language model"), "\(bert.stderr)")
     }
 
+    @Test func anInterruptedDecoderRunResumesToTheSameAdapter() throws {
+        let dir = try CLI.tempDir("train-decoder-resume")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fx = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
+        func args(_ out: URL) -> [String] {
+            ["train", "--init", fx.appendingPathComponent("tied").path, "--data", fx.appendingPathComponent("pc.jsonl").path, "--lora-rank", "4",
+             "--lora-dropout", "0.1", "--epochs", "4", "--batch-size", "2", "--lr", "1e-2", "--max-length", "160", "--checkpoints", "3",
+             "--out", out.path]
+        }
+        let whole = dir.appendingPathComponent("whole"), cut = dir.appendingPathComponent("cut")
+        #expect(try CLI.run(args(whole)).status == 0)
+        // An interruption after the first checkpoint: the later checkpoints and the final files are gone.
+        let fm = FileManager.default
+        try fm.copyItem(at: whole, to: cut)
+        for f in ["adapter_model.safetensors", "adapter_config.json", "trainer_state.json", "checkpoint-8", "checkpoint-12"] {
+            try fm.removeItem(at: cut.appendingPathComponent(f))
+        }
+        let r = try CLI.run(args(cut) + ["--resume"])
+        #expect(r.status == 0 && r.stderr.contains("resuming from") && r.stderr.contains("checkpoint-4"), "\(r.stderr)")
+        for f in ["adapter_model.safetensors", "checkpoint-12/adapter_model.safetensors", "checkpoint-12/optimizer.safetensors"] {
+            #expect(try Data(contentsOf: whole.appendingPathComponent(f)) == Data(contentsOf: cut.appendingPathComponent(f)), "\(f) differs after --resume")
+        }
+    }
+
     @Test func dynamicsScoresOnAWinnowRunAndAClearErrorOnATrainerRun() throws {
         let dir = try CLI.tempDir("score-dyn")
         defer { try? FileManager.default.removeItem(at: dir) }

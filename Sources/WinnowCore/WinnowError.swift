@@ -39,3 +39,17 @@ public enum WinnowError: Error, Sendable, Equatable, CustomStringConvertible {
 extension WinnowError: LocalizedError {
     public var errorDescription: String? { description }
 }
+
+/// JSON object files (configs), read with errors naming the file.
+package enum JSONObjectFile {
+    /// The JSON object in `url`; nil when the file does not exist.
+    ///
+    /// - Throws: `WinnowError.invalidFile` when the file exists but does not hold a JSON object.
+    package static func read(_ url: URL) throws -> [String: Any]? {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        guard let d = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not a JSON object")
+        }
+        return d
+    }
+}

@@ -75,14 +75,7 @@ public struct DecoderTemplate: Sendable, Equatable {
         }
         var eos: Int32? = nil
         var template: String? = nil
-        func json(_ name: String) throws -> [String: Any]? {
-            let url = folder.appendingPathComponent(name)
-            guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
-            guard let d = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-                throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not a JSON object")
-            }
-            return d
-        }
+        func json(_ name: String) throws -> [String: Any]? { try JSONObjectFile.read(folder.appendingPathComponent(name)) }
         if let c = try json("config.json") {
             if let n = c["eos_token_id"] as? NSNumber { eos = Int32(n.intValue) }
             else if let l = c["eos_token_id"] as? [NSNumber], let first = l.first { eos = Int32(first.intValue) }

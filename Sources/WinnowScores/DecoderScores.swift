@@ -93,8 +93,8 @@ public enum DecoderScores {
                 for (k, model) in models.enumerated() {
                     model.perExampleLossBackward(batch, targets: targets, selection: selections[k])
                     let f = model.gradientFactors(batch, selection: selections[k])
-                    let norms = TracIn.gradientNorms(f, projector: projector).map(Double.init)
-                    for b in 0..<batch.size { s[b] += method == .grand ? norms[b] / K : set.eta[k] * norms[b] * norms[b] }
+                    let sq = TracIn.squaredGradientNorms(f, projector: projector).map(Double.init)
+                    for b in 0..<batch.size { s[b] += method == .grand ? sq[b].squareRoot() / K : set.eta[k] * sq[b] }
                 }
             }
             scores += s

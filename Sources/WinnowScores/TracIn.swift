@@ -30,15 +30,7 @@ public enum TracIn {
             ensureCount(&out, batch.indices.max()! + 1)
             for (k, model) in sr.models.enumerated() {
                 model.perExampleLossBackward(batch)
-                let f = model.gradientFactors(batch, selection: sel, space: sr.options.space)
-                var sq = [Float](repeating: 0, count: batch.size)
-                if let projector {
-                    let v = projector.project(f)
-                    let d = v.shape[1]
-                    for b in 0..<batch.size { sq[b] = Float(ck_sum_squares(v.ptr + b * d, d)) }
-                } else {
-                    f.addNorms(into: &sq, scale: 1)
-                }
+                let sq = squaredGradientNorms(model.gradientFactors(batch, selection: sel, space: sr.options.space), projector: projector)
                 for b in 0..<batch.size { out[batch.indices[b]] += eta[k] * Double(sq[b]) }
             }
         }
@@ -116,8 +108,8 @@ public enum TracIn {
         return (matrix, trainTable)
     }
 
-    /// Each example's gradient norm from its factors (of the projected gradient with a projector).
-    static func gradientNorms(_ f: GradientFactors, projector: GradientProjector?) -> [Float] {
+    /// Each example's squared gradient norm from its factors (of the projected gradient with a projector).
+    static func squaredGradientNorms(_ f: GradientFactors, projector: GradientProjector?) -> [Float] {
         var sq = [Float](repeating: 0, count: f.count)
         if let projector {
             let v = projector.project(f)
@@ -126,7 +118,12 @@ public enum TracIn {
         } else {
             f.addNorms(into: &sq, scale: 1)
         }
-        return sq.map { $0.squareRoot() }
+        return sq
+    }
+
+    /// Each example's gradient norm from its factors (of the projected gradient with a projector).
+    static func gradientNorms(_ f: GradientFactors, projector: GradientProjector?) -> [Float] {
+        squaredGradientNorms(f, projector: projector).map { $0.squareRoot() }
     }
 }
 

@@ -53,10 +53,7 @@ public struct LoRAConfig: Sendable, Equatable {
     /// - Throws: `WinnowError.invalidFile` naming the file and key.
     public init(contentsOf url: URL) throws {
         let path = url.path
-        guard let data = FileManager.default.contents(atPath: path) else { throw WinnowError.missingFile(path: path, reason: "no adapter_config.json here") }
-        guard let d = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw WinnowError.invalidFile(path: path, line: nil, reason: "not a JSON object")
-        }
+        guard let d = try JSONObjectFile.read(url) else { throw WinnowError.missingFile(path: path, reason: "no adapter_config.json here") }
         func bad(_ key: String, _ why: String) -> WinnowError { .invalidFile(path: path, line: nil, reason: "key '\(key)': \(why)") }
         guard (d["peft_type"] as? String ?? "LORA") == "LORA" else { throw bad("peft_type", "'\(d["peft_type"]!)' is not LORA") }
         guard let r = (d["r"] as? NSNumber)?.intValue, r >= 1 else { throw bad("r", "missing or not a positive integer") }

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Fuzzes winnow's parsers of untrusted files with libFuzzer + AddressSanitizer:
-#   scripts/fuzz.sh SECONDS [TARGET...]      TARGETs: safetensors jsonl csv vocab gguf tokenizer-json (default: all, two at a time)
+#   scripts/fuzz.sh SECONDS [TARGET...]      TARGETs: safetensors jsonl csv vocab gguf tokenizer-json decoder-jsonl (default: all, two at a time)
 # Seeds come from the test fixtures; a crash is copied to Tests/Fixtures/fuzz/TARGET/ (commit it: the
 # FuzzRegressionTests replay every file there) and the script exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:?usage: fuzz.sh SECONDS [TARGET...]}
 shift || true
-TARGETS=("${@:-safetensors jsonl csv vocab gguf tokenizer-json}")
+TARGETS=("${@:-safetensors jsonl csv vocab gguf tokenizer-json decoder-jsonl}")
 TARGETS=(${TARGETS[@]})
 swift build --traits Fuzz --scratch-path .build/fuzz --product winnow-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld >&2
@@ -25,6 +25,7 @@ seed() {  # seed corpus per target
     vocab) cp $F/tiny-bert/vocab.txt "$d"/; printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n##s\n' > "$d/small.txt" ;;
     gguf) cp $F/gguf/types.gguf "$d"/ ;;
     tokenizer-json) cp $F/tokenizer/bpe-digits/tokenizer.json "$d"/digits.json; cp $F/tokenizer/bpe-plain/tokenizer.json "$d"/plain.json ;;
+    decoder-jsonl) cp $F/decoder/text.jsonl $F/decoder/pc.jsonl $F/decoder/chat.jsonl "$d"/ ;;
     esac
     [ -d "$F/fuzz/$t" ] && cp "$F/fuzz/$t"/* "$d"/ 2>/dev/null || true
     echo "$d"

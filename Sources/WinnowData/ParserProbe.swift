@@ -6,7 +6,17 @@ import WinnowCore
 /// `WinnowError` that rejected it; any other error type is a bug and is returned as-is for the caller
 /// to flag.
 package enum ParserProbe {
-    package static let targets = ["safetensors", "jsonl", "csv", "vocab", "gguf", "tokenizer-json"]
+    package static let targets = ["safetensors", "jsonl", "csv", "vocab", "gguf", "tokenizer-json", "decoder-jsonl"]
+
+    /// A byte-level tokenizer of single bytes plus ChatML's markers (no merges), for the decoder data probe.
+    static let decoderEncoder: DecoderEncoder = {
+        let specials = ["<|im_start|>", "<|im_end|>"]
+        let tokens = ByteLevelBPETokenizer.byteAlphabet.map { String($0) } + specials
+        let added = specials.enumerated().map { (content: $0.element, id: Int32(256 + $0.offset), special: true) }
+        let tok = try! ByteLevelBPETokenizer(tokens: tokens, merges: [], added: added, bosID: nil, eosID: nil, padID: 0, source: "probe")
+        let chatML = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nBe brief.<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+        return DecoderEncoder(tokenizer: tok, template: DecoderTemplate(eosID: 257, chatTemplate: chatML), maxLength: 96)
+    }()
 
     package static func exercise(_ target: String, file url: URL, vocabulary: Vocabulary? = nil) -> Error? {
         do {
@@ -29,6 +39,10 @@ package enum ParserProbe {
             case "tokenizer-json":
                 let t = try ByteLevelBPETokenizer(tokenizerJSON: url)
                 _ = t.encode("Hello, wörld! 123 <s> 漢字 \u{0}\u{7f}  x", pair: "a b", maxLength: 12)
+            case "decoder-jsonl":
+                var r = try JSONLReader(url: url, requireLabels: false)
+                r.keepUnlabelled = true
+                while let chunk = try r.next(upTo: 64) { for ex in chunk { _ = try decoderEncoder.encode(ex, url: url) } }
             case "gguf":
                 let f = try GGUFFile(url: url)
                 for t in f.tensors where t.type.isReadable { _ = try f.tensor(t) }

@@ -6,8 +6,8 @@
 // `BenchWorkload` method `winnow bench` times, which prints the figures as examples/s with GFLOP/s and
 // the fraction of the sgemm peak measured in the same run. Throughput here is batches/s: x32 for
 // examples/s (x1024 for TracIn pairs/s). With SmolLM2 fetched (`bash ../scripts/fetch-pretrained.sh
-// smollm2`), its forward and training step on batch 8 of 128 tokens, as `winnow bench --model smollm2`
-// (batches/s: x8 for examples/s).
+// smollm2`), its forward, training step and per-example gradient norms over the last decoder layer on
+// batch 8 of 128 tokens, as `winnow bench --model smollm2` (batches/s: x8 for examples/s).
 import Benchmark
 import Foundation
 import Winnow
@@ -40,5 +40,10 @@ nonisolated(unsafe) let benchmarks: @Sendable () -> Void = {
     if FileManager.default.fileExists(atPath: smollm2.path), let lm = try? CausalLMWorkload(smollm2) {
         Benchmark("SmolLM2 forward, logits at every position (batch 8)") { bench in for _ in bench.scaledIterations { lm.forward() } }
         Benchmark("SmolLM2 training step (batch 8)") { bench in for _ in bench.scaledIterations { lm.trainStep() } }
+        if let last = try? ParameterSelection(.lastLayer, layout: lm.model.parameterLayout) {
+            Benchmark("SmolLM2 per-example gradient norms, last decoder layer (batch 8)") { bench in
+                for _ in bench.scaledIterations { _ = lm.gradientNorms(last) }
+            }
+        }
     }
 }

@@ -39,6 +39,10 @@ struct TrainCommand: ParsableCommand {
         }
     })
     var loraTargets: [LoRAModule] = [.q, .v]
+    @Option(help: "Decoders: lm (causal LM on text, prompt + completion or messages) or classify (LlamaForSequenceClassification on labelled data, a fresh score head on the last token; records dynamics for forgetting, cartography and AUM).")
+    var task: DecoderTask = .lm
+
+    enum DecoderTask: String, ExpressibleByArgument, CaseIterable { case lm, classify }
 
     func validate() throws {
         if let r = loraRank, r < 1 { throw ValidationError("--lora-rank must be at least 1") }
@@ -46,8 +50,10 @@ struct TrainCommand: ParsableCommand {
         guard (0..<1).contains(loraDropout) else { throw ValidationError("--lora-dropout must be in [0, 1)") }
         if let i = modelOptions.initFrom, ModelLoader.isCausalLM(URL(fileURLWithPath: i)) {
             guard !null else { throw ValidationError("--null is not available for decoders") }
+            if task == .classify && loraRank != nil { throw ValidationError("--lora-rank with --task classify is not available yet; --task classify trains every parameter") }
             return
         }
+        if task != .lm { throw ValidationError("--task applies to decoders (--init a causal language model)") }
         if loraRank != nil { throw ValidationError("--lora-rank needs --init with a causal language model (a Llama-family decoder)") }
         guard !dataOptions.data.lowercased().hasSuffix(".csv") else { return }
         do { try modelOptions.spec.validate() } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
@@ -80,6 +86,7 @@ struct TrainCommand: ParsableCommand {
     /// A Llama-family decoder on decoder data (text, prompt + completion, ChatML messages): a LoRA
     /// adapter (--lora-rank) or every parameter.
     func trainDecoder(_ base: URL) throws {
+        if task == .classify { return try trainDecoderClassifier(base) }
         guard let lm = try ModelLoader.causalLM(base) as? LlamaForCausalLM else {
             throw WinnowError.invalidFile(path: base.path, line: nil, reason: "not a Llama-family model Winnow can train")
         }
@@ -106,6 +113,31 @@ struct TrainCommand: ParsableCommand {
                                                                          reporter: TerminalReporter(), resume: resume)
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; %@ written to %@",
                      summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, lora == nil ? "model" : "adapter", runURL.path))
+    }
+
+    /// A Llama-family sequence classifier (a fresh `score` head on the last real token), every parameter
+    /// trained by the classifier trainer, with dynamics.
+    func trainDecoderClassifier(_ base: URL) throws {
+        let data = try dataOptions.read()
+        reportSkipped(data)
+        let tokenizerFolder = try ModelLoader.tokenizerFolder(base)
+        let tokenizer = try Tokenizers.load(folder: tokenizerFolder)
+        let model = try LlamaForSequenceClassification(folder: base, labels: data.sortedLabels, seed: trainingFlags.seed)
+        let maxLength = min(dataOptions.maxLength, model.config.maxPositionEmbeddings)
+        let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.labelNames, maxLength: maxLength)
+        var o = trainingFlags.options(maxLength: maxLength, pretrained: true)
+        if trainingFlags.learningRate == nil { o.learningRate = 2e-5 }
+        o.recordDynamics = !noDynamics
+        let extra = ["tokenizer.json", "tokenizer_config.json"].map { tokenizerFolder.appendingPathComponent($0) }
+            .filter { FileManager.default.fileExists(atPath: $0.path) }
+        let runURL = URL(fileURLWithPath: out)
+        printError("train: \(encoded.count) examples, labels [\(model.labelNames.joined(separator: ", "))], \(model.parameters.scalarCount) parameters, "
+                   + "LlamaForSequenceClassification, lr \(o.learningRate)")
+        let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: extra,
+                                                    runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path, "init": base.path],
+                                                    reporter: TerminalReporter(), resume: resume)
+        print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
+                     summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
     }
 
     /// Numeric CSV features: an MLP with `--layers` hidden layers of `--hidden` units.

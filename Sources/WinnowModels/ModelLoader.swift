@@ -16,6 +16,22 @@ public enum ModelLoader {
         }
     }
 
+    /// The class names of the classifier in `folder` (its config's `id2label`), for scores that read only
+    /// a run's dynamics: a BERT classifier's, or a Llama-family `...ForSequenceClassification`'s.
+    ///
+    /// - Throws: `WinnowError` naming the file or key that is missing or malformed.
+    public static func classifierLabels(folder: URL) throws -> [String] {
+        if ["llama", "mistral", "qwen2"].contains(modelType(folder) ?? "") {
+            let url = folder.appendingPathComponent("config.json")
+            let c = try LlamaConfig(contentsOf: url)
+            guard !c.labels.isEmpty else {
+                throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not a sequence classifier (no id2label)")
+            }
+            return c.labels
+        }
+        return try classifier(folder: folder).labelNames
+    }
+
     /// The language model in `folder`, with the objective its config names unless `objective` is given.
     public static func languageModel(folder: URL, objective: LMObjective? = nil) throws -> any LanguageModel {
         switch modelType(folder) {

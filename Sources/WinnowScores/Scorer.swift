@@ -18,8 +18,8 @@ public enum Scorer {
         switch method {
         case .forgetting, .cartography, .aum:
             let dyn = try DynamicsScores.load(run)
-            let model = try ModelLoader.classifier(folder: try RunFolder(url: run).finalModelFolder)
-            let table = try exampleTable(data, fields: fields, labels: model.labelNames)
+            let labels = try ModelLoader.classifierLabels(folder: try RunFolder(url: run).finalModelFolder)
+            let table = try exampleTable(data, fields: fields, labels: labels)
             guard dyn.exampleCount == table.count else {
                 throw WinnowError.invalidFile(path: data.path, line: nil, reason:
                     "has \(table.count) usable examples but the run's dynamics cover \(dyn.exampleCount): score the file the run was trained on")

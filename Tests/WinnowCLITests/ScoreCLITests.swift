@@ -173,6 +173,35 @@ import Testing
         #expect(bert.status != 0 && bert.stderr.contains("--lora-rank needs --init with a causal language model"), "\(bert.stderr)")
     }
 
+    @Test func aDecoderClassifierRecordsDynamicsForForgettingAndAUM() throws {
+        let dir = try CLI.tempDir("train-decoder-classify")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fx = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
+        let data = dir.appendingPathComponent("cls.jsonl")
+        var lines = ""
+        for line in try String(contentsOf: fx.appendingPathComponent("pc.jsonl"), encoding: .utf8).split(separator: "\n") {
+            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let row: [String: Any] = ["text": (o["prompt"] as! String) + (o["completion"] as! String), "label": o["label"]!]
+            lines += String(decoding: try JSONSerialization.data(withJSONObject: row), as: UTF8.self) + "\n"
+        }
+        try lines.write(to: data, atomically: true, encoding: .utf8)
+        let run = dir.appendingPathComponent("run")
+        let r = try CLI.run(["train", "--init", fx.appendingPathComponent("tied").path, "--task", "classify", "--data", data.path,
+                             "--epochs", "3", "--batch-size", "2", "--lr", "1e-3", "--max-length", "160", "--out", run.path])
+        #expect(r.status == 0 && r.stderr.contains("LlamaForSequenceClassification"), "\(r.stderr)")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as! [String: Any]
+        #expect((config["architectures"] as? [String]) == ["LlamaForSequenceClassification"])
+        for method in ["forgetting", "aum", "cartography"] {
+            let out = dir.appendingPathComponent("\(method).csv")
+            let s = try CLI.run(["score", method, "--run", run.path, "--data", data.path, "--out", out.path])
+            #expect(s.status == 0, "\(method): \(s.stderr)")
+            #expect(try rows(out).count == 7)
+        }
+        let lora = try CLI.run(["train", "--init", fx.appendingPathComponent("tied").path, "--task", "classify", "--lora-rank", "4",
+                                "--data", data.path, "--out", dir.appendingPathComponent("x").path])
+        #expect(lora.status != 0 && lora.stderr.contains("--lora-rank with --task classify"), "\(lora.stderr)")
+    }
+
     @Test func anInterruptedDecoderRunResumesToTheSameAdapter() throws {
         let dir = try CLI.tempDir("train-decoder-resume")
         defer { try? FileManager.default.removeItem(at: dir) }

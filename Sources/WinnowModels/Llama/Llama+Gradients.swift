@@ -70,8 +70,8 @@ extension LlamaForCausalLM: DecoderScoring {
         return lowest
     }
 
-    /// Forward, then a data-only backward of sum_b L_b (each example's mean target loss), stopping below
-    /// the lowest layer `selection` needs; keeps the factors `gradientFactors` reads.
+    /// d (mean over each example's targets of the target's logit) / d inputs_embeds, packed over the real
+    /// tokens [tokens, hidden] (a forward and a full data-only backward, in inference).
     public func targetLogitInputGradients(_ batch: Batch, targets: [Int32]) -> Tensor {
         workspace.perExample = false
         forward(batch, targets: targets)
@@ -90,6 +90,8 @@ extension LlamaForCausalLM: DecoderScoring {
         return packRows(ws.dInputsEmbeds.ptr, ld: C, width: C, batch: batch, lengths: lengths)
     }
 
+    /// Forward, then a data-only backward of sum_b L_b (each example's mean target loss), stopping below
+    /// the lowest layer `selection` needs; keeps the factors `gradientFactors` reads.
     public func perExampleLossBackward(_ batch: Batch, targets: [Int32], selection: ParameterSelection) {
         forward(batch, targets: targets)
         let R = rows.count, V = config.vocabSize, C = config.hiddenSize, N = batch.size * batch.length, T = batch.length

@@ -74,7 +74,13 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
         return FilePredictions(labelNames: mlp.labelNames, labels: Array(data.labels[s]), lines: Array(data.lines[s]), ids: Array(data.ids[s]),
                                predictions: Array(p[s]), probabilities: Array(pr[s]), indexOffset: s.lowerBound)
     }
-    let (model, tok, _) = try loadModel(run, checkpoint: checkpoint)
+    var folder = runFolder.finalModelFolder
+    if let checkpoint {
+        guard let ck = try runFolder.select(checkpoint).last else { throw WinnowError.invalidOption(name: "--checkpoint", reason: "none chosen") }
+        folder = ck.url
+    }
+    let model = try ModelLoader.predictor(folder: folder)
+    let tok = try Tokenizers.load(folder: runFolder.tokenizerFolder)
     let data = try dataOptions.read(requireLabels: requireLabels)
     reportSkipped(data)
     var enc = try EncodedDataset(data, tokenizer: tok, labels: model.labelNames, maxLength: dataOptions.maxLength)

@@ -99,7 +99,16 @@ public protocol ClassifierModel: TrainableModel {
 ///
 ///     let model = try ModelLoader.classifier(folder: URL(fileURLWithPath: "runs/rt/checkpoint-100"))
 ///     let logits = model.inferenceLogits(batch)                     // [B, L]
-public protocol SequenceClassifier: ClassifierModel, Sendable where Input == Batch {
+/// A classifier that predicts classes in inference mode: every sequence classifier, and a decoder
+/// classifier (`LlamaForSequenceClassification`), which `winnow eval` and `predict` read.
+public protocol ClassPredictor: AnyObject, Sendable {
+    /// Class names, in the order of the logits.
+    var labelNames: [String] { get }
+    /// Logits [B, L] in inference mode.
+    func inferenceLogits(_ batch: Batch) -> Tensor
+}
+
+public protocol SequenceClassifier: ClassifierModel, ClassPredictor, Sendable where Input == Batch {
     /// Layer count and widths (memory estimates, reports).
     var dimensions: ModelDimensions { get }
     /// Where the family's tensors live (what `first-layer` etc. select).
@@ -120,7 +129,9 @@ public protocol SequenceClassifier: ClassifierModel, Sendable where Input == Bat
 extension SequenceClassifier {
     /// Number of classes.
     public var numLabels: Int { labelNames.count }
+}
 
+extension ClassPredictor {
     /// Predicted class and probabilities for every example, in inference mode. Batches run longest
     /// first (less padding); the results are in input order.
     ///

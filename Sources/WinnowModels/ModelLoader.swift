@@ -16,6 +16,15 @@ public enum ModelLoader {
         }
     }
 
+    /// The classifier in `folder` for inference: a Llama-family `...ForSequenceClassification`, else as
+    /// `classifier(folder:)`.
+    ///
+    /// - Throws: `WinnowError` naming the file, key or tensor that is missing, malformed or unsupported.
+    public static func predictor(folder: URL) throws -> any ClassPredictor {
+        if ["llama", "mistral", "qwen2"].contains(modelType(folder) ?? "") { return try LlamaForSequenceClassification(folder: folder) }
+        return try classifier(folder: folder)
+    }
+
     /// The class names of the classifier in `folder` (its config's `id2label`), for scores that read only
     /// a run's dynamics: a BERT classifier's, or a Llama-family `...ForSequenceClassification`'s.
     ///

@@ -197,6 +197,10 @@ import Testing
             #expect(s.status == 0, "\(method): \(s.stderr)")
             #expect(try rows(out).count == 7)
         }
+        let eval = try CLI.run(["eval", "--run", run.path, "--data", data.path, "--max-length", "160", "--json"])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        let metrics = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any]
+        #expect(metrics["examples"] as? Int == 6 && (metrics["labels"] as? [String]) == ["other", "qa"], "\(eval.stdout)")
         let lora = try CLI.run(["train", "--init", fx.appendingPathComponent("tied").path, "--task", "classify", "--lora-rank", "4",
                                 "--data", data.path, "--out", dir.appendingPathComponent("x").path])
         #expect(lora.status != 0 && lora.stderr.contains("--lora-rank with --task classify"), "\(lora.stderr)")

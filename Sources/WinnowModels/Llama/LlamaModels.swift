@@ -259,3 +259,8 @@ public final class LlamaForSequenceClassification: ClassifierModel, @unchecked S
         try LlamaWeights.save(parameters, config: config, architecture: "LlamaForSequenceClassification", to: folder)
     }
 }
+
+extension LlamaForSequenceClassification: ClassPredictor {
+    /// Logits [B, L] of the score head on each sequence's last real token.
+    public func inferenceLogits(_ batch: Batch) -> Tensor { logits(batch) }
+}

@@ -90,15 +90,6 @@ public protocol ClassifierModel: TrainableModel {
     var lastLosses: Tensor { get }
 }
 
-/// A classifier over token sequences: everything the per-example scores need of a model family.
-///
-/// Scores run it in inference mode (no dropout). The gradient scores call `perExampleLossBackward`, which
-/// back-propagates each example's own cross-entropy computing data gradients only, then read the
-/// per-layer factors A (inputs) and G (output gradients) of the selected tensors from `gradientFactors`:
-/// norms and dot products of per-example gradients follow from them without materialising any.
-///
-///     let model = try ModelLoader.classifier(folder: URL(fileURLWithPath: "runs/rt/checkpoint-100"))
-///     let logits = model.inferenceLogits(batch)                     // [B, L]
 /// A classifier that predicts classes in inference mode: every sequence classifier, and a decoder
 /// classifier (`LlamaForSequenceClassification`), which `winnow eval` and `predict` read.
 public protocol ClassPredictor: AnyObject, Sendable {
@@ -108,6 +99,15 @@ public protocol ClassPredictor: AnyObject, Sendable {
     func inferenceLogits(_ batch: Batch) -> Tensor
 }
 
+/// A classifier over token sequences: everything the per-example scores need of a model family.
+///
+/// Scores run it in inference mode (no dropout). The gradient scores call `perExampleLossBackward`, which
+/// back-propagates each example's own cross-entropy computing data gradients only, then read the
+/// per-layer factors A (inputs) and G (output gradients) of the selected tensors from `gradientFactors`:
+/// norms and dot products of per-example gradients follow from them without materialising any.
+///
+///     let model = try ModelLoader.classifier(folder: URL(fileURLWithPath: "runs/rt/checkpoint-100"))
+///     let logits = model.inferenceLogits(batch)                     // [B, L]
 public protocol SequenceClassifier: ClassifierModel, ClassPredictor, Sendable where Input == Batch {
     /// Layer count and widths (memory estimates, reports).
     var dimensions: ModelDimensions { get }

@@ -149,3 +149,28 @@ struct TrainingFlags: ParsableArguments {
         return o
     }
 }
+
+/// The LoRA adapter of a decoder's fine-tuning or continued pre-training (`train`, `pretrain`).
+struct LoRAOptions: ParsableArguments {
+    @Option(help: "Decoders (--init a causal LM): train a LoRA adapter of this rank instead of every parameter; the run is a PEFT adapter folder.") var loraRank: Int?
+    @Option(help: "LoRA alpha (the update is alpha / r * B A). (default: 2 x --lora-rank)") var loraAlpha: Double?
+    @Option(help: "LoRA dropout on the adapter's input during training.") var loraDropout: Double = 0
+    @Option(help: "LoRA target modules, comma-separated: \(LoRAModule.allCases.map(\.rawValue).joined(separator: ",")).", transform: { s in
+        try s.split(separator: ",").map { n in
+            guard let m = LoRAModule(rawValue: String(n)) else { throw ValidationError("--lora-targets: '\(n)' is not one of \(LoRAModule.allCases.map(\.rawValue).joined(separator: ", "))") }
+            return m
+        }
+    })
+    var loraTargets: [LoRAModule] = [.q, .v]
+
+    func validate() throws {
+        if let r = loraRank, r < 1 { throw ValidationError("--lora-rank must be at least 1") }
+        if let a = loraAlpha, !(a > 0) { throw ValidationError("--lora-alpha must be positive") }
+        guard (0..<1).contains(loraDropout) else { throw ValidationError("--lora-dropout must be in [0, 1)") }
+    }
+
+    /// The adapter to add, nil without --lora-rank.
+    var config: LoRAConfig? {
+        loraRank.map { LoRAConfig(rank: $0, alpha: loraAlpha ?? Double(2 * $0), dropout: loraDropout, targets: loraTargets) }
+    }
+}

@@ -5,7 +5,7 @@ import Winnow
 struct PretrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pretrain",
-        abstract: "Pre-train a masked or causal language model, plainly or with PRESENCE self-influence reweighting.",
+        abstract: "Pre-train a masked or causal language model, or continue pre-training a decoder, plainly or with PRESENCE self-influence reweighting.",
         discussion: """
         Each line of --corpus is one document, cut into windows [CLS] up to T-2 tokens [SEP] (T = --seq-len). \
         mlm masks 15% of tokens (80% [MASK], 10% random, 10% kept; BertForMaskedLM names); causal predicts the \
@@ -14,16 +14,25 @@ struct PretrainCommand: ParsableCommand {
         --microbatch-size samples, computes SI_j = ||dL_j/dtheta_S||^2 over --si-params in the same backward pass \
         (Gram form), scales SI by its batch mean, and minimises sum_j softmax(tau * SI)_j L_j with tau = --tau1 \
         before --switch-step and --tau2 from it on. --si-log writes step,line,si,weight for every sample.
+
+        With --init a Llama-family decoder (a GGUF file or folder, a Hugging Face folder, a PEFT adapter \
+        folder), continues its causal pre-training: each line's tokens (the model's tokenizer) in windows of \
+        up to T tokens, the same PRESENCE step (--si-params may be first-layer, last-layer, lora or tensor \
+        prefixes), a LoRA adapter with --lora-rank (the run is a PEFT adapter folder; default lr 2e-4) or \
+        every parameter (default lr 2e-5). With --init a BERT masked or causal LM folder, continues it.
         """)
 
     @Option(help: "Text corpus, one document a line.") var corpus: String
-    @Option(help: "vocab.txt (WordPiece vocabulary, lower-cased).") var vocab: String
-    @Option(help: "Masked or causal language modelling.") var objective: LMObjective = .mlm
+    @Option(help: "vocab.txt (WordPiece vocabulary, lower-cased) of a fresh BERT; not with --init.") var vocab: String?
+    @Option(name: .customLong("init"), help: "Continue pre-training this model: a Llama-family decoder (GGUF file or folder, Hugging Face folder, PEFT adapter folder) or a BERT language-model folder.") var initFrom: String?
+    @Option(help: "The base model of a LoRA adapter folder given as --init (default: its base_model_name_or_path, when local).") var base: String?
+    @OptionGroup var loraOptions: LoRAOptions
+    @Option(help: "Masked or causal language modelling (default: mlm for a fresh BERT, causal for a decoder, the folder's own for --init BERT).") var objective: LMObjective?
     @Option(help: "Reweight microbatches by self-influence (PRESENCE) or not.") var reweight: PresenceOptions.Reweight = PresenceOptions().reweight
     @Option(help: "PRESENCE temperature before --switch-step.") var tau1: Double = PresenceOptions().tau1
     @Option(help: "PRESENCE temperature from --switch-step on.") var tau2: Double = PresenceOptions().tau2
     @Option(help: "First step (1-based) that uses --tau2 (default: half of --steps, plus one).") var switchStep: Int?
-    @Option(help: "Tensors for self-influence: first-layer, last-layer, or PREFIX,... (encoder tensors).") var siParams: ParameterSelection.Spec = PresenceOptions().siParams
+    @Option(help: "Tensors for self-influence: first-layer, last-layer, lora (a decoder's adapter), or PREFIX,... (encoder or decoder tensors).") var siParams: ParameterSelection.Spec = PresenceOptions().siParams
     @Option(help: "Samples per microbatch (1: per-sample weights).") var microbatchSize: Int = PresenceOptions().microbatchSize
     @Option(help: "SI scaling before the softmax: mean (SI / batch mean) or none.") var siScale: PresenceOptions.Scale = PresenceOptions().scale
     @Option(help: "Optimizer steps.") var steps: Int = PretrainOptions().steps
@@ -33,7 +42,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Hidden size.") var hidden: Int = 128
     @Option(help: "Attention heads.") var heads: Int = 2
     @Option(help: "Intermediate size (default 4 x hidden).") var intermediate: Int?
-    @Option(name: .customLong("lr"), help: "Peak learning rate (linear warm-up, then linear decay).") var learningRate: Float = PretrainOptions().learningRate
+    @Option(name: .customLong("lr"), help: "Peak learning rate (linear warm-up, then linear decay). (default: 5e-4 for a fresh BERT, 5e-5 for --init BERT, 2e-4 for a decoder's LoRA adapter, 2e-5 for every parameter of a decoder)") var learningRate: Float?
     @Option(help: "Warm-up fraction of the steps.") var warmupRatio: Float = PretrainOptions().warmupRatio
     @Option(help: "AdamW weight decay.") var weightDecay: Float = PretrainOptions().weightDecay
     @Option(help: "Evenly spaced checkpoints.") var checkpoints: Int = PretrainOptions().checkpoints
@@ -47,39 +56,101 @@ struct PretrainCommand: ParsableCommand {
         guard steps >= 1, batchSize >= 1, microbatchSize >= 1 else { throw ValidationError("--steps, --batch-size and --microbatch-size must be positive") }
         guard seqLen >= 3 else { throw ValidationError("--seq-len must be at least 3") }
         guard hidden > 0, heads > 0, hidden % heads == 0, layers >= 1 else { throw ValidationError("--hidden must be a multiple of --heads") }
+        if initFrom == nil {
+            guard vocab != nil else { throw ValidationError("give --vocab (a fresh BERT) or --init (a model to continue)") }
+            guard loraOptions.loraRank == nil else { throw ValidationError("--lora-rank needs --init with a causal language model (a Llama-family decoder)") }
+        } else {
+            guard vocab == nil else { throw ValidationError("--vocab is for a fresh BERT; --init brings its own tokenizer") }
+        }
     }
 
-    func run() throws {
-        let vocabURL = URL(fileURLWithPath: vocab)
-        let vocabulary = try Vocabulary(contentsOf: vocabURL)
-        let tokenizer = BertTokenizer(vocabulary: vocabulary)
-        let corpusURL = URL(fileURLWithPath: corpus)
-        let lm = try LMCorpus(url: corpusURL, tokenizer: tokenizer, seqLen: seqLen)
-        let obj = objective
-        let config = BertConfig.small(vocabSize: vocabulary.count, hidden: hidden, layers: layers, heads: heads,
-                                      intermediate: intermediate, maxPositions: max(512, seqLen))
-        let model = BertLanguageModel(config: config, objective: obj, seed: seed)
+    /// The options every kind of run shares, with `lr` when --lr is not given.
+    func options(lr: Float) -> PretrainOptions {
         var o = PretrainOptions()
-        o.steps = steps; o.batchSize = batchSize; o.learningRate = learningRate; o.warmupRatio = warmupRatio
+        o.steps = steps; o.batchSize = batchSize; o.learningRate = learningRate ?? lr; o.warmupRatio = warmupRatio
         o.weightDecay = weightDecay; o.checkpoints = checkpoints; o.seed = seed
         o.presence.reweight = reweight; o.presence.tau1 = tau1; o.presence.tau2 = tau2
         o.presence.switchStep = switchStep; o.presence.siParams = siParams
         o.presence.microbatchSize = microbatchSize; o.presence.scale = siScale
-        printError("pretrain: \(lm.count) windows of at most \(seqLen) tokens from \(corpusURL.path); \(obj.rawValue), "
-                   + "\(model.parameters.scalarCount) parameters, reweight \(reweight)"
-                   + (reweight == .presence ? " (tau \(tau1) before step \(o.presence.switchStep(totalSteps: steps)), \(tau2) after; microbatches of \(microbatchSize))" : ""))
+        return o
+    }
+
+    func describe(_ o: PretrainOptions) -> String {
+        "reweight \(reweight)" + (reweight == .presence
+            ? " (tau \(tau1) before step \(o.presence.switchStep(totalSteps: steps)), \(tau2) after; microbatches of \(microbatchSize); SI over \(siParams))" : "")
+            + String(format: ", lr %g", o.learningRate)
+    }
+
+    /// Writes RUN/heldout.json with the mean loss of `model` on the --heldout corpus.
+    func reportHeldout(_ model: some LanguageModel, corpus h: LMCorpus, run: URL) throws {
+        guard let heldout else { return }
+        let loss = PreTrainer.evaluate(model, on: h, batchSize: batchSize)
+        let obj: [String: Any] = ["heldout": URL(fileURLWithPath: heldout).path, "windows": h.count, "loss": loss, "objective": model.objective.rawValue]
+        try AtomicFile.write(JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]),
+                             to: run.appendingPathComponent("heldout.json"))
+        print(String(format: "held-out %@ loss %.4f over %d windows (%@)", model.objective.rawValue, loss, h.count, heldout))
+    }
+
+    /// Continued causal pre-training of a Llama-family decoder, its LoRA adapter or every parameter.
+    func pretrainDecoder(_ url: URL) throws {
+        if let objective, objective != .causal { throw WinnowError.invalidOption(name: "--objective", reason: "a decoder is pre-trained with the causal objective") }
+        let baseURL = base.map { URL(fileURLWithPath: $0) }
+        guard let lm = try ModelLoader.causalLM(url, base: baseURL) as? LlamaForCausalLM else {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not a Llama-family model Winnow can train")
+        }
+        let base = ModelLoader.isAdapter(url) ? try ModelLoader.adapterBase(url, base: baseURL) : url
+        if let lora = loraOptions.config {
+            guard lm.loraConfig == nil else { throw WinnowError.invalidOption(name: "--lora-rank", reason: "\(url.path) is an adapter already: its adapter is trained, without --lora-rank") }
+            lm.addLoRA(lora, seed: seed)
+        }
+        let tokenizerFolder = try ModelLoader.tokenizerFolder(url, base: baseURL)
+        let extra = ["tokenizer.json", "tokenizer_config.json"].map { tokenizerFolder.appendingPathComponent($0) }
+            .filter { FileManager.default.fileExists(atPath: $0.path) }
+        if lm.loraConfig == nil && extra.isEmpty {
+            throw WinnowError.invalidOption(name: "--lora-rank", reason:
+                "continuing every parameter of \(url.path) would write a model folder without a tokenizer (its tokenizer lives in the GGUF file); train a LoRA adapter (--lora-rank) or start from a Hugging Face folder")
+        }
+        guard seqLen <= lm.maxSequenceLength else { throw WinnowError.invalidOption(name: "--seq-len", reason: "\(seqLen) exceeds the model's \(lm.maxSequenceLength) positions") }
+        let tokenizer = try Tokenizers.load(folder: tokenizerFolder)
+        let corpusURL = URL(fileURLWithPath: corpus)
+        let windows = try LMCorpus(url: corpusURL, causalTokenizer: tokenizer, seqLen: seqLen)
+        let o = options(lr: lm.loraConfig != nil ? 2e-4 : 2e-5)
+        let trained = lm.loraConfig.map { "LoRA r \($0.rank) alpha \($0.alpha) on \($0.targets.map(\.rawValue).joined(separator: ","))" } ?? "every parameter"
+        printError("pretrain: \(windows.count) windows of at most \(seqLen) tokens from \(corpusURL.path); causal, \(lm.parameters.scalarCount) parameters, "
+                   + "\(trained) trained, \(describe(o))")
+        let runURL = URL(fileURLWithPath: out)
+        let s = try PreTrainer(options: o).train(decoder: lm, base: base, on: windows, run: runURL, extraFiles: extra,
+                                                 siLog: siLog.map { URL(fileURLWithPath: $0) }, runInfo: ["init": url.standardizedFileURL.path],
+                                                 reporter: TerminalReporter(), resume: resume)
+        print(String(format: "pre-trained %d steps in %.1f s (%.1f samples/s), final loss %.4f; %@ written to %@",
+                     s.steps, s.seconds, s.examplesPerSecond, s.finalLoss, lm.loraConfig == nil ? "model" : "adapter", runURL.path))
+        if let heldout { try reportHeldout(lm, corpus: LMCorpus(url: URL(fileURLWithPath: heldout), causalTokenizer: tokenizer, seqLen: seqLen), run: runURL) }
+    }
+
+    func run() throws {
+        if let i = initFrom, ModelLoader.isCausalLM(URL(fileURLWithPath: i)) { return try pretrainDecoder(URL(fileURLWithPath: i)) }
+        guard loraOptions.loraRank == nil else { throw WinnowError.invalidOption(name: "--lora-rank", reason: "LoRA needs --init with a causal language model (a Llama-family decoder)") }
+        let vocabURL = initFrom.map { URL(fileURLWithPath: $0).appendingPathComponent("vocab.txt") } ?? URL(fileURLWithPath: vocab!)
+        let vocabulary = try Vocabulary(contentsOf: vocabURL)
+        let tokenizer = BertTokenizer(vocabulary: vocabulary)
+        let corpusURL = URL(fileURLWithPath: corpus)
+        let lm = try LMCorpus(url: corpusURL, tokenizer: tokenizer, seqLen: seqLen)
+        let model: BertLanguageModel
+        if let i = initFrom {
+            model = try BertLanguageModel(folder: URL(fileURLWithPath: i), objective: objective)
+        } else {
+            let config = BertConfig.small(vocabSize: vocabulary.count, hidden: hidden, layers: layers, heads: heads,
+                                          intermediate: intermediate, maxPositions: max(512, seqLen))
+            model = BertLanguageModel(config: config, objective: objective ?? .mlm, seed: seed)
+        }
+        let o = options(lr: initFrom == nil ? PretrainOptions().learningRate : 5e-5)
+        printError("pretrain: \(lm.count) windows of at most \(seqLen) tokens from \(corpusURL.path); \(model.objective.rawValue), "
+                   + "\(model.parameters.scalarCount) parameters, \(describe(o))")
         let runURL = URL(fileURLWithPath: out)
         let s = try PreTrainer(options: o).train(model, on: lm, run: runURL, extraFiles: [vocabURL],
                                                  siLog: siLog.map { URL(fileURLWithPath: $0) }, reporter: TerminalReporter(), resume: resume)
         print(String(format: "pre-trained %d steps in %.1f s (%.1f samples/s), final loss %.4f; run written to %@",
                      s.steps, s.seconds, s.examplesPerSecond, s.finalLoss, runURL.path))
-        if let heldout {
-            let h = try LMCorpus(url: URL(fileURLWithPath: heldout), tokenizer: tokenizer, seqLen: seqLen)
-            let loss = PreTrainer.evaluate(model, on: h, batchSize: batchSize)
-            let obj: [String: Any] = ["heldout": URL(fileURLWithPath: heldout).path, "windows": h.count, "loss": loss, "objective": objective.rawValue]
-            try AtomicFile.write(JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]),
-                                 to: runURL.appendingPathComponent("heldout.json"))
-            print(String(format: "held-out %@ loss %.4f over %d windows (%@)", objective.rawValue, loss, h.count, heldout))
-        }
+        if let heldout { try reportHeldout(model, corpus: LMCorpus(url: URL(fileURLWithPath: heldout), tokenizer: tokenizer, seqLen: seqLen), run: runURL) }
     }
 }

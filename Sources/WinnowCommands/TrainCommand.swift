@@ -29,32 +29,20 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Train the PVI null model: every input is empty ([CLS] [SEP]).") var null = false
     @Flag(help: "Do not record training dynamics.") var noDynamics = false
     @Flag(help: "Continue an interrupted run in --out from its latest checkpoint (same options and data); the result equals an uninterrupted run.") var resume = false
-    @Option(help: "Decoders (--init a causal LM): train a LoRA adapter of this rank instead of every parameter; the run is a PEFT adapter folder.") var loraRank: Int?
-    @Option(help: "LoRA alpha (the update is alpha / r * B A). (default: 2 x --lora-rank)") var loraAlpha: Double?
-    @Option(help: "LoRA dropout on the adapter's input during training.") var loraDropout: Double = 0
-    @Option(help: "LoRA target modules, comma-separated: \(LoRAModule.allCases.map(\.rawValue).joined(separator: ",")).", transform: { s in
-        try s.split(separator: ",").map { n in
-            guard let m = LoRAModule(rawValue: String(n)) else { throw ValidationError("--lora-targets: '\(n)' is not one of \(LoRAModule.allCases.map(\.rawValue).joined(separator: ", "))") }
-            return m
-        }
-    })
-    var loraTargets: [LoRAModule] = [.q, .v]
+    @OptionGroup var loraOptions: LoRAOptions
     @Option(help: "Decoders: lm (causal LM on text, prompt + completion or messages) or classify (LlamaForSequenceClassification on labelled data, a fresh score head on the last token; records dynamics for forgetting, cartography and AUM).")
     var task: DecoderTask = .lm
 
     enum DecoderTask: String, ExpressibleByArgument, CaseIterable { case lm, classify }
 
     func validate() throws {
-        if let r = loraRank, r < 1 { throw ValidationError("--lora-rank must be at least 1") }
-        if let a = loraAlpha, !(a > 0) { throw ValidationError("--lora-alpha must be positive") }
-        guard (0..<1).contains(loraDropout) else { throw ValidationError("--lora-dropout must be in [0, 1)") }
         if let i = modelOptions.initFrom, ModelLoader.isCausalLM(URL(fileURLWithPath: i)) {
             guard !null else { throw ValidationError("--null is not available for decoders") }
-            if task == .classify && loraRank != nil { throw ValidationError("--lora-rank with --task classify is not available yet; --task classify trains every parameter") }
+            if task == .classify && loraOptions.loraRank != nil { throw ValidationError("--lora-rank with --task classify is not available yet; --task classify trains every parameter") }
             return
         }
         if task != .lm { throw ValidationError("--task applies to decoders (--init a causal language model)") }
-        if loraRank != nil { throw ValidationError("--lora-rank needs --init with a causal language model (a Llama-family decoder)") }
+        if loraOptions.loraRank != nil { throw ValidationError("--lora-rank needs --init with a causal language model (a Llama-family decoder)") }
         guard !dataOptions.data.lowercased().hasSuffix(".csv") else { return }
         do { try modelOptions.spec.validate() } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
     }
@@ -93,7 +81,7 @@ struct TrainCommand: ParsableCommand {
         let tokenizerFolder = try ModelLoader.tokenizerFolder(base)
         let extra = ["tokenizer.json", "tokenizer_config.json"].map { tokenizerFolder.appendingPathComponent($0) }
             .filter { FileManager.default.fileExists(atPath: $0.path) }
-        if loraRank == nil && extra.isEmpty {
+        if loraOptions.loraRank == nil && extra.isEmpty {
             throw WinnowError.invalidOption(name: "--lora-rank", reason:
                 "full fine-tuning of \(base.path) would write a model folder without a tokenizer (its tokenizer lives in the GGUF file); train a LoRA adapter (--lora-rank) or start from a Hugging Face folder")
         }
@@ -101,9 +89,9 @@ struct TrainCommand: ParsableCommand {
         let encoder = try DecoderEncoder(folder: tokenizerFolder, maxLength: maxLength)
         let data = try DecoderTrainer.encode(URL(fileURLWithPath: dataOptions.data), fields: dataOptions.fields, encoder: encoder)
         var o = trainingFlags.options(maxLength: maxLength, pretrained: true)
-        if trainingFlags.learningRate == nil { o.learningRate = loraRank != nil ? 2e-4 : 2e-5 }
+        if trainingFlags.learningRate == nil { o.learningRate = loraOptions.loraRank != nil ? 2e-4 : 2e-5 }
         o.recordDynamics = false
-        let lora = loraRank.map { LoRAConfig(rank: $0, alpha: loraAlpha ?? Double(2 * $0), dropout: loraDropout, targets: loraTargets) }
+        let lora = loraOptions.config
         let runURL = URL(fileURLWithPath: out)
         printError("train: \(data.count) examples, \(data.reduce(0) { $0 + $1.scoredCount }) scored tokens, \(lm.parameters.scalarCount) parameters"
                    + (lora.map { ", LoRA r \($0.rank) alpha \($0.alpha) on \($0.targets.map(\.rawValue).joined(separator: ","))" } ?? ", every parameter trained")

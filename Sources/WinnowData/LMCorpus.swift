@@ -56,6 +56,40 @@ public struct LMCorpus: Sendable {
         guard !windows.isEmpty else { throw WinnowError.invalidFile(path: url.path, line: nil, reason: "the corpus has no text") }
     }
 
+    /// Tokenizes every line of `url` for a causal decoder: each line's ids as the model's tokenizer gives
+    /// them (its own special tokens; none for SmolLM2 and Llama 3 text) cut into consecutive windows of at
+    /// most `seqLen` tokens, without [CLS] or [SEP]. Such a corpus has causal batches only.
+    ///
+    /// - Throws: `WinnowError.missingFile` when `url` does not exist; `WinnowError.invalidFile` for a line
+    ///   that is not valid UTF-8, or a corpus without any tokens.
+    public init(url: URL, causalTokenizer tokenizer: any TextTokenizer, seqLen: Int) throws {
+        precondition(seqLen >= 2, "LMCorpus: a causal window needs at least 2 tokens")
+        self.url = url
+        self.seqLen = seqLen
+        guard FileManager.default.fileExists(atPath: url.path) else { throw WinnowError.missingFile(path: url.path, reason: "no such corpus file") }
+        let file = try LineFile(url: url)
+        let pad = tokenizer.padID
+        specials = SpecialTokens(cls: pad, sep: pad, pad: pad, mask: pad, vocabularySize: tokenizer.vocabularySize)
+        causalOnly = true
+        for n in stride(from: 1, through: file.count, by: 1) {
+            var raw = file.bytes[file.ranges[n - 1]]
+            while let l = raw.last, l == 0x0A || l == 0x0D { raw = raw.dropLast() }      // the line break is not text
+            guard let text = String(data: raw, encoding: .utf8) else {
+                throw WinnowError.invalidFile(path: url.path, line: n, reason: "not valid UTF-8")
+            }
+            let ids = tokenizer.encode(text, pair: nil, maxLength: nil).inputIDs
+            // A window of one token has no next-token target: it is dropped (a line's last token only).
+            for start in stride(from: 0, to: ids.count, by: seqLen) where ids.count - start >= 2 {
+                windows.append(Array(ids[start..<min(ids.count, start + seqLen)]))
+                lines.append(n)
+            }
+        }
+        guard !windows.isEmpty else { throw WinnowError.invalidFile(path: url.path, line: nil, reason: "the corpus has no text") }
+    }
+
+    /// Whether the windows are a decoder's (`init(url:causalTokenizer:seqLen:)`): causal batches only.
+    public private(set) var causalOnly = false
+
     /// Number of windows.
     public var count: Int { windows.count }
 
@@ -67,6 +101,7 @@ public struct LMCorpus: Sendable {
     /// `seed` (one stream per step).
     public func batch(_ idx: [Int], objective: LMObjective, seed: UInt64,
                       maskProbability: Double = 0.15) -> LMBatch {
+        precondition(objective == .causal || !causalOnly, "LMCorpus: a decoder's corpus has no masked-LM batches")
         let v = specials
         let encs = idx.map { Encoding(inputIDs: windows[$0], tokenTypeIDs: [Int32](repeating: 0, count: windows[$0].count)) }
         var b = Batch(encodings: encs, labels: [Int32](repeating: -1, count: idx.count), indices: idx, padID: v.pad)

@@ -114,11 +114,14 @@ public struct PreTrainer: Sendable {
     /// Trains `model` for `options.steps` steps over shuffled epochs of `corpus`, writing checkpoints,
     /// trainer_state.json (loss, weight entropy, SI statistics) and, with `siLog`, one CSV row
     /// `step,line,si,weight` per sample of every batch. With `resume`, a run in `run` made with the same
-    /// options and corpus continues from its latest complete checkpoint (the SI log too).
+    /// options and corpus continues from its latest complete checkpoint (the SI log too). A model with a
+    /// LoRA adapter (`*.lora_A/B.weight` tensors) trains the adapter only: the base gets no gradient and no
+    /// optimizer state. `trainee` is what checkpoints save and resuming restores (default: the model; a
+    /// decoder's adapter run passes an object that writes the adapter in PEFT's layout).
     @discardableResult
     public func train(_ model: some LanguageModel, on corpus: LMCorpus, run: URL, extraFiles: [URL] = [],
                       siLog: URL? = nil, runInfo: [String: String] = [:], reporter: any ProgressReporter = .silent,
-                      resume: Bool = false) throws -> TrainingSummary {
+                      resume: Bool = false, trainee: (any TrainableModel)? = nil) throws -> TrainingSummary {
         let o = options
         let p = o.presence
         let selection = (p.reweight == .presence || siLog != nil) ? try model.selfInfluenceSelection(p.siParams) : nil
@@ -128,7 +131,10 @@ public struct PreTrainer: Sendable {
             schedule: LinearSchedule(baseLR: o.learningRate, warmupSteps: Int((Float(o.steps) * o.warmupRatio).rounded(.up)), totalSteps: o.steps),
             maxGradNorm: o.maxGradNorm, logEvery: o.logEvery, batchSize: o.batchSize,
             epochs: Int((Double(o.steps * o.batchSize) / Double(corpus.count)).rounded(.up)), extraFiles: extraFiles, reporter: reporter)
-        var opt = Optimizer(kind: .adamw, parameters: model.parameters, weightDecay: o.weightDecay)
+        let adapterOnly = model.parameters.names.contains { $0.contains(".lora_") }
+        let trainable: (String) -> Bool = adapterOnly ? { $0.contains(".lora_") } : { _ in true }
+        let saved: any TrainableModel = trainee ?? model
+        var opt = Optimizer(kind: .adamw, parameters: model.parameters, weightDecay: o.weightDecay, trainable: trainable)
         var history: [LogEntry] = []
         var log = TextFileBuilder()
         log.append("step,line,si,weight")
@@ -136,7 +142,7 @@ public struct PreTrainer: Sendable {
         var startStep = 0
         if resume, let ck = TrainingLoop.resumableCheckpoint(run) {
             try TrainingLoop.checkSameRun(run, options: o, countKey: "windows", count: corpus.count)
-            (startStep, history) = try TrainingLoop.restore(ck, into: model, optimizer: &opt)
+            (startStep, history) = try TrainingLoop.restore(ck, into: saved, optimizer: &opt)
             if siLog != nil {
                 let kept = ck.url.appendingPathComponent(logName)
                 guard FileManager.default.fileExists(atPath: kept.path) else {
@@ -152,7 +158,7 @@ public struct PreTrainer: Sendable {
             for (k, v) in runInfo { info[k] = v }
             try TrainingLoop.writeRunInfo(run: run, options: o, info: info)
         }
-        var grads = model.parameters.zeros()
+        var grads = model.parameters.zeros(keeping: trainable)
         var order = WindowOrder(count: corpus.count, seed: o.seed)
         order.skip(startStep * o.batchSize)
         var window = (unweighted: 0.0, entropy: 0.0, n: 0, si: [Double](), tau: 0.0)
@@ -196,7 +202,7 @@ public struct PreTrainer: Sendable {
                 // A checkpoint keeps the log so far (what --resume continues); the final one goes to siLog.
                 try log.write(to: dir == run ? siLog : dir.appendingPathComponent(logName))
             })
-        let lastLoss = try loop.run(model, optimizer: &opt, grads: &grads, startStep: startStep, history: &history, hooks: hooks)
+        let lastLoss = try loop.run(saved, optimizer: &opt, grads: &grads, startStep: startStep, history: &history, hooks: hooks)
         let seconds = Date().timeIntervalSince(start)
         return TrainingSummary(steps: o.steps, finalLoss: lastLoss, checkpointSteps: loop.checkpointSteps.sorted(), seconds: seconds,
                                examplesPerSecond: Double((o.steps - startStep) * o.batchSize) / max(seconds, 1e-9))
@@ -230,4 +236,23 @@ struct WindowOrder {
 
     /// Moves past `n` windows.
     mutating func skip(_ n: Int) { for _ in 0..<n { _ = next() } }
+}
+
+extension PreTrainer {
+    /// Continued pre-training of a decoder (`winnow pretrain --init`): `train` with the run written as a
+    /// decoder's. With an adapter (`addLoRA` first) the run and its checkpoints are PEFT adapter folders
+    /// whose base model is `base`; without one they are Hugging Face folders with `extraFiles` (the
+    /// tokenizer files) copied in.
+    ///
+    /// - Throws: as `train`.
+    @discardableResult
+    public func train(decoder: LlamaForCausalLM, base: URL, on corpus: LMCorpus, run: URL, extraFiles: [URL] = [], siLog: URL? = nil,
+                      runInfo: [String: String] = [:], reporter: any ProgressReporter = .silent, resume: Bool = false) throws -> TrainingSummary {
+        let adapter = decoder.loraConfig != nil
+        var info = runInfo
+        info["base"] = base.standardizedFileURL.path
+        if let l = decoder.loraConfig { info["lora"] = "r \(l.rank), alpha \(l.alpha), dropout \(l.dropout), targets \(l.targets.map(\.rawValue).joined(separator: ","))" }
+        return try train(decoder, on: corpus, run: run, extraFiles: adapter ? [] : extraFiles, siLog: siLog, runInfo: info, reporter: reporter,
+                         resume: resume, trainee: DecoderTrainer.Trainee(decoder, base: base.standardizedFileURL.path, extraFiles: extraFiles))
+    }
 }

@@ -55,3 +55,40 @@ import Testing
         #expect(m.status == 1 && m.stderr.contains("missing.txt"), "\(m.stderr)")
     }
 }
+
+/// `winnow pretrain --init` on the tiny decoder: a LoRA adapter run with PRESENCE over last-layer SI.
+@Suite(.serialized) struct DecoderPretrainCLITests {
+    static let decoder = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
+
+    @Test func continuedPretrainingOfADecoderWritesAnAdapterRunTheSILogAndAHeldOutLoss() throws {
+        let dir = try CLI.tempDir("pretrain-decoder")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run"), log = dir.appendingPathComponent("si.csv")
+        let corpus = Self.decoder.appendingPathComponent("corpus.txt").path
+        let r = try CLI.run(["pretrain", "--init", Self.decoder.appendingPathComponent("tied").path, "--corpus", corpus, "--seq-len", "12",
+                             "--lora-rank", "2", "--lora-targets", "q_proj,v_proj,down_proj", "--reweight", "presence", "--si-params", "last-layer",
+                             "--microbatch-size", "2", "--batch-size", "4", "--steps", "4", "--checkpoints", "2", "--si-log", log.path,
+                             "--heldout", corpus, "--out", run.path])
+        #expect(r.status == 0, "pretrain failed: \(r.stderr)")
+        #expect(r.stdout.contains("pre-trained 4 steps") && r.stdout.contains("adapter written") && r.stdout.contains("held-out causal loss"))
+        #expect(r.stderr.contains("LoRA r 2") && r.stderr.contains("lr 0.0002"), "\(r.stderr)")
+        let fm = FileManager.default
+        for f in ["adapter_config.json", "adapter_model.safetensors", "checkpoint-2/adapter_model.safetensors", "trainer_state.json", "heldout.json"] {
+            #expect(fm.fileExists(atPath: run.appendingPathComponent(f).path), "missing \(f)")
+        }
+        #expect(!fm.fileExists(atPath: run.appendingPathComponent("model.safetensors").path), "an adapter run holds no full model")
+        #expect(try String(contentsOf: log, encoding: .utf8).split(separator: "\n").count == 1 + 4 * 4)
+        // The adapter scores like any other (its base from adapter_config.json).
+        let s = try CLI.run(["score", "loss", "--run", run.path, "--data", Self.decoder.appendingPathComponent("text.jsonl").path,
+                             "--out", dir.appendingPathComponent("loss.csv").path])
+        #expect(s.status == 0, "\(s.stderr)")
+        // A decoder is causal; MLM and a second adapter are refused in one line.
+        let m = try CLI.run(["pretrain", "--init", Self.decoder.appendingPathComponent("tied").path, "--corpus", corpus, "--objective", "mlm",
+                             "--out", dir.appendingPathComponent("m").path])
+        #expect(m.status == 1 && m.stderr.contains("--objective"), "\(m.stderr)")
+        let a = try CLI.run(["pretrain", "--init", run.path, "--corpus", corpus, "--lora-rank", "2", "--out", dir.appendingPathComponent("a").path])
+        #expect(a.status == 1 && a.stderr.contains("adapter already"), "\(a.stderr)")
+        let v = try CLI.run(["pretrain", "--init", run.path, "--corpus", corpus, "--vocab", "x", "--out", dir.appendingPathComponent("v").path])
+        #expect(v.status == 2 && v.stderr.contains("--vocab"), "\(v.stderr)")
+    }
+}

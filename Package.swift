@@ -23,7 +23,9 @@ let package = Package(
         .target(
             name: "CKernels",
             path: "CKernels",
-            cSettings: [.headerSearchPath(".")],
+            // The kernels are optimised in debug builds too: the tests run them on real model shapes
+            // (a -O0 GEMM micro-kernel is tens of times slower than the code it tests).
+            cSettings: [.headerSearchPath("."), .unsafeFlags(["-O2"], .when(configuration: .debug))],
             linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("lapacke"), .linkedLibrary("m")]
         ),
         // The library's layers, lowest first; each depends only on those below it (README, "Layout").

@@ -132,4 +132,9 @@ static inline float ck_expf(float x) {
     return x < -87.0f ? 0.0f : p * scale.f;
 }
 
+/* Whether the calling thread is inside a parallel region (gemm.c): its products run single-threaded. */
+int ck_in_parallel_region(void);
+/* C[M,N] = beta * C (an empty sum over k; beta == 0 never reads C), for the GEMM paths. */
+void ck_gemm_scale_only(float *C, int ldc, int M, int N, float beta);
+
 #endif /* CK_INTERNAL_H */

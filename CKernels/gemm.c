@@ -45,6 +45,8 @@ void ck_parallel_region_end(void) {
 
 void ck_parallel_worker_enter(void) { ck_region_depth++; }
 
+int ck_in_parallel_region(void) { return ck_region_depth > 0; }
+
 void ck_parallel_worker_exit(void) { ck_region_depth--; }
 
 /* C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C (BLAS semantics: beta == 0 never reads C,
@@ -52,12 +54,26 @@ void ck_parallel_worker_exit(void) { ck_region_depth--; }
  * xerbla (which prints) about e.g. lda = 0 when K == 0. */
 void ck_gemm(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
              int M, int N, int K, int transA, int transB, float alpha, float beta) {
+    if (ck_isa() == CK_ISA_AVX512) {
+        ck_gemm_avx512(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta);
+        return;
+    }
+    ck_gemm_openblas(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta);
+}
+
+/* C = beta * C (an empty sum over k); beta == 0 never reads C. */
+void ck_gemm_scale_only(float *C, int ldc, int M, int N, float beta) {
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < N; j++) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+    }
+}
+
+void ck_gemm_openblas(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
+                      int M, int N, int K, int transA, int transB, float alpha, float beta) {
     if (M <= 0 || N <= 0) return;
-    if (K <= 0) { /* empty sum: C = beta * C */
-        for (int i = 0; i < M; i++) {
-            float *c = C + (size_t)i * ldc;
-            for (int j = 0; j < N; j++) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
-        }
+    if (K <= 0) {
+        ck_gemm_scale_only(C, ldc, M, N, beta);
         return;
     }
     blas_enter();

@@ -27,7 +27,8 @@ extern "C" {
 enum { CK_TRANS_N = 0, CK_TRANS_T = 1 };
 
 /* C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C.  op(A) is A[M,K] (lda >= K) or, with
- * transA, A stored as [K,M] (lda >= M); likewise B.  Row-major, wraps cblas_sgemm. */
+ * transA, A stored as [K,M] (lda >= M); likewise B.  Row-major: Winnow's AVX-512 kernel when
+ * ck_isa() is CK_ISA_AVX512, else cblas_sgemm. */
 void ck_gemm(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
              int M, int N, int K, int transA, int transB, float alpha, float beta);
 /* Upper triangle of C[N,N] = alpha * A[N,K] A^T + beta * C (cblas_ssyrk); the strict lower triangle
@@ -35,6 +36,24 @@ void ck_gemm(float *C, int ldc, const float *A, int lda, const float *B, int ldb
 void ck_syrk_upper(float *C, int ldc, const float *A, int lda, int N, int K, float alpha, float beta);
 void ck_gemm_ref(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
                  int M, int N, int K, int transA, int transB, float alpha, float beta);
+
+/* The instruction set of ck_gemm's products: CK_ISA_AVX2 is OpenBLAS as configured (its preset
+ * kernel), CK_ISA_AVX512 Winnow's own AVX-512 GEMM (gemm_avx512.c). Chosen once from the CPU
+ * (AVX-512 F/BW/DQ/VL when present) unless WINNOW_ISA=avx2|avx512 asks; a request the CPU cannot
+ * honour falls back to AVX2. ck_isa_requested: the WINNOW_ISA value, -1 when unset. ck_set_isa
+ * switches (tests and benchmarks, while no product runs) and returns the ISA in use. */
+enum { CK_ISA_AVX2 = 0, CK_ISA_AVX512 = 1 };
+int ck_isa(void);
+int ck_isa_supported(int isa);
+int ck_isa_requested(void);
+int ck_set_isa(int isa);
+/* ck_gemm's contract with OpenBLAS's cblas_sgemm, whatever ck_isa() says. */
+void ck_gemm_openblas(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
+                      int M, int N, int K, int transA, int transB, float alpha, float beta);
+/* ck_gemm's contract with Winnow's AVX-512 kernel, whatever ck_isa() says (call only when
+ * ck_isa_supported(CK_ISA_AVX512)). Results do not depend on the thread count. */
+void ck_gemm_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
+                    int M, int N, int K, int transA, int transB, float alpha, float beta);
 
 /* Same contract as ck_gemm for small, cache-resident operands (attention's per-head products):
  * a register-tiled kernel of our own, single-threaded, no BLAS call and no lock. pack: scratch of

@@ -20,13 +20,44 @@ struct GemmCase: Sendable, CustomTestStringConvertible {
         }
         return cases
     }()
+
+    /// Shapes that cross the AVX-512 kernel's blocks (12-row tiles, 32-column panels, k blocks of 256,
+    /// row blocks of 192) and split over threads by rows or by columns.
+    static let large: [GemmCase] = {
+        var cases: [GemmCase] = []
+        for (m, n, k) in [(200, 45, 300), (37, 300, 520), (13, 3100, 40), (300, 300, 300)] {
+            for transA in [false, true] {
+                for transB in [false, true] { cases.append(GemmCase(m: m, n: n, k: k, transA: transA, transB: transB, beta: transA ? 0 : 0.6)) }
+            }
+        }
+        return cases
+    }()
 }
+
+/// Which GEMM a test runs.
+enum GemmPath: String, CaseIterable, Sendable { case small, openblas, avx512, dispatched }
 
 @Suite("Optimised kernels against _ref twins")
 struct KernelReferenceTests {
     /// ck_gemm (cblas) and ck_gemm_small (our tiled kernel) against the double-sum loops.
-    @Test(arguments: GemmCase.all, [false, true])
-    func gemm(_ g: GemmCase, small: Bool) {
+    @Test(arguments: GemmCase.all, GemmPath.allCases)
+    func gemm(_ g: GemmCase, path: GemmPath) {
+        gemmAgainstReference(g, path: path)
+    }
+
+    /// The large products of the AVX-512 kernel and OpenBLAS (both run here: this CPU has AVX-512).
+    @Test(arguments: GemmCase.large, [GemmPath.openblas, .avx512])
+    func largeGemm(_ g: GemmCase, path: GemmPath) {
+        gemmAgainstReference(g, path: path)
+    }
+
+    @Test func theAVX512KernelRunsWhereTheCPUHasIt() {
+        #expect(ck_isa_supported(Int32(CK_ISA_AVX2)) == 1)
+        if ck_isa_requested() < 0 { #expect(ck_isa() == (ck_isa_supported(Int32(CK_ISA_AVX512)) == 1 ? Int32(CK_ISA_AVX512) : Int32(CK_ISA_AVX2))) }
+    }
+
+    func gemmAgainstReference(_ g: GemmCase, path: GemmPath) {
+        if path == .avx512 && ck_isa_supported(Int32(CK_ISA_AVX512)) == 0 { return }   // no AVX-512 here: nothing to run
         // padded leading dimensions; op(A) is [M,K], stored [K,M] when transposed
         let lda = (g.transA ? g.m : g.k) + 3, ldb = (g.transB ? g.k : g.n) + 1, ldc = g.n + 2
         let aRows = g.transA ? g.k : g.m, bRows = g.transB ? g.n : g.k
@@ -39,10 +70,15 @@ struct KernelReferenceTests {
         let tA = Int32(g.transA ? CK_TRANS_T : CK_TRANS_N), tB = Int32(g.transB ? CK_TRANS_T : CK_TRANS_N)
         var pack = [Float](repeating: .nan, count: ck_gemm_small_pack_size(Int32(g.n), Int32(g.k)))
         fast.withUnsafeMutableBufferPointer {
-            if small {
+            switch path {
+            case .small:
                 ck_gemm_small($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB,
                               0.7, g.beta, &pack)
-            } else {
+            case .openblas:
+                ck_gemm_openblas($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB, 0.7, g.beta)
+            case .avx512:
+                ck_gemm_avx512($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB, 0.7, g.beta)
+            case .dispatched:
                 ck_gemm($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB, 0.7, g.beta)
             }
         }

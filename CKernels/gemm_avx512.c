@@ -1,0 +1,314 @@
+/*
+ * gemm_avx512.c — Winnow's own single-precision GEMM for CPUs with AVX-512, and the run-time choice
+ * between it and OpenBLAS (the AVX2 path).
+ *
+ * Why: an OpenBLAS configured for AVX2 (OPENBLAS_CORETYPE=Haswell, or a build too old to know the CPU)
+ * reaches about half of what an AVX-512 core does. This is the GotoBLAS/BLIS scheme: op(B) is packed
+ * in KC x NR panels (k-major, zero-padded), op(A) in MR x KC panels, and a 12 x 32 register tile (24
+ * zmm accumulators, A broadcast from memory, two B vectors per k) runs over them; edges are masked
+ * stores, so the kernel itself has no edge cases. Each C element is one in-order sum over each KC
+ * block of k, the blocks added in order, whatever the thread count or the partition: results do not
+ * depend on threads (unlike OpenBLAS's, see gemm.c).
+ *
+ * Threads: outside a parallel region a product is split by rows or columns over the OpenBLAS thread
+ * count, each part running the whole blocked algorithm on a pool thread; inside one (Swift's workers)
+ * it runs on the calling thread. Packing buffers are per thread, allocated once (the one exception to
+ * "kernels never allocate": a BLAS owns its packing space).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckernels.h"
+#include "ck_internal.h"
+
+#define GA_MR 12
+#define GA_NR 32
+#define GA_KC 256
+#define GA_MC 192
+#define GA_NC 3072
+#define GA_MAX_PARTS 16
+
+/* ------------------------------------------------------------------ ISA choice */
+
+static int ga_active = -1;      /* CK_ISA_*, chosen once */
+static int ga_requested = -1;   /* WINNOW_ISA, when set */
+static pthread_once_t ga_once = PTHREAD_ONCE_INIT;
+
+int ck_isa_supported(int isa) {
+    if (isa == CK_ISA_AVX2) return 1;
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    if (isa == CK_ISA_AVX512) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")
+            && __builtin_cpu_supports("avx512vl");
+    }
+#endif
+    return 0;
+}
+
+static void ga_choose(void) {
+    const char *env = getenv("WINNOW_ISA");
+    if (env && strcmp(env, "avx2") == 0) ga_requested = CK_ISA_AVX2;
+    else if (env && strcmp(env, "avx512") == 0) ga_requested = CK_ISA_AVX512;
+    int want = ga_requested >= 0 ? ga_requested : CK_ISA_AVX512;
+    ga_active = ck_isa_supported(want) ? want : CK_ISA_AVX2;
+}
+
+int ck_isa(void) {
+    pthread_once(&ga_once, ga_choose);
+    return ga_active;
+}
+
+int ck_isa_requested(void) {
+    pthread_once(&ga_once, ga_choose);
+    return ga_requested;
+}
+
+int ck_set_isa(int isa) {
+    pthread_once(&ga_once, ga_choose);
+    if (ck_isa_supported(isa)) __atomic_store_n(&ga_active, isa, __ATOMIC_SEQ_CST);
+    return ga_active;
+}
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+#define GA_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+
+/* ------------------------------------------------------------------ packing */
+
+/* Rows [i0, i0 + mc) and k [p0, p0 + kc) of op(A) into MR-row panels, k-major: panel r holds
+ * ap[r*MR*kc + p*MR + i] = op(A)(i0 + r*MR + i, p0 + p), rows past mc zero. */
+GA_TARGET static void ga_pack_a(float *restrict ap, const float *restrict A, int lda, int transA, int i0, int mc, int p0,
+                                int kc) {
+    for (int r = 0; r < mc; r += GA_MR) {
+        const int mr = CK_MIN(GA_MR, mc - r);
+        float *dst = ap + (size_t)r * kc;
+        if (transA) { /* op(A)(i, p) = A[p*lda + i]: MR contiguous floats per k */
+            const float *src = A + (size_t)p0 * lda + i0 + r;
+            const __mmask16 m = (__mmask16)((1u << mr) - 1u);
+            for (int p = 0; p < kc; p++) {
+                __m512 v = _mm512_maskz_loadu_ps(m, src + (size_t)p * lda);
+                _mm512_mask_storeu_ps(dst + (size_t)p * GA_MR, 0x0FFF, v);
+            }
+        } else { /* A[i*lda + p]: each row contiguous in k; 16 k at a time, scattered to the panel */
+            for (int i = 0; i < GA_MR; i++) {
+                if (i >= mr) {
+                    for (int p = 0; p < kc; p++) dst[(size_t)p * GA_MR + i] = 0.0f;
+                    continue;
+                }
+                const float *src = A + (size_t)(i0 + r + i) * lda + p0;
+                for (int p = 0; p < kc; p++) dst[(size_t)p * GA_MR + i] = src[p];
+            }
+        }
+    }
+}
+
+/* Columns [j0, j0 + nc) and k [p0, p0 + kc) of op(B) into NR-column panels, k-major:
+ * bp[c*kc + p*NR + j] = op(B)(p0 + p, j0 + c + j) for panel starting at column c, columns past nc zero. */
+GA_TARGET static void ga_pack_b(float *restrict bp, const float *restrict B, int ldb, int transB, int j0, int nc, int p0,
+                                int kc) {
+    for (int c = 0; c < nc; c += GA_NR) {
+        const int nr = CK_MIN(GA_NR, nc - c);
+        float *dst = bp + (size_t)c * kc;
+        if (!transB) { /* B[p*ldb + j]: NR contiguous floats per k */
+            const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
+            const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr > 16 ? (1u << (nr - 16)) - 1u : 0u);
+            const float *src = B + (size_t)p0 * ldb + j0 + c;
+            for (int p = 0; p < kc; p++) {
+                const float *s = src + (size_t)p * ldb;
+                _mm512_store_ps(dst + (size_t)p * GA_NR, _mm512_maskz_loadu_ps(m0, s));
+                _mm512_store_ps(dst + (size_t)p * GA_NR + 16, _mm512_maskz_loadu_ps(m1, s + 16));
+            }
+        } else { /* B[j*ldb + p]: each column of op(B) contiguous in k */
+            for (int j = 0; j < GA_NR; j++) {
+                if (j >= nr) {
+                    for (int p = 0; p < kc; p++) dst[(size_t)p * GA_NR + j] = 0.0f;
+                    continue;
+                }
+                const float *src = B + (size_t)(j0 + c + j) * ldb + p0;
+                for (int p = 0; p < kc; p++) dst[(size_t)p * GA_NR + j] = src[p];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ micro-kernel */
+
+/* C[mr x nr] = alpha * (A panel)(B panel) + beta * C over kc (beta == 0 never reads C). */
+GA_TARGET static void ga_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict C, int ldc, int mr,
+                                int nr, float alpha, float beta) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
+    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
+    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
+    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps(), c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
+    __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(), c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
+    __m512 ca0 = _mm512_setzero_ps(), ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
+    for (int p = 0; p < kc; p++) {
+        const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+        __m512 a;
+#define GA_ROW(i, x0, x1) a = _mm512_set1_ps(ap[i]); x0 = _mm512_fmadd_ps(a, b0, x0); x1 = _mm512_fmadd_ps(a, b1, x1);
+        GA_ROW(0, c00, c01) GA_ROW(1, c10, c11) GA_ROW(2, c20, c21) GA_ROW(3, c30, c31)
+        GA_ROW(4, c40, c41) GA_ROW(5, c50, c51) GA_ROW(6, c60, c61) GA_ROW(7, c70, c71)
+        GA_ROW(8, c80, c81) GA_ROW(9, c90, c91) GA_ROW(10, ca0, ca1) GA_ROW(11, cb0, cb1)
+#undef GA_ROW
+        ap += GA_MR;
+        bp += GA_NR;
+    }
+    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
+    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr > 16 ? (1u << (nr - 16)) - 1u : 0u);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __m512 rows[GA_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
+                             {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
+    for (int i = 0; i < mr; i++) {
+        float *row = C + (size_t)i * ldc;
+        __m512 v0 = _mm512_mul_ps(va, rows[i][0]), v1 = _mm512_mul_ps(va, rows[i][1]);
+        if (beta != 0.0f) {
+            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
+            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
+        }
+        _mm512_mask_storeu_ps(row, m0, v0);
+        _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
+}
+
+/* ------------------------------------------------------------------ blocked product */
+
+typedef struct {
+    float *C;
+    const float *A, *B;
+    int ldc, lda, ldb, M, N, K, transA, transB;
+    float alpha, beta;
+    int parts, splitRows;
+} ga_job;
+
+/* The calling thread's packing space: MC x KC of A and KC x NC of B, 64-byte aligned. */
+static _Thread_local float *ga_buf = NULL;
+
+static float *ga_buffers(void) {
+    if (!ga_buf) ga_buf = aligned_alloc(64, sizeof(float) * ((size_t)GA_MC * GA_KC + (size_t)GA_KC * GA_NC));
+    return ga_buf;
+}
+
+/* Rows [m0, m1) x columns [n0, n1) of C. */
+GA_TARGET static void ga_block(const ga_job *g, int m0, int m1, int n0, int n1) {
+    float *buf = ga_buffers();
+    if (!buf) return;
+    float *abuf = buf, *bbuf = buf + (size_t)GA_MC * GA_KC;
+    for (int jc = n0; jc < n1; jc += GA_NC) {
+        const int nc = CK_MIN(GA_NC, n1 - jc);
+        for (int pc = 0; pc < g->K; pc += GA_KC) {
+            const int kc = CK_MIN(GA_KC, g->K - pc);
+            ga_pack_b(bbuf, g->B, g->ldb, g->transB, jc, nc, pc, kc);
+            const float beta = pc == 0 ? g->beta : 1.0f;
+            for (int ic = m0; ic < m1; ic += GA_MC) {
+                const int mc = CK_MIN(GA_MC, m1 - ic);
+                ga_pack_a(abuf, g->A, g->lda, g->transA, ic, mc, pc, kc);
+                for (int jr = 0; jr < nc; jr += GA_NR) {
+                    for (int ir = 0; ir < mc; ir += GA_MR) {
+                        ga_kernel(kc, abuf + (size_t)ir * kc, bbuf + (size_t)jr * kc, g->C + (size_t)(ic + ir) * g->ldc + jc + jr,
+                                  g->ldc, CK_MIN(GA_MR, mc - ir), CK_MIN(GA_NR, nc - jr), g->alpha, beta);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Part `part` of `parts`: a slice of rows (multiples of MR) or columns (multiples of NR). */
+static void ga_part(const ga_job *g, int part) {
+    if (g->splitRows) {
+        const int tiles = (g->M + GA_MR - 1) / GA_MR;
+        const int t0 = (int)((long)tiles * part / g->parts), t1 = (int)((long)tiles * (part + 1) / g->parts);
+        if (t1 > t0) ga_block(g, t0 * GA_MR, CK_MIN(g->M, t1 * GA_MR), 0, g->N);
+    } else {
+        const int tiles = (g->N + GA_NR - 1) / GA_NR;
+        const int t0 = (int)((long)tiles * part / g->parts), t1 = (int)((long)tiles * (part + 1) / g->parts);
+        if (t1 > t0) ga_block(g, 0, g->M, t0 * GA_NR, CK_MIN(g->N, t1 * GA_NR));
+    }
+}
+
+/* ------------------------------------------------------------------ thread pool
+ * Workers 1..parts-1 wait for a generation number; the caller runs part 0 and waits for the rest.
+ * One product at a time: a caller that finds the pool busy runs its product alone. */
+static pthread_mutex_t ga_pool_busy = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t ga_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ga_go = PTHREAD_COND_INITIALIZER, ga_done = PTHREAD_COND_INITIALIZER;
+static int ga_workers = 0, ga_pending = 0;
+static unsigned long ga_generation = 0;
+static const ga_job *ga_current = NULL;
+
+static void *ga_worker(void *arg) {
+    const int part = (int)(intptr_t)arg;
+    unsigned long seen = 0;
+    ck_parallel_worker_enter(); /* BLAS calls from here take no lock (none are made) */
+    for (;;) {
+        pthread_mutex_lock(&ga_mu);
+        while (ga_generation == seen) pthread_cond_wait(&ga_go, &ga_mu);
+        seen = ga_generation;
+        const ga_job *g = ga_current;
+        pthread_mutex_unlock(&ga_mu);
+        if (part < g->parts) ga_part(g, part);
+        pthread_mutex_lock(&ga_mu);
+        if (--ga_pending == 0) pthread_cond_signal(&ga_done);
+        pthread_mutex_unlock(&ga_mu);
+    }
+    return NULL;
+}
+
+static void ga_run(const ga_job *g) {
+    if (g->parts <= 1 || pthread_mutex_trylock(&ga_pool_busy) != 0) {
+        ga_job one = *g;
+        one.parts = 1;
+        ga_part(&one, 0);
+        return;
+    }
+    pthread_mutex_lock(&ga_mu);
+    while (ga_workers < g->parts - 1) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, ga_worker, (void *)(intptr_t)(ga_workers + 1)) != 0) break;
+        pthread_attr_destroy(&attr);
+        ga_workers++;
+    }
+    ga_job job = *g;
+    if (job.parts > ga_workers + 1) job.parts = ga_workers + 1;
+    ga_current = &job;
+    ga_pending = ga_workers;
+    ga_generation++;
+    pthread_cond_broadcast(&ga_go);
+    pthread_mutex_unlock(&ga_mu);
+    ga_part(&job, 0);
+    pthread_mutex_lock(&ga_mu);
+    while (ga_pending > 0) pthread_cond_wait(&ga_done, &ga_mu);
+    pthread_mutex_unlock(&ga_mu);
+    pthread_mutex_unlock(&ga_pool_busy);
+}
+
+void ck_gemm_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
+                    int transB, float alpha, float beta) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        ck_gemm_scale_only(C, ldc, M, N, beta);
+        return;
+    }
+    int parts = ck_in_parallel_region() ? 1 : ck_blas_get_threads();
+    /* a part smaller than about a million multiply-adds costs more to hand over than it saves */
+    const double work = (double)M * N * K;
+    if (work < 2e6 * parts) parts = (int)(work / 2e6);
+    parts = CK_MAX(1, CK_MIN(parts, GA_MAX_PARTS));
+    ga_job g = {C, A, B, ldc, lda, ldb, M, N, K, transA, transB, alpha, beta, parts, 0};
+    g.splitRows = (M + GA_MR - 1) / GA_MR >= (N + GA_NR - 1) / GA_NR;
+    ga_run(&g);
+}
+
+#else /* not x86-64: never selected (ck_isa_supported(CK_ISA_AVX512) is 0) */
+
+void ck_gemm_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
+                    int transB, float alpha, float beta) {
+    ck_gemm_ref(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta);
+}
+
+#endif

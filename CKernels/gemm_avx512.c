@@ -77,6 +77,44 @@ int ck_set_isa(int isa) {
 
 /* ------------------------------------------------------------------ packing */
 
+/* r[i][j] -> r[j][i] for a 16 x 16 block: unpack pairs, 4 x 4 within 128-bit lanes, then lanes. */
+GA_TARGET static inline void ga_transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int g = 0; g < 16; g += 4) { /* u[g + c]: rows g..g+3 of columns 4L + c in lane L */
+        u[g] = _mm512_shuffle_ps(t[g], t[g + 2], 0x44);
+        u[g + 1] = _mm512_shuffle_ps(t[g], t[g + 2], 0xEE);
+        u[g + 2] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+        u[g + 3] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        const __m512 v = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), w = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        const __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), w2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        r[c] = _mm512_shuffle_f32x4(v, v2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(w, w2, 0x88);
+        r[8 + c] = _mm512_shuffle_f32x4(v, v2, 0xDD);
+        r[12 + c] = _mm512_shuffle_f32x4(w, w2, 0xDD);
+    }
+}
+
+/* dst[q*lds + i] = src_i[p0 + q] for i < rows (16 lanes; rows past `rows` zero) and q < kc, where row i
+ * starts at src + i*ld (contiguous in k): 16 x 16 blocks transposed in registers, `lanes` of each
+ * k-row stored (mask). The packing of op(A) without transpose and of op(B) with one. */
+GA_TARGET static void ga_pack_rows_kmajor(float *restrict dst, size_t lds, __mmask16 lanes, const float *restrict src, size_t ld,
+                                          int rows, int kc) {
+    for (int p = 0; p < kc; p += 16) {
+        const int kr = CK_MIN(16, kc - p);
+        const __mmask16 km = (__mmask16)(kr == 16 ? 0xFFFFu : (1u << kr) - 1u);
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_maskz_loadu_ps(km, src + (size_t)i * ld + p) : _mm512_setzero_ps();
+        ga_transpose16(r);
+        for (int q = 0; q < kr; q++) _mm512_mask_storeu_ps(dst + (size_t)(p + q) * lds, lanes, r[q]);
+    }
+}
+
 /* Rows [i0, i0 + mc) and k [p0, p0 + kc) of op(A) into MR-row panels, k-major: panel r holds
  * ap[r*MR*kc + p*MR + i] = op(A)(i0 + r*MR + i, p0 + p), rows past mc zero. */
 GA_TARGET static void ga_pack_a(float *restrict ap, const float *restrict A, int lda, int transA, int i0, int mc, int p0,
@@ -91,15 +129,8 @@ GA_TARGET static void ga_pack_a(float *restrict ap, const float *restrict A, int
                 __m512 v = _mm512_maskz_loadu_ps(m, src + (size_t)p * lda);
                 _mm512_mask_storeu_ps(dst + (size_t)p * GA_MR, 0x0FFF, v);
             }
-        } else { /* A[i*lda + p]: each row contiguous in k; 16 k at a time, scattered to the panel */
-            for (int i = 0; i < GA_MR; i++) {
-                if (i >= mr) {
-                    for (int p = 0; p < kc; p++) dst[(size_t)p * GA_MR + i] = 0.0f;
-                    continue;
-                }
-                const float *src = A + (size_t)(i0 + r + i) * lda + p0;
-                for (int p = 0; p < kc; p++) dst[(size_t)p * GA_MR + i] = src[p];
-            }
+        } else { /* A[i*lda + p]: each row contiguous in k */
+            ga_pack_rows_kmajor(dst, GA_MR, 0x0FFF, A + (size_t)(i0 + r) * lda + p0, (size_t)lda, mr, kc);
         }
     }
 }
@@ -120,15 +151,10 @@ GA_TARGET static void ga_pack_b(float *restrict bp, const float *restrict B, int
                 _mm512_store_ps(dst + (size_t)p * GA_NR, _mm512_maskz_loadu_ps(m0, s));
                 _mm512_store_ps(dst + (size_t)p * GA_NR + 16, _mm512_maskz_loadu_ps(m1, s + 16));
             }
-        } else { /* B[j*ldb + p]: each column of op(B) contiguous in k */
-            for (int j = 0; j < GA_NR; j++) {
-                if (j >= nr) {
-                    for (int p = 0; p < kc; p++) dst[(size_t)p * GA_NR + j] = 0.0f;
-                    continue;
-                }
-                const float *src = B + (size_t)(j0 + c + j) * ldb + p0;
-                for (int p = 0; p < kc; p++) dst[(size_t)p * GA_NR + j] = src[p];
-            }
+        } else { /* B[j*ldb + p]: each column of op(B) contiguous in k, 16 columns at a time */
+            const float *src = B + (size_t)(j0 + c) * ldb + p0;
+            ga_pack_rows_kmajor(dst, GA_NR, 0xFFFF, src, (size_t)ldb, nr, kc);
+            ga_pack_rows_kmajor(dst + 16, GA_NR, 0xFFFF, src + (size_t)16 * ldb, (size_t)ldb, nr - 16, kc);
         }
     }
 }

@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure end-to-end throughput on BERT-small (4 layers, hidden 512, 8 heads, seq 128, batch 32).",
-        discussion: "Reports examples/s of a training step and a forward pass, achieved GFLOP/s, and the fraction of the sgemm peak measured in the same run.")
+        discussion: "Reports the GEMM in use (Winnow's AVX-512 kernel or OpenBLAS) with both rates on the model's shapes, examples/s of a training step and a forward pass, achieved GFLOP/s, and the fraction of the sgemm peak measured in the same run.")
 
     @Option(help: "Sequence length.") var seqLen: Int = 128
     @Option(name: .customLong("batch-size"), help: "Batch size (default 32; 8 with --model).") var batchSizeGiven: Int?
@@ -20,6 +20,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Measure a causal language model instead: smollm2 (models/smollm2), a .gguf file or a Llama folder; --batch-size defaults to 8 there.")
     var model: String?
     @Flag(help: "Print one JSON object.") var json = false
+    @Option(help: "Also measure OpenBLAS's sgemm with this OPENBLAS_CORETYPE (e.g. SkylakeX) in a child process, beside Winnow's GEMM (the product itself never changes the core type).")
+    var referenceCoretype: String?
+    @Flag(help: "Only the GEMM rates (OpenBLAS as configured and Winnow's AVX-512 kernel) on the model's shapes.") var gemmOnly = false
     @Flag(help: "Print the wall time of each section of the encoder's passes (adds a clock read per section).")
     var profile = false
 
@@ -29,15 +32,65 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
+    /// The GEMM table: the ISA in use, OpenBLAS's preset kernel and Winnow's on the model's shapes.
+    func gemmReport(_ shapes: [Benchmark.GemmShape]) throws -> [String: Any] {
+        let rates = Benchmark.gemmRates(shapes, repeats: repeats)
+        let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
+        var obj: [String: Any] = ["isa": Benchmark.isaName, "openblas_coretype": coretype, "gemm": rates.map(\.json)]
+        if !json {
+            print("GEMM in use: \(Benchmark.isaName == "avx512" ? "Winnow's AVX-512 kernel" : "OpenBLAS") (isa \(Benchmark.isaName); WINNOW_ISA=avx2|avx512 forces one); OPENBLAS_CORETYPE \(coretype)")
+            for r in rates {
+                let s = r.shape
+                let name = s.name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                print("  " + name + String(format: " %5d x %5d x %5d%@  OpenBLAS %6.1f GFLOP/s   Winnow %6.1f GFLOP/s  (%.2fx)", s.m, s.n, s.k,
+                                           (s.transA ? " A^T" : s.transB ? " B^T" : "    ") as NSString, r.openblas, r.winnow, r.winnow / r.openblas))
+            }
+        }
+        if let referenceCoretype {
+            // OpenBLAS picks its kernel when it loads: a child process with the core type set measures it.
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+            p.arguments = ["bench", "--gemm-only", "--json", "--repeats", "\(repeats)"]
+            var env = ProcessInfo.processInfo.environment
+            env["OPENBLAS_CORETYPE"] = referenceCoretype
+            p.environment = env
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0, let child = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let first = (child["gemm"] as? [[String: Any]])?.first, let ref = first["openblas_gflops"] as? Double else {
+                throw WinnowError.invalidOption(name: "--reference-coretype", reason: "the child bench with OPENBLAS_CORETYPE=\(referenceCoretype) failed")
+            }
+            let ours = rates.first?.winnow ?? 0
+            obj["reference_coretype"] = referenceCoretype
+            obj["reference_sgemm_gflops"] = ref
+            obj["winnow_fraction_of_reference"] = ours / ref
+            if !json {
+                print(String(format: "  sgemm 2048^3 with OPENBLAS_CORETYPE=%@ (child process): %.1f GFLOP/s; Winnow's GEMM here %.1f = %.0f%% of it",
+                             referenceCoretype, ref, ours, 100 * ours / ref))
+            }
+        }
+        return obj
+    }
+
     func run() throws {
+        if gemmOnly {
+            let obj = try gemmReport(Benchmark.modelShapes(tokens: seqLen * batchSize, hidden: hidden, intermediate: 4 * hidden, qkv: 3 * hidden))
+            if json { print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!) }
+            return
+        }
         if let model {
             let url = URL(fileURLWithPath: model == "smollm2" ? "models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" : model)
-            var r = try Benchmark.runCausalLM(url, seqLen: seqLen, batchSize: batchSizeGiven ?? 8, repeats: repeats, log: json ? nil : { print($0) })
+            var r = try Benchmark.runCausalLM(url, seqLen: seqLen, batchSize: batchSizeGiven ?? 8, repeats: repeats, log: json ? nil : { print($0) },
+                                              gemm: { try gemmReport($0) })
             r["openblas_thread_timeout"] = ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] ?? "unset"
             if json { print(String(data: try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys]), encoding: .utf8)!) }
             return
         }
         Profile.enabled = profile
+        let gemm = try gemmReport(Benchmark.modelShapes(tokens: seqLen * batchSize, hidden: hidden, intermediate: 4 * hidden, qkv: 3 * hidden))
         let r = Benchmark.run(layers: layers, hidden: hidden, heads: heads, seqLen: seqLen, batchSize: batchSize, repeats: repeats,
                               only: only.map { Set($0.split(separator: ",").compactMap { Benchmark.Measure(rawValue: String($0)) }) }
                                   ?? Set(Benchmark.Measure.allCases),
@@ -47,6 +100,7 @@ struct BenchCommand: ParsableCommand {
         let timeout = ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] ?? "unset"
         if json {
             var obj = r.json
+            for (k, v) in gemm { obj[k] = v }
             obj["openblas_thread_timeout"] = timeout
             print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
         } else {

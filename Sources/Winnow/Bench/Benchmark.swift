@@ -233,9 +233,12 @@ extension Benchmark {
     /// Throughput of a causal language model (a GGUF file or a Llama folder): the forward pass (logits at
     /// every position, inference) and a training step (token-weighted next-token loss, backward, AdamW)
     /// on a batch of `batchSize` random sequences of `seqLen` tokens; best of `repeats`.
-    package static func runCausalLM(_ url: URL, seqLen: Int, batchSize: Int, repeats: Int,
-                                    log: ((String) -> Void)? = nil) throws -> [String: Any] {
+    package static func runCausalLM(_ url: URL, seqLen: Int, batchSize: Int, repeats: Int, log: ((String) -> Void)? = nil,
+                                    gemm: (([GemmShape]) throws -> [String: Any])? = nil) throws -> [String: Any] {
         let w = try CausalLMWorkload(url, seqLen: seqLen, batchSize: batchSize)
+        let c = w.model.config
+        let gemmInfo = try gemm?(modelShapes(tokens: seqLen * batchSize, hidden: c.hiddenSize, intermediate: c.intermediateSize,
+                                             qkv: c.queryWidth + 2 * c.keyValueWidth, vocab: c.vocabSize)) ?? [:]
         w.forward()
         let tf = time(repeats) { w.forward() }
         let tb = time(repeats) { w.decoderForward() }
@@ -244,6 +247,7 @@ extension Benchmark {
         var r: [String: Any] = ["model": url.path, "seq_len": seqLen, "batch_size": batchSize,
                                 "forward_examples_per_s": Double(batchSize) / tf, "train_examples_per_s": Double(batchSize) / ts,
                                 "decoder_forward_examples_per_s": Double(batchSize) / tb]
+        for (k, v) in gemmInfo { r[k] = v }
         log?(String(format: "%@: forward %.2f examples/s (%.2f without the LM head), training step %.2f examples/s (batch %d of %d tokens)",
                     url.lastPathComponent, Double(batchSize) / tf, Double(batchSize) / tb, Double(batchSize) / ts, batchSize, seqLen))
         for (key, spec) in [("last_layer", ParameterSelection.Spec.lastLayer), ("all", .all)] {
@@ -266,5 +270,65 @@ extension Benchmark {
         r["grad_norms_lora_examples_per_s"] = Double(batchSize) / tl
         log?(String(format: "per-example gradient norms over a LoRA adapter (r 8, q_proj and v_proj): %.2f examples/s", Double(batchSize) / tl))
         return r
+    }
+}
+
+extension Benchmark {
+    /// One GEMM shape C[M,N] = op(A)[M,K] op(B)[K,N] of a model's passes.
+    package struct GemmShape: Sendable {
+        package var name: String
+        package var m, n, k: Int
+        package var transA = false, transB = false
+    }
+
+    /// OpenBLAS (as configured: its preset kernel) and Winnow's AVX-512 GEMM (0 where the CPU lacks
+    /// AVX-512) on one shape, GFLOP/s, best of the repetitions.
+    package struct GemmRate: Sendable {
+        package var shape: GemmShape
+        package var openblas: Double
+        package var winnow: Double
+        package var json: [String: Any] {
+            ["shape": shape.name, "m": shape.m, "n": shape.n, "k": shape.k, "trans_a": shape.transA, "trans_b": shape.transB,
+             "openblas_gflops": openblas, "winnow_gflops": winnow]
+        }
+    }
+
+    /// The GEMM instruction set in use, as `winnow bench` names it.
+    package static var isaName: String { ck_isa() == Int32(CK_ISA_AVX512) ? "avx512" : "avx2" }
+
+    /// The products of a transformer's layer on `tokens` rows: the fused or separate input projection,
+    /// the feed-forward, the data gradients and the weight gradients, and sgemm 2048^3; with `vocab`, the
+    /// output layer too.
+    package static func modelShapes(tokens n: Int, hidden c: Int, intermediate i: Int, qkv: Int, vocab: Int? = nil) -> [GemmShape] {
+        var s = [GemmShape(name: "sgemm 2048^3", m: 2048, n: 2048, k: 2048),
+                 GemmShape(name: "qkv forward", m: n, n: qkv, k: c, transB: true),
+                 GemmShape(name: "ffn up forward", m: n, n: i, k: c, transB: true),
+                 GemmShape(name: "ffn down forward", m: n, n: c, k: i, transB: true),
+                 GemmShape(name: "ffn down data grad", m: n, n: i, k: c),
+                 GemmShape(name: "ffn up weight grad", m: i, n: c, k: n, transA: true)]
+        if let vocab { s.append(GemmShape(name: "output layer forward", m: n, n: vocab, k: c, transB: true)) }
+        return s
+    }
+
+    /// Times OpenBLAS and Winnow's AVX-512 GEMM on each shape, interleaved (one then the other, best of
+    /// `repeats` each), so both see the same machine.
+    package static func gemmRates(_ shapes: [GemmShape], repeats: Int) -> [GemmRate] {
+        let avx512 = ck_isa_supported(Int32(CK_ISA_AVX512)) == 1
+        return shapes.map { s in
+            var a = Tensor(shape: [s.m * s.k], repeating: 0.5), b = Tensor(shape: [s.k * s.n], repeating: 0.25)
+            var c = Tensor(shape: [s.m * s.n])
+            let lda = Int32(s.transA ? s.m : s.k), ldb = Int32(s.transB ? s.k : s.n)
+            let tA = Int32(s.transA ? 1 : 0), tB = Int32(s.transB ? 1 : 0)
+            let (ap, bp, cp) = (a.mptr, b.mptr, c.mptr)
+            let flops = 2 * Double(s.m) * Double(s.n) * Double(s.k) / 1e9
+            var best = (Double.infinity, Double.infinity)
+            for _ in 0..<max(2, repeats) {
+                best.0 = min(best.0, time(1) { ck_gemm_openblas(cp, Int32(s.n), ap, lda, bp, ldb, Int32(s.m), Int32(s.n), Int32(s.k), tA, tB, 1, 0) })
+                if avx512 {
+                    best.1 = min(best.1, time(1) { ck_gemm_avx512(cp, Int32(s.n), ap, lda, bp, ldb, Int32(s.m), Int32(s.n), Int32(s.k), tA, tB, 1, 0) })
+                }
+            }
+            return GemmRate(shape: s, openblas: flops / best.0, winnow: avx512 ? flops / best.1 : 0)
+        }
     }
 }

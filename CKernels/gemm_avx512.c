@@ -24,9 +24,9 @@
 
 #define GA_MR 12
 #define GA_NR 32
-#define GA_KC 256
+#define GA_KC 640 /* the most k of one block; K is cut into equal blocks of at most this */
 #define GA_MC 192
-#define GA_NC 3072
+#define GA_NC 2048
 #define GA_MAX_PARTS 16
 
 /* ------------------------------------------------------------------ ISA choice */
@@ -223,8 +223,10 @@ GA_TARGET static void ga_block(const ga_job *g, int m0, int m1, int n0, int n1) 
     float *abuf = buf, *bbuf = buf + (size_t)GA_MC * GA_KC;
     for (int jc = n0; jc < n1; jc += GA_NC) {
         const int nc = CK_MIN(GA_NC, n1 - jc);
-        for (int pc = 0; pc < g->K; pc += GA_KC) {
-            const int kc = CK_MIN(GA_KC, g->K - pc);
+        /* Equal k blocks of at most KC (576 stays one block: C is then written once, not re-read). */
+        const int blocks = (g->K + GA_KC - 1) / GA_KC, step = (g->K + blocks - 1) / blocks;
+        for (int pc = 0; pc < g->K; pc += step) {
+            const int kc = CK_MIN(step, g->K - pc);
             ga_pack_b(bbuf, g->B, g->ldb, g->transB, jc, nc, pc, kc);
             const float beta = pc == 0 ? g->beta : 1.0f;
             for (int ic = m0; ic < m1; ic += GA_MC) {

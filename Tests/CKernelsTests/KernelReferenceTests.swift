@@ -21,11 +21,11 @@ struct GemmCase: Sendable, CustomTestStringConvertible {
         return cases
     }()
 
-    /// Shapes that cross the AVX-512 kernel's blocks (12-row tiles, 32-column panels, k blocks of 256,
-    /// row blocks of 192) and split over threads by rows or by columns.
+    /// Shapes that cross the AVX-512 kernel's blocks (12-row tiles, 32-column panels, k blocks of at most 640,
+    /// row blocks of 192, column blocks of 2048) and split over threads by rows or by columns.
     static let large: [GemmCase] = {
         var cases: [GemmCase] = []
-        for (m, n, k) in [(200, 45, 300), (37, 300, 520), (13, 3100, 40), (300, 300, 300)] {
+        for (m, n, k) in [(200, 45, 300), (37, 300, 1300), (13, 2100, 40), (300, 300, 300)] {
             for transA in [false, true] {
                 for transB in [false, true] { cases.append(GemmCase(m: m, n: n, k: k, transA: transA, transB: transB, beta: transA ? 0 : 0.6)) }
             }

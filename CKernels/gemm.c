@@ -54,6 +54,10 @@ void ck_parallel_worker_exit(void) { ck_region_depth--; }
  * xerbla (which prints) about e.g. lda = 0 when K == 0. */
 void ck_gemm(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
              int M, int N, int K, int transA, int transB, float alpha, float beta) {
+    if (ck_gemm_precision() == CK_PRECISION_BF16) {
+        ck_gemm_bf16(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta);
+        return;
+    }
     if (ck_isa() == CK_ISA_AVX512) {
         ck_gemm_avx512(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta);
         return;

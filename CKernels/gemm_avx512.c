@@ -38,10 +38,11 @@ static pthread_once_t ga_once = PTHREAD_ONCE_INIT;
 int ck_isa_supported(int isa) {
     if (isa == CK_ISA_AVX2) return 1;
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-    if (isa == CK_ISA_AVX512) {
+    if (isa == CK_ISA_AVX512 || isa == CK_ISA_AVX512_BF16) {
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")
+        int f = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")
             && __builtin_cpu_supports("avx512vl");
+        return isa == CK_ISA_AVX512 ? f : f && __builtin_cpu_supports("avx512bf16");
     }
 #endif
     return 0;
@@ -63,6 +64,42 @@ int ck_isa(void) {
 int ck_isa_requested(void) {
     pthread_once(&ga_once, ga_choose);
     return ga_requested;
+}
+
+static int ga_precision = CK_PRECISION_F32;
+
+int ck_set_gemm_precision(int precision) {
+    if (precision == CK_PRECISION_BF16 && !ck_isa_supported(CK_ISA_AVX512_BF16)) return ck_gemm_precision();
+    __atomic_store_n(&ga_precision, precision, __ATOMIC_SEQ_CST);
+    return precision;
+}
+
+int ck_gemm_precision(void) { return __atomic_load_n(&ga_precision, __ATOMIC_SEQ_CST); }
+
+/* x rounded to the nearest bf16 (ties to even), returned as a float. */
+float ck_round_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* ck_gemm_bf16's contract with plain loops: each operand rounded to bf16, products summed in double. */
+void ck_gemm_bf16_ref(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
+                      int transB, float alpha, float beta) {
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (int p = 0; p < K; p++) {
+                float a = transA ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
+                float b = transB ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
+                acc += (double)ck_round_bf16(a) * (double)ck_round_bf16(b);
+            }
+            float *c = C + (size_t)i * ldc + j;
+            *c = (float)(alpha * acc) + (beta == 0.0f ? 0.0f : beta * *c);
+        }
+    }
 }
 
 int ck_set_isa(int isa) {
@@ -198,6 +235,69 @@ GA_TARGET static void ga_kernel(int kc, const float *restrict ap, const float *r
     }
 }
 
+/* ------------------------------------------------------------------ bf16 (opt-in inference)
+ * The packed F32 panels are rounded to bf16 (round to nearest even, as vcvtneps2bf16) and paired
+ * along k in place: pair q of a panel of width w holds, per lane, bf16(x[2q]) in its low half and
+ * bf16(x[2q + 1]) in its high half (zero past k). vdpbf16ps then adds both products of a pair to an
+ * F32 accumulator: twice the multiply-adds of an FMA per instruction. */
+#define GA_TARGET_BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma")))
+
+/* Per 32-bit lane: bf16(lo) | bf16(hi) << 16, both rounded to nearest even (finite inputs). */
+GA_TARGET_BF16 static inline __m512i ga_bf16_pair(__m512 lo, __m512 hi) {
+    const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1);
+    __m512i u = _mm512_castps_si512(lo), v = _mm512_castps_si512(hi);
+    u = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(u, 16), one))), 16);
+    v = _mm512_srli_epi32(_mm512_add_epi32(v, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(v, 16), one))), 16);
+    return _mm512_or_si512(u, _mm512_slli_epi32(v, 16));
+}
+
+/* A k-major F32 panel of width w (12 or 32) and kc rows -> (kc + 1) / 2 rows of w bf16 pairs, in place
+ * (pair row q is written after rows 2q and 2q + 1 are read, and q * w <= 2q * w). */
+GA_TARGET_BF16 static void ga_pairs_bf16(float *panel, int w, int kc) {
+    int32_t *out = (int32_t *)panel;
+    const __mmask16 full = 0xFFFF, part = (__mmask16)((1u << (w % 16)) - 1u);
+    for (int q = 0; q < (kc + 1) / 2; q++) {
+        const float *r0 = panel + (size_t)(2 * q) * w, *r1 = r0 + w;
+        const int odd = 2 * q + 1 < kc;
+        for (int c = 0; c < w; c += 16) {
+            const __mmask16 m = c + 16 <= w ? full : part;
+            const __m512 lo = _mm512_maskz_loadu_ps(m, r0 + c);
+            const __m512 hi = odd ? _mm512_maskz_loadu_ps(m, r1 + c) : _mm512_setzero_ps();
+            _mm512_mask_storeu_epi32(out + (size_t)q * w + c, m, ga_bf16_pair(lo, hi));
+        }
+    }
+}
+
+/* ga_kernel over kc2 pairs of k with vdpbf16ps: the A panel holds 12 pairs a row, the B panel 32. */
+GA_TARGET_BF16 static void ga_kernel_bf16(int kc2, const int32_t *restrict ap, const int32_t *restrict bp, float *restrict C, int ldc,
+                                          int mr, int nr, float alpha, float beta) {
+    __m512 acc[GA_MR][2];
+    for (int i = 0; i < GA_MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int q = 0; q < kc2; q++) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp), b1 = (__m512bh)_mm512_loadu_si512(bp + 16);
+        for (int i = 0; i < GA_MR; i++) {
+            const __m512bh a = (__m512bh)_mm512_set1_epi32(ap[i]);
+            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], a, b0);
+            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], a, b1);
+        }
+        ap += GA_MR;
+        bp += GA_NR;
+    }
+    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
+    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr > 16 ? (1u << (nr - 16)) - 1u : 0u);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < mr; i++) {
+        float *row = C + (size_t)i * ldc;
+        __m512 v0 = _mm512_mul_ps(va, acc[i][0]), v1 = _mm512_mul_ps(va, acc[i][1]);
+        if (beta != 0.0f) {
+            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
+            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
+        }
+        _mm512_mask_storeu_ps(row, m0, v0);
+        _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
+}
+
 /* ------------------------------------------------------------------ blocked product */
 
 typedef struct {
@@ -206,6 +306,7 @@ typedef struct {
     int ldc, lda, ldb, M, N, K, transA, transB;
     float alpha, beta;
     int parts, splitRows;
+    int bf16; /* operands rounded to bf16 after packing, products by vdpbf16ps */
 } ga_job;
 
 /* The calling thread's packing space: MC x KC of A and KC x NC of B, 64-byte aligned. */
@@ -228,14 +329,26 @@ GA_TARGET static void ga_block(const ga_job *g, int m0, int m1, int n0, int n1) 
         for (int pc = 0; pc < g->K; pc += step) {
             const int kc = CK_MIN(step, g->K - pc);
             ga_pack_b(bbuf, g->B, g->ldb, g->transB, jc, nc, pc, kc);
+            if (g->bf16) {
+                for (int jr = 0; jr < nc; jr += GA_NR) ga_pairs_bf16(bbuf + (size_t)jr * kc, GA_NR, kc);
+            }
             const float beta = pc == 0 ? g->beta : 1.0f;
             for (int ic = m0; ic < m1; ic += GA_MC) {
                 const int mc = CK_MIN(GA_MC, m1 - ic);
                 ga_pack_a(abuf, g->A, g->lda, g->transA, ic, mc, pc, kc);
+                if (g->bf16) {
+                    for (int ir = 0; ir < mc; ir += GA_MR) ga_pairs_bf16(abuf + (size_t)ir * kc, GA_MR, kc);
+                }
                 for (int jr = 0; jr < nc; jr += GA_NR) {
                     for (int ir = 0; ir < mc; ir += GA_MR) {
-                        ga_kernel(kc, abuf + (size_t)ir * kc, bbuf + (size_t)jr * kc, g->C + (size_t)(ic + ir) * g->ldc + jc + jr,
-                                  g->ldc, CK_MIN(GA_MR, mc - ir), CK_MIN(GA_NR, nc - jr), g->alpha, beta);
+                        float *c = g->C + (size_t)(ic + ir) * g->ldc + jc + jr;
+                        const int mr = CK_MIN(GA_MR, mc - ir), nr = CK_MIN(GA_NR, nc - jr);
+                        if (g->bf16) {
+                            ga_kernel_bf16((kc + 1) / 2, (const int32_t *)(abuf + (size_t)ir * kc), (const int32_t *)(bbuf + (size_t)jr * kc),
+                                           c, g->ldc, mr, nr, g->alpha, beta);
+                        } else {
+                            ga_kernel(kc, abuf + (size_t)ir * kc, bbuf + (size_t)jr * kc, c, g->ldc, mr, nr, g->alpha, beta);
+                        }
                     }
                 }
             }
@@ -315,8 +428,8 @@ static void ga_run(const ga_job *g) {
     pthread_mutex_unlock(&ga_pool_busy);
 }
 
-void ck_gemm_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
-                    int transB, float alpha, float beta) {
+static void ga_gemm(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA, int transB,
+                    float alpha, float beta, int bf16) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         ck_gemm_scale_only(C, ldc, M, N, beta);
@@ -327,9 +440,19 @@ void ck_gemm_avx512(float *C, int ldc, const float *A, int lda, const float *B, 
     const double work = (double)M * N * K;
     if (work < 2e6 * parts) parts = (int)(work / 2e6);
     parts = CK_MAX(1, CK_MIN(parts, GA_MAX_PARTS));
-    ga_job g = {C, A, B, ldc, lda, ldb, M, N, K, transA, transB, alpha, beta, parts, 0};
+    ga_job g = {C, A, B, ldc, lda, ldb, M, N, K, transA, transB, alpha, beta, parts, 0, bf16};
     g.splitRows = (M + GA_MR - 1) / GA_MR >= (N + GA_NR - 1) / GA_NR;
     ga_run(&g);
+}
+
+void ck_gemm_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
+                    int transB, float alpha, float beta) {
+    ga_gemm(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta, 0);
+}
+
+void ck_gemm_bf16(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
+                  int transB, float alpha, float beta) {
+    ga_gemm(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta, 1);
 }
 
 #else /* not x86-64: never selected (ck_isa_supported(CK_ISA_AVX512) is 0) */
@@ -337,6 +460,11 @@ void ck_gemm_avx512(float *C, int ldc, const float *A, int lda, const float *B, 
 void ck_gemm_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
                     int transB, float alpha, float beta) {
     ck_gemm_ref(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta);
+}
+
+void ck_gemm_bf16(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
+                  int transB, float alpha, float beta) {
+    ck_gemm_bf16_ref(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta);
 }
 
 #endif

@@ -42,11 +42,27 @@ void ck_gemm_ref(float *C, int ldc, const float *A, int lda, const float *B, int
  * (AVX-512 F/BW/DQ/VL when present) unless WINNOW_ISA=avx2|avx512 asks; a request the CPU cannot
  * honour falls back to AVX2. ck_isa_requested: the WINNOW_ISA value, -1 when unset. ck_set_isa
  * switches (tests and benchmarks, while no product runs) and returns the ISA in use. */
-enum { CK_ISA_AVX2 = 0, CK_ISA_AVX512 = 1 };
+enum { CK_ISA_AVX2 = 0, CK_ISA_AVX512 = 1, CK_ISA_AVX512_BF16 = 2 /* ck_isa_supported only */ };
 int ck_isa(void);
 int ck_isa_supported(int isa);
 int ck_isa_requested(void);
 int ck_set_isa(int isa);
+/* Opt-in bf16 products for inference (`--precision bf16`): with CK_PRECISION_BF16, ck_gemm rounds
+ * both operands to bf16 (nearest even) and accumulates their products in F32 (vdpbf16ps). Needs
+ * AVX512_BF16: ck_set_gemm_precision returns the precision in effect (F32 where the CPU lacks it).
+ * Process-wide; set it only while no product runs, and never around a backward pass. */
+enum { CK_PRECISION_F32 = 0, CK_PRECISION_BF16 = 1 };
+int ck_set_gemm_precision(int precision);
+int ck_gemm_precision(void);
+/* ck_gemm's contract with bf16 operands (whatever the precision setting says); _ref: plain loops on
+ * the rounded operands, products summed in double. */
+void ck_gemm_bf16(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
+                  int M, int N, int K, int transA, int transB, float alpha, float beta);
+void ck_gemm_bf16_ref(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
+                      int M, int N, int K, int transA, int transB, float alpha, float beta);
+/* x rounded to the nearest bf16 (ties to even), as a float. */
+float ck_round_bf16(float x);
+
 /* ck_gemm's contract with OpenBLAS's cblas_sgemm, whatever ck_isa() says. */
 void ck_gemm_openblas(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
                       int M, int N, int K, int transA, int transB, float alpha, float beta);

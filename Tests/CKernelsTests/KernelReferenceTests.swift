@@ -51,6 +51,38 @@ struct KernelReferenceTests {
         gemmAgainstReference(g, path: path)
     }
 
+    /// The opt-in bf16 product against plain loops on the same bf16-rounded operands.
+    @Test(arguments: GemmCase.all + GemmCase.large)
+    func bf16Gemm(_ g: GemmCase) {
+        guard ck_isa_supported(Int32(CK_ISA_AVX512_BF16)) == 1 else { return }   // no AVX512_BF16 here: nothing to run
+        let lda = (g.transA ? g.m : g.k) + 3, ldb = (g.transB ? g.k : g.n) + 1, ldc = g.n + 2
+        let aRows = g.transA ? g.k : g.m, bRows = g.transB ? g.n : g.k
+        var rng = SeededGenerator(seed: 73)
+        let a = randomFloats(aRows * lda, using: &rng), b = randomFloats(bRows * ldb, using: &rng)
+        var c0 = g.beta == 0 ? [Float](repeating: .nan, count: g.m * ldc) : randomFloats(g.m * ldc, using: &rng)
+        for i in 0..<g.m { for j in g.n..<ldc { c0[i * ldc + j] = 42 } }
+        var fast = c0, ref = c0
+        let tA = Int32(g.transA ? CK_TRANS_T : CK_TRANS_N), tB = Int32(g.transB ? CK_TRANS_T : CK_TRANS_N)
+        fast.withUnsafeMutableBufferPointer {
+            ck_gemm_bf16($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB, 0.7, g.beta)
+        }
+        ref.withUnsafeMutableBufferPointer {
+            ck_gemm_bf16_ref($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB, 0.7, g.beta)
+        }
+        let tol = g.k <= 400 ? Tolerance.twin : Tolerance(atol: 1e-6 * Double(g.k).squareRoot(), rtol: 1e-4)
+        expectClose("bf16 gemm C", fast, ref, tol)
+        #expect((0..<g.m).allSatisfy { i in (g.n..<ldc).allSatisfy { fast[i * ldc + $0] == 42 } }, "bf16 gemm wrote into the padding")
+    }
+
+    @Test func bf16RoundsToNearestEven() {
+        let one: Float = 1, u = Float(1) / 256       // bf16 keeps 7 fraction bits: its step at 1 is 2^-7
+        #expect(ck_round_bf16(one) == one)
+        #expect(ck_round_bf16(one + u) == one)                      // halfway, to the even neighbour 1
+        #expect(ck_round_bf16(one + 3 * u) == one + 4 * u)          // halfway, to the even neighbour 1 + 2^-6
+        #expect(ck_round_bf16(one + 1.5 * u) == one + 2 * u)        // above halfway
+        #expect(ck_round_bf16(-(one + 3 * u)) == -(one + 4 * u))
+    }
+
     @Test func theAVX512KernelRunsWhereTheCPUHasIt() {
         #expect(ck_isa_supported(Int32(CK_ISA_AVX2)) == 1)
         if ck_isa_requested() < 0 { #expect(ck_isa() == (ck_isa_supported(Int32(CK_ISA_AVX512)) == 1 ? Int32(CK_ISA_AVX512) : Int32(CK_ISA_AVX2))) }

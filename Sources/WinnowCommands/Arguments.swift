@@ -6,6 +6,7 @@ import Winnow
 // is a usage error (exit 2) before any file is read. Enumerations list their values in --help.
 
 extension ScoreMethod: ExpressibleByArgument {}
+extension ArithmeticPrecision: ExpressibleByArgument {}
 extension ScoreWriter.Format: ExpressibleByArgument {}
 extension GradientSpace: ExpressibleByArgument {}
 extension VoGTarget: ExpressibleByArgument {}

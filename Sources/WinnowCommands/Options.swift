@@ -61,6 +61,14 @@ struct FilePredictions {
 }
 
 func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions: DataOptions, batchSize: Int, requireLabels: Bool,
+                 label: String, shard: Shard? = nil, precision: ArithmeticPrecision) throws -> FilePredictions {
+    try precision.run {
+        try predictFile(run: run, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: requireLabels, label: label,
+                        shard: shard)
+    }
+}
+
+func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions: DataOptions, batchSize: Int, requireLabels: Bool,
                  label: String, shard: Shard? = nil) throws -> FilePredictions {
     let runFolder = try RunFolder(url: URL(fileURLWithPath: run))
     if MLPClassifier.isMLPFolder(runFolder.finalModelFolder) {

@@ -12,11 +12,12 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Output CSV (written atomically).") var out: String
     @Option(help: "Examples per forward pass.") var batchSize: Int = 64
+    @Option(help: "Arithmetic of the dense products: f32, or bf16 (operands rounded to bf16, F32 accumulation; needs AVX512_BF16).") var precision: ArithmeticPrecision = .f32
     @Option(help: "Predict only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: Shard?
 
     func run() throws {
         let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: false, label: "predict",
-                                shard: shard)
+                                shard: shard, precision: precision)
         let names = r.labelNames, pred = r.predictions, probs = r.probabilities
         try AtomicFile.writeLines(to: URL(fileURLWithPath: self.out)) { emit in
             try emit((["index", "line", "id", "label", "predicted"] + names.map { "p_" + csvField($0) }).joined(separator: ","))

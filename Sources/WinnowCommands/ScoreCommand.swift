@@ -35,6 +35,8 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "TracIn: approximate with a seeded random orthonormal projection to about D dims per layer (exact by default).") var project: Int?
     @Option(help: "Seed of the random projection.") var seed: UInt64 = ScoreOptions().seed
     @Option(help: "Examples per batch.") var batchSize: Int = ScoreOptions().batchSize
+    @Option(help: "Arithmetic of the dense products for the forward-only scores (el2n, loss, margin, pvi): f32, or bf16 (operands rounded to bf16, F32 accumulation; needs AVX512_BF16).")
+    var precision: ArithmeticPrecision = .f32
     @Option(help: "Memory bound in MiB for blocked work.") var memoryLimit: Int = ScoreOptions().memoryLimit >> 20
     @Option(help: "Output format.") var format: ScoreWriter.Format = .csv
     @Option(help: "Output file (written atomically).") var out: String
@@ -66,6 +68,17 @@ struct ScoreCommand: ParsableCommand {
     }
 
     func run() throws {
+        guard precision == .f32 else {
+            guard method.isForwardOnly, test == nil else {
+                throw WinnowError.invalidOption(name: "--precision", reason:
+                    "\(precision.rawValue) is for the forward-only scores (\(ScoreMethod.allCases.filter(\.isForwardOnly).map(\.rawValue).joined(separator: ", "))); '\(method)' runs gradients in F32")
+            }
+            return try precision.run { try score() }
+        }
+        try score()
+    }
+
+    func score() throws {
         let o = options
         let runURL = URL(fileURLWithPath: runPath)
         let dataURL = URL(fileURLWithPath: dataOptions.data)

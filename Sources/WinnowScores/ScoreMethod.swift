@@ -16,6 +16,9 @@ public enum ScoreMethod: String, Sendable, CaseIterable, Codable, CustomStringCo
     /// Read from the run's training dynamics rather than computed from its checkpoints.
     public var readsDynamics: Bool { [.forgetting, .cartography, .aum].contains(self) }
 
+    /// Computed from forward passes alone (`--precision bf16` applies).
+    public var isForwardOnly: Bool { [.el2n, .loss, .margin, .pvi].contains(self) }
+
     /// Needs the run of a null model (`winnow train --null`).
     public var needsNullRun: Bool { self == .pvi }
 

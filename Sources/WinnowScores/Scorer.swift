@@ -12,6 +12,15 @@ public enum Scorer {
     /// Scores of every used example of `data` by `method`. `nullRun` is needed by PVI only.
     public static func score(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames = FieldNames(),
                              options o: ScoreOptions, nullRun: URL? = nil) throws -> ScoreResult {
+        if o.precision != .f32 {
+            guard method.isForwardOnly else {
+                throw WinnowError.invalidOption(name: "precision", reason:
+                    "\(o.precision.rawValue) is for the forward-only scores (\(ScoreMethod.allCases.filter(\.isForwardOnly).map(\.rawValue).joined(separator: ", "))); '\(method)' runs gradients in F32")
+            }
+            var f32 = o
+            f32.precision = .f32
+            return try o.precision.run { try score(method, run: run, data: data, fields: fields, options: f32, nullRun: nullRun) }
+        }
         if ModelLoader.isCausalLM(run) {
             return try DecoderScores.score(method, model: run, data: data, fields: fields, options: o)
         }

@@ -25,6 +25,9 @@ public struct ScoreOptions: Sendable {
     public var adapterBase: URL? = nil
     /// Examples per batch.
     public var batchSize = 32
+    /// The arithmetic of the dense products: bf16 is for the forward-only scores (EL2N, loss, margin,
+    /// PVI); the others refuse it.
+    public var precision: ArithmeticPrecision = .f32
     /// Tokens per example after truncation, special tokens included; `ScoringRun` lowers it to the model's
     /// maximum positions.
     public var maxLength = 128

@@ -36,6 +36,9 @@ package enum Benchmark {
         /// TracIn train-to-test gradient dot products over every parameter (Gram form), example pairs/s:
         /// one training batch (forward, data backward, factors) against a test batch's factors made once.
         package var tracinPairsPerSecond: Double
+        /// The forward and the class logits with `--precision bf16` (0 without AVX512_BF16), examples/s.
+        package var bf16ForwardExamplesPerSecond: Double
+        package var bf16ClassLogitsExamplesPerSecond: Double
 
         package var json: [String: Any] {
             ["train_examples_per_s": trainExamplesPerSecond, "forward_examples_per_s": forwardExamplesPerSecond,
@@ -47,6 +50,7 @@ package enum Benchmark {
              "grad_norm_examples_per_s": gradNormExamplesPerSecond, "vog_examples_per_s": vogExamplesPerSecond,
              "pretrain_examples_per_s": pretrainExamplesPerSecond, "presence_examples_per_s": presenceExamplesPerSecond,
              "tracin_pairs_per_s": tracinPairsPerSecond,
+             "bf16_forward_examples_per_s": bf16ForwardExamplesPerSecond, "bf16_class_logits_examples_per_s": bf16ClassLogitsExamplesPerSecond,
              "presence_step_cost_ratio": presenceExamplesPerSecond > 0 ? pretrainExamplesPerSecond / presenceExamplesPerSecond : 0]
         }
     }
@@ -122,6 +126,10 @@ package enum Benchmark {
             return t
         }
         let tc = only.contains(.forward) ? time(repeats) { w.classLogits() } : .infinity
+        // The opt-in bf16 inference (`--precision bf16`), where the CPU has AVX512_BF16.
+        let bf16 = ArithmeticPrecision.bf16.isAvailable && only.contains(.forward)
+        let tfb = bf16 ? ((try? ArithmeticPrecision.bf16.run { w.forward(); return time(repeats) { w.forward() } }) ?? .infinity) : .infinity
+        let tcb = bf16 ? ((try? ArithmeticPrecision.bf16.run { time(repeats) { w.classLogits() } }) ?? .infinity) : .infinity
         let ts = measure(.train) {
             let (t, ref) = timeInterleaved(repeats, reference: sgemmOnce) { w.trainStep() }
             windowT = ref
@@ -154,12 +162,17 @@ package enum Benchmark {
                        forwardWindowSgemmGFLOPS: windowF.isFinite ? flops / windowF : 0,
                        gradNormExamplesPerSecond: Double(batchSize) / tn, vogExamplesPerSecond: Double(batchSize) / tv,
                        pretrainExamplesPerSecond: Double(batchSize) / tPlain, presenceExamplesPerSecond: Double(batchSize) / tPresence,
-                       tracinPairsPerSecond: Double(batchSize * batchSize) / tt)
+                       tracinPairsPerSecond: Double(batchSize * batchSize) / tt,
+                       bf16ForwardExamplesPerSecond: Double(batchSize) / tfb, bf16ClassLogitsExamplesPerSecond: Double(batchSize) / tcb)
         if only.contains(.forward) {
             log?(String(format: "forward:       %.1f examples/s, %.1f GFLOP/s (%.0f%% of sgemm's %.1f between its repetitions)",
                         r.forwardExamplesPerSecond, r.forwardGFLOPS, 100 * r.forwardGFLOPS / r.forwardWindowSgemmGFLOPS, r.forwardWindowSgemmGFLOPS))
             log?(String(format: "class logits:  %.1f examples/s (predict, eval, EL2N, PVI: the last layer after attention on the [CLS] rows only)",
                         r.classLogitsExamplesPerSecond))
+            if r.bf16ForwardExamplesPerSecond > 0 {
+                log?(String(format: "bf16 (--precision bf16): forward %.1f examples/s, class logits %.1f examples/s",
+                            r.bf16ForwardExamplesPerSecond, r.bf16ClassLogitsExamplesPerSecond))
+            }
         }
         if only.contains(.train) {
             log?(String(format: "training step: %.1f examples/s, %.1f GFLOP/s (%.0f%% of sgemm's %.1f between its repetitions)",
@@ -242,14 +255,16 @@ extension Benchmark {
         w.forward()
         let tf = time(repeats) { w.forward() }
         let tb = time(repeats) { w.decoderForward() }
+        let tfb = ArithmeticPrecision.bf16.isAvailable ? ((try? ArithmeticPrecision.bf16.run { time(repeats) { w.forward() } }) ?? .infinity) : .infinity
         w.trainStep()
         let ts = time(repeats) { w.trainStep() }
         var r: [String: Any] = ["model": url.path, "seq_len": seqLen, "batch_size": batchSize,
                                 "forward_examples_per_s": Double(batchSize) / tf, "train_examples_per_s": Double(batchSize) / ts,
-                                "decoder_forward_examples_per_s": Double(batchSize) / tb]
+                                "decoder_forward_examples_per_s": Double(batchSize) / tb, "bf16_forward_examples_per_s": Double(batchSize) / tfb]
         for (k, v) in gemmInfo { r[k] = v }
         log?(String(format: "%@: forward %.2f examples/s (%.2f without the LM head), training step %.2f examples/s (batch %d of %d tokens)",
                     url.lastPathComponent, Double(batchSize) / tf, Double(batchSize) / tb, Double(batchSize) / ts, batchSize, seqLen))
+        if tfb.isFinite { log?(String(format: "bf16 forward (--precision bf16): %.2f examples/s", Double(batchSize) / tfb)) }
         for (key, spec) in [("last_layer", ParameterSelection.Spec.lastLayer), ("all", .all)] {
             let sel = try ParameterSelection(spec, layout: w.model.parameterLayout)
             _ = w.gradientNorms(sel)

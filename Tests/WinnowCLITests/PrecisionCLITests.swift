@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+
+/// `--precision bf16` on `eval`, `predict` and the forward-only scores, against F32 on a tiny run.
+@Suite(.serialized) struct PrecisionCLITests {
+    static let bf16Available = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains("avx512_bf16") ?? false
+
+    /// Column `name` of a CSV file Winnow wrote (no quoted commas in these columns).
+    static func column(_ url: URL, _ name: String) throws -> [Double] {
+        let rows = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let i = try #require(rows[0].firstIndex { $0 == Substring(name) })
+        return rows.dropFirst().map { Double($0[i])! }
+    }
+
+    static func ranks(_ x: [Double]) -> [Double] {
+        var r = [Double](repeating: 0, count: x.count)
+        for (k, i) in x.indices.sorted(by: { x[$0] < x[$1] }).enumerated() { r[i] = Double(k) }
+        return r
+    }
+
+    static func spearman(_ a: [Double], _ b: [Double]) -> Double {
+        let ra = ranks(a), rb = ranks(b), n = Double(a.count), m = (n - 1) / 2
+        let cov = zip(ra, rb).reduce(0) { $0 + ($1.0 - m) * ($1.1 - m) }
+        let va = ra.reduce(0) { $0 + ($1 - m) * ($1 - m) }
+        return cov / va
+    }
+
+    @Test func bf16PredictionsAndScoresFollowF32() throws {
+        let dir = try CLI.tempDir("precision")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run")
+        #expect(try CLI.trainTiny(run).status == 0)
+        let data = CLI.tiny.appendingPathComponent("train.jsonl").path
+        let grand = try CLI.run(["score", "grand", "--run", run.path, "--data", data, "--precision", "bf16", "--out", dir.appendingPathComponent("g.csv").path])
+        #expect(grand.status == 1 && grand.stderr.contains("--precision"), "\(grand.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("g.csv").path))
+        guard Self.bf16Available else {
+            let r = try CLI.run(["eval", "--run", run.path, "--data", data, "--precision", "bf16"])
+            #expect(r.status == 1 && r.stderr.contains("AVX512_BF16"), "\(r.stderr)")
+            return
+        }
+        for p in ["f32", "bf16"] {
+            #expect(try CLI.run(["predict", "--run", run.path, "--data", data, "--precision", p, "--out", dir.appendingPathComponent("p-\(p).csv").path]).status == 0)
+            #expect(try CLI.run(["score", "el2n", "--run", run.path, "--data", data, "--precision", p, "--out", dir.appendingPathComponent("e-\(p).csv").path]).status == 0)
+        }
+        let f = try Self.column(dir.appendingPathComponent("p-f32.csv"), "p_pos"), b = try Self.column(dir.appendingPathComponent("p-bf16.csv"), "p_pos")
+        let worst = zip(f, b).map { abs($0 - $1) }.max()!
+        #expect(worst > 0 && worst < 0.02, "largest probability difference \(worst)")
+        let ef = try Self.column(dir.appendingPathComponent("e-f32.csv"), "score"), eb = try Self.column(dir.appendingPathComponent("e-bf16.csv"), "score")
+        #expect(Self.spearman(ef, eb) >= 0.99, "Spearman \(Self.spearman(ef, eb))")
+        let e = try CLI.run(["eval", "--run", run.path, "--data", data, "--precision", "bf16", "--json"])
+        #expect(e.status == 0 && e.stdout.contains("accuracy"))
+    }
+}

@@ -81,9 +81,15 @@ public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unche
         let hp = h.mptr, hidden = workspace.hidden.ptr
         for (i, r) in rows.enumerated() { (hp + i * C).update(from: hidden + r * C, count: C) }
         ck_linear_forward(logits.mptr, Int32(V), h.ptr, Int32(C), parameters[headWeight].ptr, nil, Int32(R), Int32(C), Int32(V))
-        rowTargets.withUnsafeBufferPointer { y in
-            ck_softmax_xent_forward(rowLosses.mptr, probs.mptr, logits.ptr, y.baseAddress, Int32(R), Int32(V))
-        }
+        // Rows split across cores: 50 M exponentials for SmolLM2's batch of 8 x 128.
+        let lp = rowLosses.mptr, pp = probs.mptr, zp = logits.ptr
+        if R > 0 { rowTargets.withUnsafeBufferPointer { y in
+            let yp = y.baseAddress!
+            Parallel.rows(R, width: V) { _, r in
+                let o = r.lowerBound
+                ck_softmax_xent_forward(lp + o, pp + o * V, zp + o * V, yp + o, Int32(r.count), Int32(V))
+            }
+        } }
         lastSampleLosses = [Double](repeating: 0, count: batch.size)
         lastSampleTargets = [Int](repeating: 0, count: batch.size)
         for (i, r) in rows.enumerated() { lastSampleLosses[r / T] += Double(rowLosses[i]); lastSampleTargets[r / T] += 1 }

@@ -168,8 +168,8 @@ int ck_qr_orthonormalize(float *A, int lda, float *tau, int m, int n) {
 #define CK_SG_NR 16
 
 size_t ck_gemm_small_pack_size(int N, int K) {
-    (void)N; /* one 16-column panel at a time */
-    return K <= 0 ? 1 : (size_t)CK_SG_NR * (size_t)K;
+    (void)N; /* one panel at a time: 16 columns here, 32 in the AVX-512 form */
+    return K <= 0 ? 1 : (size_t)32 * (size_t)K;
 }
 
 /* dst[p*ldd + c] = src[c*lds + p] for p, c < 8: unpack, 64-bit shuffle, 128-bit swap (the AVX2
@@ -277,6 +277,10 @@ static inline __attribute__((always_inline)) void sg_tile(float *restrict C, int
 CK_SIMD_CLONES
 void ck_gemm_small(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
                    int transA, int transB, float alpha, float beta, float *pack) {
+    if (ck_isa() == CK_ISA_AVX512) {
+        ck_gemm_small_avx512(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta, pack);
+        return;
+    }
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         for (int i = 0; i < M; i++) {

@@ -185,8 +185,8 @@ GA_TARGET static void ga_pack_b(float *restrict bp, const float *restrict B, int
             const float *src = B + (size_t)p0 * ldb + j0 + c;
             for (int p = 0; p < kc; p++) {
                 const float *s = src + (size_t)p * ldb;
-                _mm512_store_ps(dst + (size_t)p * GA_NR, _mm512_maskz_loadu_ps(m0, s));
-                _mm512_store_ps(dst + (size_t)p * GA_NR + 16, _mm512_maskz_loadu_ps(m1, s + 16));
+                _mm512_storeu_ps(dst + (size_t)p * GA_NR, _mm512_maskz_loadu_ps(m0, s));
+                _mm512_storeu_ps(dst + (size_t)p * GA_NR + 16, _mm512_maskz_loadu_ps(m1, s + 16));
             }
         } else { /* B[j*ldb + p]: each column of op(B) contiguous in k, 16 columns at a time */
             const float *src = B + (size_t)(j0 + c) * ldb + p0;
@@ -208,7 +208,7 @@ GA_TARGET static void ga_kernel(int kc, const float *restrict ap, const float *r
     __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(), c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
     __m512 ca0 = _mm512_setzero_ps(), ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
     for (int p = 0; p < kc; p++) {
-        const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+        const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
         __m512 a;
 #define GA_ROW(i, x0, x1) a = _mm512_set1_ps(ap[i]); x0 = _mm512_fmadd_ps(a, b0, x0); x1 = _mm512_fmadd_ps(a, b1, x1);
         GA_ROW(0, c00, c01) GA_ROW(1, c10, c11) GA_ROW(2, c20, c21) GA_ROW(3, c30, c31)
@@ -232,6 +232,65 @@ GA_TARGET static void ga_kernel(int kc, const float *restrict ap, const float *r
         }
         _mm512_mask_storeu_ps(row, m0, v0);
         _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
+}
+
+/* ------------------------------------------------------------------ small products (attention)
+ * ck_gemm_small's AVX-512 form: op(B) packed one 32-column panel at a time (ga_pack_b), A read in
+ * place by broadcasts (row-major or transposed alike; rows past the tile's repeat its last row, so
+ * no edge case reads outside A), a 12 x 32 tile of 24 zmm accumulators. Single-threaded. */
+GA_TARGET static void ga_kernel_strided(int K, const float *restrict a, size_t ars, size_t acs, const float *restrict bp,
+                                        float *restrict C, int ldc, int mr, int nr, float alpha, float beta) {
+    const float *r[GA_MR];
+    for (int i = 0; i < GA_MR; i++) r[i] = a + (size_t)CK_MIN(i, mr - 1) * ars;
+    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
+    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
+    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
+    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps(), c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
+    __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(), c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
+    __m512 ca0 = _mm512_setzero_ps(), ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
+    for (int p = 0; p < K; p++) {
+        const __m512 b0 = _mm512_loadu_ps(bp + (size_t)p * GA_NR), b1 = _mm512_loadu_ps(bp + (size_t)p * GA_NR + 16);
+        const size_t o = (size_t)p * acs;
+        __m512 x;
+#define GA_SROW(i, x0, x1) x = _mm512_set1_ps(r[i][o]); x0 = _mm512_fmadd_ps(x, b0, x0); x1 = _mm512_fmadd_ps(x, b1, x1);
+        GA_SROW(0, c00, c01) GA_SROW(1, c10, c11) GA_SROW(2, c20, c21) GA_SROW(3, c30, c31)
+        GA_SROW(4, c40, c41) GA_SROW(5, c50, c51) GA_SROW(6, c60, c61) GA_SROW(7, c70, c71)
+        GA_SROW(8, c80, c81) GA_SROW(9, c90, c91) GA_SROW(10, ca0, ca1) GA_SROW(11, cb0, cb1)
+#undef GA_SROW
+    }
+    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
+    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr > 16 ? (1u << (nr - 16)) - 1u : 0u);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __m512 rows[GA_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
+                             {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
+    for (int i = 0; i < mr; i++) {
+        float *row = C + (size_t)i * ldc;
+        __m512 v0 = _mm512_mul_ps(va, rows[i][0]), v1 = _mm512_mul_ps(va, rows[i][1]);
+        if (beta != 0.0f) {
+            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
+            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
+        }
+        _mm512_mask_storeu_ps(row, m0, v0);
+        _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
+}
+
+void ck_gemm_small_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
+                          int transB, float alpha, float beta, float *pack) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        ck_gemm_scale_only(C, ldc, M, N, beta);
+        return;
+    }
+    const size_t ars = transA ? 1 : (size_t)lda, acs = transA ? (size_t)lda : 1;
+    for (int j0 = 0; j0 < N; j0 += GA_NR) {
+        const int nr = CK_MIN(GA_NR, N - j0);
+        ga_pack_b(pack, B, ldb, transB, j0, nr, 0, K);
+        for (int i0 = 0; i0 < M; i0 += GA_MR) {
+            ga_kernel_strided(K, A + (size_t)i0 * ars, ars, acs, pack, C + (size_t)i0 * ldc + j0, ldc, CK_MIN(GA_MR, M - i0), nr, alpha,
+                              beta);
+        }
     }
 }
 
@@ -465,6 +524,12 @@ void ck_gemm_avx512(float *C, int ldc, const float *A, int lda, const float *B, 
 void ck_gemm_bf16(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
                   int transB, float alpha, float beta) {
     ck_gemm_bf16_ref(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta);
+}
+
+void ck_gemm_small_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
+                          int transB, float alpha, float beta, float *pack) {
+    (void)pack;
+    ck_gemm_ref(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta);
 }
 
 #endif

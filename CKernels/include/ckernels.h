@@ -78,6 +78,11 @@ size_t ck_gemm_small_pack_size(int N, int K);
 void ck_gemm_small(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
                    int transA, int transB, float alpha, float beta, float *pack);
 
+/* ck_gemm_small's contract with the AVX-512 12 x 32 tile (what ck_gemm_small runs when ck_isa() is
+ * CK_ISA_AVX512; call only where the CPU has AVX-512). */
+void ck_gemm_small_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
+                          int transA, int transB, float alpha, float beta, float *pack);
+
 /* Upper triangle of C[N,N] = alpha * A[N,K] A^T + beta * C with ck_gemm_small's kernel (the
  * T x T Gram matrices of per-example gradient norms). Tiles crossing the diagonal also write up to
  * 15 entries below it in each row (values of the symmetric product); read the upper triangle only.

@@ -35,7 +35,7 @@ struct GemmCase: Sendable, CustomTestStringConvertible {
 }
 
 /// Which GEMM a test runs.
-enum GemmPath: String, CaseIterable, Sendable { case small, openblas, avx512, dispatched }
+enum GemmPath: String, CaseIterable, Sendable { case small, smallAVX512, openblas, avx512, dispatched }
 
 @Suite("Optimised kernels against _ref twins")
 struct KernelReferenceTests {
@@ -46,7 +46,7 @@ struct KernelReferenceTests {
     }
 
     /// The large products of the AVX-512 kernel and OpenBLAS (both run here: this CPU has AVX-512).
-    @Test(arguments: GemmCase.large, [GemmPath.openblas, .avx512])
+    @Test(arguments: GemmCase.large, [GemmPath.openblas, .avx512, .smallAVX512])
     func largeGemm(_ g: GemmCase, path: GemmPath) {
         gemmAgainstReference(g, path: path)
     }
@@ -89,7 +89,7 @@ struct KernelReferenceTests {
     }
 
     func gemmAgainstReference(_ g: GemmCase, path: GemmPath) {
-        if path == .avx512 && ck_isa_supported(Int32(CK_ISA_AVX512)) == 0 { return }   // no AVX-512 here: nothing to run
+        if [.avx512, .smallAVX512].contains(path) && ck_isa_supported(Int32(CK_ISA_AVX512)) == 0 { return }   // no AVX-512 here: nothing to run
         // padded leading dimensions; op(A) is [M,K], stored [K,M] when transposed
         let lda = (g.transA ? g.m : g.k) + 3, ldb = (g.transB ? g.k : g.n) + 1, ldc = g.n + 2
         let aRows = g.transA ? g.k : g.m, bRows = g.transB ? g.n : g.k
@@ -106,6 +106,9 @@ struct KernelReferenceTests {
             case .small:
                 ck_gemm_small($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB,
                               0.7, g.beta, &pack)
+            case .smallAVX512:
+                ck_gemm_small_avx512($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB,
+                                     0.7, g.beta, &pack)
             case .openblas:
                 ck_gemm_openblas($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB, 0.7, g.beta)
             case .avx512:

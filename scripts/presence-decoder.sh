@@ -35,7 +35,7 @@ VARIANTS=(
     "plain --reweight none --si-params last-layer"
     "presence-first --reweight presence --si-params first-layer"
     "presence-last --reweight presence --si-params last-layer"
-    "inverse-last --reweight presence --si-params last-layer --tau1 -1 --tau2 -1"
+    "inverse-last --reweight presence --si-params last-layer --tau1=-1 --tau2=-1"
 )
 for seed in $(seq 0 $((SEEDS - 1))); do
     for v in "${VARIANTS[@]}"; do

@@ -311,6 +311,10 @@ void ck_gemm_small(float *C, int ldc, const float *A, int lda, const float *B, i
 CK_SIMD_CLONES
 void ck_syrk_small_upper(float *C, int ldc, const float *A, int lda, int N, int K, float alpha, float beta,
                          float *pack) {
+    if (ck_isa() == CK_ISA_AVX512) {
+        ck_syrk_small_upper_avx512(C, ldc, A, lda, N, K, alpha, beta, pack);
+        return;
+    }
     if (N <= 0) return;
     if (K <= 0) {
         for (int i = 0; i < N; i++) {

@@ -294,6 +294,27 @@ void ck_gemm_small_avx512(float *C, int ldc, const float *A, int lda, const floa
     }
 }
 
+/* ck_syrk_small_upper's AVX-512 form: the 12 x 32 tiles that reach the diagonal or above, A^T packed
+ * one 32-column panel at a time; tiles crossing the diagonal also write entries just below it (at
+ * most 31 a row, the symmetric product's values), as the AVX2 form's do (at most 15). */
+void ck_syrk_small_upper_avx512(float *C, int ldc, const float *A, int lda, int N, int K, float alpha, float beta, float *pack) {
+    if (N <= 0) return;
+    if (K <= 0) {
+        for (int i = 0; i < N; i++) {
+            for (int j = i; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        }
+        return;
+    }
+    for (int j0 = 0; j0 < N; j0 += GA_NR) {
+        const int nr = CK_MIN(GA_NR, N - j0);
+        ga_pack_b(pack, A, lda, CK_TRANS_T, j0, nr, 0, K); /* op(B) = A^T */
+        for (int i0 = 0; i0 < j0 + nr; i0 += GA_MR) {       /* rows from j0 + nr on are strictly lower */
+            ga_kernel_strided(K, A + (size_t)i0 * lda, (size_t)lda, 1, pack, C + (size_t)i0 * ldc + j0, ldc,
+                              CK_MIN(GA_MR, j0 + nr - i0), nr, alpha, beta);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ bf16 (opt-in inference)
  * The packed F32 panels are rounded to bf16 (round to nearest even, as vcvtneps2bf16) and paired
  * along k in place: pair q of a panel of width w holds, per lane, bf16(x[2q]) in its low half and
@@ -530,6 +551,11 @@ void ck_gemm_small_avx512(float *C, int ldc, const float *A, int lda, const floa
                           int transB, float alpha, float beta, float *pack) {
     (void)pack;
     ck_gemm_ref(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta);
+}
+
+void ck_syrk_small_upper_avx512(float *C, int ldc, const float *A, int lda, int N, int K, float alpha, float beta, float *pack) {
+    (void)pack;
+    ck_gemm_ref(C, ldc, A, lda, A, lda, N, N, K, CK_TRANS_N, CK_TRANS_T, alpha, beta);
 }
 
 #endif

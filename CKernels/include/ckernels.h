@@ -85,10 +85,15 @@ void ck_gemm_small_avx512(float *C, int ldc, const float *A, int lda, const floa
 
 /* Upper triangle of C[N,N] = alpha * A[N,K] A^T + beta * C with ck_gemm_small's kernel (the
  * T x T Gram matrices of per-example gradient norms). Tiles crossing the diagonal also write up to
- * 15 entries below it in each row (values of the symmetric product); read the upper triangle only.
+ * 15 entries below it in each row (31 on AVX-512; values of the symmetric product); read the upper
+ * triangle only.
  * pack: ck_gemm_small_pack_size(N, K) floats. */
 void ck_syrk_small_upper(float *C, int ldc, const float *A, int lda, int N, int K, float alpha, float beta,
                          float *pack);
+/* Its AVX-512 form (what it runs when ck_isa() is CK_ISA_AVX512): 12 x 32 tiles, so tiles crossing the
+ * diagonal write up to 31 entries below it in a row. */
+void ck_syrk_small_upper_avx512(float *C, int ldc, const float *A, int lda, int N, int K, float alpha, float beta,
+                                float *pack);
 
 /* `batch` independent GEMMs; operand i starts at X + i * strideX (strides in floats). */
 void ck_gemm_strided_batched(float *C, int ldc, long strideC, const float *A, int lda, long strideA,

@@ -155,19 +155,30 @@ struct KernelReferenceTests {
     /// untouched.
     @Test(arguments: [(1, 1), (7, 9), (17, 70), (40, 33), (128, 64)], [Float(0), 1.3])
     func syrkSmallUpper(_ shape: (n: Int, k: Int), beta: Float) {
+        syrkSmallUpper(shape, beta: beta, avx512: false)
+        if ck_isa_supported(Int32(CK_ISA_AVX512)) == 1 { syrkSmallUpper(shape, beta: beta, avx512: true) }
+    }
+
+    /// `avx512`: the AVX-512 form called directly (whatever WINNOW_ISA says); else the dispatched one.
+    func syrkSmallUpper(_ shape: (n: Int, k: Int), beta: Float, avx512: Bool) {
         let (n, k) = shape, lda = k + 3, ldc = n + 2
         var rng = SeededGenerator(seed: 73)
         let a = randomFloats(n * lda, using: &rng)
         let c0 = beta == 0 ? [Float](repeating: .nan, count: n * ldc) : randomFloats(n * ldc, using: &rng)
         var fast = c0, ref = c0
         var pack = [Float](repeating: .nan, count: ck_gemm_small_pack_size(Int32(n), Int32(k)))
-        ck_syrk_small_upper(&fast, Int32(ldc), a, Int32(lda), Int32(n), Int32(k), 0.7, beta, &pack)
+        if avx512 {
+            ck_syrk_small_upper_avx512(&fast, Int32(ldc), a, Int32(lda), Int32(n), Int32(k), 0.7, beta, &pack)
+        } else {
+            ck_syrk_small_upper(&fast, Int32(ldc), a, Int32(lda), Int32(n), Int32(k), 0.7, beta, &pack)
+        }
+        let band = avx512 || ck_isa() == Int32(CK_ISA_AVX512) ? 31 : 15   // entries a diagonal tile may write below it
         ck_gemm_ref(&ref, Int32(ldc), a, Int32(lda), a, Int32(lda), Int32(n), Int32(n), Int32(k), Int32(CK_TRANS_N),
                     Int32(CK_TRANS_T), 0.7, beta)
         var upperFast: [Float] = [], upperRef: [Float] = []
         for i in 0..<n {
             for j in i..<n { upperFast.append(fast[i * ldc + j]); upperRef.append(ref[i * ldc + j]) }
-            for j in 0..<max(0, i - 15) where !(fast[i * ldc + j].bitPattern == c0[i * ldc + j].bitPattern) {
+            for j in 0..<max(0, i - band) where !(fast[i * ldc + j].bitPattern == c0[i * ldc + j].bitPattern) {
                 Issue.record("row \(i) column \(j), below the diagonal's tiles, was written")
             }
         }

@@ -56,7 +56,8 @@ import Testing
     }
 }
 
-/// `winnow pretrain --init` on the tiny decoder: a LoRA adapter run with PRESENCE over last-layer SI.
+/// `winnow pretrain --init` on the tiny decoder: a LoRA adapter run with PRESENCE (a decoder's defaults:
+/// inverse weighting throughout, SI over the last layer).
 @Suite(.serialized) struct DecoderPretrainCLITests {
     static let decoder = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
 
@@ -66,12 +67,14 @@ import Testing
         let run = dir.appendingPathComponent("run"), log = dir.appendingPathComponent("si.csv")
         let corpus = Self.decoder.appendingPathComponent("corpus.txt").path
         let r = try CLI.run(["pretrain", "--init", Self.decoder.appendingPathComponent("tied").path, "--corpus", corpus, "--seq-len", "12",
-                             "--lora-rank", "2", "--lora-targets", "q_proj,v_proj,down_proj", "--reweight", "presence", "--si-params", "last-layer",
+                             "--lora-rank", "2", "--lora-targets", "q_proj,v_proj,down_proj", "--reweight", "presence",
                              "--microbatch-size", "2", "--batch-size", "4", "--steps", "4", "--checkpoints", "2", "--si-log", log.path,
                              "--heldout", corpus, "--out", run.path])
         #expect(r.status == 0, "pretrain failed: \(r.stderr)")
         #expect(r.stdout.contains("pre-trained 4 steps") && r.stdout.contains("adapter written") && r.stdout.contains("held-out causal loss"))
         #expect(r.stderr.contains("LoRA r 2") && r.stderr.contains("lr 0.0002"), "\(r.stderr)")
+        // A decoder's PRESENCE defaults: inverse weighting throughout, SI over the last layer.
+        #expect(r.stderr.contains("tau -1.0 before") && r.stderr.contains("SI over last-layer"), "\(r.stderr)")
         let fm = FileManager.default
         for f in ["adapter_config.json", "adapter_model.safetensors", "checkpoint-2/adapter_model.safetensors", "trainer_state.json", "heldout.json"] {
             #expect(fm.fileExists(atPath: run.appendingPathComponent(f).path), "missing \(f)")

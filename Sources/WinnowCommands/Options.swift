@@ -45,7 +45,7 @@ func loadModel(_ path: String, checkpoint: CheckpointSelection? = nil) throws ->
         folder = ck.url
     }
     let model = try ModelLoader.classifier(folder: folder)
-    let tok = try Tokenizers.load(folder: run.tokenizerFolder)
+    let tok = try Tokenizers.load(folder: ModelLoader.tokenizerFolder(run.tokenizerFolder))
     return (model, tok, folder)
 }
 
@@ -160,16 +160,16 @@ struct TrainingFlags: ParsableArguments {
 
 /// The LoRA adapter of a decoder's fine-tuning or continued pre-training (`train`, `pretrain`).
 struct LoRAOptions: ParsableArguments {
-    @Option(help: "Decoders (--init a causal LM): train a LoRA adapter of this rank instead of every parameter; the run is a PEFT adapter folder.") var loraRank: Int?
+    @Option(help: "Train a LoRA adapter of this rank instead of every parameter (needs --init: a decoder, or a BERT encoder whose head is trained beside the adapter); the run is a PEFT adapter folder.") var loraRank: Int?
     @Option(help: "LoRA alpha (the update is alpha / r * B A). (default: 2 x --lora-rank)") var loraAlpha: Double?
-    @Option(help: "LoRA dropout on the adapter's input during training.") var loraDropout: Double = 0
-    @Option(help: "LoRA target modules, comma-separated: \(LoRAModule.allCases.map(\.rawValue).joined(separator: ",")).", transform: { s in
+    @Option(help: "LoRA dropout on the adapter's input during training (decoders only).") var loraDropout: Double = 0
+    @Option(help: "LoRA target modules, comma-separated: decoders \(LoRAModule.decoderModules.map(\.rawValue).joined(separator: ",")); BERT \(LoRAModule.encoderModules.map(\.rawValue).joined(separator: ",")) (dense: every dense layer, as PEFT matches it). (default: q_proj,v_proj or query,value)", transform: { s in
         try s.split(separator: ",").map { n in
             guard let m = LoRAModule(rawValue: String(n)) else { throw ValidationError("--lora-targets: '\(n)' is not one of \(LoRAModule.allCases.map(\.rawValue).joined(separator: ", "))") }
             return m
         }
     })
-    var loraTargets: [LoRAModule] = [.q, .v]
+    var loraTargets: [LoRAModule]?
 
     func validate() throws {
         if let r = loraRank, r < 1 { throw ValidationError("--lora-rank must be at least 1") }
@@ -177,8 +177,20 @@ struct LoRAOptions: ParsableArguments {
         guard (0..<1).contains(loraDropout) else { throw ValidationError("--lora-dropout must be in [0, 1)") }
     }
 
-    /// The adapter to add, nil without --lora-rank.
-    var config: LoRAConfig? {
-        loraRank.map { LoRAConfig(rank: $0, alpha: loraAlpha ?? Double(2 * $0), dropout: loraDropout, targets: loraTargets) }
+    /// The adapter to add to a decoder, nil without --lora-rank.
+    var config: LoRAConfig? { config(decoder: true) }
+
+    /// The adapter to add to a decoder or an encoder, nil without --lora-rank.
+    func config(decoder: Bool) -> LoRAConfig? {
+        loraRank.map { LoRAConfig(rank: $0, alpha: loraAlpha ?? Double(2 * $0), dropout: loraDropout,
+                                  targets: loraTargets ?? LoRAModule.defaultTargets(decoder: decoder)) }
+    }
+
+    /// Refuses targets of the other family.
+    func checkTargets(decoder: Bool) throws {
+        let allowed = decoder ? LoRAModule.decoderModules : LoRAModule.encoderModules
+        if let m = loraTargets?.first(where: { !allowed.contains($0) }) {
+            throw ValidationError("--lora-targets: '\(m.rawValue)' is not a module of \(decoder ? "a Llama-family decoder" : "a BERT encoder") (\(allowed.map(\.rawValue).joined(separator: ", ")))")
+        }
     }
 }

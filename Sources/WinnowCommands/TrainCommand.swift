@@ -17,6 +17,8 @@ struct TrainCommand: ParsableCommand {
         on decoder data (text, prompt + completion with the loss on the completion, ChatML messages with the \
         loss on the assistant turns): a LoRA adapter with --lora-rank (a PEFT adapter folder that peft and \
         `winnow score --run` load; default lr 2e-4) or every parameter (a Hugging Face folder; default lr 2e-5).
+
+        With --init a BERT encoder and --lora-rank, trains a LoRA adapter (--lora-targets query,value,key,dense)         and the classifier beside it, the rest frozen (default lr 5e-4): the run is a PEFT SEQ_CLS adapter         folder that peft, `winnow eval` and `winnow score` load.
         """)
 
     @OptionGroup var dataOptions: DataOptions
@@ -39,10 +41,16 @@ struct TrainCommand: ParsableCommand {
         if let i = modelOptions.initFrom, ModelLoader.isCausalLM(URL(fileURLWithPath: i)) {
             guard !null else { throw ValidationError("--null is not available for decoders") }
             if task == .classify && loraOptions.loraRank != nil { throw ValidationError("--lora-rank with --task classify is not available yet; --task classify trains every parameter") }
+            try loraOptions.checkTargets(decoder: true)
             return
         }
         if task != .lm { throw ValidationError("--task applies to decoders (--init a causal language model)") }
-        if loraOptions.loraRank != nil { throw ValidationError("--lora-rank needs --init with a causal language model (a Llama-family decoder)") }
+        if loraOptions.loraRank != nil {
+            guard modelOptions.initFrom != nil else { throw ValidationError("--lora-rank needs --init: a pretrained model (a BERT encoder or a Llama-family decoder) to adapt") }
+            guard loraOptions.loraDropout == 0 else { throw ValidationError("--lora-dropout is not available for BERT encoders (their hidden and attention dropout still apply); leave it at 0") }
+            guard !null else { throw ValidationError("--null trains the PVI null model in full; leave out --lora-rank") }
+            try loraOptions.checkTargets(decoder: false)
+        }
         guard !dataOptions.data.lowercased().hasSuffix(".csv") else { return }
         do { try modelOptions.spec.validate() } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
     }
@@ -56,7 +64,15 @@ struct TrainCommand: ParsableCommand {
         let tokenizer = try spec.tokenizer()
         let model = try spec.makeModel(labels: data.sortedLabels, maxLength: dataOptions.maxLength, seed: trainingFlags.seed)
         let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.config.labels, maxLength: dataOptions.maxLength, null: null)
-        let o = trainingOptions()
+        var o = trainingOptions()
+        if var lora = loraOptions.config(decoder: false), let i = spec.initFrom {
+            // A LoRA adapter on the pretrained encoder; the head trains beside it (default lr 5e-4).
+            lora.baseModel = URL(fileURLWithPath: i).standardizedFileURL.path
+            try model.addLoRA(lora, seed: trainingFlags.seed)
+            if trainingFlags.learningRate == nil { o.learningRate = 5e-4 }
+            printError("train: LoRA r \(lora.rank) alpha \(lora.alpha) on \(lora.targets.map(\.rawValue).joined(separator: ",")) and the head; "
+                       + "\(model.parameters.names.enumerated().filter { BertClassifier.isAdapterTensor($0.element) }.reduce(0) { $0 + model.parameters[$1.offset].count }) trainable parameters, lr \(o.learningRate)")
+        }
         let runURL = URL(fileURLWithPath: out)
         printError("train: \(encoded.count) examples, labels [\(model.config.labels.joined(separator: ", "))], "
                    + "\(model.parameters.scalarCount) parameters, \(model.config.numHiddenLayers) layers x \(model.config.hiddenSize)")

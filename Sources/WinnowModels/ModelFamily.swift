@@ -69,6 +69,13 @@ public protocol TrainableModel: AnyObject {
     var parameters: ParameterStore { get set }
     /// Writes config.json and model.safetensors into `folder`.
     func save(to folder: URL) throws
+    /// The tensors training updates, by name; nil: every one (a LoRA adapter freezes the rest).
+    var trainableTensors: ((String) -> Bool)? { get }
+}
+
+extension TrainableModel {
+    /// Every tensor is trained.
+    public var trainableTensors: ((String) -> Bool)? { nil }
 }
 
 /// A classifier that can be trained: parameters, a loss with gradients, the outputs of its last

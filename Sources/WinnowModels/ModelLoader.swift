@@ -6,11 +6,16 @@ import WinnowData
 ///
 ///     let model = try ModelLoader.classifier(folder: URL(fileURLWithPath: "runs/rt"))
 public enum ModelLoader {
-    /// The sequence classifier in `folder` (config.json + model.safetensors). `labels` name the classes of
-    /// a fresh head when the folder holds a bare encoder.
+    /// The sequence classifier in `folder` (config.json + model.safetensors), or a PEFT LoRA adapter of
+    /// one (its base from `base`, else `base_model_name_or_path`). `labels` name the classes of a fresh
+    /// head when the folder holds a bare encoder.
     ///
     /// - Throws: `WinnowError` naming the file, key or tensor that is missing, malformed or unsupported.
-    public static func classifier(folder: URL, labels: [String]? = nil) throws -> any SequenceClassifier {
+    public static func classifier(folder: URL, labels: [String]? = nil, base: URL? = nil) throws -> any SequenceClassifier {
+        if isAdapter(folder) {
+            // A PEFT adapter of a sequence classifier (SEQ_CLS): the base model's folder, then the adapter.
+            return try BertClassifier(adapter: folder, base: try adapterBase(folder, base: base), labels: labels)
+        }
         switch modelType(folder) {
         default: return try BertClassifier(folder: folder, labels: labels)
         }
@@ -21,7 +26,7 @@ public enum ModelLoader {
     ///
     /// - Throws: `WinnowError` naming the file, key or tensor that is missing, malformed or unsupported.
     public static func predictor(folder: URL) throws -> any ClassPredictor {
-        if ["llama", "mistral", "qwen2"].contains(modelType(folder) ?? "") { return try LlamaForSequenceClassification(folder: folder) }
+        if ["llama", "mistral", "qwen2"].contains(modelType(folder) ?? "") && !isAdapter(folder) { return try LlamaForSequenceClassification(folder: folder) }
         return try classifier(folder: folder)
     }
 
@@ -30,7 +35,7 @@ public enum ModelLoader {
     ///
     /// - Throws: `WinnowError` naming the file or key that is missing or malformed.
     public static func classifierLabels(folder: URL) throws -> [String] {
-        if ["llama", "mistral", "qwen2"].contains(modelType(folder) ?? "") {
+        if ["llama", "mistral", "qwen2"].contains(modelType(folder) ?? "") && !isAdapter(folder) {
             let url = folder.appendingPathComponent("config.json")
             let c = try LlamaConfig(contentsOf: url)
             guard !c.labels.isEmpty else {
@@ -52,7 +57,9 @@ public enum ModelLoader {
     /// no config.json, a folder whose config.json names a Llama-architecture `...ForCausalLM`, a PEFT
     /// adapter folder, or a run folder whose checkpoints are one of these.
     public static func isCausalLM(_ url: URL) -> Bool {
-        if isAdapter(url) { return true }
+        if isAdapter(url) {
+            return (try? LoRAConfig(contentsOf: url.appendingPathComponent("adapter_config.json")))?.isCausalLM ?? true
+        }
         let config = url.appendingPathComponent("config.json")
         if !FileManager.default.fileExists(atPath: config.path) {
             if Tokenizers.ggufFile(in: url) != nil { return true }

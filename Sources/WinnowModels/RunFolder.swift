@@ -139,6 +139,15 @@ public struct RunFolder: Sendable {
         public let step: Int
         /// The checkpoint folder.
         public let url: URL
+
+        /// A checkpoint at `step` in `url`.
+        public init(step: Int, url: URL) { self.step = step; self.url = url }
+    }
+
+    /// Whether the folder itself holds a model (`model.safetensors`, or a PEFT adapter's
+    /// `adapter_model.safetensors`): a model folder rather than a run, when it has no checkpoints.
+    public var holdsModel: Bool {
+        ["model.safetensors", "adapter_model.safetensors"].contains { FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path) }
     }
 
     /// The run folder.
@@ -181,9 +190,11 @@ public struct RunFolder: Sendable {
         return url
     }
 
-    /// The folder of the final model: the run root when it holds weights, else the last checkpoint.
+    /// The folder of the final model: the run root when it holds weights (or a PEFT adapter), else the last checkpoint.
     public var finalModelFolder: URL {
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent("model.safetensors").path) { return url }
+        for f in ["model.safetensors", "adapter_model.safetensors"] where FileManager.default.fileExists(atPath: url.appendingPathComponent(f).path) {
+            return url
+        }
         return checkpoints.last?.url ?? url
     }
 

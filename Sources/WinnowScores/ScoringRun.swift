@@ -136,9 +136,10 @@ public struct ScoringRun: @unchecked Sendable {
     ///   is missing or malformed, or the checkpoints' labels differ.
     public init(run url: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions, null: Bool = false) throws {
         run = try RunFolder(url: url)
-        checkpoints = try run.select(options.checkpoints)
-        models = try checkpoints.map { try ModelLoader.classifier(folder: $0.url) }
-        tokenizer = try Tokenizers.load(folder: run.tokenizerFolder)
+        // A model folder (a classifier, or a PEFT adapter of one) without checkpoints is one model, eta 1 (or --lr).
+        checkpoints = run.checkpoints.isEmpty && run.holdsModel ? [RunFolder.Checkpoint(step: 0, url: url)] : try run.select(options.checkpoints)
+        models = try checkpoints.map { try ModelLoader.classifier(folder: $0.url, base: options.adapterBase) }
+        tokenizer = try Tokenizers.load(folder: ModelLoader.tokenizerFolder(run.tokenizerFolder, base: options.adapterBase))
         let labels = models[0].labelNames
         for (m, ck) in zip(models, checkpoints) where m.labelNames != labels {
             throw WinnowError.invalidFile(path: ck.url.appendingPathComponent("config.json").path, line: nil,
@@ -230,6 +231,7 @@ public struct ScoringRun: @unchecked Sendable {
     /// eta_k per chosen checkpoint (or the --lr override).
     public func learningRates() throws -> [Double] {
         if let lr = options.learningRate { return Array(repeating: lr, count: checkpoints.count) }
+        if run.checkpoints.isEmpty { return Array(repeating: 1, count: checkpoints.count) }     // a model folder
         return try checkpoints.map { try run.learningRate(of: $0) }
     }
 

@@ -104,7 +104,8 @@ public struct Trainer: Sendable {
             schedule: LinearSchedule(baseLR: o.learningRate, warmupSteps: Int((Float(total) * o.warmupRatio).rounded(.up)), totalSteps: total),
             maxGradNorm: o.maxGradNorm, logEvery: o.logEvery, batchSize: o.batchSize, epochs: o.epochs, extraFiles: extraFiles,
             reporter: reporter)
-        var opt = Optimizer(kind: o.optimizer, parameters: model.parameters, weightDecay: o.weightDecay, momentum: o.momentum)
+        var opt = Optimizer(kind: o.optimizer, parameters: model.parameters, weightDecay: o.weightDecay, momentum: o.momentum,
+                            trainable: model.trainableTensors)
         var dynamics = Dynamics()
         dynamics.exampleCount = data.count
         var history: [LogEntry] = []

@@ -65,8 +65,9 @@ struct TrainingLoop {
         let file = try SafeTensorsFile(url: isAdapter ? adapter : ck.url.appendingPathComponent("model.safetensors"))
         for i in model.parameters.tensors.indices {
             let name = model.parameters.names[i]
-            if isAdapter && !name.contains(".lora_") { continue }
             let stored = isAdapter ? "base_model.model." + name : name
+            // An adapter holds the LoRA tensors and the modules saved beside them (a classifier's head).
+            if isAdapter && !name.contains(".lora_") && file.entry(stored) == nil { continue }
             guard let e = file.entry(stored), e.shape == model.parameters[i].shape else {
                 throw WinnowError.invalidTensor(path: file.url.path, tensor: stored, reason: "missing or mis-shaped; cannot resume from this checkpoint")
             }

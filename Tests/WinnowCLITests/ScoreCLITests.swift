@@ -168,9 +168,64 @@ import Testing
                              "--max-length", "160", "--out", full.path])
         #expect(f.status == 0 && f.stderr.contains("every parameter trained"), "\(f.stderr)")
         #expect(try losses(full).count == 6)
-        let bert = try CLI.run(["train", "--init", CLI.repo.appendingPathComponent("models/minilm").path, "--data", train, "--lora-rank", "4",
-                                "--out", dir.appendingPathComponent("x").path])
-        #expect(bert.status != 0 && bert.stderr.contains("--lora-rank needs --init with a causal language model"), "\(bert.stderr)")
+        let wrong = try CLI.run(["train", "--init", fx.appendingPathComponent("tied").path, "--data", data, "--lora-rank", "4",
+                                 "--lora-targets", "query", "--out", dir.appendingPathComponent("x").path])
+        #expect(wrong.status != 0 && wrong.stderr.contains("'query' is not a module of a Llama-family decoder"), "\(wrong.stderr)")
+    }
+
+    @Test func bertLoRAFineTuningWritesAPEFTAdapterThatScoresEvaluatesAndResumes() throws {
+        let dir = try CLI.tempDir("train-bert-lora")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = CLI.tiny.appendingPathComponent("run").path, test = CLI.tiny.appendingPathComponent("test.jsonl").path
+        func args(_ out: URL) -> [String] {
+            ["train", "--init", base, "--data", train, "--lora-rank", "4", "--lora-targets", "query,value,dense", "--epochs", "2",
+             "--batch-size", "16", "--max-length", "32", "--checkpoints", "2", "--seed", "3", "--out", out.path]
+        }
+        let run = dir.appendingPathComponent("lora")
+        let r = try CLI.run(args(run))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("LoRA r 4 alpha 8.0 on query,value,dense and the head") && r.stderr.contains("lr 0.0005"), "\(r.stderr)")
+        for f in ["adapter_config.json", "adapter_model.safetensors", "config.json", "vocab.txt", "dynamics.safetensors",
+                  "checkpoint-10/adapter_model.safetensors", "checkpoint-20/adapter_config.json"] {
+            #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent(f).path), "\(f)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: run.appendingPathComponent("model.safetensors").path))
+        let cfg = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("adapter_config.json"))) as! [String: Any]
+        #expect(cfg["task_type"] as? String == "SEQ_CLS" && cfg["modules_to_save"] as? [String] == ["classifier"]
+                && cfg["base_model_name_or_path"] as? String == base)
+        let e = try CLI.run(["eval", "--run", run.path, "--data", test, "--max-length", "32", "--json"])
+        #expect(e.status == 0 && e.stdout.contains("\"accuracy\""), "\(e.stderr)")
+        // Scores over the adapter, the last layer and the dynamics of the run.
+        for (method, params) in [("grand", "lora"), ("tracin", "last-layer"), ("el2n", "all"), ("forgetting", "all"), ("vog", "all")] {
+            let out = dir.appendingPathComponent("\(method).csv")
+            let s = try CLI.run(["score", method, "--run", run.path, "--data", train, "--max-length", "32", "--params", params, "--out", out.path])
+            #expect(s.status == 0, "\(method): \(s.stderr)")
+            let values = try rows(out).dropFirst().map { Double($0[4])! }
+            #expect(values.count == 150 && values.allSatisfy(\.isFinite), "\(method)")
+            if method != "forgetting" { #expect(Set(values).count > 10, "\(method) scores differ between examples") }
+        }
+        // Killed after its first checkpoint and resumed, the run ends with the same adapter.
+        let resumed = dir.appendingPathComponent("resumed")
+        _ = try CLI.run(args(resumed) + ["--epochs", "1"])      // a different plan: refused on resume below
+        let refuse = try CLI.run(args(resumed) + ["--resume"])
+        #expect(refuse.status != 0 && refuse.stderr.contains("other options"), "\(refuse.stderr)")
+        try FileManager.default.removeItem(at: resumed)
+        _ = try CLI.run(args(resumed))
+        try FileManager.default.removeItem(at: resumed.appendingPathComponent("checkpoint-20"))
+        for f in ["adapter_model.safetensors", "adapter_config.json"] { try FileManager.default.removeItem(at: resumed.appendingPathComponent(f)) }
+        let again = try CLI.run(args(resumed) + ["--resume"])
+        #expect(again.status == 0 && again.stderr.contains("resuming from"), "\(again.stderr)")
+        let a = try Data(contentsOf: run.appendingPathComponent("adapter_model.safetensors"))
+        let b = try Data(contentsOf: resumed.appendingPathComponent("adapter_model.safetensors"))
+        #expect(a == b, "a resumed LoRA run ends with the same adapter")
+        // Errors: no --init, decoder targets, LoRA dropout.
+        for (extra, message) in [(["--lora-targets", "q_proj"], "'q_proj' is not a module of a BERT encoder"),
+                                 (["--lora-dropout", "0.1"], "--lora-dropout is not available for BERT encoders")] {
+            let bad = try CLI.run(args(dir.appendingPathComponent("bad")) + extra)
+            #expect(bad.status != 0 && bad.stderr.contains(message), "\(bad.stderr)")
+        }
+        let scratch = try CLI.trainTiny(dir.appendingPathComponent("scratch"), extra: ["--lora-rank", "2"])
+        #expect(scratch.status != 0 && scratch.stderr.contains("--lora-rank needs --init"), "\(scratch.stderr)")
     }
 
     @Test func aDecoderClassifierRecordsDynamicsForForgettingAndAUM() throws {

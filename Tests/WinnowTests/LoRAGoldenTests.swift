@@ -89,7 +89,8 @@ import Testing
         let lm = try #require(try ModelLoader.causalLM(Self.dir.appendingPathComponent("lora")) as? LlamaForCausalLM)
         try lm.saveAdapter(to: tmp, base: Self.dir.appendingPathComponent("tied").path)
         let back = try #require(try ModelLoader.causalLM(tmp) as? LlamaForCausalLM)
-        #expect(back.loraConfig == LoRAConfig(rank: 4, alpha: 8, targets: lm.loraConfig!.targets, baseModel: Self.dir.appendingPathComponent("tied").path))
+        #expect(back.loraConfig == LoRAConfig(rank: 4, alpha: 8, targets: lm.loraConfig!.targets, baseModel: Self.dir.appendingPathComponent("tied").path,
+                                            taskType: "CAUSAL_LM"))
         for name in lm.parameters.names where name.contains(".lora_") { #expect(back.parameters[name]! == lm.parameters[name]!, "\(name)") }
         // Same tensors, same names and shapes as PEFT's own file.
         let mine = try SafeTensorsFile(url: tmp.appendingPathComponent("adapter_model.safetensors"))

@@ -47,17 +47,24 @@ extension BertClassifier {
         let single = (0...B).map { Int32($0) }
         let names = parameters.names
         func want(_ idx: Int) -> Bool { sel.contains(names[idx]) }
-        encoder.addFactors(into: &f, workspace: ws, batch: batch, lengths: lengths, offsets: offsets, want: want)
+        encoder.addFactors(into: &f, workspace: ws, batch: batch, lengths: lengths, offsets: offsets, want: want,
+                           lora: loraState, parameters: parameters)
         // Pooler and head see one row per example.
         func oneRow(_ lin: Linear, a: UnsafePointer<Float>, lda: Int, g: UnsafePointer<Float>, ldg: Int) {
             let w = want(lin.weight), b = want(lin.bias)
-            guard w || b else { return }
+            let adapted = loraState?.module(weight: lin.weight)
+            let wantA = adapted.map { want($0.a) } ?? false, wantB = adapted.map { want($0.b) } ?? false
+            guard w || b || wantA || wantB else { return }
             var A = Tensor(shape: [B, lin.inDim]), G = Tensor(shape: [B, lin.outDim])
             for r in 0..<B {
                 (A.mptr + r * lin.inDim).update(from: a + r * lda, count: lin.inDim)
                 (G.mptr + r * lin.outDim).update(from: g + r * ldg, count: lin.outDim)
             }
-            f.entries.append(.linear(a: FactorRows(packed: A), g: FactorRows(packed: G), offsets: single, weight: w, bias: b))
+            if w || b { f.entries.append(.linear(a: FactorRows(packed: A), g: FactorRows(packed: G), offsets: single, weight: w, bias: b)) }
+            if let m = adapted, wantA || wantB {
+                f.appendLoRA(x: FactorRows(packed: A), g: FactorRows(packed: G), offsets: single, a: parameters[m.a], b: parameters[m.b],
+                             scale: loraState!.config.scale, wantA: wantA, wantB: wantB)
+            }
         }
         let xL = encoder.layers.isEmpty ? ws.x0.ptr : ws.layers[encoder.layers.count - 1].out.ptr
         oneRow(encoder.pooler!, a: xL, lda: encoder.layers.isEmpty ? T * C : ws.clsRowStride, g: ws.dPooledPre.ptr, ldg: C)
@@ -97,7 +104,7 @@ extension BertEncoder {
     /// After a forward that ran the last layer's dense parts on the [CLS] rows only (`clsOnly`), those
     /// parts' factors are those B rows, one per example (the other rows do not reach the loss).
     func addFactors(into f: inout GradientFactors, workspace ws: BertWorkspace, batch: Batch, lengths: [Int], offsets: [Int32],
-                    want: (Int) -> Bool) {
+                    want: (Int) -> Bool, lora: BertLoRA? = nil, parameters p: ParameterStore? = nil) {
         let c = config
         let B = batch.size, T = batch.length, C = c.hiddenSize, I = c.intermediateSize
         // Without padding the groups' rows are contiguous in the workspace: views, no copies.
@@ -113,15 +120,22 @@ extension BertEncoder {
         func clsRows(_ t: Tensor, col: Int = 0, ld: Int, width: Int) -> FactorRows {
             FactorRows(view: t, offset: col, ld: ld, width: width, rows: B)
         }
+        // A LoRA adapter's A and B on a layer: two small linear layers of the layer's rows.
+        func adapter(_ lin: Linear) -> (BertLoRA.Module, Bool, Bool)? {
+            guard let m = lora?.module(weight: lin.weight) else { return nil }
+            let wa = want(m.a), wb = want(m.b)
+            return wa || wb ? (m, wa, wb) : nil
+        }
         func linear(_ lin: Linear, a: Tensor, g: Tensor, gCol: Int = 0, ldg: Int, cls: Bool = false, lda: Int? = nil) {
             let w = want(lin.weight), b = want(lin.bias)
-            guard w || b else { return }
-            if cls {
-                f.entries.append(.linear(a: clsRows(a, ld: lda ?? lin.inDim, width: lin.inDim), g: clsRows(g, col: gCol, ld: ldg, width: lin.outDim),
-                                         offsets: single, weight: w, bias: b))
-            } else {
-                f.entries.append(.linear(a: rows(a, ld: lin.inDim, width: lin.inDim), g: rows(g, col: gCol, ld: ldg, width: lin.outDim),
-                                         offsets: offsets, weight: w, bias: b))
+            let ad = adapter(lin)
+            guard w || b || ad != nil else { return }
+            let x = cls ? clsRows(a, ld: lda ?? lin.inDim, width: lin.inDim) : rows(a, ld: lin.inDim, width: lin.inDim)
+            let gr = cls ? clsRows(g, col: gCol, ld: ldg, width: lin.outDim) : rows(g, col: gCol, ld: ldg, width: lin.outDim)
+            let off = cls ? single : offsets
+            if w || b { f.entries.append(.linear(a: x, g: gr, offsets: off, weight: w, bias: b)) }
+            if let (m, wa, wb) = ad {
+                f.appendLoRA(x: x, g: gr, offsets: off, a: p![m.a], b: p![m.b], scale: lora!.config.scale, wantA: wa, wantB: wb)
             }
         }
         func layerNorm(_ ln: LayerNorm, dout: Tensor, inp: Tensor, mean: Tensor, rstd: Tensor, cls: Bool = false) {
@@ -162,9 +176,15 @@ extension BertEncoder {
                 // Q, K and V share their input: as one linear layer of 3C outputs (weights stacked),
                 // whose gradient norm and dot products are the sums of the three, A A^T is formed once.
                 let w = want(q.weight), b = want(q.bias)
+                let adapted = [(q, 0), (k, C), (v, 2 * C)].compactMap { lin, col in adapter(lin).map { ($0, col) } }
+                let xr = w || b || !adapted.isEmpty ? rows(x, ld: C, width: C) : nil
                 if w || b {
-                    f.entries.append(.linear(a: rows(x, ld: C, width: C), g: rows(a.dqkv, ld: 3 * C, width: 3 * C),
+                    f.entries.append(.linear(a: xr!, g: rows(a.dqkv, ld: 3 * C, width: 3 * C),
                                              offsets: offsets, weight: w, bias: b))
+                }
+                for ((m, wa, wb), col) in adapted {
+                    f.appendLoRA(x: xr!, g: rows(a.dqkv, col: col, ld: 3 * C, width: C), offsets: offsets, a: p![m.a], b: p![m.b],
+                                 scale: lora!.config.scale, wantA: wa, wantB: wb)
                 }
             } else {
                 linear(q, a: x, g: a.dqkv, ldg: 3 * C)

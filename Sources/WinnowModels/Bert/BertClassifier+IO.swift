@@ -83,8 +83,10 @@ extension BertClassifier {
         }
     }
 
-    /// Writes config.json and model.safetensors (F32, Hugging Face names) into `folder`.
+    /// Writes config.json and model.safetensors (F32, Hugging Face names) into `folder`; a model with a
+    /// LoRA adapter writes the adapter instead (`saveAdapter`, its base as the config names it).
     public func save(to folder: URL) throws {
+        if let lora = loraState?.config { return try saveAdapter(to: folder, base: lora.baseModel ?? "") }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try SafeTensors.write(parameters.named, to: folder.appendingPathComponent("model.safetensors"))
         try config.write(to: folder.appendingPathComponent("config.json"))

@@ -17,6 +17,8 @@ public final class BertClassifier: @unchecked Sendable {
     /// HF head: one Linear. Paper head: three Linears with GELU between.
     let head: [Linear]
     package let workspace = BertWorkspace()
+    /// The LoRA adapter, if any (`addLoRA`, `loadAdapter`).
+    package var loraState: BertLoRA?
 
     /// Number of classes.
     public var numLabels: Int { config.labels.count }
@@ -56,6 +58,7 @@ public final class BertClassifier: @unchecked Sendable {
     @discardableResult
     package func forward(_ batch: Batch, training: Bool = false, seed: UInt64 = 0, keepForBackward: Bool = true,
                  clsOnly: Bool = false) -> Tensor {
+        if loraState != nil { mergeLoRA() }
         let c = config, p = parameters, ws = workspace
         let B = batch.size, T = batch.length, C = c.hiddenSize
         precondition(T <= c.maxPositionEmbeddings, "sequence length \(T) exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
@@ -174,6 +177,7 @@ public final class BertClassifier: @unchecked Sendable {
         grads = ParameterStore()     // drop the second reference so the kernels write in place
         backward(dlogits: dlogits, grads: &g, training: training, seed: seed)
         grads = g!
+        if loraState != nil { projectLoRAGradients(&grads) }
         var total = 0.0
         for b in 0..<batch.size where batch.labels[b] >= 0 { total += Double(losses[b]) }
         return labelled > 0 ? total / Double(labelled) : 0

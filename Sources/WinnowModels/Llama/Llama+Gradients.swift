@@ -198,6 +198,7 @@ extension LlamaForCausalLM: DecoderScoring {
                     case .o: (a.attnOut, D)
                     case .gate, .up: (a.h2, C)
                     case .down: (a.act, I)
+                    case .query, .key, .value, .dense: preconditionFailure("a BERT module on a decoder")
                     }
                     let (delta, ldd): (Tensor, Int) = switch m {
                     case .q: (a.dqkv, 3 * D)
@@ -207,6 +208,7 @@ extension LlamaForCausalLM: DecoderScoring {
                     case .gate: (a.dGate, I)
                     case .up: (a.dUp, I)
                     case .down: (a.dOut, C)
+                    case .query, .key, .value, .dense: preconditionFailure("a BERT module on a decoder")
                     }
                     if want(ad.a) { linear(ad.a, nil, a: rows(x, ld: ldx, width: din), g: rows(a.loraV[m]!, ld: r, width: r)) }
                     if want(ad.b) { linear(ad.b, nil, a: rows(a.loraU[m]!, ld: r, width: r), g: rows(delta, ld: ldd, width: dout)) }

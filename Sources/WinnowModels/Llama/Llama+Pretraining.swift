@@ -82,6 +82,7 @@ extension LlamaForCausalLM: LanguageModel {
                 case .o: (a.attnOut.ptr, D)
                 case .gate, .up: (a.h2.ptr, C)
                 case .down: (a.act.ptr, I)
+                case .query, .key, .value, .dense: preconditionFailure("a BERT module on a decoder")
                 }
                 if a.dropout(m) != nil { x = a.loraX[m]!.ptr; ldx = din }      // A read the dropped input
                 let (delta, ldd): (UnsafePointer<Float>, Int) = switch m {
@@ -92,6 +93,7 @@ extension LlamaForCausalLM: LanguageModel {
                 case .gate: (a.dGate.ptr, I)
                 case .up: (a.dUp.ptr, I)
                 case .down: (a.dOut.ptr, C)
+                case .query, .key, .value, .dense: preconditionFailure("a BERT module on a decoder")
                 }
                 // dB += delta^T (s A x); dA += (s delta B)^T x, both over the weighted rows.
                 if trainable(ad.b) {

@@ -1,9 +1,19 @@
 import Foundation
 import WinnowCore
 
-/// A Llama linear layer a LoRA adapter can target, by its PEFT `target_modules` name.
+/// A linear layer a LoRA adapter can target, by its PEFT `target_modules` name: a Llama decoder's
+/// projections (`q_proj` ... `down_proj`) or a BERT encoder's (`query`, `key`, `value`, and `dense`,
+/// which as in PEFT means every layer named dense: attention output, intermediate, output and pooler).
 public enum LoRAModule: String, CaseIterable, Sendable, Codable {
     case q = "q_proj", k = "k_proj", v = "v_proj", o = "o_proj", gate = "gate_proj", up = "up_proj", down = "down_proj"
+    case query, key, value, dense
+
+    /// The modules of a Llama-family decoder.
+    public static let decoderModules: [LoRAModule] = [.q, .k, .v, .o, .gate, .up, .down]
+    /// The modules of a BERT encoder.
+    public static let encoderModules: [LoRAModule] = [.query, .key, .value, .dense]
+    /// The default targets of a new adapter: q_proj and v_proj for a decoder, query and value for an encoder.
+    public static func defaultTargets(decoder: Bool) -> [LoRAModule] { decoder ? [.q, .v] : [.query, .value] }
 
     /// The module's Hugging Face path in layer `i` (`model.layers.i.self_attn.q_proj`, ...).
     func path(layer i: Int) -> String {
@@ -18,6 +28,7 @@ public enum LoRAModule: String, CaseIterable, Sendable, Codable {
         case .o: (c.queryWidth, c.hiddenSize)
         case .gate, .up: (c.hiddenSize, c.intermediateSize)
         case .down: (c.intermediateSize, c.hiddenSize)
+        case .query, .key, .value, .dense: preconditionFailure("\(rawValue) is a BERT module, not a Llama one")
         }
     }
 }
@@ -37,18 +48,31 @@ public struct LoRAConfig: Sendable, Equatable {
     public var useRSLoRA = false
     /// `base_model_name_or_path` as written.
     public var baseModel: String?
+    /// PEFT's `task_type` (`CAUSAL_LM`, `SEQ_CLS`), nil when the file names none.
+    public var taskType: String?
+    /// Modules trained in full beside the adapter and saved with it (`modules_to_save`; a sequence
+    /// classifier's head, `classifier`).
+    public var modulesToSave: [String] = []
 
     /// A configuration from its parts.
-    public init(rank: Int, alpha: Double, dropout: Double = 0, targets: [LoRAModule], useRSLoRA: Bool = false, baseModel: String? = nil) {
+    public init(rank: Int, alpha: Double, dropout: Double = 0, targets: [LoRAModule], useRSLoRA: Bool = false, baseModel: String? = nil,
+                taskType: String? = nil, modulesToSave: [String] = []) {
         self.rank = rank; self.alpha = alpha; self.dropout = dropout; self.targets = targets
-        self.useRSLoRA = useRSLoRA; self.baseModel = baseModel
+        self.useRSLoRA = useRSLoRA; self.baseModel = baseModel; self.taskType = taskType; self.modulesToSave = modulesToSave
+    }
+
+    /// Whether the adapter belongs to a causal language model (its task type, else its targets).
+    public var isCausalLM: Bool {
+        if let t = taskType { return t == "CAUSAL_LM" }
+        return targets.allSatisfy { LoRAModule.decoderModules.contains($0) }
     }
 
     /// The factor of B A in the update.
     public var scale: Float { Float(useRSLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank)) }
 
     /// Reads PEFT's `adapter_config.json`, refusing what Winnow does not implement (DoRA, adapter biases,
-    /// per-module ranks or alphas, `modules_to_save`, layer subsets, fan_in_fan_out, other PEFT types).
+    /// per-module ranks or alphas, layer subsets, fan_in_fan_out, other PEFT types). `modules_to_save` is
+    /// read; the model the adapter is loaded onto says which it supports.
     ///
     /// - Throws: `WinnowError.invalidFile` naming the file and key.
     public init(contentsOf url: URL) throws {
@@ -71,13 +95,35 @@ public struct LoRAConfig: Sendable, Equatable {
         if d["use_dora"] as? Bool == true { throw bad("use_dora", "DoRA is not supported") }
         if let b = d["bias"] as? String, b != "none" { throw bad("bias", "'\(b)': adapter biases are not supported") }
         if d["fan_in_fan_out"] as? Bool == true { throw bad("fan_in_fan_out", "is not supported (Llama layers are not Conv1D)") }
-        if let m = d["modules_to_save"], !(m is NSNull) { throw bad("modules_to_save", "is not supported") }
+        var save: [String] = []
+        if let m = d["modules_to_save"], !(m is NSNull) {
+            guard let list = m as? [String] else { throw bad("modules_to_save", "not a list of module names") }
+            save = list
+        }
         if let l = d["layers_to_transform"], !(l is NSNull) { throw bad("layers_to_transform", "is not supported (every layer is adapted)") }
         for key in ["rank_pattern", "alpha_pattern"] {
             if let p = d[key] as? [String: Any], !p.isEmpty { throw bad(key, "per-module ranks and alphas are not supported") }
         }
         self.init(rank: r, alpha: alpha, dropout: (d["lora_dropout"] as? NSNumber)?.doubleValue ?? 0, targets: targets,
-                  useRSLoRA: d["use_rslora"] as? Bool ?? false, baseModel: d["base_model_name_or_path"] as? String)
+                  useRSLoRA: d["use_rslora"] as? Bool ?? false, baseModel: d["base_model_name_or_path"] as? String,
+                  taskType: d["task_type"] as? String, modulesToSave: save)
+    }
+
+    /// Writes PEFT's `adapter_config.json` for this adapter atomically: peft_type LORA, task_type,
+    /// r, lora_alpha, lora_dropout, target_modules, modules_to_save (null when empty), use_rslora, bias
+    /// none, and `base` as base_model_name_or_path.
+    ///
+    /// - Throws: errors of writing the file.
+    public func writePEFTConfig(to url: URL, base: String) throws {
+        let json: [String: Any] = [
+            "peft_type": "LORA", "task_type": taskType ?? "CAUSAL_LM", "r": rank, "lora_alpha": alpha, "lora_dropout": dropout,
+            "target_modules": targets.map(\.rawValue), "use_rslora": useRSLoRA, "use_dora": false, "bias": "none",
+            "fan_in_fan_out": false, "modules_to_save": modulesToSave.isEmpty ? NSNull() : modulesToSave as Any,
+            "layers_to_transform": NSNull(), "rank_pattern": [String: Any](), "alpha_pattern": [String: Any](),
+            "init_lora_weights": true, "inference_mode": true, "base_model_name_or_path": base,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try AtomicFile.write(data, to: url)
     }
 
     /// The base model of the adapter in `folder`: `base_model_name_or_path` when it is a local path
@@ -133,14 +179,9 @@ extension LlamaForCausalLM {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let tensors = parameters.names.enumerated().filter { $0.element.contains(".lora_") }.map { (Self.peftName($0.element), parameters[$0.offset]) }
         try SafeTensorsFile.write(tensors, to: folder.appendingPathComponent("adapter_model.safetensors"))
-        let config: [String: Any] = [
-            "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": lora.rank, "lora_alpha": lora.alpha, "lora_dropout": lora.dropout,
-            "target_modules": lora.targets.map(\.rawValue), "use_rslora": lora.useRSLoRA, "use_dora": false, "bias": "none",
-            "fan_in_fan_out": false, "modules_to_save": NSNull(), "layers_to_transform": NSNull(), "rank_pattern": [String: Any](),
-            "alpha_pattern": [String: Any](), "init_lora_weights": true, "inference_mode": true, "base_model_name_or_path": base,
-        ]
-        let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try AtomicFile.write(data, to: folder.appendingPathComponent("adapter_config.json"))
+        var config = lora
+        config.taskType = "CAUSAL_LM"
+        try config.writePEFTConfig(to: folder.appendingPathComponent("adapter_config.json"), base: base)
     }
 
     /// Loads a PEFT LoRA adapter folder (`adapter_config.json`, `adapter_model.safetensors`) onto this
@@ -149,7 +190,15 @@ extension LlamaForCausalLM {
     /// - Throws: `WinnowError` naming the file and the key or tensor that is missing, unsupported or of the
     ///   wrong shape (an adapter made for another base model).
     public func loadAdapter(folder: URL) throws {
-        let lora = try LoRAConfig(contentsOf: folder.appendingPathComponent("adapter_config.json"))
+        let configURL = folder.appendingPathComponent("adapter_config.json")
+        let lora = try LoRAConfig(contentsOf: configURL)
+        if let m = lora.targets.first(where: { !LoRAModule.decoderModules.contains($0) }) {
+            throw WinnowError.invalidFile(path: configURL.path, line: nil, reason:
+                "key 'target_modules': '\(m.rawValue)' is not a module of a Llama-family decoder (\(LoRAModule.decoderModules.map(\.rawValue).joined(separator: ", ")))")
+        }
+        if !lora.modulesToSave.isEmpty {
+            throw WinnowError.invalidFile(path: configURL.path, line: nil, reason: "key 'modules_to_save': is not supported for a decoder")
+        }
         let file = folder.appendingPathComponent("adapter_model.safetensors")
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw WinnowError.missingFile(path: file.path, reason: "no adapter_model.safetensors (Winnow never reads pickled adapter_model.bin)")

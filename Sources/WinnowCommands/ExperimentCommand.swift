@@ -20,8 +20,12 @@ struct ExperimentCommand: ParsableCommand {
 
     @Option(help: "Training file (JSONL).") var train: String
     @Option(help: "Test file (JSONL).") var test: String
-    @Option(help: "Score methods, comma-separated: \(ScoreMethod.allCases.map(\.rawValue).joined(separator: ",")).", transform: commaList)
-    var methods: [ScoreMethod] = ExperimentPlan(train: "", test: "").methods
+    @Option(help: "Score methods, comma-separated: \(ScoreMethod.allCases.map(\.rawValue).joined(separator: ",")). (default: \(ExperimentPlan(train: "", test: "").methods.map(\.rawValue).joined(separator: ",")), or those of --settings)", transform: commaList)
+    var methods: [ScoreMethod]?
+    @Option(help: "Explicit settings instead of methods x --normalize x --select x --sampling, comma-separated METHOD:SELECT[:SAMPLING[:NORMALIZE]] (sampling top, normalisation dataset by default), e.g. forgetting:easy:top,vog:hard:top.", transform: { s in
+        do { return try s.split(separator: ",").map { try ExperimentPlan.Setting(parsing: String($0)) } } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
+    })
+    var settings: [ExperimentPlan.Setting]?
     @Option(help: "Keep fractions, comma-separated (1.0 = the full set).") var keep: String = "1.0,0.7,0.5"
     @Option(help: "Preferences, comma-separated: hard, easy.", transform: commaList)
     var select: [SelectionOptions.Preference] = ExperimentPlan(train: "", test: "").selects
@@ -52,7 +56,14 @@ struct ExperimentCommand: ParsableCommand {
     func plan() throws -> ExperimentPlan {
         var p = ExperimentPlan(train: URL(fileURLWithPath: train).path, test: URL(fileURLWithPath: test).path)
         func list(_ s: String) -> [String] { s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
-        p.methods = methods
+        if let settings {
+            p.settings = settings
+            var ms = methods ?? []
+            for x in settings where !ms.contains(x.method) { ms.append(x.method) }
+            p.methods = ms
+        } else if let methods {
+            p.methods = methods
+        }
         p.keeps = try list(keep).map {
             guard let x = Double($0) else { throw ValidationError("--keep: '\($0)' is not a number") }
             return x

@@ -32,6 +32,10 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     public var normalizations: [Normalization] = [.dataset]
     /// Sampling schemes tried for each method.
     public var samplings: [SelectionOptions.Sampling] = [.top]
+    /// Explicit selection settings, each a method with its own preference, sampling and normalisation;
+    /// when given they replace the cross product of `methods` x `normalizations` x `selects` x `samplings`
+    /// (and `methods` should list their methods). Nil: the cross product.
+    public var settings: [Setting]?
     /// Temperature T of softmax sampling.
     public var temperature = 1.0
     /// Stratified sampling: the fraction of hardest examples dropped first.
@@ -56,6 +60,56 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// Examples per batch when scoring.
     public var scoreBatchSize = 32
 
+    /// One selection setting: a score, the examples preferred, how they are chosen, and the score's
+    /// normalisation, written `METHOD:SELECT[:SAMPLING[:NORMALIZE]]` (`forgetting:easy:top:dataset`).
+    public struct Setting: Codable, Sendable, Equatable {
+        /// The score.
+        public var method: ScoreMethod
+        /// Which examples are preferred (hard or easy).
+        public var select: SelectionOptions.Preference
+        /// How they are chosen.
+        public var sampling: SelectionOptions.Sampling
+        /// The score's normalisation.
+        public var normalization: Normalization
+
+        /// A setting from its parts.
+        public init(method: ScoreMethod, select: SelectionOptions.Preference, sampling: SelectionOptions.Sampling = .top,
+                    normalization: Normalization = .dataset) {
+            self.method = method; self.select = select; self.sampling = sampling; self.normalization = normalization
+        }
+
+        /// Parses `METHOD:SELECT[:SAMPLING[:NORMALIZE]]` (sampling top and normalisation dataset by default).
+        ///
+        /// - Throws: `WinnowError.invalidOption` naming the part that is not understood.
+        public init(parsing text: String) throws {
+            let parts = text.split(separator: ":").map(String.init)
+            func bad(_ why: String) -> WinnowError { .invalidOption(name: "--settings", reason: "'\(text)': \(why) (METHOD:SELECT[:SAMPLING[:NORMALIZE]])") }
+            guard (2...4).contains(parts.count) else { throw bad("give 2 to 4 parts") }
+            guard let m = ScoreMethod(rawValue: parts[0]) else { throw bad("'\(parts[0])' is not a score method") }
+            guard let p = SelectionOptions.Preference(rawValue: parts[1]), p != .random else { throw bad("'\(parts[1])' is not hard or easy") }
+            let s = parts.count > 2 ? SelectionOptions.Sampling(rawValue: parts[2]) : .top
+            guard let s else { throw bad("'\(parts[2])' is not top, softmax, linear or stratified") }
+            let n = parts.count > 3 ? Normalization(rawValue: parts[3]) : .dataset
+            guard let n else { throw bad("'\(parts[3])' is not none, dataset or class") }
+            self.init(method: m, select: p, sampling: s, normalization: n)
+        }
+
+        /// `METHOD:SELECT:SAMPLING:NORMALIZE`.
+        public var description: String { "\(method.rawValue):\(select.rawValue):\(sampling.rawValue):\(normalization.rawValue)" }
+    }
+
+    /// The settings each keep fraction retrains: `settings`, else the cross product.
+    public var selectionSettings: [Setting] {
+        if let settings { return settings }
+        var out: [Setting] = []
+        for m in methods {
+            for n in normalizations { for p in selects where p != .random { for s in samplings {
+                out.append(Setting(method: m, select: p, sampling: s, normalization: n))
+            } } }
+        }
+        return out
+    }
+
     /// A plan with default options for the training and test JSONL files at these paths.
     public init(train: String, test: String) {
         self.train = train
@@ -75,6 +129,9 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         guard seeds >= 1 else { throw WinnowError.invalidOption(name: "seeds", reason: "must be at least 1") }
         guard (0..<1).contains(noise) else { throw WinnowError.invalidOption(name: "noise", reason: "must be in [0, 1)") }
         guard scoreCheckpoints >= 1 else { throw WinnowError.invalidOption(name: "scoreCheckpoints", reason: "must be at least 1") }
+        if let m = settings?.first(where: { !methods.contains($0.method) }) {
+            throw WinnowError.invalidOption(name: "settings", reason: "\(m.description) uses \(m.method.rawValue), which is not among the methods scored")
+        }
         try model.validate()
     }
 
@@ -120,7 +177,6 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// with random first and each method's configurations after it.
     public var cells: [Cell] {
         var out: [Cell] = []
-        let prefs = selects.filter { $0 != .random }
         for seed in 0..<seeds {
             for keep in keeps {
                 if keep >= 1 {
@@ -128,11 +184,9 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
                     continue
                 }
                 out.append(Cell(method: "random", normalize: "-", select: "random", sampling: "-", keep: keep, seed: seed))
-                for m in methods {
-                    for n in normalizations { for p in prefs { for s in samplings {
-                        out.append(Cell(method: m.rawValue, normalize: n.rawValue, select: p.rawValue, sampling: s.rawValue,
-                                        keep: keep, seed: seed))
-                    } } }
+                for x in selectionSettings {
+                    out.append(Cell(method: x.method.rawValue, normalize: x.normalization.rawValue, select: x.select.rawValue,
+                                    sampling: x.sampling.rawValue, keep: keep, seed: seed))
                 }
             }
         }

@@ -52,7 +52,8 @@ public struct ExperimentReport: Sendable {
             body += "<p class=\"warn\">The scoring run learned nothing (one class for at least 95 % of the test file, or accuracy within "
                 + "1 point of the majority rate): every score below comes from a model that learned nothing, so the pruned subsets mean nothing.</p>"
         }
-        body += section("Accuracy against keep fraction", accuracyCharts(results) + resultsTable(results, learnedNothing: nothing))
+        body += section("Accuracy against keep fraction", accuracyCharts(results, oneChart: plan.settings != nil)
+                        + resultsTable(results, learnedNothing: nothing))
         if plan.noise > 0, let text = try? String(contentsOf: exp.noiseURL, encoding: .utf8) {
             body += section("Label noise (\(ExperimentPlan.format(plan.noise)) of training labels flipped)", noiseTable(text, fraction: plan.noise))
         }
@@ -82,14 +83,18 @@ public struct ExperimentReport: Sendable {
         let model = p.model.initFrom.map { "pretrained \(URL(fileURLWithPath: $0).lastPathComponent)" }
             ?? "fresh encoder \(p.model.layers) layers x \(p.model.hidden), \(p.model.heads) heads"
         return "train \(p.train), test \(p.test); \(model); \(p.training.epochs) epochs, lr \(p.training.learningRate), batch \(p.training.batchSize), "
-            + "max length \(p.maxLength); methods \(list(p.methods.map(\.rawValue))); select \(list(p.selects.map(\.rawValue))); "
-            + "normalize \(list(p.normalizations.map(\.rawValue))); sampling \(list(p.samplings.map(\.rawValue))); seeds \(p.seeds)"
+            + "max length \(p.maxLength); methods \(list(p.methods.map(\.rawValue))); "
+            + (p.settings.map { "settings \(list($0.map(\.description)))" }
+               ?? "select \(list(p.selects.map(\.rawValue))); normalize \(list(p.normalizations.map(\.rawValue))); sampling \(list(p.samplings.map(\.rawValue)))")
+            + "; seeds \(p.seeds)"
             + (p.noise > 0 ? "; label noise \(p.noise)" : "")
     }
 
     func list(_ words: [String]) -> String { words.joined(separator: ", ") }
 
-    func accuracyCharts(_ r: ExperimentResults) -> String {
+    /// Accuracy against keep fraction: one chart per (select, normalisation, sampling) group with a line
+    /// per method, or with `oneChart` (explicit settings) one chart with a line per setting; random dashed.
+    func accuracyCharts(_ r: ExperimentResults, oneChart: Bool = false) -> String {
         let sums = r.summaries
         guard !sums.isEmpty else { return "<p>No results yet.</p>" }
         let full = sums.first { $0.cell.isFull }
@@ -97,7 +102,7 @@ public struct ExperimentReport: Sendable {
         var groups: [String] = []
         var byGroup: [String: [ExperimentResults.Summary]] = [:]
         for s in sums where !s.cell.isFull && !s.cell.isRandom {
-            let g = "\(s.cell.select), \(s.cell.normalize)-normalised, \(s.cell.sampling)"
+            let g = oneChart ? "each setting against random" : "\(s.cell.select), \(s.cell.normalize)-normalised, \(s.cell.sampling)"
             if byGroup[g] == nil { groups.append(g) }
             byGroup[g, default: []].append(s)
         }
@@ -106,12 +111,15 @@ public struct ExperimentReport: Sendable {
             (full.map { [$0] } ?? []).map { (x: 1.0, y: 100 * $0.accuracyMean, err: 100 * $0.accuracyStd) }
                 + ss.map { (x: $0.cell.keep, y: 100 * $0.accuracyMean, err: 100 * $0.accuracyStd) }
         }
+        func line(_ c: ExperimentPlan.Cell) -> String {
+            oneChart ? "\(c.method) \(c.select) \(c.sampling)" + (c.normalize == "dataset" ? "" : " (\(c.normalize))") : c.method
+        }
         return groups.map { g in
             var series: [SVGChart.Series] = []
             let members = byGroup[g] ?? []
-            var methods: [String] = []
-            for s in members where !methods.contains(s.cell.method) { methods.append(s.cell.method) }
-            for m in methods { series.append(.init(name: m, points: points(members.filter { $0.cell.method == m }))) }
+            var names: [String] = []
+            for s in members where !names.contains(line(s.cell)) { names.append(line(s.cell)) }
+            for n in names { series.append(.init(name: n, points: points(members.filter { line($0.cell) == n }))) }
             series.append(.init(name: "random", points: points(random), dashed: true))
             return SVGChart.lines(series, title: "Test accuracy (%): \(g)", xLabel: "fraction of training data kept",
                                   yLabel: "accuracy (%), mean ± std over seeds", xDescending: true)

@@ -168,6 +168,28 @@ import Testing
         #expect(bytes.count > 10_000 && bytes.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
     }
 
+    @Test func explicitSettingsRetrainTheirOwnRowsInOneChart() throws {
+        let dir = try CLI.tempDir("settings")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let args = ["experiment", "--train", CLI.tiny.appendingPathComponent("train.jsonl").path,
+                    "--test", CLI.tiny.appendingPathComponent("test.jsonl").path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path,
+                    "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "6", "--batch-size", "16", "--lr", "1e-2",
+                    "--max-length", "32", "--score-checkpoints", "3", "--settings", "forgetting:easy,vog:hard:softmax,el2n:easy:top:class",
+                    "--keep", "1.0,0.6", "--seeds", "1", "--out", dir.path]
+        let r = try CLI.run(args)
+        #expect(r.status == 0, "\(r.stderr)")
+        let configs = Set(try Self.rows(dir).dropFirst().map { $0[0...3].joined(separator: ",") })
+        #expect(configs == ["full,-,-,-", "random,-,random,-", "forgetting,dataset,easy,top", "vog,dataset,hard,softmax", "el2n,class,easy,top"], "\(configs)")
+        // Only the settings' scores are computed.
+        let scores = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("scores").path).filter { $0.hasSuffix(".csv") }
+        #expect(Set(scores) == ["forgetting.csv", "vog.csv", "el2n.csv"], "\(scores)")
+        let html = try String(contentsOf: dir.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("Test accuracy (%): each setting against random") && html.contains("vog hard softmax") && html.contains("el2n easy top (class)"))
+        #expect(html.components(separatedBy: "aria-label=\"Test accuracy (%):").count - 1 == 1, "one accuracy chart")
+        let bad = try CLI.run(Array(args.dropLast(2)) + ["--settings", "forgetting:sideways", "--out", dir.appendingPathComponent("x").path])
+        #expect(bad.status != 0 && bad.stderr.contains("'sideways' is not hard or easy"), "\(bad.stderr)")
+    }
+
     /// A scoring run that learned nothing stops the experiment unless --force; with it, the table and the
     /// report say so. (lr 1e-9: the model stays at its initialisation.)
     @Test func aScoringRunThatLearnedNothingIsRefusedUnlessForced() throws {

@@ -6,6 +6,8 @@
 # noisy lines (scripts/data/score_auroc.py). About 15 minutes on 2 cores. Rerun to reuse finished scores.
 #
 # Usage: scripts/decoder-noise.sh [OUT]   (default runs/decoder-noise)
+# The corpus's shape comes from LINES (600), MIN_WORDS (8), MAX_WORDS (40) and SEED (0) in the
+# environment, e.g. LINES=623 MIN_WORDS=4 MAX_WORDS=1000 SEED=1 for lines like the reference corpus.
 # With REF=/path/to/python (torch, transformers, gguf, accelerate), also runs the PyTorch reference
 # (scripts/reference/decoder_scores_torch.py) on the same lines and prints its AUROCs beside Winnow's.
 set -euo pipefail
@@ -17,8 +19,8 @@ MODEL=models/smollm2
 ls $MODEL/*.gguf >/dev/null 2>&1 || { echo "decoder-noise: run scripts/fetch-pretrained.sh smollm2 first" >&2; exit 1; }
 mkdir -p "$OUT"
 CORPUS=$OUT/corpus.jsonl
-[ -f "$CORPUS" ] || python3 scripts/data/noisy_corpus.py data/austen/corpus.txt "$CORPUS" --fraction 0.2 --seed 0 \
-    --kinds letters,shuffled,pseudo-german --max-lines 600 --min-words 8 --max-words 40 --jsonl
+[ -f "$CORPUS" ] || python3 scripts/data/noisy_corpus.py data/austen/corpus.txt "$CORPUS" --fraction 0.2 --seed "${SEED:-0}" \
+    --kinds letters,shuffled,pseudo-german --max-lines "${LINES:-600}" --min-words "${MIN_WORDS:-8}" --max-words "${MAX_WORDS:-40}" --jsonl
 score() {   # score NAME METHOD [ARGS...]
     local name=$1; shift
     [ -f "$OUT/$name.csv" ] || $W score "$@" --run $MODEL --data "$CORPUS" --max-length 128 --batch-size 8 --out "$OUT/$name.csv"

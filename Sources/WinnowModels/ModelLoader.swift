@@ -17,6 +17,7 @@ public enum ModelLoader {
             return try BertClassifier(adapter: folder, base: try adapterBase(folder, base: base), labels: labels)
         }
         switch modelType(folder) {
+        case "llama", "mistral", "qwen2": return try LlamaForSequenceClassification(folder: folder, labels: labels)
         default: return try BertClassifier(folder: folder, labels: labels)
         }
     }
@@ -26,7 +27,6 @@ public enum ModelLoader {
     ///
     /// - Throws: `WinnowError` naming the file, key or tensor that is missing, malformed or unsupported.
     public static func predictor(folder: URL) throws -> any ClassPredictor {
-        if ["llama", "mistral", "qwen2"].contains(modelType(folder) ?? "") && !isAdapter(folder) { return try LlamaForSequenceClassification(folder: folder) }
         return try classifier(folder: folder)
     }
 

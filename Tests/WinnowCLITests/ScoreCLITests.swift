@@ -252,6 +252,14 @@ import Testing
             #expect(s.status == 0, "\(method): \(s.stderr)")
             #expect(try rows(out).count == 7)
         }
+        // Output and gradient scores of the decoder classifier.
+        for (method, params) in [("el2n", "all"), ("loss", "all"), ("grand", "last-layer"), ("tracin", "classifier"), ("vog", "all")] {
+            let out = dir.appendingPathComponent("\(method).csv")
+            let s = try CLI.run(["score", method, "--run", run.path, "--data", data.path, "--max-length", "160", "--params", params, "--out", out.path])
+            #expect(s.status == 0, "\(method): \(s.stderr)")
+            let values = try rows(out).dropFirst().map { Double($0[4])! }
+            #expect(values.count == 6 && values.allSatisfy { $0.isFinite && $0 >= 0 } && Set(values).count > 1, "\(method): \(values)")
+        }
         let eval = try CLI.run(["eval", "--run", run.path, "--data", data.path, "--max-length", "160", "--json"])
         #expect(eval.status == 0, "\(eval.stderr)")
         let metrics = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any]

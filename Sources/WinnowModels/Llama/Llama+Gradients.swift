@@ -139,7 +139,7 @@ extension LlamaForCausalLM: DecoderScoring {
     /// groups[g]..<groups[g + 1] (nil: one group per example).
     func gradientFactors(_ batch: Batch, selection sel: ParameterSelection, groups: [Int]?) -> GradientFactors {
         let ws = workspace, c = config
-        let B = batch.size, T = batch.length, C = c.hiddenSize, D = c.queryWidth, KV = c.keyValueWidth, I = c.intermediateSize
+        let B = batch.size, T = batch.length, C = c.hiddenSize
         let lengths = ws.lengths
         let groups = groups ?? Array(0...B)
         precondition(groups.first == 0 && groups.last == B, "gradientFactors: groups must cover the \(B) examples")
@@ -163,12 +163,52 @@ extension LlamaForCausalLM: DecoderScoring {
             views ? FactorRows(view: t, offset: col, ld: ld, width: width, rows: B * T)
                 : FactorRows(packed: packRows(t.ptr + col, ld: ld, width: width, batch: batch, lengths: lengths))
         }
+        decoder.addLayerFactors(into: &f, parameters, ws, batch: batch, offsets: offsets, perGroup: perGroup, want: want)
+        if want(decoder.norm) { f.entries.append(.rows(perGroup(ws.gFinal))) }
+        // The head's rows: one per target token, already packed; example b owns its targets' rows.
+        var exampleHeadOffsets: [Int32] = [0]
+        for n in lastSampleTargets { exampleHeadOffsets.append(exampleHeadOffsets.last! + Int32(n)) }
+        let headOffsets = groups.map { exampleHeadOffsets[$0] }
+        let R = self.rows.count
+        let headA = FactorRows(view: headInput, offset: 0, ld: C, width: C, rows: R)
+        let headG = FactorRows(view: probs, offset: 0, ld: config.vocabSize, width: config.vocabSize, rows: R)
+        if want(decoder.embed) {
+            let d = rows(ws.dInputsEmbeds, ld: C, width: C)
+            var ids: [Int32] = []
+            if views { ids = Array(ws.ids.prefix(B * T)) } else { for b in 0..<B { ids += ws.ids[(b * T)..<(b * T + lengths[b])] } }
+            if lmHead == nil {
+                f.entries.append(.tiedEmbedding(d: d, ids: ids, offsets: offsets, headA: headA, headG: headG, headOffsets: headOffsets))
+            } else {
+                f.entries.append(.embedding(d: d, ids: ids, offsets: offsets, tableRows: config.vocabSize))
+            }
+        }
+        if let lmHead, want(lmHead) {
+            f.entries.append(.linear(a: headA, g: headG, offsets: headOffsets, weight: true, bias: false))
+        }
+        return f
+    }
+}
+
+extension LlamaDecoder {
+    /// Appends the Gram factors of the selected tensors of every decoder layer (linear layers, q/k/v
+    /// biases, LoRA A and B, RMSNorm weights) from the last data-only backward with per-example norm
+    /// gradients; group g owns packed rows offsets[g]..<offsets[g+1], `perGroup` sums per-example rows.
+    func addLayerFactors(into f: inout GradientFactors, _ parameters: ParameterStore, _ ws: LlamaWorkspace, batch: Batch,
+                         offsets: [Int32], perGroup: (Tensor) -> Tensor, want: (Int?) -> Bool) {
+        let c = config
+        let B = batch.size, T = batch.length, C = c.hiddenSize, D = c.queryWidth, KV = c.keyValueWidth, I = c.intermediateSize
+        let lengths = ws.lengths
+        let views = lengths.allSatisfy { $0 == T }
+        func rows(_ t: Tensor, col: Int = 0, ld: Int, width: Int) -> FactorRows {
+            views ? FactorRows(view: t, offset: col, ld: ld, width: width, rows: B * T)
+                : FactorRows(packed: packRows(t.ptr + col, ld: ld, width: width, batch: batch, lengths: lengths))
+        }
         func linear(_ w: Int, _ b: Int?, a: FactorRows, g: FactorRows) {
             let ww = want(w), wb = want(b)
             guard ww || wb else { return }
             f.entries.append(.linear(a: a, g: g, offsets: offsets, weight: ww, bias: wb))
         }
-        for (li, layer) in decoder.layers.enumerated() {
+        for (li, layer) in layers.enumerated() {
             let a = ws.layers[li]
             if want(layer.inputNorm) { f.entries.append(.rows(perGroup(a.gIn))) }
             if want(layer.q) || want(layer.k) || want(layer.v) || want(layer.qBias) || want(layer.kBias) || want(layer.vBias) {
@@ -188,9 +228,9 @@ extension LlamaForCausalLM: DecoderScoring {
                 linear(layer.down, nil, a: rows(a.act, ld: I, width: I), g: rows(a.dOut, ld: C, width: C))
             }
             // LoRA: A sees the module's input and gets s delta B; B sees s A x and gets the module's delta.
-            if li < decoder.lora.count {
+            if li < lora.count {
                 for m in LoRAModule.allCases {
-                    guard let ad = decoder.lora[li][m], want(ad.a) || want(ad.b) else { continue }
+                    guard let ad = lora[li][m], want(ad.a) || want(ad.b) else { continue }
                     let r = parameters[ad.a].shape[0]
                     let (din, dout) = m.dims(c)
                     let (x, ldx): (Tensor, Int) = switch m {
@@ -215,27 +255,5 @@ extension LlamaForCausalLM: DecoderScoring {
                 }
             }
         }
-        if want(decoder.norm) { f.entries.append(.rows(perGroup(ws.gFinal))) }
-        // The head's rows: one per target token, already packed; example b owns its targets' rows.
-        var exampleHeadOffsets: [Int32] = [0]
-        for n in lastSampleTargets { exampleHeadOffsets.append(exampleHeadOffsets.last! + Int32(n)) }
-        let headOffsets = groups.map { exampleHeadOffsets[$0] }
-        let R = self.rows.count
-        let headA = FactorRows(view: headInput, offset: 0, ld: C, width: C, rows: R)
-        let headG = FactorRows(view: probs, offset: 0, ld: config.vocabSize, width: config.vocabSize, rows: R)
-        if want(decoder.embed) {
-            let d = rows(ws.dInputsEmbeds, ld: C, width: C)
-            var ids: [Int32] = []
-            if views { ids = Array(ws.ids.prefix(B * T)) } else { for b in 0..<B { ids += ws.ids[(b * T)..<(b * T + lengths[b])] } }
-            if lmHead == nil {
-                f.entries.append(.tiedEmbedding(d: d, ids: ids, offsets: offsets, headA: headA, headG: headG, headOffsets: headOffsets))
-            } else {
-                f.entries.append(.embedding(d: d, ids: ids, offsets: offsets, tableRows: config.vocabSize))
-            }
-        }
-        if let lmHead, want(lmHead) {
-            f.entries.append(.linear(a: headA, g: headG, offsets: headOffsets, weight: true, bias: false))
-        }
-        return f
     }
 }

@@ -179,11 +179,14 @@ public final class LlamaForSequenceClassification: ClassifierModel, @unchecked S
     package let workspace = LlamaWorkspace()
     var pooledRows: [Int] = []
     /// Logits [B, L] of the last forward.
-    public private(set) var lastLogits = Tensor(shape: [0])
+    public internal(set) var lastLogits = Tensor(shape: [0])
     /// Softmax probabilities [B, L] of the last `lossAndGradients`.
-    public private(set) var lastProbabilities = Tensor(shape: [0])
+    public internal(set) var lastProbabilities = Tensor(shape: [0])
     /// Per-row cross-entropy [B] of the last `lossAndGradients`.
-    public private(set) var lastLosses = Tensor(shape: [0])
+    public internal(set) var lastLosses = Tensor(shape: [0])
+    /// d/d(pooled rows) [B, C] and the logits' gradient [B, L] of the last data-only backward (the scores' factors).
+    var lastPooledGradient = Tensor(shape: [0])
+    var lastDlogits = Tensor(shape: [0])
 
     /// Class names, in the order of the logits.
     public var labelNames: [String] { config.labels }
@@ -268,7 +271,7 @@ public final class LlamaForSequenceClassification: ClassifierModel, @unchecked S
     }
 }
 
-extension LlamaForSequenceClassification: ClassPredictor {
+extension LlamaForSequenceClassification {
     /// Logits [B, L] of the score head on each sequence's last real token.
     public func inferenceLogits(_ batch: Batch) -> Tensor { logits(batch) }
 }

@@ -53,14 +53,15 @@ static void att_softmax_row(float *restrict s, const float *restrict mask, int j
     for (int j = jend; j < T; j++) s[j] = 0.0f;
 }
 
-/* pd[T,T] = dropout(p[T,T]) for head (b, h): keep = u(seed, counter) >= p_drop, scaled 1/(1-p).
- * pd may alias p (the backward applies the mask to dP in place), hence no restrict. */
+/* pd[rows,T] = dropout(p[rows,T]) for the first rows queries of head (b, h): keep = u(seed, counter)
+ * >= p_drop, scaled 1/(1-p). pd may alias p (the backward applies the mask to dP in place), hence no
+ * restrict. */
 CK_SIMD_CLONES
-static void att_dropout(float *pd, const float *p, int b, int h, int T, int NH,
+static void att_dropout(float *pd, const float *p, int b, int h, int T, int rows, int NH,
                         float p_drop, uint64_t seed_mixed) {
     const float s = 1.0f / (1.0f - p_drop);
     const uint64_t base = att_counter(b, h, 0, 0, T, NH);
-    const size_t TT = (size_t)T * T;
+    const size_t TT = (size_t)rows * T;
     CK_INTERLEAVE2
     for (size_t ij = 0; ij < TT; ij++) {
         pd[ij] = ck_rng_u24(seed_mixed, base + ij) >= p_drop ? p[ij] * s : 0.0f;
@@ -83,10 +84,11 @@ static void att_mask_from(float *restrict d, const float *restrict Pd, size_t n,
 void ck_attention_forward_heads(int bh0, int bh1, float *out, float *att, float *att_drop, const float *q,
                                 const float *k, const float *v, int ld_qkv, const float *key_mask, float *work,
                                 int B, int T, int NH, int HS, int causal, float scale,
-                                float p_drop, uint64_t seed) {
+                                float p_drop, uint64_t seed, int nq) {
     const int C = NH * HS;
     const uint64_t sm = ck_mix64(seed);
     float *pack = work + 2 * (size_t)T * T;
+    const int Q = nq > 0 && nq < T ? nq : T;
     if (bh1 > B * NH) bh1 = B * NH;
     for (int bh = bh0 < 0 ? 0 : bh0; bh < bh1; bh++) {
         const int b = bh / NH, h = bh % NH;
@@ -95,17 +97,17 @@ void ck_attention_forward_heads(int bh0, int bh1, float *out, float *att, float 
         const float *qh = q + qo, *kh = k + qo, *vh = v + qo;
         /* att NULL (inference): the probabilities live in work's second half and are not kept */
         float *P = att ? att + ((size_t)b * NH + h) * T * T : work + (size_t)T * T;
-        /* S[T,T] = scale * Q_h @ K_h^T, written straight into att and normalised in place */
-        ck_gemm_small(P, T, qh, ld_qkv, kh, ld_qkv, T, T, HS, CK_TRANS_N, CK_TRANS_T, scale, 0.0f, pack);
-        for (int i = 0; i < T; i++) att_softmax_row(P + (size_t)i * T, km, causal ? i + 1 : T, T);
+        /* S[Q,T] = scale * Q_h @ K_h^T, written straight into att and normalised in place */
+        ck_gemm_small(P, T, qh, ld_qkv, kh, ld_qkv, Q, T, HS, CK_TRANS_N, CK_TRANS_T, scale, 0.0f, pack);
+        for (int i = 0; i < Q; i++) att_softmax_row(P + (size_t)i * T, km, causal ? i + 1 : T, T);
         const float *Pd = P;
         if (p_drop > 0.0f) {
             float *dst = att_drop ? att_drop + ((size_t)b * NH + h) * T * T : work;
-            att_dropout(dst, P, b, h, T, NH, p_drop, sm);
+            att_dropout(dst, P, b, h, T, Q, NH, p_drop, sm);
             Pd = dst;
         }
-        /* out_h[T,HS] = Pd[T,T] @ V_h[T,HS] */
-        ck_gemm_small(out + (size_t)b * T * C + (size_t)h * HS, C, Pd, T, vh, ld_qkv, T, HS, T,
+        /* out_h[Q,HS] = Pd[Q,T] @ V_h[T,HS] */
+        ck_gemm_small(out + (size_t)b * T * C + (size_t)h * HS, C, Pd, T, vh, ld_qkv, Q, HS, T,
                       CK_TRANS_N, CK_TRANS_N, 1.0f, 0.0f, pack);
     }
 }
@@ -116,13 +118,13 @@ void ck_attention_forward(float *out, float *att, const float *q, const float *k
                           int B, int T, int NH, int HS, int causal, float scale,
                           float p_drop, uint64_t seed) {
     ck_attention_forward_heads(0, B * NH, out, att, NULL, q, k, v, ld_qkv, key_mask, work, B, T, NH, HS, causal,
-                               scale, p_drop, seed);
+                               scale, p_drop, seed, 0);
 }
 
-/* dS = P * (dP - rowsum(dP * P)), in place over dP[T,T] (softmax backward, row by row). */
+/* dS = P * (dP - rowsum(dP * P)), in place over dP[rows,T] (softmax backward, row by row). */
 CK_SIMD_CLONES
-static void att_softmax_backward(float *restrict dP, const float *restrict P, int T) {
-    for (int i = 0; i < T; i++) {
+static void att_softmax_backward(float *restrict dP, const float *restrict P, int T, int rows) {
+    for (int i = 0; i < rows; i++) {
         CK_FP_REASSOC
         float *d = dP + (size_t)i * T;
         const float *p = P + (size_t)i * T;
@@ -144,10 +146,12 @@ static void att_softmax_backward(float *restrict dP, const float *restrict P, in
 void ck_attention_backward_heads(int bh0, int bh1, float *dq, float *dk, float *dv, int ld_dqkv, float *work,
                                  const float *dout, const float *att, const float *att_drop, const float *q, const float *k,
                                  const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
-                                 float p_drop, uint64_t seed, int accumulate) {
+                                 float p_drop, uint64_t seed, int accumulate, int nq) {
     const float beta = accumulate ? 1.0f : 0.0f;
     const int C = NH * HS;
     const size_t TT = (size_t)T * T;
+    const int Q = nq > 0 && nq < T ? nq : T;
+    const size_t QT = (size_t)Q * T;
     const uint64_t sm = ck_mix64(seed);
     float *Pd_buf = work, *dP = work + TT, *pack = work + 2 * TT;
     if (bh1 > B * NH) bh1 = B * NH;
@@ -163,23 +167,26 @@ void ck_attention_backward_heads(int bh0, int bh1, float *dq, float *dk, float *
             if (att_drop) {
                 Pd = att_drop + ((size_t)b * NH + h) * TT;
             } else {
-                att_dropout(Pd_buf, P, b, h, T, NH, p_drop, sm);
+                att_dropout(Pd_buf, P, b, h, T, Q, NH, p_drop, sm);
                 Pd = Pd_buf;
             }
         }
-        /* dV_h[T,HS] += Pd^T[T,T] @ dout_h[T,HS] */
-        ck_gemm_small(dv + go, ld_dqkv, Pd, T, douth, C, T, HS, T, CK_TRANS_T, CK_TRANS_N, 1.0f, beta, pack);
-        /* dPd[T,T] = dout_h[T,HS] @ V_h^T */
-        ck_gemm_small(dP, T, douth, C, vh, ld_qkv, T, T, HS, CK_TRANS_N, CK_TRANS_T, 1.0f, 0.0f, pack);
+        /* dV_h[T,HS] += Pd^T[T,Q] @ dout_h[Q,HS] */
+        ck_gemm_small(dv + go, ld_dqkv, Pd, T, douth, C, T, HS, Q, CK_TRANS_T, CK_TRANS_N, 1.0f, beta, pack);
+        /* dPd[Q,T] = dout_h[Q,HS] @ V_h^T */
+        ck_gemm_small(dP, T, douth, C, vh, ld_qkv, Q, T, HS, CK_TRANS_N, CK_TRANS_T, 1.0f, 0.0f, pack);
         /* dP = dPd * keep / (1-p): the same mask and scale as Pd, applied in place */
         if (p_drop > 0.0f) {
-            if (att_drop) att_mask_from(dP, Pd, TT, 1.0f / (1.0f - p_drop));
-            else att_dropout(dP, dP, b, h, T, NH, p_drop, sm);
+            if (att_drop) att_mask_from(dP, Pd, QT, 1.0f / (1.0f - p_drop));
+            else att_dropout(dP, dP, b, h, T, Q, NH, p_drop, sm);
         }
-        att_softmax_backward(dP, P, T);
-        /* dQ_h[T,HS] += scale * dS[T,T] @ K_h[T,HS];  dK_h[T,HS] += scale * dS^T @ Q_h */
-        ck_gemm_small(dq + go, ld_dqkv, dP, T, kh, ld_qkv, T, HS, T, CK_TRANS_N, CK_TRANS_N, scale, beta, pack);
-        ck_gemm_small(dk + go, ld_dqkv, dP, T, qh, ld_qkv, T, HS, T, CK_TRANS_T, CK_TRANS_N, scale, beta, pack);
+        att_softmax_backward(dP, P, T, Q);
+        /* dQ_h[Q,HS] += scale * dS[Q,T] @ K_h[T,HS];  dK_h[T,HS] += scale * dS^T @ Q_h[Q,HS] */
+        ck_gemm_small(dq + go, ld_dqkv, dP, T, kh, ld_qkv, Q, HS, T, CK_TRANS_N, CK_TRANS_N, scale, beta, pack);
+        ck_gemm_small(dk + go, ld_dqkv, dP, T, qh, ld_qkv, T, HS, Q, CK_TRANS_T, CK_TRANS_N, scale, beta, pack);
+        if (Q < T && !accumulate) {
+            for (int i = Q; i < T; i++) memset(dq + go + (size_t)i * ld_dqkv, 0, (size_t)HS * sizeof(float));
+        }
     }
 }
 
@@ -189,7 +196,7 @@ void ck_attention_backward(float *dq, float *dk, float *dv, int ld_dqkv, float *
                            const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
                            float p_drop, uint64_t seed) {
     ck_attention_backward_heads(0, B * NH, dq, dk, dv, ld_dqkv, work, dout, att, NULL, q, k, v, ld_qkv, B, T, NH, HS,
-                                scale, p_drop, seed, 1);
+                                scale, p_drop, seed, 1, 0);
 }
 
 /* ------------------------------------------------------------------ plain-loop references */

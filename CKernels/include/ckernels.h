@@ -247,15 +247,20 @@ void ck_attention_backward(float *dq, float *dk, float *dv, int ld_dqkv, float *
  * Swift runs ranges concurrently, each with its own work (ck_attention_work_size(T, HS) floats).
  * att_drop[B,NH,T,T] (nullable) keeps the forward's dropped probabilities; given to the backward,
  * it replaces the recomputed mask (same result, no random numbers).
- * accumulate == 0 writes the heads' dq, dk, dv slices instead of adding to them. */
+ * accumulate == 0 writes the heads' dq, dk, dv slices instead of adding to them.
+ * nq in [1, T) computes the first nq queries of each sequence only (a classifier's last layer needs
+ * the [CLS] row alone): the forward writes those rows of out and att (its others are left as they
+ * are); the backward reads dout's first nq rows, and gives dk, dv from them and dq on those rows
+ * (with accumulate == 0 the heads' other dq rows are written zero). Rows < nq equal the full
+ * computation's (dropout counters included). nq <= 0 or >= T: every query. */
 void ck_attention_forward_heads(int bh0, int bh1, float *out, float *att, float *att_drop, const float *q,
                                 const float *k, const float *v, int ld_qkv, const float *key_mask, float *work,
                                 int B, int T, int NH, int HS, int causal, float scale,
-                                float p_drop, uint64_t seed);
+                                float p_drop, uint64_t seed, int nq);
 void ck_attention_backward_heads(int bh0, int bh1, float *dq, float *dk, float *dv, int ld_dqkv, float *work,
                                  const float *dout, const float *att, const float *att_drop, const float *q,
                                  const float *k, const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
-                                 float p_drop, uint64_t seed, int accumulate);
+                                 float p_drop, uint64_t seed, int accumulate, int nq);
 void ck_attention_forward_ref(float *out, float *att, const float *q, const float *k, const float *v,
                               int ld_qkv, const float *key_mask, float *work,
                               int B, int T, int NH, int HS, int causal, float scale,

@@ -212,14 +212,14 @@ struct FusedKernelTests {
                                  Int32(HS), 0, 0.5, p, 3)
             for (lo, hi) in [(0, 2), (2, 5), (5, B * NH)] {
                 ck_attention_forward_heads(Int32(lo), Int32(hi), &out2, &att2, &drop, qp, qp + C, qp + 2 * C, Int32(3 * C), mask, &work,
-                                           Int32(B), Int32(T), Int32(NH), Int32(HS), 0, 0.5, p, 3)
+                                           Int32(B), Int32(T), Int32(NH), Int32(HS), 0, 0.5, p, 3, 0)
             }
             #expect(out2 == out1)
             #expect(att2 == att1)
             if p == 0 {   // inference: no probabilities kept (att nil), the same output
                 var out3 = [Float](repeating: 0, count: N * C)
                 ck_attention_forward_heads(0, Int32(B * NH), &out3, nil, nil, qp, qp + C, qp + 2 * C, Int32(3 * C), mask, &work,
-                                           Int32(B), Int32(T), Int32(NH), Int32(HS), 0, 0.5, 0, 3)
+                                           Int32(B), Int32(T), Int32(NH), Int32(HS), 0, 0.5, 0, 3, 0)
                 #expect(out3 == out1)
             }
             var d1 = [Float](repeating: 0, count: N * 3 * C), d2 = [Float](repeating: 9, count: N * 3 * C)
@@ -233,11 +233,39 @@ struct FusedKernelTests {
                 for (lo, hi) in [(0, 4), (4, B * NH)] {
                     ck_attention_backward_heads(Int32(lo), Int32(hi), gp, gp + C, gp + 2 * C, Int32(3 * C), &work, dout, att1,
                                                 p > 0 ? drop : nil, qp, qp + C, qp + 2 * C, Int32(3 * C), Int32(B), Int32(T), Int32(NH),
-                                                Int32(HS), 0.5, p, 3, 0)
+                                                Int32(HS), 0.5, p, 3, 0, 0)
                 }
             }
             // The saved dropped probabilities give the recomputed mask's gradients (exactly: same products).
             #expect(d2 == d1, "writing the heads' slices with the saved mask equals accumulating into zeros")
+            // The first query of each sequence alone (a classifier's last layer): its rows of out and att
+            // equal the full forward's; from a dout that is zero elsewhere, the backward equals the full one.
+            var out4 = [Float](repeating: 7, count: N * C), att4 = [Float](repeating: 7, count: B * NH * T * T), drop4 = att4
+            ck_attention_forward_heads(0, Int32(B * NH), &out4, &att4, &drop4, qp, qp + C, qp + 2 * C, Int32(3 * C), mask, &work,
+                                       Int32(B), Int32(T), Int32(NH), Int32(HS), 0, 0.5, p, 3, 1)
+            for b in 0..<B {
+                #expect(Array(out4[(b * T * C)..<(b * T * C + C)]) == Array(out1[(b * T * C)..<(b * T * C + C)]), "out row 0 of sequence \(b)")
+                #expect(out4[b * T * C + C] == 7, "rows after the first are left as they were")
+                for h in 0..<NH {
+                    let o = (b * NH + h) * T * T
+                    #expect(Array(att4[o..<(o + T)]) == Array(att1[o..<(o + T)]), "att row 0 of head \(b),\(h)")
+                }
+            }
+            var doutCLS = [Float](repeating: 0, count: N * C)
+            for b in 0..<B { for c in 0..<C { doutCLS[b * T * C + c] = dout[b * T * C + c] } }
+            var d5 = [Float](repeating: 0, count: N * 3 * C), d6 = [Float](repeating: 9, count: N * 3 * C)
+            d5.withUnsafeMutableBufferPointer { g in
+                let gp = g.baseAddress!
+                ck_attention_backward(gp, gp + C, gp + 2 * C, Int32(3 * C), &work, doutCLS, att1, qp, qp + C, qp + 2 * C, Int32(3 * C),
+                                      Int32(B), Int32(T), Int32(NH), Int32(HS), 0.5, p, 3)
+            }
+            d6.withUnsafeMutableBufferPointer { g in
+                let gp = g.baseAddress!
+                ck_attention_backward_heads(0, Int32(B * NH), gp, gp + C, gp + 2 * C, Int32(3 * C), &work, doutCLS, att4,
+                                            p > 0 ? drop4 : nil, qp, qp + C, qp + 2 * C, Int32(3 * C), Int32(B), Int32(T), Int32(NH),
+                                            Int32(HS), 0.5, p, 3, 0, 1)
+            }
+            expectClose("the first query's backward equals the full backward of its rows", d6, d5, Tolerance(atol: 1e-7, rtol: 1e-6))
         }
     }
 }

@@ -57,6 +57,10 @@ extension BertEncoder {
             let a = ws.layers[li]
             let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
             let qkv = a.qkv.mptr
+            // After the last layer's attention a clsOnly forward reads the [CLS] rows alone, so only
+            // their queries are needed: Q for those B rows, attention for the first query of each sequence.
+            let clsQueries = clsOnly && li == layers.count - 1 && T > 1
+            let nq: Int32 = clsQueries ? 1 : 0
             Profile.section("fwd qkv gemm") {
                 // Q, K and V as one GEMM against the stacked [3C, C] weights, onto rows prefilled with
                 // the stacked biases (beta = 1: no separate zeroing or bias pass).
@@ -68,8 +72,15 @@ extension BertEncoder {
                 Parallel.rows(N, width: 3 * C) { _, r in
                     for row in r { (qkv + row * 3 * C).update(from: bias, count: 3 * C) }
                 }
-                ck_gemm(qkv, Int32(3 * C), x, Int32(C), w, Int32(C), Int32(N), Int32(3 * C), Int32(C),
-                        Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
+                if clsQueries {
+                    ck_gemm(qkv + C, Int32(3 * C), x, Int32(C), w + C * C, Int32(C), Int32(N), Int32(2 * C), Int32(C),
+                            Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
+                    ck_gemm(qkv, Int32(T * 3 * C), x, Int32(T * C), w, Int32(C), Int32(B), Int32(C), Int32(C),
+                            Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
+                } else {
+                    ck_gemm(qkv, Int32(3 * C), x, Int32(C), w, Int32(C), Int32(N), Int32(3 * C), Int32(C),
+                            Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
+                }
             }
             Profile.section("fwd attention") {
                 let attnOut = a.attnOut.mptr, att: UnsafeMutablePointer<Float>? = keep ? a.att.mptr : nil
@@ -84,7 +95,7 @@ extension BertEncoder {
                 Parallel.rows(B * NH, width: T * T, blas: true) { part, r in
                     ck_attention_forward_heads(Int32(r.lowerBound), Int32(r.upperBound), attnOut, att, drop, qkv, qkv + C, qkv + 2 * C,
                                                Int32(3 * C), mask, work + part * workSize, Int32(B), Int32(T), Int32(NH), Int32(HS),
-                                               causal ? 1 : 0, scale, pAtt, attSeed)
+                                               causal ? 1 : 0, scale, pAtt, attSeed, nq)
                 }
             }
             if clsOnly && li == layers.count - 1 {
@@ -197,6 +208,7 @@ extension BertEncoder {
             // its output gradient holds those rows (the pooler's), and so do the gradients down to the
             // attention output, which is scattered back to full rows (zero elsewhere).
             let compact = li == layers.count - 1 && ws.clsRowStride == C && T > 1
+            let nq: Int32 = compact ? 1 : 0      // the forward ran the first query of each sequence only
             if compact { ws.dAttnOut.mptr.update(repeating: 0, count: N * C) }
             layerTailBackward(p, ws, grads: &grads, layer: layer, a: a, rows: compact ? B : N, ldAttn: compact ? T * C : C,
                               pHid: pHid, seed: seed, li: li, counterRowStep: compact ? T : 1)
@@ -208,7 +220,7 @@ extension BertEncoder {
                 Parallel.rows(B * NH, width: T * T, blas: true) { part, r in
                     ck_attention_backward_heads(Int32(r.lowerBound), Int32(r.upperBound), dqkv, dqkv + C, dqkv + 2 * C, Int32(3 * C),
                                                 work + part * workSize, dAttn, att, drop, qkv, qkv + C, qkv + 2 * C, Int32(3 * C),
-                                                Int32(B), Int32(T), Int32(NH), Int32(HS), scale, pAtt, attSeed, 0)
+                                                Int32(B), Int32(T), Int32(NH), Int32(HS), scale, pAtt, attSeed, 0, nq)
                 }
             }
             Profile.section("bwd copy") {      // residual branch
@@ -221,9 +233,17 @@ extension BertEncoder {
             }
             Profile.section("bwd linear") {
                 // The stacked Q/K/V layer of the forward: dX += dQKV [N,3C] @ Wqkv [3C,C] in one GEMM;
-                // dWqkv = dQKV^T X in one GEMM, added to the three weight gradients.
-                ck_gemm(dIn, Int32(C), dqkv, Int32(3 * C), a.wqkv.ptr, Int32(C), Int32(N), Int32(C), Int32(3 * C),
-                        Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
+                // dWqkv = dQKV^T X in one GEMM, added to the three weight gradients. After the [CLS]
+                // queries alone, dQ is zero off the [CLS] rows: K and V over every row, Q over those B.
+                if compact {
+                    ck_gemm(dIn, Int32(C), dqkv + C, Int32(3 * C), a.wqkv.ptr + C * C, Int32(C), Int32(N), Int32(C), Int32(2 * C),
+                            Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
+                    ck_gemm(dIn, Int32(T * C), dqkv, Int32(T * 3 * C), a.wqkv.ptr, Int32(C), Int32(B), Int32(C), Int32(C),
+                            Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
+                } else {
+                    ck_gemm(dIn, Int32(C), dqkv, Int32(3 * C), a.wqkv.ptr, Int32(C), Int32(N), Int32(C), Int32(3 * C),
+                            Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 1)
+                }
                 guard grads != nil else { return }
                 let dw = ws.dWqkv.mptr
                 ck_gemm(dw, Int32(C), dqkv, Int32(3 * C), x, Int32(C), Int32(3 * C), Int32(C), Int32(N),

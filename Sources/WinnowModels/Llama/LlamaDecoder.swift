@@ -197,7 +197,7 @@ struct LlamaDecoder: Sendable {
             let attnOut = a.attnOut.mptr, att = a.att.mptr, mask = ws.keyMask.ptr, work = ws.attWork.mptr, workSize = ws.attWorkSize
             Parallel.rows(B * NH, width: T * T, blas: true) { part, r in
                 ck_attention_forward_heads(Int32(r.lowerBound), Int32(r.upperBound), attnOut, att, nil, qkv, qkv + D, qkv + 2 * D, Int32(3 * D),
-                                           mask, work + part * workSize, Int32(B), Int32(T), Int32(NH), Int32(HS), 1, scale, 0, 0)
+                                           mask, work + part * workSize, Int32(B), Int32(T), Int32(NH), Int32(HS), 1, scale, 0, 0, 0)
             }
             // x_mid = x + o_proj(attn)
             a.mid.mptr.update(from: x, count: N * C)
@@ -281,7 +281,7 @@ struct LlamaDecoder: Sendable {
             Parallel.rows(B * NH, width: T * T, blas: true) { part, r in
                 ck_attention_backward_heads(Int32(r.lowerBound), Int32(r.upperBound), dqkv, dqkv + D, dqkv + 2 * D, Int32(3 * D),
                                             work + part * workSize, dAttn, att, nil, qkv, qkv + D, qkv + 2 * D, Int32(3 * D),
-                                            Int32(B), Int32(T), Int32(NH), Int32(HS), scale, 0, 0, 0)
+                                            Int32(B), Int32(T), Int32(NH), Int32(HS), scale, 0, 0, 0, 0)
             }
             // Sum each key/value head's gradient over its group of query heads.
             let dk = a.dk.mptr, dv = a.dv.mptr, cosv = ws.cos.ptr, sinv = ws.sin.ptr, NKV = c.numKeyValueHeads

@@ -22,12 +22,13 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     public var labelField: String?
     /// Maximum tokens per example for training, scoring and evaluation.
     public var maxLength = 128
-    /// Score methods; the random baseline is always run.
-    public var methods: [ScoreMethod] = [.vog]
+    /// Score methods; the random baseline is always run. Forgetting by default: with `selects` easy and
+    /// top-k, the best-supported setting measured here (README "Choosing a selection setting").
+    public var methods: [ScoreMethod] = [.forgetting]
     /// Keep fractions; 1.0 gives the full-data rows (method `full`).
     public var keeps: [Double] = [1.0, 0.7, 0.5]
     /// Score preferences tried for each method; `.random` is skipped here (the random baseline always runs).
-    public var selects: [SelectionOptions.Preference] = [.hard]
+    public var selects: [SelectionOptions.Preference] = [.easy]
     /// Score normalisations tried for each method.
     public var normalizations: [Normalization] = [.dataset]
     /// Sampling schemes tried for each method.

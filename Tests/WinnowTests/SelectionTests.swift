@@ -14,7 +14,7 @@ import Testing
 
     func options(_ keep: Double, _ p: SelectionOptions.Preference, _ s: SelectionOptions.Sampling, seed: UInt64 = 0) -> SelectionOptions {
         var o = SelectionOptions(keep: keep)
-        o.preference = p; o.sampling = s; o.seed = seed; o.beta = 0.1
+        o.preference = p; o.sampling = s; o.seed = seed; o.beta = 0.1; o.normalization = .none
         return o
     }
 

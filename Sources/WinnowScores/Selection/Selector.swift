@@ -31,8 +31,9 @@ public struct SelectionOptions: Sendable, Equatable {
 
     /// Fraction of examples to keep, in [0, 1].
     public var keep: Double
-    /// Which examples to prefer; hard by default.
-    public var preference: Preference = .hard
+    /// Which examples to prefer; easy by default (prune the hardest: the best-supported setting measured
+    /// here, README "Choosing a selection setting").
+    public var preference: Preference = .easy
     /// How to draw them; the deterministic top n by default.
     public var sampling: Sampling = .top
     /// Softmax sampling: the temperature T.
@@ -41,8 +42,9 @@ public struct SelectionOptions: Sendable, Equatable {
     public var beta: Double = 0.1
     /// Stratified: the number of equal-width score bins.
     public var bins = 50
-    /// How scores are normalised before selection; raw by default.
-    public var normalization: Normalization = .none
+    /// How scores are normalised before selection; dataset z-scores by default (top-k ranks as the raw
+    /// scores do; the sampled selections read the z-scores).
+    public var normalization: Normalization = .dataset
     /// Seed of the random draws (every sampling but `.top`, and the `.random` preference).
     public var seed: UInt64 = 0
     /// Added to linear weights so the extreme example keeps a chance.

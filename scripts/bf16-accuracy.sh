@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # README's bf16 accuracy table (issue 22): `--precision bf16` against F32 on real models and data.
-#   SNLI:  the MiniLM run of scripts/snli-grid.sh (runs/snli/full) on the 9,824 official test pairs:
+#   SNLI:  the MiniLM run of scripts/selection-grid.sh snli (runs/snli/full) on the 9,824 official test pairs:
 #          EL2N and loss scores (Spearman bf16 vs F32), predicted probabilities (largest difference),
 #          and test accuracy both ways.
 #   Rotten Tomatoes: a small encoder trained from scratch (2 layers x 128, 3 epochs, as "Quick start")
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 W=${W:-.build/release/winnow}
 OUT=${1:-runs/bf16}
 mkdir -p "$OUT"
-[ -f runs/snli/full/trainer_state.json ] || { echo "bf16-accuracy: runs/snli/full missing; run scripts/snli-grid.sh first" >&2; exit 1; }
+[ -f runs/snli/full/trainer_state.json ] || { echo "bf16-accuracy: runs/snli/full missing; run scripts/selection-grid.sh snli first" >&2; exit 1; }
 [ -d "$OUT/rt-run" ] || $W train --data data/rotten-tomatoes/train.jsonl --vocab models/minilm/vocab.txt --layers 2 --hidden 128 \
     --heads 2 --epochs 3 --max-length 64 --out "$OUT/rt-run"
 [ -f "$OUT/rt-300.jsonl" ] || head -n 300 data/rotten-tomatoes/test.jsonl > "$OUT/rt-300.jsonl"

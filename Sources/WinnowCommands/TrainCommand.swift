@@ -18,6 +18,9 @@ struct TrainCommand: ParsableCommand {
         loss on the assistant turns): a LoRA adapter with --lora-rank (a PEFT adapter folder that peft and \
         `winnow score --run` load; default lr 2e-4) or every parameter (a Hugging Face folder; default lr 2e-5).
 
+        --task classify trains LlamaForSequenceClassification (every parameter, or with --lora-rank a LoRA \
+        adapter and the score head: a PEFT SEQ_CLS adapter folder; default lr 2e-4).
+
         With --init a BERT encoder and --lora-rank, trains a LoRA adapter (--lora-targets query,value,key,dense)         and the classifier beside it, the rest frozen (default lr 5e-4): the run is a PEFT SEQ_CLS adapter         folder that peft, `winnow eval` and `winnow score` load.
         """)
 
@@ -40,7 +43,6 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if let i = modelOptions.initFrom, ModelLoader.isCausalLM(URL(fileURLWithPath: i)) {
             guard !null else { throw ValidationError("--null is not available for decoders") }
-            if task == .classify && loraOptions.loraRank != nil { throw ValidationError("--lora-rank with --task classify is not available yet; --task classify trains every parameter") }
             try loraOptions.checkTargets(decoder: true)
             return
         }
@@ -130,13 +132,19 @@ struct TrainCommand: ParsableCommand {
         let maxLength = min(dataOptions.maxLength, model.config.maxPositionEmbeddings)
         let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.labelNames, maxLength: maxLength)
         var o = trainingFlags.options(maxLength: maxLength, pretrained: true)
-        if trainingFlags.learningRate == nil { o.learningRate = 2e-5 }
+        if trainingFlags.learningRate == nil { o.learningRate = loraOptions.loraRank != nil ? 2e-4 : 2e-5 }
         o.recordDynamics = !noDynamics
+        var what = "every parameter"
+        if var lora = loraOptions.config(decoder: true) {
+            lora.baseModel = base.standardizedFileURL.path
+            try model.addLoRA(lora, seed: trainingFlags.seed)
+            what = "LoRA r \(lora.rank) alpha \(lora.alpha) on \(lora.targets.map(\.rawValue).joined(separator: ",")) and the score head"
+        }
         let extra = ["tokenizer.json", "tokenizer_config.json"].map { tokenizerFolder.appendingPathComponent($0) }
             .filter { FileManager.default.fileExists(atPath: $0.path) }
         let runURL = URL(fileURLWithPath: out)
         printError("train: \(encoded.count) examples, labels [\(model.labelNames.joined(separator: ", "))], \(model.parameters.scalarCount) parameters, "
-                   + "LlamaForSequenceClassification, lr \(o.learningRate)")
+                   + "LlamaForSequenceClassification, \(what), lr \(o.learningRate)")
         let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: extra,
                                                     runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path, "init": base.path],
                                                     reporter: TerminalReporter(), resume: resume)

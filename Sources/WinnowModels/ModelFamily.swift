@@ -71,11 +71,15 @@ public protocol TrainableModel: AnyObject {
     func save(to folder: URL) throws
     /// The tensors training updates, by name; nil: every one (a LoRA adapter freezes the rest).
     var trainableTensors: ((String) -> Bool)? { get }
+    /// Zeroed gradient buffers for training (empty ones for tensors that get no gradient).
+    func gradientBuffers() -> ParameterStore
 }
 
 extension TrainableModel {
     /// Every tensor is trained.
     public var trainableTensors: ((String) -> Bool)? { nil }
+    /// A zero gradient for every tensor.
+    public func gradientBuffers() -> ParameterStore { parameters.zeros() }
 }
 
 /// A classifier that can be trained: parameters, a loss with gradients, the outputs of its last

@@ -14,7 +14,11 @@ public enum ModelLoader {
     public static func classifier(folder: URL, labels: [String]? = nil, base: URL? = nil) throws -> any SequenceClassifier {
         if isAdapter(folder) {
             // A PEFT adapter of a sequence classifier (SEQ_CLS): the base model's folder, then the adapter.
-            return try BertClassifier(adapter: folder, base: try adapterBase(folder, base: base), labels: labels)
+            let b = try adapterBase(folder, base: base)
+            if isCausalLM(b) || ["llama", "mistral", "qwen2"].contains(modelType(b) ?? "") {
+                return try LlamaForSequenceClassification(adapter: folder, base: b, labels: labels)
+            }
+            return try BertClassifier(adapter: folder, base: b, labels: labels)
         }
         switch modelType(folder) {
         case "llama", "mistral", "qwen2": return try LlamaForSequenceClassification(folder: folder, labels: labels)

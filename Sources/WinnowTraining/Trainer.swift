@@ -123,7 +123,7 @@ public struct Trainer: Sendable {
             try TrainingLoop.writeRunInfo(run: run, options: o, info: info)
         }
         let group = Distributed.parallel
-        var grads = model.parameters.zeros()
+        var grads = model.gradientBuffers()
         var order: (epoch: Int, indices: [Int]) = (-1, [])
         let start = Date()
         let hooks = TrainingLoop.Hooks(

@@ -264,9 +264,23 @@ import Testing
         #expect(eval.status == 0, "\(eval.stderr)")
         let metrics = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any]
         #expect(metrics["examples"] as? Int == 6 && (metrics["labels"] as? [String]) == ["other", "qa"], "\(eval.stdout)")
+        // A LoRA adapter with the score head beside it: a PEFT SEQ_CLS folder that scores and evaluates.
+        let adapter = dir.appendingPathComponent("lora")
         let lora = try CLI.run(["train", "--init", fx.appendingPathComponent("tied").path, "--task", "classify", "--lora-rank", "4",
-                                "--data", data.path, "--out", dir.appendingPathComponent("x").path])
-        #expect(lora.status != 0 && lora.stderr.contains("--lora-rank with --task classify"), "\(lora.stderr)")
+                                "--lora-targets", "q_proj,v_proj,down_proj", "--lora-dropout", "0.1", "--epochs", "3", "--batch-size", "2",
+                                "--max-length", "160", "--data", data.path, "--out", adapter.path])
+        #expect(lora.status == 0 && lora.stderr.contains("LoRA r 4 alpha 8.0 on q_proj,v_proj,down_proj and the score head"), "\(lora.stderr)")
+        let cfg = try JSONSerialization.jsonObject(with: Data(contentsOf: adapter.appendingPathComponent("adapter_config.json"))) as! [String: Any]
+        #expect(cfg["task_type"] as? String == "SEQ_CLS" && cfg["modules_to_save"] as? [String] == ["score"])
+        #expect(!FileManager.default.fileExists(atPath: adapter.appendingPathComponent("model.safetensors").path))
+        for (method, params) in [("grand", "lora"), ("el2n", "all"), ("forgetting", "all")] {
+            let out = dir.appendingPathComponent("lora-\(method).csv")
+            let s = try CLI.run(["score", method, "--run", adapter.path, "--data", data.path, "--max-length", "160", "--params", params, "--out", out.path])
+            #expect(s.status == 0, "\(method): \(s.stderr)")
+            #expect(try rows(out).count == 7)
+        }
+        let e = try CLI.run(["eval", "--run", adapter.path, "--data", data.path, "--max-length", "160", "--json"])
+        #expect(e.status == 0 && e.stdout.contains("\"accuracy\""), "\(e.stderr)")
     }
 
     @Test func anInterruptedDecoderRunResumesToTheSameAdapter() throws {

@@ -79,4 +79,56 @@ import Testing
         }
         expectClose(Array(g.values[(row * C)..<((row + 1) * C)]), fd, atol: 2e-3, rtol: 2e-2, "d z_0 / d embeds of example 1's token \(pos)")
     }
+
+    struct LoRAGolden: Decodable {
+        struct Example: Decodable { let loss: Double; let sq_norm: [String: Double] }
+        let logits: [[Double]]
+        let batch_loss: Double
+        let batch_grads: [String: [Float]]
+        let tensor_names: [String]
+        let examples: [Example]
+    }
+
+    /// A PEFT LoRA adapter of this classifier (r 4 on q, v and down_proj, B not zero, the score head saved
+    /// beside it and moved away from the base's) against peft (scripts/reference/make_llama_cls_lora_golden.py).
+    @Test func aPEFTAdapterOfTheClassifierMatchesPEFT() throws {
+        let golden = try JSONDecoder().decode(LoRAGolden.self, from: Data(contentsOf: Self.dir.appendingPathComponent("cls-lora-golden.json")))
+        let m = try #require(try ModelLoader.classifier(folder: Self.dir.appendingPathComponent("cls-lora")) as? LlamaForSequenceClassification)
+        #expect(m.labelNames == ["a", "b", "c"] && m.loraConfig?.taskType == "SEQ_CLS" && Set(m.loraConfig!.targets) == [.q, .v, .down])
+        #expect(m.parameters.names.filter(LlamaForSequenceClassification.isAdapterTensor).map { "base_model.model." + $0 }.sorted()
+                == golden.tensor_names.sorted())
+        let logits = m.inferenceLogits(batch)
+        for b in 0..<3 { for j in 0..<3 { #expect(abs(Double(logits[b, j]) - golden.logits[b][j]) <= 1e-4, "logit \(b),\(j)") } }
+        var grads = m.gradientBuffers()
+        let loss = m.lossAndGradients(batch, grads: &grads)
+        #expect(abs(loss - golden.batch_loss) <= 1e-5 * golden.batch_loss)
+        for (name, g) in grads.named {
+            if LlamaForSequenceClassification.isAdapterTensor(name) {
+                let want = try #require(golden.batch_grads["base_model.model." + name], "\(name)")
+                expectClose(g.values, want, atol: 1e-6, rtol: 1e-3, name)
+            } else {
+                #expect(g.count == 0, "\(name) is frozen and gets no gradient buffer")
+            }
+        }
+        for spec in ["lora", "all"] {
+            let sel = try ParameterSelection(try #require(ParameterSelection.Spec(parsing: spec)), layout: m.parameterLayout)
+            m.perExampleLossBackward(batch)
+            var norms = [Float](repeating: 0, count: 3)
+            m.gradientFactors(batch, selection: sel, space: .params).addNorms(into: &norms, scale: 1)
+            for b in 0..<3 {
+                let want = golden.examples[b].sq_norm[spec]!
+                #expect(abs(Double(norms[b]) - want) <= 2e-3 * want, "--params \(spec) example \(b): \(norms[b]) vs \(want)")
+            }
+        }
+        // Winnow writes PEFT's file back, tensor for tensor.
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("cls-lora-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        try m.saveAdapter(to: tmp, base: Self.dir.appendingPathComponent("cls").path)
+        let mine = try SafeTensorsFile(url: tmp.appendingPathComponent("adapter_model.safetensors"))
+        let peft = try SafeTensorsFile(url: Self.dir.appendingPathComponent("cls-lora/adapter_model.safetensors"))
+        #expect(mine.names.sorted() == peft.names.sorted())
+        for n in peft.names { #expect(try mine.tensor(n) == peft.tensor(n), "\(n)") }
+        let back = try #require(try ModelLoader.classifier(folder: tmp) as? LlamaForSequenceClassification)
+        #expect(back.inferenceLogits(batch).values == logits.values && back.labelNames == ["a", "b", "c"])
+    }
 }

@@ -107,3 +107,80 @@ extension LlamaForSequenceClassification: SequenceClassifier {
         return packRows(workspace.dInputsEmbeds.ptr, ld: config.hiddenSize, width: config.hiddenSize, batch: batch, lengths: workspace.lengths)
     }
 }
+
+extension LlamaForSequenceClassification {
+    /// Adds a LoRA adapter to the decoder's target modules (as `LlamaForCausalLM.addLoRA`), the `score`
+    /// head trained in full beside it (PEFT's SEQ_CLS layout: `modules_to_save` score).
+    ///
+    /// - Throws: `WinnowError.invalidOption` when the model has an adapter already or a target is not a
+    ///   decoder module.
+    public func addLoRA(_ lora: LoRAConfig, seed: UInt64) throws {
+        guard loraConfig == nil else { throw WinnowError.invalidOption(name: "lora", reason: "the model already has an adapter") }
+        if let m = lora.targets.first(where: { !LoRAModule.decoderModules.contains($0) }) {
+            throw WinnowError.invalidOption(name: "--lora-targets", reason:
+                "'\(m.rawValue)' is not a module of a Llama-family decoder (\(LoRAModule.decoderModules.map(\.rawValue).joined(separator: ", ")))")
+        }
+        decoder.addLoRA(lora, store: &parameters, seed: seed)
+        var c = lora
+        c.taskType = "SEQ_CLS"
+        c.modulesToSave = ["score"]
+        loraConfig = c
+    }
+
+    /// Whether `name` is trained when the model has an adapter: the adapter and the score head.
+    public static func isAdapterTensor(_ name: String) -> Bool { name.contains(".lora_") || name.hasPrefix("score.") }
+
+    /// The tensors training updates: every one without an adapter, else the adapter's and the head's.
+    public var trainableTensors: ((String) -> Bool)? {
+        guard loraConfig != nil else { return nil }
+        return { (name: String) -> Bool in LlamaForSequenceClassification.isAdapterTensor(name) }
+    }
+
+    /// Gradient buffers for training: every tensor's, or with an adapter only the trained ones' (the
+    /// frozen base gets empty buffers and no gradient).
+    public func gradientBuffers() -> ParameterStore {
+        loraConfig == nil ? parameters.zeros() : parameters.zeros(keeping: Self.isAdapterTensor)
+    }
+
+    /// Writes the adapter in PEFT's SEQ_CLS layout: `adapter_model.safetensors` (LoRA tensors and
+    /// `score.weight`, PEFT's names), `adapter_config.json` (modules_to_save score) and config.json with
+    /// the class names (which peft does not read), each written atomically.
+    ///
+    /// - Throws: `WinnowError.invalidOption` when the model has no adapter; errors of writing the files.
+    public func saveAdapter(to folder: URL, base: String) throws {
+        guard let lora = loraConfig else { throw WinnowError.invalidOption(name: "lora", reason: "the model has no LoRA adapter to save") }
+        try LlamaAdapterFiles.save(parameters, lora: lora, saved: { $0.hasPrefix("score.") }, to: folder, base: base)
+        try AtomicFile.write(JSONSerialization.data(withJSONObject: config.json(architecture: "LlamaForSequenceClassification"),
+                                                    options: [.prettyPrinted, .sortedKeys]),
+                             to: folder.appendingPathComponent("config.json"))
+    }
+
+    /// Loads a PEFT LoRA adapter of a sequence classifier onto this model: every target module's A and
+    /// B, and the score head when `modules_to_save` names it.
+    ///
+    /// - Throws: `WinnowError` naming the file and the key or tensor that is missing, unsupported or of the
+    ///   wrong shape.
+    public func loadAdapter(folder: URL) throws {
+        try LlamaAdapterFiles.load(folder: folder, savedModules: ["score"]) { lora in
+            try addLoRA(lora, seed: 0)
+            return (parameters.names, { self.parameters[$0].shape }, { i, t in self.parameters[i] = t })
+        }
+    }
+
+    /// A decoder classifier with the PEFT adapter in `adapter` on the model in `base` (a GGUF file's
+    /// folder or a Hugging Face folder). The class names come from the adapter folder's config.json
+    /// (Winnow writes one), else `labels`, else LABEL_0, LABEL_1, ... as many as its head has rows.
+    ///
+    /// - Throws: `WinnowError` naming the file, key or tensor at fault.
+    public convenience init(adapter: URL, base: URL, labels: [String]? = nil) throws {
+        var names = labels
+        let own = adapter.appendingPathComponent("config.json")
+        if FileManager.default.fileExists(atPath: own.path), let c = try? LlamaConfig(contentsOf: own), !c.labels.isEmpty { names = c.labels }
+        if names == nil, let e = (try? SafeTensorsFile(url: adapter.appendingPathComponent("adapter_model.safetensors")))?
+            .entry(LlamaForCausalLM.peftName("score.weight")), let rows = e.shape.first {
+            names = (0..<rows).map { "LABEL_\($0)" }
+        }
+        try self.init(folder: base, labels: names)
+        try loadAdapter(folder: adapter)
+    }
+}

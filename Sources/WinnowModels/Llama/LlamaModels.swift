@@ -174,8 +174,10 @@ public final class LlamaForSequenceClassification: ClassifierModel, @unchecked S
     public let config: LlamaConfig
     /// Every parameter under its Hugging Face name.
     public var parameters: ParameterStore
-    let decoder: LlamaDecoder
+    var decoder: LlamaDecoder
     let score: Int
+    /// The LoRA adapter's settings, nil without an adapter (`addLoRA`, `loadAdapter`).
+    public internal(set) var loraConfig: LoRAConfig?
     package let workspace = LlamaWorkspace()
     var pooledRows: [Int] = []
     /// Logits [B, L] of the last forward.
@@ -230,10 +232,13 @@ public final class LlamaForSequenceClassification: ClassifierModel, @unchecked S
     }
 
     /// Mean cross-entropy over the labelled rows (or the weighted sum with `weights` as dloss per row);
-    /// accumulates parameter gradients. Llama has no dropout, so `training` and `seed` change nothing.
+    /// accumulates parameter gradients (none for a tensor whose gradient in `grads` is empty: a frozen
+    /// base). Llama has no dropout: `training` and `seed` only drive a LoRA adapter's dropout.
     @discardableResult
     public func lossAndGradients(_ batch: Batch, grads: inout ParameterStore, training: Bool = false, seed: UInt64 = 0,
                                  weights: [Float]? = nil) -> Double {
+        workspace.loraTraining = training ? seed : nil      // LoRA dropout, the only dropout here
+        defer { workspace.loraTraining = nil }
         logits(batch)
         let B = batch.size, C = config.hiddenSize, L = config.labels.count, N = B * batch.length
         lastProbabilities.resize([B, L]); lastLosses.resize([B])
@@ -265,8 +270,10 @@ public final class LlamaForSequenceClassification: ClassifierModel, @unchecked S
         return labelled > 0 ? total / Double(labelled) : 0
     }
 
-    /// Writes config.json and model.safetensors (F32, Hugging Face names).
+    /// Writes config.json and model.safetensors (F32, Hugging Face names); with a LoRA adapter, the
+    /// adapter (`saveAdapter`, its base as the adapter's config names it) and config.json.
     public func save(to folder: URL) throws {
+        if let lora = loraConfig { return try saveAdapter(to: folder, base: lora.baseModel ?? "") }
         try LlamaWeights.save(parameters, config: config, architecture: "LlamaForSequenceClassification", to: folder)
     }
 }

@@ -146,8 +146,40 @@ extension LlamaForCausalLM {
     /// - Precondition: the model has no adapter yet.
     public func addLoRA(_ lora: LoRAConfig, seed: UInt64) {
         precondition(decoder.lora.isEmpty, "addLoRA: the model already has an adapter")
+        decoder.addLoRA(lora, store: &parameters, seed: seed)
+        var c = lora
+        c.taskType = "CAUSAL_LM"
+        loraConfig = c
+    }
+
+    /// Writes the adapter in PEFT's layout: `adapter_model.safetensors` (F32, PEFT's tensor names) and
+    /// `adapter_config.json` (peft_type LORA, r, lora_alpha, lora_dropout, target_modules, use_rslora,
+    /// bias none, task_type CAUSAL_LM, base_model_name_or_path `base`), each written atomically.
+    ///
+    /// - Throws: `WinnowError.invalidOption` when the model has no adapter; errors of writing the files.
+    public func saveAdapter(to folder: URL, base: String) throws {
+        guard let lora = loraConfig else { throw WinnowError.invalidOption(name: "lora", reason: "the model has no LoRA adapter to save") }
+        try LlamaAdapterFiles.save(parameters, lora: lora, saved: { _ in false }, to: folder, base: base)
+    }
+
+    /// Loads a PEFT LoRA adapter folder (`adapter_config.json`, `adapter_model.safetensors`) onto this
+    /// model: every target module of every layer must have its A and B, with this model's shapes.
+    ///
+    /// - Throws: `WinnowError` naming the file and the key or tensor that is missing, unsupported or of the
+    ///   wrong shape (an adapter made for another base model).
+    public func loadAdapter(folder: URL) throws {
+        try LlamaAdapterFiles.load(folder: folder, savedModules: []) { lora in
+            addLoRA(lora, seed: 0)
+            return (parameters.names, { self.parameters[$0].shape }, { i, t in self.parameters[i] = t })
+        }
+    }
+}
+
+extension LlamaDecoder {
+    /// Adds A [r, d_in] (uniform in +-1/sqrt(d_in) from `seed`) and B [d_out, r] (zero) to `store` for
+    /// every target module of every layer, and makes the passes use them.
+    mutating func addLoRA(_ lora: LoRAConfig, store: inout ParameterStore, seed: UInt64) {
         var rng = SeededGenerator(seed: seed, stream: "lora")
-        var store = parameters
         var perLayer: [[LoRAModule: (a: Int, b: Int)]] = []
         for i in 0..<config.numHiddenLayers {
             var mods: [LoRAModule: (a: Int, b: Int)] = [:]
@@ -162,64 +194,67 @@ extension LlamaForCausalLM {
             }
             perLayer.append(mods)
         }
-        parameters = store
-        decoder.lora = perLayer
-        decoder.loraScale = lora.scale
-        decoder.loraDropout = Float(lora.dropout)
-        loraConfig = lora
+        self.lora = perLayer
+        loraScale = lora.scale
+        loraDropout = Float(lora.dropout)
     }
+}
 
-    /// Writes the adapter in PEFT's layout: `adapter_model.safetensors` (F32, PEFT's tensor names) and
-    /// `adapter_config.json` (peft_type LORA, r, lora_alpha, lora_dropout, target_modules, use_rslora,
-    /// bias none, task_type CAUSAL_LM, base_model_name_or_path `base`), each written atomically.
-    ///
-    /// - Throws: `WinnowError.invalidOption` when the model has no adapter; errors of writing the files.
-    public func saveAdapter(to folder: URL, base: String) throws {
-        guard let lora = loraConfig else { throw WinnowError.invalidOption(name: "lora", reason: "the model has no LoRA adapter to save") }
+/// PEFT adapter files of a Llama-family model (a causal LM's, or a sequence classifier's with its
+/// `score` head in `modules_to_save`).
+enum LlamaAdapterFiles {
+    /// Writes `adapter_model.safetensors` (the LoRA tensors and those `saved` names, PEFT's names) and
+    /// `adapter_config.json` (the config's task type and modules_to_save), each atomically.
+    static func save(_ parameters: ParameterStore, lora: LoRAConfig, saved: (String) -> Bool, to folder: URL, base: String) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let tensors = parameters.names.enumerated().filter { $0.element.contains(".lora_") }.map { (Self.peftName($0.element), parameters[$0.offset]) }
+        let tensors = parameters.names.enumerated().filter { $0.element.contains(".lora_") || saved($0.element) }
+            .map { (LlamaForCausalLM.peftName($0.element), parameters[$0.offset]) }
         try SafeTensorsFile.write(tensors, to: folder.appendingPathComponent("adapter_model.safetensors"))
-        var config = lora
-        config.taskType = "CAUSAL_LM"
-        try config.writePEFTConfig(to: folder.appendingPathComponent("adapter_config.json"), base: base)
+        try lora.writePEFTConfig(to: folder.appendingPathComponent("adapter_config.json"), base: base)
     }
 
-    /// Loads a PEFT LoRA adapter folder (`adapter_config.json`, `adapter_model.safetensors`) onto this
-    /// model: every target module of every layer must have its A and B, with this model's shapes.
+    /// Reads the adapter in `folder`: checks its config (decoder targets; modules_to_save among
+    /// `savedModules`), lets `attach` add the adapter to the model (returning the model's tensor names,
+    /// shapes and a setter), then copies every LoRA tensor and every tensor of a saved module.
     ///
-    /// - Throws: `WinnowError` naming the file and the key or tensor that is missing, unsupported or of the
-    ///   wrong shape (an adapter made for another base model).
-    public func loadAdapter(folder: URL) throws {
+    /// - Throws: `WinnowError` naming the file and the key or tensor that is missing, unsupported or of
+    ///   the wrong shape.
+    static func load(folder: URL, savedModules: [String],
+                     attach: (LoRAConfig) throws -> (names: [String], shape: (Int) -> [Int], set: (Int, Tensor) -> Void)) throws {
         let configURL = folder.appendingPathComponent("adapter_config.json")
         let lora = try LoRAConfig(contentsOf: configURL)
         if let m = lora.targets.first(where: { !LoRAModule.decoderModules.contains($0) }) {
             throw WinnowError.invalidFile(path: configURL.path, line: nil, reason:
                 "key 'target_modules': '\(m.rawValue)' is not a module of a Llama-family decoder (\(LoRAModule.decoderModules.map(\.rawValue).joined(separator: ", ")))")
         }
-        if !lora.modulesToSave.isEmpty {
-            throw WinnowError.invalidFile(path: configURL.path, line: nil, reason: "key 'modules_to_save': is not supported for a decoder")
+        // PEFT lists both heads it knows for a sequence classifier (classifier, score); a Llama has `score`.
+        let accepted = savedModules.isEmpty ? [] : savedModules + ["classifier"]
+        if let m = lora.modulesToSave.first(where: { !accepted.contains($0) }) {
+            throw WinnowError.invalidFile(path: configURL.path, line: nil, reason: savedModules.isEmpty
+                ? "key 'modules_to_save': is not supported for a causal language model" : "key 'modules_to_save': '\(m)' is not supported (only the head, score)")
         }
         let file = folder.appendingPathComponent("adapter_model.safetensors")
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw WinnowError.missingFile(path: file.path, reason: "no adapter_model.safetensors (Winnow never reads pickled adapter_model.bin)")
         }
         let st = try SafeTensorsFile(url: file)
-        addLoRA(lora, seed: 0)
+        let saved = savedModules.filter { lora.modulesToSave.contains($0) }
+        let (names, shape, set) = try attach(lora)
         var known = Set<String>()
-        for name in parameters.names where name.contains(".lora_") {
-            let stored = Self.peftName(name)
+        for (i, name) in names.enumerated() where name.contains(".lora_") || saved.contains(where: { name.hasPrefix($0 + ".") }) {
+            let stored = LlamaForCausalLM.peftName(name)
             known.insert(stored)
             guard let e = st.entry(stored) else {
-                throw WinnowError.invalidTensor(path: file.path, tensor: stored, reason: "missing: adapter_config.json targets \(lora.targets.map(\.rawValue).joined(separator: ", ")) in every layer")
+                throw WinnowError.invalidTensor(path: file.path, tensor: stored, reason: name.contains(".lora_")
+                    ? "missing: adapter_config.json targets \(lora.targets.map(\.rawValue).joined(separator: ", ")) in every layer"
+                    : "missing: adapter_config.json saves this module (modules_to_save)")
             }
-            let want = parameters[name]!.shape
+            let want = shape(i)
             guard e.shape == want else {
                 throw WinnowError.invalidTensor(path: file.path, tensor: stored, reason:
                     "shape \(e.shape), but this base model needs \(want) (r \(lora.rank)): the adapter was made for another base model")
             }
-            let t = try st.tensor(e)
-            let i = parameters.index(of: name)!
-            parameters[i].withUnsafeMutableBufferPointer { dst in t.withUnsafeBufferPointer { src in _ = dst.update(fromContentsOf: src) } }
+            set(i, try st.tensor(e))
         }
         if let extra = st.names.first(where: { !known.contains($0) }) {
             throw WinnowError.invalidTensor(path: file.path, tensor: extra, reason: "is not a LoRA tensor of this model's target modules (\(lora.targets.map(\.rawValue).joined(separator: ", ")))")

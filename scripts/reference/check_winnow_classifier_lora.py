@@ -1,7 +1,8 @@
-"""Loads a LoRA adapter of a BERT classifier written by `winnow train --init ENCODER --lora-rank R` with peft
-and prints each example's cross-entropy beside Winnow's `winnow score loss` of the same run (run by hand).
+"""Loads a LoRA adapter of a classifier written by `winnow train --init MODEL --lora-rank R` (a BERT encoder,
+or a decoder with --task classify) with peft and prints each example's cross-entropy beside Winnow's
+`winnow score loss` of the same run (run by hand).
 
-    /tmp/tv/bin/python scripts/reference/check_winnow_bert_lora.py RUN DATA.jsonl WINNOW_LOSS.csv [--max-length N]
+    /tmp/tv/bin/python scripts/reference/check_winnow_classifier_lora.py RUN DATA.jsonl WINNOW_LOSS.csv [--max-length N]
 
 The class names come from RUN/config.json (Winnow writes it beside the adapter); the base model is the
 adapter's base_model_name_or_path, with a fresh head that the adapter's saved classifier replaces.

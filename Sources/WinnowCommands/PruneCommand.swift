@@ -20,12 +20,14 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Scores file from `winnow score` (CSV or JSONL).") var scores: String
     @Option(help: "The data file the scores were computed on.") var data: String
     @Option(help: "Fraction of examples to keep, in [0, 1].") var keep: Double
-    @Option(help: "Which examples to prefer.") var select: SelectionOptions.Preference = SelectionOptions(keep: 1).preference
+    @Option(help: "Which examples to prefer: easy (the default: prune the hardest), hard, or random. Easy with top-k and forgetting scores is the best-supported setting measured here (MiniLM, keep 0.5, 3 seeds: SNLI-20k 78.15 % vs random 77.53 %, Rotten Tomatoes 81.17 % vs 81.00 %; no setting tried beat random by a point; keeping the hardest with top-k lost 7-26 points on SNLI; README \"Choosing a selection setting\"). Influence toward a target set (tracin --aggregate) takes hard.")
+    var select: SelectionOptions.Preference = SelectionOptions(keep: 1).preference
     @Option(help: "How to choose among them.") var sampling: SelectionOptions.Sampling = SelectionOptions(keep: 1).sampling
     @Option(help: "Softmax temperature.") var temperature: Double = SelectionOptions(keep: 1).temperature
     @Option(help: "Stratified: fraction of the hardest examples dropped first.") var beta: Double = SelectionOptions(keep: 1).beta
     @Option(help: "Stratified: number of equal-width score bins.") var bins: Int = SelectionOptions(keep: 1).bins
-    @Option(help: "Score normalisation before selecting.") var normalize: Normalization = SelectionOptions(keep: 1).normalization
+    @Option(help: "Score normalisation before selecting: dataset z-scores (the default; top-k ranks as the raw scores do), class (z-scores within each label: keeps an imbalanced set's class mix), or none.")
+    var normalize: Normalization = SelectionOptions(keep: 1).normalization
     @Option(help: "Seed of the sampling.") var seed: UInt64 = SelectionOptions(keep: 1).seed
     @Option(help: "Output file (written atomically).") var out: String?
     @Flag(help: "Print the summary only; write nothing.") var dryRun = false

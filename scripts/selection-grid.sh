@@ -9,6 +9,7 @@
 # z-scores, retrains with seeds 0..2 and is evaluated on the test file.
 #
 # Usage: scripts/selection-grid.sh snli|rotten-tomatoes [KEEP...]   (default: 0.5 0.3 1.0; 1.0 = full data)
+# ROWS_ONLY=random,forgetting-easy-top (row names, comma-separated) runs those rows alone.
 # At keep 0.5 the RECIPES below run after the table's rows: drop-the-noisiest-then-random selections.
 # Writes OUT/results.csv (row,keep,seed,accuracy,macro_f1,examples), one line per finished retraining,
 # and prints mean ± sample std per row. Rerun to resume: finished retrainings are skipped. A retraining
@@ -95,6 +96,7 @@ run_rows() {   # run_rows KEEP ROW...
     for seed in $(seq 0 $((SEEDS - 1))); do
         for row in "$@"; do
             read -r name scores select sampling extra <<< "$row"
+            [ -n "${ROWS_ONLY:-}" ] && [[ ",$ROWS_ONLY," != *",$name,"* ]] && continue
             done_already "$name" "$k" "$seed" && continue
             subset=$OUT/subsets/$name-k$k-s$seed.jsonl
             if [ "$name" = random ]; then

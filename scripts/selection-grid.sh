@@ -4,13 +4,16 @@
 # with a fresh head, AdamW lr 5e-5, batch 32, max length 64, 10 % warm-up then linear decay, 2 epochs.
 #   snli:            the first 20,000 pairs of data/snli/train.jsonl (already shuffled with
 #                    random.Random(0) by scripts/fetch-data.sh snli), tested on the 9,824 official pairs;
-#   rotten-tomatoes: data/rotten-tomatoes/{train,test}.jsonl (10,246 / 2,562 reviews).
-# Scores come from one full run (seed 0, 4 evenly spaced checkpoints); each row prunes with dataset
-# z-scores, retrains with seeds 0..2 and is evaluated on the test file.
+#   rotten-tomatoes: data/rotten-tomatoes/{train,test}.jsonl (10,246 / 2,562 reviews);
+#   crowdflower:     data/crowdflower/train-12k.jsonl and test.jsonl (12,000 / 7,632 tweets, 3 classes).
+# Scores come from one full run (seed 0, 8 evenly spaced checkpoints; the scores of the table read the
+# 4 evenly spaced ones among them, 2nd, 4th, 6th and 8th); each row prunes with dataset z-scores,
+# retrains with seeds 0..2 and is evaluated on the test file.
 #
-# Usage: scripts/selection-grid.sh snli|rotten-tomatoes [KEEP...]   (default: 0.5 0.3 1.0; 1.0 = full data)
+# Usage: scripts/selection-grid.sh snli|rotten-tomatoes|crowdflower [KEEP...]   (default: 0.5 0.3 1.0; 1.0 = full data)
 # ROWS_ONLY=random,forgetting-easy-top (row names, comma-separated) runs those rows alone.
-# At keep 0.5 the RECIPES below run after the table's rows: drop-the-noisiest-then-random selections.
+# At keep 0.5 the RECIPES below run after the table's rows: drop-the-noisiest-then-random selections,
+# then VoG from 2 and from 8 checkpoints (the seed paper's open question on the number of checkpoints).
 # Writes OUT/results.csv (row,keep,seed,accuracy,macro_f1,examples), one line per finished retraining,
 # and prints mean ± sample std per row. Rerun to resume: finished retrainings are skipped. A retraining
 # at keep 0.5 takes about 3 minutes on 2 cores for SNLI, 1.5 for Rotten Tomatoes.
@@ -18,12 +21,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${W:-.build/release/winnow}
 SEEDS=${SEEDS:-3}
-DATASET=${1:?usage: scripts/selection-grid.sh snli|rotten-tomatoes [KEEP...]}
+DATASET=${1:?usage: scripts/selection-grid.sh snli|rotten-tomatoes|crowdflower [KEEP...]}
 shift
 case $DATASET in
     snli) OUT=${OUT:-runs/snli}; TEST=data/snli/test.jsonl; SOURCE=data/snli/train.jsonl; LIMIT=20000; TRAIN=$OUT/train20k.jsonl ;;
     rotten-tomatoes) OUT=${OUT:-runs/rt-minilm}; TEST=data/rotten-tomatoes/test.jsonl; SOURCE=data/rotten-tomatoes/train.jsonl; LIMIT=; TRAIN=$OUT/train.jsonl ;;
-    *) echo "selection-grid: unknown data set '$DATASET' (snli, rotten-tomatoes)" >&2; exit 2 ;;
+    crowdflower) OUT=${OUT:-runs/cf-minilm}; TEST=data/crowdflower/test.jsonl; SOURCE=data/crowdflower/train-12k.jsonl; LIMIT=; TRAIN=$OUT/train.jsonl ;;
+    *) echo "selection-grid: unknown data set '$DATASET' (snli, rotten-tomatoes, crowdflower)" >&2; exit 2 ;;
 esac
 HP=(--init models/minilm --epochs 2 --lr 5e-5 --batch-size 32 --max-length 64)
 
@@ -35,22 +39,26 @@ if [ ! -f "$TRAIN" ]; then
     mv "$TRAIN.tmp" "$TRAIN"
 fi
 
-# The scoring run (seed 0, 4 checkpoints, dynamics); it is also the full-data row of seed 0.
+# The scoring run (seed 0, 8 checkpoints, dynamics); it is also the full-data row of seed 0.
 if [ ! -f "$OUT/full/trainer_state.json" ]; then
     rm -rf "$OUT/full.partial"
-    $W train --data "$TRAIN" "${HP[@]}" --checkpoints 4 --seed 0 --out "$OUT/full.partial"
+    $W train --data "$TRAIN" "${HP[@]}" --checkpoints 8 --seed 0 --out "$OUT/full.partial"
     mv "$OUT/full.partial" "$OUT/full"
 fi
+STEPS=($(ls -d "$OUT"/full/checkpoint-* | sed 's/.*checkpoint-//' | sort -n))
+[ ${#STEPS[@]} = 8 ] || { echo "selection-grid: $OUT/full has ${#STEPS[@]} checkpoints, not 8; remove it to rerun" >&2; exit 1; }
+CK4=${STEPS[1]},${STEPS[3]},${STEPS[5]},${STEPS[7]}   # the 4 evenly spaced checkpoints
+CK2=${STEPS[3]},${STEPS[7]}
+CK8=$(IFS=,; echo "${STEPS[*]}")
 score() {   # score NAME METHOD [ARGS...]
     local name=$1 method=$2; shift 2
     [ -f "$OUT/scores/$name.csv" ] || $W score "$method" --run "$OUT/full" --data "$TRAIN" --max-length 64 "$@" --out "$OUT/scores/$name.csv"
 }
 score forgetting forgetting
 score aum aum
-score vog vog
+score vog vog --checkpoints "$CK4"
 # EL2N at the end of epoch 1: the second of the 4 checkpoints.
-EPOCH1=$(ls -d "$OUT"/full/checkpoint-* | sed 's/.*checkpoint-//' | sort -n | sed -n 2p)
-score el2n-epoch1 el2n --checkpoints "$EPOCH1"
+score el2n-epoch1 el2n --checkpoints "${STEPS[3]}"
 
 # Rows: NAME SCORE SELECT SAMPLING [PRUNE ARGS] (every row normalises with dataset z-scores). ROWS are
 # the reference's table; RECIPES (keep 0.5 only, after the table) drop the hardest fraction by a score
@@ -60,6 +68,10 @@ RECIPES=(
     "el2n-epoch1-drop10-random el2n-epoch1 hard stratified --beta 0.1 --bins 1"
     "forgetting-drop10-random forgetting hard stratified --beta 0.1 --bins 1"
     "aum-drop20-random aum hard stratified --beta 0.2 --bins 1"
+)
+VOG_CHECKPOINTS=(
+    "vog-2ck-hard-softmax vog-2ck hard softmax"
+    "vog-8ck-hard-softmax vog-8ck hard softmax"
 )
 ROWS=(
     "random - random top"
@@ -90,13 +102,14 @@ retrain() {   # retrain ROW KEEP SEED DATA
     rm -rf "$run"
 }
 
+wanted() { [ -z "${ROWS_ONLY:-}" ] || [[ ",$ROWS_ONLY," == *",$1,"* ]]; }
 run_rows() {   # run_rows KEEP ROW...
     local k=$1 seed row name scores select sampling extra subset
     shift
     for seed in $(seq 0 $((SEEDS - 1))); do
         for row in "$@"; do
             read -r name scores select sampling extra <<< "$row"
-            [ -n "${ROWS_ONLY:-}" ] && [[ ",$ROWS_ONLY," != *",$name,"* ]] && continue
+            wanted "$name" || continue
             done_already "$name" "$k" "$seed" && continue
             subset=$OUT/subsets/$name-k$k-s$seed.jsonl
             if [ "$name" = random ]; then
@@ -121,7 +134,14 @@ for keep in "${@:-0.5 0.3 1.0}"; do
         continue
     fi
     run_rows "$k" "${ROWS[@]}"
-    [ "$k" = 0.5 ] && run_rows "$k" "${RECIPES[@]}"
+    if [ "$k" = 0.5 ]; then
+        run_rows "$k" "${RECIPES[@]}"
+        if wanted vog-2ck-hard-softmax || wanted vog-8ck-hard-softmax; then
+            score vog-2ck vog --checkpoints "$CK2"
+            score vog-8ck vog --checkpoints "$CK8"
+            run_rows "$k" "${VOG_CHECKPOINTS[@]}"
+        fi
+    fi
   done
 done
 

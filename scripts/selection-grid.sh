@@ -50,15 +50,21 @@ STEPS=($(ls -d "$OUT"/full/checkpoint-* | sed 's/.*checkpoint-//' | sort -n))
 CK4=${STEPS[1]},${STEPS[3]},${STEPS[5]},${STEPS[7]}   # the 4 evenly spaced checkpoints
 CK2=${STEPS[3]},${STEPS[7]}
 CK8=$(IFS=,; echo "${STEPS[*]}")
-score() {   # score NAME METHOD [ARGS...]
-    local name=$1 method=$2; shift 2
-    [ -f "$OUT/scores/$name.csv" ] || $W score "$method" --run "$OUT/full" --data "$TRAIN" --max-length 64 "$@" --out "$OUT/scores/$name.csv"
+# Each score file is made when a row first needs it (the 4 evenly spaced checkpoints for VoG unless
+# named; EL2N at the end of epoch 1, the 4th of the 8 checkpoints).
+score() {   # score NAME
+    local name=$1 args
+    [ -f "$OUT/scores/$name.csv" ] && return
+    case $name in
+        forgetting|aum) args=("$name") ;;
+        vog) args=(vog --checkpoints "$CK4") ;;
+        vog-2ck) args=(vog --checkpoints "$CK2") ;;
+        vog-8ck) args=(vog --checkpoints "$CK8") ;;
+        el2n-epoch1) args=(el2n --checkpoints "${STEPS[3]}") ;;
+        *) echo "selection-grid: no score named $name" >&2; exit 2 ;;
+    esac
+    $W score "${args[@]}" --run "$OUT/full" --data "$TRAIN" --max-length 64 --out "$OUT/scores/$name.csv"
 }
-score forgetting forgetting
-score aum aum
-score vog vog --checkpoints "$CK4"
-# EL2N at the end of epoch 1: the second of the 4 checkpoints.
-score el2n-epoch1 el2n --checkpoints "${STEPS[3]}"
 
 # Rows: NAME SCORE SELECT SAMPLING [PRUNE ARGS] (every row normalises with dataset z-scores). ROWS are
 # the reference's table; RECIPES (keep 0.5 only, after the table) drop the hardest fraction by a score
@@ -113,8 +119,10 @@ run_rows() {   # run_rows KEEP ROW...
             done_already "$name" "$k" "$seed" && continue
             subset=$OUT/subsets/$name-k$k-s$seed.jsonl
             if [ "$name" = random ]; then
+                score forgetting
                 $W prune --scores "$OUT/scores/forgetting.csv" --data "$TRAIN" --keep "$k" --select random --seed "$seed" --out "$subset"
             else
+                score "$scores"
                 # shellcheck disable=SC2086
                 $W prune --scores "$OUT/scores/$scores.csv" --data "$TRAIN" --keep "$k" --select "$select" \
                     --sampling "$sampling" --normalize dataset --seed "$seed" $extra --out "$subset"
@@ -136,11 +144,7 @@ for keep in "${@:-0.5 0.3 1.0}"; do
     run_rows "$k" "${ROWS[@]}"
     if [ "$k" = 0.5 ]; then
         run_rows "$k" "${RECIPES[@]}"
-        if wanted vog-2ck-hard-softmax || wanted vog-8ck-hard-softmax; then
-            score vog-2ck vog --checkpoints "$CK2"
-            score vog-8ck vog --checkpoints "$CK8"
-            run_rows "$k" "${VOG_CHECKPOINTS[@]}"
-        fi
+        run_rows "$k" "${VOG_CHECKPOINTS[@]}"
     fi
   done
 done

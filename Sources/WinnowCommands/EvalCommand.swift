@@ -17,9 +17,17 @@ struct EvalCommand: ParsableCommand {
         let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: true, label: "eval", precision: precision)
         let names = r.labelNames
         let m = ClassificationMetrics(labels: r.labels, predictions: r.predictions, classes: names.count)
+        // A model that predicts one class for nearly everything, or does no better than the majority label,
+        // learned nothing: say so on stderr whatever the output format.
+        let check = LearningCheck(labels: r.labels, predictions: r.predictions, labelNames: names)
+        if check.learnedNothing {
+            printError("winnow: WARNING: this model learned nothing on \(dataOptions.data): it \(check.description)")
+        }
         if json {
             let obj: [String: Any] = ["accuracy": m.accuracy, "macro_f1": m.macroF1, "examples": r.labels.count,
                                       "labels": names, "confusion": m.confusion,
+                                      "largest_predicted_share": check.dominantShare, "majority_rate": check.majorityRate,
+                                      "learned_nothing": check.learnedNothing,
                                       "per_class": names.indices.map { ["label": names[$0], "precision": m.precision[$0], "recall": m.recall[$0], "f1": m.f1[$0], "support": m.support[$0]] }]
             print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
             return
@@ -27,6 +35,7 @@ struct EvalCommand: ParsableCommand {
         print("examples: \(r.labels.count)")
         print("accuracy: \(formatPercent(m.accuracy))")
         print("macro-F1: \(formatPercent(m.macroF1))")
+        print("learned:  " + (check.learnedNothing ? "NOTHING (\(check.description))" : "yes (\(check.description))"))
         let w = max(8, names.map(\.count).max() ?? 0)
         print("\n" + "label".padding(toLength: w, withPad: " ", startingAt: 0) + "  precision  recall     f1  support")
         for (i, n) in names.enumerated() {

@@ -217,5 +217,16 @@ import Testing
         let good = try CLI.run(["score", "el2n", "--run", CLI.tiny.appendingPathComponent("run").path, "--data",
                                 CLI.tiny.appendingPathComponent("train.jsonl").path, "--max-length", "32", "--out", dir.appendingPathComponent("g.csv").path])
         #expect(good.status == 0 && !good.stderr.contains("learned nothing"), "\(good.stderr)")
+        // eval says it too: a warning on stderr and learned_nothing in its JSON; the good run gets neither.
+        func eval(_ run: URL) throws -> (CLIResult, [String: Any]) {
+            let e = try CLI.run(["eval", "--run", run.path, "--data", CLI.tiny.appendingPathComponent("test.jsonl").path, "--max-length", "32", "--json"])
+            return (e, (try? JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any]) ?? [:])
+        }
+        let (bad, badJSON) = try eval(dir.appendingPathComponent("b/full"))
+        #expect(bad.status == 0 && bad.stderr.contains("WARNING: this model learned nothing"), "\(bad.stderr)")
+        #expect(badJSON["learned_nothing"] as? Bool == true, "\(bad.stdout)")
+        let (fine, fineJSON) = try eval(CLI.tiny.appendingPathComponent("run"))
+        #expect(fine.status == 0 && !fine.stderr.contains("learned nothing"), "\(fine.stderr)")
+        #expect(fineJSON["learned_nothing"] as? Bool == false && (fineJSON["largest_predicted_share"] as? Double ?? 1) < 0.95, "\(fine.stdout)")
     }
 }

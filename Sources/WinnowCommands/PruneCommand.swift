@@ -57,6 +57,13 @@ struct PruneCommand: ParsableCommand {
         for l in before.keys.sorted() {
             print(l.padding(toLength: w, withPad: " ", startingAt: 0) + String(format: " %8d %8d", before[l]!, after[l] ?? 0))
         }
+        let shifts = r.classMixShifts()
+        if !shifts.isEmpty {
+            let what = shifts.map { String(format: "%@ %.1f %% -> %.1f %%", $0.label, 100 * $0.before, 100 * $0.after) }.joined(separator: ", ")
+            print("note: the kept examples shift the class mix (\(what)); retraining on subsets skewed like this was unstable "
+                  + "on SNLI (one subset gave 35-62 % over training seeds; README \"Choosing a selection setting\"). "
+                  + "--normalize class keeps each label's share closer.")
+        }
         guard !dryRun, let out else { return }
         printError("prune: wrote \(r.keptLines.count) lines to \(out)")
     }

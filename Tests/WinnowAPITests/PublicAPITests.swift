@@ -61,6 +61,19 @@ final class RecordingReporter: ProgressReporter, @unchecked Sendable {
         for line in summary.keptLines { #expect(r.scores[r.table.lines.firstIndex(of: line)!] <= threshold) }
     }
 
+    @Test func classMixShiftsNameTheLabelsWhoseShareMoved() {
+        let s = Pruning.Summary(keptLines: [], scored: 300, budget: 100, before: ["a": 100, "b": 100, "c": 100],
+                                after: ["a": 55, "b": 30, "c": 15])
+        let shifts = s.classMixShifts()   // a: 1/3 -> 0.55 (x1.65), b: 1/3 -> 0.3 (x0.9), c: 1/3 -> 0.15 (x0.45)
+        #expect(shifts.map(\.label) == ["a", "c"])
+        #expect(abs(shifts[0].before - 1.0 / 3) < 1e-12 && abs(shifts[0].after - 0.55) < 1e-12)
+        #expect(abs(shifts[1].after - 0.15) < 1e-12)
+        // A label with nothing kept is a shift; an even subset or a single label is not.
+        #expect(Pruning.Summary(keptLines: [], scored: 4, budget: 2, before: ["a": 2, "b": 2], after: ["a": 2]).classMixShifts().map(\.label) == ["a", "b"])
+        #expect(Pruning.Summary(keptLines: [], scored: 4, budget: 2, before: ["a": 2, "b": 2], after: ["a": 1, "b": 1]).classMixShifts().isEmpty)
+        #expect(Pruning.Summary(keptLines: [], scored: 4, budget: 2, before: ["": 4], after: ["": 2]).classMixShifts().isEmpty)
+    }
+
     @Test func theLibraryReportsOnlyToTheReporterItIsGiven() throws {
         let reporter = RecordingReporter()
         var o = ScoreOptions()

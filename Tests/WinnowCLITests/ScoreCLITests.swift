@@ -375,6 +375,21 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dry.path))
     }
 
+    @Test func aSubsetThatShiftsTheClassMixGetsANote() throws {
+        let dir = try CLI.tempDir("prune-mix")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("d.jsonl"), scores = dir.appendingPathComponent("s.csv")
+        try (1...4).map { "{\"text\": \"t\($0)\", \"label\": \"\($0 <= 2 ? "pos" : "neg")\"}" }.joined(separator: "\n")
+            .write(to: data, atomically: true, encoding: .utf8)
+        try "index,line,id,label,score\n0,1,,pos,0.9\n1,2,,pos,0.8\n2,3,,neg,0.2\n3,4,,neg,0.1\n".write(to: scores, atomically: true, encoding: .utf8)
+        // The hardest half is all 'pos': the note names both labels' shares.
+        let skewed = try CLI.run(["prune", "--scores", scores.path, "--data", data.path, "--keep", "0.5", "--select", "hard", "--dry-run"])
+        #expect(skewed.status == 0 && skewed.stdout.contains("note: the kept examples shift the class mix (neg 50.0 % -> 0.0 %, pos 50.0 % -> 100.0 %)"), "\(skewed.stdout)")
+        // Class z-scores keep one of each: no note.
+        let even = try CLI.run(["prune", "--scores", scores.path, "--data", data.path, "--keep", "0.5", "--select", "hard", "--normalize", "class", "--dry-run"])
+        #expect(even.status == 0 && even.stdout.contains("kept 2 of 4") && !even.stdout.contains("class mix"), "\(even.stdout)")
+    }
+
     @Test func scoresFromAnotherFileAreRefused() throws {
         let dir = try CLI.tempDir("prune-bad")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -20,7 +20,7 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Scores file from `winnow score` (CSV or JSONL).") var scores: String
     @Option(help: "The data file the scores were computed on.") var data: String
     @Option(help: "Fraction of examples to keep, in [0, 1].") var keep: Double
-    @Option(help: "Which examples to prefer: easy (the default: prune the hardest), hard, or random. Easy with top-k and forgetting scores is the best-supported setting measured here (MiniLM, keep 0.5, 3 seeds: SNLI-20k 78.15 % vs random 77.53 %, Rotten Tomatoes 81.17 % vs 81.00 %; no setting tried beat random by a point; at keep 0.3 on SNLI-20k 77.04 % vs 74.78 %; keeping the hardest with top-k lost 7-26 points on SNLI; README \"Choosing a selection setting\"). Influence toward a target set (tracin --aggregate) takes hard.")
+    @Option(help: "Which examples to prefer: easy (the default: prune the hardest), hard, or random. Easy with top-k and forgetting scores is the best-supported setting measured here (MiniLM, keep 0.5, 3 seeds: SNLI-20k 78.15 % vs random 77.53 %, Rotten Tomatoes 81.17 % vs 81.00 %; no setting tried beat random by a point; on SNLI-20k at keep 0.3 77.04 % vs 74.78 %, at keep 0.7 78.98 % vs 78.83 %; keeping the hardest with top-k lost 7-26 points on SNLI; README \"Choosing a selection setting\"). Influence toward a target set (tracin --aggregate) takes hard.")
     var select: SelectionOptions.Preference = SelectionOptions(keep: 1).preference
     @Option(help: "How to choose among them.") var sampling: SelectionOptions.Sampling = SelectionOptions(keep: 1).sampling
     @Option(help: "Softmax temperature.") var temperature: Double = SelectionOptions(keep: 1).temperature

@@ -13,7 +13,8 @@
 # Usage: scripts/selection-grid.sh snli|rotten-tomatoes|crowdflower [KEEP...]   (default: 0.5 0.3 1.0; 1.0 = full data)
 # ROWS_ONLY=random,forgetting-easy-top (row names, comma-separated) runs those rows alone.
 # At keep 0.5 the RECIPES below run after the table's rows: drop-the-noisiest-then-random selections,
-# then VoG from 2 and from 8 checkpoints (the seed paper's open question on the number of checkpoints).
+# then VoG from 2 and from 8 checkpoints (the seed paper's open question on the number of checkpoints);
+# on CrowdFlower, then the easiest half by VoG, EL2N and forgetting with dataset and with class z-scores.
 # Writes OUT/results.csv (row,keep,seed,accuracy,macro_f1,examples,learned_nothing), one line per finished
 # retraining (learned_nothing: `winnow eval` found one class in >= 95 % of the test predictions, or accuracy
 # within a point of the majority rate), and prints mean ± sample std per row, naming such retrainings. Rerun to resume: finished retrainings are skipped. A retraining
@@ -67,7 +68,8 @@ score() {   # score NAME
     $W score "${args[@]}" --run "$OUT/full" --data "$TRAIN" --max-length 64 --out "$OUT/scores/$name.csv"
 }
 
-# Rows: NAME SCORE SELECT SAMPLING [PRUNE ARGS] (every row normalises with dataset z-scores). ROWS are
+# Rows: NAME SCORE SELECT SAMPLING [PRUNE ARGS] (a row normalises with dataset z-scores unless its PRUNE ARGS
+# name --normalize). ROWS are
 # the reference's table; RECIPES (keep 0.5 only, after the table) drop the hardest fraction by a score
 # (the likely mislabelled) and sample the rest uniformly (--sampling stratified --bins 1).
 RECIPES=(
@@ -75,6 +77,15 @@ RECIPES=(
     "el2n-epoch1-drop10-random el2n-epoch1 hard stratified --beta 0.1 --bins 1"
     "forgetting-drop10-random forgetting hard stratified --beta 0.1 --bins 1"
     "aum-drop20-random aum hard stratified --beta 0.2 --bins 1"
+)
+# Class against dataset normalisation (the seed paper's check on an imbalanced set; CrowdFlower, keep 0.5):
+# keep the easiest half by each score, with dataset and with class z-scores.
+NORMALISATION=(
+    "vog-easy-top vog easy top"
+    "vog-easy-top-class vog easy top --normalize class"
+    "el2n-epoch1-easy-top el2n-epoch1 easy top"
+    "el2n-epoch1-easy-top-class el2n-epoch1 easy top --normalize class"
+    "forgetting-easy-top-class forgetting easy top --normalize class"
 )
 VOG_CHECKPOINTS=(
     "vog-2ck-hard-softmax vog-2ck hard softmax"
@@ -127,9 +138,10 @@ run_rows() {   # run_rows KEEP ROW...
                 $W prune --scores "$OUT/scores/forgetting.csv" --data "$TRAIN" --keep "$k" --select random --seed "$seed" --out "$subset"
             else
                 score "$scores"
+                [[ " $extra " == *" --normalize "* ]] || extra="--normalize dataset $extra"
                 # shellcheck disable=SC2086
                 $W prune --scores "$OUT/scores/$scores.csv" --data "$TRAIN" --keep "$k" --select "$select" \
-                    --sampling "$sampling" --normalize dataset --seed "$seed" $extra --out "$subset"
+                    --sampling "$sampling" --seed "$seed" $extra --out "$subset"
             fi
             retrain "$name" "$k" "$seed" "$subset"
         done
@@ -149,6 +161,7 @@ for keep in "${@:-0.5 0.3 1.0}"; do
     if [ "$k" = 0.5 ]; then
         run_rows "$k" "${RECIPES[@]}"
         run_rows "$k" "${VOG_CHECKPOINTS[@]}"
+        if [ "$DATASET" = crowdflower ]; then run_rows "$k" "${NORMALISATION[@]}"; fi
     fi
   done
 done

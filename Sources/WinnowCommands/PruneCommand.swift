@@ -13,7 +13,8 @@ struct PruneCommand: ParsableCommand {
         hardest --beta fraction and fills the budget evenly over --bins equal-width score bins (Zheng et al. 2023; \
         --bins 1: drop the hardest --beta, then sample the rest uniformly). \
         Weighted sampling uses Efraimidis-Spirakis keys from --seed. --normalize class ranks every label on its own \
-        z-scores, dataset on global z-scores. Lines of the data file that were not scored (e.g. no gold label) are \
+        z-scores, dataset on global z-scores. --per-label selects within each label, keeping its share of the data \
+        (quotas round(keep * N_label), largest remainder). Lines of the data file that were not scored (e.g. no gold label) are \
         not kept.
         """)
 
@@ -26,8 +27,10 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Softmax temperature.") var temperature: Double = SelectionOptions(keep: 1).temperature
     @Option(help: "Stratified: fraction of the hardest examples dropped first.") var beta: Double = SelectionOptions(keep: 1).beta
     @Option(help: "Stratified: number of equal-width score bins.") var bins: Int = SelectionOptions(keep: 1).bins
-    @Option(help: "Score normalisation before selecting: dataset z-scores (the default; top-k ranks as the raw scores do), class (z-scores within each label: keeps an imbalanced set's class mix), or none.")
+    @Option(help: "Score normalisation before selecting: dataset z-scores (the default; top-k ranks as the raw scores do), class (z-scores within each label: moves an imbalanced set's class mix less for continuous scores; for a count such as forgetting it can move it more), or none.")
     var normalize: Normalization = SelectionOptions(keep: 1).normalization
+    @Flag(help: "Select within each label, keeping every label's share of the data (quota round(keep * N_label) by largest remainder) whatever the scores favour.")
+    var perLabel = SelectionOptions(keep: 1).perLabel
     @Option(help: "Seed of the sampling.") var seed: UInt64 = SelectionOptions(keep: 1).seed
     @Option(help: "Output file (written atomically).") var out: String?
     @Flag(help: "Print the summary only; write nothing.") var dryRun = false
@@ -45,11 +48,12 @@ struct PruneCommand: ParsableCommand {
         var o = SelectionOptions(keep: keep)
         o.preference = select; o.sampling = sampling; o.temperature = temperature
         o.beta = beta; o.bins = bins; o.normalization = normalize; o.seed = seed
+        o.perLabel = perLabel
         let r = try Pruning.prune(data: URL(fileURLWithPath: data), scoreFile: sf, options: o,
                                   to: dryRun ? nil : out.map { URL(fileURLWithPath: $0) })
         let before = r.before, after = r.after
         let w = max(5, before.keys.map(\.count).max() ?? 0)
-        print("prune: kept \(r.keptLines.count) of \(r.scored) examples (keep \(keep), select \(select), sampling \(sampling), normalize \(normalize), seed \(seed))")
+        print("prune: kept \(r.keptLines.count) of \(r.scored) examples (keep \(keep), select \(select), sampling \(sampling), normalize \(normalize)\(perLabel ? ", per label" : ""), seed \(seed))")
         if r.keptLines.count < r.budget {
             print("note: stratified sampling keeps at most (1 - beta) of the examples; \(r.budget) were asked for")
         }
@@ -62,7 +66,7 @@ struct PruneCommand: ParsableCommand {
             let what = shifts.map { String(format: "%@ %.1f %% -> %.1f %%", $0.label, 100 * $0.before, 100 * $0.after) }.joined(separator: ", ")
             print("note: the kept examples shift the class mix (\(what)); retraining on subsets skewed like this was unstable "
                   + "on SNLI (one subset gave 35-62 % over training seeds; README \"Choosing a selection setting\"). "
-                  + "--normalize class keeps each label's share closer.")
+                  + "--per-label keeps each label's share.")
         }
         guard !dryRun, let out else { return }
         printError("prune: wrote \(r.keptLines.count) lines to \(out)")

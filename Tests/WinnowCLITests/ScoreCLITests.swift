@@ -388,6 +388,11 @@ import Testing
         // Class z-scores keep one of each: no note.
         let even = try CLI.run(["prune", "--scores", scores.path, "--data", data.path, "--keep", "0.5", "--select", "hard", "--normalize", "class", "--dry-run"])
         #expect(even.status == 0 && even.stdout.contains("kept 2 of 4") && !even.stdout.contains("class mix"), "\(even.stdout)")
+        // --per-label keeps one of each whatever the normalisation, and writes lines 1 (pos, 0.9) and 3 (neg, 0.2).
+        let out = dir.appendingPathComponent("kept.jsonl")
+        let per = try CLI.run(["prune", "--scores", scores.path, "--data", data.path, "--keep", "0.5", "--select", "hard", "--per-label", "--out", out.path])
+        #expect(per.status == 0 && per.stdout.contains("normalize dataset, per label") && !per.stdout.contains("class mix"), "\(per.stdout)")
+        #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t1\", \"label\": \"pos\"}\n{\"text\": \"t3\", \"label\": \"neg\"}\n")
     }
 
     @Test func scoresFromAnotherFileAreRefused() throws {

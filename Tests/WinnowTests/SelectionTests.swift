@@ -57,6 +57,49 @@ import Testing
         #expect(Normalization.dataset.apply([3, 3, 3], labels: ["a", "a", "a"]) == [0, 0, 0])     // zero std -> 0
     }
 
+    @Test func quotasFollowTheLabelSizesAndSumToTheBudget() {
+        #expect(Selector.quotas(counts: [50, 30, 20], total: 10) == [5, 3, 2])
+        // 7 * [5, 3, 2] / 10 = 3.5, 2.1, 1.4: floors 3, 2, 1, the one left to the largest remainder (0.5).
+        #expect(Selector.quotas(counts: [5, 3, 2], total: 7) == [4, 2, 1])
+        #expect(Selector.quotas(counts: [1, 1, 1], total: 2) == [1, 1, 0])      // equal remainders: the earlier groups
+        #expect(Selector.quotas(counts: [4, 0, 2], total: 99) == [4, 0, 2])     // never more than a group holds
+        #expect(Selector.quotas(counts: [], total: 3).isEmpty)
+        for total in 0...100 {
+            let q = Selector.quotas(counts: [37, 41, 22], total: total)
+            #expect(q.reduce(0, +) == total && zip(q, [37, 41, 22]).allSatisfy { abs(Double($0) - Double(total * $1) / 100) < 1 })
+        }
+    }
+
+    @Test func perLabelSelectionKeepsEachLabelsShare() {
+        // Labels a (34 examples) and b (66): dataset top-k by hard takes the highest scores wherever they fall;
+        // per label, each label keeps its quota of its own hardest (or, for random, any) examples.
+        for p in SelectionOptions.Preference.allCases {
+            for s in SelectionOptions.Sampling.allCases {
+                var o = options(0.3, p, s, seed: 3)
+                o.perLabel = true
+                let k = Selector.choose(scores: Self.scores, labels: Self.labels, options: o)
+                let a = k.filter { Self.labels[$0] == "a" }.count
+                #expect(k == k.sorted() && Set(k).count == k.count)
+                // Quotas 0.3 * 34 = 10.2 -> 10 and 0.3 * 66 = 19.8 -> 20 (stratified drops beta of each label first,
+                // which leaves enough of both).
+                #expect(a == 10 && k.count == 30, "\(p) \(s): \(a) of \(k.count)")
+            }
+        }
+        // Top-k per label: each label's own highest scores.
+        var o = options(0.3, .hard, .top)
+        o.perLabel = true
+        let k = Selector.choose(scores: Self.scores, labels: Self.labels, options: o)
+        for l in ["a", "b"] {
+            let mine = Self.scores.indices.filter { Self.labels[$0] == l }
+            let kept = Set(k.filter { Self.labels[$0] == l })
+            let best = Set(mine.sorted { Self.scores[$0] > Self.scores[$1] }.prefix(kept.count))
+            #expect(kept == best, "label \(l)")
+        }
+        // Off: the same selection as before the option existed (dataset top-k over all examples).
+        o.perLabel = false
+        #expect(Selector.choose(scores: Self.scores, labels: Self.labels, options: o) == Self.scores.indices.sorted { Self.scores[$0] > Self.scores[$1] }.prefix(30).sorted())
+    }
+
     @Test func seededSamplingIsReproducible() {
         for s in [SelectionOptions.Sampling.softmax, .linear, .stratified] {
             let a = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .hard, s, seed: 4))

@@ -45,6 +45,12 @@ public struct SelectionOptions: Sendable, Equatable {
     /// How scores are normalised before selection; dataset z-scores by default (top-k ranks as the raw
     /// scores do; the sampled selections read the z-scores).
     public var normalization: Normalization = .dataset
+    /// Select within each label: label c keeps its quota of the budget, round(keep * N_c) by largest
+    /// remainder (the quotas sum to round(keep * N)), chosen among that label's examples by the same
+    /// preference and sampling, so the kept class mix equals the data's to within one example per label.
+    /// Off by default (one selection over all examples). Scores are normalised as `normalization` says
+    /// before the split, so `.class` and `.dataset` differ only for the sampled selections.
+    public var perLabel = false
     /// Seed of the random draws (every sampling but `.top`, and the `.random` preference).
     public var seed: UInt64 = 0
     /// Added to linear weights so the extreme example keeps a chance.
@@ -68,24 +74,58 @@ public enum Selector {
         let k = budget(n, keep: o.keep)
         let s = o.normalization.apply(raw, labels: labels)
         var rng = SeededGenerator(seed: o.seed, stream: "select")
-        var chosen: [Int]
+        guard o.perLabel else { return select(s, k: k, options: o, rng: &rng).sorted() }
+        // Labels in order of first appearance; each selects its quota among its own examples.
+        var members: [String: [Int]] = [:], order: [String] = []
+        for (i, l) in labels.enumerated() {
+            if members[l] == nil { order.append(l) }
+            members[l, default: []].append(i)
+        }
+        let quota = quotas(counts: order.map { members[$0]!.count }, total: k)
+        var chosen: [Int] = []
+        for (l, q) in zip(order, quota) {
+            let idx = members[l]!
+            chosen += select(idx.map { s[$0] }, k: q, options: o, rng: &rng).map { idx[$0] }
+        }
+        return chosen.sorted()
+    }
+
+    /// Splits `total` over groups of `counts` examples in proportion to their sizes: floor(total * n_c / N)
+    /// each, the rest one apiece to the largest remainders (ties to the earlier group); never more than a
+    /// group holds. The quotas sum to min(total, N).
+    public static func quotas(counts: [Int], total: Int) -> [Int] {
+        let n = counts.reduce(0, +)
+        guard n > 0 else { return counts.map { _ in 0 } }
+        let t = min(max(0, total), n)
+        var q = counts.map { t * $0 / n }
+        let rest = t - q.reduce(0, +)
+        let byRemainder = counts.indices.sorted {
+            let a = t * counts[$0] % n, b = t * counts[$1] % n
+            return a != b ? a > b : $0 < $1
+        }
+        for i in byRemainder.prefix(rest) { q[i] += 1 }
+        return q
+    }
+
+    /// The k examples of `s` (normalised scores) that the preference and sampling of `o` choose, unsorted.
+    static func select(_ s: [Double], k: Int, options o: SelectionOptions, rng: inout SeededGenerator) -> [Int] {
+        let n = s.count
         switch (o.preference, o.sampling) {
         case (.random, _):
-            chosen = weightedWithoutReplacement(logWeights: [Double](repeating: 0, count: n), k: k, rng: &rng)
+            return weightedWithoutReplacement(logWeights: [Double](repeating: 0, count: n), k: k, rng: &rng)
         case (_, .top):
             let sign: Double = o.preference == .hard ? 1 : -1
-            chosen = Array(s.indices.sorted { sign * s[$0] != sign * s[$1] ? sign * s[$0] > sign * s[$1] : $0 < $1 }.prefix(k))
+            return Array(s.indices.sorted { sign * s[$0] != sign * s[$1] ? sign * s[$0] > sign * s[$1] : $0 < $1 }.prefix(k))
         case (_, .softmax):
             let sign: Double = o.preference == .hard ? 1 : -1
-            chosen = weightedWithoutReplacement(logWeights: s.map { sign * $0 / o.temperature }, k: k, rng: &rng)
+            return weightedWithoutReplacement(logWeights: s.map { sign * $0 / o.temperature }, k: k, rng: &rng)
         case (_, .linear):
             let lo = s.min() ?? 0, hi = s.max() ?? 0
             let w = s.map { o.preference == .hard ? $0 - lo + o.epsilon : hi - $0 + o.epsilon }
-            chosen = weightedWithoutReplacement(logWeights: w.map { log($0) }, k: k, rng: &rng)
+            return weightedWithoutReplacement(logWeights: w.map { log($0) }, k: k, rng: &rng)
         case (_, .stratified):
-            chosen = stratified(s, k: k, beta: o.beta, bins: o.bins, easy: o.preference == .easy, rng: &rng)
+            return stratified(s, k: k, beta: o.beta, bins: o.bins, easy: o.preference == .easy, rng: &rng)
         }
-        return chosen.sorted()
     }
 
     /// Efraimidis-Spirakis: keep the k largest keys u^(1/w), computed as the k smallest log(E) - log(w)

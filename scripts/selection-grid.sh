@@ -14,6 +14,7 @@
 # ROWS_ONLY=random,forgetting-easy-top (row names, comma-separated) runs those rows alone.
 # At keep 0.5 the RECIPES below run after the table's rows: drop-the-noisiest-then-random selections,
 # then VoG from 2 and from 8 checkpoints (the seed paper's open question on the number of checkpoints);
+# at every keep, the skewed rows again with per-label selection (PER_LABEL below);
 # on CrowdFlower, then the easiest half by VoG, EL2N and forgetting with dataset and with class z-scores.
 # Writes OUT/results.csv (row,keep,seed,accuracy,macro_f1,examples,learned_nothing), one line per finished
 # retraining (learned_nothing: `winnow eval` found one class in >= 95 % of the test predictions, or accuracy
@@ -87,6 +88,12 @@ NORMALISATION=(
     "el2n-epoch1-easy-top-class el2n-epoch1 easy top --normalize class"
     "forgetting-easy-top-class forgetting easy top --normalize class"
 )
+# Per-label selection (`winnow prune --per-label`: every label keeps its share of the data) of the rows whose
+# subsets are skewed towards one class; they run at every keep after the table's rows.
+PER_LABEL=(
+    "el2n-epoch1-stratified-per-label el2n-epoch1 hard stratified --per-label"
+    "el2n-epoch1-hard-top-per-label el2n-epoch1 hard top --per-label"
+)
 VOG_CHECKPOINTS=(
     "vog-2ck-hard-softmax vog-2ck hard softmax"
     "vog-8ck-hard-softmax vog-8ck hard softmax"
@@ -158,6 +165,7 @@ for keep in "${@:-0.5 0.3 1.0}"; do
         continue
     fi
     run_rows "$k" "${ROWS[@]}"
+    run_rows "$k" "${PER_LABEL[@]}"
     if [ "$k" = 0.5 ]; then
         run_rows "$k" "${RECIPES[@]}"
         run_rows "$k" "${VOG_CHECKPOINTS[@]}"

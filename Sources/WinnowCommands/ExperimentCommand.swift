@@ -35,6 +35,7 @@ struct ExperimentCommand: ParsableCommand {
     var sampling: [SelectionOptions.Sampling] = ExperimentPlan(train: "", test: "").samplings
     @Option(help: "Softmax temperature.") var temperature: Double = ExperimentPlan(train: "", test: "").temperature
     @Option(help: "Stratified: fraction of the hardest examples dropped first.") var beta: Double = ExperimentPlan(train: "", test: "").beta
+    @Flag(help: "Select within each label for every subset, random included (as `winnow prune --per-label`): each keeps the training set's class mix.") var perLabel = false
     @Option(help: "Retrain with seeds 0..S-1.") var seeds: Int = ExperimentPlan(train: "", test: "").seeds
     @Option(help: "Flip this fraction of the training labels first (seeded by --noise-seed).") var noise: Double = 0
     @Option(help: "Seed of the label noise.") var noiseSeed: UInt64 = 0
@@ -69,6 +70,7 @@ struct ExperimentCommand: ParsableCommand {
             return x
         }
         p.selects = select; p.normalizations = normalize; p.samplings = sampling
+        p.perLabel = perLabel ? true : nil
         p.temperature = temperature; p.beta = beta; p.seeds = seeds; p.noise = noise; p.noiseSeed = noiseSeed
         p.initSeed = initSeed; p.scoreCheckpoints = scoreCheckpoints; p.scoreParams = params
         p.textField = textField; p.pairField = pairField; p.labelField = labelField; p.maxLength = maxLength

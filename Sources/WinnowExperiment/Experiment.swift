@@ -188,6 +188,7 @@ public final class Experiment: @unchecked Sendable {
         o.seed = UInt64(cell.seed)
         o.temperature = plan.temperature
         o.beta = plan.beta
+        o.perLabel = plan.perLabel ?? false
         if cell.isRandom {
             o.preference = .random
             let labels = trainEnc.labels.map { trainEnc.labelNames[Int($0)] }

@@ -37,6 +37,10 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// when given they replace the cross product of `methods` x `normalizations` x `selects` x `samplings`
     /// (and `methods` should list their methods). Nil: the cross product.
     public var settings: [Setting]?
+    /// Select within each label (`SelectionOptions.perLabel`) for every subset, random included, so every
+    /// subset keeps the training set's class mix. Nil (plans written before the option) or false: one
+    /// selection over all examples.
+    public var perLabel: Bool?
     /// Temperature T of softmax sampling.
     public var temperature = 1.0
     /// Stratified sampling: the fraction of hardest examples dropped first.

@@ -86,6 +86,7 @@ public struct ExperimentReport: Sendable {
             + "max length \(p.maxLength); methods \(list(p.methods.map(\.rawValue))); "
             + (p.settings.map { "settings \(list($0.map(\.description)))" }
                ?? "select \(list(p.selects.map(\.rawValue))); normalize \(list(p.normalizations.map(\.rawValue))); sampling \(list(p.samplings.map(\.rawValue)))")
+            + (p.perLabel == true ? "; every subset selected per label (the training set's class mix)" : "")
             + "; seeds \(p.seeds)"
             + (p.noise > 0 ? "; label noise \(p.noise)" : "")
     }

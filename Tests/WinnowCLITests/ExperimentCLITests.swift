@@ -190,6 +190,45 @@ import Testing
         #expect(bad.status != 0 && bad.stderr.contains("'sideways' is not hard or easy"), "\(bad.stderr)")
     }
 
+    /// --per-label: every subset, random included, keeps the training set's class mix (within one example
+    /// per label), and the report says how the subsets were chosen.
+    @Test func perLabelSubsetsKeepTheClassMix() throws {
+        let dir = try CLI.tempDir("per-label")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let train = CLI.tiny.appendingPathComponent("train.jsonl")
+        let args = ["experiment", "--train", train.path, "--test", CLI.tiny.appendingPathComponent("test.jsonl").path,
+                    "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16", "--heads", "2",
+                    "--epochs", "6", "--batch-size", "16", "--lr", "1e-2", "--max-length", "32", "--score-checkpoints", "3",
+                    "--settings", "el2n:hard:top,el2n:easy:softmax", "--keep", "1.0,0.35", "--seeds", "1", "--per-label", "--out", dir.path]
+        let r = try CLI.run(args)
+        #expect(r.status == 0, "\(r.stderr)")
+        func labelCounts(_ url: URL) throws -> [String: Int] {
+            var c: [String: Int] = [:]
+            for line in try String(contentsOf: url, encoding: .utf8).split(separator: "\n") {
+                let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                c[o["label"] as! String, default: 0] += 1
+            }
+            return c
+        }
+        let all = try labelCounts(train)
+        let subsets = try FileManager.default.contentsOfDirectory(at: dir.appendingPathComponent("subsets"), includingPropertiesForKeys: nil)
+        #expect(subsets.count == 3, "random and two settings: \(subsets.map(\.lastPathComponent))")
+        for url in subsets {
+            let kept = try labelCounts(url)
+            for (label, n) in all {
+                #expect(abs(Double(kept[label] ?? 0) - 0.35 * Double(n)) < 1, "\(url.lastPathComponent): \(label) \(kept[label] ?? 0) of \(n)")
+            }
+        }
+        let html = try String(contentsOf: dir.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("every subset selected per label"))
+        // The plan records the option: resuming without it is a different plan.
+        let other = try CLI.run(Array(args.filter { $0 != "--per-label" }))
+        #expect(other.status != 0 && other.stderr.contains("holds an experiment with other options"), "\(other.stderr)")
+        // Resuming with it is the same plan.
+        let again = try CLI.run(args)
+        #expect(again.status == 0 && (again.stdout + again.stderr).contains("resuming"), "\(again.stderr)")
+    }
+
     /// A scoring run that learned nothing stops the experiment unless --force; with it, the table and the
     /// report say so. (lr 1e-9: the model stays at its initialisation.)
     @Test func aScoringRunThatLearnedNothingIsRefusedUnlessForced() throws {

@@ -48,3 +48,11 @@ package struct LineFile: Sendable {
         return out
     }
 }
+
+extension StringProtocol {
+    /// The lines of a text, split at "\n" and at "\r\n" (one Character in Swift, so `split(separator: "\n")`
+    /// would leave a Windows-style file as one line), without their line breaks.
+    package func textLines(omittingEmpty: Bool = true) -> [SubSequence] {
+        split(omittingEmptySubsequences: omittingEmpty, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+    }
+}

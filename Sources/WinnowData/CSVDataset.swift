@@ -54,7 +54,7 @@ public struct CSVDataset: ClassifierData {
         }
         var rows: [(Int, [String])] = []
         var lineNo = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for raw in text.textLines(omittingEmpty: false) {
             lineNo += 1
             let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
             if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }

@@ -169,7 +169,7 @@ public final class Experiment: @unchecked Sendable {
     /// Keys in `learned-nothing.txt`.
     public var learnedNothingKeys: Set<String> {
         guard let text = try? String(contentsOf: learnedNothingURL, encoding: .utf8) else { return [] }
-        return Set(text.split(separator: "\n").map(String.init))
+        return Set(text.textLines().map(String.init))
     }
 
     func markLearnedNothing(_ key: String) throws {

@@ -149,7 +149,7 @@ public struct ExperimentReport: Sendable {
         var s = "<p>Similarity index: the fraction of flipped examples among the examples each score ranks hardest "
             + "(as many as were flipped). Random scores give \(ExperimentPlan.format(fraction)) on average.</p>"
         s += "<table><tr><th>method</th><th>flipped</th><th>found in top</th><th>similarity</th></tr>"
-        for row in csv.split(separator: "\n").dropFirst() {
+        for row in csv.textLines().dropFirst() {
             let f = row.split(separator: ",").map(String.init)
             guard f.count == 5 else { continue }
             s += "<tr><td>\(e(f[0]))</td><td>\(f[1])</td><td>\(f[3])</td><td>\(f[4])</td></tr>"

@@ -37,7 +37,7 @@ public struct ExperimentResults: Sendable {
     public init(contentsOf url: URL) throws {
         guard FileManager.default.fileExists(atPath: url.path) else { return }
         let text = String(decoding: try Data(contentsOf: url), as: UTF8.self)
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        let lines = text.textLines()
         guard let first = lines.first, first == Self.header else {
             throw WinnowError.invalidFile(path: url.path, line: 1, reason: "expected the header \(Self.header)")
         }

@@ -83,7 +83,7 @@ package enum LabelNoise {
 
     /// Lines listed in a flips.csv.
     package static func flippedLines(_ url: URL) throws -> Set<Int> {
-        let rows = String(decoding: try Data(contentsOf: url), as: UTF8.self).split(separator: "\n").dropFirst()
+        let rows = String(decoding: try Data(contentsOf: url), as: UTF8.self).textLines().dropFirst()
         return Set(try rows.enumerated().map { i, r in
             guard let n = Int(r.prefix { $0 != "," }) else { throw WinnowError.invalidFile(path: url.path, line: i + 2, reason: "expected a line number") }
             return n

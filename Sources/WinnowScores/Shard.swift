@@ -74,7 +74,7 @@ public enum ShardMerge {
         for f in files {
             guard FileManager.default.fileExists(atPath: f.path) else { throw WinnowError.missingFile(path: f.path, reason: "no such shard output") }
             let text = String(decoding: try Data(contentsOf: f), as: UTF8.self)
-            var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+            var lines = text.textLines()
             if header {
                 guard let h = lines.first else { throw WinnowError.invalidFile(path: f.path, line: nil, reason: "the file is empty") }
                 if let head, head != h {

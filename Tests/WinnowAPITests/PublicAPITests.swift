@@ -74,6 +74,21 @@ final class RecordingReporter: ProgressReporter, @unchecked Sendable {
         #expect(Pruning.Summary(keptLines: [], scored: 4, budget: 2, before: ["": 4], after: ["": 2]).classMixShifts().isEmpty)
     }
 
+    @Test func aScoresFileWithWindowsLineBreaksReads() throws {
+        let url = Fixture.temporary("crlf").appendingPathExtension("csv")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try "index,line,id,label,score\r\n0,1,,pos,0.5\r\n1,3,,neg,-1.25\r\n".write(to: url, atomically: true, encoding: .utf8)
+        let f = try ScoreFile(url: url)
+        #expect(f.lines == [1, 3] && f.labels == ["pos", "neg"] && f.scores == [0.5, -1.25])
+        // A header without the columns is named in one short line, not dumped whole.
+        try ("a,b\n" + String(repeating: "1,2\n", count: 500)).replacingOccurrences(of: "a,b", with: String(repeating: "x", count: 200))
+            .write(to: url, atomically: true, encoding: .utf8)
+        #expect { try ScoreFile(url: url) } throws: { e in
+            let d = "\(e)"
+            return d.contains(":1: the header needs 'line' and 'score' columns") && d.count < 250 && !d.contains("\n")
+        }
+    }
+
     @Test func theLibraryReportsOnlyToTheReporterItIsGiven() throws {
         let reporter = RecordingReporter()
         var o = ScoreOptions()

@@ -73,6 +73,18 @@ import Testing
         #expect(reloaded.predict(data).predictions == pred)
     }
 
+    @Test func windowsLineBreaksReadAsLines() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("crlf-\(UUID()).csv")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let lf = MLPTests.blobsCSV(n: 6, seed: 3)
+        try lf.replacingOccurrences(of: "\n", with: "\r\n").write(to: url, atomically: true, encoding: .utf8)
+        let crlf = try CSVDataset(url: url)
+        try lf.write(to: url, atomically: true, encoding: .utf8)
+        let plain = try CSVDataset(url: url)
+        #expect(crlf.count == 6 && crlf.featureNames == ["f0", "f1", "f2"])
+        #expect(crlf.features.values == plain.features.values && crlf.lines == plain.lines && crlf.sortedLabels == plain.sortedLabels)
+    }
+
     @Test func badCSVIsRejectedWithFileLineAndColumn() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID()).csv")
         defer { try? FileManager.default.removeItem(at: url) }

@@ -29,7 +29,7 @@ public struct ScoreFile: Sendable {
         guard let text = String(data: try Data(contentsOf: url), encoding: .utf8) else {
             throw WinnowError.invalidFile(path: path, line: nil, reason: "not valid UTF-8")
         }
-        let rows = text.split(separator: "\n", omittingEmptySubsequences: true)
+        let rows = text.textLines()
         guard !rows.isEmpty else { throw WinnowError.invalidFile(path: path, line: nil, reason: "the file is empty") }
         if path.lowercased().hasSuffix(".jsonl") {
             for (i, r) in rows.enumerated() {
@@ -44,7 +44,7 @@ public struct ScoreFile: Sendable {
         } else {
             let header = try CSVDataset.split(String(rows[0]), path: path, line: 1)
             guard let li = header.firstIndex(of: "line"), let si = header.firstIndex(of: "score") else {
-                throw WinnowError.invalidFile(path: path, line: 1, reason: "the header needs 'line' and 'score' columns (got \(header.joined(separator: ",")))")
+                throw WinnowError.invalidFile(path: path, line: 1, reason: "the header needs 'line' and 'score' columns (got \(Self.excerpt(header.joined(separator: ","))))")
             }
             let lab = header.firstIndex(of: "label")
             for (i, r) in rows.dropFirst().enumerated() {
@@ -60,4 +60,7 @@ public struct ScoreFile: Sendable {
             throw WinnowError.invalidFile(path: path, line: nil, reason: "a data line is scored more than once")
         }
     }
+
+    /// At most 60 characters of `s`, for an error line.
+    static func excerpt(_ s: String) -> String { s.count <= 60 ? s : String(s.prefix(57)) + "..." }
 }

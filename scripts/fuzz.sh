@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Fuzzes winnow's parsers of untrusted files with libFuzzer + AddressSanitizer:
-#   scripts/fuzz.sh SECONDS [TARGET...]      TARGETs: safetensors jsonl csv vocab gguf tokenizer-json decoder-jsonl (default: all, two at a time)
+#   scripts/fuzz.sh SECONDS [TARGET...]      TARGETs: safetensors jsonl csv vocab gguf tokenizer-json decoder-jsonl scores (default: all, two at a time)
 # Seeds come from the test fixtures; a crash is copied to Tests/Fixtures/fuzz/TARGET/ (commit it: the
 # FuzzRegressionTests replay every file there) and the script exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:?usage: fuzz.sh SECONDS [TARGET...]}
 shift || true
-TARGETS=("${@:-safetensors jsonl csv vocab gguf tokenizer-json decoder-jsonl}")
+TARGETS=("${@:-safetensors jsonl csv vocab gguf tokenizer-json decoder-jsonl scores}")
 TARGETS=(${TARGETS[@]})
 swift build --traits Fuzz --scratch-path .build/fuzz --product winnow-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld >&2
@@ -26,6 +26,7 @@ seed() {  # seed corpus per target
     gguf) cp $F/gguf/types.gguf "$d"/ ;;
     tokenizer-json) cp $F/tokenizer/bpe-digits/tokenizer.json "$d"/digits.json; cp $F/tokenizer/bpe-plain/tokenizer.json "$d"/plain.json ;;
     decoder-jsonl) cp $F/decoder/text.jsonl $F/decoder/pc.jsonl $F/decoder/chat.jsonl "$d"/ ;;
+    scores) printf 'index,line,id,label,score\n0,1,a,pos,0.5\n1,3,"b,c",neg,-1e-3\n' > "$d/a.csv"; printf '{"line": 2, "score": 1.5, "label": "x"}\n' > "$d/b.jsonl" ;;
     esac
     [ -d "$F/fuzz/$t" ] && cp "$F/fuzz/$t"/* "$d"/ 2>/dev/null || true
     echo "$d"
@@ -36,8 +37,9 @@ run() {
     mkdir -p "$WORK/crash-$t"
     echo "fuzz: $t for $SECONDS_EACH s" >&2
     # -detect_leaks=0: Foundation's Data(contentsOf:) leaks one 4 KiB buffer when it reads an empty file
-    # (reported by LeakSanitizer at exit on the first fuzz run); winnow cannot free it.
-    if ! WINNOW_FUZZ_TARGET=$t "$BIN" -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=4096 -max_len=65536 -detect_leaks=0 \
+    # (reported by LeakSanitizer at exit on the first fuzz run); winnow cannot free it. -detect_leaks=0 stops
+    # libFuzzer's checks during the run, ASAN_OPTIONS=detect_leaks=0 the report at exit.
+    if ! ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} WINNOW_FUZZ_TARGET=$t "$BIN" -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=4096 -max_len=65536 -detect_leaks=0 \
             -artifact_prefix="$WORK/crash-$t/" "$corpus" > "$WORK/$t.log" 2>&1; then
         mkdir -p "$F/fuzz/$t"
         cp "$WORK/crash-$t"/* "$F/fuzz/$t"/ 2>/dev/null || true

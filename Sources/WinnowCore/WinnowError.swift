@@ -52,4 +52,11 @@ package enum JSONObjectFile {
         }
         return d
     }
+
+    /// `v` as an integer when it is a JSON number with an integral value in `range` (by default the sizes
+    /// and counts the C kernels index with 32 bits); nil for anything else, 1e300 and 2^62 included.
+    package static func integer(_ v: Any?, in range: ClosedRange<Int> = 0...Int(Int32.max)) -> Int? {
+        guard let n = v as? NSNumber, let i = Int(exactly: n.doubleValue), range.contains(i) else { return nil }
+        return i
+    }
 }

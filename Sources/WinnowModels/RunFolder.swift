@@ -65,20 +65,30 @@ public struct TrainerState: Sendable, Equatable {
         // JSONSerialization's number parsing on Linux is not correctly rounded; JSONDecoder's is, so
         // log values are re-read through it (a resumed run then rewrites them bit for bit).
         let exact = (try? JSONDecoder().decode(ExactHistory.self, from: raw))?.log_history
-        guard let gs = (d["global_step"] as? NSNumber)?.intValue else {
+        func count(_ key: String, _ v: Any?, default def: Int) throws -> Int {
+            guard let v, !(v is NSNull) else { return def }
+            guard let i = JSONObjectFile.integer(v, in: 0...Int(Int32.max)) else {
+                throw WinnowError.invalidFile(path: url.path, line: nil, reason: "field '\(key)' is not an integer in 0...\(Int32.max): \(v)")
+            }
+            return i
+        }
+        guard d["global_step"] != nil else {
             throw WinnowError.invalidFile(path: url.path, line: nil, reason: "field 'global_step' missing or not a number")
         }
+        let gs = try count("global_step", d["global_step"], default: 0)
         globalStep = gs
         epoch = (d["epoch"] as? NSNumber)?.doubleValue ?? 0
-        maxSteps = (d["max_steps"] as? NSNumber)?.intValue ?? gs
-        numTrainEpochs = (d["num_train_epochs"] as? NSNumber)?.intValue ?? 0
-        trainBatchSize = (d["train_batch_size"] as? NSNumber)?.intValue ?? 0
+        maxSteps = try count("max_steps", d["max_steps"], default: gs)
+        // Hugging Face writes an integer here, but the training argument behind it is a float: round it up.
+        let epochs = (d["num_train_epochs"] as? NSNumber)?.doubleValue ?? 0
+        numTrainEpochs = epochs.isFinite && epochs >= 0 && epochs <= Double(Int32.max) ? Int(epochs.rounded(.up)) : 0
+        trainBatchSize = try count("train_batch_size", d["train_batch_size"], default: 0)
         guard let hist = (d["log_history"] ?? []) as? [[String: Any]] else {
             throw WinnowError.invalidFile(path: url.path, line: nil, reason: "field 'log_history' is not a list of objects")
         }
         logHistory = try hist.enumerated().map { i, e in
-            guard let step = (e["step"] as? NSNumber)?.intValue else {
-                throw WinnowError.invalidFile(path: url.path, line: nil, reason: "log_history[\(i)] has no integer 'step'")
+            guard let step = JSONObjectFile.integer(e["step"]) else {
+                throw WinnowError.invalidFile(path: url.path, line: nil, reason: "log_history[\(i)] has no integer 'step' in 0...\(Int32.max)")
             }
             let x = exact.flatMap { i < $0.count ? $0[i] : nil } ?? [:]
             func num(_ k: String) -> Double? { x[k]?.value ?? (e[k] as? NSNumber)?.doubleValue }

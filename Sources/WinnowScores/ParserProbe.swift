@@ -1,13 +1,15 @@
 import Foundation
 import WinnowCore
 import WinnowData
+import WinnowModels
 
 /// Runs one untrusted file through a parser the way winnow's commands do (the body of the fuzz
 /// targets and of the fuzz regression tests). Returns nil when the file was accepted, or the
 /// `WinnowError` that rejected it; any other error type is a bug and is returned as-is for the caller
 /// to flag.
 package enum ParserProbe {
-    package static let targets = ["safetensors", "jsonl", "csv", "vocab", "gguf", "tokenizer-json", "decoder-jsonl", "scores"]
+    package static let targets = ["safetensors", "jsonl", "csv", "vocab", "gguf", "tokenizer-json", "decoder-jsonl", "scores",
+                                          "bert-config", "llama-config", "adapter-config", "trainer-state"]
 
     /// A byte-level tokenizer of single bytes plus ChatML's markers (no merges), for the decoder data probe.
     static let decoderEncoder: DecoderEncoder = {
@@ -46,6 +48,14 @@ package enum ParserProbe {
                 while let chunk = try r.next(upTo: 64) { for ex in chunk { _ = try decoderEncoder.encode(ex, url: url) } }
             case "scores":
                 _ = try ScoreFile(url: url)
+            case "bert-config":
+                _ = try BertConfig(contentsOf: url)
+            case "llama-config":
+                _ = try LlamaConfig(contentsOf: url)
+            case "adapter-config":
+                _ = try LoRAConfig(contentsOf: url)
+            case "trainer-state":
+                _ = try TrainerState(contentsOf: url)
             case "gguf":
                 let f = try GGUFFile(url: url)
                 for t in f.tensors where t.type.isReadable { _ = try f.tensor(t) }

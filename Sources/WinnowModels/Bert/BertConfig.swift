@@ -89,8 +89,8 @@ public struct BertConfig: Sendable, Equatable {
         }
         func int(_ key: String, _ def: Int) throws -> Int {
             guard let v = d[key], !(v is NSNull) else { return def }
-            guard let n = v as? NSNumber, let i = Int(exactly: n.doubleValue) else { throw bad(key, "expected an integer, got \(v)") }
-            guard i >= 0 else { throw bad(key, "must not be negative, got \(i)") }
+            guard let n = v as? NSNumber, let x = Int(exactly: n.doubleValue) else { throw bad(key, "expected an integer, got \(v)") }
+            guard let i = JSONObjectFile.integer(n) else { throw bad(key, "must be in 0...\(Int32.max), got \(x)") }
             return i
         }
         func float(_ key: String, _ def: Float?) throws -> Float? {

@@ -60,7 +60,7 @@ public struct LlamaConfig: Sendable, Equatable {
                 if let def { return def }
                 throw bad(key, "missing")
             }
-            guard let n = v as? NSNumber, let i = Int(exactly: n.doubleValue), i > 0 else { throw bad(key, "expected a positive integer, got \(v)") }
+            guard let i = JSONObjectFile.integer(v, in: 1...Int(Int32.max)) else { throw bad(key, "expected an integer in 1...\(Int32.max), got \(v)") }
             return i
         }
         func float(_ v: Any?, _ key: String) throws -> Float? {

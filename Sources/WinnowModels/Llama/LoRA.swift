@@ -80,7 +80,7 @@ public struct LoRAConfig: Sendable, Equatable {
         guard let d = try JSONObjectFile.read(url) else { throw WinnowError.missingFile(path: path, reason: "no adapter_config.json here") }
         func bad(_ key: String, _ why: String) -> WinnowError { .invalidFile(path: path, line: nil, reason: "key '\(key)': \(why)") }
         guard (d["peft_type"] as? String ?? "LORA") == "LORA" else { throw bad("peft_type", "'\(d["peft_type"]!)' is not LORA") }
-        guard let r = (d["r"] as? NSNumber)?.intValue, r >= 1 else { throw bad("r", "missing or not a positive integer") }
+        guard let r = JSONObjectFile.integer(d["r"], in: 1...Int(Int32.max)) else { throw bad("r", "missing or not a positive integer") }
         guard let alpha = (d["lora_alpha"] as? NSNumber)?.doubleValue else { throw bad("lora_alpha", "missing or not a number") }
         let names: [String]
         if let list = d["target_modules"] as? [String] { names = list } else if let one = d["target_modules"] as? String { names = [one] } else {

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Fuzzes winnow's parsers of untrusted files with libFuzzer + AddressSanitizer:
 #   scripts/fuzz.sh SECONDS [TARGET...]      TARGETs: safetensors jsonl csv vocab gguf tokenizer-json decoder-jsonl scores
-#                                            bert-config llama-config adapter-config trainer-state (default: all, two at a time)
+#                                            bert-config llama-config adapter-config trainer-state tokenizer-config
+#                                            (default: all, two at a time)
 # Seeds come from the test fixtures; a crash is copied to Tests/Fixtures/fuzz/TARGET/ (commit it: the
 # FuzzRegressionTests replay every file there) and the script exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:?usage: fuzz.sh SECONDS [TARGET...]}
 shift || true
-TARGETS=("${@:-safetensors jsonl csv vocab gguf tokenizer-json decoder-jsonl scores bert-config llama-config adapter-config trainer-state}")
+TARGETS=("${@:-safetensors jsonl csv vocab gguf tokenizer-json decoder-jsonl scores bert-config llama-config adapter-config trainer-state tokenizer-config}")
 TARGETS=(${TARGETS[@]})
 swift build --traits Fuzz --scratch-path .build/fuzz --product winnow-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld >&2
@@ -31,6 +32,7 @@ seed() {  # seed corpus per target
     llama-config) cp $F/llama/hf/config.json "$d"/hf.json; cp $F/llama/qwen2/config.json "$d"/qwen2.json ;;
     adapter-config) cp $F/llama/cls-lora/adapter_config.json "$d"/cls.json; cp $F/tiny-bert/lora/adapter_config.json "$d"/bert.json ;;
     trainer-state) cp $F/tiny-bert/null-run/trainer_state.json "$d"/ ;;
+    tokenizer-config) ;;   # the hand-written inputs below (ok-*: a BERT, a ChatML and a named-template config)
     scores) printf 'index,line,id,label,score\n0,1,a,pos,0.5\n1,3,"b,c",neg,-1e-3\n' > "$d/a.csv"; printf '{"line": 2, "score": 1.5, "label": "x"}\n' > "$d/b.jsonl" ;;
     esac
     [ -d "$F/fuzz/$t" ] && cp "$F/fuzz/$t"/* "$d"/ 2>/dev/null || true

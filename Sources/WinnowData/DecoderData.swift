@@ -75,15 +75,13 @@ public struct DecoderTemplate: Sendable, Equatable {
         }
         var eos: Int32? = nil
         var template: String? = nil
-        func json(_ name: String) throws -> [String: Any]? { try JSONObjectFile.read(folder.appendingPathComponent(name)) }
-        if let c = try json("config.json") {
+        if let c = try JSONObjectFile.read(folder.appendingPathComponent("config.json")) {
             if let n = c["eos_token_id"] as? NSNumber { eos = Int32(n.intValue) }
             else if let l = c["eos_token_id"] as? [NSNumber], let first = l.first { eos = Int32(first.intValue) }
         }
-        if let tc = try json("tokenizer_config.json") {
-            template = tc["chat_template"] as? String
-            let name = (tc["eos_token"] as? String) ?? ((tc["eos_token"] as? [String: Any])?["content"] as? String)
-            if let name, let id = tokenizer.addedTokens.first(where: { $0.content == name })?.id { eos = id }
+        if let tc = try TokenizerConfig.read(folder.appendingPathComponent("tokenizer_config.json")) {
+            template = tc.chatTemplate
+            if let name = tc.eosToken, let id = tokenizer.addedTokens.first(where: { $0.content == name })?.id { eos = id }
         }
         return DecoderTemplate(eosID: eos, chatTemplate: template)
     }

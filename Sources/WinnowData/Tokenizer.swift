@@ -259,25 +259,8 @@ public struct BertTokenizer: Sendable {
             return
         }
         let vocabulary = try Vocabulary(contentsOf: vocabURL)
-        let configURL = folder.appendingPathComponent("tokenizer_config.json")
-        var doLowerCase = true
-        var stripAccents: Bool? = nil
-        if FileManager.default.fileExists(atPath: configURL.path) {
-            struct Config: Decodable {
-                var do_lower_case: Bool?
-                var strip_accents: Bool?
-            }
-            do {
-                let config = try JSONDecoder().decode(Config.self, from: Data(contentsOf: configURL))
-                doLowerCase = config.do_lower_case ?? true
-                stripAccents = config.strip_accents
-            } catch {
-                throw WinnowError.invalidFile(
-                    path: configURL.path, line: nil,
-                    reason: "cannot read do_lower_case / strip_accents as JSON booleans: \(error)")
-            }
-        }
-        self.init(vocabulary: vocabulary, doLowerCase: doLowerCase, stripAccents: stripAccents)
+        let config = try TokenizerConfig.read(folder.appendingPathComponent("tokenizer_config.json"))
+        self.init(vocabulary: vocabulary, doLowerCase: config?.doLowerCase ?? true, stripAccents: config?.stripAccents)
     }
 
     /// Reads a Hugging Face `tokenizer.json` holding a WordPiece model: its vocabulary (token -> id)

@@ -221,3 +221,47 @@ struct LongTextTokenizerTests {
         }
     }
 }
+
+@Suite("tokenizer_config.json: the keys winnow reads, and clear errors for the wrong types")
+struct TokenizerConfigTests {
+    static let fuzz = Paths.fixtures.appendingPathComponent("fuzz/tokenizer-config")
+
+    @Test func readsTheKeysOfBertAndDecoderConfigurations() throws {
+        let bert = try TokenizerConfig(contentsOf: Self.fuzz.appendingPathComponent("ok-bert.json"))
+        #expect(bert == TokenizerConfig(doLowerCase: true))
+        let chat = try TokenizerConfig(contentsOf: Self.fuzz.appendingPathComponent("ok-added-token-eos.json"))
+        #expect(chat.eosToken == "<|im_end|>")
+        #expect(chat.chatTemplate == "{% for message in messages %}{{ message }}{% endfor %}")
+        // A list of named templates: the one named "default", as transformers picks it.
+        let named = try TokenizerConfig(contentsOf: Self.fuzz.appendingPathComponent("ok-named-templates.json"))
+        #expect(named == TokenizerConfig(chatTemplate: "x", eosToken: "</s>"))
+        #expect(try TokenizerConfig(contentsOf: Self.fuzz.appendingPathComponent("ok-empty-object.json")) == TokenizerConfig())
+        #expect(try TokenizerConfig.read(Self.fuzz.appendingPathComponent("absent.json")) == nil)
+    }
+
+    @Test(arguments: [("string-lower-case.json", "key 'do_lower_case'"), ("number-lower-case.json", "key 'do_lower_case'"),
+                      ("array-strip-accents.json", "key 'strip_accents'"), ("number-template.json", "key 'chat_template'"),
+                      ("named-template-without-text.json", "key 'chat_template'"), ("eos-number.json", "key 'eos_token'"),
+                      ("eos-content-number.json", "key 'eos_token'"), ("truncated.json", "not valid JSON"),
+                      ("array.json", "not a JSON object"), ("deep-nesting.json", "not valid JSON")])
+    func wrongTypesNameTheKey(_ file: String, _ message: String) {
+        let url = Self.fuzz.appendingPathComponent(file)
+        #expect { try TokenizerConfig(contentsOf: url) } throws: { e in
+            let d = "\(e)"
+            return e is WinnowError && d.contains(file) && d.contains(message) && !d.contains("\n")
+        }
+    }
+
+    /// A BERT folder whose tokenizer_config.json is malformed is refused with the file named, not read with defaults.
+    @Test func aMalformedConfigStopsTheTokenizer() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-tc-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\ncafe\n".write(to: dir.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
+        try #"{"do_lower_case": false, "strip_accents": false}"#.write(to: dir.appendingPathComponent("tokenizer_config.json"), atomically: true, encoding: .utf8)
+        let cased = try BertTokenizer(folder: dir)
+        #expect(!cased.doLowerCase && cased.stripAccents == false)
+        try #"{"do_lower_case": "false"}"#.write(to: dir.appendingPathComponent("tokenizer_config.json"), atomically: true, encoding: .utf8)
+        #expect { try BertTokenizer(folder: dir) } throws: { "\($0)".contains("tokenizer_config.json") && "\($0)".contains("do_lower_case") }
+    }
+}

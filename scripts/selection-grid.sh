@@ -12,7 +12,8 @@
 #
 # Usage: scripts/selection-grid.sh snli|rotten-tomatoes|crowdflower [KEEP...]   (default: 0.5 0.3 1.0; 1.0 = full data)
 # ROWS_ONLY=random,forgetting-easy-top (row names, comma-separated) runs those rows alone.
-# At keep 0.5 the RECIPES below run after the table's rows: drop-the-noisiest-then-random selections,
+# At keep 0.5 the RECIPES below run after the table's rows: the fewest forgetting events with ties broken by the
+# hardest EL2N (epoch 1) per label (`winnow prune --then-by`), drop-the-noisiest-then-random selections,
 # then VoG from 2 and from 8 checkpoints (the seed paper's open question on the number of checkpoints);
 # at every keep, the skewed rows again with per-label selection (PER_LABEL below);
 # on CrowdFlower, then the easiest half by VoG, EL2N and forgetting with dataset and with class z-scores.
@@ -71,9 +72,11 @@ score() {   # score NAME
 
 # Rows: NAME SCORE SELECT SAMPLING [PRUNE ARGS] (a row normalises with dataset z-scores unless its PRUNE ARGS
 # name --normalize). ROWS are
-# the reference's table; RECIPES (keep 0.5 only, after the table) drop the hardest fraction by a score
-# (the likely mislabelled) and sample the rest uniformly (--sampling stratified --bins 1).
+# the reference's table; RECIPES (keep 0.5 only, after the table) rank by forgetting with EL2N breaking its ties
+# (--then-by takes a score name here), or drop the hardest fraction by a score (the likely mislabelled) and
+# sample the rest uniformly (--sampling stratified --bins 1).
 RECIPES=(
+    "forgetting-then-el2n-hard-per-label forgetting easy top --then-by el2n-epoch1 --per-label"
     "aum-drop10-random aum hard stratified --beta 0.1 --bins 1"
     "el2n-epoch1-drop10-random el2n-epoch1 hard stratified --beta 0.1 --bins 1"
     "forgetting-drop10-random forgetting hard stratified --beta 0.1 --bins 1"
@@ -132,7 +135,7 @@ retrain() {   # retrain ROW KEEP SEED DATA
 
 wanted() { [ -z "${ROWS_ONLY:-}" ] || [[ ",$ROWS_ONLY," == *",$1,"* ]]; }
 run_rows() {   # run_rows KEEP ROW...
-    local k=$1 seed row name scores select sampling extra subset
+    local k=$1 seed row name scores select sampling extra subset tie
     shift
     for seed in $(seq 0 $((SEEDS - 1))); do
         for row in "$@"; do
@@ -145,6 +148,11 @@ run_rows() {   # run_rows KEEP ROW...
                 $W prune --scores "$OUT/scores/forgetting.csv" --data "$TRAIN" --keep "$k" --select random --seed "$seed" --out "$subset"
             else
                 score "$scores"
+                if [[ " $extra " == *" --then-by "* ]]; then   # a score name: its file, made if needed
+                    tie=$(sed 's/.*--then-by \([^ ]*\).*/\1/' <<< "$extra")
+                    score "$tie"
+                    extra=${extra/--then-by $tie/--then-by $OUT/scores/$tie.csv}
+                fi
                 [[ " $extra " == *" --normalize "* ]] || extra="--normalize dataset $extra"
                 # shellcheck disable=SC2086
                 $W prune --scores "$OUT/scores/$scores.csv" --data "$TRAIN" --keep "$k" --select "$select" \

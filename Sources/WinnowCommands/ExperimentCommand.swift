@@ -20,22 +20,23 @@ struct ExperimentCommand: ParsableCommand {
 
     @Option(help: "Training file (JSONL).") var train: String
     @Option(help: "Test file (JSONL).") var test: String
-    @Option(help: "Score methods, comma-separated: \(ScoreMethod.allCases.map(\.rawValue).joined(separator: ",")). (default: \(ExperimentPlan(train: "", test: "").methods.map(\.rawValue).joined(separator: ",")) with --select easy, the best-supported setting measured here: MiniLM, keep 0.5, 3 seeds, SNLI-20k 78.15 % vs random 77.53 %, Rotten Tomatoes 81.17 % vs 81.00 %; keep 0.3, SNLI-20k 77.04 % vs 74.78 %; keep 0.7, 78.98 % vs 78.83 %; README \"Choosing a selection setting\"; or the methods of --settings)", transform: commaList)
+    @Option(help: "Score methods, comma-separated: \(ScoreMethod.allCases.map(\.rawValue).joined(separator: ",")); each is tried with every --normalize, --select and --sampling (by default: the setting \(ExperimentPlan.recommended.description), per label, the best-supported one measured here: MiniLM, keep 0.5, 3 seeds, CrowdFlower 78.17 % vs random 77.02 %, SNLI-20k 78.37 % vs 77.53 %, Rotten Tomatoes 81.00 % vs 81.00 %; README \"Choosing a selection setting\")", transform: commaList)
     var methods: [ScoreMethod]?
-    @Option(help: "Explicit settings instead of methods x --normalize x --select x --sampling, comma-separated METHOD:SELECT[:SAMPLING[:NORMALIZE]] (sampling top, normalisation dataset by default), e.g. forgetting:easy:top,vog:hard:top.", transform: { s in
+    @Option(help: "Explicit settings instead of methods x --normalize x --select x --sampling, comma-separated METHOD:SELECT[:SAMPLING[:NORMALIZE]][+METHOD[-epoch1]:SELECT] (sampling top, normalisation dataset by default; after +, a second score breaks the first's ties as `winnow prune --then-by` does, read at the end of the first epoch with -epoch1), e.g. forgetting:easy:top,vog:hard:top,forgetting:easy+el2n-epoch1:hard. (default: \(ExperimentPlan.recommended.description) unless --methods, --select, --normalize or --sampling is given)", transform: { s in
         do { return try s.split(separator: ",").map { try ExperimentPlan.Setting(parsing: String($0)) } } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
     })
     var settings: [ExperimentPlan.Setting]?
     @Option(help: "Keep fractions, comma-separated (1.0 = the full set).") var keep: String = "1.0,0.7,0.5"
-    @Option(help: "Preferences, comma-separated: hard, easy.", transform: commaList)
-    var select: [SelectionOptions.Preference] = ExperimentPlan(train: "", test: "").selects
-    @Option(help: "Normalisations, comma-separated: none, dataset, class.", transform: commaList)
-    var normalize: [Normalization] = ExperimentPlan(train: "", test: "").normalizations
-    @Option(help: "Samplings, comma-separated: top, softmax, linear, stratified.", transform: commaList)
-    var sampling: [SelectionOptions.Sampling] = ExperimentPlan(train: "", test: "").samplings
+    @Option(help: "Preferences, comma-separated: hard, easy (default: easy).", transform: commaList)
+    var select: [SelectionOptions.Preference]?
+    @Option(help: "Normalisations, comma-separated: none, dataset, class (default: dataset).", transform: commaList)
+    var normalize: [Normalization]?
+    @Option(help: "Samplings, comma-separated: top, softmax, linear, stratified (default: top).", transform: commaList)
+    var sampling: [SelectionOptions.Sampling]?
     @Option(help: "Softmax temperature.") var temperature: Double = ExperimentPlan(train: "", test: "").temperature
     @Option(help: "Stratified: fraction of the hardest examples dropped first.") var beta: Double = ExperimentPlan(train: "", test: "").beta
-    @Flag(help: "Select within each label for every subset, random included (as `winnow prune --per-label`): each keeps the training set's class mix.") var perLabel = false
+    @Flag(inversion: .prefixedNo, help: "Select within each label for every subset, random included (as `winnow prune --per-label`): each keeps the training set's class mix (the default; --no-per-label: one selection over all examples).")
+    var perLabel = true
     @Option(help: "Retrain with seeds 0..S-1.") var seeds: Int = ExperimentPlan(train: "", test: "").seeds
     @Option(help: "Flip this fraction of the training labels first (seeded by --noise-seed).") var noise: Double = 0
     @Option(help: "Seed of the label noise.") var noiseSeed: UInt64 = 0
@@ -62,15 +63,18 @@ struct ExperimentCommand: ParsableCommand {
             var ms = methods ?? []
             for x in settings where !ms.contains(x.method) { ms.append(x.method) }
             p.methods = ms
-        } else if let methods {
-            p.methods = methods
+        } else if methods != nil || select != nil || normalize != nil || sampling != nil {
+            p.settings = nil      // the cross product, each part defaulting as the plan does
+            if let methods { p.methods = methods }
+            if let select { p.selects = select }
+            if let normalize { p.normalizations = normalize }
+            if let sampling { p.samplings = sampling }
         }
         p.keeps = try list(keep).map {
             guard let x = Double($0) else { throw ValidationError("--keep: '\($0)' is not a number") }
             return x
         }
-        p.selects = select; p.normalizations = normalize; p.samplings = sampling
-        p.perLabel = perLabel ? true : nil
+        p.perLabel = perLabel
         p.temperature = temperature; p.beta = beta; p.seeds = seeds; p.noise = noise; p.noiseSeed = noiseSeed
         p.initSeed = initSeed; p.scoreCheckpoints = scoreCheckpoints; p.scoreParams = params
         p.textField = textField; p.pairField = pairField; p.labelField = labelField; p.maxLength = maxLength

@@ -61,6 +61,17 @@ public final class Experiment: @unchecked Sendable {
     public var trainURL: URL { plan.noise > 0 ? noisyTrainURL : URL(fileURLWithPath: plan.train) }
     /// `DIR/scores/METHOD.csv`: the scores of every training example by `method`.
     public func scoreURL(_ method: ScoreMethod) -> URL { scoresURL.appendingPathComponent("\(method).csv") }
+    /// The scores file of a second score that breaks ties (`DIR/scores/el2n-epoch1.csv`).
+    public func tieBreakURL(_ t: ExperimentPlan.TieBreak) -> URL { scoresURL.appendingPathComponent("\(t.scoreName).csv") }
+
+    /// The step of the scoring run's checkpoint nearest the end of its first epoch (its last step divided
+    /// by the epochs trained; the checkpoints are evenly spaced and the last ends the run).
+    func epoch1Step() throws -> Int {
+        let steps = try RunFolder(url: fullRunURL).checkpoints.map(\.step)
+        guard let last = steps.last else { throw WinnowError.missingFile(path: fullRunURL.path, reason: "the scoring run has no checkpoints") }
+        let target = Double(last) / Double(max(1, plan.training.epochs))
+        return steps.min { abs(Double($0) - target) < abs(Double($1) - target) }!
+    }
 
     func say(_ s: String) { reporter.note(s) }
 
@@ -125,13 +136,22 @@ public final class Experiment: @unchecked Sendable {
             try ScoreWriter.write(r, format: .csv, to: scoreURL(m))
             say("experiment: scored \(r.scores.count) examples with \(m)")
         }
+        for t in plan.tieBreaks where !fm.fileExists(atPath: tieBreakURL(t).path) {
+            var o = ScoreOptions()
+            o.params = plan.scoreParams; o.batchSize = plan.scoreBatchSize; o.maxLength = plan.maxLength; o.reporter = reporter
+            if t.epoch1 { o.checkpoints = .list([.step(try epoch1Step())]) }
+            let r = try Scorer.score(t.method, run: fullRunURL, data: trainURL, fields: plan.fields, options: o)
+            try ScoreWriter.write(r, format: .csv, to: tieBreakURL(t))
+            say("experiment: scored \(r.scores.count) examples with \(t.scoreName) (to break ties)")
+        }
         if plan.noise > 0 { try writeNoiseSimilarity() }
 
         var results = try ExperimentResults(contentsOf: resultsURL)
         let cells = plan.cells
         let wanted = Set(cells.map(\.key))
         results.rows.removeAll { !wanted.contains($0.cell.key) }
-        let scoreFiles = try Dictionary(uniqueKeysWithValues: plan.methods.map { ($0.rawValue, try ScoreFile(url: scoreURL($0))) })
+        var scoreFiles = try Dictionary(uniqueKeysWithValues: plan.methods.map { ($0.rawValue, try ScoreFile(url: scoreURL($0))) })
+        for t in plan.tieBreaks where scoreFiles[t.scoreName] == nil { scoreFiles[t.scoreName] = try ScoreFile(url: tieBreakURL(t)) }
         let indexOfLine = Dictionary(uniqueKeysWithValues: trainEnc.lines.enumerated().map { ($0.element, $0.offset) })
         for (i, cell) in cells.enumerated() where results.row(for: cell) == nil {
             let start = Date()
@@ -194,13 +214,23 @@ public final class Experiment: @unchecked Sendable {
             let labels = trainEnc.labels.map { trainEnc.labelNames[Int($0)] }
             return Selector.choose(scores: [Double](repeating: 0, count: trainEnc.count), labels: labels, options: o)
         }
-        guard let sf = scores[cell.method] else {
-            throw WinnowError.missingFile(path: scoresURL.appendingPathComponent("\(cell.method).csv").path, reason: "no scores")
+        // `forgetting+el2n-epoch1-hard`: the score, then the second score and the end it prefers among ties.
+        let parts = cell.method.split(separator: "+", maxSplits: 1).map(String.init)
+        let tie = parts.count > 1 ? parts[1].lastIndex(of: "-").map { (String(parts[1][..<$0]), String(parts[1][parts[1].index(after: $0)...])) } : nil
+        guard var sf = scores[parts[0]] else {
+            throw WinnowError.missingFile(path: scoresURL.appendingPathComponent("\(parts[0]).csv").path, reason: "no scores")
         }
         guard let preference = SelectionOptions.Preference(rawValue: cell.select),
               let sampling = SelectionOptions.Sampling(rawValue: cell.sampling),
-              let normalization = Normalization(rawValue: cell.normalize) else {
+              let normalization = Normalization(rawValue: cell.normalize),
+              parts.count == 1 || tie.flatMap({ SelectionOptions.Preference(rawValue: $0.1) }) != nil else {
             throw WinnowError.invalidFile(path: planURL.path, line: nil, reason: "retraining \(cell.key) names an unknown selection")
+        }
+        if let (name, select) = tie {
+            guard let second = scores[name] else {
+                throw WinnowError.missingFile(path: scoresURL.appendingPathComponent("\(name).csv").path, reason: "no scores")
+            }
+            sf = try sf.thenBy(second, select: preference, then: SelectionOptions.Preference(rawValue: select)!)
         }
         o.preference = preference
         o.sampling = sampling

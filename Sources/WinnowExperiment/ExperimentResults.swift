@@ -108,11 +108,12 @@ public struct ExperimentResults: Sendable {
 
     /// The mean ± std table printed at the end of an experiment (percentages).
     public func table(learnedNothing: Set<String> = []) -> String {
-        var lines = ["method       normalize  select  sampling    keep   accuracy (%)      macro-F1 (%)    seeds"]
+        let width = max(12, summaries.map(\.cell.method.count).max() ?? 0)
+        var lines = ["method".padding(toLength: width, withPad: " ", startingAt: 0) + " normalize  select  sampling    keep   accuracy (%)      macro-F1 (%)    seeds"]
         for s in summaries {
             let c = s.cell
             let collapsed = rows.filter { $0.cell.config == c.config && learnedNothing.contains($0.cell.key) }.count
-            lines.append(c.method.padding(toLength: 12, withPad: " ", startingAt: 0) + " "
+            lines.append(c.method.padding(toLength: width, withPad: " ", startingAt: 0) + " "
                 + c.normalize.padding(toLength: 10, withPad: " ", startingAt: 0) + " "
                 + c.select.padding(toLength: 7, withPad: " ", startingAt: 0) + " "
                 + c.sampling.padding(toLength: 10, withPad: " ", startingAt: 0) + " "

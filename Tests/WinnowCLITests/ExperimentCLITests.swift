@@ -12,6 +12,11 @@ import Testing
          "--keep-runs", "--out", out.path] + extra
     }
 
+    /// The tiny encoder and training of the experiments below (scores from 3 checkpoints), before their own options.
+    static let tinyArgs = ["experiment", "--train", CLI.tiny.appendingPathComponent("train.jsonl").path, "--test", CLI.tiny.appendingPathComponent("test.jsonl").path,
+                           "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16", "--heads", "2",
+                           "--epochs", "6", "--batch-size", "16", "--lr", "1e-2", "--max-length", "32", "--score-checkpoints", "3"]
+
     static func rows(_ dir: URL) throws -> [[String]] {
         let text = try String(contentsOf: dir.appendingPathComponent("results.csv"), encoding: .utf8)
         return text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
@@ -45,7 +50,7 @@ import Testing
         let subset = a.appendingPathComponent("subsets/vog-dataset-hard-top-k0.6-s0.jsonl")
         let pruned = base.appendingPathComponent("pruned.jsonl")
         let p = try CLI.run(["prune", "--scores", a.appendingPathComponent("scores/vog.csv").path, "--data", CLI.tiny.appendingPathComponent("train.jsonl").path,
-                             "--keep", "0.6", "--select", "hard", "--sampling", "top", "--normalize", "dataset", "--seed", "0", "--out", pruned.path])
+                             "--keep", "0.6", "--select", "hard", "--sampling", "top", "--normalize", "dataset", "--per-label", "--seed", "0", "--out", pruned.path])
         #expect(p.status == 0, "\(p.stderr)")
         #expect(try Data(contentsOf: subset) == Data(contentsOf: pruned))
 
@@ -190,16 +195,46 @@ import Testing
         #expect(bad.status != 0 && bad.stderr.contains("'sideways' is not hard or easy"), "\(bad.stderr)")
     }
 
+    /// Without --methods or --settings the experiment runs the recommended setting: forgetting, its ties broken
+    /// by the hardest EL2N at the end of the first epoch, per label; its subset is what `winnow score` and
+    /// `winnow prune --then-by --per-label` give.
+    @Test func theDefaultSettingBreaksForgettingTiesByEpochOneEL2N() throws {
+        let dir = try CLI.tempDir("recommended")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let train = CLI.tiny.appendingPathComponent("train.jsonl")
+        let args = Self.tinyArgs + ["--keep", "1.0,0.5", "--seeds", "1", "--no-report", "--out", dir.path]
+        let r = try CLI.run(args)
+        #expect(r.status == 0, "\(r.stderr)")
+        let configs = Set(try Self.rows(dir).dropFirst().map { $0[0...3].joined(separator: ",") })
+        #expect(configs == ["full,-,-,-", "random,-,random,-", "forgetting+el2n-epoch1-hard,dataset,easy,top"], "\(configs)")
+        #expect(r.stdout.contains("forgetting+el2n-epoch1-hard dataset"), "\(r.stdout)")
+        // 150 examples in batches of 16: 10 steps an epoch, checkpoints at 20, 40, 60; the first epoch ends nearest 20.
+        let el2n = dir.appendingPathComponent("el2n-20.csv")
+        let s = try CLI.run(["score", "el2n", "--run", dir.appendingPathComponent("full").path, "--data", train.path, "--checkpoints", "20",
+                             "--max-length", "32", "--out", el2n.path])
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(try Data(contentsOf: el2n) == Data(contentsOf: dir.appendingPathComponent("scores/el2n-epoch1.csv")))
+        let pruned = dir.appendingPathComponent("pruned.jsonl")
+        let p = try CLI.run(["prune", "--scores", dir.appendingPathComponent("scores/forgetting.csv").path, "--then-by", el2n.path,
+                             "--data", train.path, "--keep", "0.5", "--per-label", "--out", pruned.path])
+        #expect(p.status == 0, "\(p.stderr)")
+        #expect(try Data(contentsOf: dir.appendingPathComponent("subsets/forgetting+el2n-epoch1-hard-dataset-easy-top-k0.5-s0.jsonl")) == Data(contentsOf: pruned))
+        // Tie-breaks that cannot be read as asked are refused with the setting named.
+        for (setting, message) in [("forgetting:easy+vog-epoch1:hard", "only el2n, loss, margin, grand and tracin"),
+                                   ("forgetting:easy:softmax+el2n:hard", "takes top-k"), ("forgetting:easy+el2n:up", "'up' is not hard or easy")] {
+            let bad = try CLI.run(Array(args.dropLast(2)) + ["--settings", setting, "--out", dir.appendingPathComponent("x").path])
+            #expect(bad.status == 64 || bad.status == 2, "\(setting)")
+            #expect(bad.stderr.contains(message), "\(setting): \(bad.stderr)")
+        }
+    }
+
     /// --per-label: every subset, random included, keeps the training set's class mix (within one example
     /// per label), and the report says how the subsets were chosen.
     @Test func perLabelSubsetsKeepTheClassMix() throws {
         let dir = try CLI.tempDir("per-label")
         defer { try? FileManager.default.removeItem(at: dir) }
         let train = CLI.tiny.appendingPathComponent("train.jsonl")
-        let args = ["experiment", "--train", train.path, "--test", CLI.tiny.appendingPathComponent("test.jsonl").path,
-                    "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16", "--heads", "2",
-                    "--epochs", "6", "--batch-size", "16", "--lr", "1e-2", "--max-length", "32", "--score-checkpoints", "3",
-                    "--settings", "el2n:hard:top,el2n:easy:softmax", "--keep", "1.0,0.35", "--seeds", "1", "--per-label", "--out", dir.path]
+        let args = Self.tinyArgs + ["--settings", "el2n:hard:top,el2n:easy:softmax", "--keep", "1.0,0.35", "--seeds", "1", "--per-label", "--out", dir.path]
         let r = try CLI.run(args)
         #expect(r.status == 0, "\(r.stderr)")
         func labelCounts(_ url: URL) throws -> [String: Int] {
@@ -222,7 +257,7 @@ import Testing
         let html = try String(contentsOf: dir.appendingPathComponent("report.html"), encoding: .utf8)
         #expect(html.contains("every subset selected per label"))
         // The plan records the option: resuming without it is a different plan.
-        let other = try CLI.run(Array(args.filter { $0 != "--per-label" }))
+        let other = try CLI.run(Array(args.map { $0 == "--per-label" ? "--no-per-label" : $0 }))
         #expect(other.status != 0 && other.stderr.contains("holds an experiment with other options"), "\(other.stderr)")
         // Resuming with it is the same plan.
         let again = try CLI.run(args)

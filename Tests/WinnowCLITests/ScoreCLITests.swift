@@ -395,6 +395,35 @@ import Testing
         #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t1\", \"label\": \"pos\"}\n{\"text\": \"t3\", \"label\": \"neg\"}\n")
     }
 
+    @Test func thenByBreaksTheTiesOfTheFirstScoreFile() throws {
+        let dir = try CLI.tempDir("prune-then-by")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("d.jsonl"), counts = dir.appendingPathComponent("f.csv"), el2n = dir.appendingPathComponent("e.csv")
+        try (1...6).map { "{\"text\": \"t\($0)\", \"label\": \"\($0 % 2 == 0 ? "pos" : "neg")\"}" }.joined(separator: "\n")
+            .write(to: data, atomically: true, encoding: .utf8)
+        try "index,line,id,label,score\n0,1,,neg,0\n1,2,,pos,0\n2,3,,neg,0\n3,4,,pos,0\n4,5,,neg,3\n5,6,,pos,1\n".write(to: counts, atomically: true, encoding: .utf8)
+        try "index,line,id,label,score\n0,1,,neg,0.2\n1,2,,pos,0.1\n2,3,,neg,0.8\n3,4,,pos,0.6\n4,5,,neg,0.9\n5,6,,pos,0.9\n".write(to: el2n, atomically: true, encoding: .utf8)
+        // Alone, the four zeros tie and top-k takes lines 1 and 2 (input order); with --then-by the hardest of them, 3 and 4.
+        let out = dir.appendingPathComponent("kept.jsonl")
+        let r = try CLI.run(["prune", "--scores", counts.path, "--then-by", el2n.path, "--data", data.path, "--keep", "0.34", "--out", out.path])
+        #expect(r.status == 0 && r.stdout.contains("ties by \(el2n.path) (hard)"), "\(r.stdout)\(r.stderr)")
+        #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t3\", \"label\": \"neg\"}\n{\"text\": \"t4\", \"label\": \"pos\"}\n")
+        let easy = try CLI.run(["prune", "--scores", counts.path, "--then-by", el2n.path, "--then-select", "easy", "--data", data.path, "--keep", "0.34", "--out", out.path])
+        #expect(easy.status == 0)
+        #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t1\", \"label\": \"neg\"}\n{\"text\": \"t2\", \"label\": \"pos\"}\n")
+        // Sampled selections and class z-scores do not read ranks: refused before anything is read.
+        for extra in [["--sampling", "softmax"], ["--normalize", "class"], ["--select", "random"]] {
+            let bad = try CLI.run(["prune", "--scores", counts.path, "--then-by", el2n.path, "--data", data.path, "--keep", "0.5", "--dry-run"] + extra)
+            #expect(bad.status == 2 && bad.stderr.contains("--then-by"), "\(extra): \(bad.stderr)")
+        }
+        // A second file without a line the first scores: one line naming it, nothing written.
+        try "index,line,id,label,score\n0,1,,neg,0.2\n".write(to: el2n, atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(at: out)
+        let missing = try CLI.run(["prune", "--scores", counts.path, "--then-by", el2n.path, "--data", data.path, "--keep", "0.5", "--out", out.path])
+        #expect(missing.status == 1 && missing.stderr.contains("e.csv") && missing.stderr.contains("no score for data line 2"), "\(missing.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+    }
+
     @Test func scoresFromAnotherFileAreRefused() throws {
         let dir = try CLI.tempDir("prune-bad")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -100,6 +100,42 @@ import Testing
         #expect(Selector.choose(scores: Self.scores, labels: Self.labels, options: o) == Self.scores.indices.sorted { Self.scores[$0] > Self.scores[$1] }.prefix(30).sorted())
     }
 
+    @Test func thenByBreaksTiesByASecondScoreFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-thenby-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func file(_ name: String, _ rows: [(line: Int, label: String, score: Double)]) throws -> ScoreFile {
+            let url = dir.appendingPathComponent(name)
+            try ("index,line,id,label,score\n" + rows.enumerated().map { "\($0.offset),\($0.element.line),,\($0.element.label),\($0.element.score)" }
+                .joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+            return try ScoreFile(url: url)
+        }
+        // Forgetting-like counts: lines 1-4 never forgotten (0), 5 once, 6 twice. The second file lists the lines
+        // in another order, as a score of another run may.
+        let counts = try file("f.csv", [(1, "a", 0), (2, "a", 0), (3, "b", 0), (4, "b", 0), (5, "a", 1), (6, "b", 2)])
+        let el2n = try file("e.csv", [(6, "b", 0.1), (4, "b", 0.7), (3, "b", 0.2), (2, "a", 0.9), (1, "a", 0.3), (5, "a", 0.5)])
+        let easyThenHard = try counts.thenBy(el2n, select: .easy, then: .hard)
+        #expect(easyThenHard.lines == counts.lines && easyThenHard.labels == counts.labels)
+        // Lowest count first; among the zeros, the highest EL2N first (line 2: 0.9, then 4, 1, 3).
+        #expect(easyThenHard.scores == [2, 0, 3, 1, 4, 5])
+        #expect(try counts.thenBy(el2n, select: .easy, then: .easy).scores == [1, 3, 0, 2, 4, 5])
+        // Keeping the hardest: the highest count first; among the zeros the hardest (highest EL2N) by `then: .hard`.
+        let hard = try counts.thenBy(el2n, select: .hard, then: .hard)
+        #expect(hard.scores == [1, 3, 0, 2, 4, 5])
+        var o = SelectionOptions(keep: 0.5); o.preference = .easy
+        #expect(Selector.choose(scores: easyThenHard.scores, labels: easyThenHard.labels, options: o) == [0, 1, 3])   // lines 2, 4 and 1
+        o.perLabel = true   // one of label a's zeros (line 2), one of b's (line 4), and the third quota to a: line 1
+        #expect(Selector.choose(scores: easyThenHard.scores, labels: easyThenHard.labels, options: o).map { counts.lines[$0] } == [1, 2, 4])
+        // Pairs tied in both scores share a rank.
+        let same = try file("s.csv", [(1, "a", 0.5), (2, "a", 0.5), (3, "b", 0.5), (4, "b", 0.5), (5, "a", 0.5), (6, "b", 0.5)])
+        #expect(try counts.thenBy(same, select: .easy, then: .hard).scores == [0, 0, 0, 0, 4, 5])
+        // A second file of other data is refused, naming it.
+        let short = try file("short.csv", [(1, "a", 0.3)])
+        #expect { try counts.thenBy(short, select: .easy, then: .hard) } throws: { "\($0)".contains("short.csv") && "\($0)".contains("data line 2") }
+        let relabelled = try file("relabelled.csv", [(1, "b", 0.3), (2, "a", 0.9), (3, "b", 0.2), (4, "b", 0.7), (5, "a", 0.5), (6, "b", 0.1)])
+        #expect { try counts.thenBy(relabelled, select: .easy, then: .hard) } throws: { "\($0)".contains("relabelled.csv") && "\($0)".contains("label 'b'") }
+    }
+
     @Test func seededSamplingIsReproducible() {
         for s in [SelectionOptions.Sampling.softmax, .linear, .stratified] {
             let a = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .hard, s, seed: 4))

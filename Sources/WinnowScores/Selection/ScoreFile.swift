@@ -61,6 +61,44 @@ public struct ScoreFile: Sendable {
         }
     }
 
+    /// This file's scores with their ties broken by a second score file of the same data: every example gets
+    /// its rank in the order (own score, then `other`'s score), so that `--select` with `--sampling top`
+    /// keeps by this file's score first and, among equal scores, prefers `then` by `other`'s (`.hard`: its
+    /// highest). Tied pairs share a rank (top-k then breaks them by index). Meant for counts with many ties,
+    /// such as forgetting events: README "Choosing a selection setting" keeps the fewest forgetting events
+    /// and, among those never forgotten, the hardest by EL2N (`select: .easy, then: .hard`).
+    ///
+    ///     let kept = try ScoreFile(url: forgetting).thenBy(ScoreFile(url: el2n), select: .easy, then: .hard)
+    ///
+    /// - Throws: `WinnowError` naming `other` when it lacks a data line this file scores, or gives a line
+    ///   another label.
+    public func thenBy(_ other: ScoreFile, select: SelectionOptions.Preference, then: SelectionOptions.Preference) throws -> ScoreFile {
+        precondition(select != .random && then != .random, "thenBy: select and then are hard or easy")
+        var second: [Int: (score: Double, label: String)] = [:]
+        for (l, (sc, lab)) in zip(other.lines, zip(other.scores, other.labels)) { second[l] = (sc, lab) }
+        let sign: Double = select == then ? 1 : -1
+        var tie = [Double](repeating: 0, count: lines.count)
+        for (i, l) in lines.enumerated() {
+            guard let o = second[l] else {
+                throw WinnowError.invalidFile(path: other.url.path, line: nil,
+                    reason: "no score for data line \(l), which \(url.lastPathComponent) scores: were both made on the same data file?")
+            }
+            if !o.label.isEmpty && !labels[i].isEmpty && o.label != labels[i] {
+                throw WinnowError.invalidFile(path: other.url.path, line: nil,
+                    reason: "data line \(l) has label '\(o.label)' here and '\(labels[i])' in \(url.lastPathComponent): were both made on the same data file?")
+            }
+            tie[i] = sign * o.score
+        }
+        let order = scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] < scores[$1] : tie[$0] < tie[$1] }
+        var ranked = self
+        var rank = 0
+        for (p, i) in order.enumerated() {
+            if p > 0, scores[i] != scores[order[p - 1]] || tie[i] != tie[order[p - 1]] { rank = p }
+            ranked.scores[i] = Double(rank)
+        }
+        return ranked
+    }
+
     /// At most 60 characters of `s`, for an error line.
     static func excerpt(_ s: String) -> String { s.count <= 60 ? s : String(s.prefix(57)) + "..." }
 }

@@ -64,15 +64,6 @@ public final class Experiment: @unchecked Sendable {
     /// The scores file of a second score that breaks ties (`DIR/scores/el2n-epoch1.csv`).
     public func tieBreakURL(_ t: ExperimentPlan.TieBreak) -> URL { scoresURL.appendingPathComponent("\(t.scoreName).csv") }
 
-    /// The step of the scoring run's checkpoint nearest the end of its first epoch (its last step divided
-    /// by the epochs trained; the checkpoints are evenly spaced and the last ends the run).
-    func epoch1Step() throws -> Int {
-        let steps = try RunFolder(url: fullRunURL).checkpoints.map(\.step)
-        guard let last = steps.last else { throw WinnowError.missingFile(path: fullRunURL.path, reason: "the scoring run has no checkpoints") }
-        let target = Double(last) / Double(max(1, plan.training.epochs))
-        return steps.min { abs(Double($0) - target) < abs(Double($1) - target) }!
-    }
-
     func say(_ s: String) { reporter.note(s) }
 
     /// Runs the plan, or resumes it: steps whose output exists (initialisation, full and null runs, score files,
@@ -139,7 +130,7 @@ public final class Experiment: @unchecked Sendable {
         for t in plan.tieBreaks where !fm.fileExists(atPath: tieBreakURL(t).path) {
             var o = ScoreOptions()
             o.params = plan.scoreParams; o.batchSize = plan.scoreBatchSize; o.maxLength = plan.maxLength; o.reporter = reporter
-            if t.epoch1 { o.checkpoints = .list([.step(try epoch1Step())]) }
+            if t.epoch1 { o.checkpoints = .list([.epoch(1)]) }
             let r = try Scorer.score(t.method, run: fullRunURL, data: trainURL, fields: plan.fields, options: o)
             try ScoreWriter.write(r, format: .csv, to: tieBreakURL(t))
             say("experiment: scored \(r.scores.count) examples with \(t.scoreName) (to break ties)")

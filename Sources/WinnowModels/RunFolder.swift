@@ -244,6 +244,14 @@ public struct RunFolder: Sendable {
                 switch ref {
                 case .first: return checkpoints[0]
                 case .last: return checkpoints[checkpoints.count - 1]
+                case let .epoch(e):
+                    // The trainer state's max_steps / num_train_epochs steps make an epoch.
+                    let state = try trainerState()
+                    guard state.numTrainEpochs >= 1, (1...state.numTrainEpochs).contains(e) else {
+                        throw WinnowError.invalidOption(name: "checkpoints", reason: "epoch\(e): \(url.path) trained \(state.numTrainEpochs) epoch(s)")
+                    }
+                    let target = Double(state.maxSteps) * Double(e) / Double(state.numTrainEpochs)
+                    return checkpoints.min { abs(Double($0.step) - target) < abs(Double($1.step) - target) }!
                 case let .step(s):
                     guard let ck = checkpoints.first(where: { $0.step == s }) else {
                         throw WinnowError.invalidOption(name: "checkpoints", reason:
@@ -264,16 +272,18 @@ public enum CheckpointSelection: Sendable, Hashable, CustomStringConvertible {
     /// Listed checkpoints, in this order.
     case list([Ref])
 
-    /// One listed checkpoint: the first, the last, or the one saved at a step.
+    /// One listed checkpoint: the first, the last, the one saved at a step, or the one nearest the end of
+    /// an epoch (1-based; from the trainer state's max_steps and num_train_epochs).
     public enum Ref: Sendable, Hashable {
         case first, last
         case step(Int)
+        case epoch(Int)
     }
 
     /// The words `init(parsing:)` takes, for help texts.
-    public static let syntax = "all, first, last, or STEP,STEP,... (first and last may be listed too)"
+    public static let syntax = "all, first, last, or STEP,STEP,... (first, last and epochE, the checkpoint nearest the end of epoch E, may be listed too)"
 
-    /// Parses `all`, `first`, `last`, or a comma-separated list of steps, `first` and `last`.
+    /// Parses `all`, `first`, `last`, or a comma-separated list of steps, `first`, `last` and `epochE`.
     public init?(parsing s: String) {
         switch s {
         case "all": self = .all
@@ -284,7 +294,9 @@ public enum CheckpointSelection: Sendable, Hashable, CustomStringConvertible {
             for part in s.split(separator: ",", omittingEmptySubsequences: false) {
                 let word = part.trimmingCharacters(in: .whitespaces)
                 if word == "first" { refs.append(.first) } else if word == "last" { refs.append(.last) }
-                else if let n = Int(word), n >= 0 { refs.append(.step(n)) } else { return nil }
+                else if let n = Int(word), n >= 0 { refs.append(.step(n)) }
+                else if word.hasPrefix("epoch"), let e = Int(word.dropFirst("epoch".count)), e >= 1 { refs.append(.epoch(e)) }
+                else { return nil }
             }
             guard !refs.isEmpty else { return nil }
             self = .list(refs)
@@ -302,6 +314,7 @@ public enum CheckpointSelection: Sendable, Hashable, CustomStringConvertible {
                 case .first: "first"
                 case .last: "last"
                 case let .step(n): String(n)
+                case let .epoch(e): "epoch\(e)"
                 }
             }.joined(separator: ",")
         }

@@ -79,4 +79,18 @@ extension PretrainedTests {
         #expect(try folder.select(CheckpointSelection(parsing: "first")!).map(\.step) == [folder.checkpoints[0].step])
         #expect(throws: WinnowError.self) { try folder.select(CheckpointSelection(parsing: "99999")!) }
     }
+
+    /// `epochE` names the checkpoint nearest step max_steps * E / num_train_epochs (EL2N "at epoch 1").
+    @Test func anEpochNamesTheCheckpointNearestItsEnd() throws {
+        let folder = try RunFolder(url: run)
+        let state = try folder.trainerState()
+        for e in 1...state.numTrainEpochs {
+            let target = Double(state.maxSteps * e) / Double(state.numTrainEpochs)
+            let ck = try folder.select(CheckpointSelection(parsing: "epoch\(e)")!)
+            #expect(ck.count == 1 && folder.checkpoints.allSatisfy { abs(Double($0.step) - target) >= abs(Double(ck[0].step) - target) }, "epoch \(e)")
+        }
+        #expect(CheckpointSelection(parsing: "epoch1,last")?.description == "epoch1,last")
+        #expect(CheckpointSelection(parsing: "epoch0") == nil && CheckpointSelection(parsing: "epochs") == nil)
+        #expect(throws: WinnowError.self) { try folder.select(.list([.epoch(state.numTrainEpochs + 1)])) }
+    }
 }

@@ -13,7 +13,8 @@
 # Usage: scripts/selection-grid.sh snli|rotten-tomatoes|crowdflower [KEEP...]   (default: 0.5 0.3 1.0; 1.0 = full data)
 # ROWS_ONLY=random,forgetting-easy-top (row names, comma-separated) runs those rows alone.
 # At keep 0.5 the RECIPES below run after the table's rows: the fewest forgetting events with ties broken by the
-# hardest EL2N (epoch 1) per label (`winnow prune --then-by`), drop-the-noisiest-then-random selections,
+# hardest EL2N (epoch 1) per label (`winnow prune --then-by`) and its baseline, random per label;
+# drop-the-noisiest-then-random selections,
 # then VoG from 2 and from 8 checkpoints (the seed paper's open question on the number of checkpoints);
 # at every keep, the skewed rows again with per-label selection (PER_LABEL below);
 # on CrowdFlower, then the easiest half by VoG, EL2N and forgetting with dataset and with class z-scores.
@@ -77,6 +78,7 @@ score() {   # score NAME
 # sample the rest uniformly (--sampling stratified --bins 1).
 RECIPES=(
     "forgetting-then-el2n-hard-per-label forgetting easy top --then-by el2n-epoch1 --per-label"
+    "random-per-label forgetting random top --per-label"
     "aum-drop10-random aum hard stratified --beta 0.1 --bins 1"
     "el2n-epoch1-drop10-random el2n-epoch1 hard stratified --beta 0.1 --bins 1"
     "forgetting-drop10-random forgetting hard stratified --beta 0.1 --bins 1"

@@ -44,7 +44,8 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// The best-supported setting measured here (README "Choosing a selection setting"; MiniLM, keep 0.5, 3
     /// seeds, per label): keep the fewest forgetting events, top-k, and among equal counts the hardest by
     /// EL2N at the end of the first epoch. CrowdFlower 78.17 % against random's 77.02 % (+1.15, beyond two
-    /// standard errors), SNLI-20k 78.37 % against 77.53 % (+0.84), Rotten Tomatoes 81.00 % against 81.00 %.
+    /// standard errors; 77.27 % for random per label), SNLI-20k 78.37 % against 77.53 % (+0.84), Rotten
+    /// Tomatoes 81.00 % against 81.00 %.
     public static let recommended = Setting(method: .forgetting, select: .easy, sampling: .top, normalization: .dataset,
                                             thenBy: TieBreak(method: .el2n, epoch1: true, select: .hard))
     /// Temperature T of softmax sampling.

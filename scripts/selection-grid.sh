@@ -12,11 +12,11 @@
 #
 # Usage: scripts/selection-grid.sh snli|rotten-tomatoes|crowdflower [KEEP...]   (default: 0.5 0.3 1.0; 1.0 = full data)
 # ROWS_ONLY=random,forgetting-easy-top (row names, comma-separated) runs those rows alone.
-# At keep 0.5 the RECIPES below run after the table's rows: the fewest forgetting events with ties broken by the
-# hardest EL2N (epoch 1) per label (`winnow prune --then-by`) and its baseline, random per label;
-# drop-the-noisiest-then-random selections,
-# then VoG from 2 and from 8 checkpoints (the seed paper's open question on the number of checkpoints);
-# at every keep, the skewed rows again with per-label selection (PER_LABEL below);
+# At every keep the RECOMMENDED rows run after the table's: the fewest forgetting events with ties broken by
+# the hardest EL2N (epoch 1) per label (`winnow prune --then-by`; the default of `winnow experiment`) and its
+# baseline, random per label; then the skewed rows again with per-label selection (PER_LABEL below).
+# At keep 0.5 the RECIPES follow (drop-the-noisiest-then-random selections), then VoG from 2 and from 8
+# checkpoints (the seed paper's open question on the number of checkpoints);
 # on CrowdFlower, then the easiest half by VoG, EL2N and forgetting with dataset and with class z-scores.
 # Writes OUT/results.csv (row,keep,seed,accuracy,macro_f1,examples,learned_nothing), one line per finished
 # retraining (learned_nothing: `winnow eval` found one class in >= 95 % of the test predictions, or accuracy
@@ -73,12 +73,14 @@ score() {   # score NAME
 
 # Rows: NAME SCORE SELECT SAMPLING [PRUNE ARGS] (a row normalises with dataset z-scores unless its PRUNE ARGS
 # name --normalize). ROWS are
-# the reference's table; RECIPES (keep 0.5 only, after the table) rank by forgetting with EL2N breaking its ties
-# (--then-by takes a score name here), or drop the hardest fraction by a score (the likely mislabelled) and
-# sample the rest uniformly (--sampling stratified --bins 1).
-RECIPES=(
+# the reference's table; RECOMMENDED (every keep) ranks by forgetting with EL2N breaking its ties (--then-by
+# takes a score name here) beside random per label; RECIPES (keep 0.5 only) drop the hardest fraction by a
+# score (the likely mislabelled) and sample the rest uniformly (--sampling stratified --bins 1).
+RECOMMENDED=(
     "forgetting-then-el2n-hard-per-label forgetting easy top --then-by el2n-epoch1 --per-label"
     "random-per-label forgetting random top --per-label"
+)
+RECIPES=(
     "aum-drop10-random aum hard stratified --beta 0.1 --bins 1"
     "el2n-epoch1-drop10-random el2n-epoch1 hard stratified --beta 0.1 --bins 1"
     "forgetting-drop10-random forgetting hard stratified --beta 0.1 --bins 1"
@@ -175,6 +177,7 @@ for keep in "${@:-0.5 0.3 1.0}"; do
         continue
     fi
     run_rows "$k" "${ROWS[@]}"
+    run_rows "$k" "${RECOMMENDED[@]}"
     run_rows "$k" "${PER_LABEL[@]}"
     if [ "$k" = 0.5 ]; then
         run_rows "$k" "${RECIPES[@]}"
@@ -184,17 +187,24 @@ for keep in "${@:-0.5 0.3 1.0}"; do
   done
 done
 
-# Mean ± sample std per row and keep.
+# Mean ± sample std per row and keep, and the difference to random at the same keep ± two standard errors of
+# the difference (a per-label row against random per label when that ran).
 python3 - "$RESULTS" <<'EOF'
-import csv, statistics, sys
+import csv, math, statistics, sys
 rows, nothing = {}, {}
 for r in csv.DictReader(open(sys.argv[1])):
     rows.setdefault((r["row"], r["keep"]), []).append(100 * float(r["accuracy"]))
     if r.get("learned_nothing") == "1":
         nothing.setdefault((r["row"], r["keep"]), []).append(r["seed"])
+def sd(a): return statistics.stdev(a) if len(a) > 1 else float("nan")
 for (row, keep), a in rows.items():
-    sd = statistics.stdev(a) if len(a) > 1 else float("nan")
     seeds = nothing.get((row, keep))
     mark = f"; learned nothing with seed {', '.join(seeds)}" if seeds else ""
-    print(f"{row:28s} keep {keep}: {statistics.mean(a):.2f} ± {sd:.2f} ({len(a)} seeds{mark})")
+    base = "random-per-label" if row.endswith("per-label") and ("random-per-label", keep) in rows else "random"
+    diff = ""
+    if row not in ("random", base) and (base, keep) in rows and len(a) > 1 and len(rows[(base, keep)]) > 1:
+        b = rows[(base, keep)]
+        se2 = 2 * math.sqrt(sd(a) ** 2 / len(a) + sd(b) ** 2 / len(b))
+        diff = f"  {statistics.mean(a) - statistics.mean(b):+.2f} ± {se2:.2f} against {base}"
+    print(f"{row:36s} keep {keep}: {statistics.mean(a):.2f} ± {sd(a):.2f} ({len(a)} seeds{mark}){diff}")
 EOF

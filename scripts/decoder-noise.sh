@@ -7,7 +7,10 @@
 #
 # Usage: scripts/decoder-noise.sh [OUT]   (default runs/decoder-noise)
 # The corpus's shape comes from LINES (600), MIN_WORDS (8), MAX_WORDS (40) and SEED (0) in the
-# environment, e.g. LINES=623 MIN_WORDS=4 MAX_WORDS=1000 SEED=1 for lines like the reference corpus.
+# environment, e.g. LINES=623 MIN_WORDS=4 MAX_WORDS=1000 SEED=1 for lines like the reference corpus;
+# SOURCE (default data/austen/corpus.txt, one paragraph a line) names another text, e.g. the printed lines
+# of Sense and Sensibility: python3 scripts/data/austen.py printed --rdata \
+#   /usr/lib/R/site-library/janeaustenr/data/Rdata --out data/austen/printed-sense.txt
 # With REF=/path/to/python (torch, transformers, gguf, accelerate), also runs the PyTorch reference
 # (scripts/reference/decoder_scores_torch.py) on the same lines and prints its AUROCs beside Winnow's.
 set -euo pipefail
@@ -15,11 +18,12 @@ cd "$(dirname "$0")/.."
 W=${W:-.build/release/winnow}
 OUT=${1:-runs/decoder-noise}
 MODEL=models/smollm2
-[ -f data/austen/corpus.txt ] || { echo "decoder-noise: run scripts/fetch-data.sh austen first" >&2; exit 1; }
+SOURCE=${SOURCE:-data/austen/corpus.txt}
+[ -f "$SOURCE" ] || { echo "decoder-noise: $SOURCE missing; run scripts/fetch-data.sh austen first" >&2; exit 1; }
 ls $MODEL/*.gguf >/dev/null 2>&1 || { echo "decoder-noise: run scripts/fetch-pretrained.sh smollm2 first" >&2; exit 1; }
 mkdir -p "$OUT"
 CORPUS=$OUT/corpus.jsonl
-[ -f "$CORPUS" ] || python3 scripts/data/noisy_corpus.py data/austen/corpus.txt "$CORPUS" --fraction 0.2 --seed "${SEED:-0}" \
+[ -f "$CORPUS" ] || python3 scripts/data/noisy_corpus.py "$SOURCE" "$CORPUS" --fraction 0.2 --seed "${SEED:-0}" \
     --kinds letters,shuffled,pseudo-german --max-lines "${LINES:-600}" --min-words "${MIN_WORDS:-8}" --max-words "${MAX_WORDS:-40}" --jsonl
 score() {   # score NAME METHOD [ARGS...]
     local name=$1; shift

@@ -8,8 +8,12 @@ joined with one space; paragraphs end at empty lines and at book ends. One parag
 in book order. heldout.txt = random.Random(0).sample of 5% (floor) of the paragraph indices, removed
 from corpus.txt; both files keep book order.
 
+`printed` writes one book's non-empty printed lines (about 12 words each, stripped, in order) to one file,
+for scripts/decoder-noise.sh's SOURCE (lines shaped unlike paragraphs).
+
 usage: austen.py check --out DIR
        austen.py build --rdata PATH/janeaustenr/data/Rdata --out DIR [--source TEXT]
+       austen.py printed --rdata PATH/janeaustenr/data/Rdata --book sensesensibility --out FILE
 """
 
 import argparse
@@ -77,12 +81,31 @@ def build(rdata, outdir, source):
     print(summary)
 
 
+def printed(rdata, book, out):
+    for ext in (".rdb", ".rdx"):
+        if not os.path.isfile(rdata + ext):
+            raise common.DataError("missing %s%s (is r-cran-janeaustenr installed?)" % (rdata, ext))
+    if book not in [b[0] for b in BOOKS]:
+        raise common.DataError("no book %s (one of %s)" % (book, ", ".join(b[0] for b in BOOKS)))
+    try:
+        lines = rlazyload.character(rlazyload.read_lazyload(rdata, [book])[book], book)
+    except rlazyload.RFormatError as e:
+        raise common.DataError("cannot read %s.rdb: %s" % (rdata, e))
+    kept = [l.strip() for l in lines if l and l.strip()]
+    tmp = out + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(common.lines_bytes(kept))
+    os.replace(tmp, out)
+    print("%s: %s: %d printed lines -> %s" % (NAME, book, len(kept), out))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("cmd", choices=("check", "build"))
+    ap.add_argument("cmd", choices=("check", "build", "printed"))
     ap.add_argument("--out", required=True)
     ap.add_argument("--rdata")
     ap.add_argument("--source", default="r-cran-janeaustenr")
+    ap.add_argument("--book", default="sensesensibility")
     a = ap.parse_args()
     if a.cmd == "check":
         s = common.check_complete(a.out, VERSION, FILES)
@@ -91,8 +114,11 @@ def main():
         print(s.replace(NAME + ":", NAME + ": up to date:", 1))
         return
     if not a.rdata:
-        ap.error("build needs --rdata")
-    build(a.rdata, a.out, a.source)
+        ap.error(a.cmd + " needs --rdata")
+    if a.cmd == "printed":
+        printed(a.rdata, a.book, a.out)
+    else:
+        build(a.rdata, a.out, a.source)
 
 
 if __name__ == "__main__":

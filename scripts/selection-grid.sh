@@ -75,12 +75,14 @@ score() {   # score NAME
 # name --normalize). ROWS are
 # the reference's table; RECOMMENDED (every keep) ranks by forgetting with EL2N breaking its ties (--then-by
 # takes a score name here) beside random per label; RECIPES (keep 0.5 only) drop the hardest fraction by a
-# score (the likely mislabelled) and sample the rest uniformly (--sampling stratified --bins 1).
+# score (the likely mislabelled) and sample the rest uniformly (--sampling stratified --bins 1), or keep the
+# EL2N scores nearest each label's median (--select moderate: both ends dropped).
 RECOMMENDED=(
     "forgetting-then-el2n-hard-per-label forgetting easy top --then-by el2n-epoch1 --per-label"
     "random-per-label forgetting random top --per-label"
 )
 RECIPES=(
+    "el2n-epoch1-moderate-per-label el2n-epoch1 moderate top --per-label"
     "aum-drop10-random aum hard stratified --beta 0.1 --bins 1"
     "el2n-epoch1-drop10-random el2n-epoch1 hard stratified --beta 0.1 --bins 1"
     "forgetting-drop10-random forgetting hard stratified --beta 0.1 --bins 1"

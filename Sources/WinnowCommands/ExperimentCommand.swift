@@ -27,7 +27,7 @@ struct ExperimentCommand: ParsableCommand {
     })
     var settings: [ExperimentPlan.Setting]?
     @Option(help: "Keep fractions, comma-separated (1.0 = the full set).") var keep: String = "1.0,0.7,0.5"
-    @Option(help: "Preferences, comma-separated: hard, easy (default: easy).", transform: commaList)
+    @Option(help: "Preferences, comma-separated: hard, easy, moderate (scores nearest the median; not with stratified) (default: easy).", transform: commaList)
     var select: [SelectionOptions.Preference]?
     @Option(help: "Normalisations, comma-separated: none, dataset, class (default: dataset).", transform: commaList)
     var normalize: [Normalization]?

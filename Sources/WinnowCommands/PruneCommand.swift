@@ -22,7 +22,7 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Scores file from `winnow score` (CSV or JSONL).") var scores: String
     @Option(help: "The data file the scores were computed on.") var data: String
     @Option(help: "Fraction of examples to keep, in [0, 1].") var keep: Double
-    @Option(help: "Which examples to prefer: easy (the default: prune the hardest), hard, or random. The best setting measured here keeps the easiest by forgetting, ties broken by --then-by EL2N (epoch 1), --per-label (MiniLM, keep 0.5, 3 seeds: CrowdFlower 78.17 % vs random 77.02 % (77.27 % per label), SNLI-20k 78.37 % vs 77.53 %, Rotten Tomatoes 81.00 % vs 81.00 %); forgetting alone, easy, top-k: 77.67, 78.15 and 81.17 %; keeping the hardest with top-k lost 7-26 points on SNLI; README \"Choosing a selection setting\". Influence toward a target set (tracin --aggregate) takes hard.")
+    @Option(help: "Which examples to prefer: easy (the default: prune the hardest), hard, moderate (scores nearest the median: prune both ends; Xia et al. 2023), or random. The best setting measured here keeps the easiest by forgetting, ties broken by --then-by EL2N (epoch 1), --per-label (MiniLM, keep 0.5, 3 seeds: CrowdFlower 78.17 % vs random 77.02 % (77.27 % per label), SNLI-20k 78.37 % vs 77.53 %, Rotten Tomatoes 81.00 % vs 81.00 %); forgetting alone, easy, top-k: 77.67, 78.15 and 81.17 %; keeping the hardest with top-k lost 7-26 points on SNLI; README \"Choosing a selection setting\". Influence toward a target set (tracin --aggregate) takes hard.")
     var select: SelectionOptions.Preference = SelectionOptions(keep: 1).preference
     @Option(help: "How to choose among them.") var sampling: SelectionOptions.Sampling = SelectionOptions(keep: 1).sampling
     @Option(help: "Softmax temperature.") var temperature: Double = SelectionOptions(keep: 1).temperature
@@ -46,8 +46,11 @@ struct PruneCommand: ParsableCommand {
         guard (0..<1).contains(beta) else { throw ValidationError("--beta must be in [0, 1)") }
         guard bins >= 1 else { throw ValidationError("--bins must be at least 1") }
         guard dryRun || out != nil else { throw ValidationError("give --out FILE, or --dry-run") }
+        if select == .moderate && sampling == .stratified {
+            throw ValidationError("--select moderate takes --sampling top, softmax or linear (stratified drops one end of the scores itself)")
+        }
         if thenBy != nil {
-            guard select != .random, thenSelect != .random else { throw ValidationError("--then-by ranks by two scores: --select and --then-select must be hard or easy") }
+            guard [.hard, .easy].contains(select), [.hard, .easy].contains(thenSelect) else { throw ValidationError("--then-by ranks by two scores: --select and --then-select must be hard or easy") }
             guard sampling == .top, normalize != .class else {
                 throw ValidationError("--then-by ranks by two scores and takes --sampling top with --normalize dataset or none (--per-label balances the labels)")
             }

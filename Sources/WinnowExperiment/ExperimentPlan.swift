@@ -99,7 +99,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             let epoch1 = parts[0].hasSuffix("-epoch1")
             let name = epoch1 ? String(parts[0].dropLast("-epoch1".count)) : parts[0]
             guard let m = ScoreMethod(rawValue: name) else { throw bad("'\(name)' is not a score method") }
-            guard let p = SelectionOptions.Preference(rawValue: parts[1]), p != .random else { throw bad("'\(parts[1])' is not hard or easy") }
+            guard let p = SelectionOptions.Preference(rawValue: parts[1]), [.hard, .easy].contains(p) else { throw bad("'\(parts[1])' is not hard or easy") }
             self.init(method: m, epoch1: epoch1, select: p)
             try validate()
         }
@@ -127,7 +127,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     public struct Setting: Codable, Sendable, Equatable {
         /// The score.
         public var method: ScoreMethod
-        /// Which examples are preferred (hard or easy).
+        /// Which examples are preferred (hard, easy or moderate).
         public var select: SelectionOptions.Preference
         /// How they are chosen.
         public var sampling: SelectionOptions.Sampling
@@ -155,7 +155,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             func bad(_ why: String) -> WinnowError { .invalidOption(name: "--settings", reason: "'\(whole)': \(why) (METHOD:SELECT[:SAMPLING[:NORMALIZE]][+METHOD[-epoch1]:SELECT])") }
             guard (2...4).contains(parts.count) else { throw bad("give 2 to 4 parts") }
             guard let m = ScoreMethod(rawValue: parts[0]) else { throw bad("'\(parts[0])' is not a score method") }
-            guard let p = SelectionOptions.Preference(rawValue: parts[1]), p != .random else { throw bad("'\(parts[1])' is not hard or easy") }
+            guard let p = SelectionOptions.Preference(rawValue: parts[1]), p != .random else { throw bad("'\(parts[1])' is not hard, easy or moderate") }
             let s = parts.count > 2 ? SelectionOptions.Sampling(rawValue: parts[2]) : .top
             guard let s else { throw bad("'\(parts[2])' is not top, softmax, linear or stratified") }
             let n = parts.count > 3 ? Normalization(rawValue: parts[3]) : .dataset
@@ -164,11 +164,19 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             try validate()
         }
 
-        /// Checks that a tie-break comes with a selection that reads ranks.
+        /// Checks that moderate selection is not stratified and that a tie-break comes with a hard or easy
+        /// selection that reads ranks.
         ///
-        /// - Throws: `WinnowError.invalidOption` for a tie-break with sampled selections or class z-scores.
+        /// - Throws: `WinnowError.invalidOption` for moderate with stratified sampling, and for a tie-break with
+        ///   moderate or sampled selections or class z-scores.
         public func validate() throws {
+            if select == .moderate && sampling == .stratified {
+                throw WinnowError.invalidOption(name: "--settings", reason: "\(description): moderate takes top, softmax or linear sampling")
+            }
             guard let thenBy else { return }
+            guard select != .moderate else {
+                throw WinnowError.invalidOption(name: "--settings", reason: "\(description): a tie-break goes with hard or easy")
+            }
             try thenBy.validate()
             guard sampling == .top, normalization != .class else {
                 throw WinnowError.invalidOption(name: "--settings", reason: "\(description): a tie-break ranks by two scores and takes top-k with dataset or no normalisation")
@@ -191,12 +199,13 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         return out
     }
 
-    /// The settings each keep fraction retrains: `settings`, else the cross product.
+    /// The settings each keep fraction retrains: `settings`, else the cross product (without moderate with
+    /// stratified sampling, which has no meaning).
     public var selectionSettings: [Setting] {
         if let settings { return settings }
         var out: [Setting] = []
         for m in methods {
-            for n in normalizations { for p in selects where p != .random { for s in samplings {
+            for n in normalizations { for p in selects where p != .random { for s in samplings where !(p == .moderate && s == .stratified) {
                 out.append(Setting(method: m, select: p, sampling: s, normalization: n))
             } } }
         }
@@ -225,7 +234,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         if let m = settings?.first(where: { !methods.contains($0.method) }) {
             throw WinnowError.invalidOption(name: "settings", reason: "\(m.description) uses \(m.method.rawValue), which is not among the methods scored")
         }
-        for x in settings ?? [] { try x.validate() }
+        for x in selectionSettings { try x.validate() }
         try model.validate()
     }
 

@@ -192,7 +192,7 @@ import Testing
         #expect(html.contains("Test accuracy (%): each setting against random") && html.contains("vog hard softmax") && html.contains("el2n easy top (class)"))
         #expect(html.components(separatedBy: "aria-label=\"Test accuracy (%):").count - 1 == 1, "one accuracy chart")
         let bad = try CLI.run(Array(args.dropLast(2)) + ["--settings", "forgetting:sideways", "--out", dir.appendingPathComponent("x").path])
-        #expect(bad.status != 0 && bad.stderr.contains("'sideways' is not hard or easy"), "\(bad.stderr)")
+        #expect(bad.status != 0 && bad.stderr.contains("'sideways' is not hard, easy or moderate"), "\(bad.stderr)")
     }
 
     /// Without --methods or --settings the experiment runs the recommended setting: forgetting, its ties broken
@@ -221,7 +221,10 @@ import Testing
         #expect(try Data(contentsOf: dir.appendingPathComponent("subsets/forgetting+el2n-epoch1-hard-dataset-easy-top-k0.5-s0.jsonl")) == Data(contentsOf: pruned))
         // Tie-breaks that cannot be read as asked are refused with the setting named.
         for (setting, message) in [("forgetting:easy+vog-epoch1:hard", "only el2n, loss, margin, grand and tracin"),
-                                   ("forgetting:easy:softmax+el2n:hard", "takes top-k"), ("forgetting:easy+el2n:up", "'up' is not hard or easy")] {
+                                   ("forgetting:easy:softmax+el2n:hard", "takes top-k"), ("forgetting:easy+el2n:up", "'up' is not hard or easy"),
+                                   ("forgetting:easy+el2n:moderate", "'moderate' is not hard or easy"),
+                                   ("forgetting:moderate+el2n:hard", "a tie-break goes with hard or easy"),
+                                   ("el2n:moderate:stratified", "moderate takes top, softmax or linear")] {
             let bad = try CLI.run(Array(args.dropLast(2)) + ["--settings", setting, "--out", dir.appendingPathComponent("x").path])
             #expect(bad.status == 64 || bad.status == 2, "\(setting)")
             #expect(bad.stderr.contains(message), "\(setting): \(bad.stderr)")

@@ -412,7 +412,7 @@ import Testing
         #expect(easy.status == 0)
         #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t1\", \"label\": \"neg\"}\n{\"text\": \"t2\", \"label\": \"pos\"}\n")
         // Sampled selections and class z-scores do not read ranks: refused before anything is read.
-        for extra in [["--sampling", "softmax"], ["--normalize", "class"], ["--select", "random"]] {
+        for extra in [["--sampling", "softmax"], ["--normalize", "class"], ["--select", "random"], ["--select", "moderate"]] {
             let bad = try CLI.run(["prune", "--scores", counts.path, "--then-by", el2n.path, "--data", data.path, "--keep", "0.5", "--dry-run"] + extra)
             #expect(bad.status == 2 && bad.stderr.contains("--then-by"), "\(extra): \(bad.stderr)")
         }
@@ -422,6 +422,20 @@ import Testing
         let missing = try CLI.run(["prune", "--scores", counts.path, "--then-by", el2n.path, "--data", data.path, "--keep", "0.5", "--out", out.path])
         #expect(missing.status == 1 && missing.stderr.contains("e.csv") && missing.stderr.contains("no score for data line 2"), "\(missing.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out.path))
+    }
+
+    /// --select moderate keeps the scores nearest the median (here of 0.1 ... 0.9: 0.5, then 0.4 and 0.6).
+    @Test func moderateSelectionDropsBothEnds() throws {
+        let dir = try CLI.tempDir("prune-moderate")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("d.jsonl"), scores = dir.appendingPathComponent("s.csv"), out = dir.appendingPathComponent("kept.jsonl")
+        try (1...9).map { "{\"text\": \"t\($0)\", \"label\": \"x\"}" }.joined(separator: "\n").write(to: data, atomically: true, encoding: .utf8)
+        try ("index,line,id,label,score\n" + (1...9).map { "\($0 - 1),\($0),,x,0.\(10 - $0)\n" }.joined()).write(to: scores, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["prune", "--scores", scores.path, "--data", data.path, "--keep", "0.34", "--select", "moderate", "--out", out.path])
+        #expect(r.status == 0 && r.stdout.contains("select moderate"), "\(r.stdout)\(r.stderr)")
+        #expect(try String(contentsOf: out, encoding: .utf8) == ["t4", "t5", "t6"].map { "{\"text\": \"\($0)\", \"label\": \"x\"}\n" }.joined())
+        let bad = try CLI.run(["prune", "--scores", scores.path, "--data", data.path, "--keep", "0.5", "--select", "moderate", "--sampling", "stratified", "--dry-run"])
+        #expect(bad.status == 2 && bad.stderr.contains("--select moderate takes --sampling top, softmax or linear"), "\(bad.stderr)")
     }
 
     @Test func scoresFromAnotherFileAreRefused() throws {

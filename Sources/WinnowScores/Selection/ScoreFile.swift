@@ -73,7 +73,7 @@ public struct ScoreFile: Sendable {
     /// - Throws: `WinnowError` naming `other` when it lacks a data line this file scores, or gives a line
     ///   another label.
     public func thenBy(_ other: ScoreFile, select: SelectionOptions.Preference, then: SelectionOptions.Preference) throws -> ScoreFile {
-        precondition(select != .random && then != .random, "thenBy: select and then are hard or easy")
+        precondition([.hard, .easy].contains(select) && [.hard, .easy].contains(then), "thenBy: select and then are hard or easy")
         var second: [Int: (score: Double, label: String)] = [:]
         for (l, (sc, lab)) in zip(other.lines, zip(other.scores, other.labels)) { second[l] = (sc, lab) }
         let sign: Double = select == then ? 1 : -1

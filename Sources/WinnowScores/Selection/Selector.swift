@@ -14,6 +14,11 @@ public struct SelectionOptions: Sendable, Equatable {
         case easy
         /// Ignore scores.
         case random
+        /// Prefer scores nearest the median (of each label's examples with `perLabel`): drop both ends, the
+        /// likely noise at the hard end and the trivial at the easy end. The "moderate coreset" rule of Xia
+        /// et al. (ICLR 2023), there on the distance to the class centre, here on any score; the samplings
+        /// read the distance |s - median| as an easy preference reads s (not with `.stratified`).
+        case moderate
     }
 
     /// How the kept examples are drawn from the normalised scores.
@@ -111,6 +116,12 @@ public enum Selector {
     static func select(_ s: [Double], k: Int, options o: SelectionOptions, rng: inout SeededGenerator) -> [Int] {
         let n = s.count
         switch (o.preference, o.sampling) {
+        case (.moderate, _):
+            precondition(o.sampling != .stratified, "Selector: moderate selection does not take stratified sampling")
+            let m = median(s)
+            var easy = o
+            easy.preference = .easy
+            return select(s.map { abs($0 - m) }, k: k, options: easy, rng: &rng)
         case (.random, _):
             return weightedWithoutReplacement(logWeights: [Double](repeating: 0, count: n), k: k, rng: &rng)
         case (_, .top):
@@ -126,6 +137,13 @@ public enum Selector {
         case (_, .stratified):
             return stratified(s, k: k, beta: o.beta, bins: o.bins, easy: o.preference == .easy, rng: &rng)
         }
+    }
+
+    /// The median of `s` (the mean of the two middle values for an even count; 0 when empty).
+    static func median(_ s: [Double]) -> Double {
+        guard !s.isEmpty else { return 0 }
+        let v = s.sorted()
+        return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
     }
 
     /// Efraimidis-Spirakis: keep the k largest keys u^(1/w), computed as the k smallest log(E) - log(w)

@@ -217,6 +217,11 @@ public final class Experiment: @unchecked Sendable {
               parts.count == 1 || tie.flatMap({ SelectionOptions.Preference(rawValue: $0.1) }) != nil else {
             throw WinnowError.invalidFile(path: planURL.path, line: nil, reason: "retraining \(cell.key) names an unknown selection")
         }
+        let ranks: [SelectionOptions.Preference] = [.hard, .easy]
+        guard !(preference == .moderate && sampling == .stratified),
+              tie == nil || (ranks.contains(preference) && tie.flatMap({ SelectionOptions.Preference(rawValue: $0.1) }).map(ranks.contains) == true) else {
+            throw WinnowError.invalidFile(path: planURL.path, line: nil, reason: "retraining \(cell.key): moderate takes no stratified sampling, and a tie-break goes with hard or easy")
+        }
         if let (name, select) = tie {
             guard let second = scores[name] else {
                 throw WinnowError.missingFile(path: scoresURL.appendingPathComponent("\(name).csv").path, reason: "no scores")

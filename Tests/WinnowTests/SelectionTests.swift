@@ -67,6 +67,26 @@ import Testing
         #expect(linear.count == 4 && Set(linear).count == 4)
     }
 
+    /// An experiment plan with moderate selection: the cross product leaves out moderate x stratified, and
+    /// explicit settings that pair moderate with stratified sampling or a tie-break are refused.
+    @Test func experimentPlansTakeModerateWhereItHasAMeaning() throws {
+        var p = ExperimentPlan(train: "t.jsonl", test: "s.jsonl")
+        p.model.vocab = "vocab.txt"
+        p.settings = nil
+        p.methods = [.el2n]; p.selects = [.moderate, .hard]; p.samplings = [.top, .stratified]
+        #expect(p.selectionSettings.map(\.description) == ["el2n:moderate:top:dataset", "el2n:hard:top:dataset", "el2n:hard:stratified:dataset"])
+        try p.validate()
+        p.settings = [ExperimentPlan.Setting(method: .el2n, select: .moderate, sampling: .softmax)]
+        try p.validate()
+        p.settings = [ExperimentPlan.Setting(method: .el2n, select: .moderate, sampling: .stratified)]
+        #expect(throws: WinnowError.self) { try p.validate() }
+        p.settings = [ExperimentPlan.Setting(method: .forgetting, select: .moderate, thenBy: .init(method: .el2n, epoch1: true, select: .hard))]
+        p.methods = [.forgetting]
+        #expect(throws: WinnowError.self) { try p.validate() }
+        #expect(throws: WinnowError.self) { try ExperimentPlan.TieBreak(parsing: "el2n:moderate") }
+        #expect(try ExperimentPlan.Setting(parsing: "el2n:moderate:softmax:class").select == .moderate)
+    }
+
     @Test func classNormalisationRanksEachLabelOnItsOwnScale() {
         // Class a scores 100..109, class b 0..9: dataset-level top-10 takes only a; class-level takes the top half of each.
         let s = (0..<10).map { Double(100 + $0) } + (0..<10).map(Double.init)

@@ -231,6 +231,22 @@ import Testing
         }
     }
 
+    /// Below keep 0.5, where the recommended setting lost to random, forgetting alone runs beside it by default
+    /// (with a note); explicit settings are left as given.
+    @Test func aKeepBelowOneHalfAddsForgettingAlone() throws {
+        let dir = try CLI.tempDir("below-half")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try CLI.run(Self.tinyArgs + ["--keep", "1.0,0.3", "--seeds", "1", "--no-report", "--out", dir.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("forgetting alone runs beside the recommended setting"), "\(r.stderr)")
+        let configs = Set(try Self.rows(dir).dropFirst().map { $0[0...3].joined(separator: ",") })
+        #expect(configs == ["full,-,-,-", "random,-,random,-", "forgetting+el2n-epoch1-hard,dataset,easy,top", "forgetting,dataset,easy,top"], "\(configs)")
+        let own = try CLI.run(Self.tinyArgs + ["--keep", "0.3", "--seeds", "1", "--no-report", "--settings", "forgetting:easy+el2n-epoch1:hard",
+                                               "--out", dir.appendingPathComponent("own").path])
+        #expect(own.status == 0 && !own.stderr.contains("forgetting alone"), "\(own.stderr)")
+        #expect(Set(try Self.rows(dir.appendingPathComponent("own")).dropFirst().map { $0[0] }) == ["random", "forgetting+el2n-epoch1-hard"])
+    }
+
     /// --per-label: every subset, random included, keeps the training set's class mix (within one example
     /// per label), and the report says how the subsets were chosen.
     @Test func perLabelSubsetsKeepTheClassMix() throws {

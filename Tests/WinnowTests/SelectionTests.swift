@@ -85,6 +85,9 @@ import Testing
         #expect(throws: WinnowError.self) { try p.validate() }
         #expect(throws: WinnowError.self) { try ExperimentPlan.TieBreak(parsing: "el2n:moderate") }
         #expect(try ExperimentPlan.Setting(parsing: "el2n:moderate:softmax:class").select == .moderate)
+        // The default settings: forgetting alone joins the recommended one below keep 0.5.
+        #expect(ExperimentPlan.recommendedSettings(keeps: [1, 0.7, 0.5]) == [ExperimentPlan.recommended])
+        #expect(ExperimentPlan.recommendedSettings(keeps: [1, 0.3]) == [ExperimentPlan.recommended, ExperimentPlan.forgettingAlone])
     }
 
     @Test func classNormalisationRanksEachLabelOnItsOwnScale() {

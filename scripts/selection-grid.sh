@@ -13,8 +13,8 @@
 # Usage: scripts/selection-grid.sh snli|rotten-tomatoes|crowdflower [KEEP...]   (default: 0.5 0.3 1.0; 1.0 = full data)
 # ROWS_ONLY=random,forgetting-easy-top (row names, comma-separated) runs those rows alone.
 # At every keep the RECOMMENDED rows run after the table's: the fewest forgetting events with ties broken by
-# the hardest EL2N (epoch 1) per label (`winnow prune --then-by`; the default of `winnow experiment`) and its
-# baseline, random per label; then the skewed rows again with per-label selection (PER_LABEL below).
+# the hardest EL2N (epoch 1) per label (`winnow prune --then-by`; the default of `winnow experiment`), its
+# baseline, random per label, and forgetting alone per label (the experiment's second default below keep 0.5); then the skewed rows again with per-label selection (PER_LABEL below).
 # At keep 0.5 the RECIPES follow (drop-the-noisiest-then-random selections), then VoG from 2 and from 8
 # checkpoints (the seed paper's open question on the number of checkpoints);
 # on CrowdFlower, then the easiest half by VoG, EL2N and forgetting with dataset and with class z-scores.
@@ -74,12 +74,13 @@ score() {   # score NAME
 # Rows: NAME SCORE SELECT SAMPLING [PRUNE ARGS] (a row normalises with dataset z-scores unless its PRUNE ARGS
 # name --normalize). ROWS are
 # the reference's table; RECOMMENDED (every keep) ranks by forgetting with EL2N breaking its ties (--then-by
-# takes a score name here) beside random per label; RECIPES (keep 0.5 only) drop the hardest fraction by a
+# takes a score name here) beside random and forgetting alone, per label; RECIPES (keep 0.5 only) drop the hardest fraction by a
 # score (the likely mislabelled) and sample the rest uniformly (--sampling stratified --bins 1), or keep the
 # EL2N scores nearest each label's median (--select moderate: both ends dropped).
 RECOMMENDED=(
     "forgetting-then-el2n-hard-per-label forgetting easy top --then-by el2n-epoch1 --per-label"
     "random-per-label forgetting random top --per-label"
+    "forgetting-easy-top-per-label forgetting easy top --per-label"
 )
 RECIPES=(
     "el2n-epoch1-moderate-per-label el2n-epoch1 moderate top --per-label"

@@ -11,6 +11,7 @@
 # SOURCE (default data/austen/corpus.txt, one paragraph a line) names another text, e.g. the printed lines
 # of Sense and Sensibility: python3 scripts/data/austen.py printed --rdata \
 #   /usr/lib/R/site-library/janeaustenr/data/Rdata --out data/austen/printed-sense.txt
+# With LENGTH_NEUTRAL=1, also self-influence times each line's target-token count (`winnow score --length-neutral`).
 # With REF=/path/to/python (torch, transformers, gguf, accelerate), also runs the PyTorch reference
 # (scripts/reference/decoder_scores_torch.py) on the same lines and prints its AUROCs beside Winnow's.
 set -euo pipefail
@@ -37,6 +38,14 @@ ARGS=("loss (perplexity filter)=$OUT/loss.csv" "SI, first decoder layer=$OUT/si-
       "SI, last decoder layer=$OUT/si-last-layer.csv" "SI, all parameters=$OUT/si-all.csv")
 echo "Winnow, SmolLM2-135M on $CORPUS:"
 python3 scripts/data/score_auroc.py "$CORPUS.lines.csv" "${ARGS[@]}" --markdown
+if [ -n "${LENGTH_NEUTRAL:-}" ]; then   # self-influence times each line's target tokens (winnow score --length-neutral)
+    score si-first-layer-ln tracin --params first-layer --length-neutral
+    score si-last-layer-ln tracin --params last-layer --length-neutral
+    score si-all-ln tracin --params all --length-neutral
+    echo "Length-neutral self-influence (--length-neutral):"
+    python3 scripts/data/score_auroc.py "$CORPUS.lines.csv" "SI x tokens, first decoder layer=$OUT/si-first-layer-ln.csv" \
+        "SI x tokens, last decoder layer=$OUT/si-last-layer-ln.csv" "SI x tokens, all parameters=$OUT/si-all-ln.csv" --markdown
+fi
 if [ -n "${REF:-}" ]; then
     "$REF" scripts/reference/decoder_scores_torch.py $MODEL "$CORPUS" "$OUT" --max-length 128
     echo "PyTorch reference on the same lines:"

@@ -7,7 +7,7 @@ struct ScoreCommand: ParsableCommand {
         commandName: "score",
         abstract: "Score every training example: \(ScoreMethod.allCases.map(\.rawValue).joined(separator: ", ")).",
         discussion: """
-        Higher scores mean more influential / harder. Conventions (docs/scores.md):
+        Higher scores mean more influential / harder. Conventions (docs/contracts.md §4):
         \(ScoreMethod.allCases.map { "  " + $0.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0) + $0.definition }.joined(separator: "\n"))
 
         forgetting, cartography and aum read the run's dynamics (training mode, before each update); all others \
@@ -34,6 +34,8 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "With --aggregate: a field of the --test file grouping its examples (tasks); influences are averaged within each group first.") var groupField: String?
     @Option(help: "TracIn: approximate with a seeded random orthonormal projection to about D dims per layer (exact by default).") var project: Int?
     @Option(help: "Seed of the random projection.") var seed: UInt64 = ScoreOptions().seed
+    @Flag(help: "Causal language models, grand and tracin self-influence: multiply each score by its target-token count n (GraNd by sqrt(n)), so that the mean loss's averaging over n tokens does not rank long lines low (README, \"Junk in a corpus\": last-layer self-influence finds noisy lines at AUROC 0.84-0.87 this way, against 0.64-0.69 without).")
+    var lengthNeutral = false
     @Option(help: "Examples per batch.") var batchSize: Int = ScoreOptions().batchSize
     @Option(help: "Arithmetic of the dense products for the forward-only scores (el2n, loss, margin, pvi): f32, or bf16 (operands rounded to bf16, F32 accumulation; needs AVX512_BF16).")
     var precision: ArithmeticPrecision = .f32
@@ -52,6 +54,9 @@ struct ScoreCommand: ParsableCommand {
             throw ValidationError("--aggregate, --similarity and --group-field apply to tracin with --test")
         }
         if groupField != nil && aggregate == nil { throw ValidationError("--group-field needs --aggregate") }
+        if lengthNeutral && (method != .grand && method != .tracin || test != nil) {
+            throw ValidationError("--length-neutral applies to grand and to tracin self-influence (without --test)")
+        }
         if shard != nil && (method.readsDynamics || test != nil) {
             throw ValidationError("--shard applies to per-example gradient and output scores, not to \(method)\(test != nil ? " --test" : "")")
         }
@@ -61,7 +66,7 @@ struct ScoreCommand: ParsableCommand {
         var o = ScoreOptions()
         o.checkpoints = checkpoints; o.params = params; o.space = space; o.vogTarget = target
         o.learningRate = learningRate; o.batchSize = batchSize; o.maxLength = dataOptions.maxLength
-        o.memoryLimit = memoryLimit << 20; o.projectDim = project; o.seed = seed
+        o.memoryLimit = memoryLimit << 20; o.projectDim = project; o.seed = seed; o.lengthNeutral = lengthNeutral
         o.adapterBase = base.map { URL(fileURLWithPath: $0) }
         o.reporter = TerminalReporter()
         return o

@@ -13,6 +13,8 @@ import WinnowTraining
 /// - `grand`: ||d loss / d theta_S||_2 over the tensors `options.params` selects;
 /// - `tracin`: self-influence eta ||d loss / d theta_S||^2 (eta = `options.learningRate`, default 1),
 ///   optionally randomly projected (`options.projectDim`).
+/// With `options.lengthNeutral` GraNd is multiplied by sqrt(n) and self-influence by n, n the example's
+/// target tokens, so that the mean loss's averaging over n tokens does not rank long examples low.
 /// Gradient norms come from per-layer factors (Gram form), never from materialised per-example gradients.
 ///
 ///     let r = try DecoderScores.score(.grand, model: URL(fileURLWithPath: "models/smollm2"), data: url, options: o)
@@ -63,6 +65,9 @@ public enum DecoderScores {
             throw WinnowError.invalidOption(name: "method", reason:
                 "'\(method)' is not available for causal language models yet (\(methods.map(\.rawValue).joined(separator: ", ")) are)")
         }
+        if o.lengthNeutral && method != .grand && method != .tracin {
+            throw WinnowError.invalidOption(name: "length-neutral", reason: "scales the gradient scores (grand, tracin self-influence), not '\(method)'")
+        }
         let set = try load(url, options: o)
         let models = set.models, K = Double(models.count)
         if method == .vog && models.count < 2 {
@@ -97,6 +102,10 @@ public enum DecoderScores {
                     for b in 0..<batch.size { s[b] += method == .grand ? sq[b].squareRoot() / K : set.eta[k] * sq[b] }
                 }
             }
+            if o.lengthNeutral {
+                let n = tokens.suffix(batch.size)
+                for (b, count) in zip(s.indices, n) { s[b] *= method == .grand ? count.squareRoot() : count }
+            }
             scores += s
             losses += l
         }
@@ -113,6 +122,7 @@ public enum DecoderScores {
             r.notes = ["self-influence = sum_k eta_k ||d loss / d theta||^2 with eta = \(set.eta.map { String(format: "%.3g", $0) }.joined(separator: ",")) of the mean loss over \(over), over \(selections.last!.names.count) tensor(s) (--params \(o.params))"]
             if let p = o.projectDim { r.notes.append("approximate: gradients randomly projected (--project \(p), seed \(o.seed))") }
         }
+        if o.lengthNeutral { r.notes.append("length-neutral: each score times its target-token count n (\(method == .grand ? "GraNd times sqrt(n)" : "self-influence times n"); the tokens column)") }
         return r
     }
 

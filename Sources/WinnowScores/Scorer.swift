@@ -24,6 +24,7 @@ public enum Scorer {
         if ModelLoader.isCausalLM(run) {
             return try DecoderScores.score(method, model: run, data: data, fields: fields, options: o)
         }
+        guard !o.lengthNeutral else { throw ScoringRun.lengthNeutralRefused(run) }
         switch method {
         case .forgetting, .cartography, .aum:
             let dyn = try DynamicsScores.load(run)

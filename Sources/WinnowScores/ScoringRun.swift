@@ -20,6 +20,12 @@ public struct ScoreOptions: Sendable {
     public var projectDim: Int? = nil
     /// Seed of the random projection.
     public var seed: UInt64 = 0
+    /// Causal language models, `grand` and `tracin` self-influence: scale each example's score by its
+    /// number of target tokens n (self-influence by n, GraNd by sqrt(n)). The gradient of a mean loss
+    /// averages n token gradients, so its squared norm falls about as 1/n with length; scaled by n it
+    /// estimates the squared norm of one token's gradient, and lines of any length compare. Off: the
+    /// published definition, ||d loss / d theta||^2 of the mean loss.
+    public var lengthNeutral = false
     /// The base model of a LoRA adapter folder given as the run (nil: the adapter's
     /// `base_model_name_or_path` when that is a local path).
     public var adapterBase: URL? = nil
@@ -135,6 +141,7 @@ public struct ScoringRun: @unchecked Sendable {
     /// - Throws: `WinnowError` when the run has no checkpoints or lacks a listed step, a checkpoint or the tokenizer
     ///   is missing or malformed, or the checkpoints' labels differ.
     public init(run url: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions, null: Bool = false) throws {
+        guard !options.lengthNeutral else { throw ScoringRun.lengthNeutralRefused(url) }
         run = try RunFolder(url: url)
         // A model folder (a classifier, or a PEFT adapter of one) without checkpoints is one model, eta 1 (or --lr).
         checkpoints = run.checkpoints.isEmpty && run.holdsModel ? [RunFolder.Checkpoint(step: 0, url: url)] : try run.select(options.checkpoints)
@@ -156,6 +163,11 @@ public struct ScoringRun: @unchecked Sendable {
             o.maxLength = limit
         }
         self.options = o
+    }
+
+    /// `ScoreOptions.lengthNeutral` on a classifier, whose loss is one cross-entropy per example.
+    static func lengthNeutralRefused(_ run: URL) -> WinnowError {
+        .invalidOption(name: "length-neutral", reason: "is for causal language models, whose loss is a mean over an example's tokens; \(run.path) is a classifier run")
     }
 
     /// Convenience: score the file of an already-read data set (its fields are reused).

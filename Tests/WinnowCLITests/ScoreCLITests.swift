@@ -131,6 +131,20 @@ import Testing
                              "--max-length", "160", "--out", agg.path])
         #expect(r.status == 0 && r.stderr.contains("max over the means of 2 groups"), "\(r.stderr)")
         #expect(try rows(agg).count == 10)
+        // --length-neutral: the tracin scores above times the tokens column.
+        let plain = dir.appendingPathComponent("tracin.csv"), scaled = dir.appendingPathComponent("tracin-ln.csv")
+        let ln = try CLI.run(["score", "tracin", "--run", model, "--data", fx.appendingPathComponent("pc.jsonl").path, "--max-length", "160",
+                              "--params", "first-layer", "--length-neutral", "--out", scaled.path])
+        #expect(ln.status == 0 && ln.stderr.contains("length-neutral"), "\(ln.stderr)")
+        let (a, b) = (try rows(plain), try rows(scaled))
+        #expect(a[0] == ["index", "line", "id", "label", "score", "tokens"] && a[0] == b[0] && a.count == 7 && b.count == 7)
+        for (p, q) in zip(a, b).dropFirst() {
+            let s = Double(p[4])!, n = Double(p[5])!, got = Double(q[4])!
+            #expect(n >= 1 && abs(got - s * n) <= 1e-5 * abs(s * n), "\(got) vs \(s) x \(n)")
+        }
+        let notGradient = try CLI.run(["score", "loss", "--run", model, "--data", fx.appendingPathComponent("pc.jsonl").path, "--length-neutral",
+                                       "--out", dir.appendingPathComponent("l.csv").path])
+        #expect(notGradient.status == 2 && notGradient.stderr.contains("--length-neutral applies to grand and to tracin"), "\(notGradient.stderr)")
         let vog = try CLI.run(["score", "vog", "--run", model, "--data", fx.appendingPathComponent("pc.jsonl").path, "--out", dir.appendingPathComponent("v.csv").path])
         #expect(vog.status == 1 && vog.stderr.contains("VoG is a variance over checkpoints and needs at least two"), "\(vog.stderr)")
         let short = try CLI.run(["score", "loss", "--run", model, "--data", fx.appendingPathComponent("pc.jsonl").path, "--max-length", "8",
@@ -345,6 +359,8 @@ import Testing
         let p = try CLI.run(["score", "grand", "--run", run, "--data", train, "--params", "nonsense.", "--out", "/tmp/x.csv"])
         #expect(p.status == 1)
         #expect(p.stderr.contains("--params"))
+        let ln = try CLI.run(["score", "grand", "--run", run, "--data", train, "--length-neutral", "--out", "/tmp/x.csv"])
+        #expect(ln.status == 1 && ln.stderr.contains("is for causal language models"), "\(ln.stderr)")
     }
 }
 

@@ -76,6 +76,25 @@ import Testing
         }
     }
 
+    @Test(arguments: ["all", "last-layer"])
+    func lengthNeutralScoresScaleByTheTargetTokens(params: String) throws {
+        // PyTorch's squared norms times each example's scored-token count n (GraNd: the norm times sqrt(n)).
+        let run = Self.dir.appendingPathComponent("untied")
+        var o = options(params)
+        o.lengthNeutral = true
+        for file in ["text", "pc"] {
+            let rows = golden["untied"]!.rows(file)!
+            let n = rows.map { Double($0.scored.filter { $0 }.count) }
+            let want = zip(rows, n).map { $0.sq_norm[params]! * $1 }
+            let data = Self.dir.appendingPathComponent(file + ".jsonl")
+            expectMatch(try Scorer.score(.tracin, run: run, data: data, options: o).scores, want, rtol: 2e-3, "\(file) tracin --length-neutral")
+            expectMatch(try Scorer.score(.grand, run: run, data: data, options: o).scores, want.map { $0.squareRoot() }, rtol: 1e-3,
+                        "\(file) grand --length-neutral")
+            #expect(Set(n).count > 1, "\(file): the examples differ in length, so the scaling is seen")
+        }
+        #expect(throws: WinnowError.self) { try Scorer.score(.loss, run: run, data: Self.dir.appendingPathComponent("text.jsonl"), options: o) }
+    }
+
     @Test(arguments: ["tied", "untied"], ["all", "last-layer"])
     func trainToTestMatchesPyTorch(model: String, params: String) throws {
         let g = golden[model]!

@@ -134,7 +134,8 @@ struct TrainingLoop {
             optimizer.step(&model.parameters, grads: grads, lr: schedule.lr(afterSteps: step - 1))
             windowLoss += r.loss; windowCount += 1; lastLoss = r.loss
             if step % max(1, logEvery) == 0 || step == totalSteps || checkpointSteps.contains(step) {
-                history.append(LogEntry(step: step, epoch: hooks.epoch(step), learningRate: Double(schedule.lr(afterSteps: step)),
+                // The rate update `step` used, as transformers logs it (Tests/Fixtures/README.md): TracIn's eta_k.
+                history.append(LogEntry(step: step, epoch: hooks.epoch(step), learningRate: Double(schedule.lr(afterSteps: step - 1)),
                                         loss: windowLoss / Double(windowCount), extra: hooks.logExtras(gnorm)))
                 windowLoss = 0; windowCount = 0
             }

@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RUN ?= runs/demo
 
-.PHONY: all setup build release mpi test demo data pretrained bench clean docs example
+.PHONY: all setup build release mpi test demo data pretrained minilm bench clean docs example
 
 all: build
 
@@ -22,6 +22,9 @@ mpi: setup
 pretrained:
 	@bash scripts/fetch-pretrained.sh minilm smollm2
 
+minilm:
+	@bash scripts/fetch-pretrained.sh minilm
+
 data:
 	@bash scripts/fetch-data.sh rotten-tomatoes
 
@@ -36,7 +39,7 @@ test: setup pretrained
 
 # The main job on a small real default: half of 3,000 Rotten Tomatoes reviews kept by the recommended
 # setting, by the seed paper's VoG setting and at random, MiniLM fine-tuned on each (scripts/demo.sh).
-demo: release data pretrained
+demo: release data minilm
 	@bash scripts/demo.sh $(RUN)
 
 bench: release

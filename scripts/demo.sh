@@ -5,7 +5,7 @@
 # is kept, within each label, by the recommended setting (the fewest forgetting events, top-k, ties broken
 # by the hardest EL2N at the end of epoch 1: the default of winnow experiment), by the seed paper's VoG
 # setting (keep the hardest, top-k) and at random; each half is retrained with seeds 0 and 1 from the
-# same initialisation and evaluated on the 2,562 held-out reviews. One chart and one table in OUT/report.html. About 8 minutes on 2 cores after the release
+# same initialisation and evaluated on the 2,562 held-out reviews. One chart and one table in OUT/report.html. 13.5 minutes on 2 cores after the release
 # build (batch 16: 1,500 reviews in batches of 32 left a retraining at the majority class). Rerun to resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -91,6 +91,10 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     func validate() throws {
+        if trainingFlags.seed != TrainingOptions().seed || trainingFlags.checkpoints != nil {
+            throw ValidationError("--seed and --checkpoints are `winnow train`'s: the experiment trains its scoring run with seed 0 and "
+                                  + "--score-checkpoints K, and retrains with seeds 0..S-1 (--seeds S)")
+        }
         do { try plan().validate() } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
         guard temperature > 0, (0..<1).contains(beta) else { throw ValidationError("--temperature must be positive and --beta in [0, 1)") }
     }

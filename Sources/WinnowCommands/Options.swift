@@ -87,16 +87,30 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
         guard let ck = try runFolder.select(checkpoint).last else { throw WinnowError.invalidOption(name: "--checkpoint", reason: "none chosen") }
         folder = ck.url
     }
-    let model = try ModelLoader.predictor(folder: folder)
+    let model = try ModelLoader.classifier(folder: folder)
     let tok = try Tokenizers.load(folder: runFolder.tokenizerFolder)
     let data = try dataOptions.read(requireLabels: requireLabels)
     reportSkipped(data)
-    var enc = try EncodedDataset(data, tokenizer: tok, labels: model.labelNames, maxLength: dataOptions.maxLength)
+    var maxLength = dataOptions.maxLength
+    if maxLength > model.dimensions.maxPositions {
+        // Longer sequences cannot be encoded: truncate to the position table, as `winnow score` and transformers do.
+        printError("note: --max-length \(maxLength) exceeds the model's max_position_embeddings; using \(model.dimensions.maxPositions)")
+        maxLength = model.dimensions.maxPositions
+    }
+    var enc = try EncodedDataset(data, tokenizer: tok, labels: model.labelNames, maxLength: maxLength)
     let s = shard?.range(of: enc.count) ?? 0..<enc.count
     if shard != nil { enc = enc.subset(Array(s)) }
     let (p, pr) = model.predict(enc, batchSize: batchSize, progress: TerminalReporter().start(label, total: enc.count, unit: "ex"))
     return FilePredictions(labelNames: model.labelNames, labels: enc.labels, lines: enc.lines, ids: enc.ids, predictions: p, probabilities: pr,
                            indexOffset: s.lowerBound)
+}
+
+/// Refuses an output path that names one of the command's input files (it would replace the input).
+func refuseOverwriting(_ out: String, inputs: [String]) throws {
+    let o = URL(fileURLWithPath: out).standardizedFileURL.resolvingSymlinksInPath().path
+    if let same = inputs.first(where: { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path == o }) {
+        throw ValidationError("--out \(out) is the input file \(same); choose another output path")
+    }
 }
 
 func formatPercent(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
@@ -122,6 +136,7 @@ struct ModelOptions: ParsableArguments {
 
     func validate() throws {
         guard layers >= 1, hidden > 0, heads > 0, hidden % heads == 0 else { throw ValidationError("--hidden must be a multiple of --heads") }
+        if let dropout, !(0..<1).contains(dropout) { throw ValidationError("--dropout must be in [0, 1)") }
     }
 }
 
@@ -144,6 +159,10 @@ struct TrainingFlags: ParsableArguments {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         if let learningRate, !(learningRate > 0) { throw ValidationError("--lr must be positive") }
         if let k = checkpoints, k < 1 { throw ValidationError("--checkpoints must be at least 1") }
+        guard (0...1).contains(warmupRatio) else { throw ValidationError("--warmup-ratio must be in [0, 1]") }
+        guard weightDecay >= 0, momentum >= 0, maxGradNorm >= 0 else {
+            throw ValidationError("--weight-decay, --momentum and --max-grad-norm must not be negative")
+        }
     }
 
     /// The options, the learning rate fitting the model when --lr is not given.

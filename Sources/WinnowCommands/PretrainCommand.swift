@@ -119,6 +119,8 @@ struct PretrainCommand: ParsableCommand {
         let tokenizer = try Tokenizers.load(folder: tokenizerFolder)
         let corpusURL = URL(fileURLWithPath: corpus)
         let windows = try LMCorpus(url: corpusURL, causalTokenizer: tokenizer, seqLen: seqLen)
+        // Read before training, so that a bad --heldout file fails before the run is written.
+        let held = try heldout.map { try LMCorpus(url: URL(fileURLWithPath: $0), causalTokenizer: tokenizer, seqLen: seqLen) }
         let o = options(lr: lm.loraConfig != nil ? 2e-4 : 2e-5, decoder: true)
         let trained = lm.loraConfig.map { "LoRA r \($0.rank) alpha \($0.alpha) on \($0.targets.map(\.rawValue).joined(separator: ","))" } ?? "every parameter"
         printError("pretrain: \(windows.count) windows of at most \(seqLen) tokens from \(corpusURL.path); causal, \(lm.parameters.scalarCount) parameters, "
@@ -129,7 +131,7 @@ struct PretrainCommand: ParsableCommand {
                                                  reporter: TerminalReporter(), resume: resume)
         print(String(format: "pre-trained %d steps in %.1f s (%.1f samples/s), final loss %.4f; %@ written to %@",
                      s.steps, s.seconds, s.examplesPerSecond, s.finalLoss, lm.loraConfig == nil ? "model" : "adapter", runURL.path))
-        if let heldout { try reportHeldout(lm, corpus: LMCorpus(url: URL(fileURLWithPath: heldout), causalTokenizer: tokenizer, seqLen: seqLen), run: runURL) }
+        if let held { try reportHeldout(lm, corpus: held, run: runURL) }
     }
 
     func run() throws {
@@ -140,6 +142,7 @@ struct PretrainCommand: ParsableCommand {
         let tokenizer = BertTokenizer(vocabulary: vocabulary)
         let corpusURL = URL(fileURLWithPath: corpus)
         let lm = try LMCorpus(url: corpusURL, tokenizer: tokenizer, seqLen: seqLen)
+        let held = try heldout.map { try LMCorpus(url: URL(fileURLWithPath: $0), tokenizer: tokenizer, seqLen: seqLen) }
         let model: BertLanguageModel
         if let i = initFrom {
             model = try BertLanguageModel(folder: URL(fileURLWithPath: i), objective: objective)
@@ -156,6 +159,6 @@ struct PretrainCommand: ParsableCommand {
                                                  siLog: siLog.map { URL(fileURLWithPath: $0) }, reporter: TerminalReporter(), resume: resume)
         print(String(format: "pre-trained %d steps in %.1f s (%.1f samples/s), final loss %.4f; run written to %@",
                      s.steps, s.seconds, s.examplesPerSecond, s.finalLoss, runURL.path))
-        if let heldout { try reportHeldout(model, corpus: LMCorpus(url: URL(fileURLWithPath: heldout), tokenizer: tokenizer, seqLen: seqLen), run: runURL) }
+        if let held { try reportHeldout(model, corpus: held, run: runURL) }
     }
 }

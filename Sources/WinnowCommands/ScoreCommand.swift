@@ -54,6 +54,12 @@ struct ScoreCommand: ParsableCommand {
             throw ValidationError("--aggregate, --similarity and --group-field apply to tracin with --test")
         }
         if groupField != nil && aggregate == nil { throw ValidationError("--group-field needs --aggregate") }
+        if precision != .f32 && (!method.isForwardOnly || test != nil) {
+            throw ValidationError("--precision \(precision.rawValue) is for the forward-only scores (\(ScoreMethod.allCases.filter(\.isForwardOnly).map(\.rawValue).joined(separator: ", "))); "
+                                  + "'\(method)'\(test != nil ? " with --test" : "") is computed in F32")
+        }
+        try refuseOverwriting(out, inputs: [dataOptions.data] + [test, nullRun].compactMap { $0 })
+        if let matrix { try refuseOverwriting(matrix, inputs: [dataOptions.data] + (test.map { [$0] } ?? [])) }
         if lengthNeutral && (method != .grand && method != .tracin || test != nil) {
             throw ValidationError("--length-neutral applies to grand and to tracin self-influence (without --test)")
         }
@@ -73,13 +79,7 @@ struct ScoreCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard precision == .f32 else {
-            guard method.isForwardOnly, test == nil else {
-                throw WinnowError.invalidOption(name: "--precision", reason:
-                    "\(precision.rawValue) is for the forward-only scores (\(ScoreMethod.allCases.filter(\.isForwardOnly).map(\.rawValue).joined(separator: ", "))); '\(method)' runs gradients in F32")
-            }
-            return try precision.run { try score() }
-        }
+        guard precision == .f32 else { return try precision.run { try score() } }
         try score()
     }
 
@@ -133,14 +133,14 @@ struct ScoreCommand: ParsableCommand {
         if method.readsDynamics || causalLM {
             let result = try Scorer.score(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL)
             try ScoreWriter.write(result, format: format, to: outURL)
-            written = (result.scores.count, result.notes)
+            written = (result.scores.count, result.notes + [result.constantWarning].compactMap { $0 })
         } else {
             // Part by part from the parts folder into the output: memory does not grow with the data set.
             written = try ScoreParts.scoreToFile(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL,
                                                  parts: partsURL, resume: resume, partSize: partSize, shard: shard, format: format, to: outURL)
         }
         if FileManager.default.fileExists(atPath: partsURL.path) { try FileManager.default.removeItem(at: partsURL) }
-        for n in written.notes { printError("note: \(n)") }
+        for n in written.notes { printError(n.hasPrefix("warning: ") ? "winnow: WARNING: " + n.dropFirst(9) : "note: " + n) }
         printError("score: wrote \(written.count) \(method) scores to \(outURL.path)")
         if let check, check.learnedNothing {
             printError("winnow: WARNING: the run's final model learned nothing on \(dataURL.path): it \(check.description). "

@@ -11,7 +11,7 @@ struct TokenizeCommand: ParsableCommand {
         examples, line = 1-based line. Ids equal AutoTokenizer.from_pretrained(MODEL)(text)["input_ids"] (with \
         the special tokens that tokenizer adds), the pair field's ids following for pairs. --model is a model or \
         run folder (vocab.txt or tokenizer.json: WordPiece), a .gguf file, or a folder holding one (byte-level \
-        BPE from tokenizer.ggml.*). Labels are not needed; every line is written.
+        BPE from tokenizer.ggml.*). Labels are not needed; every line is written. With a decoder's tokenizer,         prompt + completion and ChatML messages lines are encoded as `winnow score` and `winnow train` encode them         (docs/contracts.md §2b), and their lines add "scored": 1 for each token the loss is on, 0 otherwise.
         """)
 
     @Option(help: "Model: a folder with vocab.txt or tokenizer.json, a .gguf file, or a folder holding one.") var model: String
@@ -23,10 +23,24 @@ struct TokenizeCommand: ParsableCommand {
 
     func validate() throws {
         if let maxLength, maxLength < 1 { throw ValidationError("--max-length must be positive") }
+        try refuseOverwriting(out, inputs: [data])
     }
 
     func run() throws {
         let tokenizer = try Tokenizers.load(folder: URL(fileURLWithPath: model))
+        // Prompt + completion and messages need the decoder's template (EOS, ChatML), read once when first met.
+        var decoder: DecoderEncoder?
+        func decoderEncoding(_ ex: Example, _ url: URL) throws -> DecoderEncoding {
+            guard let bpe = tokenizer as? ByteLevelBPETokenizer else {
+                throw WinnowError.invalidFile(path: url.path, line: ex.line, reason:
+                    "holds prompt and completion or messages, which only a decoder's tokenizer encodes (\(model) is WordPiece); give a text field")
+            }
+            if decoder == nil {
+                decoder = DecoderEncoder(tokenizer: bpe, template: try DecoderTemplate.load(folder: URL(fileURLWithPath: model), tokenizer: bpe),
+                                         maxLength: maxLength ?? Int.max)
+            }
+            return try decoder!.encode(ex, url: url)
+        }
         let url = URL(fileURLWithPath: data)
         var reader = try JSONLReader(url: url, fields: FieldNames(text: textField, pair: pairField), requireLabels: false)
         reader.keepUnlabelled = true
@@ -35,8 +49,15 @@ struct TokenizeCommand: ParsableCommand {
         try AtomicFile.writeLines(to: URL(fileURLWithPath: out)) { emit in
             while let chunk = try reader.next(upTo: 4096) {
                 for ex in chunk {
-                    let ids = ex.inputIDs ?? tokenizer.encode(ex.text ?? "", pair: ex.pair, maxLength: maxLength).inputIDs
-                    try emit("{\"index\": \(index), \"line\": \(ex.line), \"input_ids\": [\(ids.map(String.init).joined(separator: ", "))]}")
+                    var ids: [Int32], scored: [Bool]? = nil
+                    if ex.inputIDs == nil && ex.text == nil {
+                        let e = try decoderEncoding(ex, url)
+                        (ids, scored) = (e.ids, e.scored)
+                    } else {
+                        ids = ex.inputIDs ?? tokenizer.encode(ex.text!, pair: ex.pair, maxLength: maxLength).inputIDs
+                    }
+                    let mask = scored.map { ", \"scored\": [\($0.map { $0 ? "1" : "0" }.joined(separator: ", "))]" } ?? ""
+                    try emit("{\"index\": \(index), \"line\": \(ex.line), \"input_ids\": [\(ids.map(String.init).joined(separator: ", "))]\(mask)}")
                     index += 1
                 }
                 bar.advance(by: reader.bytesRead - last, note: "\(index) examples")

@@ -64,7 +64,7 @@ struct TrainCommand: ParsableCommand {
         reportSkipped(data)
         let spec = modelOptions.spec
         let tokenizer = try spec.tokenizer()
-        let model = try spec.makeModel(labels: data.sortedLabels, maxLength: dataOptions.maxLength, seed: trainingFlags.seed)
+        let model = try spec.makeModel(labels: classLabels(data.sortedLabels), maxLength: dataOptions.maxLength, seed: trainingFlags.seed)
         let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.config.labels, maxLength: dataOptions.maxLength, null: null)
         var o = trainingOptions()
         if var lora = loraOptions.config(decoder: false), let i = spec.initFrom {
@@ -128,7 +128,7 @@ struct TrainCommand: ParsableCommand {
         reportSkipped(data)
         let tokenizerFolder = try ModelLoader.tokenizerFolder(base)
         let tokenizer = try Tokenizers.load(folder: tokenizerFolder)
-        let model = try LlamaForSequenceClassification(folder: base, labels: data.sortedLabels, seed: trainingFlags.seed)
+        let model = try LlamaForSequenceClassification(folder: base, labels: classLabels(data.sortedLabels), seed: trainingFlags.seed)
         let maxLength = min(dataOptions.maxLength, model.config.maxPositionEmbeddings)
         let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.labelNames, maxLength: maxLength)
         var o = trainingFlags.options(maxLength: maxLength, pretrained: true)
@@ -152,10 +152,20 @@ struct TrainCommand: ParsableCommand {
                      summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
     }
 
+    /// The training file's labels, refused when there are fewer than two (a one-label classifier learns nothing, and
+    /// transformers reads `num_labels` 1 as regression).
+    func classLabels(_ labels: [String]) throws -> [String] {
+        guard labels.count >= 2 else {
+            throw WinnowError.invalidFile(path: dataOptions.data, line: nil, reason:
+                "has \(labels.isEmpty ? "no label" : "one label ('\(labels[0])')"); a classifier needs two or more")
+        }
+        return labels
+    }
+
     /// Numeric CSV features: an MLP with `--layers` hidden layers of `--hidden` units.
     func trainMLP() throws {
         var data = try CSVDataset(url: URL(fileURLWithPath: dataOptions.data), labelColumn: dataOptions.labelField ?? "label")
-        let labels = data.sortedLabels
+        let labels = try classLabels(data.sortedLabels)
         try data.assignLabels(labels)
         let mlp = MLPClassifier(inputSize: data.featureNames.count, hidden: Array(repeating: modelOptions.hidden, count: modelOptions.layers), labels: labels,
                                 seed: trainingFlags.seed, featureNames: data.featureNames)

@@ -27,6 +27,11 @@ package struct LineFile: Sendable {
 
     package var count: Int { ranges.count }
 
+    /// Lines holding anything but spaces, tabs and line breaks.
+    package var nonBlankCount: Int {
+        ranges.count { r in bytes[r].contains { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D } }
+    }
+
     /// The bytes of 1-based line `n`, always ending with a line break.
     package func line(_ n: Int) -> Data {
         var d = bytes[ranges[n - 1]]

@@ -265,7 +265,7 @@ package struct JSONLReader {
             if fields.text == nil {
                 throw WinnowError.invalidFile(path: path, line: line, reason:
                     "no text field found (looked for \(FieldNames.textCandidates.joined(separator: ", ")) and input_ids; "
-                    + "fields here: \(d.keys.sorted().joined(separator: ", ")); use --text-field")
+                    + "fields here: \(d.keys.sorted().joined(separator: ", "))); use --text-field")
             }
         }
         if fields.pair == nil { fields.pair = FieldNames.pairCandidates.first { d[$0] != nil } }
@@ -310,7 +310,7 @@ public struct JSONLDataset: Sendable {
         return false
     }
 
-    static func scalarString(_ v: Any) -> String? {
+    package static func scalarString(_ v: Any) -> String? {
         if let s = v as? String { return s }
         if let n = v as? NSNumber {
             let d = n.doubleValue

@@ -240,7 +240,7 @@ public struct RunFolder: Sendable {
         case .first: return [checkpoints[0]]
         case .last: return [checkpoints[checkpoints.count - 1]]
         case let .list(refs):
-            return try refs.map { ref in
+            let chosen: [Checkpoint] = try refs.map { ref in
                 switch ref {
                 case .first: return checkpoints[0]
                 case .last: return checkpoints[checkpoints.count - 1]
@@ -260,6 +260,13 @@ public struct RunFolder: Sendable {
                     return ck
                 }
             }
+            // A checkpoint listed twice would count twice (TracIn doubled, VoG's variance shrunk).
+            var seen = Set<Int>()
+            if let twice = chosen.first(where: { !seen.insert($0.step).inserted }) {
+                throw WinnowError.invalidOption(name: "checkpoints", reason:
+                    "\(selection) names checkpoint-\(twice.step) more than once (steps here: \(checkpoints.map { String($0.step) }.joined(separator: ",")))")
+            }
+            return chosen
         }
     }
 }

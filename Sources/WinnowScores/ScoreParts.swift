@@ -70,11 +70,16 @@ public enum ScoreParts {
         let done = try scoreParts(method, run: run, data: data, fields: fields, options: options, nullRun: nullRun, parts: dir,
                                   resume: resume, partSize: partSize, shard: shard)
         let first = try loadPart(dir, 0, method: method, offset: done.offsets[0])
+        var range = (lo: Double.infinity, hi: -Double.infinity)
         try ScoreWriter.write(format: format, count: done.examples, components: first.components.map(\.0), to: url) { emit in
-            try emit(first)
-            for k in 1..<max(1, done.count) { try emit(try loadPart(dir, k, method: method, offset: done.offsets[k])) }
+            func add(_ r: ScoreResult) throws {
+                for x in r.scores { range = (min(range.lo, x), max(range.hi, x)) }
+                try emit(r)
+            }
+            try add(first)
+            for k in 1..<max(1, done.count) { try add(try loadPart(dir, k, method: method, offset: done.offsets[k])) }
         }
-        return (done.examples, first.notes)
+        return (done.examples, first.notes + [ScoreResult.constantWarning(count: done.examples, lo: range.lo, hi: range.hi)].compactMap { $0 })
     }
 
     /// Makes sure every part of the scoring is saved under `dir`: reuses saved parts on `resume`,

@@ -105,6 +105,19 @@ public struct ScoreResult: Sendable {
         self.scores = scores
         self.table = table
     }
+
+    /// A warning when every one of `count` (> 1) scores is the same value: such scores rank nothing, and
+    /// pruning by them keeps the first lines of the file. Nil otherwise.
+    public static func constantWarning(count: Int, lo: Double, hi: Double) -> String? {
+        guard count > 1, lo == hi else { return nil }
+        return "warning: every one of the \(count) scores is \(lo): they rank nothing (a learning rate of 0 at the chosen checkpoint gives this "
+            + "for tracin: --lr 1 or another checkpoint; a single checkpoint gives it for vog)"
+    }
+
+    /// `constantWarning` of these scores.
+    public var constantWarning: String? {
+        ScoreResult.constantWarning(count: scores.count, lo: scores.min() ?? 0, hi: scores.max() ?? 0)
+    }
 }
 
 /// A run's chosen checkpoints loaded into memory, its tokenizer, and a data file that is streamed in

@@ -81,7 +81,7 @@ public struct DecoderTrainer: Sendable {
             (startStep, history) = try TrainingLoop.restore(ck, into: trainee, optimizer: &opt)
             reporter.note("train: resuming from \(ck.url.path) (step \(startStep) of \(total))")
         } else {
-            try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+            try TrainingLoop.startFresh(run, resume: resume)
             if lora == nil { for f in extraFiles { try copyFile(f, into: run) } }
             var info: [String: Any] = ["examples": data.count, "base": base.standardizedFileURL.path]
             if let lora { info["lora"] = ["r": lora.rank, "alpha": lora.alpha, "dropout": lora.dropout, "targets": lora.targets.map(\.rawValue)] }

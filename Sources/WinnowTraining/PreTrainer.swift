@@ -152,7 +152,7 @@ public struct PreTrainer: Sendable {
             }
             reporter.note("pretrain: resuming from \(ck.url.path) (step \(startStep) of \(o.steps))")
         } else {
-            try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+            try TrainingLoop.startFresh(run, resume: resume)
             for f in extraFiles { try copyFile(f, into: run) }
             var info: [String: Any] = ["windows": corpus.count, "objective": model.objective.rawValue, "corpus": corpus.url.path]
             for (k, v) in runInfo { info[k] = v }

@@ -78,6 +78,28 @@ struct TrainingLoop {
         return (state.globalStep, state.logHistory)
     }
 
+    /// Makes `run` ready for a run that starts at step 0. A folder that already holds a run (checkpoints, a
+    /// final model or its log) is refused unless `resume` was asked for, since new checkpoints beside old ones
+    /// would be read as one run; with `resume` (and no checkpoint to resume from) the unfinished run's files go.
+    static func startFresh(_ run: URL, resume: Bool) throws {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: run.path, isDirectory: &isDir) && !isDir.boolValue {
+            throw WinnowError.invalidOption(name: "out", reason: "\(run.path) is a file; a run is a folder")
+        }
+        let names = (try? fm.contentsOfDirectory(atPath: run.path)) ?? []
+        let runFiles: Set<String> = ["trainer_state.json", "model.safetensors", "adapter_model.safetensors", "dynamics.safetensors",
+                                     "si-log.csv", "winnow.json"]
+        let held = names.filter { $0.hasPrefix("checkpoint-") || runFiles.contains($0) }.sorted()
+        if !held.isEmpty && !resume {
+            throw WinnowError.invalidOption(name: "out", reason:
+                "\(run.path) already holds a run (\(held.prefix(3).joined(separator: ", "))\(held.count > 3 ? ", ..." : "")); "
+                + "delete it or choose another --out, or add --resume to continue it")
+        }
+        for name in held { try fm.removeItem(at: run.appendingPathComponent(name)) }
+        try fm.createDirectory(at: run, withIntermediateDirectories: true)
+    }
+
     /// Writes `RUN/winnow.json` (how the run was made: options, example count, extra fields).
     static func writeRunInfo(run: URL, options: some Encodable, info: [String: Any]) throws {
         let enc = JSONEncoder()

@@ -136,7 +136,7 @@ import Testing
             try fm.copyItem(at: run.appendingPathComponent("config.json"), to: r.appendingPathComponent("config.json"))
             try fm.copyItem(at: run.appendingPathComponent("vocab.txt"), to: r.appendingPathComponent("vocab.txt"))
             try Data([0x80, 0x02]).write(to: r.appendingPathComponent("pytorch_model.bin"))
-            return (predict(r), ["pytorch_model.bin", "refused", "safe_serialization=True"])
+            return (predict(r), ["pytorch_model.bin", "refused", "weights_only=True"])
         case "run folder that does not exist":
             return (predict(dir.appendingPathComponent("no-run")), ["no-run"])
         case "corpus with invalid UTF-8":

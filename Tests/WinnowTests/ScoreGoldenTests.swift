@@ -87,9 +87,19 @@ import Testing
     }
 
     @Test func vogOverIdenticalCheckpointsIsZero() throws {
-        let last = try RunFolder(url: run).checkpoints.last!.step
-        let r = try VoG.score(ScoringRun(run: run, data: train, options: options("\(last),\(last),\(last)")))
+        // Three checkpoints holding the same model (copies of the last one under new steps).
+        let fm = FileManager.default
+        let copy = fm.temporaryDirectory.appendingPathComponent("vog-identical-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: copy) }
+        try fm.copyItem(at: run, to: copy)
+        let last = try RunFolder(url: copy).checkpoints.last!.step
+        for s in [last + 1, last + 2] {
+            try fm.copyItem(at: copy.appendingPathComponent("checkpoint-\(last)"), to: copy.appendingPathComponent("checkpoint-\(s)"))
+        }
+        let r = try VoG.score(ScoringRun(run: copy, data: train, options: options("\(last),\(last + 1),\(last + 2)")))
         #expect(r.scores.allSatisfy { $0 == 0 })
+        // One checkpoint listed three times counts once: refused by name.
+        #expect(throws: WinnowError.self) { try ScoringRun(run: run, data: train, options: options("\(last),\(last),\(last)")) }
     }
 
     @Test func tracinSelfInfluenceEqualsTheDiagonalOfTrainToTest() throws {

@@ -54,7 +54,8 @@ extension BertClassifier {
         if FileManager.default.fileExists(atPath: bin.path) {
             throw WinnowError.invalidFile(path: bin.path, line: nil, reason:
                 "pickled PyTorch checkpoints are refused (loading a pickle can run arbitrary code). Convert it once with "
-                + "python: `from transformers import AutoModel; AutoModel.from_pretrained(DIR).save_pretrained(DIR, safe_serialization=True)`")
+                + "python, keeping every tensor (a classifier's head too): `import torch; from safetensors.torch import save_file; "
+                + "save_file({k: v.contiguous() for k, v in torch.load('DIR/pytorch_model.bin', weights_only=True).items()}, 'DIR/model.safetensors')`")
         }
         throw WinnowError.missingFile(path: st.path, reason: "no model.safetensors in this folder")
     }

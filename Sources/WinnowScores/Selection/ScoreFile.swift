@@ -17,6 +17,8 @@ public struct ScoreFile: Sendable {
     public var labels: [String] = []
     /// Score per row.
     public var scores: [Double] = []
+    /// The data line's `id` per row as written, empty when the file has none.
+    public var ids: [String] = []
 
     /// Reads a JSONL (`.jsonl`) or CSV (any other extension but `.npy`) scores file with `line` and `score` fields.
     ///
@@ -38,6 +40,7 @@ public struct ScoreFile: Sendable {
                     throw WinnowError.invalidFile(path: path, line: i + 1, reason: "expected an object with integer 'line' and number 'score'")
                 }
                 lines.append(line); scores.append(score); labels.append(o["label"] as? String ?? "")
+                ids.append((o["id"] as? String) ?? (o["id"] as? NSNumber)?.stringValue ?? "")
             }
         } else if path.lowercased().hasSuffix(".npy") {
             throw WinnowError.invalidFile(path: path, line: nil, reason: ".npy holds no line numbers; score with --format csv or jsonl to prune")
@@ -46,14 +49,14 @@ public struct ScoreFile: Sendable {
             guard let li = header.firstIndex(of: "line"), let si = header.firstIndex(of: "score") else {
                 throw WinnowError.invalidFile(path: path, line: 1, reason: "the header needs 'line' and 'score' columns (got \(Self.excerpt(header.joined(separator: ","))))")
             }
-            let lab = header.firstIndex(of: "label")
+            let lab = header.firstIndex(of: "label"), idc = header.firstIndex(of: "id")
             for (i, r) in rows.dropFirst().enumerated() {
                 let f = try CSVDataset.split(String(r), path: path, line: i + 2)
                 guard f.count == header.count, let line = Int(f[li]), let score = Double(f[si]) else {
                     throw WinnowError.invalidFile(path: path, line: i + 2, reason: "expected \(header.count) fields with an integer line and a numeric score")
                 }
                 guard score.isFinite else { throw WinnowError.invalidFile(path: path, line: i + 2, reason: "score \(f[si]) is not finite") }
-                lines.append(line); scores.append(score); labels.append(lab.map { f[$0] } ?? "")
+                lines.append(line); scores.append(score); labels.append(lab.map { f[$0] } ?? ""); ids.append(idc.map { f[$0] } ?? "")
             }
         }
         guard Set(lines).count == lines.count else {

@@ -1,0 +1,141 @@
+import Foundation
+import Testing
+
+/// Mistakes a user makes with files and options that once went through silently: each is refused in
+/// one line (or noted) and leaves no output behind.
+@Suite(.serialized) struct UserErrorCLITests {
+    let run = CLI.tiny.appendingPathComponent("run").path
+    let train = CLI.tiny.appendingPathComponent("train.jsonl").path
+    let test = CLI.tiny.appendingPathComponent("test.jsonl").path
+    let fm = FileManager.default
+
+    @Test func aMaxLengthBeyondThePositionTableIsClampedForPredictAndEval() throws {
+        let dir = try CLI.tempDir("clamp")
+        defer { try? fm.removeItem(at: dir) }
+        // The tiny run has 64 positions; 8 texts of 200 words each need more.
+        let long = dir.appendingPathComponent("long.jsonl")
+        let line = "{\"text\": \"" + Array(repeating: "good", count: 200).joined(separator: " ") + "\", \"label\": \"pos\"}\n"
+        try String(repeating: line, count: 8).write(to: long, atomically: true, encoding: .utf8)
+        let p = try CLI.run(["predict", "--run", run, "--data", long.path, "--max-length", "1000", "--out", dir.appendingPathComponent("p.csv").path])
+        #expect(p.status == 0 && p.stderr.contains("exceeds the model's max_position_embeddings; using 64"), "\(p.stderr)")
+        #expect(try String(contentsOf: dir.appendingPathComponent("p.csv"), encoding: .utf8).split(separator: "\n").count == 9)
+        let e = try CLI.run(["eval", "--run", run, "--data", long.path, "--max-length", "1000"])
+        #expect(e.status == 0 && e.stderr.contains("using 64"), "\(e.stderr)")
+    }
+
+    @Test func trainingIntoAFolderThatHoldsARunIsRefusedUnlessResumed() throws {
+        let dir = try CLI.tempDir("retrain")
+        defer { try? fm.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("run")
+        #expect(try CLI.trainTiny(out).status == 0)
+        let before = try fm.contentsOfDirectory(atPath: out.path).sorted()
+        let again = try CLI.trainTiny(out, extra: ["--epochs", "1"])
+        #expect(again.status == 1 && again.stderr.contains("already holds a run") && again.stderr.contains("--resume"), "\(again.stderr)")
+        #expect(try fm.contentsOfDirectory(atPath: out.path).sorted() == before, "the refused run changed the folder")
+        // A file where the run folder should go is named.
+        let file = dir.appendingPathComponent("file")
+        try Data("x".utf8).write(to: file)
+        let onFile = try CLI.trainTiny(file)
+        #expect(onFile.status == 1 && onFile.stderr.contains("is a file"), "\(onFile.stderr)")
+    }
+
+    @Test func pruneRefusesScoresOfAnotherFileAndNotesUnscoredLines() throws {
+        let dir = try CLI.tempDir("prune-other")
+        defer { try? fm.removeItem(at: dir) }
+        let scores = dir.appendingPathComponent("el2n.csv")
+        #expect(try CLI.run(["score", "el2n", "--run", run, "--data", train, "--max-length", "32", "--out", scores.path]).status == 0)
+        // Another file of the same length: the test examples repeated to 150 lines (other ids and labels).
+        let testLines = try String(contentsOf: URL(fileURLWithPath: test), encoding: .utf8).split(separator: "\n")
+        let other = dir.appendingPathComponent("other.jsonl")
+        try ((0..<150).map { String(testLines[$0 % testLines.count]) }.joined(separator: "\n") + "\n").write(to: other, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("kept.jsonl")
+        let r = try CLI.run(["prune", "--scores", scores.path, "--data", other.path, "--keep", "0.5", "--out", out.path])
+        #expect(r.status == 1 && r.stderr.contains("el2n.csv:") && r.stderr.contains("were the scores made on another file?"), "\(r.stderr)")
+        #expect(!fm.fileExists(atPath: out.path))
+        // Scores of the first 100 examples only: the other 50 lines are named in a note.
+        let rows = try String(contentsOf: scores, encoding: .utf8).split(separator: "\n")
+        let part = dir.appendingPathComponent("part.csv")
+        try (rows.prefix(101).joined(separator: "\n") + "\n").write(to: part, atomically: true, encoding: .utf8)
+        let p = try CLI.run(["prune", "--scores", part.path, "--data", train, "--keep", "0.5", "--dry-run"])
+        #expect(p.status == 0 && p.stdout.contains("50 of the 150 lines") && p.stdout.contains("have no score"), "\(p.stdout)")
+    }
+
+    @Test func anOutputThatNamesAnInputIsRefused() throws {
+        let dir = try CLI.tempDir("same")
+        defer { try? fm.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("d.jsonl")
+        try fm.copyItem(at: URL(fileURLWithPath: train), to: data)
+        let original = try Data(contentsOf: data)
+        for args in [["score", "el2n", "--run", run, "--data", data.path, "--out", data.path],
+                     ["predict", "--run", run, "--data", data.path, "--out", data.path],
+                     ["tokenize", "--model", run, "--data", data.path, "--out", data.path],
+                     ["prune", "--scores", data.path, "--data", data.path, "--keep", "0.5", "--out", data.path]] {
+            let r = try CLI.run(args)
+            #expect(r.status == 2 && r.stderr.contains("is the input file"), "\(args[0]): \(r.stderr)")
+        }
+        #expect(try Data(contentsOf: data) == original)
+    }
+
+    @Test func scoresThatAreAllEqualAreFlagged() throws {
+        let dir = try CLI.tempDir("constant")
+        defer { try? fm.removeItem(at: dir) }
+        let r = try CLI.run(["score", "tracin", "--run", run, "--data", train, "--max-length", "32", "--lr", "0", "--out", dir.appendingPathComponent("t.csv").path])
+        #expect(r.status == 0 && r.stderr.contains("WARNING: every one of the 150 scores is 0.0: they rank nothing"), "\(r.stderr)")
+        let ok = try CLI.run(["score", "tracin", "--run", run, "--data", train, "--max-length", "32", "--out", dir.appendingPathComponent("u.csv").path])
+        #expect(ok.status == 0 && !ok.stderr.contains("rank nothing"), "\(ok.stderr)")
+    }
+
+    @Test func trainingOptionsOutsideTheirRangeAndOneLabelAreRefused() throws {
+        let dir = try CLI.tempDir("train-opts")
+        defer { try? fm.removeItem(at: dir) }
+        for (extra, message) in [(["--dropout", "1.5"], "--dropout must be in [0, 1)"), (["--warmup-ratio", "2"], "--warmup-ratio must be in [0, 1]")] {
+            let r = try CLI.trainTiny(dir.appendingPathComponent("x"), extra: extra)
+            #expect(r.status == 2 && r.stderr.contains(message), "\(extra): \(r.stderr)")
+        }
+        let one = dir.appendingPathComponent("one.jsonl")
+        let pos = try String(contentsOf: URL(fileURLWithPath: train), encoding: .utf8).split(separator: "\n").filter { $0.contains("\"pos\"") }
+        try (pos.joined(separator: "\n") + "\n").write(to: one, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["train", "--data", one.path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16",
+                             "--heads", "2", "--epochs", "1", "--max-length", "32", "--out", dir.appendingPathComponent("r1").path])
+        #expect(r.status == 1 && r.stderr.contains("one.jsonl: has one label ('pos'); a classifier needs two or more"), "\(r.stderr)")
+        #expect(!fm.fileExists(atPath: dir.appendingPathComponent("r1").path))
+        let e = try CLI.run(["experiment", "--train", train, "--test", test, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path,
+                             "--seed", "7", "--out", dir.appendingPathComponent("exp").path])
+        #expect(e.status == 2 && e.stderr.contains("--seed and --checkpoints are `winnow train`'s"), "\(e.stderr)")
+    }
+
+    @Test func aMissingHeldOutCorpusFailsBeforePretraining() throws {
+        let dir = try CLI.tempDir("heldout")
+        defer { try? fm.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("run")
+        let r = try PretrainCLITests.pretrain(out, ["--heldout", dir.appendingPathComponent("missing.txt").path])
+        #expect(r.status == 1 && r.stderr.contains("missing.txt"), "\(r.stderr)")
+        #expect(!fm.fileExists(atPath: out.path), "a run was written before the held-out file was read")
+    }
+
+    @Test func tokenizeEncodesDecoderDataAsScoringDoes() throws {
+        let dir = try CLI.tempDir("tokenize-decoder")
+        defer { try? fm.removeItem(at: dir) }
+        let fx = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
+        let out = dir.appendingPathComponent("ids.jsonl")
+        let r = try CLI.run(["tokenize", "--model", fx.appendingPathComponent("tied").path, "--data", fx.appendingPathComponent("pc.jsonl").path,
+                             "--out", out.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        // The golden file's ids and scored tokens (PyTorch reference) for the same lines.
+        struct Row: Decodable { let ids: [Int32]; let scored: [Bool] }
+        struct Model: Decodable { let pc: [Row] }
+        let golden = try JSONDecoder().decode([String: Model].self, from: Data(contentsOf: fx.appendingPathComponent("golden.json")))["tied"]!.pc
+        let lines = try String(contentsOf: out, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == golden.count)
+        for (l, g) in zip(lines, golden) {
+            let o = try JSONSerialization.jsonObject(with: Data(l.utf8)) as! [String: Any]
+            #expect((o["input_ids"] as! [Int]).map(Int32.init) == g.ids)
+            #expect((o["scored"] as! [Int]).map { $0 == 1 } == g.scored)
+        }
+        let wordPiece = try CLI.run(["tokenize", "--model", run, "--data", fx.appendingPathComponent("pc.jsonl").path,
+                                     "--out", dir.appendingPathComponent("wp.jsonl").path])
+        #expect(wordPiece.status == 1 && wordPiece.stderr.contains("pc.jsonl:1:") && wordPiece.stderr.contains("only a decoder's tokenizer"),
+                "\(wordPiece.stderr)")
+        #expect(!fm.fileExists(atPath: dir.appendingPathComponent("wp.jsonl").path))
+    }
+}

@@ -13,8 +13,8 @@ W=${W:-.build/release/winnow}
 OUT=${1:-runs/bf16}
 mkdir -p "$OUT"
 [ -f runs/snli/full/trainer_state.json ] || { echo "bf16-accuracy: runs/snli/full missing; run scripts/selection-grid.sh snli first" >&2; exit 1; }
-[ -d "$OUT/rt-run" ] || $W train --data data/rotten-tomatoes/train.jsonl --vocab models/minilm/vocab.txt --layers 2 --hidden 128 \
-    --heads 2 --epochs 3 --max-length 64 --out "$OUT/rt-run"
+[ -f "$OUT/rt-run/trainer_state.json" ] || $W train --data data/rotten-tomatoes/train.jsonl --vocab models/minilm/vocab.txt --layers 2 --hidden 128 \
+    --heads 2 --epochs 3 --max-length 64 --out "$OUT/rt-run" $([ -d "$OUT/rt-run" ] && echo --resume)
 [ -f "$OUT/rt-300.jsonl" ] || head -n 300 data/rotten-tomatoes/test.jsonl > "$OUT/rt-300.jsonl"
 for p in f32 bf16; do
     for m in el2n loss; do

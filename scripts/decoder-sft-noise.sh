@@ -32,7 +32,7 @@ print(f"decoder-sft-noise: {len(flip)} of {len(rows)} answers flipped -> {sys.ar
 PY
 fi
 [ -f "$OUT/sft/adapter_model.safetensors" ] || $W train --init $MODEL --data "$DATA" --lora-rank 8 --lora-targets q_proj,v_proj \
-    --epochs 2 --batch-size 8 --max-length 96 --checkpoints 1 --out "$OUT/sft"
+    --epochs 2 --batch-size 8 --max-length 96 --checkpoints 1 --out "$OUT/sft" $([ -d "$OUT/sft" ] && echo --resume)
 score() {   # score NAME RUN METHOD [ARGS...]
     local name=$1 run=$2; shift 2
     [ -f "$OUT/$name.csv" ] || $W score "$@" --run "$run" --data "$DATA" --max-length 96 --batch-size 8 --out "$OUT/$name.csv"

@@ -14,6 +14,7 @@ mkdir -p "$OUT"
 case ${1:?usage: presence-evidence.sh noise|compare [SEEDS]} in
 noise)
     python3 scripts/data/noisy_corpus.py data/austen/corpus.txt "$OUT/austen-noisy.txt" --fraction 0.05 --seed 0
+    rm -rf "$OUT/noise-run"
     $W pretrain --corpus "$OUT/austen-noisy.txt" "${LM[@]}" --microbatch-size 1 --seed 0 \
         --si-log "$OUT/noise-si.csv" --out "$OUT/noise-run"
     python3 scripts/data/si_auroc.py "$OUT/noise-si.csv" "$OUT/austen-noisy.txt.lines.csv" | tee "$OUT/noise-auroc.txt"
@@ -25,6 +26,7 @@ compare)
     for seed in $(seq 0 $((SEEDS - 1))); do
         for rw in none presence; do
             run="$OUT/$rw-s$seed"
+            rm -rf "$run" "$run-rt"
             $W pretrain --corpus data/austen/corpus.txt --heldout data/austen/heldout.txt "${LM[@]}" \
                 --reweight $rw --microbatch-size 4 --tau1 1 --tau2=-1 --seed "$seed" --out "$run"
             $W train --init "$run" --data data/rotten-tomatoes/train.jsonl --out "$run-rt" --max-length 64 \

@@ -58,6 +58,8 @@ struct FilePredictions {
     var predictions: [Int32]
     var probabilities: [[Float]]
     var indexOffset = 0
+    /// Examples in the whole file (every shard).
+    var total = 0
 }
 
 func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions: DataOptions, batchSize: Int, requireLabels: Bool,
@@ -80,7 +82,7 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
         let (p, pr) = mlp.predict(data, batchSize: batchSize)
         let s = shard?.range(of: p.count) ?? 0..<p.count
         return FilePredictions(labelNames: mlp.labelNames, labels: Array(data.labels[s]), lines: Array(data.lines[s]), ids: Array(data.ids[s]),
-                               predictions: Array(p[s]), probabilities: Array(pr[s]), indexOffset: s.lowerBound)
+                               predictions: Array(p[s]), probabilities: Array(pr[s]), indexOffset: s.lowerBound, total: p.count)
     }
     var folder = runFolder.finalModelFolder
     if let checkpoint {
@@ -98,11 +100,12 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
         maxLength = model.dimensions.maxPositions
     }
     var enc = try EncodedDataset(data, tokenizer: tok, labels: model.labelNames, maxLength: maxLength)
-    let s = shard?.range(of: enc.count) ?? 0..<enc.count
+    let total = enc.count
+    let s = shard?.range(of: total) ?? 0..<total
     if shard != nil { enc = enc.subset(Array(s)) }
     let (p, pr) = model.predict(enc, batchSize: batchSize, progress: TerminalReporter().start(label, total: enc.count, unit: "ex"))
     return FilePredictions(labelNames: model.labelNames, labels: enc.labels, lines: enc.lines, ids: enc.ids, predictions: p, probabilities: pr,
-                           indexOffset: s.lowerBound)
+                           indexOffset: s.lowerBound, total: total)
 }
 
 /// Refuses an output path that names one of the command's input files (it would replace the input).

@@ -30,6 +30,7 @@ struct PredictCommand: ParsableCommand {
                 try emit(row.joined(separator: ","))
             }
         }
+        try ShardMerge.recordShard(shard, examples: r.total, output: URL(fileURLWithPath: self.out))
         printError("predict: wrote \(r.labels.count) rows to \(self.out)")
     }
 }

@@ -140,6 +140,7 @@ struct ScoreCommand: ParsableCommand {
                                                  parts: partsURL, resume: resume, partSize: partSize, shard: shard, format: format, to: outURL)
         }
         if FileManager.default.fileExists(atPath: partsURL.path) { try FileManager.default.removeItem(at: partsURL) }
+        try ShardMerge.recordShard(shard, examples: shard == nil ? 0 : try Scorer.countExamples(dataURL, fields: dataOptions.fields), output: outURL)
         for n in written.notes { printError(n.hasPrefix("warning: ") ? "winnow: WARNING: " + n.dropFirst(9) : "note: " + n) }
         printError("score: wrote \(written.count) \(method) scores to \(outURL.path)")
         if let check, check.learnedNothing {

@@ -40,6 +40,64 @@ public struct Shard: Sendable, Equatable, Codable {
 /// Joins shard outputs (CSV or JSONL with an `index` column, or 1-D float64 .npy in shard order)
 /// into the file an unsharded run writes.
 public enum ShardMerge {
+    /// What a shard's output was: written beside it as `OUT.shard.json`, so that `merge` can tell a missing
+    /// shard (the last ones included) from a complete set.
+    public struct Manifest: Codable, Equatable, Sendable {
+        /// The shard, "I/N".
+        public var shard: String
+        /// Examples in the whole file (all shards).
+        public var examples: Int
+        /// A manifest of `shard` over a file of `examples` examples.
+        public init(shard: Shard, examples: Int) { self.shard = "\(shard.index)/\(shard.count)"; self.examples = examples }
+    }
+
+    /// Where the manifest of the shard output `out` lives.
+    public static func manifestURL(_ out: URL) -> URL { out.deletingLastPathComponent().appendingPathComponent(out.lastPathComponent + ".shard.json") }
+
+    /// Writes `out`'s manifest when `shard` is given; otherwise removes a stale one, so that an unsharded output
+    /// is never taken for a shard.
+    public static func recordShard(_ shard: Shard?, examples: Int, output out: URL) throws {
+        let url = manifestURL(out)
+        guard let shard else {
+            if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
+            return
+        }
+        try AtomicFile.write(JSONEncoder().encode(Manifest(shard: shard, examples: examples)), to: url)
+    }
+
+    /// Checks the manifests of `files` (when any has one): every file has one, they name the same N and number of
+    /// examples, and together shards 0..<N each once (in that order for .npy, which carries no index).
+    static func checkManifests(_ files: [URL], ordered: Bool) throws -> Int? {
+        let found = try files.map { f -> (URL, Shard, Int)? in
+            let u = manifestURL(f)
+            guard FileManager.default.fileExists(atPath: u.path) else { return nil }
+            guard let m = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: u)), let s = try? Shard(parsing: m.shard) else {
+                throw WinnowError.invalidFile(path: u.path, line: nil, reason: "not a shard manifest (\"shard\": \"I/N\", \"examples\")")
+            }
+            return (f, s, m.examples)
+        }
+        guard found.contains(where: { $0 != nil }) else { return nil }
+        if let i = found.firstIndex(where: { $0 == nil }) {
+            throw WinnowError.invalidFile(path: files[i].path, line: nil, reason: "has no shard manifest (\(manifestURL(files[i]).lastPathComponent)) while the others do: not a shard output")
+        }
+        let all = found.map { $0! }
+        let (n, total) = (all[0].1.count, all[0].2)
+        if let odd = all.first(where: { $0.1.count != n || $0.2 != total }) {
+            throw WinnowError.invalidFile(path: odd.0.path, line: nil, reason:
+                "is shard \(odd.1.index)/\(odd.1.count) of \(odd.2) examples, the first file shard \(all[0].1.index)/\(n) of \(total): not one sharding")
+        }
+        let have = all.map(\.1.index)
+        let missing = (0..<n).filter { !have.contains($0) }
+        if !missing.isEmpty || Set(have).count != have.count {
+            let what = missing.isEmpty ? "a shard is given twice" : "shard(s) \(missing.map { "\($0)/\(n)" }.joined(separator: ", ")) missing"
+            throw WinnowError.invalidOption(name: "files", reason: "\(what): give the output of every shard 0..<\(n) once")
+        }
+        if ordered && have != Array(0..<n) {
+            throw WinnowError.invalidOption(name: "files", reason: ".npy shards carry no index: give them in shard order 0..<\(n)")
+        }
+        return total
+    }
+
     /// Joins `files` into `out` (atomically): CSV and JSONL rows sorted by their `index` (the CSV header once),
     /// `.npy` values concatenated in the order given. The extension of the first file decides the format.
     ///
@@ -51,15 +109,16 @@ public enum ShardMerge {
         for f in files where f.pathExtension.lowercased() != ext {
             throw WinnowError.invalidFile(path: f.path, line: nil, reason: "is not a .\(ext) file like \(first.lastPathComponent)")
         }
+        let total = try checkManifests(files, ordered: ext == "npy")
         switch ext {
-        case "npy": try AtomicFile.write(mergeNpy(files), to: out)
-        case "jsonl": try AtomicFile.write(mergeRows(files, header: false) { line, f, n in
+        case "npy": try AtomicFile.write(mergeNpy(files, total: total), to: out)
+        case "jsonl": try AtomicFile.write(mergeRows(files, header: false, total: total) { line, f, n in
             guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let i = (o["index"] as? NSNumber)?.intValue else {
                 throw WinnowError.invalidFile(path: f.path, line: n, reason: "expected a JSON object with an integer 'index'")
             }
             return i
         }, to: out)
-        default: try AtomicFile.write(mergeRows(files, header: true) { line, f, n in
+        default: try AtomicFile.write(mergeRows(files, header: true, total: total) { line, f, n in
             guard let i = Int(line.prefix { $0 != "," }) else {
                 throw WinnowError.invalidFile(path: f.path, line: n, reason: "the first column is not an integer index")
             }
@@ -68,7 +127,7 @@ public enum ShardMerge {
         }
     }
 
-    static func mergeRows(_ files: [URL], header: Bool, index: (Substring, URL, Int) throws -> Int) throws -> Data {
+    static func mergeRows(_ files: [URL], header: Bool, total: Int?, index: (Substring, URL, Int) throws -> Int) throws -> Data {
         var head: Substring? = nil
         var rows: [(Int, Substring)] = []
         for f in files {
@@ -86,6 +145,9 @@ public enum ShardMerge {
             for (n, l) in lines.enumerated() { rows.append((try index(l, f, n + (header ? 2 : 1)), l)) }
         }
         rows.sort { $0.0 < $1.0 }
+        if let total, rows.count != total {
+            throw WinnowError.invalidOption(name: "files", reason: "the shards hold \(rows.count) rows, their manifests \(total) examples: a shard output is incomplete")
+        }
         for (k, r) in rows.enumerated() where r.0 != k {
             throw WinnowError.invalidFile(path: files.map(\.lastPathComponent).joined(separator: ", "), line: nil, reason:
                 "indices are not 0..<\(rows.count) exactly once (found \(r.0) at position \(k)): a shard is missing or repeated")
@@ -96,7 +158,7 @@ public enum ShardMerge {
         return out
     }
 
-    static func mergeNpy(_ files: [URL]) throws -> Data {
+    static func mergeNpy(_ files: [URL], total: Int?) throws -> Data {
         var values: [Double] = []
         for f in files {
             let d = try Data(contentsOf: f)
@@ -109,6 +171,9 @@ public enum ShardMerge {
                 throw WinnowError.invalidFile(path: f.path, line: nil, reason: "expected a 1-D little-endian float64 array as winnow writes")
             }
             d.subdata(in: (10 + hlen)..<d.count).withUnsafeBytes { values += $0.bindMemory(to: Double.self) }
+        }
+        if let total, values.count != total {
+            throw WinnowError.invalidOption(name: "files", reason: "the shards hold \(values.count) values, their manifests \(total) examples: a shard output is incomplete")
         }
         return ScoreWriter.npy(values, shape: [values.count])
     }

@@ -70,8 +70,21 @@ import Testing
         // A missing shard is an error, and nothing is written.
         let bad = dir.appendingPathComponent("bad.csv")
         let r = try CLI.run(["merge", parts[0], parts[2], parts[3], "--out", bad.path])
-        #expect(r.status == 1 && r.stderr.contains("missing or repeated"), "\(r.stderr)")
+        #expect(r.status == 1 && r.stderr.contains("shard(s) 1/4 missing"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: bad.path))
+        // The last shards missing too: each output's manifest (OUT.shard.json) says there were 4.
+        let tail = try CLI.run(["merge", parts[0], parts[1], "--out", bad.path])
+        #expect(tail.status == 1 && tail.stderr.contains("shard(s) 2/4, 3/4 missing"), "\(tail.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: bad.path))
+        let alone = try CLI.run(["merge", parts[0], "--out", bad.path])
+        #expect(alone.status == 1 && alone.stderr.contains("missing"), "\(alone.stderr)")
+        // .npy shards out of order are refused (they carry no index).
+        let npy = (0..<3).map { dir.appendingPathComponent("vog-\($0)of3.npy").path }
+        let swapped = try CLI.run(["merge", npy[1], npy[0], npy[2], "--out", dir.appendingPathComponent("bad.npy").path])
+        #expect(swapped.status == 1 && swapped.stderr.contains("shard order"), "\(swapped.stderr)")
+        // An unsharded output written over a shard's path drops the manifest.
+        #expect(try CLI.run(["predict", "--run", run.path, "--data", data, "--max-length", "32", "--out", parts[0]]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: parts[0] + ".shard.json"))
         let u = try CLI.run(["score", "el2n", "--run", run.path, "--data", data, "--shard", "3/3", "--out", bad.path])
         // An impossible shard is a bad option value: a usage error (exit 2) before any file is read.
         #expect(u.status == 2 && u.stderr.contains("--shard"))

@@ -41,7 +41,7 @@ struct PruneCommand: ParsableCommand {
     @Flag(help: "Print the summary only; write nothing.") var dryRun = false
 
     func validate() throws {
-        guard (0...1).contains(keep) else { throw ValidationError("--keep must be in [0, 1]") }
+        guard keep > 0 && keep <= 1 else { throw ValidationError("--keep must be in (0, 1]") }
         guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
         guard (0..<1).contains(beta) else { throw ValidationError("--beta must be in [0, 1)") }
         guard bins >= 1 else { throw ValidationError("--bins must be at least 1") }

@@ -54,6 +54,9 @@ struct ScoreCommand: ParsableCommand {
             throw ValidationError("--aggregate, --similarity and --group-field apply to tracin with --test")
         }
         if groupField != nil && aggregate == nil { throw ValidationError("--group-field needs --aggregate") }
+        if test != nil && method != .tracin { throw ValidationError("--test applies to tracin (train-to-test influence)") }
+        if nullRun != nil && !method.needsNullRun { throw ValidationError("--null-run applies to pvi") }
+        if space != .params && method != .grand && method != .tracin { throw ValidationError("--space applies to the gradient scores grand and tracin") }
         if precision != .f32 && (!method.isForwardOnly || test != nil) {
             throw ValidationError("--precision \(precision.rawValue) is for the forward-only scores (\(ScoreMethod.allCases.filter(\.isForwardOnly).map(\.rawValue).joined(separator: ", "))); "
                                   + "'\(method)'\(test != nil ? " with --test" : "") is computed in F32")

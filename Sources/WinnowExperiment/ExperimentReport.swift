@@ -134,8 +134,8 @@ public struct ExperimentReport: Sendable {
             let collapsed = r.rows.filter { $0.cell.config == c.config && learnedNothing.contains($0.cell.key) }.count
             s += "<tr\(c.isRandom || c.isFull ? " class=\"base\"" : "")><td>\(e(c.method))\(collapsed > 0 ? " <span class=\"warn\">* \(collapsed) learned nothing</span>" : "")</td><td>\(e(c.normalize))</td><td>\(e(c.select))</td><td>\(e(c.sampling))</td>"
                 + "<td>\(ExperimentPlan.format(c.keep))</td>"
-                + String(format: "<td>%.2f ± %.2f</td><td>%.2f ± %.2f</td><td>%d</td></tr>", 100 * x.accuracyMean, 100 * x.accuracyStd,
-                         100 * x.macroF1Mean, 100 * x.macroF1Std, x.n)
+                + "<td>\(ExperimentResults.meanStd(x.accuracyMean, x.accuracyStd, n: x.n))</td>"
+                + "<td>\(ExperimentResults.meanStd(x.macroF1Mean, x.macroF1Std, n: x.n))</td><td>\(x.n)</td></tr>"
         }
         if !learnedNothing.subtracting(["full-scoring-run"]).isEmpty {
             s += "</table><p class=\"meta\">* retrainings that learned nothing: one class for at least 95 % of the test file, or accuracy "

@@ -106,6 +106,12 @@ public struct ExperimentResults: Sendable {
         return (m, (x.map { ($0 - m) * ($0 - m) }.reduce(0, +) / (n - 1)).squareRoot())
     }
 
+    /// "mean ± std" in percent of a fraction's mean and std over `n` seeds; one seed has no spread ("± -").
+    static func meanStd(_ mean: Double, _ std: Double, n: Int, padded: Bool = false) -> String {
+        let spread = n > 1 ? String(format: padded ? "%-5.2f" : "%.2f", 100 * std) : (padded ? "-    " : "-")
+        return String(format: padded ? "%6.2f" : "%.2f", 100 * mean) + " ± " + spread
+    }
+
     /// The mean ± std table printed at the end of an experiment (percentages).
     public func table(learnedNothing: Set<String> = []) -> String {
         let width = max(12, summaries.map(\.cell.method.count).max() ?? 0)
@@ -117,8 +123,8 @@ public struct ExperimentResults: Sendable {
                 + c.normalize.padding(toLength: 10, withPad: " ", startingAt: 0) + " "
                 + c.select.padding(toLength: 7, withPad: " ", startingAt: 0) + " "
                 + c.sampling.padding(toLength: 10, withPad: " ", startingAt: 0) + " "
-                + String(format: "%5.2f   %6.2f ± %-5.2f    %6.2f ± %-5.2f   %d", c.keep, 100 * s.accuracyMean, 100 * s.accuracyStd,
-                         100 * s.macroF1Mean, 100 * s.macroF1Std, s.n)
+                + String(format: "%5.2f   ", c.keep) + Self.meanStd(s.accuracyMean, s.accuracyStd, n: s.n, padded: true) + "    "
+                + Self.meanStd(s.macroF1Mean, s.macroF1Std, n: s.n, padded: true) + "   \(s.n)"
                 + (collapsed > 0 ? "   * \(collapsed) learned nothing" : ""))
         }
         if !learnedNothing.isEmpty {

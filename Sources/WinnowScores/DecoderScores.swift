@@ -65,6 +65,9 @@ public enum DecoderScores {
             throw WinnowError.invalidOption(name: "method", reason:
                 "'\(method)' is not available for causal language models yet (\(methods.map(\.rawValue).joined(separator: ", ")) are)")
         }
+        guard o.space == .params else {
+            throw WinnowError.invalidOption(name: "space", reason: "a causal language model's gradients are taken with respect to its parameters (--space params)")
+        }
         if o.lengthNeutral && method != .grand && method != .tracin {
             throw WinnowError.invalidOption(name: "length-neutral", reason: "scales the gradient scores (grand, tracin self-influence), not '\(method)'")
         }

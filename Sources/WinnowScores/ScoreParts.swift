@@ -28,6 +28,9 @@ public enum ScoreParts {
         var examples: Int
         var partSize: Int
         var shard: Shard?
+        /// The data file's size and modification time: parts of a file since rewritten are not reused.
+        var dataBytes: Int
+        var dataModified: Double
     }
 
     struct PartTable: Codable {
@@ -93,17 +96,20 @@ public enum ScoreParts {
         let total = try Scorer.countExamples(data, fields: fields)
         let span = shard?.range(of: total) ?? 0..<total
         let n = span.count
+        let attributes = try fm.attributesOfItem(atPath: data.path)
         let manifest = Manifest(method: method.rawValue, run: run.standardizedFileURL.path, data: data.standardizedFileURL.path,
                                 nullRun: nullRun?.standardizedFileURL.path, checkpoints: options.checkpoints.description,
                                 params: options.params.description, lastHidden: options.space == .lastHidden,
                                 targetPredicted: options.vogTarget == .predicted, learningRate: options.learningRate,
-                                maxLength: options.maxLength, examples: total, partSize: partSize, shard: shard)
+                                maxLength: options.maxLength, examples: total, partSize: partSize, shard: shard,
+                                dataBytes: attributes[.size] as? Int ?? 0,
+                                dataModified: (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
         let manifestURL = dir.appendingPathComponent("manifest.json")
         if resume, fm.fileExists(atPath: manifestURL.path) {
             let old = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: manifestURL))
             guard old == manifest else {
                 throw WinnowError.invalidOption(name: "resume", reason:
-                    "\(dir.path) holds parts of another scoring (method, run, data or options differ); delete it or rerun without --resume")
+                    "\(dir.path) holds parts of another scoring (method, run, options, or the data file or its contents differ); delete it or rerun without --resume")
             }
             options.reporter.note("score: resuming from \(dir.path)")
         } else {

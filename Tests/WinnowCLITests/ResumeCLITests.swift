@@ -81,7 +81,7 @@ import Testing
         #expect(try CLI.trainTiny(null, extra: ["--null"]).status == 0)
         func args(_ out: URL) -> [String] {
             ["score", method, "--run", run.path, "--data", CLI.tiny.appendingPathComponent("train.jsonl").path, "--max-length", "32",
-             "--null-run", null.path, "--part-size", "10", "--batch-size", "4", "--out", out.path]
+             "--part-size", "10", "--batch-size", "4", "--out", out.path] + (method == "pvi" ? ["--null-run", null.path] : [])
         }
         let reference = dir.appendingPathComponent("reference.csv")
         let started = Date()

@@ -76,6 +76,22 @@ import Testing
         #expect(try Data(contentsOf: data) == original)
     }
 
+    @Test func optionsThatDoNotApplyAreRefused() throws {
+        for (extra, message) in [(["el2n", "--test", test], "--test applies to tracin"), (["el2n", "--null-run", run], "--null-run applies to pvi"),
+                                 (["vog", "--space", "last-hidden"], "--space applies to the gradient scores")] {
+            let r = try CLI.run(["score"] + extra + ["--run", run, "--data", train, "--out", "/tmp/winnow-never-written.csv"])
+            #expect(r.status == 2 && r.stderr.contains(message), "\(extra): \(r.stderr)")
+        }
+        let dir = try CLI.tempDir("header-only")
+        defer { try? fm.removeItem(at: dir) }
+        let empty = dir.appendingPathComponent("s.csv")
+        try "index,line,id,label,score\n".write(to: empty, atomically: true, encoding: .utf8)
+        let p = try CLI.run(["prune", "--scores", empty.path, "--data", train, "--keep", "0.5", "--out", dir.appendingPathComponent("k.jsonl").path])
+        #expect(p.status == 1 && p.stderr.contains("holds no scores"), "\(p.stderr)")
+        let zero = try CLI.run(["prune", "--scores", empty.path, "--data", train, "--keep", "0", "--dry-run"])
+        #expect(zero.status == 2 && zero.stderr.contains("--keep must be in (0, 1]"), "\(zero.stderr)")
+    }
+
     @Test func scoresThatAreAllEqualAreFlagged() throws {
         let dir = try CLI.tempDir("constant")
         defer { try? fm.removeItem(at: dir) }

@@ -48,6 +48,25 @@ import Testing
         #expect(aligned.scores == whole.scores)
     }
 
+    /// Parts of a data file that was rewritten since (same path, same number of examples) are not reused.
+    @Test func resumeRefusesPartsOfADataFileSinceRewritten() throws {
+        let run = Paths.tinyBert.appendingPathComponent("run")
+        let fm = FileManager.default
+        let dir = fm.temporaryDirectory.appendingPathComponent("winnow-rewritten-\(UUID().uuidString.prefix(8))")
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("train.jsonl"), parts = dir.appendingPathComponent("s.csv.parts")
+        try fm.copyItem(at: Paths.tinyBert.appendingPathComponent("train.jsonl"), to: data)
+        var o = ScoreOptions()
+        o.maxLength = 32; o.batchSize = 16
+        _ = try ScoreParts.score(.el2n, run: run, data: data, options: o, parts: parts, resume: false, partSize: 37)
+        // The same file again resumes; the file rewritten with its lines reversed does not.
+        _ = try ScoreParts.score(.el2n, run: run, data: data, options: o, parts: parts, resume: true, partSize: 37)
+        let lines = try String(contentsOf: data, encoding: .utf8).split(separator: "\n")
+        try (lines.reversed().joined(separator: "\n") + "\n\n").write(to: data, atomically: true, encoding: .utf8)
+        #expect(throws: WinnowError.self) { try ScoreParts.score(.el2n, run: run, data: data, options: o, parts: parts, resume: true, partSize: 37) }
+    }
+
     /// `winnow score` writes part by part from the parts folder (one part in memory at a time): the
     /// file equals the merged result written whole, byte for byte, in every format, a shard included
     /// (rows numbered globally), with margin's component column.

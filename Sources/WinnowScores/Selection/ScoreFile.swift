@@ -59,6 +59,7 @@ public struct ScoreFile: Sendable {
                 lines.append(line); scores.append(score); labels.append(lab.map { f[$0] } ?? ""); ids.append(idc.map { f[$0] } ?? "")
             }
         }
+        guard !lines.isEmpty else { throw WinnowError.invalidFile(path: path, line: nil, reason: "holds no scores (a header only)") }
         guard Set(lines).count == lines.count else {
             throw WinnowError.invalidFile(path: path, line: nil, reason: "a data line is scored more than once")
         }

@@ -72,6 +72,10 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
 
 func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions: DataOptions, batchSize: Int, requireLabels: Bool,
                  label: String, shard: Shard? = nil) throws -> FilePredictions {
+    if ModelLoader.isCausalLM(URL(fileURLWithPath: run)) {
+        throw WinnowError.invalidFile(path: run, line: nil, reason:
+            "is a causal language model, not a classifier: \(label) reads classifier runs (score a causal language model with `winnow score loss`)")
+    }
     let runFolder = try RunFolder(url: URL(fileURLWithPath: run))
     if MLPClassifier.isMLPFolder(runFolder.finalModelFolder) {
         let folder = try checkpoint.map { try runFolder.select($0).last!.url } ?? runFolder.finalModelFolder

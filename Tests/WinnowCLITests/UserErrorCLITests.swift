@@ -92,6 +92,14 @@ import Testing
         #expect(zero.status == 2 && zero.stderr.contains("--keep must be in (0, 1]"), "\(zero.stderr)")
     }
 
+    @Test func evalAndPredictNameACausalLanguageModel() throws {
+        let lm = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/tied").path
+        for cmd in [["eval", "--run", lm, "--data", train], ["predict", "--run", lm, "--data", train, "--out", "/tmp/winnow-never-written.csv"]] {
+            let r = try CLI.run(cmd)
+            #expect(r.status == 1 && r.stderr.contains("is a causal language model, not a classifier"), "\(cmd[0]): \(r.stderr)")
+        }
+    }
+
     @Test func scoresThatAreAllEqualAreFlagged() throws {
         let dir = try CLI.tempDir("constant")
         defer { try? fm.removeItem(at: dir) }

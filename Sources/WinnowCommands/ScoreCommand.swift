@@ -39,7 +39,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "Examples per batch.") var batchSize: Int = ScoreOptions().batchSize
     @Option(help: "Arithmetic of the dense products for the forward-only scores (el2n, loss, margin, pvi): f32, or bf16 (operands rounded to bf16, F32 accumulation; needs AVX512_BF16).")
     var precision: ArithmeticPrecision = .f32
-    @Option(help: "Memory bound in MiB for blocked work.") var memoryLimit: Int = ScoreOptions().memoryLimit >> 20
+    @Option(help: "TracIn --test: memory in MiB for the test side's gradients, held in blocks of test examples under this bound.") var memoryLimit: Int = ScoreOptions().memoryLimit >> 20
     @Option(help: "Output format.") var format: ScoreWriter.Format = .csv
     @Option(help: "Output file (written atomically).") var out: String
     @Option(help: "Score only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: Shard?

@@ -37,7 +37,8 @@ public struct ScoreOptions: Sendable {
     /// Tokens per example after truncation, special tokens included; `ScoringRun` lowers it to the model's
     /// maximum positions.
     public var maxLength = 128
-    /// Bytes the scorer may use; it splits its work to stay under this bound.
+    /// Bytes TracIn's train-to-test influence may hold for the test side's gradients; it works in blocks of
+    /// test examples to stay under this bound.
     public var memoryLimit = 2 << 30
     /// Where progress and notes go (nowhere by default).
     public var reporter: any ProgressReporter = .silent
@@ -246,11 +247,12 @@ public struct ScoringRun: @unchecked Sendable {
         return table
     }
 
-    /// What is about to be scored: checkpoints and the memory estimate, one line.
+    /// What is about to be scored: checkpoints and the memory estimate (an upper bound: every batch padded to
+    /// the maximum length; batches are padded to their longest example), one line.
     public func summary(_ method: ScoreMethod) -> String {
-        String(format: "score %@: %d checkpoint(s) [%@], memory estimate %.0f MiB (limit %d MiB)",
+        String(format: "score %@: %d checkpoint(s) [%@], memory estimate at most %.0f MiB (every sequence at %d tokens; --batch-size lowers it)",
                method.rawValue, checkpoints.count, checkpoints.map { String($0.step) }.joined(separator: ","),
-               Double(memoryEstimate()) / 1048576, options.memoryLimit >> 20)
+               Double(memoryEstimate()) / 1048576, options.maxLength)
     }
 
     /// eta_k per chosen checkpoint (or the --lr override).

@@ -132,7 +132,7 @@ import Testing
         }
         #expect(try load { _ in }.isEmpty)
         let rank = try load { $0["r"] = 8 }
-        #expect(rank.contains("adapter_model.safetensors") && rank.contains("another base model"), "\(rank)")
+        #expect(rank.contains("adapter_model.safetensors") && rank.contains("its rank is 4, but adapter_config.json says r 8"), "\(rank)")
         let targets = try load { $0["target_modules"] = ["query", "key"] }
         #expect(targets.contains("key.lora_A.weight") && targets.contains("missing"), "\(targets)")
         let extra = try load { $0["target_modules"] = ["query", "value"] }

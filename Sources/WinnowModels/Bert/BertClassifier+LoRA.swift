@@ -176,8 +176,8 @@ extension BertClassifier {
             }
             let want = parameters[i].shape
             guard e.shape == want else {
-                throw WinnowError.invalidTensor(path: file.path, tensor: stored, reason:
-                    "shape \(e.shape), but this base model needs \(want): the adapter was made for another base model or label set")
+                throw WinnowError.invalidTensor(path: file.path, tensor: stored, reason: LoRAConfig.shapeMismatch(
+                    stored, got: e.shape, want: want, rank: lora.rank, otherwise: ": the adapter was made for another base model or label set"))
             }
             let t = try st.tensor(e)
             parameters[i].withUnsafeMutableBufferPointer { dst in t.withUnsafeBufferPointer { src in _ = dst.update(fromContentsOf: src) } }

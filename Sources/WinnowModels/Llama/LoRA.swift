@@ -135,6 +135,18 @@ public struct LoRAConfig: Sendable, Equatable {
     }
 }
 
+extension LoRAConfig {
+    /// Why adapter tensor `name` of shape `got` does not fit `want`: a rank other than `rank` (the one
+    /// dimension of lora_A or lora_B that r sets differs, the other fits), or else `otherwise`.
+    static func shapeMismatch(_ name: String, got: [Int], want: [Int], rank: Int, otherwise: String) -> String {
+        let rankAxis = name.contains("lora_A") ? 0 : name.contains("lora_B") ? 1 : -1
+        if rankAxis >= 0, got.count == 2, want.count == 2, got[1 - rankAxis] == want[1 - rankAxis], got[rankAxis] != want[rankAxis] {
+            return "shape \(got): its rank is \(got[rankAxis]), but adapter_config.json says r \(rank)"
+        }
+        return "shape \(got), but this base model needs \(want)" + otherwise
+    }
+}
+
 extension LlamaForCausalLM {
     /// The name PEFT gives a tensor of this model in `adapter_model.safetensors`.
     static func peftName(_ name: String) -> String { "base_model.model." + name }
@@ -251,8 +263,8 @@ enum LlamaAdapterFiles {
             }
             let want = shape(i)
             guard e.shape == want else {
-                throw WinnowError.invalidTensor(path: file.path, tensor: stored, reason:
-                    "shape \(e.shape), but this base model needs \(want) (r \(lora.rank)): the adapter was made for another base model")
+                throw WinnowError.invalidTensor(path: file.path, tensor: stored, reason: LoRAConfig.shapeMismatch(
+                    stored, got: e.shape, want: want, rank: lora.rank, otherwise: " (r \(lora.rank)): the adapter was made for another base model"))
             }
             set(i, try st.tensor(e))
         }

@@ -90,7 +90,11 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
     }
     var folder = runFolder.finalModelFolder
     if let checkpoint {
-        guard let ck = try runFolder.select(checkpoint).last else { throw WinnowError.invalidOption(name: "--checkpoint", reason: "none chosen") }
+        let chosen: [RunFolder.Checkpoint]
+        do { chosen = try runFolder.select(checkpoint) } catch let WinnowError.invalidOption(_, reason) {
+            throw WinnowError.invalidOption(name: "--checkpoint", reason: reason)
+        }
+        guard let ck = chosen.last else { throw WinnowError.invalidOption(name: "--checkpoint", reason: "none chosen") }
         folder = ck.url
     }
     let model = try ModelLoader.classifier(folder: folder)

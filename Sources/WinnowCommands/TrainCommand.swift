@@ -21,7 +21,9 @@ struct TrainCommand: ParsableCommand {
         --task classify trains LlamaForSequenceClassification (every parameter, or with --lora-rank a LoRA \
         adapter and the score head: a PEFT SEQ_CLS adapter folder; default lr 2e-4).
 
-        With --init a BERT encoder and --lora-rank, trains a LoRA adapter (--lora-targets query,value,key,dense)         and the classifier beside it, the rest frozen (default lr 5e-4): the run is a PEFT SEQ_CLS adapter         folder that peft, `winnow eval` and `winnow score` load.
+        With --init a BERT encoder and --lora-rank, trains a LoRA adapter (--lora-targets query,value,key,dense) \
+        and the classifier beside it, the rest frozen (default lr 5e-4): the run is a PEFT SEQ_CLS adapter \
+        folder that peft, `winnow eval` and `winnow score` load.
         """)
 
     @OptionGroup var dataOptions: DataOptions

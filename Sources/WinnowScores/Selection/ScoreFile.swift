@@ -28,6 +28,9 @@ public struct ScoreFile: Sendable {
         self.url = url
         let path = url.path
         guard FileManager.default.fileExists(atPath: path) else { throw WinnowError.missingFile(path: path, reason: "no such scores file") }
+        if path.lowercased().hasSuffix(".npy") {
+            throw WinnowError.invalidFile(path: path, line: nil, reason: ".npy holds no line numbers; score with --format csv or jsonl to prune")
+        }
         guard let text = String(data: try Data(contentsOf: url), encoding: .utf8) else {
             throw WinnowError.invalidFile(path: path, line: nil, reason: "not valid UTF-8")
         }
@@ -42,8 +45,6 @@ public struct ScoreFile: Sendable {
                 lines.append(line); scores.append(score); labels.append(o["label"] as? String ?? "")
                 ids.append((o["id"] as? String) ?? (o["id"] as? NSNumber)?.stringValue ?? "")
             }
-        } else if path.lowercased().hasSuffix(".npy") {
-            throw WinnowError.invalidFile(path: path, line: nil, reason: ".npy holds no line numbers; score with --format csv or jsonl to prune")
         } else {
             let header = try CSVDataset.split(String(rows[0]), path: path, line: 1)
             guard let li = header.firstIndex(of: "line"), let si = header.firstIndex(of: "score") else {

@@ -125,6 +125,10 @@ public enum DecoderScores {
             r.notes = ["self-influence = sum_k eta_k ||d loss / d theta||^2 with eta = \(set.eta.map { String(format: "%.3g", $0) }.joined(separator: ",")) of the mean loss over \(over), over \(selections.last!.names.count) tensor(s) (--params \(o.params))"]
             if let p = o.projectDim { r.notes.append("approximate: gradients randomly projected (--project \(p), seed \(o.seed))") }
         }
+        let empty = tokens.filter { $0 == 0 }.count
+        if empty > 0 {
+            r.notes.append("\(empty) example(s) have no scored token (tokens 0) and score 0: `winnow prune --select easy` would keep them first")
+        }
         if o.lengthNeutral { r.notes.append("length-neutral: each score times its target-token count n (\(method == .grand ? "GraNd times sqrt(n)" : "self-influence times n"); the tokens column)") }
         return r
     }

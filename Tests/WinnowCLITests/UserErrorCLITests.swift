@@ -100,6 +100,18 @@ import Testing
         }
     }
 
+    @Test func decoderExamplesWithoutAScoredTokenAreCounted() throws {
+        let dir = try CLI.tempDir("no-target")
+        defer { try? fm.removeItem(at: dir) }
+        let fx = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
+        let data = dir.appendingPathComponent("d.jsonl")
+        let text = try String(contentsOf: fx.appendingPathComponent("text.jsonl"), encoding: .utf8)
+        try ("{\"text\": \"a\"}\n" + text).write(to: data, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["score", "loss", "--run", fx.appendingPathComponent("tied").path, "--data", data.path, "--max-length", "160",
+                             "--out", dir.appendingPathComponent("l.csv").path])
+        #expect(r.status == 0 && r.stderr.contains("1 example(s) have no scored token"), "\(r.stderr)")
+    }
+
     @Test func scoresThatAreAllEqualAreFlagged() throws {
         let dir = try CLI.tempDir("constant")
         defer { try? fm.removeItem(at: dir) }

@@ -42,7 +42,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Seed of the label noise.") var noiseSeed: UInt64 = 0
     @Option(help: "Seed of the shared initialisation.") var initSeed: UInt64 = 0
     @Option(help: "Checkpoints of the full run used by the scores.") var scoreCheckpoints: Int = ExperimentPlan(train: "", test: "").scoreCheckpoints
-    @Option(help: "Parameters for GraNd and TracIn: \(ParameterSelection.Spec.syntax).") var params: ParameterSelection.Spec = ExperimentPlan(train: "", test: "").scoreParams
+    @Option(help: "Parameters for GraNd and TracIn: all, classifier, first-layer, last-layer, embeddings, or comma-separated tensor-name prefixes.") var params: ParameterSelection.Spec = ExperimentPlan(train: "", test: "").scoreParams
     @Option(help: "Text field (default: first of text, sentence, sentence1, premise).") var textField: String?
     @Option(help: "Second-segment field for pairs.") var pairField: String?
     @Option(help: "Label field (default: label or gold_label).") var labelField: String?
@@ -91,10 +91,6 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     func validate() throws {
-        if trainingFlags.seed != TrainingOptions().seed || trainingFlags.checkpoints != nil {
-            throw ValidationError("--seed and --checkpoints are `winnow train`'s: the experiment trains its scoring run with seed 0 and "
-                                  + "--score-checkpoints K, and retrains with seeds 0..S-1 (--seeds S)")
-        }
         do { try plan().validate() } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
         guard temperature > 0, (0..<1).contains(beta) else { throw ValidationError("--temperature must be positive and --beta in [0, 1)") }
     }

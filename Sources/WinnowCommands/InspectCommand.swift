@@ -7,14 +7,16 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "List the tensors of a .safetensors or .gguf file (names, types, shapes, sizes) and its metadata.")
 
-    @Argument(help: "A .safetensors or .gguf file, or a model folder holding model.safetensors or one .gguf file.")
+    @Argument(help: "A .safetensors or .gguf file, or a model folder holding model.safetensors, a PEFT adapter's adapter_model.safetensors, or one .gguf file.")
     var file: String
 
     func run() throws {
         var url = URL(fileURLWithPath: file)
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue {
-            let st = url.appendingPathComponent("model.safetensors")
+            var st = url.appendingPathComponent("model.safetensors")
+            let adapter = url.appendingPathComponent("adapter_model.safetensors")
+            if !FileManager.default.fileExists(atPath: st.path) && FileManager.default.fileExists(atPath: adapter.path) { st = adapter }
             let ggufs = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).filter { $0.hasSuffix(".gguf") }.sorted()
             url = FileManager.default.fileExists(atPath: st.path) || ggufs.isEmpty ? st : url.appendingPathComponent(ggufs[0])
         }

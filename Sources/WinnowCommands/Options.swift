@@ -22,7 +22,7 @@ struct DataOptions: ParsableArguments {
     var fields: FieldNames { FieldNames(text: textField, pair: pairField, label: labelField) }
 
     func validate() throws {
-        guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2 (for [CLS] and [SEP])") }
+        guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2 (a BERT input holds [CLS] and [SEP]; a decoder needs a token and its target)") }
     }
 
     func read(requireLabels: Bool = true) throws -> JSONLDataset {
@@ -124,34 +124,62 @@ func refuseOverwriting(_ out: String, inputs: [String]) throws {
     }
 }
 
+/// "N parameters" of a model, with the number its training updates when an adapter freezes the rest.
+func parameterCount(_ m: some TrainableModel) -> String {
+    let all = m.parameters.scalarCount
+    guard let trained = m.trainableTensors else { return "\(all) parameters" }
+    let t = zip(m.parameters.names, m.parameters.tensors).reduce(0) { $0 + (trained($1.0) ? $1.1.count : 0) }
+    return "\(all) parameters (\(t) trained)"
+}
+
 func formatPercent(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
 
 /// The model of `winnow train` and `winnow experiment`: fresh (--vocab and sizes) or pretrained (--init).
 struct ModelOptions: ParsableArguments {
-    @Option(name: .customLong("init"), help: "Start the encoder from this pretrained folder (config.json, model.safetensors, vocab.txt).")
+    @Option(name: .customLong("init"), help: "Start from this pretrained folder (config.json, model.safetensors, vocab.txt): a bare encoder gets a fresh head; a classifier keeps its trained head, as transformers does.")
     var initFrom: String?
     @Option(help: "vocab.txt for a fresh model (default: the --init folder's).") var vocab: String?
     @Option(help: "Encoder layers of a fresh model (hidden layers of the MLP).") var layers: Int = ModelSpec().layers
     @Option(help: "Hidden size of a fresh model (width of the MLP).") var hidden: Int = ModelSpec().hidden
     @Option(help: "Attention heads of a fresh model.") var heads: Int = ModelSpec().heads
     @Option(help: "Intermediate (feed-forward) size of a fresh model (default 4 x hidden).") var intermediate: Int?
-    @Option(help: "Classifier head: hf (one linear layer) or paper (3 layers, 64 wide, GELU).") var head: BertConfig.Head = ModelSpec().head
+    @Option(help: "Classifier head of a fresh model or a bare --init encoder: hf (one linear layer) or paper (3 layers, 64 wide, GELU). (default: hf)") var head: BertConfig.Head?
     @Option(help: "Dropout on hidden states and attention probabilities.") var dropout: Float?
 
     var spec: ModelSpec {
         var s = ModelSpec()
         s.initFrom = initFrom; s.vocab = vocab; s.layers = layers; s.hidden = hidden; s.heads = heads
-        s.intermediate = intermediate; s.head = head; s.dropout = dropout
+        s.intermediate = intermediate; s.head = head ?? ModelSpec().head; s.dropout = dropout
         return s
     }
 
     func validate() throws {
-        guard layers >= 1, hidden > 0, heads > 0, hidden % heads == 0 else { throw ValidationError("--hidden must be a multiple of --heads") }
+        if initFrom == nil {
+            guard layers >= 1, hidden > 0, heads > 0, hidden % heads == 0 else { throw ValidationError("--hidden must be a multiple of --heads") }
+        }
+        if let initFrom, let head {
+            let weights = URL(fileURLWithPath: initFrom).appendingPathComponent("model.safetensors")
+            if let f = try? SafeTensorsFile(url: weights), f.entry("classifier.weight") != nil || f.entry("classifier.0.weight") != nil {
+                throw ValidationError("--head \(head.rawValue): \(initFrom) holds a trained classifier head, which it keeps (as transformers does); "
+                                      + "--head applies to a fresh model or a bare encoder")
+            }
+        }
         if let dropout, !(0..<1).contains(dropout) { throw ValidationError("--dropout must be in [0, 1)") }
     }
 }
 
-/// How to train: the optimiser, schedule and seed options shared by `train` and `experiment`.
+/// The seed and checkpoints of one `winnow train` run (the experiment sets its own: seed 0 and
+/// --score-checkpoints for its scoring run, --seeds for the retrainings).
+struct RunFlags: ParsableArguments {
+    @Option(help: "Seed of every random choice: init, shuffling, dropout.") var seed: UInt64 = TrainingOptions().seed
+    @Option(help: "Save K evenly spaced checkpoints (default: one per epoch).") var checkpoints: Int?
+
+    func validate() throws {
+        if let k = checkpoints, k < 1 { throw ValidationError("--checkpoints must be at least 1") }
+    }
+}
+
+/// How to train: the optimiser and schedule options shared by `train` and `experiment`.
 struct TrainingFlags: ParsableArguments {
     @Option(help: "Epochs.") var epochs: Int = TrainingOptions().epochs
     @Option(help: "Examples per step.") var batchSize: Int = TrainingOptions().batchSize
@@ -162,14 +190,11 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Optimizer (sgd with momentum).") var optimizer: Optimizer.Kind = TrainingOptions().optimizer
     @Option(help: "SGD momentum.") var momentum: Float = TrainingOptions().momentum
     @Option(help: "Clip the global gradient norm (0 disables).") var maxGradNorm: Float = TrainingOptions().maxGradNorm ?? 0
-    @Option(help: "Seed of every random choice: init, shuffling, dropout.") var seed: UInt64 = TrainingOptions().seed
-    @Option(help: "Save K evenly spaced checkpoints (default: one per epoch).") var checkpoints: Int?
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         if let learningRate, !(learningRate > 0) { throw ValidationError("--lr must be positive") }
-        if let k = checkpoints, k < 1 { throw ValidationError("--checkpoints must be at least 1") }
         guard (0...1).contains(warmupRatio) else { throw ValidationError("--warmup-ratio must be in [0, 1]") }
         guard weightDecay >= 0, momentum >= 0, maxGradNorm >= 0 else {
             throw ValidationError("--weight-decay, --momentum and --max-grad-norm must not be negative")
@@ -177,12 +202,13 @@ struct TrainingFlags: ParsableArguments {
     }
 
     /// The options, the learning rate fitting the model when --lr is not given.
-    func options(maxLength: Int, pretrained: Bool) -> TrainingOptions {
+    func options(maxLength: Int, pretrained: Bool, run: RunFlags? = nil) -> TrainingOptions {
         var o = TrainingOptions()
         o.epochs = epochs; o.batchSize = batchSize; o.weightDecay = weightDecay
         o.learningRate = learningRate ?? TrainingOptions.defaultLearningRate(pretrained: pretrained)
         o.warmupRatio = warmupRatio; o.optimizer = optimizer; o.momentum = momentum
-        o.maxGradNorm = maxGradNorm > 0 ? maxGradNorm : nil; o.seed = seed; o.checkpoints = checkpoints
+        o.maxGradNorm = maxGradNorm > 0 ? maxGradNorm : nil
+        if let run { o.seed = run.seed; o.checkpoints = run.checkpoints }
         o.maxLength = maxLength
         return o
     }
@@ -205,6 +231,9 @@ struct LoRAOptions: ParsableArguments {
         if let r = loraRank, r < 1 { throw ValidationError("--lora-rank must be at least 1") }
         if let a = loraAlpha, !(a > 0) { throw ValidationError("--lora-alpha must be positive") }
         guard (0..<1).contains(loraDropout) else { throw ValidationError("--lora-dropout must be in [0, 1)") }
+        if loraRank == nil && (loraAlpha != nil || loraDropout != 0 || loraTargets != nil) {
+            throw ValidationError("--lora-alpha, --lora-dropout and --lora-targets need --lora-rank")
+        }
     }
 
     /// The adapter to add to a decoder, nil without --lora-rank.

@@ -59,6 +59,18 @@ struct PretrainCommand: ParsableCommand {
     func validate() throws {
         guard steps >= 1, batchSize >= 1, microbatchSize >= 1 else { throw ValidationError("--steps, --batch-size and --microbatch-size must be positive") }
         guard seqLen >= 3 else { throw ValidationError("--seq-len must be at least 3") }
+        if reweight != .presence && (tau1 != nil || tau2 != PresenceOptions().tau2 || switchStep != nil) {
+            throw ValidationError("--tau1, --tau2 and --switch-step apply to --reweight presence")
+        }
+        if reweight == .presence {
+            guard microbatchSize < batchSize else {
+                throw ValidationError("--microbatch-size \(microbatchSize) leaves one microbatch a batch of \(batchSize): its weight is always 1, "
+                                      + "so PRESENCE would be plain training; give a --microbatch-size below --batch-size")
+            }
+            if let s = switchStep, !(1...steps).contains(s) {
+                throw ValidationError("--switch-step \(s) is outside the \(steps) steps: --tau\(s > steps ? "2" : "1") would never be used")
+            }
+        }
         guard hidden > 0, heads > 0, hidden % heads == 0, layers >= 1 else { throw ValidationError("--hidden must be a multiple of --heads") }
         if initFrom == nil {
             guard vocab != nil else { throw ValidationError("give --vocab (a fresh BERT) or --init (a model to continue)") }
@@ -84,6 +96,14 @@ struct PretrainCommand: ParsableCommand {
         "reweight \(reweight)" + (reweight == .presence
             ? " (tau \(o.presence.tau1) before step \(o.presence.switchStep(totalSteps: steps)), \(tau2) after; microbatches of \(microbatchSize); SI over \(o.presence.siParams))" : "")
             + String(format: ", lr %g", o.learningRate)
+    }
+
+    /// Resolves the self-influence tensors before anything is printed or trained, naming --si-params when they select none.
+    func checkSIParams(_ o: PretrainOptions, layout: ParameterLayout) throws {
+        guard o.presence.reweight == .presence || siLog != nil else { return }
+        do { _ = try ParameterSelection(o.presence.siParams, layout: layout) } catch let WinnowError.invalidOption(_, reason) {
+            throw WinnowError.invalidOption(name: "--si-params", reason: reason)
+        }
     }
 
     /// Writes RUN/heldout.json with the mean loss of `model` on the --heldout corpus.
@@ -122,8 +142,9 @@ struct PretrainCommand: ParsableCommand {
         // Read before training, so that a bad --heldout file fails before the run is written.
         let held = try heldout.map { try LMCorpus(url: URL(fileURLWithPath: $0), causalTokenizer: tokenizer, seqLen: seqLen) }
         let o = options(lr: lm.loraConfig != nil ? 2e-4 : 2e-5, decoder: true)
+        try checkSIParams(o, layout: lm.parameterLayout)
         let trained = lm.loraConfig.map { "LoRA r \($0.rank) alpha \($0.alpha) on \($0.targets.map(\.rawValue).joined(separator: ","))" } ?? "every parameter"
-        printError("pretrain: \(windows.count) windows of at most \(seqLen) tokens from \(corpusURL.path); causal, \(lm.parameters.scalarCount) parameters, "
+        printError("pretrain: \(windows.count) windows of at most \(seqLen) tokens from \(corpusURL.path); causal, \(parameterCount(lm)), "
                    + "\(trained) trained, \(describe(o))")
         let runURL = URL(fileURLWithPath: out)
         let s = try PreTrainer(options: o).train(decoder: lm, base: base, on: windows, run: runURL, extraFiles: extra,
@@ -152,6 +173,7 @@ struct PretrainCommand: ParsableCommand {
             model = BertLanguageModel(config: config, objective: objective ?? .mlm, seed: seed)
         }
         let o = options(lr: initFrom == nil ? PretrainOptions().learningRate : 5e-5)
+        try checkSIParams(o, layout: model.parameterLayout)
         printError("pretrain: \(lm.count) windows of at most \(seqLen) tokens from \(corpusURL.path); \(model.objective.rawValue), "
                    + "\(model.parameters.scalarCount) parameters, \(describe(o))")
         let runURL = URL(fileURLWithPath: out)

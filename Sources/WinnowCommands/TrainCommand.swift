@@ -8,7 +8,8 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a BERT-style classifier, or fine-tune a Llama-family decoder (full or LoRA), and write a run folder.",
         discussion: """
         Starts from a fresh model (--vocab plus --layers/--hidden/--heads) or from a pretrained folder (--init, \
-        e.g. models/minilm) with a fresh head. Writes RUN/config.json, vocab.txt, winnow.json, \
+        e.g. models/minilm) with a fresh head (a classifier folder keeps its trained head, as transformers does). \
+        Writes RUN/config.json, vocab.txt, winnow.json, \
         checkpoint-<step>/ (model.safetensors, config.json, trainer_state.json) and dynamics.safetensors \
         (per presentation of each example: loss, p_y, margin, correctness, recorded in training mode before \
         the update, for the forgetting, cartography and AUM scores).
@@ -33,6 +34,7 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var trainingFlags: TrainingFlags
+    @OptionGroup var runFlags: RunFlags
     @Flag(help: "Train the PVI null model: every input is empty ([CLS] [SEP]).") var null = false
     @Flag(help: "Do not record training dynamics.") var noDynamics = false
     @Flag(help: "Continue an interrupted run in --out from its latest checkpoint (same options and data); the result equals an uninterrupted run.") var resume = false
@@ -45,6 +47,7 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if let i = modelOptions.initFrom, ModelLoader.isCausalLM(URL(fileURLWithPath: i)) {
             guard !null else { throw ValidationError("--null is not available for decoders") }
+            guard modelOptions.head == nil else { throw ValidationError("--head applies to BERT classifiers (a decoder classifier has one linear score head)") }
             try loraOptions.checkTargets(decoder: true)
             return
         }
@@ -66,13 +69,13 @@ struct TrainCommand: ParsableCommand {
         reportSkipped(data)
         let spec = modelOptions.spec
         let tokenizer = try spec.tokenizer()
-        let model = try spec.makeModel(labels: classLabels(data.sortedLabels), maxLength: dataOptions.maxLength, seed: trainingFlags.seed)
+        let model = try spec.makeModel(labels: classLabels(data.sortedLabels), maxLength: dataOptions.maxLength, seed: runFlags.seed)
         let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.config.labels, maxLength: dataOptions.maxLength, null: null)
         var o = trainingOptions()
         if var lora = loraOptions.config(decoder: false), let i = spec.initFrom {
             // A LoRA adapter on the pretrained encoder; the head trains beside it (default lr 5e-4).
             lora.baseModel = URL(fileURLWithPath: i).standardizedFileURL.path
-            try model.addLoRA(lora, seed: trainingFlags.seed)
+            try model.addLoRA(lora, seed: runFlags.seed)
             if trainingFlags.learningRate == nil { o.learningRate = 5e-4 }
             printError("train: LoRA r \(lora.rank) alpha \(lora.alpha) on \(lora.targets.map(\.rawValue).joined(separator: ",")) and the head; "
                        + "\(model.parameters.names.enumerated().filter { BertClassifier.isAdapterTensor($0.element) }.reduce(0) { $0 + model.parameters[$1.offset].count }) trainable parameters, lr \(o.learningRate)")
@@ -108,12 +111,12 @@ struct TrainCommand: ParsableCommand {
         let maxLength = min(dataOptions.maxLength, lm.maxSequenceLength)
         let encoder = try DecoderEncoder(folder: tokenizerFolder, maxLength: maxLength)
         let data = try DecoderTrainer.encode(URL(fileURLWithPath: dataOptions.data), fields: dataOptions.fields, encoder: encoder)
-        var o = trainingFlags.options(maxLength: maxLength, pretrained: true)
+        var o = trainingFlags.options(maxLength: maxLength, pretrained: true, run: runFlags)
         if trainingFlags.learningRate == nil { o.learningRate = loraOptions.loraRank != nil ? 2e-4 : 2e-5 }
         o.recordDynamics = false
         let lora = loraOptions.config
         let runURL = URL(fileURLWithPath: out)
-        printError("train: \(data.count) examples, \(data.reduce(0) { $0 + $1.scoredCount }) scored tokens, \(lm.parameters.scalarCount) parameters"
+        printError("train: \(data.count) examples, \(data.reduce(0) { $0 + $1.scoredCount }) scored tokens, \(lm.parameters.scalarCount) base-model parameters"
                    + (lora.map { ", LoRA r \($0.rank) alpha \($0.alpha) on \($0.targets.map(\.rawValue).joined(separator: ","))" } ?? ", every parameter trained")
                    + String(format: ", lr %g", o.learningRate))
         let summary = try DecoderTrainer(options: o, lora: lora).train(lm, on: data, base: base, run: runURL, extraFiles: extra,
@@ -130,16 +133,16 @@ struct TrainCommand: ParsableCommand {
         reportSkipped(data)
         let tokenizerFolder = try ModelLoader.tokenizerFolder(base)
         let tokenizer = try Tokenizers.load(folder: tokenizerFolder)
-        let model = try LlamaForSequenceClassification(folder: base, labels: classLabels(data.sortedLabels), seed: trainingFlags.seed)
+        let model = try LlamaForSequenceClassification(folder: base, labels: classLabels(data.sortedLabels), seed: runFlags.seed)
         let maxLength = min(dataOptions.maxLength, model.config.maxPositionEmbeddings)
         let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.labelNames, maxLength: maxLength)
-        var o = trainingFlags.options(maxLength: maxLength, pretrained: true)
+        var o = trainingFlags.options(maxLength: maxLength, pretrained: true, run: runFlags)
         if trainingFlags.learningRate == nil { o.learningRate = loraOptions.loraRank != nil ? 2e-4 : 2e-5 }
         o.recordDynamics = !noDynamics
         var what = "every parameter"
         if var lora = loraOptions.config(decoder: true) {
             lora.baseModel = base.standardizedFileURL.path
-            try model.addLoRA(lora, seed: trainingFlags.seed)
+            try model.addLoRA(lora, seed: runFlags.seed)
             what = "LoRA r \(lora.rank) alpha \(lora.alpha) on \(lora.targets.map(\.rawValue).joined(separator: ",")) and the score head"
         }
         let extra = ["tokenizer.json", "tokenizer_config.json"].map { tokenizerFolder.appendingPathComponent($0) }
@@ -170,7 +173,7 @@ struct TrainCommand: ParsableCommand {
         let labels = try classLabels(data.sortedLabels)
         try data.assignLabels(labels)
         let mlp = MLPClassifier(inputSize: data.featureNames.count, hidden: Array(repeating: modelOptions.hidden, count: modelOptions.layers), labels: labels,
-                                seed: trainingFlags.seed, featureNames: data.featureNames)
+                                seed: runFlags.seed, featureNames: data.featureNames)
         mlp.fitStandardization(data.features)
         var o = trainingOptions()
         o.maxLength = 0
@@ -183,7 +186,7 @@ struct TrainCommand: ParsableCommand {
 
     func trainingOptions() -> TrainingOptions {
         var o = trainingFlags.options(maxLength: dataOptions.maxLength, pretrained: modelOptions.initFrom != nil
-                                      && !dataOptions.data.lowercased().hasSuffix(".csv"))
+                                      && !dataOptions.data.lowercased().hasSuffix(".csv"), run: runFlags)
         o.null = null; o.recordDynamics = !noDynamics
         return o
     }

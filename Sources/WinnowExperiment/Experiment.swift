@@ -7,7 +7,8 @@ import WinnowTraining
 
 /// Runs an `ExperimentPlan` into a folder, resuming where a previous (killed) run stopped:
 ///
-///     DIR/plan.json            the plan (a rerun with another plan is refused)
+///     DIR/plan.json            the plan (a rerun with another plan is refused); written once every input is checked
+///     DIR/data.json            size and digest of the training and test files (a rerun on changed files is refused)
 ///     DIR/train-noisy.jsonl    with --noise: the training file with flipped labels; flips.csv lists them
 ///     DIR/init/                the one initialisation every run starts from
 ///     DIR/full/                the scoring run (seed 0, checkpoints, dynamics); DIR/null/ for PVI
@@ -78,27 +79,47 @@ public final class Experiment: @unchecked Sendable {
     public func run() throws -> ExperimentResults {
         try plan.validate()
         let fm = FileManager.default
+        let fresh = !fm.fileExists(atPath: planURL.path)
+        let existed = fm.fileExists(atPath: dir.path)
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
-        if fm.fileExists(atPath: planURL.path) {
+        if !fresh {
             let old = try ExperimentPlan(contentsOf: planURL)
             guard old == plan else {
                 throw WinnowError.invalidOption(name: "dir", reason:
                     "\(dir.path) holds an experiment with other options (plan.json); give another --out, or delete it to start over")
             }
+            try checkDataFiles()
             say("experiment: resuming in \(dir.path)")
-        } else {
-            try plan.write(to: planURL)
         }
-        try makeNoisyTrainingFile()
-        let trainData = try JSONLDataset(url: trainURL, fields: plan.fields)
-        let model0 = try makeInitialisation(labels: trainData.sortedLabels)
-        let labels = model0.labelNames
-        let tokenizer = try Tokenizers.load(folder: initURL)
-        let trainEnc = try EncodedDataset(trainData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength)
-        let testData = try JSONLDataset(url: URL(fileURLWithPath: plan.test), fields: plan.fields)
-        let testEnc = try EncodedDataset(testData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength)
-        if let i = trainEnc.labels.firstIndex(of: -1) {
-            throw WinnowError.invalidFile(path: trainURL.path, line: trainEnc.lines[i], reason: "no label; an experiment needs labelled training data")
+        // Every input is read and checked before plan.json is written: a start that fails leaves nothing behind.
+        let trainData: JSONLDataset, labels: [String], tokenizer: any TextTokenizer, trainEnc: EncodedDataset, testEnc: EncodedDataset
+        do {
+            try makeNoisyTrainingFile()
+            trainData = try JSONLDataset(url: trainURL, fields: plan.fields)
+            let model0 = try makeInitialisation(labels: trainData.sortedLabels)
+            labels = model0.labelNames
+            tokenizer = try Tokenizers.load(folder: initURL)
+            trainEnc = try EncodedDataset(trainData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength)
+            let testData = try JSONLDataset(url: URL(fileURLWithPath: plan.test), fields: plan.fields)
+            testEnc = try EncodedDataset(testData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength)
+            if let i = trainEnc.labels.firstIndex(of: -1) {
+                throw WinnowError.invalidFile(path: trainURL.path, line: trainEnc.lines[i], reason: "no label; an experiment needs labelled training data")
+            }
+            if plan.methods.contains(where: { $0 == .grand || $0 == .tracin }) {
+                _ = try ParameterSelection(plan.scoreParams, layout: model0.parameterLayout)
+            }
+        } catch {
+            if fresh {
+                for u in [initURL, noisyTrainURL, flipsURL, noiseURL, dir.appendingPathComponent(".init.partial")] where fm.fileExists(atPath: u.path) {
+                    try? fm.removeItem(at: u)
+                }
+                if !existed, (try? fm.contentsOfDirectory(atPath: dir.path))?.isEmpty == true { try? fm.removeItem(at: dir) }
+            }
+            throw error
+        }
+        if fresh {
+            try plan.write(to: planURL)
+            try writeDataFiles()
         }
         say("experiment: \(trainEnc.count) training and \(testEnc.count) test examples, labels [\(labels.joined(separator: ", "))], "
             + "\(plan.cells.count) retrainings")
@@ -295,6 +316,38 @@ public final class Experiment: @unchecked Sendable {
     }
 
     /// The one initialisation every run starts from (DIR/init: config.json, model.safetensors, vocab.txt).
+    /// `DIR/data.json`: the size and a 64-bit FNV-1a digest of the training and test files, so that resuming
+    /// refuses files changed since the experiment started.
+    var dataFilesURL: URL { dir.appendingPathComponent("data.json") }
+
+    func dataFileStamps() throws -> [String: [String: String]] {
+        var out: [String: [String: String]] = [:]
+        for (key, path) in [("train", plan.train), ("test", plan.test)] {
+            let d = try Data(contentsOf: URL(fileURLWithPath: path))
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in d { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+            out[key] = ["path": path, "bytes": String(d.count), "fnv1a64": String(h, radix: 16)]
+        }
+        return out
+    }
+
+    func writeDataFiles() throws {
+        try AtomicFile.write(JSONSerialization.data(withJSONObject: try dataFileStamps(), options: [.prettyPrinted, .sortedKeys]), to: dataFilesURL)
+    }
+
+    /// Refuses to resume when the training or test file differs from the one the experiment started with (an
+    /// experiment folder without data.json is taken as it is).
+    func checkDataFiles() throws {
+        guard FileManager.default.fileExists(atPath: dataFilesURL.path) else { return }
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: dataFilesURL)) as? [String: [String: String]] ?? [:]
+        let now = try dataFileStamps()
+        for key in ["train", "test"] where saved[key] != nil && saved[key] != now[key] {
+            throw WinnowError.invalidOption(name: "dir", reason:
+                "the \(key) file \(now[key]!["path"]!) changed since \(dir.path) started (size or contents differ from data.json); "
+                + "give another --out, or delete it to start over")
+        }
+    }
+
     func makeInitialisation(labels: [String]) throws -> any SequenceClassifier {
         let fm = FileManager.default
         if fm.fileExists(atPath: initURL.appendingPathComponent("model.safetensors").path),

@@ -236,16 +236,23 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// The field names the JSONL files are read with.
     public var fields: FieldNames { FieldNames(text: textField, pair: pairField, label: labelField) }
 
-    /// Checks keep fractions in (0, 1], at least one seed, noise in [0, 1), at least one score checkpoint,
-    /// and the model spec.
+    /// Checks keep fractions in (0, 1], each once, a maximum length of at least 2, at least one seed, noise in
+    /// [0, 1), at least one score checkpoint (two for VoG), and the model spec.
     /// - Throws: `WinnowError.invalidOption` naming the first bad option.
     public func validate() throws {
         guard !keeps.isEmpty, keeps.allSatisfy({ $0 > 0 && $0 <= 1 }) else {
             throw WinnowError.invalidOption(name: "keep", reason: "give fractions in (0, 1]")
         }
+        if let twice = keeps.first(where: { k in keeps.filter { $0 == k }.count > 1 }) {
+            throw WinnowError.invalidOption(name: "keep", reason: "\(Self.format(twice)) is given twice")
+        }
+        guard maxLength >= 2 else { throw WinnowError.invalidOption(name: "maxLength", reason: "must be at least 2 ([CLS] and [SEP])") }
         guard seeds >= 1 else { throw WinnowError.invalidOption(name: "seeds", reason: "must be at least 1") }
         guard (0..<1).contains(noise) else { throw WinnowError.invalidOption(name: "noise", reason: "must be in [0, 1)") }
         guard scoreCheckpoints >= 1 else { throw WinnowError.invalidOption(name: "scoreCheckpoints", reason: "must be at least 1") }
+        if methods.contains(.vog) && scoreCheckpoints < 2 {
+            throw WinnowError.invalidOption(name: "scoreCheckpoints", reason: "VoG is a variance over checkpoints and needs at least 2 (one gives every example 0)")
+        }
         if let m = settings?.first(where: { !methods.contains($0.method) }) {
             throw WinnowError.invalidOption(name: "settings", reason: "\(m.description) uses \(m.method.rawValue), which is not among the methods scored")
         }
@@ -321,8 +328,14 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
 
     /// Reads a plan written by `write(to:)`.
     public init(contentsOf url: URL) throws {
-        do { self = try JSONDecoder().decode(ExperimentPlan.self, from: Data(contentsOf: url)) } catch {
-            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not an experiment plan: \(error)")
+        guard FileManager.default.fileExists(atPath: url.path) else { throw WinnowError.missingFile(path: url.path, reason: "no experiment plan") }
+        do { self = try JSONDecoder().decode(ExperimentPlan.self, from: Data(contentsOf: url)) } catch let DecodingError.keyNotFound(key, _) {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not an experiment plan: key '\(key.stringValue)' is missing")
+        } catch let DecodingError.typeMismatch(_, c), let DecodingError.valueNotFound(_, c) {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason:
+                "not an experiment plan: key '\(c.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
+        } catch {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not an experiment plan (not the JSON `winnow experiment` writes)")
         }
     }
 

@@ -44,7 +44,9 @@ public struct ExperimentResults: Sendable {
         for (i, l) in lines.dropFirst().enumerated() {
             let f = l.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             guard f.count == 9, let keep = Double(f[4]), let seed = Int(f[5]), let acc = Double(f[6]), let f1 = Double(f[7]), let n = Int(f[8]) else {
-                throw WinnowError.invalidFile(path: url.path, line: i + 2, reason: "expected 9 fields: \(Self.header)")
+                throw WinnowError.invalidFile(path: url.path, line: i + 2, reason: f.count == 9
+                    ? "keep, accuracy and macro_f1 must be numbers and seed and train_examples integers (\(Self.header))"
+                    : "expected 9 fields, found \(f.count): \(Self.header)")
             }
             rows.append(Row(cell: .init(method: f[0], normalize: f[1], select: f[2], sampling: f[3], keep: keep, seed: seed),
                             accuracy: acc, macroF1: f1, trainExamples: n))

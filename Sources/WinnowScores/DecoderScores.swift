@@ -75,7 +75,8 @@ public enum DecoderScores {
         let models = set.models, K = Double(models.count)
         if method == .vog && models.count < 2 {
             throw WinnowError.invalidOption(name: "checkpoints", reason:
-                "VoG is a variance over checkpoints and needs at least two; \(url.path) gives one (score a `winnow train` run with checkpoints)")
+                "VoG is a variance over checkpoints and needs at least two; " + (set.steps.isEmpty
+                    ? "\(url.path) is one model (score a `winnow train` run with checkpoints)" : "--checkpoints chose one of \(url.path)'s"))
         }
         let maxLength = min(o.maxLength, models[0].maxSequenceLength)
         let encoder = try DecoderEncoder(folder: set.tokenizerFolder, maxLength: maxLength)

@@ -3,10 +3,15 @@ import Testing
 
 /// `winnow pretrain` end to end on a tiny corpus, and fine-tuning its encoder with `train --init`.
 @Suite(.serialized) struct PretrainCLITests {
+    /// The tiny pre-training run's arguments, without --out.
+    static func pretrainArgs(_ extra: [String]) -> [String] {
+        ["pretrain", "--corpus", CLI.tiny.appendingPathComponent("train.jsonl").path,
+         "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16", "--heads", "2",
+         "--seq-len", "16", "--batch-size", "8", "--steps", "12", "--checkpoints", "2"] + extra
+    }
+
     static func pretrain(_ out: URL, _ extra: [String]) throws -> CLIResult {
-        try CLI.run(["pretrain", "--corpus", CLI.tiny.appendingPathComponent("train.jsonl").path,
-                     "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16", "--heads", "2",
-                     "--seq-len", "16", "--batch-size", "8", "--steps", "12", "--checkpoints", "2", "--out", out.path] + extra)
+        try CLI.run(pretrainArgs(["--out", out.path] + extra))
     }
 
     @Test(arguments: ["mlm", "causal"])

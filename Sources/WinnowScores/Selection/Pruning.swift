@@ -67,7 +67,7 @@ public enum Pruning {
     @discardableResult
     public static func prune(data: URL, scoreFile: ScoreFile, options: SelectionOptions, to out: URL?) throws -> Summary {
         try prune(data: data, lines: scoreFile.lines, scores: scoreFile.scores, labels: scoreFile.labels, options: options, to: out,
-                  origin: (scoreFile.url, 2), ids: scoreFile.ids)
+                  origin: (scoreFile.url, scoreFile.url.pathExtension.lowercased() == "jsonl" ? 1 : 2), ids: scoreFile.ids)
     }
 
     /// Checks sampled rows of a scores file against the data lines they name (see `prune(data:scoreFile:...)`).

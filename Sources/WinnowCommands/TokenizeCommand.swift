@@ -11,7 +11,9 @@ struct TokenizeCommand: ParsableCommand {
         examples, line = 1-based line. Ids equal AutoTokenizer.from_pretrained(MODEL)(text)["input_ids"] (with \
         the special tokens that tokenizer adds), the pair field's ids following for pairs. --model is a model or \
         run folder (vocab.txt or tokenizer.json: WordPiece), a .gguf file, or a folder holding one (byte-level \
-        BPE from tokenizer.ggml.*). Labels are not needed; every line is written. With a decoder's tokenizer,         prompt + completion and ChatML messages lines are encoded as `winnow score` and `winnow train` encode them         (docs/contracts.md §2b), and their lines add "scored": 1 for each token the loss is on, 0 otherwise.
+        BPE from tokenizer.ggml.*). Labels are not needed; every line is written. With a decoder's tokenizer, \
+        prompt + completion and ChatML messages lines are encoded as `winnow score` and `winnow train` encode them \
+        (docs/contracts.md §2b), and their lines add "scored": 1 for each token the loss is on, 0 otherwise.
         """)
 
     @Option(help: "Model: a folder with vocab.txt or tokenizer.json, a .gguf file, or a folder holding one.") var model: String

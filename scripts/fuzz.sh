@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes winnow's parsers of untrusted files with libFuzzer + AddressSanitizer:
 #   scripts/fuzz.sh SECONDS [TARGET...]      TARGETs: safetensors jsonl csv vocab gguf tokenizer-json decoder-jsonl scores
-#                                            bert-config llama-config adapter-config trainer-state tokenizer-config
+#                                            bert-config llama-config adapter-config trainer-state tokenizer-config shard-manifest
 #                                            (default: all, two at a time)
 # Seeds come from the test fixtures; a crash is copied to Tests/Fixtures/fuzz/TARGET/ (commit it: the
 # FuzzRegressionTests replay every file there) and the script exits 1.
@@ -33,6 +33,7 @@ seed() {  # seed corpus per target
     adapter-config) cp $F/llama/cls-lora/adapter_config.json "$d"/cls.json; cp $F/tiny-bert/lora/adapter_config.json "$d"/bert.json ;;
     trainer-state) cp $F/tiny-bert/null-run/trainer_state.json "$d"/ ;;
     tokenizer-config) ;;   # the hand-written inputs below (ok-*: a BERT, a ChatML and a named-template config)
+    shard-manifest) ;;     # the hand-written inputs below
     scores) printf 'index,line,id,label,score\n0,1,a,pos,0.5\n1,3,"b,c",neg,-1e-3\n' > "$d/a.csv"; printf '{"line": 2, "score": 1.5, "label": "x"}\n' > "$d/b.jsonl" ;;
     esac
     [ -d "$F/fuzz/$t" ] && cp "$F/fuzz/$t"/* "$d"/ 2>/dev/null || true

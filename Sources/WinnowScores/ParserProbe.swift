@@ -9,7 +9,7 @@ import WinnowModels
 /// to flag.
 package enum ParserProbe {
     package static let targets = ["safetensors", "jsonl", "csv", "vocab", "gguf", "tokenizer-json", "decoder-jsonl", "scores",
-                                          "bert-config", "llama-config", "adapter-config", "trainer-state", "tokenizer-config"]
+                                          "bert-config", "llama-config", "adapter-config", "trainer-state", "tokenizer-config", "shard-manifest"]
 
     /// A byte-level tokenizer of single bytes plus ChatML's markers (no merges), for the decoder data probe.
     static let decoderEncoder: DecoderEncoder = {
@@ -58,6 +58,8 @@ package enum ParserProbe {
                 _ = try TrainerState(contentsOf: url)
             case "tokenizer-config":
                 _ = try TokenizerConfig(contentsOf: url)
+            case "shard-manifest":
+                _ = try ShardMerge.readManifest(url)
             case "gguf":
                 let f = try GGUFFile(url: url)
                 for t in f.tensors where t.type.isReadable { _ = try f.tensor(t) }

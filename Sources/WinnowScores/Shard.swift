@@ -65,16 +65,24 @@ public enum ShardMerge {
         try AtomicFile.write(JSONEncoder().encode(Manifest(shard: shard, examples: examples)), to: url)
     }
 
+    /// Reads a shard manifest: the shard and the whole file's number of examples.
+    ///
+    /// - Throws: `WinnowError.invalidFile` when the file is not a manifest `recordShard` writes.
+    package static func readManifest(_ u: URL) throws -> (shard: Shard, examples: Int) {
+        guard let m = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: u)), let s = try? Shard(parsing: m.shard), m.examples >= 0 else {
+            throw WinnowError.invalidFile(path: u.path, line: nil, reason: "not a shard manifest ({\"shard\": \"I/N\", \"examples\": n >= 0})")
+        }
+        return (s, m.examples)
+    }
+
     /// Checks the manifests of `files` (when any has one): every file has one, they name the same N and number of
     /// examples, and together shards 0..<N each once (in that order for .npy, which carries no index).
     static func checkManifests(_ files: [URL], ordered: Bool) throws -> Int? {
         let found = try files.map { f -> (URL, Shard, Int)? in
             let u = manifestURL(f)
             guard FileManager.default.fileExists(atPath: u.path) else { return nil }
-            guard let m = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: u)), let s = try? Shard(parsing: m.shard) else {
-                throw WinnowError.invalidFile(path: u.path, line: nil, reason: "not a shard manifest (\"shard\": \"I/N\", \"examples\")")
-            }
-            return (f, s, m.examples)
+            let m = try readManifest(u)
+            return (f, m.shard, m.examples)
         }
         guard found.contains(where: { $0 != nil }) else { return nil }
         if let i = found.firstIndex(where: { $0 == nil }) {

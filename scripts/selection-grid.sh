@@ -68,7 +68,9 @@ score() {   # score NAME
         el2n-epoch1) args=(el2n --checkpoints "${STEPS[3]}") ;;
         *) echo "selection-grid: no score named $name" >&2; exit 2 ;;
     esac
-    $W score "${args[@]}" --run "$OUT/full" --data "$TRAIN" --max-length 64 --out "$OUT/scores/$name.csv"
+    # A scoring killed part-way resumes from its finished parts (OUT/scores/NAME.csv.parts).
+    $W score "${args[@]}" --run "$OUT/full" --data "$TRAIN" --max-length 64 --out "$OUT/scores/$name.csv" \
+        $([ -d "$OUT/scores/$name.csv.parts" ] && echo --resume)
 }
 
 # Rows: NAME SCORE SELECT SAMPLING [PRUNE ARGS] (a row normalises with dataset z-scores unless its PRUNE ARGS

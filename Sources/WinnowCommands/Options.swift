@@ -72,7 +72,10 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
 
 func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions: DataOptions, batchSize: Int, requireLabels: Bool,
                  label: String, shard: Shard? = nil) throws -> FilePredictions {
-    if ModelLoader.isCausalLM(URL(fileURLWithPath: run)) {
+    let runURL = URL(fileURLWithPath: run)
+    // An adapter whose config does not parse is left to the loader, which names what is wrong with it.
+    let unreadableAdapter = ModelLoader.isAdapter(runURL) && (try? LoRAConfig(contentsOf: runURL.appendingPathComponent("adapter_config.json"))) == nil
+    if ModelLoader.isCausalLM(runURL) && !unreadableAdapter {
         throw WinnowError.invalidFile(path: run, line: nil, reason:
             "is a causal language model, not a classifier: \(label) reads classifier runs (score a causal language model with `winnow score loss`)")
     }

@@ -11,11 +11,11 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "HTML file to write (default: EXPERIMENT/report.html).") var out: String?
 
     func validate() throws {
-        // Inside the experiment folder only report.html is the report's: any other file there is the experiment's.
+        // Inside the experiment folder, an existing file other than an HTML page is the experiment's own.
         guard let out else { return }
         let dir = URL(fileURLWithPath: experiment).standardizedFileURL.resolvingSymlinksInPath().path
         let o = URL(fileURLWithPath: out).standardizedFileURL.resolvingSymlinksInPath()
-        if o.path.hasPrefix(dir + "/") && o.path != dir + "/report.html" && FileManager.default.fileExists(atPath: o.path) {
+        if o.path.hasPrefix(dir + "/") && o.pathExtension.lowercased() != "html" && FileManager.default.fileExists(atPath: o.path) {
             throw ValidationError("--out \(out) is a file of the experiment folder; write the report elsewhere (or to its report.html)")
         }
     }

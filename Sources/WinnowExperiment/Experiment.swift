@@ -80,7 +80,7 @@ public final class Experiment: @unchecked Sendable {
         try plan.validate()
         let fm = FileManager.default
         let fresh = !fm.fileExists(atPath: planURL.path)
-        let existed = fm.fileExists(atPath: dir.path)
+        let existed = fm.fileExists(atPath: dir.path), initExisted = fm.fileExists(atPath: initURL.path)
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         if !fresh {
             let old = try ExperimentPlan(contentsOf: planURL)
@@ -110,7 +110,8 @@ public final class Experiment: @unchecked Sendable {
             }
         } catch {
             if fresh {
-                for u in [initURL, noisyTrainURL, flipsURL, noiseURL, dir.appendingPathComponent(".init.partial")] where fm.fileExists(atPath: u.path) {
+                for u in (initExisted ? [] : [initURL]) + [noisyTrainURL, flipsURL, noiseURL, dir.appendingPathComponent(".init.partial")]
+                where fm.fileExists(atPath: u.path) {
                     try? fm.removeItem(at: u)
                 }
                 if !existed, (try? fm.contentsOfDirectory(atPath: dir.path))?.isEmpty == true { try? fm.removeItem(at: dir) }

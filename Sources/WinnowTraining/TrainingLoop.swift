@@ -80,7 +80,8 @@ struct TrainingLoop {
 
     /// Makes `run` ready for a run that starts at step 0. A folder that already holds a run (checkpoints, a
     /// final model or its log) is refused unless `resume` was asked for, since new checkpoints beside old ones
-    /// would be read as one run; with `resume` (and no checkpoint to resume from) the unfinished run's files go.
+    /// would be read as one run; with `resume` (and no checkpoint to resume from) the unfinished run's checkpoints
+    /// and logs go (a model file stays: it may be the model being continued, and the run's end replaces it).
     static func startFresh(_ run: URL, resume: Bool) throws {
         let fm = FileManager.default
         var isDir: ObjCBool = false
@@ -96,7 +97,7 @@ struct TrainingLoop {
                 "\(run.path) already holds a run (\(held.prefix(3).joined(separator: ", "))\(held.count > 3 ? ", ..." : "")); "
                 + "delete it or choose another --out, or add --resume to continue it")
         }
-        for name in held { try fm.removeItem(at: run.appendingPathComponent(name)) }
+        for name in held where !name.hasSuffix("model.safetensors") { try fm.removeItem(at: run.appendingPathComponent(name)) }
         try fm.createDirectory(at: run, withIntermediateDirectories: true)
     }
 

@@ -52,6 +52,17 @@ import Testing
         let r = try CLI.run(["prune", "--scores", scores.path, "--data", other.path, "--keep", "0.5", "--out", out.path])
         #expect(r.status == 1 && r.stderr.contains("el2n.csv:") && r.stderr.contains("were the scores made on another file?"), "\(r.stderr)")
         #expect(!fm.fileExists(atPath: out.path))
+        // Scores made with another label field of the same lines are not taken for another file's.
+        let twoFields = dir.appendingPathComponent("two.jsonl")
+        let trainLines = try String(contentsOf: URL(fileURLWithPath: train), encoding: .utf8).split(separator: "\n")
+        try (trainLines.enumerated().map { i, l in
+            String(l.dropLast()) + ", \"label_b\": \"" + (i % 3 == 0 ? "pos" : "neg") + "\"}"
+        }.joined(separator: "\n") + "\n").write(to: twoFields, atomically: true, encoding: .utf8)
+        let b = dir.appendingPathComponent("b.csv")
+        let sb = try CLI.run(["score", "el2n", "--run", run, "--data", twoFields.path, "--label-field", "label_b", "--max-length", "32", "--out", b.path])
+        #expect(sb.status == 0, "\(sb.stderr)")
+        let pb = try CLI.run(["prune", "--scores", b.path, "--data", twoFields.path, "--keep", "0.5", "--dry-run"])
+        #expect(pb.status == 0, "\(pb.stderr)")
         // Scores of the first 100 examples only: the other 50 lines are named in a note.
         let rows = try String(contentsOf: scores, encoding: .utf8).split(separator: "\n")
         let part = dir.appendingPathComponent("part.csv")
@@ -235,6 +246,10 @@ import Testing
             #expect(r.status == 2 && r.stderr.contains("is a file of the experiment folder"), "\(f): \(r.stderr)")
         }
         #expect(try CLI.run(["report", "--experiment", out.path, "--out", dir.appendingPathComponent("r.html").path]).status == 0)
+        for _ in 0..<2 {   // a page of its own inside the folder, written again
+            let r = try CLI.run(["report", "--experiment", out.path, "--out", out.appendingPathComponent("summary.html").path])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
         // One label flipped in the training file: the rerun refuses to resume.
         let text = try String(contentsOf: mine, encoding: .utf8)
         let flipped = text.replacingOccurrences(of: "\"label\": \"pos\"}", with: "\"label\": \"neg\"}", options: [], range: text.range(of: "\"label\": \"pos\"}"))

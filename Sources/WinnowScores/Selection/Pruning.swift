@@ -58,9 +58,9 @@ public enum Pruning {
     }
 
     /// Prunes `data` by a scores file written by `winnow score` (CSV or JSONL). Up to 2,000 of its rows,
-    /// spread over the file, are checked against the JSONL data lines they name: a row whose `id`, or whose
-    /// label (where the data's `label` or `gold_label` is one of the file's labels), differs from the line's
-    /// means the scores were made on another file.
+    /// spread over the file, are checked against the JSONL data lines they name: a row whose `id` differs from
+    /// the line's, or whose label is in no field of a line labelled (`label` or `gold_label`) with another of
+    /// the file's labels, means the scores were made on another file.
     ///
     /// - Throws: `WinnowError` for lines outside `data` or rows that disagree with their line, naming the
     ///   scores file's line.
@@ -83,7 +83,9 @@ public enum Pruning {
             var why: String?
             if i < ids.count, !ids[i].isEmpty, let id = text(o["id"]), id != ids[i] {
                 why = "has id '\(ids[i])' for line \(lines[i]), whose id is '\(id)'"
-            } else if !labels[i].isEmpty, let l = text(o["label"] ?? o["gold_label"]), labelSet.contains(l), l != labels[i] {
+            } else if !labels[i].isEmpty, let l = text(o["label"] ?? o["gold_label"]), labelSet.contains(l),
+                      !o.values.contains(where: { text($0) == labels[i] }) {
+                // No field of the line holds the row's label (the scores may read another label field than `label`).
                 why = "has label '\(labels[i])' for line \(lines[i]), which is labelled '\(l)'"
             }
             if let why {
@@ -114,7 +116,8 @@ public enum Pruning {
         let keptLines = kept.map { lines[$0] }.sorted()
         if let out { try AtomicFile.write(file.lines(keptLines), to: out) }
         return Summary(keptLines: keptLines, scored: scores.count, budget: Selector.budget(scores.count, keep: options.keep),
-                       before: before, after: after, dataLines: file.nonBlankCount)
+                       before: before, after: after,
+                       dataLines: file.nonBlankCount - (data.pathExtension.lowercased() == "csv" ? 1 : 0))
     }
 
 }

@@ -43,7 +43,7 @@ public struct ScoreFile: Sendable {
                     throw WinnowError.invalidFile(path: path, line: i + 1, reason: "expected an object with integer 'line' and number 'score'")
                 }
                 lines.append(line); scores.append(score); labels.append(o["label"] as? String ?? "")
-                ids.append((o["id"] as? String) ?? (o["id"] as? NSNumber)?.stringValue ?? "")
+                ids.append(o["id"].flatMap { JSONLDataset.scalarString($0) } ?? "")
             }
         } else {
             let header = try CSVDataset.split(String(rows[0]), path: path, line: 1)

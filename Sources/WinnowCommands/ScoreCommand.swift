@@ -127,7 +127,7 @@ struct ScoreCommand: ParsableCommand {
         let partsURL = URL(fileURLWithPath: out + ".parts")
         // Scores from a model that learned nothing mean nothing: say so (checked on the scored file's first examples).
         let check = method.readsDynamics || method.needsNullRun ? nil
-            : try Scorer.learningCheck(run: runURL, data: dataURL, fields: dataOptions.fields, maxLength: dataOptions.maxLength)
+            : try Scorer.learningCheck(run: runURL, data: dataURL, fields: dataOptions.fields, maxLength: dataOptions.maxLength, base: o.adapterBase)
         let written: (count: Int, notes: [String])
         let causalLM = ModelLoader.isCausalLM(runURL)
         if causalLM && (shard != nil || resume) {

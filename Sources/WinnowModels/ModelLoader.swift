@@ -15,9 +15,15 @@ public enum ModelLoader {
         if isAdapter(folder) {
             // A PEFT adapter of a sequence classifier (SEQ_CLS): the base model's folder, then the adapter.
             let b = try adapterBase(folder, base: base)
-            if isCausalLM(b) || ["llama", "mistral", "qwen2"].contains(modelType(b) ?? "") {
-                return try LlamaForSequenceClassification(adapter: folder, base: b, labels: labels)
+            let decoderBase = isCausalLM(b) || ["llama", "mistral", "qwen2"].contains(modelType(b) ?? "")
+            // A BERT adapter given a decoder as its base names modules the decoder does not have: say so by family
+            // (the BERT loader names a decoder module in a BERT adapter itself).
+            let configURL = folder.appendingPathComponent("adapter_config.json")
+            if decoderBase, let c = try? LoRAConfig(contentsOf: configURL), let other = c.targets.first(where: { LoRAModule.encoderModules.contains($0) }) {
+                throw WinnowError.invalidFile(path: configURL.path, line: nil, reason:
+                    "targets \(other.rawValue), a BERT module, but the base \(b.path) is a Llama-family decoder")
             }
+            if decoderBase { return try LlamaForSequenceClassification(adapter: folder, base: b, labels: labels) }
             return try BertClassifier(adapter: folder, base: b, labels: labels)
         }
         switch modelType(folder) {

@@ -92,7 +92,11 @@ public enum ScoreParts {
                            parts dir: URL, resume: Bool, partSize: Int, shard: Shard?) throws -> (count: Int, offsets: [Int], examples: Int) {
         let fm = FileManager.default
         // What the run must hold is checked before the data file is read.
-        if !method.readsDynamics && !method.needsNullRun { _ = try RunFolder(url: run).select(options.checkpoints) }
+        if !method.readsDynamics && !method.needsNullRun {
+            // A model folder without checkpoints (a classifier, or a PEFT adapter of one) is one model, as ScoringRun takes it.
+            let folder = try RunFolder(url: run)
+            if !(folder.checkpoints.isEmpty && folder.holdsModel) { _ = try folder.select(options.checkpoints) }
+        }
         let total = try Scorer.countExamples(data, fields: fields)
         let span = shard?.range(of: total) ?? 0..<total
         let n = span.count

@@ -63,15 +63,15 @@ public enum Scorer {
 
     /// The learning check of a classifier run's final model on up to `limit` labelled examples of
     /// `data` (the first ones): whether the scores come from a model that learned nothing. Nil for a run
-    /// without a classifier (a causal language model).
+    /// without a classifier (a causal language model). `base`: the base model of a PEFT adapter run, as for scoring.
     ///
     /// - Throws: `WinnowError` when the run or the data cannot be read.
     public static func learningCheck(run: URL, data: URL, fields: FieldNames = FieldNames(), maxLength: Int = 128,
-                                     limit: Int = 2048) throws -> LearningCheck? {
+                                     limit: Int = 2048, base: URL? = nil) throws -> LearningCheck? {
         guard !ModelLoader.isCausalLM(run) else { return nil }
         let folder = try RunFolder(url: run)
-        let model = try ModelLoader.classifier(folder: folder.finalModelFolder)
-        let tokenizer = try Tokenizers.load(folder: folder.tokenizerFolder)
+        let model = try ModelLoader.classifier(folder: folder.finalModelFolder, base: base)
+        let tokenizer = try Tokenizers.load(folder: ModelLoader.tokenizerFolder(folder.tokenizerFolder, base: base))
         var reader = try JSONLReader(url: data, fields: fields)
         guard let chunk = try reader.next(upTo: limit) else { return nil }
         let enc = try EncodedDataset(examples: chunk, url: data, tokenizer: tokenizer, labels: model.labelNames,

@@ -123,6 +123,18 @@ import Testing
         #expect(r.status == 0 && r.stderr.contains("1 example(s) have no scored token"), "\(r.stderr)")
     }
 
+    @Test func anAdapterOnABaseOfTheOtherFamilyIsNamed() throws {
+        let r = try CLI.run(["score", "el2n", "--run", CLI.tiny.appendingPathComponent("lora").path, "--base",
+                             CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/tied").path, "--data", train, "--out", "/tmp/winnow-never-written.csv"])
+        #expect(r.status == 1 && r.stderr.contains("a BERT module, but the base") && r.stderr.contains("Llama-family decoder"), "\(r.stderr)")
+        // The same PEFT adapter folder (no checkpoints) on its own base scores as one model.
+        let dir = try CLI.tempDir("adapter-alone")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ok = try CLI.run(["score", "el2n", "--run", CLI.tiny.appendingPathComponent("lora").path, "--base", CLI.tiny.appendingPathComponent("run").path,
+                              "--data", train, "--max-length", "32", "--out", dir.appendingPathComponent("e.csv").path])
+        #expect(ok.status == 0 && ok.stderr.contains("wrote 150 el2n scores"), "\(ok.stderr)")
+    }
+
     @Test func scoresThatAreAllEqualAreFlagged() throws {
         let dir = try CLI.tempDir("constant")
         defer { try? fm.removeItem(at: dir) }

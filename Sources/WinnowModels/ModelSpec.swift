@@ -47,15 +47,17 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         return files
     }
 
-    /// Checks the sizes and that the model has a vocabulary.
+    /// Checks the sizes of a fresh model (a pretrained `initFrom` has its own) and that the model has a vocabulary.
     ///
-    /// - Throws: `WinnowError.invalidOption` when `hidden` is not a positive multiple of `heads`, `layers` is
-    ///   below 1, or neither `initFrom` nor `vocab` is set.
+    /// - Throws: `WinnowError.invalidOption` when a fresh model's `hidden` is not a positive multiple of `heads`
+    ///   or its `layers` is below 1, or neither `initFrom` nor `vocab` is set.
     public func validate() throws {
-        guard hidden > 0, heads > 0, hidden % heads == 0 else {
-            throw WinnowError.invalidOption(name: "hidden", reason: "must be a positive multiple of --heads")
+        if initFrom == nil {
+            guard hidden > 0, heads > 0, hidden % heads == 0 else {
+                throw WinnowError.invalidOption(name: "hidden", reason: "must be a positive multiple of --heads")
+            }
+            guard layers >= 1 else { throw WinnowError.invalidOption(name: "layers", reason: "must be at least 1") }
         }
-        guard layers >= 1 else { throw WinnowError.invalidOption(name: "layers", reason: "must be at least 1") }
         if initFrom == nil && vocab == nil {
             throw WinnowError.invalidOption(name: "vocab", reason: "a fresh model needs --vocab FILE (or start from --init DIR)")
         }

@@ -287,6 +287,10 @@ import Testing
             let r = try CLI.run(args + ["--out", dir.appendingPathComponent("o").path])
             #expect(r.status == 2 && r.stderr.contains(message), "\(args.suffix(3)): \(r.stderr)")
         }
+        // The sizes of a fresh model are not checked against a pretrained --init, which has its own.
+        let sized = try CLI.run(["train", "--init", CLI.tiny.appendingPathComponent("run").path, "--data", train, "--hidden", "999", "--epochs", "1",
+                                 "--max-length", "32", "--out", dir.appendingPathComponent("sized").path])
+        #expect(sized.status == 0, "\(sized.stderr)")
         let si = try CLI.run(PretrainCLITests.pretrainArgs(["--reweight", "presence", "--microbatch-size", "2", "--si-params", "lora"])
                              + ["--out", dir.appendingPathComponent("o").path])
         #expect(si.status == 1 && si.stderr.contains("--si-params") && !si.stderr.contains("pretrain: "), "\(si.stderr)")

@@ -11,11 +11,14 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Sequence length.") var seqLen: Int = 128
     @Option(name: .customLong("batch-size"), help: "Batch size (default 32; 8 with --model).") var batchSizeGiven: Int?
     var batchSize: Int { batchSizeGiven ?? 32 }
-    @Option(help: "Encoder layers.") var layers: Int = 4
-    @Option(help: "Hidden size.") var hidden: Int = 512
-    @Option(help: "Attention heads.") var heads: Int = 8
+    @Option(name: .customLong("layers"), help: "Encoder layers (default 4; not with --model).") var layersGiven: Int?
+    @Option(name: .customLong("hidden"), help: "Hidden size (default 512; not with --model).") var hiddenGiven: Int?
+    @Option(name: .customLong("heads"), help: "Attention heads (default 8; not with --model).") var headsGiven: Int?
+    var layers: Int { layersGiven ?? 4 }
+    var hidden: Int { hiddenGiven ?? 512 }
+    var heads: Int { headsGiven ?? 8 }
     @Option(help: "Timed repetitions of each measurement.") var repeats: Int = 5
-    @Option(help: "Comma-separated measurements to run (forward, train, grad-norms, vog, mlm, tracin); default all. The others report 0.")
+    @Option(help: "Comma-separated measurements to run (forward, train, grad-norms, vog, mlm, tracin; with --model forward, train, grad-norms); default all. The others report 0.")
     var only: String?
     @Option(help: "Measure a causal language model instead: smollm2 (models/smollm2), a .gguf file or a Llama folder; --batch-size defaults to 8 there.")
     var model: String?
@@ -23,12 +26,27 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also measure OpenBLAS's sgemm with this OPENBLAS_CORETYPE (e.g. SkylakeX) in a child process, beside Winnow's GEMM (the product itself never changes the core type).")
     var referenceCoretype: String?
     @Flag(help: "Only the GEMM rates (OpenBLAS as configured and Winnow's AVX-512 kernel) on the model's shapes.") var gemmOnly = false
-    @Flag(help: "Print the wall time of each section of the encoder's passes (adds a clock read per section).")
+    @Flag(help: "Print the wall time of each section of the encoder's passes (adds a clock read per section; not with --model).")
     var profile = false
+
+    /// The measurements --only names (all by default).
+    var measures: Set<Benchmark.Measure> {
+        only.map { Set($0.split(separator: ",").compactMap { Benchmark.Measure(rawValue: String($0)) }) }
+            ?? (model == nil ? Set(Benchmark.Measure.allCases) : Benchmark.causalLMMeasures)
+    }
 
     func validate() throws {
         for name in (only ?? "").split(separator: ",") where Benchmark.Measure(rawValue: String(name)) == nil {
             throw ValidationError("--only: unknown measurement '\(name)'; expected forward, train, grad-norms, vog, mlm or tracin")
+        }
+        guard model != nil else { return }
+        // A causal language model has its own shape and no encoder sections: these would be ignored.
+        for (given, name) in [(layersGiven != nil, "--layers"), (hiddenGiven != nil, "--hidden"), (headsGiven != nil, "--heads"),
+                              (profile, "--profile")] where given {
+            throw ValidationError("\(name) applies to the BERT benchmark, not to --model (the model file gives its shape)")
+        }
+        if let extra = measures.subtracting(Benchmark.causalLMMeasures).map(\.rawValue).sorted().first {
+            throw ValidationError("--only: '\(extra)' is not measured with --model; expected forward, train or grad-norms")
         }
     }
 
@@ -76,14 +94,15 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        if gemmOnly {
+        if gemmOnly && model == nil {
             let obj = try gemmReport(Benchmark.modelShapes(tokens: seqLen * batchSize, hidden: hidden, intermediate: 4 * hidden, qkv: 3 * hidden))
             if json { print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!) }
             return
         }
         if let model {
             let url = URL(fileURLWithPath: model == "smollm2" ? "models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" : model)
-            var r = try Benchmark.runCausalLM(url, seqLen: seqLen, batchSize: batchSizeGiven ?? 8, repeats: repeats, log: json ? nil : { print($0) },
+            var r = try Benchmark.runCausalLM(url, seqLen: seqLen, batchSize: batchSizeGiven ?? 8, repeats: repeats,
+                                              only: gemmOnly ? [] : measures, log: json ? nil : { print($0) },
                                               gemm: { try gemmReport($0) })
             r["openblas_thread_timeout"] = ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] ?? "unset"
             if json { print(String(data: try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys]), encoding: .utf8)!) }
@@ -92,8 +111,7 @@ struct BenchCommand: ParsableCommand {
         Profile.enabled = profile
         let gemm = try gemmReport(Benchmark.modelShapes(tokens: seqLen * batchSize, hidden: hidden, intermediate: 4 * hidden, qkv: 3 * hidden))
         let r = Benchmark.run(layers: layers, hidden: hidden, heads: heads, seqLen: seqLen, batchSize: batchSize, repeats: repeats,
-                              only: only.map { Set($0.split(separator: ",").compactMap { Benchmark.Measure(rawValue: String($0)) }) }
-                                  ?? Set(Benchmark.Measure.allCases),
+                              only: measures,
                               log: json ? nil : { print($0) })
         // The OpenBLAS idle-spin setting the run had (see WinnowMain.limitOpenBLASIdleSpin): it changes
         // the non-GEMM sections by a third, so it belongs with the figures.

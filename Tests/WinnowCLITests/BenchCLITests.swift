@@ -39,4 +39,21 @@ import Testing
         let o = try Self.object(try CLI.run(Self.tiny + ["--repeats", "1"], environment: ["OPENBLAS_THREAD_TIMEOUT": "9"]))
         #expect(o["openblas_thread_timeout"] as? String == "9")
     }
+
+    /// `--model` on a tiny Llama folder: --only picks the decoder's measurements (the others report 0);
+    /// options that only shape the BERT benchmark, and measurements the decoder has not, are refused.
+    @Test func modelBenchTakesOnlyAndRefusesEncoderOptions() throws {
+        let lm = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/tied").path
+        let base = ["bench", "--model", lm, "--seq-len", "8", "--batch-size", "2", "--repeats", "1", "--json"]
+        let o = try Self.object(try CLI.run(base + ["--only", "forward"]))
+        let d = { (k: String) in o[k] as? Double ?? -1 }
+        #expect(d("forward_examples_per_s") > 0 && d("decoder_forward_examples_per_s") > 0)
+        #expect(d("train_examples_per_s") == 0 && d("grad_norms_lora_examples_per_s") == 0, "--only skipped them: they report 0")
+        let g = try Self.object(try CLI.run(base + ["--only", "grad-norms"]))
+        #expect((g["grad_norms_lora_examples_per_s"] as? Double ?? 0) > 0 && (g["forward_examples_per_s"] as? Double) == 0)
+        for (extra, named) in [(["--layers", "2"], "--layers"), (["--profile"], "--profile"), (["--only", "vog"], "'vog'")] {
+            let r = try CLI.run(base + extra)
+            #expect(r.status != 0 && r.stderr.contains(named) && r.stdout.isEmpty, "\(extra): \(r.stderr)")
+        }
+    }
 }

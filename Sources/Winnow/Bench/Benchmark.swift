@@ -246,25 +246,44 @@ extension Benchmark {
     /// Throughput of a causal language model (a GGUF file or a Llama folder): the forward pass (logits at
     /// every position, inference) and a training step (token-weighted next-token loss, backward, AdamW)
     /// on a batch of `batchSize` random sequences of `seqLen` tokens; best of `repeats`.
-    package static func runCausalLM(_ url: URL, seqLen: Int, batchSize: Int, repeats: Int, log: ((String) -> Void)? = nil,
+    /// The measurements `runCausalLM` takes: forward (with and without the LM head, and in bf16), a
+    /// training step, per-example gradient norms (last layer, all parameters, a LoRA adapter).
+    package static let causalLMMeasures: Set<Measure> = [.forward, .train, .gradNorms]
+
+    /// - Parameter only: the measurements to run (a subset of `causalLMMeasures`; the others report 0);
+    ///   empty with `gemm` given: the GEMM rates on the model's shapes alone.
+    package static func runCausalLM(_ url: URL, seqLen: Int, batchSize: Int, repeats: Int, only: Set<Measure> = causalLMMeasures,
+                                    log: ((String) -> Void)? = nil,
                                     gemm: (([GemmShape]) throws -> [String: Any])? = nil) throws -> [String: Any] {
         let w = try CausalLMWorkload(url, seqLen: seqLen, batchSize: batchSize)
         let c = w.model.config
         let gemmInfo = try gemm?(modelShapes(tokens: seqLen * batchSize, hidden: c.hiddenSize, intermediate: c.intermediateSize,
                                              qkv: c.queryWidth + 2 * c.keyValueWidth, vocab: c.vocabSize)) ?? [:]
-        w.forward()
-        let tf = time(repeats) { w.forward() }
-        let tb = time(repeats) { w.decoderForward() }
-        let tfb = ArithmeticPrecision.bf16.isAvailable ? ((try? ArithmeticPrecision.bf16.run { time(repeats) { w.forward() } }) ?? .infinity) : .infinity
-        w.trainStep()
-        let ts = time(repeats) { w.trainStep() }
-        var r: [String: Any] = ["model": url.path, "seq_len": seqLen, "batch_size": batchSize,
-                                "forward_examples_per_s": Double(batchSize) / tf, "train_examples_per_s": Double(batchSize) / ts,
-                                "decoder_forward_examples_per_s": Double(batchSize) / tb, "bf16_forward_examples_per_s": Double(batchSize) / tfb]
+        var r: [String: Any] = ["model": url.path, "seq_len": seqLen, "batch_size": batchSize]
         for (k, v) in gemmInfo { r[k] = v }
-        log?(String(format: "%@: forward %.2f examples/s (%.2f without the LM head), training step %.2f examples/s (batch %d of %d tokens)",
-                    url.lastPathComponent, Double(batchSize) / tf, Double(batchSize) / tb, Double(batchSize) / ts, batchSize, seqLen))
-        if tfb.isFinite { log?(String(format: "bf16 forward (--precision bf16): %.2f examples/s", Double(batchSize) / tfb)) }
+        for key in ["forward", "train", "decoder_forward", "bf16_forward", "grad_norms_last_layer", "grad_norms_all", "grad_norms_lora"] {
+            r[key + "_examples_per_s"] = 0.0
+        }
+        if only.contains(.forward) {
+            w.forward()
+            let tf = time(repeats) { w.forward() }
+            let tb = time(repeats) { w.decoderForward() }
+            let tfb = ArithmeticPrecision.bf16.isAvailable ? ((try? ArithmeticPrecision.bf16.run { time(repeats) { w.forward() } }) ?? .infinity) : .infinity
+            r["forward_examples_per_s"] = Double(batchSize) / tf
+            r["decoder_forward_examples_per_s"] = Double(batchSize) / tb
+            r["bf16_forward_examples_per_s"] = Double(batchSize) / tfb
+            log?(String(format: "%@: forward %.2f examples/s (%.2f without the LM head; batch %d of %d tokens)",
+                        url.lastPathComponent, Double(batchSize) / tf, Double(batchSize) / tb, batchSize, seqLen))
+            if tfb.isFinite { log?(String(format: "bf16 forward (--precision bf16): %.2f examples/s", Double(batchSize) / tfb)) }
+        }
+        if only.contains(.train) {
+            w.trainStep()
+            let ts = time(repeats) { w.trainStep() }
+            r["train_examples_per_s"] = Double(batchSize) / ts
+            log?(String(format: "%@: training step %.2f examples/s (batch %d of %d tokens)", url.lastPathComponent, Double(batchSize) / ts,
+                        batchSize, seqLen))
+        }
+        guard only.contains(.gradNorms) else { return r }
         for (key, spec) in [("last_layer", ParameterSelection.Spec.lastLayer), ("all", .all)] {
             let sel = try ParameterSelection(spec, layout: w.model.parameterLayout)
             _ = w.gradientNorms(sel)

@@ -130,10 +130,7 @@ struct ScoreCommand: ParsableCommand {
             : try Scorer.learningCheck(run: runURL, data: dataURL, fields: dataOptions.fields, maxLength: dataOptions.maxLength, base: o.adapterBase)
         let written: (count: Int, notes: [String])
         let causalLM = ModelLoader.isCausalLM(runURL)
-        if causalLM && (shard != nil || resume) {
-            throw WinnowError.invalidOption(name: shard != nil ? "--shard" : "--resume", reason: "is not available for causal language models yet")
-        }
-        if method.readsDynamics || causalLM {
+        if method.readsDynamics {
             let result = try Scorer.score(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL)
             try ScoreWriter.write(result, format: format, to: outURL)
             written = (result.scores.count, result.notes + [result.constantWarning].compactMap { $0 })
@@ -143,7 +140,8 @@ struct ScoreCommand: ParsableCommand {
                                                  parts: partsURL, resume: resume, partSize: partSize, shard: shard, format: format, to: outURL)
         }
         if FileManager.default.fileExists(atPath: partsURL.path) { try FileManager.default.removeItem(at: partsURL) }
-        try ShardMerge.recordShard(shard, examples: shard == nil ? 0 : try Scorer.countExamples(dataURL, fields: dataOptions.fields), output: outURL)
+        try ShardMerge.recordShard(shard, examples: shard == nil ? 0 : try Scorer.countExamples(dataURL, fields: dataOptions.fields, labelled: !causalLM),
+                                   output: outURL)
         for n in written.notes { printError(n.hasPrefix("warning: ") ? "winnow: WARNING: " + n.dropFirst(9) : "note: " + n) }
         printError("score: wrote \(written.count) \(method) scores to \(outURL.path)")
         if let check, check.learnedNothing {

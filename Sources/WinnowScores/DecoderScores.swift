@@ -84,9 +84,10 @@ public enum DecoderScores {
         // Resolved per checkpoint: a run's checkpoints may differ in tensors (a base model, then adapters).
         let selections = gradient ? try models.map { try ParameterSelection(o.params, layout: $0.parameterLayout) } : []
         let projector = method == .tracin ? o.projectDim.map { GradientProjector(dim: $0, seed: o.seed) } : nil
-        var table = ExampleTable(labelNames: [])
+        // A part of the file (a resumable part, a shard) names labels as the whole file does.
+        var table = ExampleTable(labelNames: o.exampleRange == nil ? [] : try labelNames(data, fields: fields))
         var scores: [Double] = [], losses: [Double] = [], tokens: [Double] = []
-        try batches(data, fields: fields, encoder: encoder, options: o, table: &table) { batch, targets in
+        try batches(data, fields: fields, encoder: encoder, options: o, table: &table, range: o.exampleRange) { batch, targets in
             let T = batch.length
             tokens += (0..<batch.size).map { b in Double(targets[(b * T)..<((b + 1) * T)].filter { $0 >= 0 }.count) }
             var s = [Double](repeating: 0, count: batch.size), l = [Double](repeating: 0, count: batch.size)
@@ -126,12 +127,17 @@ public enum DecoderScores {
             r.notes = ["self-influence = sum_k eta_k ||d loss / d theta||^2 with eta = \(set.eta.map { String(format: "%.3g", $0) }.joined(separator: ",")) of the mean loss over \(over), over \(selections.last!.names.count) tensor(s) (--params \(o.params))"]
             if let p = o.projectDim { r.notes.append("approximate: gradients randomly projected (--project \(p), seed \(o.seed))") }
         }
-        let empty = tokens.filter { $0 == 0 }.count
-        if empty > 0 {
-            r.notes.append("\(empty) example(s) have no scored token (tokens 0) and score 0: `winnow prune --select easy` would keep them first")
-        }
+        r.notes = withNoTokenNote(r.notes, count: tokens.filter { $0 == 0 }.count)
         if o.lengthNeutral { r.notes.append("length-neutral: each score times its target-token count n (\(method == .grand ? "GraNd times sqrt(n)" : "self-influence times n"); the tokens column)") }
         return r
+    }
+
+    static let noTokenNoteSuffix = "have no scored token (tokens 0) and score 0: `winnow prune --select easy` would keep them first"
+
+    /// `notes` with the note on examples without a scored token replaced by one for `count` examples
+    /// (none when 0): parts of a resumable scoring each count their own.
+    static func withNoTokenNote(_ notes: [String], count: Int) -> [String] {
+        notes.filter { !$0.hasSuffix(noTokenNoteSuffix) } + (count > 0 ? ["\(count) example(s) " + noTokenNoteSuffix] : [])
     }
 
     /// VoG of each example of `batch`: Welford over the checkpoints of the input-embedding gradient of
@@ -213,16 +219,43 @@ public enum DecoderScores {
         return (matrix, trainTable, testTable)
     }
 
-    /// Streams `url` as padded batches of encoded examples (batch indices are positions in the file's
-    /// examples, consecutive), appending each example to `table`.
-    static func batches(_ url: URL, fields: FieldNames, encoder: DecoderEncoder, options o: ScoreOptions, table: inout ExampleTable,
-                        _ body: (Batch, [Int32]) throws -> Void) throws {
+    /// The labels of `url`'s examples in order of first appearance (the order `batches` names them in
+    /// when it reads the whole file), read without tokenizing.
+    static func labelNames(_ url: URL, fields: FieldNames) throws -> [String] {
         var reader = try JSONLReader(url: url, fields: fields, requireLabels: false)
         reader.keepUnlabelled = true
-        var labelIndex: [String: Int32] = [:]
-        let bar = o.reporter.start(url.lastPathComponent, total: max(1, reader.fileSize), unit: "B")
-        var last = 0
-        while let chunk = try reader.next(upTo: 1024) {
+        var names: [String] = [], seen: Set<String> = []
+        while let chunk = try reader.next(upTo: 1 << 14) {
+            for l in chunk.compactMap(\.label) where seen.insert(l).inserted { names.append(l) }
+        }
+        return names
+    }
+
+    /// Streams `url` as padded batches of encoded examples (batch indices are positions in `table`,
+    /// consecutive), appending each example to `table`; labels not in `table.labelNames` are added in
+    /// order of appearance. With `range`, only the examples at those positions of the file (the others
+    /// are read, not tokenized). Progress goes to the job's bar (`options.progress`, in examples) when
+    /// there is one, else to a bar over the file's bytes.
+    static func batches(_ url: URL, fields: FieldNames, encoder: DecoderEncoder, options o: ScoreOptions, table: inout ExampleTable,
+                        range: Range<Int>? = nil, _ body: (Batch, [Int32]) throws -> Void) throws {
+        var reader = try JSONLReader(url: url, fields: fields, requireLabels: false)
+        reader.keepUnlabelled = true
+        var labelIndex = Dictionary(table.labelNames.enumerated().map { ($0.element, Int32($0.offset)) }, uniquingKeysWith: { a, _ in a })
+        let outer = o.progress
+        let bar = outer == nil ? o.reporter.start(url.lastPathComponent, total: max(1, reader.fileSize), unit: "B") : nil
+        var last = 0, seen = 0
+        while let all = try reader.next(upTo: 1024) {
+            var chunk = all[...]
+            if let r = range {
+                let lo = max(0, r.lowerBound - seen), hi = min(all.count, max(0, r.upperBound - seen))
+                seen += all.count
+                if lo >= hi {
+                    bar?.advance(by: reader.bytesRead - last, note: "\(table.count) examples")
+                    last = reader.bytesRead
+                    if seen >= r.upperBound { break } else { continue }
+                }
+                chunk = all[lo..<hi]
+            }
             var encs: [DecoderEncoding] = []
             for ex in chunk {
                 encs.append(try encoder.encode(ex, url: url))
@@ -240,10 +273,11 @@ public enum DecoderScores {
                                   labels: [Int32](repeating: -1, count: part.count), indices: Array((base + start)..<(base + start + part.count)),
                                   padID: encoder.tokenizer.padID)
                 try body(batch, part.flatMap { $0.targets(length: batch.length) })
+                outer?.advance(by: part.count, note: "")
             }
-            bar.advance(by: reader.bytesRead - last, note: "\(table.count) examples")
+            bar?.advance(by: reader.bytesRead - last, note: "\(table.count) examples")
             last = reader.bytesRead
         }
-        bar.finish(note: "\(table.count) examples")
+        bar?.finish(note: "\(table.count) examples")
     }
 }

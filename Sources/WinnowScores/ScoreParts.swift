@@ -31,6 +31,13 @@ public enum ScoreParts {
         /// The data file's size and modification time: parts of a file since rewritten are not reused.
         var dataBytes: Int
         var dataModified: Double
+        /// Options that change the values, nil at their defaults (so that parts saved before they were
+        /// recorded still resume): `--length-neutral`, `--project` and its seed, `--base`, `--precision`.
+        var lengthNeutral: Bool?
+        var projectDim: Int?
+        var projectSeed: UInt64?
+        var adapterBase: String?
+        var precision: String?
     }
 
     struct PartTable: Codable {
@@ -61,6 +68,7 @@ public enum ScoreParts {
         }
         var result = merged!
         result.table.indexOffset = done.offsets[0]
+        result.notes = DecoderScores.withNoTokenNote(result.notes, count: result.components.first { $0.0 == "tokens" }?.1.filter { $0 == 0 }.count ?? 0)
         return result
     }
 
@@ -74,15 +82,18 @@ public enum ScoreParts {
                                   resume: resume, partSize: partSize, shard: shard)
         let first = try loadPart(dir, 0, method: method, offset: done.offsets[0])
         var range = (lo: Double.infinity, hi: -Double.infinity)
+        var noTokens = 0   // a decoder's examples without a scored token, over every part
         try ScoreWriter.write(format: format, count: done.examples, components: first.components.map(\.0), to: url) { emit in
             func add(_ r: ScoreResult) throws {
                 for x in r.scores { range = (min(range.lo, x), max(range.hi, x)) }
+                noTokens += r.components.first { $0.0 == "tokens" }?.1.filter { $0 == 0 }.count ?? 0
                 try emit(r)
             }
             try add(first)
             for k in 1..<max(1, done.count) { try add(try loadPart(dir, k, method: method, offset: done.offsets[k])) }
         }
-        return (done.examples, first.notes + [ScoreResult.constantWarning(count: done.examples, lo: range.lo, hi: range.hi)].compactMap { $0 })
+        return (done.examples, DecoderScores.withNoTokenNote(first.notes, count: noTokens)
+                    + [ScoreResult.constantWarning(count: done.examples, lo: range.lo, hi: range.hi)].compactMap { $0 })
     }
 
     /// Makes sure every part of the scoring is saved under `dir`: reuses saved parts on `resume`,
@@ -91,13 +102,16 @@ public enum ScoreParts {
     static func scoreParts(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames, options: ScoreOptions, nullRun: URL?,
                            parts dir: URL, resume: Bool, partSize: Int, shard: Shard?) throws -> (count: Int, offsets: [Int], examples: Int) {
         let fm = FileManager.default
+        // A causal language model (a GGUF file, a Llama folder, a decoder run) scores every example, labelled
+        // or not; DecoderScores reads the model for each part.
+        let causal = ModelLoader.isCausalLM(run)
         // What the run must hold is checked before the data file is read.
-        if !method.readsDynamics && !method.needsNullRun {
+        if !causal && !method.readsDynamics && !method.needsNullRun {
             // A model folder without checkpoints (a classifier, or a PEFT adapter of one) is one model, as ScoringRun takes it.
             let folder = try RunFolder(url: run)
             if !(folder.checkpoints.isEmpty && folder.holdsModel) { _ = try folder.select(options.checkpoints) }
         }
-        let total = try Scorer.countExamples(data, fields: fields)
+        let total = try Scorer.countExamples(data, fields: fields, labelled: !causal)
         let span = shard?.range(of: total) ?? 0..<total
         let n = span.count
         let attributes = try fm.attributesOfItem(atPath: data.path)
@@ -107,7 +121,11 @@ public enum ScoreParts {
                                 targetPredicted: options.vogTarget == .predicted, learningRate: options.learningRate,
                                 maxLength: options.maxLength, examples: total, partSize: partSize, shard: shard,
                                 dataBytes: attributes[.size] as? Int ?? 0,
-                                dataModified: (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
+                                dataModified: (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0,
+                                lengthNeutral: options.lengthNeutral ? true : nil, projectDim: options.projectDim,
+                                projectSeed: options.projectDim == nil ? nil : options.seed,
+                                adapterBase: options.adapterBase?.standardizedFileURL.path,
+                                precision: options.precision == .f32 ? nil : options.precision.rawValue)
         let manifestURL = dir.appendingPathComponent("manifest.json")
         if resume, fm.fileExists(atPath: manifestURL.path) {
             let old = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: manifestURL))
@@ -141,7 +159,9 @@ public enum ScoreParts {
                 let r: ScoreResult
                 var o = options
                 o.exampleRange = range
-                if method == .pvi {
+                if causal {
+                    r = try DecoderScores.score(method, model: run, data: data, fields: fields, options: o)
+                } else if method == .pvi {
                     if pvi == nil { pvi = try PVI.Runs(run: run, nullRun: try PVI.requireNullRun(nullRun), data: data, fields: fields, options: o) }
                     pvi!.exampleRange = range
                     r = try PVI.score(pvi!)

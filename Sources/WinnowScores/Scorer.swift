@@ -80,9 +80,11 @@ public enum Scorer {
         return LearningCheck(labels: enc.labels, predictions: pred, labelNames: model.labelNames)
     }
 
-    /// Number of used (labelled) examples of a data file, read without tokenizing.
-    public static func countExamples(_ url: URL, fields: FieldNames) throws -> Int {
-        var reader = try JSONLReader(url: url, fields: fields)
+    /// Number of used examples of a data file, read without tokenizing: the labelled ones, or every
+    /// example with `labelled` false (a causal language model's data, whose labels are optional).
+    public static func countExamples(_ url: URL, fields: FieldNames, labelled: Bool = true) throws -> Int {
+        var reader = try JSONLReader(url: url, fields: fields, requireLabels: labelled)
+        reader.keepUnlabelled = !labelled
         var n = 0
         while let chunk = try reader.next(upTo: 1 << 14) { n += chunk.count }
         return n

@@ -112,4 +112,38 @@ import Testing
         }
         #expect(killedOnce, "scoring finished before the kill in every attempt; the test proved nothing")
     }
+
+    /// A causal language model's scoring killed part-way resumes to the same file.
+    @Test func decoderScoreResumesAfterSIGKILLToTheSameFile() throws {
+        let dir = try CLI.tempDir("resume-decoder")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fixtures = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
+        let data = dir.appendingPathComponent("pairs.jsonl")
+        try String(repeating: try String(contentsOf: fixtures.appendingPathComponent("pc.jsonl"), encoding: .utf8), count: 50)
+            .write(to: data, atomically: true, encoding: .utf8)
+        func args(_ out: URL) -> [String] {
+            ["score", "grand", "--run", fixtures.appendingPathComponent("tied").path, "--data", data.path, "--part-size", "10",
+             "--batch-size", "2", "--out", out.path]
+        }
+        let reference = dir.appendingPathComponent("reference.csv")
+        let started = Date()
+        let r = try CLI.run(args(reference))
+        let took = Date().timeIntervalSince(started)
+        #expect(r.status == 0, "\(r.stderr)")
+        var killedOnce = false
+        for attempt in 0..<3 where !killedOnce {
+            let killed = dir.appendingPathComponent("killed-\(attempt).csv")
+            killedOnce = try CLI.runKilled(args(killed), after: Double.random(in: (0.3 * took)...(0.7 * took)))
+            guard killedOnce else { continue }
+            if FileManager.default.fileExists(atPath: killed.path) { killedOnce = false; continue }   // killed after the rename
+            // Parts of plain GraNd are not parts of length-neutral GraNd.
+            let other = try CLI.run(args(killed) + ["--resume", "--length-neutral"])
+            #expect(other.status == 1 && other.stderr.contains("parts of another scoring") && !FileManager.default.fileExists(atPath: killed.path),
+                    "\(other.stderr)")
+            let again = try CLI.run(args(killed) + ["--resume"])
+            #expect(again.status == 0 && again.stderr.contains("resuming"), "\(again.stderr)")
+            #expect(try Data(contentsOf: killed) == Data(contentsOf: reference), "decoder grand differs after a kill and --resume")
+        }
+        #expect(killedOnce, "scoring finished before the kill in every attempt; the test proved nothing")
+    }
 }

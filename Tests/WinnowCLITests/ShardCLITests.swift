@@ -89,4 +89,40 @@ import Testing
         // An impossible shard is a bad option value: a usage error (exit 2) before any file is read.
         #expect(u.status == 2 && u.stderr.contains("--shard"))
     }
+
+    /// A causal language model's scores in resumable parts and in shards (labelled prompt/completion
+    /// pairs, unlabelled text): byte for byte the whole file's, labels named as the whole file names them.
+    @Test func decoderScoresInPartsAndShardsEqualTheWholeRun() throws {
+        let dir = try CLI.tempDir("shard-decoder")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fixtures = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
+        let model = fixtures.appendingPathComponent("tied").path
+        let pairs = dir.appendingPathComponent("pairs.jsonl")
+        try String(repeating: try String(contentsOf: fixtures.appendingPathComponent("pc.jsonl"), encoding: .utf8), count: 4)
+            .write(to: pairs, atomically: true, encoding: .utf8)
+        for (data, method) in [(pairs.path, "tracin"), (fixtures.appendingPathComponent("text.jsonl").path, "loss")] {
+            func score(_ extra: [String], _ out: String) throws -> String {
+                let path = dir.appendingPathComponent(out).path
+                let r = try CLI.run(["score", method, "--run", model, "--data", data, "--batch-size", "2", "--out", path] + extra)
+                #expect(r.status == 0, "\(extra): \(r.stderr)")
+                return path
+            }
+            let whole = try score([], "\(method)-whole.csv")
+            let parts = try score(["--part-size", "5"], "\(method)-parts.csv")
+            let shards = try (0..<3).map { try score(["--shard", "\($0)/3"], "\(method)-\($0).csv") }
+            let merged = dir.appendingPathComponent("\(method)-merged.csv").path
+            let m = try CLI.run(["merge"] + shards + ["--out", merged])
+            #expect(m.status == 0, "\(m.stderr)")
+            let expected = try Data(contentsOf: URL(fileURLWithPath: whole))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: parts)) == expected, "\(method): parts differ from the whole run")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: merged)) == expected, "\(method): merged shards differ from the whole run")
+            let rows = try String(contentsOf: URL(fileURLWithPath: whole), encoding: .utf8).split(separator: "\n")
+            #expect(rows.count == (method == "tracin" ? 25 : 10), "\(method): \(rows.count) lines")
+            // The last shard's first pair is labelled as in the whole file (labels are read from all of it).
+            if method == "tracin" {
+                let last = try String(contentsOf: URL(fileURLWithPath: shards[2]), encoding: .utf8).split(separator: "\n")
+                #expect(last.dropFirst().first.map { rows.contains($0) } == true, "shard 2/3's first row is not the whole run's")
+            }
+        }
+    }
 }

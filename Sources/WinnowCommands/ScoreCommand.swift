@@ -69,6 +69,9 @@ struct ScoreCommand: ParsableCommand {
         if shard != nil && (method.readsDynamics || test != nil) {
             throw ValidationError("--shard applies to per-example gradient and output scores, not to \(method)\(test != nil ? " --test" : "")")
         }
+        if resume && (method.readsDynamics || test != nil) {
+            throw ValidationError("--resume applies to per-example gradient and output scores (scored in parts), not to \(method)\(test != nil ? " --test" : "")")
+        }
     }
 
     var options: ScoreOptions {

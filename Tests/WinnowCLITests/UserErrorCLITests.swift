@@ -89,7 +89,9 @@ import Testing
 
     @Test func optionsThatDoNotApplyAreRefused() throws {
         for (extra, message) in [(["el2n", "--test", test], "--test applies to tracin"), (["el2n", "--null-run", run], "--null-run applies to pvi"),
-                                 (["vog", "--space", "last-hidden"], "--space applies to the gradient scores")] {
+                                 (["vog", "--space", "last-hidden"], "--space applies to the gradient scores"),
+                                 (["tracin", "--test", test, "--resume"], "--resume applies to per-example"),
+                                 (["forgetting", "--resume"], "--resume applies to per-example")] {
             let r = try CLI.run(["score"] + extra + ["--run", run, "--data", train, "--out", "/tmp/winnow-never-written.csv"])
             #expect(r.status == 2 && r.stderr.contains(message), "\(extra): \(r.stderr)")
         }

@@ -93,8 +93,10 @@ public struct DecoderTemplate: Sendable, Equatable {
 ///   the completion's tokens and the EOS are scored. A prompt that leaves no room for a completion token
 ///   within `maxLength` is an error.
 /// - `messages`: ChatML turns `<|im_start|>ROLE\nCONTENT<|im_end|>\n` (with the template's default
-///   system message when the first message is not a system message); the assistant turns' content and
-///   their `<|im_end|>` are scored. A model whose chat template is not ChatML is refused.
+///   system message when the first message is not a system message), ids as `apply_chat_template` gives
+///   them; the assistant turns' content and their `<|im_end|>` are scored (a token spanning the role's
+///   newline and the content's first characters counts as content). A model whose chat template is not
+///   ChatML is refused.
 /// Longer examples are truncated to `maxLength` tokens (the end is dropped).
 public struct DecoderEncoder: Sendable {
     /// The model's tokenizer.
@@ -152,10 +154,18 @@ public struct DecoderEncoder: Sendable {
             }
             var turns = messages
             if let sys = template.defaultSystem, messages.first?.role != "system" { turns.insert(("system", sys), at: 0) }
+            // The rendered string's ids, as apply_chat_template gives them: special tokens split the text
+            // first, so "ROLE\nCONTENT" is tokenized as one piece (a content starting with whitespace
+            // merges with the role's newline); the content starts where "ROLE\n"'s own ids end.
+            let open = tokenizer.ids("<|im_start|>"), close = tokenizer.ids("<|im_end|>"), newline = tokenizer.ids("\n")
             for (role, content) in turns {
-                add(tokenizer.ids("<|im_start|>" + role + "\n"), false)
-                add(tokenizer.ids(content + "<|im_end|>"), role == "assistant")
-                add(tokenizer.ids("\n"), false)
+                let head = tokenizer.ids(role + "\n"), body = tokenizer.ids(role + "\n" + content)
+                let cut = body.starts(with: head) ? head.count : commonPrefix(head, body)
+                add(open, false)
+                add(Array(body[..<cut]), false)
+                add(Array(body[cut...]), role == "assistant")
+                add(close, role == "assistant")
+                add(newline, false)
             }
             guard messages.contains(where: { $0.role == "assistant" }) else { throw fail("messages hold no assistant turn: nothing to score") }
         } else {

@@ -60,7 +60,10 @@ chats = [[{"role": "user", "content": "Hi there"}, {"role": "assistant", "conten
          [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"},
           {"role": "assistant", "content": "Paris."}],
          [{"role": "user", "content": "Say a number"}, {"role": "assistant", "content": "42"},
-          {"role": "user", "content": "Another"}, {"role": "assistant", "content": "7"}]]
+          {"role": "user", "content": "Another"}, {"role": "assistant", "content": "7"}],
+         # Contents starting with whitespace: the role's newline and the content's merge into one token.
+         [{"role": "user", "content": "\n\nHello"}, {"role": "assistant", "content": "\n\nHi there"}],
+         [{"role": "user", "content": "  indented"}, {"role": "assistant", "content": " ok\n"}]]
 
 
 def encode_text(t):
@@ -81,11 +84,14 @@ def encode_chat(msgs):
     turns = msgs if msgs[0]["role"] == "system" else [{"role": "system", "content": DEFAULT_SYSTEM}] + msgs
     e, s = [], []
     for m in turns:
-        for part, scored in (("<|im_start|>" + m["role"] + "\n", False), (m["content"] + "<|im_end|>", m["role"] == "assistant"),
-                             ("\n", False)):
-            p = ids(part)
-            e += p
-            s += [scored] * len(p)
+        # Special tokens split the text first, so "ROLE\nCONTENT" is one piece of the rendered string; the
+        # content's tokens start where "ROLE\n"'s own ids end (a token spanning both counts as content).
+        head, body = ids(m["role"] + "\n"), ids(m["role"] + "\n" + m["content"])
+        cut = len(head) if body[:len(head)] == head else next(i for i in range(len(head)) if i >= len(body) or body[i] != head[i])
+        a = m["role"] == "assistant"
+        for part, scored in ((ids("<|im_start|>"), False), (body[:cut], False), (body[cut:], a), (ids("<|im_end|>"), a), (ids("\n"), False)):
+            e += part
+            s += [scored] * len(part)
     full = tok.apply_chat_template(msgs, tokenize=True)
     full = full["input_ids"] if isinstance(full, dict) or hasattr(full, "keys") else full
     assert e == list(full), (e, full)

@@ -10,11 +10,12 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Checkpoint step, first or last (default: the final model).") var checkpoint: CheckpointSelection?
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Examples per forward pass.") var batchSize: Int = 64
+    @Option(help: "The base model of a LoRA adapter folder given as --run (default: its adapter_config.json's base_model_name_or_path, when that is a local path).") var base: String?
     @Option(help: "Arithmetic of the dense products: f32, or bf16 (operands rounded to bf16, F32 accumulation; needs AVX512_BF16).") var precision: ArithmeticPrecision = .f32
     @Flag(help: "Print one JSON object instead of tables.") var json = false
 
     func run() throws {
-        let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: true, label: "eval", precision: precision)
+        let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: true, label: "eval", base: base, precision: precision)
         let names = r.labelNames
         let m = ClassificationMetrics(labels: r.labels, predictions: r.predictions, classes: names.count)
         // A model that predicts one class for nearly everything, or does no better than the majority label,

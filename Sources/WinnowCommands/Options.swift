@@ -26,7 +26,7 @@ struct DataOptions: ParsableArguments {
     }
 
     func read(requireLabels: Bool = true) throws -> JSONLDataset {
-        try JSONLDataset(url: URL(fileURLWithPath: data), fields: fields, requireLabels: requireLabels)
+        try JSONLDataset(url: URL(fileURLWithPath: data), fields: fields, requireLabels: requireLabels, keepUnlabelled: !requireLabels)
     }
 }
 
@@ -63,15 +63,17 @@ struct FilePredictions {
 }
 
 func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions: DataOptions, batchSize: Int, requireLabels: Bool,
-                 label: String, shard: Shard? = nil, precision: ArithmeticPrecision) throws -> FilePredictions {
+                 label: String, shard: Shard? = nil, base: String? = nil, precision: ArithmeticPrecision) throws -> FilePredictions {
     try precision.run {
         try predictFile(run: run, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: requireLabels, label: label,
-                        shard: shard)
+                        shard: shard, base: base)
     }
 }
 
+/// `base`: the base model of a PEFT adapter run whose adapter_config.json does not name a local folder.
 func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions: DataOptions, batchSize: Int, requireLabels: Bool,
-                 label: String, shard: Shard? = nil) throws -> FilePredictions {
+                 label: String, shard: Shard? = nil, base: String? = nil) throws -> FilePredictions {
+    let baseURL = base.map { URL(fileURLWithPath: $0) }
     let runURL = URL(fileURLWithPath: run)
     // An adapter whose config does not parse is left to the loader, which names what is wrong with it.
     let unreadableAdapter = ModelLoader.isAdapter(runURL) && (try? LoRAConfig(contentsOf: runURL.appendingPathComponent("adapter_config.json"))) == nil
@@ -100,8 +102,8 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
         guard let ck = chosen.last else { throw WinnowError.invalidOption(name: "--checkpoint", reason: "none chosen") }
         folder = ck.url
     }
-    let model = try ModelLoader.classifier(folder: folder)
-    let tok = try Tokenizers.load(folder: runFolder.tokenizerFolder)
+    let model = try ModelLoader.classifier(folder: folder, base: baseURL)
+    let tok = try Tokenizers.load(folder: ModelLoader.tokenizerFolder(runFolder.tokenizerFolder, base: baseURL))
     let data = try dataOptions.read(requireLabels: requireLabels)
     reportSkipped(data)
     var maxLength = dataOptions.maxLength
@@ -110,7 +112,19 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
         printError("note: --max-length \(maxLength) exceeds the model's max_position_embeddings; using \(model.dimensions.maxPositions)")
         maxLength = model.dimensions.maxPositions
     }
-    var enc = try EncodedDataset(data, tokenizer: tok, labels: model.labelNames, maxLength: maxLength)
+    // Predictions cover every example: a gold label the model does not know is left empty (eval, which
+    // needs gold labels, refuses it).
+    var examples = data.examples
+    if !requireLabels {
+        let known = Set(model.labelNames)
+        let unknown = Set(examples.compactMap(\.label).filter { !known.contains($0) && !(Int($0) != nil && known.contains("LABEL_" + $0)) })
+        if !unknown.isEmpty {
+            for i in examples.indices where examples[i].label.map({ unknown.contains($0) }) == true { examples[i].label = nil }
+            printError("note: label(s) \(unknown.sorted().prefix(5).joined(separator: ", ")) of \(data.url.path) are not the model's "
+                       + "[\(model.labelNames.joined(separator: ", "))]; those examples are predicted with an empty gold label")
+        }
+    }
+    var enc = try EncodedDataset(examples: examples, url: data.url, tokenizer: tok, labels: model.labelNames, maxLength: maxLength)
     let total = enc.count
     let s = shard?.range(of: total) ?? 0..<total
     if shard != nil { enc = enc.subset(Array(s)) }
@@ -186,7 +200,7 @@ struct RunFlags: ParsableArguments {
 struct TrainingFlags: ParsableArguments {
     @Option(help: "Epochs.") var epochs: Int = TrainingOptions().epochs
     @Option(help: "Examples per step.") var batchSize: Int = TrainingOptions().batchSize
-    @Option(name: .customLong("lr"), help: "Peak learning rate (default: 5e-5 to fine-tune --init, 1e-3 for a model trained from scratch).")
+    @Option(name: .customLong("lr"), help: "Peak learning rate (default: 5e-5 to fine-tune a BERT --init, 5e-4 for a BERT LoRA adapter, 2e-5 for a decoder, 2e-4 for a decoder's LoRA adapter, 1e-3 for a model trained from scratch).")
     var learningRate: Float?
     @Option(help: "Weight decay (not on biases and LayerNorm weights).") var weightDecay: Float = TrainingOptions().weightDecay
     @Option(help: "Linear warm-up over this fraction of the steps, then linear decay to 0.") var warmupRatio: Float = TrainingOptions().warmupRatio
@@ -202,6 +216,7 @@ struct TrainingFlags: ParsableArguments {
         guard weightDecay >= 0, momentum >= 0, maxGradNorm >= 0 else {
             throw ValidationError("--weight-decay, --momentum and --max-grad-norm must not be negative")
         }
+        if momentum != TrainingOptions().momentum && optimizer != .sgd { throw ValidationError("--momentum applies to --optimizer sgd") }
     }
 
     /// The options, the learning rate fitting the model when --lr is not given.

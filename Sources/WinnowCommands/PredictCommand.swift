@@ -12,6 +12,7 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Output CSV (written atomically).") var out: String
     @Option(help: "Examples per forward pass.") var batchSize: Int = 64
+    @Option(help: "The base model of a LoRA adapter folder given as --run (default: its adapter_config.json's base_model_name_or_path, when that is a local path).") var base: String?
     @Option(help: "Arithmetic of the dense products: f32, or bf16 (operands rounded to bf16, F32 accumulation; needs AVX512_BF16).") var precision: ArithmeticPrecision = .f32
     @Option(help: "Predict only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: Shard?
 
@@ -19,7 +20,7 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: false, label: "predict",
-                                shard: shard, precision: precision)
+                                shard: shard, base: base, precision: precision)
         let names = r.labelNames, pred = r.predictions, probs = r.probabilities
         try AtomicFile.writeLines(to: URL(fileURLWithPath: self.out)) { emit in
             try emit((["index", "line", "id", "label", "predicted"] + names.map { "p_" + csvField($0) }).joined(separator: ","))
@@ -30,7 +31,11 @@ struct PredictCommand: ParsableCommand {
                 try emit(row.joined(separator: ","))
             }
         }
-        try ShardMerge.recordShard(shard, examples: r.total, output: URL(fileURLWithPath: self.out))
+        let f = dataOptions.fields
+        let job = ["predict", "run \(URL(fileURLWithPath: runPath).standardizedFileURL.path)", "checkpoint \(checkpoint.map { "\($0)" } ?? "final")",
+                   "data \(URL(fileURLWithPath: dataOptions.data).standardizedFileURL.path)", "max-length \(dataOptions.maxLength)",
+                   "fields \(f.text ?? "-")/\(f.pair ?? "-")/\(f.label ?? "-")", "precision \(precision.rawValue)"].joined(separator: ", ")
+        try ShardMerge.recordShard(shard, examples: r.total, job: job, output: URL(fileURLWithPath: self.out))
         printError("predict: wrote \(r.labels.count) rows to \(self.out)")
     }
 }

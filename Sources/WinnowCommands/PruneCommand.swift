@@ -11,7 +11,7 @@ struct PruneCommand: ParsableCommand {
         ignores them. --sampling top is deterministic (ties by index); softmax samples without replacement with \
         weight exp(+-s/T); linear with weight s - min + eps (hard) or max - s + eps (easy); stratified drops the \
         hardest --beta fraction and fills the budget evenly over --bins equal-width score bins (Zheng et al. 2023; \
-        --bins 1: drop the hardest --beta, then sample the rest uniformly). \
+        --bins 1: drop the hardest --beta, then sample the rest uniformly; --select hard and easy select alike). \
         Weighted sampling uses Efraimidis-Spirakis keys from --seed. --normalize class ranks every label on its own \
         z-scores, dataset on global z-scores. --per-label selects within each label, keeping its share of the data \
         (quotas round(keep * N_label), largest remainder). --then-by breaks the ties of --scores by a second scores file \
@@ -21,13 +21,17 @@ struct PruneCommand: ParsableCommand {
 
     @Option(help: "Scores file from `winnow score` (CSV or JSONL).") var scores: String
     @Option(help: "The data file the scores were computed on.") var data: String
-    @Option(help: "Fraction of examples to keep, in [0, 1].") var keep: Double
+    @Option(help: "Fraction of examples to keep, in (0, 1].") var keep: Double
     @Option(help: "Which examples to prefer: easy (the default: prune the hardest), hard, moderate (scores nearest the median: prune both ends; Xia et al. 2023), or random. The best setting measured here keeps the easiest by forgetting, ties broken by --then-by EL2N (epoch 1), --per-label (MiniLM, keep 0.5, 3 seeds: CrowdFlower 78.17 % vs random 77.02 % (77.27 % per label), SNLI-20k 78.37 % vs 77.53 %, Rotten Tomatoes 81.00 % vs 81.00 %); forgetting alone, easy, top-k: 77.67, 78.15 and 81.17 %; at keep 0.3 the tie-break loses to random (SNLI-20k 69.03 % vs 74.51 %, CrowdFlower 63.54 % vs 75.05 %) and forgetting alone wins (SNLI-20k 77.04 % vs 74.78 %); keeping the hardest with top-k lost 7-26 points on SNLI; README \"Choosing a selection setting\". Influence toward a target set (tracin --aggregate) takes hard.")
     var select: SelectionOptions.Preference = SelectionOptions(keep: 1).preference
     @Option(help: "How to choose among them.") var sampling: SelectionOptions.Sampling = SelectionOptions(keep: 1).sampling
-    @Option(help: "Softmax temperature.") var temperature: Double = SelectionOptions(keep: 1).temperature
-    @Option(help: "Stratified: fraction of the hardest examples dropped first.") var beta: Double = SelectionOptions(keep: 1).beta
-    @Option(help: "Stratified: number of equal-width score bins.") var bins: Int = SelectionOptions(keep: 1).bins
+    @Option(name: .customLong("temperature"), help: "Softmax temperature (default 1; --sampling softmax).") var temperatureGiven: Double?
+    @Option(name: .customLong("beta"), help: "Stratified: fraction of the hardest examples dropped first (default 0.1; --sampling stratified).")
+    var betaGiven: Double?
+    @Option(name: .customLong("bins"), help: "Stratified: number of equal-width score bins (default 50; --sampling stratified).") var binsGiven: Int?
+    var temperature: Double { temperatureGiven ?? SelectionOptions(keep: 1).temperature }
+    var beta: Double { betaGiven ?? SelectionOptions(keep: 1).beta }
+    var bins: Int { binsGiven ?? SelectionOptions(keep: 1).bins }
     @Option(help: "Score normalisation before selecting: dataset z-scores (the default; top-k ranks as the raw scores do), class (z-scores within each label: moves an imbalanced set's class mix less for continuous scores; for a count such as forgetting it can move it more), or none.")
     var normalize: Normalization = SelectionOptions(keep: 1).normalization
     @Flag(help: "Select within each label, keeping every label's share of the data (quota round(keep * N_label) by largest remainder) whatever the scores favour.")
@@ -46,6 +50,10 @@ struct PruneCommand: ParsableCommand {
         guard (0..<1).contains(beta) else { throw ValidationError("--beta must be in [0, 1)") }
         guard bins >= 1 else { throw ValidationError("--bins must be at least 1") }
         guard dryRun || out != nil else { throw ValidationError("give --out FILE, or --dry-run") }
+        if temperatureGiven != nil && sampling != .softmax { throw ValidationError("--temperature applies to --sampling softmax") }
+        if (betaGiven != nil || binsGiven != nil) && sampling != .stratified {
+            throw ValidationError("\(betaGiven != nil ? "--beta" : "--bins") applies to --sampling stratified")
+        }
         if select == .moderate && sampling == .stratified {
             throw ValidationError("--select moderate takes --sampling top, softmax or linear (stratified drops one end of the scores itself)")
         }
@@ -61,6 +69,13 @@ struct PruneCommand: ParsableCommand {
 
     func run() throws {
         var sf = try ScoreFile(url: URL(fileURLWithPath: scores))
+        if (perLabel || normalize == .class) && !sf.hasLabels {
+            throw WinnowError.invalidFile(path: scores, line: 1, reason:
+                "names no label (no label column, or every label empty): \(perLabel ? "--per-label" : "--normalize class") needs the labels `winnow score` writes")
+        }
+        guard Selector.budget(sf.lines.count, keep: keep) > 0 else {
+            throw WinnowError.invalidOption(name: "keep", reason: "\(keep) of \(sf.lines.count) scored examples rounds to none kept")
+        }
         if let thenBy { sf = try sf.thenBy(ScoreFile(url: URL(fileURLWithPath: thenBy)), select: select, then: thenSelect) }
         var o = SelectionOptions(keep: keep)
         o.preference = select; o.sampling = sampling; o.temperature = temperature

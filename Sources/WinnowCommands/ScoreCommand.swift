@@ -19,21 +19,29 @@ struct ScoreCommand: ParsableCommand {
 
     @Option(name: .customLong("run"), help: "Run folder: a winnow run or a transformers.Trainer output; or a causal LM (a .gguf file, a folder holding one, a Hugging Face Llama folder, or a PEFT LoRA adapter folder).") var runPath: String
     @OptionGroup var dataOptions: DataOptions
-    @Option(help: "Checkpoints: \(CheckpointSelection.syntax).") var checkpoints: CheckpointSelection = ScoreOptions().checkpoints
-    @Option(help: "Parameters for gradient scores: \(ParameterSelection.Spec.syntax).") var params: ParameterSelection.Spec = ScoreOptions().params
+    @Option(name: .customLong("checkpoints"), help: "Checkpoints: \(CheckpointSelection.syntax) (default all; not for the dynamics scores forgetting, cartography, aum).")
+    var checkpointsGiven: CheckpointSelection?
+    var checkpoints: CheckpointSelection { checkpointsGiven ?? ScoreOptions().checkpoints }
+    @Option(name: .customLong("params"), help: "Parameters for gradient scores (grand, tracin): \(ParameterSelection.Spec.syntax) (default all).")
+    var paramsGiven: ParameterSelection.Spec?
+    var params: ParameterSelection.Spec { paramsGiven ?? ScoreOptions().params }
     @Option(help: "params (gradients w.r.t. parameters) or last-hidden (w.r.t. the pooled [CLS] vector).") var space: GradientSpace = ScoreOptions().space
-    @Option(help: "VoG target: the label, or the class predicted by the last chosen checkpoint.") var target: VoGTarget = ScoreOptions().vogTarget
+    @Option(name: .customLong("target"), help: "VoG on a classifier: the label (default), or the class predicted by the last chosen checkpoint.")
+    var targetGiven: VoGTarget?
+    var target: VoGTarget { targetGiven ?? ScoreOptions().vogTarget }
     @Option(help: "PVI: the null run (trained with `winnow train --null`).") var nullRun: String?
     @Option(help: "The base model of a LoRA adapter folder given as --run (default: its adapter_config.json's base_model_name_or_path, when that is a local path).") var base: String?
     @Option(name: .customLong("lr"), help: "TracIn: override every checkpoint's learning rate.") var learningRate: Double?
     @Option(help: "TracIn: test file for train-to-test influence.") var test: String?
-    @Option(help: "TracIn train-to-test: proponents and opponents kept per test example.") var top: Int = 10
+    @Option(name: .customLong("top"), help: "TracIn train-to-test: proponents and opponents kept per test example (default 10).") var topGiven: Int?
+    var top: Int { topGiven ?? 10 }
     @Option(help: "TracIn train-to-test: also write the full [test, train] matrix as .npy here.") var matrix: String?
     @Option(help: "TracIn train-to-test: write one score per training example instead of proponents, its influence on the --test examples combined by mean or max (LESS-style selection toward a target set; `winnow prune --select hard` keeps the highest).") var aggregate: TargetInfluence.Aggregate?
     @Option(help: "TracIn train-to-test: dot (TracIn) or cosine (LESS) of the gradients.") var similarity: Similarity = .dot
     @Option(help: "With --aggregate: a field of the --test file grouping its examples (tasks); influences are averaged within each group first.") var groupField: String?
     @Option(help: "TracIn: approximate with a seeded random orthonormal projection to about D dims per layer (exact by default).") var project: Int?
-    @Option(help: "Seed of the random projection.") var seed: UInt64 = ScoreOptions().seed
+    @Option(name: .customLong("seed"), help: "Seed of the random projection (--project; default 0).") var seedGiven: UInt64?
+    var seed: UInt64 { seedGiven ?? ScoreOptions().seed }
     @Flag(help: "Causal language models, grand and tracin self-influence: multiply each score by its target-token count n (GraNd by sqrt(n)), so that the mean loss's averaging over n tokens does not rank long lines low (README, \"Junk in a corpus\": last-layer self-influence finds noisy lines at AUROC 0.84-0.87 this way, against 0.64-0.69 without).")
     var lengthNeutral = false
     @Option(help: "Examples per batch.") var batchSize: Int = ScoreOptions().batchSize
@@ -49,7 +57,7 @@ struct ScoreCommand: ParsableCommand {
     func validate() throws {
         if method.needsNullRun && nullRun == nil { throw ValidationError("\(method) needs --null-run (a run trained with `winnow train --null`)") }
         if let project { guard project >= 1, method == .tracin else { throw ValidationError("--project needs a positive D and the tracin method") } }
-        guard batchSize >= 1, top >= 1, memoryLimit >= 16, partSize >= 1 else { throw ValidationError("--batch-size, --top and --memory-limit must be positive") }
+        guard batchSize >= 1, top >= 1 else { throw ValidationError("--batch-size and --top must be positive") }
         if (aggregate != nil || groupField != nil || similarity != .dot) && (method != .tracin || test == nil) {
             throw ValidationError("--aggregate, --similarity and --group-field apply to tracin with --test")
         }
@@ -72,6 +80,23 @@ struct ScoreCommand: ParsableCommand {
         if resume && (method.readsDynamics || test != nil) {
             throw ValidationError("--resume applies to per-example gradient and output scores (scored in parts), not to \(method)\(test != nil ? " --test" : "")")
         }
+        // Options that would change nothing are refused rather than ignored.
+        let gradient = method == .grand || method == .tracin
+        if paramsGiven != nil && (!gradient || space == .lastHidden) {
+            throw ValidationError("--params applies to the gradient scores grand and tracin over parameters (--space params)")
+        }
+        if checkpointsGiven != nil && method.readsDynamics { throw ValidationError("--checkpoints does not apply to \(method), which reads the run's training dynamics") }
+        if targetGiven != nil && method != .vog { throw ValidationError("--target applies to vog") }
+        if learningRate != nil && method != .tracin { throw ValidationError("--lr applies to tracin (each checkpoint's eta_k)") }
+        if seedGiven != nil && project == nil { throw ValidationError("--seed is the seed of --project's projection") }
+        if topGiven != nil && (test == nil || aggregate != nil || method != .tracin) {
+            throw ValidationError("--top applies to tracin --test without --aggregate (proponents and opponents)")
+        }
+        if method == .tracin && test != nil && aggregate == nil && format != .csv {
+            throw ValidationError("tracin --test writes proponents and opponents as CSV; --format \(format) applies with --aggregate")
+        }
+        if memoryLimit < 16 { throw ValidationError("--memory-limit is in MiB and at least 16") }
+        if partSize < 1 { throw ValidationError("--part-size must be at least 1") }
     }
 
     var options: ScoreOptions {
@@ -82,6 +107,19 @@ struct ScoreCommand: ParsableCommand {
         o.adapterBase = base.map { URL(fileURLWithPath: $0) }
         o.reporter = TerminalReporter()
         return o
+    }
+
+    /// What a shard's manifest records, so that `winnow merge` joins only shards of one scoring: the
+    /// method, run, data file and every option that changes the values (not --shard, --out, --resume,
+    /// --part-size or --batch-size).
+    var job: String {
+        let f = dataOptions.fields
+        return ["score \(method)", "run \(URL(fileURLWithPath: runPath).standardizedFileURL.path)",
+                "data \(URL(fileURLWithPath: dataOptions.data).standardizedFileURL.path)", "max-length \(dataOptions.maxLength)",
+                "fields \(f.text ?? "-")/\(f.pair ?? "-")/\(f.label ?? "-")", "checkpoints \(checkpoints)", "params \(params)", "space \(space)",
+                "target \(target)", "lr \(learningRate.map { "\($0)" } ?? "-")", "project \(project.map { "\($0) seed \(seed)" } ?? "-")",
+                "length-neutral \(lengthNeutral)", "precision \(precision.rawValue)", "null-run \(nullRun ?? "-")", "base \(base ?? "-")",
+                "format \(format)"].joined(separator: ", ")
     }
 
     func run() throws {
@@ -144,7 +182,7 @@ struct ScoreCommand: ParsableCommand {
         }
         if FileManager.default.fileExists(atPath: partsURL.path) { try FileManager.default.removeItem(at: partsURL) }
         try ShardMerge.recordShard(shard, examples: shard == nil ? 0 : try Scorer.countExamples(dataURL, fields: dataOptions.fields, labelled: !causalLM),
-                                   output: outURL)
+                                   job: job, output: outURL)
         for n in written.notes { printError(n.hasPrefix("warning: ") ? "winnow: WARNING: " + n.dropFirst(9) : "note: " + n) }
         printError("score: wrote \(written.count) \(method) scores to \(outURL.path)")
         if let check, check.learnedNothing {
@@ -160,10 +198,12 @@ struct ScoreCommand: ParsableCommand {
         for (ti, row) in m.enumerated() {
             let order = row.indices.sorted { row[$0] != row[$1] ? row[$0] > row[$1] : $0 < $1 }
             let prefix = "\(ti),\(testEnc.lines[ti]),\(csvField(testEnc.ids[ti] ?? ""))"
-            for (r, j) in order.prefix(k).enumerated() {
+            // Proponents raise the test example's loss reduction (positive influence), opponents lower it
+            // (negative): a training example is never both, however few there are.
+            for (r, j) in order.prefix { row[$0] > 0 }.prefix(k).enumerated() {
                 outFile.append("\(prefix),proponent,\(r + 1),\(j),\(trainTable.lines[j]),\(csvField(trainTable.ids[j] ?? "")),\(String(format: "%.9g", row[j]))")
             }
-            for (r, j) in order.reversed().prefix(k).enumerated() {
+            for (r, j) in order.reversed().prefix { row[$0] < 0 }.prefix(k).enumerated() {
                 outFile.append("\(prefix),opponent,\(r + 1),\(j),\(trainTable.lines[j]),\(csvField(trainTable.ids[j] ?? "")),\(String(format: "%.9g", row[j]))")
             }
         }

@@ -48,6 +48,12 @@ struct TrainCommand: ParsableCommand {
         if let i = modelOptions.initFrom, ModelLoader.isCausalLM(URL(fileURLWithPath: i)) {
             guard !null else { throw ValidationError("--null is not available for decoders") }
             guard modelOptions.head == nil else { throw ValidationError("--head applies to BERT classifiers (a decoder classifier has one linear score head)") }
+            // The decoder's own files give its shape and tokenizer, and a Llama has no dropout.
+            let m = modelOptions, fresh = ModelSpec()
+            for (given, name) in [(m.vocab != nil, "--vocab"), (m.dropout != nil, "--dropout"), (m.intermediate != nil, "--intermediate"),
+                                  (m.layers != fresh.layers, "--layers"), (m.hidden != fresh.hidden, "--hidden"), (m.heads != fresh.heads, "--heads")] where given {
+                throw ValidationError("\(name) does not apply to a decoder --init (its config.json and tokenizer give the model; a Llama has no dropout)")
+            }
             try loraOptions.checkTargets(decoder: true)
             return
         }
@@ -88,6 +94,9 @@ struct TrainCommand: ParsableCommand {
         if let p = data.fields.pair { info["pair_field"] = p }
         if let l = data.fields.label { info["label_field"] = l }
         if let i = spec.initFrom { info["init"] = URL(fileURLWithPath: i).path }
+        if let lora = model.loraConfig {
+            info["lora"] = "r \(lora.rank) alpha \(lora.alpha) dropout \(lora.dropout) targets \(lora.targets.map(\.rawValue).joined(separator: ","))"
+        }
         let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: spec.extraFiles, runInfo: info,
                                                     reporter: TerminalReporter(), resume: resume)
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
@@ -134,7 +143,8 @@ struct TrainCommand: ParsableCommand {
         let tokenizerFolder = try ModelLoader.tokenizerFolder(base)
         let tokenizer = try Tokenizers.load(folder: tokenizerFolder)
         let model = try LlamaForSequenceClassification(folder: base, labels: classLabels(data.sortedLabels), seed: runFlags.seed)
-        let maxLength = min(dataOptions.maxLength, model.config.maxPositionEmbeddings)
+        model.recordPadding(Int(tokenizer.padID))   // the id batches are padded with, as transformers users set it
+        let maxLength = min(dataOptions.maxLength, model.config.maxSequenceLength)
         let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.labelNames, maxLength: maxLength)
         var o = trainingFlags.options(maxLength: maxLength, pretrained: true, run: runFlags)
         if trainingFlags.learningRate == nil { o.learningRate = loraOptions.loraRank != nil ? 2e-4 : 2e-5 }

@@ -60,4 +60,21 @@ extension StringProtocol {
     package func textLines(omittingEmpty: Bool = true) -> [SubSequence] {
         split(omittingEmptySubsequences: omittingEmpty, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
     }
+
+    /// The records of a CSV text: split at line breaks outside double quotes (a quoted field may hold
+    /// one, as a data line's id can), empty records omitted, without their line breaks.
+    package func csvRecords() -> [SubSequence] {
+        var out: [SubSequence] = []
+        var start = startIndex, quoted = false, i = startIndex
+        while i < endIndex {
+            let c = self[i]
+            if c == "\"" { quoted.toggle() } else if !quoted && (c == "\n" || c == "\r\n") {
+                if start < i { out.append(self[start..<i]) }
+                start = index(after: i)
+            }
+            i = index(after: i)
+        }
+        if start < endIndex { out.append(self[start..<endIndex]) }
+        return out
+    }
 }

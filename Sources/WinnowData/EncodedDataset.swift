@@ -54,7 +54,8 @@ public struct EncodedDataset: Sendable {
         for ex in examples {
             var y: Int32 = -1
             if let l = ex.label {
-                guard let i = index[l] else {
+                // A model with transformers' default names (LABEL_0, LABEL_1, ...) reads integer labels as their ids.
+                guard let i = index[l] ?? (Int(l) != nil ? index["LABEL_" + l] : nil) else {
                     throw WinnowError.invalidFile(path: url.path, line: ex.line,
                         reason: "label '\(l)' is not one of the model's labels [\(labels.joined(separator: ", "))]")
                 }

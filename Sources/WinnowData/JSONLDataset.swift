@@ -238,6 +238,10 @@ package struct JSONLReader {
                     throw WinnowError.invalidFile(path: path, line: lineNo, reason: "missing or non-string pair field '\(pf)'")
                 }
                 ex.pair = s2
+            } else if let pf = FieldNames.pairCandidates.first(where: { d[$0] is String }) {
+                // The pair field is found on the first line; a later line holding one would silently lose it.
+                throw WinnowError.invalidFile(path: path, line: lineNo, reason:
+                    "has a pair field '\(pf)' but the first example has none, so it would be ignored: give every example one")
             }
         } else {
             throw WinnowError.invalidFile(path: path, line: lineNo, reason: "no text field and no input_ids")
@@ -294,10 +298,12 @@ public struct JSONLDataset: Sendable {
     /// The field names actually used.
     public private(set) var fields: FieldNames
 
-    /// Reads and validates the whole file. Errors name the file and line.
-    public init(url: URL, fields given: FieldNames = FieldNames(), requireLabels: Bool = true) throws {
+    /// Reads and validates the whole file. Errors name the file and line. With `keepUnlabelled` (and
+    /// `requireLabels` false), examples marked "no gold label" are kept, without a label, not skipped.
+    public init(url: URL, fields given: FieldNames = FieldNames(), requireLabels: Bool = true, keepUnlabelled: Bool = false) throws {
         self.url = url
         var reader = try JSONLReader(url: url, fields: given, requireLabels: requireLabels)
+        reader.keepUnlabelled = keepUnlabelled && !requireLabels
         while let chunk = try reader.next(upTo: 1 << 16) { examples += chunk }
         skipped = reader.skipped
         fields = reader.fields

@@ -20,7 +20,9 @@ public struct ParameterSelection: Sendable, Equatable {
         case embeddings
         /// The LoRA adapter's A and B matrices (`*.lora_A.weight`, `*.lora_B.weight`).
         case lora
-        /// Tensors whose Hugging Face name starts with one of these.
+        /// Tensors whose Hugging Face name starts with one of these (a prefix ending in a digit ends at a
+        /// name component: `model.layers.1` is layer 1, not 10-19), or that a keyword in the list selects
+        /// (`lora,score`: the adapter and the head).
         case prefixes([String])
 
         /// The words `init(parsing:)` takes, for help texts.
@@ -79,6 +81,18 @@ public struct ParameterSelection: Sendable, Equatable {
     /// - Throws: `WinnowError.invalidOption` when nothing matches, listing the names that exist.
     public init(_ spec: Spec, layout: ParameterLayout) throws {
         self.spec = spec
+        if case let .prefixes(parts) = spec, parts.count > 1 || Spec(parsing: parts[0]).map({ $0 != spec }) == true {
+            // A list: each item is a keyword or a prefix, resolved on its own; the union, in model order.
+            var chosen = Set<String>()
+            for part in parts {
+                let item = Spec(parsing: part) ?? .prefixes([part])
+                do { chosen.formUnion(try ParameterSelection(item, layout: layout).names) } catch WinnowError.invalidOption(_, let why) {
+                    throw WinnowError.invalidOption(name: "params", reason: "in '\(spec)': " + why)
+                }
+            }
+            names = layout.names.filter { chosen.contains($0) }
+            return
+        }
         let prefixes: [String]
         switch spec {
         case .all: prefixes = [""]
@@ -91,7 +105,7 @@ public struct ParameterSelection: Sendable, Equatable {
         }
         let all = layout.names
         names = spec == .lora ? all.filter { $0.contains(".lora_A.") || $0.contains(".lora_B.") }
-            : all.filter { n in prefixes.contains { n.hasPrefix($0) } }
+            : all.filter { n in prefixes.contains { Self.matches(n, prefix: $0) } }
         if names.isEmpty && spec == .lora {
             throw WinnowError.invalidOption(name: "params", reason: "'lora' selects no tensors: the model has no LoRA adapter")
         }
@@ -100,6 +114,13 @@ public struct ParameterSelection: Sendable, Equatable {
             throw WinnowError.invalidOption(name: "params", reason:
                 "'\(spec)' selects no tensors; names start with e.g. \(examples.joined(separator: ", "))")
         }
+    }
+
+    /// Whether `name` starts with `prefix`, at a component boundary when the prefix ends in a digit.
+    static func matches(_ name: String, prefix p: String) -> Bool {
+        guard name.hasPrefix(p) else { return false }
+        guard let last = p.last, last.isNumber, name.count > p.count else { return true }
+        return name[name.index(name.startIndex, offsetBy: p.count)] == "."
     }
 
     /// True when the tensor named `name` is selected.

@@ -49,6 +49,9 @@ public enum DecoderScores {
                               tokenizerFolder: try ModelLoader.tokenizerFolder(cks[0].url, base: o.adapterBase))
             }
         }
+        if o.checkpoints != .all {
+            throw WinnowError.invalidOption(name: "checkpoints", reason: "\(url.path) is one model without checkpoints; --checkpoints chooses among a run's")
+        }
         return Models(models: [try decoder(url)], eta: [o.learningRate ?? 1], steps: [],
                       tokenizerFolder: try ModelLoader.tokenizerFolder(url, base: o.adapterBase))
     }
@@ -67,6 +70,9 @@ public enum DecoderScores {
         }
         guard o.space == .params else {
             throw WinnowError.invalidOption(name: "space", reason: "a causal language model's gradients are taken with respect to its parameters (--space params)")
+        }
+        if method == .vog && o.vogTarget == .predicted {
+            throw WinnowError.invalidOption(name: "target", reason: "a causal language model's VoG follows each example's target tokens; --target predicted is for classifiers")
         }
         if o.lengthNeutral && method != .grand && method != .tracin {
             throw WinnowError.invalidOption(name: "length-neutral", reason: "scales the gradient scores (grand, tracin self-influence), not '\(method)'")

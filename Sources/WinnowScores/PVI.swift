@@ -48,6 +48,12 @@ public enum PVI {
             }
             fullModel = try ModelLoader.classifier(folder: full.run.finalModelFolder)
             nullModel = try ModelLoader.classifier(folder: null.run.finalModelFolder)
+            // A byte-level BPE encodes the empty input as no token at all: a decoder classifier's head would
+            // read a padding position, and `winnow train --null` is not offered for decoders.
+            if nullInputs, nullModel is LlamaForSequenceClassification {
+                throw WinnowError.invalidOption(name: "nullRun", reason:
+                    "\(nullRun.path) is a decoder classifier: PVI's null model (`winnow train --null`) is available for BERT encoders only")
+            }
         }
 
         /// The examples both runs score (nil: all).

@@ -47,8 +47,13 @@ public enum ShardMerge {
         public var shard: String
         /// Examples in the whole file (all shards).
         public var examples: Int
-        /// A manifest of `shard` over a file of `examples` examples.
-        public init(shard: Shard, examples: Int) { self.shard = "\(shard.index)/\(shard.count)"; self.examples = examples }
+        /// What made the output: command, method, run, data file and the options that change the values
+        /// (nil in manifests written before it was recorded). Shards of one merge must agree on it.
+        public var job: String?
+        /// A manifest of `shard` over a file of `examples` examples, made by `job`.
+        public init(shard: Shard, examples: Int, job: String? = nil) {
+            self.shard = "\(shard.index)/\(shard.count)"; self.examples = examples; self.job = job
+        }
     }
 
     /// Where the manifest of the shard output `out` lives.
@@ -56,33 +61,41 @@ public enum ShardMerge {
 
     /// Writes `out`'s manifest when `shard` is given; otherwise removes a stale one, so that an unsharded output
     /// is never taken for a shard.
-    public static func recordShard(_ shard: Shard?, examples: Int, output out: URL) throws {
+    public static func recordShard(_ shard: Shard?, examples: Int, job: String? = nil, output out: URL) throws {
         let url = manifestURL(out)
         guard let shard else {
             if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
             return
         }
-        try AtomicFile.write(JSONEncoder().encode(Manifest(shard: shard, examples: examples)), to: url)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        try AtomicFile.write(enc.encode(Manifest(shard: shard, examples: examples, job: job)), to: url)
     }
 
     /// Reads a shard manifest: the shard and the whole file's number of examples.
     ///
     /// - Throws: `WinnowError.invalidFile` when the file is not a manifest `recordShard` writes.
-    package static func readManifest(_ u: URL) throws -> (shard: Shard, examples: Int) {
+    package static func readManifest(_ u: URL) throws -> (shard: Shard, examples: Int, job: String?) {
         guard let m = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: u)), let s = try? Shard(parsing: m.shard), m.examples >= 0 else {
             throw WinnowError.invalidFile(path: u.path, line: nil, reason: "not a shard manifest ({\"shard\": \"I/N\", \"examples\": n >= 0})")
         }
-        return (s, m.examples)
+        return (s, m.examples, m.job)
     }
 
     /// Checks the manifests of `files` (when any has one): every file has one, they name the same N and number of
     /// examples, and together shards 0..<N each once (in that order for .npy, which carries no index).
     static func checkManifests(_ files: [URL], ordered: Bool) throws -> Int? {
+        var jobs: [(URL, String)] = []
         let found = try files.map { f -> (URL, Shard, Int)? in
             let u = manifestURL(f)
             guard FileManager.default.fileExists(atPath: u.path) else { return nil }
             let m = try readManifest(u)
+            if let job = m.job { jobs.append((f, job)) }
             return (f, m.shard, m.examples)
+        }
+        if let odd = jobs.first(where: { $0.1 != jobs[0].1 }) {
+            throw WinnowError.invalidFile(path: odd.0.path, line: nil, reason:
+                "was made by another job than \(jobs[0].0.lastPathComponent) (\(odd.1) against \(jobs[0].1)): shards of one merge come from one command")
         }
         guard found.contains(where: { $0 != nil }) else { return nil }
         if let i = found.firstIndex(where: { $0 == nil }) {
@@ -141,7 +154,7 @@ public enum ShardMerge {
         for f in files {
             guard FileManager.default.fileExists(atPath: f.path) else { throw WinnowError.missingFile(path: f.path, reason: "no such shard output") }
             let text = String(decoding: try Data(contentsOf: f), as: UTF8.self)
-            var lines = text.textLines()
+            var lines = header ? text.csvRecords() : text.textLines()
             if header {
                 guard let h = lines.first else { throw WinnowError.invalidFile(path: f.path, line: nil, reason: "the file is empty") }
                 if let head, head != h {

@@ -76,15 +76,19 @@ public struct DecoderTrainer: Sendable {
         var grads = model.parameters.zeros(keeping: trainable)
         var history: [LogEntry] = []
         var startStep = 0
+        // What the run is of, beside the training options: resuming needs the same.
+        var what: [String: Any] = ["base": base.standardizedFileURL.path]
+        if let lora { what["lora"] = ["r": lora.rank, "alpha": lora.alpha, "dropout": lora.dropout, "targets": lora.targets.map(\.rawValue)] }
         if resume, let ck = TrainingLoop.resumableCheckpoint(run) {
             try TrainingLoop.checkSameRun(run, options: o, countKey: "examples", count: data.count)
+            try TrainingLoop.checkSameInfo(run, what.merging(["lora": what["lora"] ?? NSNull()]) { a, _ in a })
             (startStep, history) = try TrainingLoop.restore(ck, into: trainee, optimizer: &opt)
             reporter.note("train: resuming from \(ck.url.path) (step \(startStep) of \(total))")
         } else {
             try TrainingLoop.startFresh(run, resume: resume)
             if lora == nil { for f in extraFiles { try copyFile(f, into: run) } }
-            var info: [String: Any] = ["examples": data.count, "base": base.standardizedFileURL.path]
-            if let lora { info["lora"] = ["r": lora.rank, "alpha": lora.alpha, "dropout": lora.dropout, "targets": lora.targets.map(\.rawValue)] }
+            var info: [String: Any] = what
+            info["examples"] = data.count
             for (k, v) in runInfo { info[k] = v }
             try TrainingLoop.writeRunInfo(run: run, options: o, info: info)
         }

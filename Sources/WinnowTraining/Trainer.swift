@@ -112,6 +112,8 @@ public struct Trainer: Sendable {
         var startStep = 0
         if resume, let ck = TrainingLoop.resumableCheckpoint(run) {
             try TrainingLoop.checkSameRun(run, options: o, countKey: "examples", count: data.count)
+            // The run's other settings (an adapter, the initial model, the fields read), not where the data lives.
+            try TrainingLoop.checkSameInfo(run, runInfo.filter { $0.key != "data" })
             (startStep, history) = try TrainingLoop.restore(ck, into: model, optimizer: &opt)
             if o.recordDynamics { dynamics = try Dynamics(contentsOf: ck.url.appendingPathComponent("dynamics.safetensors")) }
             reporter.note("train: resuming from \(ck.url.path) (step \(startStep) of \(total))")

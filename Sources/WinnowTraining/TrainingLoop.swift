@@ -92,7 +92,8 @@ struct TrainingLoop {
         let runFiles: Set<String> = ["trainer_state.json", "model.safetensors", "adapter_model.safetensors", "dynamics.safetensors",
                                      "si-log.csv", "winnow.json"]
         let held = names.filter { $0.hasPrefix("checkpoint-") || runFiles.contains($0) }.sorted()
-        if !held.isEmpty && !resume {
+        // winnow.json alone is a run that stopped before its first checkpoint (a non-finite loss): nothing to keep.
+        if !held.isEmpty && held != ["winnow.json"] && !resume {
             throw WinnowError.invalidOption(name: "out", reason:
                 "\(run.path) already holds a run (\(held.prefix(3).joined(separator: ", "))\(held.count > 3 ? ", ..." : "")); "
                 + "delete it or choose another --out, or add --resume to continue it")
@@ -126,9 +127,23 @@ struct TrainingLoop {
         }
     }
 
+    /// Refuses to resume a run whose winnow.json records other values for `info`'s keys (an adapter's
+    /// settings, the base model): the optimizer state and checkpoints belong to those.
+    static func checkSameInfo(_ run: URL, _ info: [String: Any]) throws {
+        let url = run.appendingPathComponent("winnow.json")
+        let obj = (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any] ?? [:]
+        func canonical(_ v: Any?) -> Data? {   // NSNull: recorded as absent
+            v.flatMap { $0 is NSNull ? nil : try? JSONSerialization.data(withJSONObject: ["v": $0], options: [.sortedKeys]) }
+        }
+        for key in info.keys.sorted() where canonical(obj[key]) != canonical(info[key]) {
+            throw WinnowError.invalidOption(name: "resume", reason:
+                "\(run.path) was trained with another \(key) (winnow.json); rerun with the same options, or use another --out")
+        }
+    }
+
     /// Where the last good state is, for a numeric-fault message.
     func lastGood(_ step: Int?) -> String {
-        guard let step else { return "no checkpoint was written before it, and nothing else in \(run.path) was changed" }
+        guard let step else { return "no checkpoint was written before it, so \(run.path) holds no model (rerun with other options to start over)" }
         return "the last good checkpoint, \(run.appendingPathComponent("checkpoint-\(step)").path), is kept (--resume continues from it)"
     }
 

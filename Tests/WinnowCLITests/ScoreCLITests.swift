@@ -212,7 +212,8 @@ import Testing
         // Scores over the adapter, the last layer and the dynamics of the run.
         for (method, params) in [("grand", "lora"), ("tracin", "last-layer"), ("el2n", "all"), ("forgetting", "all"), ("vog", "all")] {
             let out = dir.appendingPathComponent("\(method).csv")
-            let s = try CLI.run(["score", method, "--run", run.path, "--data", train, "--max-length", "32", "--params", params, "--out", out.path])
+            let s = try CLI.run(["score", method, "--run", run.path, "--data", train, "--max-length", "32", "--out", out.path]
+                                + (["grand", "tracin"].contains(method) ? ["--params", params] : []))
             #expect(s.status == 0, "\(method): \(s.stderr)")
             let values = try rows(out).dropFirst().map { Double($0[4])! }
             #expect(values.count == 150 && values.allSatisfy(\.isFinite), "\(method)")
@@ -269,7 +270,8 @@ import Testing
         // Output and gradient scores of the decoder classifier.
         for (method, params) in [("el2n", "all"), ("loss", "all"), ("grand", "last-layer"), ("tracin", "classifier"), ("vog", "all")] {
             let out = dir.appendingPathComponent("\(method).csv")
-            let s = try CLI.run(["score", method, "--run", run.path, "--data", data.path, "--max-length", "160", "--params", params, "--out", out.path])
+            let s = try CLI.run(["score", method, "--run", run.path, "--data", data.path, "--max-length", "160", "--out", out.path]
+                                + (["grand", "tracin"].contains(method) ? ["--params", params] : []))
             #expect(s.status == 0, "\(method): \(s.stderr)")
             let values = try rows(out).dropFirst().map { Double($0[4])! }
             #expect(values.count == 6 && values.allSatisfy { $0.isFinite && $0 >= 0 } && Set(values).count > 1, "\(method): \(values)")
@@ -289,7 +291,8 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: adapter.appendingPathComponent("model.safetensors").path))
         for (method, params) in [("grand", "lora"), ("el2n", "all"), ("forgetting", "all")] {
             let out = dir.appendingPathComponent("lora-\(method).csv")
-            let s = try CLI.run(["score", method, "--run", adapter.path, "--data", data.path, "--max-length", "160", "--params", params, "--out", out.path])
+            let s = try CLI.run(["score", method, "--run", adapter.path, "--data", data.path, "--max-length", "160", "--out", out.path]
+                                + (["grand", "tracin"].contains(method) ? ["--params", params] : []))
             #expect(s.status == 0, "\(method): \(s.stderr)")
             #expect(try rows(out).count == 7)
         }

@@ -11,7 +11,7 @@ extension LlamaForSequenceClassification: SequenceClassifier {
     /// Layer count and widths from the config.
     public var dimensions: ModelDimensions {
         ModelDimensions(layers: config.numHiddenLayers, hidden: config.hiddenSize, intermediate: config.intermediateSize,
-                        heads: config.numAttentionHeads, vocabulary: config.vocabSize, maxPositions: config.maxPositionEmbeddings)
+                        heads: config.numAttentionHeads, vocabulary: config.vocabSize, maxPositions: config.maxSequenceLength)
     }
 
     /// Layers `model.layers.<i>.`, embeddings `model.embed_tokens.`, head `score.`.

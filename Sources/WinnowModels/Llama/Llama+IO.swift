@@ -105,6 +105,16 @@ enum LlamaWeights {
             }
             store[i] = try file.tensor(entry)
         }
+        // A decoder-layer tensor the config does not build (another layer count, MLP biases) would be
+        // silently unused: the model would not be the file's.
+        let known = Set(store.names)
+        for file in files {
+            if let extra = file.entries.map(\.name).sorted().first(where: { $0.hasPrefix("model.layers.") && !known.contains($0)
+                                                                         && !$0.hasSuffix("rotary_emb.inv_freq") }) {   // a buffer older checkpoints hold
+                throw WinnowError.invalidTensor(path: file.url.path, tensor: extra, reason:
+                    "is not a tensor of the model config.json describes (check num_hidden_layers, mlp_bias, attention_bias)")
+            }
+        }
     }
 }
 

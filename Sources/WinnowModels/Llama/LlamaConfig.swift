@@ -26,6 +26,11 @@ public struct LlamaConfig: Sendable, Equatable {
     public var ropeTheta: Float = 10000
     /// Longest sequence (`max_position_embeddings`).
     public var maxPositionEmbeddings = 2048
+    /// Mistral's attention window (`sliding_window`), nil when there is none: sequences are kept within
+    /// it, where windowed and full causal attention agree.
+    public var slidingWindow: Int?
+    /// The longest sequence Winnow runs: the position table, or the attention window when shorter.
+    public var maxSequenceLength: Int { min(maxPositionEmbeddings, slidingWindow ?? Int.max) }
     /// Whether the LM head shares the embedding matrix (`tie_word_embeddings`).
     public var tieWordEmbeddings = false
     /// Biases on the q, k and v projections (`attention_bias`; Qwen2 has them).
@@ -88,6 +93,11 @@ public struct LlamaConfig: Sendable, Equatable {
             throw bad("rope_scaling", "RoPE scaling is not supported")
         }
         if d["use_sliding_window"] as? Bool == true { throw bad("use_sliding_window", "sliding-window attention is not supported") }
+        if d["model_type"] as? String == "mistral", d["sliding_window"] != nil, !(d["sliding_window"] is NSNull) {
+            slidingWindow = try int("sliding_window")
+            guard slidingWindow! >= 1 else { throw bad("sliding_window", "must be at least 1") }
+        }
+        if d["mlp_bias"] as? Bool == true { throw bad("mlp_bias", "biases on the MLP projections are not supported") }
         tieWordEmbeddings = d["tie_word_embeddings"] as? Bool ?? false
         attentionBias = d["attention_bias"] as? Bool ?? (d["model_type"] as? String == "qwen2")
         if let act = d["hidden_act"] as? String, act != "silu" { throw bad("hidden_act", "'\(act)' is not supported (silu is)") }
@@ -150,6 +160,7 @@ public struct LlamaConfig: Sendable, Equatable {
             "rope_theta": Double(ropeTheta), "max_position_embeddings": maxPositionEmbeddings, "tie_word_embeddings": tieWordEmbeddings,
             "attention_bias": attentionBias, "hidden_act": "silu", "mlp_bias": false, "torch_dtype": "float32",
         ]
+        if let slidingWindow { d["model_type"] = "mistral"; d["sliding_window"] = slidingWindow }
         if let padTokenID { d["pad_token_id"] = padTokenID }
         if !labels.isEmpty {
             d["id2label"] = Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0.offset), $0.element) })

@@ -155,7 +155,7 @@ struct LlamaDecoder: Sendable {
         let c = config
         let B = batch.size, T = batch.length, N = B * T, C = c.hiddenSize, D = c.queryWidth, KV = c.keyValueWidth
         let I = c.intermediateSize, NH = c.numAttentionHeads, HS = c.headDim, G = NH / c.numKeyValueHeads
-        precondition(T <= c.maxPositionEmbeddings, "sequence length \(T) exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
+        precondition(T <= c.maxSequenceLength, "sequence length \(T) exceeds the model's \(c.maxSequenceLength) positions")
         ws.prepare(B: B, T: T, config: c)
         for l in ws.layers { l.loraDropout = ws.loraTraining != nil && loraDropout > 0 ? (loraDropout, ws.loraTraining!) : nil }
         ws.ids = batch.inputIDs

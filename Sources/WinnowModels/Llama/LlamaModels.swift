@@ -47,7 +47,7 @@ public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unche
     }
 
     /// Longest sequence the model accepts (`max_position_embeddings`).
-    public var maxSequenceLength: Int { config.maxPositionEmbeddings }
+    public var maxSequenceLength: Int { config.maxSequenceLength }
 
     /// The output matrix: `lm_head.weight`, or the embeddings when tied.
     var headWeight: Int { lmHead ?? decoder.embed }
@@ -171,11 +171,18 @@ public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unche
 /// `pad_token_id`; without a pad id, the last real token by the attention mask).
 public final class LlamaForSequenceClassification: ClassifierModel, @unchecked Sendable {
     /// The model's configuration, labels included.
-    public let config: LlamaConfig
+    public private(set) var config: LlamaConfig
     /// Every parameter under its Hugging Face name.
     public var parameters: ParameterStore
     var decoder: LlamaDecoder
     let score: Int
+
+    /// Records `id` as the padding id when the configuration names none (a base model without
+    /// `pad_token_id`): the head then reads the last token that is not `id`, and the saved config.json
+    /// carries it, without which transformers refuses batches of more than one sequence.
+    public func recordPadding(_ id: Int) {
+        if config.padTokenID == nil { config.padTokenID = id }
+    }
     /// The LoRA adapter's settings, nil without an adapter (`addLoRA`, `loadAdapter`).
     public internal(set) var loraConfig: LoRAConfig?
     package let workspace = LlamaWorkspace()

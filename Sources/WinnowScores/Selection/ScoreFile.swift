@@ -34,15 +34,16 @@ public struct ScoreFile: Sendable {
         guard let text = String(data: try Data(contentsOf: url), encoding: .utf8) else {
             throw WinnowError.invalidFile(path: path, line: nil, reason: "not valid UTF-8")
         }
-        let rows = text.textLines()
+        let jsonl = path.lowercased().hasSuffix(".jsonl")
+        let rows = jsonl ? text.textLines() : text.csvRecords()
         guard !rows.isEmpty else { throw WinnowError.invalidFile(path: path, line: nil, reason: "the file is empty") }
-        if path.lowercased().hasSuffix(".jsonl") {
+        if jsonl {
             for (i, r) in rows.enumerated() {
                 guard let o = try? JSONSerialization.jsonObject(with: Data(r.utf8)) as? [String: Any],
                       let line = (o["line"] as? NSNumber)?.intValue, let score = (o["score"] as? NSNumber)?.doubleValue else {
                     throw WinnowError.invalidFile(path: path, line: i + 1, reason: "expected an object with integer 'line' and number 'score'")
                 }
-                lines.append(line); scores.append(score); labels.append(o["label"] as? String ?? "")
+                lines.append(line); scores.append(score); labels.append(o["label"].flatMap { JSONLDataset.scalarString($0) } ?? "")
                 ids.append(o["id"].flatMap { JSONLDataset.scalarString($0) } ?? "")
             }
         } else {
@@ -61,10 +62,22 @@ public struct ScoreFile: Sendable {
             }
         }
         guard !lines.isEmpty else { throw WinnowError.invalidFile(path: path, line: nil, reason: "holds no scores (a header only)") }
-        guard Set(lines).count == lines.count else {
-            throw WinnowError.invalidFile(path: path, line: nil, reason: "a data line is scored more than once")
+        var seen: [Int: Int] = [:]
+        for (i, l) in lines.enumerated() {
+            if let first = seen.updateValue(i, forKey: l) {
+                throw WinnowError.invalidFile(path: path, line: nil, reason: "data line \(l) is scored more than once (rows \(first + 1) and \(i + 1))")
+            }
+        }
+        // Rows in data order, whatever order the file lists them in: top-k breaks ties by it.
+        if zip(lines, lines.dropFirst()).contains(where: { $0 > $1 }) {
+            let order = lines.indices.sorted { lines[$0] < lines[$1] }
+            lines = order.map { lines[$0] }; scores = order.map { scores[$0] }; labels = order.map { labels[$0] }
+            if !ids.isEmpty { ids = order.map { ids[$0] } }
         }
     }
+
+    /// Whether any row names a label (a score file written without the column names none).
+    public var hasLabels: Bool { labels.contains { !$0.isEmpty } }
 
     /// This file's scores with their ties broken by a second score file of the same data: every example gets
     /// its rank in the order (own score, then `other`'s score), so that `--select` with `--sampling top`

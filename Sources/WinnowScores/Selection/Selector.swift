@@ -30,7 +30,7 @@ public struct SelectionOptions: Sendable, Equatable {
         /// Without replacement with weight (s - min + eps) for hard, (max - s + eps) for easy.
         case linear
         /// Coverage-centric (Zheng et al. 2023): drop the hardest `beta`, split the rest into equal-width
-        /// score bins, fill the budget evenly across bins.
+        /// score bins, fill the budget evenly across bins (hard and easy preferences select alike).
         case stratified
     }
 
@@ -135,7 +135,7 @@ public enum Selector {
             let w = s.map { o.preference == .hard ? $0 - lo + o.epsilon : hi - $0 + o.epsilon }
             return weightedWithoutReplacement(logWeights: w.map { log($0) }, k: k, rng: &rng)
         case (_, .stratified):
-            return stratified(s, k: k, beta: o.beta, bins: o.bins, easy: o.preference == .easy, rng: &rng)
+            return stratified(s, k: k, beta: o.beta, bins: o.bins, rng: &rng)
         }
     }
 
@@ -156,13 +156,13 @@ public enum Selector {
         return Array(keys.indices.sorted { keys[$0] != keys[$1] ? keys[$0] < keys[$1] : $0 < $1 }.prefix(k))
     }
 
-    /// Coverage-centric selection: drop the hardest `beta` fraction (the easiest, with `easy`), bin the
-    /// rest into `bins` equal-width score bins, and fill the budget evenly from the smallest bin up,
-    /// drawing uniformly inside each bin.
-    static func stratified(_ s: [Double], k: Int, beta: Double, bins: Int, easy: Bool, rng: inout SeededGenerator) -> [Int] {
+    /// Coverage-centric selection: drop the hardest `beta` fraction (the likely noise, whatever the
+    /// preference: hard and easy select alike), bin the rest into `bins` equal-width score bins, and fill
+    /// the budget evenly from the smallest bin up, drawing uniformly inside each bin.
+    static func stratified(_ s: [Double], k: Int, beta: Double, bins: Int, rng: inout SeededGenerator) -> [Int] {
         let order = s.indices.sorted { s[$0] != s[$1] ? s[$0] > s[$1] : $0 < $1 }     // hardest first
         let drop = min(order.count, Int((beta * Double(order.count)).rounded(.toNearestOrAwayFromZero)))
-        let pool = easy ? Array(order.dropLast(drop)) : Array(order.dropFirst(drop))
+        let pool = Array(order.dropFirst(drop))
         guard !pool.isEmpty, k > 0 else { return [] }
         let lo = pool.map { s[$0] }.min()!, hi = pool.map { s[$0] }.max()!
         var binned = [[Int]](repeating: [], count: max(1, bins))

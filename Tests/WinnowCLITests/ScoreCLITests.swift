@@ -233,6 +233,26 @@ import Testing
         let a = try Data(contentsOf: run.appendingPathComponent("adapter_model.safetensors"))
         let b = try Data(contentsOf: resumed.appendingPathComponent("adapter_model.safetensors"))
         #expect(a == b, "a resumed LoRA run ends with the same adapter")
+        // Its checkpoints belong to alpha 8: resuming with another alpha is refused.
+        let alpha = try CLI.run(args(resumed) + ["--lora-alpha", "16", "--resume"])
+        #expect(alpha.status != 0 && alpha.stderr.contains("another lora"), "\(alpha.stderr)")
+        // An adapter whose base is not a local path evaluates and predicts with --base.
+        let moved = dir.appendingPathComponent("moved")
+        try FileManager.default.copyItem(at: run, to: moved)
+        let configs = try FileManager.default.subpathsOfDirectory(atPath: moved.path).filter { $0.hasSuffix("adapter_config.json") }
+        for c in configs {
+            let u = moved.appendingPathComponent(c)
+            var o = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: u)) as? [String: Any])
+            o["base_model_name_or_path"] = "/nonexistent/base"
+            try JSONSerialization.data(withJSONObject: o).write(to: u)
+        }
+        let noBase = try CLI.run(["eval", "--run", moved.path, "--data", test, "--max-length", "32"])
+        #expect(noBase.status != 0 && noBase.stderr.contains("--base"), "\(noBase.stderr)")
+        let withBase = try CLI.run(["eval", "--run", moved.path, "--base", base, "--data", test, "--max-length", "32", "--json"])
+        #expect(withBase.status == 0 && withBase.stdout == e.stdout, "\(withBase.stderr)")
+        let p = try CLI.run(["predict", "--run", moved.path, "--base", base, "--data", test, "--max-length", "32", "--out",
+                             dir.appendingPathComponent("p.csv").path])
+        #expect(p.status == 0, "\(p.stderr)")
         // Errors: no --init, decoder targets, LoRA dropout.
         for (extra, message) in [(["--lora-targets", "q_proj"], "'q_proj' is not a module of a BERT encoder"),
                                  (["--lora-dropout", "0.1"], "--lora-dropout is not available for BERT encoders")] {

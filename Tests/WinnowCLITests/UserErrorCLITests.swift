@@ -91,7 +91,17 @@ import Testing
         for (extra, message) in [(["el2n", "--test", test], "--test applies to tracin"), (["el2n", "--null-run", run], "--null-run applies to pvi"),
                                  (["vog", "--space", "last-hidden"], "--space applies to the gradient scores"),
                                  (["tracin", "--test", test, "--resume"], "--resume applies to per-example"),
-                                 (["forgetting", "--resume"], "--resume applies to per-example")] {
+                                 (["forgetting", "--resume"], "--resume applies to per-example"),
+                                 (["el2n", "--params", "classifier"], "--params applies to the gradient scores"),
+                                 (["grand", "--space", "last-hidden", "--params", "all"], "--params applies to the gradient scores"),
+                                 (["forgetting", "--checkpoints", "first"], "--checkpoints does not apply to forgetting"),
+                                 (["el2n", "--target", "predicted"], "--target applies to vog"),
+                                 (["grand", "--lr", "1"], "--lr applies to tracin"),
+                                 (["tracin", "--seed", "5"], "--seed is the seed of --project"),
+                                 (["tracin", "--top", "3"], "--top applies to tracin --test"),
+                                 (["tracin", "--test", test, "--format", "npy"], "writes proponents and opponents as CSV"),
+                                 (["grand", "--memory-limit", "1"], "--memory-limit is in MiB and at least 16"),
+                                 (["grand", "--part-size", "0"], "--part-size must be at least 1")] {
             let r = try CLI.run(["score"] + extra + ["--run", run, "--data", train, "--out", "/tmp/winnow-never-written.csv"])
             #expect(r.status == 2 && r.stderr.contains(message), "\(extra): \(r.stderr)")
         }
@@ -299,5 +309,20 @@ import Testing
         #expect(!fm.fileExists(atPath: dir.appendingPathComponent("o").path))
         let inspect = try CLI.run(["inspect", CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/lora").path])
         #expect(inspect.status == 0 && inspect.stdout.contains("adapter_model.safetensors") && inspect.stdout.contains("lora_A"), "\(inspect.stderr)")
+    }
+
+    /// A run stopped by a non-finite loss before its first checkpoint holds no model: the message says
+    /// so, and rerunning into the same folder with other options starts over.
+    @Test func aRunStoppedBeforeItsFirstCheckpointCanBeRerun() throws {
+        let dir = try CLI.tempDir("nan-rerun")
+        defer { try? fm.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("run")
+        let bad = try CLI.trainTiny(out, extra: ["--lr", "1e30", "--optimizer", "sgd", "--max-grad-norm", "0", "--checkpoints", "1"])
+        #expect(bad.status != 0 && bad.stderr.contains("holds no model"), "\(bad.stderr)")
+        let good = try CLI.trainTiny(out)
+        #expect(good.status == 0, "\(good.stderr)")
+        // --momentum means SGD's; with AdamW it would change nothing.
+        let m = try CLI.trainTiny(dir.appendingPathComponent("m"), extra: ["--momentum", "0.5"])
+        #expect(m.status == 2 && m.stderr.contains("--momentum applies to --optimizer sgd"), "\(m.stderr)")
     }
 }

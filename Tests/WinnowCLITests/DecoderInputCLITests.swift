@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+
+/// A user's own decoder folders and options: config keys Winnow does not implement are refused, not
+/// ignored; a Mistral attention window bounds the sequences; options that change nothing are refused;
+/// a decoder classifier run carries the padding id transformers needs.
+@Suite(.serialized) struct DecoderInputCLITests {
+    let fm = FileManager.default
+    let fixtures = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
+
+    /// A copy of the tiny tied decoder with `edit` applied to its config.json.
+    func model(_ dir: URL, _ name: String, edit: (inout [String: Any]) -> Void) throws -> URL {
+        let m = dir.appendingPathComponent(name)
+        try fm.copyItem(at: fixtures.appendingPathComponent("tied"), to: m)
+        let u = m.appendingPathComponent("config.json")
+        var c = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: u)) as? [String: Any])
+        edit(&c)
+        try JSONSerialization.data(withJSONObject: c).write(to: u)
+        return m
+    }
+
+    func loss(_ m: URL, _ out: URL, _ extra: [String] = [], data: String? = nil) throws -> CLIResult {
+        try CLI.run(["score", "loss", "--run", m.path, "--data", data ?? fixtures.appendingPathComponent("text.jsonl").path, "--out", out.path] + extra)
+    }
+
+    @Test func configKeysAndTensorsWinnowWouldIgnoreAreRefused() throws {
+        let dir = try CLI.tempDir("decoder-config")
+        defer { try? fm.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("s.csv")
+        let bias = try model(dir, "bias") { $0["mlp_bias"] = true }
+        let r = try loss(bias, out)
+        #expect(r.status == 1 && r.stderr.contains("mlp_bias") && !fm.exists(out), "\(r.stderr)")
+        // A tensor of a third layer in a two-layer model.
+        let extra = try model(dir, "extra") { _ in }
+        let st = extra.appendingPathComponent("model.safetensors")
+        var d = try Data(contentsOf: st)
+        let n = d.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        var header = try #require(try JSONSerialization.jsonObject(with: d.subdata(in: 8..<(8 + n))) as? [String: Any])
+        let dataBytes = d.count - 8 - n
+        header["model.layers.2.mlp.down_proj.weight"] = ["dtype": "F32", "shape": [1], "data_offsets": [dataBytes, dataBytes + 4]]
+        var h = try JSONSerialization.data(withJSONObject: header)
+        while h.count % 8 != 0 { h.append(0x20) }
+        var file = Data((0..<8).map { UInt8((h.count >> (8 * $0)) & 0xFF) })
+        file.append(h)
+        file.append(d.subdata(in: (8 + n)..<d.count))
+        file.append(Data(count: 4))
+        d = file
+        try d.write(to: st)
+        let e = try loss(extra, out)
+        #expect(e.status == 1 && e.stderr.contains("model.layers.2.mlp.down_proj.weight") && e.stderr.contains("num_hidden_layers"), "\(e.stderr)")
+    }
+
+    @Test func aMistralWindowBoundsTheSequences() throws {
+        let dir = try CLI.tempDir("decoder-window")
+        defer { try? fm.removeItem(at: dir) }
+        let window = try model(dir, "mistral") { $0["model_type"] = "mistral"; $0["sliding_window"] = 16 }
+        let plain = try model(dir, "llama") { _ in }
+        let a = dir.appendingPathComponent("a.csv"), b = dir.appendingPathComponent("b.csv")
+        let r = try loss(window, a)
+        #expect(r.status == 0 && r.stderr.contains("at most 16 tokens"), "\(r.stderr)")
+        #expect(try loss(plain, b, ["--max-length", "16"]).status == 0)
+        #expect(try Data(contentsOf: a) == Data(contentsOf: b), "within its window a Mistral scores as the same Llama cut at 16 tokens")
+    }
+
+    @Test func decoderOptionsThatChangeNothingAreRefused() throws {
+        let dir = try CLI.tempDir("decoder-options")
+        defer { try? fm.removeItem(at: dir) }
+        let tied = fixtures.appendingPathComponent("tied").path, pc = fixtures.appendingPathComponent("pc.jsonl").path
+        let out = dir.appendingPathComponent("x").path
+        for (args, message) in [(["score", "loss", "--run", tied, "--data", pc, "--checkpoints", "first", "--out", out], "one model without checkpoints"),
+                                (["score", "vog", "--run", tied, "--data", pc, "--target", "predicted", "--out", out], "--target predicted is for classifiers"),
+                                (["train", "--init", tied, "--data", pc, "--dropout", "0.1", "--out", out], "--dropout does not apply to a decoder"),
+                                (["train", "--init", tied, "--data", pc, "--layers", "3", "--out", out], "--layers does not apply to a decoder")] {
+            let r = try CLI.run(args)
+            #expect(r.status != 0 && r.stderr.contains(message) && !fm.fileExists(atPath: out), "\(args): \(r.stderr)")
+        }
+    }
+
+    @Test func aDecoderClassifierRunRecordsItsPaddingAndRefusesPVI() throws {
+        let dir = try CLI.tempDir("decoder-cls")
+        defer { try? fm.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("d.jsonl")
+        let texts = ["a good film", "a bad film", "great acting", "dull plot", "lovely music", "awful script"]
+        try texts.enumerated().map { "{\"text\": \"\($0.element)\", \"label\": \"\($0.offset % 2 == 0 ? "pos" : "neg")\"}" }
+            .joined(separator: "\n").appending("\n").write(to: data, atomically: true, encoding: .utf8)
+        let run = dir.appendingPathComponent("cls")
+        let t = try CLI.run(["train", "--init", fixtures.appendingPathComponent("tied").path, "--task", "classify", "--data", data.path,
+                             "--epochs", "1", "--batch-size", "3", "--max-length", "16", "--out", run.path])
+        #expect(t.status == 0, "\(t.stderr)")
+        let cfg = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any])
+        #expect(cfg["pad_token_id"] is NSNumber, "transformers refuses batches of more than one sequence without pad_token_id")
+        let p = try CLI.run(["score", "pvi", "--run", run.path, "--null-run", run.path, "--data", data.path, "--out", dir.appendingPathComponent("p.csv").path])
+        #expect(p.status == 1 && p.stderr.contains("BERT encoders only"), "\(p.stderr)")
+    }
+}
+
+private extension FileManager {
+    func exists(_ u: URL) -> Bool { fileExists(atPath: u.path) }
+}

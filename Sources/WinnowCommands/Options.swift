@@ -22,7 +22,9 @@ struct DataOptions: ParsableArguments {
     var fields: FieldNames { FieldNames(text: textField, pair: pairField, label: labelField) }
 
     func validate() throws {
-        guard maxLength >= 2 else { throw ValidationError("--max-length must be at least 2 (a BERT input holds [CLS] and [SEP]; a decoder needs a token and its target)") }
+        // Below 4 a BERT pair has no room for a token of each text, and transformers (so Winnow) then
+        // does not truncate at all: a shorter limit would be silently ignored.
+        guard maxLength >= 4 else { throw ValidationError("--max-length must be at least 4 (a BERT pair holds [CLS], [SEP], [SEP] and a token of each text)") }
     }
 
     func read(requireLabels: Bool = true) throws -> JSONLDataset {
@@ -153,7 +155,7 @@ func formatPercent(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
 
 /// The model of `winnow train` and `winnow experiment`: fresh (--vocab and sizes) or pretrained (--init).
 struct ModelOptions: ParsableArguments {
-    @Option(name: .customLong("init"), help: "Start from this pretrained folder (config.json, model.safetensors, vocab.txt): a bare encoder gets a fresh head; a classifier keeps its trained head, as transformers does.")
+    @Option(name: .customLong("init"), help: "Start from a pretrained model: a BERT folder (config.json, model.safetensors, vocab.txt or tokenizer.json; a bare encoder gets a fresh head, a classifier keeps its trained head, as transformers does) or a Llama-family decoder (a .gguf file, a folder holding one, a Hugging Face folder).")
     var initFrom: String?
     @Option(help: "vocab.txt for a fresh model (default: the --init folder's).") var vocab: String?
     @Option(help: "Encoder layers of a fresh model (hidden layers of the MLP).") var layers: Int = ModelSpec().layers

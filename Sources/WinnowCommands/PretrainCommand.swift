@@ -41,7 +41,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "SI scaling before the softmax: mean (SI / batch mean) or none.") var siScale: PresenceOptions.Scale = PresenceOptions().scale
     @Option(help: "Optimizer steps.") var steps: Int = PretrainOptions().steps
     @Option(help: "Samples per step.") var batchSize: Int = PretrainOptions().batchSize
-    @Option(help: "Window length T in tokens, [CLS] and [SEP] included.") var seqLen: Int = 128
+    @Option(help: "Window length T in tokens ([CLS] and [SEP] included for a BERT; a decoder's windows hold up to T tokens).") var seqLen: Int = 128
     @Option(help: "Encoder layers.") var layers: Int = 2
     @Option(help: "Hidden size.") var hidden: Int = 128
     @Option(help: "Attention heads.") var heads: Int = 2

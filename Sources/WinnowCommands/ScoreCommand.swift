@@ -70,7 +70,12 @@ struct ScoreCommand: ParsableCommand {
                                   + "'\(method)'\(test != nil ? " with --test" : "") is computed in F32")
         }
         try refuseOverwriting(out, inputs: [dataOptions.data] + [test, nullRun].compactMap { $0 })
-        if let matrix { try refuseOverwriting(matrix, inputs: [dataOptions.data] + (test.map { [$0] } ?? [])) }
+        if let matrix {
+            try refuseOverwriting(matrix, inputs: [dataOptions.data] + (test.map { [$0] } ?? []))
+            guard URL(fileURLWithPath: matrix).standardizedFileURL != URL(fileURLWithPath: out).standardizedFileURL else {
+                throw ValidationError("--matrix and --out name the same file; one would replace the other")
+            }
+        }
         if lengthNeutral && (method != .grand && method != .tracin || test != nil) {
             throw ValidationError("--length-neutral applies to grand and to tracin self-influence (without --test)")
         }

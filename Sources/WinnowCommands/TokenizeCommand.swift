@@ -24,7 +24,7 @@ struct TokenizeCommand: ParsableCommand {
     @Option(help: "Output JSONL (written atomically).") var out: String
 
     func validate() throws {
-        if let maxLength, maxLength < 1 { throw ValidationError("--max-length must be positive") }
+        if let maxLength, maxLength < 4 { throw ValidationError("--max-length must be at least 4 (below it transformers, and so Winnow, would not truncate a BERT pair at all)") }
         try refuseOverwriting(out, inputs: [data])
     }
 

@@ -349,7 +349,7 @@ public enum JSONLField {
     public static func strings(_ field: String, in url: URL, lines: [Int]) throws -> [String] {
         let file = try LineFile(url: url)
         var value: [Int: String] = [:]
-        for line in Set(lines) {
+        for line in Set(lines).sorted() {   // the first bad line is the one named
             guard line >= 1, line <= file.count,
                   let d = (try? JSONSerialization.jsonObject(with: Data(file.text(line).utf8))) as? [String: Any] else {
                 throw WinnowError.invalidFile(path: url.path, line: line, reason: "not a JSON object")

@@ -39,6 +39,11 @@ public enum Tokenizers {
            (obj["model"] as? [String: Any])?["type"] as? String == "BPE" {
             return try ByteLevelBPETokenizer(tokenizerJSON: json)
         }
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: folder.appendingPathComponent("vocab.txt").path) && !fm.fileExists(atPath: json.path) {
+            // Name what is missing rather than the vocab.txt a WordPiece reader would look for.
+            throw WinnowError.missingFile(path: folder.path, reason: "no tokenizer here: tokenizer.json (byte-level BPE or WordPiece), vocab.txt or a .gguf file")
+        }
         return try BertTokenizer(folder: folder)
     }
 

@@ -236,7 +236,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// The field names the JSONL files are read with.
     public var fields: FieldNames { FieldNames(text: textField, pair: pairField, label: labelField) }
 
-    /// Checks keep fractions in (0, 1], each once, a maximum length of at least 2, at least one seed, noise in
+    /// Checks keep fractions in (0, 1], each once, a maximum length of at least 4, at least one seed, noise in
     /// [0, 1), at least one score checkpoint (two for VoG), and the model spec.
     /// - Throws: `WinnowError.invalidOption` naming the first bad option.
     public func validate() throws {
@@ -246,7 +246,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         if let twice = keeps.first(where: { k in keeps.filter { $0 == k }.count > 1 }) {
             throw WinnowError.invalidOption(name: "keep", reason: "\(Self.format(twice)) is given twice")
         }
-        guard maxLength >= 2 else { throw WinnowError.invalidOption(name: "maxLength", reason: "must be at least 2 ([CLS] and [SEP])") }
+        guard maxLength >= 4 else { throw WinnowError.invalidOption(name: "maxLength", reason: "must be at least 4 ([CLS], [SEP], [SEP] and a token of each text of a pair)") }
         guard seeds >= 1 else { throw WinnowError.invalidOption(name: "seeds", reason: "must be at least 1") }
         guard (0..<1).contains(noise) else { throw WinnowError.invalidOption(name: "noise", reason: "must be in [0, 1)") }
         guard scoreCheckpoints >= 1 else { throw WinnowError.invalidOption(name: "scoreCheckpoints", reason: "must be at least 1") }

@@ -117,13 +117,13 @@ public struct ExperimentResults: Sendable {
     /// The mean ± std table printed at the end of an experiment (percentages).
     public func table(learnedNothing: Set<String> = []) -> String {
         let width = max(12, summaries.map(\.cell.method.count).max() ?? 0)
-        var lines = ["method".padding(toLength: width, withPad: " ", startingAt: 0) + " normalize  select  sampling    keep   accuracy (%)      macro-F1 (%)    seeds"]
+        var lines = ["method".padding(toLength: width, withPad: " ", startingAt: 0) + " normalize  select   sampling    keep   accuracy (%)      macro-F1 (%)    seeds"]
         for s in summaries {
             let c = s.cell
             let collapsed = rows.filter { $0.cell.config == c.config && learnedNothing.contains($0.cell.key) }.count
             lines.append(c.method.padding(toLength: width, withPad: " ", startingAt: 0) + " "
                 + c.normalize.padding(toLength: 10, withPad: " ", startingAt: 0) + " "
-                + c.select.padding(toLength: 7, withPad: " ", startingAt: 0) + " "
+                + c.select.padding(toLength: 8, withPad: " ", startingAt: 0) + " "
                 + c.sampling.padding(toLength: 10, withPad: " ", startingAt: 0) + " "
                 + String(format: "%5.2f   ", c.keep) + Self.meanStd(s.accuracyMean, s.accuracyStd, n: s.n, padded: true) + "    "
                 + Self.meanStd(s.macroF1Mean, s.macroF1Std, n: s.n, padded: true) + "   \(s.n)"

@@ -39,6 +39,8 @@ public struct TrainerState: Sendable, Equatable {
     public var trainBatchSize: Int
     /// The `log_history` entries, in file order.
     public var logHistory: [LogEntry]
+    /// Steps between log entries (`logging_steps`; checkpoints and the last step log too).
+    public var loggingSteps = 1
 
     /// Creates a state from its fields.
     public init(globalStep: Int, epoch: Double, maxSteps: Int, numTrainEpochs: Int, trainBatchSize: Int, logHistory: [LogEntry]) {
@@ -115,7 +117,7 @@ public struct TrainerState: Sendable, Equatable {
     }
 
     /// Writes the state as a `trainer_state.json` at `url`, atomically; the other fields transformers expects
-    /// get neutral values (`best_metric` null, `logging_steps` 1, ...).
+    /// get neutral values (`best_metric` null, ...).
     ///
     /// - Throws: The file system's error when the file cannot be written.
     public func write(to url: URL) throws {
@@ -131,7 +133,7 @@ public struct TrainerState: Sendable, Equatable {
             "global_step": globalStep, "epoch": epoch, "max_steps": maxSteps, "num_train_epochs": numTrainEpochs,
             "train_batch_size": trainBatchSize, "log_history": hist, "best_metric": NSNull(),
             "best_model_checkpoint": NSNull(), "is_local_process_zero": true, "is_world_process_zero": true,
-            "is_hyper_param_search": false, "logging_steps": 1, "total_flos": 0, "trial_name": NSNull(), "trial_params": NSNull(),
+            "is_hyper_param_search": false, "logging_steps": loggingSteps, "total_flos": 0, "trial_name": NSNull(), "trial_params": NSNull(),
         ]
         try AtomicFile.write(JSONSerialization.data(withJSONObject: d, options: [.prettyPrinted, .sortedKeys]), to: url)
     }

@@ -143,7 +143,7 @@ struct TrainingLoop {
 
     /// Where the last good state is, for a numeric-fault message.
     func lastGood(_ step: Int?) -> String {
-        guard let step else { return "no checkpoint was written before it, so \(run.path) holds no model (rerun with other options to start over)" }
+        guard let step else { return "no checkpoint was written before it, so \(run.path) holds no model and a rerun starts over" }
         return "the last good checkpoint, \(run.appendingPathComponent("checkpoint-\(step)").path), is kept (--resume continues from it)"
     }
 
@@ -152,7 +152,8 @@ struct TrainingLoop {
     func run(_ model: some TrainableModel, optimizer: inout Optimizer, grads: inout ParameterStore, startStep: Int,
              history: inout [LogEntry], hooks: Hooks) throws -> Double {
         var lastCheckpoint: Int? = startStep > 0 ? startStep : nil
-        var windowLoss = 0.0, windowCount = 0, lastLoss = 0.0
+        var windowLoss = 0.0, windowCount = 0, lastLoss = history.last?.loss ?? 0
+        if startStep >= totalSteps { reporter.note("\(label): \(run.path) is complete (step \(startStep) of \(totalSteps)); nothing left to train") }
         let bar = reporter.start(label, total: totalSteps - startStep, unit: "step")
         for step in (startStep + 1)..<(totalSteps + 1) {
             let r = try hooks.step(step, &grads)
@@ -197,8 +198,10 @@ struct TrainingLoop {
     }
 
     func state(_ step: Int, epoch: Double, _ history: [LogEntry]) -> TrainerState {
-        TrainerState(globalStep: step, epoch: epoch, maxSteps: totalSteps, numTrainEpochs: epochs, trainBatchSize: batchSize,
-                     logHistory: history)
+        var s = TrainerState(globalStep: step, epoch: epoch, maxSteps: totalSteps, numTrainEpochs: epochs, trainBatchSize: batchSize,
+                             logHistory: history)
+        s.loggingSteps = max(1, logEvery)
+        return s
     }
 }
 

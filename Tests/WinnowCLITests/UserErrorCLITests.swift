@@ -228,7 +228,7 @@ import Testing
     @Test func badPlansAreRefusedBeforeAnythingIsTrained() throws {
         let dir = try CLI.tempDir("exp-plans")
         defer { try? fm.removeItem(at: dir) }
-        for (extra, message) in [(["--keep", "1.0,0.5,0.5"], "0.5 is given twice"), (["--max-length", "1"], "at least 2"),
+        for (extra, message) in [(["--keep", "1.0,0.5,0.5"], "0.5 is given twice"), (["--max-length", "3"], "at least 4"),
                                  (["--methods", "vog", "--score-checkpoints", "1"], "VoG is a variance over checkpoints")] {
             var args = ExperimentCLITests.tinyArgs + ["--seeds", "1", "--out", dir.appendingPathComponent("x").path]
             args += extra

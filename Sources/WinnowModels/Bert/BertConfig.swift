@@ -99,7 +99,7 @@ public struct BertConfig: Sendable, Equatable {
             return n.floatValue
         }
         if let mt = d["model_type"] as? String, !["bert", "roberta"].contains(mt) {
-            throw bad("model_type", "'\(mt)' is not a BERT model; Winnow reads model_type 'bert'")
+            throw bad("model_type", "'\(mt)' is not a model Winnow reads (bert for encoders; llama, mistral, qwen2 for decoders)")
         }
         vocabSize = try int("vocab_size", vocabSize)
         hiddenSize = try int("hidden_size", hiddenSize)

@@ -94,6 +94,26 @@ import Testing
     }
 }
 
+extension DecoderInputCLITests {
+    /// A causal adapter relabelled SEQ_CLS has no classes anywhere: the adapter's file is named, not the base.
+    @Test func aClassificationAdapterWithoutClassesIsNamed() throws {
+        let dir = try CLI.tempDir("decoder-seqcls")
+        defer { try? fm.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("lora")
+        let t = try CLI.run(["train", "--init", fixtures.appendingPathComponent("tied").path, "--data", fixtures.appendingPathComponent("pc.jsonl").path,
+                             "--lora-rank", "2", "--epochs", "1", "--max-length", "64", "--out", run.path])
+        #expect(t.status == 0, "\(t.stderr)")
+        let cfgURL = run.appendingPathComponent("adapter_config.json")
+        var cfg = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: cfgURL)) as? [String: Any])
+        cfg["task_type"] = "SEQ_CLS"
+        try JSONSerialization.data(withJSONObject: cfg).write(to: cfgURL)
+        let data = dir.appendingPathComponent("d.jsonl")
+        try "{\"text\": \"a good film\", \"label\": \"pos\"}\n".write(to: data, atomically: true, encoding: .utf8)
+        let p = try CLI.run(["predict", "--run", run.path, "--data", data.path, "--out", dir.appendingPathComponent("p.csv").path])
+        #expect(p.status == 1 && p.stderr.contains("adapter_config.json") && p.stderr.contains("SEQ_CLS"), "\(p.stderr)")
+    }
+}
+
 private extension FileManager {
     func exists(_ u: URL) -> Bool { fileExists(atPath: u.path) }
 }

@@ -180,6 +180,13 @@ extension LlamaForSequenceClassification {
             .entry(LlamaForCausalLM.peftName("score.weight")), let rows = e.shape.first {
             names = (0..<rows).map { "LABEL_\($0)" }
         }
+        let baseHasHead = (try? LlamaConfig(contentsOf: base.appendingPathComponent("config.json")))
+            .map { $0.architecture == "LlamaForSequenceClassification" && !$0.labels.isEmpty } ?? false
+        if names == nil && !baseHasHead {
+            throw WinnowError.invalidFile(path: adapter.appendingPathComponent("adapter_config.json").path, line: nil, reason:
+                "a classification adapter (task_type SEQ_CLS) whose classes are named nowhere: no score head in adapter_model.safetensors "
+                + "(PEFT's modules_to_save), no config.json with id2label beside it, and the base \(base.path) has no classification head")
+        }
         try self.init(folder: base, labels: names)
         try loadAdapter(folder: adapter)
     }

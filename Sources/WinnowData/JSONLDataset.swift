@@ -227,6 +227,10 @@ package struct JSONLReader {
             ex.completion = c
         } else if let tf = fields.text {
             guard let t = d[tf] else {
+                if d["prompt"] != nil || d["messages"] != nil {
+                    throw WinnowError.invalidFile(path: path, line: lineNo, reason:
+                        "holds \(d["prompt"] != nil ? "a prompt" : "messages") but the file's first example is plain text ('\(tf)'): one file holds one kind of example")
+                }
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "missing text field '\(tf)'")
             }
             guard let s = t as? String else {
@@ -244,7 +248,9 @@ package struct JSONLReader {
                     "has a pair field '\(pf)' but the first example has none, so it would be ignored: give every example one")
             }
         } else {
-            throw WinnowError.invalidFile(path: path, line: lineNo, reason: "no text field and no input_ids")
+            throw WinnowError.invalidFile(path: path, line: lineNo, reason: FieldNames.textCandidates.contains(where: { d[$0] != nil })
+                ? "holds plain text but the file's first example is a prompt or messages: one file holds one kind of example"
+                : "no text field and no input_ids")
         }
         if let lf = fields.label {
             let v = d[lf]

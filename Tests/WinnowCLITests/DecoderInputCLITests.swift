@@ -95,6 +95,21 @@ import Testing
 }
 
 extension DecoderInputCLITests {
+    /// Plain text and instruction examples in one file: the line that changes kind is named, either way round.
+    @Test func aFileMixingTextAndPromptsNamesTheLine() throws {
+        let dir = try CLI.tempDir("decoder-mix")
+        defer { try? fm.removeItem(at: dir) }
+        let text = try String(contentsOf: fixtures.appendingPathComponent("text.jsonl"), encoding: .utf8).split(separator: "\n")
+        let pc = try String(contentsOf: fixtures.appendingPathComponent("pc.jsonl"), encoding: .utf8).split(separator: "\n")
+        for (lines, message) in [([text[0], pc[0]], "holds a prompt but the file's first example is plain text"),
+                                 ([pc[0], text[0]], "holds plain text but the file's first example is a prompt")] {
+            let data = dir.appendingPathComponent("mix.jsonl")
+            try (lines.joined(separator: "\n") + "\n").write(to: data, atomically: true, encoding: .utf8)
+            let r = try loss(fixtures.appendingPathComponent("tied"), dir.appendingPathComponent("o.csv"), data: data.path)
+            #expect(r.status == 1 && r.stderr.contains("mix.jsonl:2") && r.stderr.contains(message), "\(r.stderr)")
+        }
+    }
+
     /// A causal adapter relabelled SEQ_CLS has no classes anywhere: the adapter's file is named, not the base.
     @Test func aClassificationAdapterWithoutClassesIsNamed() throws {
         let dir = try CLI.tempDir("decoder-seqcls")

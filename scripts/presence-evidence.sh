@@ -28,7 +28,7 @@ compare)
             run="$OUT/$rw-s$seed"
             rm -rf "$run" "$run-rt"
             $W pretrain --corpus data/austen/corpus.txt --heldout data/austen/heldout.txt "${LM[@]}" \
-                --reweight $rw --microbatch-size 4 $([ "$rw" = presence ] && echo --tau1 1 --tau2=-1) --seed "$seed" --out "$run"
+                --reweight $rw $([ "$rw" = presence ] && echo --microbatch-size 4 --tau1 1 --tau2=-1) --seed "$seed" --out "$run"
             $W train --init "$run" --data data/rotten-tomatoes/train.jsonl --out "$run-rt" --max-length 64 \
                 --epochs 2 --batch-size 32 --lr 1e-3 --seed "$seed"
             acc=$($W eval --run "$run-rt" --data data/rotten-tomatoes/test.jsonl --max-length 64 --json \

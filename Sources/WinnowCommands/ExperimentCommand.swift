@@ -33,16 +33,22 @@ struct ExperimentCommand: ParsableCommand {
     var normalize: [Normalization]?
     @Option(help: "Samplings, comma-separated: top, softmax, linear, stratified (default: top).", transform: commaList)
     var sampling: [SelectionOptions.Sampling]?
-    @Option(help: "Softmax temperature.") var temperature: Double = ExperimentPlan(train: "", test: "").temperature
-    @Option(help: "Stratified: fraction of the hardest examples dropped first.") var beta: Double = ExperimentPlan(train: "", test: "").beta
+    @Option(name: .customLong("temperature"), help: "Softmax temperature (default 1; with softmax sampling).") var temperatureGiven: Double?
+    @Option(name: .customLong("beta"), help: "Stratified: fraction of the hardest examples dropped first (default 0.1; with stratified sampling).")
+    var betaGiven: Double?
+    var temperature: Double { temperatureGiven ?? ExperimentPlan(train: "", test: "").temperature }
+    var beta: Double { betaGiven ?? ExperimentPlan(train: "", test: "").beta }
     @Flag(inversion: .prefixedNo, help: "Select within each label for every subset, random included (as `winnow prune --per-label`): each keeps the training set's class mix (the default; --no-per-label: one selection over all examples).")
     var perLabel = true
     @Option(help: "Retrain with seeds 0..S-1.") var seeds: Int = ExperimentPlan(train: "", test: "").seeds
     @Option(help: "Flip this fraction of the training labels first (seeded by --noise-seed).") var noise: Double = 0
-    @Option(help: "Seed of the label noise.") var noiseSeed: UInt64 = 0
+    @Option(name: .customLong("noise-seed"), help: "Seed of the label noise (default 0; with --noise).") var noiseSeedGiven: UInt64?
+    var noiseSeed: UInt64 { noiseSeedGiven ?? 0 }
     @Option(help: "Seed of the shared initialisation.") var initSeed: UInt64 = 0
     @Option(help: "Checkpoints of the full run used by the scores.") var scoreCheckpoints: Int = ExperimentPlan(train: "", test: "").scoreCheckpoints
-    @Option(help: "Parameters for GraNd and TracIn: all, classifier, first-layer, last-layer, embeddings, or comma-separated tensor-name prefixes.") var params: ParameterSelection.Spec = ExperimentPlan(train: "", test: "").scoreParams
+    @Option(name: .customLong("params"), help: "Parameters for GraNd and TracIn: all (the default), classifier, first-layer, last-layer, embeddings, or comma-separated tensor-name prefixes.")
+    var paramsGiven: ParameterSelection.Spec?
+    var params: ParameterSelection.Spec { paramsGiven ?? ExperimentPlan(train: "", test: "").scoreParams }
     @Option(help: "Text field (default: first of text, sentence, sentence1, premise).") var textField: String?
     @Option(help: "Second-segment field for pairs.") var pairField: String?
     @Option(help: "Label field (default: label or gold_label).") var labelField: String?
@@ -91,8 +97,23 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     func validate() throws {
-        do { try plan().validate() } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
+        let p: ExperimentPlan
+        do { p = try plan(); try p.validate() } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
         guard temperature > 0, (0..<1).contains(beta) else { throw ValidationError("--temperature must be positive and --beta in [0, 1)") }
+        // Options no retraining would read are refused rather than recorded and ignored.
+        if settings != nil && (select != nil || normalize != nil || sampling != nil) {
+            throw ValidationError("--settings lists whole settings; --select, --normalize and --sampling build them otherwise (give one or the other)")
+        }
+        let samplings = Set(p.settings?.map(\.sampling) ?? p.samplings)
+        if temperatureGiven != nil && !samplings.contains(.softmax) { throw ValidationError("--temperature applies to softmax sampling") }
+        if betaGiven != nil && !samplings.contains(.stratified) { throw ValidationError("--beta applies to stratified sampling") }
+        if noiseSeedGiven != nil && noise == 0 { throw ValidationError("--noise-seed is the seed of --noise") }
+        if paramsGiven != nil && !p.methods.contains(where: { $0 == .grand || $0 == .tracin }) {
+            throw ValidationError("--params applies to the gradient scores grand and tracin, which this experiment does not run")
+        }
+        if p.settings == nil && p.selects.contains(.moderate) && p.samplings.contains(.stratified) {
+            throw ValidationError("--select moderate with --sampling stratified is no setting (stratified drops one end itself); give them in --settings instead")
+        }
     }
 
     func run() throws {

@@ -111,7 +111,8 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
     var maxLength = dataOptions.maxLength
     if maxLength > model.dimensions.maxPositions {
         // Longer sequences cannot be encoded: truncate to the position table, as `winnow score` and transformers do.
-        printError("note: --max-length \(maxLength) exceeds the model's max_position_embeddings; using \(model.dimensions.maxPositions)")
+        let limit = model is LlamaForSequenceClassification ? "longest sequence (positions or attention window)" : "max_position_embeddings"
+        printError("note: --max-length \(maxLength) exceeds the model's \(limit); using \(model.dimensions.maxPositions)")
         maxLength = model.dimensions.maxPositions
     }
     // Predictions cover every example: a gold label the model does not know is left empty (eval, which
@@ -158,10 +159,15 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("init"), help: "Start from a pretrained model: a BERT folder (config.json, model.safetensors, vocab.txt or tokenizer.json; a bare encoder gets a fresh head, a classifier keeps its trained head, as transformers does) or a Llama-family decoder (a .gguf file, a folder holding one, a Hugging Face folder).")
     var initFrom: String?
     @Option(help: "vocab.txt for a fresh model (default: the --init folder's).") var vocab: String?
-    @Option(help: "Encoder layers of a fresh model (hidden layers of the MLP).") var layers: Int = ModelSpec().layers
-    @Option(help: "Hidden size of a fresh model (width of the MLP).") var hidden: Int = ModelSpec().hidden
-    @Option(help: "Attention heads of a fresh model.") var heads: Int = ModelSpec().heads
-    @Option(help: "Intermediate (feed-forward) size of a fresh model (default 4 x hidden).") var intermediate: Int?
+    @Option(name: .customLong("layers"), help: "Encoder layers of a fresh model (hidden layers of the MLP; default \(ModelSpec().layers); not with --init).")
+    var layersGiven: Int?
+    @Option(name: .customLong("hidden"), help: "Hidden size of a fresh model (width of the MLP; default \(ModelSpec().hidden); not with --init).")
+    var hiddenGiven: Int?
+    @Option(name: .customLong("heads"), help: "Attention heads of a fresh model (default \(ModelSpec().heads); not with --init).") var headsGiven: Int?
+    var layers: Int { layersGiven ?? ModelSpec().layers }
+    var hidden: Int { hiddenGiven ?? ModelSpec().hidden }
+    var heads: Int { headsGiven ?? ModelSpec().heads }
+    @Option(help: "Intermediate (feed-forward) size of a fresh model (default 4 x hidden; not with --init).") var intermediate: Int?
     @Option(help: "Classifier head of a fresh model or a bare --init encoder: hf (one linear layer) or paper (3 layers, 64 wide, GELU). (default: hf)") var head: BertConfig.Head?
     @Option(help: "Dropout on hidden states and attention probabilities.") var dropout: Float?
 
@@ -175,6 +181,12 @@ struct ModelOptions: ParsableArguments {
     func validate() throws {
         if initFrom == nil {
             guard layers >= 1, hidden > 0, heads > 0, hidden % heads == 0 else { throw ValidationError("--hidden must be a multiple of --heads") }
+        } else {
+            // A pretrained model's config.json gives its shape: these would be ignored.
+            for (given, name) in [(layersGiven != nil, "--layers"), (hiddenGiven != nil, "--hidden"), (headsGiven != nil, "--heads"),
+                                  (intermediate != nil, "--intermediate")] where given {
+                throw ValidationError("\(name) shapes a fresh model; --init brings its own (its config.json)")
+            }
         }
         if let initFrom, let head {
             let weights = URL(fileURLWithPath: initFrom).appendingPathComponent("model.safetensors")

@@ -34,7 +34,8 @@ struct PredictCommand: ParsableCommand {
         let f = dataOptions.fields
         let job = ["predict", "run \(URL(fileURLWithPath: runPath).standardizedFileURL.path)", "checkpoint \(checkpoint.map { "\($0)" } ?? "final")",
                    "data \(URL(fileURLWithPath: dataOptions.data).standardizedFileURL.path)", "max-length \(dataOptions.maxLength)",
-                   "fields \(f.text ?? "-")/\(f.pair ?? "-")/\(f.label ?? "-")", "precision \(precision.rawValue)"].joined(separator: ", ")
+                   "fields \(f.text ?? "-")/\(f.pair ?? "-")/\(f.label ?? "-")", "precision \(precision.rawValue)",
+                   "base \(base.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? "-")"].joined(separator: ", ")
         try ShardMerge.recordShard(shard, examples: r.total, job: job, output: URL(fileURLWithPath: self.out))
         printError("predict: wrote \(r.labels.count) rows to \(self.out)")
     }
@@ -42,7 +43,7 @@ struct PredictCommand: ParsableCommand {
 
 /// Quotes a CSV field when it holds a comma, quote or newline (RFC 4180).
 func csvField(_ s: String) -> String {
-    if s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+    if s.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) {
         return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
     return s

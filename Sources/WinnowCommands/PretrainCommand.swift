@@ -37,22 +37,29 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "PRESENCE temperature from --switch-step on.") var tau2: Double = PresenceOptions().tau2
     @Option(help: "First step (1-based) that uses --tau2 (default: half of --steps, plus one).") var switchStep: Int?
     @Option(help: "Tensors for self-influence: first-layer, last-layer, lora (a decoder's adapter), or PREFIX,... (encoder or decoder tensors). (default: first-layer, the paper's, for a BERT; last-layer for a decoder)") var siParams: ParameterSelection.Spec?
-    @Option(help: "Samples per microbatch (1: per-sample weights).") var microbatchSize: Int = PresenceOptions().microbatchSize
-    @Option(help: "SI scaling before the softmax: mean (SI / batch mean) or none.") var siScale: PresenceOptions.Scale = PresenceOptions().scale
+    @Option(name: .customLong("microbatch-size"), help: "PRESENCE: samples per microbatch (1: per-sample weights; default \(PresenceOptions().microbatchSize)).")
+    var microbatchSizeGiven: Int?
+    @Option(name: .customLong("si-scale"), help: "PRESENCE: SI scaling before the softmax: mean (SI / batch mean; the default) or none.")
+    var siScaleGiven: PresenceOptions.Scale?
+    var microbatchSize: Int { microbatchSizeGiven ?? PresenceOptions().microbatchSize }
+    var siScale: PresenceOptions.Scale { siScaleGiven ?? PresenceOptions().scale }
     @Option(help: "Optimizer steps.") var steps: Int = PretrainOptions().steps
     @Option(help: "Samples per step.") var batchSize: Int = PretrainOptions().batchSize
     @Option(help: "Window length T in tokens ([CLS] and [SEP] included for a BERT; a decoder's windows hold up to T tokens).") var seqLen: Int = 128
-    @Option(help: "Encoder layers.") var layers: Int = 2
-    @Option(help: "Hidden size.") var hidden: Int = 128
-    @Option(help: "Attention heads.") var heads: Int = 2
-    @Option(help: "Intermediate size (default 4 x hidden).") var intermediate: Int?
+    @Option(name: .customLong("layers"), help: "Encoder layers of a fresh BERT (default 2; not with --init).") var layersGiven: Int?
+    @Option(name: .customLong("hidden"), help: "Hidden size of a fresh BERT (default 128; not with --init).") var hiddenGiven: Int?
+    @Option(name: .customLong("heads"), help: "Attention heads of a fresh BERT (default 2; not with --init).") var headsGiven: Int?
+    @Option(help: "Intermediate size of a fresh BERT (default 4 x hidden; not with --init).") var intermediate: Int?
+    var layers: Int { layersGiven ?? 2 }
+    var hidden: Int { hiddenGiven ?? 128 }
+    var heads: Int { headsGiven ?? 2 }
     @Option(name: .customLong("lr"), help: "Peak learning rate (linear warm-up, then linear decay). (default: 5e-4 for a fresh BERT, 5e-5 for --init BERT, 2e-4 for a decoder's LoRA adapter, 2e-5 for every parameter of a decoder)") var learningRate: Float?
     @Option(help: "Warm-up fraction of the steps.") var warmupRatio: Float = PretrainOptions().warmupRatio
     @Option(help: "AdamW weight decay.") var weightDecay: Float = PretrainOptions().weightDecay
     @Option(help: "Evenly spaced checkpoints.") var checkpoints: Int = PretrainOptions().checkpoints
     @Option(help: "Seed of init, window order, masking and dropout.") var seed: UInt64 = PretrainOptions().seed
     @Option(help: "CSV of step,line,si,weight for every sample of every batch.") var siLog: String?
-    @Option(help: "Held-out corpus: report the mean loss on it at the end (fixed masks, inference mode).") var heldout: String?
+    @Option(help: "Held-out corpus: report its loss at the end, the mean over its windows of each window's mean token loss (fixed masks, inference mode; compare runs of one --seq-len).") var heldout: String?
     @Option(help: "Run folder to write.") var out: String
     @Flag(help: "Continue an interrupted run in --out from its latest checkpoint (same options and corpus); the result equals an uninterrupted run.") var resume = false
 
@@ -62,16 +69,28 @@ struct PretrainCommand: ParsableCommand {
         if reweight != .presence && (tau1 != nil || tau2 != PresenceOptions().tau2 || switchStep != nil) {
             throw ValidationError("--tau1, --tau2 and --switch-step apply to --reweight presence")
         }
+        if reweight != .presence && siLog == nil && (siParams != nil || microbatchSizeGiven != nil || siScaleGiven != nil) {
+            throw ValidationError("--si-params, --microbatch-size and --si-scale shape PRESENCE's self-influence (--reweight presence) or the --si-log")
+        }
         if reweight == .presence {
             guard microbatchSize < batchSize else {
                 throw ValidationError("--microbatch-size \(microbatchSize) leaves one microbatch a batch of \(batchSize): its weight is always 1, "
                                       + "so PRESENCE would be plain training; give a --microbatch-size below --batch-size")
             }
-            if let s = switchStep, !(1...steps).contains(s) {
-                throw ValidationError("--switch-step \(s) is outside the \(steps) steps: --tau\(s > steps ? "2" : "1") would never be used")
+            if let s = switchStep, !(1...steps).contains(s) || (s == 1 && tau1 != nil) {
+                throw ValidationError("--switch-step \(s) leaves --tau\(s > steps ? "2" : "1") unused (steps 1...\(steps); --tau2 holds from --switch-step on)")
             }
         }
         guard hidden > 0, heads > 0, hidden % heads == 0, layers >= 1 else { throw ValidationError("--hidden must be a multiple of --heads") }
+        if initFrom != nil {
+            // The model's own config.json gives its shape.
+            for (given, name) in [(layersGiven != nil, "--layers"), (hiddenGiven != nil, "--hidden"), (headsGiven != nil, "--heads"),
+                                  (intermediate != nil, "--intermediate")] where given {
+                throw ValidationError("\(name) shapes a fresh BERT; --init brings its own")
+            }
+        } else if base != nil {
+            throw ValidationError("--base is the base model of an adapter given as --init")
+        }
         if initFrom == nil {
             guard vocab != nil else { throw ValidationError("give --vocab (a fresh BERT) or --init (a model to continue)") }
             guard loraOptions.loraRank == nil else { throw ValidationError("--lora-rank needs --init with a causal language model (a Llama-family decoder)") }
@@ -167,6 +186,9 @@ struct PretrainCommand: ParsableCommand {
         let model: BertLanguageModel
         if let i = initFrom {
             model = try BertLanguageModel(folder: URL(fileURLWithPath: i), objective: objective)
+            guard seqLen <= model.config.maxPositionEmbeddings else {
+                throw WinnowError.invalidOption(name: "--seq-len", reason: "\(seqLen) exceeds the model's \(model.config.maxPositionEmbeddings) positions")
+            }
         } else {
             let config = BertConfig.small(vocabSize: vocabulary.count, hidden: hidden, layers: layers, heads: heads,
                                           intermediate: intermediate, maxPositions: max(512, seqLen))

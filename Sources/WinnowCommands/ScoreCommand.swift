@@ -110,6 +110,7 @@ struct ScoreCommand: ParsableCommand {
         o.learningRate = learningRate; o.batchSize = batchSize; o.maxLength = dataOptions.maxLength
         o.memoryLimit = memoryLimit << 20; o.projectDim = project; o.seed = seed; o.lengthNeutral = lengthNeutral
         o.adapterBase = base.map { URL(fileURLWithPath: $0) }
+        o.precision = precision     // recorded with resumable parts (the arithmetic itself is set around the whole run)
         o.reporter = TerminalReporter()
         return o
     }
@@ -123,7 +124,9 @@ struct ScoreCommand: ParsableCommand {
                 "data \(URL(fileURLWithPath: dataOptions.data).standardizedFileURL.path)", "max-length \(dataOptions.maxLength)",
                 "fields \(f.text ?? "-")/\(f.pair ?? "-")/\(f.label ?? "-")", "checkpoints \(checkpoints)", "params \(params)", "space \(space)",
                 "target \(target)", "lr \(learningRate.map { "\($0)" } ?? "-")", "project \(project.map { "\($0) seed \(seed)" } ?? "-")",
-                "length-neutral \(lengthNeutral)", "precision \(precision.rawValue)", "null-run \(nullRun ?? "-")", "base \(base ?? "-")",
+                "length-neutral \(lengthNeutral)", "precision \(precision.rawValue)",
+                "null-run \(nullRun.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? "-")",
+                "base \(base.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? "-")",
                 "format \(format)"].joined(separator: ", ")
     }
 

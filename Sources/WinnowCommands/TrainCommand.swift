@@ -49,9 +49,8 @@ struct TrainCommand: ParsableCommand {
             guard !null else { throw ValidationError("--null is not available for decoders") }
             guard modelOptions.head == nil else { throw ValidationError("--head applies to BERT classifiers (a decoder classifier has one linear score head)") }
             // The decoder's own files give its shape and tokenizer, and a Llama has no dropout.
-            let m = modelOptions, fresh = ModelSpec()
-            for (given, name) in [(m.vocab != nil, "--vocab"), (m.dropout != nil, "--dropout"), (m.intermediate != nil, "--intermediate"),
-                                  (m.layers != fresh.layers, "--layers"), (m.hidden != fresh.hidden, "--hidden"), (m.heads != fresh.heads, "--heads")] where given {
+            let m = modelOptions
+            for (given, name) in [(m.vocab != nil, "--vocab"), (m.dropout != nil, "--dropout")] where given {
                 throw ValidationError("\(name) does not apply to a decoder --init (its config.json and tokenizer give the model; a Llama has no dropout)")
             }
             try loraOptions.checkTargets(decoder: true)
@@ -161,7 +160,10 @@ struct TrainCommand: ParsableCommand {
         printError("train: \(encoded.count) examples, labels [\(model.labelNames.joined(separator: ", "))], \(model.parameters.scalarCount) parameters, "
                    + "LlamaForSequenceClassification, \(what), lr \(o.learningRate)")
         let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: extra,
-                                                    runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path, "init": base.path],
+                                                    runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path, "init": base.path,
+                                                              "lora": model.loraConfig.map { l in
+                                                                  "r \(l.rank) alpha \(l.alpha) dropout \(l.dropout) targets \(l.targets.map(\.rawValue).joined(separator: ","))"
+                                                              } ?? "none"],
                                                     reporter: TerminalReporter(), resume: resume)
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
                      summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))

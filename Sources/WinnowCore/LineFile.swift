@@ -65,13 +65,23 @@ extension StringProtocol {
     /// one, as a data line's id can), empty records omitted, without their line breaks.
     package func csvRecords() -> [SubSequence] {
         var out: [SubSequence] = []
-        var start = startIndex, quoted = false, i = startIndex
+        // A quote opens a quoted field only at the field's start (elsewhere it is a literal, as
+        // `CSVDataset.split` reads it); inside one, "" is an escaped quote and a lone " closes it.
+        var start = startIndex, quoted = false, fieldStart = true, i = startIndex
         while i < endIndex {
             let c = self[i]
-            if c == "\"" { quoted.toggle() } else if !quoted && (c == "\n" || c == "\r\n") {
+            if quoted {
+                if c == "\"" {
+                    let next = index(after: i)
+                    if next < endIndex && self[next] == "\"" { i = next } else { quoted = false }
+                }
+            } else if c == "\"" && fieldStart {
+                quoted = true
+            } else if c == "\n" || c == "\r\n" {
                 if start < i { out.append(self[start..<i]) }
                 start = index(after: i)
             }
+            fieldStart = !quoted && (c == "," || c == "\n" || c == "\r\n")
             i = index(after: i)
         }
         if start < endIndex { out.append(self[start..<endIndex]) }

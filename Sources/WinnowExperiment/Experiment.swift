@@ -131,12 +131,16 @@ public final class Experiment: @unchecked Sendable {
         if fullCheck.learnedNothing {
             let why = "the scoring run \(fullRunURL.path) learned nothing: it \(fullCheck.description) on \(plan.test)"
             guard force else {
+                // The report says why the experiment stopped (a rerun that gets past this point removes it).
+                try? AtomicFile.write(Data((why + "\n").utf8), to: stoppedURL)
                 throw WinnowError.learnedNothing(reason: why + "; its scores would mean nothing. Train it better (a fitting --lr: 1e-3 for a "
-                    + "small encoder from scratch, 5e-5 to fine-tune --init; more --epochs), or rerun with --force to continue anyway")
+                    + "small encoder from scratch, 5e-5 to fine-tune --init; more --epochs) into another --out (or delete \(dir.path)), "
+                    + "or rerun this command with --force to continue with these scores anyway")
             }
             say("experiment: WARNING: " + why + "; continuing (--force), but its scores mean nothing")
             try markLearnedNothing("full-scoring-run")
         }
+        if fm.fileExists(atPath: stoppedURL.path) { try fm.removeItem(at: stoppedURL) }
         if plan.methods.contains(.pvi) {
             let nullEnc = try EncodedDataset(trainData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength, null: true)
             try trainIfNeeded(nullRunURL, data: nullEnc, seed: 0, scoring: false, label: "null run for PVI")
@@ -200,6 +204,9 @@ public final class Experiment: @unchecked Sendable {
     }
 
     /// Keys in `learned-nothing.txt`.
+    /// Why the last run stopped early (the scoring run learned nothing), when it did.
+    public var stoppedURL: URL { dir.appendingPathComponent("stopped.txt") }
+
     public var learnedNothingKeys: Set<String> {
         guard let text = try? String(contentsOf: learnedNothingURL, encoding: .utf8) else { return [] }
         return Set(text.textLines().map(String.init))

@@ -48,6 +48,15 @@ public struct ExperimentReport: Sendable {
         body += "<h1>Winnow experiment: \(e(URL(fileURLWithPath: plan.train).lastPathComponent))</h1>"
         body += "<p class=\"meta\">\(e(describe(plan)))</p><p id=\"status\" class=\"meta\"></p>"
         let nothing = exp.learnedNothingKeys
+        if let why = try? String(contentsOf: exp.stoppedURL, encoding: .utf8) {
+            body += "<p class=\"warn\">The experiment stopped before pruning: \(e(why.trimmingCharacters(in: .whitespacesAndNewlines))). "
+                + "Nothing below was retrained.</p>"
+        }
+        let planned = plan.cells.count
+        if results.rows.count < planned && !FileManager.default.fileExists(atPath: exp.stoppedURL.path) {
+            body += "<p class=\"warn\">Incomplete: \(results.rows.count) of the \(planned) planned retrainings are done "
+                + "(rerun the same `winnow experiment` command to finish them); the means below are of what is done.</p>"
+        }
         if nothing.contains("full-scoring-run") {
             body += "<p class=\"warn\">The scoring run learned nothing (one class for at least 95 % of the test file, or accuracy within "
                 + "1 point of the majority rate): every score below comes from a model that learned nothing, so the pruned subsets mean nothing.</p>"

@@ -150,34 +150,41 @@ public enum ScoreParts {
         options.progress = bar
         var sr: ScoringRun? = nil
         var pvi: PVI.Runs? = nil
-        for k in 0..<count {
-            let range = (span.lowerBound + k * partSize)..<(span.lowerBound + min(n, (k + 1) * partSize))
-            offsets.append(range.lowerBound)
-            if isSaved(dir, k) {
-                bar.advance(by: passes * range.count, note: "part \(k + 1)/\(count) saved earlier")
-            } else {
-                let r: ScoreResult
-                var o = options
-                o.exampleRange = range
-                if causal {
-                    r = try DecoderScores.score(method, model: run, data: data, fields: fields, options: o)
-                } else if method == .pvi {
-                    if pvi == nil { pvi = try PVI.Runs(run: run, nullRun: try PVI.requireNullRun(nullRun), data: data, fields: fields, options: o) }
-                    pvi!.exampleRange = range
-                    r = try PVI.score(pvi!)
+        do {
+            for k in 0..<count {
+                let range = (span.lowerBound + k * partSize)..<(span.lowerBound + min(n, (k + 1) * partSize))
+                offsets.append(range.lowerBound)
+                if isSaved(dir, k) {
+                    bar.advance(by: passes * range.count, note: "part \(k + 1)/\(count) saved earlier")
                 } else {
-                    if sr == nil {
-                        sr = try ScoringRun(run: run, data: data, fields: fields, options: o)
-                        options.reporter.note(sr!.summary(method) + ", \(count) part(s)")
+                    let r: ScoreResult
+                    var o = options
+                    o.exampleRange = range
+                    if causal {
+                        r = try DecoderScores.score(method, model: run, data: data, fields: fields, options: o)
+                    } else if method == .pvi {
+                        if pvi == nil { pvi = try PVI.Runs(run: run, nullRun: try PVI.requireNullRun(nullRun), data: data, fields: fields, options: o) }
+                        pvi!.exampleRange = range
+                        r = try PVI.score(pvi!)
+                    } else {
+                        if sr == nil {
+                            sr = try ScoringRun(run: run, data: data, fields: fields, options: o)
+                            options.reporter.note(sr!.summary(method) + ", \(count) part(s)")
+                        }
+                        sr!.options.exampleRange = range
+                        r = try Scorer.score(method, sr!)
                     }
-                    sr!.options.exampleRange = range
-                    r = try Scorer.score(method, sr!)
+                    guard r.scores.count == range.count else {
+                        throw WinnowError.invalidFile(path: data.path, line: nil, reason: "changed while it was being scored (part \(k) has \(r.scores.count) examples, expected \(range.count))")
+                    }
+                    try save(r, dir, k)
                 }
-                guard r.scores.count == range.count else {
-                    throw WinnowError.invalidFile(path: data.path, line: nil, reason: "changed while it was being scored (part \(k) has \(r.scores.count) examples, expected \(range.count))")
-                }
-                try save(r, dir, k)
             }
+        } catch {
+            // A failure before any part was saved (a bad option found on loading the model, a bad first
+            // line) leaves no parts folder behind.
+            if (0..<count).allSatisfy({ !isSaved(dir, $0) }) { try? fm.removeItem(at: dir) }
+            throw error
         }
         bar.finish(note: "\(count) part(s)")
         return (count, offsets, n)

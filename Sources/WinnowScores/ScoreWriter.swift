@@ -72,7 +72,7 @@ public enum ScoreWriter {
     static func label(_ d: ExampleTable, _ i: Int) -> String { d.labels[i] >= 0 ? d.labelNames[Int(d.labels[i])] : "" }
     static func num(_ x: Double) -> String { String(format: "%.9g", x) }
     package static func csv(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        s.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 
     /// A NumPy .npy (format 1.0) of little-endian float64 values in row-major order.

@@ -128,14 +128,15 @@ struct TrainingLoop {
     }
 
     /// Refuses to resume a run whose winnow.json records other values for `info`'s keys (an adapter's
-    /// settings, the base model): the optimizer state and checkpoints belong to those.
+    /// settings, the base model): the optimizer state and checkpoints belong to those. A key the file does
+    /// not record (a run written before it was) is not compared.
     static func checkSameInfo(_ run: URL, _ info: [String: Any]) throws {
         let url = run.appendingPathComponent("winnow.json")
         let obj = (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any] ?? [:]
         func canonical(_ v: Any?) -> Data? {   // NSNull: recorded as absent
             v.flatMap { $0 is NSNull ? nil : try? JSONSerialization.data(withJSONObject: ["v": $0], options: [.sortedKeys]) }
         }
-        for key in info.keys.sorted() where canonical(obj[key]) != canonical(info[key]) {
+        for key in info.keys.sorted() where obj[key] != nil && canonical(obj[key]) != canonical(info[key]) {
             throw WinnowError.invalidOption(name: "resume", reason:
                 "\(run.path) was trained with another \(key) (winnow.json); rerun with the same options, or use another --out")
         }

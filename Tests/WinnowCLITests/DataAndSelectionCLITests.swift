@@ -86,7 +86,7 @@ import Testing
         let src = try String(contentsOf: URL(fileURLWithPath: train), encoding: .utf8).split(separator: "\n").prefix(30)
         let edited = try src.enumerated().map { i, l -> String in
             var o = try #require(try JSONSerialization.jsonObject(with: Data(l.utf8)) as? [String: Any])
-            o["id"] = "id \(i)\nsecond, \"line\""
+            o["id"] = "id \(i)\(i % 2 == 0 ? "\n" : "\r\n")second, \"line\""
             return String(decoding: try JSONSerialization.data(withJSONObject: o), as: UTF8.self)
         }
         try (edited.joined(separator: "\n") + "\n").write(to: data, atomically: true, encoding: .utf8)
@@ -106,6 +106,11 @@ import Testing
         let m = try CLI.run(["merge"] + shards + ["--out", merged.path])
         #expect(m.status == 0, "\(m.stderr)")
         #expect(try Data(contentsOf: merged) == Data(contentsOf: whole))
+        // A quote inside an unquoted field is a literal (as other CSV writers leave it), not an opening quote.
+        let external = dir.appendingPathComponent("external.csv")
+        try "line,score,note\n1,0.5,ab\"c\n2,0.25,plain\n3,0.75,x\n".write(to: external, atomically: true, encoding: .utf8)
+        let e = try CLI.run(["prune", "--scores", external.path, "--data", data.path, "--keep", "0.5", "--out", dir.appendingPathComponent("e.jsonl").path])
+        #expect(e.status == 0, "\(e.stderr)")
     }
 
     @Test func mergeRefusesShardsOfAnotherScoring() throws {

@@ -70,7 +70,7 @@ import Testing
         for (args, message) in [(["score", "loss", "--run", tied, "--data", pc, "--checkpoints", "first", "--out", out], "one model without checkpoints"),
                                 (["score", "vog", "--run", tied, "--data", pc, "--target", "predicted", "--out", out], "--target predicted is for classifiers"),
                                 (["train", "--init", tied, "--data", pc, "--dropout", "0.1", "--out", out], "--dropout does not apply to a decoder"),
-                                (["train", "--init", tied, "--data", pc, "--layers", "3", "--out", out], "--layers does not apply to a decoder")] {
+                                (["train", "--init", tied, "--data", pc, "--layers", "3", "--out", out], "--layers shapes a fresh model")] {
             let r = try CLI.run(args)
             #expect(r.status != 0 && r.stderr.contains(message) && !fm.fileExists(atPath: out), "\(args): \(r.stderr)")
         }
@@ -91,6 +91,27 @@ import Testing
         #expect(cfg["pad_token_id"] is NSNumber, "transformers refuses batches of more than one sequence without pad_token_id")
         let p = try CLI.run(["score", "pvi", "--run", run.path, "--null-run", run.path, "--data", data.path, "--out", dir.appendingPathComponent("p.csv").path])
         #expect(p.status == 1 && p.stderr.contains("BERT encoders only"), "\(p.stderr)")
+        // A base whose pad_token_id is not the id batches are padded with: predictions do not depend on the batch.
+        let padded = try model(dir, "pad1") { $0["pad_token_id"] = 1 }
+        let run1 = dir.appendingPathComponent("cls1")
+        #expect(try CLI.run(["train", "--init", padded.path, "--task", "classify", "--data", data.path, "--epochs", "1", "--batch-size", "3",
+                             "--max-length", "16", "--out", run1.path]).status == 0)
+        let one = dir.appendingPathComponent("one.csv"), all = dir.appendingPathComponent("all.csv")
+        #expect(try CLI.run(["predict", "--run", run1.path, "--data", data.path, "--batch-size", "1", "--out", one.path]).status == 0)
+        #expect(try CLI.run(["predict", "--run", run1.path, "--data", data.path, "--batch-size", "64", "--out", all.path]).status == 0)
+        #expect(try Data(contentsOf: one) == Data(contentsOf: all), "the head read padding")
+        // A LoRA classifier run resumed with another alpha is refused: its checkpoints belong to the first.
+        let lora = dir.appendingPathComponent("lora")
+        let la = ["train", "--init", fixtures.appendingPathComponent("tied").path, "--task", "classify", "--data", data.path, "--epochs", "1",
+                  "--batch-size", "3", "--max-length", "16", "--lora-rank", "2", "--out", lora.path]
+        #expect(try CLI.run(la).status == 0)
+        let again = try CLI.run(la + ["--lora-alpha", "64", "--resume"])
+        #expect(again.status != 0 && again.stderr.contains("another lora"), "\(again.stderr)")
+        // An option error found when the model loads leaves no parts folder behind.
+        let out = dir.appendingPathComponent("g.csv")
+        let g = try CLI.run(["score", "grand", "--run", fixtures.appendingPathComponent("tied").path, "--data", fixtures.appendingPathComponent("pc.jsonl").path,
+                             "--params", "lora", "--out", out.path])
+        #expect(g.status != 0 && g.stderr.contains("no LoRA adapter") && !fm.fileExists(atPath: out.path + ".parts"), "\(g.stderr)")
     }
 }
 

@@ -297,6 +297,11 @@ import Testing
         let refused = try CLI.run(args(dir.appendingPathComponent("a")))
         #expect(refused.status == 1 && refused.stderr.contains("learned nothing") && refused.stderr.contains("--force"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("a/results.csv").path))
+        // Its report says why it stopped, and that the rerun goes into another --out.
+        #expect(refused.stderr.contains("another --out"), "\(refused.stderr)")
+        let stoppedReport = dir.appendingPathComponent("a-report.html")
+        #expect(try CLI.run(["report", "--experiment", dir.appendingPathComponent("a").path, "--out", stoppedReport.path]).status == 0)
+        #expect(try String(contentsOf: stoppedReport, encoding: .utf8).contains("The experiment stopped before pruning"))
         let forced = try CLI.run(args(dir.appendingPathComponent("b")) + ["--force"])
         #expect(forced.status == 0, "\(forced.stderr)")
         #expect(forced.stdout.contains("WARNING: the scoring run itself learned nothing") && forced.stdout.contains("learned nothing"))

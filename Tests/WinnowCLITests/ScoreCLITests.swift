@@ -236,6 +236,13 @@ import Testing
         // Its checkpoints belong to alpha 8: resuming with another alpha is refused.
         let alpha = try CLI.run(args(resumed) + ["--lora-alpha", "16", "--resume"])
         #expect(alpha.status != 0 && alpha.stderr.contains("another lora"), "\(alpha.stderr)")
+        // A run written before winnow.json recorded the adapter still resumes (the key is not compared); it is complete.
+        let infoURL = resumed.appendingPathComponent("winnow.json")
+        var info = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: infoURL)) as? [String: Any])
+        info["lora"] = nil
+        try JSONSerialization.data(withJSONObject: info).write(to: infoURL)
+        let old = try CLI.run(args(resumed) + ["--resume"])
+        #expect(old.status == 0 && old.stderr.contains("is complete"), "\(old.stderr)")
         // An adapter whose base is not a local path evaluates and predicts with --base.
         let moved = dir.appendingPathComponent("moved")
         try FileManager.default.copyItem(at: run, to: moved)

@@ -293,16 +293,28 @@ import Testing
             (["train", "--init", CLI.tiny.appendingPathComponent("run").path, "--data", train, "--head", "paper"], "holds a trained classifier head"),
             (PretrainCLITests.pretrainArgs(["--tau1", "2"]), "apply to --reweight presence"),
             (PretrainCLITests.pretrainArgs(["--reweight", "presence", "--microbatch-size", "8"]), "would be plain training"),
-            (PretrainCLITests.pretrainArgs(["--reweight", "presence", "--switch-step", "40"]), "--tau2 would never be used"),
+            (PretrainCLITests.pretrainArgs(["--reweight", "presence", "--switch-step", "40"]), "leaves --tau2 unused"),
+            (PretrainCLITests.pretrainArgs(["--reweight", "presence", "--switch-step", "1", "--tau1", "2"]), "leaves --tau1 unused"),
+            (PretrainCLITests.pretrainArgs(["--microbatch-size", "2"]), "shape PRESENCE's self-influence"),
+            (PretrainCLITests.pretrainArgs(["--base", tied]), "--base is the base model of an adapter"),
+            (["pretrain", "--init", CLI.repo.appendingPathComponent("Tests/Fixtures/lm/mlm").path, "--corpus", train, "--layers", "5"],
+             "--layers shapes a fresh BERT"),
+            (ExperimentCLITests.tinyArgs + ["--temperature", "2"], "--temperature applies to softmax sampling"),
+            (ExperimentCLITests.tinyArgs + ["--noise-seed", "3"], "--noise-seed is the seed of --noise"),
+            (ExperimentCLITests.tinyArgs + ["--params", "classifier"], "--params applies to the gradient scores"),
+            (ExperimentCLITests.tinyArgs + ["--settings", "el2n:easy", "--select", "hard"], "give one or the other"),
+            (ExperimentCLITests.tinyArgs + ["--methods", "el2n", "--select", "moderate,easy", "--sampling", "stratified,top"], "is no setting"),
+            (["experiment", "--train", train, "--test", test, "--init", CLI.tiny.appendingPathComponent("run").path, "--layers", "6"],
+             "--layers shapes a fresh model"),
         ]
         for (args, message) in cases {
             let r = try CLI.run(args + ["--out", dir.appendingPathComponent("o").path])
             #expect(r.status == 2 && r.stderr.contains(message), "\(args.suffix(3)): \(r.stderr)")
         }
-        // The sizes of a fresh model are not checked against a pretrained --init, which has its own.
+        // The sizes of a fresh model do not apply to a pretrained --init, which has its own: refused, not ignored.
         let sized = try CLI.run(["train", "--init", CLI.tiny.appendingPathComponent("run").path, "--data", train, "--hidden", "999", "--epochs", "1",
                                  "--max-length", "32", "--out", dir.appendingPathComponent("sized").path])
-        #expect(sized.status == 0, "\(sized.stderr)")
+        #expect(sized.status == 2 && sized.stderr.contains("--hidden shapes a fresh model"), "\(sized.stderr)")
         let si = try CLI.run(PretrainCLITests.pretrainArgs(["--reweight", "presence", "--microbatch-size", "2", "--si-params", "lora"])
                              + ["--out", dir.appendingPathComponent("o").path])
         #expect(si.status == 1 && si.stderr.contains("--si-params") && !si.stderr.contains("pretrain: "), "\(si.stderr)")
@@ -324,5 +336,17 @@ import Testing
         // --momentum means SGD's; with AdamW it would change nothing.
         let m = try CLI.trainTiny(dir.appendingPathComponent("m"), extra: ["--momentum", "0.5"])
         #expect(m.status == 2 && m.stderr.contains("--momentum applies to --optimizer sgd"), "\(m.stderr)")
+    }
+
+    /// A pretrained BERT language model continued with windows longer than its positions: one line, before training.
+    @Test func pretrainingWindowsLongerThanTheModelAreRefused() throws {
+        let dir = try CLI.tempDir("pretrain-long")
+        defer { try? fm.removeItem(at: dir) }
+        let corpus = dir.appendingPathComponent("long.txt")
+        try (Array(repeating: "the movie was good", count: 30).joined(separator: " ") + "\n").write(to: corpus, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("q")
+        let r = try CLI.run(["pretrain", "--init", CLI.repo.appendingPathComponent("Tests/Fixtures/lm/mlm").path, "--corpus", corpus.path,
+                             "--steps", "1", "--batch-size", "2", "--seq-len", "100", "--out", out.path])
+        #expect(r.status == 1 && r.stderr.contains("--seq-len") && r.stderr.contains("positions") && !fm.fileExists(atPath: out.path), "\(r.stderr)")
     }
 }

@@ -218,7 +218,9 @@ public final class LlamaForSequenceClassification: ClassifierModel, @unchecked S
         let T = batch.length
         return (0..<batch.size).map { b in
             if let pad = config.padTokenID {
-                let last = (0..<T).last { batch.inputIDs[b * T + $0] != Int32(pad) } ?? 0
+                // transformers' rule within the real tokens: padding is never read, whatever id it was
+                // written with, so the result does not depend on the batch.
+                let last = (0..<max(1, batch.realLength(b))).last { batch.inputIDs[b * T + $0] != Int32(pad) } ?? 0
                 return b * T + last
             }
             return b * T + max(0, batch.realLength(b) - 1)

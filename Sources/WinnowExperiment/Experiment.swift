@@ -203,10 +203,10 @@ public final class Experiment: @unchecked Sendable {
         return LearningCheck(labels: data.labels, predictions: pred, labelNames: model.labelNames)
     }
 
-    /// Keys in `learned-nothing.txt`.
     /// Why the last run stopped early (the scoring run learned nothing), when it did.
     public var stoppedURL: URL { dir.appendingPathComponent("stopped.txt") }
 
+    /// Keys in `learned-nothing.txt`.
     public var learnedNothingKeys: Set<String> {
         guard let text = try? String(contentsOf: learnedNothingURL, encoding: .utf8) else { return [] }
         return Set(text.textLines().map(String.init))

@@ -179,7 +179,7 @@ package struct JSONLReader {
         guard String(data: slice, encoding: .utf8) != nil else {
             throw WinnowError.invalidFile(path: path, line: lineNo, reason: "not valid UTF-8")
         }
-        guard let obj = try? JSONSerialization.jsonObject(with: slice), let d = obj as? [String: Any] else {
+        guard let d = JSONLDataset.object(Data(slice)) else {
             throw WinnowError.invalidFile(path: path, line: lineNo, reason: "not a JSON object")
         }
         if !detected {
@@ -315,6 +315,27 @@ public struct JSONLDataset: Sendable {
         fields = reader.fields
     }
 
+    /// The JSON object of one line. A byte-order mark before the object (a file's first line) is skipped;
+    /// U+FEFF inside a string is kept: Foundation's parser on Linux drops it where a run of raw characters
+    /// starts (a string's start, after an escape), so it is passed to the parser escaped.
+    package static func object(_ line: Data) -> [String: Any]? {
+        let bom = Data([0xEF, 0xBB, 0xBF])
+        var d = line.starts(with: bom) ? Data(line.dropFirst(3)) : line
+        if d.range(of: bom) != nil {
+            var out = Data(capacity: d.count + 8)
+            var i = d.startIndex
+            while i < d.endIndex {
+                if d[i] == 0xEF, i + 2 < d.endIndex, d[i + 1] == 0xBB, d[i + 2] == 0xBF {
+                    out.append(contentsOf: Array("\\ufeff".utf8)); i += 3
+                } else {
+                    out.append(d[i]); i += 1
+                }
+            }
+            d = out
+        }
+        return (try? JSONSerialization.jsonObject(with: d)) as? [String: Any]
+    }
+
     static func isNoGoldLabel(_ v: Any) -> Bool {
         if v is NSNull { return true }
         if let s = v as? String { return s.isEmpty || s == "-" }
@@ -357,7 +378,7 @@ public enum JSONLField {
         var value: [Int: String] = [:]
         for line in Set(lines).sorted() {   // the first bad line is the one named
             guard line >= 1, line <= file.count,
-                  let d = (try? JSONSerialization.jsonObject(with: Data(file.text(line).utf8))) as? [String: Any] else {
+                  let d = JSONLDataset.object(Data(file.text(line).utf8)) else {
                 throw WinnowError.invalidFile(path: url.path, line: line, reason: "not a JSON object")
             }
             guard let v = d[field], let s = JSONLDataset.scalarString(v) else {

@@ -434,13 +434,13 @@ public struct BertTokenizer: Sendable {
     /// Steps 2-4 for the text between special tokens.
     private func appendBasic(_ chunk: ArraySlice<Unicode.Scalar>, to out: inout [Int32], scratch: inout Scratch) {
         if chunk.isEmpty { return }
-        // 2. + _clean_text + _tokenize_chinese_chars, all per code point. transformers lower-cases each code point
-        //    on its own (a regex over single characters), so Σ always becomes σ, never the final ς.
+        // 2. + _clean_text + _tokenize_chinese_chars, all per code point, lower-casing as it goes (what the basic
+        //    tokenizer's token.lower() gives per word, but for Σ, whose lower case depends on its word: step 3).
         var text: [Unicode.Scalar] = []
         swap(&text, &scratch.text)
         text.removeAll(keepingCapacity: true)
         for s in chunk {
-            if !doLowerCase || (s.value < 0x80 && !(0x41...0x5A).contains(s.value)) {
+            if !doLowerCase || (s.value < 0x80 && !(0x41...0x5A).contains(s.value)) || s.value == 0x3A3 {
                 Self.appendCleaned(s, to: &text)
             } else if s.value < 0x80 {
                 Self.appendCleaned(Unicode.Scalar(s.value + 0x20)!, to: &text)
@@ -465,6 +465,7 @@ public struct BertTokenizer: Sendable {
             }
             var j = i + 1
             while j < end && !text[j].pythonIsSpace { j += 1 }
+            if doLowerCase { Self.lowerCapitalSigma(&text, in: i..<j) }
             let word = text[i..<j]
             i = j
             if isSpecial(word) {
@@ -481,6 +482,19 @@ public struct BertTokenizer: Sendable {
             }
         }
         scratch.text = text
+    }
+
+    /// Python's str.lower() of Σ within one word (Unicode's Final_Sigma): ς when a cased letter precedes it
+    /// and none follows (case-ignorable scalars such as "." or "'" skipped on both sides), else σ.
+    static func lowerCapitalSigma(_ text: inout [Unicode.Scalar], in word: Range<Int>) {
+        for k in word where text[k].value == 0x3A3 {
+            var b = k - 1
+            while b >= word.lowerBound && text[b].properties.isCaseIgnorable { b -= 1 }
+            var a = k + 1
+            while a < word.upperBound && text[a].properties.isCaseIgnorable { a += 1 }
+            let final = b >= word.lowerBound && text[b].properties.isCased && !(a < word.upperBound && text[a].properties.isCased)
+            text[k] = Unicode.Scalar(final ? 0x3C2 : 0x3C3)!
+        }
     }
 
     @inline(__always)

@@ -116,6 +116,30 @@ import Testing
 }
 
 extension DecoderInputCLITests {
+    /// U+FEFF written raw inside a JSON string is text, as transformers encodes it: the same ids as its
+    /// escaped form, wherever it stands; a byte-order mark before a file's first object is not.
+    @Test func aRawByteOrderMarkInsideTextIsKept() throws {
+        let dir = try CLI.tempDir("decoder-bom")
+        defer { try? fm.removeItem(at: dir) }
+        let raw = dir.appendingPathComponent("raw.jsonl"), escaped = dir.appendingPathComponent("escaped.jsonl")
+        let bom = "\u{FEFF}"
+        try (bom + "{\"text\": \"\(bom)Hello\"}\n{\"text\": \"a\\n\(bom)b\"}\n").write(to: raw, atomically: true, encoding: .utf8)
+        try "{\"text\": \"\\ufeffHello\"}\n{\"text\": \"a\\n\\ufeffb\"}\n".write(to: escaped, atomically: true, encoding: .utf8)
+        var ids: [[String]] = []
+        for f in [raw, escaped] {
+            let out = dir.appendingPathComponent(f.lastPathComponent + ".ids")
+            let r = try CLI.run(["tokenize", "--model", fixtures.appendingPathComponent("tied").path, "--data", f.path, "--out", out.path])
+            #expect(r.status == 0, "\(r.stderr)")
+            ids.append(try String(contentsOf: out, encoding: .utf8).split(separator: "\n").map { String($0.split(separator: "input_ids").last ?? "") })
+        }
+        #expect(ids[0] == ids[1] && ids[0].count == 2, "\(ids)")
+        let plain = dir.appendingPathComponent("plain.jsonl")
+        try "{\"text\": \"Hello\"}\n".write(to: plain, atomically: true, encoding: .utf8)
+        let p = try CLI.run(["tokenize", "--model", fixtures.appendingPathComponent("tied").path, "--data", plain.path, "--out", dir.appendingPathComponent("p").path])
+        let plainIDs = try String(contentsOf: dir.appendingPathComponent("p"), encoding: .utf8).split(separator: "input_ids").last.map(String.init)
+        #expect(p.status == 0 && plainIDs != ids[0][0], "U+FEFF was dropped")
+    }
+
     /// Plain text and instruction examples in one file: the line that changes kind is named, either way round.
     @Test func aFileMixingTextAndPromptsNamesTheLine() throws {
         let dir = try CLI.tempDir("decoder-mix")

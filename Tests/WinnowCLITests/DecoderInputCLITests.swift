@@ -116,6 +116,38 @@ import Testing
 }
 
 extension DecoderInputCLITests {
+    /// peft writes "all-linear" as full module paths and matches names by their last components: such an
+    /// adapter scores as the same one with bare names; variants of LoRA it does not implement are named.
+    @Test func adapterTargetPathsAreReadAndLoRAVariantsRefused() throws {
+        let dir = try CLI.tempDir("decoder-targets")
+        defer { try? fm.removeItem(at: dir) }
+        let pc = fixtures.appendingPathComponent("pc.jsonl").path
+        let run = dir.appendingPathComponent("lora")
+        #expect(try CLI.run(["train", "--init", fixtures.appendingPathComponent("tied").path, "--data", pc, "--lora-rank", "2", "--epochs", "1",
+                             "--max-length", "64", "--lora-targets", "q_proj,down_proj", "--out", run.path]).status == 0)
+        // The run's own adapter and each checkpoint's.
+        let cfgURLs = try fm.subpathsOfDirectory(atPath: run.path).filter { $0.hasSuffix("adapter_config.json") }.map { run.appendingPathComponent($0) }
+        #expect(cfgURLs.count >= 2)
+        let original = try Data(contentsOf: run.appendingPathComponent("adapter_config.json"))
+        func withConfig(_ edit: (inout [String: Any]) -> Void) throws {
+            var c = try #require(try JSONSerialization.jsonObject(with: original) as? [String: Any])
+            edit(&c)
+            for u in cfgURLs { try JSONSerialization.data(withJSONObject: c).write(to: u) }
+        }
+        let a = dir.appendingPathComponent("a.csv"), b = dir.appendingPathComponent("b.csv")
+        #expect(try CLI.run(["score", "loss", "--run", run.path, "--data", pc, "--checkpoints", "last", "--out", a.path]).status == 0)
+        try withConfig { $0["target_modules"] = ["model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.q_proj", "mlp.down_proj"] }
+        let r = try CLI.run(["score", "loss", "--run", run.path, "--data", pc, "--checkpoints", "last", "--out", b.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try Data(contentsOf: a) == Data(contentsOf: b))
+        for (key, value, message) in [("alora_invocation_tokens", [3] as Any, "aLoRA"), ("exclude_modules", ["q_proj"] as Any, "excluding modules"),
+                                      ("target_modules", "all-linear" as Any, "is a pattern")] {
+            try withConfig { $0[key] = value }
+            let bad = try CLI.run(["score", "loss", "--run", run.path, "--data", pc, "--out", dir.appendingPathComponent("x.csv").path])
+            #expect(bad.status == 1 && bad.stderr.contains(key) && bad.stderr.contains(message), "\(key): \(bad.stderr)")
+        }
+    }
+
     /// U+FEFF written raw inside a JSON string is text, as transformers encodes it: the same ids as its
     /// escaped form, wherever it stands; a byte-order mark before a file's first object is not.
     @Test func aRawByteOrderMarkInsideTextIsKept() throws {

@@ -86,13 +86,29 @@ public struct LoRAConfig: Sendable, Equatable {
         if let list = d["target_modules"] as? [String] { names = list } else if let one = d["target_modules"] as? String { names = [one] } else {
             throw bad("target_modules", "missing, or not a list of module names")
         }
-        let targets = try names.map { n in
-            guard let m = LoRAModule(rawValue: n) else {
+        // peft matches a name by its last components: "q_proj", "self_attn.q_proj" and the full paths it
+        // writes for "all-linear" ("model.layers.0.self_attn.q_proj") all name q_proj (a layer a path
+        // leaves out has no tensors, which loading then names). A regular expression is not read.
+        if d["target_modules"] is String, names[0] == "all-linear" || names[0].contains(where: { "*^$|()[]\\".contains($0) }) {
+            throw bad("target_modules", "'\(names[0])' is a pattern; Winnow reads a list of module names (peft writes one when it saves)")
+        }
+        var targets: [LoRAModule] = []
+        for n in names {
+            guard let m = LoRAModule(rawValue: String(n.split(separator: ".").last ?? "")) else {
                 throw bad("target_modules", "'\(n)' is not one of \(LoRAModule.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            return m
+            if !targets.contains(m) { targets.append(m) }
         }
         if d["use_dora"] as? Bool == true { throw bad("use_dora", "DoRA is not supported") }
+        // Variants that change the update or the modules adapted: refused rather than read as plain LoRA.
+        for (key, why) in [("alora_invocation_tokens", "activated LoRA (aLoRA) is not supported"),
+                           ("exclude_modules", "excluding modules is not supported (every target module of every layer is adapted)"),
+                           ("layer_replication", "layer replication is not supported"),
+                           ("target_parameters", "adapting parameters rather than modules is not supported"),
+                           ("trainable_token_indices", "trainable tokens are not supported")] {
+            if let v = d[key], !(v is NSNull), !((v as? [Any])?.isEmpty ?? false), !((v as? [String: Any])?.isEmpty ?? false) { throw bad(key, why) }
+        }
+        if d["lora_bias"] as? Bool == true { throw bad("lora_bias", "a bias on lora_B is not supported") }
         if let b = d["bias"] as? String, b != "none" { throw bad("bias", "'\(b)': adapter biases are not supported") }
         if d["fan_in_fan_out"] as? Bool == true { throw bad("fan_in_fan_out", "is not supported (Llama layers are not Conv1D)") }
         var save: [String] = []

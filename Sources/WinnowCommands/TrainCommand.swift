@@ -110,9 +110,9 @@ struct TrainCommand: ParsableCommand {
             throw WinnowError.invalidFile(path: base.path, line: nil, reason: "not a Llama-family model Winnow can train")
         }
         let tokenizerFolder = try ModelLoader.tokenizerFolder(base)
-        let extra = ["tokenizer.json", "tokenizer_config.json"].map { tokenizerFolder.appendingPathComponent($0) }
+        let extra = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"].map { tokenizerFolder.appendingPathComponent($0) }
             .filter { FileManager.default.fileExists(atPath: $0.path) }
-        if loraOptions.loraRank == nil && extra.isEmpty {
+        if loraOptions.loraRank == nil && !extra.contains(where: { $0.lastPathComponent.hasPrefix("tokenizer") }) {
             throw WinnowError.invalidOption(name: "--lora-rank", reason:
                 "full fine-tuning of \(base.path) would write a model folder without a tokenizer (its tokenizer lives in the GGUF file); train a LoRA adapter (--lora-rank) or start from a Hugging Face folder")
         }
@@ -154,7 +154,7 @@ struct TrainCommand: ParsableCommand {
             try model.addLoRA(lora, seed: runFlags.seed)
             what = "LoRA r \(lora.rank) alpha \(lora.alpha) on \(lora.targets.map(\.rawValue).joined(separator: ",")) and the score head"
         }
-        let extra = ["tokenizer.json", "tokenizer_config.json"].map { tokenizerFolder.appendingPathComponent($0) }
+        let extra = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"].map { tokenizerFolder.appendingPathComponent($0) }
             .filter { FileManager.default.fileExists(atPath: $0.path) }
         let runURL = URL(fileURLWithPath: out)
         printError("train: \(encoded.count) examples, labels [\(model.labelNames.joined(separator: ", "))], \(model.parameters.scalarCount) parameters, "

@@ -30,6 +30,9 @@ import Testing
         let bias = try model(dir, "bias") { $0["mlp_bias"] = true }
         let r = try loss(bias, out)
         #expect(r.status == 1 && r.stderr.contains("mlp_bias") && !fm.exists(out), "\(r.stderr)")
+        let attention = try model(dir, "attention-bias") { $0["attention_bias"] = true }
+        let a = try loss(attention, out)
+        #expect(a.status == 1 && a.stderr.contains("attention_bias") && a.stderr.contains("o_proj") && !fm.exists(out), "\(a.stderr)")
         // A tensor of a third layer in a two-layer model.
         let extra = try model(dir, "extra") { _ in }
         let st = extra.appendingPathComponent("model.safetensors")
@@ -116,6 +119,49 @@ import Testing
 }
 
 extension DecoderInputCLITests {
+    /// A fully fine-tuned decoder is written as its family (a Qwen2 stays a Qwen2, which has no o_proj bias),
+    /// with the base's special ids and generation settings, so that transformers generates as from the base.
+    @Test func aFullRunKeepsItsFamilyAndSpecialIDs() throws {
+        let dir = try CLI.tempDir("decoder-full")
+        defer { try? fm.removeItem(at: dir) }
+        let qwen = try model(dir, "qwen") { $0["model_type"] = "qwen2"; $0["architectures"] = ["Qwen2ForCausalLM"]; $0["bos_token_id"] = 2; $0["eos_token_id"] = [3, 4] }
+        // A Qwen2 needs q/k/v biases: zero ones added to the copied weights (a safetensors file of its own).
+        let shapes = [("q_proj", 48), ("k_proj", 24), ("v_proj", 24)]
+        var header: [String: Any] = [:]
+        var data = Data()
+        for layer in 0..<2 {
+            for (m, n) in shapes {
+                header["model.layers.\(layer).self_attn.\(m).bias"] = ["dtype": "F32", "shape": [n], "data_offsets": [data.count, data.count + 4 * n]]
+                data.append(Data(count: 4 * n))
+            }
+        }
+        var h = try JSONSerialization.data(withJSONObject: header)
+        while h.count % 8 != 0 { h.append(0x20) }
+        var file = Data((0..<8).map { UInt8((h.count >> (8 * $0)) & 0xFF) })
+        file.append(h); file.append(data)
+        try file.write(to: qwen.appendingPathComponent("biases.safetensors"))
+        let main = try Data(contentsOf: qwen.appendingPathComponent("model.safetensors"))
+        let n = main.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let names = try #require(try JSONSerialization.jsonObject(with: main.subdata(in: 8..<(8 + n))) as? [String: Any]).keys.filter { $0 != "__metadata__" }
+        var map: [String: String] = [:]
+        for k in names { map[k] = "model.safetensors" }
+        for k in header.keys { map[k] = "biases.safetensors" }
+        try fm.moveItem(at: qwen.appendingPathComponent("model.safetensors"), to: qwen.appendingPathComponent("main.safetensors"))
+        for (k, v) in map where v == "model.safetensors" { map[k] = "main.safetensors" }
+        try JSONSerialization.data(withJSONObject: ["weight_map": map]).write(to: qwen.appendingPathComponent("model.safetensors.index.json"))
+        try "{\"max_new_tokens\": 7}".write(to: qwen.appendingPathComponent("generation_config.json"), atomically: true, encoding: .utf8)
+        let run = dir.appendingPathComponent("run")
+        let t = try CLI.run(["train", "--init", qwen.path, "--data", fixtures.appendingPathComponent("text.jsonl").path, "--epochs", "1",
+                             "--batch-size", "3", "--max-length", "32", "--out", run.path])
+        #expect(t.status == 0, "\(t.stderr)")
+        let cfg = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any])
+        #expect(cfg["model_type"] as? String == "qwen2" && cfg["architectures"] as? [String] == ["Qwen2ForCausalLM"] && cfg["attention_bias"] == nil)
+        #expect(cfg["bos_token_id"] as? Int == 2 && cfg["eos_token_id"] as? [Int] == [3, 4], "\(cfg)")
+        #expect(fm.fileExists(atPath: run.appendingPathComponent("generation_config.json").path))
+        // The run scores as a model of the same family.
+        #expect(try loss(run, dir.appendingPathComponent("s.csv")).status == 0)
+    }
+
     /// peft writes "all-linear" as full module paths and matches names by their last components: such an
     /// adapter scores as the same one with bare names; variants of LoRA it does not implement are named.
     @Test func adapterTargetPathsAreReadAndLoRAVariantsRefused() throws {

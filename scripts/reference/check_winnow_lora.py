@@ -1,5 +1,6 @@
 """Loads a LoRA adapter folder written by `winnow train --lora-rank` with peft and prints each example's
-loss over its scored tokens beside Winnow's `winnow score loss` of the same adapter (run by hand).
+loss over its scored tokens beside Winnow's `winnow score loss --checkpoints last` of the same adapter
+(run by hand; without --checkpoints last a run's score averages its checkpoints, while peft loads the final adapter).
 
     /tmp/ref/bin/python scripts/reference/check_winnow_lora.py RUN DATA.jsonl WINNOW_LOSS.csv [--max-length N]
 

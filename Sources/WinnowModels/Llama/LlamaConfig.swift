@@ -41,6 +41,11 @@ public struct LlamaConfig: Sendable, Equatable {
     public var labels: [String] = []
     /// `architectures[0]` as read.
     public var architecture: String?
+    /// `model_type` as read (llama, mistral or qwen2); written back, with the family's class names.
+    public var modelType = "llama"
+    /// `bos_token_id` and `eos_token_id` as read (eos may list several ids), written back unchanged.
+    public var bosTokenID: Int?
+    public var eosTokenIDs: [Int] = []
 
     /// A configuration with the defaults above.
     public init() {}
@@ -99,7 +104,14 @@ public struct LlamaConfig: Sendable, Equatable {
         }
         if d["mlp_bias"] as? Bool == true { throw bad("mlp_bias", "biases on the MLP projections are not supported") }
         tieWordEmbeddings = d["tie_word_embeddings"] as? Bool ?? false
-        attentionBias = d["attention_bias"] as? Bool ?? (d["model_type"] as? String == "qwen2")
+        modelType = d["model_type"] as? String ?? "llama"
+        // Qwen2 has q/k/v biases and none on o_proj; Llama's and Mistral's attention_bias puts one on all four.
+        attentionBias = modelType == "qwen2"
+        if modelType != "qwen2" && d["attention_bias"] as? Bool == true {
+            throw bad("attention_bias", "on a \(modelType) model it also puts a bias on o_proj, which Winnow does not implement (Qwen2's q/k/v biases it does)")
+        }
+        bosTokenID = (d["bos_token_id"] as? NSNumber)?.intValue
+        if let e = d["eos_token_id"] as? NSNumber { eosTokenIDs = [e.intValue] } else if let e = d["eos_token_id"] as? [NSNumber] { eosTokenIDs = e.map(\.intValue) }
         if let act = d["hidden_act"] as? String, act != "silu" { throw bad("hidden_act", "'\(act)' is not supported (silu is)") }
         padTokenID = (d["pad_token_id"] as? NSNumber)?.intValue
         architecture = (d["architectures"] as? [String])?.first
@@ -138,6 +150,8 @@ public struct LlamaConfig: Sendable, Equatable {
         rmsNormEps = Float(f.metadata["llama.attention.layer_norm_rms_epsilon"]?.double ?? 1e-6)
         ropeTheta = Float(f.metadata["llama.rope.freq_base"]?.double ?? 10000)
         tieWordEmbeddings = f.info("output.weight") == nil
+        bosTokenID = f.metadata["tokenizer.ggml.bos_token_id"]?.int
+        eosTokenIDs = f.metadata["tokenizer.ggml.eos_token_id"]?.int.map { [$0] } ?? []
         architecture = "LlamaForCausalLM"
         try validate(path: path)
     }
@@ -160,7 +174,14 @@ public struct LlamaConfig: Sendable, Equatable {
             "rope_theta": Double(ropeTheta), "max_position_embeddings": maxPositionEmbeddings, "tie_word_embeddings": tieWordEmbeddings,
             "attention_bias": attentionBias, "hidden_act": "silu", "mlp_bias": false, "torch_dtype": "float32",
         ]
-        if let slidingWindow { d["model_type"] = "mistral"; d["sliding_window"] = slidingWindow }
+        if let slidingWindow { d["sliding_window"] = slidingWindow }
+        // The family's own names, so transformers builds the same model (a Qwen2 written as a Llama would get an o_proj bias).
+        d["model_type"] = modelType
+        let family = ["mistral": "Mistral", "qwen2": "Qwen2"][modelType] ?? "Llama"
+        d["architectures"] = [arch.replacingOccurrences(of: "Llama", with: family)]
+        if modelType == "qwen2" { d["attention_bias"] = nil }
+        if let bosTokenID { d["bos_token_id"] = bosTokenID }
+        if !eosTokenIDs.isEmpty { d["eos_token_id"] = eosTokenIDs.count == 1 ? eosTokenIDs[0] as Any : eosTokenIDs as Any }
         if let padTokenID { d["pad_token_id"] = padTokenID }
         if !labels.isEmpty {
             d["id2label"] = Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0.offset), $0.element) })

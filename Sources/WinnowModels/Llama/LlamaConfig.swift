@@ -43,8 +43,9 @@ public struct LlamaConfig: Sendable, Equatable {
     public var architecture: String?
     /// `model_type` as read (llama, mistral or qwen2); written back, with the family's class names.
     public var modelType = "llama"
-    /// `bos_token_id` and `eos_token_id` as read (eos may list several ids), written back unchanged.
+    /// `bos_token_id` as read, written back unchanged.
     public var bosTokenID: Int?
+    /// `eos_token_id` as read (one id or several), written back unchanged.
     public var eosTokenIDs: [Int] = []
 
     /// A configuration with the defaults above.

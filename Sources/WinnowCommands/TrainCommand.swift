@@ -159,6 +159,7 @@ struct TrainCommand: ParsableCommand {
         let runURL = URL(fileURLWithPath: out)
         printError("train: \(encoded.count) examples, labels [\(model.labelNames.joined(separator: ", "))], \(model.parameters.scalarCount) parameters, "
                    + "LlamaForSequenceClassification, \(what), lr \(o.learningRate)")
+        defer { recordPadToken(in: runURL, id: model.config.padTokenID, tokenizer: tokenizer) }
         let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: extra,
                                                     runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path, "init": base.path,
                                                               "lora": model.loraConfig.map { l in
@@ -202,4 +203,16 @@ struct TrainCommand: ParsableCommand {
         o.null = null; o.recordDynamics = !noDynamics
         return o
     }
+}
+
+/// Names the padding token in a decoder classifier run's copied tokenizer_config.json when the base's
+/// names none: transformers' tokenizer refuses `padding=True` without one, and the model pools by it.
+func recordPadToken(in run: URL, id: Int?, tokenizer: any TextTokenizer) {
+    let url = run.appendingPathComponent("tokenizer_config.json")
+    guard let id, let bpe = tokenizer as? ByteLevelBPETokenizer, id >= 0, id < bpe.tokens.count,
+          let d = (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any],
+          d["pad_token"] == nil || d["pad_token"] is NSNull,
+          let data = try? JSONSerialization.data(withJSONObject: d.merging(["pad_token": bpe.tokens[id]]) { _, new in new }, options: [.prettyPrinted, .sortedKeys])
+    else { return }
+    try? AtomicFile.write(data, to: url)
 }

@@ -92,6 +92,8 @@ import Testing
         #expect(t.status == 0, "\(t.stderr)")
         let cfg = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any])
         #expect(cfg["pad_token_id"] is NSNumber, "transformers refuses batches of more than one sequence without pad_token_id")
+        let tc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("tokenizer_config.json"))) as? [String: Any])
+        #expect(tc["pad_token"] is String, "transformers' tokenizer refuses padding=True without a pad_token")
         let p = try CLI.run(["score", "pvi", "--run", run.path, "--null-run", run.path, "--data", data.path, "--out", dir.appendingPathComponent("p.csv").path])
         #expect(p.status == 1 && p.stderr.contains("BERT encoders only"), "\(p.stderr)")
         // A base whose pad_token_id is not the id batches are padded with: predictions do not depend on the batch.

@@ -108,7 +108,7 @@ struct ExperimentCommand: ParsableCommand {
         if temperatureGiven != nil && !samplings.contains(.softmax) { throw ValidationError("--temperature applies to softmax sampling") }
         if betaGiven != nil && !samplings.contains(.stratified) { throw ValidationError("--beta applies to stratified sampling") }
         if noiseSeedGiven != nil && noise == 0 { throw ValidationError("--noise-seed is the seed of --noise") }
-        if paramsGiven != nil && !p.methods.contains(where: { $0 == .grand || $0 == .tracin }) {
+        if paramsGiven != nil && !(p.methods + p.tieBreaks.map(\.method)).contains(where: { $0 == .grand || $0 == .tracin }) {
             throw ValidationError("--params applies to the gradient scores grand and tracin, which this experiment does not run")
         }
         if p.settings == nil && p.selects.contains(.moderate) && p.samplings.contains(.stratified) {

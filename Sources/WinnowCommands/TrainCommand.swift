@@ -98,6 +98,7 @@ struct TrainCommand: ParsableCommand {
         }
         let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: spec.extraFiles, runInfo: info,
                                                     reporter: TerminalReporter(), resume: resume)
+        recordPadToken(in: runURL, id: model.config.padTokenID, tokenizer: tokenizer)
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
                      summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
     }
@@ -159,13 +160,13 @@ struct TrainCommand: ParsableCommand {
         let runURL = URL(fileURLWithPath: out)
         printError("train: \(encoded.count) examples, labels [\(model.labelNames.joined(separator: ", "))], \(model.parameters.scalarCount) parameters, "
                    + "LlamaForSequenceClassification, \(what), lr \(o.learningRate)")
-        defer { recordPadToken(in: runURL, id: model.config.padTokenID, tokenizer: tokenizer) }
         let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: extra,
                                                     runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path, "init": base.path,
                                                               "lora": model.loraConfig.map { l in
                                                                   "r \(l.rank) alpha \(l.alpha) dropout \(l.dropout) targets \(l.targets.map(\.rawValue).joined(separator: ","))"
                                                               } ?? "none"],
                                                     reporter: TerminalReporter(), resume: resume)
+        recordPadToken(in: runURL, id: model.config.padTokenID, tokenizer: tokenizer)
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
                      summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
     }

@@ -179,7 +179,7 @@ package struct JSONLReader {
         guard String(data: slice, encoding: .utf8) != nil else {
             throw WinnowError.invalidFile(path: path, line: lineNo, reason: "not valid UTF-8")
         }
-        guard let d = JSONLDataset.object(Data(slice)) else {
+        guard let d = JSONLDataset.object(Data(slice), first: lineNo == 1) else {
             throw WinnowError.invalidFile(path: path, line: lineNo, reason: "not a JSON object")
         }
         if !detected {
@@ -315,12 +315,12 @@ public struct JSONLDataset: Sendable {
         fields = reader.fields
     }
 
-    /// The JSON object of one line. A byte-order mark before the object (a file's first line) is skipped;
-    /// U+FEFF inside a string is kept: Foundation's parser on Linux drops it where a run of raw characters
-    /// starts (a string's start, after an escape), so it is passed to the parser escaped.
-    package static func object(_ line: Data) -> [String: Any]? {
+    /// The JSON object of one line. A byte-order mark before the object of a file's `first` line is
+    /// skipped; U+FEFF inside a string is kept: Foundation's parser on Linux drops it where a run of raw
+    /// characters starts (a string's start, after an escape), so it is passed to the parser escaped.
+    package static func object(_ line: Data, first: Bool = false) -> [String: Any]? {
         let bom = Data([0xEF, 0xBB, 0xBF])
-        var d = line.starts(with: bom) ? Data(line.dropFirst(3)) : line
+        var d = first && line.starts(with: bom) ? Data(line.dropFirst(3)) : line
         if d.range(of: bom) != nil {
             var out = Data(capacity: d.count + 8)
             var i = d.startIndex
@@ -378,7 +378,7 @@ public enum JSONLField {
         var value: [Int: String] = [:]
         for line in Set(lines).sorted() {   // the first bad line is the one named
             guard line >= 1, line <= file.count,
-                  let d = JSONLDataset.object(Data(file.text(line).utf8)) else {
+                  let d = JSONLDataset.object(Data(file.text(line).utf8), first: line == 1) else {
                 throw WinnowError.invalidFile(path: url.path, line: line, reason: "not a JSON object")
             }
             guard let v = d[field], let s = JSONLDataset.scalarString(v) else {

@@ -1,9 +1,10 @@
 import Foundation
 import WinnowCore
 
-// BERT tokenization, equal to transformers' slow `BertTokenizer` (transformers 4.57, Python 3.11):
+// BERT tokenization, equal to transformers' slow tokenizer (`BertTokenizerLegacy` in transformers 5):
 //   1. special-token split: the literal strings [UNK] [SEP] [PAD] [CLS] [MASK] in the text become those tokens;
-//   2. lower-casing of everything else, code point by code point (PreTrainedTokenizer.tokenize), if do_lower_case;
+//   2. lower-casing of everything else, if do_lower_case, as Python's str.lower() of each whitespace token
+//      (code point by code point, but a capital sigma by its word: final ς);
 //   3. BasicTokenizer: _clean_text, _tokenize_chinese_chars, NFC, whitespace split, accent stripping,
 //      punctuation split;
 //   4. WordPiece: greedy longest-match-first with "##" continuations, [UNK] for a word that cannot be covered or

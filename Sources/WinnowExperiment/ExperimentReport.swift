@@ -177,7 +177,7 @@ public struct ExperimentReport: Sendable {
         var disagreement: [Int: Double] = [:]
         let skip: Set<String> = [plan.labelField ?? "label", "label", "gold_label", "id", "idx"]
         for (i, n) in lines.enumerated() where n >= 1 && n <= file.count {
-            guard let obj = try? JSONSerialization.jsonObject(with: file.line(n)) as? [String: Any] else { continue }
+            guard let obj = JSONLDataset.object(file.line(n), first: n == 1) else { continue }
             let t = [plan.textField, "text", "sentence", "sentence1", "premise"].compactMap { $0 }.compactMap { obj[$0] as? String }.first ?? ""
             let p = [plan.pairField, "text_pair", "sentence2", "hypothesis"].compactMap { $0 }.compactMap { obj[$0] as? String }.first
             text[n] = p.map { "\(t) ‖ \($0)" } ?? t

@@ -26,7 +26,7 @@ extension Experiment {
         report.append("line,label,noisy_label")
         for (i, newLabel) in flips {
             let ex = data.examples[i]
-            guard var obj = try JSONSerialization.jsonObject(with: file.line(ex.line)) as? [String: Any] else {
+            guard var obj = JSONLDataset.object(file.line(ex.line), first: ex.line == 1) else {
                 throw WinnowError.invalidFile(path: source.path, line: ex.line, reason: "not a JSON object")
             }
             obj[field] = (obj[field] is NSNumber && Int(newLabel) != nil) ? NSNumber(value: Int(newLabel)!) : newLabel as Any

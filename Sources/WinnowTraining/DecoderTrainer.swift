@@ -78,10 +78,10 @@ public struct DecoderTrainer: Sendable {
         var startStep = 0
         // What the run is of, beside the training options: resuming needs the same.
         var what: [String: Any] = ["base": base.standardizedFileURL.path]
-        if let lora { what["lora"] = ["r": lora.rank, "alpha": lora.alpha, "dropout": lora.dropout, "targets": lora.targets.map(\.rawValue)] }
+        what["lora"] = lora.map { l in ["r": l.rank, "alpha": l.alpha, "dropout": l.dropout, "targets": l.targets.map(\.rawValue)] as Any } ?? NSNull()
         if resume, let ck = TrainingLoop.resumableCheckpoint(run) {
             try TrainingLoop.checkSameRun(run, options: o, countKey: "examples", count: data.count)
-            try TrainingLoop.checkSameInfo(run, what.merging(["lora": what["lora"] ?? NSNull()]) { a, _ in a })
+            try TrainingLoop.checkSameInfo(run, what)
             (startStep, history) = try TrainingLoop.restore(ck, into: trainee, optimizer: &opt)
             reporter.note("train: resuming from \(ck.url.path) (step \(startStep) of \(total))")
         } else {

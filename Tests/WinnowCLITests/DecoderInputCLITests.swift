@@ -63,6 +63,16 @@ import Testing
         #expect(r.status == 0 && r.stderr.contains("at most 16 tokens"), "\(r.stderr)")
         #expect(try loss(plain, b, ["--max-length", "16"]).status == 0)
         #expect(try Data(contentsOf: a) == Data(contentsOf: b), "within its window a Mistral scores as the same Llama cut at 16 tokens")
+        // A Mistral classifier run is written as one and read back (its head found by the family's class name).
+        let data = dir.appendingPathComponent("d.jsonl")
+        try "{\"text\": \"a good film\", \"label\": \"pos\"}\n{\"text\": \"a bad film\", \"label\": \"neg\"}\n".write(to: data, atomically: true, encoding: .utf8)
+        let cls = dir.appendingPathComponent("cls")
+        #expect(try CLI.run(["train", "--init", window.path, "--task", "classify", "--data", data.path, "--epochs", "1", "--max-length", "16",
+                             "--out", cls.path]).status == 0)
+        let cfg = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: cls.appendingPathComponent("config.json"))) as? [String: Any])
+        #expect(cfg["architectures"] as? [String] == ["MistralForSequenceClassification"] && cfg["sliding_window"] as? Int == 16)
+        let p = try CLI.run(["predict", "--run", cls.path, "--data", data.path, "--out", dir.appendingPathComponent("p.csv").path])
+        #expect(p.status == 0, "\(p.stderr)")
     }
 
     @Test func decoderOptionsThatChangeNothingAreRefused() throws {
@@ -77,6 +87,12 @@ import Testing
             let r = try CLI.run(args)
             #expect(r.status != 0 && r.stderr.contains(message) && !fm.fileExists(atPath: out), "\(args): \(r.stderr)")
         }
+        // A full run resumed as an adapter run is another run.
+        let full = dir.appendingPathComponent("full")
+        let fa = ["train", "--init", tied, "--data", pc, "--epochs", "1", "--max-length", "64", "--lr", "1e-4", "--out", full.path]
+        #expect(try CLI.run(fa).status == 0)
+        let asLoRA = try CLI.run(fa + ["--lora-rank", "2", "--resume"])
+        #expect(asLoRA.status != 0 && asLoRA.stderr.contains("another lora"), "\(asLoRA.stderr)")
     }
 
     @Test func aDecoderClassifierRunRecordsItsPaddingAndRefusesPVI() throws {
@@ -218,6 +234,18 @@ extension DecoderInputCLITests {
         let p = try CLI.run(["tokenize", "--model", fixtures.appendingPathComponent("tied").path, "--data", plain.path, "--out", dir.appendingPathComponent("p").path])
         let plainIDs = try String(contentsOf: dir.appendingPathComponent("p"), encoding: .utf8).split(separator: "input_ids").last.map(String.init)
         #expect(p.status == 0 && plainIDs != ids[0][0], "U+FEFF was dropped")
+        // A mark before a later line's object is not a byte-order mark: that line is not JSON.
+        let late = dir.appendingPathComponent("late.jsonl")
+        try ("{\"text\": \"Hello\"}\n" + bom + "{\"text\": \"Hi\"}\n").write(to: late, atomically: true, encoding: .utf8)
+        let l = try CLI.run(["tokenize", "--model", fixtures.appendingPathComponent("tied").path, "--data", late.path, "--out", dir.appendingPathComponent("l").path])
+        #expect(l.status == 1 && l.stderr.contains("late.jsonl:2"), "\(l.stderr)")
+        // Ids holding U+FEFF are read alike by score and prune.
+        let withIDs = dir.appendingPathComponent("ids.jsonl")
+        try "{\"text\": \"Hello there\", \"id\": \"\(bom)a\"}\n{\"text\": \"Good day\", \"id\": \"\(bom)b\"}\n".write(to: withIDs, atomically: true, encoding: .utf8)
+        let s = dir.appendingPathComponent("s.csv")
+        #expect(try loss(fixtures.appendingPathComponent("tied"), s, data: withIDs.path).status == 0)
+        let pr = try CLI.run(["prune", "--scores", s.path, "--data", withIDs.path, "--keep", "0.5", "--out", dir.appendingPathComponent("k.jsonl").path])
+        #expect(pr.status == 0, "\(pr.stderr)")
     }
 
     /// Plain text and instruction examples in one file: the line that changes kind is named, either way round.

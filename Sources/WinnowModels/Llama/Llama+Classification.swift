@@ -181,7 +181,7 @@ extension LlamaForSequenceClassification {
             names = (0..<rows).map { "LABEL_\($0)" }
         }
         let baseHasHead = (try? LlamaConfig(contentsOf: base.appendingPathComponent("config.json")))
-            .map { $0.architecture == "LlamaForSequenceClassification" && !$0.labels.isEmpty } ?? false
+            .map { $0.architecture?.hasSuffix("ForSequenceClassification") == true && !$0.labels.isEmpty } ?? false
         if names == nil && !baseHasHead {
             throw WinnowError.invalidFile(path: adapter.appendingPathComponent("adapter_config.json").path, line: nil, reason:
                 "a classification adapter (task_type SEQ_CLS) whose classes are named nowhere: no score head in adapter_model.safetensors "

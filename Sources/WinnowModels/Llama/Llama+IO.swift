@@ -160,7 +160,7 @@ extension LlamaForSequenceClassification {
             return
         }
         var c = try LlamaConfig(contentsOf: folder.appendingPathComponent("config.json"))
-        let hasHead = c.architecture == "LlamaForSequenceClassification" && !c.labels.isEmpty
+        let hasHead = c.architecture?.hasSuffix("ForSequenceClassification") == true && !c.labels.isEmpty
         if !hasHead { c.labels = try Self.freshLabels(labels, folder: folder) }
         self.init(config: c, seed: seed)
         try LlamaWeights.load(&parameters, folder: folder, optional: hasHead ? [] : ["score.weight"])

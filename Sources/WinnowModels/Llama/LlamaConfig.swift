@@ -45,6 +45,8 @@ public struct LlamaConfig: Sendable, Equatable {
     public var modelType = "llama"
     /// `bos_token_id` as read, written back unchanged.
     public var bosTokenID: Int?
+    /// Whether config.json gave `bos_token_id` as null (written back as null, not left to the family's default).
+    public var nullBOS = false
     /// `eos_token_id` as read (one id or several), written back unchanged.
     public var eosTokenIDs: [Int] = []
 
@@ -112,6 +114,7 @@ public struct LlamaConfig: Sendable, Equatable {
             throw bad("attention_bias", "on a \(modelType) model it also puts a bias on o_proj, which Winnow does not implement (Qwen2's q/k/v biases it does)")
         }
         bosTokenID = (d["bos_token_id"] as? NSNumber)?.intValue
+        nullBOS = d["bos_token_id"] is NSNull
         if let e = d["eos_token_id"] as? NSNumber { eosTokenIDs = [e.intValue] } else if let e = d["eos_token_id"] as? [NSNumber] { eosTokenIDs = e.map(\.intValue) }
         if let act = d["hidden_act"] as? String, act != "silu" { throw bad("hidden_act", "'\(act)' is not supported (silu is)") }
         padTokenID = (d["pad_token_id"] as? NSNumber)?.intValue
@@ -175,13 +178,14 @@ public struct LlamaConfig: Sendable, Equatable {
             "rope_theta": Double(ropeTheta), "max_position_embeddings": maxPositionEmbeddings, "tie_word_embeddings": tieWordEmbeddings,
             "attention_bias": attentionBias, "hidden_act": "silu", "mlp_bias": false, "torch_dtype": "float32",
         ]
-        if let slidingWindow { d["sliding_window"] = slidingWindow }
+        // A Mistral without a window says so (MistralConfig's default is a window of 4096).
+        if modelType == "mistral" { d["sliding_window"] = slidingWindow.map { $0 as Any } ?? NSNull() }
         // The family's own names, so transformers builds the same model (a Qwen2 written as a Llama would get an o_proj bias).
         d["model_type"] = modelType
         let family = ["mistral": "Mistral", "qwen2": "Qwen2"][modelType] ?? "Llama"
         d["architectures"] = [arch.replacingOccurrences(of: "Llama", with: family)]
         if modelType == "qwen2" { d["attention_bias"] = nil }
-        if let bosTokenID { d["bos_token_id"] = bosTokenID }
+        if let bosTokenID { d["bos_token_id"] = bosTokenID } else if nullBOS { d["bos_token_id"] = NSNull() }
         if !eosTokenIDs.isEmpty { d["eos_token_id"] = eosTokenIDs.count == 1 ? eosTokenIDs[0] as Any : eosTokenIDs as Any }
         if let padTokenID { d["pad_token_id"] = padTokenID }
         if !labels.isEmpty {

@@ -89,7 +89,7 @@ public struct LoRAConfig: Sendable, Equatable {
         // peft matches a name by its last components: "q_proj", "self_attn.q_proj" and the full paths it
         // writes for "all-linear" ("model.layers.0.self_attn.q_proj") all name q_proj (a layer a path
         // leaves out has no tensors, which loading then names). A regular expression is not read.
-        if d["target_modules"] is String, names[0] == "all-linear" || names[0].contains(where: { "*^$|()[]\\".contains($0) }) {
+        if d["target_modules"] is String, LoRAModule(rawValue: names[0]) == nil {
             throw bad("target_modules", "'\(names[0])' is a pattern; Winnow reads a list of module names (peft writes one when it saves)")
         }
         var targets: [LoRAModule] = []

@@ -79,7 +79,7 @@ public enum Pruning {
         for j in 0..<m {
             let i = m == 1 ? 0 : j * (n - 1) / (m - 1)
             let line = file.text(lines[i])
-            guard line.first == "{", let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
+            guard line.first == "{", let o = JSONLDataset.object(Data(line.utf8)) else { continue }
             var why: String?
             if i < ids.count, !ids[i].isEmpty, let id = text(o["id"]), id != ids[i] {
                 why = "has id '\(ids[i])' for line \(lines[i]), whose id is '\(id)'"

@@ -156,7 +156,19 @@ public final class Experiment: @unchecked Sendable {
         for t in plan.tieBreaks where !fm.fileExists(atPath: tieBreakURL(t).path) {
             var o = ScoreOptions()
             o.params = plan.scoreParams; o.batchSize = plan.scoreBatchSize; o.maxLength = plan.maxLength; o.reporter = reporter
-            if t.epoch1 { o.checkpoints = .list([.epoch(1)]) }
+            if t.epoch1 {
+                o.checkpoints = .list([.epoch(1)])
+                // "epoch 1" is the nearest score checkpoint to the end of the first epoch: say so when it is far from it.
+                let run = try RunFolder(url: fullRunURL)
+                let state = try run.trainerState()
+                if let ck = try run.select(o.checkpoints).first, state.maxSteps > 0, state.numTrainEpochs > 0 {
+                    let epoch = Double(ck.step) * Double(state.numTrainEpochs) / Double(state.maxSteps)
+                    if abs(epoch - 1) > 0.25 {
+                        say(String(format: "experiment: note: %@ reads checkpoint-%d, epoch %.2f, the score checkpoint nearest the end of epoch 1 "
+                                   + "(more --score-checkpoints put one nearer)", t.scoreName, ck.step, epoch))
+                    }
+                }
+            }
             let r = try Scorer.score(t.method, run: fullRunURL, data: trainURL, fields: plan.fields, options: o)
             try ScoreWriter.write(r, format: .csv, to: tieBreakURL(t))
             say("experiment: scored \(r.scores.count) examples with \(t.scoreName) (to break ties)")

@@ -208,7 +208,9 @@ import Testing
         let configs = Set(try Self.rows(dir).dropFirst().map { $0[0...3].joined(separator: ",") })
         #expect(configs == ["full,-,-,-", "random,-,random,-", "forgetting+el2n-epoch1-hard,dataset,easy,top"], "\(configs)")
         #expect(r.stdout.contains("forgetting+el2n-epoch1-hard dataset"), "\(r.stdout)")
-        // 150 examples in batches of 16: 10 steps an epoch, checkpoints at 20, 40, 60; the first epoch ends nearest 20.
+        // 150 examples in batches of 16: 10 steps an epoch, checkpoints at 20, 40, 60; the first epoch ends nearest 20,
+        // which is epoch 2, and the experiment says so.
+        #expect(r.stderr.contains("el2n-epoch1 reads checkpoint-20, epoch 2.00"), "\(r.stderr)")
         let el2n = dir.appendingPathComponent("el2n-20.csv")
         let s = try CLI.run(["score", "el2n", "--run", dir.appendingPathComponent("full").path, "--data", train.path, "--checkpoints", "20",
                              "--max-length", "32", "--out", el2n.path])

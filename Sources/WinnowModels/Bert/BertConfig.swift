@@ -98,7 +98,10 @@ public struct BertConfig: Sendable, Equatable {
             guard let n = v as? NSNumber else { throw bad(key, "expected a number, got \(v)") }
             return n.floatValue
         }
-        if let mt = d["model_type"] as? String, !["bert", "roberta"].contains(mt) {
+        if d["model_type"] as? String == "roberta" {
+            throw bad("model_type", "'roberta' is not read: its tensors (roberta.*), positions (offset by the padding id) and byte-level tokenizer differ from BERT's")
+        }
+        if let mt = d["model_type"] as? String, mt != "bert" {
             throw bad("model_type", "'\(mt)' is not a model Winnow reads (bert for encoders; llama, mistral, qwen2 for decoders)")
         }
         vocabSize = try int("vocab_size", vocabSize)

@@ -67,7 +67,8 @@ struct BenchCommand: ParsableCommand {
         if let referenceCoretype {
             // OpenBLAS picks its kernel when it loads: a child process with the core type set measures it.
             let p = Process()
-            p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+            // This executable, wherever it was found (argv[0] is a bare name when run from PATH).
+            p.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: "/proc/self/exe")
             p.arguments = ["bench", "--gemm-only", "--json", "--repeats", "\(repeats)"]
             var env = ProcessInfo.processInfo.environment
             env["OPENBLAS_CORETYPE"] = referenceCoretype

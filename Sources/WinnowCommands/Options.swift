@@ -76,6 +76,9 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
 func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions: DataOptions, batchSize: Int, requireLabels: Bool,
                  label: String, shard: Shard? = nil, base: String? = nil) throws -> FilePredictions {
     let baseURL = base.map { URL(fileURLWithPath: $0) }
+    if base != nil && !ModelLoader.isAdapter(URL(fileURLWithPath: run)) {
+        throw WinnowError.invalidOption(name: "--base", reason: "is the base model of a LoRA adapter; \(run) is not an adapter folder or run")
+    }
     let runURL = URL(fileURLWithPath: run)
     // An adapter whose config does not parse is left to the loader, which names what is wrong with it.
     let unreadableAdapter = ModelLoader.isAdapter(runURL) && (try? LoRAConfig(contentsOf: runURL.appendingPathComponent("adapter_config.json"))) == nil
@@ -248,7 +251,7 @@ struct TrainingFlags: ParsableArguments {
 
 /// The LoRA adapter of a decoder's fine-tuning or continued pre-training (`train`, `pretrain`).
 struct LoRAOptions: ParsableArguments {
-    @Option(help: "Train a LoRA adapter of this rank instead of every parameter (needs --init: a decoder, or a BERT encoder whose head is trained beside the adapter); the run is a PEFT adapter folder.") var loraRank: Int?
+    @Option(help: "Train a LoRA adapter of this rank instead of every parameter (needs --init: a decoder, or for `train` a BERT encoder whose head is trained beside the adapter); the run is a PEFT adapter folder.") var loraRank: Int?
     @Option(help: "LoRA alpha (the update is alpha / r * B A). (default: 2 x --lora-rank)") var loraAlpha: Double?
     @Option(help: "LoRA dropout on the adapter's input during training (decoders only).") var loraDropout: Double = 0
     @Option(help: "LoRA target modules, comma-separated: decoders \(LoRAModule.decoderModules.map(\.rawValue).joined(separator: ",")); BERT \(LoRAModule.encoderModules.map(\.rawValue).joined(separator: ",")) (dense: every dense layer, as PEFT matches it). (default: q_proj,v_proj or query,value)", transform: { s in

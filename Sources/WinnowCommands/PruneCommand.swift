@@ -40,7 +40,9 @@ struct PruneCommand: ParsableCommand {
     var thenBy: String?
     @Option(help: "Among examples with equal --scores, which to prefer by --then-by: hard (its highest; the default) or easy.")
     var thenSelect: SelectionOptions.Preference = .hard
-    @Option(help: "Seed of the sampling.") var seed: UInt64 = SelectionOptions(keep: 1).seed
+    @Option(name: .customLong("seed"), help: "Seed of the sampling (default 0; not with --sampling top, which draws nothing, unless --select random).")
+    var seedGiven: UInt64?
+    var seed: UInt64 { seedGiven ?? SelectionOptions(keep: 1).seed }
     @Option(help: "Output file (written atomically).") var out: String?
     @Flag(help: "Print the summary only; write nothing.") var dryRun = false
 
@@ -51,6 +53,7 @@ struct PruneCommand: ParsableCommand {
         guard bins >= 1 else { throw ValidationError("--bins must be at least 1") }
         guard dryRun || out != nil else { throw ValidationError("give --out FILE, or --dry-run") }
         if temperatureGiven != nil && sampling != .softmax { throw ValidationError("--temperature applies to --sampling softmax") }
+        if seedGiven != nil && sampling == .top && select != .random { throw ValidationError("--seed seeds a sampled selection; --sampling top with --select \(select) draws nothing") }
         if (betaGiven != nil || binsGiven != nil) && sampling != .stratified {
             throw ValidationError("\(betaGiven != nil ? "--beta" : "--bins") applies to --sampling stratified")
         }

@@ -70,6 +70,7 @@ struct ScoreCommand: ParsableCommand {
                                   + "'\(method)'\(test != nil ? " with --test" : "") is computed in F32")
         }
         try refuseOverwriting(out, inputs: [dataOptions.data] + [test, nullRun].compactMap { $0 })
+        if matrix != nil && test == nil { throw ValidationError("--matrix writes the train-to-test matrix of tracin --test") }
         if let matrix {
             try refuseOverwriting(matrix, inputs: [dataOptions.data] + (test.map { [$0] } ?? []))
             guard URL(fileURLWithPath: matrix).standardizedFileURL != URL(fileURLWithPath: out).standardizedFileURL else {
@@ -174,6 +175,10 @@ struct ScoreCommand: ParsableCommand {
         }
         let nullURL = nullRun.map { URL(fileURLWithPath: $0) }
         let partsURL = URL(fileURLWithPath: out + ".parts")
+        try Scorer.checkFamily(method, run: runURL)
+        if base != nil && !ModelLoader.isAdapter(runURL) {
+            throw WinnowError.invalidOption(name: "--base", reason: "is the base model of a LoRA adapter; \(runPath) is not an adapter folder or run")
+        }
         // Scores from a model that learned nothing mean nothing: say so (checked on the scored file's first examples).
         let check = method.readsDynamics || method.needsNullRun ? nil
             : try Scorer.learningCheck(run: runURL, data: dataURL, fields: dataOptions.fields, maxLength: dataOptions.maxLength, base: o.adapterBase)

@@ -105,6 +105,7 @@ public enum ScoreParts {
         // A causal language model (a GGUF file, a Llama folder, a decoder run) scores every example, labelled
         // or not; DecoderScores reads the model for each part.
         let causal = ModelLoader.isCausalLM(run)
+        try Scorer.checkFamily(method, run: run)
         // What the run must hold is checked before the data file is read.
         if !causal && !method.readsDynamics && !method.needsNullRun {
             // A model folder without checkpoints (a classifier, or a PEFT adapter of one) is one model, as ScoringRun takes it.

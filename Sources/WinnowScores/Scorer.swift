@@ -28,8 +28,19 @@ public enum Scorer {
         switch method {
         case .forgetting, .cartography, .aum:
             let dyn = try DynamicsScores.load(run)
-            let labels = try ModelLoader.classifierLabels(folder: try RunFolder(url: run).finalModelFolder)
-            let table = try exampleTable(data, fields: fields, labels: labels)
+            let final = try RunFolder(url: run).finalModelFolder
+            let table: ExampleTable
+            if MLPClassifier.isMLPFolder(final) {
+                // The MLP's data is a CSV file of numeric features.
+                let labels = try MLPClassifier(folder: final).labelNames
+                var csv = try CSVDataset(url: data, labelColumn: fields.label ?? "label")
+                try csv.assignLabels(labels)
+                var t = ExampleTable(labelNames: labels)
+                t.labels = csv.labels; t.lines = csv.lines; t.ids = csv.ids
+                table = t
+            } else {
+                table = try exampleTable(data, fields: fields, labels: try ModelLoader.classifierLabels(folder: final))
+            }
             guard dyn.exampleCount == table.count else {
                 throw WinnowError.invalidFile(path: data.path, line: nil, reason:
                     "has \(table.count) usable examples but the run's dynamics cover \(dyn.exampleCount): score the file the run was trained on")
@@ -43,6 +54,16 @@ public enum Scorer {
             o.reporter.note(sr.summary(method))
             return try score(method, sr)
         }
+    }
+
+    /// Refuses a score the run's model family does not have: the MLP of numeric features has its training
+    /// dynamics' scores (forgetting, cartography, AUM) and no others.
+    ///
+    /// - Throws: `WinnowError.invalidOption` naming the method.
+    public static func checkFamily(_ method: ScoreMethod, run: URL) throws {
+        guard !method.readsDynamics, let folder = try? RunFolder(url: run).finalModelFolder, MLPClassifier.isMLPFolder(folder) else { return }
+        throw WinnowError.invalidOption(name: "method", reason:
+            "\(run.path) is an MLP of numeric features, which has the training-dynamics scores (forgetting, cartography, aum); '\(method)' is not implemented for it")
     }
 
     /// A gradient or output score on an already loaded run (its options may restrict the example range).

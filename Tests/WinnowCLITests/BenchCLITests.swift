@@ -56,4 +56,12 @@ import Testing
             #expect(r.status != 0 && r.stderr.contains(named) && r.stdout.isEmpty, "\(extra): \(r.stderr)")
         }
     }
+
+    /// Found on PATH (argv[0] a bare name), bench still starts its reference child process.
+    @Test func theReferenceRunWorksFromPath() throws {
+        let r = try CLI.run(["winnow", "bench", "--gemm-only", "--repeats", "1", "--reference-coretype", "Haswell", "--json"],
+                            environment: ["PATH": CLI.binary.deletingLastPathComponent().path + ":/usr/bin:/bin"], executable: URL(fileURLWithPath: "/usr/bin/env"))
+        let o = try Self.object(r)
+        #expect((o["reference_sgemm_gflops"] as? Double ?? 0) > 0, "\(r.stderr)")
+    }
 }

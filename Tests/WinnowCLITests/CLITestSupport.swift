@@ -22,9 +22,10 @@ enum CLI {
     }
 
     @discardableResult
-    static func run(_ args: [String], environment: [String: String?] = [:]) throws -> CLIResult {
+    /// `executable`: another program to start with `args` (default: the winnow binary).
+    static func run(_ args: [String], environment: [String: String?] = [:], executable: URL? = nil) throws -> CLIResult {
         let p = Process()
-        p.executableURL = binary
+        p.executableURL = executable ?? binary
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["CI"] = "1"      // plain progress lines

@@ -71,6 +71,7 @@ import Testing
         #expect(try Data(contentsOf: e) == Data(contentsOf: h))
         // Options of another sampling, and a keep that rounds to nothing, are refused.
         for (extra, message) in [(["--temperature", "5"], "--temperature applies"), (["--beta", "0.3"], "--beta applies"),
+                                 (["--seed", "3"], "draws nothing"),
                                  (["--keep", "0.001"], "rounds to none")] {
             var args = ["prune", "--scores", scores.path, "--data", train, "--keep", "0.4", "--out", dir.appendingPathComponent("x.jsonl").path]
             if extra[0] == "--keep" { args[6] = extra[1] } else { args += extra }

@@ -101,9 +101,16 @@ import Testing
                                  (["tracin", "--top", "3"], "--top applies to tracin --test"),
                                  (["tracin", "--test", test, "--format", "npy"], "writes proponents and opponents as CSV"),
                                  (["grand", "--memory-limit", "1"], "--memory-limit is in MiB and at least 16"),
-                                 (["grand", "--part-size", "0"], "--part-size must be at least 1")] {
+                                 (["grand", "--part-size", "0"], "--part-size must be at least 1"),
+                                 (["tracin", "--matrix", "/tmp/winnow-never-written.npy"], "--matrix writes the train-to-test matrix")] {
             let r = try CLI.run(["score"] + extra + ["--run", run, "--data", train, "--out", "/tmp/winnow-never-written.csv"])
             #expect(r.status == 2 && r.stderr.contains(message), "\(extra): \(r.stderr)")
+        }
+        // --base names an adapter's base; a run that is no adapter has none.
+        for args in [["score", "el2n", "--run", run, "--base", run, "--data", train, "--out", "/tmp/winnow-never-written.csv"],
+                     ["eval", "--run", run, "--base", run, "--data", test]] {
+            let r = try CLI.run(args)
+            #expect(r.status == 1 && r.stderr.contains("--base") && r.stderr.contains("not an adapter"), "\(args[0]): \(r.stderr)")
         }
         let dir = try CLI.tempDir("header-only")
         defer { try? fm.removeItem(at: dir) }
@@ -348,5 +355,23 @@ import Testing
         let r = try CLI.run(["pretrain", "--init", CLI.repo.appendingPathComponent("Tests/Fixtures/lm/mlm").path, "--corpus", corpus.path,
                              "--steps", "1", "--batch-size", "2", "--seq-len", "100", "--out", out.path])
         #expect(r.status == 1 && r.stderr.contains("--seq-len") && r.stderr.contains("positions") && !fm.fileExists(atPath: out.path), "\(r.stderr)")
+    }
+
+    /// The MLP of numeric features (a CSV file) has its training dynamics' scores; the others name what it lacks.
+    @Test func theMLPHasItsDynamicsScores() throws {
+        let dir = try CLI.tempDir("mlp-scores")
+        defer { try? fm.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("f.csv")
+        try "label,a,b\npos,1,2\nneg,3,1\npos,2,2\nneg,5,0\npos,1,3\nneg,4,1\n".write(to: data, atomically: true, encoding: .utf8)
+        let run = dir.appendingPathComponent("mlp")
+        #expect(try CLI.run(["train", "--data", data.path, "--out", run.path, "--epochs", "3", "--batch-size", "2", "--checkpoints", "3"]).status == 0)
+        for m in ["forgetting", "aum", "cartography"] {
+            let out = dir.appendingPathComponent("\(m).csv")
+            let r = try CLI.run(["score", m, "--run", run.path, "--data", data.path, "--out", out.path])
+            #expect(r.status == 0, "\(m): \(r.stderr)")
+            #expect(try String(contentsOf: out, encoding: .utf8).split(separator: "\n").count == 7, "\(m)")
+        }
+        let e = try CLI.run(["score", "el2n", "--run", run.path, "--data", data.path, "--out", dir.appendingPathComponent("e.csv").path])
+        #expect(e.status == 1 && e.stderr.contains("MLP of numeric features") && e.stderr.contains("'el2n'"), "\(e.stderr)")
     }
 }

@@ -24,9 +24,10 @@ def main():
     ap.add_argument("--messages", action="store_true")
     a = ap.parse_args()
     rows = [json.loads(l) for l in open(a.src, encoding="utf-8") if l.strip()]
+    # The template follows the whole file's label set, whatever --limit keeps.
+    labels = sorted({str(r["label"]) for r in rows})
     if a.limit:
         rows = rows[:a.limit]
-    labels = sorted({str(r["label"]) for r in rows})
     out = []
     for i, r in enumerate(rows):
         label = str(r["label"])

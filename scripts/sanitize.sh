@@ -5,7 +5,7 @@
 # run. CI runs this after the main tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FLAGS=(--scratch-path .build/sanitize -Xswiftc -sanitize=address -Xcc -fsanitize=address,undefined
+FLAGS=(--scratch-path .build/sanitize -Xcc -O2 -Xswiftc -sanitize=address -Xcc -fsanitize=address,undefined
        -Xcc -fsanitize-trap=undefined -Xcc -fno-omit-frame-pointer)
 swift build --build-tests "${FLAGS[@]}"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1

@@ -15,6 +15,12 @@ extension TargetInfluence.Aggregate: ExpressibleByArgument {}
 extension Normalization: ExpressibleByArgument {}
 extension SelectionOptions.Preference: ExpressibleByArgument {}
 extension SelectionOptions.Sampling: ExpressibleByArgument {}
+
+/// The end a tie-break prefers (`prune --then-select`): the two preferences that rank by a score.
+enum TieEnd: String, CaseIterable, ExpressibleByArgument {
+    case hard, easy
+    var preference: SelectionOptions.Preference { self == .hard ? .hard : .easy }
+}
 extension Optimizer.Kind: ExpressibleByArgument {}
 extension LMObjective: ExpressibleByArgument {}
 extension PresenceOptions.Reweight: ExpressibleByArgument {}
@@ -58,7 +64,8 @@ func cliMessage(_ e: WinnowError) -> String {
 /// The flag of a library option name: `nullRun` -> `--null-run`; names already spelt as flags or
 /// arguments (`--shard`, `METHOD`) stay as they are.
 func flag(_ name: String) -> String {
-    let spelt = ["method": "METHOD", "files": "FILES", "dir": "--out", "initFrom": "--init", "learningRate": "--lr"]
+    let spelt = ["method": "METHOD", "files": "FILES", "dir": "--out", "initFrom": "--init", "learningRate": "--lr",
+                 "targets": "--lora-targets", "rank": "--lora-rank", "alpha": "--lora-alpha", "dropout": "--lora-dropout"]
     if let f = spelt[name] { return f }
     if name.hasPrefix("-") || name.uppercased() == name { return name }
     var out = "--"

@@ -35,7 +35,19 @@ struct BenchCommand: ParsableCommand {
             ?? (model == nil ? Set(Benchmark.Measure.allCases) : Benchmark.causalLMMeasures)
     }
 
+    /// OpenBLAS's x86-64 core names (`OPENBLAS_CORETYPE`; an unknown name silently falls back to the detected core).
+    static let coretypes = ["Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom", "Core2", "Penryn", "Dunnington", "Nehalem",
+                            "Sandybridge", "Haswell", "SkylakeX", "CooperLake", "SapphireRapids", "Opteron", "Barcelona", "Bobcat",
+                            "Bulldozer", "Piledriver", "Steamroller", "Excavator", "Zen"]
+
     func validate() throws {
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        guard seqLen >= 1, batchSizeGiven.map({ $0 >= 1 }) ?? true else { throw ValidationError("--seq-len and --batch-size must be at least 1") }
+        if let c = referenceCoretype, !Self.coretypes.contains(where: { $0.caseInsensitiveCompare(c) == .orderedSame }) {
+            throw ValidationError("--reference-coretype: '\(c)' is not an OpenBLAS core type (\(Self.coretypes.joined(separator: ", ")))")
+        }
+        if gemmOnly && (only != nil || profile) { throw ValidationError("\(only != nil ? "--only" : "--profile") does not apply to --gemm-only (GEMM rates alone)") }
+        if profile && json { throw ValidationError("--profile prints a table; it does not go into --json") }
         for name in (only ?? "").split(separator: ",") where Benchmark.Measure(rawValue: String(name)) == nil {
             throw ValidationError("--only: unknown measurement '\(name)'; expected forward, train, grad-norms, vog, mlm or tracin")
         }

@@ -22,6 +22,12 @@ struct DataOptions: ParsableArguments {
     var fields: FieldNames { FieldNames(text: textField, pair: pairField, label: labelField) }
 
     func validate() throws {
+        let named = [("--text-field", textField), ("--pair-field", pairField), ("--label-field", labelField)].compactMap { n, v in v.map { (n, $0) } }
+        for (i, a) in named.enumerated() {
+            if let b = named[(i + 1)...].first(where: { $0.1 == a.1 }) {
+                throw ValidationError("\(a.0) and \(b.0) both name the field '\(a.1)': one field has one role")
+            }
+        }
         // Below 4 a BERT pair has no room for a token of each text, and transformers (so Winnow) then
         // does not truncate at all: a shorter limit would be silently ignored.
         guard maxLength >= 4 else { throw ValidationError("--max-length must be at least 4 (a BERT pair holds [CLS], [SEP], [SEP] and a token of each text)") }
@@ -92,7 +98,14 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
         let mlp = try MLPClassifier(folder: folder)
         var data = try CSVDataset(url: URL(fileURLWithPath: dataOptions.data), labelColumn: dataOptions.labelField ?? "label",
                                   requireLabels: requireLabels)
-        try data.assignLabels(mlp.labelNames)
+        try mlp.checkFeatures(data)
+        if data.skipped > 0 { printError("note: skipped \(data.skipped) row(s) without a label in \(data.url.path)") }
+        // As for JSONL: predictions cover every row, a label the model does not know left empty (eval refuses it).
+        let unknown = try data.assignLabels(mlp.labelNames, unknownAsNone: !requireLabels)
+        if !unknown.isEmpty {
+            printError("note: label(s) \(unknown.prefix(5).joined(separator: ", ")) of \(data.url.path) are not the model's "
+                       + "[\(mlp.labelNames.joined(separator: ", "))]; those rows are predicted with an empty gold label")
+        }
         let (p, pr) = mlp.predict(data, batchSize: batchSize)
         let s = shard?.range(of: p.count) ?? 0..<p.count
         return FilePredictions(labelNames: mlp.labelNames, labels: Array(data.labels[s]), lines: Array(data.lines[s]), ids: Array(data.ids[s]),

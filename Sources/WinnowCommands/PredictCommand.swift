@@ -23,7 +23,7 @@ struct PredictCommand: ParsableCommand {
                                 shard: shard, base: base, precision: precision)
         let names = r.labelNames, pred = r.predictions, probs = r.probabilities
         try AtomicFile.writeLines(to: URL(fileURLWithPath: self.out)) { emit in
-            try emit((["index", "line", "id", "label", "predicted"] + names.map { "p_" + csvField($0) }).joined(separator: ","))
+            try emit((["index", "line", "id", "label", "predicted"] + names.map { csvField("p_" + $0) }).joined(separator: ","))
             for i in 0..<r.labels.count {
                 let label = r.labels[i] >= 0 ? names[Int(r.labels[i])] : ""
                 var row = [String(i + r.indexOffset), String(r.lines[i]), csvField(r.ids[i] ?? ""), csvField(label), csvField(names[Int(pred[i])])]

@@ -145,7 +145,7 @@ struct PretrainCommand: ParsableCommand {
         let base = ModelLoader.isAdapter(url) ? try ModelLoader.adapterBase(url, base: baseURL) : url
         if let lora = loraOptions.config {
             guard lm.loraConfig == nil else { throw WinnowError.invalidOption(name: "--lora-rank", reason: "\(url.path) is an adapter already: its adapter is trained, without --lora-rank") }
-            lm.addLoRA(lora, seed: seed)
+            try lm.addLoRA(lora, seed: seed)
         }
         let tokenizerFolder = try ModelLoader.tokenizerFolder(url, base: baseURL)
         let extra = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"].map { tokenizerFolder.appendingPathComponent($0) }

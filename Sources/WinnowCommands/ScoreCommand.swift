@@ -94,6 +94,7 @@ struct ScoreCommand: ParsableCommand {
         if checkpointsGiven != nil && method.readsDynamics { throw ValidationError("--checkpoints does not apply to \(method), which reads the run's training dynamics") }
         if targetGiven != nil && method != .vog { throw ValidationError("--target applies to vog") }
         if learningRate != nil && method != .tracin { throw ValidationError("--lr applies to tracin (each checkpoint's eta_k)") }
+        if let lr = learningRate, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be positive (it weighs every checkpoint's term)") }
         if seedGiven != nil && project == nil { throw ValidationError("--seed is the seed of --project's projection") }
         if topGiven != nil && (test == nil || aggregate != nil || method != .tracin) {
             throw ValidationError("--top applies to tracin --test without --aggregate (proponents and opponents)")

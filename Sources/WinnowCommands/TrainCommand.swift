@@ -87,7 +87,7 @@ struct TrainCommand: ParsableCommand {
         }
         let runURL = URL(fileURLWithPath: out)
         printError("train: \(encoded.count) examples, labels [\(model.config.labels.joined(separator: ", "))], "
-                   + "\(model.parameters.scalarCount) parameters, \(model.config.numHiddenLayers) layers x \(model.config.hiddenSize)")
+                   + "\(model.parameters.scalarCount) parameters, \(model.config.numHiddenLayers) layer\(model.config.numHiddenLayers == 1 ? "" : "s") x \(model.config.hiddenSize)")
         var info = ["data": URL(fileURLWithPath: dataOptions.data).path]
         if let t = data.fields.text { info["text_field"] = t }
         if let p = data.fields.pair { info["pair_field"] = p }
@@ -184,6 +184,7 @@ struct TrainCommand: ParsableCommand {
     /// Numeric CSV features: an MLP with `--layers` hidden layers of `--hidden` units.
     func trainMLP() throws {
         var data = try CSVDataset(url: URL(fileURLWithPath: dataOptions.data), labelColumn: dataOptions.labelField ?? "label")
+        if data.skipped > 0 { printError("note: skipped \(data.skipped) row(s) without a label in \(data.url.path)") }
         let labels = try classLabels(data.sortedLabels)
         try data.assignLabels(labels)
         let mlp = MLPClassifier(inputSize: data.featureNames.count, hidden: Array(repeating: modelOptions.hidden, count: modelOptions.layers), labels: labels,

@@ -38,8 +38,19 @@ public enum WinnowMain {
         }
     }
 
-    /// glibc: keep freed blocks up to 32 MiB (its largest mmap threshold) in the heap and never trim it,
-    /// so per-batch tensors reuse memory instead of faulting in fresh zeroed pages every batch.
+    /// On SIGINT or SIGTERM, ends a progress bar's line on a terminal (so the shell's next output starts
+    /// on its own line), then dies of the signal as before (exit status 128 + signal; outputs are written
+    /// to temporary files and renamed, so none is left partial).
+    public static func endBarLineOnSignal() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig) { s in
+                if isatty(2) != 0 { _ = write(2, "\n", 1) }
+                signal(s, SIG_DFL)
+                raise(s)
+            }
+        }
+    }
+
     /// OpenBLAS's worker threads spin (`sched_yield` in a loop) for 2^28 TSC cycles, tens of
     /// milliseconds, after every threaded call before they sleep. Between GEMMs Winnow runs attention
     /// heads, GELU and LayerNorm on both cores, so the spinning worker took a core from them: those
@@ -58,6 +69,8 @@ public enum WinnowMain {
         #endif
     }
 
+    /// glibc: keep freed blocks up to 32 MiB (its largest mmap threshold) in the heap and never trim it,
+    /// so per-batch tensors reuse memory instead of faulting in fresh zeroed pages every batch.
     public static func tuneAllocator() {
         #if canImport(Glibc)
         // <malloc.h>: M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3 (the macros are not imported into Swift).

@@ -26,7 +26,7 @@ package enum Profile {
     package static func report(total: Double) -> String {
         totals.sorted { $0.value.seconds > $1.value.seconds }.map { name, v in
             let share = total > 0 ? 100 * v.seconds / total : 0
-            return "  \(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(String(format: "%8.1f ms  %5.1f %%  (%d calls)", 1000 * v.seconds, share, v.calls))"
+            return "  \(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(String(format: "%8.1f ms  %5.1f %%  (%d call%@)", 1000 * v.seconds, share, v.calls, v.calls == 1 ? "" : "s"))"
         }.joined(separator: "\n")
     }
 }

@@ -104,9 +104,10 @@ package final class ProgressBar: ProgressTask, @unchecked Sendable {
         guard !quiet else { return }
         let elapsed = Date().timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
-        let eta = rate > 0 ? Double(total - done) / rate : 0
-        let frac = Double(done) / Double(total)
-        let stats = String(format: "%d/%d %@ | %.1f %@/s | ETA %@", done, total, label, rate, unit, ProgressBar.clock(eta))
+        // A total that was an estimate (the bytes of a pipe) can be passed: the bar then stays full, never beyond.
+        let eta = rate > 0 ? Double(max(0, total - done)) / rate : 0
+        let frac = min(1, Double(done) / Double(total))
+        let stats = String(format: "%d/%d %@ | %.1f %@/s | ETA %@", done, max(total, done), unit, rate, unit, ProgressBar.clock(eta))
         if tty {
             let width = 28
             let filled = Int(frac * Double(width))

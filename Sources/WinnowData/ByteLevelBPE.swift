@@ -7,8 +7,8 @@ import WinnowCore
 /// `AutoTokenizer.from_pretrained(...)(text)["input_ids"]`, the BOS/EOS included only when the model's
 /// tokenizer adds them.
 ///
-///     let tok = try ByteLevelBPETokenizer(gguf: file)          // tokenizer.ggml.* of a GGUF file
-///     tok.encode("Hello world", pair: nil, maxLength: nil).inputIDs   // [19556, 905]
+///     let tok = try Tokenizers.load(folder: URL(fileURLWithPath: "models/smollm2"))   // tokenizer.ggml.* of its GGUF file
+///     tok.encode("Hello world", pair: nil, maxLength: nil).inputIDs                    // [19556, 905]
 public struct ByteLevelBPETokenizer: TextTokenizer {
     /// Every token, spelt in the byte alphabet, by id.
     public let tokens: [String]

@@ -20,6 +20,8 @@ public struct FeatureBatch: ClassifierBatch {
 public struct CSVDataset: ClassifierData {
     /// The file read.
     public let url: URL
+    /// 1-based line of the header (the first non-blank line).
+    public let headerLine: Int
     /// Feature column names in header order: every column except the label and `id` columns.
     public let featureNames: [String]
     /// [count, features]
@@ -34,12 +36,16 @@ public struct CSVDataset: ClassifierData {
     public private(set) var labels: [Int32] = []
     /// Class names, in the order of the indices in `labels`.
     public private(set) var labelNames: [String] = []
+    /// Rows left out because their label field is empty (with `requireLabels`: no gold label), as JSONL
+    /// leaves out lines without one.
+    public private(set) var skipped = 0
 
     /// Number of rows (examples).
     public var count: Int { lines.count }
 
     /// Reads and validates the whole file. `labelColumn` names the label column, which may be absent when
-    /// `requireLabels` is false; an empty label field reads as nil. `labels` stays empty until `assignLabels`.
+    /// `requireLabels` is false; an empty label field reads as nil, and such rows are left out (counted in
+    /// `skipped`) when `requireLabels` is true. `labels` stays empty until `assignLabels`.
     ///
     /// - Throws: `WinnowError.missingFile` when the file does not exist; `WinnowError.invalidFile` naming the line
     ///   (and column) for invalid UTF-8, a bad header, no rows, a wrong field count, or a non-numeric or non-finite
@@ -62,6 +68,7 @@ public struct CSVDataset: ClassifierData {
         }
         guard let header = rows.first else { throw WinnowError.invalidFile(path: path, line: nil, reason: "the file is empty") }
         let cols = header.1
+        headerLine = header.0
         if let dup = cols.indices.first(where: { i in cols[..<i].contains(cols[i]) }) {
             throw WinnowError.invalidFile(path: path, line: header.0, reason: "column '\(cols[dup])' appears more than once in the header")
         }
@@ -92,10 +99,17 @@ public struct CSVDataset: ClassifierData {
                 }
                 values.append(v)
             }
-            labs.append(labelIdx.map { fields[$0] }.flatMap { $0.isEmpty ? nil : $0 })
+            let label = labelIdx.map { fields[$0] }.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
+            if label == nil && requireLabels {
+                values.removeLast(featIdx.count)
+                skipped += 1
+                continue
+            }
+            labs.append(label)
             lns.append(ln)
             idv.append(idIdx.map { fields[$0] })
         }
+        guard !lns.isEmpty else { throw WinnowError.invalidFile(path: path, line: nil, reason: "no row has a label in column '\(labelColumn)'") }
         features = Tensor(shape: [lns.count, featIdx.count], values: values)
         rawLabels = labs
         lines = lns
@@ -109,17 +123,28 @@ public struct CSVDataset: ClassifierData {
         return set.sorted()
     }
 
-    /// Maps labels to indices of `names`; an unknown label is an error naming the line.
-    public mutating func assignLabels(_ names: [String]) throws {
+    /// Maps labels to indices of `names`; an unknown label is an error naming the line, or with
+    /// `unknownAsNone` reads as no label (-1). Returns the unknown labels met, sorted.
+    @discardableResult
+    public mutating func assignLabels(_ names: [String], unknownAsNone: Bool = false) throws -> [String] {
         let index = Dictionary(names.enumerated().map { ($0.element, Int32($0.offset)) }, uniquingKeysWith: { a, _ in a })
+        var unknown: Set<String> = []
         labels = try zip(rawLabels, lines).map { l, ln in
             guard let l else { return -1 }
             guard let i = index[l] else {
+                if unknownAsNone { unknown.insert(l); return -1 }
                 throw WinnowError.invalidFile(path: url.path, line: ln, reason: "label '\(l)' is not one of the model's labels [\(names.joined(separator: ", "))]")
             }
             return i
         }
         labelNames = names
+        return unknown.sorted()
+    }
+
+    /// The 1-based line of the header of a CSV file (its first non-blank line).
+    package static func headerLine(of file: LineFile) -> Int {
+        guard file.count > 0 else { return 1 }
+        return (1...max(1, file.count)).first { !file.text($0).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty } ?? 1
     }
 
     /// The rows at dataset positions `idx`, in that order (labels -1 until `assignLabels`).

@@ -78,6 +78,10 @@ public struct EncodedDataset: Sendable {
                     "holds \(ex.messages != nil ? "messages" : "prompt and completion"), which only a decoder (causal language model) reads; "
                     + "a classifier needs a text field")
             }
+            guard !e.inputIDs.isEmpty else {
+                throw WinnowError.invalidFile(path: url.path, line: ex.line, reason:
+                    "has no tokens (empty input_ids, or empty text for a tokenizer that adds no special token): a classifier reads at least one")
+            }
             encodings.append(e)
             self.labels.append(y)
             lines.append(ex.line)

@@ -189,7 +189,7 @@ package struct JSONLReader {
         var ex = Example(line: lineNo)
         if let idv = d["id"], !(idv is NSNull) { ex.id = JSONLDataset.scalarString(idv) }
         if let ids = d["input_ids"] {
-            guard let arr = ids as? [NSNumber] else {
+            guard let arr = ids as? [NSNumber], !arr.contains(where: JSONLDataset.isBoolean) else {
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "input_ids is not a list of integers")
             }
             ex.inputIDs = try arr.map { n in
@@ -252,6 +252,11 @@ package struct JSONLReader {
                 ? "holds plain text but the file's first example is a prompt or messages: one file holds one kind of example"
                 : "no text field and no input_ids")
         }
+        if fields.label == nil, let lf = FieldNames.labelCandidates.first(where: { d[$0] != nil }) {
+            // The first example had no label field: it is taken from the first line that has one (the lines
+            // before are unlabelled), not ignored for the rest of the file.
+            fields.label = lf
+        }
         if let lf = fields.label {
             let v = d[lf]
             if v == nil {
@@ -260,10 +265,10 @@ package struct JSONLReader {
                 if keepUnlabelled { return ex }
                 skipped += 1
                 return nil
-            } else if let s = JSONLDataset.scalarString(v!) {
+            } else if let s = JSONLDataset.labelString(v!) {
                 ex.label = s
             } else {
-                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "label is not a string or an integer")
+                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "label \(JSONLDataset.scalarString(v!).map { "\($0) " } ?? "")is not a string or an integer")
             }
         }
         return ex
@@ -343,14 +348,29 @@ public struct JSONLDataset: Sendable {
         return false
     }
 
+    /// A JSON scalar as text: a string as it is, an integer-valued number as the integer, another number
+    /// as Foundation writes it, a boolean as `true` / `false`; nil for null, lists and objects.
     package static func scalarString(_ v: Any) -> String? {
         if let s = v as? String { return s }
         if let n = v as? NSNumber {
+            if isBoolean(n) { return n.boolValue ? "true" : "false" }
             let d = n.doubleValue
             if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
             return n.stringValue
         }
         return nil
+    }
+
+    /// Whether a number Foundation parsed was a JSON `true` / `false`.
+    package static func isBoolean(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+    /// A label as the data sets write them (docs/contracts.md §2): a string, or an integer (1.0 reads as 1);
+    /// nil for booleans, other numbers, lists and objects.
+    package static func labelString(_ v: Any) -> String? {
+        if let s = v as? String { return s }
+        guard let n = v as? NSNumber, !isBoolean(n) else { return nil }
+        let d = n.doubleValue
+        return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : nil
     }
 
     /// Sorted unique labels (numerically when all labels are integers).

@@ -96,6 +96,11 @@ public final class Experiment: @unchecked Sendable {
         do {
             try makeNoisyTrainingFile()
             trainData = try JSONLDataset(url: trainURL, fields: plan.fields)
+            let found = trainData.sortedLabels
+            guard found.count >= 2 else {
+                throw WinnowError.invalidFile(path: trainURL.path, line: nil, reason:
+                    "has \(found.isEmpty ? "no label" : "one label ('\(found[0])')"); a classifier needs two or more")
+            }
             let model0 = try makeInitialisation(labels: trainData.sortedLabels)
             labels = model0.labelNames
             tokenizer = try Tokenizers.load(folder: initURL)
@@ -244,7 +249,7 @@ public final class Experiment: @unchecked Sendable {
         if cell.isRandom {
             o.preference = .random
             let labels = trainEnc.labels.map { trainEnc.labelNames[Int($0)] }
-            return Selector.choose(scores: [Double](repeating: 0, count: trainEnc.count), labels: labels, options: o)
+            return try Selector.choose(scores: [Double](repeating: 0, count: trainEnc.count), labels: labels, options: o)
         }
         // `forgetting+el2n-epoch1-hard`: the score, then the second score and the end it prefers among ties.
         let parts = cell.method.split(separator: "+", maxSplits: 1).map(String.init)
@@ -272,7 +277,7 @@ public final class Experiment: @unchecked Sendable {
         o.preference = preference
         o.sampling = sampling
         o.normalization = normalization
-        let picked = Selector.choose(scores: sf.scores, labels: sf.labels, options: o)
+        let picked = try Selector.choose(scores: sf.scores, labels: sf.labels, options: o)
         var idx: [Int] = []
         for p in picked {
             guard let i = indexOfLine[sf.lines[p]] else {

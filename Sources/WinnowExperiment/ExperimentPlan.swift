@@ -108,7 +108,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         ///
         /// - Throws: `WinnowError.invalidOption` naming the part that is not understood.
         public init(parsing text: String) throws {
-            func bad(_ why: String) -> WinnowError { .invalidOption(name: "--settings", reason: "tie-break '\(text)': \(why) (METHOD[-epoch1]:SELECT)") }
+            func bad(_ why: String) -> WinnowError { .invalidOption(name: "settings", reason: "tie-break '\(text)': \(why) (METHOD[-epoch1]:SELECT)") }
             let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 2 else { throw bad("give a score and hard or easy") }
             let epoch1 = parts[0].hasSuffix("-epoch1")
@@ -124,9 +124,9 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         /// - Throws: `WinnowError.invalidOption` for `-epoch1` with a score that does not read checkpoints,
         ///   and for pvi (it needs a null run).
         public func validate() throws {
-            guard method != .pvi else { throw WinnowError.invalidOption(name: "--settings", reason: "pvi cannot break ties (it needs a null run)") }
+            guard method != .pvi else { throw WinnowError.invalidOption(name: "settings", reason: "pvi cannot break ties (it needs a null run)") }
             if epoch1 && ![.el2n, .loss, .margin, .grand, .tracin].contains(method) {
-                throw WinnowError.invalidOption(name: "--settings", reason: "\(method.rawValue)-epoch1: only el2n, loss, margin, grand and tracin are read at one checkpoint")
+                throw WinnowError.invalidOption(name: "settings", reason: "\(method.rawValue)-epoch1: only el2n, loss, margin, grand and tracin are read at one checkpoint")
             }
         }
 
@@ -167,7 +167,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             let halves = whole.split(separator: "+", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let text = halves[0]
             let parts = text.split(separator: ":").map(String.init)
-            func bad(_ why: String) -> WinnowError { .invalidOption(name: "--settings", reason: "'\(whole)': \(why) (METHOD:SELECT[:SAMPLING[:NORMALIZE]][+METHOD[-epoch1]:SELECT])") }
+            func bad(_ why: String) -> WinnowError { .invalidOption(name: "settings", reason: "'\(whole)': \(why) (METHOD:SELECT[:SAMPLING[:NORMALIZE]][+METHOD[-epoch1]:SELECT])") }
             guard (2...4).contains(parts.count) else { throw bad("give 2 to 4 parts") }
             guard let m = ScoreMethod(rawValue: parts[0]) else { throw bad("'\(parts[0])' is not a score method") }
             guard let p = SelectionOptions.Preference(rawValue: parts[1]), p != .random else { throw bad("'\(parts[1])' is not hard, easy or moderate") }
@@ -186,15 +186,15 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         ///   moderate or sampled selections or class z-scores.
         public func validate() throws {
             if select == .moderate && sampling == .stratified {
-                throw WinnowError.invalidOption(name: "--settings", reason: "\(description): moderate takes top, softmax or linear sampling")
+                throw WinnowError.invalidOption(name: "settings", reason: "\(description): moderate takes top, softmax or linear sampling")
             }
             guard let thenBy else { return }
             guard select != .moderate else {
-                throw WinnowError.invalidOption(name: "--settings", reason: "\(description): a tie-break goes with hard or easy")
+                throw WinnowError.invalidOption(name: "settings", reason: "\(description): a tie-break goes with hard or easy")
             }
             try thenBy.validate()
             guard sampling == .top, normalization != .class else {
-                throw WinnowError.invalidOption(name: "--settings", reason: "\(description): a tie-break ranks by two scores and takes top-k with dataset or no normalisation")
+                throw WinnowError.invalidOption(name: "settings", reason: "\(description): a tie-break ranks by two scores and takes top-k with dataset or no normalisation")
             }
         }
 

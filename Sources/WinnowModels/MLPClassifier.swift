@@ -135,6 +135,17 @@ public final class MLPClassifier: ClassifierModel, @unchecked Sendable {
         return labelled > 0 ? total / Double(labelled) : 0
     }
 
+    /// Checks that `data`'s feature columns are this model's, by name and in order (features are read by
+    /// position).
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the data file's header line and both column lists.
+    public func checkFeatures(_ data: CSVDataset) throws {
+        guard data.featureNames != featureNames else { return }
+        let same = Set(data.featureNames) == Set(featureNames)
+        throw WinnowError.invalidFile(path: data.url.path, line: data.headerLine, reason:
+            "feature columns [\(data.featureNames.joined(separator: ", "))] \(same ? "are in another order than" : "differ from") the model's [\(featureNames.joined(separator: ", "))]")
+    }
+
     /// Predicted classes and probabilities.
     public func predict(_ data: CSVDataset, batchSize: Int = 256) -> (predictions: [Int32], probabilities: [[Float]]) {
         var preds = [Int32](repeating: 0, count: data.count), probs = [[Float]](repeating: [], count: data.count)

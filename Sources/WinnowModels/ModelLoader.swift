@@ -4,7 +4,8 @@ import WinnowData
 
 /// Opens a model folder as the family its `config.json` names. Adding a family adds a case here.
 ///
-///     let model = try ModelLoader.classifier(folder: URL(fileURLWithPath: "runs/rt"))
+///     let run = try RunFolder(url: URL(fileURLWithPath: "runs/rt"))   // a winnow run or a transformers.Trainer output
+///     let model = try ModelLoader.classifier(folder: run.finalModelFolder)
 public enum ModelLoader {
     /// The sequence classifier in `folder` (config.json + model.safetensors), or a PEFT LoRA adapter of
     /// one (its base from `base`, else `base_model_name_or_path`). `labels` name the classes of a fresh
@@ -56,11 +57,25 @@ public enum ModelLoader {
         return try classifier(folder: folder).labelNames
     }
 
-    /// The language model in `folder`, with the objective its config names unless `objective` is given.
+    /// The language model in `folder`, with the objective its config names unless `objective` is given:
+    /// a Llama-family decoder (a Hugging Face folder, a folder holding a GGUF file, or the `.gguf` file;
+    /// causal only) or a BERT language model (masked, or causal when its config says `is_decoder`).
+    ///
+    /// - Throws: `WinnowError` naming the file, key or tensor at fault; `WinnowError.invalidOption` when
+    ///   `objective` is `.mlm` for a decoder, or `folder` is a PEFT adapter (load its base, then
+    ///   `LlamaForCausalLM.loadAdapter(folder:)`).
     public static func languageModel(folder: URL, objective: LMObjective? = nil) throws -> any LanguageModel {
-        switch modelType(folder) {
-        default: return try BertLanguageModel(folder: folder, objective: objective)
+        if isAdapter(folder) {
+            throw WinnowError.invalidOption(name: "folder", reason:
+                "\(folder.path) is a PEFT adapter: load its base model, then add the adapter with loadAdapter(folder:)")
         }
+        if isCausalLM(folder) {
+            guard objective != .mlm else {
+                throw WinnowError.invalidOption(name: "objective", reason: "\(folder.path) is a causal decoder; it has no masked-language-model head")
+            }
+            return folder.pathExtension.lowercased() == "gguf" ? try LlamaForCausalLM(gguf: folder) : try LlamaForCausalLM(folder: folder)
+        }
+        return try BertLanguageModel(folder: folder, objective: objective)
     }
 
     /// Whether `url` holds a causal language model Winnow reads: a `.gguf` file, a folder holding one and

@@ -143,7 +143,7 @@ public struct TrainerState: Sendable, Equatable {
 /// `config.json`, `vocab.txt`, `winnow.json`, `checkpoint-<step>/`, `dynamics.safetensors`.
 ///
 ///     let run = try RunFolder(url: URL(fileURLWithPath: "runs/rt"))
-///     for ck in run.checkpoints { print(ck.step, run.learningRate(of: ck) ?? .nan) }
+///     for ck in run.checkpoints { print(ck.step, (try? run.learningRate(of: ck)) ?? .nan) }
 public struct RunFolder: Sendable {
     /// One `checkpoint-<step>` folder of a run.
     public struct Checkpoint: Sendable, Equatable {

@@ -64,6 +64,10 @@ public enum DecoderScores {
     ///   matches no tensor; `WinnowError.invalidFile` naming the file and line of a bad example.
     public static func score(_ method: ScoreMethod, model url: URL, data: URL, fields: FieldNames = FieldNames(),
                              options o: ScoreOptions) throws -> ScoreResult {
+        try o.inPrecision(method) { try scoreInPrecision(method, model: url, data: data, fields: fields, options: o) }
+    }
+
+    static func scoreInPrecision(_ method: ScoreMethod, model url: URL, data: URL, fields: FieldNames, options o: ScoreOptions) throws -> ScoreResult {
         guard methods.contains(method) else {
             throw WinnowError.invalidOption(name: "method", reason:
                 "'\(method)' is not available for causal language models yet (\(methods.map(\.rawValue).joined(separator: ", ")) are)")
@@ -75,7 +79,7 @@ public enum DecoderScores {
             throw WinnowError.invalidOption(name: "target", reason: "a causal language model's VoG follows each example's target tokens; --target predicted is for classifiers")
         }
         if o.lengthNeutral && method != .grand && method != .tracin {
-            throw WinnowError.invalidOption(name: "length-neutral", reason: "scales the gradient scores (grand, tracin self-influence), not '\(method)'")
+            throw WinnowError.invalidOption(name: "lengthNeutral", reason: "scales the gradient scores (grand, tracin self-influence), not '\(method)'")
         }
         let set = try load(url, options: o)
         let models = set.models, K = Double(models.count)
@@ -175,6 +179,11 @@ public enum DecoderScores {
     /// - Throws: `WinnowError` as `score` does, for either file.
     public static func trainToTest(model url: URL, train: URL, test: URL, fields: FieldNames = FieldNames(), options o: ScoreOptions,
                                    similarity: Similarity = .dot) throws -> (matrix: [[Float]], train: ExampleTable, test: ExampleTable) {
+        try o.inPrecision(.tracin) { try trainToTestF32(model: url, train: train, test: test, fields: fields, options: o, similarity: similarity) }
+    }
+
+    static func trainToTestF32(model url: URL, train: URL, test: URL, fields: FieldNames, options o: ScoreOptions,
+                               similarity: Similarity) throws -> (matrix: [[Float]], train: ExampleTable, test: ExampleTable) {
         let set = try load(url, options: o)
         let models = set.models, K = models.count
         let encoder = try DecoderEncoder(folder: set.tokenizerFolder, maxLength: min(o.maxLength, models[0].maxSequenceLength))

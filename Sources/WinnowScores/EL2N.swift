@@ -9,12 +9,16 @@ import WinnowTraining
 /// in inference mode. The same pass gives the mean cross-entropy (`loss`) and the mean margin
 /// z_y - max_{j != y} z_j (`margin`; its score is -margin so that higher means harder).
 ///
-///     let r = try EL2N.score(run)      // r.scores, r.components: loss, margin
+///     let (el2n, loss, margin) = try EL2N.score(scoringRun)   // three ScoreResults from one pass
 public enum EL2N {
     /// EL2N, loss and margin of every used example of the run's data, from one inference pass per checkpoint.
     ///
     /// - Throws: `WinnowError` when the data file is missing or malformed, or an example has no label.
     public static func score(_ sr: ScoringRun) throws -> (el2n: ScoreResult, loss: ScoreResult, margin: ScoreResult) {
+        try sr.options.inPrecision(.el2n) { try scoreInPrecision(sr) }
+    }
+
+    static func scoreInPrecision(_ sr: ScoringRun) throws -> (el2n: ScoreResult, loss: ScoreResult, margin: ScoreResult) {
         let K = Double(sr.models.count), L = sr.models[0].numLabels
         var el2n: [Double] = [], loss: [Double] = [], margin: [Double] = []
         let table = try sr.stream("el2n") { batch in

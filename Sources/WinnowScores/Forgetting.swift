@@ -23,7 +23,7 @@ public enum DynamicsScores {
         for r in 0..<d.count {
             let i = Int(d.index[r])
             guard i >= 0 && i < n else {
-                throw WinnowError.invalidTensor(path: "dynamics.safetensors", tensor: "index", reason: "example \(i) is outside 0..<\(n)")
+                throw WinnowError.invalidTensor(path: "dynamics.safetensors", tensor: "index", reason: "example \(i) is outside 0...\(n - 1)")
             }
             g[i].append(r)
         }

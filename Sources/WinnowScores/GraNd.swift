@@ -15,6 +15,10 @@ public enum GraNd {
     /// - Throws: `WinnowError.invalidOption` when `options.params` matches no tensor; `WinnowError` when the data
     ///   file is missing or malformed, or an example has no label.
     public static func score(_ sr: ScoringRun) throws -> ScoreResult {
+        try sr.options.inPrecision(.grand) { try scoreF32(sr) }
+    }
+
+    static func scoreF32(_ sr: ScoringRun) throws -> ScoreResult {
         let K = Double(sr.models.count)
         let sel = try ParameterSelection(sr.options.params, layout: sr.models[0].parameterLayout)
         var grand: [Double] = []

@@ -34,7 +34,8 @@ public enum PVI {
         /// Loads both runs (their last checkpoints) and their final models; `nullInputs` false feeds the null
         /// model the real inputs.
         ///
-        /// - Throws: `WinnowError.invalidOption` when the two runs' labels differ; `WinnowError` for a missing or
+        /// - Throws: `WinnowError.invalidOption` when the two runs' labels differ or the null run's winnow.json says it was
+        ///   trained on the inputs; `WinnowError` for a missing or
         ///   malformed run or tokenizer.
         public init(run: URL, nullRun: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
                     nullInputs: Bool = true) throws {
@@ -53,6 +54,13 @@ public enum PVI {
             if nullInputs, nullModel is LlamaForSequenceClassification {
                 throw WinnowError.invalidOption(name: "nullRun", reason:
                     "\(nullRun.path) is a decoder classifier: PVI's null model (`winnow train --null`) is available for BERT encoders only")
+            }
+            // A winnow run records whether it was trained on empty inputs; a run of another tool is taken as given.
+            if nullInputs, let d = try? Data(contentsOf: nullRun.appendingPathComponent("winnow.json")),
+               let info = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
+               let opts = info["options"] as? [String: Any], let isNull = opts["null"] as? Bool, !isNull {
+                throw WinnowError.invalidOption(name: "nullRun", reason:
+                    "\(nullRun.path) was trained on the inputs (its winnow.json says null false): PVI's null model is trained with `winnow train --null`")
             }
         }
 
@@ -73,6 +81,10 @@ public enum PVI {
     ///
     /// - Throws: `WinnowError` when the data file is missing or malformed, or an example has no label.
     public static func score(_ runs: Runs) throws -> ScoreResult {
+        try runs.full.options.inPrecision(.pvi) { try scoreInPrecision(runs) }
+    }
+
+    static func scoreInPrecision(_ runs: Runs) throws -> ScoreResult {
         let (lp, table) = try logProbabilities(runs.full, finalModel: runs.fullModel)
         let (lpNull, _) = try logProbabilities(runs.null, finalModel: runs.nullModel)
         let pvi = zip(lp, lpNull).map { $0 - $1 }

@@ -9,7 +9,8 @@ import WinnowTraining
 /// `--resume` scores only the missing parts. Every per-example score depends on its example alone, so
 /// the merged result equals an uninterrupted run value for value.
 ///
-///     let r = try ScoreParts.score(.vog, run: run, data: data, options: o, parts: URL(fileURLWithPath: "vog.csv.parts"))
+///     let r = try ScoreParts.score(.vog, run: run, data: data, options: o, parts: URL(fileURLWithPath: "vog.csv.parts"),
+///                                  resume: true)     // reuses the parts a killed run saved
 public enum ScoreParts {
     /// Examples per part.
     public static let defaultPartSize = 8192
@@ -53,7 +54,8 @@ public enum ScoreParts {
     /// numbered from the first example scored. With `resume` saved parts are reused; otherwise `dir` is emptied
     /// first. `shard` limits scoring to its block; `nullRun` is needed by PVI only.
     ///
-    /// - Throws: `WinnowError.invalidOption` when resuming over parts of another scoring, `method` reads training
+    /// - Throws: `WinnowError.invalidOption` when resuming over parts of another scoring, `parts` exists and is not
+    ///   a parts folder (no manifest.json), `partSize` is below 1, the options fail `ScoreOptions.validate()`, `method` reads training
     ///   dynamics, or PVI has no `nullRun`; `WinnowError` for a missing or malformed run, data file or part, or data
     ///   that changed while being scored.
     public static func score(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
@@ -101,6 +103,15 @@ public enum ScoreParts {
     /// and the number of examples in all.
     static func scoreParts(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames, options: ScoreOptions, nullRun: URL?,
                            parts dir: URL, resume: Bool, partSize: Int, shard: Shard?) throws -> (count: Int, offsets: [Int], examples: Int) {
+        guard partSize >= 1 else { throw WinnowError.invalidOption(name: "partSize", reason: "must be at least 1, not \(partSize)") }
+        return try options.inPrecision(method) {
+            try scorePartsInPrecision(method, run: run, data: data, fields: fields, options: options, nullRun: nullRun, parts: dir,
+                                      resume: resume, partSize: partSize, shard: shard)
+        }
+    }
+
+    static func scorePartsInPrecision(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames, options: ScoreOptions, nullRun: URL?,
+                                      parts dir: URL, resume: Bool, partSize: Int, shard: Shard?) throws -> (count: Int, offsets: [Int], examples: Int) {
         let fm = FileManager.default
         // A causal language model (a GGUF file, a Llama folder, a decoder run) scores every example, labelled
         // or not; DecoderScores reads the model for each part.
@@ -111,6 +122,12 @@ public enum ScoreParts {
             // A model folder without checkpoints (a classifier, or a PEFT adapter of one) is one model, as ScoringRun takes it.
             let folder = try RunFolder(url: run)
             if !(folder.checkpoints.isEmpty && folder.holdsModel) { _ = try folder.select(options.checkpoints) }
+        }
+        // The data file is read more than once (counted, then scored part by part): a pipe would be empty the second time.
+        var st = stat()
+        if stat(data.path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG {
+            throw WinnowError.invalidFile(path: data.path, line: nil, reason:
+                "is not a regular file (a pipe or device?): scoring reads the data more than once; write it to a file first")
         }
         let total = try Scorer.countExamples(data, fields: fields, labelled: !causal)
         let span = shard?.range(of: total) ?? 0..<total
@@ -136,7 +153,17 @@ public enum ScoreParts {
             }
             options.reporter.note("score: resuming from \(dir.path)")
         } else {
-            if fm.fileExists(atPath: dir.path) { try fm.removeItem(at: dir) }
+            if fm.fileExists(atPath: dir.path) {
+                // Only a parts folder is replaced (what scoring writes there: manifest.json, part-K files and
+                // their temporary files, also when a kill came before the manifest); any other path is the user's.
+                let held = (try? fm.contentsOfDirectory(atPath: dir.path)) ?? ["(a file)"]
+                let ours = held.allSatisfy { $0 == "manifest.json" || $0.hasPrefix("part-") || $0.hasPrefix(".manifest.json.tmp-") || $0.hasPrefix(".part-") }
+                guard ours else {
+                    throw WinnowError.invalidOption(name: "parts", reason:
+                        "\(dir.path) exists and is not a parts folder of an earlier scoring (no manifest.json); move it or choose another output path")
+                }
+                try fm.removeItem(at: dir)
+            }
             try fm.createDirectory(at: dir, withIntermediateDirectories: true)
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]

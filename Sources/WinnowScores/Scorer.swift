@@ -12,15 +12,11 @@ public enum Scorer {
     /// Scores of every used example of `data` by `method`. `nullRun` is needed by PVI only.
     public static func score(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames = FieldNames(),
                              options o: ScoreOptions, nullRun: URL? = nil) throws -> ScoreResult {
-        if o.precision != .f32 {
-            guard method.isForwardOnly else {
-                throw WinnowError.invalidOption(name: "precision", reason:
-                    "\(o.precision.rawValue) is for the forward-only scores (\(ScoreMethod.allCases.filter(\.isForwardOnly).map(\.rawValue).joined(separator: ", "))); '\(method)' runs gradients in F32")
-            }
-            var f32 = o
-            f32.precision = .f32
-            return try o.precision.run { try score(method, run: run, data: data, fields: fields, options: f32, nullRun: nullRun) }
-        }
+        try o.inPrecision(method) { try scoreInPrecision(method, run: run, data: data, fields: fields, options: o, nullRun: nullRun) }
+    }
+
+    static func scoreInPrecision(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames, options o: ScoreOptions,
+                                 nullRun: URL?) throws -> ScoreResult {
         if ModelLoader.isCausalLM(run) {
             return try DecoderScores.score(method, model: run, data: data, fields: fields, options: o)
         }
@@ -32,8 +28,10 @@ public enum Scorer {
             let table: ExampleTable
             if MLPClassifier.isMLPFolder(final) {
                 // The MLP's data is a CSV file of numeric features.
-                let labels = try MLPClassifier(folder: final).labelNames
+                let mlp = try MLPClassifier(folder: final)
+                let labels = mlp.labelNames
                 var csv = try CSVDataset(url: data, labelColumn: fields.label ?? "label")
+                try mlp.checkFeatures(csv)
                 try csv.assignLabels(labels)
                 var t = ExampleTable(labelNames: labels)
                 t.labels = csv.labels; t.lines = csv.lines; t.ids = csv.ids
@@ -70,15 +68,17 @@ public enum Scorer {
     ///
     /// - Throws: `WinnowError.invalidOption` for a method that reads dynamics or needs a null run.
     public static func score(_ method: ScoreMethod, _ sr: ScoringRun) throws -> ScoreResult {
-        switch method {
-        case .vog: return try VoG.score(sr)
-        case .grand: return try GraNd.score(sr)
-        case .tracin: return try TracIn.selfInfluence(sr)
-        case .el2n, .loss, .margin:
-            let (e, l, m) = try EL2N.score(sr)
-            return method == .el2n ? e : method == .loss ? l : m
-        case .forgetting, .cartography, .aum, .pvi:
-            throw WinnowError.invalidOption(name: "method", reason: "'\(method)' does not score from a loaded run")
+        try sr.options.inPrecision(method) {
+            switch method {
+            case .vog: return try VoG.score(sr)
+            case .grand: return try GraNd.score(sr)
+            case .tracin: return try TracIn.selfInfluence(sr)
+            case .el2n, .loss, .margin:
+                let (e, l, m) = try EL2N.score(sr)
+                return method == .el2n ? e : method == .loss ? l : m
+            case .forgetting, .cartography, .aum, .pvi:
+                throw WinnowError.invalidOption(name: "method", reason: "'\(method)' does not score from a loaded run")
+            }
         }
     }
 

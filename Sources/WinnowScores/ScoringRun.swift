@@ -50,6 +50,35 @@ public struct ScoreOptions: Sendable {
 
     /// Options with the defaults given on each property.
     public init() {}
+
+    /// Checks every value against its range (every scoring entry point calls it first).
+    ///
+    /// - Throws: `WinnowError.invalidOption` naming the property: `batchSize` or `memoryLimit` below 1,
+    ///   `maxLength` below 4 (a BERT pair's [CLS], two [SEP] and a token of each text), `projectDim` below 1,
+    ///   `learningRate` not finite, or an `exampleRange` starting below 0.
+    public func validate() throws {
+        guard batchSize >= 1 else { throw WinnowError.invalidOption(name: "batchSize", reason: "must be at least 1, not \(batchSize)") }
+        guard maxLength >= 4 else { throw WinnowError.invalidOption(name: "maxLength", reason: "must be at least 4, not \(maxLength)") }
+        guard memoryLimit >= 1 else { throw WinnowError.invalidOption(name: "memoryLimit", reason: "must be at least 1 byte, not \(memoryLimit)") }
+        if let d = projectDim, d < 1 { throw WinnowError.invalidOption(name: "projectDim", reason: "must be at least 1, not \(d)") }
+        if let lr = learningRate, !(lr.isFinite && lr > 0) { throw WinnowError.invalidOption(name: "learningRate", reason: "must be a positive number, not \(lr)") }
+        if let r = exampleRange, r.lowerBound < 0 { throw WinnowError.invalidOption(name: "exampleRange", reason: "must start at 0 or later, not \(r.lowerBound)") }
+    }
+
+    /// Runs `body` with the dense products in `precision` (F32 leaves the caller's setting as it is), after
+    /// `validate()` and the check that `method` may use it: bf16 is for the forward-only scores.
+    ///
+    /// - Throws: `WinnowError.invalidOption` for bad options or bf16 with a gradient score or on a CPU
+    ///   without AVX512_BF16; what `body` throws.
+    func inPrecision<T>(_ method: ScoreMethod, _ body: () throws -> T) throws -> T {
+        try validate()
+        guard precision != .f32 else { return try body() }
+        guard method.isForwardOnly else {
+            throw WinnowError.invalidOption(name: "precision", reason:
+                "\(precision.rawValue) is for the forward-only scores (\(ScoreMethod.allCases.filter(\.isForwardOnly).map(\.rawValue).joined(separator: ", "))); '\(method)' runs gradients in F32")
+        }
+        return try precision.run(body)
+    }
 }
 
 /// Who the scored rows are: position, input line, id and label of every used example.
@@ -155,6 +184,7 @@ public struct ScoringRun: @unchecked Sendable {
     /// - Throws: `WinnowError` when the run has no checkpoints or lacks a listed step, a checkpoint or the tokenizer
     ///   is missing or malformed, or the checkpoints' labels differ.
     public init(run url: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions, null: Bool = false) throws {
+        try options.validate()
         guard !options.lengthNeutral else { throw ScoringRun.lengthNeutralRefused(url) }
         run = try RunFolder(url: url)
         // A model folder (a classifier, or a PEFT adapter of one) without checkpoints is one model, eta 1 (or --lr).
@@ -181,7 +211,7 @@ public struct ScoringRun: @unchecked Sendable {
 
     /// `ScoreOptions.lengthNeutral` on a classifier, whose loss is one cross-entropy per example.
     static func lengthNeutralRefused(_ run: URL) -> WinnowError {
-        .invalidOption(name: "length-neutral", reason: "is for causal language models, whose loss is a mean over an example's tokens; \(run.path) is a classifier run")
+        .invalidOption(name: "lengthNeutral", reason: "is for causal language models, whose loss is a mean over an example's tokens; \(run.path) is a classifier run")
     }
 
     /// Convenience: score the file of an already-read data set (its fields are reused).

@@ -111,10 +111,10 @@ public enum ShardMerge {
         let missing = (0..<n).filter { !have.contains($0) }
         if !missing.isEmpty || Set(have).count != have.count {
             let what = missing.isEmpty ? "a shard is given twice" : "shard(s) \(missing.map { "\($0)/\(n)" }.joined(separator: ", ")) missing"
-            throw WinnowError.invalidOption(name: "files", reason: "\(what): give the output of every shard 0..<\(n) once")
+            throw WinnowError.invalidOption(name: "files", reason: "\(what): give the output of every shard, 0 to \(n - 1), once")
         }
         if ordered && have != Array(0..<n) {
-            throw WinnowError.invalidOption(name: "files", reason: ".npy shards carry no index: give them in shard order 0..<\(n)")
+            throw WinnowError.invalidOption(name: "files", reason: ".npy shards carry no index: give them in shard order, 0 to \(n - 1)")
         }
         return total
     }

@@ -9,8 +9,8 @@ import WinnowTraining
 /// checkpoint k. Self-influence is TracIn(z, z). Dot products come from per-layer gradient factors
 /// (Gram form), never from materialised per-example gradients.
 ///
-///     let selfInfluence = try TracIn.selfInfluence(run)
-///     let matrix = try TracIn.trainToTest(run, test: testRun)      // [N_test, N_train]
+///     let selfInfluence = try TracIn.selfInfluence(scoringRun)
+///     let (matrix, _) = try TracIn.trainToTest(scoringRun, test: testData)   // testData: EncodedDataset; [N_test][N_train]
 public enum TracIn {
     static func selection(_ sr: ScoringRun) throws -> ParameterSelection {
         try ParameterSelection(sr.options.params, layout: sr.models[0].parameterLayout)
@@ -22,6 +22,10 @@ public enum TracIn {
     /// - Throws: `WinnowError` when `options.params` matches no tensor, a checkpoint has no logged learning rate
     ///   and `options.learningRate` is nil, the data file is missing or malformed, or an example has no label.
     public static func selfInfluence(_ sr: ScoringRun) throws -> ScoreResult {
+        try sr.options.inPrecision(.tracin) { try selfInfluenceF32(sr) }
+    }
+
+    static func selfInfluenceF32(_ sr: ScoringRun) throws -> ScoreResult {
         let sel = try selection(sr)
         let eta = try sr.learningRates()
         var out: [Double] = []
@@ -45,6 +49,10 @@ public enum TracIn {
     /// The test set is split into blocks whose gradient factors fit in `memoryLimit`; the training data
     /// is streamed once per block.
     public static func trainToTest(_ train: ScoringRun, test: EncodedDataset, similarity: Similarity = .dot) throws -> (matrix: [[Float]], train: ExampleTable) {
+        try train.options.inPrecision(.tracin) { try trainToTestF32(train, test: test, similarity: similarity) }
+    }
+
+    static func trainToTestF32(_ train: ScoringRun, test: EncodedDataset, similarity: Similarity) throws -> (matrix: [[Float]], train: ExampleTable) {
         let cosine = similarity == .cosine
         let sel = try selection(train)
         let eta = try train.learningRates()
@@ -57,6 +65,12 @@ public enum TracIn {
         let perExample = perToken * train.options.maxLength * train.models.count
         let blockSize = max(train.options.batchSize, min(nTest, (train.options.memoryLimit / 2) / max(perExample, 1)))
         let projector = train.options.projectDim.map { GradientProjector(dim: $0, seed: train.options.seed) }
+        // One bar over the whole job: the training file is streamed once per block of test examples.
+        let blocks = (nTest + blockSize - 1) / blockSize
+        let nTrain = try Scorer.countExamples(train.dataURL, fields: train.fields)
+        let bar = train.options.reporter.start("tracin --test", total: max(1, blocks * nTrain), unit: "ex")
+        var train = train
+        train.options.progress = bar
         for blockStart in stride(from: 0, to: nTest, by: blockSize) {
             let blockIdx = Array(blockStart..<min(nTest, blockStart + blockSize))
             // Test factors for this block, per checkpoint.
@@ -74,7 +88,7 @@ public enum TracIn {
                     if let projector { testProjected[k].append((tb, projector.project(f))) } else { testFactors[k].append((tb, f)) }
                 }
             }
-            trainTable = try train.stream("tracin train-to-test (test examples \(blockIdx.first!)..<\(blockIdx.last! + 1) of \(nTest))") { batch in
+            trainTable = try train.stream("tracin --test") { batch in
                 let need = batch.indices.max()! + 1
                 for i in blockIdx where matrix[i].count < need { matrix[i] += [Float](repeating: 0, count: need - matrix[i].count) }
                 for (k, model) in train.models.enumerated() {
@@ -105,6 +119,7 @@ public enum TracIn {
                 }
             }
         }
+        bar.finish(note: "\(nTest) test x \(trainTable.count) training examples\(blocks > 1 ? " in \(blocks) blocks" : "")")
         return (matrix, trainTable)
     }
 

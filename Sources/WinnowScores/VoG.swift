@@ -11,14 +11,23 @@ import WinnowTraining
 /// sqrt((1/K) sum_k (G_k[t,h] - M[t,h])^2). All chosen checkpoints stay loaded and each batch
 /// accumulates across them (Welford), so the data set is read once and memory does not grow with it.
 ///
-///     let r = try VoG.score(run)
+///     let r = try VoG.score(scoringRun)     // a ScoringRun of two or more checkpoints
 public enum VoG {
-    /// VoG of every used example over the chosen checkpoints, for the target `options.vogTarget`; with a single
-    /// checkpoint every score is 0.
+    /// VoG of every used example over the chosen checkpoints (two or more), for the target `options.vogTarget`.
     ///
-    /// - Throws: `WinnowError` when the data file is missing or malformed, or an example has no label.
+    /// - Throws: `WinnowError.invalidOption` when the run chose fewer than two checkpoints; `WinnowError` when
+    ///   the data file is missing or malformed, or an example has no label.
     public static func score(_ sr: ScoringRun) throws -> ScoreResult {
+        try sr.options.inPrecision(.vog) { try scoreF32(sr) }
+    }
+
+    static func scoreF32(_ sr: ScoringRun) throws -> ScoreResult {
         let K = sr.models.count, C = sr.models[0].dimensions.hidden, L = sr.models[0].numLabels
+        guard K >= 2 else {
+            throw WinnowError.invalidOption(name: "checkpoints", reason:
+                "VoG is a variance over checkpoints and needs at least two; " + (sr.run.checkpoints.isEmpty
+                    ? "\(sr.run.url.path) is one model (score a `winnow train` run with checkpoints)" : "--checkpoints chose one of \(sr.run.url.path)'s"))
+        }
         var vog: [Double] = []
         let table = try sr.stream("vog") { batch in
             ensureCount(&vog, batch.indices.max()! + 1)
@@ -44,7 +53,6 @@ public enum VoG {
         }
         var res = ScoreResult(method: .vog, scores: vog, table: table)
         res.notes = ["VoG over \(K) checkpoint(s): d z_\(sr.options.vogTarget == .predicted ? "predicted" : "y") / d inputs_embeds, population std over checkpoints, mean over real tokens and dims"]
-        if K < 2 { res.notes.append("warning: VoG needs at least 2 checkpoints; with one every score is 0") }
         return res
     }
 }

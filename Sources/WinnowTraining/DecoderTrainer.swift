@@ -53,12 +53,13 @@ public struct DecoderTrainer: Sendable {
     public func train(_ model: LlamaForCausalLM, on data: [DecoderEncoding], base: URL, run: URL, extraFiles: [URL] = [],
                       runInfo: [String: String] = [:], reporter: any ProgressReporter = .silent, resume: Bool = false) throws -> TrainingSummary {
         let o = options
+        try o.validate()
         guard data.contains(where: { $0.scoredCount > 0 }) else {
             throw WinnowError.invalidOption(name: "data", reason: "no example has a token to train on")
         }
         if let lora {
             guard model.loraConfig == nil else { throw WinnowError.invalidOption(name: "lora", reason: "the model already has an adapter") }
-            model.addLoRA(lora, seed: o.seed)
+            try model.addLoRA(lora, seed: o.seed)
         }
         let trainable: (String) -> Bool = lora == nil ? { _ in true } : { $0.contains(".lora_") }
         let spe = (data.count + o.batchSize - 1) / o.batchSize

@@ -31,6 +31,24 @@ public struct PretrainOptions: Codable, Sendable, Equatable {
 
     /// The default options.
     public init() {}
+
+    /// Checks every value against its range (`PreTrainer.train` calls it first).
+    ///
+    /// - Throws: `WinnowError.invalidOption` naming the property: `steps`, `batchSize` or `logEvery` below 1,
+    ///   `learningRate` not positive, `weightDecay` negative, `warmupRatio` outside [0, 1], `maxGradNorm` not
+    ///   positive, `checkpoints` negative, `maskProbability` outside (0, 1), or PRESENCE's `microbatchSize` below 1.
+    public func validate() throws {
+        guard steps >= 1 else { throw WinnowError.invalidOption(name: "steps", reason: "must be at least 1, not \(steps)") }
+        try checkSchedule(batchSize: batchSize, learningRate: learningRate, weightDecay: weightDecay, warmupRatio: warmupRatio,
+                          maxGradNorm: maxGradNorm, logEvery: logEvery)
+        guard checkpoints >= 0 else { throw WinnowError.invalidOption(name: "checkpoints", reason: "must not be negative, not \(checkpoints)") }
+        guard maskProbability > 0, maskProbability < 1 else {
+            throw WinnowError.invalidOption(name: "maskProbability", reason: "must be in (0, 1), not \(maskProbability)")
+        }
+        guard presence.microbatchSize >= 1 else {
+            throw WinnowError.invalidOption(name: "presence.microbatchSize", reason: "must be at least 1, not \(presence.microbatchSize)")
+        }
+    }
 }
 
 /// What one pre-training step did (for logs, tests and `--si-log`).
@@ -123,6 +141,7 @@ public struct PreTrainer: Sendable {
                       siLog: URL? = nil, runInfo: [String: String] = [:], reporter: any ProgressReporter = .silent,
                       resume: Bool = false, trainee: (any TrainableModel)? = nil) throws -> TrainingSummary {
         let o = options
+        try o.validate()
         let p = o.presence
         let selection = (p.reweight == .presence || siLog != nil) ? try model.selfInfluenceSelection(p.siParams) : nil
         let loop = TrainingLoop(

@@ -44,9 +44,33 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
 
     /// The default options.
     public init() {}
+
+    /// Checks every value against its range (every training entry point calls it first).
+    ///
+    /// - Throws: `WinnowError.invalidOption` naming the property: `epochs`, `batchSize` or `logEvery` below 1,
+    ///   `learningRate` not positive, `weightDecay` or `momentum` negative, `warmupRatio` outside [0, 1],
+    ///   `maxGradNorm` not positive, or `checkpoints` negative.
+    public func validate() throws {
+        guard epochs >= 1 else { throw WinnowError.invalidOption(name: "epochs", reason: "must be at least 1, not \(epochs)") }
+        try checkSchedule(batchSize: batchSize, learningRate: learningRate, weightDecay: weightDecay, warmupRatio: warmupRatio,
+                          maxGradNorm: maxGradNorm, logEvery: logEvery)
+        guard momentum.isFinite, momentum >= 0 else { throw WinnowError.invalidOption(name: "momentum", reason: "must be a number >= 0, not \(momentum)") }
+        if let k = checkpoints, k < 0 { throw WinnowError.invalidOption(name: "checkpoints", reason: "must not be negative, not \(k)") }
+    }
 }
 
 extension Optimizer.Kind: Codable {}
+
+/// The range checks the training options share (`TrainingOptions.validate()`, `PretrainOptions.validate()`).
+func checkSchedule(batchSize: Int, learningRate: Float, weightDecay: Float, warmupRatio: Float, maxGradNorm: Float?, logEvery: Int) throws {
+    func bad(_ name: String, _ why: String) -> WinnowError { .invalidOption(name: name, reason: why) }
+    guard batchSize >= 1 else { throw bad("batchSize", "must be at least 1, not \(batchSize)") }
+    guard learningRate.isFinite, learningRate > 0 else { throw bad("learningRate", "must be a positive number, not \(learningRate)") }
+    guard weightDecay.isFinite, weightDecay >= 0 else { throw bad("weightDecay", "must be a number >= 0, not \(weightDecay)") }
+    guard warmupRatio.isFinite, (0...1).contains(warmupRatio) else { throw bad("warmupRatio", "must be in [0, 1], not \(warmupRatio)") }
+    if let g = maxGradNorm, !(g.isFinite && g > 0) { throw bad("maxGradNorm", "must be a positive number or nil (no clipping), not \(g)") }
+    guard logEvery >= 1 else { throw bad("logEvery", "must be at least 1, not \(logEvery)") }
+}
 
 /// What a training run produced.
 public struct TrainingSummary: Sendable {
@@ -95,6 +119,7 @@ public struct Trainer: Sendable {
         reporter: any ProgressReporter = .silent, resume: Bool = false
     ) throws -> TrainingSummary where M.Input == D.Input {
         let o = options
+        try o.validate()
         guard data.count > 0 else { throw WinnowError.invalidOption(name: "data", reason: "no training examples") }
         let spe = stepsPerEpoch(data.count)
         let total = spe * o.epochs

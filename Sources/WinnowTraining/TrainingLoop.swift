@@ -102,6 +102,19 @@ struct TrainingLoop {
         try fm.createDirectory(at: run, withIntermediateDirectories: true)
     }
 
+    /// Removes the temporary files an interrupted write left in `run` and its checkpoint folders
+    /// (`AtomicFile` writes `.NAME.tmp-PID-N` beside the target and renames it; a kill in between leaves it).
+    static func removeTemporaryFiles(_ run: URL) {
+        let fm = FileManager.default
+        let names = (try? fm.contentsOfDirectory(atPath: run.path)) ?? []
+        let folders = [run] + names.filter { $0.hasPrefix("checkpoint-") }.map { run.appendingPathComponent($0) }
+        for folder in folders {
+            for name in (try? fm.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(".") && name.contains(".tmp-") {
+                try? fm.removeItem(at: folder.appendingPathComponent(name))
+            }
+        }
+    }
+
     /// Writes `RUN/winnow.json` (how the run was made: options, example count, extra fields).
     static func writeRunInfo(run: URL, options: some Encodable, info: [String: Any]) throws {
         let enc = JSONEncoder()
@@ -152,6 +165,7 @@ struct TrainingLoop {
     /// Returns the last step's loss. Only rank 0 of a distributed job writes files.
     func run(_ model: some TrainableModel, optimizer: inout Optimizer, grads: inout ParameterStore, startStep: Int,
              history: inout [LogEntry], hooks: Hooks) throws -> Double {
+        if Distributed.isRoot { TrainingLoop.removeTemporaryFiles(run) }
         var lastCheckpoint: Int? = startStep > 0 ? startStep : nil
         var windowLoss = 0.0, windowCount = 0, lastLoss = history.last?.loss ?? 0
         if startStep >= totalSteps { reporter.note("\(label): \(run.path) is complete (step \(startStep) of \(totalSteps)); nothing left to train") }

@@ -156,3 +156,91 @@ final class RecordingReporter: ProgressReporter, @unchecked Sendable {
         #expect(allZero.description.contains("predicts 'a' for 100.0%"))
     }
 }
+
+/// Bad options and inputs a program passes to the library throw a `WinnowError` naming the property,
+/// instead of trapping, and what the library documents for each entry point holds.
+@Suite struct LibraryInputTests {
+    func names(_ name: String) -> @Sendable (any Error) -> Bool {
+        { e in if case let .invalidOption(n, _)? = e as? WinnowError { n == name } else { false } }
+    }
+
+    @Test func scoreAndTrainingOptionsAreCheckedAtEveryEntryPoint() throws {
+        let bad: [(String, (inout ScoreOptions) -> Void)] = [
+            ("batchSize", { $0.batchSize = 0 }), ("maxLength", { $0.maxLength = 2 }), ("projectDim", { $0.projectDim = -3 }),
+            ("learningRate", { $0.learningRate = 0 }), ("memoryLimit", { $0.memoryLimit = 0 }),
+        ]
+        let parts = Fixture.temporary("parts")
+        defer { try? FileManager.default.removeItem(at: parts) }
+        for (name, change) in bad {
+            var o = ScoreOptions()
+            change(&o)
+            #expect(performing: { try o.validate() }, throws: names(name))
+            #expect(performing: { try Scorer.score(.el2n, run: Fixture.run, data: Fixture.train, options: o) }, throws: names(name))
+            #expect(performing: { try ScoringRun(run: Fixture.run, data: Fixture.train, options: o) }, throws: names(name))
+            #expect(performing: { try ScoreParts.score(.grand, run: Fixture.run, data: Fixture.train, options: o, parts: parts, resume: false) },
+                    throws: names(name))
+        }
+        #expect(performing: { try ScoreParts.score(.el2n, run: Fixture.run, data: Fixture.train, options: ScoreOptions(), parts: parts, resume: false, partSize: 0) },
+                throws: names("partSize"))
+        var gradientBF16 = ScoreOptions()
+        gradientBF16.precision = .bf16
+        let sr = try ScoringRun(run: Fixture.run, data: Fixture.train, options: gradientBF16)
+        #expect(performing: { try GraNd.score(sr) }, throws: names("precision"))
+        let trainingBad: [(String, (inout TrainingOptions) -> Void)] = [
+            ("epochs", { $0.epochs = 0 }), ("batchSize", { $0.batchSize = 0 }), ("learningRate", { $0.learningRate = .nan }),
+            ("warmupRatio", { $0.warmupRatio = 2 }), ("maxGradNorm", { $0.maxGradNorm = 0 }), ("momentum", { $0.momentum = -1 }),
+        ]
+        let model = try ModelLoader.classifier(folder: Fixture.run) as! BertClassifier
+        let tokenizer = try Tokenizers.load(folder: Fixture.run)
+        let data = try EncodedDataset(JSONLDataset(url: Fixture.train), tokenizer: tokenizer, labels: model.labelNames, maxLength: 32)
+        let run = Fixture.temporary("train")
+        defer { try? FileManager.default.removeItem(at: run) }
+        for (name, change) in trainingBad {
+            var o = TrainingOptions()
+            change(&o)
+            #expect(performing: { try Trainer(options: o).train(model, on: data, run: run) }, throws: names(name))
+            #expect(!FileManager.default.fileExists(atPath: run.path), "\(name): a refused run left files")
+        }
+        var p = PretrainOptions()
+        p.steps = 0
+        #expect(performing: { try p.validate() }, throws: names("steps"))
+    }
+
+    @Test func loraSettingsAreCheckedForTheFamily() throws {
+        let decoder = try LlamaForCausalLM(folder: Fixture.repo.appendingPathComponent("Tests/Fixtures/decoder/tied"))
+        #expect(performing: { try decoder.addLoRA(LoRAConfig(rank: 0, alpha: 1, targets: [.q]), seed: 0) }, throws: names("rank"))
+        #expect(performing: { try decoder.addLoRA(LoRAConfig(rank: 2, alpha: 4, targets: [.query]), seed: 0) }, throws: names("targets"))
+        #expect(performing: { try decoder.addLoRA(LoRAConfig(rank: 2, alpha: 4, dropout: 1, targets: [.q]), seed: 0) }, throws: names("dropout"))
+        try decoder.addLoRA(LoRAConfig(rank: 2, alpha: 4, targets: [.q, .v]), seed: 0)
+        #expect(performing: { try decoder.addLoRA(LoRAConfig(rank: 2, alpha: 4, targets: [.q]), seed: 0) }, throws: names("lora"))
+        let encoder = try ModelLoader.classifier(folder: Fixture.run) as! BertClassifier
+        #expect(performing: { try encoder.addLoRA(LoRAConfig(rank: 2, alpha: 4, targets: [.q]), seed: 0) }, throws: names("targets"))
+        // A decoder folder opens as a language model of its own family, causal only.
+        let folder = Fixture.repo.appendingPathComponent("Tests/Fixtures/decoder/tied")
+        #expect(try ModelLoader.languageModel(folder: folder) is LlamaForCausalLM)
+        #expect(performing: { try ModelLoader.languageModel(folder: folder, objective: .mlm) }, throws: names("objective"))
+    }
+
+    @Test func scoringInPartsKeepsOtherFoldersAndAppliesItsPrecision() throws {
+        let dir = Fixture.temporary("own")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let mine = dir.appendingPathComponent("notes.txt")
+        try Data("mine".utf8).write(to: mine)
+        var o = ScoreOptions()
+        o.maxLength = 32
+        #expect(performing: { try ScoreParts.score(.el2n, run: Fixture.run, data: Fixture.train, options: o, parts: dir, resume: false) },
+                throws: names("parts"))
+        #expect(FileManager.default.fileExists(atPath: mine.path), "a folder that is not a parts folder was removed")
+        guard ArithmeticPrecision.bf16.isAvailable else { return }
+        o.precision = .bf16
+        let parts = Fixture.temporary("bf16-parts")
+        defer { try? FileManager.default.removeItem(at: parts) }
+        let inParts = try ScoreParts.score(.el2n, run: Fixture.run, data: Fixture.train, options: o, parts: parts, resume: false, partSize: 64)
+        let whole = try Scorer.score(.el2n, run: Fixture.run, data: Fixture.train, options: o)
+        o.precision = .f32
+        let f32 = try Scorer.score(.el2n, run: Fixture.run, data: Fixture.train, options: o)
+        #expect(inParts.scores == whole.scores, "parts scored in another precision than one pass")
+        #expect(inParts.scores != f32.scores, "bf16 gave the F32 scores: the precision was not applied")
+    }
+}

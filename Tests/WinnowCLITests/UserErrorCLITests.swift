@@ -157,8 +157,14 @@ import Testing
     @Test func scoresThatAreAllEqualAreFlagged() throws {
         let dir = try CLI.tempDir("constant")
         defer { try? fm.removeItem(at: dir) }
-        let r = try CLI.run(["score", "tracin", "--run", run, "--data", train, "--max-length", "32", "--lr", "0", "--out", dir.appendingPathComponent("t.csv").path])
-        #expect(r.status == 0 && r.stderr.contains("WARNING: every one of the 150 scores is 0.0: they rank nothing"), "\(r.stderr)")
+        // Twenty copies of one example: every score is the same.
+        let same = dir.appendingPathComponent("same.jsonl")
+        try String(repeating: "{\"text\": \"a fine film\", \"label\": \"pos\"}\n", count: 20).write(to: same, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["score", "tracin", "--run", run, "--data", same.path, "--max-length", "32", "--out", dir.appendingPathComponent("t.csv").path])
+        #expect(r.status == 0 && r.stderr.contains("WARNING: every one of the 20 scores is") && r.stderr.contains("they rank nothing"), "\(r.stderr)")
+        // --lr 0 would make every score 0: refused as a usage error.
+        let zero = try CLI.run(["score", "tracin", "--run", run, "--data", train, "--max-length", "32", "--lr", "0", "--out", dir.appendingPathComponent("z.csv").path])
+        #expect(zero.status == 2 && zero.stderr.contains("--lr must be positive"), "\(zero.stderr)")
         let ok = try CLI.run(["score", "tracin", "--run", run, "--data", train, "--max-length", "32", "--out", dir.appendingPathComponent("u.csv").path])
         #expect(ok.status == 0 && !ok.stderr.contains("rank nothing"), "\(ok.stderr)")
     }

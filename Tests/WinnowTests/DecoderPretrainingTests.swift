@@ -96,7 +96,7 @@ import Testing
     static func pretrain(_ o: PretrainOptions, run: URL, siLog: URL? = nil, resume: Bool = false) throws -> LlamaForCausalLM {
         let lm = try model("tied")
         // A resumed run's adapter starts elsewhere: the checkpoint must restore it.
-        lm.addLoRA(LoRAConfig(rank: 2, alpha: 4, dropout: 0.1, targets: [.q, .v, .down]), seed: resume ? 77 : o.seed)
+        try lm.addLoRA(LoRAConfig(rank: 2, alpha: 4, dropout: 0.1, targets: [.q, .v, .down]), seed: resume ? 77 : o.seed)
         try PreTrainer(options: o).train(decoder: lm, base: dir.appendingPathComponent("tied"), on: corpus(), run: run, siLog: siLog, resume: resume)
         return lm
     }

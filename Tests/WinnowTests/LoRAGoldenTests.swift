@@ -162,7 +162,7 @@ import Testing
 
     @Test func loraDropoutGradientsEqualFiniteDifferencesOfTheSameMasks() throws {
         let lm = try LlamaForCausalLM(folder: Self.dir.appendingPathComponent("tied"))
-        lm.addLoRA(LoRAConfig(rank: 2, alpha: 4, dropout: 0.3, targets: [.q, .down]), seed: 3)
+        try lm.addLoRA(LoRAConfig(rank: 2, alpha: 4, dropout: 0.3, targets: [.q, .down]), seed: 3)
         for name in lm.parameters.names where name.contains(".lora_B.") {      // B not zero, so A gets gradient
             let i = lm.parameters.index(of: name)!
             lm.parameters[i].withUnsafeMutableBufferPointer { b in for j in b.indices { b[j] = Float(sin(Double(j + 1))) * 0.5 } }

@@ -8,6 +8,11 @@ import Testing
 @testable import WinnowScores
 @testable import WinnowExperiment
 
+/// Matches a `WinnowError.invalidOption` that names `name` (whatever its reason).
+func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
+    { e in if case let .invalidOption(n, _)? = e as? WinnowError { n == name } else { false } }
+}
+
 @Suite struct SelectionTests {
     static let scores: [Double] = (0..<100).map { Double(($0 * 37) % 100) / 10 }      // a permutation of 0.0 ... 9.9
     static let labels: [String] = (0..<100).map { $0 % 3 == 0 ? "a" : "b" }
@@ -19,51 +24,73 @@ import Testing
     }
 
     @Test(arguments: [0.0, 0.3, 0.5, 0.505, 0.7, 1.0])
-    func exactCounts(keep: Double) {
+    func exactCounts(keep: Double) throws {
         let n = Selector.budget(100, keep: keep)
         #expect(n == Int((keep * 100).rounded(.toNearestOrAwayFromZero)))
         for p in SelectionOptions.Preference.allCases {
             for s in [SelectionOptions.Sampling.top, .softmax, .linear] {
-                let k = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(keep, p, s))
+                let k = try Selector.choose(scores: Self.scores, labels: Self.labels, options: options(keep, p, s))
                 #expect(k.count == n, "\(p) \(s) keep \(keep)")
                 #expect(k == k.sorted() && Set(k).count == k.count)
             }
         }
-        let strat = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(keep, .hard, .stratified))
+        let strat = try Selector.choose(scores: Self.scores, labels: Self.labels, options: options(keep, .hard, .stratified))
         #expect(strat.count == min(n, 90), "stratified keeps at most (1 - beta) N")
     }
 
-    @Test func topPicksTheHighestOrLowestWithTiesByIndex() {
-        let s: [Double] = [1, 5, 5, 2, 5, 0]
-        let l = Array(repeating: "x", count: 6)
-        #expect(Selector.choose(scores: s, labels: l, options: options(0.5, .hard, .top)) == [1, 2, 4])
-        var o = options(2.0 / 6, .hard, .top)
-        #expect(Selector.choose(scores: s, labels: l, options: o) == [1, 2])      // ties: lower index first
-        o.preference = .easy
-        #expect(Selector.choose(scores: s, labels: l, options: o) == [0, 5])
+    /// Bad values from a program that embeds the library throw, naming the property, instead of trapping.
+    @Test func badOptionsThrowNamingTheProperty() throws {
+        let s: [Double] = [0, 1, 2, 3], l = Array(repeating: "x", count: 4)
+        let cases: [(String, (inout SelectionOptions) -> Void)] = [
+            ("keep", { $0.keep = .nan }), ("keep", { $0.keep = .infinity }), ("keep", { $0.keep = 1.5 }),
+            ("temperature", { $0.sampling = .softmax; $0.temperature = 0 }), ("beta", { $0.sampling = .stratified; $0.beta = .nan }),
+            ("beta", { $0.beta = 1 }), ("bins", { $0.sampling = .stratified; $0.bins = 0 }), ("epsilon", { $0.epsilon = -1 }),
+            ("sampling", { $0.preference = .moderate; $0.sampling = .stratified }),
+        ]
+        for (name, change) in cases {
+            var o = SelectionOptions(keep: 0.5)
+            change(&o)
+            #expect(performing: { try o.validate() }, throws: namesOption(name))
+            #expect(performing: { try Selector.choose(scores: s, labels: l, options: o) }, throws: namesOption(name))
+        }
+        #expect(performing: { try Selector.choose(scores: s, labels: ["x"], options: SelectionOptions(keep: 0.5)) }, throws: namesOption("labels"))
+        #expect(performing: { try Selector.choose(scores: [0, .nan, 1, 2], labels: l, options: SelectionOptions(keep: 0.5)) }, throws: namesOption("scores"))
+        #expect(performing: {
+            try Pruning.prune(data: URL(fileURLWithPath: "/nonexistent"), lines: [1, 2], scores: s, labels: l, options: SelectionOptions(keep: 0.5), to: nil)
+        }, throws: namesOption("lines"))
     }
 
-    @Test func moderateKeepsTheScoresNearestTheMedian() {
+    @Test func topPicksTheHighestOrLowestWithTiesByIndex() throws {
+        let s: [Double] = [1, 5, 5, 2, 5, 0]
+        let l = Array(repeating: "x", count: 6)
+        #expect(try Selector.choose(scores: s, labels: l, options: options(0.5, .hard, .top)) == [1, 2, 4])
+        var o = options(2.0 / 6, .hard, .top)
+        #expect(try Selector.choose(scores: s, labels: l, options: o) == [1, 2])      // ties: lower index first
+        o.preference = .easy
+        #expect(try Selector.choose(scores: s, labels: l, options: o) == [0, 5])
+    }
+
+    @Test func moderateKeepsTheScoresNearestTheMedian() throws {
         // Median 4 (of 0 1 2 3 4 5 6 8 9 ... the 9 values below, odd count): nearest are 4, then 3 and 5 (tie: lower index).
         let s: [Double] = [9, 4, 0, 5, 8, 3, 1, 6, 2]
         let l = Array(repeating: "x", count: 9)
         #expect(Selector.median(s) == 4 && Selector.median([1, 2, 10, 20]) == 6 && Selector.median([]) == 0)
-        #expect(Selector.choose(scores: s, labels: l, options: options(3.0 / 9, .moderate, .top)) == [1, 3, 5])
+        #expect(try Selector.choose(scores: s, labels: l, options: options(3.0 / 9, .moderate, .top)) == [1, 3, 5])
         // Both ends go: the hardest (9, 8) and the easiest (0, 1) are the last kept.
-        let five = Selector.choose(scores: s, labels: l, options: options(5.0 / 9, .moderate, .top))
+        let five = try Selector.choose(scores: s, labels: l, options: options(5.0 / 9, .moderate, .top))
         #expect(Set(five.map { s[$0] }) == [2, 3, 4, 5, 6], "\(five)")
         // Per label: each label's own median. a = 0, 10, 20 (median 10), b = 100, 101, 150, 160 (median 125.5).
         let ps: [Double] = [0, 100, 10, 101, 20, 150, 160]
         let pl = ["a", "b", "a", "b", "a", "b", "b"]
         var o = options(3.0 / 7, .moderate, .top)
         o.perLabel = true
-        #expect(Selector.choose(scores: ps, labels: pl, options: o) == [2, 3, 5])
+        #expect(try Selector.choose(scores: ps, labels: pl, options: o) == [2, 3, 5])
         // Sampled: the distance to the median is read as an easy preference reads the score, so a cold softmax
         // keeps what top-k keeps, and the draws are a permutation's prefix of every example.
         var cold = options(3.0 / 9, .moderate, .softmax)
         cold.temperature = 1e-3
-        #expect(Selector.choose(scores: s, labels: l, options: cold) == [1, 3, 5])
-        let linear = Selector.choose(scores: s, labels: l, options: options(4.0 / 9, .moderate, .linear, seed: 5))
+        #expect(try Selector.choose(scores: s, labels: l, options: cold) == [1, 3, 5])
+        let linear = try Selector.choose(scores: s, labels: l, options: options(4.0 / 9, .moderate, .linear, seed: 5))
         #expect(linear.count == 4 && Set(linear).count == 4)
     }
 
@@ -90,21 +117,21 @@ import Testing
         #expect(ExperimentPlan.recommendedSettings(keeps: [1, 0.3]) == [ExperimentPlan.recommended, ExperimentPlan.forgettingAlone])
     }
 
-    @Test func classNormalisationRanksEachLabelOnItsOwnScale() {
+    @Test func classNormalisationRanksEachLabelOnItsOwnScale() throws {
         // Class a scores 100..109, class b 0..9: dataset-level top-10 takes only a; class-level takes the top half of each.
         let s = (0..<10).map { Double(100 + $0) } + (0..<10).map(Double.init)
         let l = Array(repeating: "a", count: 10) + Array(repeating: "b", count: 10)
         var o = options(0.5, .hard, .top)
         o.normalization = .dataset
-        #expect(Selector.choose(scores: s, labels: l, options: o) == Array(0..<10))
+        #expect(try Selector.choose(scores: s, labels: l, options: o) == Array(0..<10))
         o.normalization = .class
-        #expect(Selector.choose(scores: s, labels: l, options: o) == Array(5..<10) + Array(15..<20))
+        #expect(try Selector.choose(scores: s, labels: l, options: o) == Array(5..<10) + Array(15..<20))
         let z = Normalization.class.apply(s, labels: l)
         #expect(abs(z[0] - z[10]) < 1e-12 && abs(z[9] - z[19]) < 1e-12)
         #expect(Normalization.dataset.apply([3, 3, 3], labels: ["a", "a", "a"]) == [0, 0, 0])     // zero std -> 0
     }
 
-    @Test func quotasFollowTheLabelSizesAndSumToTheBudget() {
+    @Test func quotasFollowTheLabelSizesAndSumToTheBudget() throws {
         #expect(Selector.quotas(counts: [50, 30, 20], total: 10) == [5, 3, 2])
         // 7 * [5, 3, 2] / 10 = 3.5, 2.1, 1.4: floors 3, 2, 1, the one left to the largest remainder (0.5).
         #expect(Selector.quotas(counts: [5, 3, 2], total: 7) == [4, 2, 1])
@@ -117,14 +144,14 @@ import Testing
         }
     }
 
-    @Test func perLabelSelectionKeepsEachLabelsShare() {
+    @Test func perLabelSelectionKeepsEachLabelsShare() throws {
         // Labels a (34 examples) and b (66): dataset top-k by hard takes the highest scores wherever they fall;
         // per label, each label keeps its quota of its own hardest (or, for random, any) examples.
         for p in SelectionOptions.Preference.allCases {
             for s in SelectionOptions.Sampling.allCases where !(p == .moderate && s == .stratified) {
                 var o = options(0.3, p, s, seed: 3)
                 o.perLabel = true
-                let k = Selector.choose(scores: Self.scores, labels: Self.labels, options: o)
+                let k = try Selector.choose(scores: Self.scores, labels: Self.labels, options: o)
                 let a = k.filter { Self.labels[$0] == "a" }.count
                 #expect(k == k.sorted() && Set(k).count == k.count)
                 // Quotas 0.3 * 34 = 10.2 -> 10 and 0.3 * 66 = 19.8 -> 20 (stratified drops beta of each label first,
@@ -135,7 +162,7 @@ import Testing
         // Top-k per label: each label's own highest scores.
         var o = options(0.3, .hard, .top)
         o.perLabel = true
-        let k = Selector.choose(scores: Self.scores, labels: Self.labels, options: o)
+        let k = try Selector.choose(scores: Self.scores, labels: Self.labels, options: o)
         for l in ["a", "b"] {
             let mine = Self.scores.indices.filter { Self.labels[$0] == l }
             let kept = Set(k.filter { Self.labels[$0] == l })
@@ -144,7 +171,7 @@ import Testing
         }
         // Off: the same selection as before the option existed (dataset top-k over all examples).
         o.perLabel = false
-        #expect(Selector.choose(scores: Self.scores, labels: Self.labels, options: o) == Self.scores.indices.sorted { Self.scores[$0] > Self.scores[$1] }.prefix(30).sorted())
+        #expect(try Selector.choose(scores: Self.scores, labels: Self.labels, options: o) == Self.scores.indices.sorted { Self.scores[$0] > Self.scores[$1] }.prefix(30).sorted())
     }
 
     @Test func thenByBreaksTiesByASecondScoreFile() throws {
@@ -170,9 +197,9 @@ import Testing
         let hard = try counts.thenBy(el2n, select: .hard, then: .hard)
         #expect(hard.scores == [1, 3, 0, 2, 4, 5])
         var o = SelectionOptions(keep: 0.5); o.preference = .easy
-        #expect(Selector.choose(scores: easyThenHard.scores, labels: easyThenHard.labels, options: o) == [0, 1, 3])   // lines 2, 4 and 1
+        #expect(try Selector.choose(scores: easyThenHard.scores, labels: easyThenHard.labels, options: o) == [0, 1, 3])   // lines 2, 4 and 1
         o.perLabel = true   // one of label a's zeros (line 2), one of b's (line 4), and the third quota to a: line 1
-        #expect(Selector.choose(scores: easyThenHard.scores, labels: easyThenHard.labels, options: o).map { counts.lines[$0] } == [1, 2, 4])
+        #expect(try Selector.choose(scores: easyThenHard.scores, labels: easyThenHard.labels, options: o).map { counts.lines[$0] } == [1, 2, 4])
         // Pairs tied in both scores share a rank.
         let same = try file("s.csv", [(1, "a", 0.5), (2, "a", 0.5), (3, "b", 0.5), (4, "b", 0.5), (5, "a", 0.5), (6, "b", 0.5)])
         #expect(try counts.thenBy(same, select: .easy, then: .hard).scores == [0, 0, 0, 0, 4, 5])
@@ -183,22 +210,22 @@ import Testing
         #expect { try counts.thenBy(relabelled, select: .easy, then: .hard) } throws: { "\($0)".contains("relabelled.csv") && "\($0)".contains("label 'b'") }
     }
 
-    @Test func seededSamplingIsReproducible() {
+    @Test func seededSamplingIsReproducible() throws {
         for s in [SelectionOptions.Sampling.softmax, .linear, .stratified] {
-            let a = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .hard, s, seed: 4))
-            let b = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .hard, s, seed: 4))
-            let c = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .hard, s, seed: 5))
+            let a = try Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .hard, s, seed: 4))
+            let b = try Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .hard, s, seed: 4))
+            let c = try Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .hard, s, seed: 5))
             #expect(a == b, "\(s): the same seed must give the same selection")
             #expect(a != c, "\(s): another seed should give another selection")
         }
-        let r1 = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .random, .top, seed: 1))
-        #expect(r1 == Selector.choose(scores: Self.scores.reversed(), labels: Self.labels, options: options(0.3, .random, .top, seed: 1)),
-                "random ignores the scores")
+        let r1 = try Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .random, .top, seed: 1))
+        let r2 = try Selector.choose(scores: Self.scores.reversed(), labels: Self.labels, options: options(0.3, .random, .top, seed: 1))
+        #expect(r1 == r2, "random ignores the scores")
     }
 
     /// Keeping one example out of four many times: its frequency must match weight / sum of weights.
     @Test(arguments: [SelectionOptions.Sampling.softmax, .linear])
-    func samplingFollowsTheWeights(sampling: SelectionOptions.Sampling) {
+    func samplingFollowsTheWeights(sampling: SelectionOptions.Sampling) throws {
         let s: [Double] = [0, 1, 2, 3]
         let l = Array(repeating: "x", count: 4)
         let trials = 20000
@@ -206,7 +233,8 @@ import Testing
         for seed in 0..<trials {
             var o = options(0.25, .hard, sampling, seed: UInt64(seed))
             o.temperature = 1.5
-            count[Selector.choose(scores: s, labels: l, options: o)[0]] += 1
+            let first = try Selector.choose(scores: s, labels: l, options: o)[0]
+            count[first] += 1
         }
         let w: [Double] = sampling == .softmax ? s.map { exp($0 / 1.5) } : s.map { $0 - 0 + 1e-6 }
         let total = w.reduce(0, +)
@@ -218,14 +246,14 @@ import Testing
         }
     }
 
-    @Test func easySoftmaxPrefersLowScores() {
-        let k = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.2, .easy, .softmax))
+    @Test func easySoftmaxPrefersLowScores() throws {
+        let k = try Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.2, .easy, .softmax))
         let mean = k.map { Self.scores[$0] }.reduce(0, +) / Double(k.count)
         #expect(mean < 3, "mean kept score \(mean) should be well below the overall mean 4.95")
     }
 
-    @Test func stratifiedDropsTheHardestAndCoversTheScoreRange() {
-        let k = Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.5, .hard, .stratified))
+    @Test func stratifiedDropsTheHardestAndCoversTheScoreRange() throws {
+        let k = try Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.5, .hard, .stratified))
         let kept = k.map { Self.scores[$0] }
         #expect(kept.allSatisfy { $0 < 9.0 }, "the hardest 10% (scores 9.0-9.9) are dropped")
         // 90 examples over 50 bins of width ~0.18: both ends of the remaining range are represented.
@@ -235,7 +263,7 @@ import Testing
 
     /// The report's annotator-agreement row: Spearman against the disagreement share, the disputed share in
     /// the top tenth (ceil, ties by line) and overall; lines without votes are left out.
-    @Test func annotatorAgreementAgainstAPlainCount() {
+    @Test func annotatorAgreementAgainstAPlainCount() throws {
         // 20 voted lines: line n has disagreement 0.6 when n % 4 == 0, 0.2 otherwise; line 99 has no votes.
         var dis: [Int: Double] = [:]
         for n in 1...20 { dis[n] = n % 4 == 0 ? 0.6 : 0.2 }

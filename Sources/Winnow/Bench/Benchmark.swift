@@ -293,7 +293,7 @@ extension Benchmark {
         }
         // A LoRA adapter (r 8, alpha 16 on q_proj and v_proj, PEFT's default targets), B drawn as A is so
         // that both factors carry gradient: per-example gradient norms over the adapter.
-        w.model.addLoRA(LoRAConfig(rank: 8, alpha: 16, targets: [.q, .v]), seed: 1)
+        try w.model.addLoRA(LoRAConfig(rank: 8, alpha: 16, targets: [.q, .v]), seed: 1)
         for name in w.model.parameters.names where name.contains(".lora_B.") {
             let i = w.model.parameters.index(of: name)!
             w.model.parameters[i].withUnsafeMutableBufferPointer { b in for j in b.indices { b[j] = Float(sin(Double(j))) * 0.01 } }

@@ -57,10 +57,7 @@ extension BertClassifier {
     ///   BERT module, or the head is not Hugging Face's single linear layer.
     public func addLoRA(_ lora: LoRAConfig, seed: UInt64) throws {
         guard loraState == nil else { throw WinnowError.invalidOption(name: "lora", reason: "the model already has an adapter") }
-        if let m = lora.targets.first(where: { !LoRAModule.encoderModules.contains($0) }) {
-            throw WinnowError.invalidOption(name: "--lora-targets", reason:
-                "'\(m.rawValue)' is not a module of a BERT encoder (\(LoRAModule.encoderModules.map(\.rawValue).joined(separator: ", ")))")
-        }
+        try lora.check(modules: LoRAModule.encoderModules, family: "a BERT encoder")
         guard head.count == 1 else {
             throw WinnowError.invalidOption(name: "lora", reason: "LoRA needs Hugging Face's classifier head (one linear layer), not the paper's")
         }

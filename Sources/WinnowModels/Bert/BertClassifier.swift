@@ -5,7 +5,7 @@ import WinnowData
 
 /// Hugging Face `BertForSequenceClassification` with a hand-written backward pass.
 ///
-///     let model = try BertClassifier(folder: runURL)                 // reads config.json + model.safetensors
+///     let model = try BertClassifier(folder: modelURL)               // reads config.json + model.safetensors
 ///     let logits = model.logits(batch)                               // inference mode, every hidden state kept
 ///     let fast = model.classLogits(batch)                            // the same logits; last layer on [CLS] rows only
 public final class BertClassifier: @unchecked Sendable {

@@ -116,10 +116,7 @@ extension LlamaForSequenceClassification {
     ///   decoder module.
     public func addLoRA(_ lora: LoRAConfig, seed: UInt64) throws {
         guard loraConfig == nil else { throw WinnowError.invalidOption(name: "lora", reason: "the model already has an adapter") }
-        if let m = lora.targets.first(where: { !LoRAModule.decoderModules.contains($0) }) {
-            throw WinnowError.invalidOption(name: "--lora-targets", reason:
-                "'\(m.rawValue)' is not a module of a Llama-family decoder (\(LoRAModule.decoderModules.map(\.rawValue).joined(separator: ", ")))")
-        }
+        try lora.check(modules: LoRAModule.decoderModules, family: "a Llama-family decoder")
         decoder.addLoRA(lora, store: &parameters, seed: seed)
         var c = lora
         c.taskType = "SEQ_CLS"

@@ -10,7 +10,7 @@ import WinnowData
 /// at the padding.
 ///
 ///     let lm = try LlamaForCausalLM(gguf: URL(fileURLWithPath: "models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
-///     let losses = lm.sampleLosses(batch)          // nats per example
+///     let losses = lm.sampleLosses(batch).losses   // nats per example
 public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unchecked Sendable {
     /// The model's configuration.
     public let config: LlamaConfig

@@ -67,6 +67,22 @@ public struct LoRAConfig: Sendable, Equatable {
         return targets.allSatisfy { LoRAModule.decoderModules.contains($0) }
     }
 
+    /// Checks the settings against a model family whose modules are `modules` (`LoRAModule.decoderModules`
+    /// or `encoderModules`; `family` names it in the message).
+    ///
+    /// - Throws: `WinnowError.invalidOption` naming the property: `rank` below 1, `alpha` not a positive
+    ///   number, `dropout` outside [0, 1), no target, or a target that is not one of `modules`.
+    public func check(modules: [LoRAModule], family: String) throws {
+        guard rank >= 1 else { throw WinnowError.invalidOption(name: "rank", reason: "must be at least 1, not \(rank)") }
+        guard alpha.isFinite, alpha > 0 else { throw WinnowError.invalidOption(name: "alpha", reason: "must be a positive number, not \(alpha)") }
+        guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw WinnowError.invalidOption(name: "dropout", reason: "must be in [0, 1), not \(dropout)") }
+        guard !targets.isEmpty else { throw WinnowError.invalidOption(name: "targets", reason: "name at least one module") }
+        if let m = targets.first(where: { !modules.contains($0) }) {
+            throw WinnowError.invalidOption(name: "targets", reason:
+                "'\(m.rawValue)' is not a module of \(family) (\(modules.map(\.rawValue).joined(separator: ", ")))")
+        }
+    }
+
     /// The factor of B A in the update.
     public var scale: Float { Float(useRSLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank)) }
 
@@ -171,9 +187,11 @@ extension LlamaForCausalLM {
     /// (A Kaiming-uniform with a = sqrt(5), i.e. uniform in +-1/sqrt(d_in); B zero), from `seed`. The
     /// tensors are `model.layers.N.{self_attn|mlp}.MODULE.lora_A.weight` and `.lora_B.weight`.
     ///
-    /// - Precondition: the model has no adapter yet.
-    public func addLoRA(_ lora: LoRAConfig, seed: UInt64) {
-        precondition(decoder.lora.isEmpty, "addLoRA: the model already has an adapter")
+    /// - Throws: `WinnowError.invalidOption` when the model has an adapter already or `lora` fails
+    ///   `LoRAConfig.check` for a decoder.
+    public func addLoRA(_ lora: LoRAConfig, seed: UInt64) throws {
+        guard decoder.lora.isEmpty else { throw WinnowError.invalidOption(name: "lora", reason: "the model already has an adapter") }
+        try lora.check(modules: LoRAModule.decoderModules, family: "a Llama-family decoder")
         decoder.addLoRA(lora, store: &parameters, seed: seed)
         var c = lora
         c.taskType = "CAUSAL_LM"
@@ -197,7 +215,7 @@ extension LlamaForCausalLM {
     ///   wrong shape (an adapter made for another base model).
     public func loadAdapter(folder: URL) throws {
         try LlamaAdapterFiles.load(folder: folder, savedModules: []) { lora in
-            addLoRA(lora, seed: 0)
+            try addLoRA(lora, seed: 0)
             return (parameters.names, { self.parameters[$0].shape }, { i, t in self.parameters[i] = t })
         }
     }

@@ -48,9 +48,11 @@ public enum Pruning {
     }
 
     /// Chooses by `options` among the examples at 1-based `lines` of `data` (with their `scores` and
-    /// `labels`), and writes the kept lines to `out` (atomically) unless `out` is nil.
+    /// `labels`), and writes the kept lines to `out` (atomically) unless `out` is nil; a `.csv` file's
+    /// header line comes first.
     ///
-    /// - Throws: `WinnowError` when `data` is missing, or a line is outside it (scores of another file).
+    /// - Throws: `WinnowError` when `data` is missing, a line is outside it (scores of another file), the three
+    ///   arrays differ in count, or `options` fail `SelectionOptions.validate()`.
     @discardableResult
     public static func prune(data: URL, lines: [Int], scores: [Double], labels: [String], options: SelectionOptions,
                              to out: URL?) throws -> Summary {
@@ -98,7 +100,10 @@ public enum Pruning {
     /// `origin`: the file the scores came from and the line of its first score, for error messages.
     static func prune(data: URL, lines: [Int], scores: [Double], labels: [String], options: SelectionOptions,
                       to out: URL?, origin: (url: URL, firstLine: Int)?, ids: [String] = []) throws -> Summary {
-        precondition(lines.count == scores.count && scores.count == labels.count, "prune: lines, scores and labels differ in count")
+        guard lines.count == scores.count && scores.count == labels.count else {
+            throw WinnowError.invalidOption(name: "lines", reason: "\(lines.count) lines, \(scores.count) scores and \(labels.count) labels: one of each per example")
+        }
+        try options.validate()
         guard FileManager.default.fileExists(atPath: data.path) else {
             throw WinnowError.missingFile(path: data.path, reason: "no such data file")
         }
@@ -109,12 +114,14 @@ public enum Pruning {
             throw WinnowError.invalidOption(name: "lines", reason: "score \(bad.0 + 1) " + why)
         }
         if let origin { try checkRows(file, lines: lines, labels: labels, ids: ids, origin: origin) }
-        let kept = Selector.choose(scores: scores, labels: labels, options: options)
+        let kept = try Selector.choose(scores: scores, labels: labels, options: options)
         var before: [String: Int] = [:], after: [String: Int] = [:]
         for l in labels { before[l, default: 0] += 1 }
         for i in kept { after[labels[i], default: 0] += 1 }
         let keptLines = kept.map { lines[$0] }.sorted()
-        if let out { try AtomicFile.write(file.lines(keptLines), to: out) }
+        // A CSV file keeps its header line ahead of the kept rows.
+        let header = data.pathExtension.lowercased() == "csv" ? [CSVDataset.headerLine(of: file)] : []
+        if let out { try AtomicFile.write(file.lines(header + keptLines), to: out) }
         return Summary(keptLines: keptLines, scored: scores.count, budget: Selector.budget(scores.count, keep: options.keep),
                        before: before, after: after,
                        dataLines: file.nonBlankCount - (data.pathExtension.lowercased() == "csv" ? 1 : 0))

@@ -88,10 +88,12 @@ public struct ScoreFile: Sendable {
     ///
     ///     let kept = try ScoreFile(url: forgetting).thenBy(ScoreFile(url: el2n), select: .easy, then: .hard)
     ///
-    /// - Throws: `WinnowError` naming `other` when it lacks a data line this file scores, or gives a line
-    ///   another label.
+    /// - Throws: `WinnowError.invalidOption` when `select` or `then` is not hard or easy; `WinnowError` naming
+    ///   `other` when it lacks a data line this file scores, or gives a line another label.
     public func thenBy(_ other: ScoreFile, select: SelectionOptions.Preference, then: SelectionOptions.Preference) throws -> ScoreFile {
-        precondition([.hard, .easy].contains(select) && [.hard, .easy].contains(then), "thenBy: select and then are hard or easy")
+        for (name, p) in [("select", select), ("then", then)] where ![.hard, .easy].contains(p) {
+            throw WinnowError.invalidOption(name: name, reason: "a tie-break ranks by two scores: hard or easy, not \(p)")
+        }
         var second: [Int: (score: Double, label: String)] = [:]
         for (l, (sc, lab)) in zip(other.lines, zip(other.scores, other.labels)) { second[l] = (sc, lab) }
         let sign: Double = select == then ? 1 : -1

@@ -63,18 +63,46 @@ public struct SelectionOptions: Sendable, Equatable {
 
     /// Options that keep the fraction `keep` of the examples, everything else at its default.
     public init(keep: Double) { self.keep = keep }
+
+    /// Checks every value against its range and the combinations that mean nothing.
+    ///
+    /// - Throws: `WinnowError.invalidOption` naming the property: `keep` outside [0, 1] or not a number,
+    ///   `temperature` not positive and finite, `beta` outside [0, 1), `bins` below 1, `epsilon` not positive,
+    ///   or `moderate` with `stratified` sampling (stratified ranks by score, not by distance to the median).
+    public func validate() throws {
+        guard keep.isFinite, (0...1).contains(keep) else { throw WinnowError.invalidOption(name: "keep", reason: "must be in [0, 1], not \(keep)") }
+        guard temperature.isFinite, temperature > 0 else {
+            throw WinnowError.invalidOption(name: "temperature", reason: "must be a positive number, not \(temperature)")
+        }
+        guard beta.isFinite, beta >= 0, beta < 1 else { throw WinnowError.invalidOption(name: "beta", reason: "must be in [0, 1), not \(beta)") }
+        guard bins >= 1 else { throw WinnowError.invalidOption(name: "bins", reason: "must be at least 1, not \(bins)") }
+        guard epsilon.isFinite, epsilon > 0 else { throw WinnowError.invalidOption(name: "epsilon", reason: "must be a positive number, not \(epsilon)") }
+        if preference == .moderate && sampling == .stratified {
+            throw WinnowError.invalidOption(name: "sampling", reason: "stratified does not apply to the moderate preference (it ranks by score); use top, softmax or linear")
+        }
+    }
 }
 
 /// Chooses which examples to keep from their scores.
 ///
 ///     var o = SelectionOptions(keep: 0.5); o.preference = .easy; o.sampling = .softmax
-///     let kept = Selector.choose(scores: s, labels: labels, options: o)   // sorted example indices
+///     let kept = try Selector.choose(scores: s, labels: labels, options: o)   // sorted example indices
 public enum Selector {
     /// The number kept: round(f * N), halves rounded up.
     public static func budget(_ n: Int, keep f: Double) -> Int { min(n, max(0, Int((f * Double(n)).rounded(.toNearestOrAwayFromZero)))) }
 
     /// Indices of the kept examples, ascending (input order).
-    public static func choose(scores raw: [Double], labels: [String], options o: SelectionOptions) -> [Int] {
+    ///
+    /// - Throws: `WinnowError.invalidOption` when `options` fail `SelectionOptions.validate()`, `labels` and
+    ///   `scores` differ in count, or a score is not finite (scores are ignored by the random preference).
+    public static func choose(scores raw: [Double], labels: [String], options o: SelectionOptions) throws -> [Int] {
+        try o.validate()
+        guard labels.count == raw.count else {
+            throw WinnowError.invalidOption(name: "labels", reason: "\(labels.count) labels for \(raw.count) scores (one label per score; empty strings when unlabelled)")
+        }
+        if o.preference != .random, let i = raw.firstIndex(where: { !$0.isFinite }) {
+            throw WinnowError.invalidOption(name: "scores", reason: "score \(i + 1) is \(raw[i]), not a finite number")
+        }
         let n = raw.count
         let k = budget(n, keep: o.keep)
         let s = o.normalization.apply(raw, labels: labels)
@@ -117,7 +145,6 @@ public enum Selector {
         let n = s.count
         switch (o.preference, o.sampling) {
         case (.moderate, _):
-            precondition(o.sampling != .stratified, "Selector: moderate selection does not take stratified sampling")
             let m = median(s)
             var easy = o
             easy.preference = .easy

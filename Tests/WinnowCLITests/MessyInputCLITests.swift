@@ -1,0 +1,180 @@
+import Foundation
+import Testing
+
+/// Messy real-world inputs and misused options: CSV feature files whose columns or labels differ from
+/// the run's, labels that are booleans or fractions, a label field first met after line 1, examples
+/// without tokens, one field in two roles, piped data, null runs that are not, single-checkpoint VoG,
+/// and an interrupted training's temporary files.
+@Suite(.serialized) struct MessyInputCLITests {
+    let fm = FileManager.default
+    let train = CLI.tiny.appendingPathComponent("train.jsonl").path
+    let vocab = CLI.tiny.appendingPathComponent("vocab.txt").path
+
+    func write(_ dir: URL, _ name: String, _ text: String) throws -> String {
+        let u = dir.appendingPathComponent(name)
+        try text.write(to: u, atomically: true, encoding: .utf8)
+        return u.path
+    }
+
+    /// An MLP run on a CSV of features a, b (labels p / n; row 5 with an empty label).
+    func mlpRun(_ dir: URL) throws -> (run: String, csv: String) {
+        var s = "id,label,a,b\n"
+        for i in 0..<40 { s += "r\(i),\(i == 3 ? "" : i % 2 == 0 ? "p" : "n"),\(Double(i % 2) * 2 - 1 + Double(i % 7) * 0.05),\(Double(i % 5) * 0.1)\n" }
+        let csv = try write(dir, "f.csv", s)
+        let run = dir.appendingPathComponent("mlp").path
+        let t = try CLI.run(["train", "--data", csv, "--out", run, "--hidden", "8", "--layers", "1", "--epochs", "3", "--batch-size", "8", "--lr", "0.01"])
+        #expect(t.status == 0 && t.stderr.contains("skipped 1 row(s) without a label"), "\(t.stderr)")
+        return (run, csv)
+    }
+
+    @Test func csvFeatureFilesAreCheckedAndPrunedWithTheirHeader() throws {
+        let dir = try CLI.tempDir("messy-csv")
+        defer { try? fm.removeItem(at: dir) }
+        let (run, csv) = try mlpRun(dir)
+        // Columns read by position: another set or order is refused by name, not predicted (or crashed on).
+        for (name, header) in [("extra.csv", "id,label,a,b,c"), ("swapped.csv", "id,label,b,a")] {
+            let cols = header.split(separator: ",").count
+            let f = try write(dir, name, header + "\n" + "x,p" + String(repeating: ",0.5", count: cols - 2) + "\n")
+            let p = try CLI.run(["predict", "--run", run, "--data", f, "--out", dir.appendingPathComponent("p-\(name)").path])
+            #expect(p.status == 1 && p.stderr.contains("\(name):1") && p.stderr.contains("the model's [a, b]"), "\(p.stderr)")
+            #expect(!fm.fileExists(atPath: dir.appendingPathComponent("p-\(name)").path))
+        }
+        // The unlabelled row is neither scored nor kept; the pruned file keeps the header and trains again.
+        let scores = dir.appendingPathComponent("s.csv")
+        let s = try CLI.run(["score", "forgetting", "--run", run, "--data", csv, "--out", scores.path])
+        #expect(s.status == 0, "\(s.stderr)")
+        let rows = try String(contentsOf: scores, encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 40 && !rows.contains { $0.contains(",r3,") }, "\(rows.prefix(6))")
+        let pruned = dir.appendingPathComponent("pruned.csv")
+        let p = try CLI.run(["prune", "--scores", scores.path, "--data", csv, "--keep", "0.5", "--per-label", "--out", pruned.path])
+        #expect(p.status == 0, "\(p.stderr)")
+        let kept = try String(contentsOf: pruned, encoding: .utf8).split(separator: "\n")
+        #expect(kept.first == "id,label,a,b" && kept.count == 21 && !kept.contains { $0.hasPrefix("r3,") }, "\(kept.prefix(3))")
+        let again = try CLI.run(["train", "--data", pruned.path, "--out", dir.appendingPathComponent("mlp2").path, "--hidden", "8", "--layers", "1",
+                                 "--epochs", "1", "--lr", "0.01"])
+        #expect(again.status == 0, "\(again.stderr)")
+        // A label the model lacks: predicted with an empty gold label and a note; labels with commas quoted as one field.
+        let unknown = try write(dir, "unknown.csv", "id,label,a,b\nu1,maybe,0.1,0.2\nu2,p,0.3,0.4\n")
+        let out = dir.appendingPathComponent("pu.csv")
+        let pu = try CLI.run(["predict", "--run", run, "--data", unknown, "--out", out.path])
+        #expect(pu.status == 0 && pu.stderr.contains("label(s) maybe of"), "\(pu.stderr)")
+        let pr = try String(contentsOf: out, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(pr.count == 4 && pr[1].hasPrefix("0,2,u1,,"), "\(pr)")
+        let ev = try CLI.run(["eval", "--run", run, "--data", unknown])
+        #expect(ev.status == 1 && ev.stderr.contains("unknown.csv:2"), "\(ev.stderr)")
+    }
+
+    @Test func predictQuotesLabelsInItsHeader() throws {
+        let dir = try CLI.tempDir("messy-quote")
+        defer { try? fm.removeItem(at: dir) }
+        var s = "a,label\n"
+        for i in 0..<20 { s += "\(i % 2 == 0 ? 1.0 : -1.0),\(i % 2 == 0 ? "\"good, really\"" : "bad") \n" }
+        let csv = try write(dir, "q.csv", s.replacingOccurrences(of: " \n", with: "\n"))
+        let run = dir.appendingPathComponent("run").path
+        #expect(try CLI.run(["train", "--data", csv, "--out", run, "--hidden", "4", "--layers", "1", "--epochs", "1"]).status == 0)
+        let out = dir.appendingPathComponent("p.csv")
+        let p = try CLI.run(["predict", "--run", run, "--data", csv, "--out", out.path])
+        #expect(p.status == 0, "\(p.stderr)")
+        let header = try String(contentsOf: out, encoding: .utf8).split(separator: "\n")[0]
+        #expect(header == "index,line,id,label,predicted,p_bad,\"p_good, really\"", "\(header)")
+    }
+
+    @Test func jsonLabelsAreStringsOrIntegersAndMayStartAfterLineOne() throws {
+        let dir = try CLI.tempDir("messy-labels")
+        defer { try? fm.removeItem(at: dir) }
+        let lines = try String(contentsOf: URL(fileURLWithPath: train), encoding: .utf8).split(separator: "\n").map(String.init)
+        func trainOn(_ name: String, _ text: String) throws -> CLIResult {
+            try CLI.run(["train", "--data", try write(dir, name, text), "--vocab", vocab, "--layers", "1", "--hidden", "16", "--heads", "2",
+                         "--epochs", "1", "--max-length", "32", "--out", dir.appendingPathComponent("r-\(name)").path])
+        }
+        for (name, value) in [("bool.jsonl", "true"), ("frac.jsonl", "1.5")] {
+            let text = lines.prefix(10).map { $0.replacingOccurrences(of: "\"label\": \"pos\"", with: "\"label\": \(value)")
+                .replacingOccurrences(of: "\"label\": \"neg\"", with: "\"label\": 0") }.joined(separator: "\n")
+            let r = try trainOn(name, text + "\n")
+            #expect(r.status == 1 && r.stderr.contains("label \(value) is not a string or an integer"), "\(name): \(r.stderr)")
+        }
+        let ints = lines.prefix(10).map { $0.replacingOccurrences(of: "\"label\": \"pos\"", with: "\"label\": 1.0")
+            .replacingOccurrences(of: "\"label\": \"neg\"", with: "\"label\": 0") }.joined(separator: "\n")
+        let ok = try trainOn("ints.jsonl", ints + "\n")
+        #expect(ok.status == 0 && ok.stderr.contains("labels [0, 1]"), "\(ok.stderr)")
+        // The first line has no label field: the later lines' labels are read, not dropped.
+        let run = dir.appendingPathComponent("run")
+        #expect(try CLI.trainTiny(run).status == 0)
+        let late = try write(dir, "late.jsonl", "{\"text\": \"no label here\"}\n" + lines.prefix(5).joined(separator: "\n") + "\n")
+        let out = dir.appendingPathComponent("p.csv")
+        let p = try CLI.run(["predict", "--run", run.path, "--data", late, "--max-length", "32", "--out", out.path])
+        #expect(p.status == 0, "\(p.stderr)")
+        let rows = try String(contentsOf: out, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(rows[1].hasPrefix("0,1,,,") && (rows[2].contains(",pos,") || rows[2].contains(",neg,")), "\(rows.prefix(3))")
+    }
+
+    @Test func examplesWithoutTokensAndFieldsInTwoRolesAreRefused() throws {
+        let dir = try CLI.tempDir("messy-tokens")
+        defer { try? fm.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run")
+        #expect(try CLI.trainTiny(run).status == 0)
+        let empty = try write(dir, "ids.jsonl", "{\"input_ids\": [2, 5, 3], \"label\": \"pos\"}\n{\"input_ids\": [], \"label\": \"neg\"}\n")
+        let p = try CLI.run(["predict", "--run", run.path, "--data", empty, "--out", dir.appendingPathComponent("p.csv").path])
+        #expect(p.status == 1 && p.stderr.contains("ids.jsonl:2") && p.stderr.contains("has no tokens"), "\(p.stderr)")
+        for (a, b) in [("--text-field", "--label-field"), ("--pair-field", "--text-field")] {
+            let r = try CLI.run(["predict", "--run", run.path, "--data", train, a, "text", b, "text", "--out", dir.appendingPathComponent("q.csv").path])
+            #expect(r.status == 2 && r.stderr.contains("both name the field 'text'"), "\(r.stderr)")
+        }
+    }
+
+    @Test func scoringRefusesPipesNonNullRunsAndOneCheckpointVoG() throws {
+        let dir = try CLI.tempDir("messy-score")
+        defer { try? fm.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run")
+        #expect(try CLI.trainTiny(run).status == 0)
+        // A pipe is read once; scoring counts, then scores.
+        let sh = try CLI.run(["-c", "cat '\(train)' | '\(CLI.binary.path)' score el2n --run '\(run.path)' --data /dev/stdin --max-length 32 --out '\(dir.path)/e.csv'"],
+                             executable: URL(fileURLWithPath: "/bin/sh"))
+        #expect(sh.status == 1 && sh.stderr.contains("is not a regular file"), "\(sh.stderr)")
+        let pvi = try CLI.run(["score", "pvi", "--run", run.path, "--null-run", run.path, "--data", train, "--max-length", "32",
+                               "--out", dir.appendingPathComponent("p.csv").path])
+        #expect(pvi.status == 1 && pvi.stderr.contains("was trained on the inputs"), "\(pvi.stderr)")
+        let vog = try CLI.run(["score", "vog", "--run", run.path, "--checkpoints", "last", "--data", train, "--max-length", "32",
+                               "--out", dir.appendingPathComponent("v.csv").path])
+        #expect(vog.status == 1 && vog.stderr.contains("needs at least two"), "\(vog.stderr)")
+        #expect(!fm.fileExists(atPath: dir.appendingPathComponent("v.csv").path) && !fm.fileExists(atPath: dir.appendingPathComponent("v.csv.parts").path))
+    }
+
+    @Test func anExperimentOnOneLabelStopsBeforeWritingAnything() throws {
+        let dir = try CLI.tempDir("messy-experiment")
+        defer { try? fm.removeItem(at: dir) }
+        let pos = try String(contentsOf: URL(fileURLWithPath: train), encoding: .utf8).split(separator: "\n").filter { $0.contains("\"pos\"") }
+        let one = try write(dir, "one.jsonl", pos.joined(separator: "\n") + "\n")
+        let out = dir.appendingPathComponent("exp")
+        let e = try CLI.run(["experiment", "--train", one, "--test", one, "--vocab", vocab, "--layers", "1", "--hidden", "16", "--heads", "2",
+                             "--max-length", "32", "--out", out.path])
+        #expect(e.status == 1 && e.stderr.contains("one.jsonl: has one label ('pos')"), "\(e.stderr)")
+        #expect(!fm.fileExists(atPath: out.path))
+    }
+
+    @Test func resumingATrainingRemovesTheTemporaryFilesOfTheInterruptedOne() throws {
+        let dir = try CLI.tempDir("messy-tmp")
+        defer { try? fm.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run")
+        #expect(try CLI.trainTiny(run).status == 0)
+        // What a kill between a temporary file's write and its rename leaves behind.
+        let ck = try #require(try fm.contentsOfDirectory(atPath: run.path).filter { $0.hasPrefix("checkpoint-") }.sorted().last)
+        let stray = [run.appendingPathComponent(".model.safetensors.tmp-1-2"), run.appendingPathComponent(ck).appendingPathComponent(".optimizer.safetensors.tmp-3-4")]
+        for u in stray { try Data([1, 2, 3]).write(to: u) }
+        let r = try CLI.trainTiny(run, extra: ["--resume"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for u in stray { #expect(!fm.fileExists(atPath: u.path), "\(u.lastPathComponent) left behind") }
+    }
+
+    @Test func benchRefusesValuesThatMeasureNothing() throws {
+        for (args, says) in [(["--repeats", "0"], "--repeats must be at least 1"),
+                             (["--reference-coretype", "Bogus"], "is not an OpenBLAS core type"),
+                             (["--gemm-only", "--only", "forward"], "--only does not apply to --gemm-only"),
+                             (["--profile", "--json"], "--profile prints a table")] {
+            let r = try CLI.run(["bench"] + args)
+            #expect(r.status == 2 && r.stderr.contains(says), "\(args): \(r.stderr)")
+        }
+        let help = try CLI.run(["prune", "--help"])
+        #expect(help.stdout.contains("--then-select <then-select>") && help.stdout.contains("values: hard, easy;"), "\(help.stdout)")
+    }
+}

@@ -88,7 +88,7 @@ struct TrainCommand: ParsableCommand {
         let runURL = URL(fileURLWithPath: out)
         printError("train: \(encoded.count) examples, labels [\(model.config.labels.joined(separator: ", "))], "
                    + "\(model.parameters.scalarCount) parameters, \(model.config.numHiddenLayers) layer\(model.config.numHiddenLayers == 1 ? "" : "s") x \(model.config.hiddenSize)")
-        var info = ["data": URL(fileURLWithPath: dataOptions.data).path]
+        var info = try dataInfo()
         if let t = data.fields.text { info["text_field"] = t }
         if let p = data.fields.pair { info["pair_field"] = p }
         if let l = data.fields.label { info["label_field"] = l }
@@ -161,10 +161,11 @@ struct TrainCommand: ParsableCommand {
         printError("train: \(encoded.count) examples, labels [\(model.labelNames.joined(separator: ", "))], \(model.parameters.scalarCount) parameters, "
                    + "LlamaForSequenceClassification, \(what), lr \(o.learningRate)")
         let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: extra,
-                                                    runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path, "init": base.path,
+                                                    runInfo: try dataInfo().merging([
+                                                              "init": base.path,
                                                               "lora": model.loraConfig.map { l in
                                                                   "r \(l.rank) alpha \(l.alpha) dropout \(l.dropout) targets \(l.targets.map(\.rawValue).joined(separator: ","))"
-                                                              } ?? "none"],
+                                                              } ?? "none"]) { a, _ in a },
                                                     reporter: TerminalReporter(), resume: resume)
         recordPadToken(in: runURL, id: model.config.padTokenID, tokenizer: tokenizer)
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
@@ -194,9 +195,16 @@ struct TrainCommand: ParsableCommand {
         o.maxLength = 0
         printError("train: \(data.count) rows, \(data.featureNames.count) features, labels [\(labels.joined(separator: ", "))], MLP \(([data.featureNames.count] + mlp.hidden + [labels.count]).map(String.init).joined(separator: "-"))")
         let runURL = URL(fileURLWithPath: out)
-        let summary = try Trainer(options: o).train(mlp, on: data, run: runURL, runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path, "model": "mlp"],
+        let summary = try Trainer(options: o).train(mlp, on: data, run: runURL, runInfo: try dataInfo().merging(["model": "mlp"]) { a, _ in a },
                                                     reporter: TerminalReporter(), resume: resume)
         print(String(format: "trained %d steps in %.1f s, final loss %.4f; run written to %@", summary.steps, summary.seconds, summary.finalLoss, runURL.path))
+    }
+
+    /// The training file as a run records it: its path and content fingerprint (scores that read the
+    /// run's training dynamics refuse another file).
+    func dataInfo() throws -> [String: String] {
+        let url = URL(fileURLWithPath: dataOptions.data)
+        return ["data": url.path, FileFingerprint.runInfoKey: try FileFingerprint.fnv1a64(url)]
     }
 
     func trainingOptions() -> TrainingOptions {

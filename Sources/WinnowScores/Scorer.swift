@@ -39,6 +39,14 @@ public enum Scorer {
             } else {
                 table = try exampleTable(data, fields: fields, labels: try ModelLoader.classifierLabels(folder: final))
             }
+            // The dynamics are per example of the training file in its order: a run that recorded the file's
+            // fingerprint reads no other file (reordered or edited lines of the same count would get others' values).
+            let info = (try? JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("winnow.json")))) as? [String: Any]
+            if let recorded = info?[FileFingerprint.runInfoKey] as? String, try FileFingerprint.fnv1a64(data) != recorded {
+                throw WinnowError.invalidFile(path: data.path, line: nil, reason:
+                    "is not the file \(run.path) was trained on (its content differs from \((info?["data"] as? String) ?? "the training file")'s, "
+                    + "winnow.json \(FileFingerprint.runInfoKey)): \(method) reads the training dynamics of that file's examples, in its order")
+            }
             guard dyn.exampleCount == table.count else {
                 throw WinnowError.invalidFile(path: data.path, line: nil, reason:
                     "has \(table.count) usable examples but the run's dynamics cover \(dyn.exampleCount): score the file the run was trained on")

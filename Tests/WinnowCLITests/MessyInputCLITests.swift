@@ -140,6 +140,22 @@ import Testing
         #expect(!fm.fileExists(atPath: dir.appendingPathComponent("v.csv").path) && !fm.fileExists(atPath: dir.appendingPathComponent("v.csv.parts").path))
     }
 
+    @Test func dynamicsScoresReadOnlyTheFileTheRunWasTrainedOn() throws {
+        let dir = try CLI.tempDir("messy-dynamics")
+        defer { try? fm.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run")
+        #expect(try CLI.trainTiny(run).status == 0)
+        let lines = try String(contentsOf: URL(fileURLWithPath: train), encoding: .utf8).split(separator: "\n")
+        let reversed = try write(dir, "reversed.jsonl", lines.reversed().joined(separator: "\n") + "\n")
+        for method in ["forgetting", "cartography", "aum"] {
+            let r = try CLI.run(["score", method, "--run", run.path, "--data", reversed, "--out", dir.appendingPathComponent("\(method).csv").path])
+            #expect(r.status == 1 && r.stderr.contains("is not the file") && r.stderr.contains("data_fnv1a64"), "\(method): \(r.stderr)")
+        }
+        let copy = try write(dir, "copy.jsonl", lines.joined(separator: "\n") + "\n")
+        let ok = try CLI.run(["score", "forgetting", "--run", run.path, "--data", copy, "--out", dir.appendingPathComponent("f.csv").path])
+        #expect(ok.status == 0, "a byte-identical copy is the same file: \(ok.stderr)")
+    }
+
     @Test func anExperimentOnOneLabelStopsBeforeWritingAnything() throws {
         let dir = try CLI.tempDir("messy-experiment")
         defer { try? fm.removeItem(at: dir) }

@@ -1,0 +1,26 @@
+import Foundation
+
+/// A file's content fingerprint: 64-bit FNV-1a over its bytes, as 16 hex digits. A run records the one
+/// of its training file (`winnow.json`'s `data_fnv1a64`), so scores that read the run's per-example
+/// training dynamics can tell the file they are given from another, reordered or edited one.
+package enum FileFingerprint {
+    /// The fingerprint of the file at `url`, read in 1 MiB chunks.
+    ///
+    /// - Throws: `WinnowError.missingFile` when the file cannot be opened.
+    package static func fnv1a64(_ url: URL) throws -> String {
+        guard let h = FileHandle(forReadingAtPath: url.path) else {
+            throw WinnowError.missingFile(path: url.path, reason: "cannot open for reading")
+        }
+        defer { try? h.close() }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        while let chunk = try h.read(upToCount: 1 << 20), !chunk.isEmpty {
+            chunk.withUnsafeBytes { (b: UnsafeRawBufferPointer) in
+                for byte in b { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+            }
+        }
+        return String(format: "%016llx", hash)
+    }
+
+    /// The key runs record it under in `winnow.json`.
+    package static let runInfoKey = "data_fnv1a64"
+}

@@ -176,7 +176,8 @@ public enum DecoderScores {
     /// default 1); randomly projected with `options.projectDim`. The target set's gradient factors are
     /// kept in memory; the training file is streamed once.
     ///
-    /// - Throws: `WinnowError` as `score` does, for either file.
+    /// - Throws: `WinnowError` as `score` does, for either file; `WinnowError.invalidFile` naming a target example
+    ///   without a scored token (it has no gradient).
     public static func trainToTest(model url: URL, train: URL, test: URL, fields: FieldNames = FieldNames(), options o: ScoreOptions,
                                    similarity: Similarity = .dot) throws -> (matrix: [[Float]], train: ExampleTable, test: ExampleTable) {
         try o.inPrecision(.tracin) { try trainToTestF32(model: url, train: train, test: test, fields: fields, options: o, similarity: similarity) }
@@ -193,13 +194,23 @@ public enum DecoderScores {
         var testFactors = [[(Batch, GradientFactors)]](repeating: [], count: K), testProjected = [[(Batch, Tensor)]](repeating: [], count: K)
         var testNorm = [[Float]](repeating: [], count: K)
         var testTable = ExampleTable(labelNames: [])
-        try batches(test, fields: fields, encoder: encoder, options: o, table: &testTable) { batch, targets in
-            for (k, model) in models.enumerated() {
-                model.perExampleLossBackward(batch, targets: targets, selection: selections[k])
-                let f = model.gradientFactors(batch, selection: selections[k])
-                testNorm[k] += similarity == .cosine ? TracIn.gradientNorms(f, projector: projector) : [Float](repeating: 1, count: batch.size)
-                if let projector { testProjected[k].append((batch, projector.project(f))) } else { testFactors[k].append((batch, f)) }
+        struct NoScoredToken: Error { let index: Int }
+        do {
+            try batches(test, fields: fields, encoder: encoder, options: o, table: &testTable) { batch, targets in
+                // A target example without a scored token has no gradient: it would match nothing and dilute a mean.
+                for b in 0..<batch.size where !targets[(b * batch.length)..<((b + 1) * batch.length)].contains(where: { $0 >= 0 }) {
+                    throw NoScoredToken(index: batch.indices[b])
+                }
+                for (k, model) in models.enumerated() {
+                    model.perExampleLossBackward(batch, targets: targets, selection: selections[k])
+                    let f = model.gradientFactors(batch, selection: selections[k])
+                    testNorm[k] += similarity == .cosine ? TracIn.gradientNorms(f, projector: projector) : [Float](repeating: 1, count: batch.size)
+                    if let projector { testProjected[k].append((batch, projector.project(f))) } else { testFactors[k].append((batch, f)) }
+                }
             }
+        } catch let e as NoScoredToken {
+            throw WinnowError.invalidFile(path: test.path, line: testTable.lines[e.index], reason:
+                "has no scored token (empty text, or cut by --max-length): a target example needs one to have a gradient")
         }
         var matrix = [[Float]](repeating: [], count: testTable.count)
         var trainTable = ExampleTable(labelNames: [])

@@ -156,6 +156,19 @@ import Testing
         #expect(ok.status == 0, "a byte-identical copy is the same file: \(ok.stderr)")
     }
 
+    @Test func aDecoderTargetExampleWithoutTokensIsNamed() throws {
+        let dir = try CLI.tempDir("messy-target")
+        defer { try? fm.removeItem(at: dir) }
+        let model = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/tied").path
+        let data = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/text.jsonl").path
+        let test = try write(dir, "t.jsonl", "{\"text\": \"The dog ran.\", \"task\": \"b\"}\n{\"text\": \"\", \"task\": \"a\"}\n")
+        let out = dir.appendingPathComponent("i.csv")
+        let r = try CLI.run(["score", "tracin", "--run", model, "--data", data, "--test", test, "--params", "last-layer", "--aggregate", "mean",
+                             "--group-field", "task", "--max-length", "32", "--out", out.path])
+        #expect(r.status == 1 && r.stderr.contains("t.jsonl:2") && r.stderr.contains("has no scored token"), "\(r.stderr)")
+        #expect(!fm.fileExists(atPath: out.path))
+    }
+
     @Test func anExperimentOnOneLabelStopsBeforeWritingAnything() throws {
         let dir = try CLI.tempDir("messy-experiment")
         defer { try? fm.removeItem(at: dir) }

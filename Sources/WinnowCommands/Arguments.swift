@@ -65,7 +65,7 @@ func cliMessage(_ e: WinnowError) -> String {
 /// arguments (`--shard`, `METHOD`) stay as they are.
 func flag(_ name: String) -> String {
     let spelt = ["method": "METHOD", "files": "FILES", "dir": "--out", "initFrom": "--init", "learningRate": "--lr",
-                 "targets": "--lora-targets", "rank": "--lora-rank", "alpha": "--lora-alpha", "dropout": "--lora-dropout"]
+                 "targets": "--lora-targets", "adapterBase": "--base", "run": "--run", "rank": "--lora-rank", "alpha": "--lora-alpha", "dropout": "--lora-dropout"]
     if let f = spelt[name] { return f }
     if name.hasPrefix("-") || name.uppercased() == name { return name }
     var out = "--"

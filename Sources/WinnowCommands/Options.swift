@@ -43,113 +43,14 @@ func reportSkipped(_ d: JSONLDataset) {
     if d.skipped > 0 { printError("note: skipped \(d.skipped) example(s) without a gold label in \(d.url.path)") }
 }
 
-/// Loads the model of a run folder (a winnow run or a transformers.Trainer output) or a model folder.
-func loadModel(_ path: String, checkpoint: CheckpointSelection? = nil) throws -> (any SequenceClassifier, any TextTokenizer, URL) {
-    let url = URL(fileURLWithPath: path)
-    let run = try RunFolder(url: url)
-    var folder = run.finalModelFolder
-    if let checkpoint {
-        guard let ck = try run.select(checkpoint).last else { throw WinnowError.invalidOption(name: "--checkpoint", reason: "none chosen") }
-        folder = ck.url
-    }
-    let model = try ModelLoader.classifier(folder: folder)
-    let tok = try Tokenizers.load(folder: ModelLoader.tokenizerFolder(run.tokenizerFolder))
-    return (model, tok, folder)
-}
-
-/// Predictions of a run (BERT or MLP) on a data file (JSONL for BERT, CSV for the MLP).
-struct FilePredictions {
-    var labelNames: [String]
-    var labels: [Int32]
-    var lines: [Int]
-    var ids: [String?]
-    var predictions: [Int32]
-    var probabilities: [[Float]]
-    var indexOffset = 0
-    /// Examples in the whole file (every shard).
-    var total = 0
-}
-
+/// Predictions of a run on a data file (`Predictor.predict`), with notes and progress on stderr.
 func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions: DataOptions, batchSize: Int, requireLabels: Bool,
-                 label: String, shard: Shard? = nil, base: String? = nil, precision: ArithmeticPrecision) throws -> FilePredictions {
-    try precision.run {
-        try predictFile(run: run, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: requireLabels, label: label,
-                        shard: shard, base: base)
-    }
-}
-
-/// `base`: the base model of a PEFT adapter run whose adapter_config.json does not name a local folder.
-func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions: DataOptions, batchSize: Int, requireLabels: Bool,
-                 label: String, shard: Shard? = nil, base: String? = nil) throws -> FilePredictions {
-    let baseURL = base.map { URL(fileURLWithPath: $0) }
-    if base != nil && !ModelLoader.isAdapter(URL(fileURLWithPath: run)) {
-        throw WinnowError.invalidOption(name: "--base", reason: "is the base model of a LoRA adapter; \(run) is not an adapter folder or run")
-    }
-    let runURL = URL(fileURLWithPath: run)
-    // An adapter whose config does not parse is left to the loader, which names what is wrong with it.
-    let unreadableAdapter = ModelLoader.isAdapter(runURL) && (try? LoRAConfig(contentsOf: runURL.appendingPathComponent("adapter_config.json"))) == nil
-    if ModelLoader.isCausalLM(runURL) && !unreadableAdapter {
-        throw WinnowError.invalidFile(path: run, line: nil, reason:
-            "is a causal language model, not a classifier: \(label) reads classifier runs (score a causal language model with `winnow score loss`)")
-    }
-    let runFolder = try RunFolder(url: URL(fileURLWithPath: run))
-    if MLPClassifier.isMLPFolder(runFolder.finalModelFolder) {
-        let folder = try checkpoint.map { try runFolder.select($0).last!.url } ?? runFolder.finalModelFolder
-        let mlp = try MLPClassifier(folder: folder)
-        var data = try CSVDataset(url: URL(fileURLWithPath: dataOptions.data), labelColumn: dataOptions.labelField ?? "label",
-                                  requireLabels: requireLabels)
-        try mlp.checkFeatures(data)
-        if data.skipped > 0 { printError("note: skipped \(data.skipped) row(s) without a label in \(data.url.path)") }
-        // As for JSONL: predictions cover every row, a label the model does not know left empty (eval refuses it).
-        let unknown = try data.assignLabels(mlp.labelNames, unknownAsNone: !requireLabels)
-        if !unknown.isEmpty {
-            printError("note: label(s) \(unknown.prefix(5).joined(separator: ", ")) of \(data.url.path) are not the model's "
-                       + "[\(mlp.labelNames.joined(separator: ", "))]; those rows are predicted with an empty gold label")
-        }
-        let (p, pr) = mlp.predict(data, batchSize: batchSize)
-        let s = shard?.range(of: p.count) ?? 0..<p.count
-        return FilePredictions(labelNames: mlp.labelNames, labels: Array(data.labels[s]), lines: Array(data.lines[s]), ids: Array(data.ids[s]),
-                               predictions: Array(p[s]), probabilities: Array(pr[s]), indexOffset: s.lowerBound, total: p.count)
-    }
-    var folder = runFolder.finalModelFolder
-    if let checkpoint {
-        let chosen: [RunFolder.Checkpoint]
-        do { chosen = try runFolder.select(checkpoint) } catch let WinnowError.invalidOption(_, reason) {
-            throw WinnowError.invalidOption(name: "--checkpoint", reason: reason)
-        }
-        guard let ck = chosen.last else { throw WinnowError.invalidOption(name: "--checkpoint", reason: "none chosen") }
-        folder = ck.url
-    }
-    let model = try ModelLoader.classifier(folder: folder, base: baseURL)
-    let tok = try Tokenizers.load(folder: ModelLoader.tokenizerFolder(runFolder.tokenizerFolder, base: baseURL))
-    let data = try dataOptions.read(requireLabels: requireLabels)
-    reportSkipped(data)
-    var maxLength = dataOptions.maxLength
-    if maxLength > model.dimensions.maxPositions {
-        // Longer sequences cannot be encoded: truncate to the position table, as `winnow score` and transformers do.
-        let limit = model is LlamaForSequenceClassification ? "longest sequence (positions or attention window)" : "max_position_embeddings"
-        printError("note: --max-length \(maxLength) exceeds the model's \(limit); using \(model.dimensions.maxPositions)")
-        maxLength = model.dimensions.maxPositions
-    }
-    // Predictions cover every example: a gold label the model does not know is left empty (eval, which
-    // needs gold labels, refuses it).
-    var examples = data.examples
-    if !requireLabels {
-        let known = Set(model.labelNames)
-        let unknown = Set(examples.compactMap(\.label).filter { !known.contains($0) && !(Int($0) != nil && known.contains("LABEL_" + $0)) })
-        if !unknown.isEmpty {
-            for i in examples.indices where examples[i].label.map({ unknown.contains($0) }) == true { examples[i].label = nil }
-            printError("note: label(s) \(unknown.sorted().prefix(5).joined(separator: ", ")) of \(data.url.path) are not the model's "
-                       + "[\(model.labelNames.joined(separator: ", "))]; those examples are predicted with an empty gold label")
-        }
-    }
-    var enc = try EncodedDataset(examples: examples, url: data.url, tokenizer: tok, labels: model.labelNames, maxLength: maxLength)
-    let total = enc.count
-    let s = shard?.range(of: total) ?? 0..<total
-    if shard != nil { enc = enc.subset(Array(s)) }
-    let (p, pr) = model.predict(enc, batchSize: batchSize, progress: TerminalReporter().start(label, total: enc.count, unit: "ex"))
-    return FilePredictions(labelNames: model.labelNames, labels: enc.labels, lines: enc.lines, ids: enc.ids, predictions: p, probabilities: pr,
-                           indexOffset: s.lowerBound, total: total)
+                 label: String, shard: Shard? = nil, base: String? = nil, precision: ArithmeticPrecision) throws -> Predictions {
+    var o = PredictOptions()
+    o.checkpoint = checkpoint; o.fields = dataOptions.fields; o.maxLength = dataOptions.maxLength; o.batchSize = batchSize
+    o.requireLabels = requireLabels; o.shard = shard; o.adapterBase = base.map { URL(fileURLWithPath: $0) }; o.precision = precision
+    o.reporter = TerminalReporter(); o.label = label
+    return try Predictor.predict(run: URL(fileURLWithPath: run), data: URL(fileURLWithPath: dataOptions.data), options: o)
 }
 
 /// Refuses an output path that names one of the command's input files (it would replace the input).

@@ -206,6 +206,33 @@ final class RecordingReporter: ProgressReporter, @unchecked Sendable {
         #expect(performing: { try p.validate() }, throws: names("steps"))
     }
 
+    @Test func predictorPredictsAFileAsTheCLIDoes() throws {
+        let model = try ModelLoader.classifier(folder: Fixture.run)
+        let tokenizer = try Tokenizers.load(folder: Fixture.run)
+        let data = try EncodedDataset(JSONLDataset(url: Fixture.train), tokenizer: tokenizer, labels: model.labelNames, maxLength: 32)
+        let (expected, _) = model.predict(data)
+        var o = PredictOptions()
+        o.maxLength = 32
+        let p = try Predictor.predict(run: Fixture.run, data: Fixture.train, options: o)
+        #expect(p.predictions == expected && p.labels == data.labels && p.lines == data.lines && p.total == 150)
+        o.shard = try Shard(index: 1, count: 3)
+        let s = try Predictor.predict(run: Fixture.run, data: Fixture.train, options: o)
+        #expect(s.indexOffset == 50 && s.predictions == Array(expected[50..<100]))
+        // An unknown gold label is predicted with an empty label and a note; evaluation refuses it.
+        let file = Fixture.temporary("unknown.jsonl")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data("{\"text\": \"a good film\", \"label\": \"maybe\"}\n".utf8).write(to: file)
+        let reporter = RecordingReporter()
+        o.shard = nil
+        o.reporter = reporter
+        let u = try Predictor.predict(run: Fixture.run, data: file, options: o)
+        #expect(u.labels == [-1] && reporter.notes.contains { $0.contains("label(s) maybe") })
+        o.requireLabels = true
+        #expect(throws: WinnowError.self) { try Predictor.predict(run: Fixture.run, data: file, options: o) }
+        o.batchSize = 0
+        #expect(performing: { try Predictor.predict(run: Fixture.run, data: Fixture.train, options: o) }, throws: names("batchSize"))
+    }
+
     @Test func loraSettingsAreCheckedForTheFamily() throws {
         let decoder = try LlamaForCausalLM(folder: Fixture.repo.appendingPathComponent("Tests/Fixtures/decoder/tied"))
         #expect(performing: { try decoder.addLoRA(LoRAConfig(rank: 0, alpha: 1, targets: [.q]), seed: 0) }, throws: names("rank"))

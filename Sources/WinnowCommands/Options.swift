@@ -86,7 +86,7 @@ struct ModelOptions: ParsableArguments {
     var heads: Int { headsGiven ?? ModelSpec().heads }
     @Option(help: "Intermediate (feed-forward) size of a fresh model (default 4 x hidden; not with --init).") var intermediate: Int?
     @Option(help: "Classifier head of a fresh model or a bare --init encoder: hf (one linear layer) or paper (3 layers, 64 wide, GELU). (default: hf)") var head: BertConfig.Head?
-    @Option(help: "Dropout on hidden states and attention probabilities.") var dropout: Float?
+    @Option(help: "Dropout on hidden states and attention probabilities (default: 0.1 for a fresh model, the --init config.json's otherwise).") var dropout: Float?
 
     var spec: ModelSpec {
         var s = ModelSpec()

@@ -90,11 +90,11 @@ struct PruneCommand: ParsableCommand {
         let w = max(5, before.keys.map(\.count).max() ?? 0)
         print("prune: kept \(r.keptLines.count) of \(r.scored) examples (keep \(keep), select \(select), sampling \(sampling), normalize \(normalize)\(perLabel ? ", per label" : "")\(thenBy.map { ", ties by \($0) (\(thenSelect))" } ?? ""), seed \(seed))")
         if r.dataLines > r.scored {
-            print("note: \(r.dataLines - r.scored) of the \(r.dataLines) lines of \(data) have no score and are not kept (keep \(keep) is a share of "
+            printError("note: \(r.dataLines - r.scored) of the \(r.dataLines) lines of \(data) have no score and are not kept (keep \(keep) is a share of "
                   + "the \(r.scored) scored; `winnow score` skips lines without a usable label, such as SNLI's \"-\")")
         }
         if r.keptLines.count < r.budget {
-            print("note: stratified sampling keeps at most (1 - beta) of the examples; \(r.budget) were asked for")
+            printError("note: stratified sampling keeps at most (1 - beta) of the examples; \(r.budget) were asked for")
         }
         print("label".padding(toLength: w, withPad: " ", startingAt: 0) + "   before    after")
         for l in before.keys.sorted() {
@@ -103,12 +103,12 @@ struct PruneCommand: ParsableCommand {
         let shifts = r.classMixShifts()
         if !shifts.isEmpty {
             let what = shifts.map { String(format: "%@ %.1f %% -> %.1f %%", $0.label, 100 * $0.before, 100 * $0.after) }.joined(separator: ", ")
-            print("note: the kept examples shift the class mix (\(what)); retraining on subsets skewed like this was unstable "
+            printError("note: the kept examples shift the class mix (\(what)); retraining on subsets skewed like this was unstable "
                   + "on SNLI (one subset gave 35.1 and 58.5 % with two training seeds; README \"Choosing a selection setting\"). "
-                  + "--per-label keeps each label's share.")
+                  + (perLabel ? "" : "--per-label keeps each label's share."))
         }
         if thenBy != nil && select == .easy && thenSelect == .hard && keep < 0.5 {
-            print("note: the easiest by --scores with ties by the hardest of --then-by was measured at keep 0.5; at keep 0.3 it lost "
+            printError("note: the easiest by --scores with ties by the hardest of --then-by was measured at keep 0.5; at keep 0.3 it lost "
                   + "to random (forgetting then EL2N, per label: SNLI-20k 69.03 % against 74.51 %, CrowdFlower 63.54 % against "
                   + "75.05 %; forgetting alone on SNLI-20k 77.04 %): the fewer "
                   + "examples are kept, the more the easy ones matter (README \"Choosing a selection setting\").")

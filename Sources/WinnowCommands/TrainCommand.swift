@@ -45,6 +45,18 @@ struct TrainCommand: ParsableCommand {
     enum DecoderTask: String, ExpressibleByArgument, CaseIterable { case lm, classify }
 
     func validate() throws {
+        if dataOptions.data.lowercased().hasSuffix(".csv") {
+            // Numeric features train the MLP: the text and transformer options would change nothing.
+            let m = modelOptions, d = dataOptions
+            for (given, name) in [(m.initFrom != nil, "--init"), (m.vocab != nil, "--vocab"), (m.headsGiven != nil, "--heads"),
+                                  (m.intermediate != nil, "--intermediate"), (m.head != nil, "--head"), (m.dropout != nil, "--dropout"),
+                                  (loraOptions.loraRank != nil, "--lora-rank"), (null, "--null"), (task != .lm, "--task"),
+                                  (d.textField != nil, "--text-field"), (d.pairField != nil, "--pair-field"),
+                                  (d.maxLength != ScoreOptions().maxLength, "--max-length")] where given {
+                throw ValidationError("\(name) does not apply to a CSV of numeric features, which trains an MLP (--layers hidden layers of --hidden units)")
+            }
+            return
+        }
         if let i = modelOptions.initFrom, ModelLoader.isCausalLM(URL(fileURLWithPath: i)) {
             guard !null else { throw ValidationError("--null is not available for decoders") }
             guard modelOptions.head == nil else { throw ValidationError("--head applies to BERT classifiers (a decoder classifier has one linear score head)") }
@@ -63,7 +75,6 @@ struct TrainCommand: ParsableCommand {
             guard !null else { throw ValidationError("--null trains the PVI null model in full; leave out --lora-rank") }
             try loraOptions.checkTargets(decoder: false)
         }
-        guard !dataOptions.data.lowercased().hasSuffix(".csv") else { return }
         do { try modelOptions.spec.validate() } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
     }
 

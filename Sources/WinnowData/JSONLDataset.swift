@@ -210,6 +210,7 @@ package struct JSONLReader {
                 }
             }
         } else if fields.text == nil, let m = d["messages"] {
+            if let pf = fields.pair { throw JSONLReader.pairRefused(pf, path: path, line: lineNo, kind: "messages") }
             guard let list = m as? [Any], !list.isEmpty else {
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "messages is not a non-empty list")
             }
@@ -220,6 +221,7 @@ package struct JSONLReader {
                 return (role, content)
             }
         } else if fields.text == nil, d["prompt"] != nil || d["completion"] != nil {
+            if let pf = fields.pair { throw JSONLReader.pairRefused(pf, path: path, line: lineNo, kind: "a prompt and completion") }
             guard let p = d["prompt"] as? String, let c = d["completion"] as? String else {
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "prompt and completion must both be strings")
             }
@@ -272,6 +274,11 @@ package struct JSONLReader {
             }
         }
         return ex
+    }
+
+    /// A pair field named for an example that is no text pair (the field would be ignored).
+    static func pairRefused(_ field: String, path: String, line: Int, kind: String) -> WinnowError {
+        .invalidFile(path: path, line: line, reason: "holds \(kind), which has no second text: the pair field '\(field)' applies to plain text examples")
     }
 
     private mutating func detect(_ d: [String: Any], path: String, line: Int, requireLabels: Bool) throws {

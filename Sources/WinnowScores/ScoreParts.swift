@@ -151,7 +151,6 @@ public enum ScoreParts {
                 throw WinnowError.invalidOption(name: "resume", reason:
                     "\(dir.path) holds parts of another scoring (method, run, options, or the data file or its contents differ); delete it or rerun without --resume")
             }
-            options.reporter.note("score: resuming from \(dir.path)")
         } else {
             if fm.fileExists(atPath: dir.path) {
                 // Only a parts folder is replaced (what scoring writes there: manifest.json, part-K files and
@@ -173,18 +172,25 @@ public enum ScoreParts {
         var offsets: [Int] = []
         // One bar for the job (PVI passes over each part twice: the model's inputs and the null inputs).
         let passes = method == .pvi ? 2 : 1
-        let bar = options.reporter.start(method.rawValue, total: passes * n, unit: "ex")
+        func partRange(_ k: Int) -> Range<Int> { (span.lowerBound + k * partSize)..<(span.lowerBound + min(n, (k + 1) * partSize)) }
+        // The bar covers what is left: parts saved by an interrupted run are not counted in its rate.
+        let saved = (0..<count).filter { isSaved(dir, $0) }
+        let left = n - saved.reduce(0) { $0 + partRange($1).count }
+        if !saved.isEmpty {
+            options.reporter.note("score: resuming from \(dir.path): \(saved.count) of \(count) part(s) saved earlier, \(left) example(s) left")
+        } else if count > 1 {
+            options.reporter.note("score: \(count) parts of \(partSize) examples, each saved in \(dir.path) as it finishes (after an interruption, rerun with --resume)")
+        }
+        let bar = options.reporter.start(method.rawValue, total: passes * max(1, left), unit: "ex")
         var options = options
         options.progress = bar
         var sr: ScoringRun? = nil
         var pvi: PVI.Runs? = nil
         do {
             for k in 0..<count {
-                let range = (span.lowerBound + k * partSize)..<(span.lowerBound + min(n, (k + 1) * partSize))
+                let range = partRange(k)
                 offsets.append(range.lowerBound)
-                if isSaved(dir, k) {
-                    bar.advance(by: passes * range.count, note: "part \(k + 1)/\(count) saved earlier")
-                } else {
+                if !isSaved(dir, k) {
                     let r: ScoreResult
                     var o = options
                     o.exampleRange = range
@@ -214,7 +220,7 @@ public enum ScoreParts {
             if (0..<count).allSatisfy({ !isSaved(dir, $0) }) { try? fm.removeItem(at: dir) }
             throw error
         }
-        bar.finish(note: "\(count) part(s)")
+        bar.finish(note: "")
         return (count, offsets, n)
     }
 

@@ -208,7 +208,7 @@ import Testing
         let csv = dir.appendingPathComponent("x.csv")
         try s.write(to: csv, atomically: true, encoding: .utf8)
         let run = dir.appendingPathComponent("run")
-        let t = try CLI.run(["train", "--data", csv.path, "--out", run.path, "--hidden", "8", "--heads", "1", "--layers", "1",
+        let t = try CLI.run(["train", "--data", csv.path, "--out", run.path, "--hidden", "8", "--layers", "1",
                              "--epochs", "30", "--batch-size", "16", "--lr", "0.01"])
         #expect(t.status == 0, "\(t.stderr)")
         let e = try CLI.run(["eval", "--run", run.path, "--data", csv.path, "--json"])
@@ -217,5 +217,10 @@ import Testing
         #expect((m["accuracy"] as! Double) > 0.9)
         let p = try CLI.run(["predict", "--run", run.path, "--data", csv.path, "--out", dir.appendingPathComponent("p.csv").path])
         #expect(p.status == 0, "\(p.stderr)")
+        // Text and transformer options change nothing for numeric features: usage errors.
+        for extra in [["--heads", "1"], ["--max-length", "16"], ["--text-field", "f0"], ["--dropout", "0.2"]] {
+            let r = try CLI.run(["train", "--data", csv.path, "--out", dir.appendingPathComponent("r2").path] + extra)
+            #expect(r.status == 2 && r.stderr.contains("\(extra[0]) does not apply to a CSV of numeric features"), "\(extra): \(r.stderr)")
+        }
     }
 }

@@ -167,6 +167,10 @@ import Testing
                              "--group-field", "task", "--max-length", "32", "--out", out.path])
         #expect(r.status == 1 && r.stderr.contains("t.jsonl:2") && r.stderr.contains("has no scored token"), "\(r.stderr)")
         #expect(!fm.fileExists(atPath: out.path))
+        // A pair field for prompt/completion examples would be ignored: refused by line.
+        let pc = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/pc.jsonl").path
+        let p = try CLI.run(["score", "loss", "--run", model, "--data", pc, "--pair-field", "foo", "--out", dir.appendingPathComponent("l.csv").path])
+        #expect(p.status == 1 && p.stderr.contains("pc.jsonl:1") && p.stderr.contains("the pair field 'foo' applies to plain text"), "\(p.stderr)")
     }
 
     @Test func anExperimentOnOneLabelStopsBeforeWritingAnything() throws {

@@ -430,7 +430,7 @@ import Testing
         try "index,line,id,label,score\n0,1,,pos,0.9\n1,2,,pos,0.8\n2,3,,neg,0.2\n3,4,,neg,0.1\n".write(to: scores, atomically: true, encoding: .utf8)
         // The hardest half is all 'pos': the note names both labels' shares.
         let skewed = try CLI.run(["prune", "--scores", scores.path, "--data", data.path, "--keep", "0.5", "--select", "hard", "--dry-run"])
-        #expect(skewed.status == 0 && skewed.stdout.contains("note: the kept examples shift the class mix (neg 50.0 % -> 0.0 %, pos 50.0 % -> 100.0 %)"), "\(skewed.stdout)")
+        #expect(skewed.status == 0 && skewed.stderr.contains("note: the kept examples shift the class mix (neg 50.0 % -> 0.0 %, pos 50.0 % -> 100.0 %)"), "\(skewed.stderr)")
         // Class z-scores keep one of each: no note.
         let even = try CLI.run(["prune", "--scores", scores.path, "--data", data.path, "--keep", "0.5", "--select", "hard", "--normalize", "class", "--dry-run"])
         #expect(even.status == 0 && even.stdout.contains("kept 2 of 4") && !even.stdout.contains("class mix"), "\(even.stdout)")
@@ -453,10 +453,10 @@ import Testing
         let out = dir.appendingPathComponent("kept.jsonl")
         let r = try CLI.run(["prune", "--scores", counts.path, "--then-by", el2n.path, "--data", data.path, "--keep", "0.34", "--out", out.path])
         #expect(r.status == 0 && r.stdout.contains("ties by \(el2n.path) (hard)"), "\(r.stdout)\(r.stderr)")
-        #expect(r.stdout.contains("at keep 0.3 it lost to random"), "keep 0.34 is below the measured 0.5: \(r.stdout)")
+        #expect(r.stderr.contains("at keep 0.3 it lost to random"), "keep 0.34 is below the measured 0.5: \(r.stderr)")
         #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t3\", \"label\": \"neg\"}\n{\"text\": \"t4\", \"label\": \"pos\"}\n")
         let easy = try CLI.run(["prune", "--scores", counts.path, "--then-by", el2n.path, "--then-select", "easy", "--data", data.path, "--keep", "0.34", "--out", out.path])
-        #expect(easy.status == 0 && !easy.stdout.contains("lost to random"), "the note is for the hard tie-break only")
+        #expect(easy.status == 0 && !easy.stderr.contains("lost to random"), "the note is for the hard tie-break only")
         #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t1\", \"label\": \"neg\"}\n{\"text\": \"t2\", \"label\": \"pos\"}\n")
         // Sampled selections and class z-scores do not read ranks: refused before anything is read.
         for extra in [["--sampling", "softmax"], ["--normalize", "class"], ["--select", "random"], ["--select", "moderate"]] {

@@ -68,7 +68,7 @@ import Testing
         let part = dir.appendingPathComponent("part.csv")
         try (rows.prefix(101).joined(separator: "\n") + "\n").write(to: part, atomically: true, encoding: .utf8)
         let p = try CLI.run(["prune", "--scores", part.path, "--data", train, "--keep", "0.5", "--dry-run"])
-        #expect(p.status == 0 && p.stdout.contains("50 of the 150 lines") && p.stdout.contains("have no score"), "\(p.stdout)")
+        #expect(p.status == 0 && p.stderr.contains("50 of the 150 lines") && p.stderr.contains("have no score"), "\(p.stderr)")
     }
 
     @Test func anOutputThatNamesAnInputIsRefused() throws {

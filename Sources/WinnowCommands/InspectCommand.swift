@@ -20,7 +20,12 @@ struct InspectCommand: ParsableCommand {
             let ggufs = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).filter { $0.hasSuffix(".gguf") }.sorted()
             url = FileManager.default.fileExists(atPath: st.path) || ggufs.isEmpty ? st : url.appendingPathComponent(ggufs[0])
         }
-        if url.pathExtension.lowercased() == "gguf" { return try inspectGGUF(url) }
+        // By content, not name: GGUF files start with "GGUF"; safetensors with an 8-byte header length and '{'.
+        let head = (try? FileHandle(forReadingFrom: url)).flatMap { h in defer { try? h.close() }; return try? h.read(upToCount: 9) } ?? Data()
+        if head.starts(with: Data("GGUF".utf8)) { return try inspectGGUF(url) }
+        if head.count == 9 && head[head.startIndex + 8] != UInt8(ascii: "{") && FileManager.default.fileExists(atPath: url.path) {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "is neither a safetensors file (an 8-byte header length, then a JSON header) nor a GGUF file")
+        }
         let f = try SafeTensorsFile(url: url)
         print("\(url.path): \(f.entries.count) tensors")
         for (k, v) in f.metadata.sorted(by: { $0.key < $1.key }) { print("metadata \(k) = \(v)") }

@@ -154,7 +154,9 @@ struct ScoreCommand: ParsableCommand {
                 let sr = try ScoringRun(run: runURL, data: dataURL, fields: dataOptions.fields, options: o)
                 var testOptions = dataOptions
                 testOptions.data = test
-                let testEnc = try EncodedDataset(try testOptions.read(), tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: dataOptions.maxLength)
+                let testData = try testOptions.read()
+                reportSkipped(testData)
+                let testEnc = try EncodedDataset(testData, tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: dataOptions.maxLength)
                 (m, trainTable) = try TracIn.trainToTest(sr, test: testEnc, similarity: similarity)
                 testTable = ExampleTable(testEnc)
             }

@@ -56,7 +56,10 @@ public struct CSVDataset: ClassifierData {
         guard FileManager.default.fileExists(atPath: path) else { throw WinnowError.missingFile(path: path, reason: "no such data file") }
         let data = try Data(contentsOf: url)
         guard let text = String(data: data, encoding: .utf8) else {
-            throw WinnowError.invalidFile(path: path, line: nil, reason: "not valid UTF-8")
+            // Name the first line that does not decode.
+            let bad = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+                .firstIndex { String(data: Data($0), encoding: .utf8) == nil }
+            throw WinnowError.invalidFile(path: path, line: bad.map { $0 + 1 }, reason: "not valid UTF-8")
         }
         var rows: [(Int, [String])] = []
         var lineNo = 0
@@ -180,7 +183,10 @@ public struct CSVDataset: ClassifierData {
                 out.append(cur); cur = ""
             } else { cur.append(c) }
         }
-        if quoted { throw WinnowError.invalidFile(path: path, line: ln, reason: "unterminated quoted field") }
+        if quoted {
+            throw WinnowError.invalidFile(path: path, line: ln, reason:
+                "a quoted field is not closed on its line (a line break inside a field is not read: one row a line)")
+        }
         out.append(cur)
         return out
     }

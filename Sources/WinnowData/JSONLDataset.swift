@@ -80,6 +80,10 @@ package struct JSONLReader {
             throw WinnowError.missingFile(path: path, reason: "no such data file")
         }
         guard !isDir.boolValue else { throw WinnowError.invalidFile(path: path, line: nil, reason: "is a folder, not a JSONL file") }
+        if url.pathExtension.lowercased() == "csv" {
+            throw WinnowError.invalidFile(path: path, line: nil, reason:
+                "is a CSV file where JSONL (one JSON object a line) is read: a text classifier or language model reads JSONL; a CSV of numeric features is for an MLP run")
+        }
         guard let h = FileHandle(forReadingAtPath: path) else {
             throw WinnowError.invalidFile(path: path, line: nil, reason: "cannot open for reading")
         }
@@ -284,6 +288,10 @@ package struct JSONLReader {
     private mutating func detect(_ d: [String: Any], path: String, line: Int, requireLabels: Bool) throws {
         if fields.text == nil && d["input_ids"] == nil && d["messages"] == nil && !(d["prompt"] != nil && d["completion"] != nil) {
             fields.text = FieldNames.textCandidates.first { d[$0] != nil }
+            if fields.text == nil, (d["prompt"] != nil) != (d["completion"] != nil) {
+                throw WinnowError.invalidFile(path: path, line: line, reason:
+                    "has a \(d["prompt"] != nil ? "prompt but no completion" : "completion but no prompt"): an instruction example needs both (the loss is on the completion)")
+            }
             if fields.text == nil {
                 throw WinnowError.invalidFile(path: path, line: line, reason:
                     "no text field found (looked for \(FieldNames.textCandidates.joined(separator: ", ")) and input_ids; "

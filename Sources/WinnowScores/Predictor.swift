@@ -93,7 +93,12 @@ public enum Predictor {
             guard let ck = try runFolder.select(checkpoint).last else { throw WinnowError.invalidOption(name: "checkpoint", reason: "none chosen") }
             folder = ck.url
         }
+        let isCSV = dataURL.pathExtension.lowercased() == "csv"
         if MLPClassifier.isMLPFolder(runFolder.finalModelFolder) {
+            guard isCSV else {
+                throw WinnowError.invalidFile(path: dataURL.path, line: nil, reason:
+                    "is not a .csv file: \(run.path) is an MLP of numeric features, which reads a CSV with a header (label and feature columns)")
+            }
             let mlp = try MLPClassifier(folder: folder)
             var data = try CSVDataset(url: dataURL, labelColumn: o.fields.label ?? "label", requireLabels: o.requireLabels)
             try mlp.checkFeatures(data)
@@ -108,6 +113,10 @@ public enum Predictor {
             let s = o.shard?.range(of: p.count) ?? 0..<p.count
             return Predictions(labelNames: mlp.labelNames, labels: Array(data.labels[s]), lines: Array(data.lines[s]), ids: Array(data.ids[s]),
                                predictions: Array(p[s]), probabilities: Array(pr[s]), indexOffset: s.lowerBound, total: p.count)
+        }
+        if isCSV {
+            throw WinnowError.invalidFile(path: dataURL.path, line: nil, reason:
+                "is a CSV file: \(run.path) is a text classifier, which reads JSONL (a CSV of numeric features is for an MLP run)")
         }
         let model = try ModelLoader.classifier(folder: folder, base: o.adapterBase)
         let tok = try Tokenizers.load(folder: ModelLoader.tokenizerFolder(runFolder.tokenizerFolder, base: o.adapterBase))

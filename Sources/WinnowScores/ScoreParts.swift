@@ -123,6 +123,10 @@ public enum ScoreParts {
             let folder = try RunFolder(url: run)
             if !(folder.checkpoints.isEmpty && folder.holdsModel) { _ = try folder.select(options.checkpoints) }
         }
+        if data.pathExtension.lowercased() == "csv" {
+            throw WinnowError.invalidFile(path: data.path, line: nil, reason:
+                "is a CSV file: \(run.path) \(causal ? "is a causal language model" : "is a text classifier"), which reads JSONL (a CSV of numeric features is for an MLP run)")
+        }
         // The data file is read more than once (counted, then scored part by part): a pipe would be empty the second time.
         var st = stat()
         if stat(data.path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG {

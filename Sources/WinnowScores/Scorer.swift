@@ -28,6 +28,10 @@ public enum Scorer {
             let table: ExampleTable
             if MLPClassifier.isMLPFolder(final) {
                 // The MLP's data is a CSV file of numeric features.
+                guard data.pathExtension.lowercased() == "csv" else {
+                    throw WinnowError.invalidFile(path: data.path, line: nil, reason:
+                        "is not a .csv file: \(run.path) is an MLP of numeric features, which reads a CSV with a header (label and feature columns)")
+                }
                 let mlp = try MLPClassifier(folder: final)
                 let labels = mlp.labelNames
                 var csv = try CSVDataset(url: data, labelColumn: fields.label ?? "label")

@@ -185,6 +185,10 @@ public struct ScoringRun: @unchecked Sendable {
     ///   is missing or malformed, or the checkpoints' labels differ.
     public init(run url: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions, null: Bool = false) throws {
         try options.validate()
+        if data.pathExtension.lowercased() == "csv" {
+            throw WinnowError.invalidFile(path: data.path, line: nil, reason:
+                "is a CSV file: \(url.path) is a text classifier, which reads JSONL (a CSV of numeric features is for an MLP run)")
+        }
         guard !options.lengthNeutral else { throw ScoringRun.lengthNeutralRefused(url) }
         run = try RunFolder(url: url)
         // A model folder (a classifier, or a PEFT adapter of one) without checkpoints is one model, eta 1 (or --lr).

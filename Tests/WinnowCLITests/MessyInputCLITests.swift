@@ -64,6 +64,32 @@ import Testing
         #expect(ev.status == 1 && ev.stderr.contains("unknown.csv:2"), "\(ev.stderr)")
     }
 
+    @Test func filesOfTheWrongKindAreNamed() throws {
+        let dir = try CLI.tempDir("messy-kind")
+        defer { try? fm.removeItem(at: dir) }
+        let (mlp, csv) = try mlpRun(dir)
+        let bert = dir.appendingPathComponent("bert")
+        #expect(try CLI.trainTiny(bert).status == 0)
+        let cases: [([String], [String])] = [
+            (["inspect", train], ["is neither a safetensors file", "nor a GGUF file"]),
+            (["predict", "--run", mlp, "--data", train, "--out", dir.appendingPathComponent("a.csv").path], ["is not a .csv file", "is an MLP of numeric features"]),
+            (["score", "forgetting", "--run", mlp, "--data", train, "--out", dir.appendingPathComponent("b.csv").path], ["is not a .csv file"]),
+            (["predict", "--run", bert.path, "--data", csv, "--out", dir.appendingPathComponent("c.csv").path], ["is a CSV file", "JSONL"]),
+            (["score", "el2n", "--run", bert.path, "--data", csv, "--out", dir.appendingPathComponent("d.csv").path], ["is a CSV file"]),
+            (["score", "loss", "--run", CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/tied").path, "--data",
+              try write(dir, "p.jsonl", "{\"prompt\": \"Hi\"}\n"), "--out", dir.appendingPathComponent("e.csv").path], ["p.jsonl:1", "has a prompt but no completion"]),
+        ]
+        for (args, says) in cases {
+            let r = try CLI.run(args)
+            #expect(r.status == 1 && says.allSatisfy { r.stderr.contains($0) }, "\(args): \(r.stderr)")
+        }
+        // Invalid UTF-8 in a CSV names its line.
+        let latin = dir.appendingPathComponent("latin1.csv")
+        try Data("label,a\npos,1\nn".utf8 + [0xE9] + Data("g,2\n".utf8)).write(to: latin)
+        let r = try CLI.run(["train", "--data", latin.path, "--out", dir.appendingPathComponent("r").path])
+        #expect(r.status == 1 && r.stderr.contains("latin1.csv:3: not valid UTF-8"), "\(r.stderr)")
+    }
+
     @Test func predictQuotesLabelsInItsHeader() throws {
         let dir = try CLI.tempDir("messy-quote")
         defer { try? fm.removeItem(at: dir) }

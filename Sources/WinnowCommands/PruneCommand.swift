@@ -114,6 +114,6 @@ struct PruneCommand: ParsableCommand {
                   + "examples are kept, the more the easy ones matter (README \"Choosing a selection setting\").")
         }
         guard !dryRun, let out else { return }
-        printError("prune: wrote \(r.keptLines.count) lines to \(out)")
+        printError("prune: wrote \(r.keptLines.count) lines to \(out)\(data.lowercased().hasSuffix(".csv") ? " after its header line" : "")")
     }
 }

@@ -215,6 +215,8 @@ struct TrainCommand: ParsableCommand {
     /// run's training dynamics refuse another file).
     func dataInfo() throws -> [String: String] {
         let url = URL(fileURLWithPath: dataOptions.data)
+        // A pipe was read by training: nothing is left to fingerprint (scores then check the count only).
+        guard FileFingerprint.isRegularFile(url) else { return ["data": url.path] }
         return ["data": url.path, FileFingerprint.runInfoKey: try FileFingerprint.fnv1a64(url)]
     }
 

@@ -41,10 +41,14 @@ public enum WinnowMain {
     /// On SIGINT or SIGTERM, ends a progress bar's line on a terminal (so the shell's next output starts
     /// on its own line), then dies of the signal as before (exit status 128 + signal; outputs are written
     /// to temporary files and renamed, so none is left partial).
+    /// A signal the process inherited as ignored (a background job of a non-interactive shell) stays ignored.
     public static func endBarLineOnSignal() {
         for sig in [SIGINT, SIGTERM] {
+            let previous = signal(sig, SIG_IGN)
+            if let previous, unsafeBitCast(previous, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) { continue }
             signal(sig) { s in
-                if isatty(2) != 0 { _ = write(2, "\n", 1) }
+                // Only a flag is read and one write(2) made here: both are async-signal-safe.
+                if ProgressBar.lineOpen != 0 { _ = write(2, "\n", 1) }
                 signal(s, SIG_DFL)
                 raise(s)
             }

@@ -21,6 +21,12 @@ package enum FileFingerprint {
         return String(format: "%016llx", hash)
     }
 
+    /// Whether `url` is a regular file (not a pipe, device or folder), following symbolic links.
+    package static func isRegularFile(_ url: URL) -> Bool {
+        var st = stat()
+        return stat(url.path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+
     /// The key runs record it under in `winnow.json`.
     package static let runInfoKey = "data_fnv1a64"
 }

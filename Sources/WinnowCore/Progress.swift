@@ -82,6 +82,9 @@ package final class ProgressBar: ProgressTask, @unchecked Sendable {
     let tty: Bool
     let quiet: Bool
 
+    /// 1 while a terminal bar's line is on screen without its newline (what a signal handler ends).
+    nonisolated(unsafe) package static var lineOpen: sig_atomic_t = 0
+
     package init(label: String, total: Int, unit: String = "it", quiet: Bool = false) {
         self.label = label
         self.total = max(total, 1)
@@ -113,6 +116,7 @@ package final class ProgressBar: ProgressTask, @unchecked Sendable {
             let filled = Int(frac * Double(width))
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
             FileHandle.standardError.write(Data("\r\u{1B}[2K\(label) [\(bar)] \(stats) \(note)".utf8))
+            ProgressBar.lineOpen = 1
         } else {
             FileHandle.standardError.write(Data("\(label): \(Int(frac * 100))% \(stats) \(note)\n".utf8))
         }
@@ -120,7 +124,7 @@ package final class ProgressBar: ProgressTask, @unchecked Sendable {
 
     package func finish(note: String = "") {
         guard !quiet else { return }
-        if tty { render(note: note); FileHandle.standardError.write(Data("\n".utf8)) }
+        if tty { render(note: note); FileHandle.standardError.write(Data("\n".utf8)); ProgressBar.lineOpen = 0 }
         else if lastPrint == .distantPast || done < total { render(note: note) }
     }
 

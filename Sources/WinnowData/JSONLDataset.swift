@@ -68,11 +68,16 @@ package struct JSONLReader {
     private var eof = false
     private var lineNo = 0
     private var detected = false
+    /// The caller named the pair field (not detected): refused for examples that have no second text.
+    private var pairGiven = false
+    /// The label field was found after line 1.
+    private var lateLabel = false
     private var examplesSeen = 0
 
     package init(url: URL, fields: FieldNames = FieldNames(), requireLabels: Bool = true) throws {
         self.url = url
         self.fields = fields
+        self.pairGiven = fields.pair != nil
         self.requireLabels = requireLabels
         let path = url.path
         var isDir: ObjCBool = false
@@ -94,12 +99,12 @@ package struct JSONLReader {
     /// Where a reader stands between lines: enough to reopen the file there (`init(url:resumingAt:)`).
     package struct Position: Sendable {
         let byteOffset: Int, lineNo: Int, examplesSeen: Int, skipped: Int
-        let fields: FieldNames, detected: Bool
+        let fields: FieldNames, detected: Bool, pairGiven: Bool, lateLabel: Bool
     }
 
     /// The position after the last line read (`next` always stops at a line boundary).
     package var position: Position {
-        Position(byteOffset: bytesRead, lineNo: lineNo, examplesSeen: examplesSeen, skipped: skipped, fields: fields, detected: detected)
+        Position(byteOffset: bytesRead, lineNo: lineNo, examplesSeen: examplesSeen, skipped: skipped, fields: fields, detected: detected, pairGiven: pairGiven, lateLabel: lateLabel)
     }
 
     /// A reader of `url` that continues at `p`, the position of an earlier reader of the same file, without
@@ -116,6 +121,8 @@ package struct JSONLReader {
         examplesSeen = p.examplesSeen
         skipped = p.skipped
         detected = p.detected
+        pairGiven = p.pairGiven
+        lateLabel = p.lateLabel
     }
 
     /// Up to `n` examples, or nil at the end of the file. An empty file is an error.
@@ -214,7 +221,7 @@ package struct JSONLReader {
                 }
             }
         } else if fields.text == nil, let m = d["messages"] {
-            if let pf = fields.pair { throw JSONLReader.pairRefused(pf, path: path, line: lineNo, kind: "messages") }
+            if pairGiven, let pf = fields.pair { throw JSONLReader.pairRefused(pf, path: path, line: lineNo, kind: "messages") }
             guard let list = m as? [Any], !list.isEmpty else {
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "messages is not a non-empty list")
             }
@@ -225,7 +232,7 @@ package struct JSONLReader {
                 return (role, content)
             }
         } else if fields.text == nil, d["prompt"] != nil || d["completion"] != nil {
-            if let pf = fields.pair { throw JSONLReader.pairRefused(pf, path: path, line: lineNo, kind: "a prompt and completion") }
+            if pairGiven, let pf = fields.pair { throw JSONLReader.pairRefused(pf, path: path, line: lineNo, kind: "a prompt and completion") }
             guard let p = d["prompt"] as? String, let c = d["completion"] as? String else {
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "prompt and completion must both be strings")
             }
@@ -258,10 +265,12 @@ package struct JSONLReader {
                 ? "holds plain text but the file's first example is a prompt or messages: one file holds one kind of example"
                 : "no text field and no input_ids")
         }
-        if fields.label == nil, let lf = FieldNames.labelCandidates.first(where: { d[$0] != nil }) {
+        if fields.label == nil, let lf = FieldNames.labelCandidates.first(where: { d[$0] != nil }),
+           JSONLDataset.isNoGoldLabel(d[lf]!) || JSONLDataset.scalarString(d[lf]!) != nil {
             // The first example had no label field: it is taken from the first line that has one (the lines
             // before are unlabelled), not ignored for the rest of the file.
             fields.label = lf
+            lateLabel = true
         }
         if let lf = fields.label {
             let v = d[lf]
@@ -271,8 +280,13 @@ package struct JSONLReader {
                 if keepUnlabelled { return ex }
                 skipped += 1
                 return nil
-            } else if let s = JSONLDataset.labelString(v!) {
+            } else if let s = requireLabels ? JSONLDataset.labelString(v!) : JSONLDataset.scalarString(v!) {
+                // A classifier's labels are strings or integers; where labels are optional (prediction, a
+                // decoder's per-label pruning) any scalar is kept as written (true, 0.8).
                 ex.label = s
+            } else if !requireLabels && lateLabel {
+                // A field met after line 1 whose value is no label (an object, a list): metadata, not a label.
+                ex.label = nil
             } else {
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "label \(JSONLDataset.scalarString(v!).map { "\($0) " } ?? "")is not a string or an integer")
             }
@@ -298,7 +312,11 @@ package struct JSONLReader {
                     + "fields here: \(d.keys.sorted().joined(separator: ", "))); use --text-field")
             }
         }
-        if fields.pair == nil { fields.pair = FieldNames.pairCandidates.first { d[$0] != nil } }
+        // A second text belongs to text examples: prompt/completion and messages files have none.
+        let instruction = d["messages"] != nil || d["prompt"] != nil || d["completion"] != nil
+        if fields.pair == nil && (fields.text != nil || !instruction) {
+            fields.pair = FieldNames.pairCandidates.first { d[$0] != nil }
+        }
         if fields.label == nil {
             fields.label = FieldNames.labelCandidates.first { d[$0] != nil }
             if fields.label == nil && requireLabels {

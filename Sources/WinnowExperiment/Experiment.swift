@@ -330,7 +330,9 @@ public final class Experiment: @unchecked Sendable {
         let tmp = url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".partial")
         if fm.fileExists(atPath: tmp.path) { try fm.removeItem(at: tmp) }
         try Trainer(options: o).train(model, on: data, run: tmp, extraFiles: initFiles,
-                                      runInfo: ["data": trainURL.path, FileFingerprint.runInfoKey: try FileFingerprint.fnv1a64(trainURL)], reporter: reporter)
+                                      runInfo: ["data": trainURL.path].merging(FileFingerprint.isRegularFile(trainURL)
+                                          ? [FileFingerprint.runInfoKey: try FileFingerprint.fnv1a64(trainURL)] : [:]) { a, _ in a },
+                                      reporter: reporter)
         try fm.moveItem(at: tmp, to: url)
     }
 

@@ -119,6 +119,9 @@ public protocol ClassPredictor: AnyObject, Sendable {
 ///
 ///     let model = try ModelLoader.classifier(folder: URL(fileURLWithPath: "runs/rt/checkpoint-100"))
 ///     let logits = model.inferenceLogits(batch)                     // [B, L]
+///
+/// A model object owns the workspace its passes write into: use one model from one task at a time (load
+/// another copy for concurrent work); Winnow itself splits each pass across the cores.
 public protocol SequenceClassifier: ClassifierModel, ClassPredictor, Sendable where Input == Batch {
     /// Layer count and widths (memory estimates, reports).
     var dimensions: ModelDimensions { get }

@@ -177,7 +177,9 @@ public struct RunFolder: Sendable {
             throw WinnowError.missingFile(path: url.path, reason: "no such run folder")
         }
         self.url = url
-        let items = try FileManager.default.contentsOfDirectory(atPath: url.path)
+        guard let items = try? FileManager.default.contentsOfDirectory(atPath: url.path) else {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "cannot be listed (permissions?)")
+        }
         checkpoints = items.compactMap { name -> Checkpoint? in
             guard name.hasPrefix("checkpoint-"), let s = Int(name.dropFirst("checkpoint-".count)) else { return nil }
             return Checkpoint(step: s, url: url.appendingPathComponent(name))

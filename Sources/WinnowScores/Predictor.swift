@@ -20,7 +20,7 @@ public struct PredictOptions: Sendable {
     public var shard: Shard? = nil
     /// The base model of a PEFT adapter run whose adapter_config.json does not name a local folder.
     public var adapterBase: URL? = nil
-    /// The arithmetic of the dense products (bf16 needs AVX512_BF16).
+    /// The arithmetic of the dense products (bf16 needs AVX512_BF16); process-wide while the prediction runs.
     public var precision: ArithmeticPrecision = .f32
     /// Where progress and notes go (nowhere by default).
     public var reporter: any ProgressReporter = .silent
@@ -90,7 +90,11 @@ public enum Predictor {
         let runFolder = try RunFolder(url: run)
         var folder = runFolder.finalModelFolder
         if let checkpoint = o.checkpoint {
-            guard let ck = try runFolder.select(checkpoint).last else { throw WinnowError.invalidOption(name: "checkpoint", reason: "none chosen") }
+            let chosen: [RunFolder.Checkpoint]
+            do { chosen = try runFolder.select(checkpoint) } catch let WinnowError.invalidOption(_, reason) {
+                throw WinnowError.invalidOption(name: "checkpoint", reason: reason)
+            }
+            guard let ck = chosen.last else { throw WinnowError.invalidOption(name: "checkpoint", reason: "none chosen") }
             folder = ck.url
         }
         let isCSV = dataURL.pathExtension.lowercased() == "csv"

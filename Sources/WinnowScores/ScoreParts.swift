@@ -128,11 +128,7 @@ public enum ScoreParts {
                 "is a CSV file: \(run.path) \(causal ? "is a causal language model" : "is a text classifier"), which reads JSONL (a CSV of numeric features is for an MLP run)")
         }
         // The data file is read more than once (counted, then scored part by part): a pipe would be empty the second time.
-        var st = stat()
-        if stat(data.path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG {
-            throw WinnowError.invalidFile(path: data.path, line: nil, reason:
-                "is not a regular file (a pipe or device?): scoring reads the data more than once; write it to a file first")
-        }
+        try Scorer.requireRegularFile(data)
         let total = try Scorer.countExamples(data, fields: fields, labelled: !causal)
         let span = shard?.range(of: total) ?? 0..<total
         let n = span.count
@@ -185,7 +181,9 @@ public enum ScoreParts {
         } else if count > 1 {
             options.reporter.note("score: \(count) parts of \(partSize) examples, each saved in \(dir.path) as it finishes (after an interruption, rerun with --resume)")
         }
-        let bar = options.reporter.start(method.rawValue, total: passes * max(1, left), unit: "ex")
+        // Every part saved earlier: nothing to show progress for.
+        let bar = left > 0 ? options.reporter.start(method.rawValue, total: passes * left, unit: "ex")
+            : SilentReporter().start(method.rawValue, total: 1, unit: "ex")
         var options = options
         options.progress = bar
         var sr: ScoringRun? = nil

@@ -46,7 +46,8 @@ public enum Scorer {
             // The dynamics are per example of the training file in its order: a run that recorded the file's
             // fingerprint reads no other file (reordered or edited lines of the same count would get others' values).
             let info = (try? JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("winnow.json")))) as? [String: Any]
-            if let recorded = info?[FileFingerprint.runInfoKey] as? String, try FileFingerprint.fnv1a64(data) != recorded {
+            if let recorded = info?[FileFingerprint.runInfoKey] as? String, FileFingerprint.isRegularFile(data),
+               try FileFingerprint.fnv1a64(data) != recorded {
                 throw WinnowError.invalidFile(path: data.path, line: nil, reason:
                     "is not the file \(run.path) was trained on (its content differs from \((info?["data"] as? String) ?? "the training file")'s, "
                     + "winnow.json \(FileFingerprint.runInfoKey)): \(method) reads the training dynamics of that file's examples, in its order")
@@ -64,6 +65,15 @@ public enum Scorer {
             o.reporter.note(sr.summary(method))
             return try score(method, sr)
         }
+    }
+
+    /// Refuses a data file that is not a regular file (a pipe or device): scoring reads it more than once.
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the file.
+    static func requireRegularFile(_ data: URL) throws {
+        guard FileManager.default.fileExists(atPath: data.path), !FileFingerprint.isRegularFile(data) else { return }
+        throw WinnowError.invalidFile(path: data.path, line: nil, reason:
+            "is not a regular file (a pipe or device?): scoring reads the data more than once; write it to a file first")
     }
 
     /// Refuses a score the run's model family does not have: the MLP of numeric features has its training

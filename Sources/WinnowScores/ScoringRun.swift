@@ -32,7 +32,8 @@ public struct ScoreOptions: Sendable {
     /// Examples per batch.
     public var batchSize = 32
     /// The arithmetic of the dense products: bf16 is for the forward-only scores (EL2N, loss, margin,
-    /// PVI); the others refuse it.
+    /// PVI); the others refuse it. The setting is process-wide while a scoring runs (`ArithmeticPrecision.run`):
+    /// run no F32 work concurrently in the same process.
     public var precision: ArithmeticPrecision = .f32
     /// Tokens per example after truncation, special tokens included; `ScoringRun` lowers it to the model's
     /// maximum positions.
@@ -141,7 +142,7 @@ public struct ScoreResult: Sendable {
     public static func constantWarning(count: Int, lo: Double, hi: Double) -> String? {
         guard count > 1, lo == hi else { return nil }
         return "warning: every one of the \(count) scores is \(lo): they rank nothing (a learning rate of 0 at the chosen checkpoint gives this "
-            + "for tracin: --lr 1 or another checkpoint; a single checkpoint gives it for vog)"
+            + "for tracin: --lr 1 or another checkpoint; identical examples give it for any score)"
     }
 
     /// `constantWarning` of these scores.

@@ -67,6 +67,7 @@ public enum TracIn {
         let projector = train.options.projectDim.map { GradientProjector(dim: $0, seed: train.options.seed) }
         // One bar over the whole job: the training file is streamed once per block of test examples.
         let blocks = (nTest + blockSize - 1) / blockSize
+        try Scorer.requireRegularFile(train.dataURL)
         let nTrain = try Scorer.countExamples(train.dataURL, fields: train.fields)
         let bar = train.options.reporter.start("tracin --test", total: max(1, blocks * nTrain), unit: "ex")
         var train = train

@@ -27,11 +27,14 @@ public struct ScoreFile: Sendable {
     public init(url: URL) throws {
         self.url = url
         let path = url.path
-        guard FileManager.default.fileExists(atPath: path) else { throw WinnowError.missingFile(path: path, reason: "no such scores file") }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw WinnowError.missingFile(path: path, reason: "no such scores file") }
+        guard !isDir.boolValue else { throw WinnowError.invalidFile(path: path, line: nil, reason: "is a folder, not a scores file") }
         if path.lowercased().hasSuffix(".npy") {
             throw WinnowError.invalidFile(path: path, line: nil, reason: ".npy holds no line numbers; score with --format csv or jsonl to prune")
         }
-        guard let text = String(data: try Data(contentsOf: url), encoding: .utf8) else {
+        guard let bytes = try? Data(contentsOf: url) else { throw WinnowError.invalidFile(path: path, line: nil, reason: "cannot be read") }
+        guard let text = String(data: bytes, encoding: .utf8) else {
             throw WinnowError.invalidFile(path: path, line: nil, reason: "not valid UTF-8")
         }
         let jsonl = path.lowercased().hasSuffix(".jsonl")

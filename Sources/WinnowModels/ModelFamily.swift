@@ -211,3 +211,6 @@ func softmax(_ z: Tensor) -> Tensor {
     ck_softmax_forward(p.mptr, z.ptr, Int32(z.shape[0]), Int32(z.shape[1]))
     return p
 }
+
+/// A Float config value as the JSON number that reads back as it (0.1, not 0.10000000149011612).
+func jsonNumber(_ f: Float) -> Double { Double(f.description) ?? Double(f) }

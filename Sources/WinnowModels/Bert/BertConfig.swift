@@ -166,16 +166,16 @@ public struct BertConfig: Sendable, Equatable {
             "num_attention_heads": numAttentionHeads,
             "intermediate_size": intermediateSize,
             "hidden_act": hiddenAct,
-            "hidden_dropout_prob": Double(hiddenDropoutProb),
-            "attention_probs_dropout_prob": Double(attentionProbsDropoutProb),
+            "hidden_dropout_prob": jsonNumber(hiddenDropoutProb),
+            "attention_probs_dropout_prob": jsonNumber(attentionProbsDropoutProb),
             "max_position_embeddings": maxPositionEmbeddings,
             "type_vocab_size": typeVocabSize,
-            "initializer_range": Double(initializerRange),
-            "layer_norm_eps": Double(layerNormEps),
+            "initializer_range": jsonNumber(initializerRange),
+            "layer_norm_eps": jsonNumber(layerNormEps),
             "pad_token_id": padTokenID,
             "position_embedding_type": "absolute",
             "torch_dtype": "float32",
-            "classifier_dropout": classifierDropout.map { Double($0) as Any } ?? NSNull(),
+            "classifier_dropout": classifierDropout.map { jsonNumber($0) as Any } ?? NSNull(),
         ]
         if !labels.isEmpty {
             d["id2label"] = Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0.offset), $0.element) })

@@ -174,8 +174,8 @@ public struct LlamaConfig: Sendable, Equatable {
         var d: [String: Any] = [
             "architectures": [arch], "model_type": "llama", "vocab_size": vocabSize, "hidden_size": hiddenSize,
             "intermediate_size": intermediateSize, "num_hidden_layers": numHiddenLayers, "num_attention_heads": numAttentionHeads,
-            "num_key_value_heads": numKeyValueHeads, "head_dim": headDim, "rms_norm_eps": Double(rmsNormEps),
-            "rope_theta": Double(ropeTheta), "max_position_embeddings": maxPositionEmbeddings, "tie_word_embeddings": tieWordEmbeddings,
+            "num_key_value_heads": numKeyValueHeads, "head_dim": headDim, "rms_norm_eps": jsonNumber(rmsNormEps),
+            "rope_theta": jsonNumber(ropeTheta), "max_position_embeddings": maxPositionEmbeddings, "tie_word_embeddings": tieWordEmbeddings,
             "attention_bias": attentionBias, "hidden_act": "silu", "mlp_bias": false, "torch_dtype": "float32",
         ]
         // A Mistral without a window says so (MistralConfig's default is a window of 4096).

@@ -242,6 +242,14 @@ final class RecordingReporter: ProgressReporter, @unchecked Sendable {
         #expect(performing: { try decoder.addLoRA(LoRAConfig(rank: 2, alpha: 4, targets: [.q]), seed: 0) }, throws: names("lora"))
         let encoder = try ModelLoader.classifier(folder: Fixture.run) as! BertClassifier
         #expect(performing: { try encoder.addLoRA(LoRAConfig(rank: 2, alpha: 4, targets: [.q]), seed: 0) }, throws: names("targets"))
+        // An adapter saved through the library names the folder its base was read from.
+        try encoder.addLoRA(LoRAConfig(rank: 2, alpha: 4, targets: [.query, .value]), seed: 0)
+        let adapter = Fixture.temporary("adapter")
+        defer { try? FileManager.default.removeItem(at: adapter) }
+        try encoder.save(to: adapter)
+        let written = try JSONSerialization.jsonObject(with: Data(contentsOf: adapter.appendingPathComponent("adapter_config.json"))) as? [String: Any]
+        #expect(written?["base_model_name_or_path"] as? String == Fixture.run.standardizedFileURL.path)
+        #expect(try ModelLoader.classifier(folder: adapter).labelNames == encoder.labelNames)
         // A decoder folder opens as a language model of its own family, causal only.
         let folder = Fixture.repo.appendingPathComponent("Tests/Fixtures/decoder/tied")
         #expect(try ModelLoader.languageModel(folder: folder) is LlamaForCausalLM)

@@ -40,6 +40,7 @@ extension BertClassifier {
         }
         self.init(config: config, seed: seed)
         try load(file, allowMissingHead: !hasHead)
+        sourceFolder = folder.standardizedFileURL
     }
 
     /// The safetensors file of a model folder; refuses pickled checkpoints.
@@ -85,9 +86,10 @@ extension BertClassifier {
     }
 
     /// Writes config.json and model.safetensors (F32, Hugging Face names) into `folder`; a model with a
-    /// LoRA adapter writes the adapter instead (`saveAdapter`, its base as the config names it).
+    /// LoRA adapter writes the adapter instead (`saveAdapter`, its base as the config names it, else the
+    /// folder the model was read from, so the adapter folder can be scored on its own).
     public func save(to folder: URL) throws {
-        if let lora = loraState?.config { return try saveAdapter(to: folder, base: lora.baseModel ?? "") }
+        if let lora = loraState?.config { return try saveAdapter(to: folder, base: lora.baseModel ?? sourceFolder?.path ?? "") }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try SafeTensors.write(parameters.named, to: folder.appendingPathComponent("model.safetensors"))
         try config.write(to: folder.appendingPathComponent("config.json"))

@@ -19,6 +19,9 @@ public final class BertClassifier: @unchecked Sendable {
     package let workspace = BertWorkspace()
     /// The LoRA adapter, if any (`addLoRA`, `loadAdapter`).
     package var loraState: BertLoRA?
+    /// The folder the model was read from (`init(folder:)`), nil for a fresh model: an adapter's base
+    /// when its `LoRAConfig.baseModel` names none.
+    public internal(set) var sourceFolder: URL?
 
     /// Number of classes.
     public var numLabels: Int { config.labels.count }

@@ -56,7 +56,8 @@ struct TokenizeCommand: ParsableCommand {
                         let e = try decoderEncoding(ex, url)
                         (ids, scored) = (e.ids, e.scored)
                     } else {
-                        ids = ex.inputIDs ?? tokenizer.encode(ex.text!, pair: ex.pair, maxLength: maxLength).inputIDs
+                        // Given ids are cut to --max-length as the models read them (EncodedDataset keeps a prefix).
+                        ids = ex.inputIDs.map { Array($0.prefix(maxLength ?? $0.count)) } ?? tokenizer.encode(ex.text!, pair: ex.pair, maxLength: maxLength).inputIDs
                     }
                     let mask = scored.map { ", \"scored\": [\($0.map { $0 ? "1" : "0" }.joined(separator: ", "))]" } ?? ""
                     try emit("{\"index\": \(index), \"line\": \(ex.line), \"input_ids\": [\(ids.map(String.init).joined(separator: ", "))]\(mask)}")

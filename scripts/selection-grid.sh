@@ -69,8 +69,11 @@ score() {   # score NAME
         *) echo "selection-grid: no score named $name" >&2; exit 2 ;;
     esac
     # A scoring killed part-way resumes from its finished parts (OUT/scores/NAME.csv.parts).
-    $W score "${args[@]}" --run "$OUT/full" --data "$TRAIN" --max-length 64 --out "$OUT/scores/$name.csv" \
-        $([ -d "$OUT/scores/$name.csv.parts" ] && echo --resume)
+    case $name in   # the dynamics scores make no model pass: no --max-length, no parts
+        forgetting|aum) $W score "${args[@]}" --run "$OUT/full" --data "$TRAIN" --out "$OUT/scores/$name.csv" ;;
+        *) $W score "${args[@]}" --run "$OUT/full" --data "$TRAIN" --max-length 64 --out "$OUT/scores/$name.csv" \
+               $([ -d "$OUT/scores/$name.csv.parts" ] && echo --resume) ;;
+    esac
 }
 
 # Rows: NAME SCORE SELECT SAMPLING [PRUNE ARGS] (a row normalises with dataset z-scores unless its PRUNE ARGS

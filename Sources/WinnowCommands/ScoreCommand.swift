@@ -44,14 +44,18 @@ struct ScoreCommand: ParsableCommand {
     var seed: UInt64 { seedGiven ?? ScoreOptions().seed }
     @Flag(help: "Causal language models, grand and tracin self-influence: multiply each score by its target-token count n (GraNd by sqrt(n)), so that the mean loss's averaging over n tokens does not rank long lines low (README, \"Junk in a corpus\": last-layer self-influence finds noisy lines at AUROC 0.84-0.87 this way, against 0.64-0.69 without).")
     var lengthNeutral = false
-    @Option(help: "Examples per batch.") var batchSize: Int = ScoreOptions().batchSize
+    @Option(name: .customLong("batch-size"), help: "Examples per batch (default \(ScoreOptions().batchSize)).") var batchSizeGiven: Int?
+    var batchSize: Int { batchSizeGiven ?? ScoreOptions().batchSize }
     @Option(help: "Arithmetic of the dense products for the forward-only scores (el2n, loss, margin, pvi): f32, or bf16 (operands rounded to bf16, F32 accumulation; needs AVX512_BF16).")
     var precision: ArithmeticPrecision = .f32
-    @Option(help: "TracIn --test: memory in MiB for the test side's gradients, held in blocks of test examples under this bound.") var memoryLimit: Int = ScoreOptions().memoryLimit >> 20
+    @Option(name: .customLong("memory-limit"), help: "TracIn --test on a classifier: memory in MiB for the test side's gradients, held in blocks of test examples under this bound (default \(ScoreOptions().memoryLimit >> 20)).")
+    var memoryLimitGiven: Int?
+    var memoryLimit: Int { memoryLimitGiven ?? ScoreOptions().memoryLimit >> 20 }
     @Option(help: "Output format.") var format: ScoreWriter.Format = .csv
     @Option(help: "Output file (written atomically).") var out: String
     @Option(help: "Score only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: Shard?
-    @Option(help: "Examples per resumable part.") var partSize: Int = ScoreParts.defaultPartSize
+    @Option(name: .customLong("part-size"), help: "Examples per resumable part (default \(ScoreParts.defaultPartSize)).") var partSizeGiven: Int?
+    var partSize: Int { partSizeGiven ?? ScoreParts.defaultPartSize }
     @Flag(help: "Continue a killed run: reuse the parts already scored in OUT.parts/ (the output equals an uninterrupted run).") var resume = false
 
     func validate() throws {
@@ -104,6 +108,22 @@ struct ScoreCommand: ParsableCommand {
         }
         if memoryLimit < 16 { throw ValidationError("--memory-limit is in MiB and at least 16") }
         if partSize < 1 { throw ValidationError("--part-size must be at least 1") }
+        // What the training dynamics scores read: the run's dynamics and the data file's table, no model pass.
+        if method.readsDynamics {
+            for (given, name) in [(batchSizeGiven != nil, "--batch-size"), (partSizeGiven != nil, "--part-size"),
+                                  (dataOptions.maxLength != ScoreOptions().maxLength, "--max-length")] where given {
+                throw ValidationError("\(name) does not apply to \(method), which reads the run's training dynamics (no model pass)")
+            }
+        }
+        if memoryLimitGiven != nil && (method != .tracin || test == nil || ModelLoader.isCausalLM(URL(fileURLWithPath: runPath))) {
+            throw ValidationError("--memory-limit applies to tracin --test on a classifier run (its test side's gradients)")
+        }
+        if partSizeGiven != nil && test != nil { throw ValidationError("--part-size applies to scores in resumable parts, not to tracin --test") }
+        if checkpointsGiven != nil && method == .pvi { throw ValidationError("--checkpoints does not apply to pvi, which reads the final models of both runs") }
+        if (dataOptions.textField != nil || dataOptions.pairField != nil),
+           let folder = try? RunFolder(url: URL(fileURLWithPath: runPath)).finalModelFolder, MLPClassifier.isMLPFolder(folder) {
+            throw ValidationError("\(dataOptions.textField != nil ? "--text-field" : "--pair-field") does not apply to an MLP run, which reads a CSV of numeric features")
+        }
     }
 
     var options: ScoreOptions {
@@ -143,6 +163,7 @@ struct ScoreCommand: ParsableCommand {
         let dataURL = URL(fileURLWithPath: dataOptions.data)
         let outURL = URL(fileURLWithPath: out)
         if method == .tracin, let test {
+            try Scorer.checkFamily(method, run: runURL)
             let testURL = URL(fileURLWithPath: test)
             // A missing group field is found before the gradients are computed.
             if let groupField { _ = try JSONLField.strings(groupField, in: testURL, lines: try JSONLField.exampleLines(testURL)) }

@@ -212,8 +212,8 @@ import Testing
         // Scores over the adapter, the last layer and the dynamics of the run.
         for (method, params) in [("grand", "lora"), ("tracin", "last-layer"), ("el2n", "all"), ("forgetting", "all"), ("vog", "all")] {
             let out = dir.appendingPathComponent("\(method).csv")
-            let s = try CLI.run(["score", method, "--run", run.path, "--data", train, "--max-length", "32", "--out", out.path]
-                                + (["grand", "tracin"].contains(method) ? ["--params", params] : []))
+            let s = try CLI.run(["score", method, "--run", run.path, "--data", train, "--out", out.path]
+                                + (method == "forgetting" ? [] : ["--max-length", "32"]) + (["grand", "tracin"].contains(method) ? ["--params", params] : []))
             #expect(s.status == 0, "\(method): \(s.stderr)")
             let values = try rows(out).dropFirst().map { Double($0[4])! }
             #expect(values.count == 150 && values.allSatisfy(\.isFinite), "\(method)")
@@ -318,8 +318,8 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: adapter.appendingPathComponent("model.safetensors").path))
         for (method, params) in [("grand", "lora"), ("el2n", "all"), ("forgetting", "all")] {
             let out = dir.appendingPathComponent("lora-\(method).csv")
-            let s = try CLI.run(["score", method, "--run", adapter.path, "--data", data.path, "--max-length", "160", "--out", out.path]
-                                + (["grand", "tracin"].contains(method) ? ["--params", params] : []))
+            let s = try CLI.run(["score", method, "--run", adapter.path, "--data", data.path, "--out", out.path]
+                                + (method == "forgetting" ? [] : ["--max-length", "160"]) + (["grand", "tracin"].contains(method) ? ["--params", params] : []))
             #expect(s.status == 0, "\(method): \(s.stderr)")
             #expect(try rows(out).count == 7)
         }
@@ -358,9 +358,14 @@ import Testing
         #expect(try CLI.trainTiny(wrun).status == 0)
         for method in ["forgetting", "cartography", "aum"] {
             let out = dir.appendingPathComponent("\(method).csv")
-            let r = try CLI.run(["score", method, "--run", wrun.path, "--data", train, "--max-length", "32", "--out", out.path])
+            let r = try CLI.run(["score", method, "--run", wrun.path, "--data", train, "--out", out.path])
             #expect(r.status == 0, "\(method): \(r.stderr)")
             #expect(try rows(out).count == 151)
+            // No model pass: batch, part and token options change nothing and are refused.
+            for extra in [["--max-length", "32"], ["--batch-size", "4"], ["--part-size", "10"]] {
+                let u = try CLI.run(["score", method, "--run", wrun.path, "--data", train, "--out", out.path] + extra)
+                #expect(u.status == 2 && u.stderr.contains("\(extra[0]) does not apply to \(method)"), "\(extra): \(u.stderr)")
+            }
         }
         let bad = try CLI.run(["score", "forgetting", "--run", run, "--data", train, "--out", dir.appendingPathComponent("x.csv").path])
         #expect(bad.status == 1)

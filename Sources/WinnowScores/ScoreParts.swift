@@ -188,6 +188,7 @@ public enum ScoreParts {
         options.progress = bar
         var sr: ScoringRun? = nil
         var pvi: PVI.Runs? = nil
+        var announced = false
         do {
             for k in 0..<count {
                 let range = partRange(k)
@@ -197,6 +198,12 @@ public enum ScoreParts {
                     var o = options
                     o.exampleRange = range
                     if causal {
+                        if !announced {
+                            announced = true
+                            let params = method == .grand || method == .tracin ? "params \(options.params), " : ""
+                            options.reporter.note("score \(method.rawValue): causal language model \(run.path), \(params)checkpoints \(options.checkpoints), "
+                                                  + "at most \(options.maxLength) tokens an example, \(count) part(s)")
+                        }
                         r = try DecoderScores.score(method, model: run, data: data, fields: fields, options: o)
                     } else if method == .pvi {
                         if pvi == nil { pvi = try PVI.Runs(run: run, nullRun: try PVI.requireNullRun(nullRun), data: data, fields: fields, options: o) }

@@ -122,6 +122,7 @@ public enum Predictor {
             throw WinnowError.invalidFile(path: dataURL.path, line: nil, reason:
                 "is a CSV file: \(run.path) is a text classifier, which reads JSONL (a CSV of numeric features is for an MLP run)")
         }
+        try Scorer.checkPairs(run: run, data: dataURL, fields: o.fields)
         let model = try ModelLoader.classifier(folder: folder, base: o.adapterBase)
         let tok = try Tokenizers.load(folder: ModelLoader.tokenizerFolder(runFolder.tokenizerFolder, base: o.adapterBase))
         let data = try JSONLDataset(url: dataURL, fields: o.fields, requireLabels: o.requireLabels, keepUnlabelled: !o.requireLabels)

@@ -67,6 +67,21 @@ public enum Scorer {
         }
     }
 
+    /// Refuses single texts for a run trained on text pairs (its winnow.json names a `pair_field`): the
+    /// model would read each example without its second text. Runs of other tools are taken as given.
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the data file's first example.
+    static func checkPairs(run: URL, data: URL, fields: FieldNames) throws {
+        guard fields.pair == nil, FileFingerprint.isRegularFile(data),
+              let d = try? Data(contentsOf: run.appendingPathComponent("winnow.json")),
+              let info = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any], let pair = info["pair_field"] as? String else { return }
+        var reader = try JSONLReader(url: data, fields: fields, requireLabels: false)
+        reader.keepUnlabelled = true
+        guard let first = try reader.next(upTo: 1)?.first, first.text != nil, first.pair == nil else { return }
+        throw WinnowError.invalidFile(path: data.path, line: first.line, reason:
+            "has one text, but \(run.path) was trained on text pairs (pair field '\(pair)'): name the second text with --pair-field")
+    }
+
     /// Refuses a data file that is not a regular file (a pipe or device): scoring reads it more than once.
     ///
     /// - Throws: `WinnowError.invalidFile` naming the file.

@@ -192,6 +192,7 @@ public struct ScoringRun: @unchecked Sendable {
         }
         guard !options.lengthNeutral else { throw ScoringRun.lengthNeutralRefused(url) }
         run = try RunFolder(url: url)
+        try Scorer.checkPairs(run: url, data: data, fields: fields)
         // A model folder (a classifier, or a PEFT adapter of one) without checkpoints is one model, eta 1 (or --lr).
         checkpoints = run.checkpoints.isEmpty && run.holdsModel ? [RunFolder.Checkpoint(step: 0, url: url)] : try run.select(options.checkpoints)
         models = try checkpoints.map { try ModelLoader.classifier(folder: $0.url, base: options.adapterBase) }

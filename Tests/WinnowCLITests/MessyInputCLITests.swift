@@ -204,6 +204,30 @@ import Testing
         #expect(p.status == 1 && p.stderr.contains("pc.jsonl:1") && p.stderr.contains("the pair field 'foo' applies to plain text"), "\(p.stderr)")
     }
 
+    @Test func aRunTrainedOnPairsRefusesSingleTexts() throws {
+        let dir = try CLI.tempDir("messy-pairs")
+        defer { try? fm.removeItem(at: dir) }
+        let pairs = CLI.tiny.appendingPathComponent("pairs.jsonl").path
+        let run = dir.appendingPathComponent("run").path
+        let t = try CLI.run(["train", "--data", pairs, "--vocab", vocab, "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "1",
+                             "--max-length", "32", "--out", run])
+        #expect(t.status == 0, "\(t.stderr)")
+        // The same examples without their hypothesis.
+        let lines = try String(contentsOf: URL(fileURLWithPath: pairs), encoding: .utf8).split(separator: "\n").map { line -> String in
+            var o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            o["hypothesis"] = nil
+            return String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
+        }
+        let single = try write(dir, "single.jsonl", lines.joined(separator: "\n") + "\n")
+        for args in [["score", "el2n", "--run", run, "--data", single, "--max-length", "32", "--out", dir.appendingPathComponent("e.csv").path],
+                     ["predict", "--run", run, "--data", single, "--max-length", "32", "--out", dir.appendingPathComponent("p.csv").path]] {
+            let r = try CLI.run(args)
+            #expect(r.status == 1 && r.stderr.contains("single.jsonl:1") && r.stderr.contains("was trained on text pairs"), "\(args[0]): \(r.stderr)")
+        }
+        let ok = try CLI.run(["score", "el2n", "--run", run, "--data", pairs, "--max-length", "32", "--out", dir.appendingPathComponent("ok.csv").path])
+        #expect(ok.status == 0, "\(ok.stderr)")
+    }
+
     @Test func anExperimentOnOneLabelStopsBeforeWritingAnything() throws {
         let dir = try CLI.tempDir("messy-experiment")
         defer { try? fm.removeItem(at: dir) }

@@ -59,7 +59,8 @@ public struct ParameterLayout: Sendable, Equatable {
 public enum GradientSpace: String, Sendable, CaseIterable, Codable {
     /// With respect to the selected parameters.
     case params
-    /// With respect to the sequence representation the head reads (BERT: the pooled [CLS] vector).
+    /// With respect to the sequence representation the head reads (BERT: the pooled [CLS] vector; a decoder
+    /// classifier: the last real token's hidden state).
     case lastHidden = "last-hidden"
 }
 

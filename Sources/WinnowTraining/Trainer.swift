@@ -86,7 +86,8 @@ public struct TrainingSummary: Sendable {
     public var examplesPerSecond: Double
 }
 
-/// Trains a `BertClassifier` and writes a run folder in the Hugging Face Trainer layout.
+/// Trains a classifier (`ClassifierModel`: a BERT or decoder classifier, or the MLP) and writes a run folder in the
+/// Hugging Face Trainer layout.
 ///
 ///     let summary = try Trainer(options: opts).train(model, on: data, run: URL(fileURLWithPath: "runs/rt"))
 public struct Trainer: Sendable {

@@ -16,8 +16,9 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Label field (default: label or gold_label).")
     var labelField: String?
 
-    @Option(help: "Truncate sequences to this many tokens, specials included (longest-first for pairs).")
-    var maxLength: Int = ScoreOptions().maxLength
+    @Option(name: .customLong("max-length"), help: "Truncate sequences to this many tokens, specials included (longest-first for pairs; default \(ScoreOptions().maxLength)).")
+    var maxLengthGiven: Int?
+    var maxLength: Int { maxLengthGiven ?? ScoreOptions().maxLength }
 
     var fields: FieldNames { FieldNames(text: textField, pair: pairField, label: labelField) }
 

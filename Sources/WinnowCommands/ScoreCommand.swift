@@ -111,7 +111,7 @@ struct ScoreCommand: ParsableCommand {
         // What the training dynamics scores read: the run's dynamics and the data file's table, no model pass.
         if method.readsDynamics {
             for (given, name) in [(batchSizeGiven != nil, "--batch-size"), (partSizeGiven != nil, "--part-size"),
-                                  (dataOptions.maxLength != ScoreOptions().maxLength, "--max-length")] where given {
+                                  (dataOptions.maxLengthGiven != nil, "--max-length")] where given {
                 throw ValidationError("\(name) does not apply to \(method), which reads the run's training dynamics (no model pass)")
             }
         }
@@ -175,6 +175,7 @@ struct ScoreCommand: ParsableCommand {
                 let sr = try ScoringRun(run: runURL, data: dataURL, fields: dataOptions.fields, options: o)
                 var testOptions = dataOptions
                 testOptions.data = test
+                try Scorer.checkPairs(run: runURL, data: URL(fileURLWithPath: test), fields: dataOptions.fields)
                 let testData = try testOptions.read()
                 reportSkipped(testData)
                 let testEnc = try EncodedDataset(testData, tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: dataOptions.maxLength)

@@ -52,7 +52,7 @@ struct TrainCommand: ParsableCommand {
                                   (m.intermediate != nil, "--intermediate"), (m.head != nil, "--head"), (m.dropout != nil, "--dropout"),
                                   (loraOptions.loraRank != nil, "--lora-rank"), (null, "--null"), (task != .lm, "--task"),
                                   (d.textField != nil, "--text-field"), (d.pairField != nil, "--pair-field"),
-                                  (d.maxLength != ScoreOptions().maxLength, "--max-length")] where given {
+                                  (d.maxLengthGiven != nil, "--max-length")] where given {
                 throw ValidationError("\(name) does not apply to a CSV of numeric features, which trains an MLP (--layers hidden layers of --hidden units)")
             }
             return
@@ -99,10 +99,7 @@ struct TrainCommand: ParsableCommand {
         let runURL = URL(fileURLWithPath: out)
         printError("train: \(encoded.count) examples, labels [\(model.config.labels.joined(separator: ", "))], "
                    + "\(model.parameters.scalarCount) parameters, \(model.config.numHiddenLayers) layer\(model.config.numHiddenLayers == 1 ? "" : "s") x \(model.config.hiddenSize)")
-        var info = try dataInfo()
-        if let t = data.fields.text { info["text_field"] = t }
-        if let p = data.fields.pair { info["pair_field"] = p }
-        if let l = data.fields.label { info["label_field"] = l }
+        var info = try dataInfo(fields: data.fields)
         if let i = spec.initFrom { info["init"] = URL(fileURLWithPath: i).path }
         if let lora = model.loraConfig {
             info["lora"] = "r \(lora.rank) alpha \(lora.alpha) dropout \(lora.dropout) targets \(lora.targets.map(\.rawValue).joined(separator: ","))"
@@ -172,7 +169,7 @@ struct TrainCommand: ParsableCommand {
         printError("train: \(encoded.count) examples, labels [\(model.labelNames.joined(separator: ", "))], \(model.parameters.scalarCount) parameters, "
                    + "LlamaForSequenceClassification, \(what), lr \(o.learningRate)")
         let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: extra,
-                                                    runInfo: try dataInfo().merging([
+                                                    runInfo: try dataInfo(fields: data.fields).merging([
                                                               "init": base.path,
                                                               "lora": model.loraConfig.map { l in
                                                                   "r \(l.rank) alpha \(l.alpha) dropout \(l.dropout) targets \(l.targets.map(\.rawValue).joined(separator: ","))"
@@ -213,11 +210,18 @@ struct TrainCommand: ParsableCommand {
 
     /// The training file as a run records it: its path and content fingerprint (scores that read the
     /// run's training dynamics refuse another file).
-    func dataInfo() throws -> [String: String] {
+    /// With `fields`, also the fields the examples were read by (a run trained on pairs refuses single texts).
+    func dataInfo(fields: FieldNames? = nil) throws -> [String: String] {
         let url = URL(fileURLWithPath: dataOptions.data)
+        var info = ["data": url.path]
+        if let f = fields {
+            if let t = f.text { info["text_field"] = t }
+            if let p = f.pair { info["pair_field"] = p }
+            if let l = f.label { info["label_field"] = l }
+        }
         // A pipe was read by training: nothing is left to fingerprint (scores then check the count only).
-        guard FileFingerprint.isRegularFile(url) else { return ["data": url.path] }
-        return ["data": url.path, FileFingerprint.runInfoKey: try FileFingerprint.fnv1a64(url)]
+        if FileFingerprint.isRegularFile(url) { info[FileFingerprint.runInfoKey] = try FileFingerprint.fnv1a64(url) }
+        return info
     }
 
     func trainingOptions() -> TrainingOptions {

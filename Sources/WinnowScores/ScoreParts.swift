@@ -200,9 +200,9 @@ public enum ScoreParts {
                     if causal {
                         if !announced {
                             announced = true
-                            let params = method == .grand || method == .tracin ? "params \(options.params), " : ""
-                            options.reporter.note("score \(method.rawValue): causal language model \(run.path), \(params)checkpoints \(options.checkpoints), "
-                                                  + "at most \(options.maxLength) tokens an example, \(count) part(s)")
+                            let params = method == .grand || method == .tracin ? ", params \(options.params)" : ""
+                            let checkpoints = (try? RunFolder(url: run))?.checkpoints.isEmpty == false ? ", checkpoints \(options.checkpoints)" : ", one model"
+                            options.reporter.note("score \(method.rawValue): causal language model \(run.path)\(params)\(checkpoints), \(count) part(s)")
                         }
                         r = try DecoderScores.score(method, model: run, data: data, fields: fields, options: o)
                     } else if method == .pvi {

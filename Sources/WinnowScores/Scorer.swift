@@ -71,7 +71,7 @@ public enum Scorer {
     /// model would read each example without its second text. Runs of other tools are taken as given.
     ///
     /// - Throws: `WinnowError.invalidFile` naming the data file's first example.
-    static func checkPairs(run: URL, data: URL, fields: FieldNames) throws {
+    package static func checkPairs(run: URL, data: URL, fields: FieldNames) throws {
         guard fields.pair == nil, FileFingerprint.isRegularFile(data),
               let d = try? Data(contentsOf: run.appendingPathComponent("winnow.json")),
               let info = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any], let pair = info["pair_field"] as? String else { return }

@@ -74,6 +74,8 @@ import Testing
             (["inspect", train], ["is neither a safetensors file", "nor a GGUF file"]),
             (["predict", "--run", mlp, "--data", train, "--out", dir.appendingPathComponent("a.csv").path], ["is not a .csv file", "is an MLP of numeric features"]),
             (["score", "forgetting", "--run", mlp, "--data", train, "--out", dir.appendingPathComponent("b.csv").path], ["is not a .csv file"]),
+            (["score", "tracin", "--run", mlp, "--data", csv, "--test", csv, "--out", dir.appendingPathComponent("b2.csv").path],
+             ["is an MLP of numeric features, which has the training-dynamics scores"]),
             (["predict", "--run", bert.path, "--data", csv, "--out", dir.appendingPathComponent("c.csv").path], ["is a CSV file", "JSONL"]),
             (["score", "el2n", "--run", bert.path, "--data", csv, "--out", dir.appendingPathComponent("d.csv").path], ["is a CSV file"]),
             (["score", "loss", "--run", CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/tied").path, "--data",
@@ -83,6 +85,8 @@ import Testing
             let r = try CLI.run(args)
             #expect(r.status == 1 && says.allSatisfy { r.stderr.contains($0) }, "\(args): \(r.stderr)")
         }
+        let field = try CLI.run(["score", "forgetting", "--run", mlp, "--data", csv, "--text-field", "a", "--out", dir.appendingPathComponent("g.csv").path])
+        #expect(field.status == 2 && field.stderr.contains("--text-field does not apply to an MLP run"), "\(field.stderr)")
         // Invalid UTF-8 in a CSV names its line.
         let latin = dir.appendingPathComponent("latin1.csv")
         try Data("label,a\npos,1\nn".utf8 + [0xE9] + Data("g,2\n".utf8)).write(to: latin)
@@ -224,6 +228,9 @@ import Testing
             let r = try CLI.run(args)
             #expect(r.status == 1 && r.stderr.contains("single.jsonl:1") && r.stderr.contains("was trained on text pairs"), "\(args[0]): \(r.stderr)")
         }
+        let t2t = try CLI.run(["score", "tracin", "--run", run, "--data", pairs, "--test", single, "--max-length", "32",
+                               "--out", dir.appendingPathComponent("t.csv").path])
+        #expect(t2t.status == 1 && t2t.stderr.contains("single.jsonl:1") && t2t.stderr.contains("was trained on text pairs"), "\(t2t.stderr)")
         let ok = try CLI.run(["score", "el2n", "--run", run, "--data", pairs, "--max-length", "32", "--out", dir.appendingPathComponent("ok.csv").path])
         #expect(ok.status == 0, "\(ok.stderr)")
     }

@@ -102,7 +102,11 @@ import Testing
                                  (["tracin", "--test", test, "--format", "npy"], "writes proponents and opponents as CSV"),
                                  (["grand", "--memory-limit", "1"], "--memory-limit is in MiB and at least 16"),
                                  (["grand", "--part-size", "0"], "--part-size must be at least 1"),
-                                 (["tracin", "--matrix", "/tmp/winnow-never-written.npy"], "--matrix writes the train-to-test matrix")] {
+                                 (["tracin", "--matrix", "/tmp/winnow-never-written.npy"], "--matrix writes the train-to-test matrix"),
+                                 (["grand", "--memory-limit", "64"], "--memory-limit applies to tracin --test on a classifier"),
+                                 (["tracin", "--test", test, "--part-size", "10"], "--part-size applies to scores in resumable parts"),
+                                 (["pvi", "--null-run", run, "--checkpoints", "last"], "--checkpoints does not apply to pvi"),
+                                 (["forgetting", "--max-length", "128"], "--max-length does not apply to forgetting")] {
             let r = try CLI.run(["score"] + extra + ["--run", run, "--data", train, "--out", "/tmp/winnow-never-written.csv"])
             #expect(r.status == 2 && r.stderr.contains(message), "\(extra): \(r.stderr)")
         }

@@ -89,7 +89,7 @@ extension BertClassifier {
     /// LoRA adapter writes the adapter instead (`saveAdapter`, its base as the config names it, else the
     /// folder the model was read from, so the adapter folder can be scored on its own).
     public func save(to folder: URL) throws {
-        if let lora = loraState?.config { return try saveAdapter(to: folder, base: lora.baseModel ?? sourceFolder?.path ?? "") }
+        if let lora = loraState?.config { return try saveAdapter(to: folder, base: lora.baseModel.flatMap { $0.isEmpty ? nil : $0 } ?? sourceFolder?.path ?? "") }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try SafeTensors.write(parameters.named, to: folder.appendingPathComponent("model.safetensors"))
         try config.write(to: folder.appendingPathComponent("config.json"))

@@ -163,39 +163,23 @@ struct ScoreCommand: ParsableCommand {
         let dataURL = URL(fileURLWithPath: dataOptions.data)
         let outURL = URL(fileURLWithPath: out)
         if method == .tracin, let test {
-            try Scorer.checkFamily(method, run: runURL)
             let testURL = URL(fileURLWithPath: test)
             // A missing group field is found before the gradients are computed.
             if let groupField { _ = try JSONLField.strings(groupField, in: testURL, lines: try JSONLField.exampleLines(testURL)) }
-            let m: [[Float]], trainTable: ExampleTable, testTable: ExampleTable
-            if ModelLoader.isCausalLM(runURL) {
-                (m, trainTable, testTable) = try DecoderScores.trainToTest(model: runURL, train: dataURL, test: testURL, fields: dataOptions.fields,
-                                                                           options: o, similarity: similarity)
-            } else {
-                let sr = try ScoringRun(run: runURL, data: dataURL, fields: dataOptions.fields, options: o)
-                var testOptions = dataOptions
-                testOptions.data = test
-                try Scorer.checkPairs(run: runURL, data: URL(fileURLWithPath: test), fields: dataOptions.fields)
-                let testData = try testOptions.read()
-                reportSkipped(testData)
-                let testEnc = try EncodedDataset(testData, tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: dataOptions.maxLength)
-                (m, trainTable) = try TracIn.trainToTest(sr, test: testEnc, similarity: similarity)
-                testTable = ExampleTable(testEnc)
-            }
+            let influence = try TargetInfluence.matrix(run: runURL, train: dataURL, test: testURL, fields: dataOptions.fields, options: o,
+                                                       similarity: similarity)
             if let matrix {
-                try AtomicFile.write(ScoreWriter.npy(m.flatMap { $0.map(Double.init) }, shape: [testTable.count, trainTable.count]), to: URL(fileURLWithPath: matrix))
+                try AtomicFile.write(ScoreWriter.npy(influence.matrix.flatMap { $0.map(Double.init) }, shape: [influence.test.count, influence.train.count]),
+                                     to: URL(fileURLWithPath: matrix))
             }
-            if let aggregate {
-                let groups = try groupField.map { try JSONLField.strings($0, in: testURL, lines: testTable.lines) }
-                var r = ScoreResult(method: .tracin, scores: TargetInfluence.aggregate(m, groups: groups, mode: aggregate), table: trainTable)
-                r.notes = ["score = \(aggregate) over \(groups.map { "the means of \(Set($0).count) groups (--group-field \(groupField!))" } ?? "\(testTable.count) target examples") "
-                           + "of the \(similarity == .cosine ? "gradient cosine" : "gradient dot product") with each --test example; higher = more helpful to the target set"]
-                try ScoreWriter.write(r, format: format, to: outURL)
-                for n in r.notes { printError("note: \(n)") }
-                printError("score: wrote \(r.scores.count) target-influence scores to \(outURL.path)")
-            } else {
-                try writeProponents(m, train: trainTable, test: testTable)
+            guard let aggregate else {
+                for n in influence.notes { printError("note: \(n)") }
+                return try writeProponents(influence.matrix, train: influence.train, test: influence.test)
             }
+            let r = try TargetInfluence.scores(influence, test: testURL, similarity: similarity, mode: aggregate, groupField: groupField)
+            try ScoreWriter.write(r, format: format, to: outURL)
+            for n in r.notes { printError("note: \(n)") }
+            printError("score: wrote \(r.scores.count) target-influence scores to \(outURL.path)")
             return
         }
         let nullURL = nullRun.map { URL(fileURLWithPath: $0) }

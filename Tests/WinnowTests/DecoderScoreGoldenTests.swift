@@ -103,9 +103,11 @@ import Testing
         let testSq = sq(g.pc), trainSq = sq(g.text)
         let run = Self.dir.appendingPathComponent(model)
         for similarity in Similarity.allCases {
-            let (m, train, test) = try DecoderScores.trainToTest(model: run, train: Self.dir.appendingPathComponent("text.jsonl"),
-                                                                 test: Self.dir.appendingPathComponent("pc.jsonl"), options: options(params),
-                                                                 similarity: similarity)
+            // Through the entry point for every family (it opens the decoder and dispatches to DecoderScores).
+            let influence = try TargetInfluence.matrix(run: run, train: Self.dir.appendingPathComponent("text.jsonl"),
+                                                       test: Self.dir.appendingPathComponent("pc.jsonl"), options: options(params),
+                                                       similarity: similarity)
+            let (m, train, test) = (influence.matrix, influence.train, influence.test)
             #expect(m.count == want.count && train.count == trainSq.count && test.count == testSq.count)
             for i in want.indices {
                 for j in want[i].indices {

@@ -63,6 +63,12 @@ import Testing
         let (m, table) = try TracIn.trainToTest(sr, test: testEnc)
         #expect(table.count == 150)
         try expectMatches(m.flatMap { $0.map(Double.init) }, "tracin_test")
+        // The entry point for every family opens the run and both files itself and gives the same matrix.
+        let influence = try TargetInfluence.matrix(run: run, train: train.url, test: test.url, options: options)
+        #expect(influence.matrix == m && influence.train.lines == table.lines && influence.test.count == testEnc.count)
+        try expectMatches(influence.matrix.flatMap { $0.map(Double.init) }, "tracin_test")
+        let toward = try TargetInfluence.scores(run: run, train: train.url, test: test.url, options: options, mode: .max)
+        #expect(toward.scores == TargetInfluence.aggregate(m, mode: .max) && toward.table.count == 150)
     }
 
     @Test func pvi() throws {

@@ -15,7 +15,8 @@
 # the hardest EL2N (epoch 1) per label (`winnow prune --then-by`; the default of `winnow experiment`), its
 # baseline, random per label, and forgetting alone per label (the experiment's second default below keep 0.5); then the skewed rows again with per-label selection (PER_LABEL below).
 # At keep 0.5 the RECIPES follow (drop-the-noisiest-then-random selections), then VoG from 2 and from 8
-# checkpoints (the seed paper's open question on the number of checkpoints);
+# checkpoints (the seed paper's open question on the number of checkpoints), then other tie-breaks for the
+# recommended ranking (TIE_BREAKS);
 # on CrowdFlower, then the easiest half by VoG, EL2N and forgetting with dataset and with class z-scores.
 # Writes OUT/results.csv (row,keep,seed,accuracy,macro_f1,examples,learned_nothing), one line per finished
 # retraining (learned_nothing: `winnow eval` found one class in >= 95 % of the test predictions, or accuracy
@@ -66,11 +67,14 @@ score() {   # score NAME
         vog-2ck) args=(vog --checkpoints "$CK2") ;;
         vog-8ck) args=(vog --checkpoints "$CK8") ;;
         el2n-epoch1) args=(el2n --checkpoints "${STEPS[3]}") ;;
+        el2n-last) args=(el2n --checkpoints "${STEPS[7]}") ;;
+        el2n-8ck) args=(el2n --checkpoints "$CK8") ;;
+        cartography) args=(cartography) ;;
         *) echo "selection-grid: no score named $name" >&2; exit 2 ;;
     esac
     # A scoring killed part-way resumes from its finished parts (OUT/scores/NAME.csv.parts).
     case $name in   # the dynamics scores make no model pass: no --max-length, no parts
-        forgetting|aum) $W score "${args[@]}" --run "$OUT/full" --data "$TRAIN" --out "$OUT/scores/$name.csv" ;;
+        forgetting|aum|cartography) $W score "${args[@]}" --run "$OUT/full" --data "$TRAIN" --out "$OUT/scores/$name.csv" ;;
         *) $W score "${args[@]}" --run "$OUT/full" --data "$TRAIN" --max-length 64 --out "$OUT/scores/$name.csv" \
                $([ -d "$OUT/scores/$name.csv.parts" ] && echo --resume) ;;
     esac
@@ -108,6 +112,14 @@ NORMALISATION=(
 PER_LABEL=(
     "el2n-epoch1-stratified-per-label el2n-epoch1 hard stratified --per-label"
     "el2n-epoch1-hard-top-per-label el2n-epoch1 hard top --per-label"
+)
+# Other tie-breaks for the recommended ranking (keep 0.5): the hardest among the pairs with equal forgetting
+# counts by EL2N at the last checkpoint, by EL2N averaged over all 8 checkpoints, and by cartography's
+# 1 - confidence (mean p_y over the training presentations; no model pass).
+TIE_BREAKS=(
+    "forgetting-then-el2n-last-hard-per-label forgetting easy top --then-by el2n-last --per-label"
+    "forgetting-then-el2n-8ck-hard-per-label forgetting easy top --then-by el2n-8ck --per-label"
+    "forgetting-then-cartography-hard-per-label forgetting easy top --then-by cartography --per-label"
 )
 VOG_CHECKPOINTS=(
     "vog-2ck-hard-softmax vog-2ck hard softmax"
@@ -191,6 +203,7 @@ for keep in "${@:-0.5 0.3 1.0}"; do
     if [ "$k" = 0.5 ]; then
         run_rows "$k" "${RECIPES[@]}"
         run_rows "$k" "${VOG_CHECKPOINTS[@]}"
+        run_rows "$k" "${TIE_BREAKS[@]}"
         if [ "$DATASET" = crowdflower ]; then run_rows "$k" "${NORMALISATION[@]}"; fi
     fi
   done

@@ -46,21 +46,28 @@ public struct FieldNames: Sendable, Equatable {
 }
 
 /// Reads a JSONL data file in chunks, so a caller can stream files of any size with bounded memory.
-/// Lines are validated as they are read; errors name the file and line.
+/// Lines are validated as they are read; errors name the file and line. It reads what `JSONLDataset`
+/// reads (text classifier lines, text pairs, `input_ids`, decoder `text`, `prompt`/`completion` and
+/// `messages` lines), one chunk at a time, for files too large to hold.
 ///
-///     var reader = try JSONLReader(url: url)
-///     while let chunk = try reader.next(upTo: 4096) { ... }
-package struct JSONLReader {
-    package let url: URL
-    package private(set) var fields: FieldNames
+///     var reader = try JSONLReader(url: url, requireLabels: false)
+///     while let chunk = try reader.next(upTo: 4096) {
+///         for example in chunk { print(example.line, example.label ?? "-") }
+///     }
+public struct JSONLReader {
+    /// The file read.
+    public let url: URL
+    /// The field names in use: those given, with the rest detected from the first lines.
+    public private(set) var fields: FieldNames
     /// Lines skipped so far because their label marks "no gold label" (`-`, empty, null, -1).
-    package private(set) var skipped = 0
-    /// Bytes consumed so far, and the file's size (for progress).
-    package private(set) var bytesRead = 0
-    package let fileSize: Int
+    public private(set) var skipped = 0
+    /// Bytes consumed so far (for progress against `fileSize`).
+    public private(set) var bytesRead = 0
+    /// The file's size in bytes (0 for a pipe).
+    public let fileSize: Int
     let requireLabels: Bool
     /// Keep lines whose label marks "no gold label" (their label is nil) instead of skipping them.
-    package var keepUnlabelled = false
+    public var keepUnlabelled = false
     private let handle: FileHandle
     private var buffer = Data()
     /// Bytes of `buffer` before this index hold no line break.
@@ -74,7 +81,13 @@ package struct JSONLReader {
     private var lateLabel = false
     private var examplesSeen = 0
 
-    package init(url: URL, fields: FieldNames = FieldNames(), requireLabels: Bool = true) throws {
+    /// A reader of `url`; `fields` names the fields to read (the rest are detected from the first lines).
+    /// With `requireLabels` every example needs a label (lines whose label marks "no gold label" are
+    /// skipped and counted, unless `keepUnlabelled`).
+    ///
+    /// - Throws: `WinnowError.missingFile` when `url` does not exist; `WinnowError.invalidFile` for a folder,
+    ///   a `.csv` file or a file that cannot be opened.
+    public init(url: URL, fields: FieldNames = FieldNames(), requireLabels: Bool = true) throws {
         self.url = url
         self.fields = fields
         self.pairGiven = fields.pair != nil
@@ -126,7 +139,10 @@ package struct JSONLReader {
     }
 
     /// Up to `n` examples, or nil at the end of the file. An empty file is an error.
-    package mutating func next(upTo n: Int) throws -> [Example]? {
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the file and line of the first malformed line (not JSON,
+    ///   a missing or mistyped field, a label where none can be, ...), or for a file without examples.
+    public mutating func next(upTo n: Int) throws -> [Example]? {
         var out: [Example] = []
         while out.count < n, let line = try nextLine() {
             if let ex = try parse(line) { out.append(ex) }

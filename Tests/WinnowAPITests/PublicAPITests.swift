@@ -89,6 +89,26 @@ final class RecordingReporter: ProgressReporter, @unchecked Sendable {
         }
     }
 
+    @Test func aLargeFileStreamsInChunksAsTheDatasetReadsIt() throws {
+        let whole = try JSONLDataset(url: Fixture.train)
+        var reader = try JSONLReader(url: Fixture.train)
+        var lines: [Int] = [], labels: [String?] = [], chunks = 0
+        while let chunk = try reader.next(upTo: 7) {
+            #expect(chunk.count <= 7)
+            chunks += 1
+            lines += chunk.map(\.line); labels += chunk.map(\.label)
+        }
+        #expect(lines == whole.examples.map(\.line) && labels == whole.examples.map(\.label))
+        #expect(chunks == (whole.examples.count + 6) / 7 && reader.bytesRead == reader.fileSize && reader.fields.label == "label")
+        // A bad line is named when its chunk is read, after the good chunks before it.
+        let url = Fixture.temporary("stream").appendingPathExtension("jsonl")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\", \"label\": \"y\"}\n{\"text\": 3, \"label\": \"x\"}\n".write(to: url, atomically: true, encoding: .utf8)
+        var bad = try JSONLReader(url: url)
+        #expect(try bad.next(upTo: 2)?.count == 2)
+        #expect { _ = try bad.next(upTo: 2) } throws: { "\($0)".contains("stream") && "\($0)".contains(":3:") }
+    }
+
     @Test func theLibraryReportsOnlyToTheReporterItIsGiven() throws {
         let reporter = RecordingReporter()
         var o = ScoreOptions()

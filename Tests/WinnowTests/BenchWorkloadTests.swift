@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Winnow
+@_spi(Benchmarks) @testable import Winnow
 @testable import WinnowCore
 @testable import WinnowData
 @testable import WinnowModels

@@ -10,7 +10,7 @@
 // batch 8 of 128 tokens, as `winnow bench --model smollm2` (batches/s: x8 for examples/s).
 import Benchmark
 import Foundation
-import Winnow
+@_spi(Benchmarks) import Winnow
 
 nonisolated(unsafe) let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput, .peakMemoryResident], timeUnits: .milliseconds,

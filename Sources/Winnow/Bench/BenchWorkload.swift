@@ -13,7 +13,9 @@ import WinnowTraining
 ///
 ///     let w = BenchWorkload(layers: 4, hidden: 512, heads: 8, seqLen: 128, batchSize: 32)
 ///     w.trainStep(); _ = w.gradientNorms()
-public final class BenchWorkload: @unchecked Sendable {
+///
+/// Not part of the library's API: visible with `@_spi(Benchmarks) import Winnow` only.
+@_spi(Benchmarks) public final class BenchWorkload: @unchecked Sendable {
     /// The classifier every measurement runs: `config`'s shape, random weights from the init's `seed`.
     public let model: BertClassifier
     /// The measured batch: `batchSize` sequences of exactly `seqLen` random tokens (no padding), labels

@@ -193,10 +193,11 @@ package enum Benchmark {
     }
 }
 
-/// The end-to-end work `winnow bench --model` times on a causal language model, public so that the
-/// package-benchmark target runs the same code: a batch of random sequences, the forward pass (logits at
-/// every position, inference) and a training step (next-token loss, backward, AdamW).
-public final class CausalLMWorkload: @unchecked Sendable {
+/// The end-to-end work `winnow bench --model` times on a causal language model, visible to the
+/// package-benchmark target (`@_spi(Benchmarks) import Winnow`) so that it runs the same code: a batch of
+/// random sequences, the forward pass (logits at every position, inference) and a training step
+/// (next-token loss, backward, AdamW). Not part of the library's API.
+@_spi(Benchmarks) public final class CausalLMWorkload: @unchecked Sendable {
     /// The model (loaded once).
     public let model: LlamaForCausalLM
     /// The batch every measurement runs.

@@ -45,6 +45,9 @@ final class RecordingReporter: ProgressReporter, @unchecked Sendable {
         #expect(r.method == .el2n)
         #expect(r.scores.count == 150 && r.table.lines.count == 150)
         #expect(r.scores.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 2.0.squareRoot() })
+        // One label per score, as the data file writes it; the table's labelNames are the classes.
+        let gold = try JSONLDataset(url: Fixture.train).examples.map(\.label)
+        #expect(r.exampleLabels == gold.map { $0 ?? "" } && Set(r.exampleLabels) == Set(r.table.labelNames))
         let csv = Fixture.temporary("el2n.csv")
         let kept = Fixture.temporary("kept.jsonl")
         defer { try? FileManager.default.removeItem(at: csv); try? FileManager.default.removeItem(at: kept) }

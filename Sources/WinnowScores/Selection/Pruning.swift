@@ -10,7 +10,7 @@ import WinnowTraining
 ///     let scores = try Scorer.score(.el2n, run: run, data: train, options: ScoreOptions())
 ///     var o = SelectionOptions(keep: 0.5); o.preference = .easy
 ///     let summary = try Pruning.prune(data: train, lines: scores.table.lines, scores: scores.scores,
-///                                     labels: scores.labelNames, options: o, to: URL(fileURLWithPath: "kept.jsonl"))
+///                                     labels: scores.exampleLabels, options: o, to: URL(fileURLWithPath: "kept.jsonl"))
 public enum Pruning {
     /// What a pruning kept.
     public struct Summary: Sendable, Equatable {
@@ -130,6 +130,12 @@ public enum Pruning {
 }
 
 extension ScoreResult {
-    /// Class names of the scored examples, one per score.
-    public var labelNames: [String] { table.labels.map { $0 >= 0 && Int($0) < table.labelNames.count ? table.labelNames[Int($0)] : "" } }
+    /// The label of each scored example as a class name, one per score ("" for an example without one);
+    /// `table.labelNames` holds the classes themselves.
+    public var exampleLabels: [String] { table.labels.map { $0 >= 0 && Int($0) < table.labelNames.count ? table.labelNames[Int($0)] : "" } }
+
+    /// The label of each scored example, one per score: renamed `exampleLabels`, as `labelNames` names the
+    /// classes elsewhere (`ExampleTable.labelNames`).
+    @available(*, deprecated, renamed: "exampleLabels")
+    public var labelNames: [String] { exampleLabels }
 }

@@ -44,7 +44,7 @@ do {
         var selection = SelectionOptions(keep: keep)
         selection.preference = .easy
         let summary = try Pruning.prune(data: dataURL, lines: result.table.lines, scores: result.scores,
-                                        labels: result.labelNames, options: selection, to: URL(fileURLWithPath: pruned))
+                                        labels: result.exampleLabels, options: selection, to: URL(fileURLWithPath: pruned))
         print("kept \(summary.keptLines.count) of \(summary.scored) examples in \(pruned)")
     }
     print("wrote \(result.scores.count) \(method) scores to \(out)")

@@ -10,13 +10,15 @@ import WinnowCore
 public struct LMCorpus: Sendable {
     /// The corpus file read.
     public let url: URL
-    /// Token ids of every window, `[CLS] chunk [SEP]`.
+    /// Token ids of every window, `[CLS] chunk [SEP]` (a causal corpus's windows have no special tokens).
     public private(set) var windows: [[Int32]] = []
     /// 1-based corpus line of each window.
     public private(set) var lines: [Int] = []
     /// Window length T: the most tokens a window holds, [CLS] and [SEP] included (at least 3).
     public let seqLen: Int
-    /// The special ids masking and padding use, from the corpus's tokenizer.
+    /// The special ids masking and padding use, from the corpus's tokenizer. A causal corpus
+    /// (`init(url:causalTokenizer:seqLen:)`) has no [CLS], [SEP] or [MASK]: there `cls`, `sep` and `mask` are
+    /// the padding id and `causalOnly` is true (it makes causal batches only).
     public let specials: SpecialTokens
 
     /// Ids of the special tokens of a WordPiece vocabulary, and its size (random replacements).

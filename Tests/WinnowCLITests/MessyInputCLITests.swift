@@ -80,11 +80,22 @@ import Testing
             (["score", "el2n", "--run", bert.path, "--data", csv, "--out", dir.appendingPathComponent("d.csv").path], ["is a CSV file"]),
             (["score", "loss", "--run", CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/tied").path, "--data",
               try write(dir, "p.jsonl", "{\"prompt\": \"Hi\"}\n"), "--out", dir.appendingPathComponent("e.csv").path], ["p.jsonl:1", "has a prompt but no completion"]),
+            // A line holding two kinds of example is not read as either without being told which.
+            (["score", "loss", "--run", CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/tied").path, "--data",
+              try write(dir, "both.jsonl", "{\"text\": \"a b\", \"prompt\": \"Hi\", \"completion\": \" there\"}\n"), "--out", dir.appendingPathComponent("f.csv").path],
+             ["both.jsonl:1", "holds both a prompt and completion and a text field 'text'", "--text-field text reads the text"]),
+            (["score", "loss", "--run", CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/tied").path, "--data",
+              try write(dir, "both2.jsonl", "{\"prompt\": \"Hi\", \"completion\": \" there\"}\n{\"sentence\": \"a\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}\n"),
+              "--out", dir.appendingPathComponent("f2.csv").path], ["both2.jsonl:2", "holds both messages and a text field 'sentence'"]),
         ]
         for (args, says) in cases {
             let r = try CLI.run(args)
             #expect(r.status == 1 && says.allSatisfy { r.stderr.contains($0) }, "\(args): \(r.stderr)")
         }
+        // With --text-field the text is read and the prompt left alone.
+        let chosen = try CLI.run(["score", "loss", "--run", CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/tied").path, "--data",
+                                  dir.appendingPathComponent("both.jsonl").path, "--text-field", "text", "--out", dir.appendingPathComponent("h.csv").path])
+        #expect(chosen.status == 0, "\(chosen.stderr)")
         let field = try CLI.run(["score", "forgetting", "--run", mlp, "--data", csv, "--text-field", "a", "--out", dir.appendingPathComponent("g.csv").path])
         #expect(field.status == 2 && field.stderr.contains("--text-field does not apply to an MLP run"), "\(field.stderr)")
         // Invalid UTF-8 in a CSV names its line.

@@ -20,7 +20,7 @@
 # on CrowdFlower, then the easiest half by VoG, EL2N and forgetting with dataset and with class z-scores.
 # Writes OUT/results.csv (row,keep,seed,accuracy,macro_f1,examples,learned_nothing), one line per finished
 # retraining (learned_nothing: `winnow eval` found one class in >= 95 % of the test predictions, or accuracy
-# within a point of the majority rate), and prints mean ± sample std per row, naming such retrainings. Rerun to resume: finished retrainings are skipped. A retraining
+# at most a point above the majority rate), and prints mean ± sample std per row, naming such retrainings. Rerun to resume: finished retrainings are skipped. A retraining
 # at keep 0.5 takes about 7 minutes on 2 cores for SNLI (4.5 at keep 0.3, 8 at 0.7, 10 on all 20,000), 3.5 for
 # Rotten Tomatoes and CrowdFlower, on a machine whose AVX-512 runs at the AVX2 rate.
 set -euo pipefail

@@ -14,7 +14,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Arithmetic of the dense products: f32, or bf16 (operands rounded to bf16, F32 accumulation; needs AVX512_BF16).") var precision: ArithmeticPrecision = .f32
     @Flag(help: "Print one JSON object instead of tables.") var json = false
 
-    func run() throws {
+    mutating func run() throws {
+        dataOptions.adoptMaxLength(ofRun: runPath)
         let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: true, label: "eval", base: base, precision: precision)
         let names = r.labelNames
         let m = ClassificationMetrics(labels: r.labels, predictions: r.predictions, classes: names.count)

@@ -58,7 +58,7 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Experiment folder (rerun to resume).") var out: String
     @Flag(help: "Keep every retrained model in DIR/runs (only loss curves are kept by default).") var keepRuns = false
     @Flag(help: "Do not write DIR/report.html at the end.") var noReport = false
-    @Flag(help: "Continue when the scoring run learned nothing (one class for >= 95 % of the test file, or accuracy within 1 point of the majority rate); its scores then mean nothing, and the table and report say so.")
+    @Flag(help: "Continue when the scoring run learned nothing (one class for >= 95 % of the test file, or accuracy at most 1 point above the majority rate); its scores then mean nothing, and the table and report say so.")
     var force = false
 
     func plan() throws -> ExperimentPlan {

@@ -16,11 +16,20 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Label field (default: label or gold_label).")
     var labelField: String?
 
-    @Option(name: .customLong("max-length"), help: "Truncate sequences to this many tokens, specials included (longest-first for pairs; default \(ScoreOptions().maxLength)).")
+    @Option(name: .customLong("max-length"), help: "Truncate sequences to this many tokens, specials included (longest-first for pairs; default \(ScoreOptions().maxLength), and for reading a Winnow run the limit it was trained with).")
     var maxLengthGiven: Int?
     var maxLength: Int { maxLengthGiven ?? ScoreOptions().maxLength }
 
     var fields: FieldNames { FieldNames(text: textField, pair: pairField, label: labelField) }
+
+    /// Without --max-length, a Winnow run is read at the token limit it was trained with (its winnow.json),
+    /// said in a note; other runs and model folders keep the default.
+    mutating func adoptMaxLength(ofRun run: String) {
+        guard maxLengthGiven == nil, let folder = try? RunFolder(url: URL(fileURLWithPath: run)), let n = folder.trainedMaxLength,
+              n != ScoreOptions().maxLength else { return }
+        maxLengthGiven = n
+        printError("note: --max-length \(n), the limit \(run) was trained with (its winnow.json); give --max-length to choose another")
+    }
 
     func validate() throws {
         let named = [("--text-field", textField), ("--pair-field", pairField), ("--label-field", labelField)].compactMap { n, v in v.map { (n, $0) } }
@@ -59,6 +68,22 @@ func refuseOverwriting(_ out: String, inputs: [String]) throws {
     let o = URL(fileURLWithPath: out).standardizedFileURL.resolvingSymlinksInPath().path
     if let same = inputs.first(where: { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path == o }) {
         throw ValidationError("--out \(out) is the input file \(same); choose another output path")
+    }
+}
+
+/// Refuses an output path that is a model file the command reads, or a file inside a run or model folder it
+/// reads other than a .csv, .jsonl or .npy output: writing there would replace the model's weights, config or
+/// tokenizer (or leave a file the next command reads as one).
+func refuseWritingIntoModel(_ out: String, option: String = "--out", models: [String]) throws {
+    let o = URL(fileURLWithPath: out).standardizedFileURL.resolvingSymlinksInPath()
+    for m in models {
+        let mu = URL(fileURLWithPath: m).standardizedFileURL.resolvingSymlinksInPath()
+        if o.path == mu.path { throw ValidationError("\(option) \(out) is the model \(m) the command reads; choose another output path") }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: mu.path, isDirectory: &isDir), isDir.boolValue, o.path.hasPrefix(mu.path + "/"),
+              !["csv", "jsonl", "npy"].contains(o.pathExtension.lowercased()) else { continue }
+        throw ValidationError("\(option) \(out) is inside the folder \(m) the command reads a model from, where only .csv, .jsonl or .npy "
+                              + "outputs are written (it would replace or shadow the model's files); choose another output path")
     }
 }
 

@@ -16,9 +16,13 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Arithmetic of the dense products: f32, or bf16 (operands rounded to bf16, F32 accumulation; needs AVX512_BF16).") var precision: ArithmeticPrecision = .f32
     @Option(help: "Predict only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: Shard?
 
-    func validate() throws { try refuseOverwriting(out, inputs: [dataOptions.data]) }
+    func validate() throws {
+        try refuseOverwriting(out, inputs: [dataOptions.data])
+        try refuseWritingIntoModel(out, models: [runPath] + [base].compactMap { $0 })
+    }
 
-    func run() throws {
+    mutating func run() throws {
+        dataOptions.adoptMaxLength(ofRun: runPath)
         let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: false, label: "predict",
                                 shard: shard, base: base, precision: precision)
         let names = r.labelNames, pred = r.predictions, probs = r.probabilities

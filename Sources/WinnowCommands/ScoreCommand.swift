@@ -74,9 +74,11 @@ struct ScoreCommand: ParsableCommand {
                                   + "'\(method)'\(test != nil ? " with --test" : "") is computed in F32")
         }
         try refuseOverwriting(out, inputs: [dataOptions.data] + [test, nullRun].compactMap { $0 })
+        try refuseWritingIntoModel(out, models: [runPath] + [nullRun, base].compactMap { $0 })
         if matrix != nil && test == nil { throw ValidationError("--matrix writes the train-to-test matrix of tracin --test") }
         if let matrix {
             try refuseOverwriting(matrix, inputs: [dataOptions.data] + (test.map { [$0] } ?? []))
+            try refuseWritingIntoModel(matrix, option: "--matrix", models: [runPath] + [base].compactMap { $0 })
             guard URL(fileURLWithPath: matrix).standardizedFileURL != URL(fileURLWithPath: out).standardizedFileURL else {
                 throw ValidationError("--matrix and --out name the same file; one would replace the other")
             }
@@ -152,7 +154,8 @@ struct ScoreCommand: ParsableCommand {
                 "format \(format)"].joined(separator: ", ")
     }
 
-    func run() throws {
+    mutating func run() throws {
+        if !method.readsDynamics { dataOptions.adoptMaxLength(ofRun: runPath) }
         guard precision == .f32 else { return try precision.run { try score() } }
         try score()
     }

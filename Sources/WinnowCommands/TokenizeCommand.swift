@@ -26,6 +26,7 @@ struct TokenizeCommand: ParsableCommand {
     func validate() throws {
         if let maxLength, maxLength < 4 { throw ValidationError("--max-length must be at least 4 (below it transformers, and so Winnow, would not truncate a BERT pair at all)") }
         try refuseOverwriting(out, inputs: [data])
+        try refuseWritingIntoModel(out, models: [model])
     }
 
     func run() throws {

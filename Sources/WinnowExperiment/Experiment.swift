@@ -54,7 +54,7 @@ public final class Experiment: @unchecked Sendable {
     /// `DIR/flips.csv`: with label noise, the flipped lines (`line,label,noisy_label`).
     public var flipsURL: URL { dir.appendingPathComponent("flips.csv") }
     /// Retrainings (cell keys; `full-scoring-run` for the run the scores come from) whose model learned
-    /// nothing on the test file: one class for >= 95 % of it, or accuracy within 1 point of the majority rate.
+    /// nothing on the test file: one class for >= 95 % of it, or accuracy at most 1 point above the majority rate.
     public var learnedNothingURL: URL { dir.appendingPathComponent("learned-nothing.txt") }
     /// `DIR/train-noisy.jsonl`: with label noise, the training file with the flipped labels.
     public var noisyTrainURL: URL { dir.appendingPathComponent("train-noisy.jsonl") }
@@ -80,7 +80,26 @@ public final class Experiment: @unchecked Sendable {
         try plan.validate()
         let fm = FileManager.default
         let fresh = !fm.fileExists(atPath: planURL.path)
-        let existed = fm.fileExists(atPath: dir.path), initExisted = fm.fileExists(atPath: initURL.path)
+        var isDir: ObjCBool = false
+        let existed = fm.fileExists(atPath: dir.path, isDirectory: &isDir), initExisted = fm.fileExists(atPath: initURL.path)
+        if existed && !isDir.boolValue {
+            throw WinnowError.invalidOption(name: "dir", reason: "\(dir.path) is a file; an experiment is written into a folder")
+        }
+        if fresh && existed {
+            // A folder of something else (a run, an adapter) is not taken over: its files would sit among the
+            // experiment's, and deleting the experiment would delete them. What a start that was stopped leaves is.
+            // The experiment's own input files may sit in it.
+            let own = Set([initURL, noisyTrainURL, flipsURL, noiseURL].map(\.lastPathComponent) + [".init.partial"])
+            let inputs = Set([plan.train, plan.test].map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path })
+            let other = (try? fm.contentsOfDirectory(atPath: dir.path))?.filter {
+                !own.contains($0) && !inputs.contains(dir.appendingPathComponent($0).standardizedFileURL.resolvingSymlinksInPath().path)
+            }.sorted() ?? []
+            if let first = other.first {
+                throw WinnowError.invalidOption(name: "dir", reason:
+                    "\(dir.path) holds files that are not an experiment's ('\(first)'\(other.count > 1 ? " and \(other.count - 1) more" : "")) and no plan.json; "
+                    + "give a new or empty folder")
+            }
+        }
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         if !fresh {
             let old = try ExperimentPlan(contentsOf: planURL)
@@ -186,6 +205,13 @@ public final class Experiment: @unchecked Sendable {
         results.rows.removeAll { !wanted.contains($0.cell.key) }
         var scoreFiles = try Dictionary(uniqueKeysWithValues: plan.methods.map { ($0.rawValue, try ScoreFile(url: scoreURL($0))) })
         for t in plan.tieBreaks where scoreFiles[t.scoreName] == nil { scoreFiles[t.scoreName] = try ScoreFile(url: tieBreakURL(t)) }
+        // A score file found on resuming must score every training example once: a subset of another size would
+        // be written under this keep.
+        let trainLines = Set(trainEnc.lines)
+        for (name, f) in scoreFiles.sorted(by: { $0.key < $1.key }) where f.lines.count != trainEnc.count || Set(f.lines) != trainLines {
+            throw WinnowError.invalidFile(path: scoresURL.appendingPathComponent("\(name).csv").path, line: nil, reason:
+                "scores \(f.lines.count) example(s), not the \(trainEnc.count) of the training file \(trainURL.path) once each: delete it and rerun to score again")
+        }
         let indexOfLine = Dictionary(uniqueKeysWithValues: trainEnc.lines.enumerated().map { ($0.element, $0.offset) })
         for (i, cell) in cells.enumerated() where results.row(for: cell) == nil {
             let start = Date()

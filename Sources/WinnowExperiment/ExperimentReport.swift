@@ -148,7 +148,7 @@ public struct ExperimentReport: Sendable {
         }
         if !learnedNothing.subtracting(["full-scoring-run"]).isEmpty {
             s += "</table><p class=\"meta\">* retrainings that learned nothing: one class for at least 95 % of the test file, or accuracy "
-                + "within 1 point of the majority rate.</p>"
+                + "at most 1 point above the majority rate.</p>"
             return s
         }
         return s + "</table>"

@@ -41,6 +41,7 @@ public struct ExperimentResults: Sendable {
         guard let first = lines.first, first == Self.header else {
             throw WinnowError.invalidFile(path: url.path, line: 1, reason: "expected the header \(Self.header)")
         }
+        var seen: [String: Int] = [:]
         for (i, l) in lines.dropFirst().enumerated() {
             let f = l.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             guard f.count == 9, let keep = Double(f[4]), let seed = Int(f[5]), let acc = Double(f[6]), let f1 = Double(f[7]), let n = Int(f[8]) else {
@@ -48,8 +49,14 @@ public struct ExperimentResults: Sendable {
                     ? "keep, accuracy and macro_f1 must be numbers and seed and train_examples integers (\(Self.header))"
                     : "expected 9 fields, found \(f.count): \(Self.header)")
             }
-            rows.append(Row(cell: .init(method: f[0], normalize: f[1], select: f[2], sampling: f[3], keep: keep, seed: seed),
-                            accuracy: acc, macroF1: f1, trainExamples: n))
+            let cell = ExperimentPlan.Cell(method: f[0], normalize: f[1], select: f[2], sampling: f[3], keep: keep, seed: seed)
+            // A setting and seed measured twice (results files joined by hand) would count as two seeds.
+            if let earlier = seen[cell.key] {
+                throw WinnowError.invalidFile(path: url.path, line: i + 2, reason:
+                    "repeats the setting and seed of line \(earlier) (\(f[0...5].joined(separator: ","))): each seed is one row")
+            }
+            seen[cell.key] = i + 2
+            rows.append(Row(cell: cell, accuracy: acc, macroF1: f1, trainExamples: n))
         }
     }
 
@@ -130,7 +137,7 @@ public struct ExperimentResults: Sendable {
                 + (collapsed > 0 ? "   * \(collapsed) learned nothing" : ""))
         }
         if !learnedNothing.isEmpty {
-            lines.append("* a retraining that learned nothing: one class for >= 95 % of the test file, or accuracy within 1 point of the majority rate")
+            lines.append("* a retraining that learned nothing: one class for >= 95 % of the test file, or accuracy at most 1 point above the majority rate")
         }
         if learnedNothing.contains("full-scoring-run") {
             lines.append("WARNING: the scoring run itself learned nothing (run with --force): every score, and so every pruned row, means nothing")

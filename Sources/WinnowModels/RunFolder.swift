@@ -195,6 +195,16 @@ public struct RunFolder: Sendable {
     /// True when the run has a `dynamics.safetensors`.
     public var hasDynamics: Bool { FileManager.default.fileExists(atPath: dynamicsURL.path) }
 
+    /// The token limit a Winnow run was trained with (`options.maxLength` in its `winnow.json`); nil for a run
+    /// of another tool, a model folder, or a run of CSV features. Scoring and predicting at another limit
+    /// reads examples the model never saw whole, or positions it never trained.
+    public var trainedMaxLength: Int? {
+        guard let d = try? Data(contentsOf: url.appendingPathComponent("winnow.json")),
+              let info = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any],
+              let options = info["options"] as? [String: Any], let n = (options["maxLength"] as? NSNumber)?.intValue, n > 0 else { return nil }
+        return n
+    }
+
     /// The folder holding the tokenizer files: the run itself, or else its last checkpoint.
     public var tokenizerFolder: URL {
         let fm = FileManager.default

@@ -153,17 +153,39 @@ public enum ShardMerge {
         var rows: [(Int, Substring)] = []
         for f in files {
             guard FileManager.default.fileExists(atPath: f.path) else { throw WinnowError.missingFile(path: f.path, reason: "no such shard output") }
-            let text = String(decoding: try Data(contentsOf: f), as: UTF8.self)
+            let data = try Data(contentsOf: f)
+            // Winnow ends every output with a line break: a file without one was cut short (its last row may
+            // look whole, a score cut to fewer digits).
+            if let last = data.last, last != 0x0A {
+                throw WinnowError.invalidFile(path: f.path, line: nil, reason: "ends without a line break: the shard output was cut short")
+            }
+            let text = String(decoding: data, as: UTF8.self)
             var lines = header ? text.csvRecords() : text.textLines()
+            var columns = 0, scoreColumn: Int?
             if header {
                 guard let h = lines.first else { throw WinnowError.invalidFile(path: f.path, line: nil, reason: "the file is empty") }
                 if let head, head != h {
                     throw WinnowError.invalidFile(path: f.path, line: 1, reason: "its header differs from the first shard's: \(h) vs \(head)")
                 }
                 head = h
+                let names = try CSVDataset.split(String(h), path: f.path, line: 1)
+                columns = names.count
+                scoreColumn = names.firstIndex(of: "score")
                 lines.removeFirst()
             }
-            for (n, l) in lines.enumerated() { rows.append((try index(l, f, n + (header ? 2 : 1)), l)) }
+            for (n, l) in lines.enumerated() {
+                let lineNo = n + (header ? 2 : 1)
+                if header {
+                    let fields = try CSVDataset.split(String(l), path: f.path, line: lineNo)
+                    guard fields.count == columns else {
+                        throw WinnowError.invalidFile(path: f.path, line: lineNo, reason: "has \(fields.count) fields where the header has \(columns)")
+                    }
+                    if let c = scoreColumn, Double(fields[c]) == nil {
+                        throw WinnowError.invalidFile(path: f.path, line: lineNo, reason: "the score '\(fields[c])' is not a number")
+                    }
+                }
+                rows.append((try index(l, f, lineNo), l))
+            }
         }
         rows.sort { $0.0 < $1.0 }
         if let total, rows.count != total {

@@ -72,7 +72,7 @@ public struct LearningCheck: Sendable, Equatable, CustomStringConvertible {
         dominantShare = Double(predicted[d]) / Double(n)
     }
 
-    /// True when one class takes >= 95 % of the predictions or accuracy is within 1 point of the majority rate.
+    /// True when one class takes >= 95 % of the predictions or accuracy is at most 1 point above the majority rate.
     public var learnedNothing: Bool { dominantShare >= 0.95 || accuracy <= majorityRate + 0.01 }
 
     /// One line: what was measured and the verdict.

@@ -82,6 +82,41 @@ import Testing
         // Other options in the same folder are refused.
         let other = try CLI.run(Self.experimentArgs(a, seeds: 3))
         #expect(other.status == 1 && other.stderr.contains("other options"), "\(other.stderr)")
+
+        // A score file that lost rows is refused on resuming, not used for subsets of another size.
+        let vog = a.appendingPathComponent("scores/vog.csv")
+        let vogText = try String(contentsOf: vog, encoding: .utf8)
+        let vogLines = vogText.split(separator: "\n")
+        try (vogLines.prefix(76).joined(separator: "\n") + "\n").write(to: vog, atomically: true, encoding: .utf8)
+        try (lines.dropLast(5).joined(separator: "\n") + "\n").write(to: a.appendingPathComponent("results.csv"), atomically: true, encoding: .utf8)
+        let cut = try CLI.run(Self.experimentArgs(a))
+        #expect(cut.status == 1 && cut.stderr.contains("scores/vog.csv: scores 75 example(s), not the 150 of the training file"), "\(cut.stderr)")
+        #expect(try Self.rows(a).count == lines.count - 5, "rows were added from the cut scores")
+
+        // A setting and seed measured twice (results joined by hand) is named, not counted as a third seed.
+        try vogText.write(to: vog, atomically: true, encoding: .utf8)
+        try (String(decoding: before, as: UTF8.self) + String(lines[1]) + "\n").write(to: a.appendingPathComponent("results.csv"), atomically: true, encoding: .utf8)
+        let twice = try CLI.run(["report", "--experiment", a.path, "--out", base.appendingPathComponent("twice.html").path])
+        #expect(twice.status == 1 && twice.stderr.contains("results.csv:\(lines.count + 1): repeats the setting and seed of line 2"), "\(twice.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: base.appendingPathComponent("twice.html").path))
+    }
+
+    @Test func anExperimentIsWrittenOnlyIntoItsOwnFolder() throws {
+        let base = try CLI.tempDir("experiment-out")
+        defer { try? FileManager.default.removeItem(at: base) }
+        // A folder holding something else (here a run) is not taken over.
+        let run = base.appendingPathComponent("run")
+        #expect(try CLI.trainTiny(run).status == 0)
+        let before = try FileManager.default.contentsOfDirectory(atPath: run.path).sorted()
+        let r = try CLI.run(Self.experimentArgs(run))
+        #expect(r.status == 1 && r.stderr.contains("holds files that are not an experiment's") && r.stderr.contains("no plan.json"), "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: run.path).sorted() == before)
+        // A file is named as such.
+        let file = base.appendingPathComponent("f.jsonl")
+        try "x\n".write(to: file, atomically: true, encoding: .utf8)
+        let f = try CLI.run(Self.experimentArgs(file))
+        #expect(f.status == 1 && f.stderr.contains("f.jsonl is a file; an experiment is written into a folder"), "\(f.stderr)")
+        #expect(try String(contentsOf: file, encoding: .utf8) == "x\n")
     }
 
     @Test func labelNoiseReportsTheSimilarityIndex() throws {

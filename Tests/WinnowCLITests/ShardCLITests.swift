@@ -78,6 +78,25 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: bad.path))
         let alone = try CLI.run(["merge", parts[0], "--out", bad.path])
         #expect(alone.status == 1 && alone.stderr.contains("missing"), "\(alone.stderr)")
+        // A shard output cut short (its last score loses digits, its row count still matches) is refused, as is a
+        // row without its score.
+        let el2n = (0..<3).map { dir.appendingPathComponent("el2n-\($0)of3.csv") }
+        let cut = dir.appendingPathComponent("cut.csv")
+        let text = try String(contentsOf: el2n[2], encoding: .utf8)
+        try String(text.dropLast(3)).write(to: cut, atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: el2n[2].path + ".shard.json", toPath: cut.path + ".shard.json")
+        let c = try CLI.run(["merge", el2n[0].path, el2n[1].path, cut.path, "--out", bad.path])
+        #expect(c.status == 1 && c.stderr.contains("cut.csv: ends without a line break: the shard output was cut short"), "\(c.stderr)")
+        var rows = text.split(separator: "\n").map(String.init)
+        rows[rows.count - 1] = rows[rows.count - 1].split(separator: ",").dropLast().joined(separator: ",")
+        try (rows.joined(separator: "\n") + "\n").write(to: cut, atomically: true, encoding: .utf8)
+        let f = try CLI.run(["merge", el2n[0].path, el2n[1].path, cut.path, "--out", bad.path])
+        #expect(f.status == 1 && f.stderr.contains("cut.csv:\(rows.count): has 4 fields where the header has 5"), "\(f.stderr)")
+        rows[rows.count - 1] += ",x"
+        try (rows.joined(separator: "\n") + "\n").write(to: cut, atomically: true, encoding: .utf8)
+        let x = try CLI.run(["merge", el2n[0].path, el2n[1].path, cut.path, "--out", bad.path])
+        #expect(x.status == 1 && x.stderr.contains("cut.csv:\(rows.count): the score 'x' is not a number"), "\(x.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: bad.path))
         // .npy shards out of order are refused (they carry no index).
         let npy = (0..<3).map { dir.appendingPathComponent("vog-\($0)of3.npy").path }
         let swapped = try CLI.run(["merge", npy[1], npy[0], npy[2], "--out", dir.appendingPathComponent("bad.npy").path])

@@ -87,6 +87,61 @@ import Testing
         #expect(try Data(contentsOf: data) == original)
     }
 
+    @Test func anOutputNeverReplacesTheModelItReads() throws {
+        let dir = try CLI.tempDir("into-model")
+        defer { try? fm.removeItem(at: dir) }
+        let r = dir.appendingPathComponent("run")
+        #expect(try CLI.trainTiny(r).status == 0)
+        let ck = try #require(try fm.contentsOfDirectory(atPath: r.path).first { $0.hasPrefix("checkpoint-") })
+        func snapshot() throws -> [String: Data] {
+            var all: [String: Data] = [:]
+            for f in fm.enumerator(atPath: r.path)!.compactMap({ $0 as? String }) where !f.hasSuffix(".csv") {
+                var isDir: ObjCBool = false
+                if fm.fileExists(atPath: r.appendingPathComponent(f).path, isDirectory: &isDir), !isDir.boolValue { all[f] = try Data(contentsOf: r.appendingPathComponent(f)) }
+            }
+            return all
+        }
+        let before = try snapshot()
+        for args in [["score", "el2n", "--run", r.path, "--data", train, "--out", r.appendingPathComponent("\(ck)/model.safetensors").path],
+                     ["score", "el2n", "--run", r.path, "--data", train, "--out", r.appendingPathComponent("notes.txt").path],
+                     ["score", "pvi", "--run", run, "--null-run", r.path, "--data", train, "--out", r.appendingPathComponent("config.json").path],
+                     ["predict", "--run", r.path, "--data", test, "--out", r.appendingPathComponent("config.json").path],
+                     ["tokenize", "--model", r.path, "--data", test, "--out", r.appendingPathComponent("vocab.txt").path]] {
+            let res = try CLI.run(args)
+            #expect(res.status == 2 && res.stderr.contains("is inside the folder") && res.stderr.contains("only .csv, .jsonl or .npy"), "\(args): \(res.stderr)")
+        }
+        #expect(try snapshot() == before)
+        // Scores and predictions may be kept beside the run.
+        let ok = try CLI.run(["score", "el2n", "--run", r.path, "--data", train, "--out", r.appendingPathComponent("el2n.csv").path])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        // A GGUF model file given as the run is not written over either.
+        let gguf = dir.appendingPathComponent("m.gguf")
+        try fm.copyItem(at: CLI.repo.appendingPathComponent("Tests/Fixtures/gguf/types.gguf"), to: gguf)
+        let g = try CLI.run(["tokenize", "--model", gguf.path, "--data", test, "--out", gguf.path])
+        #expect(g.status == 2 && g.stderr.contains("is the model"), "\(g.stderr)")
+    }
+
+    @Test func aRunIsReadAtTheTokenLimitItWasTrainedWith() throws {
+        let dir = try CLI.tempDir("run-limit")
+        defer { try? fm.removeItem(at: dir) }
+        let r = dir.appendingPathComponent("run")
+        #expect(try CLI.trainTiny(r, extra: ["--max-length", "8"]).status == 0)
+        let own = dir.appendingPathComponent("own.csv"), given = dir.appendingPathComponent("given.csv"), other = dir.appendingPathComponent("other.csv")
+        let a = try CLI.run(["score", "el2n", "--run", r.path, "--data", train, "--out", own.path])
+        #expect(a.status == 0 && a.stderr.contains("note: --max-length 8, the limit \(r.path) was trained with"), "\(a.stderr)")
+        #expect(try CLI.run(["score", "el2n", "--run", r.path, "--data", train, "--max-length", "8", "--out", given.path]).status == 0)
+        #expect(try Data(contentsOf: own) == Data(contentsOf: given))
+        let b = try CLI.run(["score", "el2n", "--run", r.path, "--data", train, "--max-length", "32", "--out", other.path])
+        let otherScores = try Data(contentsOf: other), ownScores = try Data(contentsOf: own)
+        #expect(b.status == 0 && !b.stderr.contains("the limit") && otherScores != ownScores, "\(b.stderr)")
+        let e = try CLI.run(["eval", "--run", r.path, "--data", test, "--json"])
+        let eg = try CLI.run(["eval", "--run", r.path, "--data", test, "--json", "--max-length", "8"])
+        #expect(e.status == 0 && e.stderr.contains("note: --max-length 8") && e.stdout == eg.stdout, "\(e.stderr)")
+        // A dynamics score reads no tokens and says nothing of a limit.
+        let f = try CLI.run(["score", "forgetting", "--run", r.path, "--data", train, "--out", dir.appendingPathComponent("f.csv").path])
+        #expect(f.status == 0 && !f.stderr.contains("--max-length"), "\(f.stderr)")
+    }
+
     @Test func optionsThatDoNotApplyAreRefused() throws {
         for (extra, message) in [(["el2n", "--test", test], "--test applies to tracin"), (["el2n", "--null-run", run], "--null-run applies to pvi"),
                                  (["vog", "--space", "last-hidden"], "--space applies to the gradient scores"),

@@ -9,7 +9,8 @@ public struct PredictOptions: Sendable {
     public var checkpoint: CheckpointSelection? = nil
     /// Field names of a JSONL file (the label field names the label column of a CSV file).
     public var fields = FieldNames()
-    /// Tokens per example after truncation, special tokens included; lowered to the model's positions.
+    /// Tokens per example after truncation, special tokens included; lowered to the model's positions. A
+    /// Winnow run's own limit is `RunFolder(url:).trainedMaxLength` (what `winnow predict` uses without `--max-length`).
     public var maxLength = 128
     /// Examples per forward pass.
     public var batchSize = 64

@@ -36,7 +36,8 @@ public struct ScoreOptions: Sendable {
     /// run no F32 work concurrently in the same process.
     public var precision: ArithmeticPrecision = .f32
     /// Tokens per example after truncation, special tokens included; `ScoringRun` lowers it to the model's
-    /// maximum positions.
+    /// maximum positions. A Winnow run's own limit is `RunFolder(url:).trainedMaxLength` (what `winnow score`
+    /// uses without `--max-length`).
     public var maxLength = 128
     /// Bytes TracIn's train-to-test influence may hold for the test side's gradients; it works in blocks of
     /// test examples to stay under this bound.

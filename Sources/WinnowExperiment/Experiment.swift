@@ -180,6 +180,7 @@ public final class Experiment: @unchecked Sendable {
         for t in plan.tieBreaks where !fm.fileExists(atPath: tieBreakURL(t).path) {
             var o = ScoreOptions()
             o.params = plan.scoreParams; o.batchSize = plan.scoreBatchSize; o.maxLength = plan.maxLength; o.reporter = reporter
+            if t.last { o.checkpoints = .last }
             if t.epoch1 {
                 o.checkpoints = .list([.epoch(1)])
                 // "epoch 1" is the nearest score checkpoint to the end of the first epoch: say so when it is far from it.

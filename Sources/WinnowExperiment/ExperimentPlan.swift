@@ -88,51 +88,65 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     public var scoreBatchSize = 32
 
     /// A second score that breaks the ties of a setting's score (as `winnow prune --then-by`), written
-    /// `METHOD[-epoch1]:SELECT` (`el2n-epoch1:hard`): the score read at the scoring run's checkpoint nearest
-    /// the end of its first epoch (`-epoch1`; scores that read checkpoints: el2n, loss, margin, grand, tracin)
-    /// or as the experiment's other scores are read, preferring its hard (highest) or easy end among the ties.
+    /// `METHOD[-epoch1|-last]:SELECT` (`el2n-epoch1:hard`): the score read at the scoring run's checkpoint nearest
+    /// the end of its first epoch (`-epoch1`) or at its last checkpoint (`-last`; scores that read checkpoints:
+    /// el2n, loss, margin, grand, tracin), or as the experiment's other scores are read, preferring its hard
+    /// (highest) or easy end among the ties.
     public struct TieBreak: Codable, Sendable, Equatable, CustomStringConvertible {
         /// The second score.
         public var method: ScoreMethod
         /// Read at the checkpoint that ends the first epoch, not over all score checkpoints.
         public var epoch1: Bool
+        /// Read at the scoring run's last checkpoint, not over all score checkpoints.
+        public var last: Bool
         /// Which end of the second score is preferred among ties.
         public var select: SelectionOptions.Preference
 
         /// A tie-break from its parts.
-        public init(method: ScoreMethod, epoch1: Bool, select: SelectionOptions.Preference) {
-            self.method = method; self.epoch1 = epoch1; self.select = select
+        public init(method: ScoreMethod, epoch1: Bool, last: Bool = false, select: SelectionOptions.Preference) {
+            self.method = method; self.epoch1 = epoch1; self.last = last; self.select = select
         }
 
-        /// Parses `METHOD[-epoch1]:SELECT`.
+        enum CodingKeys: String, CodingKey { case method, epoch1, last, select }
+
+        /// Decodes a tie-break; a plan written before `last` existed reads it as false.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(method: try c.decode(ScoreMethod.self, forKey: .method), epoch1: try c.decode(Bool.self, forKey: .epoch1),
+                      last: try c.decodeIfPresent(Bool.self, forKey: .last) ?? false,
+                      select: try c.decode(SelectionOptions.Preference.self, forKey: .select))
+        }
+
+        /// Parses `METHOD[-epoch1|-last]:SELECT`.
         ///
         /// - Throws: `WinnowError.invalidOption` naming the part that is not understood.
         public init(parsing text: String) throws {
-            func bad(_ why: String) -> WinnowError { .invalidOption(name: "settings", reason: "tie-break '\(text)': \(why) (METHOD[-epoch1]:SELECT)") }
+            func bad(_ why: String) -> WinnowError { .invalidOption(name: "settings", reason: "tie-break '\(text)': \(why) (METHOD[-epoch1|-last]:SELECT)") }
             let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 2 else { throw bad("give a score and hard or easy") }
-            let epoch1 = parts[0].hasSuffix("-epoch1")
-            let name = epoch1 ? String(parts[0].dropLast("-epoch1".count)) : parts[0]
+            let epoch1 = parts[0].hasSuffix("-epoch1"), last = parts[0].hasSuffix("-last")
+            let name = epoch1 ? String(parts[0].dropLast("-epoch1".count)) : last ? String(parts[0].dropLast("-last".count)) : parts[0]
             guard let m = ScoreMethod(rawValue: name) else { throw bad("'\(name)' is not a score method") }
             guard let p = SelectionOptions.Preference(rawValue: parts[1]), [.hard, .easy].contains(p) else { throw bad("'\(parts[1])' is not hard or easy") }
-            self.init(method: m, epoch1: epoch1, select: p)
+            self.init(method: m, epoch1: epoch1, last: last, select: p)
             try validate()
         }
 
         /// Checks that the score can be read as asked.
         ///
-        /// - Throws: `WinnowError.invalidOption` for `-epoch1` with a score that does not read checkpoints,
-        ///   and for pvi (it needs a null run).
+        /// - Throws: `WinnowError.invalidOption` for `-epoch1` or `-last` with a score that does not read checkpoints,
+        ///   for both at once, and for pvi (it needs a null run).
         public func validate() throws {
             guard method != .pvi else { throw WinnowError.invalidOption(name: "settings", reason: "pvi cannot break ties (it needs a null run)") }
-            if epoch1 && ![.el2n, .loss, .margin, .grand, .tracin].contains(method) {
-                throw WinnowError.invalidOption(name: "settings", reason: "\(method.rawValue)-epoch1: only el2n, loss, margin, grand and tracin are read at one checkpoint")
+            if epoch1 && last { throw WinnowError.invalidOption(name: "settings", reason: "a tie-break is read at the end of epoch 1 or at the last checkpoint, not both") }
+            if (epoch1 || last) && ![.el2n, .loss, .margin, .grand, .tracin].contains(method) {
+                throw WinnowError.invalidOption(name: "settings", reason: "\(scoreName): only el2n, loss, margin, grand and tracin are read at one checkpoint")
             }
         }
 
-        /// The score's name and the stem of its file in DIR/scores: `el2n-epoch1` or `el2n`.
-        public var scoreName: String { method.rawValue + (epoch1 ? "-epoch1" : "") }
-        /// `METHOD[-epoch1]:SELECT`.
+        /// The score's name and the stem of its file in DIR/scores: `el2n-epoch1`, `el2n-last` or `el2n`.
+        public var scoreName: String { method.rawValue + (epoch1 ? "-epoch1" : last ? "-last" : "") }
+        /// `METHOD[-epoch1|-last]:SELECT`.
         public var description: String { "\(scoreName):\(select.rawValue)" }
     }
 
@@ -167,7 +181,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             let halves = whole.split(separator: "+", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let text = halves[0]
             let parts = text.split(separator: ":").map(String.init)
-            func bad(_ why: String) -> WinnowError { .invalidOption(name: "settings", reason: "'\(whole)': \(why) (METHOD:SELECT[:SAMPLING[:NORMALIZE]][+METHOD[-epoch1]:SELECT])") }
+            func bad(_ why: String) -> WinnowError { .invalidOption(name: "settings", reason: "'\(whole)': \(why) (METHOD:SELECT[:SAMPLING[:NORMALIZE]][+METHOD[-epoch1|-last]:SELECT])") }
             guard (2...4).contains(parts.count) else { throw bad("give 2 to 4 parts") }
             guard let m = ScoreMethod(rawValue: parts[0]) else { throw bad("'\(parts[0])' is not a score method") }
             guard let p = SelectionOptions.Preference(rawValue: parts[1]), p != .random else { throw bad("'\(parts[1])' is not hard, easy or moderate") }

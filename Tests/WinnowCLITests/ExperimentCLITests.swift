@@ -261,11 +261,27 @@ import Testing
                                    ("forgetting:easy:softmax+el2n:hard", "takes top-k"), ("forgetting:easy+el2n:up", "'up' is not hard or easy"),
                                    ("forgetting:easy+el2n:moderate", "'moderate' is not hard or easy"),
                                    ("forgetting:moderate+el2n:hard", "a tie-break goes with hard or easy"),
+                                   ("forgetting:easy+aum-last:hard", "aum-last: only el2n, loss, margin, grand and tracin"),
                                    ("el2n:moderate:stratified", "moderate takes top, softmax or linear")] {
             let bad = try CLI.run(Array(args.dropLast(2)) + ["--settings", setting, "--out", dir.appendingPathComponent("x").path])
             #expect(bad.status == 64 || bad.status == 2, "\(setting)")
             #expect(bad.stderr.contains(message), "\(setting): \(bad.stderr)")
         }
+    }
+
+    /// A tie-break read at the scoring run's last checkpoint (`-last`) is `winnow score --checkpoints last`.
+    @Test func aTieBreakReadsTheLastCheckpoint() throws {
+        let dir = try CLI.tempDir("tie-last")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let train = CLI.tiny.appendingPathComponent("train.jsonl")
+        let r = try CLI.run(Self.tinyArgs + ["--settings", "forgetting:easy+el2n-last:hard", "--keep", "1.0,0.5", "--seeds", "1", "--no-report", "--out", dir.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let configs = Set(try Self.rows(dir).dropFirst().map { $0[0...3].joined(separator: ",") })
+        #expect(configs.contains("forgetting+el2n-last-hard,dataset,easy,top"), "\(configs)")
+        let el2n = dir.appendingPathComponent("el2n-last.csv")
+        #expect(try CLI.run(["score", "el2n", "--run", dir.appendingPathComponent("full").path, "--data", train.path, "--checkpoints", "last",
+                             "--max-length", "32", "--out", el2n.path]).status == 0)
+        #expect(try Data(contentsOf: el2n) == Data(contentsOf: dir.appendingPathComponent("scores/el2n-last.csv")))
     }
 
     /// Below keep 0.5, where the recommended setting lost to random, forgetting alone runs beside it by default

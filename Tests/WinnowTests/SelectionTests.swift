@@ -111,6 +111,13 @@ func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
         p.methods = [.forgetting]
         #expect(throws: WinnowError.self) { try p.validate() }
         #expect(throws: WinnowError.self) { try ExperimentPlan.TieBreak(parsing: "el2n:moderate") }
+        // -last reads the last checkpoint; a plan written before it existed decodes without it.
+        let last = try ExperimentPlan.TieBreak(parsing: "el2n-last:hard")
+        #expect(last.last && !last.epoch1 && last.scoreName == "el2n-last" && last.description == "el2n-last:hard")
+        let old = try JSONDecoder().decode(ExperimentPlan.TieBreak.self, from: Data(#"{"method": "el2n", "epoch1": true, "select": "hard"}"#.utf8))
+        #expect(old == ExperimentPlan.TieBreak(method: .el2n, epoch1: true, select: .hard))
+        #expect(try JSONDecoder().decode(ExperimentPlan.TieBreak.self, from: JSONEncoder().encode(last)) == last)
+        #expect(throws: WinnowError.self) { try ExperimentPlan.TieBreak(parsing: "forgetting-last:hard") }
         #expect(try ExperimentPlan.Setting(parsing: "el2n:moderate:softmax:class").select == .moderate)
         // The default settings: forgetting alone joins the recommended one below keep 0.5.
         #expect(ExperimentPlan.recommendedSettings(keeps: [1, 0.7, 0.5]) == [ExperimentPlan.recommended])

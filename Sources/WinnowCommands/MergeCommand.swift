@@ -6,7 +6,7 @@ struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
         abstract: "Join the outputs of `score --shard I/N` or `predict --shard I/N` into the file an unsharded run writes.",
-        discussion: "CSV and JSONL rows are ordered by their index column, which must cover 0..<N exactly once; .npy shards are concatenated in the order given.")
+        discussion: "CSV and JSONL rows are ordered by their index column, which must cover 0..<N exactly once; .npy shards carry no index: they are concatenated and must be given in shard order.")
 
     @Argument(help: "Shard outputs (all .csv, all .jsonl, or all .npy).") var files: [String]
     @Option(help: "Merged file (written atomically).") var out: String

@@ -19,7 +19,7 @@ struct ScoreCommand: ParsableCommand {
 
     @Option(name: .customLong("run"), help: "Run folder: a winnow run or a transformers.Trainer output; or a causal LM (a .gguf file, a folder holding one, a Hugging Face Llama folder, or a PEFT LoRA adapter folder).") var runPath: String
     @OptionGroup var dataOptions: DataOptions
-    @Option(name: .customLong("checkpoints"), help: "Checkpoints: \(CheckpointSelection.syntax) (default all; not for the dynamics scores forgetting, cartography, aum).")
+    @Option(name: .customLong("checkpoints"), help: "Checkpoints: \(CheckpointSelection.syntax) (default all; not for the dynamics scores forgetting, cartography, aum, nor for pvi, which reads the final models of both runs).")
     var checkpointsGiven: CheckpointSelection?
     var checkpoints: CheckpointSelection { checkpointsGiven ?? ScoreOptions().checkpoints }
     @Option(name: .customLong("params"), help: "Parameters for gradient scores (grand, tracin): \(ParameterSelection.Spec.syntax) (default all).")

@@ -9,8 +9,9 @@ struct TrainCommand: ParsableCommand {
         discussion: """
         Starts from a fresh model (--vocab plus --layers/--hidden/--heads) or from a pretrained folder (--init, \
         e.g. models/minilm) with a fresh head (a classifier folder keeps its trained head, as transformers does). \
-        Writes RUN/config.json, vocab.txt, winnow.json, \
-        checkpoint-<step>/ (model.safetensors, config.json, trainer_state.json) and dynamics.safetensors \
+        Writes RUN/config.json, vocab.txt, winnow.json, model.safetensors and trainer_state.json (the final model and its \
+        log), checkpoint-<step>/ (model.safetensors, config.json, trainer_state.json, and the optimizer state and dynamics \
+        that --resume continues from) and dynamics.safetensors \
         (per presentation of each example: loss, p_y, margin, correctness, recorded in training mode before \
         the update, for the forgetting, cartography and AUM scores).
 

@@ -75,16 +75,28 @@ func refuseOverwriting(_ out: String, inputs: [String]) throws {
 /// reads other than a .csv, .jsonl or .npy output: writing there would replace the model's weights, config or
 /// tokenizer (or leave a file the next command reads as one).
 func refuseWritingIntoModel(_ out: String, option: String = "--out", models: [String]) throws {
-    let o = URL(fileURLWithPath: out).standardizedFileURL.resolvingSymlinksInPath()
+    let o = resolvedPath(out)
     for m in models {
-        let mu = URL(fileURLWithPath: m).standardizedFileURL.resolvingSymlinksInPath()
-        if o.path == mu.path { throw ValidationError("\(option) \(out) is the model \(m) the command reads; choose another output path") }
+        let mu = resolvedPath(m)
+        if o == mu { throw ValidationError("\(option) \(out) is the model \(m) the command reads; choose another output path") }
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: mu.path, isDirectory: &isDir), isDir.boolValue, o.path.hasPrefix(mu.path + "/"),
-              !["csv", "jsonl", "npy"].contains(o.pathExtension.lowercased()) else { continue }
-        throw ValidationError("\(option) \(out) is inside the folder \(m) the command reads a model from, where only .csv, .jsonl or .npy "
-                              + "outputs are written (it would replace or shadow the model's files); choose another output path")
+        guard FileManager.default.fileExists(atPath: mu, isDirectory: &isDir), isDir.boolValue else { continue }
+        // A checkpoint folder's run holds the final model and the run's own files too.
+        var folders = [mu]
+        if (mu as NSString).lastPathComponent.hasPrefix("checkpoint-") { folders.append((mu as NSString).deletingLastPathComponent) }
+        guard folders.contains(where: { o.hasPrefix($0 + "/") }),
+              !["csv", "jsonl", "npy"].contains((o as NSString).pathExtension.lowercased()) else { continue }
+        throw ValidationError("\(option) \(out) is inside the folder \(m) the command reads a model from\(folders.count > 1 ? " (or its run)" : ""), "
+                              + "where only .csv, .jsonl or .npy outputs are written (it would replace or shadow the model's files); choose another output path")
     }
+}
+
+/// The absolute path of `path` with symbolic links resolved, also for a file that does not exist yet (its
+/// folder is resolved; on Linux Foundation resolves nothing in a path whose last part is missing).
+func resolvedPath(_ path: String) -> String {
+    let u = URL(fileURLWithPath: path).standardizedFileURL
+    if FileManager.default.fileExists(atPath: u.path) { return u.resolvingSymlinksInPath().path }
+    return u.deletingLastPathComponent().resolvingSymlinksInPath().appendingPathComponent(u.lastPathComponent).path
 }
 
 /// "N parameters" of a model, with the number its training updates when an adapter freezes the rest.

@@ -48,7 +48,9 @@ public struct FieldNames: Sendable, Equatable {
 /// Reads a JSONL data file in chunks, so a caller can stream files of any size with bounded memory.
 /// Lines are validated as they are read; errors name the file and line. It reads what `JSONLDataset`
 /// reads (text classifier lines, text pairs, `input_ids`, decoder `text`, `prompt`/`completion` and
-/// `messages` lines), one chunk at a time, for files too large to hold.
+/// `messages` lines), one chunk at a time, for files too large to hold. Without a text field given, a line
+/// holding `messages` or a `prompt` and `completion` besides a text field is read in that instruction form,
+/// as TRL reads it. A reader holds an open file: do not copy one and read from both copies.
 ///
 ///     var reader = try JSONLReader(url: url, requireLabels: false)
 ///     while let chunk = try reader.next(upTo: 4096) {
@@ -238,7 +240,6 @@ public struct JSONLReader {
             }
         } else if fields.text == nil, let m = d["messages"] {
             if pairGiven, let pf = fields.pair { throw JSONLReader.pairRefused(pf, path: path, line: lineNo, kind: "messages") }
-            try JSONLReader.refuseTwoKinds(d, kind: "messages", path: path, line: lineNo)
             guard let list = m as? [Any], !list.isEmpty else {
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "messages is not a non-empty list")
             }
@@ -250,7 +251,6 @@ public struct JSONLReader {
             }
         } else if fields.text == nil, d["prompt"] != nil || d["completion"] != nil {
             if pairGiven, let pf = fields.pair { throw JSONLReader.pairRefused(pf, path: path, line: lineNo, kind: "a prompt and completion") }
-            try JSONLReader.refuseTwoKinds(d, kind: "a prompt and completion", path: path, line: lineNo)
             guard let p = d["prompt"] as? String, let c = d["completion"] as? String else {
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "prompt and completion must both be strings")
             }
@@ -310,14 +310,6 @@ public struct JSONLReader {
             }
         }
         return ex
-    }
-
-    /// Refuses an instruction example (prompt and completion, or messages) that also holds a text field, when
-    /// no --text-field chose between them: reading either silently would drop the other.
-    static func refuseTwoKinds(_ d: [String: Any], kind: String, path: String, line: Int) throws {
-        guard let tf = FieldNames.textCandidates.first(where: { d[$0] is String }) else { return }
-        throw WinnowError.invalidFile(path: path, line: line, reason:
-            "holds both \(kind) and a text field '\(tf)': --text-field \(tf) reads the text; to read the \(kind == "messages" ? "messages" : "prompt and completion"), remove '\(tf)' from the file")
     }
 
     /// A pair field named for an example that is no text pair (the field would be ignored).

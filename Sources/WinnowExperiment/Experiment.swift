@@ -88,11 +88,13 @@ public final class Experiment: @unchecked Sendable {
         if fresh && existed {
             // A folder of something else (a run, an adapter) is not taken over: its files would sit among the
             // experiment's, and deleting the experiment would delete them. What a start that was stopped leaves is.
-            // The experiment's own input files may sit in it.
-            let own = Set([initURL, noisyTrainURL, flipsURL, noiseURL].map(\.lastPathComponent) + [".init.partial"])
-            let inputs = Set([plan.train, plan.test].map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path })
+            // The experiment's own input files may sit in it, and hidden files (.DS_Store, a temporary file of a write
+            // that was stopped).
+            let own = Set([initURL, noisyTrainURL, flipsURL, noiseURL].map(\.lastPathComponent))
+            let inputs = Set(([plan.train, plan.test] + [plan.model.vocab, plan.model.initFrom].compactMap { $0 })
+                .map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path })
             let other = (try? fm.contentsOfDirectory(atPath: dir.path))?.filter {
-                !own.contains($0) && !inputs.contains(dir.appendingPathComponent($0).standardizedFileURL.resolvingSymlinksInPath().path)
+                !$0.hasPrefix(".") && !own.contains($0) && !inputs.contains(dir.appendingPathComponent($0).standardizedFileURL.resolvingSymlinksInPath().path)
             }.sorted() ?? []
             if let first = other.first {
                 throw WinnowError.invalidOption(name: "dir", reason:
@@ -101,6 +103,8 @@ public final class Experiment: @unchecked Sendable {
             }
         }
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        // What a start stopped before plan.json was written left behind may come from other options: made anew.
+        if fresh && initExisted { try fm.removeItem(at: initURL) }
         if !fresh {
             let old = try ExperimentPlan(contentsOf: planURL)
             guard old == plan else {
@@ -134,7 +138,7 @@ public final class Experiment: @unchecked Sendable {
             }
         } catch {
             if fresh {
-                for u in (initExisted ? [] : [initURL]) + [noisyTrainURL, flipsURL, noiseURL, dir.appendingPathComponent(".init.partial")]
+                for u in [initURL, noisyTrainURL, flipsURL, noiseURL, dir.appendingPathComponent(".init.partial")]
                 where fm.fileExists(atPath: u.path) {
                     try? fm.removeItem(at: u)
                 }

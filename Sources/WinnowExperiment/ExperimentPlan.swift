@@ -271,6 +271,10 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             throw WinnowError.invalidOption(name: "settings", reason: "\(m.description) uses \(m.method.rawValue), which is not among the methods scored")
         }
         for x in selectionSettings { try x.validate() }
+        let names = selectionSettings.map(\.description)
+        if let twice = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
+            throw WinnowError.invalidOption(name: "settings", reason: "\(twice) is given twice")
+        }
         try model.validate()
     }
 

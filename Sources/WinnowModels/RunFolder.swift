@@ -195,11 +195,16 @@ public struct RunFolder: Sendable {
     /// True when the run has a `dynamics.safetensors`.
     public var hasDynamics: Bool { FileManager.default.fileExists(atPath: dynamicsURL.path) }
 
-    /// The token limit a Winnow run was trained with (`options.maxLength` in its `winnow.json`); nil for a run
-    /// of another tool, a model folder, or a run of CSV features. Scoring and predicting at another limit
-    /// reads examples the model never saw whole, or positions it never trained.
+    /// The token limit a Winnow run was trained with (`options.maxLength` in its `winnow.json`, or in the run's
+    /// when this is one of its `checkpoint-<step>` folders); nil for a run of another tool, a model folder, or a
+    /// run of CSV features. Scoring and predicting at another limit reads examples the model never saw whole, or
+    /// positions it never trained.
     public var trainedMaxLength: Int? {
-        guard let d = try? Data(contentsOf: url.appendingPathComponent("winnow.json")),
+        var info = url.appendingPathComponent("winnow.json")
+        if !FileManager.default.fileExists(atPath: info.path), url.standardizedFileURL.lastPathComponent.hasPrefix("checkpoint-") {
+            info = url.standardizedFileURL.deletingLastPathComponent().appendingPathComponent("winnow.json")
+        }
+        guard let d = try? Data(contentsOf: info),
               let info = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any],
               let options = info["options"] as? [String: Any], let n = (options["maxLength"] as? NSNumber)?.intValue, n > 0 else { return nil }
         return n

@@ -71,7 +71,8 @@ public enum TargetInfluence {
         let sr = try ScoringRun(run: run, data: train, fields: fields, options: options)
         try Scorer.checkPairs(run: run, data: test, fields: fields)
         let testData = try JSONLDataset(url: test, fields: fields)
-        let testEnc = try EncodedDataset(testData, tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: options.maxLength)
+        // The scoring run's options hold the limit capped at the model's positions.
+        let testEnc = try EncodedDataset(testData, tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: sr.options.maxLength)
         let (m, trainTable) = try TracIn.trainToTest(sr, test: testEnc, similarity: similarity)
         var r = Influence(matrix: m, train: trainTable, test: ExampleTable(testEnc))
         if testData.skipped > 0 { r.notes.append("skipped \(testData.skipped) example(s) without a gold label in \(test.path)") }

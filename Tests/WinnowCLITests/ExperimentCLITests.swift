@@ -102,6 +102,7 @@ import Testing
     }
 
     @Test func anExperimentIsWrittenOnlyIntoItsOwnFolder() throws {
+        let fm = FileManager.default
         let base = try CLI.tempDir("experiment-out")
         defer { try? FileManager.default.removeItem(at: base) }
         // A folder holding something else (here a run) is not taken over.
@@ -111,6 +112,21 @@ import Testing
         let r = try CLI.run(Self.experimentArgs(run))
         #expect(r.status == 1 && r.stderr.contains("holds files that are not an experiment's") && r.stderr.contains("no plan.json"), "\(r.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: run.path).sorted() == before)
+        // A folder with only hidden files is empty enough; what a stopped start left (init/, here of another model) is made anew.
+        let stopped = base.appendingPathComponent("stopped")
+        try fm.createDirectory(at: stopped.appendingPathComponent("init"), withIntermediateDirectories: true)
+        try "x".write(to: stopped.appendingPathComponent(".DS_Store"), atomically: true, encoding: .utf8)
+        let other = CLI.tiny.appendingPathComponent("run")     // hidden 32, 2 layers; the experiment's model is hidden 16, 1 layer
+        for f in ["model.safetensors", "config.json", "vocab.txt"] {
+            try fm.copyItem(at: other.appendingPathComponent(f), to: stopped.appendingPathComponent("init/\(f)"))
+        }
+        let s = try CLI.run(Self.experimentArgs(stopped, seeds: 1))
+        #expect(s.status == 0, "\(s.stderr)")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: stopped.appendingPathComponent("full/config.json"))) as! [String: Any]
+        #expect(config["hidden_size"] as? Int == 16, "\(config)")
+        // The same setting twice is refused, not a crash.
+        let twice = try CLI.run(Self.tinyArgs + ["--settings", "el2n:hard,el2n:hard", "--out", base.appendingPathComponent("twice").path])
+        #expect(twice.status == 2 && twice.stderr.contains("el2n:hard:top:dataset is given twice"), "\(twice.stderr)")
         // A file is named as such.
         let file = base.appendingPathComponent("f.jsonl")
         try "x\n".write(to: file, atomically: true, encoding: .utf8)

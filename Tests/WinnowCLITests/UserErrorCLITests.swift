@@ -21,6 +21,10 @@ import Testing
         #expect(try String(contentsOf: dir.appendingPathComponent("p.csv"), encoding: .utf8).split(separator: "\n").count == 9)
         let e = try CLI.run(["eval", "--run", run, "--data", long.path, "--max-length", "1000"])
         #expect(e.status == 0 && e.stderr.contains("using 64"), "\(e.stderr)")
+        // Train-to-test reads its target file at the clamped limit too (before, a precondition failure).
+        let t = try CLI.run(["score", "tracin", "--run", run, "--data", train, "--test", long.path, "--max-length", "1000", "--aggregate", "mean",
+                             "--params", "classifier", "--out", dir.appendingPathComponent("t.csv").path])
+        #expect(t.status == 0 && t.stderr.contains("using 64"), "\(t.stderr)")
     }
 
     @Test func trainingIntoAFolderThatHoldsARunIsRefusedUnlessResumed() throws {
@@ -101,7 +105,7 @@ import Testing
             }
             return all
         }
-        let before = try snapshot()
+        var before = try snapshot()
         for args in [["score", "el2n", "--run", r.path, "--data", train, "--out", r.appendingPathComponent("\(ck)/model.safetensors").path],
                      ["score", "el2n", "--run", r.path, "--data", train, "--out", r.appendingPathComponent("notes.txt").path],
                      ["score", "pvi", "--run", run, "--null-run", r.path, "--data", train, "--out", r.appendingPathComponent("config.json").path],
@@ -111,6 +115,16 @@ import Testing
             #expect(res.status == 2 && res.stderr.contains("is inside the folder") && res.stderr.contains("only .csv, .jsonl or .npy"), "\(args): \(res.stderr)")
         }
         #expect(try snapshot() == before)
+        before.removeValue(forKey: "model.safetensors")
+        // Given one of its checkpoints, the run's own files are guarded too, and so is a folder reached through a link.
+        let res = try CLI.run(["predict", "--run", r.appendingPathComponent(ck).path, "--data", test, "--out", r.appendingPathComponent("model.safetensors").path])
+        #expect(res.status == 2 && res.stderr.contains("(or its run)"), "\(res.stderr)")
+        let link = dir.appendingPathComponent("link")
+        try fm.createSymbolicLink(at: link, withDestinationURL: r)
+        try fm.removeItem(at: r.appendingPathComponent("model.safetensors"))
+        let viaLink = try CLI.run(["predict", "--run", r.path, "--checkpoint", "last", "--data", test, "--out", link.appendingPathComponent("model.safetensors").path])
+        #expect(viaLink.status == 2 && viaLink.stderr.contains("is inside the folder"), "\(viaLink.stderr)")
+        #expect(!fm.fileExists(atPath: r.appendingPathComponent("model.safetensors").path))
         // Scores and predictions may be kept beside the run.
         let ok = try CLI.run(["score", "el2n", "--run", r.path, "--data", train, "--out", r.appendingPathComponent("el2n.csv").path])
         #expect(ok.status == 0, "\(ok.stderr)")
@@ -137,6 +151,11 @@ import Testing
         let e = try CLI.run(["eval", "--run", r.path, "--data", test, "--json"])
         let eg = try CLI.run(["eval", "--run", r.path, "--data", test, "--json", "--max-length", "8"])
         #expect(e.status == 0 && e.stderr.contains("note: --max-length 8") && e.stdout == eg.stdout, "\(e.stderr)")
+        // One of its checkpoints is read at the run's limit too.
+        let ck = try #require(try fm.contentsOfDirectory(atPath: r.path).first { $0.hasPrefix("checkpoint-") })
+        let c = try CLI.run(["eval", "--run", r.appendingPathComponent(ck).path, "--data", test, "--json"])
+        let cg = try CLI.run(["eval", "--run", r.appendingPathComponent(ck).path, "--data", test, "--json", "--max-length", "8"])
+        #expect(c.status == 0 && c.stderr.contains("note: --max-length 8") && c.stdout == cg.stdout, "\(c.stderr)")
         // A dynamics score reads no tokens and says nothing of a limit.
         let f = try CLI.run(["score", "forgetting", "--run", r.path, "--data", train, "--out", dir.appendingPathComponent("f.csv").path])
         #expect(f.status == 0 && !f.stderr.contains("--max-length"), "\(f.stderr)")

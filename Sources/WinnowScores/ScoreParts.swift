@@ -15,6 +15,22 @@ public enum ScoreParts {
     /// Examples per part.
     public static let defaultPartSize = 8192
 
+    /// What differs between the manifest of saved parts and this scoring's, as `key: saved there, now` for each
+    /// key (`maxLength: 128 there, 64 now`); nil when the saved one cannot be read.
+    static func difference(_ old: Manifest?, _ new: Manifest) -> String? {
+        guard let old, let a = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(old)) as? [String: Any],
+              let b = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(new)) as? [String: Any] else { return nil }
+        let keys = Set(a.keys).union(b.keys).sorted().filter { k in
+            switch (a[k], b[k]) {
+            case let (x?, y?): return "\(x)" != "\(y)"
+            case (nil, nil): return false
+            default: return true
+            }
+        }
+        guard !keys.isEmpty else { return nil }
+        return keys.map { k in "\(k): \(a[k].map { "\($0)" } ?? "none") there, \(b[k].map { "\($0)" } ?? "none") now" }.joined(separator: "; ")
+    }
+
     struct Manifest: Codable, Equatable {
         var method: String
         var run: String
@@ -149,7 +165,8 @@ public enum ScoreParts {
             let old = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: manifestURL))
             guard old == manifest else {
                 throw WinnowError.invalidOption(name: "resume", reason:
-                    "\(dir.path) holds parts of another scoring (method, run, options, or the data file or its contents differ); delete it or rerun without --resume")
+                    "\(dir.path) holds parts of another scoring (\(Self.difference(old, manifest) ?? "method, run, options, or the data file or its contents differ")); "
+                    + "delete it or rerun without --resume")
             }
         } else {
             if fm.fileExists(atPath: dir.path) {

@@ -62,6 +62,12 @@ import Testing
         _ = try ScoreParts.score(.el2n, run: run, data: data, options: o, parts: parts, resume: false, partSize: 37)
         // The same file again resumes; the file rewritten with its lines reversed does not.
         _ = try ScoreParts.score(.el2n, run: run, data: data, options: o, parts: parts, resume: true, partSize: 37)
+        // Another token limit is named in the refusal, with both values.
+        var longer = o
+        longer.maxLength = 64
+        #expect { try ScoreParts.score(.el2n, run: run, data: data, options: longer, parts: parts, resume: true, partSize: 37) } throws: {
+            "\($0)".contains("holds parts of another scoring (maxLength: 32 there, 64 now)")
+        }
         let lines = try String(contentsOf: data, encoding: .utf8).split(separator: "\n")
         try (lines.reversed().joined(separator: "\n") + "\n\n").write(to: data, atomically: true, encoding: .utf8)
         #expect(throws: WinnowError.self) { try ScoreParts.score(.el2n, run: run, data: data, options: o, parts: parts, resume: true, partSize: 37) }

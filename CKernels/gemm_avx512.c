@@ -66,15 +66,17 @@ int ck_isa_requested(void) {
     return ga_requested;
 }
 
-static int ga_precision = CK_PRECISION_F32;
+/* Per thread: a program that runs bf16 inference on one thread and F32 work on another gets both.
+ * ck_gemm reads it on the calling thread; Parallel.forEach gives its workers the caller's. */
+static _Thread_local int ga_precision = CK_PRECISION_F32;
 
 int ck_set_gemm_precision(int precision) {
-    if (precision == CK_PRECISION_BF16 && !ck_isa_supported(CK_ISA_AVX512_BF16)) return ck_gemm_precision();
-    __atomic_store_n(&ga_precision, precision, __ATOMIC_SEQ_CST);
+    if (precision == CK_PRECISION_BF16 && !ck_isa_supported(CK_ISA_AVX512_BF16)) return ga_precision;
+    ga_precision = precision;
     return precision;
 }
 
-int ck_gemm_precision(void) { return __atomic_load_n(&ga_precision, __ATOMIC_SEQ_CST); }
+int ck_gemm_precision(void) { return ga_precision; }
 
 /* x rounded to the nearest bf16 (ties to even), returned as a float. */
 float ck_round_bf16(float x) {

@@ -50,7 +50,7 @@ int ck_set_isa(int isa);
 /* Opt-in bf16 products for inference (`--precision bf16`): with CK_PRECISION_BF16, ck_gemm rounds
  * both operands to bf16 (nearest even) and accumulates their products in F32 (vdpbf16ps). Needs
  * AVX512_BF16: ck_set_gemm_precision returns the precision in effect (F32 where the CPU lacks it).
- * Process-wide; set it only while no product runs, and never around a backward pass. */
+ * Per thread (Parallel.forEach hands the caller's to its workers); never around a backward pass. */
 enum { CK_PRECISION_F32 = 0, CK_PRECISION_BF16 = 1 };
 int ck_set_gemm_precision(int precision);
 int ck_gemm_precision(void);

@@ -61,10 +61,15 @@ package enum Parallel {
             // The bodies capture raw pointers to disjoint ranges, which Swift cannot prove Sendable;
             // concurrentPerform returns only after every call, so nothing outlives this frame.
             let task = unsafeBitCast(b, to: (@Sendable (Int) -> Void).self)
+            // The products' precision is per thread: the workers take the caller's.
+            let precision = ck_gemm_precision()
             DispatchQueue.concurrentPerform(iterations: n) { i in
+                let own = ck_gemm_precision()
+                if own != precision { _ = ck_set_gemm_precision(precision) }
                 if blas { ck_parallel_worker_enter() }
                 task(i)
                 if blas { ck_parallel_worker_exit() }
+                if own != precision { _ = ck_set_gemm_precision(own) }
             }
         }
     }

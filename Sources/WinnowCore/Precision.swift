@@ -17,7 +17,8 @@ public enum ArithmeticPrecision: String, Sendable, CaseIterable, Codable {
     public var isAvailable: Bool { self == .f32 || ck_isa_supported(Int32(CK_ISA_AVX512_BF16)) == 1 }
 
     /// Runs `body` with the dense products in this precision, then restores the previous one. The
-    /// setting is process-wide: nothing else should run products meanwhile.
+    /// setting belongs to the calling thread (and the workers Winnow starts for it): work on other threads
+    /// keeps its own.
     ///
     /// - Throws: `WinnowError.invalidOption` when the CPU lacks AVX512_BF16; what `body` throws.
     public func run<T>(_ body: () throws -> T) throws -> T {

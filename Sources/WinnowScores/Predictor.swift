@@ -21,7 +21,7 @@ public struct PredictOptions: Sendable {
     public var shard: Shard? = nil
     /// The base model of a PEFT adapter run whose adapter_config.json does not name a local folder.
     public var adapterBase: URL? = nil
-    /// The arithmetic of the dense products (bf16 needs AVX512_BF16); process-wide while the prediction runs.
+    /// The arithmetic of the dense products (bf16 needs AVX512_BF16), on the calling thread while the prediction runs.
     public var precision: ArithmeticPrecision = .f32
     /// Where progress and notes go (nowhere by default).
     public var reporter: any ProgressReporter = .silent

@@ -32,8 +32,8 @@ public struct ScoreOptions: Sendable {
     /// Examples per batch.
     public var batchSize = 32
     /// The arithmetic of the dense products: bf16 is for the forward-only scores (EL2N, loss, margin,
-    /// PVI); the others refuse it. The setting is process-wide while a scoring runs (`ArithmeticPrecision.run`):
-    /// run no F32 work concurrently in the same process.
+    /// PVI); the others refuse it. It applies to the calling thread while a scoring runs (`ArithmeticPrecision.run`);
+    /// work on other threads keeps its own precision.
     public var precision: ArithmeticPrecision = .f32
     /// Tokens per example after truncation, special tokens included; `ScoringRun` lowers it to the model's
     /// maximum positions. A Winnow run's own limit is `RunFolder(url:).trainedMaxLength` (what `winnow score`

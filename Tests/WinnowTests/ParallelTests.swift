@@ -62,6 +62,42 @@ import Testing
         stop.set()
         done.wait()
     }
+
+    /// The products' precision belongs to a thread: bf16 inference on one thread leaves another thread's
+    /// F32 products alone (tests and embedding programs run both at once), and Winnow's workers take
+    /// their caller's.
+    @Test func bf16OnOneThreadLeavesAnotherInF32() throws {
+        guard ArithmeticPrecision.bf16.isAvailable else { return }   // no AVX512_BF16: nothing to share
+        let M = 64, N = 96, K = 160
+        var rng = SeededGenerator(seed: 5)
+        let a = (0..<(M * K)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let b = (0..<(N * K)).map { _ in Float.random(in: -1...1, using: &rng) }
+        @Sendable func product() -> [Float] {
+            var c = [Float](repeating: 0, count: M * N)
+            ck_gemm(&c, Int32(N), a, Int32(K), b, Int32(K), Int32(M), Int32(N), Int32(K), Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 0)
+            return c
+        }
+        let f32 = product()
+        let bf16 = try ArithmeticPrecision.bf16.run { product() }
+        #expect(bf16 != f32 && ck_gemm_precision() == Int32(CK_PRECISION_F32))
+        let stop = StopFlag()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            while !stop.isSet { _ = try? ArithmeticPrecision.bf16.run { product() } }
+            done.signal()
+        }
+        for _ in 0..<200 { #expect(product() == f32) }
+        stop.set()
+        done.wait()
+        // Parallel's workers run in the caller's precision.
+        let seen = try ArithmeticPrecision.bf16.run { () -> [Int32] in
+            let out = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 8)
+            defer { out.deallocate() }
+            Parallel.forEach(8) { out[$0] = ck_gemm_precision() }
+            return Array(out)
+        }
+        #expect(seen.allSatisfy { $0 == Int32(CK_PRECISION_BF16) }, "\(seen)")
+    }
 }
 
 /// A flag one thread sets and another polls.

@@ -16,7 +16,7 @@
 # baseline, random per label, and forgetting alone per label (the experiment's second default below keep 0.5); then the skewed rows again with per-label selection (PER_LABEL below).
 # At keep 0.5 the RECIPES follow (drop-the-noisiest-then-random selections), then VoG from 2 and from 8
 # checkpoints (the seed paper's open question on the number of checkpoints), then other tie-breaks for the
-# recommended ranking (TIE_BREAKS);
+# recommended ranking (TIE_BREAKS), then dataset cartography's most ambiguous (AMBIGUOUS);
 # on CrowdFlower, then the easiest half by VoG, EL2N and forgetting with dataset and with class z-scores.
 # Writes OUT/results.csv (row,keep,seed,accuracy,macro_f1,examples,learned_nothing), one line per finished
 # retraining (learned_nothing: `winnow eval` found one class in >= 95 % of the test predictions, or accuracy
@@ -121,6 +121,12 @@ TIE_BREAKS=(
     "forgetting-then-el2n-8ck-hard-per-label forgetting easy top --then-by el2n-8ck --per-label"
     "forgetting-then-cartography-hard-per-label forgetting easy top --then-by cartography --per-label"
 )
+# Dataset cartography's own selection (Swayamdipta et al. 2020): keep the most ambiguous, the highest
+# variability of p_y over the training presentations, alone and as the tie-break of the fewest forgetting events.
+AMBIGUOUS=(
+    "cartography-ambiguous-per-label cartography hard top --column variability --per-label"
+    "forgetting-then-variability-hard-per-label forgetting easy top --then-by cartography --then-column variability --per-label"
+)
 VOG_CHECKPOINTS=(
     "vog-2ck-hard-softmax vog-2ck hard softmax"
     "vog-8ck-hard-softmax vog-8ck hard softmax"
@@ -204,6 +210,7 @@ for keep in "${@:-0.5 0.3 1.0}"; do
         run_rows "$k" "${RECIPES[@]}"
         run_rows "$k" "${VOG_CHECKPOINTS[@]}"
         run_rows "$k" "${TIE_BREAKS[@]}"
+        run_rows "$k" "${AMBIGUOUS[@]}"
         if [ "$DATASET" = crowdflower ]; then run_rows "$k" "${NORMALISATION[@]}"; fi
     fi
   done

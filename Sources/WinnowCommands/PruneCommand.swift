@@ -20,6 +20,8 @@ struct PruneCommand: ParsableCommand {
         """)
 
     @Option(help: "Scores file from `winnow score` (CSV or JSONL).") var scores: String
+    @Option(help: "The numeric column of --scores to select by (default score), such as cartography's variability: --select hard keeps the most ambiguous examples (Swayamdipta et al. 2020).")
+    var column = "score"
     @Option(help: "The data file the scores were computed on.") var data: String
     @Option(help: "Fraction of examples to keep, in (0, 1].") var keep: Double
     @Option(help: "Which examples to prefer: easy (the default: prune the hardest), hard, moderate (scores nearest the median: prune both ends; Xia et al. 2023), or random. The best setting measured here keeps the easiest by forgetting, ties broken by --then-by EL2N (epoch 1), --per-label (MiniLM, keep 0.5, 3 seeds: CrowdFlower 78.17 % vs random 77.02 % (77.27 % per label), SNLI-20k 78.37 % vs 77.53 %, Rotten Tomatoes 81.00 % vs 81.00 %); forgetting alone, easy, top-k: 77.67, 78.15 and 81.17 %; at keep 0.3 the tie-break loses to random (SNLI-20k 69.03 % vs 74.51 %, CrowdFlower 63.54 % vs 75.05 %) and forgetting alone wins (SNLI-20k 77.04 % vs 74.78 %); keeping the hardest with top-k lost 7-26 points on SNLI; README \"Choosing a selection setting\". Influence toward a target set (tracin --aggregate) takes hard.")
@@ -40,6 +42,8 @@ struct PruneCommand: ParsableCommand {
     var thenBy: String?
     @Option(help: "Among examples with equal --scores, which to prefer by --then-by: hard (its highest; the default) or easy.")
     var thenSelect: TieEnd = .hard
+    @Option(help: "The numeric column of --then-by to break the ties by (default score).")
+    var thenColumn = "score"
     @Option(name: .customLong("seed"), help: "Seed of the sampling (default 0; not with --sampling top, which draws nothing, unless --select random).")
     var seedGiven: UInt64?
     var seed: UInt64 { seedGiven ?? SelectionOptions(keep: 1).seed }
@@ -61,6 +65,10 @@ struct PruneCommand: ParsableCommand {
             throw ValidationError("--select moderate takes --sampling top, softmax or linear (stratified drops one end of the scores itself)")
         }
         if thenBy == nil && thenSelect != .hard { throw ValidationError("--then-select needs --then-by") }
+        if thenBy == nil && thenColumn != "score" { throw ValidationError("--then-column needs --then-by") }
+        for (flag, c) in [("--column", column), ("--then-column", thenColumn)] where ["line", "index", "id", "label"].contains(c) || c.isEmpty {
+            throw ValidationError("\(flag) names the numeric column to select by (such as score or variability), not '\(c)'")
+        }
         if let out { try refuseOverwriting(out, inputs: [data, scores] + (thenBy.map { [$0] } ?? [])) }
         if thenBy != nil {
             guard [.hard, .easy].contains(select) else { throw ValidationError("--then-by ranks by two scores: --select must be hard or easy") }
@@ -71,7 +79,7 @@ struct PruneCommand: ParsableCommand {
     }
 
     func run() throws {
-        var sf = try ScoreFile(url: URL(fileURLWithPath: scores))
+        var sf = try ScoreFile(url: URL(fileURLWithPath: scores), column: column)
         if (perLabel || normalize == .class) && !sf.hasLabels {
             throw WinnowError.invalidFile(path: scores, line: 1, reason:
                 "names no label (no label column, or every label empty): \(perLabel ? "--per-label" : "--normalize class") needs the labels `winnow score` writes")
@@ -79,7 +87,7 @@ struct PruneCommand: ParsableCommand {
         guard Selector.budget(sf.lines.count, keep: keep) > 0 else {
             throw WinnowError.invalidOption(name: "keep", reason: "\(keep) of \(sf.lines.count) scored examples rounds to none kept")
         }
-        if let thenBy { sf = try sf.thenBy(ScoreFile(url: URL(fileURLWithPath: thenBy)), select: select, then: thenSelect.preference) }
+        if let thenBy { sf = try sf.thenBy(ScoreFile(url: URL(fileURLWithPath: thenBy), column: thenColumn), select: select, then: thenSelect.preference) }
         var o = SelectionOptions(keep: keep)
         o.preference = select; o.sampling = sampling; o.temperature = temperature
         o.beta = beta; o.bins = bins; o.normalization = normalize; o.seed = seed
@@ -88,7 +96,7 @@ struct PruneCommand: ParsableCommand {
                                   to: dryRun ? nil : out.map { URL(fileURLWithPath: $0) })
         let before = r.before, after = r.after
         let w = max(5, before.keys.map(\.count).max() ?? 0)
-        print("prune: kept \(r.keptLines.count) of \(r.scored) examples (keep \(keep), select \(select), sampling \(sampling), normalize \(normalize)\(perLabel ? ", per label" : "")\(thenBy.map { ", ties by \($0) (\(thenSelect))" } ?? ""), seed \(seed))")
+        print("prune: kept \(r.keptLines.count) of \(r.scored) examples (keep \(keep), \(column == "score" ? "" : "by \(column), ")select \(select), sampling \(sampling), normalize \(normalize)\(perLabel ? ", per label" : "")\(thenBy.map { ", ties by \($0)\(thenColumn == "score" ? "" : " \(thenColumn)") (\(thenSelect))" } ?? ""), seed \(seed))")
         if r.dataLines > r.scored {
             printError("note: \(r.dataLines - r.scored) of the \(r.dataLines) lines of \(data) have no score and are not kept (keep \(keep) is a share of "
                   + "the \(r.scored) scored; `winnow score` skips lines without a usable label, such as SNLI's \"-\")")

@@ -476,6 +476,37 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: out.path))
     }
 
+    /// --column selects by another column of the scores file (cartography's variability: the most ambiguous),
+    /// --then-column breaks ties by another column of the --then-by file; an unknown column is one line, no output.
+    @Test func columnSelectsByAnotherColumnOfTheScoresFile() throws {
+        let dir = try CLI.tempDir("prune-column")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("d.jsonl"), carto = dir.appendingPathComponent("cartography.csv"), out = dir.appendingPathComponent("kept.jsonl")
+        try (1...4).map { "{\"text\": \"t\($0)\", \"label\": \"x\"}" }.joined(separator: "\n").write(to: data, atomically: true, encoding: .utf8)
+        try "index,line,id,label,score,confidence,variability,correctness\n0,1,,x,0.9,0.1,0.05,0\n1,2,,x,0.5,0.5,0.45,0.5\n2,3,,x,0.2,0.8,0.3,1\n3,4,,x,0.1,0.9,0.02,1\n"
+            .write(to: carto, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["prune", "--scores", carto.path, "--column", "variability", "--select", "hard", "--data", data.path, "--keep", "0.5", "--out", out.path])
+        #expect(r.status == 0 && r.stdout.contains("by variability, select hard"), "\(r.stdout)\(r.stderr)")
+        #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t2\", \"label\": \"x\"}\n{\"text\": \"t3\", \"label\": \"x\"}\n")
+        let byScore = try CLI.run(["prune", "--scores", carto.path, "--select", "hard", "--data", data.path, "--keep", "0.5", "--out", out.path])
+        #expect(byScore.status == 0 && !byScore.stdout.contains("by score"))
+        #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t1\", \"label\": \"x\"}\n{\"text\": \"t2\", \"label\": \"x\"}\n")
+        // Ties of equal counts broken by variability.
+        let counts = dir.appendingPathComponent("f.csv")
+        try "index,line,id,label,score\n0,1,,x,0\n1,2,,x,1\n2,3,,x,0\n3,4,,x,0\n".write(to: counts, atomically: true, encoding: .utf8)
+        let tie = try CLI.run(["prune", "--scores", counts.path, "--then-by", carto.path, "--then-column", "variability", "--data", data.path, "--keep", "0.25", "--out", out.path])
+        #expect(tie.status == 0 && tie.stdout.contains("ties by \(carto.path) variability (hard)"), "\(tie.stdout)\(tie.stderr)")
+        #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t3\", \"label\": \"x\"}\n")
+        try FileManager.default.removeItem(at: out)
+        let unknown = try CLI.run(["prune", "--scores", carto.path, "--column", "spread", "--data", data.path, "--keep", "0.5", "--out", out.path])
+        #expect(unknown.status == 1 && unknown.stderr.contains("cartography.csv:1") && unknown.stderr.contains("'spread'"), "\(unknown.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        for bad in [["--column", "label"], ["--then-column", "variability"]] {
+            let r = try CLI.run(["prune", "--scores", carto.path, "--data", data.path, "--keep", "0.5", "--dry-run"] + bad)
+            #expect(r.status == 2 && r.stderr.contains(bad[0]), "\(bad): \(r.stderr)")
+        }
+    }
+
     /// --select moderate keeps the scores nearest the median (here of 0.1 ... 0.9: 0.5, then 0.4 and 0.6).
     @Test func moderateSelectionDropsBothEnds() throws {
         let dir = try CLI.tempDir("prune-moderate")

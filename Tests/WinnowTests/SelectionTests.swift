@@ -217,6 +217,36 @@ func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
         #expect { try counts.thenBy(relabelled, select: .easy, then: .hard) } throws: { "\($0)".contains("relabelled.csv") && "\($0)".contains("label 'b'") }
     }
 
+    @Test func aScoreFileReadsAnotherColumnAsTheScore() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-column-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let csv = dir.appendingPathComponent("cartography.csv")
+        try "index,line,id,label,score,confidence,variability,correctness\n0,1,,a,0.7,0.3,0.25,0\n1,2,,b,0.1,0.9,0.05,1\n2,3,,a,0.4,0.6,0.4,0.5\n"
+            .write(to: csv, atomically: true, encoding: .utf8)
+        let jsonl = dir.appendingPathComponent("cartography.jsonl")
+        try """
+        {"index":0,"line":1,"label":"a","score":0.7,"variability":0.25}
+        {"index":1,"line":2,"label":"b","score":0.1,"variability":0.05}
+        {"index":2,"line":3,"label":"a","score":0.4,"variability":0.4}
+
+        """.write(to: jsonl, atomically: true, encoding: .utf8)
+        #expect(try ScoreFile(url: csv).scores == [0.7, 0.1, 0.4])
+        for url in [csv, jsonl] {
+            let v = try ScoreFile(url: url, column: "variability")
+            #expect(v.column == "variability" && v.scores == [0.25, 0.05, 0.4] && v.labels == ["a", "b", "a"] && v.lines == [1, 2, 3])
+            // The most ambiguous third: line 3.
+            var o = SelectionOptions(keep: 1.0 / 3); o.preference = .hard
+            #expect(try Selector.choose(scores: v.scores, labels: v.labels, options: o).map { v.lines[$0] } == [3])
+            #expect { try ScoreFile(url: url, column: "spread") } throws: { "\($0)".contains(url.lastPathComponent) && "\($0)".contains("spread") }
+        }
+        // As a tie-break's column: equal counts, ties by variability.
+        let counts = dir.appendingPathComponent("counts.csv")
+        try "index,line,id,label,score\n0,1,,a,0\n1,2,,b,0\n2,3,,a,1\n".write(to: counts, atomically: true, encoding: .utf8)
+        let ranked = try ScoreFile(url: counts).thenBy(ScoreFile(url: csv, column: "variability"), select: .easy, then: .hard)
+        #expect(ranked.scores == [0, 1, 2])   // line 1 (0.25) before line 2 (0.05); line 3 forgotten once
+    }
+
     @Test func seededSamplingIsReproducible() throws {
         for s in [SelectionOptions.Sampling.softmax, .linear, .stratified] {
             let a = try Selector.choose(scores: Self.scores, labels: Self.labels, options: options(0.3, .hard, s, seed: 4))

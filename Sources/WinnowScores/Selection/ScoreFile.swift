@@ -20,12 +20,21 @@ public struct ScoreFile: Sendable {
     /// The data line's `id` per row as written, empty when the file has none.
     public var ids: [String] = []
 
+    /// The column read as the score (`score` unless another was asked for).
+    public let column: String
+
     /// Reads a JSONL (`.jsonl`) or CSV (any other extension but `.npy`) scores file with `line` and `score` fields.
+    ///
+    /// `column` reads another numeric column as the score, such as cartography's `variability` (Swayamdipta et
+    /// al. 2020 keep the most ambiguous, the highest variability: `column: "variability"` with `.hard`).
+    ///
+    ///     let ambiguous = try ScoreFile(url: URL(fileURLWithPath: "cartography.csv"), column: "variability")
     ///
     /// - Throws: `WinnowError` when the file is missing, not UTF-8, empty or `.npy`, lacks the columns, has a
     ///   malformed row or a non-finite score, or scores a data line more than once.
-    public init(url: URL) throws {
+    public init(url: URL, column: String = "score") throws {
         self.url = url
+        self.column = column
         let path = url.path
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw WinnowError.missingFile(path: path, reason: "no such scores file") }
@@ -43,24 +52,25 @@ public struct ScoreFile: Sendable {
         if jsonl {
             for (i, r) in rows.enumerated() {
                 guard let o = try? JSONSerialization.jsonObject(with: Data(r.utf8)) as? [String: Any],
-                      let line = (o["line"] as? NSNumber)?.intValue, let score = (o["score"] as? NSNumber)?.doubleValue else {
-                    throw WinnowError.invalidFile(path: path, line: i + 1, reason: "expected an object with integer 'line' and number 'score'")
+                      let line = (o["line"] as? NSNumber)?.intValue, let score = (o[column] as? NSNumber)?.doubleValue else {
+                    throw WinnowError.invalidFile(path: path, line: i + 1, reason: "expected an object with integer 'line' and number '\(column)'")
                 }
+                guard score.isFinite else { throw WinnowError.invalidFile(path: path, line: i + 1, reason: "\(column) \(score) is not finite") }
                 lines.append(line); scores.append(score); labels.append(o["label"].flatMap { JSONLDataset.scalarString($0) } ?? "")
                 ids.append(o["id"].flatMap { JSONLDataset.scalarString($0) } ?? "")
             }
         } else {
             let header = try CSVDataset.split(String(rows[0]), path: path, line: 1)
-            guard let li = header.firstIndex(of: "line"), let si = header.firstIndex(of: "score") else {
-                throw WinnowError.invalidFile(path: path, line: 1, reason: "the header needs 'line' and 'score' columns (got \(Self.excerpt(header.joined(separator: ","))))")
+            guard let li = header.firstIndex(of: "line"), let si = header.firstIndex(of: column) else {
+                throw WinnowError.invalidFile(path: path, line: 1, reason: "the header needs 'line' and '\(column)' columns (got \(Self.excerpt(header.joined(separator: ","))))")
             }
             let lab = header.firstIndex(of: "label"), idc = header.firstIndex(of: "id")
             for (i, r) in rows.dropFirst().enumerated() {
                 let f = try CSVDataset.split(String(r), path: path, line: i + 2)
                 guard f.count == header.count, let line = Int(f[li]), let score = Double(f[si]) else {
-                    throw WinnowError.invalidFile(path: path, line: i + 2, reason: "expected \(header.count) fields with an integer line and a numeric score")
+                    throw WinnowError.invalidFile(path: path, line: i + 2, reason: "expected \(header.count) fields with an integer line and a numeric \(column)")
                 }
-                guard score.isFinite else { throw WinnowError.invalidFile(path: path, line: i + 2, reason: "score \(f[si]) is not finite") }
+                guard score.isFinite else { throw WinnowError.invalidFile(path: path, line: i + 2, reason: "\(column) \(f[si]) is not finite") }
                 lines.append(line); scores.append(score); labels.append(lab.map { f[$0] } ?? ""); ids.append(idc.map { f[$0] } ?? "")
             }
         }

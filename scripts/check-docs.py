@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Lists public declarations of the library (Sources/Winnow*, not the CLI) that have no `///` doc comment.
+"""Lists public declarations of the library (Sources/Winnow*, not the CLI) that have no `///` doc comment,
+the cases of public enums included.
 
 A declaration counts as documented when the lines right above it (attributes aside) are `///` comments,
 or when it implements a protocol requirement whose documentation it inherits: `description`,
@@ -26,12 +27,20 @@ for mod in sorted(os.listdir(root)):
             path = os.path.join(dirpath, f)
             lines = open(path, encoding="utf-8").read().split("\n")
             in_protocol = False
+            enums = []   # indentation of the public enums open at this line
             for i, line in enumerate(lines):
                 if re.match(r'^public protocol ', line):
                     in_protocol = True
                 elif in_protocol and line.startswith("}"):
                     in_protocol = False
-                m = decl.match(line) or (requirement.match(line) if in_protocol else None)
+                e = re.match(r'^(\s*)(?:@\w+(?:\([^)]*\))?\s+)*public\s+(?:indirect\s+)?enum\b', line)
+                if e and not line.rstrip().endswith("}"):
+                    enums.append(len(e.group(1)))
+                elif enums and line.rstrip() == " " * enums[-1] + "}":
+                    enums.pop()
+                # A public enum's cases are public without the keyword.
+                case = enums and re.match(r'^' + " " * (enums[-1] + 4) + r'(case)\s+\w', line)
+                m = decl.match(line) or (requirement.match(line) if in_protocol else None) or case
                 if not m or m.group(1) == "extension":
                     continue
                 rest = line.strip()

@@ -7,19 +7,43 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "List the tensors of a .safetensors or .gguf file (names, types, shapes, sizes) and its metadata.")
 
-    @Argument(help: "A .safetensors or .gguf file, or a model folder holding model.safetensors, a PEFT adapter's adapter_model.safetensors, or one .gguf file.")
+    @Argument(help: "A .safetensors or .gguf file, or a model folder holding model.safetensors (or the shards of model.safetensors.index.json), a PEFT adapter's adapter_model.safetensors, or a .gguf file.")
     var file: String
 
     func run() throws {
-        var url = URL(fileURLWithPath: file)
+        let url = URL(fileURLWithPath: file)
         var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue {
-            var st = url.appendingPathComponent("model.safetensors")
-            let adapter = url.appendingPathComponent("adapter_model.safetensors")
-            if !FileManager.default.fileExists(atPath: st.path) && FileManager.default.fileExists(atPath: adapter.path) { st = adapter }
-            let ggufs = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).filter { $0.hasSuffix(".gguf") }.sorted()
-            url = FileManager.default.fileExists(atPath: st.path) || ggufs.isEmpty ? st : url.appendingPathComponent(ggufs[0])
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { throw WinnowError.missingFile(path: url.path, reason: "no such file or folder") }
+        guard isDir.boolValue else { return try inspect(url) }
+        let fm = FileManager.default
+        for name in ["model.safetensors", "adapter_model.safetensors"] where fm.fileExists(atPath: url.appendingPathComponent(name).path) {
+            return try inspect(url.appendingPathComponent(name))
         }
+        let index = url.appendingPathComponent("model.safetensors.index.json")
+        if fm.fileExists(atPath: index.path) {
+            // A sharded Hugging Face folder: every shard its index names, in order.
+            guard let obj = (try? JSONSerialization.jsonObject(with: Data(contentsOf: index))) as? [String: Any],
+                  let map = obj["weight_map"] as? [String: String] else {
+                throw WinnowError.invalidFile(path: index.path, line: nil, reason: "field 'weight_map': missing or not an object of file names")
+            }
+            for name in Set(map.values).sorted() {
+                guard !name.contains("/") else { throw WinnowError.invalidFile(path: index.path, line: nil, reason: "shard '\(name)' is not a file name") }
+                try inspect(url.appendingPathComponent(name))
+            }
+            return
+        }
+        let ggufs = ((try? fm.contentsOfDirectory(atPath: url.path)) ?? []).filter { $0.lowercased().hasSuffix(".gguf") }.sorted()
+        guard let first = ggufs.first else {
+            throw WinnowError.missingFile(path: url.path, reason: "no model.safetensors, adapter_model.safetensors, model.safetensors.index.json or .gguf file in this folder")
+        }
+        if ggufs.count > 1 {
+            printError("note: \(url.path) holds \(ggufs.count) .gguf files (\(ggufs.joined(separator: ", "))); showing \(first), the one the other commands load")
+        }
+        try inspect(url.appendingPathComponent(first))
+    }
+
+    /// Lists one .safetensors or .gguf file, told apart by content.
+    func inspect(_ url: URL) throws {
         // By content, not name: GGUF files start with "GGUF"; safetensors with an 8-byte header length and '{'.
         let head = (try? FileHandle(forReadingFrom: url)).flatMap { h in defer { try? h.close() }; return try? h.read(upToCount: 9) } ?? Data()
         if head.starts(with: Data("GGUF".utf8)) { return try inspectGGUF(url) }

@@ -64,10 +64,10 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
 }
 
 /// Refuses an output path that names one of the command's input files (it would replace the input).
-func refuseOverwriting(_ out: String, inputs: [String]) throws {
+func refuseOverwriting(_ out: String, option: String = "--out", inputs: [String]) throws {
     let o = URL(fileURLWithPath: out).standardizedFileURL.resolvingSymlinksInPath().path
     if let same = inputs.first(where: { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path == o }) {
-        throw ValidationError("--out \(out) is the input file \(same); choose another output path")
+        throw ValidationError("\(option) \(out) is the input file \(same); choose another output path")
     }
 }
 
@@ -91,12 +91,32 @@ func refuseWritingIntoModel(_ out: String, option: String = "--out", models: [St
     }
 }
 
+/// Refuses a run folder `out` that is, or holds, a model the command reads: the run's end writes its model,
+/// config and tokenizer there (replacing that model's), and a fresh start removes checkpoints (such as the
+/// one given as --init).
+func refuseRunOverModel(_ out: String, models: [String]) throws {
+    let o = resolvedPath(out)
+    for m in models {
+        let mu = resolvedPath(m)
+        guard mu == o || mu.hasPrefix(o + "/") else { continue }
+        throw ValidationError("--out \(out) \(mu == o ? "is" : "holds") the model \(m) the command reads: the run would replace its files; choose another --out")
+    }
+}
+
 /// The absolute path of `path` with symbolic links resolved, also for a file that does not exist yet (its
 /// folder is resolved; on Linux Foundation resolves nothing in a path whose last part is missing).
 func resolvedPath(_ path: String) -> String {
     let u = URL(fileURLWithPath: path).standardizedFileURL
     if FileManager.default.fileExists(atPath: u.path) { return u.resolvingSymlinksInPath().path }
     return u.deletingLastPathComponent().resolvingSymlinksInPath().appendingPathComponent(u.lastPathComponent).path
+}
+
+/// Prints that a resumed run was complete already (nothing trained, no loss or rate to report) and returns
+/// true; false when the call trained.
+func completeAlready(_ s: TrainingSummary, run: URL) -> Bool {
+    guard s.stepsRun == 0 else { return false }
+    print("\(run.path) is complete (\(s.steps) steps): nothing trained")
+    return true
 }
 
 /// "N parameters" of a model, with the number its training updates when an adapter freezes the rest.
@@ -192,7 +212,7 @@ struct TrainingFlags: ParsableArguments {
     func options(maxLength: Int, pretrained: Bool, run: RunFlags? = nil) -> TrainingOptions {
         var o = TrainingOptions()
         o.epochs = epochs; o.batchSize = batchSize; o.weightDecay = weightDecay
-        o.learningRate = learningRate ?? TrainingOptions.defaultLearningRate(pretrained: pretrained)
+        o.learningRate = learningRate ?? TrainingOptions.defaultLearningRate(for: pretrained ? .pretrainedEncoder : .encoderFromScratch)
         o.warmupRatio = warmupRatio; o.optimizer = optimizer; o.momentum = momentum
         o.maxGradNorm = maxGradNorm > 0 ? maxGradNorm : nil
         if let run { o.seed = run.seed; o.checkpoints = run.checkpoints }

@@ -65,7 +65,12 @@ struct PretrainCommand: ParsableCommand {
 
     func validate() throws {
         guard steps >= 1, batchSize >= 1, microbatchSize >= 1 else { throw ValidationError("--steps, --batch-size and --microbatch-size must be positive") }
+        guard steps <= 1_000_000_000 else { throw ValidationError("--steps must be at most 10^9") }
+        guard batchSize <= 1_000_000 else { throw ValidationError("--batch-size must be at most 10^6") }
         guard seqLen >= 3 else { throw ValidationError("--seq-len must be at least 3") }
+        for (name, t) in [("--tau1", tau1), ("--tau2", tau2)] {
+            if let t, !t.isFinite { throw ValidationError("\(name) must be a finite number, not \(t)") }
+        }
         if reweight != .presence && (tau1 != nil || tau2 != PresenceOptions().tau2 || switchStep != nil) {
             throw ValidationError("--tau1, --tau2 and --switch-step apply to --reweight presence")
         }
@@ -81,7 +86,27 @@ struct PretrainCommand: ParsableCommand {
                 throw ValidationError("--switch-step \(s) leaves --tau\(s > steps ? "2" : "1") unused (steps 1...\(steps); --tau2 holds from --switch-step on)")
             }
         }
-        guard hidden > 0, heads > 0, hidden % heads == 0, layers >= 1 else { throw ValidationError("--hidden must be a multiple of --heads") }
+        guard layers >= 1 else { throw ValidationError("--layers must be at least 1") }
+        guard hidden >= 1, heads >= 1 else { throw ValidationError("--\(hidden < 1 ? "hidden" : "heads") must be at least 1") }
+        guard hidden % heads == 0 else { throw ValidationError("--hidden \(hidden) must be a multiple of --heads \(heads)") }
+        if let i = intermediate, i < 1 { throw ValidationError("--intermediate must be at least 1") }
+        // A fresh BERT's position table holds max(512, --seq-len) rows.
+        if initFrom == nil && seqLen > 8192 { throw ValidationError("--seq-len \(seqLen) is beyond what a fresh BERT is made with here (at most 8192)") }
+        try refuseRunOverModel(out, models: [initFrom, base].compactMap { $0 })
+        if let siLog {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: siLog, isDirectory: &isDir), isDir.boolValue {
+                throw ValidationError("--si-log \(siLog) is a folder; give a file path such as \(out)/si-log.csv")
+            }
+            try refuseOverwriting(siLog, option: "--si-log", inputs: [corpus] + [vocab, heldout].compactMap { $0 })
+            // Inside the run (or a model read) only a .csv: not a file the run or model is made of.
+            let s = resolvedPath(siLog), o = resolvedPath(out)
+            if s == o || (s.hasPrefix(o + "/") && (s as NSString).pathExtension.lowercased() != "csv") {
+                throw ValidationError("--si-log \(siLog) \(s == o ? "is the run folder" : "is inside the run folder \(out), where it would replace or shadow the run's files"); "
+                                      + "give a .csv path such as \(out)/si-log.csv")
+            }
+            try refuseWritingIntoModel(siLog, option: "--si-log", models: [initFrom, base].compactMap { $0 })
+        }
         if initFrom != nil {
             // The model's own config.json gives its shape.
             for (given, name) in [(layersGiven != nil, "--layers"), (hiddenGiven != nil, "--hidden"), (headsGiven != nil, "--heads"),
@@ -117,8 +142,13 @@ struct PretrainCommand: ParsableCommand {
             + String(format: ", lr %g", o.learningRate)
     }
 
-    /// Resolves the self-influence tensors before anything is printed or trained, naming --si-params when they select none.
+    /// Resolves the self-influence tensors before anything is printed or trained, naming --si-params when they
+    /// select none; refuses a --switch-step between equal temperatures (the model's defaults may make them so).
     func checkSIParams(_ o: PretrainOptions, layout: ParameterLayout) throws {
+        if let s = switchStep, o.presence.tau1 == o.presence.tau2 {
+            throw WinnowError.invalidOption(name: "--switch-step", reason:
+                "\(s) changes nothing: the temperature is \(o.presence.tau1) before and after it (give --tau1 and --tau2 that differ)")
+        }
         guard o.presence.reweight == .presence || siLog != nil else { return }
         do { _ = try ParameterSelection(o.presence.siParams, layout: layout) } catch let WinnowError.invalidOption(_, reason) {
             throw WinnowError.invalidOption(name: "--si-params", reason: reason)
@@ -139,6 +169,9 @@ struct PretrainCommand: ParsableCommand {
     func pretrainDecoder(_ url: URL) throws {
         if let objective, objective != .causal { throw WinnowError.invalidOption(name: "--objective", reason: "a decoder is pre-trained with the causal objective") }
         let baseURL = base.map { URL(fileURLWithPath: $0) }
+        if base != nil && !ModelLoader.isAdapter(url) {
+            throw WinnowError.invalidOption(name: "--base", reason: "applies to a LoRA adapter folder given as --init; \(url.path) is a whole model")
+        }
         guard let lm = try ModelLoader.causalLM(url, base: baseURL) as? LlamaForCausalLM else {
             throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not a Llama-family model Winnow can train")
         }
@@ -169,17 +202,39 @@ struct PretrainCommand: ParsableCommand {
         let s = try PreTrainer(options: o).train(decoder: lm, base: base, on: windows, run: runURL, extraFiles: extra,
                                                  siLog: siLog.map { URL(fileURLWithPath: $0) }, runInfo: ["init": url.standardizedFileURL.path],
                                                  reporter: TerminalReporter(), resume: resume)
-        print(String(format: "pre-trained %d steps in %.1f s (%.1f samples/s), final loss %.4f; %@ written to %@",
-                     s.steps, s.seconds, s.examplesPerSecond, s.finalLoss, lm.loraConfig == nil ? "model" : "adapter", runURL.path))
+        if !completeAlready(s, run: runURL) {
+            print(String(format: "pre-trained %d steps in %.1f s (%.1f samples/s), final loss %.4f; %@ written to %@",
+                         s.steps, s.seconds, s.examplesPerSecond, s.finalLoss, lm.loraConfig == nil ? "model" : "adapter", runURL.path))
+        }
         if let held { try reportHeldout(lm, corpus: held, run: runURL) }
     }
 
     func run() throws {
-        if let i = initFrom, ModelLoader.isCausalLM(URL(fileURLWithPath: i)) { return try pretrainDecoder(URL(fileURLWithPath: i)) }
+        if let i = initFrom {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: i, isDirectory: &isDir) else { throw WinnowError.missingFile(path: i, reason: "no such model (--init)") }
+            if ModelLoader.isCausalLM(URL(fileURLWithPath: i)) { return try pretrainDecoder(URL(fileURLWithPath: i)) }
+            guard isDir.boolValue else {
+                throw WinnowError.invalidFile(path: i, line: nil, reason: "--init takes a model folder (a BERT language model, a Llama-family decoder) or a .gguf file")
+            }
+            if base != nil { throw WinnowError.invalidOption(name: "--base", reason: "applies to a decoder's LoRA adapter folder given as --init, not to the BERT folder \(i)") }
+        }
         guard loraOptions.loraRank == nil else { throw WinnowError.invalidOption(name: "--lora-rank", reason: "LoRA needs --init with a causal language model (a Llama-family decoder)") }
-        let vocabURL = initFrom.map { URL(fileURLWithPath: $0).appendingPathComponent("vocab.txt") } ?? URL(fileURLWithPath: vocab!)
-        let vocabulary = try Vocabulary(contentsOf: vocabURL)
-        let tokenizer = BertTokenizer(vocabulary: vocabulary)
+        // A fresh BERT's WordPiece is lower-cased; a folder's tokenizer keeps its own casing (tokenizer_config.json),
+        // and the run gets the same tokenizer files.
+        let tokenizer: BertTokenizer
+        let tokenizerFiles: [URL]
+        if let i = initFrom {
+            let folder = URL(fileURLWithPath: i)
+            tokenizer = try BertTokenizer(folder: folder)
+            tokenizerFiles = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"].map { folder.appendingPathComponent($0) }
+                .filter { FileManager.default.fileExists(atPath: $0.path) }
+        } else {
+            let vocabURL = URL(fileURLWithPath: vocab!)
+            tokenizer = BertTokenizer(vocabulary: try Vocabulary(contentsOf: vocabURL))
+            tokenizerFiles = [vocabURL]
+        }
+        let vocabulary = tokenizer.vocabulary
         let corpusURL = URL(fileURLWithPath: corpus)
         let lm = try LMCorpus(url: corpusURL, tokenizer: tokenizer, seqLen: seqLen)
         let held = try heldout.map { try LMCorpus(url: URL(fileURLWithPath: $0), tokenizer: tokenizer, seqLen: seqLen) }
@@ -199,10 +254,12 @@ struct PretrainCommand: ParsableCommand {
         printError("pretrain: \(lm.count) windows of at most \(seqLen) tokens from \(corpusURL.path); \(model.objective.rawValue), "
                    + "\(model.parameters.scalarCount) parameters, \(describe(o))")
         let runURL = URL(fileURLWithPath: out)
-        let s = try PreTrainer(options: o).train(model, on: lm, run: runURL, extraFiles: [vocabURL],
+        let s = try PreTrainer(options: o).train(model, on: lm, run: runURL, extraFiles: tokenizerFiles,
                                                  siLog: siLog.map { URL(fileURLWithPath: $0) }, reporter: TerminalReporter(), resume: resume)
-        print(String(format: "pre-trained %d steps in %.1f s (%.1f samples/s), final loss %.4f; run written to %@",
-                     s.steps, s.seconds, s.examplesPerSecond, s.finalLoss, runURL.path))
+        if !completeAlready(s, run: runURL) {
+            print(String(format: "pre-trained %d steps in %.1f s (%.1f samples/s), final loss %.4f; run written to %@",
+                         s.steps, s.seconds, s.examplesPerSecond, s.finalLoss, runURL.path))
+        }
         if let held { try reportHeldout(model, corpus: held, run: runURL) }
     }
 }

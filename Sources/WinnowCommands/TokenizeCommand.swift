@@ -10,13 +10,16 @@ struct TokenizeCommand: ParsableCommand {
         One line per example: {"index": i, "line": l, "input_ids": [...]}, index = position among the file's \
         examples, line = 1-based line. Ids equal AutoTokenizer.from_pretrained(MODEL)(text)["input_ids"] (with \
         the special tokens that tokenizer adds), the pair field's ids following for pairs. --model is a model or \
-        run folder (vocab.txt or tokenizer.json: WordPiece), a .gguf file, or a folder holding one (byte-level \
-        BPE from tokenizer.ggml.*). Labels are not needed; every line is written. With a decoder's tokenizer, \
+        run folder (vocab.txt: WordPiece; tokenizer.json: WordPiece or byte-level BPE), a PEFT adapter folder \
+        (its base model's tokenizer, or its own), a .gguf file, or a folder holding one (byte-level BPE from \
+        tokenizer.ggml.*). Labels are not needed; every line is written. A line's given input_ids are checked \
+        against the vocabulary and cut to --max-length. With a decoder's tokenizer, \
         prompt + completion and ChatML messages lines are encoded as `winnow score` and `winnow train` encode them \
         (docs/contracts.md §2b), and their lines add "scored": 1 for each token the loss is on, 0 otherwise.
         """)
 
-    @Option(help: "Model: a folder with vocab.txt or tokenizer.json, a .gguf file, or a folder holding one.") var model: String
+    @Option(help: "Model: a folder with vocab.txt or tokenizer.json, a PEFT adapter folder, a .gguf file, or a folder holding one.") var model: String
+    @Option(help: "The base model of a LoRA adapter folder given as --model (default: its adapter_config.json's base_model_name_or_path, when that is a local path).") var base: String?
     @Option(help: "JSONL file, one example a line.") var data: String
     @Option(help: "Text field (default: first of text, sentence, sentence1, premise).") var textField: String?
     @Option(help: "Second-segment field for pairs (default: first of text_pair, sentence2, hypothesis).") var pairField: String?
@@ -25,12 +28,20 @@ struct TokenizeCommand: ParsableCommand {
 
     func validate() throws {
         if let maxLength, maxLength < 4 { throw ValidationError("--max-length must be at least 4 (below it transformers, and so Winnow, would not truncate a BERT pair at all)") }
+        if let textField, textField == pairField {
+            throw ValidationError("--text-field and --pair-field both name '\(textField)'; one field has one role")
+        }
         try refuseOverwriting(out, inputs: [data])
-        try refuseWritingIntoModel(out, models: [model])
+        try refuseWritingIntoModel(out, models: [model] + [base].compactMap { $0 })
     }
 
     func run() throws {
-        let tokenizer = try Tokenizers.load(folder: URL(fileURLWithPath: model))
+        let modelURL = URL(fileURLWithPath: model)
+        if base != nil && !ModelLoader.isAdapter(modelURL) {
+            throw WinnowError.invalidOption(name: "--base", reason: "applies to a LoRA adapter folder given as --model; \(model) is not one")
+        }
+        let folder = try ModelLoader.tokenizerFolder(modelURL, base: base.map { URL(fileURLWithPath: $0) })
+        let tokenizer = try Tokenizers.load(folder: folder)
         // Prompt + completion and messages need the decoder's template (EOS, ChatML), read once when first met.
         var decoder: DecoderEncoder?
         func decoderEncoding(_ ex: Example, _ url: URL) throws -> DecoderEncoding {
@@ -39,7 +50,7 @@ struct TokenizeCommand: ParsableCommand {
                     "holds prompt and completion or messages, which only a decoder's tokenizer encodes (\(model) is WordPiece); give a text field")
             }
             if decoder == nil {
-                decoder = DecoderEncoder(tokenizer: bpe, template: try DecoderTemplate.load(folder: URL(fileURLWithPath: model), tokenizer: bpe),
+                decoder = DecoderEncoder(tokenizer: bpe, template: try DecoderTemplate.load(folder: folder, tokenizer: bpe),
                                          maxLength: maxLength ?? Int.max)
             }
             return try decoder!.encode(ex, url: url)
@@ -57,7 +68,11 @@ struct TokenizeCommand: ParsableCommand {
                         let e = try decoderEncoding(ex, url)
                         (ids, scored) = (e.ids, e.scored)
                     } else {
-                        // Given ids are cut to --max-length as the models read them (EncodedDataset keeps a prefix).
+                        // Given ids are cut to --max-length as the models read them (EncodedDataset keeps a prefix),
+                        // and must name tokens of this vocabulary, as every other command requires.
+                        if let given = ex.inputIDs, let bad = given.first(where: { $0 < 0 || Int($0) >= tokenizer.vocabularySize }) {
+                            throw WinnowError.invalidFile(path: url.path, line: ex.line, reason: "input id \(bad) is outside the vocabulary (size \(tokenizer.vocabularySize))")
+                        }
                         ids = ex.inputIDs.map { Array($0.prefix(maxLength ?? $0.count)) } ?? tokenizer.encode(ex.text!, pair: ex.pair, maxLength: maxLength).inputIDs
                     }
                     let mask = scored.map { ", \"scored\": [\($0.map { $0 ? "1" : "0" }.joined(separator: ", "))]" } ?? ""

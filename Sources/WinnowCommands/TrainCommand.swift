@@ -46,6 +46,7 @@ struct TrainCommand: ParsableCommand {
     enum DecoderTask: String, ExpressibleByArgument, CaseIterable { case lm, classify }
 
     func validate() throws {
+        try refuseRunOverModel(out, models: [modelOptions.initFrom].compactMap { $0 })
         if dataOptions.data.lowercased().hasSuffix(".csv") {
             // Numeric features train the MLP: the text and transformer options would change nothing.
             let m = modelOptions, d = dataOptions
@@ -93,7 +94,7 @@ struct TrainCommand: ParsableCommand {
             // A LoRA adapter on the pretrained encoder; the head trains beside it (default lr 5e-4).
             lora.baseModel = URL(fileURLWithPath: i).standardizedFileURL.path
             try model.addLoRA(lora, seed: runFlags.seed)
-            if trainingFlags.learningRate == nil { o.learningRate = 5e-4 }
+            if trainingFlags.learningRate == nil { o.learningRate = TrainingOptions.defaultLearningRate(for: .encoderLoRA) }
             printError("train: LoRA r \(lora.rank) alpha \(lora.alpha) on \(lora.targets.map(\.rawValue).joined(separator: ",")) and the head; "
                        + "\(model.parameters.names.enumerated().filter { BertClassifier.isAdapterTensor($0.element) }.reduce(0) { $0 + model.parameters[$1.offset].count }) trainable parameters, lr \(o.learningRate)")
         }
@@ -108,6 +109,7 @@ struct TrainCommand: ParsableCommand {
         let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: spec.extraFiles, runInfo: info,
                                                     reporter: TerminalReporter(), resume: resume)
         recordPadToken(in: runURL, id: model.config.padTokenID, tokenizer: tokenizer)
+        if completeAlready(summary, run: runURL) { return }
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
                      summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
     }
@@ -130,7 +132,7 @@ struct TrainCommand: ParsableCommand {
         let encoder = try DecoderEncoder(folder: tokenizerFolder, maxLength: maxLength)
         let data = try DecoderTrainer.encode(URL(fileURLWithPath: dataOptions.data), fields: dataOptions.fields, encoder: encoder)
         var o = trainingFlags.options(maxLength: maxLength, pretrained: true, run: runFlags)
-        if trainingFlags.learningRate == nil { o.learningRate = loraOptions.loraRank != nil ? 2e-4 : 2e-5 }
+        if trainingFlags.learningRate == nil { o.learningRate = TrainingOptions.defaultLearningRate(for: loraOptions.loraRank != nil ? .decoderLoRA : .decoder) }
         o.recordDynamics = false
         let lora = loraOptions.config
         let runURL = URL(fileURLWithPath: out)
@@ -140,6 +142,7 @@ struct TrainCommand: ParsableCommand {
         let summary = try DecoderTrainer(options: o, lora: lora).train(lm, on: data, base: base, run: runURL, extraFiles: extra,
                                                                          runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path],
                                                                          reporter: TerminalReporter(), resume: resume)
+        if completeAlready(summary, run: runURL) { return }
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; %@ written to %@",
                      summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, lora == nil ? "model" : "adapter", runURL.path))
     }
@@ -156,7 +159,7 @@ struct TrainCommand: ParsableCommand {
         let maxLength = min(dataOptions.maxLength, model.config.maxSequenceLength)
         let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.labelNames, maxLength: maxLength)
         var o = trainingFlags.options(maxLength: maxLength, pretrained: true, run: runFlags)
-        if trainingFlags.learningRate == nil { o.learningRate = loraOptions.loraRank != nil ? 2e-4 : 2e-5 }
+        if trainingFlags.learningRate == nil { o.learningRate = TrainingOptions.defaultLearningRate(for: loraOptions.loraRank != nil ? .decoderLoRA : .decoder) }
         o.recordDynamics = !noDynamics
         var what = "every parameter"
         if var lora = loraOptions.config(decoder: true) {
@@ -177,6 +180,7 @@ struct TrainCommand: ParsableCommand {
                                                               } ?? "none"]) { a, _ in a },
                                                     reporter: TerminalReporter(), resume: resume)
         recordPadToken(in: runURL, id: model.config.padTokenID, tokenizer: tokenizer)
+        if completeAlready(summary, run: runURL) { return }
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
                      summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
     }
@@ -206,6 +210,7 @@ struct TrainCommand: ParsableCommand {
         let runURL = URL(fileURLWithPath: out)
         let summary = try Trainer(options: o).train(mlp, on: data, run: runURL, runInfo: try dataInfo().merging(["model": "mlp"]) { a, _ in a },
                                                     reporter: TerminalReporter(), resume: resume)
+        if completeAlready(summary, run: runURL) { return }
         print(String(format: "trained %d steps in %.1f s, final loss %.4f; run written to %@", summary.steps, summary.seconds, summary.finalLoss, runURL.path))
     }
 

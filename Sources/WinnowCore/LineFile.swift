@@ -13,8 +13,11 @@ package struct LineFile: Sendable {
 
     package init(url: URL) throws {
         self.url = url
-        guard FileManager.default.fileExists(atPath: url.path) else { throw WinnowError.missingFile(path: url.path, reason: "no such file") }
-        bytes = try Data(contentsOf: url)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { throw WinnowError.missingFile(path: url.path, reason: "no such file") }
+        guard !isDir.boolValue else { throw WinnowError.invalidFile(path: url.path, line: nil, reason: "is a folder, not a text file") }
+        guard let data = try? Data(contentsOf: url) else { throw WinnowError.invalidFile(path: url.path, line: nil, reason: "cannot be read") }
+        bytes = data
         var r: [Range<Int>] = []
         var start = bytes.startIndex
         while start < bytes.endIndex {

@@ -29,12 +29,13 @@ public struct LMCorpus: Sendable {
         public var vocabularySize: Int
     }
 
-    /// Tokenizes every line of `url` into windows of at most `seqLen` tokens. Traps when `seqLen` < 3.
+    /// Tokenizes every line of `url` into windows of at most `seqLen` tokens.
     ///
-    /// - Throws: `WinnowError.missingFile` when `url` does not exist; `WinnowError.invalidFile` for a line that is
+    /// - Throws: `WinnowError.invalidOption` naming `seqLen` when it is below 3 ([CLS], a token, [SEP]);
+    ///   `WinnowError.missingFile` when `url` does not exist; `WinnowError.invalidFile` for a line that is
     ///   not valid UTF-8, or a corpus without any tokens.
     public init(url: URL, tokenizer: BertTokenizer, seqLen: Int) throws {
-        precondition(seqLen >= 3, "LMCorpus: seqLen must be at least 3")
+        guard seqLen >= 3 else { throw WinnowError.invalidOption(name: "seqLen", reason: "\(seqLen): a window needs at least 3 tokens ([CLS], a token, [SEP])") }
         self.url = url
         self.seqLen = seqLen
         guard FileManager.default.fileExists(atPath: url.path) else { throw WinnowError.missingFile(path: url.path, reason: "no such corpus file") }
@@ -62,10 +63,11 @@ public struct LMCorpus: Sendable {
     /// them (its own special tokens; none for SmolLM2 and Llama 3 text) cut into consecutive windows of at
     /// most `seqLen` tokens, without [CLS] or [SEP]. Such a corpus has causal batches only.
     ///
-    /// - Throws: `WinnowError.missingFile` when `url` does not exist; `WinnowError.invalidFile` for a line
+    /// - Throws: `WinnowError.invalidOption` naming `seqLen` when it is below 2 (a token and its next);
+    ///   `WinnowError.missingFile` when `url` does not exist; `WinnowError.invalidFile` for a line
     ///   that is not valid UTF-8, or a corpus without any tokens.
     public init(url: URL, causalTokenizer tokenizer: any TextTokenizer, seqLen: Int) throws {
-        precondition(seqLen >= 2, "LMCorpus: a causal window needs at least 2 tokens")
+        guard seqLen >= 2 else { throw WinnowError.invalidOption(name: "seqLen", reason: "\(seqLen): a causal window needs at least 2 tokens") }
         self.url = url
         self.seqLen = seqLen
         guard FileManager.default.fileExists(atPath: url.path) else { throw WinnowError.missingFile(path: url.path, reason: "no such corpus file") }

@@ -227,7 +227,7 @@ public final class Experiment: @unchecked Sendable {
             } else {
                 model = try retrain(cell, data: trainEnc.subset(kept))
             }
-            let (pred, _) = model.predict(testEnc, batchSize: 64)
+            let (pred, _) = try model.predict(testEnc, batchSize: 64)
             let m = ClassificationMetrics(labels: testEnc.labels, predictions: pred, classes: labels.count)
             let check = LearningCheck(labels: testEnc.labels, predictions: pred, labelNames: labels)
             if check.learnedNothing {
@@ -246,8 +246,8 @@ public final class Experiment: @unchecked Sendable {
     }
 
     /// The learning check of `model` on `data` (predictions in inference mode).
-    func learningCheck(_ model: any SequenceClassifier, on data: EncodedDataset) -> LearningCheck {
-        let (pred, _) = model.predict(data, batchSize: 64)
+    func learningCheck(_ model: any SequenceClassifier, on data: EncodedDataset) throws -> LearningCheck {
+        let (pred, _) = try model.predict(data, batchSize: 64)
         return LearningCheck(labels: data.labels, predictions: pred, labelNames: model.labelNames)
     }
 

@@ -150,9 +150,19 @@ extension ClassPredictor {
     /// Predicted class and probabilities for every example, in inference mode. Batches run longest
     /// first (less padding); the results are in input order.
     ///
-    ///     let (predicted, probabilities) = model.predict(encoded)
+    ///     let (predicted, probabilities) = try model.predict(encoded)
+    ///
+    /// - Throws: `WinnowError.invalidOption` naming `maxLength` when an example is longer than the model's
+    ///   positions (`dimensions.maxPositions`: encode with a `maxLength` at most that), or `batchSize` when it
+    ///   is not positive.
     public func predict(_ data: EncodedDataset, batchSize: Int = 64,
-                        progress: (any ProgressTask)? = nil) -> (predictions: [Int32], probabilities: [[Float]]) {
+                        progress: (any ProgressTask)? = nil) throws -> (predictions: [Int32], probabilities: [[Float]]) {
+        guard batchSize > 0 else { throw WinnowError.invalidOption(name: "batchSize", reason: "\(batchSize) is not positive") }
+        if let m = self as? any SequenceClassifier, let longest = data.encodings.map(\.inputIDs.count).max(),
+           longest > m.dimensions.maxPositions {
+            throw WinnowError.invalidOption(name: "maxLength", reason:
+                "an example has \(longest) tokens, more than the model's \(m.dimensions.maxPositions) positions: encode with maxLength \(m.dimensions.maxPositions) or less")
+        }
         var preds = [Int32](repeating: 0, count: data.count)
         var probs = [[Float]](repeating: [], count: data.count)
         for batch in data.batches(size: batchSize, order: data.longestFirstOrder) {

@@ -294,6 +294,7 @@ public struct RunFolder: Sendable {
 ///
 ///     let cks = try run.select(CheckpointSelection(parsing: "first,last")!)
 public enum CheckpointSelection: Sendable, Hashable, CustomStringConvertible {
+    /// Every checkpoint of the run (`all`), its first, or its last.
     case all, first, last
     /// Listed checkpoints, in this order.
     case list([Ref])
@@ -301,8 +302,11 @@ public enum CheckpointSelection: Sendable, Hashable, CustomStringConvertible {
     /// One listed checkpoint: the first, the last, the one saved at a step, or the one nearest the end of
     /// an epoch (1-based; from the trainer state's max_steps and num_train_epochs).
     public enum Ref: Sendable, Hashable {
+        /// The run's first or last checkpoint.
         case first, last
+        /// The checkpoint saved at this global step (`checkpoint-STEP`).
         case step(Int)
+        /// The checkpoint nearest the end of this 1-based epoch (`epochE`).
         case epoch(Int)
     }
 

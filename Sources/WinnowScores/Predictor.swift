@@ -114,7 +114,7 @@ public enum Predictor {
                 o.reporter.note("note: label(s) \(unknown.prefix(5).joined(separator: ", ")) of \(data.url.path) are not the model's "
                                 + "[\(mlp.labelNames.joined(separator: ", "))]; those rows are predicted with an empty gold label")
             }
-            let (p, pr) = mlp.predict(data, batchSize: o.batchSize)
+            let (p, pr) = try mlp.predict(data, batchSize: o.batchSize)
             let s = o.shard?.range(of: p.count) ?? 0..<p.count
             return Predictions(labelNames: mlp.labelNames, labels: Array(data.labels[s]), lines: Array(data.lines[s]), ids: Array(data.ids[s]),
                                predictions: Array(p[s]), probabilities: Array(pr[s]), indexOffset: s.lowerBound, total: p.count)
@@ -151,7 +151,7 @@ public enum Predictor {
         let total = enc.count
         let s = o.shard?.range(of: total) ?? 0..<total
         if o.shard != nil { enc = enc.subset(Array(s)) }
-        let (p, pr) = model.predict(enc, batchSize: o.batchSize, progress: o.reporter.start(o.label, total: enc.count, unit: "ex"))
+        let (p, pr) = try model.predict(enc, batchSize: o.batchSize, progress: o.reporter.start(o.label, total: enc.count, unit: "ex"))
         return Predictions(labelNames: model.labelNames, labels: enc.labels, lines: enc.lines, ids: enc.ids, predictions: p, probabilities: pr,
                            indexOffset: s.lowerBound, total: total)
     }

@@ -9,6 +9,9 @@ import WinnowTraining
 ///
 ///     let r = try Scorer.score(.el2n, run: runURL, data: trainURL, options: ScoreOptions())
 public enum ScoreMethod: String, Sendable, CaseIterable, Codable, CustomStringConvertible {
+    /// The scores, each defined in `definition` (and docs/contracts.md §4): variance of gradients, error L2 norm,
+    /// gradient norm, loss, negative margin, forgetting events, 1 - cartography's confidence, negative area under
+    /// the margin, negative pointwise V-information, TracIn self-influence (or train-to-test influence).
     case vog, el2n, grand, loss, margin, forgetting, cartography, aum, pvi, tracin
 
     public var description: String { rawValue }
@@ -44,5 +47,6 @@ public enum ScoreMethod: String, Sendable, CaseIterable, Codable, CustomStringCo
 
 /// VoG's target class: the label, or the class the last chosen checkpoint predicts.
 public enum VoGTarget: String, Sendable, CaseIterable, Codable {
+    /// The example's gold label, or the class the last chosen checkpoint predicts for it.
     case label, predicted
 }

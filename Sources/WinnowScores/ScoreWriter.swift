@@ -12,30 +12,46 @@ public enum ScoreWriter {
     /// Output format: CSV with a header row, JSONL (one object a line), or `.npy` (the scores only).
     public enum Format: String, Sendable, CaseIterable { case csv, jsonl, npy }
 
-    /// Writes `r` to `url` in `format`, replacing the file atomically. Traps unless `r.table` has one row per score.
+    /// Writes `r` to `url` in `format`, replacing the file atomically.
     ///
-    /// - Throws: an error when `url` cannot be written (the file is then left unchanged).
+    /// - Throws: `WinnowError.invalidOption` naming `scores` or `components` unless `r.table` has one row per
+    ///   score and every component one value per score; an error when `url` cannot be written (the file is
+    ///   then left unchanged in both cases).
     public static func write(_ r: ScoreResult, format: Format, to url: URL) throws {
         try write(format: format, count: r.scores.count, components: r.components.map(\.0), to: url) { emit in try emit(r) }
     }
 
     /// Writes results that arrive part by part (consecutive examples, each numbered from its
     /// `table.indexOffset`, all with the components `components`), `count` examples in all, holding one
-    /// part at a time: the same file `write(_:format:to:)` gives for the merged result.
+    /// part at a time: the same file `write(_:format:to:)` gives for the merged result. A part that does not
+    /// fit (other components, a table and scores of different lengths, more or fewer examples in all than
+    /// `count`) throws `WinnowError.invalidOption` and leaves `url` unchanged.
     public static func write(format: Format, count: Int, components: [String], to url: URL,
                              _ produce: (_ emit: (ScoreResult) throws -> Void) throws -> Void) throws {
         var written = 0
-        func check(_ r: ScoreResult) {
-            precondition(r.table.count == r.scores.count, "ScoreWriter: \(r.scores.count) scores for \(r.table.count) examples")
-            precondition(r.components.map(\.0) == components, "ScoreWriter: parts with different components")
+        func check(_ r: ScoreResult) throws {
+            guard r.table.count == r.scores.count else {
+                throw WinnowError.invalidOption(name: "scores", reason: "\(r.scores.count) scores for \(r.table.count) examples of the table")
+            }
+            guard r.components.map(\.0) == components else {
+                throw WinnowError.invalidOption(name: "components", reason: "\(r.components.map(\.0)) where \(components) were announced")
+            }
+            for (name, v) in r.components where v.count != r.scores.count {
+                throw WinnowError.invalidOption(name: "components", reason: "'\(name)' has \(v.count) values for \(r.scores.count) scores")
+            }
             written += r.scores.count
+            guard written <= count else { throw WinnowError.invalidOption(name: "count", reason: "more than the \(count) examples announced") }
+        }
+        // Inside the atomic write: a short total leaves `url` as it was.
+        func finish() throws {
+            guard written == count else { throw WinnowError.invalidOption(name: "count", reason: "\(written) examples given, \(count) announced") }
         }
         switch format {
         case .npy:
             try AtomicFile.write(to: url) { fd in
                 try npyHeader(shape: [count]).withUnsafeBytes { try AtomicFile.writeAll(fd: fd, $0, path: url.path) }
                 try produce { r in
-                    check(r)
+                    try check(r)
                     try r.scores.withUnsafeBytes { try AtomicFile.writeAll(fd: fd, $0, path: url.path) }
                 }
             }
@@ -43,7 +59,7 @@ public enum ScoreWriter {
             try AtomicFile.writeLines(to: url) { emitLine in try withoutActuallyEscaping(emitLine) { emit in
                 try emit((["index", "line", "id", "label", "score"] + components).joined(separator: ","))
                 try produce { r in
-                    check(r)
+                    try check(r)
                     let data = r.table
                     for i in 0..<data.count {
                         var row = [String(i + data.indexOffset), String(data.lines[i]), csv(data.ids[i] ?? ""), csv(label(data, i)), num(r.scores[i])]
@@ -55,7 +71,7 @@ public enum ScoreWriter {
         case .jsonl:
             try AtomicFile.writeLines(to: url) { emitLine in try withoutActuallyEscaping(emitLine) { emit in
                 try produce { r in
-                    check(r)
+                    try check(r)
                     let data = r.table
                     for i in 0..<data.count {
                         var d: [String: Any] = ["index": i + data.indexOffset, "line": data.lines[i], "label": label(data, i), "score": r.scores[i]]
@@ -66,7 +82,6 @@ public enum ScoreWriter {
                 }
             } }
         }
-        precondition(written == count, "ScoreWriter: \(written) examples written, \(count) announced")
     }
 
     static func label(_ d: ExampleTable, _ i: Int) -> String { d.labels[i] >= 0 ? d.labelNames[Int(d.labels[i])] : "" }

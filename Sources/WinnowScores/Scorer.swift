@@ -134,7 +134,7 @@ public enum Scorer {
         guard let chunk = try reader.next(upTo: limit) else { return nil }
         let enc = try EncodedDataset(examples: chunk, url: data, tokenizer: tokenizer, labels: model.labelNames,
                                      maxLength: min(maxLength, model.dimensions.maxPositions))
-        let (pred, _) = model.predict(enc, batchSize: 64)
+        let (pred, _) = try model.predict(enc, batchSize: 64)
         return LearningCheck(labels: enc.labels, predictions: pred, labelNames: model.labelNames)
     }
 

@@ -13,7 +13,7 @@ import WinnowModels
 /// score file's contents.
 ///
 ///     var o = ScoreOptions()
-///     o.params = "lora"; o.projectDim = 1024
+///     o.params = .lora; o.projectDim = 1024
 ///     let toward = try TargetInfluence.scores(run: runURL, train: trainURL, test: targetURL, options: o,
 ///                                             similarity: .cosine, mode: .max)
 ///     try ScoreWriter.write(toward, format: .csv, to: outURL)   // then `winnow prune --select hard`
@@ -28,12 +28,20 @@ public enum TargetInfluence {
 
     /// One score per training example (a column of `matrix` [N_test][N_train]). `groups` (one per test
     /// example) first averages the influences within each group.
-    public static func aggregate(_ matrix: [[Float]], groups: [String]? = nil, mode: Aggregate) -> [Double] {
+    ///
+    /// - Throws: `WinnowError.invalidOption` naming `groups` when there is not one per row, or `matrix` when
+    ///   its rows differ in length.
+    public static func aggregate(_ matrix: [[Float]], groups: [String]? = nil, mode: Aggregate) throws -> [Double] {
         guard let first = matrix.first else { return [] }
         let nTrain = first.count
+        if let bad = matrix.firstIndex(where: { $0.count != nTrain }) {
+            throw WinnowError.invalidOption(name: "matrix", reason: "row \(bad) has \(matrix[bad].count) training examples, row 0 \(nTrain)")
+        }
         var rows: [[Double]]
         if let groups {
-            precondition(groups.count == matrix.count, "aggregate: \(groups.count) groups for \(matrix.count) test examples")
+            guard groups.count == matrix.count else {
+                throw WinnowError.invalidOption(name: "groups", reason: "\(groups.count) groups for \(matrix.count) test examples")
+            }
             var order: [String] = [], sums: [String: [Double]] = [:], counts: [String: Int] = [:]
             for (i, g) in groups.enumerated() {
                 if sums[g] == nil { order.append(g); sums[g] = [Double](repeating: 0, count: nTrain) }
@@ -99,7 +107,7 @@ public enum TargetInfluence {
     public static func scores(_ influence: Influence, test: URL, similarity: Similarity = .dot, mode: Aggregate,
                               groupField: String? = nil) throws -> ScoreResult {
         let groups = try groupField.map { try JSONLField.strings($0, in: test, lines: influence.test.lines) }
-        var r = ScoreResult(method: .tracin, scores: aggregate(influence.matrix, groups: groups, mode: mode), table: influence.train)
+        var r = ScoreResult(method: .tracin, scores: try aggregate(influence.matrix, groups: groups, mode: mode), table: influence.train)
         let over = groups.map { "the means of \(Set($0).count) groups (--group-field \(groupField!))" } ?? "\(influence.test.count) target examples"
         r.notes = influence.notes + ["score = \(mode) over \(over) of the \(similarity == .cosine ? "gradient cosine" : "gradient dot product") "
                                      + "with each --test example; higher = more helpful to the target set"]

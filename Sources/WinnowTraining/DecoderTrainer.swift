@@ -122,7 +122,8 @@ public struct DecoderTrainer: Sendable {
         let lastLoss = try loop.run(trainee, optimizer: &opt, grads: &grads, startStep: startStep, history: &history, hooks: hooks)
         let seconds = Date().timeIntervalSince(start)
         return TrainingSummary(steps: total, finalLoss: lastLoss, checkpointSteps: checkpointSteps.sorted(), seconds: seconds,
-                               examplesPerSecond: Double((total - startStep) * o.batchSize) / max(seconds, 1e-9))
+                               examplesPerSecond: Double((total - startStep) * o.batchSize) / max(seconds, 1e-9),
+                               stepsRun: total - startStep)
     }
 
     /// Every example of a decoder data file, encoded for `encoder` (errors name file and line).

@@ -36,9 +36,13 @@ public struct PretrainOptions: Codable, Sendable, Equatable {
     ///
     /// - Throws: `WinnowError.invalidOption` naming the property: `steps`, `batchSize` or `logEvery` below 1,
     ///   `learningRate` not positive, `weightDecay` negative, `warmupRatio` outside [0, 1], `maxGradNorm` not
-    ///   positive, `checkpoints` negative, `maskProbability` outside (0, 1), or PRESENCE's `microbatchSize` below 1.
+    ///   positive, `checkpoints` negative, `maskProbability` outside (0, 1), `steps` above 10^9 or `batchSize` above
+    ///   10^6; with PRESENCE on, `presence.microbatchSize` below 1 or not below `batchSize` (one microbatch, whose
+    ///   weight is always 1: plain training), `presence.tau1` or `tau2` not finite.
     public func validate() throws {
         guard steps >= 1 else { throw WinnowError.invalidOption(name: "steps", reason: "must be at least 1, not \(steps)") }
+        guard steps <= 1_000_000_000 else { throw WinnowError.invalidOption(name: "steps", reason: "\(steps) is more than 10^9") }
+        guard batchSize <= 1_000_000 else { throw WinnowError.invalidOption(name: "batchSize", reason: "\(batchSize) is more than 10^6") }
         try checkSchedule(batchSize: batchSize, learningRate: learningRate, weightDecay: weightDecay, warmupRatio: warmupRatio,
                           maxGradNorm: maxGradNorm, logEvery: logEvery)
         guard checkpoints >= 0 else { throw WinnowError.invalidOption(name: "checkpoints", reason: "must not be negative, not \(checkpoints)") }
@@ -47,6 +51,15 @@ public struct PretrainOptions: Codable, Sendable, Equatable {
         }
         guard presence.microbatchSize >= 1 else {
             throw WinnowError.invalidOption(name: "presence.microbatchSize", reason: "must be at least 1, not \(presence.microbatchSize)")
+        }
+        if presence.reweight == .presence {
+            guard presence.microbatchSize < batchSize else {
+                throw WinnowError.invalidOption(name: "presence.microbatchSize", reason: "\(presence.microbatchSize) leaves one microbatch a batch of \(batchSize): "
+                    + "its weight is always 1, so PRESENCE would be plain training")
+            }
+            for (name, t) in [("presence.tau1", presence.tau1), ("presence.tau2", presence.tau2)] where !t.isFinite {
+                throw WinnowError.invalidOption(name: name, reason: "must be finite, not \(t)")
+            }
         }
     }
 }
@@ -159,8 +172,14 @@ public struct PreTrainer: Sendable {
         log.append("step,line,si,weight")
         let logName = "si-log.csv"
         var startStep = 0
+        // What the run is of, beside the options: resuming needs the same corpus (by content, wherever it is now),
+        // windows and model.
+        var what: [String: Any] = ["objective": model.objective.rawValue, "seq_len": corpus.seqLen]
+        if FileFingerprint.isRegularFile(corpus.url) { what["corpus_fnv1a64"] = try FileFingerprint.fnv1a64(corpus.url) }
+        for (k, v) in runInfo { what[k] = v }
         if resume, let ck = TrainingLoop.resumableCheckpoint(run) {
             try TrainingLoop.checkSameRun(run, options: o, countKey: "windows", count: corpus.count)
+            try TrainingLoop.checkSameInfo(run, what)
             (startStep, history) = try TrainingLoop.restore(ck, into: saved, optimizer: &opt)
             if siLog != nil {
                 let kept = ck.url.appendingPathComponent(logName)
@@ -173,8 +192,9 @@ public struct PreTrainer: Sendable {
         } else {
             try TrainingLoop.startFresh(run, resume: resume)
             for f in extraFiles { try copyFile(f, into: run) }
-            var info: [String: Any] = ["windows": corpus.count, "objective": model.objective.rawValue, "corpus": corpus.url.path]
-            for (k, v) in runInfo { info[k] = v }
+            var info = what
+            info["windows"] = corpus.count
+            info["corpus"] = corpus.url.path
             try TrainingLoop.writeRunInfo(run: run, options: o, info: info)
         }
         var grads = model.parameters.zeros(keeping: trainable)
@@ -224,7 +244,8 @@ public struct PreTrainer: Sendable {
         let lastLoss = try loop.run(saved, optimizer: &opt, grads: &grads, startStep: startStep, history: &history, hooks: hooks)
         let seconds = Date().timeIntervalSince(start)
         return TrainingSummary(steps: o.steps, finalLoss: lastLoss, checkpointSteps: loop.checkpointSteps.sorted(), seconds: seconds,
-                               examplesPerSecond: Double((o.steps - startStep) * o.batchSize) / max(seconds, 1e-9))
+                               examplesPerSecond: Double((o.steps - startStep) * o.batchSize) / max(seconds, 1e-9),
+                               stepsRun: o.steps - startStep)
     }
 }
 

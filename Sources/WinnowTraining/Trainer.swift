@@ -10,6 +10,34 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     /// 1e-3 for one trained from scratch (at 5e-5 a small encoder from scratch stays at the majority class).
     public static func defaultLearningRate(pretrained: Bool) -> Float { pretrained ? 5e-5 : 1e-3 }
 
+    /// What is trained, for ``defaultLearningRate(for:)``.
+    public enum Trained: Sendable, Equatable {
+        /// A BERT encoder from scratch.
+        case encoderFromScratch
+        /// Every parameter of a pretrained encoder.
+        case pretrainedEncoder
+        /// A LoRA adapter on a pretrained encoder, with the classifier head beside it.
+        case encoderLoRA
+        /// Every parameter of a pretrained decoder (causal LM or sequence classification).
+        case decoder
+        /// A LoRA adapter on a pretrained decoder (with the score head for classification).
+        case decoderLoRA
+    }
+
+    /// The peak learning rate `winnow train` uses when `--lr` is not given: 1e-3 from scratch, 5e-5 for a
+    /// pretrained encoder, 5e-4 for its LoRA adapter, 2e-5 for a decoder, 2e-4 for its LoRA adapter.
+    ///
+    ///     var o = TrainingOptions(); o.learningRate = TrainingOptions.defaultLearningRate(for: .decoderLoRA)
+    public static func defaultLearningRate(for trained: Trained) -> Float {
+        switch trained {
+        case .encoderFromScratch: 1e-3
+        case .pretrainedEncoder: 5e-5
+        case .encoderLoRA: 5e-4
+        case .decoder: 2e-5
+        case .decoderLoRA: 2e-4
+        }
+    }
+
     /// Passes over the training data.
     public var epochs = 3
     /// Examples per step.
@@ -84,6 +112,8 @@ public struct TrainingSummary: Sendable {
     public var seconds: Double
     /// Steps run by this call times the batch size, per second.
     public var examplesPerSecond: Double
+    /// Steps run by this call (0 when a resumed run was complete already; `finalLoss` is then its last logged loss).
+    public var stepsRun: Int
 }
 
 /// Trains a classifier (`ClassifierModel`: a BERT or decoder classifier, or the MLP) and writes a run folder in the
@@ -192,7 +222,8 @@ public struct Trainer: Sendable {
         let lastLoss = try loop.run(model, optimizer: &opt, grads: &grads, startStep: startStep, history: &history, hooks: hooks)
         let seconds = Date().timeIntervalSince(start)
         return TrainingSummary(steps: total, finalLoss: lastLoss, checkpointSteps: loop.checkpointSteps.sorted(), seconds: seconds,
-                               examplesPerSecond: Double((total - startStep) * o.batchSize) / max(seconds, 1e-9))
+                               examplesPerSecond: Double((total - startStep) * o.batchSize) / max(seconds, 1e-9),
+                               stepsRun: total - startStep)
     }
 
     /// Dynamics of a global batch split over ranks: each rank fills its rows of a [rows x 4] table

@@ -149,9 +149,16 @@ struct TrainingLoop {
         func canonical(_ v: Any?) -> Data? {   // NSNull: recorded as absent
             v.flatMap { $0 is NSNull ? nil : try? JSONSerialization.data(withJSONObject: ["v": $0], options: [.sortedKeys]) }
         }
+        func shown(_ v: Any?) -> String {
+            guard let v, !(v is NSNull) else { return "none" }
+            let s = (try? JSONSerialization.data(withJSONObject: ["v": v], options: [.sortedKeys]))
+                .map { String(decoding: $0, as: UTF8.self).dropFirst(5).dropLast() }.map(String.init) ?? "\(v)"
+            return s.count <= 80 ? s : String(s.prefix(77)) + "..."
+        }
         for key in info.keys.sorted() where obj[key] != nil && canonical(obj[key]) != canonical(info[key]) {
             throw WinnowError.invalidOption(name: "resume", reason:
-                "\(run.path) was trained with another \(key) (winnow.json); rerun with the same options, or use another --out")
+                "\(run.path) was trained with another \(key) (winnow.json: \(shown(obj[key])), now: \(shown(info[key]))); "
+                + "rerun with the same options, or use another --out")
         }
     }
 

@@ -127,7 +127,7 @@ final class RecordingReporter: ProgressReporter, @unchecked Sendable {
         let model = try ModelLoader.classifier(folder: Fixture.run)
         let tokenizer = try Tokenizers.load(folder: Fixture.run)
         let data = try EncodedDataset(JSONLDataset(url: Fixture.train), tokenizer: tokenizer, labels: model.labelNames, maxLength: 32)
-        let (predicted, probabilities) = model.predict(data)
+        let (predicted, probabilities) = try model.predict(data)
         #expect(predicted.count == 150 && probabilities.allSatisfy { abs($0.reduce(0, +) - 1) < 1e-5 })
         let accuracy = ClassificationMetrics(labels: data.labels, predictions: predicted, classes: model.numLabels).accuracy
         #expect(accuracy > 0.6, "the fixture run learned its training data: accuracy \(accuracy)")
@@ -233,7 +233,7 @@ final class RecordingReporter: ProgressReporter, @unchecked Sendable {
         let model = try ModelLoader.classifier(folder: Fixture.run)
         let tokenizer = try Tokenizers.load(folder: Fixture.run)
         let data = try EncodedDataset(JSONLDataset(url: Fixture.train), tokenizer: tokenizer, labels: model.labelNames, maxLength: 32)
-        let (expected, _) = model.predict(data)
+        let (expected, _) = try model.predict(data)
         var o = PredictOptions()
         o.maxLength = 32
         let p = try Predictor.predict(run: Fixture.run, data: Fixture.train, options: o)
@@ -300,5 +300,54 @@ final class RecordingReporter: ProgressReporter, @unchecked Sendable {
         let f32 = try Scorer.score(.el2n, run: Fixture.run, data: Fixture.train, options: o)
         #expect(inParts.scores == whole.scores, "parts scored in another precision than one pass")
         #expect(inParts.scores != f32.scores, "bf16 gave the F32 scores: the precision was not applied")
+    }
+
+    /// Mistakes an embedder can make at the public entry points throw naming the property, never trap.
+    @Test func mistakesAtTheLowerEntryPointsThrowInsteadOfTrapping() throws {
+        let dir = Fixture.temporary("traps")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        // A sequence longer than the model's 64 positions: predict throws naming maxLength.
+        let model = try ModelLoader.classifier(folder: Fixture.run)
+        let tokenizer = try Tokenizers.load(folder: Fixture.run)
+        let long = dir.appendingPathComponent("long.jsonl")
+        try Data(("{\"text\": \"" + Array(repeating: "the film", count: 60).joined(separator: " ") + "\", \"label\": \"pos\"}\n").utf8).write(to: long)
+        let encoded = try EncodedDataset(JSONLDataset(url: long), tokenizer: tokenizer, labels: model.labelNames, maxLength: 200)
+        #expect(performing: { try model.predict(encoded) }, throws: names("maxLength"))
+        #expect(performing: { try model.predict(encoded, batchSize: 0) }, throws: names("batchSize"))
+        let fits = try EncodedDataset(JSONLDataset(url: long), tokenizer: tokenizer, labels: model.labelNames, maxLength: 64)
+        #expect(try model.predict(fits).predictions.count == 1)
+        // Language-model windows too short to hold a token and its target.
+        let corpus = dir.appendingPathComponent("corpus.txt")
+        try Data("the film was good\n".utf8).write(to: corpus)
+        let vocab = try BertTokenizer(vocabulary: Vocabulary(contentsOf: Fixture.tinyBert.appendingPathComponent("vocab.txt")))
+        #expect(performing: { try LMCorpus(url: corpus, tokenizer: vocab, seqLen: 2) }, throws: names("seqLen"))
+        #expect(performing: { try LMCorpus(url: corpus, causalTokenizer: vocab, seqLen: 1) }, throws: names("seqLen"))
+        let windows = try LMCorpus(url: corpus, tokenizer: vocab, seqLen: 3).windows
+        #expect(!windows.isEmpty && windows.allSatisfy { $0.count == 3 })
+        // A result whose scores and table differ in length: nothing written.
+        var o = ScoreOptions(); o.maxLength = 32
+        var r = try Scorer.score(.el2n, run: Fixture.run, data: Fixture.train, options: o)
+        r.scores.removeLast()
+        let out = dir.appendingPathComponent("el2n.csv")
+        for format in [ScoreWriter.Format.csv, .jsonl, .npy] {
+            #expect(performing: { try ScoreWriter.write(r, format: format, to: out) }, throws: names("scores"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        // Influence rows of different lengths, or groups that do not match the rows.
+        #expect(performing: { try TargetInfluence.aggregate([[1, 2], [3]], mode: .mean) }, throws: names("matrix"))
+        #expect(performing: { try TargetInfluence.aggregate([[1, 2], [3, 4]], groups: ["a"], mode: .max) }, throws: names("groups"))
+    }
+
+    /// The train-to-test entry point as an embedder calls it (the doc comment's snippet), toward a target file.
+    @Test func targetInfluenceScoresTrainingExamplesTowardATargetFile() throws {
+        var o = ScoreOptions()
+        o.params = .lastLayer; o.projectDim = 64; o.maxLength = 32; o.checkpoints = .last
+        let test = Fixture.tinyBert.appendingPathComponent("test.jsonl")
+        let toward = try TargetInfluence.scores(run: Fixture.run, train: Fixture.train, test: test, options: o, similarity: .cosine, mode: .max)
+        #expect(toward.method == .tracin && toward.scores.count == 150 && toward.scores.allSatisfy(\.isFinite))
+        let m = try TargetInfluence.matrix(run: Fixture.run, train: Fixture.train, test: test, options: o, similarity: .cosine)
+        #expect(try toward.scores == TargetInfluence.aggregate(m.matrix, mode: .max))
+        #expect(m.matrix.allSatisfy { $0.allSatisfy { abs($0) <= 1 + 1e-4 } }, "cosine similarities lie in [-1, 1] (times the learning rates)")
     }
 }

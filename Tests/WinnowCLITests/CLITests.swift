@@ -124,6 +124,31 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("no.jsonl").path))
     }
 
+    /// An adapter folder tokenizes with its base model's tokenizer (as `score` reads it); ids outside the
+    /// vocabulary and one field in two roles are refused, nothing written.
+    @Test func tokenizeReadsAdaptersAndRefusesWhatNoModelReads() throws {
+        let dir = try CLI.tempDir("tokenize-adapter")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let decoder = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
+        let data = decoder.appendingPathComponent("text.jsonl").path
+        let viaAdapter = dir.appendingPathComponent("a.jsonl"), viaBase = dir.appendingPathComponent("b.jsonl")
+        let a = try CLI.run(["tokenize", "--model", decoder.appendingPathComponent("lora").path, "--data", data, "--out", viaAdapter.path])
+        let b = try CLI.run(["tokenize", "--model", decoder.appendingPathComponent("tied").path, "--data", data, "--out", viaBase.path])
+        #expect(a.status == 0 && b.status == 0, "\(a.stderr)\(b.stderr)")
+        #expect(try Data(contentsOf: viaAdapter) == Data(contentsOf: viaBase))
+        let base = try CLI.run(["tokenize", "--model", decoder.appendingPathComponent("tied").path, "--base", decoder.appendingPathComponent("tied").path,
+                                "--data", data, "--out", dir.appendingPathComponent("c.jsonl").path])
+        #expect(base.status == 1 && base.stderr.contains("--base"), "\(base.stderr)")
+        let ids = dir.appendingPathComponent("ids.jsonl"), out = dir.appendingPathComponent("no.jsonl")
+        try Data("{\"input_ids\": [2, 5, 3]}\n{\"input_ids\": [2, 99999, -5, 3]}\n".utf8).write(to: ids)
+        let bad = try CLI.run(["tokenize", "--model", CLI.tiny.appendingPathComponent("run").path, "--data", ids.path, "--out", out.path])
+        #expect(bad.status == 1 && bad.stderr.contains("ids.jsonl:2") && bad.stderr.contains("input id 99999"), "\(bad.stderr)")
+        let twice = try CLI.run(["tokenize", "--model", CLI.tiny.appendingPathComponent("run").path, "--data", ids.path, "--text-field", "text",
+                                 "--pair-field", "text", "--out", out.path])
+        #expect(twice.status == 2 && twice.stderr.contains("one field has one role"), "\(twice.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+    }
+
     @Test func theDefaultLearningRateFitsTheModel() throws {
         let dir = try CLI.tempDir("default-lr")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -100,3 +100,125 @@ import Testing
         #expect(v.status == 2 && v.stderr.contains("--vocab"), "\(v.stderr)")
     }
 }
+
+/// What `winnow pretrain` refuses before it writes anything: outputs over its inputs or model, a resume of a
+/// run made of other data or settings, numbers that would trap, options that would change nothing.
+@Suite(.serialized) struct PretrainRefusalCLITests {
+    static let corpus = CLI.tiny.appendingPathComponent("train.jsonl")
+
+    @Test func outputsNeverReplaceTheInputsOrTheModel() throws {
+        let dir = try CLI.tempDir("pretrain-outputs")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let corpus = dir.appendingPathComponent("c.txt")
+        try FileManager.default.copyItem(at: Self.corpus, to: corpus)
+        let before = try Data(contentsOf: corpus)
+        let run = dir.appendingPathComponent("run")
+        for log in [corpus.path, run.appendingPathComponent("model.safetensors").path, dir.path, run.path] {
+            let r = try CLI.run(["pretrain", "--corpus", corpus.path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1",
+                                 "--hidden", "8", "--heads", "2", "--seq-len", "8", "--batch-size", "2", "--steps", "2", "--si-log", log, "--out", run.path])
+            #expect(r.status == 2 && r.stderr.contains("--si-log"), "\(log): \(r.stderr)")
+        }
+        #expect(try Data(contentsOf: corpus) == before && !FileManager.default.fileExists(atPath: run.path))
+        // --out the model being continued (or the folder holding it): refused, the model untouched.
+        let mlm = dir.appendingPathComponent("mlm")
+        try FileManager.default.copyItem(at: CLI.repo.appendingPathComponent("Tests/Fixtures/lm/mlm"), to: mlm)
+        let weights = try Data(contentsOf: mlm.appendingPathComponent("model.safetensors"))
+        for extra in [[], ["--resume"]] {
+            let r = try CLI.run(["pretrain", "--init", mlm.path, "--corpus", corpus.path, "--seq-len", "8", "--batch-size", "2", "--steps", "2",
+                                 "--out", mlm.path] + extra)
+            #expect(r.status == 2 && r.stderr.contains("--out") && r.stderr.contains("replace"), "\(extra): \(r.stderr)")
+        }
+        let gguf = CLI.repo.appendingPathComponent("Tests/Fixtures/llama/tiny.gguf")
+        let held = try CLI.run(["pretrain", "--init", gguf.path, "--corpus", corpus.path, "--lora-rank", "2", "--out", gguf.deletingLastPathComponent().path])
+        #expect(held.status == 2 && held.stderr.contains("holds the model"), "\(held.stderr)")
+        #expect(try Data(contentsOf: mlm.appendingPathComponent("model.safetensors")) == weights)
+        // `train` refuses the same.
+        let t = try CLI.run(["train", "--init", mlm.path, "--data", Self.corpus.path, "--out", mlm.path, "--resume"])
+        #expect(t.status == 2 && t.stderr.contains("--out"), "\(t.stderr)")
+    }
+
+    @Test func resumeRefusesAnotherCorpusOrSettings() throws {
+        let dir = try CLI.tempDir("pretrain-resume")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let corpus = dir.appendingPathComponent("c.txt"), shuffled = dir.appendingPathComponent("moved/c.txt")
+        try FileManager.default.copyItem(at: Self.corpus, to: corpus)
+        // The same lines in another order: as many windows, another corpus.
+        try FileManager.default.createDirectory(at: shuffled.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(String(decoding: try Data(contentsOf: corpus), as: UTF8.self).split(separator: "\n").reversed().joined(separator: "\n").appending("\n").utf8).write(to: shuffled)
+        let run = dir.appendingPathComponent("run")
+        func pretrain(_ c: URL, _ extra: [String] = []) throws -> CLIResult {
+            try CLI.run(["pretrain", "--corpus", c.path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1",
+                         "--hidden", "8", "--heads", "2", "--seq-len", "8", "--batch-size", "4", "--steps", "4", "--checkpoints", "2",
+                         "--out", run.path, "--resume"] + extra)
+        }
+        let first = try pretrain(corpus)
+        #expect(first.status == 0, "\(first.stderr)")
+        try FileManager.default.removeItem(at: run.appendingPathComponent("checkpoint-4"))
+        for (c, extra, what) in [(shuffled, [String](), "corpus_fnv1a64"), (corpus, ["--objective", "causal"], "objective")] {
+            let r = try pretrain(c, extra)
+            #expect(r.status == 1 && r.stderr.contains("another \(what)"), "\(what): \(r.stderr)")
+        }
+        // The same corpus moved elsewhere resumes (its content is what counts); a finished run says so, without a loss.
+        try FileManager.default.removeItem(at: shuffled)
+        try FileManager.default.copyItem(at: corpus, to: shuffled)
+        let moved = try pretrain(shuffled)
+        #expect(moved.status == 0 && moved.stderr.contains("resuming from") && moved.stdout.contains("pre-trained 4 steps"), "\(moved.stderr)")
+        let again = try pretrain(corpus)
+        #expect(again.status == 0 && again.stdout.contains("is complete (4 steps): nothing trained") && !again.stdout.contains("final loss"), "\(again.stdout)")
+    }
+
+    @Test func numbersAndOptionsThatWouldTrapOrChangeNothing() throws {
+        let dir = try CLI.tempDir("pretrain-numbers")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fresh = ["pretrain", "--corpus", Self.corpus.path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--out", dir.appendingPathComponent("r").path]
+        for (extra, flag) in [(["--intermediate=-5"], "--intermediate"), (["--intermediate", "0"], "--intermediate"), (["--seq-len", "100000000000"], "--seq-len"),
+                              (["--steps", "9223372036854775807"], "--steps"), (["--layers", "0"], "--layers"), (["--heads", "0"], "--heads"),
+                              (["--reweight", "presence", "--microbatch-size", "1", "--tau1", "nan"], "--tau1"),
+                              (["--reweight", "presence", "--microbatch-size", "1", "--tau2", "inf"], "--tau2")] {
+            let r = try CLI.run(fresh + extra)
+            #expect(r.status == 2 && r.stderr.contains(flag), "\(extra): \(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("r").path), "a refused run left a folder")
+        // A folder as the corpus, a file as --init: one line naming it.
+        let folder = try CLI.run(["pretrain", "--corpus", dir.path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--out", dir.appendingPathComponent("f").path])
+        #expect(folder.status == 1 && folder.stderr.contains("is a folder"), "\(folder.stderr)")
+        let file = try CLI.run(["pretrain", "--init", Self.corpus.path, "--corpus", Self.corpus.path, "--out", dir.appendingPathComponent("g").path])
+        #expect(file.status == 1 && file.stderr.contains("--init takes a model folder"), "\(file.stderr)")
+        // --base for a model that is not an adapter; --switch-step between the decoder's equal default temperatures.
+        let tied = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/tied").path
+        let base = try CLI.run(["pretrain", "--init", tied, "--base", tied, "--corpus", Self.corpus.path, "--lora-rank", "2", "--out", dir.appendingPathComponent("b").path])
+        #expect(base.status == 1 && base.stderr.contains("--base"), "\(base.stderr)")
+        let sw = try CLI.run(["pretrain", "--init", tied, "--corpus", Self.corpus.path, "--lora-rank", "2", "--reweight", "presence", "--microbatch-size", "2",
+                              "--batch-size", "4", "--steps", "4", "--switch-step", "2", "--out", dir.appendingPathComponent("s").path])
+        #expect(sw.status == 1 && sw.stderr.contains("--switch-step") && sw.stderr.contains("changes nothing"), "\(sw.stderr)")
+    }
+
+    /// Scoring a language model as a classifier says what to do: fine-tune one from it first.
+    @Test func scoringALanguageModelNamesTheFineTuningStep() throws {
+        let dir = try CLI.tempDir("score-lm")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let mlm = CLI.repo.appendingPathComponent("Tests/Fixtures/lm/mlm").path
+        let r = try CLI.run(["score", "el2n", "--run", mlm, "--data", Self.corpus.path, "--out", dir.appendingPathComponent("s.csv").path])
+        #expect(r.status == 1 && r.stderr.contains("no classifier head") && r.stderr.contains("winnow train --init"), "\(r.stderr)")
+    }
+
+    /// `--init` a BERT folder whose tokenizer keeps case: the corpus is read cased, and the run keeps the setting.
+    @Test func continuingABertFolderKeepsItsTokenizerSettings() throws {
+        let dir = try CLI.tempDir("pretrain-cased")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cased = dir.appendingPathComponent("cased")
+        try FileManager.default.copyItem(at: CLI.repo.appendingPathComponent("Tests/Fixtures/lm/mlm"), to: cased)
+        try Data(#"{"do_lower_case": false}"#.utf8).write(to: cased.appendingPathComponent("tokenizer_config.json"))
+        let up = dir.appendingPathComponent("up.txt")
+        try Data("MOVIES PLOTS\n".utf8).write(to: up)
+        let tok = try CLI.run(["tokenize", "--model", cased.path, "--data", { let u = dir.appendingPathComponent("up.jsonl"); try? Data(#"{"text": "MOVIES PLOTS"}"#.utf8).write(to: u); return u.path }(),
+                               "--out", dir.appendingPathComponent("ids.jsonl").path])
+        #expect(tok.status == 0)
+        let ids = try String(contentsOf: dir.appendingPathComponent("ids.jsonl"), encoding: .utf8)
+        let tokens = ids.components(separatedBy: "[").last!.split(separator: ",").count - 2   // without [CLS] and [SEP]
+        let run = dir.appendingPathComponent("run")
+        let r = try CLI.run(["pretrain", "--init", cased.path, "--corpus", up.path, "--seq-len", "3", "--batch-size", "1", "--steps", "1", "--out", run.path])
+        #expect(r.status == 0 && r.stderr.contains("pretrain: \(tokens) windows"), "cased: \(tokens) tokens; \(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("tokenizer_config.json").path))
+    }
+}

@@ -414,6 +414,27 @@ import Testing
         #expect(inspect.status == 0 && inspect.stdout.contains("adapter_model.safetensors") && inspect.stdout.contains("lora_A"), "\(inspect.stderr)")
     }
 
+    /// `inspect` finds what the loaders find in a folder: shards of an index, a .GGUF in capitals, the first
+    /// of several .gguf files (with a note); a folder without weights is one line.
+    @Test func inspectReadsTheFoldersTheLoadersRead() throws {
+        let dir = try CLI.tempDir("inspect-folders")
+        defer { try? fm.removeItem(at: dir) }
+        let sharded = dir.appendingPathComponent("sharded")
+        try fm.createDirectory(at: sharded, withIntermediateDirectories: true)
+        try fm.copyItem(at: CLI.repo.appendingPathComponent("Tests/Fixtures/llama/hf/model.safetensors"), to: sharded.appendingPathComponent("model-00001-of-00001.safetensors"))
+        try Data(#"{"metadata": {}, "weight_map": {"model.norm.weight": "model-00001-of-00001.safetensors"}}"#.utf8)
+            .write(to: sharded.appendingPathComponent("model.safetensors.index.json"))
+        let s = try CLI.run(["inspect", sharded.path])
+        #expect(s.status == 0 && s.stdout.contains("model-00001-of-00001.safetensors") && s.stdout.contains("model.norm.weight"), "\(s.stderr)")
+        let caps = dir.appendingPathComponent("caps")
+        try fm.createDirectory(at: caps, withIntermediateDirectories: true)
+        for name in ["B.GGUF", "a.gguf"] { try fm.copyItem(at: CLI.repo.appendingPathComponent("Tests/Fixtures/llama/tiny.gguf"), to: caps.appendingPathComponent(name)) }
+        let g = try CLI.run(["inspect", caps.path])
+        #expect(g.status == 0 && g.stdout.contains("B.GGUF: GGUF v") && g.stderr.contains("holds 2 .gguf files"), "\(g.stdout)\(g.stderr)")
+        let none = try CLI.run(["inspect", dir.path])
+        #expect(none.status == 1 && none.stderr.contains("no model.safetensors"), "\(none.stderr)")
+    }
+
     /// A run stopped by a non-finite loss before its first checkpoint holds no model: the message says
     /// so, and rerunning into the same folder with other options starts over.
     @Test func aRunStoppedBeforeItsFirstCheckpointCanBeRerun() throws {

@@ -65,12 +65,12 @@ import Testing
         var o = TrainingOptions()
         o.epochs = 20; o.batchSize = 16; o.learningRate = 1e-2; o.warmupRatio = 0
         try Trainer(options: o).train(mlp, on: data, run: dir.appendingPathComponent("run"))
-        let (pred, _) = mlp.predict(data)
+        let (pred, _) = try mlp.predict(data)
         let acc = ClassificationMetrics(labels: data.labels, predictions: pred, classes: 2).accuracy
         #expect(acc > 0.9, "accuracy \(acc)")
         let reloaded = try MLPClassifier(folder: dir.appendingPathComponent("run"))
         #expect(reloaded.labelNames == mlp.labelNames)
-        #expect(reloaded.predict(data).predictions == pred)
+        #expect(try reloaded.predict(data).predictions == pred)
     }
 
     @Test func windowsLineBreaksReadAsLines() throws {

@@ -68,7 +68,7 @@ import Testing
         #expect(influence.matrix == m && influence.train.lines == table.lines && influence.test.count == testEnc.count)
         try expectMatches(influence.matrix.flatMap { $0.map(Double.init) }, "tracin_test")
         let toward = try TargetInfluence.scores(run: run, train: train.url, test: test.url, options: options, mode: .max)
-        #expect(toward.scores == TargetInfluence.aggregate(m, mode: .max) && toward.table.count == 150)
+        #expect(try toward.scores == TargetInfluence.aggregate(m, mode: .max) && toward.table.count == 150)
     }
 
     @Test func pvi() throws {

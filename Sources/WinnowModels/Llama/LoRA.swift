@@ -5,7 +5,9 @@ import WinnowCore
 /// projections (`q_proj` ... `down_proj`) or a BERT encoder's (`query`, `key`, `value`, and `dense`,
 /// which as in PEFT means every layer named dense: attention output, intermediate, output and pooler).
 public enum LoRAModule: String, CaseIterable, Sendable, Codable {
+    /// A Llama decoder layer's attention projections (query, key, value, output) and MLP projections (gate, up, down).
     case q = "q_proj", k = "k_proj", v = "v_proj", o = "o_proj", gate = "gate_proj", up = "up_proj", down = "down_proj"
+    /// A BERT layer's attention projections, and every layer named `dense` (attention output, intermediate, output, pooler).
     case query, key, value, dense
 
     /// The modules of a Llama-family decoder.

@@ -94,7 +94,7 @@ public struct GradientFactors: @unchecked Sendable {
     }
 
     /// out[i, j] (row stride ldo) += scale * <g_i, h_j> for examples i of self and j of `other`.
-    public func addDots(with other: GradientFactors, into out: UnsafeMutablePointer<Float>, ldo: Int, scale: Float) {
+    package func addDots(with other: GradientFactors, into out: UnsafeMutablePointer<Float>, ldo: Int, scale: Float) {
         precondition(entries.count == other.entries.count, "addDots: factor lists differ")
         let M1 = count, M2 = other.count
         func linearWork(_ off1: [Int32], _ off2: [Int32], din: Int, dout: Int) -> Int {

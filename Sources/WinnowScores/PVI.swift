@@ -26,9 +26,9 @@ public enum PVI {
     /// What PVI reads, built once: the two scoring runs (the null one with empty inputs) and their final
     /// models. Scoring in parts keeps one and sets `exampleRange` per part, so each part continues
     /// from the reader position where the previous one stopped instead of re-reading the file.
-    public final class Runs {
+    package final class Runs {
         /// The scoring run of the model, and that of the null model (empty inputs).
-        public private(set) var full: ScoringRun, null: ScoringRun
+        package private(set) var full: ScoringRun, null: ScoringRun
         let fullModel: any SequenceClassifier, nullModel: any SequenceClassifier
 
         /// Loads both runs (their last checkpoints) and their final models; `nullInputs` false feeds the null
@@ -37,7 +37,7 @@ public enum PVI {
         /// - Throws: `WinnowError.invalidOption` when the two runs' labels differ or the null run's winnow.json says it was
         ///   trained on the inputs; `WinnowError` for a missing or
         ///   malformed run or tokenizer.
-        public init(run: URL, nullRun: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
+        package init(run: URL, nullRun: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
                     nullInputs: Bool = true) throws {
             var o = options
             o.checkpoints = .last
@@ -65,7 +65,7 @@ public enum PVI {
         }
 
         /// The examples both runs score (nil: all).
-        public var exampleRange: Range<Int>? {
+        package var exampleRange: Range<Int>? {
             get { full.options.exampleRange }
             set { full.options.exampleRange = newValue; null.options.exampleRange = newValue }
         }
@@ -80,7 +80,7 @@ public enum PVI {
     /// PVI of the examples in `runs.exampleRange` (all when nil), reading the data once per run.
     ///
     /// - Throws: `WinnowError` when the data file is missing or malformed, or an example has no label.
-    public static func score(_ runs: Runs) throws -> ScoreResult {
+    package static func score(_ runs: Runs) throws -> ScoreResult {
         try runs.full.options.inPrecision(.pvi) { try scoreInPrecision(runs) }
     }
 

@@ -95,7 +95,7 @@ public enum Scorer {
     /// dynamics' scores (forgetting, cartography, AUM) and no others.
     ///
     /// - Throws: `WinnowError.invalidOption` naming the method.
-    public static func checkFamily(_ method: ScoreMethod, run: URL) throws {
+    package static func checkFamily(_ method: ScoreMethod, run: URL) throws {
         guard !method.readsDynamics, let folder = try? RunFolder(url: run).finalModelFolder, MLPClassifier.isMLPFolder(folder) else { return }
         throw WinnowError.invalidOption(name: "method", reason:
             "\(run.path) is an MLP of numeric features, which has the training-dynamics scores (forgetting, cartography, aum); '\(method)' is not implemented for it")
@@ -140,7 +140,7 @@ public enum Scorer {
 
     /// Number of used examples of a data file, read without tokenizing: the labelled ones, or every
     /// example with `labelled` false (a causal language model's data, whose labels are optional).
-    public static func countExamples(_ url: URL, fields: FieldNames, labelled: Bool = true) throws -> Int {
+    package static func countExamples(_ url: URL, fields: FieldNames, labelled: Bool = true) throws -> Int {
         var reader = try JSONLReader(url: url, fields: fields, requireLabels: labelled)
         reader.keepUnlabelled = !labelled
         var n = 0
@@ -149,7 +149,7 @@ public enum Scorer {
     }
 
     /// Lines, ids and labels of a data file, streamed (no text kept).
-    public static func exampleTable(_ url: URL, fields: FieldNames, labels: [String]) throws -> ExampleTable {
+    package static func exampleTable(_ url: URL, fields: FieldNames, labels: [String]) throws -> ExampleTable {
         var reader = try JSONLReader(url: url, fields: fields)
         var table = ExampleTable(labelNames: labels)
         let index = Dictionary(labels.enumerated().map { ($0.element, Int32($0.offset)) }, uniquingKeysWith: { a, _ in a })

@@ -140,7 +140,7 @@ public struct ScoreResult: Sendable {
 
     /// A warning when every one of `count` (> 1) scores is the same value: such scores rank nothing, and
     /// pruning by them keeps the first lines of the file. Nil otherwise.
-    public static func constantWarning(count: Int, lo: Double, hi: Double) -> String? {
+    package static func constantWarning(count: Int, lo: Double, hi: Double) -> String? {
         guard count > 1, lo == hi else { return nil }
         return "warning: every one of the \(count) scores is \(lo): they rank nothing (a learning rate of 0 at the chosen checkpoint gives this "
             + "for tracin: --lr 1 or another checkpoint; identical examples give it for any score)"
@@ -175,7 +175,7 @@ public struct ScoringRun: @unchecked Sendable {
     /// The options, with `maxLength` capped at the models' maximum positions.
     public var options: ScoreOptions
     /// Examples tokenized per chunk of the stream.
-    public var chunkSize = 4096
+    package var chunkSize = 4096
     /// Reader positions at example indices where a ranged stream stopped, so the next range (the next
     /// resumable part) starts there instead of re-reading the file from its start.
     private let positions = PositionCache()

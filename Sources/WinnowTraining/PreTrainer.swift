@@ -96,7 +96,7 @@ public struct PreTrainer: Sendable {
     public init(options: PretrainOptions) { self.options = options }
 
     /// One step on `lb`: fills `grads` (zeroed first) with the gradient of sum_j w_j L_j.
-    public func step(_ model: some LanguageModel, _ lb: LMBatch, grads: inout ParameterStore, step: Int, seed: UInt64,
+    package func step(_ model: some LanguageModel, _ lb: LMBatch, grads: inout ParameterStore, step: Int, seed: UInt64,
                      selection: ParameterSelection?, computeSI: Bool) -> PretrainStep {
         let o = options.presence
         let meanLoss = model.forward(lb, training: true, seed: seed)

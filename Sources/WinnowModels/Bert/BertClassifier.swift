@@ -102,7 +102,7 @@ public final class BertClassifier: @unchecked Sendable {
     }
 
     /// Pooled [CLS] vectors [B, C] of the last forward pass.
-    public var lastPooled: Tensor { workspace.pooled }
+    package var lastPooled: Tensor { workspace.pooled }
 
     /// Per-example cross-entropy of the last forward (labels < 0 give 0); fills probabilities too.
     package func crossEntropy(_ batch: Batch) -> (losses: Tensor, probs: Tensor) {
@@ -157,7 +157,7 @@ public final class BertClassifier: @unchecked Sendable {
     }
 
     /// d/d(inputs_embeds) [B, T, C] from the last backward.
-    public var inputsEmbedsGrad: Tensor { workspace.dInputsEmbeds.reshaped([workspace.B, workspace.T, config.hiddenSize]) }
+    package var inputsEmbedsGrad: Tensor { workspace.dInputsEmbeds.reshaped([workspace.B, workspace.T, config.hiddenSize]) }
 
     /// Mean cross-entropy and its parameter gradients on `batch` (accumulated into `grads`).
     /// Returns the mean loss over examples with a label.
@@ -195,7 +195,7 @@ func siteSeed(_ seed: UInt64, _ site: Int) -> UInt64 {
 
 extension BertClassifier {
     /// Sets hidden and attention-probability dropout (e.g. to fine-tune a pretrained encoder differently).
-    public func setDropout(_ p: Float) {
+    package func setDropout(_ p: Float) {
         config.hiddenDropoutProb = p
         config.attentionProbsDropoutProb = p
     }

@@ -130,8 +130,9 @@ struct PretrainCommand: ParsableCommand {
         var o = PretrainOptions()
         o.steps = steps; o.batchSize = batchSize; o.learningRate = learningRate ?? lr; o.warmupRatio = warmupRatio
         o.weightDecay = weightDecay; o.checkpoints = checkpoints; o.seed = seed
-        o.presence.reweight = reweight; o.presence.tau1 = tau1 ?? (decoder ? -1 : PresenceOptions().tau1); o.presence.tau2 = tau2
-        o.presence.switchStep = switchStep; o.presence.siParams = siParams ?? (decoder ? .lastLayer : PresenceOptions().siParams)
+        let defaults = decoder ? PresenceOptions.decoderDefaults : PresenceOptions()
+        o.presence.reweight = reweight; o.presence.tau1 = tau1 ?? defaults.tau1; o.presence.tau2 = tau2
+        o.presence.switchStep = switchStep; o.presence.siParams = siParams ?? defaults.siParams
         o.presence.microbatchSize = microbatchSize; o.presence.scale = siScale
         return o
     }
@@ -193,7 +194,7 @@ struct PretrainCommand: ParsableCommand {
         let windows = try LMCorpus(url: corpusURL, causalTokenizer: tokenizer, seqLen: seqLen)
         // Read before training, so that a bad --heldout file fails before the run is written.
         let held = try heldout.map { try LMCorpus(url: URL(fileURLWithPath: $0), causalTokenizer: tokenizer, seqLen: seqLen) }
-        let o = options(lr: lm.loraConfig != nil ? 2e-4 : 2e-5, decoder: true)
+        let o = options(lr: TrainingOptions.defaultLearningRate(for: lm.loraConfig != nil ? .decoderLoRA : .decoder), decoder: true)
         try checkSIParams(o, layout: lm.parameterLayout)
         let trained = lm.loraConfig.map { "LoRA r \($0.rank) alpha \($0.alpha) on \($0.targets.map(\.rawValue).joined(separator: ","))" } ?? "every parameter"
         printError("pretrain: \(windows.count) windows of at most \(seqLen) tokens from \(corpusURL.path); causal, \(parameterCount(lm)), "
@@ -249,7 +250,7 @@ struct PretrainCommand: ParsableCommand {
                                           intermediate: intermediate, maxPositions: max(512, seqLen))
             model = BertLanguageModel(config: config, objective: objective ?? .mlm, seed: seed)
         }
-        let o = options(lr: initFrom == nil ? PretrainOptions().learningRate : 5e-5)
+        let o = options(lr: initFrom == nil ? PretrainOptions().learningRate : TrainingOptions.defaultLearningRate(for: .pretrainedEncoder))
         try checkSIParams(o, layout: model.parameterLayout)
         printError("pretrain: \(lm.count) windows of at most \(seqLen) tokens from \(corpusURL.path); \(model.objective.rawValue), "
                    + "\(model.parameters.scalarCount) parameters, \(describe(o))")

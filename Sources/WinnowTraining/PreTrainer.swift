@@ -10,7 +10,9 @@ public struct PretrainOptions: Codable, Sendable, Equatable {
     public var steps = 1000
     /// Windows per step (B).
     public var batchSize = 32
-    /// Peak learning rate of the linear warm-up and decay schedule (AdamW).
+    /// Peak learning rate of the linear warm-up and decay schedule (AdamW). 5e-4 suits a fresh BERT; `winnow
+    /// pretrain` uses 5e-5 to continue a BERT, 2e-5 for every parameter of a decoder and 2e-4 for its LoRA adapter
+    /// (`TrainingOptions.defaultLearningRate(for:)` gives the two decoder rates).
     public var learningRate: Float = 5e-4
     /// AdamW decoupled weight decay (not on biases and LayerNorm weights).
     public var weightDecay: Float = 0.01

@@ -35,8 +35,21 @@ public struct PresenceOptions: Codable, Sendable, Equatable {
     /// How SI is scaled before the softmax.
     public var scale: Scale = .mean
 
-    /// The default options (reweighting off).
+    /// The default options (reweighting off), with the paper's schedule for a BERT when turned on: tau1 1, tau2 -1,
+    /// self-influence over the first layer.
     public init() {}
+
+    /// The defaults `winnow pretrain` uses for a pretrained decoder: inverse weighting throughout (tau1 = tau2 = -1)
+    /// over the last decoder layer, what the SmolLM2 experiment favoured (README, "PRESENCE on a pretrained
+    /// decoder"); reweighting still off until `reweight` is set.
+    ///
+    ///     var p = PresenceOptions.decoderDefaults; p.reweight = .presence
+    public static var decoderDefaults: PresenceOptions {
+        var p = PresenceOptions()
+        p.tau1 = -1
+        p.siParams = .lastLayer
+        return p
+    }
 
     /// The first step that uses tau2 in a run of `totalSteps` steps.
     public func switchStep(totalSteps: Int) -> Int { switchStep ?? totalSteps / 2 + 1 }

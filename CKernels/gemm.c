@@ -141,6 +141,8 @@ void ck_blas_set_threads(int n) {
 
 int ck_blas_get_threads(void) { return openblas_get_num_threads(); }
 
+const char *ck_blas_corename(void) { return openblas_get_corename(); }
+
 /* ------------------------------------------------------------------ LAPACK */
 
 // A[m, n] row-major -> Q[m, n] with orthonormal columns (the thin Q of A = QR). A random Gaussian A

@@ -117,6 +117,8 @@ void ck_parallel_worker_exit(void);
 /* OpenBLAS thread count (the only threading knob of the C core). */
 void ck_blas_set_threads(int n);
 int ck_blas_get_threads(void);
+/* The core OpenBLAS chose its kernels for (what OPENBLAS_CORETYPE selected, or the detected CPU). */
+const char *ck_blas_corename(void);
 
 /* ---------------------------------------------------------------- linear.c */
 

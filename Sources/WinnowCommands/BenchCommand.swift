@@ -42,7 +42,14 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
-        guard seqLen >= 1, batchSizeGiven.map({ $0 >= 1 }) ?? true else { throw ValidationError("--seq-len and --batch-size must be at least 1") }
+        guard batchSizeGiven.map({ $0 >= 1 }) ?? true else { throw ValidationError("--batch-size must be at least 1") }
+        guard seqLen >= 3 else { throw ValidationError("--seq-len must be at least 3 ([CLS], a token, [SEP])") }
+        if let only, measures.isEmpty { throw ValidationError("--only '\(only)' names no measurement; expected forward, train, grad-norms, vog, mlm or tracin") }
+        guard layers >= 1, hidden >= 1, heads >= 1 else { throw ValidationError("--layers, --hidden and --heads must be at least 1") }
+        guard hidden % heads == 0 else { throw ValidationError("--hidden \(hidden) must be a multiple of --heads \(heads)") }
+        if gemmOnly, model == nil, let ignored = [(layersGiven != nil, "--layers"), (headsGiven != nil, "--heads")].first(where: { $0.0 })?.1 {
+            throw ValidationError("\(ignored) does not apply to --gemm-only (the GEMM shapes follow --hidden, --seq-len and --batch-size)")
+        }
         if let c = referenceCoretype, !Self.coretypes.contains(where: { $0.caseInsensitiveCompare(c) == .orderedSame }) {
             throw ValidationError("--reference-coretype: '\(c)' is not an OpenBLAS core type (\(Self.coretypes.joined(separator: ", ")))")
         }
@@ -66,9 +73,12 @@ struct BenchCommand: ParsableCommand {
     func gemmReport(_ shapes: [Benchmark.GemmShape]) throws -> [String: Any] {
         let rates = Benchmark.gemmRates(shapes, repeats: repeats)
         let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
-        var obj: [String: Any] = ["isa": Benchmark.isaName, "openblas_coretype": coretype, "gemm": rates.map(\.json)]
+        // The core OpenBLAS really runs: an unknown or unsupported OPENBLAS_CORETYPE falls back to another one.
+        let core = Benchmark.openBLASCore
+        var obj: [String: Any] = ["isa": Benchmark.isaName, "openblas_coretype": coretype, "openblas_core": core, "gemm": rates.map(\.json)]
         if !json {
-            print("GEMM in use: \(Benchmark.isaName == "avx512" ? "Winnow's AVX-512 kernel" : "OpenBLAS") (isa \(Benchmark.isaName); WINNOW_ISA=avx2|avx512 forces one); OPENBLAS_CORETYPE \(coretype)")
+            print("GEMM in use: \(Benchmark.isaName == "avx512" ? "Winnow's AVX-512 kernel" : "OpenBLAS") (isa \(Benchmark.isaName); WINNOW_ISA=avx2|avx512 forces one); "
+                  + "OpenBLAS kernels for \(core) (OPENBLAS_CORETYPE \(coretype))")
             for r in rates {
                 let s = r.shape
                 let name = s.name.padding(toLength: 22, withPad: " ", startingAt: 0)
@@ -94,21 +104,30 @@ struct BenchCommand: ParsableCommand {
                   let first = (child["gemm"] as? [[String: Any]])?.first, let ref = first["openblas_gflops"] as? Double else {
                 throw WinnowError.invalidOption(name: "--reference-coretype", reason: "the child bench with OPENBLAS_CORETYPE=\(referenceCoretype) failed")
             }
+            let ran = child["openblas_core"] as? String ?? "unknown"
+            if ran.caseInsensitiveCompare(referenceCoretype) != .orderedSame {
+                printError("note: OPENBLAS_CORETYPE=\(referenceCoretype) ran OpenBLAS's \(ran) kernels (this OpenBLAS has none for \(referenceCoretype) on this CPU)")
+            }
             let ours = rates.first?.winnow ?? 0
             obj["reference_coretype"] = referenceCoretype
+            obj["reference_core"] = ran
             obj["reference_sgemm_gflops"] = ref
             obj["winnow_fraction_of_reference"] = ours / ref
             if !json {
-                print(String(format: "  sgemm 2048^3 with OPENBLAS_CORETYPE=%@ (child process): %.1f GFLOP/s; Winnow's GEMM here %.1f = %.0f%% of it",
-                             referenceCoretype, ref, ours, 100 * ours / ref))
+                print(String(format: "  sgemm 2048^3 with OPENBLAS_CORETYPE=%@ (child process, %@ kernels): %.1f GFLOP/s; Winnow's AVX-512 GEMM here %.1f = %.0f%% of it",
+                             referenceCoretype, ran, ref, ours, 100 * ours / ref))
             }
         }
         return obj
     }
 
     func run() throws {
+        // What was measured goes with the figures.
+        let shape: [String: Any] = ["seq_len": seqLen, "batch_size": batchSize, "repeats": repeats, "hidden": hidden]
+            .merging(gemmOnly ? [:] : ["layers": layers, "heads": heads]) { a, _ in a }
         if gemmOnly && model == nil {
-            let obj = try gemmReport(Benchmark.modelShapes(tokens: seqLen * batchSize, hidden: hidden, intermediate: 4 * hidden, qkv: 3 * hidden))
+            var obj = try gemmReport(Benchmark.modelShapes(tokens: seqLen * batchSize, hidden: hidden, intermediate: 4 * hidden, qkv: 3 * hidden))
+            for (k, v) in shape { obj[k] = v }
             if json { print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!) }
             return
         }
@@ -132,6 +151,7 @@ struct BenchCommand: ParsableCommand {
         if json {
             var obj = r.json
             for (k, v) in gemm { obj[k] = v }
+            for (k, v) in shape { obj[k] = v }
             obj["openblas_thread_timeout"] = timeout
             print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
         } else {

@@ -14,10 +14,17 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Arithmetic of the dense products: f32, or bf16 (operands rounded to bf16, F32 accumulation; needs AVX512_BF16).") var precision: ArithmeticPrecision = .f32
     @Flag(help: "Print one JSON object instead of tables.") var json = false
 
+    func validate() throws {
+        try validatePrediction(checkpoint: checkpoint, batchSize: batchSize, data: dataOptions)
+    }
+
     mutating func run() throws {
         dataOptions.adoptMaxLength(ofRun: runPath)
         let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: true, label: "eval", base: base, precision: precision)
         let names = r.labelNames
+        guard r.labels.contains(where: { $0 >= 0 }) else {
+            throw WinnowError.invalidFile(path: dataOptions.data, line: nil, reason: "no example has a gold label: nothing to evaluate (`winnow predict` predicts unlabelled lines)")
+        }
         let m = ClassificationMetrics(labels: r.labels, predictions: r.predictions, classes: names.count)
         // A model that predicts one class for nearly everything, or does no better than the majority label,
         // learned nothing: say so on stderr whatever the output format.
@@ -29,7 +36,7 @@ struct EvalCommand: ParsableCommand {
             let obj: [String: Any] = ["accuracy": m.accuracy, "macro_f1": m.macroF1, "examples": r.labels.count,
                                       "labels": names, "confusion": m.confusion,
                                       "largest_predicted_share": check.dominantShare, "majority_rate": check.majorityRate,
-                                      "learned_nothing": check.learnedNothing,
+                                      "learned_nothing": check.learnedNothing, "learning_check_can_tell": check.canTell,
                                       "per_class": names.indices.map { ["label": names[$0], "precision": m.precision[$0], "recall": m.recall[$0], "f1": m.f1[$0], "support": m.support[$0]] }]
             print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
             return
@@ -37,7 +44,7 @@ struct EvalCommand: ParsableCommand {
         print("examples: \(r.labels.count)")
         print("accuracy: \(formatPercent(m.accuracy))")
         print("macro-F1: \(formatPercent(m.macroF1))")
-        print("learned:  " + (check.learnedNothing ? "NOTHING (\(check.description))" : "yes (\(check.description))"))
+        print("learned:  " + (check.learnedNothing ? "NOTHING (\(check.description))" : check.canTell ? "yes (\(check.description))" : "? (\(check.description))"))
         let w = max(8, names.map(\.count).max() ?? 0)
         print("\n" + "label".padding(toLength: w, withPad: " ", startingAt: 0) + "  precision  recall     f1  support")
         for (i, n) in names.enumerated() {

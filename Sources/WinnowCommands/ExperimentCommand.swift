@@ -97,6 +97,10 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     func validate() throws {
+        if let i = modelOptions.initFrom, ModelLoader.isCausalLM(URL(fileURLWithPath: i)) {
+            throw ValidationError("--init \(i) is a decoder: experiment scores, prunes and retrains BERT classifiers; for a decoder, run "
+                                  + "`winnow score`, `winnow prune` and `winnow train --init` (README, \"Decoder models\")")
+        }
         let p: ExperimentPlan
         do { p = try plan(); try p.validate() } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
         guard temperature > 0, (0..<1).contains(beta) else { throw ValidationError("--temperature must be positive and --beta in [0, 1)") }

@@ -11,6 +11,10 @@ struct MergeCommand: ParsableCommand {
     @Argument(help: "Shard outputs (all .csv, all .jsonl, or all .npy).") var files: [String]
     @Option(help: "Merged file (written atomically).") var out: String
 
+    func validate() throws {
+        try refuseOverwriting(out, inputs: files)
+    }
+
     func run() throws {
         try ShardMerge.merge(files.map { URL(fileURLWithPath: $0) }, to: URL(fileURLWithPath: out))
         printError("merge: joined \(files.count) shard output(s) into \(out)")

@@ -4,7 +4,7 @@ import Winnow
 
 /// Where examples come from and how they are read and tokenized.
 struct DataOptions: ParsableArguments {
-    @Option(help: "JSONL file, one example a line.")
+    @Option(help: "JSONL file, one example a line (or, for an MLP run of numeric features, a CSV with a header).")
     var data: String
 
     @Option(help: "Text field (default: first of text, sentence, sentence1, premise).")
@@ -13,7 +13,7 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Second-segment field for pairs (default: first of text_pair, sentence2, hypothesis).")
     var pairField: String?
 
-    @Option(help: "Label field (default: label or gold_label).")
+    @Option(help: "Label field (default: label or gold_label; a CSV's label column, default label).")
     var labelField: String?
 
     @Option(name: .customLong("max-length"), help: "Truncate sequences to this many tokens, specials included (longest-first for pairs; default \(ScoreOptions().maxLength), and for reading a Winnow run the limit it was trained with).")
@@ -63,8 +63,26 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
     return try Predictor.predict(run: URL(fileURLWithPath: run), data: URL(fileURLWithPath: dataOptions.data), options: o)
 }
 
-/// Refuses an output path that names one of the command's input files (it would replace the input).
+/// Checks the options of `eval` and `predict` before anything is read: one checkpoint, a positive batch, and no
+/// text options for a CSV of numeric features (the MLP run that reads it has no text, tokens or length).
+func validatePrediction(checkpoint: CheckpointSelection?, batchSize: Int, data: DataOptions) throws {
+    var o = PredictOptions()
+    o.checkpoint = checkpoint; o.batchSize = batchSize
+    do { try o.validate() } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
+    if data.data.lowercased().hasSuffix(".csv") {
+        for (given, name) in [(data.textField != nil, "--text-field"), (data.pairField != nil, "--pair-field"), (data.maxLengthGiven != nil, "--max-length")] where given {
+            throw ValidationError("\(name) does not apply to a CSV of numeric features, which an MLP run reads (its label column is --label-field)")
+        }
+    }
+}
+
+/// Refuses an output file path that names one of the command's input files (it would replace the input), or a
+/// folder (the finished file could not be renamed into place, after all the work).
 func refuseOverwriting(_ out: String, option: String = "--out", inputs: [String]) throws {
+    var isDir: ObjCBool = false
+    if FileManager.default.fileExists(atPath: out, isDirectory: &isDir), isDir.boolValue {
+        throw ValidationError("\(option) \(out) is a folder; give a file path")
+    }
     let o = URL(fileURLWithPath: out).standardizedFileURL.resolvingSymlinksInPath().path
     if let same = inputs.first(where: { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path == o }) {
         throw ValidationError("\(option) \(out) is the input file \(same); choose another output path")
@@ -131,7 +149,7 @@ func formatPercent(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
 
 /// The model of `winnow train` and `winnow experiment`: fresh (--vocab and sizes) or pretrained (--init).
 struct ModelOptions: ParsableArguments {
-    @Option(name: .customLong("init"), help: "Start from a pretrained model: a BERT folder (config.json, model.safetensors, vocab.txt or tokenizer.json; a bare encoder gets a fresh head, a classifier keeps its trained head, as transformers does) or a Llama-family decoder (a .gguf file, a folder holding one, a Hugging Face folder).")
+    @Option(name: .customLong("init"), help: "Start from a pretrained model: a BERT folder (config.json, model.safetensors, vocab.txt or tokenizer.json; a bare encoder gets a fresh head, a classifier keeps its trained head, as transformers does) or, for `train`, a Llama-family decoder (a .gguf file, a folder holding one, a Hugging Face folder).")
     var initFrom: String?
     @Option(help: "vocab.txt for a fresh model (default: the --init folder's).") var vocab: String?
     @Option(name: .customLong("layers"), help: "Encoder layers of a fresh model (hidden layers of the MLP; default \(ModelSpec().layers); not with --init).")
@@ -189,7 +207,7 @@ struct RunFlags: ParsableArguments {
 struct TrainingFlags: ParsableArguments {
     @Option(help: "Epochs.") var epochs: Int = TrainingOptions().epochs
     @Option(help: "Examples per step.") var batchSize: Int = TrainingOptions().batchSize
-    @Option(name: .customLong("lr"), help: "Peak learning rate (default: 5e-5 to fine-tune a BERT --init, 5e-4 for a BERT LoRA adapter, 2e-5 for a decoder, 2e-4 for a decoder's LoRA adapter, 1e-3 for a model trained from scratch).")
+    @Option(name: .customLong("lr"), help: "Peak learning rate (default: 5e-5 to fine-tune a BERT --init, 1e-3 for a model trained from scratch; for `train` also 5e-4 for a BERT LoRA adapter, 2e-5 for every parameter of a decoder, 2e-4 for a decoder's LoRA adapter).")
     var learningRate: Float?
     @Option(help: "Weight decay (not on biases and LayerNorm weights).") var weightDecay: Float = TrainingOptions().weightDecay
     @Option(help: "Linear warm-up over this fraction of the steps, then linear decay to 0.") var warmupRatio: Float = TrainingOptions().warmupRatio

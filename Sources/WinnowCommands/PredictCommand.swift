@@ -17,6 +17,7 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Predict only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: Shard?
 
     func validate() throws {
+        try validatePrediction(checkpoint: checkpoint, batchSize: batchSize, data: dataOptions)
         try refuseOverwriting(out, inputs: [dataOptions.data])
         try refuseWritingIntoModel(out, models: [runPath] + [base].compactMap { $0 })
     }

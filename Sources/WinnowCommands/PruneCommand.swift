@@ -56,6 +56,7 @@ struct PruneCommand: ParsableCommand {
         guard (0..<1).contains(beta) else { throw ValidationError("--beta must be in [0, 1)") }
         guard bins >= 1 else { throw ValidationError("--bins must be at least 1") }
         guard dryRun || out != nil else { throw ValidationError("give --out FILE, or --dry-run") }
+        guard !(dryRun && out != nil) else { throw ValidationError("--dry-run writes nothing: give --out FILE or --dry-run, not both") }
         if temperatureGiven != nil && sampling != .softmax { throw ValidationError("--temperature applies to --sampling softmax") }
         if seedGiven != nil && sampling == .top && select != .random { throw ValidationError("--seed seeds a sampled selection; --sampling top with --select \(select) draws nothing") }
         if (betaGiven != nil || binsGiven != nil) && sampling != .stratified {

@@ -16,6 +16,10 @@ public struct WinnowCommand: ParsableCommand {
 /// returns the exit status (docs/contracts.md §7: 0 success, 1 user error with one line on stderr, 2 usage).
 public enum WinnowMain {
     public static func run(arguments: [String]? = nil) -> Int32 {
+        if let p = Benchmark.isaRequestProblem() {
+            printError(p.error ? "winnow: error: \(p.message)" : p.message)
+            if p.error { return 2 }
+        }
         do {
             var command = try WinnowCommand.parseAsRoot(arguments)
             try command.run()

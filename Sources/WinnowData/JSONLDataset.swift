@@ -82,6 +82,9 @@ public struct JSONLReader {
     /// The label field was found after line 1.
     private var lateLabel = false
     private var examplesSeen = 0
+    /// The caller named the label field; `labelSeen`: some line holds it (a field no line holds is a typo).
+    private var labelGiven = false
+    private var labelSeen = false
 
     /// A reader of `url`; `fields` names the fields to read (the rest are detected from the first lines).
     /// With `requireLabels` every example needs a label (lines whose label marks "no gold label" are
@@ -93,6 +96,7 @@ public struct JSONLReader {
         self.url = url
         self.fields = fields
         self.pairGiven = fields.pair != nil
+        self.labelGiven = fields.label != nil
         self.requireLabels = requireLabels
         let path = url.path
         var isDir: ObjCBool = false
@@ -114,12 +118,13 @@ public struct JSONLReader {
     /// Where a reader stands between lines: enough to reopen the file there (`init(url:resumingAt:)`).
     package struct Position: Sendable {
         let byteOffset: Int, lineNo: Int, examplesSeen: Int, skipped: Int
-        let fields: FieldNames, detected: Bool, pairGiven: Bool, lateLabel: Bool
+        let fields: FieldNames, detected: Bool, pairGiven: Bool, lateLabel: Bool, labelGiven: Bool, labelSeen: Bool
     }
 
     /// The position after the last line read (`next` always stops at a line boundary).
     package var position: Position {
-        Position(byteOffset: bytesRead, lineNo: lineNo, examplesSeen: examplesSeen, skipped: skipped, fields: fields, detected: detected, pairGiven: pairGiven, lateLabel: lateLabel)
+        Position(byteOffset: bytesRead, lineNo: lineNo, examplesSeen: examplesSeen, skipped: skipped, fields: fields, detected: detected, pairGiven: pairGiven, lateLabel: lateLabel,
+                 labelGiven: labelGiven, labelSeen: labelSeen)
     }
 
     /// A reader of `url` that continues at `p`, the position of an earlier reader of the same file, without
@@ -138,12 +143,16 @@ public struct JSONLReader {
         detected = p.detected
         pairGiven = p.pairGiven
         lateLabel = p.lateLabel
+        labelGiven = p.labelGiven
+        labelSeen = p.labelSeen
     }
 
     /// Up to `n` examples, or nil at the end of the file. An empty file is an error.
     ///
     /// - Throws: `WinnowError.invalidFile` naming the file and line of the first malformed line (not JSON,
-    ///   a missing or mistyped field, a label where none can be, ...), or for a file without examples.
+    ///   a missing or mistyped field, a label where none can be, ...), for a file without examples, or, at
+    ///   its end, when the label field the caller named is on no line (a misspelt field would leave every
+    ///   example unlabelled).
     public mutating func next(upTo n: Int) throws -> [Example]? {
         var out: [Example] = []
         while out.count < n, let line = try nextLine() {
@@ -152,6 +161,9 @@ public struct JSONLReader {
         if out.isEmpty {
             if examplesSeen == 0 && skipped == 0 {
                 throw WinnowError.invalidFile(path: url.path, line: nil, reason: "the file holds no examples")
+            }
+            if labelGiven && !labelSeen, let lf = fields.label {
+                throw WinnowError.invalidFile(path: url.path, line: nil, reason: "no line has the label field '\(lf)' that was named")
             }
             return nil
         }
@@ -216,7 +228,13 @@ public struct JSONLReader {
             detected = true
         }
         var ex = Example(line: lineNo)
-        if let idv = d["id"], !(idv is NSNull) { ex.id = JSONLDataset.scalarString(idv) }
+        if let idv = d["id"], !(idv is NSNull) {
+            // Outputs carry the id as written: an object or a list has no such form.
+            guard let id = JSONLDataset.scalarString(idv) else {
+                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "field 'id' is not a string or a number")
+            }
+            ex.id = id
+        }
         if let ids = d["input_ids"] {
             guard let arr = ids as? [NSNumber], !arr.contains(where: JSONLDataset.isBoolean) else {
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "input_ids is not a list of integers")
@@ -292,6 +310,7 @@ public struct JSONLReader {
         }
         if let lf = fields.label {
             let v = d[lf]
+            if v != nil { labelSeen = true }
             if v == nil {
                 if requireLabels { throw WinnowError.invalidFile(path: path, line: lineNo, reason: "missing label field '\(lf)'") }
             } else if JSONLDataset.isNoGoldLabel(v!) {

@@ -5,7 +5,7 @@ import WinnowModels
 
 /// How to predict a file (the options of `winnow predict` and `winnow eval`).
 public struct PredictOptions: Sendable {
-    /// The checkpoint to read (nil: the run's final model; a list reads its last step).
+    /// The checkpoint to read (nil: the run's final model): one step, first or last.
     public var checkpoint: CheckpointSelection? = nil
     /// Field names of a JSONL file (the label field names the label column of a CSV file).
     public var fields = FieldNames()
@@ -33,8 +33,14 @@ public struct PredictOptions: Sendable {
 
     /// Checks every value against its range.
     ///
-    /// - Throws: `WinnowError.invalidOption` naming the property: `batchSize` below 1 or `maxLength` below 4.
+    /// - Throws: `WinnowError.invalidOption` naming the property: `batchSize` below 1, `maxLength` below 4, or a
+    ///   `checkpoint` that names more than one checkpoint (`all`, a list of several).
     public func validate() throws {
+        switch checkpoint {
+        case nil, .first?, .last?: break
+        case let .list(refs)? where refs.count == 1: break
+        case let c?: throw WinnowError.invalidOption(name: "checkpoint", reason: "'\(c)' names several checkpoints; a prediction reads one: a step, first or last")
+        }
         guard batchSize >= 1 else { throw WinnowError.invalidOption(name: "batchSize", reason: "must be at least 1, not \(batchSize)") }
         guard maxLength >= 4 else { throw WinnowError.invalidOption(name: "maxLength", reason: "must be at least 4, not \(maxLength)") }
     }

@@ -41,7 +41,9 @@ public struct ClassificationMetrics: Sendable {
 
 /// Whether a classifier learned anything useful, from its predictions on held-out examples: it learned
 /// nothing when one class takes at least 95 % of its predictions, or when its accuracy is within 1 point
-/// of always predicting the most frequent label. Scores from such a model mean nothing.
+/// of always predicting the most frequent label. Scores from such a model mean nothing. When one label is
+/// itself 95 % or more of the held-out examples (or there are none), the check cannot tell a model that
+/// learned from one that did not: `canTell` is false and nothing is flagged.
 ///
 ///     let check = LearningCheck(labels: y, predictions: yhat, labelNames: names)
 ///     if check.learnedNothing { print(check.description) }
@@ -54,10 +56,13 @@ public struct LearningCheck: Sendable, Equatable, CustomStringConvertible {
     public let dominantClass: String
     /// That class's share of the predictions.
     public let dominantShare: Double
+    /// Labelled examples the check read.
+    public let examples: Int
 
     /// The check of `predictions` against `labels` (rows with a label < 0 are ignored).
     public init(labels: [Int32], predictions: [Int32], labelNames: [String]) {
         let pairs = zip(labels, predictions).filter { $0.0 >= 0 }
+        examples = pairs.count
         let n = max(1, pairs.count), L = max(1, labelNames.count)
         var truth = [Int](repeating: 0, count: L), predicted = [Int](repeating: 0, count: L), right = 0
         for (y, p) in pairs {
@@ -72,12 +77,21 @@ public struct LearningCheck: Sendable, Equatable, CustomStringConvertible {
         dominantShare = Double(predicted[d]) / Double(n)
     }
 
-    /// True when one class takes >= 95 % of the predictions or accuracy is at most 1 point above the majority rate.
-    public var learnedNothing: Bool { dominantShare >= 0.95 || accuracy <= majorityRate + 0.01 }
+    /// Whether the held-out labels can show it: some examples, and no label at 95 % or more of them.
+    public var canTell: Bool { examples > 0 && majorityRate < 0.95 }
+
+    /// True when the check can tell and one class takes >= 95 % of the predictions or accuracy is at most 1 point
+    /// above the majority rate.
+    public var learnedNothing: Bool { canTell && (dominantShare >= 0.95 || accuracy <= majorityRate + 0.01) }
 
     /// One line: what was measured and the verdict.
     public var description: String {
-        String(format: "predicts '%@' for %.1f%% of the examples; accuracy %.1f%% against %.1f%% for always predicting the majority label",
-               dominantClass, 100 * dominantShare, 100 * accuracy, 100 * majorityRate)
+        let measured = String(format: "predicts '%@' for %.1f%% of the examples; accuracy %.1f%% against %.1f%% for always predicting the majority label",
+                              dominantClass, 100 * dominantShare, 100 * accuracy, 100 * majorityRate)
+        guard canTell else {
+            return examples == 0 ? "no labelled example to tell from"
+                : measured + String(format: " (cannot tell: one label is %.1f%% of these examples)", 100 * majorityRate)
+        }
+        return measured
     }
 }

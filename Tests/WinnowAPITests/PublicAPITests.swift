@@ -178,6 +178,31 @@ final class RecordingReporter: ProgressReporter, @unchecked Sendable {
         #expect(chance.dominantShare < 0.95 && chance.accuracy <= 0.71 && chance.learnedNothing)
         #expect(allZero.description.contains("predicts 'a' for 100.0%"))
     }
+
+    /// When one label is 95 % of the held-out examples (or there are none), a perfect model and a one-class one look
+    /// alike: nothing is flagged, and the description says the check cannot tell.
+    @Test func aHeldOutSetOfOneLabelCannotTell() {
+        let skewed = [Int32](repeating: 0, count: 20) + [1]
+        let perfect = LearningCheck(labels: skewed, predictions: skewed, labelNames: ["neg", "pos"])
+        #expect(!perfect.canTell && !perfect.learnedNothing && perfect.description.contains("cannot tell: one label is 95.2%"))
+        let none = LearningCheck(labels: [-1, -1], predictions: [0, 1], labelNames: ["neg", "pos"])
+        #expect(none.examples == 0 && !none.canTell && !none.learnedNothing)
+        let balanced = LearningCheck(labels: [0, 1, 0, 1], predictions: [0, 0, 0, 0], labelNames: ["neg", "pos"])
+        #expect(balanced.canTell && balanced.learnedNothing)
+    }
+
+    /// A prediction reads one checkpoint: `all` or a list of several is refused, not read as its last.
+    @Test func predictionOptionsNameOneCheckpoint() throws {
+        var o = PredictOptions()
+        for c in [CheckpointSelection.all, CheckpointSelection(parsing: "25,50")!] {
+            o.checkpoint = c
+            #expect(throws: WinnowError.self) { try o.validate() }
+        }
+        for c in [CheckpointSelection.last, .first, CheckpointSelection(parsing: "25")!] {
+            o.checkpoint = c
+            try o.validate()
+        }
+    }
 }
 
 /// Bad options and inputs a program passes to the library throw a `WinnowError` naming the property,

@@ -57,6 +57,21 @@ import Testing
         }
     }
 
+    /// Options that would trap, measure nothing or be ignored are refused; WINNOW_ISA must name a path.
+    @Test func badBenchOptionsAndISARequests() throws {
+        for (extra, flag) in [(["--only", ","], "--only"), (["--seq-len", "1"], "--seq-len"), (["--heads", "0"], "--heads"),
+                              (["--hidden", "10", "--heads", "3"], "--hidden 10 must be a multiple"), (["--gemm-only", "--layers", "1"], "--layers")] {
+            let r = try CLI.run(["bench", "--repeats", "1"] + extra)
+            #expect(r.status == 2 && r.stderr.contains(flag), "\(extra): \(r.stderr)")
+        }
+        let bogus = try CLI.run(["bench", "--gemm-only", "--repeats", "1"], environment: ["WINNOW_ISA": "AVX2"])
+        #expect(bogus.status == 2 && bogus.stderr.contains("WINNOW_ISA=AVX2: expected avx2 or avx512"), "\(bogus.stderr)")
+        // The JSON names the shapes it measured and the OpenBLAS core that really ran.
+        let o = try Self.object(try CLI.run(["bench", "--gemm-only", "--repeats", "1", "--hidden", "64", "--seq-len", "8", "--batch-size", "2", "--json"]))
+        #expect(o["hidden"] as? Int == 64 && o["seq_len"] as? Int == 8 && o["batch_size"] as? Int == 2 && o["repeats"] as? Int == 1, "\(o)")
+        #expect((o["openblas_core"] as? String).map { !$0.isEmpty && $0 != "unknown" } == true, "\(o)")
+    }
+
     /// Found on PATH (argv[0] a bare name), bench still starts its reference child process.
     @Test func theReferenceRunWorksFromPath() throws {
         let r = try CLI.run(["winnow", "bench", "--gemm-only", "--repeats", "1", "--reference-coretype", "Haswell", "--json"],

@@ -247,5 +247,57 @@ import Testing
             let r = try CLI.run(["train", "--data", csv.path, "--out", dir.appendingPathComponent("r2").path] + extra)
             #expect(r.status == 2 && r.stderr.contains("\(extra[0]) does not apply to a CSV of numeric features"), "\(extra): \(r.stderr)")
         }
+        // eval and predict refuse them too, rather than ignore them.
+        for (cmd, extra) in [("eval", ["--text-field", "f0"]), ("predict", ["--max-length", "16"]), ("eval", ["--pair-field", "f1"])] {
+            let out = cmd == "predict" ? ["--out", dir.appendingPathComponent("q.csv").path] : []
+            let r = try CLI.run([cmd, "--run", run.path, "--data", csv.path] + extra + out)
+            #expect(r.status == 2 && r.stderr.contains("\(extra[0]) does not apply to a CSV"), "\(cmd) \(extra): \(r.stderr)")
+        }
+    }
+}
+
+/// eval and predict refuse what they would otherwise get silently wrong.
+@Suite struct PredictionRefusalCLITests {
+    @Test func evalAndPredictRefuseWhatTheyWouldGetWrong() throws {
+        let dir = try CLI.tempDir("predict-refusals")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = CLI.tiny.appendingPathComponent("run").path, test = CLI.tiny.appendingPathComponent("test.jsonl").path
+        func file(_ name: String, _ text: String) throws -> String {
+            let u = dir.appendingPathComponent(name); try Data(text.utf8).write(to: u); return u.path
+        }
+        // No gold label anywhere: nothing to evaluate (not 0 % accuracy).
+        let unlabelled = try file("none.jsonl", "{\"text\": \"a film\", \"label\": null}\n{\"text\": \"a plot\", \"label\": \"-\"}\n")
+        let e = try CLI.run(["eval", "--run", run, "--data", unlabelled, "--json"])
+        #expect(e.status == 1 && e.stderr.contains("no example has a gold label") && e.stdout.isEmpty, "\(e.stdout)\(e.stderr)")
+        // A file of one label: the learning check cannot tell, and says so instead of flagging the model.
+        let one = try file("one.jsonl", (0..<10).map { _ in "{\"text\": \"what a good actor and this plot is very charming\", \"label\": \"pos\"}\n" }.joined())
+        let o = try CLI.run(["eval", "--run", run, "--data", one, "--json"])
+        let obj = try JSONSerialization.jsonObject(with: Data(o.stdout.utf8)) as? [String: Any]
+        #expect(o.status == 0 && obj?["learned_nothing"] as? Bool == false && obj?["learning_check_can_tell"] as? Bool == false && !o.stderr.contains("WARNING"), "\(o.stdout)\(o.stderr)")
+        // Several checkpoints where one is read.
+        for (cmd, c) in [("eval", "25,50"), ("predict", "all")] {
+            let out = cmd == "predict" ? ["--out", dir.appendingPathComponent("p.csv").path] : []
+            let r = try CLI.run([cmd, "--run", run, "--data", test, "--checkpoint", c] + out)
+            #expect(r.status == 2 && r.stderr.contains("names several checkpoints"), "\(cmd) \(c): \(r.stderr)")
+        }
+        // A misspelt label field, an id that is an object, a folder as --out.
+        let p = dir.appendingPathComponent("p.csv").path
+        let typo = try CLI.run(["predict", "--run", run, "--data", test, "--label-field", "lable", "--out", p])
+        #expect(typo.status == 1 && typo.stderr.contains("no line has the label field 'lable'"), "\(typo.stderr)")
+        let ids = try file("ids.jsonl", "{\"id\": \"a\", \"text\": \"a film\"}\n{\"id\": {\"x\": 1}, \"text\": \"a plot\"}\n")
+        let obj2 = try CLI.run(["predict", "--run", run, "--data", ids, "--out", p])
+        #expect(obj2.status == 1 && obj2.stderr.contains("ids.jsonl:2") && obj2.stderr.contains("field 'id'"), "\(obj2.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: p))
+        let folder = try CLI.run(["predict", "--run", run, "--data", test, "--out", dir.path])
+        #expect(folder.status == 2 && folder.stderr.contains("is a folder"), "\(folder.stderr)")
+        // merge into one of its own inputs.
+        let a = try file("a.csv", "index,line,id,label,score\n0,1,,pos,0.5\n"), b = try file("b.csv", "index,line,id,label,score\n1,2,,neg,0.2\n")
+        let m = try CLI.run(["merge", a, b, "--out", a])
+        #expect(m.status == 2 && m.stderr.contains("is the input file"), "\(m.stderr)")
+        #expect(try String(contentsOfFile: a, encoding: .utf8) == "index,line,id,label,score\n0,1,,pos,0.5\n")
+        // experiment does not take a decoder (it retrains BERT classifiers).
+        let x = try CLI.run(["experiment", "--init", CLI.repo.appendingPathComponent("Tests/Fixtures/llama/tiny.gguf").path, "--train", test,
+                             "--test", test, "--out", dir.appendingPathComponent("x").path])
+        #expect(x.status == 2 && x.stderr.contains("is a decoder"), "\(x.stderr)")
     }
 }

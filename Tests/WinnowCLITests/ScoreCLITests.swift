@@ -420,9 +420,12 @@ import Testing
         let positions = kept.map { k in original.firstIndex(of: k)! }
         #expect(positions == positions.sorted())
         let dry = dir.appendingPathComponent("dry.jsonl")
-        let d = try CLI.run(["prune", "--scores", scores.path, "--data", train.path, "--keep", "0.3", "--sampling", "softmax",
-                             "--dry-run", "--out", dry.path])
-        #expect(d.status == 0)
+        let d = try CLI.run(["prune", "--scores", scores.path, "--data", train.path, "--keep", "0.3", "--sampling", "softmax", "--dry-run"])
+        #expect(d.status == 0 && d.stdout.contains("kept 45 of 150"), "\(d.stdout)")
+        // --out beside --dry-run would be dropped: refused instead.
+        let both = try CLI.run(["prune", "--scores", scores.path, "--data", train.path, "--keep", "0.3", "--sampling", "softmax",
+                                "--dry-run", "--out", dry.path])
+        #expect(both.status == 2 && both.stderr.contains("--dry-run writes nothing"), "\(both.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dry.path))
     }
 

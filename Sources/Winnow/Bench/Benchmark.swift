@@ -331,6 +331,20 @@ extension Benchmark {
     /// The GEMM instruction set in use, as `winnow bench` names it.
     package static var isaName: String { ck_isa() == Int32(CK_ISA_AVX512) ? "avx512" : "avx2" }
 
+    /// The core OpenBLAS runs its kernels for (an unknown `OPENBLAS_CORETYPE` falls back to another).
+    package static var openBLASCore: String { ck_blas_corename().map { String(cString: $0) } ?? "unknown" }
+
+    /// What is wrong with `WINNOW_ISA`: an unknown value (`error` true), or avx512 asked for on a CPU without
+    /// it (a note: the AVX2 path runs); nil when it is unset or honoured.
+    package static func isaRequestProblem() -> (error: Bool, message: String)? {
+        guard let v = ProcessInfo.processInfo.environment["WINNOW_ISA"] else { return nil }
+        guard v == "avx2" || v == "avx512" else { return (true, "WINNOW_ISA=\(v): expected avx2 or avx512 (unset: the best the CPU has)") }
+        if v == "avx512" && ck_isa_supported(Int32(CK_ISA_AVX512)) != 1 {
+            return (false, "note: WINNOW_ISA=avx512, but this CPU lacks AVX-512 (F, BW, DQ, VL): the AVX2 path runs")
+        }
+        return nil
+    }
+
     /// The products of a transformer's layer on `tokens` rows: the fused or separate input projection,
     /// the feed-forward, the data gradients and the weight gradients, and sgemm 2048^3; with `vocab`, the
     /// output layer too.

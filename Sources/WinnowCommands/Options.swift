@@ -121,6 +121,21 @@ func refuseRunOverModel(_ out: String, models: [String]) throws {
     }
 }
 
+/// The tokenizer and generation files of a decoder's folder that a run of it carries (those present).
+func decoderFiles(in folder: URL) -> [URL] {
+    ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "chat_template.jinja"]
+        .map { folder.appendingPathComponent($0) }.filter { FileManager.default.fileExists(atPath: $0.path) }
+}
+
+/// The model folders a command reading `run` reads: the run, `base` when given, and else the base model an
+/// adapter's adapter_config.json names (its files must not be replaced either).
+func modelsRead(run: String, base: String?) -> [String] {
+    if let base { return [run, base] }
+    let url = URL(fileURLWithPath: run)
+    guard ModelLoader.isAdapter(url), let b = try? ModelLoader.adapterBase(url) else { return [run] }
+    return [run, b.path]
+}
+
 /// The absolute path of `path` with symbolic links resolved, also for a file that does not exist yet (its
 /// folder is resolved; on Linux Foundation resolves nothing in a path whose last part is missing).
 func resolvedPath(_ path: String) -> String {

@@ -19,7 +19,7 @@ struct PredictCommand: ParsableCommand {
     func validate() throws {
         try validatePrediction(checkpoint: checkpoint, batchSize: batchSize, data: dataOptions)
         try refuseOverwriting(out, inputs: [dataOptions.data])
-        try refuseWritingIntoModel(out, models: [runPath] + [base].compactMap { $0 })
+        try refuseWritingIntoModel(out, models: modelsRead(run: runPath, base: base))
     }
 
     mutating func run() throws {

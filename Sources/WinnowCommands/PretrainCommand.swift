@@ -182,8 +182,7 @@ struct PretrainCommand: ParsableCommand {
             try lm.addLoRA(lora, seed: seed)
         }
         let tokenizerFolder = try ModelLoader.tokenizerFolder(url, base: baseURL)
-        let extra = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"].map { tokenizerFolder.appendingPathComponent($0) }
-            .filter { FileManager.default.fileExists(atPath: $0.path) }
+        let extra = decoderFiles(in: tokenizerFolder)
         if lm.loraConfig == nil && !extra.contains(where: { $0.lastPathComponent.hasPrefix("tokenizer") }) {
             throw WinnowError.invalidOption(name: "--lora-rank", reason:
                 "continuing every parameter of \(url.path) would write a model folder without a tokenizer (its tokenizer lives in the GGUF file); train a LoRA adapter (--lora-rank) or start from a Hugging Face folder")

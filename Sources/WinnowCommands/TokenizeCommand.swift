@@ -32,7 +32,7 @@ struct TokenizeCommand: ParsableCommand {
             throw ValidationError("--text-field and --pair-field both name '\(textField)'; one field has one role")
         }
         try refuseOverwriting(out, inputs: [data])
-        try refuseWritingIntoModel(out, models: [model] + [base].compactMap { $0 })
+        try refuseWritingIntoModel(out, models: modelsRead(run: model, base: base))
     }
 
     func run() throws {

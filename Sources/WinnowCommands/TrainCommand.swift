@@ -68,7 +68,22 @@ struct TrainCommand: ParsableCommand {
                 throw ValidationError("\(name) does not apply to a decoder --init (its config.json and tokenizer give the model; a Llama has no dropout)")
             }
             try loraOptions.checkTargets(decoder: true)
+            if task == .lm {
+                // A causal LM reads no labels and records no per-example dynamics (those are a classifier's).
+                for (given, name) in [(noDynamics, "--no-dynamics"), (dataOptions.labelField != nil, "--label-field")] where given {
+                    throw ValidationError("\(name) applies to --task classify; a causal language model's training reads no labels and records no dynamics")
+                }
+                if ModelLoader.isAdapter(URL(fileURLWithPath: i)) && loraOptions.loraRank != nil {
+                    throw ValidationError("--init \(i) is a LoRA adapter: its adapter trains on without --lora-rank (or start from its base model with --lora-rank)")
+                }
+            } else if ModelLoader.isAdapter(URL(fileURLWithPath: i)) {
+                throw ValidationError("--task classify starts from a causal language model (a fresh score head); \(i) is an adapter: give its base model")
+            }
             return
+        }
+        if let i = modelOptions.initFrom, ModelLoader.isDecoderClassifier(URL(fileURLWithPath: i)) {
+            throw ValidationError("--init \(i) is a decoder sequence classifier: fine-tuning starts from a causal language model "
+                                  + "(--init its base with --task classify); score or evaluate this one with `winnow score`/`eval --run`")
         }
         if task != .lm { throw ValidationError("--task applies to decoders (--init a causal language model)") }
         if loraOptions.loraRank != nil {
@@ -116,15 +131,16 @@ struct TrainCommand: ParsableCommand {
 
     /// A Llama-family decoder on decoder data (text, prompt + completion, ChatML messages): a LoRA
     /// adapter (--lora-rank) or every parameter.
-    func trainDecoder(_ base: URL) throws {
-        if task == .classify { return try trainDecoderClassifier(base) }
-        guard let lm = try ModelLoader.causalLM(base) as? LlamaForCausalLM else {
-            throw WinnowError.invalidFile(path: base.path, line: nil, reason: "not a Llama-family model Winnow can train")
+    func trainDecoder(_ initURL: URL) throws {
+        if task == .classify { return try trainDecoderClassifier(initURL) }
+        guard let lm = try ModelLoader.causalLM(initURL) as? LlamaForCausalLM else {
+            throw WinnowError.invalidFile(path: initURL.path, line: nil, reason: "not a Llama-family model Winnow can train")
         }
-        let tokenizerFolder = try ModelLoader.tokenizerFolder(base)
-        let extra = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"].map { tokenizerFolder.appendingPathComponent($0) }
-            .filter { FileManager.default.fileExists(atPath: $0.path) }
-        if loraOptions.loraRank == nil && !extra.contains(where: { $0.lastPathComponent.hasPrefix("tokenizer") }) {
+        // An adapter folder trains its adapter on; the run's adapter names the same base model.
+        let base = ModelLoader.isAdapter(initURL) ? try ModelLoader.adapterBase(initURL) : initURL
+        let tokenizerFolder = try ModelLoader.tokenizerFolder(initURL)
+        let extra = decoderFiles(in: tokenizerFolder)
+        if loraOptions.loraRank == nil && lm.loraConfig == nil && !extra.contains(where: { $0.lastPathComponent.hasPrefix("tokenizer") }) {
             throw WinnowError.invalidOption(name: "--lora-rank", reason:
                 "full fine-tuning of \(base.path) would write a model folder without a tokenizer (its tokenizer lives in the GGUF file); train a LoRA adapter (--lora-rank) or start from a Hugging Face folder")
         }
@@ -135,16 +151,20 @@ struct TrainCommand: ParsableCommand {
         if trainingFlags.learningRate == nil { o.learningRate = TrainingOptions.defaultLearningRate(for: loraOptions.loraRank != nil ? .decoderLoRA : .decoder) }
         o.recordDynamics = false
         let lora = loraOptions.config
+        let adapter = lora ?? lm.loraConfig
         let runURL = URL(fileURLWithPath: out)
         printError("train: \(data.count) examples, \(data.reduce(0) { $0 + $1.scoredCount }) scored tokens, \(lm.parameters.scalarCount) base-model parameters"
-                   + (lora.map { ", LoRA r \($0.rank) alpha \($0.alpha) on \($0.targets.map(\.rawValue).joined(separator: ","))" } ?? ", every parameter trained")
+                   + (adapter.map { ", \(lora == nil ? "the adapter of --init, " : "")LoRA r \($0.rank) alpha \($0.alpha) on \($0.targets.map(\.rawValue).joined(separator: ","))" } ?? ", every parameter trained")
                    + String(format: ", lr %g", o.learningRate))
         let summary = try DecoderTrainer(options: o, lora: lora).train(lm, on: data, base: base, run: runURL, extraFiles: extra,
-                                                                         runInfo: ["data": URL(fileURLWithPath: dataOptions.data).path],
+                                                                         runInfo: try dataInfo().merging([
+                                                                             "init": initURL.standardizedFileURL.path,
+                                                                             "fields": ["text", "pair"].map { k in "\(k) \((k == "text" ? dataOptions.textField : dataOptions.pairField) ?? "detected")" }
+                                                                                 .joined(separator: ", ")]) { a, _ in a },
                                                                          reporter: TerminalReporter(), resume: resume)
         if completeAlready(summary, run: runURL) { return }
         print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; %@ written to %@",
-                     summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, lora == nil ? "model" : "adapter", runURL.path))
+                     summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, adapter == nil ? "model" : "adapter", runURL.path))
     }
 
     /// A Llama-family sequence classifier (a fresh `score` head on the last real token), every parameter
@@ -167,14 +187,13 @@ struct TrainCommand: ParsableCommand {
             try model.addLoRA(lora, seed: runFlags.seed)
             what = "LoRA r \(lora.rank) alpha \(lora.alpha) on \(lora.targets.map(\.rawValue).joined(separator: ",")) and the score head"
         }
-        let extra = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"].map { tokenizerFolder.appendingPathComponent($0) }
-            .filter { FileManager.default.fileExists(atPath: $0.path) }
+        let extra = decoderFiles(in: tokenizerFolder)
         let runURL = URL(fileURLWithPath: out)
         printError("train: \(encoded.count) examples, labels [\(model.labelNames.joined(separator: ", "))], \(model.parameters.scalarCount) parameters, "
                    + "LlamaForSequenceClassification, \(what), lr \(o.learningRate)")
         let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: extra,
                                                     runInfo: try dataInfo(fields: data.fields).merging([
-                                                              "init": base.path,
+                                                              "init": base.path, "task": "classify",
                                                               "lora": model.loraConfig.map { l in
                                                                   "r \(l.rank) alpha \(l.alpha) dropout \(l.dropout) targets \(l.targets.map(\.rawValue).joined(separator: ","))"
                                                               } ?? "none"]) { a, _ in a },

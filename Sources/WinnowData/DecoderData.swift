@@ -44,10 +44,16 @@ public struct DecoderTemplate: Sendable, Equatable {
         defaultSystem = chatTemplate.flatMap(Self.defaultSystemMessage)
     }
 
-    /// Whether the chat template writes ChatML turns (`<|im_start|>role\ncontent<|im_end|>\n`).
+    /// Whether the chat template writes ChatML turns (`<|im_start|>role\ncontent<|im_end|>\n`): it must emit
+    /// `'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>'` (spaces aside, either quote,
+    /// `message.role` alike); a template that changes the turn (another separator, a filter such as `| trim` on
+    /// the content) is not ChatML as Winnow writes it.
     public var isChatML: Bool {
         guard let t = chatTemplate else { return false }
-        return t.contains("<|im_start|>") && t.contains("<|im_end|>") && t.contains("message['role']") && t.contains("message['content']")
+        var s = String(t.replacingOccurrences(of: "\\n", with: "\n").filter { $0 != " " && $0 != "\t" })
+        s = s.replacingOccurrences(of: "\"", with: "'").replacingOccurrences(of: "message.role", with: "message['role']")
+            .replacingOccurrences(of: "message.content", with: "message['content']")
+        return s.contains("'<|im_start|>'+message['role']+'\n'+message['content']+'<|im_end|>'")
     }
 
     /// The default system message of a ChatML template (`<|im_start|>system\n...<|im_end|>` written
@@ -64,7 +70,8 @@ public struct DecoderTemplate: Sendable, Equatable {
 
     /// The template of a model folder (or of the `.gguf` file `folder` names): GGUF metadata
     /// (`tokenizer.chat_template`, `tokenizer.ggml.eos_token_id`), else `tokenizer_config.json`
-    /// (`chat_template`, `eos_token`) with `config.json`'s `eos_token_id`.
+    /// (`chat_template`, `eos_token`) with `config.json`'s `eos_token_id`, the template read from
+    /// `chat_template.jinja` when the config holds none.
     ///
     /// - Throws: `WinnowError.invalidFile` when a file is present but malformed.
     public static func load(folder: URL, tokenizer: ByteLevelBPETokenizer) throws -> DecoderTemplate {
@@ -82,6 +89,14 @@ public struct DecoderTemplate: Sendable, Equatable {
         if let tc = try TokenizerConfig.read(folder.appendingPathComponent("tokenizer_config.json")) {
             template = tc.chatTemplate
             if let name = tc.eosToken, let id = tokenizer.addedTokens.first(where: { $0.content == name })?.id { eos = id }
+        }
+        // Recent transformers saves the template in a file of its own.
+        let jinja = folder.appendingPathComponent("chat_template.jinja")
+        if template == nil, FileManager.default.fileExists(atPath: jinja.path) {
+            guard let text = try? String(contentsOf: jinja, encoding: .utf8) else {
+                throw WinnowError.invalidFile(path: jinja.path, line: nil, reason: "cannot be read as UTF-8 text")
+            }
+            template = text
         }
         return DecoderTemplate(eosID: eos, chatTemplate: template)
     }

@@ -79,6 +79,8 @@ public struct JSONLReader {
     private var detected = false
     /// The caller named the pair field (not detected): refused for examples that have no second text.
     private var pairGiven = false
+    /// The caller named the text field (a line without it then lacks that field, whatever else it holds).
+    private var textGiven = false
     /// The label field was found after line 1.
     private var lateLabel = false
     private var examplesSeen = 0
@@ -96,6 +98,7 @@ public struct JSONLReader {
         self.url = url
         self.fields = fields
         self.pairGiven = fields.pair != nil
+        self.textGiven = fields.text != nil
         self.labelGiven = fields.label != nil
         self.requireLabels = requireLabels
         let path = url.path
@@ -118,13 +121,13 @@ public struct JSONLReader {
     /// Where a reader stands between lines: enough to reopen the file there (`init(url:resumingAt:)`).
     package struct Position: Sendable {
         let byteOffset: Int, lineNo: Int, examplesSeen: Int, skipped: Int
-        let fields: FieldNames, detected: Bool, pairGiven: Bool, lateLabel: Bool, labelGiven: Bool, labelSeen: Bool
+        let fields: FieldNames, detected: Bool, pairGiven: Bool, lateLabel: Bool, labelGiven: Bool, labelSeen: Bool, textGiven: Bool
     }
 
     /// The position after the last line read (`next` always stops at a line boundary).
     package var position: Position {
         Position(byteOffset: bytesRead, lineNo: lineNo, examplesSeen: examplesSeen, skipped: skipped, fields: fields, detected: detected, pairGiven: pairGiven, lateLabel: lateLabel,
-                 labelGiven: labelGiven, labelSeen: labelSeen)
+                 labelGiven: labelGiven, labelSeen: labelSeen, textGiven: textGiven)
     }
 
     /// A reader of `url` that continues at `p`, the position of an earlier reader of the same file, without
@@ -145,6 +148,7 @@ public struct JSONLReader {
         lateLabel = p.lateLabel
         labelGiven = p.labelGiven
         labelSeen = p.labelSeen
+        textGiven = p.textGiven
     }
 
     /// Up to `n` examples, or nil at the end of the file. An empty file is an error.
@@ -276,7 +280,7 @@ public struct JSONLReader {
             ex.completion = c
         } else if let tf = fields.text {
             guard let t = d[tf] else {
-                if d["prompt"] != nil || d["messages"] != nil {
+                if !textGiven && (d["prompt"] != nil || d["messages"] != nil) {
                     throw WinnowError.invalidFile(path: path, line: lineNo, reason:
                         "holds \(d["prompt"] != nil ? "a prompt" : "messages") but the file's first example is plain text ('\(tf)'): one file holds one kind of example")
                 }

@@ -97,6 +97,19 @@ public enum ModelLoader {
         return ["llama", "mistral", "qwen2"].contains(obj["model_type"] as? String ?? "") && arch.hasSuffix("ForCausalLM")
     }
 
+    /// Whether `url` holds a Llama-family sequence classifier (config.json naming a `...ForSequenceClassification`
+    /// of model type llama, mistral or qwen2), or is a run folder whose checkpoints are one.
+    public static func isDecoderClassifier(_ url: URL) -> Bool {
+        let config = url.appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: config.path) else {
+            if !isAdapter(url), let ck = (try? RunFolder(url: url))?.checkpoints.first { return isDecoderClassifier(ck.url) }
+            return false
+        }
+        guard let data = try? Data(contentsOf: config), let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+        let arch = (obj["architectures"] as? [String])?.first ?? ""
+        return ["llama", "mistral", "qwen2"].contains(obj["model_type"] as? String ?? "") && arch.hasSuffix("ForSequenceClassification")
+    }
+
     /// The causal language model at `url` (a `.gguf` file, or a folder: GGUF or Hugging Face).
     ///
     /// - Throws: `WinnowError` naming the file and the key or tensor that is missing or wrong.

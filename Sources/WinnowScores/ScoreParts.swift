@@ -55,6 +55,8 @@ public enum ScoreParts {
         var projectSeed: UInt64?
         var adapterBase: String?
         var precision: String?
+        /// The fields named (text, pair, label; nil where detected): another field reads other examples.
+        var fields: String?
     }
 
     struct PartTable: Codable {
@@ -159,7 +161,8 @@ public enum ScoreParts {
                                 lengthNeutral: options.lengthNeutral ? true : nil, projectDim: options.projectDim,
                                 projectSeed: options.projectDim == nil ? nil : options.seed,
                                 adapterBase: options.adapterBase?.standardizedFileURL.path,
-                                precision: options.precision == .f32 ? nil : options.precision.rawValue)
+                                precision: options.precision == .f32 ? nil : options.precision.rawValue,
+                                fields: fields == FieldNames() ? nil : "text \(fields.text ?? "detected"), pair \(fields.pair ?? "detected"), label \(fields.label ?? "detected")")
         let manifestURL = dir.appendingPathComponent("manifest.json")
         if resume, fm.fileExists(atPath: manifestURL.path) {
             let old = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: manifestURL))

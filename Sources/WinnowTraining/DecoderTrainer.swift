@@ -19,7 +19,8 @@ import WinnowModels
 public struct DecoderTrainer: Sendable {
     /// Epochs, batch size, learning rate, warm-up, weight decay, clipping, seed, checkpoints.
     public let options: TrainingOptions
-    /// The adapter to add and train; nil trains every parameter.
+    /// The adapter to add and train; nil trains every parameter, or the model's own adapter when it has one
+    /// (an adapter loaded from a PEFT folder trains on).
     public let lora: LoRAConfig?
 
     /// A trainer with these options.
@@ -61,7 +62,8 @@ public struct DecoderTrainer: Sendable {
             guard model.loraConfig == nil else { throw WinnowError.invalidOption(name: "lora", reason: "the model already has an adapter") }
             try model.addLoRA(lora, seed: o.seed)
         }
-        let trainable: (String) -> Bool = lora == nil ? { _ in true } : { $0.contains(".lora_") }
+        let adapter = model.loraConfig
+        let trainable: (String) -> Bool = adapter == nil ? { _ in true } : { $0.contains(".lora_") }
         let spe = (data.count + o.batchSize - 1) / o.batchSize
         let total = spe * o.epochs
         var checkpointSteps: Set<Int> = [total]
@@ -72,22 +74,23 @@ public struct DecoderTrainer: Sendable {
             what: "training", label: "train", run: run, totalSteps: total, checkpointSteps: checkpointSteps,
             schedule: LinearSchedule(baseLR: o.learningRate, warmupSteps: Int((Float(total) * o.warmupRatio).rounded(.up)), totalSteps: total),
             maxGradNorm: o.maxGradNorm, logEvery: o.logEvery, batchSize: o.batchSize, epochs: o.epochs,
-            extraFiles: lora == nil ? extraFiles : [], reporter: reporter)
+            extraFiles: adapter == nil ? extraFiles : [], reporter: reporter)
         var opt = Optimizer(kind: o.optimizer, parameters: model.parameters, weightDecay: o.weightDecay, momentum: o.momentum, trainable: trainable)
         var grads = model.parameters.zeros(keeping: trainable)
         var history: [LogEntry] = []
         var startStep = 0
-        // What the run is of, beside the training options: resuming needs the same.
-        var what: [String: Any] = ["base": base.standardizedFileURL.path]
-        what["lora"] = lora.map { l in ["r": l.rank, "alpha": l.alpha, "dropout": l.dropout, "targets": l.targets.map(\.rawValue)] as Any } ?? NSNull()
+        // What the run is of, beside the training options: resuming needs the same (and the same data by
+        // content and the fields it was read by, from `runInfo`; not where the data lives).
+        var what: [String: Any] = ["base": base.standardizedFileURL.path, "task": "lm"]
+        what["lora"] = adapter.map { l in ["r": l.rank, "alpha": l.alpha, "dropout": l.dropout, "targets": l.targets.map(\.rawValue)] as Any } ?? NSNull()
         if resume, let ck = TrainingLoop.resumableCheckpoint(run) {
             try TrainingLoop.checkSameRun(run, options: o, countKey: "examples", count: data.count)
-            try TrainingLoop.checkSameInfo(run, what)
+            try TrainingLoop.checkSameInfo(run, what.merging(runInfo.filter { $0.key != "data" }) { a, _ in a })
             (startStep, history) = try TrainingLoop.restore(ck, into: trainee, optimizer: &opt)
             reporter.note("train: resuming from \(ck.url.path) (step \(startStep) of \(total))")
         } else {
             try TrainingLoop.startFresh(run, resume: resume)
-            if lora == nil { for f in extraFiles { try copyFile(f, into: run) } }
+            if adapter == nil { for f in extraFiles { try copyFile(f, into: run) } }
             var info: [String: Any] = what
             info["examples"] = data.count
             for (k, v) in runInfo { info[k] = v }

@@ -146,8 +146,8 @@ struct TrainingLoop {
     static func checkSameInfo(_ run: URL, _ info: [String: Any]) throws {
         let url = run.appendingPathComponent("winnow.json")
         let obj = (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any] ?? [:]
-        func canonical(_ v: Any?) -> Data? {   // NSNull: recorded as absent
-            v.flatMap { $0 is NSNull ? nil : try? JSONSerialization.data(withJSONObject: ["v": $0], options: [.sortedKeys]) }
+        func canonical(_ v: Any?) -> Data? {   // NSNull and "none": recorded as absent
+            v.flatMap { $0 is NSNull || ($0 as? String) == "none" ? nil : try? JSONSerialization.data(withJSONObject: ["v": $0], options: [.sortedKeys]) }
         }
         func shown(_ v: Any?) -> String {
             guard let v, !(v is NSNull) else { return "none" }
@@ -155,7 +155,9 @@ struct TrainingLoop {
                 .map { String(decoding: $0, as: UTF8.self).dropFirst(5).dropLast() }.map(String.init) ?? "\(v)"
             return s.count <= 80 ? s : String(s.prefix(77)) + "..."
         }
-        for key in info.keys.sorted() where obj[key] != nil && canonical(obj[key]) != canonical(info[key]) {
+        // The task first: another task differs in everything after it.
+        let keys = info.keys.sorted { ($0 == "task" ? 0 : 1, $0) < ($1 == "task" ? 0 : 1, $1) }
+        for key in keys where obj[key] != nil && canonical(obj[key]) != canonical(info[key]) {
             throw WinnowError.invalidOption(name: "resume", reason:
                 "\(run.path) was trained with another \(key) (winnow.json: \(shown(obj[key])), now: \(shown(info[key]))); "
                 + "rerun with the same options, or use another --out")

@@ -315,6 +315,13 @@ final class RecordingReporter: ProgressReporter, @unchecked Sendable {
         #expect(performing: { try ScoreParts.score(.el2n, run: Fixture.run, data: Fixture.train, options: o, parts: dir, resume: false) },
                 throws: names("parts"))
         #expect(FileManager.default.fileExists(atPath: mine.path), "a folder that is not a parts folder was removed")
+        // Parts read by other fields are another scoring: resuming them is refused, naming the fields.
+        let byFields = Fixture.temporary("fields-parts")
+        defer { try? FileManager.default.removeItem(at: byFields) }
+        _ = try ScoreParts.score(.el2n, run: Fixture.run, data: Fixture.train, options: o, parts: byFields, resume: false, partSize: 64)
+        #expect(performing: {
+            try ScoreParts.score(.el2n, run: Fixture.run, data: Fixture.train, fields: FieldNames(text: "text"), options: o, parts: byFields, resume: true, partSize: 64)
+        }, throws: { e in "\(e)".contains("fields") })
         guard ArithmeticPrecision.bf16.isAvailable else { return }
         o.precision = .bf16
         let parts = Fixture.temporary("bf16-parts")

@@ -285,3 +285,120 @@ extension DecoderInputCLITests {
 private extension FileManager {
     func exists(_ u: URL) -> Bool { fileExists(atPath: u.path) }
 }
+
+/// What the decoder flows refuse or now do right: resuming on other data or fields, an adapter given as
+/// --init, outputs into an adapter's base model, chat templates that are not ChatML (and the one in
+/// chat_template.jinja), options a causal LM ignores, bad adapter_config values.
+@Suite(.serialized) struct DecoderRefusalCLITests {
+    let fm = FileManager.default
+    let fixtures = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
+
+    @Test func resumingADecoderRunNeedsTheSameDataAndFields() throws {
+        let dir = try CLI.tempDir("decoder-resume")
+        defer { try? fm.removeItem(at: dir) }
+        let tied = fixtures.appendingPathComponent("tied").path
+        // Every line holds a text and a prompt/completion: the fields decide which is read.
+        let both = dir.appendingPathComponent("both.jsonl"), other = dir.appendingPathComponent("other.jsonl")
+        let lines = (0..<6).map { "{\"text\": \"the film \($0) was good\", \"prompt\": \"Review \($0):\", \"completion\": \" good\"}" }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: both)
+        try Data((lines.reversed().joined(separator: "\n") + "\n").utf8).write(to: other)
+        let run = dir.appendingPathComponent("run")
+        func train(_ data: URL, _ extra: [String] = []) throws -> CLIResult {
+            try CLI.run(["train", "--init", tied, "--data", data.path, "--epochs", "2", "--batch-size", "3", "--lora-rank", "2", "--max-length", "32",
+                         "--checkpoints", "2", "--out", run.path, "--resume"] + extra)
+        }
+        #expect(try train(both).status == 0)
+        try fm.removeItem(at: run.appendingPathComponent("checkpoint-4"))
+        let moved = try train(other)
+        #expect(moved.status == 1 && moved.stderr.contains("another data_fnv1a64"), "\(moved.stderr)")
+        let fields = try train(both, ["--text-field", "text"])
+        #expect(fields.status == 1 && fields.stderr.contains("another fields"), "\(fields.stderr)")
+        let same = try train(both)
+        #expect(same.status == 0 && same.stderr.contains("resuming from"), "\(same.stderr)")
+    }
+
+    @Test func anAdapterAsInitTrainsItsAdapterOn() throws {
+        let dir = try CLI.tempDir("decoder-adapter-init")
+        defer { try? fm.removeItem(at: dir) }
+        // A copy of the tied base and its adapter, side by side as the fixture's relative base path expects.
+        for name in ["tied", "lora"] { try fm.copyItem(at: fixtures.appendingPathComponent(name), to: dir.appendingPathComponent(name)) }
+        let adapter = dir.appendingPathComponent("lora"), run = dir.appendingPathComponent("run")
+        let pc = fixtures.appendingPathComponent("pc.jsonl").path
+        let t = try CLI.run(["train", "--init", adapter.path, "--data", pc, "--epochs", "1", "--max-length", "64", "--out", run.path])
+        #expect(t.status == 0 && t.stderr.contains("the adapter of --init") && t.stdout.contains("adapter written"), "\(t.stderr)")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("adapter_config.json"))) as? [String: Any]
+        #expect((config?["base_model_name_or_path"] as? String).map { URL(fileURLWithPath: $0).lastPathComponent } == "tied", "\(String(describing: config))")
+        let s = try CLI.run(["score", "loss", "--run", run.path, "--data", pc, "--out", dir.appendingPathComponent("loss.csv").path])
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(try Data(contentsOf: run.appendingPathComponent("adapter_model.safetensors")) != Data(contentsOf: adapter.appendingPathComponent("adapter_model.safetensors")))
+        let twice = try CLI.run(["train", "--init", adapter.path, "--data", pc, "--lora-rank", "2", "--out", dir.appendingPathComponent("r2").path])
+        #expect(twice.status == 2 && twice.stderr.contains("is a LoRA adapter"), "\(twice.stderr)")
+        // Outputs into the adapter's base model (named by adapter_config.json only) are refused.
+        let base = dir.appendingPathComponent("tied/model.safetensors")
+        let weights = try Data(contentsOf: base)
+        let into = try CLI.run(["score", "loss", "--run", run.path, "--data", pc, "--out", base.path])
+        #expect(into.status == 2 && into.stderr.contains("inside the folder"), "\(into.stderr)")
+        #expect(try Data(contentsOf: base) == weights)
+    }
+
+    @Test func chatTemplatesThatAreNotChatMLAreRefusedAndAJinjaFileIsRead() throws {
+        let dir = try CLI.tempDir("decoder-templates")
+        defer { try? fm.removeItem(at: dir) }
+        let chat = fixtures.appendingPathComponent("chat.jsonl").path
+        func copy(_ name: String, edit: (inout [String: Any]) -> String?) throws -> URL {
+            let m = dir.appendingPathComponent(name)
+            try fm.copyItem(at: fixtures.appendingPathComponent("tied"), to: m)
+            let u = m.appendingPathComponent("tokenizer_config.json")
+            var c = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: u)) as? [String: Any])
+            if let jinja = edit(&c) { try Data(jinja.utf8).write(to: m.appendingPathComponent("chat_template.jinja")) }
+            try JSONSerialization.data(withJSONObject: c).write(to: u)
+            return m
+        }
+        let reference = try CLI.run(["score", "loss", "--run", fixtures.appendingPathComponent("tied").path, "--data", chat, "--out", dir.appendingPathComponent("ref.csv").path])
+        #expect(reference.status == 0, "\(reference.stderr)")
+        // The same ChatML turns with the content trimmed and another separator: not ChatML as Winnow writes it.
+        let trimmed = try copy("trim") { c in
+            c["chat_template"] = "{% for message in messages %}{{'<|im_start|>' + message['role'] + ': ' + message['content'] | trim + '<|im_end|>' + '\\n'}}{% endfor %}"
+            return nil
+        }
+        let t = try CLI.run(["score", "loss", "--run", trimmed.path, "--data", chat, "--out", dir.appendingPathComponent("t.csv").path])
+        #expect(t.status == 1 && t.stderr.contains("ChatML") && !fm.fileExists(atPath: dir.appendingPathComponent("t.csv").path), "\(t.stderr)")
+        // The template moved to chat_template.jinja (as recent transformers saves it): read, the same scores.
+        let jinja = try copy("jinja") { c in
+            let template = c["chat_template"] as? String
+            c.removeValue(forKey: "chat_template")
+            return template
+        }
+        let j = try CLI.run(["score", "loss", "--run", jinja.path, "--data", chat, "--out", dir.appendingPathComponent("j.csv").path])
+        #expect(j.status == 0, "\(j.stderr)")
+        #expect(try Data(contentsOf: dir.appendingPathComponent("j.csv")) == Data(contentsOf: dir.appendingPathComponent("ref.csv")))
+    }
+
+    @Test func optionsACausalLMIgnoresAndBadAdapterConfigs() throws {
+        let dir = try CLI.tempDir("decoder-ignored")
+        defer { try? fm.removeItem(at: dir) }
+        let tied = fixtures.appendingPathComponent("tied").path, pc = fixtures.appendingPathComponent("pc.jsonl").path
+        let out = dir.appendingPathComponent("o").path
+        for (extra, flag) in [(["--no-dynamics"], "--no-dynamics"), (["--label-field", "label"], "--label-field")] {
+            let r = try CLI.run(["train", "--init", tied, "--data", pc, "--out", out] + extra)
+            #expect(r.status == 2 && r.stderr.contains(flag), "\(extra): \(r.stderr)")
+        }
+        let cls = CLI.repo.appendingPathComponent("Tests/Fixtures/llama/cls").path
+        let c = try CLI.run(["train", "--init", cls, "--task", "classify", "--data", CLI.tiny.appendingPathComponent("train.jsonl").path, "--out", out])
+        #expect(c.status == 2 && c.stderr.contains("decoder sequence classifier"), "\(c.stderr)")
+        let missing = try CLI.run(["score", "loss", "--run", tied, "--data", pc, "--text-field", "nosuch", "--out", out])
+        #expect(missing.status == 1 && missing.stderr.contains("missing text field 'nosuch'"), "\(missing.stderr)")
+        for (key, value, message) in [("lora_alpha", -8 as Any, "lora_alpha"), ("task_type", "SEQ_2_SEQ_LM" as Any, "task_type"), ("lora_dropout", 1.5 as Any, "lora_dropout")] {
+            let a = dir.appendingPathComponent("a-\(key)")
+            try fm.copyItem(at: fixtures.appendingPathComponent("lora"), to: a)
+            let u = a.appendingPathComponent("adapter_config.json")
+            var cfg = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: u)) as? [String: Any])
+            cfg[key] = value
+            cfg["base_model_name_or_path"] = tied
+            try JSONSerialization.data(withJSONObject: cfg).write(to: u)
+            let r = try CLI.run(["score", "loss", "--run", a.path, "--data", pc, "--out", out])
+            #expect(r.status == 1 && r.stderr.contains("adapter_config.json") && r.stderr.contains("key '\(message)'"), "\(key): \(r.stderr)")
+        }
+        #expect(!fm.fileExists(atPath: out))
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Winnow
 
 /// `--precision bf16` on `eval`, `predict` and the forward-only scores, against F32 on a tiny run.
 @Suite(.serialized) struct PrecisionCLITests {
@@ -51,15 +52,14 @@ import Testing
         let e = try CLI.run(["eval", "--run", run.path, "--data", data, "--precision", "bf16", "--json"])
         #expect(e.status == 0 && e.stdout.contains("accuracy"))
         // Parts scored in F32 are not parts of a bf16 scoring: a resume at the other precision is refused.
-        // (An F32 scoring whose output path is a folder fails at its final rename, after every part is saved.)
+        // (The parts of an F32 scoring as `winnow score` leaves them when killed, made through the library.)
         let out = dir.appendingPathComponent("parts.csv")
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        func scoring(_ extra: [String] = []) -> [String] {
-            ["score", "el2n", "--run", run.path, "--data", data, "--part-size", "20", "--out", out.path] + extra
-        }
-        let first = try CLI.run(scoring())
-        #expect(first.status == 1 && FileManager.default.fileExists(atPath: out.path + ".parts/part-0.json"), "\(first.stderr)")
-        let other = try CLI.run(scoring(["--precision", "bf16", "--resume"]))
-        #expect(other.status == 1 && other.stderr.contains("parts of another scoring"), "\(other.stderr)")
+        var o = ScoreOptions()
+        o.maxLength = try RunFolder(url: run).trainedMaxLength ?? o.maxLength
+        _ = try ScoreParts.score(.el2n, run: run, data: URL(fileURLWithPath: data), options: o, parts: URL(fileURLWithPath: out.path + ".parts"),
+                                 resume: false, partSize: 20)
+        #expect(FileManager.default.fileExists(atPath: out.path + ".parts/part-0.json"))
+        let other = try CLI.run(["score", "el2n", "--run", run.path, "--data", data, "--part-size", "20", "--out", out.path, "--precision", "bf16", "--resume"])
+        #expect(other.status == 1 && other.stderr.contains("parts of another scoring") && other.stderr.contains("precision"), "\(other.stderr)")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Winnow
 
 /// Kill commands with SIGKILL at a random moment, rerun with --resume (or just rerun, for
 /// `experiment`), and compare with an uninterrupted run.
@@ -149,12 +150,18 @@ import Testing
             #expect(try Data(contentsOf: killed) == Data(contentsOf: reference), "decoder grand differs after a kill and --resume")
         }
         #expect(killedOnce, "scoring finished before the kill in every attempt; the test proved nothing")
-        // Deterministically: an output path that is a folder fails the final rename after every part is saved;
-        // those parts of plain GraNd are not parts of length-neutral GraNd.
-        let folder = dir.appendingPathComponent("folder.csv")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        #expect(try CLI.run(args(folder)).status == 1 && FileManager.default.fileExists(atPath: folder.path + ".parts/manifest.json"))
+        // Deterministically: the parts of plain GraNd (as a killed `winnow score` leaves them, made through the
+        // library) are not parts of length-neutral GraNd.
+        let folder = dir.appendingPathComponent("parts.csv")
+        var o = ScoreOptions()
+        o.batchSize = 2
+        _ = try ScoreParts.score(.grand, run: fixtures.appendingPathComponent("tied"), data: data, options: o,
+                                 parts: URL(fileURLWithPath: folder.path + ".parts"), resume: false, partSize: 10)
+        #expect(FileManager.default.fileExists(atPath: folder.path + ".parts/manifest.json"))
         let other = try CLI.run(args(folder) + ["--resume", "--length-neutral"])
-        #expect(other.status == 1 && other.stderr.contains("parts of another scoring"), "\(other.stderr)")
+        #expect(other.status == 1 && other.stderr.contains("parts of another scoring") && other.stderr.contains("lengthNeutral"), "\(other.stderr)")
+        // The same options resume them to the reference file.
+        let same = try CLI.run(args(folder) + ["--resume"])
+        #expect(same.status == 0 && (try? Data(contentsOf: folder)) == (try? Data(contentsOf: reference)), "\(same.stderr)")
     }
 }

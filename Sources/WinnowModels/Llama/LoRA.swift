@@ -99,7 +99,15 @@ public struct LoRAConfig: Sendable, Equatable {
         func bad(_ key: String, _ why: String) -> WinnowError { .invalidFile(path: path, line: nil, reason: "key '\(key)': \(why)") }
         guard (d["peft_type"] as? String ?? "LORA") == "LORA" else { throw bad("peft_type", "'\(d["peft_type"]!)' is not LORA") }
         guard let r = JSONObjectFile.integer(d["r"], in: 1...Int(Int32.max)) else { throw bad("r", "missing or not a positive integer") }
-        guard let alpha = (d["lora_alpha"] as? NSNumber)?.doubleValue else { throw bad("lora_alpha", "missing or not a number") }
+        guard let alpha = (d["lora_alpha"] as? NSNumber)?.doubleValue, alpha.isFinite, alpha > 0 else {
+            throw bad("lora_alpha", "missing or not a positive number")
+        }
+        let dropout = (d["lora_dropout"] as? NSNumber)?.doubleValue ?? 0
+        guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw bad("lora_dropout", "\(dropout) is not in [0, 1)") }
+        let taskType = d["task_type"] as? String
+        if let t = taskType, !["CAUSAL_LM", "SEQ_CLS"].contains(t) {
+            throw bad("task_type", "'\(t)': Winnow reads CAUSAL_LM and SEQ_CLS adapters")
+        }
         let names: [String]
         if let list = d["target_modules"] as? [String] { names = list } else if let one = d["target_modules"] as? String { names = [one] } else {
             throw bad("target_modules", "missing, or not a list of module names")
@@ -138,9 +146,9 @@ public struct LoRAConfig: Sendable, Equatable {
         for key in ["rank_pattern", "alpha_pattern"] {
             if let p = d[key] as? [String: Any], !p.isEmpty { throw bad(key, "per-module ranks and alphas are not supported") }
         }
-        self.init(rank: r, alpha: alpha, dropout: (d["lora_dropout"] as? NSNumber)?.doubleValue ?? 0, targets: targets,
+        self.init(rank: r, alpha: alpha, dropout: dropout, targets: targets,
                   useRSLoRA: d["use_rslora"] as? Bool ?? false, baseModel: d["base_model_name_or_path"] as? String,
-                  taskType: d["task_type"] as? String, modulesToSave: save)
+                  taskType: taskType, modulesToSave: save)
     }
 
     /// Writes PEFT's `adapter_config.json` for this adapter atomically: peft_type LORA, task_type,

@@ -25,7 +25,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(name: .customLong("params"), help: "Parameters for gradient scores (grand, tracin): \(ParameterSelection.Spec.syntax) (default all).")
     var paramsGiven: ParameterSelection.Spec?
     var params: ParameterSelection.Spec { paramsGiven ?? ScoreOptions().params }
-    @Option(help: "params (gradients w.r.t. parameters) or last-hidden (w.r.t. the pooled [CLS] vector).") var space: GradientSpace = ScoreOptions().space
+    @Option(help: "params (gradients w.r.t. parameters) or last-hidden (w.r.t. the vector the head reads: BERT's pooled [CLS] vector, a decoder classifier's last real token).") var space: GradientSpace = ScoreOptions().space
     @Option(name: .customLong("target"), help: "VoG on a classifier: the label (default), or the class predicted by the last chosen checkpoint.")
     var targetGiven: VoGTarget?
     var target: VoGTarget { targetGiven ?? ScoreOptions().vogTarget }

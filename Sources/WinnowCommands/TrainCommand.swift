@@ -18,10 +18,12 @@ struct TrainCommand: ParsableCommand {
         With --init a causal language model (a GGUF file or folder, a Hugging Face Llama folder), fine-tunes it \
         on decoder data (text, prompt + completion with the loss on the completion, ChatML messages with the \
         loss on the assistant turns): a LoRA adapter with --lora-rank (a PEFT adapter folder that peft and \
-        `winnow score --run` load; default lr 2e-4) or every parameter (a Hugging Face folder; default lr 2e-5).
+        `winnow score --run` load; default lr 2e-4) or every parameter (a Hugging Face folder; default lr 2e-5). \
+        --init a decoder's PEFT adapter folder trains that adapter on (without --lora-rank).
 
-        --task classify trains LlamaForSequenceClassification (every parameter, or with --lora-rank a LoRA \
-        adapter and the score head: a PEFT SEQ_CLS adapter folder; default lr 2e-4).
+        --task classify trains LlamaForSequenceClassification from a causal language model: every parameter \
+        (default lr 2e-5), or with --lora-rank a LoRA adapter and the score head (a PEFT SEQ_CLS adapter folder; \
+        default lr 2e-4).
 
         With --init a BERT encoder and --lora-rank, trains a LoRA adapter (--lora-targets query,value,key,dense) \
         and the classifier beside it, the rest frozen (default lr 5e-4): the run is a PEFT SEQ_CLS adapter \
@@ -147,6 +149,11 @@ struct TrainCommand: ParsableCommand {
         let maxLength = min(dataOptions.maxLength, lm.maxSequenceLength)
         let encoder = try DecoderEncoder(folder: tokenizerFolder, maxLength: maxLength)
         let data = try DecoderTrainer.encode(URL(fileURLWithPath: dataOptions.data), fields: dataOptions.fields, encoder: encoder)
+        let atLimit = data.count { $0.ids.count >= maxLength }
+        if atLimit > 0 {
+            printError("note: \(atLimit) of \(data.count) examples reach the limit of \(maxLength) tokens: longer ones are cut there, and their ends "
+                       + "(completions included) are not trained on; --max-length raises the limit")
+        }
         var o = trainingFlags.options(maxLength: maxLength, pretrained: true, run: runFlags)
         if trainingFlags.learningRate == nil { o.learningRate = TrainingOptions.defaultLearningRate(for: loraOptions.loraRank != nil ? .decoderLoRA : .decoder) }
         o.recordDynamics = false

@@ -33,7 +33,7 @@ public enum GraNd {
             }
         }
         var r = ScoreResult(method: .grand, scores: grand, table: table)
-        r.notes = ["GraNd = ||dCE/dtheta||_2 over \(sr.options.space == .lastHidden ? "the pooled [CLS] vector" : "\(sel.names.count) tensor(s) (--params \(sel.spec))"), averaged over \(sr.models.count) checkpoint(s)"]
+        r.notes = ["GraNd = ||dCE/dtheta||_2 over \(sr.options.space == .lastHidden ? "the head's input (BERT: the pooled [CLS] vector; a decoder classifier: the last real token's hidden state)" : "\(sel.names.count) tensor(s) (--params \(sel.spec))"), averaged over \(sr.models.count) checkpoint(s)"]
         return r
     }
 }

@@ -40,7 +40,7 @@ public enum TracIn {
         }
         var r = ScoreResult(method: .tracin, scores: out, table: table)
         if let p = sr.options.projectDim { r.notes.append("approximate: gradients randomly projected (--project \(p), seed \(sr.options.seed))") }
-        r.notes.insert("self-influence = sum_k eta_k ||g_k||^2 over \(sr.models.count) checkpoint(s), eta = \(eta.map { String(format: "%.3g", $0) }.joined(separator: ",")); params: \(sr.options.space == .lastHidden ? "pooled [CLS] vector" : sel.spec.description)", at: 0)
+        r.notes.insert("self-influence = sum_k eta_k ||g_k||^2 over \(sr.models.count) checkpoint(s), eta = \(eta.map { String(format: "%.3g", $0) }.joined(separator: ",")); params: \(sr.options.space == .lastHidden ? "the head's input (pooled [CLS] vector, or a decoder's last real token)" : sel.spec.description)", at: 0)
         return r
     }
 

@@ -386,6 +386,10 @@ private extension FileManager {
         let cls = CLI.repo.appendingPathComponent("Tests/Fixtures/llama/cls").path
         let c = try CLI.run(["train", "--init", cls, "--task", "classify", "--data", CLI.tiny.appendingPathComponent("train.jsonl").path, "--out", out])
         #expect(c.status == 2 && c.stderr.contains("decoder sequence classifier"), "\(c.stderr)")
+        // Examples cut at the token limit are counted.
+        let cut = try CLI.run(["train", "--init", tied, "--data", fixtures.appendingPathComponent("text.jsonl").path, "--max-length", "8", "--epochs", "1",
+                               "--lora-rank", "2", "--out", dir.appendingPathComponent("cut").path])
+        #expect(cut.status == 0 && cut.stderr.contains("8 of 9 examples reach the limit of 8 tokens"), "\(cut.stderr)")
         let missing = try CLI.run(["score", "loss", "--run", tied, "--data", pc, "--text-field", "nosuch", "--out", out])
         #expect(missing.status == 1 && missing.stderr.contains("missing text field 'nosuch'"), "\(missing.stderr)")
         for (key, value, message) in [("lora_alpha", -8 as Any, "lora_alpha"), ("task_type", "SEQ_2_SEQ_LM" as Any, "task_type"), ("lora_dropout", 1.5 as Any, "lora_dropout")] {

@@ -126,7 +126,7 @@ struct ExperimentCommand: ParsableCommand {
         if plan.settings?.contains(ExperimentPlan.forgettingAlone) == true && settings == nil {
             FileHandle.standardError.write(Data("experiment: a keep below 0.5: forgetting alone runs beside the recommended setting, which lost there (keep 0.3, per label: SNLI-20k 69.03 % against random's 74.51 % and forgetting alone's 76.56 %; CrowdFlower 63.54, 75.05 and 75.79 %)\n".utf8))
         }
-        let exp = Experiment(plan: plan, dir: dir)
+        var exp = Experiment(plan: plan, dir: dir)
         exp.keepRuns = keepRuns
         exp.reporter = TerminalReporter()
         exp.force = force

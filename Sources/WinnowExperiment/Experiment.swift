@@ -19,7 +19,7 @@ import WinnowTraining
 ///     DIR/results.csv          one row per retraining (rewritten atomically after each)
 ///
 ///     let results = try Experiment(plan: plan, dir: URL(fileURLWithPath: "runs/exp")).run()
-public final class Experiment: @unchecked Sendable {
+public struct Experiment: Sendable {
     /// The plan being run (stored as `DIR/plan.json`).
     public let plan: ExperimentPlan
     /// The experiment folder (DIR).

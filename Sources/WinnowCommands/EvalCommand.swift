@@ -20,6 +20,7 @@ struct EvalCommand: ParsableCommand {
 
     mutating func run() throws {
         dataOptions.adoptMaxLength(ofRun: runPath)
+        dataOptions.adoptFields(ofRun: runPath)
         let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: true, label: "eval", base: base, precision: precision)
         let names = r.labelNames
         guard r.labels.contains(where: { $0 >= 0 }) else {

@@ -5,8 +5,8 @@ import Winnow
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
-        abstract: "Join the outputs of `score --shard I/N` or `predict --shard I/N` into the file an unsharded run writes.",
-        discussion: "CSV and JSONL rows are ordered by their index column, which must cover 0..<N exactly once; .npy shards carry no index: they are concatenated and must be given in shard order.")
+        abstract: "Join the outputs of `score --shard I/N` or `predict --shard I/N` into one file with the rows of an unsharded run.",
+        discussion: "CSV and JSONL rows are ordered by their index column, which must cover 0..<N exactly once; .npy shards carry no index: they are concatenated and must be given in shard order. Each shard forms its own batches, so a score may differ from an unsharded run's in its last digits (float summation order); the rows, lines, ids and labels are the same.")
 
     @Argument(help: "Shard outputs (all .csv, all .jsonl, or all .npy).") var files: [String]
     @Option(help: "Merged file (written atomically).") var out: String

@@ -31,6 +31,23 @@ struct DataOptions: ParsableArguments {
         printError("note: --max-length \(n), the limit \(run) was trained with (its winnow.json); give --max-length to choose another")
     }
 
+    /// Without --text-field, --pair-field or --label-field, a Winnow run's own file format is read as its training
+    /// read it: a field its winnow.json records is adopted when the data file's first example holds it and
+    /// detection would pick another (a file with `label` and `gold_label`, trained on `gold_label`), with a note.
+    mutating func adoptFields(ofRun run: String) {
+        // A pipe is read once, by the command: nothing is peeked at.
+        guard !data.lowercased().hasSuffix(".csv"), FileFingerprint.isRegularFile(URL(fileURLWithPath: data)), let recorded = (try? RunFolder(url: URL(fileURLWithPath: run)))?.trainedFields,
+              let first = firstJSONObject(data) else { return }
+        func adopt(_ given: inout String?, _ trained: String?, _ candidates: [String], _ flag: String) {
+            guard given == nil, let t = trained, first[t] != nil, candidates.first(where: { first[$0] != nil }) != t else { return }
+            given = t
+            printError("note: \(flag) \(t), the field \(run) was trained on (its winnow.json); give \(flag) to choose another")
+        }
+        adopt(&textField, recorded.text, FieldNames.textCandidates, "--text-field")
+        adopt(&pairField, recorded.pair, FieldNames.pairCandidates, "--pair-field")
+        adopt(&labelField, recorded.label, FieldNames.labelCandidates, "--label-field")
+    }
+
     func validate() throws {
         let named = [("--text-field", textField), ("--pair-field", pairField), ("--label-field", labelField)].compactMap { n, v in v.map { (n, $0) } }
         for (i, a) in named.enumerated() {
@@ -63,6 +80,17 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
     return try Predictor.predict(run: URL(fileURLWithPath: run), data: URL(fileURLWithPath: dataOptions.data), options: o)
 }
 
+/// The first JSON object of a JSONL file (its first non-blank line, read up to 1 MiB), nil when there is none.
+func firstJSONObject(_ path: String) -> [String: Any]? {
+    guard let h = FileHandle(forReadingAtPath: path) else { return nil }
+    defer { try? h.close() }
+    guard let chunk = try? h.read(upToCount: 1 << 20) else { return nil }
+    for line in chunk.split(separator: 0x0A) where !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
+        return (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any]
+    }
+    return nil
+}
+
 /// Checks the options of `eval` and `predict` before anything is read: one checkpoint, a positive batch, and no
 /// text options for a CSV of numeric features (the MLP run that reads it has no text, tokens or length).
 func validatePrediction(checkpoint: CheckpointSelection?, batchSize: Int, data: DataOptions) throws {
@@ -83,6 +111,10 @@ func refuseOverwriting(_ out: String, option: String = "--out", inputs: [String]
     if FileManager.default.fileExists(atPath: out, isDirectory: &isDir), isDir.boolValue {
         throw ValidationError("\(option) \(out) is a folder; give a file path")
     }
+    // The nearest existing folder on the path must be one (a file there makes the output impossible, after the work).
+    var parent = URL(fileURLWithPath: out).standardizedFileURL.deletingLastPathComponent()
+    while !FileManager.default.fileExists(atPath: parent.path, isDirectory: &isDir) && parent.path != "/" { parent.deleteLastPathComponent() }
+    if !isDir.boolValue { throw ValidationError("\(option) \(out): \(parent.path) is a file, not a folder") }
     let o = URL(fileURLWithPath: out).standardizedFileURL.resolvingSymlinksInPath().path
     if let same = inputs.first(where: { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path == o }) {
         throw ValidationError("\(option) \(out) is the input file \(same); choose another output path")

@@ -24,6 +24,7 @@ struct PredictCommand: ParsableCommand {
 
     mutating func run() throws {
         dataOptions.adoptMaxLength(ofRun: runPath)
+        dataOptions.adoptFields(ofRun: runPath)
         let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: false, label: "predict",
                                 shard: shard, base: base, precision: precision)
         let names = r.labelNames, pred = r.predictions, probs = r.probabilities

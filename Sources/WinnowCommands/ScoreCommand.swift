@@ -26,7 +26,7 @@ struct ScoreCommand: ParsableCommand {
     var paramsGiven: ParameterSelection.Spec?
     var params: ParameterSelection.Spec { paramsGiven ?? ScoreOptions().params }
     @Option(help: "params (gradients w.r.t. parameters) or last-hidden (w.r.t. the vector the head reads: BERT's pooled [CLS] vector, a decoder classifier's last real token).") var space: GradientSpace = ScoreOptions().space
-    @Option(name: .customLong("target"), help: "VoG on a classifier: the label (default), or the class predicted by the last chosen checkpoint.")
+    @Option(name: .customLong("target"), help: "VoG on a classifier: the label (default), or the class predicted by the latest chosen checkpoint (highest step).")
     var targetGiven: VoGTarget?
     var target: VoGTarget { targetGiven ?? ScoreOptions().vogTarget }
     @Option(help: "PVI: the null run (trained with `winnow train --null`).") var nullRun: String?
@@ -51,7 +51,9 @@ struct ScoreCommand: ParsableCommand {
     @Option(name: .customLong("memory-limit"), help: "TracIn --test on a classifier: memory in MiB for the test side's gradients, held in blocks of test examples under this bound (default \(ScoreOptions().memoryLimit >> 20)).")
     var memoryLimitGiven: Int?
     var memoryLimit: Int { memoryLimitGiven ?? ScoreOptions().memoryLimit >> 20 }
-    @Option(help: "Output format.") var format: ScoreWriter.Format = .csv
+    @Option(name: .customLong("format"), help: "Output format (default: from --out's extension: .jsonl or .npy, else csv).") var formatGiven: ScoreWriter.Format?
+    /// The format given, else the one --out's extension names (csv for any other).
+    var format: ScoreWriter.Format { formatGiven ?? ScoreWriter.Format(rawValue: URL(fileURLWithPath: out).pathExtension.lowercased()) ?? .csv }
     @Option(help: "Output file (written atomically).") var out: String
     @Option(help: "Score only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: Shard?
     @Option(name: .customLong("part-size"), help: "Examples per resumable part (default \(ScoreParts.defaultPartSize)).") var partSizeGiven: Int?
@@ -108,6 +110,18 @@ struct ScoreCommand: ParsableCommand {
         if method == .tracin && test != nil && aggregate == nil && format != .csv {
             throw ValidationError("tracin --test writes proponents and opponents as CSV; --format \(format) applies with --aggregate")
         }
+        // A file named for one format holding another misleads every reader of it (prune, merge, numpy).
+        if let f = formatGiven, let named = ScoreWriter.Format(rawValue: URL(fileURLWithPath: out).pathExtension.lowercased()), named != f {
+            throw ValidationError("--format \(f) and --out \(out) name different formats; give --out a .\(f.rawValue) name or leave --format out")
+        }
+        if let matrix, URL(fileURLWithPath: matrix).pathExtension.lowercased() != "npy" {
+            throw ValidationError("--matrix is written as .npy (float64, [test, train]); give it a .npy name")
+        }
+        guard batchSize <= 1_000_000 else { throw ValidationError("--batch-size must be at most 10^6") }
+        if let m = memoryLimitGiven, m > 1 << 30 { throw ValidationError("--memory-limit is in MiB and at most 2^30") }
+        if method.readsDynamics, let given = dataOptions.textField ?? dataOptions.pairField {
+            throw ValidationError("--\(dataOptions.textField != nil ? "text" : "pair")-field \(given) does not apply to \(method), which reads the run's training dynamics and the labels (no text)")
+        }
         if memoryLimit < 16 { throw ValidationError("--memory-limit is in MiB and at least 16") }
         if partSize < 1 { throw ValidationError("--part-size must be at least 1") }
         // What the training dynamics scores read: the run's dynamics and the data file's table, no model pass.
@@ -156,6 +170,13 @@ struct ScoreCommand: ParsableCommand {
 
     mutating func run() throws {
         if !method.readsDynamics { dataOptions.adoptMaxLength(ofRun: runPath) }
+        // The dynamics belong to the labels training read: another label field would write other labels beside them.
+        if method.readsDynamics, let given = dataOptions.labelField,
+           let trained = (try? RunFolder(url: URL(fileURLWithPath: runPath)))?.trainedFields?.label, given != trained {
+            throw WinnowError.invalidOption(name: "--label-field", reason:
+                "\(runPath) was trained on the label field '\(trained)' (its winnow.json); \(method) reads the dynamics of those labels")
+        }
+        dataOptions.adoptFields(ofRun: runPath)
         guard precision == .f32 else { return try precision.run { try score() } }
         try score()
     }
@@ -171,16 +192,20 @@ struct ScoreCommand: ParsableCommand {
             if let groupField { _ = try JSONLField.strings(groupField, in: testURL, lines: try JSONLField.exampleLines(testURL)) }
             let influence = try TargetInfluence.matrix(run: runURL, train: dataURL, test: testURL, fields: dataOptions.fields, options: o,
                                                        similarity: similarity)
-            if let matrix {
+            // The matrix after the output: a failed --out leaves no matrix behind.
+            func writeMatrix() throws {
+                guard let matrix else { return }
                 try AtomicFile.write(ScoreWriter.npy(influence.matrix.flatMap { $0.map(Double.init) }, shape: [influence.test.count, influence.train.count]),
                                      to: URL(fileURLWithPath: matrix))
             }
             guard let aggregate else {
                 for n in influence.notes { printError("note: \(n)") }
-                return try writeProponents(influence.matrix, train: influence.train, test: influence.test)
+                try writeProponents(influence.matrix, train: influence.train, test: influence.test)
+                return try writeMatrix()
             }
             let r = try TargetInfluence.scores(influence, test: testURL, similarity: similarity, mode: aggregate, groupField: groupField)
             try ScoreWriter.write(r, format: format, to: outURL)
+            try writeMatrix()
             for n in r.notes { printError("note: \(n)") }
             printError("score: wrote \(r.scores.count) target-influence scores to \(outURL.path)")
             return

@@ -25,7 +25,9 @@ package enum AtomicFile {
     /// On any thrown error the temporary file is removed and `url` is left untouched.
     package static func write(to url: URL, _ body: (Int32) throws -> Void) throws {
         let dir = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: "cannot make its folder \(dir.path) (a file of that name, or no permission?)")
+        }
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {

@@ -40,9 +40,9 @@ public struct FieldNames: Sendable, Equatable {
         self.label = label
     }
 
-    static let textCandidates = ["text", "sentence", "sentence1", "premise"]
-    static let pairCandidates = ["text_pair", "sentence2", "hypothesis"]
-    static let labelCandidates = ["label", "gold_label"]
+    package static let textCandidates = ["text", "sentence", "sentence1", "premise"]
+    package static let pairCandidates = ["text_pair", "sentence2", "hypothesis"]
+    package static let labelCandidates = ["label", "gold_label"]
 }
 
 /// Reads a JSONL data file in chunks, so a caller can stream files of any size with bounded memory.

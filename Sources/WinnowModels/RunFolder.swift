@@ -200,14 +200,25 @@ public struct RunFolder: Sendable {
     /// run of CSV features. Scoring and predicting at another limit reads examples the model never saw whole, or
     /// positions it never trained.
     public var trainedMaxLength: Int? {
+        guard let options = runInfo?["options"] as? [String: Any], let n = (options["maxLength"] as? NSNumber)?.intValue, n > 0 else { return nil }
+        return n
+    }
+
+    /// The fields a Winnow run's training file was read by (`text_field`, `pair_field`, `label_field` in its
+    /// `winnow.json`; nil where none is recorded); nil for a run of another tool or a model folder.
+    public var trainedFields: FieldNames? {
+        guard let info = runInfo, info["text_field"] != nil || info["label_field"] != nil else { return nil }
+        return FieldNames(text: info["text_field"] as? String, pair: info["pair_field"] as? String, label: info["label_field"] as? String)
+    }
+
+    /// `winnow.json` of the run (or of the run a `checkpoint-<step>` folder belongs to), nil when absent or unreadable.
+    var runInfo: [String: Any]? {
         var info = url.appendingPathComponent("winnow.json")
         if !FileManager.default.fileExists(atPath: info.path), url.standardizedFileURL.lastPathComponent.hasPrefix("checkpoint-") {
             info = url.standardizedFileURL.deletingLastPathComponent().appendingPathComponent("winnow.json")
         }
-        guard let d = try? Data(contentsOf: info),
-              let info = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any],
-              let options = info["options"] as? [String: Any], let n = (options["maxLength"] as? NSNumber)?.intValue, n > 0 else { return nil }
-        return n
+        guard let d = try? Data(contentsOf: info) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: d)) as? [String: Any]
     }
 
     /// The folder holding the tokenizer files: the run itself, or else its last checkpoint.

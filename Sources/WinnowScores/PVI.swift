@@ -47,7 +47,7 @@ public enum PVI {
                 throw WinnowError.invalidOption(name: "nullRun", reason:
                     "its labels \(null.labelNames) differ from the run's \(full.labelNames)")
             }
-            fullModel = try ModelLoader.classifier(folder: full.run.finalModelFolder)
+            fullModel = try ModelLoader.classifier(folder: full.run.finalModelFolder, base: options.adapterBase)
             nullModel = try ModelLoader.classifier(folder: null.run.finalModelFolder)
             // A byte-level BPE encodes the empty input as no token at all: a decoder classifier's head would
             // read a padding position, and `winnow train --null` is not offered for decoders.

@@ -45,8 +45,8 @@ public enum ScoreMethod: String, Sendable, CaseIterable, Codable, CustomStringCo
     public static var names: String { allCases.map(\.rawValue).joined(separator: " | ") }
 }
 
-/// VoG's target class: the label, or the class the last chosen checkpoint predicts.
+/// VoG's target class: the label, or the class the latest chosen checkpoint (highest step) predicts.
 public enum VoGTarget: String, Sendable, CaseIterable, Codable {
-    /// The example's gold label, or the class the last chosen checkpoint predicts for it.
+    /// The example's gold label, or the class the latest chosen checkpoint (highest step) predicts for it.
     case label, predicted
 }

@@ -57,6 +57,8 @@ public enum ScoreParts {
         var precision: String?
         /// The fields named (text, pair, label; nil where detected): another field reads other examples.
         var fields: String?
+        /// Examples per batch, nil at the default: batches of another size round the last digits differently.
+        var batchSize: Int?
     }
 
     struct PartTable: Codable {
@@ -140,6 +142,7 @@ public enum ScoreParts {
             // A model folder without checkpoints (a classifier, or a PEFT adapter of one) is one model, as ScoringRun takes it.
             let folder = try RunFolder(url: run)
             if !(folder.checkpoints.isEmpty && folder.holdsModel) { _ = try folder.select(options.checkpoints) }
+            else if case .list = options.checkpoints { throw ScoringRun.oneModelRefused(run, options.checkpoints) }
         }
         if data.pathExtension.lowercased() == "csv" {
             throw WinnowError.invalidFile(path: data.path, line: nil, reason:
@@ -147,7 +150,8 @@ public enum ScoreParts {
         }
         // The data file is read more than once (counted, then scored part by part): a pipe would be empty the second time.
         try Scorer.requireRegularFile(data)
-        let total = try Scorer.countExamples(data, fields: fields, labelled: !causal)
+        let (total, skipped) = try Scorer.countExamplesAndSkipped(data, fields: fields, labelled: !causal)
+        if skipped > 0 { options.reporter.note("note: skipped \(skipped) example(s) without a gold label in \(data.path)") }
         let span = shard?.range(of: total) ?? 0..<total
         let n = span.count
         let attributes = try fm.attributesOfItem(atPath: data.path)
@@ -162,7 +166,8 @@ public enum ScoreParts {
                                 projectSeed: options.projectDim == nil ? nil : options.seed,
                                 adapterBase: options.adapterBase?.standardizedFileURL.path,
                                 precision: options.precision == .f32 ? nil : options.precision.rawValue,
-                                fields: fields == FieldNames() ? nil : "text \(fields.text ?? "detected"), pair \(fields.pair ?? "detected"), label \(fields.label ?? "detected")")
+                                fields: fields == FieldNames() ? nil : "text \(fields.text ?? "detected"), pair \(fields.pair ?? "detected"), label \(fields.label ?? "detected")",
+                                batchSize: options.batchSize == ScoreOptions().batchSize ? nil : options.batchSize)
         let manifestURL = dir.appendingPathComponent("manifest.json")
         if resume, fm.fileExists(atPath: manifestURL.path) {
             let old = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: manifestURL))
@@ -183,7 +188,9 @@ public enum ScoreParts {
                 }
                 try fm.removeItem(at: dir)
             }
-            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+            do { try fm.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+                throw WinnowError.invalidFile(path: dir.path, line: nil, reason: "cannot make the parts folder here (a file of that name on its path, or no permission?)")
+            }
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
             try AtomicFile.write(enc.encode(manifest), to: manifestURL)

@@ -141,11 +141,16 @@ public enum Scorer {
     /// Number of used examples of a data file, read without tokenizing: the labelled ones, or every
     /// example with `labelled` false (a causal language model's data, whose labels are optional).
     package static func countExamples(_ url: URL, fields: FieldNames, labelled: Bool = true) throws -> Int {
+        try countExamplesAndSkipped(url, fields: fields, labelled: labelled).examples
+    }
+
+    /// The examples of a data file and the lines skipped for want of a gold label.
+    package static func countExamplesAndSkipped(_ url: URL, fields: FieldNames, labelled: Bool = true) throws -> (examples: Int, skipped: Int) {
         var reader = try JSONLReader(url: url, fields: fields, requireLabels: labelled)
         reader.keepUnlabelled = !labelled
         var n = 0
         while let chunk = try reader.next(upTo: 1 << 14) { n += chunk.count }
-        return n
+        return (n, reader.skipped)
     }
 
     /// Lines, ids and labels of a data file, streamed (no text kept).

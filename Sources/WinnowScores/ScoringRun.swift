@@ -12,7 +12,7 @@ public struct ScoreOptions: Sendable {
     public var params: ParameterSelection.Spec = .all
     /// Gradients with respect to parameters, or to the vector the head reads (`lastHidden`).
     public var space: GradientSpace = .params
-    /// VoG: the label, or the class predicted by the last chosen checkpoint.
+    /// VoG: the label, or the class predicted by the latest chosen checkpoint (highest step).
     public var vogTarget: VoGTarget = .label
     /// Overrides every checkpoint's learning rate eta_k (TracIn); 1 gives the unweighted sum.
     public var learningRate: Double? = nil
@@ -60,6 +60,8 @@ public struct ScoreOptions: Sendable {
     ///   `learningRate` not finite, or an `exampleRange` starting below 0.
     public func validate() throws {
         guard batchSize >= 1 else { throw WinnowError.invalidOption(name: "batchSize", reason: "must be at least 1, not \(batchSize)") }
+        guard batchSize <= 1_000_000 else { throw WinnowError.invalidOption(name: "batchSize", reason: "\(batchSize) is more than 10^6") }
+        guard maxLength <= 1 << 20 else { throw WinnowError.invalidOption(name: "maxLength", reason: "\(maxLength) is more than 2^20 tokens") }
         guard maxLength >= 4 else { throw WinnowError.invalidOption(name: "maxLength", reason: "must be at least 4, not \(maxLength)") }
         guard memoryLimit >= 1 else { throw WinnowError.invalidOption(name: "memoryLimit", reason: "must be at least 1 byte, not \(memoryLimit)") }
         if let d = projectDim, d < 1 { throw WinnowError.invalidOption(name: "projectDim", reason: "must be at least 1, not \(d)") }
@@ -194,8 +196,14 @@ public struct ScoringRun: @unchecked Sendable {
         guard !options.lengthNeutral else { throw ScoringRun.lengthNeutralRefused(url) }
         run = try RunFolder(url: url)
         try Scorer.checkPairs(run: url, data: data, fields: fields)
-        // A model folder (a classifier, or a PEFT adapter of one) without checkpoints is one model, eta 1 (or --lr).
-        checkpoints = run.checkpoints.isEmpty && run.holdsModel ? [RunFolder.Checkpoint(step: 0, url: url)] : try run.select(options.checkpoints)
+        // A model folder (a classifier, or a PEFT adapter of one) without checkpoints is one model, eta 1 (or --lr):
+        // all, first and last are that model; listed steps name checkpoints it does not have.
+        if run.checkpoints.isEmpty && run.holdsModel {
+            if case .list = options.checkpoints { throw ScoringRun.oneModelRefused(url, options.checkpoints) }
+            checkpoints = [RunFolder.Checkpoint(step: 0, url: url)]
+        } else {
+            checkpoints = try run.select(options.checkpoints)
+        }
         models = try checkpoints.map { try ModelLoader.classifier(folder: $0.url, base: options.adapterBase) }
         tokenizer = try Tokenizers.load(folder: ModelLoader.tokenizerFolder(run.tokenizerFolder, base: options.adapterBase))
         let labels = models[0].labelNames
@@ -214,6 +222,11 @@ public struct ScoringRun: @unchecked Sendable {
             o.maxLength = limit
         }
         self.options = o
+    }
+
+    /// Listed checkpoints asked of a folder that is one model.
+    static func oneModelRefused(_ url: URL, _ c: CheckpointSelection) -> WinnowError {
+        .invalidOption(name: "checkpoints", reason: "\(url.path) is one model without checkpoints; '\(c)' chooses among a run's checkpoints")
     }
 
     /// `ScoreOptions.lengthNeutral` on a classifier, whose loss is one cross-entropy per example.
@@ -278,7 +291,8 @@ public struct ScoringRun: @unchecked Sendable {
             lastBytes = reader.bytesRead
         }
         bar.finish(note: "\(table.count) examples")
-        if reader.skipped > 0 {
+        // A range (a part or shard) is one of several reads of the file: the whole file's count is noted once, by its caller.
+        if reader.skipped > 0 && options.exampleRange == nil {
             options.reporter.note("note: skipped \(reader.skipped) example(s) without a gold label in \(dataURL.path)")
         }
         return table
@@ -292,10 +306,18 @@ public struct ScoringRun: @unchecked Sendable {
                Double(memoryEstimate()) / 1048576, options.maxLength)
     }
 
-    /// eta_k per chosen checkpoint (or the --lr override).
+    /// eta_k per chosen checkpoint (or the --lr override). A folder that is one model has eta 1, unless it is a
+    /// checkpoint of a run (its trainer_state.json logs the rate its step used).
     public func learningRates() throws -> [Double] {
         if let lr = options.learningRate { return Array(repeating: lr, count: checkpoints.count) }
-        if run.checkpoints.isEmpty { return Array(repeating: 1, count: checkpoints.count) }     // a model folder
+        if run.checkpoints.isEmpty {
+            let state = run.url.appendingPathComponent("trainer_state.json")
+            if FileManager.default.fileExists(atPath: state.path), let s = try? TrainerState(contentsOf: state),
+               let lr = s.learningRate(atStep: s.globalStep) {
+                return Array(repeating: lr, count: checkpoints.count)
+            }
+            return Array(repeating: 1, count: checkpoints.count)     // a model folder
+        }
         return try checkpoints.map { try run.learningRate(of: $0) }
     }
 

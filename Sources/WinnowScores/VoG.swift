@@ -29,14 +29,16 @@ public enum VoG {
                     ? "\(sr.run.url.path) is one model (score a `winnow train` run with checkpoints)" : "--checkpoints chose one of \(sr.run.url.path)'s"))
         }
         var vog: [Double] = []
+        let latest = sr.checkpoints.indices.max { sr.checkpoints[$0].step < sr.checkpoints[$1].step } ?? K - 1
         let table = try sr.stream("vog") { batch in
             ensureCount(&vog, batch.indices.max()! + 1)
             let lengths = (0..<batch.size).map { batch.realLength($0) }
             let rows = lengths.reduce(0, +)
-            // Target per example: the label, or the class predicted by the last chosen checkpoint.
+            // Target per example: the label, or the class predicted by the latest chosen checkpoint (the highest
+            // step, whatever order --checkpoints lists them in).
             var target = batch.labels
             if sr.options.vogTarget == .predicted {
-                let z = sr.models[K - 1].inferenceLogits(batch)
+                let z = sr.models[latest].inferenceLogits(batch)
                 for b in 0..<batch.size { target[b] = Int32((0..<L).max { z[b, $0] < z[b, $1] }!) }
             }
             var mean = Tensor(shape: [rows, C]), m2 = Tensor(shape: [rows, C])

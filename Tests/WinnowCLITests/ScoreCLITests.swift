@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Winnow
 
 @Suite(.serialized) struct ScoreCLITests {
     let run = CLI.tiny.appendingPathComponent("run").path
@@ -560,5 +561,118 @@ import Testing
                                "--out", dir.appendingPathComponent("v.csv").path])
         #expect(bad.status == 1 && bad.stderr.contains("causal language models"), "\(bad.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("v.csv").path))
+    }
+}
+
+/// What `winnow score` on a classifier refuses or now gets right: PVI on an adapter's given base, the dynamics'
+/// labels, listed checkpoints of one model, a format its file name contradicts, outputs under a file, numbers
+/// that overflowed, one skipped-lines note, and parts of another batch size.
+@Suite(.serialized) struct ScoreRefusalCLITests {
+    let fm = FileManager.default
+    let run = CLI.tiny.appendingPathComponent("run").path
+    let train = CLI.tiny.appendingPathComponent("train.jsonl").path
+
+    @Test func pviReadsTheAdapterOnItsGivenBase() throws {
+        let dir = try CLI.tempDir("pvi-base")
+        defer { try? fm.removeItem(at: dir) }
+        let lora = CLI.tiny.appendingPathComponent("lora").path, null = CLI.tiny.appendingPathComponent("null-run").path
+        func pvi(_ extra: [String], _ name: String) throws -> [Double] {
+            let out = dir.appendingPathComponent(name)
+            let r = try CLI.run(["score", "pvi", "--run", lora, "--null-run", null, "--data", train, "--max-length", "32", "--out", out.path] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            return try PrecisionCLITests.column(out, "score")
+        }
+        let own = try pvi([], "own.csv"), other = try pvi(["--base", CLI.tiny.appendingPathComponent("run/checkpoint-25").path], "other.csv")
+        #expect(own.count == 150 && other.count == 150 && own != other, "--base changed nothing")
+    }
+
+    @Test func theDynamicsScoresWriteTheLabelsTrainingRead() throws {
+        let dir = try CLI.tempDir("dynamics-labels")
+        defer { try? fm.removeItem(at: dir) }
+        // gold_label holds the labels, label a wrong copy; the run is trained on gold_label.
+        let lines = try String(contentsOfFile: train, encoding: .utf8).split(separator: "\n")
+        let twolab = dir.appendingPathComponent("twolab.jsonl")
+        try Data(lines.enumerated().map { i, l -> String in
+            var o = try! JSONSerialization.jsonObject(with: Data(l.utf8)) as! [String: Any]
+            o["gold_label"] = o["label"]; o["label"] = i % 3 == 0 ? "pos" : "neg"
+            return String(decoding: try! JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
+        }.joined(separator: "\n").appending("\n").utf8).write(to: twolab)
+        let r = dir.appendingPathComponent("run")
+        #expect(try CLI.run(["train", "--data", twolab.path, "--label-field", "gold_label", "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path,
+                             "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "1", "--max-length", "32", "--out", r.path]).status == 0)
+        let out = dir.appendingPathComponent("f.csv")
+        let f = try CLI.run(["score", "forgetting", "--run", r.path, "--data", twolab.path, "--out", out.path])
+        #expect(f.status == 0 && f.stderr.contains("--label-field gold_label, the field"), "\(f.stderr)")
+        let gold = lines.map { (try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["label"] as! String }
+        let written = try String(contentsOf: out, encoding: .utf8).split(separator: "\n").dropFirst().map { String($0.split(separator: ",")[3]) }
+        #expect(written == gold)
+        let wrong = try CLI.run(["score", "forgetting", "--run", r.path, "--data", twolab.path, "--label-field", "label", "--out", dir.appendingPathComponent("w.csv").path])
+        #expect(wrong.status == 1 && wrong.stderr.contains("trained on the label field 'gold_label'"), "\(wrong.stderr)")
+        let text = try CLI.run(["score", "aum", "--run", r.path, "--data", twolab.path, "--text-field", "id", "--out", dir.appendingPathComponent("t.csv").path])
+        #expect(text.status == 2 && text.stderr.contains("--text-field id does not apply to aum"), "\(text.stderr)")
+    }
+
+    @Test func optionsThatContradictOrOverflowAreRefused() throws {
+        let dir = try CLI.tempDir("score-refusals")
+        defer { try? fm.removeItem(at: dir) }
+        let afile = dir.appendingPathComponent("afile")
+        try Data("hi\n".utf8).write(to: afile)
+        let cases: [([String], Int32, String)] = [
+            (["el2n", "--run", CLI.tiny.appendingPathComponent("paperhead").path, "--checkpoints", "12345", "--out", dir.appendingPathComponent("p.csv").path], 1, "one model without checkpoints"),
+            (["el2n", "--run", run, "--format", "jsonl", "--out", dir.appendingPathComponent("x.csv").path], 2, "name different formats"),
+            (["tracin", "--run", run, "--test", CLI.tiny.appendingPathComponent("test.jsonl").path, "--matrix", dir.appendingPathComponent("m.csv").path,
+              "--out", dir.appendingPathComponent("t.csv").path], 2, "give it a .npy name"),
+            (["el2n", "--run", run, "--out", afile.appendingPathComponent("x.csv").path], 2, "is a file, not a folder"),
+            (["el2n", "--run", run, "--batch-size", "100000000000000", "--out", dir.appendingPathComponent("b.csv").path], 2, "--batch-size must be at most"),
+            (["tracin", "--run", run, "--test", CLI.tiny.appendingPathComponent("test.jsonl").path, "--memory-limit", "17592186044417",
+              "--out", dir.appendingPathComponent("ml.csv").path], 2, "--memory-limit is in MiB and at most"),
+        ]
+        for (args, status, message) in cases {
+            let r = try CLI.run(["score"] + args.prefix(1) + ["--data", train, "--max-length", "32"] + args.dropFirst())
+            #expect(r.status == status && r.stderr.contains(message), "\(args): \(r.stderr)")
+        }
+        #expect(try fm.contentsOfDirectory(atPath: dir.path) == ["afile"], "a refused scoring left files")
+        // The format follows the file name when --format is not given.
+        let npy = dir.appendingPathComponent("e.npy")
+        #expect(try CLI.run(["score", "el2n", "--run", run, "--data", train, "--max-length", "32", "--out", npy.path]).status == 0)
+        #expect(try Data(contentsOf: npy).prefix(6) == Data([0x93] + Array("NUMPY".utf8)))
+    }
+
+    /// VoG's predicted target comes from the latest checkpoint, whatever the list's order; a checkpoint folder
+    /// scored alone weighs TracIn by the rate its step used (its trainer_state.json), not 1.
+    @Test func checkpointOrderAndACheckpointFolderAlone() throws {
+        let dir = try CLI.tempDir("checkpoint-order")
+        defer { try? fm.removeItem(at: dir) }
+        func vog(_ c: String) throws -> [Double] {
+            let out = dir.appendingPathComponent("vog-\(c).csv")
+            let r = try CLI.run(["score", "vog", "--run", run, "--data", train, "--max-length", "32", "--target", "predicted", "--checkpoints", c, "--out", out.path])
+            #expect(r.status == 0, "\(r.stderr)")
+            return try PrecisionCLITests.column(out, "score")
+        }
+        // The same targets: the same scores up to the order of the variance's sums.
+        let (a, b) = (try vog("100,25"), try vog("25,100"))
+        #expect(a.count == 150 && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(abs($0), 1e-12) }, "\(zip(a, b).filter { abs($0 - $1) > 1e-5 * max(abs($0), 1e-12) }.prefix(3))")
+        let t = try CLI.run(["score", "tracin", "--run", CLI.tiny.appendingPathComponent("run/checkpoint-50").path, "--data", train, "--max-length", "32",
+                             "--params", "classifier", "--out", dir.appendingPathComponent("t.csv").path])
+        #expect(t.status == 0 && !t.stderr.contains("eta = 1;") && t.stderr.contains("eta = 0.00"), "\(t.stderr)")
+    }
+
+    @Test func partsNoteTheSkippedLinesOnceAndKeepTheirBatchSize() throws {
+        let dir = try CLI.tempDir("score-parts-notes")
+        defer { try? fm.removeItem(at: dir) }
+        let lines = try String(contentsOfFile: train, encoding: .utf8).split(separator: "\n").prefix(27)
+        let data = dir.appendingPathComponent("unl.jsonl")
+        try Data(lines.enumerated().map { i, l in i % 4 == 1 ? l.replacingOccurrences(of: "\"label\": \"pos\"", with: "\"label\": \"-\"")
+                                                                .replacingOccurrences(of: "\"label\": \"neg\"", with: "\"label\": \"-\"") : String(l) }
+                 .joined(separator: "\n").appending("\n").utf8).write(to: data)
+        let r = try CLI.run(["score", "el2n", "--run", run, "--data", data.path, "--max-length", "32", "--part-size", "5", "--out", dir.appendingPathComponent("u.csv").path])
+        #expect(r.status == 0 && r.stderr.components(separatedBy: "skipped 7 example(s)").count == 2 && !r.stderr.contains("skipped 2"), "\(r.stderr)")
+        // Parts of batches of 32 (as a killed scoring leaves them) are not resumed with batches of 7.
+        let out = dir.appendingPathComponent("p.csv")
+        var o = ScoreOptions(); o.maxLength = 32
+        _ = try ScoreParts.score(.el2n, run: URL(fileURLWithPath: run), data: URL(fileURLWithPath: train), options: o,
+                                 parts: URL(fileURLWithPath: out.path + ".parts"), resume: false, partSize: 50)
+        let other = try CLI.run(["score", "el2n", "--run", run, "--data", train, "--max-length", "32", "--part-size", "50", "--batch-size", "7", "--out", out.path, "--resume"])
+        #expect(other.status == 1 && other.stderr.contains("batchSize"), "\(other.stderr)")
     }
 }

@@ -117,7 +117,10 @@ struct PretrainCommand: ParsableCommand {
             throw ValidationError("--base is the base model of an adapter given as --init")
         }
         if initFrom == nil {
-            guard vocab != nil else { throw ValidationError("give --vocab (a fresh BERT) or --init (a model to continue)") }
+            guard let vocab else { throw ValidationError("give --vocab (a fresh BERT) or --init (a model to continue)") }
+            guard URL(fileURLWithPath: vocab).lastPathComponent == "vocab.txt" else {
+                throw ValidationError("--vocab \(vocab) is not named vocab.txt: the run carries the file under its own name and is read by vocab.txt; copy or rename it")
+            }
             guard loraOptions.loraRank == nil else { throw ValidationError("--lora-rank needs --init with a causal language model (a Llama-family decoder)") }
         } else {
             guard vocab == nil else { throw ValidationError("--vocab is for a fresh BERT; --init brings its own tokenizer") }

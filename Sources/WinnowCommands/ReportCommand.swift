@@ -18,6 +18,11 @@ struct ReportCommand: ParsableCommand {
         if o.path.hasPrefix(dir + "/") && o.pathExtension.lowercased() != "html" && FileManager.default.fileExists(atPath: o.path) {
             throw ValidationError("--out \(out) is a file of the experiment folder; write the report elsewhere (or to its report.html)")
         }
+        // Anywhere, an existing file that is not an HTML page (the experiment's training or test file, say) is not replaced.
+        if o.pathExtension.lowercased() != "html" && o.pathExtension.lowercased() != "htm" && FileManager.default.fileExists(atPath: o.path) {
+            throw ValidationError("--out \(out) exists and is not an HTML page; write the report to a new file or an .html path")
+        }
+        try refuseOverwriting(out, inputs: [])
     }
 
     func run() throws {

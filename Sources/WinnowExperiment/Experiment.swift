@@ -56,6 +56,9 @@ public struct Experiment: Sendable {
     /// Retrainings (cell keys; `full-scoring-run` for the run the scores come from) whose model learned
     /// nothing on the test file: one class for >= 95 % of it, or accuracy at most 1 point above the majority rate.
     public var learnedNothingURL: URL { dir.appendingPathComponent("learned-nothing.txt") }
+    /// `DIR/cannot-tell.txt`: why the learning check could not tell whether the scoring run learned (one label
+    /// is 95 % or more of the test file); absent when it could.
+    public var cannotTellURL: URL { dir.appendingPathComponent("cannot-tell.txt") }
     /// `DIR/train-noisy.jsonl`: with label noise, the training file with the flipped labels.
     public var noisyTrainURL: URL { dir.appendingPathComponent("train-noisy.jsonl") }
     /// The training file the runs use (the noisy copy when --noise is given).
@@ -133,7 +136,10 @@ public struct Experiment: Sendable {
             if let i = trainEnc.labels.firstIndex(of: -1) {
                 throw WinnowError.invalidFile(path: trainURL.path, line: trainEnc.lines[i], reason: "no label; an experiment needs labelled training data")
             }
-            if plan.methods.contains(where: { $0 == .grand || $0 == .tracin }) {
+            if let k = plan.keeps.first(where: { Selector.budget(trainEnc.count, keep: $0) == 0 }) {
+                throw WinnowError.invalidOption(name: "keep", reason: "\(ExperimentPlan.format(k)) of the \(trainEnc.count) training examples keeps none")
+            }
+            if (plan.methods + plan.tieBreaks.map(\.method)).contains(where: { $0 == .grand || $0 == .tracin }) {
                 _ = try ParameterSelection(plan.scoreParams, layout: model0.parameterLayout)
             }
         } catch {
@@ -156,9 +162,18 @@ public struct Experiment: Sendable {
         try trainIfNeeded(fullRunURL, data: trainEnc, seed: 0, scoring: true, label: "full run (seed 0, \(plan.scoreCheckpoints) checkpoints, dynamics)")
         // Scores from a model that learned nothing mean nothing: check the scoring run on the test file first.
         let fullCheck = try learningCheck(ModelLoader.classifier(folder: fullRunURL), on: testEnc)
+        if !fullCheck.canTell {
+            // Whether the scores mean anything cannot be told from such a test file: said, and kept for the report.
+            let why = "the test file \(plan.test) cannot tell whether the scoring run learned: \(fullCheck.description)"
+            say("experiment: note: " + why)
+            try AtomicFile.write(Data((why + "\n").utf8), to: cannotTellURL)
+        } else if FileManager.default.fileExists(atPath: cannotTellURL.path) {
+            try FileManager.default.removeItem(at: cannotTellURL)
+        }
         if fullCheck.learnedNothing {
             let why = "the scoring run \(fullRunURL.path) learned nothing: it \(fullCheck.description) on \(plan.test)"
-            guard force else {
+            // Continued once with --force, the experiment goes on with those scores (its retrainings already use them).
+            guard force || learnedNothingKeys.contains("full-scoring-run") else {
                 // The report says why the experiment stopped (a rerun that gets past this point removes it).
                 try? AtomicFile.write(Data((why + "\n").utf8), to: stoppedURL)
                 throw WinnowError.learnedNothing(reason: why + "; its scores would mean nothing. Train it better (a fitting --lr: 1e-3 for a "

@@ -173,6 +173,15 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             self.thenBy = thenBy
         }
 
+        /// Settings with one key select the same examples: with stratified sampling hard and easy select alike,
+        /// and without normalisation top-k and stratified sampling rank as dataset z-scores do (an increasing
+        /// affine map of the scores).
+        public var subsetKey: String {
+            let sel = sampling == .stratified ? SelectionOptions.Preference.hard : select
+            let norm = normalization == .none && (sampling == .top || sampling == .stratified) ? Normalization.dataset : normalization
+            return Setting(method: method, select: sel, sampling: sampling, normalization: norm, thenBy: thenBy).description
+        }
+
         /// Parses `METHOD:SELECT[:SAMPLING[:NORMALIZE]][+TIEBREAK]` (sampling top and normalisation dataset by
         /// default; TIEBREAK as `TieBreak(parsing:)`).
         ///
@@ -229,13 +238,15 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     }
 
     /// The settings each keep fraction retrains: `settings`, else the cross product (without moderate with
-    /// stratified sampling, which has no meaning).
+    /// stratified sampling, which has no meaning, and without a setting that selects the same examples as one
+    /// before it: see `Setting.subsetKey`).
     public var selectionSettings: [Setting] {
         if let settings { return settings }
-        var out: [Setting] = []
+        var out: [Setting] = [], keys: Set<String> = []
         for m in methods {
             for n in normalizations { for p in selects where p != .random { for s in samplings where !(p == .moderate && s == .stratified) {
-                out.append(Setting(method: m, select: p, sampling: s, normalization: n))
+                let x = Setting(method: m, select: p, sampling: s, normalization: n)
+                if keys.insert(x.subsetKey).inserted { out.append(x) }
             } } }
         }
         return out
@@ -257,8 +268,9 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         guard !keeps.isEmpty, keeps.allSatisfy({ $0 > 0 && $0 <= 1 }) else {
             throw WinnowError.invalidOption(name: "keep", reason: "give fractions in (0, 1]")
         }
-        if let twice = keeps.first(where: { k in keeps.filter { $0 == k }.count > 1 }) {
-            throw WinnowError.invalidOption(name: "keep", reason: "\(Self.format(twice)) is given twice")
+        // Keeps are named by four decimals (cells, files, tables): two that read alike are one.
+        if let twice = keeps.first(where: { k in keeps.filter { Self.format($0) == Self.format(k) }.count > 1 }) {
+            throw WinnowError.invalidOption(name: "keep", reason: "\(Self.format(twice)) is given twice (keeps are told apart to four decimals)")
         }
         guard maxLength >= 4 else { throw WinnowError.invalidOption(name: "maxLength", reason: "must be at least 4 ([CLS], [SEP], [SEP] and a token of each text of a pair)") }
         guard seeds >= 1 else { throw WinnowError.invalidOption(name: "seeds", reason: "must be at least 1") }
@@ -274,6 +286,12 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         let names = selectionSettings.map(\.description)
         if let twice = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
             throw WinnowError.invalidOption(name: "settings", reason: "\(twice) is given twice")
+        }
+        let keys = selectionSettings.map(\.subsetKey)
+        if let i = keys.indices.first(where: { i in keys[..<i].contains(keys[i]) }), let j = keys.firstIndex(of: keys[i]) {
+            throw WinnowError.invalidOption(name: "settings", reason:
+                "\(selectionSettings[j].description) and \(selectionSettings[i].description) select the same examples "
+                + "(stratified sampling selects hard and easy alike; without normalisation top-k and stratified rank as dataset z-scores do)")
         }
         try model.validate()
     }

@@ -50,7 +50,7 @@ public struct ExperimentReport: Sendable {
         let nothing = exp.learnedNothingKeys
         if let why = try? String(contentsOf: exp.stoppedURL, encoding: .utf8) {
             body += "<p class=\"warn\">The experiment stopped before pruning: \(e(why.trimmingCharacters(in: .whitespacesAndNewlines))). "
-                + "Nothing below was retrained.</p>"
+                + (results.rows.isEmpty ? "Nothing below was retrained." : "The \(results.rows.count) retraining(s) below were made before it stopped.") + "</p>"
         }
         let planned = plan.cells.count
         if results.rows.count < planned && !FileManager.default.fileExists(atPath: exp.stoppedURL.path) {
@@ -58,10 +58,14 @@ public struct ExperimentReport: Sendable {
                 + "(rerun the same `winnow experiment` command to finish them); the means below are of what is done.</p>"
         }
         if nothing.contains("full-scoring-run") {
-            body += "<p class=\"warn\">The scoring run learned nothing (one class for at least 95 % of the test file, or accuracy within "
-                + "1 point of the majority rate): every score below comes from a model that learned nothing, so the pruned subsets mean nothing.</p>"
+            body += "<p class=\"warn\">The scoring run learned nothing (one class for at least 95 % of the test file, or accuracy at most "
+                + "1 point above the majority rate): every score below comes from a model that learned nothing, so the pruned subsets mean nothing.</p>"
         }
-        body += section("Accuracy against keep fraction", accuracyCharts(results, oneChart: plan.settings != nil)
+        if let why = try? String(contentsOf: exp.cannotTellURL, encoding: .utf8) {
+            body += "<p class=\"warn\">The learning check cannot tell from this test file: \(e(why.trimmingCharacters(in: .whitespacesAndNewlines))). "
+                + "Neither the scoring run nor the retrainings could be checked for having learned anything.</p>"
+        }
+        body += section("Accuracy against keep fraction", accuracyCharts(results, oneChart: plan.settings != nil, learnedNothing: nothing)
                         + resultsTable(results, learnedNothing: nothing))
         if plan.noise > 0, let text = try? String(contentsOf: exp.noiseURL, encoding: .utf8) {
             body += section("Label noise (\(ExperimentPlan.format(plan.noise)) of training labels flipped)", noiseTable(text, fraction: plan.noise))
@@ -104,7 +108,8 @@ public struct ExperimentReport: Sendable {
 
     /// Accuracy against keep fraction: one chart per (select, normalisation, sampling) group with a line
     /// per method, or with `oneChart` (explicit settings) one chart with a line per setting; random dashed.
-    func accuracyCharts(_ r: ExperimentResults, oneChart: Bool = false) -> String {
+    /// Points whose mean includes a retraining that learned nothing are named under their chart.
+    func accuracyCharts(_ r: ExperimentResults, oneChart: Bool = false, learnedNothing: Set<String> = []) -> String {
         let sums = r.summaries
         guard !sums.isEmpty else { return "<p>No results yet.</p>" }
         let full = sums.first { $0.cell.isFull }
@@ -131,8 +136,13 @@ public struct ExperimentReport: Sendable {
             for s in members where !names.contains(line(s.cell)) { names.append(line(s.cell)) }
             for n in names { series.append(.init(name: n, points: points(members.filter { line($0.cell) == n }))) }
             series.append(.init(name: "random", points: points(random), dashed: true))
+            let marked = (members + random).compactMap { s -> String? in
+                let n = r.rows.filter { $0.cell.config == s.cell.config && learnedNothing.contains($0.cell.key) }.count
+                return n > 0 ? "\(s.cell.isRandom ? "random" : line(s.cell)) at keep \(ExperimentPlan.format(s.cell.keep)) (\(n) of \(s.n))" : nil
+            }
             return SVGChart.lines(series, title: "Test accuracy (%): \(g)", xLabel: "fraction of training data kept",
                                   yLabel: "accuracy (%), mean ± std over seeds", xDescending: true)
+                + (marked.isEmpty ? "" : "<p class=\"warn\">These points average in retrainings that learned nothing: \(e(marked.joined(separator: "; "))).</p>")
         }.joined()
     }
 

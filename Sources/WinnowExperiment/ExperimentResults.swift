@@ -132,7 +132,7 @@ public struct ExperimentResults: Sendable {
                 + c.normalize.padding(toLength: 10, withPad: " ", startingAt: 0) + " "
                 + c.select.padding(toLength: 8, withPad: " ", startingAt: 0) + " "
                 + c.sampling.padding(toLength: 10, withPad: " ", startingAt: 0) + " "
-                + String(format: "%5.2f   ", c.keep) + Self.meanStd(s.accuracyMean, s.accuracyStd, n: s.n, padded: true) + "    "
+                + ExperimentPlan.format(c.keep).padding(toLength: 8, withPad: " ", startingAt: 0) + Self.meanStd(s.accuracyMean, s.accuracyStd, n: s.n, padded: true) + "    "
                 + Self.meanStd(s.macroF1Mean, s.macroF1Std, n: s.n, padded: true) + "   \(s.n)"
                 + (collapsed > 0 ? "   * \(collapsed) learned nothing" : ""))
         }

@@ -19,6 +19,10 @@ extension Experiment {
         guard labels.count >= 2, let field = data.fields.label else {
             throw WinnowError.invalidOption(name: "noise", reason: "needs at least two labels in \(source.path)")
         }
+        // A fraction that flips no label has nothing for the scores to find: its similarity would mean nothing.
+        guard Int((plan.noise * Double(data.examples.count)).rounded()) >= 1 else {
+            throw WinnowError.invalidOption(name: "noise", reason: "\(ExperimentPlan.format(plan.noise)) of \(data.examples.count) examples flips no label")
+        }
         let flips = LabelNoise.choose(count: data.examples.count, labels: data.examples.map { $0.label ?? "" },
                                       names: labels, fraction: plan.noise, seed: plan.noiseSeed)
         var replaced: [Int: Data] = [:]

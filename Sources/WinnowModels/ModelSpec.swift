@@ -50,8 +50,13 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// Checks the sizes of a fresh model (a pretrained `initFrom` has its own) and that the model has a vocabulary.
     ///
     /// - Throws: `WinnowError.invalidOption` when a fresh model's `hidden` is not a positive multiple of `heads`
-    ///   or its `layers` is below 1, or neither `initFrom` nor `vocab` is set.
+    ///   or its `layers` is below 1, neither `initFrom` nor `vocab` is set, or `vocab` is not named `vocab.txt` (the
+    ///   run carries it under its own name, and every reader of a run, transformers included, looks for vocab.txt).
     public func validate() throws {
+        if let vocab, URL(fileURLWithPath: vocab).lastPathComponent != "vocab.txt" {
+            throw WinnowError.invalidOption(name: "vocab", reason: "\(vocab) is not named vocab.txt: a run carries the file under its own name and is read "
+                                            + "by vocab.txt (transformers too); copy or rename it to vocab.txt")
+        }
         if initFrom == nil {
             guard hidden > 0, heads > 0, hidden % heads == 0 else {
                 throw WinnowError.invalidOption(name: "hidden", reason: "must be a positive multiple of --heads")

@@ -373,6 +373,10 @@ import Testing
         #expect(try String(contentsOf: stoppedReport, encoding: .utf8).contains("The experiment stopped before pruning"))
         let forced = try CLI.run(args(dir.appendingPathComponent("b")) + ["--force"])
         #expect(forced.status == 0, "\(forced.stderr)")
+        // Rerun without --force, a forced experiment goes on (its retrainings already read those scores); the
+        // report does not say it stopped before pruning.
+        let rerun = try CLI.run(args(dir.appendingPathComponent("b")))
+        #expect(rerun.status == 0 && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("b/stopped.txt").path), "\(rerun.stderr)")
         #expect(forced.stdout.contains("WARNING: the scoring run itself learned nothing") && forced.stdout.contains("learned nothing"))
         let report = try String(contentsOf: dir.appendingPathComponent("b/report.html"), encoding: .utf8)
         #expect(report.contains("The scoring run learned nothing"))
@@ -395,5 +399,52 @@ import Testing
         let (fine, fineJSON) = try eval(CLI.tiny.appendingPathComponent("run"))
         #expect(fine.status == 0 && !fine.stderr.contains("learned nothing"), "\(fine.stderr)")
         #expect(fineJSON["learned_nothing"] as? Bool == false && (fineJSON["largest_predicted_share"] as? Double ?? 1) < 0.95, "\(fine.stdout)")
+    }
+
+    /// What an experiment refuses before writing anything, and what it says when its test file cannot tell.
+    @Test func refusalsBeforeAnythingIsWrittenAndACheckThatCannotTell() throws {
+        let dir = try CLI.tempDir("experiment-refusals")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fm = FileManager.default
+        let myvocab = dir.appendingPathComponent("myvocab.txt")
+        try fm.copyItem(at: CLI.tiny.appendingPathComponent("vocab.txt"), to: myvocab)
+        let cases: [([String], Int32, String)] = [
+            (["--methods", "el2n", "--keep", "0.5,0.50001"], 2, "0.5 is given twice"),
+            (["--methods", "el2n", "--keep", "0.001"], 1, "keeps none"),
+            (["--settings", "forgetting:easy+grand:hard", "--params", "nosuchprefix"], 1, "--params"),
+            (["--methods", "el2n", "--noise", "0.001"], 1, "flips no label"),
+            (["--settings", "el2n:hard:stratified,el2n:easy:stratified"], 2, "select the same examples"),
+        ]
+        for (i, (extra, status, message)) in cases.enumerated() {
+            let out = dir.appendingPathComponent("x\(i)")
+            let r = try CLI.run(Self.tinyArgs + ["--seeds", "1", "--out", out.path] + extra)
+            #expect(r.status == status && r.stderr.contains(message), "\(extra): \(r.stderr)")
+            #expect(!fm.fileExists(atPath: out.appendingPathComponent("plan.json").path), "\(extra) wrote plan.json")
+        }
+        var named = Self.tinyArgs
+        named[named.firstIndex(of: "--vocab")! + 1] = myvocab.path
+        let v = try CLI.run(named + ["--methods", "el2n", "--out", dir.appendingPathComponent("v").path])
+        #expect(v.status == 2 && v.stderr.contains("not named vocab.txt"), "\(v.stderr)")
+        // A cross product keeps one of the settings that select alike (easy and hard stratified: one row).
+        let cross = dir.appendingPathComponent("cross")
+        let c = try CLI.run(Self.tinyArgs + ["--methods", "el2n", "--select", "hard,easy", "--sampling", "stratified", "--keep", "0.5", "--seeds", "1", "--out", cross.path])
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(try Self.rows(cross).filter { $0[0] == "el2n" }.count == 1)
+        // A test file of one label: the learning check cannot tell, and the experiment and report say so.
+        let lines = try String(contentsOf: CLI.tiny.appendingPathComponent("test.jsonl"), encoding: .utf8).split(separator: "\n").filter { $0.contains("\"neg\"") }
+        let skew = dir.appendingPathComponent("skew.jsonl")
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: skew)
+        var skewed = Self.tinyArgs
+        skewed[skewed.firstIndex(of: "--test")! + 1] = skew.path
+        let s = try CLI.run(skewed + ["--methods", "el2n", "--keep", "0.5", "--seeds", "1", "--out", dir.appendingPathComponent("s").path])
+        #expect(s.status == 0 && (s.stdout + s.stderr).contains("cannot tell whether the scoring run learned"), "\(s.stdout)\(s.stderr)")
+        let report = try String(contentsOf: dir.appendingPathComponent("s/report.html"), encoding: .utf8)
+        #expect(report.contains("The learning check cannot tell"))
+        // report --out never replaces an input file.
+        let copy = dir.appendingPathComponent("test-copy.jsonl")
+        try fm.copyItem(at: skew, to: copy)
+        let r = try CLI.run(["report", "--experiment", dir.appendingPathComponent("s").path, "--out", copy.path])
+        #expect(r.status == 2 && r.stderr.contains("not an HTML page"), "\(r.stderr)")
+        #expect(try Data(contentsOf: copy) == Data(contentsOf: skew))
     }
 }

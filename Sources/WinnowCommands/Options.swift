@@ -220,7 +220,9 @@ struct ModelOptions: ParsableArguments {
 
     func validate() throws {
         if initFrom == nil {
-            guard layers >= 1, hidden > 0, heads > 0, hidden % heads == 0 else { throw ValidationError("--hidden must be a multiple of --heads") }
+            guard layers >= 1 else { throw ValidationError("--layers must be at least 1") }
+            guard hidden > 0, heads > 0 else { throw ValidationError("--\(hidden > 0 ? "heads" : "hidden") must be at least 1") }
+            guard hidden % heads == 0 else { throw ValidationError("--hidden \(hidden) must be a multiple of --heads \(heads)") }
         } else {
             // A pretrained model's config.json gives its shape: these would be ignored.
             for (given, name) in [(layersGiven != nil, "--layers"), (hiddenGiven != nil, "--hidden"), (headsGiven != nil, "--heads"),

@@ -108,6 +108,13 @@ struct TrainCommand: ParsableCommand {
         let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.config.labels, maxLength: dataOptions.maxLength, null: null)
         var o = trainingOptions()
         if var lora = loraOptions.config(decoder: false), let i = spec.initFrom {
+            // A base without a pooler gets a fresh one, which an adapter neither trains nor saves: its reader
+            // (Winnow or peft) would draw another.
+            let weights = URL(fileURLWithPath: i).appendingPathComponent("model.safetensors")
+            if let st = try? SafeTensorsFile(url: weights), st.entry("pooler.dense.weight") == nil && st.entry("bert.pooler.dense.weight") == nil {
+                throw WinnowError.invalidTensor(path: weights.path, tensor: "pooler.dense.weight", reason:
+                    "missing: a LoRA adapter on this base would read a fresh pooler that it neither trains nor saves; fine-tune every parameter (without --lora-rank), or start from a base with a pooler")
+            }
             // A LoRA adapter on the pretrained encoder; the head trains beside it (default lr 5e-4).
             lora.baseModel = URL(fileURLWithPath: i).standardizedFileURL.path
             try model.addLoRA(lora, seed: runFlags.seed)
@@ -119,10 +126,15 @@ struct TrainCommand: ParsableCommand {
         printError("train: \(encoded.count) examples, labels [\(model.config.labels.joined(separator: ", "))], "
                    + "\(model.parameters.scalarCount) parameters, \(model.config.numHiddenLayers) layer\(model.config.numHiddenLayers == 1 ? "" : "s") x \(model.config.hiddenSize)")
         var info = try dataInfo(fields: data.fields)
-        if let i = spec.initFrom { info["init"] = URL(fileURLWithPath: i).path }
-        if let lora = model.loraConfig {
-            info["lora"] = "r \(lora.rank) alpha \(lora.alpha) dropout \(lora.dropout) targets \(lora.targets.map(\.rawValue).joined(separator: ","))"
-        }
+        // What the model is, so that --resume refuses another one (its shape, head, dropout, vocabulary, start).
+        info["init"] = spec.initFrom.map { URL(fileURLWithPath: $0).path } ?? "none"
+        let c = model.config
+        info["model"] = "layers \(c.numHiddenLayers) hidden \(c.hiddenSize) heads \(c.numAttentionHeads) intermediate \(c.intermediateSize) "
+            + "head \(c.head.rawValue) dropout \(c.hiddenDropoutProb)/\(c.attentionProbsDropoutProb) vocab \(c.vocabSize)"
+        if spec.vocab != nil { info["vocab_fnv1a64"] = try FileFingerprint.fnv1a64(spec.vocabURL) }
+        info["lora"] = model.loraConfig.map { lora in
+            "r \(lora.rank) alpha \(lora.alpha) dropout \(lora.dropout) targets \(lora.targets.map(\.rawValue).joined(separator: ","))"
+        } ?? "none"
         let summary = try Trainer(options: o).train(model, on: encoded, run: runURL, extraFiles: spec.extraFiles, runInfo: info,
                                                     reporter: TerminalReporter(), resume: resume)
         recordPadToken(in: runURL, id: model.config.padTokenID, tokenizer: tokenizer)
@@ -234,7 +246,8 @@ struct TrainCommand: ParsableCommand {
         o.maxLength = 0
         printError("train: \(data.count) rows, \(data.featureNames.count) features, labels [\(labels.joined(separator: ", "))], MLP \(([data.featureNames.count] + mlp.hidden + [labels.count]).map(String.init).joined(separator: "-"))")
         let runURL = URL(fileURLWithPath: out)
-        let summary = try Trainer(options: o).train(mlp, on: data, run: runURL, runInfo: try dataInfo().merging(["model": "mlp"]) { a, _ in a },
+        let summary = try Trainer(options: o).train(mlp, on: data, run: runURL, runInfo: try dataInfo(fields: FieldNames(label: dataOptions.labelField ?? "label")).merging([
+                                                        "model": "mlp layers \(modelOptions.layers) hidden \(modelOptions.hidden)"]) { a, _ in a },
                                                     reporter: TerminalReporter(), resume: resume)
         if completeAlready(summary, run: runURL) { return }
         print(String(format: "trained %d steps in %.1f s, final loss %.4f; run written to %@", summary.steps, summary.seconds, summary.finalLoss, runURL.path))

@@ -90,6 +90,14 @@ public struct ModelSpec: Codable, Sendable, Equatable {
             }
             model = try BertClassifier(folder: dir, labels: labels, head: headKind, seed: seed)
             if let dropout { model.setDropout(dropout) }
+            // Another vocabulary for a pretrained model: ids beyond its embedding table would read outside it.
+            if vocab != nil {
+                let n = try Vocabulary(contentsOf: vocabURL).count
+                guard n <= model.config.vocabSize else {
+                    throw WinnowError.invalidFile(path: vocabURL.path, line: nil, reason:
+                        "holds \(n) tokens, more than the \(model.config.vocabSize) of \(initFrom)'s embeddings (vocab_size)")
+                }
+            }
         } else {
             let vocabulary = try Vocabulary(contentsOf: vocabURL)
             var config = BertConfig.small(vocabSize: vocabulary.count, hidden: hidden, layers: layers, heads: heads,

@@ -80,8 +80,8 @@ struct TrainingLoop {
 
     /// Makes `run` ready for a run that starts at step 0. A folder that already holds a run (checkpoints, a
     /// final model or its log) is refused unless `resume` was asked for, since new checkpoints beside old ones
-    /// would be read as one run; with `resume` (and no checkpoint to resume from) the unfinished run's checkpoints
-    /// and logs go (a model file stays: it may be the model being continued, and the run's end replaces it).
+    /// would be read as one run; with `resume` (and no checkpoint to resume from) the unfinished run's checkpoints,
+    /// logs and model files go. A run another tool wrote (no winnow.json) is never resumed nor removed.
     static func startFresh(_ run: URL, resume: Bool) throws {
         let fm = FileManager.default
         var isDir: ObjCBool = false
@@ -89,16 +89,18 @@ struct TrainingLoop {
             throw WinnowError.invalidOption(name: "out", reason: "\(run.path) is a file; a run is a folder")
         }
         let names = (try? fm.contentsOfDirectory(atPath: run.path)) ?? []
-        let runFiles: Set<String> = ["trainer_state.json", "model.safetensors", "adapter_model.safetensors", "dynamics.safetensors",
-                                     "si-log.csv", "winnow.json"]
+        let runFiles: Set<String> = ["trainer_state.json", "model.safetensors", "adapter_model.safetensors", "adapter_config.json",
+                                     "dynamics.safetensors", "si-log.csv", "winnow.json"]
         let held = names.filter { $0.hasPrefix("checkpoint-") || runFiles.contains($0) }.sorted()
+        let ours = names.contains("winnow.json")
         // winnow.json alone is a run that stopped before its first checkpoint (a non-finite loss): nothing to keep.
-        if !held.isEmpty && held != ["winnow.json"] && !resume {
+        if !held.isEmpty && held != ["winnow.json"] && (!resume || !ours) {
             throw WinnowError.invalidOption(name: "out", reason:
                 "\(run.path) already holds a run (\(held.prefix(3).joined(separator: ", "))\(held.count > 3 ? ", ..." : "")); "
-                + "delete it or choose another --out, or add --resume to continue it")
+                + (ours ? "delete it or choose another --out, or add --resume to continue it"
+                        : "Winnow did not write it (no winnow.json), so --resume cannot continue it: choose another --out"))
         }
-        for name in held where !name.hasSuffix("model.safetensors") { try fm.removeItem(at: run.appendingPathComponent(name)) }
+        for name in held { try fm.removeItem(at: run.appendingPathComponent(name)) }
         try fm.createDirectory(at: run, withIntermediateDirectories: true)
     }
 

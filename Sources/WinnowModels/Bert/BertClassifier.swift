@@ -13,7 +13,7 @@ public final class BertClassifier: @unchecked Sendable {
     public internal(set) var config: BertConfig
     /// Parameters under their Hugging Face names (`bert.…`, `classifier.…`).
     public var parameters: ParameterStore
-    let encoder: BertEncoder
+    var encoder: BertEncoder
     /// HF head: one Linear. Paper head: three Linears with GELU between.
     let head: [Linear]
     package let workspace = BertWorkspace()
@@ -198,5 +198,8 @@ extension BertClassifier {
     package func setDropout(_ p: Float) {
         config.hiddenDropoutProb = p
         config.attentionProbsDropoutProb = p
+        // The encoder reads its own copy of the configuration.
+        encoder.config.hiddenDropoutProb = p
+        encoder.config.attentionProbsDropoutProb = p
     }
 }

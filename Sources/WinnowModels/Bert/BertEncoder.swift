@@ -18,7 +18,7 @@ package struct EncoderLayer: Sendable {
 /// each layer: r1 = x + dropout(Wo attn(Wq x, Wk x, Wv x)), h = LN(r1), r2 = h + dropout(W2 gelu(W1 h)),
 /// x' = LN(r2); pooled = tanh(Wp x_L[CLS]).
 package struct BertEncoder: Sendable {
-    let config: BertConfig
+    var config: BertConfig
     let wordEmbeddings, positionEmbeddings, tokenTypeEmbeddings: Int
     let embeddingNorm: LayerNorm
     let layers: [EncoderLayer]

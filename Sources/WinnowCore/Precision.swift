@@ -4,7 +4,7 @@ import CKernels
 /// with F32 accumulation (`--precision bf16` on `predict`, `eval` and the forward-only scores). bf16
 /// needs a CPU with AVX512_BF16; training and gradient passes always run in F32.
 ///
-///     let p = try ArithmeticPrecision.bf16.run { model.predict(data) }
+///     let p = try ArithmeticPrecision.bf16.run { try model.predict(data) }
 public enum ArithmeticPrecision: String, Sendable, CaseIterable, Codable {
     /// Single precision throughout.
     case f32

@@ -147,7 +147,10 @@ public final class MLPClassifier: ClassifierModel, @unchecked Sendable {
     }
 
     /// Predicted classes and probabilities.
-    public func predict(_ data: CSVDataset, batchSize: Int = 256) -> (predictions: [Int32], probabilities: [[Float]]) {
+    ///
+    /// - Throws: `WinnowError.invalidOption` naming `batchSize` when it is not positive.
+    public func predict(_ data: CSVDataset, batchSize: Int = 256) throws -> (predictions: [Int32], probabilities: [[Float]]) {
+        guard batchSize > 0 else { throw WinnowError.invalidOption(name: "batchSize", reason: "\(batchSize) is not positive") }
         var preds = [Int32](repeating: 0, count: data.count), probs = [[Float]](repeating: [], count: data.count)
         let L = labelNames.count
         for b in data.batches(size: batchSize, order: data.sequentialOrder) {

@@ -77,6 +77,9 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     }
 
     /// A new classifier for `labels` (a pretrained folder's own label names win when it has real ones).
+    ///
+    /// - Throws: as ``validate()``; `WinnowError.invalidFile` when the pretrained folder cannot be read or `vocab`
+    ///   holds more tokens than its embeddings; `WinnowError.invalidOption` naming `maxLength` beyond its positions.
     public func makeModel(labels dataLabels: [String], maxLength: Int, seed: UInt64) throws -> BertClassifier {
         try validate()
         let headKind = head

@@ -54,6 +54,7 @@ public enum ScoreWriter {
                     try check(r)
                     try r.scores.withUnsafeBytes { try AtomicFile.writeAll(fd: fd, $0, path: url.path) }
                 }
+                try finish()
             }
         case .csv:
             try AtomicFile.writeLines(to: url) { emitLine in try withoutActuallyEscaping(emitLine) { emit in
@@ -67,6 +68,7 @@ public enum ScoreWriter {
                         try emit(row.joined(separator: ","))
                     }
                 }
+                try finish()
             } }
         case .jsonl:
             try AtomicFile.writeLines(to: url) { emitLine in try withoutActuallyEscaping(emitLine) { emit in
@@ -80,6 +82,7 @@ public enum ScoreWriter {
                         try emit(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self))
                     }
                 }
+                try finish()
             } }
         }
     }

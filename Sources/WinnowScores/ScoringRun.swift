@@ -56,7 +56,8 @@ public struct ScoreOptions: Sendable {
     /// Checks every value against its range (every scoring entry point calls it first).
     ///
     /// - Throws: `WinnowError.invalidOption` naming the property: `batchSize` or `memoryLimit` below 1,
-    ///   `maxLength` below 4 (a BERT pair's [CLS], two [SEP] and a token of each text), `projectDim` below 1,
+    ///   `maxLength` below 4 (a BERT pair's [CLS], two [SEP] and a token of each text) or above 2^20, `batchSize`
+    ///   above 10^6, `projectDim` below 1,
     ///   `learningRate` not finite, or an `exampleRange` starting below 0.
     public func validate() throws {
         guard batchSize >= 1 else { throw WinnowError.invalidOption(name: "batchSize", reason: "must be at least 1, not \(batchSize)") }
@@ -148,7 +149,8 @@ public struct ScoreResult: Sendable {
             + "for tracin: --lr 1 or another checkpoint; identical examples give it for any score)"
     }
 
-    /// `constantWarning` of these scores.
+    /// A warning when every score is the same value (they rank nothing: a learning rate of 0 at the chosen
+    /// checkpoint for TracIn, or identical examples), nil otherwise.
     public var constantWarning: String? {
         ScoreResult.constantWarning(count: scores.count, lo: scores.min() ?? 0, hi: scores.max() ?? 0)
     }

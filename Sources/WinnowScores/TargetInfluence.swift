@@ -103,7 +103,8 @@ public enum TargetInfluence {
     /// One score per training example from an influence matrix already computed on the target file `test`
     /// (see ``scores(run:train:test:fields:options:similarity:mode:groupField:)``); `similarity` only words the note.
     ///
-    /// - Throws: `WinnowError.invalidFile` naming a target line without `groupField`.
+    /// - Throws: `WinnowError.invalidFile` naming a target line without `groupField`; `WinnowError.invalidOption`
+    ///   as ``aggregate(_:groups:mode:)`` for a matrix whose rows differ in length.
     public static func scores(_ influence: Influence, test: URL, similarity: Similarity = .dot, mode: Aggregate,
                               groupField: String? = nil) throws -> ScoreResult {
         let groups = try groupField.map { try JSONLField.strings($0, in: test, lines: influence.test.lines) }

@@ -8,8 +8,9 @@ import WinnowModels
 /// every scored token of the batch, as transformers computes it with -100 elsewhere. With a LoRA
 /// adapter (`lora`) only the adapter is trained (the base gets no gradient and no optimizer state) and
 /// the run and its checkpoints are PEFT adapter folders (`adapter_config.json`,
-/// `adapter_model.safetensors`) that peft and `winnow score --run` load; without one the whole model is
-/// trained and saved as a Hugging Face folder. Shares the training loop of `Trainer` (schedule, clipping,
+/// `adapter_model.safetensors`) that peft and `winnow score --run` load; without one, a model that carries
+/// an adapter (loaded from a PEFT folder) trains that adapter on, and any other trains every parameter and
+/// is saved as a Hugging Face folder. Shares the training loop of `Trainer` (schedule, clipping,
 /// non-finite guard, checkpoints with optimizer state, trainer_state.json, progress, resuming from the
 /// latest complete checkpoint).
 ///
@@ -47,8 +48,8 @@ public struct DecoderTrainer: Sendable {
     /// Trains `model` on `data` into `run`. `base` is the model's source (written as the adapter's
     /// `base_model_name_or_path`, made absolute); `extraFiles` (tokenizer files) are copied into a full run.
     ///
-    /// - Throws: `WinnowError.invalidOption` when there is nothing to train on or the model already has
-    ///   an adapter; `WinnowError.numericFault` when the loss or gradient stops being finite; errors of
+    /// - Throws: `WinnowError.invalidOption` when there is nothing to train on, or when `lora` is given and the
+    ///   model already has an adapter; `resume` refusals naming what differs from the run's winnow.json; `WinnowError.numericFault` when the loss or gradient stops being finite; errors of
     ///   writing the run.
     @discardableResult
     public func train(_ model: LlamaForCausalLM, on data: [DecoderEncoding], base: URL, run: URL, extraFiles: [URL] = [],

@@ -67,23 +67,23 @@ public struct PretrainOptions: Codable, Sendable, Equatable {
 }
 
 /// What one pre-training step did (for logs, tests and `--si-log`).
-public struct PretrainStep: Sendable {
+package struct PretrainStep: Sendable {
     /// 1-based step number.
-    public var step: Int
+    package var step: Int
     /// sum_j w_j L_j
-    public var loss: Double
+    package var loss: Double
     /// Mean of the samples' losses (what unweighted training minimises).
-    public var unweightedLoss: Double
+    package var unweightedLoss: Double
     /// Softmax temperature used at this step (0 without PRESENCE reweighting).
-    public var tau: Double
+    package var tau: Double
     /// Per microbatch: self-influence (empty when not computed), weight, sample range.
-    public var selfInfluence: [Double]
+    package var selfInfluence: [Double]
     /// Weight w_j of each microbatch (0 for a microbatch without targets).
-    public var weights: [Double]
+    package var weights: [Double]
     /// Microbatch boundaries, J + 1 sample offsets: microbatch j is samples groups[j]..<groups[j + 1].
-    public var groups: [Int]
+    package var groups: [Int]
     /// 1-based corpus line of each sample of the batch.
-    public var lines: [Int]
+    package var lines: [Int]
 }
 
 /// Pre-trains a `BertLanguageModel` on an `LMCorpus`, plain or with PRESENCE reweighting, in one
@@ -92,7 +92,7 @@ public struct PretrainStep: Sendable {
 /// each parameter gradient is formed once as G^T diag(w) A. Writes a Hugging Face run folder.
 public struct PreTrainer: Sendable {
     /// The options every step and run uses.
-    public let options: PretrainOptions
+    package let options: PretrainOptions
 
     /// A pre-trainer with `options`.
     public init(options: PretrainOptions) { self.options = options }

@@ -366,6 +366,13 @@ final class RecordingReporter: ProgressReporter, @unchecked Sendable {
             #expect(performing: { try ScoreWriter.write(r, format: format, to: out) }, throws: names("scores"))
         }
         #expect(!FileManager.default.fileExists(atPath: out.path))
+        // Parts that add up to fewer examples than announced: nothing written either.
+        r.scores.append(0)
+        for format in [ScoreWriter.Format.csv, .jsonl, .npy] {
+            #expect(performing: { try ScoreWriter.write(format: format, count: r.scores.count + 1, components: r.components.map(\.0), to: out) { emit in try emit(r) } },
+                    throws: names("count"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: out.path))
         // Influence rows of different lengths, or groups that do not match the rows.
         #expect(performing: { try TargetInfluence.aggregate([[1, 2], [3]], mode: .mean) }, throws: names("matrix"))
         #expect(performing: { try TargetInfluence.aggregate([[1, 2], [3, 4]], groups: ["a"], mode: .max) }, throws: names("groups"))

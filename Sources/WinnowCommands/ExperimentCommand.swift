@@ -63,7 +63,11 @@ struct ExperimentCommand: ParsableCommand {
 
     func plan() throws -> ExperimentPlan {
         var p = ExperimentPlan(train: URL(fileURLWithPath: train).path, test: URL(fileURLWithPath: test).path)
-        func list(_ s: String) -> [String] { s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        func list(_ s: String) throws -> [String] {
+            let items = s.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !items.contains(where: \.isEmpty) else { throw ValidationError("--keep '\(s)' has an empty entry") }
+            return items
+        }
         if let settings {
             p.settings = settings
             var ms = methods ?? []

@@ -294,16 +294,21 @@ struct LoRAOptions: ParsableArguments {
     @Option(help: "LoRA alpha (the update is alpha / r * B A). (default: 2 x --lora-rank)") var loraAlpha: Double?
     @Option(help: "LoRA dropout on the adapter's input during training (decoders only).") var loraDropout: Double = 0
     @Option(help: "LoRA target modules, comma-separated: decoders \(LoRAModule.decoderModules.map(\.rawValue).joined(separator: ",")); BERT \(LoRAModule.encoderModules.map(\.rawValue).joined(separator: ",")) (dense: every dense layer, as PEFT matches it). (default: q_proj,v_proj or query,value)", transform: { s in
-        try s.split(separator: ",").map { n in
-            guard let m = LoRAModule(rawValue: String(n)) else { throw ValidationError("--lora-targets: '\(n)' is not one of \(LoRAModule.allCases.map(\.rawValue).joined(separator: ", "))") }
-            return m
+        var seen: [LoRAModule] = []
+        for n in s.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let m = LoRAModule(rawValue: String(n)) else {
+                throw ValidationError("--lora-targets: '\(n)' is not one of \(LoRAModule.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard !seen.contains(m) else { throw ValidationError("--lora-targets: '\(n)' is given twice") }
+            seen.append(m)
         }
+        return seen
     })
     var loraTargets: [LoRAModule]?
 
     func validate() throws {
         if let r = loraRank, r < 1 { throw ValidationError("--lora-rank must be at least 1") }
-        if let a = loraAlpha, !(a > 0) { throw ValidationError("--lora-alpha must be positive") }
+        if let a = loraAlpha, !(a > 0 && a.isFinite) { throw ValidationError("--lora-alpha must be a positive number") }
         guard (0..<1).contains(loraDropout) else { throw ValidationError("--lora-dropout must be in [0, 1)") }
         if loraRank == nil && (loraAlpha != nil || loraDropout != 0 || loraTargets != nil) {
             throw ValidationError("--lora-alpha, --lora-dropout and --lora-targets need --lora-rank")

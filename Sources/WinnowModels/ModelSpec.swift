@@ -107,6 +107,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
                                           intermediate: intermediate, maxPositions: max(512, maxLength))
             config.labels = dataLabels
             config.head = headKind
+            config.padTokenID = Int(vocabulary.padID)     // transformers' pad_token_id: the vocabulary's [PAD]
             if let dropout { config.hiddenDropoutProb = dropout; config.attentionProbsDropoutProb = dropout }
             model = BertClassifier(config: config, seed: seed)
         }

@@ -414,6 +414,7 @@ import Testing
             (["--settings", "forgetting:easy+grand:hard", "--params", "nosuchprefix"], 1, "--params"),
             (["--methods", "el2n", "--noise", "0.001"], 1, "flips no label"),
             (["--settings", "el2n:hard:stratified,el2n:easy:stratified"], 2, "select the same examples"),
+            (["--methods", "el2n", "--keep", "0.7,,0.5"], 2, "has an empty entry"),
         ]
         for (i, (extra, status, message)) in cases.enumerated() {
             let out = dir.appendingPathComponent("x\(i)")

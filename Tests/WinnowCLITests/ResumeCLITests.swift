@@ -210,6 +210,23 @@ import Winnow
         let v = try CLI.run(["train", "--data", data.path, "--init", CLI.tiny.appendingPathComponent("run").path, "--vocab", big.path, "--max-length", "32",
                              "--epochs", "1", "--out", dir.appendingPathComponent("iv").path])
         #expect(v.status == 1 && v.stderr.contains("vocab_size") && !fm.fileExists(atPath: dir.appendingPathComponent("iv").path), "\(v.stderr)")
+        // LoRA targets named twice or empty, a non-finite alpha: usage errors.
+        for extra in [["--lora-targets", "query,query"], ["--lora-targets", ""], ["--lora-alpha", "inf"]] {
+            let r = try CLI.run(["train", "--data", data.path, "--init", CLI.tiny.appendingPathComponent("run").path, "--lora-rank", "2",
+                                 "--out", dir.appendingPathComponent("lt").path] + extra)
+            #expect(r.status == 2 && r.stderr.contains(extra[0]), "\(extra): \(r.stderr)")
+        }
+        // A fresh model's pad_token_id is its vocabulary's [PAD] (here the fifth token).
+        let moved = dir.appendingPathComponent("moved/vocab.txt")
+        try fm.createDirectory(at: moved.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var tokens = try String(contentsOf: CLI.tiny.appendingPathComponent("vocab.txt"), encoding: .utf8).split(separator: "\n").map(String.init)
+        tokens.swapAt(0, 4)
+        try Data((tokens.joined(separator: "\n") + "\n").utf8).write(to: moved)
+        let p = dir.appendingPathComponent("pad")
+        #expect(try CLI.run(["train", "--data", data.path, "--vocab", moved.path, "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "1",
+                             "--max-length", "32", "--out", p.path]).status == 0)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: p.appendingPathComponent("config.json"))) as? [String: Any]
+        #expect(config?["pad_token_id"] as? Int == 4, "\(String(describing: config?["pad_token_id"]))")
     }
 
     @Test func aStartOverRemovesTheOldRunsAdapter() throws {

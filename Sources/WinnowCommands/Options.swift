@@ -77,6 +77,7 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
     o.checkpoint = checkpoint; o.fields = dataOptions.fields; o.maxLength = dataOptions.maxLength; o.batchSize = batchSize
     o.requireLabels = requireLabels; o.shard = shard; o.adapterBase = base.map { URL(fileURLWithPath: $0) }; o.precision = precision
     o.reporter = TerminalReporter(); o.label = label
+    if let note = Scorer.pairsNote(run: URL(fileURLWithPath: run), data: URL(fileURLWithPath: dataOptions.data), fields: dataOptions.fields) { printError(note) }
     return try Predictor.predict(run: URL(fileURLWithPath: run), data: URL(fileURLWithPath: dataOptions.data), options: o)
 }
 

@@ -212,6 +212,7 @@ struct ScoreCommand: ParsableCommand {
         }
         let nullURL = nullRun.map { URL(fileURLWithPath: $0) }
         let partsURL = URL(fileURLWithPath: out + ".parts")
+        if !method.readsDynamics, let note = Scorer.pairsNote(run: runURL, data: dataURL, fields: dataOptions.fields) { printError(note) }
         try Scorer.checkFamily(method, run: runURL)
         if base != nil && !ModelLoader.isAdapter(runURL) {
             throw WinnowError.invalidOption(name: "--base", reason: "is the base model of a LoRA adapter; \(runPath) is not an adapter folder or run")

@@ -82,6 +82,17 @@ public enum Scorer {
             "has one text, but \(run.path) was trained on text pairs (pair field '\(pair)'): name the second text with --pair-field")
     }
 
+    /// A note when a Winnow run trained on single texts is given a file whose examples are text pairs (a pair
+    /// field detected, none named): the model reads inputs of a kind it never saw. Nil otherwise.
+    package static func pairsNote(run: URL, data: URL, fields: FieldNames) -> String? {
+        guard fields.pair == nil, FileFingerprint.isRegularFile(data), let trained = (try? RunFolder(url: run))?.trainedFields,
+              trained.pair == nil, trained.text != nil,
+              var reader = try? JSONLReader(url: data, fields: fields, requireLabels: false) else { return nil }
+        reader.keepUnlabelled = true
+        guard let first = try? reader.next(upTo: 1)?.first, first.pair != nil, let pf = reader.fields.pair else { return nil }
+        return "note: \(data.path) holds text pairs (field '\(pf)'), but \(run.path) was trained on single texts: the pairs are read as the model never saw them"
+    }
+
     /// Refuses a data file that is not a regular file (a pipe or device): scoring reads it more than once.
     ///
     /// - Throws: `WinnowError.invalidFile` naming the file.

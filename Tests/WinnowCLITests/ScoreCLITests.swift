@@ -657,6 +657,27 @@ import Winnow
         #expect(t.status == 0 && !t.stderr.contains("eta = 1;") && t.stderr.contains("eta = 0.00"), "\(t.stderr)")
     }
 
+    /// A run trained on single texts, given text pairs: scored and predicted with a note that it never saw pairs.
+    @Test func pairsForASingleTextRunAreNoted() throws {
+        let dir = try CLI.tempDir("pairs-note")
+        defer { try? fm.removeItem(at: dir) }
+        let r = dir.appendingPathComponent("run")
+        #expect(try CLI.trainTiny(r).status == 0)
+        let pairs = dir.appendingPathComponent("pairs.jsonl")
+        let lines = try String(contentsOfFile: train, encoding: .utf8).split(separator: "\n").prefix(20).map { l -> String in
+            var o = try! JSONSerialization.jsonObject(with: Data(l.utf8)) as! [String: Any]
+            o["text_pair"] = o["text"]
+            return String(decoding: try! JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
+        }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: pairs)
+        let s = try CLI.run(["score", "el2n", "--run", r.path, "--data", pairs.path, "--out", dir.appendingPathComponent("e.csv").path])
+        #expect(s.status == 0 && s.stderr.contains("holds text pairs (field 'text_pair'), but"), "\(s.stderr)")
+        let p = try CLI.run(["predict", "--run", r.path, "--data", pairs.path, "--out", dir.appendingPathComponent("p.csv").path])
+        #expect(p.status == 0 && p.stderr.contains("trained on single texts"), "\(p.stderr)")
+        let single = try CLI.run(["score", "el2n", "--run", r.path, "--data", train, "--out", dir.appendingPathComponent("s.csv").path])
+        #expect(single.status == 0 && !single.stderr.contains("text pairs"), "\(single.stderr)")
+    }
+
     @Test func partsNoteTheSkippedLinesOnceAndKeepTheirBatchSize() throws {
         let dir = try CLI.tempDir("score-parts-notes")
         defer { try? fm.removeItem(at: dir) }

@@ -44,6 +44,11 @@ struct PredictCommand: ParsableCommand {
                    "base \(base.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? "-")"].joined(separator: ", ")
         try ShardMerge.recordShard(shard, examples: r.total, job: job, output: URL(fileURLWithPath: self.out))
         printError("predict: wrote \(r.labels.count) rows to \(self.out)")
+        // With gold labels (a whole file, not a shard of it), a model that learned nothing is named as `eval` names it.
+        if shard == nil, r.labels.contains(where: { $0 >= 0 }) {
+            let check = LearningCheck(labels: r.labels, predictions: pred, labelNames: names)
+            if check.learnedNothing { printError("winnow: WARNING: this model learned nothing on \(dataOptions.data): it \(check.description)") }
+        }
     }
 }
 

@@ -395,6 +395,9 @@ import Testing
         }
         let (bad, badJSON) = try eval(dir.appendingPathComponent("b/full"))
         #expect(bad.status == 0 && bad.stderr.contains("WARNING: this model learned nothing"), "\(bad.stderr)")
+        let p = try CLI.run(["predict", "--run", dir.appendingPathComponent("b/full").path, "--data", CLI.tiny.appendingPathComponent("test.jsonl").path,
+                             "--max-length", "32", "--out", dir.appendingPathComponent("p.csv").path])
+        #expect(p.status == 0 && p.stderr.contains("WARNING: this model learned nothing"), "\(p.stderr)")
         #expect(badJSON["learned_nothing"] as? Bool == true, "\(bad.stdout)")
         let (fine, fineJSON) = try eval(CLI.tiny.appendingPathComponent("run"))
         #expect(fine.status == 0 && !fine.stderr.contains("learned nothing"), "\(fine.stderr)")

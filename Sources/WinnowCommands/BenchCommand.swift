@@ -11,9 +11,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Sequence length.") var seqLen: Int = 128
     @Option(name: .customLong("batch-size"), help: "Batch size (default 32; 8 with --model).") var batchSizeGiven: Int?
     var batchSize: Int { batchSizeGiven ?? 32 }
-    @Option(name: .customLong("layers"), help: "Encoder layers (default 4; not with --model).") var layersGiven: Int?
+    @Option(name: .customLong("layers"), help: "Encoder layers (default 4; not with --model or --gemm-only).") var layersGiven: Int?
     @Option(name: .customLong("hidden"), help: "Hidden size (default 512; not with --model).") var hiddenGiven: Int?
-    @Option(name: .customLong("heads"), help: "Attention heads (default 8; not with --model).") var headsGiven: Int?
+    @Option(name: .customLong("heads"), help: "Attention heads (default 8; not with --model or --gemm-only).") var headsGiven: Int?
     var layers: Int { layersGiven ?? 4 }
     var hidden: Int { hiddenGiven ?? 512 }
     var heads: Int { headsGiven ?? 8 }

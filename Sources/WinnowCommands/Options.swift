@@ -7,13 +7,13 @@ struct DataOptions: ParsableArguments {
     @Option(help: "JSONL file, one example a line (or, for an MLP run of numeric features, a CSV with a header).")
     var data: String
 
-    @Option(help: "Text field (default: first of text, sentence, sentence1, premise).")
+    @Option(help: "Text field (default: first of text, sentence, sentence1, premise; reading a Winnow run, the one it was trained on when the file has it).")
     var textField: String?
 
-    @Option(help: "Second-segment field for pairs (default: first of text_pair, sentence2, hypothesis).")
+    @Option(help: "Second-segment field for pairs (default: first of text_pair, sentence2, hypothesis; reading a Winnow run, the one it was trained on when the file has it).")
     var pairField: String?
 
-    @Option(help: "Label field (default: label or gold_label; a CSV's label column, default label).")
+    @Option(help: "Label field (default: label or gold_label; reading a Winnow run, the one it was trained on when the file has it; a CSV's label column, default label).")
     var labelField: String?
 
     @Option(name: .customLong("max-length"), help: "Truncate sequences to this many tokens, specials included (longest-first for pairs; default \(ScoreOptions().maxLength), and for reading a Winnow run the limit it was trained with).")

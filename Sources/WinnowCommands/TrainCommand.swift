@@ -167,7 +167,7 @@ struct TrainCommand: ParsableCommand {
                        + "(completions included) are not trained on; --max-length raises the limit")
         }
         var o = trainingFlags.options(maxLength: maxLength, pretrained: true, run: runFlags)
-        if trainingFlags.learningRate == nil { o.learningRate = TrainingOptions.defaultLearningRate(for: loraOptions.loraRank != nil ? .decoderLoRA : .decoder) }
+        if trainingFlags.learningRate == nil { o.learningRate = TrainingOptions.defaultLearningRate(for: loraOptions.loraRank != nil || lm.loraConfig != nil ? .decoderLoRA : .decoder) }
         o.recordDynamics = false
         let lora = loraOptions.config
         let adapter = lora ?? lm.loraConfig

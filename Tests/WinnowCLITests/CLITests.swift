@@ -290,6 +290,8 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: p))
         let folder = try CLI.run(["predict", "--run", run, "--data", test, "--out", dir.path])
         #expect(folder.status == 2 && folder.stderr.contains("is a folder"), "\(folder.stderr)")
+        let named = try CLI.run(["predict", "--run", run, "--data", test, "--out", dir.appendingPathComponent("p.jsonl").path])
+        #expect(named.status == 2 && named.stderr.contains("predict writes CSV"), "\(named.stderr)")
         // merge into one of its own inputs.
         let a = try file("a.csv", "index,line,id,label,score\n0,1,,pos,0.5\n"), b = try file("b.csv", "index,line,id,label,score\n1,2,,neg,0.2\n")
         let m = try CLI.run(["merge", a, b, "--out", a])

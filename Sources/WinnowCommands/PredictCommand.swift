@@ -17,11 +17,11 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Predict only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: Shard?
 
     func validate() throws {
+        try validatePrediction(checkpoint: checkpoint, batchSize: batchSize, data: dataOptions)
+        try refuseOverwriting(out, inputs: [dataOptions.data])
         if ["jsonl", "npy"].contains(URL(fileURLWithPath: out).pathExtension.lowercased()) {
             throw ValidationError("predict writes CSV (index, line, id, label, predicted, p_LABEL...): give --out a .csv name")
         }
-        try validatePrediction(checkpoint: checkpoint, batchSize: batchSize, data: dataOptions)
-        try refuseOverwriting(out, inputs: [dataOptions.data])
         try refuseWritingIntoModel(out, models: modelsRead(run: runPath, base: base))
     }
 

@@ -189,7 +189,7 @@ struct ScoreCommand: ParsableCommand {
         if method == .tracin, let test {
             let testURL = URL(fileURLWithPath: test)
             // A missing group field is found before the gradients are computed.
-            if let groupField { _ = try JSONLField.strings(groupField, in: testURL, lines: try JSONLField.exampleLines(testURL)) }
+            if let groupField { _ = try JSONLField.strings(groupField, in: testURL, lines: try TargetInfluence.targetLines(run: runURL, test: testURL, fields: dataOptions.fields)) }
             let influence = try TargetInfluence.matrix(run: runURL, train: dataURL, test: testURL, fields: dataOptions.fields, options: o,
                                                        similarity: similarity)
             // The matrix after the output: a failed --out leaves no matrix behind.

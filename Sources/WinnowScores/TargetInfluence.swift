@@ -95,9 +95,16 @@ public enum TargetInfluence {
     ///   line without `groupField` (checked before any gradient is computed).
     public static func scores(run: URL, train: URL, test: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
                               similarity: Similarity = .dot, mode: Aggregate, groupField: String? = nil) throws -> ScoreResult {
-        if let groupField { _ = try JSONLField.strings(groupField, in: test, lines: try JSONLField.exampleLines(test)) }
+        if let groupField { _ = try JSONLField.strings(groupField, in: test, lines: try targetLines(run: run, test: test, fields: fields)) }
         let influence = try matrix(run: run, train: train, test: test, fields: fields, options: options, similarity: similarity)
         return try scores(influence, test: test, similarity: similarity, mode: mode, groupField: groupField)
+    }
+
+    /// The lines of `test` the influence covers, known before any gradient: every example for a causal language
+    /// model, the labelled ones for a classifier (whose loss needs the label). A group field is read on these only.
+    package static func targetLines(run: URL, test: URL, fields: FieldNames) throws -> [Int] {
+        if ModelLoader.isCausalLM(run) { return try JSONLField.exampleLines(test) }
+        return try JSONLDataset(url: test, fields: fields).examples.map(\.line)
     }
 
     /// One score per training example from an influence matrix already computed on the target file `test`

@@ -678,6 +678,28 @@ import Winnow
         #expect(single.status == 0 && !single.stderr.contains("text pairs"), "\(single.stderr)")
     }
 
+    /// A test line skipped for want of a gold label needs no group field: only the scored target lines are read.
+    @Test func aGroupFieldIsReadOnTheScoredTargetLinesOnly() throws {
+        let dir = try CLI.tempDir("group-skipped")
+        defer { try? fm.removeItem(at: dir) }
+        let target = dir.appendingPathComponent("t.jsonl")
+        try Data("""
+        {"text": "what a good film", "label": "pos", "task": "a"}
+        {"text": "the plot is terrible", "label": "neg", "task": "b"}
+        {"text": "no label here", "label": "-"}
+        {"text": "the actors were amazing", "label": "pos", "task": "a"}
+
+        """.utf8).write(to: target)
+        let r = try CLI.run(["score", "tracin", "--run", run, "--data", train, "--test", target.path, "--max-length", "32", "--params", "classifier",
+                             "--aggregate", "max", "--group-field", "task", "--out", dir.appendingPathComponent("g.csv").path])
+        #expect(r.status == 0 && r.stderr.contains("skipped 1 example"), "\(r.stderr)")
+        let missing = dir.appendingPathComponent("m.jsonl")
+        try Data("{\"text\": \"what a good film\", \"label\": \"pos\"}\n".utf8).write(to: missing)
+        let m = try CLI.run(["score", "tracin", "--run", run, "--data", train, "--test", missing.path, "--max-length", "32", "--params", "classifier",
+                             "--aggregate", "max", "--group-field", "task", "--out", dir.appendingPathComponent("m.csv").path])
+        #expect(m.status == 1 && m.stderr.contains("m.jsonl:1") && m.stderr.contains("'task'"), "\(m.stderr)")
+    }
+
     @Test func partsNoteTheSkippedLinesOnceAndKeepTheirBatchSize() throws {
         let dir = try CLI.tempDir("score-parts-notes")
         defer { try? fm.removeItem(at: dir) }

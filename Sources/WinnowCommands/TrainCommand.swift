@@ -166,6 +166,11 @@ struct TrainCommand: ParsableCommand {
             printError("note: \(atLimit) of \(data.count) examples reach the limit of \(maxLength) tokens: longer ones are cut there, and their ends "
                        + "(completions included) are not trained on; --max-length raises the limit")
         }
+        let unscored = data.count { $0.scoredCount == 0 }
+        if unscored > 0 {
+            printError("note: \(unscored) of \(data.count) examples have no token to train on (such as an empty text): "
+                       + "they add nothing to the loss, and a batch of only such examples still takes an optimizer step with a zero gradient, as PyTorch's would")
+        }
         var o = trainingFlags.options(maxLength: maxLength, pretrained: true, run: runFlags)
         if trainingFlags.learningRate == nil { o.learningRate = TrainingOptions.defaultLearningRate(for: loraOptions.loraRank != nil || lm.loraConfig != nil ? .decoderLoRA : .decoder) }
         o.recordDynamics = false

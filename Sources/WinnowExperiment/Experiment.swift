@@ -142,6 +142,11 @@ public struct Experiment: Sendable {
             if (plan.methods + plan.tieBreaks.map(\.method)).contains(where: { $0 == .grand || $0 == .tracin }) {
                 _ = try ParameterSelection(plan.scoreParams, layout: model0.parameterLayout)
             }
+            let saved = scoringCheckpointCount(examples: trainEnc.count)
+            if saved < 2 && (plan.methods + plan.tieBreaks.map(\.method)).contains(.vog) {
+                throw WinnowError.invalidOption(name: "scoreCheckpoints", reason: "VoG is a variance over checkpoints and the scoring run "
+                    + "of \(trainEnc.count) examples saves only \(saved) (more examples or epochs, or a smaller batch size, give more)")
+            }
         } catch {
             if fresh {
                 for u in [initURL, noisyTrainURL, flipsURL, noiseURL, dir.appendingPathComponent(".init.partial")]
@@ -159,7 +164,12 @@ public struct Experiment: Sendable {
         say("experiment: \(trainEnc.count) training and \(testEnc.count) test examples, labels [\(labels.joined(separator: ", "))], "
             + "\(plan.cells.count) retrainings")
 
-        try trainIfNeeded(fullRunURL, data: trainEnc, seed: 0, scoring: true, label: "full run (seed 0, \(plan.scoreCheckpoints) checkpoints, dynamics)")
+        let saved = scoringCheckpointCount(examples: trainEnc.count)
+        if saved < plan.scoreCheckpoints {
+            say("experiment: note: the scoring run has \(saved) step\(saved == 1 ? "" : "s"), so it saves \(saved) of the \(plan.scoreCheckpoints) checkpoints asked for")
+        }
+        try trainIfNeeded(fullRunURL, data: trainEnc, seed: 0, scoring: true,
+                          label: "full run (seed 0, \(saved) checkpoint\(saved == 1 ? "" : "s"), dynamics)")
         // Scores from a model that learned nothing mean nothing: check the scoring run on the test file first.
         let fullCheck = try learningCheck(ModelLoader.classifier(folder: fullRunURL), on: testEnc)
         if !fullCheck.canTell {
@@ -358,6 +368,14 @@ public struct Experiment: Sendable {
                              to: curves.appendingPathComponent(cell.name + ".json"))
         if !keepRuns { try fm.removeItem(at: runURL) }
         return model
+    }
+
+    /// The checkpoints the scoring run really saves: fewer than `scoreCheckpoints` when the run has fewer steps.
+    func scoringCheckpointCount(examples n: Int) -> Int {
+        var o = plan.training
+        o.checkpoints = plan.scoreCheckpoints; o.checkpointPerEpoch = false
+        let t = Trainer(options: o), spe = t.stepsPerEpoch(n)
+        return t.checkpointSteps(totalSteps: spe * o.epochs, stepsPerEpoch: spe).count
     }
 
     /// Trains `url` from the initialisation unless a finished run (trainer_state.json at its root) is there.

@@ -390,6 +390,12 @@ private extension FileManager {
         let cut = try CLI.run(["train", "--init", tied, "--data", fixtures.appendingPathComponent("text.jsonl").path, "--max-length", "8", "--epochs", "1",
                                "--lora-rank", "2", "--out", dir.appendingPathComponent("cut").path])
         #expect(cut.status == 0 && cut.stderr.contains("8 of 9 examples reach the limit of 8 tokens"), "\(cut.stderr)")
+        // An empty text leaves nothing to train on: counted too.
+        let blank = dir.appendingPathComponent("blank.jsonl")
+        try Data("{\"text\": \"\"}\n{\"text\": \"Hi you\"}\n".utf8).write(to: blank)
+        let noScored = try CLI.run(["train", "--init", tied, "--data", blank.path, "--epochs", "1",
+                                    "--lora-rank", "2", "--out", dir.appendingPathComponent("unscored").path])
+        #expect(noScored.status == 0 && noScored.stderr.contains("1 of 2 examples have no token to train on"), "\(noScored.stderr)")
         let missing = try CLI.run(["score", "loss", "--run", tied, "--data", pc, "--text-field", "nosuch", "--out", out])
         #expect(missing.status == 1 && missing.stderr.contains("missing text field 'nosuch'"), "\(missing.stderr)")
         for (key, value, message) in [("lora_alpha", -8 as Any, "lora_alpha"), ("task_type", "SEQ_2_SEQ_LM" as Any, "task_type"), ("lora_dropout", 1.5 as Any, "lora_dropout")] {

@@ -329,6 +329,17 @@ import Testing
             #expect(r.status == 2 && r.stderr.contains(message), "\(extra): \(r.stderr)")
             #expect(!fm.fileExists(atPath: dir.appendingPathComponent("x").path))
         }
+        // A scoring run too short for two checkpoints (150 examples, one batch of 256, one epoch) cannot give VoG.
+        var short = ExperimentCLITests.tinyArgs
+        short[short.firstIndex(of: "--epochs")! + 1] = "1"
+        short[short.firstIndex(of: "--batch-size")! + 1] = "256"
+        let one = try CLI.run(short + ["--methods", "vog", "--keep", "0.5", "--seeds", "1", "--out", dir.appendingPathComponent("one").path])
+        #expect(one.status == 1 && one.stderr.contains("150 examples saves only 1"), "\(one.stderr)")
+        #expect(!fm.fileExists(atPath: dir.appendingPathComponent("one").path), "a refused start left files behind")
+        // Other scores go on, and the checkpoint count said is the one saved (the run may then learn nothing: not checked here).
+        let few = try CLI.run(short + ["--methods", "forgetting", "--keep", "0.5", "--seeds", "1", "--out", dir.appendingPathComponent("few").path])
+        #expect(few.stderr.contains("has 1 step, so it saves 1 of the 3 checkpoints asked for")
+                && few.stderr.contains("full run (seed 0, 1 checkpoint,"), "\(few.stderr)")
         // --params is resolved against the model before the scoring run trains.
         let p = try CLI.run(ExperimentCLITests.tinyArgs + ["--methods", "grand", "--params", "nonsense.", "--keep", "0.5", "--seeds", "1",
                                                           "--out", dir.appendingPathComponent("p").path])

@@ -414,12 +414,33 @@ public struct Experiment: Sendable {
     func dataFileStamps() throws -> [String: [String: String]] {
         var out: [String: [String: String]] = [:]
         for (key, path) in [("train", plan.train), ("test", plan.test)] {
-            let d = try Data(contentsOf: URL(fileURLWithPath: path))
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for b in d { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-            out[key] = ["path": path, "bytes": String(d.count), "fnv1a64": String(h, radix: 16)]
+            let url = URL(fileURLWithPath: path)
+            let bytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+            out[key] = ["path": path, "bytes": String(bytes), "fnv1a64": try Self.stampHash(url)]
         }
         return out
+    }
+
+    /// Why the report cannot read the training file as the experiment saw it (gone, or changed since data.json
+    /// recorded it), or nil when it can. The noisy copy inside the folder is the experiment's own.
+    func trainingFileProblem() throws -> String? {
+        if plan.noise > 0 && FileManager.default.fileExists(atPath: noisyTrainURL.path) { return nil }
+        guard FileManager.default.fileExists(atPath: plan.train) else { return "The training file \(plan.train) is gone" }
+        guard FileManager.default.fileExists(atPath: dataFilesURL.path) else { return nil }
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: dataFilesURL)) as? [String: [String: String]] ?? [:]
+        guard let stamp = saved["train"] else { return nil }
+        let url = URL(fileURLWithPath: plan.train)
+        let bytes = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? -1
+        let hash = try Self.stampHash(url)
+        if stamp["bytes"] != String(bytes) || stamp["fnv1a64"] != hash {
+            return "The training file \(plan.train) changed since the experiment ran (size or contents differ from data.json)"
+        }
+        return nil
+    }
+
+    /// data.json's form of a file's FNV-1a fingerprint: hexadecimal without leading zeros.
+    static func stampHash(_ url: URL) throws -> String {
+        String(UInt64(try FileFingerprint.fnv1a64(url), radix: 16) ?? 0, radix: 16)
     }
 
     func writeDataFiles() throws {

@@ -71,8 +71,14 @@ public struct ExperimentReport: Sendable {
             body += section("Label noise (\(ExperimentPlan.format(plan.noise)) of training labels flipped)", noiseTable(text, fraction: plan.noise))
         }
         if !scores.isEmpty {
-            let file = try LineFile(url: exp.trainURL)
-            let parsed = parseLines(file, lines: scores[0].1.lines, plan: plan)
+            // The training file's texts and fields are read only when it is still the one the experiment ran on.
+            var parsed: (text: [Int: String], numeric: [(String, [Double?])], disagreement: [Int: Double]) = ([:], [], [:])
+            if let why = try exp.trainingFileProblem() {
+                body += "<p class=\"warn\">\(e(why)): the examples' texts, the correlations with its numeric fields and the annotator "
+                    + "agreement are left out of this report (put the file back to see them).</p>"
+            } else {
+                parsed = parseLines(try LineFile(url: exp.trainURL), lines: scores[0].1.lines, plan: plan)
+            }
             body += section("Rank correlations (Spearman)", correlations(scores, extra: parsed.numeric))
             if !parsed.disagreement.isEmpty {
                 body += section("Scores against annotator agreement", agreementTable(scores.map { m, sf in

@@ -382,6 +382,15 @@ import Testing
         try flipped.write(to: mine, atomically: true, encoding: .utf8)
         let again = try quick(out, train: mine.path)
         #expect(again.status == 1 && again.stderr.contains("changed since"), "\(again.stderr)")
+        // The report still renders, leaving out what it would read from the changed, then the moved, file.
+        let page = dir.appendingPathComponent("after.html")
+        for (why, change) in [("changed since the experiment ran", {}), ("is gone", { try self.fm.moveItem(at: mine, to: dir.appendingPathComponent("moved.jsonl")) })] {
+            try change()
+            let r = try CLI.run(["report", "--experiment", out.path, "--out", page.path])
+            #expect(r.status == 0, "\(why): \(r.stderr)")
+            let html = try String(contentsOf: page, encoding: .utf8)
+            #expect(html.contains(why) && html.contains("Rank correlations") && html.contains("left out of this report"), "\(why)")
+        }
     }
 
     @Test func optionsThatDoNotApplyToTrainOrPretrainAreRefused() throws {

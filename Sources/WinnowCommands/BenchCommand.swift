@@ -75,10 +75,11 @@ struct BenchCommand: ParsableCommand {
         let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"
         // The core OpenBLAS really runs: an unknown or unsupported OPENBLAS_CORETYPE falls back to another one.
         let core = Benchmark.openBLASCore
-        var obj: [String: Any] = ["isa": Benchmark.isaName, "openblas_coretype": coretype, "openblas_core": core, "gemm": rates.map(\.json)]
+        var obj: [String: Any] = ["isa": Benchmark.isaName, "openblas_coretype": coretype, "openblas_core": core, "gemm": rates.map(\.json),
+                                  "threads": Threads.count, "cores": Threads.available]
         if !json {
             print("GEMM in use: \(Benchmark.isaName == "avx512" ? "Winnow's AVX-512 kernel" : "OpenBLAS") (isa \(Benchmark.isaName); WINNOW_ISA=avx2|avx512 forces one); "
-                  + "OpenBLAS kernels for \(core) (OPENBLAS_CORETYPE \(coretype))")
+                  + "OpenBLAS kernels for \(core) (OPENBLAS_CORETYPE \(coretype)); \(Threads.count) of \(Threads.available) cores (WINNOW_THREADS limits them)")
             for r in rates {
                 let s = r.shape
                 let name = s.name.padding(toLength: 22, withPad: " ", startingAt: 0)

@@ -21,6 +21,12 @@ public enum WinnowMain {
             if p.error { return 2 }
         }
         do {
+            if let note = try Threads.applyEnvironment() { printError(note) }
+        } catch let error as WinnowError {
+            printError("winnow: error: \(cliMessage(error))")
+            return 2
+        } catch { return 2 }
+        do {
             var command = try WinnowCommand.parseAsRoot(arguments)
             try command.run()
             return 0

@@ -1,6 +1,7 @@
 import CKernels
 import Dispatch
 import Foundation
+import Synchronization
 
 /// The one threading policy (style.md): GEMMs called from the main thread use OpenBLAS's own threads;
 /// everything else (elementwise kernels, attention heads, per-example work) is split here into
@@ -12,8 +13,17 @@ import Foundation
 ///
 ///     Parallel.ranges(rows) { _, r in ck_layernorm_forward(out + r.lowerBound * C, ..., Int32(r.count), ...) }
 package enum Parallel {
-    /// Cores this process may use.
-    package static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Cores the process may use (its CPU affinity and quota).
+    package static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// The limit `Threads.limit(to:)` set, 0 for none.
+    static let limit = Atomic<Int>(0)
+
+    /// Cores Winnow's work uses: `cores`, or fewer when limited.
+    package static var workers: Int {
+        let l = limit.load(ordering: .relaxed)
+        return l > 0 ? min(l, cores) : cores
+    }
 
     /// Rows per block of a reduction over rows (bias and LayerNorm parameter gradients): fixed, so
     /// that block sums added in block order give the same result on any number of cores.
@@ -82,5 +92,47 @@ package enum Parallel {
             let lo = r.lowerBound * 16, hi = r.upperBound == count / 16 ? count : r.upperBound * 16
             body(lo, hi - lo)
         }
+    }
+}
+
+/// How many cores Winnow's work uses in this process: the dense products (OpenBLAS's threads and
+/// Winnow's own GEMM) and the per-example and elementwise work. By default every core the process may
+/// use; a program that embeds Winnow beside other work limits it (the `winnow` tool reads
+/// `WINNOW_THREADS`). Winnow's own kernels (its AVX-512 GEMM, the per-example and elementwise work) give the
+/// same results on any count; OpenBLAS's products (the AVX2 path) may differ in the last bits.
+///
+///     try Threads.limit(to: 1)   // Winnow's work on one core from here on
+///     try Threads.limit(to: nil) // every core again
+public enum Threads {
+    /// The cores Winnow's work uses now.
+    public static var count: Int { Parallel.workers }
+
+    /// Cores the process may use (its CPU affinity and quota): the most `limit(to:)` gives.
+    public static var available: Int { Parallel.cores }
+
+    /// Limits Winnow's work to `n` cores (at most `available`), or lifts the limit with nil. Call it while no
+    /// Winnow work runs: work under way keeps the count it started with.
+    /// - Throws: `WinnowError.invalidOption` when `n` is below 1.
+    public static func limit(to n: Int?) throws {
+        if let n, n < 1 { throw WinnowError.invalidOption(name: "threads", reason: "must be at least 1, not \(n)") }
+        let k = min(n ?? Parallel.cores, Parallel.cores)
+        let blas = initialBLASThreads   // read before the first change
+        Parallel.limit.store(n == nil ? 0 : k, ordering: .relaxed)
+        ck_blas_set_threads(Int32(n == nil ? blas : min(k, blas)))
+    }
+
+    /// OpenBLAS's own thread count before any limit (its default, or `OPENBLAS_NUM_THREADS`).
+    static let initialBLASThreads = Int(ck_blas_get_threads())
+
+    /// Applies `WINNOW_THREADS` from the environment (a program's own `limit(to:)` comes after). Returns a
+    /// note when the value exceeds the cores available.
+    /// - Throws: `WinnowError.invalidOption` when it is set but not a whole number of at least 1.
+    public static func applyEnvironment() throws -> String? {
+        guard let v = ProcessInfo.processInfo.environment["WINNOW_THREADS"] else { return nil }
+        guard let n = Int(v), n >= 1 else {
+            throw WinnowError.invalidOption(name: "WINNOW_THREADS", reason: "expected a whole number of at least 1, not '\(v)'")
+        }
+        try limit(to: n)
+        return n > available ? "note: WINNOW_THREADS=\(n), but the process may use \(available) cores: it uses \(available)" : nil
     }
 }

@@ -70,6 +70,20 @@ import Testing
         let o = try Self.object(try CLI.run(["bench", "--gemm-only", "--repeats", "1", "--hidden", "64", "--seq-len", "8", "--batch-size", "2", "--json"]))
         #expect(o["hidden"] as? Int == 64 && o["seq_len"] as? Int == 8 && o["batch_size"] as? Int == 2 && o["repeats"] as? Int == 1, "\(o)")
         #expect((o["openblas_core"] as? String).map { !$0.isEmpty && $0 != "unknown" } == true, "\(o)")
+        // WINNOW_THREADS limits the cores Winnow's work uses (capped at those the process may use), and must be a count.
+        let cores = try #require(o["cores"] as? Int)
+        #expect(o["threads"] as? Int == cores, "\(o)")
+        let one = try Self.object(try CLI.run(["bench", "--gemm-only", "--repeats", "1", "--hidden", "64", "--seq-len", "8", "--batch-size", "2", "--json"],
+                                              environment: ["WINNOW_THREADS": "1"]))
+        #expect(one["threads"] as? Int == 1 && one["cores"] as? Int == cores, "\(one)")
+        let many = try CLI.run(["bench", "--gemm-only", "--repeats", "1", "--hidden", "64", "--seq-len", "8", "--batch-size", "2", "--json"],
+                               environment: ["WINNOW_THREADS": "4096"])
+        #expect(many.status == 0 && many.stderr.contains("WINNOW_THREADS=4096, but the process may use \(cores) cores"), "\(many.stderr)")
+        #expect(try Self.object(many)["threads"] as? Int == cores)
+        for bad in ["0", "two", "-1"] {
+            let r = try CLI.run(["bench", "--gemm-only", "--repeats", "1"], environment: ["WINNOW_THREADS": bad])
+            #expect(r.status == 2 && r.stderr.contains("WINNOW_THREADS") && r.stdout.isEmpty, "\(bad): \(r.stderr)")
+        }
     }
 
     /// Found on PATH (argv[0] a bare name), bench still starts its reference child process.

@@ -26,6 +26,24 @@ import Winnow
         #expect(t[1][1] == "1" && t[1][2] == "train-000")
     }
 
+    /// Scores on one core (WINNOW_THREADS=1) equal those on every core: the work's splits never change a sum
+    /// (OpenBLAS's may change last bits, hence the tolerance).
+    @Test(arguments: ["grand", "vog"])
+    func oneThreadGivesTheSameScores(method: String) throws {
+        let dir = try CLI.tempDir("score-threads-\(method)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var values: [[Double]] = []
+        for threads in [nil, "1"] as [String?] {
+            let out = dir.appendingPathComponent("s\(threads ?? "").csv")
+            let r = try CLI.run(["score", method, "--run", run, "--data", train, "--max-length", "32", "--out", out.path],
+                                environment: ["WINNOW_THREADS": threads])
+            #expect(r.status == 0, "\(r.stderr)")
+            values.append(try rows(out).dropFirst().map { Double($0[4])! })
+        }
+        #expect(values[0].count == 150 && values[1].count == 150)
+        for (a, b) in zip(values[0], values[1]) { #expect(abs(a - b) <= 1e-5 * max(1, abs(a)), "\(a) vs \(b)") }
+    }
+
     /// Resumable parts share one progress bar over the job's examples (two passes for PVI), not a
     /// bar per part that restarts at 0 %.
     @Test(arguments: [("el2n", 150), ("pvi", 300)])

@@ -194,8 +194,10 @@ struct PretrainCommand: ParsableCommand {
         let tokenizer = try Tokenizers.load(folder: tokenizerFolder)
         let corpusURL = URL(fileURLWithPath: corpus)
         let windows = try LMCorpus(url: corpusURL, causalTokenizer: tokenizer, seqLen: seqLen)
+        try windows.checkIDs(below: lm.vocabularySize)
         // Read before training, so that a bad --heldout file fails before the run is written.
         let held = try heldout.map { try LMCorpus(url: URL(fileURLWithPath: $0), causalTokenizer: tokenizer, seqLen: seqLen) }
+        try held?.checkIDs(below: lm.vocabularySize)
         let o = options(lr: TrainingOptions.defaultLearningRate(for: lm.loraConfig != nil ? .decoderLoRA : .decoder), decoder: true)
         try checkSIParams(o, layout: lm.parameterLayout)
         let trained = lm.loraConfig.map { "LoRA r \($0.rank) alpha \($0.alpha) on \($0.targets.map(\.rawValue).joined(separator: ","))" } ?? "every parameter"

@@ -105,7 +105,8 @@ struct TrainCommand: ParsableCommand {
         let spec = modelOptions.spec
         let tokenizer = try spec.tokenizer()
         let model = try spec.makeModel(labels: classLabels(data.sortedLabels), maxLength: dataOptions.maxLength, seed: runFlags.seed)
-        let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.config.labels, maxLength: dataOptions.maxLength, null: null)
+        let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.config.labels, maxLength: dataOptions.maxLength, null: null,
+                                         modelVocabulary: model.config.vocabSize)
         var o = trainingOptions()
         if var lora = loraOptions.config(decoder: false), let i = spec.initFrom {
             // A base without a pooler gets a fresh one, which an adapter neither trains nor saves: its reader
@@ -159,7 +160,7 @@ struct TrainCommand: ParsableCommand {
                 "full fine-tuning of \(base.path) would write a model folder without a tokenizer (its tokenizer lives in the GGUF file); train a LoRA adapter (--lora-rank) or start from a Hugging Face folder")
         }
         let maxLength = min(dataOptions.maxLength, lm.maxSequenceLength)
-        let encoder = try DecoderEncoder(folder: tokenizerFolder, maxLength: maxLength)
+        let encoder = try DecoderEncoder(folder: tokenizerFolder, maxLength: maxLength, modelVocabulary: lm.config.vocabSize)
         let data = try DecoderTrainer.encode(URL(fileURLWithPath: dataOptions.data), fields: dataOptions.fields, encoder: encoder)
         let atLimit = data.count { $0.ids.count >= maxLength }
         if atLimit > 0 {
@@ -201,7 +202,8 @@ struct TrainCommand: ParsableCommand {
         let model = try LlamaForSequenceClassification(folder: base, labels: classLabels(data.sortedLabels), seed: runFlags.seed)
         model.recordPadding(Int(tokenizer.padID))   // the id batches are padded with, as transformers users set it
         let maxLength = min(dataOptions.maxLength, model.config.maxSequenceLength)
-        let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.labelNames, maxLength: maxLength)
+        let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.labelNames, maxLength: maxLength,
+                                         modelVocabulary: model.dimensions.vocabulary)
         var o = trainingFlags.options(maxLength: maxLength, pretrained: true, run: runFlags)
         if trainingFlags.learningRate == nil { o.learningRate = TrainingOptions.defaultLearningRate(for: loraOptions.loraRank != nil ? .decoderLoRA : .decoder) }
         o.recordDynamics = !noDynamics

@@ -120,22 +120,27 @@ public struct DecoderEncoder: Sendable {
     public let template: DecoderTemplate
     /// Tokens per example after truncation.
     public let maxLength: Int
+    /// Rows of the model's embedding table (`vocab_size`), when known: an id at or above it is an error
+    /// (a tokenizer that does not belong to the model), never a read past the table.
+    public var modelVocabulary: Int?
 
     /// An encoder for a model's tokenizer and template.
-    public init(tokenizer: ByteLevelBPETokenizer, template: DecoderTemplate, maxLength: Int) {
+    public init(tokenizer: ByteLevelBPETokenizer, template: DecoderTemplate, maxLength: Int, modelVocabulary: Int? = nil) {
         self.tokenizer = tokenizer
         self.template = template
         self.maxLength = maxLength
+        self.modelVocabulary = modelVocabulary
     }
 
     /// The tokenizer and template of a decoder model folder (or GGUF file).
     ///
     /// - Throws: `WinnowError` when the folder's tokenizer is not byte-level BPE or a file is malformed.
-    public init(folder: URL, maxLength: Int) throws {
+    public init(folder: URL, maxLength: Int, modelVocabulary: Int? = nil) throws {
         guard let tok = try Tokenizers.load(folder: folder) as? ByteLevelBPETokenizer else {
             throw WinnowError.invalidFile(path: folder.path, line: nil, reason: "a decoder needs a byte-level BPE tokenizer (GGUF or tokenizer.json)")
         }
-        try self.init(tokenizer: tok, template: DecoderTemplate.load(folder: folder, tokenizer: tok), maxLength: maxLength)
+        try self.init(tokenizer: tok, template: DecoderTemplate.load(folder: folder, tokenizer: tok), maxLength: maxLength,
+                      modelVocabulary: modelVocabulary)
     }
 
     /// The encoding of one example read from `url` (for error messages).
@@ -191,6 +196,9 @@ public struct DecoderEncoder: Sendable {
             throw fail("the prompt is \(first) tokens, which leaves no completion token within the maximum length of \(maxLength) tokens")
         }
         if ids.count > maxLength { ids.removeLast(ids.count - maxLength); scored.removeLast(scored.count - maxLength) }
+        if let v = modelVocabulary, let bad = ids.first(where: { Int($0) >= v }) {
+            throw fail(Tokenizers.outsideModelVocabulary(bad, v))
+        }
         return DecoderEncoding(ids: ids, scored: scored)
     }
 

@@ -35,14 +35,17 @@ public struct EncodedDataset: Sendable {
 
     /// Encodes `data`; a label outside `labels` is an error naming file and line.
     /// `null` replaces every input with the empty text (the PVI null model's inputs).
+    /// `modelVocabulary` (the model's `vocab_size`), when given, makes an id at or above it an error naming
+    /// the line (a tokenizer that does not belong to the model) instead of a read past the embedding table.
     public init(_ data: JSONLDataset, tokenizer: any TextTokenizer, labels: [String], maxLength: Int,
-                null: Bool = false) throws {
-        try self.init(examples: data.examples, url: data.url, tokenizer: tokenizer, labels: labels, maxLength: maxLength, null: null)
+                null: Bool = false, modelVocabulary: Int? = nil) throws {
+        try self.init(examples: data.examples, url: data.url, tokenizer: tokenizer, labels: labels, maxLength: maxLength, null: null,
+                      modelVocabulary: modelVocabulary)
     }
 
-    /// Encodes examples read from `url` (for error messages).
+    /// Encodes examples read from `url` (for error messages); `modelVocabulary` as above.
     public init(examples: [Example], url: URL, tokenizer: any TextTokenizer, labels: [String], maxLength: Int,
-                null: Bool = false) throws {
+                null: Bool = false, modelVocabulary: Int? = nil) throws {
         let index = Dictionary(labels.enumerated().map { ($0.element, Int32($0.offset)) }, uniquingKeysWith: { a, _ in a })
         encodings = []
         encodings.reserveCapacity(examples.count)
@@ -77,6 +80,9 @@ public struct EncodedDataset: Sendable {
                 throw WinnowError.invalidFile(path: url.path, line: ex.line, reason:
                     "holds \(ex.messages != nil ? "messages" : "prompt and completion"), which only a decoder (causal language model) reads; "
                     + "a classifier needs a text field")
+            }
+            if let v = modelVocabulary, let bad = e.inputIDs.first(where: { Int($0) >= v }) {
+                throw WinnowError.invalidFile(path: url.path, line: ex.line, reason: Tokenizers.outsideModelVocabulary(bad, v))
             }
             guard !e.inputIDs.isEmpty else {
                 throw WinnowError.invalidFile(path: url.path, line: ex.line, reason:

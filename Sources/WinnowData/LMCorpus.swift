@@ -91,6 +91,17 @@ public struct LMCorpus: Sendable {
         guard !windows.isEmpty else { throw WinnowError.invalidFile(path: url.path, line: nil, reason: "the corpus has no text") }
     }
 
+    /// Refuses a token id at or above `vocabulary` (the model's `vocab_size`): the tokenizer does not belong
+    /// to the model, whose embedding table has no row for it.
+    /// - Throws: `WinnowError.invalidFile` naming the corpus line of the first such id.
+    public func checkIDs(below vocabulary: Int) throws {
+        for (w, ids) in windows.enumerated() {
+            if let bad = ids.first(where: { Int($0) >= vocabulary }) {
+                throw WinnowError.invalidFile(path: url.path, line: lines[w], reason: Tokenizers.outsideModelVocabulary(bad, vocabulary))
+            }
+        }
+    }
+
     /// Whether the windows are a decoder's (`init(url:causalTokenizer:seqLen:)`): causal batches only.
     public private(set) var causalOnly = false
 

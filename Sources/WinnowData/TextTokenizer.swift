@@ -25,6 +25,11 @@ extension BertTokenizer: TextTokenizer {
 
 /// Finds the tokenizer of a model or run folder.
 public enum Tokenizers {
+    /// The error text for a token id the model's embedding table has no row for.
+    package static func outsideModelVocabulary(_ id: Int32, _ vocabulary: Int) -> String {
+        "token id \(id) is outside the model's vocabulary of \(vocabulary) (config vocab_size): the tokenizer does not belong to this model"
+    }
+
     /// The tokenizer saved in `folder` (or the `.gguf` file `folder` names): byte-level BPE from a GGUF
     /// file's metadata when the folder holds one and no `vocab.txt`, or from a BPE `tokenizer.json`; else
     /// WordPiece from `vocab.txt` (with `tokenizer_config.json`) or from a WordPiece `tokenizer.json`.

@@ -130,9 +130,11 @@ public struct Experiment: Sendable {
             let model0 = try makeInitialisation(labels: trainData.sortedLabels)
             labels = model0.labelNames
             tokenizer = try Tokenizers.load(folder: initURL)
-            trainEnc = try EncodedDataset(trainData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength)
+            trainEnc = try EncodedDataset(trainData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength,
+                                          modelVocabulary: model0.dimensions.vocabulary)
             let testData = try JSONLDataset(url: URL(fileURLWithPath: plan.test), fields: plan.fields)
-            testEnc = try EncodedDataset(testData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength)
+            testEnc = try EncodedDataset(testData, tokenizer: tokenizer, labels: labels, maxLength: plan.maxLength,
+                                         modelVocabulary: model0.dimensions.vocabulary)
             if let i = trainEnc.labels.firstIndex(of: -1) {
                 throw WinnowError.invalidFile(path: trainURL.path, line: trainEnc.lines[i], reason: "no label; an experiment needs labelled training data")
             }

@@ -211,6 +211,8 @@ public protocol LanguageModel: TrainableModel, Sendable {
 public protocol CausalLanguageModel: AnyObject, Sendable {
     /// Longest sequence the model accepts.
     var maxSequenceLength: Int { get }
+    /// Rows of the embedding table (`vocab_size`): token ids run below it.
+    var vocabularySize: Int { get }
     /// Each example's mean next-token cross-entropy (nats) over its real tokens, and its number of
     /// predicted tokens, in inference mode.
     func sampleLosses(_ batch: Batch) -> (losses: [Double], targets: [Int])

@@ -89,7 +89,7 @@ public enum DecoderScores {
                     ? "\(url.path) is one model (score a `winnow train` run with checkpoints)" : "--checkpoints chose one of \(url.path)'s"))
         }
         let maxLength = min(o.maxLength, models[0].maxSequenceLength)
-        let encoder = try DecoderEncoder(folder: set.tokenizerFolder, maxLength: maxLength)
+        let encoder = try DecoderEncoder(folder: set.tokenizerFolder, maxLength: maxLength, modelVocabulary: models.map(\.vocabularySize).min())
         let gradient = method == .grand || method == .tracin
         // Resolved per checkpoint: a run's checkpoints may differ in tensors (a base model, then adapters).
         let selections = gradient ? try models.map { try ParameterSelection(o.params, layout: $0.parameterLayout) } : []
@@ -187,7 +187,8 @@ public enum DecoderScores {
                                similarity: Similarity) throws -> (matrix: [[Float]], train: ExampleTable, test: ExampleTable) {
         let set = try load(url, options: o)
         let models = set.models, K = models.count
-        let encoder = try DecoderEncoder(folder: set.tokenizerFolder, maxLength: min(o.maxLength, models[0].maxSequenceLength))
+        let encoder = try DecoderEncoder(folder: set.tokenizerFolder, maxLength: min(o.maxLength, models[0].maxSequenceLength),
+                                         modelVocabulary: models.map(\.vocabularySize).min())
         let selections = try models.map { try ParameterSelection(o.params, layout: $0.parameterLayout) }
         let projector = o.projectDim.map { GradientProjector(dim: $0, seed: o.seed) }
         // Target side, per checkpoint: factors (or projected gradients) and norms of every target example.

@@ -153,7 +153,8 @@ public enum Predictor {
                                 + "[\(model.labelNames.joined(separator: ", "))]; those examples are predicted with an empty gold label")
             }
         }
-        var enc = try EncodedDataset(examples: examples, url: data.url, tokenizer: tok, labels: model.labelNames, maxLength: maxLength)
+        var enc = try EncodedDataset(examples: examples, url: data.url, tokenizer: tok, labels: model.labelNames, maxLength: maxLength,
+                                     modelVocabulary: model.dimensions.vocabulary)
         let total = enc.count
         let s = o.shard?.range(of: total) ?? 0..<total
         if o.shard != nil { enc = enc.subset(Array(s)) }

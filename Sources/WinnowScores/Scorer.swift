@@ -144,7 +144,7 @@ public enum Scorer {
         var reader = try JSONLReader(url: data, fields: fields)
         guard let chunk = try reader.next(upTo: limit) else { return nil }
         let enc = try EncodedDataset(examples: chunk, url: data, tokenizer: tokenizer, labels: model.labelNames,
-                                     maxLength: min(maxLength, model.dimensions.maxPositions))
+                                     maxLength: min(maxLength, model.dimensions.maxPositions), modelVocabulary: model.dimensions.vocabulary)
         let (pred, _) = try model.predict(enc, batchSize: 64)
         return LearningCheck(labels: enc.labels, predictions: pred, labelNames: model.labelNames)
     }

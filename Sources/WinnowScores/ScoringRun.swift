@@ -168,6 +168,8 @@ public struct ScoringRun: @unchecked Sendable {
     public let checkpoints: [RunFolder.Checkpoint]
     /// The classifiers of `checkpoints`, in the same order; all have the same labels.
     public let models: [any SequenceClassifier]
+    /// The smallest embedding table of `models` (`vocab_size`): token ids run below it.
+    public var modelVocabulary: Int { models.map(\.dimensions.vocabulary).min() ?? 0 }
     /// The run's tokenizer (from `run.tokenizerFolder`).
     public let tokenizer: any TextTokenizer
     /// The JSONL data file `stream` reads.
@@ -278,7 +280,7 @@ public struct ScoringRun: @unchecked Sendable {
                 chunk = Array(all[lo..<hi])
             }
             var part = try EncodedDataset(examples: chunk, url: dataURL, tokenizer: tokenizer, labels: labelNames,
-                                          maxLength: options.maxLength, null: nullInputs)
+                                          maxLength: options.maxLength, null: nullInputs, modelVocabulary: modelVocabulary)
             if let i = part.labels.firstIndex(where: { $0 < 0 }) {
                 throw WinnowError.invalidFile(path: dataURL.path, line: part.lines[i], reason: "no label; scores need labels")
             }

@@ -80,7 +80,8 @@ public enum TargetInfluence {
         try Scorer.checkPairs(run: run, data: test, fields: fields)
         let testData = try JSONLDataset(url: test, fields: fields)
         // The scoring run's options hold the limit capped at the model's positions.
-        let testEnc = try EncodedDataset(testData, tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: sr.options.maxLength)
+        let testEnc = try EncodedDataset(testData, tokenizer: sr.tokenizer, labels: sr.labelNames, maxLength: sr.options.maxLength,
+                                         modelVocabulary: sr.modelVocabulary)
         let (m, trainTable) = try TracIn.trainToTest(sr, test: testEnc, similarity: similarity)
         var r = Influence(matrix: m, train: trainTable, test: ExampleTable(testEnc))
         if testData.skipped > 0 { r.notes.append("skipped \(testData.skipped) example(s) without a gold label in \(test.path)") }

@@ -293,6 +293,44 @@ private extension FileManager {
     let fm = FileManager.default
     let fixtures = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
 
+    /// A tokenizer larger than the model's embedding table (another model's, beside a tiny Llama) gives ids the
+    /// table has no row for: every reader refuses the first one, naming file and line, before any output
+    /// (before, reads past the table: NaN scores, or losses that changed with the batch size).
+    @Test func idsOutsideTheModelsVocabularyAreRefused() throws {
+        let dir = try CLI.tempDir("decoder-vocab")
+        defer { try? fm.removeItem(at: dir) }
+        let bad = dir.appendingPathComponent("hfbad")
+        try fm.copyItem(at: CLI.repo.appendingPathComponent("Tests/Fixtures/llama/hf"), to: bad)
+        for f in ["tokenizer.json", "tokenizer_config.json"] {
+            try? fm.removeItem(at: bad.appendingPathComponent(f))
+            try fm.copyItem(at: fixtures.appendingPathComponent("tied/\(f)"), to: bad.appendingPathComponent(f))
+        }
+        let ids = dir.appendingPathComponent("ids.jsonl")
+        try Data("{\"input_ids\": [1, 5, 7, 9, 300]}\n".utf8).write(to: ids)
+        let text = fixtures.appendingPathComponent("text.jsonl").path
+        let out = dir.appendingPathComponent("o")
+        for (args, file) in [(["score", "grand", "--run", bad.path, "--data", text, "--out", out.path + ".csv"], "text.jsonl:1"),
+                             (["score", "loss", "--run", bad.path, "--data", ids.path, "--out", out.path + ".csv"], "ids.jsonl:1"),
+                             (["train", "--init", bad.path, "--data", text, "--epochs", "1", "--out", out.path], "text.jsonl:1"),
+                             (["pretrain", "--init", bad.path, "--corpus", fixtures.appendingPathComponent("corpus.txt").path, "--steps", "1",
+                               "--seq-len", "32", "--out", out.path], "corpus.txt:1")] {
+            let r = try CLI.run(args)
+            #expect(r.status == 1 && r.stderr.contains(file) && r.stderr.contains("outside the model's vocabulary of 101"), "\(args[0]): \(r.stderr)")
+            #expect(!fm.fileExists(atPath: out.path) && !fm.fileExists(atPath: out.path + ".csv"), "\(args[0]) left output")
+        }
+        // The same for a BERT run given a larger vocab.txt (MiniLM's beside the tiny run's 85 rows).
+        let tb = dir.appendingPathComponent("tb")
+        try fm.copyItem(at: CLI.tiny.appendingPathComponent("run"), to: tb)
+        let wide = (0..<300).map { "[unused\($0)]" }.joined(separator: "\n")
+        let vocab = try String(contentsOf: tb.appendingPathComponent("vocab.txt"), encoding: .utf8)
+        for folder in [tb] + (try fm.contentsOfDirectory(at: tb, includingPropertiesForKeys: nil)).filter({ $0.lastPathComponent.hasPrefix("checkpoint-") }) {
+            try Data((wide + "\n" + vocab).utf8).write(to: folder.appendingPathComponent("vocab.txt"))
+        }
+        let e = try CLI.run(["score", "el2n", "--run", tb.path, "--data", CLI.tiny.appendingPathComponent("train.jsonl").path, "--out", out.path + ".csv"])
+        #expect(e.status == 1 && e.stderr.contains("train.jsonl:1") && e.stderr.contains("outside the model's vocabulary of 85"), "\(e.stderr)")
+        #expect(!fm.fileExists(atPath: out.path + ".csv"))
+    }
+
     @Test func resumingADecoderRunNeedsTheSameDataAndFields() throws {
         let dir = try CLI.tempDir("decoder-resume")
         defer { try? fm.removeItem(at: dir) }

@@ -48,6 +48,8 @@ public final class LlamaForCausalLM: TrainableModel, CausalLanguageModel, @unche
 
     /// Longest sequence the model accepts (`max_position_embeddings`).
     public var maxSequenceLength: Int { config.maxSequenceLength }
+    /// Rows of the embedding table (`vocab_size`).
+    public var vocabularySize: Int { config.vocabSize }
 
     /// The output matrix: `lm_head.weight`, or the embeddings when tied.
     var headWeight: Int { lmHead ?? decoder.embed }

@@ -246,6 +246,29 @@ public enum DecoderScores {
         return (matrix, trainTable, testTable)
     }
 
+    /// Encodes every example of `data` in `range` (all without one) and keeps nothing: a bad example (a
+    /// prompt that leaves no completion token, a chat template that is not ChatML, an id the model has
+    /// no row for) fails before any part is scored, not after hours of work.
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the file and line of the first bad example.
+    static func checkEncodings(model url: URL, data: URL, fields: FieldNames, options o: ScoreOptions, range: Range<Int>?) throws {
+        let set = try load(url, options: o)
+        let encoder = try DecoderEncoder(folder: set.tokenizerFolder, maxLength: min(o.maxLength, set.models[0].maxSequenceLength),
+                                         modelVocabulary: set.models.map(\.vocabularySize).min())
+        var reader = try JSONLReader(url: data, fields: fields, requireLabels: false)
+        reader.keepUnlabelled = true
+        let bar = o.reporter.start("checking " + data.lastPathComponent, total: max(1, reader.fileSize), unit: "B")
+        var seen = 0, last = 0
+        while let all = try reader.next(upTo: 1024) {
+            for (i, ex) in all.enumerated() where range?.contains(seen + i) ?? true { _ = try encoder.encode(ex, url: data) }
+            seen += all.count
+            bar.advance(by: reader.bytesRead - last, note: "")
+            last = reader.bytesRead
+            if let r = range, seen >= r.upperBound { break }
+        }
+        bar.finish(note: "\(seen) examples")
+    }
+
     /// The labels of `url`'s examples in order of first appearance (the order `batches` names them in
     /// when it reads the whole file), read without tokenizing.
     static func labelNames(_ url: URL, fields: FieldNames) throws -> [String] {

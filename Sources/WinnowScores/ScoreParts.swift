@@ -154,6 +154,8 @@ public enum ScoreParts {
         if skipped > 0 { options.reporter.note("note: skipped \(skipped) example(s) without a gold label in \(data.path)") }
         let span = shard?.range(of: total) ?? 0..<total
         let n = span.count
+        // Decoder examples can fail as they are encoded (a prompt too long, a template): all are encoded once first.
+        if causal { try DecoderScores.checkEncodings(model: run, data: data, fields: fields, options: options, range: span) }
         let attributes = try fm.attributesOfItem(atPath: data.path)
         let manifest = Manifest(method: method.rawValue, run: run.standardizedFileURL.path, data: data.standardizedFileURL.path,
                                 nullRun: nullRun?.standardizedFileURL.path, checkpoints: options.checkpoints.description,

@@ -293,6 +293,21 @@ private extension FileManager {
     let fm = FileManager.default
     let fixtures = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder")
 
+    /// A bad example late in the file (a chat without an assistant turn) fails before the first part is
+    /// scored: no parts folder, no output (before, found when its part came, with earlier parts left behind).
+    @Test func aBadExampleLateInTheFileFailsBeforeAnyPart() throws {
+        let dir = try CLI.tempDir("decoder-late")
+        defer { try? fm.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("chat.jsonl")
+        let good = try String(contentsOf: fixtures.appendingPathComponent("chat.jsonl"), encoding: .utf8)
+        try Data((good + "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}\n").utf8).write(to: data)
+        let bad = good.split(separator: "\n").count + 1
+        let out = dir.appendingPathComponent("s.csv")
+        let r = try CLI.run(["score", "loss", "--run", fixtures.appendingPathComponent("tied").path, "--data", data.path, "--part-size", "2", "--out", out.path])
+        #expect(r.status == 1 && r.stderr.contains("chat.jsonl:\(bad):"), "\(r.stderr)")
+        #expect(!fm.fileExists(atPath: out.path) && !fm.fileExists(atPath: out.path + ".parts"), "\(String(describing: try? fm.contentsOfDirectory(atPath: dir.path)))")
+    }
+
     /// A tokenizer larger than the model's embedding table (another model's, beside a tiny Llama) gives ids the
     /// table has no row for: every reader refuses the first one, naming file and line, before any output
     /// (before, reads past the table: NaN scores, or losses that changed with the batch size).

@@ -30,22 +30,40 @@ public enum WinnowMain {
             var command = try WinnowCommand.parseAsRoot(arguments)
             try command.run()
             return 0
-        } catch let error as WinnowError {
+        } catch {
+            return report(error)
+        }
+    }
+
+    /// Parses and validates `arguments` as `run` does (the output checks included) without running the
+    /// command: nil when they are valid, else the exit status, with the error printed.
+    public static func check(arguments: [String]) -> Int32? {
+        do {
+            _ = try WinnowCommand.parseAsRoot(arguments)
+            return nil
+        } catch {
+            let status = report(error)
+            return status == 0 ? nil : status
+        }
+    }
+
+    /// Prints `error` as `run` does and returns the exit status.
+    static func report(_ error: any Error) -> Int32 {
+        if let error = error as? WinnowError {
             printError("winnow: error: \(cliMessage(error))")
             return 1
-        } catch {
-            let code = WinnowCommand.exitCode(for: error)
-            if code == .success {
-                print(WinnowCommand.fullMessage(for: error))
-                return 0
-            }
-            if error is CocoaError || error is DecodingError || (error as NSError).domain == NSCocoaErrorDomain {
-                printError("winnow: error: \(error.localizedDescription)")
-                return 1
-            }
-            printError(WinnowCommand.fullMessage(for: error))
-            return code == .validationFailure ? 2 : 1
         }
+        let code = WinnowCommand.exitCode(for: error)
+        if code == .success {
+            print(WinnowCommand.fullMessage(for: error))
+            return 0
+        }
+        if error is CocoaError || error is DecodingError || (error as NSError).domain == NSCocoaErrorDomain {
+            printError("winnow: error: \(error.localizedDescription)")
+            return 1
+        }
+        printError(WinnowCommand.fullMessage(for: error))
+        return code == .validationFailure ? 2 : 1
     }
 
     /// On SIGINT or SIGTERM, ends a progress bar's line on a terminal (so the shell's next output starts

@@ -32,22 +32,28 @@ func option(_ args: [String], _ name: String) -> String? {
     return nil
 }
 
-/// Runs a score or predict command on this rank's shard and merges all shards at rank 0.
+/// Runs a score or predict command on this rank's shard and merges all shards at rank 0. The command's
+/// checks (the real --out included) run first on rank 0; each rank writes its shard beside --out
+/// (`.OUT.rank-R-of-N.EXT`, with its resumable parts), so that `--resume` after a failure continues every
+/// rank's parts; they are removed once the merged file is written.
 func sharded(_ args: [String], group: MPIGroup) -> Int32 {
     guard let out = option(args, "--out") else { fail("\(args[0]) needs --out") }
     if option(args, "--shard") != nil { fail("do not give --shard under MPI: each rank scores shard RANK/N") }
+    var invalid = [Double(group.rank == 0 ? (WinnowMain.check(arguments: args) ?? 0) : 0)]
+    group.allReduceSum(&invalid, count: 1)
+    if invalid[0] != 0 { return Int32(invalid[0]) }
     let outURL = URL(fileURLWithPath: out)
     let ext = outURL.pathExtension.isEmpty ? "csv" : outURL.pathExtension
-    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-mpi-\(ProcessInfo.processInfo.processIdentifier)")
-    try? FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: tmp) }
-    let mine = tmp.appendingPathComponent("shard-\(group.rank).\(ext)")
-    var local = args.map { $0 == out ? mine.path : ($0 == "--out=" + out ? "--out=" + mine.path : $0) }
+    let mine = outURL.deletingLastPathComponent().appendingPathComponent(".\(outURL.lastPathComponent).rank-\(group.rank)-of-\(group.size).\(ext)")
+    // Only the value of --out changes (another argument may equal it).
+    var local = args
+    if let i = local.firstIndex(of: "--out"), i + 1 < local.count { local[i + 1] = mine.path }
+    else if let i = local.firstIndex(where: { $0.hasPrefix("--out=") }) { local[i] = "--out=" + mine.path }
     local += ["--shard", "\(group.rank)/\(group.size)"]
     var status = [Double(WinnowMain.run(arguments: local))]
     group.allReduceSum(&status, count: 1)
     if status[0] != 0 {
-        if group.rank == 0 { printError("winnow-mpi: a rank failed; nothing written to \(out)") }
+        if group.rank == 0 { printError("winnow-mpi: a rank failed; nothing written to \(out) (rerun with --resume to continue the ranks' saved parts)") }
         return 1
     }
     let bytes = (try? Data(contentsOf: mine)) ?? Data()
@@ -55,18 +61,29 @@ func sharded(_ args: [String], group: MPIGroup) -> Int32 {
     var gathered: UnsafeMutableRawPointer? = nil
     let rc = bytes.withUnsafeBytes { wmpi_gather_bytes($0.baseAddress, Int64(bytes.count), &sizes, &gathered) }
     guard rc == 0 else { fail("gathering the shard outputs failed") }
-    guard group.rank == 0, let gathered else { return 0 }
-    defer { free(gathered) }
-    var files: [URL] = []
-    var offset = 0
-    for (r, n) in sizes.enumerated() {
-        let f = tmp.appendingPathComponent("gathered-\(r).\(ext)")
-        do { try Data(bytes: gathered + offset, count: Int(n)).write(to: f) } catch { fail("cannot write \(f.path): \(error)") }
-        files.append(f)
-        offset += Int(n)
+    var merged = [0.0]
+    if group.rank == 0, let gathered {
+        defer { free(gathered) }
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-mpi-\(ProcessInfo.processInfo.processIdentifier)")
+        try? FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        var files: [URL] = []
+        var offset = 0
+        for (r, n) in sizes.enumerated() {
+            let f = tmp.appendingPathComponent("gathered-\(r).\(ext)")
+            do { try Data(bytes: gathered + offset, count: Int(n)).write(to: f) } catch { fail("cannot write \(f.path): \(error)") }
+            files.append(f)
+            offset += Int(n)
+        }
+        do { try ShardMerge.merge(files, to: outURL) } catch { fail("\(error)") }
+        printError("winnow-mpi: merged \(group.size) shard(s) into \(out)")
+        merged[0] = 1
     }
-    do { try ShardMerge.merge(files, to: outURL) } catch { fail("\(error)") }
-    printError("winnow-mpi: merged \(group.size) shard(s) into \(out)")
+    // Once the merged file is written, every rank removes its shard, its manifest and its parts.
+    group.allReduceSum(&merged, count: 1)
+    if merged[0] > 0 {
+        for u in [mine, ShardMerge.manifestURL(mine), URL(fileURLWithPath: mine.path + ".parts")] { try? FileManager.default.removeItem(at: u) }
+    }
     return 0
 }
 

@@ -51,6 +51,16 @@ import Testing
             #expect(r.status == 0, "mpirun score failed: \(r.stderr)")
             try ShardCLITests.expectSameScores(two, one, format: "csv", "mpi \(method)")
         }
+        // The ranks' shards and parts (beside --out) are gone once the merged file is written.
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }
+        #expect(left.isEmpty, "left beside the output: \(left)")
+        // The real --out is checked before any rank scores: the data file is not replaced.
+        let copy = dir.appendingPathComponent("data.jsonl")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: data), to: copy)
+        let before = try Data(contentsOf: copy)
+        let over = try Self.mpirun(["score", "el2n", "--run", run.path, "--data", copy.path, "--max-length", "32", "--out", copy.path])
+        #expect(over.status != 0 && over.stderr.contains("is the input file"), "\(over.stderr)")
+        #expect(try Data(contentsOf: copy) == before, "the data file was replaced")
         let p1 = dir.appendingPathComponent("pred-one.csv"), p2 = dir.appendingPathComponent("pred-mpi.csv")
         #expect(try CLI.run(["predict", "--run", run.path, "--data", data, "--max-length", "32", "--out", p1.path]).status == 0)
         #expect(try Self.mpirun(["predict", "--run", run.path, "--data", data, "--max-length", "32", "--out", p2.path]).status == 0)

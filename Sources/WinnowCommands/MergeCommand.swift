@@ -16,7 +16,11 @@ struct MergeCommand: ParsableCommand {
     }
 
     func run() throws {
-        try ShardMerge.merge(files.map { URL(fileURLWithPath: $0) }, to: URL(fileURLWithPath: out))
+        let checked = try ShardMerge.merge(files.map { URL(fileURLWithPath: $0) }, to: URL(fileURLWithPath: out))
         printError("merge: joined \(files.count) shard output(s) into \(out)")
+        if !checked {
+            printError("note: the files carry no shard manifests (FILE.shard.json, written beside each shard output): whether every shard "
+                       + "is here once\(files.first.map { $0.lowercased().hasSuffix(".npy") } == true ? ", in shard order," : "") is not checked")
+        }
     }
 }

@@ -333,3 +333,12 @@ struct LoRAOptions: ParsableArguments {
         }
     }
 }
+
+/// The data file as a shard's job names it: its real path (symbolic links resolved) and, for a shard,
+/// its contents' fingerprint, so that `merge` refuses shards of a file edited between them and joins
+/// shards that reached one file by different paths.
+func shardData(_ path: String, sharded: Bool) -> String {
+    let url = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath()
+    let fingerprint = sharded ? ((try? FileFingerprint.fnv1a64(url)) ?? "-") : "-"
+    return "data \(url.path) (fnv1a64 \(fingerprint))"
+}

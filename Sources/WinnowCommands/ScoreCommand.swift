@@ -159,7 +159,7 @@ struct ScoreCommand: ParsableCommand {
     var job: String {
         let f = dataOptions.fields
         return ["score \(method)", "run \(URL(fileURLWithPath: runPath).standardizedFileURL.path)",
-                "data \(URL(fileURLWithPath: dataOptions.data).standardizedFileURL.path)", "max-length \(dataOptions.maxLength)",
+                shardData(dataOptions.data, sharded: shard != nil), "max-length \(dataOptions.maxLength)",
                 "fields \(f.text ?? "-")/\(f.pair ?? "-")/\(f.label ?? "-")", "checkpoints \(checkpoints)", "params \(params)", "space \(space)",
                 "target \(target)", "lr \(learningRate.map { "\($0)" } ?? "-")", "project \(project.map { "\($0) seed \(seed)" } ?? "-")",
                 "length-neutral \(lengthNeutral)", "precision \(precision.rawValue)",

@@ -27,6 +27,39 @@ package enum FileFingerprint {
         return stat(url.path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
     }
 
+    /// A stamp of the weight files under `roots` (a model or run folder, its `checkpoint-*` folders, or a
+    /// file): each `.safetensors` and `.gguf` file's path, size and modification time (optimizer state
+    /// left out), hashed. Scores saved in parts or shards record it, so that parts made before a model
+    /// changed are not joined with parts made after; reading the weights themselves would cost as much as
+    /// loading them.
+    package static func weightsStamp(_ roots: [URL]) -> String {
+        let fm = FileManager.default
+        var entries: [String] = []
+        func add(_ u: URL) {
+            let name = u.lastPathComponent.lowercased()
+            guard (name.hasSuffix(".safetensors") || name.hasSuffix(".gguf")) && name != "optimizer.safetensors",
+                  let a = try? fm.attributesOfItem(atPath: u.path) else { return }
+            let size = (a[.size] as? NSNumber)?.intValue ?? 0
+            let modified = (a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            entries.append("\(u.standardizedFileURL.path):\(size):\(modified)")
+        }
+        func folder(_ u: URL, depth: Int) {
+            for c in (try? fm.contentsOfDirectory(at: u, includingPropertiesForKeys: nil)) ?? [] {
+                var isDir: ObjCBool = false
+                guard fm.fileExists(atPath: c.path, isDirectory: &isDir) else { continue }
+                if isDir.boolValue { if depth == 0 && c.lastPathComponent.hasPrefix("checkpoint-") { folder(c, depth: 1) } } else { add(c) }
+            }
+        }
+        for r in roots {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: r.path, isDirectory: &isDir) else { continue }
+            if isDir.boolValue { folder(r, depth: 0) } else { add(r) }
+        }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in entries.sorted().joined(separator: "\n").utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return String(format: "%016llx", hash)
+    }
+
     /// The key runs record it under in `winnow.json`.
     package static let runInfoKey = "data_fnv1a64"
 }

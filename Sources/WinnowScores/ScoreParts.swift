@@ -59,6 +59,9 @@ public enum ScoreParts {
         var fields: String?
         /// Examples per batch, nil at the default: batches of another size round the last digits differently.
         var batchSize: Int?
+        /// The weight files read (run, checkpoints, base, null run): their paths, sizes and modification
+        /// times, hashed (nil in manifests written before it was recorded is taken as a change).
+        var modelFiles: String?
     }
 
     struct PartTable: Codable {
@@ -169,7 +172,8 @@ public enum ScoreParts {
                                 adapterBase: options.adapterBase?.standardizedFileURL.path,
                                 precision: options.precision == .f32 ? nil : options.precision.rawValue,
                                 fields: fields == FieldNames() ? nil : "text \(fields.text ?? "detected"), pair \(fields.pair ?? "detected"), label \(fields.label ?? "detected")",
-                                batchSize: options.batchSize == ScoreOptions().batchSize ? nil : options.batchSize)
+                                batchSize: options.batchSize == ScoreOptions().batchSize ? nil : options.batchSize,
+                                modelFiles: FileFingerprint.weightsStamp([run] + [options.adapterBase, nullRun].compactMap { $0 }))
         let manifestURL = dir.appendingPathComponent("manifest.json")
         if resume, fm.fileExists(atPath: manifestURL.path) {
             let old = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: manifestURL))

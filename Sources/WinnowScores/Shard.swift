@@ -94,8 +94,12 @@ public enum ShardMerge {
             return (f, m.shard, m.examples)
         }
         if let odd = jobs.first(where: { $0.1 != jobs[0].1 }) {
+            // The items that differ, not two whole job lines.
+            let mine = odd.1.components(separatedBy: ", "), first = jobs[0].1.components(separatedBy: ", ")
+            let differ = zip(mine, first).filter { $0 != $1 }.map { "\($0) against \($1)" }
             throw WinnowError.invalidFile(path: odd.0.path, line: nil, reason:
-                "was made by another job than \(jobs[0].0.lastPathComponent) (\(odd.1) against \(jobs[0].1)): shards of one merge come from one command")
+                "was made by another job than \(jobs[0].0.lastPathComponent) (\(differ.isEmpty ? "\(odd.1) against \(jobs[0].1)" : differ.joined(separator: "; "))): "
+                + "shards of one merge come from one command")
         }
         guard found.contains(where: { $0 != nil }) else { return nil }
         if let i = found.firstIndex(where: { $0 == nil }) {
@@ -124,7 +128,10 @@ public enum ShardMerge {
     ///
     /// - Throws: `WinnowError` when `files` is empty or mixes extensions, a file is missing or malformed, CSV
     ///   headers differ, or the indices are not 0..<n exactly once.
-    public static func merge(_ files: [URL], to out: URL) throws {
+    /// - Returns: whether the files' shard manifests were there to check that every shard is given once
+    ///   (and in order for .npy); without them that is not known.
+    @discardableResult
+    public static func merge(_ files: [URL], to out: URL) throws -> Bool {
         guard let first = files.first else { throw WinnowError.invalidOption(name: "files", reason: "give at least one shard output") }
         let ext = first.pathExtension.lowercased()
         for f in files where f.pathExtension.lowercased() != ext {
@@ -146,6 +153,7 @@ public enum ShardMerge {
             return i
         }, to: out)
         }
+        return total != nil
     }
 
     static func mergeRows(_ files: [URL], header: Bool, total: Int?, index: (Substring, URL, Int) throws -> Int) throws -> Data {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Winnow
 
 /// `--shard I/N` on score and predict, and `winnow merge`: the merged file equals an unsharded run's.
 @Suite(.serialized) struct ShardCLITests {
@@ -143,5 +144,57 @@ import Testing
                 #expect(last.dropFirst().first.map { rows.contains($0) } == true, "shard 2/3's first row is not the whole run's")
             }
         }
+    }
+
+    /// Shards are joined by what they read, not by the paths they were given: a data file edited between shards is
+    /// refused (naming the item that differs), one file reached through a symbolic link is joined; files without
+    /// manifests are joined with a note; resumable parts made before a checkpoint changed are not reused.
+    @Test func shardsAndPartsFollowTheFilesContents() throws {
+        let fm = FileManager.default
+        let dir = try CLI.tempDir("shard-content")
+        defer { try? fm.removeItem(at: dir) }
+        let run = CLI.tiny.appendingPathComponent("run").path
+        let data = dir.appendingPathComponent("t.jsonl"), link = dir.appendingPathComponent("link.jsonl")
+        let original = try Data(contentsOf: CLI.tiny.appendingPathComponent("train.jsonl"))
+        try original.write(to: data)
+        try fm.createSymbolicLink(at: link, withDestinationURL: data)
+        func shard(_ i: Int, _ path: URL, _ out: String) throws {
+            let r = try CLI.run(["score", "el2n", "--run", run, "--data", path.path, "--max-length", "32", "--shard", "\(i)/2",
+                                 "--out", dir.appendingPathComponent(out).path])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        try shard(0, data, "a0.csv"); try shard(1, link, "a1.csv")
+        let joined = try CLI.run(["merge", dir.appendingPathComponent("a0.csv").path, dir.appendingPathComponent("a1.csv").path,
+                                  "--out", dir.appendingPathComponent("a.csv").path])
+        #expect(joined.status == 0 && !joined.stderr.contains("note:"), "\(joined.stderr)")
+        // The file reversed, then shard 1 again: refused, naming the data item.
+        let lines = String(decoding: original, as: UTF8.self).split(separator: "\n")
+        try Data((lines.reversed().joined(separator: "\n") + "\n").utf8).write(to: data)
+        try shard(1, data, "b1.csv")
+        let edited = try CLI.run(["merge", dir.appendingPathComponent("a0.csv").path, dir.appendingPathComponent("b1.csv").path,
+                                  "--out", dir.appendingPathComponent("b.csv").path])
+        #expect(edited.status == 1 && edited.stderr.contains("fnv1a64") && !edited.stderr.contains("score el2n against"), "\(edited.stderr)")
+        #expect(!fm.fileExists(atPath: dir.appendingPathComponent("b.csv").path))
+        // Without manifests the join cannot tell a missing shard: said.
+        for f in ["a0.csv", "a1.csv"] { try fm.removeItem(at: dir.appendingPathComponent(f + ".shard.json")) }
+        let bare = try CLI.run(["merge", dir.appendingPathComponent("a0.csv").path, "--out", dir.appendingPathComponent("c.csv").path])
+        #expect(bare.status == 0 && bare.stderr.contains("carry no shard manifests"), "\(bare.stderr)")
+        // Parts saved (as a killed `winnow score` leaves them), then a checkpoint replaced: --resume refuses them.
+        try original.write(to: data)
+        let copy = dir.appendingPathComponent("run")
+        try fm.copyItem(at: URL(fileURLWithPath: run), to: copy)
+        let out = dir.appendingPathComponent("p.csv")
+        var o = ScoreOptions()
+        o.maxLength = 32
+        _ = try ScoreParts.score(.el2n, run: copy, data: data, options: o, parts: URL(fileURLWithPath: out.path + ".parts"), resume: false, partSize: 50)
+        let ck = try #require(try fm.contentsOfDirectory(atPath: copy.path).first { $0.hasPrefix("checkpoint-") })
+        let weights = copy.appendingPathComponent(ck).appendingPathComponent("model.safetensors")
+        let bytes = try Data(contentsOf: weights)
+        try fm.removeItem(at: weights)
+        Thread.sleep(forTimeInterval: 0.01)
+        try bytes.write(to: weights)   // the same bytes in a new file: its modification time changes
+        let args = ["score", "el2n", "--run", copy.path, "--data", data.path, "--max-length", "32", "--part-size", "50", "--out", out.path, "--resume"]
+        let changed = try CLI.run(args)
+        #expect(changed.status == 1 && changed.stderr.contains("parts of another scoring (modelFiles:"), "\(changed.stderr)")
     }
 }

@@ -283,6 +283,14 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             throw WinnowError.invalidOption(name: "settings", reason: "\(m.description) uses \(m.method.rawValue), which is not among the methods scored")
         }
         for x in selectionSettings { try x.validate() }
+        if selectionSettings.contains(where: { $0.sampling == .stratified }) {
+            guard (0..<1).contains(beta) else { throw WinnowError.invalidOption(name: "beta", reason: "must be in [0, 1), not \(beta)") }
+            // Stratified sampling keeps at most 1 - beta: a larger keep would train on fewer and be charted as the keep.
+            if let k = keeps.first(where: { $0 < 1 && $0 > 1 - beta + 1e-9 }) {
+                throw WinnowError.invalidOption(name: "keep", reason: "\(Self.format(k)) is more than stratified sampling keeps after dropping the "
+                    + "hardest --beta \(Self.format(beta)) (at most \(Self.format(1 - beta))): lower the keep or --beta")
+            }
+        }
         let names = selectionSettings.map(\.description)
         if let twice = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
             throw WinnowError.invalidOption(name: "settings", reason: "\(twice) is given twice")

@@ -496,6 +496,33 @@ import Winnow
         let missing = try CLI.run(["prune", "--scores", counts.path, "--then-by", el2n.path, "--data", data.path, "--keep", "0.5", "--out", out.path])
         #expect(missing.status == 1 && missing.stderr.contains("e.csv") && missing.stderr.contains("no score for data line 2"), "\(missing.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out.path))
+        // A second file whose ids name other examples on the same lines (scored on a reordered copy): refused as --scores would be.
+        let withIDs = dir.appendingPathComponent("ids.csv"), otherIDs = dir.appendingPathComponent("other.csv")
+        try "index,line,id,label,score\n0,1,a,neg,0\n1,2,b,pos,0\n2,3,c,neg,0\n3,4,d,pos,0\n4,5,e,neg,3\n5,6,f,pos,1\n".write(to: withIDs, atomically: true, encoding: .utf8)
+        try "index,line,id,label,score\n0,1,c,neg,0.2\n1,2,b,pos,0.1\n2,3,a,neg,0.8\n3,4,d,pos,0.6\n4,5,e,neg,0.9\n5,6,f,pos,0.9\n".write(to: otherIDs, atomically: true, encoding: .utf8)
+        let moved = try CLI.run(["prune", "--scores", withIDs.path, "--then-by", otherIDs.path, "--data", data.path, "--keep", "0.5", "--out", out.path])
+        #expect(moved.status == 1 && moved.stderr.contains("other.csv") && moved.stderr.contains("has id 'c' here and 'a'"), "\(moved.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+    }
+
+    /// A selection that keeps nothing (stratified sampling after dropping almost every example) writes nothing and
+    /// fails; bins and temperatures that would exhaust memory or overflow the weights are refused.
+    @Test func selectionsThatKeepNothingOrCannotBeComputedAreRefused() throws {
+        let dir = try CLI.tempDir("prune-nothing")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("d.jsonl"), scores = dir.appendingPathComponent("s.csv"), out = dir.appendingPathComponent("kept.jsonl")
+        try (1...10).map { "{\"text\": \"t\($0)\", \"label\": \"x\"}" }.joined(separator: "\n").write(to: data, atomically: true, encoding: .utf8)
+        try ("index,line,id,label,score\n" + (1...10).map { "\($0 - 1),\($0),,x,\(Double($0) / 10)" }.joined(separator: "\n") + "\n")
+            .write(to: scores, atomically: true, encoding: .utf8)
+        let base = ["prune", "--scores", scores.path, "--data", data.path, "--keep", "0.5", "--out", out.path]
+        let none = try CLI.run(base + ["--sampling", "stratified", "--beta", "0.99"])
+        #expect(none.status == 1 && none.stderr.contains("keeps no example of the 10 scored"), "\(none.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.path), "an empty file was written")
+        for (extra, named) in [(["--sampling", "stratified", "--bins", "100000000000"], "bins"), (["--sampling", "softmax", "--temperature", "1e-320"], "temperature")] {
+            let r = try CLI.run(base + extra)
+            #expect(r.status != 0 && r.stderr.contains(named), "\(extra): \(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out.path))
+        }
     }
 
     /// --column selects by another column of the scores file (cartography's variability: the most ambiguous),

@@ -320,6 +320,7 @@ import Testing
         let dir = try CLI.tempDir("exp-plans")
         defer { try? fm.removeItem(at: dir) }
         for (extra, message) in [(["--keep", "1.0,0.5,0.5"], "0.5 is given twice"), (["--max-length", "3"], "at least 4"),
+                                 (["--keep", "1.0,0.95", "--sampling", "stratified"], "0.95 is more than stratified sampling keeps"),
                                  (["--methods", "vog", "--score-checkpoints", "1"], "VoG is a variance over checkpoints")] {
             var args = ExperimentCLITests.tinyArgs + ["--seeds", "1", "--out", dir.appendingPathComponent("x").path]
             args += extra

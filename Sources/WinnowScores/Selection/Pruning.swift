@@ -121,6 +121,10 @@ public enum Pruning {
         let keptLines = kept.map { lines[$0] }.sorted()
         // A CSV file keeps its header line ahead of the kept rows.
         let header = data.pathExtension.lowercased() == "csv" ? [CSVDataset.headerLine(of: file)] : []
+        if keptLines.isEmpty {
+            throw WinnowError.invalidOption(name: "keep", reason: "the selection keeps no example of the \(scores.count) scored"
+                + (options.sampling == .stratified ? " (stratified sampling drops the hardest --beta \(options.beta) first)" : ""))
+        }
         if let out { try AtomicFile.write(file.lines(header + keptLines), to: out) }
         return Summary(keptLines: keptLines, scored: scores.count, budget: Selector.budget(scores.count, keep: options.keep),
                        before: before, after: after,

@@ -109,6 +109,11 @@ public struct ScoreFile: Sendable {
         }
         var second: [Int: (score: Double, label: String)] = [:]
         for (l, (sc, lab)) in zip(other.lines, zip(other.scores, other.labels)) { second[l] = (sc, lab) }
+        // Ids, where both files carry them, name the same example on each line (a file scored on a reordered copy does not).
+        var secondID: [Int: String] = [:]
+        if ids.count == lines.count && other.ids.count == other.lines.count {
+            for (l, id) in zip(other.lines, other.ids) where !id.isEmpty { secondID[l] = id }
+        }
         let sign: Double = select == then ? 1 : -1
         var tie = [Double](repeating: 0, count: lines.count)
         for (i, l) in lines.enumerated() {
@@ -119,6 +124,10 @@ public struct ScoreFile: Sendable {
             if !o.label.isEmpty && !labels[i].isEmpty && o.label != labels[i] {
                 throw WinnowError.invalidFile(path: other.url.path, line: nil,
                     reason: "data line \(l) has label '\(o.label)' here and '\(labels[i])' in \(url.lastPathComponent): were both made on the same data file?")
+            }
+            if let a = secondID[l], !ids[i].isEmpty, a != ids[i] {
+                throw WinnowError.invalidFile(path: other.url.path, line: nil,
+                    reason: "data line \(l) has id '\(Self.excerpt(a))' here and '\(Self.excerpt(ids[i]))' in \(url.lastPathComponent): were both made on the same data file?")
             }
             tie[i] = sign * o.score
         }

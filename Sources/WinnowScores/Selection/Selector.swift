@@ -67,15 +67,21 @@ public struct SelectionOptions: Sendable, Equatable {
     /// Checks every value against its range and the combinations that mean nothing.
     ///
     /// - Throws: `WinnowError.invalidOption` naming the property: `keep` outside [0, 1] or not a number,
-    ///   `temperature` not positive and finite, `beta` outside [0, 1), `bins` below 1, `epsilon` not positive,
+    ///   `temperature` below 1e-6 or not finite, `beta` outside [0, 1), `bins` outside 1...1,000,000, `epsilon` not positive,
     ///   or `moderate` with `stratified` sampling (stratified ranks by score, not by distance to the median).
     public func validate() throws {
         guard keep.isFinite, (0...1).contains(keep) else { throw WinnowError.invalidOption(name: "keep", reason: "must be in [0, 1], not \(keep)") }
         guard temperature.isFinite, temperature > 0 else {
             throw WinnowError.invalidOption(name: "temperature", reason: "must be a positive number, not \(temperature)")
         }
+        // Below 1e-6 the weights exp(z / T) overflow and softmax sampling is top-k anyway.
+        guard temperature >= 1e-6 else {
+            throw WinnowError.invalidOption(name: "temperature", reason: "must be at least 1e-6, not \(temperature) (that small, softmax sampling is top-k: use top)")
+        }
         guard beta.isFinite, beta >= 0, beta < 1 else { throw WinnowError.invalidOption(name: "beta", reason: "must be in [0, 1), not \(beta)") }
-        guard bins >= 1 else { throw WinnowError.invalidOption(name: "bins", reason: "must be at least 1, not \(bins)") }
+        guard bins >= 1 && bins <= 1_000_000 else {
+            throw WinnowError.invalidOption(name: "bins", reason: "must be from 1 to 1,000,000, not \(bins)")
+        }
         guard epsilon.isFinite, epsilon > 0 else { throw WinnowError.invalidOption(name: "epsilon", reason: "must be a positive number, not \(epsilon)") }
         if preference == .moderate && sampling == .stratified {
             throw WinnowError.invalidOption(name: "sampling", reason: "stratified does not apply to the moderate preference (it ranks by score); use top, softmax or linear")

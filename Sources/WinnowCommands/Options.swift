@@ -57,7 +57,7 @@ struct DataOptions: ParsableArguments {
         }
         // Below 4 a BERT pair has no room for a token of each text, and transformers (so Winnow) then
         // does not truncate at all: a shorter limit would be silently ignored.
-        guard maxLength >= 4 else { throw ValidationError("--max-length must be at least 4 (a BERT pair holds [CLS], [SEP], [SEP] and a token of each text)") }
+        guard maxLength >= 4 else { throw ValidationError("--max-length must be at least 4, for every model (the least a BERT pair needs: [CLS], [SEP], [SEP] and a token of each text)") }
     }
 
     func read(requireLabels: Bool = true) throws -> JSONLDataset {

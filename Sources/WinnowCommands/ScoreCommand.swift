@@ -79,7 +79,7 @@ struct ScoreCommand: ParsableCommand {
         try refuseWritingIntoModel(out, models: modelsRead(run: runPath, base: base) + [nullRun].compactMap { $0 })
         if matrix != nil && test == nil { throw ValidationError("--matrix writes the train-to-test matrix of tracin --test") }
         if let matrix {
-            try refuseOverwriting(matrix, inputs: [dataOptions.data] + (test.map { [$0] } ?? []))
+            try refuseOverwriting(matrix, option: "--matrix", inputs: [dataOptions.data] + (test.map { [$0] } ?? []))
             try refuseWritingIntoModel(matrix, option: "--matrix", models: modelsRead(run: runPath, base: base))
             guard URL(fileURLWithPath: matrix).standardizedFileURL != URL(fileURLWithPath: out).standardizedFileURL else {
                 throw ValidationError("--matrix and --out name the same file; one would replace the other")

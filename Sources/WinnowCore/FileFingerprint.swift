@@ -63,3 +63,22 @@ package enum FileFingerprint {
     /// The key runs record it under in `winnow.json`.
     package static let runInfoKey = "data_fnv1a64"
 }
+
+/// What differs between two values saved as JSON (a saved manifest or plan and this run's).
+package enum Differences {
+    /// `key: A there, B now` for each top-level key whose JSON differs (`maxLength: 128 there, 64 now`),
+    /// joined by "; "; nil when `old` is nil or nothing differs at the top level.
+    package static func describe<T: Encodable>(_ old: T?, _ new: T) -> String? {
+        guard let old, let a = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(old)) as? [String: Any],
+              let b = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(new)) as? [String: Any] else { return nil }
+        let keys = Set(a.keys).union(b.keys).sorted().filter { k in
+            switch (a[k], b[k]) {
+            case let (x?, y?): return "\(x)" != "\(y)"
+            case (nil, nil): return false
+            default: return true
+            }
+        }
+        guard !keys.isEmpty else { return nil }
+        return keys.map { k in "\(k): \(a[k].map { "\($0)" } ?? "none") there, \(b[k].map { "\($0)" } ?? "none") now" }.joined(separator: "; ")
+    }
+}

@@ -111,8 +111,9 @@ public struct Experiment: Sendable {
         if !fresh {
             let old = try ExperimentPlan(contentsOf: planURL)
             guard old == plan else {
+                let what = Differences.describe(old, plan).map { ": \($0)" } ?? ""
                 throw WinnowError.invalidOption(name: "dir", reason:
-                    "\(dir.path) holds an experiment with other options (plan.json); give another --out, or delete it to start over")
+                    "\(dir.path) holds an experiment with other options (plan.json\(what)); give another --out, or delete it to start over")
             }
             try checkDataFiles()
             say("experiment: resuming in \(dir.path)")

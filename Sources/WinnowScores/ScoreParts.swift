@@ -15,21 +15,8 @@ public enum ScoreParts {
     /// Examples per part.
     public static let defaultPartSize = 8192
 
-    /// What differs between the manifest of saved parts and this scoring's, as `key: saved there, now` for each
-    /// key (`maxLength: 128 there, 64 now`); nil when the saved one cannot be read.
-    static func difference(_ old: Manifest?, _ new: Manifest) -> String? {
-        guard let old, let a = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(old)) as? [String: Any],
-              let b = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(new)) as? [String: Any] else { return nil }
-        let keys = Set(a.keys).union(b.keys).sorted().filter { k in
-            switch (a[k], b[k]) {
-            case let (x?, y?): return "\(x)" != "\(y)"
-            case (nil, nil): return false
-            default: return true
-            }
-        }
-        guard !keys.isEmpty else { return nil }
-        return keys.map { k in "\(k): \(a[k].map { "\($0)" } ?? "none") there, \(b[k].map { "\($0)" } ?? "none") now" }.joined(separator: "; ")
-    }
+    /// What differs between the manifest of saved parts and this scoring's (`Differences.describe`).
+    static func difference(_ old: Manifest?, _ new: Manifest) -> String? { Differences.describe(old, new) }
 
     struct Manifest: Codable, Equatable {
         var method: String

@@ -124,7 +124,8 @@ public enum ShardMerge {
     }
 
     /// Joins `files` into `out` (atomically): CSV and JSONL rows sorted by their `index` (the CSV header once),
-    /// `.npy` values concatenated in the order given. The extension of the first file decides the format.
+    /// `.npy` values concatenated in the order given. The format the shards' manifests record (`--format`)
+    /// decides, else the extension of the first file.
     ///
     /// - Throws: `WinnowError` when `files` is empty or mixes extensions, a file is missing or malformed, CSV
     ///   headers differ, or the indices are not 0..<n exactly once.
@@ -133,9 +134,14 @@ public enum ShardMerge {
     @discardableResult
     public static func merge(_ files: [URL], to out: URL) throws -> Bool {
         guard let first = files.first else { throw WinnowError.invalidOption(name: "files", reason: "give at least one shard output") }
-        let ext = first.pathExtension.lowercased()
-        for f in files where f.pathExtension.lowercased() != ext {
-            throw WinnowError.invalidFile(path: f.path, line: nil, reason: "is not a .\(ext) file like \(first.lastPathComponent)")
+        // The format the shards were written in (`--format`, recorded in their job), else the extension's.
+        let recorded = (try? readManifest(manifestURL(first)))?.job?.components(separatedBy: ", ")
+            .first { $0.hasPrefix("format ") }.map { String($0.dropFirst("format ".count)) }
+        let ext = recorded.flatMap { ["csv", "jsonl", "npy"].contains($0) ? $0 : nil } ?? first.pathExtension.lowercased()
+        if recorded == nil {
+            for f in files where f.pathExtension.lowercased() != ext {
+                throw WinnowError.invalidFile(path: f.path, line: nil, reason: "is not a .\(ext) file like \(first.lastPathComponent)")
+            }
         }
         let total = try checkManifests(files, ordered: ext == "npy")
         switch ext {

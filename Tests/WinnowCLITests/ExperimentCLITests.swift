@@ -81,7 +81,7 @@ import Testing
 
         // Other options in the same folder are refused.
         let other = try CLI.run(Self.experimentArgs(a, seeds: 3))
-        #expect(other.status == 1 && other.stderr.contains("other options"), "\(other.stderr)")
+        #expect(other.status == 1 && other.stderr.contains("other options (plan.json: seeds: 2 there, 3 now)"), "\(other.stderr)")
 
         // A score file that lost rows is refused on resuming, not used for subsets of another size.
         let vog = a.appendingPathComponent("scores/vog.csv")

@@ -523,6 +523,13 @@ import Winnow
             #expect(r.status != 0 && r.stderr.contains(named), "\(extra): \(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: out.path))
         }
+        // JSONL score files: booleans and fractions are not line numbers, a boolean is not a score.
+        let j = dir.appendingPathComponent("s.jsonl")
+        for bad in ["{\"line\": true, \"score\": 1}", "{\"line\": 3.9, \"score\": 1}", "{\"line\": 3, \"score\": false}"] {
+            try Data((bad + "\n").utf8).write(to: j)
+            let r = try CLI.run(["prune", "--scores", j.path, "--data", data.path, "--keep", "0.5", "--out", out.path])
+            #expect(r.status == 1 && r.stderr.contains("s.jsonl:1: expected an object with integer 'line'"), "\(bad): \(r.stderr)")
+        }
     }
 
     /// --column selects by another column of the scores file (cartography's variability: the most ambiguous),

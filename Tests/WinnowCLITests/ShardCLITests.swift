@@ -175,6 +175,16 @@ import Winnow
                                   "--out", dir.appendingPathComponent("b.csv").path])
         #expect(edited.status == 1 && edited.stderr.contains("fnv1a64") && !edited.stderr.contains("score el2n against"), "\(edited.stderr)")
         #expect(!fm.fileExists(atPath: dir.appendingPathComponent("b.csv").path))
+        // Shards written as JSONL under another extension (--format jsonl --out s0.txt) are joined as JSONL.
+        for i in 0..<2 {
+            let r = try CLI.run(["score", "el2n", "--run", run, "--data", CLI.tiny.appendingPathComponent("train.jsonl").path, "--max-length", "32",
+                                 "--shard", "\(i)/2", "--format", "jsonl", "--out", dir.appendingPathComponent("s\(i).txt").path])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        let txt = try CLI.run(["merge", dir.appendingPathComponent("s0.txt").path, dir.appendingPathComponent("s1.txt").path,
+                               "--out", dir.appendingPathComponent("s.txt").path])
+        #expect(txt.status == 0, "\(txt.stderr)")
+        #expect(try String(contentsOf: dir.appendingPathComponent("s.txt"), encoding: .utf8).split(separator: "\n").count == 150)
         // Without manifests the join cannot tell a missing shard: said.
         for f in ["a0.csv", "a1.csv"] { try fm.removeItem(at: dir.appendingPathComponent(f + ".shard.json")) }
         let bare = try CLI.run(["merge", dir.appendingPathComponent("a0.csv").path, "--out", dir.appendingPathComponent("c.csv").path])

@@ -51,10 +51,13 @@ public struct ScoreFile: Sendable {
         guard !rows.isEmpty else { throw WinnowError.invalidFile(path: path, line: nil, reason: "the file is empty") }
         if jsonl {
             for (i, r) in rows.enumerated() {
+                // Booleans and fractions are not line numbers, nor booleans scores (Foundation would read true as 1).
                 guard let o = try? JSONSerialization.jsonObject(with: Data(r.utf8)) as? [String: Any],
-                      let line = (o["line"] as? NSNumber)?.intValue, let score = (o[column] as? NSNumber)?.doubleValue else {
+                      let ln = o["line"] as? NSNumber, !JSONLDataset.isBoolean(ln), ln.doubleValue == ln.doubleValue.rounded(), abs(ln.doubleValue) < 1e15,
+                      let sc = o[column] as? NSNumber, !JSONLDataset.isBoolean(sc) else {
                     throw WinnowError.invalidFile(path: path, line: i + 1, reason: "expected an object with integer 'line' and number '\(column)'")
                 }
+                let line = Int(ln.doubleValue), score = sc.doubleValue
                 guard score.isFinite else { throw WinnowError.invalidFile(path: path, line: i + 1, reason: "\(column) \(score) is not finite") }
                 lines.append(line); scores.append(score); labels.append(o["label"].flatMap { JSONLDataset.scalarString($0) } ?? "")
                 ids.append(o["id"].flatMap { JSONLDataset.scalarString($0) } ?? "")

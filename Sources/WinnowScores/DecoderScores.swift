@@ -45,8 +45,13 @@ public enum DecoderScores {
             if !run.checkpoints.isEmpty {
                 let cks = try run.select(o.checkpoints)
                 let eta = try o.learningRate.map { lr in cks.map { _ in lr } } ?? cks.map { try run.learningRate(of: $0) }
+                // The tokenizer of the first chosen checkpoint, else the run's own (a transformers.Trainer run may
+                // save it at the root only), else the adapter's base.
+                let own = ([cks[0].url, url] + run.checkpoints.map(\.url)).first { dir in
+                    ["tokenizer.json", "vocab.txt"].contains { FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path) }
+                }
                 return Models(models: try cks.map { try decoder($0.url) }, eta: eta, steps: cks.map(\.step),
-                              tokenizerFolder: try ModelLoader.tokenizerFolder(cks[0].url, base: o.adapterBase))
+                              tokenizerFolder: try own ?? ModelLoader.tokenizerFolder(cks[0].url, base: o.adapterBase))
             }
         }
         if o.checkpoints != .all {

@@ -308,6 +308,27 @@ private extension FileManager {
         #expect(!fm.fileExists(atPath: out.path) && !fm.fileExists(atPath: out.path + ".parts"), "\(String(describing: try? fm.contentsOfDirectory(atPath: dir.path)))")
     }
 
+    /// A run whose checkpoints hold no tokenizer (a transformers.Trainer run may save it at the root only) is scored
+    /// with the root's tokenizer.
+    @Test func aRunWithTheTokenizerAtItsRootOnlyIsScored() throws {
+        let dir = try CLI.tempDir("decoder-root-tokenizer")
+        defer { try? fm.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run")
+        let t = try CLI.run(["train", "--init", fixtures.appendingPathComponent("tied").path, "--data", fixtures.appendingPathComponent("text.jsonl").path,
+                             "--epochs", "2", "--batch-size", "4", "--checkpoints", "2", "--out", run.path])
+        #expect(t.status == 0, "\(t.stderr)")
+        let cks = try fm.contentsOfDirectory(atPath: run.path).filter { $0.hasPrefix("checkpoint-") }
+        #expect(cks.count == 2)
+        for ck in cks {
+            for f in try fm.contentsOfDirectory(atPath: run.appendingPathComponent(ck).path) where f.hasPrefix("tokenizer") {
+                try fm.removeItem(at: run.appendingPathComponent(ck).appendingPathComponent(f))
+            }
+        }
+        let r = try CLI.run(["score", "loss", "--run", run.path, "--data", fixtures.appendingPathComponent("text.jsonl").path,
+                             "--out", dir.appendingPathComponent("s.csv").path])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
     /// A tokenizer larger than the model's embedding table (another model's, beside a tiny Llama) gives ids the
     /// table has no row for: every reader refuses the first one, naming file and line, before any output
     /// (before, reads past the table: NaN scores, or losses that changed with the batch size).

@@ -66,19 +66,28 @@ package enum FileFingerprint {
 
 /// What differs between two values saved as JSON (a saved manifest or plan and this run's).
 package enum Differences {
-    /// `key: A there, B now` for each top-level key whose JSON differs (`maxLength: 128 there, 64 now`),
-    /// joined by "; "; nil when `old` is nil or nothing differs at the top level.
+    /// `key: A there, B now` for each key whose value differs, nested keys dotted (`training.epochs: 6
+    /// there, 2 now`), joined by "; "; nil when `old` is nil or nothing differs.
     package static func describe<T: Encodable>(_ old: T?, _ new: T) -> String? {
         guard let old, let a = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(old)) as? [String: Any],
               let b = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(new)) as? [String: Any] else { return nil }
-        let keys = Set(a.keys).union(b.keys).sorted().filter { k in
-            switch (a[k], b[k]) {
-            case let (x?, y?): return "\(x)" != "\(y)"
-            case (nil, nil): return false
-            default: return true
-            }
+        var out: [String] = []
+        compare(a, b, prefix: "", into: &out)
+        return out.isEmpty ? nil : out.joined(separator: "; ")
+    }
+
+    static func compare(_ a: [String: Any], _ b: [String: Any], prefix: String, into out: inout [String]) {
+        for k in Set(a.keys).union(b.keys).sorted() {
+            if let x = a[k] as? [String: Any], let y = b[k] as? [String: Any] { compare(x, y, prefix: prefix + k + ".", into: &out); continue }
+            let x = a[k].map(text), y = b[k].map(text)
+            if x != y { out.append("\(prefix)\(k): \(x ?? "none") there, \(y ?? "none") now") }
         }
-        guard !keys.isEmpty else { return nil }
-        return keys.map { k in "\(k): \(a[k].map { "\($0)" } ?? "none") there, \(b[k].map { "\($0)" } ?? "none") now" }.joined(separator: "; ")
+    }
+
+    /// A JSON value as text with its keys sorted (a dictionary's own order is not stable).
+    static func text(_ v: Any) -> String {
+        guard let d = try? JSONSerialization.data(withJSONObject: [v], options: [.sortedKeys, .fragmentsAllowed]),
+              let s = String(data: d, encoding: .utf8) else { return "\(v)" }
+        return String(s.dropFirst().dropLast())
     }
 }

@@ -141,7 +141,7 @@ import Winnow
             // one may not have).
             if FileManager.default.fileExists(atPath: killed.path + ".parts/manifest.json") {
                 let other = try CLI.run(args(killed) + ["--resume", "--length-neutral"])
-                #expect(other.status == 1 && other.stderr.contains("parts of another scoring (lengthNeutral: none there, 1 now)")
+                #expect(other.status == 1 && other.stderr.contains("parts of another scoring (lengthNeutral: none there, true now)")
                         && !FileManager.default.fileExists(atPath: killed.path),
                         "\(other.stderr)")
             }

@@ -55,6 +55,12 @@ public struct EncodedDataset: Sendable {
         labelNames = labels
         padID = tokenizer.padID
         for ex in examples {
+            // A decoder's data (prompt and completion, messages) is named as such before its labels are checked.
+            if !null && ex.inputIDs == nil && ex.text == nil {
+                throw WinnowError.invalidFile(path: url.path, line: ex.line, reason:
+                    "holds \(ex.messages != nil ? "messages" : "prompt and completion"), which only a decoder (causal language model) reads; "
+                    + "a classifier needs a text field")
+            }
             var y: Int32 = -1
             if let l = ex.label {
                 // A model with transformers' default names (LABEL_0, LABEL_1, ...) reads integer labels as their ids.
@@ -74,12 +80,8 @@ public struct EncodedDataset: Sendable {
                     throw WinnowError.invalidFile(path: url.path, line: ex.line,
                         reason: "input id \(bad) is outside the vocabulary (size \(tokenizer.vocabularySize))")
                 }
-            } else if let text = ex.text {
-                e = tokenizer.encode(text, pair: ex.pair, maxLength: maxLength)
             } else {
-                throw WinnowError.invalidFile(path: url.path, line: ex.line, reason:
-                    "holds \(ex.messages != nil ? "messages" : "prompt and completion"), which only a decoder (causal language model) reads; "
-                    + "a classifier needs a text field")
+                e = tokenizer.encode(ex.text ?? "", pair: ex.pair, maxLength: maxLength)   // a text, checked above
             }
             if let v = modelVocabulary, let bad = e.inputIDs.first(where: { Int($0) >= v }) {
                 throw WinnowError.invalidFile(path: url.path, line: ex.line, reason: Tokenizers.outsideModelVocabulary(bad, v))

@@ -308,6 +308,17 @@ private extension FileManager {
         #expect(!fm.fileExists(atPath: out.path) && !fm.fileExists(atPath: out.path + ".parts"), "\(String(describing: try? fm.contentsOfDirectory(atPath: dir.path)))")
     }
 
+    /// A classifier given prompt/completion data names the format, not the labels the model lacks.
+    @Test func aClassifierGivenPromptsNamesTheFormat() throws {
+        let dir = try CLI.tempDir("classifier-prompts")
+        defer { try? fm.removeItem(at: dir) }
+        for run in [CLI.tiny.appendingPathComponent("run")] {
+            let r = try CLI.run(["score", "el2n", "--run", run.path, "--data", fixtures.appendingPathComponent("pc.jsonl").path,
+                                 "--out", dir.appendingPathComponent("s.csv").path])
+            #expect(r.status == 1 && r.stderr.contains("pc.jsonl:1:") && r.stderr.contains("a classifier needs a text field"), "\(run.lastPathComponent): \(r.stderr)")
+        }
+    }
+
     /// A run whose checkpoints hold no tokenizer (a transformers.Trainer run may save it at the root only) is scored
     /// with the root's tokenizer.
     @Test func aRunWithTheTokenizerAtItsRootOnlyIsScored() throws {

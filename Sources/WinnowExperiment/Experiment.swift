@@ -418,6 +418,9 @@ public struct Experiment: Sendable {
         var out: [String: [String: String]] = [:]
         for (key, path) in [("train", plan.train), ("test", plan.test)] {
             let url = URL(fileURLWithPath: path)
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw WinnowError.missingFile(path: path, reason: "the \(key) file of the experiment in \(dir.path) is gone (moved or deleted)")
+            }
             let bytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
             out[key] = ["path": path, "bytes": String(bytes), "fnv1a64": try Self.stampHash(url)]
         }

@@ -173,12 +173,14 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             self.thenBy = thenBy
         }
 
-        /// Settings with one key select the same examples: with stratified sampling hard and easy select alike,
-        /// and without normalisation top-k and stratified sampling rank as dataset z-scores do (an increasing
-        /// affine map of the scores).
-        public var subsetKey: String {
+        /// Settings with one key select the same examples: with stratified sampling hard and easy select alike;
+        /// without normalisation top-k and stratified sampling rank as dataset z-scores do (an increasing
+        /// affine map of the scores); and within each label (`perLabel`) class z-scores are such a map too,
+        /// so the three normalisations rank alike there for top-k, stratified sampling and moderate selection.
+        public func subsetKey(perLabel: Bool) -> String {
             let sel = sampling == .stratified ? SelectionOptions.Preference.hard : select
-            let norm = normalization == .none && (sampling == .top || sampling == .stratified) ? Normalization.dataset : normalization
+            let ranks = sampling == .top || sampling == .stratified || select == .moderate
+            let norm = (normalization == .none && (sampling == .top || sampling == .stratified)) || (perLabel && ranks) ? Normalization.dataset : normalization
             return Setting(method: method, select: sel, sampling: sampling, normalization: norm, thenBy: thenBy).description
         }
 
@@ -189,9 +191,10 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         public init(parsing whole: String) throws {
             let halves = whole.split(separator: "+", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let text = halves[0]
-            let parts = text.split(separator: ":").map(String.init)
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             func bad(_ why: String) -> WinnowError { .invalidOption(name: "settings", reason: "'\(whole)': \(why) (METHOD:SELECT[:SAMPLING[:NORMALIZE]][+METHOD[-epoch1|-last]:SELECT])") }
             guard (2...4).contains(parts.count) else { throw bad("give 2 to 4 parts") }
+            guard !parts.contains(where: \.isEmpty) else { throw bad("a part is empty") }
             guard let m = ScoreMethod(rawValue: parts[0]) else { throw bad("'\(parts[0])' is not a score method") }
             guard let p = SelectionOptions.Preference(rawValue: parts[1]), p != .random else { throw bad("'\(parts[1])' is not hard, easy or moderate") }
             let s = parts.count > 2 ? SelectionOptions.Sampling(rawValue: parts[2]) : .top
@@ -212,6 +215,9 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
                 throw WinnowError.invalidOption(name: "settings", reason: "\(description): moderate takes top, softmax or linear sampling")
             }
             guard let thenBy else { return }
+            guard thenBy.scoreName != method.rawValue else {
+                throw WinnowError.invalidOption(name: "settings", reason: "\(description): a score cannot break its own ties (they are equal in it)")
+            }
             guard select != .moderate else {
                 throw WinnowError.invalidOption(name: "settings", reason: "\(description): a tie-break goes with hard or easy")
             }
@@ -239,14 +245,14 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
 
     /// The settings each keep fraction retrains: `settings`, else the cross product (without moderate with
     /// stratified sampling, which has no meaning, and without a setting that selects the same examples as one
-    /// before it: see `Setting.subsetKey`).
+    /// before it: see `Setting.subsetKey(perLabel:)`).
     public var selectionSettings: [Setting] {
         if let settings { return settings }
         var out: [Setting] = [], keys: Set<String> = []
         for m in methods {
             for n in normalizations { for p in selects where p != .random { for s in samplings where !(p == .moderate && s == .stratified) {
                 let x = Setting(method: m, select: p, sampling: s, normalization: n)
-                if keys.insert(x.subsetKey).inserted { out.append(x) }
+                if keys.insert(x.subsetKey(perLabel: perLabel ?? false)).inserted { out.append(x) }
             } } }
         }
         return out
@@ -279,6 +285,9 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         if methods.contains(.vog) && scoreCheckpoints < 2 {
             throw WinnowError.invalidOption(name: "scoreCheckpoints", reason: "VoG is a variance over checkpoints and needs at least 2 (one gives every example 0)")
         }
+        if let twice = methods.first(where: { m in methods.filter { $0 == m }.count > 1 }) {
+            throw WinnowError.invalidOption(name: "methods", reason: "\(twice.rawValue) is given twice")
+        }
         if let m = settings?.first(where: { !methods.contains($0.method) }) {
             throw WinnowError.invalidOption(name: "settings", reason: "\(m.description) uses \(m.method.rawValue), which is not among the methods scored")
         }
@@ -295,11 +304,12 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         if let twice = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
             throw WinnowError.invalidOption(name: "settings", reason: "\(twice) is given twice")
         }
-        let keys = selectionSettings.map(\.subsetKey)
+        let keys = selectionSettings.map { $0.subsetKey(perLabel: perLabel ?? false) }
         if let i = keys.indices.first(where: { i in keys[..<i].contains(keys[i]) }), let j = keys.firstIndex(of: keys[i]) {
             throw WinnowError.invalidOption(name: "settings", reason:
                 "\(selectionSettings[j].description) and \(selectionSettings[i].description) select the same examples "
-                + "(stratified sampling selects hard and easy alike; without normalisation top-k and stratified rank as dataset z-scores do)")
+                + "(stratified sampling selects hard and easy alike; without normalisation top-k and stratified rank as dataset z-scores do; "
+                + "within each label, --per-label's default, class z-scores rank as they do too)")
         }
         try model.validate()
     }

@@ -77,7 +77,9 @@ public struct ExperimentReport: Sendable {
                 body += "<p class=\"warn\">\(e(why)): the examples' texts, the correlations with its numeric fields and the annotator "
                     + "agreement are left out of this report (put the file back to see them).</p>"
             } else {
-                parsed = parseLines(try LineFile(url: exp.trainURL), lines: scores[0].1.lines, plan: plan)
+                // With flipped labels the annotators are compared with the original file's (when it is still there).
+                let original = plan.noise > 0 && FileManager.default.fileExists(atPath: plan.train) ? try? LineFile(url: URL(fileURLWithPath: plan.train)) : nil
+                parsed = parseLines(try LineFile(url: exp.trainURL), lines: scores[0].1.lines, plan: plan, gold: original, noisy: plan.noise > 0)
             }
             body += section("Rank correlations (Spearman)", correlations(scores, extra: parsed.numeric))
             if !parsed.disagreement.isEmpty {
@@ -186,7 +188,9 @@ public struct ExperimentReport: Sendable {
     /// Numeric fields present in at least half the rows are kept (missing values as nil). Rows whose
     /// `annotator_labels` hold at least 4 labels (SNLI's validated pairs) give the share of those labels
     /// that differ from the gold label, by line.
-    func parseLines(_ file: LineFile, lines: [Int], plan: ExperimentPlan)
+    /// `gold`: the file whose labels annotators are compared with, when it is not `file` (the original of a
+    /// training file with flipped labels); with `noisy` and no `gold`, no disagreement is measured.
+    func parseLines(_ file: LineFile, lines: [Int], plan: ExperimentPlan, gold goldFile: LineFile? = nil, noisy: Bool = false)
         -> (text: [Int: String], numeric: [(String, [Double?])], disagreement: [Int: Double]) {
         var text: [Int: String] = [:]
         var numeric: [String: [Double?]] = [:]
@@ -197,12 +201,16 @@ public struct ExperimentReport: Sendable {
             let t = [plan.textField, "text", "sentence", "sentence1", "premise"].compactMap { $0 }.compactMap { obj[$0] as? String }.first ?? ""
             let p = [plan.pairField, "text_pair", "sentence2", "hypothesis"].compactMap { $0 }.compactMap { obj[$0] as? String }.first
             text[n] = p.map { "\(t) ‖ \($0)" } ?? t
-            if let votes = obj["annotator_labels"] as? [Any], votes.count >= 4, let gold = obj[plan.labelField ?? "label"] {
+            // The gold label as the data is read (`--label-field`, else label, else gold_label), from the original
+            // file when the training labels were flipped.
+            let goldObj = noisy ? goldFile.flatMap { n <= $0.count ? JSONLDataset.object($0.line(n), first: n == 1) : nil } : obj
+            if let votes = obj["annotator_labels"] as? [Any], votes.count >= 4, let goldObj,
+               let gold = plan.labelField.map({ goldObj[$0] }) ?? goldObj["label"] ?? goldObj["gold_label"] {
                 let g = "\(gold)"
                 disagreement[n] = Double(votes.filter { "\($0)" != g }.count) / Double(votes.count)
             }
             for (k, v) in obj where !skip.contains(k) {
-                guard let num = v as? NSNumber, num.doubleValue.isFinite else { continue }
+                guard let num = v as? NSNumber, !JSONLDataset.isBoolean(num), num.doubleValue.isFinite else { continue }
                 if numeric[k] == nil { numeric[k] = [Double?](repeating: nil, count: lines.count) }
                 numeric[k]![i] = num.doubleValue
             }

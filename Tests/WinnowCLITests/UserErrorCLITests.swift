@@ -321,6 +321,11 @@ import Testing
         defer { try? fm.removeItem(at: dir) }
         for (extra, message) in [(["--keep", "1.0,0.5,0.5"], "0.5 is given twice"), (["--max-length", "3"], "at least 4"),
                                  (["--keep", "1.0,0.95", "--sampling", "stratified"], "0.95 is more than stratified sampling keeps"),
+                                 (["--methods", "el2n,el2n"], "el2n is given twice"),
+                                 (["--methods", "el2n", "--settings", "el2n:hard:top:dataset,el2n:hard:top:class"], "select the same examples"),
+                                 (["--methods", "forgetting", "--settings", "forgetting::easy"], "a part is empty"),
+                                 (["--methods", "forgetting,el2n", "--settings", "forgetting:easy,,el2n:hard"], "an empty entry"),
+                                 (["--methods", "forgetting", "--settings", "forgetting:easy+forgetting:hard"], "cannot break its own ties"),
                                  (["--methods", "vog", "--score-checkpoints", "1"], "VoG is a variance over checkpoints")] {
             var args = ExperimentCLITests.tinyArgs + ["--seeds", "1", "--out", dir.appendingPathComponent("x").path]
             args += extra
@@ -392,6 +397,9 @@ import Testing
             let html = try String(contentsOf: page, encoding: .utf8)
             #expect(html.contains(why) && html.contains("Rank correlations") && html.contains("left out of this report"), "\(why)")
         }
+        // Resuming once the file has moved names it.
+        let gone = try quick(out, train: mine.path)
+        #expect(gone.status == 1 && gone.stderr.contains("train.jsonl") && gone.stderr.contains("is gone"), "\(gone.stderr)")
     }
 
     @Test func optionsThatDoNotApplyToTrainOrPretrainAreRefused() throws {

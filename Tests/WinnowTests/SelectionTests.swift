@@ -318,4 +318,30 @@ func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
                                                      disagreement: Dictionary(uniqueKeysWithValues: (1...21).map { ($0, $0 <= 2 ? 0.5 : 0.2) }))
         #expect(r2.disputedTop == 2.0 / 3 && abs(r2.disputedAll - 2.0 / 21) < 1e-12)
     }
+
+    /// The report reads the gold label as the data is read (label, else SNLI's gold_label), compares annotators
+    /// with the original labels when the training labels were flipped, and counts no boolean as a numeric field.
+    @Test func reportLinesReadGoldLabelsAndFieldsAsTheDataIs() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("report-lines-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func file(_ name: String, _ rows: [String]) throws -> LineFile {
+            let u = dir.appendingPathComponent(name)
+            try Data((rows.joined(separator: "\n") + "\n").utf8).write(to: u)
+            return try LineFile(url: u)
+        }
+        let votes = "\"annotator_labels\": [\"a\", \"a\", \"b\", \"b\", \"b\"]"
+        let snli = try file("snli.jsonl", (1...4).map { "{\"sentence1\": \"p\", \"gold_label\": \"a\", \(votes), \"flag\": true, \"conf\": \($0)}" })
+        let report = ExperimentReport(dir: dir)
+        let plan = ExperimentPlan(train: "t", test: "s")
+        let r = report.parseLines(snli, lines: [1, 2, 3, 4], plan: plan)
+        #expect(r.disagreement == [1: 0.6, 2: 0.6, 3: 0.6, 4: 0.6], "\(r.disagreement)")
+        #expect(r.numeric.map(\.0) == ["conf"], "\(r.numeric.map(\.0))")
+        // Flipped labels (b) in the training file: the original's (a) are the gold; without the original, nothing is measured.
+        let noisy = try file("noisy.jsonl", (1...4).map { _ in "{\"text\": \"p\", \"label\": \"b\", \(votes)}" })
+        let original = try file("orig.jsonl", (1...4).map { _ in "{\"text\": \"p\", \"label\": \"a\", \(votes)}" })
+        #expect(report.parseLines(noisy, lines: [1, 2], plan: plan, gold: original, noisy: true).disagreement == [1: 0.6, 2: 0.6])
+        #expect(report.parseLines(noisy, lines: [1, 2], plan: plan, gold: nil, noisy: true).disagreement.isEmpty)
+        #expect(report.parseLines(noisy, lines: [1, 2], plan: plan).disagreement == [1: 0.4, 2: 0.4])
+    }
 }

@@ -4,10 +4,13 @@
  * ck_gemm_strided_batched loops cblas_sgemm over equally spaced operands (OpenBLAS 0.3.21 has no
  * batched sgemm). Also the OpenBLAS thread-count knob. No complex, double or packed formats.
  */
+#define _GNU_SOURCE   /* sched_getaffinity, CPU_COUNT */
 #include <cblas.h>
 #include <lapacke.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ckernels.h"
 #include "ck_internal.h"
@@ -140,6 +143,18 @@ void ck_blas_set_threads(int n) {
 }
 
 int ck_blas_get_threads(void) { return openblas_get_num_threads(); }
+
+int ck_cpu_count(void) {
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
 
 const char *ck_blas_corename(void) { return openblas_get_corename(); }
 

@@ -116,6 +116,8 @@ void ck_parallel_worker_enter(void);
 void ck_parallel_worker_exit(void);
 /* OpenBLAS thread count (the only threading knob of the C core). */
 void ck_blas_set_threads(int n);
+/* Cores this process may run on: its CPU affinity mask (taskset, mpirun's binding), else the online count. */
+int ck_cpu_count(void);
 int ck_blas_get_threads(void);
 /* The core OpenBLAS chose its kernels for (what OPENBLAS_CORETYPE selected, or the detected CPU). */
 const char *ck_blas_corename(void);

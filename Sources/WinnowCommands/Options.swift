@@ -108,6 +108,8 @@ func validatePrediction(checkpoint: CheckpointSelection?, batchSize: Int, data: 
 /// Refuses an output file path that names one of the command's input files (it would replace the input), or a
 /// folder (the finished file could not be renamed into place, after all the work).
 func refuseOverwriting(_ out: String, option: String = "--out", inputs: [String]) throws {
+    // An empty value (an unset shell variable) would name the current folder.
+    guard !out.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("\(option) is empty; give a file path") }
     var isDir: ObjCBool = false
     if FileManager.default.fileExists(atPath: out, isDirectory: &isDir), isDir.boolValue {
         throw ValidationError("\(option) \(out) is a folder; give a file path")

@@ -62,3 +62,25 @@ func csvField(_ s: String) -> String {
     }
     return s
 }
+
+extension WinnowMain {
+    /// The warning `predict` prints for a whole file with gold labels when the model learned nothing, read
+    /// back from a predictions CSV (winnow-mpi's merged file: each rank predicted a shard, which gets none).
+    public static func learnedNothingWarning(predictions url: URL, data: String) -> String? {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return nil }
+        let records = text.csvRecords()
+        guard let head = records.first, let header = try? CSVDataset.split(String(head), path: url.path, line: 1),
+              let li = header.firstIndex(of: "label"), let pi = header.firstIndex(of: "predicted") else { return nil }
+        let names = header.filter { $0.hasPrefix("p_") }.map { String($0.dropFirst(2)) }
+        let index = Dictionary(names.enumerated().map { ($0.element, Int32($0.offset)) }, uniquingKeysWith: { a, _ in a })
+        var labels: [Int32] = [], predictions: [Int32] = []
+        for (n, r) in records.dropFirst().enumerated() {
+            guard let f = try? CSVDataset.split(String(r), path: url.path, line: n + 2), f.count == header.count,
+                  let p = index[f[pi]] else { return nil }
+            labels.append(index[f[li]] ?? -1); predictions.append(p)
+        }
+        guard labels.contains(where: { $0 >= 0 }) else { return nil }
+        let check = LearningCheck(labels: labels, predictions: predictions, labelNames: names)
+        return check.learnedNothing ? "winnow: WARNING: this model learned nothing on \(data): it \(check.description)" : nil
+    }
+}

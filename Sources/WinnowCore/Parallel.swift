@@ -13,8 +13,8 @@ import Synchronization
 ///
 ///     Parallel.ranges(rows) { _, r in ck_layernorm_forward(out + r.lowerBound * C, ..., Int32(r.count), ...) }
 package enum Parallel {
-    /// Cores the process may use (its CPU affinity and quota).
-    package static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Cores the process may use: its CPU affinity mask (taskset, mpirun's binding).
+    package static let cores = max(1, Int(ck_cpu_count()))
 
     /// The limit `Threads.limit(to:)` set, 0 for none.
     static let limit = Atomic<Int>(0)
@@ -107,7 +107,7 @@ public enum Threads {
     /// The cores Winnow's work uses now.
     public static var count: Int { Parallel.workers }
 
-    /// Cores the process may use (its CPU affinity and quota): the most `limit(to:)` gives.
+    /// Cores the process may use (its CPU affinity mask): the most `limit(to:)` gives.
     public static var available: Int { Parallel.cores }
 
     /// Limits Winnow's work to `n` cores (at most `available`), or lifts the limit with nil. Call it while no

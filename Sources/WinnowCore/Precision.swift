@@ -13,8 +13,11 @@ public enum ArithmeticPrecision: String, Sendable, CaseIterable, Codable {
     /// stay in F32.
     case bf16
 
-    /// Whether this machine can run the precision.
-    public var isAvailable: Bool { self == .f32 || ck_isa_supported(Int32(CK_ISA_AVX512_BF16)) == 1 }
+    /// Whether this machine can run the precision: bf16 needs AVX512_BF16 and the AVX-512 path in use
+    /// (`WINNOW_ISA=avx2` asks for OpenBLAS, which has no bf16 products).
+    public var isAvailable: Bool {
+        self == .f32 || (ck_isa_supported(Int32(CK_ISA_AVX512_BF16)) == 1 && ck_isa() == Int32(CK_ISA_AVX512))
+    }
 
     /// Runs `body` with the dense products in this precision, then restores the previous one. The
     /// setting belongs to the calling thread (and the workers Winnow starts for it): work on other threads
@@ -23,7 +26,9 @@ public enum ArithmeticPrecision: String, Sendable, CaseIterable, Codable {
     /// - Throws: `WinnowError.invalidOption` when the CPU lacks AVX512_BF16; what `body` throws.
     public func run<T>(_ body: () throws -> T) throws -> T {
         guard isAvailable else {
-            throw WinnowError.invalidOption(name: "precision", reason: "bf16 needs a CPU with AVX512_BF16, which this one lacks; use f32")
+            throw WinnowError.invalidOption(name: "precision", reason: ck_isa_supported(Int32(CK_ISA_AVX512_BF16)) == 1
+                ? "bf16 runs on the AVX-512 path, and WINNOW_ISA=avx2 asks for OpenBLAS's; unset it, or use f32"
+                : "bf16 needs a CPU with AVX512_BF16, which this one lacks; use f32")
         }
         let previous = ck_gemm_precision()
         _ = ck_set_gemm_precision(Int32(self == .bf16 ? CK_PRECISION_BF16 : CK_PRECISION_F32))

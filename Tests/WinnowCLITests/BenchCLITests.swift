@@ -80,6 +80,12 @@ import Testing
                                environment: ["WINNOW_THREADS": "4096"])
         #expect(many.status == 0 && many.stderr.contains("WINNOW_THREADS=4096, but the process may use \(cores) cores"), "\(many.stderr)")
         #expect(try Self.object(many)["threads"] as? Int == cores)
+        // The cores are those the process may run on (its affinity mask), as taskset sets them.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") {
+            let pinned = try Self.object(try CLI.run(["taskset", "-c", "0", CLI.binary.path, "bench", "--gemm-only", "--repeats", "1", "--hidden", "64",
+                                                      "--seq-len", "8", "--batch-size", "2", "--json"], executable: URL(fileURLWithPath: "/usr/bin/env")))
+            #expect(pinned["cores"] as? Int == 1 && pinned["threads"] as? Int == 1, "\(pinned)")
+        }
         for bad in ["0", "two", "-1"] {
             let r = try CLI.run(["bench", "--gemm-only", "--repeats", "1"], environment: ["WINNOW_THREADS": bad])
             #expect(r.status == 2 && r.stderr.contains("WINNOW_THREADS") && r.stdout.isEmpty, "\(bad): \(r.stderr)")

@@ -61,6 +61,18 @@ import Testing
         let over = try Self.mpirun(["score", "el2n", "--run", run.path, "--data", copy.path, "--max-length", "32", "--out", copy.path])
         #expect(over.status != 0 && over.stderr.contains("is the input file"), "\(over.stderr)")
         #expect(try Data(contentsOf: copy) == before, "the data file was replaced")
+        // --out twice (the data file first), dynamics scores and tracin --test: usage errors said once, nothing written.
+        for (extra, message) in [(["el2n", "--out=\(copy.path)", "--out", dir.appendingPathComponent("x.csv").path], "--out is given 2 times"),
+                                 (["forgetting", "--out", dir.appendingPathComponent("x.csv").path], "forgetting is not split across ranks")] {
+            let r = try Self.mpirun(["score"] + [extra[0], "--run", run.path, "--data", copy.path] + extra.dropFirst())
+            #expect(r.status == 2 && r.stderr.components(separatedBy: message).count == 2, "\(extra): \(r.stderr)")
+            #expect(try Data(contentsOf: copy) == before && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.csv").path))
+        }
+        // --format names the shards' format whatever --out's name.
+        let txt = dir.appendingPathComponent("s.txt")
+        let f = try Self.mpirun(["score", "el2n", "--run", run.path, "--data", data, "--max-length", "32", "--format", "jsonl", "--out", txt.path])
+        #expect(f.status == 0, "\(f.stderr)")
+        #expect((try? String(contentsOf: txt, encoding: .utf8))?.split(separator: "\n").count == 150)
         let p1 = dir.appendingPathComponent("pred-one.csv"), p2 = dir.appendingPathComponent("pred-mpi.csv")
         #expect(try CLI.run(["predict", "--run", run.path, "--data", data, "--max-length", "32", "--out", p1.path]).status == 0)
         #expect(try Self.mpirun(["predict", "--run", run.path, "--data", data, "--max-length", "32", "--out", p2.path]).status == 0)

@@ -32,7 +32,8 @@ public enum DecoderScores {
         var tokenizerFolder: URL
     }
 
-    static func load(_ url: URL, options o: ScoreOptions) throws -> Models {
+    /// `firstOnly`: load only the first chosen checkpoint (what the tokenizer, vocabulary and length checks need).
+    static func load(_ url: URL, options o: ScoreOptions, firstOnly: Bool = false) throws -> Models {
         func decoder(_ u: URL) throws -> any DecoderScoring {
             guard let m = try ModelLoader.causalLM(u, base: o.adapterBase) as? any DecoderScoring else {
                 throw WinnowError.invalidFile(path: u.path, line: nil, reason: "this causal language model cannot be scored")
@@ -50,7 +51,7 @@ public enum DecoderScores {
                 let own = ([cks[0].url, url] + run.checkpoints.map(\.url)).first { dir in
                     ["tokenizer.json", "vocab.txt"].contains { FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path) }
                 }
-                return Models(models: try cks.map { try decoder($0.url) }, eta: eta, steps: cks.map(\.step),
+                return Models(models: try (firstOnly ? [cks[0]] : cks).map { try decoder($0.url) }, eta: eta, steps: cks.map(\.step),
                               tokenizerFolder: try own ?? ModelLoader.tokenizerFolder(cks[0].url, base: o.adapterBase))
             }
         }
@@ -257,7 +258,7 @@ public enum DecoderScores {
     ///
     /// - Throws: `WinnowError.invalidFile` naming the file and line of the first bad example.
     static func checkEncodings(model url: URL, data: URL, fields: FieldNames, options o: ScoreOptions, range: Range<Int>?) throws {
-        let set = try load(url, options: o)
+        let set = try load(url, options: o, firstOnly: true)   // checkpoints of one run share the vocabulary and length
         let encoder = try DecoderEncoder(folder: set.tokenizerFolder, maxLength: min(o.maxLength, set.models[0].maxSequenceLength),
                                          modelVocabulary: set.models.map(\.vocabularySize).min())
         var reader = try JSONLReader(url: data, fields: fields, requireLabels: false)

@@ -13,8 +13,9 @@ import Synchronization
 ///
 ///     Parallel.ranges(rows) { _, r in ck_layernorm_forward(out + r.lowerBound * C, ..., Int32(r.count), ...) }
 package enum Parallel {
-    /// Cores the process may use: its CPU affinity mask (taskset, mpirun's binding).
-    package static let cores = max(1, Int(ck_cpu_count()))
+    /// Cores the process may use: its CPU affinity mask (taskset, mpirun's binding), and no more than
+    /// Foundation's count (which reads a container's CPU quota).
+    package static let cores = max(1, min(Int(ck_cpu_count()), ProcessInfo.processInfo.activeProcessorCount))
 
     /// The limit `Threads.limit(to:)` set, 0 for none.
     static let limit = Atomic<Int>(0)
@@ -73,16 +74,26 @@ package enum Parallel {
             let task = unsafeBitCast(b, to: (@Sendable (Int) -> Void).self)
             // The products' precision is per thread: the workers take the caller's.
             let precision = ck_gemm_precision()
-            DispatchQueue.concurrentPerform(iterations: n) { i in
+            // At most `workers` lanes run at once (concurrentPerform alone would use every CPU); each takes the
+            // next part until none is left, so a lane slowed by a neighbour takes fewer.
+            let next = NextIndex()
+            DispatchQueue.concurrentPerform(iterations: min(n, workers)) { _ in
                 let own = ck_gemm_precision()
                 if own != precision { _ = ck_set_gemm_precision(precision) }
                 if blas { ck_parallel_worker_enter() }
-                task(i)
+                while true {
+                    let i = next.value.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if i >= n { break }
+                    task(i)
+                }
                 if blas { ck_parallel_worker_exit() }
                 if own != precision { _ = ck_set_gemm_precision(own) }
             }
         }
     }
+
+    /// The next part a lane of `forEach` takes.
+    final class NextIndex: Sendable { let value = Atomic<Int>(0) }
 
     /// Elementwise kernel over `count` floats split into aligned parts: `body(offset, length)`.
     package static func elements(_ count: Int, _ body: (Int, Int) -> Void) {
@@ -107,7 +118,7 @@ public enum Threads {
     /// The cores Winnow's work uses now.
     public static var count: Int { Parallel.workers }
 
-    /// Cores the process may use (its CPU affinity mask): the most `limit(to:)` gives.
+    /// Cores the process may use (its CPU affinity mask and quota): the most `limit(to:)` gives.
     public static var available: Int { Parallel.cores }
 
     /// Limits Winnow's work to `n` cores (at most `available`), or lifts the limit with nil. Call it while no
@@ -128,7 +139,7 @@ public enum Threads {
     /// note when the value exceeds the cores available.
     /// - Throws: `WinnowError.invalidOption` when it is set but not a whole number of at least 1.
     public static func applyEnvironment() throws -> String? {
-        guard let v = ProcessInfo.processInfo.environment["WINNOW_THREADS"] else { return nil }
+        guard let v = ProcessInfo.processInfo.environment["WINNOW_THREADS"], !v.isEmpty else { return nil }   // set empty: as unset
         guard let n = Int(v), n >= 1 else {
             throw WinnowError.invalidOption(name: "WINNOW_THREADS", reason: "expected a whole number of at least 1, not '\(v)'")
         }

@@ -429,8 +429,10 @@ public struct Experiment: Sendable {
 
     /// Why the report cannot read the training file as the experiment saw it (gone, or changed since data.json
     /// recorded it), or nil when it can. The noisy copy inside the folder is the experiment's own.
-    func trainingFileProblem() throws -> String? {
-        if plan.noise > 0 && FileManager.default.fileExists(atPath: noisyTrainURL.path) { return nil }
+    /// `original`: the check of `plan.train` itself, also when labels were flipped (the report compares annotators
+    /// with its labels).
+    func trainingFileProblem(original: Bool = false) throws -> String? {
+        if !original && plan.noise > 0 && FileManager.default.fileExists(atPath: noisyTrainURL.path) { return nil }
         guard FileManager.default.fileExists(atPath: plan.train) else { return "The training file \(plan.train) is gone" }
         guard FileManager.default.fileExists(atPath: dataFilesURL.path) else { return nil }
         let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: dataFilesURL)) as? [String: [String: String]] ?? [:]

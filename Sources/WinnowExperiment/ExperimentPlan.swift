@@ -176,10 +176,10 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         /// Settings with one key select the same examples: with stratified sampling hard and easy select alike;
         /// without normalisation top-k and stratified sampling rank as dataset z-scores do (an increasing
         /// affine map of the scores); and within each label (`perLabel`) class z-scores are such a map too,
-        /// so the three normalisations rank alike there for top-k, stratified sampling and moderate selection.
+        /// so the three normalisations rank alike there for top-k and stratified sampling (moderate included).
         public func subsetKey(perLabel: Bool) -> String {
             let sel = sampling == .stratified ? SelectionOptions.Preference.hard : select
-            let ranks = sampling == .top || sampling == .stratified || select == .moderate
+            let ranks = sampling == .top || sampling == .stratified   // softmax and linear weights depend on the scale
             let norm = (normalization == .none && (sampling == .top || sampling == .stratified)) || (perLabel && ranks) ? Normalization.dataset : normalization
             return Setting(method: method, select: sel, sampling: sampling, normalization: norm, thenBy: thenBy).description
         }
@@ -292,6 +292,10 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             throw WinnowError.invalidOption(name: "settings", reason: "\(m.description) uses \(m.method.rawValue), which is not among the methods scored")
         }
         for x in selectionSettings { try x.validate() }
+        // The sampling parameters within the bounds every selection takes (checked here, before plan.json is written).
+        var sampling = SelectionOptions(keep: 0.5)
+        sampling.temperature = temperature; sampling.beta = beta
+        try sampling.validate()
         if selectionSettings.contains(where: { $0.sampling == .stratified }) {
             guard (0..<1).contains(beta) else { throw WinnowError.invalidOption(name: "beta", reason: "must be in [0, 1), not \(beta)") }
             // Stratified sampling keeps at most 1 - beta: a larger keep would train on fewer and be charted as the keep.

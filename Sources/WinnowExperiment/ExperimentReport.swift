@@ -78,7 +78,8 @@ public struct ExperimentReport: Sendable {
                     + "agreement are left out of this report (put the file back to see them).</p>"
             } else {
                 // With flipped labels the annotators are compared with the original file's (when it is still there).
-                let original = plan.noise > 0 && FileManager.default.fileExists(atPath: plan.train) ? try? LineFile(url: URL(fileURLWithPath: plan.train)) : nil
+                let original = plan.noise > 0 && (try? exp.trainingFileProblem(original: true)) == .some(nil)
+                    ? try? LineFile(url: URL(fileURLWithPath: plan.train)) : nil
                 parsed = parseLines(try LineFile(url: exp.trainURL), lines: scores[0].1.lines, plan: plan, gold: original, noisy: plan.noise > 0)
             }
             body += section("Rank correlations (Spearman)", correlations(scores, extra: parsed.numeric))

@@ -15,6 +15,14 @@ public enum ScoreParts {
     /// Examples per part.
     public static let defaultPartSize = 8192
 
+    /// The folders whose weights a scoring reads: the chosen checkpoints of a run with checkpoints, else the
+    /// model (PVI reads the run's final model).
+    static func modelsRead(run: URL, method: ScoreMethod, options: ScoreOptions) -> [URL] {
+        guard let folder = try? RunFolder(url: run), !folder.checkpoints.isEmpty else { return [run] }
+        if method.needsNullRun { return [folder.finalModelFolder] }
+        return (try? folder.select(options.checkpoints))?.map(\.url) ?? [run]
+    }
+
     /// What differs between the manifest of saved parts and this scoring's (`Differences.describe`).
     static func difference(_ old: Manifest?, _ new: Manifest) -> String? { Differences.describe(old, new) }
 
@@ -160,14 +168,18 @@ public enum ScoreParts {
                                 precision: options.precision == .f32 ? nil : options.precision.rawValue,
                                 fields: fields == FieldNames() ? nil : "text \(fields.text ?? "detected"), pair \(fields.pair ?? "detected"), label \(fields.label ?? "detected")",
                                 batchSize: options.batchSize == ScoreOptions().batchSize ? nil : options.batchSize,
-                                modelFiles: FileFingerprint.weightsStamp([run] + [options.adapterBase, nullRun].compactMap { $0 }))
+                                modelFiles: FileFingerprint.weightsStamp(modelsRead(run: run, method: method, options: options)
+                                                                         + [options.adapterBase, nullRun].compactMap { $0 }))
         let manifestURL = dir.appendingPathComponent("manifest.json")
         if resume, fm.fileExists(atPath: manifestURL.path) {
             let old = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: manifestURL))
             guard old == manifest else {
-                throw WinnowError.invalidOption(name: "resume", reason:
-                    "\(dir.path) holds parts of another scoring (\(Self.difference(old, manifest) ?? "method, run, options, or the data file or its contents differ")); "
-                    + "delete it or rerun without --resume")
+                var same = old
+                same?.modelFiles = manifest.modelFiles
+                let what = same == manifest
+                    ? "the model files it read changed since: a chosen checkpoint, the model, its base or the null run was rewritten or replaced"
+                    : Self.difference(old, manifest) ?? "method, run, options, or the data file or its contents differ"
+                throw WinnowError.invalidOption(name: "resume", reason: "\(dir.path) holds parts of another scoring (\(what)); delete it or rerun without --resume")
             }
         } else {
             if fm.fileExists(atPath: dir.path) {

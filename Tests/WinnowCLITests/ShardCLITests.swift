@@ -205,6 +205,18 @@ import Winnow
         try bytes.write(to: weights)   // the same bytes in a new file: its modification time changes
         let args = ["score", "el2n", "--run", copy.path, "--data", data.path, "--max-length", "32", "--part-size", "50", "--out", out.path, "--resume"]
         let changed = try CLI.run(args)
-        #expect(changed.status == 1 && changed.stderr.contains("parts of another scoring (modelFiles:"), "\(changed.stderr)")
+        #expect(changed.status == 1 && changed.stderr.contains("parts of another scoring (the model files it read changed since"), "\(changed.stderr)")
+        // Parts of the other checkpoints alone resume after that one changed.
+        let others = try fm.contentsOfDirectory(atPath: copy.path).filter { $0.hasPrefix("checkpoint-") && $0 != ck }
+            .compactMap { Int($0.dropFirst("checkpoint-".count)) }.sorted().map(String.init).joined(separator: ",")
+        let chosen = ["score", "el2n", "--run", copy.path, "--checkpoints", others, "--data", data.path, "--max-length", "32", "--part-size", "50",
+                      "--out", dir.appendingPathComponent("c.csv").path]
+        var oc = o
+        oc.checkpoints = try #require(CheckpointSelection(parsing: others))
+        _ = try ScoreParts.score(.el2n, run: copy, data: data, options: oc, parts: URL(fileURLWithPath: dir.appendingPathComponent("c.csv").path + ".parts"),
+                                 resume: false, partSize: 50)
+        try bytes.write(to: weights)   // the chosen checkpoints are untouched
+        let kept = try CLI.run(chosen + ["--resume"])
+        #expect(kept.status == 0 && kept.stderr.contains("resuming"), "\(kept.stderr)")
     }
 }

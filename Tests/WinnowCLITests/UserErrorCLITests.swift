@@ -322,6 +322,7 @@ import Testing
         for (extra, message) in [(["--keep", "1.0,0.5,0.5"], "0.5 is given twice"), (["--max-length", "3"], "at least 4"),
                                  (["--keep", "1.0,0.95", "--sampling", "stratified"], "0.95 is more than stratified sampling keeps"),
                                  (["--methods", "el2n,el2n"], "el2n is given twice"),
+                                 (["--methods", "el2n", "--sampling", "softmax", "--temperature", "1e-7"], "at least 1e-6"),
                                  (["--methods", "el2n", "--settings", "el2n:hard:top:dataset,el2n:hard:top:class"], "select the same examples"),
                                  (["--methods", "forgetting", "--settings", "forgetting::easy"], "a part is empty"),
                                  (["--methods", "forgetting,el2n", "--settings", "forgetting:easy,,el2n:hard"], "an empty entry"),

@@ -344,4 +344,15 @@ func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
         #expect(report.parseLines(noisy, lines: [1, 2], plan: plan, gold: nil, noisy: true).disagreement.isEmpty)
         #expect(report.parseLines(noisy, lines: [1, 2], plan: plan).disagreement == [1: 0.4, 2: 0.4])
     }
+
+    /// Within each label class z-scores rank as dataset z-scores do: top-k and stratified settings that differ
+    /// only there select alike; softmax sampling (moderate or not) weighs by the scale and does not.
+    @Test func settingsSelectAlikeWithinALabelOnlyWhenTheyRank() throws {
+        typealias S = ExperimentPlan.Setting
+        let top = [S(method: .el2n, select: .moderate, sampling: .top, normalization: .none), S(method: .el2n, select: .moderate, sampling: .top, normalization: .class)]
+        #expect(top[0].subsetKey(perLabel: true) == top[1].subsetKey(perLabel: true))
+        #expect(top[0].subsetKey(perLabel: false) != top[1].subsetKey(perLabel: false))
+        let soft = [S(method: .el2n, select: .moderate, sampling: .softmax, normalization: .none), S(method: .el2n, select: .moderate, sampling: .softmax, normalization: .class)]
+        #expect(soft[0].subsetKey(perLabel: true) != soft[1].subsetKey(perLabel: true))
+    }
 }

@@ -24,7 +24,7 @@ struct PruneCommand: ParsableCommand {
     var column = "score"
     @Option(help: "The data file the scores were computed on.") var data: String
     @Option(help: "Fraction of examples to keep, in (0, 1].") var keep: Double
-    @Option(help: "Which examples to prefer: easy (the default: prune the hardest), hard, moderate (scores nearest the median: prune both ends; Xia et al. 2023), or random. The best setting measured here keeps the easiest by forgetting, ties broken by --then-by EL2N (epoch 1), --per-label (MiniLM, keep 0.5, 3 seeds: CrowdFlower 78.17 % vs random 77.02 % (77.27 % per label), SNLI-20k 78.37 % vs 77.53 %, Rotten Tomatoes 81.00 % vs 81.00 %); forgetting alone, easy, top-k: 77.67, 78.15 and 81.17 %; at keep 0.3 the tie-break loses to random (SNLI-20k 69.03 % vs 74.51 %, CrowdFlower 63.54 % vs 75.05 %) and forgetting alone wins (SNLI-20k 77.04 % vs 74.78 %); keeping the hardest with top-k lost 7-26 points on SNLI; README \"Choosing a selection setting\". Influence toward a target set (tracin --aggregate) takes hard.")
+    @Option(help: "Which examples to prefer: easy (the default: prune the hardest), hard, moderate (scores nearest the median: prune both ends; Xia et al. 2023), or random. The best setting measured here keeps the easiest by forgetting, ties broken by --then-by cartography's --then-column variability (the most ambiguous), --per-label (MiniLM: keep 0.5, 5 seeds, SNLI-20k 78.49 % vs random 77.38 %, CrowdFlower 78.19 % vs 77.04 %, Rotten Tomatoes (3 seeds) 81.45 % vs 81.00 %; keep 0.3, 3 seeds, SNLI-20k 76.77 % vs 74.51 % (random per label), CrowdFlower 77.05 % vs 75.05 %); forgetting alone, easy, top-k, keep 0.5: 78.15, 77.67 and 81.17 %; keeping the hardest with top-k lost 7-26 points on SNLI; README \"Choosing a selection setting\". Influence toward a target set (tracin --aggregate) takes hard.")
     var select: SelectionOptions.Preference = SelectionOptions(keep: 1).preference
     @Option(help: "How to choose among them.") var sampling: SelectionOptions.Sampling = SelectionOptions(keep: 1).sampling
     @Option(name: .customLong("temperature"), help: "Softmax temperature (default 1; --sampling softmax).") var temperatureGiven: Double?
@@ -38,7 +38,7 @@ struct PruneCommand: ParsableCommand {
     var normalize: Normalization = SelectionOptions(keep: 1).normalization
     @Flag(help: "Select within each label, keeping every label's share of the data (quota round(keep * N_label) by largest remainder) whatever the scores favour.")
     var perLabel = SelectionOptions(keep: 1).perLabel
-    @Option(help: "A second scores file of the same data that breaks the ties of --scores: rank by --scores, and among equal scores prefer --then-select by this one (with --sampling top). For counts with many ties such as forgetting: forgetting, then the hardest EL2N (epoch 1), per label, is the best setting found at keep 0.5, and loses to random at keep 0.3 (MiniLM, 3 seeds: SNLI-20k 78.37 % vs random 77.53 %, CrowdFlower 78.17 % vs 77.02 % (77.27 % per label), Rotten Tomatoes 81.00 % vs 81.00 %; README \"Choosing a selection setting\").")
+    @Option(help: "A second scores file of the same data that breaks the ties of --scores: rank by --scores, and among equal scores prefer --then-select by this one (with --sampling top). For counts with many ties such as forgetting: forgetting, then the highest cartography variability (--then-column variability), per label, is the best setting found (MiniLM, keep 0.5, 5 seeds: SNLI-20k 78.49 % vs random 77.38 %, CrowdFlower 78.19 % vs 77.04 %; keep 0.3: SNLI-20k 76.77 % vs 74.51 %); the hardest EL2N (epoch 1) breaking the ties is level at keep 0.5 (78.37 and 78.17 %) and loses to random at keep 0.3 (SNLI-20k 69.03 %); README \"Choosing a selection setting\".")
     var thenBy: String?
     @Option(help: "Among examples with equal --scores, which to prefer by --then-by: hard (its highest; the default) or easy.")
     var thenSelect: TieEnd = .hard
@@ -116,11 +116,11 @@ struct PruneCommand: ParsableCommand {
                   + "on SNLI (one subset gave 35.1 and 58.5 % with two training seeds; README \"Choosing a selection setting\"). "
                   + (perLabel ? "" : "--per-label keeps each label's share."))
         }
-        if thenBy != nil && select == .easy && thenSelect == .hard && keep < 0.5 {
-            printError("note: the easiest by --scores with ties by the hardest of --then-by was measured at keep 0.5; at keep 0.3 it lost "
-                  + "to random (forgetting then EL2N, per label: SNLI-20k 69.03 % against 74.51 %, CrowdFlower 63.54 % against "
-                  + "75.05 %; forgetting alone on SNLI-20k 77.04 %): the fewer "
-                  + "examples are kept, the more the easy ones matter (README \"Choosing a selection setting\").")
+        if thenBy != nil && select == .easy && thenSelect == .hard && keep < 0.5 && thenColumn != "variability" {
+            printError("note: the easiest by --scores with ties by the hardest of --then-by lost to random at keep 0.3 when EL2N broke "
+                  + "forgetting's ties (per label: SNLI-20k 69.03 % against 74.51 %, CrowdFlower 63.54 % against 75.05 %), and won with "
+                  + "cartography's variability breaking them (--then-column variability: 76.77 and 77.05 %): the fewer examples are "
+                  + "kept, the more the hardest of the ties hurt (README \"Choosing a selection setting\").")
         }
         guard !dryRun, let out else { return }
         printError("prune: wrote \(r.keptLines.count) lines to \(out)\(data.lowercased().hasSuffix(".csv") ? " after its header line" : "")")

@@ -65,7 +65,7 @@ public struct Experiment: Sendable {
     public var trainURL: URL { plan.noise > 0 ? noisyTrainURL : URL(fileURLWithPath: plan.train) }
     /// `DIR/scores/METHOD.csv`: the scores of every training example by `method`.
     public func scoreURL(_ method: ScoreMethod) -> URL { scoresURL.appendingPathComponent("\(method).csv") }
-    /// The scores file of a second score that breaks ties (`DIR/scores/el2n-epoch1.csv`).
+    /// The scores file of a second score that breaks ties (`DIR/scores/el2n-epoch1.csv`; a column tie-break such as `cartography.variability` reads `DIR/scores/cartography.csv`).
     public func tieBreakURL(_ t: ExperimentPlan.TieBreak) -> URL { scoresURL.appendingPathComponent("\(t.scoreName).csv") }
 
     func say(_ s: String) { reporter.note(s) }
@@ -237,12 +237,12 @@ public struct Experiment: Sendable {
         let wanted = Set(cells.map(\.key))
         results.rows.removeAll { !wanted.contains($0.cell.key) }
         var scoreFiles = try Dictionary(uniqueKeysWithValues: plan.methods.map { ($0.rawValue, try ScoreFile(url: scoreURL($0))) })
-        for t in plan.tieBreaks where scoreFiles[t.scoreName] == nil { scoreFiles[t.scoreName] = try ScoreFile(url: tieBreakURL(t)) }
+        for t in plan.tieBreaks where scoreFiles[t.key] == nil { scoreFiles[t.key] = try ScoreFile(url: tieBreakURL(t), column: t.column ?? "score") }
         // A score file found on resuming must score every training example once: a subset of another size would
         // be written under this keep.
         let trainLines = Set(trainEnc.lines)
-        for (name, f) in scoreFiles.sorted(by: { $0.key < $1.key }) where f.lines.count != trainEnc.count || Set(f.lines) != trainLines {
-            throw WinnowError.invalidFile(path: scoresURL.appendingPathComponent("\(name).csv").path, line: nil, reason:
+        for (_, f) in scoreFiles.sorted(by: { $0.key < $1.key }) where f.lines.count != trainEnc.count || Set(f.lines) != trainLines {
+            throw WinnowError.invalidFile(path: f.url.path, line: nil, reason:
                 "scores \(f.lines.count) example(s), not the \(trainEnc.count) of the training file \(trainURL.path) once each: delete it and rerun to score again")
         }
         let indexOfLine = Dictionary(uniqueKeysWithValues: trainEnc.lines.enumerated().map { ($0.element, $0.offset) })
@@ -310,7 +310,7 @@ public struct Experiment: Sendable {
             let labels = trainEnc.labels.map { trainEnc.labelNames[Int($0)] }
             return try Selector.choose(scores: [Double](repeating: 0, count: trainEnc.count), labels: labels, options: o)
         }
-        // `forgetting+el2n-epoch1-hard`: the score, then the second score and the end it prefers among ties.
+        // `forgetting+cartography.variability-hard`: the score, then the second score (a column of its file after `.`) and the end it prefers among ties.
         let parts = cell.method.split(separator: "+", maxSplits: 1).map(String.init)
         let tie = parts.count > 1 ? parts[1].lastIndex(of: "-").map { (String(parts[1][..<$0]), String(parts[1][parts[1].index(after: $0)...])) } : nil
         guard var sf = scores[parts[0]] else {
@@ -329,7 +329,9 @@ public struct Experiment: Sendable {
         }
         if let (name, select) = tie {
             guard let second = scores[name] else {
-                throw WinnowError.missingFile(path: scoresURL.appendingPathComponent("\(name).csv").path, reason: "no scores")
+                // `cartography.variability` reads a column of scores/cartography.csv.
+                let stem = name.split(separator: ".", maxSplits: 1).first.map(String.init) ?? name
+                throw WinnowError.missingFile(path: scoresURL.appendingPathComponent("\(stem).csv").path, reason: "no scores")
             }
             sf = try sf.thenBy(second, select: preference, then: SelectionOptions.Preference(rawValue: select)!)
         }

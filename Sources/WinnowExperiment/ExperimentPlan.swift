@@ -41,28 +41,16 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// (plans written before the option) or false: one selection over all examples.
     public var perLabel: Bool? = true
 
-    /// The best-supported setting measured here (README "Choosing a selection setting"; MiniLM, keep 0.5, 3
-    /// seeds, per label): keep the fewest forgetting events, top-k, and among equal counts the hardest by
-    /// EL2N at the end of the first epoch. CrowdFlower 78.17 % against random's 77.02 % (+1.15, beyond two
-    /// standard errors; 77.27 % for random per label), SNLI-20k 78.37 % against 77.53 % (+0.84), Rotten
-    /// Tomatoes 81.00 % against 81.00 %.
-    ///
-    /// It was measured at keep 0.5; below that it loses (keep 0.3, per label: SNLI-20k 69.03 % against random's
-    /// 74.51 %, CrowdFlower 63.54 % against 75.05 %):
-    /// its tie-break keeps the hardest of the examples never forgotten, and the fewer are kept the more the
-    /// easy ones matter. ``recommendedSettings(keeps:)`` adds ``forgettingAlone`` for such keeps.
+    /// The best-supported setting measured here (README "Choosing a selection setting"; MiniLM, per label): keep
+    /// the fewest forgetting events, top-k, and among equal counts the most ambiguous, the highest variability of
+    /// p_y over the training presentations (dataset cartography's, read from the scoring run's dynamics: no
+    /// model pass). Keep 0.5, 5 seeds: SNLI-20k 78.49 % against random's 77.38 % (+1.11, two standard errors
+    /// 0.45), CrowdFlower 78.19 % against 77.04 % (+1.15, 0.27); Rotten Tomatoes (3 seeds) 81.45 % against
+    /// 81.00 % (+0.45, 0.22). Keep 0.3, 3 seeds, against random per label: SNLI-20k 76.77 % against 74.51 %
+    /// (+2.27), CrowdFlower 77.05 % against 75.05 % (+2.00), where EL2N breaking the same ties lost 5.5 and 11.5
+    /// points.
     public static let recommended = Setting(method: .forgetting, select: .easy, sampling: .top, normalization: .dataset,
-                                            thenBy: TieBreak(method: .el2n, epoch1: true, select: .hard))
-    /// The fewest forgetting events, top-k, ties by input order: the best setting measured at keep 0.3 (per
-    /// label: SNLI-20k 76.56 % against random's 74.51 %, CrowdFlower 75.79 % against 75.05 %; README
-    /// "Choosing a selection setting").
-    public static let forgettingAlone = Setting(method: .forgetting, select: .easy, sampling: .top, normalization: .dataset)
-    /// The default settings of `winnow experiment` for these keep fractions: ``recommended``, and
-    /// ``forgettingAlone`` beside it when a fraction is below 0.5, where the recommended setting was measured
-    /// to lose to random.
-    public static func recommendedSettings(keeps: [Double]) -> [Setting] {
-        keeps.contains { $0 < 0.5 } ? [recommended, forgettingAlone] : [recommended]
-    }
+                                            thenBy: TieBreak(method: .cartography, epoch1: false, column: "variability", select: .hard))
     /// Temperature T of softmax sampling.
     public var temperature = 1.0
     /// Stratified sampling: the fraction of hardest examples dropped first.
@@ -88,10 +76,11 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     public var scoreBatchSize = 32
 
     /// A second score that breaks the ties of a setting's score (as `winnow prune --then-by`), written
-    /// `METHOD[-epoch1|-last]:SELECT` (`el2n-epoch1:hard`): the score read at the scoring run's checkpoint nearest
-    /// the end of its first epoch (`-epoch1`) or at its last checkpoint (`-last`; scores that read checkpoints:
-    /// el2n, loss, margin, grand, tracin), or as the experiment's other scores are read, preferring its hard
-    /// (highest) or easy end among the ties.
+    /// `METHOD[-epoch1|-last][.COLUMN]:SELECT` (`cartography.variability:hard`, `el2n-epoch1:hard`): the score read
+    /// at the scoring run's checkpoint nearest the end of its first epoch (`-epoch1`) or at its last checkpoint
+    /// (`-last`; scores that read checkpoints: el2n, loss, margin, grand, tracin), or as the experiment's other
+    /// scores are read; `.COLUMN` reads another numeric column of its score file (``ScoreMethod/columns``, such as
+    /// cartography's variability), preferring its hard (highest) or easy end among the ties.
     public struct TieBreak: Codable, Sendable, Equatable, CustomStringConvertible {
         /// The second score.
         public var method: ScoreMethod
@@ -99,60 +88,71 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         public var epoch1: Bool
         /// Read at the scoring run's last checkpoint, not over all score checkpoints.
         public var last: Bool
+        /// The column of the score's file read (one of `method.columns`); nil: the score itself.
+        public var column: String?
         /// Which end of the second score is preferred among ties.
         public var select: SelectionOptions.Preference
 
         /// A tie-break from its parts.
-        public init(method: ScoreMethod, epoch1: Bool, last: Bool = false, select: SelectionOptions.Preference) {
-            self.method = method; self.epoch1 = epoch1; self.last = last; self.select = select
+        public init(method: ScoreMethod, epoch1: Bool, last: Bool = false, column: String? = nil, select: SelectionOptions.Preference) {
+            self.method = method; self.epoch1 = epoch1; self.last = last; self.column = column; self.select = select
         }
 
-        enum CodingKeys: String, CodingKey { case method, epoch1, last, select }
+        enum CodingKeys: String, CodingKey { case method, epoch1, last, column, select }
 
-        /// Decodes a tie-break; a plan written before `last` existed reads it as false.
+        /// Decodes a tie-break; a plan written before `last` or `column` existed reads them as false and nil.
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             self.init(method: try c.decode(ScoreMethod.self, forKey: .method), epoch1: try c.decode(Bool.self, forKey: .epoch1),
                       last: try c.decodeIfPresent(Bool.self, forKey: .last) ?? false,
+                      column: try c.decodeIfPresent(String.self, forKey: .column),
                       select: try c.decode(SelectionOptions.Preference.self, forKey: .select))
         }
 
-        /// Parses `METHOD[-epoch1|-last]:SELECT`.
+        /// Parses `METHOD[-epoch1|-last][.COLUMN]:SELECT`.
         ///
         /// - Throws: `WinnowError.invalidOption` naming the part that is not understood.
         public init(parsing text: String) throws {
-            func bad(_ why: String) -> WinnowError { .invalidOption(name: "settings", reason: "tie-break '\(text)': \(why) (METHOD[-epoch1|-last]:SELECT)") }
+            func bad(_ why: String) -> WinnowError { .invalidOption(name: "settings", reason: "tie-break '\(text)': \(why) (METHOD[-epoch1|-last][.COLUMN]:SELECT)") }
             let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 2 else { throw bad("give a score and hard or easy") }
-            let epoch1 = parts[0].hasSuffix("-epoch1"), last = parts[0].hasSuffix("-last")
-            let name = epoch1 ? String(parts[0].dropLast("-epoch1".count)) : last ? String(parts[0].dropLast("-last".count)) : parts[0]
+            let named = parts[0].split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let score = named[0], column = named.count > 1 ? named[1] : nil
+            let epoch1 = score.hasSuffix("-epoch1"), last = score.hasSuffix("-last")
+            let name = epoch1 ? String(score.dropLast("-epoch1".count)) : last ? String(score.dropLast("-last".count)) : score
             guard let m = ScoreMethod(rawValue: name) else { throw bad("'\(name)' is not a score method") }
             guard let p = SelectionOptions.Preference(rawValue: parts[1]), [.hard, .easy].contains(p) else { throw bad("'\(parts[1])' is not hard or easy") }
-            self.init(method: m, epoch1: epoch1, last: last, select: p)
+            self.init(method: m, epoch1: epoch1, last: last, column: column == "score" ? nil : column, select: p)
             try validate()
         }
 
         /// Checks that the score can be read as asked.
         ///
         /// - Throws: `WinnowError.invalidOption` for `-epoch1` or `-last` with a score that does not read checkpoints,
-        ///   for both at once, and for pvi (it needs a null run).
+        ///   for both at once, for pvi (it needs a null run), and for a column the score's file does not have.
         public func validate() throws {
             guard method != .pvi else { throw WinnowError.invalidOption(name: "settings", reason: "pvi cannot break ties (it needs a null run)") }
             if epoch1 && last { throw WinnowError.invalidOption(name: "settings", reason: "a tie-break is read at the end of epoch 1 or at the last checkpoint, not both") }
             if (epoch1 || last) && ![.el2n, .loss, .margin, .grand, .tracin].contains(method) {
                 throw WinnowError.invalidOption(name: "settings", reason: "\(scoreName): only el2n, loss, margin, grand and tracin are read at one checkpoint")
             }
+            if let column, !method.columns.contains(column) {
+                let has = method.columns.isEmpty ? "has only its score" : "has score, " + method.columns.joined(separator: ", ")
+                throw WinnowError.invalidOption(name: "settings", reason: "tie-break \(key): \(method.rawValue)'s score file has no column '\(column)' (it \(has))")
+            }
         }
 
         /// The score's name and the stem of its file in DIR/scores: `el2n-epoch1`, `el2n-last` or `el2n`.
         public var scoreName: String { method.rawValue + (epoch1 ? "-epoch1" : last ? "-last" : "") }
-        /// `METHOD[-epoch1|-last]:SELECT`.
-        public var description: String { "\(scoreName):\(select.rawValue)" }
+        /// The values it reads: `scoreName`, then `.COLUMN` for another column (`cartography.variability`).
+        public var key: String { scoreName + (column.map { ".\($0)" } ?? "") }
+        /// `METHOD[-epoch1|-last][.COLUMN]:SELECT`.
+        public var description: String { "\(key):\(select.rawValue)" }
     }
 
     /// One selection setting: a score, the examples preferred, how they are chosen, the score's
     /// normalisation and optionally a second score for its ties, written
-    /// `METHOD:SELECT[:SAMPLING[:NORMALIZE]][+TIEBREAK]` (`forgetting:easy:top:dataset+el2n-epoch1:hard`).
+    /// `METHOD:SELECT[:SAMPLING[:NORMALIZE]][+TIEBREAK]` (`forgetting:easy:top:dataset+cartography.variability:hard`).
     public struct Setting: Codable, Sendable, Equatable {
         /// The score.
         public var method: ScoreMethod
@@ -192,7 +192,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             let halves = whole.split(separator: "+", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let text = halves[0]
             let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            func bad(_ why: String) -> WinnowError { .invalidOption(name: "settings", reason: "'\(whole)': \(why) (METHOD:SELECT[:SAMPLING[:NORMALIZE]][+METHOD[-epoch1|-last]:SELECT])") }
+            func bad(_ why: String) -> WinnowError { .invalidOption(name: "settings", reason: "'\(whole)': \(why) (METHOD:SELECT[:SAMPLING[:NORMALIZE]][+METHOD[-epoch1|-last][.COLUMN]:SELECT])") }
             guard (2...4).contains(parts.count) else { throw bad("give 2 to 4 parts") }
             guard !parts.contains(where: \.isEmpty) else { throw bad("a part is empty") }
             guard let m = ScoreMethod(rawValue: parts[0]) else { throw bad("'\(parts[0])' is not a score method") }
@@ -215,7 +215,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
                 throw WinnowError.invalidOption(name: "settings", reason: "\(description): moderate takes top, softmax or linear sampling")
             }
             guard let thenBy else { return }
-            guard thenBy.scoreName != method.rawValue else {
+            guard thenBy.key != method.rawValue else {
                 throw WinnowError.invalidOption(name: "settings", reason: "\(description): a score cannot break its own ties (they are equal in it)")
             }
             guard select != .moderate else {
@@ -232,14 +232,14 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             "\(method.rawValue):\(select.rawValue):\(sampling.rawValue):\(normalization.rawValue)" + (thenBy.map { "+\($0)" } ?? "")
         }
 
-        /// The method column of its retrainings: the score, then `+TIEBREAK-SELECT` (`forgetting+el2n-epoch1-hard`).
-        public var methodName: String { method.rawValue + (thenBy.map { "+\($0.scoreName)-\($0.select.rawValue)" } ?? "") }
+        /// The method column of its retrainings: the score, then `+TIEBREAK-SELECT` (`forgetting+cartography.variability-hard`).
+        public var methodName: String { method.rawValue + (thenBy.map { "+\($0.key)-\($0.select.rawValue)" } ?? "") }
     }
 
     /// The second scores of the settings, each once.
     public var tieBreaks: [TieBreak] {
         var out: [TieBreak] = []
-        for t in selectionSettings.compactMap(\.thenBy) where !out.contains(where: { $0.scoreName == t.scoreName }) { out.append(t) }
+        for t in selectionSettings.compactMap(\.thenBy) where !out.contains(where: { $0.key == t.key }) { out.append(t) }
         return out
     }
 
@@ -321,7 +321,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// One retraining: which subset (method, normalisation, preference, sampling, keep) and which seed.
     public struct Cell: Sendable, Hashable {
         /// Score method (a `ScoreMethod` raw value, followed by `+TIEBREAK-SELECT` when a second score breaks
-        /// its ties: `forgetting+el2n-epoch1-hard`), or `full` or `random` for the baselines.
+        /// its ties: `forgetting+cartography.variability-hard`), or `full` or `random` for the baselines.
         public var method: String
         /// `Normalization` raw value; `-` for the baselines.
         public var normalize: String

@@ -41,6 +41,19 @@ public enum ScoreMethod: String, Sendable, CaseIterable, Codable, CustomStringCo
         }
     }
 
+    /// The numeric columns a classifier's score file carries beside `score` (`ScoreResult.components`), which
+    /// `winnow prune --column` / `--then-column` and an experiment's tie-break (`cartography.variability`) read.
+    public var columns: [String] {
+        switch self {
+        case .forgetting: ["events", "presentations", "never_learned"]
+        case .cartography: ["confidence", "variability", "correctness"]
+        case .aum: ["aum"]
+        case .margin: ["margin"]
+        case .pvi: ["pvi", "log2p", "log2p_null"]
+        case .vog, .el2n, .grand, .loss, .tracin: []
+        }
+    }
+
     /// `vog | el2n | ...`, for usage lines.
     public static var names: String { allCases.map(\.rawValue).joined(separator: " | ") }
 }

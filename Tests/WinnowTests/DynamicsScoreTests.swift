@@ -56,6 +56,14 @@ import Testing
         #expect(r.scores == aum.map { -$0 })
     }
 
+    /// `ScoreMethod.columns` (what `--then-column` and an experiment's `cartography.variability` tie-break are
+    /// checked against) names the columns each score writes.
+    @Test func columnsNameTheComponentsWritten() throws {
+        #expect(try Forgetting.score(Self.dynamics()).components.map(\.0) == ScoreMethod.forgetting.columns)
+        #expect(try Cartography.score(Self.dynamics()).components.map(\.0) == ScoreMethod.cartography.columns)
+        #expect(try AUM.score(Self.dynamics()).components.map(\.0) == ScoreMethod.aum.columns)
+    }
+
     @Test func dynamicsRoundTripThroughAFile() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("dyn-\(UUID()).safetensors")
         defer { try? FileManager.default.removeItem(at: url) }

@@ -87,7 +87,7 @@ import Testing
         for shard in [nil, try Shard(index: 1, count: 3)] {
             let merged = try ScoreParts.score(.margin, run: run, data: data, options: o, parts: dir.appendingPathComponent("a"),
                                               resume: false, partSize: 37, shard: shard)
-            #expect(!merged.components.isEmpty)
+            #expect(merged.components.map(\.0) == ScoreMethod.margin.columns)
             let whole = dir.appendingPathComponent("whole"), streamed = dir.appendingPathComponent("streamed")
             try ScoreWriter.write(merged, format: format, to: whole)
             let (n, notes) = try ScoreParts.scoreToFile(.margin, run: run, data: data, options: o, parts: dir.appendingPathComponent("b"),
@@ -111,6 +111,7 @@ import Testing
         #expect(parts.table.lines == whole.table.lines)
         #expect(parts.scores == whole.scores)
         #expect(parts.components.map(\.0) == whole.components.map(\.0))
+        #expect(whole.components.map(\.0) == ScoreMethod.pvi.columns)
         for (a, b) in zip(parts.components, whole.components) { #expect(a.1 == b.1, "\(a.0)") }
     }
 }

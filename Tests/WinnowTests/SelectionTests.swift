@@ -119,9 +119,39 @@ func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
         #expect(try JSONDecoder().decode(ExperimentPlan.TieBreak.self, from: JSONEncoder().encode(last)) == last)
         #expect(throws: WinnowError.self) { try ExperimentPlan.TieBreak(parsing: "forgetting-last:hard") }
         #expect(try ExperimentPlan.Setting(parsing: "el2n:moderate:softmax:class").select == .moderate)
-        // The default settings: forgetting alone joins the recommended one below keep 0.5.
-        #expect(ExperimentPlan.recommendedSettings(keeps: [1, 0.7, 0.5]) == [ExperimentPlan.recommended])
-        #expect(ExperimentPlan.recommendedSettings(keeps: [1, 0.3]) == [ExperimentPlan.recommended, ExperimentPlan.forgettingAlone])
+        // A plan's default settings are the recommended one.
+        #expect(ExperimentPlan(train: "t.jsonl", test: "s.jsonl").settings == [ExperimentPlan.recommended])
+    }
+
+    /// A tie-break may read another column of its score's file (`cartography.variability`): parsed, named and
+    /// validated against the columns the score writes; `.score` is the score itself; a score's other column may
+    /// break its own ties.
+    @Test func aTieBreakReadsAColumnOfItsScoreFile() throws {
+        let v = try ExperimentPlan.TieBreak(parsing: "cartography.variability:hard")
+        #expect(v == ExperimentPlan.TieBreak(method: .cartography, epoch1: false, column: "variability", select: .hard))
+        #expect(v.scoreName == "cartography" && v.key == "cartography.variability" && v.description == "cartography.variability:hard")
+        #expect(try ExperimentPlan.TieBreak(parsing: "cartography.score:easy") == ExperimentPlan.TieBreak(method: .cartography, epoch1: false, select: .easy))
+        #expect(try JSONDecoder().decode(ExperimentPlan.TieBreak.self, from: JSONEncoder().encode(v)) == v)
+        #expect { try ExperimentPlan.TieBreak(parsing: "cartography.ambiguity:hard") } throws: {
+            "\($0)".contains("no column 'ambiguity'") && "\($0)".contains("confidence, variability, correctness")
+        }
+        #expect { try ExperimentPlan.TieBreak(parsing: "el2n-epoch1.margin:hard") } throws: { "\($0)".contains("has only its score") }
+        let setting = try ExperimentPlan.Setting(parsing: "forgetting:easy+cartography.variability:hard")
+        #expect(setting == ExperimentPlan.recommended)
+        #expect(setting.methodName == "forgetting+cartography.variability-hard")
+        #expect(setting.description == "forgetting:easy:top:dataset+cartography.variability:hard")
+        // Another column of the same score breaks its ties; the score itself does not.
+        #expect(try ExperimentPlan.Setting(parsing: "cartography:easy+cartography.variability:hard").thenBy?.column == "variability")
+        #expect { try ExperimentPlan.Setting(parsing: "cartography:easy+cartography:hard") } throws: { "\($0)".contains("cannot break its own ties") }
+        // Two columns of one file are two tie-breaks of the plan (one scoring).
+        var p = ExperimentPlan(train: "t.jsonl", test: "s.jsonl")
+        p.model.vocab = "vocab.txt"
+        p.settings = [setting, try ExperimentPlan.Setting(parsing: "forgetting:easy+cartography.confidence:easy")]
+        try p.validate()
+        #expect(p.tieBreaks.map(\.key) == ["cartography.variability", "cartography.confidence"])
+        // Every score's columns are the ones its results carry.
+        #expect(ScoreMethod.cartography.columns == ["confidence", "variability", "correctness"])
+        #expect(ScoreMethod.el2n.columns.isEmpty)
     }
 
     @Test func classNormalisationRanksEachLabelOnItsOwnScale() throws {

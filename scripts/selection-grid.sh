@@ -12,8 +12,10 @@
 # Usage: scripts/selection-grid.sh snli|rotten-tomatoes|crowdflower [KEEP...]   (default: 0.5 0.3 1.0; 1.0 = full data)
 # ROWS_ONLY=random,forgetting-easy-top (row names, comma-separated) runs those rows alone.
 # At every keep the RECOMMENDED rows run after the table's: the fewest forgetting events with ties broken by
-# the hardest EL2N (epoch 1) per label (`winnow prune --then-by`; the default of `winnow experiment`), its
-# baseline, random per label, and forgetting alone per label (the experiment's second default below keep 0.5); then the skewed rows again with per-label selection (PER_LABEL below).
+# the highest cartography variability per label (`winnow prune --then-by ... --then-column variability`; the
+# default of `winnow experiment`), the same with the hardest EL2N (epoch 1) breaking the ties (the earlier
+# default), their baseline random per label, and forgetting alone per label (the experiment's second default
+# below keep 0.5); then the skewed rows again with per-label selection (PER_LABEL below).
 # At keep 0.5 the RECIPES follow (drop-the-noisiest-then-random selections), then VoG from 2 and from 8
 # checkpoints (the seed paper's open question on the number of checkpoints), then other tie-breaks for the
 # recommended ranking (TIE_BREAKS), then dataset cartography's most ambiguous (AMBIGUOUS);
@@ -82,11 +84,12 @@ score() {   # score NAME
 
 # Rows: NAME SCORE SELECT SAMPLING [PRUNE ARGS] (a row normalises with dataset z-scores unless its PRUNE ARGS
 # name --normalize). ROWS are
-# the reference's table; RECOMMENDED (every keep) ranks by forgetting with EL2N breaking its ties (--then-by
-# takes a score name here) beside random and forgetting alone, per label; RECIPES (keep 0.5 only) drop the hardest fraction by a
+# the reference's table; RECOMMENDED (every keep) ranks by forgetting with cartography's variability, or EL2N,
+# breaking its ties (--then-by takes a score name here) beside random and forgetting alone, per label; RECIPES (keep 0.5 only) drop the hardest fraction by a
 # score (the likely mislabelled) and sample the rest uniformly (--sampling stratified --bins 1), or keep the
 # EL2N scores nearest each label's median (--select moderate: both ends dropped).
 RECOMMENDED=(
+    "forgetting-then-variability-hard-per-label forgetting easy top --then-by cartography --then-column variability --per-label"
     "forgetting-then-el2n-hard-per-label forgetting easy top --then-by el2n-epoch1 --per-label"
     "random-per-label forgetting random top --per-label"
     "forgetting-easy-top-per-label forgetting easy top --per-label"
@@ -113,7 +116,7 @@ PER_LABEL=(
     "el2n-epoch1-stratified-per-label el2n-epoch1 hard stratified --per-label"
     "el2n-epoch1-hard-top-per-label el2n-epoch1 hard top --per-label"
 )
-# Other tie-breaks for the recommended ranking (keep 0.5): the hardest among the pairs with equal forgetting
+# Other tie-breaks for the fewest forgetting events (keep 0.5): the hardest among the pairs with equal forgetting
 # counts by EL2N at the last checkpoint, by EL2N averaged over all 8 checkpoints, and by cartography's
 # 1 - confidence (mean p_y over the training presentations; no model pass).
 TIE_BREAKS=(
@@ -122,10 +125,9 @@ TIE_BREAKS=(
     "forgetting-then-cartography-hard-per-label forgetting easy top --then-by cartography --per-label"
 )
 # Dataset cartography's own selection (Swayamdipta et al. 2020): keep the most ambiguous, the highest
-# variability of p_y over the training presentations, alone and as the tie-break of the fewest forgetting events.
+# variability of p_y over the training presentations (the recommended row uses it to break forgetting's ties).
 AMBIGUOUS=(
     "cartography-ambiguous-per-label cartography hard top --column variability --per-label"
-    "forgetting-then-variability-hard-per-label forgetting easy top --then-by cartography --then-column variability --per-label"
 )
 VOG_CHECKPOINTS=(
     "vog-2ck-hard-softmax vog-2ck hard softmax"

@@ -111,7 +111,17 @@ public struct Experiment: Sendable {
         if !fresh {
             let old = try ExperimentPlan(contentsOf: planURL)
             guard old == plan else {
-                let what = Differences.describe(old, plan).map { ": \($0)" } ?? ""
+                // Settings read as the command line writes them (an experiment begun under another default is resumed by naming it).
+                var parts: [String] = []
+                if old.settings != plan.settings {
+                    func names(_ s: [ExperimentPlan.Setting]?) -> String { s.map { $0.map(\.description).joined(separator: ",") } ?? "none (the cross product)" }
+                    parts.append("settings: \(names(old.settings)) there, \(names(plan.settings)) now"
+                                 + (old.settings.map { " (--settings \($0.map(\.description).joined(separator: ",")) names the first)" } ?? ""))
+                }
+                var a = old, b = plan
+                a.settings = nil; b.settings = nil
+                if let d = Differences.describe(a, b) { parts.append(d) }
+                let what = parts.isEmpty ? "" : ": " + parts.joined(separator: "; ")
                 throw WinnowError.invalidOption(name: "dir", reason:
                     "\(dir.path) holds an experiment with other options (plan.json\(what)); give another --out, or delete it to start over")
             }

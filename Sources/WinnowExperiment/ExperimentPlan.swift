@@ -93,9 +93,16 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         /// Which end of the second score is preferred among ties.
         public var select: SelectionOptions.Preference
 
-        /// A tie-break from its parts.
+        /// A tie-break from its parts; the column `score` is the score itself (nil).
         public init(method: ScoreMethod, epoch1: Bool, last: Bool = false, column: String? = nil, select: SelectionOptions.Preference) {
-            self.method = method; self.epoch1 = epoch1; self.last = last; self.column = column; self.select = select
+            self.method = method; self.epoch1 = epoch1; self.last = last; self.column = column == "score" ? nil : column; self.select = select
+        }
+
+        /// The same ranking read from the score itself where the column is the score reversed
+        /// (`ScoreMethod.columnsOppositeToScore`: `cartography.confidence:hard` is `cartography:easy`); else self.
+        public var canonical: TieBreak {
+            guard let column, method.columnsOppositeToScore.contains(column) else { return self }
+            return TieBreak(method: method, epoch1: epoch1, last: last, select: select == .hard ? .easy : .hard)
         }
 
         enum CodingKeys: String, CodingKey { case method, epoch1, last, column, select }
@@ -114,10 +121,11 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         /// - Throws: `WinnowError.invalidOption` naming the part that is not understood.
         public init(parsing text: String) throws {
             func bad(_ why: String) -> WinnowError { .invalidOption(name: "settings", reason: "tie-break '\(text)': \(why) (METHOD[-epoch1|-last][.COLUMN]:SELECT)") }
-            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2 else { throw bad("give a score and hard or easy") }
-            let named = parts[0].split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let named = parts[0].split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             let score = named[0], column = named.count > 1 ? named[1] : nil
+            if column?.isEmpty == true { throw bad("the column after '.' is empty") }
             let epoch1 = score.hasSuffix("-epoch1"), last = score.hasSuffix("-last")
             let name = epoch1 ? String(score.dropLast("-epoch1".count)) : last ? String(score.dropLast("-last".count)) : score
             guard let m = ScoreMethod(rawValue: name) else { throw bad("'\(name)' is not a score method") }
@@ -138,7 +146,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             }
             if let column, !method.columns.contains(column) {
                 let has = method.columns.isEmpty ? "has only its score" : "has score, " + method.columns.joined(separator: ", ")
-                throw WinnowError.invalidOption(name: "settings", reason: "tie-break \(key): \(method.rawValue)'s score file has no column '\(column)' (it \(has))")
+                throw WinnowError.invalidOption(name: "settings", reason: "tie-break '\(description)': \(method.rawValue)'s score file has no column '\(column)' (it \(has))")
             }
         }
 
@@ -173,7 +181,8 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             self.thenBy = thenBy
         }
 
-        /// Settings with one key select the same examples: with stratified sampling hard and easy select alike;
+        /// Settings with one key select the same examples: a tie-break by a column that is its score reversed
+        /// (`cartography.confidence:hard`) is that score's other end (`cartography:easy`); with stratified sampling hard and easy select alike;
         /// without normalisation top-k and stratified sampling rank as dataset z-scores do (an increasing
         /// affine map of the scores); and within each label (`perLabel`) class z-scores are such a map too,
         /// so the three normalisations rank alike there for top-k and stratified sampling (moderate included).
@@ -181,7 +190,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
             let sel = sampling == .stratified ? SelectionOptions.Preference.hard : select
             let ranks = sampling == .top || sampling == .stratified   // softmax and linear weights depend on the scale
             let norm = (normalization == .none && (sampling == .top || sampling == .stratified)) || (perLabel && ranks) ? Normalization.dataset : normalization
-            return Setting(method: method, select: sel, sampling: sampling, normalization: norm, thenBy: thenBy).description
+            return Setting(method: method, select: sel, sampling: sampling, normalization: norm, thenBy: thenBy?.canonical).description
         }
 
         /// Parses `METHOD:SELECT[:SAMPLING[:NORMALIZE]][+TIEBREAK]` (sampling top and normalisation dataset by
@@ -191,7 +200,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         public init(parsing whole: String) throws {
             let halves = whole.split(separator: "+", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let text = halves[0]
-            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             func bad(_ why: String) -> WinnowError { .invalidOption(name: "settings", reason: "'\(whole)': \(why) (METHOD:SELECT[:SAMPLING[:NORMALIZE]][+METHOD[-epoch1|-last][.COLUMN]:SELECT])") }
             guard (2...4).contains(parts.count) else { throw bad("give 2 to 4 parts") }
             guard !parts.contains(where: \.isEmpty) else { throw bad("a part is empty") }
@@ -215,8 +224,9 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
                 throw WinnowError.invalidOption(name: "settings", reason: "\(description): moderate takes top, softmax or linear sampling")
             }
             guard let thenBy else { return }
-            guard thenBy.key != method.rawValue else {
-                throw WinnowError.invalidOption(name: "settings", reason: "\(description): a score cannot break its own ties (they are equal in it)")
+            guard thenBy.canonical.key != method.rawValue else {
+                let reversed = thenBy.column != nil ? " (its \(thenBy.column!) column is the score reversed)" : ""
+                throw WinnowError.invalidOption(name: "settings", reason: "\(description): a score cannot break its own ties (they are equal in it\(reversed))")
             }
             guard select != .moderate else {
                 throw WinnowError.invalidOption(name: "settings", reason: "\(description): a tie-break goes with hard or easy")

@@ -115,27 +115,30 @@ package enum SVGChart {
         var y = top + 8
         for (i, n) in names.enumerated() {
             s += "<rect x=\"\(f(width - right + 14))\" y=\"\(f(y - 8))\" width=\"12\" height=\"10\" fill=\"\(palette[i % palette.count])\"/>"
-            // A long name takes two lines (settings differ at their ends too: `...-epoch1-hard` / `-easy`); the full name is the tooltip.
+            // A long name takes up to three lines (settings differ at their ends too: `...-epoch1-hard` / `-easy`); the full name is the tooltip.
             let lines = legendLines(n)
             let x = f(width - right + 32)
             s += "<text x=\"\(x)\" y=\"\(f(y + 1))\"><title>\(escape(n))</title>"
                 + lines.enumerated().map { k, l in "<tspan x=\"\(x)\" dy=\"\(k == 0 ? 0 : 12)\">\(escape(l))</tspan>" }.joined() + "</text>"
-            y += lines.count == 1 ? 18 : 30
+            y += Double(18 + 12 * (lines.count - 1))
         }
         return s + "</g>"
     }
 
-    /// A legend name in at most two lines of 24 characters, broken after a `+`, `-` or `:` where one is near;
-    /// a longer name keeps its start and its end around an ellipsis.
+    /// A legend name in at most three lines of 24 characters, each broken after a `+`, `-`, `:`, `.` or space
+    /// where one is near; a longer name keeps its start and its end around an ellipsis.
     static func legendLines(_ n: String) -> [String] {
-        let width = 24
-        guard n.count > width else { return [n] }
-        let chars = Array(n)
-        var cut = width
-        if let b = (width / 2..<width).reversed().first(where: { "+-:".contains(chars[$0 - 1]) }) { cut = b }
-        let rest = String(chars[cut...])
-        let second = rest.count <= width ? rest : "…" + String(rest.suffix(width - 1))
-        return [String(chars[..<cut]), second]
+        let width = 24, most = 3
+        var lines: [String] = [], rest = Array(n)
+        while rest.count > width && lines.count < most - 1 {
+            var cut = width
+            if let b = (width / 2..<width).reversed().first(where: { "+-:. ".contains(rest[$0 - 1]) }) { cut = b }
+            lines.append(String(rest[..<cut]).trimmingCharacters(in: .whitespaces))
+            rest = Array(rest[cut...])
+        }
+        let last = String(rest)
+        lines.append(last.count <= width ? last : "…" + String(last.suffix(width - 1)))
+        return lines
     }
 
     /// About five round ticks inside [a, b].

@@ -54,6 +54,18 @@ public enum ScoreMethod: String, Sendable, CaseIterable, Codable, CustomStringCo
         }
     }
 
+    /// The columns of `columns` that are the score up to a decreasing map (score = -column, or 1 - column):
+    /// they rank the examples as the score does, in the opposite order, so they cannot break its ties.
+    public var columnsOppositeToScore: [String] {
+        switch self {
+        case .cartography: ["confidence"]
+        case .aum: ["aum"]
+        case .margin: ["margin"]
+        case .pvi: ["pvi"]
+        case .vog, .el2n, .grand, .loss, .forgetting, .tracin: []
+        }
+    }
+
     /// `vog | el2n | ...`, for usage lines.
     public static var names: String { allCases.map(\.rawValue).joined(separator: " | ") }
 }

@@ -274,6 +274,11 @@ import Testing
         #expect(try CLI.run(["prune", "--scores", dir.appendingPathComponent("scores/forgetting.csv").path, "--data", train.path,
                              "--keep", "0.5", "--per-label", "--out", byOrder.path]).status == 0)
         #expect(try Data(contentsOf: subset) != Data(contentsOf: byOrder))
+        // Rerun under other settings: refused, naming both as the command line writes them.
+        let other = try CLI.run(Array(args.dropLast(2)) + ["--settings", "forgetting:easy+el2n-epoch1:hard", "--out", dir.path])
+        #expect(other.status != 0 && other.stderr.contains("settings: forgetting:easy:top:dataset+cartography.variability:hard there, "
+                                                             + "forgetting:easy:top:dataset+el2n-epoch1:hard now"), "\(other.stderr)")
+        #expect(!other.stderr.contains("\"thenBy\""), "\(other.stderr)")
         // Tie-breaks that cannot be read as asked are refused with the setting named.
         for (setting, message) in [("forgetting:easy+vog-epoch1:hard", "only el2n, loss, margin, grand and tracin"),
                                    ("forgetting:easy:softmax+el2n:hard", "takes top-k"), ("forgetting:easy+el2n:up", "'up' is not hard or easy"),

@@ -149,6 +149,19 @@ func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
         p.settings = [setting, try ExperimentPlan.Setting(parsing: "forgetting:easy+cartography.confidence:easy")]
         try p.validate()
         #expect(p.tieBreaks.map(\.key) == ["cartography.variability", "cartography.confidence"])
+        // A column that is its score reversed ranks as that score does: it cannot break the score's own ties, and
+        // as another score's tie-break it selects what the score's other end selects.
+        for same in ["aum:easy+aum.aum:easy", "cartography:easy+cartography.confidence:hard", "margin:hard+margin.margin:easy"] {
+            #expect { try ExperimentPlan.Setting(parsing: same) } throws: { "\($0)".contains("cannot break its own ties") && "\($0)".contains("reversed") }
+        }
+        p.settings = [try ExperimentPlan.Setting(parsing: "forgetting:easy+cartography.confidence:hard"), try ExperimentPlan.Setting(parsing: "forgetting:easy+cartography:easy")]
+        #expect { try p.validate() } throws: { "\($0)".contains("select the same examples") }
+        // `score` is the score itself, from the parser, the initialiser and a plan file alike.
+        let plain = ExperimentPlan.TieBreak(method: .cartography, epoch1: false, select: .hard)
+        #expect(ExperimentPlan.TieBreak(method: .cartography, epoch1: false, column: "score", select: .hard) == plain)
+        #expect(try JSONDecoder().decode(ExperimentPlan.TieBreak.self, from: Data(#"{"method": "cartography", "epoch1": false, "column": "score", "select": "hard"}"#.utf8)) == plain)
+        #expect { try ExperimentPlan.TieBreak(parsing: "cartography.:hard") } throws: { "\($0)".contains("the column after '.' is empty") }
+        #expect(try ExperimentPlan.Setting(parsing: "forgetting: easy + cartography.variability :hard") == ExperimentPlan.recommended)
         // Every score's columns are the ones its results carry.
         #expect(ScoreMethod.cartography.columns == ["confidence", "variability", "correctness"])
         #expect(ScoreMethod.el2n.columns.isEmpty)
@@ -384,5 +397,20 @@ func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
         #expect(top[0].subsetKey(perLabel: false) != top[1].subsetKey(perLabel: false))
         let soft = [S(method: .el2n, select: .moderate, sampling: .softmax, normalization: .none), S(method: .el2n, select: .moderate, sampling: .softmax, normalization: .class)]
         #expect(soft[0].subsetKey(perLabel: true) != soft[1].subsetKey(perLabel: true))
+    }
+}
+
+/// Legend names of the report's charts break where a setting's name has parts, so that two settings that
+/// differ only at their ends stay apart.
+@Suite struct LegendLineTests {
+    @Test func longSettingNamesBreakAtTheirPartsInAtMostThreeLines() {
+        #expect(SVGChart.legendLines("random") == ["random"])
+        #expect(SVGChart.legendLines("forgetting+cartography.variability-hard easy top") == ["forgetting+cartography.", "variability-hard easy", "top"])
+        let hard = SVGChart.legendLines("forgetting+cartography.variability-hard-dataset-easy-top-k0.5-s0")
+        let easy = SVGChart.legendLines("forgetting+cartography.variability-easy-dataset-easy-top-k0.5-s0")
+        #expect(hard == ["forgetting+cartography.", "variability-hard-", "dataset-easy-top-k0.5-s0"])
+        #expect(hard != easy)
+        let long = SVGChart.legendLines(String(repeating: "abcdefghij", count: 10))
+        #expect(long.count == 3 && long.allSatisfy { $0.count <= 24 } && long[2].hasPrefix("…"))
     }
 }

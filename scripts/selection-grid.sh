@@ -14,8 +14,8 @@
 # At every keep the RECOMMENDED rows run after the table's: the fewest forgetting events with ties broken by
 # the highest cartography variability per label (`winnow prune --then-by ... --then-column variability`; the
 # default of `winnow experiment`), the same with the hardest EL2N (epoch 1) breaking the ties (the earlier
-# default), their baseline random per label, and forgetting alone per label (the experiment's second default
-# below keep 0.5); then the skewed rows again with per-label selection (PER_LABEL below).
+# default), their baseline random per label, and forgetting alone per label; then the skewed rows again with
+# per-label selection (PER_LABEL below).
 # At keep 0.5 the RECIPES follow (drop-the-noisiest-then-random selections), then VoG from 2 and from 8
 # checkpoints (the seed paper's open question on the number of checkpoints), then other tie-breaks for the
 # recommended ranking (TIE_BREAKS), then dataset cartography's most ambiguous (AMBIGUOUS);

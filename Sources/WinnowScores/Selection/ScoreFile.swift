@@ -100,9 +100,10 @@ public struct ScoreFile: Sendable {
     /// keeps by this file's score first and, among equal scores, prefers `then` by `other`'s (`.hard`: its
     /// highest). Tied pairs share a rank (top-k then breaks them by index). Meant for counts with many ties,
     /// such as forgetting events: README "Choosing a selection setting" keeps the fewest forgetting events
-    /// and, among those never forgotten, the hardest by EL2N (`select: .easy, then: .hard`).
+    /// and, among those never forgotten, the most ambiguous by cartography's variability (`select: .easy, then: .hard`).
     ///
-    ///     let kept = try ScoreFile(url: forgetting).thenBy(ScoreFile(url: el2n), select: .easy, then: .hard)
+    ///     let variability = try ScoreFile(url: cartography, column: "variability")
+    ///     let kept = try ScoreFile(url: forgetting).thenBy(variability, select: .easy, then: .hard)
     ///
     /// - Throws: `WinnowError.invalidOption` when `select` or `then` is not hard or easy; `WinnowError` naming
     ///   `other` when it lacks a data line this file scores, or gives a line another label.

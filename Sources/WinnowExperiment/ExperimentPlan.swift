@@ -79,7 +79,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// `METHOD[-epoch1|-last][.COLUMN]:SELECT` (`cartography.variability:hard`, `el2n-epoch1:hard`): the score read
     /// at the scoring run's checkpoint nearest the end of its first epoch (`-epoch1`) or at its last checkpoint
     /// (`-last`; scores that read checkpoints: el2n, loss, margin, grand, tracin), or as the experiment's other
-    /// scores are read; `.COLUMN` reads another numeric column of its score file (``ScoreMethod/columns``, such as
+    /// scores are read; `.COLUMN` reads another numeric column of its score file (``/WinnowScores/ScoreMethod/columns``, such as
     /// cartography's variability), preferring its hard (highest) or easy end among the ties.
     public struct TieBreak: Codable, Sendable, Equatable, CustomStringConvertible {
         /// The second score.
@@ -217,8 +217,9 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         /// Checks that moderate selection is not stratified and that a tie-break comes with a hard or easy
         /// selection that reads ranks.
         ///
-        /// - Throws: `WinnowError.invalidOption` for moderate with stratified sampling, and for a tie-break with
-        ///   moderate or sampled selections or class z-scores.
+        /// - Throws: `WinnowError.invalidOption` for moderate with stratified sampling; for a tie-break that is the
+        ///   score itself (or its reversed column, `ScoreMethod.columnsOppositeToScore`); for a tie-break with
+        ///   moderate or sampled selections or class z-scores; and for what `TieBreak.validate()` refuses.
         public func validate() throws {
             if select == .moderate && sampling == .stratified {
                 throw WinnowError.invalidOption(name: "settings", reason: "\(description): moderate takes top, softmax or linear sampling")

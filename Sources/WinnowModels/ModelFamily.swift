@@ -84,7 +84,8 @@ extension TrainableModel {
 }
 
 /// A classifier that can be trained: parameters, a loss with gradients, the outputs of its last
-/// forward, saving. The trainer speaks to this; the BERT classifier and the MLP conform.
+/// forward, saving. The trainer speaks to this; the BERT classifier, the MLP and
+/// `LlamaForSequenceClassification` conform.
 public protocol ClassifierModel: TrainableModel {
     /// The batch type the model reads.
     associatedtype Input: ClassifierBatch

@@ -58,7 +58,7 @@ public struct ScoreOptions: Sendable {
     /// - Throws: `WinnowError.invalidOption` naming the property: `batchSize` or `memoryLimit` below 1,
     ///   `maxLength` below 4 (a BERT pair's [CLS], two [SEP] and a token of each text) or above 2^20, `batchSize`
     ///   above 10^6, `projectDim` below 1,
-    ///   `learningRate` not finite, or an `exampleRange` starting below 0.
+    ///   `learningRate` not a positive finite number, or an `exampleRange` starting below 0.
     public func validate() throws {
         guard batchSize >= 1 else { throw WinnowError.invalidOption(name: "batchSize", reason: "must be at least 1, not \(batchSize)") }
         guard batchSize <= 1_000_000 else { throw WinnowError.invalidOption(name: "batchSize", reason: "\(batchSize) is more than 10^6") }

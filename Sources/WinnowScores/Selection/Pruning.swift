@@ -52,7 +52,8 @@ public enum Pruning {
     /// header line comes first.
     ///
     /// - Throws: `WinnowError` when `data` is missing, a line is outside it (scores of another file), the three
-    ///   arrays differ in count, or `options` fail `SelectionOptions.validate()`.
+    ///   arrays differ in count, `options` fail `SelectionOptions.validate()`, or the selection keeps nothing
+    ///   (`invalidOption` naming `keep`: a keep too small for the examples, or stratified sampling's budget).
     @discardableResult
     public static func prune(data: URL, lines: [Int], scores: [Double], labels: [String], options: SelectionOptions,
                              to out: URL?) throws -> Summary {
@@ -65,7 +66,7 @@ public enum Pruning {
     /// the file's labels, means the scores were made on another file.
     ///
     /// - Throws: `WinnowError` for lines outside `data` or rows that disagree with their line, naming the
-    ///   scores file's line.
+    ///   scores file's line, and as the other `prune` (options, nothing kept).
     @discardableResult
     public static func prune(data: URL, scoreFile: ScoreFile, options: SelectionOptions, to out: URL?) throws -> Summary {
         try prune(data: data, lines: scoreFile.lines, scores: scoreFile.scores, labels: scoreFile.labels, options: options, to: out,

@@ -140,7 +140,11 @@ WinnowMain.tuneAllocator()
 let group = MPIGroup()
 Distributed.group = group
 var status: Int32
+let asksHelp = args.contains("--help") || args.contains("-h")
 switch args.first {
+case let command? where asksHelp && ["score", "predict", "train"].contains(command):
+    // The command's own help, printed once (by rank 0), not once per rank.
+    status = group.rank == 0 ? WinnowMain.run(arguments: args) : 0
 case "score", "predict":
     status = group.size > 1 ? sharded(args, group: group) : WinnowMain.run(arguments: args)
 case "train":

@@ -68,6 +68,11 @@ import Testing
             #expect(r.status == 2 && r.stderr.components(separatedBy: message).count == 2, "\(extra): \(r.stderr)")
             #expect(try Data(contentsOf: copy) == before && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.csv").path))
         }
+        // A command's --help is printed once, by rank 0 (before, score asked for --out and train printed it per rank).
+        for command in ["score", "predict", "train"] {
+            let h = try Self.mpirun([command, "--help"])
+            #expect(h.status == 0 && h.stdout.components(separatedBy: "USAGE: winnow \(command)").count == 2, "\(command): \(h.stdout)\(h.stderr)")
+        }
         // --format names the shards' format whatever --out's name.
         let txt = dir.appendingPathComponent("s.txt")
         let f = try Self.mpirun(["score", "el2n", "--run", run.path, "--data", data, "--max-length", "32", "--format", "jsonl", "--out", txt.path])

@@ -33,8 +33,8 @@ struct PretrainCommand: ParsableCommand {
     @OptionGroup var loraOptions: LoRAOptions
     @Option(help: "Masked or causal language modelling (default: mlm for a fresh BERT, causal for a decoder, the folder's own for --init BERT).") var objective: LMObjective?
     @Option(help: "Reweight microbatches by self-influence (PRESENCE) or not.") var reweight: PresenceOptions.Reweight = PresenceOptions().reweight
-    @Option(help: "PRESENCE temperature before --switch-step. (default: 1, the paper's, for a BERT; -1, inverse weighting throughout, for a decoder: README, \"PRESENCE on a pretrained decoder\")") var tau1: Double?
-    @Option(help: "PRESENCE temperature from --switch-step on.") var tau2: Double = PresenceOptions().tau2
+    @Option(parsing: .unconditional, help: "PRESENCE temperature before --switch-step. (default: 1, the paper's, for a BERT; -1, inverse weighting throughout, for a decoder: README, \"PRESENCE on a pretrained decoder\")") var tau1: Double?
+    @Option(parsing: .unconditional, help: "PRESENCE temperature from --switch-step on.") var tau2: Double = PresenceOptions().tau2
     @Option(help: "First step (1-based) that uses --tau2 (default: half of --steps, plus one).") var switchStep: Int?
     @Option(help: "Tensors for self-influence: first-layer, last-layer, lora (a decoder's adapter), or PREFIX,... (encoder or decoder tensors). (default: first-layer, the paper's, for a BERT; last-layer for a decoder)") var siParams: ParameterSelection.Spec?
     @Option(name: .customLong("microbatch-size"), help: "PRESENCE: samples per microbatch (1: per-sample weights; default \(PresenceOptions().microbatchSize)).")

@@ -14,7 +14,7 @@ struct PruneCommand: ParsableCommand {
         --bins 1: drop the hardest --beta, then sample the rest uniformly; --select hard and easy select alike). \
         Weighted sampling uses Efraimidis-Spirakis keys from --seed. --normalize class ranks every label on its own \
         z-scores, dataset on global z-scores. --per-label selects within each label, keeping its share of the data \
-        (quotas round(keep * N_label), largest remainder). --then-by breaks the ties of --scores by a second scores file \
+        (quotas floor(n * N_label / N), plus one for the largest remainders). --then-by breaks the ties of --scores by a second scores file \
         (ranks by the pair; --sampling top). Lines of the data file that were not scored (e.g. no gold label) are \
         not kept.
         """)
@@ -23,9 +23,10 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "The numeric column of --scores to select by (default score), such as cartography's variability: --select hard keeps the most ambiguous examples (Swayamdipta et al. 2020).")
     var column = "score"
     @Option(help: "The data file the scores were computed on.") var data: String
-    @Option(help: "Fraction of examples to keep, in (0, 1].") var keep: Double
-    @Option(help: "Which examples to prefer: easy (the default: prune the hardest), hard, moderate (scores nearest the median: prune both ends; Xia et al. 2023), or random. The best setting measured here keeps the easiest by forgetting, ties broken by --then-by cartography's --then-column variability (the most ambiguous), --per-label (MiniLM: keep 0.5, 5 seeds, SNLI-20k 78.49 % vs random 77.38 %, CrowdFlower 78.19 % vs 77.04 %, Rotten Tomatoes (3 seeds) 81.45 % vs 81.00 %; keep 0.3, 3 seeds, SNLI-20k 76.77 % vs 74.51 % (random per label), CrowdFlower 77.05 % vs 75.05 %); forgetting alone, easy, top-k, keep 0.5: 78.15, 77.67 and 81.17 %; keeping the hardest with top-k lost 7-26 points on SNLI; README \"Choosing a selection setting\". Influence toward a target set (tracin --aggregate) takes hard.")
-    var select: SelectionOptions.Preference = SelectionOptions(keep: 1).preference
+    @Option(parsing: .unconditional, help: "Fraction of examples to keep, in (0, 1].") var keep: Double
+    @Option(name: .customLong("select"), help: "Which examples to prefer: easy (the default: prune the hardest; hard for a file of influence toward a target set, whose higher scores are the more helpful), hard, moderate (scores nearest the median: prune both ends; Xia et al. 2023), or random. The best setting measured here keeps the easiest by forgetting, ties broken by --then-by cartography's --then-column variability (the most ambiguous), --per-label (MiniLM: keep 0.5, 5 seeds, SNLI-20k 78.49 % vs random 77.38 %, CrowdFlower 78.19 % vs 77.04 %, Rotten Tomatoes (3 seeds) 81.45 % vs 81.00 %; keep 0.3, 3 seeds, SNLI-20k 76.77 % vs 74.51 % (random per label), CrowdFlower 77.05 % vs 75.05 %); forgetting alone, easy, top-k, keep 0.5: 78.15, 77.67 and 81.17 %; keeping the hardest with top-k lost 7-26 points on SNLI; README \"Choosing a selection setting\". Influence toward a target set (tracin --aggregate; its toward_target column marks it) takes hard, its default.")
+    var selectGiven: SelectionOptions.Preference?
+    var select: SelectionOptions.Preference { selectGiven ?? SelectionOptions(keep: 1).preference }
     @Option(help: "How to choose among them.") var sampling: SelectionOptions.Sampling = SelectionOptions(keep: 1).sampling
     @Option(name: .customLong("temperature"), help: "Softmax temperature (default 1; --sampling softmax).") var temperatureGiven: Double?
     @Option(name: .customLong("beta"), help: "Stratified: fraction of the hardest examples dropped first (default 0.1; --sampling stratified).")
@@ -36,7 +37,7 @@ struct PruneCommand: ParsableCommand {
     var bins: Int { binsGiven ?? SelectionOptions(keep: 1).bins }
     @Option(help: "Score normalisation before selecting: dataset z-scores (the default; top-k ranks as the raw scores do), class (z-scores within each label: moves an imbalanced set's class mix less for continuous scores; for a count such as forgetting it can move it more), or none.")
     var normalize: Normalization = SelectionOptions(keep: 1).normalization
-    @Flag(help: "Select within each label, keeping every label's share of the data (quota round(keep * N_label) by largest remainder) whatever the scores favour.")
+    @Flag(help: "Select within each label, keeping every label's share of the data (quota floor(n * N_label / N), plus one for the largest remainders) whatever the scores favour.")
     var perLabel = SelectionOptions(keep: 1).perLabel
     @Option(help: "A second scores file of the same data that breaks the ties of --scores: rank by --scores, and among equal scores prefer --then-select by this one (with --sampling top). For counts with many ties such as forgetting: forgetting, then the highest cartography variability (--then-column variability), per label, is the best setting found (MiniLM, keep 0.5, 5 seeds: SNLI-20k 78.49 % vs random 77.38 %, CrowdFlower 78.19 % vs 77.04 %; keep 0.3: SNLI-20k 76.77 % vs 74.51 %); the hardest EL2N (epoch 1) breaking the ties is level at keep 0.5 (78.37 and 78.17 %) and loses to random at keep 0.3 (SNLI-20k 69.03 %); README \"Choosing a selection setting\".")
     var thenBy: String?
@@ -71,6 +72,16 @@ struct PruneCommand: ParsableCommand {
             throw ValidationError("\(flag) names the numeric column to select by (such as score or variability), not '\(c)'")
         }
         if let out { try refuseOverwriting(out, inputs: [data, scores] + (thenBy.map { [$0] } ?? [])) }
+        // --select random ignores the scores: options that would weigh or rank them would be printed and not applied.
+        if select == .random {
+            if sampling != .top { throw ValidationError("--select random ignores the scores: --sampling \(sampling) has nothing to weigh (leave it at top)") }
+            if normalize == .class { throw ValidationError("--select random ignores the scores: --normalize class changes nothing") }
+            if column != "score" { throw ValidationError("--select random ignores the scores: --column \(column) changes nothing") }
+        }
+        if let thenBy, thenColumn == column,
+           URL(fileURLWithPath: thenBy).standardizedFileURL.resolvingSymlinksInPath() == URL(fileURLWithPath: scores).standardizedFileURL.resolvingSymlinksInPath() {
+            throw ValidationError("--then-by \(thenBy) is --scores itself: a score cannot break its own ties (they are equal in it); give --then-column another column or another file")
+        }
         if thenBy != nil {
             guard [.hard, .easy].contains(select) else { throw ValidationError("--then-by ranks by two scores: --select must be hard or easy") }
             guard sampling == .top, normalize != .class else {
@@ -81,6 +92,11 @@ struct PruneCommand: ParsableCommand {
 
     func run() throws {
         var sf = try ScoreFile(url: URL(fileURLWithPath: scores), column: column)
+        // Influence toward a target set: higher is more helpful, so by default the highest are kept.
+        let select = selectGiven ?? (sf.scoresTowardTarget ? .hard : self.select)
+        if selectGiven == nil && sf.scoresTowardTarget {
+            printError("note: \(scores) scores influence toward a target set (higher = more helpful): keeping the highest (--select hard); give --select to choose")
+        }
         if (perLabel || normalize == .class) && !sf.hasLabels {
             throw WinnowError.invalidFile(path: scores, line: 1, reason:
                 "names no label (no label column, or every label empty): \(perLabel ? "--per-label" : "--normalize class") needs the labels `winnow score` writes")

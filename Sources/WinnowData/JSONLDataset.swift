@@ -311,6 +311,7 @@ public struct JSONLReader {
             // before are unlabelled), not ignored for the rest of the file.
             fields.label = lf
             lateLabel = true
+            try checkRoles(path: path, line: lineNo)
         }
         if let lf = fields.label {
             let v = d[lf]
@@ -364,6 +365,16 @@ public struct JSONLReader {
                 throw WinnowError.invalidFile(path: path, line: line, reason:
                     "no label field found (looked for label, gold_label); use --label-field")
             }
+        }
+        try checkRoles(path: path, line: line)
+    }
+
+    /// The label read as the text (or second text) would give the model its answer: refused, detected or named.
+    private func checkRoles(path: String, line: Int) throws {
+        guard let l = fields.label else { return }
+        for (role, f) in [("text", fields.text), ("second text", fields.pair)] where f == l {
+            throw WinnowError.invalidFile(path: path, line: line, reason:
+                "the field '\(l)' would be both the label and the \(role): the model would read its answer; name another with --\(role == "text" ? "text" : "pair")-field or --label-field")
         }
     }
 

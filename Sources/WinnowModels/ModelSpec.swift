@@ -79,7 +79,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// A new classifier for `labels` (a pretrained folder's own label names win when it has real ones).
     ///
     /// - Throws: as ``validate()``; `WinnowError.invalidFile` when the pretrained folder cannot be read or `vocab`
-    ///   holds more tokens than its embeddings; `WinnowError.invalidOption` naming `maxLength` beyond its positions.
+    ///   holds another number of tokens than its embeddings; `WinnowError.invalidOption` naming `maxLength` beyond its positions.
     public func makeModel(labels dataLabels: [String], maxLength: Int, seed: UInt64) throws -> BertClassifier {
         try validate()
         let headKind = head
@@ -93,12 +93,14 @@ public struct ModelSpec: Codable, Sendable, Equatable {
             }
             model = try BertClassifier(folder: dir, labels: labels, head: headKind, seed: seed)
             if let dropout { model.setDropout(dropout) }
-            // Another vocabulary for a pretrained model: ids beyond its embedding table would read outside it.
+            // Another vocabulary for a pretrained model: ids beyond its embedding table would read outside it, and a
+            // vocabulary of another size is another tokenizer, whose ids do not index the pretrained rows.
             if vocab != nil {
                 let n = try Vocabulary(contentsOf: vocabURL).count
-                guard n <= model.config.vocabSize else {
+                guard n == model.config.vocabSize else {
                     throw WinnowError.invalidFile(path: vocabURL.path, line: nil, reason:
-                        "holds \(n) tokens, more than the \(model.config.vocabSize) of \(initFrom)'s embeddings (vocab_size)")
+                        "holds \(n) tokens, \(n > model.config.vocabSize ? "more than" : "not") the \(model.config.vocabSize) of \(initFrom)'s embeddings "
+                        + "(vocab_size): another tokenizer's ids do not index the pretrained rows; leave --vocab out to use the model's own")
                 }
             }
         } else {

@@ -11,7 +11,7 @@ public enum DynamicsScores {
         let folder = try RunFolder(url: run)
         guard folder.hasDynamics else {
             throw WinnowError.missingFile(path: folder.dynamicsURL.path, reason:
-                "this run has no training dynamics (runs made by transformers.Trainer record none); "
+                "this run has no training dynamics (runs trained with `winnow train --no-dynamics` or by transformers.Trainer record none); "
                 + "forgetting, cartography and AUM need a run trained by `winnow train`")
         }
         return try Dynamics(contentsOf: folder.dynamicsURL)

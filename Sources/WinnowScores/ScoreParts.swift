@@ -150,6 +150,11 @@ public enum ScoreParts {
         try Scorer.requireRegularFile(data)
         let (total, skipped) = try Scorer.countExamplesAndSkipped(data, fields: fields, labelled: !causal)
         if skipped > 0 { options.reporter.note("note: skipped \(skipped) example(s) without a gold label in \(data.path)") }
+        guard total > 0 else {
+            throw WinnowError.invalidFile(path: data.path, line: nil, reason: skipped > 0
+                ? "has no example with a gold label (all \(skipped) are unlabelled, such as SNLI's \"-\"): nothing to score"
+                : "has no example to score")
+        }
         let span = shard?.range(of: total) ?? 0..<total
         let n = span.count
         // Decoder examples can fail as they are encoded (a prompt too long, a template): all are encoded once first.

@@ -117,6 +117,8 @@ public enum TargetInfluence {
                               groupField: String? = nil) throws -> ScoreResult {
         let groups = try groupField.map { try JSONLField.strings($0, in: test, lines: influence.test.lines) }
         var r = ScoreResult(method: .tracin, scores: try aggregate(influence.matrix, groups: groups, mode: mode), table: influence.train)
+        // The column marks the file as helpfulness (higher = better) for `winnow prune`, which then keeps the highest.
+        r.components = [("toward_target", r.scores)]
         let over = groups.map { "the means of \(Set($0).count) groups (--group-field \(groupField!))" } ?? "\(influence.test.count) target examples"
         r.notes = influence.notes + ["score = \(mode) over \(over) of the \(similarity == .cosine ? "gradient cosine" : "gradient dot product") "
                                      + "with each --test example; higher = more helpful to the target set"]

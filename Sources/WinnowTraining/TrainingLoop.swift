@@ -93,6 +93,14 @@ struct TrainingLoop {
                                      "dynamics.safetensors", "si-log.csv", "winnow.json"]
         let held = names.filter { $0.hasPrefix("checkpoint-") || runFiles.contains($0) }.sorted()
         let ours = names.contains("winnow.json")
+        // A folder of other things (an experiment, a grid, data): a run written in among them would be mixed with them.
+        let runSide: Set<String> = ["config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                    "generation_config.json", "merges.txt", "vocab.json", "added_tokens.json"]
+        let foreign = names.filter { !$0.hasPrefix(".") && !held.contains($0) && !runSide.contains($0) }.sorted()
+        if held.isEmpty, let first = foreign.first {
+            throw WinnowError.invalidOption(name: "out", reason:
+                "\(run.path) holds files that are not a run's ('\(first)'\(foreign.count > 1 ? " and \(foreign.count - 1) more" : "")); give a new or empty folder")
+        }
         // winnow.json alone is a run that stopped before its first checkpoint (a non-finite loss): nothing to keep.
         if !held.isEmpty && held != ["winnow.json"] && (!resume || !ours) {
             throw WinnowError.invalidOption(name: "out", reason:

@@ -147,6 +147,16 @@ import Testing
                                  "--pair-field", "text", "--out", out.path])
         #expect(twice.status == 2 && twice.stderr.contains("one field has one role"), "\(twice.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out.path))
+        // The detected label named as the text: the model would read its answer; refused by every reader.
+        let train = CLI.tiny.appendingPathComponent("train.jsonl").path
+        let leak = try CLI.run(["train", "--data", train, "--text-field", "label", "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path,
+                                "--layers", "1", "--hidden", "16", "--heads", "2", "--out", dir.appendingPathComponent("leak").path])
+        #expect(leak.status == 1 && leak.stderr.contains("train.jsonl:1") && leak.stderr.contains("both the label and the text"), "\(leak.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("leak").path))
+        let leakScore = try CLI.run(["score", "el2n", "--run", CLI.tiny.appendingPathComponent("run").path, "--data", train, "--pair-field", "label",
+                                     "--max-length", "32", "--out", out.path])
+        #expect(leakScore.status == 1 && leakScore.stderr.contains("both the label and the second text"), "\(leakScore.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
     }
 
     @Test func theDefaultLearningRateFitsTheModel() throws {

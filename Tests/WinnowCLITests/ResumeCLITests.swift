@@ -210,6 +210,13 @@ import Winnow
         let v = try CLI.run(["train", "--data", data.path, "--init", CLI.tiny.appendingPathComponent("run").path, "--vocab", big.path, "--max-length", "32",
                              "--epochs", "1", "--out", dir.appendingPathComponent("iv").path])
         #expect(v.status == 1 && v.stderr.contains("vocab_size") && !fm.fileExists(atPath: dir.appendingPathComponent("iv").path), "\(v.stderr)")
+        // A smaller vocabulary (another tokenizer) with --init: refused the same way.
+        let small = dir.appendingPathComponent("small/vocab.txt")
+        try fm.createDirectory(at: small.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data((try String(contentsOf: CLI.tiny.appendingPathComponent("vocab.txt"), encoding: .utf8)).split(separator: "\n").dropLast(5).map { $0 + "\n" }.joined().utf8).write(to: small)
+        let sv = try CLI.run(["train", "--data", data.path, "--init", CLI.tiny.appendingPathComponent("run").path, "--vocab", small.path, "--max-length", "32",
+                              "--epochs", "1", "--out", dir.appendingPathComponent("sv").path])
+        #expect(sv.status == 1 && sv.stderr.contains("not the") && sv.stderr.contains("vocab_size") && !fm.fileExists(atPath: dir.appendingPathComponent("sv").path), "\(sv.stderr)")
         // LoRA targets named twice or empty, a non-finite alpha: usage errors.
         for extra in [["--lora-targets", "query,query"], ["--lora-targets", ""], ["--lora-alpha", "inf"]] {
             let r = try CLI.run(["train", "--data", data.path, "--init", CLI.tiny.appendingPathComponent("run").path, "--lora-rank", "2",

@@ -108,16 +108,27 @@ import Winnow
                                  "--params", "classifier", "--out", out.path])
             #expect(r.status == 0, "\(r.stderr)")
             let t = try rows(out)
-            #expect(t.count == 151 && t[0].last == "score")
+            // The score, and the same values under toward_target, which marks the file as helpfulness for prune.
+            #expect(t.count == 151 && t[0].suffix(2) == ["score", "toward_target"], "\(t[0])")
             for j in [0, 17, 149] {
                 let column = (0..<40).map { values[$0 * 150 + j] }
                 let want = mode == "mean" ? column.reduce(0, +) / 40 : column.max()!
-                #expect(abs(Double(t[j + 1].last!)! - want) <= 1e-5 * max(1, abs(want)), "\(mode) train \(j)")
+                #expect(abs(Double(t[j + 1][t[0].count - 2])! - want) <= 1e-5 * max(1, abs(want)), "\(mode) train \(j)")
+                #expect(t[j + 1][t[0].count - 2] == t[j + 1].last)
             }
+            // By default prune keeps the most helpful half (and says so); --select easy keeps the other.
             let pruned = dir.appendingPathComponent("kept-\(mode).jsonl")
             let p = try CLI.run(["prune", "--scores", out.path, "--data", train, "--keep", "0.5", "--out", pruned.path])
-            #expect(p.status == 0, "\(p.stderr)")
-            #expect(try String(contentsOf: pruned, encoding: .utf8).split(separator: "\n").count == 75)
+            #expect(p.status == 0 && p.stdout.contains("select hard") && p.stderr.contains("influence toward a target set"), "\(p.stdout)\(p.stderr)")
+            let keptLines = try String(contentsOf: pruned, encoding: .utf8).split(separator: "\n")
+            #expect(keptLines.count == 75)
+            let scoreOf = Dictionary(uniqueKeysWithValues: t.dropFirst().map { (Int($0[1])!, Double($0[t[0].count - 2])!) })
+            let trainLines = try String(contentsOf: URL(fileURLWithPath: train), encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+            let keptScores = keptLines.compactMap { k in trainLines.firstIndex(of: k).flatMap { scoreOf[$0 + 1] } }
+            let median = scoreOf.values.sorted()[75]
+            #expect(keptScores.count == 75 && keptScores.allSatisfy { $0 >= median - 1e-12 }, "the highest half")
+            let easy = try CLI.run(["prune", "--scores", out.path, "--data", train, "--keep", "0.5", "--select", "easy", "--dry-run"])
+            #expect(easy.status == 0 && easy.stdout.contains("select easy") && !easy.stderr.contains("influence toward"), "\(easy.stderr)")
         }
         let cosine = dir.appendingPathComponent("cos.csv")
         let c = try CLI.run(["score", "tracin", "--run", run, "--data", train, "--test", test, "--aggregate", "max", "--similarity", "cosine",

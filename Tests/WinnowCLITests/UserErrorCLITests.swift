@@ -27,6 +27,49 @@ import Testing
         #expect(t.status == 0 && t.stderr.contains("using 64"), "\(t.stderr)")
     }
 
+    /// Found by following README as a newcomer: each once went through silently or with a misleading message.
+    @Test func aNewcomersMistakesGetOneClearLine() throws {
+        let dir = try CLI.tempDir("newcomer")
+        defer { try? fm.removeItem(at: dir) }
+        // A folder of other things is not a run's: training into it is refused, nothing written.
+        let grid = dir.appendingPathComponent("grid")
+        try fm.createDirectory(at: grid.appendingPathComponent("scores"), withIntermediateDirectories: true)
+        try Data("row,keep\n".utf8).write(to: grid.appendingPathComponent("results.csv"))
+        let t = try CLI.run(["train", "--data", train, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16",
+                             "--heads", "2", "--epochs", "1", "--out", grid.path])
+        #expect(t.status != 0 && t.stderr.contains("holds files that are not a run's ('results.csv' and 1 more)"), "\(t.stderr)")
+        #expect(try fm.contentsOfDirectory(atPath: grid.path).sorted() == ["results.csv", "scores"])
+        // A file whose every label is "-": nothing to score, exit 1, no output.
+        let dashes = dir.appendingPathComponent("dashes.jsonl"), out = dir.appendingPathComponent("s.csv")
+        try Data("{\"text\": \"a b\", \"label\": \"-\"}\n{\"text\": \"c\", \"label\": \"-\"}\n".utf8).write(to: dashes)
+        let z = try CLI.run(["score", "el2n", "--run", run, "--data", dashes.path, "--max-length", "32", "--out", out.path])
+        #expect(z.status == 1 && z.stderr.contains("dashes.jsonl") && z.stderr.contains("no example with a gold label"), "\(z.stderr)")
+        #expect(!fm.fileExists(atPath: out.path))
+        // JSONL scores under another name (--format jsonl) are read as JSONL by prune.
+        let txt = dir.appendingPathComponent("s.txt")
+        #expect(try CLI.run(["score", "el2n", "--run", run, "--data", train, "--max-length", "32", "--format", "jsonl", "--out", txt.path]).status == 0)
+        let fromTxt = try CLI.run(["prune", "--scores", txt.path, "--data", train, "--keep", "0.5", "--dry-run"])
+        #expect(fromTxt.status == 0 && fromTxt.stdout.contains("kept 75 of 150"), "\(fromTxt.stdout)\(fromTxt.stderr)")
+        // Options that --select random ignores, and a file breaking its own ties: usage errors.
+        for extra in [["--select", "random", "--sampling", "softmax"], ["--select", "random", "--normalize", "class"],
+                      ["--select", "random", "--column", "score2"], ["--then-by", txt.path]] {
+            let r = try CLI.run(["prune", "--scores", txt.path, "--data", train, "--keep", "0.5", "--dry-run"] + extra)
+            #expect(r.status == 2 && (r.stderr.contains("ignores the scores") || r.stderr.contains("cannot break its own ties")), "\(extra): \(r.stderr)")
+        }
+        // A negative value reaches the option's own check (before: "Missing value for '--keep <keep>'").
+        let negative = try CLI.run(["prune", "--scores", txt.path, "--data", train, "--keep", "-0.1", "--dry-run"])
+        #expect(negative.status == 2 && negative.stderr.contains("--keep must be in (0, 1]"), "\(negative.stderr)")
+        let tau = try CLI.run(PretrainCLITests.pretrainArgs(["--reweight", "presence", "--tau1", "-1", "--tau2", "-1",
+                                                              "--out", dir.appendingPathComponent("pre").path]))
+        #expect(tau.status == 0, "\(tau.stderr)")
+        // A run trained with --no-dynamics: the message says so.
+        let nodyn = dir.appendingPathComponent("nodyn")
+        #expect(try CLI.run(["train", "--data", train, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16",
+                             "--heads", "2", "--epochs", "1", "--max-length", "32", "--no-dynamics", "--out", nodyn.path]).status == 0)
+        let f = try CLI.run(["score", "forgetting", "--run", nodyn.path, "--data", train, "--out", out.path])
+        #expect(f.status != 0 && f.stderr.contains("--no-dynamics"), "\(f.stderr)")
+    }
+
     @Test func trainingIntoAFolderThatHoldsARunIsRefusedUnlessResumed() throws {
         let dir = try CLI.tempDir("retrain")
         defer { try? fm.removeItem(at: dir) }

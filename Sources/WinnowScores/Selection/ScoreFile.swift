@@ -17,6 +17,11 @@ public struct ScoreFile: Sendable {
     public var labels: [String] = []
     /// Score per row.
     public var scores: [Double] = []
+    /// The file's column names (a CSV header, or the fields of a JSONL file's first row, sorted).
+    public private(set) var columns: [String] = []
+    /// Scores of influence toward a target set (`winnow score tracin --test --aggregate`, column
+    /// `toward_target`): higher means more helpful, so keeping the best is `--select hard`.
+    public var scoresTowardTarget: Bool { columns.contains("toward_target") }
     /// The data line's `id` per row as written, empty when the file has none.
     public var ids: [String] = []
 
@@ -46,7 +51,9 @@ public struct ScoreFile: Sendable {
         guard let text = String(data: bytes, encoding: .utf8) else {
             throw WinnowError.invalidFile(path: path, line: nil, reason: "not valid UTF-8")
         }
+        // JSONL by its extension, or by its content under any other name (`winnow score --format jsonl --out s.txt`).
         let jsonl = path.lowercased().hasSuffix(".jsonl")
+            || (!path.lowercased().hasSuffix(".csv") && text.drop(while: { $0 == "\u{FEFF}" || $0.isWhitespace }).first == "{")
         let rows = jsonl ? text.textLines() : text.csvRecords()
         guard !rows.isEmpty else { throw WinnowError.invalidFile(path: path, line: nil, reason: "the file is empty") }
         if jsonl {
@@ -57,6 +64,7 @@ public struct ScoreFile: Sendable {
                       let sc = o[column] as? NSNumber, !JSONLDataset.isBoolean(sc) else {
                     throw WinnowError.invalidFile(path: path, line: i + 1, reason: "expected an object with integer 'line' and number '\(column)'")
                 }
+                if i == 0 { columns = o.keys.sorted() }
                 let line = Int(ln.doubleValue), score = sc.doubleValue
                 guard score.isFinite else { throw WinnowError.invalidFile(path: path, line: i + 1, reason: "\(column) \(score) is not finite") }
                 lines.append(line); scores.append(score); labels.append(o["label"].flatMap { JSONLDataset.scalarString($0) } ?? "")
@@ -67,6 +75,7 @@ public struct ScoreFile: Sendable {
             guard let li = header.firstIndex(of: "line"), let si = header.firstIndex(of: column) else {
                 throw WinnowError.invalidFile(path: path, line: 1, reason: "the header needs 'line' and '\(column)' columns (got \(Self.excerpt(header.joined(separator: ","))))")
             }
+            columns = header
             let lab = header.firstIndex(of: "label"), idc = header.firstIndex(of: "id")
             for (i, r) in rows.dropFirst().enumerated() {
                 let f = try CSVDataset.split(String(r), path: path, line: i + 2)

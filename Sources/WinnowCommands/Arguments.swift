@@ -37,8 +37,9 @@ extension ParameterSelection.Spec: ExpressibleByArgument {
     public var defaultValueDescription: String { description }
 }
 
-extension Shard: ExpressibleByArgument {
-    public init?(argument: String) { try? self.init(parsing: argument) }
+/// Parses `--shard I/N`, keeping the reason a bad value is refused (`ExpressibleByArgument` would drop it).
+func parseShard(_ s: String) throws -> Shard {
+    do { return try Shard(parsing: s) } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
 }
 
 /// Parses a comma-separated list of `T` (experiment options); a bad item is a usage error naming it.

@@ -55,9 +55,9 @@ struct DataOptions: ParsableArguments {
                 throw ValidationError("\(a.0) and \(b.0) both name the field '\(a.1)': one field has one role")
             }
         }
-        // Below 4 a BERT pair has no room for a token of each text, and transformers (so Winnow) then
+        // Below 4 a BERT pair has no room for any text beside its special tokens, and transformers (so Winnow) then
         // does not truncate at all: a shorter limit would be silently ignored.
-        guard maxLength >= 4 else { throw ValidationError("--max-length must be at least 4, for every model (the least a BERT pair needs: [CLS], [SEP], [SEP] and a token of each text)") }
+        guard maxLength >= 4 else { throw ValidationError("--max-length must be at least 4, for every model (the least a BERT pair needs: [CLS], two [SEP] and one token of text)") }
     }
 
     func read(requireLabels: Bool = true) throws -> JSONLDataset {

@@ -215,6 +215,14 @@ struct PretrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        // A JSONL file read as a corpus is read as text, its syntax included: say so (the text field is not picked out).
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: corpus, isDirectory: &isDir), !isDir.boolValue,
+           let h = FileHandle(forReadingAtPath: corpus), let head = String(data: h.readData(ofLength: 4096), encoding: .utf8),
+           head.drop(while: { $0 == "\u{FEFF}" || $0.isWhitespace }).first == "{" {
+            printError("note: \(corpus) looks like JSONL: pretrain reads every line as plain text, braces, keys and quotes included "
+                       + "(write the text field out first for a corpus of its text: python3 -c 'import json,sys; [print(json.loads(l)[\"text\"]) for l in sys.stdin]')")
+        }
         if let i = initFrom {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: i, isDirectory: &isDir) else { throw WinnowError.missingFile(path: i, reason: "no such model (--init)") }

@@ -55,7 +55,7 @@ struct ScoreCommand: ParsableCommand {
     /// The format given, else the one --out's extension names (csv for any other).
     var format: ScoreWriter.Format { formatGiven ?? ScoreWriter.Format(rawValue: URL(fileURLWithPath: out).pathExtension.lowercased()) ?? .csv }
     @Option(help: "Output file (written atomically).") var out: String
-    @Option(help: "Score only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.") var shard: Shard?
+    @Option(help: "Score only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.", transform: parseShard) var shard: Shard?
     @Option(name: .customLong("part-size"), help: "Examples per resumable part (default \(ScoreParts.defaultPartSize)).") var partSizeGiven: Int?
     var partSize: Int { partSizeGiven ?? ScoreParts.defaultPartSize }
     @Flag(help: "Continue a killed run: reuse the parts already scored in OUT.parts/ (the output equals an uninterrupted run).") var resume = false

@@ -32,6 +32,9 @@ struct TokenizeCommand: ParsableCommand {
             throw ValidationError("--text-field and --pair-field both name '\(textField)'; one field has one role")
         }
         try refuseOverwriting(out, inputs: [data])
+        if ["csv", "npy"].contains(URL(fileURLWithPath: out).pathExtension.lowercased()) {
+            throw ValidationError("tokenize writes JSONL ({\"index\", \"line\", \"input_ids\"} a line): give --out a .jsonl name")
+        }
         try refuseWritingIntoModel(out, models: modelsRead(run: model, base: base))
     }
 

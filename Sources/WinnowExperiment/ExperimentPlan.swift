@@ -289,7 +289,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         if let twice = keeps.first(where: { k in keeps.filter { Self.format($0) == Self.format(k) }.count > 1 }) {
             throw WinnowError.invalidOption(name: "keep", reason: "\(Self.format(twice)) is given twice (keeps are told apart to four decimals)")
         }
-        guard maxLength >= 4 else { throw WinnowError.invalidOption(name: "maxLength", reason: "must be at least 4 ([CLS], [SEP], [SEP] and a token of each text of a pair)") }
+        guard maxLength >= 4 else { throw WinnowError.invalidOption(name: "maxLength", reason: "must be at least 4 (a BERT pair's [CLS], two [SEP] and one token of text)") }
         guard seeds >= 1 else { throw WinnowError.invalidOption(name: "seeds", reason: "must be at least 1") }
         guard (0..<1).contains(noise) else { throw WinnowError.invalidOption(name: "noise", reason: "must be in [0, 1)") }
         guard scoreCheckpoints >= 1 else { throw WinnowError.invalidOption(name: "scoreCheckpoints", reason: "must be at least 1") }

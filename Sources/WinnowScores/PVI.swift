@@ -39,6 +39,16 @@ public enum PVI {
         ///   malformed run or tokenizer.
         package init(run: URL, nullRun: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
                     nullInputs: Bool = true) throws {
+            // A winnow run records whether it was trained on empty inputs (a run of another tool is taken as given):
+            // checked before either run reads the data, whose fields a run of another data set would not find.
+            if PVI.trainedNull(run) == true {
+                throw WinnowError.invalidOption(name: "run", reason:
+                    "\(run.path) is a null run (its winnow.json says null true): give the run trained on the inputs, and the null run as --null-run")
+            }
+            if nullInputs, PVI.trainedNull(nullRun) == false {
+                throw WinnowError.invalidOption(name: "nullRun", reason:
+                    "\(nullRun.path) was trained on the inputs (its winnow.json says null false): PVI's null model is trained with `winnow train --null`")
+            }
             var o = options
             o.checkpoints = .last
             full = try ScoringRun(run: run, data: data, fields: fields, options: o)
@@ -55,13 +65,6 @@ public enum PVI {
                 throw WinnowError.invalidOption(name: "nullRun", reason:
                     "\(nullRun.path) is a decoder classifier: PVI's null model (`winnow train --null`) is available for BERT encoders only")
             }
-            // A winnow run records whether it was trained on empty inputs; a run of another tool is taken as given.
-            if nullInputs, let d = try? Data(contentsOf: nullRun.appendingPathComponent("winnow.json")),
-               let info = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-               let opts = info["options"] as? [String: Any], let isNull = opts["null"] as? Bool, !isNull {
-                throw WinnowError.invalidOption(name: "nullRun", reason:
-                    "\(nullRun.path) was trained on the inputs (its winnow.json says null false): PVI's null model is trained with `winnow train --null`")
-            }
         }
 
         /// The examples both runs score (nil: all).
@@ -69,6 +72,15 @@ public enum PVI {
             get { full.options.exampleRange }
             set { full.options.exampleRange = newValue; null.options.exampleRange = newValue }
         }
+    }
+
+    /// Whether a run was trained on empty inputs (`winnow train --null`), as its winnow.json records; nil for a
+    /// run without one (another tool's).
+    static func trainedNull(_ run: URL) -> Bool? {
+        guard let d = try? Data(contentsOf: run.appendingPathComponent("winnow.json")),
+              let info = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
+              let opts = info["options"] as? [String: Any] else { return nil }
+        return opts["null"] as? Bool
     }
 
     /// The null run PVI needs, or the error that says how to make one.

@@ -56,7 +56,7 @@ public struct ScoreOptions: Sendable {
     /// Checks every value against its range (every scoring entry point calls it first).
     ///
     /// - Throws: `WinnowError.invalidOption` naming the property: `batchSize` or `memoryLimit` below 1,
-    ///   `maxLength` below 4 (a BERT pair's [CLS], two [SEP] and a token of each text) or above 2^20, `batchSize`
+    ///   `maxLength` below 4 (a BERT pair's [CLS], two [SEP] and one token of text) or above 2^20, `batchSize`
     ///   above 10^6, `projectDim` below 1,
     ///   `learningRate` not a positive finite number, or an `exampleRange` starting below 0.
     public func validate() throws {

@@ -121,7 +121,7 @@ public enum TargetInfluence {
         r.components = [("toward_target", r.scores)]
         let over = groups.map { "the means of \(Set($0).count) groups (--group-field \(groupField!))" } ?? "\(influence.test.count) target examples"
         r.notes = influence.notes + ["score = \(mode) over \(over) of the \(similarity == .cosine ? "gradient cosine" : "gradient dot product") "
-                                     + "with each --test example; higher = more helpful to the target set"]
+                                     + "of the training example with each; higher = more helpful to the target set"]
         return r
     }
 

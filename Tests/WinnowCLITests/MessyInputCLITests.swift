@@ -183,6 +183,14 @@ import Testing
         let pvi = try CLI.run(["score", "pvi", "--run", run.path, "--null-run", run.path, "--data", train, "--max-length", "32",
                                "--out", dir.appendingPathComponent("p.csv").path])
         #expect(pvi.status == 1 && pvi.stderr.contains("was trained on the inputs"), "\(pvi.stderr)")
+        // The null run given as --run: named, before any data is read.
+        let nullRun = dir.appendingPathComponent("null")
+        #expect(try CLI.run(["train", "--data", train, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16",
+                             "--heads", "2", "--epochs", "1", "--max-length", "32", "--null", "--out", nullRun.path]).status == 0)
+        let swapped = try CLI.run(["score", "pvi", "--run", nullRun.path, "--null-run", nullRun.path, "--data", train, "--max-length", "32",
+                                   "--out", dir.appendingPathComponent("p.csv").path])
+        #expect(swapped.status == 1 && swapped.stderr.contains("is a null run"), "\(swapped.stderr)")
+        #expect(!fm.fileExists(atPath: dir.appendingPathComponent("p.csv").path))
         let vog = try CLI.run(["score", "vog", "--run", run.path, "--checkpoints", "last", "--data", train, "--max-length", "32",
                                "--out", dir.appendingPathComponent("v.csv").path])
         #expect(vog.status == 1 && vog.stderr.contains("needs at least two"), "\(vog.stderr)")

@@ -107,7 +107,8 @@ import Winnow
         #expect(!FileManager.default.fileExists(atPath: parts[0] + ".shard.json"))
         let u = try CLI.run(["score", "el2n", "--run", run.path, "--data", data, "--shard", "3/3", "--out", bad.path])
         // An impossible shard is a bad option value: a usage error (exit 2) before any file is read.
-        #expect(u.status == 2 && u.stderr.contains("--shard"))
+        #expect(u.status == 2 && u.stderr.contains("--shard"), "\(u.stderr)")
+        #expect(u.stderr.contains("0 <= I < N, got 3/3"), "the reason is kept: \(u.stderr)")
     }
 
     /// A causal language model's scores in resumable parts and in shards (labelled prompt/completion

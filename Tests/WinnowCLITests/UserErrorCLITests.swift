@@ -68,6 +68,10 @@ import Testing
                              "--heads", "2", "--epochs", "1", "--max-length", "32", "--no-dynamics", "--out", nodyn.path]).status == 0)
         let f = try CLI.run(["score", "forgetting", "--run", nodyn.path, "--data", train, "--out", out.path])
         #expect(f.status != 0 && f.stderr.contains("--no-dynamics"), "\(f.stderr)")
+        // tokenize writes JSONL: a CSV name is refused; a JSONL corpus given to pretrain is noted.
+        let tok = try CLI.run(["tokenize", "--model", run, "--data", train, "--out", dir.appendingPathComponent("ids.csv").path])
+        #expect(tok.status == 2 && tok.stderr.contains("tokenize writes JSONL"), "\(tok.stderr)")
+        #expect(tau.stderr.contains("looks like JSONL"), "\(tau.stderr)")
     }
 
     @Test func trainingIntoAFolderThatHoldsARunIsRefusedUnlessResumed() throws {

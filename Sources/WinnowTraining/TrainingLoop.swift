@@ -145,8 +145,12 @@ struct TrainingLoop {
         }
         let savedOptions = try? JSONDecoder().decode(O.self, from: JSONSerialization.data(withJSONObject: opts))
         guard savedOptions == options, saved == count else {
+            // Name what differs: the options (as winnow.json records them) and the amount of data.
+            var what: [String] = []
+            if savedOptions != options { what.append(Differences.describe(savedOptions, options) ?? "options recorded in another form") }
+            if saved != count { what.append("\(countKey): \(saved) there, \(count) now") }
             throw WinnowError.invalidOption(name: "resume", reason:
-                "\(run.path) was trained with other options or data (\(saved) \(countKey)); rerun with the same options, or use another --out")
+                "\(run.path) was trained with other options or data (\(what.joined(separator: "; "))); rerun with the same options, or use another --out")
         }
     }
 

@@ -83,6 +83,9 @@ import Testing
         let again = try CLI.trainTiny(out, extra: ["--epochs", "1"])
         #expect(again.status == 1 && again.stderr.contains("already holds a run") && again.stderr.contains("--resume"), "\(again.stderr)")
         #expect(try fm.contentsOfDirectory(atPath: out.path).sorted() == before, "the refused run changed the folder")
+        // --resume with other options names what differs.
+        let other = try CLI.trainTiny(out, extra: ["--epochs", "3", "--resume"])
+        #expect(other.status != 0 && other.stderr.contains("epochs: 2 there, 3 now"), "\(other.stderr)")
         // A file where the run folder should go is named.
         let file = dir.appendingPathComponent("file")
         try Data("x".utf8).write(to: file)

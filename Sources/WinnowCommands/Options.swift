@@ -78,6 +78,15 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
     o.requireLabels = requireLabels; o.shard = shard; o.adapterBase = base.map { URL(fileURLWithPath: $0) }; o.precision = precision
     o.reporter = TerminalReporter(); o.label = label
     if let note = Scorer.pairsNote(run: URL(fileURLWithPath: run), data: URL(fileURLWithPath: dataOptions.data), fields: dataOptions.fields) { printError(note) }
+    // epochE is the checkpoint nearest the end of epoch E: say which when none ends it exactly.
+    if let checkpoint, case let .list(refs) = checkpoint, refs.count == 1, case let .epoch(e) = refs[0],
+       let folder = try? RunFolder(url: URL(fileURLWithPath: run)), let state = try? folder.trainerState(),
+       let ck = try? folder.select(checkpoint).first, state.numTrainEpochs >= 1 {
+        let end = Double(state.maxSteps) * Double(e) / Double(state.numTrainEpochs)
+        if Double(ck.step) != end {
+            printError(String(format: "note: epoch%d reads checkpoint-%d, the checkpoint nearest the end of epoch %d (step %.0f)", e, ck.step, e, end))
+        }
+    }
     return try Predictor.predict(run: URL(fileURLWithPath: run), data: URL(fileURLWithPath: dataOptions.data), options: o)
 }
 

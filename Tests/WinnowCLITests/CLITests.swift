@@ -290,6 +290,12 @@ import Testing
             let r = try CLI.run([cmd, "--run", run, "--data", test, "--checkpoint", c] + out)
             #expect(r.status == 2 && r.stderr.contains("names several checkpoints"), "\(cmd) \(c): \(r.stderr)")
         }
+        // epochE reads the checkpoint nearest the end of epoch E, and says which when none ends it (100 steps, 10 epochs,
+        // checkpoints 25, 50, 75, 100: epoch 3 ends at step 30).
+        let e3 = try CLI.run(["eval", "--run", run, "--data", test, "--checkpoint", "epoch3"])
+        #expect(e3.status == 0 && e3.stderr.contains("epoch3 reads checkpoint-25, the checkpoint nearest the end of epoch 3 (step 30)"), "\(e3.stderr)")
+        let e5 = try CLI.run(["eval", "--run", run, "--data", test, "--checkpoint", "epoch5"])
+        #expect(e5.status == 0 && !e5.stderr.contains("nearest the end"), "\(e5.stderr)")
         // A misspelt label field, an id that is an object, a folder as --out.
         let p = dir.appendingPathComponent("p.csv").path
         let typo = try CLI.run(["predict", "--run", run, "--data", test, "--label-field", "lable", "--out", p])

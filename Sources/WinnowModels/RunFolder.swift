@@ -174,7 +174,8 @@ public struct RunFolder: Sendable {
     public init(url: URL) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue else {
-            throw WinnowError.missingFile(path: url.path, reason: "no such run folder")
+            throw WinnowError.missingFile(path: url.path, reason: FileManager.default.fileExists(atPath: url.path)
+                ? "is a file, not a run folder (a run is the folder `winnow train --out` writes)" : "no such run folder")
         }
         self.url = url
         guard let items = try? FileManager.default.contentsOfDirectory(atPath: url.path) else {

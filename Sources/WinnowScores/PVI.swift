@@ -45,7 +45,8 @@ public enum PVI {
                 throw WinnowError.invalidOption(name: "run", reason:
                     "\(run.path) is a null run (its winnow.json says null true): give the run trained on the inputs, and the null run as --null-run")
             }
-            if nullInputs, PVI.trainedNull(nullRun) == false {
+            // (A decoder classifier is refused below for what it is.)
+            if nullInputs, PVI.trainedNull(nullRun) == false, !ModelLoader.isDecoderClassifier(nullRun) {
                 throw WinnowError.invalidOption(name: "nullRun", reason:
                     "\(nullRun.path) was trained on the inputs (its winnow.json says null false): PVI's null model is trained with `winnow train --null`")
             }

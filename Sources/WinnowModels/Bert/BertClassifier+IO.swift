@@ -34,8 +34,8 @@ extension BertClassifier {
             guard let labels, !labels.isEmpty else {
                 let what = config.architecture.map { " (a \($0))" } ?? ""
                 throw WinnowError.invalidFile(path: weightsURL.path, line: nil,
-                    reason: "no classifier head in this checkpoint\(what): fine-tune a classifier from it first (`winnow train --init \(folder.path)`), "
-                        + "or give labels to add a fresh head")
+                    reason: "no classifier head in this checkpoint\(what): fine-tune a classifier from it first (`winnow train --init \(folder.path)`; "
+                        + "in Swift, `labels:` adds a fresh head)")
             }
             config.labels = labels
             if let head { config.head = head }

@@ -154,6 +154,9 @@ public struct Trainer: Sendable {
         guard data.count > 0 else { throw WinnowError.invalidOption(name: "data", reason: "no training examples") }
         let spe = stepsPerEpoch(data.count)
         let total = spe * o.epochs
+        if let k = o.checkpoints, k > total {
+            reporter.note("note: \(k) checkpoints were asked for and the run has \(total) steps: one at every step, \(total) in all")
+        }
         let loop = TrainingLoop(
             what: "training", label: "train", run: run, totalSteps: total,
             checkpointSteps: Set(checkpointSteps(totalSteps: total, stepsPerEpoch: spe)),

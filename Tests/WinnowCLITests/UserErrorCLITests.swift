@@ -86,6 +86,10 @@ import Testing
         // --resume with other options names what differs.
         let other = try CLI.trainTiny(out, extra: ["--epochs", "3", "--resume"])
         #expect(other.status != 0 && other.stderr.contains("epochs: 2 there, 3 now"), "\(other.stderr)")
+        // More checkpoints than steps (150 examples in batches of 16, 1 epoch: 10 steps): said, one a step.
+        let many = try CLI.trainTiny(dir.appendingPathComponent("many"), extra: ["--epochs", "1", "--checkpoints", "100"])
+        #expect(many.status == 0 && many.stderr.contains("100 checkpoints were asked for and the run has 10 steps"), "\(many.stderr)")
+        #expect(try fm.contentsOfDirectory(atPath: dir.appendingPathComponent("many").path).filter { $0.hasPrefix("checkpoint-") }.count == 10)
         // A file where the run folder should go is named.
         let file = dir.appendingPathComponent("file")
         try Data("x".utf8).write(to: file)

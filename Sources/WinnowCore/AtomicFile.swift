@@ -22,8 +22,23 @@ package enum AtomicFile {
     }
 
     /// Calls `body` with a file descriptor of a temporary file; on success the file replaces `url`.
-    /// On any thrown error the temporary file is removed and `url` is left untouched.
-    package static func write(to url: URL, _ body: (Int32) throws -> Void) throws {
+    /// On any thrown error the temporary file is removed and `url` is left untouched. A symbolic link is
+    /// followed (the file it names is replaced, the link kept); a device or pipe (`/dev/stdout`, a FIFO) is
+    /// written through, as it cannot be replaced.
+    package static func write(to given: URL, _ body: (Int32) throws -> Void) throws {
+        let url = given.resolvingSymlinksInPath()
+        var st = stat()
+        if stat(url.path, &st) == 0 {
+            let kind = st.st_mode & S_IFMT
+            if kind == S_IFCHR || kind == S_IFIFO || kind == S_IFSOCK {
+                let fd = open(url.path, O_WRONLY | O_CLOEXEC)
+                guard fd >= 0 else {
+                    throw WinnowError.invalidFile(path: given.path, line: nil, reason: "cannot be opened for writing: \(String(cString: strerror(errno)))")
+                }
+                defer { close(fd) }
+                return try body(fd)
+            }
+        }
         let dir = url.deletingLastPathComponent()
         do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
             throw WinnowError.invalidFile(path: url.path, line: nil, reason: "cannot make its folder \(dir.path) (a file of that name, or no permission?)")

@@ -50,20 +50,49 @@ public struct DecoderTemplate: Sendable, Equatable {
     /// the content) is not ChatML as Winnow writes it.
     public var isChatML: Bool {
         guard let t = chatTemplate else { return false }
+        return Self.normalized(t).contains("'<|im_start|>'+message['role']+'\n'+message['content']+'<|im_end|>'")
+    }
+
+    /// A template without spaces, with one kind of quote and subscript access (`message.role` and
+    /// `messages[0].role` read as `message['role']` and `messages[0]['role']`).
+    static func normalized(_ t: String) -> String {
         var s = String(t.replacingOccurrences(of: "\\n", with: "\n").filter { $0 != " " && $0 != "\t" })
-        s = s.replacingOccurrences(of: "\"", with: "'").replacingOccurrences(of: "message.role", with: "message['role']")
-            .replacingOccurrences(of: "message.content", with: "message['content']")
-        return s.contains("'<|im_start|>'+message['role']+'\n'+message['content']+'<|im_end|>'")
+        s = s.replacingOccurrences(of: "\"", with: "'")
+        for key in ["role", "content"] {
+            s = s.replacingOccurrences(of: "message.\(key)", with: "message['\(key)']")
+                .replacingOccurrences(of: "messages[0].\(key)", with: "messages[0]['\(key)']")
+        }
+        return s
+    }
+
+    /// A ChatML template that writes a system turn of its own (`<|im_start|>system\n` followed by literal text)
+    /// in a form ``defaultSystemMessage(_:)`` does not read (such as Qwen2.5's `if ... == 'system' ... else`):
+    /// encoded without it, messages would not be the ids transformers gives, so they are refused.
+    public var hasUnreadDefaultSystem: Bool {
+        guard let t = chatTemplate, defaultSystem == nil else { return false }
+        let s = t.replacingOccurrences(of: "\\n", with: "\n")
+        // Literal text after an opening system turn (not a quote that closes the string before messages[0]['content']).
+        var search = s.startIndex..<s.endIndex
+        while let r = s.range(of: "<|im_start|>system\n", range: search) {
+            if let c = s[r.upperBound...].first, c != "'" && c != "\"" { return true }
+            search = r.upperBound..<s.endIndex
+        }
+        return false
     }
 
     /// The default system message of a ChatML template (`<|im_start|>system\n...<|im_end|>` written
-    /// when the first message is not a system message).
+    /// when the first message is not a system message, the condition in either quote, spaces aside).
     static func defaultSystemMessage(_ t: String) -> String? {
-        guard t.contains("messages[0]['role'] != 'system'") else { return nil }
+        guard normalized(t).contains("messages[0]['role']!='system'") else { return nil }
         for newline in ["\n", "\\n"] {
-            let open = "<|im_start|>system" + newline
-            guard let a = t.range(of: open), let b = t.range(of: "<|im_end|>", range: a.upperBound..<t.endIndex) else { continue }
-            return String(t[a.upperBound..<b.lowerBound])
+            // The first system opening followed by literal text (one followed by a quote is the system message's own turn).
+            var search = t.startIndex..<t.endIndex
+            while let a = t.range(of: "<|im_start|>system" + newline, range: search) {
+                search = a.upperBound..<t.endIndex
+                guard let c = t[a.upperBound...].first, c != "'" && c != "\"" else { continue }
+                guard let b = t.range(of: "<|im_end|>", range: a.upperBound..<t.endIndex) else { break }
+                return String(t[a.upperBound..<b.lowerBound])
+            }
         }
         return nil
     }
@@ -171,6 +200,10 @@ public struct DecoderEncoder: Sendable {
                 throw fail(template.chatTemplate == nil
                     ? "holds messages, but the model has no chat template; give prompt and completion instead"
                     : "holds messages, but the model's chat template is not ChatML, which is the only one Winnow applies; give prompt and completion instead")
+            }
+            guard !template.hasUnreadDefaultSystem else {
+                throw fail("holds messages, but the model's ChatML template writes a default system turn in a form Winnow does not read "
+                           + "(only `if messages[0]['role'] != 'system'`): refused rather than encoded unlike transformers; give prompt and completion instead")
             }
             var turns = messages
             if let sys = template.defaultSystem, messages.first?.role != "system" { turns.insert(("system", sys), at: 0) }

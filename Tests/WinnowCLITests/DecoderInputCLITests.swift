@@ -457,6 +457,23 @@ private extension FileManager {
         let j = try CLI.run(["score", "loss", "--run", jinja.path, "--data", chat, "--out", dir.appendingPathComponent("j.csv").path])
         #expect(j.status == 0, "\(j.stderr)")
         #expect(try Data(contentsOf: dir.appendingPathComponent("j.csv")) == Data(contentsOf: dir.appendingPathComponent("ref.csv")))
+        // The default system condition in double quotes and attribute access: the same default turn, the same scores.
+        let dotted = try copy("dotted") { c in
+            c["chat_template"] = (c["chat_template"] as! String).replacingOccurrences(of: "messages[0]['role'] != 'system'", with: "messages[0].role != \"system\"")
+            return nil
+        }
+        let d = try CLI.run(["score", "loss", "--run", dotted.path, "--data", chat, "--out", dir.appendingPathComponent("d.csv").path])
+        #expect(d.status == 0, "\(d.stderr)")
+        #expect(try Data(contentsOf: dir.appendingPathComponent("d.csv")) == Data(contentsOf: dir.appendingPathComponent("ref.csv")))
+        // A default system turn in a form Winnow does not read (Qwen2.5's if == 'system' ... else): refused, not encoded without it.
+        let qwen = try copy("qwen") { c in
+            c["chat_template"] = "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
+                + "{%- else %}{{- '<|im_start|>system\\nYou are Qwen.<|im_end|>\\n' }}{%- endif %}"
+                + "{% for message in messages %}{% if not (message.role == 'system' and loop.first) %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endif %}{% endfor %}"
+            return nil
+        }
+        let q = try CLI.run(["score", "loss", "--run", qwen.path, "--data", chat, "--out", dir.appendingPathComponent("q.csv").path])
+        #expect(q.status == 1 && q.stderr.contains("default system turn in a form Winnow does not read") && !fm.fileExists(atPath: dir.appendingPathComponent("q.csv").path), "\(q.stderr)")
     }
 
     @Test func optionsACausalLMIgnoresAndBadAdapterConfigs() throws {

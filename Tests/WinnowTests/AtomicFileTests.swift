@@ -46,4 +46,30 @@ import Testing
         #expect(try String(contentsOf: url, encoding: .utf8) == "old\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["rows.csv"])
     }
+
+    /// A symbolic link is followed (its target replaced, the link kept); a FIFO is written through, not replaced.
+    @Test func linksAreFollowedAndPipesWrittenThrough() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let target = dir.appendingPathComponent("target.txt"), link = dir.appendingPathComponent("link.jsonl")
+        try AtomicFile.write("old\n", to: target)
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: target)
+        try AtomicFile.write("new\n", to: link)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link.path) == target.path)
+        #expect(try String(contentsOf: target, encoding: .utf8) == "new\n")
+        let fifo = dir.appendingPathComponent("pipe")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        // A reader on the other end (cat), then the write: the FIFO stays a FIFO and carries the bytes.
+        let cat = Process(), out = Pipe()
+        cat.executableURL = URL(fileURLWithPath: "/bin/cat")
+        cat.arguments = [fifo.path]
+        cat.standardOutput = out
+        try cat.run()
+        try AtomicFile.write("through\n", to: fifo)
+        let received = out.fileHandleForReading.readDataToEndOfFile()
+        cat.waitUntilExit()
+        #expect(String(decoding: received, as: UTF8.self) == "through\n")
+        var st = stat()
+        #expect(stat(fifo.path, &st) == 0 && st.st_mode & S_IFMT == S_IFIFO)
+    }
 }

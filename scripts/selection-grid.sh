@@ -187,9 +187,10 @@ run_rows() {   # run_rows KEEP ROW...
                 fi
                 [[ " $extra " == *" --normalize "* ]] || extra="--normalize dataset $extra"
                 # shellcheck disable=SC2086
-                # top-k draws nothing: every seed retrains the same subset (prune refuses a --seed there)
+                # top-k by a score draws nothing: every seed retrains the same subset (prune refuses a --seed there);
+                # a random selection (random per label) draws with the row's seed
                 $W prune --scores "$OUT/scores/$scores.csv" --data "$TRAIN" --keep "$k" --select "$select" \
-                    --sampling "$sampling" $([ "$sampling" = top ] || echo --seed "$seed") $extra --out "$subset"
+                    --sampling "$sampling" $([ "$sampling" = top ] && [ "$select" != random ] || echo --seed "$seed") $extra --out "$subset"
             fi
             retrain "$name" "$k" "$seed" "$subset"
         done

@@ -195,9 +195,14 @@ struct TrainCommand: ParsableCommand {
     /// A Llama-family sequence classifier (a fresh `score` head on the last real token), every parameter
     /// trained by the classifier trainer, with dynamics.
     func trainDecoderClassifier(_ base: URL) throws {
+        let tokenizerFolder = try ModelLoader.tokenizerFolder(base)
+        // A full run is a model folder read by itself: from a GGUF file it would have no tokenizer (an adapter names its base).
+        if loraOptions.loraRank == nil && !decoderFiles(in: tokenizerFolder).contains(where: { $0.lastPathComponent.hasPrefix("tokenizer") }) {
+            throw WinnowError.invalidOption(name: "--lora-rank", reason:
+                "full fine-tuning of \(base.path) would write a model folder without a tokenizer (its tokenizer lives in the GGUF file); train a LoRA adapter (--lora-rank) or start from a Hugging Face folder")
+        }
         let data = try dataOptions.read()
         reportSkipped(data)
-        let tokenizerFolder = try ModelLoader.tokenizerFolder(base)
         let tokenizer = try Tokenizers.load(folder: tokenizerFolder)
         let model = try LlamaForSequenceClassification(folder: base, labels: classLabels(data.sortedLabels), seed: runFlags.seed)
         model.recordPadding(Int(tokenizer.padID))   // the id batches are padded with, as transformers users set it

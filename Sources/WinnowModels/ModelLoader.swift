@@ -138,7 +138,7 @@ public enum ModelLoader {
         let config = try LoRAConfig(contentsOf: configURL)
         guard let b = config.baseFolder(adapter: url) else {
             throw WinnowError.invalidFile(path: configURL.path, line: nil, reason:
-                "base_model_name_or_path '\(config.baseModel ?? "")' is not a local model; give the base model's folder (--base)")
+                "base_model_name_or_path '\(config.baseModel ?? "")' is not a local model: give the base model's folder with --base (score, tokenize, pretrain), or set base_model_name_or_path to it")
         }
         return b
     }

@@ -102,6 +102,11 @@ import Testing
         let texts = ["a good film", "a bad film", "great acting", "dull plot", "lovely music", "awful script"]
         try texts.enumerated().map { "{\"text\": \"\($0.element)\", \"label\": \"\($0.offset % 2 == 0 ? "pos" : "neg")\"}" }
             .joined(separator: "\n").appending("\n").write(to: data, atomically: true, encoding: .utf8)
+        // In full from a GGUF file the run would have no tokenizer (it lives in the GGUF): refused, as for --task lm.
+        let fromGGUF = try CLI.run(["train", "--init", CLI.repo.appendingPathComponent("Tests/Fixtures/llama/tiny.gguf").path, "--task", "classify",
+                                    "--data", data.path, "--epochs", "1", "--max-length", "16", "--out", dir.appendingPathComponent("g").path])
+        #expect(fromGGUF.status != 0 && fromGGUF.stderr.contains("without a tokenizer") && !fm.fileExists(atPath: dir.appendingPathComponent("g").path),
+                "\(fromGGUF.stderr)")
         let run = dir.appendingPathComponent("cls")
         let t = try CLI.run(["train", "--init", fixtures.appendingPathComponent("tied").path, "--task", "classify", "--data", data.path,
                              "--epochs", "1", "--batch-size", "3", "--max-length", "16", "--out", run.path])

@@ -302,13 +302,13 @@ struct TrainingFlags: ParsableArguments {
 
 /// The LoRA adapter of a decoder's fine-tuning or continued pre-training (`train`, `pretrain`).
 struct LoRAOptions: ParsableArguments {
-    @Option(help: "Train a LoRA adapter of this rank instead of every parameter (needs --init: a decoder, or for `train` a BERT encoder whose head is trained beside the adapter); the run is a PEFT adapter folder.") var loraRank: Int?
+    @Option(parsing: .unconditional, help: "Train a LoRA adapter of this rank instead of every parameter (needs --init: a decoder, or for `train` a BERT encoder whose head is trained beside the adapter); the run is a PEFT adapter folder.") var loraRank: Int?
     @Option(help: "LoRA alpha (the update is alpha / r * B A). (default: 2 x --lora-rank)") var loraAlpha: Double?
     @Option(help: "LoRA dropout on the adapter's input during training (decoders only).") var loraDropout: Double = 0
     @Option(help: "LoRA target modules, comma-separated: decoders \(LoRAModule.decoderModules.map(\.rawValue).joined(separator: ",")); BERT \(LoRAModule.encoderModules.map(\.rawValue).joined(separator: ",")) (dense: every dense layer, as PEFT matches it). (default: q_proj,v_proj or query,value)", transform: { s in
         var seen: [LoRAModule] = []
-        for n in s.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let m = LoRAModule(rawValue: String(n)) else {
+        for n in s.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let m = LoRAModule(rawValue: n) else {
                 throw ValidationError("--lora-targets: '\(n)' is not one of \(LoRAModule.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             guard !seen.contains(m) else { throw ValidationError("--lora-targets: '\(n)' is given twice") }

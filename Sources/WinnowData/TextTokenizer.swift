@@ -36,10 +36,11 @@ public enum Tokenizers {
     ///
     /// - Throws: `WinnowError` naming the file that is missing or malformed.
     public static func load(folder: URL) throws -> any TextTokenizer {
+        try checkOneGGUF(in: folder)
         if let gguf = ggufFile(in: folder) { return try ByteLevelBPETokenizer(gguf: GGUFFile(url: gguf)) }
         let json = folder.appendingPathComponent("tokenizer.json")
-        if !FileManager.default.fileExists(atPath: folder.appendingPathComponent("vocab.txt").path),
-           let data = FileManager.default.contents(atPath: json.path),
+        // A BPE tokenizer.json is the model's whatever else lies beside it (a stray vocab.txt included).
+        if let data = FileManager.default.contents(atPath: json.path),
            let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
            (obj["model"] as? [String: Any])?["type"] as? String == "BPE" {
             return try ByteLevelBPETokenizer(tokenizerJSON: json)
@@ -50,6 +51,19 @@ public enum Tokenizers {
             throw WinnowError.missingFile(path: folder.path, reason: "no tokenizer here: tokenizer.json (byte-level BPE or WordPiece), vocab.txt or a .gguf file")
         }
         return try BertTokenizer(folder: folder)
+    }
+
+    /// Refuses a folder that holds several `.gguf` files (a Q4_1 and a Q8_0 beside each other): which one is
+    /// the model would be a guess.
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the folder and the files.
+    package static func checkOneGGUF(in url: URL) throws {
+        guard url.pathExtension.lowercased() != "gguf", let names = try? FileManager.default.contentsOfDirectory(atPath: url.path) else { return }
+        let ggufs = names.filter { $0.lowercased().hasSuffix(".gguf") }.sorted()
+        if ggufs.count > 1 {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason:
+                "holds \(ggufs.count) .gguf files (\(ggufs.joined(separator: ", "))): give the path of the one to use")
+        }
     }
 
     /// `url` itself when it is a `.gguf` file, or the one `.gguf` file of a folder without `vocab.txt`.

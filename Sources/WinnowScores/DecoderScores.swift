@@ -137,7 +137,8 @@ public enum DecoderScores {
         switch method {
         case .loss: r.notes = ["loss = mean next-token cross-entropy (nats) over " + over]
         case .el2n: r.notes = ["EL2N = mean ||softmax(z) - onehot(y)||_2 over " + over]
-        case .vog: r.notes = ["VoG = mean over the tokens and dims of sqrt(variance over checkpoints) of d(mean target logit) / d inputs_embeds over " + over]
+        case .vog: r.notes = ["VoG = mean over the example's real tokens (prompt included) and dims of sqrt(variance over checkpoints) of "
+                              + "d(mean target logit) / d inputs_embeds, the target logits those of " + over]
         case .grand: r.notes = ["GraNd = ||d loss / d theta||_2 of the mean loss over \(over), over \(selections.last!.names.count) tensor(s) (--params \(o.params))"]
         default:
             r.notes = ["self-influence = sum_k eta_k ||d loss / d theta||^2 with eta = \(set.eta.map { String(format: "%.3g", $0) }.joined(separator: ",")) of the mean loss over \(over), over \(selections.last!.names.count) tensor(s) (--params \(o.params))"]

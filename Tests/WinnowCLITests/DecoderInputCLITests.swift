@@ -431,6 +431,38 @@ private extension FileManager {
         #expect(try Data(contentsOf: base) == weights)
     }
 
+    /// Found by a decoder review: a folder of two GGUF files, a stray vocab.txt beside a BPE tokenizer.json,
+    /// LoRA targets with spaces and a negative rank.
+    @Test func folderAndOptionMistakesOfADecoder() throws {
+        let dir = try CLI.tempDir("decoder-folders")
+        defer { try? fm.removeItem(at: dir) }
+        let gguf = CLI.repo.appendingPathComponent("Tests/Fixtures/llama/tiny.gguf")
+        let two = dir.appendingPathComponent("two")
+        try fm.createDirectory(at: two, withIntermediateDirectories: true)
+        for name in ["a.Q4_1.gguf", "b.Q8_0.gguf"] { try fm.copyItem(at: gguf, to: two.appendingPathComponent(name)) }
+        let text = fixtures.appendingPathComponent("text.jsonl").path
+        let t = try CLI.run(["score", "loss", "--run", two.path, "--data", text, "--out", dir.appendingPathComponent("t.csv").path])
+        #expect(t.status == 1 && t.stderr.contains("holds 2 .gguf files (a.Q4_1.gguf, b.Q8_0.gguf)"), "\(t.stderr)")
+        #expect(!fm.fileExists(atPath: dir.appendingPathComponent("t.csv").path))
+        // A stray vocab.txt beside a BPE tokenizer.json: the BPE tokenizer is read, the same ids.
+        let stray = dir.appendingPathComponent("stray")
+        try fm.copyItem(at: fixtures.appendingPathComponent("tied"), to: stray)
+        try Data("[PAD]\n[UNK]\nhello\n".utf8).write(to: stray.appendingPathComponent("vocab.txt"))
+        let a = dir.appendingPathComponent("a.jsonl"), b = dir.appendingPathComponent("b.jsonl")
+        #expect(try CLI.run(["tokenize", "--model", fixtures.appendingPathComponent("tied").path, "--data", text, "--out", a.path]).status == 0)
+        let s = try CLI.run(["tokenize", "--model", stray.path, "--data", text, "--out", b.path])
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(try Data(contentsOf: a) == Data(contentsOf: b))
+        // LoRA targets with a space after the comma are read; a negative rank reaches its own check.
+        let pc = fixtures.appendingPathComponent("pc.jsonl").path
+        let spaced = try CLI.run(["train", "--init", fixtures.appendingPathComponent("tied").path, "--data", pc, "--lora-rank", "2",
+                                  "--lora-targets", "q_proj, v_proj", "--epochs", "1", "--out", dir.appendingPathComponent("l").path])
+        #expect(spaced.status == 0, "\(spaced.stderr)")
+        let negative = try CLI.run(["train", "--init", fixtures.appendingPathComponent("tied").path, "--data", pc, "--lora-rank", "-1",
+                                    "--out", dir.appendingPathComponent("n").path])
+        #expect(negative.status == 2 && negative.stderr.contains("--lora-rank") && !negative.stderr.contains("Missing value"), "\(negative.stderr)")
+    }
+
     @Test func chatTemplatesThatAreNotChatMLAreRefusedAndAJinjaFileIsRead() throws {
         let dir = try CLI.tempDir("decoder-templates")
         defer { try? fm.removeItem(at: dir) }

@@ -133,6 +133,7 @@ extension LlamaForCausalLM {
     ///
     /// - Throws: `WinnowError` naming the file and the field or tensor that is missing or wrong.
     public convenience init(folder: URL) throws {
+        try Tokenizers.checkOneGGUF(in: folder)
         if let gguf = Tokenizers.ggufFile(in: folder), !FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.json").path) {
             try self.init(gguf: gguf)
             return
@@ -150,6 +151,7 @@ extension LlamaForSequenceClassification {
     /// - Throws: `WinnowError` naming the file and the field or tensor that is missing or wrong.
     public convenience init(folder: URL, labels: [String]? = nil, seed: UInt64 = 0) throws {
         let fm = FileManager.default
+        try Tokenizers.checkOneGGUF(in: folder)
         if let gguf = Tokenizers.ggufFile(in: folder), !fm.fileExists(atPath: folder.appendingPathComponent("config.json").path) {
             let f = try GGUFFile(url: gguf)
             var c = try LlamaConfig(gguf: f)

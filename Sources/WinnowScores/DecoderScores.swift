@@ -265,15 +265,23 @@ public enum DecoderScores {
         var reader = try JSONLReader(url: data, fields: fields, requireLabels: false)
         reader.keepUnlabelled = true
         let bar = o.reporter.start("checking " + data.lastPathComponent, total: max(1, reader.fileSize), unit: "B")
-        var seen = 0, last = 0
+        var seen = 0, last = 0, atLimit = 0, checked = 0
         while let all = try reader.next(upTo: 1024) {
-            for (i, ex) in all.enumerated() where range?.contains(seen + i) ?? true { _ = try encoder.encode(ex, url: data) }
+            for (i, ex) in all.enumerated() where range?.contains(seen + i) ?? true {
+                if try encoder.encode(ex, url: data).ids.count >= encoder.maxLength { atLimit += 1 }
+                checked += 1
+            }
             seen += all.count
             bar.advance(by: reader.bytesRead - last, note: "")
             last = reader.bytesRead
             if let r = range, seen >= r.upperBound { break }
         }
         bar.finish(note: "\(seen) examples")
+        // As `winnow train` says it: an example cut at the limit loses its end, a completion's included.
+        if atLimit > 0 {
+            o.reporter.note("note: \(atLimit) of \(checked) examples reach the limit of \(encoder.maxLength) tokens: longer ones are cut there, "
+                            + "and their ends (completions included) are not scored; --max-length raises the limit")
+        }
     }
 
     /// The labels of `url`'s examples in order of first appearance (the order `batches` names them in

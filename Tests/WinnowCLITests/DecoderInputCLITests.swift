@@ -453,6 +453,10 @@ private extension FileManager {
         let s = try CLI.run(["tokenize", "--model", stray.path, "--data", text, "--out", b.path])
         #expect(s.status == 0, "\(s.stderr)")
         #expect(try Data(contentsOf: a) == Data(contentsOf: b))
+        // Examples cut at --max-length are counted in a note, as train counts them.
+        let cut = try CLI.run(["score", "loss", "--run", fixtures.appendingPathComponent("tied").path, "--data", text, "--max-length", "6",
+                               "--out", dir.appendingPathComponent("cut.csv").path])
+        #expect(cut.status == 0 && cut.stderr.contains("examples reach the limit of 6 tokens"), "\(cut.stderr)")
         // LoRA targets with a space after the comma are read; a negative rank reaches its own check.
         let pc = fixtures.appendingPathComponent("pc.jsonl").path
         let spaced = try CLI.run(["train", "--init", fixtures.appendingPathComponent("tied").path, "--data", pc, "--lora-rank", "2",

@@ -251,10 +251,10 @@ struct ScoreCommand: ParsableCommand {
             let prefix = "\(ti),\(testEnc.lines[ti]),\(csvField(testEnc.ids[ti] ?? ""))"
             // Proponents raise the test example's loss reduction (positive influence), opponents lower it
             // (negative): a training example is never both, however few there are.
-            for (r, j) in order.prefix { row[$0] > 0 }.prefix(k).enumerated() {
+            for (r, j) in order.prefix(while: { row[$0] > 0 }).prefix(k).enumerated() {
                 outFile.append("\(prefix),proponent,\(r + 1),\(j),\(trainTable.lines[j]),\(csvField(trainTable.ids[j] ?? "")),\(String(format: "%.9g", row[j]))")
             }
-            for (r, j) in order.reversed().prefix { row[$0] < 0 }.prefix(k).enumerated() {
+            for (r, j) in order.reversed().prefix(while: { row[$0] < 0 }).prefix(k).enumerated() {
                 outFile.append("\(prefix),opponent,\(r + 1),\(j),\(trainTable.lines[j]),\(csvField(trainTable.ids[j] ?? "")),\(String(format: "%.9g", row[j]))")
             }
         }

@@ -66,7 +66,7 @@ public struct DecoderTemplate: Sendable, Equatable {
     }
 
     /// A ChatML template that writes a system turn of its own (`<|im_start|>system\n` followed by literal text)
-    /// in a form ``defaultSystemMessage(_:)`` does not read (such as Qwen2.5's `if ... == 'system' ... else`):
+    /// in a form `defaultSystemMessage(_:)` does not read (such as Qwen2.5's `if ... == 'system' ... else`):
     /// encoded without it, messages would not be the ids transformers gives, so they are refused.
     public var hasUnreadDefaultSystem: Bool {
         guard let t = chatTemplate, defaultSystem == nil else { return false }

@@ -101,8 +101,9 @@ struct PruneCommand: ParsableCommand {
             throw WinnowError.invalidFile(path: scores, line: 1, reason:
                 "names no label (no label column, or every label empty): \(perLabel ? "--per-label" : "--normalize class") needs the labels `winnow score` writes")
         }
-        guard Selector.budget(sf.lines.count, keep: keep) > 0 else {
-            throw WinnowError.invalidOption(name: "keep", reason: "\(keep) of \(sf.lines.count) scored examples rounds to none kept")
+        let usable = sf.withoutEmptyRows().file.lines.count
+        guard usable == 0 || Selector.budget(usable, keep: keep) > 0 else {
+            throw WinnowError.invalidOption(name: "keep", reason: "\(keep) of \(usable) scored examples rounds to none kept")
         }
         if let thenBy { sf = try sf.thenBy(ScoreFile(url: URL(fileURLWithPath: thenBy), column: thenColumn), select: select, then: thenSelect.preference) }
         var o = SelectionOptions(keep: keep)
@@ -114,8 +115,11 @@ struct PruneCommand: ParsableCommand {
         let before = r.before, after = r.after
         let w = max(5, before.keys.map(\.count).max() ?? 0)
         print("prune: kept \(r.keptLines.count) of \(r.scored) examples (keep \(keep), \(column == "score" ? "" : "by \(column), ")select \(select), sampling \(sampling), normalize \(normalize)\(perLabel ? ", per label" : "")\(thenBy.map { ", ties by \($0)\(thenColumn == "score" ? "" : " \(thenColumn)") (\(thenSelect))" } ?? ""), seed \(seed))")
-        if r.dataLines > r.scored {
-            printError("note: \(r.dataLines - r.scored) of the \(r.dataLines) lines of \(data) have no score and are not kept (keep \(keep) is a share of "
+        if r.withoutTokens > 0 {
+            printError("note: \(r.withoutTokens) example(s) of \(scores) have no scored token (tokens 0, score 0: nothing to predict, such as an empty text) and are not kept")
+        }
+        if r.dataLines - r.withoutTokens > r.scored {
+            printError("note: \(r.dataLines - r.scored - r.withoutTokens) of the \(r.dataLines) lines of \(data) have no score and are not kept (keep \(keep) is a share of "
                   + "the \(r.scored) scored; `winnow score` skips lines without a usable label, such as SNLI's \"-\")")
         }
         if r.keptLines.count < r.budget {

@@ -204,6 +204,12 @@ struct TrainCommand: ParsableCommand {
         let data = try dataOptions.read()
         reportSkipped(data)
         let tokenizer = try Tokenizers.load(folder: tokenizerFolder)
+        if let bpe = tokenizer as? ByteLevelBPETokenizer, bpe.pairTemplate.middle.isEmpty, let pairField = data.fields.pair,
+           data.examples.contains(where: { $0.pair != nil }) {
+            printError("note: each \(data.fields.text ?? "text") and its \(pairField) are joined with no token between them, as transformers' "
+                       + "tokenizer(text, text_pair) joins them with this tokenizer; end the first text with a separator of its own, "
+                       + "or write one prompt per example (scripts/data/to_prompts.py)")
+        }
         let model = try LlamaForSequenceClassification(folder: base, labels: classLabels(data.sortedLabels), seed: runFlags.seed)
         model.recordPadding(Int(tokenizer.padID))   // the id batches are padded with, as transformers users set it
         let maxLength = min(dataOptions.maxLength, model.config.maxSequenceLength)

@@ -8,6 +8,7 @@ public struct WinnowCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "winnow",
         abstract: "Score how much each training example matters, and prune, sample or reweight training data.",
+        version: winnowVersion,
         subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, ScoreCommand.self, TokenizeCommand.self, PruneCommand.self, MergeCommand.self, ExperimentCommand.self, PretrainCommand.self, ReportCommand.self, InspectCommand.self, BenchCommand.self]
     )
 }

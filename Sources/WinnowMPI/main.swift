@@ -149,6 +149,9 @@ case "score", "predict":
     status = group.size > 1 ? sharded(args, group: group) : WinnowMain.run(arguments: args)
 case "train":
     status = WinnowMain.run(arguments: args)
+case "--version":
+    if group.rank == 0 { print(winnowVersion) }
+    status = 0
 case nil, "--help", "-h", "help":
     if group.rank == 0 { print("usage: mpirun -np N winnow-mpi score|predict|train OPTIONS (see `winnow COMMAND --help`)") }
     status = 0

@@ -213,13 +213,21 @@ public struct RunFolder: Sendable {
     }
 
     /// `winnow.json` of the run (or of the run a `checkpoint-<step>` folder belongs to), nil when absent or unreadable.
-    var runInfo: [String: Any]? {
+    package var runInfo: [String: Any]? {
         var info = url.appendingPathComponent("winnow.json")
         if !FileManager.default.fileExists(atPath: info.path), url.standardizedFileURL.lastPathComponent.hasPrefix("checkpoint-") {
             info = url.standardizedFileURL.deletingLastPathComponent().appendingPathComponent("winnow.json")
         }
         guard let d = try? Data(contentsOf: info) else { return nil }
         return (try? JSONSerialization.jsonObject(with: d)) as? [String: Any]
+    }
+
+    /// For a `checkpoint-<step>` folder of a run: its step and the run's last checkpoint step (nil otherwise).
+    package var checkpointOfRun: (step: Int, runURL: URL, lastStep: Int)? {
+        let u = url.standardizedFileURL
+        guard u.lastPathComponent.hasPrefix("checkpoint-"), let step = Int(u.lastPathComponent.dropFirst("checkpoint-".count)),
+              let parent = try? RunFolder(url: u.deletingLastPathComponent()), let last = parent.checkpoints.last?.step else { return nil }
+        return (step, parent.url, last)
     }
 
     /// The folder holding the tokenizer files: the run itself, or else its last checkpoint.

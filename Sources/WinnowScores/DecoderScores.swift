@@ -149,7 +149,7 @@ public enum DecoderScores {
         return r
     }
 
-    static let noTokenNoteSuffix = "have no scored token (tokens 0) and score 0: `winnow prune --select easy` would keep them first"
+    static let noTokenNoteSuffix = "have no scored token (tokens 0) and score 0: `winnow prune` never keeps them"
 
     /// `notes` with the note on examples without a scored token replaced by one for `count` examples
     /// (none when 0): parts of a resumable scoring each count their own.

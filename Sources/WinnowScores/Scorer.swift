@@ -24,7 +24,8 @@ public enum Scorer {
         switch method {
         case .forgetting, .cartography, .aum:
             let dyn = try DynamicsScores.load(run)
-            let final = try RunFolder(url: run).finalModelFolder
+            let folder = try RunFolder(url: run)
+            let final = folder.finalModelFolder
             let table: ExampleTable
             if MLPClassifier.isMLPFolder(final) {
                 // The MLP's data is a CSV file of numeric features.
@@ -45,7 +46,8 @@ public enum Scorer {
             }
             // The dynamics are per example of the training file in its order: a run that recorded the file's
             // fingerprint reads no other file (reordered or edited lines of the same count would get others' values).
-            let info = (try? JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("winnow.json")))) as? [String: Any]
+            // A checkpoint folder's winnow.json is its run's.
+            let info = folder.runInfo
             if let recorded = info?[FileFingerprint.runInfoKey] as? String, FileFingerprint.isRegularFile(data),
                try FileFingerprint.fnv1a64(data) != recorded {
                 throw WinnowError.invalidFile(path: data.path, line: nil, reason:
@@ -55,6 +57,10 @@ public enum Scorer {
             guard dyn.exampleCount == table.count else {
                 throw WinnowError.invalidFile(path: data.path, line: nil, reason:
                     "has \(table.count) usable examples but the run's dynamics cover \(dyn.exampleCount): score the file the run was trained on")
+            }
+            if let ck = folder.checkpointOfRun, ck.step < ck.lastStep {
+                o.reporter.note("note: \(run.lastPathComponent) is a checkpoint of \(ck.runURL.path): \(method) reads the training dynamics up to its step \(ck.step) "
+                                + "(the run's last checkpoint is step \(ck.lastStep)); give --run \(ck.runURL.path) for the whole run")
             }
             return try method == .forgetting ? Forgetting.score(dyn, table: table)
                 : method == .cartography ? Cartography.score(dyn, table: table) : AUM.score(dyn, table: table)

@@ -125,13 +125,14 @@ struct TrainingLoop {
         }
     }
 
-    /// Writes `RUN/winnow.json` (how the run was made: options, example count, extra fields).
+    /// Writes `RUN/winnow.json` (how the run was made: options, example count, extra fields, Winnow's version).
     static func writeRunInfo(run: URL, options: some Encodable, info: [String: Any]) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         var all = info
         all["options"] = try JSONSerialization.jsonObject(with: enc.encode(options))
         all["tool"] = "winnow"
+        all["winnow_version"] = winnowVersion
         try AtomicFile.write(JSONSerialization.data(withJSONObject: all, options: [.prettyPrinted, .sortedKeys]),
                              to: run.appendingPathComponent("winnow.json"))
     }

@@ -6,6 +6,9 @@ import Testing
         let r = try CLI.run(["--help"])
         #expect(r.status == 0)
         for cmd in ["train", "eval", "predict", "score", "prune", "experiment", "pretrain", "report", "inspect", "bench"] { #expect(r.stdout.contains(cmd), "help lacks \(cmd)") }
+        // --version prints the version the runs record.
+        let v = try CLI.run(["--version"])
+        #expect(v.status == 0 && v.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").count == 3, "\(v.stdout)\(v.stderr)")
     }
 
     @Test func trainWritesATrainerLayoutRunThatEvalAndPredictRead() throws {
@@ -22,6 +25,10 @@ import Testing
         for f in ["config.json", "vocab.txt", "winnow.json", "model.safetensors", "trainer_state.json", "dynamics.safetensors"] {
             #expect(fm.fileExists(atPath: run.appendingPathComponent(f).path), "missing \(f)")
         }
+        // The run records the version that made it, the one `winnow --version` prints.
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("winnow.json"))) as? [String: Any]
+        let version = try CLI.run(["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(info?["winnow_version"] as? String == version && !version.isEmpty, "\(String(describing: info?["winnow_version"])) vs \(version)")
         let cks = try fm.contentsOfDirectory(atPath: run.path).filter { $0.hasPrefix("checkpoint-") }.sorted()
         #expect(cks.count == 3, "checkpoints: \(cks)")
         for ck in cks {

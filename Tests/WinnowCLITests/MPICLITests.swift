@@ -73,6 +73,8 @@ import Testing
             let h = try Self.mpirun([command, "--help"])
             #expect(h.status == 0 && h.stdout.components(separatedBy: "USAGE: winnow \(command)").count == 2, "\(command): \(h.stdout)\(h.stderr)")
         }
+        let v = try Self.mpirun(["--version"]), one = try CLI.run(["--version"])
+        #expect(v.status == 0 && v.stdout == one.stdout, "winnow-mpi --version: \(v.stdout)\(v.stderr)")
         // --format names the shards' format whatever --out's name.
         let txt = dir.appendingPathComponent("s.txt")
         let f = try Self.mpirun(["score", "el2n", "--run", run.path, "--data", data, "--max-length", "32", "--format", "jsonl", "--out", txt.path])

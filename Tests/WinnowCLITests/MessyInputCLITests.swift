@@ -211,6 +211,14 @@ import Testing
         let copy = try write(dir, "copy.jsonl", lines.joined(separator: "\n") + "\n")
         let ok = try CLI.run(["score", "forgetting", "--run", run.path, "--data", copy, "--out", dir.appendingPathComponent("f.csv").path])
         #expect(ok.status == 0, "a byte-identical copy is the same file: \(ok.stderr)")
+        // A checkpoint folder as --run: the run's fingerprint still applies, and a note says the dynamics end at the checkpoint.
+        let first = try FileManager.default.contentsOfDirectory(atPath: run.path).filter { $0.hasPrefix("checkpoint-") }
+            .sorted { Int($0.dropFirst(11))! < Int($1.dropFirst(11))! }.first!
+        let ck = run.appendingPathComponent(first)
+        let other = try CLI.run(["score", "forgetting", "--run", ck.path, "--data", reversed, "--out", dir.appendingPathComponent("ck-r.csv").path])
+        #expect(other.status == 1 && other.stderr.contains("is not the file"), "\(other.stderr)")
+        let partial = try CLI.run(["score", "forgetting", "--run", ck.path, "--data", copy, "--out", dir.appendingPathComponent("ck.csv").path])
+        #expect(partial.status == 0 && partial.stderr.contains("note: \(first) is a checkpoint of") && partial.stderr.contains("give --run"), "\(partial.stderr)")
     }
 
     @Test func aDecoderTargetExampleWithoutTokensIsNamed() throws {

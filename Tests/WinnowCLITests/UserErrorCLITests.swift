@@ -272,6 +272,22 @@ import Testing
         let r = try CLI.run(["score", "loss", "--run", fx.appendingPathComponent("tied").path, "--data", data.path, "--max-length", "160",
                              "--out", dir.appendingPathComponent("l.csv").path])
         #expect(r.status == 0 && r.stderr.contains("1 example(s) have no scored token"), "\(r.stderr)")
+        // prune never keeps it (its score 0 would rank it the easiest of all), at any --select, and says so.
+        let lines = text.split(separator: "\n").count
+        for select in ["easy", "hard"] {
+            let kept = dir.appendingPathComponent("kept-\(select).jsonl")
+            let p = try CLI.run(["prune", "--scores", dir.appendingPathComponent("l.csv").path, "--data", data.path, "--keep", "1.0",
+                                 "--select", select, "--out", kept.path])
+            #expect(p.status == 0 && p.stderr.contains("1 example(s) of") && p.stderr.contains("have no scored token") && !p.stderr.contains("have no score and"), "\(p.stderr)")
+            let out = try String(contentsOf: kept, encoding: .utf8)
+            #expect(!out.contains("{\"text\": \"a\"}") && out.split(separator: "\n").count == lines, "\(select): \(out.prefix(200))")
+        }
+        // A file of empty examples alone has nothing to rank.
+        let empty = dir.appendingPathComponent("empty.csv")
+        try "index,line,id,label,score,tokens\n0,1,,,0,0\n".write(to: empty, atomically: true, encoding: .utf8)
+        let e = try CLI.run(["prune", "--scores", empty.path, "--data", data.path, "--keep", "0.5", "--out", dir.appendingPathComponent("none.jsonl").path])
+        #expect(e.status == 1 && e.stderr.contains("empty.csv") && e.stderr.contains("no row has a scored token"), "\(e.stderr)")
+        #expect(!fm.fileExists(atPath: dir.appendingPathComponent("none.jsonl").path))
     }
 
     @Test func anAdapterOnABaseOfTheOtherFamilyIsNamed() throws {

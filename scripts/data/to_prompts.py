@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turns a labelled JSONL file (Rotten Tomatoes, CrowdFlower, SNLI as fetched by scripts/fetch-data.sh) into
 instruction data for decoders: one `prompt` + `completion` line per example, by a fixed template, with
-the label, id and line kept (standard library only).
+the label kept and an `id` (the example's `id`, else SNLI's `pairID`, else its 0-based position in the
+input), in input order (standard library only).
 
     python3 scripts/data/to_prompts.py data/rotten-tomatoes/train.jsonl rt-sft.jsonl [--limit N] [--messages]
 

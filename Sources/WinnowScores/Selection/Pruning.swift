@@ -26,6 +26,8 @@ public enum Pruning {
         public var after: [String: Int]
         /// Non-empty lines of the data file (scored or not; 0 when not known).
         public var dataLines = 0
+        /// Scored examples left out for having no scored token (`ScoreFile.withoutEmptyRows()`).
+        public var withoutTokens = 0
 
         /// A summary from its parts.
         public init(keptLines: [Int], scored: Int, budget: Int, before: [String: Int], after: [String: Int], dataLines: Int = 0) {
@@ -65,12 +67,22 @@ public enum Pruning {
     /// the line's, or whose label is in no field of a line labelled (`label` or `gold_label`) with another of
     /// the file's labels, means the scores were made on another file.
     ///
+    /// Rows of a decoder's scores without a scored token (`tokens` 0, score 0) are never kept: they would
+    /// rank as the easiest of all (`Summary.withoutTokens` counts them).
+    ///
     /// - Throws: `WinnowError` for lines outside `data` or rows that disagree with their line, naming the
-    ///   scores file's line, and as the other `prune` (options, nothing kept).
+    ///   scores file's line, for a file none of whose rows has a scored token, and as the other `prune`
+    ///   (options, nothing kept).
     @discardableResult
     public static func prune(data: URL, scoreFile: ScoreFile, options: SelectionOptions, to out: URL?) throws -> Summary {
-        try prune(data: data, lines: scoreFile.lines, scores: scoreFile.scores, labels: scoreFile.labels, options: options, to: out,
-                  origin: (scoreFile.url, scoreFile.url.pathExtension.lowercased() == "jsonl" ? 1 : 2), ids: scoreFile.ids)
+        let (file, removed) = scoreFile.withoutEmptyRows()
+        guard !file.lines.isEmpty else {
+            throw WinnowError.invalidFile(path: scoreFile.url.path, line: nil, reason: "no row has a scored token (tokens 0 on every row): nothing to rank")
+        }
+        var summary = try prune(data: data, lines: file.lines, scores: file.scores, labels: file.labels, options: options, to: out,
+                                origin: (file.url, file.url.pathExtension.lowercased() == "jsonl" ? 1 : 2), ids: file.ids)
+        summary.withoutTokens = removed
+        return summary
     }
 
     /// Checks sampled rows of a scores file against the data lines they name (see `prune(data:scoreFile:...)`).

@@ -24,6 +24,8 @@ public struct ScoreFile: Sendable {
     public var scoresTowardTarget: Bool { columns.contains("toward_target") }
     /// The data line's `id` per row as written, empty when the file has none.
     public var ids: [String] = []
+    /// Scored tokens per row (the `tokens` column of a decoder's scores), empty when the file has none.
+    public var tokens: [Int] = []
 
     /// The column read as the score (`score` unless another was asked for).
     public let column: String
@@ -69,14 +71,16 @@ public struct ScoreFile: Sendable {
                 guard score.isFinite else { throw WinnowError.invalidFile(path: path, line: i + 1, reason: "\(column) \(score) is not finite") }
                 lines.append(line); scores.append(score); labels.append(o["label"].flatMap { JSONLDataset.scalarString($0) } ?? "")
                 ids.append(o["id"].flatMap { JSONLDataset.scalarString($0) } ?? "")
+                if let t = o["tokens"] as? NSNumber, !JSONLDataset.isBoolean(t) { tokens.append(t.intValue) }
             }
+            if tokens.count != lines.count { tokens = [] }
         } else {
             let header = try CSVDataset.split(String(rows[0]), path: path, line: 1)
             guard let li = header.firstIndex(of: "line"), let si = header.firstIndex(of: column) else {
                 throw WinnowError.invalidFile(path: path, line: 1, reason: "the header needs 'line' and '\(column)' columns (got \(Self.excerpt(header.joined(separator: ","))))")
             }
             columns = header
-            let lab = header.firstIndex(of: "label"), idc = header.firstIndex(of: "id")
+            let lab = header.firstIndex(of: "label"), idc = header.firstIndex(of: "id"), tc = header.firstIndex(of: "tokens")
             for (i, r) in rows.dropFirst().enumerated() {
                 let f = try CSVDataset.split(String(r), path: path, line: i + 2)
                 guard f.count == header.count, let line = Int(f[li]), let score = Double(f[si]) else {
@@ -84,7 +88,9 @@ public struct ScoreFile: Sendable {
                 }
                 guard score.isFinite else { throw WinnowError.invalidFile(path: path, line: i + 2, reason: "\(column) \(f[si]) is not finite") }
                 lines.append(line); scores.append(score); labels.append(lab.map { f[$0] } ?? ""); ids.append(idc.map { f[$0] } ?? "")
+                if let tc, let t = Int(f[tc]) { tokens.append(t) }
             }
+            if tokens.count != lines.count { tokens = [] }
         }
         guard !lines.isEmpty else { throw WinnowError.invalidFile(path: path, line: nil, reason: "holds no scores (a header only)") }
         var seen: [Int: Int] = [:]
@@ -98,7 +104,23 @@ public struct ScoreFile: Sendable {
             let order = lines.indices.sorted { lines[$0] < lines[$1] }
             lines = order.map { lines[$0] }; scores = order.map { scores[$0] }; labels = order.map { labels[$0] }
             if !ids.isEmpty { ids = order.map { ids[$0] } }
+            if !tokens.isEmpty { tokens = order.map { tokens[$0] } }
         }
+    }
+
+    /// This file without its rows of no scored token (`tokens` 0: nothing to predict, such as an empty text),
+    /// whose score (0) says nothing about the example, and how many were removed.
+    /// A file without a `tokens` column is returned whole.
+    ///
+    ///     let (usable, empty) = try ScoreFile(url: URL(fileURLWithPath: "loss.csv")).withoutEmptyRows()
+    public func withoutEmptyRows() -> (file: ScoreFile, removed: Int) {
+        guard tokens.count == lines.count, tokens.contains(0) else { return (self, 0) }
+        let keep = lines.indices.filter { tokens[$0] > 0 }
+        var f = self
+        f.lines = keep.map { lines[$0] }; f.scores = keep.map { scores[$0] }; f.labels = keep.map { labels[$0] }
+        f.ids = ids.count == lines.count ? keep.map { ids[$0] } : ids
+        f.tokens = keep.map { tokens[$0] }
+        return (f, lines.count - keep.count)
     }
 
     /// Whether any row names a label (a score file written without the column names none).

@@ -165,6 +165,14 @@ func refuseRunOverModel(_ out: String, models: [String]) throws {
     }
 }
 
+/// Refuses, as a usage error before any file is read, a `--out` that cannot take a new run (`RunOutput.check`:
+/// a file, a folder of other things, a run already there without --resume); the training checks it again when it starts.
+func refuseRunOut(_ out: String, resume: Bool) throws {
+    // Under MPI rank 0 writes the run (and may already have begun to when another rank starts).
+    guard Distributed.isRoot else { return }
+    do { try RunOutput.check(URL(fileURLWithPath: out), resume: resume) } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
+}
+
 /// The tokenizer and generation files of a decoder's folder that a run of it carries (those present).
 func decoderFiles(in folder: URL) -> [URL] {
     ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "chat_template.jinja"]

@@ -107,6 +107,7 @@ struct PretrainCommand: ParsableCommand {
             }
             try refuseWritingIntoModel(siLog, option: "--si-log", models: [initFrom, base].compactMap { $0 })
         }
+        try refuseRunOut(out, resume: resume)
         if initFrom != nil {
             // The model's own config.json gives its shape.
             for (given, name) in [(layersGiven != nil, "--layers"), (hiddenGiven != nil, "--hidden"), (headsGiven != nil, "--heads"),

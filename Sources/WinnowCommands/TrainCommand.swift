@@ -49,6 +49,7 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         try refuseRunOverModel(out, models: [modelOptions.initFrom].compactMap { $0 })
+        try refuseRunOut(out, resume: resume)
         if dataOptions.data.lowercased().hasSuffix(".csv") {
             // Numeric features train the MLP: the text and transformer options would change nothing.
             let m = modelOptions, d = dataOptions

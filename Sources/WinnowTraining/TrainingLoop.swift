@@ -84,30 +84,7 @@ struct TrainingLoop {
     /// logs and model files go. A run another tool wrote (no winnow.json) is never resumed nor removed.
     static func startFresh(_ run: URL, resume: Bool) throws {
         let fm = FileManager.default
-        var isDir: ObjCBool = false
-        if fm.fileExists(atPath: run.path, isDirectory: &isDir) && !isDir.boolValue {
-            throw WinnowError.invalidOption(name: "out", reason: "\(run.path) is a file; a run is a folder")
-        }
-        let names = (try? fm.contentsOfDirectory(atPath: run.path)) ?? []
-        let runFiles: Set<String> = ["trainer_state.json", "model.safetensors", "adapter_model.safetensors", "adapter_config.json",
-                                     "dynamics.safetensors", "si-log.csv", "winnow.json"]
-        let held = names.filter { $0.hasPrefix("checkpoint-") || runFiles.contains($0) }.sorted()
-        let ours = names.contains("winnow.json")
-        // A folder of other things (an experiment, a grid, data): a run written in among them would be mixed with them.
-        let runSide: Set<String> = ["config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                    "generation_config.json", "merges.txt", "vocab.json", "added_tokens.json"]
-        let foreign = names.filter { !$0.hasPrefix(".") && !held.contains($0) && !runSide.contains($0) }.sorted()
-        if held.isEmpty, let first = foreign.first {
-            throw WinnowError.invalidOption(name: "out", reason:
-                "\(run.path) holds files that are not a run's ('\(first)'\(foreign.count > 1 ? " and \(foreign.count - 1) more" : "")); give a new or empty folder")
-        }
-        // winnow.json alone is a run that stopped before its first checkpoint (a non-finite loss): nothing to keep.
-        if !held.isEmpty && held != ["winnow.json"] && (!resume || !ours) {
-            throw WinnowError.invalidOption(name: "out", reason:
-                "\(run.path) already holds a run (\(held.prefix(3).joined(separator: ", "))\(held.count > 3 ? ", ..." : "")); "
-                + (ours ? "delete it or choose another --out, or add --resume to continue it"
-                        : "Winnow did not write it (no winnow.json), so --resume cannot continue it: choose another --out"))
-        }
+        let held = try RunOutput.check(run, resume: resume)
         for name in held { try fm.removeItem(at: run.appendingPathComponent(name)) }
         try fm.createDirectory(at: run, withIntermediateDirectories: true)
     }
@@ -254,4 +231,42 @@ func evenlySpacedSteps(_ count: Int, of total: Int) -> Set<Int> {
 /// Copies `file` into `folder` (atomically), replacing an older copy.
 func copyFile(_ file: URL, into folder: URL) throws {
     try AtomicFile.write(Data(contentsOf: file), to: folder.appendingPathComponent(file.lastPathComponent))
+}
+
+/// The checks of a run folder to be written (`winnow train` and `pretrain` run them before reading anything,
+/// as usage errors).
+package enum RunOutput {
+    /// Refuses `run` when it is a file, a folder of things that are not a run's, or a run already there
+    /// (unless `resume` and Winnow wrote it); returns the run files a fresh start removes.
+    ///
+    /// - Throws: `WinnowError.invalidOption` naming `out`.
+    @discardableResult
+    package static func check(_ run: URL, resume: Bool) throws -> [String] {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: run.path, isDirectory: &isDir) && !isDir.boolValue {
+            throw WinnowError.invalidOption(name: "out", reason: "\(run.path) is a file; a run is a folder")
+        }
+        let names = (try? fm.contentsOfDirectory(atPath: run.path)) ?? []
+        let runFiles: Set<String> = ["trainer_state.json", "model.safetensors", "adapter_model.safetensors", "adapter_config.json",
+                                     "dynamics.safetensors", "si-log.csv", "winnow.json"]
+        let held = names.filter { $0.hasPrefix("checkpoint-") || runFiles.contains($0) }.sorted()
+        let ours = names.contains("winnow.json")
+        // A folder of other things (an experiment, a grid, data): a run written in among them would be mixed with them.
+        let runSide: Set<String> = ["config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                    "generation_config.json", "merges.txt", "vocab.json", "added_tokens.json"]
+        let foreign = names.filter { !$0.hasPrefix(".") && !held.contains($0) && !runSide.contains($0) }.sorted()
+        if held.isEmpty, let first = foreign.first {
+            throw WinnowError.invalidOption(name: "out", reason:
+                "\(run.path) holds files that are not a run's ('\(first)'\(foreign.count > 1 ? " and \(foreign.count - 1) more" : "")); give a new or empty folder")
+        }
+        // winnow.json alone is a run that stopped before its first checkpoint (a non-finite loss): nothing to keep.
+        if !held.isEmpty && held != ["winnow.json"] && (!resume || !ours) {
+            throw WinnowError.invalidOption(name: "out", reason:
+                "\(run.path) already holds a run (\(held.prefix(3).joined(separator: ", "))\(held.count > 3 ? ", ..." : "")); "
+                + (ours ? "delete it or choose another --out, or add --resume to continue it"
+                        : "Winnow did not write it (no winnow.json), so --resume cannot continue it: choose another --out"))
+        }
+        return held
+    }
 }

@@ -81,7 +81,9 @@ import Testing
         #expect(try CLI.trainTiny(out).status == 0)
         let before = try fm.contentsOfDirectory(atPath: out.path).sorted()
         let again = try CLI.trainTiny(out, extra: ["--epochs", "1"])
-        #expect(again.status == 1 && again.stderr.contains("already holds a run") && again.stderr.contains("--resume"), "\(again.stderr)")
+        // A usage error, found before the data or model is read (nothing printed of them).
+        #expect(again.status == 2 && again.stderr.contains("already holds a run") && again.stderr.contains("--resume")
+                && !again.stderr.contains("examples, labels"), "\(again.stderr)")
         #expect(try fm.contentsOfDirectory(atPath: out.path).sorted() == before, "the refused run changed the folder")
         // --resume with other options names what differs.
         let other = try CLI.trainTiny(out, extra: ["--epochs", "3", "--resume"])
@@ -94,7 +96,9 @@ import Testing
         let file = dir.appendingPathComponent("file")
         try Data("x".utf8).write(to: file)
         let onFile = try CLI.trainTiny(file)
-        #expect(onFile.status == 1 && onFile.stderr.contains("is a file"), "\(onFile.stderr)")
+        #expect(onFile.status == 2 && onFile.stderr.contains("is a file") && !onFile.stderr.contains("examples, labels"), "\(onFile.stderr)")
+        let pretrainOnFile = try CLI.run(["pretrain", "--corpus", train, "--steps", "1", "--out", file.path])
+        #expect(pretrainOnFile.status == 2 && pretrainOnFile.stderr.contains("is a file; a run is a folder"), "\(pretrainOnFile.stderr)")
     }
 
     @Test func pruneRefusesScoresOfAnotherFileAndNotesUnscoredLines() throws {

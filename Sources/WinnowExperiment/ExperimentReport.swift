@@ -304,8 +304,12 @@ public struct ExperimentReport: Sendable {
             return s + "</table>"
         }
         let k = min(examplesShown, order.count)
-        return "<details open><summary>\(e(method))</summary>" + table(order.prefix(k), "\(k) hardest (highest \(method))")
-            + table(order.suffix(k).reversed()[...], "\(k) easiest (lowest \(method))") + "</details>"
+        // The score column ranks hardest first; where it is a column of the method reversed (PVI's score is -pvi), say so.
+        let base = ScoreMethod(rawValue: String(method.prefix { $0 != "-" && $0 != "." }))
+        let (high, low) = base?.columnsOppositeToScore.first.map { c in ("highest score = lowest \(c)", "lowest score = highest \(c)") }
+            ?? ("highest \(method)", "lowest \(method)")
+        return "<details open><summary>\(e(method))</summary>" + table(order.prefix(k), "\(k) hardest (\(high))")
+            + table(order.suffix(k).reversed()[...], "\(k) easiest (\(low))") + "</details>"
     }
 
     func curves(_ exp: Experiment) -> String {

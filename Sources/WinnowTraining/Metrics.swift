@@ -10,7 +10,9 @@ public struct ClassificationMetrics: Sendable {
     public let confusion: [[Int]]
     /// Fraction of the labelled examples predicted correctly, in [0, 1] (0 when there are none).
     public let accuracy: Double
-    /// Unweighted mean of the per-class F1 over all `classes` (sklearn's macro average, zero_division=0).
+    /// Unweighted mean of the per-class F1 over the classes that occur among the labels or the predictions
+    /// (sklearn's `f1_score(average="macro")`, zero_division=0): a class of the model that the evaluated data
+    /// lacks and no example is predicted as does not count.
     public let macroF1: Double
     /// Per class (indexed by label id): precision, recall and F1 (0 when undefined), and support, the number
     /// of examples with that true label.
@@ -25,6 +27,7 @@ public struct ClassificationMetrics: Sendable {
         let total = cm.joined().reduce(0, +)
         accuracy = total > 0 ? Double((0..<classes).reduce(0) { $0 + cm[$1][$1] }) / Double(total) : 0
         var pr: [Double] = [], rc: [Double] = [], f: [Double] = [], sup: [Int] = []
+        var present = 0
         for c in 0..<classes {
             let tp = Double(cm[c][c])
             let predicted = Double((0..<classes).reduce(0) { $0 + cm[$1][c] })
@@ -32,10 +35,11 @@ public struct ClassificationMetrics: Sendable {
             let p = predicted > 0 ? tp / predicted : 0
             let r = actual > 0 ? tp / actual : 0
             pr.append(p); rc.append(r); f.append(p + r > 0 ? 2 * p * r / (p + r) : 0); sup.append(Int(actual))
+            if actual > 0 || predicted > 0 { present += 1 }
         }
         precision = pr; recall = rc; f1 = f; support = sup
-        // sklearn's macro average over all classes (zero_division=0).
-        macroF1 = classes > 0 ? f.reduce(0, +) / Double(classes) : 0
+        // sklearn's macro average over the labels present in truth or predictions (zero_division=0); an absent class's F1 is 0.
+        macroF1 = present > 0 ? f.reduce(0, +) / Double(present) : 0
     }
 }
 

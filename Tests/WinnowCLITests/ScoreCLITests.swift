@@ -558,6 +558,12 @@ import Winnow
         let byScore = try CLI.run(["prune", "--scores", carto.path, "--select", "hard", "--data", data.path, "--keep", "0.5", "--out", out.path])
         #expect(byScore.status == 0 && !byScore.stdout.contains("by score"))
         #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t1\", \"label\": \"x\"}\n{\"text\": \"t2\", \"label\": \"x\"}\n")
+        // confidence is cartography's score reversed (higher is easier): by default the highest are kept, the easiest, with a note.
+        let conf = try CLI.run(["prune", "--scores", carto.path, "--column", "confidence", "--data", data.path, "--keep", "0.5", "--out", out.path])
+        #expect(conf.status == 0 && conf.stdout.contains("select hard") && conf.stderr.contains("--column confidence is cartography's score reversed"), "\(conf.stdout)\(conf.stderr)")
+        #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t3\", \"label\": \"x\"}\n{\"text\": \"t4\", \"label\": \"x\"}\n")
+        let confEasy = try CLI.run(["prune", "--scores", carto.path, "--column", "confidence", "--select", "easy", "--data", data.path, "--keep", "0.5", "--dry-run"])
+        #expect(confEasy.status == 0 && confEasy.stderr.contains("--select easy keeps the lowest confidence, the hardest by cartography"), "\(confEasy.stderr)")
         // Ties of equal counts broken by variability.
         let counts = dir.appendingPathComponent("f.csv")
         try "index,line,id,label,score\n0,1,,x,0\n1,2,,x,1\n2,3,,x,0\n3,4,,x,0\n".write(to: counts, atomically: true, encoding: .utf8)

@@ -388,6 +388,21 @@ func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
         #expect(report.parseLines(noisy, lines: [1, 2], plan: plan).disagreement == [1: 0.4, 2: 0.4])
     }
 
+    /// The report's hardest and easiest tables name the end of the method's own column: PVI's score is -pvi,
+    /// so its hardest have the lowest PVI (before, headed "highest pvi").
+    @Test func reportExtremesNameTheEndOfAReversedColumn() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("report-extremes-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let u = dir.appendingPathComponent("pvi.csv")
+        try Data("index,line,id,label,score,pvi\n0,1,,a,4.27,-4.27\n1,2,,b,-1.5,1.5\n".utf8).write(to: u)
+        let report = ExperimentReport(dir: dir)
+        let html = report.extremes("pvi", try ScoreFile(url: u), text: [:], flipped: [])
+        #expect(html.contains("hardest (highest score = lowest pvi)") && html.contains("easiest (lowest score = highest pvi)"), "\(html)")
+        let el2n = report.extremes("el2n-epoch1", try ScoreFile(url: u), text: [:], flipped: [])
+        #expect(el2n.contains("hardest (highest el2n-epoch1)"), "\(el2n)")
+    }
+
     /// Within each label class z-scores rank as dataset z-scores do: top-k and stratified settings that differ
     /// only there select alike; softmax sampling (moderate or not) weighs by the scale and does not.
     @Test func settingsSelectAlikeWithinALabelOnlyWhenTheyRank() throws {

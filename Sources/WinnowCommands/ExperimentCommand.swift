@@ -127,6 +127,8 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     func run() throws {
+        let lock = try OutputLock(URL(fileURLWithPath: out))
+        defer { lock.release() }
         let dir = URL(fileURLWithPath: out)
         let plan = try plan()
         var exp = Experiment(plan: plan, dir: dir)

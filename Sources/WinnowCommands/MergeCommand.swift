@@ -16,6 +16,8 @@ struct MergeCommand: ParsableCommand {
     }
 
     func run() throws {
+        let lock = try OutputLock(URL(fileURLWithPath: out))
+        defer { lock.release() }
         let checked = try ShardMerge.merge(files.map { URL(fileURLWithPath: $0) }, to: URL(fileURLWithPath: out))
         printError("merge: joined \(files.count) shard output(s) into \(out)")
         if !checked {

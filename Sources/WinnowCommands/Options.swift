@@ -68,6 +68,12 @@ struct DataOptions: ParsableArguments {
 /// Prints a summary line about skipped examples.
 func reportSkipped(_ d: JSONLDataset) {
     if d.skipped > 0 { printError("note: skipped \(d.skipped) example(s) without a gold label in \(d.url.path)") }
+    // SNLI's no-label rows are a fraction of a percent: -1 on 5 % or more of the lines is likelier a class (-1/0/1 sentiment).
+    let all = d.examples.count + d.skipped
+    if d.skippedMinusOne > 0 && d.skippedMinusOne * 20 >= all {
+        printError("warning: \(d.skippedMinusOne) of the \(all) examples of \(d.url.path) are labelled -1, read as \"no gold label\" "
+                   + "(Hugging Face's convention) and left out; if -1 is a class, write the labels as strings (\"-1\") or shift them")
+    }
 }
 
 /// Predictions of a run on a data file (`Predictor.predict`), with notes and progress on stderr.
@@ -78,16 +84,26 @@ func predictFile(run: String, checkpoint: CheckpointSelection?, data dataOptions
     o.requireLabels = requireLabels; o.shard = shard; o.adapterBase = base.map { URL(fileURLWithPath: $0) }; o.precision = precision
     o.reporter = TerminalReporter(); o.label = label
     if let note = Scorer.pairsNote(run: URL(fileURLWithPath: run), data: URL(fileURLWithPath: dataOptions.data), fields: dataOptions.fields) { printError(note) }
-    // epochE is the checkpoint nearest the end of epoch E: say which when none ends it exactly.
-    if let checkpoint, case let .list(refs) = checkpoint, refs.count == 1, case let .epoch(e) = refs[0],
-       let folder = try? RunFolder(url: URL(fileURLWithPath: run)), let state = try? folder.trainerState(),
-       let ck = try? folder.select(checkpoint).first, state.numTrainEpochs >= 1 {
+    noteRunRead(run: run, checkpoints: checkpoint)
+    return try Predictor.predict(run: URL(fileURLWithPath: run), data: URL(fileURLWithPath: dataOptions.data), options: o)
+}
+
+/// Notes on the run a command reads (`eval`, `predict`, `score`): a run without its final model (killed, or
+/// still training) is read from the checkpoints it has; an epochE that no checkpoint ends reads the nearest.
+func noteRunRead(run: String, checkpoints: CheckpointSelection?) {
+    guard let folder = try? RunFolder(url: URL(fileURLWithPath: run)) else { return }
+    if let last = folder.unfinishedLastStep {
+        printError("note: \(run) is an unfinished run (no final model: killed, or still training); its last checkpoint, step \(last), is read "
+                   + "as its end. `winnow train` with the same options and --resume finishes it")
+    }
+    guard case let .list(refs)? = checkpoints, let state = try? folder.trainerState(), state.numTrainEpochs >= 1 else { return }
+    for case let .epoch(e) in refs {
+        guard let ck = try? folder.select(.list([.epoch(e)])).first else { continue }
         let end = Double(state.maxSteps) * Double(e) / Double(state.numTrainEpochs)
         if Double(ck.step) != end {
             printError(String(format: "note: epoch%d reads checkpoint-%d, the checkpoint nearest the end of epoch %d (step %.0f)", e, ck.step, e, end))
         }
     }
-    return try Predictor.predict(run: URL(fileURLWithPath: run), data: URL(fileURLWithPath: dataOptions.data), options: o)
 }
 
 /// The first JSON object of a JSONL file (its first non-blank line, read up to 1 MiB), nil when there is none.

@@ -26,6 +26,8 @@ struct PredictCommand: ParsableCommand {
     }
 
     mutating func run() throws {
+        let lock = try OutputLock(URL(fileURLWithPath: out))
+        defer { lock.release() }
         dataOptions.adoptMaxLength(ofRun: runPath)
         dataOptions.adoptFields(ofRun: runPath)
         let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: false, label: "predict",

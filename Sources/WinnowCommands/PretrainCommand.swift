@@ -209,13 +209,16 @@ struct PretrainCommand: ParsableCommand {
                                                  siLog: siLog.map { URL(fileURLWithPath: $0) }, runInfo: ["init": url.standardizedFileURL.path],
                                                  reporter: TerminalReporter(), resume: resume)
         if !completeAlready(s, run: runURL) {
-            print(String(format: "pre-trained %d steps in %.1f s (%.1f samples/s), final loss %.4f; %@ written to %@",
-                         s.steps, s.seconds, s.examplesPerSecond, s.finalLoss, lm.loraConfig == nil ? "model" : "adapter", runURL.path))
+            print(String(format: "pre-trained %@ in %.1f s (%.1f samples/s), final loss %.4f; %@ written to %@",
+                         s.stepsDescription, s.seconds, s.examplesPerSecond, s.finalLoss, lm.loraConfig == nil ? "model" : "adapter", runURL.path))
         }
         if let held { try reportHeldout(lm, corpus: held, run: runURL) }
     }
 
     func run() throws {
+        // Under MPI rank 0 writes the run.
+        let lock = Distributed.isRoot ? try OutputLock(URL(fileURLWithPath: out)) : nil
+        defer { lock?.release() }
         // A JSONL file read as a corpus is read as text, its syntax included: say so (the text field is not picked out).
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: corpus, isDirectory: &isDir), !isDir.boolValue,
@@ -271,8 +274,8 @@ struct PretrainCommand: ParsableCommand {
         let s = try PreTrainer(options: o).train(model, on: lm, run: runURL, extraFiles: tokenizerFiles,
                                                  siLog: siLog.map { URL(fileURLWithPath: $0) }, reporter: TerminalReporter(), resume: resume)
         if !completeAlready(s, run: runURL) {
-            print(String(format: "pre-trained %d steps in %.1f s (%.1f samples/s), final loss %.4f; run written to %@",
-                         s.steps, s.seconds, s.examplesPerSecond, s.finalLoss, runURL.path))
+            print(String(format: "pre-trained %@ in %.1f s (%.1f samples/s), final loss %.4f; run written to %@",
+                         s.stepsDescription, s.seconds, s.examplesPerSecond, s.finalLoss, runURL.path))
         }
         if let held { try reportHeldout(model, corpus: held, run: runURL) }
     }

@@ -169,6 +169,8 @@ struct ScoreCommand: ParsableCommand {
     }
 
     mutating func run() throws {
+        let lock = try OutputLock(URL(fileURLWithPath: out))
+        defer { lock.release() }
         if !method.readsDynamics { dataOptions.adoptMaxLength(ofRun: runPath) }
         // The dynamics belong to the labels training read: another label field would write other labels beside them.
         if method.readsDynamics, let given = dataOptions.labelField,
@@ -177,6 +179,7 @@ struct ScoreCommand: ParsableCommand {
                 "\(runPath) was trained on the label field '\(trained)' (its winnow.json); \(method) reads the dynamics of those labels")
         }
         dataOptions.adoptFields(ofRun: runPath)
+        noteRunRead(run: runPath, checkpoints: method.readsDynamics ? nil : checkpointsGiven)
         guard precision == .f32 else { return try precision.run { try score() } }
         try score()
     }

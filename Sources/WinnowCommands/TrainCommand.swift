@@ -99,6 +99,9 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Under MPI rank 0 writes the run.
+        let lock = Distributed.isRoot ? try OutputLock(URL(fileURLWithPath: out)) : nil
+        defer { lock?.release() }
         if let i = modelOptions.initFrom, ModelLoader.isCausalLM(URL(fileURLWithPath: i)) { return try trainDecoder(URL(fileURLWithPath: i)) }
         if dataOptions.data.lowercased().hasSuffix(".csv") { return try trainMLP() }
         let data = try dataOptions.read()
@@ -141,8 +144,8 @@ struct TrainCommand: ParsableCommand {
                                                     reporter: TerminalReporter(), resume: resume)
         recordPadToken(in: runURL, id: model.config.padTokenID, tokenizer: tokenizer)
         if completeAlready(summary, run: runURL) { return }
-        print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
-                     summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
+        print(String(format: "trained %@ in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
+                     summary.stepsDescription, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
     }
 
     /// A Llama-family decoder on decoder data (text, prompt + completion, ChatML messages): a LoRA
@@ -189,8 +192,8 @@ struct TrainCommand: ParsableCommand {
                                                                                  .joined(separator: ", ")]) { a, _ in a },
                                                                          reporter: TerminalReporter(), resume: resume)
         if completeAlready(summary, run: runURL) { return }
-        print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; %@ written to %@",
-                     summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, adapter == nil ? "model" : "adapter", runURL.path))
+        print(String(format: "trained %@ in %.1f s (%.1f examples/s), final loss %.4f; %@ written to %@",
+                     summary.stepsDescription, summary.seconds, summary.examplesPerSecond, summary.finalLoss, adapter == nil ? "model" : "adapter", runURL.path))
     }
 
     /// A Llama-family sequence classifier (a fresh `score` head on the last real token), every parameter
@@ -238,8 +241,8 @@ struct TrainCommand: ParsableCommand {
                                                     reporter: TerminalReporter(), resume: resume)
         recordPadToken(in: runURL, id: model.config.padTokenID, tokenizer: tokenizer)
         if completeAlready(summary, run: runURL) { return }
-        print(String(format: "trained %d steps in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
-                     summary.steps, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
+        print(String(format: "trained %@ in %.1f s (%.1f examples/s), final loss %.4f; run written to %@",
+                     summary.stepsDescription, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
     }
 
     /// The training file's labels, refused when there are fewer than two (a one-label classifier learns nothing, and
@@ -269,7 +272,7 @@ struct TrainCommand: ParsableCommand {
                                                         "model": "mlp layers \(modelOptions.layers) hidden \(modelOptions.hidden)"]) { a, _ in a },
                                                     reporter: TerminalReporter(), resume: resume)
         if completeAlready(summary, run: runURL) { return }
-        print(String(format: "trained %d steps in %.1f s, final loss %.4f; run written to %@", summary.steps, summary.seconds, summary.finalLoss, runURL.path))
+        print(String(format: "trained %@ in %.1f s, final loss %.4f; run written to %@", summary.stepsDescription, summary.seconds, summary.finalLoss, runURL.path))
     }
 
     /// The training file as a run records it: its path and content fingerprint (scores that read the

@@ -60,7 +60,10 @@ public enum WinnowMain {
             return 0
         }
         if error is CocoaError || error is DecodingError || (error as NSError).domain == NSCocoaErrorDomain {
-            printError("winnow: error: \(error.localizedDescription)")
+            // Name the file Foundation failed on, where it says which ("You don't have permission." alone names none).
+            let info = (error as NSError).userInfo
+            let path = info[NSFilePathErrorKey] as? String ?? (info[NSURLErrorKey] as? URL)?.path
+            printError("winnow: error: \(path.map { "\($0): " } ?? "")\(error.localizedDescription)")
             return 1
         }
         printError(WinnowCommand.fullMessage(for: error))

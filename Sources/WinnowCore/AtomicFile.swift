@@ -43,6 +43,7 @@ package enum AtomicFile {
         do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
             throw WinnowError.invalidFile(path: url.path, line: nil, reason: "cannot make its folder \(dir.path) (a file of that name, or no permission?)")
         }
+        removeStaleTemporaryFiles(of: url)
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
@@ -66,6 +67,16 @@ package enum AtomicFile {
         }
         let dfd = open(dir.path, O_RDONLY | O_DIRECTORY)
         if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+
+    /// Removes the temporary files of `url` that a killed writer left (`.NAME.tmp-PID-N` whose process no
+    /// longer exists); a live writer's are kept.
+    package static func removeStaleTemporaryFiles(of url: URL) {
+        let dir = url.deletingLastPathComponent(), prefix = ".\(url.lastPathComponent).tmp-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(dir.appendingPathComponent(name).path) }
+        }
     }
 
     /// Writes the text lines `body` emits to `url` atomically, through a 1 MiB buffer: per-example

@@ -63,6 +63,8 @@ public struct JSONLReader {
     public private(set) var fields: FieldNames
     /// Lines skipped so far because their label marks "no gold label" (`-`, empty, null, -1).
     public private(set) var skipped = 0
+    /// Of `skipped`, the lines labelled with the number -1 (Hugging Face's "no label"; in some data sets a class).
+    public private(set) var skippedMinusOne = 0
     /// Bytes consumed so far (for progress against `fileSize`).
     public private(set) var bytesRead = 0
     /// The file's size in bytes (0 for a pipe).
@@ -321,6 +323,7 @@ public struct JSONLReader {
             } else if JSONLDataset.isNoGoldLabel(v!) {
                 if keepUnlabelled { return ex }
                 skipped += 1
+                if v is NSNumber { skippedMinusOne += 1 }
                 return nil
             } else if let s = requireLabels ? JSONLDataset.labelString(v!) : JSONLDataset.scalarString(v!) {
                 // A classifier's labels are strings or integers; where labels are optional (prediction, a
@@ -391,6 +394,8 @@ public struct JSONLDataset: Sendable {
     public private(set) var examples: [Example] = []
     /// Lines skipped because their label marks "no gold label" (`-`, empty, null, -1).
     public private(set) var skipped = 0
+    /// Of `skipped`, the lines labelled with the number -1.
+    public private(set) var skippedMinusOne = 0
     /// The field names actually used.
     public private(set) var fields: FieldNames
 
@@ -402,6 +407,7 @@ public struct JSONLDataset: Sendable {
         reader.keepUnlabelled = keepUnlabelled && !requireLabels
         while let chunk = try reader.next(upTo: 1 << 16) { examples += chunk }
         skipped = reader.skipped
+        skippedMinusOne = reader.skippedMinusOne
         fields = reader.fields
     }
 

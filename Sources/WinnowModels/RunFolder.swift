@@ -222,6 +222,16 @@ public struct RunFolder: Sendable {
         return (try? JSONSerialization.jsonObject(with: d)) as? [String: Any]
     }
 
+    /// The last checkpoint step of a Winnow run that has not finished (its winnow.json and checkpoints, and no
+    /// final model at its root: killed, or still training); nil for a finished run or any other folder.
+    package var unfinishedLastStep: Int? {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: url.appendingPathComponent("winnow.json").path),
+              !["model.safetensors", "adapter_model.safetensors"].contains(where: { fm.fileExists(atPath: url.appendingPathComponent($0).path) }),
+              let last = checkpoints.last else { return nil }
+        return last.step
+    }
+
     /// For a `checkpoint-<step>` folder of a run: its step and the run's last checkpoint step (nil otherwise).
     package var checkpointOfRun: (step: Int, runURL: URL, lastStep: Int)? {
         let u = url.standardizedFileURL

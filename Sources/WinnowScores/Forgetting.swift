@@ -10,6 +10,11 @@ public enum DynamicsScores {
     public static func load(_ run: URL) throws -> Dynamics {
         let folder = try RunFolder(url: run)
         guard folder.hasDynamics else {
+            if let last = folder.unfinishedLastStep {
+                throw WinnowError.missingFile(path: folder.dynamicsURL.path, reason:
+                    "\(run.path) is an unfinished run (killed, or still training): its dynamics are written when it ends; finish it with "
+                    + "`winnow train` and --resume, or give --run \(run.appendingPathComponent("checkpoint-\(last)").path) for the dynamics so far")
+            }
             throw WinnowError.missingFile(path: folder.dynamicsURL.path, reason:
                 "this run has no training dynamics (runs trained with `winnow train --no-dynamics` or by transformers.Trainer record none); "
                 + "forgetting, cartography and AUM need a run trained by `winnow train`")

@@ -114,6 +114,11 @@ public struct TrainingSummary: Sendable {
     public var examplesPerSecond: Double
     /// Steps run by this call (0 when a resumed run was complete already; `finalLoss` is then its last logged loss).
     public var stepsRun: Int
+
+    /// "N steps", or for a resumed run "M of N steps (resumed at step S)": what this call trained.
+    public var stepsDescription: String {
+        stepsRun == steps ? "\(steps) steps" : "\(stepsRun) of \(steps) steps (resumed at step \(steps - stepsRun))"
+    }
 }
 
 /// Trains a classifier (`ClassifierModel`: a BERT or decoder classifier, or the MLP) and writes a run folder in the

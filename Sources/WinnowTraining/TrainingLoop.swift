@@ -86,7 +86,9 @@ struct TrainingLoop {
         let fm = FileManager.default
         let held = try RunOutput.check(run, resume: resume)
         for name in held { try fm.removeItem(at: run.appendingPathComponent(name)) }
-        try fm.createDirectory(at: run, withIntermediateDirectories: true)
+        do { try fm.createDirectory(at: run, withIntermediateDirectories: true) } catch {
+            throw WinnowError.invalidOption(name: "out", reason: "cannot make the run folder \(run.path) (a file in its path, or no permission?)")
+        }
     }
 
     /// Removes the temporary files an interrupted write left in `run` and its checkpoint folders

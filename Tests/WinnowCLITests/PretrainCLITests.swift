@@ -162,7 +162,7 @@ import Testing
         try FileManager.default.removeItem(at: shuffled)
         try FileManager.default.copyItem(at: corpus, to: shuffled)
         let moved = try pretrain(shuffled)
-        #expect(moved.status == 0 && moved.stderr.contains("resuming from") && moved.stdout.contains("pre-trained 4 steps"), "\(moved.stderr)")
+        #expect(moved.status == 0 && moved.stderr.contains("resuming from") && moved.stdout.contains("pre-trained 2 of 4 steps (resumed at step 2)"), "\(moved.stderr)")
         let again = try pretrain(corpus)
         #expect(again.status == 0 && again.stdout.contains("is complete (4 steps): nothing trained") && !again.stdout.contains("final loss"), "\(again.stdout)")
     }

@@ -477,6 +477,14 @@ import Winnow
         let per = try CLI.run(["prune", "--scores", scores.path, "--data", data.path, "--keep", "0.5", "--select", "hard", "--per-label", "--out", out.path])
         #expect(per.status == 0 && per.stdout.contains("normalize dataset, per label") && !per.stdout.contains("class mix"), "\(per.stdout)")
         #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t1\", \"label\": \"pos\"}\n{\"text\": \"t3\", \"label\": \"neg\"}\n")
+        // Per label a class of three keeping one (its quota, rounded) is no skew: no note.
+        let small = dir.appendingPathComponent("small.jsonl"), smallScores = dir.appendingPathComponent("small.csv")
+        try ((1...3).map { "{\"text\": \"m\($0)\", \"label\": \"mixed\"}" } + (1...20).map { "{\"text\": \"t\($0)\", \"label\": \"\($0 % 2 == 0 ? "pos" : "neg")\"}" })
+            .joined(separator: "\n").write(to: small, atomically: true, encoding: .utf8)
+        try ("index,line,id,label,score\n" + (1...23).map { "\($0 - 1),\($0),,\($0 <= 3 ? "mixed" : ($0 - 3) % 2 == 0 ? "pos" : "neg"),\(Double($0) / 10)" }.joined(separator: "\n") + "\n")
+            .write(to: smallScores, atomically: true, encoding: .utf8)
+        let rounding = try CLI.run(["prune", "--scores", smallScores.path, "--data", small.path, "--keep", "0.5", "--per-label", "--dry-run"])
+        #expect(rounding.status == 0 && !rounding.stderr.contains("class mix"), "\(rounding.stdout)\(rounding.stderr)")
     }
 
     @Test func thenByBreaksTheTiesOfTheFirstScoreFile() throws {

@@ -97,8 +97,68 @@ import Testing
         try Data("x".utf8).write(to: file)
         let onFile = try CLI.trainTiny(file)
         #expect(onFile.status == 2 && onFile.stderr.contains("is a file") && !onFile.stderr.contains("examples, labels"), "\(onFile.stderr)")
+        // A run folder under a file cannot be made: named.
+        let under = try CLI.trainTiny(file.appendingPathComponent("run"))
+        #expect(under.status == 1 && under.stderr.contains("cannot make the run folder \(file.appendingPathComponent("run").path)"), "\(under.stderr)")
         let pretrainOnFile = try CLI.run(["pretrain", "--corpus", train, "--steps", "1", "--out", file.path])
         #expect(pretrainOnFile.status == 2 && pretrainOnFile.stderr.contains("is a file; a run is a folder"), "\(pretrainOnFile.stderr)")
+    }
+
+    /// Integer labels -1/0/1 (a common sentiment scheme): -1 is Hugging Face's "no label", so a third of the
+    /// file would vanish with a plain note; train warns naming the count and the way out ("-1" as a string).
+    @Test func aClassLabelledMinusOneIsWarnedAbout() throws {
+        let dir = try CLI.tempDir("minus-one")
+        defer { try? fm.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("d.jsonl")
+        try (0..<30).map { "{\"text\": \"t\($0)\", \"label\": \($0 % 3 - 1)}" }.joined(separator: "\n").write(to: data, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["train", "--data", data.path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16",
+                             "--heads", "2", "--epochs", "1", "--max-length", "16", "--out", dir.appendingPathComponent("run").path])
+        #expect(r.status == 0 && r.stderr.contains("warning: 10 of the 30 examples") && r.stderr.contains("(\"-1\")"), "\(r.stderr)")
+    }
+
+    /// A run killed before its end (winnow.json and checkpoints, no final model) is read with a note, and
+    /// its dynamics scores name the checkpoint to read; score's epochE says which checkpoint it reads, as eval's does.
+    @Test func anUnfinishedRunIsNamedAsSuch() throws {
+        let dir = try CLI.tempDir("unfinished")
+        defer { try? fm.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run")
+        #expect(try CLI.trainTiny(run).status == 0)   // 2 epochs of 10 steps, checkpoints at 7, 13 and 20: none ends epoch 1
+        let epochNote = try CLI.run(["score", "el2n", "--run", run.path, "--data", train, "--checkpoints", "epoch1", "--out", dir.appendingPathComponent("e1.csv").path])
+        #expect(epochNote.status == 0 && epochNote.stderr.contains("note: epoch1 reads checkpoint-"), "\(epochNote.stderr)")
+        for f in ["model.safetensors", "trainer_state.json", "dynamics.safetensors"] { try fm.removeItem(at: run.appendingPathComponent(f)) }
+        let last = try fm.contentsOfDirectory(atPath: run.path).compactMap { $0.hasPrefix("checkpoint-") ? Int($0.dropFirst(11)) : nil }.max()!
+        let s = try CLI.run(["score", "el2n", "--run", run.path, "--data", train, "--out", dir.appendingPathComponent("e.csv").path])
+        #expect(s.status == 0 && s.stderr.contains("is an unfinished run") && s.stderr.contains("step \(last)"), "\(s.stderr)")
+        let p = try CLI.run(["predict", "--run", run.path, "--data", train, "--out", dir.appendingPathComponent("p.csv").path])
+        #expect(p.status == 0 && p.stderr.contains("is an unfinished run"), "\(p.stderr)")
+        let f = try CLI.run(["score", "forgetting", "--run", run.path, "--data", train, "--out", dir.appendingPathComponent("f.csv").path])
+        #expect(f.status == 1 && f.stderr.contains("is an unfinished run") && f.stderr.contains("checkpoint-\(last)") && !f.stderr.contains("--no-dynamics"), "\(f.stderr)")
+    }
+
+    /// Two jobs writing one run folder (or one scores file) at once: the second is refused while the first
+    /// runs (before, both exited 0 and the folder mixed their checkpoints).
+    @Test func aSecondWriterOfARunIsRefusedWhileTheFirstRuns() throws {
+        let dir = try CLI.tempDir("two-writers")
+        defer { try? fm.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run")
+        let p = Process()
+        p.executableURL = CLI.binary
+        p.arguments = ["train", "--data", CLI.tiny.appendingPathComponent("train.jsonl").path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path,
+                       "--out", run.path, "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "1000", "--batch-size", "16",
+                       "--max-length", "32", "--checkpoints", "1"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer {
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+        let lock = dir.appendingPathComponent(".run.lock")
+        let deadline = Date().addingTimeInterval(60)
+        while !fm.fileExists(atPath: lock.path) && p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        try #require(p.isRunning && fm.fileExists(atPath: lock.path), "the first run ended before a second could start")
+        let second = try CLI.trainTiny(run)
+        #expect(second.status == 1 && second.stderr.contains("another winnow process is writing \(run.standardizedFileURL.path)"), "\(second.stderr)")
     }
 
     @Test func pruneRefusesScoresOfAnotherFileAndNotesUnscoredLines() throws {

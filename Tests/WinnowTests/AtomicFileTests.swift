@@ -72,4 +72,43 @@ import Testing
         var st = stat()
         #expect(stat(fifo.path, &st) == 0 && st.st_mode & S_IFMT == S_IFIFO)
     }
+
+    /// Two writers of one output: the second is refused while the first holds the lock, and may write once
+    /// it is released; the lock file goes with the lock. A device is not locked.
+    @Test func anOutputHasOneWriterAtATime() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("scores.csv")
+        let first = try OutputLock(out)
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(".scores.csv.lock").path))
+        #expect(throws: WinnowError.self) { _ = try OutputLock(out) }
+        do { _ = try OutputLock(out) } catch { #expect("\(error)".contains("another winnow process is writing \(out.path)"), "\(error)") }
+        first.release()
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(".scores.csv.lock").path))
+        let second = try OutputLock(out)
+        second.release()
+        let device = try OutputLock(URL(fileURLWithPath: "/dev/null"))
+        #expect(!FileManager.default.fileExists(atPath: "/dev/.null.lock"))
+        device.release()
+    }
+
+    /// A temporary file a killed writer left beside the target goes at the next write; a live writer's stays.
+    @Test func temporaryFilesOfDeadWritersAreRemoved() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("m.csv")
+        // A process id that is not running: a child that has exited and been reaped.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/true")
+        try p.run()
+        p.waitUntilExit()
+        let dead = dir.appendingPathComponent(".m.csv.tmp-\(p.processIdentifier)-12345")
+        let live = dir.appendingPathComponent(".m.csv.tmp-\(getpid())-678")
+        try Data("partial".utf8).write(to: dead)
+        try Data("partial".utf8).write(to: live)
+        try AtomicFile.write("whole\n", to: out)
+        #expect(!FileManager.default.fileExists(atPath: dead.path))
+        #expect(FileManager.default.fileExists(atPath: live.path))
+        #expect(try String(contentsOf: out, encoding: .utf8) == "whole\n")
+    }
 }

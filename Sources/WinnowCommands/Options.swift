@@ -372,6 +372,12 @@ struct LoRAOptions: ParsableArguments {
 /// The data file as a shard's job names it: its real path (symbolic links resolved) and, for a shard,
 /// its contents' fingerprint, so that `merge` refuses shards of a file edited between them and joins
 /// shards that reached one file by different paths.
+/// The weights a shard read, for its manifest's job: `FileFingerprint.weightsDigest` of the model folders (or
+/// files) `paths`, computed only for a shard, so that `winnow merge` refuses shards of a model retrained between them.
+func shardModels(_ paths: [String?], sharded: Bool) -> String {
+    "models \(sharded ? FileFingerprint.weightsDigest(paths.compactMap { $0 }.map { URL(fileURLWithPath: $0) }) : "-")"
+}
+
 func shardData(_ path: String, sharded: Bool) -> String {
     let url = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath()
     let fingerprint = sharded ? ((try? FileFingerprint.fnv1a64(url)) ?? "-") : "-"

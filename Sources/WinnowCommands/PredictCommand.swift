@@ -44,7 +44,8 @@ struct PredictCommand: ParsableCommand {
         }
         let f = dataOptions.fields
         let job = ["predict", "run \(URL(fileURLWithPath: runPath).standardizedFileURL.path)", "checkpoint \(checkpoint.map { "\($0)" } ?? "final")",
-                   shardData(dataOptions.data, sharded: shard != nil), "max-length \(dataOptions.maxLength)",
+                   shardData(dataOptions.data, sharded: shard != nil), shardModels([runPath, base], sharded: shard != nil),
+                   "max-length \(dataOptions.maxLength)",
                    "fields \(f.text ?? "-")/\(f.pair ?? "-")/\(f.label ?? "-")", "precision \(precision.rawValue)",
                    "base \(base.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? "-")"].joined(separator: ", ")
         try ShardMerge.recordShard(shard, examples: r.total, job: job, output: URL(fileURLWithPath: self.out))

@@ -154,12 +154,13 @@ struct ScoreCommand: ParsableCommand {
     }
 
     /// What a shard's manifest records, so that `winnow merge` joins only shards of one scoring: the
-    /// method, run, data file and every option that changes the values (not --shard, --out, --resume,
-    /// --part-size or --batch-size).
+    /// method, run, data file, the weights read (a digest of samples of their content) and every option that
+    /// changes the values (not --shard, --out, --resume, --part-size or --batch-size).
     var job: String {
         let f = dataOptions.fields
         return ["score \(method)", "run \(URL(fileURLWithPath: runPath).standardizedFileURL.path)",
-                shardData(dataOptions.data, sharded: shard != nil), "max-length \(dataOptions.maxLength)",
+                shardData(dataOptions.data, sharded: shard != nil), shardModels([runPath, base, nullRun], sharded: shard != nil),
+                "max-length \(dataOptions.maxLength)",
                 "fields \(f.text ?? "-")/\(f.pair ?? "-")/\(f.label ?? "-")", "checkpoints \(checkpoints)", "params \(params)", "space \(space)",
                 "target \(target)", "lr \(learningRate.map { "\($0)" } ?? "-")", "project \(project.map { "\($0) seed \(seed)" } ?? "-")",
                 "length-neutral \(lengthNeutral)", "precision \(precision.rawValue)",

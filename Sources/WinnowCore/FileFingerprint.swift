@@ -60,6 +60,50 @@ package enum FileFingerprint {
         return String(format: "%016llx", hash)
     }
 
+    /// A digest of the weights under `roots` that does not depend on where or when they were copied: each
+    /// `.safetensors` and `.gguf` file's name within its root (`checkpoint-40/model.safetensors`), size,
+    /// and 64-bit FNV-1a of three 1 MiB samples (its start, holding the header and the first tensors, its
+    /// middle and its end), optimizer state left out. Shard manifests record it, so that `winnow merge`
+    /// refuses shards scored before and after a model was retrained or replaced, whichever machine or copy
+    /// each shard read (a modification time differs between copies; the values of a retrained model differ
+    /// in every sample). Costs three reads of 1 MiB per file.
+    package static func weightsDigest(_ roots: [URL]) -> String {
+        let fm = FileManager.default
+        var entries: [String] = []
+        func add(_ u: URL, name: String) {
+            let lower = u.lastPathComponent.lowercased()
+            guard (lower.hasSuffix(".safetensors") || lower.hasSuffix(".gguf")) && lower != "optimizer.safetensors",
+                  let h = FileHandle(forReadingAtPath: u.path) else { return }
+            defer { try? h.close() }
+            let size = (try? h.seekToEnd()) ?? 0
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            let chunk: UInt64 = 1 << 20
+            for offset in Set([0, size > chunk ? (size - chunk) / 2 : 0, size > chunk ? size - chunk : 0]).sorted() {
+                guard (try? h.seek(toOffset: offset)) != nil, let d = try? h.read(upToCount: Int(chunk)) else { continue }
+                d.withUnsafeBytes { (b: UnsafeRawBufferPointer) in
+                    for byte in b { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+                }
+            }
+            entries.append("\(name):\(size):\(String(format: "%016llx", hash))")
+        }
+        for r in roots {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: r.path, isDirectory: &isDir) else { continue }
+            guard isDir.boolValue else { add(r, name: r.lastPathComponent); continue }
+            for c in ((try? fm.contentsOfDirectory(atPath: r.path)) ?? []).sorted() {
+                let u = r.appendingPathComponent(c)
+                var sub: ObjCBool = false
+                guard fm.fileExists(atPath: u.path, isDirectory: &sub) else { continue }
+                if !sub.boolValue { add(u, name: c); continue }
+                guard c.hasPrefix("checkpoint-") else { continue }
+                for f in ((try? fm.contentsOfDirectory(atPath: u.path)) ?? []).sorted() { add(u.appendingPathComponent(f), name: "\(c)/\(f)") }
+            }
+        }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in entries.sorted().joined(separator: "\n").utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return String(format: "%016llx", hash)
+    }
+
     /// The key runs record it under in `winnow.json`.
     package static let runInfoKey = "data_fnv1a64"
 }

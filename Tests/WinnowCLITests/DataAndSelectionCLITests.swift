@@ -126,6 +126,19 @@ import Testing
         let out = dir.appendingPathComponent("m.csv")
         let r = try CLI.run(["merge"] + files + ["--out", out.path])
         #expect(r.status == 1 && r.stderr.contains("another job") && !fm.fileExists(atPath: out.path), "\(r.stderr)")
+        // The same run retrained (another seed) between two shards: the weights differ, so the shards are refused.
+        let a = try shard("el2n", 0)
+        let c1 = dir.appendingPathComponent("c1.csv").path
+        #expect(try CLI.run(["score", "el2n", "--run", run, "--data", train, "--max-length", "32", "--shard", "1/3", "--out", c1]).status == 0)
+        try fm.removeItem(at: URL(fileURLWithPath: run))
+        #expect(try CLI.run(["train", "--data", CLI.tiny.appendingPathComponent("train.jsonl").path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path,
+                             "--out", run, "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "2", "--batch-size", "16",
+                             "--lr", "1e-3", "--max-length", "32", "--checkpoints", "3", "--seed", "6"]).status == 0)
+        let b = dir.appendingPathComponent("retrained-2.csv").path
+        #expect(try CLI.run(["score", "el2n", "--run", run, "--data", train, "--max-length", "32", "--shard", "2/3", "--out", b]).status == 0)
+        let retrained = try CLI.run(["merge", a, c1, b, "--out", out.path])
+        #expect(retrained.status == 1 && retrained.stderr.contains("another job") && retrained.stderr.contains("models"), "\(retrained.stderr)")
+        #expect(!fm.fileExists(atPath: out.path))
     }
 
     @Test func predictCoversEveryLine() throws {

@@ -143,6 +143,11 @@ func refuseOverwriting(_ out: String, option: String = "--out", inputs: [String]
     var parent = URL(fileURLWithPath: out).standardizedFileURL.deletingLastPathComponent()
     while !FileManager.default.fileExists(atPath: parent.path, isDirectory: &isDir) && parent.path != "/" { parent.deleteLastPathComponent() }
     if !isDir.boolValue { throw ValidationError("\(option) \(out): \(parent.path) is a file, not a folder") }
+    // The finished file is renamed into its folder: one the user cannot write is found now, not after the work
+    // (a device or pipe, such as /dev/stdout, is written through, not renamed).
+    if !FileManager.default.fileExists(atPath: out) || FileFingerprint.isRegularFile(URL(fileURLWithPath: out)), access(parent.path, W_OK) != 0 {
+        throw ValidationError("\(option) \(out): cannot write in \(parent.path) (no permission)")
+    }
     let o = URL(fileURLWithPath: out).standardizedFileURL.resolvingSymlinksInPath().path
     if let same = inputs.first(where: { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path == o }) {
         throw ValidationError("\(option) \(out) is the input file \(same); choose another output path")

@@ -211,6 +211,19 @@ public enum ScoreParts {
         let passes = method == .pvi ? 2 : 1
         func partRange(_ k: Int) -> Range<Int> { (span.lowerBound + k * partSize)..<(span.lowerBound + min(n, (k + 1) * partSize)) }
         // The bar covers what is left: parts saved by an interrupted run are not counted in its rate.
+        // A saved part that cannot be read whole (truncated, or edited) is scored again, not found at the end.
+        for k in 0..<count where isSaved(dir, k) {
+            do {
+                let r = try loadPart(dir, k, method: method, offset: partRange(k).lowerBound)
+                guard r.scores.count == partRange(k).count else {
+                    throw WinnowError.invalidFile(path: dir.appendingPathComponent("part-\(k).json").path, line: nil,
+                                                  reason: "holds \(r.scores.count) rows, expected \(partRange(k).count)")
+                }
+            } catch {
+                options.reporter.note("note: part \(k) in \(dir.path) cannot be read whole (\(error)); it is scored again")
+                for ext in ["json", "f64"] { try? fm.removeItem(at: dir.appendingPathComponent("part-\(k).\(ext)")) }
+            }
+        }
         let saved = (0..<count).filter { isSaved(dir, $0) }
         let left = n - saved.reduce(0) { $0 + partRange($1).count }
         if !saved.isEmpty {
@@ -299,11 +312,13 @@ public enum ScoreParts {
     /// Part k as saved, its rows numbered from `offset`.
     static func loadPart(_ dir: URL, _ k: Int, method: ScoreMethod, offset: Int) throws -> ScoreResult {
         let tURL = dir.appendingPathComponent("part-\(k).json"), vURL = dir.appendingPathComponent("part-\(k).f64")
-        let t = try JSONDecoder().decode(PartTable.self, from: Data(contentsOf: tURL))
+        guard let t = try? JSONDecoder().decode(PartTable.self, from: Data(contentsOf: tURL)) else {
+            throw WinnowError.invalidFile(path: tURL.path, line: nil, reason: "is not a part table Winnow wrote (truncated or edited?)")
+        }
         let raw = try Data(contentsOf: vURL)
         let m = t.labels.count
         guard raw.count == 8 * m * (1 + t.components.count) else {
-            throw WinnowError.invalidFile(path: vURL.path, line: nil, reason: "holds \(raw.count) bytes, expected \(8 * m * (1 + t.components.count)); delete the parts folder")
+            throw WinnowError.invalidFile(path: vURL.path, line: nil, reason: "holds \(raw.count) bytes, expected \(8 * m * (1 + t.components.count))")
         }
         let values = raw.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
         var table = ExampleTable(labelNames: t.labelNames)

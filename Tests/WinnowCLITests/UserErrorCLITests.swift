@@ -116,6 +116,29 @@ import Testing
         #expect(r.status == 0 && r.stderr.contains("warning: 10 of the 30 examples") && r.stderr.contains("(\"-1\")"), "\(r.stderr)")
     }
 
+    /// An output in a folder the user cannot write is refused before the work (before, predict ran to 100 %
+    /// and then failed to rename). Run as an unprivileged user (root may write anywhere): as root, through setpriv.
+    @Test func anOutputFolderThatCannotBeWrittenIsRefusedFirst() throws {
+        let dir = try CLI.tempDir("read-only")
+        defer { try? fm.removeItem(at: dir) }
+        try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir.path)
+        let binary = dir.appendingPathComponent("winnow"), vocab = dir.appendingPathComponent("vocab.txt"), data = dir.appendingPathComponent("d.jsonl")
+        try fm.copyItem(at: CLI.binary, to: binary)
+        try fm.copyItem(at: CLI.tiny.appendingPathComponent("vocab.txt"), to: vocab)
+        try fm.copyItem(at: URL(fileURLWithPath: train), to: data)
+        let run = dir.appendingPathComponent("run")
+        #expect(try CLI.run(["train", "--data", data.path, "--vocab", vocab.path, "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "1",
+                             "--max-length", "16", "--out", run.path]).status == 0)
+        let ro = dir.appendingPathComponent("ro")
+        try fm.createDirectory(at: ro, withIntermediateDirectories: false)
+        try fm.setAttributes([.posixPermissions: 0o555], ofItemAtPath: ro.path)
+        let args = ["predict", "--run", run.path, "--data", data.path, "--out", ro.appendingPathComponent("p.csv").path]
+        let r = getuid() == 0
+            ? try CLI.run(["--reuid=65534", "--regid=65534", "--clear-groups", binary.path] + args, executable: URL(fileURLWithPath: "/usr/bin/setpriv"))
+            : try CLI.run(args)
+        #expect(r.status == 2 && r.stderr.contains("cannot write in \(ro.path)") && !r.stderr.contains("100%"), "\(r.stderr)")
+    }
+
     /// A run killed before its end (winnow.json and checkpoints, no final model) is read with a note, and
     /// its dynamics scores name the checkpoint to read; score's epochE says which checkpoint it reads, as eval's does.
     @Test func anUnfinishedRunIsNamedAsSuch() throws {

@@ -131,6 +131,14 @@ struct ExperimentCommand: ParsableCommand {
         defer { lock.release() }
         let dir = URL(fileURLWithPath: out)
         let plan = try plan()
+        // Settings of the cross product that select the same examples retrain once: say which stand for which.
+        let merged = plan.mergedSettings
+        if !merged.isEmpty {
+            let shown = merged.prefix(4).map { "\($0.setting.description) as \($0.sameAs.description)" }.joined(separator: ", ")
+            printError("note: \(merged.count) setting(s) select the same examples as one before them and are retrained and reported as that one "
+                       + "(\(shown)\(merged.count > 4 ? ", ..." : "")): within each label class z-scores rank as dataset z-scores, "
+                       + "without normalisation top-k ranks as with it, and stratified sampling selects hard and easy alike")
+        }
         var exp = Experiment(plan: plan, dir: dir)
         exp.keepRuns = keepRuns
         exp.reporter = TerminalReporter()

@@ -58,7 +58,8 @@ struct TrainCommand: ParsableCommand {
                                   (loraOptions.loraRank != nil, "--lora-rank"), (null, "--null"), (task != .lm, "--task"),
                                   (d.textField != nil, "--text-field"), (d.pairField != nil, "--pair-field"),
                                   (d.maxLengthGiven != nil, "--max-length")] where given {
-                throw ValidationError("\(name) does not apply to a CSV of numeric features, which trains an MLP (--layers hidden layers of --hidden units)")
+                throw ValidationError("\(name) does not apply to a CSV of numeric features, which trains an MLP (--layers hidden layers of --hidden units); "
+                                      + "text data goes in JSONL, one {\"text\": ..., \"label\": ...} object a line")
             }
             return
         }

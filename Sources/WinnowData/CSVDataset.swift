@@ -95,7 +95,7 @@ public struct CSVDataset: ClassifierData {
             for j in featIdx {
                 let s = fields[j].trimmingCharacters(in: .whitespaces)
                 guard let v = Float(s) else {
-                    throw WinnowError.invalidFile(path: path, line: ln, reason: "column '\(cols[j])': '\(s)' is not a number")
+                    throw WinnowError.invalidFile(path: path, line: ln, reason: "column '\(cols[j])': '\(s)' is not a number (a CSV holds numeric features for the MLP; text data goes in JSONL)")
                 }
                 guard v.isFinite else {
                     throw WinnowError.invalidFile(path: path, line: ln, reason: "column '\(cols[j])': \(s) is not finite")

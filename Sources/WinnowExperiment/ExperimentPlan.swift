@@ -257,16 +257,23 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// The settings each keep fraction retrains: `settings`, else the cross product (without moderate with
     /// stratified sampling, which has no meaning, and without a setting that selects the same examples as one
     /// before it: see `Setting.subsetKey(perLabel:)`).
-    public var selectionSettings: [Setting] {
-        if let settings { return settings }
-        var out: [Setting] = [], keys: Set<String> = []
+    public var selectionSettings: [Setting] { crossProduct.kept }
+
+    /// The settings of the cross product left out because they select the same examples as one kept before
+    /// them (`selectionSettings`), each with that one; empty when `settings` are given.
+    public var mergedSettings: [(setting: Setting, sameAs: Setting)] { crossProduct.merged }
+
+    var crossProduct: (kept: [Setting], merged: [(setting: Setting, sameAs: Setting)]) {
+        if let settings { return (settings, []) }
+        var out: [Setting] = [], merged: [(setting: Setting, sameAs: Setting)] = [], first: [String: Setting] = [:]
         for m in methods {
             for n in normalizations { for p in selects where p != .random { for s in samplings where !(p == .moderate && s == .stratified) {
                 let x = Setting(method: m, select: p, sampling: s, normalization: n)
-                if keys.insert(x.subsetKey(perLabel: perLabel ?? false)).inserted { out.append(x) }
+                let key = x.subsetKey(perLabel: perLabel ?? false)
+                if let same = first[key] { merged.append((x, same)) } else { first[key] = x; out.append(x) }
             } } }
         }
-        return out
+        return (out, merged)
     }
 
     /// A plan with default options for the training and test JSONL files at these paths.

@@ -139,6 +139,20 @@ import Testing
         #expect(r.status == 2 && r.stderr.contains("cannot write in \(ro.path)") && !r.stderr.contains("100%"), "\(r.stderr)")
     }
 
+    /// A .npy scores file under another name, and text in a CSV, are named for what they are.
+    @Test func npyScoresAndTextCSVAreNamed() throws {
+        let dir = try CLI.tempDir("npy-csv")
+        defer { try? fm.removeItem(at: dir) }
+        let npy = dir.appendingPathComponent("scores.txt")
+        try Data([0x93] + Array("NUMPY".utf8) + [1, 0, 0x76, 0] + Array("{'descr': '<f8'}".utf8)).write(to: npy)
+        let p = try CLI.run(["prune", "--scores", npy.path, "--data", train, "--keep", "0.5", "--dry-run"])
+        #expect(p.status == 1 && p.stderr.contains("scores.txt: is a .npy file") && p.stderr.contains("--format csv"), "\(p.stderr)")
+        let csv = dir.appendingPathComponent("t.csv")
+        try "text,label\ngood film,pos\nbad film,neg\n".write(to: csv, atomically: true, encoding: .utf8)
+        let t = try CLI.run(["train", "--data", csv.path, "--out", dir.appendingPathComponent("run").path])
+        #expect(t.status == 1 && t.stderr.contains("'good film' is not a number") && t.stderr.contains("text data goes in JSONL"), "\(t.stderr)")
+    }
+
     /// A run killed before its end (winnow.json and checkpoints, no final model) is read with a note, and
     /// its dynamics scores name the checkpoint to read; score's epochE says which checkpoint it reads, as eval's does.
     @Test func anUnfinishedRunIsNamedAsSuch() throws {

@@ -403,6 +403,20 @@ func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
         #expect(el2n.contains("hardest (highest el2n-epoch1)"), "\(el2n)")
     }
 
+    /// The cross product's settings that select alike are merged into the first, and the plan names which
+    /// (the experiment says so): with EL2N top-k per label, none, dataset and class normalisation are one subset.
+    @Test func mergedSettingsNameTheOneTheyStandFor() {
+        var plan = ExperimentPlan(train: "t", test: "s")
+        plan.settings = nil   // the cross product, not the recommended setting
+        plan.methods = [.el2n]; plan.normalizations = [.none, .dataset, .class]; plan.selects = [.easy]; plan.samplings = [.top]
+        plan.perLabel = true
+        #expect(plan.selectionSettings.count == 1)
+        #expect(plan.mergedSettings.count == 2 && plan.mergedSettings.allSatisfy { $0.sameAs == plan.selectionSettings[0] })
+        #expect(Set(plan.mergedSettings.map(\.setting.normalization)) == [.dataset, .class])
+        plan.settings = plan.selectionSettings
+        #expect(plan.mergedSettings.isEmpty)
+    }
+
     /// Within each label class z-scores rank as dataset z-scores do: top-k and stratified settings that differ
     /// only there select alike; softmax sampling (moderate or not) weighs by the scale and does not.
     @Test func settingsSelectAlikeWithinALabelOnlyWhenTheyRank() throws {

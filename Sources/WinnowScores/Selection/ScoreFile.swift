@@ -50,6 +50,9 @@ public struct ScoreFile: Sendable {
             throw WinnowError.invalidFile(path: path, line: nil, reason: ".npy holds no line numbers; score with --format csv or jsonl to prune")
         }
         guard let bytes = try? Data(contentsOf: url) else { throw WinnowError.invalidFile(path: path, line: nil, reason: "cannot be read") }
+        if bytes.starts(with: [0x93] + Array("NUMPY".utf8)) {
+            throw WinnowError.invalidFile(path: path, line: nil, reason: "is a .npy file (its magic bytes), which holds no line numbers; score with --format csv or jsonl to prune")
+        }
         guard let text = String(data: bytes, encoding: .utf8) else {
             throw WinnowError.invalidFile(path: path, line: nil, reason: "not valid UTF-8")
         }

@@ -97,6 +97,23 @@ public struct EncodedDataset: Sendable {
         }
     }
 
+    /// Refuses examples a model of `vocabulary` token ids and `positions` positions cannot read: an id at or
+    /// above the vocabulary (a tokenizer that does not belong to the model) would read past its embedding
+    /// table, a longer example past its position table. The library's trainers and predictors check it.
+    ///
+    /// - Throws: `WinnowError.invalidOption` naming `data` (and the example's line) or `maxLength`.
+    public func checkFits(vocabulary: Int, positions: Int) throws {
+        for (i, e) in encodings.enumerated() {
+            if let bad = e.inputIDs.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
+                throw WinnowError.invalidOption(name: "data", reason: "the example of line \(lines[i]): \(Tokenizers.outsideModelVocabulary(bad, vocabulary))")
+            }
+            if e.inputIDs.count > positions {
+                throw WinnowError.invalidOption(name: "maxLength", reason:
+                    "the example of line \(lines[i]) has \(e.inputIDs.count) tokens, more than the model's \(positions) positions: encode with maxLength \(positions) or less")
+            }
+        }
+    }
+
     /// One batch of the given example indices.
     public func batch(_ idx: [Int]) -> Batch {
         Batch(encodings: idx.map { encodings[$0] }, labels: idx.map { labels[$0] }, indices: idx.map { $0 + indexOffset }, padID: padID)

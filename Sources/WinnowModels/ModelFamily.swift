@@ -154,16 +154,12 @@ extension ClassPredictor {
     ///     let (predicted, probabilities) = try model.predict(encoded)
     ///
     /// - Throws: `WinnowError.invalidOption` naming `maxLength` when an example is longer than the model's
-    ///   positions (`dimensions.maxPositions`: encode with a `maxLength` at most that), or `batchSize` when it
-    ///   is not positive.
+    ///   positions (`dimensions.maxPositions`: encode with a `maxLength` at most that), `data` when a token id
+    ///   is outside its vocabulary (`EncodedDataset.checkFits`), or `batchSize` when it is not positive.
     public func predict(_ data: EncodedDataset, batchSize: Int = 64,
                         progress: (any ProgressTask)? = nil) throws -> (predictions: [Int32], probabilities: [[Float]]) {
         guard batchSize > 0 else { throw WinnowError.invalidOption(name: "batchSize", reason: "\(batchSize) is not positive") }
-        if let m = self as? any SequenceClassifier, let longest = data.encodings.map(\.inputIDs.count).max(),
-           longest > m.dimensions.maxPositions {
-            throw WinnowError.invalidOption(name: "maxLength", reason:
-                "an example has \(longest) tokens, more than the model's \(m.dimensions.maxPositions) positions: encode with maxLength \(m.dimensions.maxPositions) or less")
-        }
+        if let m = self as? any SequenceClassifier { try data.checkFits(vocabulary: m.dimensions.vocabulary, positions: m.dimensions.maxPositions) }
         var preds = [Int32](repeating: 0, count: data.count)
         var probs = [[Float]](repeating: [], count: data.count)
         for batch in data.batches(size: batchSize, order: data.longestFirstOrder) {
@@ -189,6 +185,10 @@ public protocol LanguageModel: TrainableModel, Sendable {
     var objective: LMObjective { get }
     /// Where the family's tensors live (what `first-layer` etc. select).
     var parameterLayout: ParameterLayout { get }
+    /// Rows of the embedding table (`vocab_size`): token ids run below it.
+    var vocabularySize: Int { get }
+    /// Longest sequence the model accepts (its position table, or a decoder's context).
+    var maxSequenceLength: Int { get }
     /// Per-sample mean token loss of the last forward (0 for samples without targets).
     var sampleLosses: [Double] { get }
     /// Number of target tokens per sample in the last forward.

@@ -59,6 +59,15 @@ public struct DecoderTrainer: Sendable {
         guard data.contains(where: { $0.scoredCount > 0 }) else {
             throw WinnowError.invalidOption(name: "data", reason: "no example has a token to train on")
         }
+        // What the C kernels trust: ids inside the embedding table, sequences inside the context.
+        for (i, e) in data.enumerated() {
+            if let bad = e.ids.first(where: { $0 < 0 || Int($0) >= model.vocabularySize }) {
+                throw WinnowError.invalidOption(name: "data", reason: "example \(i): \(Tokenizers.outsideModelVocabulary(bad, model.vocabularySize))")
+            }
+            if e.ids.count > model.maxSequenceLength {
+                throw WinnowError.invalidOption(name: "data", reason: "example \(i) has \(e.ids.count) tokens, more than the model's \(model.maxSequenceLength)")
+            }
+        }
         if let lora {
             guard model.loraConfig == nil else { throw WinnowError.invalidOption(name: "lora", reason: "the model already has an adapter") }
             try model.addLoRA(lora, seed: o.seed)

@@ -157,6 +157,14 @@ public struct PreTrainer: Sendable {
                       resume: Bool = false, trainee: (any TrainableModel)? = nil) throws -> TrainingSummary {
         let o = options
         try o.validate()
+        // What the C kernels trust: ids inside the embedding table, windows inside the positions, and a corpus of the model's objective.
+        if corpus.causalOnly && model.objective == .mlm {
+            throw WinnowError.invalidOption(name: "corpus", reason: "is a decoder's corpus (no [MASK] token): a masked language model cannot train on it")
+        }
+        try corpus.checkIDs(below: model.vocabularySize)
+        guard corpus.seqLen <= model.maxSequenceLength else {
+            throw WinnowError.invalidOption(name: "seqLen", reason: "\(corpus.seqLen) is more than the model's \(model.maxSequenceLength) positions")
+        }
         let p = o.presence
         let selection = (p.reweight == .presence || siLog != nil) ? try model.selfInfluenceSelection(p.siParams) : nil
         let loop = TrainingLoop(

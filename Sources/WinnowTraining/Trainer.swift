@@ -157,6 +157,10 @@ public struct Trainer: Sendable {
         let o = options
         try o.validate()
         guard data.count > 0 else { throw WinnowError.invalidOption(name: "data", reason: "no training examples") }
+        // What the C kernels trust: token ids inside the model's embedding table, examples inside its positions.
+        if let encoded = data as? EncodedDataset, let m = model as? any SequenceClassifier {
+            try encoded.checkFits(vocabulary: m.dimensions.vocabulary, positions: m.dimensions.maxPositions)
+        }
         let spe = stepsPerEpoch(data.count)
         let total = spe * o.epochs
         if let k = o.checkpoints, k > total {

@@ -21,6 +21,10 @@ public final class BertLanguageModel: LanguageModel, @unchecked Sendable {
     public var parameters: ParameterStore
     /// Masked or causal language modelling, fixed at creation.
     public let objective: Objective
+    /// Rows of the word embedding table (`vocab_size`).
+    public var vocabularySize: Int { config.vocabSize }
+    /// The position table's length (`max_position_embeddings`).
+    public var maxSequenceLength: Int { config.maxPositionEmbeddings }
     let encoder: BertEncoder
     let transform: Linear
     let transformNorm: LayerNorm

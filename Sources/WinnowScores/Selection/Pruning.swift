@@ -9,8 +9,7 @@ import WinnowTraining
 ///
 ///     let scores = try Scorer.score(.el2n, run: run, data: train, options: ScoreOptions())
 ///     var o = SelectionOptions(keep: 0.5); o.preference = .easy
-///     let summary = try Pruning.prune(data: train, lines: scores.table.lines, scores: scores.scores,
-///                                     labels: scores.exampleLabels, options: o, to: URL(fileURLWithPath: "kept.jsonl"))
+///     let summary = try Pruning.prune(data: train, result: scores, options: o, to: URL(fileURLWithPath: "kept.jsonl"))
 public enum Pruning {
     /// What a pruning kept.
     public struct Summary: Sendable, Equatable {
@@ -60,6 +59,25 @@ public enum Pruning {
     public static func prune(data: URL, lines: [Int], scores: [Double], labels: [String], options: SelectionOptions,
                              to out: URL?) throws -> Summary {
         try prune(data: data, lines: lines, scores: scores, labels: labels, options: options, to: out, origin: nil)
+    }
+
+    /// Prunes `data` by the scores `Scorer.score` returned for it, as `winnow prune` prunes by their file:
+    /// a decoder's examples without a scored token (`tokens` 0, score 0) are never kept (`Summary.withoutTokens`).
+    ///
+    ///     let summary = try Pruning.prune(data: train, result: el2n, options: SelectionOptions(keep: 0.5), to: kept)
+    ///
+    /// - Throws: `WinnowError.invalidOption` naming `result` when no example has a scored token, and as the
+    ///   other `prune`.
+    @discardableResult
+    public static func prune(data: URL, result: ScoreResult, options: SelectionOptions, to out: URL?) throws -> Summary {
+        let tokens = result.components.first { $0.0 == "tokens" }?.1
+        let keep = result.scores.indices.filter { i in tokens.map { $0[i] > 0 } ?? true }
+        guard !keep.isEmpty else { throw WinnowError.invalidOption(name: "result", reason: "no example has a scored token: nothing to rank") }
+        let labels = result.exampleLabels
+        var summary = try prune(data: data, lines: keep.map { result.table.lines[$0] }, scores: keep.map { result.scores[$0] },
+                                labels: keep.map { labels[$0] }, options: options, to: out)
+        summary.withoutTokens = result.scores.count - keep.count
+        return summary
     }
 
     /// Prunes `data` by a scores file written by `winnow score` (CSV or JSONL). Up to 2,000 of its rows,

@@ -43,8 +43,7 @@ do {
     if let keep = flags["keep"].flatMap(Double.init), let pruned = flags["pruned"] {
         var selection = SelectionOptions(keep: keep)
         selection.preference = .easy
-        let summary = try Pruning.prune(data: dataURL, lines: result.table.lines, scores: result.scores,
-                                        labels: result.exampleLabels, options: selection, to: URL(fileURLWithPath: pruned))
+        let summary = try Pruning.prune(data: dataURL, result: result, options: selection, to: URL(fileURLWithPath: pruned))
         print("kept \(summary.keptLines.count) of \(summary.scored) examples in \(pruned)")
     }
     print("wrote \(result.scores.count) \(method) scores to \(out)")

@@ -35,16 +35,19 @@ struct PruneCommand: ParsableCommand {
     var temperature: Double { temperatureGiven ?? SelectionOptions(keep: 1).temperature }
     var beta: Double { betaGiven ?? SelectionOptions(keep: 1).beta }
     var bins: Int { binsGiven ?? SelectionOptions(keep: 1).bins }
-    @Option(help: "Score normalisation before selecting: dataset z-scores (the default; top-k ranks as the raw scores do), class (z-scores within each label: moves an imbalanced set's class mix less for continuous scores; for a count such as forgetting it can move it more), or none.")
-    var normalize: Normalization = SelectionOptions(keep: 1).normalization
+    @Option(name: .customLong("normalize"), help: "Score normalisation before selecting: dataset z-scores (the default; top-k ranks as the raw scores do), class (z-scores within each label: moves an imbalanced set's class mix less for continuous scores; for a count such as forgetting it can move it more), or none.")
+    var normalizeGiven: Normalization?
+    var normalize: Normalization { normalizeGiven ?? SelectionOptions(keep: 1).normalization }
     @Flag(help: "Select within each label, keeping every label's share of the data (quota floor(n * N_label / N), plus one for the largest remainders) whatever the scores favour.")
     var perLabel = SelectionOptions(keep: 1).perLabel
     @Option(help: "A second scores file of the same data that breaks the ties of --scores: rank by --scores, and among equal scores prefer --then-select by this one (with --sampling top). For counts with many ties such as forgetting: forgetting, then the highest cartography variability (--then-column variability), per label, is the best setting found (MiniLM, keep 0.5, 5 seeds: SNLI-20k 78.49 % vs random 77.38 %, CrowdFlower 78.19 % vs 77.04 %; keep 0.3: SNLI-20k 76.77 % vs 74.51 %); the hardest EL2N (epoch 1) breaking the ties is level at keep 0.5 (78.37 and 78.17 %) and loses to random at keep 0.3 (SNLI-20k 69.03 %); README \"Choosing a selection setting\".")
     var thenBy: String?
-    @Option(help: "Among examples with equal --scores, which to prefer by --then-by: hard (its highest; the default) or easy.")
-    var thenSelect: TieEnd = .hard
-    @Option(help: "The numeric column of --then-by to break the ties by (default score).")
-    var thenColumn = "score"
+    @Option(name: .customLong("then-select"), help: "Among examples with equal --scores, which to prefer by --then-by: hard (its highest; the default) or easy.")
+    var thenSelectGiven: TieEnd?
+    var thenSelect: TieEnd { thenSelectGiven ?? .hard }
+    @Option(name: .customLong("then-column"), help: "The numeric column of --then-by to break the ties by (default score).")
+    var thenColumnGiven: String?
+    var thenColumn: String { thenColumnGiven ?? "score" }
     @Option(name: .customLong("seed"), help: "Seed of the sampling (default 0; not with --sampling top, which draws nothing, unless --select random).")
     var seedGiven: UInt64?
     var seed: UInt64 { seedGiven ?? SelectionOptions(keep: 1).seed }
@@ -66,8 +69,9 @@ struct PruneCommand: ParsableCommand {
         if select == .moderate && sampling == .stratified {
             throw ValidationError("--select moderate takes --sampling top, softmax or linear (stratified drops one end of the scores itself)")
         }
-        if thenBy == nil && thenSelect != .hard { throw ValidationError("--then-select needs --then-by") }
-        if thenBy == nil && thenColumn != "score" { throw ValidationError("--then-column needs --then-by") }
+        // An option that would change nothing is refused whatever its value (the default's included).
+        if thenBy == nil && thenSelectGiven != nil { throw ValidationError("--then-select needs --then-by") }
+        if thenBy == nil && thenColumnGiven != nil { throw ValidationError("--then-column needs --then-by") }
         for (flag, c) in [("--column", column), ("--then-column", thenColumn)] where ["line", "index", "id", "label"].contains(c) || c.isEmpty {
             throw ValidationError("\(flag) names the numeric column to select by (such as score or variability), not '\(c)'")
         }
@@ -75,7 +79,7 @@ struct PruneCommand: ParsableCommand {
         // --select random ignores the scores: options that would weigh or rank them would be printed and not applied.
         if select == .random {
             if sampling != .top { throw ValidationError("--select random ignores the scores: --sampling \(sampling) has nothing to weigh (leave it at top)") }
-            if normalize == .class { throw ValidationError("--select random ignores the scores: --normalize class changes nothing") }
+            if let n = normalizeGiven { throw ValidationError("--select random ignores the scores: --normalize \(n) changes nothing") }
             if column != "score" { throw ValidationError("--select random ignores the scores: --column \(column) changes nothing") }
         }
         if let thenBy, thenColumn == column,

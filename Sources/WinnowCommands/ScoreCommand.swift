@@ -55,10 +55,10 @@ struct ScoreCommand: ParsableCommand {
     /// The format given, else the one --out's extension names (csv for any other).
     var format: ScoreWriter.Format { formatGiven ?? ScoreWriter.Format(rawValue: URL(fileURLWithPath: out).pathExtension.lowercased()) ?? .csv }
     @Option(help: "Output file (written atomically).") var out: String
-    @Option(help: "Score only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.", transform: parseShard) var shard: Shard?
+    @Option(help: "Score only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`. Per-example gradient and output scores only: forgetting, cartography and aum read the run's dynamics (no model pass), and tracin --test reads the whole target set.", transform: parseShard) var shard: Shard?
     @Option(name: .customLong("part-size"), help: "Examples per resumable part (default \(ScoreParts.defaultPartSize)).") var partSizeGiven: Int?
     var partSize: Int { partSizeGiven ?? ScoreParts.defaultPartSize }
-    @Flag(help: "Continue a killed run: reuse the parts already scored in OUT.parts/ (the output equals an uninterrupted run).") var resume = false
+    @Flag(help: "Continue a killed run: reuse the parts already scored in OUT.parts/ (the output equals an uninterrupted run). Per-example gradient and output scores, as --shard.") var resume = false
 
     func validate() throws {
         if method.needsNullRun && nullRun == nil { throw ValidationError("\(method) needs --null-run (a run trained with `winnow train --null`)") }
@@ -98,6 +98,16 @@ struct ScoreCommand: ParsableCommand {
         let gradient = method == .grand || method == .tracin
         if paramsGiven != nil && (!gradient || space == .lastHidden) {
             throw ValidationError("--params applies to the gradient scores grand and tracin over parameters (--space params)")
+        }
+        // VoG is a variance over checkpoints: a selection of one gives every example 0, known before any file is read.
+        if method == .vog, let c = checkpointsGiven {
+            var one = false
+            switch c {
+            case .first, .last: one = true
+            case let .list(refs): one = refs.count == 1
+            case .all: one = false
+            }
+            if one { throw ValidationError("vog is a variance over checkpoints and needs at least two; --checkpoints \(c) selects one") }
         }
         if checkpointsGiven != nil && method.readsDynamics { throw ValidationError("--checkpoints does not apply to \(method), which reads the run's training dynamics") }
         if targetGiven != nil && method != .vog { throw ValidationError("--target applies to vog") }

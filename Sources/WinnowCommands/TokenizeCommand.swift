@@ -8,8 +8,10 @@ struct TokenizeCommand: ParsableCommand {
         abstract: "Write the token ids of every example of a JSONL file, as the model's Hugging Face tokenizer gives them.",
         discussion: """
         One line per example: {"index": i, "line": l, "input_ids": [...]}, index = position among the file's \
-        examples, line = 1-based line. Ids equal AutoTokenizer.from_pretrained(MODEL)(text)["input_ids"] (with \
-        the special tokens that tokenizer adds), the pair field's ids following for pairs. --model is a model or \
+        examples, line = 1-based line. Ids equal Hugging Face's: AutoTokenizer.from_pretrained(MODEL)(text)["input_ids"] \
+        for byte-level BPE, and the slow BertTokenizer (use_fast=False) for WordPiece, whose pair truncation and \
+        lower-casing of Σ the default fast one does otherwise (README "Data"); with the special tokens the \
+        tokenizer adds, the pair field's ids following for pairs. --model is a model or \
         run folder (vocab.txt: WordPiece; tokenizer.json: WordPiece or byte-level BPE), a PEFT adapter folder \
         (its base model's tokenizer, or its own), a .gguf file, or a folder holding one (byte-level BPE from \
         tokenizer.ggml.*). Labels are not needed; every line is written. A line's given input_ids are checked \

@@ -193,7 +193,8 @@ import Testing
         #expect(!fm.fileExists(atPath: dir.appendingPathComponent("p.csv").path))
         let vog = try CLI.run(["score", "vog", "--run", run.path, "--checkpoints", "last", "--data", train, "--max-length", "32",
                                "--out", dir.appendingPathComponent("v.csv").path])
-        #expect(vog.status == 1 && vog.stderr.contains("needs at least two"), "\(vog.stderr)")
+        // A selection of one checkpoint is known to be one before any file is read: a usage error.
+        #expect(vog.status == 2 && vog.stderr.contains("needs at least two") && vog.stderr.contains("--checkpoints last selects one"), "\(vog.stderr)")
         #expect(!fm.fileExists(atPath: dir.appendingPathComponent("v.csv").path) && !fm.fileExists(atPath: dir.appendingPathComponent("v.csv.parts").path))
     }
 
@@ -307,6 +308,6 @@ import Testing
             #expect(r.status == 2 && r.stderr.contains(says), "\(args): \(r.stderr)")
         }
         let help = try CLI.run(["prune", "--help"])
-        #expect(help.stdout.contains("--then-select <then-select>") && help.stdout.contains("values: hard, easy;"), "\(help.stdout)")
+        #expect(help.stdout.contains("--then-select <then-select>") && help.stdout.contains("hard (its highest; the default) or") && !help.stdout.contains("moderate, random;"), "\(help.stdout)")
     }
 }

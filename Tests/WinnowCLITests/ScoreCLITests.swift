@@ -418,7 +418,7 @@ import Winnow
     @Test func badScoreInvocations() throws {
         #expect(try CLI.run(["score", "pvi", "--run", run, "--data", train, "--out", "/tmp/x.csv"]).status == 2)
         #expect(try CLI.run(["score", "bogus", "--run", run, "--data", train, "--out", "/tmp/x.csv"]).status == 2)
-        let r = try CLI.run(["score", "vog", "--run", run, "--data", train, "--checkpoints", "99999", "--out", "/tmp/x.csv"])
+        let r = try CLI.run(["score", "el2n", "--run", run, "--data", train, "--checkpoints", "99999", "--out", "/tmp/x.csv"])
         #expect(r.status == 1)
         #expect(r.stderr.contains("no checkpoint-99999"))
         let p = try CLI.run(["score", "grand", "--run", run, "--data", train, "--params", "nonsense.", "--out", "/tmp/x.csv"])

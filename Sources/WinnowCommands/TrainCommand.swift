@@ -280,16 +280,7 @@ struct TrainCommand: ParsableCommand {
     /// run's training dynamics refuse another file).
     /// With `fields`, also the fields the examples were read by (a run trained on pairs refuses single texts).
     func dataInfo(fields: FieldNames? = nil) throws -> [String: String] {
-        let url = URL(fileURLWithPath: dataOptions.data)
-        var info = ["data": url.path]
-        if let f = fields {
-            if let t = f.text { info["text_field"] = t }
-            if let p = f.pair { info["pair_field"] = p }
-            if let l = f.label { info["label_field"] = l }
-        }
-        // A pipe was read by training: nothing is left to fingerprint (scores then check the count only).
-        if FileFingerprint.isRegularFile(url) { info[FileFingerprint.runInfoKey] = try FileFingerprint.fnv1a64(url) }
-        return info
+        try Trainer.runInfo(data: URL(fileURLWithPath: dataOptions.data), fields: fields)
     }
 
     func trainingOptions() -> TrainingOptions {

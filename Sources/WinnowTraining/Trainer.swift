@@ -132,6 +132,25 @@ public struct Trainer: Sendable {
     /// A trainer with `options`.
     public init(options: TrainingOptions) { self.options = options }
 
+    /// What a run records of its training file, for `train(_:on:run:runInfo:)`: its path, its content
+    /// fingerprint (forgetting, cartography and AUM then refuse another or reordered file) and, with
+    /// `fields`, the fields its examples were read by (scores then refuse single texts for a run of pairs).
+    ///
+    ///     try trainer.train(model, on: encoded, run: run, runInfo: Trainer.runInfo(data: train, fields: data.fields))
+    ///
+    /// - Throws: `WinnowError.missingFile` when the file cannot be read.
+    public static func runInfo(data url: URL, fields: FieldNames? = nil) throws -> [String: String] {
+        var info = ["data": url.path]
+        if let f = fields {
+            if let t = f.text { info["text_field"] = t }
+            if let p = f.pair { info["pair_field"] = p }
+            if let l = f.label { info["label_field"] = l }
+        }
+        // A pipe was read by training: nothing is left to fingerprint (scores then check the count only).
+        if FileFingerprint.isRegularFile(url) { info[FileFingerprint.runInfoKey] = try FileFingerprint.fnv1a64(url) }
+        return info
+    }
+
     /// Steps per epoch for `n` examples.
     public func stepsPerEpoch(_ n: Int) -> Int { (n + options.batchSize - 1) / options.batchSize }
 

@@ -34,6 +34,27 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path))
     }
 
+    /// A run trained through the library records its data file as `winnow train` does, so the dynamics scores refuse another one.
+    @Test func aLibraryRunRecordsItsDataFile() throws {
+        let model = try Self.tinyClassifier()
+        let url = Paths.tinyBert.appendingPathComponent("train.jsonl")
+        let data = try JSONLDataset(url: url)
+        let vocab = try Vocabulary(contentsOf: Paths.tinyBert.appendingPathComponent("vocab.txt"))
+        let encoded = try EncodedDataset(data, tokenizer: BertTokenizer(vocabulary: vocab), labels: model.labelNames, maxLength: 16)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-guard-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var o = TrainingOptions()
+        o.epochs = 1; o.batchSize = 64
+        try Trainer(options: o).train(model, on: encoded, run: dir, runInfo: Trainer.runInfo(data: url, fields: data.fields))
+        let info = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("winnow.json"))) as? [String: Any])
+        #expect(info["data_fnv1a64"] as? String == (try FileFingerprint.fnv1a64(url)) && info["text_field"] as? String == data.fields.text)
+        // Another file of the same count: refused by forgetting.
+        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")
+        let reversed = dir.appendingPathComponent("reversed.jsonl")
+        try (lines.reversed().joined(separator: "\n") + "\n").write(to: reversed, atomically: true, encoding: .utf8)
+        #expect { try Scorer.score(.forgetting, run: dir, data: reversed, options: ScoreOptions()) } throws: { "\($0)".contains("is not the file") }
+    }
+
     @Test func aDecodersCorpusIsRefusedByAMaskedLanguageModel() throws {
         let corpus = try LMCorpus(url: Paths.fixtures.appendingPathComponent("decoder/corpus.txt"),
                                   causalTokenizer: Tokenizers.load(folder: Paths.fixtures.appendingPathComponent("decoder/tied")), seqLen: 10)

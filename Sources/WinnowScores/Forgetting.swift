@@ -22,6 +22,13 @@ public enum DynamicsScores {
         return try Dynamics(contentsOf: folder.dynamicsURL)
     }
 
+    /// Refuses a table of another number of examples than the dynamics cover (its rows would be named wrong).
+    static func checkTable(_ table: ExampleTable?, _ d: Dynamics) throws {
+        if let t = table, t.count != d.exampleCount {
+            throw WinnowError.invalidOption(name: "table", reason: "has \(t.count) examples but the dynamics cover \(d.exampleCount): read the run's training file")
+        }
+    }
+
     /// Presentations per example, in step order.
     static func grouped(_ d: Dynamics, count n: Int) throws -> [[Int]] {
         var g = [[Int]](repeating: [], count: n)
@@ -45,8 +52,10 @@ public enum DynamicsScores {
 public enum Forgetting {
     /// Forgetting scores of every example of `d`; `table` names the examples (nil: an empty table, scores only).
     ///
-    /// - Throws: `WinnowError.invalidTensor` when a recorded example index is outside 0..<`d.exampleCount`.
+    /// - Throws: `WinnowError.invalidTensor` when a recorded example index is outside 0..<`d.exampleCount`;
+    ///   `WinnowError.invalidOption` naming `table` when it has another number of examples.
     public static func score(_ d: Dynamics, table: ExampleTable? = nil) throws -> ScoreResult {
+        try DynamicsScores.checkTable(table, d)
         let n = d.exampleCount
         let groups = try DynamicsScores.grouped(d, count: n)
         var score = [Double](repeating: 0, count: n), never = score, events = score, presentations = score
@@ -76,8 +85,10 @@ public enum Cartography {
     /// Cartography scores (1 - confidence) of every example of `d`; `table` names the examples (nil: an empty
     /// table, scores only).
     ///
-    /// - Throws: `WinnowError.invalidTensor` when a recorded example index is outside 0..<`d.exampleCount`.
+    /// - Throws: `WinnowError.invalidTensor` when a recorded example index is outside 0..<`d.exampleCount`;
+    ///   `WinnowError.invalidOption` naming `table` when it has another number of examples.
     public static func score(_ d: Dynamics, table: ExampleTable? = nil) throws -> ScoreResult {
+        try DynamicsScores.checkTable(table, d)
         let n = d.exampleCount
         let groups = try DynamicsScores.grouped(d, count: n)
         var conf = [Double](repeating: 0, count: n), vari = conf, corr = conf
@@ -100,8 +111,10 @@ public enum Cartography {
 public enum AUM {
     /// AUM scores (-AUM) of every example of `d`; `table` names the examples (nil: an empty table, scores only).
     ///
-    /// - Throws: `WinnowError.invalidTensor` when a recorded example index is outside 0..<`d.exampleCount`.
+    /// - Throws: `WinnowError.invalidTensor` when a recorded example index is outside 0..<`d.exampleCount`;
+    ///   `WinnowError.invalidOption` naming `table` when it has another number of examples.
     public static func score(_ d: Dynamics, table: ExampleTable? = nil) throws -> ScoreResult {
+        try DynamicsScores.checkTable(table, d)
         let n = d.exampleCount
         let groups = try DynamicsScores.grouped(d, count: n)
         var aum = [Double](repeating: 0, count: n)

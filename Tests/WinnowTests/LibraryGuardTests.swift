@@ -55,6 +55,18 @@ import Testing
         #expect { try Scorer.score(.forgetting, run: dir, data: reversed, options: ScoreOptions()) } throws: { "\($0)".contains("is not the file") }
     }
 
+    /// Dynamics scores with a table of another size than the dynamics: refused (its rows would name other examples).
+    @Test func dynamicsScoresRefuseATableOfAnotherSize() throws {
+        var d = Dynamics()
+        d.exampleCount = 3
+        var table = ExampleTable(labelNames: ["a", "b"])
+        table.labels = [0]; table.lines = [1]; table.ids = [nil]
+        #expect(throws: WinnowError.self) { try Forgetting.score(d, table: table) }
+        #expect(throws: WinnowError.self) { try Cartography.score(d, table: table) }
+        #expect(throws: WinnowError.self) { try AUM.score(d, table: table) }
+        #expect(try Forgetting.score(d).scores.count == d.exampleCount)
+    }
+
     @Test func aDecodersCorpusIsRefusedByAMaskedLanguageModel() throws {
         let corpus = try LMCorpus(url: Paths.fixtures.appendingPathComponent("decoder/corpus.txt"),
                                   causalTokenizer: Tokenizers.load(folder: Paths.fixtures.appendingPathComponent("decoder/tied")), seqLen: 10)

@@ -10,6 +10,8 @@ struct MergeCommand: ParsableCommand {
 
     @Argument(help: "Shard outputs (all .csv, all .jsonl, or all .npy).") var files: [String]
     @Option(help: "Merged file (written atomically).") var out: String
+    @Flag(help: "Merge shard outputs without their manifests (FILE.shard.json): whether every shard is here once, the last one included, is then not checked.")
+    var noManifests = false
 
     func validate() throws {
         try refuseOverwriting(out, inputs: files)
@@ -18,7 +20,14 @@ struct MergeCommand: ParsableCommand {
     func run() throws {
         let lock = try OutputLock(URL(fileURLWithPath: out))
         defer { lock.release() }
-        let checked = try ShardMerge.merge(files.map { URL(fileURLWithPath: $0) }, to: URL(fileURLWithPath: out))
+        // Without manifests a missing last shard leaves a file that looks whole: refused unless asked for.
+        let urls = files.map { URL(fileURLWithPath: $0) }
+        if !noManifests, !urls.contains(where: { FileManager.default.fileExists(atPath: ShardMerge.manifestURL($0).path) }) {
+            throw WinnowError.invalidFile(path: urls[0].path, line: nil, reason:
+                "has no shard manifest (\(ShardMerge.manifestURL(urls[0]).lastPathComponent), written beside each shard output), nor have the other files: "
+                + "without them a missing shard cannot be told; copy the manifests beside the shards, or give --no-manifests to merge what is given")
+        }
+        let checked = try ShardMerge.merge(urls, to: URL(fileURLWithPath: out))
         printError("merge: joined \(files.count) shard output(s) into \(out)")
         if !checked {
             printError("note: the files carry no shard manifests (FILE.shard.json, written beside each shard output): whether every shard "

@@ -136,7 +136,7 @@ import Testing
             try damage(r.appendingPathComponent(weights)) { h in h["bert.encoder.layer.0.output.dense.bias"] = nil }
             return (predict(r), ["bert.encoder.layer.0.output.dense.bias", "missing from the checkpoint"])
         case "missing checkpoint":
-            return (["score", "vog", "--run", run.path, "--data", data, "--checkpoints", "999", "--out", dir.appendingPathComponent("out").path], ["checkpoint-999"])
+            return (["score", "el2n", "--run", run.path, "--data", data, "--checkpoints", "999", "--out", dir.appendingPathComponent("out").path], ["checkpoint-999"])
         case "pickled pytorch_model.bin":
             let r = dir.appendingPathComponent("pickled")
             try fm.createDirectory(at: r, withIntermediateDirectories: true)

@@ -317,7 +317,7 @@ import Testing
         #expect(named.status == 2 && named.stderr.contains("predict writes CSV"), "\(named.stderr)")
         // merge into one of its own inputs.
         let a = try file("a.csv", "index,line,id,label,score\n0,1,,pos,0.5\n"), b = try file("b.csv", "index,line,id,label,score\n1,2,,neg,0.2\n")
-        let m = try CLI.run(["merge", a, b, "--out", a])
+        let m = try CLI.run(["merge", a, b, "--no-manifests", "--out", a])
         #expect(m.status == 2 && m.stderr.contains("is the input file"), "\(m.stderr)")
         #expect(try String(contentsOfFile: a, encoding: .utf8) == "index,line,id,label,score\n0,1,,pos,0.5\n")
         // experiment does not take a decoder (it retrains BERT classifiers).

@@ -186,9 +186,12 @@ import Winnow
                                "--out", dir.appendingPathComponent("s.txt").path])
         #expect(txt.status == 0, "\(txt.stderr)")
         #expect(try String(contentsOf: dir.appendingPathComponent("s.txt"), encoding: .utf8).split(separator: "\n").count == 150)
-        // Without manifests the join cannot tell a missing shard: said.
+        // Without manifests the join cannot tell a missing shard: refused unless --no-manifests, then said.
         for f in ["a0.csv", "a1.csv"] { try fm.removeItem(at: dir.appendingPathComponent(f + ".shard.json")) }
-        let bare = try CLI.run(["merge", dir.appendingPathComponent("a0.csv").path, "--out", dir.appendingPathComponent("c.csv").path])
+        let refused = try CLI.run(["merge", dir.appendingPathComponent("a0.csv").path, "--out", dir.appendingPathComponent("c.csv").path])
+        #expect(refused.status == 1 && refused.stderr.contains("a0.csv: has no shard manifest") && refused.stderr.contains("--no-manifests"), "\(refused.stderr)")
+        #expect(!fm.fileExists(atPath: dir.appendingPathComponent("c.csv").path))
+        let bare = try CLI.run(["merge", dir.appendingPathComponent("a0.csv").path, "--no-manifests", "--out", dir.appendingPathComponent("c.csv").path])
         #expect(bare.status == 0 && bare.stderr.contains("carry no shard manifests"), "\(bare.stderr)")
         // Parts saved (as a killed `winnow score` leaves them), then a checkpoint replaced: --resume refuses them.
         try original.write(to: data)

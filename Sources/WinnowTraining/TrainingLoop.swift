@@ -59,6 +59,16 @@ struct TrainingLoop {
     /// its step and log history.
     static func restore(_ ck: RunFolder.Checkpoint, into model: some TrainableModel,
                         optimizer: inout Optimizer) throws -> (step: Int, history: [LogEntry]) {
+        do {
+            return try restoreFiles(ck, into: model, optimizer: &optimizer)
+        } catch let WinnowError.invalidFile(path, line, reason) {
+            // A damaged checkpoint (cut short by a full disk, say): the one before it resumes to the same run.
+            throw WinnowError.invalidFile(path: path, line: line, reason: reason + "; delete \(ck.url.path) to resume from the checkpoint before it")
+        }
+    }
+
+    static func restoreFiles(_ ck: RunFolder.Checkpoint, into model: some TrainableModel,
+                             optimizer: inout Optimizer) throws -> (step: Int, history: [LogEntry]) {
         // An adapter checkpoint (PEFT layout) holds the LoRA tensors only, under PEFT's names.
         let adapter = ck.url.appendingPathComponent("adapter_model.safetensors")
         let isAdapter = FileManager.default.fileExists(atPath: adapter.path)

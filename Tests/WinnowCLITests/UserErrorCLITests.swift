@@ -172,6 +172,15 @@ import Testing
         #expect(p.status == 0 && p.stderr.contains("is an unfinished run"), "\(p.stderr)")
         let f = try CLI.run(["score", "forgetting", "--run", run.path, "--data", train, "--out", dir.appendingPathComponent("f.csv").path])
         #expect(f.status == 1 && f.stderr.contains("is an unfinished run") && f.stderr.contains("checkpoint-\(last)") && !f.stderr.contains("--no-dynamics"), "\(f.stderr)")
+        // Its last checkpoint damaged (cut short): --resume names it and the way on; without it, the run resumes from the one before.
+        let weights = run.appendingPathComponent("checkpoint-\(last)/model.safetensors")
+        try Data(try Data(contentsOf: weights).prefix(100)).write(to: weights)
+        let damaged = try CLI.trainTiny(run, extra: ["--resume"])
+        #expect(damaged.status == 1 && damaged.stderr.contains("delete \(run.appendingPathComponent("checkpoint-\(last)").path) to resume from the checkpoint before it"),
+                "\(damaged.stderr)")
+        try fm.removeItem(at: run.appendingPathComponent("checkpoint-\(last)"))
+        let resumed = try CLI.trainTiny(run, extra: ["--resume"])
+        #expect(resumed.status == 0 && resumed.stderr.contains("resuming from") && fm.fileExists(atPath: weights.path), "\(resumed.stderr)")
     }
 
     /// Two jobs writing one run folder (or one scores file) at once: the second is refused while the first

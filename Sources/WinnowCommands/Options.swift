@@ -68,12 +68,7 @@ struct DataOptions: ParsableArguments {
 /// Prints a summary line about skipped examples.
 func reportSkipped(_ d: JSONLDataset) {
     if d.skipped > 0 { printError("note: skipped \(d.skipped) example(s) without a gold label in \(d.url.path)") }
-    // SNLI's no-label rows are a fraction of a percent: -1 on 5 % or more of the lines is likelier a class (-1/0/1 sentiment).
-    let all = d.examples.count + d.skipped
-    if d.skippedMinusOne > 0 && d.skippedMinusOne * 20 >= all {
-        printError("warning: \(d.skippedMinusOne) of the \(all) examples of \(d.url.path) are labelled -1, read as \"no gold label\" "
-                   + "(Hugging Face's convention) and left out; if -1 is a class, write the labels as strings (\"-1\") or shift them")
-    }
+    if let w = JSONLDataset.minusOneWarning(d.skippedMinusOne, of: d.examples.count + d.skipped, path: d.url.path) { printError(w) }
 }
 
 /// Predictions of a run on a data file (`Predictor.predict`), with notes and progress on stderr.
@@ -145,8 +140,12 @@ func refuseOverwriting(_ out: String, option: String = "--out", inputs: [String]
     if !isDir.boolValue { throw ValidationError("\(option) \(out): \(parent.path) is a file, not a folder") }
     // The finished file is renamed into its folder: one the user cannot write is found now, not after the work
     // (a device or pipe, such as /dev/stdout, is written through, not renamed).
-    if !FileManager.default.fileExists(atPath: out) || FileFingerprint.isRegularFile(URL(fileURLWithPath: out)), access(parent.path, W_OK) != 0 {
-        throw ValidationError("\(option) \(out): cannot write in \(parent.path) (no permission)")
+    // A link is followed, as the write follows it (`--out /dev/stdout > file.csv` writes beside file.csv).
+    let target = URL(fileURLWithPath: out).standardizedFileURL.resolvingSymlinksInPath()
+    var folder = target.deletingLastPathComponent()
+    while !FileManager.default.fileExists(atPath: folder.path) && folder.path != "/" { folder.deleteLastPathComponent() }
+    if !FileManager.default.fileExists(atPath: target.path) || FileFingerprint.isRegularFile(target), access(folder.path, W_OK) != 0 {
+        throw ValidationError("\(option) \(out): cannot write in \(folder.path) (no permission)")
     }
     let o = URL(fileURLWithPath: out).standardizedFileURL.resolvingSymlinksInPath().path
     if let same = inputs.first(where: { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path == o }) {

@@ -30,6 +30,10 @@ struct PredictCommand: ParsableCommand {
         defer { lock.release() }
         dataOptions.adoptMaxLength(ofRun: runPath)
         dataOptions.adoptFields(ofRun: runPath)
+        // The weights this prediction reads (the chosen checkpoint, else the final model), as they are before the work.
+        let folder = try? RunFolder(url: URL(fileURLWithPath: runPath))
+        let read = folder.flatMap { f in checkpoint.flatMap { try? f.select($0).map(\.url) } ?? [f.finalModelFolder] } ?? [URL(fileURLWithPath: runPath)]
+        let models = shardModels(read.map(\.path) + [base], sharded: shard != nil)
         let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: false, label: "predict",
                                 shard: shard, base: base, precision: precision)
         let names = r.labelNames, pred = r.predictions, probs = r.probabilities
@@ -44,7 +48,7 @@ struct PredictCommand: ParsableCommand {
         }
         let f = dataOptions.fields
         let job = ["predict", "run \(URL(fileURLWithPath: runPath).standardizedFileURL.path)", "checkpoint \(checkpoint.map { "\($0)" } ?? "final")",
-                   shardData(dataOptions.data, sharded: shard != nil), shardModels([runPath, base], sharded: shard != nil),
+                   shardData(dataOptions.data, sharded: shard != nil), models,
                    "max-length \(dataOptions.maxLength)",
                    "fields \(f.text ?? "-")/\(f.pair ?? "-")/\(f.label ?? "-")", "precision \(precision.rawValue)",
                    "base \(base.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? "-")"].joined(separator: ", ")

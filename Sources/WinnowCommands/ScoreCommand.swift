@@ -169,7 +169,9 @@ struct ScoreCommand: ParsableCommand {
     var job: String {
         let f = dataOptions.fields
         return ["score \(method)", "run \(URL(fileURLWithPath: runPath).standardizedFileURL.path)",
-                shardData(dataOptions.data, sharded: shard != nil), shardModels([runPath, base, nullRun], sharded: shard != nil),
+                shardData(dataOptions.data, sharded: shard != nil),
+                shardModels(ScoreParts.modelsRead(run: URL(fileURLWithPath: runPath), method: method, options: options).map(\.path) + [base, nullRun],
+                            sharded: shard != nil),
                 "max-length \(dataOptions.maxLength)",
                 "fields \(f.text ?? "-")/\(f.pair ?? "-")/\(f.label ?? "-")", "checkpoints \(checkpoints)", "params \(params)", "space \(space)",
                 "target \(target)", "lr \(learningRate.map { "\($0)" } ?? "-")", "project \(project.map { "\($0) seed \(seed)" } ?? "-")",
@@ -190,7 +192,7 @@ struct ScoreCommand: ParsableCommand {
                 "\(runPath) was trained on the label field '\(trained)' (its winnow.json); \(method) reads the dynamics of those labels")
         }
         dataOptions.adoptFields(ofRun: runPath)
-        noteRunRead(run: runPath, checkpoints: method.readsDynamics ? nil : checkpointsGiven)
+        if !method.readsDynamics { noteRunRead(run: runPath, checkpoints: checkpointsGiven) }   // the dynamics scores say it in their error
         guard precision == .f32 else { return try precision.run { try score() } }
         try score()
     }
@@ -200,6 +202,7 @@ struct ScoreCommand: ParsableCommand {
         let runURL = URL(fileURLWithPath: runPath)
         let dataURL = URL(fileURLWithPath: dataOptions.data)
         let outURL = URL(fileURLWithPath: out)
+        let jobLine = job   // the weights as this scoring reads them, before the work
         if method == .tracin, let test {
             let testURL = URL(fileURLWithPath: test)
             // A missing group field is found before the gradients are computed.
@@ -247,7 +250,7 @@ struct ScoreCommand: ParsableCommand {
         }
         if FileManager.default.fileExists(atPath: partsURL.path) { try FileManager.default.removeItem(at: partsURL) }
         try ShardMerge.recordShard(shard, examples: shard == nil ? 0 : try Scorer.countExamples(dataURL, fields: dataOptions.fields, labelled: !causalLM),
-                                   job: job, output: outURL)
+                                   job: jobLine, output: outURL)
         for n in written.notes { printError(n.hasPrefix("warning: ") ? "winnow: WARNING: " + n.dropFirst(9) : "note: " + n) }
         printError("score: wrote \(written.count) \(method) scores to \(outURL.path)")
         if let check, check.learnedNothing {

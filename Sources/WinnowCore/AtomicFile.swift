@@ -70,12 +70,16 @@ package enum AtomicFile {
     }
 
     /// Removes the temporary files of `url` that a killed writer left (`.NAME.tmp-PID-N` whose process no
-    /// longer exists); a live writer's are kept.
+    /// longer exists here and that no one has written for an hour: a writer on another host of a shared file
+    /// system, whose process id means nothing here, would have written it within the hour).
     package static func removeStaleTemporaryFiles(of url: URL) {
         let dir = url.deletingLastPathComponent(), prefix = ".\(url.lastPathComponent).tmp-"
         for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasPrefix(prefix) {
             guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }), pid > 0 else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { unlink(dir.appendingPathComponent(name).path) }
+            let path = dir.appendingPathComponent(name).path
+            var st = stat()
+            guard stat(path, &st) == 0, Double(time(nil) - st.st_mtim.tv_sec) > 3600 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(path) }
         }
     }
 

@@ -60,13 +60,13 @@ package enum FileFingerprint {
         return String(format: "%016llx", hash)
     }
 
-    /// A digest of the weights under `roots` that does not depend on where or when they were copied: each
-    /// `.safetensors` and `.gguf` file's name within its root (`checkpoint-40/model.safetensors`), size,
-    /// and 64-bit FNV-1a of three 1 MiB samples (its start, holding the header and the first tensors, its
-    /// middle and its end), optimizer state left out. Shard manifests record it, so that `winnow merge`
-    /// refuses shards scored before and after a model was retrained or replaced, whichever machine or copy
-    /// each shard read (a modification time differs between copies; the values of a retrained model differ
-    /// in every sample). Costs three reads of 1 MiB per file.
+    /// A digest of the weights `roots` name (model folders, such as the checkpoints a score reads, or weight
+    /// files) that does not depend on when they were written or copied: each `.safetensors` and `.gguf` file's
+    /// name, size, and 64-bit FNV-1a of three 1 MiB samples (its start, holding the header and the first
+    /// tensors, its middle and its end), optimizer state left out; a folder's subfolders are not read. Shard
+    /// manifests record it, so that `winnow merge` refuses shards scored before and after a model was
+    /// retrained or replaced (a copy's modification time differs; a retrained model's values differ in every
+    /// sample). Costs three reads of 1 MiB per file.
     package static func weightsDigest(_ roots: [URL]) -> String {
         let fm = FileManager.default
         var entries: [String] = []
@@ -91,12 +91,9 @@ package enum FileFingerprint {
             guard fm.fileExists(atPath: r.path, isDirectory: &isDir) else { continue }
             guard isDir.boolValue else { add(r, name: r.lastPathComponent); continue }
             for c in ((try? fm.contentsOfDirectory(atPath: r.path)) ?? []).sorted() {
-                let u = r.appendingPathComponent(c)
                 var sub: ObjCBool = false
-                guard fm.fileExists(atPath: u.path, isDirectory: &sub) else { continue }
-                if !sub.boolValue { add(u, name: c); continue }
-                guard c.hasPrefix("checkpoint-") else { continue }
-                for f in ((try? fm.contentsOfDirectory(atPath: u.path)) ?? []).sorted() { add(u.appendingPathComponent(f), name: "\(c)/\(f)") }
+                let u = r.appendingPathComponent(c)
+                if fm.fileExists(atPath: u.path, isDirectory: &sub), !sub.boolValue { add(u, name: "\(r.lastPathComponent)/\(c)") }
             }
         }
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325

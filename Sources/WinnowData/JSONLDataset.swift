@@ -432,6 +432,15 @@ public struct JSONLDataset: Sendable {
         return (try? JSONSerialization.jsonObject(with: d)) as? [String: Any]
     }
 
+    /// A warning when the number -1 labels 5 % or more of the `total` lines of `path` (SNLI's no-label rows are a
+    /// fraction of a percent; -1/0/1 sentiment labels are a class each): those lines are read as "no gold
+    /// label" and left out. Nil otherwise.
+    package static func minusOneWarning(_ minusOne: Int, of total: Int, path: String) -> String? {
+        guard minusOne > 0, minusOne * 20 >= total else { return nil }
+        return "warning: \(minusOne) of the \(total) examples of \(path) are labelled -1, read as \"no gold label\" "
+            + "(Hugging Face's convention) and left out; if -1 is a class, write the labels as strings (\"-1\") or shift them"
+    }
+
     static func isNoGoldLabel(_ v: Any) -> Bool {
         if v is NSNull { return true }
         if let s = v as? String { return s.isEmpty || s == "-" }

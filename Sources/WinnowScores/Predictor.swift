@@ -134,6 +134,7 @@ public enum Predictor {
         let tok = try Tokenizers.load(folder: ModelLoader.tokenizerFolder(runFolder.tokenizerFolder, base: o.adapterBase))
         let data = try JSONLDataset(url: dataURL, fields: o.fields, requireLabels: o.requireLabels, keepUnlabelled: !o.requireLabels)
         if data.skipped > 0 { o.reporter.note("note: skipped \(data.skipped) example(s) without a gold label in \(data.url.path)") }
+        if let w = JSONLDataset.minusOneWarning(data.skippedMinusOne, of: data.examples.count + data.skipped, path: data.url.path) { o.reporter.note(w) }
         var maxLength = o.maxLength
         if maxLength > model.dimensions.maxPositions {
             // Longer sequences cannot be encoded: truncate to the position table, as `winnow score` and transformers do.

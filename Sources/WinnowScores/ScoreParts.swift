@@ -17,7 +17,7 @@ public enum ScoreParts {
 
     /// The folders whose weights a scoring reads: the chosen checkpoints of a run with checkpoints, else the
     /// model (PVI reads the run's final model).
-    static func modelsRead(run: URL, method: ScoreMethod, options: ScoreOptions) -> [URL] {
+    package static func modelsRead(run: URL, method: ScoreMethod, options: ScoreOptions) -> [URL] {
         guard let folder = try? RunFolder(url: run), !folder.checkpoints.isEmpty else { return [run] }
         if method.needsNullRun { return [folder.finalModelFolder] }
         return (try? folder.select(options.checkpoints))?.map(\.url) ?? [run]
@@ -148,8 +148,9 @@ public enum ScoreParts {
         }
         // The data file is read more than once (counted, then scored part by part): a pipe would be empty the second time.
         try Scorer.requireRegularFile(data)
-        let (total, skipped) = try Scorer.countExamplesAndSkipped(data, fields: fields, labelled: !causal)
+        let (total, skipped, minusOne) = try Scorer.countExamplesAndSkipped(data, fields: fields, labelled: !causal)
         if skipped > 0 { options.reporter.note("note: skipped \(skipped) example(s) without a gold label in \(data.path)") }
+        if let w = JSONLDataset.minusOneWarning(minusOne, of: total + skipped, path: data.path) { options.reporter.note(w) }
         guard total > 0 else {
             throw WinnowError.invalidFile(path: data.path, line: nil, reason: skipped > 0
                 ? "has no example with a gold label (all \(skipped) are unlabelled, such as SNLI's \"-\"): nothing to score"

@@ -162,12 +162,12 @@ public enum Scorer {
     }
 
     /// The examples of a data file and the lines skipped for want of a gold label.
-    package static func countExamplesAndSkipped(_ url: URL, fields: FieldNames, labelled: Bool = true) throws -> (examples: Int, skipped: Int) {
+    package static func countExamplesAndSkipped(_ url: URL, fields: FieldNames, labelled: Bool = true) throws -> (examples: Int, skipped: Int, minusOne: Int) {
         var reader = try JSONLReader(url: url, fields: fields, requireLabels: labelled)
         reader.keepUnlabelled = !labelled
         var n = 0
         while let chunk = try reader.next(upTo: 1 << 14) { n += chunk.count }
-        return (n, reader.skipped)
+        return (n, reader.skipped, reader.skippedMinusOne)
     }
 
     /// Lines, ids and labels of a data file, streamed (no text kept).

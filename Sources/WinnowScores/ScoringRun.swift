@@ -298,6 +298,7 @@ public struct ScoringRun: @unchecked Sendable {
         // A range (a part or shard) is one of several reads of the file: the whole file's count is noted once, by its caller.
         if reader.skipped > 0 && options.exampleRange == nil {
             options.reporter.note("note: skipped \(reader.skipped) example(s) without a gold label in \(dataURL.path)")
+            if let w = JSONLDataset.minusOneWarning(reader.skippedMinusOne, of: table.count + reader.skipped, path: dataURL.path) { options.reporter.note(w) }
         }
         return table
     }

@@ -202,7 +202,7 @@ public struct Trainer: Sendable {
             // The run's other settings (an adapter, the initial model, the fields read), not where the data lives.
             try TrainingLoop.checkSameInfo(run, runInfo.filter { $0.key != "data" })
             (startStep, history) = try TrainingLoop.restore(ck, into: model, optimizer: &opt)
-            if o.recordDynamics { dynamics = try Dynamics(contentsOf: ck.url.appendingPathComponent("dynamics.safetensors")) }
+            if o.recordDynamics { dynamics = try TrainingLoop.damagedCheckpointHint(ck) { try Dynamics(contentsOf: ck.url.appendingPathComponent("dynamics.safetensors")) } }
             reporter.note("train: resuming from \(ck.url.path) (step \(startStep) of \(total))")
         } else if Distributed.isRoot {
             try TrainingLoop.startFresh(run, resume: resume)

@@ -59,11 +59,19 @@ struct TrainingLoop {
     /// its step and log history.
     static func restore(_ ck: RunFolder.Checkpoint, into model: some TrainableModel,
                         optimizer: inout Optimizer) throws -> (step: Int, history: [LogEntry]) {
+        try damagedCheckpointHint(ck) { try restoreFiles(ck, into: model, optimizer: &optimizer) }
+    }
+
+    /// Runs `body`, which reads checkpoint `ck`; an error of a damaged file (cut short by a full disk, say) gets
+    /// the way on: the checkpoint before it resumes to the same run (another model's tensors are not damage).
+    static func damagedCheckpointHint<T>(_ ck: RunFolder.Checkpoint, _ body: () throws -> T) throws -> T {
+        let hint = "; delete \(ck.url.path) to resume from the checkpoint before it"
         do {
-            return try restoreFiles(ck, into: model, optimizer: &optimizer)
+            return try body()
         } catch let WinnowError.invalidFile(path, line, reason) {
-            // A damaged checkpoint (cut short by a full disk, say): the one before it resumes to the same run.
-            throw WinnowError.invalidFile(path: path, line: line, reason: reason + "; delete \(ck.url.path) to resume from the checkpoint before it")
+            throw WinnowError.invalidFile(path: path, line: line, reason: reason + hint)
+        } catch let WinnowError.invalidTensor(path, tensor, reason) where !reason.hasPrefix("missing or mis-shaped") {
+            throw WinnowError.invalidTensor(path: path, tensor: tensor, reason: reason + hint)
         }
     }
 

@@ -116,6 +116,12 @@ import Testing
         let r = try CLI.run(["train", "--data", data.path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16",
                              "--heads", "2", "--epochs", "1", "--max-length", "16", "--out", dir.appendingPathComponent("run").path])
         #expect(r.status == 0 && r.stderr.contains("warning: 10 of the 30 examples") && r.stderr.contains("(\"-1\")"), "\(r.stderr)")
+        // Scoring and eval of the same file say it too.
+        let run = dir.appendingPathComponent("run").path
+        for cmd in [["score", "el2n", "--run", run, "--data", data.path, "--out", dir.appendingPathComponent("e.csv").path], ["eval", "--run", run, "--data", data.path]] {
+            let c = try CLI.run(cmd)
+            #expect(c.status == 0 && c.stderr.contains("warning: 10 of the 30 examples"), "\(cmd[0]): \(c.stderr)")
+        }
     }
 
     /// An output in a folder the user cannot write is refused before the work (before, predict ran to 100 %
@@ -139,6 +145,22 @@ import Testing
             ? try CLI.run(["--reuid=65534", "--regid=65534", "--clear-groups", binary.path] + args, executable: URL(fileURLWithPath: "/usr/bin/setpriv"))
             : try CLI.run(args)
         #expect(r.status == 2 && r.stderr.contains("cannot write in \(ro.path)") && !r.stderr.contains("100%"), "\(r.stderr)")
+        // --out /dev/stdout with stdout sent to a file in a writable folder: written there (the link is followed).
+        let w = dir.appendingPathComponent("w")
+        try fm.createDirectory(at: w, withIntermediateDirectories: false)
+        try fm.setAttributes([.posixPermissions: 0o777], ofItemAtPath: w.path)
+        let sink = w.appendingPathComponent("p.csv")
+        fm.createFile(atPath: sink.path, contents: nil, attributes: [.posixPermissions: 0o666])
+        let p = Process()
+        p.executableURL = getuid() == 0 ? URL(fileURLWithPath: "/usr/bin/setpriv") : binary
+        p.arguments = (getuid() == 0 ? ["--reuid=65534", "--regid=65534", "--clear-groups", binary.path] : [])
+            + ["predict", "--run", run.path, "--data", data.path, "--out", "/dev/stdout"]
+        p.standardOutput = try FileHandle(forWritingTo: sink)
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        let written = try String(contentsOf: sink, encoding: .utf8)
+        #expect(p.terminationStatus == 0 && written.hasPrefix("index,line,id,label,predicted"), "\(written.prefix(200))")
     }
 
     /// A .npy scores file under another name, and text in a CSV, are named for what they are.
@@ -172,13 +194,18 @@ import Testing
         #expect(p.status == 0 && p.stderr.contains("is an unfinished run"), "\(p.stderr)")
         let f = try CLI.run(["score", "forgetting", "--run", run.path, "--data", train, "--out", dir.appendingPathComponent("f.csv").path])
         #expect(f.status == 1 && f.stderr.contains("is an unfinished run") && f.stderr.contains("checkpoint-\(last)") && !f.stderr.contains("--no-dynamics"), "\(f.stderr)")
-        // Its last checkpoint damaged (cut short): --resume names it and the way on; without it, the run resumes from the one before.
+        // Its checkpoints damaged (the last one's tensor data cut short, the one before's header): --resume names each
+        // and the way on; without them, the run resumes from the first.
+        let steps = try fm.contentsOfDirectory(atPath: run.path).compactMap { $0.hasPrefix("checkpoint-") ? Int($0.dropFirst(11)) : nil }.sorted()
         let weights = run.appendingPathComponent("checkpoint-\(last)/model.safetensors")
-        try Data(try Data(contentsOf: weights).prefix(100)).write(to: weights)
-        let damaged = try CLI.trainTiny(run, extra: ["--resume"])
-        #expect(damaged.status == 1 && damaged.stderr.contains("delete \(run.appendingPathComponent("checkpoint-\(last)").path) to resume from the checkpoint before it"),
-                "\(damaged.stderr)")
-        try fm.removeItem(at: run.appendingPathComponent("checkpoint-\(last)"))
+        for (step, cut) in [(last, { (d: Data) in d.prefix(d.count - 1000) }), (steps[steps.count - 2], { (d: Data) in d.prefix(100) })] {
+            let w = run.appendingPathComponent("checkpoint-\(step)/model.safetensors")
+            try Data(cut(try Data(contentsOf: w))).write(to: w)
+            let damaged = try CLI.trainTiny(run, extra: ["--resume"])
+            #expect(damaged.status == 1 && damaged.stderr.contains("delete \(run.appendingPathComponent("checkpoint-\(step)").path) to resume from the checkpoint before it"),
+                    "\(step): \(damaged.stderr)")
+            try fm.removeItem(at: run.appendingPathComponent("checkpoint-\(step)"))
+        }
         let resumed = try CLI.trainTiny(run, extra: ["--resume"])
         #expect(resumed.status == 0 && resumed.stderr.contains("resuming from") && fm.fileExists(atPath: weights.path), "\(resumed.stderr)")
     }

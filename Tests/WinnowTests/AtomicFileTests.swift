@@ -90,6 +90,18 @@ import Testing
         let device = try OutputLock(URL(fileURLWithPath: "/dev/null"))
         #expect(!FileManager.default.fileExists(atPath: "/dev/.null.lock"))
         device.release()
+        // A link is locked as the file it names (two names, one lock); a new folder is made and locked.
+        let link = dir.appendingPathComponent("link.csv")
+        try AtomicFile.write("x\n", to: out)
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: out)
+        let viaFile = try OutputLock(out)
+        #expect(throws: WinnowError.self) { _ = try OutputLock(link) }
+        viaFile.release()
+        let nested = dir.appendingPathComponent("new/sub/s.csv")
+        let inNew = try OutputLock(nested)
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("new/sub/.s.csv.lock").path))
+        #expect(throws: WinnowError.self) { _ = try OutputLock(nested) }
+        inNew.release()
     }
 
     /// A temporary file a killed writer left beside the target goes at the next write; a live writer's stays.
@@ -104,11 +116,15 @@ import Testing
         p.waitUntilExit()
         let dead = dir.appendingPathComponent(".m.csv.tmp-\(p.processIdentifier)-12345")
         let live = dir.appendingPathComponent(".m.csv.tmp-\(getpid())-678")
-        try Data("partial".utf8).write(to: dead)
-        try Data("partial".utf8).write(to: live)
+        let recent = dir.appendingPathComponent(".m.csv.tmp-\(p.processIdentifier)-999")
+        for f in [dead, live, recent] { try Data("partial".utf8).write(to: f) }
+        // Untouched for two hours: the dead writer's goes, a live one's stays; a dead id's file written a minute
+        // ago stays too (a writer on another host of a shared file system has an id that means nothing here).
+        for f in [dead, live] { try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -7200)], ofItemAtPath: f.path) }
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: recent.path)
         try AtomicFile.write("whole\n", to: out)
         #expect(!FileManager.default.fileExists(atPath: dead.path))
-        #expect(FileManager.default.fileExists(atPath: live.path))
+        #expect(FileManager.default.fileExists(atPath: live.path) && FileManager.default.fileExists(atPath: recent.path))
         #expect(try String(contentsOf: out, encoding: .utf8) == "whole\n")
     }
 }

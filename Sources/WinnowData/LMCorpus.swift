@@ -113,9 +113,10 @@ public struct LMCorpus: Sendable {
     /// none was, so every sample has a loss); a chosen token becomes
     /// [MASK] 80 % of the time, a random vocabulary token 10 %, stays 10 %, and is the target. Causal: the
     /// target at position t is the token at t + 1 (none at the last position). Random choices come from
-    /// `seed` (one stream per step).
+    /// `seed` (one stream per step), or with `seedPerWindow` from `seed + w` for window w (one stream per
+    /// window: its masks then do not depend on the batch it is in, as a held-out evaluation needs).
     public func batch(_ idx: [Int], objective: LMObjective, seed: UInt64,
-                      maskProbability: Double = 0.15) -> LMBatch {
+                      maskProbability: Double = 0.15, seedPerWindow: Bool = false) -> LMBatch {
         precondition(objective == .causal || !causalOnly, "LMCorpus: a decoder's corpus has no masked-LM batches")
         let v = specials
         let encs = idx.map { Encoding(inputIDs: windows[$0], tokenTypeIDs: [Int32](repeating: 0, count: windows[$0].count)) }
@@ -132,6 +133,7 @@ public struct LMCorpus: Sendable {
             var rng = SeededGenerator(seed: seed, stream: "mlm-mask")
             let special: Set<Int32> = [v.cls, v.sep, v.pad]
             for (s, w) in idx.enumerated() {
+                if seedPerWindow { rng = SeededGenerator(seed: seed &+ UInt64(w), stream: "mlm-mask") }
                 func choose(_ t: Int, _ id: Int32, _ u2: Double, _ r: UInt64) {
                     targets[s * T + t] = id
                     if u2 < 0.8 { b.inputIDs[s * T + t] = v.mask }

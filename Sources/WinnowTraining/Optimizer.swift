@@ -40,9 +40,17 @@ public struct Optimizer: Sendable {
         let keep = trainable ?? { _ in true }
         m = parameters.zeros(keeping: keep)
         v = kind == .adamw ? parameters.zeros(keeping: keep) : ParameterStore()
-        decays = parameters.names.map { name in
-            decayAll || !(name.hasSuffix(".bias") || name.contains("LayerNorm.") || name.contains("layer_norm."))
-        }
+        decays = parameters.names.map { decayAll || Optimizer.decaysWeight(of: $0) }
+    }
+
+    /// Whether Hugging Face Trainer decays the tensor named `name`: not a bias, nor a normalisation's
+    /// weight (its `get_decay_parameter_names`: the lower-cased name matches none of `bias`, `layernorm`,
+    /// `rmsnorm`, `(^|.)norm($|.)`, `_norm($|.)`; BERT's `LayerNorm`, Llama's `input_layernorm` and `model.norm`).
+    public static func decaysWeight(of name: String) -> Bool {
+        let n = name.lowercased()
+        if n.contains("bias") || n.contains("layernorm") || n.contains("rmsnorm") { return false }
+        let parts = n.split(separator: ".", omittingEmptySubsequences: false)
+        return !parts.contains { $0 == "norm" || $0.hasSuffix("_norm") }
     }
 
     /// One update with learning rate `lr`.

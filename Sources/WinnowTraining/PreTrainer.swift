@@ -136,8 +136,8 @@ public struct PreTrainer: Sendable {
         var total = 0.0, n = 0
         for start in stride(from: 0, to: corpus.count, by: batchSize) {
             let idx = Array(start..<min(corpus.count, start + batchSize))
-            let lb = corpus.batch(idx, objective: model.objective, seed: 0x5EED_E7A1 &+ UInt64(start),
-                                  maskProbability: maskProbability)
+            // Masks seeded per window: the same positions whatever the batch size (runs compare on them).
+            let lb = corpus.batch(idx, objective: model.objective, seed: 0x5EED_E7A1, maskProbability: maskProbability, seedPerWindow: true)
             model.forward(lb, training: false, seed: 0)
             for b in 0..<idx.count where model.sampleTargets[b] > 0 { total += model.sampleLosses[b]; n += 1 }
         }

@@ -271,8 +271,12 @@ struct PretrainCommand: ParsableCommand {
         printError("pretrain: \(lm.count) windows of at most \(seqLen) tokens from \(corpusURL.path); \(model.objective.rawValue), "
                    + "\(model.parameters.scalarCount) parameters, \(describe(o))")
         let runURL = URL(fileURLWithPath: out)
+        // What --resume must find again: the model started from and the vocabulary (its ids are the run's).
+        var info: [String: String] = [:]
+        if let i = initFrom { info["init"] = URL(fileURLWithPath: i).standardizedFileURL.path }
+        if let v = tokenizerFiles.first(where: { $0.lastPathComponent == "vocab.txt" }) { info["vocab_fnv1a64"] = try FileFingerprint.fnv1a64(v) }
         let s = try PreTrainer(options: o).train(model, on: lm, run: runURL, extraFiles: tokenizerFiles,
-                                                 siLog: siLog.map { URL(fileURLWithPath: $0) }, reporter: TerminalReporter(), resume: resume)
+                                                 siLog: siLog.map { URL(fileURLWithPath: $0) }, runInfo: info, reporter: TerminalReporter(), resume: resume)
         if !completeAlready(s, run: runURL) {
             print(String(format: "pre-trained %@ in %.1f s (%.1f samples/s), final loss %.4f; run written to %@",
                          s.stepsDescription, s.seconds, s.examplesPerSecond, s.finalLoss, runURL.path))

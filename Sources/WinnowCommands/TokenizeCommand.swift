@@ -29,7 +29,11 @@ struct TokenizeCommand: ParsableCommand {
     @Option(help: "Output JSONL (written atomically).") var out: String
 
     func validate() throws {
-        if let maxLength, maxLength < 4 { throw ValidationError("--max-length must be at least 4 (below it transformers, and so Winnow, would not truncate a BERT pair at all)") }
+        if let maxLength, maxLength < 1 { throw ValidationError("--max-length must be at least 1") }
+        // A BERT pair needs [CLS], two [SEP] and a token; a decoder's byte-level BPE truncates any length.
+        if let maxLength, maxLength < 4, !ModelLoader.isCausalLM(URL(fileURLWithPath: model)) {
+            throw ValidationError("--max-length must be at least 4 for a BERT tokenizer (below it transformers, and so Winnow, would not truncate a BERT pair at all)")
+        }
         if let textField, textField == pairField {
             throw ValidationError("--text-field and --pair-field both name '\(textField)'; one field has one role")
         }

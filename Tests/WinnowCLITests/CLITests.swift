@@ -125,6 +125,14 @@ import Testing
         // WordPiece from a BERT folder through the same command.
         let w = try CLI.run(["tokenize", "--model", CLI.tiny.appendingPathComponent("run").path, "--data", data.path, "--out", out.path])
         #expect(w.status == 0, "\(w.stderr)")
+        // --max-length 3: too short for a BERT pair, any length for a decoder's byte-level BPE.
+        let bert3 = try CLI.run(["tokenize", "--model", CLI.tiny.appendingPathComponent("run").path, "--data", data.path, "--max-length", "3", "--out", out.path])
+        #expect(bert3.status == 2 && bert3.stderr.contains("at least 4 for a BERT tokenizer"), "\(bert3.stderr)")
+        let decoder3 = try CLI.run(["tokenize", "--model", CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/tied").path, "--data", data.path,
+                                    "--max-length", "3", "--out", dir.appendingPathComponent("d3.jsonl").path])
+        #expect(decoder3.status == 0, "\(decoder3.stderr)")
+        #expect(try String(contentsOf: dir.appendingPathComponent("d3.jsonl"), encoding: .utf8).split(separator: "\n").allSatisfy { line in
+            ((try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["input_ids"] as? [Int])?.count ?? 99 <= 3 })
         let bad = try CLI.run(["tokenize", "--model", CLI.tiny.deletingLastPathComponent().appendingPathComponent("gguf/types.gguf").path,
                                "--data", data.path, "--out", dir.appendingPathComponent("no.jsonl").path])
         #expect(bad.status == 1 && bad.stderr.contains("tokenizer.ggml.model"), "\(bad.stderr)")

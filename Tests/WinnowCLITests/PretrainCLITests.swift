@@ -146,8 +146,8 @@ import Testing
         try FileManager.default.createDirectory(at: shuffled.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(String(decoding: try Data(contentsOf: corpus), as: UTF8.self).split(separator: "\n").reversed().joined(separator: "\n").appending("\n").utf8).write(to: shuffled)
         let run = dir.appendingPathComponent("run")
-        func pretrain(_ c: URL, _ extra: [String] = []) throws -> CLIResult {
-            try CLI.run(["pretrain", "--corpus", c.path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1",
+        func pretrain(_ c: URL, _ extra: [String] = [], vocab: URL = CLI.tiny.appendingPathComponent("vocab.txt")) throws -> CLIResult {
+            try CLI.run(["pretrain", "--corpus", c.path, "--vocab", vocab.path, "--layers", "1",
                          "--hidden", "8", "--heads", "2", "--seq-len", "8", "--batch-size", "4", "--steps", "4", "--checkpoints", "2",
                          "--out", run.path, "--resume"] + extra)
         }
@@ -158,6 +158,14 @@ import Testing
             let r = try pretrain(c, extra)
             #expect(r.status == 1 && r.stderr.contains("another \(what)"), "\(what): \(r.stderr)")
         }
+        // A vocabulary of the same size in another order gives other ids: refused too (before, resumed silently).
+        var words = try String(contentsOf: CLI.tiny.appendingPathComponent("vocab.txt"), encoding: .utf8).split(separator: "\n").map(String.init)
+        words.swapAt(words.count - 1, words.count - 2)
+        let reordered = dir.appendingPathComponent("v2/vocab.txt")
+        try FileManager.default.createDirectory(at: reordered.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try (words.joined(separator: "\n") + "\n").write(to: reordered, atomically: true, encoding: .utf8)
+        let v = try pretrain(corpus, vocab: reordered)
+        #expect(v.status == 1 && v.stderr.contains("another vocab_fnv1a64"), "\(v.stderr)")
         // The same corpus moved elsewhere resumes (its content is what counts); a finished run says so, without a loss.
         try FileManager.default.removeItem(at: shuffled)
         try FileManager.default.copyItem(at: corpus, to: shuffled)

@@ -8,6 +8,7 @@
 # Usage: scripts/decoder-noise.sh [OUT]   (default runs/decoder-noise)
 # The corpus's shape comes from LINES (600), MIN_WORDS (8), MAX_WORDS (40) and SEED (0) in the
 # environment, e.g. LINES=623 MIN_WORDS=4 MAX_WORDS=1000 SEED=1 for lines like the issue's reference corpus;
+# GERMAN_WORDS=8-12 makes each pseudo-German line 8-12 words long instead of the replaced line's length.
 # SOURCE (default data/austen/corpus.txt, one paragraph a line) names another text, e.g. the printed lines
 # of Sense and Sensibility: python3 scripts/data/austen.py printed --rdata \
 #   /usr/lib/R/site-library/janeaustenr/data/Rdata --out data/austen/printed-sense.txt
@@ -25,7 +26,8 @@ ls $MODEL/*.gguf >/dev/null 2>&1 || { echo "decoder-noise: run scripts/fetch-pre
 mkdir -p "$OUT"
 CORPUS=$OUT/corpus.jsonl
 [ -f "$CORPUS" ] || python3 scripts/data/noisy_corpus.py "$SOURCE" "$CORPUS" --fraction 0.2 --seed "${SEED:-0}" \
-    --kinds letters,shuffled,pseudo-german --max-lines "${LINES:-600}" --min-words "${MIN_WORDS:-8}" --max-words "${MAX_WORDS:-40}" --jsonl
+    --kinds letters,shuffled,pseudo-german --max-lines "${LINES:-600}" --min-words "${MIN_WORDS:-8}" --max-words "${MAX_WORDS:-40}" \
+    ${GERMAN_WORDS:+--german-words "$GERMAN_WORDS"} --jsonl
 score() {   # score NAME METHOD [ARGS...]
     local name=$1; shift
     [ -f "$OUT/$name.csv" ] || $W score "$@" --run $MODEL --data "$CORPUS" --max-length 128 --batch-size 8 --out "$OUT/$name.csv"

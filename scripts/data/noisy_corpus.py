@@ -5,7 +5,8 @@
 
 Noise kinds (--kinds), in equal parts: `shuffled`, the line's words shuffled; `letters`, random lower-case
 letters and spaces of the line's length; `pseudo-latin`, lorem-ipsum words (standing in for another
-language); `pseudo-german`, a few German function words repeated (repetitive text in another language).
+language); `pseudo-german`, a few German function words repeated (repetitive text in another language), as
+many words as the replaced line, or with --german-words MIN-MAX a number drawn in that range.
 Only lines of --min-words to --max-words words are kept when --max-lines is given (the first ones).
 Writes the noisy corpus and OUT.lines.csv (line,kind) listing the replaced 1-based lines; with --jsonl,
 OUT is JSONL with a `text` field per line (what `winnow score` reads).
@@ -35,7 +36,9 @@ def main():
     ap.add_argument("--min-words", type=int, default=4)
     ap.add_argument("--max-words", type=int, default=1 << 30)
     ap.add_argument("--jsonl", action="store_true")
+    ap.add_argument("--german-words", default="", help="MIN-MAX words per pseudo-German line (default: the replaced line's)")
     a = ap.parse_args()
+    german = tuple(int(x) for x in a.german_words.split("-")) if a.german_words else None
     lines = open(a.src, encoding="utf-8").read().split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -58,7 +61,8 @@ def main():
             lines[i] = " ".join(rng.choice(LOREM) for _ in words)
         elif kind == "pseudo-german":
             phrase = [rng.choice(GERMAN) for _ in range(3)]
-            lines[i] = " ".join(phrase[j % 3] for j in range(len(words))).capitalize() + "."
+            n = rng.randint(german[0], german[1]) if german else len(words)
+            lines[i] = " ".join(phrase[j % 3] for j in range(n)).capitalize() + "."
         else:
             raise SystemExit(f"noisy_corpus: unknown kind {kind}")
         report.append(f"{i + 1},{kind}")

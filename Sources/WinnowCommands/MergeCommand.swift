@@ -15,6 +15,7 @@ struct MergeCommand: ParsableCommand {
 
     func validate() throws {
         try refuseOverwriting(out, inputs: files)
+        try refuseWritingIntoModel(out, models: [])
     }
 
     func run() throws {

@@ -171,6 +171,15 @@ func refuseWritingIntoModel(_ out: String, option: String = "--out", models: [St
         throw ValidationError("\(option) \(out) is inside the folder \(m) the command reads a model from\(folders.count > 1 ? " (or its run)" : ""), "
                               + "where only .csv, .jsonl or .npy outputs are written (it would replace or shadow the model's files); choose another output path")
     }
+    // Any other model or run folder: its own files (weights, config, tokenizer, log) are never an output's name.
+    let name = (o as NSString).lastPathComponent, folder = (o as NSString).deletingLastPathComponent
+    let modelFiles: Set<String> = ["model.safetensors", "adapter_model.safetensors", "adapter_config.json", "config.json", "vocab.txt",
+                                   "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "trainer_state.json", "winnow.json",
+                                   "optimizer.safetensors", "dynamics.safetensors", "generation_config.json"]
+    let isModelFolder = ["config.json", "winnow.json", "adapter_config.json"].contains { FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent($0)) }
+    if isModelFolder && (modelFiles.contains(name) || name.lowercased().hasSuffix(".gguf")) {
+        throw ValidationError("\(option) \(out) is a file of the model or run folder \(folder) (its \(name)); choose another output path")
+    }
 }
 
 /// Refuses a run folder `out` that is, or holds, a model the command reads: the run's end writes its model,

@@ -75,7 +75,10 @@ struct PruneCommand: ParsableCommand {
         for (flag, c) in [("--column", column), ("--then-column", thenColumn)] where ["line", "index", "id", "label"].contains(c) || c.isEmpty {
             throw ValidationError("\(flag) names the numeric column to select by (such as score or variability), not '\(c)'")
         }
-        if let out { try refuseOverwriting(out, inputs: [data, scores] + (thenBy.map { [$0] } ?? [])) }
+        if let out {
+            try refuseOverwriting(out, inputs: [data, scores] + (thenBy.map { [$0] } ?? []))
+            try refuseWritingIntoModel(out, models: [])
+        }
         // --select random ignores the scores: options that would weigh or rank them would be printed and not applied.
         if select == .random {
             if sampling != .top { throw ValidationError("--select random ignores the scores: --sampling \(sampling) has nothing to weigh (leave it at top)") }

@@ -177,6 +177,23 @@ import Testing
         #expect(t.status == 1 && t.stderr.contains("'good film' is not a number") && t.stderr.contains("text data goes in JSONL"), "\(t.stderr)")
     }
 
+    /// An output named as a file of another model or run folder (its weights, config, tokenizer, log) is refused:
+    /// before, `tokenize --out` and `pretrain --si-log` replaced another run's model.safetensors with text.
+    @Test func anOutputNeverReplacesAnotherRunsModelFiles() throws {
+        let dir = try CLI.tempDir("other-run")
+        defer { try? fm.removeItem(at: dir) }
+        let other = dir.appendingPathComponent("other")
+        #expect(try CLI.trainTiny(other).status == 0)
+        let weights = try Data(contentsOf: other.appendingPathComponent("model.safetensors"))
+        for (cmd, name) in [(["tokenize", "--model", run, "--data", train, "--out"], "model.safetensors"),
+                            (PretrainCLITests.pretrainArgs(["--out", dir.appendingPathComponent("pre").path, "--si-log"]), "model.safetensors"),
+                            (["prune", "--scores", dir.appendingPathComponent("none.csv").path, "--data", train, "--keep", "0.5", "--out"], "vocab.txt")] {
+            let r = try CLI.run(cmd + [other.appendingPathComponent(name).path])
+            #expect(r.status == 2 && r.stderr.contains("is a file of the model or run folder"), "\(cmd[0]): \(r.stderr)")
+        }
+        #expect(try Data(contentsOf: other.appendingPathComponent("model.safetensors")) == weights)
+    }
+
     /// A run killed before its end (winnow.json and checkpoints, no final model) is read with a note, and
     /// its dynamics scores name the checkpoint to read; score's epochE says which checkpoint it reads, as eval's does.
     @Test func anUnfinishedRunIsNamedAsSuch() throws {

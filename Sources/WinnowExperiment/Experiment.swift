@@ -133,6 +133,7 @@ public struct Experiment: Sendable {
         do {
             try makeNoisyTrainingFile()
             trainData = try JSONLDataset(url: trainURL, fields: plan.fields)
+            if let w = JSONLDataset.minusOneWarning(trainData.skippedMinusOne, of: trainData.examples.count + trainData.skipped, path: trainURL.path) { say(w) }
             let found = trainData.sortedLabels
             guard found.count >= 2 else {
                 throw WinnowError.invalidFile(path: trainURL.path, line: nil, reason:

@@ -122,6 +122,11 @@ import Testing
             let c = try CLI.run(cmd)
             #expect(c.status == 0 && c.stderr.contains("warning: 10 of the 30 examples"), "\(cmd[0]): \(c.stderr)")
         }
+        // The experiment says it as it reads the training file (whatever becomes of the run after).
+        let e = try CLI.run(["experiment", "--train", data.path, "--test", data.path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path,
+                             "--layers", "1", "--hidden", "16", "--heads", "2", "--epochs", "1", "--max-length", "16", "--score-checkpoints", "1",
+                             "--keep", "0.5", "--seeds", "1", "--force", "--no-report", "--out", dir.appendingPathComponent("exp").path])
+        #expect(e.stderr.contains("warning: 10 of the 30 examples"), "\(e.stderr)")
     }
 
     /// An output in a folder the user cannot write is refused before the work (before, predict ran to 100 %

@@ -257,6 +257,13 @@ struct PretrainCommand: ParsableCommand {
         let held = try heldout.map { try LMCorpus(url: URL(fileURLWithPath: $0), tokenizer: tokenizer, seqLen: seqLen) }
         let model: BertLanguageModel
         if let i = initFrom {
+            // A bare encoder (BertModel, as MiniLM's sentence-transformers folder) has no language-model head to continue.
+            if let cfg = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: i).appendingPathComponent("config.json")))) as? [String: Any],
+               let arch = cfg["architectures"] as? [String], arch.contains("BertModel") {
+                throw WinnowError.invalidFile(path: URL(fileURLWithPath: i).appendingPathComponent("config.json").path, line: nil, reason:
+                    "is a bare BertModel (architectures [BertModel]: no language-model head); pretrain continues a BertForMaskedLM or BertLMHeadModel, "
+                    + "or starts a fresh BERT with --vocab \(URL(fileURLWithPath: i).appendingPathComponent("vocab.txt").path)")
+            }
             model = try BertLanguageModel(folder: URL(fileURLWithPath: i), objective: objective)
             guard seqLen <= model.config.maxPositionEmbeddings else {
                 throw WinnowError.invalidOption(name: "--seq-len", reason: "\(seqLen) exceeds the model's \(model.config.maxPositionEmbeddings) positions")

@@ -88,7 +88,10 @@ public struct LMCorpus: Sendable {
                 lines.append(n)
             }
         }
-        guard !windows.isEmpty else { throw WinnowError.invalidFile(path: url.path, line: nil, reason: "the corpus has no text") }
+        guard !windows.isEmpty else {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: file.count == 0 ? "the corpus has no text"
+                : "no line has two tokens or more: a causal window needs a next token to predict (lines of one token are dropped)")
+        }
     }
 
     /// Refuses a token id at or above `vocabulary` (the model's `vocab_size`): the tokenizer does not belong

@@ -98,6 +98,15 @@ import Testing
         #expect(a.status == 1 && a.stderr.contains("adapter already"), "\(a.stderr)")
         let v = try CLI.run(["pretrain", "--init", run.path, "--corpus", corpus, "--vocab", "x", "--out", dir.appendingPathComponent("v").path])
         #expect(v.status == 2 && v.stderr.contains("--vocab"), "\(v.stderr)")
+        // A corpus of one-token lines has no next token to predict: said so (before, "the corpus has no text").
+        let oneToken = dir.appendingPathComponent("one.txt")
+        try "a\nb\nc\n".write(to: oneToken, atomically: true, encoding: .utf8)
+        let o = try CLI.run(["pretrain", "--init", Self.decoder.appendingPathComponent("tied").path, "--corpus", oneToken.path, "--out", dir.appendingPathComponent("o").path])
+        #expect(o.status == 1 && o.stderr.contains("no line has two tokens or more"), "\(o.stderr)")
+        // A bare BertModel (MiniLM's folder) has no language-model head to continue: named as such.
+        let bare = try CLI.run(["pretrain", "--init", CLI.repo.appendingPathComponent("models/minilm").path, "--corpus", corpus,
+                                "--out", dir.appendingPathComponent("bare").path])
+        #expect(bare.status == 1 && bare.stderr.contains("is a bare BertModel") && bare.stderr.contains("--vocab"), "\(bare.stderr)")
     }
 }
 

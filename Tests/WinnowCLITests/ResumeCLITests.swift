@@ -110,8 +110,10 @@ import Winnow
                 continue
             }
             // A saved part damaged since (cut short) is scored again, not found broken at the end.
+            // (A part is saved once its table, written last, is there: a values file alone is an unsaved part.)
             let part0 = URL(fileURLWithPath: killed.path + ".parts").appendingPathComponent("part-0.f64")
             let damaged = FileManager.default.fileExists(atPath: part0.path)
+                && FileManager.default.fileExists(atPath: URL(fileURLWithPath: killed.path + ".parts").appendingPathComponent("part-0.json").path)
             if damaged { try Data("cut".utf8).write(to: part0) }
             let again = try CLI.run(args(killed) + ["--resume"])
             #expect(again.status == 0, "\(again.stderr)")

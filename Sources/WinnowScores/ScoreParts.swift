@@ -177,17 +177,24 @@ public enum ScoreParts {
                                 modelFiles: FileFingerprint.weightsStamp(modelsRead(run: run, method: method, options: options)
                                                                          + [options.adapterBase, nullRun].compactMap { $0 }))
         let manifestURL = dir.appendingPathComponent("manifest.json")
-        if resume, fm.fileExists(atPath: manifestURL.path) {
+        // A parts folder whose manifest differs but which holds no saved part has nothing to lose: it starts afresh.
+        let savedParts = ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? []).contains { $0.hasPrefix("part-") }
+        if resume, fm.fileExists(atPath: manifestURL.path), savedParts {
             let old = try? JSONDecoder().decode(Manifest.self, from: Data(contentsOf: manifestURL))
             guard old == manifest else {
                 var same = old
                 same?.modelFiles = manifest.modelFiles
-                let what = same == manifest
-                    ? "the model files it read changed since: a chosen checkpoint, the model, its base or the null run was rewritten or replaced"
-                    : Self.difference(old, manifest) ?? "method, run, options, or the data file or its contents differ"
+                let what = same != manifest
+                    ? Self.difference(old, manifest) ?? "method, run, options, or the data file or its contents differ"
+                    : old?.modelFiles == nil
+                    ? "saved by an earlier winnow, which did not record the model files it read: they cannot be checked"
+                    : "the model files it read changed since: a chosen checkpoint, the model, its base or the null run was rewritten or replaced"
                 throw WinnowError.invalidOption(name: "resume", reason: "\(dir.path) holds parts of another scoring (\(what)); delete it or rerun without --resume")
             }
         } else {
+            if resume && fm.fileExists(atPath: manifestURL.path) {
+                options.reporter.note("note: \(dir.path) holds no saved part: scoring starts afresh")
+            }
             if fm.fileExists(atPath: dir.path) {
                 // Only a parts folder is replaced (what scoring writes there: manifest.json, part-K files and
                 // their temporary files, also when a kill came before the manifest); any other path is the user's.

@@ -73,6 +73,36 @@ import Testing
         #expect(throws: WinnowError.self) { try ScoreParts.score(.el2n, run: run, data: data, options: o, parts: parts, resume: true, partSize: 37) }
     }
 
+    /// Parts saved by a winnow that did not record the model files are refused with that reason; a parts
+    /// folder whose manifest differs but which holds no part starts afresh under --resume.
+    @Test func resumeNamesAnOlderManifestAndRestartsAnEmptyOne() throws {
+        let run = Paths.tinyBert.appendingPathComponent("run")
+        let fm = FileManager.default
+        let dir = fm.temporaryDirectory.appendingPathComponent("winnow-oldmanifest-\(UUID().uuidString.prefix(8))")
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: dir) }
+        let data = Paths.tinyBert.appendingPathComponent("train.jsonl"), parts = dir.appendingPathComponent("s.csv.parts")
+        var o = ScoreOptions()
+        o.maxLength = 32; o.batchSize = 16
+        let whole = try ScoreParts.score(.el2n, run: run, data: data, options: o, parts: parts, resume: false, partSize: 37)
+        let manifest = parts.appendingPathComponent("manifest.json")
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: manifest)) as! [String: Any]
+        #expect(json["modelFiles"] != nil)
+        json["modelFiles"] = nil
+        try JSONSerialization.data(withJSONObject: json).write(to: manifest)
+        #expect { try ScoreParts.score(.el2n, run: run, data: data, options: o, parts: parts, resume: true, partSize: 37) } throws: {
+            "\($0)".contains("saved by an earlier winnow, which did not record the model files it read")
+        }
+        // The parts removed, the old manifest alone is no reason to refuse: the scoring starts afresh and equals the first.
+        for f in try fm.contentsOfDirectory(atPath: parts.path) where f.hasPrefix("part-") {
+            try fm.removeItem(at: parts.appendingPathComponent(f))
+        }
+        let again = try ScoreParts.score(.el2n, run: run, data: data, options: o, parts: parts, resume: true, partSize: 37)
+        #expect(again.scores == whole.scores)
+        let rewritten = try JSONSerialization.jsonObject(with: Data(contentsOf: manifest)) as! [String: Any]
+        #expect(rewritten["modelFiles"] != nil)
+    }
+
     /// `winnow score` writes part by part from the parts folder (one part in memory at a time): the
     /// file equals the merged result written whole, byte for byte, in every format, a shard included
     /// (rows numbered globally), with margin's component column.

@@ -173,12 +173,19 @@ struct ScoreCommand: ParsableCommand {
                 shardModels(ScoreParts.modelsRead(run: URL(fileURLWithPath: runPath), method: method, options: options).map(\.path) + [base, nullRun],
                             sharded: shard != nil),
                 "max-length \(dataOptions.maxLength)",
-                "fields \(f.text ?? "-")/\(f.pair ?? "-")/\(f.label ?? "-")", "checkpoints \(checkpoints)", "params \(params)", "space \(space)",
+                "fields \(f.text ?? "-")/\(f.pair ?? "-")/\(f.label ?? "-")", "checkpoints \(checkpointSteps)", "params \(params)", "space \(space)",
                 "target \(target)", "lr \(learningRate.map { "\($0)" } ?? "-")", "project \(project.map { "\($0) seed \(seed)" } ?? "-")",
                 "length-neutral \(lengthNeutral)", "precision \(precision.rawValue)",
                 "null-run \(nullRun.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? "-")",
                 "base \(base.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? "-")",
                 "format \(format)"].joined(separator: ", ")
+    }
+
+    /// The checkpoints as the steps they select (`all` and the list of every step are one scoring), or as given
+    /// when they cannot be resolved here.
+    var checkpointSteps: String {
+        guard let chosen = try? RunFolder(url: URL(fileURLWithPath: runPath)).select(checkpoints), !chosen.isEmpty else { return "\(checkpoints)" }
+        return "steps " + chosen.map { "\($0.step)" }.joined(separator: ",")
     }
 
     mutating func run() throws {

@@ -56,6 +56,18 @@ import Winnow
             // Same rows in the same order; values equal up to float summation order (batches group differently).
             try Self.expectSameScores(merged, whole, format: format, method)
         }
+        // The checkpoints named as `all` in one shard and as their steps in another are one scoring.
+        let steps = try FileManager.default.contentsOfDirectory(atPath: run.path).filter { $0.hasPrefix("checkpoint-") }
+            .compactMap { Int($0.dropFirst("checkpoint-".count)) }.sorted().map(String.init).joined(separator: ",")
+        var mixed: [String] = []
+        for (i, spec) in ["all", steps].enumerated() {
+            let out = dir.appendingPathComponent("mixed-\(i).csv").path
+            let r = try CLI.run(["score", "el2n", "--run", run.path, "--data", data, "--max-length", "32", "--checkpoints", spec, "--shard", "\(i)/2", "--out", out])
+            #expect(r.status == 0, "\(r.stderr)")
+            mixed.append(out)
+        }
+        let mm = try CLI.run(["merge"] + mixed + ["--out", dir.appendingPathComponent("mixed.csv").path])
+        #expect(mm.status == 0, "\(mm.stderr)")
         // predict
         let whole = dir.appendingPathComponent("pred-whole.csv")
         #expect(try CLI.run(["predict", "--run", run.path, "--data", data, "--max-length", "32", "--out", whole.path]).status == 0)

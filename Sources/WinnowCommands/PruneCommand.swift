@@ -69,6 +69,10 @@ struct PruneCommand: ParsableCommand {
         if select == .moderate && sampling == .stratified {
             throw ValidationError("--select moderate takes --sampling top, softmax or linear (stratified drops one end of the scores itself)")
         }
+        // The library's bounds (a temperature below 1e-6, a bin count past 10^6) are usage errors too.
+        var bounds = SelectionOptions(keep: keep)
+        bounds.temperature = temperature; bounds.beta = beta; bounds.bins = bins
+        do { try bounds.validate() } catch let e as WinnowError { throw ValidationError(cliMessage(e)) }
         // An option that would change nothing is refused whatever its value (the default's included).
         if thenBy == nil && thenSelectGiven != nil { throw ValidationError("--then-select needs --then-by") }
         if thenBy == nil && thenColumnGiven != nil { throw ValidationError("--then-column needs --then-by") }

@@ -537,9 +537,11 @@ import Winnow
         let none = try CLI.run(base + ["--sampling", "stratified", "--beta", "0.99"])
         #expect(none.status == 1 && none.stderr.contains("keeps no example of the 10 scored"), "\(none.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out.path), "an empty file was written")
-        for (extra, named) in [(["--sampling", "stratified", "--bins", "100000000000"], "bins"), (["--sampling", "softmax", "--temperature", "1e-320"], "temperature")] {
+        for (extra, named) in [(["--sampling", "stratified", "--bins", "100000000000"], "bins"), (["--sampling", "softmax", "--temperature", "1e-320"], "temperature"),
+                               (["--sampling", "softmax", "--temperature", "1e-30"], "--temperature: must be at least 1e-6")] {
+            // Out-of-bounds numbers are usage errors (exit 2), before anything is read.
             let r = try CLI.run(base + extra)
-            #expect(r.status != 0 && r.stderr.contains(named), "\(extra): \(r.stderr)")
+            #expect(r.status == 2 && r.stderr.contains(named), "\(extra): \(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: out.path))
         }
         // JSONL score files: booleans and fractions are not line numbers, a boolean is not a score.

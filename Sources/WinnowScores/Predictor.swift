@@ -130,11 +130,16 @@ public enum Predictor {
                 "is a CSV file: \(run.path) is a text classifier, which reads JSONL (a CSV of numeric features is for an MLP run)")
         }
         try Scorer.checkPairs(run: run, data: dataURL, fields: o.fields)
-        let model = try ModelLoader.classifier(folder: folder, base: o.adapterBase)
-        let tok = try Tokenizers.load(folder: ModelLoader.tokenizerFolder(runFolder.tokenizerFolder, base: o.adapterBase))
+        // The data first: a file with nothing to evaluate is named before the model is loaded.
         let data = try JSONLDataset(url: dataURL, fields: o.fields, requireLabels: o.requireLabels, keepUnlabelled: !o.requireLabels)
         if data.skipped > 0 { o.reporter.note("note: skipped \(data.skipped) example(s) without a gold label in \(data.url.path)") }
         if let w = JSONLDataset.minusOneWarning(data.skippedMinusOne, of: data.examples.count + data.skipped, path: data.url.path) { o.reporter.note(w) }
+        if o.requireLabels && data.examples.isEmpty {
+            throw WinnowError.invalidFile(path: dataURL.path, line: nil, reason:
+                "no example has a gold label: nothing to evaluate (`winnow predict` predicts unlabelled lines)")
+        }
+        let model = try ModelLoader.classifier(folder: folder, base: o.adapterBase)
+        let tok = try Tokenizers.load(folder: ModelLoader.tokenizerFolder(runFolder.tokenizerFolder, base: o.adapterBase))
         var maxLength = o.maxLength
         if maxLength > model.dimensions.maxPositions {
             // Longer sequences cannot be encoded: truncate to the position table, as `winnow score` and transformers do.

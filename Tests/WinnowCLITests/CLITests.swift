@@ -294,6 +294,12 @@ import Testing
         let unlabelled = try file("none.jsonl", "{\"text\": \"a film\", \"label\": null}\n{\"text\": \"a plot\", \"label\": \"-\"}\n")
         let e = try CLI.run(["eval", "--run", run, "--data", unlabelled, "--json"])
         #expect(e.status == 1 && e.stderr.contains("no example has a gold label") && e.stdout.isEmpty, "\(e.stdout)\(e.stderr)")
+        // ... said before the model is read: a run whose weights are damaged gets the same line.
+        let damaged = dir.appendingPathComponent("damaged")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: run), to: damaged)
+        try Data("not weights".utf8).write(to: damaged.appendingPathComponent("model.safetensors"))
+        let d = try CLI.run(["eval", "--run", damaged.path, "--data", unlabelled])
+        #expect(d.status == 1 && d.stderr.contains("no example has a gold label"), "\(d.stderr)")
         // A file of one label: the learning check cannot tell, and says so instead of flagging the model.
         let one = try file("one.jsonl", (0..<10).map { _ in "{\"text\": \"what a good actor and this plot is very charming\", \"label\": \"pos\"}\n" }.joined())
         let o = try CLI.run(["eval", "--run", run, "--data", one, "--json"])

@@ -94,7 +94,7 @@ public struct DecoderTrainer: Sendable {
         var what: [String: Any] = ["base": base.standardizedFileURL.path, "task": "lm"]
         what["lora"] = adapter.map { l in ["r": l.rank, "alpha": l.alpha, "dropout": l.dropout, "targets": l.targets.map(\.rawValue)] as Any } ?? NSNull()
         if resume, let ck = TrainingLoop.resumableCheckpoint(run) {
-            try TrainingLoop.checkSameRun(run, options: o, countKey: "examples", count: data.count)
+            try TrainingLoop.checkSameRun(run, options: o.recorded, countKey: "examples", count: data.count) { $0.recorded }
             try TrainingLoop.checkSameInfo(run, what.merging(runInfo.filter { $0.key != "data" }) { a, _ in a })
             (startStep, history) = try TrainingLoop.restore(ck, into: trainee, optimizer: &opt)
             reporter.note("train: resuming from \(ck.url.path) (step \(startStep) of \(total))")
@@ -104,7 +104,7 @@ public struct DecoderTrainer: Sendable {
             var info: [String: Any] = what
             info["examples"] = data.count
             for (k, v) in runInfo { info[k] = v }
-            try TrainingLoop.writeRunInfo(run: run, options: o, info: info)
+            try TrainingLoop.writeRunInfo(run: run, options: o.recorded, info: info)
         }
         var order: (epoch: Int, indices: [Int]) = (-1, [])
         let start = Date()

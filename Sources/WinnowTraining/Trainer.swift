@@ -60,6 +60,13 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var checkpoints: Int? = nil
     /// With `checkpoints` nil: save a checkpoint at the end of every epoch.
     public var checkpointPerEpoch = true
+    /// These options as `RUN/winnow.json` records and resuming compares them: `checkpointPerEpoch` is
+    /// false when `checkpoints` decides.
+    var recorded: TrainingOptions {
+        var c = self
+        if checkpoints != nil { c.checkpointPerEpoch = false }
+        return c
+    }
     /// Token limit the training data was encoded with (0 for CSV features); recorded in `RUN/winnow.json`,
     /// not applied by `Trainer`.
     public var maxLength = 128
@@ -198,7 +205,7 @@ public struct Trainer: Sendable {
         var history: [LogEntry] = []
         var startStep = 0
         if resume, let ck = TrainingLoop.resumableCheckpoint(run) {
-            try TrainingLoop.checkSameRun(run, options: o, countKey: "examples", count: data.count)
+            try TrainingLoop.checkSameRun(run, options: o.recorded, countKey: "examples", count: data.count) { $0.recorded }
             // The run's other settings (an adapter, the initial model, the fields read), not where the data lives.
             try TrainingLoop.checkSameInfo(run, runInfo.filter { $0.key != "data" })
             (startStep, history) = try TrainingLoop.restore(ck, into: model, optimizer: &opt)
@@ -209,7 +216,7 @@ public struct Trainer: Sendable {
             for f in extraFiles { try copyFile(f, into: run) }
             var info: [String: Any] = ["examples": data.count, "labels": data.labelNames]
             for (k, v) in runInfo { info[k] = v }
-            try TrainingLoop.writeRunInfo(run: run, options: o, info: info)
+            try TrainingLoop.writeRunInfo(run: run, options: o.recorded, info: info)
         }
         let group = Distributed.parallel
         var grads = model.gradientBuffers()

@@ -135,13 +135,15 @@ struct TrainingLoop {
     }
 
     /// Refuses to resume a run made with other options or another amount of data (`countKey` in winnow.json).
-    static func checkSameRun<O: Codable & Equatable>(_ run: URL, options: O, countKey: String, count: Int) throws {
+    /// `canonical` brings the saved options to the form `options` is in (runs recorded before a rule changed).
+    static func checkSameRun<O: Codable & Equatable>(_ run: URL, options: O, countKey: String, count: Int,
+                                                     canonical: (O) -> O = { $0 }) throws {
         let url = run.appendingPathComponent("winnow.json")
         guard let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any],
               let opts = obj["options"], let saved = obj[countKey] as? Int else {
             throw WinnowError.invalidFile(path: url.path, line: nil, reason: "not a winnow run description; cannot resume")
         }
-        let savedOptions = try? JSONDecoder().decode(O.self, from: JSONSerialization.data(withJSONObject: opts))
+        let savedOptions = (try? JSONDecoder().decode(O.self, from: JSONSerialization.data(withJSONObject: opts))).map(canonical)
         guard savedOptions == options, saved == count else {
             // Name what differs: the options (as winnow.json records them) and the amount of data.
             var what: [String] = []

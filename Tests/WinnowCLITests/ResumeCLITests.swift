@@ -191,6 +191,15 @@ import Winnow
                     "--epochs", "2", "--batch-size", "8", "--max-length", "32", "--checkpoints", "2", "--out", run.path, "--resume"]
         #expect(try CLI.run(base + ["--heads", "2"]).status == 0)
         try fm.removeItem(at: run.appendingPathComponent("checkpoint-10"))
+        // winnow.json records the checkpoints that decide (not one per epoch as well); a run recorded by an
+        // earlier winnow with checkpointPerEpoch true beside --checkpoints resumes all the same (below).
+        let infoURL = run.appendingPathComponent("winnow.json")
+        var info = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: infoURL)) as? [String: Any])
+        var opts = try #require(info["options"] as? [String: Any])
+        #expect(opts["checkpointPerEpoch"] as? Bool == false && opts["checkpoints"] as? Int == 2, "\(opts)")
+        opts["checkpointPerEpoch"] = true
+        info["options"] = opts
+        try JSONSerialization.data(withJSONObject: info).write(to: infoURL)
         for extra in [["--heads", "4"], ["--heads", "2", "--dropout", "0.5"]] {
             let r = try CLI.run(base + extra)
             #expect(r.status == 1 && r.stderr.contains("another model"), "\(extra): \(r.stderr)")

@@ -208,6 +208,19 @@ func decoderFiles(in folder: URL) -> [URL] {
         .map { folder.appendingPathComponent($0) }.filter { FileManager.default.fileExists(atPath: $0.path) }
 }
 
+/// Refuses a full (not LoRA) decoder run from `model` when `tokenizerSource` holds no tokenizer.json to copy
+/// into it: the run would be a model folder nothing can read text with. A GGUF file keeps its tokenizer inside
+/// (a LoRA adapter names it as its base); a Hugging Face folder without one cannot be read at all.
+func refuseFullRunWithoutTokenizer(_ model: URL, tokenizerSource: URL, doing: String) throws {
+    guard !decoderFiles(in: tokenizerSource).contains(where: { $0.lastPathComponent == "tokenizer.json" }) else { return }
+    if tokenizerSource.pathExtension.lowercased() == "gguf" {
+        throw WinnowError.invalidOption(name: "--lora-rank", reason:
+            "\(doing) \(model.path) would write a model folder without a tokenizer (its tokenizer lives in the GGUF file); train a LoRA adapter (--lora-rank) or start from a Hugging Face folder")
+    }
+    throw WinnowError.invalidFile(path: tokenizerSource.path, line: nil, reason:
+        "has no tokenizer.json: a decoder is read with its Hugging Face tokenizer (tokenizer.json, tokenizer_config.json); copy them from the model's repository")
+}
+
 /// The model folders a command reading `run` reads: the run, `base` when given, and else the base model an
 /// adapter's adapter_config.json names (its files must not be replaced either).
 func modelsRead(run: String, base: String?) -> [String] {

@@ -56,7 +56,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(name: .customLong("lr"), help: "Peak learning rate (linear warm-up, then linear decay). (default: 5e-4 for a fresh BERT, 5e-5 for --init BERT, 2e-4 for a decoder's LoRA adapter, 2e-5 for every parameter of a decoder)") var learningRate: Float?
     @Option(help: "Warm-up fraction of the steps.") var warmupRatio: Float = PretrainOptions().warmupRatio
     @Option(help: "AdamW weight decay.") var weightDecay: Float = PretrainOptions().weightDecay
-    @Option(help: "Evenly spaced checkpoints.") var checkpoints: Int = PretrainOptions().checkpoints
+    @Option(help: "Save K evenly spaced checkpoints (the last is at the final step).") var checkpoints: Int = PretrainOptions().checkpoints
     @Option(help: "Seed of init, window order, masking and dropout.") var seed: UInt64 = PretrainOptions().seed
     @Option(help: "CSV of step,line,si,weight for every sample of every batch.") var siLog: String?
     @Option(help: "Held-out corpus: report its loss at the end, the mean over its windows of each window's mean token loss (fixed masks, inference mode; compare runs of one --seq-len).") var heldout: String?
@@ -68,6 +68,8 @@ struct PretrainCommand: ParsableCommand {
         guard steps <= 1_000_000_000 else { throw ValidationError("--steps must be at most 10^9") }
         guard batchSize <= 1_000_000 else { throw ValidationError("--batch-size must be at most 10^6") }
         guard seqLen >= 3 else { throw ValidationError("--seq-len must be at least 3") }
+        // The final step always saves a checkpoint (resume and scoring read it): 0 would save one all the same.
+        guard checkpoints >= 1 else { throw ValidationError("--checkpoints must be at least 1 (the final step always saves one)") }
         for (name, t) in [("--tau1", tau1), ("--tau2", tau2)] {
             if let t, !t.isFinite { throw ValidationError("\(name) must be a finite number, not \(t)") }
         }
@@ -142,8 +144,9 @@ struct PretrainCommand: ParsableCommand {
     }
 
     func describe(_ o: PretrainOptions) -> String {
-        "reweight \(reweight)" + (reweight == .presence
-            ? " (tau \(o.presence.tau1) before step \(o.presence.switchStep(totalSteps: steps)), \(tau2) after; microbatches of \(microbatchSize); SI over \(o.presence.siParams))" : "")
+        let p = o.presence
+        let schedule = p.tau1 == p.tau2 ? "tau \(p.tau1) throughout" : "tau \(p.tau1) before step \(p.switchStep(totalSteps: steps)), \(p.tau2) from it on"
+        return "reweight \(reweight)" + (reweight == .presence ? " (\(schedule); microbatches of \(microbatchSize); SI over \(p.siParams))" : "")
             + String(format: ", lr %g", o.learningRate)
     }
 
@@ -187,10 +190,7 @@ struct PretrainCommand: ParsableCommand {
         }
         let tokenizerFolder = try ModelLoader.tokenizerFolder(url, base: baseURL)
         let extra = decoderFiles(in: tokenizerFolder)
-        if lm.loraConfig == nil && !extra.contains(where: { $0.lastPathComponent.hasPrefix("tokenizer") }) {
-            throw WinnowError.invalidOption(name: "--lora-rank", reason:
-                "continuing every parameter of \(url.path) would write a model folder without a tokenizer (its tokenizer lives in the GGUF file); train a LoRA adapter (--lora-rank) or start from a Hugging Face folder")
-        }
+        if lm.loraConfig == nil { try refuseFullRunWithoutTokenizer(url, tokenizerSource: tokenizerFolder, doing: "continuing every parameter of") }
         guard seqLen <= lm.maxSequenceLength else { throw WinnowError.invalidOption(name: "--seq-len", reason: "\(seqLen) exceeds the model's \(lm.maxSequenceLength) positions") }
         let tokenizer = try Tokenizers.load(folder: tokenizerFolder)
         let corpusURL = URL(fileURLWithPath: corpus)
@@ -202,11 +202,15 @@ struct PretrainCommand: ParsableCommand {
         let o = options(lr: TrainingOptions.defaultLearningRate(for: lm.loraConfig != nil ? .decoderLoRA : .decoder), decoder: true)
         try checkSIParams(o, layout: lm.parameterLayout)
         let trained = lm.loraConfig.map { "LoRA r \($0.rank) alpha \($0.alpha) on \($0.targets.map(\.rawValue).joined(separator: ","))" } ?? "every parameter"
+        let runURL = URL(fileURLWithPath: out)
+        let info = ["init": url.standardizedFileURL.path]
+        // Every refusal (a resumed run of other settings included) before the banner.
+        try PreTrainer(options: o).check(decoder: lm, base: base, on: windows, run: runURL, siLog: siLog.map { URL(fileURLWithPath: $0) },
+                                         runInfo: info, resume: resume)
         printError("pretrain: \(windows.count) windows of at most \(seqLen) tokens from \(corpusURL.path); causal, \(parameterCount(lm)), "
                    + "\(trained) trained, \(describe(o))")
-        let runURL = URL(fileURLWithPath: out)
         let s = try PreTrainer(options: o).train(decoder: lm, base: base, on: windows, run: runURL, extraFiles: extra,
-                                                 siLog: siLog.map { URL(fileURLWithPath: $0) }, runInfo: ["init": url.standardizedFileURL.path],
+                                                 siLog: siLog.map { URL(fileURLWithPath: $0) }, runInfo: info,
                                                  reporter: TerminalReporter(), resume: resume)
         if !completeAlready(s, run: runURL) {
             print(String(format: "pre-trained %@ in %.1f s (%.1f samples/s), final loss %.4f; %@ written to %@",
@@ -275,13 +279,15 @@ struct PretrainCommand: ParsableCommand {
         }
         let o = options(lr: initFrom == nil ? PretrainOptions().learningRate : TrainingOptions.defaultLearningRate(for: .pretrainedEncoder))
         try checkSIParams(o, layout: model.parameterLayout)
-        printError("pretrain: \(lm.count) windows of at most \(seqLen) tokens from \(corpusURL.path); \(model.objective.rawValue), "
-                   + "\(model.parameters.scalarCount) parameters, \(describe(o))")
         let runURL = URL(fileURLWithPath: out)
         // What --resume must find again: the model started from and the vocabulary (its ids are the run's).
         var info: [String: String] = [:]
         if let i = initFrom { info["init"] = URL(fileURLWithPath: i).standardizedFileURL.path }
         if let v = tokenizerFiles.first(where: { $0.lastPathComponent == "vocab.txt" }) { info["vocab_fnv1a64"] = try FileFingerprint.fnv1a64(v) }
+        // Every refusal (a resumed run of other settings included) before the banner.
+        try PreTrainer(options: o).check(model, on: lm, run: runURL, siLog: siLog.map { URL(fileURLWithPath: $0) }, runInfo: info, resume: resume)
+        printError("pretrain: \(lm.count) windows of at most \(seqLen) tokens from \(corpusURL.path); \(model.objective.rawValue), "
+                   + "\(model.parameters.scalarCount) parameters, \(describe(o))")
         let s = try PreTrainer(options: o).train(model, on: lm, run: runURL, extraFiles: tokenizerFiles,
                                                  siLog: siLog.map { URL(fileURLWithPath: $0) }, runInfo: info, reporter: TerminalReporter(), resume: resume)
         if !completeAlready(s, run: runURL) {

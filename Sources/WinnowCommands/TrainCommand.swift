@@ -160,10 +160,7 @@ struct TrainCommand: ParsableCommand {
         let base = ModelLoader.isAdapter(initURL) ? try ModelLoader.adapterBase(initURL) : initURL
         let tokenizerFolder = try ModelLoader.tokenizerFolder(initURL)
         let extra = decoderFiles(in: tokenizerFolder)
-        if loraOptions.loraRank == nil && lm.loraConfig == nil && !extra.contains(where: { $0.lastPathComponent.hasPrefix("tokenizer") }) {
-            throw WinnowError.invalidOption(name: "--lora-rank", reason:
-                "full fine-tuning of \(base.path) would write a model folder without a tokenizer (its tokenizer lives in the GGUF file); train a LoRA adapter (--lora-rank) or start from a Hugging Face folder")
-        }
+        if loraOptions.loraRank == nil && lm.loraConfig == nil { try refuseFullRunWithoutTokenizer(base, tokenizerSource: tokenizerFolder, doing: "full fine-tuning of") }
         let maxLength = min(dataOptions.maxLength, lm.maxSequenceLength)
         let encoder = try DecoderEncoder(folder: tokenizerFolder, maxLength: maxLength, modelVocabulary: lm.config.vocabSize)
         let data = try DecoderTrainer.encode(URL(fileURLWithPath: dataOptions.data), fields: dataOptions.fields, encoder: encoder)
@@ -202,10 +199,7 @@ struct TrainCommand: ParsableCommand {
     func trainDecoderClassifier(_ base: URL) throws {
         let tokenizerFolder = try ModelLoader.tokenizerFolder(base)
         // A full run is a model folder read by itself: from a GGUF file it would have no tokenizer (an adapter names its base).
-        if loraOptions.loraRank == nil && !decoderFiles(in: tokenizerFolder).contains(where: { $0.lastPathComponent.hasPrefix("tokenizer") }) {
-            throw WinnowError.invalidOption(name: "--lora-rank", reason:
-                "full fine-tuning of \(base.path) would write a model folder without a tokenizer (its tokenizer lives in the GGUF file); train a LoRA adapter (--lora-rank) or start from a Hugging Face folder")
-        }
+        if loraOptions.loraRank == nil { try refuseFullRunWithoutTokenizer(base, tokenizerSource: tokenizerFolder, doing: "full fine-tuning of") }
         let data = try dataOptions.read()
         reportSkipped(data)
         let tokenizer = try Tokenizers.load(folder: tokenizerFolder)

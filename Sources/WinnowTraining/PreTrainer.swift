@@ -156,15 +156,7 @@ public struct PreTrainer: Sendable {
                       siLog: URL? = nil, runInfo: [String: String] = [:], reporter: any ProgressReporter = .silent,
                       resume: Bool = false, trainee: (any TrainableModel)? = nil) throws -> TrainingSummary {
         let o = options
-        try o.validate()
-        // What the C kernels trust: ids inside the embedding table, windows inside the positions, and a corpus of the model's objective.
-        if corpus.causalOnly && model.objective == .mlm {
-            throw WinnowError.invalidOption(name: "corpus", reason: "is a decoder's corpus (no [MASK] token): a masked language model cannot train on it")
-        }
-        try corpus.checkIDs(below: model.vocabularySize)
-        guard corpus.seqLen <= model.maxSequenceLength else {
-            throw WinnowError.invalidOption(name: "seqLen", reason: "\(corpus.seqLen) is more than the model's \(model.maxSequenceLength) positions")
-        }
+        let what = try check(model, on: corpus, run: run, siLog: siLog, runInfo: runInfo, resume: resume)
         let p = o.presence
         let selection = (p.reweight == .presence || siLog != nil) ? try model.selfInfluenceSelection(p.siParams) : nil
         let loop = TrainingLoop(
@@ -180,24 +172,10 @@ public struct PreTrainer: Sendable {
         var history: [LogEntry] = []
         var log = TextFileBuilder()
         log.append("step,line,si,weight")
-        let logName = "si-log.csv"
         var startStep = 0
-        // What the run is of, beside the options: resuming needs the same corpus (by content, wherever it is now),
-        // windows and model.
-        var what: [String: Any] = ["objective": model.objective.rawValue, "seq_len": corpus.seqLen]
-        if FileFingerprint.isRegularFile(corpus.url) { what["corpus_fnv1a64"] = try FileFingerprint.fnv1a64(corpus.url) }
-        for (k, v) in runInfo { what[k] = v }
         if resume, let ck = TrainingLoop.resumableCheckpoint(run) {
-            try TrainingLoop.checkSameRun(run, options: o, countKey: "windows", count: corpus.count)
-            try TrainingLoop.checkSameInfo(run, what)
             (startStep, history) = try TrainingLoop.restore(ck, into: saved, optimizer: &opt)
-            if siLog != nil {
-                let kept = ck.url.appendingPathComponent(logName)
-                guard FileManager.default.fileExists(atPath: kept.path) else {
-                    throw WinnowError.missingFile(path: kept.path, reason: "the run was made without an SI log; resume without one, or start over")
-                }
-                log = TextFileBuilder(data: try Data(contentsOf: kept))
-            }
+            if siLog != nil { log = TextFileBuilder(data: try Data(contentsOf: ck.url.appendingPathComponent(Self.siLogName))) }
             reporter.note("pretrain: resuming from \(ck.url.path) (step \(startStep) of \(o.steps))")
         } else {
             try TrainingLoop.startFresh(run, resume: resume)
@@ -249,7 +227,7 @@ public struct PreTrainer: Sendable {
             saveExtras: { dir in
                 guard let siLog else { return }
                 // A checkpoint keeps the log so far (what --resume continues); the final one goes to siLog.
-                try log.write(to: dir == run ? siLog : dir.appendingPathComponent(logName))
+                try log.write(to: dir == run ? siLog : dir.appendingPathComponent(Self.siLogName))
             })
         let lastLoss = try loop.run(saved, optimizer: &opt, grads: &grads, startStep: startStep, history: &history, hooks: hooks)
         let seconds = Date().timeIntervalSince(start)
@@ -289,6 +267,60 @@ struct WindowOrder {
 }
 
 extension PreTrainer {
+    /// The SI log's name inside each checkpoint (what resuming continues).
+    static let siLogName = "si-log.csv"
+
+    /// The refusals `train` makes before it writes anything, made without training (commands call it before
+    /// printing what they will train): the options; a corpus of another objective, ids past the model's
+    /// vocabulary or windows past its positions; with `resume`, a run in `run` made with other options, corpus
+    /// or model, or without the SI log asked for. Returns what `RUN/winnow.json` records the run to be of.
+    ///
+    /// - Throws: `WinnowError.invalidOption`, or `.missingFile` for a resumed run without its SI log.
+    @discardableResult
+    public func check(_ model: some LanguageModel, on corpus: LMCorpus, run: URL, siLog: URL? = nil,
+                      runInfo: [String: String] = [:], resume: Bool = false) throws -> [String: Any] {
+        let o = options
+        try o.validate()
+        // What the C kernels trust: ids inside the embedding table, windows inside the positions, and a corpus of the model's objective.
+        if corpus.causalOnly && model.objective == .mlm {
+            throw WinnowError.invalidOption(name: "corpus", reason: "is a decoder's corpus (no [MASK] token): a masked language model cannot train on it")
+        }
+        try corpus.checkIDs(below: model.vocabularySize)
+        guard corpus.seqLen <= model.maxSequenceLength else {
+            throw WinnowError.invalidOption(name: "seqLen", reason: "\(corpus.seqLen) is more than the model's \(model.maxSequenceLength) positions")
+        }
+        if o.presence.reweight == .presence || siLog != nil { _ = try model.selfInfluenceSelection(o.presence.siParams) }
+        // What the run is of, beside the options: resuming needs the same corpus (by content, wherever it is now),
+        // windows and model.
+        var what: [String: Any] = ["objective": model.objective.rawValue, "seq_len": corpus.seqLen]
+        if FileFingerprint.isRegularFile(corpus.url) { what["corpus_fnv1a64"] = try FileFingerprint.fnv1a64(corpus.url) }
+        for (k, v) in runInfo { what[k] = v }
+        if resume, let ck = TrainingLoop.resumableCheckpoint(run) {
+            try TrainingLoop.checkSameRun(run, options: o, countKey: "windows", count: corpus.count)
+            try TrainingLoop.checkSameInfo(run, what)
+            let kept = ck.url.appendingPathComponent(Self.siLogName)
+            if siLog != nil && !FileManager.default.fileExists(atPath: kept.path) {
+                throw WinnowError.missingFile(path: kept.path, reason: "the run was made without an SI log; resume without one, or start over")
+            }
+        }
+        return what
+    }
+
+    /// `check` for a decoder's continued pre-training (`train(decoder:...)`), with the run information that records.
+    ///
+    /// - Throws: as `check`.
+    public func check(decoder: LlamaForCausalLM, base: URL, on corpus: LMCorpus, run: URL, siLog: URL? = nil,
+                      runInfo: [String: String] = [:], resume: Bool = false) throws {
+        try check(decoder, on: corpus, run: run, siLog: siLog, runInfo: Self.decoderInfo(decoder, base: base, runInfo), resume: resume)
+    }
+
+    static func decoderInfo(_ decoder: LlamaForCausalLM, base: URL, _ runInfo: [String: String]) -> [String: String] {
+        var info = runInfo
+        info["base"] = base.standardizedFileURL.path
+        if let l = decoder.loraConfig { info["lora"] = "r \(l.rank), alpha \(l.alpha), dropout \(l.dropout), targets \(l.targets.map(\.rawValue).joined(separator: ","))" }
+        return info
+    }
+
     /// Continued pre-training of a decoder (`winnow pretrain --init`): `train` with the run written as a
     /// decoder's. With an adapter (`addLoRA` first) the run and its checkpoints are PEFT adapter folders
     /// whose base model is `base`; without one they are Hugging Face folders with `extraFiles` (the
@@ -299,10 +331,8 @@ extension PreTrainer {
     public func train(decoder: LlamaForCausalLM, base: URL, on corpus: LMCorpus, run: URL, extraFiles: [URL] = [], siLog: URL? = nil,
                       runInfo: [String: String] = [:], reporter: any ProgressReporter = .silent, resume: Bool = false) throws -> TrainingSummary {
         let adapter = decoder.loraConfig != nil
-        var info = runInfo
-        info["base"] = base.standardizedFileURL.path
-        if let l = decoder.loraConfig { info["lora"] = "r \(l.rank), alpha \(l.alpha), dropout \(l.dropout), targets \(l.targets.map(\.rawValue).joined(separator: ","))" }
-        return try train(decoder, on: corpus, run: run, extraFiles: adapter ? [] : extraFiles, siLog: siLog, runInfo: info, reporter: reporter,
+        return try train(decoder, on: corpus, run: run, extraFiles: adapter ? [] : extraFiles, siLog: siLog,
+                         runInfo: Self.decoderInfo(decoder, base: base, runInfo), reporter: reporter,
                          resume: resume, trainee: DecoderTrainer.Trainee(decoder, base: base.standardizedFileURL.path, extraFiles: extraFiles))
     }
 }

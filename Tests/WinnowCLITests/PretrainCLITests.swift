@@ -23,6 +23,8 @@ import Testing
                                         "--si-log", log.path, "--heldout", CLI.tiny.appendingPathComponent("test.jsonl").path])
         #expect(r.status == 0, "pretrain failed: \(r.stderr)")
         #expect(r.stdout.contains("pre-trained 12 steps") && r.stdout.contains("held-out \(objective) loss"))
+        // The BERT schedule: tau1 before the switch step, tau2 from it on.
+        #expect(r.stderr.contains("tau 1.0 before step 7, -1.0 from it on;"), "\(r.stderr)")
         let fm = FileManager.default
         for f in ["config.json", "model.safetensors", "vocab.txt", "trainer_state.json", "winnow.json", "heldout.json",
                   "checkpoint-6/model.safetensors", "checkpoint-12/trainer_state.json"] {
@@ -79,7 +81,7 @@ import Testing
         #expect(r.stdout.contains("pre-trained 4 steps") && r.stdout.contains("adapter written") && r.stdout.contains("held-out causal loss"))
         #expect(r.stderr.contains("LoRA r 2") && r.stderr.contains("lr 0.0002"), "\(r.stderr)")
         // A decoder's PRESENCE defaults: inverse weighting throughout, SI over the last layer.
-        #expect(r.stderr.contains("tau -1.0 before") && r.stderr.contains("SI over last-layer"), "\(r.stderr)")
+        #expect(r.stderr.contains("tau -1.0 throughout;") && r.stderr.contains("SI over last-layer"), "\(r.stderr)")
         let fm = FileManager.default
         for f in ["adapter_config.json", "adapter_model.safetensors", "checkpoint-2/adapter_model.safetensors", "trainer_state.json", "heldout.json"] {
             #expect(fm.fileExists(atPath: run.appendingPathComponent(f).path), "missing \(f)")
@@ -166,6 +168,8 @@ import Testing
         for (c, extra, what) in [(shuffled, [String](), "corpus_fnv1a64"), (corpus, ["--objective", "causal"], "objective")] {
             let r = try pretrain(c, extra)
             #expect(r.status == 1 && r.stderr.contains("another \(what)"), "\(what): \(r.stderr)")
+            // Refused before the banner of what would be trained.
+            #expect(!r.stderr.contains("pretrain: "), "\(what): \(r.stderr)")
         }
         // A vocabulary of the same size in another order gives other ids: refused too (before, resumed silently).
         var words = try String(contentsOf: CLI.tiny.appendingPathComponent("vocab.txt"), encoding: .utf8).split(separator: "\n").map(String.init)
@@ -190,6 +194,7 @@ import Testing
         let fresh = ["pretrain", "--corpus", Self.corpus.path, "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--out", dir.appendingPathComponent("r").path]
         for (extra, flag) in [(["--intermediate=-5"], "--intermediate"), (["--intermediate", "0"], "--intermediate"), (["--seq-len", "100000000000"], "--seq-len"),
                               (["--steps", "9223372036854775807"], "--steps"), (["--layers", "0"], "--layers"), (["--heads", "0"], "--heads"),
+                              (["--checkpoints", "0"], "--checkpoints must be at least 1"),
                               (["--reweight", "presence", "--microbatch-size", "1", "--tau1", "nan"], "--tau1"),
                               (["--reweight", "presence", "--microbatch-size", "1", "--tau2", "inf"], "--tau2")] {
             let r = try CLI.run(fresh + extra)

@@ -213,7 +213,7 @@ func decoderFiles(in folder: URL) -> [URL] {
 /// (a LoRA adapter names it as its base); a Hugging Face folder without one cannot be read at all.
 func refuseFullRunWithoutTokenizer(_ model: URL, tokenizerSource: URL, doing: String) throws {
     guard !decoderFiles(in: tokenizerSource).contains(where: { $0.lastPathComponent == "tokenizer.json" }) else { return }
-    if tokenizerSource.pathExtension.lowercased() == "gguf" {
+    if Tokenizers.ggufFile(in: tokenizerSource) != nil {
         throw WinnowError.invalidOption(name: "--lora-rank", reason:
             "\(doing) \(model.path) would write a model folder without a tokenizer (its tokenizer lives in the GGUF file); train a LoRA adapter (--lora-rank) or start from a Hugging Face folder")
     }

@@ -235,6 +235,11 @@ struct PretrainCommand: ParsableCommand {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: i, isDirectory: &isDir) else { throw WinnowError.missingFile(path: i, reason: "no such model (--init)") }
             if ModelLoader.isCausalLM(URL(fileURLWithPath: i)) { return try pretrainDecoder(URL(fileURLWithPath: i)) }
+            if ModelLoader.isDecoderClassifier(URL(fileURLWithPath: i)) {
+                throw WinnowError.invalidFile(path: i, line: nil, reason:
+                    "is a decoder sequence classifier (a score head, no language-model head): pretrain continues a causal language model; "
+                    + "give the decoder it was fine-tuned from")
+            }
             guard isDir.boolValue else {
                 throw WinnowError.invalidFile(path: i, line: nil, reason: "--init takes a model folder (a BERT language model, a Llama-family decoder) or a .gguf file")
             }

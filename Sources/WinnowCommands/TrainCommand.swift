@@ -162,12 +162,13 @@ struct TrainCommand: ParsableCommand {
         let extra = decoderFiles(in: tokenizerFolder)
         if loraOptions.loraRank == nil && lm.loraConfig == nil { try refuseFullRunWithoutTokenizer(base, tokenizerSource: tokenizerFolder, doing: "full fine-tuning of") }
         let maxLength = min(dataOptions.maxLength, lm.maxSequenceLength)
+        if let note = DecoderEncoder.lengthNote(given: dataOptions.maxLength, modelLimit: lm.maxSequenceLength) { printError(note) }
         let encoder = try DecoderEncoder(folder: tokenizerFolder, maxLength: maxLength, modelVocabulary: lm.config.vocabSize)
         let data = try DecoderTrainer.encode(URL(fileURLWithPath: dataOptions.data), fields: dataOptions.fields, encoder: encoder)
         let atLimit = data.count { $0.ids.count >= maxLength }
         if atLimit > 0 {
             printError("note: \(atLimit) of \(data.count) examples reach the limit of \(maxLength) tokens: longer ones are cut there, and their ends "
-                       + "(completions included) are not trained on; --max-length raises the limit")
+                       + "(completions included) are not trained on; " + DecoderEncoder.limitAdvice(given: dataOptions.maxLength, modelLimit: lm.maxSequenceLength))
         }
         let unscored = data.count { $0.scoredCount == 0 }
         if unscored > 0 {
@@ -184,14 +185,23 @@ struct TrainCommand: ParsableCommand {
                    + (adapter.map { ", \(lora == nil ? "the adapter of --init, " : "")LoRA r \($0.rank) alpha \($0.alpha) on \($0.targets.map(\.rawValue).joined(separator: ","))" } ?? ", every parameter trained")
                    + String(format: ", lr %g", o.learningRate))
         let summary = try DecoderTrainer(options: o, lora: lora).train(lm, on: data, base: base, run: runURL, extraFiles: extra,
-                                                                         runInfo: try dataInfo().merging([
+                                                                         runInfo: try dataInfo().merging(decoderFieldsInfo().merging([
                                                                              "init": initURL.standardizedFileURL.path,
                                                                              "fields": ["text", "pair"].map { k in "\(k) \((k == "text" ? dataOptions.textField : dataOptions.pairField) ?? "detected")" }
-                                                                                 .joined(separator: ", ")]) { a, _ in a },
+                                                                                 .joined(separator: ", ")]) { a, _ in a }) { a, _ in a },
                                                                          reporter: TerminalReporter(), resume: resume)
         if completeAlready(summary, run: runURL) { return }
         print(String(format: "trained %@ in %.1f s (%.1f examples/s), final loss %.4f; %@ written to %@",
                      summary.stepsDescription, summary.seconds, summary.examplesPerSecond, summary.finalLoss, adapter == nil ? "model" : "adapter", runURL.path))
+    }
+
+    /// The fields a decoder's language-model run was told to read (`text_field`, `pair_field` in winnow.json), so
+    /// that scoring the run reads the same ones (`DataOptions.adoptFields`); detected fields are detected again.
+    func decoderFieldsInfo() -> [String: String] {
+        var info: [String: String] = [:]
+        if let t = dataOptions.textField { info["text_field"] = t }
+        if let p = dataOptions.pairField { info["pair_field"] = p }
+        return info
     }
 
     /// A Llama-family sequence classifier (a fresh `score` head on the last real token), every parameter
@@ -212,6 +222,7 @@ struct TrainCommand: ParsableCommand {
         let model = try LlamaForSequenceClassification(folder: base, labels: classLabels(data.sortedLabels), seed: runFlags.seed)
         model.recordPadding(Int(tokenizer.padID))   // the id batches are padded with, as transformers users set it
         let maxLength = min(dataOptions.maxLength, model.config.maxSequenceLength)
+        if let note = DecoderEncoder.lengthNote(given: dataOptions.maxLength, modelLimit: model.config.maxSequenceLength) { printError(note) }
         let encoded = try EncodedDataset(data, tokenizer: tokenizer, labels: model.labelNames, maxLength: maxLength,
                                          modelVocabulary: model.dimensions.vocabulary)
         var o = trainingFlags.options(maxLength: maxLength, pretrained: true, run: runFlags)

@@ -48,9 +48,29 @@ public struct DecoderTemplate: Sendable, Equatable {
     /// `'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>'` (spaces aside, either quote,
     /// `message.role` alike); a template that changes the turn (another separator, a filter such as `| trim` on
     /// the content) is not ChatML as Winnow writes it.
+    ///
+    /// Every `{{ ... }}` the template writes must be one Winnow writes as well: that turn followed by a line break,
+    /// a literal that opens a turn (a default system turn, the generation prompt), or a system turn of
+    /// `messages[0]['content']`; anything else (a `bos_token`, a turn without its line break) would make ids
+    /// other than `apply_chat_template`'s.
     public var isChatML: Bool {
         guard let t = chatTemplate else { return false }
-        return Self.normalized(t).contains("'<|im_start|>'+message['role']+'\n'+message['content']+'<|im_end|>'")
+        let n = Self.normalized(t)
+        let turn = "'<|im_start|>'+message['role']+'\n'+message['content']+'<|im_end|>"
+        guard n.contains(turn), !n.contains("bos_token") else { return false }
+        var allowed: Set<String> = [turn + "'+'\n'", turn + "\n'"]
+        for end in ["'+'\n'", "\n'"] { allowed.insert("'<|im_start|>system\n'+messages[0]['content']+'<|im_end|>" + end) }
+        var rest = n[...]
+        while let open = rest.range(of: "{{") {
+            guard let close = rest.range(of: "}}", range: open.upperBound..<rest.endIndex) else { return false }
+            var e = rest[open.upperBound..<close.lowerBound]
+            if e.hasPrefix("-") { e = e.dropFirst() }
+            if e.hasSuffix("-") { e = e.dropLast() }
+            let literal = e.hasPrefix("'<|im_start|>") && e.hasSuffix("'") && !e.contains("+")
+            guard allowed.contains(String(e)) || literal else { return false }
+            rest = rest[close.upperBound...]
+        }
+        return true
     }
 
     /// A template without spaces, with one kind of quote and subscript access (`message.role` and
@@ -143,6 +163,17 @@ public struct DecoderTemplate: Sendable, Equatable {
 ///   ChatML is refused.
 /// Longer examples are truncated to `maxLength` tokens (the end is dropped).
 public struct DecoderEncoder: Sendable {
+    /// A note when the token limit asked for (`--max-length`) is longer than the model reads (its positions or
+    /// attention window) and the model's is used; nil otherwise.
+    package static func lengthNote(given: Int, modelLimit: Int) -> String? {
+        given > modelLimit ? "note: the token limit \(given) (--max-length) exceeds the model's longest sequence (positions or attention window); using \(modelLimit)" : nil
+    }
+
+    /// What lifts the limit examples reach: --max-length, unless the model's own limit is the one in force.
+    package static func limitAdvice(given: Int, modelLimit: Int) -> String {
+        given >= modelLimit ? "the model reads no more (its positions or attention window)" : "--max-length raises the limit"
+    }
+
     /// The model's tokenizer.
     public let tokenizer: ByteLevelBPETokenizer
     /// The model's EOS and chat template.
@@ -194,7 +225,8 @@ public struct DecoderEncoder: Sendable {
             let cut = full.starts(with: p) ? p.count : commonPrefix(p, full)
             add(Array(full[..<cut]), false)
             add(Array(full[cut...]), true)
-            if let e = template.eosID { add([e], true) }
+            // TRL appends EOS to a completion that does not already end with it.
+            if let e = template.eosID, !(full.count > cut && full.last == e) { add([e], true) }
         } else if let messages = ex.messages {
             guard template.isChatML else {
                 throw fail(template.chatTemplate == nil

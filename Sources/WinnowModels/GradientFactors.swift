@@ -39,7 +39,8 @@ public struct GradientFactors: @unchecked Sendable {
             case let .embedding(d, _, _, _):
                 perPart = max(perPart, d.width)
             case let .tiedEmbedding(d, _, off, a, g, hoff):
-                perPart = max(perPart, d.width * maxLength(off),
+                // The cross term's product (`tiedCross`) holds tokens x head rows: it outgrows the others for long examples.
+                perPart = max(perPart, d.width * maxLength(off), maxLength(off) * maxLength(hoff),
                               ck_grad_norms_linear_work_size(Int32(maxLength(hoff)), Int32(a.width), Int32(g.width)))
             default:
                 break

@@ -260,7 +260,9 @@ public enum DecoderScores {
     /// - Throws: `WinnowError.invalidFile` naming the file and line of the first bad example.
     static func checkEncodings(model url: URL, data: URL, fields: FieldNames, options o: ScoreOptions, range: Range<Int>?) throws {
         let set = try load(url, options: o, firstOnly: true)   // checkpoints of one run share the vocabulary and length
-        let encoder = try DecoderEncoder(folder: set.tokenizerFolder, maxLength: min(o.maxLength, set.models[0].maxSequenceLength),
+        let modelLimit = set.models[0].maxSequenceLength
+        if let note = DecoderEncoder.lengthNote(given: o.maxLength, modelLimit: modelLimit) { o.reporter.note(note) }
+        let encoder = try DecoderEncoder(folder: set.tokenizerFolder, maxLength: min(o.maxLength, modelLimit),
                                          modelVocabulary: set.models.map(\.vocabularySize).min())
         var reader = try JSONLReader(url: data, fields: fields, requireLabels: false)
         reader.keepUnlabelled = true
@@ -280,7 +282,7 @@ public enum DecoderScores {
         // As `winnow train` says it: an example cut at the limit loses its end, a completion's included.
         if atLimit > 0 {
             o.reporter.note("note: \(atLimit) of \(checked) examples reach the limit of \(encoder.maxLength) tokens: longer ones are cut there, "
-                            + "and their ends (completions included) are not scored; --max-length raises the limit")
+                            + "and their ends (completions included) are not scored; " + DecoderEncoder.limitAdvice(given: o.maxLength, modelLimit: modelLimit))
         }
     }
 

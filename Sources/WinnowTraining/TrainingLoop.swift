@@ -180,8 +180,11 @@ struct TrainingLoop {
 
     /// Where the last good state is, for a numeric-fault message.
     func lastGood(_ step: Int?) -> String {
-        guard let step else { return "no checkpoint was written before it, so \(run.path) holds no model and a rerun starts over" }
-        return "the last good checkpoint, \(run.appendingPathComponent("checkpoint-\(step)").path), is kept (--resume continues from it)"
+        // Resuming needs the same options, which would stop here again: the way on is another learning rate.
+        let retry = "train with a lower --lr into another --out (or delete \(run.path) first)"
+        guard let step else { return "no checkpoint was written before it, so \(run.path) holds no model; rerun with a lower --lr (into the same --out: it starts over)" }
+        return "the last good checkpoint, \(run.appendingPathComponent("checkpoint-\(step)").path), is kept, but --resume takes the same options "
+            + "and would stop here again; \(retry)"
     }
 
     /// Runs steps `startStep + 1 ... totalSteps`, then writes the final model at the run's root.
@@ -197,12 +200,12 @@ struct TrainingLoop {
             let r = try hooks.step(step, &grads)
             guard r.loss.isFinite else {
                 throw WinnowError.numericFault(reason: "\(what) stopped at step \(step): the loss is \(r.loss); "
-                    + lastGood(lastCheckpoint) + " (try a lower --lr)")
+                    + lastGood(lastCheckpoint))
             }
             let gnorm = gradientNorm(grads)
             guard gnorm.isFinite else {
                 throw WinnowError.numericFault(reason: "\(what) stopped at step \(step): the gradient norm is \(gnorm); "
-                    + lastGood(lastCheckpoint) + " (try a lower --lr)")
+                    + lastGood(lastCheckpoint))
             }
             if let clip = maxGradNorm, gnorm > Double(clip) {
                 let s = Float(Double(clip) / (gnorm + 1e-6))

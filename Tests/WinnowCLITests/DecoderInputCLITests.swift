@@ -60,7 +60,7 @@ import Testing
         let plain = try model(dir, "llama") { _ in }
         let a = dir.appendingPathComponent("a.csv"), b = dir.appendingPathComponent("b.csv")
         let r = try loss(window, a)
-        #expect(r.status == 0 && r.stderr.contains("at most 16 tokens"), "\(r.stderr)")
+        #expect(r.status == 0 && r.stderr.contains("at most 16 tokens") && r.stderr.contains("exceeds the model's longest sequence (positions or attention window); using 16"), "\(r.stderr)")
         #expect(try loss(plain, b, ["--max-length", "16"]).status == 0)
         #expect(try Data(contentsOf: a) == Data(contentsOf: b), "within its window a Mistral scores as the same Llama cut at 16 tokens")
         // A Mistral classifier run is written as one and read back (its head found by the family's class name).
@@ -107,6 +107,13 @@ import Testing
                                     "--data", data.path, "--epochs", "1", "--max-length", "16", "--out", dir.appendingPathComponent("g").path])
         #expect(fromGGUF.status != 0 && fromGGUF.stderr.contains("without a tokenizer") && !fm.fileExists(atPath: dir.appendingPathComponent("g").path),
                 "\(fromGGUF.stderr)")
+        // A folder holding the GGUF file: the same reason as the file itself.
+        let ggufFolder = dir.appendingPathComponent("gguf-folder")
+        try fm.createDirectory(at: ggufFolder, withIntermediateDirectories: true)
+        try fm.copyItem(at: CLI.repo.appendingPathComponent("Tests/Fixtures/llama/tiny.gguf"), to: ggufFolder.appendingPathComponent("tiny.gguf"))
+        let inFolder = try CLI.run(["train", "--init", ggufFolder.path, "--task", "classify", "--data", data.path, "--epochs", "1", "--max-length", "16",
+                                    "--out", dir.appendingPathComponent("gf").path])
+        #expect(inFolder.status != 0 && inFolder.stderr.contains("lives in the GGUF file"), "\(inFolder.stderr)")
         // A Hugging Face folder without its tokenizer.json is named as such (not as a GGUF file), for train and pretrain alike.
         let bare = dir.appendingPathComponent("bare")
         try fm.createDirectory(at: bare, withIntermediateDirectories: true)
@@ -433,6 +440,64 @@ private extension FileManager {
         #expect(same.status == 0 && same.stderr.contains("resuming from"), "\(same.stderr)")
     }
 
+    /// GraNd and self-influence of a tied-embedding decoder on an example longer than hidden x vocab allows in
+    /// the old scratch: finite (before, a heap overflow in the tied cross term, signal 11 or 6).
+    @Test func tiedEmbeddingNormsOfALongExample() throws {
+        let dir = try CLI.tempDir("decoder-tied-long")
+        defer { try? fm.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("long.jsonl")
+        try Data(("{\"text\": \"" + String(repeating: "It is a truth universally acknowledged. ", count: 30) + "\"}\n").utf8).write(to: data)
+        var values: [String: Double] = [:]
+        for method in ["grand", "tracin"] {
+            let out = dir.appendingPathComponent("\(method).csv")
+            let r = try CLI.run(["score", method, "--run", fixtures.appendingPathComponent("tied").path, "--data", data.path, "--max-length", "256", "--out", out.path])
+            #expect(r.status == 0, "\(method): \(r.stderr)")
+            let lines = try String(contentsOf: out, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+            let c = try #require(lines.first?.firstIndex(of: "score"))
+            values[method] = Double(lines[1][c])
+        }
+        let grand = try #require(values["grand"]), si = try #require(values["tracin"])
+        #expect(grand.isFinite && grand > 0 && si.isFinite && si > 0, "\(values)")
+        // Self-influence is the squared gradient norm GraNd takes the root of.
+        #expect(abs(grand * grand - si) <= 1e-3 * si, "\(values)")
+    }
+
+    /// A completion that already ends with the EOS token gets no second one (TRL appends EOS only when missing).
+    @Test func aCompletionEndingInEOSGetsNoSecond() throws {
+        let dir = try CLI.tempDir("decoder-eos")
+        defer { try? fm.removeItem(at: dir) }
+        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("tied/tokenizer_config.json"))) as? [String: Any])
+        let eos = try #require(config["eos_token"] as? String)
+        let data = dir.appendingPathComponent("pc.jsonl"), out = dir.appendingPathComponent("ids.jsonl")
+        let lines = ["{\"prompt\": \"Translate to French: cat\", \"completion\": \" chat\"}",
+                     "{\"prompt\": \"Translate to French: cat\", \"completion\": \" chat\(eos)\"}"]
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: data)
+        let r = try CLI.run(["tokenize", "--model", fixtures.appendingPathComponent("tied").path, "--data", data.path, "--out", out.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try String(contentsOf: out, encoding: .utf8).split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        #expect(rows.count == 2 && rows[0]["input_ids"] as? [Int] == rows[1]["input_ids"] as? [Int] && rows[0]["scored"] as? [Int] == rows[1]["scored"] as? [Int], "\(rows)")
+    }
+
+    /// A language-model run trained on a named text field is scored on that field (before, detection read
+    /// `text` beside it, and every row scored the same decoy).
+    @Test func aDecoderRunIsScoredOnTheFieldItWasTrainedOn() throws {
+        let dir = try CLI.tempDir("decoder-field")
+        defer { try? fm.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("body.jsonl"), run = dir.appendingPathComponent("run"), out = dir.appendingPathComponent("loss.csv")
+        let bodies = ["the film was good", "a dull and long plot", "what a lovely score", "she said hello there"]
+        try Data((bodies.map { "{\"body\": \"\($0)\", \"text\": \"IGNORE ME\"}" }.joined(separator: "\n") + "\n").utf8).write(to: data)
+        let t = try CLI.run(["train", "--init", fixtures.appendingPathComponent("tied").path, "--data", data.path, "--text-field", "body",
+                             "--lora-rank", "2", "--epochs", "1", "--max-length", "32", "--out", run.path])
+        #expect(t.status == 0, "\(t.stderr)")
+        let s = try CLI.run(["score", "loss", "--run", run.path, "--data", data.path, "--out", out.path])
+        #expect(s.status == 0 && s.stderr.contains("--text-field body, the field"), "\(s.stderr)")
+        let lines = try String(contentsOf: out, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let c = try #require(lines.first?.firstIndex(of: "score"))
+        #expect(Set(lines.dropFirst().map { $0[c] }).count == bodies.count, "\(lines)")
+    }
+
     @Test func anAdapterAsInitTrainsItsAdapterOn() throws {
         let dir = try CLI.tempDir("decoder-adapter-init")
         defer { try? fm.removeItem(at: dir) }
@@ -541,6 +606,15 @@ private extension FileManager {
         }
         let q = try CLI.run(["score", "loss", "--run", qwen.path, "--data", chat, "--out", dir.appendingPathComponent("q.csv").path])
         #expect(q.status == 1 && q.stderr.contains("default system turn in a form Winnow does not read") && !fm.fileExists(atPath: dir.appendingPathComponent("q.csv").path), "\(q.stderr)")
+        // ChatML turns with more around them (a BOS first, or no line break after a turn): not what Winnow writes, refused.
+        let original = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("tied/tokenizer_config.json"))) as? [String: Any])
+        let smol = try #require(original["chat_template"] as? String)
+        for (name, template) in [("bos", "{{ bos_token }}" + smol), ("nobreak", smol.replacingOccurrences(of: " + '<|im_end|>' + '\n'}}", with: " + '<|im_end|>'}}"))] {
+            #expect(template != smol)
+            let m = try copy(name) { c in c["chat_template"] = template; return nil }
+            let r = try CLI.run(["score", "loss", "--run", m.path, "--data", chat, "--out", dir.appendingPathComponent("\(name).csv").path])
+            #expect(r.status == 1 && r.stderr.contains("not ChatML"), "\(name): \(r.stderr)")
+        }
     }
 
     @Test func optionsACausalLMIgnoresAndBadAdapterConfigs() throws {

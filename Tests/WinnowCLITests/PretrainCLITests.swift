@@ -206,6 +206,10 @@ import Testing
         #expect(folder.status == 1 && folder.stderr.contains("is a folder"), "\(folder.stderr)")
         let file = try CLI.run(["pretrain", "--init", Self.corpus.path, "--corpus", Self.corpus.path, "--out", dir.appendingPathComponent("g").path])
         #expect(file.status == 1 && file.stderr.contains("--init takes a model folder"), "\(file.stderr)")
+        // A decoder classifier has no language-model head: named as such (not read as a BERT folder).
+        let cls = CLI.repo.appendingPathComponent("Tests/Fixtures/llama/cls").path
+        let c = try CLI.run(["pretrain", "--init", cls, "--corpus", Self.corpus.path, "--out", dir.appendingPathComponent("c").path])
+        #expect(c.status == 1 && c.stderr.contains("is a decoder sequence classifier"), "\(c.stderr)")
         // --base for a model that is not an adapter; --switch-step between the decoder's equal default temperatures.
         let tied = CLI.repo.appendingPathComponent("Tests/Fixtures/decoder/tied").path
         let base = try CLI.run(["pretrain", "--init", tied, "--base", tied, "--corpus", Self.corpus.path, "--lora-rank", "2", "--out", dir.appendingPathComponent("b").path])

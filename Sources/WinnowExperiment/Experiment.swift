@@ -204,7 +204,8 @@ public struct Experiment: Sendable {
                     + "small encoder from scratch, 5e-5 to fine-tune --init; more --epochs) into another --out (or delete \(dir.path)), "
                     + "or rerun this command with --force to continue with these scores anyway")
             }
-            say("experiment: WARNING: " + why + "; continuing (--force), but its scores mean nothing")
+            say("experiment: WARNING: " + why + (force ? "; continuing (--force)" : "; continuing (an earlier run of this experiment was forced on)")
+                + ", but its scores mean nothing")
             try markLearnedNothing("full-scoring-run")
         }
         if fm.fileExists(atPath: stoppedURL.path) { try fm.removeItem(at: stoppedURL) }

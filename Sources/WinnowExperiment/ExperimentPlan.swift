@@ -263,6 +263,16 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// them (`selectionSettings`), each with that one; empty when `settings` are given.
     public var mergedSettings: [(setting: Setting, sameAs: Setting)] { crossProduct.merged }
 
+    /// One sentence naming every merged setting and the one it is retrained and reported as; nil when none is.
+    public var mergedSettingsNote: String? {
+        let merged = mergedSettings
+        guard !merged.isEmpty else { return nil }
+        return "\(merged.count) setting(s) select the same examples as one before them and are retrained and reported as that one ("
+            + merged.map { "\($0.setting.description) as \($0.sameAs.description)" }.joined(separator: ", ")
+            + "): within each label class z-scores rank as dataset z-scores, without normalisation top-k ranks as with it, "
+            + "and stratified sampling selects hard and easy alike"
+    }
+
     var crossProduct: (kept: [Setting], merged: [(setting: Setting, sameAs: Setting)]) {
         if let settings { return (settings, []) }
         var out: [Setting] = [], merged: [(setting: Setting, sameAs: Setting)] = [], first: [String: Setting] = [:]

@@ -66,7 +66,8 @@ public struct ExperimentReport: Sendable {
                 + "Neither the scoring run nor the retrainings could be checked for having learned anything.</p>"
         }
         body += section("Accuracy against keep fraction", accuracyCharts(results, oneChart: plan.settings != nil, learnedNothing: nothing)
-                        + resultsTable(results, learnedNothing: nothing))
+                        + resultsTable(results, learnedNothing: nothing)
+                        + (plan.mergedSettingsNote.map { "<p class=\"meta\">Not in the table: \(e($0)).</p>" } ?? ""))
         if plan.noise > 0, let text = try? String(contentsOf: exp.noiseURL, encoding: .utf8) {
             body += section("Label noise (\(ExperimentPlan.format(plan.noise)) of training labels flipped)", noiseTable(text, fraction: plan.noise))
         }
@@ -138,20 +139,31 @@ public struct ExperimentReport: Sendable {
         func line(_ c: ExperimentPlan.Cell) -> String {
             oneChart ? "\(c.method) \(c.select) \(c.sampling)" + (c.normalize == "dataset" ? "" : " (\(c.normalize))") : c.method
         }
+        // How many of a point's retrainings learned nothing.
+        func nothingCount(_ s: ExperimentResults.Summary) -> Int {
+            r.rows.filter { $0.cell.config == s.cell.config && learnedNothing.contains($0.cell.key) }.count
+        }
+        // The keep-1 point of every line is the full-data mean: flagged on every line when it is.
+        let fullFlagged: Set<Double> = full.map { nothingCount($0) > 0 ? [1.0] : [] } ?? []
+        func flagged(_ ss: [ExperimentResults.Summary]) -> Set<Double> { fullFlagged.union(ss.filter { nothingCount($0) > 0 }.map(\.cell.keep)) }
         return groups.map { g in
             var series: [SVGChart.Series] = []
             let members = byGroup[g] ?? []
             var names: [String] = []
             for s in members where !names.contains(line(s.cell)) { names.append(line(s.cell)) }
-            for n in names { series.append(.init(name: n, points: points(members.filter { line($0.cell) == n }))) }
-            series.append(.init(name: "random", points: points(random), dashed: true))
-            let marked = (members + random).compactMap { s -> String? in
-                let n = r.rows.filter { $0.cell.config == s.cell.config && learnedNothing.contains($0.cell.key) }.count
-                return n > 0 ? "\(s.cell.isRandom ? "random" : line(s.cell)) at keep \(ExperimentPlan.format(s.cell.keep)) (\(n) of \(s.n))" : nil
+            for n in names {
+                let ss = members.filter { line($0.cell) == n }
+                series.append(.init(name: n, points: points(ss), flagged: flagged(ss)))
+            }
+            series.append(.init(name: "random", points: points(random), dashed: true, flagged: flagged(random)))
+            let marked = ((full.map { [$0] } ?? []) + members + random).compactMap { s -> String? in
+                let n = nothingCount(s)
+                let who = s.cell.isFull ? "full data (every line's keep-1 point)" : s.cell.isRandom ? "random" : line(s.cell)
+                return n > 0 ? "\(who) at keep \(ExperimentPlan.format(s.cell.keep)) (\(n) of \(s.n))" : nil
             }
             return SVGChart.lines(series, title: "Test accuracy (%): \(g)", xLabel: "fraction of training data kept",
                                   yLabel: "accuracy (%), mean ± std over seeds", xDescending: true)
-                + (marked.isEmpty ? "" : "<p class=\"warn\">These points average in retrainings that learned nothing: \(e(marked.joined(separator: "; "))).</p>")
+                + (marked.isEmpty ? "" : "<p class=\"warn\">These points (hollow rings) average in retrainings that learned nothing: \(e(marked.joined(separator: "; "))).</p>")
         }.joined()
     }
 
@@ -227,7 +239,7 @@ public struct ExperimentReport: Sendable {
         var rows: Int
         /// Spearman correlation of the score with the share of annotators who differ from the gold label.
         var spearman: Double
-        /// Share of disputed lines (at least 2 annotators differ from gold) among the highest-scoring tenth.
+        /// Share of disputed lines (at least 40 % of the annotators differ from gold: 2 of 4 or 5) among the highest-scoring tenth.
         var disputedTop: Double
         /// Share of disputed lines among all of them (what a random tenth gives on average).
         var disputedAll: Double
@@ -251,7 +263,7 @@ public struct ExperimentReport: Sendable {
     func agreementTable(_ rows: [AgreementRow]) -> String {
         var s = "<p>Training pairs with at least 4 annotator labels: does a high score (hard) go with annotators who "
             + "disagree with the gold label? Spearman of the score with the share of annotators who differ from gold, and the "
-            + "share of disputed pairs (at least 2 annotators differ) among the tenth each score ranks hardest, beside "
+            + "share of disputed pairs (at least 40 % of the annotators differ from gold: 2 of 4 or 5) among the tenth each score ranks hardest, beside "
             + "the share among all of them (what a random tenth gives).</p>"
         s += "<table><tr><th>method</th><th>pairs</th><th>Spearman</th><th>disputed in hardest tenth</th><th>disputed overall</th></tr>"
         func f(_ x: Double) -> String { x.isFinite ? String(format: "%.3f", x) : "n/a" }
@@ -265,15 +277,20 @@ public struct ExperimentReport: Sendable {
         // Align every score on the first file's lines; fields may miss values (pairs use rows with both).
         let lines = scores[0].1.lines
         var cols: [(String, [Double?])] = []
+        var left: [String] = []
         for (m, sf) in scores {
-            let byLine = Dictionary(uniqueKeysWithValues: zip(sf.lines, sf.scores))
-            guard lines.allSatisfy({ byLine[$0] != nil }) else { continue }
+            let byLine = Dictionary(sf.lines.indices.map { (sf.lines[$0], sf.scores[$0]) }) { a, _ in a }
+            guard lines.allSatisfy({ byLine[$0] != nil }) else { left.append(m); continue }
             cols.append((m, lines.map { byLine[$0]! }))
         }
         cols += extra
-        guard cols.count >= 2 else { return "<p>One score only: nothing to correlate.</p>" }
+        let leftNote = left.isEmpty ? "" : "<p class=\"warn\">Left out of this table: \(e(left.joined(separator: ", "))), whose score file does not "
+            + "score every line that \(e(scores[0].0))'s does (scored on another file, or cut short).</p>"
+        guard cols.count >= 2 else { return "<p>One score only: nothing to correlate.</p>" + leftNote }
+        // A rank correlation is undefined when either side is constant over the pairs (shown as n/a, not as 0).
         func spearman(_ a: [Double?], _ b: [Double?]) -> Double {
             let both = zip(a, b).compactMap { x, y in x.flatMap { x in y.map { (x, $0) } } }
+            guard both.count >= 2, Set(both.map(\.0)).count > 1, Set(both.map(\.1)).count > 1 else { return .nan }
             return Statistics.spearman(both.map(\.0), both.map(\.1))
         }
         var s = "<p>Spearman rank correlation between scores (higher = harder for every score)"
@@ -283,13 +300,14 @@ public struct ExperimentReport: Sendable {
             s += "<tr><th>\(e(cols[i].0))</th>"
             for j in cols.indices {
                 let r = i == j ? 1 : spearman(cols[i].1, cols[j].1)
+                guard r.isFinite else { s += "<td title=\"constant over these rows: no rank correlation\">n/a</td>"; continue }
                 let a = min(1, abs(r))
                 let bg = r >= 0 ? "rgba(31,119,180,\(String(format: "%.2f", 0.7 * a)))" : "rgba(214,39,40,\(String(format: "%.2f", 0.7 * a)))"
                 s += "<td style=\"background:\(bg)\">\(String(format: "%.3f", r))</td>"
             }
             s += "</tr>"
         }
-        return s + "</table>"
+        return s + "</table>" + leftNote
     }
 
     func extremes(_ method: String, _ sf: ScoreFile, text: [Int: String], flipped: Set<Int>) -> String {
@@ -308,8 +326,20 @@ public struct ExperimentReport: Sendable {
         let base = ScoreMethod(rawValue: String(method.prefix { $0 != "-" && $0 != "." }))
         let (high, low) = base?.columnsOppositeToScore.first.map { c in ("highest score = lowest \(c)", "lowest score = highest \(c)") }
             ?? ("highest \(method)", "lowest \(method)")
-        return "<details open><summary>\(e(method))</summary>" + table(order.prefix(k), "\(k) hardest (\(high))")
-            + table(order.suffix(k).reversed()[...], "\(k) easiest (\(low))") + "</details>"
+        // The easiest: lowest score first, ties in line order as for the hardest.
+        let easiest = sf.scores.indices.sorted { sf.scores[$0] != sf.scores[$1] ? sf.scores[$0] < sf.scores[$1] : $0 < $1 }
+        return "<details open><summary>\(e(method))</summary>" + table(order.prefix(k), "\(k) hardest (\(high))") + tieNote(sf.scores, order, k)
+            + table(easiest.prefix(k), "\(k) easiest (\(low))") + tieNote(sf.scores, easiest, k) + "</details>"
+    }
+
+    /// A note when the `k` rows shown of `order` end inside a run of equal scores (a count such as forgetting's):
+    /// which of the tied examples are shown is then line order, not the score.
+    func tieNote(_ scores: [Double], _ order: [Int], _ k: Int) -> String {
+        guard k > 0, k < order.count, scores[order[k - 1]] == scores[order[k]] else { return "" }
+        let v = scores[order[k - 1]]
+        let tied = scores.filter { $0 == v }.count, shown = order.prefix(k).filter { scores[$0] == v }.count
+        return "<p class=\"meta\">\(shown) of the \(tied) examples with the score \(String(format: "%.4g", v)) are shown: "
+            + "the score does not order them, so they are shown in line order.</p>"
     }
 
     func curves(_ exp: Experiment) -> String {
@@ -320,7 +350,9 @@ public struct ExperimentReport: Sendable {
             if !pts.isEmpty { series.append(.init(name: name, points: pts)) }
         }
         let curvesDir = exp.dir.appendingPathComponent("curves")
-        let files = ((try? FileManager.default.contentsOfDirectory(atPath: curvesDir.path)) ?? []).filter { $0.hasSuffix("-s0.json") }.sorted()
+        // Random's curves first (the baseline is always shown), then the others in name order.
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: curvesDir.path)) ?? []).filter { $0.hasSuffix("-s0.json") }
+            .sorted { a, b in a.hasPrefix("random") != b.hasPrefix("random") ? a.hasPrefix("random") : a < b }
         for f in files.prefix(8) {
             guard let st = try? TrainerState(contentsOf: curvesDir.appendingPathComponent(f)) else { continue }
             let pts = st.logHistory.compactMap { l in l.loss.map { (x: Double(l.step), y: $0, err: 0.0) } }

@@ -49,6 +49,17 @@ public struct ExperimentResults: Sendable {
                     ? "keep, accuracy and macro_f1 must be numbers and seed and train_examples integers (\(Self.header))"
                     : "expected 9 fields, found \(f.count): \(Self.header)")
             }
+            // What a retraining measures: fractions, a keep in (0, 1], counts not negative (an edited file's nan
+            // or 1.5 would be charted and averaged as a result).
+            for (name, v) in [("accuracy", acc), ("macro_f1", f1)] where !(v.isFinite && (0...1).contains(v)) {
+                throw WinnowError.invalidFile(path: url.path, line: i + 2, reason: "\(name) must be a fraction in [0, 1], not \(f[name == "accuracy" ? 6 : 7])")
+            }
+            guard keep.isFinite, keep > 0, keep <= 1 else {
+                throw WinnowError.invalidFile(path: url.path, line: i + 2, reason: "keep must be in (0, 1], not \(f[4])")
+            }
+            guard seed >= 0, n >= 0 else {
+                throw WinnowError.invalidFile(path: url.path, line: i + 2, reason: "seed and train_examples must not be negative")
+            }
             let cell = ExperimentPlan.Cell(method: f[0], normalize: f[1], select: f[2], sampling: f[3], keep: keep, seed: seed)
             // A setting and seed measured twice (results files joined by hand) would count as two seeds.
             if let earlier = seen[cell.key] {

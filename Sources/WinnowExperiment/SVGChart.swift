@@ -12,13 +12,26 @@ package enum SVGChart {
         /// (x, y, error bar half-height)
         package var points: [(x: Double, y: Double, err: Double)]
         package var dashed = false
+        /// The x values of points drawn hollow (a mean that includes a run that learned nothing).
+        package var flagged: Set<Double> = []
 
-        package init(name: String, points: [(x: Double, y: Double, err: Double)], dashed: Bool = false) {
-            self.name = name; self.points = points; self.dashed = dashed
+        package init(name: String, points: [(x: Double, y: Double, err: Double)], dashed: Bool = false, flagged: Set<Double> = []) {
+            self.name = name; self.points = points; self.dashed = dashed; self.flagged = flagged
         }
     }
 
-    package static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
+    /// Twenty distinct colours (matplotlib's tab10, then tab20's light tones); past them a series is told apart
+    /// by its stroke (`stroke(_:dashed:)`), which its legend swatch shows.
+    package static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+                                  "#aec7e8", "#ff9896", "#98df8a", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2", "#9edae5", "#dbdb8d", "#393b79"]
+
+    /// The colour and dash pattern of the `i`-th series: dashed series (random) and every series past the
+    /// palette's length get their own dashes, so no two of the first 40 series look alike.
+    static func stroke(_ i: Int, dashed: Bool) -> (color: String, dash: String?) {
+        let round = i / palette.count
+        let dash = dashed ? (round == 0 ? "6,4" : "6,2,2,2") : (round == 0 ? nil : "2,3")
+        return (palette[i % palette.count], dash)
+    }
 
     static let width = 640.0, height = 360.0
     static let left = 64.0, right = 170.0, top = 30.0, bottom = 48.0
@@ -39,19 +52,26 @@ package enum SVGChart {
         var s = header(title)
         s += axes(x0: x0, x1: x1, y0: y0, y1: y1, sx: sx, sy: sy, xLabel: xLabel, yLabel: yLabel)
         for (i, ser) in series.enumerated() {
-            let c = palette[i % palette.count]
+            let (c, dash) = stroke(i, dashed: ser.dashed)
             let sorted = ser.points.sorted { $0.x < $1.x }
             let path = sorted.enumerated().map { j, p in (j == 0 ? "M" : "L") + f(sx(p.x)) + "," + f(sy(p.y)) }.joined(separator: " ")
-            s += "<path d=\"\(path)\" fill=\"none\" stroke=\"\(c)\" stroke-width=\"2\"\(ser.dashed ? " stroke-dasharray=\"6,4\"" : "")/>"
+            s += "<path d=\"\(path)\" fill=\"none\" stroke=\"\(c)\" stroke-width=\"2\"\(dash.map { " stroke-dasharray=\"\($0)\"" } ?? "")/>"
             for p in sorted {
                 if p.err > 0 {
                     let x = f(sx(p.x)), a = f(sy(p.y - p.err)), b = f(sy(p.y + p.err))
                     s += "<path d=\"M\(x),\(a) L\(x),\(b) M\(f(sx(p.x) - 4)),\(a) L\(f(sx(p.x) + 4)),\(a) M\(f(sx(p.x) - 4)),\(b) L\(f(sx(p.x) + 4)),\(b)\" stroke=\"\(c)\" stroke-width=\"1.2\"/>"
                 }
-                s += "<circle cx=\"\(f(sx(p.x)))\" cy=\"\(f(sy(p.y)))\" r=\"3\" fill=\"\(c)\"><title>\(escape(ser.name)): \(String(format: "%.4g", p.y)) ± \(String(format: "%.2g", p.err)) at \(String(format: "%.3g", p.x))</title></circle>"
+                // A flagged point is a hollow ring, larger than the others, so that a copied chart still shows it.
+                let flagged = ser.flagged.contains(p.x)
+                s += "<circle cx=\"\(f(sx(p.x)))\" cy=\"\(f(sy(p.y)))\" r=\"\(flagged ? 5 : 3)\" "
+                    + (flagged ? "fill=\"#fff\" stroke=\"\(c)\" stroke-width=\"2\"" : "fill=\"\(c)\"")
+                    + "><title>\(escape(ser.name)): \(String(format: "%.4g", p.y)) ± \(String(format: "%.2g", p.err)) at \(String(format: "%.3g", p.x))"
+                    + (flagged ? " (includes a run that learned nothing)" : "") + "</title></circle>"
             }
         }
-        s += legend(series.map(\.name))
+        var entries = series.enumerated().map { i, ser in (name: ser.name, stroke: stroke(i, dashed: ser.dashed), ring: false) }
+        if series.contains(where: { !$0.flagged.isEmpty }) { entries.append((name: "learned nothing in a run", stroke: (color: "#333", dash: nil), ring: true)) }
+        s += legend(entries)
         return s + "</svg>"
     }
 
@@ -82,7 +102,7 @@ package enum SVGChart {
             d += " L\(f(sx(hi))),\(f(sy(0))) Z"
             s += "<path d=\"\(d)\" fill=\"\(col)\" fill-opacity=\"0.18\" stroke=\"\(col)\" stroke-width=\"1.5\"/>"
         }
-        s += legend(groups.map { "\($0.name) (\($0.values.count))" })
+        s += legend(groups.enumerated().map { i, g in (name: "\(g.name) (\(g.values.count))", stroke: (color: palette[i % palette.count], dash: nil), ring: false) })
         return s + "</svg>"
     }
 
@@ -110,11 +130,19 @@ package enum SVGChart {
         return s + "</g>"
     }
 
-    static func legend(_ names: [String]) -> String {
+    /// The legend: a swatch per entry (a line segment in the series' colour and dashes, or a hollow ring for
+    /// the flagged-point key) and its name.
+    static func legend(_ entries: [(name: String, stroke: (color: String, dash: String?), ring: Bool)]) -> String {
         var s = "<g font-size=\"11\">"
         var y = top + 8
-        for (i, n) in names.enumerated() {
-            s += "<rect x=\"\(f(width - right + 14))\" y=\"\(f(y - 8))\" width=\"12\" height=\"10\" fill=\"\(palette[i % palette.count])\"/>"
+        for (n, st, ring) in entries {
+            let x0 = width - right + 12
+            if ring {
+                s += "<circle cx=\"\(f(x0 + 7))\" cy=\"\(f(y - 3))\" r=\"5\" fill=\"#fff\" stroke=\"\(st.color)\" stroke-width=\"2\"/>"
+            } else {
+                s += "<line x1=\"\(f(x0))\" x2=\"\(f(x0 + 16))\" y1=\"\(f(y - 3))\" y2=\"\(f(y - 3))\" stroke=\"\(st.color)\" stroke-width=\"3\""
+                    + (st.dash.map { " stroke-dasharray=\"\($0 == "6,4" ? "4,2" : $0)\"" } ?? "") + "/>"
+            }
             // A long name takes up to three lines (settings differ at their ends too: `...-epoch1-hard` / `-easy`); the full name is the tooltip.
             let lines = legendLines(n)
             let x = f(width - right + 32)

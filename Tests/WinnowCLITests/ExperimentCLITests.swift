@@ -99,6 +99,15 @@ import Testing
         let twice = try CLI.run(["report", "--experiment", a.path, "--out", base.appendingPathComponent("twice.html").path])
         #expect(twice.status == 1 && twice.stderr.contains("results.csv:\(lines.count + 1): repeats the setting and seed of line 2"), "\(twice.stderr)")
         #expect(!FileManager.default.fileExists(atPath: base.appendingPathComponent("twice.html").path))
+        // An accuracy that is not a fraction (nan, 1.5: an edited file) is named, not charted.
+        var fields = String(lines[1]).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        for bad in ["nan", "1.5", "-0.1"] {
+            fields[6] = bad
+            try ([String(lines[0]), fields.joined(separator: ",")].joined(separator: "\n") + "\n").write(to: a.appendingPathComponent("results.csv"), atomically: true, encoding: .utf8)
+            let r = try CLI.run(["report", "--experiment", a.path, "--out", base.appendingPathComponent("bad.html").path])
+            #expect(r.status == 1 && r.stderr.contains("results.csv:2: accuracy must be a fraction in [0, 1], not \(bad)"), "\(bad): \(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: base.appendingPathComponent("bad.html").path))
     }
 
     @Test func anExperimentIsWrittenOnlyIntoItsOwnFolder() throws {
@@ -410,9 +419,14 @@ import Testing
         // report does not say it stopped before pruning.
         let rerun = try CLI.run(args(dir.appendingPathComponent("b")))
         #expect(rerun.status == 0 && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("b/stopped.txt").path), "\(rerun.stderr)")
+        #expect(rerun.stderr.contains("an earlier run of this experiment was forced on") && !rerun.stderr.contains("(--force)"), "\(rerun.stderr)")
         #expect(forced.stdout.contains("WARNING: the scoring run itself learned nothing") && forced.stdout.contains("learned nothing"))
         let report = try String(contentsOf: dir.appendingPathComponent("b/report.html"), encoding: .utf8)
         #expect(report.contains("The scoring run learned nothing"))
+        // Every point of the chart averages in retrainings that learned nothing: drawn as hollow rings with a legend key,
+        // and the full-data point (each line's keep 1) named under the chart as well.
+        #expect(report.contains("r=\"5\" fill=\"#fff\"") && report.contains("learned nothing in a run"))
+        #expect(report.contains("full data (every line&#39;s keep-1 point) at keep 1 (1 of 1)"), "\(report)")
         // Its scores say so too.
         let score = try CLI.run(["score", "el2n", "--run", dir.appendingPathComponent("b/full").path, "--data",
                                  CLI.tiny.appendingPathComponent("train.jsonl").path, "--max-length", "32", "--out", dir.appendingPathComponent("s.csv").path])

@@ -388,6 +388,43 @@ func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
         #expect(report.parseLines(noisy, lines: [1, 2], plan: plan).disagreement == [1: 0.4, 2: 0.4])
     }
 
+    /// Tied scores (forgetting counts): the tables say that line order chose among the tied; a constant column
+    /// correlates as n/a (not 0); a score file that misses lines is named as left out of the correlations.
+    @Test func reportSaysWhatTiesAndConstantColumnsHide() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("report-ties-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let report = ExperimentReport(dir: dir)
+        func scores(_ name: String, _ values: [Double]) throws -> ScoreFile {
+            let u = dir.appendingPathComponent(name)
+            try Data(("index,line,id,label,score\n" + values.enumerated().map { "\($0.offset),\($0.offset + 1),,a,\($0.element)" }.joined(separator: "\n") + "\n").utf8).write(to: u)
+            return try ScoreFile(url: u)
+        }
+        // 25 examples at 2, 5 at 0: the 20 hardest are 20 of the 25 tied; the 20 easiest end among them too.
+        let forgetting = try scores("f.csv", Array(repeating: 2, count: 25) + Array(repeating: 0, count: 5))
+        let html = report.extremes("forgetting", forgetting, text: [:], flipped: [])
+        #expect(html.contains("20 of the 25 examples with the score 2 are shown") && html.contains("15 of the 25 examples with the score 2 are shown"), "\(html)")
+        // Distinct scores: no note.
+        #expect(!report.extremes("el2n", try scores("e.csv", (0..<30).map(Double.init)), text: [:], flipped: []).contains("are shown:"))
+        let varying = try scores("v.csv", (0..<30).map { Double($0 % 7) })
+        let cut = try scores("cut.csv", (0..<20).map(Double.init))
+        let table = report.correlations([("forgetting", varying), ("el2n", try scores("e2.csv", (0..<30).map { Double(-$0) })), ("vog", cut)],
+                                        extra: [("confidence", Array(repeating: 1.0, count: 30))])
+        #expect(table.contains(">n/a</td>") && table.contains("Left out of this table: vog"), "\(table)")
+    }
+
+    /// Past the palette's colours a series is drawn with its own dashes, and its legend swatch shows them; flagged
+    /// points are hollow rings with a legend key.
+    @Test func chartSeriesStayDistinctAndFlaggedPointsAreRings() {
+        let series = (0..<22).map { i in SVGChart.Series(name: "s\(i)", points: [(x: 0.5, y: Double(i), err: 0), (x: 1, y: 1, err: 0)],
+                                                             dashed: i == 21, flagged: i == 0 ? [0.5] : []) }
+        let svg = SVGChart.lines(series, title: "t", xLabel: "x", yLabel: "y")
+        #expect(SVGChart.stroke(0, dashed: false).dash == nil && SVGChart.stroke(20, dashed: false).dash == "2,3")
+        #expect(SVGChart.stroke(0, dashed: false).color == SVGChart.stroke(20, dashed: false).color)
+        #expect(Set((0..<40).map { i in "\(SVGChart.stroke(i, dashed: false))" }).count == 40)
+        #expect(svg.contains("stroke-dasharray=\"2,3\"/>") && svg.contains("learned nothing in a run") && svg.contains("r=\"5\" fill=\"#fff\""), "\(svg)")
+    }
+
     /// The report's hardest and easiest tables name the end of the method's own column: PVI's score is -pvi,
     /// so its hardest have the lowest PVI (before, headed "highest pvi").
     @Test func reportExtremesNameTheEndOfAReversedColumn() throws {
@@ -405,7 +442,7 @@ func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
 
     /// The cross product's settings that select alike are merged into the first, and the plan names which
     /// (the experiment says so): with EL2N top-k per label, none, dataset and class normalisation are one subset.
-    @Test func mergedSettingsNameTheOneTheyStandFor() {
+    @Test func mergedSettingsNameTheOneTheyStandFor() throws {
         var plan = ExperimentPlan(train: "t", test: "s")
         plan.settings = nil   // the cross product, not the recommended setting
         plan.methods = [.el2n]; plan.normalizations = [.none, .dataset, .class]; plan.selects = [.easy]; plan.samplings = [.top]
@@ -413,8 +450,11 @@ func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
         #expect(plan.selectionSettings.count == 1)
         #expect(plan.mergedSettings.count == 2 && plan.mergedSettings.allSatisfy { $0.sameAs == plan.selectionSettings[0] })
         #expect(Set(plan.mergedSettings.map(\.setting.normalization)) == [.dataset, .class])
+        // The note names every merged setting (the report prints it under its table).
+        let note = try #require(plan.mergedSettingsNote)
+        #expect(note.hasPrefix("2 setting(s) select the same examples") && plan.mergedSettings.allSatisfy { note.contains($0.setting.description + " as ") })
         plan.settings = plan.selectionSettings
-        #expect(plan.mergedSettings.isEmpty)
+        #expect(plan.mergedSettings.isEmpty && plan.mergedSettingsNote == nil)
     }
 
     /// Within each label class z-scores rank as dataset z-scores do: top-k and stratified settings that differ

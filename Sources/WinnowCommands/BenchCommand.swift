@@ -20,7 +20,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed repetitions of each measurement.") var repeats: Int = 5
     @Option(help: "Comma-separated measurements to run (forward, train, grad-norms, vog, mlm, tracin; with --model forward, train, grad-norms); default all. The others report 0.")
     var only: String?
-    @Option(help: "Measure a causal language model instead: smollm2 (models/smollm2), a .gguf file or a Llama folder; --batch-size defaults to 8 there.")
+    @Option(help: "Measure a causal language model instead: smollm2 (models/smollm2 under the current folder: run from the checkout's root), a .gguf file or a Llama folder; --batch-size defaults to 8 there.")
     var model: String?
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "Also measure OpenBLAS's sgemm with this OPENBLAS_CORETYPE (e.g. SkylakeX) in a child process, beside Winnow's GEMM (the product itself never changes the core type).")
@@ -133,7 +133,13 @@ struct BenchCommand: ParsableCommand {
             return
         }
         if let model {
-            let url = URL(fileURLWithPath: model == "smollm2" ? "models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" : model)
+            // `smollm2` names the checkout's models/smollm2 (scripts/fetch-pretrained.sh smollm2), read from the current folder.
+            let url = URL(fileURLWithPath: model == "smollm2" ? "models/smollm2" : model)
+            if model == "smollm2" && !FileManager.default.fileExists(atPath: url.path) {
+                throw WinnowError.invalidOption(name: "--model", reason:
+                    "smollm2 is models/smollm2 of a Winnow checkout, and \(url.path) does not exist: run from the checkout's root "
+                    + "after scripts/fetch-pretrained.sh smollm2, or give the path of a .gguf file or model folder")
+            }
             var r = try Benchmark.runCausalLM(url, seqLen: seqLen, batchSize: batchSizeGiven ?? 8, repeats: repeats,
                                               only: gemmOnly ? [] : measures, log: json ? nil : { print($0) },
                                               gemm: { try gemmReport($0) })

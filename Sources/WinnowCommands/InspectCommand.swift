@@ -13,7 +13,11 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         let url = URL(fileURLWithPath: file)
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { throw WinnowError.missingFile(path: url.path, reason: "no such file or folder") }
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else {
+            var st = stat()
+            throw WinnowError.missingFile(path: url.path, reason: lstat(url.path, &st) == 0
+                ? "a symbolic link whose target cannot be reached (missing, or a loop of links)" : "no such file or folder")
+        }
         guard isDir.boolValue else { return try inspect(url) }
         let fm = FileManager.default
         for name in ["model.safetensors", "adapter_model.safetensors"] where fm.fileExists(atPath: url.appendingPathComponent(name).path) {
@@ -44,8 +48,15 @@ struct InspectCommand: ParsableCommand {
 
     /// Lists one .safetensors or .gguf file, told apart by content.
     func inspect(_ url: URL) throws {
+        // A pipe or device would block or never end: only regular files are read (a folder named like a file is said so).
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) && !FileFingerprint.isRegularFile(url) {
+            throw WinnowError.invalidFile(path: url.path, line: nil, reason: isDir.boolValue
+                ? "is a folder, not a .safetensors or .gguf file" : "is not a regular file (a pipe or device?): inspect reads model files")
+        }
         // By content, not name: GGUF files start with "GGUF"; safetensors with an 8-byte header length and '{'.
         let head = (try? FileHandle(forReadingFrom: url)).flatMap { h in defer { try? h.close() }; return try? h.read(upToCount: 9) } ?? Data()
+        if head.isEmpty && FileFingerprint.isRegularFile(url) { throw WinnowError.invalidFile(path: url.path, line: nil, reason: "is empty (0 bytes): not a model file") }
         if head.starts(with: Data("GGUF".utf8)) { return try inspectGGUF(url) }
         if head.count == 9 && head[head.startIndex + 8] != UInt8(ascii: "{") && FileManager.default.fileExists(atPath: url.path) {
             throw WinnowError.invalidFile(path: url.path, line: nil, reason: "is neither a safetensors file (an 8-byte header length, then a JSON header) nor a GGUF file")
@@ -65,14 +76,15 @@ struct InspectCommand: ParsableCommand {
     }
 
     func table(_ rows: [(name: String, type: String, shape: [Int], bytes: Int)]) {
+        // Columns as wide as their widest entry: a type name (IQ2_XXS, F8_E4M3) or a shape is never cut.
+        func shape(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
         let nameWidth = max(6, rows.map(\.name.count).max() ?? 0)
-        print("name".padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  type   shape                 bytes")
+        let typeWidth = max(5, rows.map(\.type.count).max() ?? 0), shapeWidth = max(20, rows.map { shape($0.shape).count }.max() ?? 0)
+        func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
+        print(pad("name", nameWidth) + "  " + pad("type", typeWidth) + "  " + pad("shape", shapeWidth) + "  bytes")
         var total = 0, values = 0
         for r in rows {
-            let shape = "[" + r.shape.map(String.init).joined(separator: ", ") + "]"
-            print(r.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  "
-                  + r.type.padding(toLength: 5, withPad: " ", startingAt: 0) + "  "
-                  + shape.padding(toLength: 20, withPad: " ", startingAt: 0) + "  \(r.bytes)")
+            print(pad(r.name, nameWidth) + "  " + pad(r.type, typeWidth) + "  " + pad(shape(r.shape), shapeWidth) + "  \(r.bytes)")
             total += r.bytes
             values += r.shape.reduce(1, *)
         }

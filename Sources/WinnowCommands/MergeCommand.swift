@@ -9,8 +9,8 @@ struct MergeCommand: ParsableCommand {
         discussion: "CSV and JSONL rows are ordered by their index column, which must cover 0..<N exactly once; .npy shards carry no index: they are concatenated and must be given in shard order. Each shard forms its own batches, so a score may differ from an unsharded run's in its last digits (float summation order); the rows, lines, ids and labels are the same.")
 
     @Argument(help: "Shard outputs (all .csv, all .jsonl, or all .npy).") var files: [String]
-    @Option(help: "Merged file (written atomically).") var out: String
-    @Flag(help: "Merge shard outputs without their manifests (FILE.shard.json): whether every shard is here once, the last one included, is then not checked.")
+    @Option(help: "Merged file (written atomically), in the shards' format: a .csv, .jsonl or .npy name must be theirs.") var out: String
+    @Flag(help: "Merge shard outputs that have no manifests (FILE.shard.json): whether every shard is here once, the last one included, is then not checked (manifests that are there are still checked).")
     var noManifests = false
 
     func validate() throws {

@@ -70,16 +70,19 @@ public enum WinnowMain {
         return code == .validationFailure ? 2 : 1
     }
 
-    /// On SIGINT or SIGTERM, ends a progress bar's line on a terminal (so the shell's next output starts
-    /// on its own line), then dies of the signal as before (exit status 128 + signal; outputs are written
-    /// to temporary files and renamed, so none is left partial).
+    /// On SIGINT or SIGTERM, removes the temporary files of outputs being written (`PendingTemporaryFiles`) and
+    /// ends a progress bar's line on a terminal (so the shell's next output starts on its own line), then dies
+    /// of the signal as before (exit status 128 + signal; outputs are written to temporary files and renamed,
+    /// so none is left partial).
     /// A signal the process inherited as ignored (a background job of a non-interactive shell) stays ignored.
     public static func endBarLineOnSignal() {
+        PendingTemporaryFiles.prepare()
         for sig in [SIGINT, SIGTERM] {
             let previous = signal(sig, SIG_IGN)
             if let previous, unsafeBitCast(previous, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) { continue }
             signal(sig) { s in
-                // Only a flag is read and one write(2) made here: both are async-signal-safe.
+                // Only flags and pointers are read, and write(2) and unlink(2) made here: all async-signal-safe.
+                PendingTemporaryFiles.unlinkAll()
                 if ProgressBar.lineOpen != 0 { _ = write(2, "\n", 1) }
                 signal(s, SIG_DFL)
                 raise(s)

@@ -45,6 +45,9 @@ package enum AtomicFile {
         }
         removeStaleTemporaryFiles(of: url)
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        // Registered before it exists, so that SIGINT or SIGTERM removes it (`PendingTemporaryFiles`).
+        let slot = PendingTemporaryFiles.add(tmp.path)
+        defer { PendingTemporaryFiles.remove(slot) }
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw WinnowError.invalidFile(path: url.path, line: nil, reason: "cannot create a file here: \(String(cString: strerror(errno)))")
@@ -127,4 +130,43 @@ package struct TextFileBuilder {
     package init(data: Data) { self.data = data }
     package mutating func append(_ line: String) { data.append(contentsOf: line.utf8); data.append(0x0A) }
     package func write(to url: URL) throws { try AtomicFile.write(data, to: url) }
+}
+
+/// The temporary files `AtomicFile` is writing, as C strings a signal handler can unlink: a command killed by
+/// SIGINT or SIGTERM leaves neither a partial output nor its hidden temporary file (SIGKILL cannot be caught:
+/// `AtomicFile.removeStaleTemporaryFiles` removes those later).
+package enum PendingTemporaryFiles {
+    static let capacity = 32
+    /// The slots (nil when free); made when first used, which `prepare()` does before a handler is installed.
+    nonisolated(unsafe) static let slots: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> = {
+        let p = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: capacity)
+        p.initialize(repeating: nil, count: capacity)
+        return p
+    }()
+    static let lock = NSLock()
+
+    /// Makes the slots, so that a signal handler never runs their initialiser.
+    package static func prepare() { _ = slots }
+
+    /// Registers `path`; the slot to `remove` (nil when all are taken: the file is then only removed by a later writer).
+    package static func add(_ path: String) -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard let i = (0..<capacity).first(where: { slots[$0] == nil }) else { return nil }
+        slots[i] = strdup(path)
+        return i
+    }
+
+    /// Forgets the file of `slot` (renamed into place, or removed).
+    package static func remove(_ slot: Int?) {
+        guard let slot else { return }
+        lock.lock(); defer { lock.unlock() }
+        let p = slots[slot]
+        slots[slot] = nil
+        free(p)
+    }
+
+    /// Unlinks every registered file: only reads and unlink(2), which are async-signal-safe.
+    package static func unlinkAll() {
+        for i in 0..<capacity { if let p = slots[i] { unlink(p) } }
+    }
 }

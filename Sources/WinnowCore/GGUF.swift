@@ -172,7 +172,7 @@ package final class GGUFFile: @unchecked Sendable {
             var align = 32
             if let a = metadata["general.alignment"] {
                 guard let v = a.int, v > 0, v & (v - 1) == 0, v <= 1 << 20 else {
-                    throw WinnowError.invalidFile(path: path, line: nil, reason: "key 'general.alignment': \(a.summary) is not a power of two")
+                    throw WinnowError.invalidFile(path: path, line: nil, reason: "key 'general.alignment': \(a.summary) is not a power of two from 1 to 2^20")
                 }
                 align = v
             }

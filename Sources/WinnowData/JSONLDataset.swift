@@ -307,7 +307,7 @@ public struct JSONLReader {
                 ? "holds plain text but the file's first example is a prompt or messages: one file holds one kind of example"
                 : "no text field and no input_ids")
         }
-        if fields.label == nil, let lf = FieldNames.labelCandidates.first(where: { d[$0] != nil }),
+        if fields.label == nil, let lf = FieldNames.labelCandidates.first(where: { d[$0] != nil && (requireLabels || ($0 != fields.text && $0 != fields.pair)) }),
            JSONLDataset.isNoGoldLabel(d[lf]!) || JSONLDataset.scalarString(d[lf]!) != nil {
             // The first example had no label field: it is taken from the first line that has one (the lines
             // before are unlabelled), not ignored for the rest of the file.
@@ -363,7 +363,8 @@ public struct JSONLReader {
             fields.pair = FieldNames.pairCandidates.first { d[$0] != nil }
         }
         if fields.label == nil {
-            fields.label = FieldNames.labelCandidates.first { d[$0] != nil }
+            // Without a need for labels (tokenize, predict), a field named as the text is the text, not a detected label.
+            fields.label = FieldNames.labelCandidates.first { d[$0] != nil && (requireLabels || ($0 != fields.text && $0 != fields.pair)) }
             if fields.label == nil && requireLabels {
                 throw WinnowError.invalidFile(path: path, line: line, reason:
                     "no label field found (looked for label, gold_label); use --label-field")

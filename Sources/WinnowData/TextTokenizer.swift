@@ -48,7 +48,8 @@ public enum Tokenizers {
         let fm = FileManager.default
         if !fm.fileExists(atPath: folder.appendingPathComponent("vocab.txt").path) && !fm.fileExists(atPath: json.path) {
             // Name what is missing rather than the vocab.txt a WordPiece reader would look for.
-            throw WinnowError.missingFile(path: folder.path, reason: "no tokenizer here: tokenizer.json (byte-level BPE or WordPiece), vocab.txt or a .gguf file")
+            throw WinnowError.missingFile(path: folder.path, reason: fm.fileExists(atPath: folder.path)
+                ? "no tokenizer here: tokenizer.json (byte-level BPE or WordPiece), vocab.txt or a .gguf file" : "no such file or folder")
         }
         return try BertTokenizer(folder: folder)
     }

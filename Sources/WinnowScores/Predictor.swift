@@ -144,7 +144,7 @@ public enum Predictor {
         if maxLength > model.dimensions.maxPositions {
             // Longer sequences cannot be encoded: truncate to the position table, as `winnow score` and transformers do.
             let limit = model is LlamaForSequenceClassification ? "longest sequence (positions or attention window)" : "max_position_embeddings"
-            o.reporter.note("note: --max-length \(maxLength) exceeds the model's \(limit); using \(model.dimensions.maxPositions)")
+            o.reporter.note("note: the token limit \(maxLength) (--max-length) exceeds the model's \(limit); using \(model.dimensions.maxPositions)")
             maxLength = model.dimensions.maxPositions
         }
         // Predictions cover every example: a gold label the model does not know is left empty (evaluation,

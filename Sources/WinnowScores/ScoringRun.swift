@@ -222,7 +222,7 @@ public struct ScoringRun: @unchecked Sendable {
         let limit = models[0].dimensions.maxPositions
         if o.maxLength > limit {
             // Sequences longer than the position table cannot be encoded; truncate to it, as transformers does.
-            o.reporter.note("note: --max-length \(o.maxLength) exceeds the model's max_position_embeddings; using \(limit)")
+            o.reporter.note("note: the token limit \(o.maxLength) (--max-length) exceeds the model's max_position_embeddings; using \(limit)")
             o.maxLength = limit
         }
         self.options = o

@@ -84,7 +84,7 @@ public enum ShardMerge {
 
     /// Checks the manifests of `files` (when any has one): every file has one, they name the same N and number of
     /// examples, and together shards 0..<N each once (in that order for .npy, which carries no index).
-    static func checkManifests(_ files: [URL], ordered: Bool) throws -> Int? {
+    static func checkManifests(_ files: [URL], ordered: Bool) throws -> (total: Int, shards: [Shard])? {
         var jobs: [(URL, String)] = []
         let found = try files.map { f -> (URL, Shard, Int)? in
             let u = manifestURL(f)
@@ -120,7 +120,28 @@ public enum ShardMerge {
         if ordered && have != Array(0..<n) {
             throw WinnowError.invalidOption(name: "files", reason: ".npy shards carry no index: give them in shard order, 0 to \(n - 1)")
         }
-        return total
+        return (total, all.map(\.1))
+    }
+
+    /// Refuses a shard output holding another number of rows than its manifest's shard of `total` examples.
+    static func checkCount(_ count: Int, of file: URL, shard: Shard?, total: Int?) throws {
+        guard let shard, let total else { return }
+        let expected = shard.range(of: total).count
+        guard count == expected else {
+            throw WinnowError.invalidFile(path: file.path, line: nil, reason:
+                "holds \(count) row(s), but it is shard \(shard.index)/\(shard.count) of \(total) examples (\(expected) rows): the shard output is incomplete")
+        }
+    }
+
+    /// The text of a shard output: UTF-8 (the first line that is not is named), without a byte-order mark.
+    static func text(of f: URL, _ data: Data) throws -> String {
+        guard var text = String(data: data, encoding: .utf8) else {
+            let bad = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+                .firstIndex { String(data: Data($0), encoding: .utf8) == nil }
+            throw WinnowError.invalidFile(path: f.path, line: bad.map { $0 + 1 }, reason: "not valid UTF-8")
+        }
+        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
+        return text
     }
 
     /// Joins `files` into `out` (atomically): CSV and JSONL rows sorted by their `index` (the CSV header once),
@@ -143,16 +164,25 @@ public enum ShardMerge {
                 throw WinnowError.invalidFile(path: f.path, line: nil, reason: "is not a .\(ext) file like \(first.lastPathComponent)")
             }
         }
-        let total = try checkManifests(files, ordered: ext == "npy")
+        // The merged file is written in the shards' format: a name of another format would mislead prune and NumPy
+        // (a name of none, such as .txt for shards written with --format, is the user's).
+        let outExt = out.pathExtension.lowercased()
+        guard outExt == ext || !["csv", "jsonl", "npy"].contains(outExt) else {
+            throw WinnowError.invalidOption(name: "out", reason:
+                "\(out.lastPathComponent) names a .\(outExt) file, and the shards are \(ext): merge writes their format; name the merged file .\(ext)")
+        }
+        let manifests = try checkManifests(files, ordered: ext == "npy")
+        let total = manifests?.total, shards = manifests?.shards
         switch ext {
-        case "npy": try AtomicFile.write(mergeNpy(files, total: total), to: out)
-        case "jsonl": try AtomicFile.write(mergeRows(files, header: false, total: total) { line, f, n in
-            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let i = (o["index"] as? NSNumber)?.intValue else {
+        case "npy": try AtomicFile.write(mergeNpy(files, total: total, shards: shards), to: out)
+        case "jsonl": try AtomicFile.write(mergeRows(files, header: false, total: total, shards: shards) { line, f, n in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let num = o["index"] as? NSNumber,
+                  !JSONLDataset.isBoolean(num), let i = Int(exactly: num.doubleValue) else {
                 throw WinnowError.invalidFile(path: f.path, line: n, reason: "expected a JSON object with an integer 'index'")
             }
             return i
         }, to: out)
-        default: try AtomicFile.write(mergeRows(files, header: true, total: total) { line, f, n in
+        default: try AtomicFile.write(mergeRows(files, header: true, total: total, shards: shards) { line, f, n in
             guard let i = Int(line.prefix { $0 != "," }) else {
                 throw WinnowError.invalidFile(path: f.path, line: n, reason: "the first column is not an integer index")
             }
@@ -162,10 +192,10 @@ public enum ShardMerge {
         return total != nil
     }
 
-    static func mergeRows(_ files: [URL], header: Bool, total: Int?, index: (Substring, URL, Int) throws -> Int) throws -> Data {
+    static func mergeRows(_ files: [URL], header: Bool, total: Int?, shards: [Shard]?, index: (Substring, URL, Int) throws -> Int) throws -> Data {
         var head: Substring? = nil
         var rows: [(Int, Substring)] = []
-        for f in files {
+        for (k, f) in files.enumerated() {
             guard FileManager.default.fileExists(atPath: f.path) else { throw WinnowError.missingFile(path: f.path, reason: "no such shard output") }
             let data = try Data(contentsOf: f)
             // Winnow ends every output with a line break: a file without one was cut short (its last row may
@@ -173,7 +203,7 @@ public enum ShardMerge {
             if let last = data.last, last != 0x0A {
                 throw WinnowError.invalidFile(path: f.path, line: nil, reason: "ends without a line break: the shard output was cut short")
             }
-            let text = String(decoding: data, as: UTF8.self)
+            let text = try text(of: f, data)
             var lines = header ? text.csvRecords() : text.textLines()
             var columns = 0, scoreColumn: Int?
             if header {
@@ -200,6 +230,7 @@ public enum ShardMerge {
                 }
                 rows.append((try index(l, f, lineNo), l))
             }
+            try checkCount(lines.count, of: f, shard: shards?[k], total: total)
         }
         rows.sort { $0.0 < $1.0 }
         if let total, rows.count != total {
@@ -215,18 +246,26 @@ public enum ShardMerge {
         return out
     }
 
-    static func mergeNpy(_ files: [URL], total: Int?) throws -> Data {
+    static func mergeNpy(_ files: [URL], total: Int?, shards: [Shard]?) throws -> Data {
         var values: [Double] = []
-        for f in files {
+        for (k, f) in files.enumerated() {
             let d = try Data(contentsOf: f)
             guard d.count >= 10, d.prefix(6) == Data([0x93]) + Data("NUMPY".utf8) else {
                 throw WinnowError.invalidFile(path: f.path, line: nil, reason: "not a .npy file")
             }
             let hlen = Int(d[d.startIndex + 8]) | Int(d[d.startIndex + 9]) << 8
             guard d.count >= 10 + hlen, let header = String(data: d.subdata(in: 10..<(10 + hlen)), encoding: .ascii),
-                  header.contains("'<f8'"), header.contains("False"), (d.count - 10 - hlen) % 8 == 0 else {
+                  header.contains("'<f8'"), header.contains("False") else {
                 throw WinnowError.invalidFile(path: f.path, line: nil, reason: "expected a 1-D little-endian float64 array as winnow writes")
             }
+            // The header's shape is what was written: a file holding fewer values was cut short.
+            let shape = header.range(of: "'shape': (").map { header[$0.upperBound...].prefix { $0.isNumber } }.flatMap { Int($0) }
+            let bytes = d.count - 10 - hlen, held = bytes / 8
+            if bytes % 8 != 0 || (shape.map { $0 != held } ?? false) {
+                throw WinnowError.invalidFile(path: f.path, line: nil, reason:
+                    "its header's shape is (\(shape.map(String.init) ?? "?"),) but it holds \(bytes) byte(s) of values (\(held) whole): the shard output was cut short")
+            }
+            try checkCount(held, of: f, shard: shards?[k], total: total)
             d.subdata(in: (10 + hlen)..<d.count).withUnsafeBytes { values += $0.bindMemory(to: Double.self) }
         }
         if let total, values.count != total {

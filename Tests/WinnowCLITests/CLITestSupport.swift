@@ -23,10 +23,12 @@ enum CLI {
 
     @discardableResult
     /// `executable`: another program to start with `args` (default: the winnow binary).
-    static func run(_ args: [String], environment: [String: String?] = [:], executable: URL? = nil) throws -> CLIResult {
+    /// `directory`: the folder it runs in (default: the test's).
+    static func run(_ args: [String], environment: [String: String?] = [:], executable: URL? = nil, directory: URL? = nil) throws -> CLIResult {
         let p = Process()
         p.executableURL = executable ?? binary
         p.arguments = args
+        if let directory { p.currentDirectoryURL = directory }
         var env = ProcessInfo.processInfo.environment
         env["CI"] = "1"      // plain progress lines
         for (k, v) in environment { env[k] = v }

@@ -93,6 +93,43 @@ import Testing
         #expect(r.stdout.contains("bert.embeddings.word_embeddings.weight"))
         #expect(r.stdout.contains("classifier.weight"))
         #expect(r.stdout.contains("F32"))
+        // Long type names and shapes are printed whole (the columns widen).
+        let dir = try CLI.tempDir("inspect-wide")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let header = #"{"deep":{"dtype":"F32","shape":[1,1,1,1,1,1,1,2],"data_offsets":[0,8]},"f8":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[8,10]}}"#
+        var file = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { file.append(contentsOf: $0) }
+        file.append(contentsOf: header.utf8)
+        file.append(Data(count: 10))
+        let wide = dir.appendingPathComponent("wide.safetensors")
+        try file.write(to: wide)
+        let w = try CLI.run(["inspect", wide.path])
+        #expect(w.status == 0 && w.stdout.contains("F8_E4M3") && w.stdout.contains("[1, 1, 1, 1, 1, 1, 1, 2]"), "\(w.stdout)\(w.stderr)")
+        // A pipe is refused at once (it blocked before), a loop of links and a folder named as a file are named as such.
+        let fifo = dir.appendingPathComponent("pipe.safetensors")
+        try #require(mkfifo(fifo.path, 0o600) == 0)
+        let p = try CLI.run(["inspect", fifo.path])
+        #expect(p.status == 1 && p.stderr.contains("is not a regular file"), "\(p.stderr)")
+        let a = dir.appendingPathComponent("a.gguf"), b = dir.appendingPathComponent("b.gguf")
+        try FileManager.default.createSymbolicLink(atPath: a.path, withDestinationPath: b.path)
+        try FileManager.default.createSymbolicLink(atPath: b.path, withDestinationPath: a.path)
+        let loop = try CLI.run(["inspect", a.path])
+        #expect(loop.status == 1 && loop.stderr.contains("a symbolic link whose target cannot be reached"), "\(loop.stderr)")
+        let folder = dir.appendingPathComponent("m/model.safetensors")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let f = try CLI.run(["inspect", folder.deletingLastPathComponent().path])
+        #expect(f.status == 1 && f.stderr.contains("is a folder, not a .safetensors or .gguf file"), "\(f.stderr)")
+        let empty = dir.appendingPathComponent("empty.gguf")
+        try Data().write(to: empty)
+        let e = try CLI.run(["inspect", empty.path])
+        #expect(e.status == 1 && e.stderr.contains("is empty (0 bytes)"), "\(e.stderr)")
+        // A tokenizer model that is not there is named as missing (not as a folder without a tokenizer).
+        let t = try CLI.run(["tokenize", "--model", dir.appendingPathComponent("nowhere").path, "--data", CLI.tiny.appendingPathComponent("train.jsonl").path,
+                             "--out", dir.appendingPathComponent("t.jsonl").path])
+        #expect(t.status == 1 && t.stderr.contains("nowhere: no such file or folder"), "\(t.stderr)")
+        // `bench --model smollm2` names the checkout's models/smollm2: outside the checkout's root it says so.
+        let outside = try CLI.run(["bench", "--model", "smollm2"], directory: dir)
+        #expect(outside.status == 1 && outside.stderr.contains("smollm2 is models/smollm2 of a Winnow checkout"), "\(outside.stderr)")
     }
 
     @Test func inspectListsGGUFTensorsAndMetadata() throws {
@@ -139,6 +176,65 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("no.jsonl").path))
     }
 
+    /// A command stopped by SIGTERM while it writes leaves no hidden temporary file of its output (before,
+    /// `.OUT.tmp-PID-N` stayed until a later writer of OUT removed it an hour on).
+    @Test func aTerminatedWriterLeavesNoTemporaryFile() throws {
+        let dir = try CLI.tempDir("sigterm")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("ids.jsonl")
+        // Spawned with SIGTERM at its default and unblocked, whatever the test runner's threads inherit (Foundation's
+        // Process passes its signal mask on), and with its standard input a pipe the test holds open.
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
+        posix_spawn_file_actions_addclose(&actions, fds[1])
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t(), term = sigset_t()
+        sigemptyset(&none)
+        sigemptyset(&term)
+        sigaddset(&term, SIGTERM)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &term)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let args = [CLI.binary.path, "tokenize", "--model", CLI.tiny.appendingPathComponent("run").path, "--data", "/dev/stdin", "--out", out.path]
+        let argv = args.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid = pid_t()
+        try #require(posix_spawn(&pid, CLI.binary.path, &actions, &attr, argv, environ) == 0)
+        close(fds[0])
+        var status: Int32 = 0
+        func reap(within seconds: Double) -> Bool {   // waits for the child, at most `seconds`
+            let end = Date().addingTimeInterval(seconds)
+            while Date() < end { if waitpid(pid, &status, WNOHANG) == pid { return true }; Thread.sleep(forTimeInterval: 0.02) }
+            return false
+        }
+        var reaped = false
+        defer {
+            close(fds[1])
+            if !reaped { kill(pid, SIGKILL); waitpid(pid, &status, 0) }
+        }
+        // Lines that fit the pipe's buffer, the pipe left open: tokenize has read them and waits for more with its
+        // output's temporary file open.
+        let lines = Array(String(repeating: "{\"text\": \"a good film\"}\n", count: 1500).utf8)
+        try #require(lines.withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) } == lines.count)
+        func temporary() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.contains(".tmp-") } }
+        let deadline = Date().addingTimeInterval(30)
+        while temporary().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        try #require(!temporary().isEmpty, "no temporary file appeared")
+        kill(pid, SIGTERM)
+        reaped = reap(within: 30)
+        try #require(reaped, "tokenize did not end on SIGTERM")
+        #expect(status & 0x7f == SIGTERM, "status \(status)")
+        #expect(temporary().isEmpty && !FileManager.default.fileExists(atPath: out.path), "\(temporary())")
+    }
+
     /// An adapter folder tokenizes with its base model's tokenizer (as `score` reads it); ids outside the
     /// vocabulary and one field in two roles are refused, nothing written.
     @Test func tokenizeReadsAdaptersAndRefusesWhatNoModelReads() throws {
@@ -162,7 +258,7 @@ import Testing
                                  "--pair-field", "text", "--out", out.path])
         #expect(twice.status == 2 && twice.stderr.contains("one field has one role"), "\(twice.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out.path))
-        // The detected label named as the text: the model would read its answer; refused by every reader.
+        // The detected label named as the text: the model would read its answer; refused by every reader that reads labels.
         let train = CLI.tiny.appendingPathComponent("train.jsonl").path
         let leak = try CLI.run(["train", "--data", train, "--text-field", "label", "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path,
                                 "--layers", "1", "--hidden", "16", "--heads", "2", "--out", dir.appendingPathComponent("leak").path])
@@ -172,6 +268,10 @@ import Testing
                                      "--max-length", "32", "--out", out.path])
         #expect(leakScore.status == 1 && leakScore.stderr.contains("both the label and the second text"), "\(leakScore.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out.path))
+        // Tokenize needs no label: a field named label given as --text-field is the text (it has no --label-field to say otherwise).
+        let asText = try CLI.run(["tokenize", "--model", CLI.tiny.appendingPathComponent("run").path, "--data", train, "--text-field", "label",
+                                  "--out", out.path])
+        #expect(asText.status == 0, "\(asText.stderr)")
     }
 
     @Test func theDefaultLearningRateFitsTheModel() throws {

@@ -110,6 +110,39 @@ import Winnow
         let x = try CLI.run(["merge", el2n[0].path, el2n[1].path, cut.path, "--out", bad.path])
         #expect(x.status == 1 && x.stderr.contains("cut.csv:\(rows.count): the score 'x' is not a number"), "\(x.stderr)")
         #expect(!FileManager.default.fileExists(atPath: bad.path))
+        // Invalid UTF-8 in a shard is named with its line (not replaced); a byte-order mark is not a header difference.
+        var bytes = Data(text.utf8)
+        let third = bytes.indices.filter { bytes[$0] == 0x0A }[2]   // the end of line 3
+        bytes.replaceSubrange((third - 1)..<third, with: [0xFF, 0xFE])
+        try bytes.write(to: cut)
+        let u8 = try CLI.run(["merge", el2n[0].path, el2n[1].path, cut.path, "--out", bad.path])
+        #expect(u8.status == 1 && u8.stderr.contains("cut.csv:3: not valid UTF-8"), "\(u8.stderr)")
+        try (Data([0xEF, 0xBB, 0xBF]) + Data(text.utf8)).write(to: cut)
+        let bom = try CLI.run(["merge", el2n[0].path, el2n[1].path, cut.path, "--out", bad.path])
+        #expect(bom.status == 0, "\(bom.stderr)")
+        try Self.expectSameScores(bad, dir.appendingPathComponent("el2n-whole.csv"), format: "csv", "el2n with a BOM")
+        try FileManager.default.removeItem(at: bad)
+        // A shard that lost rows, its file still well formed, is named (with its manifest's count).
+        try (rows.dropLast(3).joined(separator: "\n") + "\n").write(to: cut, atomically: true, encoding: .utf8)
+        let short = try CLI.run(["merge", el2n[0].path, el2n[1].path, cut.path, "--out", bad.path])
+        #expect(short.status == 1 && short.stderr.contains("cut.csv: holds \(rows.count - 4) row(s), but it is shard 2/3"), "\(short.stderr)")
+        // The merged file's name must not say another format than the shards'.
+        for name in ["m.jsonl", "m.npy"] {
+            let r = try CLI.run(["merge", el2n[0].path, el2n[1].path, el2n[2].path, "--out", dir.appendingPathComponent(name).path])
+            #expect(r.status == 1 && r.stderr.contains("\(name) names a .") && r.stderr.contains("name the merged file .csv"), "\(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path))
+        }
+        // A .npy shard cut short by whole values (or not) is named against its header's shape.
+        let vog2 = dir.appendingPathComponent("vog-2of3.npy")
+        let npyBytes = try Data(contentsOf: vog2)
+        let cutNpy = dir.appendingPathComponent("cut.npy")
+        try FileManager.default.copyItem(atPath: vog2.path + ".shard.json", toPath: cutNpy.path + ".shard.json")
+        for drop in [8, 3] {
+            try npyBytes.dropLast(drop).write(to: cutNpy)
+            let r = try CLI.run(["merge", dir.appendingPathComponent("vog-0of3.npy").path, dir.appendingPathComponent("vog-1of3.npy").path, cutNpy.path,
+                                 "--out", dir.appendingPathComponent("cut-merged.npy").path])
+            #expect(r.status == 1 && r.stderr.contains("cut.npy: its header's shape is") && r.stderr.contains("cut short"), "\(drop): \(r.stderr)")
+        }
         // .npy shards out of order are refused (they carry no index).
         let npy = (0..<3).map { dir.appendingPathComponent("vog-\($0)of3.npy").path }
         let swapped = try CLI.run(["merge", npy[1], npy[0], npy[2], "--out", dir.appendingPathComponent("bad.npy").path])

@@ -18,7 +18,8 @@
 # per-label selection (PER_LABEL below).
 # At keep 0.5 the RECIPES follow (drop-the-noisiest-then-random selections), then VoG from 2 and from 8
 # checkpoints (the seed paper's open question on the number of checkpoints), then other tie-breaks for the
-# recommended ranking (TIE_BREAKS), then dataset cartography's most ambiguous (AMBIGUOUS);
+# recommended ranking (TIE_BREAKS), then dataset cartography's most ambiguous (AMBIGUOUS), then the recommended
+# ranking and the most ambiguous from a 4-epoch scoring run's dynamics (LONGER_SCORING);
 # on CrowdFlower, then the easiest half by VoG, EL2N and forgetting with dataset and with class z-scores.
 # Writes OUT/results.csv (row,keep,seed,accuracy,macro_f1,examples,learned_nothing), one line per finished
 # retraining (learned_nothing: `winnow eval` found one class in >= 95 % of the test predictions, or accuracy
@@ -38,6 +39,7 @@ case $DATASET in
     *) echo "selection-grid: unknown data set '$DATASET' (snli, rotten-tomatoes, crowdflower)" >&2; exit 2 ;;
 esac
 HP=(--init models/minilm --epochs 2 --lr 5e-5 --batch-size 32 --max-length 64)
+HP4=(--init models/minilm --epochs 4 --lr 5e-5 --batch-size 32 --max-length 64)   # the longer scoring run's
 
 [ -f "$SOURCE" ] || { echo "selection-grid: $SOURCE missing; run scripts/fetch-data.sh $DATASET" >&2; exit 1; }
 [ -f models/minilm/model.safetensors ] || { echo "selection-grid: models/minilm missing; run scripts/fetch-pretrained.sh minilm" >&2; exit 1; }
@@ -60,10 +62,22 @@ CK2=${STEPS[3]},${STEPS[7]}
 CK8=$(IFS=,; echo "${STEPS[*]}")
 # Each score file is made when a row first needs it (the 4 evenly spaced checkpoints for VoG unless
 # named; EL2N at the end of epoch 1, the 4th of the 8 checkpoints).
+# A longer scoring run (seed 0, 4 epochs, 4 checkpoints; the retrainings keep 2 epochs): its dynamics give each
+# example 4 presentations instead of 2 (forgetting counts and cartography's variability are coarse over 2).
+full4() {
+    [ -f "$OUT/full-4ep/trainer_state.json" ] && return
+    rm -rf "$OUT/full-4ep.partial"
+    $W train --data "$TRAIN" "${HP4[@]}" --checkpoints 4 --seed 0 --out "$OUT/full-4ep.partial"
+    mv "$OUT/full-4ep.partial" "$OUT/full-4ep"
+}
 score() {   # score NAME
     local name=$1 args
     [ -f "$OUT/scores/$name.csv" ] && return
     case $name in
+        forgetting-4ep|cartography-4ep)   # the training dynamics of the 4-epoch scoring run
+            full4
+            $W score "${name%-4ep}" --run "$OUT/full-4ep" --data "$TRAIN" --out "$OUT/scores/$name.csv"
+            return ;;
         forgetting|aum) args=("$name") ;;
         vog) args=(vog --checkpoints "$CK4") ;;
         vog-2ck) args=(vog --checkpoints "$CK2") ;;
@@ -128,6 +142,11 @@ TIE_BREAKS=(
 # variability of p_y over the training presentations (the recommended row uses it to break forgetting's ties).
 AMBIGUOUS=(
     "cartography-ambiguous-per-label cartography hard top --column variability --per-label"
+)
+# The recommended ranking and cartography's selection from the 4-epoch scoring run's dynamics (keep 0.5).
+LONGER_SCORING=(
+    "forgetting-4ep-then-variability-4ep-hard-per-label forgetting-4ep easy top --then-by cartography-4ep --then-column variability --per-label"
+    "cartography-4ep-ambiguous-per-label cartography-4ep hard top --column variability --per-label"
 )
 VOG_CHECKPOINTS=(
     "vog-2ck-hard-softmax vog-2ck hard softmax"
@@ -214,6 +233,7 @@ for keep in "${@:-0.5 0.3 1.0}"; do
         run_rows "$k" "${VOG_CHECKPOINTS[@]}"
         run_rows "$k" "${TIE_BREAKS[@]}"
         run_rows "$k" "${AMBIGUOUS[@]}"
+        run_rows "$k" "${LONGER_SCORING[@]}"
         if [ "$DATASET" = crowdflower ]; then run_rows "$k" "${NORMALISATION[@]}"; fi
     fi
   done

@@ -8,16 +8,16 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure end-to-end throughput on BERT-small (4 layers, hidden 512, 8 heads, seq 128, batch 32).",
         discussion: "Reports the GEMM in use (Winnow's AVX-512 kernel or OpenBLAS) with both rates on the model's shapes, examples/s of a training step and a forward pass, achieved GFLOP/s, and the fraction of the sgemm peak measured in the same run.")
 
-    @Option(help: "Sequence length.") var seqLen: Int = 128
-    @Option(name: .customLong("batch-size"), help: "Batch size (default 32; 8 with --model).") var batchSizeGiven: Int?
+    @Option(parsing: .unconditional, help: "Sequence length.") var seqLen: Int = 128
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Batch size (default 32; 8 with --model).") var batchSizeGiven: Int?
     var batchSize: Int { batchSizeGiven ?? 32 }
-    @Option(name: .customLong("layers"), help: "Encoder layers (default 4; not with --model or --gemm-only).") var layersGiven: Int?
-    @Option(name: .customLong("hidden"), help: "Hidden size (default 512; not with --model).") var hiddenGiven: Int?
-    @Option(name: .customLong("heads"), help: "Attention heads (default 8; not with --model or --gemm-only).") var headsGiven: Int?
+    @Option(name: .customLong("layers"), parsing: .unconditional, help: "Encoder layers (default 4; not with --model or --gemm-only).") var layersGiven: Int?
+    @Option(name: .customLong("hidden"), parsing: .unconditional, help: "Hidden size (default 512; not with --model).") var hiddenGiven: Int?
+    @Option(name: .customLong("heads"), parsing: .unconditional, help: "Attention heads (default 8; not with --model or --gemm-only).") var headsGiven: Int?
     var layers: Int { layersGiven ?? 4 }
     var hidden: Int { hiddenGiven ?? 512 }
     var heads: Int { headsGiven ?? 8 }
-    @Option(help: "Timed repetitions of each measurement.") var repeats: Int = 5
+    @Option(parsing: .unconditional, help: "Timed repetitions of each measurement.") var repeats: Int = 5
     @Option(help: "Comma-separated measurements to run (forward, train, grad-norms, vog, mlm, tracin; with --model forward, train, grad-norms); default all. The others report 0.")
     var only: String?
     @Option(help: "Measure a causal language model instead: smollm2 (models/smollm2 under the current folder: run from the checkout's root), a .gguf file or a Llama folder; --batch-size defaults to 8 there.")

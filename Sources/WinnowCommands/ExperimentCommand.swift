@@ -35,26 +35,26 @@ struct ExperimentCommand: ParsableCommand {
     var normalize: [Normalization]?
     @Option(help: "Samplings, comma-separated: top, softmax, linear, stratified (default: top).", transform: commaList)
     var sampling: [SelectionOptions.Sampling]?
-    @Option(name: .customLong("temperature"), help: "Softmax temperature (default 1; with softmax sampling).") var temperatureGiven: Double?
-    @Option(name: .customLong("beta"), help: "Stratified: fraction of the hardest examples dropped first (default 0.1; with stratified sampling).")
+    @Option(name: .customLong("temperature"), parsing: .unconditional, help: "Softmax temperature (default 1; with softmax sampling).") var temperatureGiven: Double?
+    @Option(name: .customLong("beta"), parsing: .unconditional, help: "Stratified: fraction of the hardest examples dropped first (default 0.1; with stratified sampling).")
     var betaGiven: Double?
     var temperature: Double { temperatureGiven ?? ExperimentPlan(train: "", test: "").temperature }
     var beta: Double { betaGiven ?? ExperimentPlan(train: "", test: "").beta }
     @Flag(inversion: .prefixedNo, help: "Select within each label for every subset, random included (as `winnow prune --per-label`): each keeps the training set's class mix (the default; --no-per-label: one selection over all examples).")
     var perLabel = true
-    @Option(help: "Retrain with seeds 0..S-1.") var seeds: Int = ExperimentPlan(train: "", test: "").seeds
-    @Option(help: "Flip this fraction of the training labels first (seeded by --noise-seed).") var noise: Double = 0
-    @Option(name: .customLong("noise-seed"), help: "Seed of the label noise (default 0; with --noise).") var noiseSeedGiven: UInt64?
+    @Option(parsing: .unconditional, help: "Retrain with seeds 0..S-1.") var seeds: Int = ExperimentPlan(train: "", test: "").seeds
+    @Option(parsing: .unconditional, help: "Flip this fraction of the training labels first (seeded by --noise-seed).") var noise: Double = 0
+    @Option(name: .customLong("noise-seed"), parsing: .unconditional, help: "Seed of the label noise (default 0; with --noise).") var noiseSeedGiven: UInt64?
     var noiseSeed: UInt64 { noiseSeedGiven ?? 0 }
-    @Option(help: "Seed of the shared initialisation.") var initSeed: UInt64 = 0
-    @Option(help: "Checkpoints of the full run used by the scores.") var scoreCheckpoints: Int = ExperimentPlan(train: "", test: "").scoreCheckpoints
+    @Option(parsing: .unconditional, help: "Seed of the shared initialisation.") var initSeed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Checkpoints of the full run used by the scores.") var scoreCheckpoints: Int = ExperimentPlan(train: "", test: "").scoreCheckpoints
     @Option(name: .customLong("params"), help: "Parameters for GraNd and TracIn: all (the default), classifier, first-layer, last-layer, embeddings, or comma-separated tensor-name prefixes.")
     var paramsGiven: ParameterSelection.Spec?
     var params: ParameterSelection.Spec { paramsGiven ?? ExperimentPlan(train: "", test: "").scoreParams }
     @Option(help: "Text field (default: first of text, sentence, sentence1, premise).") var textField: String?
     @Option(help: "Second-segment field for pairs.") var pairField: String?
     @Option(help: "Label field (default: label or gold_label).") var labelField: String?
-    @Option(help: "Truncate sequences to this many tokens.") var maxLength: Int = ExperimentPlan(train: "", test: "").maxLength
+    @Option(parsing: .unconditional, help: "Truncate sequences to this many tokens.") var maxLength: Int = ExperimentPlan(train: "", test: "").maxLength
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var trainingFlags: TrainingFlags
     @Option(help: "Experiment folder (rerun to resume).") var out: String

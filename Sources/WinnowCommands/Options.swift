@@ -16,7 +16,7 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Label field (default: label or gold_label; reading a Winnow run, the one it was trained on when the file has it; a CSV's label column, default label).")
     var labelField: String?
 
-    @Option(name: .customLong("max-length"), help: "Truncate sequences to this many tokens, specials included (longest-first for pairs; default \(ScoreOptions().maxLength), and for reading a Winnow run the limit it was trained with).")
+    @Option(name: .customLong("max-length"), parsing: .unconditional, help: "Truncate sequences to this many tokens, specials included (longest-first for pairs; default \(ScoreOptions().maxLength), and for reading a Winnow run the limit it was trained with).")
     var maxLengthGiven: Int?
     var maxLength: Int { maxLengthGiven ?? ScoreOptions().maxLength }
 
@@ -261,17 +261,17 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("init"), help: "Start from a pretrained model: a BERT folder (config.json, model.safetensors, vocab.txt or tokenizer.json; a bare encoder gets a fresh head, a classifier keeps its trained head, as transformers does) or, for `train`, a Llama-family decoder (a .gguf file, a folder holding one, a Hugging Face folder).")
     var initFrom: String?
     @Option(help: "vocab.txt for a fresh model (default: the --init folder's).") var vocab: String?
-    @Option(name: .customLong("layers"), help: "Encoder layers of a fresh model (hidden layers of the MLP; default \(ModelSpec().layers); not with --init).")
+    @Option(name: .customLong("layers"), parsing: .unconditional, help: "Encoder layers of a fresh model (hidden layers of the MLP; default \(ModelSpec().layers); not with --init).")
     var layersGiven: Int?
-    @Option(name: .customLong("hidden"), help: "Hidden size of a fresh model (width of the MLP; default \(ModelSpec().hidden); not with --init).")
+    @Option(name: .customLong("hidden"), parsing: .unconditional, help: "Hidden size of a fresh model (width of the MLP; default \(ModelSpec().hidden); not with --init).")
     var hiddenGiven: Int?
-    @Option(name: .customLong("heads"), help: "Attention heads of a fresh model (default \(ModelSpec().heads); not with --init).") var headsGiven: Int?
+    @Option(name: .customLong("heads"), parsing: .unconditional, help: "Attention heads of a fresh model (default \(ModelSpec().heads); not with --init).") var headsGiven: Int?
     var layers: Int { layersGiven ?? ModelSpec().layers }
     var hidden: Int { hiddenGiven ?? ModelSpec().hidden }
     var heads: Int { headsGiven ?? ModelSpec().heads }
-    @Option(help: "Intermediate (feed-forward) size of a fresh model (default 4 x hidden; not with --init).") var intermediate: Int?
+    @Option(parsing: .unconditional, help: "Intermediate (feed-forward) size of a fresh model (default 4 x hidden; not with --init).") var intermediate: Int?
     @Option(help: "Classifier head of a fresh model or a bare --init encoder: hf (one linear layer) or paper (3 layers, 64 wide, GELU). (default: hf)") var head: BertConfig.Head?
-    @Option(help: "Dropout on hidden states and attention probabilities (default: 0.1 for a fresh model, the --init config.json's otherwise).") var dropout: Float?
+    @Option(parsing: .unconditional, help: "Dropout on hidden states and attention probabilities (default: 0.1 for a fresh model, the --init config.json's otherwise).") var dropout: Float?
 
     var spec: ModelSpec {
         var s = ModelSpec()
@@ -306,8 +306,8 @@ struct ModelOptions: ParsableArguments {
 /// The seed and checkpoints of one `winnow train` run (the experiment sets its own: seed 0 and
 /// --score-checkpoints for its scoring run, --seeds for the retrainings).
 struct RunFlags: ParsableArguments {
-    @Option(help: "Seed of every random choice: init, shuffling, dropout.") var seed: UInt64 = TrainingOptions().seed
-    @Option(help: "Save K evenly spaced checkpoints (default: one per epoch).") var checkpoints: Int?
+    @Option(parsing: .unconditional, help: "Seed of every random choice: init, shuffling, dropout.") var seed: UInt64 = TrainingOptions().seed
+    @Option(parsing: .unconditional, help: "Save K evenly spaced checkpoints (default: one per epoch).") var checkpoints: Int?
 
     func validate() throws {
         if let k = checkpoints, k < 1 { throw ValidationError("--checkpoints must be at least 1") }
@@ -316,15 +316,15 @@ struct RunFlags: ParsableArguments {
 
 /// How to train: the optimiser and schedule options shared by `train` and `experiment`.
 struct TrainingFlags: ParsableArguments {
-    @Option(help: "Epochs.") var epochs: Int = TrainingOptions().epochs
-    @Option(help: "Examples per step.") var batchSize: Int = TrainingOptions().batchSize
-    @Option(name: .customLong("lr"), help: "Peak learning rate (default: 5e-5 to fine-tune a BERT --init, 1e-3 for a model trained from scratch; for `train` also 5e-4 for a BERT LoRA adapter, 2e-5 for every parameter of a decoder, 2e-4 for a decoder's LoRA adapter).")
+    @Option(parsing: .unconditional, help: "Epochs.") var epochs: Int = TrainingOptions().epochs
+    @Option(parsing: .unconditional, help: "Examples per step.") var batchSize: Int = TrainingOptions().batchSize
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Peak learning rate (default: 5e-5 to fine-tune a BERT --init, 1e-3 for a model trained from scratch; for `train` also 5e-4 for a BERT LoRA adapter, 2e-5 for every parameter of a decoder, 2e-4 for a decoder's LoRA adapter).")
     var learningRate: Float?
-    @Option(help: "Weight decay (not on biases and LayerNorm weights).") var weightDecay: Float = TrainingOptions().weightDecay
-    @Option(help: "Linear warm-up over this fraction of the steps, then linear decay to 0.") var warmupRatio: Float = TrainingOptions().warmupRatio
+    @Option(parsing: .unconditional, help: "Weight decay (not on biases and LayerNorm weights).") var weightDecay: Float = TrainingOptions().weightDecay
+    @Option(parsing: .unconditional, help: "Linear warm-up over this fraction of the steps, then linear decay to 0.") var warmupRatio: Float = TrainingOptions().warmupRatio
     @Option(help: "Optimizer (sgd with momentum).") var optimizer: Optimizer.Kind = TrainingOptions().optimizer
-    @Option(help: "SGD momentum.") var momentum: Float = TrainingOptions().momentum
-    @Option(help: "Clip the global gradient norm (0 disables).") var maxGradNorm: Float = TrainingOptions().maxGradNorm ?? 0
+    @Option(parsing: .unconditional, help: "SGD momentum.") var momentum: Float = TrainingOptions().momentum
+    @Option(parsing: .unconditional, help: "Clip the global gradient norm (0 disables).") var maxGradNorm: Float = TrainingOptions().maxGradNorm ?? 0
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
@@ -353,8 +353,8 @@ struct TrainingFlags: ParsableArguments {
 /// The LoRA adapter of a decoder's fine-tuning or continued pre-training (`train`, `pretrain`).
 struct LoRAOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Train a LoRA adapter of this rank instead of every parameter (needs --init: a decoder, or for `train` a BERT encoder whose head is trained beside the adapter); the run is a PEFT adapter folder.") var loraRank: Int?
-    @Option(help: "LoRA alpha (the update is alpha / r * B A). (default: 2 x --lora-rank)") var loraAlpha: Double?
-    @Option(help: "LoRA dropout on the adapter's input during training (decoders only).") var loraDropout: Double = 0
+    @Option(parsing: .unconditional, help: "LoRA alpha (the update is alpha / r * B A). (default: 2 x --lora-rank)") var loraAlpha: Double?
+    @Option(parsing: .unconditional, help: "LoRA dropout on the adapter's input during training (decoders only).") var loraDropout: Double = 0
     @Option(help: "LoRA target modules, comma-separated: decoders \(LoRAModule.decoderModules.map(\.rawValue).joined(separator: ",")); BERT \(LoRAModule.encoderModules.map(\.rawValue).joined(separator: ",")) (dense: every dense layer, as PEFT matches it). (default: q_proj,v_proj or query,value)", transform: { s in
         var seen: [LoRAModule] = []
         for n in s.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {

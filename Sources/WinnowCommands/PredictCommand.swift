@@ -11,7 +11,7 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Checkpoint: a step, first, last or epochE (the checkpoint nearest the end of epoch E, named in a note when none ends it; default: the final model).") var checkpoint: CheckpointSelection?
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Output CSV (written atomically).") var out: String
-    @Option(help: "Examples per forward pass.") var batchSize: Int = 64
+    @Option(parsing: .unconditional, help: "Examples per forward pass.") var batchSize: Int = 64
     @Option(help: "The base model of a LoRA adapter folder given as --run (default: its adapter_config.json's base_model_name_or_path, when that is a local path).") var base: String?
     @Option(help: "Arithmetic of the dense products: f32, or bf16 (operands rounded to bf16, F32 accumulation; needs AVX512_BF16).") var precision: ArithmeticPrecision = .f32
     @Option(help: "Predict only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`.", transform: parseShard) var shard: Shard?

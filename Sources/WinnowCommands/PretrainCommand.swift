@@ -35,29 +35,29 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Reweight microbatches by self-influence (PRESENCE) or not.") var reweight: PresenceOptions.Reweight = PresenceOptions().reweight
     @Option(parsing: .unconditional, help: "PRESENCE temperature before --switch-step. (default: 1, the paper's, for a BERT; -1, inverse weighting throughout, for a decoder: README, \"PRESENCE on a pretrained decoder\")") var tau1: Double?
     @Option(parsing: .unconditional, help: "PRESENCE temperature from --switch-step on.") var tau2: Double = PresenceOptions().tau2
-    @Option(help: "First step (1-based) that uses --tau2 (default: half of --steps, plus one).") var switchStep: Int?
+    @Option(parsing: .unconditional, help: "First step (1-based) that uses --tau2 (default: half of --steps, plus one).") var switchStep: Int?
     @Option(help: "Tensors for self-influence: first-layer, last-layer, lora (a decoder's adapter), or PREFIX,... (encoder or decoder tensors). (default: first-layer, the paper's, for a BERT; last-layer for a decoder)") var siParams: ParameterSelection.Spec?
-    @Option(name: .customLong("microbatch-size"), help: "PRESENCE: samples per microbatch (1: per-sample weights; default \(PresenceOptions().microbatchSize)).")
+    @Option(name: .customLong("microbatch-size"), parsing: .unconditional, help: "PRESENCE: samples per microbatch (1: per-sample weights; default \(PresenceOptions().microbatchSize)).")
     var microbatchSizeGiven: Int?
     @Option(name: .customLong("si-scale"), help: "PRESENCE: SI scaling before the softmax: mean (SI / batch mean; the default) or none.")
     var siScaleGiven: PresenceOptions.Scale?
     var microbatchSize: Int { microbatchSizeGiven ?? PresenceOptions().microbatchSize }
     var siScale: PresenceOptions.Scale { siScaleGiven ?? PresenceOptions().scale }
-    @Option(help: "Optimizer steps.") var steps: Int = PretrainOptions().steps
-    @Option(help: "Samples per step.") var batchSize: Int = PretrainOptions().batchSize
-    @Option(help: "Window length T in tokens ([CLS] and [SEP] included for a BERT; a decoder's windows hold up to T tokens).") var seqLen: Int = 128
-    @Option(name: .customLong("layers"), help: "Encoder layers of a fresh BERT (default 2; not with --init).") var layersGiven: Int?
-    @Option(name: .customLong("hidden"), help: "Hidden size of a fresh BERT (default 128; not with --init).") var hiddenGiven: Int?
-    @Option(name: .customLong("heads"), help: "Attention heads of a fresh BERT (default 2; not with --init).") var headsGiven: Int?
-    @Option(help: "Intermediate size of a fresh BERT (default 4 x hidden; not with --init).") var intermediate: Int?
+    @Option(parsing: .unconditional, help: "Optimizer steps.") var steps: Int = PretrainOptions().steps
+    @Option(parsing: .unconditional, help: "Samples per step.") var batchSize: Int = PretrainOptions().batchSize
+    @Option(parsing: .unconditional, help: "Window length T in tokens ([CLS] and [SEP] included for a BERT; a decoder's windows hold up to T tokens).") var seqLen: Int = 128
+    @Option(name: .customLong("layers"), parsing: .unconditional, help: "Encoder layers of a fresh BERT (default 2; not with --init).") var layersGiven: Int?
+    @Option(name: .customLong("hidden"), parsing: .unconditional, help: "Hidden size of a fresh BERT (default 128; not with --init).") var hiddenGiven: Int?
+    @Option(name: .customLong("heads"), parsing: .unconditional, help: "Attention heads of a fresh BERT (default 2; not with --init).") var headsGiven: Int?
+    @Option(parsing: .unconditional, help: "Intermediate size of a fresh BERT (default 4 x hidden; not with --init).") var intermediate: Int?
     var layers: Int { layersGiven ?? 2 }
     var hidden: Int { hiddenGiven ?? 128 }
     var heads: Int { headsGiven ?? 2 }
-    @Option(name: .customLong("lr"), help: "Peak learning rate (linear warm-up, then linear decay). (default: 5e-4 for a fresh BERT, 5e-5 for --init BERT, 2e-4 for a decoder's LoRA adapter, 2e-5 for every parameter of a decoder)") var learningRate: Float?
-    @Option(help: "Warm-up fraction of the steps.") var warmupRatio: Float = PretrainOptions().warmupRatio
-    @Option(help: "AdamW weight decay.") var weightDecay: Float = PretrainOptions().weightDecay
-    @Option(help: "Save K evenly spaced checkpoints (the last is at the final step).") var checkpoints: Int = PretrainOptions().checkpoints
-    @Option(help: "Seed of init, window order, masking and dropout.") var seed: UInt64 = PretrainOptions().seed
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Peak learning rate (linear warm-up, then linear decay). (default: 5e-4 for a fresh BERT, 5e-5 for --init BERT, 2e-4 for a decoder's LoRA adapter, 2e-5 for every parameter of a decoder)") var learningRate: Float?
+    @Option(parsing: .unconditional, help: "Warm-up fraction of the steps.") var warmupRatio: Float = PretrainOptions().warmupRatio
+    @Option(parsing: .unconditional, help: "AdamW weight decay.") var weightDecay: Float = PretrainOptions().weightDecay
+    @Option(parsing: .unconditional, help: "Save K evenly spaced checkpoints (the last is at the final step).") var checkpoints: Int = PretrainOptions().checkpoints
+    @Option(parsing: .unconditional, help: "Seed of init, window order, masking and dropout.") var seed: UInt64 = PretrainOptions().seed
     @Option(help: "CSV of step,line,si,weight for every sample of every batch.") var siLog: String?
     @Option(help: "Held-out corpus: report its loss at the end, the mean over its windows of each window's mean token loss (fixed masks, inference mode; compare runs of one --seq-len).") var heldout: String?
     @Option(help: "Run folder to write.") var out: String

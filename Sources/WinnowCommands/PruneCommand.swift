@@ -28,10 +28,10 @@ struct PruneCommand: ParsableCommand {
     var selectGiven: SelectionOptions.Preference?
     var select: SelectionOptions.Preference { selectGiven ?? SelectionOptions(keep: 1).preference }
     @Option(help: "How to choose among them.") var sampling: SelectionOptions.Sampling = SelectionOptions(keep: 1).sampling
-    @Option(name: .customLong("temperature"), help: "Softmax temperature (default 1; --sampling softmax).") var temperatureGiven: Double?
-    @Option(name: .customLong("beta"), help: "Stratified: fraction of the hardest examples dropped first (default 0.1; --sampling stratified).")
+    @Option(name: .customLong("temperature"), parsing: .unconditional, help: "Softmax temperature (default 1; --sampling softmax).") var temperatureGiven: Double?
+    @Option(name: .customLong("beta"), parsing: .unconditional, help: "Stratified: fraction of the hardest examples dropped first (default 0.1; --sampling stratified).")
     var betaGiven: Double?
-    @Option(name: .customLong("bins"), help: "Stratified: number of equal-width score bins (default 50; --sampling stratified).") var binsGiven: Int?
+    @Option(name: .customLong("bins"), parsing: .unconditional, help: "Stratified: number of equal-width score bins (default 50; --sampling stratified).") var binsGiven: Int?
     var temperature: Double { temperatureGiven ?? SelectionOptions(keep: 1).temperature }
     var beta: Double { betaGiven ?? SelectionOptions(keep: 1).beta }
     var bins: Int { binsGiven ?? SelectionOptions(keep: 1).bins }
@@ -48,7 +48,7 @@ struct PruneCommand: ParsableCommand {
     @Option(name: .customLong("then-column"), help: "The numeric column of --then-by to break the ties by (default score).")
     var thenColumnGiven: String?
     var thenColumn: String { thenColumnGiven ?? "score" }
-    @Option(name: .customLong("seed"), help: "Seed of the sampling (default 0; not with --sampling top, which draws nothing, unless --select random).")
+    @Option(name: .customLong("seed"), parsing: .unconditional, help: "Seed of the sampling (default 0; not with --sampling top, which draws nothing, unless --select random).")
     var seedGiven: UInt64?
     var seed: UInt64 { seedGiven ?? SelectionOptions(keep: 1).seed }
     @Option(help: "Output file (written atomically).") var out: String?

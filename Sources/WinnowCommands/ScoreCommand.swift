@@ -31,24 +31,24 @@ struct ScoreCommand: ParsableCommand {
     var target: VoGTarget { targetGiven ?? ScoreOptions().vogTarget }
     @Option(help: "PVI: the null run (trained with `winnow train --null`).") var nullRun: String?
     @Option(help: "The base model of a LoRA adapter folder given as --run (default: its adapter_config.json's base_model_name_or_path, when that is a local path).") var base: String?
-    @Option(name: .customLong("lr"), help: "TracIn: override every checkpoint's learning rate.") var learningRate: Double?
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "TracIn: override every checkpoint's learning rate.") var learningRate: Double?
     @Option(help: "TracIn: test file for train-to-test influence.") var test: String?
-    @Option(name: .customLong("top"), help: "TracIn train-to-test: proponents and opponents kept per test example (default 10).") var topGiven: Int?
+    @Option(name: .customLong("top"), parsing: .unconditional, help: "TracIn train-to-test: proponents and opponents kept per test example (default 10).") var topGiven: Int?
     var top: Int { topGiven ?? 10 }
     @Option(help: "TracIn train-to-test: also write the full [test, train] matrix as .npy here.") var matrix: String?
     @Option(help: "TracIn train-to-test: write one score per training example instead of proponents, its influence on the --test examples combined by mean or max (LESS-style selection toward a target set; `winnow prune --select hard` keeps the highest).") var aggregate: TargetInfluence.Aggregate?
     @Option(help: "TracIn train-to-test: dot (TracIn) or cosine (LESS) of the gradients.") var similarity: Similarity = .dot
     @Option(help: "With --aggregate: a field of the --test file grouping its examples (tasks); influences are averaged within each group first.") var groupField: String?
-    @Option(help: "TracIn: approximate with a seeded random orthonormal projection to about D dims per layer (exact by default).") var project: Int?
-    @Option(name: .customLong("seed"), help: "Seed of the random projection (--project; default 0).") var seedGiven: UInt64?
+    @Option(parsing: .unconditional, help: "TracIn: approximate with a seeded random orthonormal projection to about D dims per layer (exact by default).") var project: Int?
+    @Option(name: .customLong("seed"), parsing: .unconditional, help: "Seed of the random projection (--project; default 0).") var seedGiven: UInt64?
     var seed: UInt64 { seedGiven ?? ScoreOptions().seed }
     @Flag(help: "Causal language models, grand and tracin self-influence: multiply each score by its target-token count n (GraNd by sqrt(n)), so that the mean loss's averaging over n tokens does not rank long lines low (README, \"Junk in a corpus\": last-layer self-influence finds noisy lines at AUROC 0.84-0.87 this way, against 0.64-0.69 without).")
     var lengthNeutral = false
-    @Option(name: .customLong("batch-size"), help: "Examples per batch (default \(ScoreOptions().batchSize)).") var batchSizeGiven: Int?
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Examples per batch (default \(ScoreOptions().batchSize)).") var batchSizeGiven: Int?
     var batchSize: Int { batchSizeGiven ?? ScoreOptions().batchSize }
     @Option(help: "Arithmetic of the dense products for the forward-only scores (el2n, loss, margin, pvi): f32, or bf16 (operands rounded to bf16, F32 accumulation; needs AVX512_BF16).")
     var precision: ArithmeticPrecision = .f32
-    @Option(name: .customLong("memory-limit"), help: "TracIn --test on a classifier: memory in MiB for the test side's gradients, held in blocks of test examples under this bound (default \(ScoreOptions().memoryLimit >> 20)).")
+    @Option(name: .customLong("memory-limit"), parsing: .unconditional, help: "TracIn --test on a classifier: memory in MiB for the test side's gradients, held in blocks of test examples under this bound (default \(ScoreOptions().memoryLimit >> 20)).")
     var memoryLimitGiven: Int?
     var memoryLimit: Int { memoryLimitGiven ?? ScoreOptions().memoryLimit >> 20 }
     @Option(name: .customLong("format"), help: "Output format (default: from --out's extension: .jsonl or .npy, else csv).") var formatGiven: ScoreWriter.Format?
@@ -56,7 +56,7 @@ struct ScoreCommand: ParsableCommand {
     var format: ScoreWriter.Format { formatGiven ?? ScoreWriter.Format(rawValue: URL(fileURLWithPath: out).pathExtension.lowercased()) ?? .csv }
     @Option(help: "Output file (written atomically).") var out: String
     @Option(help: "Score only shard I of N (0-based; contiguous blocks of examples); join shards with `winnow merge`. Per-example gradient and output scores only: forgetting, cartography and aum read the run's dynamics (no model pass), and tracin --test reads the whole target set.", transform: parseShard) var shard: Shard?
-    @Option(name: .customLong("part-size"), help: "Examples per resumable part (default \(ScoreParts.defaultPartSize)).") var partSizeGiven: Int?
+    @Option(name: .customLong("part-size"), parsing: .unconditional, help: "Examples per resumable part (default \(ScoreParts.defaultPartSize)).") var partSizeGiven: Int?
     var partSize: Int { partSizeGiven ?? ScoreParts.defaultPartSize }
     @Flag(help: "Continue a killed run: reuse the parts already scored in OUT.parts/ (the output equals an uninterrupted run). Per-example gradient and output scores, as --shard.") var resume = false
 

@@ -25,7 +25,7 @@ struct TokenizeCommand: ParsableCommand {
     @Option(help: "JSONL file, one example a line.") var data: String
     @Option(help: "Text field (default: first of text, sentence, sentence1, premise).") var textField: String?
     @Option(help: "Second-segment field for pairs (default: first of text_pair, sentence2, hypothesis).") var pairField: String?
-    @Option(help: "Truncate to this many tokens, special tokens included (default: no truncation).") var maxLength: Int?
+    @Option(parsing: .unconditional, help: "Truncate to this many tokens, special tokens included (default: no truncation).") var maxLength: Int?
     @Option(help: "Output JSONL (written atomically).") var out: String
 
     func validate() throws {

@@ -165,6 +165,11 @@ struct TrainCommand: ParsableCommand {
         if let note = DecoderEncoder.lengthNote(given: dataOptions.maxLength, modelLimit: lm.maxSequenceLength) { printError(note) }
         let encoder = try DecoderEncoder(folder: tokenizerFolder, maxLength: maxLength, modelVocabulary: lm.config.vocabSize)
         let data = try DecoderTrainer.encode(URL(fileURLWithPath: dataOptions.data), fields: dataOptions.fields, encoder: encoder)
+        // A labelled text file trained as a language model: the labels are not read, which a user meaning a classifier should know.
+        if FileFingerprint.isRegularFile(URL(fileURLWithPath: dataOptions.data)), let first = firstJSONObject(dataOptions.data),
+           first["prompt"] == nil, first["messages"] == nil, let l = FieldNames.labelCandidates.first(where: { first[$0] != nil && $0 != dataOptions.textField }) {
+            printError("note: the examples' '\(l)' field is not read: --task lm trains the model on the text alone; --task classify trains a classifier of the labels")
+        }
         let atLimit = data.count { $0.ids.count >= maxLength }
         if atLimit > 0 {
             printError("note: \(atLimit) of \(data.count) examples reach the limit of \(maxLength) tokens: longer ones are cut there, and their ends "

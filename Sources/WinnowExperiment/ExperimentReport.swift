@@ -168,6 +168,7 @@ public struct ExperimentReport: Sendable {
     }
 
     func resultsTable(_ r: ExperimentResults, learnedNothing: Set<String> = []) -> String {
+        guard !r.summaries.isEmpty else { return "" }   // "No results yet." above says it
         var s = "<table><tr><th>method</th><th>normalize</th><th>select</th><th>sampling</th><th>keep</th><th>accuracy (%)</th><th>macro-F1 (%)</th><th>seeds</th></tr>"
         for x in r.summaries {
             let c = x.cell

@@ -496,6 +496,12 @@ private extension FileManager {
         let lines = try String(contentsOf: out, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         let c = try #require(lines.first?.firstIndex(of: "score"))
         #expect(Set(lines.dropFirst().map { $0[c] }).count == bodies.count, "\(lines)")
+        // Labelled texts trained as a language model: the labels are said to be unread.
+        let labelled = dir.appendingPathComponent("labelled.jsonl")
+        try Data((bodies.map { "{\"text\": \"\($0)\", \"label\": \"pos\"}" }.joined(separator: "\n") + "\n").utf8).write(to: labelled)
+        let lm = try CLI.run(["train", "--init", fixtures.appendingPathComponent("tied").path, "--data", labelled.path, "--lora-rank", "2", "--epochs", "1",
+                              "--max-length", "32", "--out", dir.appendingPathComponent("lm").path])
+        #expect(lm.status == 0 && lm.stderr.contains("'label' field is not read: --task lm trains the model on the text alone"), "\(lm.stderr)")
     }
 
     @Test func anAdapterAsInitTrainsItsAdapterOn() throws {

@@ -711,6 +711,18 @@ import Testing
         #expect(m.status == 2 && m.stderr.contains("--momentum applies to --optimizer sgd"), "\(m.stderr)")
     }
 
+    /// A negative number is the value of a numeric option, not taken for a flag: the option's own reason (before,
+    /// "Missing value for '--seeds <seeds>'").
+    @Test func negativeNumbersAreValuesOfNumericOptions() throws {
+        let data = CLI.tiny.appendingPathComponent("train.jsonl").path
+        for (args, flag) in [(["experiment", "--train", data, "--test", data, "--seeds", "-1", "--out", "/tmp/never"], "--seeds"),
+                             (["predict", "--run", CLI.tiny.appendingPathComponent("run").path, "--data", data, "--max-length", "-1", "--out", "/tmp/never.csv"], "--max-length"),
+                             (["train", "--data", data, "--epochs", "-2", "--out", "/tmp/never"], "--epochs")] {
+            let r = try CLI.run(args)
+            #expect(r.status == 2 && r.stderr.contains(flag) && !r.stderr.contains("Missing value"), "\(args): \(r.stderr)")
+        }
+    }
+
     /// A pretrained BERT language model continued with windows longer than its positions: one line, before training.
     @Test func pretrainingWindowsLongerThanTheModelAreRefused() throws {
         let dir = try CLI.tempDir("pretrain-long")

@@ -48,6 +48,7 @@ struct ExperimentCommand: ParsableCommand {
     var noiseSeed: UInt64 { noiseSeedGiven ?? 0 }
     @Option(parsing: .unconditional, help: "Seed of the shared initialisation.") var initSeed: UInt64 = 0
     @Option(parsing: .unconditional, help: "Checkpoints of the full run used by the scores.") var scoreCheckpoints: Int = ExperimentPlan(train: "", test: "").scoreCheckpoints
+    @Option(parsing: .unconditional, help: "Epochs of the scoring run (default: --epochs); the retrainings keep --epochs. More epochs give forgetting, cartography and AUM more presentations of each example.") var scoreEpochs: Int?
     @Option(name: .customLong("params"), help: "Parameters for GraNd and TracIn: all (the default), classifier, first-layer, last-layer, embeddings, or comma-separated tensor-name prefixes.")
     var paramsGiven: ParameterSelection.Spec?
     var params: ParameterSelection.Spec { paramsGiven ?? ExperimentPlan(train: "", test: "").scoreParams }
@@ -91,7 +92,7 @@ struct ExperimentCommand: ParsableCommand {
         }
         p.perLabel = perLabel
         p.temperature = temperature; p.beta = beta; p.seeds = seeds; p.noise = noise; p.noiseSeed = noiseSeed
-        p.initSeed = initSeed; p.scoreCheckpoints = scoreCheckpoints; p.scoreParams = params
+        p.initSeed = initSeed; p.scoreCheckpoints = scoreCheckpoints; p.scoreEpochs = scoreEpochs; p.scoreParams = params
         p.textField = textField; p.pairField = pairField; p.labelField = labelField; p.maxLength = maxLength
         var spec = modelOptions.spec
         spec.initFrom = spec.initFrom.map { URL(fileURLWithPath: $0).path }

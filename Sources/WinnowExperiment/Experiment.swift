@@ -183,7 +183,7 @@ public struct Experiment: Sendable {
             say("experiment: note: the scoring run has \(saved) step\(saved == 1 ? "" : "s"), so it saves \(saved) of the \(plan.scoreCheckpoints) checkpoints asked for")
         }
         try trainIfNeeded(fullRunURL, data: trainEnc, seed: 0, scoring: true,
-                          label: "full run (seed 0, \(saved) checkpoint\(saved == 1 ? "" : "s"), dynamics)")
+                          label: "full run (seed 0, \(plan.scoreEpochs.map { "\($0) epochs, " } ?? "")\(saved) checkpoint\(saved == 1 ? "" : "s"), dynamics)")
         // Scores from a model that learned nothing mean nothing: check the scoring run on the test file first.
         let fullCheck = try learningCheck(ModelLoader.classifier(folder: fullRunURL), on: testEnc)
         if !fullCheck.canTell {
@@ -262,7 +262,7 @@ public struct Experiment: Sendable {
             let start = Date()
             let kept = try chosen(cell, trainEnc: trainEnc, scores: scoreFiles, indexOfLine: indexOfLine)
             let model: any SequenceClassifier
-            if cell.isFull && cell.seed == 0 {
+            if cell.isFull && cell.seed == 0 && (plan.scoreEpochs ?? plan.training.epochs) == plan.training.epochs {
                 model = try ModelLoader.classifier(folder: fullRunURL)      // the scoring run is this retraining
             } else {
                 model = try retrain(cell, data: trainEnc.subset(kept))
@@ -391,6 +391,7 @@ public struct Experiment: Sendable {
     func scoringCheckpointCount(examples n: Int) -> Int {
         var o = plan.training
         o.checkpoints = plan.scoreCheckpoints; o.checkpointPerEpoch = false
+        o.epochs = plan.scoreEpochs ?? o.epochs
         let t = Trainer(options: o), spe = t.stepsPerEpoch(n)
         return t.checkpointSteps(totalSteps: spe * o.epochs, stepsPerEpoch: spe).count
     }
@@ -405,6 +406,7 @@ public struct Experiment: Sendable {
         var o = plan.training
         o.seed = UInt64(seed); o.maxLength = plan.maxLength
         o.checkpoints = scoring ? plan.scoreCheckpoints : nil
+        if scoring, let e = plan.scoreEpochs { o.epochs = e }
         o.checkpointPerEpoch = false
         o.recordDynamics = scoring
         o.null = !scoring

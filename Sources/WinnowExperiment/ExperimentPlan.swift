@@ -70,6 +70,10 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     public var initSeed: UInt64 = 0
     /// Evenly spaced checkpoints of the full run (VoG, EL2N, GraNd and TracIn average over them).
     public var scoreCheckpoints = 4
+    /// Epochs of the scoring run; nil: the retrainings' (`training.epochs`). More epochs give the training
+    /// dynamics (forgetting, cartography, AUM) more presentations of each example than two epochs' two.
+    /// With another value the full-data row of seed 0 is retrained like the others.
+    public var scoreEpochs: Int? = nil
     /// Parameters of the gradient scores (GraNd, TracIn).
     public var scoreParams: ParameterSelection.Spec = .all
     /// Examples per batch when scoring.
@@ -310,6 +314,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         guard seeds >= 1 else { throw WinnowError.invalidOption(name: "seeds", reason: "must be at least 1") }
         guard (0..<1).contains(noise) else { throw WinnowError.invalidOption(name: "noise", reason: "must be in [0, 1)") }
         guard scoreCheckpoints >= 1 else { throw WinnowError.invalidOption(name: "scoreCheckpoints", reason: "must be at least 1") }
+        if let e = scoreEpochs, !(1...1000).contains(e) { throw WinnowError.invalidOption(name: "scoreEpochs", reason: "must be from 1 to 1000, not \(e)") }
         if methods.contains(.vog) && scoreCheckpoints < 2 {
             throw WinnowError.invalidOption(name: "scoreCheckpoints", reason: "VoG is a variance over checkpoints and needs at least 2 (one gives every example 0)")
         }

@@ -22,6 +22,28 @@ import Testing
         return text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
     }
 
+    /// `--score-epochs`: the scoring run trains that many epochs (its trainer state says so), the retrainings keep
+    /// --epochs, and the full-data row of seed 0 is then a retraining of its own (not the scoring run).
+    @Test func theScoringRunTrainsItsOwnEpochs() throws {
+        let dir = try CLI.tempDir("experiment-score-epochs")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("e")
+        let r = try CLI.run(Self.tinyArgs + ["--score-epochs", "9", "--keep", "1.0,0.6", "--seeds", "1", "--keep-runs", "--out", out.path])
+        #expect(r.status == 0 && r.stderr.contains("full run (seed 0, 9 epochs,"), "\(r.stderr)")
+        func epochs(_ run: URL) throws -> Double? {
+            let state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("trainer_state.json"))) as? [String: Any])
+            return (state["num_train_epochs"] as? NSNumber)?.doubleValue
+        }
+        #expect(try epochs(out.appendingPathComponent("full")) == 9)
+        let runs = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("runs").path)
+        let full = try #require(runs.first { $0.hasPrefix("full") }, "no full-data retraining in \(runs)")
+        #expect(try epochs(out.appendingPathComponent("runs/\(full)")) == 6)
+        let plan = try String(contentsOf: out.appendingPathComponent("plan.json"), encoding: .utf8)
+        #expect(plan.contains("\"scoreEpochs\":9") || plan.contains("\"scoreEpochs\" : 9"), "\(plan)")
+        let bad = try CLI.run(Self.tinyArgs + ["--score-epochs", "0", "--out", dir.appendingPathComponent("bad").path])
+        #expect(bad.status == 2 && bad.stderr.contains("--score-epochs"), "\(bad.stderr)")
+    }
+
     @Test func experimentWritesResultsResumesAndRetrainsIdentically() throws {
         let base = try CLI.tempDir("experiment")
         defer { try? FileManager.default.removeItem(at: base) }

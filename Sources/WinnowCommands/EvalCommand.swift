@@ -7,7 +7,7 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval", abstract: "Accuracy, macro-F1, a per-class table and the confusion matrix of a run on a labelled file.")
 
     @Option(name: .customLong("run"), help: "Run folder (winnow or transformers.Trainer output) or model folder.") var runPath: String
-    @Option(help: "Checkpoint: a step, first, last or epochE (the checkpoint nearest the end of epoch E, named in a note when none ends it; default: the final model).") var checkpoint: CheckpointSelection?
+    @Option(help: "Checkpoint: a step, first, last or epochE (the checkpoint nearest the end of epoch E, the earlier at a tie, named in a note when none ends it; default: the final model).") var checkpoint: CheckpointSelection?
     @OptionGroup var dataOptions: DataOptions
     @Option(parsing: .unconditional, help: "Examples per forward pass.") var batchSize: Int = 64
     @Option(help: "The base model of a LoRA adapter folder given as --run (default: its adapter_config.json's base_model_name_or_path, when that is a local path).") var base: String?

@@ -8,7 +8,7 @@ struct PredictCommand: ParsableCommand {
         abstract: "Predict every example of a file: CSV columns index,line,id,label,predicted,p_<label>...")
 
     @Option(name: .customLong("run"), help: "Run folder (winnow or transformers.Trainer output) or model folder.") var runPath: String
-    @Option(help: "Checkpoint: a step, first, last or epochE (the checkpoint nearest the end of epoch E, named in a note when none ends it; default: the final model).") var checkpoint: CheckpointSelection?
+    @Option(help: "Checkpoint: a step, first, last or epochE (the checkpoint nearest the end of epoch E, the earlier at a tie, named in a note when none ends it; default: the final model).") var checkpoint: CheckpointSelection?
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Output CSV (written atomically).") var out: String
     @Option(parsing: .unconditional, help: "Examples per forward pass.") var batchSize: Int = 64

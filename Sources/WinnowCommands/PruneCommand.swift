@@ -20,7 +20,7 @@ struct PruneCommand: ParsableCommand {
         """)
 
     @Option(help: "Scores file from `winnow score` (CSV or JSONL).") var scores: String
-    @Option(help: "The numeric column of --scores to select by (default score), such as cartography's variability: --select hard keeps the most ambiguous examples (Swayamdipta et al. 2020). A column that is its method's score reversed (aum, margin, pvi, cartography's confidence: higher is easier) makes --select hard the default, keeping the easiest.")
+    @Option(help: "The numeric column of --scores to select by (default score), such as cartography's variability: --select hard keeps the most ambiguous examples (Swayamdipta et al. 2020). A column where higher is easier (aum, margin, pvi, cartography's confidence and correctness) makes --select hard the default, keeping the easiest.")
     var column = "score"
     @Option(help: "The data file the scores were computed on.") var data: String
     @Option(parsing: .unconditional, help: "Fraction of examples to keep, in (0, 1].") var keep: Double
@@ -104,16 +104,18 @@ struct PruneCommand: ParsableCommand {
     func run() throws {
         var sf = try ScoreFile(url: URL(fileURLWithPath: scores), column: column)
         // Influence toward a target set: higher is more helpful, so by default the highest are kept.
-        // A column that is the method's score reversed (aum, margin, pvi, cartography's confidence): higher is easier.
+        // A column where higher is easier (the method's score reversed: aum, margin, pvi, cartography's confidence;
+        // or cartography's correctness).
         let reversedOf = column == "score" ? nil
-            : ScoreMethod.allCases.first { $0.columnsOppositeToScore.contains(column) && Set($0.columns).isSubset(of: Set(sf.columns)) }
+            : ScoreMethod.allCases.first { $0.columnsHigherIsEasier.contains(column) && Set($0.columns).isSubset(of: Set(sf.columns)) }
         let select = selectGiven ?? (sf.scoresTowardTarget || reversedOf != nil ? .hard : self.select)
         if let m = reversedOf {
+            let what = m.columnsOppositeToScore.contains(column) ? "is \(m)'s score reversed" : "is \(m)'s"
             if selectGiven == nil {
-                printError("note: --column \(column) is \(m)'s score reversed (a higher \(column) is easier): keeping the highest (--select hard), "
+                printError("note: --column \(column) \(what) (a higher \(column) is easier): keeping the highest (--select hard), "
                            + "the easiest, as the default keeps the easiest; give --select to choose")
             } else if select == .easy || select == .hard {
-                printError("note: --column \(column) is \(m)'s score reversed (a higher \(column) is easier): --select \(select) keeps the "
+                printError("note: --column \(column) \(what) (a higher \(column) is easier): --select \(select) keeps the "
                            + (select == .easy ? "lowest \(column), the hardest by \(m)" : "highest \(column), the easiest by \(m)"))
             }
         }

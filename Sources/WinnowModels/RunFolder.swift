@@ -341,7 +341,7 @@ public enum CheckpointSelection: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The words `init(parsing:)` takes, for help texts.
-    public static let syntax = "all, first, last, or STEP,STEP,... (first, last and epochE, the checkpoint nearest the end of epoch E, may be listed too)"
+    public static let syntax = "all, first, last, or STEP,STEP,... (first, last and epochE, the checkpoint nearest the end of epoch E (the earlier at a tie), may be listed too)"
 
     /// Parses `all`, `first`, `last`, or a comma-separated list of steps, `first`, `last` and `epochE`.
     public init?(parsing s: String) {

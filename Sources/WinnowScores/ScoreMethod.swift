@@ -54,6 +54,12 @@ public enum ScoreMethod: String, Sendable, CaseIterable, Codable, CustomStringCo
         }
     }
 
+    /// The columns of `columns` where a higher value is easier: `columnsOppositeToScore`, and cartography's
+    /// correctness (the fraction of presentations predicted right). `winnow prune` keeps their highest by default.
+    public var columnsHigherIsEasier: [String] {
+        self == .cartography ? ["confidence", "correctness"] : columnsOppositeToScore
+    }
+
     /// The columns of `columns` that are the score up to a decreasing map (score = -column, or 1 - column):
     /// they rank the examples as the score does, in the opposite order, so they cannot break its ties.
     public var columnsOppositeToScore: [String] {

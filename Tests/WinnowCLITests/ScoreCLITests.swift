@@ -534,9 +534,10 @@ import Winnow
         try ("index,line,id,label,score\n" + (1...10).map { "\($0 - 1),\($0),,x,\(Double($0) / 10)" }.joined(separator: "\n") + "\n")
             .write(to: scores, atomically: true, encoding: .utf8)
         let base = ["prune", "--scores", scores.path, "--data", data.path, "--keep", "0.5", "--out", out.path]
-        let none = try CLI.run(base + ["--sampling", "stratified", "--beta", "0.99"])
-        #expect(none.status == 1 && none.stderr.contains("keeps no example of the 10 scored"), "\(none.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: out.path), "an empty file was written")
+        // Stratified drops floor(0.99 x 10) = 9 of the 10 (Zheng et al.'s rule): the one left is kept.
+        let one = try CLI.run(base + ["--sampling", "stratified", "--beta", "0.99"])
+        #expect(one.status == 0 && one.stdout.contains("kept 1 of 10"), "\(one.stdout)\(one.stderr)")
+        try FileManager.default.removeItem(at: out)
         for (extra, named) in [(["--sampling", "stratified", "--bins", "100000000000"], "bins"), (["--sampling", "softmax", "--temperature", "1e-320"], "temperature"),
                                (["--sampling", "softmax", "--temperature", "1e-30"], "--temperature: must be at least 1e-6")] {
             // Out-of-bounds numbers are usage errors (exit 2), before anything is read.
@@ -571,6 +572,10 @@ import Winnow
         // confidence is cartography's score reversed (higher is easier): by default the highest are kept, the easiest, with a note.
         let conf = try CLI.run(["prune", "--scores", carto.path, "--column", "confidence", "--data", data.path, "--keep", "0.5", "--out", out.path])
         #expect(conf.status == 0 && conf.stdout.contains("select hard") && conf.stderr.contains("--column confidence is cartography's score reversed"), "\(conf.stdout)\(conf.stderr)")
+        #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t3\", \"label\": \"x\"}\n{\"text\": \"t4\", \"label\": \"x\"}\n")
+        // correctness (the fraction predicted right) is easier when higher too: the default keeps the most often right.
+        let corr = try CLI.run(["prune", "--scores", carto.path, "--column", "correctness", "--data", data.path, "--keep", "0.5", "--out", out.path])
+        #expect(corr.status == 0 && corr.stdout.contains("select hard") && corr.stderr.contains("--column correctness is cartography's (a higher correctness is easier)"), "\(corr.stderr)")
         #expect(try String(contentsOf: out, encoding: .utf8) == "{\"text\": \"t3\", \"label\": \"x\"}\n{\"text\": \"t4\", \"label\": \"x\"}\n")
         let confEasy = try CLI.run(["prune", "--scores", carto.path, "--column", "confidence", "--select", "easy", "--data", data.path, "--keep", "0.5", "--dry-run"])
         #expect(confEasy.status == 0 && confEasy.stderr.contains("--select easy keeps the lowest confidence, the hardest by cartography"), "\(confEasy.stderr)")

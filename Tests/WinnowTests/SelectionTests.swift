@@ -341,6 +341,20 @@ func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
         #expect(k.count == 50)
     }
 
+    /// Zheng et al.'s Algorithm 1: floor(beta n) dropped, and each bin from the smallest up takes
+    /// min(its size, floor(budget left / bins left)), so the larger bins take what the budget leaves over
+    /// (before, the smaller bins took the ceiling and rounding dropped round(beta n)).
+    @Test func stratifiedBudgetsFollowZhengEtAl() {
+        // 53, 50, 23 and 24 examples at scores 0, 1, 2 and 3: four bins; 15 kept.
+        let s = [Double](repeating: 0, count: 53) + [Double](repeating: 1, count: 50) + [Double](repeating: 2, count: 23) + [Double](repeating: 3, count: 24)
+        var rng = SeededGenerator(seed: 1)
+        let kept = Selector.stratified(s, k: 15, beta: 0, bins: 4, rng: &rng)
+        #expect(Dictionary(grouping: kept) { s[$0] }.mapValues(\.count) == [0: 4, 1: 4, 2: 3, 3: 4])
+        // beta 0.13 of 150 drops floor(19.5) = 19: 131 are left to keep.
+        var rng2 = SeededGenerator(seed: 1)
+        #expect(Selector.stratified(s, k: 150, beta: 0.13, bins: 4, rng: &rng2).count == 131)
+    }
+
     /// The report's annotator-agreement row: Spearman against the disagreement share, the disputed share in
     /// the top tenth (ceil, ties by line) and overall; lines without votes are left out.
     @Test func annotatorAgreementAgainstAPlainCount() throws {

@@ -189,12 +189,13 @@ public enum Selector {
         return Array(keys.indices.sorted { keys[$0] != keys[$1] ? keys[$0] < keys[$1] : $0 < $1 }.prefix(k))
     }
 
-    /// Coverage-centric selection: drop the hardest `beta` fraction (the likely noise, whatever the
-    /// preference: hard and easy select alike), bin the rest into `bins` equal-width score bins, and fill
-    /// the budget evenly from the smallest bin up, drawing uniformly inside each bin.
+    /// Coverage-centric selection (Zheng et al. 2023, Algorithm 1): drop the hardest floor(`beta` n) (the likely
+    /// noise, whatever the preference: hard and easy select alike), bin the rest into `bins` equal-width score
+    /// bins, and fill the budget from the smallest bin up, each bin taking min(its size, floor(budget left /
+    /// bins left)), so what small bins cannot take goes to the larger ones; uniform draws inside each bin.
     static func stratified(_ s: [Double], k: Int, beta: Double, bins: Int, rng: inout SeededGenerator) -> [Int] {
         let order = s.indices.sorted { s[$0] != s[$1] ? s[$0] > s[$1] : $0 < $1 }     // hardest first
-        let drop = min(order.count, Int((beta * Double(order.count)).rounded(.toNearestOrAwayFromZero)))
+        let drop = min(order.count, Int((beta * Double(order.count)).rounded(.down)))
         let pool = Array(order.dropFirst(drop))
         guard !pool.isEmpty, k > 0 else { return [] }
         let lo = pool.map { s[$0] }.min()!, hi = pool.map { s[$0] }.max()!
@@ -208,7 +209,7 @@ public enum Selector {
         var out: [Int] = []
         while !nonEmpty.isEmpty && budget > 0 {
             let bin = nonEmpty.removeFirst()
-            let take = min(bin.count, budget / (nonEmpty.count + 1) + (budget % (nonEmpty.count + 1) > 0 ? 1 : 0))
+            let take = min(bin.count, budget / (nonEmpty.count + 1))
             var shuffled = bin.sorted()
             shuffled.shuffle(using: &rng)
             out += shuffled.prefix(take)

@@ -243,7 +243,7 @@ struct ScoreCommand: ParsableCommand {
         }
         // Scores from a model that learned nothing mean nothing: say so (checked on the scored file's first examples).
         let check = method.readsDynamics || method.needsNullRun ? nil
-            : try Scorer.learningCheck(run: runURL, data: dataURL, fields: dataOptions.fields, maxLength: dataOptions.maxLength, base: o.adapterBase)
+            : try Scorer.learningCheck(run: runURL, data: dataURL, fields: dataOptions.fields, maxLength: dataOptions.maxLength, base: o.adapterBase, batchSize: o.batchSize)
         let written: (count: Int, notes: [String])
         let causalLM = ModelLoader.isCausalLM(runURL)
         if method.readsDynamics {

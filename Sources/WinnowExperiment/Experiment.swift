@@ -267,7 +267,7 @@ public struct Experiment: Sendable {
             } else {
                 model = try retrain(cell, data: trainEnc.subset(kept))
             }
-            let (pred, _) = try model.predict(testEnc, batchSize: 64)
+            let (pred, _) = try model.predict(testEnc, batchSize: plan.scoreBatchSize)
             let m = ClassificationMetrics(labels: testEnc.labels, predictions: pred, classes: labels.count)
             let check = LearningCheck(labels: testEnc.labels, predictions: pred, labelNames: labels)
             if check.learnedNothing {
@@ -287,7 +287,7 @@ public struct Experiment: Sendable {
 
     /// The learning check of `model` on `data` (predictions in inference mode).
     func learningCheck(_ model: any SequenceClassifier, on data: EncodedDataset) throws -> LearningCheck {
-        let (pred, _) = try model.predict(data, batchSize: 64)
+        let (pred, _) = try model.predict(data, batchSize: plan.scoreBatchSize)
         return LearningCheck(labels: data.labels, predictions: pred, labelNames: model.labelNames)
     }
 
@@ -421,7 +421,7 @@ public struct Experiment: Sendable {
 
     /// Tokenizer files of the initialisation, copied into every run.
     var initFiles: [URL] {
-        ["vocab.txt", "tokenizer_config.json"].map { initURL.appendingPathComponent($0) }
+        ["vocab.txt", "tokenizer.json", "tokenizer_config.json"].map { initURL.appendingPathComponent($0) }
             .filter { FileManager.default.fileExists(atPath: $0.path) }
     }
 
@@ -487,7 +487,7 @@ public struct Experiment: Sendable {
     func makeInitialisation(labels: [String]) throws -> any SequenceClassifier {
         let fm = FileManager.default
         if fm.fileExists(atPath: initURL.appendingPathComponent("model.safetensors").path),
-           fm.fileExists(atPath: initURL.appendingPathComponent("vocab.txt").path) {
+           ["vocab.txt", "tokenizer.json"].contains(where: { fm.fileExists(atPath: initURL.appendingPathComponent($0).path) }) {
             return try ModelLoader.classifier(folder: initURL)
         }
         let model = try plan.model.makeModel(labels: labels, maxLength: plan.maxLength, seed: plan.initSeed)

@@ -37,13 +37,15 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         return URL(fileURLWithPath: initFrom ?? ".").appendingPathComponent("vocab.txt").standardizedFileURL
     }
 
-    /// Files copied into every run folder so it is self-contained (vocab.txt, tokenizer_config.json).
+    /// Files copied into every run folder so it is self-contained (vocab.txt or tokenizer.json, tokenizer_config.json).
+    /// A folder saved with `tokenizer.json` and no `vocab.txt` (as recent transformers saves one) gives its tokenizer.json.
     public var extraFiles: [URL] {
-        var files = [vocabURL]
-        if let initFrom {
-            let tc = URL(fileURLWithPath: initFrom).appendingPathComponent("tokenizer_config.json")
-            if FileManager.default.fileExists(atPath: tc.path) { files.append(tc) }
-        }
+        guard vocab == nil, let initFrom else { return [vocabURL] }
+        let fm = FileManager.default, folder = URL(fileURLWithPath: initFrom)
+        let json = folder.appendingPathComponent("tokenizer.json")
+        var files = [fm.fileExists(atPath: vocabURL.path) || !fm.fileExists(atPath: json.path) ? vocabURL : json.standardizedFileURL]
+        let tc = folder.appendingPathComponent("tokenizer_config.json")
+        if fm.fileExists(atPath: tc.path) { files.append(tc) }
         return files
     }
 

@@ -141,8 +141,9 @@ public enum Scorer {
     /// without a classifier (a causal language model). `base`: the base model of a PEFT adapter run, as for scoring.
     ///
     /// - Throws: `WinnowError` when the run or the data cannot be read.
+    /// `batchSize`: examples per forward pass (the scoring's: its memory bound holds for the check too).
     public static func learningCheck(run: URL, data: URL, fields: FieldNames = FieldNames(), maxLength: Int = 128,
-                                     limit: Int = 2048, base: URL? = nil) throws -> LearningCheck? {
+                                     limit: Int = 2048, base: URL? = nil, batchSize: Int = 64) throws -> LearningCheck? {
         guard !ModelLoader.isCausalLM(run) else { return nil }
         let folder = try RunFolder(url: run)
         let model = try ModelLoader.classifier(folder: folder.finalModelFolder, base: base)
@@ -151,7 +152,7 @@ public enum Scorer {
         guard let chunk = try reader.next(upTo: limit) else { return nil }
         let enc = try EncodedDataset(examples: chunk, url: data, tokenizer: tokenizer, labels: model.labelNames,
                                      maxLength: min(maxLength, model.dimensions.maxPositions), modelVocabulary: model.dimensions.vocabulary)
-        let (pred, _) = try model.predict(enc, batchSize: 64)
+        let (pred, _) = try model.predict(enc, batchSize: max(1, batchSize))
         return LearningCheck(labels: enc.labels, predictions: pred, labelNames: model.labelNames)
     }
 

@@ -303,10 +303,11 @@ public struct ScoringRun: @unchecked Sendable {
         return table
     }
 
-    /// What is about to be scored: checkpoints and the memory estimate (an upper bound: every batch padded to
-    /// the maximum length; batches are padded to their longest example), one line.
+    /// What is about to be scored: checkpoints and the estimate of the memory the models and one batch's
+    /// activations take (every sequence at the maximum length), one line. It is not a bound on the process:
+    /// the runtime, BLAS buffers and the data read come on top.
     public func summary(_ method: ScoreMethod) -> String {
-        String(format: "score %@: %d checkpoint(s) [%@], memory estimate at most %.0f MiB (every sequence at %d tokens; --batch-size lowers it)",
+        String(format: "score %@: %d checkpoint(s) [%@], the models and one batch take about %.0f MiB (every sequence at %d tokens; --batch-size lowers the batch's share)",
                method.rawValue, checkpoints.count, checkpoints.map { String($0.step) }.joined(separator: ","),
                Double(memoryEstimate()) / 1048576, options.maxLength)
     }

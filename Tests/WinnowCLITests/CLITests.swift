@@ -274,6 +274,30 @@ import Testing
         #expect(asText.status == 0, "\(asText.stderr)")
     }
 
+    /// A BERT folder with tokenizer.json and no vocab.txt (as transformers 5 saves one) starts a run, and its
+    /// tokenizer.json is copied into the run (before, a missing vocab.txt after the banner, an empty run folder).
+    @Test func aFolderWithTokenizerJSONOnlyStartsARun() throws {
+        let dir = try CLI.tempDir("init-tokenizer-json")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = dir.appendingPathComponent("m")
+        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+        for f in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+            let src = CLI.tiny.appendingPathComponent("run/\(f)")
+            if FileManager.default.fileExists(atPath: src.path) { try FileManager.default.copyItem(at: src, to: model.appendingPathComponent(f)) }
+        }
+        let run = dir.appendingPathComponent("run")
+        let t = try CLI.run(["train", "--init", model.path, "--data", CLI.tiny.appendingPathComponent("train.jsonl").path, "--epochs", "1",
+                             "--max-length", "32", "--out", run.path])
+        #expect(t.status == 0, "\(t.stderr)")
+        #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("tokenizer.json").path))
+        let e = try CLI.run(["eval", "--run", run.path, "--data", CLI.tiny.appendingPathComponent("test.jsonl").path])
+        #expect(e.status == 0, "\(e.stderr)")
+        let x = try CLI.run(["experiment", "--init", model.path, "--train", CLI.tiny.appendingPathComponent("train.jsonl").path,
+                             "--test", CLI.tiny.appendingPathComponent("test.jsonl").path, "--epochs", "1", "--max-length", "32",
+                             "--keep", "1.0,0.6", "--seeds", "1", "--force", "--no-report", "--out", dir.appendingPathComponent("x").path])
+        #expect(x.status == 0, "\(x.stderr)")
+    }
+
     @Test func theDefaultLearningRateFitsTheModel() throws {
         let dir = try CLI.tempDir("default-lr")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -18,7 +18,7 @@ import Winnow
         let out = dir.appendingPathComponent("s.csv")
         let r = try CLI.run(["score", method, "--run", run, "--data", train, "--max-length", "32", "--out", out.path])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stderr.contains("memory estimate"))
+        #expect(r.stderr.contains("the models and one batch take about"))
         let t = try rows(out)
         #expect(t[0].prefix(5) == ["index", "line", "id", "label", "score"])
         #expect(t.count == 151)
@@ -620,6 +620,20 @@ import Winnow
         #expect(r.status == 1)
         #expect(r.stderr.contains("line 999"))
         #expect(try CLI.run(["prune", "--scores", scores.path, "--data", "x", "--keep", "1.5", "--dry-run"]).status == 2)
+        // Scores of another file of as many lines, whose labels the data never uses (no ids to tell): refused by the labels.
+        let other = dir.appendingPathComponent("other.jsonl"), rows = dir.appendingPathComponent("rows.csv")
+        try ((0..<4).map { "{\"text\": \"t\($0)\", \"label\": \"\($0 % 2 == 0 ? "entailment" : "neutral")\"}" }.joined(separator: "\n") + "\n")
+            .write(to: other, atomically: true, encoding: .utf8)
+        try ("index,line,id,label,score\n" + (0..<4).map { "\($0),\($0 + 1),,\($0 % 2 == 0 ? "fresh" : "rotten"),0.\($0)" }.joined(separator: "\n") + "\n")
+            .write(to: rows, atomically: true, encoding: .utf8)
+        let mixed = try CLI.run(["prune", "--scores", rows.path, "--data", other.path, "--keep", "0.5", "--out", dir.appendingPathComponent("m.jsonl").path])
+        #expect(mixed.status == 1 && mixed.stderr.contains("has label 'fresh' for line 1, which is labelled 'entailment'"), "\(mixed.stderr)")
+        // Integer labels scored as LABEL_k are the same labels.
+        let ints = dir.appendingPathComponent("ints.jsonl"), k = dir.appendingPathComponent("k.csv")
+        try ((0..<4).map { "{\"text\": \"t\($0)\", \"label\": \($0 % 2)}" }.joined(separator: "\n") + "\n").write(to: ints, atomically: true, encoding: .utf8)
+        try ("index,line,id,label,score\n" + (0..<4).map { "\($0),\($0 + 1),,LABEL_\($0 % 2),0.\($0)" }.joined(separator: "\n") + "\n").write(to: k, atomically: true, encoding: .utf8)
+        let same = try CLI.run(["prune", "--scores", k.path, "--data", ints.path, "--keep", "0.5", "--dry-run"])
+        #expect(same.status == 0, "\(same.stderr)")
     }
 
     @Test func lossOnACausalLanguageModelEqualsTransformers() throws {

@@ -116,9 +116,10 @@ public enum Pruning {
             var why: String?
             if i < ids.count, !ids[i].isEmpty, let id = text(o["id"]), id != ids[i] {
                 why = "has id '\(ids[i])' for line \(lines[i]), whose id is '\(id)'"
-            } else if !labels[i].isEmpty, let l = text(o["label"] ?? o["gold_label"]), labelSet.contains(l),
-                      !o.values.contains(where: { text($0) == labels[i] }) {
-                // No field of the line holds the row's label (the scores may read another label field than `label`).
+            } else if !labels[i].isEmpty, let l = text(o["label"] ?? o["gold_label"]), !o.values.contains(where: { text($0) == labels[i] }),
+                      labelSet.contains(l) || labels[i] != "LABEL_" + l {
+                // No field of the line holds the row's label (the scores may read another label field than `label`); an
+                // integer label read as LABEL_k is the same label. A label the scores never name is another file's too.
                 why = "has label '\(labels[i])' for line \(lines[i]), which is labelled '\(l)'"
             }
             if let why {

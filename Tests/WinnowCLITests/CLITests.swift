@@ -298,6 +298,25 @@ import Testing
         #expect(x.status == 0, "\(x.stderr)")
     }
 
+    /// A regression or multi-label head, or an id2label naming one class twice: refused by key (before, a
+    /// one-output regression head loaded as a one-class classifier, 100 % accurate).
+    @Test func headsWinnowDoesNotReadAreRefused() throws {
+        let dir = try CLI.tempDir("problem-type")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (name, edit, want) in [("regression", { (c: inout [String: Any]) in c["problem_type"] = "regression" }, "field 'problem_type': 'regression' is not read"),
+                                   ("multi", { (c: inout [String: Any]) in c["problem_type"] = "multi_label_classification" }, "'multi_label_classification' is not read"),
+                                   ("twice", { (c: inout [String: Any]) in c["id2label"] = ["0": "fresh", "1": "fresh"] }, "the class name 'fresh' is given twice")] {
+            let m = dir.appendingPathComponent(name)
+            try FileManager.default.copyItem(at: CLI.tiny.appendingPathComponent("run"), to: m)
+            let u = m.appendingPathComponent("config.json")
+            var c = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: u)) as? [String: Any])
+            edit(&c)
+            try JSONSerialization.data(withJSONObject: c).write(to: u)
+            let r = try CLI.run(["eval", "--run", m.path, "--data", CLI.tiny.appendingPathComponent("test.jsonl").path])
+            #expect(r.status == 1 && r.stderr.contains(want), "\(name): \(r.stderr)")
+        }
+    }
+
     @Test func theDefaultLearningRateFitsTheModel() throws {
         let dir = try CLI.tempDir("default-lr")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -136,6 +136,10 @@ public struct BertConfig: Sendable, Equatable {
             guard let head = Head(rawValue: h) else { throw bad("winnow_head", "expected 'hf' or 'paper', got '\(h)'") }
             self.head = head
         }
+        // Winnow's classifiers are single-label (softmax cross-entropy): another head would be read wrong.
+        if let p = d["problem_type"] as? String, p == "regression" || p == "multi_label_classification" {
+            throw bad("problem_type", "'\(p)' is not read: Winnow's classifiers are single-label (softmax cross-entropy over id2label)")
+        }
         if let id2label = d["id2label"] {
             guard let m = id2label as? [String: Any] else { throw bad("id2label", "expected an object") }
             var pairs: [(Int, String)] = []
@@ -149,6 +153,9 @@ public struct BertConfig: Sendable, Equatable {
                 throw bad("id2label", "indices must be 0..<\(pairs.count)")
             }
             labels = pairs.map(\.1)
+            if let twice = labels.first(where: { l in labels.filter { $0 == l }.count > 1 }) {
+                throw bad("id2label", "the class name '\(twice)' is given twice: the classes could not be told apart")
+            }
         } else if let n = d["num_labels"] as? Int {
             labels = (0..<n).map { "LABEL_\($0)" }
         }

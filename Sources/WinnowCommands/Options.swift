@@ -65,6 +65,20 @@ struct DataOptions: ParsableArguments {
     }
 }
 
+/// A note when the first example of a file read as single texts holds another field of text (three words or
+/// more) that is not read: a second text under a name detection does not know (`question`, `text_b`) would
+/// otherwise be left out silently.
+func noteUnreadText(_ d: JSONLDataset) {
+    guard d.fields.pair == nil, FileFingerprint.isRegularFile(d.url), let first = firstJSONObject(d.url.path) else { return }
+    let read: Set<String> = [d.fields.text, d.fields.label, "id", "idx"].compactMap { $0 }.reduce(into: []) { $0.insert($1) }
+    let unread = first.keys.sorted().filter { k in
+        !read.contains(k) && ((first[k] as? String)?.split(separator: " ").count ?? 0) >= 3
+    }
+    guard !unread.isEmpty else { return }
+    printError("note: \(d.url.path) holds text in \(unread.map { "'\($0)'" }.joined(separator: ", ")), which is not read (the text is "
+               + "'\(d.fields.text ?? "input_ids")'); give --pair-field to read a second text")
+}
+
 /// Prints a summary line about skipped examples.
 func reportSkipped(_ d: JSONLDataset) {
     if d.skipped > 0 { printError("note: skipped \(d.skipped) example(s) without a gold label in \(d.url.path)") }

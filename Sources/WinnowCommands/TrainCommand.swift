@@ -107,6 +107,7 @@ struct TrainCommand: ParsableCommand {
         if dataOptions.data.lowercased().hasSuffix(".csv") { return try trainMLP() }
         let data = try dataOptions.read()
         reportSkipped(data)
+        noteUnreadText(data)
         let spec = modelOptions.spec
         let tokenizer = try spec.tokenizer()
         let model = try spec.makeModel(labels: classLabels(data.sortedLabels), maxLength: dataOptions.maxLength, seed: runFlags.seed)

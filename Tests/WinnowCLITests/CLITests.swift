@@ -317,6 +317,24 @@ import Testing
         }
     }
 
+    /// A second text under a field name detection does not know (QNLI's question and sentence) is named as
+    /// unread when training reads single texts; files whose other fields are short stay quiet.
+    @Test func anUnreadTextFieldIsNamed() throws {
+        let dir = try CLI.tempDir("unread-text")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let qnli = dir.appendingPathComponent("qnli.jsonl")
+        try ((0..<8).map { "{\"question\": \"what is the plot of film \($0) ?\", \"sentence\": \"a good actor and this plot is charming\", \"label\": \"\($0 % 2 == 0 ? "pos" : "neg")\"}" }
+            .joined(separator: "\n") + "\n").write(to: qnli, atomically: true, encoding: .utf8)
+        let base = ["train", "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--layers", "1", "--hidden", "16", "--heads", "2",
+                    "--epochs", "1", "--max-length", "32"]
+        let r = try CLI.run(base + ["--data", qnli.path, "--out", dir.appendingPathComponent("a").path])
+        #expect(r.status == 0 && r.stderr.contains("holds text in 'question', which is not read (the text is 'sentence'); give --pair-field"), "\(r.stderr)")
+        let paired = try CLI.run(base + ["--data", qnli.path, "--pair-field", "question", "--out", dir.appendingPathComponent("b").path])
+        #expect(paired.status == 0 && !paired.stderr.contains("not read"), "\(paired.stderr)")
+        let plain = try CLI.run(base + ["--data", CLI.tiny.appendingPathComponent("train.jsonl").path, "--out", dir.appendingPathComponent("c").path])
+        #expect(plain.status == 0 && !plain.stderr.contains("not read"), "\(plain.stderr)")
+    }
+
     @Test func theDefaultLearningRateFitsTheModel() throws {
         let dir = try CLI.tempDir("default-lr")
         defer { try? FileManager.default.removeItem(at: dir) }

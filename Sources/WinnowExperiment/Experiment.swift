@@ -200,8 +200,9 @@ public struct Experiment: Sendable {
             guard force || learnedNothingKeys.contains("full-scoring-run") else {
                 // The report says why the experiment stopped (a rerun that gets past this point removes it).
                 try? AtomicFile.write(Data((why + "\n").utf8), to: stoppedURL)
-                throw WinnowError.learnedNothing(reason: why + "; its scores would mean nothing. Train it better (a fitting --lr: 1e-3 for a "
-                    + "small encoder from scratch, 5e-5 to fine-tune --init; more --epochs) into another --out (or delete \(dir.path)), "
+                throw WinnowError.learnedNothing(reason: why + "; its scores would mean nothing. Train it better (it ran at --lr \(plan.training.learningRate) for "
+                    + "\(plan.scoreEpochs ?? plan.training.epochs) epochs: more --epochs, or another --lr; 1e-3 suits a small encoder from scratch, "
+                    + "2e-5 to 1e-4 fine-tuning --init) into another --out (or delete \(dir.path)), "
                     + "or rerun this command with --force to continue with these scores anyway")
             }
             say("experiment: WARNING: " + why + (force ? "; continuing (--force)" : "; continuing (an earlier run of this experiment was forced on)")

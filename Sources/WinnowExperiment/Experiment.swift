@@ -109,8 +109,10 @@ public struct Experiment: Sendable {
         // What a start stopped before plan.json was written left behind may come from other options: made anew.
         if fresh && initExisted { try fm.removeItem(at: initURL) }
         if !fresh {
-            let old = try ExperimentPlan(contentsOf: planURL)
-            guard old == plan else {
+            // A plan written before the scoring run had epochs of its own trained it for `training.epochs`.
+            var old = try ExperimentPlan(contentsOf: planURL), now = plan
+            old.scoreEpochs = old.scoringEpochs; now.scoreEpochs = now.scoringEpochs
+            guard old == now else {
                 // Settings read as the command line writes them (an experiment begun under another default is resumed by naming it).
                 var parts: [String] = []
                 if old.settings != plan.settings {
@@ -118,9 +120,12 @@ public struct Experiment: Sendable {
                     parts.append("settings: \(names(old.settings)) there, \(names(plan.settings)) now"
                                  + (old.settings.map { " (--settings \($0.map(\.description).joined(separator: ",")) names the first)" } ?? ""))
                 }
-                var a = old, b = plan
+                var a = old, b = now
                 a.settings = nil; b.settings = nil
                 if let d = Differences.describe(a, b) { parts.append(d) }
+                if old.scoreEpochs != now.scoreEpochs {
+                    parts.append("--score-epochs \(old.scoringEpochs) resumes it")
+                }
                 let what = parts.isEmpty ? "" : ": " + parts.joined(separator: "; ")
                 throw WinnowError.invalidOption(name: "dir", reason:
                     "\(dir.path) holds an experiment with other options (plan.json\(what)); give another --out, or delete it to start over")
@@ -183,7 +188,7 @@ public struct Experiment: Sendable {
             say("experiment: note: the scoring run has \(saved) step\(saved == 1 ? "" : "s"), so it saves \(saved) of the \(plan.scoreCheckpoints) checkpoints asked for")
         }
         try trainIfNeeded(fullRunURL, data: trainEnc, seed: 0, scoring: true,
-                          label: "full run (seed 0, \(plan.scoreEpochs.map { "\($0) epochs, " } ?? "")\(saved) checkpoint\(saved == 1 ? "" : "s"), dynamics)")
+                          label: "full run (seed 0, \(plan.scoringEpochs != plan.training.epochs ? "\(plan.scoringEpochs) epochs, " : "")\(saved) checkpoint\(saved == 1 ? "" : "s"), dynamics)")
         // Scores from a model that learned nothing mean nothing: check the scoring run on the test file first.
         let fullCheck = try learningCheck(ModelLoader.classifier(folder: fullRunURL), on: testEnc)
         if !fullCheck.canTell {
@@ -201,7 +206,7 @@ public struct Experiment: Sendable {
                 // The report says why the experiment stopped (a rerun that gets past this point removes it).
                 try? AtomicFile.write(Data((why + "\n").utf8), to: stoppedURL)
                 throw WinnowError.learnedNothing(reason: why + "; its scores would mean nothing. Train it better (it ran at --lr \(plan.training.learningRate) for "
-                    + "\(plan.scoreEpochs ?? plan.training.epochs) epochs: more --epochs, or another --lr; 1e-3 suits a small encoder from scratch, "
+                    + "\(plan.scoringEpochs) epochs: more \(plan.scoreEpochs == nil ? "--epochs" : "--score-epochs"), or another --lr; 1e-3 suits a small encoder from scratch, "
                     + "2e-5 to 1e-4 fine-tuning --init) into another --out (or delete \(dir.path)), "
                     + "or rerun this command with --force to continue with these scores anyway")
             }
@@ -263,7 +268,7 @@ public struct Experiment: Sendable {
             let start = Date()
             let kept = try chosen(cell, trainEnc: trainEnc, scores: scoreFiles, indexOfLine: indexOfLine)
             let model: any SequenceClassifier
-            if cell.isFull && cell.seed == 0 && (plan.scoreEpochs ?? plan.training.epochs) == plan.training.epochs {
+            if cell.isFull && cell.seed == 0 && plan.scoringEpochs == plan.training.epochs {
                 model = try ModelLoader.classifier(folder: fullRunURL)      // the scoring run is this retraining
             } else {
                 model = try retrain(cell, data: trainEnc.subset(kept))
@@ -392,7 +397,7 @@ public struct Experiment: Sendable {
     func scoringCheckpointCount(examples n: Int) -> Int {
         var o = plan.training
         o.checkpoints = plan.scoreCheckpoints; o.checkpointPerEpoch = false
-        o.epochs = plan.scoreEpochs ?? o.epochs
+        o.epochs = plan.scoringEpochs
         let t = Trainer(options: o), spe = t.stepsPerEpoch(n)
         return t.checkpointSteps(totalSteps: spe * o.epochs, stepsPerEpoch: spe).count
     }
@@ -407,7 +412,7 @@ public struct Experiment: Sendable {
         var o = plan.training
         o.seed = UInt64(seed); o.maxLength = plan.maxLength
         o.checkpoints = scoring ? plan.scoreCheckpoints : nil
-        if scoring, let e = plan.scoreEpochs { o.epochs = e }
+        if scoring { o.epochs = plan.scoringEpochs }
         o.checkpointPerEpoch = false
         o.recordDynamics = scoring
         o.null = !scoring

@@ -74,6 +74,8 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// dynamics (forgetting, cartography, AUM) more presentations of each example than two epochs' two.
     /// With another value the full-data row of seed 0 is retrained like the others.
     public var scoreEpochs: Int? = nil
+    /// The scoring run's epochs: `scoreEpochs`, or `training.epochs` when that is nil.
+    public var scoringEpochs: Int { scoreEpochs ?? training.epochs }
     /// Parameters of the gradient scores (GraNd, TracIn).
     public var scoreParams: ParameterSelection.Spec = .all
     /// Examples per batch when scoring.

@@ -105,7 +105,7 @@ public struct ExperimentReport: Sendable {
     func describe(_ p: ExperimentPlan) -> String {
         let model = p.model.initFrom.map { "pretrained \(URL(fileURLWithPath: $0).lastPathComponent)" }
             ?? "fresh encoder \(p.model.layers) layer\(p.model.layers == 1 ? "" : "s") x \(p.model.hidden), \(p.model.heads) heads"
-        return "train \(p.train), test \(p.test); \(model); \(p.training.epochs) epochs\(p.scoreEpochs.map { " (the scoring run \($0))" } ?? ""), lr \(p.training.learningRate), batch \(p.training.batchSize), "
+        return "train \(p.train), test \(p.test); \(model); \(p.training.epochs) epochs\(p.scoringEpochs != p.training.epochs ? " (the scoring run \(p.scoringEpochs))" : ""), lr \(p.training.learningRate), batch \(p.training.batchSize), "
             + "max length \(p.maxLength); methods \(list(p.methods.map(\.rawValue))); "
             + (p.settings.map { "settings \(list($0.map(\.description)))" }
                ?? "select \(list(p.selects.map(\.rawValue))); normalize \(list(p.normalizations.map(\.rawValue))); sampling \(list(p.samplings.map(\.rawValue)))")

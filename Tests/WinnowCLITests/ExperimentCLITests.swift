@@ -44,6 +44,25 @@ import Testing
         #expect(bad.status == 2 && bad.stderr.contains("--score-epochs"), "\(bad.stderr)")
     }
 
+    /// By default the scoring run trains --epochs and is the full-data row of seed 0 (not retrained); naming the same
+    /// epochs with --score-epochs resumes that folder, other epochs are refused with the --score-epochs that resumes it.
+    @Test func theScoringRunTrainsTheRetrainingsEpochsByDefault() throws {
+        let dir = try CLI.tempDir("experiment-score-epochs-default")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("e")
+        let args = Self.tinyArgs + ["--keep", "1.0", "--seeds", "1", "--keep-runs", "--out", out.path]
+        let r = try CLI.run(args)
+        #expect(r.status == 0 && r.stderr.contains("full run (seed 0, 3 checkpoints"), "\(r.stderr)")
+        let plan = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("plan.json"))) as? [String: Any])
+        #expect(plan["scoreEpochs"] == nil, "\(plan)")
+        let runs = (try? FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("runs").path)) ?? []
+        #expect(!runs.contains { $0.hasPrefix("full") }, "the scoring run is the full-data row of seed 0, not retrained: \(runs)")
+        let same = try CLI.run(args + ["--score-epochs", "6"])
+        #expect(same.status == 0 && same.stderr.contains("resuming"), "\(same.stderr)")
+        let other = try CLI.run(args + ["--score-epochs", "8"])
+        #expect(other.status == 1 && other.stderr.contains("scoreEpochs: 6 there, 8 now; --score-epochs 6 resumes it"), "\(other.stderr)")
+    }
+
     @Test func experimentWritesResultsResumesAndRetrainsIdentically() throws {
         let base = try CLI.tempDir("experiment")
         defer { try? FileManager.default.removeItem(at: base) }

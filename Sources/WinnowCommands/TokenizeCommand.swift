@@ -17,7 +17,8 @@ struct TokenizeCommand: ParsableCommand {
         tokenizer.ggml.*). Labels are not needed; every line is written. A line's given input_ids are checked \
         against the vocabulary and cut to --max-length. With a decoder's tokenizer, \
         prompt + completion and ChatML messages lines are encoded as `winnow score` and `winnow train` encode them \
-        (docs/contracts.md §2b), and their lines add "scored": 1 for each token the loss is on, 0 otherwise.
+        (docs/contracts.md §2b), and their lines add "scored": 1 for each token the loss is on, 0 otherwise (a given \
+        completion_mask or assistant_masks is carried as "scored"); the other commands read "scored" back as that mask.
         """)
 
     @Option(help: "Model: a folder with vocab.txt or tokenizer.json, a PEFT adapter folder, a .gguf file, or a folder holding one.") var model: String
@@ -83,6 +84,7 @@ struct TokenizeCommand: ParsableCommand {
                             throw WinnowError.invalidFile(path: url.path, line: ex.line, reason: "input id \(bad) is outside the vocabulary (size \(tokenizer.vocabularySize))")
                         }
                         ids = ex.inputIDs.map { Array($0.prefix(maxLength ?? $0.count)) } ?? tokenizer.encode(ex.text!, pair: ex.pair, maxLength: maxLength).inputIDs
+                        scored = ex.lossMask.map { Array($0.prefix(ids.count)) }   // a given completion mask is carried, cut with its ids
                     }
                     let mask = scored.map { ", \"scored\": [\($0.map { $0 ? "1" : "0" }.joined(separator: ", "))]" } ?? ""
                     try emit("{\"index\": \(index), \"line\": \(ex.line), \"input_ids\": [\(ids.map(String.init).joined(separator: ", "))]\(mask)}")

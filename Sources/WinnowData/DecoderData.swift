@@ -153,6 +153,8 @@ public struct DecoderTemplate: Sendable, Equatable {
 
 /// Turns decoder examples into ids and scored tokens (docs/contracts.md §2b):
 /// - `text`: the tokenizer's encoding (with the BOS/EOS it adds); every token after the first is scored.
+/// - `input_ids`: those ids; every id after the first is scored, or those TRL's `completion_mask` (or
+///   `assistant_masks`) marks 1. No tokenizer is needed.
 /// - `prompt` + `completion`: ids of prompt + completion (one string, as TRL tokenizes it) then EOS;
 ///   the completion's tokens and the EOS are scored. A prompt that leaves no room for a completion token
 ///   within `maxLength` is an error.
@@ -174,8 +176,12 @@ public struct DecoderEncoder: Sendable {
         given >= modelLimit ? "the model reads no more (its positions or attention window)" : "--max-length raises the limit"
     }
 
-    /// The model's tokenizer.
-    public let tokenizer: ByteLevelBPETokenizer
+    /// The model's tokenizer; nil when Winnow does not read it (Llama 3's and Qwen2's Split pre-tokenizer and
+    /// NFC, Mistral's byte fallback, none at all): then `input_ids` lines encode, and every other line is
+    /// refused with `tokenizerRefusal`.
+    public let tokenizer: ByteLevelBPETokenizer?
+    /// Why `tokenizer` is nil (the error reading it); nil when it is read.
+    public let tokenizerRefusal: String?
     /// The model's EOS and chat template.
     public let template: DecoderTemplate
     /// Tokens per example after truncation.
@@ -186,22 +192,41 @@ public struct DecoderEncoder: Sendable {
 
     /// An encoder for a model's tokenizer and template.
     public init(tokenizer: ByteLevelBPETokenizer, template: DecoderTemplate, maxLength: Int, modelVocabulary: Int? = nil) {
+        self.init(tokenizer: tokenizer, refusal: nil, template: template, maxLength: maxLength, modelVocabulary: modelVocabulary)
+    }
+
+    private init(tokenizer: ByteLevelBPETokenizer?, refusal: String?, template: DecoderTemplate, maxLength: Int, modelVocabulary: Int?) {
         self.tokenizer = tokenizer
+        self.tokenizerRefusal = refusal
         self.template = template
         self.maxLength = maxLength
         self.modelVocabulary = modelVocabulary
     }
 
-    /// The tokenizer and template of a decoder model folder (or GGUF file).
+    /// The tokenizer and template of a decoder model folder (or GGUF file). A tokenizer Winnow does not read
+    /// (or none) is no error here: lines that carry `input_ids` need none, and the others are refused by
+    /// `encode` with the reason.
     ///
-    /// - Throws: `WinnowError` when the folder's tokenizer is not byte-level BPE or a file is malformed.
+    /// - Throws: `WinnowError` when the chat template or generation config is malformed.
     public init(folder: URL, maxLength: Int, modelVocabulary: Int? = nil) throws {
-        guard let tok = try Tokenizers.load(folder: folder) as? ByteLevelBPETokenizer else {
-            throw WinnowError.invalidFile(path: folder.path, line: nil, reason: "a decoder needs a byte-level BPE tokenizer (GGUF or tokenizer.json)")
+        let tok: ByteLevelBPETokenizer?, refusal: String?
+        do {
+            tok = try Tokenizers.load(folder: folder) as? ByteLevelBPETokenizer
+            refusal = tok == nil ? "\(folder.path): a decoder needs a byte-level BPE tokenizer (GGUF or tokenizer.json)" : nil
+        } catch let e as WinnowError {
+            tok = nil; refusal = e.description
         }
-        try self.init(tokenizer: tok, template: DecoderTemplate.load(folder: folder, tokenizer: tok), maxLength: maxLength,
+        if let tok {
+            try self.init(tokenizer: tok, template: DecoderTemplate.load(folder: folder, tokenizer: tok), maxLength: maxLength,
+                          modelVocabulary: modelVocabulary)
+        } else {
+            self.init(tokenizer: nil, refusal: refusal, template: DecoderTemplate(eosID: nil, chatTemplate: nil), maxLength: maxLength,
                       modelVocabulary: modelVocabulary)
+        }
     }
+
+    /// The id batches are padded with (masked out; 0 without a tokenizer).
+    public var padID: Int32 { tokenizer?.padID ?? 0 }
 
     /// The encoding of one example read from `url` (for error messages).
     ///
@@ -212,13 +237,22 @@ public struct DecoderEncoder: Sendable {
         var ids: [Int32] = [], scored: [Bool] = []
         func add(_ part: [Int32], _ s: Bool) { ids += part; scored += [Bool](repeating: s, count: part.count) }
         if let given = ex.inputIDs {
-            if let bad = given.first(where: { $0 < 0 || Int($0) >= tokenizer.vocabularySize }) {
-                throw fail("input id \(bad) is outside the vocabulary (size \(tokenizer.vocabularySize))")
+            if let size = tokenizer?.vocabularySize ?? modelVocabulary, let bad = given.first(where: { $0 < 0 || Int($0) >= size }) {
+                throw fail("input id \(bad) is outside the vocabulary (size \(size))")
+            } else if let bad = given.first(where: { $0 < 0 }) {
+                throw fail("input id \(bad) is negative")
             }
-            add(given, true)
-        } else if let text = ex.text {
+            if let mask = ex.lossMask {
+                for (id, m) in zip(given, mask) { add([id], m) }
+            } else {
+                add(given, true)
+            }
+        } else if let tokenizerRefusal, tokenizer == nil {
+            throw fail("needs the model's tokenizer to encode its text, which Winnow does not read (\(tokenizerRefusal)); "
+                       + "give each example as input_ids, the ids of the model's own tokenizer (transformers' AutoTokenizer)")
+        } else if let tokenizer, let text = ex.text {
             add(tokenizer.encode(text, pair: ex.pair, maxLength: maxLength).inputIDs, true)   // specials kept, as transformers truncates
-        } else if let prompt = ex.prompt, let completion = ex.completion {
+        } else if let tokenizer, let prompt = ex.prompt, let completion = ex.completion {
             if let b = tokenizer.bosID { add([b], false) }
             let p = tokenizer.ids(prompt), full = tokenizer.ids(prompt + completion)
             // The completion starts where the prompt's own ids end (TRL's completion mask).
@@ -227,7 +261,7 @@ public struct DecoderEncoder: Sendable {
             add(Array(full[cut...]), true)
             // TRL appends EOS to a completion that does not already end with it.
             if let e = template.eosID, !(full.count > cut && full.last == e) { add([e], true) }
-        } else if let messages = ex.messages {
+        } else if let tokenizer, let messages = ex.messages {
             guard template.isChatML else {
                 throw fail(template.chatTemplate == nil
                     ? "holds messages, but the model has no chat template; give prompt and completion instead"

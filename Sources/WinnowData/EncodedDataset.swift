@@ -74,6 +74,10 @@ public struct EncodedDataset: Sendable {
             if null {
                 e = tokenizer.encode("", pair: ex.pair != nil ? "" : nil, maxLength: maxLength)
             } else if let ids = ex.inputIDs {
+                if ex.lossMask != nil {
+                    throw WinnowError.invalidFile(path: url.path, line: ex.line, reason:
+                        "holds a completion_mask (or assistant_masks), which marks the tokens a decoder's loss reads; a classifier reads input_ids whole")
+                }
                 let n = min(ids.count, maxLength)
                 e = Encoding(inputIDs: Array(ids.prefix(n)), tokenTypeIDs: Array((ex.tokenTypeIDs ?? Array(repeating: 0, count: ids.count)).prefix(n)))
                 if let bad = e.inputIDs.first(where: { $0 < 0 || Int($0) >= tokenizer.vocabularySize }) {

@@ -17,6 +17,10 @@ public struct Example: Sendable {
     public var inputIDs: [Int32]?
     /// The line's `token_type_ids` (0 or 1, one per input id); nil when absent, which means all 0.
     public var tokenTypeIDs: [Int32]?
+    /// Which input ids a decoder's loss reads (TRL's `completion_mask` or `assistant_masks`, or `winnow
+    /// tokenize`'s `scored`, beside `input_ids`: 1 for a token the loss is on); nil when absent, which means
+    /// every id after the first.
+    public var lossMask: [Bool]?
     /// Instruction data for decoders: the prompt and the completion (the loss is on the completion).
     public var prompt: String?, completion: String?
     /// Instruction data for decoders in the chat format: (role, content) per message.
@@ -262,6 +266,24 @@ public struct JSONLReader {
                     return v
                 }
             }
+            let masks = JSONLDataset.lossMaskKeys.filter { d[$0] != nil }
+            if masks.count > 1 {
+                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "holds both \(masks[0]) and \(masks[1]): give one")
+            }
+            if let key = masks.first {
+                guard let mask = d[key] as? [NSNumber], !mask.contains(where: JSONLDataset.isBoolean) else {
+                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "\(key) is not a list of 0 and 1")
+                }
+                guard mask.count == arr.count else {
+                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "\(key) has \(mask.count) entries, input_ids \(arr.count)")
+                }
+                ex.lossMask = try mask.map { n in
+                    guard n.doubleValue == 0 || n.doubleValue == 1 else {
+                        throw WinnowError.invalidFile(path: path, line: lineNo, reason: "\(key) holds \(n); expected 0 or 1")
+                    }
+                    return n.doubleValue == 1
+                }
+            }
         } else if fields.text == nil, let m = d["messages"] {
             if pairGiven, let pf = fields.pair { throw JSONLReader.pairRefused(pf, path: path, line: lineNo, kind: "messages") }
             guard let list = m as? [Any], !list.isEmpty else {
@@ -389,6 +411,8 @@ public struct JSONLReader {
 ///     let data = try JSONLDataset(url: URL(fileURLWithPath: "data/rotten-tomatoes/train.jsonl"))
 ///     print(data.examples.count, data.skipped)
 public struct JSONLDataset: Sendable {
+    /// Fields beside `input_ids` that mark the ids a decoder's loss reads (TRL's two, and `winnow tokenize`'s).
+    package static let lossMaskKeys = ["completion_mask", "assistant_masks", "scored"]
     /// The file read.
     public let url: URL
     /// Examples with a usable label (or all examples when `requireLabels` is false).

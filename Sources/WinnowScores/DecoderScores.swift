@@ -338,7 +338,7 @@ public enum DecoderScores {
                 let part = Array(encs[start..<min(encs.count, start + o.batchSize)])
                 let batch = Batch(encodings: part.map { Encoding(inputIDs: $0.ids, tokenTypeIDs: [Int32](repeating: 0, count: $0.ids.count)) },
                                   labels: [Int32](repeating: -1, count: part.count), indices: Array((base + start)..<(base + start + part.count)),
-                                  padID: encoder.tokenizer.padID)
+                                  padID: encoder.padID)
                 try body(batch, part.flatMap { $0.targets(length: batch.length) })
                 outer?.advance(by: part.count, note: "")
             }

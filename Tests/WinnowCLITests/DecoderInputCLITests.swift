@@ -23,6 +23,66 @@ import Testing
         try CLI.run(["score", "loss", "--run", m.path, "--data", data ?? fixtures.appendingPathComponent("text.jsonl").path, "--out", out.path] + extra)
     }
 
+    /// A decoder whose tokenizer Winnow does not read (here an NFC normalizer, as Llama 3's and Qwen2's have) scores and
+    /// trains on `input_ids` lines: the scores equal the readable model's on the same examples as text; a text line is
+    /// refused naming the line, the tokenizer's key and the remedy, with no output.
+    @Test func aModelWithAnUnreadTokenizerReadsInputIDs() throws {
+        let dir = try CLI.tempDir("decoder-unread-tokenizer")
+        defer { try? fm.removeItem(at: dir) }
+        let nfc = try model(dir, "nfc") { _ in }
+        let tj = nfc.appendingPathComponent("tokenizer.json")
+        var t = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: tj)) as? [String: Any])
+        t["normalizer"] = ["type": "NFC"]
+        try JSONSerialization.data(withJSONObject: t).write(to: tj)
+        let ids = dir.appendingPathComponent("ids.jsonl")
+        let tok = try CLI.run(["tokenize", "--model", fixtures.appendingPathComponent("tied").path, "--data", fixtures.appendingPathComponent("text.jsonl").path, "--out", ids.path])
+        #expect(tok.status == 0, "\(tok.stderr)")
+        let a = dir.appendingPathComponent("a.csv"), b = dir.appendingPathComponent("b.csv")
+        let fromIDs = try loss(nfc, a, data: ids.path), fromText = try loss(fixtures.appendingPathComponent("tied"), b)
+        #expect(fromIDs.status == 0 && fromText.status == 0, "\(fromIDs.stderr)\(fromText.stderr)")
+        func scores(_ u: URL) throws -> [String] { try String(contentsOf: u, encoding: .utf8).split(separator: "\n").dropFirst().map { String($0.split(separator: ",", omittingEmptySubsequences: false)[4]) } }
+        #expect(try scores(a) == scores(b) && scores(a).count == 9)
+        // Prompt + completion lines as ids with `winnow tokenize`'s "scored" mask (TRL's completion_mask is read alike):
+        // the loss reads the completion tokens only, as it does from the text.
+        let pcIDs = dir.appendingPathComponent("pc-ids.jsonl")
+        let pcTok = try CLI.run(["tokenize", "--model", fixtures.appendingPathComponent("tied").path, "--data", fixtures.appendingPathComponent("pc.jsonl").path, "--out", pcIDs.path])
+        #expect(pcTok.status == 0, "\(pcTok.stderr)")
+        #expect(try String(contentsOf: pcIDs, encoding: .utf8).contains("\"scored\""))
+        let c = dir.appendingPathComponent("c.csv"), d = dir.appendingPathComponent("d.csv")
+        let pcFromIDs = try loss(nfc, c, data: pcIDs.path), pcFromText = try loss(fixtures.appendingPathComponent("tied"), d, data: fixtures.appendingPathComponent("pc.jsonl").path)
+        #expect(pcFromIDs.status == 0 && pcFromText.status == 0, "\(pcFromIDs.stderr)\(pcFromText.stderr)")
+        #expect(try scores(c) == scores(d) && scores(c) != [])
+        let trl = dir.appendingPathComponent("trl.jsonl")
+        try (try String(contentsOf: pcIDs, encoding: .utf8)).replacingOccurrences(of: "\"scored\"", with: "\"completion_mask\"").write(to: trl, atomically: true, encoding: .utf8)
+        let e = dir.appendingPathComponent("e.csv")
+        let trlRun = try loss(nfc, e, data: trl.path)
+        #expect(trlRun.status == 0, "\(trlRun.stderr)")
+        #expect(try scores(e) == scores(d))
+        for (line, why) in [("{\"input_ids\": [1, 2, 3], \"completion_mask\": [0, 1]}", "completion_mask has 2 entries, input_ids 3"),
+                            ("{\"input_ids\": [1, 2], \"completion_mask\": [0, 2]}", "completion_mask holds 2; expected 0 or 1"),
+                            ("{\"input_ids\": [1, 2], \"completion_mask\": [0, 1], \"scored\": [0, 1]}", "holds both completion_mask and scored")] {
+            let bad = dir.appendingPathComponent("bad.jsonl"), o = dir.appendingPathComponent("bad.csv")
+            try (line + "\n").write(to: bad, atomically: true, encoding: .utf8)
+            let r = try loss(nfc, o, data: bad.path)
+            #expect(r.status == 1 && r.stderr.contains("bad.jsonl:1: " + why) && !fm.exists(o), "\(r.stderr)")
+        }
+        // A classifier reads input_ids whole: a loss mask there is refused, not ignored.
+        let masked = dir.appendingPathComponent("masked.jsonl"), cls = dir.appendingPathComponent("cls.csv")
+        try "{\"input_ids\": [2, 5, 3], \"completion_mask\": [0, 1, 1], \"label\": \"pos\"}\n".write(to: masked, atomically: true, encoding: .utf8)
+        let bert = try CLI.run(["score", "el2n", "--run", CLI.tiny.appendingPathComponent("run").path, "--data", masked.path, "--out", cls.path])
+        #expect(bert.status == 1 && bert.stderr.contains("masked.jsonl:1: holds a completion_mask") && !fm.exists(cls), "\(bert.stderr)")
+        let out = dir.appendingPathComponent("refused.csv")
+        let text = try loss(nfc, out)
+        #expect(text.status == 1 && !fm.exists(out), "\(text.stderr)")
+        #expect(text.stderr.contains("text.jsonl:1: needs the model's tokenizer") && text.stderr.contains("key 'normalizer': 'NFC' is not supported")
+                && text.stderr.contains("give each example as input_ids"), "\(text.stderr)")
+        let run = dir.appendingPathComponent("lora")
+        let train = try CLI.run(["train", "--init", nfc.path, "--data", ids.path, "--lora-rank", "4", "--epochs", "1", "--out", run.path])
+        #expect(train.status == 0 && fm.exists(run.appendingPathComponent("adapter_model.safetensors")), "\(train.stderr)")
+        let grand = try CLI.run(["score", "grand", "--run", run.path, "--data", ids.path, "--out", dir.appendingPathComponent("g.csv").path])
+        #expect(grand.status == 0, "\(grand.stderr)")
+    }
+
     @Test func configKeysAndTensorsWinnowWouldIgnoreAreRefused() throws {
         let dir = try CLI.tempDir("decoder-config")
         defer { try? fm.removeItem(at: dir) }

@@ -150,7 +150,7 @@ import Testing
             let url = tmp.appendingPathComponent("d.jsonl")
             try (line + "\n").write(to: url, atomically: true, encoding: .utf8)
             var encoder = try DecoderEncoder(folder: folder, maxLength: maxLength)
-            if let template { encoder = DecoderEncoder(tokenizer: encoder.tokenizer, template: template, maxLength: maxLength) }
+            if let template { encoder = DecoderEncoder(tokenizer: try #require(encoder.tokenizer), template: template, maxLength: maxLength) }
             let ex = try JSONLDataset(url: url, requireLabels: false).examples[0]
             do { _ = try encoder.encode(ex, url: url) } catch { return "\(error)" }
             return ""

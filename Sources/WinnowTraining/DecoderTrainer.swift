@@ -99,7 +99,7 @@ public struct DecoderTrainer: Sendable {
             (startStep, history) = try TrainingLoop.restore(ck, into: trainee, optimizer: &opt)
             reporter.note("train: resuming from \(ck.url.path) (step \(startStep) of \(total))")
         } else {
-            try TrainingLoop.startFresh(run, resume: resume)
+            try TrainingLoop.startFresh(run, resume: resume, reporter: reporter)
             if adapter == nil { for f in extraFiles { try copyFile(f, into: run) } }
             var info: [String: Any] = what
             info["examples"] = data.count

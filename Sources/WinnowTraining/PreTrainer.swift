@@ -178,7 +178,7 @@ public struct PreTrainer: Sendable {
             if siLog != nil { log = TextFileBuilder(data: try Data(contentsOf: ck.url.appendingPathComponent(Self.siLogName))) }
             reporter.note("pretrain: resuming from \(ck.url.path) (step \(startStep) of \(o.steps))")
         } else {
-            try TrainingLoop.startFresh(run, resume: resume)
+            try TrainingLoop.startFresh(run, resume: resume, reporter: reporter, command: "pretrain")
             for f in extraFiles { try copyFile(f, into: run) }
             var info = what
             info["windows"] = corpus.count

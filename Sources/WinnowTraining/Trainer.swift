@@ -212,7 +212,7 @@ public struct Trainer: Sendable {
             if o.recordDynamics { dynamics = try TrainingLoop.damagedCheckpointHint(ck) { try Dynamics(contentsOf: ck.url.appendingPathComponent("dynamics.safetensors")) } }
             reporter.note("train: resuming from \(ck.url.path) (step \(startStep) of \(total))")
         } else if Distributed.isRoot {
-            try TrainingLoop.startFresh(run, resume: resume)
+            try TrainingLoop.startFresh(run, resume: resume, reporter: reporter)
             for f in extraFiles { try copyFile(f, into: run) }
             var info: [String: Any] = ["examples": data.count, "labels": data.labelNames]
             for (k, v) in runInfo { info[k] = v }

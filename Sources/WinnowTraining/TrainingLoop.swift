@@ -100,8 +100,10 @@ struct TrainingLoop {
     /// final model or its log) is refused unless `resume` was asked for, since new checkpoints beside old ones
     /// would be read as one run; with `resume` (and no checkpoint to resume from) the unfinished run's checkpoints,
     /// logs and model files go. A run another tool wrote (no winnow.json) is never resumed nor removed.
-    static func startFresh(_ run: URL, resume: Bool) throws {
+    static func startFresh(_ run: URL, resume: Bool, reporter: any ProgressReporter, command: String = "train") throws {
         let fm = FileManager.default
+        // --resume with nothing to resume from trains from the start, and says so.
+        if resume { reporter.note("\(command): --resume: \(run.path) holds no checkpoint to resume from; training from step 0") }
         let held = try RunOutput.check(run, resume: resume)
         for name in held { try fm.removeItem(at: run.appendingPathComponent(name)) }
         do { try fm.createDirectory(at: run, withIntermediateDirectories: true) } catch {

@@ -36,6 +36,18 @@ import Winnow
         #expect(killedOnce, "no attempt was killed mid-run; the test proved nothing")
     }
 
+    /// --resume into a new or empty folder trains from the start and says that nothing was resumed.
+    @Test func resumeWithNothingToResumeSaysSo() throws {
+        let dir = try CLI.tempDir("resume-nothing")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("run")
+        let r = try CLI.run(Self.trainArgs(run) + ["--resume"])
+        #expect(r.status == 0 && r.stderr.contains("train: --resume: \(run.path) holds no checkpoint to resume from; training from step 0"), "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("model.safetensors").path))
+        let again = try CLI.run(Self.trainArgs(run) + ["--resume"])
+        #expect(again.status == 0 && !again.stderr.contains("holds no checkpoint"), "\(again.stderr)")
+    }
+
     @Test func resumeRefusesOtherOptions() throws {
         let dir = try CLI.tempDir("resume-other")
         defer { try? FileManager.default.removeItem(at: dir) }

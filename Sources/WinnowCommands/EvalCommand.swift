@@ -19,6 +19,7 @@ struct EvalCommand: ParsableCommand {
     }
 
     mutating func run() throws {
+        noteBaseOverride(adapter: runPath, base: base)
         dataOptions.adoptMaxLength(ofRun: runPath)
         dataOptions.adoptFields(ofRun: runPath)
         let r = try predictFile(run: runPath, checkpoint: checkpoint, data: dataOptions, batchSize: batchSize, requireLabels: true, label: "eval", base: base, precision: precision)

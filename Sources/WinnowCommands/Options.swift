@@ -244,6 +244,15 @@ func modelsRead(run: String, base: String?) -> [String] {
     return [run, b.path]
 }
 
+/// A note when `--base` names another model than the local one an adapter's adapter_config.json names:
+/// the given base is read, which a user who mistyped it should know (shapes are checked; weights are not).
+func noteBaseOverride(adapter: String, base: String?) {
+    guard let base, ModelLoader.isAdapter(URL(fileURLWithPath: adapter)),
+          let named = try? ModelLoader.adapterBase(URL(fileURLWithPath: adapter)),
+          resolvedPath(named.path) != resolvedPath(base) else { return }
+    printError("note: --base \(base) is read instead of \(named.path), the base model \(adapter)'s adapter_config.json names")
+}
+
 /// The absolute path of `path` with symbolic links resolved, also for a file that does not exist yet (its
 /// folder is resolved; on Linux Foundation resolves nothing in a path whose last part is missing).
 func resolvedPath(_ path: String) -> String {

@@ -28,6 +28,7 @@ struct PredictCommand: ParsableCommand {
     mutating func run() throws {
         let lock = try OutputLock(URL(fileURLWithPath: out))
         defer { lock.release() }
+        noteBaseOverride(adapter: runPath, base: base)
         dataOptions.adoptMaxLength(ofRun: runPath)
         dataOptions.adoptFields(ofRun: runPath)
         // The weights this prediction reads (the chosen checkpoint, else the final model), as they are before the work.

@@ -223,6 +223,7 @@ struct PretrainCommand: ParsableCommand {
         // Under MPI rank 0 writes the run.
         let lock = Distributed.isRoot ? try OutputLock(URL(fileURLWithPath: out)) : nil
         defer { lock?.release() }
+        if let initFrom, Distributed.isRoot { noteBaseOverride(adapter: initFrom, base: base) }
         // A JSONL file read as a corpus is read as text, its syntax included: say so (the text field is not picked out).
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: corpus, isDirectory: &isDir), !isDir.boolValue,

@@ -191,6 +191,7 @@ struct ScoreCommand: ParsableCommand {
     mutating func run() throws {
         let lock = try OutputLock(URL(fileURLWithPath: out))
         defer { lock.release() }
+        noteBaseOverride(adapter: runPath, base: base)
         if !method.readsDynamics { dataOptions.adoptMaxLength(ofRun: runPath) }
         // The dynamics belong to the labels training read: another label field would write other labels beside them.
         if method.readsDynamics, let given = dataOptions.labelField,

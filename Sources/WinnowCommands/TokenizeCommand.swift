@@ -46,6 +46,7 @@ struct TokenizeCommand: ParsableCommand {
     }
 
     func run() throws {
+        noteBaseOverride(adapter: model, base: base)
         let modelURL = URL(fileURLWithPath: model)
         if base != nil && !ModelLoader.isAdapter(modelURL) {
             throw WinnowError.invalidOption(name: "--base", reason: "applies to a LoRA adapter folder given as --model; \(model) is not one")

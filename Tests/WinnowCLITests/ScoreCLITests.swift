@@ -287,6 +287,12 @@ import Winnow
         #expect(noBase.status != 0 && noBase.stderr.contains("--base"), "\(noBase.stderr)")
         let withBase = try CLI.run(["eval", "--run", moved.path, "--base", base, "--data", test, "--max-length", "32", "--json"])
         #expect(withBase.status == 0 && withBase.stdout == e.stdout, "\(withBase.stderr)")
+        #expect(!withBase.stderr.contains("is read instead of"), "a base that cannot be found is no override: \(withBase.stderr)")
+        // --base over the local base the adapter names is read, and named in a note.
+        let copy = dir.appendingPathComponent("base-copy")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: base), to: copy)
+        let over = try CLI.run(["eval", "--run", run.path, "--base", copy.path, "--data", test, "--max-length", "32", "--json"])
+        #expect(over.status == 0 && over.stdout == e.stdout && over.stderr.contains("note: --base \(copy.path) is read instead of"), "\(over.stderr)")
         let p = try CLI.run(["predict", "--run", moved.path, "--base", base, "--data", test, "--max-length", "32", "--out",
                              dir.appendingPathComponent("p.csv").path])
         #expect(p.status == 0, "\(p.stderr)")

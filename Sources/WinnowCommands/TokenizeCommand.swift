@@ -7,8 +7,8 @@ struct TokenizeCommand: ParsableCommand {
         commandName: "tokenize",
         abstract: "Write the token ids of every example of a JSONL file, as the model's Hugging Face tokenizer gives them.",
         discussion: """
-        One line per example: {"index": i, "line": l, "input_ids": [...]}, index = position among the file's \
-        examples, line = 1-based line. Ids equal Hugging Face's: AutoTokenizer.from_pretrained(MODEL)(text)["input_ids"] \
+        One line per example: {"index": i, "line": l, "id": ..., "label": ..., "input_ids": [...]}, index = position \
+        among the file's examples, line = 1-based line, id and label as strings when the line has them. Ids equal Hugging Face's: AutoTokenizer.from_pretrained(MODEL)(text)["input_ids"] \
         for byte-level BPE, and the slow BertTokenizer (use_fast=False) for WordPiece, whose pair truncation and \
         lower-casing of Σ the default fast one does otherwise (README "Data"); with the special tokens the \
         tokenizer adds, the pair field's ids following for pairs. --model is a model or \
@@ -52,7 +52,12 @@ struct TokenizeCommand: ParsableCommand {
             throw WinnowError.invalidOption(name: "--base", reason: "applies to a LoRA adapter folder given as --model; \(model) is not one")
         }
         let folder = try ModelLoader.tokenizerFolder(modelURL, base: base.map { URL(fileURLWithPath: $0) })
-        let tokenizer = try Tokenizers.load(folder: folder)
+        let tokenizer: any TextTokenizer
+        do { tokenizer = try Tokenizers.load(folder: folder) } catch let e as WinnowError where ModelLoader.isCausalLM(modelURL) {
+            // A decoder whose tokenizer is not read still scores and trains on ids made elsewhere: say how.
+            throw WinnowError.invalidOption(name: "--model", reason: "\(e.description); tokenize with transformers (AutoTokenizer) instead: "
+                                            + "\(model)'s scores and training read input_ids lines (README, \"Decoder models\")")
+        }
         // Prompt + completion and messages need the decoder's template (EOS, ChatML), read once when first met.
         var decoder: DecoderEncoder?
         func decoderEncoding(_ ex: Example, _ url: URL) throws -> DecoderEncoding {
@@ -88,7 +93,9 @@ struct TokenizeCommand: ParsableCommand {
                         scored = ex.lossMask.map { Array($0.prefix(ids.count)) }   // a given completion mask is carried, cut with its ids
                     }
                     let mask = scored.map { ", \"scored\": [\($0.map { $0 ? "1" : "0" }.joined(separator: ", "))]" } ?? ""
-                    try emit("{\"index\": \(index), \"line\": \(ex.line), \"input_ids\": [\(ids.map(String.init).joined(separator: ", "))]\(mask)}")
+                    // The id and label go with the ids, so that scores of the ids file name the examples as the text's do.
+                    let named = [("id", ex.id), ("label", ex.label)].compactMap { k, v in v.map { ", \"\(k)\": \(jsonString($0))" } }.joined()
+                    try emit("{\"index\": \(index), \"line\": \(ex.line)\(named), \"input_ids\": [\(ids.map(String.init).joined(separator: ", "))]\(mask)}")
                     index += 1
                 }
                 bar.advance(by: reader.bytesRead - last, note: "\(index) examples")
@@ -98,4 +105,9 @@ struct TokenizeCommand: ParsableCommand {
         bar.finish(note: "\(index) examples")
         printError("tokenize: wrote \(index) examples to \(out)")
     }
+}
+
+/// `s` as a JSON string literal (quotes and escapes as JSONSerialization writes them).
+func jsonString(_ s: String) -> String {
+    (try? JSONSerialization.data(withJSONObject: s, options: [.fragmentsAllowed, .withoutEscapingSlashes])).flatMap { String(data: $0, encoding: .utf8) } ?? "\"\""
 }

@@ -42,7 +42,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Do not record training dynamics.") var noDynamics = false
     @Flag(help: "Continue an interrupted run in --out from its latest checkpoint (same options and data); the result equals an uninterrupted run.") var resume = false
     @OptionGroup var loraOptions: LoRAOptions
-    @Option(help: "Decoders: lm (causal LM on text, prompt + completion or messages) or classify (LlamaForSequenceClassification on labelled data, a fresh score head on the last token; records dynamics for forgetting, cartography and AUM).")
+    @Option(help: "Decoders: lm (causal LM on text, prompt + completion, messages, or input_ids with an optional completion_mask, assistant_masks or labels) or classify (LlamaForSequenceClassification on labelled data, a fresh score head on the last token; records dynamics for forgetting, cartography and AUM).")
     var task: DecoderTask = .lm
 
     enum DecoderTask: String, ExpressibleByArgument, CaseIterable { case lm, classify }

@@ -291,8 +291,10 @@ public struct DecoderEncoder: Sendable {
             throw fail("no text, prompt and completion, messages or input_ids")
         }
         if !scored.isEmpty { scored[0] = false }
-        if ex.prompt != nil || ex.messages != nil, let first = scored.firstIndex(of: true), first >= maxLength {
-            throw fail("the prompt is \(first) tokens, which leaves no completion token within the maximum length of \(maxLength) tokens")
+        if ex.prompt != nil || ex.messages != nil || ex.lossMask != nil, let first = scored.firstIndex(of: true), first >= maxLength {
+            throw fail(ex.lossMask != nil
+                ? "the first id the mask marks is at position \(first), which leaves no marked id within the maximum length of \(maxLength) tokens"
+                : "the prompt is \(first) tokens, which leaves no completion token within the maximum length of \(maxLength) tokens")
         }
         if ids.count > maxLength { ids.removeLast(ids.count - maxLength); scored.removeLast(scored.count - maxLength) }
         if let v = modelVocabulary, let bad = ids.first(where: { Int($0) >= v }) {

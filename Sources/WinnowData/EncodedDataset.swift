@@ -76,7 +76,7 @@ public struct EncodedDataset: Sendable {
             } else if let ids = ex.inputIDs {
                 if ex.lossMask != nil {
                     throw WinnowError.invalidFile(path: url.path, line: ex.line, reason:
-                        "holds a completion_mask (or assistant_masks), which marks the tokens a decoder's loss reads; a classifier reads input_ids whole")
+                        "holds a loss mask beside input_ids (completion_mask, assistant_masks, scored or labels), which marks the ids a decoder's loss reads; a classifier reads input_ids whole")
                 }
                 let n = min(ids.count, maxLength)
                 e = Encoding(inputIDs: Array(ids.prefix(n)), tokenTypeIDs: Array((ex.tokenTypeIDs ?? Array(repeating: 0, count: ids.count)).prefix(n)))

@@ -17,9 +17,9 @@ public struct Example: Sendable {
     public var inputIDs: [Int32]?
     /// The line's `token_type_ids` (0 or 1, one per input id); nil when absent, which means all 0.
     public var tokenTypeIDs: [Int32]?
-    /// Which input ids a decoder's loss reads (TRL's `completion_mask` or `assistant_masks`, or `winnow
-    /// tokenize`'s `scored`, beside `input_ids`: 1 for a token the loss is on); nil when absent, which means
-    /// every id after the first.
+    /// Which input ids a decoder's loss reads (TRL's `completion_mask` and `assistant_masks`, `winnow
+    /// tokenize`'s `scored`, or transformers' `labels` with -100, beside `input_ids`: true for a token the loss
+    /// is on); nil when absent, which means every id after the first.
     public var lossMask: [Bool]?
     /// Instruction data for decoders: the prompt and the completion (the loss is on the completion).
     public var prompt: String?, completion: String?
@@ -83,6 +83,8 @@ public struct JSONLReader {
     private var eof = false
     private var lineNo = 0
     private var detected = false
+    /// What the first example holds (named when a later one holds text that the detection did not look for).
+    private var firstKind = "a prompt or messages"
     /// The caller named the pair field (not detected): refused for examples that have no second text.
     private var pairGiven = false
     /// The caller named the text field (a line without it then lacks that field, whatever else it holds).
@@ -245,6 +247,9 @@ public struct JSONLReader {
             }
             ex.id = id
         }
+        if d["input_ids"] == nil, let key = ["completion_mask", "assistant_masks"].first(where: { d[$0] != nil }) {
+            throw WinnowError.invalidFile(path: path, line: lineNo, reason: "holds \(key) but no input_ids: the mask marks input ids (give both)")
+        }
         if let ids = d["input_ids"] {
             guard let arr = ids as? [NSNumber], !arr.contains(where: JSONLDataset.isBoolean) else {
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "input_ids is not a list of integers")
@@ -266,24 +271,7 @@ public struct JSONLReader {
                     return v
                 }
             }
-            let masks = JSONLDataset.lossMaskKeys.filter { d[$0] != nil }
-            if masks.count > 1 {
-                throw WinnowError.invalidFile(path: path, line: lineNo, reason: "holds both \(masks[0]) and \(masks[1]): give one")
-            }
-            if let key = masks.first {
-                guard let mask = d[key] as? [NSNumber], !mask.contains(where: JSONLDataset.isBoolean) else {
-                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "\(key) is not a list of 0 and 1")
-                }
-                guard mask.count == arr.count else {
-                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "\(key) has \(mask.count) entries, input_ids \(arr.count)")
-                }
-                ex.lossMask = try mask.map { n in
-                    guard n.doubleValue == 0 || n.doubleValue == 1 else {
-                        throw WinnowError.invalidFile(path: path, line: lineNo, reason: "\(key) holds \(n); expected 0 or 1")
-                    }
-                    return n.doubleValue == 1
-                }
-            }
+            ex.lossMask = try JSONLReader.lossMask(d, ids: ex.inputIDs!, path: path, line: lineNo)
         } else if fields.text == nil, let m = d["messages"] {
             if pairGiven, let pf = fields.pair { throw JSONLReader.pairRefused(pf, path: path, line: lineNo, kind: "messages") }
             guard let list = m as? [Any], !list.isEmpty else {
@@ -326,7 +314,7 @@ public struct JSONLReader {
             }
         } else {
             throw WinnowError.invalidFile(path: path, line: lineNo, reason: FieldNames.textCandidates.contains(where: { d[$0] != nil })
-                ? "holds plain text but the file's first example is a prompt or messages: one file holds one kind of example"
+                ? "holds plain text but the file's first example is \(firstKind): one file holds one kind of example"
                 : "no text field and no input_ids")
         }
         if fields.label == nil, let lf = FieldNames.labelCandidates.first(where: { d[$0] != nil && (requireLabels || ($0 != fields.text && $0 != fields.pair)) }),
@@ -367,6 +355,7 @@ public struct JSONLReader {
     }
 
     private mutating func detect(_ d: [String: Any], path: String, line: Int, requireLabels: Bool) throws {
+        firstKind = d["input_ids"] != nil ? "input_ids" : d["messages"] != nil ? "messages" : "a prompt and completion"
         if fields.text == nil && d["input_ids"] == nil && d["messages"] == nil && !(d["prompt"] != nil && d["completion"] != nil) {
             fields.text = FieldNames.textCandidates.first { d[$0] != nil }
             if fields.text == nil, (d["prompt"] != nil) != (d["completion"] != nil) {
@@ -395,6 +384,37 @@ public struct JSONLReader {
         try checkRoles(path: path, line: line)
     }
 
+    /// Which of `ids` a decoder's loss reads, from the masks beside them: TRL's `completion_mask` and
+    /// `assistant_masks` (both applied when both are given, as TRL's collator does), `winnow tokenize`'s
+    /// `scored`, and transformers' `labels` (-100 where the loss skips, else the id itself). 0/1 or
+    /// true/false. Nil when the line has none. A `scored` that is not a list is some other field, not a mask.
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the line and key of a mask of another length or value.
+    static func lossMask(_ d: [String: Any], ids: [Int32], path: String, line: Int) throws -> [Bool]? {
+        func fail(_ why: String) -> WinnowError { .invalidFile(path: path, line: line, reason: why) }
+        var mask: [Bool]?
+        func combine(_ m: [Bool]) { mask = mask.map { zip($0, m).map { $0 && $1 } } ?? m }
+        for key in JSONLDataset.lossMaskKeys {
+            guard let v = d[key], key != "labels" || v is [Any] else { continue }
+            if key == "scored" && !(v is [Any]) { continue }
+            guard let list = v as? [NSNumber] else { throw fail("\(key) is not a list of \(key == "labels" ? "integers" : "0 and 1")") }
+            guard list.count == ids.count else { throw fail("\(key) has \(list.count) entries, input_ids \(ids.count)") }
+            combine(try list.enumerated().map { j, n in
+                if key == "labels" {
+                    guard !JSONLDataset.isBoolean(n), let x = Int32(exactly: n.doubleValue) else { throw fail("labels[\(j)] is \(n), not an integer") }
+                    guard x == -100 || x == ids[j] else {
+                        throw fail("labels[\(j)] is \(x), neither -100 nor input_ids[\(j)] (\(ids[j])): a language model's labels are its own ids, -100 where the loss skips")
+                    }
+                    return x != -100
+                }
+                if JSONLDataset.isBoolean(n) { return n.boolValue }
+                guard n.doubleValue == 0 || n.doubleValue == 1 else { throw fail("\(key) holds \(n); expected 0 or 1") }
+                return n.doubleValue == 1
+            })
+        }
+        return mask
+    }
+
     /// The label read as the text (or second text) would give the model its answer: refused, detected or named.
     private func checkRoles(path: String, line: Int) throws {
         guard let l = fields.label else { return }
@@ -411,8 +431,9 @@ public struct JSONLReader {
 ///     let data = try JSONLDataset(url: URL(fileURLWithPath: "data/rotten-tomatoes/train.jsonl"))
 ///     print(data.examples.count, data.skipped)
 public struct JSONLDataset: Sendable {
-    /// Fields beside `input_ids` that mark the ids a decoder's loss reads (TRL's two, and `winnow tokenize`'s).
-    package static let lossMaskKeys = ["completion_mask", "assistant_masks", "scored"]
+    /// Fields beside `input_ids` that mark the ids a decoder's loss reads (TRL's two, `winnow tokenize`'s,
+    /// and transformers' `labels` with -100).
+    package static let lossMaskKeys = ["completion_mask", "assistant_masks", "scored", "labels"]
     /// The file read.
     public let url: URL
     /// Examples with a usable label (or all examples when `requireLabels` is false).

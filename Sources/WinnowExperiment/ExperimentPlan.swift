@@ -46,7 +46,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     /// p_y over the training presentations (dataset cartography's, read from the scoring run's dynamics: no
     /// model pass). Keep 0.5, 5 seeds: SNLI-20k 78.49 % against random's 77.38 % (+1.11, two standard errors
     /// 0.45), CrowdFlower 78.19 % against 77.04 % (+1.15, 0.27); Rotten Tomatoes (3 seeds) 81.45 % against
-    /// 81.00 % (+0.45, 0.22). Keep 0.3, 3 seeds, against random per label: SNLI-20k 76.77 % against 74.51 %
+    /// 81.00 % (+0.44, 0.22). Keep 0.3, 3 seeds, against random per label: SNLI-20k 76.77 % against 74.51 %
     /// (+2.27), CrowdFlower 77.05 % against 75.05 % (+2.00), where EL2N breaking the same ties lost 5.5 and 11.5
     /// points.
     public static let recommended = Setting(method: .forgetting, select: .easy, sampling: .top, normalization: .dataset,

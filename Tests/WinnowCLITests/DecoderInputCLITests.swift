@@ -40,37 +40,70 @@ import Testing
         let a = dir.appendingPathComponent("a.csv"), b = dir.appendingPathComponent("b.csv")
         let fromIDs = try loss(nfc, a, data: ids.path), fromText = try loss(fixtures.appendingPathComponent("tied"), b)
         #expect(fromIDs.status == 0 && fromText.status == 0, "\(fromIDs.stderr)\(fromText.stderr)")
-        func scores(_ u: URL) throws -> [String] { try String(contentsOf: u, encoding: .utf8).split(separator: "\n").dropFirst().map { String($0.split(separator: ",", omittingEmptySubsequences: false)[4]) } }
-        #expect(try scores(a) == scores(b) && scores(a).count == 9)
-        // Prompt + completion lines as ids with `winnow tokenize`'s "scored" mask (TRL's completion_mask is read alike):
-        // the loss reads the completion tokens only, as it does from the text.
+        // tokenize carries each line's id and label: the score files are the same, byte for byte.
+        #expect(try Data(contentsOf: a) == Data(contentsOf: b))
+        // Prompt + completion lines as ids with `winnow tokenize`'s "scored" mask: the loss reads the completion tokens
+        // only, as it does from the text; TRL's completion_mask, transformers' labels with -100, and true/false read alike.
         let pcIDs = dir.appendingPathComponent("pc-ids.jsonl")
         let pcTok = try CLI.run(["tokenize", "--model", fixtures.appendingPathComponent("tied").path, "--data", fixtures.appendingPathComponent("pc.jsonl").path, "--out", pcIDs.path])
         #expect(pcTok.status == 0, "\(pcTok.stderr)")
-        #expect(try String(contentsOf: pcIDs, encoding: .utf8).contains("\"scored\""))
+        let pcText = try String(contentsOf: pcIDs, encoding: .utf8)
+        #expect(pcText.contains("\"scored\""))
         let c = dir.appendingPathComponent("c.csv"), d = dir.appendingPathComponent("d.csv")
         let pcFromIDs = try loss(nfc, c, data: pcIDs.path), pcFromText = try loss(fixtures.appendingPathComponent("tied"), d, data: fixtures.appendingPathComponent("pc.jsonl").path)
         #expect(pcFromIDs.status == 0 && pcFromText.status == 0, "\(pcFromIDs.stderr)\(pcFromText.stderr)")
-        #expect(try scores(c) == scores(d) && scores(c) != [])
-        let trl = dir.appendingPathComponent("trl.jsonl")
-        try (try String(contentsOf: pcIDs, encoding: .utf8)).replacingOccurrences(of: "\"scored\"", with: "\"completion_mask\"").write(to: trl, atomically: true, encoding: .utf8)
-        let e = dir.appendingPathComponent("e.csv")
-        let trlRun = try loss(nfc, e, data: trl.path)
-        #expect(trlRun.status == 0, "\(trlRun.stderr)")
-        #expect(try scores(e) == scores(d))
+        #expect(try Data(contentsOf: c) == Data(contentsOf: d))
+        func rewritten(_ name: String, _ edit: (inout [String: Any]) -> Void) throws -> URL {
+            let u = dir.appendingPathComponent(name)
+            var lines: [String] = []
+            for l in pcText.split(separator: "\n") {
+                var o = try #require(try JSONSerialization.jsonObject(with: Data(l.utf8)) as? [String: Any])
+                edit(&o)
+                lines.append(String(decoding: try JSONSerialization.data(withJSONObject: o), as: UTF8.self))
+            }
+            try (lines.joined(separator: "\n") + "\n").write(to: u, atomically: true, encoding: .utf8)
+            return u
+        }
+        let variants = [
+            try rewritten("trl.jsonl") { $0["completion_mask"] = $0.removeValue(forKey: "scored") },
+            try rewritten("bools.jsonl") { $0["completion_mask"] = ($0.removeValue(forKey: "scored") as! [Int]).map { $0 == 1 } },
+            try rewritten("labels.jsonl") { o in
+                let ids = o["input_ids"] as! [Int], m = o.removeValue(forKey: "scored") as! [Int]
+                o["labels"] = zip(ids, m).map { $1 == 1 ? $0 : -100 }
+            },
+            // Both of TRL's masks apply (a token needs 1 in each), as its collator does.
+            try rewritten("both.jsonl") { o in
+                let m = o.removeValue(forKey: "scored") as! [Int]
+                o["completion_mask"] = m
+                o["assistant_masks"] = [Int](repeating: 1, count: m.count)
+            },
+        ]
+        for v in variants {
+            let e = dir.appendingPathComponent(v.lastPathComponent + ".csv")
+            let r = try loss(nfc, e, data: v.path)
+            #expect(r.status == 0, "\(v.lastPathComponent): \(r.stderr)")
+            #expect(try Data(contentsOf: e) == Data(contentsOf: d), "\(v.lastPathComponent)")
+        }
         for (line, why) in [("{\"input_ids\": [1, 2, 3], \"completion_mask\": [0, 1]}", "completion_mask has 2 entries, input_ids 3"),
                             ("{\"input_ids\": [1, 2], \"completion_mask\": [0, 2]}", "completion_mask holds 2; expected 0 or 1"),
-                            ("{\"input_ids\": [1, 2], \"completion_mask\": [0, 1], \"scored\": [0, 1]}", "holds both completion_mask and scored")] {
+                            ("{\"input_ids\": [1, 2], \"labels\": [-100, 7]}", "labels[1] is 7, neither -100 nor input_ids[1] (2)"),
+                            ("{\"text\": \"The cat\", \"completion_mask\": [0, 1]}", "holds completion_mask but no input_ids"),
+                            ("{\"input_ids\": [5, 6, 7]}\n{\"text\": \"The cat\"}", "bad.jsonl:2: holds plain text but the file's first example is input_ids"),
+                            ("{\"input_ids\": [1, 2, 3, 4, 5, 6], \"completion_mask\": [0, 0, 0, 0, 1, 1]}",
+                             "the first id the mask marks is at position 4, which leaves no marked id within the maximum length of 4 tokens")] {
             let bad = dir.appendingPathComponent("bad.jsonl"), o = dir.appendingPathComponent("bad.csv")
             try (line + "\n").write(to: bad, atomically: true, encoding: .utf8)
-            let r = try loss(nfc, o, data: bad.path)
-            #expect(r.status == 1 && r.stderr.contains("bad.jsonl:1: " + why) && !fm.exists(o), "\(r.stderr)")
+            let r = try loss(nfc, o, ["--max-length", "4"], data: bad.path)
+            #expect(r.status == 1 && r.stderr.contains(why.hasPrefix("bad.jsonl") ? why : "bad.jsonl:1: " + why) && !fm.exists(o), "\(r.stderr)")
         }
         // A classifier reads input_ids whole: a loss mask there is refused, not ignored.
         let masked = dir.appendingPathComponent("masked.jsonl"), cls = dir.appendingPathComponent("cls.csv")
         try "{\"input_ids\": [2, 5, 3], \"completion_mask\": [0, 1, 1], \"label\": \"pos\"}\n".write(to: masked, atomically: true, encoding: .utf8)
         let bert = try CLI.run(["score", "el2n", "--run", CLI.tiny.appendingPathComponent("run").path, "--data", masked.path, "--out", cls.path])
-        #expect(bert.status == 1 && bert.stderr.contains("masked.jsonl:1: holds a completion_mask") && !fm.exists(cls), "\(bert.stderr)")
+        #expect(bert.status == 1 && bert.stderr.contains("masked.jsonl:1: holds a loss mask beside input_ids") && !fm.exists(cls), "\(bert.stderr)")
+        // tokenize cannot encode with such a tokenizer, and says where ids come from.
+        let cannot = try CLI.run(["tokenize", "--model", nfc.path, "--data", fixtures.appendingPathComponent("text.jsonl").path, "--out", dir.appendingPathComponent("no.jsonl").path])
+        #expect(cannot.status != 0 && cannot.stderr.contains("tokenize with transformers (AutoTokenizer) instead"), "\(cannot.stderr)")
         let out = dir.appendingPathComponent("refused.csv")
         let text = try loss(nfc, out)
         #expect(text.status == 1 && !fm.exists(out), "\(text.stderr)")

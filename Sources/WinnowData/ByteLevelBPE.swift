@@ -2,7 +2,7 @@ import Foundation
 import WinnowCore
 
 /// Hugging Face's byte-level BPE (the `tokenizers` pipeline of GPT-2, SmolLM2, Llama 3, Qwen2): added
-/// tokens are split out of the raw text first; the rest is cut by the GPT-2 pattern, each piece's UTF-8
+/// tokens are split out of the raw text first; the rest is cut by the tokenizer's pattern (GPT-2's, or Llama 3's or Qwen2's Split, after Qwen2's NFC), each piece's UTF-8
 /// bytes are spelt in the byte alphabet (`Ġ` for a space) and merged by rank. Ids equal
 /// `AutoTokenizer.from_pretrained(...)(text)["input_ids"]`, the BOS/EOS included only when the model's
 /// tokenizer adds them.
@@ -26,6 +26,24 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
     public let isolateDigits: Bool
     /// Take a piece that is itself a token whole, without merging (tokenizers' `ignore_merges`).
     public let ignoreMerges: Bool
+    /// The pattern text is cut by before the merges: GPT-2's, or Llama 3's or Qwen2's `Split` pre-tokenizer.
+    public let split: SplitPattern
+    /// Compose the text to Unicode NFC first (tokenizers' `NFC` normalizer, Qwen2's).
+    public let normalizeNFC: Bool
+
+    /// The patterns Winnow cuts text by, each reproduced character class by character class.
+    public enum SplitPattern: Sendable, Equatable {
+        /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+` (GPT-2, SmolLM2).
+        case gpt2
+        /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+        /// with at most `maxDigits` numbers a piece: 3 for Llama 3, 1 for Qwen2.
+        case llama3(maxDigits: Int)
+
+        /// The Split pattern of Llama 3's tokenizer.json.
+        static let llama3Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+        /// The Split pattern of Qwen2's tokenizer.json (one number a piece).
+        static let qwen2Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    }
 
     private let idOf: [String: Int32]
     /// Merge rank and result of each mergeable pair of ids.
@@ -44,12 +62,15 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
     ///   result is not a token.
     public init(tokens: [String], merges: [(String, String)], added: [(content: String, id: Int32, special: Bool)],
                 bosID: Int32?, eosID: Int32?, padID: Int32, pairTemplate: (prefix: [Int32], middle: [Int32], suffix: [Int32])? = nil,
-                isolateDigits: Bool = false, ignoreMerges: Bool = false, source: String) throws {
+                isolateDigits: Bool = false, ignoreMerges: Bool = false, split: SplitPattern = .gpt2, normalizeNFC: Bool = false,
+                source: String) throws {
         let b = bosID.map { [$0] } ?? [], e = eosID.map { [$0] } ?? []
         self.pairTemplate = pairTemplate ?? (b, e + b, e)
         self.tokens = tokens
         self.isolateDigits = isolateDigits
         self.ignoreMerges = ignoreMerges
+        self.split = split
+        self.normalizeNFC = normalizeNFC
         var idOf: [String: Int32] = [:]
         for (i, t) in tokens.enumerated() { idOf[t] = Int32(i) }    // a later duplicate wins, as in tokenizers
         self.idOf = idOf
@@ -128,8 +149,32 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
         return out
     }
 
-    /// Pre-tokenises text without added tokens by the GPT-2 pattern and merges each piece.
+    /// Pre-tokenises text without added tokens by the tokenizer's pattern and merges each piece.
     func encodePlain(_ s: ArraySlice<Unicode.Scalar>, into out: inout [Int32]) {
+        if normalizeNFC {
+            let composed = Array(String(String.UnicodeScalarView(s)).precomposedStringWithCanonicalMapping.unicodeScalars)
+            if !composed.elementsEqual(s) { return Self.plain(self, composed[...], into: &out) }
+        }
+        Self.plain(self, s, into: &out)
+    }
+
+    private static func plain(_ t: ByteLevelBPETokenizer, _ s: ArraySlice<Unicode.Scalar>, into out: inout [Int32]) {
+        if case .llama3(let maxDigits) = t.split {
+            for piece in llama3Pieces(s, maxDigits: maxDigits) { t.mergeScalars(s[piece], into: &out) }
+            return
+        }
+        t.encodeDigitsThenWords(s, into: &out)
+    }
+
+    /// The UTF-8 bytes of `s`, merged as one piece.
+    func mergeScalars(_ s: ArraySlice<Unicode.Scalar>, into out: inout [Int32]) {
+        var bytes: [UInt8] = []
+        for sc in s { bytes += Array(String(sc).utf8) }
+        merge(bytes, into: &out)
+    }
+
+    /// GPT-2's pattern, after every number character is made a piece of its own when `isolateDigits`.
+    func encodeDigitsThenWords(_ s: ArraySlice<Unicode.Scalar>, into out: inout [Int32]) {
         guard isolateDigits else { return encodeWords(s, into: &out) }
         var start = s.startIndex
         for i in s.indices where Self.isNumber(s[i]) {
@@ -142,11 +187,7 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
 
     /// The GPT-2 pattern's pieces of `s`, each merged.
     func encodeWords(_ s: ArraySlice<Unicode.Scalar>, into out: inout [Int32]) {
-        for piece in Self.pieces(s) {
-            var bytes: [UInt8] = []
-            for sc in s[piece] { bytes += Array(String(sc).utf8) }
-            merge(bytes, into: &out)
-        }
+        for piece in Self.pieces(s) { mergeScalars(s[piece], into: &out) }
     }
 
     /// BPE on one piece: start from its bytes' tokens, merge the pair of lowest rank (the leftmost on a
@@ -183,18 +224,74 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
         }
     }
 
+    /// Unicode categories Lu, Ll, Lt, Lm and Lo (`\p{L}`).
+    static func isLetter(_ c: Unicode.Scalar) -> Bool {
+        switch c.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: true
+        default: false
+        }
+    }
+
+    /// The ranges of `s` that Llama 3's pattern
+    /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,MAX}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+    /// matches one after another, the first alternative that matches at each place winning (it matches
+    /// every character).
+    static func llama3Pieces(_ s: ArraySlice<Unicode.Scalar>, maxDigits: Int) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        var i = s.startIndex
+        let end = s.endIndex
+        func isSpace(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace }
+        func isNewline(_ c: Unicode.Scalar) -> Bool { c == "\r" || c == "\n" }
+        func isOther(_ c: Unicode.Scalar) -> Bool { !isSpace(c) && !isLetter(c) && !isNumber(c) }
+        func lower(_ c: Unicode.Scalar) -> String { String(c).lowercased() }
+        while i < end {
+            let c = s[i]
+            // (?i:'s|'t|'re|'ve|'m|'ll|'d)
+            if c == "'" && i + 1 < end {
+                let n = lower(s[i + 1])
+                if ["s", "t", "m", "d"].contains(n) { out.append(i..<(i + 2)); i += 2; continue }
+                if i + 2 < end, ["re", "ve", "ll"].contains(n + lower(s[i + 2])) { out.append(i..<(i + 3)); i += 3; continue }
+            }
+            // [^\r\n\p{L}\p{N}]?\p{L}+
+            let l = !isNewline(c) && !isLetter(c) && !isNumber(c) && i + 1 < end && isLetter(s[i + 1]) ? i + 1 : i
+            if isLetter(s[l]) {
+                var k = l + 1
+                while k < end && isLetter(s[k]) { k += 1 }
+                out.append(i..<k); i = k; continue
+            }
+            // \p{N}{1,MAX}
+            if isNumber(c) {
+                var k = i + 1
+                while k < end && k - i < maxDigits && isNumber(s[k]) { k += 1 }
+                out.append(i..<k); i = k; continue
+            }
+            // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
+            let o = c == " " && i + 1 < end && isOther(s[i + 1]) ? i + 1 : i
+            if isOther(s[o]) {
+                var k = o + 1
+                while k < end && isOther(s[k]) { k += 1 }
+                while k < end && isNewline(s[k]) { k += 1 }
+                out.append(i..<k); i = k; continue
+            }
+            // Whitespace from here: c is a space.
+            var run = i
+            while run < end && isSpace(s[run]) { run += 1 }
+            // \s*[\r\n]+ ends at the last line break of the run.
+            if let last = (i..<run).last(where: { isNewline(s[$0]) }) { out.append(i..<(last + 1)); i = last + 1; continue }
+            // \s+(?!\S) leaves the last space before a non-space to the next piece; \s+ takes a lone one.
+            let k = max(i + 1, run < end && run - i >= 2 ? run - 1 : run)   // every character is in one class: never empty
+            out.append(i..<k); i = k
+        }
+        return out
+    }
+
     /// The ranges of `s` that `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
     /// matches one after another (it matches every character).
     static func pieces(_ s: ArraySlice<Unicode.Scalar>) -> [Range<Int>] {
         var out: [Range<Int>] = []
         var i = s.startIndex
         let end = s.endIndex
-        func isLetter(_ c: Unicode.Scalar) -> Bool {
-            switch c.properties.generalCategory {
-            case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: true
-            default: false
-            }
-        }
+        let isLetter = Self.isLetter
         func isSpace(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace }
         let isNumber = Self.isNumber
         func isOther(_ c: Unicode.Scalar) -> Bool { !isSpace(c) && !isLetter(c) && !isNumber(c) }
@@ -333,9 +430,10 @@ extension ByteLevelBPETokenizer {
 
 extension ByteLevelBPETokenizer {
     /// A Hugging Face `tokenizer.json` with a byte-level BPE model: `BPE` (merges as "a b" strings or
-    /// pairs; no subword prefix or suffix, no byte fallback), no normalizer, a `ByteLevel` pre-tokenizer
-    /// with its GPT-2 pattern (optionally after `Digits` with individual digits), added tokens, and a
-    /// `TemplateProcessing` or `ByteLevel` post-processor (which decides BOS/EOS).
+    /// pairs; no subword prefix or suffix, no byte fallback), no normalizer or `NFC`, a `ByteLevel`
+    /// pre-tokenizer with its GPT-2 pattern (optionally after `Digits` with individual digits) or after
+    /// Llama 3's or Qwen2's `Split`, added tokens, and a `TemplateProcessing` or `ByteLevel` post-processor
+    /// (or a `Sequence` of them), which decides BOS/EOS.
     ///
     /// - Throws: `WinnowError.invalidFile` naming the file and the key that is missing or unsupported.
     public init(tokenizerJSON url: URL) throws {
@@ -352,11 +450,17 @@ extension ByteLevelBPETokenizer {
         }
         if model["byte_fallback"] as? Bool == true { throw bad("model.byte_fallback", "byte fallback is not supported") }
         if let drop = model["dropout"] as? NSNumber, drop.doubleValue > 0 { throw bad("model.dropout", "BPE dropout is not supported") }
+        // Normalizer: none, or NFC (Qwen2's).
+        var nfc = false
         if let n = d["normalizer"], !(n is NSNull) {
-            throw bad("normalizer", "'\((n as? [String: Any])?["type"] ?? n)' is not supported (byte-level BPE tokenizers have none)")
+            guard (n as? [String: Any])?["type"] as? String == "NFC" else {
+                throw bad("normalizer", "'\((n as? [String: Any])?["type"] ?? n)' is not supported (none or NFC is)")
+            }
+            nfc = true
         }
-        // Pre-tokenizer: ByteLevel, or Digits(individual) then ByteLevel.
+        // Pre-tokenizer: ByteLevel, or Digits(individual) then ByteLevel, or Llama 3's or Qwen2's Split then ByteLevel without its regex.
         var isolate = false
+        var split = SplitPattern.gpt2
         var steps: [[String: Any]] = []
         if let pre = d["pre_tokenizer"] as? [String: Any] {
             steps = pre["type"] as? String == "Sequence" ? (pre["pretokenizers"] as? [[String: Any]] ?? []) : [pre]
@@ -365,12 +469,22 @@ extension ByteLevelBPETokenizer {
         for (i, st) in steps.enumerated() {
             switch st["type"] as? String {
             case "Digits" where i == 0 && st["individual_digits"] as? Bool == true: isolate = true
+            case "Split" where i == 0:
+                let regex = (st["pattern"] as? [String: Any])?["Regex"] as? String
+                guard st["behavior"] as? String == "Isolated", st["invert"] as? Bool != true,
+                      let regex, [SplitPattern.llama3Regex, SplitPattern.qwen2Regex].contains(regex) else {
+                    throw bad("pre_tokenizer", "this Split is not supported (Llama 3's and Qwen2's patterns, Isolated, are)")
+                }
+                split = .llama3(maxDigits: regex == SplitPattern.llama3Regex ? 3 : 1)
             case "ByteLevel":
                 if st["add_prefix_space"] as? Bool == true { throw bad("pre_tokenizer", "ByteLevel add_prefix_space is not supported") }
-                if st["use_regex"] as? Bool == false { throw bad("pre_tokenizer", "ByteLevel without its regex is not supported") }
+                // After a Split the pieces are final (use_regex false); alone, ByteLevel cuts by GPT-2's pattern.
+                if (st["use_regex"] as? Bool ?? true) != (split == .gpt2) {
+                    throw bad("pre_tokenizer", split == .gpt2 ? "ByteLevel without its regex is not supported" : "ByteLevel after a Split must not cut again (use_regex false)")
+                }
                 sawByteLevel = true
             default:
-                throw bad("pre_tokenizer", "'\(st["type"] ?? "?")' is not supported (ByteLevel, after Digits with individual digits, is)")
+                throw bad("pre_tokenizer", "'\(st["type"] ?? "?")' is not supported (ByteLevel, after Digits with individual digits or Llama 3's or Qwen2's Split, is)")
             }
         }
         guard sawByteLevel else { throw bad("pre_tokenizer", "no ByteLevel pre-tokenizer") }
@@ -387,6 +501,10 @@ extension ByteLevelBPETokenizer {
             }
             for k in ["lstrip", "rstrip", "single_word"] where a[k] as? Bool == true {
                 throw bad("added_tokens[\(i)].\(k)", "is not supported")
+            }
+            // Under a normalizer, a token marked normalized is matched in the normalized text, which Winnow does not do.
+            if nfc && a["normalized"] as? Bool == true && a["special"] as? Bool != true && content.precomposedStringWithCanonicalMapping != content {
+                throw bad("added_tokens[\(i)].normalized", "'\(content)' changes under NFC and is matched after it: not supported")
             }
             let limit = vocab.count + ((d["added_tokens"] as? [Any])?.count ?? 0)
             guard id < limit else { throw bad("added_tokens[\(i)]", "id \(id) is beyond the vocabulary and the added tokens (\(limit))") }
@@ -407,7 +525,15 @@ extension ByteLevelBPETokenizer {
         // Post-processor: which special tokens wrap a single sequence.
         var bos: Int32? = nil, eos: Int32? = nil
         var pairTemplate: (prefix: [Int32], middle: [Int32], suffix: [Int32]) = ([], [], [])
+        // A Sequence (Llama 3's: ByteLevel, which only trims offsets, then TemplateProcessing) is read as its steps.
+        var posts: [[String: Any]] = []
         if let post = d["post_processor"] as? [String: Any] {
+            posts = post["type"] as? String == "Sequence" ? (post["processors"] as? [[String: Any]] ?? []) : [post]
+            if posts.count(where: { $0["type"] as? String != "ByteLevel" }) > 1 {
+                throw bad("post_processor", "a Sequence with more than one TemplateProcessing is not supported")
+            }
+        }
+        for post in posts {
             switch post["type"] as? String {
             case "ByteLevel": break
             case "TemplateProcessing":
@@ -442,6 +568,7 @@ extension ByteLevelBPETokenizer {
         }
         let pad = added.first { ["<|endoftext|>", "<pad>", "<|pad|>"].contains($0.content) }?.id
         try self.init(tokens: tokens, merges: merges, added: added, bosID: bos, eosID: eos, padID: pad ?? eos ?? 0,
-                      pairTemplate: pairTemplate, isolateDigits: isolate, ignoreMerges: model["ignore_merges"] as? Bool ?? false, source: path)
+                      pairTemplate: pairTemplate, isolateDigits: isolate, ignoreMerges: model["ignore_merges"] as? Bool ?? false,
+                      split: split, normalizeNFC: nfc, source: path)
     }
 }

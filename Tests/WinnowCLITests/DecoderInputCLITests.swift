@@ -23,7 +23,7 @@ import Testing
         try CLI.run(["score", "loss", "--run", m.path, "--data", data ?? fixtures.appendingPathComponent("text.jsonl").path, "--out", out.path] + extra)
     }
 
-    /// A decoder whose tokenizer Winnow does not read (here an NFC normalizer, as Llama 3's and Qwen2's have) scores and
+    /// A decoder whose tokenizer Winnow does not read (here an NFKC normalizer) scores and
     /// trains on `input_ids` lines: the scores equal the readable model's on the same examples as text; a text line is
     /// refused naming the line, the tokenizer's key and the remedy, with no output.
     @Test func aModelWithAnUnreadTokenizerReadsInputIDs() throws {
@@ -32,7 +32,7 @@ import Testing
         let nfc = try model(dir, "nfc") { _ in }
         let tj = nfc.appendingPathComponent("tokenizer.json")
         var t = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: tj)) as? [String: Any])
-        t["normalizer"] = ["type": "NFC"]
+        t["normalizer"] = ["type": "NFKC"]
         try JSONSerialization.data(withJSONObject: t).write(to: tj)
         let ids = dir.appendingPathComponent("ids.jsonl")
         let tok = try CLI.run(["tokenize", "--model", fixtures.appendingPathComponent("tied").path, "--data", fixtures.appendingPathComponent("text.jsonl").path, "--out", ids.path])
@@ -107,7 +107,7 @@ import Testing
         let out = dir.appendingPathComponent("refused.csv")
         let text = try loss(nfc, out)
         #expect(text.status == 1 && !fm.exists(out), "\(text.stderr)")
-        #expect(text.stderr.contains("text.jsonl:1: needs the model's tokenizer") && text.stderr.contains("key 'normalizer': 'NFC' is not supported")
+        #expect(text.stderr.contains("text.jsonl:1: needs the model's tokenizer") && text.stderr.contains("key 'normalizer': 'NFKC' is not supported")
                 && text.stderr.contains("give each example as input_ids"), "\(text.stderr)")
         let run = dir.appendingPathComponent("lora")
         let train = try CLI.run(["train", "--init", nfc.path, "--data", ids.path, "--lora-rank", "4", "--epochs", "1", "--out", run.path])

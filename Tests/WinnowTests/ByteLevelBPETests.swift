@@ -74,12 +74,16 @@ import Testing
     }
 
     /// Hugging Face tokenizer.json files (scripts/reference/make_bpe_json_golden.py): Digits then
-    /// ByteLevel with a BOS template, and ByteLevel alone with ignore_merges; 715 texts each.
-    @Test(arguments: ["bpe-digits", "bpe-plain"])
+    /// ByteLevel with a BOS template, ByteLevel alone with ignore_merges, Llama 3's Split (ignore_merges, a
+    /// Sequence post-processor) and Qwen2's (NFC, one number a piece); 736 texts each, the Split patterns'
+    /// edges (line breaks, runs of spaces and digits, contractions in any case, decomposed accents) among them.
+    @Test(arguments: ["bpe-digits", "bpe-plain", "bpe-llama3", "bpe-qwen2"])
     func tokenizerJSONEqualsAutoTokenizer(_ name: String) throws {
         let dir = Paths.fixtures.appendingPathComponent("tokenizer/\(name)")
         let tok = try #require(try Tokenizers.load(folder: dir) as? ByteLevelBPETokenizer)
-        #expect(tok.isolateDigits == (name == "bpe-digits") && tok.ignoreMerges == (name == "bpe-plain"))
+        #expect(tok.isolateDigits == (name == "bpe-digits") && tok.ignoreMerges == ["bpe-plain", "bpe-llama3"].contains(name))
+        #expect(tok.split == (name == "bpe-llama3" ? .llama3(maxDigits: 3) : name == "bpe-qwen2" ? .llama3(maxDigits: 1) : .gpt2))
+        #expect(tok.normalizeNFC == (name == "bpe-qwen2"))
         let cases = try String(contentsOf: dir.appendingPathComponent("ids.jsonl"), encoding: .utf8).split(separator: "\n").map {
             try JSONDecoder().decode(Case.self, from: Data($0.utf8))
         }
@@ -97,8 +101,14 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let good = try JSONSerialization.jsonObject(with: Data(contentsOf: Paths.fixtures.appendingPathComponent("tokenizer/bpe-plain/tokenizer.json"))) as! [String: Any]
         let cases: [(String, (inout [String: Any]) -> Void)] = [
-            ("normalizer", { $0["normalizer"] = ["type": "NFC"] }),
+            ("normalizer", { $0["normalizer"] = ["type": "NFKC"] }),
             ("pre_tokenizer", { $0["pre_tokenizer"] = ["type": "Split", "pattern": ["Regex": "x"]] }),
+            ("pre_tokenizer", { $0["pre_tokenizer"] = ["type": "Sequence", "pretokenizers": [
+                ["type": "Split", "pattern": ["Regex": ByteLevelBPETokenizer.SplitPattern.llama3Regex], "behavior": "Removed", "invert": false],
+                ["type": "ByteLevel", "add_prefix_space": false, "use_regex": false]]] }),
+            ("pre_tokenizer", { $0["pre_tokenizer"] = ["type": "Sequence", "pretokenizers": [
+                ["type": "Split", "pattern": ["Regex": ByteLevelBPETokenizer.SplitPattern.llama3Regex], "behavior": "Isolated", "invert": false],
+                ["type": "ByteLevel", "add_prefix_space": false, "use_regex": true]]] }),
             ("model.byte_fallback", { var m = $0["model"] as! [String: Any]; m["byte_fallback"] = true; $0["model"] = m }),
             ("model.merges[0]", { var m = $0["model"] as! [String: Any]; m["merges"] = ["a b c"]; $0["model"] = m }),
             ("post_processor", { $0["post_processor"] = ["type": "RobertaProcessing"] }),

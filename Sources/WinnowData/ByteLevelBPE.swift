@@ -360,14 +360,17 @@ struct AddedTokenMatcher: Sendable {
 }
 
 extension ByteLevelBPETokenizer {
-    /// `tokenizer.ggml.pre` values for which transformers splits text by another pattern than GPT-2's
-    /// (Llama 3, Qwen2, GPT-4o and their kin); Winnow refuses them rather than tokenize differently.
-    static let otherSplits: Set<String> = ["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
-                                           "jina-v5-nano", "dbrx", "smaug-bpe", "tekken", "qwen2", "deepseek-r1-qwen", "kormo",
-                                           "f2llmv2", "megrez", "qwen35", "gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"]
+    /// `tokenizer.ggml.pre` values for which transformers splits text by Llama 3's pattern, and by Qwen2's.
+    static let llama3Splits: Set<String> = ["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
+                                            "jina-v5-nano", "dbrx", "smaug-bpe"]
+    static let qwen2Splits: Set<String> = ["qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez"]
+    /// `tokenizer.ggml.pre` values for which transformers splits text by yet another pattern (Tekken, GPT-4o and
+    /// their kin); Winnow refuses them rather than tokenize differently.
+    static let otherSplits: Set<String> = ["tekken", "qwen35", "gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"]
 
     /// The tokenizer of a GGUF file's `tokenizer.ggml.*` metadata, built as transformers builds it from the
-    /// file: model `gpt2` (byte-level BPE) with the GPT-2 pattern; CONTROL tokens (type 3) are special
+    /// file: model `gpt2` (byte-level BPE) with the GPT-2 pattern, or Llama 3's or Qwen2's when
+    /// `tokenizer.ggml.pre` names them (no normalizer, no ignore_merges, as transformers builds it); CONTROL tokens (type 3) are special
     /// added tokens and USER_DEFINED ones (type 4) plain added tokens; BOS and EOS are added only when
     /// `tokenizer.ggml.add_bos_token` / `add_eos_token` say so.
     ///
@@ -381,8 +384,10 @@ extension ByteLevelBPETokenizer {
             throw bad("tokenizer.ggml.model", "'\(model)' is not supported (byte-level BPE, 'gpt2', is)")
         }
         if let pre = m["tokenizer.ggml.pre"]?.string, Self.otherSplits.contains(pre) {
-            throw bad("tokenizer.ggml.pre", "'\(pre)' splits text by another pattern than GPT-2's, which Winnow does not implement")
+            throw bad("tokenizer.ggml.pre", "'\(pre)' splits text by another pattern than GPT-2's, Llama 3's or Qwen2's, which Winnow does not implement")
         }
+        let pre = m["tokenizer.ggml.pre"]?.string ?? ""
+        let split: SplitPattern = Self.llama3Splits.contains(pre) ? .llama3(maxDigits: 3) : Self.qwen2Splits.contains(pre) ? .llama3(maxDigits: 1) : .gpt2
         guard let raw = m["tokenizer.ggml.tokens"]?.array else { throw bad("tokenizer.ggml.tokens", "missing or not an array") }
         let alphabet = Set(Self.byteAlphabet)
         var tokens: [String] = []
@@ -424,7 +429,7 @@ extension ByteLevelBPETokenizer {
         let bos = try id("tokenizer.ggml.bos_token_id"), eos = try id("tokenizer.ggml.eos_token_id")
         let addBOS = m["tokenizer.ggml.add_bos_token"]?.bool ?? false, addEOS = m["tokenizer.ggml.add_eos_token"]?.bool ?? false
         try self.init(tokens: tokens, merges: merges, added: added, bosID: addBOS ? bos : nil, eosID: addEOS ? eos : nil,
-                      padID: try id("tokenizer.ggml.padding_token_id") ?? eos ?? 0, source: path)
+                      padID: try id("tokenizer.ggml.padding_token_id") ?? eos ?? 0, split: split, source: path)
     }
 }
 

@@ -176,8 +176,8 @@ public struct DecoderEncoder: Sendable {
         given >= modelLimit ? "the model reads no more (its positions or attention window)" : "--max-length raises the limit"
     }
 
-    /// The model's tokenizer; nil when Winnow does not read it (Mistral's byte fallback, a GGUF file's Llama 3
-    /// or Qwen2 tokenizer, none at all): then `input_ids` lines encode, and every other line is
+    /// The model's tokenizer; nil when Winnow does not read it (Mistral's byte fallback, another
+    /// normalizer or split pattern, none at all): then `input_ids` lines encode, and every other line is
     /// refused with `tokenizerRefusal`.
     public let tokenizer: ByteLevelBPETokenizer?
     /// Why `tokenizer` is nil (the error reading it); nil when it is read.

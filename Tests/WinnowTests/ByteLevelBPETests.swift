@@ -95,6 +95,25 @@ import Testing
         #expect(wrong == 0, "\(wrong) of \(cases.count) cases differ")
     }
 
+    /// GGUF files whose `tokenizer.ggml.pre` names Llama 3's and Qwen2's patterns
+    /// (scripts/reference/make_bpe_gguf_split_golden.py): the ids transformers builds from them, on 671 texts.
+    @Test(arguments: ["gguf-llama-bpe", "gguf-qwen2"])
+    func ggufSplitPatternsEqualTransformers(_ name: String) throws {
+        let dir = Paths.fixtures.appendingPathComponent("tokenizer/\(name)")
+        let tok = try #require(try Tokenizers.load(folder: dir) as? ByteLevelBPETokenizer)
+        #expect(tok.split == (name == "gguf-qwen2" ? .llama3(maxDigits: 1) : .llama3(maxDigits: 3)) && !tok.normalizeNFC && !tok.ignoreMerges)
+        struct Single: Decodable { let text: String; let input_ids: [Int32] }
+        let cases = try String(contentsOf: dir.appendingPathComponent("ids.jsonl"), encoding: .utf8).split(separator: "\n").map {
+            try JSONDecoder().decode(Single.self, from: Data($0.utf8))
+        }
+        var wrong = 0
+        for c in cases where tok.ids(c.text) != c.input_ids {
+            wrong += 1
+            if wrong <= 5 { Issue.record("\(c.text.debugDescription): got \(tok.ids(c.text)), transformers \(c.input_ids)") }
+        }
+        #expect(wrong == 0 && cases.count > 600, "\(wrong) of \(cases.count) cases differ")
+    }
+
     @Test func unsupportedTokenizerJSONIsNamed() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-tokjson-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -8,7 +8,7 @@ Tests/WinnowTests/ByteLevelBPETests.swift.
 bpe-digits/tokenizer.json: Digits(individual_digits) then ByteLevel, a TemplateProcessing post-processor
 that prepends <s>, added tokens <s>, </s>, <|im_start|>, <|im_end|> (special) and <extra> (not special).
 bpe-plain/tokenizer.json: ByteLevel only, ignore_merges, a ByteLevel post-processor (no special tokens
-added). bpe-llama3/tokenizer.json: Llama 3's pre-tokenizer (its Split pattern, Isolated, then ByteLevel
+added). bpe-llama3/tokenizer.json (trained on numbers and capitals too, as is bpe-qwen2): Llama 3's pre-tokenizer (its Split pattern, Isolated, then ByteLevel
 without its regex), ignore_merges, a Sequence post-processor (ByteLevel, then TemplateProcessing with <s>).
 bpe-qwen2/tokenizer.json: Qwen2's (an NFC normalizer, its Split pattern with one number a piece, then
 ByteLevel without its regex), a ByteLevel post-processor. Each folder's ids.jsonl: {"text", "text_pair", "input_ids"} for every text of cases.jsonl and
@@ -49,7 +49,10 @@ for name, digits, ignore in [("bpe-digits", True, False), ("bpe-plain", False, T
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=400, min_frequency=2, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   special_tokens=["<s>", "</s>", "<|im_start|>", "<|im_end|>"], show_progress=False)
-    tok.train_from_iterator(texts, trainer)
+    # The Split variants also learn from numbers and capitals, so that their merges tell digit groups and
+    # contractions in any case apart.
+    extra = [f"In {1900 + n} THEY'RE {n * 37} and it's {n * 1234567}\r\n" for n in range(300)] if "ll" in name or "qwen" in name else []
+    tok.train_from_iterator(texts + extra, trainer)
     tok.add_tokens([AddedToken("<extra>", special=False, normalized=False)])
     if digits:
         tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", tok.token_to_id("<s>"))])

@@ -304,6 +304,12 @@ struct ModelOptions: ParsableArguments {
     }
 
     func validate() throws {
+        // A mistyped path is named as such, before any reader looks for the files inside it.
+        for (path, option) in [(initFrom, "--init"), (vocab, "--vocab")] {
+            if let path, !FileManager.default.fileExists(atPath: path) {
+                throw WinnowError.missingFile(path: path, reason: "no such file or folder (\(option))")
+            }
+        }
         if initFrom == nil {
             guard layers >= 1 else { throw ValidationError("--layers must be at least 1") }
             guard hidden > 0, heads > 0 else { throw ValidationError("--\(hidden > 0 ? "heads" : "hidden") must be at least 1") }

@@ -121,6 +121,7 @@ struct PretrainCommand: ParsableCommand {
         }
         if initFrom == nil {
             guard let vocab else { throw ValidationError("give --vocab (a fresh BERT) or --init (a model to continue)") }
+            if !FileManager.default.fileExists(atPath: vocab) { throw WinnowError.missingFile(path: vocab, reason: "no such file (--vocab)") }
             guard URL(fileURLWithPath: vocab).lastPathComponent == "vocab.txt" else {
                 throw ValidationError("--vocab \(vocab) is not named vocab.txt: the run carries the file under its own name and is read by vocab.txt; copy or rename it")
             }

@@ -8,7 +8,8 @@ struct TokenizeCommand: ParsableCommand {
         abstract: "Write the token ids of every example of a JSONL file, as the model's Hugging Face tokenizer gives them.",
         discussion: """
         One line per example: {"index": i, "line": l, "id": ..., "label": ..., "input_ids": [...]}, index = position \
-        among the file's examples, line = 1-based line, id and label as strings when the line has them. Ids equal Hugging Face's: AutoTokenizer.from_pretrained(MODEL)(text)["input_ids"] \
+        among the file's examples, line = 1-based line, id and label as strings when the line has them; a BERT \
+        pair adds "token_type_ids" (1 for the second text), which the other commands read back. Ids equal Hugging Face's: AutoTokenizer.from_pretrained(MODEL)(text)["input_ids"] \
         for byte-level BPE, and the slow BertTokenizer (use_fast=False) for WordPiece, whose pair truncation and \
         lower-casing of Σ the default fast one does otherwise (README "Data"); with the special tokens the \
         tokenizer adds, the pair field's ids following for pairs. --model is a model or \
@@ -79,7 +80,7 @@ struct TokenizeCommand: ParsableCommand {
         try AtomicFile.writeLines(to: URL(fileURLWithPath: out)) { emit in
             while let chunk = try reader.next(upTo: 4096) {
                 for ex in chunk {
-                    var ids: [Int32], scored: [Bool]? = nil
+                    var ids: [Int32], scored: [Bool]? = nil, segments: [Int32]? = nil
                     if ex.inputIDs == nil && ex.text == nil {
                         let e = try decoderEncoding(ex, url)
                         (ids, scored) = (e.ids, e.scored)
@@ -89,10 +90,18 @@ struct TokenizeCommand: ParsableCommand {
                         if let given = ex.inputIDs, let bad = given.first(where: { $0 < 0 || Int($0) >= tokenizer.vocabularySize }) {
                             throw WinnowError.invalidFile(path: url.path, line: ex.line, reason: "input id \(bad) is outside the vocabulary (size \(tokenizer.vocabularySize))")
                         }
-                        ids = ex.inputIDs.map { Array($0.prefix(maxLength ?? $0.count)) } ?? tokenizer.encode(ex.text!, pair: ex.pair, maxLength: maxLength).inputIDs
+                        if let given = ex.inputIDs {
+                            ids = Array(given.prefix(maxLength ?? given.count))
+                            segments = ex.tokenTypeIDs.map { Array($0.prefix(ids.count)) }
+                        } else {
+                            let e = tokenizer.encode(ex.text!, pair: ex.pair, maxLength: maxLength)
+                            ids = e.inputIDs
+                            segments = e.tokenTypeIDs.contains { $0 != 0 } ? e.tokenTypeIDs : nil   // a BERT pair's second segment
+                        }
                         scored = ex.lossMask.map { Array($0.prefix(ids.count)) }   // a given completion mask is carried, cut with its ids
                     }
-                    let mask = scored.map { ", \"scored\": [\($0.map { $0 ? "1" : "0" }.joined(separator: ", "))]" } ?? ""
+                    let mask = (segments.map { ", \"token_type_ids\": [\($0.map(String.init).joined(separator: ", "))]" } ?? "")
+                        + (scored.map { ", \"scored\": [\($0.map { $0 ? "1" : "0" }.joined(separator: ", "))]" } ?? "")
                     // The id and label go with the ids, so that scores of the ids file name the examples as the text's do.
                     let named = [("id", ex.id), ("label", ex.label)].compactMap { k, v in v.map { ", \"\(k)\": \(jsonString($0))" } }.joined()
                     try emit("{\"index\": \(index), \"line\": \(ex.line)\(named), \"input_ids\": [\(ids.map(String.init).joined(separator: ", "))]\(mask)}")

@@ -206,7 +206,7 @@ public struct Experiment: Sendable {
                 // The report says why the experiment stopped (a rerun that gets past this point removes it).
                 try? AtomicFile.write(Data((why + "\n").utf8), to: stoppedURL)
                 throw WinnowError.learnedNothing(reason: why + "; its scores would mean nothing. Train it better (it ran at --lr \(plan.training.learningRate) for "
-                    + "\(plan.scoringEpochs) epochs: more \(plan.scoreEpochs == nil ? "--epochs" : "--score-epochs"), or another --lr; 1e-3 suits a small encoder from scratch, "
+                    + "\(plan.scoringEpochs) epoch\(plan.scoringEpochs == 1 ? "" : "s"): more \(plan.scoreEpochs == nil ? "--epochs" : "--score-epochs"), or another --lr; 1e-3 suits a small encoder from scratch, "
                     + "2e-5 to 1e-4 fine-tuning --init) into another --out (or delete \(dir.path)), "
                     + "or rerun this command with --force to continue with these scores anyway")
             }

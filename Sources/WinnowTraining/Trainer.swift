@@ -124,7 +124,7 @@ public struct TrainingSummary: Sendable {
 
     /// "N steps", or for a resumed run "M of N steps (resumed at step S)": what this call trained.
     public var stepsDescription: String {
-        stepsRun == steps ? "\(steps) steps" : "\(stepsRun) of \(steps) steps (resumed at step \(steps - stepsRun))"
+        stepsRun == steps ? "\(steps) step\(steps == 1 ? "" : "s")" : "\(stepsRun) of \(steps) steps (resumed at step \(steps - stepsRun))"
     }
 }
 

@@ -162,6 +162,20 @@ import Testing
         // WordPiece from a BERT folder through the same command.
         let w = try CLI.run(["tokenize", "--model", CLI.tiny.appendingPathComponent("run").path, "--data", data.path, "--out", out.path])
         #expect(w.status == 0, "\(w.stderr)")
+        // A BERT pair keeps its segments: scores of the ids file equal those of the text, byte for byte.
+        let pairs = dir.appendingPathComponent("pairs.jsonl"), pairIDs = dir.appendingPathComponent("pair-ids.jsonl")
+        try (try String(contentsOf: CLI.tiny.appendingPathComponent("pairs.jsonl"), encoding: .utf8))   // the run's labels
+            .replacingOccurrences(of: "\"entailment\"", with: "\"pos\"").replacingOccurrences(of: "\"neutral\"", with: "\"neg\"")
+            .replacingOccurrences(of: "\"contradiction\"", with: "\"neg\"").write(to: pairs, atomically: true, encoding: .utf8)
+        let p = try CLI.run(["tokenize", "--model", CLI.tiny.appendingPathComponent("run").path, "--data", pairs.path, "--out", pairIDs.path])
+        #expect(p.status == 0, "\(p.stderr)")
+        #expect(try String(contentsOf: pairIDs, encoding: .utf8).contains("\"token_type_ids\": [0, "))
+        let fromText = dir.appendingPathComponent("t.csv"), fromIDs = dir.appendingPathComponent("i.csv")
+        for (data, out) in [(pairs, fromText), (pairIDs, fromIDs)] {
+            let r = try CLI.run(["score", "el2n", "--run", CLI.tiny.appendingPathComponent("run").path, "--data", data.path, "--out", out.path])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        #expect(try Data(contentsOf: fromText) == Data(contentsOf: fromIDs))
         // --max-length 3: too short for a BERT pair, any length for a decoder's byte-level BPE.
         let bert3 = try CLI.run(["tokenize", "--model", CLI.tiny.appendingPathComponent("run").path, "--data", data.path, "--max-length", "3", "--out", out.path])
         #expect(bert3.status == 2 && bert3.stderr.contains("at least 4 for a BERT tokenizer"), "\(bert3.stderr)")
@@ -405,7 +419,7 @@ import Testing
     @Test func usageErrorsExitTwo() throws {
         let r = try CLI.run(["train", "--data", "x.jsonl"])
         #expect(r.status == 2)
-        let r2 = try CLI.run(["train", "--data", "x.jsonl", "--out", "y", "--vocab", "v.txt", "--epochs", "0"])
+        let r2 = try CLI.run(["train", "--data", "x.jsonl", "--out", "y", "--vocab", CLI.tiny.appendingPathComponent("vocab.txt").path, "--epochs", "0"])
         #expect(r2.status == 2)
     }
 }

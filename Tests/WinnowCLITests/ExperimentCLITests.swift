@@ -449,7 +449,7 @@ import Testing
         let refused = try CLI.run(args(dir.appendingPathComponent("a")))
         #expect(refused.status == 1 && refused.stderr.contains("learned nothing") && refused.stderr.contains("--force"), "\(refused.stderr)")
         // The advice names what the run used, not a default it already had.
-        #expect(refused.stderr.contains("it ran at --lr 1e-09 for 1 epochs"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("it ran at --lr 1e-09 for 1 epoch"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("a/results.csv").path))
         // Its report says why it stopped, and that the rerun goes into another --out.
         #expect(refused.stderr.contains("another --out"), "\(refused.stderr)")

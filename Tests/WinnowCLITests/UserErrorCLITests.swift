@@ -74,6 +74,12 @@ import Testing
         let tok = try CLI.run(["tokenize", "--model", run, "--data", train, "--out", dir.appendingPathComponent("ids.csv").path])
         #expect(tok.status == 2 && tok.stderr.contains("tokenize writes JSONL"), "\(tok.stderr)")
         #expect(tau.stderr.contains("looks like JSONL"), "\(tau.stderr)")
+        // A mistyped --init or --vocab is named as a missing path (before: a vocab.txt inside it could not be read, or "not named vocab.txt").
+        for (extra, why) in [(["--init", "models/minlm"], "models/minlm: no such file or folder (--init)"),
+                             (["--vocab", "models/minilm/vocab.tx"], "models/minilm/vocab.tx: no such file or folder (--vocab)")] {
+            let r = try CLI.run(["train", "--data", train, "--epochs", "1", "--out", dir.appendingPathComponent("typo").path] + extra)
+            #expect(r.status == 1 && r.stderr.contains(why) && !fm.fileExists(atPath: dir.appendingPathComponent("typo").path), "\(r.stderr)")
+        }
     }
 
     @Test func trainingIntoAFolderThatHoldsARunIsRefusedUnlessResumed() throws {

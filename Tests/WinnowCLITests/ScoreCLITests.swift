@@ -521,6 +521,12 @@ import Winnow
         let missing = try CLI.run(["prune", "--scores", counts.path, "--then-by", el2n.path, "--data", data.path, "--keep", "0.5", "--out", out.path])
         #expect(missing.status == 1 && missing.stderr.contains("e.csv") && missing.stderr.contains("no score for data line 2"), "\(missing.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out.path))
+        // ... or with rows for lines the first does not score (a longer or other data file): refused too.
+        let longer = dir.appendingPathComponent("longer.csv")
+        try (try String(contentsOf: counts, encoding: .utf8) + "6,7,,neg,9\n").write(to: longer, atomically: true, encoding: .utf8)
+        let extra = try CLI.run(["prune", "--scores", counts.path, "--then-by", longer.path, "--data", data.path, "--keep", "0.5", "--out", out.path])
+        #expect(extra.status == 1 && extra.stderr.contains("longer.csv") && extra.stderr.contains("scores data line 7, which"), "\(extra.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
         // A second file whose ids name other examples on the same lines (scored on a reordered copy): refused as --scores would be.
         let withIDs = dir.appendingPathComponent("ids.csv"), otherIDs = dir.appendingPathComponent("other.csv")
         try "index,line,id,label,score\n0,1,a,neg,0\n1,2,b,pos,0\n2,3,c,neg,0\n3,4,d,pos,0\n4,5,e,neg,3\n5,6,f,pos,1\n".write(to: withIDs, atomically: true, encoding: .utf8)

@@ -152,6 +152,12 @@ public struct ScoreFile: Sendable {
         if ids.count == lines.count && other.ids.count == other.lines.count {
             for (l, id) in zip(other.lines, other.ids) where !id.isEmpty { secondID[l] = id }
         }
+        // Rows for lines the first file does not score come from another data file (or a longer one).
+        let own = Set(lines)
+        if let extra = other.lines.first(where: { !own.contains($0) }) {
+            throw WinnowError.invalidFile(path: other.url.path, line: nil,
+                reason: "scores data line \(extra), which \(url.lastPathComponent) does not (\(other.lines.count) rows here, \(lines.count) there): were both made on the same data file?")
+        }
         let sign: Double = select == then ? 1 : -1
         var tie = [Double](repeating: 0, count: lines.count)
         for (i, l) in lines.enumerated() {

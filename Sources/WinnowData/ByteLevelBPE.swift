@@ -363,6 +363,10 @@ extension ByteLevelBPETokenizer {
     /// `tokenizer.ggml.pre` values for which transformers splits text by Llama 3's pattern, and by Qwen2's.
     static let llama3Splits: Set<String> = ["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
                                             "jina-v5-nano", "dbrx", "smaug-bpe"]
+    /// Of those, the ones llama.cpp reads as Llama 3's own, which take a piece that is a token whole (Llama 3's
+    /// tokenizer.json has `ignore_merges`; transformers' GGUF conversion leaves it out and cuts words such as
+    /// " Việt" into three tokens).
+    static let llama3IgnoreMerges: Set<String> = ["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano"]
     static let qwen2Splits: Set<String> = ["qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez"]
     /// `tokenizer.ggml.pre` values for which transformers splits text by yet another pattern (Tekken, GPT-4o and
     /// their kin); Winnow refuses them rather than tokenize differently.
@@ -370,7 +374,8 @@ extension ByteLevelBPETokenizer {
 
     /// The tokenizer of a GGUF file's `tokenizer.ggml.*` metadata, built as transformers builds it from the
     /// file: model `gpt2` (byte-level BPE) with the GPT-2 pattern, or Llama 3's or Qwen2's when
-    /// `tokenizer.ggml.pre` names them (no normalizer, no ignore_merges, as transformers builds it); CONTROL tokens (type 3) are special
+    /// `tokenizer.ggml.pre` names them (no normalizer, as transformers builds it; Llama 3's own types with
+    /// ignore_merges, as its tokenizer.json and llama.cpp tokenize, where transformers' conversion does not); CONTROL tokens (type 3) are special
     /// added tokens and USER_DEFINED ones (type 4) plain added tokens; BOS and EOS are added only when
     /// `tokenizer.ggml.add_bos_token` / `add_eos_token` say so.
     ///
@@ -429,7 +434,8 @@ extension ByteLevelBPETokenizer {
         let bos = try id("tokenizer.ggml.bos_token_id"), eos = try id("tokenizer.ggml.eos_token_id")
         let addBOS = m["tokenizer.ggml.add_bos_token"]?.bool ?? false, addEOS = m["tokenizer.ggml.add_eos_token"]?.bool ?? false
         try self.init(tokens: tokens, merges: merges, added: added, bosID: addBOS ? bos : nil, eosID: addEOS ? eos : nil,
-                      padID: try id("tokenizer.ggml.padding_token_id") ?? eos ?? 0, split: split, source: path)
+                      padID: try id("tokenizer.ggml.padding_token_id") ?? eos ?? 0, ignoreMerges: Self.llama3IgnoreMerges.contains(pre),
+                      split: split, source: path)
     }
 }
 

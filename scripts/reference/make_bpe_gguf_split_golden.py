@@ -12,7 +12,8 @@ alphabet, <s> and </s> CONTROL tokens, BOS <s> added for llama-bpe only) and eac
 tokens of the tokenizer transformers builds from the file (`convert_gguf_tokenizer` of
 transformers.integrations.gguf, as AutoTokenizer.from_pretrained(folder, gguf_file=...) does; called
 directly, since transformers' GGUF reader needs torch): the pattern the pre-tokenizer type names, no
-normalizer and no ignore_merges.
+normalizer; for llama-bpe with ignore_merges, which transformers' conversion leaves out but Llama 3's
+tokenizer.json and llama.cpp apply.
 """
 import json
 import os
@@ -54,6 +55,10 @@ for pre, bos in [("llama-bpe", True), ("qwen2", False)]:
     built, _ = convert_gguf_tokenizer("llama", {"tokenizer_type": "gpt2", "tokens": field("tokenizer.ggml.tokens"),
                                                 "merges": field("tokenizer.ggml.merges"), "token_type": field("tokenizer.ggml.token_type"),
                                                 "pre_tokenizer_type": field("tokenizer.ggml.pre")})
+    if pre == "llama-bpe":
+        # Llama 3's tokenizer.json takes a piece that is a token whole (ignore_merges), and llama.cpp does for this
+        # pre-tokenizer type; transformers' GGUF conversion leaves it out, so it is set here as the model tokenizes.
+        built.model.ignore_merges = True
     with open(os.path.join(folder, "ids.jsonl"), "w", encoding="utf-8") as f:
         for text, pair in cases:
             if pair is None:

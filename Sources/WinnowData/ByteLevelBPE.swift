@@ -216,17 +216,26 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
 
     // MARK: - The GPT-2 pattern
 
-    /// Unicode categories Nd, Nl and No (`\p{N}`, Rust's `char::is_numeric`).
+    /// Whether `c` was assigned by Unicode 16 or before: the regex engine of `tokenizers` (Oniguruma) knows
+    /// no later letters or numbers, so the characters Unicode 17 added are "other" there, and here.
+    static func knownToTokenizers(_ c: Unicode.Scalar) -> Bool {
+        guard let age = c.properties.age else { return false }
+        return age.major <= 16
+    }
+
+    /// Unicode categories Nd, Nl and No (`\p{N}`, Rust's `char::is_numeric`), as of Unicode 16.
     static func isNumber(_ c: Unicode.Scalar) -> Bool {
-        switch c.properties.generalCategory {
+        guard c.isASCII || knownToTokenizers(c) else { return false }
+        return switch c.properties.generalCategory {
         case .decimalNumber, .letterNumber, .otherNumber: true
         default: false
         }
     }
 
-    /// Unicode categories Lu, Ll, Lt, Lm and Lo (`\p{L}`).
+    /// Unicode categories Lu, Ll, Lt, Lm and Lo (`\p{L}`), as of Unicode 16.
     static func isLetter(_ c: Unicode.Scalar) -> Bool {
-        switch c.properties.generalCategory {
+        guard c.isASCII || knownToTokenizers(c) else { return false }
+        return switch c.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: true
         default: false
         }
@@ -243,7 +252,8 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
         func isSpace(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace }
         func isNewline(_ c: Unicode.Scalar) -> Bool { c == "\r" || c == "\n" }
         func isOther(_ c: Unicode.Scalar) -> Bool { !isSpace(c) && !isLetter(c) && !isNumber(c) }
-        func lower(_ c: Unicode.Scalar) -> String { String(c).lowercased() }
+        // Case-insensitive as Oniguruma's case folding: the long s (U+017F) folds to s.
+        func lower(_ c: Unicode.Scalar) -> String { c == "\u{17F}" ? "s" : String(c).lowercased() }
         while i < end {
             let c = s[i]
             // (?i:'s|'t|'re|'ve|'m|'ll|'d)

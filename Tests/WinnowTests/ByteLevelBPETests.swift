@@ -116,6 +116,22 @@ import Testing
         #expect(wrong == 0 && cases.count > 600, "\(wrong) of \(cases.count) cases differ")
     }
 
+    /// The Split pattern's pieces where `tokenizers` (its regex engine, Oniguruma) reads characters its own way,
+    /// found by differential testing on 40,000 random texts: the long s folds to s in `(?i:'s)`, and letters and
+    /// numbers Unicode 17 added are "other" (Oniguruma knows Unicode 16).
+    @Test func splitPiecesFollowTokenizersCharacterClasses() {
+        func pieces(_ text: String, _ maxDigits: Int = 3) -> [String] {
+            let s = Array(text.unicodeScalars)
+            return ByteLevelBPETokenizer.llama3Pieces(s[...], maxDigits: maxDigits).map { String(String.UnicodeScalarView(s[$0])) }
+        }
+        #expect(pieces("'\u{17F}e") == ["'\u{17F}", "e"])
+        #expect(pieces("IT'S they'Re") == ["IT", "'S", " they", "'Re"])
+        #expect(pieces("\u{16EA0}'s") == ["\u{16EA0}'", "s"])                 // Unicode 17's Beria Erfe letter
+        #expect(pieces("1\u{11DE0}70") == ["1", "\u{11DE0}", "70"])           // Unicode 17's Tolong Siki digit
+        #expect(pieces("12345 a\r\n\r\n  b") == ["123", "45", " a", "\r\n\r\n", " ", " b"])
+        #expect(pieces("12345", 1) == ["1", "2", "3", "4", "5"])
+    }
+
     @Test func unsupportedTokenizerJSONIsNamed() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-tokjson-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -264,12 +264,12 @@ public struct DecoderEncoder: Sendable {
         } else if let tokenizer, let messages = ex.messages {
             guard template.isChatML else {
                 throw fail(template.chatTemplate == nil
-                    ? "holds messages, but the model has no chat template; give prompt and completion instead"
-                    : "holds messages, but the model's chat template is not ChatML, which is the only one Winnow applies; give prompt and completion instead")
+                    ? "holds messages, but the model has no chat template; give prompt and completion instead, or input_ids with a completion_mask made with the model's own template (as TRL tokenizes conversational prompt-completion data)"
+                    : "holds messages, but the model's chat template is not ChatML, which is the only one Winnow applies; give prompt and completion instead, or input_ids with a completion_mask made with the model's own template (as TRL tokenizes conversational prompt-completion data)")
             }
             guard !template.hasUnreadDefaultSystem else {
                 throw fail("holds messages, but the model's ChatML template writes a default system turn in a form Winnow does not read "
-                           + "(only `if messages[0]['role'] != 'system'`): refused rather than encoded unlike transformers; give prompt and completion instead")
+                           + "(only `if messages[0]['role'] != 'system'`): refused rather than encoded unlike transformers; give prompt and completion instead, or input_ids with a completion_mask made with the model's own template (as TRL tokenizes conversational prompt-completion data)")
             }
             var turns = messages
             if let sys = template.defaultSystem, messages.first?.role != "system" { turns.insert(("system", sys), at: 0) }

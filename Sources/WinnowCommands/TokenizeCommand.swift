@@ -10,12 +10,12 @@ struct TokenizeCommand: ParsableCommand {
         One line per example: {"index": i, "line": l, "id": ..., "label": ..., "input_ids": [...]}, index = position \
         among the file's examples, line = 1-based line, id and label as strings when the line has them; a BERT \
         pair adds "token_type_ids" (1 for the second text), which the other commands read back. Ids equal Hugging Face's: AutoTokenizer.from_pretrained(MODEL)(text)["input_ids"] \
-        for byte-level BPE, and the slow BertTokenizer (use_fast=False) for WordPiece, whose pair truncation and \
+        for byte-level and SentencePiece BPE, and the slow BertTokenizer (use_fast=False) for WordPiece, whose pair truncation and \
         lower-casing of Σ the default fast one does otherwise (README "Data"); with the special tokens the \
         tokenizer adds, the pair field's ids following for pairs. --model is a model or \
-        run folder (vocab.txt: WordPiece; tokenizer.json: WordPiece or byte-level BPE), a PEFT adapter folder \
-        (its base model's tokenizer, or its own), a .gguf file, or a folder holding one (byte-level BPE from \
-        tokenizer.ggml.*). Labels are not needed; every line is written. A line's given input_ids are checked \
+        run folder (vocab.txt: WordPiece; tokenizer.json: WordPiece, byte-level BPE or SentencePiece BPE with byte \
+        fallback), a PEFT adapter folder (its base model's tokenizer, or its own), a .gguf file, or a folder holding \
+        one (tokenizer.ggml.*: byte-level BPE for model gpt2, SentencePiece BPE as llama.cpp runs it for model llama). Labels are not needed; every line is written. A line's given input_ids are checked \
         against the vocabulary and cut to --max-length. With a decoder's tokenizer, \
         prompt + completion and ChatML messages lines are encoded as `winnow score` and `winnow train` encode them \
         (docs/contracts.md §2b), and their lines add "scored": 1 for each token the loss is on, 0 otherwise (a given \
@@ -62,7 +62,7 @@ struct TokenizeCommand: ParsableCommand {
         // Prompt + completion and messages need the decoder's template (EOS, ChatML), read once when first met.
         var decoder: DecoderEncoder?
         func decoderEncoding(_ ex: Example, _ url: URL) throws -> DecoderEncoding {
-            guard let bpe = tokenizer as? ByteLevelBPETokenizer else {
+            guard let bpe = tokenizer as? any DecoderTokenizer else {
                 throw WinnowError.invalidFile(path: url.path, line: ex.line, reason:
                     "holds prompt and completion or messages, which only a decoder's tokenizer encodes (\(model) is WordPiece); give a text field")
             }

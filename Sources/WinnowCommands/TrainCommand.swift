@@ -219,7 +219,7 @@ struct TrainCommand: ParsableCommand {
         let data = try dataOptions.read()
         reportSkipped(data)
         let tokenizer = try Tokenizers.load(folder: tokenizerFolder)
-        if let bpe = tokenizer as? ByteLevelBPETokenizer, bpe.pairTemplate.middle.isEmpty, let pairField = data.fields.pair,
+        if let bpe = tokenizer as? any DecoderTokenizer, bpe.pairTemplate.middle.isEmpty, let pairField = data.fields.pair,
            data.examples.contains(where: { $0.pair != nil }) {
             printError("note: each \(data.fields.text ?? "text") and its \(pairField) are joined with no token between them, as transformers' "
                        + "tokenizer(text, text_pair) joins them with this tokenizer; end the first text with a separator of its own, "
@@ -306,7 +306,7 @@ struct TrainCommand: ParsableCommand {
 /// names none: transformers' tokenizer refuses `padding=True` without one, and the model pools by it.
 func recordPadToken(in run: URL, id: Int?, tokenizer: any TextTokenizer) {
     let url = run.appendingPathComponent("tokenizer_config.json")
-    guard let id, let bpe = tokenizer as? ByteLevelBPETokenizer, id >= 0, id < bpe.tokens.count,
+    guard let id, let bpe = tokenizer as? any DecoderTokenizer, id >= 0, id < bpe.tokens.count,
           let d = (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any],
           d["pad_token"] == nil || d["pad_token"] is NSNull,
           let data = try? JSONSerialization.data(withJSONObject: d.merging(["pad_token": bpe.tokens[id]]) { _, new in new }, options: [.prettyPrinted, .sortedKeys])

@@ -9,7 +9,7 @@ import WinnowCore
 ///
 ///     let tok = try Tokenizers.load(folder: URL(fileURLWithPath: "models/smollm2"))   // tokenizer.ggml.* of its GGUF file
 ///     tok.encode("Hello world", pair: nil, maxLength: nil).inputIDs                    // [19556, 905]
-public struct ByteLevelBPETokenizer: TextTokenizer {
+public struct ByteLevelBPETokenizer: DecoderTokenizer {
     /// Every token, spelt in the byte alphabet, by id.
     public let tokens: [String]
     /// Tokens matched whole in the raw text before anything else, with their ids; `special` ones are
@@ -52,9 +52,6 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
     /// dropped, as tokenizers' BPE does without an unknown token or byte fallback).
     private let byteIDs: [Int32]
     private let added: AddedTokenMatcher
-
-    /// Number of tokens.
-    public var vocabularySize: Int { tokens.count }
 
     /// A tokenizer from its parts. `merges` are pairs of token spellings, highest priority first.
     ///
@@ -110,30 +107,6 @@ public struct ByteLevelBPETokenizer: TextTokenizer {
     }()
 
     // MARK: - Encoding
-
-    /// Ids of `text` (a `pair` follows it), with the BOS/EOS the tokenizer adds, truncated to `maxLength`
-    /// (the end of the longer side first, as transformers' longest_first).
-    public func encode(_ text: String, pair: String? = nil, maxLength: Int? = nil) -> Encoding {
-        var a = ids(text)
-        var b = pair.map { ids($0) }
-        let specials = b == nil ? (bosID != nil ? 1 : 0) + (eosID != nil ? 1 : 0)
-            : pairTemplate.prefix.count + pairTemplate.middle.count + pairTemplate.suffix.count
-        if let maxLength {
-            let budget = max(0, maxLength - specials)
-            while a.count + (b?.count ?? 0) > budget {
-                if let bb = b, bb.count > a.count { b!.removeLast() } else if !a.isEmpty { a.removeLast() } else { b!.removeLast() }
-            }
-        }
-        var out: [Int32] = []
-        if let b {
-            out = pairTemplate.prefix + a + pairTemplate.middle + b + pairTemplate.suffix
-        } else {
-            if let bosID { out.append(bosID) }
-            out += a
-            if let eosID { out.append(eosID) }
-        }
-        return Encoding(inputIDs: out, tokenTypeIDs: [Int32](repeating: 0, count: out.count))
-    }
 
     /// The ids of `text` without BOS/EOS.
     public func ids(_ text: String) -> [Int32] {
@@ -396,7 +369,7 @@ extension ByteLevelBPETokenizer {
         let m = f.metadata
         guard let model = m["tokenizer.ggml.model"]?.string else { throw bad("tokenizer.ggml.model", "missing: the file holds no tokenizer") }
         guard model == "gpt2" else {
-            throw bad("tokenizer.ggml.model", "'\(model)' is not supported (byte-level BPE, 'gpt2', is)")
+            throw bad("tokenizer.ggml.model", "'\(model)' is not supported (byte-level BPE, 'gpt2', and SentencePiece BPE, 'llama', are)")
         }
         if let pre = m["tokenizer.ggml.pre"]?.string, Self.otherSplits.contains(pre) {
             throw bad("tokenizer.ggml.pre", "'\(pre)' splits text by another pattern than GPT-2's, Llama 3's or Qwen2's, which Winnow does not implement")
@@ -459,18 +432,9 @@ extension ByteLevelBPETokenizer {
     /// - Throws: `WinnowError.invalidFile` naming the file and the key that is missing or unsupported.
     public init(tokenizerJSON url: URL) throws {
         let path = url.path
-        guard let data = FileManager.default.contents(atPath: path) else { throw WinnowError.missingFile(path: path, reason: "no tokenizer.json here") }
-        guard let d = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw WinnowError.invalidFile(path: path, line: nil, reason: "not a JSON object")
-        }
-        func bad(_ key: String, _ why: String) -> WinnowError { .invalidFile(path: path, line: nil, reason: "key '\(key)': \(why)") }
-        guard let model = d["model"] as? [String: Any] else { throw bad("model", "missing or not an object") }
-        guard model["type"] as? String == "BPE" else { throw bad("model.type", "'\(model["type"] ?? "none")' is not BPE") }
-        for k in ["continuing_subword_prefix", "end_of_word_suffix"] {
-            if let v = model[k] as? String, !v.isEmpty { throw bad("model.\(k)", "'\(v)' is not supported (byte-level BPE has none)") }
-        }
-        if model["byte_fallback"] as? Bool == true { throw bad("model.byte_fallback", "byte fallback is not supported") }
-        if let drop = model["dropout"] as? NSNumber, drop.doubleValue > 0 { throw bad("model.dropout", "BPE dropout is not supported") }
+        let (d, bad) = try TokenizerJSON.read(url)
+        let model = try TokenizerJSON.bpeModel(d, bad: bad)
+        if model["byte_fallback"] as? Bool == true { throw bad("model.byte_fallback", "byte fallback is not supported with a ByteLevel pre-tokenizer") }
         // Normalizer: none, or NFC (Qwen2's).
         var nfc = false
         if let n = d["normalizer"], !(n is NSNull) {
@@ -509,87 +473,16 @@ extension ByteLevelBPETokenizer {
             }
         }
         guard sawByteLevel else { throw bad("pre_tokenizer", "no ByteLevel pre-tokenizer") }
-        guard let vocab = model["vocab"] as? [String: Any] else { throw bad("model.vocab", "missing or not an object") }
-        var tokens = [String](repeating: "", count: vocab.count)
-        for (t, v) in vocab {
-            guard let n = (v as? NSNumber)?.intValue, n >= 0, n < vocab.count else { throw bad("model.vocab", "'\(t)' has id \(v), outside 0..<\(vocab.count)") }
-            tokens[n] = t
+        var tokens = try TokenizerJSON.vocabulary(model, bad: bad)
+        let added = try TokenizerJSON.addedTokens(d, tokens: &tokens, bad: bad)
+        // Under a normalizer, a token marked normalized is matched in the normalized text, which Winnow does not do.
+        if nfc, let i = added.firstIndex(where: { $0.normalized && !$0.special && $0.content.precomposedStringWithCanonicalMapping != $0.content }) {
+            throw bad("added_tokens[\(i)].normalized", "'\(added[i].content)' changes under NFC and is matched after it: not supported")
         }
-        var added: [(content: String, id: Int32, special: Bool)] = []
-        for (i, a) in ((d["added_tokens"] as? [[String: Any]]) ?? []).enumerated() {
-            guard let content = a["content"] as? String, let id = (a["id"] as? NSNumber)?.intValue, id >= 0 else {
-                throw bad("added_tokens[\(i)]", "needs a string content and a non-negative id")
-            }
-            for k in ["lstrip", "rstrip", "single_word"] where a[k] as? Bool == true {
-                throw bad("added_tokens[\(i)].\(k)", "is not supported")
-            }
-            // Under a normalizer, a token marked normalized is matched in the normalized text, which Winnow does not do.
-            if nfc && a["normalized"] as? Bool == true && a["special"] as? Bool != true && content.precomposedStringWithCanonicalMapping != content {
-                throw bad("added_tokens[\(i)].normalized", "'\(content)' changes under NFC and is matched after it: not supported")
-            }
-            let limit = vocab.count + ((d["added_tokens"] as? [Any])?.count ?? 0)
-            guard id < limit else { throw bad("added_tokens[\(i)]", "id \(id) is beyond the vocabulary and the added tokens (\(limit))") }
-            while tokens.count <= id { tokens.append("") }
-            if tokens[id].isEmpty { tokens[id] = content }
-            added.append((content, Int32(id), a["special"] as? Bool ?? false))
-        }
-        let rawMerges = model["merges"] as? [Any] ?? []
-        let merges = try rawMerges.enumerated().map { i, m -> (String, String) in
-            if let s = m as? String {
-                let parts = s.split(separator: " ", omittingEmptySubsequences: false)
-                guard parts.count == 2 else { throw bad("model.merges[\(i)]", "'\(s)' is not two tokens separated by a space") }
-                return (String(parts[0]), String(parts[1]))
-            }
-            guard let pair = m as? [String], pair.count == 2 else { throw bad("model.merges[\(i)]", "is neither \"a b\" nor a pair of strings") }
-            return (pair[0], pair[1])
-        }
-        // Post-processor: which special tokens wrap a single sequence.
-        var bos: Int32? = nil, eos: Int32? = nil
-        var pairTemplate: (prefix: [Int32], middle: [Int32], suffix: [Int32]) = ([], [], [])
-        // A Sequence (Llama 3's: ByteLevel, which only trims offsets, then TemplateProcessing) is read as its steps.
-        var posts: [[String: Any]] = []
-        if let post = d["post_processor"] as? [String: Any] {
-            posts = post["type"] as? String == "Sequence" ? (post["processors"] as? [[String: Any]] ?? []) : [post]
-            if posts.count(where: { $0["type"] as? String != "ByteLevel" }) > 1 {
-                throw bad("post_processor", "a Sequence with more than one TemplateProcessing is not supported")
-            }
-        }
-        for post in posts {
-            switch post["type"] as? String {
-            case "ByteLevel": break
-            case "TemplateProcessing":
-                let single = post["single"] as? [[String: Any]] ?? []
-                let specials = post["special_tokens"] as? [String: [String: Any]] ?? [:]
-                func id(_ item: [String: Any]) throws -> Int32? {
-                    guard let st = item["SpecialToken"] as? [String: Any], let name = st["id"] as? String else { return nil }
-                    guard let ids = specials[name]?["ids"] as? [NSNumber], ids.count == 1 else {
-                        throw bad("post_processor.special_tokens", "'\(name)' needs exactly one id")
-                    }
-                    return Int32(ids[0].intValue)
-                }
-                guard let a = single.firstIndex(where: { ($0["Sequence"] as? [String: Any])?["id"] as? String == "A" }),
-                      a <= 1, single.count - a - 1 <= 1 else {
-                    throw bad("post_processor.single", "only [special] $A [special] templates are supported")
-                }
-                bos = a == 1 ? try id(single[0]) : nil
-                eos = a + 1 < single.count ? try id(single[a + 1]) : nil
-                let pair = post["pair"] as? [[String: Any]] ?? []
-                func seq(_ item: [String: Any]) -> String? { (item["Sequence"] as? [String: Any])?["id"] as? String }
-                guard let pa = pair.firstIndex(where: { seq($0) == "A" }), let pb = pair.firstIndex(where: { seq($0) == "B" }), pa < pb else {
-                    throw bad("post_processor.pair", "needs $A before $B")
-                }
-                func ids(_ items: ArraySlice<[String: Any]>) throws -> [Int32] { try items.map { item in
-                    guard let v = try id(item) else { throw bad("post_processor.pair", "only special tokens may stand around $A and $B") }
-                    return v
-                } }
-                pairTemplate = (try ids(pair[..<pa]), try ids(pair[(pa + 1)..<pb]), try ids(pair[(pb + 1)...]))
-            default:
-                throw bad("post_processor", "'\(post["type"] ?? "?")' is not supported (TemplateProcessing and ByteLevel are)")
-            }
-        }
-        let pad = added.first { ["<|endoftext|>", "<pad>", "<|pad|>"].contains($0.content) }?.id
-        try self.init(tokens: tokens, merges: merges, added: added, bosID: bos, eosID: eos, padID: pad ?? eos ?? 0,
-                      pairTemplate: pairTemplate, isolateDigits: isolate, ignoreMerges: model["ignore_merges"] as? Bool ?? false,
-                      split: split, normalizeNFC: nfc, source: path)
+        let merges = try TokenizerJSON.merges(model, bad: bad)
+        let post = try TokenizerJSON.postProcessor(d, bad: bad)
+        try self.init(tokens: tokens, merges: merges, added: added.map { ($0.content, $0.id, $0.special) }, bosID: post.bos, eosID: post.eos,
+                      padID: TokenizerJSON.padID(added, eos: post.eos), pairTemplate: post.pair, isolateDigits: isolate,
+                      ignoreMerges: model["ignore_merges"] as? Bool ?? false, split: split, normalizeNFC: nfc, source: path)
     }
 }

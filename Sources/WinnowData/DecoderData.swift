@@ -123,7 +123,7 @@ public struct DecoderTemplate: Sendable, Equatable {
     /// `chat_template.jinja` when the config holds none.
     ///
     /// - Throws: `WinnowError.invalidFile` when a file is present but malformed.
-    public static func load(folder: URL, tokenizer: ByteLevelBPETokenizer) throws -> DecoderTemplate {
+    public static func load(folder: URL, tokenizer: any DecoderTokenizer) throws -> DecoderTemplate {
         if let g = Tokenizers.ggufFile(in: folder) {
             let m = try GGUFFile(url: g).metadata
             let eos = m["tokenizer.ggml.eos_token_id"]?.int.map { Int32($0) }
@@ -176,10 +176,9 @@ public struct DecoderEncoder: Sendable {
         given >= modelLimit ? "the model reads no more (its positions or attention window)" : "--max-length raises the limit"
     }
 
-    /// The model's tokenizer; nil when Winnow does not read it (Mistral's byte fallback, another
-    /// normalizer or split pattern, none at all): then `input_ids` lines encode, and every other line is
-    /// refused with `tokenizerRefusal`.
-    public let tokenizer: ByteLevelBPETokenizer?
+    /// The model's tokenizer; nil when Winnow does not read it (another normalizer or split pattern,
+    /// none at all): then `input_ids` lines encode, and every other line is refused with `tokenizerRefusal`.
+    public let tokenizer: (any DecoderTokenizer)?
     /// Why `tokenizer` is nil (the error reading it); nil when it is read.
     public let tokenizerRefusal: String?
     /// The model's EOS and chat template.
@@ -191,11 +190,11 @@ public struct DecoderEncoder: Sendable {
     public var modelVocabulary: Int?
 
     /// An encoder for a model's tokenizer and template.
-    public init(tokenizer: ByteLevelBPETokenizer, template: DecoderTemplate, maxLength: Int, modelVocabulary: Int? = nil) {
+    public init(tokenizer: any DecoderTokenizer, template: DecoderTemplate, maxLength: Int, modelVocabulary: Int? = nil) {
         self.init(tokenizer: tokenizer, refusal: nil, template: template, maxLength: maxLength, modelVocabulary: modelVocabulary)
     }
 
-    private init(tokenizer: ByteLevelBPETokenizer?, refusal: String?, template: DecoderTemplate, maxLength: Int, modelVocabulary: Int?) {
+    private init(tokenizer: (any DecoderTokenizer)?, refusal: String?, template: DecoderTemplate, maxLength: Int, modelVocabulary: Int?) {
         self.tokenizer = tokenizer
         self.tokenizerRefusal = refusal
         self.template = template
@@ -209,10 +208,10 @@ public struct DecoderEncoder: Sendable {
     ///
     /// - Throws: `WinnowError` when the chat template or generation config is malformed.
     public init(folder: URL, maxLength: Int, modelVocabulary: Int? = nil) throws {
-        let tok: ByteLevelBPETokenizer?, refusal: String?
+        let tok: (any DecoderTokenizer)?, refusal: String?
         do {
-            tok = try Tokenizers.load(folder: folder) as? ByteLevelBPETokenizer
-            refusal = tok == nil ? "\(folder.path): a decoder needs a byte-level BPE tokenizer (GGUF or tokenizer.json)" : nil
+            tok = try Tokenizers.decoder(folder: folder)
+            refusal = nil
         } catch let e as WinnowError {
             tok = nil; refusal = e.description
         }

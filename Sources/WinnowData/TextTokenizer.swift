@@ -16,6 +16,58 @@ public protocol TextTokenizer: Sendable {
     var padID: Int32 { get }
 }
 
+/// The tokenizers decoder models read: byte-level BPE (GPT-2, SmolLM2, Llama 3, Qwen2) and SentencePiece
+/// BPE (Llama 2, Mistral, TinyLlama). Ids of plain text without special tokens (`tokenizer(text,
+/// add_special_tokens=False)`), and the special tokens a model's tokenizer puts around one text or a pair.
+///
+///     let tok = try Tokenizers.decoder(folder: URL(fileURLWithPath: "models/smollm2"))
+///     tok.ids("Hello world")        // [19556, 905]
+public protocol DecoderTokenizer: TextTokenizer {
+    /// Every token's spelling by id (the model's vocabulary, then added tokens beyond it).
+    var tokens: [String] { get }
+    /// Tokens matched whole in the raw text before anything else, with their ids; `special` ones are the
+    /// model's control tokens.
+    var addedTokens: [(content: String, id: Int32, special: Bool)] { get }
+    /// Prepended to a single text when set.
+    var bosID: Int32? { get }
+    /// Appended to a single text when set.
+    var eosID: Int32? { get }
+    /// The special ids around a pair: before the first text, between the two, after the second.
+    var pairTemplate: (prefix: [Int32], middle: [Int32], suffix: [Int32]) { get }
+    /// The ids of `text` without BOS/EOS.
+    func ids(_ text: String) -> [Int32]
+}
+
+extension DecoderTokenizer {
+    /// Number of tokens.
+    public var vocabularySize: Int { tokens.count }
+
+    /// Ids of `text` (a `pair` follows it; an empty pair is none, as transformers reads it), with the
+    /// BOS/EOS the tokenizer adds, truncated to `maxLength` (the end of the longer side first, as
+    /// transformers' longest_first).
+    public func encode(_ text: String, pair: String? = nil, maxLength: Int? = nil) -> Encoding {
+        var a = ids(text)
+        var b = pair.flatMap { $0.isEmpty ? nil : ids($0) }
+        let specials = b == nil ? (bosID != nil ? 1 : 0) + (eosID != nil ? 1 : 0)
+            : pairTemplate.prefix.count + pairTemplate.middle.count + pairTemplate.suffix.count
+        if let maxLength {
+            let budget = max(0, maxLength - specials)
+            while a.count + (b?.count ?? 0) > budget {
+                if let bb = b, bb.count > a.count { b!.removeLast() } else if !a.isEmpty { a.removeLast() } else { b!.removeLast() }
+            }
+        }
+        var out: [Int32] = []
+        if let b {
+            out = pairTemplate.prefix + a + pairTemplate.middle + b + pairTemplate.suffix
+        } else {
+            if let bosID { out.append(bosID) }
+            out += a
+            if let eosID { out.append(eosID) }
+        }
+        return Encoding(inputIDs: out, tokenTypeIDs: [Int32](repeating: 0, count: out.count))
+    }
+}
+
 extension BertTokenizer: TextTokenizer {
     /// Number of ids in the vocabulary.
     public var vocabularySize: Int { vocabulary.count }
@@ -30,20 +82,21 @@ public enum Tokenizers {
         "token id \(id) is outside the model's vocabulary of \(vocabulary) (config vocab_size): the tokenizer does not belong to this model"
     }
 
-    /// The tokenizer saved in `folder` (or the `.gguf` file `folder` names): byte-level BPE from a GGUF
-    /// file's metadata when the folder holds one and no `vocab.txt`, or from a BPE `tokenizer.json`; else
-    /// WordPiece from `vocab.txt` (with `tokenizer_config.json`) or from a WordPiece `tokenizer.json`.
+    /// The tokenizer saved in `folder` (or the `.gguf` file `folder` names): byte-level or SentencePiece
+    /// BPE from a GGUF file's metadata when the folder holds one and no `vocab.txt`, or from a BPE
+    /// `tokenizer.json`; else WordPiece from `vocab.txt` (with `tokenizer_config.json`) or from a WordPiece
+    /// `tokenizer.json`.
     ///
     /// - Throws: `WinnowError` naming the file that is missing or malformed.
     public static func load(folder: URL) throws -> any TextTokenizer {
         try checkOneGGUF(in: folder)
-        if let gguf = ggufFile(in: folder) { return try ByteLevelBPETokenizer(gguf: GGUFFile(url: gguf)) }
+        if let gguf = ggufFile(in: folder) { return try Self.gguf(GGUFFile(url: gguf)) }
         let json = folder.appendingPathComponent("tokenizer.json")
         // A BPE tokenizer.json is the model's whatever else lies beside it (a stray vocab.txt included).
         if let data = FileManager.default.contents(atPath: json.path),
            let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
            (obj["model"] as? [String: Any])?["type"] as? String == "BPE" {
-            return try ByteLevelBPETokenizer(tokenizerJSON: json)
+            return try bpe(tokenizerJSON: json, object: obj)
         }
         let fm = FileManager.default
         if !fm.fileExists(atPath: folder.appendingPathComponent("vocab.txt").path) && !fm.fileExists(atPath: json.path) {
@@ -52,6 +105,43 @@ public enum Tokenizers {
                 ? "no tokenizer here: tokenizer.json (byte-level BPE or WordPiece), vocab.txt or a .gguf file" : "no such file or folder")
         }
         return try BertTokenizer(folder: folder)
+    }
+
+    /// The tokenizer of a decoder model folder (or `.gguf` file): byte-level or SentencePiece BPE.
+    ///
+    /// - Throws: `WinnowError` naming the file that is missing or malformed, or the folder when its
+    ///   tokenizer is WordPiece (an encoder's).
+    public static func decoder(folder: URL) throws -> any DecoderTokenizer {
+        guard let tok = try load(folder: folder) as? any DecoderTokenizer else {
+            throw WinnowError.invalidFile(path: folder.path, line: nil, reason: "holds a WordPiece tokenizer (an encoder's); a decoder needs byte-level or SentencePiece BPE (GGUF or tokenizer.json)")
+        }
+        return tok
+    }
+
+    /// A BPE `tokenizer.json`: byte-level when a `ByteLevel` pre-tokenizer is among its steps, else
+    /// SentencePiece's (which refuses a file that is neither, naming the key).
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the file and key.
+    public static func bpe(tokenizerJSON url: URL) throws -> any DecoderTokenizer {
+        let (d, _) = try TokenizerJSON.read(url)
+        return try bpe(tokenizerJSON: url, object: d)
+    }
+
+    private static func bpe(tokenizerJSON url: URL, object d: [String: Any]) throws -> any DecoderTokenizer {
+        let pre = d["pre_tokenizer"] as? [String: Any]
+        let steps = pre?["type"] as? String == "Sequence" ? (pre?["pretokenizers"] as? [[String: Any]] ?? []) : (pre.map { [$0] } ?? [])
+        if steps.contains(where: { $0["type"] as? String == "ByteLevel" }) { return try ByteLevelBPETokenizer(tokenizerJSON: url) }
+        return try SentencePieceBPETokenizer(tokenizerJSON: url)
+    }
+
+    /// The tokenizer of a GGUF file's `tokenizer.ggml.*` metadata: byte-level BPE (model `gpt2`) or
+    /// SentencePiece BPE (model `llama`).
+    ///
+    /// - Throws: `WinnowError.invalidFile` naming the file and the key that is missing or unsupported.
+    package static func gguf(_ f: GGUFFile) throws -> any DecoderTokenizer {
+        let model = f.metadata["tokenizer.ggml.model"]?.string
+        if model == "llama" { return try SentencePieceBPETokenizer(gguf: f) }
+        return try ByteLevelBPETokenizer(gguf: f)
     }
 
     /// Refuses a folder that holds several `.gguf` files (a Q4_1 and a Q8_0 beside each other): which one is

@@ -40,7 +40,7 @@ package enum ParserProbe {
                 let v = try Vocabulary(contentsOf: url)
                 _ = BertTokenizer(vocabulary: v).encode("Hello, wörld! 漢字 un-believable café \u{0}\u{7f}", pair: "a b c", maxLength: 12)
             case "tokenizer-json":
-                let t = try ByteLevelBPETokenizer(tokenizerJSON: url)
+                let t = try Tokenizers.bpe(tokenizerJSON: url)
                 _ = t.encode("Hello, wörld! 123 <s> 漢字 \u{0}\u{7f}  x", pair: "a b", maxLength: 12)
             case "decoder-jsonl":
                 var r = try JSONLReader(url: url, requireLabels: false)
@@ -63,6 +63,9 @@ package enum ParserProbe {
             case "gguf":
                 let f = try GGUFFile(url: url)
                 for t in f.tensors where t.type.isReadable { _ = try f.tensor(t) }
+                if f.metadata["tokenizer.ggml.model"] != nil {
+                    _ = try Tokenizers.gguf(f).encode("Hello, wörld! 123 <s> 漢字 \u{0}\u{7f}  x", pair: "a b", maxLength: 12)
+                }
             default:
                 return WinnowError.invalidOption(name: "TARGET", reason: "unknown parser '\(target)'; one of \(targets.joined(separator: ", "))")
             }

@@ -23,6 +23,50 @@ import Testing
         try CLI.run(["score", "loss", "--run", m.path, "--data", data ?? fixtures.appendingPathComponent("text.jsonl").path, "--out", out.path] + extra)
     }
 
+    /// A Llama 2-style tokenizer (SentencePiece BPE with byte fallback, tokenizer.json in its legacy form):
+    /// `winnow tokenize` gives the ids transformers gives, and a decoder with it scores text and prompt + completion
+    /// lines as it scores the ids `tokenize` writes for them.
+    @Test func aSentencePieceTokenizerTokenizesAndScores() throws {
+        let dir = try CLI.tempDir("decoder-spm")
+        defer { try? fm.removeItem(at: dir) }
+        let spm = CLI.repo.appendingPathComponent("Tests/Fixtures/tokenizer/spm-legacy")
+        struct Case: Decodable { let text: String; let text_pair: String?; let input_ids: [Int] }
+        let golden = try String(contentsOf: spm.appendingPathComponent("ids.jsonl"), encoding: .utf8).split(separator: "\n")
+            .map { try JSONDecoder().decode(Case.self, from: Data($0.utf8)) }.filter { $0.text_pair == nil && !$0.text.isEmpty }
+        let texts = dir.appendingPathComponent("texts.jsonl"), ids = dir.appendingPathComponent("ids.jsonl")
+        try golden.map { String(decoding: try JSONSerialization.data(withJSONObject: ["text": $0.text]), as: UTF8.self) }
+            .joined(separator: "\n").appending("\n").write(to: texts, atomically: true, encoding: .utf8)
+        let tok = try CLI.run(["tokenize", "--model", spm.path, "--data", texts.path, "--out", ids.path])
+        #expect(tok.status == 0, "\(tok.stderr)")
+        let got = try String(contentsOf: ids, encoding: .utf8).split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])["input_ids"] as? [Int]
+        }
+        #expect(golden.count > 100 && got == golden.map(\.input_ids))
+        // The tiny decoder (401 embeddings) with the tokenizer cut to its first 401 ids.
+        let m = try model(dir, "llama2") { _ in }
+        var t = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: spm.appendingPathComponent("tokenizer.json"))) as? [String: Any])
+        var bpe = t["model"] as! [String: Any]
+        let vocab = (bpe["vocab"] as! [String: Int]).filter { $0.value < 401 }
+        bpe["vocab"] = vocab
+        bpe["merges"] = (bpe["merges"] as! [[String]]).filter { vocab[$0[0]] != nil && vocab[$0[1]] != nil && vocab[$0[0] + $0[1]] != nil }
+        t["model"] = bpe
+        t["added_tokens"] = (t["added_tokens"] as! [[String: Any]]).filter { ($0["id"] as! Int) < 401 }
+        try JSONSerialization.data(withJSONObject: t).write(to: m.appendingPathComponent("tokenizer.json"))
+        try fm.removeItem(at: m.appendingPathComponent("tokenizer_config.json"))
+        for data in ["text.jsonl", "pc.jsonl"] {
+            let source = fixtures.appendingPathComponent(data), asIDs = dir.appendingPathComponent("ids-" + data)
+            let r = try CLI.run(["tokenize", "--model", m.path, "--data", source.path, "--out", asIDs.path])
+            #expect(r.status == 0, "\(r.stderr)")
+            let a = dir.appendingPathComponent("a-\(data).csv"), b = dir.appendingPathComponent("b-\(data).csv")
+            let fromText = try loss(m, a, data: source.path), fromIDs = try loss(m, b, data: asIDs.path)
+            #expect(fromText.status == 0 && fromIDs.status == 0, "\(fromText.stderr)\(fromIDs.stderr)")
+            #expect(try Data(contentsOf: a) == Data(contentsOf: b), "\(data)")
+        }
+        // BOS first (the template's <s>), the byte-fallback ids of a line break in the text.
+        let first = try String(contentsOf: dir.appendingPathComponent("ids-text.jsonl"), encoding: .utf8).split(separator: "\n")[0]
+        #expect(first.contains("\"input_ids\":[1,") || first.contains("\"input_ids\": [1,"), "\(first)")
+    }
+
     /// A decoder whose tokenizer Winnow does not read (here an NFKC normalizer) scores and
     /// trains on `input_ids` lines: the scores equal the readable model's on the same examples as text; a text line is
     /// refused naming the line, the tokenizer's key and the remedy, with no output.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes winnow's parsers of untrusted files with libFuzzer + AddressSanitizer:
 #   scripts/fuzz.sh SECONDS [TARGET...]      TARGETs: safetensors jsonl csv vocab gguf tokenizer-json decoder-jsonl scores
-#                                            bert-config llama-config adapter-config trainer-state tokenizer-config shard-manifest
+#                                            bert-config llama-config adapter-config trainer-state tokenizer-config shard-manifest chat-template
 #                                            (default: all, two at a time)
 # Seeds come from the test fixtures; a crash is copied to Tests/Fixtures/fuzz/TARGET/ (commit it: the
 # FuzzRegressionTests replay every file there) and the script exits 1.
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:?usage: fuzz.sh SECONDS [TARGET...]}
 shift || true
-TARGETS=("${@:-safetensors jsonl csv vocab gguf tokenizer-json decoder-jsonl scores bert-config llama-config adapter-config trainer-state tokenizer-config}")
+TARGETS=("${@:-safetensors jsonl csv vocab gguf tokenizer-json decoder-jsonl scores bert-config llama-config adapter-config trainer-state tokenizer-config chat-template}")
 TARGETS=(${TARGETS[@]})
 swift build --traits Fuzz --scratch-path .build/fuzz --product winnow-fuzz -Xcc -O2 \
     -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld >&2
@@ -34,6 +34,7 @@ seed() {  # seed corpus per target
     trainer-state) cp $F/tiny-bert/null-run/trainer_state.json "$d"/ ;;
     tokenizer-config) ;;   # the hand-written inputs below (ok-*: a BERT, a ChatML and a named-template config)
     shard-manifest) ;;     # the hand-written inputs below
+    chat-template) python3 -c "import json,sys; [open(sys.argv[1] + '/' + t['name'] + '.jinja', 'w').write(t['template']) for t in json.load(open('$F/chat-templates/golden.json'))]" "$d" ;;
     scores) printf 'index,line,id,label,score\n0,1,a,pos,0.5\n1,3,"b,c",neg,-1e-3\n' > "$d/a.csv"; printf '{"line": 2, "score": 1.5, "label": "x"}\n' > "$d/b.jsonl" ;;
     esac
     [ -d "$F/fuzz/$t" ] && cp "$F/fuzz/$t"/* "$d"/ 2>/dev/null || true

@@ -475,6 +475,9 @@ extension ByteLevelBPETokenizer {
         guard sawByteLevel else { throw bad("pre_tokenizer", "no ByteLevel pre-tokenizer") }
         var tokens = try TokenizerJSON.vocabulary(model, bad: bad)
         let added = try TokenizerJSON.addedTokens(d, tokens: &tokens, bad: bad)
+        if let i = added.firstIndex(where: { $0.lstrip || $0.rstrip }) {
+            throw bad("added_tokens[\(i)].\(added[i].lstrip ? "lstrip" : "rstrip")", "is not supported with byte-level BPE")
+        }
         // Under a normalizer, a token marked normalized is matched in the normalized text, which Winnow does not do.
         if nfc, let i = added.firstIndex(where: { $0.normalized && !$0.special && $0.content.precomposedStringWithCanonicalMapping != $0.content }) {
             throw bad("added_tokens[\(i)].normalized", "'\(added[i].content)' changes under NFC and is matched after it: not supported")

@@ -28,20 +28,31 @@ public struct DecoderEncoding: Sendable, Equatable {
 }
 
 /// What a decoder model folder says about its text format: the end-of-sequence id (appended after a
-/// completion) and its chat template, which Winnow applies only when it is ChatML.
-public struct DecoderTemplate: Sendable, Equatable {
+/// completion), its chat template (ChatML written directly; any other rendered by ``ChatTemplate``) and the
+/// special tokens' spellings the template writes.
+public struct DecoderTemplate: Sendable {
     /// The model's end-of-sequence token (`eos_token_id` / `eos_token`), nil when it declares none.
     public var eosID: Int32?
     /// The chat template as stored (a Jinja source), nil when the model has none.
     public var chatTemplate: String?
     /// The system message ChatML templates such as SmolLM2's insert when the conversation has none.
     public var defaultSystem: String?
+    /// `bos_token`, `eos_token`, `unk_token`, `pad_token` as the tokenizer spells them, for the template.
+    public var specialTokens: [String: String]
+    /// What the template's `strftime_now` reads (Llama 3.1-3.3 write today's date): the time the template
+    /// was read, so that one run writes one date.
+    public var now: Date
+    /// The template parsed, or why it cannot be (nil without a template).
+    let parsed: Result<ChatTemplate, ChatTemplate.Failure>?
 
     /// A template from its parts.
-    public init(eosID: Int32?, chatTemplate: String?) {
+    public init(eosID: Int32?, chatTemplate: String?, specialTokens: [String: String] = [:], now: Date = Date()) {
         self.eosID = eosID
         self.chatTemplate = chatTemplate
+        self.specialTokens = specialTokens
+        self.now = now
         defaultSystem = chatTemplate.flatMap(Self.defaultSystemMessage)
+        parsed = chatTemplate.map { src in Result { try ChatTemplate(source: src) }.mapError { $0 as! ChatTemplate.Failure } }
     }
 
     /// Whether the chat template writes ChatML turns (`<|im_start|>role\ncontent<|im_end|>\n`): it must emit
@@ -87,7 +98,7 @@ public struct DecoderTemplate: Sendable, Equatable {
 
     /// A ChatML template that writes a system turn of its own (`<|im_start|>system\n` followed by literal text)
     /// in a form `defaultSystemMessage(_:)` does not read (such as Qwen2.5's `if ... == 'system' ... else`):
-    /// encoded without it, messages would not be the ids transformers gives, so they are refused.
+    /// such a template is rendered by ``ChatTemplate`` rather than written as ChatML without that turn.
     public var hasUnreadDefaultSystem: Bool {
         guard let t = chatTemplate, defaultSystem == nil else { return false }
         let s = t.replacingOccurrences(of: "\\n", with: "\n")
@@ -127,16 +138,24 @@ public struct DecoderTemplate: Sendable, Equatable {
         if let g = Tokenizers.ggufFile(in: folder) {
             let m = try GGUFFile(url: g).metadata
             let eos = m["tokenizer.ggml.eos_token_id"]?.int.map { Int32($0) }
-            return DecoderTemplate(eosID: eos, chatTemplate: m["tokenizer.chat_template"]?.string)
+            var specials: [String: String] = [:]
+            for name in ["bos", "eos", "unknown", "padding"] {
+                if let id = m["tokenizer.ggml.\(name)_token_id"]?.int, id >= 0, id < tokenizer.tokens.count {
+                    specials[["bos": "bos_token", "eos": "eos_token", "unknown": "unk_token", "padding": "pad_token"][name]!] = tokenizer.tokens[id]
+                }
+            }
+            return DecoderTemplate(eosID: eos, chatTemplate: m["tokenizer.chat_template"]?.string, specialTokens: specials)
         }
         var eos: Int32? = nil
         var template: String? = nil
+        var specials: [String: String] = [:]
         if let c = try JSONObjectFile.read(folder.appendingPathComponent("config.json")) {
             if let n = c["eos_token_id"] as? NSNumber { eos = Int32(n.intValue) }
             else if let l = c["eos_token_id"] as? [NSNumber], let first = l.first { eos = Int32(first.intValue) }
         }
         if let tc = try TokenizerConfig.read(folder.appendingPathComponent("tokenizer_config.json")) {
             template = tc.chatTemplate
+            specials = tc.specialTokens
             if let name = tc.eosToken, let id = tokenizer.addedTokens.first(where: { $0.content == name })?.id { eos = id }
         }
         // Recent transformers saves the template in a file of its own.
@@ -147,7 +166,7 @@ public struct DecoderTemplate: Sendable, Equatable {
             }
             template = text
         }
-        return DecoderTemplate(eosID: eos, chatTemplate: template)
+        return DecoderTemplate(eosID: eos, chatTemplate: template, specialTokens: specials)
     }
 }
 
@@ -158,11 +177,12 @@ public struct DecoderTemplate: Sendable, Equatable {
 /// - `prompt` + `completion`: ids of prompt + completion (one string, as TRL tokenizes it) then EOS;
 ///   the completion's tokens and the EOS are scored. A prompt that leaves no room for a completion token
 ///   within `maxLength` is an error.
-/// - `messages`: ChatML turns `<|im_start|>ROLE\nCONTENT<|im_end|>\n` (with the template's default
-///   system message when the first message is not a system message), ids as `apply_chat_template` gives
-///   them; the assistant turns' content and their `<|im_end|>` are scored (a token spanning the role's
-///   newline and the content's first characters counts as content). A model whose chat template is not
-///   ChatML is refused.
+/// - `messages`: with a ChatML template, turns `<|im_start|>ROLE\nCONTENT<|im_end|>\n` (with the template's
+///   default system message when the first message is not a system message); with any other, the template
+///   rendered by ``ChatTemplate``; ids as `apply_chat_template` gives them. Scored: the assistant turns' content
+///   and their end-of-turn tokens (a token spanning the turn's first characters counts as the turn's). A
+///   template that raises, that Winnow does not read, or that writes earlier turns otherwise once the
+///   conversation goes on is refused.
 /// Longer examples are truncated to `maxLength` tokens (the end is dropped).
 public struct DecoderEncoder: Sendable {
     /// A note when the token limit asked for (`--max-length`) is longer than the model reads (its positions or
@@ -230,7 +250,7 @@ public struct DecoderEncoder: Sendable {
     /// The encoding of one example read from `url` (for error messages).
     ///
     /// - Throws: `WinnowError.invalidFile` naming the file and line when the prompt does not fit, the
-    ///   chat template is not ChatML, an id is outside the vocabulary, or the example has no text.
+    ///   chat template refuses the messages, an id is outside the vocabulary, or the example has no text.
     public func encode(_ ex: Example, url: URL) throws -> DecoderEncoding {
         func fail(_ why: String) -> WinnowError { .invalidFile(path: url.path, line: ex.line, reason: why) }
         var ids: [Int32] = [], scored: [Bool] = []
@@ -260,16 +280,10 @@ public struct DecoderEncoder: Sendable {
             add(Array(full[cut...]), true)
             // TRL appends EOS to a completion that does not already end with it.
             if let e = template.eosID, !(full.count > cut && full.last == e) { add([e], true) }
+        } else if let tokenizer, let messages = ex.messages, !template.isChatML || template.hasUnreadDefaultSystem {
+            guard messages.contains(where: { $0.role == "assistant" }) else { throw fail("messages hold no assistant turn: nothing to score") }
+            (ids, scored) = try renderedTurns(messages, tokenizer, fail)
         } else if let tokenizer, let messages = ex.messages {
-            guard template.isChatML else {
-                throw fail(template.chatTemplate == nil
-                    ? "holds messages, but the model has no chat template; give prompt and completion instead, or input_ids with a completion_mask made with the model's own template (as TRL tokenizes conversational prompt-completion data)"
-                    : "holds messages, but the model's chat template is not ChatML, which is the only one Winnow applies; give prompt and completion instead, or input_ids with a completion_mask made with the model's own template (as TRL tokenizes conversational prompt-completion data)")
-            }
-            guard !template.hasUnreadDefaultSystem else {
-                throw fail("holds messages, but the model's ChatML template writes a default system turn in a form Winnow does not read "
-                           + "(only `if messages[0]['role'] != 'system'`): refused rather than encoded unlike transformers; give prompt and completion instead, or input_ids with a completion_mask made with the model's own template (as TRL tokenizes conversational prompt-completion data)")
-            }
             var turns = messages
             if let sys = template.defaultSystem, messages.first?.role != "system" { turns.insert(("system", sys), at: 0) }
             // The rendered string's ids, as apply_chat_template gives them: special tokens split the text
@@ -300,6 +314,58 @@ public struct DecoderEncoder: Sendable {
             throw fail(Tokenizers.outsideModelVocabulary(bad, v))
         }
         return DecoderEncoding(ids: ids, scored: scored)
+    }
+
+    private static let otherWay = "give prompt and completion instead, or input_ids with a completion_mask (as TRL tokenizes conversational prompt-completion data)"
+
+    /// Messages through the model's own chat template (``ChatTemplate``, as apply_chat_template renders it):
+    /// the ids of the whole conversation; scored, each assistant turn as the template writes it after the
+    /// generation prompt (from the end of the messages before it rendered with `add_generation_prompt` to where
+    /// the rendering that ends with it and the whole conversation's part), trailing whitespace aside. A token
+    /// that spans a turn's first character counts as the turn's; one that runs past its end does not.
+    private func renderedTurns(_ messages: [(role: String, content: String)], _ tokenizer: any DecoderTokenizer,
+                               _ fail: (String) -> WinnowError) throws -> ([Int32], [Bool]) {
+        guard let parsed = template.parsed else {
+            throw fail("holds messages, but the model has no chat template; " + Self.otherWay)
+        }
+        let chat: ChatTemplate
+        switch parsed {
+        case .success(let t): chat = t
+        case .failure(let f): throw fail("holds messages, but the model's chat template cannot be read (\(f)); " + Self.otherWay)
+        }
+        func render(_ m: ArraySlice<(role: String, content: String)>, _ generation: Bool) throws -> [Unicode.Scalar] {
+            do {
+                return Array(try chat.render(messages: Array(m), addGenerationPrompt: generation, specialTokens: template.specialTokens,
+                                             now: template.now).unicodeScalars)
+            } catch let f as ChatTemplate.Failure {
+                throw fail("holds messages the model's chat template does not render (\(f))")
+            }
+        }
+        let full = try render(messages[...], false)
+        var spans: [Range<Int>] = []
+        for (i, m) in messages.enumerated() where m.role == "assistant" {
+            let p = try render(messages[..<i], true), r = try render(messages[...i], false)
+            guard r.starts(with: p), full.starts(with: p) else {
+                throw fail("holds messages, but the model's chat template writes the conversation before assistant turn \(spans.count + 1) "
+                           + "differently once it goes on (it drops or rewrites earlier turns), so the turn cannot be located; " + Self.otherWay)
+            }
+            // The turn ends where the rendering that stops after it and the whole conversation part (a template may
+            // write something after the last message only, such as Phi-3.5's EOS), trailing whitespace aside.
+            var end = zip(r, full).prefix { $0 == $1 }.count
+            while end > p.count, full[end - 1].properties.isWhitespace { end -= 1 }
+            guard end > p.count else {
+                throw fail("holds messages, but the model's chat template writes nothing for assistant turn \(spans.count + 1) (does it write the message's content?); " + Self.otherWay)
+            }
+            spans.append(p.count..<end)
+        }
+        func text(_ s: ArraySlice<Unicode.Scalar>) -> String { String(String.UnicodeScalarView(s)) }
+        let ids = tokenizer.ids(text(full[...]))
+        var scored = [Bool](repeating: false, count: ids.count)
+        for s in spans {
+            let a = commonPrefix(tokenizer.ids(text(full[..<s.lowerBound])), ids), b = commonPrefix(tokenizer.ids(text(full[..<s.upperBound])), ids)
+            for k in a..<max(a, b) { scored[k] = true }
+        }
+        return (ids, scored)
     }
 
     private func commonPrefix(_ a: [Int32], _ b: [Int32]) -> Int {

@@ -57,14 +57,21 @@ public struct SentencePieceBPETokenizer: DecoderTokenizer {
     private let fuseUnknown: Bool
     private let raw: AddedTokenMatcher
     private let normalized: AddedTokenMatcher
+    /// Added tokens that take the whitespace before (lstrip) or after (rstrip) them into their match.
+    private let strips: [Int32: (left: Bool, right: Bool)]
+    /// Strip only ASCII whitespace (llama.cpp's `isspace`), else Unicode's (tokenizers').
+    private let asciiStrip: Bool
 
     /// A tokenizer from its parts: `merges` are pairs of ids with their priority (lower merges first) and
     /// result; `normalizedAdded` are added tokens matched after the space marker is put in (tokenizers'
     /// `normalized: true` under a normalizer).
     init(tokens: [String], merges: [UInt64: (rank: Int32, id: Int32)], added: [(content: String, id: Int32, special: Bool)],
-         normalizedAdded: Set<Int32> = [], bosID: Int32?, eosID: Int32?, padID: Int32,
+         normalizedAdded: Set<Int32> = [], strips: [Int32: (left: Bool, right: Bool)] = [:], asciiStrip: Bool = false,
+         bosID: Int32?, eosID: Int32?, padID: Int32,
          pairTemplate: (prefix: [Int32], middle: [Int32], suffix: [Int32]), prefix: Prefix, splitAtSpaces: Bool,
          byteFallback: Bool, unkID: Int32?, fuseUnknown: Bool) {
+        self.strips = strips
+        self.asciiStrip = asciiStrip
         self.tokens = tokens
         var idOf: [Spelling: Int32] = [:], charID: [Unicode.Scalar: Int32] = [:]
         for (i, t) in tokens.enumerated() {     // a later duplicate wins, as in tokenizers
@@ -85,7 +92,14 @@ public struct SentencePieceBPETokenizer: DecoderTokenizer {
         self.unkID = unkID
         self.fuseUnknown = fuseUnknown
         raw = AddedTokenMatcher(added.filter { !normalizedAdded.contains($0.id) }.map { (Array($0.content.unicodeScalars), $0.id) })
-        normalized = AddedTokenMatcher(added.filter { normalizedAdded.contains($0.id) }.map { (Array($0.content.unicodeScalars), $0.id) })
+        // A normalized token is matched as the normalizer writes it ("<s>" as "▁<s>" under Prepend), as tokenizers does.
+        normalized = AddedTokenMatcher(added.filter { normalizedAdded.contains($0.id) }.map {
+            ((prefix == .everyText ? [Self.marker] : []) + $0.content.unicodeScalars.map { $0 == " " ? Self.marker : $0 }, $0.id)
+        })
+    }
+
+    private func isStripSpace(_ c: Unicode.Scalar) -> Bool {
+        asciiStrip ? c == " " || ("\t"..."\r").contains(c) : c.properties.isWhitespace
     }
 
     // MARK: - Encoding
@@ -95,7 +109,12 @@ public struct SentencePieceBPETokenizer: DecoderTokenizer {
         var out: [Int32] = []
         let scalars = Array(text.unicodeScalars)
         var start = 0
-        for (lo, hi, id) in raw.matches(in: scalars) {
+        for (lo, hi, id) in raw.matches(in: scalars) where lo >= start {
+            var lo = lo, hi = hi
+            if let st = strips[id] {
+                if st.left { while lo > start, isStripSpace(scalars[lo - 1]) { lo -= 1 } }
+                if st.right { while hi < scalars.count, isStripSpace(scalars[hi]) { hi += 1 } }
+            }
             if lo > start { encodeText(scalars[start..<lo], atStart: start == 0, into: &out) }
             out.append(id)
             start = hi
@@ -296,7 +315,10 @@ extension SentencePieceBPETokenizer {
         let post = try TokenizerJSON.postProcessor(d, bad: bad)
         // A normalized added token is matched after the normalizer (which marks spaces); without one, in the raw text.
         let normalizedAdded = normalizerMarks ? Set(added.filter(\.normalized).map(\.id)) : []
+        var strips: [Int32: (left: Bool, right: Bool)] = [:]
+        for a in added where a.lstrip || a.rstrip { strips[a.id] = (a.lstrip, a.rstrip) }
         self.init(tokens: tokens, merges: table, added: added.map { ($0.content, $0.id, $0.special) }, normalizedAdded: normalizedAdded,
+                  strips: strips,
                   bosID: post.bos, eosID: post.eos, padID: TokenizerJSON.padID(added, eos: post.eos), pairTemplate: post.pair,
                   prefix: prefix, splitAtSpaces: split, byteFallback: model["byte_fallback"] as? Bool ?? false, unkID: unk,
                   fuseUnknown: model["fuse_unk"] as? Bool ?? false)
@@ -364,7 +386,15 @@ extension SentencePieceBPETokenizer {
         let addBOS = m["tokenizer.ggml.add_bos_token"]?.bool ?? true, addEOS = m["tokenizer.ggml.add_eos_token"]?.bool ?? false
         let b = addBOS ? bos.map { [$0] } ?? [] : [], e = addEOS ? eos.map { [$0] } ?? [] : []
         let pad = try id("tokenizer.ggml.padding_token_id") ?? added.first { $0.content == "<pad>" }?.id ?? eos ?? 0
-        self.init(tokens: tokens, merges: table, added: added, bosID: addBOS ? bos : nil, eosID: addEOS ? eos : nil, padID: pad,
+        // llama.cpp strips the whitespace after Phi-3's special tokens (its tokenizer.json marks them rstrip), by the model's name.
+        var strips: [Int32: (left: Bool, right: Bool)] = [:]
+        let name = (m["general.name"]?.string ?? "").lowercased()
+        if name.contains("phi3") || name.contains("phi-3") {
+            for a in added where !["<unk>", "<s>", "<|endoftext|>"].contains(a.content) { strips[a.id] = (false, true) }
+            if let e = idOf[Spelling("</s>")] { strips[e] = (false, true) }
+        }
+        self.init(tokens: tokens, merges: table, added: added, strips: strips, asciiStrip: true,
+                  bosID: addBOS ? bos : nil, eosID: addEOS ? eos : nil, padID: pad,
                   pairTemplate: (b, e + b, e), prefix: m["tokenizer.ggml.add_space_prefix"]?.bool ?? true ? .everyText : .none,
                   splitAtSpaces: false, byteFallback: true, unkID: unk, fuseUnknown: false)
     }

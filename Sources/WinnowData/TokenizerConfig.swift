@@ -17,6 +17,15 @@ public struct TokenizerConfig: Sendable, Equatable {
     public var chatTemplate: String?
     /// `eos_token`: its text, given as a string or as an added-token object's `content`.
     public var eosToken: String?
+    /// `bos_token`, `unk_token` and `pad_token` alike (chat templates write them).
+    public var bosToken: String?, unkToken: String?, padToken: String?
+
+    /// The special tokens' spellings by the names chat templates use (`bos_token`, `eos_token`, ...).
+    public var specialTokens: [String: String] {
+        var d: [String: String] = [:]
+        for (k, v) in [("bos_token", bosToken), ("eos_token", eosToken), ("unk_token", unkToken), ("pad_token", padToken)] { d[k] = v }
+        return d
+    }
 
     /// A configuration with the given keys.
     public init(doLowerCase: Bool? = nil, stripAccents: Bool? = nil, chatTemplate: String? = nil, eosToken: String? = nil) {
@@ -66,7 +75,7 @@ public struct TokenizerConfig: Sendable, Equatable {
 }
 
 extension TokenizerConfig: Decodable {
-    private enum Key: String, CodingKey { case do_lower_case, strip_accents, chat_template, eos_token }
+    private enum Key: String, CodingKey { case do_lower_case, strip_accents, chat_template, eos_token, bos_token, unk_token, pad_token }
     private struct NamedTemplate: Decodable { var name: String; var template: String }
     private struct AddedToken: Decodable { var content: String }
 
@@ -85,15 +94,16 @@ extension TokenizerConfig: Decodable {
                     debugDescription: "expected a string or a list of {\"name\", \"template\"} objects"))
             }
         }
-        if try present(.eos_token) {
-            if let s = try? c.decode(String.self, forKey: .eos_token) {
-                eosToken = s
-            } else if let t = try? c.decode(AddedToken.self, forKey: .eos_token) {
-                eosToken = t.content
-            } else {
-                throw DecodingError.typeMismatch(String.self, .init(codingPath: [Key.eos_token],
-                    debugDescription: "expected a string or an object with a string \"content\""))
-            }
+        func token(_ k: Key) throws -> String? {
+            guard try present(k) else { return nil }
+            if let s = try? c.decode(String.self, forKey: k) { return s }
+            if let t = try? c.decode(AddedToken.self, forKey: k) { return t.content }
+            throw DecodingError.typeMismatch(String.self, .init(codingPath: [k],
+                debugDescription: "expected a string or an object with a string \"content\""))
         }
+        eosToken = try token(.eos_token)
+        bosToken = try token(.bos_token)
+        unkToken = try token(.unk_token)
+        padToken = try token(.pad_token)
     }
 }

@@ -12,6 +12,8 @@ enum TokenizerJSON {
         var special: Bool
         /// Matched in the normalized text rather than the raw one.
         var normalized: Bool
+        /// Whitespace before (lstrip) or after (rstrip) a match is taken into it.
+        var lstrip = false, rstrip = false
     }
 
     /// The file as a JSON object, and a maker of errors naming it and a key.
@@ -83,16 +85,15 @@ enum TokenizerJSON {
             guard let content = a["content"] as? String, let id = (a["id"] as? NSNumber)?.intValue, id >= 0 else {
                 throw bad("added_tokens[\(i)]", "needs a string content and a non-negative id")
             }
-            for k in ["lstrip", "rstrip", "single_word"] where a[k] as? Bool == true {
-                throw bad("added_tokens[\(i)].\(k)", "is not supported")
-            }
+            if a["single_word"] as? Bool == true { throw bad("added_tokens[\(i)].single_word", "is not supported") }
             let limit = vocabCount + list.count
             guard id < limit else { throw bad("added_tokens[\(i)]", "id \(id) is beyond the vocabulary and the added tokens (\(limit))") }
             while tokens.count <= id { tokens.append("") }
             if tokens[id].isEmpty { tokens[id] = content }
             let special = a["special"] as? Bool ?? false
             // tokenizers' default: a special token is matched in the raw text, another in the normalized one.
-            added.append(Added(content: content, id: Int32(id), special: special, normalized: a["normalized"] as? Bool ?? !special))
+            added.append(Added(content: content, id: Int32(id), special: special, normalized: a["normalized"] as? Bool ?? !special,
+                               lstrip: a["lstrip"] as? Bool ?? false, rstrip: a["rstrip"] as? Bool ?? false))
         }
         return added
     }

@@ -254,7 +254,7 @@ public enum DecoderScores {
     }
 
     /// Encodes every example of `data` in `range` (all without one) and keeps nothing: a bad example (a
-    /// prompt that leaves no completion token, a chat template that is not ChatML, an id the model has
+    /// prompt that leaves no completion token, messages the chat template refuses, an id the model has
     /// no row for) fails before any part is scored, not after hours of work.
     ///
     /// - Throws: `WinnowError.invalidFile` naming the file and line of the first bad example.

@@ -9,7 +9,7 @@ import WinnowModels
 /// to flag.
 package enum ParserProbe {
     package static let targets = ["safetensors", "jsonl", "csv", "vocab", "gguf", "tokenizer-json", "decoder-jsonl", "scores",
-                                          "bert-config", "llama-config", "adapter-config", "trainer-state", "tokenizer-config", "shard-manifest"]
+                                          "bert-config", "llama-config", "adapter-config", "trainer-state", "tokenizer-config", "shard-manifest", "chat-template"]
 
     /// A byte-level tokenizer of single bytes plus ChatML's markers (no merges), for the decoder data probe.
     static let decoderEncoder: DecoderEncoder = {
@@ -58,6 +58,16 @@ package enum ParserProbe {
                 _ = try TrainerState(contentsOf: url)
             case "tokenizer-config":
                 _ = try TokenizerConfig(contentsOf: url)
+            case "chat-template":
+                // As a decoder reads chat_template.jinja: parsed, then rendered for a short conversation both ways.
+                do {
+                    let t = try ChatTemplate(source: String(decoding: try Data(contentsOf: url), as: UTF8.self))
+                    let m = [(role: "system", content: "Be brief."), (role: "user", content: "Hi {{ there }}"), (role: "assistant", content: "Hello.")]
+                    _ = try t.render(messages: m, addGenerationPrompt: false, specialTokens: ["bos_token": "<s>", "eos_token": "</s>"])
+                    _ = try t.render(messages: Array(m.prefix(2)), addGenerationPrompt: true)
+                } catch let f as ChatTemplate.Failure {
+                    throw WinnowError.invalidFile(path: url.path, line: f.line, reason: f.message)
+                }
             case "shard-manifest":
                 _ = try ShardMerge.readManifest(url)
             case "gguf":

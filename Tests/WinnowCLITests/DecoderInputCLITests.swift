@@ -701,7 +701,11 @@ private extension FileManager {
         #expect(negative.status == 2 && negative.stderr.contains("--lora-rank") && !negative.stderr.contains("Missing value"), "\(negative.stderr)")
     }
 
-    @Test func chatTemplatesThatAreNotChatMLAreRefusedAndAJinjaFileIsRead() throws {
+    /// Chat templates that are not ChatML are rendered as transformers renders them (ChatTemplateTests check the
+    /// ids against apply_chat_template on real templates); here, from the CLI: SmolLM2's template in a form Winnow does
+    /// not read as ChatML gives the same scores through the renderer as through the ChatML path; a Qwen2.5-style default
+    /// system turn is written; a template that raises or that Winnow cannot read is refused with one line and no output.
+    @Test func chatTemplatesAreRenderedAndAJinjaFileIsRead() throws {
         let dir = try CLI.tempDir("decoder-templates")
         defer { try? fm.removeItem(at: dir) }
         let chat = fixtures.appendingPathComponent("chat.jsonl").path
@@ -714,49 +718,58 @@ private extension FileManager {
             try JSONSerialization.data(withJSONObject: c).write(to: u)
             return m
         }
-        let reference = try CLI.run(["score", "loss", "--run", fixtures.appendingPathComponent("tied").path, "--data", chat, "--out", dir.appendingPathComponent("ref.csv").path])
-        #expect(reference.status == 0, "\(reference.stderr)")
-        // The same ChatML turns with the content trimmed and another separator: not ChatML as Winnow writes it.
-        let trimmed = try copy("trim") { c in
-            c["chat_template"] = "{% for message in messages %}{{'<|im_start|>' + message['role'] + ': ' + message['content'] | trim + '<|im_end|>' + '\\n'}}{% endfor %}"
-            return nil
+        func score(_ m: URL, _ name: String) throws -> (CLIResult, URL) {
+            let out = dir.appendingPathComponent(name + ".csv")
+            return (try CLI.run(["score", "loss", "--run", m.path, "--data", chat, "--out", out.path]), out)
         }
-        let t = try CLI.run(["score", "loss", "--run", trimmed.path, "--data", chat, "--out", dir.appendingPathComponent("t.csv").path])
-        #expect(t.status == 1 && t.stderr.contains("ChatML") && !fm.fileExists(atPath: dir.appendingPathComponent("t.csv").path), "\(t.stderr)")
+        let (reference, ref) = try score(fixtures.appendingPathComponent("tied"), "ref")
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let original = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("tied/tokenizer_config.json"))) as? [String: Any])
+        let smol = try #require(original["chat_template"] as? String)
+        // SmolLM2's template with an expression that writes nothing: not read as ChatML, rendered; the same scores.
+        let rendered = try copy("rendered") { c in c["chat_template"] = "{{ '' }}" + smol; return nil }
+        let (r, rOut) = try score(rendered, "rendered")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try Data(contentsOf: rOut) == Data(contentsOf: ref))
         // The template moved to chat_template.jinja (as recent transformers saves it): read, the same scores.
         let jinja = try copy("jinja") { c in
             let template = c["chat_template"] as? String
             c.removeValue(forKey: "chat_template")
             return template
         }
-        let j = try CLI.run(["score", "loss", "--run", jinja.path, "--data", chat, "--out", dir.appendingPathComponent("j.csv").path])
+        let (j, jOut) = try score(jinja, "j")
         #expect(j.status == 0, "\(j.stderr)")
-        #expect(try Data(contentsOf: dir.appendingPathComponent("j.csv")) == Data(contentsOf: dir.appendingPathComponent("ref.csv")))
+        #expect(try Data(contentsOf: jOut) == Data(contentsOf: ref))
         // The default system condition in double quotes and attribute access: the same default turn, the same scores.
         let dotted = try copy("dotted") { c in
             c["chat_template"] = (c["chat_template"] as! String).replacingOccurrences(of: "messages[0]['role'] != 'system'", with: "messages[0].role != \"system\"")
             return nil
         }
-        let d = try CLI.run(["score", "loss", "--run", dotted.path, "--data", chat, "--out", dir.appendingPathComponent("d.csv").path])
+        let (d, dOut) = try score(dotted, "d")
         #expect(d.status == 0, "\(d.stderr)")
-        #expect(try Data(contentsOf: dir.appendingPathComponent("d.csv")) == Data(contentsOf: dir.appendingPathComponent("ref.csv")))
-        // A default system turn in a form Winnow does not read (Qwen2.5's if == 'system' ... else): refused, not encoded without it.
+        #expect(try Data(contentsOf: dOut) == Data(contentsOf: ref))
+        // A default system turn in Qwen2.5's form (if == 'system' ... else): written, so the ids differ from SmolLM2's default.
         let qwen = try copy("qwen") { c in
             c["chat_template"] = "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
                 + "{%- else %}{{- '<|im_start|>system\\nYou are Qwen.<|im_end|>\\n' }}{%- endif %}"
                 + "{% for message in messages %}{% if not (message.role == 'system' and loop.first) %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endif %}{% endfor %}"
             return nil
         }
-        let q = try CLI.run(["score", "loss", "--run", qwen.path, "--data", chat, "--out", dir.appendingPathComponent("q.csv").path])
-        #expect(q.status == 1 && q.stderr.contains("default system turn in a form Winnow does not read") && !fm.fileExists(atPath: dir.appendingPathComponent("q.csv").path), "\(q.stderr)")
-        // ChatML turns with more around them (a BOS first, or no line break after a turn): not what Winnow writes, refused.
-        let original = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("tied/tokenizer_config.json"))) as? [String: Any])
-        let smol = try #require(original["chat_template"] as? String)
-        for (name, template) in [("bos", "{{ bos_token }}" + smol), ("nobreak", smol.replacingOccurrences(of: " + '<|im_end|>' + '\n'}}", with: " + '<|im_end|>'}}"))] {
-            #expect(template != smol)
+        let qIDs = dir.appendingPathComponent("q-ids.jsonl"), refIDs = dir.appendingPathComponent("ref-ids.jsonl")
+        let qt = try CLI.run(["tokenize", "--model", qwen.path, "--data", chat, "--out", qIDs.path])
+        let rt = try CLI.run(["tokenize", "--model", fixtures.appendingPathComponent("tied").path, "--data", chat, "--out", refIDs.path])
+        #expect(qt.status == 0 && rt.status == 0, "\(qt.stderr)\(rt.stderr)")
+        #expect(try String(contentsOf: qIDs, encoding: .utf8) != String(contentsOf: refIDs, encoding: .utf8))
+        let (q, _) = try score(qwen, "q")
+        #expect(q.status == 0, "\(q.stderr)")
+        // A template that raises for these messages, and one using Jinja Winnow does not implement: one line each, no output.
+        for (name, template, why) in [("raises", "{{ raise_exception('Only user and assistant roles are supported!') }}",
+                                       "holds messages the model's chat template does not render (chat template line 1: the template raised an exception: Only user and assistant roles are supported!)"),
+                                      ("unread", "{% for m in messages %}{% filter upper %}{{ m.content }}{% endfilter %}{% endfor %}",
+                                       "the model's chat template cannot be read (chat template line 1: 'filter' is not a statement")] {
             let m = try copy(name) { c in c["chat_template"] = template; return nil }
-            let r = try CLI.run(["score", "loss", "--run", m.path, "--data", chat, "--out", dir.appendingPathComponent("\(name).csv").path])
-            #expect(r.status == 1 && r.stderr.contains("not ChatML") && r.stderr.contains("or input_ids with a completion_mask"), "\(name): \(r.stderr)")
+            let (res, out) = try score(m, name)
+            #expect(res.status == 1 && res.stderr.contains("chat.jsonl:1: ") && res.stderr.contains(why) && !fm.fileExists(atPath: out.path), "\(name): \(res.stderr)")
         }
     }
 

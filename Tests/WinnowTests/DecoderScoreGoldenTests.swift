@@ -159,7 +159,14 @@ import Testing
         #expect(long.contains("d.jsonl:1: the prompt is") && long.contains("leaves no completion token"), "\(long)")
         let notChatML = try error(#"{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}"#,
                                   template: DecoderTemplate(eosID: 3, chatTemplate: "{{ bos_token }}[INST] {{ message['content'] }} [/INST]"))
-        #expect(notChatML.contains("not ChatML"), "\(notChatML)")
+        // A template that never writes a message's content: nothing to score, refused naming the turn.
+        #expect(notChatML.contains("d.jsonl:1: holds messages, but the model's chat template writes nothing for assistant turn 1"), "\(notChatML)")
+        let raising = try error(#"{"messages": [{"role": "assistant", "content": "yo"}]}"#,
+                                template: DecoderTemplate(eosID: 3, chatTemplate: "{% if messages[0].role != 'user' %}{{ raise_exception('Conversations start with a user turn') }}{% endif %}"))
+        #expect(raising.contains("d.jsonl:1: holds messages the model's chat template does not render (chat template line 1: the template raised an exception: Conversations start with a user turn)"), "\(raising)")
+        let unread = try error(#"{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}"#,
+                               template: DecoderTemplate(eosID: 3, chatTemplate: "{% for m in messages %}\n{% filter upper %}{{ m.content }}{% endfilter %}{% endfor %}"))
+        #expect(unread.contains("the model's chat template cannot be read (chat template line 2: 'filter' is not a statement"), "\(unread)")
         let noAssistant = try error(#"{"messages": [{"role": "user", "content": "hi"}]}"#)
         #expect(noAssistant.contains("no assistant turn"), "\(noAssistant)")
         let badMessage = tmp.appendingPathComponent("m.jsonl")

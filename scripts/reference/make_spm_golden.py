@@ -14,6 +14,9 @@ that rarer ones fall back to bytes), plus <|im_start|> and <|im_end|> as special
 - spm-metaspace/tokenizer.json: the newer form (Mistral v0.3, transformers' LlamaTokenizerFast without
   legacy): no normalizer, a Metaspace pre-tokenizer (prepend_scheme first, split false), "<s> $A".
 - spm-split/tokenizer.json: Metaspace with prepend_scheme always and split true (older conversions).
+- spm-flags/tokenizer.json: spm-legacy with added tokens' flags as tokenizers reads them: <s> normalized
+  (matched as the normalizer writes it, "▁<s>"), <|im_start|> rstrip and <|im_end|> lstrip (whitespace after and
+  before taken into the match), and a plain added token " hello", normalized (as Phi-3's tokenizer.json has).
 - gguf-llama-spm/tokenizer.gguf: the same vocabulary as llama.cpp writes a SentencePiece model
   (`tokenizer.ggml.model` llama): tokens, scores (-id for ordinary pieces, so earlier merges score higher),
   token types (2 unknown, 3 control, 6 byte, 1 normal), BOS added. Its ids are those of the tokenizer
@@ -44,7 +47,7 @@ cases = [(c["text"], c.get("text_pair")) for c in map(json.loads, open(os.path.j
 # line breaks and tabs (bytes here), the empty text, and canonically equivalent characters that are different tokens.
 cases += [(t, None) for t in ["Hello world", " Hello world", "  two leading spaces", "trailing space ", "a  b   c",
                               "<s>Hello</s> world", "Hello <s> world", "<|im_start|>user\nhi<|im_end|>\n", "x<s>", "<s>",
-                              "a <unk> b", "\n", "line one\nline two\n\n", "tab\tbetween", "emoji 🦙 ∞ ½ Äpfel", "中文字符 テスト 한국어",
+                              "a <unk> b", "say hello, hello  world", "x <s>y", "<|im_start|>  \n user <|im_end|>", "x  <|im_end|>\n", "\n", "line one\nline two\n\n", "tab\tbetween", "emoji 🦙 ∞ ½ Äpfel", "中文字符 テスト 한국어",
                               "", " ", "  ", "▁already▁marked", "don't stop", "1234567 3.14159", "naïve café", "\u00a0nbsp\u3000",
                               "\u03af \u1f77 \u00c5 \u212b x\u03afy x\u1f77y"]]
 texts += [f"In {1900 + n} we saw {n * 37} things, didn't we?" for n in range(100)]
@@ -80,13 +83,29 @@ legacy_normalizer = {"type": "Sequence", "normalizers": [{"type": "Prepend", "pr
                                                          {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]}
 decoder = {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
                                             {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}
+def flags(a):
+    """The added tokens' matching flags of the spm-flags variant: <s> normalized (matched as "▁<s>" after the
+    normalizer), <|im_start|> rstrip, <|im_end|> lstrip, and a plain added token " hello", normalized."""
+    a = dict(a)
+    if a["content"] == "<s>":
+        a["normalized"] = True
+    if a["content"] == "<|im_start|>":
+        a["rstrip"] = True
+    if a["content"] == "<|im_end|>":
+        a["lstrip"] = True
+    return a
+
+
 variants = {
     "spm-legacy": (legacy_normalizer, None),
+    "spm-flags": (legacy_normalizer, None),
     "spm-metaspace": (None, {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False}),
     "spm-split": (None, {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True}),
 }
 for name, (normalizer, pre) in variants.items():
-    d = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added, "normalizer": normalizer,
+    tokens_added = [flags(a) for a in added] + [{"id": len(vocab), "content": " hello", "single_word": False, "lstrip": False,
+                                                 "rstrip": False, "normalized": True, "special": False}] if name == "spm-flags" else added
+    d = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": tokens_added, "normalizer": normalizer,
          "pre_tokenizer": pre, "post_processor": template, "decoder": decoder, "model": model}
     folder = os.path.join(out, name)
     os.makedirs(folder, exist_ok=True)

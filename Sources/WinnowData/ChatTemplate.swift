@@ -1,0 +1,1169 @@
+import Foundation
+import WinnowCore
+
+/// A model's chat template (a Jinja source, as Hugging Face stores it), rendered as transformers'
+/// `apply_chat_template` renders it: Jinja with `trim_blocks` and `lstrip_blocks`, the `generation` block
+/// and loop controls, `raise_exception`, `strftime_now`, `namespace` and a `tojson` that writes JSON as
+/// Python's `json.dumps`. The subset of Jinja chat templates use is implemented (statements `if`, `for`,
+/// `set`, `generation`, `break`, `continue`; Python-style expressions, tests, filters and string methods);
+/// anything else is refused when the template is read or rendered, naming the line, never guessed.
+///
+///     let t = try ChatTemplate(source: "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}")
+///     try t.render(messages: [("user", "hi")], addGenerationPrompt: false)     // "user: hi\n"
+public struct ChatTemplate: Sendable {
+    /// Why a template cannot be read or rendered: the message and the 1-based template line.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// What is wrong, or what the template raised.
+        public let message: String
+        /// The 1-based line of the template.
+        public let line: Int
+        /// "chat template line N: MESSAGE".
+        public var description: String { "chat template line \(line): \(message)" }
+    }
+
+    private let body: [Node]
+
+    /// Parses `source`.
+    ///
+    /// - Throws: `ChatTemplate.Failure` naming the line of a construct Winnow does not read or a syntax error.
+    public init(source: String) throws {
+        var p = Parser(tokens: try Lexer.tokens(source))
+        body = try p.parseBody(until: [])
+    }
+
+    /// The text the template writes for `messages`, with the special tokens' spellings (`bos_token`,
+    /// `eos_token`, ...) and `add_generation_prompt`; `now` is what `strftime_now` reads.
+    ///
+    /// - Throws: `ChatTemplate.Failure` when the template raises an exception (`raise_exception`) or uses
+    ///   something Winnow does not implement.
+    public func render(messages: [(role: String, content: String)], addGenerationPrompt: Bool,
+                       specialTokens: [String: String] = [:], now: Date = Date()) throws -> String {
+        var ctx = Context(now: now)
+        // transformers passes tools and documents always (None without them), so `tools is defined` holds.
+        var globals: [String: Value] = ["add_generation_prompt": .bool(addGenerationPrompt), "tools": .none, "documents": .none]
+        globals["messages"] = .list(messages.map { .dict([("role", .string($0.role)), ("content", .string($0.content))]) })
+        for (k, v) in specialTokens { globals[k] = .string(v) }
+        ctx.scopes = [globals]
+        var out = ""
+        _ = try ctx.run(body, into: &out)
+        return out
+    }
+}
+
+// MARK: - Values
+
+/// A template value, with Python's and Jinja's semantics where the templates rely on them.
+indirect enum Value: Sendable {
+    case undefined, none
+    case bool(Bool), int(Int), double(Double), string(String)
+    case list([Value])
+    /// Keys in insertion order (as a Python dict).
+    case dict([(String, Value)])
+    /// A `namespace()` object: mutable attributes through `set ns.attr = ...`.
+    case namespace(Int)
+    /// A function the environment provides (`raise_exception`, `strftime_now`, ...), or a macro the template defines.
+    case function(String)
+    case macro(Int)
+
+    var truthy: Bool {
+        switch self {
+        case .undefined, .none: false
+        case .bool(let b): b
+        case .int(let i): i != 0
+        case .double(let d): d != 0
+        case .string(let s): !s.isEmpty
+        case .list(let l): !l.isEmpty
+        case .dict(let d): !d.isEmpty
+        case .namespace, .function, .macro: true
+        }
+    }
+
+    /// `{{ value }}` / `str(value)`: Python's spelling.
+    var text: String {
+        switch self {
+        case .undefined: ""
+        case .none: "None"
+        case .bool(let b): b ? "True" : "False"
+        case .int(let i): String(i)
+        case .double(let d): d == d.rounded() && abs(d) < 1e16 ? String(format: "%.1f", d) : String(d)
+        case .string(let s): s
+        case .list(let l): "[" + l.map(\.repr).joined(separator: ", ") + "]"
+        case .dict(let d): "{" + d.map { "'\($0.0)': \($0.1.repr)" }.joined(separator: ", ") + "}"
+        case .namespace: "<Namespace>"
+        case .function(let n): "<function \(n)>"
+        case .macro: "<Macro>"
+        }
+    }
+
+    /// Python's `repr`.
+    var repr: String {
+        if case .string(let s) = self { return "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'" }
+        return text
+    }
+
+    /// Python's `json.dumps` (ensure_ascii false; indent and sort_keys as given).
+    func json(indent: Int?, sortKeys: Bool, level: Int = 0) -> String {
+        func str(_ s: String) -> String {
+            var o = "\""
+            for u in s.unicodeScalars {
+                switch u {
+                case "\"": o += "\\\""
+                case "\\": o += "\\\\"
+                case "\n": o += "\\n"
+                case "\r": o += "\\r"
+                case "\t": o += "\\t"
+                case "\u{8}": o += "\\b"
+                case "\u{C}": o += "\\f"
+                default: o += u.value < 0x20 ? String(format: "\\u%04x", u.value) : String(u)
+                }
+            }
+            return o + "\""
+        }
+        let pad = indent.map { "\n" + String(repeating: " ", count: $0 * (level + 1)) }
+        let close = indent.map { "\n" + String(repeating: " ", count: $0 * level) } ?? ""
+        let sep = indent == nil ? ", " : ","
+        switch self {
+        case .undefined, .none: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .int, .double: return text
+        case .string(let s): return str(s)
+        case .list(let l):
+            guard !l.isEmpty else { return "[]" }
+            return "[" + l.map { (pad ?? "") + $0.json(indent: indent, sortKeys: sortKeys, level: level + 1) }.joined(separator: sep) + close + "]"
+        case .dict(let d):
+            guard !d.isEmpty else { return "{}" }
+            let items = sortKeys ? d.sorted { $0.0 < $1.0 } : d
+            return "{" + items.map { (pad ?? "") + str($0.0) + ": " + $0.1.json(indent: indent, sortKeys: sortKeys, level: level + 1) }.joined(separator: sep) + close + "}"
+        case .namespace, .function, .macro: return "{}"
+        }
+    }
+
+    func equals(_ o: Value) -> Bool {
+        switch (self, o) {
+        case (.undefined, .undefined), (.none, .none): true
+        case let (.bool(a), .bool(b)): a == b
+        case let (.string(a), .string(b)): a.unicodeScalars.elementsEqual(b.unicodeScalars)
+        case let (.list(a), .list(b)): a.count == b.count && zip(a, b).allSatisfy { $0.equals($1) }
+        case let (.dict(a), .dict(b)): a.count == b.count && a.allSatisfy { k, v in b.contains { $0.0 == k && $0.1.equals(v) } }
+        default:
+            if let x = number, let y = o.number { x == y } else { false }
+        }
+    }
+
+    /// The value as a number (booleans count, as in Python).
+    var number: Double? {
+        switch self {
+        case .int(let i): Double(i)
+        case .double(let d): d
+        case .bool(let b): b ? 1 : 0
+        default: nil
+        }
+    }
+}
+
+// MARK: - Lexer
+
+private enum Token: Equatable {
+    case text(String)
+    case exprOpen, exprClose, stmtOpen, stmtClose
+    case name(String), string(String), int(Int), double(Double), op(String)
+}
+
+private struct LexedToken { let token: Token; let line: Int }
+
+private enum Lexer {
+    /// The template as text and tag tokens, whitespace control applied: `-` strips whitespace beside a tag,
+    /// `trim_blocks` the first line break after a statement or comment, `lstrip_blocks` the spaces and tabs
+    /// before one at the start of a line.
+    static func tokens(_ source: String) throws -> [LexedToken] {
+        let s = Array(source.unicodeScalars)
+        var out: [LexedToken] = []
+        var i = 0, line = 1, text: [Unicode.Scalar] = []
+        var textLine = 1
+        func flushText() {
+            if !text.isEmpty { out.append(LexedToken(token: .text(String(String.UnicodeScalarView(text))), line: textLine)) }
+            text = []
+        }
+        func fail(_ m: String) -> ChatTemplate.Failure { ChatTemplate.Failure(message: m, line: line) }
+        while i < s.count {
+            let c = s[i]
+            guard c == "{", i + 1 < s.count, ["{", "%", "#"].contains(s[i + 1]) else {
+                if text.isEmpty { textLine = line }
+                if c == "\n" { line += 1 }
+                text.append(c); i += 1
+                continue
+            }
+            let kind = s[i + 1]
+            var j = i + 2
+            let stripBefore = j < s.count && s[j] == "-"
+            let keepBefore = j < s.count && s[j] == "+"
+            if stripBefore || keepBefore { j += 1 }
+            if stripBefore {
+                while let l = text.last, l.properties.isWhitespace { text.removeLast() }
+            } else if kind != "{" && !keepBefore {
+                // lstrip_blocks: the spaces and tabs between the start of the line (in the source) and the tag.
+                var k = i
+                while k > 0, s[k - 1] == " " || s[k - 1] == "\t" { k -= 1 }
+                if k == 0 || s[k - 1] == "\n" {
+                    var n = i - k
+                    while n > 0, let l = text.last, l == " " || l == "\t" { text.removeLast(); n -= 1 }
+                }
+            }
+            flushText()
+            let closeMark: Unicode.Scalar = kind == "{" ? "}" : kind == "%" ? "%" : "#"
+            if kind == "#" {
+                // A comment: skip to #}.
+                var k = j
+                while k + 1 < s.count, !(s[k] == "#" && s[k + 1] == "}") { if s[k] == "\n" { line += 1 }; k += 1 }
+                guard k + 1 < s.count else { throw fail("a comment is not closed with #}") }
+                let stripAfter = k > j && s[k - 1] == "-"
+                i = k + 2
+                i = skipAfter(s, i, strip: stripAfter, trimBlock: true, line: &line)
+                continue
+            }
+            out.append(LexedToken(token: kind == "{" ? .exprOpen : .stmtOpen, line: line))
+            // Tokens inside the tag up to its close.
+            var k = j
+            while true {
+                while k < s.count, s[k].properties.isWhitespace { if s[k] == "\n" { line += 1 }; k += 1 }
+                guard k < s.count else { throw fail("a tag is not closed") }
+                let ch = s[k]
+                // The close: -}} / }} or -%} / %}.
+                if ch == "-" || ch == "+", k + 2 < s.count, s[k + 1] == closeMark, s[k + 2] == "}" {
+                    out.append(LexedToken(token: kind == "{" ? .exprClose : .stmtClose, line: line))
+                    i = skipAfter(s, k + 3, strip: ch == "-", trimBlock: kind == "%" && ch != "+", line: &line)
+                    break
+                }
+                if ch == closeMark, k + 1 < s.count, s[k + 1] == "}" {
+                    out.append(LexedToken(token: kind == "{" ? .exprClose : .stmtClose, line: line))
+                    i = skipAfter(s, k + 2, strip: false, trimBlock: kind == "%", line: &line)
+                    break
+                }
+                if ch == "'" || ch == "\"" {
+                    var v = String.UnicodeScalarView()
+                    var m = k + 1
+                    while m < s.count, s[m] != ch {
+                        if s[m] == "\\", m + 1 < s.count {
+                            m += 1
+                            switch s[m] {
+                            case "n": v.append("\n")
+                            case "t": v.append("\t")
+                            case "r": v.append("\r")
+                            case "\\": v.append("\\")
+                            case "'": v.append("'")
+                            case "\"": v.append("\"")
+                            case "\n": line += 1
+                            case "u" where m + 4 < s.count:
+                                let hex = String(String.UnicodeScalarView(s[(m + 1)...(m + 4)]))
+                                guard let u = UInt32(hex, radix: 16).flatMap(Unicode.Scalar.init) else { throw fail("a \\u escape is not four hex digits") }
+                                v.append(u); m += 4
+                            default: v.append("\\"); v.append(s[m])
+                            }
+                        } else {
+                            if s[m] == "\n" { line += 1 }
+                            v.append(s[m])
+                        }
+                        m += 1
+                    }
+                    guard m < s.count else { throw fail("a string is not closed") }
+                    out.append(LexedToken(token: .string(String(v)), line: line))
+                    k = m + 1
+                    continue
+                }
+                if ch.properties.numericType != nil && ch.isASCII {
+                    var m = k
+                    while m < s.count, s[m].isASCII, s[m].properties.numericType != nil || s[m] == "_" { m += 1 }
+                    var isFloat = false
+                    if m + 1 < s.count, s[m] == ".", s[m + 1].isASCII, s[m + 1].properties.numericType != nil {
+                        isFloat = true; m += 1
+                        while m < s.count, s[m].isASCII, s[m].properties.numericType != nil { m += 1 }
+                    }
+                    let lit = String(String.UnicodeScalarView(s[k..<m])).replacingOccurrences(of: "_", with: "")
+                    if isFloat { out.append(LexedToken(token: .double(Double(lit) ?? 0), line: line)) } else {
+                        guard let n = Int(lit) else { throw fail("the number \(lit) is too large") }
+                        out.append(LexedToken(token: .int(n), line: line))
+                    }
+                    k = m
+                    continue
+                }
+                if ch == "_" || ch.properties.isAlphabetic {
+                    var m = k
+                    while m < s.count, s[m] == "_" || s[m].properties.isAlphabetic || (s[m].isASCII && s[m].properties.numericType != nil) { m += 1 }
+                    out.append(LexedToken(token: .name(String(String.UnicodeScalarView(s[k..<m]))), line: line))
+                    k = m
+                    continue
+                }
+                let two = k + 1 < s.count ? String(String.UnicodeScalarView([ch, s[k + 1]])) : ""
+                if ["==", "!=", "<=", ">=", "//", "**"].contains(two) {
+                    out.append(LexedToken(token: .op(two), line: line)); k += 2; continue
+                }
+                guard "()[]{},.:|+-*/%~<>=!".unicodeScalars.contains(ch) else { throw fail("unexpected character '\(ch)' in a tag") }
+                out.append(LexedToken(token: .op(String(ch)), line: line))
+                k += 1
+            }
+        }
+        flushText()
+        return out
+    }
+
+    /// Past a tag's close: whitespace stripped (`-`), or the first line break removed (trim_blocks).
+    private static func skipAfter(_ s: [Unicode.Scalar], _ start: Int, strip: Bool, trimBlock: Bool, line: inout Int) -> Int {
+        var i = start
+        if strip {
+            while i < s.count, s[i].properties.isWhitespace { if s[i] == "\n" { line += 1 }; i += 1 }
+        } else if trimBlock {
+            if i < s.count, s[i] == "\n" { line += 1; i += 1 } else if i + 1 < s.count, s[i] == "\r", s[i + 1] == "\n" { line += 1; i += 2 }
+        }
+        return i
+    }
+}
+
+// MARK: - Syntax
+
+private indirect enum Expr: Sendable {
+    case literal(Value)
+    case name(String)
+    case list([Expr])
+    case dict([(Expr, Expr)])
+    case attr(Expr, String)
+    case index(Expr, Expr)
+    case slice(Expr, Expr?, Expr?, Expr?)
+    case call(Expr, [Expr], [(String, Expr)])
+    case filter(Expr, String, [Expr], [(String, Expr)])
+    case test(Expr, String, [Expr], negated: Bool)
+    case unary(String, Expr)
+    case binary(String, Expr, Expr)
+    case ternary(Expr, Expr, Expr?)
+}
+
+private enum Node: Sendable {
+    case text(String)
+    case output(Expr, line: Int)
+    case ifChain([(Expr?, [Node])], line: Int)
+    case forLoop(targets: [String], iterable: Expr, filter: Expr?, body: [Node], orElse: [Node], line: Int)
+    case set(target: String, attr: String?, value: Expr, line: Int)
+    case setBlock(target: String, body: [Node], line: Int)
+    case generation([Node])
+    case macro(name: String, params: [(String, Expr?)], body: [Node])
+    case breakLoop, continueLoop
+}
+
+private struct Parser {
+    let tokens: [LexedToken]
+    var i = 0
+    /// Nesting of statements and expressions, bounded so that a hostile template cannot exhaust the stack.
+    var depth = 0
+    static let maxDepth = 200
+
+    init(tokens: [LexedToken]) { self.tokens = tokens }
+
+    var line: Int { i < tokens.count ? tokens[i].line : (tokens.last?.line ?? 1) }
+    func fail(_ m: String) -> ChatTemplate.Failure { ChatTemplate.Failure(message: m, line: line) }
+    func peek(_ k: Int = 0) -> Token? { i + k < tokens.count ? tokens[i + k].token : nil }
+    mutating func next() -> Token? { defer { i += 1 }; return peek() }
+    mutating func expect(_ t: Token, _ what: String) throws { guard next() == t else { i -= 1; throw fail("expected \(what)") } }
+    func isName(_ n: String, _ k: Int = 0) -> Bool { peek(k) == .name(n) }
+    func isOp(_ o: String) -> Bool { peek() == .op(o) }
+
+    /// Nodes up to a statement whose keyword is in `ends` (left unconsumed: the caller reads it).
+    mutating func parseBody(until ends: Set<String>) throws -> [Node] {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { throw fail("statements nested more than \(Self.maxDepth) deep") }
+        var nodes: [Node] = []
+        while let t = peek() {
+            switch t {
+            case .text(let s): i += 1; nodes.append(.text(s))
+            case .exprOpen:
+                let l = line
+                i += 1
+                let e = try parseExpr()
+                try expect(.exprClose, "}} to close the expression")
+                nodes.append(.output(e, line: l))
+            case .stmtOpen:
+                guard case .name(let kw)? = peek(1) else { throw fail("a statement needs a keyword") }
+                if ends.contains(kw) { return nodes }
+                let l = line
+                i += 2
+                switch kw {
+                case "if": nodes.append(try parseIf(line: l))
+                case "for": nodes.append(try parseFor(line: l))
+                case "set": nodes.append(try parseSet(line: l))
+                case "generation":
+                    try expect(.stmtClose, "%} after generation")
+                    let b = try parseBody(until: ["endgeneration"])
+                    try endTag("endgeneration")
+                    nodes.append(.generation(b))
+                case "macro":
+                    guard case .name(let name)? = next() else { throw fail("macro needs a name") }
+                    try expect(.op("("), "( after the macro name")
+                    var params: [(String, Expr?)] = []
+                    while !isOp(")") {
+                        guard case .name(let p)? = next() else { throw fail("a macro parameter must be a name") }
+                        var def: Expr? = nil
+                        if isOp("=") { i += 1; def = try parseExpr() }
+                        params.append((p, def))
+                        if isOp(",") { i += 1 } else { break }
+                    }
+                    try expect(.op(")"), ") after the macro parameters")
+                    try expect(.stmtClose, "%} after the macro")
+                    let b = try parseBody(until: ["endmacro"])
+                    try endTag("endmacro")
+                    nodes.append(.macro(name: name, params: params, body: b))
+                case "break", "continue":
+                    try expect(.stmtClose, "%} after \(kw)")
+                    nodes.append(kw == "break" ? .breakLoop : .continueLoop)
+                default:
+                    i -= 2
+                    let closers: Set<String> = ["elif", "else", "endif", "endfor", "endmacro", "endset", "endgeneration"]
+                    throw fail(!closers.contains(kw) ? "'\(kw)' is not a statement Winnow's chat templates read (if, for, set, macro, generation, break, continue are)"
+                               : ends.isEmpty ? "'\(kw)' without the statement it closes"
+                               : "'\(kw)' where \(ends.sorted().joined(separator: " or ")) was expected")
+                }
+            default: throw fail("unexpected token")
+            }
+        }
+        guard ends.isEmpty else { throw fail("missing \(ends.sorted().joined(separator: " or "))") }
+        return nodes
+    }
+
+    mutating func endTag(_ kw: String) throws {
+        try expect(.stmtOpen, "{% \(kw) %}")
+        try expect(.name(kw), kw)
+        try expect(.stmtClose, "%} after \(kw)")
+    }
+
+    mutating func parseIf(line l: Int) throws -> Node {
+        var chain: [(Expr?, [Node])] = []
+        var cond: Expr? = try parseExpr()
+        try expect(.stmtClose, "%} after the if condition")
+        while true {
+            let b = try parseBody(until: ["elif", "else", "endif"])
+            chain.append((cond, b))
+            try expect(.stmtOpen, "{%")
+            guard case .name(let kw)? = next() else { throw fail("expected elif, else or endif") }
+            if kw == "endif" { try expect(.stmtClose, "%} after endif"); break }
+            if kw == "elif" { cond = try parseExpr() } else {
+                cond = nil
+                try expect(.stmtClose, "%} after else")
+                let b = try parseBody(until: ["endif"])
+                chain.append((nil, b))
+                try endTag("endif")
+                break
+            }
+            try expect(.stmtClose, "%} after the elif condition")
+        }
+        return .ifChain(chain, line: l)
+    }
+
+    mutating func parseFor(line l: Int) throws -> Node {
+        var targets: [String] = []
+        repeat {
+            guard case .name(let n)? = next() else { throw fail("for needs a loop variable") }
+            targets.append(n)
+        } while isOp(",") && next() != nil
+        guard next() == .name("in") else { throw fail("expected 'in' in the for statement") }
+        let iterable = try parseExpr(noTernary: true)
+        var filter: Expr? = nil
+        if isName("if") { i += 1; filter = try parseExpr(noTernary: true) }
+        if isName("recursive") { throw fail("recursive loops are not supported") }
+        try expect(.stmtClose, "%} after the for statement")
+        let body = try parseBody(until: ["else", "endfor"])
+        var orElse: [Node] = []
+        try expect(.stmtOpen, "{%")
+        if next() == .name("else") {
+            try expect(.stmtClose, "%} after else")
+            orElse = try parseBody(until: ["endfor"])
+            try endTag("endfor")
+        } else {
+            try expect(.stmtClose, "%} after endfor")
+        }
+        return .forLoop(targets: targets, iterable: iterable, filter: filter, body: body, orElse: orElse, line: l)
+    }
+
+    mutating func parseSet(line l: Int) throws -> Node {
+        guard case .name(let n)? = next() else { throw fail("set needs a name") }
+        var attr: String? = nil
+        if isOp(".") {
+            i += 1
+            guard case .name(let a)? = next() else { throw fail("set needs an attribute name after '.'") }
+            attr = a
+        }
+        if isOp(",") { throw fail("set with several targets is not supported") }
+        if peek() == .stmtClose, attr == nil {
+            i += 1
+            let b = try parseBody(until: ["endset"])
+            try endTag("endset")
+            return .setBlock(target: n, body: b, line: l)
+        }
+        try expect(.op("="), "= in the set statement")
+        let v = try parseExpr()
+        try expect(.stmtClose, "%} after the set statement")
+        return .set(target: n, attr: attr, value: v, line: l)
+    }
+
+    // Expressions, loosest first: ternary, or, and, not, comparisons, + -, ~, * / // %, unary, postfix.
+    mutating func parseExpr(noTernary: Bool = false) throws -> Expr {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { throw fail("an expression nested more than \(Self.maxDepth) deep") }
+        let e = try parseOr()
+        guard !noTernary, isName("if") else { return e }
+        i += 1
+        let c = try parseOr()
+        var other: Expr? = nil
+        if isName("else") { i += 1; other = try parseExpr() }
+        return .ternary(e, c, other)
+    }
+
+    mutating func parseOr() throws -> Expr {
+        var e = try parseAnd()
+        while isName("or") { i += 1; e = .binary("or", e, try parseAnd()) }
+        return e
+    }
+
+    mutating func parseAnd() throws -> Expr {
+        var e = try parseNot()
+        while isName("and") { i += 1; e = .binary("and", e, try parseNot()) }
+        return e
+    }
+
+    mutating func parseNot() throws -> Expr {
+        if isName("not") {
+            i += 1
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= Self.maxDepth else { throw fail("an expression nested more than \(Self.maxDepth) deep") }
+            return .unary("not", try parseNot())
+        }
+        return try parseCompare()
+    }
+
+    mutating func parseCompare() throws -> Expr {
+        var e = try parseMath1()
+        while true {
+            if case .op(let o)? = peek(), ["==", "!=", "<", ">", "<=", ">="].contains(o) {
+                i += 1; e = .binary(o, e, try parseMath1())
+            } else if isName("in") {
+                i += 1; e = .binary("in", e, try parseMath1())
+            } else if isName("not"), isName("in", 1) {
+                i += 2; e = .unary("not", .binary("in", e, try parseMath1()))
+            } else { return e }
+        }
+    }
+
+    mutating func parseMath1() throws -> Expr {
+        var e = try parseConcat()
+        while case .op(let o)? = peek(), o == "+" || o == "-" { i += 1; e = .binary(o, e, try parseConcat()) }
+        return e
+    }
+
+    mutating func parseConcat() throws -> Expr {
+        var e = try parseMath2()
+        while isOp("~") { i += 1; e = .binary("~", e, try parseMath2()) }
+        return e
+    }
+
+    mutating func parseMath2() throws -> Expr {
+        var e = try parseUnary()
+        while case .op(let o)? = peek(), ["*", "/", "//", "%"].contains(o) { i += 1; e = .binary(o, e, try parseUnary()) }
+        return e
+    }
+
+    mutating func parseUnary() throws -> Expr {
+        if isOp("-") || isOp("+") {
+            let minus = isOp("-")
+            i += 1
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= Self.maxDepth else { throw fail("an expression nested more than \(Self.maxDepth) deep") }
+            let x = try parseUnary()
+            return minus ? .unary("-", x) : x
+        }
+        var e = try parsePostfix(try parsePrimary())
+        // Filters and tests bind tighter than any operator.
+        while true {
+            if isOp("|") {
+                i += 1
+                guard case .name(let f)? = next() else { throw fail("a filter name must follow |") }
+                var args: [Expr] = [], kwargs: [(String, Expr)] = []
+                if isOp("(") { (args, kwargs) = try parseArgs() }
+                e = .filter(e, f, args, kwargs)
+                e = try parsePostfix(e)
+            } else if isName("is") {
+                i += 1
+                var negated = false
+                if isName("not") { i += 1; negated = true }
+                guard case .name(var t)? = next() else { throw fail("a test name must follow 'is'") }
+                if t == "none" || t == "None" { t = "none" }
+                var args: [Expr] = []
+                if isOp("(") { args = try parseArgs().0 } else if case .string? = peek() { args = [try parsePrimary()] }
+                else if case .int? = peek() { args = [try parsePrimary()] }
+                e = .test(e, t, args, negated: negated)
+            } else { return e }
+        }
+    }
+
+    mutating func parseArgs() throws -> ([Expr], [(String, Expr)]) {
+        try expect(.op("("), "(")
+        var args: [Expr] = [], kwargs: [(String, Expr)] = []
+        while !isOp(")") {
+            if case .name(let k)? = peek(), peek(1) == .op("=") {
+                i += 2; kwargs.append((k, try parseExpr()))
+            } else {
+                args.append(try parseExpr())
+            }
+            if isOp(",") { i += 1 } else { break }
+        }
+        try expect(.op(")"), ") to close the arguments")
+        return (args, kwargs)
+    }
+
+    mutating func parsePostfix(_ base: Expr) throws -> Expr {
+        var e = base
+        while true {
+            if isOp(".") {
+                i += 1
+                if case .name(let a)? = peek() { i += 1; e = .attr(e, a) }
+                else if case .int(let n)? = peek() { i += 1; e = .index(e, .literal(.int(n))) }
+                else { throw fail("an attribute name must follow '.'") }
+            } else if isOp("[") {
+                i += 1
+                var parts: [Expr?] = [nil]
+                var colons = 0
+                while !isOp("]") {
+                    if isOp(":") { i += 1; colons += 1; parts.append(nil); continue }
+                    parts[parts.count - 1] = try parseExpr()
+                }
+                i += 1
+                if colons == 0 {
+                    guard let k = parts[0] else { throw fail("an empty subscript") }
+                    e = .index(e, k)
+                } else {
+                    guard colons <= 2 else { throw fail("a slice has at most two colons") }
+                    e = .slice(e, parts[0], parts.count > 1 ? parts[1] : nil, parts.count > 2 ? parts[2] : nil)
+                }
+            } else if isOp("(") {
+                let (a, k) = try parseArgs()
+                e = .call(e, a, k)
+            } else { return e }
+        }
+    }
+
+    mutating func parsePrimary() throws -> Expr {
+        guard let t = next() else { throw fail("the template ends inside an expression") }
+        switch t {
+        case .string(var s):
+            // Adjacent string literals join, as in Python.
+            while case .string(let more)? = peek() { s += more; i += 1 }
+            return .literal(.string(s))
+        case .int(let n): return .literal(.int(n))
+        case .double(let d): return .literal(.double(d))
+        case .name(let n):
+            switch n {
+            case "true", "True": return .literal(.bool(true))
+            case "false", "False": return .literal(.bool(false))
+            case "none", "None": return .literal(.none)
+            default: return .name(n)
+            }
+        case .op("("):
+            let e = try parseExpr()
+            if isOp(",") {
+                var items = [e]
+                while isOp(",") { i += 1; if isOp(")") { break }; items.append(try parseExpr()) }
+                try expect(.op(")"), ")")
+                return .list(items)
+            }
+            try expect(.op(")"), ") to close the parenthesis")
+            return e
+        case .op("["):
+            var items: [Expr] = []
+            while !isOp("]") { items.append(try parseExpr()); if isOp(",") { i += 1 } else { break } }
+            try expect(.op("]"), "] to close the list")
+            return .list(items)
+        case .op("{"):
+            var items: [(Expr, Expr)] = []
+            while !isOp("}") {
+                let k = try parseExpr()
+                try expect(.op(":"), ": in the dict")
+                items.append((k, try parseExpr()))
+                if isOp(",") { i += 1 } else { break }
+            }
+            try expect(.op("}"), "} to close the dict")
+            return .dict(items)
+        default:
+            i -= 1
+            throw fail("unexpected token in an expression")
+        }
+    }
+}
+
+// MARK: - Evaluation
+
+private enum Flow { case normal, breakLoop, continueLoop }
+
+private struct Context {
+    var scopes: [[String: Value]] = []
+    var namespaces: [[String: Value]] = []
+    var macros: [(params: [(String, Expr?)], body: [Node])] = []
+    let now: Date
+    /// Work done and macro calls in progress, bounded: a template that loops for ever or recurses is refused.
+    var steps = 0, calls = 0
+    static let maxSteps = 2_000_000, maxCalls = 100, maxLength = 50_000_000
+    static let builtins: Set<String> = ["raise_exception", "strftime_now", "namespace", "dict", "range"]
+    var line = 1
+
+    init(now: Date) { self.now = now }
+
+    func fail(_ m: String) -> ChatTemplate.Failure { ChatTemplate.Failure(message: m, line: line) }
+
+    func lookup(_ n: String) -> Value {
+        for s in scopes.reversed() { if let v = s[n] { return v } }
+        return Self.builtins.contains(n) ? .function(n) : .undefined
+    }
+
+    mutating func assign(_ n: String, _ v: Value) { scopes[scopes.count - 1][n] = v }
+
+    mutating func run(_ nodes: [Node], into out: inout String) throws -> Flow {
+        for node in nodes {
+            steps += 1
+            guard steps <= Self.maxSteps, out.utf8.count <= Self.maxLength else { throw fail("the template runs too long (more than \(Self.maxSteps) steps or \(Self.maxLength) bytes)") }
+            switch node {
+            case .text(let s): out += s
+            case .output(let e, let l):
+                line = l
+                let v = try eval(e)
+                out += v.text
+            case .ifChain(let chain, let l):
+                line = l
+                for (cond, body) in chain {
+                    if try cond.map({ try eval($0).truthy }) ?? true {
+                        let f = try run(body, into: &out)
+                        if f != .normal { return f }
+                        break
+                    }
+                }
+            case .forLoop(let targets, let iterable, let filter, let body, let orElse, let l):
+                line = l
+                var items: [Value]
+                switch try eval(iterable) {
+                case .list(let xs): items = xs
+                case .dict(let d): items = d.map { .string($0.0) }
+                case .string(let s): items = s.map { .string(String($0)) }
+                case .undefined: items = []
+                default: throw fail("a for loop over \(try eval(iterable).repr.prefix(40)), which is not iterable")
+                }
+                func bind(_ item: Value) throws -> [String: Value] {
+                    if targets.count == 1 { return [targets[0]: item] }
+                    guard case .list(let parts) = item, parts.count == targets.count else { throw fail("cannot unpack the loop item into \(targets.count) names") }
+                    return Dictionary(uniqueKeysWithValues: zip(targets, parts))
+                }
+                if let filter {
+                    var kept: [Value] = []
+                    for item in items {
+                        scopes.append(try bind(item))
+                        defer { scopes.removeLast() }
+                        if try eval(filter).truthy { kept.append(item) }
+                    }
+                    items = kept
+                }
+                if items.isEmpty { if try run(orElse, into: &out) != .normal { return .normal } ; continue }
+                for (k, item) in items.enumerated() {
+                    var scope = try bind(item)
+                    scope["loop"] = .dict([("index", .int(k + 1)), ("index0", .int(k)), ("first", .bool(k == 0)), ("last", .bool(k == items.count - 1)),
+                                           ("length", .int(items.count)), ("revindex", .int(items.count - k)), ("revindex0", .int(items.count - k - 1)),
+                                           ("previtem", k > 0 ? items[k - 1] : .undefined), ("nextitem", k + 1 < items.count ? items[k + 1] : .undefined)])
+                    scopes.append(scope)
+                    let f = try run(body, into: &out)
+                    scopes.removeLast()
+                    if f == .breakLoop { break }
+                }
+            case .set(let target, let attr, let value, let l):
+                line = l
+                let v = try eval(value)
+                if let attr {
+                    guard case .namespace(let id) = lookup(target) else { throw fail("'\(target)' is not a namespace: set \(target).\(attr) needs one") }
+                    namespaces[id][attr] = v
+                } else {
+                    assign(target, v)
+                }
+            case .setBlock(let target, let body, let l):
+                line = l
+                var s = ""
+                _ = try run(body, into: &s)
+                assign(target, .string(s))
+            case .generation(let body):
+                let f = try run(body, into: &out)
+                if f != .normal { return f }
+            case .macro(let name, let params, let body):
+                macros.append((params, body))
+                assign(name, .macro(macros.count - 1))
+            case .breakLoop: return .breakLoop
+            case .continueLoop: return .continueLoop
+            }
+        }
+        return .normal
+    }
+
+    mutating func eval(_ e: Expr) throws -> Value {
+        switch e {
+        case .literal(let v): return v
+        case .name(let n): return lookup(n)
+        case .list(let xs): return .list(try xs.map { try eval($0) })
+        case .dict(let kv):
+            var d: [(String, Value)] = []
+            for (k, v) in kv {
+                let key = try eval(k).text, val = try eval(v)
+                if let at = d.firstIndex(where: { $0.0 == key }) { d[at].1 = val } else { d.append((key, val)) }
+            }
+            return .dict(d)
+        case .attr(let b, let a):
+            let base = try eval(b)
+            if case .namespace(let id) = base { return namespaces[id][a] ?? .undefined }
+            return item(base, .string(a))
+        case .index(let b, let k): return item(try eval(b), try eval(k))
+        case .slice(let b, let lo, let hi, let step): return try slice(try eval(b), lo.map { try eval($0) }, hi.map { try eval($0) }, step.map { try eval($0) })
+        case .call(let f, let args, let kwargs): return try call(f, args.map { try eval($0) }, kwargs.map { ($0.0, try eval($0.1)) })
+        case .filter(let b, let name, let args, let kwargs): return try filter(name, try eval(b), args.map { try eval($0) }, kwargs.map { ($0.0, try eval($0.1)) })
+        case .test(let b, let name, let args, let negated):
+            let r = try test(name, try eval(b), args.map { try eval($0) })
+            return .bool(negated ? !r : r)
+        case .unary(let op, let x):
+            let v = try eval(x)
+            if op == "not" { return .bool(!v.truthy) }
+            if case .int(let n) = v { return .int(-n) }
+            guard let d = v.number else { throw fail("cannot negate \(v.repr)") }
+            return .double(-d)
+        case .binary(let op, let a, let b):
+            if op == "and" { let x = try eval(a); return x.truthy ? try eval(b) : x }
+            if op == "or" { let x = try eval(a); return x.truthy ? x : try eval(b) }
+            return try binary(op, try eval(a), try eval(b))
+        case .ternary(let yes, let cond, let no):
+            return try eval(cond).truthy ? try eval(yes) : try no.map { try eval($0) } ?? .undefined
+        }
+    }
+
+    func item(_ base: Value, _ key: Value) -> Value {
+        switch (base, key) {
+        case let (.dict(d), k): return d.first { $0.0 == k.text }?.1 ?? .undefined
+        case let (.list(l), .int(n)):
+            let k = n < 0 ? l.count + n : n
+            return l.indices.contains(k) ? l[k] : .undefined
+        case let (.string(s), .int(n)):
+            let sc = Array(s.unicodeScalars), k = n < 0 ? sc.count + n : n
+            return sc.indices.contains(k) ? .string(String(sc[k])) : .undefined
+        default: return .undefined
+        }
+    }
+
+    func slice(_ base: Value, _ lo: Value?, _ hi: Value?, _ step: Value?) throws -> Value {
+        func bounds(_ n: Int) throws -> [Int] {
+            let st: Int
+            if let step, case .int(let s) = step { st = s } else if step == nil || { if case .none = step! { return true }; return false }() { st = 1 } else { throw fail("a slice step must be an integer") }
+            guard st != 0 else { throw fail("a slice step cannot be zero") }
+            func idx(_ v: Value?, _ def: Int) throws -> Int {
+                guard let v else { return def }
+                if case .none = v { return def }
+                guard case .int(var k) = v else { throw fail("slice bounds must be integers") }
+                if k < 0 { k += n }
+                return st > 0 ? min(max(k, 0), n) : min(max(k, -1), n - 1)
+            }
+            let a = try idx(lo, st > 0 ? 0 : n - 1), b = try idx(hi, st > 0 ? n : -1)
+            return Array(stride(from: a, to: b, by: st))
+        }
+        switch base {
+        case .list(let l): return .list(try bounds(l.count).map { l[$0] })
+        case .string(let s):
+            let sc = Array(s.unicodeScalars)
+            return .string(String(String.UnicodeScalarView(try bounds(sc.count).map { sc[$0] })))
+        default: throw fail("cannot slice \(base.repr)")
+        }
+    }
+
+    func binary(_ op: String, _ a: Value, _ b: Value) throws -> Value {
+        switch op {
+        case "==": return .bool(a.equals(b))
+        case "!=": return .bool(!a.equals(b))
+        case "~": return .string(a.text + b.text)
+        case "in":
+            switch b {
+            case .string(let s): return .bool(a.text.isEmpty || s.contains(a.text))
+            case .list(let l): return .bool(l.contains { $0.equals(a) })
+            case .dict(let d): return .bool(d.contains { $0.0 == a.text })
+            case .undefined: return .bool(false)     // Jinja's Undefined iterates as empty
+            default: return .bool(false)
+            }
+        case "<", ">", "<=", ">=":
+            let r: Bool
+            if case .string(let x) = a, case .string(let y) = b { r = op == "<" ? x < y : op == ">" ? x > y : op == "<=" ? x <= y : x >= y }
+            else if let x = a.number, let y = b.number { r = op == "<" ? x < y : op == ">" ? x > y : op == "<=" ? x <= y : x >= y }
+            else { throw fail("cannot compare \(a.repr) and \(b.repr)") }
+            return .bool(r)
+        case "+":
+            switch (a, b) {
+            case let (.string(x), .string(y)): return .string(x + y)
+            case let (.list(x), .list(y)): return .list(x + y)
+            case let (.int(x), .int(y)): return .int(x &+ y)
+            default:
+                if case .undefined = a { throw fail("an undefined value in +") }
+                if case .undefined = b { throw fail("an undefined value in +") }
+                guard let x = a.number, let y = b.number else { throw fail("cannot add \(a.repr) and \(b.repr)") }
+                return .double(x + y)
+            }
+        case "-", "*", "/", "//", "%":
+            if op == "*", case .string(let s) = a, case .int(let n) = b {
+                guard n <= 0 || s.utf8.count <= Self.maxLength / n else { throw fail("a string repeated beyond \(Self.maxLength) bytes") }
+                return .string(String(repeating: s, count: max(0, n)))
+            }
+            if op == "%", case .string = a { throw fail("string formatting with % is not supported") }
+            if case .int(let x) = a, case .int(let y) = b, op != "/" {
+                switch op {
+                case "-": return .int(x &- y)
+                case "*": return .int(x &* y)
+                default:
+                    guard y != 0 else { throw fail("division by zero") }
+                    let q = Int((Double(x) / Double(y)).rounded(.down))
+                    return .int(op == "//" ? q : x - q * y)
+                }
+            }
+            guard let x = a.number, let y = b.number else { throw fail("cannot apply \(op) to \(a.repr) and \(b.repr)") }
+            switch op {
+            case "-": return .double(x - y)
+            case "*": return .double(x * y)
+            case "/": guard y != 0 else { throw fail("division by zero") }; return .double(x / y)
+            case "//": guard y != 0 else { throw fail("division by zero") }; return .double((x / y).rounded(.down))
+            default: guard y != 0 else { throw fail("division by zero") }; return .double(x - (x / y).rounded(.down) * y)
+            }
+        default: throw fail("unknown operator \(op)")
+        }
+    }
+
+    mutating func call(_ f: Expr, _ args: [Value], _ kwargs: [(String, Value)]) throws -> Value {
+        // Methods of strings, lists and dicts.
+        if case .attr(let b, let m) = f {
+            let base = try eval(b)
+            if case .namespace = base { throw fail("a namespace attribute is not callable") }
+            return try method(base, m, args)
+        }
+        let callee = try eval(f)
+        if case .macro(let id) = callee {
+            calls += 1
+            defer { calls -= 1 }
+            guard calls <= Self.maxCalls else { throw fail("macros call each other more than \(Self.maxCalls) deep") }
+            let (params, body) = macros[id]
+            var scope: [String: Value] = [:]
+            for (k, (p, def)) in params.enumerated() {
+                scope[p] = k < args.count ? args[k] : try kwargs.first { $0.0 == p }?.1 ?? def.map { try eval($0) } ?? .undefined
+            }
+            scopes.append(scope)
+            defer { scopes.removeLast() }
+            var s = ""
+            _ = try run(body, into: &s)
+            return .string(s)
+        }
+        guard case .function(let n) = callee else { throw fail("\(callee.repr.prefix(40)) is not callable") }
+        switch n {
+        case "raise_exception": throw fail("the template raised an exception: \(args.first?.text ?? "")")
+        case "strftime_now":
+            guard case .string(let fmt)? = args.first else { throw fail("strftime_now needs a format") }
+            return .string(Self.strftime(fmt, now))
+        case "namespace":
+            var attrs: [String: Value] = [:]
+            if case .dict(let d)? = args.first { for (k, v) in d { attrs[k] = v } }
+            for (k, v) in kwargs { attrs[k] = v }
+            namespaces.append(attrs)
+            return .namespace(namespaces.count - 1)
+        case "dict":
+            return .dict(kwargs)
+        case "range":
+            let ints = args.compactMap { v -> Int? in if case .int(let i) = v { return i }; return nil }
+            guard ints.count == args.count, (1...3).contains(ints.count) else { throw fail("range needs one to three integers") }
+            let (a, b, s) = ints.count == 1 ? (0, ints[0], 1) : (ints[0], ints[1], ints.count == 3 ? ints[2] : 1)
+            guard s != 0, abs((b - a) / s) < 1_000_000 else { throw fail("range is empty-stepped or too long") }
+            return .list(Array(stride(from: a, to: b, by: s)).map { .int($0) })
+        default:
+            throw fail("the function '\(n)' is not one Winnow's chat templates provide (raise_exception, strftime_now, namespace, dict, range)")
+        }
+    }
+
+    func method(_ base: Value, _ m: String, _ args: [Value]) throws -> Value {
+        func arg(_ k: Int) -> String? { if k < args.count, case .string(let s) = args[k] { return s }; return nil }
+        switch (base, m) {
+        case (.string(let s), "strip"), (.string(let s), "lstrip"), (.string(let s), "rstrip"):
+            let chars = arg(0).map { Set($0.unicodeScalars) }
+            func strip(_ c: Unicode.Scalar) -> Bool { chars?.contains(c) ?? c.properties.isWhitespace }
+            var sc = Array(s.unicodeScalars)[...]
+            if m != "rstrip" { while let f = sc.first, strip(f) { sc = sc.dropFirst() } }
+            if m != "lstrip" { while let l = sc.last, strip(l) { sc = sc.dropLast() } }
+            return .string(String(String.UnicodeScalarView(sc)))
+        case (.string(let s), "upper"): return .string(s.uppercased())
+        case (.string(let s), "lower"): return .string(s.lowercased())
+        case (.string(let s), "startswith"): return .bool(arg(0).map { s.unicodeScalars.starts(with: $0.unicodeScalars) } ?? false)
+        case (.string(let s), "endswith"): return .bool(arg(0).map { s.unicodeScalars.reversed().starts(with: $0.unicodeScalars.reversed()) } ?? false)
+        case (.string(let s), "replace"):
+            guard let a = arg(0), let b = arg(1), !a.isEmpty else { throw fail("replace needs two strings") }
+            return .string(s.replacingOccurrences(of: a, with: b))
+        case (.string(let s), "split"):
+            if let sep = arg(0) {
+                guard !sep.isEmpty else { throw fail("split with an empty separator") }
+                return .list(s.components(separatedBy: sep).map { .string($0) })
+            }
+            return .list(s.split(whereSeparator: { $0.isWhitespace }).map { .string(String($0)) })
+        case (.string(let s), "format"):
+            // Positional {} and {0}-style fields only.
+            var out = "", rest = s[...], next = 0
+            while let open = rest.firstIndex(of: "{") {
+                out += rest[..<open]
+                guard let close = rest[open...].firstIndex(of: "}") else { throw fail("format: an unclosed {") }
+                let field = rest[rest.index(after: open)..<close]
+                let k = field.isEmpty ? next : Int(field) ?? -1
+                guard args.indices.contains(k) else { throw fail("format: the field {\(field)} has no argument") }
+                out += args[k].text
+                next += 1
+                rest = rest[rest.index(after: close)...]
+            }
+            return .string(out + rest)
+        case (.dict(let d), "items"): return .list(d.map { .list([.string($0.0), $0.1]) })
+        case (.dict(let d), "keys"): return .list(d.map { .string($0.0) })
+        case (.dict(let d), "values"): return .list(d.map { $0.1 })
+        case (.dict, "get"):
+            guard let k = args.first else { throw fail("get needs a key") }
+            let v = item(base, k)
+            if case .undefined = v { return args.count > 1 ? args[1] : .none }
+            return v
+        default: throw fail("the method '\(m)' of \(base.repr.prefix(40)) is not one Winnow's chat templates provide")
+        }
+    }
+
+    func filter(_ name: String, _ v: Value, _ args: [Value], _ kwargs: [(String, Value)]) throws -> Value {
+        switch name {
+        case "trim":
+            return .string(String(String.UnicodeScalarView(Array(v.text.unicodeScalars).drop { $0.properties.isWhitespace }.reversed().drop { $0.properties.isWhitespace }.reversed())))
+        case "tojson":
+            var indent: Int? = nil, sortKeys = false
+            if case .int(let n)? = args.first { indent = n }
+            for (k, x) in kwargs {
+                if k == "indent", case .int(let n) = x { indent = n }
+                else if k == "sort_keys" { sortKeys = x.truthy }
+                else if k != "ensure_ascii" { throw fail("tojson's '\(k)' is not supported") }
+            }
+            return .string(v.json(indent: indent, sortKeys: sortKeys))
+        case "length", "count":
+            switch v {
+            case .list(let l): return .int(l.count)
+            case .dict(let d): return .int(d.count)
+            case .string(let s): return .int(s.unicodeScalars.count)
+            case .undefined: return .int(0)
+            default: throw fail("length of \(v.repr)")
+            }
+        case "lower": return .string(v.text.lowercased())
+        case "upper": return .string(v.text.uppercased())
+        case "capitalize": return .string(v.text.prefix(1).uppercased() + v.text.dropFirst().lowercased())
+        case "string": return .string(v.text)
+        case "safe": return v
+        case "list":
+            if case .list = v { return v }
+            if case .string(let s) = v { return .list(s.map { .string(String($0)) }) }
+            if case .dict(let d) = v { return .list(d.map { .string($0.0) }) }
+            throw fail("list of \(v.repr)")
+        case "default", "d":
+            let fallback = args.first ?? .string("")
+            if case .undefined = v { return fallback }
+            if args.count > 1, args[1].truthy, !v.truthy { return fallback }
+            return v
+        case "join":
+            guard case .list(let l) = v else { throw fail("join of something that is not a list") }
+            return .string(l.map(\.text).joined(separator: args.first?.text ?? ""))
+        case "first", "last":
+            guard case .list(let l) = v else { throw fail("\(name) of something that is not a list") }
+            return (name == "first" ? l.first : l.last) ?? .undefined
+        case "reverse":
+            if case .list(let l) = v { return .list(l.reversed()) }
+            return .string(String(v.text.reversed()))
+        case "int":
+            if let d = v.number { return .int(Int(d)) }
+            return .int(Int(v.text.trimmingCharacters(in: .whitespaces)) ?? 0)
+        case "replace":
+            guard args.count >= 2 else { throw fail("replace needs two strings") }
+            return .string(v.text.replacingOccurrences(of: args[0].text, with: args[1].text))
+        case "dictsort":
+            guard case .dict(let d) = v else { throw fail("dictsort of something that is not a dict") }
+            return .list(d.sorted { $0.0.lowercased() < $1.0.lowercased() }.map { .list([.string($0.0), $0.1]) })
+        case "items":
+            guard case .dict(let d) = v else { throw fail("items of something that is not a dict") }
+            return .list(d.map { .list([.string($0.0), $0.1]) })
+        case "selectattr", "rejectattr":
+            if !v.truthy { return .list([]) }      // Jinja's select_or_reject skips a falsy sequence
+            guard case .list(let l) = v, let attr = args.first?.text else { throw fail("\(name) needs a list and an attribute") }
+            let keep = try l.filter { x in
+                let a = item(x, .string(attr))
+                let r = args.count > 1 ? try test(args[1].text, a, Array(args.dropFirst(2))) : a.truthy
+                return name == "selectattr" ? r : !r
+            }
+            return .list(keep)
+        case "map":
+            if !v.truthy { return .list([]) }
+            guard case .list(let l) = v else { throw fail("map of something that is not a list") }
+            if let attr = kwargs.first(where: { $0.0 == "attribute" })?.1.text { return .list(l.map { item($0, .string(attr)) }) }
+            guard let f = args.first?.text else { throw fail("map needs a filter or attribute=") }
+            return .list(try l.map { try filter(f, $0, Array(args.dropFirst()), []) })
+        default:
+            throw fail("the filter '\(name)' is not one Winnow's chat templates provide")
+        }
+    }
+
+    func test(_ name: String, _ v: Value, _ args: [Value]) throws -> Bool {
+        switch name {
+        case "defined": if case .undefined = v { return false }; return true
+        case "undefined": if case .undefined = v { return true }; return false
+        case "none": if case .none = v { return true }; return false
+        case "string": if case .string = v { return true }; return false
+        case "number": if case .int = v { return true }; if case .double = v { return true }; return false
+        case "integer": if case .int = v { return true }; return false
+        case "boolean": if case .bool = v { return true }; return false
+        case "true": if case .bool(true) = v { return true }; return false
+        case "false": if case .bool(false) = v { return true }; return false
+        case "mapping": if case .dict = v { return true }; if case .namespace = v { return true }; return false
+        case "sequence": if case .list = v { return true }; if case .string = v { return true }; return false
+        case "iterable": switch v { case .list, .string, .dict: return true; default: return false }
+        case "equalto", "eq", "==", "sameas": return v.equals(args.first ?? .undefined)
+        case "ne", "!=": return !v.equals(args.first ?? .undefined)
+        case "odd", "even":
+            guard case .int(let n) = v else { throw fail("\(name) of something that is not an integer") }
+            return (n % 2 != 0) == (name == "odd")
+        case "in": return try binary("in", v, args.first ?? .undefined).truthy
+        default: throw fail("the test '\(name)' is not one Winnow's chat templates provide")
+        }
+    }
+
+    /// The C `strftime` formats templates use (%d %b %Y %B %m %y %H %M %S %A %a %j %%), in English, local time
+    /// as Python's `datetime.now()`.
+    static func strftime(_ fmt: String, _ date: Date) -> String {
+        let c = Calendar(identifier: .gregorian).dateComponents(in: TimeZone.current, from: date)
+        let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+        let days = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+        var out = "", pct = false
+        for ch in fmt {
+            guard pct else { if ch == "%" { pct = true } else { out.append(ch) }; continue }
+            pct = false
+            let m = (c.month ?? 1) - 1, wd = (c.weekday ?? 1) - 1
+            switch ch {
+            case "d": out += String(format: "%02d", c.day ?? 1)
+            case "m": out += String(format: "%02d", m + 1)
+            case "Y": out += String(c.year ?? 1970)
+            case "y": out += String(format: "%02d", (c.year ?? 1970) % 100)
+            case "b": out += String(months[m].prefix(3))
+            case "B": out += months[m]
+            case "a": out += String(days[wd].prefix(3))
+            case "A": out += days[wd]
+            case "H": out += String(format: "%02d", c.hour ?? 0)
+            case "M": out += String(format: "%02d", c.minute ?? 0)
+            case "S": out += String(format: "%02d", c.second ?? 0)
+            case "j": out += String(format: "%03d", Calendar(identifier: .gregorian).ordinality(of: .day, in: .year, for: date) ?? 1)
+            case "%": out += "%"
+            default: out += "%" + String(ch)
+            }
+        }
+        return out
+    }
+}

@@ -709,7 +709,7 @@ private struct Context {
     let now: Date
     /// Work done and macro calls in progress, bounded: a template that loops for ever or recurses is refused.
     var steps = 0, calls = 0
-    static let maxSteps = 2_000_000, maxCalls = 100, maxLength = 50_000_000
+    static let maxSteps = 1_000_000, maxCalls = 100, maxLength = 50_000_000
     static let builtins: Set<String> = ["raise_exception", "strftime_now", "namespace", "dict", "range"]
     var line = 1
 
@@ -831,7 +831,7 @@ private struct Context {
         case .unary(let op, let x):
             let v = try eval(x)
             if op == "not" { return .bool(!v.truthy) }
-            if case .int(let n) = v { return .int(-n) }
+            if case .int(let n) = v { return .int(0 &- n) }
             guard let d = v.number else { throw fail("cannot negate \(v.repr)") }
             return .double(-d)
         case .binary(let op, let a, let b):
@@ -922,8 +922,11 @@ private struct Context {
                 case "*": return .int(x &* y)
                 default:
                     guard y != 0 else { throw fail("division by zero") }
-                    let q = Int((Double(x) / Double(y)).rounded(.down))
-                    return .int(op == "//" ? q : x - q * y)
+                    // Python's floor division and modulo, without trapping on overflow.
+                    let (q0, over) = x.dividedReportingOverflow(by: y)
+                    guard !over else { throw fail("integer overflow in \(op)") }
+                    let q = x.remainderReportingOverflow(dividingBy: y).partialValue != 0 && (x < 0) != (y < 0) ? q0 - 1 : q0
+                    return .int(op == "//" ? q : x &- q &* y)
                 }
             }
             guard let x = a.number, let y = b.number else { throw fail("cannot apply \(op) to \(a.repr) and \(b.repr)") }
@@ -979,7 +982,11 @@ private struct Context {
             let ints = args.compactMap { v -> Int? in if case .int(let i) = v { return i }; return nil }
             guard ints.count == args.count, (1...3).contains(ints.count) else { throw fail("range needs one to three integers") }
             let (a, b, s) = ints.count == 1 ? (0, ints[0], 1) : (ints[0], ints[1], ints.count == 3 ? ints[2] : 1)
-            guard s != 0, abs((b - a) / s) < 1_000_000 else { throw fail("range is empty-stepped or too long") }
+            guard s != 0 else { throw fail("range with a step of zero") }
+            // A range costs its length in steps, so that nested ranges cannot run for hours before the budget stops them.
+            let n = min(Double(Self.maxSteps + 1), max(0, ((Double(b) - Double(a)) / Double(s)).rounded(.up)))
+            steps += Int(n)
+            guard steps <= Self.maxSteps else { throw fail("the template runs too long (more than \(Self.maxSteps) steps)") }
             return .list(Array(stride(from: a, to: b, by: s)).map { .int($0) })
         default:
             throw fail("the function '\(n)' is not one Winnow's chat templates provide (raise_exception, strftime_now, namespace, dict, range)")
@@ -1081,7 +1088,7 @@ private struct Context {
             if case .list(let l) = v { return .list(l.reversed()) }
             return .string(String(v.text.reversed()))
         case "int":
-            if let d = v.number { return .int(Int(d)) }
+            if let d = v.number { return d.isFinite && abs(d) < 9e18 ? .int(Int(d)) : .int(0) }
             return .int(Int(v.text.trimmingCharacters(in: .whitespaces)) ?? 0)
         case "replace":
             guard args.count >= 2 else { throw fail("replace needs two strings") }

@@ -175,75 +175,133 @@ public enum ShardMerge {
         let total = manifests?.total, shards = manifests?.shards
         switch ext {
         case "npy": try AtomicFile.write(mergeNpy(files, total: total, shards: shards), to: out)
-        case "jsonl": try AtomicFile.write(mergeRows(files, header: false, total: total, shards: shards) { line, f, n in
+        case "jsonl": try mergeRows(files, header: false, total: total, shards: shards, to: out) { line, f, n in
             guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let num = o["index"] as? NSNumber,
                   !JSONLDataset.isBoolean(num), let i = Int(exactly: num.doubleValue) else {
                 throw WinnowError.invalidFile(path: f.path, line: n, reason: "expected a JSON object with an integer 'index'")
             }
             return i
-        }, to: out)
-        default: try AtomicFile.write(mergeRows(files, header: true, total: total, shards: shards) { line, f, n in
+        }
+        default: try mergeRows(files, header: true, total: total, shards: shards, to: out) { line, f, n in
             guard let i = Int(line.prefix { $0 != "," }) else {
                 throw WinnowError.invalidFile(path: f.path, line: n, reason: "the first column is not an integer index")
             }
             return i
-        }, to: out)
+        }
         }
         return total != nil
     }
 
-    static func mergeRows(_ files: [URL], header: Bool, total: Int?, shards: [Shard]?, index: (Substring, URL, Int) throws -> Int) throws -> Data {
-        var head: Substring? = nil
+    /// One shard output read and checked (UTF-8, ends with a line break, the header, field counts and scores),
+    /// its rows with their indices.
+    static func scanRows(_ f: URL, header: Bool, index: (Substring, URL, Int) throws -> Int) throws -> (head: Substring?, rows: [(Int, Substring)]) {
+        guard FileManager.default.fileExists(atPath: f.path) else { throw WinnowError.missingFile(path: f.path, reason: "no such shard output") }
+        let data = try Data(contentsOf: f)
+        // Winnow ends every output with a line break: a file without one was cut short (its last row may
+        // look whole, a score cut to fewer digits).
+        if let last = data.last, last != 0x0A {
+            throw WinnowError.invalidFile(path: f.path, line: nil, reason: "ends without a line break: the shard output was cut short")
+        }
+        let text = try text(of: f, data)
+        var lines = header ? text.csvRecords() : text.textLines()
+        var columns = 0, scoreColumn: Int?, head: Substring? = nil
+        if header {
+            guard let h = lines.first else { throw WinnowError.invalidFile(path: f.path, line: nil, reason: "the file is empty") }
+            head = h
+            let names = try CSVDataset.split(String(h), path: f.path, line: 1)
+            columns = names.count
+            scoreColumn = names.firstIndex(of: "score")
+            lines.removeFirst()
+        }
         var rows: [(Int, Substring)] = []
-        for (k, f) in files.enumerated() {
-            guard FileManager.default.fileExists(atPath: f.path) else { throw WinnowError.missingFile(path: f.path, reason: "no such shard output") }
-            let data = try Data(contentsOf: f)
-            // Winnow ends every output with a line break: a file without one was cut short (its last row may
-            // look whole, a score cut to fewer digits).
-            if let last = data.last, last != 0x0A {
-                throw WinnowError.invalidFile(path: f.path, line: nil, reason: "ends without a line break: the shard output was cut short")
-            }
-            let text = try text(of: f, data)
-            var lines = header ? text.csvRecords() : text.textLines()
-            var columns = 0, scoreColumn: Int?
+        rows.reserveCapacity(lines.count)
+        for (n, l) in lines.enumerated() {
+            let lineNo = n + (header ? 2 : 1)
             if header {
-                guard let h = lines.first else { throw WinnowError.invalidFile(path: f.path, line: nil, reason: "the file is empty") }
+                let fields = try CSVDataset.split(String(l), path: f.path, line: lineNo)
+                guard fields.count == columns else {
+                    throw WinnowError.invalidFile(path: f.path, line: lineNo, reason: "has \(fields.count) fields where the header has \(columns)")
+                }
+                if let c = scoreColumn, Double(fields[c]) == nil {
+                    throw WinnowError.invalidFile(path: f.path, line: lineNo, reason: "the score '\(fields[c])' is not a number")
+                }
+            }
+            rows.append((try index(l, f, lineNo), l))
+        }
+        return (head, rows)
+    }
+
+    /// Joins the rows of `files` into `out` in index order. Shard outputs hold consecutive indices each (as
+    /// `--shard` writes them): then the files are checked one at a time and written one after another, so memory
+    /// holds one shard, not all of them. Otherwise every row is read and sorted.
+    static func mergeRows(_ files: [URL], header: Bool, total: Int?, shards: [Shard]?, to out: URL,
+                          index: (Substring, URL, Int) throws -> Int) throws {
+        var head: Substring? = nil
+        var runs: [(first: Int, count: Int, file: Int)] = []
+        var consecutive = true
+        for (k, f) in files.enumerated() {
+            let (h, rows) = try scanRows(f, header: header, index: index)
+            if let h {
                 if let head, head != h {
                     throw WinnowError.invalidFile(path: f.path, line: 1, reason: "its header differs from the first shard's: \(h) vs \(head)")
                 }
                 head = h
-                let names = try CSVDataset.split(String(h), path: f.path, line: 1)
-                columns = names.count
-                scoreColumn = names.firstIndex(of: "score")
-                lines.removeFirst()
             }
-            for (n, l) in lines.enumerated() {
-                let lineNo = n + (header ? 2 : 1)
-                if header {
-                    let fields = try CSVDataset.split(String(l), path: f.path, line: lineNo)
-                    guard fields.count == columns else {
-                        throw WinnowError.invalidFile(path: f.path, line: lineNo, reason: "has \(fields.count) fields where the header has \(columns)")
+            try checkCount(rows.count, of: f, shard: shards?[k], total: total)
+            if consecutive, let first = rows.first?.0, !rows.enumerated().allSatisfy({ $0.element.0 == first + $0.offset }) { consecutive = false }
+            if let first = rows.first?.0 { runs.append((first, rows.count, k)) }
+        }
+        runs.sort { $0.first < $1.first }
+        var next = 0
+        for r in runs where consecutive {
+            if r.first != next { consecutive = false } else { next += r.count }
+        }
+        let count = runs.reduce(0) { $0 + $1.count }
+        if let total, count != total {
+            throw WinnowError.invalidOption(name: "files", reason: "the shards hold \(count) rows, their manifests \(total) examples: a shard output is incomplete")
+        }
+        func emit(_ fd: Int32, _ line: Substring) throws {
+            var bytes = Array(line.utf8)
+            bytes.append(0x0A)
+            try bytes.withUnsafeBytes { try AtomicFile.writeAll(fd: fd, $0, path: out.path) }
+        }
+        if consecutive {
+            try AtomicFile.write(to: out) { fd in
+                if let head { try emit(fd, head) }
+                for r in runs {
+                    // Checked above: read again, its rows written as they are.
+                    let f = files[r.file]
+                    let text = try text(of: f, try Data(contentsOf: f))
+                    var lines = header ? text.csvRecords() : text.textLines()
+                    if header { lines.removeFirst() }
+                    guard lines.count == r.count else {
+                        throw WinnowError.invalidFile(path: f.path, line: nil, reason: "changed while the shards were merged")
                     }
-                    if let c = scoreColumn, Double(fields[c]) == nil {
-                        throw WinnowError.invalidFile(path: f.path, line: lineNo, reason: "the score '\(fields[c])' is not a number")
-                    }
+                    var chunk = Data()
+                    chunk.reserveCapacity(text.utf8.count)
+                    for l in lines { chunk.append(contentsOf: l.utf8); chunk.append(0x0A) }
+                    try chunk.withUnsafeBytes { try AtomicFile.writeAll(fd: fd, $0, path: out.path) }
                 }
-                rows.append((try index(l, f, lineNo), l))
             }
-            try checkCount(lines.count, of: f, shard: shards?[k], total: total)
+            return
         }
+        // Rows out of order within a file, or files that do not tile 0..<n: every row read and sorted.
+        var rows: [(Int, Substring)] = []
+        for f in files { rows += try scanRows(f, header: header, index: index).rows }
         rows.sort { $0.0 < $1.0 }
-        if let total, rows.count != total {
-            throw WinnowError.invalidOption(name: "files", reason: "the shards hold \(rows.count) rows, their manifests \(total) examples: a shard output is incomplete")
-        }
         for (k, r) in rows.enumerated() where r.0 != k {
             throw WinnowError.invalidFile(path: files.map(\.lastPathComponent).joined(separator: ", "), line: nil, reason:
                 "indices are not 0..<\(rows.count) exactly once (found \(r.0) at position \(k)): a shard is missing or repeated")
         }
-        var out = Data()
-        if let head { out.append(contentsOf: head.utf8); out.append(0x0A) }
-        for (_, l) in rows { out.append(contentsOf: l.utf8); out.append(0x0A) }
-        return out
+        try AtomicFile.write(to: out) { fd in
+            if let head { try emit(fd, head) }
+            var chunk = Data()
+            for (_, l) in rows {
+                chunk.append(contentsOf: l.utf8); chunk.append(0x0A)
+                if chunk.count > 1 << 22 { try chunk.withUnsafeBytes { try AtomicFile.writeAll(fd: fd, $0, path: out.path) }; chunk.removeAll(keepingCapacity: true) }
+            }
+            try chunk.withUnsafeBytes { try AtomicFile.writeAll(fd: fd, $0, path: out.path) }
+        }
     }
 
     static func mergeNpy(_ files: [URL], total: Int?, shards: [Shard]?) throws -> Data {

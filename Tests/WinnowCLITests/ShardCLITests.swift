@@ -192,6 +192,34 @@ import Winnow
         }
     }
 
+    /// Score files whose rows run in index order within each file (as shards write them) are joined file after
+    /// file; files whose rows are out of order within themselves are sorted row by row: both give the rows in
+    /// index order, the header once, and gaps or repeats are refused.
+    @Test func mergeJoinsRunsAndSortsRowsOutOfOrder() throws {
+        let dir = try CLI.tempDir("merge-order")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func file(_ name: String, _ rows: [Int]) throws -> String {
+            let u = dir.appendingPathComponent(name)
+            try ("index,line,id,label,score\n" + rows.map { "\($0),\($0 + 1),e\($0),pos,\(Double($0) / 4)\n" }.joined()).write(to: u, atomically: true, encoding: .utf8)
+            return u.path
+        }
+        let want = "index,line,id,label,score\n" + (0..<7).map { "\($0),\($0 + 1),e\($0),pos,\(Double($0) / 4)\n" }.joined()
+        for (name, parts) in [("runs", [[4, 5, 6], [0, 1, 2, 3]]), ("shuffled", [[5, 0, 3], [6, 1, 4, 2]])] {
+            let files = try parts.enumerated().map { try file("\(name)-\($0.offset).csv", $0.element) }
+            let out = dir.appendingPathComponent("\(name)-merged.csv")
+            let r = try CLI.run(["merge"] + files + ["--no-manifests", "--out", out.path])
+            #expect(r.status == 0, "\(name): \(r.stderr)")
+            #expect(try String(contentsOf: out, encoding: .utf8) == want, "\(name)")
+        }
+        for (name, parts, why) in [("gap", [[0, 1], [3, 4]], "indices are not 0..<4 exactly once (found 3 at position 2)"),
+                                   ("repeat", [[0, 1, 2], [2, 3]], "indices are not 0..<5 exactly once (found 2 at position 3)")] {
+            let files = try parts.enumerated().map { try file("\(name)-\($0.offset).csv", $0.element) }
+            let out = dir.appendingPathComponent("\(name)-merged.csv")
+            let r = try CLI.run(["merge"] + files + ["--no-manifests", "--out", out.path])
+            #expect(r.status == 1 && r.stderr.contains(why) && !FileManager.default.fileExists(atPath: out.path), "\(name): \(r.stderr)")
+        }
+    }
+
     /// Shards are joined by what they read, not by the paths they were given: a data file edited between shards is
     /// refused (naming the item that differs), one file reached through a symbolic link is joined; files without
     /// manifests are joined with a note; resumable parts made before a checkpoint changed are not reused.

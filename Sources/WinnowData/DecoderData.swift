@@ -138,10 +138,13 @@ public struct DecoderTemplate: Sendable {
         if let g = Tokenizers.ggufFile(in: folder) {
             let m = try GGUFFile(url: g).metadata
             let eos = m["tokenizer.ggml.eos_token_id"]?.int.map { Int32($0) }
+            // The spellings as the file stores them (a byte-level vocabulary respells tokens outside its alphabet,
+            // such as DeepSeek's "<｜begin▁of▁sentence｜>", which the template must write as they are).
             var specials: [String: String] = [:]
+            let spelt = m["tokenizer.ggml.tokens"]?.array ?? []
             for name in ["bos", "eos", "unknown", "padding"] {
-                if let id = m["tokenizer.ggml.\(name)_token_id"]?.int, id >= 0, id < tokenizer.tokens.count {
-                    specials[["bos": "bos_token", "eos": "eos_token", "unknown": "unk_token", "padding": "pad_token"][name]!] = tokenizer.tokens[id]
+                if let id = m["tokenizer.ggml.\(name)_token_id"]?.int, id >= 0, id < spelt.count, let t = spelt[id].string {
+                    specials[["bos": "bos_token", "eos": "eos_token", "unknown": "unk_token", "padding": "pad_token"][name]!] = t
                 }
             }
             return DecoderTemplate(eosID: eos, chatTemplate: m["tokenizer.chat_template"]?.string, specialTokens: specials)

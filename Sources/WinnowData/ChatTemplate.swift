@@ -50,6 +50,12 @@ public struct ChatTemplate: Sendable {
     }
 }
 
+extension ChatTemplate {
+    /// Python's `str.isspace` (what `strip`, `split` and Jinja's `trim` remove): Unicode's White_Space and the
+    /// separators U+001C-U+001F.
+    public static func isSpace(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace || (0x1C...0x1F).contains(c.value) }
+}
+
 // MARK: - Values
 
 /// A template value, with Python's and Jinja's semantics where the templates rely on them.
@@ -176,7 +182,9 @@ private enum Lexer {
     /// `trim_blocks` the first line break after a statement or comment, `lstrip_blocks` the spaces and tabs
     /// before one at the start of a line.
     static func tokens(_ source: String) throws -> [LexedToken] {
-        let s = Array(source.unicodeScalars)
+        // Jinja reads "\r\n" and "\r" as "\n", and drops one line break at the very end (keep_trailing_newline false).
+        var s = Array(source.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n").unicodeScalars)
+        if s.last == "\n" { s.removeLast() }
         var out: [LexedToken] = []
         var i = 0, line = 1, text: [Unicode.Scalar] = []
         var textLine = 1
@@ -222,8 +230,9 @@ private enum Lexer {
                 continue
             }
             out.append(LexedToken(token: kind == "{" ? .exprOpen : .stmtOpen, line: line))
-            // Tokens inside the tag up to its close.
+            // Tokens inside the tag up to its close (a "}}" closing a dict literal inside it is not the close).
             var k = j
+            var braces = 0
             while true {
                 while k < s.count, s[k].properties.isWhitespace { if s[k] == "\n" { line += 1 }; k += 1 }
                 guard k < s.count else { throw fail("a tag is not closed") }
@@ -234,7 +243,7 @@ private enum Lexer {
                     i = skipAfter(s, k + 3, strip: ch == "-", trimBlock: kind == "%" && ch != "+", line: &line)
                     break
                 }
-                if ch == closeMark, k + 1 < s.count, s[k + 1] == "}" {
+                if ch == closeMark, k + 1 < s.count, s[k + 1] == "}", braces == 0 || kind != "{" {
                     out.append(LexedToken(token: kind == "{" ? .exprClose : .stmtClose, line: line))
                     i = skipAfter(s, k + 2, strip: false, trimBlock: kind == "%", line: &line)
                     break
@@ -278,6 +287,15 @@ private enum Lexer {
                         isFloat = true; m += 1
                         while m < s.count, s[m].isASCII, s[m].properties.numericType != nil { m += 1 }
                     }
+                    // An exponent: 1e3, 2.5E-4.
+                    if m < s.count, s[m] == "e" || s[m] == "E" {
+                        var e = m + 1
+                        if e < s.count, s[e] == "+" || s[e] == "-" { e += 1 }
+                        if e < s.count, s[e].isASCII, s[e].properties.numericType != nil {
+                            while e < s.count, s[e].isASCII, s[e].properties.numericType != nil { e += 1 }
+                            isFloat = true; m = e
+                        }
+                    }
                     let lit = String(String.UnicodeScalarView(s[k..<m])).replacingOccurrences(of: "_", with: "")
                     if isFloat { out.append(LexedToken(token: .double(Double(lit) ?? 0), line: line)) } else {
                         guard let n = Int(lit) else { throw fail("the number \(lit) is too large") }
@@ -298,6 +316,7 @@ private enum Lexer {
                     out.append(LexedToken(token: .op(two), line: line)); k += 2; continue
                 }
                 guard "()[]{},.:|+-*/%~<>=!".unicodeScalars.contains(ch) else { throw fail("unexpected character '\(ch)' in a tag") }
+                if ch == "{" { braces += 1 } else if ch == "}" { braces = max(0, braces - 1) }
                 out.append(LexedToken(token: .op(String(ch)), line: line))
                 k += 1
             }
@@ -351,9 +370,15 @@ private enum Node: Sendable {
 private struct Parser {
     let tokens: [LexedToken]
     var i = 0
-    /// Nesting of statements and expressions, bounded so that a hostile template cannot exhaust the stack.
-    var depth = 0
-    static let maxDepth = 200
+    /// Nesting of statements and expressions, and operations in one tag, bounded so that a hostile template
+    /// cannot exhaust the stack (a chain of 20,000 `+` is a tree 20,000 deep).
+    var depth = 0, ops = 0
+    static let maxDepth = 200, maxOps = 400
+
+    mutating func op() throws {
+        ops += 1
+        guard ops <= Self.maxOps else { throw fail("more than \(Self.maxOps) operations in one tag") }
+    }
 
     init(tokens: [LexedToken]) { self.tokens = tokens }
 
@@ -377,6 +402,7 @@ private struct Parser {
             case .exprOpen:
                 let l = line
                 i += 1
+                ops = 0
                 let e = try parseExpr()
                 try expect(.exprClose, "}} to close the expression")
                 nodes.append(.output(e, line: l))
@@ -385,6 +411,7 @@ private struct Parser {
                 if ends.contains(kw) { return nodes }
                 let l = line
                 i += 2
+                ops = 0
                 switch kw {
                 case "if": nodes.append(try parseIf(line: l))
                 case "for": nodes.append(try parseFor(line: l))
@@ -518,13 +545,13 @@ private struct Parser {
 
     mutating func parseOr() throws -> Expr {
         var e = try parseAnd()
-        while isName("or") { i += 1; e = .binary("or", e, try parseAnd()) }
+        while isName("or") { i += 1; try op(); e = .binary("or", e, try parseAnd()) }
         return e
     }
 
     mutating func parseAnd() throws -> Expr {
         var e = try parseNot()
-        while isName("and") { i += 1; e = .binary("and", e, try parseNot()) }
+        while isName("and") { i += 1; try op(); e = .binary("and", e, try parseNot()) }
         return e
     }
 
@@ -539,52 +566,78 @@ private struct Parser {
         return try parseCompare()
     }
 
+    /// Comparisons chain as in Python: `a < b < c` is `a < b and b < c` (b read once in Jinja; here twice, and
+    /// expressions have no side effects).
     mutating func parseCompare() throws -> Expr {
-        var e = try parseMath1()
+        let first = try parseMath1()
+        var left = first
+        var result: Expr? = nil
         while true {
+            let cmp: (Expr) -> Expr
             if case .op(let o)? = peek(), ["==", "!=", "<", ">", "<=", ">="].contains(o) {
-                i += 1; e = .binary(o, e, try parseMath1())
+                i += 1; try op()
+                let l = left
+                cmp = { .binary(o, l, $0) }
             } else if isName("in") {
-                i += 1; e = .binary("in", e, try parseMath1())
+                i += 1; try op()
+                let l = left
+                cmp = { .binary("in", l, $0) }
             } else if isName("not"), isName("in", 1) {
-                i += 2; e = .unary("not", .binary("in", e, try parseMath1()))
-            } else { return e }
+                i += 2; try op()
+                let l = left
+                cmp = { .unary("not", .binary("in", l, $0)) }
+            } else { return result ?? first }
+            let right = try parseMath1()
+            let c = cmp(right)
+            result = result.map { .binary("and", $0, c) } ?? c
+            left = right
         }
     }
 
     mutating func parseMath1() throws -> Expr {
         var e = try parseConcat()
-        while case .op(let o)? = peek(), o == "+" || o == "-" { i += 1; e = .binary(o, e, try parseConcat()) }
+        while case .op(let o)? = peek(), o == "+" || o == "-" { i += 1; try op(); e = .binary(o, e, try parseConcat()) }
         return e
     }
 
     mutating func parseConcat() throws -> Expr {
         var e = try parseMath2()
-        while isOp("~") { i += 1; e = .binary("~", e, try parseMath2()) }
+        while isOp("~") { i += 1; try op(); e = .binary("~", e, try parseMath2()) }
         return e
     }
 
     mutating func parseMath2() throws -> Expr {
-        var e = try parseUnary()
-        while case .op(let o)? = peek(), ["*", "/", "//", "%"].contains(o) { i += 1; e = .binary(o, e, try parseUnary()) }
+        var e = try parsePow()
+        while case .op(let o)? = peek(), ["*", "/", "//", "%"].contains(o) { i += 1; try op(); e = .binary(o, e, try parsePow()) }
         return e
     }
 
-    mutating func parseUnary() throws -> Expr {
+    mutating func parsePow() throws -> Expr {
+        var e = try parseUnary()
+        while isOp("**") { i += 1; try op(); e = .binary("**", e, try parseUnary()) }
+        return e
+    }
+
+    /// A sign applies to the operand before its filters, as in Jinja: `-1|string` is `(-1)|string`.
+    mutating func parseUnary(withFilters: Bool = true) throws -> Expr {
+        var e: Expr
         if isOp("-") || isOp("+") {
             let minus = isOp("-")
             i += 1
             depth += 1
             defer { depth -= 1 }
             guard depth <= Self.maxDepth else { throw fail("an expression nested more than \(Self.maxDepth) deep") }
-            let x = try parseUnary()
-            return minus ? .unary("-", x) : x
+            let x = try parseUnary(withFilters: false)
+            e = minus ? .unary("-", x) : x
+        } else {
+            e = try parsePostfix(try parsePrimary())
         }
-        var e = try parsePostfix(try parsePrimary())
+        guard withFilters else { return e }
         // Filters and tests bind tighter than any operator.
         while true {
             if isOp("|") {
                 i += 1
+                try op()
                 guard case .name(let f)? = next() else { throw fail("a filter name must follow |") }
                 var args: [Expr] = [], kwargs: [(String, Expr)] = []
                 if isOp("(") { (args, kwargs) = try parseArgs() }
@@ -592,6 +645,7 @@ private struct Parser {
                 e = try parsePostfix(e)
             } else if isName("is") {
                 i += 1
+                try op()
                 var negated = false
                 if isName("not") { i += 1; negated = true }
                 guard case .name(var t)? = next() else { throw fail("a test name must follow 'is'") }
@@ -622,6 +676,7 @@ private struct Parser {
     mutating func parsePostfix(_ base: Expr) throws -> Expr {
         var e = base
         while true {
+            if isOp(".") || isOp("[") || isOp("(") { try op() }
             if isOp(".") {
                 i += 1
                 if case .name(let a)? = peek() { i += 1; e = .attr(e, a) }
@@ -769,6 +824,8 @@ private struct Context {
                 }
                 if items.isEmpty { if try run(orElse, into: &out) != .normal { return .normal } ; continue }
                 for (k, item) in items.enumerated() {
+                    steps += 1
+                    guard steps <= Self.maxSteps else { throw fail("the template runs too long (more than \(Self.maxSteps) steps)") }
                     var scope = try bind(item)
                     scope["loop"] = .dict([("index", .int(k + 1)), ("index0", .int(k)), ("first", .bool(k == 0)), ("last", .bool(k == items.count - 1)),
                                            ("length", .int(items.count)), ("revindex", .int(items.count - k)), ("revindex0", .int(items.count - k - 1)),
@@ -780,7 +837,7 @@ private struct Context {
                 }
             case .set(let target, let attr, let value, let l):
                 line = l
-                let v = try eval(value)
+                let v = try bounded(try eval(value))
                 if let attr {
                     guard case .namespace(let id) = lookup(target) else { throw fail("'\(target)' is not a namespace: set \(target).\(attr) needs one") }
                     namespaces[id][attr] = v
@@ -809,19 +866,19 @@ private struct Context {
         switch e {
         case .literal(let v): return v
         case .name(let n): return lookup(n)
-        case .list(let xs): return .list(try xs.map { try eval($0) })
+        case .list(let xs): return try bounded(.list(try xs.map { try eval($0) }))
         case .dict(let kv):
             var d: [(String, Value)] = []
             for (k, v) in kv {
                 let key = try eval(k).text, val = try eval(v)
                 if let at = d.firstIndex(where: { $0.0 == key }) { d[at].1 = val } else { d.append((key, val)) }
             }
-            return .dict(d)
+            return try bounded(.dict(d))
         case .attr(let b, let a):
             let base = try eval(b)
             if case .namespace(let id) = base { return namespaces[id][a] ?? .undefined }
-            return item(base, .string(a))
-        case .index(let b, let k): return item(try eval(b), try eval(k))
+            return try item(base, .string(a))
+        case .index(let b, let k): return try item(try eval(b), try eval(k))
         case .slice(let b, let lo, let hi, let step): return try slice(try eval(b), lo.map { try eval($0) }, hi.map { try eval($0) }, step.map { try eval($0) })
         case .call(let f, let args, let kwargs): return try call(f, args.map { try eval($0) }, kwargs.map { ($0.0, try eval($0.1)) })
         case .filter(let b, let name, let args, let kwargs): return try filter(name, try eval(b), args.map { try eval($0) }, kwargs.map { ($0.0, try eval($0.1)) })
@@ -843,7 +900,25 @@ private struct Context {
         }
     }
 
-    func item(_ base: Value, _ key: Value) -> Value {
+    /// How deep lists and dicts nest in `v` (counting stops past `limit`).
+    static func depth(_ v: Value, limit: Int = maxNesting) -> Int {
+        guard limit >= 0 else { return 1 }
+        switch v {
+        case .list(let l): return 1 + (l.map { depth($0, limit: limit - 1) }.max() ?? 0)
+        case .dict(let d): return 1 + (d.map { depth($0.1, limit: limit - 1) }.max() ?? 0)
+        default: return 0
+        }
+    }
+    static let maxNesting = 64
+
+    /// `v`, refused when it nests deeper than `maxNesting` (a value built by a loop could be a tree 50,000 deep).
+    func bounded(_ v: Value) throws -> Value {
+        guard Self.depth(v) <= Self.maxNesting else { throw fail("a list or dict nested more than \(Self.maxNesting) deep") }
+        return v
+    }
+
+    func item(_ base: Value, _ key: Value) throws -> Value {
+        if case .undefined = base { throw fail("an undefined value has no attribute or item \(key.repr)") }
         switch (base, key) {
         case let (.dict(d), k): return d.first { $0.0 == k.text }?.1 ?? .undefined
         case let (.list(l), .int(n)):
@@ -910,6 +985,14 @@ private struct Context {
                 guard let x = a.number, let y = b.number else { throw fail("cannot add \(a.repr) and \(b.repr)") }
                 return .double(x + y)
             }
+        case "**":
+            if case .int(let x) = a, case .int(let y) = b, y >= 0 {
+                var r = 1
+                for _ in 0..<min(y, 64) { let (m, o) = r.multipliedReportingOverflow(by: x); guard !o else { return .double(pow(Double(x), Double(y))) }; r = m }
+                return y > 64 && abs(x) > 1 ? .double(pow(Double(x), Double(y))) : .int(y > 64 ? (x == -1 && y % 2 == 1 ? -1 : (x == 0 ? 0 : 1)) : r)
+            }
+            guard let x = a.number, let y = b.number else { throw fail("cannot raise \(a.repr) to \(b.repr)") }
+            return .double(pow(x, y))
         case "-", "*", "/", "//", "%":
             if op == "*", case .string(let s) = a, case .int(let n) = b {
                 guard n <= 0 || s.utf8.count <= Self.maxLength / n else { throw fail("a string repeated beyond \(Self.maxLength) bytes") }
@@ -985,6 +1068,8 @@ private struct Context {
             guard s != 0 else { throw fail("range with a step of zero") }
             // A range costs its length in steps, so that nested ranges cannot run for hours before the budget stops them.
             let n = min(Double(Self.maxSteps + 1), max(0, ((Double(b) - Double(a)) / Double(s)).rounded(.up)))
+            // Jinja's sandbox refuses ranges longer than 100,000 (MAX_RANGE).
+            guard n <= 100_000 else { throw fail("range too big (Jinja's sandbox allows at most 100000 items)") }
             steps += Int(n)
             guard steps <= Self.maxSteps else { throw fail("the template runs too long (more than \(Self.maxSteps) steps)") }
             return .list(Array(stride(from: a, to: b, by: s)).map { .int($0) })
@@ -998,7 +1083,7 @@ private struct Context {
         switch (base, m) {
         case (.string(let s), "strip"), (.string(let s), "lstrip"), (.string(let s), "rstrip"):
             let chars = arg(0).map { Set($0.unicodeScalars) }
-            func strip(_ c: Unicode.Scalar) -> Bool { chars?.contains(c) ?? c.properties.isWhitespace }
+            func strip(_ c: Unicode.Scalar) -> Bool { chars?.contains(c) ?? ChatTemplate.isSpace(c) }
             var sc = Array(s.unicodeScalars)[...]
             if m != "rstrip" { while let f = sc.first, strip(f) { sc = sc.dropFirst() } }
             if m != "lstrip" { while let l = sc.last, strip(l) { sc = sc.dropLast() } }
@@ -1015,7 +1100,7 @@ private struct Context {
                 guard !sep.isEmpty else { throw fail("split with an empty separator") }
                 return .list(s.components(separatedBy: sep).map { .string($0) })
             }
-            return .list(s.split(whereSeparator: { $0.isWhitespace }).map { .string(String($0)) })
+            return .list(s.unicodeScalars.split(whereSeparator: ChatTemplate.isSpace).map { .string(String(String.UnicodeScalarView($0))) })
         case (.string(let s), "format"):
             // Positional {} and {0}-style fields only.
             var out = "", rest = s[...], next = 0
@@ -1035,7 +1120,7 @@ private struct Context {
         case (.dict(let d), "values"): return .list(d.map { $0.1 })
         case (.dict, "get"):
             guard let k = args.first else { throw fail("get needs a key") }
-            let v = item(base, k)
+            let v = try item(base, k)
             if case .undefined = v { return args.count > 1 ? args[1] : .none }
             return v
         default: throw fail("the method '\(m)' of \(base.repr.prefix(40)) is not one Winnow's chat templates provide")
@@ -1045,8 +1130,9 @@ private struct Context {
     func filter(_ name: String, _ v: Value, _ args: [Value], _ kwargs: [(String, Value)]) throws -> Value {
         switch name {
         case "trim":
-            return .string(String(String.UnicodeScalarView(Array(v.text.unicodeScalars).drop { $0.properties.isWhitespace }.reversed().drop { $0.properties.isWhitespace }.reversed())))
+            return .string(String(String.UnicodeScalarView(Array(v.text.unicodeScalars).drop(while: ChatTemplate.isSpace).reversed().drop(while: ChatTemplate.isSpace).reversed())))
         case "tojson":
+            if case .undefined = v { throw fail("tojson of an undefined value") }
             var indent: Int? = nil, sortKeys = false
             if case .int(let n)? = args.first { indent = n }
             for (k, x) in kwargs {
@@ -1103,7 +1189,7 @@ private struct Context {
             if !v.truthy { return .list([]) }      // Jinja's select_or_reject skips a falsy sequence
             guard case .list(let l) = v, let attr = args.first?.text else { throw fail("\(name) needs a list and an attribute") }
             let keep = try l.filter { x in
-                let a = item(x, .string(attr))
+                let a = try item(x, .string(attr))
                 let r = args.count > 1 ? try test(args[1].text, a, Array(args.dropFirst(2))) : a.truthy
                 return name == "selectattr" ? r : !r
             }
@@ -1111,7 +1197,7 @@ private struct Context {
         case "map":
             if !v.truthy { return .list([]) }
             guard case .list(let l) = v else { throw fail("map of something that is not a list") }
-            if let attr = kwargs.first(where: { $0.0 == "attribute" })?.1.text { return .list(l.map { item($0, .string(attr)) }) }
+            if let attr = kwargs.first(where: { $0.0 == "attribute" })?.1.text { return .list(try l.map { try item($0, .string(attr)) }) }
             guard let f = args.first?.text else { throw fail("map needs a filter or attribute=") }
             return .list(try l.map { try filter(f, $0, Array(args.dropFirst()), []) })
         default:

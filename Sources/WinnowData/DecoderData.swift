@@ -28,15 +28,13 @@ public struct DecoderEncoding: Sendable, Equatable {
 }
 
 /// What a decoder model folder says about its text format: the end-of-sequence id (appended after a
-/// completion), its chat template (ChatML written directly; any other rendered by ``ChatTemplate``) and the
-/// special tokens' spellings the template writes.
+/// completion), its chat template (rendered by ``ChatTemplate`` as transformers renders it) and the special
+/// tokens' spellings the template writes.
 public struct DecoderTemplate: Sendable {
     /// The model's end-of-sequence token (`eos_token_id` / `eos_token`), nil when it declares none.
     public var eosID: Int32?
     /// The chat template as stored (a Jinja source), nil when the model has none.
     public var chatTemplate: String?
-    /// The system message ChatML templates such as SmolLM2's insert when the conversation has none.
-    public var defaultSystem: String?
     /// `bos_token`, `eos_token`, `unk_token`, `pad_token` as the tokenizer spells them, for the template.
     public var specialTokens: [String: String]
     /// What the template's `strftime_now` reads (Llama 3.1-3.3 write today's date): the time the template
@@ -51,81 +49,7 @@ public struct DecoderTemplate: Sendable {
         self.chatTemplate = chatTemplate
         self.specialTokens = specialTokens
         self.now = now
-        defaultSystem = chatTemplate.flatMap(Self.defaultSystemMessage)
         parsed = chatTemplate.map { src in Result { try ChatTemplate(source: src) }.mapError { $0 as! ChatTemplate.Failure } }
-    }
-
-    /// Whether the chat template writes ChatML turns (`<|im_start|>role\ncontent<|im_end|>\n`): it must emit
-    /// `'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>'` (spaces aside, either quote,
-    /// `message.role` alike); a template that changes the turn (another separator, a filter such as `| trim` on
-    /// the content) is not ChatML as Winnow writes it.
-    ///
-    /// Every `{{ ... }}` the template writes must be one Winnow writes as well: that turn followed by a line break,
-    /// a literal that opens a turn (a default system turn, the generation prompt), or a system turn of
-    /// `messages[0]['content']`; anything else (a `bos_token`, a turn without its line break) would make ids
-    /// other than `apply_chat_template`'s.
-    public var isChatML: Bool {
-        guard let t = chatTemplate else { return false }
-        let n = Self.normalized(t)
-        let turn = "'<|im_start|>'+message['role']+'\n'+message['content']+'<|im_end|>"
-        guard n.contains(turn), !n.contains("bos_token") else { return false }
-        var allowed: Set<String> = [turn + "'+'\n'", turn + "\n'"]
-        for end in ["'+'\n'", "\n'"] { allowed.insert("'<|im_start|>system\n'+messages[0]['content']+'<|im_end|>" + end) }
-        var rest = n[...]
-        while let open = rest.range(of: "{{") {
-            guard let close = rest.range(of: "}}", range: open.upperBound..<rest.endIndex) else { return false }
-            var e = rest[open.upperBound..<close.lowerBound]
-            if e.hasPrefix("-") { e = e.dropFirst() }
-            if e.hasSuffix("-") { e = e.dropLast() }
-            let literal = e.hasPrefix("'<|im_start|>") && e.hasSuffix("'") && !e.contains("+")
-            guard allowed.contains(String(e)) || literal else { return false }
-            rest = rest[close.upperBound...]
-        }
-        return true
-    }
-
-    /// A template without spaces, with one kind of quote and subscript access (`message.role` and
-    /// `messages[0].role` read as `message['role']` and `messages[0]['role']`).
-    static func normalized(_ t: String) -> String {
-        var s = String(t.replacingOccurrences(of: "\\n", with: "\n").filter { $0 != " " && $0 != "\t" })
-        s = s.replacingOccurrences(of: "\"", with: "'")
-        for key in ["role", "content"] {
-            s = s.replacingOccurrences(of: "message.\(key)", with: "message['\(key)']")
-                .replacingOccurrences(of: "messages[0].\(key)", with: "messages[0]['\(key)']")
-        }
-        return s
-    }
-
-    /// A ChatML template that writes a system turn of its own (`<|im_start|>system\n` followed by literal text)
-    /// in a form `defaultSystemMessage(_:)` does not read (such as Qwen2.5's `if ... == 'system' ... else`):
-    /// such a template is rendered by ``ChatTemplate`` rather than written as ChatML without that turn.
-    public var hasUnreadDefaultSystem: Bool {
-        guard let t = chatTemplate, defaultSystem == nil else { return false }
-        let s = t.replacingOccurrences(of: "\\n", with: "\n")
-        // Literal text after an opening system turn (not a quote that closes the string before messages[0]['content']).
-        var search = s.startIndex..<s.endIndex
-        while let r = s.range(of: "<|im_start|>system\n", range: search) {
-            if let c = s[r.upperBound...].first, c != "'" && c != "\"" { return true }
-            search = r.upperBound..<s.endIndex
-        }
-        return false
-    }
-
-    /// The default system message of a ChatML template (`<|im_start|>system\n...<|im_end|>` written
-    /// when the first message is not a system message, the condition in either quote, spaces aside).
-    static func defaultSystemMessage(_ t: String) -> String? {
-        guard normalized(t).contains("messages[0]['role']!='system'") else { return nil }
-        for newline in ["\n", "\\n"] {
-            // The first system opening followed by literal text (one followed by a quote is the system message's own turn).
-            var search = t.startIndex..<t.endIndex
-            while let a = t.range(of: "<|im_start|>system" + newline, range: search) {
-                search = a.upperBound..<t.endIndex
-                guard let c = t[a.upperBound...].first, c != "'" && c != "\"" else { continue }
-                guard let b = t.range(of: "<|im_end|>", range: a.upperBound..<t.endIndex) else { break }
-                return String(t[a.upperBound..<b.lowerBound])
-            }
-        }
-        return nil
     }
 
     /// The template of a model folder (or of the `.gguf` file `folder` names): GGUF metadata
@@ -283,26 +207,14 @@ public struct DecoderEncoder: Sendable {
             add(Array(full[cut...]), true)
             // TRL appends EOS to a completion that does not already end with it.
             if let e = template.eosID, !(full.count > cut && full.last == e) { add([e], true) }
-        } else if let tokenizer, let messages = ex.messages, !template.isChatML || template.hasUnreadDefaultSystem {
-            guard messages.contains(where: { $0.role == "assistant" }) else { throw fail("messages hold no assistant turn: nothing to score") }
-            (ids, scored) = try renderedTurns(messages, tokenizer, fail)
         } else if let tokenizer, let messages = ex.messages {
-            var turns = messages
-            if let sys = template.defaultSystem, messages.first?.role != "system" { turns.insert(("system", sys), at: 0) }
-            // The rendered string's ids, as apply_chat_template gives them: special tokens split the text
-            // first, so "ROLE\nCONTENT" is tokenized as one piece (a content starting with whitespace
-            // merges with the role's newline); the content starts where "ROLE\n"'s own ids end.
-            let open = tokenizer.ids("<|im_start|>"), close = tokenizer.ids("<|im_end|>"), newline = tokenizer.ids("\n")
-            for (role, content) in turns {
-                let head = tokenizer.ids(role + "\n"), body = tokenizer.ids(role + "\n" + content)
-                let cut = body.starts(with: head) ? head.count : commonPrefix(head, body)
-                add(open, false)
-                add(Array(body[..<cut]), false)
-                add(Array(body[cut...]), role == "assistant")
-                add(close, role == "assistant")
-                add(newline, false)
-            }
             guard messages.contains(where: { $0.role == "assistant" }) else { throw fail("messages hold no assistant turn: nothing to score") }
+            if let keys = ex.messageExtraKeys, let source = template.chatTemplate,
+               let key = keys.first(where: { k in ["'\(k)'", "\"\(k)\"", ".\(k)"].contains { source.contains($0) } }) {
+                throw fail("messages carry '\(key)', which the model's chat template reads and Winnow does not pass to it (only role and content): "
+                           + "refused rather than rendered without it; " + Self.otherWay)
+            }
+            (ids, scored) = try renderedTurns(messages, tokenizer, fail)
         } else {
             throw fail("no text, prompt and completion, messages or input_ids")
         }
@@ -337,17 +249,20 @@ public struct DecoderEncoder: Sendable {
         case .failure(let f): throw fail("holds messages, but the model's chat template cannot be read (\(f)); " + Self.otherWay)
         }
         func render(_ m: ArraySlice<(role: String, content: String)>, _ generation: Bool) throws -> [Unicode.Scalar] {
-            do {
-                return Array(try chat.render(messages: Array(m), addGenerationPrompt: generation, specialTokens: template.specialTokens,
-                                             now: template.now).unicodeScalars)
-            } catch let f as ChatTemplate.Failure {
-                throw fail("holds messages the model's chat template does not render (\(f))")
-            }
+            Array(try chat.render(messages: Array(m), addGenerationPrompt: generation, specialTokens: template.specialTokens,
+                                  now: template.now).unicodeScalars)
         }
-        let full = try render(messages[...], false)
+        let full: [Unicode.Scalar]
+        do { full = try render(messages[...], false) } catch {
+            throw fail("holds messages the model's chat template does not render (\(error))")
+        }
         var spans: [Range<Int>] = []
         for (i, m) in messages.enumerated() where m.role == "assistant" {
-            let p = try render(messages[..<i], true), r = try render(messages[...i], false)
+            let p: [Unicode.Scalar], r: [Unicode.Scalar]
+            do { (p, r) = (try render(messages[..<i], true), try render(messages[...i], false)) } catch {
+                throw fail("holds messages whose assistant turn \(spans.count + 1) cannot be located: the model's chat template does not render "
+                           + "the conversation up to it (\(error)); a conversation that starts with an assistant turn? " + Self.otherWay)
+            }
             guard r.starts(with: p), full.starts(with: p) else {
                 throw fail("holds messages, but the model's chat template writes the conversation before assistant turn \(spans.count + 1) "
                            + "differently once it goes on (it drops or rewrites earlier turns), so the turn cannot be located; " + Self.otherWay)
@@ -355,7 +270,7 @@ public struct DecoderEncoder: Sendable {
             // The turn ends where the rendering that stops after it and the whole conversation part (a template may
             // write something after the last message only, such as Phi-3.5's EOS), trailing whitespace aside.
             var end = zip(r, full).prefix { $0 == $1 }.count
-            while end > p.count, full[end - 1].properties.isWhitespace { end -= 1 }
+            while end > p.count, ChatTemplate.isSpace(full[end - 1]) { end -= 1 }
             guard end > p.count else {
                 throw fail("holds messages, but the model's chat template writes nothing for assistant turn \(spans.count + 1) (does it write the message's content?); " + Self.otherWay)
             }

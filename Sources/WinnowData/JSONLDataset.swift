@@ -25,6 +25,9 @@ public struct Example: Sendable {
     public var prompt: String?, completion: String?
     /// Instruction data for decoders in the chat format: (role, content) per message.
     public var messages: [(role: String, content: String)]?
+    /// Keys the messages carry besides role and content (`reasoning_content`, `tool_calls`, `name`...), sorted;
+    /// nil when none. Winnow passes only role and content to a chat template.
+    public var messageExtraKeys: [String]?
 }
 
 /// Field names used to read a JSONL file (docs/contracts.md §2).
@@ -283,6 +286,8 @@ public struct JSONLReader {
                 }
                 return (role, content)
             }
+            let extra = Set(list.compactMap { $0 as? [String: Any] }.flatMap(\.keys)).subtracting(["role", "content"])
+            if !extra.isEmpty { ex.messageExtraKeys = extra.sorted() }
         } else if fields.text == nil, d["prompt"] != nil || d["completion"] != nil {
             if pairGiven, let pf = fields.pair { throw JSONLReader.pairRefused(pf, path: path, line: lineNo, kind: "a prompt and completion") }
             guard let p = d["prompt"] as? String, let c = d["completion"] as? String else {

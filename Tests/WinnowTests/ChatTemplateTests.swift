@@ -47,6 +47,25 @@ import Testing
         #expect(equal == total - Self.refused.count * 8)
     }
 
+    /// Jinja's own rules that real templates lean on, each with the text jinja2 3.1 (transformers' environment) writes,
+    /// found by differential testing: a template's final line break dropped, CR and CRLF read as LF, chained
+    /// comparisons, a sign binding before filters, `**` and exponents, a dict literal closing with `}}` inside
+    /// `{{ }}`, Python's whitespace for trim, and an attribute of an undefined name raising.
+    @Test func jinjaRulesAsJinja2() throws {
+        func render(_ t: String) throws -> String {
+            try ChatTemplate(source: t).render(messages: [("user", "u")], addGenerationPrompt: false, now: Self.now)
+        }
+        #expect(try render("{% for m in messages %}{{ m.content }}{% endfor %}\n") == "u")
+        #expect(try render("a\r\nb\rc") == "a\nb\nc")
+        #expect(try render("{{ 3 > 2 > 1 }}|{{ 1 < 3 < 2 }}|{{ 'a' in 'cat' in ['x'] }}") == "True|False|False")
+        #expect(try render("{{ -1|string|length }}|{{ -2**2 }}|{{ 2**10 }}|{{ 1e3 }}|{{ 2.5E-1 }}") == "2|4|1024|1000.0|0.25")
+        #expect(try render("{{ {'a': {'b': 1}} }}") == "{'a': {'b': 1}}")
+        #expect(try render("{{ '\u{1F}x\u{1C}'|trim }}|{{ ' a  b '.split() }}") == "x|['a', 'b']")
+        #expect(throws: ChatTemplate.Failure.self) { try render("{{ nothing.attr }}") }
+        #expect(throws: ChatTemplate.Failure.self) { try render("{% for i in range(100001) %}{% endfor %}") }
+        #expect(try render("{{ 7 // 2 }}|{{ -7 // 2 }}|{{ -7 % 3 }}|{{ 1 / 2 }}|{{ 9223372036854775807 // 1 }}") == "3|-4|2|0.5|9223372036854775807")
+    }
+
     /// Templates using Jinja Winnow does not implement (a set block with a filter; string comparison of an int):
     /// every conversation refused with the template's line, none rendered otherwise.
     static let refused: Set<String> = ["ByteDance-Seed-OSS", "fireworks-ai-llama-3-firefunction-v2"]

@@ -157,10 +157,22 @@ import Testing
         }
         let long = try error(#"{"prompt": "a long prompt of many characters", "completion": " x"}"#, maxLength: 8)
         #expect(long.contains("d.jsonl:1: the prompt is") && long.contains("leaves no completion token"), "\(long)")
-        let notChatML = try error(#"{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}"#,
+        let undefined = try error(#"{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}"#,
                                   template: DecoderTemplate(eosID: 3, chatTemplate: "{{ bos_token }}[INST] {{ message['content'] }} [/INST]"))
-        // A template that never writes a message's content: nothing to score, refused naming the turn.
-        #expect(notChatML.contains("d.jsonl:1: holds messages, but the model's chat template writes nothing for assistant turn 1"), "\(notChatML)")
+        // An attribute of an undefined name raises, as in Jinja.
+        #expect(undefined.contains("d.jsonl:1: holds messages the model's chat template does not render (chat template line 1: an undefined value has no attribute or item 'content')"), "\(undefined)")
+        // A template that never writes the assistant's messages: nothing to score, refused naming the turn.
+        let nothing = try error(#"{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}"#,
+                                template: DecoderTemplate(eosID: 3, chatTemplate: "{% for m in messages if m.role != 'assistant' %}{{ m.content }}{% endfor %}"))
+        #expect(nothing.contains("d.jsonl:1: holds messages, but the model's chat template writes nothing for assistant turn 1"), "\(nothing)")
+        // A conversation that opens with the assistant: the template cannot render what comes before it (messages[0] of none).
+        let first = try error(#"{"messages": [{"role": "assistant", "content": "yo"}, {"role": "user", "content": "hi"}]}"#,
+                              template: DecoderTemplate(eosID: 3, chatTemplate: "{{ messages[0]['role'] }}{% for m in messages %}{{ m.content }}{% endfor %}"))
+        #expect(first.contains("d.jsonl:1: holds messages whose assistant turn 1 cannot be located"), "\(first)")
+        // A message key the template reads and Winnow does not pass on: refused, not rendered without it.
+        let extra = try error(#"{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo", "reasoning_content": "think"}]}"#,
+                              template: DecoderTemplate(eosID: 3, chatTemplate: "{% for m in messages %}{{ m.reasoning_content }}{{ m.content }}{% endfor %}"))
+        #expect(extra.contains("d.jsonl:1: messages carry 'reasoning_content', which the model's chat template reads"), "\(extra)")
         let raising = try error(#"{"messages": [{"role": "assistant", "content": "yo"}]}"#,
                                 template: DecoderTemplate(eosID: 3, chatTemplate: "{% if messages[0].role != 'user' %}{{ raise_exception('Conversations start with a user turn') }}{% endif %}"))
         #expect(raising.contains("d.jsonl:1: holds messages the model's chat template does not render (chat template line 1: the template raised an exception: Conversations start with a user turn)"), "\(raising)")

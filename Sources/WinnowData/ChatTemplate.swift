@@ -1095,6 +1095,24 @@ private struct Context {
         case (.string(let s), "replace"):
             guard let a = arg(0), let b = arg(1), !a.isEmpty else { throw fail("replace needs two strings") }
             return .string(s.replacingOccurrences(of: a, with: b))
+        case (.string(let s), "title"): return .string(s.capitalized)
+        case (.string(let s), "capitalize"): return .string(s.prefix(1).uppercased() + s.dropFirst().lowercased())
+        case (.string(let s), "count"):
+            guard let sub = arg(0), !sub.isEmpty else { throw fail("count needs a string") }
+            return .int(s.components(separatedBy: sub).count - 1)
+        case (.string(let s), "find"):
+            guard let sub = arg(0) else { throw fail("find needs a string") }
+            guard let r = s.range(of: sub) else { return .int(-1) }
+            return .int(s.unicodeScalars.distance(from: s.unicodeScalars.startIndex, to: r.lowerBound))
+        case (.string(let s), "join"):
+            guard case .list(let l)? = args.first else { throw fail("join needs a list") }
+            return .string(l.map(\.text).joined(separator: s))
+        case (.string(let s), "rsplit"):
+            guard let sep = arg(0), !sep.isEmpty else { throw fail("rsplit needs a separator") }
+            let parts = s.components(separatedBy: sep)
+            guard args.count > 1, case .int(let maxsplit) = args[1], maxsplit >= 0, maxsplit < parts.count - 1 else { return .list(parts.map { .string($0) }) }
+            let head = parts[..<(parts.count - maxsplit)].joined(separator: sep)
+            return .list([.string(head)] + parts[(parts.count - maxsplit)...].map { .string($0) })
         case (.string(let s), "split"):
             if let sep = arg(0) {
                 guard !sep.isEmpty else { throw fail("split with an empty separator") }
@@ -1182,6 +1200,59 @@ private struct Context {
         case "dictsort":
             guard case .dict(let d) = v else { throw fail("dictsort of something that is not a dict") }
             return .list(d.sorted { $0.0.lowercased() < $1.0.lowercased() }.map { .list([.string($0.0), $0.1]) })
+        case "select", "reject":
+            // select(test, args...) keeps the items the test passes (no test: the truthy ones); reject the others.
+            if !v.truthy { return .list([]) }
+            guard case .list(let l) = v else { throw fail("\(name) of something that is not a list") }
+            let keep = try l.filter { x in
+                let r = args.isEmpty ? x.truthy : try test(args[0].text, x, Array(args.dropFirst()))
+                return name == "select" ? r : !r
+            }
+            return .list(keep)
+        case "sort":
+            guard case .list(let l) = v else { throw fail("sort of something that is not a list") }
+            let reverse = (kwargs.first { $0.0 == "reverse" }?.1 ?? args.first ?? .bool(false)).truthy
+            let attr = kwargs.first { $0.0 == "attribute" }?.1.text
+            let keyed: [(Value, Value)] = try l.map { x in
+                guard let attr else { return (x, x) }
+                return (try item(x, .string(attr)), x)
+            }
+            func less(_ a: Value, _ b: Value) -> Bool {
+                if case .string(let x) = a, case .string(let y) = b { return x.lowercased() < y.lowercased() }
+                if let x = a.number, let y = b.number { return x < y }
+                return false
+            }
+            let sorted = keyed.enumerated().sorted { p, q in
+                less(p.element.0, q.element.0) != less(q.element.0, p.element.0) ? less(p.element.0, q.element.0) != reverse : p.offset < q.offset
+            }.map { $0.element.1 }
+            return .list(sorted)
+        case "title":
+            return .string(v.text.capitalized)
+        case "indent":
+            // indent(width=4, first=False, blank=False): every line but the first (unless first) gets the spaces.
+            let width = (kwargs.first { $0.0 == "width" }?.1 ?? args.first).flatMap { if case .int(let n) = $0 { n } else { nil } } ?? 4
+            let first = (kwargs.first { $0.0 == "first" }?.1 ?? (args.count > 1 ? args[1] : .bool(false))).truthy
+            let blank = (kwargs.first { $0.0 == "blank" }?.1 ?? (args.count > 2 ? args[2] : .bool(false))).truthy
+            let pad = String(repeating: " ", count: max(0, min(width, 1000)))
+            var lines = v.text.components(separatedBy: "\n")
+            for k in lines.indices where (k > 0 || first) && (blank || !lines[k].isEmpty) { lines[k] = pad + lines[k] }
+            return .string(lines.joined(separator: "\n"))
+        case "round":
+            guard let d = v.number else { throw fail("round of \(v.repr)") }
+            let digits = args.first.flatMap { if case .int(let n) = $0 { n } else { nil } } ?? 0
+            // Python's round: the exact binary value rounded half to even (printf rounds the same way).
+            guard digits >= 0, d.isFinite else { return .double(d) }
+            return .double(Double(String(format: "%.*f", min(digits, 30), d)) ?? d)
+        case "abs":
+            if case .int(let n) = v { return .int(n == Int.min ? n : abs(n)) }
+            guard let d = v.number else { throw fail("abs of \(v.repr)") }
+            return .double(abs(d))
+        case "unique":
+            guard case .list(let l) = v else { throw fail("unique of something that is not a list") }
+            var out: [Value] = []
+            for x in l where !out.contains(where: { $0.equals(x) }) { out.append(x) }
+            return .list(out)
+        case "wordcount": return .int(v.text.split(whereSeparator: { $0.isWhitespace }).count)
         case "items":
             guard case .dict(let d) = v else { throw fail("items of something that is not a dict") }
             return .list(d.map { .list([.string($0.0), $0.1]) })

@@ -64,6 +64,14 @@ import Testing
         #expect(throws: ChatTemplate.Failure.self) { try render("{{ nothing.attr }}") }
         #expect(throws: ChatTemplate.Failure.self) { try render("{% for i in range(100001) %}{% endfor %}") }
         #expect(try render("{{ 7 // 2 }}|{{ -7 // 2 }}|{{ -7 % 3 }}|{{ 1 / 2 }}|{{ 9223372036854775807 // 1 }}") == "3|-4|2|0.5|9223372036854775807")
+        // Filters and methods templates use beyond the 70, each as jinja2 renders it.
+        #expect(try render("{{ [1, 0, 2, none, 3]|select|list }}|{{ [1, 2, 3, 4]|reject('odd')|list }}|{{ [3, 1, 2]|sort }}|{{ ['b', 'A', 'c']|sort(reverse=true) }}")
+                == "[1, 2, 3]|[2, 4]|[1, 2, 3]|['c', 'b', 'A']")
+        let text = try render("{{ 'hello world'|title }}|{{ 'a\nb\n\nc'|indent(2) }}|{{ 'a\nb'|indent(2, true) }}|{{ 2.675|round(2) }}|{{ 3.5|round }}|{{ -3|abs }}")
+        #expect(text == "Hello World|a\n  b\n\n  c|  a\n  b|2.67|4.0|3")
+        #expect(try render("{{ [1, 2, 1, 3, 2]|unique|list }}|{{ 'a b  c'|wordcount }}|{{ 'a-b-c'.rsplit('-', 1) }}|{{ ', '.join(['x', 'y']) }}|{{ 'banana'.count('an') }}|{{ 'banana'.find('n') }}")
+                == "[1, 2, 3]|3|['a-b', 'c']|x, y|2|2")
+        #expect(try render("{{ [{'r': 'b'}, {'r': 'a'}]|sort(attribute='r')|map(attribute='r')|list }}") == "['a', 'b']")
     }
 
     /// Templates using Jinja Winnow does not implement (a set block with a filter; string comparison of an int):

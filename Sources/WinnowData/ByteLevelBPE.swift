@@ -91,6 +91,22 @@ public struct ByteLevelBPETokenizer: DecoderTokenizer {
         self.padID = padID
     }
 
+    /// Where each token of `ids` ends in the UTF-8 bytes of the text it encodes (its spelling's bytes, an added
+    /// token's content); nil for an id outside the vocabulary.
+    public func byteEnds(of ids: [Int32]) -> [Int]? {
+        let addedBytes = Dictionary(addedTokens.map { ($0.id, $0.content.utf8.count) }, uniquingKeysWith: { a, _ in a })
+        var ends: [Int] = [], at = 0
+        ends.reserveCapacity(ids.count)
+        for id in ids {
+            if let n = addedBytes[id] { at += n } else {
+                guard id >= 0, Int(id) < tokens.count else { return nil }
+                at += tokens[Int(id)].count      // one character of the byte alphabet per byte
+            }
+            ends.append(at)
+        }
+        return ends
+    }
+
     static func key(_ a: Int32, _ b: Int32) -> UInt64 { UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b)) }
 
     /// GPT-2's `bytes_to_unicode`: printable Latin-1 bytes stand for themselves, the other 68 bytes for

@@ -237,7 +237,8 @@ public struct DecoderEncoder: Sendable {
     /// the ids of the whole conversation; scored, each assistant turn as the template writes it after the
     /// generation prompt (from the end of the messages before it rendered with `add_generation_prompt` to where
     /// the rendering that ends with it and the whole conversation's part), trailing whitespace aside. A token
-    /// that spans a turn's first character counts as the turn's; one that runs past its end does not.
+    /// that ends inside a turn counts as the turn's (one spanning its first character too); one that runs past its
+    /// end does not.
     private func renderedTurns(_ messages: [(role: String, content: String)], _ tokenizer: any DecoderTokenizer,
                                _ fail: (String) -> WinnowError) throws -> ([Int32], [Bool]) {
         guard let parsed = template.parsed else {
@@ -277,8 +278,23 @@ public struct DecoderEncoder: Sendable {
             spans.append(p.count..<end)
         }
         func text(_ s: ArraySlice<Unicode.Scalar>) -> String { String(String.UnicodeScalarView(s)) }
-        let ids = tokenizer.ids(text(full[...]))
+        let whole = text(full[...])
+        let ids = tokenizer.ids(whole)
         var scored = [Bool](repeating: false, count: ids.count)
+        // Byte-level BPE spells every byte of the text once: each token's end is known, and a token is the turn's when it
+        // ends inside it (one that starts before the turn included), as the offsets of transformers' tokenizers say.
+        if let bpe = tokenizer as? ByteLevelBPETokenizer, !bpe.normalizeNFC || whole.precomposedStringWithCanonicalMapping.unicodeScalars.elementsEqual(full),
+           let ends = bpe.byteEnds(of: ids), ends.last == whole.utf8.count {
+            var byteAt = [0]
+            byteAt.reserveCapacity(full.count + 1)
+            for c in full { byteAt.append(byteAt.last! + String(c).utf8.count) }
+            for s in spans {
+                let a = byteAt[s.lowerBound], b = byteAt[s.upperBound]
+                for (k, e) in ends.enumerated() where e > a && e <= b { scored[k] = true }
+            }
+            return (ids, scored)
+        }
+        // Otherwise (SentencePiece, whose "▁" the text does not hold): the tokens the ids of the text before the turn do not reproduce.
         for s in spans {
             let a = commonPrefix(tokenizer.ids(text(full[..<s.lowerBound])), ids), b = commonPrefix(tokenizer.ids(text(full[..<s.upperBound])), ids)
             for k in a..<max(a, b) { scored[k] = true }

@@ -47,9 +47,32 @@ conversations = [
     [(U, "Name a fruit."), (A, "An apple."), (U, "Another one?"), (A, "A pear.")],
     [(U, "  spaces around  \n"), (A, "\nLine one\nline two  ")],
 ]
+# The tiny decoder's tokenizer with merges of two line breaks and two spaces added (as SmolLM2's and GPT-2's
+# vocabularies have them): under GPT-2's pattern a run of line breaks before a turn is then one token in the
+# text before the turn but two in the whole conversation, where the offsets decide.
+ws = os.path.join(repo, "Tests/Fixtures/chat-templates/tied-ws")
+os.makedirs(ws, exist_ok=True)
+tj = json.load(open(os.path.join(repo, "Tests/Fixtures/decoder/tied/tokenizer.json"), encoding="utf-8"))
+base = len(tj["model"]["vocab"])
+for a in tj["added_tokens"]:          # added tokens after the vocabulary move up by the two new tokens
+    if a["id"] >= base:
+        a["id"] += 2
+for k, pair in enumerate([("\u010a", "\u010a"), ("\u0120", "\u0120")]):
+    tj["model"]["vocab"][pair[0] + pair[1]] = base + k
+    merges = tj["model"]["merges"]
+    merges.insert(0, list(pair) if merges and isinstance(merges[0], list) else pair[0] + " " + pair[1])
+with open(os.path.join(ws, "tokenizer.json"), "w", encoding="utf-8") as f:
+    json.dump(tj, f, ensure_ascii=False)
+with open(os.path.join(repo, "Tests/Fixtures/decoder/tied/tokenizer_config.json"), encoding="utf-8") as f:
+    cfg = json.load(f)
+with open(os.path.join(ws, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+    json.dump(cfg, f, ensure_ascii=False)
 result = []
-for tok_name in ["Tests/Fixtures/decoder/tied", "Tests/Fixtures/tokenizer/spm-legacy"]:
+for tok_name in ["Tests/Fixtures/decoder/tied", "Tests/Fixtures/tokenizer/spm-legacy", "Tests/Fixtures/chat-templates/tied-ws"]:
     tok = AutoTokenizer.from_pretrained(os.path.join(repo, tok_name))
+    # Offsets as the text holds the tokens: ByteLevel's post-processor would trim the spaces off them.
+    if tok.backend_tokenizer.post_processor is not None and "ByteLevel" in str(tok.backend_tokenizer.post_processor):
+        tok.backend_tokenizer.post_processor = None
     specials = {k: v for k, v in tok.special_tokens_map.items() if isinstance(v, str)}
     for name in names:
         t = golden[name]

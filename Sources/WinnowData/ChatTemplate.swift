@@ -911,6 +911,12 @@ private struct Context {
     }
     static let maxNesting = 64
 
+    /// A string value, refused past `maxLength` bytes (`set x = x + x` in a loop doubles it each time).
+    func sized(_ s: String) throws -> Value {
+        guard s.utf8.count <= Self.maxLength else { throw fail("a string longer than \(Self.maxLength) bytes") }
+        return .string(s)
+    }
+
     /// `v`, refused when it nests deeper than `maxNesting` (a value built by a loop could be a tree 50,000 deep).
     func bounded(_ v: Value) throws -> Value {
         guard Self.depth(v) <= Self.maxNesting else { throw fail("a list or dict nested more than \(Self.maxNesting) deep") }
@@ -959,7 +965,7 @@ private struct Context {
         switch op {
         case "==": return .bool(a.equals(b))
         case "!=": return .bool(!a.equals(b))
-        case "~": return .string(a.text + b.text)
+        case "~": return try sized(a.text + b.text)
         case "in":
             switch b {
             case .string(let s): return .bool(a.text.isEmpty || s.contains(a.text))
@@ -976,7 +982,8 @@ private struct Context {
             return .bool(r)
         case "+":
             switch (a, b) {
-            case let (.string(x), .string(y)): return .string(x + y)
+            case let (.string(x), .string(y)): return try sized(x + y)
+            case let (.list(x), .list(y)) where x.count + y.count > Self.maxLength / 8: throw fail("a list longer than \(Self.maxLength / 8) items")
             case let (.list(x), .list(y)): return .list(x + y)
             case let (.int(x), .int(y)): return .int(x &+ y)
             default:
@@ -1094,7 +1101,7 @@ private struct Context {
         case (.string(let s), "endswith"): return .bool(arg(0).map { s.unicodeScalars.reversed().starts(with: $0.unicodeScalars.reversed()) } ?? false)
         case (.string(let s), "replace"):
             guard let a = arg(0), let b = arg(1), !a.isEmpty else { throw fail("replace needs two strings") }
-            return .string(s.replacingOccurrences(of: a, with: b))
+            return try sized(s.replacingOccurrences(of: a, with: b))
         case (.string(let s), "title"): return .string(s.capitalized)
         case (.string(let s), "capitalize"): return .string(s.prefix(1).uppercased() + s.dropFirst().lowercased())
         case (.string(let s), "count"):
@@ -1106,7 +1113,7 @@ private struct Context {
             return .int(s.unicodeScalars.distance(from: s.unicodeScalars.startIndex, to: r.lowerBound))
         case (.string(let s), "join"):
             guard case .list(let l)? = args.first else { throw fail("join needs a list") }
-            return .string(l.map(\.text).joined(separator: s))
+            return try sized(l.map(\.text).joined(separator: s))
         case (.string(let s), "rsplit"):
             guard let sep = arg(0), !sep.isEmpty else { throw fail("rsplit needs a separator") }
             let parts = s.components(separatedBy: sep)
@@ -1132,7 +1139,7 @@ private struct Context {
                 next += 1
                 rest = rest[rest.index(after: close)...]
             }
-            return .string(out + rest)
+            return try sized(out + rest)
         case (.dict(let d), "items"): return .list(d.map { .list([.string($0.0), $0.1]) })
         case (.dict(let d), "keys"): return .list(d.map { .string($0.0) })
         case (.dict(let d), "values"): return .list(d.map { $0.1 })
@@ -1184,7 +1191,7 @@ private struct Context {
             return v
         case "join":
             guard case .list(let l) = v else { throw fail("join of something that is not a list") }
-            return .string(l.map(\.text).joined(separator: args.first?.text ?? ""))
+            return try sized(l.map(\.text).joined(separator: args.first?.text ?? ""))
         case "first", "last":
             guard case .list(let l) = v else { throw fail("\(name) of something that is not a list") }
             return (name == "first" ? l.first : l.last) ?? .undefined
@@ -1196,7 +1203,8 @@ private struct Context {
             return .int(Int(v.text.trimmingCharacters(in: .whitespaces)) ?? 0)
         case "replace":
             guard args.count >= 2 else { throw fail("replace needs two strings") }
-            return .string(v.text.replacingOccurrences(of: args[0].text, with: args[1].text))
+            guard !args[0].text.isEmpty else { throw fail("replace of an empty string") }
+            return try sized(v.text.replacingOccurrences(of: args[0].text, with: args[1].text))
         case "dictsort":
             guard case .dict(let d) = v else { throw fail("dictsort of something that is not a dict") }
             return .list(d.sorted { $0.0.lowercased() < $1.0.lowercased() }.map { .list([.string($0.0), $0.1]) })
@@ -1236,7 +1244,8 @@ private struct Context {
             let pad = String(repeating: " ", count: max(0, min(width, 1000)))
             var lines = v.text.components(separatedBy: "\n")
             for k in lines.indices where (k > 0 || first) && (blank || !lines[k].isEmpty) { lines[k] = pad + lines[k] }
-            return .string(lines.joined(separator: "\n"))
+            guard lines.count <= Self.maxLength / max(1, pad.count + 1) else { throw fail("indent past \(Self.maxLength) bytes") }
+            return try sized(lines.joined(separator: "\n"))
         case "round":
             guard let d = v.number else { throw fail("round of \(v.repr)") }
             let digits = args.first.flatMap { if case .int(let n) = $0 { n } else { nil } } ?? 0

@@ -262,10 +262,22 @@ private enum Lexer {
                             case "'": v.append("'")
                             case "\"": v.append("\"")
                             case "\n": line += 1
-                            case "u" where m + 4 < s.count:
-                                let hex = String(String.UnicodeScalarView(s[(m + 1)...(m + 4)]))
-                                guard let u = UInt32(hex, radix: 16).flatMap(Unicode.Scalar.init) else { throw fail("a \\u escape is not four hex digits") }
-                                v.append(u); m += 4
+                            case "u", "x", "U":
+                                // \xHH, \uHHHH, \UHHHHHHHH as Python reads them.
+                                let n = s[m] == "x" ? 2 : s[m] == "u" ? 4 : 8
+                                guard m + n < s.count, let u = UInt32(String(String.UnicodeScalarView(s[(m + 1)...(m + n)])), radix: 16).flatMap(Unicode.Scalar.init) else {
+                                    throw fail("a \\\(s[m]) escape is not \(n) hex digits of a character")
+                                }
+                                v.append(u); m += n
+                            case "0"..."7":
+                                // Octal, up to three digits.
+                                var k = m, code: UInt32 = 0
+                                while k < s.count, k < m + 3, ("0"..."7").contains(s[k]) { code = code * 8 + (s[k].value - 48); k += 1 }
+                                v.append(Unicode.Scalar(code)!); m = k - 1
+                            case "a": v.append("\u{7}")
+                            case "b": v.append("\u{8}")
+                            case "f": v.append("\u{C}")
+                            case "v": v.append("\u{B}")
                             default: v.append("\\"); v.append(s[m])
                             }
                         } else {

@@ -72,6 +72,8 @@ import Testing
         #expect(try render("{{ [1, 2, 1, 3, 2]|unique|list }}|{{ 'a b  c'|wordcount }}|{{ 'a-b-c'.rsplit('-', 1) }}|{{ ', '.join(['x', 'y']) }}|{{ 'banana'.count('an') }}|{{ 'banana'.find('n') }}")
                 == "[1, 2, 3]|3|['a-b', 'c']|x, y|2|2")
         #expect(try render("{{ [{'r': 'b'}, {'r': 'a'}]|sort(attribute='r')|map(attribute='r')|list }}") == "['a', 'b']")
+        // Python's string escapes: \x, \u, \U, octal, \a.
+        #expect(try render(#"{{ '\x41\u00e9\U0001F600\101\a|' }}"#) == "Aé😀A\u{7}|")
     }
 
     /// Templates using Jinja Winnow does not implement (a set block with a filter; string comparison of an int):

@@ -141,7 +141,7 @@ public struct ByteLevelBPETokenizer: DecoderTokenizer {
     /// Pre-tokenises text without added tokens by the tokenizer's pattern and merges each piece.
     func encodePlain(_ s: ArraySlice<Unicode.Scalar>, into out: inout [Int32]) {
         if normalizeNFC {
-            let composed = Array(String(String.UnicodeScalarView(s)).precomposedStringWithCanonicalMapping.unicodeScalars)
+            let composed = UnicodeNFC.compose(s, asOf: UnicodeNFC.tokenizersVersion)
             if !composed.elementsEqual(s) { return Self.plain(self, composed[...], into: &out) }
         }
         Self.plain(self, s, into: &out)

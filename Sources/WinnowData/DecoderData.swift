@@ -283,7 +283,7 @@ public struct DecoderEncoder: Sendable {
         var scored = [Bool](repeating: false, count: ids.count)
         // Byte-level BPE spells every byte of the text once: each token's end is known, and a token is the turn's when it
         // ends inside it (one that starts before the turn included), as the offsets of transformers' tokenizers say.
-        if let bpe = tokenizer as? ByteLevelBPETokenizer, !bpe.normalizeNFC || whole.precomposedStringWithCanonicalMapping.unicodeScalars.elementsEqual(full),
+        if let bpe = tokenizer as? ByteLevelBPETokenizer, !bpe.normalizeNFC || UnicodeNFC.compose(full[...], asOf: UnicodeNFC.tokenizersVersion) == full,
            let ends = bpe.byteEnds(of: ids), ends.last == whole.utf8.count {
             var byteAt = [0]
             byteAt.reserveCapacity(full.count + 1)

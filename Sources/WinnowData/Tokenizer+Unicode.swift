@@ -104,9 +104,7 @@ extension BertTokenizer {
     /// `unicodedata.normalize("NFC", ...)`. Scalars below U+0300 are NFC-stable and never compose with one
     /// another, so such text is returned as it is.
     static func nfc(_ scalars: [Unicode.Scalar]) -> [Unicode.Scalar] {
-        guard scalars.contains(where: { $0.value >= 0x300 }) else { return scalars }
-        let string = String(String.UnicodeScalarView(scalars))
-        return Array(string.precomposedStringWithCanonicalMapping.unicodeScalars)
+        UnicodeNFC.compose(scalars[...], asOf: referenceUnicodeVersion)
     }
 
     /// `_run_strip_accents`: NFD, then drop every nonspacing mark (category Mn). Scalars below U+00C0 have no
@@ -122,5 +120,51 @@ extension BertTokenizer {
             if s.value == 0x1171E { continue }  // AHOM CONSONANT SIGN MEDIAL RA: Mn in Unicode 14.0, Mc since
             out.append(s)
         }
+    }
+}
+
+// MARK: - NFC as of a Unicode version
+
+/// Unicode NFC as a normaliser built on an older version's tables composes text. A normaliser knows nothing of
+/// scalars assigned after its tables: they are starters (combining class 0) that neither decompose nor compose.
+/// Swift's own tables are newer (17.0 in Swift 6.3), and a combining mark it knows reorders and blocks marks
+/// around it where the older normaliser leaves them be: Python 3.11's `unicodedata` is Unicode 14.0, and
+/// `tokenizers`' `NFC` normaliser (the `unicode-normalization-alignments` crate) is Unicode 9.0, which leaves
+/// out some 100 marks since (U+1DF6..U+1DFA, Telugu's nukta U+0C3C, Arabic's U+0898..U+08D3...) and
+/// U+11938's composition.
+///
+/// Text is cut at every scalar younger than the version: NFC(A x B) is NFC(A) x NFC(B) when x is a starter that
+/// composes with nothing, and no scalar younger than 9.0 or 14.0 decomposes into older scalars only (checked
+/// over all code points with Swift 6.3's tables), so each piece's NFC by today's tables is the older one's.
+/// Checked against `tokenizers.normalizers.NFC` (`ByteLevelBPETests`) and Python's `unicodedata`.
+enum UnicodeNFC {
+    /// `tokenizers`' `NFC` normaliser: the `unicode-normalization-alignments` crate's Unicode 9.0 tables.
+    static let tokenizersVersion: Unicode.Version = (major: 9, minor: 0)
+
+    /// The scalars of `s` in NFC as of `version`. Text below U+0300 is NFC-stable and comes back as it is.
+    static func compose(_ s: ArraySlice<Unicode.Scalar>, asOf version: Unicode.Version) -> [Unicode.Scalar] {
+        guard s.contains(where: { $0.value >= 0x300 }) else { return Array(s) }
+        var out: [Unicode.Scalar] = []
+        out.reserveCapacity(s.count)
+        var start = s.startIndex
+        for i in s.indices where s[i].value >= 0x300 && isNewer(s[i], than: version) {
+            appendComposed(s[start..<i], to: &out)
+            out.append(s[i])
+            start = i + 1
+        }
+        appendComposed(s[start...], to: &out)
+        return out
+    }
+
+    /// Whether `s` was assigned after `version` (unassigned scalars are starters that compose with nothing in
+    /// every version: the same either way).
+    static func isNewer(_ s: Unicode.Scalar, than version: Unicode.Version) -> Bool {
+        guard let age = s.properties.age else { return false }
+        return age.major > version.major || (age.major == version.major && age.minor > version.minor)
+    }
+
+    private static func appendComposed(_ s: ArraySlice<Unicode.Scalar>, to out: inout [Unicode.Scalar]) {
+        guard s.contains(where: { $0.value >= 0x300 }) else { return out.append(contentsOf: s) }
+        out.append(contentsOf: String(String.UnicodeScalarView(s)).precomposedStringWithCanonicalMapping.unicodeScalars)
     }
 }

@@ -75,7 +75,7 @@ import Testing
 
     /// Hugging Face tokenizer.json files (scripts/reference/make_bpe_json_golden.py): Digits then
     /// ByteLevel with a BOS template, ByteLevel alone with ignore_merges, Llama 3's Split (ignore_merges, a
-    /// Sequence post-processor) and Qwen2's (NFC, one number a piece); 736 texts each, the Split patterns'
+    /// Sequence post-processor) and Qwen2's (NFC, one number a piece); 739 texts each, the Split patterns'
     /// edges (line breaks, runs of spaces and digits, contractions in any case, decomposed accents) among them.
     @Test(arguments: ["bpe-digits", "bpe-plain", "bpe-llama3", "bpe-qwen2"])
     func tokenizerJSONEqualsAutoTokenizer(_ name: String) throws {

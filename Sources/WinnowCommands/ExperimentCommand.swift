@@ -43,6 +43,7 @@ struct ExperimentCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Select within each label for every subset, random included (as `winnow prune --per-label`): each keeps the training set's class mix (the default; --no-per-label: one selection over all examples).")
     var perLabel = true
     @Option(parsing: .unconditional, help: "Retrain with seeds 0..S-1.") var seeds: Int = ExperimentPlan(train: "", test: "").seeds
+    @Option(parsing: .unconditional, help: "Full-data rows (keep 1.0) with seeds 0..F-1 only (default: --seeds); seed 0's is the scoring run itself (without --score-epochs), so 1 adds no retraining (make demo).") var fullSeeds: Int?
     @Option(parsing: .unconditional, help: "Flip this fraction of the training labels first (seeded by --noise-seed).") var noise: Double = 0
     @Option(name: .customLong("noise-seed"), parsing: .unconditional, help: "Seed of the label noise (default 0; with --noise).") var noiseSeedGiven: UInt64?
     var noiseSeed: UInt64 { noiseSeedGiven ?? 0 }
@@ -91,7 +92,7 @@ struct ExperimentCommand: ParsableCommand {
             p.settings = [ExperimentPlan.recommended]
         }
         p.perLabel = perLabel
-        p.temperature = temperature; p.beta = beta; p.seeds = seeds; p.noise = noise; p.noiseSeed = noiseSeed
+        p.temperature = temperature; p.beta = beta; p.seeds = seeds; p.fullSeeds = fullSeeds; p.noise = noise; p.noiseSeed = noiseSeed
         p.initSeed = initSeed; p.scoreCheckpoints = scoreCheckpoints; p.scoreEpochs = scoreEpochs; p.scoreParams = params
         p.textField = textField; p.pairField = pairField; p.labelField = labelField; p.maxLength = maxLength
         var spec = modelOptions.spec

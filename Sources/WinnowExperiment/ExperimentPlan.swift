@@ -57,6 +57,9 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
     public var beta = 0.1
     /// Training seeds 0..<seeds (data order, dropout and sampled selections).
     public var seeds = 3
+    /// Full-data rows (keep 1.0): seeds 0..<fullSeeds, at most `seeds`; nil: `seeds`. Seed 0's is the scoring run
+    /// itself when it trains the retrainings' epochs (no retraining then), so 1 gives the full-data row for nothing but its spread.
+    public var fullSeeds: Int?
     /// Fraction of training labels flipped first (0: none).
     public var noise = 0.0
     /// Seed of the label noise (which examples are flipped, and to which label).
@@ -314,6 +317,9 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         }
         guard maxLength >= 4 else { throw WinnowError.invalidOption(name: "maxLength", reason: "must be at least 4 (a BERT pair's [CLS], two [SEP] and one token of text)") }
         guard seeds >= 1 else { throw WinnowError.invalidOption(name: "seeds", reason: "must be at least 1") }
+        if let f = fullSeeds, !(1...seeds).contains(f) {
+            throw WinnowError.invalidOption(name: "fullSeeds", reason: "must be from 1 to --seeds (\(seeds)), not \(f)")
+        }
         guard (0..<1).contains(noise) else { throw WinnowError.invalidOption(name: "noise", reason: "must be in [0, 1)") }
         guard scoreCheckpoints >= 1 else { throw WinnowError.invalidOption(name: "scoreCheckpoints", reason: "must be at least 1") }
         if let e = scoreEpochs, !(1...1000).contains(e) { throw WinnowError.invalidOption(name: "scoreEpochs", reason: "must be from 1 to 1000, not \(e)") }
@@ -399,7 +405,7 @@ public struct ExperimentPlan: Codable, Sendable, Equatable {
         for seed in 0..<seeds {
             for keep in keeps {
                 if keep >= 1 {
-                    out.append(Cell(method: "full", normalize: "-", select: "-", sampling: "-", keep: 1, seed: seed))
+                    if seed < fullSeeds ?? seeds { out.append(Cell(method: "full", normalize: "-", select: "-", sampling: "-", keep: 1, seed: seed)) }
                     continue
                 }
                 out.append(Cell(method: "random", normalize: "-", select: "random", sampling: "-", keep: keep, seed: seed))

@@ -110,7 +110,7 @@ public struct ExperimentReport: Sendable {
             + (p.settings.map { "settings \(list($0.map(\.description)))" }
                ?? "select \(list(p.selects.map(\.rawValue))); normalize \(list(p.normalizations.map(\.rawValue))); sampling \(list(p.samplings.map(\.rawValue)))")
             + (p.perLabel == true ? "; every subset selected per label (the training set's class mix)" : "")
-            + "; seeds \(p.seeds)"
+            + "; seeds \(p.seeds)" + (p.fullSeeds.map { $0 < p.seeds ? " (full data \($0))" : "" } ?? "")
             + (p.noise > 0 ? "; label noise \(p.noise)" : "")
     }
 

@@ -511,6 +511,7 @@ import Testing
             (["--methods", "el2n", "--noise", "0.001"], 1, "flips no label"),
             (["--settings", "el2n:hard:stratified,el2n:easy:stratified"], 2, "select the same examples"),
             (["--methods", "el2n", "--keep", "0.7,,0.5"], 2, "has an empty entry"),
+            (["--methods", "el2n", "--full-seeds", "2"], 2, "must be from 1 to --seeds (1), not 2"),
         ]
         for (i, (extra, status, message)) in cases.enumerated() {
             let out = dir.appendingPathComponent("x\(i)")

@@ -123,6 +123,28 @@ func namesOption(_ name: String) -> @Sendable (any Error) -> Bool {
         #expect(ExperimentPlan(train: "t.jsonl", test: "s.jsonl").settings == [ExperimentPlan.recommended])
     }
 
+    /// `fullSeeds`: the full-data rows of the first seeds only, every subset with every seed; more than `seeds` or
+    /// fewer than 1 refused; a plan written before the option decodes without it (every seed).
+    @Test func fullDataRowsTakeTheirOwnSeedCount() throws {
+        var p = ExperimentPlan(train: "t.jsonl", test: "s.jsonl")
+        p.model.vocab = "vocab.txt"
+        p.keeps = [1, 0.5]; p.seeds = 3
+        func full(_ p: ExperimentPlan) -> [Int] { p.cells.filter(\.isFull).map(\.seed) }
+        #expect(full(p) == [0, 1, 2])
+        p.fullSeeds = 1
+        try p.validate()
+        #expect(full(p) == [0] && p.cells.filter(\.isRandom).map(\.seed) == [0, 1, 2] && p.cells.count == 1 + 3 * 2)
+        for bad in [0, 4] {
+            p.fullSeeds = bad
+            #expect(throws: WinnowError.self) { try p.validate() }
+        }
+        p.fullSeeds = nil
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(p)) as! [String: Any]
+        #expect(json["fullSeeds"] == nil)
+        json["fullSeeds"] = 2
+        #expect(try full(JSONDecoder().decode(ExperimentPlan.self, from: JSONSerialization.data(withJSONObject: json))) == [0, 1])
+    }
+
     /// A tie-break may read another column of its score's file (`cartography.variability`): parsed, named and
     /// validated against the columns the score writes; `.score` is the score itself; a score's other column may
     /// break its own ties.

@@ -38,10 +38,17 @@ public struct ChatTemplate: Sendable {
     ///   something Winnow does not implement.
     public func render(messages: [(role: String, content: String)], addGenerationPrompt: Bool,
                        specialTokens: [String: String] = [:], now: Date = Date()) throws -> String {
+        try render(ChatMessages(messages), addGenerationPrompt: addGenerationPrompt, specialTokens: specialTokens, now: now)
+    }
+
+    /// The text the template writes for `conversation` (messages with every key they carry, and the tools), as
+    /// `render(messages:addGenerationPrompt:specialTokens:now:)`.
+    public func render(_ conversation: ChatMessages, addGenerationPrompt: Bool,
+                       specialTokens: [String: String] = [:], now: Date = Date()) throws -> String {
         var ctx = Context(now: now)
         // transformers passes tools and documents always (None without them), so `tools is defined` holds.
-        var globals: [String: Value] = ["add_generation_prompt": .bool(addGenerationPrompt), "tools": .none, "documents": .none]
-        globals["messages"] = .list(messages.map { .dict([("role", .string($0.role)), ("content", .string($0.content))]) })
+        var globals: [String: Value] = ["add_generation_prompt": .bool(addGenerationPrompt), "tools": conversation.tools, "documents": .none]
+        globals["messages"] = .list(conversation.messages)
         for (k, v) in specialTokens { globals[k] = .string(v) }
         ctx.scopes = [globals]
         var out = ""
@@ -54,6 +61,216 @@ extension ChatTemplate {
     /// Python's `str.isspace` (what `strip`, `split` and Jinja's `trim` remove): Unicode's White_Space and the
     /// separators U+001C-U+001F.
     public static func isSpace(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace || (0x1C...0x1F).contains(c.value) }
+}
+
+// MARK: - Messages
+
+/// A conversation as a chat template reads it: the messages, each a JSON object with every key it carries
+/// (`role` and `content`, and `tool_calls`, `reasoning_content`, `name`...; a content may be null or a list of
+/// parts), in the order written, normalised as transformers' `apply_chat_template` does (keys whose value is null
+/// dropped; the reasoning also under `thinking` and `reasoning_content`), and the tools the conversation may call (`tools`, as TRL passes a data set's
+/// `tools` column to `apply_chat_template`).
+public struct ChatMessages: Sendable {
+    let messages: [Value]
+    let tools: Value
+
+    /// Messages of a role and a string content each, and no tools.
+    public init(_ messages: [(role: String, content: String)]) {
+        self.messages = messages.map { .dict([("role", .string($0.role)), ("content", .string($0.content))]) }
+        tools = .none
+    }
+
+    init(messages: [Value], tools: Value) {
+        self.messages = messages
+        self.tools = tools
+    }
+
+    /// The `messages` and `tools` of a JSON object (a JSONL line), keys and values in the order written.
+    ///
+    /// - Throws: `ChatMessages.Failure` naming what is wrong: not a JSON object, `messages` not a non-empty list
+    ///   of objects with a string `role` and a `content` that is a string, null or a list, `tools` not a list
+    ///   (or null), an integer beyond 64 bits, nesting deeper than 60.
+    public init(jsonLine bytes: some Collection<UInt8>) throws {
+        var reader = OrderedJSON(bytes: Array(bytes))
+        guard case .dict(let line) = try reader.document() else { throw Failure(message: "not a JSON object") }
+        // A key written twice: the last value stands, as Python's json reads it.
+        guard case .list(let list)? = line.last(where: { $0.0 == "messages" })?.1, !list.isEmpty else {
+            throw Failure(message: "messages is not a non-empty list")
+        }
+        for (i, m) in list.enumerated() {
+            guard case .dict(let keys) = m, case .string? = keys.last(where: { $0.0 == "role" })?.1 else {
+                throw Failure(message: "messages[\(i)] is not an object with a string 'role'")
+            }
+            switch keys.last(where: { $0.0 == "content" })?.1 {
+            case .string?, .none?, .list?: break
+            default: throw Failure(message: "messages[\(i)]: 'content' is not a string, null or a list of parts")
+            }
+        }
+        // As apply_chat_template: a message's keys whose value is null dropped (many templates handle a missing
+        // content or tool_calls, not a None), then the reasoning aliased.
+        messages = list.map { m in
+            guard case .dict(let keys) = m else { return m }
+            return Self.aliasingReasoning(.dict(keys.filter { if case .none = $0.1 { false } else { true } }))
+        }
+        switch line.last(where: { $0.0 == "tools" })?.1 {
+        case nil, .none?: tools = .none
+        case .list(let t)?:
+            if let k = t.firstIndex(where: { if case .dict = $0 { false } else { true } }) { throw Failure(message: "tools[\(k)] is not an object (a JSON schema)") }
+            tools = .list(t)
+        default: throw Failure(message: "tools is not a list")
+        }
+    }
+
+    /// transformers' `_alias_reasoning_fields`: a message's reasoning (the first of `reasoning_content`, `thinking`
+    /// and `reasoning` that is not null) under `thinking` (first, unless the message has it) and `reasoning_content`
+    /// (last, unless the message has it) too, for templates that read either.
+    static func aliasingReasoning(_ m: Value) -> Value {
+        guard case .dict(var keys) = m else { return m }
+        let found = ["reasoning_content", "thinking", "reasoning"].lazy.compactMap { name -> Value? in
+            guard let v = keys.first(where: { $0.0 == name })?.1 else { return nil }
+            if case .none = v { return nil }
+            return v
+        }.first
+        guard let reasoning = found else { return m }
+        if !keys.contains(where: { $0.0 == "thinking" }) { keys.insert(("thinking", reasoning), at: 0) }
+        if let k = keys.firstIndex(where: { $0.0 == "reasoning_content" }) { keys[k].1 = reasoning } else { keys.append(("reasoning_content", reasoning)) }
+        return .dict(keys)
+    }
+
+    /// Why a line's messages cannot be read.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// What is wrong.
+        public let message: String
+        public var description: String { message }
+    }
+
+    /// The number of messages.
+    public var count: Int { messages.count }
+
+    /// Each message's role.
+    public var roles: [String] {
+        messages.map { m in
+            guard case .dict(let keys) = m, case .string(let r)? = keys.last(where: { $0.0 == "role" })?.1 else { return "" }
+            return r
+        }
+    }
+
+    /// The first `n` messages, with the same tools.
+    public func prefix(_ n: Int) -> ChatMessages { ChatMessages(messages: Array(messages.prefix(n)), tools: tools) }
+}
+
+/// A JSON document read into template values with object keys in the order written (Python's `json.loads`
+/// keeps them so, and `tojson` writes them back so): integers as `int` (refused beyond 64 bits), other numbers
+/// as `double`, a key written twice keeping its first place and its last value, a lone surrogate escape read as
+/// U+FFFD, nesting refused past 60 (the templates' values nest at most 64).
+struct OrderedJSON {
+    let bytes: [UInt8]
+    var i = 0
+    static let maxDepth = 60
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func document() throws -> Value {
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { i = 3 }
+        skipSpace()
+        let v = try value(depth: 0)
+        skipSpace()
+        guard i == bytes.count else { throw ChatMessages.Failure(message: "not a JSON object (text after its end)") }
+        return v
+    }
+
+    private func fail(_ what: String) -> ChatMessages.Failure { ChatMessages.Failure(message: "not valid JSON (\(what) at byte \(i + 1))") }
+
+    private mutating func skipSpace() {
+        while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
+    }
+
+    private mutating func value(depth: Int) throws -> Value {
+        guard depth <= Self.maxDepth else { throw ChatMessages.Failure(message: "lists and objects nest more than \(Self.maxDepth) deep") }
+        guard i < bytes.count else { throw fail("the end") }
+        switch bytes[i] {
+        case UInt8(ascii: "{"):
+            i += 1
+            var out: [(String, Value)] = []
+            skipSpace()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .dict(out) }
+            while true {
+                skipSpace()
+                guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("a key expected") }
+                let key = try string()
+                skipSpace()
+                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("':' expected") }
+                i += 1
+                skipSpace()
+                let v = try value(depth: depth + 1)
+                if let k = out.firstIndex(where: { $0.0 == key }) { out[k].1 = v } else { out.append((key, v)) }
+                if try !another(closedBy: "}") { return .dict(out) }
+            }
+        case UInt8(ascii: "["):
+            i += 1
+            var out: [Value] = []
+            skipSpace()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .list(out) }
+            while true {
+                skipSpace()
+                out.append(try value(depth: depth + 1))
+                if try !another(closedBy: "]") { return .list(out) }
+            }
+        case UInt8(ascii: "\""):
+            return .string(try string())
+        case UInt8(ascii: "t"): return try literal("true", .bool(true))
+        case UInt8(ascii: "f"): return try literal("false", .bool(false))
+        case UInt8(ascii: "n"): return try literal("null", .none)
+        default: return try number()
+        }
+    }
+
+    /// After an item of an object or a list: true past a ',' (another item follows), false past `close`.
+    private mutating func another(closedBy close: Unicode.Scalar) throws -> Bool {
+        skipSpace()
+        guard i < bytes.count else { throw fail("the end") }
+        if bytes[i] == UInt8(ascii: ",") { i += 1; return true }
+        guard bytes[i] == UInt8(ascii: close) else { throw fail("',' or '\(close)' expected") }
+        i += 1
+        return false
+    }
+
+    private mutating func literal(_ word: String, _ v: Value) throws -> Value {
+        let w = Array(word.utf8)
+        guard bytes[i...].starts(with: w) else { throw fail("unexpected '\(Character(Unicode.Scalar(bytes[i])))'") }
+        i += w.count
+        return v
+    }
+
+    private mutating func number() throws -> Value {
+        let start = i
+        if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
+        func digits() -> Int { let s = i; while i < bytes.count, (0x30...0x39).contains(bytes[i]) { i += 1 }; return i - s }
+        let intDigits = digits()
+        guard intDigits > 0, !(intDigits > 1 && bytes[i - intDigits] == 0x30) else { throw fail("not a value") }
+        var integral = true
+        if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+            i += 1; integral = false
+            guard digits() > 0 else { throw fail("digits expected after '.'") }
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+            i += 1; integral = false
+            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits() > 0 else { throw fail("digits expected in the exponent") }
+        }
+        let text = String(decoding: bytes[start..<i], as: UTF8.self)
+        if integral {
+            guard let n = Int(text) else { throw ChatMessages.Failure(message: "the integer \(text) is beyond 64 bits") }
+            return .int(n)
+        }
+        guard let d = Double(text), d.isFinite else { throw ChatMessages.Failure(message: "the number \(text) is beyond a double") }
+        return .double(d)
+    }
+
+    private mutating func string() throws -> String {
+        guard let s = JSONText.string(bytes, &i) else { throw fail("a malformed string") }
+        return s
+    }
 }
 
 // MARK: - Values
@@ -70,6 +287,9 @@ indirect enum Value: Sendable {
     /// A function the environment provides (`raise_exception`, `strftime_now`, ...), or a macro the template defines.
     case function(String)
     case macro(Int)
+    /// What Jinja's `map`, `select`, `reject`, `selectattr` and `rejectattr` give: a Python generator, which loops
+    /// and filters read as its items, which is always true, and which `tojson`, `length` and printing cannot read.
+    case generator([Value])
 
     var truthy: Bool {
         switch self {
@@ -80,7 +300,17 @@ indirect enum Value: Sendable {
         case .string(let s): !s.isEmpty
         case .list(let l): !l.isEmpty
         case .dict(let d): !d.isEmpty
-        case .namespace, .function, .macro: true
+        case .namespace, .function, .macro, .generator: true
+        }
+    }
+
+    /// Whether a generator is in `self` (which `json.dumps` cannot write).
+    var holdsGenerator: Bool {
+        switch self {
+        case .generator: true
+        case .list(let l): l.contains { $0.holdsGenerator }
+        case .dict(let d): d.contains { $0.1.holdsGenerator }
+        default: false
         }
     }
 
@@ -98,6 +328,7 @@ indirect enum Value: Sendable {
         case .namespace: "<Namespace>"
         case .function(let n): "<function \(n)>"
         case .macro: "<Macro>"
+        case .generator: "<generator object>"
         }
     }
 
@@ -140,7 +371,7 @@ indirect enum Value: Sendable {
             guard !d.isEmpty else { return "{}" }
             let items = sortKeys ? d.sorted { $0.0 < $1.0 } : d
             return "{" + items.map { (pad ?? "") + str($0.0) + ": " + $0.1.json(indent: indent, sortKeys: sortKeys, level: level + 1) }.joined(separator: sep) + close + "}"
-        case .namespace, .function, .macro: return "{}"
+        case .namespace, .function, .macro, .generator: return "{}"
         }
     }
 
@@ -800,6 +1031,7 @@ private struct Context {
             case .output(let e, let l):
                 line = l
                 let v = try eval(e)
+                if case .generator = v { throw fail("a generator (of map, select and the like) is printed, which Jinja writes with its memory address") }
                 out += v.text
             case .ifChain(let chain, let l):
                 line = l
@@ -814,7 +1046,7 @@ private struct Context {
                 line = l
                 var items: [Value]
                 switch try eval(iterable) {
-                case .list(let xs): items = xs
+                case .list(let xs), .generator(let xs): items = xs
                 case .dict(let d): items = d.map { .string($0.0) }
                 case .string(let s): items = s.map { .string(String($0)) }
                 case .undefined: items = []
@@ -906,17 +1138,51 @@ private struct Context {
         case .binary(let op, let a, let b):
             if op == "and" { let x = try eval(a); return x.truthy ? try eval(b) : x }
             if op == "or" { let x = try eval(a); return x.truthy ? x : try eval(b) }
+            if op == "+", Self.isMarkup(a) || Self.isMarkup(b) { return try markupSum(a, b) }
             return try binary(op, try eval(a), try eval(b))
         case .ternary(let yes, let cond, let no):
             return try eval(cond).truthy ? try eval(yes) : try no.map { try eval($0) } ?? .undefined
         }
     }
 
+    /// Whether `e` gives Markup (`|safe`, or a `+` with Markup on a side): Markup's `+` HTML-escapes a plain string on
+    /// its other side (`"Use '"|safe + name` escapes the name; transformers' `tojson` gives a plain string).
+    static func isMarkup(_ e: Expr) -> Bool {
+        switch e {
+        case .filter(_, "safe", _, _): true
+        case .binary("+", let a, let b): isMarkup(a) || isMarkup(b)
+        default: false
+        }
+    }
+
+    /// `a + b` where a side is Markup: the plain string side escaped as `markupsafe.escape` does (& < > " ').
+    mutating func markupSum(_ a: Expr, _ b: Expr) throws -> Value {
+        func side(_ e: Expr) throws -> String {
+            let v = try eval(e)
+            guard case .string(let s) = v else { throw fail("Markup (|safe) + \(v.repr), which is not a string") }
+            if Self.isMarkup(e) { return s }
+            var o = ""
+            for c in s.unicodeScalars {
+                switch c {
+                case "&": o += "&amp;"
+                case "<": o += "&lt;"
+                case ">": o += "&gt;"
+                case "\"": o += "&#34;"
+                case "'": o += "&#39;"
+                default: o.unicodeScalars.append(c)
+                }
+            }
+            return o
+        }
+        let x = try side(a)
+        return try sized(x + side(b))
+    }
+
     /// How deep lists and dicts nest in `v` (counting stops past `limit`).
     static func depth(_ v: Value, limit: Int = maxNesting) -> Int {
         guard limit >= 0 else { return 1 }
         switch v {
-        case .list(let l): return 1 + (l.map { depth($0, limit: limit - 1) }.max() ?? 0)
+        case .list(let l), .generator(let l): return 1 + (l.map { depth($0, limit: limit - 1) }.max() ?? 0)
         case .dict(let d): return 1 + (d.map { depth($0.1, limit: limit - 1) }.max() ?? 0)
         default: return 0
         }
@@ -977,14 +1243,17 @@ private struct Context {
         switch op {
         case "==": return .bool(a.equals(b))
         case "!=": return .bool(!a.equals(b))
-        case "~": return try sized(a.text + b.text)
+        case "~":
+            if case .generator = a { throw fail("a generator (of map, select and the like) joined with ~") }
+            if case .generator = b { throw fail("a generator (of map, select and the like) joined with ~") }
+            return try sized(a.text + b.text)
         case "in":
             switch b {
             case .string(let s): return .bool(a.text.isEmpty || s.contains(a.text))
-            case .list(let l): return .bool(l.contains { $0.equals(a) })
+            case .list(let l), .generator(let l): return .bool(l.contains { $0.equals(a) })
             case .dict(let d): return .bool(d.contains { $0.0 == a.text })
             case .undefined: return .bool(false)     // Jinja's Undefined iterates as empty
-            default: return .bool(false)
+            default: throw fail("'in' \(b.repr), which is not iterable (Python: argument of type is not iterable)")
             }
         case "<", ">", "<=", ">=":
             let r: Bool
@@ -1165,11 +1434,23 @@ private struct Context {
     }
 
     func filter(_ name: String, _ v: Value, _ args: [Value], _ kwargs: [(String, Value)]) throws -> Value {
+        var v = v
+        if case .generator(let items) = v {
+            // Filters that iterate read a generator's items; the others see a generator object (tojson and
+            // length raise, as in transformers).
+            switch name {
+            case "list", "join", "first", "sort", "unique", "map", "select", "reject", "selectattr", "rejectattr", "reverse", "min", "max", "sum":
+                v = .list(items)
+            case "default", "d": return v
+            default: throw fail("the filter '\(name)' of a generator (of map, select and the like), which Python cannot \(name == "tojson" ? "write as JSON" : "read so")")
+            }
+        }
         switch name {
         case "trim":
             return .string(String(String.UnicodeScalarView(Array(v.text.unicodeScalars).drop(while: ChatTemplate.isSpace).reversed().drop(while: ChatTemplate.isSpace).reversed())))
         case "tojson":
             if case .undefined = v { throw fail("tojson of an undefined value") }
+            if v.holdsGenerator { throw fail("tojson of a generator (of map, select and the like), which Python cannot write as JSON") }
             var indent: Int? = nil, sortKeys = false
             if case .int(let n)? = args.first { indent = n }
             for (k, x) in kwargs {
@@ -1222,13 +1503,13 @@ private struct Context {
             return .list(d.sorted { $0.0.lowercased() < $1.0.lowercased() }.map { .list([.string($0.0), $0.1]) })
         case "select", "reject":
             // select(test, args...) keeps the items the test passes (no test: the truthy ones); reject the others.
-            if !v.truthy { return .list([]) }
+            if !v.truthy { return .generator([]) }
             guard case .list(let l) = v else { throw fail("\(name) of something that is not a list") }
             let keep = try l.filter { x in
                 let r = args.isEmpty ? x.truthy : try test(args[0].text, x, Array(args.dropFirst()))
                 return name == "select" ? r : !r
             }
-            return .list(keep)
+            return .generator(keep)
         case "sort":
             guard case .list(let l) = v else { throw fail("sort of something that is not a list") }
             let reverse = (kwargs.first { $0.0 == "reverse" }?.1 ?? args.first ?? .bool(false)).truthy
@@ -1278,20 +1559,37 @@ private struct Context {
             guard case .dict(let d) = v else { throw fail("items of something that is not a dict") }
             return .list(d.map { .list([.string($0.0), $0.1]) })
         case "selectattr", "rejectattr":
-            if !v.truthy { return .list([]) }      // Jinja's select_or_reject skips a falsy sequence
+            if !v.truthy { return .generator([]) }      // Jinja's select_or_reject skips a falsy sequence
             guard case .list(let l) = v, let attr = args.first?.text else { throw fail("\(name) needs a list and an attribute") }
             let keep = try l.filter { x in
                 let a = try item(x, .string(attr))
                 let r = args.count > 1 ? try test(args[1].text, a, Array(args.dropFirst(2))) : a.truthy
                 return name == "selectattr" ? r : !r
             }
-            return .list(keep)
+            return .generator(keep)
         case "map":
-            if !v.truthy { return .list([]) }
+            if !v.truthy { return .generator([]) }
             guard case .list(let l) = v else { throw fail("map of something that is not a list") }
-            if let attr = kwargs.first(where: { $0.0 == "attribute" })?.1.text { return .list(try l.map { try item($0, .string(attr)) }) }
+            if let attr = kwargs.first(where: { $0.0 == "attribute" })?.1.text { return .generator(try l.map { try item($0, .string(attr)) }) }
             guard let f = args.first?.text else { throw fail("map needs a filter or attribute=") }
-            return .list(try l.map { try filter(f, $0, Array(args.dropFirst()), []) })
+            return .generator(try l.map { try filter(f, $0, Array(args.dropFirst()), []) })
+        case "min", "max":
+            // min(case_sensitive=False, attribute=None): strings compare lower-cased; an empty sequence gives undefined.
+            guard case .list(let l) = v else { throw fail("\(name) of something that is not a list") }
+            let sensitive = (kwargs.first { $0.0 == "case_sensitive" }?.1 ?? args.first ?? .bool(false)).truthy
+            let attr = kwargs.first { $0.0 == "attribute" }?.1.text
+            func key(_ x: Value) throws -> Value {
+                let k = try attr.map { try item(x, .string($0)) } ?? x
+                if !sensitive, case .string(let s) = k { return .string(s.lowercased()) }
+                return k
+            }
+            guard var best = l.first else { return .undefined }
+            var bestKey = try key(best)
+            for x in l.dropFirst() {
+                let k = try key(x)
+                if try binary(name == "min" ? "<" : ">", k, bestKey).truthy { best = x; bestKey = k }
+            }
+            return best
         default:
             throw fail("the filter '\(name)' is not one Winnow's chat templates provide")
         }

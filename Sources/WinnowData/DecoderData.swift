@@ -209,12 +209,7 @@ public struct DecoderEncoder: Sendable {
             if let e = template.eosID, !(full.count > cut && full.last == e) { add([e], true) }
         } else if let tokenizer, let messages = ex.messages {
             guard messages.contains(where: { $0.role == "assistant" }) else { throw fail("messages hold no assistant turn: nothing to score") }
-            if let keys = ex.messageExtraKeys, let source = template.chatTemplate,
-               let key = keys.first(where: { k in ["'\(k)'", "\"\(k)\"", ".\(k)"].contains { source.contains($0) } }) {
-                throw fail("messages carry '\(key)', which the model's chat template reads and Winnow does not pass to it (only role and content): "
-                           + "refused rather than rendered without it; " + Self.otherWay)
-            }
-            (ids, scored) = try renderedTurns(messages, tokenizer, fail)
+            (ids, scored) = try renderedTurns(ex.chatMessages ?? ChatMessages(messages), tokenizer, fail)
         } else {
             throw fail("no text, prompt and completion, messages or input_ids")
         }
@@ -239,7 +234,7 @@ public struct DecoderEncoder: Sendable {
     /// the rendering that ends with it and the whole conversation's part), trailing whitespace aside. A token
     /// that ends inside a turn counts as the turn's (one spanning its first character too); one that runs past its
     /// end does not.
-    private func renderedTurns(_ messages: [(role: String, content: String)], _ tokenizer: any DecoderTokenizer,
+    private func renderedTurns(_ messages: ChatMessages, _ tokenizer: any DecoderTokenizer,
                                _ fail: (String) -> WinnowError) throws -> ([Int32], [Bool]) {
         guard let parsed = template.parsed else {
             throw fail("holds messages, but the model has no chat template; " + Self.otherWay)
@@ -249,18 +244,18 @@ public struct DecoderEncoder: Sendable {
         case .success(let t): chat = t
         case .failure(let f): throw fail("holds messages, but the model's chat template cannot be read (\(f)); " + Self.otherWay)
         }
-        func render(_ m: ArraySlice<(role: String, content: String)>, _ generation: Bool) throws -> [Unicode.Scalar] {
-            Array(try chat.render(messages: Array(m), addGenerationPrompt: generation, specialTokens: template.specialTokens,
+        func render(_ n: Int, _ generation: Bool) throws -> [Unicode.Scalar] {
+            Array(try chat.render(messages.prefix(n), addGenerationPrompt: generation, specialTokens: template.specialTokens,
                                   now: template.now).unicodeScalars)
         }
         let full: [Unicode.Scalar]
-        do { full = try render(messages[...], false) } catch {
+        do { full = try render(messages.count, false) } catch {
             throw fail("holds messages the model's chat template does not render (\(error))")
         }
         var spans: [Range<Int>] = []
-        for (i, m) in messages.enumerated() where m.role == "assistant" {
+        for (i, role) in messages.roles.enumerated() where role == "assistant" {
             let p: [Unicode.Scalar], r: [Unicode.Scalar]
-            do { (p, r) = (try render(messages[..<i], true), try render(messages[...i], false)) } catch {
+            do { (p, r) = (try render(i, true), try render(i + 1, false)) } catch {
                 throw fail("holds messages whose assistant turn \(spans.count + 1) cannot be located: the model's chat template does not render "
                            + "the conversation up to it (\(error)); a conversation that starts with an assistant turn? " + Self.otherWay)
             }

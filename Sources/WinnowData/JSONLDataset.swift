@@ -25,9 +25,11 @@ public struct Example: Sendable {
     public var prompt: String?, completion: String?
     /// Instruction data for decoders in the chat format: (role, content) per message.
     public var messages: [(role: String, content: String)]?
-    /// Keys the messages carry besides role and content (`reasoning_content`, `tool_calls`, `name`...), sorted;
-    /// nil when none. Winnow passes only role and content to a chat template.
-    public var messageExtraKeys: [String]?
+    /// The messages as the line writes them, every key (`tool_calls`, `reasoning_content`, `name`...) in its order,
+    /// and the line's `tools`, for the model's chat template; nil when the messages hold only a role and a string
+    /// content each and the line has no tools (`messages` is then all). A content that is not a string reads as ""
+    /// in `messages`.
+    public var chatMessages: ChatMessages?
 }
 
 /// Field names used to read a JSONL file (docs/contracts.md §2).
@@ -280,14 +282,21 @@ public struct JSONLReader {
             guard let list = m as? [Any], !list.isEmpty else {
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "messages is not a non-empty list")
             }
+            var plain = d["tools"] == nil
             ex.messages = try list.enumerated().map { i, item in
-                guard let o = item as? [String: Any], let role = o["role"] as? String, let content = o["content"] as? String else {
-                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "messages[\(i)] is not an object with string 'role' and 'content'")
+                guard let o = item as? [String: Any], let role = o["role"] as? String else {
+                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "messages[\(i)] is not an object with a string 'role' and 'content'")
                 }
-                return (role, content)
+                if o.count != 2 || !(o["content"] is String) { plain = false }
+                return (role, o["content"] as? String ?? "")
             }
-            let extra = Set(list.compactMap { $0 as? [String: Any] }.flatMap(\.keys)).subtracting(["role", "content"])
-            if !extra.isEmpty { ex.messageExtraKeys = extra.sorted() }
+            // Other keys (tool_calls, reasoning_content...), a content that is null or a list of parts, or tools: the
+            // messages are read again with every key in the order written, as the chat template is to see them.
+            if !plain {
+                do { ex.chatMessages = try ChatMessages(jsonLine: slice) } catch {
+                    throw WinnowError.invalidFile(path: path, line: lineNo, reason: "\(error)")
+                }
+            }
         } else if fields.text == nil, d["prompt"] != nil || d["completion"] != nil {
             if pairGiven, let pf = fields.pair { throw JSONLReader.pairRefused(pf, path: path, line: lineNo, kind: "a prompt and completion") }
             guard let p = d["prompt"] as? String, let c = d["completion"] as? String else {

@@ -229,44 +229,8 @@ struct JSONWalker {
     }
 
     private mutating func string() throws -> String {
-        try expect(UInt8(ascii: "\""))
-        var scalars = String.UnicodeScalarView()
-        var run = i
-        func flush(_ upTo: Int) { if upTo > run { scalars.append(contentsOf: String(decoding: bytes[run..<upTo], as: UTF8.self).unicodeScalars) } }
-        while i < bytes.count {
-            let c = bytes[i]
-            if c == UInt8(ascii: "\"") { flush(i); i += 1; return String(scalars) }
-            if c != UInt8(ascii: "\\") { i += 1; continue }
-            flush(i)
-            guard i + 1 < bytes.count else { throw Failure.malformed }
-            let e = bytes[i + 1]
-            i += 2
-            switch e {
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "t"): scalars.append("\t")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "b"): scalars.append("\u{8}")
-            case UInt8(ascii: "f"): scalars.append("\u{C}")
-            case UInt8(ascii: "u"):
-                var u = try hex4()
-                if (0xD800..<0xDC00).contains(u), i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
-                    let save = i
-                    i += 2
-                    let low = try hex4()
-                    if (0xDC00..<0xE000).contains(low) { u = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00) } else { i = save }
-                }
-                scalars.append(Unicode.Scalar(u) ?? "\u{FFFD}")
-            default: scalars.append(Unicode.Scalar(e))     // \" \\ \/
-            }
-            run = i
-        }
-        throw Failure.malformed
-    }
-
-    private mutating func hex4() throws -> UInt32 {
-        guard i + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[i..<(i + 4)], as: UTF8.self), radix: 16) else { throw Failure.malformed }
-        i += 4
-        return v
+        guard let s = JSONText.string(bytes, &i) else { throw Failure.malformed }
+        return s
     }
 
     /// Moves past one value of any kind.
@@ -292,5 +256,52 @@ struct JSONWalker {
         default:
             while let d = peek(), !",}] \n\r\t".utf8.contains(d) { i += 1 }
         }
+    }
+}
+
+/// JSON text pieces both byte-level readers share (`JSONWalker`, and the chat messages' ordered reader).
+enum JSONText {
+    /// The string whose opening quote is at `bytes[i]`, `i` moved past its closing quote; nil when it is malformed
+    /// (no closing quote, a bad escape). A lone surrogate escape reads as U+FFFD.
+    static func string(_ bytes: [UInt8], _ i: inout Int) -> String? {
+        guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return nil }
+        i += 1
+        var scalars = String.UnicodeScalarView()
+        var run = i
+        func flush(_ upTo: Int) { if upTo > run { scalars.append(contentsOf: String(decoding: bytes[run..<upTo], as: UTF8.self).unicodeScalars) } }
+        func hex4() -> UInt32? {
+            guard i + 4 <= bytes.count, bytes[i..<(i + 4)].allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }) else { return nil }
+            defer { i += 4 }
+            return UInt32(String(decoding: bytes[i..<(i + 4)], as: UTF8.self), radix: 16)
+        }
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") { flush(i); i += 1; return String(scalars) }
+            if c != UInt8(ascii: "\\") { i += 1; continue }
+            flush(i)
+            guard i + 1 < bytes.count else { return nil }
+            let e = bytes[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "n"): scalars.append("\n")
+            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "r"): scalars.append("\r")
+            case UInt8(ascii: "b"): scalars.append("\u{8}")
+            case UInt8(ascii: "f"): scalars.append("\u{C}")
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scalars.append(Unicode.Scalar(e))
+            case UInt8(ascii: "u"):
+                guard var u = hex4() else { return nil }
+                if (0xD800..<0xDC00).contains(u), i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
+                    let save = i
+                    i += 2
+                    guard let low = hex4() else { return nil }
+                    if (0xDC00..<0xE000).contains(low) { u = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00) } else { i = save }
+                }
+                scalars.append(Unicode.Scalar(u) ?? "\u{FFFD}")
+            default: return nil
+            }
+            run = i
+        }
+        return nil
     }
 }

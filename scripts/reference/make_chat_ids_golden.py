@@ -9,7 +9,8 @@ independently of Winnow's method (from the fast tokenizer's offsets).
 Templates (from golden.json): Qwen2.5, Llama 3.2, Gemma 2, Phi-3.5, Mistral Nemo, SmolLM3, DeepSeek-R1 (Qwen
 distill) and Granite 3.3. Tokenizers: the tiny decoder's byte-level BPE (Tests/Fixtures/decoder/tied) and the
 SentencePiece fixture (Tests/Fixtures/tokenizer/spm-legacy), each with its special tokens. For each
-conversation with an assistant turn: "input_ids" = apply_chat_template(..., tokenize=True) (strftime_now fixed
+conversation with an assistant turn (four of roles and contents, and the whole conversations of lines.jsonl:
+tools, tool calls, reasoning, contents of parts; a case's "line" is its 0-based line there): "input_ids" = apply_chat_template(..., tokenize=True) (strftime_now fixed
 at 2026-12-07 09:05 as in golden.json), and "scored" = 1 for every token whose character span (offsets of
 the rendered text) ends inside an assistant turn: from the end of the messages before it rendered with
 add_generation_prompt to where the rendering that ends with the turn and the whole conversation's part
@@ -67,6 +68,10 @@ with open(os.path.join(repo, "Tests/Fixtures/decoder/tied/tokenizer_config.json"
     cfg = json.load(f)
 with open(os.path.join(ws, "tokenizer_config.json"), "w", encoding="utf-8") as f:
     json.dump(cfg, f, ensure_ascii=False)
+# The whole conversations of lines.jsonl (tools, tool calls, reasoning, contents of parts; every other line).
+line_file = [json.loads(l) for l in open(os.path.join(repo, "Tests/Fixtures/chat-templates/lines.jsonl"), encoding="utf-8")]
+inputs = [([{"role": r, "content": c} for r, c in conv], None, {"messages": [list(x) for x in conv]}) for conv in conversations]
+inputs += [(line_file[k]["messages"], line_file[k].get("tools"), {"line": k}) for k in range(0, len(line_file), 2)]
 result = []
 for tok_name in ["Tests/Fixtures/decoder/tied", "Tests/Fixtures/tokenizer/spm-legacy", "Tests/Fixtures/chat-templates/tied-ws"]:
     tok = AutoTokenizer.from_pretrained(os.path.join(repo, tok_name))
@@ -76,16 +81,15 @@ for tok_name in ["Tests/Fixtures/decoder/tied", "Tests/Fixtures/tokenizer/spm-le
     specials = {k: v for k, v in tok.special_tokens_map.items() if isinstance(v, str)}
     for name in names:
         t = golden[name]
-        for conv in conversations:
-            msgs = [{"role": r, "content": c} for r, c in conv]
+        for msgs, tools, source in inputs:
             def render(m, gen):
-                return tok.apply_chat_template(m, chat_template=t, tokenize=False, add_generation_prompt=gen)
+                return tok.apply_chat_template(m, tools=tools, chat_template=t, tokenize=False, add_generation_prompt=gen)
             try:
                 full = render(msgs, False)
             except Exception as e:
-                result.append({"tokenizer": tok_name, "template": name, "messages": [list(x) for x in conv], "error": str(e)})
+                result.append({"tokenizer": tok_name, "template": name, **source, "error": str(e)})
                 continue
-            ids = tok.apply_chat_template(msgs, chat_template=t, tokenize=True, add_generation_prompt=False)
+            ids = tok.apply_chat_template(msgs, tools=tools, chat_template=t, tokenize=True, add_generation_prompt=False)
             if not isinstance(ids, list):      # transformers 5 returns a BatchEncoding
                 ids = ids["input_ids"]
             enc = tok(full, add_special_tokens=False, return_offsets_mapping=True)
@@ -105,7 +109,7 @@ for tok_name in ["Tests/Fixtures/decoder/tied", "Tests/Fixtures/tokenizer/spm-le
                 spans.append((len(p), end))
             # A token that starts before a turn and ends inside it counts as the turn's; one that ends past it does not.
             scored = [int(any(a < e and b > s and b <= e for s, e in spans)) for a, b in enc["offset_mapping"]]
-            case = {"tokenizer": tok_name, "template": name, "special_tokens": specials, "messages": [list(x) for x in conv]}
+            case = {"tokenizer": tok_name, "template": name, "special_tokens": specials, **source}
             result.append(dict(case, input_ids=ids, scored=scored) if located else dict(case, not_located=True))
 with open(out, "w", encoding="utf-8") as f:
     json.dump(result, f, ensure_ascii=False)

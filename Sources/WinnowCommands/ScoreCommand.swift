@@ -246,19 +246,20 @@ struct ScoreCommand: ParsableCommand {
         let check = method.readsDynamics || method.needsNullRun ? nil
             : try Scorer.learningCheck(run: runURL, data: dataURL, fields: dataOptions.fields, maxLength: dataOptions.maxLength, base: o.adapterBase, batchSize: o.batchSize)
         let written: (count: Int, notes: [String])
-        let causalLM = ModelLoader.isCausalLM(runURL)
+        var fileExamples = 0      // every example of the data file (a shard's manifest records it for merge)
         if method.readsDynamics {
             let result = try Scorer.score(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL)
             try ScoreWriter.write(result, format: format, to: outURL)
             written = (result.scores.count, result.notes + [result.constantWarning].compactMap { $0 })
         } else {
             // Part by part from the parts folder into the output: memory does not grow with the data set.
-            written = try ScoreParts.scoreToFile(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL,
-                                                 parts: partsURL, resume: resume, partSize: partSize, shard: shard, format: format, to: outURL)
+            let r = try ScoreParts.scoreToFile(method, run: runURL, data: dataURL, fields: dataOptions.fields, options: o, nullRun: nullURL,
+                                               parts: partsURL, resume: resume, partSize: partSize, shard: shard, format: format, to: outURL)
+            written = (r.count, r.notes)
+            fileExamples = r.total
         }
         if FileManager.default.fileExists(atPath: partsURL.path) { try FileManager.default.removeItem(at: partsURL) }
-        try ShardMerge.recordShard(shard, examples: shard == nil ? 0 : try Scorer.countExamples(dataURL, fields: dataOptions.fields, labelled: !causalLM),
-                                   job: jobLine, output: outURL)
+        try ShardMerge.recordShard(shard, examples: fileExamples, job: jobLine, output: outURL)
         for n in written.notes { printError(n.hasPrefix("warning: ") ? "winnow: WARNING: " + n.dropFirst(9) : "note: " + n) }
         printError("score: wrote \(written.count) \(method) scores to \(outURL.path)")
         if let check, check.learnedNothing {

@@ -97,7 +97,7 @@ public enum ScoreParts {
     /// peak memory does not grow with the data set. Returns the number of examples and the notes.
     public static func scoreToFile(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames = FieldNames(), options: ScoreOptions,
                                    nullRun: URL? = nil, parts dir: URL, resume: Bool, partSize: Int = defaultPartSize,
-                                   shard: Shard? = nil, format: ScoreWriter.Format, to url: URL) throws -> (count: Int, notes: [String]) {
+                                   shard: Shard? = nil, format: ScoreWriter.Format, to url: URL) throws -> (count: Int, notes: [String], total: Int) {
         let done = try scoreParts(method, run: run, data: data, fields: fields, options: options, nullRun: nullRun, parts: dir,
                                   resume: resume, partSize: partSize, shard: shard)
         let first = try loadPart(dir, 0, method: method, offset: done.offsets[0])
@@ -113,14 +113,14 @@ public enum ScoreParts {
             for k in 1..<max(1, done.count) { try add(try loadPart(dir, k, method: method, offset: done.offsets[k])) }
         }
         return (done.examples, DecoderScores.withNoTokenNote(first.notes, count: noTokens)
-                    + [ScoreResult.constantWarning(count: done.examples, lo: range.lo, hi: range.hi)].compactMap { $0 })
+                    + [ScoreResult.constantWarning(count: done.examples, lo: range.lo, hi: range.hi)].compactMap { $0 }, done.total)
     }
 
     /// Makes sure every part of the scoring is saved under `dir`: reuses saved parts on `resume`,
     /// scores the rest. Returns the number of parts, the global index of each part's first example,
     /// and the number of examples in all.
     static func scoreParts(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames, options: ScoreOptions, nullRun: URL?,
-                           parts dir: URL, resume: Bool, partSize: Int, shard: Shard?) throws -> (count: Int, offsets: [Int], examples: Int) {
+                           parts dir: URL, resume: Bool, partSize: Int, shard: Shard?) throws -> (count: Int, offsets: [Int], examples: Int, total: Int) {
         guard partSize >= 1 else { throw WinnowError.invalidOption(name: "partSize", reason: "must be at least 1, not \(partSize)") }
         return try options.inPrecision(method) {
             try scorePartsInPrecision(method, run: run, data: data, fields: fields, options: options, nullRun: nullRun, parts: dir,
@@ -129,7 +129,7 @@ public enum ScoreParts {
     }
 
     static func scorePartsInPrecision(_ method: ScoreMethod, run: URL, data: URL, fields: FieldNames, options: ScoreOptions, nullRun: URL?,
-                                      parts dir: URL, resume: Bool, partSize: Int, shard: Shard?) throws -> (count: Int, offsets: [Int], examples: Int) {
+                                      parts dir: URL, resume: Bool, partSize: Int, shard: Shard?) throws -> (count: Int, offsets: [Int], examples: Int, total: Int) {
         let fm = FileManager.default
         // A causal language model (a GGUF file, a Llama folder, a decoder run) scores every example, labelled
         // or not; DecoderScores reads the model for each part.
@@ -288,7 +288,7 @@ public enum ScoreParts {
             throw error
         }
         bar.finish(note: "")
-        return (count, offsets, n)
+        return (count, offsets, n, total)
     }
 
     static func append(_ a: ScoreResult, _ b: ScoreResult) -> ScoreResult {

@@ -120,7 +120,7 @@ import Testing
             #expect(merged.components.map(\.0) == ScoreMethod.margin.columns)
             let whole = dir.appendingPathComponent("whole"), streamed = dir.appendingPathComponent("streamed")
             try ScoreWriter.write(merged, format: format, to: whole)
-            let (n, notes) = try ScoreParts.scoreToFile(.margin, run: run, data: data, options: o, parts: dir.appendingPathComponent("b"),
+            let (n, notes, _) = try ScoreParts.scoreToFile(.margin, run: run, data: data, options: o, parts: dir.appendingPathComponent("b"),
                                                        resume: false, partSize: 37, shard: shard, format: format, to: streamed)
             #expect(n == merged.scores.count && notes == merged.notes)
             #expect(try Data(contentsOf: streamed) == Data(contentsOf: whole), "\(format) shard \(String(describing: shard))")

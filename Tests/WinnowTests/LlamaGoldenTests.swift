@@ -72,15 +72,53 @@ import Testing
         let lm = try LlamaForCausalLM(folder: Self.dir.appendingPathComponent("qwen2"))
         #expect(lm.config.attentionBias && lm.config.tieWordEmbeddings)
         let g = try SafeTensorsFile(url: Self.dir.appendingPathComponent("qwen2-golden.safetensors"))
-        expectClose(lm.logitsAllRows(batch).values, try g.tensor("logits").values, atol: 1e-4, rtol: 0, "Qwen2 logits")
+        try expectLogitsAndGradients(lm, g, "qwen2", holding: "model.layers.1.self_attn.k_proj.bias")
+    }
+
+    /// Logits within 1e-4 and every gradient of the batch loss within 1e-3 relative of `g`'s (transformers reports a
+    /// tied embedding's gradient under the embedding's name).
+    func expectLogitsAndGradients(_ lm: LlamaForCausalLM, _ g: SafeTensorsFile, _ what: String, holding name: String) throws {
+        expectClose(lm.logitsAllRows(batch).values, try g.tensor("logits").values, atol: 1e-4, rtol: 0, "\(what) logits")
         var grads = lm.parameters.zeros()
         lm.lossAndGradients(batch, grads: &grads)
-        #expect(grads.names.contains("model.layers.1.self_attn.k_proj.bias"))
+        #expect(grads.names.contains(name))
         for (name, t) in grads.named {
-            // transformers reports the tied embedding's gradient under the embedding's name.
             let err = relativeError(t.values, try g.tensor("grad." + name).values)
-            #expect(err <= 1e-3, "qwen2 grad.\(name): relative error \(err)")
+            #expect(err <= 1e-3, "\(what) grad.\(name): relative error \(err)")
         }
+    }
+
+    /// Qwen3: an RMSNorm on each query and key head before the rotation, a head dimension (24) apart from hidden /
+    /// heads (16), tied embeddings (scripts/reference/make_qwen3_golden.py): logits, every gradient, and each
+    /// example's squared gradient norm over every tensor and over the last layer (Gram factors, norms included).
+    @Test func qwen3WithQKNormsMatchesTransformers() throws {
+        let folder = Self.dir.appendingPathComponent("qwen3")
+        let lm = try LlamaForCausalLM(folder: folder)
+        #expect(lm.config.qkNorm && lm.config.headDim == 24 && lm.config.queryWidth == 96 && lm.config.tieWordEmbeddings && !lm.config.attentionBias)
+        let g = try SafeTensorsFile(url: Self.dir.appendingPathComponent("qwen3-golden.safetensors"))
+        try expectLogitsAndGradients(lm, g, "qwen3", holding: "model.layers.1.self_attn.k_norm.weight")
+        // Each example's mean next-token loss: every token after the first is a target.
+        var targets = [Int32](repeating: -1, count: batch.size * batch.length)
+        for b in 0..<batch.size {
+            let n = batch.realLength(b)
+            for t in 0..<(n - 1) { targets[b * batch.length + t] = batch.inputIDs[b * batch.length + t + 1] }
+        }
+        for (spec, key) in [("all", "sqnorm.all"), ("model.layers.1.", "sqnorm.last")] {
+            let sel = try ParameterSelection(try #require(ParameterSelection.Spec(parsing: spec)), layout: lm.parameterLayout)
+            lm.perExampleLossBackward(batch, targets: targets, selection: sel)
+            var sq = [Float](repeating: 0, count: batch.size)
+            lm.gradientFactors(batch, selection: sel).addNorms(into: &sq, scale: 1)
+            let want = try g.tensor(key).values
+            for b in 0..<batch.size { #expect(abs(sq[b] - want[b]) <= 1e-3 * want[b], "\(key)[\(b)]: \(sq[b]) against \(want[b])") }
+        }
+        // Written back as a Qwen3 folder that reads the same.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-qwen3-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try lm.save(to: dir)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as? [String: Any]
+        #expect(json?["model_type"] as? String == "qwen3" && (json?["architectures"] as? [String]) == ["Qwen3ForCausalLM"])
+        let back = try LlamaForCausalLM(folder: dir)
+        for i in lm.parameters.tensors.indices { #expect(back.parameters[i] == lm.parameters[i], "\(lm.parameters.names[i]) changed") }
     }
 
     @Test func aSavedModelLoadsBackIdentically() throws {

@@ -217,6 +217,8 @@ extension LlamaDecoder {
                 linear(layer.k, layer.kBias, a: h1, g: rows(a.dk, ld: KV, width: KV))
                 linear(layer.v, layer.vBias, a: h1, g: rows(a.dv, ld: KV, width: KV))
             }
+            if want(layer.qNorm) { f.entries.append(.rows(perGroup(a.gQNorm))) }
+            if want(layer.kNorm) { f.entries.append(.rows(perGroup(a.gKNorm))) }
             if want(layer.o) { linear(layer.o, nil, a: rows(a.attnOut, ld: D, width: D), g: rows(a.dMid, ld: C, width: C)) }
             if want(layer.postNorm) { f.entries.append(.rows(perGroup(a.gPost))) }
             if want(layer.gate) || want(layer.up) {

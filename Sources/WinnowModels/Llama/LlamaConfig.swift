@@ -2,7 +2,7 @@ import Foundation
 import WinnowCore
 
 /// The configuration of a Llama-architecture decoder (Llama, SmolLM2; Qwen2's q/k/v biases with
-/// `attentionBias`), read from a Hugging Face `config.json` or a GGUF file's `llama.*` metadata.
+/// `attentionBias`; Qwen3's per-head q and k norms with `qkNorm`), read from a Hugging Face `config.json` or a GGUF file's `llama.*` metadata.
 ///
 ///     let c = try LlamaConfig(contentsOf: folder.appendingPathComponent("config.json"))
 public struct LlamaConfig: Sendable, Equatable {
@@ -35,13 +35,16 @@ public struct LlamaConfig: Sendable, Equatable {
     public var tieWordEmbeddings = false
     /// Biases on the q, k and v projections (`attention_bias`; Qwen2 has them).
     public var attentionBias = false
+    /// An RMSNorm over each query and key head before the rotation (Qwen3's `q_norm` and `k_norm`, weights of
+    /// `head_dim`).
+    public var qkNorm = false
     /// The padding id (`pad_token_id`), which sequence classification pools before.
     public var padTokenID: Int?
     /// Class names of a sequence classifier (`id2label` in id order); empty for a language model.
     public var labels: [String] = []
     /// `architectures[0]` as read.
     public var architecture: String?
-    /// `model_type` as read (llama, mistral or qwen2); written back, with the family's class names.
+    /// `model_type` as read (llama, mistral, qwen2 or qwen3); written back, with the family's class names.
     public var modelType = "llama"
     /// `bos_token_id` as read, written back unchanged.
     public var bosTokenID: Int?
@@ -58,7 +61,7 @@ public struct LlamaConfig: Sendable, Equatable {
     /// Key/value width: key/value heads x head dimension.
     public var keyValueWidth: Int { numKeyValueHeads * headDim }
 
-    /// Reads a Hugging Face `config.json` of `model_type` llama, mistral or qwen2.
+    /// Reads a Hugging Face `config.json` of `model_type` llama, mistral, qwen2 or qwen3.
     ///
     /// - Throws: `WinnowError.invalidFile` naming the file and the field that is missing or wrong.
     public init(contentsOf url: URL) throws {
@@ -81,8 +84,8 @@ public struct LlamaConfig: Sendable, Equatable {
             guard let n = v as? NSNumber, n.doubleValue.isFinite, n.doubleValue > 0 else { throw bad(key, "expected a positive number, got \(v)") }
             return n.floatValue
         }
-        if let mt = d["model_type"] as? String, !["llama", "mistral", "qwen2"].contains(mt) {
-            throw bad("model_type", "'\(mt)' is not a Llama-architecture model (llama, mistral, qwen2)")
+        if let mt = d["model_type"] as? String, !["llama", "mistral", "qwen2", "qwen3"].contains(mt) {
+            throw bad("model_type", "'\(mt)' is not a Llama-architecture model (llama, mistral, qwen2, qwen3)")
         }
         vocabSize = try int("vocab_size")
         hiddenSize = try int("hidden_size")
@@ -110,6 +113,10 @@ public struct LlamaConfig: Sendable, Equatable {
         modelType = d["model_type"] as? String ?? "llama"
         // Qwen2 has q/k/v biases and none on o_proj; Llama's and Mistral's attention_bias puts one on all four.
         attentionBias = modelType == "qwen2"
+        qkNorm = modelType == "qwen3"
+        if let types = d["layer_types"] as? [String], let other = types.first(where: { $0 != "full_attention" }) {
+            throw bad("layer_types", "'\(other)' layers are not supported (full_attention is)")
+        }
         if modelType != "qwen2" && d["attention_bias"] as? Bool == true {
             throw bad("attention_bias", "on a \(modelType) model it also puts a bias on o_proj, which Winnow does not implement (Qwen2's q/k/v biases it does)")
         }
@@ -182,7 +189,7 @@ public struct LlamaConfig: Sendable, Equatable {
         if modelType == "mistral" { d["sliding_window"] = slidingWindow.map { $0 as Any } ?? NSNull() }
         // The family's own names, so transformers builds the same model (a Qwen2 written as a Llama would get an o_proj bias).
         d["model_type"] = modelType
-        let family = ["mistral": "Mistral", "qwen2": "Qwen2"][modelType] ?? "Llama"
+        let family = ["mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3"][modelType] ?? "Llama"
         d["architectures"] = [arch.replacingOccurrences(of: "Llama", with: family)]
         if modelType == "qwen2" { d["attention_bias"] = nil }
         if let bosTokenID { d["bos_token_id"] = bosTokenID } else if nullBOS { d["bos_token_id"] = NSNull() }

@@ -14,6 +14,8 @@ struct LlamaDecoder: Sendable {
         let inputNorm, postNorm: Int
         let q, k, v, o: Int
         let qBias, kBias, vBias: Int?
+        /// Qwen3's per-head RMSNorm weights [head_dim] on q and k.
+        let qNorm, kNorm: Int?
         let gate, up, down: Int
     }
 
@@ -42,12 +44,14 @@ struct LlamaDecoder: Sendable {
             let v = s.add(p + "self_attn.v_proj.weight", Tensor(shape: [KV, C]))
             let vb = c.attentionBias ? s.add(p + "self_attn.v_proj.bias", Tensor(shape: [KV])) : nil
             let o = s.add(p + "self_attn.o_proj.weight", Tensor(shape: [C, D]))
+            let qn = c.qkNorm ? s.add(p + "self_attn.q_norm.weight", Tensor(shape: [c.headDim], repeating: 1)) : nil
+            let kn = c.qkNorm ? s.add(p + "self_attn.k_norm.weight", Tensor(shape: [c.headDim], repeating: 1)) : nil
             let postNorm = s.add(p + "post_attention_layernorm.weight", Tensor(shape: [C], repeating: 1))
             let gate = s.add(p + "mlp.gate_proj.weight", Tensor(shape: [I, C]))
             let up = s.add(p + "mlp.up_proj.weight", Tensor(shape: [I, C]))
             let down = s.add(p + "mlp.down_proj.weight", Tensor(shape: [C, I]))
             return Layer(inputNorm: inputNorm, postNorm: postNorm, q: q, k: k, v: v, o: o, qBias: qb, kBias: kb, vBias: vb,
-                         gate: gate, up: up, down: down)
+                         qNorm: qn, kNorm: kn, gate: gate, up: up, down: down)
         }
         norm = s.add("model.norm.weight", Tensor(shape: [C], repeating: 1))
     }
@@ -147,6 +151,42 @@ struct LlamaDecoder: Sendable {
         }
     }
 
+    // MARK: - Qwen3's q and k norms
+
+    /// Through Qwen3's per-head RMSNorms: the gradients at the normalised q (dqkv's first D columns) and k (dk)
+    /// become those at the projections' outputs; q_norm's and k_norm's weight gradients accumulate into `grads`,
+    /// and, in a per-example backward, each example's into the workspace (`gQNorm`, `gKNorm` [B, head_dim]).
+    func qkNormBackward(_ p: ParameterStore, _ ws: LlamaWorkspace, _ a: LlamaWorkspace.Layer, qNorm qn: Int, kNorm kn: Int,
+                        grads: inout ParameterStore?) {
+        let c = config
+        let B = ws.B, T = ws.T, N = B * T, D = c.queryWidth, KV = c.keyValueWidth, NH = c.numAttentionHeads, NKV = c.numKeyValueHeads, HS = c.headDim
+        // The gradients at the norms' outputs, contiguous: [N, D] and [N, KV].
+        ws.dqNormed.resize([N, D]); ws.dkNormed.resize([N, KV])
+        let dqn = ws.dqNormed.mptr, dkn = ws.dkNormed.mptr, dqkv = a.dqkv.mptr, dk = a.dk.mptr
+        let qPre = a.qPre.ptr, kPre = a.kPre.ptr, qRstd = a.qRstd.ptr, kRstd = a.kRstd.ptr, wq = p[qn].ptr, wk = p[kn].ptr
+        Parallel.rows(N, width: D + KV) { _, rr in
+            for r in rr {
+                (dqn + r * D).update(from: dqkv + r * 3 * D, count: D)
+                (dkn + r * KV).update(from: dk + r * KV, count: KV)
+                ck_rmsnorm_backward(dqkv + r * 3 * D, nil, dqn + r * D, qPre + r * D, wq, qRstd + r * NH, Int32(NH), Int32(HS), 0)
+                ck_rmsnorm_backward(dk + r * KV, nil, dkn + r * KV, kPre + r * KV, wk, kRstd + r * NKV, Int32(NKV), Int32(HS), 0)
+            }
+        }
+        if let g = grads, g[qn].count > 0 { ck_rmsnorm_backward_weight(grads![qn].mptr, dqn, qPre, qRstd, Int32(N * NH), Int32(HS)) }
+        if let g = grads, g[kn].count > 0 { ck_rmsnorm_backward_weight(grads![kn].mptr, dkn, kPre, kRstd, Int32(N * NKV), Int32(HS)) }
+        guard ws.perExample else { return }
+        // Each example's own rows (its real tokens, every head).
+        a.gQNorm.resize([B, HS]); a.gKNorm.resize([B, HS])
+        let gq = a.gQNorm.mptr, gk = a.gKNorm.mptr, lengths = ws.lengths
+        gq.update(repeating: 0, count: B * HS); gk.update(repeating: 0, count: B * HS)
+        Parallel.rows(B, width: T * (D + KV)) { _, r in
+            for b in r {
+                ck_rmsnorm_backward_weight(gq + b * HS, dqn + b * T * D, qPre + b * T * D, qRstd + b * T * NH, Int32(lengths[b] * NH), Int32(HS))
+                ck_rmsnorm_backward_weight(gk + b * HS, dkn + b * T * KV, kPre + b * T * KV, kRstd + b * T * NKV, Int32(lengths[b] * NKV), Int32(HS))
+            }
+        }
+    }
+
     // MARK: - Forward
 
     /// Runs `batch` (right-padded; `attentionMask` marks real tokens) and leaves the final hidden states
@@ -181,6 +221,19 @@ struct LlamaDecoder: Sendable {
             loraForward(p, a, li, .k, x: a.h1.ptr, ldx: C, din: C, out: ws.k.mptr, ldo: KV, dout: KV, N: N)
             loraForward(p, a, li, .v, x: a.h1.ptr, ldx: C, din: C, out: ws.v.mptr, ldo: KV, dout: KV, N: N)
             let k = ws.k.mptr, v = ws.v.ptr, cosv = ws.cos.ptr, sinv = ws.sin.ptr, NKV = c.numKeyValueHeads
+            if let qn = layer.qNorm, let kn = layer.kNorm {
+                // Qwen3: each head of q and k RMS-normalised (its own weights) before the rotation; the inputs kept.
+                let qPre = a.qPre.mptr, kPre = a.kPre.mptr, qRstd = a.qRstd.mptr, kRstd = a.kRstd.mptr, wq = p[qn].ptr, wk = p[kn].ptr
+                let eps = c.rmsNormEps
+                Parallel.rows(N, width: D + KV) { _, rr in
+                    for r in rr {
+                        (qPre + r * D).update(from: qkv + r * 3 * D, count: D)
+                        (kPre + r * KV).update(from: k + r * KV, count: KV)
+                        ck_rmsnorm_forward(qkv + r * 3 * D, qRstd + r * NH, qPre + r * D, wq, Int32(NH), Int32(HS), eps)
+                        ck_rmsnorm_forward(k + r * KV, kRstd + r * NKV, kPre + r * KV, wk, Int32(NKV), Int32(HS), eps)
+                    }
+                }
+            }
             Parallel.rows(N, width: 3 * D) { _, rr in
                 // Rows r carry position r % T: a range starting at row o passes o % T as its first position.
                 for r in rr {
@@ -301,6 +354,7 @@ struct LlamaDecoder: Sendable {
                     ck_rope_apply(dk + r * KV, Int32(KV), cosv + pos * HS / 2, sinv + pos * HS / 2, 1, 1, Int32(NKV), Int32(HS), 1)
                 }
             }
+            if let qn = layer.qNorm, let kn = layer.kNorm { qkNormBackward(p, ws, a, qNorm: qn, kNorm: kn, grads: &grads) }
             ck_gemm(ws.dh.mptr, Int32(C), dqkv, Int32(3 * D), p[layer.q].ptr, Int32(C), Int32(N), Int32(C), Int32(D),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
             ck_gemm(ws.dh.mptr, Int32(C), dk, Int32(KV), p[layer.k].ptr, Int32(C), Int32(N), Int32(C), Int32(KV),
@@ -347,6 +401,10 @@ package final class LlamaWorkspace: @unchecked Sendable {
         // Kept by a per-example backward only: d(layer output) [N, C], and each example's gradients of
         // the input and post-attention norm weights [B, C].
         var dOut = Tensor(shape: [0]), gIn = Tensor(shape: [0]), gPost = Tensor(shape: [0])
+        // Qwen3's q and k norms: their inputs [N, D] / [N, KV] and 1/rms per row and head, and per example the
+        // gradients of their weights [B, head_dim] (a per-example backward).
+        var qPre = Tensor(shape: [0]), kPre = Tensor(shape: [0]), qRstd = Tensor(shape: [0]), kRstd = Tensor(shape: [0])
+        var gQNorm = Tensor(shape: [0]), gKNorm = Tensor(shape: [0])
         // LoRA per adapted module: s A x [N, r] (B's input) and s delta B [N, r] (A's output gradient).
         var loraU: [LoRAModule: Tensor] = [:], loraV: [LoRAModule: Tensor] = [:]
         // LoRA dropout in training: the keep factors and the dropped input of each adapted module.
@@ -364,6 +422,8 @@ package final class LlamaWorkspace: @unchecked Sendable {
     var k = Tensor(shape: [0]), v = Tensor(shape: [0]), attWork = Tensor(shape: [0]), attWorkSize = 0
     var dHidden = Tensor(shape: [0]), dx = Tensor(shape: [0]), dh = Tensor(shape: [0])
     var dAct = Tensor(shape: [0]), dAttn = Tensor(shape: [0]), dInputsEmbeds = Tensor(shape: [0])
+    /// Gradients at Qwen3's normalised q and k, contiguous (scratch of one layer's backward).
+    var dqNormed = Tensor(shape: [0]), dkNormed = Tensor(shape: [0])
     /// Set by a per-example backward: keep what per-example gradient factors read (`Layer.dOut`,
     /// `gIn`, `gPost`, `gFinal`); `lengths` are the examples' real tokens.
     var perExample = false
@@ -383,6 +443,7 @@ package final class LlamaWorkspace: @unchecked Sendable {
             a.gate.resize([N, I]); a.up.resize([N, I]); a.act.resize([N, I]); a.out.resize([N, C])
             a.dqkv.resize([N, 3 * D]); a.dk.resize([N, KV]); a.dv.resize([N, KV]); a.dGate.resize([N, I]); a.dUp.resize([N, I])
             a.dMid.resize([N, C])
+            if c.qkNorm { a.qPre.resize([N, D]); a.kPre.resize([N, KV]); a.qRstd.resize([N * NH]); a.kRstd.resize([N * c.numKeyValueHeads]) }
         }
         x0.resize([N, C]); hidden.resize([N, C]); rstdFinal.resize([N]); keyMask.resize([N])
         cos.resize([T, c.headDim / 2]); sin.resize([T, c.headDim / 2]); k.resize([N, KV]); v.resize([N, KV])

@@ -16,7 +16,7 @@ public enum ModelLoader {
         if isAdapter(folder) {
             // A PEFT adapter of a sequence classifier (SEQ_CLS): the base model's folder, then the adapter.
             let b = try adapterBase(folder, base: base)
-            let decoderBase = isCausalLM(b) || ["llama", "mistral", "qwen2"].contains(modelType(b) ?? "")
+            let decoderBase = isCausalLM(b) || LlamaConfig.modelTypes.contains(modelType(b) ?? "")
             // A BERT adapter given a decoder as its base names modules the decoder does not have: say so by family
             // (the BERT loader names a decoder module in a BERT adapter itself).
             let configURL = folder.appendingPathComponent("adapter_config.json")
@@ -28,7 +28,7 @@ public enum ModelLoader {
             return try BertClassifier(adapter: folder, base: b, labels: labels)
         }
         switch modelType(folder) {
-        case "llama", "mistral", "qwen2": return try LlamaForSequenceClassification(folder: folder, labels: labels)
+        case let t? where LlamaConfig.modelTypes.contains(t): return try LlamaForSequenceClassification(folder: folder, labels: labels)
         default: return try BertClassifier(folder: folder, labels: labels)
         }
     }
@@ -46,7 +46,7 @@ public enum ModelLoader {
     ///
     /// - Throws: `WinnowError` naming the file or key that is missing or malformed.
     public static func classifierLabels(folder: URL) throws -> [String] {
-        if ["llama", "mistral", "qwen2"].contains(modelType(folder) ?? "") && !isAdapter(folder) {
+        if LlamaConfig.modelTypes.contains(modelType(folder) ?? "") && !isAdapter(folder) {
             let url = folder.appendingPathComponent("config.json")
             let c = try LlamaConfig(contentsOf: url)
             guard !c.labels.isEmpty else {
@@ -94,7 +94,7 @@ public enum ModelLoader {
         }
         guard let data = try? Data(contentsOf: config), let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
         let arch = (obj["architectures"] as? [String])?.first ?? ""
-        return ["llama", "mistral", "qwen2"].contains(obj["model_type"] as? String ?? "") && arch.hasSuffix("ForCausalLM")
+        return LlamaConfig.modelTypes.contains(obj["model_type"] as? String ?? "") && arch.hasSuffix("ForCausalLM")
     }
 
     /// Whether `url` holds a Llama-family sequence classifier (config.json naming a `...ForSequenceClassification`
@@ -107,7 +107,7 @@ public enum ModelLoader {
         }
         guard let data = try? Data(contentsOf: config), let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
         let arch = (obj["architectures"] as? [String])?.first ?? ""
-        return ["llama", "mistral", "qwen2"].contains(obj["model_type"] as? String ?? "") && arch.hasSuffix("ForSequenceClassification")
+        return LlamaConfig.modelTypes.contains(obj["model_type"] as? String ?? "") && arch.hasSuffix("ForSequenceClassification")
     }
 
     /// The causal language model at `url` (a `.gguf` file, or a folder: GGUF or Hugging Face).

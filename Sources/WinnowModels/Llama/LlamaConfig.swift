@@ -53,6 +53,9 @@ public struct LlamaConfig: Sendable, Equatable {
     /// `eos_token_id` as read (one id or several), written back unchanged.
     public var eosTokenIDs: [Int] = []
 
+    /// The `model_type`s of config.json read as this architecture.
+    public static let modelTypes = ["llama", "mistral", "qwen2", "qwen3"]
+
     /// A configuration with the defaults above.
     public init() {}
 
@@ -84,8 +87,8 @@ public struct LlamaConfig: Sendable, Equatable {
             guard let n = v as? NSNumber, n.doubleValue.isFinite, n.doubleValue > 0 else { throw bad(key, "expected a positive number, got \(v)") }
             return n.floatValue
         }
-        if let mt = d["model_type"] as? String, !["llama", "mistral", "qwen2", "qwen3"].contains(mt) {
-            throw bad("model_type", "'\(mt)' is not a Llama-architecture model (llama, mistral, qwen2, qwen3)")
+        if let mt = d["model_type"] as? String, !Self.modelTypes.contains(mt) {
+            throw bad("model_type", "'\(mt)' is not a Llama-architecture model (\(Self.modelTypes.joined(separator: ", ")))")
         }
         vocabSize = try int("vocab_size")
         hiddenSize = try int("hidden_size")

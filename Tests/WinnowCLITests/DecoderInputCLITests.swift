@@ -190,6 +190,24 @@ import Testing
         #expect(e.status == 1 && e.stderr.contains("model.layers.2.mlp.down_proj.weight") && e.stderr.contains("num_hidden_layers"), "\(e.stderr)")
     }
 
+    /// A Qwen3 folder (q_norm and k_norm) through the CLI: scored over its last layer (the norms among its 11
+    /// tensors), LoRA-trained, and its adapter run scored.
+    @Test func aQwen3FolderScoresAndTrainsALoRAAdapter() throws {
+        let dir = try CLI.tempDir("decoder-qwen3")
+        defer { try? fm.removeItem(at: dir) }
+        let qwen3 = CLI.repo.appendingPathComponent("Tests/Fixtures/llama/qwen3").path
+        let data = dir.appendingPathComponent("ids.jsonl")
+        try (0..<12).map { i in "{\"input_ids\": [\((0..<(5 + i)).map { String(($0 * 7 + i) % 101) }.joined(separator: ", "))]}" }
+            .joined(separator: "\n").write(to: data, atomically: true, encoding: .utf8)
+        let g = try CLI.run(["score", "grand", "--run", qwen3, "--data", data.path, "--params", "last-layer", "--out", dir.appendingPathComponent("g.csv").path])
+        #expect(g.status == 0 && g.stderr.contains("over 11 tensor(s)"), "\(g.stderr)")
+        let run = dir.appendingPathComponent("lora")
+        let t = try CLI.run(["train", "--init", qwen3, "--data", data.path, "--lora-rank", "2", "--epochs", "1", "--batch-size", "4", "--out", run.path])
+        #expect(t.status == 0, "\(t.stderr)")
+        let l = try CLI.run(["score", "loss", "--run", run.path, "--data", data.path, "--out", dir.appendingPathComponent("l.csv").path])
+        #expect(l.status == 0 && l.stderr.contains("wrote 12 loss scores"), "\(l.stderr)")
+    }
+
     @Test func aMistralWindowBoundsTheSequences() throws {
         let dir = try CLI.tempDir("decoder-window")
         defer { try? fm.removeItem(at: dir) }

@@ -121,6 +121,19 @@ import Testing
         for i in lm.parameters.tensors.indices { #expect(back.parameters[i] == lm.parameters[i], "\(lm.parameters.names[i]) changed") }
     }
 
+    /// Qwen2 and Qwen3 GGUF files as llama.cpp's converter writes them (scripts/reference/make_qwen_gguf_golden.py:
+    /// `qwen2.*` / `qwen3.*` metadata, Qwen3's head dimension as `attention.key_length`, q/k/v biases and q/k norms
+    /// under llama.cpp's names, Q and K rows unpermuted): the folders' configurations and every tensor exactly.
+    @Test(arguments: ["qwen2", "qwen3"])
+    func qwenGGUFFilesHoldTheFoldersModels(_ name: String) throws {
+        let folder = try LlamaForCausalLM(folder: Self.dir.appendingPathComponent(name))
+        let gguf = try LlamaForCausalLM(gguf: Self.dir.appendingPathComponent(name + ".gguf"))
+        #expect(gguf.config.modelType == name && gguf.config.attentionBias == (name == "qwen2") && gguf.config.qkNorm == (name == "qwen3"))
+        #expect(gguf.config.headDim == folder.config.headDim && gguf.config.tieWordEmbeddings && gguf.config.rmsNormEps == folder.config.rmsNormEps)
+        #expect(gguf.parameters.names == folder.parameters.names)
+        for i in folder.parameters.tensors.indices { #expect(gguf.parameters[i] == folder.parameters[i], "\(name).gguf: \(folder.parameters.names[i])") }
+    }
+
     @Test func aSavedModelLoadsBackIdentically() throws {
         let lm = try LlamaForCausalLM(gguf: Self.dir.appendingPathComponent("tiny.gguf"))
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-llama-\(UUID().uuidString.prefix(8))")

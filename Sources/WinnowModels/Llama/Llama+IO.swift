@@ -3,9 +3,11 @@ import WinnowCore
 import WinnowData
 
 /// Where a Llama model's weights come from: a Hugging Face folder (model.safetensors, or shards listed in
-/// model.safetensors.index.json) or a GGUF file (llama.cpp's names, Q and K rows permuted, dequantised).
+/// model.safetensors.index.json) or a GGUF file (llama.cpp's names, dequantised; a Llama's Q and K rows permuted
+/// for llama.cpp's rotation, a Qwen's as Hugging Face has them).
 enum LlamaWeights {
-    /// The GGUF name of a Hugging Face tensor name, and the head count its rows are permuted by.
+    /// The GGUF name of a Hugging Face tensor name, and the head count its rows are permuted by (a Llama's Q and K;
+    /// qwen2 and qwen3 files keep Hugging Face's order, as their rotation is the NEOX one).
     static func ggufName(_ name: String, config c: LlamaConfig) -> (String, permuteHeads: Int?)? {
         switch name {
         case "model.embed_tokens.weight": return ("token_embd.weight", nil)
@@ -16,12 +18,15 @@ enum LlamaWeights {
         let parts = name.split(separator: ".")
         guard parts.count >= 5, parts[0] == "model", parts[1] == "layers", let i = Int(parts[2]) else { return nil }
         let rest = parts[3...].joined(separator: ".")
+        let permuted = c.modelType == "llama" || c.modelType == "mistral"
+        let qHeads = permuted ? c.numAttentionHeads : nil, kHeads = permuted ? c.numKeyValueHeads : nil
         let map: [String: (String, Int?)] = [
             "input_layernorm.weight": ("attn_norm.weight", nil), "post_attention_layernorm.weight": ("ffn_norm.weight", nil),
-            "self_attn.q_proj.weight": ("attn_q.weight", c.numAttentionHeads), "self_attn.k_proj.weight": ("attn_k.weight", c.numKeyValueHeads),
+            "self_attn.q_proj.weight": ("attn_q.weight", qHeads), "self_attn.k_proj.weight": ("attn_k.weight", kHeads),
             "self_attn.v_proj.weight": ("attn_v.weight", nil), "self_attn.o_proj.weight": ("attn_output.weight", nil),
-            "self_attn.q_proj.bias": ("attn_q.bias", c.numAttentionHeads), "self_attn.k_proj.bias": ("attn_k.bias", c.numKeyValueHeads),
+            "self_attn.q_proj.bias": ("attn_q.bias", qHeads), "self_attn.k_proj.bias": ("attn_k.bias", kHeads),
             "self_attn.v_proj.bias": ("attn_v.bias", nil),
+            "self_attn.q_norm.weight": ("attn_q_norm.weight", nil), "self_attn.k_norm.weight": ("attn_k_norm.weight", nil),
             "mlp.gate_proj.weight": ("ffn_gate.weight", nil), "mlp.up_proj.weight": ("ffn_up.weight", nil), "mlp.down_proj.weight": ("ffn_down.weight", nil),
         ]
         guard let (g, heads) = map[rest] else { return nil }
@@ -53,7 +58,7 @@ enum LlamaWeights {
             }
             guard info.shape == store[i].shape else {
                 throw WinnowError.invalidTensor(path: f.url.path, tensor: gname, reason:
-                    "shape \(info.shape) disagrees with the model's \(store[i].shape) (from the file's llama.* metadata)")
+                    "shape \(info.shape) disagrees with the model's \(store[i].shape) (from the file's metadata)")
             }
             var t = try f.tensor(info)
             if let heads { t = unpermute(t, heads: heads) }
@@ -119,7 +124,7 @@ enum LlamaWeights {
 }
 
 extension LlamaForCausalLM {
-    /// Loads a GGUF file (architecture llama; F32, F16, BF16, Q8_0, Q4_0, Q4_1 tensors, dequantised).
+    /// Loads a GGUF file (architecture llama, qwen2 or qwen3; F32, F16, BF16, Q8_0, Q4_0, Q4_1 tensors, dequantised).
     ///
     /// - Throws: `WinnowError` naming the file and the key or tensor that is missing or wrong.
     public convenience init(gguf url: URL) throws {

@@ -138,18 +138,20 @@ public struct LlamaConfig: Sendable, Equatable {
         try validate(path: path)
     }
 
-    /// Reads the `llama.*` metadata of a GGUF file (as transformers maps it to LlamaConfig).
+    /// Reads the `ARCH.*` metadata of a GGUF file of architecture llama, qwen2 or qwen3 (as transformers maps it
+    /// to LlamaConfig; Qwen2's q/k/v biases and Qwen3's q and k norms by the architecture, Qwen3's head dimension
+    /// from `qwen3.attention.key_length`).
     ///
     /// - Throws: `WinnowError.invalidFile` naming the file and the key that is missing or wrong.
     package init(gguf f: GGUFFile) throws {
         let path = f.url.path
         let arch = f.metadata["general.architecture"]?.string ?? ""
-        guard arch == "llama" else {
-            throw WinnowError.invalidFile(path: path, line: nil, reason: "key 'general.architecture': '\(arch)' is not supported (llama is)")
+        guard ["llama", "qwen2", "qwen3"].contains(arch) else {
+            throw WinnowError.invalidFile(path: path, line: nil, reason: "key 'general.architecture': '\(arch)' is not supported (llama, qwen2 and qwen3 are)")
         }
         func int(_ key: String) throws -> Int {
-            guard let v = f.metadata["llama." + key]?.int, v > 0 else {
-                throw WinnowError.invalidFile(path: path, line: nil, reason: "key 'llama.\(key)': missing or not a positive integer")
+            guard let v = f.metadata[arch + "." + key]?.int, v > 0 else {
+                throw WinnowError.invalidFile(path: path, line: nil, reason: "key '\(arch).\(key)': missing or not a positive integer")
             }
             return v
         }
@@ -159,10 +161,13 @@ public struct LlamaConfig: Sendable, Equatable {
         numAttentionHeads = try int("attention.head_count")
         numKeyValueHeads = (try? int("attention.head_count_kv")) ?? numAttentionHeads
         maxPositionEmbeddings = try int("context_length")
-        headDim = (try? int("rope.dimension_count")) ?? hiddenSize / numAttentionHeads
+        headDim = (try? int("attention.key_length")) ?? (try? int("rope.dimension_count")) ?? hiddenSize / numAttentionHeads
         vocabSize = (try? int("vocab_size")) ?? f.metadata["tokenizer.ggml.tokens"]?.array?.count ?? 0
-        rmsNormEps = Float(f.metadata["llama.attention.layer_norm_rms_epsilon"]?.double ?? 1e-6)
-        ropeTheta = Float(f.metadata["llama.rope.freq_base"]?.double ?? 10000)
+        rmsNormEps = Float(f.metadata[arch + ".attention.layer_norm_rms_epsilon"]?.double ?? 1e-6)
+        ropeTheta = Float(f.metadata[arch + ".rope.freq_base"]?.double ?? 10000)
+        modelType = arch
+        attentionBias = arch == "qwen2"
+        qkNorm = arch == "qwen3"
         tieWordEmbeddings = f.info("output.weight") == nil
         bosTokenID = f.metadata["tokenizer.ggml.bos_token_id"]?.int
         eosTokenIDs = f.metadata["tokenizer.ggml.eos_token_id"]?.int.map { [$0] } ?? []

@@ -17,7 +17,7 @@ struct TokenizeCommand: ParsableCommand {
         fallback), a PEFT adapter folder (its base model's tokenizer, or its own), a .gguf file, or a folder holding \
         one (tokenizer.ggml.*: byte-level BPE for model gpt2, SentencePiece BPE as llama.cpp runs it for model llama). Labels are not needed; every line is written. A line's given input_ids are checked \
         against the vocabulary and cut to --max-length. With a decoder's tokenizer, \
-        prompt + completion and ChatML messages lines are encoded as `winnow score` and `winnow train` encode them \
+        prompt + completion and messages lines (through the model's chat template, with the line's tools) are encoded as `winnow score` and `winnow train` encode them \
         (docs/contracts.md §2b), and their lines add "scored": 1 for each token the loss is on, 0 otherwise (a given \
         completion_mask or assistant_masks is carried as "scored"); the other commands read "scored" back as that mask.
         """)
@@ -59,7 +59,7 @@ struct TokenizeCommand: ParsableCommand {
             throw WinnowError.invalidOption(name: "--model", reason: "\(e.description); tokenize with transformers (AutoTokenizer) instead: "
                                             + "\(model)'s scores and training read input_ids lines (README, \"Decoder models\")")
         }
-        // Prompt + completion and messages need the decoder's template (EOS, ChatML), read once when first met.
+        // Prompt + completion and messages need the decoder's template (EOS, the chat template), read once when first met.
         var decoder: DecoderEncoder?
         func decoderEncoding(_ ex: Example, _ url: URL) throws -> DecoderEncoding {
             guard let bpe = tokenizer as? any DecoderTokenizer else {

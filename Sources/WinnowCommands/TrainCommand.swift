@@ -15,9 +15,9 @@ struct TrainCommand: ParsableCommand {
         (per presentation of each example: loss, p_y, margin, correctness, recorded in training mode before \
         the update, for the forgetting, cartography and AUM scores).
 
-        With --init a causal language model (a GGUF file or folder, a Hugging Face Llama folder), fine-tunes it \
-        on decoder data (text, prompt + completion with the loss on the completion, ChatML messages with the \
-        loss on the assistant turns): a LoRA adapter with --lora-rank (a PEFT adapter folder that peft and \
+        With --init a causal language model (a GGUF file or folder, a Hugging Face Llama, Mistral, Qwen2 or Qwen3 \
+        folder), fine-tunes it on decoder data (text, prompt + completion with the loss on the completion, messages \
+        through the model's chat template with the loss on the assistant turns): a LoRA adapter with --lora-rank (a PEFT adapter folder that peft and \
         `winnow score --run` load; default lr 2e-4) or every parameter (a Hugging Face folder; default lr 2e-5). \
         --init a decoder's PEFT adapter folder trains that adapter on (without --lora-rank).
 
@@ -150,7 +150,7 @@ struct TrainCommand: ParsableCommand {
                      summary.stepsDescription, summary.seconds, summary.examplesPerSecond, summary.finalLoss, runURL.path))
     }
 
-    /// A Llama-family decoder on decoder data (text, prompt + completion, ChatML messages): a LoRA
+    /// A Llama-family decoder on decoder data (text, prompt + completion, messages): a LoRA
     /// adapter (--lora-rank) or every parameter.
     func trainDecoder(_ initURL: URL) throws {
         if task == .classify { return try trainDecoderClassifier(initURL) }

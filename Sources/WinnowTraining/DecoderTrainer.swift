@@ -4,7 +4,7 @@ import WinnowData
 import WinnowModels
 
 /// Fine-tunes a Llama-family causal language model on decoder data (docs/contracts.md §2b: text,
-/// prompt + completion, ChatML messages), the loss on each example's scored tokens only: the mean over
+/// prompt + completion, chat messages), the loss on each example's scored tokens only: the mean over
 /// every scored token of the batch, as transformers computes it with -100 elsewhere. With a LoRA
 /// adapter (`lora`) only the adapter is trained (the base gets no gradient and no optimizer state) and
 /// the run and its checkpoints are PEFT adapter folders (`adapter_config.json`,

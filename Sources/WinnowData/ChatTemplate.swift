@@ -47,7 +47,8 @@ public struct ChatTemplate: Sendable {
                        specialTokens: [String: String] = [:], now: Date = Date()) throws -> String {
         var ctx = Context(now: now)
         // transformers passes tools and documents always (None without them), so `tools is defined` holds.
-        var globals: [String: Value] = ["add_generation_prompt": .bool(addGenerationPrompt), "tools": conversation.tools, "documents": .none]
+        var globals: [String: Value] = ["add_generation_prompt": .bool(addGenerationPrompt), "tools": conversation.tools,
+                                        "documents": conversation.documents]
         globals["messages"] = .list(conversation.messages)
         for (k, v) in specialTokens { globals[k] = .string(v) }
         ctx.scopes = [globals]
@@ -68,21 +69,25 @@ extension ChatTemplate {
 /// A conversation as a chat template reads it: the messages, each a JSON object with every key it carries
 /// (`role` and `content`, and `tool_calls`, `reasoning_content`, `name`...; a content may be null or a list of
 /// parts), in the order written, normalised as transformers' `apply_chat_template` does (keys whose value is null
-/// dropped; the reasoning also under `thinking` and `reasoning_content`), and the tools the conversation may call (`tools`, as TRL passes a data set's
-/// `tools` column to `apply_chat_template`).
+/// dropped; the reasoning also under `thinking` and `reasoning_content`), the tools the conversation may call (`tools`,
+/// as TRL passes a data set's `tools` column to `apply_chat_template`) and the documents it may cite (`documents`, as
+/// retrieval-augmented templates such as Granite's and Command R's read them).
 public struct ChatMessages: Sendable {
     let messages: [Value]
     let tools: Value
+    let documents: Value
 
-    /// Messages of a role and a string content each, and no tools.
+    /// Messages of a role and a string content each, and no tools or documents.
     public init(_ messages: [(role: String, content: String)]) {
         self.messages = messages.map { .dict([("role", .string($0.role)), ("content", .string($0.content))]) }
         tools = .none
+        documents = .none
     }
 
-    init(messages: [Value], tools: Value) {
+    init(messages: [Value], tools: Value, documents: Value) {
         self.messages = messages
         self.tools = tools
+        self.documents = documents
     }
 
     /// The `messages` and `tools` of a JSON object (a JSONL line), keys and values in the order written.
@@ -112,13 +117,17 @@ public struct ChatMessages: Sendable {
             guard case .dict(let keys) = m else { return m }
             return Self.aliasingReasoning(.dict(keys.filter { if case .none = $0.1 { false } else { true } }))
         }
-        switch line.last(where: { $0.0 == "tools" })?.1 {
-        case nil, .none?: tools = .none
-        case .list(let t)?:
-            if let k = t.firstIndex(where: { if case .dict = $0 { false } else { true } }) { throw Failure(message: "tools[\(k)] is not an object (a JSON schema)") }
-            tools = .list(t)
-        default: throw Failure(message: "tools is not a list")
+        func objects(_ key: String, _ what: String) throws -> Value {
+            switch line.last(where: { $0.0 == key })?.1 {
+            case nil, .none?: return .none
+            case .list(let t)?:
+                if let k = t.firstIndex(where: { if case .dict = $0 { false } else { true } }) { throw Failure(message: "\(key)[\(k)] is not an object (\(what))") }
+                return .list(t)
+            default: throw Failure(message: "\(key) is not a list")
+            }
         }
+        tools = try objects("tools", "a JSON schema")
+        documents = try objects("documents", "a document")
     }
 
     /// transformers' `_alias_reasoning_fields`: a message's reasoning (the first of `reasoning_content`, `thinking`
@@ -155,8 +164,8 @@ public struct ChatMessages: Sendable {
         }
     }
 
-    /// The first `n` messages, with the same tools.
-    public func prefix(_ n: Int) -> ChatMessages { ChatMessages(messages: Array(messages.prefix(n)), tools: tools) }
+    /// The first `n` messages, with the same tools and documents.
+    public func prefix(_ n: Int) -> ChatMessages { ChatMessages(messages: Array(messages.prefix(n)), tools: tools, documents: documents) }
 }
 
 /// A JSON document read into template values with object keys in the order written (Python's `json.loads`

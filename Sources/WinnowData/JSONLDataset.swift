@@ -26,8 +26,8 @@ public struct Example: Sendable {
     /// Instruction data for decoders in the chat format: (role, content) per message.
     public var messages: [(role: String, content: String)]?
     /// The messages as the line writes them, every key (`tool_calls`, `reasoning_content`, `name`...) in its order,
-    /// and the line's `tools`, for the model's chat template; nil when the messages hold only a role and a string
-    /// content each and the line has no tools (`messages` is then all). A content that is not a string reads as ""
+    /// and the line's `tools` and `documents`, for the model's chat template; nil when the messages hold only a role and a string
+    /// content each and the line has no tools or documents (`messages` is then all). A content that is not a string reads as ""
     /// in `messages`.
     public var chatMessages: ChatMessages?
 }
@@ -282,7 +282,7 @@ public struct JSONLReader {
             guard let list = m as? [Any], !list.isEmpty else {
                 throw WinnowError.invalidFile(path: path, line: lineNo, reason: "messages is not a non-empty list")
             }
-            var plain = d["tools"] == nil
+            var plain = d["tools"] == nil && d["documents"] == nil
             ex.messages = try list.enumerated().map { i, item in
                 guard let o = item as? [String: Any], let role = o["role"] as? String else {
                     throw WinnowError.invalidFile(path: path, line: lineNo, reason: "messages[\(i)] is not an object with a string 'role' and 'content'")
@@ -290,7 +290,7 @@ public struct JSONLReader {
                 if o.count != 2 || !(o["content"] is String) { plain = false }
                 return (role, o["content"] as? String ?? "")
             }
-            // Other keys (tool_calls, reasoning_content...), a content that is null or a list of parts, or tools: the
+            // Other keys (tool_calls, reasoning_content...), a content that is null or a list of parts, tools or documents: the
             // messages are read again with every key in the order written, as the chat template is to see them.
             if !plain {
                 do { ex.chatMessages = try ChatMessages(jsonLine: slice) } catch {

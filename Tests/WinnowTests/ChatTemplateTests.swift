@@ -13,7 +13,7 @@ import Testing
         let url = Paths.fixtures.appendingPathComponent("chat-templates/golden.json")
         return (try? JSONDecoder().decode([Template].self, from: Data(contentsOf: url))) ?? []
     }()
-    /// Conversations as JSONL lines write them (tools, tool calls, reasoning, contents of parts): a case's `line`.
+    /// Conversations as JSONL lines write them (tools, tool calls, reasoning, contents of parts, documents): a case's `line`.
     static let lines: [ChatMessages] = {
         let url = Paths.fixtures.appendingPathComponent("chat-templates/lines.jsonl")
         return ((try? String(contentsOf: url, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { try? ChatMessages(jsonLine: Array($0.utf8)) }
@@ -22,7 +22,7 @@ import Testing
     static let specials = ["bos_token": "<BOS>", "eos_token": "<EOS>", "unk_token": "<UNK>", "pad_token": "<PAD>"]
 
     @Test func realTemplatesRenderAsTransformers() throws {
-        #expect(Self.golden.count > 20 && Self.lines.count == 14)
+        #expect(Self.golden.count > 20 && Self.lines.count == 16)
         var report: [String] = []
         var equal = 0, total = 0, refusedCases = 0
         for t in Self.golden {
@@ -51,7 +51,7 @@ import Testing
             } else if !bad.isEmpty { report.append("\(t.name): \(bad.count) of \(t.cases.count): \(bad[0])") }
         }
         #expect(report.isEmpty, "\(equal) of \(total) equal; \(report.count) templates differ:\n\(report.joined(separator: "\n"))")
-        #expect(equal + refusedCases == total && refusedCases <= Self.refused.count * 22, "\(equal) equal, \(refusedCases) refused of \(total)")
+        #expect(equal + refusedCases == total && refusedCases <= Self.refused.count * 24, "\(equal) equal, \(refusedCases) refused of \(total)")
     }
 
     /// Jinja's own rules that real templates lean on, each with the text jinja2 3.1 (transformers' environment) writes,
@@ -132,7 +132,7 @@ import Testing
     @Test func messagesEncodeAsApplyChatTemplate() throws {
         let cases = try JSONDecoder().decode([IDCase].self, from: Data(contentsOf: Paths.fixtures.appendingPathComponent("chat-templates/ids.json")))
         let templates = Dictionary(uniqueKeysWithValues: Self.golden.map { ($0.name, $0.template) })
-        #expect(cases.count == 264 && cases.filter { $0.input_ids != nil }.count >= 180 && cases.filter { $0.line != nil && $0.input_ids != nil }.count >= 100)
+        #expect(cases.count == 288 && cases.filter { $0.input_ids != nil }.count >= 190 && cases.filter { $0.line != nil && $0.input_ids != nil }.count >= 100)
         let lines = try String(contentsOf: Paths.fixtures.appendingPathComponent("chat-templates/lines.jsonl"), encoding: .utf8).split(separator: "\n")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("chat-ids-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

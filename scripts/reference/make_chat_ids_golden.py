@@ -70,8 +70,8 @@ with open(os.path.join(ws, "tokenizer_config.json"), "w", encoding="utf-8") as f
     json.dump(cfg, f, ensure_ascii=False)
 # The whole conversations of lines.jsonl (tools, tool calls, reasoning, contents of parts; every other line).
 line_file = [json.loads(l) for l in open(os.path.join(repo, "Tests/Fixtures/chat-templates/lines.jsonl"), encoding="utf-8")]
-inputs = [([{"role": r, "content": c} for r, c in conv], None, {"messages": [list(x) for x in conv]}) for conv in conversations]
-inputs += [(line_file[k]["messages"], line_file[k].get("tools"), {"line": k}) for k in range(0, len(line_file), 2)]
+inputs = [([{"role": r, "content": c} for r, c in conv], None, None, {"messages": [list(x) for x in conv]}) for conv in conversations]
+inputs += [(line_file[k]["messages"], line_file[k].get("tools"), line_file[k].get("documents"), {"line": k}) for k in range(0, len(line_file), 2)]
 result = []
 for tok_name in ["Tests/Fixtures/decoder/tied", "Tests/Fixtures/tokenizer/spm-legacy", "Tests/Fixtures/chat-templates/tied-ws"]:
     tok = AutoTokenizer.from_pretrained(os.path.join(repo, tok_name))
@@ -81,15 +81,15 @@ for tok_name in ["Tests/Fixtures/decoder/tied", "Tests/Fixtures/tokenizer/spm-le
     specials = {k: v for k, v in tok.special_tokens_map.items() if isinstance(v, str)}
     for name in names:
         t = golden[name]
-        for msgs, tools, source in inputs:
+        for msgs, tools, documents, source in inputs:
             def render(m, gen):
-                return tok.apply_chat_template(m, tools=tools, chat_template=t, tokenize=False, add_generation_prompt=gen)
+                return tok.apply_chat_template(m, tools=tools, documents=documents, chat_template=t, tokenize=False, add_generation_prompt=gen)
             try:
                 full = render(msgs, False)
             except Exception as e:
                 result.append({"tokenizer": tok_name, "template": name, **source, "error": str(e)})
                 continue
-            ids = tok.apply_chat_template(msgs, tools=tools, chat_template=t, tokenize=True, add_generation_prompt=False)
+            ids = tok.apply_chat_template(msgs, tools=tools, documents=documents, chat_template=t, tokenize=True, add_generation_prompt=False)
             if not isinstance(ids, list):      # transformers 5 returns a BatchEncoding
                 ids = ids["input_ids"]
             enc = tok(full, add_special_tokens=False, return_offsets_mapping=True)

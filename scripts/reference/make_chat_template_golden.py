@@ -9,8 +9,8 @@ llama-cpp-python source package on PyPI (checked against PyPI's sha256).
 
 For each template and each of eight conversations (one or two turns, with and without a system message,
 contents with spaces and line breaks at their edges, non-ASCII text; prompts with add_generation_prompt), and
-seven more written as JSONL lines (tools, tool calls, tool messages, reasoning, contents of parts, a user's
-name), each whole and up to its last assistant turn with add_generation_prompt (lines.jsonl beside; a case's
+eight more written as JSONL lines (tools, tool calls, tool messages, reasoning, contents of parts, a user's
+name, documents), each whole and up to its last assistant turn with add_generation_prompt (lines.jsonl beside; a case's
 "line" is its 0-based line there),
 the text transformers' render_jinja_template writes (after apply_chat_template's normalisation, which drops
 message keys whose value is None) (its Jinja environment: trim_blocks, lstrip_blocks,
@@ -93,13 +93,16 @@ structured = [
     {"messages": [{"role": "user", "content": [{"type": "text", "text": "Describe a cat."}]},
                   {"role": "assistant", "content": [{"type": "text", "text": "A small furry animal."}]}]},
     {"messages": [{"role": "user", "name": "alice", "content": "Hello there."}, {"role": "assistant", "content": "Hello, Alice."}]},
+    {"messages": [{"role": "user", "content": "When was the bridge built?"}, {"role": "assistant", "content": "In 1889 [1]."}],
+     "documents": [{"title": "Bridge", "text": "The bridge was built in 1889."}, {"title": "Town", "text": "The town has 4,000 people."}]},
 ]
 lines = []
 for conv in structured:
     msgs = conv["messages"]
     last = max(i for i, m in enumerate(msgs) if m["role"] == "assistant")
     for upto, gen in [(len(msgs), False), (last, True)]:
-        lines.append((json.dumps({"messages": msgs[:upto], **({"tools": conv["tools"]} if "tools" in conv else {})}, ensure_ascii=False), gen))
+        extra = {k: conv[k] for k in ("tools", "documents") if k in conv}
+        lines.append((json.dumps({"messages": msgs[:upto], **extra}, ensure_ascii=False), gen))
 with open(os.path.join(os.path.dirname(out), "lines.jsonl"), "w", encoding="utf-8") as f:
     f.writelines(line + "\n" for line, _ in lines)
 specials = {"bos_token": "<BOS>", "eos_token": "<EOS>", "unk_token": "<UNK>", "pad_token": "<PAD>"}
@@ -121,6 +124,7 @@ for name in sorted(templates):
         try:
             # As apply_chat_template: message keys whose value is None dropped first.
             rendered, _ = ctu.render_jinja_template(conversations=[_normalize_chat_messages(json.loads(line)["messages"])], tools=json.loads(line).get("tools"),
+                                                    documents=json.loads(line).get("documents"),
                                                     chat_template=t, add_generation_prompt=gen, **specials)
             case["output"] = rendered[0]
         except Exception as e:

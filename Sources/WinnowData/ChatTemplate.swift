@@ -1338,8 +1338,11 @@ private struct Context {
             for (k, (p, def)) in params.enumerated() {
                 scope[p] = k < args.count ? args[k] : try kwargs.first { $0.0 == p }?.1 ?? def.map { try eval($0) } ?? .undefined
             }
-            scopes.append(scope)
-            defer { scopes.removeLast() }
+            // A macro sees the template's top-level names (their values now) and its parameters, not the caller's
+            // loop variables or the names set inside its loops (Jinja's scoping).
+            let callerScopes = scopes
+            scopes = [scopes[0], scope]
+            defer { scopes = callerScopes }
             var s = ""
             _ = try run(body, into: &s)
             return .string(s)

@@ -90,6 +90,10 @@ import Testing
                 == "1|C|a||{'n': 1}")
         // Markup (|safe): + escapes the plain string on its other side; ~ joins plain text.
         #expect(try render(#"{{ '<a>'|safe + '<b>"&' + "'" }}|{{ 'x<' + 'y'|safe }}|{{ ('a'|safe + 'b<') ~ '<' }}"#) == "<a>&lt;b&gt;&#34;&amp;&#39;|x&lt;y|ab&lt;<")
+        // A macro sees the top-level names as they are when it is called, not the caller's loop variables or names set
+        // inside its loops; what it sets stays inside it.
+        #expect(try render("{% macro m() %}{{ x }}{% endmacro %}{% set x = 1 %}{{ m() }}|{% set x = 2 %}{{ m() }}|{% macro n() %}[{{ y }}]{% endmacro %}{% for y in [5] %}{{ n() }}{% set y = 3 %}{{ n() }}{% endfor %}|{% macro s() %}{% set x = 9 %}{% endmacro %}{{ s() }}{{ x }}|{% macro r() %}{{ messages[0].role }}{% endmacro %}{{ r() }}")
+                == "1|2|[][]|2|user")
         // Python's string escapes: \x, \u, \U, octal, \a.
         #expect(try render(#"{{ '\x41\u00e9\U0001F600\101\a|' }}"#) == "Aé😀A\u{7}|")
     }

@@ -607,13 +607,21 @@ private indirect enum Expr: Sendable {
     case ternary(Expr, Expr, Expr?)
 }
 
+/// A filter as a block names it: the filter, its arguments and keyword arguments.
+private typealias FilterCall = (name: String, args: [Expr], kwargs: [(String, Expr)])
+
 private enum Node: Sendable {
     case text(String)
     case output(Expr, line: Int)
     case ifChain([(Expr?, [Node])], line: Int)
     case forLoop(targets: [String], iterable: Expr, filter: Expr?, body: [Node], orElse: [Node], line: Int)
     case set(target: String, attr: String?, value: Expr, line: Int)
-    case setBlock(target: String, body: [Node], line: Int)
+    /// `{% set x %}...{% endset %}`, through `filters` when given (`{% set x | trim %}`).
+    case setBlock(target: String, filters: [FilterCall], body: [Node], line: Int)
+    /// `{% filter f | g(...) %}...{% endfilter %}`: the body's text through the filters.
+    case filterBlock(filters: [FilterCall], body: [Node], line: Int)
+    /// `{% with a = x, b = y %}...{% endwith %}`: the body in a scope of its own holding the names.
+    case with([(String, Expr)], body: [Node], line: Int)
     case generation([Node])
     case macro(name: String, params: [(String, Expr?)], body: [Node])
     case breakLoop, continueLoop
@@ -692,10 +700,28 @@ private struct Parser {
                 case "break", "continue":
                     try expect(.stmtClose, "%} after \(kw)")
                     nodes.append(kw == "break" ? .breakLoop : .continueLoop)
+                case "filter":
+                    let filters = try parseFilterCalls(first: true)
+                    i += 1
+                    let b = try parseBody(until: ["endfilter"])
+                    try endTag("endfilter")
+                    nodes.append(.filterBlock(filters: filters, body: b, line: l))
+                case "with":
+                    var names: [(String, Expr)] = []
+                    while peek() != .stmtClose {
+                        guard case .name(let n)? = next() else { throw fail("with needs name = value") }
+                        try expect(.op("="), "= after \(n) in with")
+                        names.append((n, try parseExpr()))
+                        if isOp(",") { i += 1 } else { break }
+                    }
+                    try expect(.stmtClose, "%} after with")
+                    let b = try parseBody(until: ["endwith"])
+                    try endTag("endwith")
+                    nodes.append(.with(names, body: b, line: l))
                 default:
                     i -= 2
-                    let closers: Set<String> = ["elif", "else", "endif", "endfor", "endmacro", "endset", "endgeneration"]
-                    throw fail(!closers.contains(kw) ? "'\(kw)' is not a statement Winnow's chat templates read (if, for, set, macro, generation, break, continue are)"
+                    let closers: Set<String> = ["elif", "else", "endif", "endfor", "endmacro", "endset", "endgeneration", "endfilter", "endwith"]
+                    throw fail(!closers.contains(kw) ? "'\(kw)' is not a statement Winnow's chat templates read (if, for, set, macro, generation, filter, with, break, continue are)"
                                : ends.isEmpty ? "'\(kw)' without the statement it closes"
                                : "'\(kw)' where \(ends.sorted().joined(separator: " or ")) was expected")
                 }
@@ -769,16 +795,34 @@ private struct Parser {
             attr = a
         }
         if isOp(",") { throw fail("set with several targets is not supported") }
-        if peek() == .stmtClose, attr == nil {
+        if attr == nil, peek() == .stmtClose || isOp("|") {
+            let filters = isOp("|") ? try parseFilterCalls(first: false) : []
             i += 1
             let b = try parseBody(until: ["endset"])
             try endTag("endset")
-            return .setBlock(target: n, body: b, line: l)
+            return .setBlock(target: n, filters: filters, body: b, line: l)
         }
         try expect(.op("="), "= in the set statement")
         let v = try parseExpr()
         try expect(.stmtClose, "%} after the set statement")
         return .set(target: n, attr: attr, value: v, line: l)
+    }
+
+    /// The filters of a block statement up to its `%}` (left unconsumed): `name(args) | name ...`, the first without
+    /// a leading `|` when `first`.
+    mutating func parseFilterCalls(first: Bool) throws -> [FilterCall] {
+        var out: [FilterCall] = []
+        var lead = first
+        while lead || isOp("|") {
+            if !lead { i += 1 }
+            lead = false
+            guard case .name(let f)? = next() else { throw fail("a filter name expected") }
+            var args: [Expr] = [], kwargs: [(String, Expr)] = []
+            if isOp("(") { (args, kwargs) = try parseArgs() }
+            out.append((f, args, kwargs))
+        }
+        guard peek() == .stmtClose else { throw fail("expected %} after the filters") }
+        return out
     }
 
     // Expressions, loosest first: ternary, or, and, not, comparisons, + -, ~, * / // %, unary, postfix.
@@ -1097,11 +1141,29 @@ private struct Context {
                 } else {
                     assign(target, v)
                 }
-            case .setBlock(let target, let body, let l):
+            case .setBlock(let target, let filters, let body, let l):
                 line = l
                 var s = ""
                 _ = try run(body, into: &s)
-                assign(target, .string(s))
+                line = l
+                assign(target, try bounded(try applying(filters, to: .string(s))))
+            case .filterBlock(let filters, let body, let l):
+                line = l
+                var s = ""
+                let f = try run(body, into: &s)
+                line = l
+                let v = try applying(filters, to: .string(s))
+                if case .generator = v { throw fail("a generator (of map, select and the like) is printed, which Jinja writes with its memory address") }
+                out += v.text
+                if f != .normal { return f }
+            case .with(let names, let body, let l):
+                line = l
+                var scope: [String: Value] = [:]
+                for (n, e) in names { scope[n] = try bounded(try eval(e)) }
+                scopes.append(scope)
+                defer { scopes.removeLast() }
+                let f = try run(body, into: &out)
+                if f != .normal { return f }
             case .generation(let body):
                 let f = try run(body, into: &out)
                 if f != .normal { return f }
@@ -1152,6 +1214,13 @@ private struct Context {
         case .ternary(let yes, let cond, let no):
             return try eval(cond).truthy ? try eval(yes) : try no.map { try eval($0) } ?? .undefined
         }
+    }
+
+    /// `v` through a block's filters, in order.
+    mutating func applying(_ filters: [FilterCall], to v: Value) throws -> Value {
+        var v = v
+        for (name, args, kwargs) in filters { v = try filter(name, v, args.map { try eval($0) }, kwargs.map { ($0.0, try eval($0.1)) }) }
+        return v
     }
 
     /// Whether `e` gives Markup (`|safe`, or a `+` with Markup on a side): Markup's `+` HTML-escapes a plain string on
@@ -1380,6 +1449,11 @@ private struct Context {
 
     func method(_ base: Value, _ m: String, _ args: [Value]) throws -> Value {
         func arg(_ k: Int) -> String? { if k < args.count, case .string(let s) = args[k] { return s }; return nil }
+        // loop.cycle(a, b, ...): the argument at the loop's index, round.
+        if m == "cycle", case .dict(let d) = base, case .int(let k)? = d.first(where: { $0.0 == "index0" })?.1 {
+            guard !args.isEmpty else { throw fail("loop.cycle needs at least one value") }
+            return args[k % args.count]
+        }
         switch (base, m) {
         case (.string(let s), "strip"), (.string(let s), "lstrip"), (.string(let s), "rstrip"):
             let chars = arg(0).map { Set($0.unicodeScalars) }

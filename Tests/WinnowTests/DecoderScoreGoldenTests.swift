@@ -177,8 +177,8 @@ import Testing
                                 template: DecoderTemplate(eosID: 3, chatTemplate: "{% if messages[0].role != 'user' %}{{ raise_exception('Conversations start with a user turn') }}{% endif %}"))
         #expect(raising.contains("d.jsonl:1: holds messages the model's chat template does not render (chat template line 1: the template raised an exception: Conversations start with a user turn)"), "\(raising)")
         let unread = try error(#"{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}"#,
-                               template: DecoderTemplate(eosID: 3, chatTemplate: "{% for m in messages %}\n{% filter upper %}{{ m.content }}{% endfilter %}{% endfor %}"))
-        #expect(unread.contains("the model's chat template cannot be read (chat template line 2: 'filter' is not a statement"), "\(unread)")
+                               template: DecoderTemplate(eosID: 3, chatTemplate: "{% for m in messages %}\n{% call upper() %}{{ m.content }}{% endcall %}{% endfor %}"))
+        #expect(unread.contains("the model's chat template cannot be read (chat template line 2: 'call' is not a statement"), "\(unread)")
         let noAssistant = try error(#"{"messages": [{"role": "user", "content": "hi"}]}"#)
         #expect(noAssistant.contains("no assistant turn"), "\(noAssistant)")
         let badMessage = tmp.appendingPathComponent("m.jsonl")

@@ -5,7 +5,8 @@ import WinnowCore
 /// `apply_chat_template` renders it: Jinja with `trim_blocks` and `lstrip_blocks`, the `generation` block
 /// and loop controls, `raise_exception`, `strftime_now`, `namespace` and a `tojson` that writes JSON as
 /// Python's `json.dumps`. The subset of Jinja chat templates use is implemented (statements `if`, `for`,
-/// `set`, `generation`, `break`, `continue`; Python-style expressions, tests, filters and string methods);
+/// `set`, `macro`, `filter`, `with`, `generation`, `break`, `continue`; Python-style expressions, tests, filters and
+/// string methods; Jinja's generators and Markup);
 /// anything else is refused when the template is read or rendered, naming the line, never guessed.
 ///
 ///     let t = try ChatTemplate(source: "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}")

@@ -94,8 +94,8 @@ public struct ChatMessages: Sendable {
     /// The `messages` and `tools` of a JSON object (a JSONL line), keys and values in the order written.
     ///
     /// - Throws: `ChatMessages.Failure` naming what is wrong: not a JSON object, `messages` not a non-empty list
-    ///   of objects with a string `role` and a `content` that is a string, null or a list, `tools` not a list
-    ///   (or null), an integer beyond 64 bits, nesting deeper than 60.
+    ///   of objects with a string `role` and a `content` (if any) that is a string, null or a list, `tools` not a list
+    ///   (or null), an integer beyond a signed 64-bit one, nesting deeper than 60.
     public init(jsonLine bytes: some Collection<UInt8>) throws {
         var reader = OrderedJSON(bytes: Array(bytes))
         guard case .dict(let line) = try reader.document() else { throw Failure(message: "not a JSON object") }
@@ -108,7 +108,7 @@ public struct ChatMessages: Sendable {
                 throw Failure(message: "messages[\(i)] is not an object with a string 'role'")
             }
             switch keys.last(where: { $0.0 == "content" })?.1 {
-            case .string?, .none?, .list?: break
+            case nil, .string?, .none?, .list?: break     // no content: as null, which apply_chat_template drops
             default: throw Failure(message: "messages[\(i)]: 'content' is not a string, null or a list of parts")
             }
         }
@@ -170,7 +170,7 @@ public struct ChatMessages: Sendable {
 }
 
 /// A JSON document read into template values with object keys in the order written (Python's `json.loads`
-/// keeps them so, and `tojson` writes them back so): integers as `int` (refused beyond 64 bits), other numbers
+/// keeps them so, and `tojson` writes them back so): integers as `int` (refused beyond a signed 64-bit one, which Python would take), other numbers
 /// as `double`, a key written twice keeping its first place and its last value, a lone surrogate escape read as
 /// U+FFFD, nesting refused past 60 (the templates' values nest at most 64).
 struct OrderedJSON {
@@ -270,7 +270,7 @@ struct OrderedJSON {
         }
         let text = String(decoding: bytes[start..<i], as: UTF8.self)
         if integral {
-            guard let n = Int(text) else { throw ChatMessages.Failure(message: "the integer \(text) is beyond 64 bits") }
+            guard let n = Int(text) else { throw ChatMessages.Failure(message: "the integer \(text) is beyond a signed 64-bit integer") }
             return .int(n)
         }
         guard let d = Double(text), d.isFinite else { throw ChatMessages.Failure(message: "the number \(text) is beyond a double") }
@@ -334,7 +334,7 @@ indirect enum Value: Sendable {
         case .double(let d): d == d.rounded() && abs(d) < 1e16 ? String(format: "%.1f", d) : String(d)
         case .string(let s): s
         case .list(let l): "[" + l.map(\.repr).joined(separator: ", ") + "]"
-        case .dict(let d): "{" + d.map { "'\($0.0)': \($0.1.repr)" }.joined(separator: ", ") + "}"
+        case .dict(let d): "{" + d.map { PyStr.repr($0.0) + ": " + $0.1.repr }.joined(separator: ", ") + "}"
         case .namespace: "<Namespace>"
         case .function(let n): "<function \(n)>"
         case .macro: "<Macro>"
@@ -344,43 +344,67 @@ indirect enum Value: Sendable {
 
     /// Python's `repr`.
     var repr: String {
-        if case .string(let s) = self { return "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'" }
+        if case .string(let s) = self { return PyStr.repr(s) }
         return text
     }
 
-    /// Python's `json.dumps` (ensure_ascii false; indent and sort_keys as given).
-    func json(indent: Int?, sortKeys: Bool, level: Int = 0) -> String {
+    /// Python's `json.dumps` options as transformers' `tojson` passes them.
+    struct JSONOptions {
+        var indent: Int? = nil
+        var sortKeys = false
+        /// Non-ASCII written as \uXXXX escapes (surrogate pairs above U+FFFF).
+        var ensureASCII = false
+        /// (item, key) separators; nil: json.dumps' defaults (", " or "," with an indent, and ": ").
+        var separators: (String, String)? = nil
+    }
+
+    /// Python's `json.dumps` with `options`.
+    func json(_ o: JSONOptions, level: Int = 0) -> String {
         func str(_ s: String) -> String {
-            var o = "\""
+            var out = "\""
             for u in s.unicodeScalars {
                 switch u {
-                case "\"": o += "\\\""
-                case "\\": o += "\\\\"
-                case "\n": o += "\\n"
-                case "\r": o += "\\r"
-                case "\t": o += "\\t"
-                case "\u{8}": o += "\\b"
-                case "\u{C}": o += "\\f"
-                default: o += u.value < 0x20 ? String(format: "\\u%04x", u.value) : String(u)
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case "\u{8}": out += "\\b"
+                case "\u{C}": out += "\\f"
+                default:
+                    if u.value < 0x20 || (o.ensureASCII && u.value > 0x7E) {
+                        if u.value > 0xFFFF {
+                            let v = u.value - 0x10000
+                            out += String(format: "\\u%04x\\u%04x", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF))
+                        } else if u.value == 0x7F {
+                            out.unicodeScalars.append(u)
+                        } else {
+                            out += String(format: "\\u%04x", u.value)
+                        }
+                    } else {
+                        out.unicodeScalars.append(u)
+                    }
                 }
             }
-            return o + "\""
+            return out + "\""
         }
-        let pad = indent.map { "\n" + String(repeating: " ", count: $0 * (level + 1)) }
-        let close = indent.map { "\n" + String(repeating: " ", count: $0 * level) } ?? ""
-        let sep = indent == nil ? ", " : ","
+        let width = max(0, o.indent ?? 0)
+        let pad = o.indent.map { _ in "\n" + String(repeating: " ", count: width * (level + 1)) }
+        let close = o.indent.map { _ in "\n" + String(repeating: " ", count: width * level) } ?? ""
+        let sep = o.separators?.0 ?? (o.indent == nil ? ", " : ","), colon = o.separators?.1 ?? ": "
         switch self {
         case .undefined, .none: return "null"
         case .bool(let b): return b ? "true" : "false"
+        case .double(let d) where !d.isFinite: return d.isNaN ? "NaN" : d > 0 ? "Infinity" : "-Infinity"
         case .int, .double: return text
         case .string(let s): return str(s)
         case .list(let l):
             guard !l.isEmpty else { return "[]" }
-            return "[" + l.map { (pad ?? "") + $0.json(indent: indent, sortKeys: sortKeys, level: level + 1) }.joined(separator: sep) + close + "]"
+            return "[" + l.map { (pad ?? "") + $0.json(o, level: level + 1) }.joined(separator: sep) + close + "]"
         case .dict(let d):
             guard !d.isEmpty else { return "{}" }
-            let items = sortKeys ? d.sorted { $0.0 < $1.0 } : d
-            return "{" + items.map { (pad ?? "") + str($0.0) + ": " + $0.1.json(indent: indent, sortKeys: sortKeys, level: level + 1) }.joined(separator: sep) + close + "}"
+            let items = o.sortKeys ? d.sorted { PyStr.less($0.0, $1.0) } : d
+            return "{" + items.map { (pad ?? "") + str($0.0) + colon + $0.1.json(o, level: level + 1) }.joined(separator: sep) + close + "}"
         case .namespace, .function, .macro, .generator: return "{}"
         }
     }
@@ -1193,6 +1217,8 @@ private struct Context {
         case .attr(let b, let a):
             let base = try eval(b)
             if case .namespace(let id) = base { return namespaces[id][a] ?? .undefined }
+            // `d.items` is the dict's method, not its key "items" (Jinja looks an attribute up before an item).
+            if case .dict = base, Self.dictMethods.contains(a) { return .function("dict." + a) }
             return try item(base, .string(a))
         case .index(let b, let k): return try item(try eval(b), try eval(k))
         case .slice(let b, let lo, let hi, let step): return try slice(try eval(b), lo.map { try eval($0) }, hi.map { try eval($0) }, step.map { try eval($0) })
@@ -1216,6 +1242,9 @@ private struct Context {
             return try eval(cond).truthy ? try eval(yes) : try no.map { try eval($0) } ?? .undefined
         }
     }
+
+    /// Python's dict methods, which `d.name` gives before a key `name`.
+    static let dictMethods: Set<String> = ["items", "keys", "values", "get", "pop", "popitem", "update", "copy", "clear", "setdefault", "fromkeys"]
 
     /// `v` through a block's filters, in order.
     mutating func applying(_ filters: [FilterCall], to v: Value) throws -> Value {
@@ -1328,7 +1357,7 @@ private struct Context {
             return try sized(a.text + b.text)
         case "in":
             switch b {
-            case .string(let s): return .bool(a.text.isEmpty || s.contains(a.text))
+            case .string(let s): return .bool(PyStr.find(a.text, in: s) != nil)
             case .list(let l), .generator(let l): return .bool(l.contains { $0.equals(a) })
             case .dict(let d): return .bool(d.contains { $0.0 == a.text })
             case .undefined: return .bool(false)     // Jinja's Undefined iterates as empty
@@ -1336,7 +1365,10 @@ private struct Context {
             }
         case "<", ">", "<=", ">=":
             let r: Bool
-            if case .string(let x) = a, case .string(let y) = b { r = op == "<" ? x < y : op == ">" ? x > y : op == "<=" ? x <= y : x >= y }
+            if case .string(let x) = a, case .string(let y) = b {
+                let lt = PyStr.less(x, y), gt = PyStr.less(y, x)
+                r = op == "<" ? lt : op == ">" ? gt : op == "<=" ? !gt : !lt
+            }
             else if let x = a.number, let y = b.number { r = op == "<" ? x < y : op == ">" ? x > y : op == "<=" ? x <= y : x >= y }
             else { throw fail("cannot compare \(a.repr) and \(b.repr)") }
             return .bool(r)
@@ -1469,29 +1501,29 @@ private struct Context {
         case (.string(let s), "endswith"): return .bool(arg(0).map { s.unicodeScalars.reversed().starts(with: $0.unicodeScalars.reversed()) } ?? false)
         case (.string(let s), "replace"):
             guard let a = arg(0), let b = arg(1), !a.isEmpty else { throw fail("replace needs two strings") }
-            return try sized(s.replacingOccurrences(of: a, with: b))
+            let count = args.count > 2 ? args[2].number.map { Int($0) } : nil
+            return try sized(PyStr.replace(s, a, with: b, count: count))
         case (.string(let s), "title"): return .string(s.capitalized)
         case (.string(let s), "capitalize"): return .string(s.prefix(1).uppercased() + s.dropFirst().lowercased())
         case (.string(let s), "count"):
             guard let sub = arg(0), !sub.isEmpty else { throw fail("count needs a string") }
-            return .int(s.components(separatedBy: sub).count - 1)
+            return .int(PyStr.split(s, sub).count - 1)
         case (.string(let s), "find"):
             guard let sub = arg(0) else { throw fail("find needs a string") }
-            guard let r = s.range(of: sub) else { return .int(-1) }
-            return .int(s.unicodeScalars.distance(from: s.unicodeScalars.startIndex, to: r.lowerBound))
+            return .int(PyStr.find(sub, in: s) ?? -1)
         case (.string(let s), "join"):
             guard case .list(let l)? = args.first else { throw fail("join needs a list") }
             return try sized(l.map(\.text).joined(separator: s))
         case (.string(let s), "rsplit"):
             guard let sep = arg(0), !sep.isEmpty else { throw fail("rsplit needs a separator") }
-            let parts = s.components(separatedBy: sep)
+            let parts = PyStr.split(s, sep)
             guard args.count > 1, case .int(let maxsplit) = args[1], maxsplit >= 0, maxsplit < parts.count - 1 else { return .list(parts.map { .string($0) }) }
             let head = parts[..<(parts.count - maxsplit)].joined(separator: sep)
             return .list([.string(head)] + parts[(parts.count - maxsplit)...].map { .string($0) })
         case (.string(let s), "split"):
             if let sep = arg(0) {
                 guard !sep.isEmpty else { throw fail("split with an empty separator") }
-                return .list(s.components(separatedBy: sep).map { .string($0) })
+                return .list(PyStr.split(s, sep).map { .string($0) })
             }
             return .list(s.unicodeScalars.split(whereSeparator: ChatTemplate.isSpace).map { .string(String(String.UnicodeScalarView($0))) })
         case (.string(let s), "format"):
@@ -1538,14 +1570,32 @@ private struct Context {
         case "tojson":
             if case .undefined = v { throw fail("tojson of an undefined value") }
             if v.holdsGenerator { throw fail("tojson of a generator (of map, select and the like), which Python cannot write as JSON") }
-            var indent: Int? = nil, sortKeys = false
-            if case .int(let n)? = args.first { indent = n }
-            for (k, x) in kwargs {
-                if k == "indent", case .int(let n) = x { indent = n }
-                else if k == "sort_keys" { sortKeys = x.truthy }
-                else if k != "ensure_ascii" { throw fail("tojson's '\(k)' is not supported") }
+            // transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False).
+            var o = Value.JSONOptions()
+            func set(_ k: String, _ x: Value) throws {
+                switch k {
+                case "ensure_ascii": o.ensureASCII = x.truthy
+                case "indent":
+                    switch x {
+                    case .int(let n): o.indent = n
+                    case .none: o.indent = nil
+                    default: throw fail("tojson's indent must be an integer")
+                    }
+                case "separators":
+                    switch x {
+                    case .none: o.separators = nil
+                    case .list(let p) where p.count == 2: o.separators = (p[0].text, p[1].text)
+                    default: throw fail("tojson's separators must be two strings")
+                    }
+                case "sort_keys": o.sortKeys = x.truthy
+                default: throw fail("tojson's '\(k)' is not an argument it takes")
+                }
             }
-            return .string(v.json(indent: indent, sortKeys: sortKeys))
+            let names = ["ensure_ascii", "indent", "separators", "sort_keys"]
+            guard args.count <= names.count else { throw fail("tojson takes at most 4 arguments") }
+            for (k, x) in args.enumerated() { try set(names[k], x) }
+            for (k, x) in kwargs { try set(k, x) }
+            return .string(v.json(o))
         case "length", "count":
             switch v {
             case .list(let l): return .int(l.count)
@@ -1561,7 +1611,7 @@ private struct Context {
         case "safe": return v
         case "list":
             if case .list = v { return v }
-            if case .string(let s) = v { return .list(s.map { .string(String($0)) }) }
+            if case .string(let s) = v { return .list(s.unicodeScalars.map { .string(String($0)) }) }
             if case .dict(let d) = v { return .list(d.map { .string($0.0) }) }
             throw fail("list of \(v.repr)")
         case "default", "d":
@@ -1577,17 +1627,18 @@ private struct Context {
             return (name == "first" ? l.first : l.last) ?? .undefined
         case "reverse":
             if case .list(let l) = v { return .list(l.reversed()) }
-            return .string(String(v.text.reversed()))
+            return .string(String(String.UnicodeScalarView(v.text.unicodeScalars.reversed())))
         case "int":
             if let d = v.number { return d.isFinite && abs(d) < 9e18 ? .int(Int(d)) : .int(0) }
             return .int(Int(v.text.trimmingCharacters(in: .whitespaces)) ?? 0)
         case "replace":
             guard args.count >= 2 else { throw fail("replace needs two strings") }
             guard !args[0].text.isEmpty else { throw fail("replace of an empty string") }
-            return try sized(v.text.replacingOccurrences(of: args[0].text, with: args[1].text))
+            let count = args.count > 2 ? args[2].number.map { Int($0) } : nil
+            return try sized(PyStr.replace(v.text, args[0].text, with: args[1].text, count: count))
         case "dictsort":
             guard case .dict(let d) = v else { throw fail("dictsort of something that is not a dict") }
-            return .list(d.sorted { $0.0.lowercased() < $1.0.lowercased() }.map { .list([.string($0.0), $0.1]) })
+            return .list(d.sorted { PyStr.less($0.0.lowercased(), $1.0.lowercased()) }.map { .list([.string($0.0), $0.1]) })
         case "select", "reject":
             // select(test, args...) keeps the items the test passes (no test: the truthy ones); reject the others.
             if !v.truthy { return .generator([]) }
@@ -1606,7 +1657,7 @@ private struct Context {
                 return (try item(x, .string(attr)), x)
             }
             func less(_ a: Value, _ b: Value) -> Bool {
-                if case .string(let x) = a, case .string(let y) = b { return x.lowercased() < y.lowercased() }
+                if case .string(let x) = a, case .string(let y) = b { return PyStr.less(x.lowercased(), y.lowercased()) }
                 if let x = a.number, let y = b.number { return x < y }
                 return false
             }
@@ -1694,8 +1745,9 @@ private struct Context {
         case "true": if case .bool(true) = v { return true }; return false
         case "false": if case .bool(false) = v { return true }; return false
         case "mapping": if case .dict = v { return true }; if case .namespace = v { return true }; return false
-        case "sequence": if case .list = v { return true }; if case .string = v { return true }; return false
-        case "iterable": switch v { case .list, .string, .dict: return true; default: return false }
+        // Jinja's Undefined iterates as empty and has a length: iterable and a sequence.
+        case "sequence": switch v { case .list, .string, .undefined: return true; default: return false }
+        case "iterable": switch v { case .list, .string, .dict, .undefined, .generator: return true; default: return false }
         case "equalto", "eq", "==", "sameas": return v.equals(args.first ?? .undefined)
         case "ne", "!=": return !v.equals(args.first ?? .undefined)
         case "odd", "even":
@@ -1735,5 +1787,90 @@ private struct Context {
             }
         }
         return out
+    }
+}
+
+// MARK: - Python's str on code points
+
+/// Python's string operations, which work on code points: Swift's String works on grapheme clusters ("\r\n" is
+/// one Character, so `split("\n")` would not cut it) and compares by canonical equivalence.
+enum PyStr {
+    /// Where `needle` first occurs in `hay`, in code points (0 for an empty needle); nil when it does not.
+    static func find(_ needle: String, in hay: String) -> Int? {
+        let n = Array(needle.unicodeScalars), h = Array(hay.unicodeScalars)
+        return occurrences(of: n, in: h, limit: 1).first?.lowerBound ?? (n.isEmpty ? 0 : nil)
+    }
+
+    /// Non-overlapping occurrences of a non-empty `n` in `h`, left to right, at most `limit`.
+    static func occurrences(of n: [Unicode.Scalar], in h: [Unicode.Scalar], limit: Int = .max) -> [Range<Int>] {
+        guard !n.isEmpty, n.count <= h.count else { return [] }
+        var out: [Range<Int>] = []
+        var i = 0
+        while i + n.count <= h.count, out.count < limit {
+            if h[i] == n[0], h[i..<(i + n.count)].elementsEqual(n) { out.append(i..<(i + n.count)); i += n.count } else { i += 1 }
+        }
+        return out
+    }
+
+    /// `s.split(sep)` for a non-empty `sep`.
+    static func split(_ s: String, _ sep: String) -> [String] {
+        let h = Array(s.unicodeScalars)
+        var parts: [String] = [], start = 0
+        for r in occurrences(of: Array(sep.unicodeScalars), in: h) {
+            parts.append(String(String.UnicodeScalarView(h[start..<r.lowerBound])))
+            start = r.upperBound
+        }
+        parts.append(String(String.UnicodeScalarView(h[start...])))
+        return parts
+    }
+
+    /// `s.replace(old, new, count)` for a non-empty `old` (a negative or absent count: every occurrence).
+    static func replace(_ s: String, _ old: String, with new: String, count: Int? = nil) -> String {
+        let h = Array(s.unicodeScalars)
+        var out = String.UnicodeScalarView(), start = 0
+        for r in occurrences(of: Array(old.unicodeScalars), in: h, limit: count.map { $0 < 0 ? .max : $0 } ?? .max) {
+            out.append(contentsOf: h[start..<r.lowerBound])
+            out.append(contentsOf: new.unicodeScalars)
+            start = r.upperBound
+        }
+        out.append(contentsOf: h[start...])
+        return String(out)
+    }
+
+    /// `a < b` as Python compares strings: code point by code point.
+    static func less(_ a: String, _ b: String) -> Bool { a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) }
+
+    /// `repr(s)`: single quotes unless the text holds a single quote and no double one; backslash, the quote, \t \n \r
+    /// escaped; other characters Python 3.11 (Unicode 14.0) does not print (controls, formats, separators but the
+    /// space, private use, surrogates, unassigned) as \xhh, \uhhhh or \Uhhhhhhhh.
+    static func repr(_ s: String) -> String {
+        let quote: Unicode.Scalar = s.unicodeScalars.contains("'") && !s.unicodeScalars.contains("\"") ? "\"" : "'"
+        var out = String.UnicodeScalarView()
+        out.append(quote)
+        for c in s.unicodeScalars {
+            switch c {
+            case quote, "\\": out.append("\\"); out.append(c)
+            case "\t": out.append(contentsOf: "\\t".unicodeScalars)
+            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+            case "\r": out.append(contentsOf: "\\r".unicodeScalars)
+            default:
+                if printable(c) { out.append(c); continue }
+                let v = c.value
+                let e = v < 0x100 ? String(format: "\\x%02x", v) : v < 0x10000 ? String(format: "\\u%04x", v) : String(format: "\\U%08x", v)
+                out.append(contentsOf: e.unicodeScalars)
+            }
+        }
+        out.append(quote)
+        return String(out)
+    }
+
+    /// Python 3.11's `str.isprintable` for one code point.
+    static func printable(_ c: Unicode.Scalar) -> Bool {
+        if c.value < 0x7F { return c.value >= 0x20 }
+        if UnicodeNFC.isNewer(c, than: BertTokenizer.referenceUnicodeVersion) { return false }
+        switch c.properties.generalCategory {
+        case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator, .spaceSeparator: return false
+        default: return true
+        }
     }
 }

@@ -62,6 +62,12 @@ import Testing
         func render(_ t: String) throws -> String {
             try ChatTemplate(source: t).render(messages: [("user", "u")], addGenerationPrompt: false, now: Self.now)
         }
+        // Code point for code point (Swift's == would take "E\u{301}" for "\u{C9}").
+        func same(_ got: String, _ want: String) -> Bool {
+            if got.unicodeScalars.elementsEqual(want.unicodeScalars) { return true }
+            Issue.record("got \(got.debugDescription), jinja2 \(want.debugDescription)")
+            return false
+        }
         #expect(try render("{% for m in messages %}{{ m.content }}{% endfor %}\n") == "u")
         #expect(try render("a\r\nb\rc") == "a\nb\nc")
         #expect(try render("{{ 3 > 2 > 1 }}|{{ 1 < 3 < 2 }}|{{ 'a' in 'cat' in ['x'] }}") == "True|False|False")
@@ -97,6 +103,22 @@ import Testing
         // filter and with blocks, a set block through filters, loop.cycle.
         #expect(try render("{% filter upper|replace('A', '4') %}a{{ messages[0].content }}{% endfilter %}|{% with a = 1, b = 'x' %}{{ a }}{{ b }}{% set a = 5 %}{{ a }}{% endwith %}{{ a is defined }}|{% set s | trim | upper %}  hi {% endset %}{{ s }}|{% for i in range(5) %}{{ loop.cycle('o', 'e') }}{% endfor %}")
                 == "4U|1x5False|HI|oeoeo")
+        // Python's str and repr, transformers' tojson arguments, code points (not grapheme clusters), Undefined as
+        // iterable, a dict's methods before its keys (each as jinja2 under transformers renders it).
+        #expect(try same(render("{{ [\"it's\", 'say \"hi\"', 'both \\' and \"', \"a\\nb\\tc\\r\", \"\\u200b\\xa0\\x07\u{E9}\u{1F600}\\u2028\"] }}"),
+                        "[\"it's\", 'say \"hi\"', 'both \\' and \"', 'a\\nb\\tc\\r', '\\u200b\\xa0\\x07\u{E9}\u{1F600}\\u2028']"))
+        #expect(try same(render("{{ {\"k'\": 1, \"n\": \"x\\ny\"} }}"),
+                        "{\"k'\": 1, 'n': 'x\\ny'}"))
+        #expect(try same(render("{{ \"\u{E9}\u{1F600}<\"|tojson(true) }}|{{ {\"a\": [1, 2]}|tojson(ensure_ascii=true, indent=1) }}|{{ {\"b\": 1, \"a\": [1, 2]}|tojson(separators=(',', ':'), sort_keys=true) }}|{{ \"x\"|tojson(false, 2) }}"),
+                        "\"\\u00e9\\ud83d\\ude00<\"|{\n \"a\": [\n  1,\n  2\n ]\n}|{\"a\":[1,2],\"b\":1}|\"x\""))
+        #expect(try same(render("{{ \"a\\r\\nb\".split(\"\\n\") }}|{{ \"a\\r\\nb\".count(\"\\r\") }}|{{ \"a\\r\\nb\"|list }}|{{ \"e\\u0301x\".replace(\"e\", \"E\") }}|{{ \"e\" in \"e\\u0301\" }}|{{ \"a\\r\\nb\\r\\n\".rsplit(\"\\n\", 1) }}|{{ \"ab\\r\\n\"|reverse|list }}|{{ \"e\\u0301\".startswith(\"e\") }}"),
+                        "['a\\r', 'b']|1|['a', '\\r', '\\n', 'b']|E\u{301}x|True|['a\\r\\nb\\r', '']|['\\n', '\\r', 'b', 'a']|True"))
+        #expect(try same(render("{{ nothing is iterable }}|{{ nothing is sequence }}|{{ nothing is mapping }}"),
+                        "True|True|False"))
+        #expect(try same(render("{% set d = {\"items\": {\"type\": \"string\"}, \"type\": \"array\"} %}{{ d.items is defined }}|{{ d['items'].type }}|{{ d.items.type is defined }}|{{ d.type }}"),
+                        "True|string|False|array"))
+        #expect(try same(render("{{ \"b\" < \"a\\u0301\" }}|{{ [\"b\", \"B\", \"a\"]|sort }}|{{ \"x\".replace(\"x\", \"y\", 0) }}|{{ \"xxx\".replace(\"x\", \"y\", 2) }}"),
+                        "False|['a', 'b', 'B']|x|yyx"))
         // Python's string escapes: \x, \u, \U, octal, \a.
         #expect(try render(#"{{ '\x41\u00e9\U0001F600\101\a|' }}"#) == "Aé😀A\u{7}|")
     }
@@ -112,6 +134,9 @@ import Testing
         #expect(try t.render(m, addGenerationPrompt: false)
                 == #"[{"role": "user", "b": 3, "content": "xé😀\#u{FFFD}\n", "a": {"y": 1, "x": -2000.0}}, {"thinking": "r", "role": "assistant", "reasoning": "r", "reasoning_content": "r"}]|[{"z": 1, "a": 2.5, "m": [true, null]}]"#)
         #expect(try t.render(m.prefix(1), addGenerationPrompt: false).hasSuffix(#"|[{"z": 1, "a": 2.5, "m": [true, null]}]"#))
+        // A message without content reads as one whose content is null (both without the key).
+        let bare = try ChatMessages(jsonLine: Array(#"{"messages": [{"role": "assistant", "tool_calls": []}]}"#.utf8))
+        #expect(try t.render(bare, addGenerationPrompt: false) == #"[{"role": "assistant", "tool_calls": []}]|null"#)
         for (bad, why) in [(#"{"messages": []}"#, "messages is not a non-empty list"), (#"[1]"#, "not a JSON object"),
                            (#"{"messages": [{"role": "user", "content": "x"}]} x"#, "text after its end"),
                            (#"{"messages": [{"role": "user", "content": "x"}] x"#, "',' or '}' expected"),

@@ -186,7 +186,7 @@ import Testing
                                 (#"{"messages": [{"role": "user", "content": 3}]}"#, "m.jsonl:1: messages[0]: 'content' is not a string, null or a list of parts"),
                                 (#"{"messages": [{"role": "user", "content": "hi"}], "tools": "get_weather"}"#, "m.jsonl:1: tools is not a list"),
                                 (#"{"messages": [{"role": "user", "content": "hi"}], "tools": [1]}"#, "m.jsonl:1: tools[0] is not an object"),
-                                (#"{"messages": [{"role": "user", "content": "hi", "n": 123456789012345678901234}]}"#, "m.jsonl:1: the integer 123456789012345678901234 is beyond 64 bits")] {
+                                (#"{"messages": [{"role": "user", "content": "hi", "n": 123456789012345678901234}]}"#, "m.jsonl:1: the integer 123456789012345678901234 is beyond a signed 64-bit integer")] {
             try line.write(to: badMessage, atomically: true, encoding: .utf8)
             #expect(throws: WinnowError.self) { _ = try JSONLDataset(url: badMessage, requireLabels: false) }
             do { _ = try JSONLDataset(url: badMessage, requireLabels: false) } catch { #expect("\(error)".contains(message), "\(error)") }

@@ -783,8 +783,8 @@ private extension FileManager {
         // A template that raises for these messages, and one using Jinja Winnow does not implement: one line each, no output.
         for (name, template, why) in [("raises", "{{ raise_exception('Only user and assistant roles are supported!') }}",
                                        "holds messages the model's chat template does not render (chat template line 1: the template raised an exception: Only user and assistant roles are supported!)"),
-                                      ("unread", "{% for m in messages %}{% filter upper %}{{ m.content }}{% endfilter %}{% endfor %}",
-                                       "the model's chat template cannot be read (chat template line 1: 'filter' is not a statement")] {
+                                      ("unread", "{% for m in messages %}{% call upper() %}{{ m.content }}{% endcall %}{% endfor %}",
+                                       "the model's chat template cannot be read (chat template line 1: 'call' is not a statement")] {
             let m = try copy(name) { c in c["chat_template"] = template; return nil }
             let (res, out) = try score(m, name)
             #expect(res.status == 1 && res.stderr.contains("chat.jsonl:1: ") && res.stderr.contains(why) && !fm.fileExists(atPath: out.path), "\(name): \(res.stderr)")

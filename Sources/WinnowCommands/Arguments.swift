@@ -58,8 +58,13 @@ func commaList<T: ExpressibleByArgument>(_ s: String) throws -> [T] {
 /// A library error as the one line `winnow` prints: options are named as flags (`maxLength` becomes
 /// `--max-length`).
 func cliMessage(_ e: WinnowError) -> String {
-    guard case let .invalidOption(name, reason) = e else { return e.description }
-    return "option \(flag(name)): \(reason)"
+    // One line, whatever the message quotes (a chat template's exception, a file's text): breaks written as \n.
+    func oneLine(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: { $0 == "\n" || $0 == "\r" }) else { return s }
+        return s.replacingOccurrences(of: "\r\n", with: "\\r\\n").replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\r", with: "\\r")
+    }
+    guard case let .invalidOption(name, reason) = e else { return oneLine(e.description) }
+    return oneLine("option \(flag(name)): \(reason)")
 }
 
 /// The flag of a library option name: `nullRun` -> `--null-run`; names already spelt as flags or

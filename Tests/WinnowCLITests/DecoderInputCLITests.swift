@@ -784,10 +784,13 @@ private extension FileManager {
         for (name, template, why) in [("raises", "{{ raise_exception('Only user and assistant roles are supported!') }}",
                                        "holds messages the model's chat template does not render (chat template line 1: the template raised an exception: Only user and assistant roles are supported!)"),
                                       ("unread", "{% for m in messages %}{% call upper() %}{{ m.content }}{% endcall %}{% endfor %}",
-                                       "the model's chat template cannot be read (chat template line 1: 'call' is not a statement")] {
+                                       "the model's chat template cannot be read (chat template line 1: 'call' is not a statement"),
+                                      // A message with line breaks stays one line.
+                                      ("lines", "{{ raise_exception('first line\nsecond line') }}", "raised an exception: first line\\nsecond line)")] {
             let m = try copy(name) { c in c["chat_template"] = template; return nil }
             let (res, out) = try score(m, name)
             #expect(res.status == 1 && res.stderr.contains("chat.jsonl:1: ") && res.stderr.contains(why) && !fm.fileExists(atPath: out.path), "\(name): \(res.stderr)")
+            #expect(res.stderr.split(separator: "\n").filter { $0.hasPrefix("winnow: error:") }.count == 1 && !res.stderr.contains("\nsecond line"), "\(name): \(res.stderr)")
         }
     }
 

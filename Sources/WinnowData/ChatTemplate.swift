@@ -1501,8 +1501,12 @@ private struct Context {
         case (.string(let s), "endswith"): return .bool(arg(0).map { s.unicodeScalars.reversed().starts(with: $0.unicodeScalars.reversed()) } ?? false)
         case (.string(let s), "replace"):
             guard let a = arg(0), let b = arg(1), !a.isEmpty else { throw fail("replace needs two strings") }
-            let count = args.count > 2 ? args[2].number.map { Int($0) } : nil
-            return try sized(PyStr.replace(s, a, with: b, count: count))
+            var count: Int? = nil
+            if args.count > 2 { guard case .int(let n) = args[2] else { throw fail("replace's count must be an integer") }; count = n }
+            guard let r = PyStr.replace(s, a, with: b, count: count, maxBytes: Self.maxLength) else {
+                throw fail("a string longer than \(Self.maxLength) bytes")
+            }
+            return .string(r)
         case (.string(let s), "title"): return .string(s.capitalized)
         case (.string(let s), "capitalize"): return .string(s.prefix(1).uppercased() + s.dropFirst().lowercased())
         case (.string(let s), "count"):
@@ -1634,8 +1638,12 @@ private struct Context {
         case "replace":
             guard args.count >= 2 else { throw fail("replace needs two strings") }
             guard !args[0].text.isEmpty else { throw fail("replace of an empty string") }
-            let count = args.count > 2 ? args[2].number.map { Int($0) } : nil
-            return try sized(PyStr.replace(v.text, args[0].text, with: args[1].text, count: count))
+            var count: Int? = nil
+            if args.count > 2 { guard case .int(let n) = args[2] else { throw fail("replace's count must be an integer") }; count = n }
+            guard let r = PyStr.replace(v.text, args[0].text, with: args[1].text, count: count, maxBytes: Self.maxLength) else {
+                throw fail("a string longer than \(Self.maxLength) bytes")
+            }
+            return .string(r)
         case "dictsort":
             guard case .dict(let d) = v else { throw fail("dictsort of something that is not a dict") }
             return .list(d.sorted { PyStr.less($0.0.lowercased(), $1.0.lowercased()) }.map { .list([.string($0.0), $0.1]) })
@@ -1793,48 +1801,62 @@ private struct Context {
 // MARK: - Python's str on code points
 
 /// Python's string operations, which work on code points: Swift's String works on grapheme clusters ("\r\n" is
-/// one Character, so `split("\n")` would not cut it) and compares by canonical equivalence.
+/// one Character, so `split("\n")` would not cut it) and compares by canonical equivalence. The searches run on
+/// UTF-8 bytes, where a well-formed needle only ever matches at code point boundaries.
 enum PyStr {
     /// Where `needle` first occurs in `hay`, in code points (0 for an empty needle); nil when it does not.
     static func find(_ needle: String, in hay: String) -> Int? {
-        let n = Array(needle.unicodeScalars), h = Array(hay.unicodeScalars)
-        return occurrences(of: n, in: h, limit: 1).first?.lowerBound ?? (n.isEmpty ? 0 : nil)
+        let h = Array(hay.utf8)
+        if needle.isEmpty { return 0 }
+        guard let r = occurrences(of: Array(needle.utf8), in: h, limit: 1).first else { return nil }
+        return h[..<r.lowerBound].reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
     }
 
     /// Non-overlapping occurrences of a non-empty `n` in `h`, left to right, at most `limit`.
-    static func occurrences(of n: [Unicode.Scalar], in h: [Unicode.Scalar], limit: Int = .max) -> [Range<Int>] {
+    static func occurrences(of n: [UInt8], in h: [UInt8], limit: Int = .max) -> [Range<Int>] {
         guard !n.isEmpty, n.count <= h.count else { return [] }
         var out: [Range<Int>] = []
         var i = 0
-        while i + n.count <= h.count, out.count < limit {
-            if h[i] == n[0], h[i..<(i + n.count)].elementsEqual(n) { out.append(i..<(i + n.count)); i += n.count } else { i += 1 }
+        let first = n[0], last = h.count - n.count
+        h.withUnsafeBufferPointer { hb in
+            n.withUnsafeBufferPointer { nb in
+                while i <= last, out.count < limit {
+                    if hb[i] == first, memcmp(hb.baseAddress! + i, nb.baseAddress!, n.count) == 0 { out.append(i..<(i + n.count)); i += n.count } else { i += 1 }
+                }
+            }
         }
         return out
     }
 
     /// `s.split(sep)` for a non-empty `sep`.
     static func split(_ s: String, _ sep: String) -> [String] {
-        let h = Array(s.unicodeScalars)
+        let h = Array(s.utf8)
         var parts: [String] = [], start = 0
-        for r in occurrences(of: Array(sep.unicodeScalars), in: h) {
-            parts.append(String(String.UnicodeScalarView(h[start..<r.lowerBound])))
+        for r in occurrences(of: Array(sep.utf8), in: h) {
+            parts.append(String(decoding: h[start..<r.lowerBound], as: UTF8.self))
             start = r.upperBound
         }
-        parts.append(String(String.UnicodeScalarView(h[start...])))
+        parts.append(String(decoding: h[start...], as: UTF8.self))
         return parts
     }
 
-    /// `s.replace(old, new, count)` for a non-empty `old` (a negative or absent count: every occurrence).
-    static func replace(_ s: String, _ old: String, with new: String, count: Int? = nil) -> String {
-        let h = Array(s.unicodeScalars)
-        var out = String.UnicodeScalarView(), start = 0
-        for r in occurrences(of: Array(old.unicodeScalars), in: h, limit: count.map { $0 < 0 ? .max : $0 } ?? .max) {
+    /// `s.replace(old, new, count)` for a non-empty `old` (a negative or absent count: every occurrence); nil when the
+    /// result would pass `maxBytes`.
+    static func replace(_ s: String, _ old: String, with new: String, count: Int? = nil, maxBytes: Int = .max) -> String? {
+        let h = Array(s.utf8), add = Array(new.utf8)
+        let found = occurrences(of: Array(old.utf8), in: h, limit: count.map { $0 < 0 ? .max : $0 } ?? .max)
+        let size = h.count + found.count * (add.count - old.utf8.count)
+        guard size <= maxBytes else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(size)
+        var start = 0
+        for r in found {
             out.append(contentsOf: h[start..<r.lowerBound])
-            out.append(contentsOf: new.unicodeScalars)
+            out.append(contentsOf: add)
             start = r.upperBound
         }
         out.append(contentsOf: h[start...])
-        return String(out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `a < b` as Python compares strings: code point by code point.

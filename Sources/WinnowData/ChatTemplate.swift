@@ -1525,11 +1525,15 @@ private struct Context {
             let head = parts[..<(parts.count - maxsplit)].joined(separator: sep)
             return .list([.string(head)] + parts[(parts.count - maxsplit)...].map { .string($0) })
         case (.string(let s), "split"):
+            // split(sep=None, maxsplit=-1)
+            var maxsplit = -1
+            if args.count > 1 { guard case .int(let n) = args[1] else { throw fail("split's maxsplit must be an integer") }; maxsplit = n }
             if let sep = arg(0) {
                 guard !sep.isEmpty else { throw fail("split with an empty separator") }
-                return .list(PyStr.split(s, sep).map { .string($0) })
+                return .list(PyStr.split(s, sep, maxsplit: maxsplit).map { .string($0) })
             }
-            return .list(s.unicodeScalars.split(whereSeparator: ChatTemplate.isSpace).map { .string(String(String.UnicodeScalarView($0))) })
+            if args.first.map({ if case .none = $0 { false } else { true } }) == true { throw fail("split's separator must be a string or None") }
+            return .list(PyStr.splitWhitespace(s, maxsplit: maxsplit).map { .string($0) })
         case (.string(let s), "format"):
             // Positional {} and {0}-style fields only.
             var out = "", rest = s[...], next = 0
@@ -1558,6 +1562,11 @@ private struct Context {
 
     func filter(_ name: String, _ v: Value, _ args: [Value], _ kwargs: [(String, Value)]) throws -> Value {
         var v = v
+        // Jinja's Undefined iterates as empty: filters that iterate read it as an empty list.
+        if case .undefined = v, ["list", "join", "first", "last", "sort", "unique", "map", "select", "reject", "selectattr", "rejectattr",
+                                 "reverse", "min", "max"].contains(name) {
+            v = .list([])
+        }
         if case .generator(let items) = v {
             // Filters that iterate read a generator's items; the others see a generator object (tojson and
             // length raise, as in transformers).
@@ -1630,7 +1639,8 @@ private struct Context {
             guard case .list(let l) = v else { throw fail("\(name) of something that is not a list") }
             return (name == "first" ? l.first : l.last) ?? .undefined
         case "reverse":
-            if case .list(let l) = v { return .list(l.reversed()) }
+            // A list's reverse is an iterator (as a generator: loops and filters read it, printing does not).
+            if case .list(let l) = v { return .generator(l.reversed()) }
             return .string(String(String.UnicodeScalarView(v.text.unicodeScalars.reversed())))
         case "int":
             if let d = v.number { return d.isFinite && abs(d) < 9e18 ? .int(Int(d)) : .int(0) }
@@ -1699,11 +1709,11 @@ private struct Context {
             guard case .list(let l) = v else { throw fail("unique of something that is not a list") }
             var out: [Value] = []
             for x in l where !out.contains(where: { $0.equals(x) }) { out.append(x) }
-            return .list(out)
+            return .generator(out)
         case "wordcount": return .int(v.text.split(whereSeparator: { $0.isWhitespace }).count)
         case "items":
             guard case .dict(let d) = v else { throw fail("items of something that is not a dict") }
-            return .list(d.map { .list([.string($0.0), $0.1]) })
+            return .generator(d.map { .list([.string($0.0), $0.1]) })
         case "selectattr", "rejectattr":
             if !v.truthy { return .generator([]) }      // Jinja's select_or_reject skips a falsy sequence
             guard case .list(let l) = v, let attr = args.first?.text else { throw fail("\(name) needs a list and an attribute") }
@@ -1828,15 +1838,34 @@ enum PyStr {
         return out
     }
 
-    /// `s.split(sep)` for a non-empty `sep`.
-    static func split(_ s: String, _ sep: String) -> [String] {
+    /// `s.split(sep, maxsplit)` for a non-empty `sep` (a negative maxsplit: no limit).
+    static func split(_ s: String, _ sep: String, maxsplit: Int = -1) -> [String] {
         let h = Array(s.utf8)
         var parts: [String] = [], start = 0
-        for r in occurrences(of: Array(sep.utf8), in: h) {
+        for r in occurrences(of: Array(sep.utf8), in: h, limit: maxsplit < 0 ? .max : maxsplit) {
             parts.append(String(decoding: h[start..<r.lowerBound], as: UTF8.self))
             start = r.upperBound
         }
         parts.append(String(decoding: h[start...], as: UTF8.self))
+        return parts
+    }
+
+    /// `s.split(None, maxsplit)`: runs of whitespace (Python's) cut, none kept at the ends; after `maxsplit` cuts the
+    /// rest is one piece, its leading whitespace dropped and its trailing kept.
+    static func splitWhitespace(_ s: String, maxsplit: Int = -1) -> [String] {
+        let sc = Array(s.unicodeScalars)
+        var parts: [String] = [], i = 0
+        while true {
+            while i < sc.count, ChatTemplate.isSpace(sc[i]) { i += 1 }
+            guard i < sc.count else { break }
+            if maxsplit >= 0 && parts.count == maxsplit {
+                parts.append(String(String.UnicodeScalarView(sc[i...])))
+                break
+            }
+            let start = i
+            while i < sc.count, !ChatTemplate.isSpace(sc[i]) { i += 1 }
+            parts.append(String(String.UnicodeScalarView(sc[start..<i])))
+        }
         return parts
     }
 

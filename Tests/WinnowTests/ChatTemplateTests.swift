@@ -119,6 +119,12 @@ import Testing
                         "True|string|False|array"))
         #expect(try same(render("{{ \"b\" < \"a\\u0301\" }}|{{ [\"b\", \"B\", \"a\"]|sort }}|{{ \"x\".replace(\"x\", \"y\", 0) }}|{{ \"xxx\".replace(\"x\", \"y\", 2) }}"),
                         "False|['a', 'b', 'B']|x|yyx"))
+        // Undefined through the filters that iterate (empty), split's maxsplit, reverse and unique as iterators.
+        #expect(try same(render("{{ nothing|list }}|{{ nothing|length }}|{{ nothing|join(',') }}|{{ nothing|first }}|{{ nothing|sort }}|{{ nothing|unique|list }}|{{ nothing|select|list }}|{{ nothing|map('upper')|list }}|{{ 'a</think>b</think>c'.split('</think>', 1) }}|{{ ' a b  c '.split(none, 1) }}|{{ 'a,b,c'.split(',', -1) }}|{{ 'a,b,c'.split(',', 0) }}|{% for x in [1, 2]|reverse %}{{ x }}{% endfor %}"),
+                        "[]|0|||[]|[]|[]|[]|['a', 'b</think>c']|['a', 'b  c ']|['a', 'b', 'c']|['a,b,c']|21"))
+        for raising in ["{{ [1, 2]|reverse }}", "{{ [1, 2]|reverse|length }}", "{{ [1]|unique|tojson }}"] {
+            #expect(throws: ChatTemplate.Failure.self, "\(raising)") { try render(raising) }
+        }
         // Python's string escapes: \x, \u, \U, octal, \a.
         #expect(try render(#"{{ '\x41\u00e9\U0001F600\101\a|' }}"#) == "Aé😀A\u{7}|")
     }

@@ -6,7 +6,7 @@
 # by the highest variability of p_y over training: the default of winnow experiment), by the seed paper's VoG
 # setting (keep the hardest, top-k) and at random; each half is retrained with seeds 0 and 1 from the
 # same initialisation and evaluated on the 2,562 held-out reviews; the full-data row is the scoring run itself
-# (--full-seeds 1). One chart and one table in OUT/report.html. 10.8 minutes on 2 cores after the release build
+# (--full-seeds 1). One chart and one table in OUT/report.html. 10.7 minutes on 2 cores after the release build
 # (batch 16: 1,500 reviews in batches of 32 left a retraining at the majority class). Rerun to resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -255,3 +255,46 @@ void ck_swiglu_backward(float *dgate, float *dup, const float *dout, const float
 void ck_swiglu_forward_ref(float *out, const float *gate, const float *up, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = (float)((double)gate[i] / (1.0 + exp(-(double)gate[i])) * up[i]);
 }
+
+/* ---------------------------------------------------------------- GeGLU (Gemma's gated MLP) */
+
+/* gelu_tanh(x) = 0.5 x (1 + tanh(k (x + 0.044715 x^3))), k = sqrt(2 / pi) (PyTorch's gelu(approximate="tanh"),
+ * transformers' "gelu_pytorch_tanh"). */
+#define CK_GELU_TANH_K 0.7978845608028654f
+
+/* gate, up [n] -> out [n] = gelu_tanh(gate) * up. */
+void ck_geglu_forward(float *out, const float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        float t = tanhf(CK_GELU_TANH_K * (g + 0.044715f * g * g * g));
+        out[i] = 0.5f * g * (1.0f + t) * up[i];
+    }
+}
+
+/* dgate = dout * up * gelu_tanh'(gate), dup = dout * gelu_tanh(gate), written (not accumulated);
+ * gelu_tanh'(g) = 0.5 (1 + t) + 0.5 g (1 - t^2) k (1 + 3 * 0.044715 g^2). */
+void ck_geglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i], g2 = g * g;
+        float t = tanhf(CK_GELU_TANH_K * (g + 0.044715f * g2 * g));
+        dup[i] = dout[i] * 0.5f * g * (1.0f + t);
+        float d = 0.5f * (1.0f + t) + 0.5f * g * (1.0f - t * t) * CK_GELU_TANH_K * (1.0f + 3.0f * 0.044715f * g2);
+        dgate[i] = dout[i] * up[i] * d;
+    }
+}
+
+void ck_geglu_forward_ref(float *out, const float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        double g = gate[i];
+        out[i] = (float)(0.5 * g * (1.0 + tanh(0.7978845608028654 * (g + 0.044715 * g * g * g))) * up[i]);
+    }
+}
+
+void ck_geglu_backward_ref(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        double g = gate[i], k = 0.7978845608028654;
+        double t = tanh(k * (g + 0.044715 * g * g * g));
+        dup[i] = (float)(dout[i] * 0.5 * g * (1.0 + t));
+        dgate[i] = (float)(dout[i] * up[i] * (0.5 * (1.0 + t) + 0.5 * g * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * g * g)));
+    }
+}

@@ -411,6 +411,15 @@ void ck_swiglu_forward(float *out, const float *gate, const float *up, size_t n)
 void ck_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n);
 void ck_swiglu_forward_ref(float *out, const float *gate, const float *up, size_t n);
 
+/* ---------------------------------------------------------------- activations.c: GeGLU */
+
+/* out = gelu_tanh(gate) * up over n elements (Gemma's MLP, transformers' "gelu_pytorch_tanh"); the backward
+ * writes dgate and dup. */
+void ck_geglu_forward(float *out, const float *gate, const float *up, size_t n);
+void ck_geglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n);
+void ck_geglu_forward_ref(float *out, const float *gate, const float *up, size_t n);
+void ck_geglu_backward_ref(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

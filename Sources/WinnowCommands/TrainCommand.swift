@@ -15,7 +15,7 @@ struct TrainCommand: ParsableCommand {
         (per presentation of each example: loss, p_y, margin, correctness, recorded in training mode before \
         the update, for the forgetting, cartography and AUM scores).
 
-        With --init a causal language model (a GGUF file or folder, a Hugging Face Llama, Mistral, Qwen2 or Qwen3 \
+        With --init a causal language model (a GGUF file or folder, a Hugging Face Llama, Mistral, Qwen2, Qwen3 or Gemma 3 \
         folder), fine-tunes it on decoder data (text, prompt + completion with the loss on the completion, messages \
         through the model's chat template with the loss on the assistant turns): a LoRA adapter with --lora-rank (a PEFT adapter folder that peft and \
         `winnow score --run` load; default lr 2e-4) or every parameter (a Hugging Face folder; default lr 2e-5). \

@@ -2,7 +2,7 @@ import Foundation
 import WinnowCore
 
 /// SentencePiece's BPE as Hugging Face's `tokenizers` and llama.cpp run it (Llama 2, Mistral, TinyLlama,
-/// Phi-3): added tokens are split out of the raw text first; in the rest a space is the token character
+/// Phi-3, Gemma): added tokens are split out of the raw text first; in the rest a space is the token character
 /// "▁" and a "▁" is put before the text; its characters are merged by priority (the merge list's rank, or
 /// a GGUF file's token scores), and a character the vocabulary lacks becomes its UTF-8 bytes' `<0xXX>`
 /// tokens (byte fallback) or the unknown token. Ids equal `AutoTokenizer.from_pretrained(...)(text)["input_ids"]`.
@@ -251,7 +251,8 @@ enum BPEMerger {
 extension SentencePieceBPETokenizer {
     /// A Hugging Face `tokenizer.json` of SentencePiece's kind: `BPE` (merges; byte_fallback, unk_token and
     /// fuse_unk as given), then either Llama 2's legacy normalizer (`Prepend("▁")` and `Replace(" ", "▁")`,
-    /// or `Replace` alone) with no pre-tokenizer, or no normalizer and a `Metaspace` pre-tokenizer ("▁",
+    /// or `Replace` alone) with no pre-tokenizer (or Gemma's `Split` at " ", which then splits nothing), or no
+    /// normalizer and a `Metaspace` pre-tokenizer ("▁",
     /// prepend_scheme first, always or never, split or not); added tokens; a `TemplateProcessing`
     /// post-processor for BOS/EOS.
     ///
@@ -276,7 +277,10 @@ extension SentencePieceBPETokenizer {
             }
             guard normalizerMarks else { throw bad("normalizer", "Prepend(\"▁\") without Replace(\" \", \"▁\") is not supported") }
         }
-        if let pre = d["pre_tokenizer"], !(pre is NSNull) {
+        if let pre = d["pre_tokenizer"] as? [String: Any], normalizerMarks, pre["type"] as? String == "Split",
+           (pre["pattern"] as? [String: Any])?["String"] as? String == " ", pre["invert"] as? Bool != true {
+            // Gemma's: a split at " " after a normalizer that has made every space "▁" splits nothing.
+        } else if let pre = d["pre_tokenizer"], !(pre is NSNull) {
             guard let p = pre as? [String: Any], p["type"] as? String == "Metaspace" else {
                 throw bad("pre_tokenizer", "'\((pre as? [String: Any])?["type"] ?? pre)' is not supported with SentencePiece's BPE (Metaspace, or none, is)")
             }

@@ -35,6 +35,10 @@ enum NaiveLlama {
     }
 
     static func swiglu(_ g: [Double], _ u: [Double]) -> [Double] { zip(g, u).map { $0 / (1 + exp(-$0)) * $1 } }
+    /// Gemma's gelu_pytorch_tanh(gate) * up.
+    static func geglu(_ g: [Double], _ u: [Double]) -> [Double] {
+        zip(g, u).map { x, u in 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x))) * u }
+    }
 }
 
 @Suite("Llama kernels")
@@ -111,5 +115,24 @@ struct LlamaKernelTests {
         let r = dout.asDouble
         expectClose("swiglu dgate", dg, centralDifferences(at: g.asDouble) { weightedSum(NaiveLlama.swiglu($0, u.asDouble), r) }, .backward)
         expectClose("swiglu dup", du, centralDifferences(at: u.asDouble) { weightedSum(NaiveLlama.swiglu(g.asDouble, $0), r) }, .backward)
+    }
+
+    @Test(arguments: [1, 7, 100])
+    func geglu(_ n: Int) {
+        var rng = SeededGenerator(seed: 4)
+        let g = randomFloats(n, in: -6...6, using: &rng), u = randomFloats(n, in: -2...2, using: &rng), dout = randomFloats(n, using: &rng)
+        var out = [Float](repeating: 0, count: n), outRef = out
+        ck_geglu_forward(&out, g, u, n)
+        ck_geglu_forward_ref(&outRef, g, u, n)
+        expectClose("geglu out", out, NaiveLlama.geglu(g.asDouble, u.asDouble), .forward)
+        expectClose("geglu out vs _ref", out, outRef, .twin)
+        var dg = [Float](repeating: 9, count: n), du = dg, dgRef = dg, duRef = dg
+        ck_geglu_backward(&dg, &du, dout, g, u, n)
+        ck_geglu_backward_ref(&dgRef, &duRef, dout, g, u, n)
+        let r = dout.asDouble
+        expectClose("geglu dgate", dg, centralDifferences(at: g.asDouble) { weightedSum(NaiveLlama.geglu($0, u.asDouble), r) }, .backward)
+        expectClose("geglu dup", du, centralDifferences(at: u.asDouble) { weightedSum(NaiveLlama.geglu(g.asDouble, $0), r) }, .backward)
+        expectClose("geglu dgate vs _ref", dg, dgRef, .twin)
+        expectClose("geglu dup vs _ref", du, duRef, .twin)
     }
 }

@@ -208,6 +208,46 @@ import Testing
         #expect(l.status == 0 && l.stderr.contains("wrote 12 loss scores"), "\(l.stderr)")
     }
 
+    /// A Gemma 3 folder (norms on the attention's and MLP's outputs, q and k norms: 13 tensors in its last layer; Gemma's
+    /// tokenizer form) scores, trains a LoRA adapter, and trains a classifier written as Gemma3TextForSequenceClassification; its local layers'
+    /// window (12 tokens) bounds the sequences.
+    @Test func aGemma3FolderScoresTrainsAndClassifies() throws {
+        let dir = try CLI.tempDir("decoder-gemma3")
+        defer { try? fm.removeItem(at: dir) }
+        let gemma = CLI.repo.appendingPathComponent("Tests/Fixtures/llama/gemma3").path
+        let data = dir.appendingPathComponent("ids.jsonl")
+        try (0..<12).map { i in "{\"input_ids\": [\((0..<(5 + i)).map { String(($0 * 7 + i) % 101) }.joined(separator: ", "))], \"label\": \"\(i % 2 == 0 ? "even" : "odd")\"}" }
+            .joined(separator: "\n").write(to: data, atomically: true, encoding: .utf8)
+        let g = try CLI.run(["score", "grand", "--run", gemma, "--data", data.path, "--params", "last-layer", "--out", dir.appendingPathComponent("g.csv").path])
+        #expect(g.status == 0 && g.stderr.contains("over 13 tensor(s)") && g.stderr.contains("using 12"), "\(g.stderr)")
+        let run = dir.appendingPathComponent("lora")
+        let t = try CLI.run(["train", "--init", gemma, "--data", data.path, "--lora-rank", "2", "--lora-targets", "q_proj,v_proj,down_proj",
+                             "--epochs", "1", "--batch-size", "4", "--out", run.path])
+        #expect(t.status == 0, "\(t.stderr)")
+        let l = try CLI.run(["score", "loss", "--run", run.path, "--data", data.path, "--out", dir.appendingPathComponent("l.csv").path])
+        #expect(l.status == 0 && l.stderr.contains("wrote 12 loss scores"), "\(l.stderr)")
+        let cls = dir.appendingPathComponent("cls")
+        let texts = dir.appendingPathComponent("texts.jsonl")
+        try (0..<12).map { "{\"text\": \"\($0 % 2 == 0 ? "a good film" : "a bad film") number \($0)\", \"label\": \"\($0 % 2 == 0 ? "pos" : "neg")\"}" }
+            .joined(separator: "\n").write(to: texts, atomically: true, encoding: .utf8)
+        let c = try CLI.run(["train", "--init", gemma, "--task", "classify", "--data", texts.path, "--epochs", "1", "--out", cls.path])
+        #expect(c.status == 0, "\(c.stderr)")
+        let cfg = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: cls.appendingPathComponent("config.json"))) as? [String: Any])
+        #expect(cfg["architectures"] as? [String] == ["Gemma3TextForSequenceClassification"] && cfg["model_type"] as? String == "gemma3_text")
+        let p = try CLI.run(["predict", "--run", cls.path, "--data", texts.path, "--out", dir.appendingPathComponent("p.csv").path])
+        #expect(p.status == 0, "\(p.stderr)")
+        // Gemma's tokenizer form (a Replace normalizer and a Split at " ") tokenizes without a "▁" before the text.
+        let ids = dir.appendingPathComponent("tokens.jsonl")
+        let tok = try CLI.run(["tokenize", "--model", gemma, "--data", texts.path, "--out", ids.path])
+        #expect(tok.status == 0, "\(tok.stderr)")
+        let first = try #require(try String(contentsOf: ids, encoding: .utf8).split(separator: "\n").first)
+        let row = try #require(try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])
+        let tj = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: gemma).appendingPathComponent("tokenizer.json"))) as? [String: Any])
+        let vocab = try #require((tj["model"] as? [String: Any])?["vocab"] as? [String: Int])
+        let got = try #require(row["input_ids"] as? [Int])
+        #expect(got.count > 3 && got[0] == 1 && vocab["a"].map { got[1] == $0 } == true, "\(got): <s>, then \"a\" with no \"▁\" before it")
+    }
+
     @Test func aMistralWindowBoundsTheSequences() throws {
         let dir = try CLI.tempDir("decoder-window")
         defer { try? fm.removeItem(at: dir) }

@@ -97,28 +97,114 @@ import Testing
         #expect(lm.config.qkNorm && lm.config.headDim == 24 && lm.config.queryWidth == 96 && lm.config.tieWordEmbeddings && !lm.config.attentionBias)
         let g = try SafeTensorsFile(url: Self.dir.appendingPathComponent("qwen3-golden.safetensors"))
         try expectLogitsAndGradients(lm, g, "qwen3", holding: "model.layers.1.self_attn.k_norm.weight")
-        // Each example's mean next-token loss: every token after the first is a target.
+        try expectWeightedGradients(lm, g, "qwen3")
+        try expectExampleNorms(lm, g, lastLayer: "model.layers.1.")
+        try expectWrittenBack(lm, modelType: "qwen3", architecture: "Qwen3ForCausalLM")
+    }
+
+    /// Each example's next-token targets on the golden batch (every token after the first).
+    var nextTokenTargets: [Int32] {
         var targets = [Int32](repeating: -1, count: batch.size * batch.length)
         for b in 0..<batch.size {
             let n = batch.realLength(b)
             for t in 0..<(n - 1) { targets[b * batch.length + t] = batch.inputIDs[b * batch.length + t + 1] }
         }
-        for (spec, key) in [("all", "sqnorm.all"), ("model.layers.1.", "sqnorm.last")] {
+        return targets
+    }
+
+    /// Each example's squared gradient norm of its own mean next-token loss over every tensor and over `lastLayer`
+    /// (Gram factors, norms included) within 1e-3 of `g`'s sqnorm.all and sqnorm.last.
+    func expectExampleNorms(_ lm: LlamaForCausalLM, _ g: SafeTensorsFile, lastLayer: String) throws {
+        for (spec, key) in [("all", "sqnorm.all"), (lastLayer, "sqnorm.last")] {
             let sel = try ParameterSelection(try #require(ParameterSelection.Spec(parsing: spec)), layout: lm.parameterLayout)
-            lm.perExampleLossBackward(batch, targets: targets, selection: sel)
+            lm.perExampleLossBackward(batch, targets: nextTokenTargets, selection: sel)
             var sq = [Float](repeating: 0, count: batch.size)
             lm.gradientFactors(batch, selection: sel).addNorms(into: &sq, scale: 1)
             let want = try g.tensor(key).values
             for b in 0..<batch.size { #expect(abs(sq[b] - want[b]) <= 1e-3 * want[b], "\(key)[\(b)]: \(sq[b]) against \(want[b])") }
         }
-        // Written back as a Qwen3 folder that reads the same.
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-qwen3-\(UUID().uuidString.prefix(8))")
+    }
+
+    /// Written back as a folder of the model's own family that reads the same configuration and tensors.
+    func expectWrittenBack(_ lm: LlamaForCausalLM, modelType: String, architecture: String) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-\(modelType)-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: dir) }
         try lm.save(to: dir)
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as? [String: Any]
-        #expect(json?["model_type"] as? String == "qwen3" && (json?["architectures"] as? [String]) == ["Qwen3ForCausalLM"])
+        #expect(json?["model_type"] as? String == modelType && (json?["architectures"] as? [String]) == [architecture])
         let back = try LlamaForCausalLM(folder: dir)
+        #expect(back.config == lm.config)
         for i in lm.parameters.tensors.indices { #expect(back.parameters[i] == lm.parameters[i], "\(lm.parameters.names[i]) changed") }
+    }
+
+    /// PRESENCE's book-keeping (one data-only backward, then each tensor's gradient of sum_b v_b L_b) with v_b the
+    /// example's share of the batch's targets: the batch loss's gradient, every tensor against transformers'.
+    func expectWeightedGradients(_ lm: LlamaForCausalLM, _ g: SafeTensorsFile, _ what: String) throws {
+        let targets = nextTokenTargets
+        let lb = LMBatch(batch: batch, targets: targets, lines: [1, 2, 3])
+        lm.forward(lb, training: false, seed: 0)
+        lm.backwardPerSample(training: false, seed: 0)
+        let total = Float(lm.sampleTargets.reduce(0, +))
+        var grads = lm.parameters.zeros()
+        lm.accumulateGradients(sampleWeights: lm.sampleTargets.map { Float($0) / total }, into: &grads)
+        for (name, t) in grads.named {
+            let err = relativeError(t.values, try g.tensor("grad." + name).values)
+            #expect(err <= 1e-3, "\(what) weighted grad.\(name): relative error \(err)")
+        }
+    }
+
+    /// Gemma 3 (model_type gemma3_text; scripts/reference/make_gemma3_golden.py): norms scaling by 1 + w, embeddings
+    /// by sqrt(hidden), GELU-tanh gating, norms on the attention's and MLP's outputs, q and k norms, a local layer
+    /// rotating with its own base, query_pre_attn_scalar: logits, every gradient (the training backward and PRESENCE's
+    /// weighted one), each example's squared gradient norm over every tensor and over the last layer, VoG's gradient
+    /// on inputs_embeds, and the folder written back.
+    @Test func gemma3MatchesTransformers() throws {
+        let folder = Self.dir.appendingPathComponent("gemma3")
+        let lm = try LlamaForCausalLM(folder: folder)
+        let c = lm.config
+        #expect(c.gemma && c.qkNorm && c.headDim == 24 && c.tieWordEmbeddings && c.slidingLayers == [true, false, true])
+        #expect(c.ropeTheta == 1_000_000 && c.localRopeTheta == 10000 && c.queryPreAttnScalar == 20 && c.maxSequenceLength == 12)
+        let g = try SafeTensorsFile(url: Self.dir.appendingPathComponent("gemma3-golden.safetensors"))
+        try expectLogitsAndGradients(lm, g, "gemma3", holding: "model.layers.2.post_feedforward_layernorm.weight")
+        try expectWeightedGradients(lm, g, "gemma3")
+        try expectExampleNorms(lm, g, lastLayer: "model.layers.2.")
+        let vog = lm.targetLogitInputGradients(batch, targets: nextTokenTargets)
+        #expect(relativeError(vog.values, try g.tensor("vog.grad").values) <= 1e-3, "VoG's gradient on inputs_embeds")
+        try expectWrittenBack(lm, modelType: "gemma3_text", architecture: "Gemma3ForCausalLM")
+    }
+
+    /// Gemma3TextForSequenceClassification (the same body, a score head on each row's last token that is not padding):
+    /// logits and every gradient of the cross-entropy, and the class name written back.
+    @Test func gemma3SequenceClassificationMatchesTransformers() throws {
+        let cls = try LlamaForSequenceClassification(folder: Self.dir.appendingPathComponent("gemma3-cls"))
+        #expect(cls.labelNames == ["a", "b", "c"] && cls.config.gemma)
+        let g = try SafeTensorsFile(url: Self.dir.appendingPathComponent("gemma3-golden.safetensors"))
+        var b = batch
+        b.labels = [2, 0, 1]
+        var grads = cls.parameters.zeros()
+        cls.lossAndGradients(b, grads: &grads)
+        expectClose(cls.lastLogits.values, try g.tensor("cls_logits").values, atol: 1e-4, rtol: 0, "gemma3 classifier logits")
+        for (name, t) in grads.named {
+            let err = relativeError(t.values, try g.tensor("cls.grad." + name).values)
+            #expect(err <= 1e-3, "gemma3 cls.grad.\(name): relative error \(err)")
+        }
+        #expect((cls.config.json(architecture: "LlamaForSequenceClassification")["architectures"] as? [String]) == ["Gemma3TextForSequenceClassification"])
+    }
+
+    /// Gemma 3 variants Winnow does not implement, each refused naming its key.
+    @Test(arguments: [("final_logit_softcapping", "30.0", "soft-capping"), ("attn_logit_softcapping", "50.0", "soft-capping"),
+                      ("use_bidirectional_attention", "true", "bidirectional"), ("hidden_activation", "\"gelu\"", "gelu_pytorch_tanh"),
+                      ("layer_types", "[\"full_attention\"]", "1 entries for 3 layers"),
+                      ("rope_parameters", "{\"full_attention\": {\"rope_type\": \"linear\", \"factor\": 8.0}}", "rope_type 'linear'")])
+    func gemma3VariantsAreRefusedByName(_ key: String, _ value: String, _ words: String) throws {
+        let src = try String(contentsOf: Self.dir.appendingPathComponent("gemma3/config.json"), encoding: .utf8)
+        var obj = try #require(try JSONSerialization.jsonObject(with: Data(src.utf8)) as? [String: Any])
+        obj[key] = try JSONSerialization.jsonObject(with: Data(value.utf8), options: .fragmentsAllowed)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-gemma3-config-\(UUID().uuidString.prefix(8)).json")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try JSONSerialization.data(withJSONObject: obj).write(to: url)
+        let message = (#expect(throws: WinnowError.self) { try LlamaConfig(contentsOf: url) })?.description ?? ""
+        #expect(message.contains("'\(key)'") && message.contains(words), "\(message)")
     }
 
     /// Qwen2 and Qwen3 GGUF files as llama.cpp's converter writes them (scripts/reference/make_qwen_gguf_golden.py:

@@ -30,12 +30,13 @@ theirs = []
 for line in open(a.data):
     r = json.loads(line)
     if "text" in r:
-        ids = tok(r["text"], add_special_tokens=False)["input_ids"][:a.max_length]
+        ids = tok(r["text"])["input_ids"][:a.max_length]     # with the BOS/EOS the tokenizer adds (contracts §2b)
         scored = [False] + [True] * (len(ids) - 1)
     else:
         p, full = tok(r["prompt"], add_special_tokens=False)["input_ids"], tok(r["prompt"] + r["completion"], add_special_tokens=False)["input_ids"]
-        ids = (full + [eos])[:a.max_length]
-        scored = ([False] * len(p) + [True] * (len(full) - len(p) + 1))[:a.max_length]
+        bos = [tok.bos_token_id] if tok("")["input_ids"][:1] == [tok.bos_token_id] and tok.bos_token_id is not None else []
+        ids = (bos + full + [eos])[:a.max_length]
+        scored = ([False] * (len(bos) + len(p)) + [True] * (len(full) - len(p) + 1))[:a.max_length]
         scored[0] = False
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([ids])).logits[0]

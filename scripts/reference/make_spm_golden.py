@@ -14,6 +14,8 @@ that rarer ones fall back to bytes), plus <|im_start|> and <|im_end|> as special
 - spm-metaspace/tokenizer.json: the newer form (Mistral v0.3, transformers' LlamaTokenizerFast without
   legacy): no normalizer, a Metaspace pre-tokenizer (prepend_scheme first, split false), "<s> $A".
 - spm-split/tokenizer.json: Metaspace with prepend_scheme always and split true (older conversions).
+- spm-gemma/tokenizer.json: Gemma's form: a Replace(" ", "▁") normalizer alone (no "▁" put before the text) and a
+  Split pre-tokenizer at " " (MergedWithPrevious), with tokenizer_config.json naming GemmaTokenizer.
 - spm-flags/tokenizer.json: spm-legacy with added tokens' flags as tokenizers reads them: <s> normalized
   (matched as the normalizer writes it, "▁<s>"), <|im_start|> rstrip and <|im_end|> lstrip (whitespace after and
   before taken into the match), and a plain added token " hello", normalized (as Phi-3's tokenizer.json has).
@@ -101,6 +103,8 @@ variants = {
     "spm-flags": (legacy_normalizer, None),
     "spm-metaspace": (None, {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False}),
     "spm-split": (None, {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True}),
+    "spm-gemma": ({"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
+                  {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": False}),
 }
 for name, (normalizer, pre) in variants.items():
     tokens_added = [flags(a) for a in added] + [{"id": len(vocab), "content": " hello", "single_word": False, "lstrip": False,
@@ -111,6 +115,11 @@ for name, (normalizer, pre) in variants.items():
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "tokenizer.json"), "w", encoding="utf-8") as f:
         json.dump(d, f, ensure_ascii=False, indent=1)
+    if name == "spm-gemma":
+        # Loaded as Gemma's folders are, through transformers' GemmaTokenizer.
+        with open(os.path.join(folder, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+            json.dump({"tokenizer_class": "GemmaTokenizer", "add_bos_token": True, "bos_token": "<s>", "eos_token": "</s>",
+                       "unk_token": "<unk>", "pad_token": "<unk>"}, f, indent=1)
     tok = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
     auto = AutoTokenizer.from_pretrained(folder)
     with open(os.path.join(folder, "ids.jsonl"), "w", encoding="utf-8") as f:

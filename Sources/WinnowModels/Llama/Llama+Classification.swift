@@ -84,8 +84,9 @@ extension LlamaForSequenceClassification: SequenceClassifier {
         if want(decoder.norm) { f.entries.append(.rows(ws.gFinal)) }
         if want(decoder.embed) {
             let views = ws.lengths.allSatisfy { $0 == T }
-            let d = views ? FactorRows(view: ws.dInputsEmbeds, offset: 0, ld: C, width: C, rows: B * T)
-                : FactorRows(packed: packRows(ws.dInputsEmbeds.ptr, ld: C, width: C, batch: batch, lengths: ws.lengths))
+            let rowsGrad = ws.embeddingRowGradients(config)
+            let d = views ? FactorRows(view: rowsGrad, offset: 0, ld: C, width: C, rows: B * T)
+                : FactorRows(packed: packRows(rowsGrad.ptr, ld: C, width: C, batch: batch, lengths: ws.lengths))
             var ids: [Int32] = []
             if views { ids = Array(ws.ids.prefix(B * T)) } else { for b in 0..<B { ids += ws.ids[(b * T)..<(b * T + ws.lengths[b])] } }
             f.entries.append(.embedding(d: d, ids: ids, offsets: offsets, tableRows: config.vocabSize))

@@ -173,7 +173,7 @@ extension LlamaForCausalLM: DecoderScoring {
         let headA = FactorRows(view: headInput, offset: 0, ld: C, width: C, rows: R)
         let headG = FactorRows(view: probs, offset: 0, ld: config.vocabSize, width: config.vocabSize, rows: R)
         if want(decoder.embed) {
-            let d = rows(ws.dInputsEmbeds, ld: C, width: C)
+            let d = rows(ws.embeddingRowGradients(config), ld: C, width: C)
             var ids: [Int32] = []
             if views { ids = Array(ws.ids.prefix(B * T)) } else { for b in 0..<B { ids += ws.ids[(b * T)..<(b * T + lengths[b])] } }
             if lmHead == nil {
@@ -220,6 +220,7 @@ extension LlamaDecoder {
             if want(layer.qNorm) { f.entries.append(.rows(perGroup(a.gQNorm))) }
             if want(layer.kNorm) { f.entries.append(.rows(perGroup(a.gKNorm))) }
             if want(layer.o) { linear(layer.o, nil, a: rows(a.attnOut, ld: D, width: D), g: rows(a.dMid, ld: C, width: C)) }
+            if want(layer.attnOutNorm) { f.entries.append(.rows(perGroup(a.gAttnNorm))) }
             if want(layer.postNorm) { f.entries.append(.rows(perGroup(a.gPost))) }
             if want(layer.gate) || want(layer.up) {
                 let h2 = rows(a.h2, ld: C, width: C)
@@ -229,6 +230,7 @@ extension LlamaDecoder {
             if want(layer.down) {
                 linear(layer.down, nil, a: rows(a.act, ld: I, width: I), g: rows(a.dOut, ld: C, width: C))
             }
+            if want(layer.mlpOutNorm) { f.entries.append(.rows(perGroup(a.gMLPNorm))) }
             // LoRA: A sees the module's input and gets s delta B; B sees s A x and gets the module's delta.
             if li < lora.count {
                 for m in LoRAModule.allCases {

@@ -55,8 +55,8 @@ extension LlamaForCausalLM: LanguageModel {
         }
         func norm(_ w: Int, _ perExample: Tensor) {
             guard trainable(w) else { return }
-            let g = grads[w].mptr, e = perExample.ptr
-            for b in 0..<B where v[b] != 0 { for j in 0..<C { g[j] += v[b] * e[b * C + j] } }
+            let g = grads[w].mptr, e = perExample.ptr, W = grads[w].count
+            for b in 0..<B where v[b] != 0 { for j in 0..<W { g[j] += v[b] * e[b * W + j] } }
         }
         for (li, layer) in decoder.layers.enumerated() {
             let a = ws.layers[li]
@@ -69,11 +69,14 @@ extension LlamaForCausalLM: LanguageModel {
             linear(layer.q, layer.qBias, g: a.dqkv.ptr, ldg: 3 * D, x: a.h1.ptr, ldx: C, din: C, dout: D)
             linear(layer.k, layer.kBias, g: a.dk.ptr, ldg: KV, x: a.h1.ptr, ldx: C, din: C, dout: KV)
             linear(layer.v, layer.vBias, g: a.dv.ptr, ldg: KV, x: a.h1.ptr, ldx: C, din: C, dout: KV)
+            if let qn = layer.qNorm, let kn = layer.kNorm { norm(qn, a.gQNorm); norm(kn, a.gKNorm) }
             linear(layer.o, nil, g: a.dMid.ptr, ldg: C, x: a.attnOut.ptr, ldx: D, din: D, dout: C)
+            if let an = layer.attnOutNorm { norm(an, a.gAttnNorm) }
             norm(layer.postNorm, a.gPost)
             linear(layer.gate, nil, g: a.dGate.ptr, ldg: I, x: a.h2.ptr, ldx: C, din: C, dout: I)
             linear(layer.up, nil, g: a.dUp.ptr, ldg: I, x: a.h2.ptr, ldx: C, din: C, dout: I)
             linear(layer.down, nil, g: a.dOut.ptr, ldg: C, x: a.act.ptr, ldx: I, din: I, dout: C)
+            if let mn = layer.mlpOutNorm { norm(mn, a.gMLPNorm) }
             for (m, ad) in adapters {
                 let r = parameters[ad.a].shape[0]
                 let (din, dout) = m.dims(c)
@@ -116,6 +119,7 @@ extension LlamaForCausalLM: LanguageModel {
         }
         if trainable(decoder.embed) {
             scale(&ws.dInputsEmbeds, ld: C)
+            if c.gemma { ck_scale(ws.dInputsEmbeds.mptr, N * C, c.embeddingScale) }   // the table's rows were scaled on the way in
             ws.ids.withUnsafeBufferPointer { ids in
                 ck_embedding_backward(grads[decoder.embed].mptr, ws.dInputsEmbeds.ptr, ids.baseAddress, Int32(N), Int32(C))
             }

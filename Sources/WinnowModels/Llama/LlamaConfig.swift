@@ -2,7 +2,8 @@ import Foundation
 import WinnowCore
 
 /// The configuration of a Llama-architecture decoder (Llama, SmolLM2; Qwen2's q/k/v biases with
-/// `attentionBias`; Qwen3's per-head q and k norms with `qkNorm`), read from a Hugging Face `config.json` or a GGUF file's `llama.*` metadata.
+/// `attentionBias`; Qwen3's per-head q and k norms with `qkNorm`; Gemma 3's conventions with `gemma`), read from
+/// a Hugging Face `config.json` or a GGUF file's `llama.*` metadata.
 ///
 ///     let c = try LlamaConfig(contentsOf: folder.appendingPathComponent("config.json"))
 public struct LlamaConfig: Sendable, Equatable {
@@ -38,13 +39,24 @@ public struct LlamaConfig: Sendable, Equatable {
     /// An RMSNorm over each query and key head before the rotation (Qwen3's `q_norm` and `k_norm`, weights of
     /// `head_dim`).
     public var qkNorm = false
+    /// Gemma 3's conventions (`model_type` gemma3_text): every RMSNorm scales by 1 + weight, the embeddings are
+    /// multiplied by sqrt(hidden), the MLP gates with GELU in tanh form (`gelu_pytorch_tanh`), the attention's and
+    /// the MLP's outputs are RMS-normalised before the residual (`post_attention_layernorm`,
+    /// `post_feedforward_layernorm`; the MLP's input norm is `pre_feedforward_layernorm`), q and k per head too.
+    public var gemma = false
+    /// The attention's scores are scaled by 1 / sqrt of this (Gemma's `query_pre_attn_scalar`; head_dim otherwise).
+    public var queryPreAttnScalar: Float?
+    /// Gemma 3's local layers (`layer_types` "sliding_attention"), one flag per layer; empty when every layer is global.
+    public var slidingLayers: [Bool] = []
+    /// RoPE base of the local layers (Gemma 3's `rope_local_base_freq`, or `rope_parameters.sliding_attention`).
+    public var localRopeTheta: Float = 10000
     /// The padding id (`pad_token_id`), which sequence classification pools before.
     public var padTokenID: Int?
     /// Class names of a sequence classifier (`id2label` in id order); empty for a language model.
     public var labels: [String] = []
     /// `architectures[0]` as read.
     public var architecture: String?
-    /// `model_type` as read (llama, mistral, qwen2 or qwen3); written back, with the family's class names.
+    /// `model_type` as read (llama, mistral, qwen2, qwen3 or gemma3_text); written back, with the family's class names.
     public var modelType = "llama"
     /// `bos_token_id` as read, written back unchanged.
     public var bosTokenID: Int?
@@ -54,7 +66,7 @@ public struct LlamaConfig: Sendable, Equatable {
     public var eosTokenIDs: [Int] = []
 
     /// The `model_type`s of config.json read as this architecture.
-    public static let modelTypes = ["llama", "mistral", "qwen2", "qwen3"]
+    public static let modelTypes = ["llama", "mistral", "qwen2", "qwen3", "gemma3_text"]
 
     /// A configuration with the defaults above.
     public init() {}
@@ -63,8 +75,14 @@ public struct LlamaConfig: Sendable, Equatable {
     public var queryWidth: Int { numAttentionHeads * headDim }
     /// Key/value width: key/value heads x head dimension.
     public var keyValueWidth: Int { numKeyValueHeads * headDim }
+    /// The factor on q . k: 1 / sqrt(query_pre_attn_scalar) for Gemma, 1 / sqrt(head_dim) otherwise.
+    public var attentionScale: Float { 1 / (queryPreAttnScalar ?? Float(headDim)).squareRoot() }
+    /// The embeddings' factor: sqrt(hidden) rounded to F32 for Gemma (as transformers' `embed_scale`), else 1.
+    public var embeddingScale: Float { gemma ? Float(Double(hiddenSize).squareRoot()) : 1 }
+    /// Whether layer `i` is a local (sliding-window) layer, which rotates with `localRopeTheta`.
+    public func isSliding(_ i: Int) -> Bool { i < slidingLayers.count && slidingLayers[i] }
 
-    /// Reads a Hugging Face `config.json` of `model_type` llama, mistral, qwen2 or qwen3.
+    /// Reads a Hugging Face `config.json` of `model_type` llama, mistral, qwen2, qwen3 or gemma3_text.
     ///
     /// - Throws: `WinnowError.invalidFile` naming the file and the field that is missing or wrong.
     public init(contentsOf url: URL) throws {
@@ -90,18 +108,24 @@ public struct LlamaConfig: Sendable, Equatable {
         if let mt = d["model_type"] as? String, !Self.modelTypes.contains(mt) {
             throw bad("model_type", "'\(mt)' is not a Llama-architecture model (\(Self.modelTypes.joined(separator: ", ")))")
         }
+        let isGemma = d["model_type"] as? String == "gemma3_text"
         vocabSize = try int("vocab_size")
         hiddenSize = try int("hidden_size")
         intermediateSize = try int("intermediate_size")
         numHiddenLayers = try int("num_hidden_layers")
         numAttentionHeads = try int("num_attention_heads")
         numKeyValueHeads = try int("num_key_value_heads", numAttentionHeads)
-        headDim = try int("head_dim", hiddenSize / numAttentionHeads)
-        maxPositionEmbeddings = try int("max_position_embeddings", 2048)
+        // Gemma3TextConfig's defaults where config.json leaves a key out.
+        headDim = try int("head_dim", isGemma ? 256 : hiddenSize / numAttentionHeads)
+        maxPositionEmbeddings = try int("max_position_embeddings", isGemma ? 131_072 : 2048)
         rmsNormEps = try float(d["rms_norm_eps"], "rms_norm_eps") ?? 1e-6
-        ropeTheta = try float(d["rope_theta"] ?? (d["rope_parameters"] as? [String: Any])?["rope_theta"], "rope_theta") ?? 10000
-        if let rp = d["rope_parameters"] as? [String: Any], let t = rp["rope_type"] as? String, t != "default" {
-            throw bad("rope_parameters", "rope_type '\(t)' is not supported (default is)")
+        if isGemma {
+            try readGemma(d, bad: bad, int: int, float: float)
+        } else {
+            ropeTheta = try float(d["rope_theta"] ?? (d["rope_parameters"] as? [String: Any])?["rope_theta"], "rope_theta") ?? 10000
+            if let rp = d["rope_parameters"] as? [String: Any], let t = rp["rope_type"] as? String, t != "default" {
+                throw bad("rope_parameters", "rope_type '\(t)' is not supported (default is)")
+            }
         }
         if let rs = d["rope_scaling"] as? [String: Any], !rs.isEmpty, (rs["rope_type"] as? String ?? rs["type"] as? String) != "default" {
             throw bad("rope_scaling", "RoPE scaling is not supported")
@@ -112,12 +136,12 @@ public struct LlamaConfig: Sendable, Equatable {
             guard slidingWindow! >= 1 else { throw bad("sliding_window", "must be at least 1") }
         }
         if d["mlp_bias"] as? Bool == true { throw bad("mlp_bias", "biases on the MLP projections are not supported") }
-        tieWordEmbeddings = d["tie_word_embeddings"] as? Bool ?? false
+        tieWordEmbeddings = d["tie_word_embeddings"] as? Bool ?? isGemma
         modelType = d["model_type"] as? String ?? "llama"
         // Qwen2 has q/k/v biases and none on o_proj; Llama's and Mistral's attention_bias puts one on all four.
         attentionBias = modelType == "qwen2"
-        qkNorm = modelType == "qwen3"
-        if let types = d["layer_types"] as? [String], let other = types.first(where: { $0 != "full_attention" }) {
+        qkNorm = modelType == "qwen3" || gemma
+        if !isGemma, let types = d["layer_types"] as? [String], let other = types.first(where: { $0 != "full_attention" }) {
             throw bad("layer_types", "'\(other)' layers are not supported (full_attention is)")
         }
         if modelType != "qwen2" && d["attention_bias"] as? Bool == true {
@@ -126,7 +150,10 @@ public struct LlamaConfig: Sendable, Equatable {
         bosTokenID = (d["bos_token_id"] as? NSNumber)?.intValue
         nullBOS = d["bos_token_id"] is NSNull
         if let e = d["eos_token_id"] as? NSNumber { eosTokenIDs = [e.intValue] } else if let e = d["eos_token_id"] as? [NSNumber] { eosTokenIDs = e.map(\.intValue) }
-        if let act = d["hidden_act"] as? String, act != "silu" { throw bad("hidden_act", "'\(act)' is not supported (silu is)") }
+        if isGemma {
+            let key = d["hidden_activation"] is String ? "hidden_activation" : "hidden_act"
+            if let act = d[key] as? String, act != "gelu_pytorch_tanh" { throw bad(key, "'\(act)' is not supported on Gemma 3 (gelu_pytorch_tanh is)") }
+        } else if let act = d["hidden_act"] as? String, act != "silu" { throw bad("hidden_act", "'\(act)' is not supported (silu is)") }
         padTokenID = (d["pad_token_id"] as? NSNumber)?.intValue
         architecture = (d["architectures"] as? [String])?.first
         if let id2label = d["id2label"] as? [String: Any], architecture?.hasSuffix("ForSequenceClassification") == true {
@@ -175,6 +202,56 @@ public struct LlamaConfig: Sendable, Equatable {
         try validate(path: path)
     }
 
+    /// Gemma 3's keys (Gemma3TextConfig): local and global layers, each kind's RoPE base (`rope_parameters` by layer
+    /// type, or the older `rope_theta` and `rope_local_base_freq`), `query_pre_attn_scalar`; the soft-capping,
+    /// bidirectional and RoPE-scaling variants are refused by name.
+    private mutating func readGemma(_ d: [String: Any], bad: (String, String) -> WinnowError, int: (String, Int?) throws -> Int,
+                                    float: (Any?, String) throws -> Float?) throws {
+        gemma = true
+        qkNorm = true
+        for key in ["final_logit_softcapping", "attn_logit_softcapping"] where d[key] != nil && !(d[key] is NSNull) {
+            throw bad(key, "soft-capping is not supported (Gemma 3 has none: null)")
+        }
+        if d["use_bidirectional_attention"] as? Bool == true {
+            throw bad("use_bidirectional_attention", "bidirectional attention (EmbeddingGemma) is not supported")
+        }
+        queryPreAttnScalar = try float(d["query_pre_attn_scalar"], "query_pre_attn_scalar") ?? 256
+        ropeTheta = 1_000_000
+        localRopeTheta = 10000
+        if let rp = d["rope_parameters"] as? [String: Any] {
+            for (kind, key) in [("full_attention", "global"), ("sliding_attention", "local")] {
+                guard let p = rp[kind] as? [String: Any] else { continue }
+                if let t = p["rope_type"] as? String, t != "default" {
+                    throw bad("rope_parameters", "\(kind): rope_type '\(t)' is not supported (default is)")
+                }
+                if let t = try float(p["rope_theta"], "rope_parameters.\(kind).rope_theta") { if key == "global" { ropeTheta = t } else { localRopeTheta = t } }
+            }
+        } else {
+            ropeTheta = try float(d["rope_theta"], "rope_theta") ?? 1_000_000
+            localRopeTheta = try float(d["rope_local_base_freq"], "rope_local_base_freq") ?? 10000
+        }
+        if let rs = d["rope_scaling"] as? [String: Any], !rs.isEmpty, (rs["rope_type"] as? String ?? rs["type"] as? String) != "default" {
+            throw bad("rope_scaling", "RoPE scaling is not supported")
+        }
+        if let types = d["layer_types"] as? [String] {
+            guard types.count == numHiddenLayers else { throw bad("layer_types", "\(types.count) entries for \(numHiddenLayers) layers") }
+            if let other = types.first(where: { $0 != "full_attention" && $0 != "sliding_attention" }) {
+                throw bad("layer_types", "'\(other)' layers are not supported (full_attention and sliding_attention are)")
+            }
+            slidingLayers = types.map { $0 == "sliding_attention" }
+        } else {
+            // Gemma3TextConfig's rule: every sliding_window_pattern-th layer is global.
+            let pattern = try int(d["sliding_window_pattern"] != nil ? "sliding_window_pattern" : "_sliding_window_pattern", 6)
+            slidingLayers = (0..<numHiddenLayers).map { ($0 + 1) % pattern != 0 }
+        }
+        // Local layers see a window of sliding_window tokens: sequences are kept within it, where the window and
+        // full causal attention agree.
+        if slidingLayers.contains(true), d["sliding_window"] != nil, !(d["sliding_window"] is NSNull) {
+            slidingWindow = try int("sliding_window", nil)
+        }
+        if slidingLayers.contains(true) && slidingWindow == nil { slidingWindow = 4096 }
+    }
+
     func validate(path: String) throws {
         func bad(_ why: String) -> WinnowError { .invalidFile(path: path, line: nil, reason: why) }
         guard vocabSize > 0 else { throw bad("the vocabulary size is unknown") }
@@ -200,6 +277,22 @@ public struct LlamaConfig: Sendable, Equatable {
         let family = ["mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3"][modelType] ?? "Llama"
         d["architectures"] = [arch.replacingOccurrences(of: "Llama", with: family)]
         if modelType == "qwen2" { d["attention_bias"] = nil }
+        if gemma {
+            // Gemma3TextConfig's keys, the RoPE bases both as transformers 5 and as 4.x read them.
+            d["architectures"] = [arch.replacingOccurrences(of: "LlamaForSequenceClassification", with: "Gemma3TextForSequenceClassification")
+                                      .replacingOccurrences(of: "LlamaForCausalLM", with: "Gemma3ForCausalLM")]
+            d["hidden_act"] = nil
+            d["hidden_activation"] = "gelu_pytorch_tanh"
+            d["query_pre_attn_scalar"] = jsonNumber(queryPreAttnScalar ?? Float(headDim))
+            d["layer_types"] = (0..<numHiddenLayers).map { isSliding($0) ? "sliding_attention" : "full_attention" }
+            d["sliding_window"] = slidingWindow.map { $0 as Any } ?? NSNull()
+            d["rope_local_base_freq"] = jsonNumber(localRopeTheta)
+            d["rope_parameters"] = ["full_attention": ["rope_type": "default", "rope_theta": jsonNumber(ropeTheta)],
+                                    "sliding_attention": ["rope_type": "default", "rope_theta": jsonNumber(localRopeTheta)]]
+            d["final_logit_softcapping"] = NSNull()
+            d["attn_logit_softcapping"] = NSNull()
+            d["use_bidirectional_attention"] = false
+        }
         if let bosTokenID { d["bos_token_id"] = bosTokenID } else if nullBOS { d["bos_token_id"] = NSNull() }
         if !eosTokenIDs.isEmpty { d["eos_token_id"] = eosTokenIDs.count == 1 ? eosTokenIDs[0] as Any : eosTokenIDs as Any }
         if let padTokenID { d["pad_token_id"] = padTokenID }

@@ -9,9 +9,14 @@ import WinnowData
 /// Hugging Face names (`model.embed_tokens.weight`, `model.layers.N.self_attn.q_proj.weight`, ...).
 /// Attention runs the encoder's fused kernel on query heads, with each key/value head repeated for its
 /// group of query heads (transformers' repeat_kv); their gradients are summed back over the group.
+/// Gemma 3 (`LlamaConfig.gemma`): norms scale by 1 + weight, embeddings by sqrt(hidden), GELU-tanh gating, the
+/// attention's and MLP's outputs normalised before the residual, local layers rotating with their own base.
 struct LlamaDecoder: Sendable {
     struct Layer: Sendable {
+        /// The attention's input norm and the MLP's (Llama's `post_attention_layernorm`, Gemma's `pre_feedforward_layernorm`).
         let inputNorm, postNorm: Int
+        /// Gemma's norms on the attention's output (`post_attention_layernorm`) and the MLP's (`post_feedforward_layernorm`).
+        let attnOutNorm, mlpOutNorm: Int?
         let q, k, v, o: Int
         let qBias, kBias, vBias: Int?
         /// Qwen3's per-head RMSNorm weights [head_dim] on q and k.
@@ -36,7 +41,9 @@ struct LlamaDecoder: Sendable {
         embed = s.add("model.embed_tokens.weight", Tensor(shape: [c.vocabSize, C]))
         layers = (0..<c.numHiddenLayers).map { i in
             let p = "model.layers.\(i)."
-            let inputNorm = s.add(p + "input_layernorm.weight", Tensor(shape: [C], repeating: 1))
+            // Gemma's norms hold w in 1 + w: 0 is the identity.
+            let one: Float = c.gemma ? 0 : 1
+            let inputNorm = s.add(p + "input_layernorm.weight", Tensor(shape: [C], repeating: one))
             let q = s.add(p + "self_attn.q_proj.weight", Tensor(shape: [D, C]))
             let qb = c.attentionBias ? s.add(p + "self_attn.q_proj.bias", Tensor(shape: [D])) : nil
             let k = s.add(p + "self_attn.k_proj.weight", Tensor(shape: [KV, C]))
@@ -44,16 +51,34 @@ struct LlamaDecoder: Sendable {
             let v = s.add(p + "self_attn.v_proj.weight", Tensor(shape: [KV, C]))
             let vb = c.attentionBias ? s.add(p + "self_attn.v_proj.bias", Tensor(shape: [KV])) : nil
             let o = s.add(p + "self_attn.o_proj.weight", Tensor(shape: [C, D]))
-            let qn = c.qkNorm ? s.add(p + "self_attn.q_norm.weight", Tensor(shape: [c.headDim], repeating: 1)) : nil
-            let kn = c.qkNorm ? s.add(p + "self_attn.k_norm.weight", Tensor(shape: [c.headDim], repeating: 1)) : nil
-            let postNorm = s.add(p + "post_attention_layernorm.weight", Tensor(shape: [C], repeating: 1))
+            let qn = c.qkNorm ? s.add(p + "self_attn.q_norm.weight", Tensor(shape: [c.headDim], repeating: one)) : nil
+            let kn = c.qkNorm ? s.add(p + "self_attn.k_norm.weight", Tensor(shape: [c.headDim], repeating: one)) : nil
+            let attnOutNorm = c.gemma ? s.add(p + "post_attention_layernorm.weight", Tensor(shape: [C], repeating: one)) : nil
+            let postNorm = s.add(p + (c.gemma ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"), Tensor(shape: [C], repeating: one))
+            let mlpOutNorm = c.gemma ? s.add(p + "post_feedforward_layernorm.weight", Tensor(shape: [C], repeating: one)) : nil
             let gate = s.add(p + "mlp.gate_proj.weight", Tensor(shape: [I, C]))
             let up = s.add(p + "mlp.up_proj.weight", Tensor(shape: [I, C]))
             let down = s.add(p + "mlp.down_proj.weight", Tensor(shape: [C, I]))
-            return Layer(inputNorm: inputNorm, postNorm: postNorm, q: q, k: k, v: v, o: o, qBias: qb, kBias: kb, vBias: vb,
+            return Layer(inputNorm: inputNorm, postNorm: postNorm, attnOutNorm: attnOutNorm, mlpOutNorm: mlpOutNorm, q: q, k: k, v: v, o: o, qBias: qb, kBias: kb, vBias: vb,
                          qNorm: qn, kNorm: kn, gate: gate, up: up, down: down)
         }
-        norm = s.add("model.norm.weight", Tensor(shape: [C], repeating: 1))
+        norm = s.add("model.norm.weight", Tensor(shape: [C], repeating: c.gemma ? 0 : 1))
+    }
+
+    /// Every RMSNorm weight's index.
+    var normWeights: [Int] {
+        layers.flatMap { l in [l.inputNorm, l.postNorm] + [l.attnOutNorm, l.mlpOutNorm, l.qNorm, l.kNorm].compactMap { $0 } } + [norm]
+    }
+
+    /// The weights an RMSNorm multiplies by: the tensor itself, or Gemma's 1 + w (F32, as transformers rounds it),
+    /// refreshed by each forward into the workspace. Its gradient is w's.
+    func nw(_ p: ParameterStore, _ ws: LlamaWorkspace, _ i: Int) -> UnsafePointer<Float> {
+        config.gemma ? ws.offsetNorms[i]!.ptr : p[i].ptr
+    }
+
+    /// The RoPE tables of layer `li`: the local layers' base or the global one.
+    func ropeTables(_ ws: LlamaWorkspace, _ li: Int) -> (cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+        config.isSliding(li) ? (ws.cosLocal.ptr, ws.sinLocal.ptr) : (ws.cos.ptr, ws.sin.ptr)
     }
 
     /// Hugging Face's `_init_weights`: normal(0, 0.02) for projections and embeddings, norms 1, biases 0.
@@ -163,7 +188,7 @@ struct LlamaDecoder: Sendable {
         // The gradients at the norms' outputs, contiguous: [N, D] and [N, KV].
         ws.dqNormed.resize([N, D]); ws.dkNormed.resize([N, KV])
         let dqn = ws.dqNormed.mptr, dkn = ws.dkNormed.mptr, dqkv = a.dqkv.mptr, dk = a.dk.mptr
-        let qPre = a.qPre.ptr, kPre = a.kPre.ptr, qRstd = a.qRstd.ptr, kRstd = a.kRstd.ptr, wq = p[qn].ptr, wk = p[kn].ptr
+        let qPre = a.qPre.ptr, kPre = a.kPre.ptr, qRstd = a.qRstd.ptr, kRstd = a.kRstd.ptr, wq = nw(p, ws, qn), wk = nw(p, ws, kn)
         Parallel.rows(N, width: D + KV) { _, rr in
             for r in rr {
                 (dqn + r * D).update(from: dqkv + r * 3 * D, count: D)
@@ -203,14 +228,23 @@ struct LlamaDecoder: Sendable {
             for i in 0..<N { m[i] = batch.attentionMask[i] != 0 ? 0 : -Float.greatestFiniteMagnitude }
         }
         ck_rope_table(ws.cos.mptr, ws.sin.mptr, Int32(T), Int32(HS), c.ropeTheta)
+        if c.slidingLayers.contains(true) { ck_rope_table(ws.cosLocal.mptr, ws.sinLocal.mptr, Int32(T), Int32(HS), c.localRopeTheta) }
         ws.ids.withUnsafeBufferPointer { ids in
             ck_embedding_forward(ws.x0.mptr, p[embed].ptr, ids.baseAddress, Int32(N), Int32(C), 0)
         }
-        let scale = 1 / Float(HS).squareRoot()
+        if c.gemma {
+            ck_scale(ws.x0.mptr, N * C, c.embeddingScale)
+            for i in normWeights {
+                ws.offsetNorms[i, default: Tensor(shape: [0])].resize(p[i].shape)
+                let w = p[i].ptr, o = ws.offsetNorms[i]!.mptr
+                for j in 0..<p[i].count { o[j] = 1 + w[j] }
+            }
+        }
+        let scale = c.attentionScale
         for (li, layer) in layers.enumerated() {
             let a = ws.layers[li]
             let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
-            Self.rmsnorm(a.h1.mptr, a.rstd1.mptr, x, p[layer.inputNorm].ptr, rows: N, cols: C, eps: c.rmsNormEps)
+            Self.rmsnorm(a.h1.mptr, a.rstd1.mptr, x, nw(p, ws, layer.inputNorm), rows: N, cols: C, eps: c.rmsNormEps)
             // q into the first D columns of the stacked [N, 3D] rows; k and v into their own buffers, then
             // each key/value head copied to the query heads of its group.
             let qkv = a.qkv.mptr
@@ -220,10 +254,10 @@ struct LlamaDecoder: Sendable {
             loraForward(p, a, li, .q, x: a.h1.ptr, ldx: C, din: C, out: a.qkv.mptr, ldo: 3 * D, dout: D, N: N)
             loraForward(p, a, li, .k, x: a.h1.ptr, ldx: C, din: C, out: ws.k.mptr, ldo: KV, dout: KV, N: N)
             loraForward(p, a, li, .v, x: a.h1.ptr, ldx: C, din: C, out: ws.v.mptr, ldo: KV, dout: KV, N: N)
-            let k = ws.k.mptr, v = ws.v.ptr, cosv = ws.cos.ptr, sinv = ws.sin.ptr, NKV = c.numKeyValueHeads
+            let k = ws.k.mptr, v = ws.v.ptr, (cosv, sinv) = ropeTables(ws, li), NKV = c.numKeyValueHeads
             if let qn = layer.qNorm, let kn = layer.kNorm {
                 // Qwen3: each head of q and k RMS-normalised (its own weights) before the rotation; the inputs kept.
-                let qPre = a.qPre.mptr, kPre = a.kPre.mptr, qRstd = a.qRstd.mptr, kRstd = a.kRstd.mptr, wq = p[qn].ptr, wk = p[kn].ptr
+                let qPre = a.qPre.mptr, kPre = a.kPre.mptr, qRstd = a.qRstd.mptr, kRstd = a.kRstd.mptr, wq = nw(p, ws, qn), wk = nw(p, ws, kn)
                 let eps = c.rmsNormEps
                 Parallel.rows(N, width: D + KV) { _, rr in
                     for r in rr {
@@ -252,25 +286,47 @@ struct LlamaDecoder: Sendable {
                 ck_attention_forward_heads(Int32(r.lowerBound), Int32(r.upperBound), attnOut, att, nil, qkv, qkv + D, qkv + 2 * D, Int32(3 * D),
                                            mask, work + part * workSize, Int32(B), Int32(T), Int32(NH), Int32(HS), 1, scale, 0, 0, 0)
             }
-            // x_mid = x + o_proj(attn)
-            a.mid.mptr.update(from: x, count: N * C)
-            ck_gemm(a.mid.mptr, Int32(C), a.attnOut.ptr, Int32(D), p[layer.o].ptr, Int32(D), Int32(N), Int32(C), Int32(D),
-                    Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
-            loraForward(p, a, li, .o, x: a.attnOut.ptr, ldx: D, din: D, out: a.mid.mptr, ldo: C, dout: C, N: N)
-            Self.rmsnorm(a.h2.mptr, a.rstd2.mptr, a.mid.ptr, p[layer.postNorm].ptr, rows: N, cols: C, eps: c.rmsNormEps)
+            if let an = layer.attnOutNorm {
+                // Gemma: x_mid = x + RMSNorm(o_proj(attn)), the projection kept (h2 holds the normalised one for now).
+                ck_gemm(a.attnProj.mptr, Int32(C), a.attnOut.ptr, Int32(D), p[layer.o].ptr, Int32(D), Int32(N), Int32(C), Int32(D),
+                        Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 0)
+                loraForward(p, a, li, .o, x: a.attnOut.ptr, ldx: D, din: D, out: a.attnProj.mptr, ldo: C, dout: C, N: N)
+                Self.rmsnorm(a.h2.mptr, a.rstdAttn.mptr, a.attnProj.ptr, nw(p, ws, an), rows: N, cols: C, eps: c.rmsNormEps)
+                ck_add(a.mid.mptr, x, a.h2.ptr, N * C)
+            } else {
+                // x_mid = x + o_proj(attn)
+                a.mid.mptr.update(from: x, count: N * C)
+                ck_gemm(a.mid.mptr, Int32(C), a.attnOut.ptr, Int32(D), p[layer.o].ptr, Int32(D), Int32(N), Int32(C), Int32(D),
+                        Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
+                loraForward(p, a, li, .o, x: a.attnOut.ptr, ldx: D, din: D, out: a.mid.mptr, ldo: C, dout: C, N: N)
+            }
+            Self.rmsnorm(a.h2.mptr, a.rstd2.mptr, a.mid.ptr, nw(p, ws, layer.postNorm), rows: N, cols: C, eps: c.rmsNormEps)
             ck_linear_forward(a.gate.mptr, Int32(I), a.h2.ptr, Int32(C), p[layer.gate].ptr, nil, Int32(N), Int32(C), Int32(I))
             ck_linear_forward(a.up.mptr, Int32(I), a.h2.ptr, Int32(C), p[layer.up].ptr, nil, Int32(N), Int32(C), Int32(I))
             loraForward(p, a, li, .gate, x: a.h2.ptr, ldx: C, din: C, out: a.gate.mptr, ldo: I, dout: I, N: N)
             loraForward(p, a, li, .up, x: a.h2.ptr, ldx: C, din: C, out: a.up.mptr, ldo: I, dout: I, N: N)
             let act = a.act.mptr, gate = a.gate.ptr, up = a.up.ptr
-            Parallel.elements(N * I) { o, n in ck_swiglu_forward(act + o, gate + o, up + o, n) }
-            a.out.mptr.update(from: a.mid.ptr, count: N * C)
-            ck_gemm(a.out.mptr, Int32(C), a.act.ptr, Int32(I), p[layer.down].ptr, Int32(I), Int32(N), Int32(C), Int32(I),
-                    Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
-            loraForward(p, a, li, .down, x: a.act.ptr, ldx: I, din: I, out: a.out.mptr, ldo: C, dout: C, N: N)
+            if c.gemma {
+                Parallel.elements(N * I) { o, n in ck_geglu_forward(act + o, gate + o, up + o, n) }
+            } else {
+                Parallel.elements(N * I) { o, n in ck_swiglu_forward(act + o, gate + o, up + o, n) }
+            }
+            if let mn = layer.mlpOutNorm {
+                // Gemma: out = x_mid + RMSNorm(down(act)), the projection kept (dx is free scratch in a forward).
+                ck_gemm(a.mlpProj.mptr, Int32(C), a.act.ptr, Int32(I), p[layer.down].ptr, Int32(I), Int32(N), Int32(C), Int32(I),
+                        Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 0)
+                loraForward(p, a, li, .down, x: a.act.ptr, ldx: I, din: I, out: a.mlpProj.mptr, ldo: C, dout: C, N: N)
+                Self.rmsnorm(ws.dx.mptr, a.rstdMLP.mptr, a.mlpProj.ptr, nw(p, ws, mn), rows: N, cols: C, eps: c.rmsNormEps)
+                ck_add(a.out.mptr, a.mid.ptr, ws.dx.ptr, N * C)
+            } else {
+                a.out.mptr.update(from: a.mid.ptr, count: N * C)
+                ck_gemm(a.out.mptr, Int32(C), a.act.ptr, Int32(I), p[layer.down].ptr, Int32(I), Int32(N), Int32(C), Int32(I),
+                        Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
+                loraForward(p, a, li, .down, x: a.act.ptr, ldx: I, din: I, out: a.out.mptr, ldo: C, dout: C, N: N)
+            }
         }
         let top = layers.isEmpty ? ws.x0.ptr : ws.layers[layers.count - 1].out.ptr
-        Self.rmsnorm(ws.hidden.mptr, ws.rstdFinal.mptr, top, p[norm].ptr, rows: N, cols: C, eps: c.rmsNormEps)
+        Self.rmsnorm(ws.hidden.mptr, ws.rstdFinal.mptr, top, nw(p, ws, norm), rows: N, cols: C, eps: c.rmsNormEps)
     }
 
     // MARK: - Backward
@@ -283,7 +339,7 @@ struct LlamaDecoder: Sendable {
         let c = config
         let B = ws.B, T = ws.T, N = B * T, C = c.hiddenSize, D = c.queryWidth, KV = c.keyValueWidth
         let I = c.intermediateSize, NH = c.numAttentionHeads, HS = c.headDim, G = NH / c.numKeyValueHeads
-        let scale = 1 / Float(HS).squareRoot()
+        let scale = c.attentionScale
         func dw(_ i: Int) -> UnsafeMutablePointer<Float>? { grads == nil || grads![i].count == 0 ? nil : grads![i].mptr }
         let top = layers.isEmpty ? ws.x0.ptr : ws.layers[layers.count - 1].out.ptr
         let perExample = ws.perExample
@@ -298,20 +354,31 @@ struct LlamaDecoder: Sendable {
         }
         if perExample { exampleNormGrads(&ws.gFinal, ws.dHidden.ptr, top, ws.rstdFinal.ptr) }
         // dx: the gradient at the current residual stream, carried down the layers.
-        Self.rmsnormBackward(ws.dx.mptr, dw(norm), ws.dHidden.ptr, top, p[norm].ptr, ws.rstdFinal.ptr, rows: N, cols: C, accumulate: false)
+        Self.rmsnormBackward(ws.dx.mptr, dw(norm), ws.dHidden.ptr, top, nw(p, ws, norm), ws.rstdFinal.ptr, rows: N, cols: C, accumulate: false)
         for li in stride(from: layers.count - 1, through: downTo, by: -1) {
             let layer = layers[li], a = ws.layers[li]
             let x = li == 0 ? ws.x0.ptr : ws.layers[li - 1].out.ptr
-            if perExample { a.dOut.resize([N, C]); a.dOut.mptr.update(from: ws.dx.ptr, count: N * C) }   // d(layer output), down_proj's
+            // down_proj's output gradient: d(layer output), or through Gemma's norm on the MLP's output.
+            var dDown = ws.dx.ptr
+            if let mn = layer.mlpOutNorm {
+                if perExample { exampleNormGrads(&a.gMLPNorm, ws.dx.ptr, a.mlpProj.ptr, a.rstdMLP.ptr) }
+                Self.rmsnormBackward(ws.dProj.mptr, dw(mn), ws.dx.ptr, a.mlpProj.ptr, nw(p, ws, mn), a.rstdMLP.ptr, rows: N, cols: C, accumulate: false)
+                dDown = ws.dProj.ptr
+            }
+            if perExample { a.dOut.resize([N, C]); a.dOut.mptr.update(from: dDown, count: N * C) }   // down_proj's output gradient
             // Feed-forward: out = mid + down(act); the residual passes dx on to mid.
-            ck_gemm(ws.dAct.mptr, Int32(I), ws.dx.ptr, Int32(C), p[layer.down].ptr, Int32(I), Int32(N), Int32(I), Int32(C),
+            ck_gemm(ws.dAct.mptr, Int32(I), dDown, Int32(C), p[layer.down].ptr, Int32(I), Int32(N), Int32(I), Int32(C),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
-            loraBackward(p, a, li, .down, delta: ws.dx.ptr, ldd: C, dout: C, x: a.act.ptr, ldx: I, din: I, dx: ws.dAct.mptr, lddx: I, N: N, grads: &grads)
+            loraBackward(p, a, li, .down, delta: dDown, ldd: C, dout: C, x: a.act.ptr, ldx: I, din: I, dx: ws.dAct.mptr, lddx: I, N: N, grads: &grads)
             if let g = dw(layer.down) {
-                ck_gemm(g, Int32(I), ws.dx.ptr, Int32(C), a.act.ptr, Int32(I), Int32(C), Int32(I), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1)
+                ck_gemm(g, Int32(I), dDown, Int32(C), a.act.ptr, Int32(I), Int32(C), Int32(I), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1)
             }
             let dGate = a.dGate.mptr, dUp = a.dUp.mptr, dAct = ws.dAct.ptr, gate = a.gate.ptr, up = a.up.ptr
-            Parallel.elements(N * I) { o, n in ck_swiglu_backward(dGate + o, dUp + o, dAct + o, gate + o, up + o, n) }
+            if c.gemma {
+                Parallel.elements(N * I) { o, n in ck_geglu_backward(dGate + o, dUp + o, dAct + o, gate + o, up + o, n) }
+            } else {
+                Parallel.elements(N * I) { o, n in ck_swiglu_backward(dGate + o, dUp + o, dAct + o, gate + o, up + o, n) }
+            }
             ck_gemm(ws.dh.mptr, Int32(C), a.dGate.ptr, Int32(I), p[layer.gate].ptr, Int32(C), Int32(N), Int32(C), Int32(I),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
             ck_gemm(ws.dh.mptr, Int32(C), a.dUp.ptr, Int32(I), p[layer.up].ptr, Int32(C), Int32(N), Int32(C), Int32(I),
@@ -321,14 +388,21 @@ struct LlamaDecoder: Sendable {
             loraBackward(p, a, li, .gate, delta: a.dGate.ptr, ldd: I, dout: I, x: a.h2.ptr, ldx: C, din: C, dx: ws.dh.mptr, lddx: C, N: N, grads: &grads)
             loraBackward(p, a, li, .up, delta: a.dUp.ptr, ldd: I, dout: I, x: a.h2.ptr, ldx: C, din: C, dx: ws.dh.mptr, lddx: C, N: N, grads: &grads)
             if perExample { exampleNormGrads(&a.gPost, ws.dh.ptr, a.mid.ptr, a.rstd2.ptr) }
-            Self.rmsnormBackward(ws.dx.mptr, dw(layer.postNorm), ws.dh.ptr, a.mid.ptr, p[layer.postNorm].ptr, a.rstd2.ptr, rows: N, cols: C,
+            Self.rmsnormBackward(ws.dx.mptr, dw(layer.postNorm), ws.dh.ptr, a.mid.ptr, nw(p, ws, layer.postNorm), a.rstd2.ptr, rows: N, cols: C,
                                  accumulate: true)
-            a.dMid.mptr.update(from: ws.dx.ptr, count: N * C)          // d(mid), kept for per-example gradients
+            // o_proj's output gradient: d(mid), or through Gemma's norm on the attention's output; kept for per-example gradients.
+            if let an = layer.attnOutNorm {
+                if perExample { exampleNormGrads(&a.gAttnNorm, ws.dx.ptr, a.attnProj.ptr, a.rstdAttn.ptr) }
+                Self.rmsnormBackward(a.dMid.mptr, dw(an), ws.dx.ptr, a.attnProj.ptr, nw(p, ws, an), a.rstdAttn.ptr, rows: N, cols: C, accumulate: false)
+            } else {
+                a.dMid.mptr.update(from: ws.dx.ptr, count: N * C)
+            }
+            let dO = a.dMid.ptr
             // Attention: mid = x + o_proj(attn).
-            ck_gemm(ws.dAttn.mptr, Int32(D), ws.dx.ptr, Int32(C), p[layer.o].ptr, Int32(D), Int32(N), Int32(D), Int32(C),
+            ck_gemm(ws.dAttn.mptr, Int32(D), dO, Int32(C), p[layer.o].ptr, Int32(D), Int32(N), Int32(D), Int32(C),
                     Int32(CK_TRANS_N), Int32(CK_TRANS_N), 1, 0)
-            loraBackward(p, a, li, .o, delta: ws.dx.ptr, ldd: C, dout: C, x: a.attnOut.ptr, ldx: D, din: D, dx: ws.dAttn.mptr, lddx: D, N: N, grads: &grads)
-            if let g = dw(layer.o) { ck_gemm(g, Int32(D), ws.dx.ptr, Int32(C), a.attnOut.ptr, Int32(D), Int32(C), Int32(D), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1) }
+            loraBackward(p, a, li, .o, delta: dO, ldd: C, dout: C, x: a.attnOut.ptr, ldx: D, din: D, dx: ws.dAttn.mptr, lddx: D, N: N, grads: &grads)
+            if let g = dw(layer.o) { ck_gemm(g, Int32(D), dO, Int32(C), a.attnOut.ptr, Int32(D), Int32(C), Int32(D), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1) }
             let dqkv = a.dqkv.mptr, qkv = a.qkv.ptr
             let work = ws.attWork.mptr, workSize = ws.attWorkSize, dAttn = ws.dAttn.ptr, att = a.att.ptr
             Parallel.rows(B * NH, width: T * T, blas: true) { part, r in
@@ -337,7 +411,7 @@ struct LlamaDecoder: Sendable {
                                             Int32(B), Int32(T), Int32(NH), Int32(HS), scale, 0, 0, 0, 0)
             }
             // Sum each key/value head's gradient over its group of query heads.
-            let dk = a.dk.mptr, dv = a.dv.mptr, cosv = ws.cos.ptr, sinv = ws.sin.ptr, NKV = c.numKeyValueHeads
+            let dk = a.dk.mptr, dv = a.dv.mptr, (cosv, sinv) = ropeTables(ws, li), NKV = c.numKeyValueHeads
             Parallel.rows(N, width: 3 * D) { _, rr in
                 for r in rr {
                     (dk + r * KV).update(repeating: 0, count: KV)
@@ -373,12 +447,14 @@ struct LlamaDecoder: Sendable {
                                    Int32(N), Int32(C), Int32(KV))
             }
             if perExample { exampleNormGrads(&a.gIn, ws.dh.ptr, x, a.rstd1.ptr) }
-            Self.rmsnormBackward(ws.dx.mptr, dw(layer.inputNorm), ws.dh.ptr, x, p[layer.inputNorm].ptr, a.rstd1.ptr, rows: N, cols: C,
+            Self.rmsnormBackward(ws.dx.mptr, dw(layer.inputNorm), ws.dh.ptr, x, nw(p, ws, layer.inputNorm), a.rstd1.ptr, rows: N, cols: C,
                                  accumulate: true)
         }
         guard downTo == 0 else { return }
         ws.dInputsEmbeds.mptr.update(from: ws.dx.ptr, count: N * C)
         if let g = dw(embed) {
+            // The table's rows were scaled on the way in (Gemma): inputs_embeds' gradient times the factor.
+            if c.gemma { ck_scale(ws.dx.mptr, N * C, c.embeddingScale) }
             ws.ids.withUnsafeBufferPointer { ids in ck_embedding_backward(g, ws.dx.ptr, ids.baseAddress, Int32(N), Int32(C)) }
         }
     }
@@ -405,6 +481,10 @@ package final class LlamaWorkspace: @unchecked Sendable {
         // gradients of their weights [B, head_dim] (a per-example backward).
         var qPre = Tensor(shape: [0]), kPre = Tensor(shape: [0]), qRstd = Tensor(shape: [0]), kRstd = Tensor(shape: [0])
         var gQNorm = Tensor(shape: [0]), gKNorm = Tensor(shape: [0])
+        // Gemma's norms on the attention's and MLP's outputs: the projections [N, C], 1/rms per row, and (a
+        // per-example backward) each example's gradients of their weights [B, C].
+        var attnProj = Tensor(shape: [0]), rstdAttn = Tensor(shape: [0]), mlpProj = Tensor(shape: [0]), rstdMLP = Tensor(shape: [0])
+        var gAttnNorm = Tensor(shape: [0]), gMLPNorm = Tensor(shape: [0])
         // LoRA per adapted module: s A x [N, r] (B's input) and s delta B [N, r] (A's output gradient).
         var loraU: [LoRAModule: Tensor] = [:], loraV: [LoRAModule: Tensor] = [:]
         // LoRA dropout in training: the keep factors and the dropped input of each adapted module.
@@ -419,6 +499,12 @@ package final class LlamaWorkspace: @unchecked Sendable {
     var layers: [Layer] = []
     var x0 = Tensor(shape: [0]), hidden = Tensor(shape: [0]), rstdFinal = Tensor(shape: [0])
     var keyMask = Tensor(shape: [0]), cos = Tensor(shape: [0]), sin = Tensor(shape: [0])
+    /// RoPE tables of the local layers (Gemma 3's own base).
+    var cosLocal = Tensor(shape: [0]), sinLocal = Tensor(shape: [0])
+    /// Gemma's 1 + w of each RMSNorm weight, by parameter index (refreshed by each forward).
+    var offsetNorms: [Int: Tensor] = [:]
+    /// The gradient at a Gemma output norm's input (scratch of one layer's backward).
+    var dProj = Tensor(shape: [0]), dEmbedRows = Tensor(shape: [0])
     var k = Tensor(shape: [0]), v = Tensor(shape: [0]), attWork = Tensor(shape: [0]), attWorkSize = 0
     var dHidden = Tensor(shape: [0]), dx = Tensor(shape: [0]), dh = Tensor(shape: [0])
     var dAct = Tensor(shape: [0]), dAttn = Tensor(shape: [0]), dInputsEmbeds = Tensor(shape: [0])
@@ -432,6 +518,16 @@ package final class LlamaWorkspace: @unchecked Sendable {
     var loraTraining: UInt64? = nil
     var gFinal = Tensor(shape: [0])
 
+    /// The gradient of each token's embedding-table row: inputs_embeds' gradient, times Gemma's embedding factor
+    /// (a scaled copy then).
+    func embeddingRowGradients(_ c: LlamaConfig) -> Tensor {
+        guard c.gemma else { return dInputsEmbeds }
+        dEmbedRows.resize(dInputsEmbeds.shape)
+        dEmbedRows.mptr.update(from: dInputsEmbeds.ptr, count: dInputsEmbeds.count)
+        ck_scale(dEmbedRows.mptr, dEmbedRows.count, c.embeddingScale)
+        return dEmbedRows
+    }
+
     func prepare(B: Int, T: Int, config c: LlamaConfig) {
         self.B = B
         self.T = T
@@ -443,10 +539,13 @@ package final class LlamaWorkspace: @unchecked Sendable {
             a.gate.resize([N, I]); a.up.resize([N, I]); a.act.resize([N, I]); a.out.resize([N, C])
             a.dqkv.resize([N, 3 * D]); a.dk.resize([N, KV]); a.dv.resize([N, KV]); a.dGate.resize([N, I]); a.dUp.resize([N, I])
             a.dMid.resize([N, C])
+            if c.gemma { a.attnProj.resize([N, C]); a.rstdAttn.resize([N]); a.mlpProj.resize([N, C]); a.rstdMLP.resize([N]) }
             if c.qkNorm { a.qPre.resize([N, D]); a.kPre.resize([N, KV]); a.qRstd.resize([N * NH]); a.kRstd.resize([N * c.numKeyValueHeads]) }
         }
         x0.resize([N, C]); hidden.resize([N, C]); rstdFinal.resize([N]); keyMask.resize([N])
         cos.resize([T, c.headDim / 2]); sin.resize([T, c.headDim / 2]); k.resize([N, KV]); v.resize([N, KV])
+        if c.slidingLayers.contains(true) { cosLocal.resize([T, c.headDim / 2]); sinLocal.resize([T, c.headDim / 2]) }
+        if c.gemma { dProj.resize([N, C]) }
         attWorkSize = ck_attention_work_size(Int32(T), Int32(c.headDim))
         attWork.resize([attWorkSize * Parallel.parts(B * NH)])
         dHidden.resize([N, C]); dx.resize([N, C]); dh.resize([N, C]); dAct.resize([N, I]); dAttn.resize([N, D])

@@ -12,4 +12,4 @@ export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1
 # Kernels (finite differences, optimised vs reference), every parser of untrusted files, the parallel
 # regions and the gradient factors that view workspace buffers (use-after-free would show here).
 swift test --skip-build "${FLAGS[@]}" \
-    --filter 'CKernelsTests|FuzzRegressionTests|TokenizerTests|TokenizerUnitTests|LongTextTokenizerTests|ModelGoldenTests|LanguageModelTests|SelectionTests|ParallelTests|GradientFactorViewTests|PerExampleGradientTests'
+    --filter 'CKernelsTests|FuzzRegressionTests|LlamaGoldenTests|TokenizerTests|TokenizerUnitTests|LongTextTokenizerTests|ModelGoldenTests|LanguageModelTests|SelectionTests|ParallelTests|GradientFactorViewTests|PerExampleGradientTests'

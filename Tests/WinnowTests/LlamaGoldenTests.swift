@@ -207,17 +207,30 @@ import Testing
         #expect(message.contains("'\(key)'") && message.contains(words), "\(message)")
     }
 
-    /// Qwen2 and Qwen3 GGUF files as llama.cpp's converter writes them (scripts/reference/make_qwen_gguf_golden.py:
+    /// Qwen2, Qwen3 and Gemma 3 GGUF files as llama.cpp's converter writes them (scripts/reference/make_qwen_gguf_golden.py:
     /// `qwen2.*` / `qwen3.*` metadata, Qwen3's head dimension as `attention.key_length`, q/k/v biases and q/k norms
     /// under llama.cpp's names, Q and K rows unpermuted): the folders' configurations and every tensor exactly.
-    @Test(arguments: ["qwen2", "qwen3"])
-    func qwenGGUFFilesHoldTheFoldersModels(_ name: String) throws {
+    /// Gemma 3's file as llama.cpp's converter writes it: its norms stored as 1 + w (1 taken off on reading, as transformers'
+    /// GGUF loader does: within one rounding of the folder's), the layers and scale as llama.cpp runs them (every sixth
+    /// layer global, 1 / sqrt(head_dim)), the window from `gemma3.attention.sliding_window`.
+    @Test(arguments: ["qwen2", "qwen3", "gemma3"])
+    func qwenAndGemmaGGUFFilesHoldTheFoldersModels(_ name: String) throws {
         let folder = try LlamaForCausalLM(folder: Self.dir.appendingPathComponent(name))
         let gguf = try LlamaForCausalLM(gguf: Self.dir.appendingPathComponent(name + ".gguf"))
-        #expect(gguf.config.modelType == name && gguf.config.attentionBias == (name == "qwen2") && gguf.config.qkNorm == (name == "qwen3"))
-        #expect(gguf.config.headDim == folder.config.headDim && gguf.config.tieWordEmbeddings && gguf.config.rmsNormEps == folder.config.rmsNormEps)
+        let c = gguf.config
+        #expect(c.modelType == folder.config.modelType && c.attentionBias == (name == "qwen2") && c.qkNorm == (name != "qwen2") && c.gemma == (name == "gemma3"))
+        #expect(c.headDim == folder.config.headDim && c.tieWordEmbeddings && c.rmsNormEps == folder.config.rmsNormEps)
+        if name == "gemma3" {
+            #expect(c.slidingLayers == [true, true, true] && c.slidingWindow == 12 && c.queryPreAttnScalar == 24 && c.ropeTheta == 1_000_000)
+        }
         #expect(gguf.parameters.names == folder.parameters.names)
-        for i in folder.parameters.tensors.indices { #expect(gguf.parameters[i] == folder.parameters[i], "\(name).gguf: \(folder.parameters.names[i])") }
+        for (i, n) in folder.parameters.names.enumerated() {
+            if name == "gemma3" && n.hasSuffix("norm.weight") {
+                expectClose(gguf.parameters[i].values, folder.parameters[i].values, atol: 1.2e-7, rtol: 0, "\(name).gguf: \(n)")
+            } else {
+                #expect(gguf.parameters[i] == folder.parameters[i], "\(name).gguf: \(n)")
+            }
+        }
     }
 
     @Test func aSavedModelLoadsBackIdentically() throws {

@@ -7,7 +7,7 @@ import WinnowData
 /// for llama.cpp's rotation, a Qwen's as Hugging Face has them).
 enum LlamaWeights {
     /// The GGUF name of a Hugging Face tensor name, and the head count its rows are permuted by (a Llama's Q and K;
-    /// qwen2 and qwen3 files keep Hugging Face's order, as their rotation is the NEOX one).
+    /// qwen2, qwen3 and gemma3 files keep Hugging Face's order, as their rotation is the NEOX one).
     static func ggufName(_ name: String, config c: LlamaConfig) -> (String, permuteHeads: Int?)? {
         switch name {
         case "model.embed_tokens.weight": return ("token_embd.weight", nil)
@@ -20,7 +20,7 @@ enum LlamaWeights {
         let rest = parts[3...].joined(separator: ".")
         let permuted = c.modelType == "llama" || c.modelType == "mistral"
         let qHeads = permuted ? c.numAttentionHeads : nil, kHeads = permuted ? c.numKeyValueHeads : nil
-        let map: [String: (String, Int?)] = [
+        var map: [String: (String, Int?)] = [
             "input_layernorm.weight": ("attn_norm.weight", nil), "post_attention_layernorm.weight": ("ffn_norm.weight", nil),
             "self_attn.q_proj.weight": ("attn_q.weight", qHeads), "self_attn.k_proj.weight": ("attn_k.weight", kHeads),
             "self_attn.v_proj.weight": ("attn_v.weight", nil), "self_attn.o_proj.weight": ("attn_output.weight", nil),
@@ -29,6 +29,12 @@ enum LlamaWeights {
             "self_attn.q_norm.weight": ("attn_q_norm.weight", nil), "self_attn.k_norm.weight": ("attn_k_norm.weight", nil),
             "mlp.gate_proj.weight": ("ffn_gate.weight", nil), "mlp.up_proj.weight": ("ffn_up.weight", nil), "mlp.down_proj.weight": ("ffn_down.weight", nil),
         ]
+        if c.gemma {
+            // Gemma's norm on the attention's output, and the MLP's norms before (ffn_norm) and after.
+            map["post_attention_layernorm.weight"] = ("post_attention_norm.weight", nil)
+            map["pre_feedforward_layernorm.weight"] = ("ffn_norm.weight", nil)
+            map["post_feedforward_layernorm.weight"] = ("post_ffw_norm.weight", nil)
+        }
         guard let (g, heads) = map[rest] else { return nil }
         return ("blk.\(i).\(g)", heads)
     }
@@ -62,6 +68,8 @@ enum LlamaWeights {
             }
             var t = try f.tensor(info)
             if let heads { t = unpermute(t, heads: heads) }
+            // llama.cpp's converter stores Gemma's norm weights as 1 + w; 1 is taken off as transformers' GGUF loader does.
+            if config.gemma && name.hasSuffix("norm.weight") { t.withUnsafeMutableBufferPointer { b in for j in b.indices { b[j] -= 1 } } }
             store[i] = t
         }
     }
@@ -124,7 +132,7 @@ enum LlamaWeights {
 }
 
 extension LlamaForCausalLM {
-    /// Loads a GGUF file (architecture llama, qwen2 or qwen3; F32, F16, BF16, Q8_0, Q4_0, Q4_1 tensors, dequantised).
+    /// Loads a GGUF file (architecture llama, qwen2, qwen3 or gemma3; F32, F16, BF16, Q8_0, Q4_0, Q4_1 tensors, dequantised).
     ///
     /// - Throws: `WinnowError` naming the file and the key or tensor that is missing or wrong.
     public convenience init(gguf url: URL) throws {

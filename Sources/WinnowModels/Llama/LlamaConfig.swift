@@ -165,16 +165,18 @@ public struct LlamaConfig: Sendable, Equatable {
         try validate(path: path)
     }
 
-    /// Reads the `ARCH.*` metadata of a GGUF file of architecture llama, qwen2 or qwen3 (as transformers maps it
-    /// to LlamaConfig; Qwen2's q/k/v biases and Qwen3's q and k norms by the architecture, Qwen3's head dimension
-    /// from `qwen3.attention.key_length`).
+    /// Reads the `ARCH.*` metadata of a GGUF file of architecture llama, qwen2, qwen3 or gemma3 (as transformers maps
+    /// it to LlamaConfig; Qwen2's q/k/v biases and Qwen3's q and k norms by the architecture, the head dimension from
+    /// `ARCH.attention.key_length`; Gemma 3 as llama.cpp runs it: every sixth layer global, the others local with
+    /// RoPE base 10000 and a window of `gemma3.attention.sliding_window`, scores scaled by 1 / sqrt(head_dim), or by
+    /// 1 / sqrt(hidden / heads) for the 62-layer model).
     ///
     /// - Throws: `WinnowError.invalidFile` naming the file and the key that is missing or wrong.
     package init(gguf f: GGUFFile) throws {
         let path = f.url.path
         let arch = f.metadata["general.architecture"]?.string ?? ""
-        guard ["llama", "qwen2", "qwen3"].contains(arch) else {
-            throw WinnowError.invalidFile(path: path, line: nil, reason: "key 'general.architecture': '\(arch)' is not supported (llama, qwen2 and qwen3 are)")
+        guard ["llama", "qwen2", "qwen3", "gemma3"].contains(arch) else {
+            throw WinnowError.invalidFile(path: path, line: nil, reason: "key 'general.architecture': '\(arch)' is not supported (llama, qwen2, qwen3 and gemma3 are)")
         }
         func int(_ key: String) throws -> Int {
             guard let v = f.metadata[arch + "." + key]?.int, v > 0 else {
@@ -196,6 +198,19 @@ public struct LlamaConfig: Sendable, Equatable {
         attentionBias = arch == "qwen2"
         qkNorm = arch == "qwen3"
         tieWordEmbeddings = f.info("output.weight") == nil
+        if arch == "gemma3" {
+            modelType = "gemma3_text"
+            gemma = true
+            qkNorm = true
+            ropeTheta = Float(f.metadata["gemma3.rope.freq_base"]?.double ?? 1_000_000)
+            localRopeTheta = 10000
+            queryPreAttnScalar = Float(numHiddenLayers == 62 ? hiddenSize / numAttentionHeads : headDim)
+            slidingLayers = (0..<numHiddenLayers).map { ($0 + 1) % 6 != 0 }
+            slidingWindow = f.metadata["gemma3.attention.sliding_window"]?.int ?? 4096
+            if let t = f.metadata["gemma3.rope.scaling.type"]?.string, t != "none" {
+                throw WinnowError.invalidFile(path: path, line: nil, reason: "key 'gemma3.rope.scaling.type': RoPE scaling '\(t)' is not supported")
+            }
+        }
         bosTokenID = f.metadata["tokenizer.ggml.bos_token_id"]?.int
         eosTokenIDs = f.metadata["tokenizer.ggml.eos_token_id"]?.int.map { [$0] } ?? []
         architecture = "LlamaForCausalLM"

@@ -27,30 +27,34 @@ static inline uint64_t att_counter(int b, int h, int i, int j, int T, int NH) {
            + (uint64_t)j;
 }
 
-/* One score row s[T] (already scaled) -> probabilities in place. Keys j >= jend (causal) get 0,
- * the others get softmax(s + mask). A row whose every key is -inf gives all zeros instead of NaN;
+/* One score row s[T] (already scaled) -> probabilities in place. Keys j >= jend (causal) and j < j0
+ * (outside a sliding window) get 0, the others get softmax(s + mask). A row whose every key is -inf gives all zeros instead of NaN;
  * a row masked with a large finite negative (Hugging Face's finfo.min) gives the uniform
  * distribution, as PyTorch does. */
 CK_SIMD_CLONES
-static void att_softmax_row(float *restrict s, const float *restrict mask, int jend, int T) {
+static void att_softmax_row(float *restrict s, const float *restrict mask, int j0, int jend, int T) {
     CK_FP_REASSOC
+    for (int j = 0; j < j0; j++) s[j] = 0.0f;
+    s += j0;
     if (mask) {
-        for (int j = 0; j < jend; j++) s[j] += mask[j];
+        mask += j0;
+        for (int j = 0; j < jend - j0; j++) s[j] += mask[j];
     }
-    const float mx = ck_max_f32(s, jend);
+    const int n = jend - j0;
+    const float mx = ck_max_f32(s, n);
     if (mx == -INFINITY) {
-        for (int j = 0; j < T; j++) s[j] = 0.0f;
+        for (int j = 0; j < T - j0; j++) s[j] = 0.0f;
         return;
     }
     float sum = 0.0f; /* at most T (<= a few thousand) terms, each in [0, 1] */
-    for (int j = 0; j < jend; j++) {
+    for (int j = 0; j < n; j++) {
         float e = ck_expf(s[j] - mx);
         s[j] = e;
         sum += e;
     }
     float inv = 1.0f / sum;
-    for (int j = 0; j < jend; j++) s[j] *= inv;
-    for (int j = jend; j < T; j++) s[j] = 0.0f;
+    for (int j = 0; j < n; j++) s[j] *= inv;
+    for (int j = n; j < T - j0; j++) s[j] = 0.0f;
 }
 
 /* pd[rows,T] = dropout(p[rows,T]) for the first rows queries of head (b, h): keep = u(seed, counter)
@@ -99,7 +103,11 @@ void ck_attention_forward_heads(int bh0, int bh1, float *out, float *att, float 
         float *P = att ? att + ((size_t)b * NH + h) * T * T : work + (size_t)T * T;
         /* S[Q,T] = scale * Q_h @ K_h^T, written straight into att and normalised in place */
         ck_gemm_small(P, T, qh, ld_qkv, kh, ld_qkv, Q, T, HS, CK_TRANS_N, CK_TRANS_T, scale, 0.0f, pack);
-        for (int i = 0; i < Q; i++) att_softmax_row(P + (size_t)i * T, km, causal ? i + 1 : T, T);
+        for (int i = 0; i < Q; i++) {
+            /* causal > 1: a sliding window of `causal` keys, (i - causal, i] */
+            const int j0 = causal > 1 && i - causal + 1 > 0 ? i - causal + 1 : 0;
+            att_softmax_row(P + (size_t)i * T, km, j0, causal ? i + 1 : T, T);
+        }
         const float *Pd = P;
         if (p_drop > 0.0f) {
             float *dst = att_drop ? att_drop + ((size_t)b * NH + h) * T * T : work;
@@ -223,7 +231,7 @@ void ck_attention_forward_ref(float *out, float *att, const float *q, const floa
                 float *row = att + (((size_t)b * NH + h) * T + i) * T;
                 float mx = -INFINITY;
                 for (int j = 0; j < T; j++) {
-                    if (causal && j > i) {
+                    if ((causal && j > i) || (causal > 1 && j <= i - causal)) {
                         row[j] = -INFINITY;
                         continue;
                     }

@@ -232,7 +232,9 @@ void ck_softmax_forward(float *probs, const float *logits, int N, int V);
  * att[B, NH, T, T]: saved softmax probabilities (before dropout), for the backward; nullable in
  * ck_attention_forward_heads (inference: each head's probabilities stay in work, nothing is kept).
  * key_mask[B, T]: additive mask on keys (0 keep, large negative drop; Hugging Face's
- * (1 - attention_mask) * finfo.min), nullable.  causal != 0 also masks keys after the query.
+ * (1 - attention_mask) * finfo.min), nullable.  causal != 0 also masks keys after the query;
+ * causal > 1 is a sliding window of that many keys as well (Mistral's and Gemma's: key j of query i is kept iff
+ * i - causal < j <= i).
  * scale: usually 1/sqrt(HS).  Attention-probability dropout with p_drop and the counter RNG
  * (seed; counter = ((b*NH + h)*T + i)*T + j), so the backward recomputes the mask.
  * work: ck_attention_work_size(T, HS) floats. */

@@ -112,15 +112,15 @@ public struct DecoderTemplate: Sendable {
 ///   conversation goes on is refused.
 /// Longer examples are truncated to `maxLength` tokens (the end is dropped).
 public struct DecoderEncoder: Sendable {
-    /// A note when the token limit asked for (`--max-length`) is longer than the model reads (its positions or
-    /// attention window) and the model's is used; nil otherwise.
+    /// A note when the token limit asked for (`--max-length`) is longer than the model reads (its positions) and the
+    /// model's is used; nil otherwise.
     package static func lengthNote(given: Int, modelLimit: Int) -> String? {
-        given > modelLimit ? "note: the token limit \(given) (--max-length) exceeds the model's longest sequence (positions or attention window); using \(modelLimit)" : nil
+        given > modelLimit ? "note: the token limit \(given) (--max-length) exceeds the model's longest sequence (max_position_embeddings); using \(modelLimit)" : nil
     }
 
     /// What lifts the limit examples reach: --max-length, unless the model's own limit is the one in force.
     package static func limitAdvice(given: Int, modelLimit: Int) -> String {
-        given >= modelLimit ? "the model reads no more (its positions or attention window)" : "--max-length raises the limit"
+        given >= modelLimit ? "the model reads no more (its positions)" : "--max-length raises the limit"
     }
 
     /// The model's tokenizer; nil when Winnow does not read it (another normalizer or split pattern,

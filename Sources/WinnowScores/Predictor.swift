@@ -143,7 +143,7 @@ public enum Predictor {
         var maxLength = o.maxLength
         if maxLength > model.dimensions.maxPositions {
             // Longer sequences cannot be encoded: truncate to the position table, as `winnow score` and transformers do.
-            let limit = model is LlamaForSequenceClassification ? "longest sequence (positions or attention window)" : "max_position_embeddings"
+            let limit = model is LlamaForSequenceClassification ? "longest sequence (max_position_embeddings)" : "max_position_embeddings"
             o.reporter.note("note: the token limit \(maxLength) (--max-length) exceeds the model's \(limit); using \(model.dimensions.maxPositions)")
             maxLength = model.dimensions.maxPositions
         }

@@ -222,7 +222,7 @@ struct KernelGradientTests {
         let (out, att) = run.forward(qkv, keyMask: keyMask, reference: false)
 
         let qkvD = qkv.asDouble
-        let expected = Naive.attention(qkvD, keyMask: keyMask, b: B, t: T, nh: NH, hs: HS, causal: variant.causal,
+        let expected = Naive.attention(qkvD, keyMask: keyMask, b: B, t: T, nh: NH, hs: HS, causal: variant.causal, window: variant.window,
                                        scale: Double(scale), pDrop: variant.pDrop, seed: seed)
         expectClose("attention att", att, expected.att, .forward)
         expectClose("attention out", out, expected.out, .forward)
@@ -231,7 +231,7 @@ struct KernelGradientTests {
         let dqkv = run.backward(d0, dout: r, att: att, qkv: qkv, reference: false)
         let rD = r.asDouble
         let g = centralDifferences(at: qkvD) {
-            weightedSum(Naive.attention($0, keyMask: keyMask, b: B, t: T, nh: NH, hs: HS, causal: variant.causal,
+            weightedSum(Naive.attention($0, keyMask: keyMask, b: B, t: T, nh: NH, hs: HS, causal: variant.causal, window: variant.window,
                                         scale: Double(scale), pDrop: variant.pDrop, seed: seed).out, rD)
         }
         let inc = increments(dqkv, d0)
@@ -277,13 +277,19 @@ struct AttentionShape: Sendable, CustomTestStringConvertible {
 
 struct AttentionVariant: Sendable, CustomTestStringConvertible {
     var causal: Bool, pDrop: Float, masked: Bool
-    var testDescription: String { "causal \(causal), p \(pDrop), key mask \(masked)" }
+    /// A causal sliding window of this many keys (Mistral's, Gemma's) when above 1.
+    var window = 0
+    var testDescription: String { "causal \(causal)\(window > 1 ? " window \(window)" : ""), p \(pDrop), key mask \(masked)" }
+    /// The kernels' `causal` argument.
+    var causalArgument: Int32 { causal ? Int32(max(1, window)) : 0 }
 
     static let all = [
         AttentionVariant(causal: false, pDrop: 0, masked: false),
         AttentionVariant(causal: true, pDrop: 0, masked: true),
         AttentionVariant(causal: false, pDrop: 0.1, masked: true),
         AttentionVariant(causal: true, pDrop: 0.1, masked: false),
+        AttentionVariant(causal: true, pDrop: 0, masked: true, window: 3),
+        AttentionVariant(causal: true, pDrop: 0.1, masked: false, window: 5),
     ]
 }
 
@@ -325,7 +331,7 @@ struct AttentionRun: Sendable {
                             let p = q.baseAddress!
                             let f = reference ? ck_attention_forward_ref : ck_attention_forward
                             f(o.baseAddress, a.baseAddress, p, p + C, p + 2 * C, Int32(3 * C), keyMask == nil ? nil : m.baseAddress,
-                              w.baseAddress, Int32(B), Int32(T), Int32(NH), Int32(HS), variant.causal ? 1 : 0, scale,
+                              w.baseAddress, Int32(B), Int32(T), Int32(NH), Int32(HS), variant.causalArgument, scale,
                               variant.pDrop, seed)
                         }
                     }

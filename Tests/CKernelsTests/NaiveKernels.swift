@@ -71,7 +71,7 @@ enum Naive {
     /// 3C). Returns out[B*T, C] and att[B,NH,T,T] (probabilities before dropout). Masked keys
     /// (causal j > i) are left out of the softmax; keyMask is added to the scores.
     static func attention(_ qkv: [Double], keyMask: [Float]?, b nb: Int, t nt: Int, nh: Int, hs: Int,
-                          causal: Bool, scale: Double, pDrop: Float, seed: UInt64) -> (out: [Double], att: [Double]) {
+                          causal: Bool, window: Int = 0, scale: Double, pDrop: Float, seed: UInt64) -> (out: [Double], att: [Double]) {
         let c = nh * hs, ld = 3 * c
         var out = [Double](repeating: 0, count: nb * nt * c)
         var att = [Double](repeating: 0, count: nb * nh * nt * nt)
@@ -81,7 +81,7 @@ enum Naive {
                 for i in 0..<nt {
                     var mx = -Double.infinity
                     for j in 0..<nt {
-                        if causal && j > i {
+                        if causal && (j > i || (window > 1 && j <= i - window)) {
                             p[j] = -.infinity
                             continue
                         }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// A user's own decoder folders and options: config keys Winnow does not implement are refused, not
-/// ignored; a Mistral attention window bounds the sequences; options that change nothing are refused;
+/// ignored; a Mistral's and a Gemma's attention windows mask the keys before them; options that change nothing are refused;
 /// a decoder classifier run carries the padding id transformers needs.
 @Suite(.serialized) struct DecoderInputCLITests {
     let fm = FileManager.default
@@ -209,8 +209,8 @@ import Testing
     }
 
     /// A Gemma 3 folder (norms on the attention's and MLP's outputs, q and k norms: 13 tensors in its last layer; Gemma's
-    /// tokenizer form) scores, trains a LoRA adapter, and trains a classifier written as Gemma3TextForSequenceClassification; its local layers'
-    /// window (12 tokens) bounds the sequences.
+    /// tokenizer form) scores, trains a LoRA adapter, and trains a classifier written as Gemma3TextForSequenceClassification;
+    /// sequences of up to 16 tokens run past its local layers' window of 12.
     @Test func aGemma3FolderScoresTrainsAndClassifies() throws {
         let dir = try CLI.tempDir("decoder-gemma3")
         defer { try? fm.removeItem(at: dir) }
@@ -219,7 +219,7 @@ import Testing
         try (0..<12).map { i in "{\"input_ids\": [\((0..<(5 + i)).map { String(($0 * 7 + i) % 101) }.joined(separator: ", "))], \"label\": \"\(i % 2 == 0 ? "even" : "odd")\"}" }
             .joined(separator: "\n").write(to: data, atomically: true, encoding: .utf8)
         let g = try CLI.run(["score", "grand", "--run", gemma, "--data", data.path, "--params", "last-layer", "--out", dir.appendingPathComponent("g.csv").path])
-        #expect(g.status == 0 && g.stderr.contains("over 13 tensor(s)") && g.stderr.contains("using 12"), "\(g.stderr)")
+        #expect(g.status == 0 && g.stderr.contains("over 13 tensor(s)") && g.stderr.contains("using 64"), "\(g.stderr)")
         let run = dir.appendingPathComponent("lora")
         let t = try CLI.run(["train", "--init", gemma, "--data", data.path, "--lora-rank", "2", "--lora-targets", "q_proj,v_proj,down_proj",
                              "--epochs", "1", "--batch-size", "4", "--out", run.path])
@@ -248,16 +248,20 @@ import Testing
         #expect(got.count > 3 && got[0] == 1 && vocab["a"].map { got[1] == $0 } == true, "\(got): <s>, then \"a\" with no \"▁\" before it")
     }
 
-    @Test func aMistralWindowBoundsTheSequences() throws {
+    /// A Mistral's window (16 keys) masks the keys before it on longer sequences: the same weights score otherwise than
+    /// as a Llama, and as a Llama when every sequence fits in the window.
+    @Test func aMistralWindowMasksKeysBeforeIt() throws {
         let dir = try CLI.tempDir("decoder-window")
         defer { try? fm.removeItem(at: dir) }
         let window = try model(dir, "mistral") { $0["model_type"] = "mistral"; $0["sliding_window"] = 16 }
         let plain = try model(dir, "llama") { _ in }
         let a = dir.appendingPathComponent("a.csv"), b = dir.appendingPathComponent("b.csv")
         let r = try loss(window, a)
-        #expect(r.status == 0 && r.stderr.contains("at most 16 tokens") && r.stderr.contains("exceeds the model's longest sequence (positions or attention window); using 16"), "\(r.stderr)")
-        #expect(try loss(plain, b, ["--max-length", "16"]).status == 0)
-        #expect(try Data(contentsOf: a) == Data(contentsOf: b), "within its window a Mistral scores as the same Llama cut at 16 tokens")
+        #expect(r.status == 0 && !r.stderr.contains("longest sequence"), "\(r.stderr)")
+        #expect(try loss(plain, b).status == 0)
+        #expect(try Data(contentsOf: a) != Data(contentsOf: b), "past 16 tokens a Mistral's window changes the losses")
+        #expect(try loss(window, a, ["--max-length", "16"]).status == 0 && loss(plain, b, ["--max-length", "16"]).status == 0)
+        #expect(try Data(contentsOf: a) == Data(contentsOf: b), "within its window a Mistral scores as the same Llama")
         // A Mistral classifier run is written as one and read back (its head found by the family's class name).
         let data = dir.appendingPathComponent("d.jsonl")
         try "{\"text\": \"a good film\", \"label\": \"pos\"}\n{\"text\": \"a bad film\", \"label\": \"neg\"}\n".write(to: data, atomically: true, encoding: .utf8)

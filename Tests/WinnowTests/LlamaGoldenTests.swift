@@ -78,12 +78,22 @@ import Testing
     /// Logits within 1e-4 and every gradient of the batch loss within 1e-3 relative of `g`'s (transformers reports a
     /// tied embedding's gradient under the embedding's name).
     func expectLogitsAndGradients(_ lm: LlamaForCausalLM, _ g: SafeTensorsFile, _ what: String, holding name: String) throws {
-        expectClose(lm.logitsAllRows(batch).values, try g.tensor("logits").values, atol: 1e-4, rtol: 0, "\(what) logits")
+        #expect(lm.parameters.names.contains(name))
+        try expectLogitsAndGradients(lm, g, nil, batch: batch, label: what)
+    }
+
+    /// The same on `batch` against `g`'s PREFIX.logits and PREFIX.grad.NAME (no prefix: logits, grad.NAME).
+    func expectLogitsAndGradients(_ lm: LlamaForCausalLM, _ g: SafeTensorsFile, _ prefix: String?, batch: Batch, label: String? = nil) throws {
+        let p = prefix.map { $0 + "." } ?? "", what = label ?? prefix ?? ""
+        // Real tokens' rows: a padding query whose window holds only padding has no meaning (transformers spreads it
+        // over every key, Winnow over its window).
+        let V = lm.config.vocabSize, rows = (0..<(batch.size * batch.length)).filter { batch.attentionMask[$0] != 0 }
+        func real(_ x: [Float]) -> [Float] { rows.flatMap { x[($0 * V)..<($0 * V + V)] } }
+        expectClose(real(lm.logitsAllRows(batch).values), real(try g.tensor(p + "logits").values), atol: 1e-4, rtol: 0, "\(what) logits")
         var grads = lm.parameters.zeros()
         lm.lossAndGradients(batch, grads: &grads)
-        #expect(grads.names.contains(name))
         for (name, t) in grads.named {
-            let err = relativeError(t.values, try g.tensor("grad." + name).values)
+            let err = relativeError(t.values, try g.tensor(p + "grad." + name).values)
             #expect(err <= 1e-3, "\(what) grad.\(name): relative error \(err)")
         }
     }
@@ -163,7 +173,7 @@ import Testing
         let lm = try LlamaForCausalLM(folder: folder)
         let c = lm.config
         #expect(c.gemma && c.qkNorm && c.headDim == 24 && c.tieWordEmbeddings && c.slidingLayers == [true, false, true])
-        #expect(c.ropeTheta == 1_000_000 && c.localRopeTheta == 10000 && c.queryPreAttnScalar == 20 && c.maxSequenceLength == 12)
+        #expect(c.ropeTheta == 1_000_000 && c.localRopeTheta == 10000 && c.queryPreAttnScalar == 20 && c.maxSequenceLength == 64)
         let g = try SafeTensorsFile(url: Self.dir.appendingPathComponent("gemma3-golden.safetensors"))
         try expectLogitsAndGradients(lm, g, "gemma3", holding: "model.layers.2.post_feedforward_layernorm.weight")
         try expectWeightedGradients(lm, g, "gemma3")
@@ -189,6 +199,34 @@ import Testing
             #expect(err <= 1e-3, "gemma3 cls.grad.\(name): relative error \(err)")
         }
         #expect((cls.config.json(architecture: "LlamaForSequenceClassification")["architectures"] as? [String]) == ["Gemma3TextForSequenceClassification"])
+    }
+
+    /// Sliding windows past their length (scripts/reference/make_window_golden.py): Gemma 3's local layers (a window of 12)
+    /// on sequences of 20 and 15 tokens, and the tiny Llama read as a Mistral with a window of 4 on the golden batch:
+    /// logits and every gradient as transformers'.
+    @Test func slidingWindowsMatchTransformersPastTheirLength() throws {
+        let w = try SafeTensorsFile(url: Self.dir.appendingPathComponent("window-golden.safetensors"))
+        let gemma = try LlamaForCausalLM(folder: Self.dir.appendingPathComponent("gemma3"))
+        let ids = try w.integers("gemma.input_ids").map { Int32($0) }, mask = try w.integers("gemma.attention_mask")
+        let encs = (0..<2).map { b in
+            let n = (0..<20).filter { mask[b * 20 + $0] != 0 }.count
+            return Encoding(inputIDs: Array(ids[(b * 20)..<(b * 20 + n)]), tokenTypeIDs: [Int32](repeating: 0, count: n))
+        }
+        let long = Batch(encodings: encs, labels: [-1, -1], indices: [0, 1], padID: 0)
+        #expect(long.length == 20 && gemma.config.slidingWindow == 12)
+        try expectLogitsAndGradients(gemma, w, "gemma", batch: long)
+        // The tiny Llama as a Mistral with a window of 4 keys.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-mistral-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: Self.dir.appendingPathComponent("hf"), to: dir)
+        let cfgURL = dir.appendingPathComponent("config.json")
+        var cfg = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: cfgURL)) as? [String: Any])
+        cfg["model_type"] = "mistral"
+        cfg["sliding_window"] = 4
+        try JSONSerialization.data(withJSONObject: cfg).write(to: cfgURL)
+        let mistral = try LlamaForCausalLM(folder: dir)
+        #expect(mistral.config.attentionWindow(1) == 4)
+        try expectLogitsAndGradients(mistral, w, "mistral", batch: batch)
     }
 
     /// Gemma 3 variants Winnow does not implement, each refused naming its key.

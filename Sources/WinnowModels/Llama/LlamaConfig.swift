@@ -27,11 +27,14 @@ public struct LlamaConfig: Sendable, Equatable {
     public var ropeTheta: Float = 10000
     /// Longest sequence (`max_position_embeddings`).
     public var maxPositionEmbeddings = 2048
-    /// Mistral's attention window (`sliding_window`), nil when there is none: sequences are kept within
-    /// it, where windowed and full causal attention agree.
+    /// The attention window (`sliding_window`; Mistral's on every layer, Gemma 3's on its local layers), nil when
+    /// there is none: a query sees itself and the window - 1 keys before it.
     public var slidingWindow: Int?
-    /// The longest sequence Winnow runs: the position table, or the attention window when shorter.
-    public var maxSequenceLength: Int { min(maxPositionEmbeddings, slidingWindow ?? Int.max) }
+    /// The longest sequence Winnow runs: the position table.
+    public var maxSequenceLength: Int { maxPositionEmbeddings }
+    /// The attention window of layer `i`: Mistral's on every layer, Gemma's on its local layers; nil for full causal
+    /// attention.
+    public func attentionWindow(_ i: Int) -> Int? { gemma ? (isSliding(i) ? slidingWindow : nil) : slidingWindow }
     /// Whether the LM head shares the embedding matrix (`tie_word_embeddings`).
     public var tieWordEmbeddings = false
     /// Biases on the q, k and v projections (`attention_bias`; Qwen2 has them).
@@ -133,7 +136,7 @@ public struct LlamaConfig: Sendable, Equatable {
         if d["use_sliding_window"] as? Bool == true { throw bad("use_sliding_window", "sliding-window attention is not supported") }
         if d["model_type"] as? String == "mistral", d["sliding_window"] != nil, !(d["sliding_window"] is NSNull) {
             slidingWindow = try int("sliding_window")
-            guard slidingWindow! >= 1 else { throw bad("sliding_window", "must be at least 1") }
+            guard slidingWindow! >= 2 else { throw bad("sliding_window", "must be at least 2") }
         }
         if d["mlp_bias"] as? Bool == true { throw bad("mlp_bias", "biases on the MLP projections are not supported") }
         tieWordEmbeddings = d["tie_word_embeddings"] as? Bool ?? isGemma
@@ -206,7 +209,7 @@ public struct LlamaConfig: Sendable, Equatable {
             localRopeTheta = 10000
             queryPreAttnScalar = Float(numHiddenLayers == 62 ? hiddenSize / numAttentionHeads : headDim)
             slidingLayers = (0..<numHiddenLayers).map { ($0 + 1) % 6 != 0 }
-            slidingWindow = f.metadata["gemma3.attention.sliding_window"]?.int ?? 4096
+            slidingWindow = max(2, f.metadata["gemma3.attention.sliding_window"]?.int ?? 4096)
             if let t = f.metadata["gemma3.rope.scaling.type"]?.string, t != "none" {
                 throw WinnowError.invalidFile(path: path, line: nil, reason: "key 'gemma3.rope.scaling.type': RoPE scaling '\(t)' is not supported")
             }
@@ -259,10 +262,10 @@ public struct LlamaConfig: Sendable, Equatable {
             let pattern = try int(d["sliding_window_pattern"] != nil ? "sliding_window_pattern" : "_sliding_window_pattern", 6)
             slidingLayers = (0..<numHiddenLayers).map { ($0 + 1) % pattern != 0 }
         }
-        // Local layers see a window of sliding_window tokens: sequences are kept within it, where the window and
-        // full causal attention agree.
+        // Local layers see a window of sliding_window tokens (the query and the window - 1 before it).
         if slidingLayers.contains(true), d["sliding_window"] != nil, !(d["sliding_window"] is NSNull) {
             slidingWindow = try int("sliding_window", nil)
+            guard slidingWindow! >= 2 else { throw bad("sliding_window", "must be at least 2") }
         }
         if slidingLayers.contains(true) && slidingWindow == nil { slidingWindow = 4096 }
     }

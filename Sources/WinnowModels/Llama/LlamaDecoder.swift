@@ -282,9 +282,11 @@ struct LlamaDecoder: Sendable {
                 }
             }
             let attnOut = a.attnOut.mptr, att = a.att.mptr, mask = ws.keyMask.ptr, work = ws.attWork.mptr, workSize = ws.attWorkSize
+            // Causal (1), or causal within a sliding window of that many keys when the sequence is longer than it.
+            let causal = Int32(c.attentionWindow(li).map { $0 < T ? $0 : 1 } ?? 1)
             Parallel.rows(B * NH, width: T * T, blas: true) { part, r in
                 ck_attention_forward_heads(Int32(r.lowerBound), Int32(r.upperBound), attnOut, att, nil, qkv, qkv + D, qkv + 2 * D, Int32(3 * D),
-                                           mask, work + part * workSize, Int32(B), Int32(T), Int32(NH), Int32(HS), 1, scale, 0, 0, 0)
+                                           mask, work + part * workSize, Int32(B), Int32(T), Int32(NH), Int32(HS), causal, scale, 0, 0, 0)
             }
             if let an = layer.attnOutNorm {
                 // Gemma: x_mid = x + RMSNorm(o_proj(attn)), the projection kept (h2 holds the normalised one for now).

@@ -2,7 +2,8 @@
  * activations.c — elementwise ops on flat float arrays: GELU (erf form, Hugging Face "gelu", with
  * a vectorisable erfc accurate to ~2e-7 relative), tanh (pooler), residual add, scale, and inverted
  * dropout driven by a counter RNG so the backward recomputes the mask instead of storing it.
- * No tanh-approximate GELU, no ReLU/SiLU, no in-kernel threading. Every backward accumulates.
+ * SwiGLU (Llama) and GeGLU (Gemma's tanh-form GELU) gated products, whose backwards write. No ReLU, no
+ * in-kernel threading. Every other backward accumulates.
  */
 #include <math.h>
 #include <string.h>
@@ -234,19 +235,24 @@ void ck_bias_dropout_residual(float *out, const float *res, const float *y, cons
 
 /* ---- SwiGLU (Llama's MLP): out = silu(gate) * up, silu(g) = g * sigmoid(g). */
 
-/* gate, up [n] -> out [n]. */
+/* gate, up [n] -> out [n]. ck_expf vectorises (libm's expf keeps the loop scalar); exp(-g) overflowing to
+ * inf for g < -88 gives silu = -0, as it should. */
+CK_SIMD_CLONES
 void ck_swiglu_forward(float *out, const float *gate, const float *up, size_t n) {
+    CK_INTERLEAVE2
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
-        out[i] = g / (1.0f + expf(-g)) * up[i];
+        out[i] = g / (1.0f + ck_expf(-g)) * up[i];
     }
 }
 
 /* dgate = dout * up * silu'(gate), dup = dout * silu(gate), written (not accumulated);
  * silu'(g) = s (1 + g (1 - s)) with s = sigmoid(g). */
+CK_SIMD_CLONES
 void ck_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n) {
+    CK_INTERLEAVE2
     for (size_t i = 0; i < n; i++) {
-        float g = gate[i], s = 1.0f / (1.0f + expf(-g));
+        float g = gate[i], s = 1.0f / (1.0f + ck_expf(-g));
         dup[i] = dout[i] * g * s;
         dgate[i] = dout[i] * up[i] * s * (1.0f + g * (1.0f - s));
     }
@@ -258,27 +264,32 @@ void ck_swiglu_forward_ref(float *out, const float *gate, const float *up, size_
 
 /* ---------------------------------------------------------------- GeGLU (Gemma's gated MLP) */
 
-/* gelu_tanh(x) = 0.5 x (1 + tanh(k (x + 0.044715 x^3))), k = sqrt(2 / pi) (PyTorch's gelu(approximate="tanh"),
- * transformers' "gelu_pytorch_tanh"). */
+/* gelu_tanh(x) = 0.5 x (1 + tanh(u)), u = k (x + 0.044715 x^3), k = sqrt(2 / pi) (PyTorch's
+ * gelu(approximate="tanh"), transformers' "gelu_pytorch_tanh"), computed as x sigmoid(2u) (0.5 (1 + tanh u) =
+ * sigmoid(2u)): no cancellation in either tail, and ck_expf vectorises. */
 #define CK_GELU_TANH_K 0.7978845608028654f
 
 /* gate, up [n] -> out [n] = gelu_tanh(gate) * up. */
+CK_SIMD_CLONES
 void ck_geglu_forward(float *out, const float *gate, const float *up, size_t n) {
+    CK_INTERLEAVE2
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
-        float t = tanhf(CK_GELU_TANH_K * (g + 0.044715f * g * g * g));
-        out[i] = 0.5f * g * (1.0f + t) * up[i];
+        float s = 1.0f / (1.0f + ck_expf(-2.0f * CK_GELU_TANH_K * (g + 0.044715f * g * g * g)));
+        out[i] = g * s * up[i];
     }
 }
 
 /* dgate = dout * up * gelu_tanh'(gate), dup = dout * gelu_tanh(gate), written (not accumulated);
- * gelu_tanh'(g) = 0.5 (1 + t) + 0.5 g (1 - t^2) k (1 + 3 * 0.044715 g^2). */
+ * with s = sigmoid(2u): gelu_tanh'(g) = s + 2 g s (1 - s) k (1 + 3 * 0.044715 g^2). */
+CK_SIMD_CLONES
 void ck_geglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, size_t n) {
+    CK_INTERLEAVE2
     for (size_t i = 0; i < n; i++) {
         float g = gate[i], g2 = g * g;
-        float t = tanhf(CK_GELU_TANH_K * (g + 0.044715f * g2 * g));
-        dup[i] = dout[i] * 0.5f * g * (1.0f + t);
-        float d = 0.5f * (1.0f + t) + 0.5f * g * (1.0f - t * t) * CK_GELU_TANH_K * (1.0f + 3.0f * 0.044715f * g2);
+        float s = 1.0f / (1.0f + ck_expf(-2.0f * CK_GELU_TANH_K * (g + 0.044715f * g2 * g)));
+        dup[i] = dout[i] * g * s;
+        float d = s + 2.0f * g * s * (1.0f - s) * CK_GELU_TANH_K * (1.0f + 3.0f * 0.044715f * g2);
         dgate[i] = dout[i] * up[i] * d;
     }
 }

@@ -135,4 +135,20 @@ struct LlamaKernelTests {
         expectClose("geglu dgate vs _ref", dg, dgRef, .twin)
         expectClose("geglu dup vs _ref", du, duRef, .twin)
     }
+
+    /// Far tails (exp overflowing or underflowing inside the vectorised sigmoid): finite, as the double forms.
+    @Test func gatedActivationsAtTheTails() {
+        let g: [Float] = [-200, -100, -89, -30, -8, -1e-6, 0, 1e-6, 8, 30, 89, 100, 200], u = [Float](repeating: 1.5, count: 13)
+        let n = g.count
+        var out = [Float](repeating: 0, count: n), dg = out, du = out
+        let dout = [Float](repeating: 1, count: n)
+        for (name, f, b, naive) in [("swiglu", ck_swiglu_forward, ck_swiglu_backward, NaiveLlama.swiglu),
+                                    ("geglu", ck_geglu_forward, ck_geglu_backward, NaiveLlama.geglu)] {
+            f(&out, g, u, n)
+            b(&dg, &du, dout, g, u, n)
+            #expect(out.allSatisfy(\.isFinite) && dg.allSatisfy(\.isFinite) && du.allSatisfy(\.isFinite), "\(name): \(out) \(dg) \(du)")
+            expectClose("\(name) tails", out, naive(g.asDouble, u.asDouble), .forward)
+            expectClose("\(name) tails dup", du, naive(g.asDouble, [Double](repeating: 1, count: n)), .forward)
+        }
+    }
 }

@@ -78,6 +78,13 @@ import Testing
             c["model_type"] = "roberta"
             try JSONSerialization.data(withJSONObject: c).write(to: u)
             return (predict(r), ["config.json", "'roberta' is not read"])
+        case "multimodal gemma3 config.json":
+            let r = try damagedRun()
+            let u = r.appendingPathComponent("config.json")
+            var c = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: u)) as? [String: Any])
+            c["model_type"] = "gemma3"
+            try JSONSerialization.data(withJSONObject: c).write(to: u)
+            return (predict(r), ["config.json", "'gemma3' is not a model Winnow reads", "multimodal Gemma 3", "gemma3_text"])
         case "malformed config.json":
             let r = try damagedRun()
             try Data("{bad".utf8).write(to: r.appendingPathComponent("config.json"))
@@ -158,7 +165,7 @@ import Testing
 
     static let cases = ["missing data file", "empty file", "malformed JSON", "missing field", "mistyped field", "mistyped label",
                         "unknown label", "invalid UTF-8", "NaN in CSV", "Inf in CSV", "empty vocab.txt", "vocab.txt without special tokens",
-                        "malformed config.json", "roberta config.json", "malformed trainer_state.json", "safetensors header length beyond the file",
+                        "malformed config.json", "roberta config.json", "multimodal gemma3 config.json", "malformed trainer_state.json", "safetensors header length beyond the file",
                         "truncated safetensors data", "overlapping offsets", "out-of-range offsets", "unknown dtype",
                         "shape disagreeing with config.json", "missing tensor", "missing checkpoint", "pickled pytorch_model.bin",
                         "run folder that does not exist", "corpus with invalid UTF-8", "NaN loss in training"]

@@ -102,7 +102,8 @@ public struct BertConfig: Sendable, Equatable {
             throw bad("model_type", "'roberta' is not read: its tensors (roberta.*), positions (offset by the padding id) and byte-level tokenizer differ from BERT's")
         }
         if let mt = d["model_type"] as? String, mt != "bert" {
-            throw bad("model_type", "'\(mt)' is not a model Winnow reads (bert for encoders; \(LlamaConfig.modelTypes.joined(separator: ", ")) for decoders)")
+            throw bad("model_type", "'\(mt)' is not a model Winnow reads (bert for encoders; \(LlamaConfig.modelTypes.joined(separator: ", ")) for decoders)"
+                      + (LlamaConfig.familyHints[mt].map { ": " + $0 } ?? ""))
         }
         vocabSize = try int("vocab_size", vocabSize)
         hiddenSize = try int("hidden_size", hiddenSize)

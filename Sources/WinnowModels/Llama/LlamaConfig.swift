@@ -71,6 +71,14 @@ public struct LlamaConfig: Sendable, Equatable {
     /// The `model_type`s of config.json read as this architecture.
     public static let modelTypes = ["llama", "mistral", "qwen2", "qwen3", "gemma3_text"]
 
+    /// What sets apart a near family Winnow does not read, by `model_type` (said with the refusal).
+    public static let familyHints: [String: String] = [
+        "gemma3": "the multimodal Gemma 3 (Gemma3ForConditionalGeneration, 4B and up: its language model's tensors are under language_model.*, and its global layers scale RoPE); the text-only Gemma 3 models (gemma3_text: 270M, 1B) are read",
+        "gemma2": "Gemma 2 soft-caps its attention scores and logits, which Winnow does not implement; Gemma 3 (gemma3_text) is read",
+        "gemma": "Gemma 1 is not implemented; Gemma 3 (gemma3_text) is read",
+        "phi3": "Phi-3's fused qkv_proj and gate_up_proj are not implemented",
+    ]
+
     /// A configuration with the defaults above.
     public init() {}
 
@@ -109,7 +117,7 @@ public struct LlamaConfig: Sendable, Equatable {
             return n.floatValue
         }
         if let mt = d["model_type"] as? String, !Self.modelTypes.contains(mt) {
-            throw bad("model_type", "'\(mt)' is not a Llama-architecture model (\(Self.modelTypes.joined(separator: ", ")))")
+            throw bad("model_type", "'\(mt)' is not a Llama-architecture model (\(Self.modelTypes.joined(separator: ", ")))" + (Self.familyHints[mt].map { ": " + $0 } ?? ""))
         }
         let isGemma = d["model_type"] as? String == "gemma3_text"
         vocabSize = try int("vocab_size")

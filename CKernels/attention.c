@@ -78,6 +78,27 @@ static void att_mask_from(float *restrict d, const float *restrict Pd, size_t n,
     for (size_t i = 0; i < n; i++) d[i] = Pd[i] != 0.0f ? d[i] * s : 0.0f;
 }
 
+/* Causal attention in blocks of query rows: block [i0, i1) needs only keys [k0, i1) (k0 > 0 inside a sliding
+ * window), so at long T about half the products of the full square are made (5/8 at T = 256). Every entry
+ * of a row outside its keys is written 0, so P is the full computation's. */
+#define ATT_BLOCK 64
+
+static inline int att_first_key(int i0, int causal) { return causal > 1 && i0 - causal + 1 > 0 ? i0 - causal + 1 : 0; }
+
+static void att_causal_forward_head(float *out, int ldo, float *P, const float *qh, const float *kh, const float *vh, int ld_qkv,
+                                    const float *km, int T, int Q, int HS, int causal, float scale, float *pack) {
+    for (int i0 = 0; i0 < Q; i0 += ATT_BLOCK) {
+        const int i1 = i0 + ATT_BLOCK < Q ? i0 + ATT_BLOCK : Q, k0 = att_first_key(i0, causal);
+        /* S[i0:i1, k0:i1] = scale Q[i0:i1] K[k0:i1]^T */
+        ck_gemm_small(P + (size_t)i0 * T + k0, T, qh + (size_t)i0 * ld_qkv, ld_qkv, kh + (size_t)k0 * ld_qkv, ld_qkv,
+                      i1 - i0, i1 - k0, HS, CK_TRANS_N, CK_TRANS_T, scale, 0.0f, pack);
+        for (int i = i0; i < i1; i++) att_softmax_row(P + (size_t)i * T, km, att_first_key(i, causal), i + 1, T);
+        /* out[i0:i1] = P[i0:i1, k0:i1] V[k0:i1] */
+        ck_gemm_small(out + (size_t)i0 * ldo, ldo, P + (size_t)i0 * T + k0, T, vh + (size_t)k0 * ld_qkv, ld_qkv,
+                      i1 - i0, HS, i1 - k0, CK_TRANS_N, CK_TRANS_N, 1.0f, 0.0f, pack);
+    }
+}
+
 /* q, k, v: [B*T, ld_qkv], head h at columns [h*HS, (h+1)*HS); key_mask[B,T] nullable ->
  *   att[B,NH,T,T] = softmax(scale * Q_h K_h^T + key_mask + causal)   (before dropout)
  *   out[B*T, C]   = dropout(att) @ V_h per head, C = NH*HS.
@@ -101,6 +122,10 @@ void ck_attention_forward_heads(int bh0, int bh1, float *out, float *att, float 
         const float *qh = q + qo, *kh = k + qo, *vh = v + qo;
         /* att NULL (inference): the probabilities live in work's second half and are not kept */
         float *P = att ? att + ((size_t)b * NH + h) * T * T : work + (size_t)T * T;
+        if (causal && p_drop <= 0.0f) {
+            att_causal_forward_head(out + (size_t)b * T * C + (size_t)h * HS, C, P, qh, kh, vh, ld_qkv, km, T, Q, HS, causal, scale, pack);
+            continue;
+        }
         /* S[Q,T] = scale * Q_h @ K_h^T, written straight into att and normalised in place */
         ck_gemm_small(P, T, qh, ld_qkv, kh, ld_qkv, Q, T, HS, CK_TRANS_N, CK_TRANS_T, scale, 0.0f, pack);
         for (int i = 0; i < Q; i++) {
@@ -142,18 +167,53 @@ static void att_softmax_backward(float *restrict dP, const float *restrict P, in
     }
 }
 
+/* The backward of att_causal_forward_head, block by block (P outside a block's keys is 0, so its products and
+ * row sums over those keys are the full ones): dV[k0:i1] += P_b^T dout[i0:i1]; dP_b = dout[i0:i1] V[k0:i1]^T;
+ * dS_b = P_b (dP_b - rowsum(dP_b P_b)); dQ[i0:i1] += scale dS_b K[k0:i1]; dK[k0:i1] += scale dS_b^T Q[i0:i1].
+ * accumulate == 0 writes the head's T rows of dq, dk and dv (zero where no block reaches). */
+static void att_causal_backward_head(float *dq, float *dk, float *dv, int ldg, float *dP, const float *douth, int ldo,
+                                     const float *P, const float *qh, const float *kh, const float *vh, int ld_qkv,
+                                     int T, int Q, int HS, int causal, float scale, int accumulate, float *pack) {
+    if (!accumulate) {
+        for (int i = 0; i < T; i++) {
+            memset(dq + (size_t)i * ldg, 0, (size_t)HS * sizeof(float));
+            memset(dk + (size_t)i * ldg, 0, (size_t)HS * sizeof(float));
+            memset(dv + (size_t)i * ldg, 0, (size_t)HS * sizeof(float));
+        }
+    }
+    for (int i0 = 0; i0 < Q; i0 += ATT_BLOCK) {
+        const int i1 = i0 + ATT_BLOCK < Q ? i0 + ATT_BLOCK : Q, k0 = att_first_key(i0, causal);
+        const int m = i1 - i0, n = i1 - k0;
+        const float *Pb = P + (size_t)i0 * T + k0;
+        float *dPb = dP + (size_t)i0 * T + k0;
+        ck_gemm_small(dv + (size_t)k0 * ldg, ldg, Pb, T, douth + (size_t)i0 * ldo, ldo, n, HS, m, CK_TRANS_T, CK_TRANS_N, 1.0f, 1.0f, pack);
+        ck_gemm_small(dPb, T, douth + (size_t)i0 * ldo, ldo, vh + (size_t)k0 * ld_qkv, ld_qkv, m, n, HS, CK_TRANS_N, CK_TRANS_T, 1.0f, 0.0f, pack);
+        for (int i = 0; i < m; i++) {
+            CK_FP_REASSOC
+            float *d = dPb + (size_t)i * T;
+            const float *p = Pb + (size_t)i * T;
+            float dot = 0.0f;
+            for (int j = 0; j < n; j++) dot += d[j] * p[j];
+            for (int j = 0; j < n; j++) d[j] = p[j] * (d[j] - dot);
+        }
+        ck_gemm_small(dq + (size_t)i0 * ldg, ldg, dPb, T, kh + (size_t)k0 * ld_qkv, ld_qkv, m, HS, n, CK_TRANS_N, CK_TRANS_N, scale, 1.0f, pack);
+        ck_gemm_small(dk + (size_t)k0 * ldg, ldg, dPb, T, qh + (size_t)i0 * ld_qkv, ld_qkv, n, HS, m, CK_TRANS_T, CK_TRANS_N, scale, 1.0f, pack);
+    }
+}
+
 /* dout[B*T, C], att[B,NH,T,T] (saved P), q/k/v as in the forward ->
  *   dv_h += Pd^T dout_h;  dPd = dout_h V_h^T;  dP = dPd * keep/(1-p);
  *   dS = P * (dP - rowsum(dP * P));  dq_h += scale dS K_h;  dk_h += scale dS^T Q_h.
  * dq, dk, dv have row stride ld_dqkv and accumulate. Masked keys have P = 0, hence zero gradient,
- * so key_mask and causal are not needed here. Heads bh in [bh0, bh1) only, as in the forward; with
+ * so key_mask is not needed here; causal (the forward's) only lets the products skip keys after each block of queries
+ * (att_causal_backward_head, without dropout). Heads bh in [bh0, bh1) only, as in the forward; with
  * accumulate == 0 their dq, dk, dv slices are written instead (each gets exactly one product).
  * att_drop (nullable): the forward's dropped probabilities; the mask is then read off it (keep iff
  * Pd != 0: where a kept P is 0, dS = P * (...) is 0 either way), so no random numbers are drawn.
  * work: ck_attention_work_size(T, HS) floats. */
 void ck_attention_backward_heads(int bh0, int bh1, float *dq, float *dk, float *dv, int ld_dqkv, float *work,
                                  const float *dout, const float *att, const float *att_drop, const float *q, const float *k,
-                                 const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
+                                 const float *v, int ld_qkv, int B, int T, int NH, int HS, int causal, float scale,
                                  float p_drop, uint64_t seed, int accumulate, int nq) {
     const float beta = accumulate ? 1.0f : 0.0f;
     const int C = NH * HS;
@@ -170,6 +230,11 @@ void ck_attention_backward_heads(int bh0, int bh1, float *dq, float *dk, float *
         const float *qh = q + qo, *kh = k + qo, *vh = v + qo;
         const float *douth = dout + (size_t)b * T * C + (size_t)h * HS;
         const float *P = att + ((size_t)b * NH + h) * TT;
+        if (causal && p_drop <= 0.0f) {
+            att_causal_backward_head(dq + go, dk + go, dv + go, ld_dqkv, dP, douth, C, P, qh, kh, vh, ld_qkv, T, Q, HS, causal, scale,
+                                     accumulate, pack);
+            continue;
+        }
         const float *Pd = P;
         if (p_drop > 0.0f) {
             if (att_drop) {
@@ -201,10 +266,10 @@ void ck_attention_backward_heads(int bh0, int bh1, float *dq, float *dk, float *
 /* Every head, in order (see ck_attention_backward_heads). */
 void ck_attention_backward(float *dq, float *dk, float *dv, int ld_dqkv, float *work,
                            const float *dout, const float *att, const float *q, const float *k,
-                           const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
+                           const float *v, int ld_qkv, int B, int T, int NH, int HS, int causal, float scale,
                            float p_drop, uint64_t seed) {
     ck_attention_backward_heads(0, B * NH, dq, dk, dv, ld_dqkv, work, dout, att, NULL, q, k, v, ld_qkv, B, T, NH, HS,
-                                scale, p_drop, seed, 1, 0);
+                                causal, scale, p_drop, seed, 1, 0);
 }
 
 /* ------------------------------------------------------------------ plain-loop references */

@@ -244,10 +244,11 @@ void ck_attention_forward(float *out, float *att, const float *q, const float *k
                           int B, int T, int NH, int HS, int causal, float scale,
                           float p_drop, uint64_t seed);
 /* dout[B*T, C] (row stride C); dq, dk, dv (row stride ld_dqkv) accumulate.  Same scale, p_drop and
- * seed as the forward.  No key_mask/causal: masked keys have att = 0, so they get zero gradient. */
+ * seed as the forward.  No key_mask: masked keys have att = 0, so they get zero gradient.  causal: the forward's;
+ * the products then skip the keys after each block of 64 queries (without dropout), as the forward does. */
 void ck_attention_backward(float *dq, float *dk, float *dv, int ld_dqkv, float *work,
                            const float *dout, const float *att, const float *q, const float *k,
-                           const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
+                           const float *v, int ld_qkv, int B, int T, int NH, int HS, int causal, float scale,
                            float p_drop, uint64_t seed);
 /* The same over heads bh = b*NH + h in [bh0, bh1) only: disjoint ranges write disjoint memory, so
  * Swift runs ranges concurrently, each with its own work (ck_attention_work_size(T, HS) floats).
@@ -265,7 +266,7 @@ void ck_attention_forward_heads(int bh0, int bh1, float *out, float *att, float 
                                 float p_drop, uint64_t seed, int nq);
 void ck_attention_backward_heads(int bh0, int bh1, float *dq, float *dk, float *dv, int ld_dqkv, float *work,
                                  const float *dout, const float *att, const float *att_drop, const float *q,
-                                 const float *k, const float *v, int ld_qkv, int B, int T, int NH, int HS, float scale,
+                                 const float *k, const float *v, int ld_qkv, int B, int T, int NH, int HS, int causal, float scale,
                                  float p_drop, uint64_t seed, int accumulate, int nq);
 void ck_attention_forward_ref(float *out, float *att, const float *q, const float *k, const float *v,
                               int ld_qkv, const float *key_mask, float *work,

@@ -226,14 +226,14 @@ struct FusedKernelTests {
             d1.withUnsafeMutableBufferPointer { g in
                 let gp = g.baseAddress!
                 ck_attention_backward(gp, gp + C, gp + 2 * C, Int32(3 * C), &work, dout, att1, qp, qp + C, qp + 2 * C, Int32(3 * C),
-                                      Int32(B), Int32(T), Int32(NH), Int32(HS), 0.5, p, 3)
+                                      Int32(B), Int32(T), Int32(NH), Int32(HS), 0, 0.5, p, 3)
             }
             d2.withUnsafeMutableBufferPointer { g in
                 let gp = g.baseAddress!
                 for (lo, hi) in [(0, 4), (4, B * NH)] {
                     ck_attention_backward_heads(Int32(lo), Int32(hi), gp, gp + C, gp + 2 * C, Int32(3 * C), &work, dout, att1,
                                                 p > 0 ? drop : nil, qp, qp + C, qp + 2 * C, Int32(3 * C), Int32(B), Int32(T), Int32(NH),
-                                                Int32(HS), 0.5, p, 3, 0, 0)
+                                                Int32(HS), 0, 0.5, p, 3, 0, 0)
                 }
             }
             // The saved dropped probabilities give the recomputed mask's gradients (exactly: same products).
@@ -257,13 +257,13 @@ struct FusedKernelTests {
             d5.withUnsafeMutableBufferPointer { g in
                 let gp = g.baseAddress!
                 ck_attention_backward(gp, gp + C, gp + 2 * C, Int32(3 * C), &work, doutCLS, att1, qp, qp + C, qp + 2 * C, Int32(3 * C),
-                                      Int32(B), Int32(T), Int32(NH), Int32(HS), 0.5, p, 3)
+                                      Int32(B), Int32(T), Int32(NH), Int32(HS), 0, 0.5, p, 3)
             }
             d6.withUnsafeMutableBufferPointer { g in
                 let gp = g.baseAddress!
                 ck_attention_backward_heads(0, Int32(B * NH), gp, gp + C, gp + 2 * C, Int32(3 * C), &work, doutCLS, att4,
                                             p > 0 ? drop4 : nil, qp, qp + C, qp + 2 * C, Int32(3 * C), Int32(B), Int32(T), Int32(NH),
-                                            Int32(HS), 0.5, p, 3, 0, 1)
+                                            Int32(HS), 0, 0.5, p, 3, 0, 1)
             }
             expectClose("the first query's backward equals the full backward of its rows", d6, d5, Tolerance(atol: 1e-7, rtol: 1e-6))
         }

@@ -208,7 +208,7 @@ struct KernelGradientTests {
     // MARK: - Attention
 
     @Test(arguments: [AttentionShape(b: 1, t: 1, nh: 1, hs: 1), AttentionShape(b: 2, t: 7, nh: 3, hs: 5),
-                      AttentionShape(b: 1, t: 17, nh: 2, hs: 4)],
+                      AttentionShape(b: 1, t: 17, nh: 2, hs: 4), AttentionShape(b: 1, t: 70, nh: 2, hs: 4)],
           AttentionVariant.all)
     func attention(shape: AttentionShape, variant: AttentionVariant) {
         let (B, T, NH, HS) = (shape.b, shape.t, shape.nh, shape.hs)
@@ -351,9 +351,13 @@ struct AttentionRun: Sendable {
             dqkv.withUnsafeMutableBufferPointer { d in
                 work.withUnsafeMutableBufferPointer { w in
                     let p = q.baseAddress!, dp = d.baseAddress!
-                    let f = reference ? ck_attention_backward_ref : ck_attention_backward
-                    f(dp, dp + C, dp + 2 * C, Int32(3 * C), w.baseAddress, dout, att, p, p + C, p + 2 * C, Int32(3 * C),
-                      Int32(B), Int32(T), Int32(NH), Int32(HS), scale, variant.pDrop, seed)
+                    if reference {
+                        ck_attention_backward_ref(dp, dp + C, dp + 2 * C, Int32(3 * C), w.baseAddress, dout, att, p, p + C, p + 2 * C, Int32(3 * C),
+                                                  Int32(B), Int32(T), Int32(NH), Int32(HS), scale, variant.pDrop, seed)
+                    } else {
+                        ck_attention_backward(dp, dp + C, dp + 2 * C, Int32(3 * C), w.baseAddress, dout, att, p, p + C, p + 2 * C, Int32(3 * C),
+                                              Int32(B), Int32(T), Int32(NH), Int32(HS), variant.causalArgument, scale, variant.pDrop, seed)
+                    }
                 }
             }
         }

@@ -193,7 +193,8 @@ struct KernelReferenceTests {
     }
 
     @Test(arguments: [AttentionShape(b: 1, t: 1, nh: 1, hs: 1), AttentionShape(b: 2, t: 7, nh: 3, hs: 5),
-                      AttentionShape(b: 2, t: 33, nh: 2, hs: 8), AttentionShape(b: 3, t: 16, nh: 2, hs: 16)],
+                      AttentionShape(b: 2, t: 33, nh: 2, hs: 8), AttentionShape(b: 3, t: 16, nh: 2, hs: 16),
+                      AttentionShape(b: 2, t: 100, nh: 2, hs: 8)],
           AttentionVariant.all)
     func attention(shape: AttentionShape, variant: AttentionVariant) {
         compareAttentionTwins(shape: shape, variant: variant, keyMask: variant.masked ? attentionKeyMask(b: shape.b, t: shape.t) : nil)

@@ -74,9 +74,40 @@ nonisolated(unsafe) let benchmarks: @Sendable () -> Void = {
     Benchmark("attention backward B32 T128 NH8 HS64") { bench in
         for _ in bench.scaledIterations {
             ck_attention_backward(dqkv.p, dqkv.p + C, dqkv.p + 2 * C, Int32(3 * C), work.p, out.p, att.p, qkv.p, qkv.p + C, qkv.p + 2 * C,
-                                  Int32(3 * C), Int32(B), Int32(T), Int32(NH), Int32(HS), 0.125, 0.1, 7)
+                                  Int32(3 * C), Int32(B), Int32(T), Int32(NH), Int32(HS), 0, 0.125, 0.1, 7)
         }
         blackHole(dqkv.p[0])
+    }
+
+    // A decoder's causal attention (SmolLM2's heads: 9 of 64; 2 sequences of 512): in blocks of 64 queries, each
+    // with only the keys up to its end (causal 1), against the full square masked afterwards (causal 0 computes the
+    // same products the causal kernel made before it skipped any).
+    let dT = 512, dNH = 9, dC = dNH * HS, dN = 2 * dT
+    let dqkvIn = Buf(dN * 3 * dC), dOut = Buf(dN * dC), dAtt = Buf(2 * dNH * dT * dT), dWork = Buf(ck_attention_work_size(Int32(dT), Int32(HS)))
+    let dGrad = Buf(dN * 3 * dC)
+    for (name, causal) in [("blocks of 64 queries", Int32(1)), ("full square", Int32(0))] {
+        Benchmark("decoder attention forward + backward B2 T512 NH9 HS64, \(name)") { bench in
+            for _ in bench.scaledIterations {
+                let q = dqkvIn.p, g = dGrad.p, ld = Int32(3 * dC)
+                ck_attention_forward_heads(0, Int32(2 * dNH), dOut.p, dAtt.p, nil, q, q + dC, q + 2 * dC, ld, nil, dWork.p,
+                                           2, Int32(dT), Int32(dNH), Int32(HS), causal, 0.125, 0, 0, 0)
+                ck_attention_backward_heads(0, Int32(2 * dNH), g, g + dC, g + 2 * dC, ld, dWork.p, dOut.p, dAtt.p, nil, q, q + dC, q + 2 * dC,
+                                            ld, 2, Int32(dT), Int32(dNH), Int32(HS), causal, 0.125, 0, 0, 0, 0)
+            }
+            blackHole(dGrad.p[0])
+        }
+    }
+
+    // The gated MLPs' activations at SmolLM2's shape (1024 tokens x 1536): SwiGLU and Gemma's GeGLU, forward and backward.
+    let gN = 1024 * 1536, gGate = Buf(gN), gUp = Buf(gN), gOut = Buf(gN), gD1 = Buf(gN), gD2 = Buf(gN)
+    for (name, fwd, bwd) in [("SwiGLU", ck_swiglu_forward, ck_swiglu_backward), ("GeGLU", ck_geglu_forward, ck_geglu_backward)] {
+        Benchmark("\(name) forward + backward 1024x1536") { bench in
+            for _ in bench.scaledIterations {
+                fwd(gOut.p, gGate.p, gUp.p, gN)
+                bwd(gD1.p, gD2.p, gOut.p, gGate.p, gUp.p, gN)
+            }
+            blackHole(gD1.p[0])
+        }
     }
     Benchmark("attention forward _ref B4 T128 NH8 HS64") { bench in
         for _ in bench.scaledIterations {

@@ -220,7 +220,7 @@ extension BertEncoder {
                 Parallel.rows(B * NH, width: T * T, blas: true) { part, r in
                     ck_attention_backward_heads(Int32(r.lowerBound), Int32(r.upperBound), dqkv, dqkv + C, dqkv + 2 * C, Int32(3 * C),
                                                 work + part * workSize, dAttn, att, drop, qkv, qkv + C, qkv + 2 * C, Int32(3 * C),
-                                                Int32(B), Int32(T), Int32(NH), Int32(HS), scale, pAtt, attSeed, 0, nq)
+                                                Int32(B), Int32(T), Int32(NH), Int32(HS), 0, scale, pAtt, attSeed, 0, nq)
                 }
             }
             Profile.section("bwd copy") {      // residual branch

@@ -407,10 +407,11 @@ struct LlamaDecoder: Sendable {
             if let g = dw(layer.o) { ck_gemm(g, Int32(D), dO, Int32(C), a.attnOut.ptr, Int32(D), Int32(C), Int32(D), Int32(N), Int32(CK_TRANS_T), Int32(CK_TRANS_N), 1, 1) }
             let dqkv = a.dqkv.mptr, qkv = a.qkv.ptr
             let work = ws.attWork.mptr, workSize = ws.attWorkSize, dAttn = ws.dAttn.ptr, att = a.att.ptr
+            let causal = Int32(c.attentionWindow(li).map { $0 < T ? $0 : 1 } ?? 1)   // the forward's
             Parallel.rows(B * NH, width: T * T, blas: true) { part, r in
                 ck_attention_backward_heads(Int32(r.lowerBound), Int32(r.upperBound), dqkv, dqkv + D, dqkv + 2 * D, Int32(3 * D),
                                             work + part * workSize, dAttn, att, nil, qkv, qkv + D, qkv + 2 * D, Int32(3 * D),
-                                            Int32(B), Int32(T), Int32(NH), Int32(HS), scale, 0, 0, 0, 0)
+                                            Int32(B), Int32(T), Int32(NH), Int32(HS), causal, scale, 0, 0, 0, 0)
             }
             // Sum each key/value head's gradient over its group of query heads.
             let dk = a.dk.mptr, dv = a.dv.mptr, (cosv, sinv) = ropeTables(ws, li), NKV = c.numKeyValueHeads

@@ -183,6 +183,20 @@ import Testing
         try expectWrittenBack(lm, modelType: "gemma3_text", architecture: "Gemma3ForCausalLM")
     }
 
+    /// A peft LoRA adapter on Gemma 3 (r 4 on all seven projections, B not zero): each example's squared gradient
+    /// norm over the adapter (whose o_proj and down_proj deltas pass through Gemma's output norms) as peft's.
+    @Test func gemma3LoRAGradientNormsMatchPEFT() throws {
+        let lm = try #require(try ModelLoader.causalLM(Self.dir.appendingPathComponent("gemma3-lora")) as? LlamaForCausalLM)
+        #expect(lm.config.gemma && lm.loraConfig?.targets.count == 7)
+        let g = try SafeTensorsFile(url: Self.dir.appendingPathComponent("gemma3-golden.safetensors"))
+        let sel = try ParameterSelection(try #require(ParameterSelection.Spec(parsing: "lora")), layout: lm.parameterLayout)
+        lm.perExampleLossBackward(batch, targets: nextTokenTargets, selection: sel)
+        var sq = [Float](repeating: 0, count: batch.size)
+        lm.gradientFactors(batch, selection: sel).addNorms(into: &sq, scale: 1)
+        let want = try g.tensor("lora.sqnorm").values
+        for b in 0..<batch.size { #expect(abs(sq[b] - want[b]) <= 1e-3 * want[b], "lora.sqnorm[\(b)]: \(sq[b]) against \(want[b])") }
+    }
+
     /// Gemma3TextForSequenceClassification (the same body, a score head on each row's last token that is not padding):
     /// logits and every gradient of the cross-entropy, and the class name written back.
     @Test func gemma3SequenceClassificationMatchesTransformers() throws {

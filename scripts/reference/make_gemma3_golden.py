@@ -15,8 +15,12 @@ of its own mean next-token loss over every tensor and over model.layers.2.* (flo
 and vog.grad [tokens, 64]: d (mean over each example's targets of the target's logit) / d inputs_embeds on its
 real tokens, packed in batch order. gemma3-cls/: Gemma3TextForSequenceClassification with the same body and a score
 head drawn from N(0, 0.3) (labels a, b, c), and in gemma3-golden.safetensors cls_logits [3, 3] and cls.grad.NAME of
-the cross-entropy with labels [2, 0, 1] (pooled at each row's last token that is not the pad id 0).
+the cross-entropy with labels [2, 0, 1] (pooled at each row's last token that is not the pad id 0). gemma3-lora/: a
+peft LoRA adapter on gemma3/ (r 4, alpha 8, every projection: q, k, v, o, gate, up, down; B drawn from N(0, 0.05) so
+that it is not zero), and lora.sqnorm [3]: each example's squared norm of the gradient of its own mean next-token
+loss over the adapter's tensors.
 """
+import json
 import os
 import shutil
 import sys
@@ -89,5 +93,27 @@ o.loss.backward()
 golden["cls_logits"] = o.logits.detach().float()
 for n, p in cls.named_parameters():
     golden["cls.grad." + n] = p.grad.detach().clone()
+from peft import LoraConfig, get_peft_model  # noqa: E402
+
+base = Gemma3ForCausalLM.from_pretrained(os.path.join(out, "gemma3"), dtype=torch.float32, attn_implementation="eager").eval()
+lora = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0,
+                                       target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
+with torch.no_grad():
+    for n, p in lora.named_parameters():
+        if "lora_B" in n:
+            p.copy_(0.05 * torch.randn_like(p))
+lora.save_pretrained(os.path.join(out, "gemma3-lora"))
+os.remove(os.path.join(out, "gemma3-lora", "README.md"))     # peft's model card
+cfg_path = os.path.join(out, "gemma3-lora", "adapter_config.json")
+ac = json.load(open(cfg_path))
+ac["base_model_name_or_path"] = "../gemma3"
+json.dump(ac, open(cfg_path, "w"), indent=2, sort_keys=True)
+sq = []
+for b in range(ids.shape[0]):
+    n = int(mask[b].sum())
+    lora.zero_grad()
+    lora(input_ids=ids[b:b + 1, :n], labels=ids[b:b + 1, :n]).loss.backward()
+    sq.append(sum(p.grad.double().pow(2).sum() for name, p in lora.named_parameters() if "lora_" in name))
+golden["lora.sqnorm"] = torch.tensor(sq, dtype=torch.float64)
 save_file({k: v.contiguous() for k, v in golden.items()}, os.path.join(out, "gemma3-golden.safetensors"), metadata={"format": "pt"})
 print("wrote", len(golden), "tensors;", [n for n, _ in model.named_parameters()][:14])

@@ -243,6 +243,26 @@ import Testing
         try expectLogitsAndGradients(mistral, w, "mistral", batch: batch)
     }
 
+    /// Gemma 3's config.json as transformers 4.x wrote it (the hub's Gemma 3 270M and 1B): `rope_theta` and
+    /// `rope_local_base_freq` instead of `rope_parameters`, `sliding_window_pattern` instead of `layer_types`, and
+    /// Gemma3TextConfig's defaults for keys left out (head_dim 256, query_pre_attn_scalar 256, tied embeddings).
+    @Test func gemma3ConfigsOfTransformers4Read() throws {
+        let src = try Data(contentsOf: Self.dir.appendingPathComponent("gemma3/config.json"))
+        var obj = try #require(try JSONSerialization.jsonObject(with: src) as? [String: Any])
+        for key in ["rope_parameters", "layer_types", "head_dim", "query_pre_attn_scalar", "tie_word_embeddings"] { obj[key] = nil }
+        obj["rope_theta"] = 500_000.0
+        obj["rope_local_base_freq"] = 20_000.0
+        obj["rope_scaling"] = NSNull()
+        obj["sliding_window_pattern"] = 2
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-gemma3-v4-\(UUID().uuidString.prefix(8)).json")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try JSONSerialization.data(withJSONObject: obj).write(to: url)
+        let c = try LlamaConfig(contentsOf: url)
+        #expect(c.gemma && c.ropeTheta == 500_000 && c.localRopeTheta == 20_000 && c.slidingLayers == [true, false, true])
+        #expect(c.headDim == 256 && c.queryPreAttnScalar == 256 && c.tieWordEmbeddings && c.slidingWindow == 12)
+        #expect(c.attentionWindow(0) == 12 && c.attentionWindow(1) == nil)
+    }
+
     /// Gemma 3 variants Winnow does not implement, each refused naming its key.
     @Test(arguments: [("final_logit_softcapping", "30.0", "soft-capping"), ("attn_logit_softcapping", "50.0", "soft-capping"),
                       ("use_bidirectional_attention", "true", "bidirectional"), ("hidden_activation", "\"gelu\"", "gelu_pytorch_tanh"),

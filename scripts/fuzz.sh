@@ -25,7 +25,7 @@ seed() {  # seed corpus per target
     jsonl) cp $F/tiny-bert/train.jsonl $F/tiny-bert/pairs.jsonl "$d"/; head -c 2000 $F/tiny-bert/test.jsonl > "$d/short.jsonl" ;;
     csv) printf 'label,a,b\npos,1,2.5\nneg,-3e4,0\n' > "$d/a.csv"; printf 'x,label\n1,"q,u"\n2,b\n' > "$d/b.csv" ;;
     vocab) cp $F/tiny-bert/vocab.txt "$d"/; printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n##s\n' > "$d/small.txt" ;;
-    gguf) cp $F/gguf/types.gguf $F/tokenizer/gguf-llama-bpe/tokenizer.gguf "$d"/; cp $F/tokenizer/gguf-llama-spm/tokenizer.gguf "$d"/spm.gguf ;;
+    gguf) cp $F/gguf/types.gguf $F/tokenizer/gguf-llama-bpe/tokenizer.gguf "$d"/; cp $F/tokenizer/gguf-llama-spm/tokenizer.gguf "$d"/spm.gguf; cp $F/llama/gemma3.gguf $F/llama/qwen3.gguf "$d"/ ;;
     tokenizer-json) cp $F/tokenizer/spm-legacy/tokenizer.json "$d"/spm-legacy.json; cp $F/tokenizer/spm-split/tokenizer.json "$d"/spm-split.json; cp $F/tokenizer/spm-gemma/tokenizer.json "$d"/spm-gemma.json; cp $F/tokenizer/bpe-digits/tokenizer.json "$d"/digits.json; cp $F/tokenizer/bpe-plain/tokenizer.json "$d"/plain.json; cp $F/tokenizer/bpe-llama3/tokenizer.json "$d"/llama3.json; cp $F/tokenizer/bpe-qwen2/tokenizer.json "$d"/qwen2.json ;;
     decoder-jsonl) cp $F/decoder/text.jsonl $F/decoder/pc.jsonl $F/decoder/chat.jsonl "$d"/ ;;
     bert-config) cp $F/tiny-bert/null-run/config.json "$d"/ ;;

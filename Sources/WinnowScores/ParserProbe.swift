@@ -73,6 +73,8 @@ package enum ParserProbe {
             case "gguf":
                 let f = try GGUFFile(url: url)
                 for t in f.tensors where t.type.isReadable { _ = try f.tensor(t) }
+                // The model's configuration (llama, qwen2, qwen3 or gemma3 metadata); a refusal is fine, a crash is not.
+                _ = try? LlamaConfig(gguf: f)
                 if f.metadata["tokenizer.ggml.model"] != nil {
                     _ = try Tokenizers.gguf(f).encode("Hello, wörld! 123 <s> 漢字 \u{0}\u{7f}  x", pair: "a b", maxLength: 12)
                 }

@@ -16,7 +16,8 @@ with 2 threads (this machine's cores).
                   loop: one backward per example (batch of 1)                   -> examples/s
 
 With --model smollm2 (as `winnow bench --model smollm2`): SmolLM2-135M-Instruct from
-models/smollm2's GGUF, dequantised to F32 by transformers (needs gguf and accelerate), batch 8 of 128
+models/smollm2's GGUF, dequantised to F32 by transformers (needs gguf and accelerate), or --model FOLDER, any Hugging
+Face causal-LM folder (as `winnow bench --model FOLDER`; a Gemma 3 with its local layers), batch 8 of 128
 random tokens: forward = logits at every position under no_grad; training step = next-token loss with
 labels = input_ids, backward, AdamW; per-example gradient norms of each sequence's mean loss over the last
 decoder layer (the faster of a single-example backward loop and torch.func.vmap) and over all parameters
@@ -50,7 +51,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--model", choices=["smollm2"])
+    ap.add_argument("--model", help="smollm2 (models/smollm2's GGUF) or a Hugging Face causal-LM folder (as `winnow bench --model FOLDER`)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.model:
@@ -125,8 +126,11 @@ def main():
 def causal_lm(args):
     from transformers import AutoModelForCausalLM
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    model = AutoModelForCausalLM.from_pretrained(os.path.join(repo, "models/smollm2"), gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
-                                                 dtype=torch.float32, attn_implementation="eager")
+    if args.model == "smollm2":
+        model = AutoModelForCausalLM.from_pretrained(os.path.join(repo, "models/smollm2"), gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+                                                     dtype=torch.float32, attn_implementation="eager")
+    else:
+        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32, attn_implementation="eager")
     torch.manual_seed(1)
     B, T = 8, 128
     ids = torch.randint(100, model.config.vocab_size, (B, T))
@@ -144,7 +148,7 @@ def causal_lm(args):
         model(input_ids=ids, labels=ids).loss.backward()
         opt.step()
     ts = best(args.repeats, step)
-    r = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "model": "smollm2", "seq_len": T,
+    r = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "model": os.path.basename(args.model.rstrip("/")), "seq_len": T,
          "batch_size": B, "forward_examples_per_s": B / tf, "train_examples_per_s": B / ts}
     # Per-example squared gradient norms of each sequence's mean next-token loss, eval mode: over the last
     # decoder layer and over every parameter; the faster of a loop of single-example backward passes and

@@ -216,8 +216,9 @@ import Testing
     }
 
     /// Sliding windows past their length (scripts/reference/make_window_golden.py): Gemma 3's local layers (a window of 12)
-    /// on sequences of 20 and 15 tokens, and the tiny Llama read as a Mistral with a window of 4 on the golden batch:
-    /// logits and every gradient as transformers'.
+    /// on sequences of 20 and 15 tokens, the tiny Llama read as a Mistral with a window of 4 and the tiny Qwen2 with
+    /// use_sliding_window (a window of 3 on its second layer) on the golden batch: logits and every gradient as
+    /// transformers'.
     @Test func slidingWindowsMatchTransformersPastTheirLength() throws {
         let w = try SafeTensorsFile(url: Self.dir.appendingPathComponent("window-golden.safetensors"))
         let gemma = try LlamaForCausalLM(folder: Self.dir.appendingPathComponent("gemma3"))
@@ -241,6 +242,26 @@ import Testing
         let mistral = try LlamaForCausalLM(folder: dir)
         #expect(mistral.config.attentionWindow(1) == 4)
         try expectLogitsAndGradients(mistral, w, "mistral", batch: batch)
+        // The tiny Qwen2 with use_sliding_window: a window of 3 keys on the layers from max_window_layers (1) up.
+        let qdir = FileManager.default.temporaryDirectory.appendingPathComponent("winnow-qwen2-window-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: qdir) }
+        try FileManager.default.copyItem(at: Self.dir.appendingPathComponent("qwen2"), to: qdir)
+        let qURL = qdir.appendingPathComponent("config.json")
+        var qcfg = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: qURL)) as? [String: Any])
+        qcfg["use_sliding_window"] = true
+        qcfg["sliding_window"] = 3
+        qcfg["max_window_layers"] = 1
+        qcfg["layer_types"] = nil
+        try JSONSerialization.data(withJSONObject: qcfg).write(to: qURL)
+        let qwen = try LlamaForCausalLM(folder: qdir)
+        #expect(qwen.config.attentionWindow(0) == nil && qwen.config.attentionWindow(1) == 3)
+        try expectLogitsAndGradients(qwen, w, "qwen2", batch: batch)
+        let plain = try SafeTensorsFile(url: Self.dir.appendingPathComponent("qwen2-golden.safetensors"))
+        #expect(try w.tensor("qwen2.logits").values != plain.tensor("logits").values, "the window changes the logits past 3 tokens")
+        // Written back with its window (use_sliding_window, layer_types), it reads the same.
+        let back = qdir.appendingPathComponent("saved")
+        try qwen.save(to: back)
+        #expect(try LlamaForCausalLM(folder: back).config == qwen.config)
     }
 
     /// Gemma 3's config.json as transformers 4.x wrote it (the hub's Gemma 3 270M and 1B): `rope_theta` and

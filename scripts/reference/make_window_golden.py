@@ -9,7 +9,9 @@ Writes window-golden.safetensors:
   torch.Generator().manual_seed(7)); gemma.logits [2, 20, 623] and gemma.grad.NAME of the batch loss (labels -100 at
   padding) of Tests/Fixtures/llama/gemma3 (local layers with a window of 12 keys, a global one);
 - mistral.logits [3, 9, 101] and mistral.grad.NAME: the tiny Llama of Tests/Fixtures/llama/hf read as a
-  MistralForCausalLM with sliding_window 4, on the right-padded batch of golden.safetensors.
+  MistralForCausalLM with sliding_window 4, on the right-padded batch of golden.safetensors;
+- qwen2.logits and qwen2.grad.NAME: the tiny Qwen2 of Tests/Fixtures/llama/qwen2 with use_sliding_window, sliding_window
+  3 and max_window_layers 1 (layer 1 local, layer 0 global), on the same batch.
 Eager attention, float32.
 """
 import json
@@ -18,7 +20,7 @@ import sys
 
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import AutoModelForCausalLM, MistralConfig, MistralForCausalLM
+from transformers import AutoModelForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 out = sys.argv[1]
 golden = {}
@@ -52,5 +54,14 @@ cfg.update(model_type="mistral", architectures=["MistralForCausalLM"], sliding_w
 mistral = MistralForCausalLM(MistralConfig.from_dict(cfg, attn_implementation="eager")).float()
 missing = mistral.load_state_dict(load_file(os.path.join(out, "hf", "model.safetensors")), strict=True)
 run(mistral, g["input_ids"], g["attention_mask"], "mistral")
+cfg = json.load(open(os.path.join(out, "qwen2", "config.json")))
+cfg.update(use_sliding_window=True, sliding_window=3, max_window_layers=1)
+cfg.pop("layer_types", None)
+qwen = Qwen2ForCausalLM(Qwen2Config.from_dict(cfg, attn_implementation="eager")).float()
+assert qwen.config.layer_types == ["full_attention", "sliding_attention"], qwen.config.layer_types
+missing = qwen.load_state_dict(load_file(os.path.join(out, "qwen2", "model.safetensors")), strict=False)
+assert set(missing.missing_keys) <= {"lm_head.weight"} and not missing.unexpected_keys, missing
+assert qwen.lm_head.weight.data_ptr() == qwen.model.embed_tokens.weight.data_ptr()   # tied
+run(qwen, g["input_ids"], g["attention_mask"], "qwen2")
 save_file({k: v.contiguous() for k, v in golden.items()}, os.path.join(out, "window-golden.safetensors"), metadata={"format": "pt"})
 print("wrote", len(golden), "tensors")

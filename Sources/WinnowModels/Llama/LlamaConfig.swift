@@ -32,9 +32,9 @@ public struct LlamaConfig: Sendable, Equatable {
     public var slidingWindow: Int?
     /// The longest sequence Winnow runs: the position table.
     public var maxSequenceLength: Int { maxPositionEmbeddings }
-    /// The attention window of layer `i`: Mistral's on every layer, Gemma's on its local layers; nil for full causal
-    /// attention.
-    public func attentionWindow(_ i: Int) -> Int? { gemma ? (isSliding(i) ? slidingWindow : nil) : slidingWindow }
+    /// The attention window of layer `i`: Mistral's on every layer, Gemma's and Qwen's on their local layers; nil for
+    /// full causal attention.
+    public func attentionWindow(_ i: Int) -> Int? { slidingLayers.isEmpty ? slidingWindow : (isSliding(i) ? slidingWindow : nil) }
     /// Whether the LM head shares the embedding matrix (`tie_word_embeddings`).
     public var tieWordEmbeddings = false
     /// Biases on the q, k and v projections (`attention_bias`; Qwen2 has them).
@@ -49,7 +49,8 @@ public struct LlamaConfig: Sendable, Equatable {
     public var gemma = false
     /// The attention's scores are scaled by 1 / sqrt of this (Gemma's `query_pre_attn_scalar`; head_dim otherwise).
     public var queryPreAttnScalar: Float?
-    /// Gemma 3's local layers (`layer_types` "sliding_attention"), one flag per layer; empty when every layer is global.
+    /// The local layers (`layer_types` "sliding_attention": Gemma 3's, and Qwen's with `use_sliding_window`), one flag
+    /// per layer; empty when every layer is global (or, with a window, every layer local: Mistral).
     public var slidingLayers: [Bool] = []
     /// RoPE base of the local layers (Gemma 3's `rope_local_base_freq`, or `rope_parameters.sliding_attention`).
     public var localRopeTheta: Float = 10000
@@ -90,7 +91,7 @@ public struct LlamaConfig: Sendable, Equatable {
     public var attentionScale: Float { 1 / (queryPreAttnScalar ?? Float(headDim)).squareRoot() }
     /// The embeddings' factor: sqrt(hidden) rounded to F32 for Gemma (as transformers' `embed_scale`), else 1.
     public var embeddingScale: Float { gemma ? Float(Double(hiddenSize).squareRoot()) : 1 }
-    /// Whether layer `i` is a local (sliding-window) layer, which rotates with `localRopeTheta`.
+    /// Whether layer `i` is a local (sliding-window) layer; a Gemma's rotates with `localRopeTheta`.
     public func isSliding(_ i: Int) -> Bool { i < slidingLayers.count && slidingLayers[i] }
 
     /// Reads a Hugging Face `config.json` of `model_type` llama, mistral, qwen2, qwen3 or gemma3_text.
@@ -141,7 +142,26 @@ public struct LlamaConfig: Sendable, Equatable {
         if let rs = d["rope_scaling"] as? [String: Any], !rs.isEmpty, (rs["rope_type"] as? String ?? rs["type"] as? String) != "default" {
             throw bad("rope_scaling", "RoPE scaling is not supported")
         }
-        if d["use_sliding_window"] as? Bool == true { throw bad("use_sliding_window", "sliding-window attention is not supported") }
+        if d["use_sliding_window"] as? Bool == true {
+            // Qwen2's and Qwen3's: a window of sliding_window keys on the layers from max_window_layers up (or as
+            // layer_types says).
+            guard ["qwen2", "qwen3"].contains(d["model_type"] as? String ?? "") else {
+                throw bad("use_sliding_window", "is Qwen2's and Qwen3's key; on a \(d["model_type"] as? String ?? "llama") model it is not read")
+            }
+            slidingWindow = try int("sliding_window", 4096)
+            guard slidingWindow! >= 2 else { throw bad("sliding_window", "must be at least 2") }
+            if let types = d["layer_types"] as? [String] {
+                guard types.count == numHiddenLayers else { throw bad("layer_types", "\(types.count) entries for \(numHiddenLayers) layers") }
+                if let other = types.first(where: { $0 != "full_attention" && $0 != "sliding_attention" }) {
+                    throw bad("layer_types", "'\(other)' layers are not supported (full_attention and sliding_attention are)")
+                }
+                slidingLayers = types.map { $0 == "sliding_attention" }
+            } else {
+                let first = (d["max_window_layers"] as? NSNumber)?.intValue ?? 28
+                guard first >= 0 else { throw bad("max_window_layers", "must be at least 0") }
+                slidingLayers = (0..<numHiddenLayers).map { $0 >= first }
+            }
+        }
         if d["model_type"] as? String == "mistral", d["sliding_window"] != nil, !(d["sliding_window"] is NSNull) {
             slidingWindow = try int("sliding_window")
             guard slidingWindow! >= 2 else { throw bad("sliding_window", "must be at least 2") }
@@ -152,7 +172,8 @@ public struct LlamaConfig: Sendable, Equatable {
         // Qwen2 has q/k/v biases and none on o_proj; Llama's and Mistral's attention_bias puts one on all four.
         attentionBias = modelType == "qwen2"
         qkNorm = modelType == "qwen3" || gemma
-        if !isGemma, let types = d["layer_types"] as? [String], let other = types.first(where: { $0 != "full_attention" }) {
+        if !isGemma, d["use_sliding_window"] as? Bool != true, let types = d["layer_types"] as? [String],
+           let other = types.first(where: { $0 != "full_attention" }) {
             throw bad("layer_types", "'\(other)' layers are not supported (full_attention is)")
         }
         if modelType != "qwen2" && d["attention_bias"] as? Bool == true {
@@ -303,6 +324,13 @@ public struct LlamaConfig: Sendable, Equatable {
         let family = ["mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3"][modelType] ?? "Llama"
         d["architectures"] = [arch.replacingOccurrences(of: "Llama", with: family)]
         if modelType == "qwen2" { d["attention_bias"] = nil }
+        if !gemma && !slidingLayers.isEmpty {
+            // Qwen's window, with the layers it covers as transformers 5 writes them.
+            d["use_sliding_window"] = true
+            d["sliding_window"] = slidingWindow
+            d["layer_types"] = (0..<numHiddenLayers).map { isSliding($0) ? "sliding_attention" : "full_attention" }
+            d["max_window_layers"] = slidingLayers.firstIndex(of: true) ?? numHiddenLayers
+        }
         if gemma {
             // Gemma3TextConfig's keys, the RoPE bases both as transformers 5 and as 4.x read them.
             d["architectures"] = [arch.replacingOccurrences(of: "LlamaForSequenceClassification", with: "Gemma3TextForSequenceClassification")

@@ -78,7 +78,7 @@ struct LlamaDecoder: Sendable {
 
     /// The RoPE tables of layer `li`: the local layers' base or the global one.
     func ropeTables(_ ws: LlamaWorkspace, _ li: Int) -> (cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
-        config.isSliding(li) ? (ws.cosLocal.ptr, ws.sinLocal.ptr) : (ws.cos.ptr, ws.sin.ptr)
+        config.gemma && config.isSliding(li) ? (ws.cosLocal.ptr, ws.sinLocal.ptr) : (ws.cos.ptr, ws.sin.ptr)
     }
 
     /// Hugging Face's `_init_weights`: normal(0, 0.02) for projections and embeddings, norms 1, biases 0.
@@ -228,7 +228,7 @@ struct LlamaDecoder: Sendable {
             for i in 0..<N { m[i] = batch.attentionMask[i] != 0 ? 0 : -Float.greatestFiniteMagnitude }
         }
         ck_rope_table(ws.cos.mptr, ws.sin.mptr, Int32(T), Int32(HS), c.ropeTheta)
-        if c.slidingLayers.contains(true) { ck_rope_table(ws.cosLocal.mptr, ws.sinLocal.mptr, Int32(T), Int32(HS), c.localRopeTheta) }
+        if c.gemma && c.slidingLayers.contains(true) { ck_rope_table(ws.cosLocal.mptr, ws.sinLocal.mptr, Int32(T), Int32(HS), c.localRopeTheta) }
         ws.ids.withUnsafeBufferPointer { ids in
             ck_embedding_forward(ws.x0.mptr, p[embed].ptr, ids.baseAddress, Int32(N), Int32(C), 0)
         }
@@ -547,7 +547,7 @@ package final class LlamaWorkspace: @unchecked Sendable {
         }
         x0.resize([N, C]); hidden.resize([N, C]); rstdFinal.resize([N]); keyMask.resize([N])
         cos.resize([T, c.headDim / 2]); sin.resize([T, c.headDim / 2]); k.resize([N, KV]); v.resize([N, KV])
-        if c.slidingLayers.contains(true) { cosLocal.resize([T, c.headDim / 2]); sinLocal.resize([T, c.headDim / 2]) }
+        if c.gemma && c.slidingLayers.contains(true) { cosLocal.resize([T, c.headDim / 2]); sinLocal.resize([T, c.headDim / 2]) }
         if c.gemma { dProj.resize([N, C]) }
         attWorkSize = ck_attention_work_size(Int32(T), Int32(c.headDim))
         attWork.resize([attWorkSize * Parallel.parts(B * NH)])

@@ -141,12 +141,19 @@ public struct ScoreResult: Sendable {
         self.table = table
     }
 
-    /// A warning when every one of `count` (> 1) scores is the same value: such scores rank nothing, and
-    /// pruning by them keeps the first lines of the file. Nil otherwise.
+    /// Scores that lie within this fraction of their largest magnitude of each other are one value: a
+    /// GEMM's rounding (OpenBLAS's kernels sum a row differently by its place in the batch) moves
+    /// identical examples' scores by about 1e-7 of their size.
+    package static let constantTolerance = 1e-6
+
+    /// A warning when every one of `count` (> 1) scores is the same value, to within `constantTolerance`
+    /// of the largest magnitude: such scores rank nothing, and pruning by them keeps the first lines of
+    /// the file. Nil otherwise.
     package static func constantWarning(count: Int, lo: Double, hi: Double) -> String? {
-        guard count > 1, lo == hi else { return nil }
-        return "warning: every one of the \(count) scores is \(lo): they rank nothing (a learning rate of 0 at the chosen checkpoint gives this "
-            + "for tracin: --lr 1 or another checkpoint; identical examples give it for any score)"
+        guard count > 1, hi - lo <= constantTolerance * max(abs(lo), abs(hi)) else { return nil }
+        let value = lo == hi ? "\(lo)" : "\(lo) to within \(constantTolerance) of its size (\(lo) to \(hi))"
+        return "warning: every one of the \(count) scores is \(value): they rank nothing (a learning rate of 0 at the chosen checkpoint "
+            + "gives this for tracin: --lr 1 or another checkpoint; identical examples give it for any score)"
     }
 
     /// A warning when every score is the same value (they rank nothing: a learning rate of 0 at the chosen

@@ -146,8 +146,12 @@ extension BertEncoder {
             let off = cls ? single : offsets
             let M = off.count - 1      // groups
             var dw = Tensor(shape: [M, C]), db = Tensor(shape: [M, C])
-            off.withUnsafeBufferPointer { o in
-                ck_layernorm_example_grads(dw.mptr, db.mptr, D.ptr, X.ptr, Mu.ptr, R.ptr, o.baseAddress, Int32(M), Int32(C))
+            let dwp = dw.mptr, dbp = db.mptr
+            off.withUnsafeBufferPointer { o in      // examples split across cores (offsets are absolute rows)
+                Parallel.ranges(M) { _, r in
+                    ck_layernorm_example_grads(dwp + r.lowerBound * C, dbp + r.lowerBound * C, D.ptr, X.ptr, Mu.ptr, R.ptr,
+                                               o.baseAddress! + r.lowerBound, Int32(r.count), Int32(C))
+                }
             }
             if w { f.entries.append(.rows(dw)) }
             if b { f.entries.append(.rows(db)) }

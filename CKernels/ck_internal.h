@@ -132,6 +132,10 @@ static inline float ck_expf(float x) {
     return x < -87.0f ? 0.0f : p * scale.f;
 }
 
+/* ck_gemm_bias on Winnow's AVX-512 kernel (gemm_avx512.c), in F32 or (bf16 != 0) with bf16 operands. */
+void ck_gemm_bias_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
+                         int transB, float alpha, float beta, const float *bias, int bf16);
+
 /* Whether the calling thread is inside a parallel region (gemm.c): its products run single-threaded. */
 int ck_in_parallel_region(void);
 /* C[M,N] = beta * C (an empty sum over k; beta == 0 never reads C), for the GEMM paths. */

@@ -68,6 +68,26 @@ void ck_gemm(float *C, int ldc, const float *A, int lda, const float *B, int ldb
     ck_gemm_openblas(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta);
 }
 
+/* ck_gemm plus bias[j] on every row. Winnow's AVX-512 kernel (F32 or bf16) adds it to each register
+ * tile as it is stored; OpenBLAS gets the bias rows first and adds onto them (beta = 1), or, when
+ * beta != 0, a pass after the product. */
+void ck_gemm_bias(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
+                  int transA, int transB, float alpha, float beta, const float *bias) {
+    const int bf16 = ck_gemm_precision() == CK_PRECISION_BF16;
+    if (bf16 || ck_isa() == CK_ISA_AVX512) {
+        ck_gemm_bias_avx512(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta, bias, bf16);
+        return;
+    }
+    if (M <= 0 || N <= 0) return;
+    if (beta == 0.0f) {
+        for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
+        ck_gemm_openblas(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, 1.0f);
+    } else {
+        ck_gemm_openblas(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta);
+        ck_add_bias_rows(C, ldc, bias, M, N);
+    }
+}
+
 /* C = beta * C (an empty sum over k); beta == 0 never reads C. */
 void ck_gemm_scale_only(float *C, int ldc, int M, int N, float beta) {
     for (int i = 0; i < M; i++) {
@@ -119,6 +139,15 @@ void ck_gemm_ref(float *C, int ldc, const float *A, int lda, const float *B, int
             float *c = C + (size_t)i * ldc + j;
             *c = (float)(alpha * acc) + (beta == 0.0f ? 0.0f : beta * *c);
         }
+    }
+}
+
+/* ck_gemm_ref, then bias[j] added to every row. */
+void ck_gemm_bias_ref(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
+                      int transA, int transB, float alpha, float beta, const float *bias) {
+    ck_gemm_ref(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta);
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] += bias[j];
     }
 }
 

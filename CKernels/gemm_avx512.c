@@ -16,6 +16,8 @@
  * "kernels never allocate": a BLAS owns its packing space).
  */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,11 +224,39 @@ GA_TARGET static void ga_pack_b(float *restrict bp, const float *restrict B, int
     }
 }
 
+/* ------------------------------------------------------------------ storing a tile */
+
+/* Rows i < mr, columns j < nr of a 12 x 32 register tile (acc[i][0] columns 0-15, acc[i][1] 16-31)
+ * stored at C: alpha acc + beta C (beta == 0 never reads C), plus bias[j] when bias is given (the
+ * last k block of ck_gemm_bias; bias points at the tile's first column). */
+GA_TARGET static inline void ga_store_tile(float *restrict C, int ldc, __m512 acc[GA_MR][2], int mr, int nr, float alpha, float beta,
+                                           const float *bias) {
+    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
+    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr > 16 ? (1u << (nr - 16)) - 1u : 0u);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    const __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    const __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+    for (int i = 0; i < mr; i++) {
+        float *c = C + (size_t)i * ldc;
+        __m512 v0 = _mm512_mul_ps(va, acc[i][0]), v1 = _mm512_mul_ps(va, acc[i][1]);
+        if (beta != 0.0f) {
+            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), v0);
+            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), v1);
+        }
+        if (bias) {
+            v0 = _mm512_add_ps(v0, b0);
+            v1 = _mm512_add_ps(v1, b1);
+        }
+        _mm512_mask_storeu_ps(c, m0, v0);
+        _mm512_mask_storeu_ps(c + 16, m1, v1);
+    }
+}
+
 /* ------------------------------------------------------------------ micro-kernel */
 
 /* C[mr x nr] = alpha * (A panel)(B panel) + beta * C over kc (beta == 0 never reads C). */
 GA_TARGET static void ga_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict C, int ldc, int mr,
-                                int nr, float alpha, float beta) {
+                                int nr, float alpha, float beta, const float *bias) {
     __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
     __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
     __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
@@ -250,21 +280,9 @@ GA_TARGET static void ga_kernel(int kc, const float *restrict ap, const float *r
         ap += GA_MR;
         bp += GA_NR;
     }
-    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
-    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr > 16 ? (1u << (nr - 16)) - 1u : 0u);
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     __m512 rows[GA_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
                              {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
-    for (int i = 0; i < mr; i++) {
-        float *row = C + (size_t)i * ldc;
-        __m512 v0 = _mm512_mul_ps(va, rows[i][0]), v1 = _mm512_mul_ps(va, rows[i][1]);
-        if (beta != 0.0f) {
-            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
-            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
-        }
-        _mm512_mask_storeu_ps(row, m0, v0);
-        _mm512_mask_storeu_ps(row + 16, m1, v1);
-    }
+    ga_store_tile(C, ldc, rows, mr, nr, alpha, beta, bias);
 }
 
 /* ------------------------------------------------------------------ small products (attention)
@@ -291,20 +309,30 @@ GA_TARGET static void ga_kernel_strided(int K, const float *restrict a, size_t a
         GA_SROW(8, c80, c81) GA_SROW(9, c90, c91) GA_SROW(10, ca0, ca1) GA_SROW(11, cb0, cb1)
 #undef GA_SROW
     }
-    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
-    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr > 16 ? (1u << (nr - 16)) - 1u : 0u);
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     __m512 rows[GA_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
                              {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
+    ga_store_tile(C, ldc, rows, mr, nr, alpha, beta, NULL);
+}
+
+/* ga_kernel_strided over one 16-column half of a packed 32-column panel (bp at the half; rows of the
+ * panel still GA_NR apart): 12 accumulators, nr <= 16. */
+GA_TARGET static void ga_kernel_strided16(int K, const float *restrict a, size_t ars, const float *restrict bp, float *restrict C,
+                                          int ldc, int mr, int nr, float alpha, float beta) {
+    const float *r[GA_MR];
+    for (int i = 0; i < GA_MR; i++) r[i] = a + (size_t)CK_MIN(i, mr - 1) * ars;
+    __m512 acc[GA_MR];
+    for (int i = 0; i < GA_MR; i++) acc[i] = _mm512_setzero_ps();
+    for (int p = 0; p < K; p++) {
+        const __m512 b = _mm512_loadu_ps(bp + (size_t)p * GA_NR);
+        for (int i = 0; i < GA_MR; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(r[i][p]), b, acc[i]);
+    }
+    const __mmask16 m = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     for (int i = 0; i < mr; i++) {
         float *row = C + (size_t)i * ldc;
-        __m512 v0 = _mm512_mul_ps(va, rows[i][0]), v1 = _mm512_mul_ps(va, rows[i][1]);
-        if (beta != 0.0f) {
-            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
-            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
-        }
-        _mm512_mask_storeu_ps(row, m0, v0);
-        _mm512_mask_storeu_ps(row + 16, m1, v1);
+        __m512 v = _mm512_mul_ps(va, acc[i]);
+        if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, row), v);
+        _mm512_mask_storeu_ps(row, m, v);
     }
 }
 
@@ -327,8 +355,10 @@ void ck_gemm_small_avx512(float *C, int ldc, const float *A, int lda, const floa
 }
 
 /* ck_syrk_small_upper's AVX-512 form: the 12 x 32 tiles that reach the diagonal or above, A^T packed
- * one 32-column panel at a time; tiles crossing the diagonal also write entries just below it (at
- * most 31 a row, the symmetric product's values), as the AVX2 form's do (at most 15). */
+ * one 32-column panel at a time; a tile whose rows all start at or past the panel's second half
+ * computes that half only (12 x 16: about a tenth of a 128 x 128 Gram's work). Tiles crossing the
+ * diagonal also write entries just below it (at most 31 a row, the symmetric product's values), as
+ * the AVX2 form's do (at most 15). */
 void ck_syrk_small_upper_avx512(float *C, int ldc, const float *A, int lda, int N, int K, float alpha, float beta, float *pack) {
     if (N <= 0) return;
     if (K <= 0) {
@@ -341,8 +371,13 @@ void ck_syrk_small_upper_avx512(float *C, int ldc, const float *A, int lda, int 
         const int nr = CK_MIN(GA_NR, N - j0);
         ga_pack_b(pack, A, lda, CK_TRANS_T, j0, nr, 0, K); /* op(B) = A^T */
         for (int i0 = 0; i0 < j0 + nr; i0 += GA_MR) {       /* rows from j0 + nr on are strictly lower */
-            ga_kernel_strided(K, A + (size_t)i0 * lda, (size_t)lda, 1, pack, C + (size_t)i0 * ldc + j0, ldc,
-                              CK_MIN(GA_MR, j0 + nr - i0), nr, alpha, beta);
+            const int mr = CK_MIN(GA_MR, j0 + nr - i0);
+            if (i0 >= j0 + 16) { /* row i needs columns >= i: the panel's first half is all below */
+                ga_kernel_strided16(K, A + (size_t)i0 * lda, (size_t)lda, pack + 16, C + (size_t)i0 * ldc + j0 + 16, ldc, mr, nr - 16,
+                                    alpha, beta);
+            } else {
+                ga_kernel_strided(K, A + (size_t)i0 * lda, (size_t)lda, 1, pack, C + (size_t)i0 * ldc + j0, ldc, mr, nr, alpha, beta);
+            }
         }
     }
 }
@@ -382,7 +417,7 @@ GA_TARGET_BF16 static void ga_pairs_bf16(float *panel, int w, int kc) {
 
 /* ga_kernel over kc2 pairs of k with vdpbf16ps: the A panel holds 12 pairs a row, the B panel 32. */
 GA_TARGET_BF16 static void ga_kernel_bf16(int kc2, const int32_t *restrict ap, const int32_t *restrict bp, float *restrict C, int ldc,
-                                          int mr, int nr, float alpha, float beta) {
+                                          int mr, int nr, float alpha, float beta, const float *bias) {
     __m512 acc[GA_MR][2];
     for (int i = 0; i < GA_MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int i = 0; i < mr; i++) {
@@ -399,19 +434,7 @@ GA_TARGET_BF16 static void ga_kernel_bf16(int kc2, const int32_t *restrict ap, c
         ap += GA_MR;
         bp += GA_NR;
     }
-    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
-    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr > 16 ? (1u << (nr - 16)) - 1u : 0u);
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int i = 0; i < mr; i++) {
-        float *row = C + (size_t)i * ldc;
-        __m512 v0 = _mm512_mul_ps(va, acc[i][0]), v1 = _mm512_mul_ps(va, acc[i][1]);
-        if (beta != 0.0f) {
-            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
-            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
-        }
-        _mm512_mask_storeu_ps(row, m0, v0);
-        _mm512_mask_storeu_ps(row + 16, m1, v1);
-    }
+    ga_store_tile(C, ldc, acc, mr, nr, alpha, beta, bias);
 }
 
 /* ------------------------------------------------------------------ blocked product */
@@ -423,7 +446,24 @@ typedef struct {
     float alpha, beta;
     int parts, splitRows;
     int bf16; /* operands rounded to bf16 after packing, products by vdpbf16ps */
+    const float *bias; /* nullable [N]: added as the last k block's tiles are stored */
+    float *sharedB;    /* non-null: the parts split by rows pack each block of op(B) once, together, here */
 } ga_job;
+
+/* A spin barrier for the parts of one product (they run on their own cores, for microseconds). */
+static atomic_int ga_arrived = 0, ga_phase = 0;
+
+GA_TARGET static void ga_barrier(int parts) {
+    const int phase = atomic_load_explicit(&ga_phase, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&ga_arrived, 1, memory_order_acq_rel) == parts - 1) {
+        atomic_store_explicit(&ga_arrived, 0, memory_order_relaxed);
+        atomic_store_explicit(&ga_phase, phase + 1, memory_order_release);
+        return;
+    }
+    for (long spins = 0; atomic_load_explicit(&ga_phase, memory_order_acquire) == phase; spins++) {
+        if (spins < 100000) _mm_pause(); else sched_yield();
+    }
+}
 
 /* The calling thread's packing space: MC x KC of A and KC x NC of B, 64-byte aligned. */
 static _Thread_local float *ga_buf = NULL;
@@ -433,41 +473,66 @@ static float *ga_buffers(void) {
     return ga_buf;
 }
 
-/* Rows [m0, m1) x columns [n0, n1) of C. */
-GA_TARGET static void ga_block(const ga_job *g, int m0, int m1, int n0, int n1) {
+/* Rows [m0, m1) of C's columns [jc, jc + nc) against one packed block of op(B) (k [pc, pc + kc)):
+ * op(A) packed MC rows at a time, then the tiles. */
+GA_TARGET static void ga_rows_block(const ga_job *g, float *abuf, const float *bbuf, int m0, int m1, int jc, int nc, int pc, int kc) {
+    const float beta = pc == 0 ? g->beta : 1.0f;
+    const float *bias = pc + kc >= g->K ? g->bias : NULL;
+    for (int ic = m0; ic < m1; ic += GA_MC) {
+        const int mc = CK_MIN(GA_MC, m1 - ic);
+        ga_pack_a(abuf, g->A, g->lda, g->transA, ic, mc, pc, kc);
+        if (g->bf16) {
+            for (int ir = 0; ir < mc; ir += GA_MR) ga_pairs_bf16(abuf + (size_t)ir * kc, GA_MR, kc);
+        }
+        for (int jr = 0; jr < nc; jr += GA_NR) {
+            for (int ir = 0; ir < mc; ir += GA_MR) {
+                float *c = g->C + (size_t)(ic + ir) * g->ldc + jc + jr;
+                const int mr = CK_MIN(GA_MR, mc - ir), nr = CK_MIN(GA_NR, nc - jr);
+                if (g->bf16) {
+                    ga_kernel_bf16((kc + 1) / 2, (const int32_t *)(abuf + (size_t)ir * kc), (const int32_t *)(bbuf + (size_t)jr * kc),
+                                   c, g->ldc, mr, nr, g->alpha, beta, bias ? bias + jc + jr : NULL);
+                } else {
+                    ga_kernel(kc, abuf + (size_t)ir * kc, bbuf + (size_t)jr * kc, c, g->ldc, mr, nr, g->alpha, beta,
+                              bias ? bias + jc + jr : NULL);
+                }
+            }
+        }
+    }
+}
+
+/* Columns [j0, j0 + w) (j0 a multiple of NR) of the block of op(B) at columns jc.., k [pc, pc + kc)
+ * into its panels at bbuf + j0 * kc (bf16 pairs when the product is bf16). */
+GA_TARGET static void ga_pack_b_block(const ga_job *g, float *bbuf, int jc, int j0, int w, int pc, int kc) {
+    ga_pack_b(bbuf + (size_t)j0 * kc, g->B, g->ldb, g->transB, jc + j0, w, pc, kc);
+    if (g->bf16) {
+        for (int jr = j0; jr < j0 + w; jr += GA_NR) ga_pairs_bf16(bbuf + (size_t)jr * kc, GA_NR, kc);
+    }
+}
+
+/* Rows [m0, m1) x columns [n0, n1) of C for part `part`. Each block of op(B) is packed, then every
+ * row block runs against it. With g->sharedB (a product split by rows over the pool) the parts pack
+ * each block together (each its share of the NR-column panels), wait for one another, run their rows
+ * against the whole block, and wait again before the next block is packed: otherwise every part packs
+ * all of op(B), about a quarter of the packing on the model's shapes. The arithmetic is the same
+ * either way, so are the bits. */
+GA_TARGET static void ga_block(const ga_job *g, int part, int m0, int m1, int n0, int n1) {
     float *buf = ga_buffers();
-    if (!buf) return;
-    float *abuf = buf, *bbuf = buf + (size_t)GA_MC * GA_KC;
+    const int shared = g->sharedB != NULL;
+    if (!buf && !shared) return;
+    float *abuf = buf, *bbuf = shared ? g->sharedB : buf + (size_t)GA_MC * GA_KC;
     for (int jc = n0; jc < n1; jc += GA_NC) {
         const int nc = CK_MIN(GA_NC, n1 - jc);
         /* Equal k blocks of at most KC (576 stays one block: C is then written once, not re-read). */
         const int blocks = (g->K + GA_KC - 1) / GA_KC, step = (g->K + blocks - 1) / blocks;
+        const int panels = (nc + GA_NR - 1) / GA_NR;
+        const int q0 = shared ? (int)((long)panels * part / g->parts) : 0;
+        const int q1 = shared ? (int)((long)panels * (part + 1) / g->parts) : panels;
         for (int pc = 0; pc < g->K; pc += step) {
             const int kc = CK_MIN(step, g->K - pc);
-            ga_pack_b(bbuf, g->B, g->ldb, g->transB, jc, nc, pc, kc);
-            if (g->bf16) {
-                for (int jr = 0; jr < nc; jr += GA_NR) ga_pairs_bf16(bbuf + (size_t)jr * kc, GA_NR, kc);
-            }
-            const float beta = pc == 0 ? g->beta : 1.0f;
-            for (int ic = m0; ic < m1; ic += GA_MC) {
-                const int mc = CK_MIN(GA_MC, m1 - ic);
-                ga_pack_a(abuf, g->A, g->lda, g->transA, ic, mc, pc, kc);
-                if (g->bf16) {
-                    for (int ir = 0; ir < mc; ir += GA_MR) ga_pairs_bf16(abuf + (size_t)ir * kc, GA_MR, kc);
-                }
-                for (int jr = 0; jr < nc; jr += GA_NR) {
-                    for (int ir = 0; ir < mc; ir += GA_MR) {
-                        float *c = g->C + (size_t)(ic + ir) * g->ldc + jc + jr;
-                        const int mr = CK_MIN(GA_MR, mc - ir), nr = CK_MIN(GA_NR, nc - jr);
-                        if (g->bf16) {
-                            ga_kernel_bf16((kc + 1) / 2, (const int32_t *)(abuf + (size_t)ir * kc), (const int32_t *)(bbuf + (size_t)jr * kc),
-                                           c, g->ldc, mr, nr, g->alpha, beta);
-                        } else {
-                            ga_kernel(kc, abuf + (size_t)ir * kc, bbuf + (size_t)jr * kc, c, g->ldc, mr, nr, g->alpha, beta);
-                        }
-                    }
-                }
-            }
+            if (q1 > q0 && buf) ga_pack_b_block(g, bbuf, jc, q0 * GA_NR, CK_MIN(nc, q1 * GA_NR) - q0 * GA_NR, pc, kc);
+            if (shared) ga_barrier(g->parts);
+            if (buf && m1 > m0) ga_rows_block(g, abuf, bbuf, m0, m1, jc, nc, pc, kc);
+            if (shared) ga_barrier(g->parts); /* nobody packs the next block while another part still reads this one */
         }
     }
 }
@@ -477,11 +542,12 @@ static void ga_part(const ga_job *g, int part) {
     if (g->splitRows) {
         const int tiles = (g->M + GA_MR - 1) / GA_MR;
         const int t0 = (int)((long)tiles * part / g->parts), t1 = (int)((long)tiles * (part + 1) / g->parts);
-        if (t1 > t0) ga_block(g, t0 * GA_MR, CK_MIN(g->M, t1 * GA_MR), 0, g->N);
+        /* with shared packing every part takes part in the waits, rows or none */
+        if (t1 > t0 || g->sharedB) ga_block(g, part, t0 * GA_MR, CK_MIN(g->M, t1 * GA_MR), 0, g->N);
     } else {
         const int tiles = (g->N + GA_NR - 1) / GA_NR;
         const int t0 = (int)((long)tiles * part / g->parts), t1 = (int)((long)tiles * (part + 1) / g->parts);
-        if (t1 > t0) ga_block(g, 0, g->M, t0 * GA_NR, CK_MIN(g->N, t1 * GA_NR));
+        if (t1 > t0) ga_block(g, part, 0, g->M, t0 * GA_NR, CK_MIN(g->N, t1 * GA_NR));
     }
 }
 
@@ -513,6 +579,8 @@ static void *ga_worker(void *arg) {
     return NULL;
 }
 
+static float *ga_shared_b = NULL; /* KC x NC, the pool's (one pooled product at a time) */
+
 static void ga_run(const ga_job *g) {
     if (g->parts <= 1 || pthread_mutex_trylock(&ga_pool_busy) != 0) {
         ga_job one = *g;
@@ -532,6 +600,8 @@ static void ga_run(const ga_job *g) {
     }
     ga_job job = *g;
     if (job.parts > ga_workers + 1) job.parts = ga_workers + 1;
+    if (!ga_shared_b) ga_shared_b = aligned_alloc(64, sizeof(float) * (size_t)GA_KC * GA_NC);
+    job.sharedB = job.splitRows && job.parts > 1 ? ga_shared_b : NULL;
     ga_current = &job;
     ga_pending = ga_workers;
     ga_generation++;
@@ -545,10 +615,11 @@ static void ga_run(const ga_job *g) {
 }
 
 static void ga_gemm(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA, int transB,
-                    float alpha, float beta, int bf16) {
+                    float alpha, float beta, int bf16, const float *bias) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         ck_gemm_scale_only(C, ldc, M, N, beta);
+        if (bias) ck_add_bias_rows(C, ldc, bias, M, N);
         return;
     }
     int parts = ck_in_parallel_region() ? 1 : ck_blas_get_threads();
@@ -556,19 +627,24 @@ static void ga_gemm(float *C, int ldc, const float *A, int lda, const float *B, 
     const double work = (double)M * N * K;
     if (work < 2e6 * parts) parts = (int)(work / 2e6);
     parts = CK_MAX(1, CK_MIN(parts, GA_MAX_PARTS));
-    ga_job g = {C, A, B, ldc, lda, ldb, M, N, K, transA, transB, alpha, beta, parts, 0, bf16};
+    ga_job g = {C, A, B, ldc, lda, ldb, M, N, K, transA, transB, alpha, beta, parts, 0, bf16, bias, NULL};
     g.splitRows = (M + GA_MR - 1) / GA_MR >= (N + GA_NR - 1) / GA_NR;
     ga_run(&g);
 }
 
 void ck_gemm_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
                     int transB, float alpha, float beta) {
-    ga_gemm(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta, 0);
+    ga_gemm(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta, 0, NULL);
+}
+
+void ck_gemm_bias_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
+                         int transB, float alpha, float beta, const float *bias, int bf16) {
+    ga_gemm(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta, bf16, bias);
 }
 
 void ck_gemm_bf16(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
                   int transB, float alpha, float beta) {
-    ga_gemm(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta, 1);
+    ga_gemm(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta, 1, NULL);
 }
 
 #else /* not x86-64: never selected (ck_isa_supported(CK_ISA_AVX512) is 0) */
@@ -581,6 +657,12 @@ void ck_gemm_avx512(float *C, int ldc, const float *A, int lda, const float *B, 
 void ck_gemm_bf16(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
                   int transB, float alpha, float beta) {
     ck_gemm_bf16_ref(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta);
+}
+
+void ck_gemm_bias_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,
+                         int transB, float alpha, float beta, const float *bias, int bf16) {
+    ck_gemm_bias_ref(C, ldc, A, lda, B, ldb, M, N, K, transA, transB, alpha, beta, bias);
+    (void)bf16;
 }
 
 void ck_gemm_small_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, int transA,

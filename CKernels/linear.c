@@ -13,15 +13,15 @@
 /* Columns per block of the double-precision bias-gradient accumulator (lives on the stack). */
 #define CK_LINEAR_DBIAS_BLOCK 256
 
-/* out[N,OC] (ld_out) = inp[N,C] (ld_inp) @ weight[OC,C]^T + bias[OC]  (bias nullable).
- * The bias is broadcast into out first and the GEMM adds onto it (beta = 1). */
+/* out[N,OC] (ld_out) = inp[N,C] (ld_inp) @ weight[OC,C]^T + bias[OC]  (bias nullable; ck_gemm_bias). */
 void ck_linear_forward(float *out, int ld_out, const float *inp, int ld_inp,
                        const float *weight, const float *bias, int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
     if (bias) {
-        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * ld_out, bias, (size_t)OC * sizeof(float));
+        ck_gemm_bias(out, ld_out, inp, ld_inp, weight, C, N, OC, C, CK_TRANS_N, CK_TRANS_T, 1.0f, 0.0f, bias);
+    } else {
+        ck_gemm(out, ld_out, inp, ld_inp, weight, C, N, OC, C, CK_TRANS_N, CK_TRANS_T, 1.0f, 0.0f);
     }
-    ck_gemm(out, ld_out, inp, ld_inp, weight, C, N, OC, C, CK_TRANS_N, CK_TRANS_T, 1.0f, bias ? 1.0f : 0.0f);
 }
 
 /* dout[N,OC] (ld_dout), inp[N,C] (ld_inp), weight[OC,C] ->

@@ -71,6 +71,14 @@ void ck_gemm_openblas(float *C, int ldc, const float *A, int lda, const float *B
 void ck_gemm_avx512(float *C, int ldc, const float *A, int lda, const float *B, int ldb,
                     int M, int N, int K, int transA, int transB, float alpha, float beta);
 
+/* C[M,N] = alpha * op(A) op(B) + beta * C + bias[N] on every row: ck_gemm with the bias added as each
+ * register tile of Winnow's AVX-512 kernel is stored (no pass over C to fill or add it); OpenBLAS adds
+ * onto rows filled with the bias. _ref: ck_gemm_ref, then the bias. */
+void ck_gemm_bias(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
+                  int transA, int transB, float alpha, float beta, const float *bias);
+void ck_gemm_bias_ref(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
+                      int transA, int transB, float alpha, float beta, const float *bias);
+
 /* Same contract as ck_gemm for small, cache-resident operands (attention's per-head products):
  * a register-tiled kernel of our own, single-threaded, no BLAS call and no lock. pack: scratch of
  * ck_gemm_small_pack_size(N, K) floats (op(B) is packed into it). */

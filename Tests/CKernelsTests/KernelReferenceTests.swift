@@ -74,6 +74,59 @@ struct KernelReferenceTests {
         #expect((0..<g.m).allSatisfy { i in (g.n..<ldc).allSatisfy { fast[i * ldc + $0] == 42 } }, "bf16 gemm wrote into the padding")
     }
 
+    /// ck_gemm_bias (the bias added as Winnow's kernel stores each tile; rows filled with it before
+    /// OpenBLAS's product: `make test`'s two passes run both) against ck_gemm_ref plus the bias, in F32 and
+    /// with bf16 operands where the CPU has AVX512_BF16 (against ck_gemm_bf16_ref plus the bias).
+    @Test(arguments: GemmCase.all + GemmCase.large, [false, true])
+    func gemmBias(_ g: GemmCase, bf16: Bool) {
+        if bf16 && ck_isa_supported(Int32(CK_ISA_AVX512_BF16)) == 0 { return }   // no AVX512_BF16 here: nothing to run
+        let lda = (g.transA ? g.m : g.k) + 3, ldb = (g.transB ? g.k : g.n) + 1, ldc = g.n + 2
+        let aRows = g.transA ? g.k : g.m, bRows = g.transB ? g.n : g.k
+        var rng = SeededGenerator(seed: 74)
+        let a = randomFloats(aRows * lda, using: &rng), b = randomFloats(bRows * ldb, using: &rng), bias = randomFloats(g.n, using: &rng)
+        var c0 = g.beta == 0 ? [Float](repeating: .nan, count: g.m * ldc) : randomFloats(g.m * ldc, using: &rng)
+        for i in 0..<g.m { for j in g.n..<ldc { c0[i * ldc + j] = 42 } }
+        var fast = c0, ref = c0
+        let tA = Int32(g.transA ? CK_TRANS_T : CK_TRANS_N), tB = Int32(g.transB ? CK_TRANS_T : CK_TRANS_N)
+        let saved = ck_gemm_precision()
+        if bf16 { #expect(ck_set_gemm_precision(Int32(CK_PRECISION_BF16)) == Int32(CK_PRECISION_BF16)) }
+        fast.withUnsafeMutableBufferPointer {
+            ck_gemm_bias($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB, 0.7, g.beta, bias)
+        }
+        ck_set_gemm_precision(saved)
+        ref.withUnsafeMutableBufferPointer {
+            if bf16 {
+                ck_gemm_bf16_ref($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB, 0.7, g.beta)
+                for i in 0..<g.m { for j in 0..<g.n { $0[i * ldc + j] += bias[j] } }
+            } else {
+                ck_gemm_bias_ref($0.baseAddress, Int32(ldc), a, Int32(lda), b, Int32(ldb), Int32(g.m), Int32(g.n), Int32(g.k), tA, tB, 0.7, g.beta,
+                                 bias)
+            }
+        }
+        let tol = g.k <= 400 ? Tolerance.twin : Tolerance(atol: 1e-6 * Double(g.k).squareRoot(), rtol: 1e-4)
+        expectClose("gemm bias C", fast, ref, tol)
+        #expect((0..<g.m).allSatisfy { i in (g.n..<ldc).allSatisfy { fast[i * ldc + $0] == 42 } }, "gemm bias wrote into the padding")
+    }
+
+    /// Winnow's kernel splits a product by rows over the pool's threads, which pack each block of op(B)
+    /// once, together, and wait for one another (three k blocks here: six waits): the same bits as the
+    /// product on one thread (inside a parallel region).
+    @Test(arguments: [false, true])
+    func avx512ThreadsShareThePackingWithOneThreadsBits(transB: Bool) {
+        guard ck_isa_supported(Int32(CK_ISA_AVX512)) == 1, ck_blas_get_threads() > 1 else { return }   // one core or no AVX-512
+        let (m, n, k) = (600, 700, 1500)
+        let ldb = transB ? k : n
+        var rng = SeededGenerator(seed: 75)
+        let a = randomFloats(m * k, using: &rng), b = randomFloats(k * n, using: &rng)
+        var pooled = [Float](repeating: .nan, count: m * n), alone = pooled
+        let tB = Int32(transB ? CK_TRANS_T : CK_TRANS_N)
+        ck_gemm_avx512(&pooled, Int32(n), a, Int32(k), b, Int32(ldb), Int32(m), Int32(n), Int32(k), Int32(CK_TRANS_N), tB, 1, 0)
+        ck_parallel_region_begin()
+        ck_gemm_avx512(&alone, Int32(n), a, Int32(k), b, Int32(ldb), Int32(m), Int32(n), Int32(k), Int32(CK_TRANS_N), tB, 1, 0)
+        ck_parallel_region_end()
+        #expect(pooled.map(\.bitPattern) == alone.map(\.bitPattern))
+    }
+
     @Test func bf16RoundsToNearestEven() {
         let one: Float = 1, u = Float(1) / 256       // bf16 keeps 7 fraction bits: its step at 1 is 2^-7
         #expect(ck_round_bf16(one) == one)
@@ -151,9 +204,9 @@ struct KernelReferenceTests {
     }
 
     /// ck_syrk_small_upper's upper triangle against A A^T in double (tiles crossing the diagonal,
-    /// partial row tiles and column panels, K not a multiple of 8); rows far below the diagonal stay
-    /// untouched.
-    @Test(arguments: [(1, 1), (7, 9), (17, 70), (40, 33), (128, 64)], [Float(0), 1.3])
+    /// partial row tiles and column panels, the AVX-512 form's half-panel tiles, one column wide at
+    /// N 49, K not a multiple of 8); rows far below the diagonal stay untouched.
+    @Test(arguments: [(1, 1), (7, 9), (17, 70), (40, 33), (49, 20), (128, 64)], [Float(0), 1.3])
     func syrkSmallUpper(_ shape: (n: Int, k: Int), beta: Float) {
         syrkSmallUpper(shape, beta: beta, avx512: false)
         if ck_isa_supported(Int32(CK_ISA_AVX512)) == 1 { syrkSmallUpper(shape, beta: beta, avx512: true) }

@@ -62,24 +62,22 @@ extension BertEncoder {
             let clsQueries = clsOnly && li == layers.count - 1 && T > 1
             let nq: Int32 = clsQueries ? 1 : 0
             Profile.section("fwd qkv gemm") {
-                // Q, K and V as one GEMM against the stacked [3C, C] weights, onto rows prefilled with
-                // the stacked biases (beta = 1: no separate zeroing or bias pass).
+                // Q, K and V as one GEMM against the stacked [3C, C] weights, the stacked biases added
+                // as the product is stored (ck_gemm_bias: no separate bias pass).
                 let w = a.wqkv.mptr, bias = a.bqkv.mptr
                 for (j, lin) in [layer.query, layer.key, layer.value].enumerated() {
                     (w + j * C * C).update(from: p[lin.weight].ptr, count: C * C)
                     (bias + j * C).update(from: p[lin.bias].ptr, count: C)
                 }
-                Parallel.rows(N, width: 3 * C) { _, r in
-                    for row in r { (qkv + row * 3 * C).update(from: bias, count: 3 * C) }
-                }
                 if clsQueries {
-                    ck_gemm(qkv + C, Int32(3 * C), x, Int32(C), w + C * C, Int32(C), Int32(N), Int32(2 * C), Int32(C),
-                            Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
-                    ck_gemm(qkv, Int32(T * 3 * C), x, Int32(T * C), w, Int32(C), Int32(B), Int32(C), Int32(C),
-                            Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
+                    ck_gemm_bias(qkv + C, Int32(3 * C), x, Int32(C), w + C * C, Int32(C), Int32(N), Int32(2 * C), Int32(C),
+                                 Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 0, bias + C)
+                    // Q of the [CLS] rows only; the other rows' Q columns are never read.
+                    ck_gemm_bias(qkv, Int32(T * 3 * C), x, Int32(T * C), w, Int32(C), Int32(B), Int32(C), Int32(C),
+                                 Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 0, bias)
                 } else {
-                    ck_gemm(qkv, Int32(3 * C), x, Int32(C), w, Int32(C), Int32(N), Int32(3 * C), Int32(C),
-                            Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 1)
+                    ck_gemm_bias(qkv, Int32(3 * C), x, Int32(C), w, Int32(C), Int32(N), Int32(3 * C), Int32(C),
+                                 Int32(CK_TRANS_N), Int32(CK_TRANS_T), 1, 0, bias)
                 }
             }
             Profile.section("fwd attention") {
@@ -224,11 +222,12 @@ extension BertEncoder {
                 }
             }
             Profile.section("bwd copy") {      // residual branch
+                let dr1 = residualGradient(ws, a, pHid: pHid)
                 if compact {
                     dIn.update(repeating: 0, count: N * C)
-                    for b in 0..<B { (dIn + b * T * C).update(from: ws.dr1.ptr + b * C, count: C) }
+                    for b in 0..<B { (dIn + b * T * C).update(from: dr1 + b * C, count: C) }
                 } else {
-                    Elementwise.copy(dIn, from: ws.dr1.ptr, count: N * C)
+                    Elementwise.copy(dIn, from: dr1, count: N * C)
                 }
             }
             Profile.section("bwd linear") {
@@ -272,26 +271,38 @@ extension BertEncoder {
 }
 
 extension BertEncoder {
+    /// Where layer `a`'s backward leaves the gradient at its attention block's residual input: ws.dr1,
+    /// or, without dropout, a.dproj (the dropout backward would only copy it there).
+    fileprivate func residualGradient(_ ws: BertWorkspace, _ a: BertWorkspace.Layer, pHid: Float) -> UnsafeMutablePointer<Float> {
+        pHid > 0 ? ws.dr1.mptr : a.dproj.mptr
+    }
+
     /// Back-propagates layer `li` from its output gradient (a.dOut) down to its attention output
     /// (ws.dAttnOut, row stride `ldAttn`), over `rows` rows: output LayerNorm, dropout, output
     /// projection, GELU, intermediate projection (plus the residual), attention LayerNorm, dropout,
-    /// attention output projection. ws.dr1 holds the gradient at the attention block's residual input.
+    /// attention output projection. `residualGradient` holds the gradient at the attention block's residual input.
     /// Each gradient buffer is written by its first producer (no zeroing passes); only the residual
     /// branches accumulate. Row r uses the dropout masks of full row r * counterRowStep.
     fileprivate func layerTailBackward(_ p: ParameterStore, _ ws: BertWorkspace, grads: inout ParameterStore?, layer: EncoderLayer,
                                        a: BertWorkspace.Layer, rows n: Int, ldAttn: Int, pHid: Float, seed: UInt64, li: Int,
                                        counterRowStep: Int) {
         let C = config.hiddenSize, I = config.intermediateSize
+        // Without dropout (p == 0: scoring, evaluation) each LayerNorm's input gradient is written
+        // straight into the dropout's output gradient (dOut2, dproj), which the dropout backward would
+        // only copy; the residual branches then read it from there.
+        let dr2 = pHid > 0 ? ws.dr2.mptr : a.dOut2.mptr
         Profile.section("bwd LN") {
-            layer.outputNorm.backward(p, grads: &grads, dinp: ws.dr2.mptr, dout: a.dOut.ptr, inp: a.r2.ptr,
+            layer.outputNorm.backward(p, grads: &grads, dinp: dr2, dout: a.dOut.ptr, inp: a.r2.ptr,
                                       mean: a.mean2.ptr, rstd: a.rstd2.ptr, rows: n, accumulate: false)
         }
         Profile.section("bwd copy") {
-            Elementwise.copy(a.dh1.mptr, from: ws.dr2.ptr, count: n * C)      // residual branch
+            Elementwise.copy(a.dh1.mptr, from: dr2, count: n * C)      // residual branch
         }
-        Profile.section("bwd dropout") {
-            Self.dropoutBackwardRows(dinp: a.dOut2.mptr, dout: ws.dr2.ptr, rows: n, cols: C, p: pHid, seed: siteSeed(seed, 3 + 4 * li),
-                                     counterRowStep: counterRowStep)
+        if pHid > 0 {
+            Profile.section("bwd dropout") {
+                Self.dropoutBackwardRows(dinp: a.dOut2.mptr, dout: dr2, rows: n, cols: C, p: pHid, seed: siteSeed(seed, 3 + 4 * li),
+                                         counterRowStep: counterRowStep)
+            }
         }
         Profile.section("bwd linear") {
             layer.output.backward(p, grads: &grads, dinp: ws.dinter.mptr, ldDinp: I, dout: a.dOut2.ptr, ldDout: C,
@@ -308,13 +319,16 @@ extension BertEncoder {
             layer.intermediate.backward(p, grads: &grads, dinp: a.dh1.mptr, ldDinp: C, dout: a.dInterPre.ptr, ldDout: I,
                                         inp: a.h1.ptr, ldInp: C, rows: n)
         }
+        let dr1 = residualGradient(ws, a, pHid: pHid)
         Profile.section("bwd LN") {
-            layer.attentionNorm.backward(p, grads: &grads, dinp: ws.dr1.mptr, dout: a.dh1.ptr, inp: a.r1.ptr,
+            layer.attentionNorm.backward(p, grads: &grads, dinp: dr1, dout: a.dh1.ptr, inp: a.r1.ptr,
                                          mean: a.mean1.ptr, rstd: a.rstd1.ptr, rows: n, accumulate: false)
         }
-        Profile.section("bwd dropout") {
-            Self.dropoutBackwardRows(dinp: a.dproj.mptr, dout: ws.dr1.ptr, rows: n, cols: C, p: pHid, seed: siteSeed(seed, 2 + 4 * li),
-                                     counterRowStep: counterRowStep)
+        if pHid > 0 {
+            Profile.section("bwd dropout") {
+                Self.dropoutBackwardRows(dinp: a.dproj.mptr, dout: dr1, rows: n, cols: C, p: pHid, seed: siteSeed(seed, 2 + 4 * li),
+                                         counterRowStep: counterRowStep)
+            }
         }
         Profile.section("bwd linear") {
             layer.attentionOutput.backward(p, grads: &grads, dinp: ws.dAttnOut.mptr, ldDinp: ldAttn, dout: a.dproj.ptr, ldDout: C,

@@ -26,7 +26,7 @@
 
 #define GA_MR 12
 #define GA_NR 32
-#define GA_KC 640 /* the most k of one block; K is cut into equal blocks of at most this */
+#define GA_KC 1024 /* the most k of one block; K is cut into equal blocks of at most this (1024: 3-7 % faster than 640 on K 1536-2048) */
 #define GA_MC 192
 #define GA_NC 2048
 #define GA_MAX_PARTS 16

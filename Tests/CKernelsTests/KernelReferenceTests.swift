@@ -21,7 +21,7 @@ struct GemmCase: Sendable, CustomTestStringConvertible {
         return cases
     }()
 
-    /// Shapes that cross the AVX-512 kernel's blocks (12-row tiles, 32-column panels, k blocks of at most 640,
+    /// Shapes that cross the AVX-512 kernel's blocks (12-row tiles, 32-column panels, k blocks of at most 1024,
     /// row blocks of 192, column blocks of 2048) and split over threads by rows or by columns.
     static let large: [GemmCase] = {
         var cases: [GemmCase] = []
@@ -114,7 +114,7 @@ struct KernelReferenceTests {
     @Test(arguments: [false, true])
     func avx512ThreadsShareThePackingWithOneThreadsBits(transB: Bool) {
         guard ck_isa_supported(Int32(CK_ISA_AVX512)) == 1, ck_blas_get_threads() > 1 else { return }   // one core or no AVX-512
-        let (m, n, k) = (600, 700, 1500)
+        let (m, n, k) = (600, 700, 2500)
         let ldb = transB ? k : n
         var rng = SeededGenerator(seed: 75)
         let a = randomFloats(m * k, using: &rng), b = randomFloats(k * n, using: &rng)
